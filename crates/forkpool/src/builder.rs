@@ -1,0 +1,192 @@
+//! Configuring and starting a [`Pool`].
+
+use std::time::Duration;
+
+use crate::error::{Error, ErrorKind};
+use crate::pool::Pool;
+use crate::supervisor;
+use crate::sys;
+use crate::worker::config::{WorkerConfig, ZygoteConfig};
+use crate::worker::entry;
+
+/// How worker processes come to exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum StartMethod {
+    /// Fork each worker from a zygote: a single-threaded copy of the
+    /// program started once per pool. Fast (a fork, not an exec), and
+    /// whatever `preload` loaded is shared by all workers copy-on-write.
+    #[default]
+    Zygote,
+    /// Execute a fresh copy of the program for each worker. Slower to
+    /// start and shares nothing (`preload` runs in every worker), for the
+    /// most isolation.
+    Exec,
+}
+
+/// Builds a [`Pool`]; see [`Pool::builder`].
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let pool = forkpool::Pool::builder()
+///     .workers(2)
+///     .task_timeout(Duration::from_secs(10))
+///     .max_tasks_per_worker(1000)
+///     .build()?;
+/// assert_eq!(pool.workers(), 2);
+/// # Ok::<(), forkpool::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct PoolBuilder {
+    workers: Option<usize>,
+    task_timeout: Option<Duration>,
+    max_tasks_per_worker: Option<usize>,
+    memory_limit: Option<u64>,
+    worker_init: Option<fn()>,
+    preload: Option<fn()>,
+    start_method: StartMethod,
+    max_message_size: usize,
+}
+
+/// The default limit on one encoded argument or result.
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 1 << 30;
+
+impl Default for PoolBuilder {
+    fn default() -> Self {
+        PoolBuilder {
+            workers: None,
+            task_timeout: None,
+            max_tasks_per_worker: None,
+            memory_limit: None,
+            worker_init: None,
+            preload: None,
+            start_method: StartMethod::default(),
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+        }
+    }
+}
+
+impl PoolBuilder {
+    /// Number of worker processes. Default: the available parallelism.
+    pub fn workers(mut self, workers: usize) -> Self {
+        self.workers = Some(workers);
+        self
+    }
+
+    /// Hard time limit for each task (each item of a `map`). A task that
+    /// runs longer ends with [`TaskError::TimedOut`](crate::TaskError::TimedOut):
+    /// its worker, and everything in the worker's process group, is killed
+    /// and replaced. Default: none.
+    pub fn task_timeout(mut self, timeout: Duration) -> Self {
+        self.task_timeout = Some(timeout);
+        self
+    }
+
+    /// Replace each worker after it has run this many tasks (items), to
+    /// contain leaks. Default: never.
+    pub fn max_tasks_per_worker(mut self, tasks: usize) -> Self {
+        self.max_tasks_per_worker = Some(tasks);
+        self
+    }
+
+    /// The most memory, in bytes, a worker's tasks may allocate on top of
+    /// what the worker holds once started (its share of `preload`, and what
+    /// `worker_init` allocated). An allocation past it fails, and the task
+    /// ends with [`TaskError::MemoryLimitExceeded`](crate::TaskError::MemoryLimitExceeded);
+    /// the worker is replaced. Enforced with `RLIMIT_DATA`, which counts
+    /// heap and other private writable memory. Default: none.
+    pub fn memory_limit(mut self, bytes: u64) -> Self {
+        self.memory_limit = Some(bytes);
+        self
+    }
+
+    /// A function each worker runs once, before its first task. If it
+    /// panics while the pool is being built, [`build`](Self::build) fails
+    /// with its message; if it keeps panicking later, tasks fail with
+    /// [`TaskError::WorkerStartFailed`](crate::TaskError::WorkerStartFailed)
+    /// instead of the pool respawning workers in a loop.
+    pub fn worker_init(mut self, init: fn()) -> Self {
+        self.worker_init = Some(init);
+        self
+    }
+
+    /// A function the zygote runs once, before any worker is forked.
+    /// What it loads into memory (into a `static`, typically a
+    /// `OnceLock`) is shared by every worker copy-on-write: N workers
+    /// reading a 200 MiB table cost 200 MiB, not N × 200 MiB.
+    ///
+    /// It must not leave threads running: the zygote has to stay
+    /// single-threaded to fork safely. With [`StartMethod::Exec`] it runs
+    /// in every worker instead.
+    pub fn preload(mut self, preload: fn()) -> Self {
+        self.preload = Some(preload);
+        self
+    }
+
+    /// How workers are started. Default: [`StartMethod::Zygote`].
+    pub fn start_method(mut self, method: StartMethod) -> Self {
+        self.start_method = method;
+        self
+    }
+
+    /// The largest encoded argument or result, in bytes. Larger ones end
+    /// the task with [`TaskError::Codec`](crate::TaskError::Codec).
+    /// Default: 1 GiB.
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message_size = bytes;
+        self
+    }
+
+    /// Starts the pool: the zygote, then every worker. Returns once every
+    /// worker has run `worker_init` and is ready.
+    pub fn build(self) -> Result<Pool, Error> {
+        if entry::started_as_helper_without_hook() {
+            return Err(Error::new(
+                ErrorKind::Spawn,
+                "this process was started as a forkpool helper, but forkpool's start-up hook did not run \
+                 (is forkpool linked into a shared library?); refusing to start helpers recursively",
+            ));
+        }
+        sys::hook::ensure_linked();
+        let invalid = |message: &str| Err(Error::new(ErrorKind::InvalidConfig, message));
+        let workers = match self.workers {
+            Some(0) => return invalid("workers must be at least 1"),
+            Some(n) => n,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        if self.max_tasks_per_worker == Some(0) {
+            return invalid("max_tasks_per_worker must be at least 1");
+        }
+        if self.task_timeout == Some(Duration::ZERO) {
+            return invalid("task_timeout must be longer than zero");
+        }
+        if self.memory_limit == Some(0) {
+            return invalid("memory_limit must be more than zero bytes");
+        }
+        if !(1024..=u32::MAX as usize - 1024).contains(&self.max_message_size) {
+            return invalid("max_message_size must be between 1 KiB and 4 GiB");
+        }
+        let worker = WorkerConfig {
+            init: self.worker_init.map(sys::code::hook_offset),
+            memory_limit: self.memory_limit,
+            max_tasks: self.max_tasks_per_worker.map(|n| n as u64),
+            max_message: self.max_message_size as u32,
+        };
+        let config = supervisor::Config {
+            workers,
+            task_timeout: self.task_timeout,
+            memory_limit: self.memory_limit,
+            max_tasks: self.max_tasks_per_worker.map(|n| n as u64),
+            start: self.start_method,
+            zygote: ZygoteConfig {
+                preload: self.preload.map(sys::code::hook_offset),
+                worker,
+            },
+            max_message: self.max_message_size,
+        };
+        let (shared, thread) = supervisor::start(config)?;
+        Ok(Pool::from_parts(shared, thread, workers))
+    }
+}

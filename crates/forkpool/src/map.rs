@@ -1,0 +1,202 @@
+//! `Pool::map`: lazy, batched, bounded.
+//!
+//! Inputs are encoded on the caller's thread into chunks, each submitted
+//! as one job whose items the worker runs one by one. Chunk sizes adapt:
+//! the first chunk holds one item, and later ones are sized from the
+//! worker time items took, aiming at a couple of milliseconds per chunk, so
+//! that per-chunk overhead vanishes for tiny items and slow items are
+//! spread one per chunk. At most a window of chunks is in flight, which
+//! bounds memory however long the input is.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::call;
+use crate::error::TaskError;
+use crate::pool::{Pool, encode_item};
+use crate::slot::{Notifier, Slot};
+use crate::supervisor::Job;
+use crate::sys::code::CodeOffset;
+
+/// Worker time a chunk should take, once item times are known.
+const TARGET_CHUNK_NS: f64 = 1_500_000.0;
+/// The most items in one chunk.
+const MAX_CHUNK_ITEMS: usize = 65_536;
+/// The most encoded bytes in one chunk (a single larger item still goes).
+const MAX_CHUNK_BYTES: usize = 1 << 20;
+/// A chunk is at most this many times larger than the one before.
+const GROWTH: usize = 8;
+
+/// The iterator returned by [`Pool::map`] and [`Pool::map_unordered`].
+///
+/// Yields one `Result` per input. Dropping it early cancels the chunks no
+/// worker has started; chunks already running finish and are discarded.
+pub struct Map<'pool, I, R> {
+    pool: &'pool Pool,
+    input: I,
+    input_done: bool,
+    entry: CodeOffset,
+    ordered: bool,
+    /// Ordered: chunks in input order.
+    window: VecDeque<Arc<Slot>>,
+    /// Unordered: chunks by token, `None` once collected.
+    by_token: Vec<Option<Arc<Slot>>>,
+    free_tokens: Vec<usize>,
+    notifier: Arc<Notifier>,
+    in_flight: usize,
+    max_in_flight: usize,
+    chunk_items: usize,
+    ready: VecDeque<Result<R, TaskError>>,
+    result: PhantomData<fn() -> R>,
+}
+
+impl<I, R> fmt::Debug for Map<'_, I, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Map")
+            .field("ordered", &self.ordered)
+            .field("chunks_in_flight", &self.in_flight)
+            .field("chunk_items", &self.chunk_items)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'pool, I, A, R> Map<'pool, I, R>
+where
+    I: Iterator<Item = A>,
+    A: Serialize,
+    R: DeserializeOwned,
+{
+    pub(crate) fn new(pool: &'pool Pool, entry: CodeOffset, input: I, ordered: bool) -> Self {
+        Map {
+            pool,
+            input,
+            input_done: false,
+            entry,
+            ordered,
+            window: VecDeque::new(),
+            by_token: Vec::new(),
+            free_tokens: Vec::new(),
+            notifier: Arc::new(Notifier::default()),
+            in_flight: 0,
+            max_in_flight: 2 * pool.workers() + 2,
+            chunk_items: 1,
+            ready: VecDeque::new(),
+            result: PhantomData,
+        }
+    }
+
+    /// Submits chunks until the window is full or the input ends.
+    fn fill(&mut self) {
+        let mut jobs = Vec::new();
+        while self.in_flight < self.max_in_flight && !self.input_done {
+            let mut data = Vec::new();
+            let mut count = 0u32;
+            let mut failed = None;
+            while (count as usize) < self.chunk_items && data.len() < MAX_CHUNK_BYTES {
+                let Some(arg) = self.input.next() else {
+                    self.input_done = true;
+                    break;
+                };
+                match encode_item(&mut data, self.pool.max_message(), |out| call::encode_into(&arg, out)) {
+                    Ok(()) => count += 1,
+                    Err(error) => {
+                        failed = Some(error);
+                        break;
+                    }
+                }
+            }
+            if count > 0 {
+                let slot = Slot::new(count);
+                jobs.push(Job::new(self.entry, slot.clone(), data, count));
+                self.track(slot);
+            }
+            if let Some(error) = failed {
+                // Keeps its place in the order, as a chunk of one that has
+                // already failed.
+                self.track(Slot::failed(1, error));
+            }
+        }
+        if !jobs.is_empty() {
+            self.pool.shared().submit_all(jobs);
+        }
+    }
+
+    fn track(&mut self, slot: Arc<Slot>) {
+        self.in_flight += 1;
+        if self.ordered {
+            self.window.push_back(slot);
+        } else {
+            let token = match self.free_tokens.pop() {
+                Some(token) => token,
+                None => {
+                    self.by_token.push(None);
+                    self.by_token.len() - 1
+                }
+            };
+            slot.listen(self.notifier.clone(), token);
+            self.by_token[token] = Some(slot);
+        }
+    }
+
+    /// Waits for the next chunk to yield (the oldest, or any).
+    fn next_chunk(&mut self) -> Option<Arc<Slot>> {
+        let slot = if self.ordered {
+            let slot = self.window.pop_front()?;
+            slot.wait(None);
+            slot
+        } else {
+            let token = self.notifier.pop(None)?;
+            self.free_tokens.push(token);
+            self.by_token.get_mut(token)?.take()?
+        };
+        self.in_flight -= 1;
+        Some(slot)
+    }
+
+    /// Sizes the next chunks from how long this one's items took.
+    fn learn(&mut self, items: u32, elapsed_ns: u64) {
+        if items == 0 || elapsed_ns == 0 {
+            return;
+        }
+        let per_item = elapsed_ns as f64 / f64::from(items);
+        let ideal = (TARGET_CHUNK_NS / per_item).clamp(1.0, MAX_CHUNK_ITEMS as f64) as usize;
+        self.chunk_items = ideal.min(self.chunk_items.saturating_mul(GROWTH)).max(1);
+    }
+}
+
+impl<I, A, R> Iterator for Map<'_, I, R>
+where
+    I: Iterator<Item = A>,
+    A: Serialize,
+    R: DeserializeOwned,
+{
+    type Item = Result<R, TaskError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(result) = self.ready.pop_front() {
+                return Some(result);
+            }
+            self.fill();
+            let slot = self.next_chunk()?;
+            let items = slot.items();
+            if let Some(outcome) = slot.take() {
+                self.learn(items, outcome.elapsed_ns());
+                outcome.decode_into(&mut self.ready);
+            }
+        }
+    }
+}
+
+impl<I, R> Drop for Map<'_, I, R> {
+    fn drop(&mut self) {
+        for slot in self.window.iter().chain(self.by_token.iter().flatten()) {
+            slot.cancel();
+        }
+    }
+}

@@ -1,0 +1,230 @@
+//! The pool: where tasks are submitted.
+
+use std::fmt;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::builder::PoolBuilder;
+use crate::call::{self, CallError};
+use crate::error::TaskError;
+use crate::ipc::protocol;
+use crate::map::Map;
+use crate::slot::Slot;
+use crate::supervisor::{Job, Shared, Stop};
+use crate::sys::code::CodeOffset;
+use crate::task::Task;
+
+/// A pool of worker processes.
+///
+/// Tasks are plain functions or non-capturing closures; their argument and
+/// result cross into the worker with `serde`. A task that panics, crashes,
+/// hangs or runs out of memory costs that task alone: it ends with a
+/// [`TaskError`](crate::TaskError), its worker is replaced, and every other
+/// task goes on.
+///
+/// ```
+/// use forkpool::{Pool, TaskError};
+///
+/// let pool = Pool::builder().workers(2).build()?;
+/// assert_eq!(pool.submit(|x: u64| x * x, 7).join(), Ok(49));
+///
+/// let squares: Vec<u64> = pool.map(|x: u64| x * x, 0..5).collect::<Result<_, _>>().unwrap();
+/// assert_eq!(squares, [0, 1, 4, 9, 16]);
+///
+/// let crash = pool.submit(|_: ()| { std::process::abort(); }, ());
+/// assert!(matches!(crash.join(), Err(TaskError::Crashed { signal: Some(6), .. })));
+/// pool.shutdown();
+/// # Ok::<(), forkpool::Error>(())
+/// ```
+///
+/// `Pool` is `Send` and `Sync`: share it between threads by reference or in
+/// an `Arc`. Dropping it is [`shutdown`](Pool::shutdown).
+pub struct Pool {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+    workers: usize,
+}
+
+impl fmt::Debug for Pool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pool")
+            .field("workers", &self.workers)
+            .field("pids", &self.shared.pids())
+            .finish()
+    }
+}
+
+impl Pool {
+    /// A builder with the default settings.
+    pub fn builder() -> PoolBuilder {
+        PoolBuilder::default()
+    }
+
+    /// A pool with the default settings (one worker per CPU).
+    pub fn new() -> Result<Pool, crate::Error> {
+        PoolBuilder::default().build()
+    }
+
+    pub(crate) fn from_parts(shared: Arc<Shared>, thread: JoinHandle<()>, workers: usize) -> Pool {
+        Pool {
+            shared,
+            thread: Some(thread),
+            workers,
+        }
+    }
+
+    /// Runs `f(arg)` in a worker process.
+    ///
+    /// `f` must be a function or a closure that captures nothing: only the
+    /// argument travels to the worker. A capturing closure is rejected at
+    /// compile time with a message saying so:
+    ///
+    /// ```compile_fail
+    /// # let pool = forkpool::Pool::new().unwrap();
+    /// let offset = 10;
+    /// pool.submit(move |x: u32| x + offset, 1); // error: captures `offset`
+    /// ```
+    ///
+    /// If `arg` cannot be serialized, the task ends at once with
+    /// [`TaskError::Codec`](crate::TaskError::Codec).
+    pub fn submit<F, A, R>(&self, f: F, arg: A) -> Task<R>
+    where
+        F: Fn(A) -> R + Copy + Send + 'static,
+        A: Serialize + DeserializeOwned + Send + 'static,
+        R: Serialize + DeserializeOwned + Send + 'static,
+    {
+        let _ = f;
+        let entry = call::entry_offset::<F, A, R>();
+        Task::new(self.submit_encoded(entry, |out| call::encode_into(&arg, out)))
+    }
+
+    pub(crate) fn submit_encoded(
+        &self,
+        entry: CodeOffset,
+        encode: impl FnOnce(&mut Vec<u8>) -> Result<(), CallError>,
+    ) -> Arc<Slot> {
+        let mut data = Vec::with_capacity(32);
+        match encode_item(&mut data, self.max_message(), encode) {
+            Err(error) => Slot::failed(1, error),
+            Ok(()) => {
+                let slot = Slot::new(1);
+                self.shared.submit(Job::new(entry, slot.clone(), data, 1));
+                slot
+            }
+        }
+    }
+
+    /// Runs `f` on every input, in the workers, and yields the results in
+    /// input order.
+    ///
+    /// The iterator is lazy: inputs are pulled only to keep a bounded window
+    /// of work in flight (an endless input is fine), and items are batched
+    /// into chunks sized from how long items take, so that tiny tasks cost
+    /// little more than a function call. Each item still succeeds or fails
+    /// on its own: a panic, crash or timeout fails that item only.
+    ///
+    /// If a worker dies mid-chunk, the chunk's items whose results had not
+    /// yet come back (other than the one that crashed) run again on
+    /// another worker, so in `map` an item may run more than once; give
+    /// side-effecting work to [`submit`](Pool::submit), which runs a task
+    /// at most once.
+    pub fn map<F, A, R, I>(&self, f: F, inputs: I) -> Map<'_, I::IntoIter, R>
+    where
+        F: Fn(A) -> R + Copy + Send + 'static,
+        A: Serialize + DeserializeOwned + Send + 'static,
+        R: Serialize + DeserializeOwned + Send + 'static,
+        I: IntoIterator<Item = A>,
+    {
+        let _ = f;
+        Map::new(self, call::entry_offset::<F, A, R>(), inputs.into_iter(), true)
+    }
+
+    /// Like [`map`](Pool::map), but yields results as they finish rather
+    /// than in input order.
+    pub fn map_unordered<F, A, R, I>(&self, f: F, inputs: I) -> Map<'_, I::IntoIter, R>
+    where
+        F: Fn(A) -> R + Copy + Send + 'static,
+        A: Serialize + DeserializeOwned + Send + 'static,
+        R: Serialize + DeserializeOwned + Send + 'static,
+        I: IntoIterator<Item = A>,
+    {
+        let _ = f;
+        Map::new(self, call::entry_offset::<F, A, R>(), inputs.into_iter(), false)
+    }
+
+    /// The number of workers the pool keeps.
+    pub fn workers(&self) -> usize {
+        self.workers
+    }
+
+    /// The process ids of the current workers.
+    pub fn worker_pids(&self) -> Vec<u32> {
+        self.shared.pids().workers
+    }
+
+    /// The process id of the zygote, when workers are forked from one.
+    pub fn zygote_pid(&self) -> Option<u32> {
+        self.shared.pids().zygote
+    }
+
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.shared
+    }
+
+    pub(crate) fn max_message(&self) -> usize {
+        self.shared.max_message
+    }
+
+    /// Stops taking work, lets every submitted task finish, then stops and
+    /// reaps every process. Blocks until done.
+    pub fn shutdown(mut self) {
+        self.stop(Stop::Shutdown);
+    }
+
+    /// Cancels queued tasks (they end with
+    /// [`TaskError::Cancelled`](crate::TaskError::Cancelled)), kills running
+    /// ones (they end with
+    /// [`TaskError::PoolShutdown`](crate::TaskError::PoolShutdown)), and reaps
+    /// every process. Blocks until done.
+    pub fn terminate(mut self) {
+        self.stop(Stop::Terminate);
+    }
+
+    fn stop(&mut self, how: Stop) {
+        if let Some(thread) = self.thread.take() {
+            self.shared.request_stop(how);
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.stop(Stop::Shutdown);
+    }
+}
+
+/// Appends one encoded item, enforcing the size limit.
+pub(crate) fn encode_item(
+    data: &mut Vec<u8>,
+    max: usize,
+    encode: impl FnOnce(&mut Vec<u8>) -> Result<(), CallError>,
+) -> Result<(), TaskError> {
+    let at = data.len();
+    protocol::push_item(data, encode).map_err(|e| TaskError::Codec {
+        message: match e {
+            CallError::Encode(m) | CallError::Decode(m) => format!("cannot encode the argument: {m}"),
+        },
+    })?;
+    let size = data.len() - at - 4;
+    if size > max {
+        data.truncate(at);
+        return Err(TaskError::Codec {
+            message: format!("the argument is {size} bytes, over the pool's message size limit of {max} bytes"),
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,126 @@
+//! A job: a run of consecutive items of one slot, handed to one worker.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use crate::ipc::frame::FrameError;
+use crate::ipc::protocol::item_offset;
+use crate::slot::Slot;
+use crate::sys::code::CodeOffset;
+
+/// See the module docs. Cloning shares the encoded items.
+#[derive(Debug, Clone)]
+pub(crate) struct Job {
+    /// The task's entry point.
+    pub(crate) entry: CodeOffset,
+    /// Where the results go.
+    pub(crate) slot: Arc<Slot>,
+    /// The encoded items of the whole submission (`len u32 | bytes` each).
+    data: Arc<Vec<u8>>,
+    /// Index, within the slot, of this job's first item.
+    pub(crate) first: u32,
+    /// Number of items.
+    pub(crate) count: u32,
+    /// Where this job's items lie in `data`.
+    bytes: Range<usize>,
+    /// How many times this job was on a worker that died without any item
+    /// to blame; past a limit the job is failed instead of retried.
+    pub(crate) bystander: u8,
+}
+
+impl Job {
+    /// A job for all `count` items encoded in `data`.
+    pub(crate) fn new(entry: CodeOffset, slot: Arc<Slot>, data: Vec<u8>, count: u32) -> Job {
+        let len = data.len();
+        Job {
+            entry,
+            slot,
+            data: Arc::new(data),
+            first: 0,
+            count,
+            bytes: 0..len,
+            bystander: 0,
+        }
+    }
+
+    /// The encoded items.
+    pub(crate) fn items(&self) -> &[u8] {
+        &self.data[self.bytes.clone()]
+    }
+
+    /// Items `lo..hi` (counted within this job) as a job of their own.
+    pub(crate) fn slice(&self, lo: u32, hi: u32) -> Result<Job, FrameError> {
+        debug_assert!(lo <= hi && hi <= self.count);
+        let items = self.items();
+        let start = item_offset(items, lo)?;
+        let end = start + item_offset(&items[start..], hi - lo)?;
+        Ok(Job {
+            entry: self.entry,
+            slot: self.slot.clone(),
+            data: self.data.clone(),
+            first: self.first + lo,
+            count: hi - lo,
+            bytes: self.bytes.start + start..self.bytes.start + end,
+            bystander: self.bystander,
+        })
+    }
+
+    /// Items `lo..hi` as a job that can only be failed, not run: it names
+    /// the slot and the items but carries none of their bytes. Cannot fail.
+    pub(crate) fn span(&self, lo: u32, hi: u32) -> Job {
+        Job {
+            entry: self.entry,
+            slot: self.slot.clone(),
+            data: self.data.clone(),
+            first: self.first + lo,
+            count: hi.saturating_sub(lo),
+            bytes: self.bytes.start..self.bytes.start,
+            bystander: self.bystander,
+        }
+    }
+
+    /// Splits off the first `n` items; `self` keeps the rest.
+    pub(crate) fn split_front(&mut self, n: u32) -> Result<Job, FrameError> {
+        let head = self.slice(0, n)?;
+        *self = self.slice(n, self.count)?;
+        Ok(head)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::ipc::protocol::{Items, push_item};
+
+    /// A job of `n` one-byte items `0..n`.
+    pub(crate) fn job_of(n: u32) -> Job {
+        let mut data = Vec::new();
+        for i in 0..n {
+            push_item(&mut data, |o| {
+                o.push(i as u8);
+                Ok::<(), ()>(())
+            })
+            .unwrap();
+        }
+        Job::new(0, Slot::new(n), data, n)
+    }
+
+    fn values(job: &Job) -> Vec<u8> {
+        Items::new(job.items(), job.count).map(|i| i.unwrap()[0]).collect()
+    }
+
+    #[test]
+    fn slices_and_splits_keep_item_boundaries() {
+        let job = job_of(6);
+        let mid = job.slice(2, 5).unwrap();
+        assert_eq!((mid.first, mid.count), (2, 3));
+        assert_eq!(values(&mid), [2, 3, 4]);
+        let inner = mid.slice(1, 2).unwrap();
+        assert_eq!((inner.first, values(&inner)), (3, vec![3]));
+        let mut rest = job.clone();
+        let head = rest.split_front(4).unwrap();
+        assert_eq!(values(&head), [0, 1, 2, 3]);
+        assert_eq!((rest.first, values(&rest)), (4, vec![4, 5]));
+        assert_eq!(job.slice(6, 6).unwrap().count, 0);
+    }
+}

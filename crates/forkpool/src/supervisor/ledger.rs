@@ -1,0 +1,384 @@
+//! What a worker has been handed, and what becomes of it when the worker
+//! dies.
+//!
+//! A worker runs the items of its jobs strictly in order. The ledger
+//! counts items handed over (`dispatched`) and items whose results came
+//! back (`acked`); the worker's status page counts items it `started` and
+//! `completed`. When a worker dies those four numbers place every
+//! outstanding item exactly:
+//!
+//! ```text
+//!   acked ≤ completed ≤ started ≤ dispatched
+//!   [0, acked)              results received: done
+//!   [acked, completed)      finished, results lost with the worker: run again
+//!   started - 1             running, if completed < started: this one failed
+//!   [started, dispatched)   never started: run again elsewhere
+//! ```
+//!
+//! This module is pure bookkeeping, with no OS calls, so that every death
+//! scenario is unit-tested.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use super::job::Job;
+use crate::error::TaskError;
+use crate::ipc::status::Snapshot;
+use crate::slot::Slot;
+
+/// A job that was on a worker that died with nothing to blame is retried;
+/// after this many such deaths it is failed instead, so that a job that
+/// kills workers before any of its items starts cannot loop forever.
+pub(crate) const MAX_BYSTANDER: u8 = 3;
+
+#[derive(Debug)]
+struct InFlight {
+    job: Job,
+    /// Items of this job whose results came back.
+    acked: u32,
+}
+
+/// See the module docs.
+#[derive(Debug, Default)]
+pub(crate) struct Ledger {
+    jobs: VecDeque<InFlight>,
+    /// Job ids, parallel to `jobs`.
+    ids: VecDeque<u64>,
+    acked: u64,
+    dispatched: u64,
+}
+
+/// Results that matched the ledger.
+#[derive(Debug)]
+pub(crate) struct Acked {
+    pub(crate) slot: Arc<Slot>,
+    /// Index, within the slot, of the first item acked.
+    pub(crate) first: u32,
+}
+
+/// What to do about a dead worker's running item and the rest.
+#[derive(Debug, Clone)]
+pub(crate) struct Verdict {
+    /// The error for the item that was running, if one was.
+    pub(crate) running: TaskError,
+    /// The item (counted over the worker's life) we killed the worker for.
+    /// If another item is found running, it is innocent and is retried.
+    pub(crate) killed_for: Option<u64>,
+    /// When no item was running, fail the first outstanding one anyway
+    /// (for a worker that sent garbage between items).
+    pub(crate) blame_first_if_idle: bool,
+    /// What happens to outstanding items other than the failed one.
+    pub(crate) others: Others,
+}
+
+/// See [`Verdict::others`].
+#[derive(Debug, Clone)]
+pub(crate) enum Others {
+    /// Run them again on another worker.
+    Retry,
+    /// Fail them with this error (the pool is terminating).
+    Fail(TaskError),
+}
+
+/// The settlement of a dead worker's ledger.
+#[derive(Debug, Default)]
+pub(crate) struct Settlement {
+    /// Items that end with an error.
+    pub(crate) failed: Vec<(Job, TaskError)>,
+    /// Items to run again, in their original order.
+    pub(crate) retry: Vec<Job>,
+}
+
+impl Ledger {
+    /// Records that `job` was handed to the worker as job `id`.
+    pub(crate) fn dispatch(&mut self, id: u64, job: Job) {
+        self.dispatched += u64::from(job.count);
+        self.jobs.push_back(InFlight { job, acked: 0 });
+        self.ids.push_back(id);
+    }
+
+    /// Number of items handed over and not yet acked.
+    pub(crate) fn outstanding_items(&self) -> u64 {
+        self.dispatched - self.acked
+    }
+
+    /// Number of jobs not yet fully acked.
+    pub(crate) fn outstanding_jobs(&self) -> usize {
+        self.jobs.len()
+    }
+
+    /// Encoded bytes of the outstanding jobs.
+    pub(crate) fn outstanding_bytes(&self) -> usize {
+        self.jobs.iter().map(|j| j.job.items().len()).sum()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.jobs.is_empty()
+    }
+
+    /// Items acked over the worker's life.
+    pub(crate) fn acked_items(&self) -> u64 {
+        self.acked
+    }
+
+    /// Matches results for items `first..first + count` of job `id` (counted
+    /// within the job). Results must come in order: for the oldest
+    /// outstanding job, starting where the last results ended.
+    pub(crate) fn ack(&mut self, id: u64, first: u32, count: u32) -> Result<Acked, String> {
+        let (Some(front), Some(&front_id)) = (self.jobs.front_mut(), self.ids.front()) else {
+            return Err(format!("results for job {id}, but no job is outstanding"));
+        };
+        if front_id != id {
+            return Err(format!("results for job {id}, expected job {front_id}"));
+        }
+        if first != front.acked {
+            return Err(format!("results start at item {first}, expected {}", front.acked));
+        }
+        let end = first.checked_add(count).filter(|&end| end <= front.job.count);
+        let Some(end) = end else {
+            return Err(format!(
+                "results for {count} items overrun the job's {}",
+                front.job.count
+            ));
+        };
+        front.acked = end;
+        self.acked += u64::from(count);
+        let acked = Acked {
+            slot: front.job.slot.clone(),
+            first: front.job.first + first,
+        };
+        if end == front.job.count {
+            self.jobs.pop_front();
+            self.ids.pop_front();
+        }
+        Ok(acked)
+    }
+
+    /// Settles the ledger of a worker that has died. `snapshot` is its
+    /// status page as it was left.
+    pub(crate) fn settle(self, snapshot: &Snapshot, verdict: &Verdict) -> Settlement {
+        let consistent = self.acked <= snapshot.completed
+            && snapshot.completed <= snapshot.started
+            && snapshot.started <= self.dispatched;
+        let mut running = if consistent {
+            (snapshot.started > snapshot.completed).then(|| snapshot.started - 1)
+        } else {
+            // The page was scribbled on: the oldest outstanding item is
+            // the best guess of what the worker was doing.
+            (self.acked < self.dispatched).then_some(self.acked)
+        };
+        let mut innocent_running = None;
+        if let (Some(killed), Some(r)) = (verdict.killed_for, running)
+            && killed != r
+        {
+            // We killed it for an item that had finished by then; whatever
+            // was running instead did nothing wrong.
+            innocent_running = Some(r);
+            running = None;
+        }
+        if running.is_none()
+            && innocent_running.is_none()
+            && verdict.blame_first_if_idle
+            && self.acked < self.dispatched
+        {
+            running = Some(self.acked);
+        }
+        let blamed = running.is_some();
+
+        let mut settlement = Settlement::default();
+        let mut cursor = self.acked;
+        for InFlight { job, acked } in self.jobs {
+            let span = u64::from(job.count - acked);
+            let failed_at = running
+                .filter(|r| (cursor..cursor + span).contains(r))
+                .map(|r| acked + (r - cursor) as u32);
+            let segments = match failed_at {
+                Some(at) => [(acked, at, false), (at, at + 1, true), (at + 1, job.count, false)],
+                None => [(acked, job.count, false), (0, 0, false), (0, 0, false)],
+            };
+            for (lo, hi, is_failed) in segments.into_iter().filter(|(lo, hi, _)| lo < hi) {
+                if is_failed {
+                    settlement.failed.push((job.span(lo, hi), verdict.running.clone()));
+                    continue;
+                }
+                match &verdict.others {
+                    Others::Fail(error) => settlement.failed.push((job.span(lo, hi), error.clone())),
+                    Others::Retry => match job.slice(lo, hi) {
+                        Err(e) => {
+                            let error = TaskError::Protocol { message: e.to_string() };
+                            settlement.failed.push((job.span(lo, hi), error));
+                        }
+                        Ok(mut piece) => {
+                            if !blamed {
+                                piece.bystander = piece.bystander.saturating_add(1);
+                            }
+                            if piece.bystander >= MAX_BYSTANDER {
+                                settlement.failed.push((piece, verdict.running.clone()));
+                            } else {
+                                settlement.retry.push(piece);
+                            }
+                        }
+                    },
+                }
+            }
+            cursor += span;
+        }
+        settlement
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::supervisor::job::tests::job_of;
+
+    fn crash() -> TaskError {
+        TaskError::Crashed {
+            signal: Some(11),
+            exit_code: None,
+        }
+    }
+
+    fn retry_verdict() -> Verdict {
+        Verdict {
+            running: crash(),
+            killed_for: None,
+            blame_first_if_idle: false,
+            others: Others::Retry,
+        }
+    }
+
+    fn snap(started: u64, completed: u64) -> Snapshot {
+        Snapshot {
+            started,
+            completed,
+            ..Snapshot::default()
+        }
+    }
+
+    fn spans(jobs: &[Job]) -> Vec<(u32, u32)> {
+        jobs.iter().map(|j| (j.first, j.count)).collect()
+    }
+
+    /// Two jobs: a chunk of 5 items (job 1) and a single item (job 2).
+    fn ledger() -> Ledger {
+        let mut l = Ledger::default();
+        l.dispatch(1, job_of(5));
+        l.dispatch(2, job_of(1));
+        l
+    }
+
+    #[test]
+    fn results_must_arrive_in_order() {
+        let mut l = ledger();
+        assert!(l.ack(2, 0, 1).is_err(), "job 2 is not first");
+        assert!(l.ack(1, 1, 1).is_err(), "item 0 comes first");
+        assert!(l.ack(1, 0, 6).is_err(), "overrun");
+        assert_eq!(l.ack(1, 0, 2).unwrap().first, 0);
+        assert_eq!(l.ack(1, 2, 3).unwrap().first, 2);
+        assert_eq!(l.outstanding_jobs(), 1);
+        l.ack(2, 0, 1).unwrap();
+        assert!(l.is_empty());
+        assert!(l.ack(3, 0, 1).is_err());
+    }
+
+    #[test]
+    fn a_crash_fails_only_the_running_item_and_retries_the_rest() {
+        let mut l = ledger();
+        l.ack(1, 0, 1).unwrap(); // item 0 acked
+        // Items 1 and 2 completed but their results were lost; item 3 was
+        // running when the worker died; item 4 and job 2 never started.
+        let s = l.settle(&snap(4, 3), &retry_verdict());
+        assert_eq!(s.failed.len(), 1);
+        assert_eq!((s.failed[0].0.first, s.failed[0].0.count), (3, 1));
+        assert_eq!(s.failed[0].1, crash());
+        assert_eq!(spans(&s.retry), [(1, 2), (4, 1), (0, 1)]);
+        assert!(s.retry.iter().all(|j| j.bystander == 0));
+    }
+
+    #[test]
+    fn a_death_between_items_blames_nobody() {
+        let mut l = ledger();
+        l.ack(1, 0, 5).unwrap();
+        let s = l.settle(&snap(5, 5), &retry_verdict());
+        assert!(s.failed.is_empty());
+        assert_eq!(spans(&s.retry), [(0, 1)]);
+        assert_eq!(s.retry[0].bystander, 1);
+    }
+
+    #[test]
+    fn repeated_deaths_with_no_culprit_end_in_failure() {
+        let mut job = job_of(1);
+        job.bystander = MAX_BYSTANDER - 1;
+        let mut l = Ledger::default();
+        l.dispatch(9, job);
+        let s = l.settle(&snap(0, 0), &retry_verdict());
+        assert!(s.retry.is_empty());
+        assert_eq!(s.failed.len(), 1);
+    }
+
+    #[test]
+    fn a_timeout_kill_spares_an_item_that_started_after_the_deadline_item_finished() {
+        let l = ledger();
+        let verdict = Verdict {
+            running: TaskError::TimedOut {
+                after: std::time::Duration::from_secs(1),
+            },
+            killed_for: Some(2),
+            ..retry_verdict()
+        };
+        // We killed for item 2, but item 3 was running by the time it died.
+        let s = l.settle(&snap(4, 3), &verdict);
+        assert!(s.failed.is_empty(), "{:?}", s.failed);
+        assert_eq!(spans(&s.retry), [(0, 5), (0, 1)]);
+        // And when item 2 is still the one running, it times out.
+        let s = ledger().settle(&snap(3, 2), &verdict);
+        assert_eq!(
+            spans(&s.failed.iter().map(|f| f.0.clone()).collect::<Vec<_>>()),
+            [(2, 1)]
+        );
+    }
+
+    #[test]
+    fn a_scribbled_status_page_blames_the_oldest_outstanding_item() {
+        let mut l = ledger();
+        l.ack(1, 0, 2).unwrap();
+        // started > dispatched: impossible, so the page is not trusted.
+        let s = l.settle(&snap(99, 0), &retry_verdict());
+        assert_eq!((s.failed[0].0.first, s.failed[0].0.count), (2, 1));
+        assert_eq!(spans(&s.retry), [(3, 2), (0, 1)]);
+    }
+
+    #[test]
+    fn garbage_between_items_blames_the_first_outstanding_item() {
+        let verdict = Verdict {
+            running: TaskError::Protocol { message: "bad".into() },
+            blame_first_if_idle: true,
+            ..retry_verdict()
+        };
+        let s = ledger().settle(&snap(0, 0), &verdict);
+        assert_eq!((s.failed[0].0.first, s.failed[0].0.count), (0, 1));
+        assert_eq!(spans(&s.retry), [(1, 4), (0, 1)]);
+    }
+
+    #[test]
+    fn terminate_fails_everything_outstanding() {
+        let verdict = Verdict {
+            running: TaskError::PoolShutdown,
+            others: Others::Fail(TaskError::Cancelled),
+            ..retry_verdict()
+        };
+        let s = ledger().settle(&snap(2, 1), &verdict);
+        assert!(s.retry.is_empty());
+        let errors: Vec<_> = s.failed.iter().map(|(j, e)| (j.first, j.count, e.clone())).collect();
+        assert_eq!(
+            errors,
+            [
+                (0, 1, TaskError::Cancelled),
+                (1, 1, TaskError::PoolShutdown),
+                (2, 3, TaskError::Cancelled),
+                (0, 1, TaskError::Cancelled)
+            ]
+        );
+    }
+}

@@ -1,0 +1,729 @@
+//! The supervisor: one thread per pool, owning every process and
+//! descriptor of the pool, running one event loop. See `README.md` beside
+//! this file for the design.
+
+mod job;
+mod ledger;
+mod shared;
+mod spawner;
+mod worker;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use polling::{Events, Poller};
+use rustix::net::{AddressFamily, SocketFlags, SocketType};
+
+pub(crate) use job::Job;
+pub(crate) use shared::{Pids, Shared, Stop};
+
+use crate::builder::StartMethod;
+use crate::error::{Error, ErrorKind, TaskError};
+use crate::ipc::protocol;
+use crate::ipc::status::{self, Snapshot, StatusPage};
+use crate::sys::exit::ExitReason;
+use crate::sys::poll::Watched;
+use crate::worker::config::ZygoteConfig;
+use ledger::{Others, Verdict};
+use spawner::{ExecSpawner, Key, SpawnEvent, Spawner, ZygoteSpawner};
+use worker::{Ended, KillCause, Worker};
+
+/// A worker is handed another job only while the work it already holds
+/// is estimated at less than this: enough to hide a round trip, small
+/// enough that other workers are not starved and cancels still land.
+const WINDOW_NS: f64 = 4_000_000.0;
+/// The most jobs queued at one worker.
+const MAX_JOBS_PER_WORKER: usize = 256;
+/// The most encoded bytes queued at one worker.
+const MAX_BYTES_PER_WORKER: usize = 8 << 20;
+/// A worker whose socket closed but which has not been reported dead
+/// after this long is killed.
+const EOF_GRACE: Duration = Duration::from_millis(500);
+/// A worker told to exit that has not exited after this long is killed.
+const CLOSE_GRACE: Duration = Duration::from_secs(10);
+/// After this many start failures in a row, with no worker alive, the
+/// pool gives up: queued and new tasks fail with `WorkerStartFailed`.
+const MAX_START_FAILURES: u32 = 3;
+/// The zygote may die this many times a minute before the pool gives up.
+const MAX_ZYGOTE_LOSSES: usize = 3;
+
+/// The pool's settings, resolved from the builder.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) workers: usize,
+    pub(crate) task_timeout: Option<Duration>,
+    pub(crate) memory_limit: Option<u64>,
+    pub(crate) max_tasks: Option<u64>,
+    pub(crate) start: StartMethod,
+    pub(crate) zygote: ZygoteConfig,
+    pub(crate) max_message: usize,
+}
+
+/// Starts the supervisor thread and returns once every worker is ready
+/// (or the pool failed to start).
+pub(crate) fn start(config: Config) -> Result<(Arc<Shared>, JoinHandle<()>), Error> {
+    let poller = Arc::new(Poller::new().map_err(|e| Error::io("cannot create a poller", e))?);
+    let shared = Arc::new(Shared::new(poller.clone(), config.max_message));
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    let thread_shared = shared.clone();
+    let handle = std::thread::Builder::new()
+        .name("forkpool-supervisor".into())
+        .spawn(move || match Supervisor::start(config, thread_shared, poller) {
+            Ok(mut supervisor) => {
+                let _ = tx.send(Ok(()));
+                supervisor.run();
+            }
+            Err(e) => {
+                let _ = tx.send(Err(e));
+            }
+        })
+        .map_err(|e| Error::io("cannot start the supervisor thread", e))?;
+    match rx.recv() {
+        Ok(Ok(())) => Ok((shared, handle)),
+        Ok(Err(e)) => {
+            let _ = handle.join();
+            Err(e)
+        }
+        Err(_) => {
+            let _ = handle.join();
+            Err(Error::new(
+                ErrorKind::Spawn,
+                "the supervisor thread died while starting",
+            ))
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Supervisor {
+    config: Config,
+    shared: Arc<Shared>,
+    poller: Arc<Poller>,
+    events: Events,
+    spawner: Box<dyn Spawner>,
+    workers: BTreeMap<u64, Worker>,
+    queue: VecDeque<Job>,
+    inbox: Vec<Job>,
+    spawn_events: Vec<SpawnEvent>,
+    next_worker: u64,
+    next_job: u64,
+    stop: Option<Stop>,
+    /// Running estimate of worker time per item, in ns.
+    item_ns: Option<f64>,
+    /// True until every initial worker is ready.
+    starting: bool,
+    startup_error: Option<Error>,
+    start_failures: u32,
+    respawn_after: Option<Instant>,
+    broken: bool,
+    zygote_losses: Vec<Instant>,
+}
+
+impl Supervisor {
+    fn start(config: Config, shared: Arc<Shared>, poller: Arc<Poller>) -> Result<Supervisor, Error> {
+        let spawner: Box<dyn Spawner> = match config.start {
+            StartMethod::Zygote => Box::new(ZygoteSpawner::start(poller.clone(), config.zygote.clone())?),
+            StartMethod::Exec => Box::new(ExecSpawner::new(poller.clone(), config.zygote.clone())),
+        };
+        let mut supervisor = Supervisor {
+            config,
+            shared,
+            poller,
+            events: Events::new(),
+            spawner,
+            workers: BTreeMap::new(),
+            queue: VecDeque::new(),
+            inbox: Vec::new(),
+            spawn_events: Vec::new(),
+            next_worker: 0,
+            next_job: 0,
+            stop: None,
+            item_ns: None,
+            starting: true,
+            startup_error: None,
+            start_failures: 0,
+            respawn_after: None,
+            broken: false,
+            zygote_losses: Vec::new(),
+        };
+        loop {
+            let now = Instant::now();
+            supervisor.settle_ended();
+            if let Some(error) = supervisor.startup_error.take() {
+                supervisor.teardown();
+                return Err(error);
+            }
+            supervisor.maintain(now);
+            if supervisor.workers.values().filter(|w| w.ready).count() >= supervisor.config.workers {
+                supervisor.starting = false;
+                supervisor.publish_pids();
+                return Ok(supervisor);
+            }
+            let deadline = supervisor.tick(now);
+            supervisor.wait(deadline);
+        }
+    }
+
+    /// The event loop.
+    fn run(&mut self) {
+        loop {
+            let now = Instant::now();
+            self.take_inbox();
+            self.settle_ended();
+            self.maintain(now);
+            self.dispatch();
+            self.flush_all(now);
+            if self.finished(now) {
+                break;
+            }
+            let deadline = self.tick(now);
+            self.wait(deadline);
+        }
+        self.teardown();
+    }
+
+    // ------------------------------------------------------------ inbox --
+
+    fn take_inbox(&mut self) {
+        let stop = self.shared.take_inbox(&mut self.inbox);
+        if stop.is_some() && self.stop != Some(Stop::Terminate) && stop != self.stop {
+            self.stop = stop;
+            if stop == Some(Stop::Terminate) {
+                self.begin_terminate();
+            }
+        }
+        for job in self.inbox.drain(..) {
+            if self.broken {
+                job.fail(TaskError::WorkerStartFailed {
+                    message: "no worker could be started".into(),
+                });
+            } else if self.stop == Some(Stop::Terminate) {
+                job.fail(TaskError::Cancelled);
+            } else {
+                self.queue.push_back(job);
+            }
+        }
+    }
+
+    fn begin_terminate(&mut self) {
+        for job in self.queue.drain(..) {
+            job.fail(TaskError::Cancelled);
+        }
+        for (&id, worker) in &mut self.workers {
+            if worker.ended.is_some() {
+                continue;
+            }
+            if worker.ledger.is_empty() && worker.ready {
+                close(worker, Instant::now());
+            } else if worker.kill.is_none() {
+                worker.kill = Some(KillCause::Terminate);
+                worker.kill_sent = true;
+                self.spawner.kill(id);
+            }
+        }
+    }
+
+    // ------------------------------------------------------------ events --
+
+    /// Waits for I/O or `deadline`, then handles what happened.
+    fn wait(&mut self, deadline: Option<Instant>) {
+        self.events.clear();
+        let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        if self.poller.wait(&mut self.events, timeout).is_err() {
+            // Nothing sensible to do but try again; avoid spinning.
+            std::thread::sleep(Duration::from_millis(1));
+            return;
+        }
+        let ready: Vec<(usize, bool, bool)> = self.events.iter().map(|e| (e.key, e.readable, e.writable)).collect();
+        let now = Instant::now();
+        for (key, readable, writable) in ready {
+            match spawner::classify(key) {
+                Key::Spawner(key) => self.spawner.on_event(key, &mut self.spawn_events),
+                Key::WorkerSocket(id) => {
+                    if writable && let Some(worker) = self.workers.get_mut(&id) {
+                        worker.flush(now);
+                    }
+                    if readable {
+                        self.read_worker(id, now);
+                    }
+                }
+            }
+        }
+        self.handle_spawn_events();
+    }
+
+    fn read_worker(&mut self, id: u64, now: Instant) {
+        let Some(worker) = self.workers.get_mut(&id) else {
+            return;
+        };
+        let news = worker.read(&mut self.item_ns, now);
+        if news.became_ready {
+            self.start_failures = 0;
+            self.publish_pids();
+        }
+        if let Some(message) = news.protocol_error {
+            self.kill_worker(id, KillCause::Protocol(message));
+        }
+    }
+
+    fn kill_worker(&mut self, id: u64, cause: KillCause) {
+        let Some(worker) = self.workers.get_mut(&id) else {
+            return;
+        };
+        if worker.kill.is_some() || worker.ended.is_some() {
+            return;
+        }
+        if matches!(cause, KillCause::Protocol(_)) {
+            // Stop reading: nothing more from it can be trusted.
+            let _ = worker.socket.set_interest(false, false);
+        }
+        worker.kill = Some(cause);
+        worker.kill_sent = true;
+        self.spawner.kill(id);
+    }
+
+    fn handle_spawn_events(&mut self) {
+        let events = std::mem::take(&mut self.spawn_events);
+        for event in events {
+            match event {
+                SpawnEvent::Spawned { worker, pid } => {
+                    if let Some(w) = self.workers.get_mut(&worker) {
+                        w.pid = Some(pid);
+                    }
+                }
+                SpawnEvent::SpawnFailed { worker, message } => {
+                    if let Some(w) = self.workers.get_mut(&worker) {
+                        w.ended = Some(Ended::NotStarted(message));
+                    }
+                }
+                SpawnEvent::Exited { worker, reason } => {
+                    if let Some(w) = self.workers.get_mut(&worker) {
+                        w.ended = Some(Ended::Exited(reason));
+                    }
+                }
+                SpawnEvent::Lost { message } => self.zygote_lost(message),
+            }
+        }
+    }
+
+    fn zygote_lost(&mut self, message: String) {
+        for worker in self.workers.values_mut() {
+            worker.ended.get_or_insert(Ended::Lost);
+        }
+        if self.starting {
+            self.startup_error = Some(Error::new(ErrorKind::Spawn, message));
+            return;
+        }
+        let now = Instant::now();
+        self.zygote_losses
+            .retain(|t| now.duration_since(*t) < Duration::from_secs(60));
+        self.zygote_losses.push(now);
+        if self.zygote_losses.len() > MAX_ZYGOTE_LOSSES {
+            self.set_broken(format!("{message}, {} times within a minute", self.zygote_losses.len()));
+            return;
+        }
+        if self.stop == Some(Stop::Terminate) {
+            return;
+        }
+        if let Err(e) = self.spawner.restart() {
+            self.set_broken(format!("{message}, and it could not be restarted: {e}"));
+        }
+    }
+
+    // ------------------------------------------------------------ deaths --
+
+    fn settle_ended(&mut self) {
+        let ended: Vec<u64> = self
+            .workers
+            .iter()
+            .filter(|(_, w)| w.ended.is_some())
+            .map(|(&id, _)| id)
+            .collect();
+        for id in ended {
+            let Some(mut worker) = self.workers.remove(&id) else {
+                continue;
+            };
+            // Whatever it wrote before it died is still in the socket.
+            let news = worker.read(&mut self.item_ns, Instant::now());
+            if let Some(message) = news.protocol_error
+                && worker.kill.is_none()
+            {
+                worker.kill = Some(KillCause::Protocol(message));
+            }
+            let snapshot = worker.status.snapshot();
+            if !worker.ready {
+                self.start_failed(start_failure_message(&worker));
+            }
+            let verdict = self.verdict(&worker, &snapshot);
+            let settlement = worker.ledger.settle(&snapshot, &verdict);
+            for (job, error) in settlement.failed {
+                job.fail(error);
+            }
+            for job in settlement.retry.into_iter().rev() {
+                self.queue.push_front(job);
+            }
+        }
+        self.publish_pids();
+    }
+
+    fn verdict(&self, worker: &Worker, snapshot: &Snapshot) -> Verdict {
+        let others = if self.stop == Some(Stop::Terminate) {
+            Others::Fail(TaskError::Cancelled)
+        } else {
+            Others::Retry
+        };
+        let (running, killed_for, blame_first_if_idle) = match &worker.kill {
+            Some(KillCause::TimedOut { item, after }) => (TaskError::TimedOut { after: *after }, Some(*item), false),
+            Some(KillCause::Protocol(message)) => (
+                TaskError::Protocol {
+                    message: message.clone(),
+                },
+                None,
+                true,
+            ),
+            Some(KillCause::Terminate) => (TaskError::PoolShutdown, None, false),
+            Some(KillCause::Unresponsive) | None => (self.error_from_end(worker, snapshot), None, false),
+        };
+        Verdict {
+            running,
+            killed_for,
+            blame_first_if_idle,
+            others,
+        }
+    }
+
+    /// Why a worker that died on its own took its running item with it.
+    fn error_from_end(&self, worker: &Worker, snapshot: &Snapshot) -> TaskError {
+        if snapshot.flags & status::FLAG_OUT_OF_MEMORY != 0
+            && let Some(limit) = self.config.memory_limit
+        {
+            return TaskError::MemoryLimitExceeded { limit };
+        }
+        match &worker.ended {
+            Some(Ended::Exited(ExitReason::Signaled { signal, .. })) => {
+                if *signal == libc::SIGABRT
+                    && let Some(message) = &snapshot.panic_message
+                {
+                    // Built with `panic = "abort"`: the hook recorded it.
+                    return TaskError::Panicked {
+                        message: message.clone(),
+                    };
+                }
+                TaskError::Crashed {
+                    signal: Some(*signal),
+                    exit_code: None,
+                }
+            }
+            Some(Ended::Exited(ExitReason::Exited(code))) => TaskError::Crashed {
+                signal: None,
+                exit_code: Some(*code),
+            },
+            Some(Ended::Lost | Ended::NotStarted(_)) | None => TaskError::Crashed {
+                signal: None,
+                exit_code: None,
+            },
+        }
+    }
+
+    fn start_failed(&mut self, message: String) {
+        if self.starting {
+            self.startup_error
+                .get_or_insert_with(|| Error::new(ErrorKind::WorkerInit, message));
+            return;
+        }
+        self.start_failures += 1;
+        let backoff = Duration::from_millis(50 << self.start_failures.min(6));
+        self.respawn_after = Some(Instant::now() + backoff);
+        let any_alive = self.workers.values().any(|w| w.ready && w.ended.is_none());
+        if self.start_failures >= MAX_START_FAILURES && !any_alive {
+            self.set_broken(message);
+        }
+    }
+
+    fn set_broken(&mut self, message: String) {
+        if self.broken {
+            return;
+        }
+        self.broken = true;
+        self.shared.set_broken(&message);
+        for job in self.queue.drain(..) {
+            job.fail(TaskError::WorkerStartFailed {
+                message: message.clone(),
+            });
+        }
+    }
+
+    // ------------------------------------------------------ maintenance --
+
+    fn has_work(&self) -> bool {
+        !self.queue.is_empty() || self.workers.values().any(|w| !w.ledger.is_empty())
+    }
+
+    /// Starts workers until the pool has its size.
+    fn maintain(&mut self, now: Instant) {
+        if self.broken || self.startup_error.is_some() {
+            return;
+        }
+        let wanted = match self.stop {
+            None => self.config.workers,
+            Some(Stop::Shutdown) if self.has_work() => self.config.workers,
+            Some(_) => 0,
+        };
+        if self.respawn_after.is_some_and(|t| now < t) {
+            return;
+        }
+        self.respawn_after = None;
+        let live = self.workers.values().filter(|w| w.counts_as_live()).count();
+        for _ in live..wanted {
+            self.spawn_worker();
+        }
+    }
+
+    fn spawn_worker(&mut self) {
+        let id = self.next_worker;
+        self.next_worker += 1;
+        let result = (|| -> std::io::Result<Worker> {
+            let (ours, theirs) =
+                rustix::net::socketpair(AddressFamily::UNIX, SocketType::STREAM, SocketFlags::CLOEXEC, None)?;
+            rustix::io::ioctl_fionbio(&ours, true)?;
+            let (page, page_fd) = StatusPage::create()?;
+            let socket = Watched::new(self.poller.clone(), ours, spawner::worker_socket_key(id), true, false)?;
+            let pid = self.spawner.spawn(id, theirs, page_fd)?;
+            let mut worker = Worker::new(socket, page, self.config.max_message, self.config.max_tasks);
+            worker.pid = pid;
+            if let Some(config) = self.spawner.config_frame() {
+                let bytes = postcard::to_allocvec(config).map_err(std::io::Error::other)?;
+                protocol::write_config(&mut worker.out, &bytes).map_err(std::io::Error::other)?;
+            }
+            Ok(worker)
+        })();
+        match result {
+            Ok(worker) => {
+                self.workers.insert(id, worker);
+            }
+            Err(e) => self.start_failed(format!("cannot start a worker: {e}")),
+        }
+    }
+
+    fn publish_pids(&self) {
+        self.shared.set_pids(Pids {
+            zygote: self.spawner.zygote_pid(),
+            workers: self.workers.values().filter_map(|w| w.pid).collect(),
+        });
+    }
+
+    // --------------------------------------------------------- dispatch --
+
+    /// Estimated worker time for `items` items.
+    fn estimate_ns(&self, items: u64) -> f64 {
+        // Until something has been measured, assume each job fills the
+        // window, so that slow tasks are not piled onto the first worker.
+        self.item_ns.map_or(WINDOW_NS, |ns| ns * items as f64)
+    }
+
+    /// The least-loaded worker that can take `job` now.
+    fn pick_worker(&self, job: &Job) -> Option<u64> {
+        let job_ns = self.estimate_ns(u64::from(job.count));
+        let mut best: Option<(u64, u64)> = None;
+        for (&id, worker) in &self.workers {
+            if !worker.accepting() {
+                continue;
+            }
+            let ledger = &worker.ledger;
+            let fits = ledger.is_empty()
+                || (ledger.outstanding_jobs() < MAX_JOBS_PER_WORKER
+                    && ledger.outstanding_bytes() + job.items().len() <= MAX_BYTES_PER_WORKER
+                    && self.estimate_ns(ledger.outstanding_items()) + job_ns <= WINDOW_NS);
+            let load = ledger.outstanding_items();
+            if fits && best.is_none_or(|(best_load, _)| load < best_load) {
+                best = Some((load, id));
+            }
+        }
+        best.map(|(_, id)| id)
+    }
+
+    fn dispatch(&mut self) {
+        while let Some(front) = self.queue.front() {
+            if front.slot.is_cancelled() {
+                self.queue.pop_front();
+                continue;
+            }
+            let Some(id) = self.pick_worker(front) else { break };
+            let Some(mut job) = self.queue.pop_front() else { break };
+            if !job.slot.begin_dispatch() {
+                continue;
+            }
+            let Some(worker) = self.workers.get_mut(&id) else {
+                self.queue.push_front(job);
+                break;
+            };
+            if let Some(budget) = worker.budget
+                && u64::from(job.count) > budget
+            {
+                match job.split_front(budget as u32) {
+                    Ok(head) => {
+                        self.queue.push_front(job);
+                        job = head;
+                    }
+                    Err(e) => {
+                        job.fail(TaskError::Protocol { message: e.to_string() });
+                        continue;
+                    }
+                }
+            }
+            let job_id = self.next_job;
+            self.next_job += 1;
+            if let Err(e) = protocol::write_run(&mut worker.out, job_id, job.entry, job.count, job.items()) {
+                job.fail(TaskError::Codec { message: e.to_string() });
+                continue;
+            }
+            if let Some(budget) = &mut worker.budget {
+                *budget -= u64::from(job.count);
+            }
+            worker.ledger.dispatch(job_id, job);
+        }
+    }
+
+    fn flush_all(&mut self, now: Instant) {
+        for worker in self.workers.values_mut() {
+            if worker.unsent() > 0 && !worker.writable {
+                worker.flush(now);
+            }
+        }
+    }
+
+    // ------------------------------------------------------------ timers --
+
+    /// Enforces timeouts and grace periods; returns when to look again.
+    fn tick(&mut self, now: Instant) -> Option<Instant> {
+        let mut next: Option<Instant> = self.respawn_after;
+        let mut earliest = |t: Instant| next = Some(next.map_or(t, |n| n.min(t)));
+        let coarse_now = status::coarse_now_ns();
+        let mut kills = Vec::new();
+        for (&id, worker) in &self.workers {
+            if worker.ended.is_some() {
+                continue;
+            }
+            if let Some(timeout) = self.config.task_timeout
+                && worker.ready
+                && worker.kill.is_none()
+                && !worker.ledger.is_empty()
+            {
+                let snapshot = worker.status.snapshot();
+                if snapshot.running() && snapshot.started > worker.ledger.acked_items() {
+                    let elapsed = Duration::from_nanos(coarse_now.saturating_sub(snapshot.started_at_ns));
+                    if elapsed >= timeout {
+                        kills.push((
+                            id,
+                            KillCause::TimedOut {
+                                item: snapshot.started - 1,
+                                after: timeout,
+                            },
+                        ));
+                        continue;
+                    }
+                    // The coarse clock lags by up to a tick; look again
+                    // just after the deadline.
+                    earliest(now + (timeout - elapsed) + Duration::from_millis(1));
+                } else {
+                    earliest(now + timeout);
+                }
+            }
+            if let Some(eof) = worker.eof_at
+                && !worker.kill_sent
+            {
+                if now >= eof + EOF_GRACE {
+                    kills.push((id, KillCause::Unresponsive));
+                } else {
+                    earliest(eof + EOF_GRACE);
+                }
+            }
+            if let Some(closed) = worker.closing
+                && !worker.kill_sent
+            {
+                if now >= closed + CLOSE_GRACE {
+                    kills.push((id, KillCause::Unresponsive));
+                } else {
+                    earliest(closed + CLOSE_GRACE);
+                }
+            }
+        }
+        for (id, cause) in kills {
+            self.kill_worker(id, cause);
+        }
+        next
+    }
+
+    // ---------------------------------------------------------- stopping --
+
+    /// True when the loop may end.
+    fn finished(&mut self, now: Instant) -> bool {
+        match self.stop {
+            None => false,
+            Some(Stop::Shutdown) => {
+                if !self.has_work() {
+                    for worker in self.workers.values_mut() {
+                        if worker.ended.is_none() && worker.closing.is_none() && worker.kill.is_none() {
+                            close(worker, now);
+                        }
+                    }
+                }
+                self.workers.is_empty()
+            }
+            Some(Stop::Terminate) => {
+                for worker in self.workers.values_mut() {
+                    if worker.ended.is_none() && worker.closing.is_none() && worker.kill.is_none() {
+                        close(worker, now);
+                    }
+                }
+                self.workers.is_empty()
+            }
+        }
+    }
+
+    /// Kills and reaps everything left.
+    fn teardown(&mut self) {
+        for job in self.queue.drain(..) {
+            job.fail(TaskError::PoolShutdown);
+        }
+        let ids: Vec<u64> = self.workers.keys().copied().collect();
+        for id in ids {
+            self.spawner.kill(id);
+        }
+        self.spawner.shutdown();
+        // Any worker still listed died with the zygote; fail its items.
+        for (_, worker) in std::mem::take(&mut self.workers) {
+            let snapshot = worker.status.snapshot();
+            let verdict = Verdict {
+                running: TaskError::PoolShutdown,
+                killed_for: None,
+                blame_first_if_idle: false,
+                others: Others::Fail(TaskError::PoolShutdown),
+            };
+            for (job, error) in worker.ledger.settle(&snapshot, &verdict).failed {
+                job.fail(error);
+            }
+        }
+        self.publish_pids();
+    }
+}
+
+/// Tells a worker to exit by closing our sending side: it sees end of
+/// stream once it has read what was sent.
+fn close(worker: &mut Worker, now: Instant) {
+    let _ = rustix::net::shutdown(worker.socket.fd(), rustix::net::Shutdown::Write);
+    worker.closing = Some(now);
+}
+
+fn start_failure_message(worker: &Worker) -> String {
+    if let Some(message) = &worker.init_error {
+        return message.clone();
+    }
+    match &worker.ended {
+        Some(Ended::NotStarted(message)) => format!("cannot start a worker: {message}"),
+        Some(Ended::Exited(reason)) => format!("a new worker {reason} before it was ready"),
+        Some(Ended::Lost) | None => "a new worker was lost before it was ready".into(),
+    }
+}

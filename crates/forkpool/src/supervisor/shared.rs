@@ -1,0 +1,128 @@
+//! What the pool's handles share with the supervisor thread.
+//!
+//! User threads never touch a worker. `submit` pushes a job onto the inbox
+//! and wakes the supervisor through its poller (`Poller::notify`, which
+//! costs one `eventfd` write at most per wake-up, however many jobs arrive
+//! meanwhile). The supervisor swaps the whole inbox out at once.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use polling::Poller;
+
+use super::job::Job;
+use crate::error::TaskError;
+use crate::slot::{Part, lock};
+
+/// How the pool is asked to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stop {
+    /// Finish everything submitted, then stop.
+    Shutdown,
+    /// Cancel what is queued, kill what runs, stop.
+    Terminate,
+}
+
+/// Process ids, for `Pool::worker_pids` and friends.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Pids {
+    pub(crate) zygote: Option<u32>,
+    pub(crate) workers: Vec<u32>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Inbox {
+    pub(crate) jobs: Vec<Job>,
+    pub(crate) stop: Option<Stop>,
+}
+
+/// See the module docs.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    inbox: Mutex<Inbox>,
+    poller: Arc<Poller>,
+    broken: AtomicBool,
+    broken_reason: Mutex<String>,
+    pids: Mutex<Pids>,
+    /// Largest encoded argument or result.
+    pub(crate) max_message: usize,
+}
+
+impl Job {
+    /// Ends every item of the job with `error`.
+    pub(crate) fn fail(self, error: TaskError) {
+        self.slot.add(Part::Failed {
+            first: self.first,
+            count: self.count,
+            error,
+        });
+    }
+}
+
+impl Shared {
+    pub(crate) fn new(poller: Arc<Poller>, max_message: usize) -> Shared {
+        Shared {
+            inbox: Mutex::new(Inbox::default()),
+            poller,
+            broken: AtomicBool::new(false),
+            broken_reason: Mutex::new(String::new()),
+            pids: Mutex::new(Pids::default()),
+            max_message,
+        }
+    }
+
+    /// Hands a job to the supervisor (or fails it at once if the pool can
+    /// no longer start workers).
+    pub(crate) fn submit(&self, job: Job) {
+        if self.broken.load(Ordering::Acquire) {
+            let message = lock(&self.broken_reason).clone();
+            job.fail(TaskError::WorkerStartFailed { message });
+            return;
+        }
+        lock(&self.inbox).jobs.push(job);
+        let _ = self.poller.notify();
+    }
+
+    /// Hands several jobs over with one lock and one wake-up.
+    pub(crate) fn submit_all(&self, jobs: impl IntoIterator<Item = Job>) {
+        if self.broken.load(Ordering::Acquire) {
+            for job in jobs {
+                self.submit(job);
+            }
+            return;
+        }
+        lock(&self.inbox).jobs.extend(jobs);
+        let _ = self.poller.notify();
+    }
+
+    /// Asks the supervisor to stop. `Terminate` overrides `Shutdown`.
+    pub(crate) fn request_stop(&self, stop: Stop) {
+        let mut inbox = lock(&self.inbox);
+        if inbox.stop != Some(Stop::Terminate) {
+            inbox.stop = Some(stop);
+        }
+        drop(inbox);
+        let _ = self.poller.notify();
+    }
+
+    /// Takes everything submitted since the last call.
+    pub(crate) fn take_inbox(&self, into: &mut Vec<Job>) -> Option<Stop> {
+        let mut inbox = lock(&self.inbox);
+        std::mem::swap(&mut inbox.jobs, into);
+        inbox.stop
+    }
+
+    /// From now on, submissions fail at once with `WorkerStartFailed`.
+    pub(crate) fn set_broken(&self, reason: &str) {
+        *lock(&self.broken_reason) = reason.to_owned();
+        self.broken.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn set_pids(&self, pids: Pids) {
+        *lock(&self.pids) = pids;
+    }
+
+    pub(crate) fn pids(&self) -> Pids {
+        lock(&self.pids).clone()
+    }
+}

@@ -1,0 +1,243 @@
+//! The supervisor's view of one worker process.
+
+use std::time::{Duration, Instant};
+
+use rustix::io::Errno;
+use rustix::net::SendFlags;
+
+use super::ledger::Ledger;
+use crate::ipc::frame::FrameReader;
+use crate::ipc::protocol::{self, FromWorker};
+use crate::ipc::status::StatusPage;
+use crate::slot::Part;
+use crate::sys::exit::ExitReason;
+use crate::sys::poll::Watched;
+
+/// Why the supervisor killed a worker.
+#[derive(Debug, Clone)]
+pub(crate) enum KillCause {
+    /// Item number `item` (over the worker's life) ran past the timeout.
+    TimedOut { item: u64, after: Duration },
+    /// It sent bytes that are not a valid message.
+    Protocol(String),
+    /// The pool is terminating.
+    Terminate,
+    /// Its socket closed but it did not exit, or it ignored a shutdown.
+    Unresponsive,
+}
+
+/// How a worker ended.
+#[derive(Debug, Clone)]
+pub(crate) enum Ended {
+    /// Reaped with this status.
+    Exited(ExitReason),
+    /// Lost with the zygote; no status.
+    Lost,
+    /// Never started.
+    NotStarted(String),
+}
+
+#[derive(Debug)]
+pub(crate) struct Worker {
+    pub(crate) socket: Watched,
+    pub(crate) status: StatusPage,
+    pub(crate) pid: Option<u32>,
+    /// `READY` received: `worker_init` succeeded.
+    pub(crate) ready: bool,
+    /// Our write side is shut: the worker has been told to exit.
+    pub(crate) closing: Option<Instant>,
+    pub(crate) reader: FrameReader,
+    pub(crate) out: Vec<u8>,
+    pub(crate) out_start: usize,
+    /// Whether writable readiness is requested.
+    pub(crate) writable: bool,
+    pub(crate) ledger: Ledger,
+    /// Items it may still be handed (`max_tasks_per_worker`).
+    pub(crate) budget: Option<u64>,
+    pub(crate) kill: Option<KillCause>,
+    pub(crate) kill_sent: bool,
+    pub(crate) eof_at: Option<Instant>,
+    pub(crate) ended: Option<Ended>,
+    pub(crate) init_error: Option<String>,
+}
+
+/// What reading from a worker turned up, beyond results.
+#[derive(Debug, Default)]
+pub(crate) struct News {
+    pub(crate) became_ready: bool,
+    pub(crate) protocol_error: Option<String>,
+}
+
+impl Worker {
+    pub(crate) fn new(socket: Watched, status: StatusPage, max_message: usize, budget: Option<u64>) -> Worker {
+        Worker {
+            socket,
+            status,
+            pid: None,
+            ready: false,
+            closing: None,
+            // Room for the largest record plus a frame's fixed fields.
+            reader: FrameReader::new(max_message.saturating_add(64)),
+            out: Vec::new(),
+            out_start: 0,
+            writable: false,
+            ledger: Ledger::default(),
+            budget,
+            kill: None,
+            kill_sent: false,
+            eof_at: None,
+            ended: None,
+            init_error: None,
+        }
+    }
+
+    /// Whether new jobs may go to it.
+    pub(crate) fn accepting(&self) -> bool {
+        self.ready
+            && self.kill.is_none()
+            && self.ended.is_none()
+            && self.eof_at.is_none()
+            && self.closing.is_none()
+            && self.budget != Some(0)
+    }
+
+    /// Whether it counts towards the pool's size (a retiring worker does
+    /// not: its replacement starts while it finishes).
+    pub(crate) fn counts_as_live(&self) -> bool {
+        self.kill.is_none()
+            && self.ended.is_none()
+            && self.eof_at.is_none()
+            && self.closing.is_none()
+            && self.budget != Some(0)
+    }
+
+    /// Reads what the worker sent and handles every complete frame.
+    /// `item_ns` is the pool's running estimate of time per item.
+    pub(crate) fn read(&mut self, item_ns: &mut Option<f64>, now: Instant) -> News {
+        let mut news = News::default();
+        if matches!(self.kill, Some(KillCause::Protocol(_))) {
+            return news;
+        }
+        for _ in 0..64 {
+            match self.reader.read_from(self.socket.fd()) {
+                Ok(0) => {
+                    self.eof_at.get_or_insert(now);
+                    let _ = self.socket.set_interest(false, false);
+                    if let Err(e) = self.reader.finish() {
+                        // A frame cut short by the worker's death is part
+                        // of that death, not a separate protocol error.
+                        let _ = e;
+                    }
+                    break;
+                }
+                Ok(_) => {
+                    self.handle_frames(item_ns, &mut news);
+                    if news.protocol_error.is_some() {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    if e.kind() == std::io::ErrorKind::OutOfMemory {
+                        news.protocol_error = Some(e.to_string());
+                    }
+                    self.eof_at.get_or_insert(now);
+                    let _ = self.socket.set_interest(false, false);
+                    break;
+                }
+            }
+        }
+        news
+    }
+
+    fn handle_frames(&mut self, item_ns: &mut Option<f64>, news: &mut News) {
+        loop {
+            let frame = match self.reader.next_frame() {
+                Ok(Some(frame)) => frame,
+                Ok(None) => return,
+                Err(e) => {
+                    news.protocol_error = Some(e.to_string());
+                    return;
+                }
+            };
+            match protocol::parse_from_worker(frame) {
+                Ok(FromWorker::Ready { pid }) => {
+                    if self.ready {
+                        news.protocol_error = Some("a second READY".into());
+                        return;
+                    }
+                    self.ready = true;
+                    self.pid.get_or_insert(pid);
+                    news.became_ready = true;
+                }
+                Ok(FromWorker::InitFailed { message }) => self.init_error = Some(message),
+                Ok(FromWorker::Results(results)) => {
+                    if !self.ready {
+                        news.protocol_error = Some("results before READY".into());
+                        return;
+                    }
+                    match self.ledger.ack(results.job, results.first, results.count) {
+                        Ok(acked) => {
+                            let sample = results.elapsed_ns as f64 / f64::from(results.count);
+                            *item_ns = Some(item_ns.map_or(sample, |old| old * 0.75 + sample * 0.25));
+                            acked.slot.add(Part::Records {
+                                first: acked.first,
+                                count: results.count,
+                                bytes: results.records.to_vec(),
+                                elapsed_ns: results.elapsed_ns,
+                            });
+                        }
+                        Err(message) => {
+                            news.protocol_error = Some(message);
+                            return;
+                        }
+                    }
+                }
+                Err(e) => {
+                    news.protocol_error = Some(e.to_string());
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Writes as much pending output as the socket takes.
+    pub(crate) fn flush(&mut self, now: Instant) {
+        while self.out_start < self.out.len() {
+            match rustix::net::send(
+                self.socket.fd(),
+                &self.out[self.out_start..],
+                SendFlags::NOSIGNAL | SendFlags::DONTWAIT,
+            ) {
+                Ok(n) => self.out_start += n,
+                Err(Errno::AGAIN) => {
+                    if !self.writable {
+                        self.writable = true;
+                        let _ = self.socket.set_interest(self.eof_at.is_none(), true);
+                    }
+                    return;
+                }
+                Err(Errno::INTR) => {}
+                Err(_) => {
+                    // The worker is gone; its exit will be reported.
+                    self.out.clear();
+                    self.out_start = 0;
+                    self.eof_at.get_or_insert(now);
+                    break;
+                }
+            }
+        }
+        self.out.clear();
+        self.out_start = 0;
+        if self.writable {
+            self.writable = false;
+            let _ = self.socket.set_interest(self.eof_at.is_none(), false);
+        }
+    }
+
+    /// Bytes queued for the worker and not yet written.
+    pub(crate) fn unsent(&self) -> usize {
+        self.out.len() - self.out_start
+    }
+}

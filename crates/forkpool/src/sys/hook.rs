@@ -1,0 +1,25 @@
+//! The constructor that turns a re-executed copy of the program into a
+//! zygote or a worker before `main` runs.
+//!
+//! `ctor` places a pointer to `forkpool_role_hook` in `.init_array`, which the
+//! dynamic loader runs before `main`. In an ordinary start the environment
+//! names no role and the hook returns at once. In a process the pool
+//! started, it never returns: it runs the zygote or worker loop and exits,
+//! so none of the user's `main` (and no thread it would start) ever exists
+//! there.
+
+// SAFETY (for `ctor(unsafe)`): the hook runs before main, where std's
+// runtime is not set up. It uses only what works there on Linux/glibc
+// (environment reads, allocation, raw descriptors through rustix), and
+// returns immediately unless a forkpool role is set.
+#[ctor::ctor(unsafe)]
+fn forkpool_role_hook() {
+    crate::worker::entry::divert_if_spawned();
+}
+
+/// Called by the pool so that the object file holding the constructor is
+/// always part of the final link.
+#[inline(never)]
+pub(crate) fn ensure_linked() {
+    std::hint::black_box(forkpool_role_hook as fn());
+}

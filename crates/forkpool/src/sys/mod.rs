@@ -1,0 +1,19 @@
+//! The operating-system layer, and the only module allowed to use `unsafe`.
+//!
+//! Every `unsafe` block below carries a `// SAFETY:` comment saying why it
+//! holds. The rest of the crate is `#![deny(unsafe_code)]` and reaches the OS
+//! through `rustix` (safe) or through the small, typed wrappers here.
+#![allow(unsafe_code)]
+
+pub(crate) mod abort;
+pub(crate) mod code;
+pub(crate) mod env;
+pub(crate) mod exit;
+pub(crate) mod fds;
+pub(crate) mod fork;
+pub(crate) mod hook;
+pub(crate) mod page;
+pub(crate) mod poll;
+pub(crate) mod signal;
+pub(crate) mod spawn;
+pub(crate) mod threads;

@@ -1,0 +1,53 @@
+//! Descriptors registered with the supervisor's poller.
+
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::Arc;
+
+use polling::{Event, PollMode, Poller};
+
+/// A descriptor owned together with its registration in a [`Poller`].
+///
+/// `Poller::add` is `unsafe` because a descriptor must leave the poller
+/// before it is closed. Owning both makes that automatic: `Drop` deletes
+/// the registration, and only then does the descriptor close.
+#[derive(Debug)]
+pub(crate) struct Watched {
+    fd: OwnedFd,
+    poller: Arc<Poller>,
+    key: usize,
+}
+
+impl Watched {
+    /// Registers `fd` (level-triggered) under `key`.
+    pub(crate) fn new(
+        poller: Arc<Poller>,
+        fd: OwnedFd,
+        key: usize,
+        readable: bool,
+        writable: bool,
+    ) -> io::Result<Watched> {
+        // SAFETY: `fd` moves into the returned `Watched`, whose `Drop`
+        // deletes it from the poller before the `OwnedFd` field is dropped
+        // and closes it; if `add` fails nothing was registered.
+        unsafe { poller.add_with_mode(&fd, Event::new(key, readable, writable), PollMode::Level)? };
+        Ok(Watched { fd, poller, key })
+    }
+
+    /// Changes which readiness is reported.
+    pub(crate) fn set_interest(&self, readable: bool, writable: bool) -> io::Result<()> {
+        self.poller
+            .modify_with_mode(&self.fd, Event::new(self.key, readable, writable), PollMode::Level)
+    }
+
+    /// The descriptor.
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl Drop for Watched {
+    fn drop(&mut self) {
+        let _ = self.poller.delete(&self.fd);
+    }
+}

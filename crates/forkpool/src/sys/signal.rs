@@ -1,0 +1,86 @@
+//! Signal numbers and their names.
+
+/// The conventional name of a signal number, e.g. `SIGSEGV` for 11.
+///
+/// Real-time signals are named relative to `SIGRTMIN` (`SIGRTMIN+3`).
+/// Returns `None` for numbers that are not signals.
+///
+/// ```
+/// assert_eq!(forkpool::signal_name(11), Some("SIGSEGV".into()));
+/// assert_eq!(forkpool::signal_name(0), None);
+/// ```
+pub fn signal_name(signal: i32) -> Option<std::borrow::Cow<'static, str>> {
+    let name = match signal {
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGINT => "SIGINT",
+        libc::SIGQUIT => "SIGQUIT",
+        libc::SIGILL => "SIGILL",
+        libc::SIGTRAP => "SIGTRAP",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGUSR1 => "SIGUSR1",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGUSR2 => "SIGUSR2",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGALRM => "SIGALRM",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGSTKFLT => "SIGSTKFLT",
+        libc::SIGCHLD => "SIGCHLD",
+        libc::SIGCONT => "SIGCONT",
+        libc::SIGSTOP => "SIGSTOP",
+        libc::SIGTSTP => "SIGTSTP",
+        libc::SIGTTIN => "SIGTTIN",
+        libc::SIGTTOU => "SIGTTOU",
+        libc::SIGURG => "SIGURG",
+        libc::SIGXCPU => "SIGXCPU",
+        libc::SIGXFSZ => "SIGXFSZ",
+        libc::SIGVTALRM => "SIGVTALRM",
+        libc::SIGPROF => "SIGPROF",
+        libc::SIGWINCH => "SIGWINCH",
+        libc::SIGIO => "SIGIO",
+        libc::SIGPWR => "SIGPWR",
+        libc::SIGSYS => "SIGSYS",
+        n if (rt_min()..=rt_max()).contains(&n) => {
+            return Some(format!("SIGRTMIN+{}", n - rt_min()).into());
+        }
+        _ => return None,
+    };
+    Some(name.into())
+}
+
+/// `SIGSEGV (11)`, or `signal 99` for an unknown number.
+pub(crate) fn describe(signal: i32) -> String {
+    match signal_name(signal) {
+        Some(name) => format!("{name} ({signal})"),
+        None => format!("signal {signal}"),
+    }
+}
+
+// The kernel's real-time range; glibc reserves the first two or three for
+// itself, but the names are still relative to the kernel's SIGRTMIN (34)
+// as `kill -l` prints them.
+const fn rt_min() -> i32 {
+    34
+}
+const fn rt_max() -> i32 {
+    64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_the_common_signals() {
+        assert_eq!(signal_name(libc::SIGSEGV).as_deref(), Some("SIGSEGV"));
+        assert_eq!(signal_name(libc::SIGKILL).as_deref(), Some("SIGKILL"));
+        assert_eq!(signal_name(libc::SIGABRT).as_deref(), Some("SIGABRT"));
+        assert_eq!(signal_name(36).as_deref(), Some("SIGRTMIN+2"));
+        assert_eq!(signal_name(0), None);
+        assert_eq!(signal_name(65), None);
+        assert_eq!(describe(11), "SIGSEGV (11)");
+        assert_eq!(describe(200), "signal 200");
+    }
+}

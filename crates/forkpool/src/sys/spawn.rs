@@ -1,0 +1,58 @@
+//! Starting a helper process that inherits chosen descriptors and dies with
+//! the thread that started it.
+
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+
+/// Arranges for the child of `command` to get each `(fd, target)` pair's
+/// descriptor at number `target` (without `CLOEXEC`), and to receive
+/// `SIGKILL` if the thread that spawns it exits (`PR_SET_PDEATHSIG`).
+///
+/// The descriptors are moved into the command and closed in this process
+/// when the command is dropped.
+pub(crate) fn inherit_and_die_with_parent(command: &mut Command, fds: Vec<(OwnedFd, RawFd)>) {
+    let raw: Vec<(RawFd, RawFd)> = fds.iter().map(|(fd, target)| (fd.as_raw_fd(), *target)).collect();
+    // Keep the descriptors open until the command is gone.
+    let keep = fds;
+    let hook = move || -> io::Result<()> {
+        let _ = &keep;
+        // First move every source above all targets, so that no dup2 below
+        // clobbers a source that another pair still needs.
+        let mut moved = [0 as RawFd; 8];
+        if raw.len() > moved.len() {
+            return Err(io::Error::other("too many inherited descriptors"));
+        }
+        for (i, (src, _)) in raw.iter().enumerate() {
+            // SAFETY: fcntl(F_DUPFD_CLOEXEC) is async-signal-safe and only
+            // creates a descriptor; `src` is open (owned by `keep`).
+            let fd = unsafe { libc::fcntl(*src, libc::F_DUPFD_CLOEXEC, 64) };
+            if fd < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            moved[i] = fd;
+        }
+        for (i, (_, target)) in raw.iter().enumerate() {
+            // SAFETY: dup2 is async-signal-safe; the new descriptor at
+            // `target` has CLOEXEC clear, so it survives the exec. The
+            // temporary copies keep CLOEXEC and vanish at exec.
+            if unsafe { libc::dup2(moved[i], *target) } < 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        // SAFETY: prctl(PR_SET_PDEATHSIG) is a plain async-signal-safe system
+        // call with integer arguments.
+        if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    };
+    // SAFETY: the hook runs between fork and exec in the child of a possibly
+    // multi-threaded process, where only async-signal-safe calls are allowed.
+    // It calls only fcntl, dup2 and prctl, all async-signal-safe, allocates
+    // nothing and takes no lock (the index array lives on the stack).
+    unsafe {
+        command.pre_exec(hook);
+    }
+}

@@ -1,0 +1,201 @@
+//! Handles to submitted tasks.
+
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use serde::de::DeserializeOwned;
+
+use crate::error::TaskError;
+use crate::slot::{Notifier, Slot};
+
+/// A task running (or queued to run) in the pool, that will produce an `R`.
+///
+/// Wait for it with [`join`](Task::join), with a deadline
+/// ([`wait_timeout`](Task::wait_timeout)), or `.await` it from any async
+/// runtime: `Task` is a [`Future`]. Dropping a `Task` does not cancel it;
+/// its result is discarded.
+///
+/// ```
+/// let pool = forkpool::Pool::builder().workers(1).build()?;
+/// let task = pool.submit(|s: String| s.len(), "four".to_string());
+/// assert_eq!(task.join(), Ok(4));
+/// # Ok::<(), forkpool::Error>(())
+/// ```
+#[must_use = "a task's result is lost unless it is joined or awaited"]
+pub struct Task<R> {
+    slot: Arc<Slot>,
+    result: PhantomData<fn() -> R>,
+}
+
+impl<R> fmt::Debug for Task<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Task")
+            .field("finished", &self.slot.is_finished())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: DeserializeOwned> Task<R> {
+    pub(crate) fn new(slot: Arc<Slot>) -> Task<R> {
+        Task {
+            slot,
+            result: PhantomData,
+        }
+    }
+
+    /// Waits for the task and returns its result.
+    ///
+    /// # Panics
+    ///
+    /// If the task was already polled to completion as a future (its
+    /// result was handed out there).
+    pub fn join(self) -> Result<R, TaskError> {
+        self.slot.wait(None);
+        self.take()
+    }
+
+    /// Waits at most `timeout`; returns whether the task has finished.
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        self.slot.wait(Instant::now().checked_add(timeout))
+    }
+
+    /// Waits until `deadline`; returns whether the task has finished.
+    pub fn wait_deadline(&self, deadline: Instant) -> bool {
+        self.slot.wait(Some(deadline))
+    }
+
+    /// Waits at most `timeout` for the result; gives the task back if it
+    /// has not finished.
+    pub fn join_timeout(self, timeout: Duration) -> Result<Result<R, TaskError>, Task<R>> {
+        if self.wait_timeout(timeout) {
+            Ok(self.take())
+        } else {
+            Err(self)
+        }
+    }
+
+    /// Whether the task has finished (with a result or an error).
+    pub fn is_finished(&self) -> bool {
+        self.slot.is_finished()
+    }
+
+    /// Cancels the task if no worker has been handed it yet. Returns `true`
+    /// when it had not started and now never will (it then ends with
+    /// [`TaskError::Cancelled`]); `false` when it is running, queued at a
+    /// worker, or finished.
+    pub fn cancel(&self) -> bool {
+        self.slot.cancel()
+    }
+
+    fn take(&self) -> Result<R, TaskError> {
+        match self.slot.take() {
+            Some(outcome) => outcome.decode_one(),
+            None => panic!("forkpool: Task::join after the task was polled to completion as a future"),
+        }
+    }
+}
+
+impl<R: DeserializeOwned> Future for Task<R> {
+    type Output = Result<R, TaskError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.slot.poll_take(cx) {
+            Poll::Ready(Some(outcome)) => Poll::Ready(outcome.decode_one()),
+            Poll::Ready(None) => panic!("forkpool: Task polled after it completed"),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// Yields tasks' results as they finish, like Python's `as_completed`.
+///
+/// Each item is `(index, result)`, `index` being the task's position in
+/// the input. The first `next()` is "wait for the first of these to finish".
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let pool = forkpool::Pool::builder().workers(2).build()?;
+/// let slow = pool.submit(|ms: u64| { std::thread::sleep(Duration::from_millis(ms)); ms }, 300);
+/// let fast = pool.submit(|ms: u64| { std::thread::sleep(Duration::from_millis(ms)); ms }, 1);
+/// let mut done = forkpool::as_completed([slow, fast]);
+/// assert_eq!(done.next(), Some((1, Ok(1))));
+/// assert_eq!(done.next(), Some((0, Ok(300))));
+/// assert_eq!(done.next(), None);
+/// # Ok::<(), forkpool::Error>(())
+/// ```
+pub fn as_completed<R: DeserializeOwned>(tasks: impl IntoIterator<Item = Task<R>>) -> AsCompleted<R> {
+    let notifier = Arc::new(Notifier::default());
+    let tasks: Vec<Option<Task<R>>> = tasks.into_iter().map(Some).collect();
+    for (index, task) in tasks.iter().enumerate() {
+        if let Some(task) = task {
+            task.slot.listen(notifier.clone(), index);
+        }
+    }
+    AsCompleted {
+        remaining: tasks.len(),
+        tasks,
+        notifier,
+    }
+}
+
+/// See [`as_completed`].
+pub struct AsCompleted<R> {
+    tasks: Vec<Option<Task<R>>>,
+    notifier: Arc<Notifier>,
+    remaining: usize,
+}
+
+impl<R> fmt::Debug for AsCompleted<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsCompleted")
+            .field("remaining", &self.remaining)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: DeserializeOwned> AsCompleted<R> {
+    /// Like `next`, but waits at most `timeout`. `None` when nothing
+    /// finished in time, or nothing remains (see [`len`](Self::len)).
+    pub fn next_timeout(&mut self, timeout: Duration) -> Option<(usize, Result<R, TaskError>)> {
+        self.next_by(Instant::now().checked_add(timeout))
+    }
+
+    /// How many tasks have not been yielded yet.
+    pub fn len(&self) -> usize {
+        self.remaining
+    }
+
+    /// Whether every task has been yielded.
+    pub fn is_empty(&self) -> bool {
+        self.remaining == 0
+    }
+
+    fn next_by(&mut self, deadline: Option<Instant>) -> Option<(usize, Result<R, TaskError>)> {
+        while self.remaining > 0 {
+            let index = self.notifier.pop(deadline)?;
+            if let Some(task) = self.tasks.get_mut(index).and_then(Option::take) {
+                self.remaining -= 1;
+                return Some((index, task.take()));
+            }
+        }
+        None
+    }
+}
+
+impl<R: DeserializeOwned> Iterator for AsCompleted<R> {
+    type Item = (usize, Result<R, TaskError>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_by(None)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.remaining, Some(self.remaining))
+    }
+}

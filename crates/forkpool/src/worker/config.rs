@@ -1,0 +1,26 @@
+//! Settings a worker (and the zygote) receive from the supervisor.
+
+use serde::{Deserialize, Serialize};
+
+use crate::sys::code::CodeOffset;
+
+/// How each worker is set up.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct WorkerConfig {
+    /// `worker_init`, run once before the first task.
+    pub(crate) init: Option<CodeOffset>,
+    /// Bytes the worker's tasks may allocate beyond its start-up state.
+    pub(crate) memory_limit: Option<u64>,
+    /// Items after which the worker exits and is replaced.
+    pub(crate) max_tasks: Option<u64>,
+    /// Largest frame body either side accepts.
+    pub(crate) max_message: u32,
+}
+
+/// What the zygote needs: its preload hook and the workers' settings.
+/// Exec-started workers get this too and run `preload` themselves.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct ZygoteConfig {
+    pub(crate) preload: Option<CodeOffset>,
+    pub(crate) worker: WorkerConfig,
+}

@@ -1,0 +1,335 @@
+//! The processes the supervisor starts: the zygote and the workers.
+//!
+//! A worker reads `RUN` frames from its socket and runs their items one at
+//! a time, in order: stamp the status page, call the task's entry point
+//! under `catch_unwind`, append a result record. It writes the results of
+//! a job as soon as the job ends (and part-way through a long one), so a
+//! crash loses at most the item that crashed. It exits when the socket
+//! closes, or after `max_tasks_per_worker` items.
+
+pub(crate) mod config;
+pub(crate) mod entry;
+mod panic;
+pub(crate) mod zygote;
+
+use std::os::fd::OwnedFd;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::Instant;
+
+use rustix::io::Errno;
+use rustix::net::SendFlags;
+use rustix::process::{Pid, Resource, Rlimit, Signal};
+
+use crate::ipc::frame::{FrameError, FrameReader};
+use crate::ipc::protocol::{self, Items, ResultsWriter, Run, Tag, ToWorker};
+use crate::ipc::status::{self, StatusPage};
+use crate::sys;
+use crate::sys::code::{CodeOffset, EntryFn};
+use config::{WorkerConfig, ZygoteConfig};
+
+/// Write results out part-way through a job once this many bytes wait...
+const FLUSH_BYTES: usize = 256 * 1024;
+/// ...or once the oldest waiting result is this old.
+const FLUSH_AFTER_NS: u64 = 2_000_000;
+
+/// Runs `hook` (preload or worker_init), turning a panic into its message.
+pub(crate) fn run_hook(offset: CodeOffset, what: &str) -> Result<(), String> {
+    let hook = sys::code::hook_at(offset).map_err(|e| format!("{what}: {e}"))?;
+    catch_unwind(hook).map_err(|payload| format!("{what} panicked: {}", panic::message_of(&*payload)))
+}
+
+/// Entry for a worker the zygote just forked.
+pub(crate) fn run_forked(config: &WorkerConfig, socket: OwnedFd, status: OwnedFd, zygote: Pid) -> ! {
+    // Its own process group, so that a timeout kill reaches whatever the
+    // task started. (The zygote sets it too, to close the race.)
+    let _ = rustix::process::setpgid(None, None);
+    // Die with the zygote; if it is already gone, stop now.
+    if rustix::process::set_parent_process_death_signal(Some(Signal::KILL)).is_err()
+        || rustix::process::getppid() != Some(zygote)
+    {
+        std::process::exit(0);
+    }
+    run(config, socket, status)
+}
+
+/// Entry for a worker started by `exec` (no zygote): read the settings,
+/// run `preload` here, then serve.
+pub(crate) fn run_exec_started(socket: OwnedFd, status: OwnedFd) -> ! {
+    let _ = sys::abort::ignore_sigpipe();
+    let mut reader = FrameReader::new(crate::ipc::control::MAX_MESSAGE);
+    let config: ZygoteConfig = loop {
+        match reader.next_frame() {
+            Ok(Some(frame)) => match protocol::parse_to_worker(frame) {
+                Ok(ToWorker::Config(bytes)) => match postcard::from_bytes(bytes) {
+                    Ok(config) => break config,
+                    Err(_) => std::process::exit(112),
+                },
+                _ => std::process::exit(112),
+            },
+            Ok(None) => match reader.read_from(&socket) {
+                Ok(0) => std::process::exit(0),
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => std::process::exit(0),
+            },
+            Err(_) => std::process::exit(112),
+        }
+    };
+    if let Some(preload) = config.preload
+        && let Err(message) = run_hook(preload, "preload")
+    {
+        report_init_failure(&socket, &message)
+    }
+    run(&config.worker, socket, status)
+}
+
+fn report_init_failure(socket: &OwnedFd, message: &str) -> ! {
+    let mut out = Vec::new();
+    if protocol::write_init_failed(&mut out, message).is_ok() {
+        let _ = send_all(socket, &out);
+    }
+    std::process::exit(1)
+}
+
+fn run(config: &WorkerConfig, socket: OwnedFd, status: OwnedFd) -> ! {
+    let status: &'static StatusPage = match StatusPage::open(&status) {
+        Ok(page) => Box::leak(Box::new(page)),
+        Err(e) => report_init_failure(&socket, &format!("cannot map the status page: {e}")),
+    };
+    panic::install_hook(status);
+
+    if let Some(init) = config.init
+        && let Err(message) = run_hook(init, "worker_init")
+    {
+        report_init_failure(&socket, &message)
+    }
+    // The limit counts what tasks allocate, on top of what preload and
+    // worker_init left behind.
+    if let Some(limit) = config.memory_limit
+        && let Err(e) = limit_memory(limit, status)
+    {
+        report_init_failure(&socket, &format!("cannot apply the memory limit: {e}"))
+    }
+
+    let mut worker = Worker {
+        socket,
+        status,
+        max_message: config.max_message as usize,
+        max_tasks: config.max_tasks,
+        out: Vec::with_capacity(64 * 1024),
+        items_run: 0,
+        entry_cache: None,
+    };
+    if protocol::write_ready(&mut worker.out, std::process::id()).is_err() {
+        std::process::exit(112);
+    }
+    worker.flush();
+    worker.serve()
+}
+
+/// Caps the data segment at its current size plus `limit` bytes, and makes
+/// an allocation failure past it recognisable (see `sys::abort`).
+fn limit_memory(limit: u64, status: &'static StatusPage) -> std::io::Result<()> {
+    let base = data_segment_bytes()?;
+    let hard = rustix::process::getrlimit(Resource::Data).maximum;
+    let cap = base.saturating_add(limit).min(hard.unwrap_or(u64::MAX));
+    rustix::process::setrlimit(
+        Resource::Data,
+        Rlimit {
+            current: Some(cap),
+            maximum: hard,
+        },
+    )?;
+    // Rust's allocation-failure handler prints a backtrace when
+    // RUST_BACKTRACE asks for one, and the printing overwrites the errno
+    // that tells a memory-limit abort apart. Move the setting to
+    // RUST_LIB_BACKTRACE, which keeps `Backtrace::capture` behaving the same
+    // for the task's own code.
+    if let Some(value) = sys::env::take_var("RUST_BACKTRACE")
+        && std::env::var_os("RUST_LIB_BACKTRACE").is_none()
+    {
+        sys::env::set_var("RUST_LIB_BACKTRACE", &value);
+    }
+    sys::abort::flag_out_of_memory_aborts(status.flags_word(), status::FLAG_OUT_OF_MEMORY)
+}
+
+/// `VmData` from `/proc/self/status`, in bytes.
+fn data_segment_bytes() -> std::io::Result<u64> {
+    let text = std::fs::read_to_string("/proc/self/status")?;
+    text.lines()
+        .find_map(|line| {
+            let kb = line.strip_prefix("VmData:")?.trim().strip_suffix("kB")?.trim();
+            kb.parse::<u64>().ok()
+        })
+        .map(|kb| kb * 1024)
+        .ok_or_else(|| std::io::Error::other("no VmData in /proc/self/status"))
+}
+
+fn send_all(socket: &OwnedFd, mut bytes: &[u8]) -> Result<(), Errno> {
+    while !bytes.is_empty() {
+        match rustix::net::send(socket, bytes, SendFlags::NOSIGNAL) {
+            Ok(n) => bytes = &bytes[n..],
+            Err(Errno::INTR) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+struct Worker {
+    socket: OwnedFd,
+    status: &'static StatusPage,
+    max_message: usize,
+    max_tasks: Option<u64>,
+    out: Vec<u8>,
+    items_run: u64,
+    entry_cache: Option<(CodeOffset, EntryFn)>,
+}
+
+impl Worker {
+    fn serve(mut self) -> ! {
+        // Room for the largest frame plus its fixed fields.
+        let mut reader = FrameReader::new(self.max_message.saturating_add(64));
+        loop {
+            loop {
+                let frame = match reader.next_frame() {
+                    Ok(Some(frame)) => frame,
+                    Ok(None) => break,
+                    Err(e) => self.die(e),
+                };
+                match protocol::parse_to_worker(frame) {
+                    Ok(ToWorker::Run(run)) => self.run_job(run),
+                    Ok(ToWorker::Config(_)) => {}
+                    Err(e) => self.die(e),
+                }
+                if self.max_tasks.is_some_and(|max| self.items_run >= max) {
+                    self.flush();
+                    std::process::exit(0);
+                }
+            }
+            self.flush();
+            match reader.read_from(&self.socket) {
+                Ok(0) => std::process::exit(0),
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => std::process::exit(0),
+            }
+        }
+    }
+
+    /// The supervisor sent something we cannot read: there is no sane way
+    /// to go on. Exiting makes the supervisor replace us.
+    fn die(&mut self, error: FrameError) -> ! {
+        self.flush();
+        eprintln!("forkpool worker: bad message from the supervisor: {error}");
+        std::process::exit(112)
+    }
+
+    fn entry(&mut self, offset: CodeOffset) -> Result<EntryFn, String> {
+        if let Some((cached, f)) = self.entry_cache
+            && cached == offset
+        {
+            return Ok(f);
+        }
+        let f = sys::code::entry_at(offset).map_err(|e| e.to_string())?;
+        self.entry_cache = Some((offset, f));
+        Ok(f)
+    }
+
+    fn run_job(&mut self, run: Run<'_>) {
+        let entry = self.entry(run.entry);
+        let mut writer = ResultsWriter::begin(&mut self.out, run.job, 0);
+        let mut frame_start = Instant::now();
+        let mut oldest_result_ns = None;
+        for (index, item) in Items::new(run.items, run.count).enumerate() {
+            let now = status::coarse_now_ns();
+            if writer.count() > 0
+                && (self.out.len() >= FLUSH_BYTES
+                    || oldest_result_ns.is_some_and(|t| now.saturating_sub(t) >= FLUSH_AFTER_NS))
+            {
+                let elapsed = frame_start.elapsed().as_nanos() as u64;
+                if writer.finish(&mut self.out, elapsed).is_err() {
+                    self.die(FrameError::Malformed {
+                        what: "results",
+                        why: "too large",
+                    });
+                }
+                self.flush();
+                writer = ResultsWriter::begin(&mut self.out, run.job, index as u32);
+                frame_start = Instant::now();
+                oldest_result_ns = None;
+            }
+            self.items_run += 1;
+            self.status.begin(self.items_run, now);
+            self.run_item(&mut writer, &entry, item);
+            self.status.end(self.items_run);
+            oldest_result_ns.get_or_insert(now);
+        }
+        let elapsed = frame_start.elapsed().as_nanos() as u64;
+        if writer.finish(&mut self.out, elapsed).is_err() {
+            self.die(FrameError::Malformed {
+                what: "results",
+                why: "too large",
+            });
+        }
+        // Results leave as soon as the job ends, so a later crash cannot
+        // lose them.
+        self.flush();
+    }
+
+    fn run_item(
+        &mut self,
+        writer: &mut ResultsWriter,
+        entry: &Result<EntryFn, String>,
+        item: Result<&[u8], FrameError>,
+    ) {
+        let (entry, input) = match (entry, item) {
+            (Ok(entry), Ok(input)) => (*entry, input),
+            (Err(message), _) => return self.text_record(writer, Tag::Codec, message),
+            (_, Err(e)) => return self.text_record(writer, Tag::Codec, &e.to_string()),
+        };
+        let mark = self.out.len();
+        let out = &mut self.out;
+        let ran = catch_unwind(AssertUnwindSafe(|| {
+            writer.record(out, Tag::Ok, |out| entry(input, out))
+        }));
+        match ran {
+            Ok(Ok(())) => {
+                let size = self.out.len() - mark;
+                if size > self.max_message {
+                    self.out.truncate(mark);
+                    writer.uncount();
+                    let message = format!(
+                        "the result is {size} bytes, over the pool's message size limit of {} bytes",
+                        self.max_message
+                    );
+                    self.text_record(writer, Tag::Codec, &message);
+                }
+            }
+            Ok(Err(e)) => self.text_record(writer, Tag::Codec, &e.message()),
+            Err(payload) => {
+                self.out.truncate(mark);
+                let message = panic::message_of(&*payload);
+                // Dropping a payload can itself panic; never let that out.
+                let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
+                self.status.clear_panic();
+                self.text_record(writer, Tag::Panicked, &message);
+            }
+        }
+    }
+
+    fn text_record(&mut self, writer: &mut ResultsWriter, tag: Tag, text: &str) {
+        let _ = writer.record(&mut self.out, tag, |out| {
+            out.extend_from_slice(text.as_bytes());
+            Ok::<(), ()>(())
+        });
+    }
+
+    fn flush(&mut self) {
+        if send_all(&self.socket, &self.out).is_err() {
+            // The supervisor is gone; nobody is waiting for anything.
+            std::process::exit(0);
+        }
+        self.out.clear();
+    }
+}

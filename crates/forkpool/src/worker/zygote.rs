@@ -1,0 +1,262 @@
+//! The zygote: a single-threaded copy of the program that forks workers.
+//!
+//! It is the program re-executed and diverted before `main` (see
+//! `entry`), so it holds no user thread and no lock: forking it is safe,
+//! and each worker starts as a copy-on-write clone that already has
+//! whatever `preload` loaded.
+//!
+//! Its loop waits (with `poll`) on three kinds of descriptor:
+//! - the control socket: spawn and kill requests from the supervisor;
+//! - a pidfd of the client process: when the client dies, however it
+//!   dies, the zygote kills every worker's process group and exits;
+//! - a pidfd per worker: when a worker ends, the zygote kills what is left
+//!   of its process group, reaps it (`waitid` on the pidfd, so the pid
+//!   cannot have been reused), and reports how it ended.
+
+use std::os::fd::{AsFd, OwnedFd};
+
+use rustix::event::{PollFd, PollFlags};
+use rustix::io::Errno;
+use rustix::process::{Pid, PidfdFlags, Signal, WaitId, WaitIdOptions};
+
+use super::config::ZygoteConfig;
+use super::entry::ZYGOTE_CONTROL_FD;
+use crate::ipc::control::{self, FromZygote, Received, ToZygote};
+use crate::sys;
+use crate::sys::exit::ExitReason;
+use crate::sys::fork::Forked;
+
+struct Child {
+    worker: u64,
+    pid: Pid,
+    pidfd: OwnedFd,
+}
+
+struct Zygote {
+    control: OwnedFd,
+    client: OwnedFd,
+    config: ZygoteConfig,
+    me: Pid,
+    children: Vec<Child>,
+}
+
+/// What a freshly forked child needs, handed out of the loop so the
+/// zygote's own descriptors can be closed before the worker starts.
+struct Start {
+    config: ZygoteConfig,
+    socket: OwnedFd,
+    status: OwnedFd,
+    zygote: Pid,
+}
+
+/// The zygote's `main`. Never returns.
+pub(crate) fn run(control: OwnedFd, client: Pid) -> ! {
+    let _ = sys::abort::ignore_sigpipe();
+    // Descriptors the client leaked without CLOEXEC must not live on in
+    // every worker.
+    let _ = sys::fds::close_from(ZYGOTE_CONTROL_FD + 1);
+    let me = rustix::process::getpid();
+    if control::send(&control, &FromZygote::Hello { pid: me.as_raw_pid() }, &[]).is_err() {
+        std::process::exit(0);
+    }
+    let config = match control::recv::<ToZygote>(&control, false) {
+        Ok(Received::Message(ToZygote::Configure(config), _)) => config,
+        _ => std::process::exit(0),
+    };
+    // Until the preload is done the zygote dies with the client outright
+    // (PR_SET_PDEATHSIG, set by the spawner); it has no workers to clean up.
+    if let Some(preload) = config.preload
+        && let Err(message) = super::run_hook(preload, "preload")
+    {
+        let _ = control::send(&control, &FromZygote::PreloadFailed { message }, &[]);
+        std::process::exit(1);
+    }
+    match sys::threads::count() {
+        Ok(1) => {}
+        Ok(n) => {
+            let message = format!(
+                "preload left {n} threads running; the zygote must stay single-threaded so that \
+                 workers can be forked safely (start threads in worker_init instead)"
+            );
+            let _ = control::send(&control, &FromZygote::PreloadFailed { message }, &[]);
+            std::process::exit(1);
+        }
+        Err(e) => {
+            let message = format!("cannot count the zygote's threads: {e}");
+            let _ = control::send(&control, &FromZygote::PreloadFailed { message }, &[]);
+            std::process::exit(1);
+        }
+    }
+    // From here on, watch the client through a pidfd instead, so that its
+    // death leads to an orderly kill of every worker's process group.
+    let client_fd = match rustix::process::pidfd_open(client, PidfdFlags::empty()) {
+        Ok(fd) => fd,
+        Err(_) => std::process::exit(0),
+    };
+    if rustix::process::getppid() != Some(client) {
+        std::process::exit(0);
+    }
+    let _ = rustix::process::set_parent_process_death_signal(None);
+    if control::send(&control, &FromZygote::Ready, &[]).is_err() {
+        std::process::exit(0);
+    }
+    let zygote = Zygote {
+        control,
+        client: client_fd,
+        config,
+        me,
+        children: Vec::new(),
+    };
+    let start = zygote.serve();
+    super::run_forked(&start.config.worker, start.socket, start.status, start.zygote)
+}
+
+impl Zygote {
+    /// Serves until it is time to exit (in the zygote), or returns in a
+    /// newly forked child with everything the zygote owned closed.
+    fn serve(mut self) -> Start {
+        loop {
+            let mut fds = Vec::with_capacity(2 + self.children.len());
+            fds.push(PollFd::new(&self.control, PollFlags::IN));
+            fds.push(PollFd::new(&self.client, PollFlags::IN));
+            fds.extend(self.children.iter().map(|c| PollFd::new(&c.pidfd, PollFlags::IN)));
+            match rustix::event::poll(&mut fds, None) {
+                Ok(_) | Err(Errno::INTR) => {}
+                Err(_) => self.exit_now(),
+            }
+            let control_ready = !fds[0].revents().is_empty();
+            let client_gone = !fds[1].revents().is_empty();
+            let ended: Vec<usize> = fds[2..]
+                .iter()
+                .enumerate()
+                .filter(|(_, fd)| !fd.revents().is_empty())
+                .map(|(i, _)| i)
+                .collect();
+            drop(fds);
+            if client_gone {
+                self.exit_now();
+            }
+            for index in ended.into_iter().rev() {
+                let child = self.children.remove(index);
+                let reason = reap(&child);
+                let message = FromZygote::Exited {
+                    worker: child.worker,
+                    reason,
+                };
+                if control::send(&self.control, &message, &[]).is_err() {
+                    self.exit_now();
+                }
+            }
+            if control_ready && let Some(start) = self.on_control() {
+                return start;
+            }
+        }
+    }
+
+    fn on_control(&mut self) -> Option<Start> {
+        let (message, fds) = match control::recv::<ToZygote>(&self.control, false) {
+            Ok(Received::Message(message, fds)) => (message, fds),
+            Ok(Received::Closed) => self.exit_now(),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => return None,
+            Err(_) => self.exit_now(),
+        };
+        match message {
+            ToZygote::Spawn { worker } => self.spawn(worker, fds),
+            ToZygote::Kill { worker } => {
+                if let Some(child) = self.children.iter().find(|c| c.worker == worker) {
+                    kill(child);
+                }
+                None
+            }
+            ToZygote::Exit => self.exit_now(),
+            ToZygote::Configure(_) => None,
+        }
+    }
+
+    fn spawn(&mut self, worker: u64, fds: Vec<OwnedFd>) -> Option<Start> {
+        let Ok::<[OwnedFd; 2], _>([socket, status]) = fds.try_into() else {
+            let message = "spawn request without a socket and a status page".to_owned();
+            let _ = control::send(&self.control, &FromZygote::SpawnFailed { worker, message }, &[]);
+            return None;
+        };
+        match sys::fork::fork_single_threaded() {
+            Ok(Forked::Child) => {
+                let start = Start {
+                    config: self.config.clone(),
+                    socket,
+                    status,
+                    zygote: self.me,
+                };
+                // Returning drops `self` in this child, closing the control
+                // socket, the client's pidfd and every other worker's pidfd:
+                // they are the zygote's, not the worker's.
+                Some(start)
+            }
+            Ok(Forked::Parent(pid)) => {
+                drop((socket, status));
+                // Also set here, so that a kill right after this reply
+                // already reaches the group.
+                let _ = rustix::process::setpgid(Some(pid), Some(pid));
+                match rustix::process::pidfd_open(pid, PidfdFlags::empty()) {
+                    Ok(pidfd) => {
+                        self.children.push(Child { worker, pid, pidfd });
+                        let message = FromZygote::Spawned {
+                            worker,
+                            pid: pid.as_raw_pid(),
+                        };
+                        if control::send(&self.control, &message, &[]).is_err() {
+                            self.exit_now();
+                        }
+                    }
+                    Err(e) => {
+                        // Without a pidfd we cannot reap it safely: kill it
+                        // and reap by pid (it is our child and unreaped, so
+                        // the pid is still its own).
+                        let _ = rustix::process::kill_process_group(pid, Signal::KILL);
+                        let _ = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty());
+                        let message = format!("pidfd_open failed: {e}");
+                        let _ = control::send(&self.control, &FromZygote::SpawnFailed { worker, message }, &[]);
+                    }
+                }
+                None
+            }
+            Err(e) => {
+                let message = format!("fork failed: {e}");
+                let _ = control::send(&self.control, &FromZygote::SpawnFailed { worker, message }, &[]);
+                None
+            }
+        }
+    }
+
+    /// Kills every worker's process group, reaps them all, and exits.
+    fn exit_now(&mut self) -> ! {
+        for child in &self.children {
+            kill(child);
+        }
+        for child in &self.children {
+            reap(child);
+        }
+        std::process::exit(0)
+    }
+}
+
+/// SIGKILL to the worker's process group and to the worker itself (in
+/// case a task moved it to another group).
+fn kill(child: &Child) {
+    let _ = rustix::process::kill_process_group(child.pid, Signal::KILL);
+    let _ = rustix::process::pidfd_send_signal(&child.pidfd, Signal::KILL);
+}
+
+/// Kills what is left of an ended worker's process group, then reaps it.
+/// The worker is not reaped yet, so its pid (which is the group id) cannot
+/// have been reused.
+fn reap(child: &Child) -> ExitReason {
+    let _ = rustix::process::kill_process_group(child.pid, Signal::KILL);
+    loop {
+        match rustix::process::waitid(WaitId::PidFd(child.pidfd.as_fd()), WaitIdOptions::EXITED) {
+            Ok(Some(status)) => return ExitReason::from_waitid(&status),
+            Err(Errno::INTR) => {}
+            Ok(None) | Err(_) => return ExitReason::Exited(-1),
+        }
+    }
+}
