@@ -156,6 +156,7 @@ impl Supervisor {
                 return Err(error);
             }
             supervisor.maintain(now);
+            supervisor.flush_all(now);
             if supervisor.workers.values().filter(|w| w.ready).count() >= supervisor.config.workers {
                 supervisor.starting = false;
                 supervisor.publish_pids();

@@ -103,12 +103,13 @@ impl Worker {
 
     /// Whether it counts towards the pool's size (a retiring worker does
     /// not: its replacement starts while it finishes).
+    ///
+    /// A worker still starting counts until it is settled, even once it
+    /// has died: only then is its death known to be a start failure, which
+    /// delays the next attempt.
     pub(crate) fn counts_as_live(&self) -> bool {
-        self.kill.is_none()
-            && self.ended.is_none()
-            && self.eof_at.is_none()
-            && self.closing.is_none()
-            && self.budget != Some(0)
+        let dying = self.ended.is_some() || self.eof_at.is_some();
+        self.kill.is_none() && self.closing.is_none() && self.budget != Some(0) && (!self.ready || !dying)
     }
 
     /// Reads what the worker sent and handles every complete frame.

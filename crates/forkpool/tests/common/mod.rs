@@ -1,0 +1,98 @@
+//! Helpers shared by the integration tests: looking at processes and
+//! descriptors through `/proc`.
+#![allow(dead_code, unreachable_pub)]
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// The state letter of a process (`R`, `S`, `Z`...), `None` if it is gone.
+pub fn proc_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat[stat.rfind(')')? + 1..].split_whitespace().next()?.chars().next()
+}
+
+/// True when the process no longer runs (gone, or a zombie).
+pub fn is_dead(pid: u32) -> bool {
+    matches!(proc_state(pid), None | Some('Z') | Some('X'))
+}
+
+/// The parent pid of a process.
+pub fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat[stat.rfind(')')? + 1..].split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Every process whose parent is `pid` (zombies included).
+pub fn children_of(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        if let Some(child) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok())
+            && parent_of(child) == Some(pid)
+        {
+            out.push(child);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// This process's open descriptors, with what they point at.
+pub fn open_fds() -> Vec<(String, String)> {
+    let mut out: Vec<_> = std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .flatten()
+        .map(|e| {
+            let target = std::fs::read_link(e.path()).map(|t| t.display().to_string()).unwrap_or_default();
+            (e.file_name().to_string_lossy().into_owned(), target)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Polls `cond` every 10 ms until it holds or `timeout` passes.
+pub fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A fresh path in the temp directory (not created).
+pub fn temp_path(name: &str) -> PathBuf {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    std::env::temp_dir().join(format!(
+        "forkpool-test-{}-{}-{name}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ))
+}
+
+/// Reads a pid that a task wrote to `path`, waiting for it to appear.
+pub fn read_pid(path: &std::path::Path) -> u32 {
+    let mut pid = None;
+    assert!(
+        wait_for(Duration::from_secs(10), || {
+            pid = std::fs::read_to_string(path).ok().and_then(|s| s.trim().parse().ok());
+            pid.is_some()
+        }),
+        "no pid appeared in {}",
+        path.display()
+    );
+    pid.unwrap()
+}
+
+/// Sends `signal` to `pid`.
+pub fn kill(pid: u32, signal: i32) {
+    // SAFETY: kill(2) has no memory-safety preconditions.
+    unsafe {
+        libc::kill(pid as i32, signal);
+    }
+}

@@ -1,0 +1,155 @@
+//! `task_timeout` and `memory_limit`: a task past either limit ends with
+//! the matching error, its worker is replaced, and the pool goes on.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{is_dead, read_pid, temp_path, wait_for};
+use forkpool::{Pool, TaskError};
+
+const TIMEOUT: Duration = Duration::from_millis(500);
+const LIMIT: u64 = 64 << 20;
+
+fn sleep_forever<T>(_: T) -> u32 {
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
+    }
+}
+
+#[test]
+fn a_task_that_sleeps_forever_times_out_soon_after_the_deadline() {
+    let pool = Pool::builder().workers(1).task_timeout(TIMEOUT).build().unwrap();
+    let before = pool.worker_pids();
+    let start = Instant::now();
+    let result = pool.submit(sleep_forever::<()>, ()).join();
+    let took = start.elapsed();
+    assert_eq!(result, Err(TaskError::TimedOut { after: TIMEOUT }));
+    assert!(took >= TIMEOUT, "ended after {took:?}, before the deadline");
+    // "Soon": the kill is immediate; allow for a loaded machine.
+    assert!(took < TIMEOUT + Duration::from_secs(3), "ended only after {took:?}");
+    // The worker was killed and replaced.
+    assert!(wait_for(Duration::from_secs(5), || is_dead(before[0])));
+    assert_eq!(pool.submit(|x: u32| x + 1, 1).join(), Ok(2));
+    assert_ne!(pool.worker_pids(), before);
+}
+
+#[test]
+fn a_timeout_kills_what_the_task_started() {
+    let pool = Pool::builder().workers(1).task_timeout(TIMEOUT).build().unwrap();
+    let path = temp_path("grandchild");
+    let task = pool.submit(
+        |path: String| -> u32 {
+            let child = std::process::Command::new("sleep").arg("1000").spawn().unwrap();
+            std::fs::write(&path, child.id().to_string()).unwrap();
+            sleep_forever(())
+        },
+        path.display().to_string(),
+    );
+    let grandchild = read_pid(&path);
+    assert_eq!(task.join(), Err(TaskError::TimedOut { after: TIMEOUT }));
+    assert!(
+        wait_for(Duration::from_secs(5), || is_dead(grandchild)),
+        "the task's child {grandchild} survived the timeout"
+    );
+    std::fs::remove_file(&path).ok();
+}
+
+#[test]
+fn tasks_within_the_timeout_are_unaffected() {
+    let pool = Pool::builder()
+        .workers(2)
+        .task_timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let pids = pool.worker_pids();
+    let results: Vec<_> = (0..40u64)
+        .map(|i| {
+            pool.submit(
+                |i: u64| {
+                    std::thread::sleep(Duration::from_millis(5));
+                    i
+                },
+                i,
+            )
+        })
+        .map(|t| t.join().unwrap())
+        .collect();
+    assert_eq!(results, (0..40).collect::<Vec<_>>());
+    assert_eq!(pool.worker_pids(), pids, "no worker was replaced");
+}
+
+#[test]
+fn a_timeout_inside_a_map_fails_that_item_only() {
+    let pool = Pool::builder().workers(2).task_timeout(TIMEOUT).build().unwrap();
+    let results: Vec<_> = pool
+        .map(|i: u32| if i == 3 { sleep_forever(i) } else { i * 10 }, 0..8)
+        .collect();
+    for (i, result) in results.into_iter().enumerate() {
+        if i == 3 {
+            assert_eq!(result, Err(TaskError::TimedOut { after: TIMEOUT }));
+        } else {
+            assert_eq!(result, Ok(i as u32 * 10));
+        }
+    }
+}
+
+fn memory_pool() -> Pool {
+    Pool::builder().workers(1).memory_limit(LIMIT).build().unwrap()
+}
+
+fn check_memory_limit(pool: &Pool) {
+    // One large allocation past the limit.
+    let big = pool.submit(|mb: usize| vec![1u8; mb << 20].len(), 512).join();
+    assert_eq!(big, Err(TaskError::MemoryLimitExceeded { limit: LIMIT }));
+    // A leak that grows past it a little at a time.
+    let leak = pool
+        .submit(
+            |_: ()| {
+                let mut kept = Vec::new();
+                loop {
+                    kept.push(vec![7u8; 1 << 20]);
+                    if kept.len() > 10_000 {
+                        return kept.len();
+                    }
+                }
+            },
+            (),
+        )
+        .join();
+    assert_eq!(leak, Err(TaskError::MemoryLimitExceeded { limit: LIMIT }));
+    // Within the limit, all is well, and the pool goes on.
+    assert_eq!(pool.submit(|mb: usize| vec![1u8; mb << 20].len(), 16).join(), Ok(16 << 20));
+    assert_eq!(pool.submit(|x: u32| x + 1, 1).join(), Ok(2));
+}
+
+#[test]
+fn a_task_that_allocates_past_the_memory_limit_fails_and_the_pool_goes_on() {
+    check_memory_limit(&memory_pool());
+}
+
+#[test]
+fn the_memory_limit_is_recognised_even_with_backtraces_enabled() {
+    // RUST_BACKTRACE makes Rust print a backtrace on allocation failure,
+    // which used to hide the cause; run the check in a fresh process with
+    // it set (changing our own environment would race with other tests).
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "memory_limit_helper", "--ignored", "--test-threads=1"])
+        .env("RUST_BACKTRACE", "full")
+        .env("FORKPOOL_TEST_HELPER", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("1 passed"), "{stdout}");
+}
+
+#[test]
+#[ignore = "run by the_memory_limit_is_recognised_even_with_backtraces_enabled"]
+fn memory_limit_helper() {
+    if std::env::var_os("FORKPOOL_TEST_HELPER").is_none() {
+        return;
+    }
+    assert_eq!(std::env::var("RUST_BACKTRACE").as_deref(), Ok("full"));
+    check_memory_limit(&memory_pool());
+}
