@@ -145,6 +145,9 @@ where
 
     /// Waits for the next chunk to yield (the oldest, or any).
     fn next_chunk(&mut self) -> Option<Arc<Slot>> {
+        if self.in_flight == 0 {
+            return None;
+        }
         let slot = if self.ordered {
             let slot = self.window.pop_front()?;
             slot.wait(None);

@@ -34,7 +34,7 @@ use crate::task::Task;
 /// let squares: Vec<u64> = pool.map(|x: u64| x * x, 0..5).collect::<Result<_, _>>().unwrap();
 /// assert_eq!(squares, [0, 1, 4, 9, 16]);
 ///
-/// let crash = pool.submit(|_: ()| { std::process::abort(); }, ());
+/// let crash = pool.submit(|_: ()| -> u8 { std::process::abort() }, ());
 /// assert!(matches!(crash.join(), Err(TaskError::Crashed { signal: Some(6), .. })));
 /// pool.shutdown();
 /// # Ok::<(), forkpool::Error>(())
@@ -82,7 +82,7 @@ impl Pool {
     /// argument travels to the worker. A capturing closure is rejected at
     /// compile time with a message saying so:
     ///
-    /// ```compile_fail
+    /// ```compile_fail,E0080
     /// # let pool = forkpool::Pool::new().unwrap();
     /// let offset = 10;
     /// pool.submit(move |x: u32| x + offset, 1); // error: captures `offset`

@@ -36,8 +36,10 @@ fn a_segfault_fails_with_crashed_naming_sigsegv() {
 #[test]
 fn an_abort_fails_with_crashed_naming_sigabrt() {
     let pool = pool(1);
-    let err = pool.submit(|_: ()| std::process::abort(), ()).join();
-    let err: TaskError = err.map(|()| ()).unwrap_err();
+    let err = pool
+        .submit(|_: ()| -> u8 { std::process::abort() }, ())
+        .join()
+        .unwrap_err();
     assert_eq!(err, crashed_by(libc::SIGABRT));
     assert!(err.to_string().contains("SIGABRT"), "{err}");
 }
@@ -45,7 +47,10 @@ fn an_abort_fails_with_crashed_naming_sigabrt() {
 #[test]
 fn an_exit_fails_with_crashed_and_the_exit_code() {
     let pool = pool(1);
-    let err = pool.submit(|_: ()| -> u8 { std::process::exit(3) }, ()).join().unwrap_err();
+    let err = pool
+        .submit(|_: ()| -> u8 { std::process::exit(3) }, ())
+        .join()
+        .unwrap_err();
     assert_eq!(
         err,
         TaskError::Crashed {
@@ -55,7 +60,10 @@ fn an_exit_fails_with_crashed_and_the_exit_code() {
     );
     assert!(err.to_string().contains("code 3"), "{err}");
     // Even a clean exit(0) in the middle of a task is a crash of that task.
-    let err = pool.submit(|_: ()| -> u8 { std::process::exit(0) }, ()).join().unwrap_err();
+    let err = pool
+        .submit(|_: ()| -> u8 { std::process::exit(0) }, ())
+        .join()
+        .unwrap_err();
     assert_eq!(
         err,
         TaskError::Crashed {
@@ -112,7 +120,7 @@ fn other_tasks_queued_or_running_elsewhere_still_succeed_and_the_pool_keeps_its_
     for i in 0..30u64 {
         tasks.push(pool.submit(slow, i));
         if i == 10 {
-            tasks.push(pool.submit(|i: u64| -> u64 { std::process::abort() }, i));
+            tasks.push(pool.submit(|_: u64| -> u64 { std::process::abort() }, i));
         }
     }
     let mut crashes = 0;
@@ -139,7 +147,7 @@ fn other_tasks_queued_or_running_elsewhere_still_succeed_and_the_pool_keeps_its_
 fn many_crashes_in_a_row_never_stall_the_pool() {
     let pool = pool(2);
     let tasks: Vec<_> = (0..40u32)
-        .map(|i| pool.submit(|i: u32| if i % 2 == 0 { std::process::abort() } else { i }, i))
+        .map(|i| pool.submit(|i: u32| if i.is_multiple_of(2) { std::process::abort() } else { i }, i))
         .collect();
     for (i, task) in tasks.into_iter().enumerate() {
         let result = task.join();
@@ -158,9 +166,7 @@ fn worker_socket() -> i32 {
             let mut ty: libc::c_int = 0;
             let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
             // SAFETY: getsockopt writes at most `len` bytes into `ty`.
-            let rc = unsafe {
-                libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_TYPE, (&raw mut ty).cast(), &mut len)
-            };
+            let rc = unsafe { libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_TYPE, (&raw mut ty).cast(), &mut len) };
             rc == 0 && ty == libc::SOCK_STREAM
         })
         .expect("the worker has a stream socket")

@@ -17,7 +17,11 @@ fn my_pid(_: ()) -> u32 {
 
 /// Appends `line` to the file at `path` (O_APPEND: whole lines, any process).
 fn log_line(path: &str, line: &str) {
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
     f.write_all(format!("{line}\n").as_bytes()).unwrap();
 }
 
@@ -43,7 +47,10 @@ fn workers_are_replaced_after_max_tasks() {
 #[test]
 fn map_items_count_towards_max_tasks() {
     let pool = Pool::builder().workers(2).max_tasks_per_worker(5).build().unwrap();
-    let pids: Vec<u32> = pool.map(|_: u32| std::process::id(), 0..100).map(Result::unwrap).collect();
+    let pids: Vec<u32> = pool
+        .map(|_: u32| std::process::id(), 0..100)
+        .map(Result::unwrap)
+        .collect();
     let mut per_pid: HashMap<u32, usize> = HashMap::new();
     for pid in pids {
         *per_pid.entry(pid).or_default() += 1;
@@ -58,13 +65,15 @@ fn a_cancelled_task_never_runs() {
     let path = log.display().to_string();
     let pool = Pool::builder().workers(1).build().unwrap();
     // Keep the only worker busy, so the rest wait in the queue.
-    let blocker = pool.submit(
-        |_: ()| std::thread::sleep(Duration::from_millis(300)),
-        (),
-    );
+    let blocker = pool.submit(|_: ()| std::thread::sleep(Duration::from_millis(300)), ());
     std::thread::sleep(Duration::from_millis(50));
     let tasks: Vec<_> = (0..20)
-        .map(|i| pool.submit(|(path, i): (String, u32)| log_line(&path, &i.to_string()), (path.clone(), i)))
+        .map(|i| {
+            pool.submit(
+                |(path, i): (String, u32)| log_line(&path, &i.to_string()),
+                (path.clone(), i),
+            )
+        })
         .collect();
     let cancelled: Vec<bool> = tasks.iter().map(|t| t.cancel()).collect();
     // All were still queued behind the blocker.
@@ -190,7 +199,11 @@ fn preload_starts_a_thread() {
 
 #[test]
 fn a_preload_that_leaves_threads_is_refused() {
-    let err = Pool::builder().workers(1).preload(preload_starts_a_thread).build().unwrap_err();
+    let err = Pool::builder()
+        .workers(1)
+        .preload(preload_starts_a_thread)
+        .build()
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Preload);
     assert!(err.to_string().contains("threads"), "{err}");
 }
@@ -214,7 +227,11 @@ fn a_worker_init_that_starts_failing_gives_a_clear_error_not_a_respawn_loop() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert!(stdout.contains("1 passed"), "{stdout}");
     std::fs::remove_file(&flag).ok();
     std::fs::remove_file(format!("{}.attempts", flag.display())).ok();
@@ -223,7 +240,9 @@ fn a_worker_init_that_starts_failing_gives_a_clear_error_not_a_respawn_loop() {
 #[test]
 #[ignore = "run by a_worker_init_that_starts_failing_gives_a_clear_error_not_a_respawn_loop"]
 fn flaky_init_helper() {
-    let Ok(flag) = std::env::var("FORKPOOL_TEST_FLAKY") else { return };
+    let Ok(flag) = std::env::var("FORKPOOL_TEST_FLAKY") else {
+        return;
+    };
     let attempts = format!("{flag}.attempts");
     let pool = Pool::builder().workers(1).worker_init(flaky_init).build().unwrap();
     std::fs::write(&flag, "").unwrap();
@@ -236,7 +255,10 @@ fn flaky_init_helper() {
         other => panic!("{other:?}"),
     }
     // New submissions fail at once too.
-    assert!(matches!(pool.submit(|x: u8| x, 2).join(), Err(TaskError::WorkerStartFailed { .. })));
+    assert!(matches!(
+        pool.submit(|x: u8| x, 2).join(),
+        Err(TaskError::WorkerStartFailed { .. })
+    ));
     // And the pool is not respawning in a loop.
     let count = || std::fs::read_to_string(&attempts).unwrap_or_default().lines().count();
     let settled = count();
@@ -314,8 +336,15 @@ fn the_exec_start_method_isolates_crashes_and_runs_preload_per_worker() {
         .build()
         .unwrap();
     assert_eq!(pool.zygote_pid(), None);
-    let greeting = pool.submit(|_: ()| (PRELOADED.get().cloned(), std::process::id()), ()).join().unwrap();
-    assert_eq!(greeting.0, Some(format!("hello from {}", greeting.1)), "preload ran in the worker itself");
+    let greeting = pool
+        .submit(|_: ()| (PRELOADED.get().cloned(), std::process::id()), ())
+        .join()
+        .unwrap();
+    assert_eq!(
+        greeting.0,
+        Some(format!("hello from {}", greeting.1)),
+        "preload ran in the worker itself"
+    );
     assert_eq!(
         pool.submit(|_: ()| -> u8 { std::process::abort() }, ()).join(),
         Err(TaskError::Crashed {
@@ -324,7 +353,8 @@ fn the_exec_start_method_isolates_crashes_and_runs_preload_per_worker() {
         })
     );
     assert_eq!(
-        pool.submit(|_: ()| std::thread::sleep(Duration::from_secs(60)), ()).join(),
+        pool.submit(|_: ()| std::thread::sleep(Duration::from_secs(60)), ())
+            .join(),
         Err(TaskError::TimedOut {
             after: Duration::from_millis(500)
         })

@@ -40,6 +40,10 @@ fn a_timeout_kills_what_the_task_started() {
     let path = temp_path("grandchild");
     let task = pool.submit(
         |path: String| -> u32 {
+            #[expect(
+                clippy::zombie_processes,
+                reason = "the pool must kill this child; the test checks it did"
+            )]
             let child = std::process::Command::new("sleep").arg("1000").spawn().unwrap();
             std::fs::write(&path, child.id().to_string()).unwrap();
             sleep_forever(())
@@ -94,13 +98,20 @@ fn a_timeout_inside_a_map_fails_that_item_only() {
     }
 }
 
+/// Allocates and fills `mb` MiB; `black_box` keeps an optimising build
+/// from eliding the allocation.
+fn allocate_mb(mb: usize) -> usize {
+    let block = vec![1u8; mb << 20];
+    std::hint::black_box(&block).len()
+}
+
 fn memory_pool() -> Pool {
     Pool::builder().workers(1).memory_limit(LIMIT).build().unwrap()
 }
 
 fn check_memory_limit(pool: &Pool) {
     // One large allocation past the limit.
-    let big = pool.submit(|mb: usize| vec![1u8; mb << 20].len(), 512).join();
+    let big = pool.submit(allocate_mb, 512).join();
     assert_eq!(big, Err(TaskError::MemoryLimitExceeded { limit: LIMIT }));
     // A leak that grows past it a little at a time.
     let leak = pool
@@ -108,7 +119,7 @@ fn check_memory_limit(pool: &Pool) {
             |_: ()| {
                 let mut kept = Vec::new();
                 loop {
-                    kept.push(vec![7u8; 1 << 20]);
+                    kept.push(std::hint::black_box(vec![7u8; 1 << 20]));
                     if kept.len() > 10_000 {
                         return kept.len();
                     }
@@ -119,7 +130,7 @@ fn check_memory_limit(pool: &Pool) {
         .join();
     assert_eq!(leak, Err(TaskError::MemoryLimitExceeded { limit: LIMIT }));
     // Within the limit, all is well, and the pool goes on.
-    assert_eq!(pool.submit(|mb: usize| vec![1u8; mb << 20].len(), 16).join(), Ok(16 << 20));
+    assert_eq!(pool.submit(allocate_mb, 16).join(), Ok(16 << 20));
     assert_eq!(pool.submit(|x: u32| x + 1, 1).join(), Ok(2));
 }
 
@@ -140,7 +151,11 @@ fn the_memory_limit_is_recognised_even_with_backtraces_enabled() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert!(stdout.contains("1 passed"), "{stdout}");
 }
 

@@ -24,7 +24,7 @@ pub(crate) fn install_hook(status: &'static StatusPage) {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         if std::thread::current().id() == task_thread {
-            status.record_panic(info.payload_as_str().unwrap_or("panic with a non-string payload"));
+            status.record_panic(&message_of(info.payload()));
         } else {
             previous(info);
         }

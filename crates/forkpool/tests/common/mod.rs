@@ -42,7 +42,9 @@ pub fn open_fds() -> Vec<(String, String)> {
         .unwrap()
         .flatten()
         .map(|e| {
-            let target = std::fs::read_link(e.path()).map(|t| t.display().to_string()).unwrap_or_default();
+            let target = std::fs::read_link(e.path())
+                .map(|t| t.display().to_string())
+                .unwrap_or_default();
             (e.file_name().to_string_lossy().into_owned(), target)
         })
         .collect();

@@ -48,7 +48,7 @@ pub(crate) enum Key {
 }
 
 pub(crate) fn classify(key: usize) -> Key {
-    if key >= FIRST_WORKER_KEY && (key - FIRST_WORKER_KEY) % 2 == 0 {
+    if key >= FIRST_WORKER_KEY && (key - FIRST_WORKER_KEY).is_multiple_of(2) {
         Key::WorkerSocket(((key - FIRST_WORKER_KEY) / 2) as u64)
     } else {
         Key::Spawner(key)
@@ -57,7 +57,8 @@ pub(crate) fn classify(key: usize) -> Key {
 
 /// The id of the worker whose pidfd has this key (exec start).
 fn pidfd_worker(key: usize) -> Option<u64> {
-    (key >= FIRST_WORKER_KEY && (key - FIRST_WORKER_KEY) % 2 == 1).then(|| ((key - FIRST_WORKER_KEY) / 2) as u64)
+    (key >= FIRST_WORKER_KEY && !(key - FIRST_WORKER_KEY).is_multiple_of(2))
+        .then(|| ((key - FIRST_WORKER_KEY) / 2) as u64)
 }
 
 /// What a spawner reports.

@@ -1,0 +1,201 @@
+//! Nothing outlives a pool: after `shutdown`, `terminate` or drop, no
+//! child process, zombie or descriptor remains in the client; and if the
+//! client is killed outright, the zygote, the workers and what the tasks
+//! started all exit.
+//!
+//! These tests look at process-wide state (`/proc/self/fd`, our children),
+//! so they take a lock and run one at a time.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use common::{children_of, is_dead, kill, open_fds, read_pid, temp_path, wait_for};
+use forkpool::{Pool, StartMethod, TaskError};
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// Runs `scenario` and checks it left no child and no descriptor behind.
+fn leaves_nothing_behind(scenario: impl FnOnce()) {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let me = std::process::id();
+    let fds_before = open_fds();
+    assert_eq!(children_of(me), Vec::<u32>::new());
+    scenario();
+    assert_eq!(
+        children_of(me),
+        Vec::<u32>::new(),
+        "a child process (or zombie) remains"
+    );
+    assert_eq!(open_fds(), fds_before, "descriptors leaked");
+}
+
+fn busy_pool(pool: &Pool) -> Vec<forkpool::Task<u32>> {
+    let mut tasks = vec![
+        pool.submit(|_: ()| -> u32 { std::process::abort() }, ()),
+        pool.submit(|_: ()| -> u32 { panic!("oops") }, ()),
+        pool.submit(|x: u32| x, 1),
+    ];
+    tasks.extend((0..50).map(|i| pool.submit(|i: u32| i * 2, i)));
+    tasks
+}
+
+#[test]
+fn shutdown_leaves_nothing_behind() {
+    leaves_nothing_behind(|| {
+        let pool = Pool::builder()
+            .workers(2)
+            .task_timeout(Duration::from_millis(300))
+            .build()
+            .unwrap();
+        let tasks = busy_pool(&pool);
+        let hang = pool.submit(|_: ()| std::thread::sleep(Duration::from_secs(60)), ());
+        let squares: u32 = pool.map(|x: u32| x * x, 0..1000).map(Result::unwrap).count() as u32;
+        assert_eq!(squares, 1000);
+        pool.shutdown();
+        assert!(tasks.into_iter().all(|t| t.is_finished()));
+        assert!(matches!(hang.join(), Err(TaskError::TimedOut { .. })));
+    });
+}
+
+#[test]
+fn terminate_leaves_nothing_behind() {
+    leaves_nothing_behind(|| {
+        let pool = Pool::builder().workers(2).build().unwrap();
+        let running: Vec<_> = (0..4)
+            .map(|_| pool.submit(|_: ()| std::thread::sleep(Duration::from_secs(60)), ()))
+            .collect();
+        std::thread::sleep(Duration::from_millis(100));
+        pool.terminate();
+        for task in running {
+            assert!(matches!(
+                task.join(),
+                Err(TaskError::PoolShutdown | TaskError::Cancelled)
+            ));
+        }
+    });
+}
+
+#[test]
+fn drop_leaves_nothing_behind() {
+    leaves_nothing_behind(|| {
+        let pool = Pool::builder().workers(3).build().unwrap();
+        let tasks = busy_pool(&pool);
+        drop(pool);
+        assert!(tasks.into_iter().all(|t| t.is_finished()));
+    });
+}
+
+#[test]
+fn the_exec_start_method_leaves_nothing_behind() {
+    leaves_nothing_behind(|| {
+        let pool = Pool::builder()
+            .workers(2)
+            .start_method(StartMethod::Exec)
+            .max_tasks_per_worker(5)
+            .build()
+            .unwrap();
+        let tasks = busy_pool(&pool);
+        pool.shutdown();
+        assert!(tasks.into_iter().all(|t| t.is_finished()));
+    });
+}
+
+fn failing_init() {
+    panic!("init fails");
+}
+
+#[test]
+fn a_failed_build_leaves_nothing_behind() {
+    leaves_nothing_behind(|| {
+        assert!(Pool::builder().workers(2).worker_init(failing_init).build().is_err());
+        assert!(
+            Pool::builder()
+                .workers(2)
+                .start_method(StartMethod::Exec)
+                .worker_init(failing_init)
+                .build()
+                .is_err()
+        );
+    });
+}
+
+#[test]
+fn a_killed_client_takes_its_zygote_workers_and_their_children_with_it() {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let marker = temp_path("grandchild");
+    let mut client = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "client_helper",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("FORKPOOL_TEST_CLIENT", &marker)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    let mut stdout = BufReader::new(client.stdout.take().unwrap());
+    // libtest prints "test client_helper ... " before the helper's own output.
+    let pids_at = loop {
+        line.clear();
+        assert_ne!(stdout.read_line(&mut line).unwrap(), 0, "the client helper ended early");
+        if let Some(at) = line.find("PIDS ") {
+            break at;
+        }
+    };
+    let pids: Vec<u32> = line[pids_at..]
+        .split_whitespace()
+        .skip(1)
+        .map(|p| p.parse().unwrap())
+        .collect();
+    let grandchild = read_pid(&marker);
+    assert_eq!(pids.len(), 3, "{line}");
+    assert!(pids.iter().chain([&grandchild]).all(|p| !is_dead(*p)));
+
+    kill(client.id(), libc::SIGKILL);
+    let killed = Instant::now();
+    client.wait().unwrap();
+    let gone = wait_for(Duration::from_secs(5), || {
+        pids.iter().chain([&grandchild]).all(|p| is_dead(*p))
+    });
+    let took = killed.elapsed();
+    std::fs::remove_file(&marker).ok();
+    assert!(
+        gone,
+        "still running 5 s after the client was killed: {pids:?} + {grandchild}"
+    );
+    eprintln!("zygote, workers and a task's child exited {took:?} after the client was killed");
+    assert!(took < Duration::from_secs(1), "took {took:?}");
+}
+
+#[test]
+#[ignore = "run by a_killed_client_takes_its_zygote_workers_and_their_children_with_it"]
+fn client_helper() {
+    let Some(marker) = std::env::var_os("FORKPOOL_TEST_CLIENT") else {
+        return;
+    };
+    let pool = Pool::builder().workers(2).build().unwrap();
+    let _task = pool.submit(
+        |marker: String| {
+            #[expect(
+                clippy::zombie_processes,
+                reason = "the pool must kill this child; the test checks it did"
+            )]
+            let child = Command::new("sleep").arg("1000").spawn().unwrap();
+            std::fs::write(&marker, child.id().to_string()).unwrap();
+            std::thread::sleep(Duration::from_secs(1000));
+        },
+        marker.to_string_lossy().into_owned(),
+    );
+    let mut pids = vec![pool.zygote_pid().unwrap()];
+    pids.extend(pool.worker_pids());
+    println!("PIDS {}", pids.iter().map(u32::to_string).collect::<Vec<_>>().join(" "));
+    std::thread::sleep(Duration::from_secs(1000));
+}
