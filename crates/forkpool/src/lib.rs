@@ -78,7 +78,7 @@
 //!
 //! # Caveats
 //!
-//! - Linux only (pidfds need Linux 5.3+, `close_range` 5.9+).
+//! - Linux only, 5.4 or later (pidfds and `waitid(P_PIDFD)`).
 //! - The pool must live in the program's executable, not in a shared
 //!   library: workers re-execute `/proc/self/exe`.
 //! - The channel to the workers is private to the processes the pool
@@ -117,3 +117,8 @@ pub use pool::Pool;
 pub use sys::exit::ExitReason;
 pub use sys::signal::signal_name;
 pub use task::{AsCompleted, Task, as_completed};
+
+/// The README's example is compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeExample;

@@ -1,0 +1,112 @@
+//! Measures forkpool against the floor on this machine, in one run, and
+//! prints a Markdown table (what `BENCHMARKS.md` records).
+//!
+//! ```text
+//! cargo run --release --example bench
+//! ```
+//!
+//! Each pool figure sits beside a baseline measured in this same process:
+//! a raw pipe round trip between two processes (the least any
+//! cross-process call can cost) and `fork` + `wait` (the least starting a
+//! process can cost). Latency is measured twice, with the pool's processes
+//! spread over the CPUs (how a pool runs) and squeezed onto one CPU, each
+//! against the pipe round trip in the same placement.
+
+#[path = "../benches/support/floor.rs"]
+mod floor;
+
+use std::time::{Duration, Instant};
+
+use floor::{allowed_cpus, fork_and_wait, median, median_of, pin, pipe_round_trip};
+use forkpool::Pool;
+
+fn identity(x: u64) -> u64 {
+    x
+}
+
+/// Median submit + join latency of a 2-worker pool built while this
+/// thread's CPUs are `cpus` (the pool's processes inherit that).
+fn pool_latency(cpus: &[usize]) -> Duration {
+    let all = allowed_cpus();
+    pin(cpus);
+    let pool = Pool::builder().workers(2).build().unwrap();
+    for i in 0..2000 {
+        pool.submit(identity, i).join().unwrap();
+    }
+    let time = median(11, 1000, || {
+        for i in 0..1000 {
+            pool.submit(identity, i).join().unwrap();
+        }
+    });
+    pool.shutdown();
+    pin(&all);
+    time
+}
+
+fn main() {
+    let cpus = allowed_cpus();
+    let workers = cpus.len().max(2);
+
+    // Floors.
+    let pipe_same = pipe_round_trip(cpus[0], cpus[0], 2000);
+    let pipe_cross = (cpus.len() > 1).then(|| pipe_round_trip(cpus[0], cpus[1], 2000));
+    let fork_wait = median(11, 100, || (0..100).for_each(|_| fork_and_wait()));
+
+    // Latency, in both placements.
+    let latency_one_cpu = pool_latency(&cpus[..1]);
+    let latency_spread = (cpus.len() > 1).then(|| pool_latency(&cpus));
+
+    // Build to first result, a fresh pool each time (shutdown not counted).
+    let build_first = median_of(11, || {
+        let start = Instant::now();
+        let pool = Pool::builder().workers(workers).build().unwrap();
+        assert_eq!(pool.submit(identity, 7).join(), Ok(7));
+        let took = start.elapsed();
+        pool.shutdown();
+        took
+    });
+
+    let pool = Pool::builder().workers(workers).build().unwrap();
+    let submit_all = median(9, 20_000, || {
+        let tasks: Vec<_> = (0..20_000).map(|i| pool.submit(identity, i)).collect();
+        for task in tasks {
+            task.join().unwrap();
+        }
+    });
+    let map = median(9, 1_000_000, || {
+        let ok = pool.map(|x: u64| x + 1, 0..1_000_000u64).filter(Result::is_ok).count();
+        assert_eq!(ok, 1_000_000);
+    });
+    pool.shutdown();
+
+    let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
+    let rate = |d: Duration| format!("{:.0}", 1.0 / d.as_secs_f64());
+    println!(
+        "Machine: {} CPUs; pools of {workers} workers unless noted.\n",
+        cpus.len()
+    );
+    println!("| measurement | result | baseline, same run | ratio | target |");
+    println!("| --- | --- | --- | --- | --- |");
+    if let (Some(latency), Some(pipe)) = (latency_spread, pipe_cross) {
+        println!(
+            "| submit + join one at a time, pool spread over the CPUs (2 workers) | {latency:.1?} | pipe round trip across CPUs {pipe:.1?} | {:.2}x | within 2x |",
+            ratio(latency, pipe)
+        );
+    }
+    println!(
+        "| submit + join one at a time, everything on one CPU (2 workers) | {latency_one_cpu:.1?} | pipe round trip on one CPU {pipe_same:.1?} | {:.2}x | within 2x |",
+        ratio(latency_one_cpu, pipe_same)
+    );
+    println!(
+        "| submit 20,000 then join all | {} tasks/s | | | >= 200,000/s |",
+        rate(submit_all)
+    );
+    println!(
+        "| `map` of 1,000,000 trivial items | {} items/s | | | >= 5,000,000/s |",
+        rate(map)
+    );
+    println!(
+        "| build to first result | {build_first:.2?} | `fork` + `wait` {fork_wait:.1?} | {:.1}x | <= 10 ms |",
+        ratio(build_first, fork_wait)
+    );
+}
