@@ -178,41 +178,38 @@ fn write_raw(fd: i32, bytes: &[u8]) {
     assert_eq!(n, bytes.len() as isize);
 }
 
+/// Has a task write `bytes` to its worker's socket and then hang: the
+/// supervisor must not wait for it, but kill the worker and report the
+/// garbage as the task's error. Returns that error's message.
+fn protocol_error_from(pool: &Pool, bytes: Vec<u8>) -> String {
+    let task = pool.submit(
+        |bytes: Vec<u8>| {
+            write_raw(worker_socket(), &bytes);
+            std::thread::sleep(Duration::from_secs(60));
+        },
+        bytes,
+    );
+    match task.join() {
+        Err(TaskError::Protocol { message }) => message,
+        other => panic!("{other:?}"),
+    }
+}
+
 #[test]
 fn a_corrupt_frame_from_a_worker_fails_its_task_and_the_pool_goes_on() {
     let pool = pool(1);
-    // An unknown frame kind, then the task hangs: the supervisor must not
-    // wait for it, but kill the worker and report the garbage.
-    let corrupt = pool.submit(
-        |_: ()| {
-            write_raw(worker_socket(), &[1, 0, 0, 0, 0xEE, 0]);
-            std::thread::sleep(Duration::from_secs(60));
-        },
-        (),
-    );
-    match corrupt.join() {
-        Err(TaskError::Protocol { message }) => assert!(message.contains("unknown frame kind"), "{message}"),
-        other => panic!("{other:?}"),
-    }
+    let message = protocol_error_from(&pool, vec![1, 0, 0, 0, 0xEE, 0]);
+    assert!(message.contains("unknown frame kind"), "{message}");
     assert_eq!(pool.submit(|x: u8| x, 5).join(), Ok(5));
 }
 
 #[test]
 fn an_oversized_frame_from_a_worker_is_refused_from_its_header() {
     let pool = Pool::builder().workers(1).max_message_size(4096).build().unwrap();
-    let task = pool.submit(
-        |_: ()| {
-            let mut header = (1u32 << 30).to_le_bytes().to_vec();
-            header.push(12);
-            write_raw(worker_socket(), &header);
-            std::thread::sleep(Duration::from_secs(60));
-        },
-        (),
-    );
-    match task.join() {
-        Err(TaskError::Protocol { message }) => assert!(message.contains("exceeds the limit"), "{message}"),
-        other => panic!("{other:?}"),
-    }
+    let mut header = (1u32 << 30).to_le_bytes().to_vec();
+    header.push(12);
+    let message = protocol_error_from(&pool, header);
+    assert!(message.contains("exceeds the limit"), "{message}");
     assert_eq!(pool.submit(|x: u8| x, 6).join(), Ok(6));
 }
 

@@ -221,18 +221,7 @@ fn flaky_init() {
 fn a_worker_init_that_starts_failing_gives_a_clear_error_not_a_respawn_loop() {
     // Run in a fresh process: the init reads its path from the environment.
     let flag = temp_path("flaky");
-    let output = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "flaky_init_helper", "--ignored", "--test-threads=1"])
-        .env("FORKPOOL_TEST_FLAKY", &flag)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(stdout.contains("1 passed"), "{stdout}");
+    common::run_helper_test("flaky_init_helper", &[("FORKPOOL_TEST_FLAKY", flag.as_os_str())]);
     std::fs::remove_file(&flag).ok();
     std::fs::remove_file(format!("{}.attempts", flag.display())).ok();
 }

@@ -144,19 +144,13 @@ fn the_memory_limit_is_recognised_even_with_backtraces_enabled() {
     // RUST_BACKTRACE makes Rust print a backtrace on allocation failure,
     // which used to hide the cause; run the check in a fresh process with
     // it set (changing our own environment would race with other tests).
-    let output = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "memory_limit_helper", "--ignored", "--test-threads=1"])
-        .env("RUST_BACKTRACE", "full")
-        .env("FORKPOOL_TEST_HELPER", "1")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
+    common::run_helper_test(
+        "memory_limit_helper",
+        &[
+            ("RUST_BACKTRACE", "full".as_ref()),
+            ("FORKPOOL_TEST_HELPER", "1".as_ref()),
+        ],
     );
-    assert!(stdout.contains("1 passed"), "{stdout}");
 }
 
 #[test]

@@ -98,3 +98,21 @@ pub fn kill(pid: u32, signal: i32) {
         libc::kill(pid as i32, signal);
     }
 }
+
+/// Runs the `#[ignore]`d test `name` of this test binary in a fresh
+/// process with `envs` set, and checks that it ran and passed. For
+/// scenarios that need their own environment or process.
+pub fn run_helper_test(name: &str, envs: &[(&str, &std::ffi::OsStr)]) {
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", name, "--ignored", "--test-threads=1"])
+        .envs(envs.iter().copied())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{name} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("1 passed"), "{name} did not run:\n{stdout}");
+}
