@@ -100,6 +100,7 @@
 
 mod builder;
 mod call;
+pub mod command;
 mod error;
 mod ipc;
 mod map;

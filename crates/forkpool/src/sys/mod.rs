@@ -15,5 +15,7 @@ pub(crate) mod hook;
 pub(crate) mod page;
 pub(crate) mod poll;
 pub(crate) mod signal;
+pub(crate) mod signal_pipe;
+pub(crate) mod slots;
 pub(crate) mod spawn;
 pub(crate) mod threads;

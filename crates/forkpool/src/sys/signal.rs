@@ -68,6 +68,23 @@ const fn rt_max() -> i32 {
     64
 }
 
+/// Sends `signal` to process group `group` (`kill(-group, signal)`).
+///
+/// The caller must know the group still belongs to its process: in this
+/// crate, groups are only signalled while their leader is unreaped.
+pub(crate) fn send_to_group(group: rustix::process::Pid, signal: i32) -> std::io::Result<()> {
+    if !(1..=64).contains(&signal) {
+        return Err(std::io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    // SAFETY: kill(2) has no memory-safety preconditions; the arguments
+    // are plain integers (a negative pid names a process group).
+    if unsafe { libc::kill(-group.as_raw_pid(), signal) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

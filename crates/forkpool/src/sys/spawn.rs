@@ -13,6 +13,15 @@ use std::process::Command;
 /// The descriptors are moved into the command and closed in this process
 /// when the command is dropped.
 pub(crate) fn inherit_and_die_with_parent(command: &mut Command, fds: Vec<(OwnedFd, RawFd)>) {
+    install_fds(command, fds, true);
+}
+
+/// Like [`inherit_and_die_with_parent`], for a child meant to outlive us.
+pub(crate) fn inherit_fds(command: &mut Command, fds: Vec<(OwnedFd, RawFd)>) {
+    install_fds(command, fds, false);
+}
+
+fn install_fds(command: &mut Command, fds: Vec<(OwnedFd, RawFd)>, die_with_parent: bool) {
     let raw: Vec<(RawFd, RawFd)> = fds.iter().map(|(fd, target)| (fd.as_raw_fd(), *target)).collect();
     // Keep the descriptors open until the command is gone.
     let keep = fds;
@@ -41,10 +50,13 @@ pub(crate) fn inherit_and_die_with_parent(command: &mut Command, fds: Vec<(Owned
                 return Err(io::Error::last_os_error());
             }
         }
-        // SAFETY: prctl(PR_SET_PDEATHSIG) is a plain async-signal-safe system
-        // call with integer arguments.
-        if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) } != 0 {
-            return Err(io::Error::last_os_error());
+        if die_with_parent {
+            // SAFETY: prctl(PR_SET_PDEATHSIG) is a plain async-signal-safe
+            // system call with integer arguments.
+            let rc = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) };
+            if rc != 0 {
+                return Err(io::Error::last_os_error());
+            }
         }
         Ok(())
     };
@@ -54,5 +66,35 @@ pub(crate) fn inherit_and_die_with_parent(command: &mut Command, fds: Vec<(Owned
     // nothing and takes no lock (the index array lives on the stack).
     unsafe {
         command.pre_exec(hook);
+    }
+}
+
+/// Makes the child of `command` store its own pid in `slot` before it
+/// executes the program, so that the registration exists before the
+/// program can start anything of its own; and, with `nice`, run at that
+/// niceness from its first instruction.
+///
+/// `slot` must live in a `MAP_SHARED` mapping that stays mapped while the
+/// command is spawned: the child's copy of the address space then writes
+/// to the same shared page (the guardian's table).
+pub(crate) fn prepare_job(command: &mut Command, slot: &std::sync::atomic::AtomicI32, nice: Option<i32>) {
+    let addr = std::ptr::from_ref(slot) as usize;
+    // SAFETY: the hook runs in the forked child, where only async-signal-
+    // safe operations are allowed: getpid, setpriority and an atomic store
+    // are. The address is valid there: the child is a copy of this
+    // process's address space, and the caller keeps the shared mapping
+    // alive across spawn.
+    unsafe {
+        command.pre_exec(move || {
+            if let Some(nice) = nice {
+                // Raising niceness always works; lowering it below the
+                // current level needs privilege, and quietly keeps the
+                // current level (as GNU parallel does for local jobs).
+                libc::setpriority(libc::PRIO_PROCESS, 0, nice);
+            }
+            let slot = &*(addr as *const std::sync::atomic::AtomicI32);
+            slot.store(libc::getpid(), std::sync::atomic::Ordering::SeqCst);
+            Ok(())
+        });
     }
 }

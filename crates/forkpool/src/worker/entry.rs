@@ -1,4 +1,5 @@
-//! Deciding, before `main`, whether this process is a zygote or a worker.
+//! Deciding, before `main`, whether this process is a zygote, a worker,
+//! or a command supervisor's guardian.
 //!
 //! The supervisor starts helpers by executing `/proc/self/exe` with
 //! `FORKPOOL_ROLE` set. The constructor in `sys::hook` calls
@@ -20,8 +21,13 @@ pub(crate) const ZYGOTE_CONTROL_FD: RawFd = 3;
 pub(crate) const WORKER_SOCKET_FD: RawFd = 3;
 pub(crate) const WORKER_STATUS_FD: RawFd = 4;
 
+/// A command supervisor's guardian: its job table and control pipe.
+pub(crate) const GUARDIAN_TABLE_FD: RawFd = 3;
+pub(crate) const GUARDIAN_CONTROL_FD: RawFd = 4;
+
 pub(crate) const ROLE_ZYGOTE: &str = "zygote";
 pub(crate) const ROLE_WORKER: &str = "worker";
+pub(crate) const ROLE_GUARDIAN: &str = "guardian";
 
 /// Runs the zygote or worker loop when the environment says this process
 /// is one; returns at once otherwise.
@@ -43,6 +49,11 @@ pub(crate) fn divert_if_spawned() {
         Some(ROLE_ZYGOTE) => {
             let control = take_fd(ZYGOTE_CONTROL_FD);
             super::zygote::run(control, parent)
+        }
+        Some(ROLE_GUARDIAN) => {
+            let table = take_fd(GUARDIAN_TABLE_FD);
+            let control = take_fd(GUARDIAN_CONTROL_FD);
+            crate::command::guardian::run(table, control, parent)
         }
         Some(ROLE_WORKER) => {
             let socket = take_fd(WORKER_SOCKET_FD);

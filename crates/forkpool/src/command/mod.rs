@@ -1,0 +1,622 @@
+//! Supervising external commands: the engine behind the `forkpool`
+//! command-line tool, usable on its own.
+//!
+//! A [`Supervisor`] starts commands ("jobs") and runs one event loop over
+//! them. Each job:
+//! - runs in a process group of its own, so that a kill reaches everything
+//!   it started;
+//! - is watched through a pidfd and reaped with `waitid` on it, never by a
+//!   pid that could have been reused;
+//! - has its stdout and stderr captured through pipes (or inherited);
+//! - can be stopped with a termination sequence (`TERM`, wait, ...,
+//!   `KILL`) sent to its whole group;
+//! - leaves nothing behind: when its first process exits, whatever else is
+//!   left in its group is killed.
+//!
+//! Nothing outlives the supervisor either. Dropping it kills and reaps
+//! every job, and a small guardian process (see `guardian.rs`) stops them
+//! if the supervisor's process dies without dropping it, even by
+//! `SIGKILL`.
+//!
+//! ```no_run
+//! use forkpool::command::{Event, Spec, Supervisor};
+//!
+//! let mut supervisor = Supervisor::new()?;
+//! let job = supervisor.spawn(&Spec::new(["echo", "hello"]))?;
+//! let mut events = Vec::new();
+//! while supervisor.running() > 0 {
+//!     supervisor.wait(None, &mut events)?;
+//! }
+//! for event in events {
+//!     match event {
+//!         Event::Output { data, .. } => print!("{}", String::from_utf8_lossy(&data)),
+//!         Event::Exited { job: j, reason, .. } => assert!(j == job && reason.success()),
+//!         Event::Signal { .. } => {}
+//!     }
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub(crate) mod guardian;
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::fmt;
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use polling::{Events, Poller};
+use rustix::io::Errno;
+use rustix::process::{Pid, PidfdFlags, Signal, WaitId, WaitIdOptions};
+
+use crate::sys::exit::ExitReason;
+use crate::sys::poll::Watched;
+use guardian::Guardian;
+
+/// The most jobs one supervisor runs at once.
+pub const MAX_RUNNING: usize = 1 << 16;
+
+/// Identifies a job of a [`Supervisor`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct JobId(u64);
+
+/// What a job's standard input is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Input {
+    /// `/dev/null`.
+    #[default]
+    Null,
+    /// The supervisor's own standard input.
+    Inherit,
+}
+
+/// Where a job's standard output or error goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Output {
+    /// Into a pipe; the supervisor reports it as [`Event::Output`].
+    #[default]
+    Capture,
+    /// To the supervisor's own stream.
+    Inherit,
+    /// To `/dev/null`.
+    Null,
+}
+
+/// Which output stream an [`Event::Output`] came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Stream {
+    /// Standard output.
+    Stdout,
+    /// Standard error.
+    Stderr,
+}
+
+/// How to start a job.
+#[derive(Debug, Clone, Default)]
+pub struct Spec {
+    /// The program (looked up in `PATH`) and its arguments.
+    pub argv: Vec<OsString>,
+    /// Variables to set in the job's environment, on top of ours.
+    pub env: Vec<(OsString, OsString)>,
+    /// Its standard input.
+    pub stdin: Input,
+    /// Its standard output.
+    pub stdout: Output,
+    /// Its standard error.
+    pub stderr: Output,
+    /// Niceness to run at (raising it always works; lowering it needs
+    /// privilege and is otherwise ignored).
+    pub nice: Option<i32>,
+}
+
+impl Spec {
+    /// A spec for `argv`, with stdin from `/dev/null` and both outputs
+    /// captured.
+    pub fn new<I, S>(argv: I) -> Spec
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        Spec {
+            argv: argv.into_iter().map(Into::into).collect(),
+            ..Spec::default()
+        }
+    }
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A job wrote to a captured stream.
+    Output {
+        /// The job.
+        job: JobId,
+        /// Which stream.
+        stream: Stream,
+        /// What it wrote (at most 64 KiB per event).
+        data: Vec<u8>,
+    },
+    /// A job ended and was reaped. Every `Output` event of the job comes
+    /// before this one.
+    Exited {
+        /// The job.
+        job: JobId,
+        /// How its first process ended.
+        reason: ExitReason,
+        /// From spawn to exit.
+        runtime: Duration,
+    },
+    /// A signal passed to [`Supervisor::watch_signals`] arrived.
+    Signal {
+        /// Its number.
+        signal: i32,
+    },
+}
+
+/// Why a job could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SpawnError {
+    /// The program was not found in `PATH`.
+    #[error("command not found")]
+    NotFound,
+    /// The program exists but may not be executed.
+    #[error("permission denied")]
+    PermissionDenied,
+    /// The file is not in an executable format (a script without `#!`).
+    #[error("exec format error")]
+    NotExecutable,
+    /// Too many jobs are running already (see [`MAX_RUNNING`]).
+    #[error("too many jobs running")]
+    TooMany,
+    /// Some other operating-system error.
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
+/// A termination sequence: signals to send to a job's process group, each
+/// followed by a wait, until it has exited. GNU parallel's `--termseq`.
+///
+/// ```
+/// let seq: forkpool::command::TermSeq = "TERM,200,KILL,25".parse().unwrap();
+/// assert_eq!(seq.to_string(), "TERM,200,KILL,25");
+/// assert_eq!(forkpool::command::TermSeq::default().to_string(), "TERM,200,TERM,100,TERM,50,KILL,25");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TermSeq {
+    steps: Vec<(i32, Duration)>,
+}
+
+impl Default for TermSeq {
+    fn default() -> Self {
+        TermSeq {
+            steps: vec![
+                (libc::SIGTERM, Duration::from_millis(200)),
+                (libc::SIGTERM, Duration::from_millis(100)),
+                (libc::SIGTERM, Duration::from_millis(50)),
+                (libc::SIGKILL, Duration::from_millis(25)),
+            ],
+        }
+    }
+}
+
+impl TermSeq {
+    /// A sequence of one signal and no wait.
+    pub fn immediate(signal: i32) -> TermSeq {
+        TermSeq {
+            steps: vec![(signal, Duration::ZERO)],
+        }
+    }
+}
+
+/// A `--termseq` that does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid termination sequence {0:?}: expected SIGNAL,MS[,SIGNAL,MS...], e.g. TERM,200,KILL,25")]
+pub struct TermSeqError(String);
+
+impl FromStr for TermSeq {
+    type Err = TermSeqError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = || TermSeqError(s.to_owned());
+        let parts: Vec<&str> = s.split(',').map(str::trim).collect();
+        if parts.is_empty() || !parts.len().is_multiple_of(2) {
+            return Err(err());
+        }
+        let steps = parts
+            .chunks(2)
+            .map(|pair| {
+                let signal = parse_signal(pair[0]).ok_or_else(err)?;
+                let wait: u64 = pair[1].parse().map_err(|_| err())?;
+                Ok((signal, Duration::from_millis(wait)))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(TermSeq { steps })
+    }
+}
+
+impl fmt::Display for TermSeq {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, (signal, wait)) in self.steps.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            let name = crate::signal_name(*signal).map_or_else(|| signal.to_string(), |n| n.to_string());
+            write!(f, "{},{}", name.trim_start_matches("SIG"), wait.as_millis())?;
+        }
+        Ok(())
+    }
+}
+
+/// Parses `TERM`, `SIGTERM` or `15`.
+pub fn parse_signal(text: &str) -> Option<i32> {
+    if let Ok(n) = text.parse::<i32>() {
+        return (1..=64).contains(&n).then_some(n);
+    }
+    let upper = text.to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    (1..=64).find(|&n| crate::signal_name(n).is_some_and(|full| full.trim_start_matches("SIG") == name))
+}
+
+#[derive(Debug)]
+struct KillPlan {
+    steps: Vec<(i32, Duration)>,
+    next: usize,
+    next_at: Instant,
+}
+
+#[derive(Debug)]
+struct Job {
+    pid: Pid,
+    pidfd: Watched,
+    stdout: Option<Watched>,
+    stderr: Option<Watched>,
+    slot: u32,
+    started: Instant,
+    kill: Option<KillPlan>,
+}
+
+const KEY_SIGNALS: usize = 0;
+
+fn key(id: u64, part: usize) -> usize {
+    4 + id as usize * 4 + part
+}
+
+const PART_PIDFD: usize = 0;
+const PART_STDOUT: usize = 1;
+const PART_STDERR: usize = 2;
+
+/// See the module docs.
+pub struct Supervisor {
+    poller: Arc<Poller>,
+    events: Events,
+    jobs: HashMap<u64, Job>,
+    next: u64,
+    guardian: Guardian,
+    signals: Option<Watched>,
+    buf: Vec<u8>,
+}
+
+impl fmt::Debug for Supervisor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Supervisor")
+            .field("running", &self.jobs.len())
+            .field("guardian", &self.guardian.pid())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Supervisor {
+    /// A supervisor with no jobs. Starts its guardian process.
+    pub fn new() -> io::Result<Supervisor> {
+        crate::sys::hook::ensure_linked();
+        Ok(Supervisor {
+            poller: Arc::new(Poller::new()?),
+            events: Events::new(),
+            jobs: HashMap::new(),
+            next: 0,
+            guardian: Guardian::start(MAX_RUNNING)?,
+            signals: None,
+            buf: vec![0; 64 * 1024],
+        })
+    }
+
+    /// Reports these signals as [`Event::Signal`] instead of their default
+    /// action. The handler only writes the number to a pipe; everything
+    /// else happens in [`wait`](Supervisor::wait).
+    pub fn watch_signals(&mut self, signals: &[i32]) -> io::Result<()> {
+        let read = crate::sys::signal_pipe::install(signals)?;
+        self.signals = Some(Watched::new(self.poller.clone(), read, KEY_SIGNALS, true, false)?);
+        Ok(())
+    }
+
+    /// Restores the default action of these signals.
+    pub fn unwatch_signals(&mut self, signals: &[i32]) {
+        crate::sys::signal_pipe::restore_default(signals);
+    }
+
+    /// The number of jobs not yet reaped.
+    pub fn running(&self) -> usize {
+        self.jobs.len()
+    }
+
+    /// The pid of a running job.
+    pub fn pid(&self, job: JobId) -> Option<u32> {
+        self.jobs.get(&job.0).map(|j| j.pid.as_raw_pid() as u32)
+    }
+
+    /// Starts a job.
+    pub fn spawn(&mut self, spec: &Spec) -> Result<JobId, SpawnError> {
+        let Some(program) = spec.argv.first() else {
+            return Err(SpawnError::Io(io::Error::other("empty command")));
+        };
+        let Some(slot) = self.guardian.take_slot() else {
+            return Err(SpawnError::TooMany);
+        };
+        let result = self.spawn_in(spec, program, slot);
+        if result.is_err() {
+            self.guardian.release(slot);
+        }
+        result
+    }
+
+    fn spawn_in(&mut self, spec: &Spec, program: &OsString, slot: u32) -> Result<JobId, SpawnError> {
+        use std::process::{Command, Stdio};
+        let stdio = |output: Output| match output {
+            Output::Capture => Stdio::piped(),
+            Output::Inherit => Stdio::inherit(),
+            Output::Null => Stdio::null(),
+        };
+        let mut command = Command::new(program);
+        command
+            .args(&spec.argv[1..])
+            .envs(spec.env.iter().map(|(k, v)| (k, v)))
+            .stdin(match spec.stdin {
+                Input::Null => Stdio::null(),
+                Input::Inherit => Stdio::inherit(),
+            })
+            .stdout(stdio(spec.stdout))
+            .stderr(stdio(spec.stderr))
+            .process_group(0);
+        crate::sys::spawn::prepare_job(&mut command, self.guardian.slot(slot), spec.nice);
+        let mut child = command.spawn().map_err(|e| match e.raw_os_error() {
+            Some(libc::ENOENT) => SpawnError::NotFound,
+            Some(libc::EACCES | libc::EISDIR) => SpawnError::PermissionDenied,
+            Some(libc::ENOEXEC) => SpawnError::NotExecutable,
+            _ => SpawnError::Io(e),
+        })?;
+        let pid = Pid::from_raw(child.id() as i32).ok_or_else(|| io::Error::other("invalid pid"))?;
+        let id = self.next;
+        self.next += 1;
+        let watch = |fd: Option<OwnedFd>, part: usize| -> io::Result<Option<Watched>> {
+            fd.map(|fd| {
+                rustix::io::ioctl_fionbio(&fd, true)?;
+                Watched::new(self.poller.clone(), fd, key(id, part), true, false)
+            })
+            .transpose()
+        };
+        let registered = (|| -> io::Result<Job> {
+            let pidfd = rustix::process::pidfd_open(pid, PidfdFlags::empty())?;
+            Ok(Job {
+                pid,
+                pidfd: Watched::new(self.poller.clone(), pidfd, key(id, PART_PIDFD), true, false)?,
+                stdout: watch(child.stdout.take().map(OwnedFd::from), PART_STDOUT)?,
+                stderr: watch(child.stderr.take().map(OwnedFd::from), PART_STDERR)?,
+                slot,
+                started: Instant::now(),
+                kill: None,
+            })
+        })();
+        match registered {
+            Ok(job) => {
+                self.jobs.insert(id, job);
+                Ok(JobId(id))
+            }
+            Err(e) => {
+                // It runs, but we cannot watch it: stop it and reap it now.
+                let _ = rustix::process::kill_process_group(pid, Signal::KILL);
+                let _ = child.kill();
+                let _ = child.wait();
+                Err(SpawnError::Io(e))
+            }
+        }
+    }
+
+    /// Sends `signal` to a job's process group.
+    pub fn signal(&mut self, job: JobId, signal: i32) {
+        if let Some(j) = self.jobs.get(&job.0) {
+            send(j.pid, signal);
+        }
+    }
+
+    /// Sends `signal` to every job's process group.
+    pub fn signal_all(&mut self, signal: i32) {
+        for j in self.jobs.values() {
+            send(j.pid, signal);
+        }
+    }
+
+    /// Starts stopping a job with `seq`: the first signal now, the next
+    /// ones after their waits, for as long as the job has not exited.
+    pub fn terminate(&mut self, job: JobId, seq: &TermSeq) {
+        if let Some(j) = self.jobs.get_mut(&job.0) {
+            start_plan(j, seq);
+        }
+    }
+
+    /// [`terminate`](Supervisor::terminate) for every job.
+    pub fn terminate_all(&mut self, seq: &TermSeq) {
+        for j in self.jobs.values_mut() {
+            start_plan(j, seq);
+        }
+    }
+
+    /// Waits until something happens (or `deadline` passes) and appends
+    /// what happened to `events`. Returns at once if there are no jobs,
+    /// no watched signals and no deadline.
+    pub fn wait(&mut self, deadline: Option<Instant>, events: &mut Vec<Event>) -> io::Result<()> {
+        let before = events.len();
+        loop {
+            let now = Instant::now();
+            self.advance_kill_plans(now);
+            if events.len() > before || deadline.is_some_and(|d| now >= d) {
+                return Ok(());
+            }
+            if self.jobs.is_empty() && self.signals.is_none() && deadline.is_none() {
+                return Ok(());
+            }
+            let plan_at = self
+                .jobs
+                .values()
+                .filter_map(|j| j.kill.as_ref().map(|k| k.next_at))
+                .min();
+            let wake = match (deadline, plan_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            self.events.clear();
+            self.poller
+                .wait(&mut self.events, wake.map(|w| w.saturating_duration_since(now)))?;
+            let ready: Vec<usize> = self.events.iter().map(|e| e.key).collect();
+            for key in ready {
+                self.handle(key, events);
+            }
+        }
+    }
+
+    fn handle(&mut self, key: usize, events: &mut Vec<Event>) {
+        if key == KEY_SIGNALS {
+            self.read_signals(events);
+            return;
+        }
+        let id = ((key - 4) / 4) as u64;
+        match (key - 4) % 4 {
+            PART_PIDFD => self.reap(id, events),
+            PART_STDOUT => self.read_output(id, Stream::Stdout, events, false),
+            PART_STDERR => self.read_output(id, Stream::Stderr, events, false),
+            _ => {}
+        }
+    }
+
+    fn read_signals(&mut self, events: &mut Vec<Event>) {
+        let Some(pipe) = &self.signals else { return };
+        let mut bytes = [0u8; 64];
+        loop {
+            match rustix::io::read(pipe.fd(), &mut bytes) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => events.extend(bytes[..n].iter().map(|&b| Event::Signal { signal: i32::from(b) })),
+            }
+        }
+    }
+
+    /// Reads what is available on one of a job's pipes. With `drain`,
+    /// reads until the pipe is empty (the job has exited).
+    fn read_output(&mut self, id: u64, stream: Stream, events: &mut Vec<Event>, drain: bool) {
+        let Some(job) = self.jobs.get_mut(&id) else { return };
+        let pipe = match stream {
+            Stream::Stdout => &mut job.stdout,
+            Stream::Stderr => &mut job.stderr,
+        };
+        let Some(fd) = pipe else { return };
+        loop {
+            match rustix::io::read(fd.fd(), &mut self.buf) {
+                Ok(0) => {
+                    *pipe = None;
+                    return;
+                }
+                Ok(n) => {
+                    events.push(Event::Output {
+                        job: JobId(id),
+                        stream,
+                        data: self.buf[..n].to_vec(),
+                    });
+                    if !drain {
+                        return;
+                    }
+                }
+                Err(Errno::INTR) => {}
+                Err(Errno::AGAIN) => return,
+                Err(_) => {
+                    *pipe = None;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The job's first process has exited: collect the rest of its
+    /// output, stop what is left of its group, reap it.
+    fn reap(&mut self, id: u64, events: &mut Vec<Event>) {
+        self.read_output(id, Stream::Stdout, events, true);
+        self.read_output(id, Stream::Stderr, events, true);
+        let Some(job) = self.jobs.remove(&id) else { return };
+        // Unreaped, so its pid (the group id) is still its own.
+        let _ = rustix::process::kill_process_group(job.pid, Signal::KILL);
+        let reason = wait_pidfd(job.pidfd.fd());
+        self.guardian.release(job.slot);
+        events.push(Event::Exited {
+            job: JobId(id),
+            reason,
+            runtime: job.started.elapsed(),
+        });
+    }
+
+    fn advance_kill_plans(&mut self, now: Instant) {
+        for job in self.jobs.values_mut() {
+            let Some(plan) = &mut job.kill else { continue };
+            while plan.next_at <= now && plan.next < plan.steps.len() {
+                let (signal, wait) = plan.steps[plan.next];
+                send(job.pid, signal);
+                plan.next += 1;
+                plan.next_at = now + wait;
+            }
+            if plan.next >= plan.steps.len() && plan.next_at <= now {
+                job.kill = None;
+            }
+        }
+    }
+}
+
+fn start_plan(job: &mut Job, seq: &TermSeq) {
+    if seq.steps.is_empty() {
+        return;
+    }
+    job.kill = Some(KillPlan {
+        steps: seq.steps.clone(),
+        next: 0,
+        next_at: Instant::now(),
+    });
+}
+
+fn send(pid: Pid, signal: i32) {
+    let _ = crate::sys::signal::send_to_group(pid, signal);
+}
+
+fn wait_pidfd(pidfd: impl AsFd) -> ExitReason {
+    loop {
+        match rustix::process::waitid(WaitId::PidFd(pidfd.as_fd()), WaitIdOptions::EXITED) {
+            Ok(Some(status)) => return ExitReason::from_waitid(&status),
+            Err(Errno::INTR) => {}
+            Ok(None) | Err(_) => return ExitReason::Exited(-1),
+        }
+    }
+}
+
+impl Drop for Supervisor {
+    fn drop(&mut self) {
+        for job in self.jobs.values() {
+            let _ = rustix::process::kill_process_group(job.pid, Signal::KILL);
+        }
+        for (_, job) in self.jobs.drain() {
+            wait_pidfd(job.pidfd.fd());
+            self.guardian.release(job.slot);
+        }
+        // The guardian's own Drop closes its pipe and reaps it.
+    }
+}
