@@ -80,20 +80,37 @@
 //!
 //! - Linux only, 5.4 or later (pidfds and `waitid(P_PIDFD)`).
 //! - The pool must live in the program's executable, not in a shared
-//!   library: workers re-execute `/proc/self/exe`.
+//!   library: workers re-execute `/proc/self/exe`. They are diverted by a
+//!   constructor before `main`; constructors of other crates that happen
+//!   to run after forkpool's do not run in workers.
 //! - The channel to the workers is private to the processes the pool
 //!   created; it is not a security boundary against your own program.
 //!   Task code runs with your privileges.
+//! - A task must capture nothing. The check runs when the code is built
+//!   (`cargo build`, `cargo test`), not in `cargo check`; and a closure
+//!   that captures only zero-sized values passes it, the values being
+//!   recreated in the worker (so do not capture zero-sized tokens whose
+//!   existence means something).
 //! - `preload` must not leave threads running (the zygote must stay
 //!   single-threaded to fork). Start threads in `worker_init`.
-//! - A `map` item whose worker died part-way through its chunk may run
-//!   again (see [`Pool::map`]); `submit` runs each task at most once.
-//! - `memory_limit` relies on `RLIMIT_DATA`; a worker with a limit moves
-//!   `RUST_BACKTRACE` to `RUST_LIB_BACKTRACE`, so that the allocation
-//!   failure stays recognisable while `std::backtrace` behaves as before.
-//! - If the program sets `SIGCHLD` to `SIG_IGN`, exit statuses of exec-started
-//!   workers are lost (the kernel reaps them); crashes are then reported
-//!   without a signal.
+//! - `submit` runs a task at most once: a task that started on a worker
+//!   that then died is never run again (it fails). A `map` item whose
+//!   worker died part-way through its chunk may run again (see
+//!   [`Pool::map`]).
+//! - `memory_limit` relies on `RLIMIT_DATA`. An abort right after a failed
+//!   allocation is reported as `MemoryLimitExceeded` (the failed `mmap`'s
+//!   `ENOMEM` is still in errno); so is a task that handled an allocation
+//!   failure and then aborted for another reason. A worker with a limit
+//!   moves `RUST_BACKTRACE` to `RUST_LIB_BACKTRACE`, so that Rust's
+//!   allocation-failure message does not hide the errno while
+//!   `std::backtrace` behaves as before.
+//! - Workers of the exec start method are children of your process: code
+//!   that reaps every child (`waitpid(-1)`, or `SIGCHLD` set to `SIG_IGN`)
+//!   takes their exit statuses, and crashes are then reported without a
+//!   signal. The zygote start method (the default) is not affected.
+//! - A task that detaches a process with `setsid` escapes its worker's
+//!   process group; with the zygote start method such processes are still
+//!   killed once their worker has died (the zygote is a subreaper).
 
 #![deny(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]

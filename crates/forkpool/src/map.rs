@@ -112,7 +112,7 @@ where
             }
             if count > 0 {
                 let slot = Slot::new(count);
-                jobs.push(Job::new(self.entry, slot.clone(), data, count));
+                jobs.push(Job::new(self.entry, slot.clone(), data, count, false));
                 self.track(slot);
             }
             if let Some(error) = failed {

@@ -111,7 +111,7 @@ impl Pool {
             Err(error) => Slot::failed(1, error),
             Ok(()) => {
                 let slot = Slot::new(1);
-                self.shared.submit(Job::new(entry, slot.clone(), data, 1));
+                self.shared.submit(Job::new(entry, slot.clone(), data, 1, true));
                 slot
             }
         }

@@ -231,19 +231,28 @@ impl Slot {
 
     /// Cancels the slot if no worker has been handed it yet. On success
     /// every item fails with `Cancelled`.
+    ///
+    /// Decided under the slot's lock, so that `true` always means the slot
+    /// ends as cancelled: a slot the supervisor has already finished (say,
+    /// failed while shutting down) is not cancellable any more.
     pub(crate) fn cancel(&self) -> bool {
-        if self
-            .state
-            .compare_exchange(QUEUED, CANCELLED, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
+        let mut inner = lock(&self.inner);
+        if self.is_finished()
+            || self
+                .state
+                .compare_exchange(QUEUED, CANCELLED, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
         {
             return false;
         }
-        self.add(Part::Failed {
+        inner.covered = 0;
+        inner.assembling.clear();
+        let part = Part::Failed {
             first: 0,
             count: self.items,
             error: TaskError::Cancelled,
-        });
+        };
+        self.add_locked(inner, part);
         true
     }
 
@@ -255,7 +264,11 @@ impl Slot {
     /// Adds results for some items. Parts must not overlap; the slot
     /// completes when they cover every item.
     pub(crate) fn add(&self, part: Part) {
-        let mut inner = lock(&self.inner);
+        let inner = lock(&self.inner);
+        self.add_locked(inner, part);
+    }
+
+    fn add_locked(&self, mut inner: MutexGuard<'_, Inner>, part: Part) {
         if inner.outcome.is_some() || self.finished.load(Ordering::Acquire) {
             return;
         }
@@ -267,6 +280,10 @@ impl Slot {
         let mut parts = std::mem::take(&mut inner.assembling);
         parts.sort_by_key(Part::first);
         inner.outcome = Some(Outcome { parts });
+        // Finished: no longer cancellable.
+        let _ = self
+            .state
+            .compare_exchange(QUEUED, DISPATCHED, Ordering::AcqRel, Ordering::Acquire);
         self.finished.store(true, Ordering::Release);
         let waker = inner.waker.take();
         let listener = inner.listener.take();

@@ -233,3 +233,35 @@ fn a_worker_dying_mid_message_fails_its_task_without_a_hang() {
     );
     assert_eq!(pool.submit(|x: u8| x, 7).join(), Ok(7));
 }
+
+/// User plus system CPU time of this process so far.
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split_whitespace().collect();
+    // utime and stime are fields 14 and 15 (11 and 12 after the name).
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+    Duration::from_millis(ticks * 1000 / hz)
+}
+
+#[test]
+fn a_worker_that_hangs_up_does_not_make_the_supervisor_spin() {
+    let pool = pool(1);
+    let before = cpu_time();
+    // Closes its socket and lingers: the supervisor waits a grace period
+    // before killing it, and must sleep, not spin, meanwhile.
+    let result = pool
+        .submit(
+            |_: ()| {
+                // SAFETY: closes the worker's socket; that is the test.
+                unsafe { libc::close(worker_socket()) };
+                std::thread::sleep(Duration::from_secs(3));
+            },
+            (),
+        )
+        .join();
+    assert!(matches!(result, Err(TaskError::Crashed { .. })), "{result:?}");
+    let used = cpu_time() - before;
+    assert!(used < Duration::from_millis(300), "the client burned {used:?} of CPU");
+}

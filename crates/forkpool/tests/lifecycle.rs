@@ -354,3 +354,104 @@ fn the_exec_start_method_isolates_crashes_and_runs_preload_per_worker() {
     pool.shutdown();
     assert!(wait_for(Duration::from_secs(5), || pids.iter().all(|p| is_dead(*p))));
 }
+
+#[test]
+fn a_submit_task_whose_result_is_lost_runs_once_and_fails() {
+    // The task cuts its worker off from the supervisor (closes every
+    // descriptor above stderr) and returns: the result cannot be sent.
+    // It must not be run again elsewhere.
+    let log = temp_path("once-lost");
+    let pool = Pool::builder().workers(1).build().unwrap();
+    let result = pool
+        .submit(
+            |path: String| {
+                log_line(&path, "ran");
+                // SAFETY: closes descriptors only; this task owns its process.
+                unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
+                7u8
+            },
+            log.display().to_string(),
+        )
+        .join();
+    assert!(matches!(result, Err(TaskError::Crashed { .. })), "{result:?}");
+    assert_eq!(read_log(&log), ["ran"]);
+    assert_eq!(pool.submit(|x: u8| x, 3).join(), Ok(3));
+    std::fs::remove_file(&log).ok();
+}
+
+#[test]
+fn tasks_see_the_programs_own_arguments() {
+    let pool = Pool::builder().workers(1).build().unwrap();
+    let theirs = pool
+        .submit(|_: ()| std::env::args().collect::<Vec<_>>(), ())
+        .join()
+        .unwrap();
+    assert_eq!(theirs, std::env::args().collect::<Vec<_>>());
+}
+
+#[test]
+fn a_process_a_task_detached_from_its_group_dies_with_the_worker() {
+    let path = temp_path("detached");
+    let pool = Pool::builder().workers(1).build().unwrap();
+    let crash = pool.submit(
+        |path: String| -> u8 {
+            let child = std::process::Command::new("setsid")
+                .args(["sleep", "1000"])
+                .spawn()
+                .unwrap();
+            std::fs::write(&path, child.id().to_string()).unwrap();
+            std::process::abort()
+        },
+        path.display().to_string(),
+    );
+    assert!(matches!(crash.join(), Err(TaskError::Crashed { .. })));
+    let detached = common::read_pid(&path);
+    assert!(
+        wait_for(Duration::from_secs(5), || is_dead(detached)),
+        "the detached process {detached} survived its worker"
+    );
+    std::fs::remove_file(&path).ok();
+}
+
+#[test]
+fn a_pool_of_many_workers_starts_and_stops() {
+    // Hundreds of spawn requests at once used to fill the zygote's control
+    // socket in both directions and deadlock.
+    let pool = Pool::builder().workers(512).build().unwrap();
+    assert_eq!(pool.worker_pids().len(), 512);
+    let n = pool.map(|x: u32| x, 0..2000).filter(Result::is_ok).count();
+    assert_eq!(n, 2000);
+    pool.terminate();
+}
+
+#[test]
+fn a_pool_that_cannot_start_workers_fails_everything_it_held() {
+    // Kill the zygote until the pool gives up, with tasks queued at
+    // workers: every task must still end.
+    let pool = Pool::builder().workers(2).build().unwrap();
+    let tasks: Vec<_> = (0..200u64)
+        .map(|i| {
+            pool.submit(
+                |i: u64| {
+                    std::thread::sleep(Duration::from_millis(5));
+                    i
+                },
+                i,
+            )
+        })
+        .collect();
+    for _ in 0..6 {
+        if let Some(zygote) = pool.zygote_pid() {
+            common::kill(zygote, libc::SIGKILL);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for task in tasks {
+        assert!(task.wait_timeout(Duration::from_secs(30)), "a task never ended");
+    }
+    let late = pool.submit(|x: u8| x, 1).join();
+    assert!(
+        matches!(late, Ok(1) | Err(TaskError::WorkerStartFailed { .. })),
+        "{late:?}"
+    );
+}

@@ -162,3 +162,10 @@ fn memory_limit_helper() {
     assert_eq!(std::env::var("RUST_BACKTRACE").as_deref(), Ok("full"));
     check_memory_limit(&memory_pool());
 }
+
+#[test]
+fn an_enormous_timeout_means_no_timeout() {
+    let pool = Pool::builder().workers(1).task_timeout(Duration::MAX).build().unwrap();
+    assert_eq!(pool.submit(|x: u32| x + 1, 1).join(), Ok(2));
+    assert_eq!(pool.submit(|x: u32| x + 1, 2).join(), Ok(3));
+}

@@ -25,7 +25,9 @@ pub(crate) const MAX_MESSAGE: usize = 64 * 1024;
 /// The most descriptors one message carries.
 const MAX_FDS: usize = 2;
 
-/// Supervisor → zygote.
+/// Supervisor → zygote. (There is no "exit" message: closing the socket is
+/// the request, which cannot block and also covers the supervisor's
+/// death.)
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum ToZygote {
     /// First message: what to preload and how workers are set up.
@@ -34,8 +36,6 @@ pub(crate) enum ToZygote {
     Spawn { worker: u64 },
     /// Kill worker `worker` and its process group.
     Kill { worker: u64 },
-    /// Kill what is left, reap, and exit.
-    Exit,
 }
 
 /// Zygote → supervisor.
@@ -56,12 +56,23 @@ pub(crate) enum FromZygote {
     Exited { worker: u64, reason: ExitReason },
 }
 
-/// Sends `message` with `fds` attached.
-pub(crate) fn send<T: Serialize>(socket: impl AsFd, message: &T, fds: &[BorrowedFd<'_>]) -> io::Result<()> {
+/// Encodes a message for [`send_bytes`].
+pub(crate) fn encode<T: Serialize>(message: &T) -> io::Result<Vec<u8>> {
     let bytes = postcard::to_allocvec(message).map_err(io::Error::other)?;
     if bytes.len() > MAX_MESSAGE {
         return Err(io::Error::other("control message too large"));
     }
+    Ok(bytes)
+}
+
+/// Sends `message` with `fds` attached, blocking until it is sent.
+pub(crate) fn send<T: Serialize>(socket: impl AsFd, message: &T, fds: &[BorrowedFd<'_>]) -> io::Result<()> {
+    send_bytes(socket, &encode(message)?, fds, false)
+}
+
+/// Sends an encoded message with `fds` attached. With `nonblocking`, a full
+/// socket gives a `WouldBlock` error and nothing is sent.
+pub(crate) fn send_bytes(socket: impl AsFd, bytes: &[u8], fds: &[BorrowedFd<'_>], nonblocking: bool) -> io::Result<()> {
     if fds.len() > MAX_FDS {
         return Err(io::Error::other("too many descriptors for one control message"));
     }
@@ -70,8 +81,13 @@ pub(crate) fn send<T: Serialize>(socket: impl AsFd, message: &T, fds: &[Borrowed
     if !fds.is_empty() && !control.push(SendAncillaryMessage::ScmRights(fds)) {
         return Err(io::Error::other("descriptors do not fit the control buffer"));
     }
+    let flags = if nonblocking {
+        SendFlags::NOSIGNAL | SendFlags::DONTWAIT
+    } else {
+        SendFlags::NOSIGNAL
+    };
     loop {
-        match rustix::net::sendmsg(&socket, &[IoSlice::new(&bytes)], &mut control, SendFlags::NOSIGNAL) {
+        match rustix::net::sendmsg(&socket, &[IoSlice::new(bytes)], &mut control, flags) {
             Ok(_) => return Ok(()),
             Err(Errno::INTR) => continue,
             Err(e) => return Err(e.into()),

@@ -18,6 +18,14 @@
 
 use super::frame::{self, Cursor, Frame, FrameError};
 
+/// The largest frame body either side accepts, for a pool whose arguments
+/// and results may each be `max_message` bytes: a `map` chunk carries up to
+/// 1 MiB of items plus one item that does not fit, and a results frame up
+/// to 256 KiB of records plus one record.
+pub(crate) fn frame_limit(max_message: usize) -> usize {
+    max_message.saturating_add((1 << 20) + (64 << 10))
+}
+
 /// Frame kinds.
 pub(crate) mod kind {
     pub(crate) const RUN: u8 = 1;

@@ -26,11 +26,14 @@ pub(crate) struct Job {
     /// How many times this job was on a worker that died without any item
     /// to blame; past a limit the job is failed instead of retried.
     pub(crate) bystander: u8,
+    /// `submit`: an item that started is never run again, even if its
+    /// result was lost with its worker. (`map` items may be re-run.)
+    pub(crate) at_most_once: bool,
 }
 
 impl Job {
     /// A job for all `count` items encoded in `data`.
-    pub(crate) fn new(entry: CodeOffset, slot: Arc<Slot>, data: Vec<u8>, count: u32) -> Job {
+    pub(crate) fn new(entry: CodeOffset, slot: Arc<Slot>, data: Vec<u8>, count: u32, at_most_once: bool) -> Job {
         let len = data.len();
         Job {
             entry,
@@ -40,6 +43,7 @@ impl Job {
             count,
             bytes: 0..len,
             bystander: 0,
+            at_most_once,
         }
     }
 
@@ -62,6 +66,7 @@ impl Job {
             count: hi - lo,
             bytes: self.bytes.start + start..self.bytes.start + end,
             bystander: self.bystander,
+            at_most_once: self.at_most_once,
         })
     }
 
@@ -76,6 +81,7 @@ impl Job {
             count: hi.saturating_sub(lo),
             bytes: self.bytes.start..self.bytes.start,
             bystander: self.bystander,
+            at_most_once: self.at_most_once,
         }
     }
 
@@ -102,7 +108,7 @@ pub(crate) mod tests {
             })
             .unwrap();
         }
-        Job::new(0, Slot::new(n), data, n)
+        Job::new(0, Slot::new(n), data, n, false)
     }
 
     fn values(job: &Job) -> Vec<u8> {

@@ -156,54 +156,82 @@ impl Ledger {
 
     /// Settles the ledger of a worker that has died. `snapshot` is its
     /// status page as it was left.
+    ///
+    /// Every outstanding item gets one fate:
+    /// - the item that was running fails with `verdict.running`;
+    /// - an item that had started (its result was lost, or it was an
+    ///   innocent victim of a late timeout kill) runs again if its job
+    ///   allows that (`map`), and otherwise fails: a `submit` task never
+    ///   runs twice;
+    /// - an item that never started runs again elsewhere.
+    ///
+    /// When the pool is terminating (`Others::Fail`), items that had
+    /// started end with `PoolShutdown` and the rest with that error.
     pub(crate) fn settle(self, snapshot: &Snapshot, verdict: &Verdict) -> Settlement {
         let consistent = self.acked <= snapshot.completed
             && snapshot.completed <= snapshot.started
             && snapshot.started <= self.dispatched;
-        let mut running = if consistent {
-            (snapshot.started > snapshot.completed).then(|| snapshot.started - 1)
+        let (mut running, started) = if consistent {
+            (
+                (snapshot.started > snapshot.completed).then(|| snapshot.started - 1),
+                snapshot.started,
+            )
         } else {
             // The page was scribbled on: the oldest outstanding item is
-            // the best guess of what the worker was doing.
-            (self.acked < self.dispatched).then_some(self.acked)
+            // the best guess of what the worker was doing, and nothing
+            // after it is known to have started.
+            let oldest = (self.acked < self.dispatched).then_some(self.acked);
+            (oldest, self.acked + u64::from(oldest.is_some()))
         };
-        let mut innocent_running = None;
+        let mut innocent = None;
         if let (Some(killed), Some(r)) = (verdict.killed_for, running)
             && killed != r
         {
             // We killed it for an item that had finished by then; whatever
             // was running instead did nothing wrong.
-            innocent_running = Some(r);
+            innocent = Some(r);
             running = None;
         }
-        if running.is_none()
-            && innocent_running.is_none()
-            && verdict.blame_first_if_idle
-            && self.acked < self.dispatched
-        {
+        if running.is_none() && innocent.is_none() && verdict.blame_first_if_idle && self.acked < self.dispatched {
             running = Some(self.acked);
         }
         let blamed = running.is_some();
+        let killed_by_us = TaskError::Crashed {
+            signal: Some(libc::SIGKILL),
+            exit_code: None,
+        };
 
         let mut settlement = Settlement::default();
         let mut cursor = self.acked;
         for InFlight { job, acked } in self.jobs {
-            let span = u64::from(job.count - acked);
-            let failed_at = running
-                .filter(|r| (cursor..cursor + span).contains(r))
-                .map(|r| acked + (r - cursor) as u32);
-            let segments = match failed_at {
-                Some(at) => [(acked, at, false), (at, at + 1, true), (at + 1, job.count, false)],
-                None => [(acked, job.count, false), (0, 0, false), (0, 0, false)],
-            };
-            for (lo, hi, is_failed) in segments.into_iter().filter(|(lo, hi, _)| lo < hi) {
-                if is_failed {
-                    settlement.failed.push((job.span(lo, hi), verdict.running.clone()));
-                    continue;
+            // Split the job's outstanding items into runs of equal fate.
+            let fate = |i: u32| -> Fate {
+                let c = cursor + u64::from(i - acked);
+                if Some(c) == running {
+                    return Fate::Fail(verdict.running.clone());
                 }
-                match &verdict.others {
-                    Others::Fail(error) => settlement.failed.push((job.span(lo, hi), error.clone())),
-                    Others::Retry => match job.slice(lo, hi) {
+                let had_started = c < started;
+                match (&verdict.others, had_started) {
+                    (Others::Fail(_), true) => Fate::Fail(TaskError::PoolShutdown),
+                    (Others::Fail(error), false) => Fate::Fail(error.clone()),
+                    (Others::Retry, true) if job.at_most_once => Fate::Fail(if Some(c) == innocent {
+                        killed_by_us.clone()
+                    } else {
+                        verdict.running.clone()
+                    }),
+                    (Others::Retry, _) => Fate::Retry,
+                }
+            };
+            let mut lo = acked;
+            while lo < job.count {
+                let this = fate(lo);
+                let mut hi = lo + 1;
+                while hi < job.count && fate(hi) == this {
+                    hi += 1;
+                }
+                match this {
+                    Fate::Fail(error) => settlement.failed.push((job.span(lo, hi), error)),
+                    Fate::Retry => match job.slice(lo, hi) {
                         Err(e) => {
                             let error = TaskError::Protocol { message: e.to_string() };
                             settlement.failed.push((job.span(lo, hi), error));
@@ -220,11 +248,18 @@ impl Ledger {
                         }
                     },
                 }
+                lo = hi;
             }
-            cursor += span;
+            cursor += u64::from(job.count - acked);
         }
         settlement
     }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Fate {
+    Fail(TaskError),
+    Retry,
 }
 
 #[cfg(test)]
@@ -265,6 +300,17 @@ mod tests {
         let mut l = Ledger::default();
         l.dispatch(1, job_of(5));
         l.dispatch(2, job_of(1));
+        l
+    }
+
+    /// Like `ledger`, but every job is a `submit` (at most once).
+    fn submit_ledger() -> Ledger {
+        let mut l = Ledger::default();
+        for id in 1..=3 {
+            let mut job = job_of(1);
+            job.at_most_once = true;
+            l.dispatch(id, job);
+        }
         l
     }
 
@@ -371,14 +417,48 @@ mod tests {
         let s = ledger().settle(&snap(2, 1), &verdict);
         assert!(s.retry.is_empty());
         let errors: Vec<_> = s.failed.iter().map(|(j, e)| (j.first, j.count, e.clone())).collect();
+        // Item 0 ran to completion (its result was lost): it is not
+        // "cancelled". Item 1 was running. The rest never started.
         assert_eq!(
             errors,
             [
-                (0, 1, TaskError::Cancelled),
-                (1, 1, TaskError::PoolShutdown),
+                (0, 2, TaskError::PoolShutdown),
                 (2, 3, TaskError::Cancelled),
                 (0, 1, TaskError::Cancelled)
             ]
         );
+    }
+
+    #[test]
+    fn a_submit_task_that_started_never_runs_again() {
+        // Job 1 completed but its result was lost; job 2 was running;
+        // job 3 never started.
+        let s = submit_ledger().settle(&snap(2, 1), &retry_verdict());
+        assert_eq!(s.failed.len(), 2);
+        assert!(s.failed.iter().all(|(_, e)| *e == crash()));
+        assert_eq!(s.retry.len(), 1, "only the task that never started runs again");
+    }
+
+    #[test]
+    fn a_submit_task_caught_by_a_late_timeout_kill_fails_as_killed() {
+        let verdict = Verdict {
+            running: TaskError::TimedOut {
+                after: std::time::Duration::from_secs(1),
+            },
+            killed_for: Some(0),
+            ..retry_verdict()
+        };
+        let mut l = submit_ledger();
+        l.ack(1, 0, 1).unwrap();
+        let s = l.settle(&snap(2, 1), &verdict);
+        assert_eq!(s.failed.len(), 1);
+        assert_eq!(
+            s.failed[0].1,
+            TaskError::Crashed {
+                signal: Some(libc::SIGKILL),
+                exit_code: None
+            }
+        );
+        assert_eq!(s.retry.len(), 1);
     }
 }

@@ -73,7 +73,13 @@ pub(crate) fn start(config: Config) -> Result<(Arc<Shared>, JoinHandle<()>), Err
         .spawn(move || match Supervisor::start(config, thread_shared, poller) {
             Ok(mut supervisor) => {
                 let _ = tx.send(Ok(()));
-                supervisor.run();
+                let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| supervisor.run()));
+                if let Err(payload) = ran {
+                    // A bug in the supervisor: do not leave tasks waiting
+                    // forever or processes running.
+                    let reason = crate::worker::panic_message(&*payload);
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| supervisor.abandon(&reason)));
+                }
             }
             Err(e) => {
                 let _ = tx.send(Err(e));
@@ -195,11 +201,10 @@ impl Supervisor {
                 self.begin_terminate();
             }
         }
-        for job in self.inbox.drain(..) {
+        let jobs = std::mem::take(&mut self.inbox);
+        for job in jobs {
             if self.broken {
-                job.fail(TaskError::WorkerStartFailed {
-                    message: "no worker could be started".into(),
-                });
+                job.fail(self.broken_error());
             } else if self.stop == Some(Stop::Terminate) {
                 job.fail(TaskError::Cancelled);
             } else {
@@ -241,7 +246,7 @@ impl Supervisor {
         let now = Instant::now();
         for (key, readable, writable) in ready {
             match spawner::classify(key) {
-                Key::Spawner(key) => self.spawner.on_event(key, &mut self.spawn_events),
+                Key::Spawner(key) => self.spawner.on_event(key, readable, writable, &mut self.spawn_events),
                 Key::WorkerSocket(id) => {
                     if writable && let Some(worker) = self.workers.get_mut(&id) {
                         worker.flush(now);
@@ -278,7 +283,7 @@ impl Supervisor {
         }
         if matches!(cause, KillCause::Protocol(_)) {
             // Stop reading: nothing more from it can be trusted.
-            let _ = worker.socket.set_interest(false, false);
+            worker.socket.pause();
         }
         worker.kill = Some(cause);
         worker.kill_sent = true;
@@ -363,10 +368,21 @@ impl Supervisor {
                 job.fail(error);
             }
             for job in settlement.retry.into_iter().rev() {
-                self.queue.push_front(job);
+                if self.broken {
+                    // No worker will ever take it.
+                    job.fail(self.broken_error());
+                } else {
+                    self.queue.push_front(job);
+                }
             }
         }
         self.publish_pids();
+    }
+
+    fn broken_error(&self) -> TaskError {
+        TaskError::WorkerStartFailed {
+            message: self.shared.broken_reason(),
+        }
     }
 
     fn verdict(&self, worker: &Worker, snapshot: &Snapshot) -> Verdict {
@@ -626,10 +642,13 @@ impl Supervisor {
                         continue;
                     }
                     // The coarse clock lags by up to a tick; look again
-                    // just after the deadline.
-                    earliest(now + (timeout - elapsed) + Duration::from_millis(1));
-                } else {
-                    earliest(now + timeout);
+                    // just after the deadline. (A timeout too long to
+                    // represent as an instant never comes.)
+                    if let Some(at) = now.checked_add(timeout - elapsed + Duration::from_millis(1)) {
+                        earliest(at);
+                    }
+                } else if let Some(at) = now.checked_add(timeout) {
+                    earliest(at);
                 }
             }
             if let Some(eof) = worker.eof_at
@@ -682,6 +701,17 @@ impl Supervisor {
                 self.workers.is_empty()
             }
         }
+    }
+
+    /// After a panic in the loop: fail everything outstanding, refuse new
+    /// work, kill and reap every process.
+    fn abandon(&mut self, reason: &str) {
+        self.set_broken(format!("the pool's supervisor failed: {reason}"));
+        self.take_inbox();
+        for job in self.queue.drain(..) {
+            job.fail(TaskError::PoolShutdown);
+        }
+        self.teardown();
     }
 
     /// Kills and reaps everything left.

@@ -75,8 +75,9 @@ impl Shared {
     /// no longer start workers).
     pub(crate) fn submit(&self, job: Job) {
         if self.broken.load(Ordering::Acquire) {
-            let message = lock(&self.broken_reason).clone();
-            job.fail(TaskError::WorkerStartFailed { message });
+            job.fail(TaskError::WorkerStartFailed {
+                message: self.broken_reason(),
+            });
             return;
         }
         lock(&self.inbox).jobs.push(job);
@@ -116,6 +117,11 @@ impl Shared {
     pub(crate) fn set_broken(&self, reason: &str) {
         *lock(&self.broken_reason) = reason.to_owned();
         self.broken.store(true, Ordering::Release);
+    }
+
+    /// Why the pool can no longer start workers.
+    pub(crate) fn broken_reason(&self) -> String {
+        lock(&self.broken_reason).clone()
     }
 
     pub(crate) fn set_pids(&self, pids: Pids) {

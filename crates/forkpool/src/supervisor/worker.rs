@@ -76,8 +76,7 @@ impl Worker {
             pid: None,
             ready: false,
             closing: None,
-            // Room for the largest record plus a frame's fixed fields.
-            reader: FrameReader::new(max_message.saturating_add(64)),
+            reader: FrameReader::new(protocol::frame_limit(max_message)),
             out: Vec::new(),
             out_start: 0,
             writable: false,
@@ -122,13 +121,10 @@ impl Worker {
         for _ in 0..64 {
             match self.reader.read_from(self.socket.fd()) {
                 Ok(0) => {
+                    // A frame cut short here is part of the worker's death,
+                    // not a separate protocol error: nothing to check.
                     self.eof_at.get_or_insert(now);
-                    let _ = self.socket.set_interest(false, false);
-                    if let Err(e) = self.reader.finish() {
-                        // A frame cut short by the worker's death is part
-                        // of that death, not a separate protocol error.
-                        let _ = e;
-                    }
+                    self.socket.pause();
                     break;
                 }
                 Ok(_) => {
@@ -144,7 +140,7 @@ impl Worker {
                         news.protocol_error = Some(e.to_string());
                     }
                     self.eof_at.get_or_insert(now);
-                    let _ = self.socket.set_interest(false, false);
+                    self.socket.pause();
                     break;
                 }
             }
@@ -231,6 +227,10 @@ impl Worker {
         }
         self.out.clear();
         self.out_start = 0;
+        if self.out.capacity() > 1 << 20 {
+            // Do not keep a huge argument's buffer for the worker's life.
+            self.out.shrink_to(64 << 10);
+        }
         if self.writable {
             self.writable = false;
             let _ = self.socket.set_interest(self.eof_at.is_none(), false);

@@ -48,6 +48,15 @@ extern "C" fn on_sigabrt(_signal: libc::c_int) {
     }
 }
 
+/// Sets this thread's errno to 0, so that an `ENOMEM` left over from an
+/// earlier, handled allocation failure is not mistaken for the cause of a
+/// later abort.
+pub(crate) fn clear_errno() {
+    // SAFETY: __errno_location returns this thread's errno slot, valid for
+    // the life of the thread; writing an int to it is always allowed.
+    unsafe { *libc::__errno_location() = 0 };
+}
+
 /// Ignores `SIGPIPE`, as Rust's runtime does before `main`.
 ///
 /// The zygote diverts before `main`, so the runtime's set-up never ran;

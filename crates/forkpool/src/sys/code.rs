@@ -90,10 +90,13 @@ where
     let () = crate::call::AssertNoCaptures::<F>::OK;
     // SAFETY: `F` is zero-sized (asserted at compile time above), so it has
     // no bytes and `zeroed` writes nothing. On stable Rust only closures and
-    // fn items are zero-sized `Fn` types; they hold no data, and `F: Copy`
-    // means duplicating a value is allowed. `F` is inhabited, because the
-    // client held a value of it when it called `submit` (the only way an
-    // entry for `F` is ever created), and this process runs the same binary.
+    // fn items are zero-sized `Fn` types; `F: Copy` means duplicating a
+    // value is allowed, and `F` is inhabited because the client held a
+    // value of it when it called `submit` (the only way an entry for `F` is
+    // created) and this process runs the same binary. A closure may capture
+    // zero-sized values; they are recreated here as well, which the crate
+    // docs warn about (a zero-sized token whose existence means something
+    // should not be captured by a task).
     unsafe { std::mem::zeroed::<F>() }
 }
 

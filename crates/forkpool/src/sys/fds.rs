@@ -1,22 +1,44 @@
-//! Closing inherited file descriptors wholesale.
+//! File descriptors a helper process starts with.
 
 use std::io;
 use std::os::fd::RawFd;
 
-/// Closes every file descriptor numbered `first` or above (`close_range`).
-///
-/// The zygote calls this once at start-up so that descriptors the client
-/// leaked without `CLOEXEC` do not live on in every worker.
-pub(crate) fn close_from(first: RawFd) -> io::Result<()> {
-    let first = libc::c_uint::try_from(first).map_err(|_| io::Error::other("negative fd"))?;
-    // SAFETY: close_range only closes descriptors; it touches no memory. The
-    // caller owns every descriptor at or above `first` (the zygote, before it
-    // opens anything of its own), so no live `OwnedFd` is invalidated.
-    let rc = unsafe { libc::syscall(libc::SYS_close_range, first, libc::c_uint::MAX, 0) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
+/// Marks every descriptor numbered `first` or above close-on-exec
+/// (`close_range` with `CLOSE_RANGE_CLOEXEC`, Linux 5.11+; on older
+/// kernels nothing happens). Async-signal-safe: a single system call.
+pub(crate) fn cloexec_from(first: RawFd) {
+    let Ok(first) = libc::c_uint::try_from(first) else {
+        return;
+    };
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets a flag on
+    // descriptors; it closes nothing and touches no memory, so no owner of
+    // any descriptor is affected until an exec.
+    unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            libc::c_uint::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        );
+    }
+}
+
+/// Makes sure descriptors 0, 1 and 2 are open, on `/dev/null` if they were
+/// closed, as Rust's runtime does before `main` (which helpers skip). A
+/// task writing to a closed stderr would otherwise write into whatever
+/// descriptor next took number 2.
+pub(crate) fn ensure_standard_fds() {
+    for fd in 0..3 {
+        // SAFETY: F_GETFD only queries flags.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0 {
+            continue;
+        }
+        // SAFETY: open returns the lowest free descriptor, which is `fd`
+        // since it is closed and all lower ones are open (checked in order).
+        // The descriptor is deliberately never closed: it is standard I/O.
+        unsafe {
+            libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+        }
     }
 }
 

@@ -16,6 +16,7 @@ pub(crate) struct Watched {
     fd: OwnedFd,
     poller: Arc<Poller>,
     key: usize,
+    registered: bool,
 }
 
 impl Watched {
@@ -31,13 +32,31 @@ impl Watched {
         // deletes it from the poller before the `OwnedFd` field is dropped
         // and closes it; if `add` fails nothing was registered.
         unsafe { poller.add_with_mode(&fd, Event::new(key, readable, writable), PollMode::Level)? };
-        Ok(Watched { fd, poller, key })
+        Ok(Watched {
+            fd,
+            poller,
+            key,
+            registered: true,
+        })
     }
 
     /// Changes which readiness is reported.
     pub(crate) fn set_interest(&self, readable: bool, writable: bool) -> io::Result<()> {
+        if !self.registered {
+            return Ok(());
+        }
         self.poller
             .modify_with_mode(&self.fd, Event::new(self.key, readable, writable), PollMode::Level)
+    }
+
+    /// Stops watching the descriptor for good, but keeps it open. Needed at
+    /// end of stream: epoll reports a hung-up descriptor whatever the
+    /// interest, so one left registered would wake the loop forever.
+    pub(crate) fn pause(&mut self) {
+        if self.registered {
+            let _ = self.poller.delete(&self.fd);
+            self.registered = false;
+        }
     }
 
     /// The descriptor.
@@ -48,6 +67,6 @@ impl Watched {
 
 impl Drop for Watched {
     fn drop(&mut self) {
-        let _ = self.poller.delete(&self.fd);
+        self.pause();
     }
 }

@@ -6,6 +6,11 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
+/// The program's `argv[0]`, for helpers started from `/proc/self/exe`.
+pub(crate) fn program_arg0() -> std::ffi::OsString {
+    std::env::args_os().next().unwrap_or_else(|| "forkpool".into())
+}
+
 /// Arranges for the child of `command` to get each `(fd, target)` pair's
 /// descriptor at number `target` (without `CLOEXEC`), and to receive
 /// `SIGKILL` if the thread that spawns it exits (`PR_SET_PDEATHSIG`).
@@ -31,7 +36,8 @@ fn install_fds(command: &mut Command, fds: Vec<(OwnedFd, RawFd)>, die_with_paren
         // clobbers a source that another pair still needs.
         let mut moved = [0 as RawFd; 8];
         if raw.len() > moved.len() {
-            return Err(io::Error::other("too many inherited descriptors"));
+            // No allocation here: io::Error::other would allocate.
+            return Err(io::Error::from_raw_os_error(libc::E2BIG));
         }
         for (i, (src, _)) in raw.iter().enumerate() {
             // SAFETY: fcntl(F_DUPFD_CLOEXEC) is async-signal-safe and only
@@ -50,6 +56,12 @@ fn install_fds(command: &mut Command, fds: Vec<(OwnedFd, RawFd)>, die_with_paren
                 return Err(io::Error::last_os_error());
             }
         }
+        // Every other descriptor this process holds (the parent may have
+        // leaked some without CLOEXEC) must not reach the helper: mark them
+        // all close-on-exec. (Marking rather than closing keeps std's own
+        // error-reporting pipe working if the exec fails.)
+        let above = raw.iter().map(|(_, t)| *t).max().unwrap_or(2) + 1;
+        super::fds::cloexec_from(above);
         if die_with_parent {
             // SAFETY: prctl(PR_SET_PDEATHSIG) is a plain async-signal-safe
             // system call with integer arguments.
@@ -62,8 +74,9 @@ fn install_fds(command: &mut Command, fds: Vec<(OwnedFd, RawFd)>, die_with_paren
     };
     // SAFETY: the hook runs between fork and exec in the child of a possibly
     // multi-threaded process, where only async-signal-safe calls are allowed.
-    // It calls only fcntl, dup2 and prctl, all async-signal-safe, allocates
-    // nothing and takes no lock (the index array lives on the stack).
+    // It calls only fcntl, dup2, close_range and prctl, all async-signal-
+    // safe, allocates nothing and takes no lock (the index array lives on
+    // the stack).
     unsafe {
         command.pre_exec(hook);
     }

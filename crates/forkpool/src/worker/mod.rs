@@ -32,6 +32,11 @@ const FLUSH_BYTES: usize = 256 * 1024;
 /// ...or once the oldest waiting result is this old.
 const FLUSH_AFTER_NS: u64 = 2_000_000;
 
+/// The text of a panic payload.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    panic::message_of(payload)
+}
+
 /// Runs `hook` (preload or worker_init), turning a panic into its message.
 pub(crate) fn run_hook(offset: CodeOffset, what: &str) -> Result<(), String> {
     let hook = sys::code::hook_at(offset).map_err(|e| format!("{what}: {e}"))?;
@@ -56,6 +61,7 @@ pub(crate) fn run_forked(config: &WorkerConfig, socket: OwnedFd, status: OwnedFd
 /// run `preload` here, then serve.
 pub(crate) fn run_exec_started(socket: OwnedFd, status: OwnedFd) -> ! {
     let _ = sys::abort::ignore_sigpipe();
+    sys::fds::ensure_standard_fds();
     let mut reader = FrameReader::new(crate::ipc::control::MAX_MESSAGE);
     let config: ZygoteConfig = loop {
         match reader.next_frame() {
@@ -188,8 +194,7 @@ struct Worker {
 
 impl Worker {
     fn serve(mut self) -> ! {
-        // Room for the largest frame plus its fixed fields.
-        let mut reader = FrameReader::new(self.max_message.saturating_add(64));
+        let mut reader = FrameReader::new(protocol::frame_limit(self.max_message));
         loop {
             loop {
                 let frame = match reader.next_frame() {
@@ -242,7 +247,7 @@ impl Worker {
         let mut frame_start = Instant::now();
         let mut oldest_result_ns = None;
         for (index, item) in Items::new(run.items, run.count).enumerate() {
-            let now = status::coarse_now_ns();
+            let mut now = status::coarse_now_ns();
             if writer.count() > 0
                 && (self.out.len() >= FLUSH_BYTES
                     || oldest_result_ns.is_some_and(|t| now.saturating_sub(t) >= FLUSH_AFTER_NS))
@@ -258,7 +263,10 @@ impl Worker {
                 writer = ResultsWriter::begin(&mut self.out, run.job, index as u32);
                 frame_start = Instant::now();
                 oldest_result_ns = None;
+                // The flush may have blocked: the item starts now, not then.
+                now = status::coarse_now_ns();
             }
+            sys::abort::clear_errno();
             self.items_run += 1;
             self.status.begin(self.items_run, now);
             self.run_item(&mut writer, &entry, item);
@@ -331,5 +339,9 @@ impl Worker {
             std::process::exit(0);
         }
         self.out.clear();
+        if self.out.capacity() > 1 << 20 {
+            // Do not keep a huge result's buffer for the worker's life.
+            self.out.shrink_to(64 << 10);
+        }
     }
 }

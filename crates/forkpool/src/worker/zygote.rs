@@ -12,6 +12,10 @@
 //! - a pidfd per worker: when a worker ends, the zygote kills what is left
 //!   of its process group, reaps it (`waitid` on the pidfd, so the pid
 //!   cannot have been reused), and reports how it ended.
+//!
+//! It is also a child subreaper: a process a task detached from its
+//! worker's group (with `setsid`) is re-parented to the zygote when its
+//! parent dies, and is killed in the next sweep, or when the zygote exits.
 
 use std::os::fd::{AsFd, OwnedFd};
 
@@ -20,7 +24,6 @@ use rustix::io::Errno;
 use rustix::process::{Pid, PidfdFlags, Signal, WaitId, WaitIdOptions};
 
 use super::config::ZygoteConfig;
-use super::entry::ZYGOTE_CONTROL_FD;
 use crate::ipc::control::{self, FromZygote, Received, ToZygote};
 use crate::sys;
 use crate::sys::exit::ExitReason;
@@ -52,9 +55,7 @@ struct Start {
 /// The zygote's `main`. Never returns.
 pub(crate) fn run(control: OwnedFd, client: Pid) -> ! {
     let _ = sys::abort::ignore_sigpipe();
-    // Descriptors the client leaked without CLOEXEC must not live on in
-    // every worker.
-    let _ = sys::fds::close_from(ZYGOTE_CONTROL_FD + 1);
+    sys::fds::ensure_standard_fds();
     let me = rustix::process::getpid();
     if control::send(&control, &FromZygote::Hello { pid: me.as_raw_pid() }, &[]).is_err() {
         std::process::exit(0);
@@ -97,6 +98,10 @@ pub(crate) fn run(control: OwnedFd, client: Pid) -> ! {
         std::process::exit(0);
     }
     let _ = rustix::process::set_parent_process_death_signal(None);
+    // Processes a task detaches from its worker's group (`setsid`) would
+    // outlive it as orphans; as a subreaper the zygote inherits them, and
+    // sweeps them away (see `sweep_strays`).
+    let _ = rustix::process::set_child_subreaper(Some(me));
     if control::send(&control, &FromZygote::Ready, &[]).is_err() {
         std::process::exit(0);
     }
@@ -136,6 +141,7 @@ impl Zygote {
             if client_gone {
                 self.exit_now();
             }
+            let any_ended = !ended.is_empty();
             for index in ended.into_iter().rev() {
                 let child = self.children.remove(index);
                 let reason = reap(&child);
@@ -146,6 +152,9 @@ impl Zygote {
                 if control::send(&self.control, &message, &[]).is_err() {
                     self.exit_now();
                 }
+            }
+            if any_ended {
+                self.sweep_strays(false);
             }
             if control_ready && let Some(start) = self.on_control() {
                 return start;
@@ -168,7 +177,6 @@ impl Zygote {
                 }
                 None
             }
-            ToZygote::Exit => self.exit_now(),
             ToZygote::Configure(_) => None,
         }
     }
@@ -236,8 +244,38 @@ impl Zygote {
         for child in &self.children {
             reap(child);
         }
+        self.sweep_strays(true);
         std::process::exit(0)
     }
+
+    /// Kills and reaps the zygote's children that are not workers: what a
+    /// dead worker's tasks left behind outside its process group, handed
+    /// to us because we are a subreaper. With `wait`, waits for each to
+    /// die; otherwise reaps the ones already dead and leaves the rest for
+    /// the next sweep.
+    fn sweep_strays(&self, wait: bool) {
+        let workers: Vec<Pid> = self.children.iter().map(|c| c.pid).collect();
+        for pid in children_of(self.me).into_iter().filter(|p| !workers.contains(p)) {
+            let _ = rustix::process::kill_process_group(pid, Signal::KILL);
+            let _ = rustix::process::kill_process(pid, Signal::KILL);
+            let options = if wait {
+                rustix::process::WaitOptions::empty()
+            } else {
+                rustix::process::WaitOptions::NOHANG
+            };
+            let _ = rustix::process::waitpid(Some(pid), options);
+        }
+    }
+}
+
+/// The children of process `pid` (from `/proc/<pid>/task/<pid>/children`).
+fn children_of(pid: Pid) -> Vec<Pid> {
+    let raw = pid.as_raw_pid();
+    std::fs::read_to_string(format!("/proc/{raw}/task/{raw}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok().and_then(Pid::from_raw))
+        .collect()
 }
 
 /// SIGKILL to the worker's process group and to the worker itself (in

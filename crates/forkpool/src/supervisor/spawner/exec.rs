@@ -51,11 +51,18 @@ fn kill(child: &ExecChild) {
     let _ = rustix::process::pidfd_send_signal(child.pidfd.fd(), Signal::KILL);
 }
 
+impl Drop for ExecSpawner {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
 impl Spawner for ExecSpawner {
     fn spawn(&mut self, worker: u64, socket: OwnedFd, status: OwnedFd) -> io::Result<Option<u32>> {
         let mut command = Command::new("/proc/self/exe");
         command
-            .arg0("forkpool-worker")
+            .arg0(crate::sys::spawn::program_arg0())
+            .args(std::env::args_os().skip(1))
             .env(ROLE_VAR, ROLE_WORKER)
             .env(PARENT_VAR, std::process::id().to_string())
             .stdin(Stdio::null())
@@ -95,7 +102,7 @@ impl Spawner for ExecSpawner {
         }
     }
 
-    fn on_event(&mut self, key: usize, events: &mut Vec<SpawnEvent>) {
+    fn on_event(&mut self, key: usize, _readable: bool, _writable: bool, events: &mut Vec<SpawnEvent>) {
         let Some(worker) = pidfd_worker(key) else { return };
         let Some(mut child) = self.children.remove(&worker) else {
             return;

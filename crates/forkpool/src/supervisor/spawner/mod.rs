@@ -88,7 +88,7 @@ pub(crate) trait Spawner: Send + fmt::Debug {
     fn kill(&mut self, worker: u64);
 
     /// Handles readiness of one of the spawner's own descriptors.
-    fn on_event(&mut self, key: usize, events: &mut Vec<SpawnEvent>);
+    fn on_event(&mut self, key: usize, readable: bool, writable: bool, events: &mut Vec<SpawnEvent>);
 
     /// Starts over after `Lost`.
     fn restart(&mut self) -> Result<(), Error>;

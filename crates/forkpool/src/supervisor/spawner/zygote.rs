@@ -33,6 +33,32 @@ struct Zygote {
     pid: u32,
     control: Watched,
     pidfd: Watched,
+    /// Messages the control socket had no room for yet. Sends never block:
+    /// a supervisor blocked on a send while the zygote blocks on its reply
+    /// would deadlock (hundreds of spawns at once fill both sockets).
+    outbox: std::collections::VecDeque<(Vec<u8>, Vec<OwnedFd>)>,
+}
+
+impl Zygote {
+    fn send(&mut self, message: &ToZygote, fds: Vec<OwnedFd>) -> io::Result<()> {
+        let bytes = control::encode(message)?;
+        self.outbox.push_back((bytes, fds));
+        self.flush()
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        while let Some((bytes, fds)) = self.outbox.front() {
+            let borrowed: Vec<_> = fds.iter().map(AsFd::as_fd).collect();
+            match control::send_bytes(self.control.fd(), bytes, &borrowed, true) {
+                Ok(()) => {
+                    self.outbox.pop_front();
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(e),
+            }
+        }
+        self.control.set_interest(true, !self.outbox.is_empty())
+    }
 }
 
 /// See the parent module.
@@ -64,16 +90,18 @@ impl ZygoteSpawner {
     }
 }
 
+impl Drop for ZygoteSpawner {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
 impl Spawner for ZygoteSpawner {
     fn spawn(&mut self, worker: u64, socket: OwnedFd, status: OwnedFd) -> io::Result<Option<u32>> {
-        let Some(zygote) = &self.zygote else {
+        let Some(zygote) = &mut self.zygote else {
             return Err(io::Error::other("the zygote is not running"));
         };
-        control::send(
-            zygote.control.fd(),
-            &ToZygote::Spawn { worker },
-            &[socket.as_fd(), status.as_fd()],
-        )?;
+        zygote.send(&ToZygote::Spawn { worker }, vec![socket, status])?;
         Ok(None)
     }
 
@@ -82,12 +110,22 @@ impl Spawner for ZygoteSpawner {
     }
 
     fn kill(&mut self, worker: u64) {
-        if let Some(zygote) = &self.zygote {
-            let _ = control::send(zygote.control.fd(), &ToZygote::Kill { worker }, &[]);
+        if let Some(zygote) = &mut self.zygote {
+            let _ = zygote.send(&ToZygote::Kill { worker }, Vec::new());
         }
     }
 
-    fn on_event(&mut self, key: usize, events: &mut Vec<SpawnEvent>) {
+    fn on_event(&mut self, key: usize, readable: bool, writable: bool, events: &mut Vec<SpawnEvent>) {
+        if key == KEY_ZYGOTE_CONTROL
+            && writable
+            && let Some(zygote) = &mut self.zygote
+            && let Err(e) = zygote.flush()
+        {
+            return self.lose(format!("the zygote's control socket failed: {e}"), events);
+        }
+        if key == KEY_ZYGOTE_CONTROL && !readable {
+            return;
+        }
         match key {
             KEY_ZYGOTE_CONTROL => loop {
                 let Some(zygote) = &self.zygote else { return };
@@ -135,12 +173,21 @@ impl Spawner for ZygoteSpawner {
     }
 
     fn shutdown(&mut self) {
-        let Some(mut zygote) = self.zygote.take() else { return };
-        let _ = control::send(zygote.control.fd(), &ToZygote::Exit, &[]);
-        if !wait_readable(zygote.pidfd.fd(), Instant::now() + EXIT_GRACE) {
-            let _ = rustix::process::pidfd_send_signal(zygote.pidfd.fd(), Signal::KILL);
+        let Some(zygote) = self.zygote.take() else { return };
+        let Zygote {
+            mut child,
+            control,
+            pidfd,
+            ..
+        } = zygote;
+        // Closing the control socket is the exit request: the zygote kills
+        // whatever is left, reaps it and exits. (A message could block: the
+        // zygote may itself be blocked sending us exit reports.)
+        drop(control);
+        if !wait_readable(pidfd.fd(), Instant::now() + EXIT_GRACE) {
+            let _ = rustix::process::pidfd_send_signal(pidfd.fd(), Signal::KILL);
         }
-        let _ = zygote.child.wait();
+        let _ = child.wait();
     }
 }
 
@@ -153,7 +200,10 @@ fn launch(poller: &Arc<Poller>, config: &ZygoteConfig) -> Result<Zygote, Error> 
             .map_err(|e| spawn_error("cannot create the zygote's control socket", e.into()))?;
     let mut command = Command::new("/proc/self/exe");
     command
-        .arg0("forkpool-zygote")
+        // The program's own arguments, so a task reading
+        // `std::env::args()` sees what the program was started with.
+        .arg0(crate::sys::spawn::program_arg0())
+        .args(std::env::args_os().skip(1))
         .env(ROLE_VAR, ROLE_ZYGOTE)
         .env(PARENT_VAR, std::process::id().to_string())
         .stdin(Stdio::null())
@@ -249,6 +299,7 @@ fn launch(poller: &Arc<Poller>, config: &ZygoteConfig) -> Result<Zygote, Error> 
         pid,
         control,
         pidfd,
+        outbox: std::collections::VecDeque::new(),
     })
 }
 
