@@ -175,7 +175,10 @@ fn a_killed_supervisor_leaves_no_job_behind() {
     let start = Instant::now();
     assert!(
         wait_for(Duration::from_secs(5), || pids.iter().all(|p| is_dead(*p))),
-        "jobs survived their supervisor: {pids:?}"
+        "jobs survived their supervisor: {:?}",
+        pids.iter()
+            .map(|p| (p, common::proc_state(*p), common::parent_of(*p)))
+            .collect::<Vec<_>>()
     );
     eprintln!("jobs stopped {:?} after the supervisor was killed", start.elapsed());
     std::fs::remove_file(&pids_file).ok();

@@ -5,25 +5,31 @@
 //! in its own process group. If that process dies without cleaning up (a
 //! `SIGKILL`, a crash), its jobs would run on as orphans. The guardian
 //! prevents that: it holds a pidfd of the supervisor's process and a
-//! shared table where each job writes its own pid *before* it executes its
-//! program (so the registration exists before the program can start
-//! anything). When the supervisor's process dies, the guardian sends every
+//! shared table where the supervisor writes each job's pid as soon as it is
+//! spawned. When the supervisor's process dies, the guardian sends every
 //! registered process group `SIGTERM`, waits briefly, then `SIGKILL`s what
-//! is left, and exits. When the supervisor shuts down normally it closes
-//! the guardian's control pipe and reaps it.
+//! is left, and exits. When the supervisor shuts down normally it says
+//! goodbye on the guardian's control pipe and reaps it; the pipe closing
+//! without a goodbye also means the supervisor died.
+//!
+//! A job spawned in the instant before the supervisor died may not be in
+//! the table yet. Every job's environment holds `FORKPOOL_SUPERVISOR=<pid>`,
+//! so the guardian also looks through `/proc/*/environ` for processes
+//! carrying its supervisor's pid (a few times over a short moment, so a job
+//! still being executed is found too), and stops those.
 //!
 //! The guardian is the program itself, re-executed and diverted before
 //! `main` (see `worker::entry`), in a process group of its own so that a
 //! Ctrl-C meant for the program does not kill it too.
 
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use rustix::event::{PollFd, PollFlags, Timespec};
+use rustix::event::{PollFd, PollFlags};
 use rustix::io::Errno;
 use rustix::process::{Pid, PidfdFlags, Signal};
 
@@ -33,6 +39,9 @@ use crate::worker::entry::{GUARDIAN_CONTROL_FD, GUARDIAN_TABLE_FD, PARENT_VAR, R
 /// How long jobs get between `SIGTERM` and `SIGKILL` when the guardian
 /// cleans up after a dead supervisor.
 const GRACE: Duration = Duration::from_millis(200);
+
+/// The environment variable that marks a supervisor's jobs.
+pub(crate) const MARKER_VAR: &str = "FORKPOOL_SUPERVISOR";
 
 /// The supervisor's handle on its guardian.
 #[derive(Debug)]
@@ -92,10 +101,15 @@ impl Guardian {
     }
 }
 
+/// Written on the control pipe before it is closed: a normal shutdown.
+/// End of stream without it means the supervisor died.
+const GOODBYE: u8 = b'.';
+
 impl Drop for Guardian {
     fn drop(&mut self) {
-        // End of stream on the control pipe: exit quietly.
-        drop(self.control.take());
+        if let Some(control) = self.control.take() {
+            let _ = rustix::io::write(&control, &[GOODBYE]);
+        }
         let _ = self.child.wait();
     }
 }
@@ -105,12 +119,13 @@ pub(crate) fn run(table: OwnedFd, control: OwnedFd, parent: Pid) -> ! {
     let Ok(table) = SharedSlots::open(&table) else {
         std::process::exit(111)
     };
+    // If the parent is already gone (it may die while we start up), that
+    // is exactly when the cleaning is needed.
     let Ok(parent_fd) = rustix::process::pidfd_open(parent, PidfdFlags::empty()) else {
-        std::process::exit(0)
+        clean_up(&table, parent)
     };
     if rustix::process::getppid() != Some(parent) {
-        // The parent died before we could watch it.
-        clean_up(&table);
+        clean_up(&table, parent);
     }
     loop {
         let mut fds = [
@@ -122,42 +137,75 @@ pub(crate) fn run(table: OwnedFd, control: OwnedFd, parent: Pid) -> ! {
             Err(_) => std::process::exit(1),
         }
         if !fds[0].revents().is_empty() {
-            clean_up(&table);
+            clean_up(&table, parent);
         }
         if !fds[1].revents().is_empty() {
-            // The supervisor closed the pipe: a normal shutdown. If it
-            // died at the same moment, clean up anyway.
-            if is_readable(&parent_fd) {
-                clean_up(&table);
+            // A goodbye is a normal shutdown. End of stream without one is
+            // the supervisor dying: its descriptors close before its pidfd
+            // reports the death, so this can come first.
+            let mut byte = [0u8; 1];
+            match rustix::io::read(&control, &mut byte) {
+                Ok(1) if byte[0] == GOODBYE => std::process::exit(0),
+                Err(Errno::INTR | Errno::AGAIN) => {}
+                _ => clean_up(&table, parent),
             }
-            std::process::exit(0);
         }
     }
 }
 
-fn is_readable(fd: impl AsFd) -> bool {
-    let mut fds = [PollFd::new(&fd, PollFlags::IN)];
-    matches!(rustix::event::poll(&mut fds, Some(&Timespec::default())), Ok(n) if n > 0)
-}
-
-/// Stops every registered job's process group: `SIGTERM`, a short grace,
-/// then `SIGKILL`.
-fn clean_up(table: &SharedSlots) -> ! {
-    let groups: Vec<Pid> = table
+/// Stops every job of the dead supervisor: the registered process groups,
+/// and any process whose environment carries the supervisor's marker.
+/// `SIGTERM`, a short grace, then `SIGKILL`.
+fn clean_up(table: &SharedSlots, parent: Pid) -> ! {
+    let mut groups: Vec<Pid> = table
         .slots()
         .iter()
         .filter_map(|slot| Pid::from_raw(slot.load(Ordering::SeqCst)))
         .collect();
-    for &group in &groups {
-        let _ = rustix::process::kill_process_group(group, Signal::TERM);
-    }
+    let marker = format!("{MARKER_VAR}={}", parent.as_raw_pid());
     let deadline = Instant::now() + GRACE;
-    let alive = |group: &&Pid| rustix::process::test_kill_process_group(**group).is_ok();
-    while Instant::now() < deadline && groups.iter().any(|g| alive(&g)) {
-        std::thread::sleep(Duration::from_millis(5));
+    let alive = |group: &Pid| rustix::process::test_kill_process_group(*group).is_ok();
+    let mut first = true;
+    loop {
+        // Marked processes not yet known (the scan repeats: a job caught
+        // mid-spawn shows its marker once its exec has finished).
+        for pid in marked_processes(&marker) {
+            if !groups.contains(&pid) {
+                groups.push(pid);
+                let _ = rustix::process::kill_process_group(pid, Signal::TERM);
+                let _ = rustix::process::kill_process(pid, Signal::TERM);
+            }
+        }
+        if first {
+            for &group in &groups {
+                let _ = rustix::process::kill_process_group(group, Signal::TERM);
+            }
+            first = false;
+        }
+        if Instant::now() >= deadline || !groups.iter().any(alive) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
     }
-    for group in groups.iter().filter(alive) {
+    for group in &groups {
         let _ = rustix::process::kill_process_group(*group, Signal::KILL);
+        let _ = rustix::process::kill_process(*group, Signal::KILL);
     }
     std::process::exit(0)
+}
+
+/// Processes whose initial environment holds `marker` (`NAME=value`).
+fn marked_processes(marker: &str) -> Vec<Pid> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let me = rustix::process::getpid();
+    dir.flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok().and_then(Pid::from_raw))
+        .filter(|&pid| pid != me)
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{}/environ", pid.as_raw_pid()))
+                .is_ok_and(|env| env.split(|&b| b == 0).any(|var| var == marker.as_bytes()))
+        })
+        .collect()
 }

@@ -16,7 +16,8 @@
 //! Nothing outlives the supervisor either. Dropping it kills and reaps
 //! every job, and a small guardian process (see `guardian.rs`) stops them
 //! if the supervisor's process dies without dropping it, even by
-//! `SIGKILL`.
+//! `SIGKILL`. Jobs find `FORKPOOL_SUPERVISOR` (the supervisor's pid) in
+//! their environment: it is how the guardian recognises them.
 //!
 //! ```no_run
 //! use forkpool::command::{Event, Spec, Supervisor};
@@ -299,6 +300,8 @@ pub struct Supervisor {
     jobs: HashMap<u64, Job>,
     next: u64,
     guardian: Guardian,
+    /// Our pid, as the value of the guardian's environment marker.
+    marker: OsString,
     signals: Option<Watched>,
     buf: Vec<u8>,
 }
@@ -322,6 +325,7 @@ impl Supervisor {
             jobs: HashMap::new(),
             next: 0,
             guardian: Guardian::start(MAX_RUNNING)?,
+            marker: std::process::id().to_string().into(),
             signals: None,
             buf: vec![0; 64 * 1024],
         })
@@ -377,6 +381,7 @@ impl Supervisor {
         command
             .args(&spec.argv[1..])
             .envs(spec.env.iter().map(|(k, v)| (k, v)))
+            .env(guardian::MARKER_VAR, &self.marker)
             .stdin(match spec.stdin {
                 Input::Null => Stdio::null(),
                 Input::Inherit => Stdio::inherit(),
@@ -384,7 +389,11 @@ impl Supervisor {
             .stdout(stdio(spec.stdout))
             .stderr(stdio(spec.stderr))
             .process_group(0);
-        crate::sys::spawn::prepare_job(&mut command, self.guardian.slot(slot), spec.nice);
+        // No pre-exec hook, so std spawns with posix_spawn (vfork): no page
+        // tables copied, no copy-on-write faults in this process after each
+        // job. The job is registered with the guardian right after; a job
+        // caught between spawn and registration is still found by the
+        // guardian through its environment marker.
         let mut child = command.spawn().map_err(|e| match e.raw_os_error() {
             Some(libc::ENOENT) => SpawnError::NotFound,
             Some(libc::EACCES | libc::EISDIR) => SpawnError::PermissionDenied,
@@ -392,6 +401,14 @@ impl Supervisor {
             _ => SpawnError::Io(e),
         })?;
         let pid = Pid::from_raw(child.id() as i32).ok_or_else(|| io::Error::other("invalid pid"))?;
+        self.guardian
+            .slot(slot)
+            .store(pid.as_raw_pid(), std::sync::atomic::Ordering::SeqCst);
+        if let Some(nice) = spec.nice {
+            // Lowering niceness needs privilege; then the current one stays,
+            // as GNU parallel does for local jobs.
+            let _ = rustix::process::setpriority_process(Some(pid), nice);
+        }
         let id = self.next;
         self.next += 1;
         let watch = |fd: Option<OwnedFd>, part: usize| -> io::Result<Option<Watched>> {

@@ -81,33 +81,3 @@ fn install_fds(command: &mut Command, fds: Vec<(OwnedFd, RawFd)>, die_with_paren
         command.pre_exec(hook);
     }
 }
-
-/// Makes the child of `command` store its own pid in `slot` before it
-/// executes the program, so that the registration exists before the
-/// program can start anything of its own; and, with `nice`, run at that
-/// niceness from its first instruction.
-///
-/// `slot` must live in a `MAP_SHARED` mapping that stays mapped while the
-/// command is spawned: the child's copy of the address space then writes
-/// to the same shared page (the guardian's table).
-pub(crate) fn prepare_job(command: &mut Command, slot: &std::sync::atomic::AtomicI32, nice: Option<i32>) {
-    let addr = std::ptr::from_ref(slot) as usize;
-    // SAFETY: the hook runs in the forked child, where only async-signal-
-    // safe operations are allowed: getpid, setpriority and an atomic store
-    // are. The address is valid there: the child is a copy of this
-    // process's address space, and the caller keeps the shared mapping
-    // alive across spawn.
-    unsafe {
-        command.pre_exec(move || {
-            if let Some(nice) = nice {
-                // Raising niceness always works; lowering it below the
-                // current level needs privilege, and quietly keeps the
-                // current level (as GNU parallel does for local jobs).
-                libc::setpriority(libc::PRIO_PROCESS, 0, nice);
-            }
-            let slot = &*(addr as *const std::sync::atomic::AtomicI32);
-            slot.store(libc::getpid(), std::sync::atomic::Ordering::SeqCst);
-            Ok(())
-        });
-    }
-}

@@ -41,8 +41,9 @@ pub(crate) fn divert_if_spawned() {
     let Some(parent) = parent else {
         fail(&format!("{ROLE_VAR} is set but {PARENT_VAR} is missing or invalid"));
     };
-    // The supervisor may have died between fork and exec.
-    if rustix::process::getppid() != Some(parent) {
+    // The supervisor may have died between fork and exec: a zygote or a
+    // worker has nothing to do then. (A guardian does: it checks itself.)
+    if role.to_str() != Some(ROLE_GUARDIAN) && rustix::process::getppid() != Some(parent) {
         std::process::exit(0);
     }
     match role.to_str() {
