@@ -1,0 +1,456 @@
+//! The checked configuration: raw flags resolved into what the run needs.
+//! Every bad value is reported here, as one line naming the problem,
+//! before any job runs.
+
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use forkpool::command::TermSeq;
+use regex::bytes::Regex;
+
+use crate::flags::{Flags, Source, split_command};
+use crate::halt::Halt;
+use crate::input::{Linking, parse_delimiter};
+use crate::output::Mode;
+use crate::shell::Shell;
+use crate::template::Multi;
+use crate::units::{parse_count, parse_duration, parse_size};
+
+/// A usage error: printed as `forkpool: <message>`, exit status 255.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn bad(message: impl Into<String>) -> UsageError {
+    UsageError(message.into())
+}
+
+/// A regex error on one line: its reason ("unclosed group"), without the
+/// pattern-and-caret drawing around it.
+fn regex_reason(e: &regex::Error) -> String {
+    let text = e.to_string();
+    let last = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("invalid");
+    last.trim().trim_start_matches("error: ").to_owned()
+}
+
+/// How input items are grouped into jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Batching {
+    /// One record per job.
+    Single,
+    /// `-n N` / `-N N`: N records per job (`-n 0`: read one, use none).
+    Count(usize),
+    /// `-X` / `-m`: as many as fit the command line.
+    Fill,
+}
+
+/// `--timeout`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Timeout {
+    Fixed(Duration),
+    /// A fraction of the median runtime of successful jobs.
+    Median(f64),
+}
+
+/// `--delay`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Delay {
+    pub(crate) base: Duration,
+    /// `auto`: +30% after a failure, -10% after a success.
+    pub(crate) auto: bool,
+}
+
+/// `--tag` / `--tagstring`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Tag {
+    None,
+    Args,
+    Template(Vec<u8>),
+}
+
+/// `--header`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Header {
+    /// The first line of each source names its columns.
+    FirstLine,
+    /// `--header 0`: sources are named after their files.
+    FileNames,
+}
+
+/// `--resume` / `--resume-failed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Resume {
+    No,
+    Skip,
+    RetryFailed,
+}
+
+/// Everything a run needs to know.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) command: Vec<Vec<u8>>,
+    pub(crate) sources: Vec<Source>,
+    pub(crate) delimiter: Vec<u8>,
+    pub(crate) colsep: Option<Regex>,
+    pub(crate) header: Option<Header>,
+    pub(crate) linking: Linking,
+    pub(crate) batching: Batching,
+    pub(crate) multi: Multi,
+    /// `-N`: positional strings refer to the job's arguments.
+    pub(crate) quote: bool,
+    pub(crate) jobs: usize,
+    pub(crate) delay: Option<Delay>,
+    pub(crate) memfree: Option<u64>,
+    pub(crate) load: Option<f64>,
+    pub(crate) nice: Option<i32>,
+    pub(crate) shuffle: bool,
+    pub(crate) mode: Mode,
+    pub(crate) keep_order: bool,
+    pub(crate) tag: Tag,
+    pub(crate) results: Option<Vec<u8>>,
+    pub(crate) verbose: bool,
+    pub(crate) timeout: Option<Timeout>,
+    pub(crate) termseq: TermSeq,
+    /// Attempts per job; 0 means until it succeeds.
+    pub(crate) retries: u32,
+    pub(crate) halt: Halt,
+    pub(crate) joblog: Option<(PathBuf, bool)>,
+    pub(crate) resume: Resume,
+    pub(crate) dry_run: bool,
+    pub(crate) bar: bool,
+    pub(crate) progress: bool,
+    pub(crate) eta: bool,
+    pub(crate) shell: Shell,
+}
+
+/// The number of CPU threads.
+pub(crate) fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// The most jobs the descriptor limit allows (each uses about four).
+fn max_jobs() -> usize {
+    let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .current
+        .unwrap_or(1 << 20);
+    (((soft as usize).saturating_sub(32)) / 4).clamp(1, forkpool::command::MAX_RUNNING)
+}
+
+/// Parses `-j`: N, N%, +N, -N, 0, or a file holding one of those.
+pub(crate) fn parse_jobs(text: &str) -> Option<usize> {
+    let cpus = cpus() as i64;
+    let text = text.trim();
+    let value = if let Some(pct) = text.strip_suffix('%') {
+        let pct: f64 = pct.parse().ok()?;
+        if !(pct.is_finite() && pct >= 0.0) {
+            return None;
+        }
+        ((cpus as f64 * pct / 100.0).floor() as i64).max(1)
+    } else if let Some(n) = text.strip_prefix('+') {
+        cpus + n.parse::<i64>().ok()?
+    } else if let Some(n) = text.strip_prefix('-') {
+        (cpus - n.parse::<i64>().ok()?).max(1)
+    } else if let Ok(n) = text.parse::<i64>() {
+        if n < 0 {
+            return None;
+        }
+        if n == 0 { max_jobs() as i64 } else { n }
+    } else {
+        // A file whose content is the value.
+        let content = std::fs::read_to_string(text).ok()?;
+        if content.trim().is_empty() || std::path::Path::new(content.trim()).exists() {
+            return None;
+        }
+        return parse_jobs(&content);
+    };
+    usize::try_from(value.max(1))
+        .ok()
+        .map(|n| n.min(forkpool::command::MAX_RUNNING))
+}
+
+impl Config {
+    /// Resolves and checks the flags.
+    pub(crate) fn from_flags(flags: Flags) -> Result<Config, UsageError> {
+        let (command, sources) = split_command(&flags.rest, &flags.arg_files);
+        let command: Vec<Vec<u8>> = command.iter().map(|w| w.as_bytes().to_vec()).collect();
+
+        let delimiter = if flags.null {
+            vec![0]
+        } else if let Some(d) = &flags.delimiter {
+            parse_delimiter(d).ok_or_else(|| bad(format!("invalid delimiter {d:?}")))?
+        } else {
+            b"\n".to_vec()
+        };
+        let colsep = flags
+            .colsep
+            .as_deref()
+            .map(|re| {
+                Regex::new(re).map_err(|e| {
+                    bad(format!(
+                        "--colsep {re:?} is not a valid regular expression: {}",
+                        regex_reason(&e)
+                    ))
+                })
+            })
+            .transpose()?;
+        let header = match flags.header.as_deref() {
+            None => None,
+            Some("0") => Some(Header::FileNames),
+            Some(":") => Some(Header::FirstLine),
+            Some(re) if re.chars().all(|c| c.is_ascii_digit()) => Some(Header::FirstLine),
+            Some(re) => {
+                Regex::new(re).map_err(|e| {
+                    bad(format!(
+                        "--header {re:?} is not a valid regular expression: {}",
+                        regex_reason(&e)
+                    ))
+                })?;
+                Some(Header::FirstLine)
+            }
+        };
+
+        let count =
+            |flag: &str, v: &str| parse_count(v).ok_or_else(|| bad(format!("{flag} must be a number, not {v:?}")));
+        let (batching, multi) = match (&flags.max_replace_args, &flags.max_args) {
+            (Some(n), _) => (Batching::Count(count("-N", n)?), Multi::Context),
+            (None, Some(n)) => (
+                Batching::Count(count("-n", n)?),
+                if flags.context_replace {
+                    Multi::Context
+                } else {
+                    Multi::Join
+                },
+            ),
+            (None, None) if flags.context_replace => (Batching::Fill, Multi::Context),
+            (None, None) if flags.multiple => (Batching::Fill, Multi::Join),
+            (None, None) => (Batching::Single, Multi::Single),
+        };
+
+        let jobs = match &flags.jobs {
+            None => cpus(),
+            Some(j) => {
+                parse_jobs(j).ok_or_else(|| bad(format!("invalid --jobs value {j:?}: use N, N%, +N, -N or 0")))?
+            }
+        };
+        let delay = flags
+            .delay
+            .as_deref()
+            .map(|d| {
+                let (text, auto) = match d.strip_suffix("auto") {
+                    Some(rest) => (if rest.is_empty() { "0" } else { rest }, true),
+                    None => (d, false),
+                };
+                parse_duration(text).map(|base| Delay { base, auto }).ok_or_else(|| {
+                    bad(format!(
+                        "invalid --delay {d:?}: use seconds, or a number with s, m, h or d"
+                    ))
+                })
+            })
+            .transpose()?;
+        let memfree = flags
+            .memfree
+            .as_deref()
+            .map(|m| {
+                parse_size(m).ok_or_else(|| bad(format!("invalid --memfree {m:?}: use a size such as 500M or 2G")))
+            })
+            .transpose()?;
+        let load = flags
+            .load
+            .as_deref()
+            .map(|l| {
+                let value = match l.strip_suffix('%') {
+                    Some(pct) => pct.parse::<f64>().ok().map(|p| cpus() as f64 * p / 100.0),
+                    None => l.parse::<f64>().ok(),
+                };
+                value
+                    .filter(|v| v.is_finite() && *v >= 0.0)
+                    .map(|v| if v == 0.0 { 0.01 } else { v })
+                    .ok_or_else(|| bad(format!("invalid --load {l:?}: use a number or N%")))
+            })
+            .transpose()?;
+        let nice = flags
+            .nice
+            .as_deref()
+            .map(|n| {
+                n.trim()
+                    .parse::<i32>()
+                    .ok()
+                    .filter(|n| (-20..=19).contains(n))
+                    .ok_or_else(|| bad(format!("invalid --nice {n:?}: use a niceness from -20 to 19")))
+            })
+            .transpose()?;
+
+        let mode = if flags.line_buffer {
+            Mode::LineBuffer
+        } else if flags.ungroup && !flags.group {
+            Mode::Ungroup
+        } else {
+            Mode::Group
+        };
+        let tag = match (&flags.tagstring, flags.tag) {
+            _ if mode == Mode::Ungroup => Tag::None,
+            (Some(s), _) => Tag::Template(s.as_bytes().to_vec()),
+            (None, true) => Tag::Args,
+            (None, false) => Tag::None,
+        };
+
+        let timeout = flags
+            .timeout
+            .as_deref()
+            .map(|t| {
+                let parsed = match t.strip_suffix('%') {
+                    Some(pct) => pct
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|p| *p > 0.0)
+                        .map(|p| Timeout::Median(p / 100.0)),
+                    None => parse_duration(t).filter(|d| !d.is_zero()).map(Timeout::Fixed),
+                };
+                parsed.ok_or_else(|| bad(format!("--timeout must be seconds or percentage, not {t:?}")))
+            })
+            .transpose()?;
+        let termseq = match &flags.termseq {
+            None => TermSeq::default(),
+            Some(s) => TermSeq::from_str(s).map_err(|e| bad(e.to_string()))?,
+        };
+        let retries = flags
+            .retries
+            .as_deref()
+            .map(|r| {
+                r.trim()
+                    .parse::<u32>()
+                    .map_err(|_| bad(format!("--retries must be a number, not {r:?}")))
+            })
+            .transpose()?
+            .unwrap_or(1);
+        let halt = match &flags.halt {
+            None => Halt::default(),
+            Some(h) => Halt::from_str(h).map_err(|e| bad(e.0))?,
+        };
+        let joblog = flags.joblog.as_deref().map(|j| match j.strip_prefix('+') {
+            Some(path) => (PathBuf::from(path), true),
+            None => (PathBuf::from(j), false),
+        });
+        let resume = if flags.resume_failed {
+            Resume::RetryFailed
+        } else if flags.resume {
+            Resume::Skip
+        } else {
+            Resume::No
+        };
+        if resume != Resume::No && joblog.is_none() && flags.results.is_none() {
+            return Err(bad("--resume and --resume-failed need --joblog (or --results)"));
+        }
+        if resume == Resume::RetryFailed && joblog.is_none() {
+            return Err(bad("--resume-failed needs --joblog"));
+        }
+
+        Ok(Config {
+            command,
+            sources,
+            delimiter,
+            colsep,
+            header,
+            linking: if flags.link { Linking::All } else { Linking::Product },
+            batching,
+            multi,
+            quote: flags.quote,
+            jobs,
+            delay,
+            memfree,
+            load,
+            nice,
+            shuffle: flags.shuf,
+            mode,
+            keep_order: flags.keep_order,
+            tag,
+            results: flags.results.map(String::into_bytes),
+            verbose: flags.verbose,
+            timeout,
+            termseq,
+            retries,
+            halt,
+            joblog,
+            resume,
+            dry_run: flags.dry_run,
+            bar: flags.bar,
+            progress: flags.progress,
+            eta: flags.eta,
+            shell: Shell::detect(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(args: &[&str]) -> Result<Config, UsageError> {
+        let mut argv = vec!["forkpool"];
+        argv.extend_from_slice(args);
+        Config::from_flags(Flags::parse_args(argv.into_iter().map(Into::into)).unwrap())
+    }
+
+    #[test]
+    fn jobs_forms() {
+        let cpus = cpus();
+        assert_eq!(parse_jobs("3"), Some(3));
+        assert_eq!(parse_jobs("+2"), Some(cpus + 2));
+        assert_eq!(parse_jobs("-1"), Some((cpus - 1).max(1)));
+        assert_eq!(parse_jobs("-1000"), Some(1));
+        assert_eq!(parse_jobs("200%"), Some(cpus * 2));
+        assert!(parse_jobs("0").unwrap() >= 1);
+        assert_eq!(parse_jobs("abc"), None);
+        assert_eq!(parse_jobs("-x"), None);
+    }
+
+    #[test]
+    fn bad_values_name_the_problem() {
+        for (args, needle) in [
+            (&["--halt", "bogus", "echo"][..], "--halt must have"),
+            (&["-j", "abc", "echo"][..], "--jobs"),
+            (&["--timeout", "x", "echo"][..], "--timeout"),
+            (&["--termseq", "TERM", "echo"][..], "termination sequence"),
+            (&["--colsep", "(", "echo"][..], "--colsep"),
+            (&["--memfree", "lots", "echo"][..], "--memfree"),
+            (&["--resume", "echo"][..], "--joblog"),
+            (&["--nice", "99", "echo"][..], "--nice"),
+        ] {
+            let err = config(args).unwrap_err();
+            assert!(err.0.contains(needle), "{args:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn options_resolve() {
+        let c = config(&[
+            "-k",
+            "--tag",
+            "-X",
+            "--timeout",
+            "150%",
+            "--joblog",
+            "+log",
+            "echo",
+            ":::",
+            "a",
+        ])
+        .unwrap();
+        assert!(c.keep_order);
+        assert_eq!(c.tag, Tag::Args);
+        assert_eq!((c.batching, c.multi), (Batching::Fill, Multi::Context));
+        assert_eq!(c.timeout, Some(Timeout::Median(1.5)));
+        assert_eq!(c.joblog, Some((PathBuf::from("log"), true)));
+        let u = config(&["-u", "--tag", "echo"]).unwrap();
+        assert_eq!((u.mode, u.tag), (Mode::Ungroup, Tag::None));
+        let n = config(&["-N2", "echo"]).unwrap();
+        assert_eq!((n.batching, n.multi), (Batching::Count(2), Multi::Context));
+    }
+}

@@ -1,0 +1,382 @@
+//! The command line as typed: options (parsed by `clap`), then the command
+//! and its input sources, split at `:::`, `:::+`, `::::` and `::::+`.
+//!
+//! Nothing here is validated beyond its syntax; `config` turns these raw
+//! flags into a checked configuration.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// `forkpool`: run commands in parallel, with GNU parallel's options.
+///
+/// Replace `parallel` with `forkpool` in a script and get the same result:
+/// the same input sources, replacement strings, output grouping, joblog
+/// and exit status.
+#[derive(Debug, Default, Parser)]
+#[command(
+    name = "forkpool",
+    args_override_self = true,
+    version,
+    about = "Run commands in parallel, with GNU parallel's interface at xargs's speed.",
+    override_usage = "forkpool [OPTIONS] [COMMAND [ARGS]...] [::: ARGS...] [:::: ARGFILES...] < INPUT",
+    after_help = "Replacement strings: {} {.} {/} {//} {/.} {#} {%} and positional {1} {2.} {3/} {3//} {3/.}.\n\
+                  Exit status: 0 if every job succeeded, 1-100 the number that failed, 101 for more, 255 for errors."
+)]
+pub(crate) struct Flags {
+    // ------------------------------------------------------------ input --
+    /// Read input from FILE (may be given more than once: one input source each).
+    #[arg(short = 'a', long = "arg-file", value_name = "FILE", help_heading = "Input")]
+    pub(crate) arg_files: Vec<PathBuf>,
+    /// Input items end with NUL instead of newline.
+    #[arg(short = '0', long = "null", help_heading = "Input")]
+    pub(crate) null: bool,
+    /// Input items end with DELIM (C escapes such as \t, \0, \x1f work).
+    #[arg(short = 'd', long = "delimiter", value_name = "DELIM", help_heading = "Input")]
+    pub(crate) delimiter: Option<String>,
+    /// Split each input line into columns {1} {2} ... at REGEX.
+    #[arg(short = 'C', long = "colsep", value_name = "REGEX", help_heading = "Input")]
+    pub(crate) colsep: Option<String>,
+    /// The first line (or lines matching REGEX, or N lines) names the columns: {name}.
+    #[arg(long = "header", value_name = "REGEX", help_heading = "Input")]
+    pub(crate) header: Option<String>,
+    /// Read one item from each input source per job, instead of all combinations.
+    #[arg(long = "link", visible_alias = "xapply", help_heading = "Input")]
+    pub(crate) link: bool,
+    /// Use at most N input items per job.
+    #[arg(short = 'n', long = "max-args", value_name = "N", help_heading = "Input")]
+    pub(crate) max_args: Option<String>,
+    /// Use N input items per job, as {1} .. {N}.
+    #[arg(short = 'N', long = "max-replace-args", value_name = "N", help_heading = "Input")]
+    pub(crate) max_replace_args: Option<String>,
+    /// As many items per job as fit the command line, repeating the word around {}.
+    #[arg(short = 'X', help_heading = "Input")]
+    pub(crate) context_replace: bool,
+    /// As many items per job as fit the command line, inserted where {} is.
+    #[arg(short = 'm', help_heading = "Input")]
+    pub(crate) multiple: bool,
+    /// Quote the command itself, so it runs without shell interpretation.
+    #[arg(short = 'q', long = "quote", help_heading = "Input")]
+    pub(crate) quote: bool,
+
+    // ------------------------------------------------------------- jobs --
+    /// Jobs to run at once: N, N% of the CPUs, +N or -N CPUs, 0 for as many as possible.
+    #[arg(
+        short = 'j',
+        long = "jobs",
+        visible_alias = "max-procs",
+        short_alias = 'P',
+        value_name = "N",
+        allow_negative_numbers = true,
+        help_heading = "Jobs"
+    )]
+    pub(crate) jobs: Option<String>,
+    /// Wait this long between starting jobs (seconds, or with s/m/h/d).
+    #[arg(long = "delay", value_name = "DURATION", help_heading = "Jobs")]
+    pub(crate) delay: Option<String>,
+    /// Start no job while less than SIZE memory is free; under half of it, stop the youngest job.
+    #[arg(long = "memfree", value_name = "SIZE", help_heading = "Jobs")]
+    pub(crate) memfree: Option<String>,
+    /// Start no job while the number of running processes is MAX or more (N or N%).
+    #[arg(long = "load", value_name = "MAX", help_heading = "Jobs")]
+    pub(crate) load: Option<String>,
+    /// Run jobs at this niceness.
+    #[arg(
+        long = "nice",
+        value_name = "N",
+        allow_negative_numbers = true,
+        help_heading = "Jobs"
+    )]
+    pub(crate) nice: Option<String>,
+    /// Run the jobs in random order.
+    #[arg(long = "shuf", help_heading = "Jobs")]
+    pub(crate) shuf: bool,
+
+    // ----------------------------------------------------------- output --
+    /// Print each job's output whole when it ends (the default).
+    #[arg(long = "group", help_heading = "Output")]
+    pub(crate) group: bool,
+    /// Print output line by line as jobs write it.
+    #[arg(long = "line-buffer", visible_alias = "lb", help_heading = "Output")]
+    pub(crate) line_buffer: bool,
+    /// Let jobs write straight to the terminal, unbuffered.
+    #[arg(short = 'u', long = "ungroup", help_heading = "Output")]
+    pub(crate) ungroup: bool,
+    /// Print output in the order of the input, not of completion.
+    #[arg(short = 'k', long = "keep-order", help_heading = "Output")]
+    pub(crate) keep_order: bool,
+    /// Prefix each output line with the job's arguments and a TAB.
+    #[arg(long = "tag", help_heading = "Output")]
+    pub(crate) tag: bool,
+    /// Prefix each output line with STR (replacement strings allowed) and a TAB.
+    #[arg(long = "tagstring", value_name = "STR", help_heading = "Output")]
+    pub(crate) tagstring: Option<String>,
+    /// Save each job's output under DIR instead of printing it.
+    #[arg(long = "results", visible_alias = "res", value_name = "DIR", help_heading = "Output")]
+    pub(crate) results: Option<String>,
+    /// Print each job's command on stderr before running it.
+    #[arg(short = 't', long = "verbose", help_heading = "Output")]
+    pub(crate) verbose: bool,
+
+    // ---------------------------------------------------------- control --
+    /// Kill a job that runs longer than DURATION, or than N% of the median runtime.
+    #[arg(long = "timeout", value_name = "DURATION", help_heading = "Control")]
+    pub(crate) timeout: Option<String>,
+    /// How to kill a job: signals and waits in ms [default: TERM,200,TERM,100,TERM,50,KILL,25].
+    #[arg(
+        long = "termseq",
+        visible_alias = "term-seq",
+        value_name = "SEQ",
+        help_heading = "Control"
+    )]
+    pub(crate) termseq: Option<String>,
+    /// Run a failing job up to N times in all (0: until it succeeds).
+    #[arg(long = "retries", value_name = "N", help_heading = "Control")]
+    pub(crate) retries: Option<String>,
+    /// When to stop early: now|soon,fail|success|done=N|N%.
+    #[arg(
+        long = "halt",
+        visible_alias = "halt-on-error",
+        value_name = "WHEN",
+        help_heading = "Control"
+    )]
+    pub(crate) halt: Option<String>,
+    /// Log each finished job to FILE (+FILE appends).
+    #[arg(long = "joblog", visible_alias = "jl", value_name = "FILE", help_heading = "Control")]
+    pub(crate) joblog: Option<String>,
+    /// Skip the jobs already in the joblog.
+    #[arg(long = "resume", help_heading = "Control")]
+    pub(crate) resume: bool,
+    /// Run again the jobs that failed in the joblog, and skip those that succeeded.
+    #[arg(long = "resume-failed", help_heading = "Control")]
+    pub(crate) resume_failed: bool,
+    /// Print the commands instead of running them.
+    #[arg(long = "dry-run", help_heading = "Control")]
+    pub(crate) dry_run: bool,
+    /// Show a progress bar (on a terminal).
+    #[arg(long = "bar", help_heading = "Control")]
+    pub(crate) bar: bool,
+    /// Show running and finished jobs (on a terminal).
+    #[arg(long = "progress", help_heading = "Control")]
+    pub(crate) progress: bool,
+    /// Show the estimated time left (on a terminal).
+    #[arg(long = "eta", help_heading = "Control")]
+    pub(crate) eta: bool,
+
+    /// The command, then its input sources. (Filled by `Flags::parse_args`,
+    /// which finds where the options end.)
+    #[arg(skip)]
+    pub(crate) rest: Vec<OsString>,
+}
+
+impl Flags {
+    /// Parses the command line. Options end at the first word that is
+    /// not an option or an option's value (or at `--`): that word starts
+    /// the command, and nothing after it is read as an option, even if it
+    /// looks like one (`forkpool echo -n ::: a`).
+    pub(crate) fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Flags, clap::Error> {
+        use clap::CommandFactory;
+        let args: Vec<OsString> = args.into_iter().collect();
+        let command = Flags::command();
+        let takes_value = |arg: &clap::Arg| arg.get_action().takes_values();
+        let short_value = |c: char| {
+            command
+                .get_arguments()
+                .find(|a| a.get_short() == Some(c) || a.get_short_and_visible_aliases().is_some_and(|s| s.contains(&c)))
+                .map(takes_value)
+        };
+        let long_value = |name: &str| {
+            command
+                .get_arguments()
+                .find(|a| {
+                    a.get_long() == Some(name) || a.get_long_and_visible_aliases().is_some_and(|l| l.contains(&name))
+                })
+                .map(takes_value)
+        };
+        let mut end = args.len();
+        let mut i = 1;
+        while i < args.len() {
+            let word = args[i].to_string_lossy();
+            if word == "--" {
+                end = i;
+                break;
+            }
+            if let Some(long) = word.strip_prefix("--") {
+                let name = long.split('=').next().unwrap_or(long);
+                if !long.contains('=') && long_value(name).unwrap_or(false) {
+                    i += 1;
+                }
+                i += 1;
+                continue;
+            }
+            if word.len() > 1 && word.starts_with('-') {
+                let chars: Vec<char> = word[1..].chars().collect();
+                for (k, &c) in chars.iter().enumerate() {
+                    if short_value(c).unwrap_or(false) {
+                        if k + 1 == chars.len() {
+                            // The value is the next word.
+                            i += 1;
+                        }
+                        break;
+                    }
+                }
+                i += 1;
+                continue;
+            }
+            end = i;
+            break;
+        }
+        let rest_start = if args.get(end).is_some_and(|w| w == "--") {
+            end + 1
+        } else {
+            end
+        };
+        let mut flags = Flags::try_parse_from(&args[..end.min(args.len())])?;
+        flags.rest = args.get(rest_start..).map(<[OsString]>::to_vec).unwrap_or_default();
+        Ok(flags)
+    }
+}
+
+/// One input source, as given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SourceArg {
+    /// `::: a b c`
+    Values(Vec<OsString>),
+    /// `:::: file` or `-a file`; `-` is standard input.
+    File(PathBuf),
+}
+
+/// An input source and whether it is linked to the one before (`:::+`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Source {
+    pub(crate) arg: SourceArg,
+    pub(crate) linked: bool,
+}
+
+/// Splits the words after the options into the command and the sources
+/// given with `:::`-style separators. `-a` files come first, as in GNU
+/// parallel.
+pub(crate) fn split_command(rest: &[OsString], arg_files: &[PathBuf]) -> (Vec<OsString>, Vec<Source>) {
+    let mut sources: Vec<Source> = arg_files
+        .iter()
+        .map(|f| Source {
+            arg: SourceArg::File(f.clone()),
+            linked: false,
+        })
+        .collect();
+    let is_separator = |w: &OsString| matches!(w.to_str(), Some(":::" | ":::+" | "::::" | "::::+"));
+    let command_end = rest.iter().position(is_separator).unwrap_or(rest.len());
+    let command = rest[..command_end].to_vec();
+    let mut i = command_end;
+    while i < rest.len() {
+        let separator = rest[i].to_str().unwrap_or_default().to_owned();
+        let end = rest[i + 1..]
+            .iter()
+            .position(is_separator)
+            .map_or(rest.len(), |p| i + 1 + p);
+        let words = &rest[i + 1..end];
+        let linked = separator.ends_with('+');
+        if separator.starts_with("::::") {
+            for (k, file) in words.iter().enumerate() {
+                sources.push(Source {
+                    arg: SourceArg::File(PathBuf::from(file)),
+                    // Only the first file after `::::+` is linked.
+                    linked: linked && k == 0,
+                });
+            }
+        } else {
+            sources.push(Source {
+                arg: SourceArg::Values(words.to_vec()),
+                linked,
+            });
+        }
+        i = end;
+    }
+    (command, sources)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn os(words: &[&str]) -> Vec<OsString> {
+        words.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn the_command_ends_at_the_first_separator() {
+        let (command, sources) = split_command(
+            &os(&["echo", "-n", ":::", "a", "b", ":::+", "1", "::::", "f", "g"]),
+            &[],
+        );
+        assert_eq!(command, os(&["echo", "-n"]));
+        assert_eq!(
+            sources,
+            vec![
+                Source {
+                    arg: SourceArg::Values(os(&["a", "b"])),
+                    linked: false
+                },
+                Source {
+                    arg: SourceArg::Values(os(&["1"])),
+                    linked: true
+                },
+                Source {
+                    arg: SourceArg::File("f".into()),
+                    linked: false
+                },
+                Source {
+                    arg: SourceArg::File("g".into()),
+                    linked: false
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn arg_files_come_first_and_an_empty_command_is_allowed() {
+        let (command, sources) = split_command(&os(&[":::", "echo a"]), &["in.txt".into()]);
+        assert!(command.is_empty());
+        assert_eq!(sources[0].arg, SourceArg::File("in.txt".into()));
+        assert_eq!(sources[1].arg, SourceArg::Values(os(&["echo a"])));
+    }
+
+    fn parse(words: &[&str]) -> Flags {
+        let mut argv = os(&["forkpool"]);
+        argv.extend(os(words));
+        Flags::parse_args(argv).unwrap()
+    }
+
+    #[test]
+    fn options_stop_at_the_command() {
+        let flags = parse(&["-j", "-1", "-k", "echo", "-k", "--tag", ":::", "x"]);
+        assert_eq!(flags.jobs.as_deref(), Some("-1"));
+        assert!(flags.keep_order && !flags.tag);
+        assert_eq!(flags.rest, os(&["echo", "-k", "--tag", ":::", "x"]));
+        let attached = parse(&["-kj+2", "-n2", "-P3", "--timeout=5", "--delay", "1", "true"]);
+        assert_eq!(attached.jobs.as_deref(), Some("3"));
+        assert_eq!(attached.max_args.as_deref(), Some("2"));
+        assert_eq!(
+            (attached.timeout.as_deref(), attached.delay.as_deref()),
+            (Some("5"), Some("1"))
+        );
+        assert!(attached.keep_order);
+        assert_eq!(attached.rest, os(&["true"]));
+        assert_eq!(parse(&["-k", "--", "-weird", "x"]).rest, os(&["-weird", "x"]));
+        assert_eq!(parse(&[":::", "a"]).rest, os(&[":::", "a"]));
+    }
+
+    #[test]
+    fn a_repeated_option_takes_the_last_value_and_arg_files_add_up() {
+        let f = parse(&["-j", "1", "-j", "4", "-a", "x", "-a", "y", "echo"]);
+        assert_eq!(f.jobs.as_deref(), Some("4"));
+        assert_eq!(f.arg_files, [PathBuf::from("x"), PathBuf::from("y")]);
+    }
+
+    #[test]
+    fn unknown_options_are_errors() {
+        assert!(Flags::parse_args(os(&["forkpool", "--nosuchopt", "echo"])).is_err());
+        assert!(Flags::parse_args(os(&["forkpool", "-Z", "echo"])).is_err());
+    }
+}

@@ -1,0 +1,547 @@
+//! Input sources and how their items combine into jobs' arguments.
+//!
+//! Each source yields *items*; an item is one or more columns (more than
+//! one with `--colsep`). Sources combine into *records*, the flattened
+//! columns of one item from each source:
+//! - by default as a cartesian product, the last source varying fastest;
+//! - `:::+`/`::::+` link a source to the one before it: they advance
+//!   together, and the shorter ends the group;
+//! - `--link` links every source, and shorter ones wrap around.
+//!
+//! Everything is lazy where it can be: a single source (say a million
+//! lines on stdin) is read as jobs are started, never held whole. A product
+//! needs the inner sources in memory; the first one still streams.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::Path;
+
+use regex::bytes::Regex;
+
+/// The values of one record: every source's columns, in order.
+pub(crate) type Record = Vec<Vec<u8>>;
+
+/// A lazily read stream of items split at a delimiter.
+pub(crate) struct Reader {
+    inner: Box<dyn BufRead>,
+    delimiter: Vec<u8>,
+    done: bool,
+}
+
+impl std::fmt::Debug for Reader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reader")
+            .field("delimiter", &self.delimiter)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Reader {
+    pub(crate) fn new(inner: Box<dyn Read>, delimiter: Vec<u8>) -> Reader {
+        Reader {
+            inner: Box::new(BufReader::with_capacity(64 * 1024, inner)),
+            delimiter,
+            done: false,
+        }
+    }
+
+    /// Opens a file, or standard input for `-`.
+    pub(crate) fn open(path: &Path, delimiter: Vec<u8>) -> io::Result<Reader> {
+        let inner: Box<dyn Read> = if path == Path::new("-") {
+            Box::new(io::stdin())
+        } else {
+            Box::new(File::open(path)?)
+        };
+        Ok(Reader::new(inner, delimiter))
+    }
+
+    fn read_item(&mut self) -> io::Result<Option<Vec<u8>>> {
+        if self.done {
+            return Ok(None);
+        }
+        let mut item = Vec::new();
+        let last = *self.delimiter.last().unwrap_or(&b'\n');
+        loop {
+            let n = self.inner.read_until(last, &mut item)?;
+            if n == 0 {
+                self.done = true;
+                return Ok((!item.is_empty()).then_some(item));
+            }
+            if item.ends_with(&self.delimiter) {
+                item.truncate(item.len() - self.delimiter.len());
+                return Ok(Some(item));
+            }
+            if !item.ends_with(&[last]) {
+                // End of input without a final delimiter.
+                self.done = true;
+                return Ok(Some(item));
+            }
+        }
+    }
+}
+
+impl Iterator for Reader {
+    type Item = io::Result<Vec<u8>>;
+    fn next(&mut self) -> Option<Self::Item> {
+        self.read_item().transpose()
+    }
+}
+
+/// Turns an input line into columns.
+#[derive(Debug, Clone)]
+pub(crate) struct Splitter {
+    colsep: Option<Regex>,
+}
+
+impl Splitter {
+    pub(crate) fn new(colsep: Option<Regex>) -> Splitter {
+        Splitter { colsep }
+    }
+
+    /// The columns of one item. `--colsep` also trims blanks around each
+    /// column, as GNU parallel's implied `--trim rl` does.
+    pub(crate) fn split(&self, item: Vec<u8>) -> Vec<Vec<u8>> {
+        match &self.colsep {
+            None => vec![item],
+            Some(re) => re.split(&item).map(|c| trim(c).to_vec()).collect(),
+        }
+    }
+}
+
+fn trim(v: &[u8]) -> &[u8] {
+    let start = v.iter().position(|b| !matches!(b, b' ' | b'\t')).unwrap_or(v.len());
+    let end = v
+        .iter()
+        .rposition(|b| !matches!(b, b' ' | b'\t'))
+        .map_or(start, |e| e + 1);
+    &v[start..end.max(start)]
+}
+
+/// One input source, ready to read.
+pub(crate) enum Source {
+    /// Values given on the command line.
+    Values(std::vec::IntoIter<Vec<u8>>),
+    /// A file or standard input.
+    Lines(Reader),
+}
+
+impl Source {
+    /// Values given on the command line, in order.
+    pub(crate) fn values<S: AsRef<std::ffi::OsStr>>(values: &[S]) -> Source {
+        use std::os::unix::ffi::OsStrExt;
+        Source::Values(
+            values
+                .iter()
+                .map(|v| v.as_ref().as_bytes().to_vec())
+                .collect::<Vec<_>>()
+                .into_iter(),
+        )
+    }
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Values(v) => f.debug_tuple("Values").field(&v.len()).finish(),
+            Source::Lines(r) => f.debug_tuple("Lines").field(r).finish(),
+        }
+    }
+}
+
+impl Iterator for Source {
+    type Item = io::Result<Vec<u8>>;
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            Source::Values(v) => v.next().map(Ok),
+            Source::Lines(r) => r.next(),
+        }
+    }
+}
+
+/// A source with its column splitting applied; yields items as columns.
+#[derive(Debug)]
+pub(crate) struct Columns {
+    source: Source,
+    splitter: Splitter,
+    /// Columns of this source's items, at least (the widest so far).
+    pub(crate) width: usize,
+}
+
+impl Columns {
+    pub(crate) fn new(source: Source, splitter: Splitter) -> Columns {
+        Columns {
+            source,
+            splitter,
+            width: 1,
+        }
+    }
+
+    /// Reads the first item as a header line: the names of this source's
+    /// columns.
+    pub(crate) fn take_header(&mut self, split: &Regex) -> io::Result<Vec<Vec<u8>>> {
+        let mut line = self.source.next().transpose()?.unwrap_or_default();
+        if line.ends_with(b"\r") {
+            line.pop();
+        }
+        Ok(split.split(&line).map(<[u8]>::to_vec).collect())
+    }
+}
+
+impl Iterator for Columns {
+    type Item = io::Result<Vec<Vec<u8>>>;
+    fn next(&mut self) -> Option<Self::Item> {
+        Some(self.source.next()?.map(|item| {
+            let columns = self.splitter.split(item);
+            self.width = self.width.max(columns.len());
+            columns
+        }))
+    }
+}
+
+/// How sources combine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Linking {
+    /// The cartesian product, except where `:::+` links a source to the
+    /// one before it.
+    Product,
+    /// `--link`: every source advances together; shorter ones wrap.
+    All,
+}
+
+/// A group of sources that advance together.
+struct Group {
+    sources: Vec<Columns>,
+}
+
+/// Yields records, combining the sources.
+pub(crate) struct Records {
+    state: State,
+}
+
+impl std::fmt::Debug for Records {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Records").finish_non_exhaustive()
+    }
+}
+
+enum State {
+    /// One group, read in lockstep as records are asked for.
+    Stream(Group),
+    /// `--link` over several sources: read whole, then zipped with
+    /// wrap-around.
+    Wrapped {
+        sources: Vec<Vec<Vec<Vec<u8>>>>,
+        index: usize,
+        len: usize,
+    },
+    /// A product: the first group streams, the others are in memory.
+    Product {
+        outer: Group,
+        inner: Vec<Vec<Record>>,
+        current: Option<Record>,
+        odometer: Vec<usize>,
+    },
+    Failed(Option<io::Error>),
+}
+
+fn read_group_item(group: &mut Group) -> io::Result<Option<Record>> {
+    let mut record = Vec::new();
+    for source in &mut group.sources {
+        match source.next().transpose()? {
+            Some(columns) => record.extend(columns),
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(record))
+}
+
+fn read_all(group: &mut Group) -> io::Result<Vec<Record>> {
+    let mut all = Vec::new();
+    while let Some(record) = read_group_item(group)? {
+        all.push(record);
+    }
+    Ok(all)
+}
+
+impl Records {
+    /// Combines `sources`; `linked[i]` says whether source `i` is linked to
+    /// source `i - 1` (`:::+`).
+    pub(crate) fn new(sources: Vec<Columns>, linked: &[bool], linking: Linking) -> Records {
+        if linking == Linking::All && sources.len() > 1 {
+            let mut materialized = Vec::new();
+            for source in sources {
+                match source.collect::<io::Result<Vec<_>>>() {
+                    Ok(items) => materialized.push(items),
+                    Err(e) => {
+                        return Records {
+                            state: State::Failed(Some(e)),
+                        };
+                    }
+                }
+            }
+            let len = if materialized.iter().any(Vec::is_empty) {
+                0
+            } else {
+                materialized.iter().map(Vec::len).max().unwrap_or(0)
+            };
+            return Records {
+                state: State::Wrapped {
+                    sources: materialized,
+                    index: 0,
+                    len,
+                },
+            };
+        }
+        let mut groups: Vec<Group> = Vec::new();
+        for (i, source) in sources.into_iter().enumerate() {
+            match groups.last_mut() {
+                Some(group) if linked.get(i).copied().unwrap_or(false) => group.sources.push(source),
+                _ => groups.push(Group { sources: vec![source] }),
+            }
+        }
+        let mut groups = groups.into_iter();
+        let Some(outer) = groups.next() else {
+            return Records {
+                state: State::Failed(None),
+            };
+        };
+        let rest: Vec<Group> = groups.collect();
+        if rest.is_empty() {
+            return Records {
+                state: State::Stream(outer),
+            };
+        }
+        let mut inner = Vec::new();
+        for mut group in rest {
+            match read_all(&mut group) {
+                Ok(all) => inner.push(all),
+                Err(e) => {
+                    return Records {
+                        state: State::Failed(Some(e)),
+                    };
+                }
+            }
+        }
+        let odometer = vec![0; inner.len()];
+        Records {
+            state: State::Product {
+                outer,
+                inner,
+                current: None,
+                odometer,
+            },
+        }
+    }
+}
+
+impl Iterator for Records {
+    type Item = io::Result<Record>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match &mut self.state {
+            State::Failed(e) => e.take().map(Err),
+            State::Stream(group) => read_group_item(group).transpose(),
+            State::Wrapped { sources, index, len } => {
+                if *index >= *len {
+                    return None;
+                }
+                let record = sources
+                    .iter()
+                    .flat_map(|s| s[*index % s.len()].iter().cloned())
+                    .collect();
+                *index += 1;
+                Some(Ok(record))
+            }
+            State::Product {
+                outer,
+                inner,
+                current,
+                odometer,
+            } => {
+                if inner.iter().any(Vec::is_empty) {
+                    return None;
+                }
+                if current.is_none() {
+                    match read_group_item(outer) {
+                        Ok(Some(record)) => *current = Some(record),
+                        Ok(None) => return None,
+                        Err(e) => return Some(Err(e)),
+                    }
+                    odometer.iter_mut().for_each(|i| *i = 0);
+                }
+                let mut record = current.clone().unwrap_or_default();
+                for (group, &i) in inner.iter().zip(odometer.iter()) {
+                    record.extend(group[i].iter().cloned());
+                }
+                // Advance the odometer: the last group fastest.
+                let mut k = odometer.len();
+                loop {
+                    if k == 0 {
+                        *current = None;
+                        break;
+                    }
+                    k -= 1;
+                    odometer[k] += 1;
+                    if odometer[k] < inner[k].len() {
+                        break;
+                    }
+                    odometer[k] = 0;
+                }
+                Some(Ok(record))
+            }
+        }
+    }
+}
+
+/// Parses a `-d` delimiter: C escapes (`\n`, `\t`, `\0`, `\\`), octal
+/// (`\012`) and hex (`\x0a`).
+pub(crate) fn parse_delimiter(text: &str) -> Option<Vec<u8>> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'\\' || i + 1 == bytes.len() {
+            out.push(bytes[i]);
+            i += 1;
+            continue;
+        }
+        i += 1;
+        let c = bytes[i];
+        i += 1;
+        match c {
+            b'n' => out.push(b'\n'),
+            b't' => out.push(b'\t'),
+            b'r' => out.push(b'\r'),
+            b'a' => out.push(7),
+            b'b' => out.push(8),
+            b'f' => out.push(12),
+            b'v' => out.push(11),
+            b'\\' => out.push(b'\\'),
+            b'x' => {
+                let hex: String = bytes[i..]
+                    .iter()
+                    .take(2)
+                    .take_while(|b| b.is_ascii_hexdigit())
+                    .map(|&b| b as char)
+                    .collect();
+                if hex.is_empty() {
+                    return None;
+                }
+                i += hex.len();
+                out.push(u8::from_str_radix(&hex, 16).ok()?);
+            }
+            b'0'..=b'7' => {
+                let oct: String = std::iter::once(c as char)
+                    .chain(
+                        bytes[i..]
+                            .iter()
+                            .take(2)
+                            .take_while(|b| (b'0'..=b'7').contains(b))
+                            .map(|&b| b as char),
+                    )
+                    .collect();
+                i += oct.len() - 1;
+                out.push(u8::from_str_radix(&oct, 8).ok()?);
+            }
+            other => {
+                out.push(b'\\');
+                out.push(other);
+            }
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(v: &[&str]) -> Columns {
+        Columns::new(Source::values(v), Splitter::new(None))
+    }
+
+    fn lines(text: &str, delimiter: &[u8]) -> Vec<String> {
+        Reader::new(Box::new(io::Cursor::new(text.as_bytes().to_vec())), delimiter.to_vec())
+            .map(|r| String::from_utf8(r.unwrap()).unwrap())
+            .collect()
+    }
+
+    fn strings(records: Records) -> Vec<String> {
+        records
+            .map(|r| {
+                r.unwrap()
+                    .into_iter()
+                    .map(|v| String::from_utf8(v).unwrap())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect()
+    }
+
+    #[test]
+    fn readers_split_at_the_delimiter() {
+        assert_eq!(lines("a\n\nb\n", b"\n"), ["a", "", "b"]);
+        assert_eq!(lines("a\nb", b"\n"), ["a", "b"]);
+        assert_eq!(lines("", b"\n"), Vec::<String>::new());
+        assert_eq!(lines("a b\0c\nd\0", b"\0"), ["a b", "c\nd"]);
+        assert_eq!(lines("x::y::::z", b"::"), ["x", "y", "", "z"]);
+        assert_eq!(lines("x:y::z:", b"::"), ["x:y", "z:"]);
+    }
+
+    #[test]
+    fn products_vary_the_last_source_fastest() {
+        let r = Records::new(
+            vec![values(&["a", "b"]), values(&["1", "2"])],
+            &[false, false],
+            Linking::Product,
+        );
+        assert_eq!(strings(r), ["a 1", "a 2", "b 1", "b 2"]);
+    }
+
+    #[test]
+    fn plus_links_to_the_previous_source_without_wrapping() {
+        let r = Records::new(
+            vec![values(&["a", "b", "c"]), values(&["1", "2"]), values(&["X", "Y"])],
+            &[false, true, false],
+            Linking::Product,
+        );
+        assert_eq!(strings(r), ["a 1 X", "a 1 Y", "b 2 X", "b 2 Y"]);
+    }
+
+    #[test]
+    fn link_wraps_shorter_sources() {
+        let r = Records::new(
+            vec![
+                values(&["1", "2"]),
+                values(&["I", "II", "III"]),
+                values(&["a", "b", "c", "d"]),
+            ],
+            &[false, false, false],
+            Linking::All,
+        );
+        assert_eq!(strings(r), ["1 I a", "2 II b", "1 III c", "2 I d"]);
+    }
+
+    #[test]
+    fn colsep_splits_and_trims_columns() {
+        let splitter = Splitter::new(Some(Regex::new(",").unwrap()));
+        let line = b" a , b,c ".to_vec();
+        assert_eq!(splitter.split(line), [b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]);
+    }
+
+    #[test]
+    fn delimiters_understand_escapes() {
+        assert_eq!(parse_delimiter("\\t"), Some(b"\t".to_vec()));
+        assert_eq!(parse_delimiter("\\0"), Some(b"\0".to_vec()));
+        assert_eq!(parse_delimiter("\\x1f"), Some(vec![0x1f]));
+        assert_eq!(parse_delimiter("\\012"), Some(b"\n".to_vec()));
+        assert_eq!(parse_delimiter(","), Some(b",".to_vec()));
+        assert_eq!(parse_delimiter(""), None);
+    }
+
+    #[test]
+    fn an_empty_inner_source_means_no_records() {
+        let r = Records::new(vec![values(&["a"]), values(&[])], &[false, false], Linking::Product);
+        assert_eq!(strings(r), Vec::<String>::new());
+    }
+}

@@ -1,0 +1,401 @@
+//! From input records to jobs: preparing the sources and templates, and
+//! grouping records per job (`-n`, `-N`, `-X`, `-m`).
+
+use std::collections::VecDeque;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+
+use regex::bytes::Regex;
+
+use crate::config::{Batching, Config, Header, Tag, UsageError};
+use crate::flags::SourceArg;
+use crate::input::{Columns, Reader, Record, Records, Source, Splitter};
+use crate::results::Results;
+use crate::template::{Multi, Template};
+
+/// The longest command line `-X`/`-m` build: what fits in one argument
+/// of `sh -c` (Linux's `MAX_ARG_STRLEN` is 128 KiB), with room to spare.
+pub(crate) const MAX_LINE: usize = 130_000;
+
+/// One job's input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Job {
+    /// Its sequence number, `{#}`, from 1.
+    pub(crate) seq: u64,
+    /// The input records it uses (several with `-n`, `-X`...).
+    pub(crate) records: Vec<Record>,
+    /// Every value of those records, in order.
+    pub(crate) args: Vec<Vec<u8>>,
+}
+
+impl Job {
+    fn new(seq: u64, records: Vec<Record>) -> Job {
+        let args = records.iter().flatten().cloned().collect();
+        Job { seq, records, args }
+    }
+}
+
+/// Everything parsed from the configuration before jobs start.
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    pub(crate) command: Template,
+    pub(crate) tag: Option<Template>,
+    pub(crate) results: Option<Results>,
+    pub(crate) jobs: JobSource,
+}
+
+/// Opens the sources, reads their headers and parses every template.
+pub(crate) fn prepare(config: &Config) -> Result<Prepared, UsageError> {
+    let splitter = Splitter::new(config.colsep.clone());
+    let mut columns = Vec::new();
+    let mut linked = Vec::new();
+    let mut file_names = Vec::new();
+    let sources: Vec<(SourceArg, bool)> = if config.sources.is_empty() {
+        vec![(SourceArg::File("-".into()), false)]
+    } else {
+        config.sources.iter().map(|s| (s.arg.clone(), s.linked)).collect()
+    };
+    for (arg, is_linked) in sources {
+        let source = match &arg {
+            SourceArg::Values(values) => {
+                file_names.push(None);
+                Source::values(values)
+            }
+            SourceArg::File(path) => {
+                file_names.push(Some(path.as_os_str().as_bytes().to_vec()));
+                let reader = Reader::open(path, config.delimiter.clone()).map_err(|e| {
+                    UsageError(format!(
+                        "cannot open input file '{}': {}",
+                        path.display(),
+                        io_reason(&e)
+                    ))
+                })?;
+                Source::Lines(reader)
+            }
+        };
+        columns.push(Columns::new(source, splitter.clone()));
+        linked.push(is_linked);
+    }
+
+    let mut names: Vec<(Vec<u8>, i64)> = Vec::new();
+    let mut result_names: Vec<Vec<u8>> = Vec::new();
+    match config.header {
+        None => {}
+        Some(Header::FirstLine) => {
+            let split = match config.colsep.clone() {
+                Some(re) => re,
+                None => Regex::new("\t").map_err(|e| UsageError(e.to_string()))?,
+            };
+            let mut position = 1;
+            for source in &mut columns {
+                let header = source
+                    .take_header(&split)
+                    .map_err(|e| UsageError(format!("cannot read the header: {}", io_reason(&e))))?;
+                for name in header {
+                    result_names.push(name.clone());
+                    names.push((name, position));
+                    position += 1;
+                }
+            }
+        }
+        Some(Header::FileNames) => {
+            for (i, name) in file_names.into_iter().enumerate() {
+                if let Some(name) = name {
+                    result_names.push(name.clone());
+                    names.push((name, i as i64 + 1));
+                } else {
+                    result_names.push((i + 1).to_string().into_bytes());
+                }
+            }
+        }
+    }
+    // Longest names first, so `{ab}` is not read as `{a}` + "b}".
+    names.sort_by_key(|name| std::cmp::Reverse(name.0.len()));
+
+    let template_error = |e: crate::template::TemplateError| UsageError(e.0);
+    let command = if config.command.is_empty() {
+        // No command: each input is itself a command line.
+        Template::parse(&[b"{}".to_vec()], false, &names).map_err(template_error)?
+    } else {
+        Template::parse(&config.command, config.quote, &names).map_err(template_error)?
+    };
+    let tag = match &config.tag {
+        Tag::Template(text) => Some(Template::parse_text(text, &names).map_err(template_error)?),
+        _ => None,
+    };
+    let results = match &config.results {
+        None => None,
+        Some(text) => {
+            let template = Template::parse_text(text, &names).map_err(template_error)?;
+            if template_has_replacements(text, &names) {
+                Some(Results::Template(template))
+            } else {
+                Some(Results::Dir {
+                    root: std::path::PathBuf::from(std::ffi::OsStr::from_bytes(text)),
+                    names: result_names,
+                })
+            }
+        }
+    };
+    let records = Records::new(columns, &linked, config.linking);
+    Ok(Prepared {
+        jobs: JobSource::new(records, config.batching, config.multi, command.clone(), config.jobs),
+        command,
+        tag,
+        results,
+    })
+}
+
+/// Whether `--results` text holds replacement strings (a template) or is
+/// a plain directory.
+fn template_has_replacements(text: &[u8], names: &[(Vec<u8>, i64)]) -> bool {
+    Template::parse(&[text.to_vec()], true, names).is_ok_and(|t| t.has_replacements())
+}
+
+/// The reason part of an I/O error, as `strerror` words it.
+pub(crate) fn io_reason(e: &io::Error) -> String {
+    let text = e.to_string();
+    match text.find(" (os error") {
+        Some(i) => text[..i].to_owned(),
+        None => text,
+    }
+}
+
+/// Produces jobs from records, lazily.
+pub(crate) struct JobSource {
+    records: Records,
+    batching: Batching,
+    multi: Multi,
+    template: Template,
+    slots: usize,
+    next_seq: u64,
+    buffer: VecDeque<Record>,
+    buffered_cost: usize,
+    eof: bool,
+    /// `-X`/`-m`: records per job once the input is known to be short
+    /// enough to spread over every slot.
+    even: Option<usize>,
+}
+
+impl std::fmt::Debug for JobSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobSource")
+            .field("next_seq", &self.next_seq)
+            .finish_non_exhaustive()
+    }
+}
+
+impl JobSource {
+    pub(crate) fn new(
+        records: Records,
+        batching: Batching,
+        multi: Multi,
+        template: Template,
+        slots: usize,
+    ) -> JobSource {
+        JobSource {
+            records,
+            batching,
+            multi,
+            template,
+            slots: slots.max(1),
+            next_seq: 1,
+            buffer: VecDeque::new(),
+            buffered_cost: 0,
+            eof: false,
+            even: None,
+        }
+    }
+
+    fn read(&mut self) -> io::Result<Option<Record>> {
+        if let Some(record) = self.buffer.pop_front() {
+            self.buffered_cost = self.buffered_cost.saturating_sub(self.cost(&record));
+            return Ok(Some(record));
+        }
+        if self.eof {
+            return Ok(None);
+        }
+        match self.records.next().transpose()? {
+            Some(record) => Ok(Some(record)),
+            None => {
+                self.eof = true;
+                Ok(None)
+            }
+        }
+    }
+
+    fn cost(&self, record: &Record) -> usize {
+        record.iter().map(|v| self.template.cost_per_value(v, self.multi)).sum()
+    }
+
+    /// The next job, or `None` at the end of the input.
+    pub(crate) fn next_job(&mut self) -> io::Result<Option<Job>> {
+        let records = match self.batching {
+            Batching::Single => match self.read()? {
+                Some(record) => vec![record],
+                None => return Ok(None),
+            },
+            Batching::Count(0) => {
+                // Read one item, use none of it.
+                if self.read()?.is_none() {
+                    return Ok(None);
+                }
+                Vec::new()
+            }
+            Batching::Count(n) => {
+                let mut records = Vec::with_capacity(n);
+                while records.len() < n {
+                    match self.read()? {
+                        Some(r) => records.push(r),
+                        None => break,
+                    }
+                }
+                if records.is_empty() {
+                    return Ok(None);
+                }
+                records
+            }
+            Batching::Fill => {
+                let records = self.fill()?;
+                if records.is_empty() {
+                    return Ok(None);
+                }
+                records
+            }
+        };
+        let job = Job::new(self.next_seq, records);
+        self.next_seq += 1;
+        Ok(Some(job))
+    }
+
+    /// `-X`/`-m`: as many records as fit a command line; when the whole
+    /// input fits in fewer lines than there are slots, spread it evenly.
+    fn fill(&mut self) -> io::Result<Vec<Record>> {
+        let budget = MAX_LINE.saturating_mul(self.slots);
+        while !self.eof && self.buffered_cost < budget {
+            match self.records.next().transpose()? {
+                Some(record) => {
+                    self.buffered_cost += self.cost(&record);
+                    self.buffer.push_back(record);
+                }
+                None => self.eof = true,
+            }
+        }
+        if self.eof && self.even.is_none() && self.buffered_cost < budget {
+            self.even = Some(self.buffer.len().div_ceil(self.slots).max(1));
+        }
+        let mut taken = Vec::new();
+        let mut cost = 0;
+        while let Some(record) = self.buffer.front() {
+            let c = self.cost(record);
+            let full = !taken.is_empty() && (cost + c > MAX_LINE || self.even.is_some_and(|e| taken.len() >= e));
+            if full {
+                break;
+            }
+            cost += c;
+            self.buffered_cost = self.buffered_cost.saturating_sub(c);
+            if let Some(record) = self.buffer.pop_front() {
+                taken.push(record);
+            }
+        }
+        Ok(taken)
+    }
+
+    /// Every remaining job (for `--shuf`, `--bar`, `--eta` and `--halt N%`,
+    /// which need them all up front).
+    pub(crate) fn collect_all(&mut self) -> io::Result<Vec<Job>> {
+        let mut all = Vec::new();
+        while let Some(job) = self.next_job()? {
+            all.push(job);
+        }
+        Ok(all)
+    }
+}
+
+/// Shuffles jobs (Fisher-Yates, seeded from the clock and pid).
+pub(crate) fn shuffle(jobs: &mut [Job]) {
+    let mut state = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_nanos() as u64)
+        ^ (u64::from(std::process::id()) << 32)
+        | 1;
+    for i in (1..jobs.len()).rev() {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let j = (state % (i as u64 + 1)) as usize;
+        jobs.swap(i, j);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::input::Linking;
+
+    fn source(values: &[&str]) -> Records {
+        let columns = Columns::new(Source::values(values), Splitter::new(None));
+        Records::new(vec![columns], &[false], Linking::Product)
+    }
+
+    fn template() -> Template {
+        Template::parse(&[b"echo".to_vec()], false, &[]).unwrap()
+    }
+
+    fn batches(values: &[&str], batching: Batching, multi: Multi, slots: usize) -> Vec<Vec<String>> {
+        let mut jobs = JobSource::new(source(values), batching, multi, template(), slots);
+        let mut out = Vec::new();
+        while let Some(job) = jobs.next_job().unwrap() {
+            out.push(job.args.iter().map(|a| String::from_utf8(a.clone()).unwrap()).collect());
+        }
+        out
+    }
+
+    #[test]
+    fn counts_group_records() {
+        assert_eq!(
+            batches(&["a", "b", "c"], Batching::Count(2), Multi::Join, 4),
+            vec![vec!["a", "b"], vec!["c"]]
+        );
+        assert_eq!(
+            batches(&["a", "b"], Batching::Count(0), Multi::Join, 4),
+            vec![Vec::<String>::new(); 2]
+        );
+    }
+
+    #[test]
+    fn fill_spreads_short_input_over_the_slots() {
+        let seven: Vec<String> = (1..=7).map(|i| i.to_string()).collect();
+        let seven: Vec<&str> = seven.iter().map(String::as_str).collect();
+        let sizes: Vec<usize> = batches(&seven, Batching::Fill, Multi::Context, 3)
+            .iter()
+            .map(Vec::len)
+            .collect();
+        assert_eq!(sizes, [3, 3, 1]);
+        let sizes: Vec<usize> = batches(&seven, Batching::Fill, Multi::Join, 2)
+            .iter()
+            .map(Vec::len)
+            .collect();
+        assert_eq!(sizes, [4, 3]);
+    }
+
+    #[test]
+    fn fill_respects_the_line_length() {
+        let long = "x".repeat(40_000);
+        let values: Vec<&str> = std::iter::repeat_n(long.as_str(), 10).collect();
+        let sizes: Vec<usize> = batches(&values, Batching::Fill, Multi::Join, 1)
+            .iter()
+            .map(Vec::len)
+            .collect();
+        assert_eq!(sizes.iter().sum::<usize>(), 10);
+        assert!(sizes.iter().all(|&n| n * 40_001 <= MAX_LINE), "{sizes:?}");
+    }
+
+    #[test]
+    fn sequence_numbers_count_from_one() {
+        let mut jobs = JobSource::new(source(&["a", "b"]), Batching::Single, Multi::Single, template(), 1);
+        assert_eq!(jobs.next_job().unwrap().unwrap().seq, 1);
+        assert_eq!(jobs.next_job().unwrap().unwrap().seq, 2);
+        assert_eq!(jobs.next_job().unwrap(), None);
+    }
+}

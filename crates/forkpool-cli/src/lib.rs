@@ -1,0 +1,82 @@
+//! The `forkpool` command: run commands in parallel, with GNU parallel's
+//! interface at xargs's speed.
+//!
+//! The layers, as in ripgrep: `flags` is the command line as typed,
+//! `config` the checked configuration; `input` reads the input sources
+//! and `jobs` groups them into jobs; `template` and `shell` turn a job
+//! into a command line and decide how to run it; `run` drives the jobs
+//! on `forkpool::command`'s supervisor; `output`, `results`,
+//! `joblog`, `halt` and `progress` are what the user sees.
+
+#![forbid(unsafe_code)]
+
+mod config;
+mod flags;
+mod halt;
+mod input;
+mod joblog;
+mod jobs;
+mod output;
+mod progress;
+mod results;
+mod run;
+mod shell;
+mod template;
+mod units;
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use clap::error::ErrorKind;
+
+/// The whole program: parse, run, return the exit status.
+pub fn main() -> ExitCode {
+    ExitCode::from(run_args(std::env::args_os()).clamp(0, 255) as u8)
+}
+
+/// Runs `forkpool` with these arguments; returns the exit status.
+pub fn run_args(args: impl IntoIterator<Item = OsString>) -> i32 {
+    let flags = match flags::Flags::parse_args(args) {
+        Ok(flags) => flags,
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+            let _ = e.print();
+            return 0;
+        }
+        Err(e) => {
+            eprintln!("forkpool: {}", one_line(&e));
+            return 255;
+        }
+    };
+    let config = match config::Config::from_flags(flags) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("forkpool: {e}");
+            return 255;
+        }
+    };
+    let prepared = match jobs::prepare(&config) {
+        Ok(prepared) => prepared,
+        Err(e) => {
+            eprintln!("forkpool: {e}");
+            return 255;
+        }
+    };
+    match run::Runner::new(&config, prepared) {
+        Ok(runner) => runner.run(),
+        Err(message) => {
+            eprintln!("forkpool: {message}");
+            255
+        }
+    }
+}
+
+/// clap's message, on one line: "unexpected argument '--x' found".
+fn one_line(e: &clap::Error) -> String {
+    let text = e.to_string();
+    let first = text.lines().next().unwrap_or("invalid arguments");
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    match e.kind() {
+        ErrorKind::UnknownArgument => format!("{first} (see forkpool --help)"),
+        _ => first.to_owned(),
+    }
+}

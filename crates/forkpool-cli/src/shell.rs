@@ -1,0 +1,392 @@
+//! Which shell runs the commands, and when it can be skipped.
+//!
+//! Commands are shell syntax, as in GNU parallel: `forkpool 'gzip < {} >
+//! {}.gz' ::: *.txt` works. But starting a shell per job costs about as
+//! much as the job itself for small commands, so a command line that holds
+//! no shell syntax (just words, maybe in the single quotes our own
+//! quoting adds) is run directly, the way the shell would have run it:
+//! same `argv`, same `PATH` lookup, the same `SHLVL` and `$_` that bash
+//! would have set. Anything the shell would treat specially (a builtin or
+//! keyword, an exported function, an assignment, redirection, expansion,
+//! globbing, a comment...) goes through the shell.
+
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+
+/// The shell jobs run under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Shell {
+    pub(crate) path: PathBuf,
+    /// Bash sets `SHLVL` and `$_` for what it runs; others do not.
+    pub(crate) is_bash: bool,
+}
+
+impl Shell {
+    /// As GNU parallel chooses: `$PARALLEL_SHELL`, else the shell we were
+    /// started from, else `$SHELL`, else `/bin/sh`.
+    pub(crate) fn detect() -> Shell {
+        let path = std::env::var_os("PARALLEL_SHELL")
+            .map(PathBuf::from)
+            .or_else(parent_shell)
+            .or_else(|| std::env::var_os("SHELL").map(PathBuf::from))
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or_else(|| PathBuf::from("/bin/sh"));
+        Shell::at(path)
+    }
+
+    /// The shell at `path`.
+    pub(crate) fn at(path: PathBuf) -> Shell {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Shell {
+            is_bash: name == "bash",
+            path,
+        }
+    }
+}
+
+/// The parent process's executable, when it is a known shell.
+fn parent_shell() -> Option<PathBuf> {
+    let ppid = rustix::process::getppid()?.as_raw_pid();
+    let exe = std::fs::read_link(format!("/proc/{ppid}/exe")).ok()?;
+    let name = exe.file_name()?.to_str()?;
+    const SHELLS: [&str; 12] = [
+        "bash", "sh", "dash", "zsh", "ksh", "ksh93", "mksh", "pdksh", "ash", "yash", "posh", "busybox",
+    ];
+    (SHELLS.contains(&name) && name != "busybox").then_some(exe)
+}
+
+/// How to run one command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Launch {
+    /// Through the shell: `shell -c LINE`.
+    Shell(Vec<OsString>),
+    /// Directly: the program and arguments, plus the variables bash would
+    /// have set for it.
+    Direct {
+        argv: Vec<OsString>,
+        env: Vec<(OsString, OsString)>,
+    },
+    /// Nothing to run (an empty command succeeds).
+    Nothing,
+}
+
+/// Builtins and keywords of POSIX shells and bash. A command starting
+/// with one of these needs the shell; the few with a look-alike in `PATH`
+/// behave differently there (`pwd -L`, `kill %1`, `echo --help`).
+const SHELL_WORDS: &[&str] = &[
+    ".",
+    ":",
+    "[",
+    "[[",
+    "]]",
+    "{",
+    "}",
+    "!",
+    "alias",
+    "bg",
+    "bind",
+    "break",
+    "builtin",
+    "caller",
+    "case",
+    "cd",
+    "command",
+    "compgen",
+    "complete",
+    "compopt",
+    "continue",
+    "coproc",
+    "declare",
+    "dirs",
+    "disown",
+    "do",
+    "done",
+    "echo",
+    "elif",
+    "else",
+    "enable",
+    "esac",
+    "eval",
+    "exec",
+    "exit",
+    "export",
+    "false",
+    "fc",
+    "fg",
+    "fi",
+    "for",
+    "function",
+    "getopts",
+    "hash",
+    "help",
+    "history",
+    "if",
+    "in",
+    "jobs",
+    "kill",
+    "let",
+    "local",
+    "logout",
+    "mapfile",
+    "popd",
+    "printf",
+    "pushd",
+    "pwd",
+    "read",
+    "readarray",
+    "readonly",
+    "return",
+    "select",
+    "set",
+    "shift",
+    "shopt",
+    "source",
+    "suspend",
+    "test",
+    "then",
+    "time",
+    "times",
+    "trap",
+    "true",
+    "type",
+    "typeset",
+    "ulimit",
+    "umask",
+    "unalias",
+    "unset",
+    "until",
+    "wait",
+    "while",
+];
+
+/// Builtins whose program in `PATH` does the same, except on `--help` or
+/// `--version` (and, for `echo`, under `POSIXLY_CORRECT` or bash's
+/// `xpg_echo`): run directly when none of that applies.
+const SAME_AS_PROGRAM: &[&str] = &["true", "false", "echo"];
+
+impl Shell {
+    /// Decides how to run `line`.
+    pub(crate) fn plan(&self, line: &[u8]) -> Launch {
+        let shell = || {
+            Launch::Shell(vec![
+                self.path.clone().into_os_string(),
+                "-c".into(),
+                OsString::from_vec(line.to_vec()),
+            ])
+        };
+        let Some(words) = split_plain_words(line) else {
+            return shell();
+        };
+        let Some(first) = words.first() else {
+            return Launch::Nothing;
+        };
+        let name = String::from_utf8_lossy(first);
+        if SHELL_WORDS.contains(&name.as_ref()) {
+            let allowed = self.is_bash
+                && SAME_AS_PROGRAM.contains(&name.as_ref())
+                && !words[1..].iter().any(|w| w == b"--help" || w == b"--version")
+                && std::env::var_os("POSIXLY_CORRECT").is_none()
+                && !std::env::var("BASHOPTS").is_ok_and(|o| o.contains("xpg_echo"));
+            if !allowed {
+                return shell();
+            }
+        }
+        if first.contains(&b'=') || first.contains(&b'/') && first.starts_with(b"~") {
+            return shell();
+        }
+        if std::env::var_os(format!("BASH_FUNC_{name}%%")).is_some()
+            || std::env::var_os(format!("BASH_FUNC_{name}()")).is_some()
+        {
+            return shell();
+        }
+        let argv: Vec<OsString> = words.into_iter().map(OsString::from_vec).collect();
+        let mut env = Vec::new();
+        if self.is_bash {
+            let level = std::env::var("SHLVL")
+                .ok()
+                .and_then(|l| l.trim().parse::<i64>().ok())
+                .unwrap_or(0);
+            env.push(("SHLVL".into(), (level + 1).max(0).to_string().into()));
+            if let Some(path) = which(&argv[0]) {
+                env.push(("_".into(), path.into_os_string()));
+            }
+        }
+        Launch::Direct { argv, env }
+    }
+}
+
+/// Finds `program` the way `execvp` would, remembering the answer (as
+/// shells hash command paths).
+pub(crate) fn which(program: &OsStr) -> Option<PathBuf> {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    static CACHE: Mutex<Option<HashMap<OsString, Option<PathBuf>>>> = Mutex::new(None);
+    let mut cache = CACHE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let cache = cache.get_or_insert_with(HashMap::new);
+    if let Some(found) = cache.get(program) {
+        return found.clone();
+    }
+    let found = which_uncached(program);
+    cache.insert(program.to_os_string(), found.clone());
+    found
+}
+
+fn which_uncached(program: &OsStr) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let program_path = Path::new(program);
+    if program.as_bytes().contains(&b'/') {
+        return Some(program_path.to_path_buf());
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|candidate| {
+            std::fs::metadata(candidate).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}
+
+/// Splits `line` into words if it holds nothing but plain words and
+/// quoted strings that the shell would take literally; `None` otherwise.
+fn split_plain_words(line: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let mut words = Vec::new();
+    let mut word: Option<Vec<u8>> = None;
+    let mut i = 0;
+    while i < line.len() {
+        let b = line[i];
+        match b {
+            b' ' | b'\t' => {
+                if let Some(w) = word.take() {
+                    words.push(w);
+                }
+                i += 1;
+            }
+            b'\'' => {
+                let end = line[i + 1..].iter().position(|&c| c == b'\'')? + i + 1;
+                word.get_or_insert_with(Vec::new).extend_from_slice(&line[i + 1..end]);
+                i = end + 1;
+            }
+            b'"' => {
+                let end = line[i + 1..].iter().position(|&c| c == b'"')? + i + 1;
+                let inside = &line[i + 1..end];
+                // Only when nothing inside is expanded.
+                if inside.iter().any(|c| matches!(c, b'$' | b'`' | b'\\' | b'!')) {
+                    return None;
+                }
+                word.get_or_insert_with(Vec::new).extend_from_slice(inside);
+                i = end + 1;
+            }
+            // Characters that are plain wherever they are.
+            b if b.is_ascii_alphanumeric()
+                || matches!(
+                    b,
+                    b'-' | b'_' | b'.' | b'+' | b'/' | b',' | b':' | b'@' | b'%' | b'^' | b'='
+                ) =>
+            {
+                word.get_or_insert_with(Vec::new).push(b);
+                i += 1;
+            }
+            // `~` and `#` are only special at the start of a word.
+            b'~' | b'#' if word.is_some() => {
+                word.get_or_insert_with(Vec::new).push(b);
+                i += 1;
+            }
+            // Non-ASCII bytes are plain too.
+            b if b >= 0x80 => {
+                word.get_or_insert_with(Vec::new).push(b);
+                i += 1;
+            }
+            _ => return None,
+        }
+    }
+    if let Some(w) = word {
+        words.push(w);
+    }
+    Some(words)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bash() -> Shell {
+        Shell::at("/bin/bash".into())
+    }
+
+    fn direct(line: &str) -> Option<Vec<String>> {
+        match bash().plan(line.as_bytes()) {
+            Launch::Direct { argv, .. } => Some(argv.iter().map(|a| a.to_string_lossy().into_owned()).collect()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn plain_commands_run_directly() {
+        assert_eq!(
+            direct("gzip -9 file.txt"),
+            Some(vec!["gzip".into(), "-9".into(), "file.txt".into()])
+        );
+        assert_eq!(
+            direct("echo 'a b' 'c'\"'\"'d'"),
+            Some(vec!["echo".into(), "a b".into(), "c'd".into()])
+        );
+        assert_eq!(direct("true"), Some(vec!["true".into()]));
+        assert_eq!(
+            direct("ls a~b x#y"),
+            Some(vec!["ls".into(), "a~b".into(), "x#y".into()])
+        );
+        assert_eq!(direct("sleep 1"), Some(vec!["sleep".into(), "1".into()]));
+    }
+
+    #[test]
+    fn anything_the_shell_would_interpret_goes_through_it() {
+        for line in [
+            "echo a; echo b",
+            "echo $HOME",
+            "echo *.txt",
+            "echo a > f",
+            "cd /tmp",
+            "exit 3",
+            "VAR=1 env",
+            "echo ~",
+            "echo a # comment",
+            "echo \"$x\"",
+            "echo `date`",
+            "echo {a,b}",
+            "printf %s x",
+            "pwd",
+            "echo --help",
+            "true --version",
+            "if true",
+            "echo 'unterminated",
+        ] {
+            assert_eq!(direct(line), None, "{line:?} would skip the shell");
+        }
+    }
+
+    #[test]
+    fn only_bash_builtins_are_trusted_to_match_programs() {
+        let dash = Shell::at("/bin/dash".into());
+        assert!(matches!(dash.plan(b"echo a\\nb"), Launch::Shell(_)));
+        assert!(matches!(dash.plan(b"echo a"), Launch::Shell(_)));
+        assert!(matches!(dash.plan(b"gzip a"), Launch::Direct { .. }));
+    }
+
+    #[test]
+    fn bash_would_set_shlvl_and_underscore() {
+        match bash().plan(b"sh -c true") {
+            Launch::Direct { env, .. } => {
+                assert!(env.iter().any(|(k, _)| k == "SHLVL"));
+                assert!(
+                    env.iter()
+                        .any(|(k, v)| k == "_" && v.to_string_lossy().ends_with("/sh"))
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(bash().plan(b"  "), Launch::Nothing);
+    }
+}
