@@ -802,6 +802,49 @@ fn progress_displays_are_silent_off_a_terminal() {
     }
 }
 
+/// Runs `forkpool ARGS` with its stderr on a fresh pseudo-terminal, and
+/// returns what it drew there.
+fn run_on_a_terminal(args: &[&str]) -> (String, i32) {
+    use rustix::fs::{Mode, OFlags};
+    use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
+    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).unwrap();
+    grantpt(&master).unwrap();
+    unlockpt(&master).unwrap();
+    let name = ptsname(&master, Vec::new()).unwrap();
+    let terminal = rustix::fs::open(name.as_c_str(), OFlags::RDWR | OFlags::NOCTTY, Mode::empty()).unwrap();
+    let mut child = command(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::from(terminal))
+        .spawn()
+        .unwrap();
+    // The command's own copy of the terminal is gone once `command` is
+    // dropped; reading ends (EIO) when the child's copy closes.
+    let reader = std::thread::spawn(move || {
+        let mut master = std::fs::File::from(master);
+        let mut drawn = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n @ 1..) = master.read(&mut buf) {
+            drawn.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&drawn).into_owned()
+    });
+    let code = child.wait().unwrap().code().unwrap_or(-1);
+    (reader.join().unwrap(), code)
+}
+
+#[test]
+fn progress_displays_draw_on_a_terminal() {
+    for flag in ["--bar", "--progress", "--eta"] {
+        let (drawn, code) = run_on_a_terminal(&[flag, "-j1", "sleep 0.3; echo", ":::", "a", "b", "c"]);
+        assert_eq!(code, 0, "{flag}");
+        assert!(drawn.contains("jobs"), "{flag} drew nothing: {drawn:?}");
+        if flag != "--progress" {
+            assert!(drawn.contains("/3 jobs"), "{flag} shows no total: {drawn:?}");
+        }
+    }
+}
+
 #[test]
 fn exit_status_counts_failures() {
     assert_eq!(run(&["true", ":::", "a", "b"]).code, 0);

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# The `forkpool` command against `xargs -P`, GNU parallel and a shell loop,
+# side by side in one run, so every ratio compares figures measured on the
+# same machine at the same moment.
+#
+#   bash crates/forkpool-cli/benches/cli.sh            # the usual run (~5 min on 2 cores)
+#   JOBS=5000 RUNS=20 bash crates/forkpool-cli/benches/cli.sh
+#   MILLION=1 bash crates/forkpool-cli/benches/cli.sh  # also run 1,000,000 real jobs (~10 more min)
+#
+# Installs hyperfine (and GNU time) with apt if they are missing. GNU
+# parallel is compared where it is installed; nothing installs it for you.
+set -euo pipefail
+
+JOBS=${JOBS:-2000}
+RUNS=${RUNS:-10}
+MILLION=${MILLION:-0}
+
+root=$(cd "$(dirname "$0")/../../.." && pwd)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+need() {
+    local tool=$1 package=$2
+    command -v "$tool" >/dev/null 2>&1 && return
+    echo "installing $package (for $tool)" >&2
+    local sudo=()
+    [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+    "${sudo[@]}" apt-get update -qq
+    "${sudo[@]}" apt-get install -y -qq "$package" >/dev/null
+}
+need hyperfine hyperfine
+need python3 python3
+[ -x /usr/bin/time ] || need /usr/bin/time time
+
+echo "building forkpool (release)" >&2
+cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p forkpool-cli
+forkpool=$root/target/release/forkpool
+parallel=$(command -v parallel || true)
+if [ -n "$parallel" ] && ! "$parallel" --version 2>/dev/null | grep -q 'GNU parallel'; then
+    parallel=""  # moreutils' parallel has another interface
+fi
+# GNU parallel asks to be cited once per user; answer for it here.
+if [ -n "$parallel" ]; then
+    mkdir -p "$work/home/.parallel" && touch "$work/home/.parallel/will-cite"
+fi
+
+seq "$JOBS" >"$work/input"
+
+# --- per-job overhead -------------------------------------------------------
+# `true` measures pure overhead; `echo {}` adds a replacement and output.
+per_job() {
+    local name=$1 fp=$2 xa=$3 gp=$4 loop=$5
+    local in="<$work/input"
+    local cmds=(
+        -n "shell loop (serial floor)" "$loop $in"
+        -n "xargs -P2 -n1" "$xa $in"
+        -n "forkpool -j2" "$fp $in"
+    )
+    [ -n "$parallel" ] && cmds+=(-n "GNU parallel -j2" "$gp $in")
+    hyperfine --style basic --warmup 1 --runs "$RUNS" \
+        --export-json "$work/$name.json" "${cmds[@]}" >&2
+}
+per_job true \
+    "$forkpool -j2 true" \
+    "xargs -P2 -n1 true" \
+    "HOME=$work/home $parallel -j2 true" \
+    "while read -r i; do /bin/true; done"
+per_job echo \
+    "$forkpool -j2 echo {}" \
+    "xargs -P2 -n1 echo" \
+    "HOME=$work/home $parallel -j2 echo {}" \
+    "while read -r i; do /bin/echo \"\$i\"; done"
+
+# --- start-up: one job ------------------------------------------------------
+# No shell in between (-N): each figure is the program alone.
+startup=(-n "/bin/true (floor: one exec)" "/bin/true" -n "xargs true" "xargs true"
+    -n "forkpool true ::: x" "$forkpool true ::: x")
+[ -n "$parallel" ] && startup+=(-n "GNU parallel true ::: x" "env HOME=$work/home $parallel true ::: x")
+hyperfine --style basic -N --warmup 3 --runs $((RUNS * 5)) --export-json "$work/startup.json" \
+    "${startup[@]}" >&2
+
+# --- memory: flat in the number of jobs -------------------------------------
+peak_kib() { /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -1; }
+mem_rows=()
+for n in 1000 10000 100000; do
+    mem_rows+=("real jobs|$n|$(seq "$n" | peak_kib "$forkpool" -j2 true)")
+done
+if [ "$MILLION" = 1 ]; then
+    mem_rows+=("real jobs|1000000|$(seq 1000000 | peak_kib "$forkpool" -j2 true)")
+fi
+mem_rows+=("--dry-run (every job built and printed)|1000000|$(seq 1000000 | peak_kib "$forkpool" --dry-run echo {})")
+
+# --- report -----------------------------------------------------------------
+python3 - "$work" "$JOBS" "${mem_rows[@]}" <<'EOF'
+import json, sys
+work, jobs, mem = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+
+def means(name):
+    with open(f"{work}/{name}.json") as f:
+        return {r["command"]: (r["mean"], r["stddev"] or 0.0) for r in json.load(f)["results"]}
+
+print(f"\n### {jobs} jobs, -j2 (hyperfine means)\n")
+print("| command | tool | total | per job | vs xargs | GNU parallel / this |")
+print("| --- | --- | --- | --- | --- | --- |")
+for name in ["true", "echo"]:
+    m = means(name)
+    xargs = m["xargs -P2 -n1"][0]
+    gp = m.get("GNU parallel -j2", (None,))[0]
+    for tool, (mean, sd) in m.items():
+        vs = f"{mean / xargs:.2f}x"
+        par = f"{gp / mean:.1f}x" if gp else "not installed"
+        print(f"| `{'true' if name == 'true' else 'echo {}'}` | {tool} | {mean * 1e3:.0f} ± {sd * 1e3:.0f} ms "
+              f"| {mean / jobs * 1e3:.3f} ms | {vs} | {par} |")
+
+print("\n### Start-up: one job\n")
+print("| command | time |")
+print("| --- | --- |")
+for tool, (mean, sd) in means("startup").items():
+    print(f"| `{tool}` | {mean * 1e3:.2f} ± {sd * 1e3:.2f} ms |")
+
+print("\n### Peak memory of `forkpool` (GNU time, max RSS)\n")
+print("| run | inputs from stdin | peak RSS |")
+print("| --- | --- | --- |")
+for row in mem:
+    kind, n, kib = row.split("|")
+    print(f"| {kind} | {int(n):,} | {int(kib) / 1024:.1f} MiB |")
+EOF
