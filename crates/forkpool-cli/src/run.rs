@@ -521,6 +521,7 @@ impl<'c> Runner<'c> {
                 }
             }
             Event::Signal { signal } => self.on_signal(signal),
+            _ => {}
         }
     }
 

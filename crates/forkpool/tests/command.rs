@@ -33,7 +33,7 @@ fn run_all(sup: &mut Supervisor) -> HashMap<JobId, (String, String, ExitReason)>
                     }
                 }
                 Event::Exited { job, reason, .. } => out.entry(job).or_default().2 = Some(reason),
-                Event::Signal { .. } => {}
+                _ => {}
             }
         }
     }
@@ -73,6 +73,62 @@ fn spawn_errors_say_what_went_wrong() {
         sup.spawn(&Spec::new(["/etc"])),
         Err(SpawnError::PermissionDenied)
     ));
+    assert_eq!(sup.running(), 0);
+}
+
+/// A `Sig...:` mask line of a `/proc/PID/status`, as a number.
+fn signal_mask(status: &str, field: &str) -> u64 {
+    let line = status.lines().find(|l| l.starts_with(field)).unwrap();
+    u64::from_str_radix(line[field.len()..].trim(), 16).unwrap()
+}
+
+#[test]
+fn jobs_start_with_no_signal_blocked_or_ignored_that_a_shell_would_not() {
+    let mut sup = Supervisor::new().unwrap();
+    let job = sup.spawn(&Spec::new(["cat", "/proc/self/status"])).unwrap();
+    let status = run_all(&mut sup).remove(&job).unwrap().0;
+    // What we ignore ourselves passes on, except SIGPIPE (Rust ignores it)
+    // and glibc's internal signals 32 and 33.
+    let ours = std::fs::read_to_string("/proc/self/status").unwrap();
+    let bit = |signal: u32| 1u64 << (signal - 1);
+    let expected = signal_mask(&ours, "SigIgn:") & !(bit(13) | bit(32) | bit(33));
+    assert_eq!(
+        (signal_mask(&status, "SigIgn:"), signal_mask(&status, "SigBlk:")),
+        (expected, 0),
+        "{status}"
+    );
+}
+
+#[test]
+fn a_waker_ends_a_wait_from_another_thread() {
+    let mut sup = Supervisor::new().unwrap();
+    let job = sup.spawn(&Spec::new(["sleep", "30"])).unwrap();
+    let waker = sup.waker();
+    let waking = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        waker.wake();
+    });
+    let mut events = Vec::new();
+    sup.wait(None, &mut events).unwrap();
+    waking.join().unwrap();
+    assert_eq!(events, [Event::Woken]);
+    assert!(sup.pid(job).is_some(), "the job still runs");
+    // One wake is reported once: the next wait sees only its deadline.
+    events.clear();
+    sup.wait(Some(Instant::now() + Duration::from_millis(20)), &mut events)
+        .unwrap();
+    assert_eq!(events, []);
+}
+
+#[test]
+fn arguments_with_a_nul_byte_or_too_long_are_errors_of_that_job() {
+    let mut sup = Supervisor::new().unwrap();
+    let nul = sup.spawn(&Spec::new(["echo", "a\0b"]));
+    assert!(matches!(nul, Err(SpawnError::NulByte)), "{nul:?}");
+    let huge = "x".repeat(200_000);
+    let long = sup.spawn(&Spec::new(["echo", huge.as_str()]));
+    assert!(matches!(long, Err(SpawnError::TooLong)), "{long:?}");
+    assert!(!long.unwrap_err().is_transient());
     assert_eq!(sup.running(), 0);
 }
 

@@ -32,7 +32,7 @@
 //!     match event {
 //!         Event::Output { data, .. } => print!("{}", String::from_utf8_lossy(&data)),
 //!         Event::Exited { job: j, reason, .. } => assert!(j == job && reason.success()),
-//!         Event::Signal { .. } => {}
+//!         _ => {}
 //!     }
 //! }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -44,10 +44,10 @@ use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fmt;
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::process::CommandExt;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::str::FromStr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use polling::{Events, Poller};
@@ -133,6 +133,7 @@ impl Spec {
 
 /// What happened.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Event {
     /// A job wrote to a captured stream.
     Output {
@@ -158,6 +159,41 @@ pub enum Event {
         /// Its number.
         signal: i32,
     },
+    /// A [`Waker`] of this supervisor was woken (once, however many times
+    /// it was woken since the last `Woken`).
+    Woken,
+}
+
+/// Wakes a [`Supervisor`] blocked in [`wait`](Supervisor::wait) from
+/// another thread: `wait` returns with [`Event::Woken`]. For a thread
+/// that produces work (reads input, say) while the supervisor's thread
+/// waits on jobs.
+///
+/// ```no_run
+/// use forkpool::command::{Event, Supervisor};
+///
+/// let mut supervisor = Supervisor::new()?;
+/// supervisor.watch_signals(&[libc::SIGINT])?; // so that `wait` has something to wait on
+/// let waker = supervisor.waker();
+/// std::thread::spawn(move || waker.wake());
+/// let mut events = Vec::new();
+/// supervisor.wait(None, &mut events)?;
+/// assert!(events.contains(&Event::Woken));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Waker {
+    poller: Arc<Poller>,
+    woken: Arc<AtomicBool>,
+}
+
+impl Waker {
+    /// Makes the supervisor's current or next `wait` return.
+    pub fn wake(&self) {
+        self.woken.store(true, Ordering::Release);
+        // Fails only if the poller is gone, and then nobody waits.
+        let _ = self.poller.notify();
+    }
 }
 
 /// Why a job could not start.
@@ -173,12 +209,35 @@ pub enum SpawnError {
     /// The file is not in an executable format (a script without `#!`).
     #[error("exec format error")]
     NotExecutable,
+    /// The arguments and environment are more than `exec` takes (`E2BIG`).
+    #[error("argument list too long")]
+    TooLong,
+    /// An argument or environment variable holds a NUL byte, which `exec`
+    /// cannot pass.
+    #[error("an argument or environment variable contains a NUL byte")]
+    NulByte,
     /// Too many jobs are running already (see [`MAX_RUNNING`]).
     #[error("too many jobs running")]
     TooMany,
     /// Some other operating-system error.
     #[error(transparent)]
     Io(#[from] io::Error),
+}
+
+impl SpawnError {
+    /// Whether the same spawn may succeed later, once other jobs have
+    /// ended: too many jobs, or the system short of processes, memory or
+    /// descriptors. Every other error is about the job itself.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            SpawnError::TooMany => true,
+            SpawnError::Io(e) => matches!(
+                e.raw_os_error(),
+                Some(libc::EAGAIN | libc::ENOMEM | libc::EMFILE | libc::ENFILE | libc::EINTR)
+            ),
+            _ => false,
+        }
+    }
 }
 
 /// A termination sequence: signals to send to a job's process group, each
@@ -303,6 +362,7 @@ pub struct Supervisor {
     /// Our pid, as the value of the guardian's environment marker.
     marker: OsString,
     signals: Option<Watched>,
+    woken: Arc<AtomicBool>,
     buf: Vec<u8>,
 }
 
@@ -327,6 +387,7 @@ impl Supervisor {
             guardian: Guardian::start(MAX_RUNNING)?,
             marker: std::process::id().to_string().into(),
             signals: None,
+            woken: Arc::new(AtomicBool::new(false)),
             buf: vec![0; 64 * 1024],
         })
     }
@@ -338,6 +399,14 @@ impl Supervisor {
         let read = crate::sys::signal_pipe::install(signals)?;
         self.signals = Some(Watched::new(self.poller.clone(), read, KEY_SIGNALS, true, false)?);
         Ok(())
+    }
+
+    /// A handle that wakes this supervisor's `wait` from another thread.
+    pub fn waker(&self) -> Waker {
+        Waker {
+            poller: self.poller.clone(),
+            woken: self.woken.clone(),
+        }
     }
 
     /// Restores the default action of these signals.
@@ -371,39 +440,56 @@ impl Supervisor {
     }
 
     fn spawn_in(&mut self, spec: &Spec, program: &OsString, slot: u32) -> Result<JobId, SpawnError> {
-        use std::process::{Command, Stdio};
-        let stdio = |output: Output| match output {
-            Output::Capture => Stdio::piped(),
-            Output::Inherit => Stdio::inherit(),
-            Output::Null => Stdio::null(),
+        use crate::sys::posix_spawn::{self, Request, Stdio};
+        let program = resolve(program, &spec.env);
+        let argv = std::iter::once(program.as_os_str())
+            .chain(spec.argv[1..].iter().map(OsString::as_os_str))
+            .map(c_string)
+            .collect::<Result<Vec<_>, _>>()?;
+        let envp = environment(&spec.env, &self.marker)?;
+        let program = argv.first().ok_or(SpawnError::NulByte)?;
+        // Our ends of the pipes: close-on-exec, so no other job gets them.
+        let pipe = |output: Output| -> io::Result<Option<(OwnedFd, OwnedFd)>> {
+            match output {
+                Output::Capture => Ok(Some(rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?)),
+                Output::Inherit | Output::Null => Ok(None),
+            }
         };
-        let mut command = Command::new(program);
-        command
-            .args(&spec.argv[1..])
-            .envs(spec.env.iter().map(|(k, v)| (k, v)))
-            .env(guardian::MARKER_VAR, &self.marker)
-            .stdin(match spec.stdin {
-                Input::Null => Stdio::null(),
-                Input::Inherit => Stdio::inherit(),
-            })
-            .stdout(stdio(spec.stdout))
-            .stderr(stdio(spec.stderr))
-            .process_group(0);
-        // No pre-exec hook, so std spawns with posix_spawn (vfork): no page
-        // tables copied, no copy-on-write faults in this process after each
-        // job. The job is registered with the guardian right after; a job
+        let stdout_pipe = pipe(spec.stdout)?;
+        let stderr_pipe = pipe(spec.stderr)?;
+        let stdio = |output: Output, pipe: &Option<(OwnedFd, OwnedFd)>| match (output, pipe) {
+            (_, Some((_, write))) => Stdio::Fd(write.as_raw_fd()),
+            (Output::Null, None) => Stdio::Null,
+            _ => Stdio::Inherit,
+        };
+        let request = Request {
+            program,
+            argv: &argv,
+            envp: &envp,
+            stdin: match spec.stdin {
+                Input::Null => Stdio::Null,
+                Input::Inherit => Stdio::Inherit,
+            },
+            stdout: stdio(spec.stdout, &stdout_pipe),
+            stderr: stdio(spec.stderr, &stderr_pipe),
+        };
+        // The job is registered with the guardian right after; a job
         // caught between spawn and registration is still found by the
         // guardian through its environment marker.
-        let mut child = command.spawn().map_err(|e| match e.raw_os_error() {
+        let pid = posix_spawn::spawn(&request).map_err(|e| match e.raw_os_error() {
             Some(libc::ENOENT) => SpawnError::NotFound,
             Some(libc::EACCES | libc::EISDIR) => SpawnError::PermissionDenied,
             Some(libc::ENOEXEC) => SpawnError::NotExecutable,
+            Some(libc::E2BIG) => SpawnError::TooLong,
             _ => SpawnError::Io(e),
         })?;
-        let pid = Pid::from_raw(child.id() as i32).ok_or_else(|| io::Error::other("invalid pid"))?;
         self.guardian
             .slot(slot)
             .store(pid.as_raw_pid(), std::sync::atomic::Ordering::SeqCst);
+        // The job has its copies of the write ends; ours must go, or the
+        // pipes never report end-of-file.
+        let stdout = stdout_pipe.map(|(read, _write)| read);
+        let stderr = stderr_pipe.map(|(read, _write)| read);
         if let Some(nice) = spec.nice {
             // Lowering niceness needs privilege; then the current one stays,
             // as GNU parallel does for local jobs.
@@ -423,8 +509,8 @@ impl Supervisor {
             Ok(Job {
                 pid,
                 pidfd: Watched::new(self.poller.clone(), pidfd, key(id, PART_PIDFD), true, false)?,
-                stdout: watch(child.stdout.take().map(OwnedFd::from), PART_STDOUT)?,
-                stderr: watch(child.stderr.take().map(OwnedFd::from), PART_STDERR)?,
+                stdout: watch(stdout, PART_STDOUT)?,
+                stderr: watch(stderr, PART_STDERR)?,
                 slot,
                 started: Instant::now(),
                 kill: None,
@@ -438,8 +524,7 @@ impl Supervisor {
             Err(e) => {
                 // It runs, but we cannot watch it: stop it and reap it now.
                 let _ = rustix::process::kill_process_group(pid, Signal::KILL);
-                let _ = child.kill();
-                let _ = child.wait();
+                let _ = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty());
                 Err(SpawnError::Io(e))
             }
         }
@@ -476,7 +561,7 @@ impl Supervisor {
 
     /// Waits until something happens (or `deadline` passes) and appends
     /// what happened to `events`. Returns at once if there are no jobs,
-    /// no watched signals and no deadline.
+    /// no watched signals and no deadline; a [`Waker`] also ends the wait.
     pub fn wait(&mut self, deadline: Option<Instant>, events: &mut Vec<Event>) -> io::Result<()> {
         let before = events.len();
         loop {
@@ -503,6 +588,9 @@ impl Supervisor {
             let ready: Vec<usize> = self.events.iter().map(|e| e.key).collect();
             for key in ready {
                 self.handle(key, events);
+            }
+            if self.woken.swap(false, Ordering::Acquire) {
+                events.push(Event::Woken);
             }
         }
     }
@@ -598,6 +686,56 @@ impl Supervisor {
             }
         }
     }
+}
+
+/// `program` as `exec` should see it: looked up in the job's own `PATH`
+/// when the spec changes `PATH` (`posix_spawnp` would search ours).
+fn resolve(program: &OsString, env: &[(OsString, OsString)]) -> OsString {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::PermissionsExt;
+    let Some((_, path)) = env.iter().rev().find(|(k, _)| k == "PATH") else {
+        return program.clone();
+    };
+    if program.as_bytes().contains(&b'/') {
+        return program.clone();
+    }
+    std::env::split_paths(path)
+        .map(|dir| dir.join(program))
+        .find(|c| std::fs::metadata(c).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
+        .map_or_else(|| program.clone(), std::path::PathBuf::into_os_string)
+}
+
+fn c_string(text: &std::ffi::OsStr) -> Result<std::ffi::CString, SpawnError> {
+    use std::os::unix::ffi::OsStrExt;
+    std::ffi::CString::new(text.as_bytes()).map_err(|_| SpawnError::NulByte)
+}
+
+/// Our environment with `overrides` applied and the guardian's marker
+/// added, as `KEY=VALUE` strings.
+fn environment(overrides: &[(OsString, OsString)], marker: &OsString) -> Result<Vec<std::ffi::CString>, SpawnError> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut vars: Vec<(OsString, OsString)> = std::env::vars_os()
+        .filter(|(k, _)| k != guardian::MARKER_VAR && !overrides.iter().any(|(o, _)| o == k))
+        .collect();
+    for (k, v) in overrides {
+        vars.retain(|(existing, _)| existing != k);
+        vars.push((k.clone(), v.clone()));
+    }
+    vars.push((guardian::MARKER_VAR.into(), marker.clone()));
+    vars.iter()
+        .map(|(k, v)| {
+            if k.is_empty() || k.as_bytes().contains(&b'=') {
+                return Err(SpawnError::Io(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "an environment variable name is empty or contains '='",
+                )));
+            }
+            let mut entry = k.as_bytes().to_vec();
+            entry.push(b'=');
+            entry.extend_from_slice(v.as_bytes());
+            std::ffi::CString::new(entry).map_err(|_| SpawnError::NulByte)
+        })
+        .collect()
 }
 
 fn start_plan(job: &mut Job, seq: &TermSeq) {

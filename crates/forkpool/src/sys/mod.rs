@@ -14,6 +14,7 @@ pub(crate) mod fork;
 pub(crate) mod hook;
 pub(crate) mod page;
 pub(crate) mod poll;
+pub(crate) mod posix_spawn;
 pub(crate) mod signal;
 pub(crate) mod signal_pipe;
 pub(crate) mod slots;
