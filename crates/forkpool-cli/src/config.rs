@@ -152,11 +152,15 @@ pub(crate) fn parse_jobs(text: &str) -> Option<usize> {
         if !(pct.is_finite() && pct >= 0.0) {
             return None;
         }
-        ((cpus as f64 * pct / 100.0).floor() as i64).max(1)
+        if pct == 0.0 {
+            0
+        } else {
+            ((cpus as f64 * pct / 100.0).floor() as i64).max(1)
+        }
     } else if let Some(n) = text.strip_prefix('+') {
         cpus + n.parse::<i64>().ok()?
     } else if let Some(n) = text.strip_prefix('-') {
-        (cpus - n.parse::<i64>().ok()?).max(1)
+        cpus - n.parse::<i64>().ok()?
     } else if let Ok(n) = text.parse::<i64>() {
         if n < 0 {
             return None;
@@ -170,9 +174,8 @@ pub(crate) fn parse_jobs(text: &str) -> Option<usize> {
         }
         return parse_jobs(&content);
     };
-    usize::try_from(value.max(1))
-        .ok()
-        .map(|n| n.min(forkpool::command::MAX_RUNNING))
+    // None at all (`-j -4` on 2 CPUs) is 0, which the caller refuses.
+    Some(usize::try_from(value.max(0)).ok()?.min(forkpool::command::MAX_RUNNING))
 }
 
 impl Config {
@@ -239,6 +242,9 @@ impl Config {
                 parse_jobs(j).ok_or_else(|| bad(format!("invalid --jobs value {j:?}: use N, N%, +N, -N or 0")))?
             }
         };
+        if jobs == 0 {
+            return Err(bad("Cannot run any jobs."));
+        }
         let delay = flags
             .delay
             .as_deref()
@@ -287,7 +293,14 @@ impl Config {
             })
             .transpose()?;
 
-        let mode = if flags.line_buffer {
+        // A `--results` table holds each job's output whole, for its row.
+        let table = flags
+            .results
+            .as_deref()
+            .is_some_and(|r| crate::table::Format::of(r.as_bytes()).is_some());
+        let mode = if table {
+            Mode::Group
+        } else if flags.line_buffer {
             Mode::LineBuffer
         } else if flags.ungroup && !flags.group {
             Mode::Ungroup
@@ -295,7 +308,7 @@ impl Config {
             Mode::Group
         };
         let tag = match (&flags.tagstring, flags.tag) {
-            _ if mode == Mode::Ungroup => Tag::None,
+            _ if mode == Mode::Ungroup || table => Tag::None,
             (Some(s), _) => Tag::Template(s.as_bytes().to_vec()),
             (None, true) => Tag::Args,
             (None, false) => Tag::None,
@@ -311,11 +324,13 @@ impl Config {
                         .ok()
                         .filter(|p| *p > 0.0)
                         .map(|p| Timeout::Median(p / 100.0)),
-                    None => parse_duration(t).filter(|d| !d.is_zero()).map(Timeout::Fixed),
+                    None => parse_duration(t).map(Timeout::Fixed),
                 };
                 parsed.ok_or_else(|| bad(format!("--timeout must be seconds or percentage, not {t:?}")))
             })
-            .transpose()?;
+            .transpose()?
+            // `--timeout 0` is no timeout, as in GNU parallel.
+            .filter(|t| *t != Timeout::Fixed(Duration::ZERO));
         let termseq = match &flags.termseq {
             None => TermSeq::default(),
             Some(s) => TermSeq::from_str(s).map_err(|e| bad(e.to_string()))?,
@@ -346,10 +361,12 @@ impl Config {
             Resume::No
         };
         if resume != Resume::No && joblog.is_none() && flags.results.is_none() {
-            return Err(bad("--resume and --resume-failed need --joblog (or --results)"));
+            return Err(bad("--resume and --resume-failed require --joblog or --results."));
         }
-        if resume == Resume::RetryFailed && joblog.is_none() {
-            return Err(bad("--resume-failed needs --joblog"));
+
+        let shell = Shell::detect();
+        if crate::shell::which(shell.path.as_os_str()).is_none_or(|p| !p.is_file()) {
+            return Err(bad(format!("Shell '{}' not found.", shell.path.display())));
         }
 
         Ok(Config {
@@ -383,7 +400,7 @@ impl Config {
             bar: flags.bar,
             progress: flags.progress,
             eta: flags.eta,
-            shell: Shell::detect(),
+            shell,
         })
     }
 }
@@ -403,8 +420,10 @@ mod tests {
         let cpus = cpus();
         assert_eq!(parse_jobs("3"), Some(3));
         assert_eq!(parse_jobs("+2"), Some(cpus + 2));
-        assert_eq!(parse_jobs("-1"), Some((cpus - 1).max(1)));
-        assert_eq!(parse_jobs("-1000"), Some(1));
+        assert_eq!(parse_jobs("-1"), Some(cpus - 1));
+        assert_eq!(parse_jobs("-1000"), Some(0), "none: refused by the caller");
+        assert_eq!(parse_jobs("0%"), Some(0));
+        assert_eq!(parse_jobs("1%"), Some(1));
         assert_eq!(parse_jobs("200%"), Some(cpus * 2));
         assert!(parse_jobs("0").unwrap() >= 1);
         assert_eq!(parse_jobs("abc"), None);
@@ -422,6 +441,7 @@ mod tests {
             (&["--memfree", "lots", "echo"][..], "--memfree"),
             (&["--resume", "echo"][..], "--joblog"),
             (&["--nice", "99", "echo"][..], "--nice"),
+            (&["-j", "-1000", "echo"][..], "Cannot run any jobs."),
         ] {
             let err = config(args).unwrap_err();
             assert!(err.0.contains(needle), "{args:?}: {err}");

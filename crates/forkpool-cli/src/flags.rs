@@ -27,19 +27,42 @@ use clap::Parser;
 pub(crate) struct Flags {
     // ------------------------------------------------------------ input --
     /// Read input from FILE (may be given more than once: one input source each).
-    #[arg(short = 'a', long = "arg-file", value_name = "FILE", help_heading = "Input")]
+    #[arg(
+        short = 'a',
+        long = "arg-file",
+        value_name = "FILE",
+        help_heading = "Input",
+        allow_hyphen_values = true
+    )]
     pub(crate) arg_files: Vec<PathBuf>,
     /// Input items end with NUL instead of newline.
     #[arg(short = '0', long = "null", help_heading = "Input")]
     pub(crate) null: bool,
     /// Input items end with DELIM (C escapes such as \t, \0, \x1f work).
-    #[arg(short = 'd', long = "delimiter", value_name = "DELIM", help_heading = "Input")]
+    #[arg(
+        short = 'd',
+        long = "delimiter",
+        value_name = "DELIM",
+        help_heading = "Input",
+        allow_hyphen_values = true
+    )]
     pub(crate) delimiter: Option<String>,
     /// Split each input line into columns {1} {2} ... at REGEX.
-    #[arg(short = 'C', long = "colsep", value_name = "REGEX", help_heading = "Input")]
+    #[arg(
+        short = 'C',
+        long = "colsep",
+        value_name = "REGEX",
+        help_heading = "Input",
+        allow_hyphen_values = true
+    )]
     pub(crate) colsep: Option<String>,
     /// The first line (or lines matching REGEX, or N lines) names the columns: {name}.
-    #[arg(long = "header", value_name = "REGEX", help_heading = "Input")]
+    #[arg(
+        long = "header",
+        value_name = "REGEX",
+        help_heading = "Input",
+        allow_hyphen_values = true
+    )]
     pub(crate) header: Option<String>,
     /// Read one item from each input source per job, instead of all combinations.
     #[arg(long = "link", visible_alias = "xapply", help_heading = "Input")]
@@ -66,7 +89,7 @@ pub(crate) struct Flags {
         short = 'j',
         long = "jobs",
         visible_alias = "max-procs",
-        short_alias = 'P',
+        visible_short_alias = 'P',
         value_name = "N",
         allow_negative_numbers = true,
         help_heading = "Jobs"
@@ -110,10 +133,21 @@ pub(crate) struct Flags {
     #[arg(long = "tag", help_heading = "Output")]
     pub(crate) tag: bool,
     /// Prefix each output line with STR (replacement strings allowed) and a TAB.
-    #[arg(long = "tagstring", value_name = "STR", help_heading = "Output")]
+    #[arg(
+        long = "tagstring",
+        value_name = "STR",
+        help_heading = "Output",
+        allow_hyphen_values = true
+    )]
     pub(crate) tagstring: Option<String>,
     /// Save each job's output under DIR instead of printing it.
-    #[arg(long = "results", visible_alias = "res", value_name = "DIR", help_heading = "Output")]
+    #[arg(
+        long = "results",
+        visible_alias = "res",
+        value_name = "DIR|FILE.csv|FILE.tsv|FILE.json",
+        help_heading = "Output",
+        allow_hyphen_values = true
+    )]
     pub(crate) results: Option<String>,
     /// Print each job's command on stderr before running it.
     #[arg(short = 't', long = "verbose", help_heading = "Output")]
@@ -139,11 +173,18 @@ pub(crate) struct Flags {
         long = "halt",
         visible_alias = "halt-on-error",
         value_name = "WHEN",
+        allow_hyphen_values = true,
         help_heading = "Control"
     )]
     pub(crate) halt: Option<String>,
     /// Log each finished job to FILE (+FILE appends).
-    #[arg(long = "joblog", visible_alias = "jl", value_name = "FILE", help_heading = "Control")]
+    #[arg(
+        long = "joblog",
+        visible_alias = "jl",
+        value_name = "FILE",
+        help_heading = "Control",
+        allow_hyphen_values = true
+    )]
     pub(crate) joblog: Option<String>,
     /// Skip the jobs already in the joblog.
     #[arg(long = "resume", help_heading = "Control")]
@@ -365,6 +406,16 @@ mod tests {
         assert_eq!(attached.rest, os(&["true"]));
         assert_eq!(parse(&["-k", "--", "-weird", "x"]).rest, os(&["-weird", "x"]));
         assert_eq!(parse(&[":::", "a"]).rest, os(&[":::", "a"]));
+        // xargs's -P takes its value apart too.
+        let p = parse(&["-P", "3", "echo"]);
+        assert_eq!((p.jobs.as_deref(), p.rest), (Some("3"), os(&["echo"])));
+        // Values that look like options, where GNU parallel allows them.
+        let h = parse(&["--halt", "-1", "--results", "-.csv", "--joblog", "-", "echo"]);
+        assert_eq!(
+            (h.halt.as_deref(), h.results.as_deref(), h.joblog.as_deref()),
+            (Some("-1"), Some("-.csv"), Some("-"))
+        );
+        assert_eq!(h.rest, os(&["echo"]));
     }
 
     #[test]

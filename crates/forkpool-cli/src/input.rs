@@ -23,7 +23,7 @@ pub(crate) type Record = Vec<Vec<u8>>;
 
 /// A lazily read stream of items split at a delimiter.
 pub(crate) struct Reader {
-    inner: Box<dyn BufRead>,
+    inner: Box<dyn BufRead + Send>,
     delimiter: Vec<u8>,
     done: bool,
 }
@@ -37,7 +37,7 @@ impl std::fmt::Debug for Reader {
 }
 
 impl Reader {
-    pub(crate) fn new(inner: Box<dyn Read>, delimiter: Vec<u8>) -> Reader {
+    pub(crate) fn new(inner: Box<dyn Read + Send>, delimiter: Vec<u8>) -> Reader {
         Reader {
             inner: Box::new(BufReader::with_capacity(64 * 1024, inner)),
             delimiter,
@@ -47,7 +47,7 @@ impl Reader {
 
     /// Opens a file, or standard input for `-`.
     pub(crate) fn open(path: &Path, delimiter: Vec<u8>) -> io::Result<Reader> {
-        let inner: Box<dyn Read> = if path == Path::new("-") {
+        let inner: Box<dyn Read + Send> = if path == Path::new("-") {
             Box::new(io::stdin())
         } else {
             Box::new(File::open(path)?)
@@ -55,7 +55,32 @@ impl Reader {
         Ok(Reader::new(inner, delimiter))
     }
 
+    /// The next item, with any NUL byte in it replaced by `\0` (an
+    /// argument cannot hold one), with GNU parallel's warning for each
+    /// such item.
     fn read_item(&mut self) -> io::Result<Option<Vec<u8>>> {
+        let Some(item) = self.read_raw_item()? else {
+            return Ok(None);
+        };
+        if !item.contains(&0) {
+            return Ok(Some(item));
+        }
+        eprintln!(
+            "forkpool: Warning: A NUL character in the input was replaced with \\0.\n\
+             forkpool: Warning: NUL cannot be passed through in the argument list.\n\
+             forkpool: Warning: Did you mean to use the --null option?"
+        );
+        let mut replaced = Vec::with_capacity(item.len() + 8);
+        for b in item {
+            match b {
+                0 => replaced.extend_from_slice(b"\\0"),
+                b => replaced.push(b),
+            }
+        }
+        Ok(Some(replaced))
+    }
+
+    fn read_raw_item(&mut self) -> io::Result<Option<Vec<u8>>> {
         if self.done {
             return Ok(None);
         }
@@ -126,7 +151,8 @@ pub(crate) enum Source {
 }
 
 impl Source {
-    /// Values given on the command line, in order.
+    /// Values given on the command line, in order, as they are.
+    #[cfg(test)]
     pub(crate) fn values<S: AsRef<std::ffi::OsStr>>(values: &[S]) -> Source {
         use std::os::unix::ffi::OsStrExt;
         Source::Values(
@@ -137,6 +163,31 @@ impl Source {
                 .into_iter(),
         )
     }
+
+    /// Values given after `:::`, each cut at `delimiter` as GNU parallel
+    /// cuts them (it reads them back as if from a file): `::: "a,b" -d ,`
+    /// is two items, and so is a value with a newline in it.
+    pub(crate) fn delimited_values<S: AsRef<std::ffi::OsStr>>(values: &[S], delimiter: &[u8]) -> Source {
+        use std::os::unix::ffi::OsStrExt;
+        let mut items = Vec::new();
+        for value in values {
+            let mut rest = value.as_ref().as_bytes();
+            while let Some(at) = find(rest, delimiter) {
+                items.push(rest[..at].to_vec());
+                rest = &rest[at + delimiter.len()..];
+            }
+            items.push(rest.to_vec());
+        }
+        Source::Values(items.into_iter())
+    }
+}
+
+/// Where `needle` first occurs in `haystack`.
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() {
+        return None;
+    }
+    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 impl std::fmt::Debug for Source {
@@ -234,12 +285,18 @@ enum State {
         index: usize,
         len: usize,
     },
-    /// A product: the first group streams, the others are in memory.
+    /// A product: the first group streams, the others are in memory. As in
+    /// GNU parallel, an empty group counts as one empty value (unless every
+    /// group is empty).
     Product {
         outer: Group,
         inner: Vec<Vec<Record>>,
         current: Option<Record>,
         odometer: Vec<usize>,
+        /// Whether the outer group has yielded anything yet.
+        outer_started: bool,
+        /// Whether some inner group has values of its own.
+        inner_has_values: bool,
     },
     Failed(Option<io::Error>),
 }
@@ -312,9 +369,14 @@ impl Records {
             };
         }
         let mut inner = Vec::new();
+        let mut inner_has_values = false;
         for mut group in rest {
             match read_all(&mut group) {
-                Ok(all) => inner.push(all),
+                Ok(all) if all.is_empty() => inner.push(vec![vec![Vec::new(); group.sources.len()]]),
+                Ok(all) => {
+                    inner_has_values = true;
+                    inner.push(all);
+                }
                 Err(e) => {
                     return Records {
                         state: State::Failed(Some(e)),
@@ -329,6 +391,8 @@ impl Records {
                 inner,
                 current: None,
                 odometer,
+                outer_started: false,
+                inner_has_values,
             },
         }
     }
@@ -357,16 +421,20 @@ impl Iterator for Records {
                 inner,
                 current,
                 odometer,
+                outer_started,
+                inner_has_values,
             } => {
-                if inner.iter().any(Vec::is_empty) {
-                    return None;
-                }
                 if current.is_none() {
                     match read_group_item(outer) {
                         Ok(Some(record)) => *current = Some(record),
+                        // An empty outer group: one empty value, once.
+                        Ok(None) if !*outer_started && *inner_has_values => {
+                            *current = Some(vec![Vec::new(); outer.sources.len()]);
+                        }
                         Ok(None) => return None,
                         Err(e) => return Some(Err(e)),
                     }
+                    *outer_started = true;
                     odometer.iter_mut().for_each(|i| *i = 0);
                 }
                 let mut record = current.clone().unwrap_or_default();
@@ -540,8 +608,26 @@ mod tests {
     }
 
     #[test]
-    fn an_empty_inner_source_means_no_records() {
-        let r = Records::new(vec![values(&["a"]), values(&[])], &[false, false], Linking::Product);
-        assert_eq!(strings(r), Vec::<String>::new());
+    fn command_line_values_are_cut_at_the_delimiter() {
+        let items = |values: &[&str], delimiter: &[u8]| {
+            let mut source = Source::delimited_values(values, delimiter);
+            std::iter::from_fn(|| source.next())
+                .map(|v| String::from_utf8(v.unwrap()).unwrap())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(items(&["a,", "b"], b","), ["a", "", "b"]);
+        assert_eq!(items(&["x\ny", "z"], b"\n"), ["x", "y", "z"]);
+        assert_eq!(items(&["a::b"], b"::"), ["a", "b"]);
+    }
+
+    #[test]
+    fn an_empty_source_in_a_product_is_one_empty_value_as_in_gnu_parallel() {
+        let product = |sources: Vec<Columns>| {
+            let linked = vec![false; sources.len()];
+            strings(Records::new(sources, &linked, Linking::Product))
+        };
+        assert_eq!(product(vec![values(&["a", "b"]), values(&[])]), ["a ", "b "]);
+        assert_eq!(product(vec![values(&[]), values(&["a", "b"])]), [" a", " b"]);
+        assert_eq!(product(vec![values(&[]), values(&[])]), Vec::<String>::new());
     }
 }

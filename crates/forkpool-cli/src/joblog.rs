@@ -11,14 +11,16 @@
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Write};
-use std::path::PathBuf;
+use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 const HEADER: &str = "Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand\n";
 
-/// One finished job.
+/// What is known of a finished job, kept until its output is printed:
+/// its joblog line and (for a `--results` table) its row are written then,
+/// so they come in the order the output does (input order under `-k`).
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Entry<'a> {
+pub(crate) struct Finished {
     pub(crate) seq: u64,
     pub(crate) start: SystemTime,
     pub(crate) runtime: Duration,
@@ -26,25 +28,32 @@ pub(crate) struct Entry<'a> {
     pub(crate) receive: u64,
     pub(crate) exitval: i64,
     pub(crate) signal: i32,
-    pub(crate) command: &'a [u8],
+    pub(crate) command: Vec<u8>,
+    /// The job's input values (for a table row).
+    pub(crate) values: Vec<Vec<u8>>,
 }
 
-impl Entry<'_> {
-    /// The line, in GNU parallel's format.
-    pub(crate) fn line(&self) -> Vec<u8> {
+impl Finished {
+    /// The start time as GNU parallel writes it: seconds since the epoch,
+    /// with milliseconds.
+    pub(crate) fn start_text(&self) -> String {
         let start = self.start.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+        format!("{}.{:03}", start.as_secs(), start.subsec_millis())
+    }
+
+    /// The joblog line, in GNU parallel's format.
+    pub(crate) fn line(&self) -> Vec<u8> {
         let mut line = format!(
-            "{}\t:\t{}.{:03}\t{:>10.3}\t0\t{}\t{}\t{}\t",
+            "{}\t:\t{}\t{:>10.3}\t0\t{}\t{}\t{}\t",
             self.seq,
-            start.as_secs(),
-            start.subsec_millis(),
+            self.start_text(),
             self.runtime.as_secs_f64(),
             self.receive,
             self.exitval,
             self.signal
         )
         .into_bytes();
-        line.extend_from_slice(self.command);
+        line.extend_from_slice(&self.command);
         line.push(b'\n');
         line
     }
@@ -58,44 +67,67 @@ pub(crate) struct Prior {
 }
 
 /// An open joblog.
-#[derive(Debug)]
 pub(crate) struct Joblog {
-    file: File,
+    out: Box<dyn Write + Send>,
+}
+
+impl std::fmt::Debug for Joblog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Joblog").finish_non_exhaustive()
+    }
 }
 
 /// How the joblog is opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Open {
-    /// Start a new log.
+    /// A new log: truncate, write the header (`-` is standard output).
     Create,
-    /// Add to it (`+FILE`, or resuming).
+    /// `+FILE`: add lines to it, without a header.
     Append,
+    /// `--resume`: read what it says, then add to it if it has anything
+    /// (else start it anew, or as `+FILE` says if it does not exist).
+    Resume {
+        /// The name was given as `+FILE`.
+        plus: bool,
+    },
 }
 
 impl Joblog {
     /// Opens the log; returns it with what it already held (for resuming).
-    pub(crate) fn open(path: &PathBuf, how: Open) -> io::Result<(Joblog, Prior)> {
-        let prior = match how {
-            Open::Append => read_prior(path)?,
-            Open::Create => Prior::default(),
+    /// Follows GNU parallel's rules for when to write the header.
+    pub(crate) fn open(path: &Path, how: Open) -> io::Result<(Joblog, Prior)> {
+        let (append, prior) = match how {
+            Open::Create => (false, Prior::default()),
+            Open::Append => (true, Prior::default()),
+            Open::Resume { plus } => match std::fs::metadata(path) {
+                Ok(meta) => (meta.len() > 0, read_prior(path)?),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => (plus, Prior::default()),
+                Err(e) => return Err(e),
+            },
         };
-        let mut file = match how {
-            Open::Create => File::create(path)?,
-            Open::Append => OpenOptions::new().create(true).append(true).open(path)?,
+        let out: Box<dyn Write + Send> = if append {
+            Box::new(OpenOptions::new().create(true).append(true).open(path)?)
+        } else {
+            let mut out: Box<dyn Write + Send> = if path == Path::new("-") {
+                Box::new(io::stdout())
+            } else {
+                Box::new(File::create(path)?)
+            };
+            out.write_all(HEADER.as_bytes())?;
+            out.flush()?;
+            out
         };
-        if how == Open::Create || file.metadata()?.len() == 0 {
-            file.write_all(HEADER.as_bytes())?;
-        }
-        Ok((Joblog { file }, prior))
+        Ok((Joblog { out }, prior))
     }
 
     /// Logs a finished job (one `write`, so a crash loses at most it).
-    pub(crate) fn record(&mut self, entry: &Entry<'_>) -> io::Result<()> {
-        self.file.write_all(&entry.line())
+    pub(crate) fn record(&mut self, entry: &Finished) -> io::Result<()> {
+        self.out.write_all(&entry.line())?;
+        self.out.flush()
     }
 }
 
-fn read_prior(path: &PathBuf) -> io::Result<Prior> {
+fn read_prior(path: &Path) -> io::Result<Prior> {
     let file = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Prior::default()),
@@ -126,14 +158,15 @@ mod tests {
 
     #[test]
     fn lines_match_gnu_parallel() {
-        let entry = Entry {
+        let entry = Finished {
             seq: 2,
             start: SystemTime::UNIX_EPOCH + Duration::from_millis(1_795_292_828_782),
             runtime: Duration::from_millis(1223),
             receive: 0,
             exitval: -1,
             signal: 15,
-            command: b"sleep 3; echo done 3",
+            command: b"sleep 3; echo done 3".to_vec(),
+            values: Vec::new(),
         };
         assert_eq!(
             String::from_utf8(entry.line()).unwrap(),
@@ -149,14 +182,15 @@ mod tests {
             let (mut log, prior) = Joblog::open(&path, Open::Create).unwrap();
             assert!(prior.jobs.is_empty());
             for (seq, exitval) in [(1, 0), (2, 3), (3, 0)] {
-                log.record(&Entry {
+                log.record(&Finished {
                     seq,
                     start: SystemTime::now(),
                     runtime: Duration::ZERO,
                     receive: 0,
                     exitval,
                     signal: 0,
-                    command: b"x",
+                    command: b"x".to_vec(),
+                    values: Vec::new(),
                 })
                 .unwrap();
             }
@@ -168,13 +202,28 @@ mod tests {
             .unwrap()
             .write_all(b"4\t:\t12")
             .unwrap();
-        let (_, prior) = Joblog::open(&path, Open::Append).unwrap();
+        let (_, prior) = Joblog::open(&path, Open::Resume { plus: false }).unwrap();
         assert_eq!(prior.jobs, HashMap::from([(1, true), (2, false), (3, true)]));
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(
             text.matches("Seq\tHost").count(),
             1,
-            "appending does not repeat the header"
+            "resuming does not repeat the header"
         );
+    }
+
+    #[test]
+    fn the_header_is_written_as_gnu_parallel_writes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap();
+        let open = |name: &str, how| drop(Joblog::open(&dir.path().join(name), how).unwrap());
+        open("new", Open::Create);
+        assert_eq!(text("new"), HEADER);
+        open("plus", Open::Append);
+        assert_eq!(text("plus"), "", "+FILE never writes one");
+        open("resumed", Open::Resume { plus: false });
+        assert_eq!(text("resumed"), HEADER, "resuming a log that is not there starts one");
+        open("resumed-plus", Open::Resume { plus: true });
+        assert_eq!(text("resumed-plus"), "");
     }
 }

@@ -11,11 +11,15 @@ use crate::config::{Batching, Config, Header, Tag, UsageError};
 use crate::flags::SourceArg;
 use crate::input::{Columns, Reader, Record, Records, Source, Splitter};
 use crate::results::Results;
-use crate::template::{Multi, Template};
+use crate::table::{Format, Table};
+use crate::template::{Multi, Template, Values};
 
-/// The longest command line `-X`/`-m` build: what fits in one argument
-/// of `sh -c` (Linux's `MAX_ARG_STRLEN` is 128 KiB), with room to spare.
-pub(crate) const MAX_LINE: usize = 130_000;
+/// Command lines that group several items (`-n`, `-N`, `-X`, `-m`) stay
+/// shorter than this. It is GNU parallel's limit on Linux, so the same
+/// input makes the same jobs (and `{#}`): GNU probes the longest line
+/// `sh -c` accepts (130,329 bytes: one argument may hold 128 KiB), keeps
+/// 3,000 bytes for its wrappers and halves the rest for its encoding.
+pub(crate) const MAX_LINE: usize = (130_329 - 3_000) / 2;
 
 /// One job's input.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +45,8 @@ pub(crate) struct Prepared {
     pub(crate) command: Template,
     pub(crate) tag: Option<Template>,
     pub(crate) results: Option<Results>,
+    /// `--results FILE.csv` (or `.tsv`, `.json`).
+    pub(crate) table: Option<Table>,
     pub(crate) jobs: JobSource,
 }
 
@@ -59,7 +65,7 @@ pub(crate) fn prepare(config: &Config) -> Result<Prepared, UsageError> {
         let source = match &arg {
             SourceArg::Values(values) => {
                 file_names.push(None);
-                Source::values(values)
+                Source::delimited_values(values, &config.delimiter)
             }
             SourceArg::File(path) => {
                 file_names.push(Some(path.as_os_str().as_bytes().to_vec()));
@@ -123,26 +129,38 @@ pub(crate) fn prepare(config: &Config) -> Result<Prepared, UsageError> {
         Tag::Template(text) => Some(Template::parse_text(text, &names).map_err(template_error)?),
         _ => None,
     };
-    let results = match &config.results {
-        None => None,
-        Some(text) => {
-            let template = Template::parse_text(text, &names).map_err(template_error)?;
-            if template_has_replacements(text, &names) {
-                Some(Results::Template(template))
-            } else {
-                Some(Results::Dir {
-                    root: std::path::PathBuf::from(std::ffi::OsStr::from_bytes(text)),
-                    names: result_names,
-                })
-            }
+    let mut table = None;
+    let mut results = None;
+    if let Some(text) = &config.results {
+        let path = std::path::Path::new(std::ffi::OsStr::from_bytes(text));
+        if let Some(format) = Format::of(text) {
+            let names = config.header.is_some().then_some(result_names);
+            let created = Table::create(path, format, names).map_err(|e| {
+                UsageError(format!(
+                    "Cannot open results file '{}': {}.",
+                    path.display(),
+                    io_reason(&e)
+                ))
+            })?;
+            table = Some(created);
+        } else if template_has_replacements(text, &names) {
+            results = Some(Results::Template(
+                Template::parse_text(text, &names).map_err(template_error)?,
+            ));
+        } else {
+            results = Some(Results::Dir {
+                root: path.to_path_buf(),
+                names: result_names,
+            });
         }
-    };
+    }
     let records = Records::new(columns, &linked, config.linking);
     Ok(Prepared {
         jobs: JobSource::new(records, config.batching, config.multi, command.clone(), config.jobs),
         command,
         tag,
         results,
+        table,
     })
 }
 
@@ -224,8 +242,25 @@ impl JobSource {
         }
     }
 
+    /// Puts a record back, to be read first.
+    fn unread(&mut self, record: Record) {
+        self.buffered_cost += self.cost(&record);
+        self.buffer.push_front(record);
+    }
+
     fn cost(&self, record: &Record) -> usize {
         record.iter().map(|v| self.template.cost_per_value(v, self.multi)).sum()
+    }
+
+    /// The length of the command line these records make.
+    fn line_len(&self, records: &[Record]) -> usize {
+        let args: Vec<Vec<u8>> = records.iter().flatten().cloned().collect();
+        let values = Values {
+            args: &args,
+            seq: self.next_seq,
+            slot: 1,
+        };
+        self.template.render(values, self.multi).len()
     }
 
     /// The next job, or `None` at the end of the input.
@@ -242,35 +277,55 @@ impl JobSource {
                 }
                 Vec::new()
             }
-            Batching::Count(n) => {
-                let mut records = Vec::with_capacity(n);
-                while records.len() < n {
-                    match self.read()? {
-                        Some(r) => records.push(r),
-                        None => break,
-                    }
-                }
-                if records.is_empty() {
-                    return Ok(None);
-                }
-                records
-            }
+            Batching::Count(n) => self.group(n)?,
             Batching::Fill => {
-                let records = self.fill()?;
-                if records.is_empty() {
-                    return Ok(None);
-                }
-                records
+                self.look_ahead()?;
+                let most = self.even.unwrap_or(usize::MAX);
+                self.group(most)?
             }
         };
+        if records.is_empty() && self.batching != Batching::Count(0) {
+            return Ok(None);
+        }
         let job = Job::new(self.next_seq, records);
         self.next_seq += 1;
         Ok(Some(job))
     }
 
-    /// `-X`/`-m`: as many records as fit a command line; when the whole
-    /// input fits in fewer lines than there are slots, spread it evenly.
-    fn fill(&mut self) -> io::Result<Vec<Record>> {
+    /// Up to `most` records whose command line is shorter than
+    /// [`MAX_LINE`] (at least one, however long).
+    fn group(&mut self, most: usize) -> io::Result<Vec<Record>> {
+        let Some(first) = self.read()? else {
+            return Ok(Vec::new());
+        };
+        // The line grows by each record's cost; what does not grow with
+        // records (the command's own words) is measured once.
+        let mut cost = self.cost(&first);
+        let fixed = self.line_len(std::slice::from_ref(&first)).saturating_sub(cost);
+        let mut taken = vec![first];
+        while taken.len() < most {
+            let Some(record) = self.read()? else { break };
+            let c = self.cost(&record);
+            if fixed + cost + c >= MAX_LINE {
+                self.unread(record);
+                break;
+            }
+            cost += c;
+            taken.push(record);
+        }
+        // The estimate is exact for plain values; make sure anyway.
+        while taken.len() > 1 && self.line_len(&taken) >= MAX_LINE {
+            if let Some(record) = taken.pop() {
+                self.unread(record);
+            }
+        }
+        Ok(taken)
+    }
+
+    /// `-X`/`-m`: reads ahead enough to fill every slot's line; when the
+    /// whole input is shorter than that, it is spread evenly over the
+    /// slots instead.
+    fn look_ahead(&mut self) -> io::Result<()> {
         let budget = MAX_LINE.saturating_mul(self.slots);
         while !self.eof && self.buffered_cost < budget {
             match self.records.next().transpose()? {
@@ -284,21 +339,7 @@ impl JobSource {
         if self.eof && self.even.is_none() && self.buffered_cost < budget {
             self.even = Some(self.buffer.len().div_ceil(self.slots).max(1));
         }
-        let mut taken = Vec::new();
-        let mut cost = 0;
-        while let Some(record) = self.buffer.front() {
-            let c = self.cost(record);
-            let full = !taken.is_empty() && (cost + c > MAX_LINE || self.even.is_some_and(|e| taken.len() >= e));
-            if full {
-                break;
-            }
-            cost += c;
-            self.buffered_cost = self.buffered_cost.saturating_sub(c);
-            if let Some(record) = self.buffer.pop_front() {
-                taken.push(record);
-            }
-        }
-        Ok(taken)
+        Ok(())
     }
 
     /// Every remaining job (for `--shuf`, `--bar`, `--eta` and `--halt N%`,
@@ -389,6 +430,25 @@ mod tests {
             .collect();
         assert_eq!(sizes.iter().sum::<usize>(), 10);
         assert!(sizes.iter().all(|&n| n * 40_001 <= MAX_LINE), "{sizes:?}");
+    }
+
+    #[test]
+    fn counts_stop_where_the_line_would_be_too_long_as_gnu_parallel_does() {
+        let numbers: Vec<String> = (1..=20_000).map(|i| i.to_string()).collect();
+        let numbers: Vec<&str> = numbers.iter().map(String::as_str).collect();
+        // What GNU parallel 20221122 makes of `seq 20000 | parallel -j1 -n 30000 echo`.
+        let sizes: Vec<usize> = batches(&numbers, Batching::Count(30_000), Multi::Join, 1)
+            .iter()
+            .map(Vec::len)
+            .collect();
+        assert_eq!(sizes, [12_460, 7_540]);
+        let sizes: Vec<usize> = batches(&numbers, Batching::Fill, Multi::Join, 1)
+            .iter()
+            .map(Vec::len)
+            .collect();
+        assert_eq!(sizes, [12_460, 7_540]);
+        // A huge count allocates nothing up front.
+        assert_eq!(batches(&["a"], Batching::Count(usize::MAX), Multi::Join, 1).len(), 1);
     }
 
     #[test]

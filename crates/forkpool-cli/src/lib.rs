@@ -3,14 +3,16 @@
 //!
 //! The layers, as in ripgrep: `flags` is the command line as typed,
 //! `config` the checked configuration; `input` reads the input sources
-//! and `jobs` groups them into jobs; `template` and `shell` turn a job
-//! into a command line and decide how to run it; `run` drives the jobs
-//! on `forkpool::command`'s supervisor; `output`, `results`,
-//! `joblog`, `halt` and `progress` are what the user sees.
+//! and `jobs` groups them into jobs, on the input thread of `feed`;
+//! `template` and `shell` turn a job into a command line and decide how to
+//! run it; `run` drives the jobs on `forkpool::command`'s supervisor;
+//! `output`, `results`, `table`, `joblog`, `halt` and `progress` are what
+//! the user sees.
 
 #![forbid(unsafe_code)]
 
 mod config;
+mod feed;
 mod flags;
 mod halt;
 mod input;
@@ -21,6 +23,7 @@ mod progress;
 mod results;
 mod run;
 mod shell;
+mod table;
 mod template;
 mod units;
 

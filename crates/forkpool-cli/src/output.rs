@@ -15,6 +15,9 @@ use std::os::unix::fs::FileExt;
 
 use forkpool::command::Stream;
 
+use crate::joblog::{Finished, Joblog};
+use crate::table::{Replay, Table};
+
 /// How output reaches the terminal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Mode {
@@ -64,16 +67,20 @@ impl Store {
 
     /// Calls `sink` with the chunk's bytes, in pieces, and releases it.
     fn drain(&mut self, chunk: Chunk, sink: &mut dyn FnMut(&[u8]) -> io::Result<()>) -> io::Result<()> {
+        let result = self.read(&chunk, sink);
+        self.release(chunk);
+        result
+    }
+
+    /// Calls `sink` with the chunk's bytes, in pieces.
+    fn read(&self, chunk: &Chunk, sink: &mut dyn FnMut(&[u8]) -> io::Result<()>) -> io::Result<()> {
         match chunk {
-            Chunk::Memory(bytes) => {
-                self.in_memory -= bytes.len();
-                sink(&bytes)
-            }
+            Chunk::Memory(bytes) => sink(bytes),
             Chunk::Spilled { offset, len } => {
                 let file = self.spill.as_ref().ok_or_else(|| io::Error::other("no spill file"))?;
                 let mut buf = vec![0u8; 256 * 1024];
                 let mut done = 0;
-                while done < len {
+                while done < *len {
                     let n = (len - done).min(buf.len() as u64) as usize;
                     file.read_exact_at(&mut buf[..n], offset + done)?;
                     sink(&buf[..n])?;
@@ -83,11 +90,59 @@ impl Store {
             }
         }
     }
+
+    /// Forgets a chunk (its memory counts no more).
+    fn release(&mut self, chunk: Chunk) {
+        if let Chunk::Memory(bytes) = chunk {
+            self.in_memory -= bytes.len();
+        }
+    }
+}
+
+/// A job's held output for one stream, readable again and again (for a
+/// `--results` table row).
+struct HeldBytes<'a> {
+    store: &'a Store,
+    chunks: &'a [Chunk],
+}
+
+impl Replay for HeldBytes<'_> {
+    fn replay(&self, sink: &mut dyn FnMut(&[u8]) -> io::Result<()>) -> io::Result<()> {
+        self.chunks.iter().try_for_each(|chunk| self.store.read(chunk, sink))
+    }
 }
 
 #[derive(Debug, Default)]
 struct Held {
     chunks: Vec<Chunk>,
+}
+
+/// Line-buffer mode: a stream's unfinished last line. A long one moves to
+/// the store piece by piece, so a job writing gigabytes without a newline
+/// costs disk, not memory.
+#[derive(Debug, Default)]
+struct Partial {
+    held: Vec<Chunk>,
+    tail: Vec<u8>,
+}
+
+/// How much of an unfinished line stays in `Partial::tail`.
+const PARTIAL_TAIL: usize = 1 << 20;
+
+impl JobOutput {
+    fn partial(&mut self, stream: Stream) -> &mut Partial {
+        match stream {
+            Stream::Stdout => &mut self.out_partial,
+            Stream::Stderr => &mut self.err_partial,
+        }
+    }
+
+    fn held(&mut self, stream: Stream) -> &mut Held {
+        match stream {
+            Stream::Stdout => &mut self.out,
+            Stream::Stderr => &mut self.err,
+        }
+    }
 }
 
 /// One job's output state.
@@ -97,12 +152,14 @@ struct JobOutput {
     out: Held,
     err: Held,
     /// Line-buffer mode: the unfinished last line of each stream.
-    out_partial: Vec<u8>,
-    err_partial: Vec<u8>,
+    out_partial: Partial,
+    err_partial: Partial,
     /// Whether the next byte printed for each stream starts a line.
     out_at_line_start: bool,
     err_at_line_start: bool,
     finished: bool,
+    /// The job's record, once it has ended (for the joblog and table).
+    finished_as: Option<Finished>,
 }
 
 /// Writes held output where it belongs.
@@ -114,6 +171,12 @@ pub(crate) struct Printer {
     jobs: HashMap<u64, JobOutput>,
     /// Jobs in input order, for `-k`.
     order: VecDeque<u64>,
+    /// `--results FILE.csv`: jobs' output goes into this table instead.
+    table: Option<Table>,
+    /// `--joblog`: a line per job, written when its output is.
+    joblog: Option<Joblog>,
+    /// The first error writing the joblog, for the caller to report.
+    joblog_error: Option<io::Error>,
 }
 
 impl Printer {
@@ -124,6 +187,38 @@ impl Printer {
             store: Store::default(),
             jobs: HashMap::new(),
             order: VecDeque::new(),
+            table: None,
+            joblog: None,
+            joblog_error: None,
+        }
+    }
+
+    /// Each job's joblog line goes to `joblog` when its output is printed
+    /// (so in input order under `-k`, as GNU parallel writes it).
+    pub(crate) fn set_joblog(&mut self, joblog: Joblog) {
+        self.joblog = Some(joblog);
+    }
+
+    /// The first error writing the joblog since the last call.
+    pub(crate) fn take_joblog_error(&mut self) -> Option<io::Error> {
+        self.joblog_error.take()
+    }
+
+    /// Output goes into `table`, a row per job, instead of being printed.
+    pub(crate) fn set_table(&mut self, table: Table) {
+        self.table = Some(table);
+    }
+
+    /// Whether output goes into a table.
+    pub(crate) fn has_table(&self) -> bool {
+        self.table.is_some()
+    }
+
+    /// What is known of a job that has ended, for its joblog line and
+    /// table row: call before [`finish`](Printer::finish).
+    pub(crate) fn set_finished(&mut self, seq: u64, finished: Finished) {
+        if let Some(job) = self.jobs.get_mut(&seq) {
+            job.finished_as = Some(finished);
         }
     }
 
@@ -145,11 +240,15 @@ impl Printer {
     /// Drops what a failed attempt printed; the job keeps its place.
     pub(crate) fn discard(&mut self, seq: u64) {
         if let Some(job) = self.jobs.get_mut(&seq) {
-            for chunk in job.out.chunks.drain(..).chain(job.err.chunks.drain(..)) {
+            let chunks = (job.out.chunks.drain(..))
+                .chain(job.err.chunks.drain(..))
+                .chain(job.out_partial.held.drain(..))
+                .chain(job.err_partial.held.drain(..));
+            for chunk in chunks {
                 let _ = self.store.drain(chunk, &mut |_| Ok(()));
             }
-            job.out_partial.clear();
-            job.err_partial.clear();
+            job.out_partial.tail.clear();
+            job.err_partial.tail.clear();
         }
     }
 
@@ -165,18 +264,25 @@ impl Printer {
             let Some(job) = self.jobs.get_mut(&seq) else {
                 return Ok(());
             };
-            let partial = match stream {
-                Stream::Stdout => &mut job.out_partial,
-                Stream::Stderr => &mut job.err_partial,
-            };
-            partial.extend_from_slice(data);
-            let Some(last_newline) = partial.iter().rposition(|&b| b == b'\n') else {
+            let partial = job.partial(stream);
+            partial.tail.extend_from_slice(data);
+            let Some(last_newline) = partial.tail.iter().rposition(|&b| b == b'\n') else {
+                if partial.tail.len() > PARTIAL_TAIL {
+                    let chunk = self.store.hold(&partial.tail)?;
+                    partial.tail.clear();
+                    partial.held.push(chunk);
+                }
                 return Ok(());
             };
-            let lines: Vec<u8> = partial.drain(..=last_newline).collect();
+            let lines: Vec<u8> = partial.tail.drain(..=last_newline).collect();
+            let start: Vec<Chunk> = partial.held.drain(..).collect();
             if live {
+                for chunk in start {
+                    self.print_chunk(seq, stream, chunk)?;
+                }
                 return self.print(seq, stream, &lines);
             }
+            job.held(stream).chunks.extend(start);
             return self.hold(seq, stream, &lines);
         }
         self.hold(seq, stream, data)
@@ -195,16 +301,15 @@ impl Printer {
 
     /// A last line without a newline still counts: hold it like a whole one.
     fn hold_partial_lines(&mut self, seq: u64) -> io::Result<()> {
-        let Some(job) = self.jobs.get_mut(&seq) else {
-            return Ok(());
-        };
-        let out = std::mem::take(&mut job.out_partial);
-        let err = std::mem::take(&mut job.err_partial);
-        if !out.is_empty() {
-            self.hold(seq, Stream::Stdout, &out)?;
-        }
-        if !err.is_empty() {
-            self.hold(seq, Stream::Stderr, &err)?;
+        for stream in [Stream::Stdout, Stream::Stderr] {
+            let Some(job) = self.jobs.get_mut(&seq) else {
+                return Ok(());
+            };
+            let partial = std::mem::take(job.partial(stream));
+            job.held(stream).chunks.extend(partial.held);
+            if !partial.tail.is_empty() {
+                self.hold(seq, stream, &partial.tail)?;
+            }
         }
         Ok(())
     }
@@ -234,12 +339,23 @@ impl Printer {
         Ok(())
     }
 
-    /// Prints what a finished job held (exactly what it wrote, a missing
-    /// final newline included) and forgets it.
+    /// Publishes a finished job and forgets it: prints what it held
+    /// (exactly what it wrote, a missing final newline included) or writes
+    /// its table row, then its joblog line.
     fn print_job(&mut self, seq: u64) -> io::Result<()> {
-        self.print_held(seq)?;
+        let finished = self.jobs.get_mut(&seq).and_then(|job| job.finished_as.take());
+        let printed = if self.table.is_some() {
+            self.write_row(seq, finished.as_ref())
+        } else {
+            self.print_held(seq)
+        };
+        if let (Some(log), Some(finished)) = (&mut self.joblog, &finished)
+            && let Err(e) = log.record(finished)
+        {
+            self.joblog_error.get_or_insert(e);
+        }
         self.jobs.remove(&seq);
-        Ok(())
+        printed
     }
 
     fn print_held(&mut self, seq: u64) -> io::Result<()> {
@@ -255,6 +371,34 @@ impl Printer {
             self.print_chunk(seq, Stream::Stderr, chunk)?;
         }
         Ok(())
+    }
+
+    /// With a table: writes a job's row and forgets its output. (A job
+    /// that did not finish, discarded by `--halt now`, has no row.)
+    fn write_row(&mut self, seq: u64, finished: Option<&Finished>) -> io::Result<()> {
+        let Some(job) = self.jobs.get_mut(&seq) else {
+            return Ok(());
+        };
+        let out = std::mem::take(&mut job.out.chunks);
+        let err = std::mem::take(&mut job.err.chunks);
+        let written = match (finished, self.table.as_mut()) {
+            (Some(finished), Some(table)) => table.write_row(
+                finished,
+                &HeldBytes {
+                    store: &self.store,
+                    chunks: &out,
+                },
+                &HeldBytes {
+                    store: &self.store,
+                    chunks: &err,
+                },
+            ),
+            _ => Ok(()),
+        };
+        for chunk in out.into_iter().chain(err) {
+            self.store.release(chunk);
+        }
+        written
     }
 
     fn print_chunk(&mut self, seq: u64, stream: Stream, chunk: Chunk) -> io::Result<()> {

@@ -18,8 +18,9 @@ use forkpool::ExitReason;
 use forkpool::command::{Event, JobId, Output, SpawnError, Spec, Stream, Supervisor, TermSeq};
 
 use crate::config::{Config, Resume, Tag, Timeout};
+use crate::feed::{Feed, Next};
 use crate::halt::{Tally, When};
-use crate::joblog::{Entry, Joblog, Open, Prior};
+use crate::joblog::{Finished, Joblog, Open, Prior};
 use crate::jobs::{Job, JobSource, Prepared, io_reason};
 use crate::output::{Mode, Printer};
 use crate::progress::Progress;
@@ -61,11 +62,25 @@ struct Running {
     files: Option<JobFiles>,
 }
 
-/// Jobs still to run: read as needed, or all read up front.
+/// Jobs still to run.
 #[derive(Debug)]
 enum Queue {
-    Stream(JobSource),
+    /// Read as needed by the input thread.
+    Feed(Feed),
+    /// Read here, as needed (`--dry-run`: no jobs run while it waits).
+    Direct(JobSource),
+    /// All read up front (`--shuf`, `--bar`, `--eta`, `--halt N%`).
     Collected(VecDeque<Job>),
+}
+
+/// Whether a job was started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Launched {
+    /// Started, or ended already (it could not run).
+    Yes,
+    /// The system is short of processes or descriptors: it is back on the
+    /// queue for a while.
+    Later,
 }
 
 /// The median of successful runtimes, for `--timeout N%`, kept in
@@ -114,7 +129,7 @@ pub(crate) struct Runner<'c> {
     total: Option<u64>,
     supervisor: Option<Supervisor>,
     printer: Printer,
-    joblog: Option<Joblog>,
+    has_joblog: bool,
     prior: Prior,
     progress: Progress,
     retry: VecDeque<(Job, u32)>,
@@ -139,14 +154,15 @@ impl<'c> Runner<'c> {
             command,
             tag,
             results,
+            table,
             jobs,
         } = prepared;
         let (joblog, prior) = match (&config.joblog, config.dry_run) {
             (Some((path, append)), false) => {
-                let how = if *append || config.resume != Resume::No {
-                    Open::Append
-                } else {
-                    Open::Create
+                let how = match (config.resume, *append) {
+                    (Resume::Skip | Resume::RetryFailed, plus) => Open::Resume { plus },
+                    (Resume::No, true) => Open::Append,
+                    (Resume::No, false) => Open::Create,
                 };
                 let (log, prior) = Joblog::open(path, how)
                     .map_err(|e| format!("cannot open the joblog '{}': {}", path.display(), io_reason(&e)))?;
@@ -156,17 +172,16 @@ impl<'c> Runner<'c> {
         };
         let mut jobs = jobs;
         let needs_all = config.shuffle || config.bar || config.eta || config.halt.needs_total();
-        let (queue, total) = if needs_all {
+        let collected = if needs_all {
             let mut all = jobs
                 .collect_all()
                 .map_err(|e| format!("cannot read input: {}", io_reason(&e)))?;
             if config.shuffle {
                 crate::jobs::shuffle(&mut all);
             }
-            let total = all.len() as u64;
-            (Queue::Collected(all.into()), Some(total))
+            Some(all)
         } else {
-            (Queue::Stream(jobs), None)
+            None
         };
         let supervisor = if config.dry_run {
             None
@@ -177,7 +192,31 @@ impl<'c> Runner<'c> {
                 .map_err(|e| format!("cannot watch signals: {e}"))?;
             Some(supervisor)
         };
+        let (queue, total) = match (collected, &supervisor) {
+            (Some(all), _) => {
+                let total = all.len() as u64;
+                (Queue::Collected(all.into()), Some(total))
+            }
+            (None, Some(supervisor)) => {
+                let feed =
+                    Feed::start(jobs, supervisor.waker()).map_err(|e| format!("cannot start reading input: {e}"))?;
+                (Queue::Feed(feed), None)
+            }
+            (None, None) => (Queue::Direct(jobs), None),
+        };
         let progress = Progress::new(config.bar, config.progress, config.eta, total);
+        let mut printer = Printer::new(config.mode, config.keep_order);
+        if let Some(table) = table {
+            if config.resume != Resume::No && joblog.is_none() {
+                // A table is not read back; GNU parallel says the same.
+                eprintln!("forkpool: Warning: --resume --results .csv/.tsv/.json is not supported yet");
+            }
+            printer.set_table(table);
+        }
+        let has_joblog = joblog.is_some();
+        if let Some(joblog) = joblog {
+            printer.set_joblog(joblog);
+        }
         Ok(Runner {
             config,
             command,
@@ -186,8 +225,8 @@ impl<'c> Runner<'c> {
             queue,
             total,
             supervisor,
-            printer: Printer::new(config.mode, config.keep_order),
-            joblog,
+            printer,
+            has_joblog,
             prior,
             progress,
             retry: VecDeque::new(),
@@ -231,6 +270,7 @@ impl<'c> Runner<'c> {
         if let Err(e) = self.printer.flush_all() {
             self.output_failed(&e);
         }
+        self.check_joblog();
         if let Some(s) = self.supervisor.as_mut() {
             s.unwatch_signals(&[libc::SIGINT, libc::SIGTERM]);
         }
@@ -248,16 +288,28 @@ impl<'c> Runner<'c> {
         }
     }
 
+    /// Reports a failure to write the joblog (once: it stops the run).
+    fn check_joblog(&mut self) {
+        if let Some(e) = self.printer.take_joblog_error() {
+            self.fatal(&format!("cannot write the joblog: {}", io_reason(&e)));
+        }
+    }
+
     fn fatal(&mut self, message: &str) {
         eprintln!("forkpool: {message}");
         self.stop_and_kill(Stop::Fatal, Killed::Signal);
     }
 
+    /// Stops starting jobs and stops the running ones (those not being
+    /// stopped already).
     fn stop_and_kill(&mut self, stop: Stop, why: Killed) {
         self.stop.get_or_insert(stop);
         let seq = self.config.termseq.clone();
         for (id, running) in &mut self.running {
-            running.killed.get_or_insert(why);
+            if running.killed.is_some() {
+                continue;
+            }
+            running.killed = Some(why);
             if let Some(s) = self.supervisor.as_mut() {
                 s.terminate(*id, &seq);
             }
@@ -266,21 +318,31 @@ impl<'c> Runner<'c> {
 
     // --------------------------------------------------------- starting --
 
+    /// The next job from the input, if one is ready.
     fn next_new_job(&mut self) -> Option<Job> {
         if self.input_done {
             return None;
         }
         let next = match &mut self.queue {
-            Queue::Collected(jobs) => Ok(jobs.pop_front()),
-            Queue::Stream(source) => source.next_job(),
+            Queue::Collected(jobs) => match jobs.pop_front() {
+                Some(job) => Next::Job(job),
+                None => Next::Done,
+            },
+            Queue::Direct(source) => match source.next_job() {
+                Ok(Some(job)) => Next::Job(job),
+                Ok(None) => Next::Done,
+                Err(e) => Next::Failed(e),
+            },
+            Queue::Feed(feed) => feed.next(),
         };
         match next {
-            Ok(Some(job)) => Some(job),
-            Ok(None) => {
+            Next::Job(job) => Some(job),
+            Next::Pending => None,
+            Next::Done => {
                 self.input_done = true;
                 None
             }
-            Err(e) => {
+            Next::Failed(e) => {
                 self.input_done = true;
                 self.fatal(&format!("cannot read input: {}", io_reason(&e)));
                 None
@@ -289,38 +351,47 @@ impl<'c> Runner<'c> {
     }
 
     /// Starts jobs while allowed. Returns when to look again if a limit
-    /// (delay, memory, load) holds jobs back.
+    /// (delay, memory, load) holds the next job back.
     fn start_jobs(&mut self) -> Option<Instant> {
         while self.running.len() < self.config.jobs && self.stop.is_none() {
-            let now = Instant::now();
-            if let (Some(delay), Some(last)) = (self.delay, self.last_start)
-                && now < last + delay
-            {
-                return Some(last + delay);
-            }
-            if let Some(memfree) = self.config.memfree
-                && !self.running.is_empty()
-                && available_memory().is_some_and(|a| a < memfree)
-            {
-                return Some(now + RECHECK);
-            }
-            if let Some(load) = self.config.load
-                && !self.running.is_empty()
-                && running_processes().is_some_and(|p| p as f64 >= load)
-            {
-                return Some(now + RECHECK);
-            }
             let (job, attempts) = match self.retry.pop_front() {
                 Some(next) => next,
-                None => match self.next_new_job() {
-                    Some(job) => (job, 0),
-                    None => return None,
-                },
+                None => (self.next_new_job()?, 0),
             };
             if self.already_done(&job) {
                 continue;
             }
-            self.launch(job, attempts);
+            if let Some(until) = self.held_back() {
+                self.retry.push_front((job, attempts));
+                return Some(until);
+            }
+            if self.launch(job, attempts) == Launched::Later {
+                return Some(Instant::now() + RECHECK);
+            }
+        }
+        None
+    }
+
+    /// Until when `--delay`, `--memfree` or `--load` hold the next job
+    /// back, if they do.
+    fn held_back(&self) -> Option<Instant> {
+        let now = Instant::now();
+        if let (Some(delay), Some(last)) = (self.delay, self.last_start)
+            && now < last + delay
+        {
+            return Some(last + delay);
+        }
+        if let Some(memfree) = self.config.memfree
+            && !self.running.is_empty()
+            && available_memory().is_some_and(|a| a < memfree)
+        {
+            return Some(now + RECHECK);
+        }
+        if let Some(load) = self.config.load
+            && !self.running.is_empty()
+            && running_processes().is_some_and(|p| p as f64 >= load)
+        {
+            return Some(now + RECHECK);
         }
         None
     }
@@ -331,7 +402,7 @@ impl<'c> Runner<'c> {
             Resume::No => false,
             Resume::Skip => {
                 self.prior.jobs.contains_key(&job.seq)
-                    || (self.joblog.is_none()
+                    || (!self.has_joblog
                         && self
                             .results
                             .as_ref()
@@ -341,7 +412,7 @@ impl<'c> Runner<'c> {
         }
     }
 
-    fn launch(&mut self, job: Job, attempts: u32) {
+    fn launch(&mut self, job: Job, attempts: u32) -> Launched {
         let slot = self
             .free_slots
             .pop_first()
@@ -356,10 +427,18 @@ impl<'c> Runner<'c> {
         }
         self.tally.started += 1;
         self.last_start = Some(Instant::now());
+        let tag = match &self.config.tag {
+            Tag::None => None,
+            Tag::Args => Some(job.args.join(&b' ')),
+            Tag::Template(_) => self
+                .tag
+                .as_ref()
+                .map(|t| t.render(values(&job, slot), crate::template::Multi::Single)),
+        };
         if self.config.dry_run {
             let mut shown = line;
             shown.push(b'\n');
-            self.printer.start(job.seq, None);
+            self.printer.start(job.seq, tag);
             let printed = self
                 .printer
                 .output(job.seq, Stream::Stdout, &shown)
@@ -369,16 +448,8 @@ impl<'c> Runner<'c> {
             }
             self.tally.completed += 1;
             self.free_slots.insert(slot);
-            return;
+            return Launched::Yes;
         }
-        let tag = match &self.config.tag {
-            Tag::None => None,
-            Tag::Args => Some(job.args.join(&b' ')),
-            Tag::Template(_) => self
-                .tag
-                .as_ref()
-                .map(|t| t.render(values(&job, slot), crate::template::Multi::Single)),
-        };
         let files = match &self.results {
             None => None,
             Some(results) => match results.open(&job.records, values(&job, slot)) {
@@ -386,13 +457,12 @@ impl<'c> Runner<'c> {
                 Err(e) => {
                     self.free_slots.insert(slot);
                     self.fatal(&format!("cannot create the result files: {}", io_reason(&e)));
-                    return;
+                    return Launched::Yes;
                 }
             },
         };
-        if files.is_none() {
-            self.printer.start(job.seq, tag);
-        }
+        // Even with `--results` files: the printer writes the joblog line.
+        self.printer.start(job.seq, tag);
         let mut running = Running {
             job,
             slot,
@@ -404,15 +474,16 @@ impl<'c> Runner<'c> {
             killed: None,
             files,
         };
-        let plan = self.config.shell.plan(&running.command);
-        let spawned = match plan {
+        let spawned = match self.config.shell.plan(&running.command) {
             Launch::Nothing => {
                 self.complete(running, ExitReason::Exited(0));
-                return;
+                return Launched::Yes;
             }
             Launch::Direct { argv, env } => match self.spawn(&running, argv, env) {
-                // Not an executable format: the shell runs it as a script.
-                Err(SpawnError::NotExecutable) => self.spawn(&running, self.shell_argv(&running.command), Vec::new()),
+                // Whatever stops the program from starting (not found, not
+                // executable, a script with no interpreter...): the shell
+                // tries, and says so in its own words, with its own status.
+                Err(e) if !e.is_transient() => self.spawn(&running, self.shell_argv(&running.command), Vec::new()),
                 other => other,
             },
             Launch::Shell(argv) => self.spawn(&running, argv, Vec::new()),
@@ -421,19 +492,11 @@ impl<'c> Runner<'c> {
             Ok(id) => {
                 self.running.insert(id, running);
                 self.progress.update(self.running.len(), self.tally.completed);
+                Launched::Yes
             }
-            Err(SpawnError::NotFound | SpawnError::PermissionDenied | SpawnError::NotExecutable) => {
-                // As the shell would have: a message and 127 or 126.
-                let (code, what) = match spawned {
-                    Err(SpawnError::NotFound) => (127, "command not found"),
-                    _ => (126, "Permission denied"),
-                };
-                let message = self.shell_error(&running.command, what);
-                self.job_output(&mut running, Stream::Stderr, &message);
-                self.complete(running, ExitReason::Exited(code));
-            }
-            Err(e) => {
-                // Out of processes or descriptors: try again once a job ends.
+            Err(e) if e.is_transient() => {
+                // Out of processes or descriptors: try again soon, or give
+                // up if no job of ours is holding them.
                 let Running { job, slot, .. } = running;
                 self.printer.discard(job.seq);
                 self.free_slots.insert(slot);
@@ -442,6 +505,19 @@ impl<'c> Runner<'c> {
                 if self.running.is_empty() {
                     self.fatal(&format!("cannot start a job: {e}"));
                 }
+                Launched::Later
+            }
+            Err(e) => {
+                // The shell itself could not run this line.
+                let (code, reason) = match e {
+                    SpawnError::NotFound => (127, format!("{} not found", self.config.shell.path.display())),
+                    SpawnError::TooLong => (126, format!("command line too long ({} bytes)", running.command.len())),
+                    other => (126, other.to_string()),
+                };
+                let message = format!("forkpool: cannot run job {}: {reason}\n", running.job.seq);
+                self.job_output(&mut running, Stream::Stderr, message.as_bytes());
+                self.complete(running, ExitReason::Exited(code));
+                Launched::Yes
             }
         }
     }
@@ -452,29 +528,6 @@ impl<'c> Runner<'c> {
             "-c".into(),
             OsString::from_vec(line.to_vec()),
         ]
-    }
-
-    /// The shell's own wording for a command it cannot run.
-    fn shell_error(&self, line: &[u8], what: &str) -> Vec<u8> {
-        let program = line
-            .split(|b| b.is_ascii_whitespace())
-            .find(|w| !w.is_empty())
-            .unwrap_or(b"");
-        let shell = self.config.shell.path.display().to_string();
-        let mut message = if self.config.shell.is_bash {
-            format!("{shell}: line 1: ").into_bytes()
-        } else {
-            format!("{shell}: 1: ").into_bytes()
-        };
-        message.extend_from_slice(
-            &crate::template::quoted(program)
-                .iter()
-                .filter(|&&b| b != b'\'')
-                .copied()
-                .collect::<Vec<_>>(),
-        );
-        message.extend_from_slice(format!(": {what}\n").as_bytes());
-        message
     }
 
     fn spawn(
@@ -513,6 +566,10 @@ impl<'c> Runner<'c> {
                 if let Some(mut running) = self.running.remove(&job) {
                     self.job_output(&mut running, stream, &data);
                     self.running.insert(job, running);
+                    if self.stop == Some(Stop::Fatal) {
+                        // Its output could not be written: it stops too.
+                        self.stop_and_kill(Stop::Fatal, Killed::Signal);
+                    }
                 }
             }
             Event::Exited { job, reason, .. } => {
@@ -521,6 +578,7 @@ impl<'c> Runner<'c> {
                 }
             }
             Event::Signal { signal } => self.on_signal(signal),
+            // The input thread has news: the loop looks for jobs anyway.
             _ => {}
         }
     }
@@ -610,6 +668,14 @@ impl<'c> Runner<'c> {
             files,
         } = running;
         self.free_slots.insert(slot);
+        if killed == Some(Killed::Halt) {
+            // `--halt now` killed it: as in GNU parallel, it did not
+            // happen (no output, no joblog line, no count).
+            self.printer.discard(job.seq);
+            self.tally.started -= 1;
+            self.progress.update(self.running.len(), self.tally.completed);
+            return;
+        }
         let retry = match killed {
             // Killed to free memory: it goes back on the queue.
             Some(Killed::Memfree) => self.stop.is_none(),
@@ -617,42 +683,38 @@ impl<'c> Runner<'c> {
             _ => failed && self.stop.is_none() && (self.config.retries == 0 || attempts + 1 < self.config.retries),
         };
         if retry {
-            if files.is_none() {
-                self.printer.discard(job.seq);
-            }
+            self.printer.discard(job.seq);
             self.tally.started -= 1;
             self.retry.push_back((job, attempts + 1));
             return;
         }
         let runtime = started.elapsed();
-        if let Some(log) = &mut self.joblog {
-            let entry = Entry {
+        if self.has_joblog || self.printer.has_table() {
+            let finished = Finished {
                 seq: job.seq,
                 start: started_at,
                 runtime,
                 receive: stdout_bytes,
                 exitval,
                 signal,
-                command: &command,
+                command: command.clone(),
+                values: job.args.clone(),
             };
-            if let Err(e) = log.record(&entry) {
-                self.fatal(&format!("cannot write the joblog: {}", io_reason(&e)));
-            }
+            self.printer.set_finished(job.seq, finished);
         }
-        match files {
-            Some(files) => {
-                if let Err(e) = files.finish(job.seq) {
-                    self.fatal(&format!("cannot write the result files: {}", io_reason(&e)));
-                }
-            }
-            None => {
-                let printer = &mut self.printer;
-                let printed = self.progress.suspend(|| printer.finish(job.seq));
-                if let Err(e) = printed {
-                    self.output_failed(&e);
-                }
-            }
+        if let Some(files) = files
+            && let Err(e) = files.finish(job.seq)
+        {
+            self.fatal(&format!("cannot write the result files: {}", io_reason(&e)));
         }
+        // Prints the job's output (or, with `--results`, nothing), then its
+        // joblog line: both in the order GNU parallel writes them.
+        let printer = &mut self.printer;
+        let printed = self.progress.suspend(|| printer.finish(job.seq));
+        if let Err(e) = printed {
+            self.output_failed(&e);
+        }
+        self.check_joblog();
         self.tally.completed += 1;
         if failed {
             self.tally.failed += 1;
@@ -676,14 +738,14 @@ impl<'c> Runner<'c> {
             let line = String::from_utf8_lossy(&command).into_owned();
             self.progress.suspend(|| eprintln!("forkpool: {message}\n{line}"));
         }
-        if let Some((when, exit)) = verdict.halt
-            && self.halt_status.is_none()
-        {
-            self.halt_status = Some(exit);
+        if let Some((when, exit)) = verdict.halt {
+            // The first job to meet the condition decides the status.
+            self.halt_status.get_or_insert(exit);
             match when {
                 When::Now => self.stop_and_kill(Stop::Halt, Killed::Halt),
                 When::Soon | When::Never => {
                     self.stop.get_or_insert(Stop::Halt);
+                    // Said again after each job that meets it, as GNU does.
                     if !self.running.is_empty() {
                         let n = self.running.len();
                         self.progress.suspend(|| {

@@ -499,16 +499,15 @@ fn quoted_len(value: &[u8]) -> usize {
     }
 }
 
-/// Shell-quotes a value into a new buffer.
-pub(crate) fn quoted(value: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    push_quoted(&mut out, value);
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn quoted(value: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        push_quoted(&mut out, value);
+        out
+    }
 
     fn words(s: &str) -> Vec<Vec<u8>> {
         s.split(' ').map(|w| w.as_bytes().to_vec()).collect()

@@ -56,26 +56,27 @@ fn command(args: &[&str]) -> Command {
     cmd
 }
 
-/// Runs `forkpool ARGS` with `stdin` as its input.
-fn run_with(args: &[&str], stdin: &[u8]) -> Run {
-    let mut child = command(args)
+/// Starts `forkpool ARGS` with all three standard streams piped.
+fn spawn_piped(args: &[&str]) -> std::process::Child {
+    command(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+/// Runs `forkpool ARGS` with `stdin` as its input.
+fn run_with(args: &[&str], stdin: &[u8]) -> Run {
+    let mut child = spawn_piped(args);
     let mut input = child.stdin.take().unwrap();
     let stdin = stdin.to_vec();
     let feeder = std::thread::spawn(move || {
         let _ = input.write_all(&stdin);
     });
-    let output = child.wait_with_output().unwrap();
+    let run = finish(child);
     feeder.join().unwrap();
-    Run {
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        code: output.status.code().unwrap_or(-1),
-    }
+    run
 }
 
 fn run(args: &[&str]) -> Run {
@@ -178,6 +179,15 @@ fn null_and_custom_delimiters() {
     assert_eq!(r.lines(), ["[x]", "[y]", "[z]"]);
     let r = run_with(&["-d", "\\t", "-k", "echo", "[{}]"], b"x\ty");
     assert_eq!(r.lines(), ["[x]", "[y]"]);
+    // A NUL in a line cannot reach an argument: `\0` stands for it, with
+    // GNU parallel's warning, and every job still runs.
+    let r = run_with(&["-k", "-j1", "echo"], b"a\nc\0d\ne\n");
+    assert_eq!((r.lines(), r.code), (vec!["a", "c\\0d", "e"], 0));
+    assert!(
+        r.stderr.contains("Did you mean to use the --null option?"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
@@ -241,6 +251,14 @@ fn several_items_per_job() {
     let mut args = vec!["-X", "-j3", "echo", ":::"];
     args.extend(seven.iter().map(String::as_str));
     assert_eq!(dry(&args), "echo 1 2 3\necho 4 5 6\necho 7\n");
+    // -n and -N stop where the command line would grow too long, and a
+    // huge count is just a limit.
+    let numbers: String = (1..=20_000).map(|i| format!("{i}\n")).collect();
+    let r = run_with(&["-k", "-j1", "-n", "30000", "echo"], numbers.as_bytes());
+    let sizes: Vec<usize> = r.lines().iter().map(|l| l.split(' ').count()).collect();
+    assert_eq!((sizes, r.code), (vec![12_460, 7_540], 0), "as GNU parallel groups them");
+    let r = run(&["-N", "99999999999999999999", "echo", ":::", "a"]);
+    assert_eq!((r.stdout.as_str(), r.code), ("a\n", 0), "{}", r.stderr);
 }
 
 // ----------------------------------------------------- replacement strings --
@@ -369,9 +387,18 @@ fn jobs_in_every_form() {
     assert_eq!(slots_used("1"), 1);
     assert_eq!(slots_used("3"), 3);
     assert_eq!(slots_used("+1"), (cpus() + 1).min(12));
-    assert_eq!(slots_used("-100"), 1);
+    assert_eq!(slots_used(&format!("-{}", cpus() - 1)), 1);
     assert_eq!(slots_used("50%"), (cpus() / 2).max(1));
     assert_eq!(slots_used("0"), 12);
+    // No slot left at all is an error, as in GNU parallel.
+    for none in [format!("-{}", cpus()), "0%".to_owned()] {
+        let r = run(&["-j", &none, "echo", ":::", "a"]);
+        assert_eq!(
+            (r.code, r.stderr.as_str()),
+            (255, "forkpool: Cannot run any jobs.\n"),
+            "-j {none}"
+        );
+    }
 }
 
 #[test]
@@ -382,6 +409,13 @@ fn delay_spaces_out_job_starts() {
     for pair in starts.windows(2) {
         assert!(pair[1] - pair[0] >= 0.19, "started {:.3}s apart", pair[1] - pair[0]);
     }
+    // No delay is owed after the last job.
+    let start = Instant::now();
+    assert_eq!(run(&["--delay", "30", "true", ":::", "a"]).code, 0);
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "waited a delay after the last job"
+    );
 }
 
 #[test]
@@ -489,6 +523,8 @@ fn tags_prefix_every_line() {
     assert_eq!(r.lines(), ["<1:a>\thi a", "<2:b>\thi b"]);
     let r = run(&["-k", "--tag", "echo {}; echo err-{} >&2", ":::", "q"]);
     assert_eq!((r.stdout.as_str(), r.stderr.as_str()), ("q\tq\n", "q\terr-q\n"));
+    let r = run(&["--dry-run", "--tag", "echo", ":::", "a"]);
+    assert_eq!(r.stdout, "a\techo a\n");
 }
 
 #[test]
@@ -517,6 +553,53 @@ fn results_saves_output_instead_of_printing_it() {
     assert!(d.path("out/my_foo.err").exists() && d.path("out/my_foo.seq").exists());
 }
 
+/// A table's lines with the times (which vary) replaced by T and R.
+fn without_times(text: &str) -> String {
+    let mut out = String::new();
+    for line in text.split_inclusive('\n') {
+        let mut fields: Vec<String> = Vec::new();
+        for (i, field) in line.split(',').enumerate() {
+            let numeric = field.contains('.') && field.trim_end().parse::<f64>().is_ok();
+            fields.push(match (i, numeric) {
+                (2, true) => "T".into(),
+                (3, true) => "R".into(),
+                _ => field.into(),
+            });
+        }
+        out.push_str(&fields.join(","));
+    }
+    out
+}
+
+#[test]
+fn results_as_a_csv_or_json_table() {
+    let d = Dir::new();
+    let csv = d.s("out.csv");
+    let job = "echo out {}; echo err {} >&2; exit {}";
+    let r = run(&["-k", "--results", &csv, job, ":::", "0", "1"]);
+    assert_eq!((r.stdout.as_str(), r.code), ("", 1));
+    // What GNU parallel 20221122 writes for the same command.
+    assert_eq!(
+        without_times(&std::fs::read_to_string(&csv).unwrap()),
+        "Seq,Host,Starttime,JobRuntime,Send,Receive,Exitval,Signal,Command,V1,Stdout,Stderr\n\
+         1,:,T,R,0,6,0,0,\"echo out 0; echo err 0 >&2; exit 0\",0,\"out 0\n\",\"err 0\n\"\n\
+         2,:,T,R,0,6,1,0,\"echo out 1; echo err 1 >&2; exit 1\",1,\"out 1\n\",\"err 1\n\"\n"
+    );
+    // `-.json` writes the table to stdout, one object per job.
+    let r = run(&["--results", "-.json", "printf 'a\\t\"'", ":::", "x"]);
+    assert!(
+        r.stdout.starts_with("{ \"Seq\": 1, \"Host\": \":\", \"Starttime\": "),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .ends_with(", \"V\": [ \"x\" ], \"Stdout\": \"a\\u0009\\\"\", \"Stderr\": \"\" }\n"),
+        "{}",
+        r.stdout
+    );
+}
+
 /// Peak resident memory of a running process, in KiB.
 fn peak_rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -529,17 +612,22 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
 fn big_output_is_printed_whole_without_being_held_in_memory() {
     // The second job prints 150 MB while the first, ahead of it under -k,
     // is still sleeping: all of it must wait, on disk rather than in RAM.
-    let mut child = command(&[
-        "-k",
-        "-j2",
-        "sleep {}; head -c $((150*1024*1024)) /dev/zero | tr '\\0' x; echo",
-        ":::",
-        "1.5",
-        "0",
-    ])
-    .stdout(Stdio::piped())
-    .spawn()
-    .unwrap();
+    let job = "sleep {}; head -c $((150*1024*1024)) /dev/zero | tr '\\0' x; echo";
+    let (total, newlines, peak) = output_and_peak_memory(&["-k", "-j2", job, ":::", "1.5", "0"]);
+    assert_eq!(total, 2 * (150 * 1024 * 1024 + 1));
+    assert_eq!(newlines, 2);
+    assert!(peak < 120 * 1024, "forkpool held {} MiB in memory", peak / 1024);
+    // Line-buffered, a line that never ends is no different.
+    let job = "head -c $((150*1024*1024)) /dev/zero; : {}";
+    let (total, newlines, peak) = output_and_peak_memory(&["--line-buffer", job, ":::", "1"]);
+    assert_eq!((total, newlines), (150 * 1024 * 1024, 0));
+    assert!(peak < 120 * 1024, "forkpool held {} MiB of one line", peak / 1024);
+}
+
+/// Runs `forkpool ARGS`; returns the bytes and newlines it printed, and its
+/// peak resident memory in KiB.
+fn output_and_peak_memory(args: &[&str]) -> (usize, usize, u64) {
+    let mut child = command(args).stdout(Stdio::piped()).spawn().unwrap();
     let pid = child.id();
     let mut out = child.stdout.take().unwrap();
     let watcher = std::thread::spawn(move || {
@@ -562,10 +650,7 @@ fn big_output_is_printed_whole_without_being_held_in_memory() {
         newlines += buf[..n].iter().filter(|&&b| b == b'\n').count();
     }
     assert!(child.wait().unwrap().success());
-    let peak = watcher.join().unwrap();
-    assert_eq!(total, 2 * (150 * 1024 * 1024 + 1));
-    assert_eq!(newlines, 2);
-    assert!(peak < 120 * 1024, "forkpool held {} MiB in memory", peak / 1024);
+    (total, newlines, watcher.join().unwrap())
 }
 
 // ---------------------------------------------------------------- control --
@@ -574,7 +659,7 @@ fn joblog_rows(path: &Path) -> Vec<Vec<String>> {
     std::fs::read_to_string(path)
         .unwrap()
         .lines()
-        .skip(1)
+        .filter(|l| !l.starts_with("Seq\t"))
         .map(|l| l.split('\t').map(str::to_owned).collect())
         .collect()
 }
@@ -595,6 +680,11 @@ fn timeout_kills_the_job_and_its_children_and_keeps_its_output() {
     );
     let rows = joblog_rows(Path::new(&log));
     assert_eq!((rows[0][6].as_str(), rows[0][7].as_str()), ("-1", "15"));
+    // `--timeout 0` is no timeout, as in GNU parallel.
+    assert_eq!(
+        run(&["--timeout", "0", "sleep 0.2; echo {}", ":::", "ok"]).stdout,
+        "ok\n"
+    );
     let grandchild = pids_in(Path::new(&pids));
     assert_eq!(grandchild.len(), 1);
     assert!(
@@ -697,11 +787,46 @@ fn halt_in_every_form() {
     // ...2 of 6 does not, and the status is the failed percentage.
     let r = with("soon,fail=50%", &["1", "0", "1", "0", "0", "0"]);
     assert_eq!((r.lines().len(), r.code), (6, 34));
-    // now kills the running jobs.
+    // now kills the running jobs; as in GNU parallel, they leave no
+    // output, no message and no joblog line.
+    let d = Dir::new();
+    let log = d.s("log");
     let start = Instant::now();
-    let r = run(&["-j2", "--halt", "now,fail=1", "sleep {}; exit 1", ":::", "0.1", "30"]);
-    assert_eq!(r.code, 1);
+    let r = run(&[
+        "-j2",
+        "--joblog",
+        &log,
+        "--halt",
+        "now,fail=1",
+        "echo started {}; sleep {}; exit 1",
+        ":::",
+        "0.5",
+        "30",
+    ]);
+    assert_eq!((r.lines(), r.code), (vec!["started 0.5"], 1));
+    assert_eq!(r.stderr.matches("This job failed").count(), 1, "{}", r.stderr);
+    assert_eq!(joblog_rows(Path::new(&log)).len(), 1);
     assert!(start.elapsed() < Duration::from_secs(20));
+    // soon: said again after each later job that meets the condition.
+    let r = run(&[
+        "-j3",
+        "--halt",
+        "soon,fail=1",
+        "sleep {}; exit 1",
+        ":::",
+        "0.1",
+        "0.6",
+        "1.2",
+    ]);
+    assert_eq!(r.code, 1);
+    assert_eq!(
+        r.stderr.matches("Starting no more jobs. Waiting for").count(),
+        2,
+        "{}",
+        r.stderr
+    );
+    // The negative legacy forms are values, not options.
+    assert_eq!(with("-1", &["3", "0", "4"]).lines(), ["3", "0"]);
 }
 
 #[test]
@@ -730,6 +855,40 @@ fn joblog_is_gnu_parallels_format() {
     run(&["--joblog", &format!("+{log}"), "true", ":::", "x"]);
     let text = std::fs::read_to_string(&log).unwrap();
     assert_eq!((text.lines().count(), text.matches("Seq\t").count()), (4, 1));
+    // ... and starts a new file without one, as GNU parallel does.
+    let fresh = d.s("fresh");
+    run(&["--joblog", &format!("+{fresh}"), "true", ":::", "x"]);
+    assert_eq!(joblog_rows(Path::new(&fresh)).len(), 1);
+    assert!(!std::fs::read_to_string(&fresh).unwrap().starts_with("Seq"));
+}
+
+#[test]
+fn the_joblog_follows_the_output_order_and_can_go_to_stdout() {
+    // Under -k, lines come in input order though jobs end in reverse.
+    let r = run(&[
+        "-k",
+        "-j3",
+        "--joblog",
+        "-",
+        "sleep {}; echo {}",
+        ":::",
+        "0.6",
+        "0.3",
+        "0",
+    ]);
+    let kinds: Vec<String> = r
+        .lines()
+        .iter()
+        .map(|l| match l.split('\t').collect::<Vec<_>>().as_slice() {
+            [first, ..] if *first == "Seq" => "header".to_owned(),
+            [seq, _, _, _, _, _, _, _, _] => format!("log {seq}"),
+            _ => format!("out {l}"),
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        ["header", "out 0.6", "log 1", "out 0.3", "log 2", "out 0", "log 3"]
+    );
 }
 
 #[test]
@@ -869,6 +1028,21 @@ fn a_missing_command_fails_with_127_and_says_so() {
     assert_eq!(joblog_rows(Path::new(&log))[0][6], "127");
     let r = run(&["no-such-command-xyz {} | cat", ":::", "1"]);
     assert_eq!(r.code, 0, "inside a pipeline the shell decides, as with GNU parallel");
+    // Whatever keeps a program from starting, the shell's own words and
+    // status, as if the command had gone through it.
+    let d = Dir::new();
+    let script = d.file("no-interpreter", "#!/no/such/interpreter\necho hi\n");
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    for (program, says, status) in [
+        ("/no/such/path", "/no/such/path: No such file or directory", 127),
+        ("/tmp", "/tmp: Is a directory", 126),
+        (script.as_str(), "cannot execute: required file not found", 127),
+    ] {
+        let r = run(&["--joblog", &log, program, ":::", "1"]);
+        assert!(r.stderr.starts_with("/bin/bash: line 1: "), "{program}: {}", r.stderr);
+        assert!(r.stderr.contains(says), "{program}: {}", r.stderr);
+        assert_eq!(joblog_rows(Path::new(&log))[0][6], status.to_string(), "{program}");
+    }
 }
 
 // ---------------------------------------------------------------- signals --
@@ -900,6 +1074,64 @@ fn finish(child: std::process::Child) -> Run {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         code: out.status.code().unwrap_or(-1),
+    }
+}
+
+#[test]
+fn slow_input_does_not_hold_up_finished_jobs_or_signals() {
+    let d = Dir::new();
+    let log = d.s("log");
+    let mut child = spawn_piped(&["-j3", "--joblog", &log, "--timeout", "2", "sleep {}; echo {}"]);
+    let mut input = child.stdin.take().unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    input.write_all(b"0.1\n").unwrap();
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line, "0.1\n");
+    // Input stalls for longer than the timeout: the finished job was
+    // reaped and logged long ago, and is not "timed out".
+    std::thread::sleep(Duration::from_millis(2500));
+    let rows = joblog_rows(Path::new(&log));
+    assert_eq!(rows.len(), 1, "logged when it ended");
+    assert!(rows[0][3].trim().parse::<f64>().unwrap() < 2.0, "{rows:?}");
+    // And a signal is acted on while input stalls.
+    signal(child.id(), libc::SIGTERM);
+    assert!(
+        wait_for(Duration::from_secs(10), || child.try_wait().unwrap().is_some()),
+        "forkpool ignored SIGTERM while waiting for input"
+    );
+    drop(input);
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    assert!(!stderr.contains("timed out"), "{stderr}");
+    assert_eq!(child.wait().unwrap().code(), Some(255));
+}
+
+#[test]
+fn a_reader_that_goes_away_stops_the_run_at_once() {
+    // `forkpool --line-buffer 'yes {}' | head -1`: the job writing into a
+    // closed pipe is killed, and forkpool exits as SIGPIPE would have it
+    // (with -u the jobs meet the closed pipe themselves and fail: exit 2),
+    // as GNU parallel does.
+    for (mode, expected) in [
+        (&["--line-buffer"][..], 141),
+        (&["--line-buffer", "-k"], 141),
+        (&["-u"], 2),
+    ] {
+        let mut args = mode.to_vec();
+        args.extend(["yes {}", ":::", "1", "2"]);
+        let mut child = command(&args).stdout(Stdio::piped()).spawn().unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        drop(out);
+        let ended = wait_for(Duration::from_secs(10), || child.try_wait().unwrap().is_some());
+        if !ended {
+            let _ = child.kill();
+        }
+        assert!(ended, "{mode:?}: still running after its reader left");
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(expected), "{mode:?}");
     }
 }
 
@@ -985,6 +1217,7 @@ fn bad_input_gets_a_one_line_error_and_255_before_anything_runs() {
         (vec!["--colsep", "(", &job, ":::", "a"], "--colsep"),
         (vec!["--resume", &job, ":::", "a"], "--joblog"),
         (vec!["echo {= $_ =}", ":::", "a"], "not supported"),
+        (vec!["-j", "-1000", &job, ":::", "a"], "Cannot run any jobs"),
     ] {
         let r = run(&args);
         assert_eq!(r.code, 255, "{args:?}: {r:?}");
@@ -996,6 +1229,28 @@ fn bad_input_gets_a_one_line_error_and_255_before_anything_runs() {
         );
         assert!(!Path::new(&marker).exists(), "{args:?} ran a job");
     }
+    // A shell that is not there, as GNU parallel words it.
+    let out = command(&[&job, ":::", "a"])
+        .env("PARALLEL_SHELL", "/no/such/shell")
+        .output()
+        .unwrap();
+    assert_eq!(
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).as_ref()),
+        (Some(255), "forkpool: Shell '/no/such/shell' not found.\n")
+    );
+    assert!(!Path::new(&marker).exists());
+}
+
+#[test]
+fn a_command_line_the_system_refuses_fails_that_job_alone() {
+    let d = Dir::new();
+    let log = d.s("log");
+    let input = d.file("input", &format!("{}\nok\n", "x".repeat(200_000)));
+    let r = run(&["-k", "-j1", "--joblog", &log, "echo {} | wc -c", "::::", &input]);
+    assert_eq!((r.stdout.as_str(), r.code), ("3\n", 1));
+    assert!(r.stderr.contains("command line too long"), "{}", r.stderr);
+    let rows = joblog_rows(Path::new(&log));
+    assert_eq!((rows[0][6].as_str(), rows[1][6].as_str()), ("126", "0"));
 }
 
 #[test]
