@@ -38,6 +38,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod environment;
 pub(crate) mod guardian;
 
 use std::collections::HashMap;
@@ -56,6 +57,7 @@ use rustix::process::{Pid, PidfdFlags, Signal, WaitId, WaitIdOptions};
 
 use crate::sys::exit::ExitReason;
 use crate::sys::poll::Watched;
+use environment::Environment;
 use guardian::Guardian;
 
 /// The most jobs one supervisor runs at once.
@@ -103,7 +105,8 @@ pub enum Stream {
 pub struct Spec {
     /// The program (looked up in `PATH`) and its arguments.
     pub argv: Vec<OsString>,
-    /// Variables to set in the job's environment, on top of ours.
+    /// Variables to set in the job's environment, on top of ours (as it
+    /// was when the [`Supervisor`] was created).
     pub env: Vec<(OsString, OsString)>,
     /// Its standard input.
     pub stdin: Input,
@@ -359,8 +362,9 @@ pub struct Supervisor {
     jobs: HashMap<u64, Job>,
     next: u64,
     guardian: Guardian,
-    /// Our pid, as the value of the guardian's environment marker.
-    marker: OsString,
+    /// What jobs find in their environment: ours, with the guardian's
+    /// marker (our pid).
+    environment: Environment,
     signals: Option<Watched>,
     woken: Arc<AtomicBool>,
     buf: Vec<u8>,
@@ -376,7 +380,9 @@ impl fmt::Debug for Supervisor {
 }
 
 impl Supervisor {
-    /// A supervisor with no jobs. Starts its guardian process.
+    /// A supervisor with no jobs. Starts its guardian process, and takes
+    /// a copy of our environment for its jobs (so later changes to ours do
+    /// not reach them; set variables per job with [`Spec::env`]).
     pub fn new() -> io::Result<Supervisor> {
         crate::sys::hook::ensure_linked();
         Ok(Supervisor {
@@ -385,7 +391,10 @@ impl Supervisor {
             jobs: HashMap::new(),
             next: 0,
             guardian: Guardian::start(MAX_RUNNING)?,
-            marker: std::process::id().to_string().into(),
+            environment: Environment::capture(
+                guardian::MARKER_VAR,
+                std::ffi::OsStr::new(&std::process::id().to_string()),
+            ),
             signals: None,
             woken: Arc::new(AtomicBool::new(false)),
             buf: vec![0; 64 * 1024],
@@ -446,7 +455,8 @@ impl Supervisor {
             .chain(spec.argv[1..].iter().map(OsString::as_os_str))
             .map(c_string)
             .collect::<Result<Vec<_>, _>>()?;
-        let envp = environment(&spec.env, &self.marker)?;
+        let own = self.environment.encode(&spec.env)?;
+        let envp = self.environment.merged(&own);
         let program = argv.first().ok_or(SpawnError::NulByte)?;
         // Our ends of the pipes: close-on-exec, so no other job gets them.
         let pipe = |output: Output| -> io::Result<Option<(OwnedFd, OwnedFd)>> {
@@ -708,34 +718,6 @@ fn resolve(program: &OsString, env: &[(OsString, OsString)]) -> OsString {
 fn c_string(text: &std::ffi::OsStr) -> Result<std::ffi::CString, SpawnError> {
     use std::os::unix::ffi::OsStrExt;
     std::ffi::CString::new(text.as_bytes()).map_err(|_| SpawnError::NulByte)
-}
-
-/// Our environment with `overrides` applied and the guardian's marker
-/// added, as `KEY=VALUE` strings.
-fn environment(overrides: &[(OsString, OsString)], marker: &OsString) -> Result<Vec<std::ffi::CString>, SpawnError> {
-    use std::os::unix::ffi::OsStrExt;
-    let mut vars: Vec<(OsString, OsString)> = std::env::vars_os()
-        .filter(|(k, _)| k != guardian::MARKER_VAR && !overrides.iter().any(|(o, _)| o == k))
-        .collect();
-    for (k, v) in overrides {
-        vars.retain(|(existing, _)| existing != k);
-        vars.push((k.clone(), v.clone()));
-    }
-    vars.push((guardian::MARKER_VAR.into(), marker.clone()));
-    vars.iter()
-        .map(|(k, v)| {
-            if k.is_empty() || k.as_bytes().contains(&b'=') {
-                return Err(SpawnError::Io(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "an environment variable name is empty or contains '='",
-                )));
-            }
-            let mut entry = k.as_bytes().to_vec();
-            entry.push(b'=');
-            entry.extend_from_slice(v.as_bytes());
-            std::ffi::CString::new(entry).map_err(|_| SpawnError::NulByte)
-        })
-        .collect()
 }
 
 fn start_plan(job: &mut Job, seq: &TermSeq) {
