@@ -71,6 +71,37 @@ per_job echo \
     "HOME=$work/home $parallel -j2 echo {}" \
     "while read -r i; do /bin/echo \"\$i\"; done"
 
+# --- the tool's own CPU per job ---------------------------------------------
+# Wall time includes the jobs themselves (the same work for every tool).
+# What each tool adds is its own CPU time, read from /proc/PID/stat while
+# it is a zombie (after it exits, before it is reaped): user + system time
+# of the tool alone, its children excluded.
+own_cpu() {
+    python3 - "$work/input" "$@" <<'PY'
+import os, sys
+input_path, argv = sys.argv[1], sys.argv[2:]
+env = dict(os.environ)
+with open(input_path, "rb") as stdin, open(os.devnull, "wb") as null:
+    pid = os.fork()
+    if pid == 0:
+        os.dup2(stdin.fileno(), 0)
+        os.dup2(null.fileno(), 1)
+        os.execvpe(argv[0], argv, env)
+    os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    os.waitpid(pid, 0)
+ticks = os.sysconf("SC_CLK_TCK")
+print((int(fields[11]) + int(fields[12])) / ticks)
+PY
+}
+cpu_rows=()
+for i in 1 2 3; do
+    cpu_rows+=("xargs -P2 -n1|$(own_cpu xargs -P2 -n1 true)")
+    cpu_rows+=("forkpool -j2|$(own_cpu "$forkpool" -j2 true)")
+    [ -n "$parallel" ] && cpu_rows+=("GNU parallel -j2|$(HOME=$work/home own_cpu "$parallel" -j2 true)")
+done
+
 # --- start-up: one job ------------------------------------------------------
 # No shell in between (-N): each figure is the program alone.
 startup=(-n "/bin/true (floor: one exec)" "/bin/true" -n "xargs true" "xargs true"
@@ -91,9 +122,10 @@ fi
 mem_rows+=("--dry-run (every job built and printed)|1000000|$(seq 1000000 | peak_kib "$forkpool" --dry-run echo {})")
 
 # --- report -----------------------------------------------------------------
-python3 - "$work" "$JOBS" "${mem_rows[@]}" <<'EOF'
+python3 - "$work" "$JOBS" "${#cpu_rows[@]}" "${cpu_rows[@]}" "${mem_rows[@]}" <<'EOF'
 import json, sys
-work, jobs, mem = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+work, jobs, ncpu = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+cpu, mem = sys.argv[4:4 + ncpu], sys.argv[4 + ncpu:]
 
 def means(name):
     with open(f"{work}/{name}.json") as f:
@@ -111,6 +143,18 @@ for name in ["true", "echo"]:
         par = f"{gp / mean:.1f}x" if gp else "not installed"
         print(f"| `{'true' if name == 'true' else 'echo {}'}` | {tool} | {mean * 1e3:.0f} ± {sd * 1e3:.0f} ms "
               f"| {mean / jobs * 1e3:.3f} ms | {vs} | {par} |")
+
+print(f"\n### The tool's own CPU time per job (`true`, {jobs} jobs, best of 3)\n")
+best = {}
+for row in cpu:
+    tool, secs = row.split("|")
+    best[tool] = min(best.get(tool, float("inf")), float(secs))
+print("| tool | own CPU per job | vs xargs | GNU parallel / this |")
+print("| --- | --- | --- | --- |")
+for tool, secs in best.items():
+    gp = best.get("GNU parallel -j2")
+    par = f"{gp / secs:.1f}x" if gp and secs else "n/a"
+    print(f"| {tool} | {secs / jobs * 1e6:.0f} µs | {secs / best['xargs -P2 -n1']:.2f}x | {par} |")
 
 print("\n### Start-up: one job\n")
 print("| command | time |")

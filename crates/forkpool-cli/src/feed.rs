@@ -1,23 +1,28 @@
 //! The input thread: reads input and groups it into jobs away from the
-//! run's event loop.
+//! run's event loop, when reading may wait on another process.
 //!
-//! Reading input can block for as long as whoever writes it likes
-//! (`(echo a; sleep 60; echo b) | forkpool ...`). If the event loop read it
-//! itself, it could neither reap the jobs that finish meanwhile (their
-//! runtimes would grow, and a `--timeout` would kill jobs that had already
-//! ended) nor act on `SIGINT`. So a thread reads, a few jobs ahead of need
-//! (a small bounded channel: memory stays flat), and wakes the event loop
-//! through the supervisor's [`Waker`] each time a job is ready or the input
-//! ends.
+//! Reading a pipe or a terminal can block for as long as whoever writes it
+//! likes (`(echo a; sleep 60; echo b) | forkpool ...`). If the event loop
+//! read it itself, it could neither reap the jobs that finish meanwhile
+//! (their runtimes would grow, and a `--timeout` would kill jobs that had
+//! already ended) nor act on `SIGINT`. So a thread reads, a bounded number
+//! of jobs ahead (memory stays flat), and wakes the event loop through the
+//! supervisor's [`Waker`] when the loop is waiting for a job.
+//!
+//! The hand-over is a queue with hysteresis: when it is full the thread
+//! sleeps until the loop has taken half of it, then refills it in one go.
+//! A plain bounded channel would wake the thread for every job taken, and
+//! at thousands of short jobs a second those wake-ups are the overhead.
 
+use std::collections::VecDeque;
 use std::io;
-use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use forkpool::command::Waker;
 
 use crate::jobs::{Job, JobSource};
 
-/// How many jobs the thread prepares ahead of the event loop.
+/// How many jobs the thread prepares ahead of the event loop, at most.
 const AHEAD: usize = 64;
 
 /// What the feed has for the event loop.
@@ -33,50 +38,171 @@ pub(crate) enum Next {
     Failed(io::Error),
 }
 
+/// What the two sides share.
+#[derive(Debug, Default)]
+struct Queue {
+    jobs: VecDeque<Job>,
+    /// The input ended (with this error, if reading failed).
+    ended: Option<Option<io::Error>>,
+    /// The loop found the queue empty and waits for a wake.
+    wanted: bool,
+    /// The thread waits for room.
+    full: bool,
+    /// The loop is gone: the thread should stop.
+    closed: bool,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    queue: Mutex<Queue>,
+    room: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        // Neither side panics while holding the lock; if one did, the
+        // queue is still consistent (every change is a single step).
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 /// Jobs read by the input thread.
 #[derive(Debug)]
 pub(crate) struct Feed {
-    jobs: Receiver<io::Result<Job>>,
+    shared: Arc<Shared>,
 }
 
 impl Feed {
-    /// Starts the input thread. It ends when the input ends, or when the
-    /// feed is dropped and it next has a job to hand over; one blocked on
-    /// input at exit just ends with the process.
+    /// Starts the input thread. It ends when the input ends or the feed
+    /// is dropped; one blocked reading input at exit ends with the process.
     pub(crate) fn start(source: JobSource, waker: Waker) -> io::Result<Feed> {
-        let (tx, rx) = sync_channel(AHEAD);
+        let shared = Arc::new(Shared::default());
+        let feeder = Feeder {
+            shared: shared.clone(),
+            waker,
+        };
         std::thread::Builder::new()
             .name("forkpool-input".into())
-            .spawn(move || read_jobs(source, tx, &waker))?;
-        Ok(Feed { jobs: rx })
+            .spawn(move || feeder.run(source))?;
+        Ok(Feed { shared })
     }
 
     /// The next job, without waiting.
     pub(crate) fn next(&mut self) -> Next {
-        match self.jobs.try_recv() {
-            Ok(Ok(job)) => Next::Job(job),
-            Ok(Err(e)) => Next::Failed(e),
-            Err(TryRecvError::Empty) => Next::Pending,
-            Err(TryRecvError::Disconnected) => Next::Done,
+        let mut queue = self.shared.lock();
+        if let Some(job) = queue.jobs.pop_front() {
+            if queue.full && queue.jobs.len() <= AHEAD / 2 {
+                queue.full = false;
+                self.shared.room.notify_one();
+            }
+            return Next::Job(job);
+        }
+        match queue.ended.take() {
+            Some(Some(e)) => {
+                queue.ended = Some(None);
+                Next::Failed(e)
+            }
+            Some(None) => {
+                queue.ended = Some(None);
+                Next::Done
+            }
+            None => {
+                queue.wanted = true;
+                Next::Pending
+            }
         }
     }
 }
 
-fn read_jobs(mut source: JobSource, tx: SyncSender<io::Result<Job>>, waker: &Waker) {
-    loop {
-        let next = match source.next_job() {
-            Ok(Some(job)) => Ok(job),
-            Ok(None) => break,
-            Err(e) => Err(e),
-        };
-        let failed = next.is_err();
-        if tx.send(next).is_err() || failed {
-            break;
-        }
-        waker.wake();
+impl Drop for Feed {
+    fn drop(&mut self) {
+        let mut queue = self.shared.lock();
+        queue.closed = true;
+        self.shared.room.notify_one();
     }
-    // Dropping the sender tells the loop the input ended (before the wake,
-    // or the loop could look too early and then sleep).
-    drop(tx);
-    waker.wake();
+}
+
+/// The input thread's end.
+struct Feeder {
+    shared: Arc<Shared>,
+    waker: Waker,
+}
+
+impl Feeder {
+    fn run(self, mut source: JobSource) {
+        let ended = loop {
+            match source.next_job() {
+                Ok(Some(job)) => {
+                    if !self.hand_over(job) {
+                        return;
+                    }
+                }
+                Ok(None) => break None,
+                Err(e) => break Some(e),
+            }
+        };
+        let mut queue = self.shared.lock();
+        queue.ended = Some(ended);
+        drop(queue);
+        // The loop may be waiting for this; a spare wake costs nothing.
+        self.waker.wake();
+    }
+
+    /// Queues a job, waiting while the queue is full; false once the loop
+    /// is gone.
+    fn hand_over(&self, job: Job) -> bool {
+        let mut queue = self.shared.lock();
+        while queue.jobs.len() >= AHEAD && !queue.closed {
+            queue.full = true;
+            queue = self.shared.room.wait(queue).unwrap_or_else(PoisonError::into_inner);
+        }
+        if queue.closed {
+            return false;
+        }
+        queue.jobs.push_back(job);
+        let wake = std::mem::take(&mut queue.wanted);
+        drop(queue);
+        if wake {
+            self.waker.wake();
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use forkpool::command::Supervisor;
+
+    use super::*;
+    use crate::config::Batching;
+    use crate::input::{Columns, Linking, Records, Source, Splitter};
+    use crate::template::{Multi, Template};
+
+    #[test]
+    fn every_job_arrives_once_in_order_however_far_the_reader_runs_ahead() {
+        let values: Vec<String> = (0..(AHEAD * 5 + 3)).map(|i| i.to_string()).collect();
+        let columns = Columns::new(Source::values(&values), Splitter::new(None));
+        let records = Records::new(vec![columns], &[false], Linking::Product);
+        let template = Template::parse(&[b"echo".to_vec()], false, &[]).unwrap();
+        let source = JobSource::new(records, Batching::Single, Multi::Single, template, 1);
+        let mut supervisor = Supervisor::new().unwrap();
+        let mut feed = Feed::start(source, supervisor.waker()).unwrap();
+        let mut seen = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match feed.next() {
+                Next::Job(job) => seen.push(String::from_utf8(job.args[0].clone()).unwrap()),
+                Next::Done => break,
+                Next::Failed(e) => panic!("{e}"),
+                // Nothing queued: the thread's wake (or the deadline) ends
+                // the wait.
+                Next::Pending => supervisor.wait(Some(deadline), &mut Vec::new()).unwrap(),
+            }
+            assert!(Instant::now() < deadline, "the feed stalled after {} jobs", seen.len());
+        }
+        assert_eq!(seen, values);
+        assert!(matches!(feed.next(), Next::Done), "the end stays the end");
+    }
 }

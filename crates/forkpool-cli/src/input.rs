@@ -26,6 +26,9 @@ pub(crate) struct Reader {
     inner: Box<dyn BufRead + Send>,
     delimiter: Vec<u8>,
     done: bool,
+    /// Reading may wait on another process (a pipe, a terminal), not
+    /// just on a disk.
+    may_block: bool,
 }
 
 impl std::fmt::Debug for Reader {
@@ -42,17 +45,30 @@ impl Reader {
             inner: Box::new(BufReader::with_capacity(64 * 1024, inner)),
             delimiter,
             done: false,
+            may_block: false,
         }
     }
 
     /// Opens a file, or standard input for `-`.
     pub(crate) fn open(path: &Path, delimiter: Vec<u8>) -> io::Result<Reader> {
-        let inner: Box<dyn Read + Send> = if path == Path::new("-") {
-            Box::new(io::stdin())
+        let (inner, regular): (Box<dyn Read + Send>, bool) = if path == Path::new("-") {
+            let stdin = io::stdin();
+            let regular = rustix::fs::fstat(&stdin)
+                .is_ok_and(|st| rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::RegularFile);
+            (Box::new(stdin), regular)
         } else {
-            Box::new(File::open(path)?)
+            let file = File::open(path)?;
+            let regular = file.metadata()?.is_file();
+            (Box::new(file), regular)
         };
-        Ok(Reader::new(inner, delimiter))
+        let mut reader = Reader::new(inner, delimiter);
+        reader.may_block = !regular;
+        Ok(reader)
+    }
+
+    /// Whether reading may wait on another process (a pipe, a terminal).
+    pub(crate) fn may_block(&self) -> bool {
+        self.may_block
     }
 
     /// The next item, with any NUL byte in it replaced by `\0` (an

@@ -47,6 +47,9 @@ pub(crate) struct Prepared {
     pub(crate) results: Option<Results>,
     /// `--results FILE.csv` (or `.tsv`, `.json`).
     pub(crate) table: Option<Table>,
+    /// Reading the input may wait on another process (a pipe, a terminal):
+    /// it is read on its own thread.
+    pub(crate) input_may_block: bool,
     pub(crate) jobs: JobSource,
 }
 
@@ -56,6 +59,7 @@ pub(crate) fn prepare(config: &Config) -> Result<Prepared, UsageError> {
     let mut columns = Vec::new();
     let mut linked = Vec::new();
     let mut file_names = Vec::new();
+    let mut input_may_block = false;
     let sources: Vec<(SourceArg, bool)> = if config.sources.is_empty() {
         vec![(SourceArg::File("-".into()), false)]
     } else {
@@ -76,6 +80,7 @@ pub(crate) fn prepare(config: &Config) -> Result<Prepared, UsageError> {
                         io_reason(&e)
                     ))
                 })?;
+                input_may_block |= reader.may_block();
                 Source::Lines(reader)
             }
         };
@@ -161,6 +166,7 @@ pub(crate) fn prepare(config: &Config) -> Result<Prepared, UsageError> {
         tag,
         results,
         table,
+        input_may_block,
     })
 }
 

@@ -67,7 +67,8 @@ struct Running {
 enum Queue {
     /// Read as needed by the input thread.
     Feed(Feed),
-    /// Read here, as needed (`--dry-run`: no jobs run while it waits).
+    /// Read here, as needed: values and regular files, which never keep
+    /// us waiting for long (and `--dry-run`, with no jobs to wait for).
     Direct(JobSource),
     /// All read up front (`--shuf`, `--bar`, `--eta`, `--halt N%`).
     Collected(VecDeque<Job>),
@@ -155,6 +156,7 @@ impl<'c> Runner<'c> {
             tag,
             results,
             table,
+            input_may_block,
             jobs,
         } = prepared;
         let (joblog, prior) = match (&config.joblog, config.dry_run) {
@@ -197,12 +199,13 @@ impl<'c> Runner<'c> {
                 let total = all.len() as u64;
                 (Queue::Collected(all.into()), Some(total))
             }
-            (None, Some(supervisor)) => {
+            (None, Some(supervisor)) if input_may_block => {
                 let feed =
                     Feed::start(jobs, supervisor.waker()).map_err(|e| format!("cannot start reading input: {e}"))?;
                 (Queue::Feed(feed), None)
             }
-            (None, None) => (Queue::Direct(jobs), None),
+            // Values and regular files: reading never waits for long.
+            (None, _) => (Queue::Direct(jobs), None),
         };
         let progress = Progress::new(config.bar, config.progress, config.eta, total);
         let mut printer = Printer::new(config.mode, config.keep_order);

@@ -39,7 +39,7 @@ pub(crate) struct Request<'a> {
     /// Looked up in our `PATH` when it has no `/`.
     pub(crate) program: &'a CStr,
     pub(crate) argv: &'a [CString],
-    pub(crate) envp: &'a [CString],
+    pub(crate) envp: &'a [&'a CStr],
     pub(crate) stdin: Stdio,
     pub(crate) stdout: Stdio,
     pub(crate) stderr: Stdio,
