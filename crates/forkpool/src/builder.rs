@@ -78,7 +78,10 @@ impl PoolBuilder {
     /// Hard time limit for each task (each item of a `map`). A task that
     /// runs longer ends with [`TaskError::TimedOut`](crate::TaskError::TimedOut):
     /// its worker, and everything in the worker's process group, is killed
-    /// and replaced. Default: none.
+    /// and replaced. Never early, and only that task: the kill cannot land
+    /// on the worker's next task. A new worker whose `worker_init` has not
+    /// returned within the same time is killed as a failed start.
+    /// Default: none.
     pub fn task_timeout(mut self, timeout: Duration) -> Self {
         self.task_timeout = Some(timeout);
         self
@@ -106,7 +109,11 @@ impl PoolBuilder {
     /// panics while the pool is being built, [`build`](Self::build) fails
     /// with its message; if it keeps panicking later, tasks fail with
     /// [`TaskError::WorkerStartFailed`](crate::TaskError::WorkerStartFailed)
-    /// instead of the pool respawning workers in a loop.
+    /// instead of the pool respawning workers in a loop. The pool still
+    /// tries a worker now and then (backing off to once every few seconds),
+    /// and takes tasks again as soon as one starts. With a
+    /// [`task_timeout`](Self::task_timeout), an init that hangs counts as a
+    /// failure too.
     pub fn worker_init(mut self, init: fn()) -> Self {
         self.worker_init = Some(init);
         self

@@ -53,7 +53,8 @@ pub enum TaskError {
     /// task finished.
     PoolShutdown,
     /// No worker could be started to run the task (for instance,
-    /// `worker_init` kept panicking).
+    /// `worker_init` kept panicking). The pool keeps trying now and then,
+    /// and takes tasks again once a worker starts.
     WorkerStartFailed {
         /// Why the last start failed.
         message: String,

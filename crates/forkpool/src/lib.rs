@@ -106,11 +106,13 @@
 //!   `std::backtrace` behaves as before.
 //! - Workers of the exec start method are children of your process: code
 //!   that reaps every child (`waitpid(-1)`, or `SIGCHLD` set to `SIG_IGN`)
-//!   takes their exit statuses, and crashes are then reported without a
-//!   signal. The zygote start method (the default) is not affected.
+//!   takes their exit statuses, and crashes are then reported as
+//!   `Crashed` with neither signal nor code. The zygote start method (the
+//!   default) is not affected.
 //! - A task that detaches a process with `setsid` escapes its worker's
 //!   process group; with the zygote start method such processes are still
-//!   killed once their worker has died (the zygote is a subreaper).
+//!   killed when any worker dies (they cannot be traced to theirs) and when
+//!   the pool ends (the zygote is a subreaper).
 
 #![deny(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
@@ -119,6 +121,7 @@ mod builder;
 mod call;
 pub mod command;
 mod error;
+mod guardian;
 mod ipc;
 mod map;
 mod pool;

@@ -35,7 +35,9 @@ const GROWTH: usize = 8;
 /// The iterator returned by [`Pool::map`] and [`Pool::map_unordered`].
 ///
 /// Yields one `Result` per input. Dropping it early cancels the chunks no
-/// worker has started; chunks already running finish and are discarded.
+/// worker has been handed, and has workers skip the items of the others
+/// that have not started: only the items running at that moment finish
+/// (their results are discarded).
 pub struct Map<'pool, I, R> {
     pool: &'pool Pool,
     input: I,
@@ -198,8 +200,12 @@ where
 
 impl<I, R> Drop for Map<'_, I, R> {
     fn drop(&mut self) {
+        let mut tell = false;
         for slot in self.window.iter().chain(self.by_token.iter().flatten()) {
-            slot.cancel();
+            tell |= slot.abandon();
+        }
+        if tell {
+            self.pool.shared().note_abandoned();
         }
     }
 }

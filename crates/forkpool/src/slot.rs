@@ -129,6 +129,7 @@ fn decode_record<R: DeserializeOwned>(record: Record<'_>) -> Result<R, TaskError
         Tag::Codec => Err(TaskError::Codec {
             message: String::from_utf8_lossy(record.bytes).into_owned(),
         }),
+        Tag::Cancelled => Err(TaskError::Cancelled),
     }
 }
 
@@ -183,6 +184,8 @@ struct Inner {
 pub(crate) struct Slot {
     state: AtomicU8,
     finished: AtomicBool,
+    /// Nobody wants the results any more (see `abandon`).
+    abandoned: AtomicBool,
     items: u32,
     inner: Mutex<Inner>,
     cond: Condvar,
@@ -194,6 +197,7 @@ impl Slot {
         Arc::new(Slot {
             state: AtomicU8::new(QUEUED),
             finished: AtomicBool::new(false),
+            abandoned: AtomicBool::new(false),
             items,
             inner: Mutex::new(Inner::default()),
             cond: Condvar::new(),
@@ -259,6 +263,24 @@ impl Slot {
     /// True when the slot was cancelled.
     pub(crate) fn is_cancelled(&self) -> bool {
         self.state.load(Ordering::Acquire) == CANCELLED
+    }
+
+    /// Cancels the slot if it can be, and otherwise marks it abandoned:
+    /// its items may already be with a worker, but nobody will read their
+    /// results, so items not yet started should be skipped. Returns true
+    /// when the supervisor should be told (the slot was not cancelled
+    /// outright and is not finished).
+    pub(crate) fn abandon(&self) -> bool {
+        if self.cancel() || self.is_finished() {
+            return false;
+        }
+        self.abandoned.store(true, Ordering::Release);
+        true
+    }
+
+    /// True when nobody wants this slot's results any more.
+    pub(crate) fn is_abandoned(&self) -> bool {
+        self.abandoned.load(Ordering::Acquire)
     }
 
     /// Adds results for some items. Parts must not overlap; the slot

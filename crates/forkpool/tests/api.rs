@@ -4,6 +4,8 @@ use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+mod common;
+
 use forkpool::{Pool, TaskError, as_completed};
 use serde::{Deserialize, Serialize};
 
@@ -168,6 +170,52 @@ fn dropping_a_map_early_leaves_the_pool_usable() {
     assert_eq!(slow.next(), Some(Ok(50)));
     drop(slow);
     assert_eq!(pool.submit(|x: u8| x, 9).join(), Ok(9));
+}
+
+/// Items below this are instant; from it on each takes a moment, and
+/// first logs when it started (ns since the epoch) to the file it is given.
+const FAST_ITEMS: u64 = 100_000;
+
+fn epoch_ns() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
+}
+
+fn fast_then_slow((i, log): (u64, String)) -> u64 {
+    if i >= FAST_ITEMS {
+        use std::io::Write;
+        if let Ok(mut file) = std::fs::OpenOptions::new().append(true).create(true).open(&log) {
+            let _ = writeln!(file, "{}", epoch_ns());
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    i
+}
+
+#[test]
+fn dropping_a_map_stops_the_chunks_workers_already_hold() {
+    // The fast items teach `map` to send chunks of thousands of items, so
+    // when the map is dropped the workers hold thousands of slow ones.
+    // They must skip them rather than run them for nobody.
+    let pool = pool(2);
+    let log = common::temp_path("map-drop-log");
+    let arg = log.to_string_lossy().into_owned();
+    let mut results = pool.map(fast_then_slow, (0..).map(|i| (i, arg.clone())));
+    for expected in 0..FAST_ITEMS {
+        assert_eq!(results.next(), Some(Ok(expected)));
+    }
+    let dropped_at = epoch_ns();
+    drop(results);
+    pool.shutdown();
+    let log_text = std::fs::read_to_string(&log).unwrap_or_default();
+    let _ = std::fs::remove_file(&log);
+    // Items that started after the drop, before the workers heard of it.
+    let late = log_text
+        .lines()
+        .filter(|line| line.parse::<u128>().is_ok_and(|t| t > dropped_at))
+        .count();
+    assert!(late < 200, "{late} slow items started after the map was dropped");
 }
 
 /// Refuses to be serialized.

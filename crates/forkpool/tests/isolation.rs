@@ -265,3 +265,71 @@ fn a_worker_that_hangs_up_does_not_make_the_supervisor_spin() {
     let used = cpu_time() - before;
     assert!(used < Duration::from_millis(300), "the client burned {used:?} of CPU");
 }
+
+#[test]
+fn a_panic_a_task_caught_itself_does_not_explain_a_later_abort() {
+    let pool = pool(1);
+    let caught = pool.submit(
+        |_: ()| std::panic::catch_unwind(|| panic!("handled inside the task")).is_err(),
+        (),
+    );
+    assert_eq!(caught.join(), Ok(true));
+    let aborted = pool.submit(|_: ()| -> u8 { std::process::abort() }, ()).join();
+    assert_eq!(aborted, Err(crashed_by(libc::SIGABRT)));
+}
+
+#[test]
+fn a_huge_panic_message_arrives_cut_not_as_a_protocol_error() {
+    let pool = Pool::builder().workers(1).max_message_size(4096).build().unwrap();
+    let result = pool
+        .submit(|n: usize| -> u8 { panic!("{}", "x".repeat(n)) }, 2 << 20)
+        .join();
+    let Err(TaskError::Panicked { message }) = result else {
+        panic!("{result:?}");
+    };
+    assert!(message.len() <= 4096, "{} bytes", message.len());
+    assert!(
+        message.starts_with("xxxx") && message.contains("bytes cut"),
+        "{message:.80}"
+    );
+    assert_eq!(pool.submit(|x: u8| x, 1).join(), Ok(1));
+}
+
+#[test]
+fn crashes_are_named_even_when_the_program_ignores_sigchld() {
+    common::run_helper_test("ignoring_sigchld_helper", &[("FORKPOOL_TEST_SIGCHLD", "1".as_ref())]);
+}
+
+#[test]
+#[ignore = "run by crashes_are_named_even_when_the_program_ignores_sigchld"]
+fn ignoring_sigchld_helper() {
+    if std::env::var_os("FORKPOOL_TEST_SIGCHLD").is_none() {
+        return;
+    }
+    // SAFETY: setting a signal's disposition to "ignore" runs no code.
+    unsafe {
+        libc::signal(libc::SIGCHLD, libc::SIG_IGN);
+    }
+    let pool = pool(1);
+    assert_eq!(pool.submit(segfault, ()).join(), Err(crashed_by(libc::SIGSEGV)));
+    let exited = pool.submit(|_: ()| -> u8 { std::process::exit(3) }, ()).join();
+    assert_eq!(
+        exited,
+        Err(TaskError::Crashed {
+            signal: None,
+            exit_code: Some(3)
+        })
+    );
+    // A task waiting for its own child gets its status.
+    let status = pool.submit(
+        |_: ()| {
+            std::process::Command::new("sh")
+                .args(["-c", "exit 4"])
+                .status()
+                .map(|s| s.code())
+                .ok()
+        },
+        (),
+    );
+    assert_eq!(status.join(), Ok(Some(Some(4))));
+}

@@ -125,6 +125,17 @@ fn a_failed_build_leaves_nothing_behind() {
 
 #[test]
 fn a_killed_client_takes_its_zygote_workers_and_their_children_with_it() {
+    killed_client_scenario("zygote", 3);
+}
+
+#[test]
+fn a_killed_exec_client_takes_its_workers_and_their_children_with_it() {
+    killed_client_scenario("exec", 2);
+}
+
+/// Runs `client_helper` with start method `start`, kills it, and checks
+/// that its `processes` (zygote and workers) and a task's child all exit.
+fn killed_client_scenario(start: &str, processes: usize) {
     let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let marker = temp_path("grandchild");
     let mut client = Command::new(std::env::current_exe().unwrap())
@@ -136,6 +147,7 @@ fn a_killed_client_takes_its_zygote_workers_and_their_children_with_it() {
             "--test-threads=1",
         ])
         .env("FORKPOOL_TEST_CLIENT", &marker)
+        .env("FORKPOOL_TEST_START", start)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -156,7 +168,7 @@ fn a_killed_client_takes_its_zygote_workers_and_their_children_with_it() {
         .map(|p| p.parse().unwrap())
         .collect();
     let grandchild = read_pid(&marker);
-    assert_eq!(pids.len(), 3, "{line}");
+    assert_eq!(pids.len(), processes, "{line}");
     assert!(pids.iter().chain([&grandchild]).all(|p| !is_dead(*p)));
 
     kill(client.id(), libc::SIGKILL);
@@ -171,17 +183,21 @@ fn a_killed_client_takes_its_zygote_workers_and_their_children_with_it() {
         gone,
         "still running 5 s after the client was killed: {pids:?} + {grandchild}"
     );
-    eprintln!("zygote, workers and a task's child exited {took:?} after the client was killed");
+    eprintln!("{start}: the pool's processes and a task's child exited {took:?} after the client was killed");
     assert!(took < Duration::from_secs(1), "took {took:?}");
 }
 
 #[test]
-#[ignore = "run by a_killed_client_takes_its_zygote_workers_and_their_children_with_it"]
+#[ignore = "run by killed_client_scenario"]
 fn client_helper() {
     let Some(marker) = std::env::var_os("FORKPOOL_TEST_CLIENT") else {
         return;
     };
-    let pool = Pool::builder().workers(2).build().unwrap();
+    let start = match std::env::var("FORKPOOL_TEST_START").as_deref() {
+        Ok("exec") => StartMethod::Exec,
+        _ => StartMethod::Zygote,
+    };
+    let pool = Pool::builder().workers(2).start_method(start).build().unwrap();
     let _task = pool.submit(
         |marker: String| {
             #[expect(
@@ -194,8 +210,112 @@ fn client_helper() {
         },
         marker.to_string_lossy().into_owned(),
     );
-    let mut pids = vec![pool.zygote_pid().unwrap()];
+    let mut pids: Vec<u32> = pool.zygote_pid().into_iter().collect();
     pids.extend(pool.worker_pids());
     println!("PIDS {}", pids.iter().map(u32::to_string).collect::<Vec<_>>().join(" "));
     std::thread::sleep(Duration::from_secs(1000));
+}
+
+/// Starts `sleep 1000` in the background from a shell that exits at once,
+/// so that the sleep is orphaned; returns whether the shell ran.
+fn orphan_a_sleep(pid_file: String) -> bool {
+    let script = format!("sleep 1000 >/dev/null 2>&1 & echo $! > {pid_file}");
+    std::process::Command::new("sh")
+        .args(["-c", &script])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[test]
+fn what_tasks_orphan_is_reaped_when_it_ends_not_left_a_zombie() {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let pool = Pool::builder().workers(2).build().unwrap();
+    let zygote = pool.zygote_pid().unwrap();
+    let orphan_a_true = |_: ()| {
+        std::process::Command::new("sh")
+            .args(["-c", "true & exit 0"])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    for _ in 0..20 {
+        assert_eq!(pool.submit(orphan_a_true, ()).join(), Ok(true));
+    }
+    let workers = pool.worker_pids();
+    let strays = || -> Vec<u32> {
+        children_of(zygote)
+            .into_iter()
+            .filter(|p| !workers.contains(p))
+            .collect()
+    };
+    assert!(
+        wait_for(Duration::from_secs(5), || strays().is_empty()),
+        "the zygote still has children that are not workers: {:?}",
+        strays()
+    );
+}
+
+#[test]
+fn a_workers_death_spares_what_tasks_on_other_workers_started() {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let pool = Pool::builder().workers(2).build().unwrap();
+    let path = temp_path("helper");
+    let busy = pool.submit(
+        |path: String| {
+            let started = orphan_a_sleep(path);
+            std::thread::sleep(Duration::from_secs(2));
+            started
+        },
+        path.display().to_string(),
+    );
+    let helper = read_pid(&path);
+    // The busy worker holds one task, so this goes to the other one.
+    let aborted = pool.submit(|_: ()| -> u8 { std::process::abort() }, ()).join();
+    assert!(
+        matches!(
+            aborted,
+            Err(TaskError::Crashed {
+                signal: Some(libc::SIGABRT),
+                ..
+            })
+        ),
+        "{aborted:?}"
+    );
+    assert!(
+        !wait_for(Duration::from_millis(500), || is_dead(helper)),
+        "another worker's death killed a helper of a task still running"
+    );
+    assert_eq!(busy.join(), Ok(true));
+    drop(pool);
+    assert!(
+        wait_for(Duration::from_secs(5), || is_dead(helper)),
+        "the helper outlived the pool"
+    );
+    std::fs::remove_file(&path).ok();
+}
+
+#[test]
+fn losing_the_zygote_takes_what_tasks_started_with_it() {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let pool = Pool::builder().workers(1).build().unwrap();
+    let path = temp_path("orphan");
+    let long_task = pool.submit(
+        |path: String| -> bool {
+            orphan_a_sleep(path);
+            std::thread::sleep(Duration::from_secs(1000));
+            false
+        },
+        path.display().to_string(),
+    );
+    let grandchild = read_pid(&path);
+    kill(pool.zygote_pid().unwrap(), libc::SIGKILL);
+    assert!(
+        matches!(long_task.join(), Err(TaskError::Crashed { .. })),
+        "the task outlived its zygote"
+    );
+    assert!(
+        wait_for(Duration::from_secs(5), || is_dead(grandchild)),
+        "what the task started outlived the zygote"
+    );
+    assert_eq!(pool.submit(|x: u8| x, 1).join(), Ok(1));
+    std::fs::remove_file(&path).ok();
 }

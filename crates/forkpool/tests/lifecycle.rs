@@ -248,12 +248,20 @@ fn flaky_init_helper() {
         pool.submit(|x: u8| x, 2).join(),
         Err(TaskError::WorkerStartFailed { .. })
     ));
-    // And the pool is not respawning in a loop.
+    // And the pool is not respawning in a loop: it probes, backing off
+    // (400 ms, 800 ms, ... up to 3.2 s between attempts).
     let count = || std::fs::read_to_string(&attempts).unwrap_or_default().lines().count();
     let settled = count();
-    std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(count(), settled);
     assert!(settled <= 5, "{settled} init attempts");
+    std::thread::sleep(Duration::from_secs(1));
+    let probes = count() - settled;
+    assert!(probes <= 2, "{probes} init attempts within a second of giving up");
+    // Once init works again, a probe brings the pool back.
+    std::fs::remove_file(&flag).unwrap();
+    assert!(
+        wait_for(Duration::from_secs(30), || pool.submit(|x: u8| x, 3).join() == Ok(3)),
+        "the pool did not recover once its workers could start"
+    );
 }
 
 #[test]
@@ -454,4 +462,28 @@ fn a_pool_that_cannot_start_workers_fails_everything_it_held() {
         matches!(late, Ok(1) | Err(TaskError::WorkerStartFailed { .. })),
         "{late:?}"
     );
+}
+
+fn init_that_hangs() {
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
+    }
+}
+
+#[test]
+fn a_worker_init_that_hangs_is_bounded_by_the_task_timeout() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let built = Pool::builder()
+            .workers(1)
+            .task_timeout(Duration::from_millis(200))
+            .worker_init(init_that_hangs)
+            .build();
+        let _ = tx.send(built.map(drop).map_err(|e| (e.kind(), e.to_string())));
+    });
+    // Generous: the point is that it ends at all.
+    let built = rx.recv_timeout(Duration::from_secs(60)).expect("build() hung");
+    let (kind, message) = built.expect_err("a pool whose workers never start was built");
+    assert_eq!(kind, ErrorKind::WorkerInit);
+    assert!(message.contains("worker_init did not return"), "{message}");
 }

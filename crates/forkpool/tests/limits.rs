@@ -169,3 +169,49 @@ fn an_enormous_timeout_means_no_timeout() {
     assert_eq!(pool.submit(|x: u32| x + 1, 1).join(), Ok(2));
     assert_eq!(pool.submit(|x: u32| x + 1, 2).join(), Ok(3));
 }
+
+/// Spins (a sleep could be cut short by nothing, but spinning keeps the
+/// CPU busy like real work) for `us` microseconds.
+fn spin_us(us: u64) -> u64 {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_micros(us) {
+        std::hint::spin_loop();
+    }
+    us
+}
+
+#[test]
+fn a_timeout_kill_never_lands_on_the_next_task() {
+    // Tasks that end right around the deadline, each followed by a quick
+    // one on the same worker: the kill for a late task must not take the
+    // quick task that started after it.
+    let timeout = Duration::from_millis(20);
+    let pool = Pool::builder().workers(2).task_timeout(timeout).build().unwrap();
+    let tasks: Vec<(u64, _)> = (0..160u64)
+        .map(|i| {
+            let us = if i % 2 == 0 { 18_000 + (i * 37 % 5_000) } else { 100 };
+            (us, pool.submit(spin_us, us))
+        })
+        .collect();
+    for (us, task) in tasks {
+        match task.join() {
+            Ok(got) => assert_eq!(got, us),
+            Err(TaskError::TimedOut { .. }) => {
+                assert!(us >= 18_000, "a {us} µs task was timed out")
+            }
+            Err(e) => panic!("a {us} µs task failed: {e:?}"),
+        }
+    }
+}
+
+#[test]
+fn an_argument_bigger_than_the_memory_limit_fails_without_killing_workers() {
+    let pool = memory_pool();
+    let before = pool.worker_pids();
+    let big = pool
+        .submit(|v: Vec<u8>| v.len(), vec![1u8; (LIMIT as usize) + (1 << 20)])
+        .join();
+    assert_eq!(big, Err(TaskError::MemoryLimitExceeded { limit: LIMIT }));
+    assert_eq!(pool.worker_pids(), before, "a worker was sacrificed to find out");
+    assert_eq!(pool.submit(|v: Vec<u8>| v.len(), vec![1u8; 1000]).join(), Ok(1000));
+}

@@ -39,7 +39,6 @@
 //! ```
 
 mod environment;
-pub(crate) mod guardian;
 
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -55,10 +54,10 @@ use polling::{Events, Poller};
 use rustix::io::Errno;
 use rustix::process::{Pid, PidfdFlags, Signal, WaitId, WaitIdOptions};
 
+use crate::guardian::{self, Guardian};
 use crate::sys::exit::ExitReason;
 use crate::sys::poll::Watched;
 use environment::Environment;
-use guardian::Guardian;
 
 /// The most jobs one supervisor runs at once.
 pub const MAX_RUNNING: usize = 1 << 16;

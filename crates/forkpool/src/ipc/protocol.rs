@@ -46,6 +46,8 @@ pub(crate) enum Tag {
     /// The argument could not be decoded or the result encoded; the bytes
     /// are the codec's message.
     Codec = 2,
+    /// The item was skipped: its job was abandoned (no bytes).
+    Cancelled = 3,
 }
 
 impl Tag {
@@ -54,6 +56,7 @@ impl Tag {
             0 => Some(Tag::Ok),
             1 => Some(Tag::Panicked),
             2 => Some(Tag::Codec),
+            3 => Some(Tag::Cancelled),
             _ => None,
         }
     }

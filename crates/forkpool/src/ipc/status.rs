@@ -6,12 +6,18 @@
 //! because the supervisor keeps its own mapping, so no syscall is needed per
 //! item and nothing is lost when a worker is killed mid-task.
 //!
-//! Layout (all atomics; only the worker writes):
-//! - word 0: items started since the worker began
+//! Layout (all atomics; only the worker writes, except `DOOMED`):
+//! - word 0: items started since the worker began; its top bit, `DOOMED`,
+//!   is set by the supervisor when it decides to kill the worker for the
+//!   running item (see [`StatusPage::doom`])
 //! - word 1: items completed (result encoded)
 //! - word 2: coarse monotonic time (ns) the last item started
 //! - word 3: flags (`FLAG_OUT_OF_MEMORY`, `FLAG_PANICKED`)
 //! - word 4: length of the panic message in the text area
+//! - word 5: abandoned jobs posted so far (written by the supervisor)
+//! - words 16..48: a ring of the last 32 abandoned job ids (supervisor):
+//!   jobs whose results nobody wants, whose items not yet started the
+//!   worker skips (see [`StatusPage::abandon`])
 
 use std::io;
 use std::os::fd::OwnedFd;
@@ -24,6 +30,13 @@ const COMPLETED: usize = 1;
 const STARTED_AT: usize = 2;
 const FLAGS: usize = 3;
 const PANIC_LEN: usize = 4;
+const ABANDONED_COUNT: usize = 5;
+const RING: usize = 16;
+const RING_LEN: u64 = 32;
+
+/// Top bit of the `STARTED` word: the supervisor is killing the worker for
+/// the item that word counts, so no further item may start.
+const DOOMED: u64 = 1 << 63;
 
 /// The worker aborted right after an allocation failed (`ENOMEM`).
 pub(crate) const FLAG_OUT_OF_MEMORY: u64 = 1;
@@ -34,7 +47,20 @@ pub(crate) const FLAG_PANICKED: u64 = 2;
 /// Now, on the coarse monotonic clock (a few ns to read; millisecond
 /// resolution), in nanoseconds. Both sides of the page use this clock.
 pub(crate) fn coarse_now_ns() -> u64 {
-    let t = rustix::time::clock_gettime(rustix::time::ClockId::MonotonicCoarse);
+    nanos(rustix::time::clock_gettime(rustix::time::ClockId::MonotonicCoarse))
+}
+
+/// The coarse clock's tick. A duration measured between two readings of
+/// it may be over-estimated by up to this much, so a timeout is declared
+/// only once the measured time exceeds the limit by a tick: late by at
+/// most two ticks, never early.
+pub(crate) fn coarse_resolution() -> std::time::Duration {
+    std::time::Duration::from_nanos(nanos(rustix::time::clock_getres(
+        rustix::time::ClockId::MonotonicCoarse,
+    )))
+}
+
+fn nanos(t: rustix::time::Timespec) -> u64 {
     (t.tv_sec as u64)
         .saturating_mul(1_000_000_000)
         .saturating_add(t.tv_nsec as u64)
@@ -80,16 +106,48 @@ impl StatusPage {
     // ------------------------------------------------ worker side --
 
     /// Marks item number `n` (counting from 1 over the worker's life) as
-    /// started at `now_ns`.
-    pub(crate) fn begin(&self, n: u64, now_ns: u64) {
+    /// started at `now_ns`. Returns false, and starts nothing, if the
+    /// supervisor has doomed the worker for item `n - 1`: it ran past its
+    /// timeout and the kill is on its way. Starting `n` regardless would
+    /// let that kill land on an item that did nothing wrong.
+    #[must_use]
+    pub(crate) fn begin(&self, n: u64, now_ns: u64) -> bool {
         let w = self.page.words();
         w[STARTED_AT].store(now_ns, Ordering::Relaxed);
-        w[STARTED].store(n, Ordering::Release);
+        w[STARTED]
+            .compare_exchange(n.wrapping_sub(1), n, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
     }
 
     /// Marks item number `n` as completed.
     pub(crate) fn end(&self, n: u64) {
         self.page.words()[COMPLETED].store(n, Ordering::Release);
+    }
+
+    /// Records that the worker could not find memory for the next item's
+    /// input: item `n` is marked started, so that it is the one blamed
+    /// (with `MemoryLimitExceeded`) when the worker exits.
+    pub(crate) fn out_of_memory_before(&self, n: u64, now_ns: u64) {
+        if self.begin(n, now_ns) {
+            self.page.words()[FLAGS].fetch_or(FLAG_OUT_OF_MEMORY, Ordering::Release);
+        }
+    }
+
+    /// Whether job `job` has been abandoned. `seen` caches the answer for
+    /// the job being run: call with `None` at its start; while nothing new
+    /// was posted this is one relaxed load.
+    pub(crate) fn is_abandoned(&self, job: u64, seen: &mut Option<(u64, bool)>) -> bool {
+        let w = self.page.words();
+        let posted = w[ABANDONED_COUNT].load(Ordering::Relaxed);
+        if let Some((count, answer)) = *seen
+            && count == posted
+        {
+            return answer;
+        }
+        let posted = w[ABANDONED_COUNT].load(Ordering::Acquire);
+        let answer = (0..posted.min(RING_LEN)).any(|i| w[RING + i as usize].load(Ordering::Relaxed) == job);
+        *seen = Some((posted, answer));
+        answer
     }
 
     /// The flags word, for the `SIGABRT` handler.
@@ -118,13 +176,41 @@ impl StatusPage {
         self.page.words()[FLAGS].fetch_and(!FLAG_PANICKED, Ordering::Release);
     }
 
+    /// Clears a `FLAG_PANICKED` left by a panic that was caught (by the
+    /// task itself) before the next item starts. A plain load when clear.
+    pub(crate) fn clear_stale_panic(&self) {
+        if self.page.words()[FLAGS].load(Ordering::Relaxed) & FLAG_PANICKED != 0 {
+            self.clear_panic();
+        }
+    }
+
     // -------------------------------------------- supervisor side --
+
+    /// Posts job `job` as abandoned: the worker skips its items that have
+    /// not started. Only the last 32 posts are kept; an older job the
+    /// worker has not reached yet simply runs.
+    pub(crate) fn abandon(&self, job: u64) {
+        let w = self.page.words();
+        let posted = w[ABANDONED_COUNT].load(Ordering::Relaxed);
+        w[RING + (posted % RING_LEN) as usize].store(job, Ordering::Relaxed);
+        w[ABANDONED_COUNT].store(posted + 1, Ordering::Release);
+    }
+
+    /// Dooms the worker for item `started` (the running item in a
+    /// snapshot): from now on it cannot start another item. Returns false
+    /// if it already has, in which case the decision to kill it was made
+    /// on stale news and must be reconsidered.
+    pub(crate) fn doom(&self, started: u64) -> bool {
+        self.page.words()[STARTED]
+            .compare_exchange(started, started | DOOMED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
 
     /// Reads the page. The worker may be writing concurrently (or may have
     /// scribbled over the page); callers validate the numbers.
     pub(crate) fn snapshot(&self) -> Snapshot {
         let w = self.page.words();
-        let started = w[STARTED].load(Ordering::Acquire);
+        let started = w[STARTED].load(Ordering::Acquire) & !DOOMED;
         let completed = w[COMPLETED].load(Ordering::Acquire);
         let started_at_ns = w[STARTED_AT].load(Ordering::Relaxed);
         let flags = w[FLAGS].load(Ordering::Acquire);
@@ -154,7 +240,7 @@ mod tests {
     fn the_supervisor_sees_what_the_worker_stamps() {
         let (sup, fd) = StatusPage::create().unwrap();
         let worker = StatusPage::open(&fd).unwrap();
-        worker.begin(1, 500);
+        assert!(worker.begin(1, 500));
         let s = sup.snapshot();
         assert!(s.running());
         assert_eq!((s.started, s.completed, s.started_at_ns), (1, 0, 500));
@@ -164,6 +250,46 @@ mod tests {
         assert_eq!(sup.snapshot().panic_message.as_deref(), Some("boom"));
         worker.clear_panic();
         assert_eq!(sup.snapshot().panic_message, None);
+    }
+
+    #[test]
+    fn a_doomed_worker_cannot_start_another_item() {
+        let (sup, fd) = StatusPage::create().unwrap();
+        let worker = StatusPage::open(&fd).unwrap();
+        assert!(worker.begin(1, 0));
+        assert!(sup.doom(1));
+        worker.end(1);
+        assert!(!worker.begin(2, 0), "the kill for item 1 must not land on item 2");
+        let s = sup.snapshot();
+        assert_eq!((s.started, s.completed), (1, 1));
+    }
+
+    #[test]
+    fn a_worker_that_moved_on_cannot_be_doomed_for_the_old_item() {
+        let (sup, fd) = StatusPage::create().unwrap();
+        let worker = StatusPage::open(&fd).unwrap();
+        assert!(worker.begin(1, 0));
+        worker.end(1);
+        assert!(worker.begin(2, 0));
+        assert!(!sup.doom(1));
+        assert!(sup.doom(2));
+    }
+
+    #[test]
+    fn the_worker_sees_abandoned_jobs() {
+        let (sup, fd) = StatusPage::create().unwrap();
+        let worker = StatusPage::open(&fd).unwrap();
+        let mut seen = None;
+        assert!(!worker.is_abandoned(7, &mut seen));
+        sup.abandon(7);
+        assert!(worker.is_abandoned(7, &mut seen), "a new post is noticed");
+        let mut seen = None;
+        assert!(!worker.is_abandoned(8, &mut seen));
+        for job in 100..140 {
+            sup.abandon(job);
+        }
+        assert!(worker.is_abandoned(139, &mut seen));
+        assert!(!worker.is_abandoned(7, &mut None), "only the last 32 are kept");
     }
 
     #[test]

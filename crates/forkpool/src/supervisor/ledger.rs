@@ -36,6 +36,8 @@ struct InFlight {
     job: Job,
     /// Items of this job whose results came back.
     acked: u32,
+    /// The worker has been told the job is abandoned.
+    abandon_posted: bool,
 }
 
 /// See the module docs.
@@ -93,8 +95,25 @@ impl Ledger {
     /// Records that `job` was handed to the worker as job `id`.
     pub(crate) fn dispatch(&mut self, id: u64, job: Job) {
         self.dispatched += u64::from(job.count);
-        self.jobs.push_back(InFlight { job, acked: 0 });
+        self.jobs.push_back(InFlight {
+            job,
+            acked: 0,
+            abandon_posted: false,
+        });
         self.ids.push_back(id);
+    }
+
+    /// Ids of outstanding jobs whose slot was abandoned and which have not
+    /// been reported yet; each is reported once.
+    pub(crate) fn newly_abandoned(&mut self) -> Vec<u64> {
+        let mut ids = Vec::new();
+        for (flight, &id) in self.jobs.iter_mut().zip(&self.ids) {
+            if !flight.abandon_posted && flight.job.slot.is_abandoned() {
+                flight.abandon_posted = true;
+                ids.push(id);
+            }
+        }
+        ids
     }
 
     /// Number of items handed over and not yet acked.
@@ -203,7 +222,7 @@ impl Ledger {
 
         let mut settlement = Settlement::default();
         let mut cursor = self.acked;
-        for InFlight { job, acked } in self.jobs {
+        for InFlight { job, acked, .. } in self.jobs {
             // Split the job's outstanding items into runs of equal fate.
             let fate = |i: u32| -> Fate {
                 let c = cursor + u64::from(i - acked);

@@ -123,15 +123,21 @@ struct Supervisor {
     startup_error: Option<Error>,
     start_failures: u32,
     respawn_after: Option<Instant>,
+    /// Tasks fail at once with `WorkerStartFailed` (see `set_broken`).
     broken: bool,
+    /// ...but only until a worker starts again: the failures may have been
+    /// passing (out of descriptors or memory for a moment).
+    recoverable: bool,
     zygote_losses: Vec<Instant>,
+    /// The coarse clock's tick (see `status::coarse_resolution`).
+    coarse_tick: Duration,
 }
 
 impl Supervisor {
     fn start(config: Config, shared: Arc<Shared>, poller: Arc<Poller>) -> Result<Supervisor, Error> {
         let spawner: Box<dyn Spawner> = match config.start {
             StartMethod::Zygote => Box::new(ZygoteSpawner::start(poller.clone(), config.zygote.clone())?),
-            StartMethod::Exec => Box::new(ExecSpawner::new(poller.clone(), config.zygote.clone())),
+            StartMethod::Exec => Box::new(ExecSpawner::new(poller.clone(), config.zygote.clone(), config.workers)?),
         };
         let mut supervisor = Supervisor {
             config,
@@ -152,7 +158,9 @@ impl Supervisor {
             start_failures: 0,
             respawn_after: None,
             broken: false,
+            recoverable: false,
             zygote_losses: Vec::new(),
+            coarse_tick: status::coarse_resolution(),
         };
         loop {
             let now = Instant::now();
@@ -194,7 +202,14 @@ impl Supervisor {
     // ------------------------------------------------------------ inbox --
 
     fn take_inbox(&mut self) {
-        let stop = self.shared.take_inbox(&mut self.inbox);
+        let (stop, abandoned) = self.shared.take_inbox(&mut self.inbox);
+        if abandoned {
+            for worker in self.workers.values_mut() {
+                for id in worker.ledger.newly_abandoned() {
+                    worker.status.abandon(id);
+                }
+            }
+        }
         if stop.is_some() && self.stop != Some(Stop::Terminate) && stop != self.stop {
             self.stop = stop;
             if stop == Some(Stop::Terminate) {
@@ -267,6 +282,10 @@ impl Supervisor {
         let news = worker.read(&mut self.item_ns, now);
         if news.became_ready {
             self.start_failures = 0;
+            if self.broken && self.recoverable {
+                self.broken = false;
+                self.shared.clear_broken();
+            }
             self.publish_pids();
         }
         if let Some(message) = news.protocol_error {
@@ -309,6 +328,11 @@ impl Supervisor {
                         w.ended = Some(Ended::Exited(reason));
                     }
                 }
+                SpawnEvent::Vanished { worker, message } => {
+                    if let Some(w) = self.workers.get_mut(&worker) {
+                        w.ended = Some(Ended::Vanished(message));
+                    }
+                }
                 SpawnEvent::Lost { message } => self.zygote_lost(message),
             }
         }
@@ -316,6 +340,16 @@ impl Supervisor {
 
     fn zygote_lost(&mut self, message: String) {
         for worker in self.workers.values_mut() {
+            if worker.ended.is_none()
+                && let Some(pid) = worker.pid.and_then(|pid| rustix::process::Pid::from_raw(pid as i32))
+            {
+                // The workers die with the zygote (PR_SET_PDEATHSIG), but
+                // what their tasks started is in their process groups and
+                // would run on. A group outlives its leader while any
+                // member lives; an empty one may be gone, and its id is
+                // reused only after the pid space wraps around.
+                let _ = crate::sys::signal::send_to_group(pid, libc::SIGKILL);
+            }
             worker.ended.get_or_insert(Ended::Lost);
         }
         if self.starting {
@@ -401,7 +435,9 @@ impl Supervisor {
                 true,
             ),
             Some(KillCause::Terminate) => (TaskError::PoolShutdown, None, false),
-            Some(KillCause::Unresponsive) | None => (self.error_from_end(worker, snapshot), None, false),
+            Some(KillCause::Unresponsive | KillCause::InitTimedOut(_)) | None => {
+                (self.error_from_end(worker, snapshot), None, false)
+            }
         };
         Verdict {
             running,
@@ -437,7 +473,7 @@ impl Supervisor {
                 signal: None,
                 exit_code: Some(*code),
             },
-            Some(Ended::Lost | Ended::NotStarted(_)) | None => TaskError::Crashed {
+            Some(Ended::Lost | Ended::Vanished(_) | Ended::NotStarted(_)) | None => TaskError::Crashed {
                 signal: None,
                 exit_code: None,
             },
@@ -454,12 +490,18 @@ impl Supervisor {
         let backoff = Duration::from_millis(50 << self.start_failures.min(6));
         self.respawn_after = Some(Instant::now() + backoff);
         let any_alive = self.workers.values().any(|w| w.ready && w.ended.is_none());
-        if self.start_failures >= MAX_START_FAILURES && !any_alive {
+        if self.start_failures >= MAX_START_FAILURES && !any_alive && !self.broken {
             self.set_broken(message);
+            // Keep trying, at the slowest back-off, one worker at a time.
+            self.recoverable = true;
         }
     }
 
+    /// Fails queued tasks, and new ones from now on, with
+    /// `WorkerStartFailed`: no worker can take them. For good, unless
+    /// `start_failed` marks it recoverable.
     fn set_broken(&mut self, message: String) {
+        self.recoverable = false;
         if self.broken {
             return;
         }
@@ -480,10 +522,12 @@ impl Supervisor {
 
     /// Starts workers until the pool has its size.
     fn maintain(&mut self, now: Instant) {
-        if self.broken || self.startup_error.is_some() {
+        if (self.broken && !self.recoverable) || self.startup_error.is_some() {
             return;
         }
         let wanted = match self.stop {
+            // While broken, one worker at a time probes for recovery.
+            None if self.broken => 1,
             None => self.config.workers,
             Some(Stop::Shutdown) if self.has_work() => self.config.workers,
             Some(_) => 0,
@@ -508,7 +552,13 @@ impl Supervisor {
             let (page, page_fd) = StatusPage::create()?;
             let socket = Watched::new(self.poller.clone(), ours, spawner::worker_socket_key(id), true, false)?;
             let pid = self.spawner.spawn(id, theirs, page_fd)?;
-            let mut worker = Worker::new(socket, page, self.config.max_message, self.config.max_tasks);
+            let mut worker = Worker::new(
+                socket,
+                page,
+                self.config.max_message,
+                self.config.max_tasks,
+                Instant::now(),
+            );
             worker.pid = pid;
             if let Some(config) = self.spawner.config_frame() {
                 let bytes = postcard::to_allocvec(config).map_err(std::io::Error::other)?;
@@ -567,6 +617,12 @@ impl Supervisor {
                 self.queue.pop_front();
                 continue;
             }
+            if front.slot.is_abandoned() {
+                if let Some(job) = self.queue.pop_front() {
+                    job.fail(TaskError::Cancelled);
+                }
+                continue;
+            }
             let Some(id) = self.pick_worker(front) else { break };
             let Some(mut job) = self.queue.pop_front() else { break };
             if !job.slot.begin_dispatch() {
@@ -576,6 +632,24 @@ impl Supervisor {
                 self.queue.push_front(job);
                 break;
             };
+            if let Some(limit) = self.config.memory_limit
+                && job.items().len() as u64 > limit
+            {
+                // Its input alone cannot fit in a worker: do not kill one to
+                // find that out. A chunk is halved until its items fit.
+                if job.count > 1 {
+                    match job.split_front(job.count / 2) {
+                        Ok(head) => {
+                            self.queue.push_front(job);
+                            self.queue.push_front(head);
+                        }
+                        Err(e) => job.fail(TaskError::Protocol { message: e.to_string() }),
+                    }
+                } else {
+                    job.fail(TaskError::MemoryLimitExceeded { limit });
+                }
+                continue;
+            }
             if let Some(budget) = worker.budget
                 && u64::from(job.count) > budget
             {
@@ -631,7 +705,13 @@ impl Supervisor {
                 let snapshot = worker.status.snapshot();
                 if snapshot.running() && snapshot.started > worker.ledger.acked_items() {
                     let elapsed = Duration::from_nanos(coarse_now.saturating_sub(snapshot.started_at_ns));
-                    if elapsed >= timeout {
+                    // Both stamps are on the coarse clock: only a time past
+                    // the limit by a tick is surely past it.
+                    let limit = timeout.saturating_add(self.coarse_tick);
+                    // Doom before killing: if the item finished meanwhile
+                    // and the next one started, the kill would land on an
+                    // innocent item; then look again at the new one.
+                    if elapsed >= limit && worker.status.doom(snapshot.started) {
                         kills.push((
                             id,
                             KillCause::TimedOut {
@@ -641,14 +721,29 @@ impl Supervisor {
                         ));
                         continue;
                     }
-                    // The coarse clock lags by up to a tick; look again
-                    // just after the deadline. (A timeout too long to
-                    // represent as an instant never comes.)
-                    if let Some(at) = now.checked_add(timeout - elapsed + Duration::from_millis(1)) {
+                    // (A timeout too long to represent as an instant never
+                    // comes.)
+                    let wait = limit.saturating_sub(elapsed).max(Duration::from_millis(1));
+                    if let Some(at) = now.checked_add(wait) {
                         earliest(at);
                     }
                 } else if let Some(at) = now.checked_add(timeout) {
                     earliest(at);
+                }
+            }
+            // A worker_init that hangs must not hang the pool: it runs
+            // under the task timeout too.
+            if let Some(timeout) = self.config.task_timeout
+                && !worker.ready
+                && worker.kill.is_none()
+            {
+                match worker.spawned_at.checked_add(timeout) {
+                    Some(at) if now >= at => {
+                        kills.push((id, KillCause::InitTimedOut(timeout)));
+                        continue;
+                    }
+                    Some(at) => earliest(at),
+                    None => {}
                 }
             }
             if let Some(eof) = worker.eof_at
@@ -752,9 +847,13 @@ fn start_failure_message(worker: &Worker) -> String {
     if let Some(message) = &worker.init_error {
         return message.clone();
     }
+    if let Some(KillCause::InitTimedOut(timeout)) = &worker.kill {
+        return format!("a new worker was not ready within the task timeout ({timeout:?}): worker_init did not return");
+    }
     match &worker.ended {
         Some(Ended::NotStarted(message)) => format!("cannot start a worker: {message}"),
         Some(Ended::Exited(reason)) => format!("a new worker {reason} before it was ready"),
+        Some(Ended::Vanished(message)) => format!("a new worker ended before it was ready, and {message}"),
         Some(Ended::Lost) | None => "a new worker was lost before it was ready".into(),
     }
 }

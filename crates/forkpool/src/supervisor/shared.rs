@@ -34,6 +34,8 @@ pub(crate) struct Pids {
 pub(crate) struct Inbox {
     pub(crate) jobs: Vec<Job>,
     pub(crate) stop: Option<Stop>,
+    /// Some slot was abandoned since the last look.
+    pub(crate) abandoned: bool,
 }
 
 /// See the module docs.
@@ -106,17 +108,30 @@ impl Shared {
         let _ = self.poller.notify();
     }
 
-    /// Takes everything submitted since the last call.
-    pub(crate) fn take_inbox(&self, into: &mut Vec<Job>) -> Option<Stop> {
+    /// Tells the supervisor that slots were abandoned (see
+    /// `Slot::abandon`), so that workers skip their items.
+    pub(crate) fn note_abandoned(&self) {
+        lock(&self.inbox).abandoned = true;
+        let _ = self.poller.notify();
+    }
+
+    /// Takes everything submitted since the last call, and whether slots
+    /// were abandoned.
+    pub(crate) fn take_inbox(&self, into: &mut Vec<Job>) -> (Option<Stop>, bool) {
         let mut inbox = lock(&self.inbox);
         std::mem::swap(&mut inbox.jobs, into);
-        inbox.stop
+        (inbox.stop, std::mem::take(&mut inbox.abandoned))
     }
 
     /// From now on, submissions fail at once with `WorkerStartFailed`.
     pub(crate) fn set_broken(&self, reason: &str) {
         *lock(&self.broken_reason) = reason.to_owned();
         self.broken.store(true, Ordering::Release);
+    }
+
+    /// Submissions are accepted again: a worker started after all.
+    pub(crate) fn clear_broken(&self) {
+        self.broken.store(false, Ordering::Release);
     }
 
     /// Why the pool can no longer start workers.

@@ -22,6 +22,9 @@ pub(crate) enum KillCause {
     Protocol(String),
     /// The pool is terminating.
     Terminate,
+    /// It was not ready (`worker_init` had not returned) within the task
+    /// timeout.
+    InitTimedOut(Duration),
     /// Its socket closed but it did not exit, or it ignored a shutdown.
     Unresponsive,
 }
@@ -33,6 +36,8 @@ pub(crate) enum Ended {
     Exited(ExitReason),
     /// Lost with the zygote; no status.
     Lost,
+    /// Ended, but its status was taken by someone else.
+    Vanished(String),
     /// Never started.
     NotStarted(String),
 }
@@ -59,6 +64,8 @@ pub(crate) struct Worker {
     pub(crate) eof_at: Option<Instant>,
     pub(crate) ended: Option<Ended>,
     pub(crate) init_error: Option<String>,
+    /// When it was asked for; bounds the wait for `READY`.
+    pub(crate) spawned_at: Instant,
 }
 
 /// What reading from a worker turned up, beyond results.
@@ -69,7 +76,13 @@ pub(crate) struct News {
 }
 
 impl Worker {
-    pub(crate) fn new(socket: Watched, status: StatusPage, max_message: usize, budget: Option<u64>) -> Worker {
+    pub(crate) fn new(
+        socket: Watched,
+        status: StatusPage,
+        max_message: usize,
+        budget: Option<u64>,
+        spawned_at: Instant,
+    ) -> Worker {
         Worker {
             socket,
             status,
@@ -87,6 +100,7 @@ impl Worker {
             eof_at: None,
             ended: None,
             init_error: None,
+            spawned_at,
         }
     }
 

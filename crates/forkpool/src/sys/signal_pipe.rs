@@ -70,3 +70,16 @@ pub(crate) fn restore_default(signals: &[i32]) {
         }
     }
 }
+
+/// Undoes [`install`] in a child just forked from the installing process:
+/// restores the default action for `signals` and closes the inherited write
+/// end, which belongs to the parent's loop.
+pub(crate) fn uninstall_after_fork(signals: &[i32]) {
+    restore_default(signals);
+    let previous = WRITE_END.swap(-1, Ordering::SeqCst);
+    if previous >= 0 {
+        // SAFETY: `previous` is this process's copy of the write end leaked
+        // by `install`; with the handlers gone nothing references it.
+        unsafe { libc::close(previous) };
+    }
+}

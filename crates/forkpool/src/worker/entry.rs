@@ -1,5 +1,5 @@
 //! Deciding, before `main`, whether this process is a zygote, a worker,
-//! or a command supervisor's guardian.
+//! or a guardian.
 //!
 //! The supervisor starts helpers by executing `/proc/self/exe` with
 //! `FORKPOOL_ROLE` set. The constructor in `sys::hook` calls
@@ -21,7 +21,7 @@ pub(crate) const ZYGOTE_CONTROL_FD: RawFd = 3;
 pub(crate) const WORKER_SOCKET_FD: RawFd = 3;
 pub(crate) const WORKER_STATUS_FD: RawFd = 4;
 
-/// A command supervisor's guardian: its job table and control pipe.
+/// A guardian (see `guardian.rs`): its child table and control pipe.
 pub(crate) const GUARDIAN_TABLE_FD: RawFd = 3;
 pub(crate) const GUARDIAN_CONTROL_FD: RawFd = 4;
 
@@ -54,7 +54,7 @@ pub(crate) fn divert_if_spawned() {
         Some(ROLE_GUARDIAN) => {
             let table = take_fd(GUARDIAN_TABLE_FD);
             let control = take_fd(GUARDIAN_CONTROL_FD);
-            crate::command::guardian::run(table, control, parent)
+            crate::guardian::run(table, control, parent)
         }
         Some(ROLE_WORKER) => {
             let socket = take_fd(WORKER_SOCKET_FD);

@@ -32,6 +32,23 @@ const FLUSH_BYTES: usize = 256 * 1024;
 /// ...or once the oldest waiting result is this old.
 const FLUSH_AFTER_NS: u64 = 2_000_000;
 
+/// The longest panic (or error) message sent back whole; longer ones are
+/// cut, so that a huge message cannot turn a panic into a protocol error.
+const MAX_TEXT: usize = 64 * 1024;
+
+/// `text` cut to at most `max` bytes on a character boundary, saying so.
+fn clip(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    if text.len() <= max {
+        return text.into();
+    }
+    let note = format!(" … [{} bytes cut]", text.len());
+    let mut end = max.saturating_sub(note.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{note}", &text[..end]).into()
+}
+
 /// The text of a panic payload.
 pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     panic::message_of(payload)
@@ -45,6 +62,9 @@ pub(crate) fn run_hook(offset: CodeOffset, what: &str) -> Result<(), String> {
 
 /// Entry for a worker the zygote just forked.
 pub(crate) fn run_forked(config: &WorkerConfig, socket: OwnedFd, status: OwnedFd, zygote: Pid) -> ! {
+    // The zygote's SIGCHLD handler is not the worker's business: tasks get
+    // the default, as in any fresh process.
+    sys::signal_pipe::uninstall_after_fork(&[libc::SIGCHLD]);
     // Its own process group, so that a timeout kill reaches whatever the
     // task started. (The zygote sets it too, to close the race.)
     let _ = rustix::process::setpgid(None, None);
@@ -61,6 +81,9 @@ pub(crate) fn run_forked(config: &WorkerConfig, socket: OwnedFd, status: OwnedFd
 /// run `preload` here, then serve.
 pub(crate) fn run_exec_started(socket: OwnedFd, status: OwnedFd) -> ! {
     let _ = sys::abort::ignore_sigpipe();
+    // Not inherited from a program that ignores SIGCHLD: tasks that wait
+    // for their own children need the default.
+    sys::signal_pipe::restore_default(&[libc::SIGCHLD]);
     sys::fds::ensure_standard_fds();
     let mut reader = FrameReader::new(crate::ipc::control::MAX_MESSAGE);
     let config: ZygoteConfig = loop {
@@ -217,6 +240,15 @@ impl Worker {
                 Ok(0) => std::process::exit(0),
                 Ok(_) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == std::io::ErrorKind::OutOfMemory => {
+                    // The next job's frame does not fit under the memory
+                    // limit. Every earlier frame has been run, so its first
+                    // item is the next one: blame it, and make way for a
+                    // fresh worker.
+                    self.status
+                        .out_of_memory_before(self.items_run + 1, status::coarse_now_ns());
+                    std::process::exit(0)
+                }
                 Err(_) => std::process::exit(0),
             }
         }
@@ -246,6 +278,7 @@ impl Worker {
         let mut writer = ResultsWriter::begin(&mut self.out, run.job, 0);
         let mut frame_start = Instant::now();
         let mut oldest_result_ns = None;
+        let mut abandoned = None;
         for (index, item) in Items::new(run.items, run.count).enumerate() {
             let mut now = status::coarse_now_ns();
             if writer.count() > 0
@@ -267,9 +300,29 @@ impl Worker {
                 now = status::coarse_now_ns();
             }
             sys::abort::clear_errno();
+            // A panic an earlier item caught itself is not news about this one.
+            self.status.clear_stale_panic();
             self.items_run += 1;
-            self.status.begin(self.items_run, now);
-            self.run_item(&mut writer, &entry, item);
+            // Counted and stamped like any item, so that the supervisor's
+            // numbering of what this worker ran stays exact.
+            let skip = self.status.is_abandoned(run.job, &mut abandoned);
+            if !self.status.begin(self.items_run, now) {
+                // The previous item ran past its timeout and the kill is on
+                // its way: start nothing, hand over what is done, and wait.
+                let elapsed = frame_start.elapsed().as_nanos() as u64;
+                if writer.count() > 0 && writer.finish(&mut self.out, elapsed).is_ok() {
+                    self.flush();
+                }
+                loop {
+                    std::thread::sleep(std::time::Duration::from_secs(60));
+                }
+            }
+            if skip {
+                // Nobody wants the results: skip what has not started.
+                let _ = writer.record(&mut self.out, Tag::Cancelled, |_| Ok::<(), ()>(()));
+            } else {
+                self.run_item(&mut writer, &entry, item);
+            }
             self.status.end(self.items_run);
             oldest_result_ns.get_or_insert(now);
         }
@@ -327,6 +380,7 @@ impl Worker {
     }
 
     fn text_record(&mut self, writer: &mut ResultsWriter, tag: Tag, text: &str) {
+        let text = clip(text, (self.max_message / 2).min(MAX_TEXT));
         let _ = writer.record(&mut self.out, tag, |out| {
             out.extend_from_slice(text.as_bytes());
             Ok::<(), ()>(())
@@ -343,5 +397,20 @@ impl Worker {
             // Do not keep a huge result's buffer for the worker's life.
             self.out.shrink_to(64 << 10);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clip;
+
+    #[test]
+    fn long_messages_are_clipped_on_a_char_boundary_and_say_so() {
+        assert_eq!(clip("short", 100), "short");
+        let long = "é".repeat(1000);
+        let cut = clip(&long, 100);
+        assert!(cut.len() <= 100, "{}", cut.len());
+        assert!(cut.ends_with(" … [2000 bytes cut]"), "{cut}");
+        assert!(cut.starts_with("éé"));
     }
 }

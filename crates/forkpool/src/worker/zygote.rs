@@ -13,9 +13,13 @@
 //!   of its process group, reaps it (`waitid` on the pidfd, so the pid
 //!   cannot have been reused), and reports how it ended.
 //!
-//! It is also a child subreaper: a process a task detached from its
-//! worker's group (with `setsid`) is re-parented to the zygote when its
-//! parent dies, and is killed in the next sweep, or when the zygote exits.
+//! It is also a child subreaper: a process a task started is re-parented
+//! to the zygote when its own parent dies. A `SIGCHLD` handler (a self-pipe
+//! in the loop) has such strays reaped as soon as they end, so none stays
+//! a zombie. When a worker ends, its process group is killed, and so are
+//! strays that left every live worker's group (with `setsid`: they cannot
+//! be traced to a worker); strays still in a live worker's group are left
+//! to it. When the zygote exits, every stray is killed.
 
 use std::os::fd::{AsFd, OwnedFd};
 
@@ -38,6 +42,8 @@ struct Child {
 struct Zygote {
     control: OwnedFd,
     client: OwnedFd,
+    /// Read end of the `SIGCHLD` self-pipe.
+    sigchld: OwnedFd,
     config: ZygoteConfig,
     me: Pid,
     children: Vec<Child>,
@@ -55,6 +61,10 @@ struct Start {
 /// The zygote's `main`. Never returns.
 pub(crate) fn run(control: OwnedFd, client: Pid) -> ! {
     let _ = sys::abort::ignore_sigpipe();
+    // A program that ignores SIGCHLD passes that on through exec, and with
+    // it the kernel would reap workers before we could learn how they
+    // ended; preload's own children deserve the default too.
+    sys::signal_pipe::restore_default(&[libc::SIGCHLD]);
     sys::fds::ensure_standard_fds();
     let me = rustix::process::getpid();
     if control::send(&control, &FromZygote::Hello { pid: me.as_raw_pid() }, &[]).is_err() {
@@ -102,12 +112,18 @@ pub(crate) fn run(control: OwnedFd, client: Pid) -> ! {
     // outlive it as orphans; as a subreaper the zygote inherits them, and
     // sweeps them away (see `sweep_strays`).
     let _ = rustix::process::set_child_subreaper(Some(me));
+    let Ok(sigchld) = sys::signal_pipe::install(&[libc::SIGCHLD]) else {
+        let message = "cannot watch SIGCHLD".to_owned();
+        let _ = control::send(&control, &FromZygote::PreloadFailed { message }, &[]);
+        std::process::exit(1);
+    };
     if control::send(&control, &FromZygote::Ready, &[]).is_err() {
         std::process::exit(0);
     }
     let zygote = Zygote {
         control,
         client: client_fd,
+        sigchld,
         config,
         me,
         children: Vec::new(),
@@ -121,9 +137,10 @@ impl Zygote {
     /// newly forked child with everything the zygote owned closed.
     fn serve(mut self) -> Start {
         loop {
-            let mut fds = Vec::with_capacity(2 + self.children.len());
+            let mut fds = Vec::with_capacity(3 + self.children.len());
             fds.push(PollFd::new(&self.control, PollFlags::IN));
             fds.push(PollFd::new(&self.client, PollFlags::IN));
+            fds.push(PollFd::new(&self.sigchld, PollFlags::IN));
             fds.extend(self.children.iter().map(|c| PollFd::new(&c.pidfd, PollFlags::IN)));
             match rustix::event::poll(&mut fds, None) {
                 Ok(_) | Err(Errno::INTR) => {}
@@ -131,7 +148,8 @@ impl Zygote {
             }
             let control_ready = !fds[0].revents().is_empty();
             let client_gone = !fds[1].revents().is_empty();
-            let ended: Vec<usize> = fds[2..]
+            let child_signal = !fds[2].revents().is_empty();
+            let ended: Vec<usize> = fds[3..]
                 .iter()
                 .enumerate()
                 .filter(|(_, fd)| !fd.revents().is_empty())
@@ -155,6 +173,11 @@ impl Zygote {
             }
             if any_ended {
                 self.sweep_strays(false);
+            }
+            if child_signal {
+                let mut buf = [0u8; 64];
+                while matches!(rustix::io::read(&self.sigchld, &mut buf), Ok(n) if n > 0) {}
+                self.reap_strays();
             }
             if control_ready && let Some(start) = self.on_control() {
                 return start;
@@ -248,17 +271,29 @@ impl Zygote {
         std::process::exit(0)
     }
 
-    /// Kills and reaps the zygote's children that are not workers: what a
-    /// dead worker's tasks left behind outside its process group, handed
-    /// to us because we are a subreaper. With `wait`, waits for each to
-    /// die; otherwise reaps the ones already dead and leaves the rest for
-    /// the next sweep.
-    fn sweep_strays(&self, wait: bool) {
+    /// Reaps the zygote's children that are not workers and have ended.
+    fn reap_strays(&self) {
         let workers: Vec<Pid> = self.children.iter().map(|c| c.pid).collect();
         for pid in children_of(self.me).into_iter().filter(|p| !workers.contains(p)) {
+            let _ = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::NOHANG);
+        }
+    }
+
+    /// Kills the zygote's children that are not workers, handed to us
+    /// because we are a subreaper: all of them with `exiting`, otherwise
+    /// those outside every live worker's process group (a dead worker's
+    /// group was killed when it was reaped). With `exiting`, waits for each
+    /// to die; otherwise they are reaped when their `SIGCHLD` comes.
+    fn sweep_strays(&self, exiting: bool) {
+        let workers: Vec<Pid> = self.children.iter().map(|c| c.pid).collect();
+        for pid in children_of(self.me).into_iter().filter(|p| !workers.contains(p)) {
+            if !exiting && rustix::process::getpgid(Some(pid)).is_ok_and(|group| workers.contains(&group)) {
+                // A live worker's task still owns it.
+                continue;
+            }
             let _ = rustix::process::kill_process_group(pid, Signal::KILL);
             let _ = rustix::process::kill_process(pid, Signal::KILL);
-            let options = if wait {
+            let options = if exiting {
                 rustix::process::WaitOptions::empty()
             } else {
                 rustix::process::WaitOptions::NOHANG

@@ -6,13 +6,15 @@ use std::os::fd::OwnedFd;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use polling::Poller;
 use rustix::process::{Pid, PidfdFlags, Signal};
 
 use super::{SpawnEvent, Spawner, pidfd_worker, worker_pidfd_key};
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
+use crate::guardian::{self, Guardian};
 use crate::sys::exit::ExitReason;
 use crate::sys::poll::Watched;
 use crate::worker::config::ZygoteConfig;
@@ -23,24 +25,43 @@ struct ExecChild {
     child: Child,
     pid: Pid,
     pidfd: Watched,
+    /// Its slot in the guardian's table.
+    slot: Option<u32>,
 }
 
 /// See the parent module. Each worker is a direct child of the client;
 /// its pidfd sits in the supervisor's poller, and it is reaped by
 /// `waitid` once the pidfd reports its exit.
+///
+/// A worker dies with the client (`PR_SET_PDEATHSIG`), but what its task
+/// started would not: a guardian process (see `guardian.rs`) kills every
+/// worker's process group if the client dies without cleaning up.
 #[derive(Debug)]
 pub(crate) struct ExecSpawner {
     poller: Arc<Poller>,
     config: ZygoteConfig,
     children: HashMap<u64, ExecChild>,
+    guardian: Guardian,
 }
 
 impl ExecSpawner {
-    pub(crate) fn new(poller: Arc<Poller>, config: ZygoteConfig) -> ExecSpawner {
-        ExecSpawner {
+    /// A spawner for a pool of `workers` workers.
+    pub(crate) fn new(poller: Arc<Poller>, config: ZygoteConfig, workers: usize) -> Result<ExecSpawner, Error> {
+        // Room for the pool, plus the workers retiring or dying while their
+        // replacements start.
+        let guardian = Guardian::start(workers.saturating_mul(2).saturating_add(8))
+            .map_err(|e| Error::io("cannot start the guardian process", e).with_kind(ErrorKind::Spawn))?;
+        Ok(ExecSpawner {
             poller,
             config,
             children: HashMap::new(),
+            guardian,
+        })
+    }
+
+    fn forget(&mut self, child: &ExecChild) {
+        if let Some(slot) = child.slot {
+            self.guardian.release(slot);
         }
     }
 }
@@ -65,6 +86,9 @@ impl Spawner for ExecSpawner {
             .args(std::env::args_os().skip(1))
             .env(ROLE_VAR, ROLE_WORKER)
             .env(PARENT_VAR, std::process::id().to_string())
+            // How the guardian finds a worker (and what it started) that
+            // is not in its table yet.
+            .env(guardian::MARKER_VAR, std::process::id().to_string())
             .stdin(Stdio::null())
             .process_group(0);
         crate::sys::spawn::inherit_and_die_with_parent(
@@ -80,7 +104,21 @@ impl Spawner for ExecSpawner {
         match watched {
             Ok(pidfd) => {
                 let raw = child.id();
-                self.children.insert(worker, ExecChild { child, pid, pidfd });
+                // Without a free slot the marker still lets the guardian
+                // find it.
+                let slot = self.guardian.take_slot();
+                if let Some(slot) = slot {
+                    self.guardian.slot(slot).store(pid.as_raw_pid(), Ordering::SeqCst);
+                }
+                self.children.insert(
+                    worker,
+                    ExecChild {
+                        child,
+                        pid,
+                        pidfd,
+                        slot,
+                    },
+                );
                 Ok(Some(raw))
             }
             Err(e) => {
@@ -109,8 +147,20 @@ impl Spawner for ExecSpawner {
         };
         // Whatever the worker started dies with it.
         let _ = rustix::process::kill_process_group(child.pid, Signal::KILL);
-        let reason = child.child.wait().map_or(ExitReason::Exited(-1), ExitReason::from_std);
-        events.push(SpawnEvent::Exited { worker, reason });
+        let reason = child.child.wait();
+        self.forget(&child);
+        match reason {
+            Ok(reason) => events.push(SpawnEvent::Exited {
+                worker,
+                reason: ExitReason::from_std(reason),
+            }),
+            // Someone else reaped it (the program ignores SIGCHLD, or calls
+            // `waitpid(-1)` itself): how it ended is unknown.
+            Err(e) => events.push(SpawnEvent::Vanished {
+                worker,
+                message: format!("its exit status was taken by someone else ({e})"),
+            }),
+        }
     }
 
     fn restart(&mut self) -> Result<(), Error> {
@@ -126,9 +176,10 @@ impl Spawner for ExecSpawner {
             kill(child);
         }
         let deadline = Instant::now() + std::time::Duration::from_secs(5);
-        for (_, mut child) in self.children.drain() {
+        for (_, mut child) in std::mem::take(&mut self.children) {
             super::zygote::wait_readable(child.pidfd.fd(), deadline);
             let _ = child.child.wait();
+            self.forget(&child);
         }
     }
 }

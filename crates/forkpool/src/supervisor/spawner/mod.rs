@@ -70,6 +70,8 @@ pub(crate) enum SpawnEvent {
     SpawnFailed { worker: u64, message: String },
     /// The worker ended and has been reaped.
     Exited { worker: u64, reason: ExitReason },
+    /// The worker ended, but its exit status could not be had.
+    Vanished { worker: u64, message: String },
     /// Every worker was lost at once, without a status (the zygote died).
     Lost { message: String },
 }

@@ -1,21 +1,24 @@
-//! The guardian: a small process that outlives the command supervisor's
-//! process just long enough to stop every job it left behind.
+//! The guardian: a small process that outlives its owner's process just
+//! long enough to stop every child it left behind.
 //!
-//! Jobs are started by the supervisor's process and are its children, each
-//! in its own process group. If that process dies without cleaning up (a
-//! `SIGKILL`, a crash), its jobs would run on as orphans. The guardian
-//! prevents that: it holds a pidfd of the supervisor's process and a
-//! shared table where the supervisor writes each job's pid as soon as it is
-//! spawned. When the supervisor's process dies, the guardian sends every
-//! registered process group `SIGTERM`, waits briefly, then `SIGKILL`s what
-//! is left, and exits. When the supervisor shuts down normally it says
-//! goodbye on the guardian's control pipe and reaps it; the pipe closing
-//! without a goodbye also means the supervisor died.
+//! Two owners use one: the command supervisor (`command`), whose jobs are
+//! children of its process, and a pool started with `StartMethod::Exec`,
+//! whose workers are. Each child runs in its own process group. If the
+//! owner's process dies without cleaning up (a `SIGKILL`, a crash), the
+//! children die with it (`PR_SET_PDEATHSIG`, for workers) or run on as
+//! orphans (jobs), and in both cases whatever *they* started would run on.
+//! The guardian prevents that: it holds a pidfd of the owner's process and
+//! a shared table where the owner writes each child's pid (its process
+//! group) as soon as it is spawned. When the owner's process dies, the
+//! guardian sends every registered process group `SIGTERM`, waits briefly,
+//! then `SIGKILL`s what is left, and exits. When the owner shuts down
+//! normally it says goodbye on the guardian's control pipe and reaps it;
+//! the pipe closing without a goodbye also means the owner died.
 //!
-//! A job spawned in the instant before the supervisor died may not be in
-//! the table yet. Every job's environment holds `FORKPOOL_SUPERVISOR=<pid>`,
+//! A child spawned in the instant before the owner died may not be in the
+//! table yet. Every child's environment holds `FORKPOOL_SUPERVISOR=<pid>`,
 //! so the guardian also looks through `/proc/*/environ` for processes
-//! carrying its supervisor's pid (a few times over a short moment, so a job
+//! carrying its owner's pid (a few times over a short moment, so a child
 //! still being executed is found too), and stops those.
 //!
 //! The guardian is the program itself, re-executed and diverted before
@@ -36,14 +39,14 @@ use rustix::process::{Pid, PidfdFlags, Signal};
 use crate::sys::slots::SharedSlots;
 use crate::worker::entry::{GUARDIAN_CONTROL_FD, GUARDIAN_TABLE_FD, PARENT_VAR, ROLE_GUARDIAN, ROLE_VAR};
 
-/// How long jobs get between `SIGTERM` and `SIGKILL` when the guardian
-/// cleans up after a dead supervisor.
+/// How long children get between `SIGTERM` and `SIGKILL` when the
+/// guardian cleans up after a dead owner.
 const GRACE: Duration = Duration::from_millis(200);
 
-/// The environment variable that marks a supervisor's jobs.
+/// The environment variable that marks an owner's children.
 pub(crate) const MARKER_VAR: &str = "FORKPOOL_SUPERVISOR";
 
-/// The supervisor's handle on its guardian.
+/// The owner's handle on its guardian.
 #[derive(Debug)]
 pub(crate) struct Guardian {
     table: SharedSlots,
@@ -53,7 +56,7 @@ pub(crate) struct Guardian {
 }
 
 impl Guardian {
-    /// Starts a guardian with room for `capacity` running jobs.
+    /// Starts a guardian with room for `capacity` children at once.
     pub(crate) fn start(capacity: usize) -> io::Result<Guardian> {
         let (table, table_fd) = SharedSlots::create("forkpool-jobs", capacity)?;
         let (control_read, control_write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
@@ -79,17 +82,17 @@ impl Guardian {
         })
     }
 
-    /// Takes a free slot for a job about to start.
+    /// Takes a free slot for a child about to start.
     pub(crate) fn take_slot(&mut self) -> Option<u32> {
         self.free.pop()
     }
 
-    /// The slot's atomic, for the job to write its pid into.
+    /// The slot's atomic, for the child's pid.
     pub(crate) fn slot(&self, slot: u32) -> &std::sync::atomic::AtomicI32 {
         &self.table.slots()[slot as usize]
     }
 
-    /// Releases a slot once its job has been reaped.
+    /// Releases a slot once its child has been reaped.
     pub(crate) fn release(&mut self, slot: u32) {
         self.table.slots()[slot as usize].store(0, Ordering::SeqCst);
         self.free.push(slot);
@@ -102,7 +105,7 @@ impl Guardian {
 }
 
 /// Written on the control pipe before it is closed: a normal shutdown.
-/// End of stream without it means the supervisor died.
+/// End of stream without it means the owner died.
 const GOODBYE: u8 = b'.';
 
 impl Drop for Guardian {
@@ -141,7 +144,7 @@ pub(crate) fn run(table: OwnedFd, control: OwnedFd, parent: Pid) -> ! {
         }
         if !fds[1].revents().is_empty() {
             // A goodbye is a normal shutdown. End of stream without one is
-            // the supervisor dying: its descriptors close before its pidfd
+            // the owner dying: its descriptors close before its pidfd
             // reports the death, so this can come first.
             let mut byte = [0u8; 1];
             match rustix::io::read(&control, &mut byte) {
@@ -153,8 +156,8 @@ pub(crate) fn run(table: OwnedFd, control: OwnedFd, parent: Pid) -> ! {
     }
 }
 
-/// Stops every job of the dead supervisor: the registered process groups,
-/// and any process whose environment carries the supervisor's marker.
+/// Stops every child of the dead owner: the registered process groups,
+/// and any process whose environment carries the owner's marker.
 /// `SIGTERM`, a short grace, then `SIGKILL`.
 fn clean_up(table: &SharedSlots, parent: Pid) -> ! {
     let mut groups: Vec<Pid> = table
@@ -167,7 +170,7 @@ fn clean_up(table: &SharedSlots, parent: Pid) -> ! {
     let alive = |group: &Pid| rustix::process::test_kill_process_group(*group).is_ok();
     let mut first = true;
     loop {
-        // Marked processes not yet known (the scan repeats: a job caught
+        // Marked processes not yet known (the scan repeats: a child caught
         // mid-spawn shows its marker once its exec has finished).
         for pid in marked_processes(&marker) {
             if !groups.contains(&pid) {
