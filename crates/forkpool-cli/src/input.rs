@@ -81,7 +81,7 @@ impl Reader {
         if !item.contains(&0) {
             return Ok(Some(item));
         }
-        eprintln!(
+        say!(
             "forkpool: Warning: A NUL character in the input was replaced with \\0.\n\
              forkpool: Warning: NUL cannot be passed through in the argument list.\n\
              forkpool: Warning: Did you mean to use the --null option?"

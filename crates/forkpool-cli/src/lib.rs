@@ -11,6 +11,15 @@
 
 #![forbid(unsafe_code)]
 
+/// `eprintln!` that cannot panic: a message we cannot print (stderr closed
+/// or full) is not a reason to stop running jobs, as in GNU parallel.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod config;
 mod feed;
 mod flags;
@@ -46,28 +55,28 @@ pub fn run_args(args: impl IntoIterator<Item = OsString>) -> i32 {
             return 0;
         }
         Err(e) => {
-            eprintln!("forkpool: {}", one_line(&e));
+            say!("forkpool: {}", one_line(&e));
             return 255;
         }
     };
     let config = match config::Config::from_flags(flags) {
         Ok(config) => config,
         Err(e) => {
-            eprintln!("forkpool: {e}");
+            say!("forkpool: {e}");
             return 255;
         }
     };
     let prepared = match jobs::prepare(&config) {
         Ok(prepared) => prepared,
         Err(e) => {
-            eprintln!("forkpool: {e}");
+            say!("forkpool: {e}");
             return 255;
         }
     };
     match run::Runner::new(&config, prepared) {
         Ok(runner) => runner.run(),
         Err(message) => {
-            eprintln!("forkpool: {message}");
+            say!("forkpool: {message}");
             255
         }
     }

@@ -39,16 +39,36 @@ enum Chunk {
     Spilled { offset: u64, len: u64 },
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Store {
+    /// Bytes kept in memory before spilling.
+    budget: usize,
     in_memory: usize,
     spill: Option<File>,
+    /// The spill file's end, where the next chunk goes.
     spill_len: u64,
+    /// Bytes of the spill file still held by some chunk. The space of a
+    /// released chunk is given back at once (a hole is punched), and the
+    /// file starts over once nothing in it is held: a long run does not
+    /// fill the disk with output already printed.
+    spilled_held: u64,
+}
+
+impl Default for Store {
+    fn default() -> Store {
+        Store {
+            budget: MEMORY_BUDGET,
+            in_memory: 0,
+            spill: None,
+            spill_len: 0,
+            spilled_held: 0,
+        }
+    }
 }
 
 impl Store {
     fn hold(&mut self, data: &[u8]) -> io::Result<Chunk> {
-        if self.in_memory + data.len() <= MEMORY_BUDGET {
+        if self.in_memory + data.len() <= self.budget {
             self.in_memory += data.len();
             return Ok(Chunk::Memory(data.to_vec()));
         }
@@ -62,6 +82,7 @@ impl Store {
             len: data.len() as u64,
         };
         self.spill_len += data.len() as u64;
+        self.spilled_held += data.len() as u64;
         Ok(chunk)
     }
 
@@ -91,10 +112,30 @@ impl Store {
         }
     }
 
-    /// Forgets a chunk (its memory counts no more).
+    /// Forgets a chunk (its memory counts no more; its disk space is
+    /// freed).
     fn release(&mut self, chunk: Chunk) {
-        if let Chunk::Memory(bytes) = chunk {
-            self.in_memory -= bytes.len();
+        match chunk {
+            Chunk::Memory(bytes) => self.in_memory -= bytes.len(),
+            Chunk::Spilled { offset, len } => {
+                self.spilled_held -= len;
+                let Some(file) = &self.spill else { return };
+                if self.spilled_held == 0 {
+                    if file.set_len(0).is_ok() {
+                        self.spill_len = 0;
+                    }
+                } else {
+                    // Best effort: a file system without holes keeps the
+                    // space until the file starts over.
+                    use rustix::fs::FallocateFlags;
+                    let _ = rustix::fs::fallocate(
+                        file,
+                        FallocateFlags::PUNCH_HOLE | FallocateFlags::KEEP_SIZE,
+                        offset,
+                        len,
+                    );
+                }
+            }
         }
     }
 }
@@ -252,6 +293,15 @@ impl Printer {
         }
     }
 
+    /// Drops every job `-k` is holding back (their output, joblog lines
+    /// and table rows): `--halt now` means they are never printed.
+    pub(crate) fn drop_held(&mut self) {
+        for seq in std::mem::take(&mut self.order) {
+            self.discard(seq);
+            self.jobs.remove(&seq);
+        }
+    }
+
     /// Whether `seq` may print now (always, unless `-k` makes it wait).
     fn is_live(&self, seq: u64) -> bool {
         !self.keep_order || self.order.front() == Some(&seq)
@@ -289,6 +339,10 @@ impl Printer {
     }
 
     fn hold(&mut self, seq: u64, stream: Stream, data: &[u8]) -> io::Result<()> {
+        if !self.jobs.contains_key(&seq) {
+            // Dropped (`--halt now`): its output goes nowhere.
+            return Ok(());
+        }
         let chunk = self.store.hold(data)?;
         if let Some(job) = self.jobs.get_mut(&seq) {
             match stream {
@@ -454,5 +508,33 @@ fn write_stream(stream: Stream, bytes: &[u8]) -> io::Result<()> {
             out.flush()
         }
         Stream::Stderr => io::stderr().lock().write_all(bytes),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spill_file_len(store: &Store) -> u64 {
+        store.spill.as_ref().map_or(0, |f| f.metadata().unwrap().len())
+    }
+
+    #[test]
+    fn spilled_output_gives_its_disk_space_back_once_printed() {
+        let mut store = Store {
+            budget: 10,
+            ..Store::default()
+        };
+        let chunks: Vec<Chunk> = (0..3).map(|_| store.hold(&[7u8; 100]).unwrap()).collect();
+        assert_eq!(spill_file_len(&store), 300);
+        let mut printed = Vec::new();
+        for chunk in chunks {
+            store.drain(chunk, &mut |b| Ok(printed.extend_from_slice(b))).unwrap();
+        }
+        assert_eq!(printed, vec![7u8; 300]);
+        assert_eq!(spill_file_len(&store), 0, "the spill file only grows");
+        // And it is used again from the start.
+        let again = store.hold(&[1u8; 50]).unwrap();
+        assert!(matches!(again, Chunk::Spilled { offset: 0, len: 50 }), "{again:?}");
     }
 }

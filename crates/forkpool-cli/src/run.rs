@@ -141,6 +141,8 @@ pub(crate) struct Runner<'c> {
     halt_status: Option<i32>,
     interrupts: u32,
     broken_pipe: bool,
+    /// Said once that output could not be written.
+    output_warned: bool,
     last_start: Option<Instant>,
     delay: Option<Duration>,
     median: Remedian,
@@ -212,7 +214,7 @@ impl<'c> Runner<'c> {
         if let Some(table) = table {
             if config.resume != Resume::No && joblog.is_none() {
                 // A table is not read back; GNU parallel says the same.
-                eprintln!("forkpool: Warning: --resume --results .csv/.tsv/.json is not supported yet");
+                say!("forkpool: Warning: --resume --results .csv/.tsv/.json is not supported yet");
             }
             printer.set_table(table);
         }
@@ -240,6 +242,7 @@ impl<'c> Runner<'c> {
             halt_status: None,
             interrupts: 0,
             broken_pipe: false,
+            output_warned: false,
             last_start: None,
             delay: config.delay.map(|d| d.base),
             median: Remedian::default(),
@@ -299,7 +302,7 @@ impl<'c> Runner<'c> {
     }
 
     fn fatal(&mut self, message: &str) {
-        eprintln!("forkpool: {message}");
+        say!("forkpool: {message}");
         self.stop_and_kill(Stop::Fatal, Killed::Signal);
     }
 
@@ -307,6 +310,11 @@ impl<'c> Runner<'c> {
     /// stopped already).
     fn stop_and_kill(&mut self, stop: Stop, why: Killed) {
         self.stop.get_or_insert(stop);
+        if why == Killed::Halt {
+            // `--halt now`: as in GNU parallel, what `-k` was holding back
+            // behind a job that is being killed is never printed.
+            self.printer.drop_held();
+        }
         let seq = self.config.termseq.clone();
         for (id, running) in &mut self.running {
             if running.killed.is_some() {
@@ -614,8 +622,11 @@ impl<'c> Runner<'c> {
             // member killed by SIGPIPE would.
             self.broken_pipe = true;
             self.stop_and_kill(Stop::Fatal, Killed::Signal);
-        } else if self.stop != Some(Stop::Fatal) {
-            self.fatal(&format!("cannot write output: {}", io_reason(error)));
+        } else if !self.output_warned {
+            // Like GNU parallel, go on running the jobs (their effects may
+            // matter more than their output), but say so, once.
+            self.output_warned = true;
+            say!("forkpool: cannot write output: {}", io_reason(error));
         }
     }
 
@@ -630,7 +641,7 @@ impl<'c> Runner<'c> {
             if !self.running.is_empty() {
                 let n = self.running.len();
                 self.progress.suspend(|| {
-                    eprintln!(
+                    say!(
                         "forkpool: {name} received: starting no more jobs, passed it on to {n} running job{}; \
                          send it again to kill them.",
                         if n == 1 { "" } else { "s" }
@@ -692,7 +703,11 @@ impl<'c> Runner<'c> {
             return;
         }
         let runtime = started.elapsed();
-        if self.has_joblog || self.printer.has_table() {
+        // A job interrupted by a signal did not really run: like GNU
+        // parallel, leave it out of the joblog (so `--resume` runs it
+        // again) and the table. Its output is still printed.
+        let interrupted = self.stop == Some(Stop::Signal) || killed == Some(Killed::Signal);
+        if (self.has_joblog || self.printer.has_table()) && !interrupted {
             let finished = Finished {
                 seq: job.seq,
                 start: started_at,
@@ -739,7 +754,7 @@ impl<'c> Runner<'c> {
         let verdict = self.config.halt.check(&self.tally, failed, status, self.total);
         if let Some(message) = verdict.message {
             let line = String::from_utf8_lossy(&command).into_owned();
-            self.progress.suspend(|| eprintln!("forkpool: {message}\n{line}"));
+            self.progress.suspend(|| say!("forkpool: {message}\n{line}"));
         }
         if let Some((when, exit)) = verdict.halt {
             // The first job to meet the condition decides the status.
@@ -752,7 +767,7 @@ impl<'c> Runner<'c> {
                     if !self.running.is_empty() {
                         let n = self.running.len();
                         self.progress.suspend(|| {
-                            eprintln!("forkpool: Starting no more jobs. Waiting for {n} jobs to finish.");
+                            say!("forkpool: Starting no more jobs. Waiting for {n} jobs to finish.");
                         });
                     }
                 }
@@ -788,9 +803,7 @@ impl<'c> Runner<'c> {
                 running.killed = Some(Killed::Timeout);
                 let line = String::from_utf8_lossy(&running.command).into_owned();
                 self.progress.suspend(|| {
-                    eprintln!(
-                        "forkpool: Warning: This job was killed because it timed out:\nforkpool: Warning: {line}"
-                    );
+                    say!("forkpool: Warning: This job was killed because it timed out:\nforkpool: Warning: {line}");
                 });
                 if let Some(s) = self.supervisor.as_mut() {
                     s.terminate(*id, &seq);

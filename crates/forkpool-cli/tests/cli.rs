@@ -1182,6 +1182,71 @@ fn a_second_signal_kills_the_jobs_and_their_output_is_still_printed() {
 }
 
 #[test]
+fn interrupted_jobs_stay_out_of_the_joblog_so_resume_runs_them_again() {
+    let d = Dir::new();
+    let pids = d.path("pids");
+    let joblog = d.s("joblog");
+    let job = format!(
+        "if [ {{}} = quick ]; then exit 0; fi; trap 'exit 0' INT; echo $$ >> {}; while :; do sleep 0.05; done",
+        pids.display()
+    );
+    let args = ["-j3", "--joblog", &joblog, &job, ":::", "quick", "a", "b"];
+    let child = start_and_wait_for_lines(&args, &pids, 2);
+    assert!(
+        wait_for(Duration::from_secs(10), || joblog_rows(Path::new(&joblog)).len() == 1),
+        "the quick job was not logged"
+    );
+    signal(child.id(), libc::SIGINT);
+    assert_eq!(finish(child).code, 255);
+    let rows = joblog_rows(Path::new(&joblog));
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0][0], "1", "only the job that ran to its end is logged");
+    let again = run(&["--resume", "--joblog", &joblog, "echo ran-{}", ":::", "quick", "a", "b"]);
+    assert_eq!(again.sorted(), ["ran-a", "ran-b"], "{}", again.stderr);
+}
+
+#[test]
+fn halt_now_drops_what_keep_order_was_holding_back() {
+    // Job 2 fails while job 1 still runs: job 1 is killed, and job 2's
+    // output, held back behind it, is never printed (as in GNU parallel).
+    let r = run(&[
+        "-k",
+        "-j2",
+        "--halt",
+        "now,fail=1",
+        "sleep {}; echo out{}; [ {} = 5 ]",
+        ":::",
+        "5",
+        "0.1",
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(r.stdout, "");
+    assert!(r.stderr.contains("This job failed"), "{}", r.stderr);
+}
+
+#[test]
+fn an_unwritable_stderr_or_stdout_does_not_stop_the_run() {
+    let full = || std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let out = command(&["-j1", "echo {}; echo {} >&2", ":::", "1", "2"])
+        .stdout(Stdio::piped())
+        .stderr(full())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "1\n2\n");
+    let d = Dir::new();
+    let log = d.s("log");
+    let both_ran = command(&["-j1", &format!("echo {{}}; echo {{}} >> {log}"), ":::", "1", "2"])
+        .stdout(full())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(both_ran.status.code(), Some(0));
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "1\n2\n");
+    assert!(String::from_utf8_lossy(&both_ran.stderr).contains("cannot write output"));
+}
+
+#[test]
 fn nothing_is_left_running_when_forkpool_is_killed() {
     let d = Dir::new();
     let pids = d.path("pids");
