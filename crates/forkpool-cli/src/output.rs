@@ -529,7 +529,12 @@ mod tests {
         assert_eq!(spill_file_len(&store), 300);
         let mut printed = Vec::new();
         for chunk in chunks {
-            store.drain(chunk, &mut |b| Ok(printed.extend_from_slice(b))).unwrap();
+            store
+                .drain(chunk, &mut |b| {
+                    printed.extend_from_slice(b);
+                    Ok(())
+                })
+                .unwrap();
         }
         assert_eq!(printed, vec![7u8; 300]);
         assert_eq!(spill_file_len(&store), 0, "the spill file only grows");
