@@ -140,7 +140,7 @@ impl Halt {
             message: None,
             halt: None,
         };
-        if self.when == When::Never {
+        if self.when == When::Never || self.is_zero() {
             return verdict;
         }
         let limit = match self.why {
@@ -169,6 +169,8 @@ impl Halt {
         }
         let exit = match (self.why, self.threshold) {
             (Why::Success, _) => 0,
+            // A percentage that comes to one job is that job's status.
+            (_, Threshold::Percent(_)) if needed == 1.0 => status,
             (_, Threshold::Percent(_)) => (tally.failed as f64 / total as f64 * 100.0).ceil() as i32,
             (_, Threshold::Count(1)) => status,
             (_, Threshold::Count(_)) => tally.failed.min(101) as i32,
@@ -179,10 +181,22 @@ impl Halt {
 }
 
 impl Halt {
+    /// A threshold of nothing (`fail=0`, `fail=0%`): never met.
+    fn is_zero(&self) -> bool {
+        match self.threshold {
+            Threshold::Count(n) => n == 0,
+            Threshold::Percent(p) => p <= 0.0,
+        }
+    }
+
     /// The exit status when the run ended without halting: the number of
     /// failed jobs (101 past 100), or, under a `--halt` percentage, the
     /// percentage of started jobs that failed, as GNU parallel reports it.
     pub(crate) fn final_status(&self, tally: &Tally) -> i32 {
+        if self.when != When::Never && self.is_zero() {
+            // `fail=0`: GNU parallel never halts, and exits 0.
+            return 0;
+        }
         match (self.when, self.threshold) {
             (When::Soon | When::Now, Threshold::Percent(_)) => {
                 (tally.failed as f64 / tally.started.max(1) as f64 * 100.0).ceil() as i32
@@ -277,5 +291,24 @@ mod tests {
         assert_eq!(halt("soon,fail=50%").final_status(&t), 34);
         assert_eq!(halt("soon,fail=3").final_status(&t), 2);
         assert_eq!(Halt::default().final_status(&t), 2);
+    }
+
+    #[test]
+    fn a_percentage_of_one_job_and_a_zero_threshold_behave_as_gnu() {
+        let t = Tally {
+            started: 2,
+            completed: 2,
+            failed: 1,
+        };
+        // 25% of 4 jobs is one job: its own status, as with fail=1.
+        assert_eq!(
+            halt("now,fail=25%").check(&t, true, 3, Some(4)).halt,
+            Some((When::Now, 3))
+        );
+        // fail=0 never halts, and the run exits 0.
+        for zero in ["now,fail=0", "soon,fail=0%"] {
+            assert_eq!(halt(zero).check(&t, true, 3, Some(4)).halt, None, "{zero}");
+            assert_eq!(halt(zero).final_status(&t), 0, "{zero}");
+        }
     }
 }

@@ -149,12 +149,11 @@ impl Splitter {
     }
 }
 
+/// Trims what Perl's `\s` matches (so a CR of a CRLF file goes too).
 fn trim(v: &[u8]) -> &[u8] {
-    let start = v.iter().position(|b| !matches!(b, b' ' | b'\t')).unwrap_or(v.len());
-    let end = v
-        .iter()
-        .rposition(|b| !matches!(b, b' ' | b'\t'))
-        .map_or(start, |e| e + 1);
+    let blank = |b: &u8| matches!(b, b' ' | b'\t' | b'\r' | b'\n' | 0x0b | 0x0c);
+    let start = v.iter().position(|b| !blank(b)).unwrap_or(v.len());
+    let end = v.iter().rposition(|b| !blank(b)).map_or(start, |e| e + 1);
     &v[start..end.max(start)]
 }
 
@@ -611,6 +610,9 @@ mod tests {
         let splitter = Splitter::new(Some(Regex::new(",").unwrap()));
         let line = b" a , b,c ".to_vec();
         assert_eq!(splitter.split(line), [b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]);
+        // A CRLF file's CR is whitespace too, as to Perl's \s.
+        let line = b"a,b\r".to_vec();
+        assert_eq!(splitter.split(line), [b"a".to_vec(), b"b".to_vec()]);
     }
 
     #[test]

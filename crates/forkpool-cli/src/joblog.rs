@@ -53,7 +53,9 @@ impl Finished {
             self.signal
         )
         .into_bytes();
-        line.extend_from_slice(&self.command);
+        // One line per job: a newline in the command is written as NUL,
+        // as GNU parallel does.
+        line.extend(self.command.iter().map(|&b| if b == b'\n' { 0 } else { b }));
         line.push(b'\n');
         line
     }
@@ -172,6 +174,21 @@ mod tests {
             String::from_utf8(entry.line()).unwrap(),
             "2\t:\t1795292828.782\t     1.223\t0\t0\t-1\t15\tsleep 3; echo done 3\n"
         );
+    }
+
+    #[test]
+    fn a_command_with_newlines_stays_on_one_line() {
+        let entry = Finished {
+            seq: 1,
+            start: SystemTime::UNIX_EPOCH,
+            runtime: Duration::ZERO,
+            receive: 0,
+            exitval: 0,
+            signal: 0,
+            command: b"echo 'a\nb'".to_vec(),
+            values: Vec::new(),
+        };
+        assert!(entry.line().ends_with(b"\techo 'a\0b'\n"));
     }
 
     #[test]

@@ -51,8 +51,13 @@ impl Results {
                             .get(i)
                             .cloned()
                             .unwrap_or_else(|| (i + 1).to_string().into_bytes());
-                        dir.push(std::ffi::OsString::from_vec(escape(&name)));
-                        dir.push(std::ffi::OsString::from_vec(escape(value)));
+                        for level in [escape(&name), escape(value)] {
+                            // "." names no level (GNU parallel's path says
+                            // so too, and a directory cannot be made of it).
+                            if level != b"." {
+                                dir.push(std::ffi::OsString::from_vec(level));
+                            }
+                        }
                     }
                 }
                 (dir.clone(), dir.join("stdout"), dir.join("stderr"), dir.join("seq"))
@@ -97,7 +102,18 @@ impl Results {
 }
 
 /// A value as a directory name.
+/// A value as a directory name: escaped, and cut to the 255 bytes a file
+/// name may have (as GNU parallel cuts it).
 fn escape(value: &[u8]) -> Vec<u8> {
+    let mut out = escape_all(value);
+    out.truncate(NAME_MAX);
+    out
+}
+
+/// The longest file name Linux file systems take.
+const NAME_MAX: usize = 255;
+
+fn escape_all(value: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(value.len());
     for &b in value {
         match b {
@@ -124,6 +140,23 @@ mod tests {
     fn values_become_safe_directory_names() {
         assert_eq!(escape(b"a/b"), b"a\\_b");
         assert_eq!(escape(b"a\\b\tc"), b"a\\\\b\\tc");
+    }
+
+    #[test]
+    fn long_values_are_cut_to_a_file_name_and_a_dot_is_no_level() {
+        assert_eq!(escape(&[b'x'; 300]).len(), 255);
+        let results = Results::Dir {
+            root: PathBuf::from("out"),
+            names: vec![],
+        };
+        let records = vec![vec![b".".to_vec()]];
+        let values = Values {
+            args: &records[0],
+            seq: 1,
+            slot: 1,
+        };
+        let (dir, ..) = results.paths(&records, values);
+        assert_eq!(dir, PathBuf::from("out/1"));
     }
 
     #[test]
