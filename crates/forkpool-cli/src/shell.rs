@@ -23,8 +23,8 @@ pub(crate) struct Shell {
 }
 
 impl Shell {
-    /// As GNU parallel chooses: `$PARALLEL_SHELL`, else the shell we were
-    /// started from, else `$SHELL`, else `/bin/sh`.
+    /// As GNU parallel chooses: `$PARALLEL_SHELL`, else the nearest shell
+    /// above us, else `$SHELL`, else `/bin/sh`.
     pub(crate) fn detect() -> Shell {
         let path = std::env::var_os("PARALLEL_SHELL")
             .map(PathBuf::from)
@@ -48,15 +48,75 @@ impl Shell {
     }
 }
 
-/// The parent process's executable, when it is a known shell.
+/// The nearest ancestor that is a shell, as GNU parallel finds it: walk up
+/// from our parent (past `timeout`, `sudo`, `xargs`, `make`...) to the
+/// first process whose `argv[0]` names a shell, and take that name's path
+/// on `PATH` (so `sh` stays `/usr/bin/sh`, not the `dash` it links to).
+/// `None` if the nearest shell is one whose syntax we do not speak (csh,
+/// fish, ...), or there is none.
 fn parent_shell() -> Option<PathBuf> {
-    let ppid = rustix::process::getppid()?.as_raw_pid();
-    let exe = std::fs::read_link(format!("/proc/{ppid}/exe")).ok()?;
-    let name = exe.file_name()?.to_str()?;
-    const SHELLS: [&str; 12] = [
-        "bash", "sh", "dash", "zsh", "ksh", "ksh93", "mksh", "pdksh", "ash", "yash", "posh", "busybox",
-    ];
-    (SHELLS.contains(&name) && name != "busybox").then_some(exe)
+    let mut pid = rustix::process::getppid()?.as_raw_pid();
+    for _ in 0..64 {
+        if pid <= 1 {
+            return None;
+        }
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        let argv0 = cmdline.split(|&b| b == 0).next().unwrap_or_default();
+        if let Some(name) = shell_name(argv0) {
+            if !POSIX_SHELLS.contains(&name) {
+                return None;
+            }
+            return which(OsStr::new(name)).or_else(|| std::fs::read_link(format!("/proc/{pid}/exe")).ok());
+        }
+        pid = parent_of(pid)?;
+    }
+    None
+}
+
+/// Shells whose command syntax is POSIX's, which is what we quote for.
+const POSIX_SHELLS: &[&str] = &[
+    "ash", "bash", "dash", "ksh", "ksh93", "lksh", "mksh", "pdksh", "posh", "rbash", "sh", "yash", "zsh",
+];
+/// Every shell GNU parallel recognises.
+const SHELLS: &[&str] = &[
+    "ash",
+    "bash",
+    "bsd-csh",
+    "csh",
+    "dash",
+    "fdsh",
+    "fish",
+    "fizsh",
+    "ksh",
+    "ksh93",
+    "lksh",
+    "mksh",
+    "pdksh",
+    "posh",
+    "rbash",
+    "rc",
+    "rush",
+    "rzsh",
+    "sash",
+    "sh",
+    "static-sh",
+    "tcsh",
+    "yash",
+    "zsh",
+];
+
+/// The shell an `argv[0]` names (`bash`, `-bash`, `/bin/sh`, `busybox sh`).
+fn shell_name(argv0: &[u8]) -> Option<&'static str> {
+    let text = std::str::from_utf8(argv0).ok()?;
+    let text = text.strip_prefix("busybox ").unwrap_or(text);
+    let base = text.rsplit('/').next()?.trim_start_matches('-');
+    SHELLS.iter().copied().find(|&shell| shell == base)
+}
+
+/// The parent of process `pid`.
+fn parent_of(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.get(stat.rfind(')')? + 2..)?.split(' ').nth(1)?.parse().ok()
 }
 
 /// How to run one command line.
@@ -321,6 +381,24 @@ mod tests {
             Launch::Direct { argv, .. } => Some(argv.iter().map(|a| a.to_string_lossy().into_owned()).collect()),
             _ => None,
         }
+    }
+
+    #[test]
+    fn shells_are_recognised_by_the_name_they_were_started_as() {
+        assert_eq!(shell_name(b"bash"), Some("bash"));
+        assert_eq!(shell_name(b"-bash"), Some("bash"));
+        assert_eq!(shell_name(b"/usr/bin/sh"), Some("sh"));
+        assert_eq!(shell_name(b"busybox sh"), Some("sh"));
+        assert_eq!(shell_name(b"/usr/bin/timeout"), None);
+        assert_eq!(shell_name(b"sshd"), None);
+        assert_eq!(shell_name(b"crash"), None);
+    }
+
+    #[test]
+    fn the_parent_of_a_process_is_read_from_proc() {
+        let me = std::process::id() as i32;
+        let parent = rustix::process::getppid().map(|p| p.as_raw_pid());
+        assert_eq!(parent_of(me), parent);
     }
 
     #[test]

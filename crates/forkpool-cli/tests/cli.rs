@@ -52,7 +52,10 @@ impl Dir {
 
 fn command(args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_forkpool"));
-    cmd.args(args).env_remove("PARALLEL_SHELL").env("SHELL", "/bin/bash");
+    // The shell is pinned: otherwise it is whichever shell started the tests.
+    cmd.args(args)
+        .env("PARALLEL_SHELL", "/bin/bash")
+        .env("SHELL", "/bin/bash");
     cmd
 }
 
@@ -1043,6 +1046,24 @@ fn a_missing_command_fails_with_127_and_says_so() {
         assert!(r.stderr.contains(says), "{program}: {}", r.stderr);
         assert_eq!(joblog_rows(Path::new(&log))[0][6], status.to_string(), "{program}");
     }
+}
+
+#[test]
+fn jobs_run_in_the_nearest_shell_above_us_even_through_other_programs() {
+    // As GNU parallel: not `timeout`, our parent, but the `sh` above it,
+    // by the path `sh` has on PATH.
+    let sh = std::env::split_paths(&std::env::var_os("PATH").unwrap())
+        .map(|dir| dir.join("sh"))
+        .find(|p| p.exists())
+        .unwrap();
+    let forkpool = env!("CARGO_BIN_EXE_forkpool");
+    let out = Command::new("sh")
+        .args(["-c", &format!("timeout 60 {forkpool} 'echo $0' ::: x")])
+        .env_remove("PARALLEL_SHELL")
+        .env("SHELL", "/no/such/shell")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{} x\n", sh.display()));
 }
 
 // ---------------------------------------------------------------- signals --
