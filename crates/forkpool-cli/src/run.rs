@@ -41,9 +41,15 @@ enum Killed {
     Signal,
 }
 
+/// The signals we handle: `SIGINT` and `SIGTERM` interrupt the run,
+/// `SIGHUP` only stops new jobs, as in GNU parallel.
+const WATCHED_SIGNALS: &[i32] = &[libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+
 /// Why no new job starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stop {
+    /// `SIGHUP`: the running jobs finish; the status is as usual.
+    Hangup,
     Halt,
     Signal,
     Fatal,
@@ -192,7 +198,7 @@ impl<'c> Runner<'c> {
         } else {
             let mut supervisor = Supervisor::new().map_err(|e| format!("cannot start jobs: {e}"))?;
             supervisor
-                .watch_signals(&[libc::SIGINT, libc::SIGTERM])
+                .watch_signals(WATCHED_SIGNALS)
                 .map_err(|e| format!("cannot watch signals: {e}"))?;
             Some(supervisor)
         };
@@ -278,7 +284,7 @@ impl<'c> Runner<'c> {
         }
         self.check_joblog();
         if let Some(s) = self.supervisor.as_mut() {
-            s.unwatch_signals(&[libc::SIGINT, libc::SIGTERM]);
+            s.unwatch_signals(WATCHED_SIGNALS);
         }
         if self.broken_pipe {
             // What a shell reports for a process killed by SIGPIPE.
@@ -631,10 +637,32 @@ impl<'c> Runner<'c> {
     }
 
     fn on_signal(&mut self, signal: i32) {
+        if signal == libc::SIGHUP {
+            if self.stop.is_none() {
+                self.stop = Some(Stop::Hangup);
+                let n = self.running.len();
+                let mut running: Vec<_> = self.running.values().map(|r| (r.job.seq, &r.command)).collect();
+                running.sort_unstable();
+                let commands: Vec<String> = running
+                    .into_iter()
+                    .map(|(_, command)| String::from_utf8_lossy(command).into_owned())
+                    .collect();
+                self.progress.suspend(|| {
+                    say!("forkpool: SIGHUP received. No new jobs will be started.");
+                    say!("forkpool: Waiting for these {n} jobs to finish. Send SIGTERM to stop now.");
+                    for command in &commands {
+                        say!("forkpool: {command}");
+                    }
+                });
+            }
+            return;
+        }
         self.interrupts += 1;
         let name = forkpool::signal_name(signal).map_or_else(|| signal.to_string(), |n| n.to_string());
         if self.interrupts == 1 {
-            self.stop.get_or_insert(Stop::Signal);
+            if matches!(self.stop, None | Some(Stop::Hangup)) {
+                self.stop = Some(Stop::Signal);
+            }
             if let Some(s) = self.supervisor.as_mut() {
                 s.signal_all(signal);
             }

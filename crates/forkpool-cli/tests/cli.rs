@@ -1184,6 +1184,23 @@ fn a_first_sigint_is_passed_to_the_jobs_and_waited_for() {
 }
 
 #[test]
+fn sighup_starts_no_new_jobs_and_lets_the_running_ones_finish() {
+    let d = Dir::new();
+    let pids = d.path("pids");
+    let job = format!("echo $$ >> {}; sleep 0.3; echo done-{{}}", pids.display());
+    let child = start_and_wait_for_lines(&["-j2", "-k", &job, ":::", "a", "b", "c"], &pids, 2);
+    signal(child.id(), libc::SIGHUP);
+    let r = finish(child);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.lines(), ["done-a", "done-b"], "the third job never starts");
+    assert!(
+        r.stderr.contains("SIGHUP received. No new jobs will be started."),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
 fn a_second_signal_kills_the_jobs_and_their_output_is_still_printed() {
     let d = Dir::new();
     let pids = d.path("pids");
