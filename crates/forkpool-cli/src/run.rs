@@ -435,6 +435,28 @@ impl<'c> Runner<'c> {
             .pop_first()
             .unwrap_or(self.config.jobs + self.running.len() + 1);
         let line = self.command.render(values(&job, slot), self.config.multi);
+        if line.len() >= crate::jobs::MAX_LINE {
+            // GNU parallel's limit, so that a script that works with one
+            // works with the other. As there, no new job starts, the
+            // running ones finish, and the run exits 255.
+            self.free_slots.insert(slot);
+            self.stop.get_or_insert(Stop::Fatal);
+            let (index, longest) = job
+                .args
+                .iter()
+                .enumerate()
+                .max_by_key(|(_, a)| a.len())
+                .map_or((0, &[][..]), |(i, a)| (i, a.as_slice()));
+            let shown = String::from_utf8_lossy(&longest[..longest.len().min(50)]).into_owned();
+            let len = line.len();
+            self.progress.suspend(|| {
+                say!(
+                    "forkpool: Command line too long ({len} >= {}) at input {index}: {shown}...",
+                    crate::jobs::MAX_LINE
+                );
+            });
+            return Launched::Yes;
+        }
         if self.config.verbose {
             let mut shown = line.clone();
             shown.push(b'\n');

@@ -1302,6 +1302,20 @@ fn nothing_is_left_running_when_forkpool_is_killed() {
 // ------------------------------------------------------------- bad input --
 
 #[test]
+fn a_command_line_over_gnu_parallels_limit_ends_the_run() {
+    let long = "x".repeat(70_000);
+    let r = run(&["-j1", "echo", ":::", "a", &long, "b"]);
+    assert_eq!(r.code, 255);
+    assert_eq!(r.stdout, "a\n", "the job before it runs, none after");
+    assert!(
+        r.stderr
+            .contains("Command line too long (70005 >= 63664) at input 0: xxx"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
 fn bad_input_gets_a_one_line_error_and_255_before_anything_runs() {
     let d = Dir::new();
     let marker = d.s("ran");
