@@ -328,11 +328,11 @@ impl JobSource {
         Ok(taken)
     }
 
-    /// `-X`/`-m`: reads ahead enough to fill every slot's line; when the
-    /// whole input is shorter than that, it is spread evenly over the
-    /// slots instead.
+    /// `-X`/`-m`: reads ahead a line's worth; when what is left of the
+    /// input fits in one line, it is spread evenly over the slots instead
+    /// (as GNU parallel does: full lines, then the rest shared out).
     fn look_ahead(&mut self) -> io::Result<()> {
-        let budget = MAX_LINE.saturating_mul(self.slots);
+        let budget = MAX_LINE;
         while !self.eof && self.buffered_cost < budget {
             match self.records.next().transpose()? {
                 Some(record) => {
@@ -424,6 +424,18 @@ mod tests {
             .map(Vec::len)
             .collect();
         assert_eq!(sizes, [4, 3]);
+    }
+
+    #[test]
+    fn fill_makes_full_lines_then_shares_out_the_rest_as_gnu_parallel_does() {
+        let numbers: Vec<String> = (1..=20_000).map(|i| i.to_string()).collect();
+        let numbers: Vec<&str> = numbers.iter().map(String::as_str).collect();
+        // What GNU parallel 20221122 makes of `seq 20000 | parallel -j2 -X echo`.
+        let sizes: Vec<usize> = batches(&numbers, Batching::Fill, Multi::Context, 2)
+            .iter()
+            .map(Vec::len)
+            .collect();
+        assert_eq!(sizes, [12460, 3770, 3770]);
     }
 
     #[test]

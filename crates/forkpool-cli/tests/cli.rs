@@ -1359,18 +1359,6 @@ fn bad_input_gets_a_one_line_error_and_255_before_anything_runs() {
 }
 
 #[test]
-fn a_command_line_the_system_refuses_fails_that_job_alone() {
-    let d = Dir::new();
-    let log = d.s("log");
-    let input = d.file("input", &format!("{}\nok\n", "x".repeat(200_000)));
-    let r = run(&["-k", "-j1", "--joblog", &log, "echo {} | wc -c", "::::", &input]);
-    assert_eq!((r.stdout.as_str(), r.code), ("3\n", 1));
-    assert!(r.stderr.contains("command line too long"), "{}", r.stderr);
-    let rows = joblog_rows(Path::new(&log));
-    assert_eq!((rows[0][6].as_str(), rows[1][6].as_str()), ("126", "0"));
-}
-
-#[test]
 fn a_million_inputs_from_stdin_stream_through_in_flat_memory() {
     // --dry-run walks every input and job without starting processes.
     let mut child = command(&["--dry-run", "-k", "echo", "{}"])
