@@ -105,6 +105,9 @@ pub(crate) struct Config {
     pub(crate) multi: Multi,
     /// `-N`: positional strings refer to the job's arguments.
     pub(crate) quote: bool,
+    /// What stands for the whole input in the command (`-I`): `{}` unless
+    /// changed.
+    pub(crate) replace: Vec<u8>,
     pub(crate) jobs: usize,
     pub(crate) delay: Option<Delay>,
     pub(crate) memfree: Option<u64>,
@@ -184,6 +187,17 @@ impl Config {
         let (command, sources) = split_command(&flags.rest, &flags.arg_files);
         let command: Vec<Vec<u8>> = command.iter().map(|w| w.as_bytes().to_vec()).collect();
 
+        let replace = flags
+            .replace_str
+            .as_deref()
+            .or(flags.replace.as_deref())
+            .or(flags.replace_braces.then_some("{}"))
+            .unwrap_or("{}")
+            .as_bytes()
+            .to_vec();
+        if replace.is_empty() {
+            return Err(bad("-I needs a replacement string".to_owned()));
+        }
         let delimiter = if flags.null {
             vec![0]
         } else if let Some(d) = &flags.delimiter {
@@ -379,6 +393,7 @@ impl Config {
             batching,
             multi,
             quote: flags.quote,
+            replace,
             jobs,
             delay,
             memfree,

@@ -82,6 +82,22 @@ pub(crate) struct Flags {
     /// Quote the command itself, so it runs without shell interpretation.
     #[arg(short = 'q', long = "quote", help_heading = "Input")]
     pub(crate) quote: bool,
+    /// Use REPL instead of {} for the whole input (as xargs -I).
+    #[arg(short = 'I', value_name = "REPL", help_heading = "Input", allow_hyphen_values = true)]
+    pub(crate) replace_str: Option<String>,
+    /// --replace=REPL is -I REPL; --replace alone is -I {}.
+    #[arg(
+        long = "replace",
+        value_name = "REPL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "{}",
+        help_heading = "Input"
+    )]
+    pub(crate) replace: Option<String>,
+    /// -I {}, which is what {} means anyway (for xargs -i users).
+    #[arg(short = 'i', help_heading = "Input")]
+    pub(crate) replace_braces: bool,
 
     // ------------------------------------------------------------- jobs --
     /// Jobs to run at once: N, N% of the CPUs, +N or -N CPUs, 0 for as many as possible.

@@ -128,7 +128,7 @@ pub(crate) fn prepare(config: &Config) -> Result<Prepared, UsageError> {
         // No command: each input is itself a command line.
         Template::parse(&[b"{}".to_vec()], false, &names).map_err(template_error)?
     } else {
-        Template::parse(&config.command, config.quote, &names).map_err(template_error)?
+        Template::parse_replacing(&config.command, config.quote, &names, &config.replace).map_err(template_error)?
     };
     let tag = match &config.tag {
         Tag::Template(text) => Some(Template::parse_text(text, &names).map_err(template_error)?),

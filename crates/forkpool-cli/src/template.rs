@@ -158,6 +158,18 @@ impl Template {
         quote_words: bool,
         names: &[(Vec<u8>, i64)],
     ) -> Result<Template, TemplateError> {
+        Template::parse_replacing(words, quote_words, names, b"{}")
+    }
+
+    /// Like [`parse`](Template::parse), with `replace` standing for the
+    /// whole input instead of `{}` (`-I`); `{}` is then plain text.
+    pub(crate) fn parse_replacing(
+        words: &[Vec<u8>],
+        quote_words: bool,
+        names: &[(Vec<u8>, i64)],
+        replace: &[u8],
+    ) -> Result<Template, TemplateError> {
+        let parse_pieces = |word: &[u8]| parse_pieces(word, names, replace);
         let mut segments = Vec::new();
         if quote_words {
             // Each command word stays one word, whatever it contains.
@@ -165,7 +177,7 @@ impl Template {
                 if i > 0 {
                     segments.push(Segment::Space(b" ".to_vec()));
                 }
-                segments.push(Segment::Word(parse_pieces(word, names)?));
+                segments.push(Segment::Word(parse_pieces(word)?));
             }
         } else {
             let joined = words.join(&b' ');
@@ -181,7 +193,7 @@ impl Template {
                 if is_space(&head[0]) {
                     segments.push(Segment::Space(head.to_vec()));
                 } else {
-                    segments.push(Segment::Word(parse_pieces(head, names)?));
+                    segments.push(Segment::Word(parse_pieces(head)?));
                 }
                 rest = tail;
             }
@@ -331,14 +343,24 @@ fn put(out: &mut Vec<u8>, value: &[u8], quote: bool) {
     }
 }
 
-fn parse_pieces(word: &[u8], names: &[(Vec<u8>, i64)]) -> Result<Vec<Piece>, TemplateError> {
+fn parse_pieces(word: &[u8], names: &[(Vec<u8>, i64)], replace: &[u8]) -> Result<Vec<Piece>, TemplateError> {
     let mut pieces = Vec::new();
     let mut text = Vec::new();
     let mut i = 0;
+    let custom = replace != b"{}";
     while i < word.len() {
-        if word[i] == b'{'
-            && let Some((repl, len)) = parse_repl(&word[i..], names)?
-        {
+        let rest = &word[i..];
+        let found = if custom && rest.starts_with(replace) {
+            Some((Repl::All(Transform::None), replace.len()))
+        } else if custom && rest.starts_with(b"{}") {
+            // `-I` took `{}`'s place: here it is text.
+            None
+        } else if word[i] == b'{' {
+            parse_repl(rest, names)?
+        } else {
+            None
+        };
+        if let Some((repl, len)) = found {
             if !text.is_empty() {
                 pieces.push(Piece::Text(std::mem::take(&mut text)));
             }
@@ -529,6 +551,19 @@ mod tests {
             multi,
         ))
         .unwrap()
+    }
+
+    #[test]
+    fn a_custom_replace_string_takes_the_place_of_braces() {
+        let t = Template::parse_replacing(&words("mv X X.bak {}"), false, &[], b"X").unwrap();
+        let args = [b"a b".to_vec()];
+        let values = Values {
+            args: &args,
+            seq: 1,
+            slot: 1,
+        };
+        assert_eq!(t.render(values, Multi::Single), b"mv 'a b' 'a b'.bak {}".to_vec());
+        assert!(t.has_replacements(), "nothing is appended");
     }
 
     #[test]

@@ -337,6 +337,17 @@ fn values_are_quoted_like_gnu_parallel() {
 }
 
 #[test]
+fn a_custom_replace_string_as_with_xargs_i() {
+    let r = run(&["-k", "-I", "X", "echo X-X {}", ":::", "a", "b"]);
+    assert_eq!(r.lines(), ["a-a {}", "b-b {}"], "{}", r.stderr);
+    let r = run(&["-k", "--replace=@", "echo pre@post", ":::", "a"]);
+    assert_eq!(r.lines(), ["preapost"]);
+    let r = run(&["-k", "-i", "echo", "{}.x", ":::", "a"]);
+    assert_eq!(r.lines(), ["a.x"]);
+    assert_eq!(run(&["-I", "", "echo", ":::", "a"]).code, 255);
+}
+
+#[test]
 fn commands_are_shell_syntax() {
     let r = run(&["-k", "echo {} | tr a-z A-Z; echo done", ":::", "ab"]);
     assert_eq!(r.lines(), ["AB", "done"]);
