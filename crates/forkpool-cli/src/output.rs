@@ -475,13 +475,16 @@ impl Printer {
             Stream::Stderr => &mut job.err_at_line_start,
         };
         let mut tagged = Vec::with_capacity(bytes.len() + 64);
-        for line in bytes.split_inclusive(|&b| b == b'\n') {
+        // A CR starts a line too (a progress display redraws it), as GNU
+        // parallel tags it.
+        let ends_line = |b: &u8| matches!(b, b'\n' | b'\r');
+        for line in bytes.split_inclusive(ends_line) {
             if *at_line_start {
                 tagged.extend_from_slice(tag);
                 tagged.push(b'\t');
             }
             tagged.extend_from_slice(line);
-            *at_line_start = line.ends_with(b"\n");
+            *at_line_start = line.last().is_some_and(ends_line);
         }
         write_stream(stream, &tagged)
     }

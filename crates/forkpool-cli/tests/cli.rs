@@ -539,6 +539,9 @@ fn tags_prefix_every_line() {
     assert_eq!((r.stdout.as_str(), r.stderr.as_str()), ("q\tq\n", "q\terr-q\n"));
     let r = run(&["--dry-run", "--tag", "echo", ":::", "a"]);
     assert_eq!(r.stdout, "a\techo a\n");
+    // A CR starts a line as well, as GNU parallel tags it.
+    let r = run(&["--tag", "printf 'a\\rb\\nc'", ":::", "x"]);
+    assert_eq!(r.stdout, "x\ta\rx\tb\nx\tc");
 }
 
 #[test]
