@@ -164,6 +164,24 @@ fn map_fails_items_one_by_one() {
 }
 
 #[test]
+fn quick_tasks_do_not_wait_behind_a_slow_one_while_a_worker_is_free() {
+    let pool = pool(2);
+    // Tiny tasks first: the pool learns tasks are quick, and so queues
+    // several at each worker.
+    let warm: Vec<_> = (0..200u64).map(|i| pool.submit(|x: u64| x, i)).collect();
+    for task in warm {
+        task.join().unwrap();
+    }
+    let slow = pool.submit(sleep_ms, 2000);
+    let quick: Vec<_> = (0..10).map(|_| pool.submit(sleep_ms, 1)).collect();
+    for task in quick {
+        assert_eq!(task.join(), Ok(1));
+    }
+    assert!(!slow.is_finished(), "quick tasks waited for the slow one");
+    assert_eq!(slow.join(), Ok(2000));
+}
+
+#[test]
 fn dropping_a_map_early_leaves_the_pool_usable() {
     let pool = pool(2);
     let mut slow = pool.map(sleep_ms, [50u64; 40]);

@@ -6,15 +6,18 @@
 //! because the supervisor keeps its own mapping, so no syscall is needed per
 //! item and nothing is lost when a worker is killed mid-task.
 //!
-//! Layout (all atomics; only the worker writes, except `DOOMED`):
-//! - word 0: items started since the worker began; its top bit, `DOOMED`,
-//!   is set by the supervisor when it decides to kill the worker for the
-//!   running item (see [`StatusPage::doom`])
+//! Layout (all atomics; only the worker writes, except where noted):
+//! - word 0: items started since the worker began; its top bits are marks
+//!   the supervisor sets while that number is current: `DOOMED` when it
+//!   kills the worker for the running item (see [`StatusPage::doom`]),
+//!   `RECALLED` when it takes back the jobs queued behind it (see
+//!   [`StatusPage::recall`])
 //! - word 1: items completed (result encoded)
 //! - word 2: coarse monotonic time (ns) the last item started
 //! - word 3: flags (`FLAG_OUT_OF_MEMORY`, `FLAG_PANICKED`)
 //! - word 4: length of the panic message in the text area
 //! - word 5: abandoned jobs posted so far (written by the supervisor)
+//! - word 6: with `RECALLED`, the last job id recalled (supervisor)
 //! - words 16..48: a ring of the last 32 abandoned job ids (supervisor):
 //!   jobs whose results nobody wants, whose items not yet started the
 //!   worker skips (see [`StatusPage::abandon`])
@@ -31,12 +34,30 @@ const STARTED_AT: usize = 2;
 const FLAGS: usize = 3;
 const PANIC_LEN: usize = 4;
 const ABANDONED_COUNT: usize = 5;
+const RECALLED_UP_TO: usize = 6;
 const RING: usize = 16;
 const RING_LEN: u64 = 32;
 
 /// Top bit of the `STARTED` word: the supervisor is killing the worker for
 /// the item that word counts, so no further item may start.
 const DOOMED: u64 = 1 << 63;
+/// Next bit of the `STARTED` word: the supervisor took back the jobs queued
+/// behind the item that word counts (up to the job id in word 6), so the
+/// worker skips them and starts nothing until it has seen that.
+const RECALLED: u64 = 1 << 62;
+const MARKS: u64 = DOOMED | RECALLED;
+
+/// What became of an attempt to start an item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Begin {
+    /// It started.
+    Started,
+    /// The worker is being killed for the previous item: start nothing.
+    Doomed,
+    /// The supervisor took back the jobs up to this id (this item's job
+    /// among them): skip them. The mark is cleared.
+    Recalled(u64),
+}
 
 /// The worker aborted right after an allocation failed (`ENOMEM`).
 pub(crate) const FLAG_OUT_OF_MEMORY: u64 = 1;
@@ -111,12 +132,24 @@ impl StatusPage {
     /// timeout and the kill is on its way. Starting `n` regardless would
     /// let that kill land on an item that did nothing wrong.
     #[must_use]
-    pub(crate) fn begin(&self, n: u64, now_ns: u64) -> bool {
+    pub(crate) fn begin(&self, n: u64, now_ns: u64) -> Begin {
         let w = self.page.words();
         w[STARTED_AT].store(now_ns, Ordering::Relaxed);
-        w[STARTED]
-            .compare_exchange(n.wrapping_sub(1), n, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
+        let previous = n.wrapping_sub(1);
+        match w[STARTED].compare_exchange(previous, n, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => Begin::Started,
+            Err(current) if current & DOOMED != 0 => Begin::Doomed,
+            Err(current) if current & RECALLED != 0 => {
+                let up_to = w[RECALLED_UP_TO].load(Ordering::Acquire);
+                // Clear the mark; only a doom can come in between.
+                match w[STARTED].compare_exchange(current, previous, Ordering::AcqRel, Ordering::Acquire) {
+                    Ok(_) => Begin::Recalled(up_to),
+                    Err(_) => Begin::Doomed,
+                }
+            }
+            // Only the worker writes the count: a scribbled page.
+            Err(_) => Begin::Doomed,
+        }
     }
 
     /// Marks item number `n` as completed.
@@ -128,7 +161,7 @@ impl StatusPage {
     /// input: item `n` is marked started, so that it is the one blamed
     /// (with `MemoryLimitExceeded`) when the worker exits.
     pub(crate) fn out_of_memory_before(&self, n: u64, now_ns: u64) {
-        if self.begin(n, now_ns) {
+        if self.begin(n, now_ns) == Begin::Started {
             self.page.words()[FLAGS].fetch_or(FLAG_OUT_OF_MEMORY, Ordering::Release);
         }
     }
@@ -201,8 +234,29 @@ impl StatusPage {
     /// if it already has, in which case the decision to kill it was made
     /// on stale news and must be reconsidered.
     pub(crate) fn doom(&self, started: u64) -> bool {
-        self.page.words()[STARTED]
-            .compare_exchange(started, started | DOOMED, Ordering::AcqRel, Ordering::Acquire)
+        let word = &self.page.words()[STARTED];
+        let mut current = word.load(Ordering::Acquire);
+        loop {
+            if current & !MARKS != started || current & DOOMED != 0 {
+                return false;
+            }
+            match word.compare_exchange(current, current | DOOMED, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return true,
+                Err(now) => current = now,
+            }
+        }
+    }
+
+    /// Takes back the jobs queued behind item `started` (the running item
+    /// in a snapshot, the last of its job), up to job `up_to`: the worker
+    /// will skip them. Returns false if the worker has started another
+    /// item meanwhile (or has a recall or a doom pending): then nothing was
+    /// taken.
+    pub(crate) fn recall(&self, started: u64, up_to: u64) -> bool {
+        let w = self.page.words();
+        w[RECALLED_UP_TO].store(up_to, Ordering::Relaxed);
+        w[STARTED]
+            .compare_exchange(started, started | RECALLED, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
     }
 
@@ -210,7 +264,7 @@ impl StatusPage {
     /// scribbled over the page); callers validate the numbers.
     pub(crate) fn snapshot(&self) -> Snapshot {
         let w = self.page.words();
-        let started = w[STARTED].load(Ordering::Acquire) & !DOOMED;
+        let started = w[STARTED].load(Ordering::Acquire) & !MARKS;
         let completed = w[COMPLETED].load(Ordering::Acquire);
         let started_at_ns = w[STARTED_AT].load(Ordering::Relaxed);
         let flags = w[FLAGS].load(Ordering::Acquire);
@@ -240,7 +294,7 @@ mod tests {
     fn the_supervisor_sees_what_the_worker_stamps() {
         let (sup, fd) = StatusPage::create().unwrap();
         let worker = StatusPage::open(&fd).unwrap();
-        assert!(worker.begin(1, 500));
+        assert_eq!(worker.begin(1, 500), Begin::Started);
         let s = sup.snapshot();
         assert!(s.running());
         assert_eq!((s.started, s.completed, s.started_at_ns), (1, 0, 500));
@@ -256,10 +310,14 @@ mod tests {
     fn a_doomed_worker_cannot_start_another_item() {
         let (sup, fd) = StatusPage::create().unwrap();
         let worker = StatusPage::open(&fd).unwrap();
-        assert!(worker.begin(1, 0));
+        assert_eq!(worker.begin(1, 0), Begin::Started);
         assert!(sup.doom(1));
         worker.end(1);
-        assert!(!worker.begin(2, 0), "the kill for item 1 must not land on item 2");
+        assert_eq!(
+            worker.begin(2, 0),
+            Begin::Doomed,
+            "the kill for item 1 must not land on item 2"
+        );
         let s = sup.snapshot();
         assert_eq!((s.started, s.completed), (1, 1));
     }
@@ -268,11 +326,36 @@ mod tests {
     fn a_worker_that_moved_on_cannot_be_doomed_for_the_old_item() {
         let (sup, fd) = StatusPage::create().unwrap();
         let worker = StatusPage::open(&fd).unwrap();
-        assert!(worker.begin(1, 0));
+        assert_eq!(worker.begin(1, 0), Begin::Started);
         worker.end(1);
-        assert!(worker.begin(2, 0));
+        assert_eq!(worker.begin(2, 0), Begin::Started);
         assert!(!sup.doom(1));
         assert!(sup.doom(2));
+    }
+
+    #[test]
+    fn recalled_jobs_are_skipped_once_and_only_if_nothing_started() {
+        let (sup, fd) = StatusPage::create().unwrap();
+        let worker = StatusPage::open(&fd).unwrap();
+        assert_eq!(worker.begin(1, 0), Begin::Started);
+        assert!(sup.recall(1, 9));
+        assert!(!sup.recall(1, 9), "one recall at a time");
+        assert_eq!(sup.snapshot().started, 1);
+        worker.end(1);
+        assert_eq!(worker.begin(2, 0), Begin::Recalled(9));
+        // The mark is gone: the next item (of a job after 9) starts.
+        assert_eq!(worker.begin(2, 0), Begin::Started);
+        assert!(!sup.recall(1, 12), "too late: item 2 started");
+    }
+
+    #[test]
+    fn a_doom_wins_over_a_pending_recall() {
+        let (sup, fd) = StatusPage::create().unwrap();
+        let worker = StatusPage::open(&fd).unwrap();
+        assert_eq!(worker.begin(1, 0), Begin::Started);
+        assert!(sup.recall(1, 3));
+        assert!(sup.doom(1));
+        assert_eq!(worker.begin(2, 0), Begin::Doomed);
     }
 
     #[test]

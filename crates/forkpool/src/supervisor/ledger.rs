@@ -116,6 +116,43 @@ impl Ledger {
         ids
     }
 
+    /// If item number `started` (over the worker's life; the running one)
+    /// is the last of its job and other jobs wait behind it: the id of the
+    /// last of those, which [`recall_after`](Ledger::recall_after) can take
+    /// back.
+    pub(crate) fn recallable_after(&self, started: u64) -> Option<u64> {
+        let mut end = self.acked;
+        for (i, flight) in self.jobs.iter().enumerate() {
+            end += u64::from(flight.job.count - flight.acked);
+            if end >= started {
+                let last_of_its_job = end == started;
+                return (last_of_its_job && i + 1 < self.jobs.len())
+                    .then(|| self.ids.back().copied())
+                    .flatten();
+            }
+        }
+        None
+    }
+
+    /// Takes back every job after the one whose last item is number
+    /// `started`; none of their items has started (the worker was told,
+    /// see `StatusPage::recall`). In order.
+    pub(crate) fn recall_after(&mut self, started: u64) -> Vec<Job> {
+        let mut end = self.acked;
+        let mut keep = self.jobs.len();
+        for (i, flight) in self.jobs.iter().enumerate() {
+            end += u64::from(flight.job.count - flight.acked);
+            if end >= started {
+                keep = i + 1;
+                break;
+            }
+        }
+        self.ids.truncate(keep);
+        let taken: Vec<Job> = self.jobs.split_off(keep).into_iter().map(|f| f.job).collect();
+        self.dispatched -= taken.iter().map(|j| u64::from(j.count)).sum::<u64>();
+        taken
+    }
+
     /// Number of items handed over and not yet acked.
     pub(crate) fn outstanding_items(&self) -> u64 {
         self.dispatched - self.acked
@@ -402,6 +439,24 @@ mod tests {
             spans(&s.failed.iter().map(|f| f.0.clone()).collect::<Vec<_>>()),
             [(2, 1)]
         );
+    }
+
+    #[test]
+    fn only_whole_jobs_behind_the_running_item_can_be_recalled() {
+        let mut l = ledger();
+        l.dispatch(3, job_of(2));
+        // Items 1..=5 are job 1, item 6 job 2, items 7..=8 job 3.
+        assert_eq!(l.recallable_after(3), None, "item 3 is inside job 1");
+        assert_eq!(l.recallable_after(5), Some(3));
+        assert_eq!(l.recallable_after(6), Some(3));
+        assert_eq!(l.recallable_after(8), None, "nothing behind the last job");
+        let taken = l.recall_after(5);
+        assert_eq!(spans(&taken), [(0, 1), (0, 2)]);
+        assert_eq!(l.outstanding_items(), 5);
+        assert_eq!(l.outstanding_jobs(), 1);
+        // Numbering goes on where job 1 ends: a job handed over now is item 6.
+        l.dispatch(4, job_of(1));
+        assert_eq!(l.recallable_after(5), Some(4));
     }
 
     #[test]

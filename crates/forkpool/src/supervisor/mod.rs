@@ -34,6 +34,10 @@ use worker::{Ended, KillCause, Worker};
 /// is estimated at less than this: enough to hide a round trip, small
 /// enough that other workers are not starved and cancels still land.
 const WINDOW_NS: f64 = 4_000_000.0;
+/// A worker whose running item has taken longer than this is "stuck" for
+/// dispatch: it is handed nothing more, and the jobs queued behind that
+/// item are taken back for idle workers (see `recall_stuck`).
+const STUCK_NS: u64 = 2 * WINDOW_NS as u64;
 /// The most jobs queued at one worker.
 const MAX_JOBS_PER_WORKER: usize = 256;
 /// The most encoded bytes queued at one worker.
@@ -591,7 +595,7 @@ impl Supervisor {
     }
 
     /// The least-loaded worker that can take `job` now.
-    fn pick_worker(&self, job: &Job) -> Option<u64> {
+    fn pick_worker(&self, job: &Job, coarse_now: u64) -> Option<u64> {
         let job_ns = self.estimate_ns(u64::from(job.count));
         let mut best: Option<(u64, u64)> = None;
         for (&id, worker) in &self.workers {
@@ -600,7 +604,8 @@ impl Supervisor {
             }
             let ledger = &worker.ledger;
             let fits = ledger.is_empty()
-                || (ledger.outstanding_jobs() < MAX_JOBS_PER_WORKER
+                || (self.stuck_on(worker, coarse_now).is_none()
+                    && ledger.outstanding_jobs() < MAX_JOBS_PER_WORKER
                     && ledger.outstanding_bytes() + job.items().len() <= MAX_BYTES_PER_WORKER
                     && self.estimate_ns(ledger.outstanding_items()) + job_ns <= WINDOW_NS);
             let load = ledger.outstanding_items();
@@ -611,7 +616,74 @@ impl Supervisor {
         best.map(|(_, id)| id)
     }
 
+    /// The number of the item `worker` has been running for longer than
+    /// `STUCK_NS`, if it has.
+    fn stuck_on(&self, worker: &Worker, coarse_now: u64) -> Option<u64> {
+        let snapshot = worker.status.snapshot();
+        let stuck_ns = STUCK_NS + self.coarse_tick.as_nanos() as u64;
+        (snapshot.running()
+            && snapshot.started > worker.ledger.acked_items()
+            && coarse_now.saturating_sub(snapshot.started_at_ns) > stuck_ns)
+            .then_some(snapshot.started)
+    }
+
+    /// Takes back, for idle workers, the jobs queued behind an item that
+    /// has run long: work queued for a worker's window must not wait for a
+    /// slow task it did not know about. Only while a worker is idle and
+    /// nothing else waits; only whole jobs that have not started (the
+    /// worker confirms through its status page, so none runs twice).
+    /// Returns when to look again, if something might become recallable.
+    fn recall_stuck(&mut self, now: Instant) -> Option<Instant> {
+        if !self.queue.is_empty() || self.stop == Some(Stop::Terminate) {
+            return None;
+        }
+        let idle = self.workers.values().any(|w| w.accepting() && w.ledger.is_empty());
+        if !idle {
+            return None;
+        }
+        let coarse_now = status::coarse_now_ns();
+        let mut next = None;
+        let mut recalled = Vec::new();
+        for (&id, worker) in &self.workers {
+            if !worker.accepting() || worker.ledger.outstanding_jobs() < 2 {
+                continue;
+            }
+            let Some(started) = self.stuck_on(worker, coarse_now) else {
+                // Look again when the running item would count as stuck.
+                let snapshot = worker.status.snapshot();
+                if snapshot.running() {
+                    let ran = coarse_now.saturating_sub(snapshot.started_at_ns);
+                    let left = (STUCK_NS + 2 * self.coarse_tick.as_nanos() as u64).saturating_sub(ran);
+                    let at = now + Duration::from_nanos(left.max(1_000_000));
+                    next = Some(next.map_or(at, |n: Instant| n.min(at)));
+                }
+                continue;
+            };
+            if let Some(last) = worker.ledger.recallable_after(started)
+                && worker.status.recall(started, last)
+            {
+                recalled.push((id, started));
+            }
+        }
+        for (id, started) in recalled {
+            let Some(worker) = self.workers.get_mut(&id) else {
+                continue;
+            };
+            let jobs = worker.ledger.recall_after(started);
+            if let Some(budget) = &mut worker.budget {
+                *budget += jobs.iter().map(|j| u64::from(j.count)).sum::<u64>();
+            }
+            for job in jobs.into_iter().rev() {
+                self.queue.push_front(job);
+            }
+            // Dispatch at once.
+            next = Some(now);
+        }
+        next
+    }
+
     fn dispatch(&mut self) {
+        let coarse_now = status::coarse_now_ns();
         while let Some(front) = self.queue.front() {
             if front.slot.is_cancelled() {
                 self.queue.pop_front();
@@ -623,7 +695,9 @@ impl Supervisor {
                 }
                 continue;
             }
-            let Some(id) = self.pick_worker(front) else { break };
+            let Some(id) = self.pick_worker(front, coarse_now) else {
+                break;
+            };
             let Some(mut job) = self.queue.pop_front() else { break };
             if !job.slot.begin_dispatch() {
                 continue;
@@ -689,7 +763,11 @@ impl Supervisor {
 
     /// Enforces timeouts and grace periods; returns when to look again.
     fn tick(&mut self, now: Instant) -> Option<Instant> {
-        let mut next: Option<Instant> = self.respawn_after;
+        let recall_at = self.recall_stuck(now);
+        let mut next: Option<Instant> = match (self.respawn_after, recall_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let mut earliest = |t: Instant| next = Some(next.map_or(t, |n| n.min(t)));
         let coarse_now = status::coarse_now_ns();
         let mut kills = Vec::new();

@@ -22,7 +22,7 @@ use rustix::process::{Pid, Resource, Rlimit, Signal};
 
 use crate::ipc::frame::{FrameError, FrameReader};
 use crate::ipc::protocol::{self, Items, ResultsWriter, Run, Tag, ToWorker};
-use crate::ipc::status::{self, StatusPage};
+use crate::ipc::status::{self, Begin, StatusPage};
 use crate::sys;
 use crate::sys::code::{CodeOffset, EntryFn};
 use config::{WorkerConfig, ZygoteConfig};
@@ -148,6 +148,7 @@ fn run(config: &WorkerConfig, socket: OwnedFd, status: OwnedFd) -> ! {
         out: Vec::with_capacity(64 * 1024),
         items_run: 0,
         entry_cache: None,
+        recalled_up_to: None,
     };
     if protocol::write_ready(&mut worker.out, std::process::id()).is_err() {
         std::process::exit(112);
@@ -213,6 +214,8 @@ struct Worker {
     out: Vec<u8>,
     items_run: u64,
     entry_cache: Option<(CodeOffset, EntryFn)>,
+    /// Jobs up to this id were taken back by the supervisor: skip them.
+    recalled_up_to: Option<u64>,
 }
 
 impl Worker {
@@ -274,7 +277,12 @@ impl Worker {
     }
 
     fn run_job(&mut self, run: Run<'_>) {
+        if self.recalled_up_to.is_some_and(|last| run.job <= last) {
+            // Another worker runs it now.
+            return;
+        }
         let entry = self.entry(run.entry);
+        let unwritten = self.out.len();
         let mut writer = ResultsWriter::begin(&mut self.out, run.job, 0);
         let mut frame_start = Instant::now();
         let mut oldest_result_ns = None;
@@ -306,15 +314,37 @@ impl Worker {
             // Counted and stamped like any item, so that the supervisor's
             // numbering of what this worker ran stays exact.
             let skip = self.status.is_abandoned(run.job, &mut abandoned);
-            if !self.status.begin(self.items_run, now) {
-                // The previous item ran past its timeout and the kill is on
-                // its way: start nothing, hand over what is done, and wait.
-                let elapsed = frame_start.elapsed().as_nanos() as u64;
-                if writer.count() > 0 && writer.finish(&mut self.out, elapsed).is_ok() {
-                    self.flush();
+            match self.status.begin(self.items_run, now) {
+                Begin::Started => {}
+                Begin::Doomed => {
+                    // The previous item ran past its timeout and the kill
+                    // is on its way: start nothing, hand over what is
+                    // done, and wait.
+                    let elapsed = frame_start.elapsed().as_nanos() as u64;
+                    if writer.count() > 0 && writer.finish(&mut self.out, elapsed).is_ok() {
+                        self.flush();
+                    }
+                    loop {
+                        std::thread::sleep(std::time::Duration::from_secs(60));
+                    }
                 }
-                loop {
-                    std::thread::sleep(std::time::Duration::from_secs(60));
+                Begin::Recalled(last) => {
+                    // While the previous item ran long, the supervisor gave
+                    // this job and the ones queued after it to idle workers.
+                    // (It only does so between jobs, so nothing of this one
+                    // has been written.)
+                    self.items_run -= 1;
+                    self.recalled_up_to = Some(last);
+                    if writer.count() == 0 {
+                        self.out.truncate(unwritten);
+                    } else {
+                        let elapsed = frame_start.elapsed().as_nanos() as u64;
+                        if writer.finish(&mut self.out, elapsed).is_err() {
+                            self.out.truncate(unwritten);
+                        }
+                        self.flush();
+                    }
+                    return;
                 }
             }
             if skip {
