@@ -65,6 +65,10 @@ impl Guardian {
             .arg0("forkpool-guardian")
             .env(ROLE_VAR, ROLE_GUARDIAN)
             .env(PARENT_VAR, std::process::id().to_string())
+            // Not marked as anyone's child: if we are ourselves a child of
+            // an owner that dies (a job, or a worker), its guardian must
+            // not stop this one before it has stopped its own children.
+            .env_remove(MARKER_VAR)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .process_group(0);

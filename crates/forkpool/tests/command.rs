@@ -255,3 +255,32 @@ fn supervisor_helper() {
     sup.spawn(&sh(&script)).unwrap();
     std::thread::sleep(Duration::from_secs(1000));
 }
+
+#[test]
+fn a_guardian_is_nobodys_marked_child() {
+    // Run where we ourselves carry another owner's marker (as a job of a
+    // command supervisor, or a worker of an exec pool, does): that owner's
+    // guardian would stop ours before it had stopped our jobs.
+    common::run_helper_test("marked_guardian_helper", &[("FORKPOOL_SUPERVISOR", "1".as_ref())]);
+}
+
+#[test]
+#[ignore = "run by a_guardian_is_nobodys_marked_child"]
+fn marked_guardian_helper() {
+    if std::env::var_os("FORKPOOL_SUPERVISOR").is_none() {
+        return;
+    }
+    let _sup = Supervisor::new().unwrap();
+    let me = std::process::id();
+    let guardian = common::children_of(me)
+        .into_iter()
+        .find(|&pid| std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.starts_with(b"forkpool-guardian")))
+        .expect("no guardian among our children");
+    let environ = std::fs::read(format!("/proc/{guardian}/environ")).unwrap();
+    assert!(
+        !environ
+            .split(|&b| b == 0)
+            .any(|var| var.starts_with(b"FORKPOOL_SUPERVISOR=")),
+        "the guardian carries a marker"
+    );
+}

@@ -133,6 +133,13 @@ fn a_killed_exec_client_takes_its_workers_and_their_children_with_it() {
     killed_client_scenario("exec", 2);
 }
 
+#[test]
+fn a_killed_client_takes_what_a_tasks_own_command_supervisor_started() {
+    // Two guardians, one inside the other's world: the outer one must not
+    // stop the inner one before it has stopped its jobs.
+    killed_client_scenario("exec-nested", 2);
+}
+
 /// Runs `client_helper` with start method `start`, kills it, and checks
 /// that its `processes` (zygote and workers) and a task's child all exit.
 fn killed_client_scenario(start: &str, processes: usize) {
@@ -193,13 +200,24 @@ fn client_helper() {
     let Some(marker) = std::env::var_os("FORKPOOL_TEST_CLIENT") else {
         return;
     };
-    let start = match std::env::var("FORKPOOL_TEST_START").as_deref() {
-        Ok("exec") => StartMethod::Exec,
-        _ => StartMethod::Zygote,
+    let mode = std::env::var("FORKPOOL_TEST_START").unwrap_or_default();
+    let start = if mode.starts_with("exec") {
+        StartMethod::Exec
+    } else {
+        StartMethod::Zygote
     };
     let pool = Pool::builder().workers(2).start_method(start).build().unwrap();
     let _task = pool.submit(
-        |marker: String| {
+        |(marker, nested): (String, bool)| {
+            if nested {
+                // Through a command supervisor (and its guardian) of its own.
+                let mut supervisor = forkpool::command::Supervisor::new().unwrap();
+                let job = supervisor
+                    .spawn(&forkpool::command::Spec::new(["sleep", "1000"]))
+                    .unwrap();
+                std::fs::write(&marker, supervisor.pid(job).unwrap().to_string()).unwrap();
+                std::thread::sleep(Duration::from_secs(1000));
+            }
             #[expect(
                 clippy::zombie_processes,
                 reason = "the pool must kill this child; the test checks it did"
@@ -208,7 +226,7 @@ fn client_helper() {
             std::fs::write(&marker, child.id().to_string()).unwrap();
             std::thread::sleep(Duration::from_secs(1000));
         },
-        marker.to_string_lossy().into_owned(),
+        (marker.to_string_lossy().into_owned(), mode == "exec-nested"),
     );
     let mut pids: Vec<u32> = pool.zygote_pid().into_iter().collect();
     pids.extend(pool.worker_pids());

@@ -487,3 +487,22 @@ fn a_worker_init_that_hangs_is_bounded_by_the_task_timeout() {
     assert_eq!(kind, ErrorKind::WorkerInit);
     assert!(message.contains("worker_init did not return"), "{message}");
 }
+
+fn slow_preload() {
+    std::thread::sleep(Duration::from_millis(1500));
+}
+
+#[test]
+fn a_slow_preload_is_not_held_to_the_task_timeout() {
+    // In exec mode every worker runs preload; only worker_init is bounded.
+    for start in [StartMethod::Zygote, StartMethod::Exec] {
+        let pool = Pool::builder()
+            .workers(1)
+            .start_method(start)
+            .task_timeout(Duration::from_millis(300))
+            .preload(slow_preload)
+            .build();
+        let pool = pool.unwrap_or_else(|e| panic!("{start:?}: {e}"));
+        assert_eq!(pool.submit(|x: u8| x, 7).join(), Ok(7));
+    }
+}

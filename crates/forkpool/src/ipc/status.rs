@@ -18,7 +18,8 @@
 //! - word 4: length of the panic message in the text area
 //! - word 5: abandoned jobs posted so far (written by the supervisor)
 //! - word 6: with `RECALLED`, the last job id recalled (supervisor)
-//! - words 16..48: a ring of the last 32 abandoned job ids (supervisor):
+//! - words 16..272: a ring of the last 256 abandoned job ids (as many as a
+//!   worker may hold; supervisor):
 //!   jobs whose results nobody wants, whose items not yet started the
 //!   worker skips (see [`StatusPage::abandon`])
 
@@ -36,7 +37,7 @@ const PANIC_LEN: usize = 4;
 const ABANDONED_COUNT: usize = 5;
 const RECALLED_UP_TO: usize = 6;
 const RING: usize = 16;
-const RING_LEN: u64 = 32;
+const RING_LEN: u64 = 256;
 
 /// Top bit of the `STARTED` word: the supervisor is killing the worker for
 /// the item that word counts, so no further item may start.
@@ -125,6 +126,13 @@ impl StatusPage {
     }
 
     // ------------------------------------------------ worker side --
+
+    /// Stamps the start of `worker_init` (no item has started yet): the
+    /// supervisor bounds it by the task timeout from here, not from the
+    /// worker's spawn, which in exec mode includes `preload`.
+    pub(crate) fn begin_init(&self, now_ns: u64) {
+        self.page.words()[STARTED_AT].store(now_ns.max(1), Ordering::Release);
+    }
 
     /// Marks item number `n` (counting from 1 over the worker's life) as
     /// started at `now_ns`. Returns false, and starts nothing, if the
@@ -220,7 +228,7 @@ impl StatusPage {
     // -------------------------------------------- supervisor side --
 
     /// Posts job `job` as abandoned: the worker skips its items that have
-    /// not started. Only the last 32 posts are kept; an older job the
+    /// not started. Only the last 256 posts are kept; an older job the
     /// worker has not reached yet simply runs.
     pub(crate) fn abandon(&self, job: u64) {
         let w = self.page.words();
@@ -368,11 +376,12 @@ mod tests {
         assert!(worker.is_abandoned(7, &mut seen), "a new post is noticed");
         let mut seen = None;
         assert!(!worker.is_abandoned(8, &mut seen));
-        for job in 100..140 {
+        for job in 100..400 {
             sup.abandon(job);
         }
-        assert!(worker.is_abandoned(139, &mut seen));
-        assert!(!worker.is_abandoned(7, &mut None), "only the last 32 are kept");
+        assert!(worker.is_abandoned(399, &mut seen));
+        assert!(worker.is_abandoned(144, &mut None));
+        assert!(!worker.is_abandoned(7, &mut None), "only the last 256 are kept");
     }
 
     #[test]

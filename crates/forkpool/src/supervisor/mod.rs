@@ -527,6 +527,8 @@ impl Supervisor {
     /// Starts workers until the pool has its size.
     fn maintain(&mut self, now: Instant) {
         if (self.broken && !self.recoverable) || self.startup_error.is_some() {
+            // No more attempts: no back-off to wake up for either.
+            self.respawn_after = None;
             return;
         }
         let wanted = match self.stop {
@@ -556,13 +558,7 @@ impl Supervisor {
             let (page, page_fd) = StatusPage::create()?;
             let socket = Watched::new(self.poller.clone(), ours, spawner::worker_socket_key(id), true, false)?;
             let pid = self.spawner.spawn(id, theirs, page_fd)?;
-            let mut worker = Worker::new(
-                socket,
-                page,
-                self.config.max_message,
-                self.config.max_tasks,
-                Instant::now(),
-            );
+            let mut worker = Worker::new(socket, page, self.config.max_message, self.config.max_tasks);
             worker.pid = pid;
             if let Some(config) = self.spawner.config_frame() {
                 let bytes = postcard::to_allocvec(config).map_err(std::io::Error::other)?;
@@ -810,18 +806,26 @@ impl Supervisor {
                 }
             }
             // A worker_init that hangs must not hang the pool: it runs
-            // under the task timeout too.
+            // under the task timeout too, from when it starts (the worker
+            // stamps that on its page; exec-mode preload comes before).
             if let Some(timeout) = self.config.task_timeout
                 && !worker.ready
                 && worker.kill.is_none()
             {
-                match worker.spawned_at.checked_add(timeout) {
-                    Some(at) if now >= at => {
+                let snapshot = worker.status.snapshot();
+                if snapshot.started == 0 && snapshot.started_at_ns != 0 {
+                    let elapsed = Duration::from_nanos(coarse_now.saturating_sub(snapshot.started_at_ns));
+                    let limit = timeout.saturating_add(self.coarse_tick);
+                    if elapsed >= limit {
                         kills.push((id, KillCause::InitTimedOut(timeout)));
                         continue;
                     }
-                    Some(at) => earliest(at),
-                    None => {}
+                    if let Some(at) = now.checked_add(limit.saturating_sub(elapsed).max(Duration::from_millis(1))) {
+                        earliest(at);
+                    }
+                } else if let Some(at) = now.checked_add(timeout.min(Duration::from_secs(1))) {
+                    // Not in worker_init yet: look again.
+                    earliest(at);
                 }
             }
             if let Some(eof) = worker.eof_at
@@ -926,7 +930,7 @@ fn start_failure_message(worker: &Worker) -> String {
         return message.clone();
     }
     if let Some(KillCause::InitTimedOut(timeout)) = &worker.kill {
-        return format!("a new worker was not ready within the task timeout ({timeout:?}): worker_init did not return");
+        return format!("worker_init did not return within the task timeout ({timeout:?})");
     }
     match &worker.ended {
         Some(Ended::NotStarted(message)) => format!("cannot start a worker: {message}"),

@@ -64,8 +64,6 @@ pub(crate) struct Worker {
     pub(crate) eof_at: Option<Instant>,
     pub(crate) ended: Option<Ended>,
     pub(crate) init_error: Option<String>,
-    /// When it was asked for; bounds the wait for `READY`.
-    pub(crate) spawned_at: Instant,
 }
 
 /// What reading from a worker turned up, beyond results.
@@ -76,13 +74,7 @@ pub(crate) struct News {
 }
 
 impl Worker {
-    pub(crate) fn new(
-        socket: Watched,
-        status: StatusPage,
-        max_message: usize,
-        budget: Option<u64>,
-        spawned_at: Instant,
-    ) -> Worker {
+    pub(crate) fn new(socket: Watched, status: StatusPage, max_message: usize, budget: Option<u64>) -> Worker {
         Worker {
             socket,
             status,
@@ -100,7 +92,6 @@ impl Worker {
             eof_at: None,
             ended: None,
             init_error: None,
-            spawned_at,
         }
     }
 
@@ -121,8 +112,12 @@ impl Worker {
     /// has died: only then is its death known to be a start failure, which
     /// delays the next attempt.
     pub(crate) fn counts_as_live(&self) -> bool {
+        if !self.ready {
+            // Even killed (its init hung): its death is a start failure.
+            return true;
+        }
         let dying = self.ended.is_some() || self.eof_at.is_some();
-        self.kill.is_none() && self.closing.is_none() && self.budget != Some(0) && (!self.ready || !dying)
+        self.kill.is_none() && self.closing.is_none() && self.budget != Some(0) && !dying
     }
 
     /// Reads what the worker sent and handles every complete frame.

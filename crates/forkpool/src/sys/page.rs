@@ -17,7 +17,7 @@ use rustix::fs::{MemfdFlags, SealFlags};
 /// Size of the shared page.
 pub(crate) const PAGE_SIZE: usize = 4096;
 /// Number of 64-bit words at the start of the page.
-pub(crate) const WORDS: usize = 48;
+pub(crate) const WORDS: usize = 16 + 256;
 /// Bytes of free-form text after the words.
 pub(crate) const TEXT_SIZE: usize = PAGE_SIZE - WORDS * 8;
 

@@ -127,10 +127,11 @@ fn run(config: &WorkerConfig, socket: OwnedFd, status: OwnedFd) -> ! {
     };
     panic::install_hook(status);
 
-    if let Some(init) = config.init
-        && let Err(message) = run_hook(init, "worker_init")
-    {
-        report_init_failure(&socket, &message)
+    if let Some(init) = config.init {
+        status.begin_init(status::coarse_now_ns());
+        if let Err(message) = run_hook(init, "worker_init") {
+            report_init_failure(&socket, &message)
+        }
     }
     // The limit counts what tasks allocate, on top of what preload and
     // worker_init left behind.
