@@ -131,7 +131,7 @@ pub(crate) fn prepare(config: &Config) -> Result<Prepared, UsageError> {
         Template::parse_replacing(&config.command, config.quote, &names, &config.replace).map_err(template_error)?
     };
     let tag = match &config.tag {
-        Tag::Template(text) => Some(Template::parse_text(text, &names).map_err(template_error)?),
+        Tag::Template(text) => Some(Template::parse_text(text, &names, &config.replace).map_err(template_error)?),
         _ => None,
     };
     let mut table = None;
@@ -150,7 +150,7 @@ pub(crate) fn prepare(config: &Config) -> Result<Prepared, UsageError> {
             table = Some(created);
         } else if template_has_replacements(text, &names) {
             results = Some(Results::Template(
-                Template::parse_text(text, &names).map_err(template_error)?,
+                Template::parse_text(text, &names, &config.replace).map_err(template_error)?,
             ));
         } else {
             results = Some(Results::Dir {

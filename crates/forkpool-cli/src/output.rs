@@ -327,9 +327,7 @@ impl Printer {
             let lines: Vec<u8> = partial.tail.drain(..=last_newline).collect();
             let start: Vec<Chunk> = partial.held.drain(..).collect();
             if live {
-                for chunk in start {
-                    self.print_chunk(seq, stream, chunk)?;
-                }
+                self.print_chunks(seq, stream, start)?;
                 return self.print(seq, stream, &lines);
             }
             job.held(stream).chunks.extend(start);
@@ -418,13 +416,22 @@ impl Printer {
         };
         let out: Vec<Chunk> = job.out.chunks.drain(..).collect();
         let err: Vec<Chunk> = job.err.chunks.drain(..).collect();
-        for chunk in out {
-            self.print_chunk(seq, Stream::Stdout, chunk)?;
+        let printed = self.print_chunks(seq, Stream::Stdout, out);
+        self.print_chunks(seq, Stream::Stderr, err).and(printed)
+    }
+
+    /// Prints chunks in order; after a failed write, releases the rest
+    /// unprinted (their memory and disk space must not be held forever).
+    fn print_chunks(&mut self, seq: u64, stream: Stream, chunks: Vec<Chunk>) -> io::Result<()> {
+        let mut result = Ok(());
+        for chunk in chunks {
+            if result.is_ok() {
+                result = self.print_chunk(seq, stream, chunk);
+            } else {
+                self.store.release(chunk);
+            }
         }
-        for chunk in err {
-            self.print_chunk(seq, Stream::Stderr, chunk)?;
-        }
-        Ok(())
+        result
     }
 
     /// With a table: writes a job's row and forgets its output. (A job

@@ -50,6 +50,9 @@ const WATCHED_SIGNALS: &[i32] = &[libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
 enum Stop {
     /// `SIGHUP`: the running jobs finish; the status is as usual.
     Hangup,
+    /// A command line over GNU parallel's limit: the running jobs finish;
+    /// the status is 255.
+    TooLong,
     Halt,
     Signal,
     Fatal,
@@ -291,7 +294,7 @@ impl<'c> Runner<'c> {
             return 128 + libc::SIGPIPE;
         }
         match self.stop {
-            Some(Stop::Fatal | Stop::Signal) => 255,
+            Some(Stop::Fatal | Stop::Signal | Stop::TooLong) => 255,
             _ => match self.halt_status {
                 Some(status) if status < 0 => 255,
                 Some(status) => status,
@@ -440,7 +443,7 @@ impl<'c> Runner<'c> {
             // works with the other. As there, no new job starts, the
             // running ones finish, and the run exits 255.
             self.free_slots.insert(slot);
-            self.stop.get_or_insert(Stop::Fatal);
+            self.stop.get_or_insert(Stop::TooLong);
             let (index, longest) = job
                 .args
                 .iter()

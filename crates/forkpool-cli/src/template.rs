@@ -213,8 +213,8 @@ impl Template {
 
     /// Parses a template for text that is not run (`--tagstring`,
     /// `--results`): no quoting, nothing appended.
-    pub(crate) fn parse_text(text: &[u8], names: &[(Vec<u8>, i64)]) -> Result<Template, TemplateError> {
-        let mut t = Template::parse(&[text.to_vec()], true, names)?;
+    pub(crate) fn parse_text(text: &[u8], names: &[(Vec<u8>, i64)], replace: &[u8]) -> Result<Template, TemplateError> {
+        let mut t = Template::parse_replacing(&[text.to_vec()], true, names, replace)?;
         t.raw = true;
         t.quote_words = false;
         t.has_repl = true;
@@ -352,8 +352,9 @@ fn parse_pieces(word: &[u8], names: &[(Vec<u8>, i64)], replace: &[u8]) -> Result
         let rest = &word[i..];
         let found = if custom && rest.starts_with(replace) {
             Some((Repl::All(Transform::None), replace.len()))
-        } else if custom && rest.starts_with(b"{}") {
-            // `-I` took `{}`'s place: here it is text.
+        } else if custom && (rest.starts_with(b"{}") || rest.get(1).is_some_and(|&b| b.is_ascii_digit() || b == b'-')) {
+            // `-I` took the place of `{}` and of the positional strings
+            // (as in GNU parallel): here they are text.
             None
         } else if word[i] == b'{' {
             parse_repl(rest, names)?
@@ -563,6 +564,8 @@ mod tests {
             slot: 1,
         };
         assert_eq!(t.render(values, Multi::Single), b"mv 'a b' 'a b'.bak {}".to_vec());
+        let t = Template::parse_replacing(&words("echo X {1} {.}"), false, &[], b"X").unwrap();
+        assert_eq!(t.render(values, Multi::Single), b"echo 'a b' {1} 'a b'".to_vec());
         assert!(t.has_replacements(), "nothing is appended");
     }
 

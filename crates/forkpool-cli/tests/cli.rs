@@ -338,8 +338,10 @@ fn values_are_quoted_like_gnu_parallel() {
 
 #[test]
 fn a_custom_replace_string_as_with_xargs_i() {
-    let r = run(&["-k", "-I", "X", "echo X-X {}", ":::", "a", "b"]);
-    assert_eq!(r.lines(), ["a-a {}", "b-b {}"], "{}", r.stderr);
+    let r = run(&["-k", "-I", "X", "echo X-X {} {1}", ":::", "a", "b"]);
+    assert_eq!(r.lines(), ["a-a {} {1}", "b-b {} {1}"], "{}", r.stderr);
+    let r = run(&["-I", "X", "--tagstring", "X", "echo hi", ":::", "a"]);
+    assert_eq!(r.lines(), ["a\thi a"]);
     let r = run(&["-k", "--replace=@", "echo pre@post", ":::", "a"]);
     assert_eq!(r.lines(), ["preapost"]);
     let r = run(&["-k", "-i", "echo", "{}.x", ":::", "a"]);
@@ -1327,6 +1329,22 @@ fn a_command_line_over_gnu_parallels_limit_ends_the_run() {
         "{}",
         r.stderr
     );
+    // A job already running when the long line comes finishes, and is
+    // logged, even if it writes output after that.
+    let d = Dir::new();
+    let log = d.s("log");
+    let r = run(&[
+        "-j2",
+        "--joblog",
+        &log,
+        "echo start {}; sleep 0.3; echo end {}",
+        ":::",
+        "a",
+        &long,
+    ]);
+    assert_eq!(r.code, 255);
+    assert_eq!(r.lines(), ["start a", "end a"], "{}", r.stderr);
+    assert_eq!(joblog_rows(Path::new(&log)).len(), 1);
 }
 
 #[test]
