@@ -294,14 +294,7 @@ impl Worker {
                 && (self.out.len() >= FLUSH_BYTES
                     || oldest_result_ns.is_some_and(|t| now.saturating_sub(t) >= FLUSH_AFTER_NS))
             {
-                let elapsed = frame_start.elapsed().as_nanos() as u64;
-                if writer.finish(&mut self.out, elapsed).is_err() {
-                    self.die(FrameError::Malformed {
-                        what: "results",
-                        why: "too large",
-                    });
-                }
-                self.flush();
+                self.hand_over(writer, frame_start);
                 writer = ResultsWriter::begin(&mut self.out, run.job, index as u32);
                 frame_start = Instant::now();
                 oldest_result_ns = None;
@@ -357,15 +350,20 @@ impl Worker {
             self.status.end(self.items_run);
             oldest_result_ns.get_or_insert(now);
         }
-        let elapsed = frame_start.elapsed().as_nanos() as u64;
+        // Results leave as soon as the job ends, so a later crash cannot
+        // lose them.
+        self.hand_over(writer, frame_start);
+    }
+
+    /// Closes the results frame `writer` began at `since` and sends it.
+    fn hand_over(&mut self, writer: ResultsWriter, since: Instant) {
+        let elapsed = since.elapsed().as_nanos() as u64;
         if writer.finish(&mut self.out, elapsed).is_err() {
             self.die(FrameError::Malformed {
                 what: "results",
                 why: "too large",
             });
         }
-        // Results leave as soon as the job ends, so a later crash cannot
-        // lose them.
         self.flush();
     }
 
