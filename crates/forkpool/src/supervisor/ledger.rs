@@ -116,37 +116,35 @@ impl Ledger {
         ids
     }
 
+    /// The job holding item number `started` (over the worker's life), and
+    /// whether that item is its last.
+    fn job_holding(&self, started: u64) -> Option<(usize, bool)> {
+        let mut end = self.acked;
+        for (i, flight) in self.jobs.iter().enumerate() {
+            end += u64::from(flight.job.count - flight.acked);
+            if end >= started {
+                return Some((i, end == started));
+            }
+        }
+        None
+    }
+
     /// If item number `started` (over the worker's life; the running one)
     /// is the last of its job and other jobs wait behind it: the id of the
     /// last of those, which [`recall_after`](Ledger::recall_after) can take
     /// back.
     pub(crate) fn recallable_after(&self, started: u64) -> Option<u64> {
-        let mut end = self.acked;
-        for (i, flight) in self.jobs.iter().enumerate() {
-            end += u64::from(flight.job.count - flight.acked);
-            if end >= started {
-                let last_of_its_job = end == started;
-                return (last_of_its_job && i + 1 < self.jobs.len())
-                    .then(|| self.ids.back().copied())
-                    .flatten();
-            }
+        match self.job_holding(started) {
+            Some((i, true)) if i + 1 < self.jobs.len() => self.ids.back().copied(),
+            _ => None,
         }
-        None
     }
 
     /// Takes back every job after the one whose last item is number
     /// `started`; none of their items has started (the worker was told,
     /// see `StatusPage::recall`). In order.
     pub(crate) fn recall_after(&mut self, started: u64) -> Vec<Job> {
-        let mut end = self.acked;
-        let mut keep = self.jobs.len();
-        for (i, flight) in self.jobs.iter().enumerate() {
-            end += u64::from(flight.job.count - flight.acked);
-            if end >= started {
-                keep = i + 1;
-                break;
-            }
-        }
+        let keep = self.job_holding(started).map_or(self.jobs.len(), |(i, _)| i + 1);
         self.ids.truncate(keep);
         let taken: Vec<Job> = self.jobs.split_off(keep).into_iter().map(|f| f.job).collect();
         self.dispatched -= taken.iter().map(|j| u64::from(j.count)).sum::<u64>();

@@ -600,7 +600,7 @@ impl Supervisor {
             }
             let ledger = &worker.ledger;
             let fits = ledger.is_empty()
-                || (self.stuck_on(worker, coarse_now).is_none()
+                || (self.stuck_on(worker, coarse_now).is_err()
                     && ledger.outstanding_jobs() < MAX_JOBS_PER_WORKER
                     && ledger.outstanding_bytes() + job.items().len() <= MAX_BYTES_PER_WORKER
                     && self.estimate_ns(ledger.outstanding_items()) + job_ns <= WINDOW_NS);
@@ -614,13 +614,27 @@ impl Supervisor {
 
     /// The number of the item `worker` has been running for longer than
     /// `STUCK_NS`, if it has.
-    fn stuck_on(&self, worker: &Worker, coarse_now: u64) -> Option<u64> {
+    /// `Err` holds, if an item is running, how long until it would be.
+    fn stuck_on(&self, worker: &Worker, coarse_now: u64) -> Result<u64, Option<Duration>> {
         let snapshot = worker.status.snapshot();
-        let stuck_ns = STUCK_NS + self.coarse_tick.as_nanos() as u64;
-        (snapshot.running()
-            && snapshot.started > worker.ledger.acked_items()
-            && coarse_now.saturating_sub(snapshot.started_at_ns) > stuck_ns)
-            .then_some(snapshot.started)
+        if !snapshot.running() || snapshot.started <= worker.ledger.acked_items() {
+            return Err(None);
+        }
+        self.overran(snapshot.started_at_ns, coarse_now, Duration::from_nanos(STUCK_NS))
+            .map(|()| snapshot.started)
+            .map_err(Some)
+    }
+
+    /// Whether `limit` has surely passed since `stamp_ns`, a worker's stamp
+    /// on the coarse clock: with both readings coarse, only a time past the
+    /// limit by a tick is surely past it. If not, how long to wait before
+    /// looking again (at least a millisecond).
+    fn overran(&self, stamp_ns: u64, coarse_now: u64, limit: Duration) -> Result<(), Duration> {
+        let elapsed = Duration::from_nanos(coarse_now.saturating_sub(stamp_ns));
+        match limit.saturating_add(self.coarse_tick).checked_sub(elapsed) {
+            Some(left) if !left.is_zero() => Err(left.max(Duration::from_millis(1))),
+            _ => Ok(()),
+        }
     }
 
     /// Takes back, for idle workers, the jobs queued behind an item that
@@ -644,16 +658,15 @@ impl Supervisor {
             if !worker.accepting() || worker.ledger.outstanding_jobs() < 2 {
                 continue;
             }
-            let Some(started) = self.stuck_on(worker, coarse_now) else {
-                // Look again when the running item would count as stuck.
-                let snapshot = worker.status.snapshot();
-                if snapshot.running() {
-                    let ran = coarse_now.saturating_sub(snapshot.started_at_ns);
-                    let left = (STUCK_NS + 2 * self.coarse_tick.as_nanos() as u64).saturating_sub(ran);
-                    let at = now + Duration::from_nanos(left.max(1_000_000));
-                    next = Some(next.map_or(at, |n: Instant| n.min(at)));
+            let started = match self.stuck_on(worker, coarse_now) {
+                Ok(started) => started,
+                Err(left) => {
+                    // Look again when the running item would count as stuck.
+                    if let Some(at) = left.and_then(|left| now.checked_add(left)) {
+                        next = Some(next.map_or(at, |n: Instant| n.min(at)));
+                    }
+                    continue;
                 }
-                continue;
             };
             if let Some(last) = worker.ledger.recallable_after(started)
                 && worker.status.recall(started, last)
@@ -778,26 +791,26 @@ impl Supervisor {
             {
                 let snapshot = worker.status.snapshot();
                 if snapshot.running() && snapshot.started > worker.ledger.acked_items() {
-                    let elapsed = Duration::from_nanos(coarse_now.saturating_sub(snapshot.started_at_ns));
-                    // Both stamps are on the coarse clock: only a time past
-                    // the limit by a tick is surely past it.
-                    let limit = timeout.saturating_add(self.coarse_tick);
-                    // Doom before killing: if the item finished meanwhile
-                    // and the next one started, the kill would land on an
-                    // innocent item; then look again at the new one.
-                    if elapsed >= limit && worker.status.doom(snapshot.started) {
-                        kills.push((
-                            id,
-                            KillCause::TimedOut {
-                                item: snapshot.started - 1,
-                                after: timeout,
-                            },
-                        ));
-                        continue;
-                    }
+                    let wait = match self.overran(snapshot.started_at_ns, coarse_now, timeout) {
+                        // Doom before killing: if the item finished
+                        // meanwhile and the next one started, the kill would
+                        // land on an innocent item; then look again at the
+                        // new one.
+                        Ok(()) if worker.status.doom(snapshot.started) => {
+                            kills.push((
+                                id,
+                                KillCause::TimedOut {
+                                    item: snapshot.started - 1,
+                                    after: timeout,
+                                },
+                            ));
+                            continue;
+                        }
+                        Ok(()) => Duration::from_millis(1),
+                        Err(wait) => wait,
+                    };
                     // (A timeout too long to represent as an instant never
                     // comes.)
-                    let wait = limit.saturating_sub(elapsed).max(Duration::from_millis(1));
                     if let Some(at) = now.checked_add(wait) {
                         earliest(at);
                     }
@@ -814,14 +827,16 @@ impl Supervisor {
             {
                 let snapshot = worker.status.snapshot();
                 if snapshot.started == 0 && snapshot.started_at_ns != 0 {
-                    let elapsed = Duration::from_nanos(coarse_now.saturating_sub(snapshot.started_at_ns));
-                    let limit = timeout.saturating_add(self.coarse_tick);
-                    if elapsed >= limit {
-                        kills.push((id, KillCause::InitTimedOut(timeout)));
-                        continue;
-                    }
-                    if let Some(at) = now.checked_add(limit.saturating_sub(elapsed).max(Duration::from_millis(1))) {
-                        earliest(at);
+                    match self.overran(snapshot.started_at_ns, coarse_now, timeout) {
+                        Ok(()) => {
+                            kills.push((id, KillCause::InitTimedOut(timeout)));
+                            continue;
+                        }
+                        Err(wait) => {
+                            if let Some(at) = now.checked_add(wait) {
+                                earliest(at);
+                            }
+                        }
                     }
                 } else if let Some(at) = now.checked_add(timeout.min(Duration::from_secs(1))) {
                     // Not in worker_init yet: look again.
