@@ -36,13 +36,8 @@ pub(crate) fn install(signals: &[i32]) -> io::Result<OwnedFd> {
     let (read, write) = rustix::pipe::pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK)?;
     // The write end lives as long as the process: the handler may run at
     // any time.
-    let previous = WRITE_END.swap(write.as_raw_fd(), Ordering::SeqCst);
+    replace_write_end(write.as_raw_fd());
     std::mem::forget(write);
-    if previous >= 0 {
-        // SAFETY: `previous` was the write end leaked by an earlier call
-        // and is no longer referenced by the handler (swapped out above).
-        unsafe { libc::close(previous) };
-    }
     for &signal in signals {
         // SAFETY: a zeroed sigaction is a valid "no flags, empty mask"
         // value; we set a handler of the right type that only performs
@@ -76,10 +71,16 @@ pub(crate) fn restore_default(signals: &[i32]) {
 /// end, which belongs to the parent's loop.
 pub(crate) fn uninstall_after_fork(signals: &[i32]) {
     restore_default(signals);
-    let previous = WRITE_END.swap(-1, Ordering::SeqCst);
+    replace_write_end(-1);
+}
+
+/// Makes `fd` (-1: none) the handler's write end, and closes the one it
+/// replaces.
+fn replace_write_end(fd: i32) {
+    let previous = WRITE_END.swap(fd, Ordering::SeqCst);
     if previous >= 0 {
-        // SAFETY: `previous` is this process's copy of the write end leaked
-        // by `install`; with the handlers gone nothing references it.
+        // SAFETY: `previous` is a write end leaked by `install`, and since
+        // the swap above the handler no longer uses it.
         unsafe { libc::close(previous) };
     }
 }
