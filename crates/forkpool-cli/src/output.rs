@@ -286,7 +286,7 @@ impl Printer {
                 .chain(job.out_partial.held.drain(..))
                 .chain(job.err_partial.held.drain(..));
             for chunk in chunks {
-                let _ = self.store.drain(chunk, &mut |_| Ok(()));
+                self.store.release(chunk);
             }
             job.out_partial.tail.clear();
             job.err_partial.tail.clear();
