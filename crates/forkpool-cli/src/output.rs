@@ -337,17 +337,11 @@ impl Printer {
     }
 
     fn hold(&mut self, seq: u64, stream: Stream, data: &[u8]) -> io::Result<()> {
-        if !self.jobs.contains_key(&seq) {
+        let Some(job) = self.jobs.get_mut(&seq) else {
             // Dropped (`--halt now`): its output goes nowhere.
             return Ok(());
-        }
-        let chunk = self.store.hold(data)?;
-        if let Some(job) = self.jobs.get_mut(&seq) {
-            match stream {
-                Stream::Stdout => job.out.chunks.push(chunk),
-                Stream::Stderr => job.err.chunks.push(chunk),
-            }
-        }
+        };
+        job.held(stream).chunks.push(self.store.hold(data)?);
         Ok(())
     }
 
