@@ -81,10 +81,10 @@ impl Reader {
         if !item.contains(&0) {
             return Ok(Some(item));
         }
-        say!(
-            "forkpool: Warning: A NUL character in the input was replaced with \\0.\n\
-             forkpool: Warning: NUL cannot be passed through in the argument list.\n\
-             forkpool: Warning: Did you mean to use the --null option?"
+        tell!(
+            "Warning: A NUL character in the input was replaced with \\0.\n\
+             Warning: NUL cannot be passed through in the argument list.\n\
+             Warning: Did you mean to use the --null option?"
         );
         let mut replaced = Vec::with_capacity(item.len() + 8);
         for b in item {

@@ -20,6 +20,19 @@ macro_rules! say {
     }};
 }
 
+/// `say!` with the program's name in front, as GNU parallel prefixes its
+/// messages with the name it was invoked by (`parallel: `, `sem: `,
+/// `forkpool: `). Every line of a multi-line message gets the prefix.
+macro_rules! tell {
+    ($($arg:tt)*) => {{
+        let message = format!($($arg)*);
+        let name = $crate::program::name();
+        for line in message.split('\n') {
+            say!("{name}: {line}");
+        }
+    }};
+}
+
 mod config;
 mod feed;
 mod flags;
@@ -28,6 +41,7 @@ mod input;
 mod joblog;
 mod jobs;
 mod output;
+mod program;
 mod progress;
 mod results;
 mod run;
@@ -48,6 +62,10 @@ pub fn main() -> ExitCode {
 
 /// Runs `forkpool` with these arguments; returns the exit status.
 pub fn run_args(args: impl IntoIterator<Item = OsString>) -> i32 {
+    let mut args = args.into_iter().peekable();
+    if let Some(argv0) = args.peek() {
+        program::set_name(argv0);
+    }
     let flags = match flags::Flags::parse_args(args) {
         Ok(flags) => flags,
         Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
@@ -55,28 +73,28 @@ pub fn run_args(args: impl IntoIterator<Item = OsString>) -> i32 {
             return 0;
         }
         Err(e) => {
-            say!("forkpool: {}", one_line(&e));
+            tell!("{}", one_line(&e));
             return 255;
         }
     };
     let config = match config::Config::from_flags(flags) {
         Ok(config) => config,
         Err(e) => {
-            say!("forkpool: {e}");
+            tell!("{e}");
             return 255;
         }
     };
     let prepared = match jobs::prepare(&config) {
         Ok(prepared) => prepared,
         Err(e) => {
-            say!("forkpool: {e}");
+            tell!("{e}");
             return 255;
         }
     };
     match run::Runner::new(&config, prepared) {
         Ok(runner) => runner.run(),
         Err(message) => {
-            say!("forkpool: {message}");
+            tell!("{message}");
             255
         }
     }
@@ -88,7 +106,7 @@ fn one_line(e: &clap::Error) -> String {
     let first = text.lines().next().unwrap_or("invalid arguments");
     let first = first.strip_prefix("error: ").unwrap_or(first);
     match e.kind() {
-        ErrorKind::UnknownArgument => format!("{first} (see forkpool --help)"),
+        ErrorKind::UnknownArgument => format!("{first} (see {} --help)", program::name()),
         _ => first.to_owned(),
     }
 }

@@ -223,7 +223,7 @@ impl<'c> Runner<'c> {
         if let Some(table) = table {
             if config.resume != Resume::No && joblog.is_none() {
                 // A table is not read back; GNU parallel says the same.
-                say!("forkpool: Warning: --resume --results .csv/.tsv/.json is not supported yet");
+                tell!("Warning: --resume --results .csv/.tsv/.json is not supported yet");
             }
             printer.set_table(table);
         }
@@ -311,7 +311,7 @@ impl<'c> Runner<'c> {
     }
 
     fn fatal(&mut self, message: &str) {
-        say!("forkpool: {message}");
+        tell!("{message}");
         self.stop_and_kill(Stop::Fatal, Killed::Signal);
     }
 
@@ -453,8 +453,8 @@ impl<'c> Runner<'c> {
             let shown = String::from_utf8_lossy(&longest[..longest.len().min(50)]).into_owned();
             let len = line.len();
             self.progress.suspend(|| {
-                say!(
-                    "forkpool: Command line too long ({len} >= {}) at input {index}: {shown}...",
+                tell!(
+                    "Command line too long ({len} >= {}) at input {index}: {shown}...",
                     crate::jobs::MAX_LINE
                 );
             });
@@ -556,7 +556,11 @@ impl<'c> Runner<'c> {
                     SpawnError::TooLong => (126, format!("command line too long ({} bytes)", running.command.len())),
                     other => (126, other.to_string()),
                 };
-                let message = format!("forkpool: cannot run job {}: {reason}\n", running.job.seq);
+                let message = format!(
+                    "{}: cannot run job {}: {reason}\n",
+                    crate::program::name(),
+                    running.job.seq
+                );
                 self.job_output(&mut running, Stream::Stderr, message.as_bytes());
                 self.complete(running, ExitReason::Exited(code));
                 Launched::Yes
@@ -657,7 +661,7 @@ impl<'c> Runner<'c> {
             // Like GNU parallel, go on running the jobs (their effects may
             // matter more than their output), but say so, once.
             self.output_warned = true;
-            say!("forkpool: cannot write output: {}", io_reason(error));
+            tell!("cannot write output: {}", io_reason(error));
         }
     }
 
@@ -673,10 +677,10 @@ impl<'c> Runner<'c> {
                     .map(|(_, command)| String::from_utf8_lossy(command).into_owned())
                     .collect();
                 self.progress.suspend(|| {
-                    say!("forkpool: SIGHUP received. No new jobs will be started.");
-                    say!("forkpool: Waiting for these {n} jobs to finish. Send SIGTERM to stop now.");
+                    tell!("SIGHUP received. No new jobs will be started.");
+                    tell!("Waiting for these {n} jobs to finish. Send SIGTERM to stop now.");
                     for command in &commands {
-                        say!("forkpool: {command}");
+                        tell!("{command}");
                     }
                 });
             }
@@ -694,8 +698,8 @@ impl<'c> Runner<'c> {
             if !self.running.is_empty() {
                 let n = self.running.len();
                 self.progress.suspend(|| {
-                    say!(
-                        "forkpool: {name} received: starting no more jobs, passed it on to {n} running job{}; \
+                    tell!(
+                        "{name} received: starting no more jobs, passed it on to {n} running job{}; \
                          send it again to kill them.",
                         if n == 1 { "" } else { "s" }
                     );
@@ -807,7 +811,10 @@ impl<'c> Runner<'c> {
         let verdict = self.config.halt.check(&self.tally, failed, status, self.total);
         if let Some(message) = verdict.message {
             let line = String::from_utf8_lossy(&command).into_owned();
-            self.progress.suspend(|| say!("forkpool: {message}\n{line}"));
+            self.progress.suspend(|| {
+                tell!("{message}");
+                say!("{line}");
+            });
         }
         if let Some((when, exit)) = verdict.halt {
             // The first job to meet the condition decides the status.
@@ -820,7 +827,7 @@ impl<'c> Runner<'c> {
                     if !self.running.is_empty() {
                         let n = self.running.len();
                         self.progress.suspend(|| {
-                            say!("forkpool: Starting no more jobs. Waiting for {n} jobs to finish.");
+                            tell!("Starting no more jobs. Waiting for {n} jobs to finish.");
                         });
                     }
                 }
@@ -856,7 +863,7 @@ impl<'c> Runner<'c> {
                 running.killed = Some(Killed::Timeout);
                 let line = String::from_utf8_lossy(&running.command).into_owned();
                 self.progress.suspend(|| {
-                    say!("forkpool: Warning: This job was killed because it timed out:\nforkpool: Warning: {line}");
+                    tell!("Warning: This job was killed because it timed out:\nWarning: {line}");
                 });
                 if let Some(s) = self.supervisor.as_mut() {
                     s.terminate(*id, &seq);

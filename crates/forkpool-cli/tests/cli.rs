@@ -1391,6 +1391,25 @@ fn bad_input_gets_a_one_line_error_and_255_before_anything_runs() {
 }
 
 #[test]
+fn messages_carry_the_name_the_program_was_invoked_by() {
+    // Installed or linked as `parallel`, it says `parallel:`, as GNU
+    // parallel names itself after argv[0]; scripts match on that text.
+    let dir = Dir::new();
+    let link = dir.path("parallel");
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_forkpool"), &link).unwrap();
+    let out = Command::new(&link)
+        .args(["--timeout", "soon", "true", ":::", "a"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(255), "{stderr}");
+    assert!(
+        stderr.starts_with("parallel: ") && stderr.contains("--timeout"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn a_million_inputs_from_stdin_stream_through_in_flat_memory() {
     // --dry-run walks every input and job without starting processes.
     let mut child = command(&["--dry-run", "-k", "echo", "{}"])
