@@ -20,6 +20,7 @@ use std::time::Instant;
 use serde::de::DeserializeOwned;
 
 use crate::error::TaskError;
+use crate::ipc::panic::PanicReport;
 use crate::ipc::protocol::{Record, Records, Tag};
 
 const QUEUED: u8 = 0;
@@ -123,9 +124,7 @@ fn decode_record<R: DeserializeOwned>(record: Record<'_>) -> Result<R, TaskError
         Tag::Ok => postcard::from_bytes(record.bytes).map_err(|e| TaskError::Codec {
             message: format!("cannot decode the result: {e}"),
         }),
-        Tag::Panicked => Err(TaskError::Panicked {
-            message: String::from_utf8_lossy(record.bytes).into_owned(),
-        }),
+        Tag::Panicked => Err(PanicReport::decode(record.bytes).into_error()),
         Tag::Codec => Err(TaskError::Codec {
             message: String::from_utf8_lossy(record.bytes).into_owned(),
         }),

@@ -461,12 +461,10 @@ impl Supervisor {
         match &worker.ended {
             Some(Ended::Exited(ExitReason::Signaled { signal, .. })) => {
                 if *signal == libc::SIGABRT
-                    && let Some(message) = &snapshot.panic_message
+                    && let Some(report) = &snapshot.panic
                 {
                     // Built with `panic = "abort"`: the hook recorded it.
-                    return TaskError::Panicked {
-                        message: message.clone(),
-                    };
+                    return report.clone().into_error();
                 }
                 TaskError::Crashed {
                     signal: Some(*signal),

@@ -303,7 +303,9 @@ impl Worker {
             }
             sys::abort::clear_errno();
             // A panic an earlier item caught itself is not news about this one.
-            self.status.clear_stale_panic();
+            if self.status.clear_stale_panic() {
+                panic::forget_report();
+            }
             self.items_run += 1;
             // Counted and stamped like any item, so that the supervisor's
             // numbering of what this worker ran stays exact.
@@ -399,11 +401,17 @@ impl Worker {
             Ok(Err(e)) => self.text_record(writer, Tag::Codec, &e.message()),
             Err(payload) => {
                 self.out.truncate(mark);
-                let message = panic::message_of(&*payload);
+                let mut report = panic::take_report(&*payload);
                 // Dropping a payload can itself panic; never let that out.
                 let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
                 self.status.clear_panic();
-                self.text_record(writer, Tag::Panicked, &message);
+                let room = (self.max_message / 2).min(MAX_TEXT);
+                report.message = clip(&report.message, room).into_owned();
+                report.backtrace = report.backtrace.map(|b| clip(&b, room / 2).into_owned());
+                let _ = writer.record(&mut self.out, Tag::Panicked, |out| {
+                    report.encode_into(out);
+                    Ok::<(), ()>(())
+                });
             }
         }
     }

@@ -1,8 +1,22 @@
 //! Panics inside a worker.
+//!
+//! The panic hook is the only place that learns where a panic happened
+//! (`PanicHookInfo::location`) and the only moment a backtrace of the
+//! panicking frames can be taken. On the thread running tasks it builds a
+//! [`PanicReport`], records it on the status page (which is all that is
+//! left if panics abort) and keeps it for the `catch_unwind` that follows.
 
 use std::any::Any;
+use std::backtrace::{Backtrace, BacktraceStatus};
+use std::cell::RefCell;
 
+use crate::ipc::panic::{MAX_LOCATION, PanicReport};
 use crate::ipc::status::StatusPage;
+
+thread_local! {
+    /// The report of the last panic on this thread, for `take_report`.
+    static LAST: RefCell<Option<PanicReport>> = const { RefCell::new(None) };
+}
 
 /// The text of a panic payload (`panic!`'s message).
 pub(crate) fn message_of(payload: &(dyn Any + Send)) -> String {
@@ -15,6 +29,25 @@ pub(crate) fn message_of(payload: &(dyn Any + Send)) -> String {
     }
 }
 
+/// The report for a panic just caught with `payload`: the hook's, if the
+/// hook saw it (it has the location and backtrace), else the bare message
+/// (a panic resumed with `resume_unwind` skips the hook).
+pub(crate) fn take_report(payload: &(dyn Any + Send)) -> PanicReport {
+    let message = message_of(payload);
+    match LAST.try_with(|last| last.borrow_mut().take()).ok().flatten() {
+        Some(report) if report.message == message => report,
+        _ => PanicReport {
+            message,
+            ..PanicReport::default()
+        },
+    }
+}
+
+/// Forgets a report left by a panic the task caught itself.
+pub(crate) fn forget_report() {
+    let _ = LAST.try_with(|last| last.borrow_mut().take());
+}
+
 /// Replaces the panic hook: a panic on the thread running tasks is
 /// reported to the client (and recorded on the status page, which matters
 /// if panics abort), not printed; panics on other threads the task started
@@ -23,10 +56,31 @@ pub(crate) fn install_hook(status: &'static StatusPage) {
     let task_thread = std::thread::current().id();
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        if std::thread::current().id() == task_thread {
-            status.record_panic(&message_of(info.payload()));
-        } else {
-            previous(info);
+        if std::thread::current().id() != task_thread {
+            return previous(info);
         }
+        let mut location = info
+            .location()
+            .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
+        if let Some(text) = &mut location
+            && text.len() > MAX_LOCATION
+        {
+            let mut end = MAX_LOCATION;
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            text.truncate(end);
+        }
+        // `capture` honours RUST_LIB_BACKTRACE, then RUST_BACKTRACE, and
+        // costs nothing when neither asks for a backtrace.
+        let trace = Backtrace::capture();
+        let backtrace = (trace.status() == BacktraceStatus::Captured).then(|| trace.to_string());
+        let report = PanicReport {
+            message: message_of(info.payload()),
+            location,
+            backtrace,
+        };
+        status.record_panic(&report);
+        let _ = LAST.try_with(|last| *last.borrow_mut() = Some(report));
     }));
 }
