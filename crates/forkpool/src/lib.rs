@@ -124,6 +124,7 @@ mod error;
 mod guardian;
 mod ipc;
 mod map;
+mod output;
 mod pool;
 mod slot;
 mod supervisor;
@@ -133,7 +134,8 @@ mod worker;
 
 pub use builder::{DEFAULT_MAX_MESSAGE_SIZE, PoolBuilder, StartMethod};
 pub use error::{Error, ErrorKind, TaskError};
-pub use map::Map;
+pub use map::{CapturedMap, Map};
+pub use output::{Captured, DEFAULT_CAPTURE_LIMIT, TaskOutput};
 pub use pool::Pool;
 pub use sys::exit::ExitReason;
 pub use sys::signal::signal_name;

@@ -12,7 +12,7 @@ use crate::call::{self, CallError};
 use crate::error::TaskError;
 use crate::ipc::protocol;
 use crate::map::Map;
-use crate::slot::Slot;
+use crate::slot::{self, Label, Slot};
 use crate::supervisor::{Job, Shared, Stop};
 use crate::sys::code::CodeOffset;
 use crate::task::Task;
@@ -107,10 +107,11 @@ impl Pool {
         encode: impl FnOnce(&mut Vec<u8>) -> Result<(), CallError>,
     ) -> Arc<Slot> {
         let mut data = Vec::with_capacity(32);
+        let label = Label::task(slot::next_id());
         match encode_item(&mut data, self.max_message(), encode) {
-            Err(error) => Slot::failed(1, error),
+            Err(error) => Slot::failed(1, label, error),
             Ok(()) => {
-                let slot = Slot::new(1);
+                let slot = Slot::new(1, label);
                 self.shared.submit(Job::new(entry, slot.clone(), data, 1, true));
                 slot
             }

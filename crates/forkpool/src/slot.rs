@@ -22,10 +22,42 @@ use serde::de::DeserializeOwned;
 use crate::error::TaskError;
 use crate::ipc::panic::PanicReport;
 use crate::ipc::protocol::{Record, Records, Tag};
+use crate::output::ItemOutput;
 
 const QUEUED: u8 = 0;
 const DISPATCHED: u8 = 1;
 const CANCELLED: u8 = 2;
+
+/// A new task or map id: unique in the process, from 1.
+pub(crate) fn next_id() -> u64 {
+    use std::sync::atomic::AtomicU64;
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Which submission a slot's items belong to, for tagging their output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Label {
+    /// The `Task::id` or `Map::id`.
+    pub(crate) id: u64,
+    /// For a `map` chunk, the input position of its first item.
+    pub(crate) base: Option<u64>,
+}
+
+impl Label {
+    /// The label of a `submit`.
+    pub(crate) fn task(id: u64) -> Label {
+        Label { id, base: None }
+    }
+
+    /// The tag in front of each line item `index` wrote (`Tagged` output).
+    pub(crate) fn tag(&self, index: u32) -> String {
+        match self.base {
+            None => format!("[task {}] ", self.id),
+            Some(base) => format!("[task {}.{}] ", self.id, base + u64::from(index)),
+        }
+    }
+}
 
 /// Locks a mutex, ignoring poisoning: every critical section here leaves
 /// the data consistent, so a panic elsewhere does not make it unusable.
@@ -65,9 +97,23 @@ impl Part {
 #[derive(Debug)]
 pub(crate) struct Outcome {
     parts: Vec<Part>,
+    /// What items wrote, by index, when the pool captures output.
+    outputs: Vec<(u32, ItemOutput)>,
 }
 
 impl Outcome {
+    /// What each of the slot's `items` items wrote, in order (empty when
+    /// nothing was captured).
+    pub(crate) fn take_outputs(&mut self, items: u32) -> Vec<ItemOutput> {
+        let mut all = vec![ItemOutput::default(); items as usize];
+        for (index, output) in self.outputs.drain(..) {
+            if let Some(slot) = all.get_mut(index as usize) {
+                slot.append(output);
+            }
+        }
+        all
+    }
+
     /// Total worker time the items took, as the workers measured it.
     pub(crate) fn elapsed_ns(&self) -> u64 {
         self.parts
@@ -173,6 +219,7 @@ impl Notifier {
 struct Inner {
     outcome: Option<Outcome>,
     assembling: Vec<Part>,
+    outputs: Vec<(u32, ItemOutput)>,
     covered: u32,
     waker: Option<Waker>,
     listener: Option<(Arc<Notifier>, usize)>,
@@ -181,6 +228,7 @@ struct Inner {
 /// See the module docs.
 #[derive(Debug)]
 pub(crate) struct Slot {
+    label: Label,
     state: AtomicU8,
     finished: AtomicBool,
     /// Nobody wants the results any more (see `abandon`).
@@ -192,8 +240,9 @@ pub(crate) struct Slot {
 
 impl Slot {
     /// A slot for `items` items, queued.
-    pub(crate) fn new(items: u32) -> Arc<Slot> {
+    pub(crate) fn new(items: u32, label: Label) -> Arc<Slot> {
         Arc::new(Slot {
+            label,
             state: AtomicU8::new(QUEUED),
             finished: AtomicBool::new(false),
             abandoned: AtomicBool::new(false),
@@ -205,8 +254,8 @@ impl Slot {
 
     /// A slot that is already finished: all `items` failed with `error`
     /// (used when an argument cannot even be encoded).
-    pub(crate) fn failed(items: u32, error: TaskError) -> Arc<Slot> {
-        let slot = Slot::new(items);
+    pub(crate) fn failed(items: u32, label: Label, error: TaskError) -> Arc<Slot> {
+        let slot = Slot::new(items, label);
         slot.state.store(DISPATCHED, Ordering::Relaxed);
         slot.add(Part::Failed {
             first: 0,
@@ -219,6 +268,21 @@ impl Slot {
     /// Number of items.
     pub(crate) fn items(&self) -> u32 {
         self.items
+    }
+
+    /// Which submission this is.
+    pub(crate) fn label(&self) -> Label {
+        self.label
+    }
+
+    /// Keeps what item `index` wrote, for `join_captured`. Must come
+    /// before the part that finishes the item; an item that runs twice
+    /// (a `map` item re-run after a crash) keeps both runs' output.
+    pub(crate) fn add_output(&self, index: u32, output: ItemOutput) {
+        let mut inner = lock(&self.inner);
+        if inner.outcome.is_none() && !self.is_finished() {
+            inner.outputs.push((index, output));
+        }
     }
 
     /// Claims the slot for dispatch. False when it was cancelled first.
@@ -250,6 +314,7 @@ impl Slot {
         }
         inner.covered = 0;
         inner.assembling.clear();
+        inner.outputs.clear();
         let part = Part::Failed {
             first: 0,
             count: self.items,
@@ -300,7 +365,8 @@ impl Slot {
         }
         let mut parts = std::mem::take(&mut inner.assembling);
         parts.sort_by_key(Part::first);
-        inner.outcome = Some(Outcome { parts });
+        let outputs = std::mem::take(&mut inner.outputs);
+        inner.outcome = Some(Outcome { parts, outputs });
         // Finished: no longer cancellable.
         let _ = self
             .state
@@ -397,7 +463,7 @@ mod tests {
 
     #[test]
     fn parts_arriving_out_of_order_assemble_in_item_order() {
-        let slot = Slot::new(4);
+        let slot = Slot::new(4, Label::task(1));
         assert!(slot.begin_dispatch());
         slot.add(Part::Records {
             first: 2,
@@ -428,12 +494,12 @@ mod tests {
 
     #[test]
     fn cancel_wins_only_before_dispatch() {
-        let a = Slot::new(1);
+        let a = Slot::new(1, Label::task(1));
         assert!(a.cancel());
         assert!(!a.begin_dispatch());
         assert_eq!(a.take().unwrap().decode_one::<u32>(), Err(TaskError::Cancelled));
 
-        let b = Slot::new(1);
+        let b = Slot::new(1, Label::task(2));
         assert!(b.begin_dispatch());
         assert!(!b.cancel());
         assert!(!b.is_finished());
@@ -441,7 +507,7 @@ mod tests {
 
     #[test]
     fn listeners_and_deadlines() {
-        let slot = Slot::new(1);
+        let slot = Slot::new(1, Label::task(3));
         assert!(!slot.wait(Some(Instant::now())));
         let n = Arc::new(Notifier::default());
         slot.listen(n.clone(), 7);

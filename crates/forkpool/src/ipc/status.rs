@@ -257,7 +257,68 @@ impl StatusPage {
         stale
     }
 
+    /// Where the worker's output pipes stand: for each (stdout, stderr),
+    /// every byte ever written to it, read or not. `unread` gives the bytes
+    /// still in each pipe (`FIONREAD`); the supervisor's read counts give
+    /// the rest. A sequence lock makes the two agree: the supervisor keeps
+    /// the sequence odd while a read is under way, and a reading taken
+    /// across a change is taken again. Reads are short and never block, so
+    /// the wait is too.
+    pub(crate) fn output_position(&self, mut unread: impl FnMut() -> [u64; 2]) -> [u64; 2] {
+        let w = self.page.words();
+        let mut tries = 0u32;
+        loop {
+            let before = w[OUT_SEQ].load(Ordering::SeqCst);
+            if before & 1 == 0 {
+                let pipes = unread();
+                let read = [
+                    w[OUT_READ].load(Ordering::SeqCst),
+                    w[OUT_READ + 1].load(Ordering::SeqCst),
+                ];
+                if w[OUT_SEQ].load(Ordering::SeqCst) == before {
+                    return [read[0].wrapping_add(pipes[0]), read[1].wrapping_add(pipes[1])];
+                }
+            }
+            tries += 1;
+            if tries < 64 {
+                std::hint::spin_loop();
+            } else if tries < 128 {
+                std::thread::yield_now();
+            } else {
+                // The supervisor thread lost its CPU mid-read.
+                std::thread::sleep(std::time::Duration::from_micros(50));
+            }
+        }
+    }
+
+    /// Counts an output mark that moved the position, before it is sent:
+    /// the supervisor blames nothing on the running item while such a mark
+    /// is on its way (see `output_marks`).
+    pub(crate) fn count_output_mark(&self) {
+        self.page.words()[OUT_MARKS].fetch_add(1, Ordering::Release);
+    }
+
     // -------------------------------------------- supervisor side --
+
+    /// Opens a read of one of the worker's output pipes (see
+    /// `output_position`); [`output_read_end`](Self::output_read_end)
+    /// closes it.
+    pub(crate) fn output_read_begin(&self) {
+        self.page.words()[OUT_SEQ].fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Closes a read that took `bytes` from pipe `stream` (0 stdout, 1
+    /// stderr).
+    pub(crate) fn output_read_end(&self, stream: usize, bytes: u64) {
+        let w = self.page.words();
+        w[OUT_READ + stream.min(1)].fetch_add(bytes, Ordering::SeqCst);
+        w[OUT_SEQ].fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Output marks the worker has counted (`count_output_mark`).
+    pub(crate) fn output_marks(&self) -> u64 {
+        self.page.words()[OUT_MARKS].load(Ordering::Acquire)
+    }
 
     /// Posts job `job` as abandoned: the worker skips its items that have
     /// not started. Only the last 256 posts are kept; an older job the
@@ -298,6 +359,12 @@ impl StatusPage {
         w[STARTED]
             .compare_exchange(started, started | RECALLED, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
+    }
+
+    /// Items the worker has started (the running one included), without
+    /// the rest of a snapshot.
+    pub(crate) fn started(&self) -> u64 {
+        self.page.words()[STARTED].load(Ordering::Acquire) & !MARKS
     }
 
     /// Reads the page. The worker may be writing concurrently (or may have
@@ -429,6 +496,33 @@ mod tests {
         assert!(worker.is_abandoned(399, &mut seen));
         assert!(worker.is_abandoned(144, &mut None));
         assert!(!worker.is_abandoned(7, &mut None), "only the last 256 are kept");
+    }
+
+    #[test]
+    fn the_output_position_adds_what_was_read_to_what_is_left() {
+        let (sup, fd) = StatusPage::create().unwrap();
+        let worker = StatusPage::open(&fd).unwrap();
+        assert_eq!(worker.output_position(|| [3, 4]), [3, 4]);
+        sup.output_read_begin();
+        sup.output_read_end(0, 10);
+        sup.output_read_begin();
+        sup.output_read_end(1, 5);
+        assert_eq!(worker.output_position(|| [1, 0]), [11, 5]);
+        // A read that starts while the worker looks makes it look again.
+        let mut looks = 0;
+        let position = worker.output_position(|| {
+            looks += 1;
+            if looks == 1 {
+                sup.output_read_begin();
+                sup.output_read_end(0, 1);
+                [1, 0]
+            } else {
+                [0, 0]
+            }
+        });
+        assert_eq!((position, looks), ([11, 5], 2));
+        worker.count_output_mark();
+        assert_eq!(sup.output_marks(), 1);
     }
 
     #[test]

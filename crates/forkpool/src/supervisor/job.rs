@@ -108,7 +108,7 @@ pub(crate) mod tests {
             })
             .unwrap();
         }
-        Job::new(0, Slot::new(n), data, n, false)
+        Job::new(0, Slot::new(n, crate::slot::Label::task(1)), data, n, false)
     }
 
     fn values(job: &Job) -> Vec<u8> {

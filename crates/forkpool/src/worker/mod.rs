@@ -9,6 +9,7 @@
 
 pub(crate) mod config;
 pub(crate) mod entry;
+mod output;
 mod panic;
 pub(crate) mod zygote;
 
@@ -26,6 +27,7 @@ use crate::ipc::status::{self, Begin, StatusPage};
 use crate::sys;
 use crate::sys::code::{CodeOffset, EntryFn};
 use config::{WorkerConfig, ZygoteConfig};
+use output::Marks;
 
 /// Write results out part-way through a job once this many bytes wait...
 const FLUSH_BYTES: usize = 256 * 1024;
@@ -60,8 +62,15 @@ pub(crate) fn run_hook(offset: CodeOffset, what: &str) -> Result<(), String> {
     catch_unwind(hook).map_err(|payload| format!("{what} panicked: {}", panic::message_of(&*payload)))
 }
 
-/// Entry for a worker the zygote just forked.
-pub(crate) fn run_forked(config: &WorkerConfig, socket: OwnedFd, status: OwnedFd, zygote: Pid) -> ! {
+/// Entry for a worker the zygote just forked. `output` holds the pipes for
+/// its stdout and stderr when the pool's task output is not inherited.
+pub(crate) fn run_forked(
+    config: &WorkerConfig,
+    socket: OwnedFd,
+    status: OwnedFd,
+    zygote: Pid,
+    output: Option<[OwnedFd; 2]>,
+) -> ! {
     // The zygote's SIGCHLD handler is not the worker's business: tasks get
     // the default, as in any fresh process.
     sys::signal_pipe::uninstall_after_fork(&[libc::SIGCHLD]);
@@ -74,7 +83,11 @@ pub(crate) fn run_forked(config: &WorkerConfig, socket: OwnedFd, status: OwnedFd
     {
         std::process::exit(0);
     }
-    run(config, socket, status)
+    let marks = match output.map(Marks::install).transpose() {
+        Ok(marks) => marks,
+        Err(e) => report_init_failure(&socket, &format!("cannot set up the task output pipes: {e}")),
+    };
+    run(config, socket, status, marks)
 }
 
 /// Entry for a worker started by `exec` (no zygote): read the settings,
@@ -104,12 +117,17 @@ pub(crate) fn run_exec_started(socket: OwnedFd, status: OwnedFd) -> ! {
             Err(_) => std::process::exit(112),
         }
     };
+    // The spawner made descriptors 1 and 2 the output pipes.
+    let marks = match config.worker.capture_output.then(Marks::from_standard_fds).transpose() {
+        Ok(marks) => marks,
+        Err(e) => report_init_failure(&socket, &format!("cannot set up the task output pipes: {e}")),
+    };
     if let Some(preload) = config.preload
         && let Err(message) = run_hook(preload, "preload")
     {
         report_init_failure(&socket, &message)
     }
-    run(&config.worker, socket, status)
+    run(&config.worker, socket, status, marks)
 }
 
 fn report_init_failure(socket: &OwnedFd, message: &str) -> ! {
@@ -120,7 +138,7 @@ fn report_init_failure(socket: &OwnedFd, message: &str) -> ! {
     std::process::exit(1)
 }
 
-fn run(config: &WorkerConfig, socket: OwnedFd, status: OwnedFd) -> ! {
+fn run(config: &WorkerConfig, socket: OwnedFd, status: OwnedFd, marks: Option<Marks>) -> ! {
     let status: &'static StatusPage = match StatusPage::open(&status) {
         Ok(page) => Box::leak(Box::new(page)),
         Err(e) => report_init_failure(&socket, &format!("cannot map the status page: {e}")),
@@ -150,7 +168,12 @@ fn run(config: &WorkerConfig, socket: OwnedFd, status: OwnedFd) -> ! {
         items_run: 0,
         entry_cache: None,
         recalled_up_to: None,
+        marks,
     };
+    if let Some(marks) = &mut worker.marks {
+        // What preload and worker_init wrote is nobody's task's.
+        marks.mark_now(&mut worker.out, status);
+    }
     if protocol::write_ready(&mut worker.out, std::process::id()).is_err() {
         std::process::exit(112);
     }
@@ -217,6 +240,8 @@ struct Worker {
     entry_cache: Option<(CodeOffset, EntryFn)>,
     /// Jobs up to this id were taken back by the supervisor: skip them.
     recalled_up_to: Option<u64>,
+    /// Output positions, when stdout and stderr are pipes to the supervisor.
+    marks: Option<Marks>,
 }
 
 impl Worker {
@@ -284,20 +309,25 @@ impl Worker {
         }
         let entry = self.entry(run.entry);
         let unwritten = self.out.len();
-        let mut writer = ResultsWriter::begin(&mut self.out, run.job, 0);
+        let mut writer = self.begin_results(run.job, 0);
         let mut frame_start = Instant::now();
         let mut oldest_result_ns = None;
         let mut abandoned = None;
+        // The last item wrote output: its results leave before the next
+        // item starts (see `output`).
+        let mut wrote = false;
         for (index, item) in Items::new(run.items, run.count).enumerate() {
             let mut now = status::coarse_now_ns();
             if writer.count() > 0
-                && (self.out.len() >= FLUSH_BYTES
+                && (wrote
+                    || self.out.len() >= FLUSH_BYTES
                     || oldest_result_ns.is_some_and(|t| now.saturating_sub(t) >= FLUSH_AFTER_NS))
             {
                 self.hand_over(writer, frame_start);
-                writer = ResultsWriter::begin(&mut self.out, run.job, index as u32);
+                writer = self.begin_results(run.job, index as u32);
                 frame_start = Instant::now();
                 oldest_result_ns = None;
+                wrote = false;
                 // The flush may have blocked: the item starts now, not then.
                 now = status::coarse_now_ns();
             }
@@ -317,7 +347,7 @@ impl Worker {
                     // is on its way: start nothing, hand over what is
                     // done, and wait.
                     let elapsed = frame_start.elapsed().as_nanos() as u64;
-                    if writer.count() > 0 && writer.finish(&mut self.out, elapsed).is_ok() {
+                    if writer.count() > 0 && self.finish_results(writer, elapsed).is_ok() {
                         self.flush();
                     }
                     loop {
@@ -335,7 +365,7 @@ impl Worker {
                         self.out.truncate(unwritten);
                     } else {
                         let elapsed = frame_start.elapsed().as_nanos() as u64;
-                        if writer.finish(&mut self.out, elapsed).is_err() {
+                        if self.finish_results(writer, elapsed).is_err() {
                             self.out.truncate(unwritten);
                         }
                         self.flush();
@@ -348,6 +378,9 @@ impl Worker {
                 let _ = writer.record(&mut self.out, Tag::Cancelled, |_| Ok::<(), ()>(()));
             } else {
                 self.run_item(&mut writer, &entry, item);
+                if let Some(marks) = &mut self.marks {
+                    wrote = marks.item_ended(self.status);
+                }
             }
             self.status.end(self.items_run);
             oldest_result_ns.get_or_insert(now);
@@ -357,10 +390,27 @@ impl Worker {
         self.hand_over(writer, frame_start);
     }
 
+    /// Starts a results frame (behind the room for its output mark).
+    fn begin_results(&mut self, job: u64, first: u32) -> ResultsWriter {
+        if let Some(marks) = &mut self.marks {
+            marks.reserve(&mut self.out);
+        }
+        ResultsWriter::begin(&mut self.out, job, first)
+    }
+
+    /// Completes a results frame, and its output mark.
+    fn finish_results(&mut self, writer: ResultsWriter, elapsed_ns: u64) -> Result<(), FrameError> {
+        writer.finish(&mut self.out, elapsed_ns)?;
+        if let Some(marks) = &mut self.marks {
+            marks.seal(&mut self.out, self.status);
+        }
+        Ok(())
+    }
+
     /// Closes the results frame `writer` began at `since` and sends it.
     fn hand_over(&mut self, writer: ResultsWriter, since: Instant) {
         let elapsed = since.elapsed().as_nanos() as u64;
-        if writer.finish(&mut self.out, elapsed).is_err() {
+        if self.finish_results(writer, elapsed).is_err() {
             self.die(FrameError::Malformed {
                 what: "results",
                 why: "too large",
