@@ -19,7 +19,7 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
@@ -63,9 +63,22 @@ pub(crate) struct Printer {
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
+/// Where lines go: the process's stdout and stderr, or (in tests) other
+/// descriptors.
+#[derive(Debug)]
+enum Targets {
+    Standard,
+    #[cfg_attr(not(test), allow(dead_code))]
+    Other([OwnedFd; 2]),
+}
+
 impl Printer {
     /// Starts the printer thread; `poller` is the supervisor's.
     pub(crate) fn start(poller: Arc<Poller>) -> io::Result<Arc<Printer>> {
+        Printer::start_with(poller, Targets::Standard)
+    }
+
+    fn start_with(poller: Arc<Poller>, targets: Targets) -> io::Result<Arc<Printer>> {
         let printer = Arc::new(Printer {
             queue: Mutex::new(Queue::default()),
             ready: Condvar::new(),
@@ -75,7 +88,7 @@ impl Printer {
         let worker = printer.clone();
         let handle = std::thread::Builder::new()
             .name("forkpool-output".into())
-            .spawn(move || worker.run())?;
+            .spawn(move || worker.run(targets))?;
         *lock(&printer.thread) = Some(handle);
         Ok(printer)
     }
@@ -134,9 +147,12 @@ impl Printer {
         }
     }
 
-    fn run(&self) {
-        let stdout = io::stdout();
-        let stderr = io::stderr();
+    fn run(&self, targets: Targets) {
+        let (stdout, stderr) = (io::stdout(), io::stderr());
+        let fds = match &targets {
+            Targets::Standard => [stdout.as_fd(), stderr.as_fd()],
+            Targets::Other([out, err]) => [out.as_fd(), err.as_fd()],
+        };
         loop {
             let mut queue = lock(&self.queue);
             let command = loop {
@@ -155,8 +171,7 @@ impl Printer {
             drop(queue);
             let done = match command {
                 Command::Write(stream, bytes) => {
-                    let fd = if stream == 0 { stdout.as_fd() } else { stderr.as_fd() };
-                    write_all(fd, &bytes);
+                    write_all(fds[stream.min(1)], &bytes);
                     bytes.len()
                 }
                 Command::Deliver(slot, part) => {
@@ -191,5 +206,64 @@ fn write_all(fd: BorrowedFd<'_>, mut bytes: &[u8]) {
             }
             Err(_) => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::slot::Label;
+    use crate::error::TaskError;
+
+    fn failed() -> Part {
+        Part::Failed {
+            first: 0,
+            count: 1,
+            error: TaskError::Cancelled,
+        }
+    }
+
+    #[test]
+    fn results_wait_for_the_lines_before_them_and_a_full_queue_pauses_the_reader() {
+        let poller = Arc::new(Poller::new().unwrap());
+        let (out_r, out_w) = rustix::pipe::pipe().unwrap();
+        let (err_r, err_w) = rustix::pipe::pipe().unwrap();
+        let printer = Printer::start_with(poller.clone(), Targets::Other([out_w, err_w])).unwrap();
+
+        // Nothing queued: a result goes straight to its slot.
+        let slot = crate::slot::Slot::new(1, Label::task(1));
+        printer.deliver(slot.clone(), failed());
+        assert!(slot.is_finished());
+
+        // Nobody reads stdout: the pipe fills, the printer blocks on it,
+        // and the queue grows past the high-water mark.
+        let line = vec![b'x'; 64 << 10];
+        let mut queued = 0;
+        while !printer.congested() {
+            printer.write(0, line.clone());
+            queued += line.len();
+        }
+        assert!(queued > HIGH_WATER);
+        let late = crate::slot::Slot::new(1, Label::task(2));
+        printer.deliver(late.clone(), failed());
+        assert!(!late.is_finished(), "lines queued before it are not written yet");
+        printer.write(1, b"to stderr\n".to_vec());
+        assert!(!printer.take_resume());
+
+        // Reading unblocks it; the supervisor is woken under low water.
+        let mut buf = vec![0u8; 1 << 20];
+        let mut got = 0;
+        while got < queued {
+            got += rustix::io::read(&out_r, &mut buf).unwrap();
+        }
+        assert_eq!(got, queued);
+        let mut events = polling::Events::new();
+        poller.wait(&mut events, None).unwrap();
+        assert!(printer.take_resume());
+        assert!(!printer.take_resume(), "once");
+        printer.close();
+        assert!(late.is_finished(), "delivered after the lines, before close returns");
+        let n = rustix::io::read(&err_r, &mut buf).unwrap();
+        assert_eq!(&buf[..n], b"to stderr\n");
     }
 }
