@@ -290,7 +290,11 @@ fn output_nobody_can_be_blamed_for_is_the_workers() {
         assert!(pid > 0);
         assert_eq!(content, "worker_init says hello");
     }
-    assert!(printed.stderr.contains("] init without a newline\n"), "{}", printed.stderr);
+    assert!(
+        printed.stderr.contains("] init without a newline\n"),
+        "{}",
+        printed.stderr
+    );
 }
 
 #[test]
@@ -327,7 +331,11 @@ fn capture_keeps_each_tasks_stdout_and_stderr() {
             let i = i as u32;
             assert_eq!(done.result, Ok(i));
             let [out, err] = chatty_lines(i);
-            assert_eq!(text(&done.stdout), out.join("\n"), "{start:?} task {i}: no newline after the tail");
+            assert_eq!(
+                text(&done.stdout),
+                out.join("\n"),
+                "{start:?} task {i}: no newline after the tail"
+            );
             assert_eq!(text(&done.stderr), err.join("\n") + "\n", "{start:?} task {i}");
             assert_eq!((done.stdout_dropped, done.stderr_dropped), (0, 0));
         }
@@ -356,7 +364,7 @@ fn map_items_capture_their_own_output() {
         let items: Vec<_> = pool
             .map(
                 |i: u32| {
-                    if i % 3 == 0 {
+                    if i.is_multiple_of(3) {
                         println!("item {i}");
                     }
                     if i == 7 {
@@ -371,7 +379,11 @@ fn map_items_capture_their_own_output() {
             .collect();
         assert_eq!(items.len(), 50);
         for (i, item) in items.into_iter().enumerate() {
-            let expected = if i % 3 == 0 { format!("item {i}\n") } else { String::new() };
+            let expected = if i.is_multiple_of(3) {
+                format!("item {i}\n")
+            } else {
+                String::new()
+            };
             assert_eq!(text(&item.stdout), expected, "{start:?} item {i}");
             if i == 7 {
                 assert!(matches!(item.result, Err(TaskError::Panicked { .. })));
@@ -511,7 +523,11 @@ fn tagged_output_before_a_crash_is_printed_before_the_error() {
         .expect("the line is lost");
     let error = lines.iter().position(|l| l.starts_with("failed:")).unwrap();
     assert!(line < error, "{}", printed.stdout);
-    assert!(printed.stderr.contains(&format!("[task {id}] err before 0\n")), "{}", printed.stderr);
+    assert!(
+        printed.stderr.contains(&format!("[task {id}] err before 0\n")),
+        "{}",
+        printed.stderr
+    );
 }
 
 #[test]
@@ -546,7 +562,10 @@ fn a_panic_says_where_it_happened() {
         assert_eq!(message, "refusing 5");
         let at = format!("{}:{PANIC_LINE}:9", file!());
         assert_eq!(location.as_deref(), Some(at.as_str()), "{start:?}");
-        assert_eq!(err.to_string().lines().next(), Some(format!("task panicked at {at}: refusing 5").as_str()));
+        assert_eq!(
+            err.to_string().lines().next(),
+            Some(format!("task panicked at {at}: refusing 5").as_str())
+        );
     }
 }
 

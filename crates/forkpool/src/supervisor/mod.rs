@@ -146,15 +146,16 @@ struct Supervisor {
 
 impl Supervisor {
     fn start(config: Config, shared: Arc<Shared>, poller: Arc<Poller>) -> Result<Supervisor, Error> {
+        let spawner: Box<dyn Spawner> = match config.start {
+            StartMethod::Zygote => Box::new(ZygoteSpawner::start(poller.clone(), config.zygote.clone())?),
+            StartMethod::Exec => Box::new(ExecSpawner::new(poller.clone(), config.zygote.clone(), config.workers)?),
+        };
+        // After the spawner: from here on, `teardown` stops the printer.
         let output = match config.output {
             Some(mode) => Some(
                 PoolOutput::start(mode, poller.clone()).map_err(|e| Error::io("cannot start the output thread", e))?,
             ),
             None => None,
-        };
-        let spawner: Box<dyn Spawner> = match config.start {
-            StartMethod::Zygote => Box::new(ZygoteSpawner::start(poller.clone(), config.zygote.clone())?),
-            StartMethod::Exec => Box::new(ExecSpawner::new(poller.clone(), config.zygote.clone(), config.workers)?),
         };
         let mut supervisor = Supervisor {
             config,

@@ -212,8 +212,8 @@ fn write_all(fd: BorrowedFd<'_>, mut bytes: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::slot::Label;
     use crate::error::TaskError;
+    use crate::slot::Label;
 
     fn failed() -> Part {
         Part::Failed {
