@@ -164,8 +164,8 @@ impl PoolBuilder {
     ///
     /// let pool = Pool::builder().workers(2).task_output(TaskOutput::Tagged).build()?;
     /// let task = pool.submit(|n: u32| println!("{n} squared is {}", n * n), 12);
-    /// let id = task.id();
-    /// task.join().unwrap(); // "[task {id}] 12 squared is 144" is on stdout by now
+    /// println!("task {} prints its line with the tag [task {}]", task.id(), task.id());
+    /// task.join().unwrap(); // its line is on stdout by now
     /// # Ok::<(), forkpool::Error>(())
     /// ```
     ///

@@ -4,7 +4,7 @@
 //! buffered when it is not a terminal, so in a worker whose output goes to a
 //! pipe such text would arrive late (at the next 4 KiB) and be lost with a
 //! crash. The worker makes it line-buffered, as on a terminal, and flushes
-//! C's buffers when an item ends, so that the text counts as the item's.
+//! it when an item ends, so that the text counts as the item's.
 
 use std::ffi::c_int;
 
@@ -29,11 +29,14 @@ pub(crate) fn line_buffer_c_stdout() {
     }
 }
 
-/// Flushes every C output stream (`fflush(NULL)`).
-pub(crate) fn flush_c_streams() {
-    // SAFETY: fflush(NULL) flushes all open output streams, taking each
-    // stream's lock; it has no preconditions.
+/// Flushes C's `stdout` (its `stderr` is unbuffered).
+pub(crate) fn flush_c_stdout() {
+    // SAFETY: as in `line_buffer_c_stdout`: the stream pointer is read by
+    // value, and fflush on a valid stream has no other precondition.
     unsafe {
-        libc::fflush(std::ptr::null_mut());
+        let stream = stdout;
+        if !stream.is_null() {
+            libc::fflush(stream);
+        }
     }
 }

@@ -66,7 +66,7 @@ impl Marks {
     /// then leave before the next item starts.
     pub(crate) fn item_ended(&mut self, status: &StatusPage) -> bool {
         let _ = std::io::stdout().flush();
-        sys::stdio::flush_c_streams();
+        sys::stdio::flush_c_stdout();
         let [out, err] = &self.pipes;
         self.measured = status.output_position(|| {
             [

@@ -48,6 +48,51 @@ pub(crate) fn forget_report() {
     let _ = LAST.try_with(|last| last.borrow_mut().take());
 }
 
+/// A backtrace cut as Rust cuts the one a panic prints with
+/// `RUST_BACKTRACE=1`: from the frame after the panic machinery
+/// (`__rust_end_short_backtrace`) down to `forkpool::call::entry`, which
+/// calls the task (and, in an optimised build, is where the task's code
+/// was inlined), leaving out the worker's frames below it. Frames are
+/// numbered again from 0. Text it does not recognise is returned whole.
+fn short(trace: &str) -> String {
+    let mut frames: Vec<Vec<&str>> = Vec::new();
+    for line in trace.lines() {
+        let numbered = line
+            .trim_start()
+            .split_once(": ")
+            .is_some_and(|(n, _)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+        match frames.last_mut() {
+            Some(frame) if !numbered => frame.push(line),
+            _ => frames.push(vec![line]),
+        }
+    }
+    let names = |frame: &Vec<&str>, what: &str| frame.first().is_some_and(|l| l.contains(what));
+    let start = frames
+        .iter()
+        .position(|f| names(f, "__rust_end_short_backtrace"))
+        .map_or(0, |i| i + 1);
+    let end = frames[start..]
+        .iter()
+        .position(|f| names(f, "forkpool::call::entry"))
+        .map_or(frames.len(), |i| start + i + 1);
+    if (start, end) == (0, frames.len()) {
+        return trace.to_owned();
+    }
+    let mut out = String::new();
+    for (number, frame) in frames[start..end].iter().enumerate() {
+        for (i, line) in frame.iter().enumerate() {
+            if i == 0 {
+                let (_, rest) = line.trim_start().split_once(": ").unwrap_or(("", line));
+                out.push_str(&format!("{number:>4}: {rest}\n"));
+            } else {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
+
 /// Replaces the panic hook: a panic on the thread running tasks is
 /// reported to the client (and recorded on the status page, which matters
 /// if panics abort), not printed; panics on other threads the task started
@@ -74,7 +119,7 @@ pub(crate) fn install_hook(status: &'static StatusPage) {
         // `capture` honours RUST_LIB_BACKTRACE, then RUST_BACKTRACE, and
         // costs nothing when neither asks for a backtrace.
         let trace = Backtrace::capture();
-        let backtrace = (trace.status() == BacktraceStatus::Captured).then(|| trace.to_string());
+        let backtrace = (trace.status() == BacktraceStatus::Captured).then(|| short(&trace.to_string()));
         let report = PanicReport {
             message: message_of(info.payload()),
             location,
@@ -83,4 +128,33 @@ pub(crate) fn install_hook(status: &'static StatusPage) {
         status.record_panic(&report);
         let _ = LAST.try_with(|last| *last.borrow_mut() = Some(report));
     }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::short;
+
+    #[test]
+    fn backtraces_keep_the_tasks_frames_only() {
+        let trace = "   0: forkpool::worker::panic::install_hook::{{closure}}
+             at ./src/worker/panic.rs:76:21
+   1: std::sys::backtrace::__rust_end_short_backtrace::<F, !>
+   2: __rustc::rust_begin_unwind
+             at /rustc/library/std/src/panicking.rs:689:5
+   3: my_app::parse
+             at ./src/main.rs:3:5
+   4: forkpool::call::entry
+   5: forkpool::worker::Worker::run_item
+";
+        assert_eq!(
+            short(trace),
+            "   0: __rustc::rust_begin_unwind
+             at /rustc/library/std/src/panicking.rs:689:5
+   1: my_app::parse
+             at ./src/main.rs:3:5
+   2: forkpool::call::entry
+"
+        );
+        assert_eq!(short("<unknown>"), "<unknown>");
+    }
 }
