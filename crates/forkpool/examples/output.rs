@@ -75,7 +75,7 @@ fn main() -> Result<(), forkpool::Error> {
         .map(
             |n: u32| {
                 eprintln!("checking {n}");
-                n % 2 == 0
+                n.is_multiple_of(2)
             },
             0..3,
         )

@@ -10,7 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use forkpool::{Captured, Pool, TaskError, TaskOutput};
+use forkpool::{Captured, Pool, TaskOutput};
 
 /// Deliberately slow: counts the primes below `n` by trial division.
 fn count_primes(n: u64) -> u64 {
