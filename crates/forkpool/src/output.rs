@@ -47,7 +47,10 @@ pub enum TaskOutput {
     /// before [`Task::join`](crate::Task::join) returns its result.
     /// Output no task can be blamed for (written by `worker_init`, or by a
     /// process a task left running after it ended and no other task ran)
-    /// is tagged `[worker PID] `.
+    /// is tagged `[worker PID] `. (`preload` runs in the zygote, which
+    /// writes to your streams directly; with
+    /// [`StartMethod::Exec`](crate::StartMethod::Exec) it runs in each
+    /// worker and is tagged as the worker's.)
     Tagged,
     /// Each task's output is collected (the last
     /// [`capture_limit`](crate::PoolBuilder::capture_limit) bytes of each
