@@ -20,7 +20,7 @@ use crate::call;
 use crate::error::TaskError;
 use crate::output::{Captured, ItemOutput};
 use crate::pool::{Pool, encode_item};
-use crate::slot::{self, Label, Notifier, Slot};
+use crate::slot::{self, Decoded, Label, Notifier, Slot};
 use crate::supervisor::Job;
 use crate::sys::code::CodeOffset;
 
@@ -58,7 +58,8 @@ pub struct Map<'pool, I, R> {
     in_flight: usize,
     max_in_flight: usize,
     chunk_items: usize,
-    ready: VecDeque<Result<R, TaskError>>,
+    /// The results of the chunk being yielded, decoded one by one.
+    ready: Option<Decoded<R>>,
     /// What the items in `ready` wrote, kept only for [`Map::captured`].
     ready_output: Option<VecDeque<ItemOutput>>,
     result: PhantomData<fn() -> R>,
@@ -97,7 +98,7 @@ where
             in_flight: 0,
             max_in_flight: 2 * pool.workers() + 2,
             chunk_items: 1,
-            ready: VecDeque::new(),
+            ready: None,
             ready_output: None,
             result: PhantomData,
         }
@@ -237,7 +238,7 @@ where
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            if let Some(result) = self.ready.pop_front() {
+            if let Some(result) = self.ready.as_mut().and_then(Iterator::next) {
                 return Some(result);
             }
             self.fill();
@@ -248,7 +249,7 @@ where
                 if let Some(outputs) = &mut self.ready_output {
                     outputs.extend(outcome.take_outputs(items));
                 }
-                outcome.decode_into(&mut self.ready);
+                self.ready = Some(outcome.into_results());
             }
         }
     }

@@ -279,6 +279,11 @@ impl<'a> Records<'a> {
             cursor: Cursor::new(bytes, "results"),
         }
     }
+
+    /// Bytes after the records read so far.
+    pub(crate) fn remaining(&self) -> usize {
+        self.cursor.remaining()
+    }
 }
 
 impl<'a> Iterator for Records<'a> {
