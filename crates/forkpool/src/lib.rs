@@ -120,6 +120,7 @@
 mod builder;
 mod call;
 pub mod command;
+mod confine;
 mod error;
 mod guardian;
 mod ipc;
@@ -132,6 +133,7 @@ mod task;
 mod worker;
 
 pub use builder::{DEFAULT_MAX_MESSAGE_SIZE, PoolBuilder, StartMethod};
+pub use confine::{Rlimit, Sandbox};
 pub use error::{Error, ErrorKind, TaskError};
 pub use map::Map;
 pub use pool::Pool;

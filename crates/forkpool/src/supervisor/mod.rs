@@ -59,6 +59,8 @@ pub(crate) struct Config {
     pub(crate) workers: usize,
     pub(crate) task_timeout: Option<Duration>,
     pub(crate) memory_limit: Option<u64>,
+    /// `Rlimit::CpuSeconds`, to name the error of a task killed by SIGXCPU.
+    pub(crate) cpu_limit: Option<u64>,
     pub(crate) max_tasks: Option<u64>,
     pub(crate) start: StartMethod,
     pub(crate) zygote: ZygoteConfig,
@@ -467,6 +469,11 @@ impl Supervisor {
                     return TaskError::Panicked {
                         message: message.clone(),
                     };
+                }
+                if *signal == libc::SIGXCPU
+                    && let Some(seconds) = self.config.cpu_limit
+                {
+                    return TaskError::CpuLimitExceeded { seconds };
                 }
                 TaskError::Crashed {
                     signal: Some(*signal),

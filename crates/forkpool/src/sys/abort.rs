@@ -72,3 +72,15 @@ pub(crate) fn ignore_sigpipe() -> io::Result<()> {
         Ok(())
     }
 }
+
+/// Ignores `SIGXFSZ`, so that a write past `RLIMIT_FSIZE` fails with
+/// `EFBIG` (an error the task sees) instead of killing the worker.
+pub(crate) fn ignore_sigxfsz() -> io::Result<()> {
+    // SAFETY: as in `ignore_sigpipe`: SIG_IGN installs no code.
+    let previous = unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
+    if previous == libc::SIG_ERR {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}

@@ -100,6 +100,12 @@ where
     unsafe { std::mem::zeroed::<F>() }
 }
 
+/// Reads this executable's code map now, while `/proc/self/maps` can be
+/// opened: a worker does so before its sandbox would deny it.
+pub(crate) fn prepare() {
+    let _ = executable_ranges();
+}
+
 /// The address ranges of this executable's code, from `/proc/self/maps`:
 /// every executable mapping backed by the same file as the anchor.
 fn executable_ranges() -> Option<&'static [std::ops::Range<usize>]> {

@@ -20,6 +20,7 @@ use rustix::io::Errno;
 use rustix::net::SendFlags;
 use rustix::process::{Pid, Resource, Rlimit, Signal};
 
+use crate::confine::CpuBudget;
 use crate::ipc::frame::{FrameError, FrameReader};
 use crate::ipc::protocol::{self, Items, ResultsWriter, Run, Tag, ToWorker};
 use crate::ipc::status::{self, Begin, StatusPage};
@@ -74,12 +75,13 @@ pub(crate) fn run_forked(config: &WorkerConfig, socket: OwnedFd, status: OwnedFd
     {
         std::process::exit(0);
     }
-    run(config, socket, status)
+    run(config, socket, status, zygote)
 }
 
-/// Entry for a worker started by `exec` (no zygote): read the settings,
-/// run `preload` here, then serve.
-pub(crate) fn run_exec_started(socket: OwnedFd, status: OwnedFd) -> ! {
+/// Entry for a worker started by `exec` (no zygote) by the supervisor
+/// thread of process `parent`: read the settings, run `preload` here, then
+/// serve.
+pub(crate) fn run_exec_started(socket: OwnedFd, status: OwnedFd, parent: Pid) -> ! {
     let _ = sys::abort::ignore_sigpipe();
     // Not inherited from a program that ignores SIGCHLD: tasks that wait
     // for their own children need the default.
@@ -109,7 +111,7 @@ pub(crate) fn run_exec_started(socket: OwnedFd, status: OwnedFd) -> ! {
     {
         report_init_failure(&socket, &message)
     }
-    run(&config.worker, socket, status)
+    run(&config.worker, socket, status, parent)
 }
 
 fn report_init_failure(socket: &OwnedFd, message: &str) -> ! {
@@ -120,7 +122,20 @@ fn report_init_failure(socket: &OwnedFd, message: &str) -> ! {
     std::process::exit(1)
 }
 
-fn run(config: &WorkerConfig, socket: OwnedFd, status: OwnedFd) -> ! {
+/// Sets the worker up and serves. `parent` is the process whose death must
+/// end this one (the zygote, or the client for an exec-started worker).
+fn run(config: &WorkerConfig, socket: OwnedFd, status: OwnedFd, parent: Pid) -> ! {
+    // Read after worker_init, but opened now: a sandbox may deny /proc.
+    let proc_status = match config.memory_limit.map(|_| std::fs::File::open("/proc/self/status")) {
+        None => None,
+        Some(Ok(file)) => Some(file),
+        Some(Err(e)) => report_init_failure(&socket, &format!("cannot apply the memory limit: {e}")),
+    };
+    // Least privilege, before any user code runs here (see `confine`).
+    let confined = match config.confine.apply(parent) {
+        Ok(confined) => confined,
+        Err(message) => report_init_failure(&socket, &format!("cannot confine the worker: {message}")),
+    };
     let status: &'static StatusPage = match StatusPage::open(&status) {
         Ok(page) => Box::leak(Box::new(page)),
         Err(e) => report_init_failure(&socket, &format!("cannot map the status page: {e}")),
@@ -135,8 +150,8 @@ fn run(config: &WorkerConfig, socket: OwnedFd, status: OwnedFd) -> ! {
     }
     // The limit counts what tasks allocate, on top of what preload and
     // worker_init left behind.
-    if let Some(limit) = config.memory_limit
-        && let Err(e) = limit_memory(limit, status)
+    if let (Some(limit), Some(proc_status)) = (config.memory_limit, proc_status)
+        && let Err(e) = limit_memory(limit, proc_status, status)
     {
         report_init_failure(&socket, &format!("cannot apply the memory limit: {e}"))
     }
@@ -150,6 +165,7 @@ fn run(config: &WorkerConfig, socket: OwnedFd, status: OwnedFd) -> ! {
         items_run: 0,
         entry_cache: None,
         recalled_up_to: None,
+        cpu: confined.cpu,
     };
     if protocol::write_ready(&mut worker.out, std::process::id()).is_err() {
         std::process::exit(112);
@@ -160,8 +176,8 @@ fn run(config: &WorkerConfig, socket: OwnedFd, status: OwnedFd) -> ! {
 
 /// Caps the data segment at its current size plus `limit` bytes, and makes
 /// an allocation failure past it recognisable (see `sys::abort`).
-fn limit_memory(limit: u64, status: &'static StatusPage) -> std::io::Result<()> {
-    let base = data_segment_bytes()?;
+fn limit_memory(limit: u64, proc_status: std::fs::File, status: &'static StatusPage) -> std::io::Result<()> {
+    let base = data_segment_bytes(proc_status)?;
     let hard = rustix::process::getrlimit(Resource::Data).maximum;
     let cap = base.saturating_add(limit).min(hard.unwrap_or(u64::MAX));
     rustix::process::setrlimit(
@@ -184,9 +200,10 @@ fn limit_memory(limit: u64, status: &'static StatusPage) -> std::io::Result<()> 
     sys::abort::flag_out_of_memory_aborts(status.flags_word(), status::FLAG_OUT_OF_MEMORY)
 }
 
-/// `VmData` from `/proc/self/status`, in bytes.
-fn data_segment_bytes() -> std::io::Result<u64> {
-    let text = std::fs::read_to_string("/proc/self/status")?;
+/// `VmData` from `/proc/self/status` (opened earlier), in bytes.
+fn data_segment_bytes(mut proc_status: std::fs::File) -> std::io::Result<u64> {
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut proc_status, &mut text)?;
     text.lines()
         .find_map(|line| {
             let kb = line.strip_prefix("VmData:")?.trim().strip_suffix("kB")?.trim();
@@ -217,6 +234,8 @@ struct Worker {
     entry_cache: Option<(CodeOffset, EntryFn)>,
     /// Jobs up to this id were taken back by the supervisor: skip them.
     recalled_up_to: Option<u64>,
+    /// The per-task CPU allowance (`Rlimit::CpuSeconds`).
+    cpu: Option<CpuBudget>,
 }
 
 impl Worker {
@@ -234,7 +253,11 @@ impl Worker {
                     Ok(ToWorker::Config(_)) => {}
                     Err(e) => self.die(e),
                 }
-                if self.max_tasks.is_some_and(|max| self.items_run >= max) {
+                if self.max_tasks.is_some_and(|max| self.items_run >= max)
+                    || self.cpu.as_ref().is_some_and(CpuBudget::should_retire)
+                {
+                    // Done, or too little CPU time left under the hard
+                    // limit for another task: make way for a fresh worker.
                     self.flush();
                     std::process::exit(0);
                 }
@@ -340,6 +363,9 @@ impl Worker {
                     }
                     return;
                 }
+            }
+            if let Some(cpu) = &mut self.cpu {
+                cpu.before_task();
             }
             if skip {
                 // Nobody wants the results: skip what has not started.

@@ -116,3 +116,24 @@ pub fn run_helper_test(name: &str, envs: &[(&str, &std::ffi::OsStr)]) {
     );
     assert!(stdout.contains("1 passed"), "{name} did not run:\n{stdout}");
 }
+
+/// True when this process is root. Otherwise prints that `test` is
+/// skipped (it needs root, as CI has) and returns false.
+pub fn root_or_skip(test: &str) -> bool {
+    // SAFETY: geteuid(2) has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root {
+        eprintln!("SKIPPED {test}: needs root (CI runs as root)");
+    }
+    root
+}
+
+/// The value of `key:` in a `/proc/<pid>/status` text, whitespace
+/// normalised (`"Uid"` gives `"0 0 0 0"`).
+pub fn status_field(status: &str, key: &str) -> String {
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(key)?.strip_prefix(':'))
+        .map(|value| value.split_whitespace().collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
