@@ -193,7 +193,9 @@ impl CpuBudget {
     }
 
     /// Before each task: give it its own allowance. One `clock_gettime`,
-    /// and a `setrlimit` only when a whole second has gone by.
+    /// and a `setrlimit` only when a whole second has gone by. (Raising the
+    /// soft limit this way is exact only on the kernel's own clock: see
+    /// `sys::cpu_clock`.)
     pub(crate) fn before_task(&mut self) {
         let Ok(used) = used_seconds() else { return };
         let soft = self.soft_for(used);
@@ -228,12 +230,11 @@ impl CpuBudget {
     }
 }
 
-/// CPU seconds this process has used, rounded up (what `RLIMIT_CPU` is
-/// compared with, in the unit it is set in).
+/// CPU seconds this process has used, rounded up, on the clock
+/// `RLIMIT_CPU` is compared with and in the unit it is set in.
 fn used_seconds() -> Result<u64, String> {
-    let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
-    let seconds = u64::try_from(t.tv_sec).map_err(|_| "negative CPU time".to_owned())?;
-    Ok(seconds + u64::from(t.tv_nsec > 0))
+    let ns = sys::cpu_clock::profiling_ns().map_err(|e| format!("cannot read the CPU clock: {e}"))?;
+    Ok(ns.div_ceil(1_000_000_000))
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 
 pub(crate) mod abort;
 pub(crate) mod code;
+pub(crate) mod cpu_clock;
 pub(crate) mod creds;
 pub(crate) mod env;
 pub(crate) mod exit;
