@@ -131,6 +131,20 @@ fn run(config: &WorkerConfig, socket: OwnedFd, status: OwnedFd, parent: Pid) -> 
         Some(Ok(file)) => Some(file),
         Some(Err(e)) => report_init_failure(&socket, &format!("cannot apply the memory limit: {e}")),
     };
+    if config.memory_limit.is_some() {
+        // Rust's allocation-failure handler prints a backtrace when
+        // RUST_BACKTRACE asks for one, and the printing overwrites the
+        // errno that tells a memory-limit abort apart. Move the setting to
+        // RUST_LIB_BACKTRACE, which keeps `Backtrace::capture` behaving the
+        // same for the task's own code. (Now, while /proc/self/stat can
+        // still show that the worker is single-threaded, as changing the
+        // environment requires.)
+        if let Some(value) = sys::env::take_var("RUST_BACKTRACE")
+            && std::env::var_os("RUST_LIB_BACKTRACE").is_none()
+        {
+            sys::env::set_var("RUST_LIB_BACKTRACE", &value);
+        }
+    }
     // Least privilege, before any user code runs here (see `confine`).
     let confined = match config.confine.apply(parent) {
         Ok(confined) => confined,
@@ -187,16 +201,6 @@ fn limit_memory(limit: u64, proc_status: std::fs::File, status: &'static StatusP
             maximum: hard,
         },
     )?;
-    // Rust's allocation-failure handler prints a backtrace when
-    // RUST_BACKTRACE asks for one, and the printing overwrites the errno
-    // that tells a memory-limit abort apart. Move the setting to
-    // RUST_LIB_BACKTRACE, which keeps `Backtrace::capture` behaving the same
-    // for the task's own code.
-    if let Some(value) = sys::env::take_var("RUST_BACKTRACE")
-        && std::env::var_os("RUST_LIB_BACKTRACE").is_none()
-    {
-        sys::env::set_var("RUST_LIB_BACKTRACE", &value);
-    }
     sys::abort::flag_out_of_memory_aborts(status.flags_word(), status::FLAG_OUT_OF_MEMORY)
 }
 
