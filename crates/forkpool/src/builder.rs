@@ -167,9 +167,15 @@ impl PoolBuilder {
     /// is left.
     ///
     /// ```no_run
+    /// fn uid_line(_: ()) -> String {
+    ///     let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    ///     status.lines().find(|l| l.starts_with("Uid:")).unwrap().to_owned()
+    /// }
+    ///
     /// // 65534 is `nobody` on most systems.
     /// let pool = forkpool::Pool::builder().run_as(65534, 65534).build()?;
-    /// assert_eq!(pool.submit(|_: ()| rustix::process::getuid().as_raw(), ()).join(), Ok(65534));
+    /// // Real, effective, saved and filesystem uid.
+    /// assert_eq!(pool.submit(uid_line, ()).join().unwrap(), "Uid:\t65534\t65534\t65534\t65534");
     /// # Ok::<(), forkpool::Error>(())
     /// ```
     pub fn run_as(mut self, uid: u32, gid: u32) -> Self {

@@ -133,9 +133,7 @@ fn an_empty_sandbox_denies_every_file_but_the_pool_still_works() {
                 message: "in the sandbox".into()
             })
         );
-        let crashed = pool
-            .submit(|_: ()| unsafe { std::ptr::null_mut::<u8>().write_volatile(1) }, ())
-            .join();
+        let crashed = pool.submit(segfault, ()).join();
         assert!(
             matches!(crashed, Err(TaskError::Crashed { signal: Some(11), .. })),
             "{crashed:?}"
@@ -165,6 +163,11 @@ fn memory_limit_works_inside_a_sandbox_that_hides_proc() {
         );
         assert_eq!(pool.submit(|_: ()| vec![1u8; 1 << 20].len(), ()).join(), Ok(1 << 20));
     }
+}
+
+fn segfault(_: ()) {
+    // SAFETY: not safe at all: the point is to crash the worker.
+    unsafe { std::ptr::null_mut::<u8>().write_volatile(1) }
 }
 
 /// Connects to 127.0.0.1:`port`; the errno if refused.

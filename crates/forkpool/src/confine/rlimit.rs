@@ -21,10 +21,16 @@ use crate::sys;
 ///     .rlimit(Rlimit::CoreSize(0))
 ///     .build()?;
 /// let opened = pool
-///     .submit(|_: ()| (0..100).map_while(|_| std::fs::File::open("/dev/null").ok()).count(), ())
+///     .submit(
+///         |_: ()| {
+///             let files: Vec<_> = (0..100).map_while(|_| std::fs::File::open("/dev/null").ok()).collect();
+///             files.len()
+///         },
+///         (),
+///     )
 ///     .join()
 ///     .unwrap();
-/// assert!(opened < 64);
+/// assert!(opened < 64, "{opened}");
 /// # Ok::<(), forkpool::Error>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
