@@ -76,6 +76,91 @@
 //!   kills every worker's group and exits. Processes are reaped through
 //!   pidfds, never by a pid that could have been reused.
 //!
+//! # Least privilege
+//!
+//! By default a worker runs with everything your process has: its user,
+//! its groups, its capabilities, its limits, its files and its network.
+//! For code you do not trust, or input that may be hostile, a worker can
+//! give most of that up before it runs any of your code:
+//!
+//! ```no_run
+//! use forkpool::{Pool, Rlimit, Sandbox};
+//!
+//! let pool = Pool::builder()
+//!     .run_as(65534, 65534)                // needs root; the client keeps its ids
+//!     .rlimit(Rlimit::CpuSeconds(60))      // per task
+//!     .rlimit(Rlimit::OpenFiles(256))
+//!     .rlimit(Rlimit::CoreSize(0))
+//!     .sandbox(Sandbox::new().read_only("/usr").read_write("/tmp/out").no_network())
+//!     .build()?;
+//! # Ok::<(), forkpool::Error>(())
+//! ```
+//!
+//! - [`run_as(uid, gid)`](PoolBuilder::run_as): the worker clears its
+//!   supplementary groups, then sets its real, effective *and saved* group
+//!   id, then user id. With the saved id gone too, nothing a task does
+//!   (`setuid(0)`, `setresuid(0, 0, 0)`) brings the old ids back, and a
+//!   non-root uid loses every capability. Needs root (`CAP_SETUID` and
+//!   `CAP_SETGID`); `build()` says so with
+//!   [`ErrorKind::LeastPrivilege`] otherwise.
+//! - [`no_new_privileges`](PoolBuilder::no_new_privileges):
+//!   `PR_SET_NO_NEW_PRIVS`, so that no program a task executes gains
+//!   privileges (set-user-id binaries, file capabilities). On by default
+//!   with `run_as` or a sandbox, off otherwise.
+//! - [`rlimit`](PoolBuilder::rlimit): CPU seconds (per task), open files,
+//!   file size, processes, core size; see [`Rlimit`]. Limits only tighten:
+//!   never above the hard limits your process has.
+//! - [`sandbox`](PoolBuilder::sandbox): Landlock rules, an allow-list of
+//!   paths to read and to write, and optionally no TCP. `build()` fails on
+//!   a kernel that cannot enforce the whole sandbox, unless it is
+//!   [`best_effort`](Sandbox::best_effort);
+//!   [`Sandbox::unenforceable`] lists what this kernel would drop.
+//!
+//! **Who does what.** Your process only checks the settings; it never
+//! changes its own ids, limits or Landlock domain. The zygote keeps your
+//! ids too, so that it can go on forking. Each worker confines itself,
+//! with either start method, before `worker_init` and every task (which
+//! therefore run confined; `preload` runs before, unconfined, in the zygote
+//! or in an exec-started worker), in this order:
+//!
+//! 1. it opens what it will need and could not open afterwards: the
+//!    sandbox's paths (with your ids, so a path you can name works), and
+//!    the few `/proc` files the worker reads itself;
+//! 2. groups, group id, user id; then it reads them back and checks
+//!    every one, capabilities included;
+//! 3. the id change cleared `PR_SET_PDEATHSIG`: it sets it again and
+//!    checks its parent, so that the worker still dies with the pool;
+//! 4. resource limits;
+//! 5. `no_new_privs`, then Landlock.
+//!
+//! Anything that does not take ends that worker's start: `build()` fails
+//! with the reason, and later tasks end with
+//! [`TaskError::WorkerStartFailed`]. A worker never runs with less than
+//! was asked for. All of this runs in a single-threaded process (a worker
+//! just forked from the zygote, or just executed), where any code may run
+//! after `fork`; the client's own `fork`-to-`exec` path is unchanged.
+//!
+//! **What it does not protect against.**
+//! - The channel to the pool. A compromised worker still holds its socket
+//!   and status page: it can send wrong results for the tasks it is given,
+//!   or nonsense (a protocol error for that worker, never a crash of your
+//!   process), and stamp its status page so that `task_timeout` misjudges
+//!   its tasks. Limits the kernel enforces (`memory_limit`, `rlimit`,
+//!   Landlock, the ids) hold regardless.
+//! - What the worker already has: descriptors `preload` opened, and
+//!   memory. A zygote-forked worker is a copy of the zygote, so what
+//!   `preload` loaded is readable by every task; so is the environment
+//!   the pool inherited from your process.
+//! - Other processes of the same user. Tasks of every pool that runs as
+//!   `nobody` can signal one another (and other `nobody` processes):
+//!   give each pool a user of its own. Workers that changed ids are not
+//!   dumpable (no core dumps, no `ptrace` by that user).
+//! - What Landlock does not cover: UDP, Unix sockets, signals, reading
+//!   `/proc` beneath an allowed path, `ioctl` on descriptors already open,
+//!   and the kernel's own attack surface (there is no seccomp filter).
+//! - Without `run_as`, a root worker stays root: it can undo its limits
+//!   and reach anything Landlock does not cover.
+//!
 //! # Caveats
 //!
 //! - Linux only, 5.4 or later (pidfds and `waitid(P_PIDFD)`).
@@ -85,7 +170,9 @@
 //!   to run after forkpool's do not run in workers.
 //! - The channel to the workers is private to the processes the pool
 //!   created; it is not a security boundary against your own program.
-//!   Task code runs with your privileges.
+//!   Task code runs with your privileges unless you confine the workers
+//!   (see [Least privilege](#least-privilege)), and even then the channel
+//!   trusts the worker for the results of the tasks it runs.
 //! - A task must capture nothing. The check runs when the code is built
 //!   (`cargo build`, `cargo test`), not in `cargo check`; and a closure
 //!   that captures only zero-sized values passes it, the values being
