@@ -90,9 +90,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let pool = builder.build()?;
 
     for key in ["Uid", "Gid", "Groups", "NoNewPrivs"] {
-        println!("worker {:<30} client {}", pool.submit(status_line, key.into()).join()?, status_line(key.into()));
+        println!(
+            "worker {:<30} client {}",
+            pool.submit(status_line, key.into()).join()?,
+            status_line(key.into())
+        );
     }
-    println!("{}", pool.submit(write, out.join("result.txt").display().to_string()).join()?);
+    println!(
+        "{}",
+        pool.submit(write, out.join("result.txt").display().to_string())
+            .join()?
+    );
     println!("{}", pool.submit(write, "/etc/forkpool-was-here".into()).join()?);
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     println!("{}", pool.submit(connect, listener.local_addr()?.port()).join()?);

@@ -44,7 +44,8 @@ pub enum Rlimit {
     /// The kernel counts CPU time per *process*, and a worker runs many
     /// tasks; so that one task is not blamed for the time of those before
     /// it, the worker moves its soft limit to "used so far + this many"
-    /// before each task (whole seconds, rounded up), under a hard limit
+    /// before each task (so a task gets at least this many seconds, and at
+    /// most about one more: the limit is in whole seconds), under a hard limit
     /// fixed when it starts, and retires (is replaced, between tasks) once
     /// it has used about three tasks' worth. Code that raises its own soft
     /// limit can therefore use at most four times this before `SIGKILL`.
@@ -160,11 +161,21 @@ pub(crate) struct CpuBudget {
     full: u64,
     /// The soft limit now set.
     soft: u64,
+    /// The last reading of the CPU clock, in ns, and the coarse wall-clock
+    /// tick it was taken in.
+    used_ns: u64,
+    read_at: Option<u64>,
 }
 
 /// A worker retires once the headroom left under its hard limit is less
 /// than one task's; the hard limit is this many tasks' worth.
 const TASKS_PER_WORKER: u64 = 4;
+/// Added to a reading of the CPU clock before it is rounded up. The clock
+/// is read again only once the coarse wall clock has ticked (reading it is
+/// dear next to a trivial task, ~0.2 µs), so tasks that ran within one
+/// tick since the last reading are not in it: they used at most a tick
+/// (a few ms) per busy thread, well within this.
+const UNREAD_SLACK_NS: u64 = 50_000_000;
 
 impl CpuBudget {
     /// Sets the hard limit and the first task's soft limit.
@@ -190,7 +201,21 @@ impl CpuBudget {
             hard,
             full,
             soft: used.saturating_add(per_task).min(ceiling),
+            used_ns: used.saturating_mul(1_000_000_000),
+            read_at: None,
         }
+    }
+
+    /// CPU seconds used, rounded up, as of the coarse wall-clock tick
+    /// `now` (see `UNREAD_SLACK_NS`).
+    fn used_at(&mut self, now: u64) -> u64 {
+        if self.read_at != Some(now)
+            && let Ok(ns) = sys::cpu_clock::profiling_ns()
+        {
+            self.used_ns = ns;
+            self.read_at = Some(now);
+        }
+        self.used_ns.saturating_add(UNREAD_SLACK_NS).div_ceil(1_000_000_000)
     }
 
     /// The soft limit a task starting after `used` seconds gets.
@@ -198,12 +223,12 @@ impl CpuBudget {
         used.saturating_add(self.per_task).min(self.hard.saturating_sub(1))
     }
 
-    /// Before each task: give it its own allowance. One `clock_gettime`,
-    /// and a `setrlimit` only when a whole second has gone by. (Raising the
-    /// soft limit this way is exact only on the kernel's own clock: see
-    /// `sys::cpu_clock`.)
-    pub(crate) fn before_task(&mut self) {
-        let Ok(used) = used_seconds() else { return };
+    /// Before each task, at coarse wall-clock time `now`: give it its own
+    /// allowance. At most one `clock_gettime` a tick, and a `setrlimit`
+    /// only when a whole second has gone by. (Raising the soft limit this
+    /// way is exact only on the kernel's own clock: see `sys::cpu_clock`.)
+    pub(crate) fn before_task(&mut self, now: u64) {
+        let used = self.used_at(now);
         let soft = self.soft_for(used);
         if soft != self.soft {
             // On failure the previous, lower limit stays: a task may be cut
@@ -212,10 +237,12 @@ impl CpuBudget {
         }
     }
 
-    /// Between jobs: true when the next task could not get a fresh worker's
-    /// allowance here, and the worker should make way for one.
-    pub(crate) fn should_retire(&self) -> bool {
-        used_seconds().is_ok_and(|used| self.exhausted_at(used))
+    /// Between jobs, at coarse wall-clock time `now`: true when the next
+    /// task could not get a fresh worker's allowance here, and the worker
+    /// should make way for one.
+    pub(crate) fn should_retire(&mut self, now: u64) -> bool {
+        let used = self.used_at(now);
+        self.exhausted_at(used)
     }
 
     fn exhausted_at(&self, used: u64) -> bool {

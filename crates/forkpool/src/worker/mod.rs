@@ -258,7 +258,10 @@ impl Worker {
                     Err(e) => self.die(e),
                 }
                 if self.max_tasks.is_some_and(|max| self.items_run >= max)
-                    || self.cpu.as_ref().is_some_and(CpuBudget::should_retire)
+                    || self
+                        .cpu
+                        .as_mut()
+                        .is_some_and(|cpu| cpu.should_retire(status::coarse_now_ns()))
                 {
                     // Done, or too little CPU time left under the hard
                     // limit for another task: make way for a fresh worker.
@@ -369,7 +372,7 @@ impl Worker {
                 }
             }
             if let Some(cpu) = &mut self.cpu {
-                cpu.before_task();
+                cpu.before_task(now);
             }
             if skip {
                 // Nobody wants the results: skip what has not started.
