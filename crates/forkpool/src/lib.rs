@@ -136,7 +136,10 @@
 //! Anything that does not take ends that worker's start: `build()` fails
 //! with the reason, and later tasks end with
 //! [`TaskError::WorkerStartFailed`]. A worker never runs with less than
-//! was asked for. All of this runs in a single-threaded process (a worker
+//! was asked for. Its environment is still yours: a worker that runs as
+//! another user sees your `HOME` and `TMPDIR`, so point `TMPDIR` at a
+//! directory that user may write (and the sandbox allows) if tasks make
+//! temporary files. All of this runs in a single-threaded process (a worker
 //! just forked from the zygote, or just executed), where any code may run
 //! after `fork`; the client's own `fork`-to-`exec` path is unchanged.
 //!

@@ -148,7 +148,7 @@ impl Sandbox {
                 .map(|path| {
                     let absolute =
                         std::path::absolute(path).map_err(|e| format!("sandbox path {}: {e}", path.display()))?;
-                    std::fs::symlink_metadata(&absolute)
+                    std::fs::metadata(&absolute)
                         .map_err(|e| format!("sandbox path {} cannot be used: {e}", path.display()))?;
                     Ok(absolute.into_os_string().into_vec())
                 })
