@@ -5,11 +5,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{is_dead, kill, root_or_skip, status_field, wait_for};
+use common::{is_dead, kill, root_or_skip, start_client_helper, status_field, wait_for};
 use forkpool::{ErrorKind, Pool, StartMethod};
 
 const NOBODY: u32 = 65534;
@@ -155,29 +154,8 @@ fn a_killed_client_takes_its_workers_that_run_as_another_user_with_it() {
         return;
     }
     for start in ["zygote", "exec"] {
-        let mut client = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "client_helper",
-                "--ignored",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env("FORKPOOL_TEST_CLIENT", start)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut stdout = BufReader::new(client.stdout.take().unwrap());
-        let mut line = String::new();
-        let pids: Vec<u32> = loop {
-            line.clear();
-            assert_ne!(stdout.read_line(&mut line).unwrap(), 0, "the client helper ended early");
-            if let Some(at) = line.find("PIDS ") {
-                break line[at + 5..].split_whitespace().map(|p| p.parse().unwrap()).collect();
-            }
-        };
-        assert!(!pids.is_empty() && pids.iter().all(|p| !is_dead(*p)), "{line}");
+        let (mut client, pids) = start_client_helper("client_helper", &[("FORKPOOL_TEST_CLIENT", start.as_ref())]);
+        assert!(!pids.is_empty() && pids.iter().all(|p| !is_dead(*p)), "{pids:?}");
         kill(client.id(), libc::SIGKILL);
         let killed = Instant::now();
         client.wait().unwrap();

@@ -10,23 +10,20 @@ pub(crate) type Ids = (u32, u32, u32);
 
 /// The calling thread's real, effective and saved user ids.
 pub(crate) fn user_ids() -> io::Result<Ids> {
-    let (mut real, mut effective, mut saved) = (0, 0, 0);
-    // SAFETY: getresuid writes one uid_t through each of the three pointers,
-    // which point at live locals of that type.
-    let rc = unsafe { libc::getresuid(&mut real, &mut effective, &mut saved) };
-    if rc == 0 {
-        Ok((real, effective, saved))
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    triple(libc::getresuid)
 }
 
 /// The calling thread's real, effective and saved group ids.
 pub(crate) fn group_ids() -> io::Result<Ids> {
+    triple(libc::getresgid)
+}
+
+/// `getresuid` or `getresgid` (`uid_t` and `gid_t` are both `u32`).
+fn triple(get: unsafe extern "C" fn(*mut u32, *mut u32, *mut u32) -> libc::c_int) -> io::Result<Ids> {
     let (mut real, mut effective, mut saved) = (0, 0, 0);
-    // SAFETY: getresgid writes one gid_t through each of the three pointers,
-    // which point at live locals of that type.
-    let rc = unsafe { libc::getresgid(&mut real, &mut effective, &mut saved) };
+    // SAFETY: `get` is getresuid or getresgid, which write one id through
+    // each of the three pointers; they point at live `u32` locals.
+    let rc = unsafe { get(&mut real, &mut effective, &mut saved) };
     if rc == 0 {
         Ok((real, effective, saved))
     } else {
