@@ -174,6 +174,61 @@ fn core_size_zero_means_no_core_dump() {
     assert_eq!(plain.submit(core_settings, ()).join().unwrap().1, 1);
 }
 
+/// Forks a child that raises its core-size limit as far as it may, moves to
+/// `dir` and aborts; whether the kernel reports a core dump.
+fn a_child_dumps_core(dir: String) -> bool {
+    let dir = std::ffi::CString::new(dir).unwrap();
+    // SAFETY: the worker is single-threaded, so the child may run anything;
+    // it only makes plain system calls and aborts.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        // SAFETY: plain system calls with valid pointers; abort never returns.
+        unsafe {
+            let mut limit = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            libc::getrlimit(libc::RLIMIT_CORE, &mut limit);
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_CORE, &limit);
+            libc::chdir(dir.as_ptr());
+            libc::abort();
+        }
+    }
+    let mut status = 0;
+    // SAFETY: waits for our own child, writing its status to a local.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    libc::WCOREDUMP(status)
+}
+
+#[test]
+fn a_crash_under_core_size_zero_writes_no_core() {
+    let pattern = std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap_or_default();
+    if pattern.starts_with('|') || pattern.contains('/') {
+        eprintln!("SKIPPED a_crash_under_core_size_zero...: core_pattern {pattern:?} is not a plain file name");
+        return;
+    }
+    let dir = temp_path("cores");
+    std::fs::create_dir(&dir).unwrap();
+    let text = dir.to_string_lossy().into_owned();
+    let limited = pool(StartMethod::Zygote, Rlimit::CoreSize(0));
+    assert_eq!(limited.submit(a_child_dumps_core, text.clone()).join(), Ok(false));
+    // The control, where the inherited hard limit allows a core: it dumps.
+    let mut hard = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one struct through a valid pointer.
+    unsafe { libc::getrlimit(libc::RLIMIT_CORE, &mut hard) };
+    if hard.rlim_max > 1 << 20 {
+        let plain = Pool::builder().workers(1).build().unwrap();
+        assert_eq!(plain.submit(a_child_dumps_core, text).join(), Ok(true));
+    } else {
+        eprintln!("no control: this process's hard core limit is {}", hard.rlim_max);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// Burns CPU for `seconds` of this process's CPU time (or forever), on
 /// the clock `RLIMIT_CPU` counts with (the profiling clock, which runs
 /// ahead of the scheduler's on a busy virtual machine).
