@@ -147,8 +147,8 @@
 //! - The channel to the pool. A compromised worker still holds its socket
 //!   and status page: it can send wrong results for the tasks it is given,
 //!   or nonsense (a protocol error for that worker, never a crash of your
-//!   process), and stamp its status page so that `task_timeout` misjudges
-//!   its tasks. Limits the kernel enforces (`memory_limit`, `rlimit`,
+//!   process), and could rewrite its status page so that `task_timeout`
+//!   misjudges its tasks. Limits the kernel enforces (`memory_limit`, `rlimit`,
 //!   Landlock, the ids) hold regardless.
 //! - What the worker already has: descriptors `preload` opened, and
 //!   memory. A zygote-forked worker is a copy of the zygote, so what

@@ -106,6 +106,24 @@ fn writes_outside_the_read_write_paths_are_denied_and_inside_allowed() {
 }
 
 #[test]
+fn a_single_file_can_be_allowed() {
+    if !kernel_enforces("a_single_file_can_be_allowed") {
+        return;
+    }
+    let dir = fresh_dir("one-file");
+    let allowed = dir.join("allowed");
+    std::fs::write(&allowed, b"").unwrap();
+    let pool = sandboxed(StartMethod::Zygote, Sandbox::new().read_write(&allowed));
+    assert_eq!(pool.submit(write_file, text(&allowed)).join(), Ok(None));
+    assert_eq!(std::fs::read(&allowed).unwrap(), b"written by a task");
+    assert_eq!(
+        pool.submit(write_file, text(&dir.join("sibling"))).join(),
+        Ok(Some(libc::EACCES))
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn an_empty_sandbox_denies_every_file_but_the_pool_still_works() {
     if !kernel_enforces("an_empty_sandbox...") {
         return;
