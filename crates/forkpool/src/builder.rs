@@ -160,7 +160,7 @@ impl PoolBuilder {
     /// get back to your ids (nor to root). Your process, and the zygote
     /// that forks the workers, keep their own ids.
     ///
-    /// Needs root (precisely `CAP_SETUID` and `CAP_SETGID`):
+    /// Needs root (precisely `CAP_SETUID`, `CAP_SETGID` and `CAP_KILL`):
     /// [`build`](Self::build) fails with
     /// [`ErrorKind::LeastPrivilege`] otherwise. See "Least privilege" in
     /// the crate docs for what a worker gives up, in which order, and what

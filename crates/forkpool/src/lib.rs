@@ -100,9 +100,9 @@
 //!   supplementary groups, then sets its real, effective *and saved* group
 //!   id, then user id. With the saved id gone too, nothing a task does
 //!   (`setuid(0)`, `setresuid(0, 0, 0)`) brings the old ids back, and a
-//!   non-root uid loses every capability. Needs root (`CAP_SETUID` and
-//!   `CAP_SETGID`); `build()` says so with
-//!   [`ErrorKind::LeastPrivilege`] otherwise.
+//!   non-root uid loses every capability. Needs root (`CAP_SETUID`,
+//!   `CAP_SETGID`, and `CAP_KILL` to stop workers of another user);
+//!   `build()` says so with [`ErrorKind::LeastPrivilege`] otherwise.
 //! - [`no_new_privileges`](PoolBuilder::no_new_privileges):
 //!   `PR_SET_NO_NEW_PRIVS`, so that no program a task executes gains
 //!   privileges (set-user-id binaries, file capabilities). On by default

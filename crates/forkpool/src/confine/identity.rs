@@ -13,8 +13,11 @@ pub(crate) struct RunAs {
     pub(crate) gid: u32,
 }
 
-/// What a process needs to change its ids to any others.
-const NEEDED: CapabilitySet = CapabilitySet::SETUID.union(CapabilitySet::SETGID);
+/// What the pool needs: changing a worker's ids to any others, then
+/// signalling it (timeouts, shutdown) although it runs as another user.
+const NEEDED: CapabilitySet = CapabilitySet::SETUID
+    .union(CapabilitySet::SETGID)
+    .union(CapabilitySet::KILL);
 
 impl RunAs {
     /// Checked in the client by `build()`: the zygote and exec-started
@@ -29,9 +32,12 @@ impl RunAs {
         }
         let (_, euid, _) = sys::creds::user_ids().unwrap_or((u32::MAX, u32::MAX, u32::MAX));
         Err(format!(
-            "run_as({}, {}) needs root (CAP_SETUID and CAP_SETGID) to change the workers' ids, \
-             and this process (effective uid {euid}) does not have them",
-            self.uid, self.gid
+            "run_as({}, {}) needs root (CAP_SETUID and CAP_SETGID to change the workers' ids, CAP_KILL to \
+             stop them once they run as another user), and this process (effective uid {euid}) is missing \
+             {:?}",
+            self.uid,
+            self.gid,
+            NEEDED.difference(effective)
         ))
     }
 
