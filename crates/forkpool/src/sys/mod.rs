@@ -12,6 +12,7 @@ pub(crate) mod exit;
 pub(crate) mod fds;
 pub(crate) mod fork;
 pub(crate) mod hook;
+pub(crate) mod memfd;
 pub(crate) mod page;
 pub(crate) mod poll;
 pub(crate) mod posix_spawn;

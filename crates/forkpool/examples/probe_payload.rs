@@ -1,0 +1,32 @@
+use std::time::Instant;
+use forkpool::Pool;
+use serde_bytes::ByteBuf;
+fn main() {
+    let mb: usize = std::env::args().nth(1).map_or(128, |s| s.parse().unwrap());
+    let n = mb << 20;
+    let pool = Pool::builder().workers(1).build().unwrap();
+    let v = vec![7u8; n];
+    let t = Instant::now();
+    let r = pool.submit(|v: Vec<u8>| v.len(), v.clone()).join().unwrap();
+    println!("Vec<u8> there: {:?} {r}", t.elapsed());
+    let t = Instant::now();
+    let r = pool.submit(|n: usize| vec![7u8; n], n).join().unwrap();
+    println!("Vec<u8> back: {:?} {}", t.elapsed(), r.len());
+    let b = ByteBuf::from(v.clone());
+    let t = Instant::now();
+    let r = pool.submit(|v: ByteBuf| v.len(), b.clone()).join().unwrap();
+    println!("ByteBuf there: {:?} {r}", t.elapsed());
+    let t = Instant::now();
+    let r = pool.submit(|n: usize| ByteBuf::from(vec![7u8; n]), n).join().unwrap();
+    println!("ByteBuf back: {:?} {}", t.elapsed(), r.len());
+    let t = Instant::now();
+    let r = pool.submit(|v: ByteBuf| v, b).join().unwrap();
+    println!("ByteBuf round: {:?} {}", t.elapsed(), r.len());
+    let f = vec![1.5f64; n / 8];
+    let t = Instant::now();
+    let r = pool.submit(|v: Vec<f64>| v, f).join().unwrap();
+    println!("Vec<f64> round: {:?} {}", t.elapsed(), r.len());
+    let t = Instant::now();
+    let x: u64 = std::hint::black_box(&v).iter().map(|&b| b as u64).sum();
+    println!("sum {:?} {x}", t.elapsed());
+}
