@@ -13,10 +13,12 @@
 //! The size limit (`max_message_size`) is checked as the encoding grows, so
 //! an argument over it is refused without being encoded whole.
 
+use std::io::Write;
+use std::os::fd::OwnedFd;
 use std::sync::Arc;
 
 use super::Segment;
-use crate::sys::memfd::Draft;
+use crate::sys::memfd::{self, Sealed, View};
 
 /// Items larger than this travel out of line. Below it, one copy into the
 /// socket and one out are cheaper than a memfd's set-up (see
@@ -24,10 +26,7 @@ use crate::sys::memfd::Draft;
 pub(crate) const SPILL_AT: usize = 256 << 10;
 
 /// Once spilled, staged bytes move to the memfd in chunks of this size.
-const CHUNK: usize = 64 << 10;
-
-/// The least a memfd grows by.
-const MIN_GROWTH: usize = 4 << 20;
+const CHUNK: usize = 256 << 10;
 
 /// The name spilled items' memfds carry in `/proc/PID/fd` (not a path).
 const SPILL_NAME: &std::ffi::CStr = c"forkpool-frame";
@@ -37,13 +36,18 @@ const SPILL_NAME: &std::ffi::CStr = c"forkpool-frame";
 pub(crate) enum SpillError {
     /// It passed the size limit.
     TooLarge { limit: usize },
-    /// The memfd could not be made or grown.
+    /// The memfd could not be made or written.
     Memory(String),
 }
 
 /// A `postcard` flavor writing one item onto the end of `out`, spilling
 /// into a memfd past [`SPILL_AT`] bytes. Its output is the memfd, if it
 /// spilled.
+///
+/// The memfd is filled with `write(2)`, never mapped here: the kernel
+/// allocates each page as it copies into it, without zeroing it first, and
+/// a shortage of memory is an error from the call, not a `SIGBUS`. With
+/// no mapping of it anywhere, it is then sealed with `F_SEAL_WRITE`.
 pub(crate) struct Spill<'a> {
     out: &'a mut Vec<u8>,
     /// Where the item starts in `out`.
@@ -52,7 +56,7 @@ pub(crate) struct Spill<'a> {
     /// Staged bytes past which `out`'s tail moves on (into a new memfd,
     /// or into the existing one).
     flush_at: usize,
-    draft: Option<Draft>,
+    file: Option<std::fs::File>,
     /// Bytes already in the memfd.
     written: usize,
     error: &'a mut Option<SpillError>,
@@ -68,7 +72,7 @@ impl<'a> Spill<'a> {
             start,
             limit,
             flush_at: SPILL_AT.min(limit).saturating_add(1),
-            draft: None,
+            file: None,
             written: 0,
             error,
         }
@@ -91,36 +95,28 @@ impl<'a> Spill<'a> {
         if total > self.limit {
             return Err(self.fail(SpillError::TooLarge { limit: self.limit }));
         }
-        if total > SPILL_AT || self.draft.is_some() {
-            let capacity = self.draft.as_ref().map_or(0, Draft::len);
-            if total > capacity {
-                let grown = total.max(capacity + capacity / 4).max(MIN_GROWTH).min(self.limit);
-                let result = match &mut self.draft {
-                    Some(draft) => draft.grow(grown),
-                    None => Draft::zeroed(SPILL_NAME, grown).map(|d| {
-                        self.draft = Some(d);
-                    }),
-                };
-                if let Err(e) = result {
-                    return Err(self.fail(SpillError::Memory(e.to_string())));
-                }
-            }
-            let Some(draft) = &mut self.draft else {
-                return Err(self.fail(SpillError::Memory("no memfd".into())));
-            };
-            let bytes = draft.bytes_mut();
-            let staged = &self.out[self.start..];
-            bytes[self.written..self.written + staged.len()].copy_from_slice(staged);
-            self.written += staged.len();
-            bytes[self.written..self.written + more.len()].copy_from_slice(more);
-            self.written += more.len();
-            self.out.truncate(self.start);
-            self.flush_at = CHUNK;
-        } else {
+        if total <= SPILL_AT && self.file.is_none() {
             // Only `limit` was near: it is not passed yet.
             self.out.extend_from_slice(more);
             self.flush_at = self.limit - self.written + 1;
+            return Ok(());
         }
+        if let Err(e) = self.write_out(more) {
+            return Err(self.fail(SpillError::Memory(e.to_string())));
+        }
+        self.flush_at = CHUNK;
+        Ok(())
+    }
+
+    fn write_out(&mut self, more: &[u8]) -> std::io::Result<()> {
+        let file = match &mut self.file {
+            Some(file) => file,
+            None => self.file.insert(std::fs::File::from(memfd::create(SPILL_NAME)?)),
+        };
+        file.write_all(&self.out[self.start..])?;
+        file.write_all(more)?;
+        self.written += self.out.len() - self.start + more.len();
+        self.out.truncate(self.start);
         Ok(())
     }
 }
@@ -148,19 +144,17 @@ impl postcard::ser_flavors::Flavor for Spill<'_> {
     }
 
     fn finalize(mut self) -> postcard::Result<Option<Arc<Segment>>> {
-        let Some(mut draft) = self.draft.take() else {
+        if self.file.is_none() {
             return Ok(None);
-        };
-        let staged = &self.out[self.start..];
-        draft.bytes_mut()[self.written..self.written + staged.len()].copy_from_slice(staged);
-        self.written += staged.len();
-        self.out.truncate(self.start);
-        if let Err(e) = draft.truncate(self.written) {
-            return Err(self.fail(SpillError::Memory(e.to_string())));
         }
-        // Sealed in place: the mapping goes when the last holder drops the
-        // segment (after the frame has gone), off the sending path.
-        let (sealed, view) = draft.freeze();
-        Ok(Some(Arc::new(Segment::new(sealed, view))))
+        let sealed = self
+            .write_out(&[])
+            .and_then(|()| self.file.take().ok_or_else(|| std::io::Error::other("no memfd")))
+            .and_then(|file| Sealed::from_written(OwnedFd::from(file)));
+        match sealed {
+            // Sent, not read here: no mapping.
+            Ok(sealed) => Ok(Some(Arc::new(Segment::new(sealed, View::Empty)))),
+            Err(e) => Err(self.fail(SpillError::Memory(e.to_string()))),
+        }
     }
 }

@@ -22,7 +22,7 @@ use std::fmt;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
-use memmap2::{Advice, Mmap, MmapMut, MmapOptions, RemapOptions};
+use memmap2::{Advice, Mmap, MmapMut, MmapOptions};
 use rustix::fs::{FallocateFlags, MemfdFlags, SealFlags};
 use rustix::io::Errno;
 
@@ -174,51 +174,26 @@ impl Draft {
     /// A memfd of `len` zero bytes, allocated and mapped writable.
     pub(crate) fn zeroed(name: &CStr, len: usize) -> io::Result<Draft> {
         let fd = create(name)?;
-        let mut draft = Draft { fd, map: None, len: 0 };
-        draft.grow(len)?;
-        Ok(draft)
-    }
-
-    /// Grows the memfd (and its mapping) to `len` bytes, allocating the new
-    /// pages; the old contents stay where they were. The mapping may move.
-    pub(crate) fn grow(&mut self, len: usize) -> io::Result<()> {
-        if len <= self.len {
-            return Ok(());
-        }
         // Size the file first: a mapping must never extend past its end.
-        rustix::fs::ftruncate(&self.fd, len as u64)?;
-        match &mut self.map {
-            None => {
-                // SAFETY: the memfd was created by this process and its
-                // descriptor never left it (a `Draft` is not sent), so no
-                // one else can resize or write it: the mapping is
-                // exclusively ours. It is `len` bytes, the file's size.
-                self.map = Some(unsafe { MmapOptions::new().len(len).map_mut(&self.fd)? });
-            }
-            Some(map) => {
-                // SAFETY: the file was extended to `len` bytes above, so
-                // the grown mapping does not pass its end; exclusivity as
-                // above.
-                unsafe { map.remap(len, RemapOptions::new().may_move(true))? };
-            }
+        rustix::fs::ftruncate(&fd, len as u64)?;
+        if len == 0 {
+            return Ok(Draft { fd, map: None, len });
         }
-        let old = self.len;
-        self.len = len;
-        if let Some(map) = &self.map {
-            // Allocate the new pages and map them in one call, so that a
-            // shortage is this error rather than a SIGBUS on the write
-            // that touches them. Kernels before 5.14 lack the call:
-            // `fallocate` allocates them instead (they are then mapped as
-            // they are touched).
-            match map.advise_range(Advice::PopulateWrite, old, len - old) {
-                Ok(()) => {}
-                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
-                    allocate(self.fd.as_fd(), old as u64, len as u64)?;
-                }
-                Err(e) => return Err(e),
-            }
+        // SAFETY: the memfd was created by this process just now and its
+        // descriptor never left it (a `Draft` is not sent), so no one else
+        // can resize or write it: the mapping is exclusively ours. It is
+        // `len` bytes, the file's size.
+        let map = unsafe { MmapOptions::new().len(len).map_mut(&fd)? };
+        // Allocate the pages and map them in one call, so that a shortage
+        // is this error rather than a SIGBUS on the write that touches
+        // them. Kernels before 5.14 lack the call: `fallocate` allocates
+        // them instead (they are then mapped as they are touched).
+        match map.advise(Advice::PopulateWrite) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => allocate(fd.as_fd(), 0, len as u64)?,
+            Err(e) => return Err(e),
         }
-        Ok(())
+        Ok(Draft { fd, map: Some(map), len })
     }
 
     /// The bytes, writable.
@@ -236,21 +211,6 @@ impl Draft {
             Some(map) => &map[..self.len],
             None => &[],
         }
-    }
-
-    /// Its size in bytes.
-    pub(crate) fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Keeps only its first `len` bytes (the mapping keeps its length;
-    /// nothing past `len` is touched again).
-    pub(crate) fn truncate(&mut self, len: usize) -> io::Result<()> {
-        if len < self.len {
-            rustix::fs::ftruncate(&self.fd, len as u64)?;
-            self.len = len;
-        }
-        Ok(())
     }
 
     /// Seals it against resizing and further writes while keeping its
@@ -349,20 +309,6 @@ mod tests {
         assert!(rustix::fs::ftruncate(sealed.fd(), 1 << 20).is_err());
         let again = Sealed::check(rustix::io::dup(sealed.fd()).unwrap(), 10_000).unwrap();
         assert_eq!(&again.map(true).unwrap().unwrap()[..5], b"hello");
-    }
-
-    #[test]
-    fn a_draft_grows_keeping_its_contents() {
-        let mut draft = Draft::zeroed(c"forkpool-test", 4096).unwrap();
-        draft.bytes_mut()[4095] = 9;
-        draft.grow(10 << 20).unwrap();
-        assert_eq!(draft.bytes()[4095], 9);
-        draft.bytes_mut()[(10 << 20) - 1] = 7;
-        draft.truncate(5000).unwrap();
-        let (sealed, view) = draft.freeze();
-        assert_eq!((sealed.len(), view.bytes().len(), view.bytes()[4095]), (5000, 5000, 9));
-        let map = Sealed::check(rustix::io::dup(sealed.fd()).unwrap(), 5000).unwrap().map(false).unwrap().unwrap();
-        assert_eq!((map.len(), map[4095]), (5000, 9));
     }
 
     #[test]
