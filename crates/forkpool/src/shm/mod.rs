@@ -53,6 +53,16 @@ impl Segment {
         self.view.bytes()
     }
 
+    /// A segment around any descriptor, announced as `len` bytes and never
+    /// mapped here: what a confused or hostile sender could send.
+    #[cfg(test)]
+    pub(crate) fn bogus(fd: OwnedFd, len: usize) -> Segment {
+        Segment {
+            sealed: Sealed::unchecked(fd, len),
+            view: View::Empty,
+        }
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.sealed.len()
     }

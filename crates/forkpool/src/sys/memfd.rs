@@ -124,6 +124,13 @@ impl Sealed {
         self.len
     }
 
+    /// Any descriptor, claimed to be a sealed memfd of `len` bytes: for
+    /// tests that send bad descriptors (it is never mapped).
+    #[cfg(test)]
+    pub(crate) fn unchecked(fd: OwnedFd, len: usize) -> Sealed {
+        Sealed { fd, len }
+    }
+
     /// Maps it read-only. With `populate`, every page is mapped at once
     /// (for data about to be read whole); otherwise pages are mapped as
     /// they are touched. `None` for an empty memfd (nothing to map).
