@@ -67,12 +67,31 @@ mod tests {
     {
         let mut input = Vec::new();
         let mut fds = Vec::new();
-        codec::encode(arg, Sink { out: &mut input, fds: &mut fds, limit: 1 << 20 }).unwrap();
+        codec::encode(
+            arg,
+            Sink {
+                out: &mut input,
+                fds: &mut fds,
+                limit: 1 << 20,
+            },
+        )
+        .unwrap();
         let item = Items::new(&input, 1).next().unwrap().unwrap();
         let f = code::entry_at(entry_offset::<F, A, R>()).unwrap();
         let mut out = vec![9];
-        let input = Input { item, fds: Vec::new(), limit: 1 << 20 };
-        f(input, Sink { out: &mut out, fds: &mut fds, limit: 1 << 20 })?;
+        let input = Input {
+            item,
+            fds: Vec::new(),
+            limit: 1 << 20,
+        };
+        f(
+            input,
+            Sink {
+                out: &mut out,
+                fds: &mut fds,
+                limit: 1 << 20,
+            },
+        )?;
         Ok(out)
     }
 
@@ -104,8 +123,20 @@ mod tests {
             out_of_line: None,
             shared_fds: 0,
         };
-        let input = Input { item, fds: Vec::new(), limit: 1 << 20 };
-        let err = entry_of(g)(input, Sink { out: &mut out, fds: &mut fds, limit: 1 << 20 }).unwrap_err();
+        let input = Input {
+            item,
+            fds: Vec::new(),
+            limit: 1 << 20,
+        };
+        let err = entry_of(g)(
+            input,
+            Sink {
+                out: &mut out,
+                fds: &mut fds,
+                limit: 1 << 20,
+            },
+        )
+        .unwrap_err();
         assert!(matches!(err, CallError::Decode(_)), "{err:?}");
     }
 }

@@ -215,7 +215,15 @@ pub(crate) fn encode_item<A: Serialize + ?Sized>(
     max: usize,
     arg: &A,
 ) -> Result<u64, TaskError> {
-    codec::encode(arg, codec::Sink { out: data, fds, limit: max }).map_err(|e| TaskError::Codec {
+    codec::encode(
+        arg,
+        codec::Sink {
+            out: data,
+            fds,
+            limit: max,
+        },
+    )
+    .map_err(|e| TaskError::Codec {
         message: format!("cannot encode the argument: {}", e.reason()),
     })
 }

@@ -410,7 +410,15 @@ mod tests {
         let mut w = ResultsWriter::begin(out.buf(), 1, 0);
         for v in values {
             w.record(out.buf(), Tag::Ok, |o, fds| {
-                codec::encode(v, codec::Sink { out: o, fds, limit: 1 << 20 }).map(drop)
+                codec::encode(
+                    v,
+                    codec::Sink {
+                        out: o,
+                        fds,
+                        limit: 1 << 20,
+                    },
+                )
+                .map(drop)
             })
             .unwrap();
         }

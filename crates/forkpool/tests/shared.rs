@@ -84,12 +84,21 @@ fn buffers_cross_anywhere_in_a_value_and_come_back() {
 fn more_buffers_than_one_message_carries_cross_both_ways() {
     let pool = pool(1);
     // 600 distinct buffers (one SCM_RIGHTS message carries 253).
-    let many: Vec<SharedBytes> = (0..600).map(|i| SharedBytes::copy_from(&vec![i as u8; i]).unwrap()).collect();
-    let lens = pool.submit(|v: Vec<SharedBytes>| v.iter().map(|b| b.len()).collect::<Vec<_>>(), many.clone());
+    let many: Vec<SharedBytes> = (0..600)
+        .map(|i| SharedBytes::copy_from(&vec![i as u8; i]).unwrap())
+        .collect();
+    let lens = pool.submit(
+        |v: Vec<SharedBytes>| v.iter().map(|b| b.len()).collect::<Vec<_>>(),
+        many.clone(),
+    );
     assert_eq!(lens.join(), Ok((0..600).collect::<Vec<_>>()));
     let made = pool
         .submit(
-            |n: usize| (0..n).map(|i| SharedBytes::copy_from(&[i as u8; 3]).unwrap()).collect::<Vec<_>>(),
+            |n: usize| {
+                (0..n)
+                    .map(|i| SharedBytes::copy_from(&[i as u8; 3]).unwrap())
+                    .collect::<Vec<_>>()
+            },
             400,
         )
         .join()
@@ -98,13 +107,19 @@ fn more_buffers_than_one_message_carries_cross_both_ways() {
     assert!(made.iter().enumerate().all(|(i, b)| b[..] == [i as u8; 3]));
     // The same buffer many times is one descriptor, and arrives equal.
     let same = vec![many[5].clone(); 1000];
-    assert_eq!(pool.submit(|v: Vec<SharedBytes>| v.iter().map(|b| b.len()).sum::<usize>(), same).join(), Ok(5000));
+    assert_eq!(
+        pool.submit(|v: Vec<SharedBytes>| v.iter().map(|b| b.len()).sum::<usize>(), same)
+            .join(),
+        Ok(5000)
+    );
 }
 
 #[test]
 fn buffers_work_as_map_inputs_and_outputs() {
     let pool = pool(2);
-    let inputs: Vec<SharedBytes> = (0..300).map(|i| SharedBytes::copy_from(&vec![1u8; i]).unwrap()).collect();
+    let inputs: Vec<SharedBytes> = (0..300)
+        .map(|i| SharedBytes::copy_from(&vec![1u8; i]).unwrap())
+        .collect();
     let sums: Vec<usize> = pool
         .map(|b: SharedBytes| b.iter().map(|&x| x as usize).sum(), inputs)
         .map(Result::unwrap)
@@ -114,7 +129,12 @@ fn buffers_work_as_map_inputs_and_outputs() {
         .map(|n: usize| SharedBytes::copy_from(&vec![2u8; n]).unwrap(), 0..300usize)
         .map(Result::unwrap)
         .collect();
-    assert!(outputs.iter().enumerate().all(|(i, b)| b.len() == i && b.iter().all(|&x| x == 2)));
+    assert!(
+        outputs
+            .iter()
+            .enumerate()
+            .all(|(i, b)| b.len() == i && b.iter().all(|&x| x == 2))
+    );
 }
 
 #[test]
@@ -137,7 +157,10 @@ fn other_serializers_see_plain_bytes() {
     assert!(postcard::from_bytes::<SharedSlice<u16>>(&[3, 1, 2, 3]).is_err());
     // And a value made from plain bytes travels to a worker like any other.
     let pool = pool(1);
-    assert_eq!(pool.submit(|b: SharedBytes| b.to_vec(), back.into_bytes()).join(), Ok(vec![1, 0, 2, 0]));
+    assert_eq!(
+        pool.submit(|b: SharedBytes| b.to_vec(), back.into_bytes()).join(),
+        Ok(vec![1, 0, 2, 0])
+    );
 }
 
 /// A type whose `Serialize` and `Deserialize` disagree: it writes what a
@@ -163,7 +186,10 @@ fn a_reference_to_a_missing_descriptor_is_a_codec_error() {
     let arg = pool.submit(|_: Impostor| 1u8, Impostor).join();
     match arg {
         Err(TaskError::Codec { message }) => {
-            assert!(message.contains("descriptor of shared buffer 3 is missing"), "{message}")
+            assert!(
+                message.contains("descriptor of shared buffer 3 is missing"),
+                "{message}"
+            )
         }
         other => panic!("{other:?}"),
     }
@@ -184,7 +210,10 @@ fn large_ordinary_payloads_cross_whole() {
     let back = pool.submit(|v: Vec<u8>| v, big[..5 << 20].to_vec()).join().unwrap();
     assert!(back == big[..5 << 20]);
     let floats: Vec<f64> = (0..1 << 20).map(f64::from).collect();
-    assert_eq!(pool.submit(|v: Vec<f64>| v, floats.clone()).join().as_ref(), Ok(&floats));
+    assert_eq!(
+        pool.submit(|v: Vec<f64>| v, floats.clone()).join().as_ref(),
+        Ok(&floats)
+    );
     // Small and large items mixed in one map, in order.
     let sizes = [10usize, 3 << 20, 0, 300_000, 7];
     let lens: Vec<usize> = pool
@@ -197,14 +226,26 @@ fn large_ordinary_payloads_cross_whole() {
 #[test]
 fn payloads_over_the_limit_are_refused_without_being_encoded_whole() {
     let pool = Pool::builder().workers(1).max_message_size(4 << 20).build().unwrap();
-    let arg = pool.submit(|b: ByteBuf| b.len(), ByteBuf::from(vec![0u8; 5 << 20])).join();
-    assert!(matches!(arg, Err(TaskError::Codec { ref message }) if message.contains("limit")), "{arg:?}");
+    let arg = pool
+        .submit(|b: ByteBuf| b.len(), ByteBuf::from(vec![0u8; 5 << 20]))
+        .join();
+    assert!(
+        matches!(arg, Err(TaskError::Codec { ref message }) if message.contains("limit")),
+        "{arg:?}"
+    );
     let result = pool.submit(|n: usize| vec![1u8; n], 5 << 20).join();
-    assert!(matches!(result, Err(TaskError::Codec { ref message }) if message.contains("limit")), "{result:?}");
+    assert!(
+        matches!(result, Err(TaskError::Codec { ref message }) if message.contains("limit")),
+        "{result:?}"
+    );
     // Shared buffers count as their reference only.
     let shared = SharedBytes::copy_from(&vec![3u8; 16 << 20]).unwrap();
     assert_eq!(pool.submit(|b: SharedBytes| b.len(), shared).join(), Ok(16 << 20));
-    assert_eq!(pool.submit(|b: ByteBuf| b.len(), ByteBuf::from(vec![0u8; 3 << 20])).join(), Ok(3 << 20));
+    assert_eq!(
+        pool.submit(|b: ByteBuf| b.len(), ByteBuf::from(vec![0u8; 3 << 20]))
+            .join(),
+        Ok(3 << 20)
+    );
 }
 
 /// Whether a descriptor's target or a mapping's path names a data memfd
@@ -264,13 +305,20 @@ fn released_helper() {
     let ours = forkpool_memfds("self");
     assert_eq!(ours.len(), 1);
     assert_eq!(pool.submit(|b: SharedBytes| b.len(), data.clone()).join(), Ok(1 << 20));
-    let made = pool.submit(|n: usize| SharedBytes::copy_from(&vec![2; n]).unwrap(), 1 << 20).join().unwrap();
-    let big = pool.submit(|n: usize| ByteBuf::from(vec![2; n]), 8 << 20).join().unwrap();
+    let made = pool
+        .submit(|n: usize| SharedBytes::copy_from(&vec![2; n]).unwrap(), 1 << 20)
+        .join()
+        .unwrap();
+    let big = pool
+        .submit(|n: usize| ByteBuf::from(vec![2; n]), 8 << 20)
+        .join()
+        .unwrap();
     assert_eq!(big.len(), 8 << 20);
     // The worker let go of what it received and what it sent; the zygote
     // never saw any of it.
     assert!(
-        common::wait_for(std::time::Duration::from_secs(5), || forkpool_memfds(&worker).is_empty()),
+        common::wait_for(std::time::Duration::from_secs(5), || forkpool_memfds(&worker)
+            .is_empty()),
         "the worker still holds {:?}",
         forkpool_memfds(&worker)
     );
@@ -288,9 +336,19 @@ fn released_helper() {
 
 #[test]
 fn a_killed_client_leaves_no_process_and_no_memfd_behind() {
-    let shm_before: BTreeSet<_> = std::fs::read_dir("/dev/shm").unwrap().flatten().map(|e| e.file_name()).collect();
+    let shm_before: BTreeSet<_> = std::fs::read_dir("/dev/shm")
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
     let mut client = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "mid_transfer_client", "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "mid_transfer_client",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("FORKPOOL_TEST_MID_TRANSFER", "1")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
@@ -312,7 +370,9 @@ fn a_killed_client_leaves_no_process_and_no_memfd_behind() {
     client.wait().unwrap();
     let pid_numbers: Vec<u32> = pids.iter().map(|p| p.parse().unwrap()).collect();
     assert!(
-        common::wait_for(std::time::Duration::from_secs(5), || pid_numbers.iter().all(|&p| common::is_dead(p))),
+        common::wait_for(std::time::Duration::from_secs(5), || pid_numbers
+            .iter()
+            .all(|&p| common::is_dead(p))),
         "a process of the killed client lives on"
     );
     // Nobody, anywhere, holds any of its memfds: the memory is gone.
@@ -320,7 +380,10 @@ fn a_killed_client_leaves_no_process_and_no_memfd_behind() {
         .into_iter()
         .filter(|p| !forkpool_memfds(p).is_disjoint(&inodes))
         .collect();
-    assert!(holders.is_empty(), "processes {holders:?} still hold the client's memfds");
+    assert!(
+        holders.is_empty(),
+        "processes {holders:?} still hold the client's memfds"
+    );
     // And nothing was ever created in /dev/shm (files others made there
     // come and go; none of ours may stay).
     let new_files = || -> Vec<_> {

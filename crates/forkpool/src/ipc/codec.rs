@@ -139,7 +139,6 @@ pub(crate) fn decode<T: DeserializeOwned>(
             body.bytes()
         }
     };
-    wire::decoding(fds, || postcard::from_bytes(bytes)).map_err(|e| {
-        CallError::Decode(wire::take_refusal().unwrap_or_else(|| e.to_string()))
-    })
+    wire::decoding(fds, || postcard::from_bytes(bytes))
+        .map_err(|e| CallError::Decode(wire::take_refusal().unwrap_or_else(|| e.to_string())))
 }

@@ -244,7 +244,9 @@ impl FrameReader {
         let frame_end = frame_start + total as u64;
         let mut fds = FrameFds::none();
         while self.arrivals.front().is_some_and(|a| a.at < frame_end) {
-            let Some(arrival) = self.arrivals.pop_front() else { break };
+            let Some(arrival) = self.arrivals.pop_front() else {
+                break;
+            };
             if arrival.at < frame_start {
                 // Sent with a frame that has been handled: nobody's.
                 continue;

@@ -238,7 +238,10 @@ mod tests {
                 while let Some(mut frame) = reader.next_frame().unwrap() {
                     let n = frame.fds.len();
                     let fds = frame.fds.take(n);
-                    seen.push((frame.body.to_vec(), fds.into_iter().map(Option::unwrap).collect::<Vec<_>>()));
+                    seen.push((
+                        frame.body.to_vec(),
+                        fds.into_iter().map(Option::unwrap).collect::<Vec<_>>(),
+                    ));
                 }
             }
             seen

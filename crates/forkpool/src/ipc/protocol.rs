@@ -108,7 +108,12 @@ impl Item<'_> {
 
 /// Writes the header of an item whose inline bytes are `out[at + 4..]`
 /// (`out[at..at + 4]` was reserved for it), then its trailers.
-pub(crate) fn close_item(out: &mut Vec<u8>, at: usize, out_of_line: Option<u64>, shared_fds: u32) -> Result<(), String> {
+pub(crate) fn close_item(
+    out: &mut Vec<u8>,
+    at: usize,
+    out_of_line: Option<u64>,
+    shared_fds: u32,
+) -> Result<(), String> {
     let inline = out.len() - at - 4;
     if inline > MAX_INLINE || (out_of_line.is_some() && inline != 0) {
         return Err(format!("an item of {inline} inline bytes cannot be framed"));

@@ -82,7 +82,8 @@ impl SharedBytes {
         let fd = memfd::create(SHARED_NAME).map_err(|e| Error::io("cannot create shared memory", e))?;
         let mut file = std::fs::File::from(fd);
         write(&mut file).map_err(|e| Error::io("cannot fill shared memory", e))?;
-        let sealed = Sealed::from_written(OwnedFd::from(file)).map_err(|e| Error::io("cannot seal shared memory", e))?;
+        let sealed =
+            Sealed::from_written(OwnedFd::from(file)).map_err(|e| Error::io("cannot seal shared memory", e))?;
         let view = sealed
             .view(false)
             .map_err(|e| Error::io("cannot map shared memory", e))?;

@@ -57,7 +57,7 @@ impl<T: Pod> SharedSlice<T> {
     pub fn from_bytes(bytes: SharedBytes) -> Result<SharedSlice<T>, SharedBytes> {
         #[allow(clippy::let_unit_value)]
         let () = NotZeroSized::<T>::OK;
-        if bytes.len() % std::mem::size_of::<T>() != 0 {
+        if !bytes.len().is_multiple_of(std::mem::size_of::<T>()) {
             return Err(bytes);
         }
         Ok(SharedSlice {

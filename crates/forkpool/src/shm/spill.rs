@@ -65,6 +65,7 @@ pub(crate) struct Spill<'a> {
 impl<'a> Spill<'a> {
     /// Appends to `out`; refuses encodings over `limit` bytes, reporting
     /// why in `error`.
+    #[inline]
     pub(crate) fn new(out: &'a mut Vec<u8>, limit: usize, error: &'a mut Option<SpillError>) -> Spill<'a> {
         let start = out.len();
         Spill {
@@ -78,6 +79,7 @@ impl<'a> Spill<'a> {
         }
     }
 
+    #[inline]
     fn staged(&self) -> usize {
         self.out.len() - self.start
     }
@@ -143,10 +145,18 @@ impl postcard::ser_flavors::Flavor for Spill<'_> {
         Ok(())
     }
 
-    fn finalize(mut self) -> postcard::Result<Option<Arc<Segment>>> {
+    #[inline]
+    fn finalize(self) -> postcard::Result<Option<Arc<Segment>>> {
         if self.file.is_none() {
             return Ok(None);
         }
+        self.seal()
+    }
+}
+
+impl Spill<'_> {
+    #[cold]
+    fn seal(mut self) -> postcard::Result<Option<Arc<Segment>>> {
         let sealed = self
             .write_out(&[])
             .and_then(|()| self.file.take().ok_or_else(|| std::io::Error::other("no memfd")))

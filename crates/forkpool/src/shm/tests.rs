@@ -39,10 +39,16 @@ fn sealed_memfd(len: usize) -> OwnedFd {
 fn bad_buffers() -> Vec<(SharedBytes, &'static str)> {
     vec![
         (forged(pipe_end(), 0), "not a memfd"),
-        (forged(std::fs::File::open("/proc/self/exe").unwrap().into(), 10), "not a memfd"),
+        (
+            forged(std::fs::File::open("/proc/self/exe").unwrap().into(), 10),
+            "not a memfd",
+        ),
         (forged(unsealed_memfd(64), 64), "not sealed"),
         (forged(size_sealed_memfd(64), 64), "F_SEAL_WRITE"),
-        (forged(sealed_memfd(64), 100), "holds 64 bytes but the message announced 100"),
+        (
+            forged(sealed_memfd(64), 100),
+            "holds 64 bytes but the message announced 100",
+        ),
     ]
 }
 

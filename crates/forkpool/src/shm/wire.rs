@@ -23,7 +23,7 @@ use std::sync::Arc;
 use serde::de::{self, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::{SharedBytes, Segment};
+use super::{Segment, SharedBytes};
 use crate::ipc::outbox::Attachment;
 
 thread_local! {
@@ -55,7 +55,7 @@ impl Incoming {
 
     fn take(&mut self, index: u32, len: u64, unit: usize) -> Result<Arc<Segment>, String> {
         let index = index as usize;
-        if len % unit as u64 != 0 {
+        if !len.is_multiple_of(unit as u64) {
             return Err(format!(
                 "shared buffer {index} is {len} bytes, not a whole number of {unit}-byte values"
             ));
@@ -81,69 +81,80 @@ impl Incoming {
     }
 }
 
-/// Restores the thread's tables as they were, even on a panic.
-struct Restore<T: 'static> {
-    active: &'static std::thread::LocalKey<Cell<bool>>,
+/// Puts a flag back as it was, even on a panic, and forgets what a
+/// panicking encoding left in the outgoing table.
+struct Reset {
+    flag: &'static std::thread::LocalKey<Cell<bool>>,
     outer: bool,
-    table: &'static std::thread::LocalKey<RefCell<T>>,
-    saved: Option<T>,
 }
 
-impl<T: 'static> Drop for Restore<T> {
+impl Drop for Reset {
+    #[inline]
     fn drop(&mut self) {
-        self.active.with(|a| a.set(self.outer));
-        if let Some(saved) = self.saved.take() {
-            self.table.with(|t| *t.borrow_mut() = saved);
+        self.flag.with(|f| f.set(self.outer));
+        if !self.outer && PUSHED.with(|p| p.replace(false)) {
+            OUTGOING.with(|t| t.borrow_mut().clear());
         }
     }
 }
 
 /// Runs `encode` with an outgoing table active; the buffers it put there
 /// are appended to `fds`, as the item's descriptors.
+#[inline]
 pub(crate) fn encoding<R>(fds: &mut Vec<Attachment>, encode: impl FnOnce() -> R) -> R {
     let outer = ENCODING.with(|e| e.replace(true));
-    let outer_pushed = PUSHED.with(|p| p.replace(false));
-    // Nested (a task submitted from inside a Serialize impl): keep the
-    // outer item's table aside.
-    let saved = outer.then(|| OUTGOING.with(|t| std::mem::take(&mut *t.borrow_mut())));
-    let restore = Restore {
-        active: &ENCODING,
-        outer,
-        table: &OUTGOING,
-        saved,
+    if outer {
+        return nested_encoding(fds, encode);
+    }
+    let reset = Reset {
+        flag: &ENCODING,
+        outer: false,
     };
     let result = encode();
-    if PUSHED.with(|p| p.replace(outer_pushed)) {
-        fds.extend(
-            OUTGOING
-                .with(|t| std::mem::take(&mut *t.borrow_mut()))
-                .into_iter()
-                .map(Attachment::new),
-        );
+    if PUSHED.with(|p| p.replace(false)) {
+        take_outgoing(fds);
     }
-    drop(restore);
+    drop(reset);
+    result
+}
+
+fn take_outgoing(fds: &mut Vec<Attachment>) {
+    let table = OUTGOING.with(|t| std::mem::take(&mut *t.borrow_mut()));
+    fds.extend(table.into_iter().map(Attachment::new));
+}
+
+/// `encoding` inside another (a task submitted from inside a `Serialize`
+/// impl): the outer item's table is kept aside meanwhile.
+#[cold]
+fn nested_encoding<R>(fds: &mut Vec<Attachment>, encode: impl FnOnce() -> R) -> R {
+    let outer_pushed = PUSHED.with(|p| p.replace(false));
+    let saved = OUTGOING.with(|t| std::mem::take(&mut *t.borrow_mut()));
+    let result = encode();
+    if PUSHED.with(|p| p.replace(outer_pushed)) {
+        take_outgoing(fds);
+    }
+    OUTGOING.with(|t| *t.borrow_mut() = saved);
     result
 }
 
 /// Runs `decode` with `fds` as the incoming table.
+#[inline]
 pub(crate) fn decoding<R>(fds: Vec<Option<OwnedFd>>, decode: impl FnOnce() -> R) -> R {
     let outer = DECODING.with(|d| d.replace(true));
-    // The table stays empty (and untouched, for speed) for the many items
-    // without descriptors.
-    let saved = (outer || !fds.is_empty()).then(|| {
-        let table = Incoming {
-            fds,
-            segments: Vec::new(),
-        };
-        INCOMING.with(|t| std::mem::replace(&mut *t.borrow_mut(), table))
-    });
-    let _restore = Restore {
-        active: &DECODING,
-        outer,
-        table: &INCOMING,
-        saved,
+    let _reset = Reset { flag: &DECODING, outer };
+    if !outer && fds.is_empty() {
+        // The table stays empty (and untouched, for speed) for the many
+        // items without descriptors.
+        return decode();
+    }
+    let table = Incoming {
+        fds,
+        segments: Vec::new(),
     };
-    decode()
+    let saved = INCOMING.with(|t| std::mem::replace(&mut *t.borrow_mut(), table));
+    let result = decode();
+    INCOMING.with(|t| *t.borrow_mut() = saved);
+    result
 }
 
 /// Why the last shared buffer decoded on this thread was refused: call
@@ -182,7 +193,7 @@ pub(crate) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D, unit: usiz
         });
     }
     let bytes = deserializer.deserialize_byte_buf(BytesVisitor)?;
-    if bytes.len() % unit != 0 {
+    if !bytes.len().is_multiple_of(unit) {
         return Err(de::Error::custom(format!(
             "{} bytes are not a whole number of {unit}-byte values",
             bytes.len()

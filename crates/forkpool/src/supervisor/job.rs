@@ -151,7 +151,9 @@ pub(crate) mod tests {
     }
 
     fn values(job: &Job) -> Vec<u8> {
-        Items::new(job.items(), job.count).map(|i| i.unwrap().inline[0]).collect()
+        Items::new(job.items(), job.count)
+            .map(|i| i.unwrap().inline[0])
+            .collect()
     }
 
     #[test]

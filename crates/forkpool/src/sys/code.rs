@@ -163,8 +163,20 @@ mod tests {
             out_of_line: None,
             shared_fds: 0,
         };
-        let input = Input { item, fds: Vec::new(), limit: 0 };
-        f(input, Sink { out: &mut out, fds: &mut Vec::new(), limit: 0 }).unwrap();
+        let input = Input {
+            item,
+            fds: Vec::new(),
+            limit: 0,
+        };
+        f(
+            input,
+            Sink {
+                out: &mut out,
+                fds: &mut Vec::new(),
+                limit: 0,
+            },
+        )
+        .unwrap();
         assert_eq!(out, [42]);
     }
 

@@ -34,7 +34,10 @@ const WRITE_SEALS: SealFlags = SealFlags::WRITE.union(SealFlags::FUTURE_WRITE);
 /// Creates an empty memfd (close-on-exec, sealable). `name` shows in
 /// `/proc/PID/fd` as `/memfd:NAME (deleted)`; it is not a path.
 pub(crate) fn create(name: &CStr) -> io::Result<OwnedFd> {
-    Ok(rustix::fs::memfd_create(name, MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING)?)
+    Ok(rustix::fs::memfd_create(
+        name,
+        MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING,
+    )?)
 }
 
 /// Sets the size of a memfd and allocates its pages, so that writing to
@@ -65,10 +68,16 @@ impl fmt::Display for Refusal {
         match self {
             Refusal::NotMemfd(what) => write!(f, "the descriptor is not a memfd ({what})"),
             Refusal::NotSealed { missing } => {
-                write!(f, "the memfd is not sealed against resizing and writing (missing {missing})")
+                write!(
+                    f,
+                    "the memfd is not sealed against resizing and writing (missing {missing})"
+                )
             }
             Refusal::WrongSize { announced, actual } => {
-                write!(f, "the memfd holds {actual} bytes but the message announced {announced}")
+                write!(
+                    f,
+                    "the memfd holds {actual} bytes but the message announced {announced}"
+                )
             }
             Refusal::Io(message) => write!(f, "the memfd cannot be mapped: {message}"),
         }
@@ -200,7 +209,11 @@ impl Draft {
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) => allocate(fd.as_fd(), 0, len as u64)?,
             Err(e) => return Err(e),
         }
-        Ok(Draft { fd, map: Some(map), len })
+        Ok(Draft {
+            fd,
+            map: Some(map),
+            len,
+        })
     }
 
     /// The bytes, writable.
