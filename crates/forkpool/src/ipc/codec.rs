@@ -61,24 +61,20 @@ pub(crate) fn encode<T: Serialize + ?Sized>(value: &T, sink: Sink<'_>) -> Result
     let at = out.len();
     let fds_at = fds.len();
     out.extend_from_slice(&[0; 4]);
-    let mut why = None;
-    let result = wire::encoding(fds, || {
-        postcard::serialize_with_flavor(value, Spill::new(out, limit, &mut why))
-    });
-    let spilled = match result {
-        Ok(spilled) => spilled,
-        Err(e) => {
-            out.truncate(at);
-            fds.truncate(fds_at);
-            return Err(CallError::Encode(match why {
-                Some(SpillError::TooLarge { limit }) => {
-                    format!("it is over the pool's message size limit of {limit} bytes")
-                }
-                Some(SpillError::Memory(m)) => format!("no memory for it: {m}"),
-                None => e.to_string(),
-            }));
-        }
-    };
+    let mut spill = Spill::new(out, limit);
+    let result = wire::encoding(fds, || postcard::serialize_with_flavor(value, &mut spill));
+    let (spilled, why) = spill.finish();
+    if let Err(e) = result {
+        out.truncate(at);
+        fds.truncate(fds_at);
+        return Err(CallError::Encode(match why {
+            Some(SpillError::TooLarge { limit }) => {
+                format!("it is over the pool's message size limit of {limit} bytes")
+            }
+            Some(SpillError::Memory(m)) => format!("no memory for it: {m}"),
+            None => e.to_string(),
+        }));
+    }
     let shared = (fds.len() - fds_at) as u32;
     let size = match spilled {
         Some(body) => {
@@ -109,6 +105,7 @@ pub(crate) struct Input<'a> {
 /// Decodes one item: `item` as its header described it, `fds` the
 /// descriptors it owns (`None` for one that did not arrive). `limit`
 /// bounds an out-of-line body.
+#[inline]
 pub(crate) fn decode<T: DeserializeOwned>(
     item: &Item<'_>,
     mut fds: Vec<Option<OwnedFd>>,

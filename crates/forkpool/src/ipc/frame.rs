@@ -71,7 +71,11 @@ impl FrameFds {
     /// Takes the next `n` descriptors, in order. A descriptor that did not
     /// arrive is `None`; once any is missing, every later one counts as
     /// missing too (which ones were lost cannot be known).
+    #[inline]
     pub(crate) fn take(&mut self, n: usize) -> Vec<Option<OwnedFd>> {
+        if n == 0 {
+            return Vec::new();
+        }
         (0..n)
             .map(|_| if self.intact { self.fds.pop_front() } else { None })
             .collect()

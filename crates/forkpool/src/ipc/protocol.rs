@@ -108,6 +108,7 @@ impl Item<'_> {
 
 /// Writes the header of an item whose inline bytes are `out[at + 4..]`
 /// (`out[at..at + 4]` was reserved for it), then its trailers.
+#[inline]
 pub(crate) fn close_item(
     out: &mut Vec<u8>,
     at: usize,
@@ -149,6 +150,7 @@ pub(crate) fn push_item<E>(out: &mut Vec<u8>, fill: impl FnOnce(&mut Vec<u8>) ->
     Ok(())
 }
 
+#[inline]
 fn read_item<'a>(cursor: &mut Cursor<'a>) -> Result<Item<'a>, FrameError> {
     let head = cursor.u32("item header cut")?;
     let inline = cursor.take((head & !(ITEM_FDS | ITEM_OUT_OF_LINE)) as usize, "item body cut")?;

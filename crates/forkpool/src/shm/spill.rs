@@ -41,8 +41,8 @@ pub(crate) enum SpillError {
 }
 
 /// A `postcard` flavor writing one item onto the end of `out`, spilling
-/// into a memfd past [`SPILL_AT`] bytes. Its output is the memfd, if it
-/// spilled.
+/// into a memfd past [`SPILL_AT`] bytes; [`Spill::finish`] gives the memfd,
+/// if it spilled.
 ///
 /// The memfd is filled with `write(2)`, never mapped here: the kernel
 /// allocates each page as it copies into it, without zeroing it first, and
@@ -59,14 +59,16 @@ pub(crate) struct Spill<'a> {
     file: Option<std::fs::File>,
     /// Bytes already in the memfd.
     written: usize,
-    error: &'a mut Option<SpillError>,
+    /// Why it stopped early, if it did.
+    error: Option<SpillError>,
+    /// The sealed memfd, once finalized after spilling.
+    spilled: Option<Arc<Segment>>,
 }
 
 impl<'a> Spill<'a> {
-    /// Appends to `out`; refuses encodings over `limit` bytes, reporting
-    /// why in `error`.
+    /// Appends to `out`; refuses encodings over `limit` bytes.
     #[inline]
-    pub(crate) fn new(out: &'a mut Vec<u8>, limit: usize, error: &'a mut Option<SpillError>) -> Spill<'a> {
+    pub(crate) fn new(out: &'a mut Vec<u8>, limit: usize) -> Spill<'a> {
         let start = out.len();
         Spill {
             out,
@@ -75,8 +77,16 @@ impl<'a> Spill<'a> {
             flush_at: SPILL_AT.min(limit).saturating_add(1),
             file: None,
             written: 0,
-            error,
+            error: None,
+            spilled: None,
         }
+    }
+
+    /// After encoding: the memfd it spilled into, if it did, and why it
+    /// stopped, if it stopped early.
+    #[inline]
+    pub(crate) fn finish(self) -> (Option<Arc<Segment>>, Option<SpillError>) {
+        (self.spilled, self.error)
     }
 
     #[inline]
@@ -85,7 +95,7 @@ impl<'a> Spill<'a> {
     }
 
     fn fail(&mut self, error: SpillError) -> postcard::Error {
-        *self.error = Some(error);
+        self.error = Some(error);
         postcard::Error::SerializeBufferFull
     }
 
@@ -123,9 +133,13 @@ impl<'a> Spill<'a> {
     }
 }
 
-impl postcard::ser_flavors::Flavor for Spill<'_> {
-    /// The memfd holding the encoding, if it spilled.
-    type Output = Option<Arc<Segment>>;
+/// The flavor is a reference to the state, so that `postcard` moves a
+/// pointer around rather than the whole state (a measurable cost per item
+/// for the many tiny items of a `map`).
+impl postcard::ser_flavors::Flavor for &mut Spill<'_> {
+    /// Nothing: the output stays in the state, so that the result of each
+    /// call is a register, not a structure returned through memory.
+    type Output = ();
 
     #[inline]
     fn try_push(&mut self, data: u8) -> postcard::Result<()> {
@@ -146,9 +160,9 @@ impl postcard::ser_flavors::Flavor for Spill<'_> {
     }
 
     #[inline]
-    fn finalize(self) -> postcard::Result<Option<Arc<Segment>>> {
+    fn finalize(self) -> postcard::Result<()> {
         if self.file.is_none() {
-            return Ok(None);
+            return Ok(());
         }
         self.seal()
     }
@@ -156,14 +170,17 @@ impl postcard::ser_flavors::Flavor for Spill<'_> {
 
 impl Spill<'_> {
     #[cold]
-    fn seal(mut self) -> postcard::Result<Option<Arc<Segment>>> {
+    fn seal(&mut self) -> postcard::Result<()> {
         let sealed = self
             .write_out(&[])
             .and_then(|()| self.file.take().ok_or_else(|| std::io::Error::other("no memfd")))
             .and_then(|file| Sealed::from_written(OwnedFd::from(file)));
         match sealed {
             // Sent, not read here: no mapping.
-            Ok(sealed) => Ok(Some(Arc::new(Segment::new(sealed, View::Empty)))),
+            Ok(sealed) => {
+                self.spilled = Some(Arc::new(Segment::new(sealed, View::Empty)));
+                Ok(())
+            }
             Err(e) => Err(self.fail(SpillError::Memory(e.to_string()))),
         }
     }

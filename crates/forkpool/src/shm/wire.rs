@@ -81,20 +81,29 @@ impl Incoming {
     }
 }
 
-/// Puts a flag back as it was, even on a panic, and forgets what a
-/// panicking encoding left in the outgoing table.
-struct Reset {
-    flag: &'static std::thread::LocalKey<Cell<bool>>,
+/// Ends an outgoing table's activity, even on a panic, forgetting what a
+/// panicking encoding left in it.
+struct EncodeReset;
+
+impl Drop for EncodeReset {
+    #[inline]
+    fn drop(&mut self) {
+        ENCODING.with(|e| e.set(false));
+        if PUSHED.with(|p| p.replace(false)) {
+            OUTGOING.with(|t| t.borrow_mut().clear());
+        }
+    }
+}
+
+/// Puts the decoding flag back as it was, even on a panic.
+struct DecodeReset {
     outer: bool,
 }
 
-impl Drop for Reset {
+impl Drop for DecodeReset {
     #[inline]
     fn drop(&mut self) {
-        self.flag.with(|f| f.set(self.outer));
-        if !self.outer && PUSHED.with(|p| p.replace(false)) {
-            OUTGOING.with(|t| t.borrow_mut().clear());
-        }
+        DECODING.with(|d| d.set(self.outer));
     }
 }
 
@@ -106,10 +115,7 @@ pub(crate) fn encoding<R>(fds: &mut Vec<Attachment>, encode: impl FnOnce() -> R)
     if outer {
         return nested_encoding(fds, encode);
     }
-    let reset = Reset {
-        flag: &ENCODING,
-        outer: false,
-    };
+    let reset = EncodeReset;
     let result = encode();
     if PUSHED.with(|p| p.replace(false)) {
         take_outgoing(fds);
@@ -141,7 +147,7 @@ fn nested_encoding<R>(fds: &mut Vec<Attachment>, encode: impl FnOnce() -> R) -> 
 #[inline]
 pub(crate) fn decoding<R>(fds: Vec<Option<OwnedFd>>, decode: impl FnOnce() -> R) -> R {
     let outer = DECODING.with(|d| d.replace(true));
-    let _reset = Reset { flag: &DECODING, outer };
+    let _reset = DecodeReset { outer };
     if !outer && fds.is_empty() {
         // The table stays empty (and untouched, for speed) for the many
         // items without descriptors.
