@@ -21,6 +21,17 @@ impl<T> NotZeroSized<T> {
     );
 }
 
+/// `bytes` as values of `T`. Mappings are page-aligned and lengths are a
+/// whole number of values (checked when made), so the cast cannot fail;
+/// an empty slice has no mapping, hence no aligned address, and is made
+/// directly.
+fn as_values<T: Pod>(bytes: &[u8]) -> &[T] {
+    if bytes.is_empty() {
+        return &[];
+    }
+    bytemuck::try_cast_slice(bytes).unwrap_or_default()
+}
+
 /// A slice of plain-old-data values in shared memory: what [`SharedBytes`]
 /// is for bytes, for `f64`, `u32`, `[f32; 3]` or any `bytemuck::Pod` type.
 ///
@@ -80,13 +91,7 @@ impl<T: Pod> SharedSlice<T> {
 impl<T: Pod> Deref for SharedSlice<T> {
     type Target = [T];
     fn deref(&self) -> &[T] {
-        // Mappings are page-aligned and the length is a whole number of
-        // values (checked when made), so this cannot fail; an empty slice
-        // has no mapping, hence no aligned address, and is made directly.
-        if self.bytes.is_empty() {
-            return &[];
-        }
-        bytemuck::try_cast_slice(&self.bytes).unwrap_or_default()
+        as_values(&self.bytes)
     }
 }
 
@@ -172,10 +177,7 @@ impl<T: Pod> SharedSliceMut<T> {
 impl<T: Pod> Deref for SharedSliceMut<T> {
     type Target = [T];
     fn deref(&self) -> &[T] {
-        if self.bytes.is_empty() {
-            return &[];
-        }
-        bytemuck::try_cast_slice(&self.bytes).unwrap_or_default()
+        as_values(&self.bytes)
     }
 }
 
