@@ -34,6 +34,7 @@ macro_rules! tell {
 }
 
 mod config;
+mod csv;
 mod feed;
 mod flags;
 mod halt;
@@ -43,11 +44,11 @@ mod jobs;
 mod output;
 mod program;
 mod progress;
+mod replace;
 mod results;
 mod run;
 mod shell;
 mod table;
-mod template;
 mod units;
 
 use std::ffi::OsString;
