@@ -33,6 +33,7 @@ macro_rules! tell {
     }};
 }
 
+mod color;
 mod config;
 mod csv;
 mod feed;

@@ -223,6 +223,9 @@ impl<'c> Runner<'c> {
         };
         let progress = Progress::new(config.bar, config.progress, config.eta, total);
         let mut printer = Printer::new(config.mode, config.keep_order);
+        if config.strings.color {
+            printer.set_color();
+        }
         if let Some(table) = table {
             if config.resume != Resume::No && joblog.is_none() {
                 // A table is not read back; GNU parallel says the same.

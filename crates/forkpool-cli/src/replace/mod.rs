@@ -218,31 +218,27 @@ impl Evaluator {
         let Some(perl) = guard.as_mut() else {
             return Ok(());
         };
-        let answers = perl.evaluate(&requests);
+        let (answers, failed) = match perl.evaluate(&requests) {
+            Ok(answers) => (answers, None),
+            Err((answers, f)) => (answers, Some(f)),
+        };
         drop(requests);
-        match answers {
-            Ok(answers) => {
-                for (&k, answer) in wanted.iter().zip(answers) {
-                    let values = plans[k]
-                        .iter()
-                        .zip(answer.values)
-                        .map(|(&(e, a), (v, u))| (e, a, u, v))
-                        .collect();
-                    jobs[k].evaluated = Some(Evaluated {
-                        values,
-                        skip: answer.skip,
-                    });
-                }
-                Ok(())
-            }
-            Err((i, f)) => {
-                let k = wanted[i];
-                // The jobs before the failing one were answered too, but
-                // their answers went with the batch: do them again.
-                drop(guard);
-                if i > 0 {
-                    self.evaluate(&mut jobs[..k], slot)?;
-                }
+        let answered = answers.len();
+        for (&k, answer) in wanted.iter().zip(answers) {
+            let values = plans[k]
+                .iter()
+                .zip(answer.values)
+                .map(|(&(e, a), (v, u))| (e, a, u, v))
+                .collect();
+            jobs[k].evaluated = Some(Evaluated {
+                values,
+                skip: answer.skip,
+            });
+        }
+        match failed {
+            None => Ok(()),
+            Some(f) => {
+                let k = wanted.get(answered).copied().unwrap_or(0);
                 let seq = jobs[k].seq;
                 Err((k, self.error_in_job(f, seq)))
             }
@@ -266,7 +262,7 @@ impl Evaluator {
 
     fn show(&self, e: usize) -> String {
         match self.ctx.exprs.get(e) {
-            Some(expr) => format!("{{={}=}}", String::from_utf8_lossy(&expr.code)),
+            Some(expr) => format!("{{= {} =}}", String::from_utf8_lossy(expr.code.trim_ascii())),
             None => "a perl expression".to_owned(),
         }
     }

@@ -105,8 +105,9 @@ impl Perl {
         }
     }
 
-    /// Evaluates a batch: one write, one answer per request.
-    pub(crate) fn evaluate(&mut self, requests: &[Request<'_>]) -> Result<Vec<Answer>, (usize, Failure)> {
+    /// Evaluates a batch: one write, one answer per request. On a failure,
+    /// the answers before the failing request come with it.
+    pub(crate) fn evaluate(&mut self, requests: &[Request<'_>]) -> Result<Vec<Answer>, (Vec<Answer>, Failure)> {
         let mut out = Vec::with_capacity(requests.len() * 32);
         for r in requests {
             out.extend_from_slice(b"J\t");
@@ -132,11 +133,11 @@ impl Perl {
             }
             out.push(b'\n');
         }
-        let lines = self.exchange(&out, requests.len()).map_err(|f| (0, f))?;
+        let lines = self.exchange(&out, requests.len()).map_err(|f| (Vec::new(), f))?;
         let mut answers = Vec::with_capacity(lines.len());
-        for (k, line) in lines.iter().enumerate() {
+        for line in &lines {
             if line.starts_with(b"!") {
-                return Err((k, failure(line)));
+                return Err((answers, failure(line)));
             }
             let mut fields = line.split(|&b| b == b'\t');
             let skip = fields.next() == Some(b"s");
@@ -329,7 +330,7 @@ mod tests {
             args,
             evals: &evals,
         };
-        let err = perl.evaluate(&[req(&a), req(&b), req(&a)]).unwrap_err();
-        assert_eq!(err, (1, Failure::Expression(0, "no".to_owned())));
+        let (before, err) = perl.evaluate(&[req(&a), req(&b), req(&a)]).unwrap_err();
+        assert_eq!((before.len(), err), (1, Failure::Expression(0, "no".to_owned())));
     }
 }
