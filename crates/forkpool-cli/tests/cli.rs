@@ -1449,3 +1449,7 @@ fn a_million_inputs_from_stdin_stream_through_in_flat_memory() {
     assert_eq!((lines, last.as_str()), (1_000_000, "echo 999999\n"));
     assert!(peak < 64 * 1024, "memory grew to {} MiB", peak / 1024);
 }
+
+// Replacement strings, perl expressions and the options around them.
+#[path = "cli/replace.rs"]
+mod replace;
