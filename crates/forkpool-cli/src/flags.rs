@@ -21,7 +21,11 @@ use clap::Parser;
     version,
     about = "Run commands in parallel, with GNU parallel's interface at xargs's speed.",
     override_usage = "forkpool [OPTIONS] [COMMAND [ARGS]...] [::: ARGS...] [:::: ARGFILES...] < INPUT",
-    after_help = "Replacement strings: {} {.} {/} {//} {/.} {#} {%} and positional {1} {2.} {3/} {3//} {3/.}.\n\
+    after_help = "Replacement strings: {} {.} {/} {//} {/.} {#} {%}, positional {1} {2.} {3/} {3//} {3/.} {-1},\n\
+                  perl expressions {= s/x/y/ =} and {=2 perl =} ($_ is the value; Q() uq() skip() seq() slot() total_jobs() @arg),\n\
+                  --rpl 'TAG perl' (with arguments: --rpl '{%(.+?)} s/$$1$//'), and with --plus:\n\
+                  {+/} {+.} {+..} {+...} {..} {...} {/..} {/...} {##} {0#} {0%} {slot} {host} {choose_k} {uniq}\n\
+                  {:-str} {:num} {:num:len} {#re} {##re} {%re} {%%re} {/re/str} {//re/str} {^str} {^^str} {,str} {,,str}.\n\
                   Exit status: 0 if every job succeeded, 1-100 the number that failed, 101 for more, 255 for errors."
 )]
 pub(crate) struct Flags {
