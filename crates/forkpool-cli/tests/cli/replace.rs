@@ -24,16 +24,14 @@ fn without_perl(args: &[&str]) -> Run {
             std::os::unix::fs::symlink(path, dir.path(tool)).unwrap();
         }
     }
-    let out = command(args)
+    let child = command(args)
         .env("PATH", dir.0.path())
         .stdin(Stdio::null())
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
-    Run {
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        code: out.status.code().unwrap_or(-1),
-    }
+    finish(child)
 }
 
 #[test]
