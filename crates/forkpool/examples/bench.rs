@@ -130,7 +130,10 @@ fn print_output_costs(workers: usize) {
     println!("| per task | `Inherit` (baseline) | `Tagged` | `Capture` |");
     println!("| --- | --- | --- | --- |");
     let rows = [
-        ("submit + join one at a time, task writes nothing (one CPU)", silent_latency),
+        (
+            "submit + join one at a time, task writes nothing (one CPU)",
+            silent_latency,
+        ),
         ("submit 20,000 then join all, tasks write nothing", silent_submit_all),
         ("`map` of 1,000,000 items that write nothing", silent_map),
         (

@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::temp_path;
-use forkpool::{Pool, StartMethod, TaskError, TaskOutput};
+use forkpool::{Pool, Sandbox, SharedBytes, StartMethod, TaskError, TaskOutput};
 
 const STARTS: [StartMethod; 2] = [StartMethod::Zygote, StartMethod::Exec];
 
@@ -450,6 +450,33 @@ fn task_ids_are_unique() {
     let map = pool.map(|x: u8| x, 0..1);
     assert!(a.id() != b.id() && a.id() != map.id() && b.id() != map.id());
     assert!(format!("{a:?}").contains(&format!("id: {}", a.id())));
+}
+
+#[test]
+fn capture_goes_with_shared_memory_results_and_a_sandbox() {
+    for start in STARTS {
+        let pool = Pool::builder()
+            .workers(2)
+            .start_method(start)
+            .task_output(TaskOutput::Capture)
+            .sandbox(Sandbox::new().read_only("/").best_effort())
+            .build()
+            .unwrap();
+        let items: Vec<_> = pool
+            .map(
+                |n: usize| {
+                    println!("making {n} bytes");
+                    SharedBytes::copy_from(&vec![n as u8; n]).unwrap()
+                },
+                [10usize, 1 << 20, 3],
+            )
+            .captured()
+            .collect();
+        for (item, n) in items.into_iter().zip([10usize, 1 << 20, 3]) {
+            assert_eq!(item.result.unwrap().len(), n, "{start:?}");
+            assert_eq!(text(&item.stdout), format!("making {n} bytes\n"), "{start:?}");
+        }
+    }
 }
 
 // ---------------------------------------------------- output before a crash --

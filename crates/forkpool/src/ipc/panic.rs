@@ -25,9 +25,10 @@ pub(crate) struct PanicReport {
 impl PanicReport {
     /// Appends the encoded report to `out`.
     pub(crate) fn encode_into(&self, out: &mut Vec<u8>) {
-        if crate::call::encode_into(self, out).is_err() {
+        match postcard::to_allocvec(self) {
+            Ok(bytes) => out.extend_from_slice(&bytes),
             // Strings always encode; keep at least the message.
-            out.extend_from_slice(self.message.as_bytes());
+            Err(_) => out.extend_from_slice(self.message.as_bytes()),
         }
     }
 

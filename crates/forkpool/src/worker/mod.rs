@@ -13,7 +13,7 @@ mod output;
 mod panic;
 pub(crate) mod zygote;
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Instant;
 
@@ -21,8 +21,11 @@ use rustix::io::Errno;
 use rustix::net::SendFlags;
 use rustix::process::{Pid, Resource, Rlimit, Signal};
 
+use crate::confine::CpuBudget;
+use crate::ipc::codec::{Input, Sink};
 use crate::ipc::frame::{FrameError, FrameReader};
-use crate::ipc::protocol::{self, Items, ResultsWriter, Run, Tag, ToWorker};
+use crate::ipc::outbox::Outbox;
+use crate::ipc::protocol::{self, Item, Items, ResultsWriter, Run, Tag, ToWorker};
 use crate::ipc::status::{self, Begin, StatusPage};
 use crate::sys;
 use crate::sys::code::{CodeOffset, EntryFn};
@@ -87,12 +90,13 @@ pub(crate) fn run_forked(
         Ok(marks) => marks,
         Err(e) => report_init_failure(&socket, &format!("cannot set up the task output pipes: {e}")),
     };
-    run(config, socket, status, marks)
+    run(config, socket, status, zygote, marks)
 }
 
-/// Entry for a worker started by `exec` (no zygote): read the settings,
-/// run `preload` here, then serve.
-pub(crate) fn run_exec_started(socket: OwnedFd, status: OwnedFd) -> ! {
+/// Entry for a worker started by `exec` (no zygote) by the supervisor
+/// thread of process `parent`: read the settings, run `preload` here, then
+/// serve.
+pub(crate) fn run_exec_started(socket: OwnedFd, status: OwnedFd, parent: Pid) -> ! {
     let _ = sys::abort::ignore_sigpipe();
     // Not inherited from a program that ignores SIGCHLD: tasks that wait
     // for their own children need the default.
@@ -127,7 +131,7 @@ pub(crate) fn run_exec_started(socket: OwnedFd, status: OwnedFd) -> ! {
     {
         report_init_failure(&socket, &message)
     }
-    run(&config.worker, socket, status, marks)
+    run(&config.worker, socket, status, parent, marks)
 }
 
 fn report_init_failure(socket: &OwnedFd, message: &str) -> ! {
@@ -138,7 +142,35 @@ fn report_init_failure(socket: &OwnedFd, message: &str) -> ! {
     std::process::exit(1)
 }
 
-fn run(config: &WorkerConfig, socket: OwnedFd, status: OwnedFd, marks: Option<Marks>) -> ! {
+/// Sets the worker up and serves. `parent` is the process whose death must
+/// end this one (the zygote, or the client for an exec-started worker).
+/// `marks` measures the output pipes, when task output is not inherited.
+fn run(config: &WorkerConfig, socket: OwnedFd, status: OwnedFd, parent: Pid, marks: Option<Marks>) -> ! {
+    // Read after worker_init, but opened now: a sandbox may deny /proc.
+    let proc_status = match config.memory_limit.map(|_| std::fs::File::open("/proc/self/status")) {
+        None => None,
+        Some(Ok(file)) => Some(file),
+        Some(Err(e)) => report_init_failure(&socket, &format!("cannot apply the memory limit: {e}")),
+    };
+    if config.memory_limit.is_some() {
+        // Rust's allocation-failure handler prints a backtrace when
+        // RUST_BACKTRACE asks for one, and the printing overwrites the
+        // errno that tells a memory-limit abort apart. Move the setting to
+        // RUST_LIB_BACKTRACE, which keeps `Backtrace::capture` behaving the
+        // same for the task's own code. (Now, while /proc/self/stat can
+        // still show that the worker is single-threaded, as changing the
+        // environment requires.)
+        if let Some(value) = sys::env::take_var("RUST_BACKTRACE")
+            && std::env::var_os("RUST_LIB_BACKTRACE").is_none()
+        {
+            sys::env::set_var("RUST_LIB_BACKTRACE", &value);
+        }
+    }
+    // Least privilege, before any user code runs here (see `confine`).
+    let confined = match config.confine.apply(parent) {
+        Ok(confined) => confined,
+        Err(message) => report_init_failure(&socket, &format!("cannot confine the worker: {message}")),
+    };
     let status: &'static StatusPage = match StatusPage::open(&status) {
         Ok(page) => Box::leak(Box::new(page)),
         Err(e) => report_init_failure(&socket, &format!("cannot map the status page: {e}")),
@@ -153,8 +185,8 @@ fn run(config: &WorkerConfig, socket: OwnedFd, status: OwnedFd, marks: Option<Ma
     }
     // The limit counts what tasks allocate, on top of what preload and
     // worker_init left behind.
-    if let Some(limit) = config.memory_limit
-        && let Err(e) = limit_memory(limit, status)
+    if let (Some(limit), Some(proc_status)) = (config.memory_limit, proc_status)
+        && let Err(e) = limit_memory(limit, proc_status, status)
     {
         report_init_failure(&socket, &format!("cannot apply the memory limit: {e}"))
     }
@@ -164,17 +196,18 @@ fn run(config: &WorkerConfig, socket: OwnedFd, status: OwnedFd, marks: Option<Ma
         status,
         max_message: config.max_message as usize,
         max_tasks: config.max_tasks,
-        out: Vec::with_capacity(64 * 1024),
+        out: Outbox::with_capacity(64 * 1024),
         items_run: 0,
         entry_cache: None,
         recalled_up_to: None,
+        cpu: confined.cpu,
         marks,
     };
     if let Some(marks) = &mut worker.marks {
         // What preload and worker_init wrote is nobody's task's.
-        marks.mark_now(&mut worker.out, status);
+        marks.mark_now(worker.out.buf(), status);
     }
-    if protocol::write_ready(&mut worker.out, std::process::id()).is_err() {
+    if protocol::write_ready(worker.out.buf(), std::process::id()).is_err() {
         std::process::exit(112);
     }
     worker.flush();
@@ -183,8 +216,8 @@ fn run(config: &WorkerConfig, socket: OwnedFd, status: OwnedFd, marks: Option<Ma
 
 /// Caps the data segment at its current size plus `limit` bytes, and makes
 /// an allocation failure past it recognisable (see `sys::abort`).
-fn limit_memory(limit: u64, status: &'static StatusPage) -> std::io::Result<()> {
-    let base = data_segment_bytes()?;
+fn limit_memory(limit: u64, proc_status: std::fs::File, status: &'static StatusPage) -> std::io::Result<()> {
+    let base = data_segment_bytes(proc_status)?;
     let hard = rustix::process::getrlimit(Resource::Data).maximum;
     let cap = base.saturating_add(limit).min(hard.unwrap_or(u64::MAX));
     rustix::process::setrlimit(
@@ -194,22 +227,13 @@ fn limit_memory(limit: u64, status: &'static StatusPage) -> std::io::Result<()> 
             maximum: hard,
         },
     )?;
-    // Rust's allocation-failure handler prints a backtrace when
-    // RUST_BACKTRACE asks for one, and the printing overwrites the errno
-    // that tells a memory-limit abort apart. Move the setting to
-    // RUST_LIB_BACKTRACE, which keeps `Backtrace::capture` behaving the same
-    // for the task's own code.
-    if let Some(value) = sys::env::take_var("RUST_BACKTRACE")
-        && std::env::var_os("RUST_LIB_BACKTRACE").is_none()
-    {
-        sys::env::set_var("RUST_LIB_BACKTRACE", &value);
-    }
     sys::abort::flag_out_of_memory_aborts(status.flags_word(), status::FLAG_OUT_OF_MEMORY)
 }
 
-/// `VmData` from `/proc/self/status`, in bytes.
-fn data_segment_bytes() -> std::io::Result<u64> {
-    let text = std::fs::read_to_string("/proc/self/status")?;
+/// `VmData` from `/proc/self/status` (opened earlier), in bytes.
+fn data_segment_bytes(mut proc_status: std::fs::File) -> std::io::Result<u64> {
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut proc_status, &mut text)?;
     text.lines()
         .find_map(|line| {
             let kb = line.strip_prefix("VmData:")?.trim().strip_suffix("kB")?.trim();
@@ -235,11 +259,13 @@ struct Worker {
     status: &'static StatusPage,
     max_message: usize,
     max_tasks: Option<u64>,
-    out: Vec<u8>,
+    out: Outbox,
     items_run: u64,
     entry_cache: Option<(CodeOffset, EntryFn)>,
     /// Jobs up to this id were taken back by the supervisor: skip them.
     recalled_up_to: Option<u64>,
+    /// The per-task CPU allowance (`Rlimit::CpuSeconds`).
+    cpu: Option<CpuBudget>,
     /// Output positions, when stdout and stderr are pipes to the supervisor.
     marks: Option<Marks>,
 }
@@ -259,7 +285,14 @@ impl Worker {
                     Ok(ToWorker::Config(_)) => {}
                     Err(e) => self.die(e),
                 }
-                if self.max_tasks.is_some_and(|max| self.items_run >= max) {
+                if self.max_tasks.is_some_and(|max| self.items_run >= max)
+                    || self
+                        .cpu
+                        .as_mut()
+                        .is_some_and(|cpu| cpu.should_retire(status::coarse_now_ns()))
+                {
+                    // Done, or too little CPU time left under the hard
+                    // limit for another task: make way for a fresh worker.
                     self.flush();
                     std::process::exit(0);
                 }
@@ -302,13 +335,13 @@ impl Worker {
         Ok(f)
     }
 
-    fn run_job(&mut self, run: Run<'_>) {
+    fn run_job(&mut self, mut run: Run<'_>) {
         if self.recalled_up_to.is_some_and(|last| run.job <= last) {
             // Another worker runs it now.
             return;
         }
         let entry = self.entry(run.entry);
-        let unwritten = self.out.len();
+        let unwritten = self.out.buf().len();
         let mut writer = self.begin_results(run.job, 0);
         let mut frame_start = Instant::now();
         let mut oldest_result_ns = None;
@@ -317,10 +350,13 @@ impl Worker {
         // item starts (see `output`).
         let mut wrote = false;
         for (index, item) in Items::new(run.items, run.count).enumerate() {
+            // Every item takes its own descriptors, run or not, so that the
+            // next item's are the next ones.
+            let fds = item.as_ref().map_or(Vec::new(), |item| run.fds.take(item.fds()));
             let mut now = status::coarse_now_ns();
             if writer.count() > 0
                 && (wrote
-                    || self.out.len() >= FLUSH_BYTES
+                    || self.out.unsent() >= FLUSH_BYTES
                     || oldest_result_ns.is_some_and(|t| now.saturating_sub(t) >= FLUSH_AFTER_NS))
             {
                 self.hand_over(writer, frame_start);
@@ -373,11 +409,14 @@ impl Worker {
                     return;
                 }
             }
+            if let Some(cpu) = &mut self.cpu {
+                cpu.before_task(now);
+            }
             if skip {
                 // Nobody wants the results: skip what has not started.
-                let _ = writer.record(&mut self.out, Tag::Cancelled, |_| Ok::<(), ()>(()));
+                writer.inline_record(self.out.buf(), Tag::Cancelled, b"");
             } else {
-                self.run_item(&mut writer, &entry, item);
+                self.run_item(&mut writer, &entry, item, fds);
                 if let Some(marks) = &mut self.marks {
                     wrote = marks.item_ended(self.status);
                 }
@@ -393,16 +432,16 @@ impl Worker {
     /// Starts a results frame (behind the room for its output mark).
     fn begin_results(&mut self, job: u64, first: u32) -> ResultsWriter {
         if let Some(marks) = &mut self.marks {
-            marks.reserve(&mut self.out);
+            marks.reserve(self.out.buf());
         }
-        ResultsWriter::begin(&mut self.out, job, first)
+        ResultsWriter::begin(self.out.buf(), job, first)
     }
 
     /// Completes a results frame, and its output mark.
     fn finish_results(&mut self, writer: ResultsWriter, elapsed_ns: u64) -> Result<(), FrameError> {
         writer.finish(&mut self.out, elapsed_ns)?;
         if let Some(marks) = &mut self.marks {
-            marks.seal(&mut self.out, self.status);
+            marks.seal(self.out.buf(), self.status);
         }
         Ok(())
     }
@@ -423,34 +462,28 @@ impl Worker {
         &mut self,
         writer: &mut ResultsWriter,
         entry: &Result<EntryFn, String>,
-        item: Result<&[u8], FrameError>,
+        item: Result<Item<'_>, FrameError>,
+        fds: Vec<Option<std::os::fd::OwnedFd>>,
     ) {
-        let (entry, input) = match (entry, item) {
-            (Ok(entry), Ok(input)) => (*entry, input),
+        let (entry, item) = match (entry, item) {
+            (Ok(entry), Ok(item)) => (*entry, item),
             (Err(message), _) => return self.text_record(writer, Tag::Codec, message),
             (_, Err(e)) => return self.text_record(writer, Tag::Codec, &e.to_string()),
         };
-        let mark = self.out.len();
-        let out = &mut self.out;
+        let limit = self.max_message;
+        let out = self.out.buf();
+        let mark = out.len();
+        let fds_mark = writer.fds();
+        let input = Input { item, fds, limit };
         let ran = catch_unwind(AssertUnwindSafe(|| {
-            writer.record(out, Tag::Ok, |out| entry(input, out))
+            writer.record(out, Tag::Ok, |out, fds| entry(input, Sink { out, fds, limit }))
         }));
         match ran {
-            Ok(Ok(())) => {
-                let size = self.out.len() - mark;
-                if size > self.max_message {
-                    self.out.truncate(mark);
-                    writer.uncount();
-                    let message = format!(
-                        "the result is {size} bytes, over the pool's message size limit of {} bytes",
-                        self.max_message
-                    );
-                    self.text_record(writer, Tag::Codec, &message);
-                }
-            }
+            Ok(Ok(())) => {}
             Ok(Err(e)) => self.text_record(writer, Tag::Codec, &e.message()),
             Err(payload) => {
-                self.out.truncate(mark);
+                // It may have panicked half-way through encoding its result.
+                writer.rewind(self.out.buf(), mark, fds_mark);
                 let mut report = panic::take_report(&*payload);
                 // Dropping a payload can itself panic; never let that out.
                 let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
@@ -458,31 +491,22 @@ impl Worker {
                 let room = (self.max_message / 2).min(MAX_TEXT);
                 report.message = clip(&report.message, room).into_owned();
                 report.backtrace = report.backtrace.map(|b| clip(&b, room / 2).into_owned());
-                let _ = writer.record(&mut self.out, Tag::Panicked, |out| {
-                    report.encode_into(out);
-                    Ok::<(), ()>(())
-                });
+                let mut encoded = Vec::new();
+                report.encode_into(&mut encoded);
+                writer.inline_record(self.out.buf(), Tag::Panicked, &encoded);
             }
         }
     }
 
     fn text_record(&mut self, writer: &mut ResultsWriter, tag: Tag, text: &str) {
         let text = clip(text, (self.max_message / 2).min(MAX_TEXT));
-        let _ = writer.record(&mut self.out, tag, |out| {
-            out.extend_from_slice(text.as_bytes());
-            Ok::<(), ()>(())
-        });
+        writer.inline_record(self.out.buf(), tag, text.as_bytes());
     }
 
     fn flush(&mut self) {
-        if send_all(&self.socket, &self.out).is_err() {
+        if self.out.flush(self.socket.as_fd()).is_err() {
             // The supervisor is gone; nobody is waiting for anything.
             std::process::exit(0);
-        }
-        self.out.clear();
-        if self.out.capacity() > 1 << 20 {
-            // Do not keep a huge result's buffer for the worker's life.
-            self.out.shrink_to(64 << 10);
         }
     }
 }
