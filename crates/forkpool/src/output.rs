@@ -51,6 +51,12 @@ pub enum TaskOutput {
     /// writes to your streams directly; with
     /// [`StartMethod::Exec`](crate::StartMethod::Exec) it runs in each
     /// worker and is tagged as the worker's.)
+    ///
+    /// The lines are written to descriptors 1 and 2 directly (not through
+    /// Rust's `Stdout`, whose lock a thread of yours may hold while it
+    /// waits for a task). Your own program's output is not tagged; if it
+    /// leaves a line unfinished on the terminal (`print!` and a flush
+    /// without a newline), a task's line may follow it on that line.
     Tagged,
     /// Each task's output is collected (the last
     /// [`capture_limit`](crate::PoolBuilder::capture_limit) bytes of each
