@@ -29,7 +29,7 @@ use crate::sys::exit::ExitReason;
 use crate::sys::poll::Watched;
 use crate::worker::config::ZygoteConfig;
 use ledger::{Others, Verdict};
-use output::{PoolOutput, WorkerOutput};
+use output::{PoolOutput, WorkerOutput, fail};
 use spawner::{ExecSpawner, Key, SpawnEvent, Spawner, ZygoteSpawner};
 use worker::{Ended, KillCause, Worker};
 
@@ -997,18 +997,6 @@ impl Supervisor {
             // Everything queued is printed, every result delivered.
             output.close();
         }
-    }
-}
-
-/// Ends `job`'s items with `error`, after what the worker printed before
-/// (see `PoolOutput`).
-fn fail(output: Option<&WorkerOutput>, job: Job, error: TaskError) {
-    match output {
-        Some(output) => {
-            let (slot, part) = job.failure(error);
-            output.deliver(slot, part);
-        }
-        None => job.fail(error),
     }
 }
 

@@ -18,7 +18,9 @@ use polling::Poller;
 
 pub(crate) use worker::WorkerOutput;
 
+use crate::error::TaskError;
 use crate::slot::{Part, Slot};
+use crate::supervisor::Job;
 use printer::Printer;
 
 /// How the pool takes its tasks' output, when it does not inherit it.
@@ -74,5 +76,17 @@ impl PoolOutput {
 
     fn congested(&self) -> bool {
         self.printer.congested()
+    }
+}
+
+/// Ends `job`'s items with `error`: after what their worker printed before,
+/// when it has output pipes.
+pub(crate) fn fail(output: Option<&WorkerOutput>, job: Job, error: TaskError) {
+    match output {
+        Some(output) => {
+            let (slot, part) = job.failure(error);
+            output.deliver(slot, part);
+        }
+        None => job.fail(error),
     }
 }
