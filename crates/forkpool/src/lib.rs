@@ -272,7 +272,8 @@
 //!   through Rust's `Stdout` (so a thread of yours may hold its lock while
 //!   waiting for a task). A task blocked on a full pipe (the printer
 //!   waiting on a slow terminal) counts against its `task_timeout`, as it
-//!   would with `Inherit`.
+//!   would with `Inherit`, and `shutdown` waits for the printer to write
+//!   what it holds.
 //! - A panic's backtrace is carried in [`TaskError::Panicked`] when
 //!   `RUST_BACKTRACE` (or `RUST_LIB_BACKTRACE`) asks for one in the
 //!   environment the pool was built in; with `panic = "abort"` it is cut
