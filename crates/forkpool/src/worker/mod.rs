@@ -412,16 +412,23 @@ impl Worker {
             if let Some(cpu) = &mut self.cpu {
                 cpu.before_task(now);
             }
-            if skip {
+            let panicked = if skip {
                 // Nobody wants the results: skip what has not started.
                 writer.inline_record(self.out.buf(), Tag::Cancelled, b"");
+                None
             } else {
-                self.run_item(&mut writer, &entry, item, fds);
+                let panicked = self.run_item(&mut writer, &entry, item, fds);
                 if let Some(marks) = &mut self.marks {
                     wrote = marks.item_ended(self.status);
                 }
-            }
+                panicked
+            };
             self.status.end(self.items_run);
+            if let Some(caught) = panicked {
+                // After the end stamp: naming the backtrace's frames is the
+                // worker's time, not the task's.
+                self.panic_record(&mut writer, caught);
+            }
             oldest_result_ns.get_or_insert(now);
         }
         // Results leave as soon as the job ends, so a later crash cannot
@@ -458,17 +465,26 @@ impl Worker {
         self.flush();
     }
 
+    /// Runs one item and appends its record, unless it panicked: then its
+    /// record is [`panic_record`](Self::panic_record)'s, once the item is
+    /// stamped done.
     fn run_item(
         &mut self,
         writer: &mut ResultsWriter,
         entry: &Result<EntryFn, String>,
         item: Result<Item<'_>, FrameError>,
         fds: Vec<Option<std::os::fd::OwnedFd>>,
-    ) {
+    ) -> Option<panic::Caught> {
         let (entry, item) = match (entry, item) {
             (Ok(entry), Ok(item)) => (*entry, item),
-            (Err(message), _) => return self.text_record(writer, Tag::Codec, message),
-            (_, Err(e)) => return self.text_record(writer, Tag::Codec, &e.to_string()),
+            (Err(message), _) => {
+                self.text_record(writer, Tag::Codec, message);
+                return None;
+            }
+            (_, Err(e)) => {
+                self.text_record(writer, Tag::Codec, &e.to_string());
+                return None;
+            }
         };
         let limit = self.max_message;
         let out = self.out.buf();
@@ -479,23 +495,32 @@ impl Worker {
             writer.record(out, Tag::Ok, |out, fds| entry(input, Sink { out, fds, limit }))
         }));
         match ran {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => self.text_record(writer, Tag::Codec, &e.message()),
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => {
+                self.text_record(writer, Tag::Codec, &e.message());
+                None
+            }
             Err(payload) => {
                 // It may have panicked half-way through encoding its result.
                 writer.rewind(self.out.buf(), mark, fds_mark);
-                let mut report = panic::take_report(&*payload);
+                let caught = panic::take_caught(&*payload);
                 // Dropping a payload can itself panic; never let that out.
                 let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
                 self.status.clear_panic();
-                let room = (self.max_message / 2).min(MAX_TEXT);
-                report.message = clip(&report.message, room).into_owned();
-                report.backtrace = report.backtrace.map(|b| clip(&b, room / 2).into_owned());
-                let mut encoded = Vec::new();
-                report.encode_into(&mut encoded);
-                writer.inline_record(self.out.buf(), Tag::Panicked, &encoded);
+                Some(caught)
             }
         }
+    }
+
+    /// Appends the record of an item that panicked.
+    fn panic_record(&mut self, writer: &mut ResultsWriter, caught: panic::Caught) {
+        let mut report = caught.resolve();
+        let room = (self.max_message / 2).min(MAX_TEXT);
+        report.message = clip(&report.message, room).into_owned();
+        report.backtrace = report.backtrace.map(|b| clip(&b, room / 2).into_owned());
+        let mut encoded = Vec::new();
+        report.encode_into(&mut encoded);
+        writer.inline_record(self.out.buf(), Tag::Panicked, &encoded);
     }
 
     fn text_record(&mut self, writer: &mut ResultsWriter, tag: Tag, text: &str) {

@@ -5,6 +5,13 @@
 //! panicking frames can be taken. On the thread running tasks it builds a
 //! [`PanicReport`], records it on the status page (which is all that is
 //! left if panics abort) and keeps it for the `catch_unwind` that follows.
+//!
+//! The backtrace is taken in the hook but turned into names only later,
+//! once the worker has stamped the item done ([`Caught::resolve`]):
+//! resolving reads the program's debug information, which can take longer
+//! than a task's timeout, and it is the worker's cost, not the task's.
+//! (With `panic = "abort"` nothing runs after the hook, so it resolves
+//! there.)
 
 use std::any::Any;
 use std::backtrace::{Backtrace, BacktraceStatus};
@@ -14,8 +21,28 @@ use crate::ipc::panic::{MAX_LOCATION, PanicReport};
 use crate::ipc::status::StatusPage;
 
 thread_local! {
-    /// The report of the last panic on this thread, for `take_report`.
-    static LAST: RefCell<Option<PanicReport>> = const { RefCell::new(None) };
+    /// The last panic on this thread, for `take_caught`.
+    static LAST: RefCell<Option<Caught>> = const { RefCell::new(None) };
+}
+
+/// A panic the worker caught: its report, and its backtrace not yet
+/// resolved to names.
+#[derive(Debug)]
+pub(crate) struct Caught {
+    report: PanicReport,
+    trace: Option<Backtrace>,
+}
+
+impl Caught {
+    /// The report, its backtrace (if one was taken) resolved and cut to
+    /// the task's frames.
+    pub(crate) fn resolve(self) -> PanicReport {
+        let mut report = self.report;
+        if let Some(trace) = self.trace {
+            report.backtrace = Some(short(&trace.to_string()));
+        }
+        report
+    }
 }
 
 /// The text of a panic payload (`panic!`'s message).
@@ -29,16 +56,19 @@ pub(crate) fn message_of(payload: &(dyn Any + Send)) -> String {
     }
 }
 
-/// The report for a panic just caught with `payload`: the hook's, if the
-/// hook saw it (it has the location and backtrace), else the bare message
-/// (a panic resumed with `resume_unwind` skips the hook).
-pub(crate) fn take_report(payload: &(dyn Any + Send)) -> PanicReport {
+/// The panic just caught with `payload`: as the hook saw it, if it did
+/// (with the location and backtrace), else the bare message (a panic
+/// resumed with `resume_unwind` skips the hook).
+pub(crate) fn take_caught(payload: &(dyn Any + Send)) -> Caught {
     let message = message_of(payload);
     match LAST.try_with(|last| last.borrow_mut().take()).ok().flatten() {
-        Some(report) if report.message == message => report,
-        _ => PanicReport {
-            message,
-            ..PanicReport::default()
+        Some(caught) if caught.report.message == message => caught,
+        _ => Caught {
+            report: PanicReport {
+                message,
+                ..PanicReport::default()
+            },
+            trace: None,
         },
     }
 }
@@ -117,16 +147,27 @@ pub(crate) fn install_hook(status: &'static StatusPage) {
             text.truncate(end);
         }
         // `capture` honours RUST_LIB_BACKTRACE, then RUST_BACKTRACE, and
-        // costs nothing when neither asks for a backtrace.
+        // costs nothing when neither asks for a backtrace. Taking it only
+        // walks the stack; names come later (see the module docs).
         let trace = Backtrace::capture();
-        let backtrace = (trace.status() == BacktraceStatus::Captured).then(|| short(&trace.to_string()));
-        let report = PanicReport {
-            message: message_of(info.payload()),
-            location,
-            backtrace,
+        let trace = (trace.status() == BacktraceStatus::Captured).then_some(trace);
+        let mut caught = Caught {
+            report: PanicReport {
+                message: message_of(info.payload()),
+                location,
+                backtrace: None,
+            },
+            trace,
         };
-        status.record_panic(&report);
-        let _ = LAST.try_with(|last| *last.borrow_mut() = Some(report));
+        if cfg!(panic = "abort") {
+            // Nothing runs after this hook but the abort.
+            caught = Caught {
+                report: caught.resolve(),
+                trace: None,
+            };
+        }
+        status.record_panic(&caught.report);
+        let _ = LAST.try_with(|last| *last.borrow_mut() = Some(caught));
     }));
 }
 
