@@ -72,7 +72,7 @@ pub(crate) fn encode<T: Serialize + ?Sized>(value: &T, sink: Sink<'_>) -> Result
                 format!("it is over the pool's message size limit of {limit} bytes")
             }
             Some(SpillError::Memory(m)) => format!("no memory for it: {m}"),
-            None => e.to_string(),
+            None => super::serde_message::of_encoding(value, &e),
         }));
     }
     let shared = (fds.len() - fds_at) as u32;
@@ -136,6 +136,10 @@ pub(crate) fn decode<T: DeserializeOwned>(
             body.bytes()
         }
     };
-    wire::decoding(fds, || postcard::from_bytes(bytes))
-        .map_err(|e| CallError::Decode(wire::take_refusal().unwrap_or_else(|| e.to_string())))
+    wire::decoding(fds, || postcard::from_bytes(bytes)).map_err(|e| {
+        let message = wire::take_refusal().unwrap_or_else(|| super::serde_message::of_decoding::<T>(bytes, &e));
+        // The failed attempt's buffers are not needed any more.
+        wire::forget_failed();
+        CallError::Decode(message)
+    })
 }

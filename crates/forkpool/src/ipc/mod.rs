@@ -10,6 +10,8 @@
 //!   beside the messages.
 //! - [`status`]: the page each worker shares with the supervisor.
 //! - [`panic`]: what a worker reports about a task that panicked.
+//! - [`serde_message`]: the message of a failed `Serialize` or
+//!   `Deserialize` impl, which `postcard` drops.
 
 pub(crate) mod codec;
 pub(crate) mod control;
@@ -17,4 +19,5 @@ pub(crate) mod frame;
 pub(crate) mod outbox;
 pub(crate) mod panic;
 pub(crate) mod protocol;
+pub(crate) mod serde_message;
 pub(crate) mod status;

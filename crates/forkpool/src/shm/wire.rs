@@ -37,6 +37,8 @@ thread_local! {
     static INCOMING: RefCell<Incoming> = const { RefCell::new(Incoming::EMPTY) };
     /// Why the last buffer was refused (`postcard` keeps no message).
     static REFUSAL: RefCell<Option<String>> = const { RefCell::new(None) };
+    /// The table of the last decoding that failed, for `decoding_again`.
+    static FAILED: RefCell<Option<Incoming>> = const { RefCell::new(None) };
 }
 
 /// The descriptors of the item being decoded.
@@ -143,9 +145,10 @@ fn nested_encoding<R>(fds: &mut Vec<Attachment>, encode: impl FnOnce() -> R) -> 
     result
 }
 
-/// Runs `decode` with `fds` as the incoming table.
+/// Runs `decode` with `fds` as the incoming table. If it fails, the table
+/// (with the buffers it had taken) is kept for [`decoding_again`].
 #[inline]
-pub(crate) fn decoding<R>(fds: Vec<Option<OwnedFd>>, decode: impl FnOnce() -> R) -> R {
+pub(crate) fn decoding<T, E>(fds: Vec<Option<OwnedFd>>, decode: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
     let outer = DECODING.with(|d| d.replace(true));
     let _reset = DecodeReset { outer };
     if !outer && fds.is_empty() {
@@ -157,6 +160,29 @@ pub(crate) fn decoding<R>(fds: Vec<Option<OwnedFd>>, decode: impl FnOnce() -> R)
         fds,
         segments: Vec::new(),
     };
+    let saved = INCOMING.with(|t| std::mem::replace(&mut *t.borrow_mut(), table));
+    let result = decode();
+    let table = INCOMING.with(|t| std::mem::replace(&mut *t.borrow_mut(), saved));
+    if result.is_err() && !outer {
+        FAILED.with(|f| *f.borrow_mut() = Some(table));
+    }
+    result
+}
+
+/// Drops what a failed decoding left for [`decoding_again`].
+pub(crate) fn forget_failed() {
+    drop(FAILED.with(|f| f.borrow_mut().take()));
+}
+
+/// Runs `decode` again over the same item after [`decoding`] failed, with
+/// the buffers that attempt had already taken (each descriptor can be
+/// taken only once), to find out why it failed (see
+/// `ipc::serde_message`).
+#[cold]
+pub(crate) fn decoding_again<R>(decode: impl FnOnce() -> R) -> R {
+    let table = FAILED.with(|f| f.borrow_mut().take()).unwrap_or(Incoming::EMPTY);
+    let outer = DECODING.with(|d| d.replace(true));
+    let _reset = DecodeReset { outer };
     let saved = INCOMING.with(|t| std::mem::replace(&mut *t.borrow_mut(), table));
     let result = decode();
     INCOMING.with(|t| *t.borrow_mut() = saved);
