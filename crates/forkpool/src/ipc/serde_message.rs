@@ -27,9 +27,10 @@ pub(crate) fn of_encoding<T: Serialize + ?Sized>(value: &T, error: &postcard::Er
     }
     let mut serializer = postcard::Serializer { output: Discard };
     let mut erased = <dyn erased_serde::Serializer>::erase(&mut serializer);
+    let erased: &mut dyn erased_serde::Serializer = &mut erased;
     // Shared buffers go into a table of their own, then are dropped.
     let mut fds = Vec::new();
-    match wire::encoding(&mut fds, || value.erased_serialize(&mut erased)) {
+    match wire::encoding(&mut fds, || erased_serde::Serialize::erased_serialize(value, erased)) {
         Err(e) => e.to_string(),
         Ok(()) => error.to_string(),
     }
