@@ -17,6 +17,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::TaskError;
+use crate::options::Limits;
 use crate::output::{Captured, ItemOutput};
 use crate::pool::{Pool, encode_item};
 use crate::slot::{self, Decoded, Label, Notifier, Slot};
@@ -49,6 +50,8 @@ pub struct Map<'pool, I, R> {
     taken: u64,
     entry: CodeOffset,
     ordered: bool,
+    /// The items' own limits (`Pool::task`).
+    limits: Limits,
     /// Ordered: chunks in input order.
     window: VecDeque<Arc<Slot>>,
     /// Unordered: chunks by token, `None` once collected.
@@ -91,6 +94,7 @@ where
             taken: 0,
             entry,
             ordered,
+            limits: Limits::default(),
             window: VecDeque::new(),
             by_token: Vec::new(),
             free_tokens: Vec::new(),
@@ -102,6 +106,12 @@ where
             ready_output: None,
             result: PhantomData,
         }
+    }
+
+    /// Runs the items under `limits`.
+    pub(crate) fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// This map's id, unique in the process. Under
@@ -161,7 +171,7 @@ where
                 }
             }
             if count > 0 {
-                let slot = Slot::new(count, self.label());
+                let slot = Slot::with(count, self.label(), self.limits, self.pool.counters());
                 self.taken += u64::from(count);
                 jobs.push(Job::new(self.entry, slot.clone(), data, fds, count, size, false));
                 self.track(slot);
@@ -171,7 +181,7 @@ where
                 // already failed.
                 let label = self.label();
                 self.taken += 1;
-                self.track(Slot::failed(1, label, error));
+                self.track(Slot::failed(1, label, error, self.pool.counters()));
             }
         }
         if !jobs.is_empty() {

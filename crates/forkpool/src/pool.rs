@@ -13,7 +13,9 @@ use crate::error::TaskError;
 use crate::ipc::codec;
 use crate::ipc::outbox::Attachment;
 use crate::map::Map;
+use crate::options::{Limits, TaskOptions};
 use crate::slot::{self, Label, Slot};
+use crate::stats::{Counters, PoolStats};
 use crate::supervisor::{Job, Shared, Stop};
 use crate::sys::code::CodeOffset;
 use crate::task::Task;
@@ -99,23 +101,55 @@ impl Pool {
     {
         let _ = f;
         let entry = call::entry_offset::<F, A, R>();
-        Task::new(self.submit_one(entry, &arg))
+        self.task_with(entry, &arg, Limits::default())
+    }
+
+    /// Settings for one submission (a timeout, a memory limit) that
+    /// override the pool's for it alone; see [`TaskOptions`].
+    ///
+    /// ```
+    /// use forkpool::{Pool, TaskError};
+    ///
+    /// let pool = Pool::builder().workers(1).build()?;
+    /// let greedy = pool.task().memory_limit(16 << 20).submit(|n: usize| vec![1u8; n].len(), 1 << 30);
+    /// assert_eq!(greedy.join(), Err(TaskError::MemoryLimitExceeded { limit: 16 << 20 }));
+    /// # Ok::<(), forkpool::Error>(())
+    /// ```
+    pub fn task(&self) -> TaskOptions<'_> {
+        TaskOptions::new(self)
+    }
+
+    /// What the pool has done so far: tasks submitted, queued, running,
+    /// completed and failed, and how workers came and went. See
+    /// [`PoolStats`].
+    pub fn stats(&self) -> PoolStats {
+        self.shared.counters.snapshot()
+    }
+
+    pub(crate) fn counters(&self) -> Option<Arc<Counters>> {
+        Some(self.shared.counters.clone())
     }
 
     /// Encodes `arg` and hands it to the supervisor as one task of `entry`.
-    pub(crate) fn submit_one<A: Serialize + ?Sized>(&self, entry: CodeOffset, arg: &A) -> Arc<Slot> {
+    pub(crate) fn task_with<A: Serialize + ?Sized, R: DeserializeOwned>(
+        &self,
+        entry: CodeOffset,
+        arg: &A,
+        limits: Limits,
+    ) -> Task<R> {
         let mut data = Vec::with_capacity(32);
         let label = Label::task(slot::next_id());
         let mut fds = Vec::new();
-        match encode_item(&mut data, &mut fds, self.max_message(), arg) {
-            Err(error) => Slot::failed(1, label, error),
+        let slot = match encode_item(&mut data, &mut fds, self.max_message(), arg) {
+            Err(error) => Slot::failed(1, label, error, self.counters()),
             Ok(size) => {
-                let slot = Slot::new(1, label);
+                let slot = Slot::with(1, label, limits, self.counters());
                 self.shared
                     .submit(Job::new(entry, slot.clone(), data, fds, 1, size, true));
                 slot
             }
-        }
+        };
+        Task::new(slot, Arc::downgrade(&self.shared))
     }
 
     /// Runs `f` on every input, in the workers, and yields the results in

@@ -13,6 +13,7 @@ use polling::Poller;
 use super::job::Job;
 use crate::error::TaskError;
 use crate::slot::{Part, lock};
+use crate::stats::Counters;
 
 /// How the pool is asked to stop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +37,16 @@ pub(crate) struct Inbox {
     pub(crate) stop: Option<Stop>,
     /// Some slot was abandoned since the last look.
     pub(crate) abandoned: bool,
+    /// Some running task was aborted since the last look.
+    pub(crate) aborted: bool,
+}
+
+/// What the supervisor finds in the inbox besides jobs.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Notes {
+    pub(crate) stop: Option<Stop>,
+    pub(crate) abandoned: bool,
+    pub(crate) aborted: bool,
 }
 
 /// See the module docs.
@@ -48,6 +59,8 @@ pub(crate) struct Shared {
     pids: Mutex<Pids>,
     /// Largest encoded argument or result.
     pub(crate) max_message: usize,
+    /// What `Pool::stats` reports.
+    pub(crate) counters: Arc<Counters>,
 }
 
 impl Job {
@@ -77,6 +90,7 @@ impl Shared {
             broken_reason: Mutex::new(String::new()),
             pids: Mutex::new(Pids::default()),
             max_message,
+            counters: Arc::default(),
         }
     }
 
@@ -117,6 +131,15 @@ impl Shared {
 
     /// Tells the supervisor that slots were abandoned (see
     /// `Slot::abandon`), so that workers skip their items.
+    /// A task a worker had was aborted: its worker must be killed.
+    pub(crate) fn note_aborted(&self) {
+        let mut inbox = lock(&self.inbox);
+        inbox.abandoned = true;
+        inbox.aborted = true;
+        drop(inbox);
+        let _ = self.poller.notify();
+    }
+
     pub(crate) fn note_abandoned(&self) {
         lock(&self.inbox).abandoned = true;
         let _ = self.poller.notify();
@@ -124,10 +147,14 @@ impl Shared {
 
     /// Takes everything submitted since the last call, and whether slots
     /// were abandoned.
-    pub(crate) fn take_inbox(&self, into: &mut Vec<Job>) -> (Option<Stop>, bool) {
+    pub(crate) fn take_inbox(&self, into: &mut Vec<Job>) -> Notes {
         let mut inbox = lock(&self.inbox);
         std::mem::swap(&mut inbox.jobs, into);
-        (inbox.stop, std::mem::take(&mut inbox.abandoned))
+        Notes {
+            stop: inbox.stop,
+            abandoned: std::mem::take(&mut inbox.abandoned),
+            aborted: std::mem::take(&mut inbox.aborted),
+        }
     }
 
     /// From now on, submissions fail at once with `WorkerStartFailed`.
