@@ -293,6 +293,10 @@ mod confine;
 mod error;
 mod guardian;
 mod ipc;
+/// Fuzzing entry points (the `fuzzing` feature; not a stable API).
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub use ipc::fuzz;
 mod map;
 mod options;
 mod output;

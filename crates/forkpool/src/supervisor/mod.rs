@@ -7,6 +7,7 @@ mod ledger;
 mod output;
 mod shared;
 mod spawner;
+mod trace;
 mod worker;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -334,6 +335,7 @@ impl Supervisor {
         };
         let news = worker.read(&mut self.item_ns, now);
         if news.became_ready {
+            trace::worker_started(worker.pid);
             self.start_failures = 0;
             if self.broken && self.recoverable {
                 self.broken = false;
@@ -361,8 +363,7 @@ impl Supervisor {
             KillCause::TimedOut { .. } => self.config.timeout_grace.filter(|g| !g.is_zero()),
             _ => None,
         };
-        #[cfg(feature = "tracing")]
-        trace_kill(worker, &cause);
+        trace::killing(worker.pid, &cause, grace.is_some());
         worker.kill = Some(cause);
         match grace.and_then(|grace| Instant::now().checked_add(grace)) {
             Some(at) => {
@@ -497,20 +498,13 @@ impl Supervisor {
         }
         let exited_cleanly = matches!(worker.ended, Some(Ended::Exited(ExitReason::Exited(0))));
         let retired = worker.kill.is_none() && exited_cleanly && (worker.budget == Some(0) || verdict.no_fault);
+        let lost = !retired && (worker.closing.is_none() || worker.kill.is_some());
         if retired {
             self.shared.counters.worker_recycled();
-        } else if worker.closing.is_none() || worker.kill.is_some() {
+        } else if lost {
             self.shared.counters.worker_lost();
         }
-        #[cfg(feature = "tracing")]
-        tracing::event!(
-            target: "forkpool",
-            tracing::Level::DEBUG,
-            pid = worker.pid,
-            retired,
-            ended = ?worker.ended,
-            "worker exited"
-        );
+        trace::worker_ended(worker.pid, worker.ended.as_ref(), retired, lost);
     }
 
     /// Reads the workers' pipes again once the printer has caught up.
