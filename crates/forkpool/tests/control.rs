@@ -13,8 +13,9 @@ use forkpool::{Pool, TaskError};
 /// Starts `sleep 1000` in the task's process group, writes its pid to
 /// `path`, and hangs.
 fn spawn_sleeper_and_hang(path: PathBuf) -> u8 {
-    let child = std::process::Command::new("sleep").arg("1000").spawn().unwrap();
+    let mut child = std::process::Command::new("sleep").arg("1000").spawn().unwrap();
     std::fs::write(path, child.id().to_string()).unwrap();
+    let _ = child.wait();
     loop {
         std::thread::park();
     }
@@ -46,9 +47,16 @@ fn abort_kills_a_running_task_and_its_processes_and_nothing_else() {
     assert!(victim.wait_timeout(Duration::from_millis(100)));
     assert_eq!(victim.join(), Err(TaskError::Cancelled));
 
-    assert!(wait_for(Duration::from_secs(10), || is_dead(child)), "the task's child outlived the abort");
+    assert!(
+        wait_for(Duration::from_secs(10), || is_dead(child)),
+        "the task's child outlived the abort"
+    );
     assert_eq!(queued.join(), Ok(42));
-    assert_eq!(bystander.join(), Ok(bystander_worker), "the other running task was untouched");
+    assert_eq!(
+        bystander.join(),
+        Ok(bystander_worker),
+        "the other running task was untouched"
+    );
     // The pool keeps its size, with a new worker for the aborted one.
     assert!(wait_for(Duration::from_secs(10), || {
         let now = pool.worker_pids();
@@ -73,7 +81,11 @@ fn abort_of_a_queued_task_is_a_cancel() {
     assert_eq!(running.join(), Ok(worker), "the running task went on");
     assert_eq!(pool.worker_pids(), vec![worker], "no worker was killed");
     let stats = pool.stats();
-    assert_eq!((stats.aborted, stats.cancelled, stats.workers_lost), (0, 1, 0), "{stats:?}");
+    assert_eq!(
+        (stats.aborted, stats.cancelled, stats.workers_lost),
+        (0, 1, 0),
+        "{stats:?}"
+    );
     let _ = std::fs::remove_file(started);
 }
 
@@ -133,10 +145,14 @@ fn a_per_task_timeout_applies_to_that_task_alone_and_is_named() {
         .build()
         .unwrap();
     let short = Duration::from_millis(300);
-    let hang = pool
-        .task()
-        .timeout(short)
-        .submit(|_: ()| -> u8 { loop { std::thread::park() } }, ());
+    let hang = pool.task().timeout(short).submit(
+        |_: ()| -> u8 {
+            loop {
+                std::thread::park()
+            }
+        },
+        (),
+    );
     // Slower than the short timeout, under the pool's own.
     let slow = pool.submit(
         |ms: u64| {
@@ -155,8 +171,10 @@ fn a_per_task_timeout_applies_to_that_task_alone_and_is_named() {
         .timeout(short)
         .map(
             |hang: bool| {
-                while hang {
-                    std::thread::park();
+                if hang {
+                    loop {
+                        std::thread::park();
+                    }
                 }
                 1u8
             },
@@ -322,8 +340,15 @@ fn recycle_above_replaces_a_growing_worker_between_tasks_and_fails_nothing() {
         .iter()
         .map(|pid| pids.iter().filter(|&p| p == pid).count())
         .collect();
-    assert_eq!(runs.iter().sum::<usize>(), pids.len(), "a pid came back after its worker was replaced: {pids:?}");
-    assert!(runs[..runs.len() - 1].iter().all(|&n| n >= 2), "a worker was replaced before it grew: {pids:?}");
+    assert_eq!(
+        runs.iter().sum::<usize>(),
+        pids.len(),
+        "a pid came back after its worker was replaced: {pids:?}"
+    );
+    assert!(
+        runs[..runs.len() - 1].iter().all(|&n| n >= 2),
+        "a worker was replaced before it grew: {pids:?}"
+    );
     // A map series too: every item succeeds.
     let results: Vec<_> = pool.map(leak, vec![32; 40]).collect();
     assert!(results.iter().all(Result::is_ok), "{results:?}");
@@ -388,7 +413,14 @@ fn stats_count_what_happened() {
     let ok: Vec<_> = pool.map(|x: u32| x, 0..100).collect();
     assert!(ok.iter().all(Result::is_ok));
     let crash = pool.submit(|_: ()| -> u8 { std::process::abort() }, ());
-    let hang = pool.submit(|_: ()| -> u8 { loop { std::thread::park() } }, ());
+    let hang = pool.submit(
+        |_: ()| -> u8 {
+            loop {
+                std::thread::park()
+            }
+        },
+        (),
+    );
     let panic = pool.submit(|_: ()| -> u8 { panic!("no") }, ());
     assert!(crash.join().is_err() && hang.join().is_err() && panic.join().is_err());
     assert!(wait_for(Duration::from_secs(10), || pool.stats().workers == 2));

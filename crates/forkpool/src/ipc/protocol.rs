@@ -313,7 +313,9 @@ pub(crate) enum ToWorker<'a> {
     Run(Run<'a>),
     Config(&'a [u8]),
     /// The memory limit for the items that follow (`None`: the pool's).
-    Limits { memory: Option<u64> },
+    Limits {
+        memory: Option<u64>,
+    },
 }
 
 /// Decodes a frame the supervisor sent.

@@ -42,7 +42,9 @@ pub(crate) fn of_encoding<T: Serialize + ?Sized>(value: &T, error: &postcard::Er
     }
     // Shared buffers go into a table of their own, then are dropped.
     let mut fds = Vec::new();
-    retell(error, || wire::encoding(&mut fds, || value.serialize(Discard)).map(drop))
+    retell(error, || {
+        wire::encoding(&mut fds, || value.serialize(Discard)).map(drop)
+    })
 }
 
 /// Why decoding `bytes` as a `T` failed with `error`: the impl's own message
@@ -518,9 +520,7 @@ impl<'de, A: de::VariantAccess<'de>> de::VariantAccess<'de> for Keep<A> {
     }
 
     fn tuple_variant<V: Visitor<'de>>(self, len: usize, visitor: V) -> Result<V::Value, Message> {
-        self.0
-            .tuple_variant(len, Keep(visitor))
-            .map_err(Message::from_inner)
+        self.0.tuple_variant(len, Keep(visitor)).map_err(Message::from_inner)
     }
 
     fn struct_variant<V: Visitor<'de>>(self, fields: &'static [&'static str], visitor: V) -> Result<V::Value, Message> {
@@ -564,7 +564,10 @@ mod tests {
     #[derive(Debug, PartialEq, Serialize, Deserialize)]
     enum Shape {
         Unit,
-        Deep { inner: Vec<Option<(u8, Picky)>>, map: BTreeMap<String, Picky> },
+        Deep {
+            inner: Vec<Option<(u8, Picky)>>,
+            map: BTreeMap<String, Picky>,
+        },
     }
 
     #[test]
@@ -573,10 +576,13 @@ mod tests {
         let error = postcard::to_allocvec(&value).unwrap_err();
         assert_eq!(of_encoding(&value, &error), "13 is unlucky");
 
-        let deep = vec![Shape::Unit, Shape::Deep {
-            inner: vec![None, Some((1, Picky(2))), Some((3, Picky(13)))],
-            map: BTreeMap::new(),
-        }];
+        let deep = vec![
+            Shape::Unit,
+            Shape::Deep {
+                inner: vec![None, Some((1, Picky(2))), Some((3, Picky(13)))],
+                map: BTreeMap::new(),
+            },
+        ];
         let error = postcard::to_allocvec(&deep).unwrap_err();
         assert_eq!(of_encoding(&deep, &error), "13 is unlucky");
 
@@ -587,10 +593,13 @@ mod tests {
         let mut map = BTreeMap::new();
         map.insert("a".to_string(), Picky(1));
         map.insert("b".to_string(), Picky(6));
-        let fine = vec![Shape::Unit, Shape::Deep {
-            inner: vec![None, Some((1, Picky(2)))],
-            map,
-        }];
+        let fine = vec![
+            Shape::Unit,
+            Shape::Deep {
+                inner: vec![None, Some((1, Picky(2)))],
+                map,
+            },
+        ];
         let mut bytes = postcard::to_allocvec(&fine).unwrap();
         // The last value in the encoding is map["b"] = 6: make it 7.
         *bytes.last_mut().unwrap() = 7;

@@ -26,8 +26,8 @@ pub(crate) use shared::{Pids, Shared, Stop};
 use crate::builder::StartMethod;
 use crate::error::{Error, ErrorKind, TaskError};
 use crate::ipc::protocol;
-use crate::options::Limits;
 use crate::ipc::status::{self, Snapshot, StatusPage};
+use crate::options::Limits;
 use crate::sys::exit::ExitReason;
 use crate::sys::poll::Watched;
 use crate::worker::config::ZygoteConfig;
@@ -558,7 +558,10 @@ impl Supervisor {
     /// Why a worker that died on its own took its running item with it.
     fn error_from_end(&self, worker: &Worker, snapshot: &Snapshot) -> TaskError {
         if snapshot.flags & status::FLAG_OUT_OF_MEMORY != 0
-            && let Some(limit) = self.limits_of_running(worker, snapshot).memory.or(self.config.memory_limit)
+            && let Some(limit) = self
+                .limits_of_running(worker, snapshot)
+                .memory
+                .or(self.config.memory_limit)
         {
             return TaskError::MemoryLimitExceeded { limit };
         }
@@ -961,9 +964,7 @@ impl Supervisor {
                     ));
                     continue;
                 }
-                let timeout = task
-                    .and_then(|slot| slot.limits().timeout)
-                    .or(self.config.task_timeout);
+                let timeout = task.and_then(|slot| slot.limits().timeout).or(self.config.task_timeout);
                 if running && let Some(timeout) = timeout {
                     let wait = match self.overran(snapshot.started_at_ns, coarse_now, timeout) {
                         // Doom before killing: if the item finished
@@ -1040,7 +1041,10 @@ impl Supervisor {
             }
         }
         if self.aborts_pending {
-            self.aborts_pending = self.workers.values().any(|w| w.kill.is_none() && w.ledger.holds_aborted());
+            self.aborts_pending = self
+                .workers
+                .values()
+                .any(|w| w.kill.is_none() && w.ledger.holds_aborted());
             if self.aborts_pending {
                 // The aborted task may start at any moment (it was handed
                 // over before the abort): look again soon.

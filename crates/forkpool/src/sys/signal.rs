@@ -85,23 +85,6 @@ pub(crate) fn send_to_group(group: rustix::process::Pid, signal: i32) -> std::io
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_the_common_signals() {
-        assert_eq!(signal_name(libc::SIGSEGV).as_deref(), Some("SIGSEGV"));
-        assert_eq!(signal_name(libc::SIGKILL).as_deref(), Some("SIGKILL"));
-        assert_eq!(signal_name(libc::SIGABRT).as_deref(), Some("SIGABRT"));
-        assert_eq!(signal_name(36).as_deref(), Some("SIGRTMIN+2"));
-        assert_eq!(signal_name(0), None);
-        assert_eq!(signal_name(65), None);
-        assert_eq!(describe(11), "SIGSEGV (11)");
-        assert_eq!(describe(200), "signal 200");
-    }
-}
-
 /// Makes `SIGTERM` leave this process running: a handler that does nothing
 /// (with `SA_RESTART`, so no system call fails with `EINTR`). A worker
 /// does this under `timeout_grace`, so that the `SIGTERM` sent to its
@@ -124,4 +107,21 @@ pub(crate) fn survive_sigterm() -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_the_common_signals() {
+        assert_eq!(signal_name(libc::SIGSEGV).as_deref(), Some("SIGSEGV"));
+        assert_eq!(signal_name(libc::SIGKILL).as_deref(), Some("SIGKILL"));
+        assert_eq!(signal_name(libc::SIGABRT).as_deref(), Some("SIGABRT"));
+        assert_eq!(signal_name(36).as_deref(), Some("SIGRTMIN+2"));
+        assert_eq!(signal_name(0), None);
+        assert_eq!(signal_name(65), None);
+        assert_eq!(describe(11), "SIGSEGV (11)");
+        assert_eq!(describe(200), "signal 200");
+    }
 }

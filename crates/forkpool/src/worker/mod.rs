@@ -168,7 +168,7 @@ fn run(config: &WorkerConfig, socket: OwnedFd, status: OwnedFd, parent: Pid, mar
         }
     }
     // Opened now: a sandbox may deny /proc later.
-    let recycle = match config.recycle_above.map(|bound| Recycle::open(bound)) {
+    let recycle = match config.recycle_above.map(Recycle::open) {
         None => None,
         Some(Ok(recycle)) => Some(recycle),
         Some(Err(e)) => report_init_failure(&socket, &format!("cannot watch the worker's memory: {e}")),
