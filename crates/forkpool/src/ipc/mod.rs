@@ -9,6 +9,7 @@
 //! - [`control`]: the zygote's datagram protocol, with descriptors passed
 //!   beside the messages.
 //! - [`status`]: the page each worker shares with the supervisor.
+//! - [`stream`]: the frames of a streaming task.
 
 pub(crate) mod codec;
 pub(crate) mod control;
@@ -16,3 +17,4 @@ pub(crate) mod frame;
 pub(crate) mod outbox;
 pub(crate) mod protocol;
 pub(crate) mod status;
+pub(crate) mod stream;

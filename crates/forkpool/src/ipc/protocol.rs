@@ -5,6 +5,8 @@
 //!   `count` items (each an encoded argument; see "Items" below).
 //! - `CONFIG`: the worker's settings (exec start only; forked workers
 //!   inherit them from the zygote).
+//! - `STREAM`, `CANCEL`: a streaming task, and stopping it (see
+//!   `ipc::stream`).
 //!
 //! Worker → supervisor:
 //! - `READY`: `pid u32`, once `worker_init` has run.
@@ -14,6 +16,8 @@
 //!   items `first..first + count` of the job. Always sent with the
 //!   `ATTACHED` bit (the descriptor count comes first, often 0): a worker
 //!   does not know whether a result holds descriptors until it has run.
+//! - `BELL`, `YIELD`: a stream's wake-up and its items that hold
+//!   descriptors (see `ipc::stream`).
 //!
 //! Items: `head u32 | inline bytes | [size u64] | [fds u32]`. The low 30
 //! bits of `head` are the number of inline bytes. With `OUT_OF_LINE` set,
@@ -28,6 +32,7 @@
 
 use super::frame::{self, Cursor, Frame, FrameError, FrameFds};
 use super::outbox::{Attachment, Outbox};
+use super::stream;
 
 /// The largest frame body either side accepts, for a pool whose arguments
 /// and results may each be `max_message` bytes: a `map` chunk carries up to
@@ -41,9 +46,14 @@ pub(crate) fn frame_limit(max_message: usize) -> usize {
 pub(crate) mod kind {
     pub(crate) const RUN: u8 = 1;
     pub(crate) const CONFIG: u8 = 2;
+    /// A streaming task (see `ipc::stream`).
+    pub(crate) const STREAM: u8 = 3;
+    pub(crate) const CANCEL: u8 = 4;
     pub(crate) const READY: u8 = 10;
     pub(crate) const INIT_FAILED: u8 = 11;
     pub(crate) const RESULTS: u8 = 12;
+    pub(crate) const BELL: u8 = 13;
+    pub(crate) const YIELD: u8 = 14;
 }
 
 /// The outcome of one item, as the worker reports it.
@@ -288,6 +298,8 @@ fn parse_run(body: &[u8], fds: FrameFds) -> Result<Run<'_>, FrameError> {
 pub(crate) enum ToWorker<'a> {
     Run(Run<'a>),
     Config(&'a [u8]),
+    Stream(stream::Start<'a>),
+    Cancel { job: u64 },
 }
 
 /// Decodes a frame the supervisor sent.
@@ -295,6 +307,8 @@ pub(crate) fn parse_to_worker(frame: Frame<'_>) -> Result<ToWorker<'_>, FrameErr
     match frame.kind {
         kind::RUN => parse_run(frame.body, frame.fds).map(ToWorker::Run),
         kind::CONFIG => Ok(ToWorker::Config(frame.body)),
+        kind::STREAM => stream::parse_start(frame).map(ToWorker::Stream),
+        kind::CANCEL => stream::parse_job(frame.body, "cancel").map(|job| ToWorker::Cancel { job }),
         other => Err(FrameError::UnknownKind(other)),
     }
 }
@@ -497,6 +511,8 @@ pub(crate) enum FromWorker<'a> {
     Ready { pid: u32 },
     InitFailed { message: String },
     Results(Results<'a>),
+    Bell { job: u64 },
+    Yield(stream::Yielded<'a>),
 }
 
 /// Decodes a frame a worker sent. The bytes are untrusted.
@@ -512,6 +528,8 @@ pub(crate) fn parse_from_worker(frame: Frame<'_>) -> Result<FromWorker<'_>, Fram
             message: String::from_utf8_lossy(frame.body).into_owned(),
         }),
         kind::RESULTS => parse_results(frame.body, frame.fds).map(FromWorker::Results),
+        kind::BELL => stream::parse_job(frame.body, "bell").map(|job| FromWorker::Bell { job }),
+        kind::YIELD => stream::parse_yield(frame).map(FromWorker::Yield),
         other => Err(FrameError::UnknownKind(other)),
     }
 }
@@ -685,7 +703,16 @@ mod tests {
             if len >= 5 && next() % 2 == 0 {
                 let body = (len - 5) as u32;
                 bytes[..4].copy_from_slice(&body.to_le_bytes());
-                bytes[4] = [kind::READY, kind::INIT_FAILED, kind::RESULTS][(next() % 3) as usize];
+                let kinds = [
+                    kind::READY,
+                    kind::INIT_FAILED,
+                    kind::RESULTS,
+                    kind::BELL,
+                    kind::YIELD | frame::ATTACHED,
+                    kind::STREAM | frame::ATTACHED,
+                    kind::CANCEL,
+                ];
+                bytes[4] = kinds[(next() % kinds.len() as u64) as usize];
             }
             let _ = decode(&bytes, 1 << 16);
             let mut reader = FrameReader::new(1 << 16);

@@ -1,0 +1,262 @@
+//! The consumer's side of a stream: items out of the ring (and out of
+//! `YIELD` frames, in their places), credit back to the worker, and the
+//! stream's end from its slot.
+
+use std::os::fd::OwnedFd;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use serde::de::DeserializeOwned;
+
+use super::End;
+use super::link::{FrameItem, Link};
+use super::ring::{Record, RingReader};
+use crate::error::TaskError;
+use crate::ipc::codec;
+use crate::ipc::protocol::{Item, Items};
+use crate::slot::Slot;
+use crate::supervisor::Shared;
+
+/// How long a blocking `next` looks for the worker's next item before it
+/// announces that it sleeps. Items that come faster than this are taken
+/// without a wake-up (the worker rings only for a consumer that sleeps),
+/// which is what lets a fast stream run without a system call per item.
+const SPIN: Duration = Duration::from_micros(30);
+
+/// What one step of the consumer came to.
+#[derive(Debug)]
+pub(crate) enum Step<T> {
+    Item(T),
+    /// The stream is over: with this error, or cleanly.
+    End(Option<TaskError>),
+    /// Nothing yet; the waker will be woken.
+    Pending,
+}
+
+/// An open stream, as its consumer holds it.
+#[derive(Debug)]
+pub(crate) struct Open {
+    pub(crate) slot: Arc<Slot>,
+    pub(crate) link: Arc<Link>,
+    pub(crate) ring: RingReader,
+    pub(crate) credit: Arc<OwnedFd>,
+    pub(crate) shared: Arc<Shared>,
+    /// The largest out-of-line item accepted.
+    pub(crate) limit: usize,
+    /// Items taken so far (markers included): the next item's number.
+    pub(crate) seq: u64,
+    /// A marker was read; its frame has not been taken yet.
+    pub(crate) awaiting_frame: bool,
+    /// The end the worker reported, once the slot finished.
+    pub(crate) end: Option<Result<End, TaskError>>,
+}
+
+impl Open {
+    /// Cancels the stream (idempotent): the worker stops its generator
+    /// between items, and the consumer yields nothing more.
+    pub(crate) fn cancel(&self) {
+        if self.link.cancel() {
+            if self.slot.abandon() {
+                self.shared.note_abandoned();
+            }
+            // A consumer parked in another thread must see it.
+            self.link.wake();
+        }
+    }
+
+    /// Ends the stream early with `error`: the worker is told to stop.
+    fn fail<T>(&self, error: TaskError) -> Step<T> {
+        self.cancel();
+        Step::End(Some(error))
+    }
+
+    /// Takes the next item, or says why there is none. `spin`: look for
+    /// a while before giving up (a blocking caller).
+    pub(crate) fn step<T: DeserializeOwned>(&mut self, waker: &Waker, spin: bool) -> Step<T> {
+        loop {
+            if self.link.is_cancelled() {
+                return Step::End(None);
+            }
+            if self.awaiting_frame {
+                match self.link.take(self.seq) {
+                    Ok(Some(item)) => {
+                        self.awaiting_frame = false;
+                        return self.frame_item(item);
+                    }
+                    Ok(None) => {}
+                    Err(seq) => return self.out_of_order(seq),
+                }
+                if self.slot.is_finished() {
+                    // The marker is written after the frame was sent, and
+                    // the supervisor reads all a worker sent before it ends
+                    // the task: the frame cannot still be on its way.
+                    if let Ok(Some(item)) = self.link.take(self.seq) {
+                        self.awaiting_frame = false;
+                        return self.frame_item(item);
+                    }
+                    return self.fail(TaskError::Protocol {
+                        message: format!("stream item {} never arrived", self.seq),
+                    });
+                }
+            } else {
+                match self.ring.next_record() {
+                    Some(Ok(Record::Item(bytes))) => {
+                        self.seq += 1;
+                        let item = Item {
+                            inline: bytes,
+                            out_of_line: None,
+                            shared_fds: 0,
+                        };
+                        return match codec::decode(&item, Vec::new(), self.limit) {
+                            Ok(value) => Step::Item(value),
+                            Err(e) => self.fail(decode_error(e.reason())),
+                        };
+                    }
+                    Some(Ok(Record::Marker)) => {
+                        self.awaiting_frame = true;
+                        continue;
+                    }
+                    Some(Err(corrupt)) => return self.corrupt(corrupt.0),
+                    None => {}
+                }
+                match self.ring.refill() {
+                    Err(corrupt) => return self.corrupt(corrupt.0),
+                    Ok((copied, wake)) => {
+                        if wake {
+                            self.return_credit();
+                        }
+                        if copied {
+                            continue;
+                        }
+                    }
+                }
+                if self.slot.is_finished() {
+                    // Everything the worker committed before it ended is in
+                    // the ring by now: only then is the end the end.
+                    if self.ring.has_committed() {
+                        continue;
+                    }
+                    // A worker that died between sending an item's frame and
+                    // writing its marker: the frame is the next item.
+                    match self.link.take(self.seq) {
+                        Ok(Some(item)) => return self.frame_item(item),
+                        Ok(None) => {}
+                        Err(seq) => return self.out_of_order(seq),
+                    }
+                    return self.finish();
+                }
+            }
+            if spin && self.spin() {
+                continue;
+            }
+            // Announce, then look once more before sleeping.
+            self.link.register(waker);
+            if let Poll::Ready(outcome) = self.slot.poll_take(&mut Context::from_waker(waker)) {
+                self.set_end(outcome);
+                continue;
+            }
+            self.ring.begin_wait();
+            if self.ring.has_committed() || self.link.has_frame() || self.link.is_cancelled() {
+                self.ring.end_wait();
+                continue;
+            }
+            return Step::Pending;
+        }
+    }
+
+    /// Looks for news for up to [`SPIN`], yielding the CPU between looks.
+    fn spin(&self) -> bool {
+        let start = Instant::now();
+        loop {
+            for _ in 0..32 {
+                if self.ring.has_committed()
+                    || self.link.has_frame()
+                    || self.slot.is_finished()
+                    || self.link.is_cancelled()
+                {
+                    return true;
+                }
+                std::hint::spin_loop();
+            }
+            if start.elapsed() >= SPIN {
+                return false;
+            }
+            std::thread::yield_now();
+        }
+    }
+
+    fn set_end(&mut self, outcome: Option<crate::slot::Outcome>) {
+        if self.end.is_none() {
+            self.end = Some(match outcome {
+                Some(outcome) => outcome.decode_one::<End>(),
+                None => Err(TaskError::Protocol {
+                    message: "the stream's end was taken twice".into(),
+                }),
+            });
+        }
+    }
+
+    /// The stream's end, once every item before it was taken.
+    fn finish<T>(&mut self) -> Step<T> {
+        if self.end.is_none() {
+            self.set_end(self.slot.take());
+        }
+        let end = self.end.clone().unwrap_or(Err(TaskError::Protocol {
+            message: "the stream ended without an outcome".into(),
+        }));
+        match end {
+            Ok(End { stopped: true, .. }) if self.link.is_stopped_by_pool() => Step::End(Some(TaskError::PoolShutdown)),
+            Ok(End { stopped: true, .. }) => Step::End(None),
+            Ok(End { items, .. }) if items == self.seq => Step::End(None),
+            Ok(End { items, .. }) => Step::End(Some(TaskError::Protocol {
+                message: format!("the stream reported {items} items but {} arrived", self.seq),
+            })),
+            Err(error) => Step::End(Some(error)),
+        }
+    }
+
+    fn frame_item<T: DeserializeOwned>(&mut self, mut item: FrameItem) -> Step<T> {
+        self.seq += 1;
+        let decoded = match Items::new(&item.bytes, 1).next() {
+            Some(Ok(header)) => {
+                let fds = item.fds.take(header.fds());
+                let wake = self.ring.took_frame(item.weight, header.fds() as u64);
+                if wake {
+                    self.return_credit();
+                }
+                codec::decode(&header, fds, item.limit).map_err(|e| decode_error(e.reason()))
+            }
+            _ => Err(TaskError::Protocol {
+                message: format!("stream item {} is malformed", item.seq),
+            }),
+        };
+        match decoded {
+            Ok(value) => Step::Item(value),
+            Err(error) => self.fail(error),
+        }
+    }
+
+    fn out_of_order<T>(&self, seq: u64) -> Step<T> {
+        self.fail(TaskError::Protocol {
+            message: format!("stream item {seq} came where item {} belongs", self.seq),
+        })
+    }
+
+    fn corrupt<T>(&self, what: &str) -> Step<T> {
+        self.fail(TaskError::Protocol {
+            message: format!("the stream's ring holds {what}"),
+        })
+    }
+
+    /// Wakes a worker that waits for credit.
+    fn return_credit(&self) {
+        let _ = rustix::io::write(&*self.credit, &1u64.to_ne_bytes());
+    }
+}
+
+fn decode_error(reason: &str) -> TaskError {
+    TaskError::Codec {
+        message: format!("cannot decode a stream item: {reason}"),
+    }
+}
