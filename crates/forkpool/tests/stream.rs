@@ -183,7 +183,7 @@ fn an_item_that_cannot_be_encoded_ends_the_stream_after_the_items_before_it() {
 
 /// Counts from 0, and at item 100 fails the way `how` says.
 fn fails_at_100(how: u8) -> impl Iterator<Item = u64> {
-    (0u64..).map(move |i| {
+    (0u64..).inspect(move |&i| {
         if i == 100 {
             match how {
                 0 => panic!("gave up at {i}"),
@@ -196,7 +196,6 @@ fn fails_at_100(how: u8) -> impl Iterator<Item = u64> {
                 },
             }
         }
-        i
     })
 }
 
@@ -289,12 +288,7 @@ fn the_timeout_bounds_each_item_not_the_stream() {
         .build()
         .unwrap();
     // Three times the timeout in all, 10 ms an item.
-    let slow = |n: u32| {
-        (0..n).map(|i| {
-            std::thread::sleep(Duration::from_millis(10));
-            i
-        })
-    };
+    let slow = |n: u32| (0..n).inspect(|_| std::thread::sleep(Duration::from_millis(10)));
     let (items, error) = drain(pool.stream(slow, 150));
     assert_eq!((items.len(), error), (150, None));
 }
@@ -560,11 +554,10 @@ fn shutdown_wakes_a_consumer_blocked_in_another_thread() {
     // One item, then a long wait: the consumer blocks in `next`.
     let stream = pool.stream(
         |_: ()| {
-            (0u64..).map(|i| {
+            (0u64..).inspect(|&i| {
                 if i == 1 {
                     std::thread::sleep(Duration::from_secs(600));
                 }
-                i
             })
         },
         (),

@@ -50,6 +50,9 @@ pub(crate) struct Open {
     pub(crate) awaiting_frame: bool,
     /// The end the worker reported, once the slot finished.
     pub(crate) end: Option<Result<End, TaskError>>,
+    /// The consumer told the worker it sleeps (and may not have been
+    /// woken by the worker, which would have cleared that).
+    pub(crate) sleeping: bool,
 }
 
 impl Open {
@@ -74,6 +77,11 @@ impl Open {
     /// Takes the next item, or says why there is none. `spin`: look for
     /// a while before giving up (a blocking caller).
     pub(crate) fn step<T: DeserializeOwned>(&mut self, waker: &Waker, spin: bool) -> Step<T> {
+        if self.sleeping {
+            // Awake: the worker need not ring for us.
+            self.ring.end_wait();
+            self.sleeping = false;
+        }
         loop {
             if self.link.is_cancelled() {
                 return Step::End(None);
@@ -161,6 +169,7 @@ impl Open {
                 self.ring.end_wait();
                 continue;
             }
+            self.sleeping = true;
             return Step::Pending;
         }
     }

@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::Waker;
 
 use crate::ipc::frame::FrameFds;
@@ -39,6 +39,8 @@ pub(crate) struct Link {
     /// worker that waits for it.
     pub(crate) credit: Attachment,
     inbox: Mutex<Inbox>,
+    /// How many frame items wait in the inbox (read without its lock).
+    waiting: AtomicUsize,
     /// The consumer cancelled (or dropped) the stream.
     cancelled: AtomicBool,
     /// The pool stopped the stream (`shutdown`, or the pool was dropped).
@@ -51,6 +53,7 @@ impl Link {
             ring,
             credit,
             inbox: Mutex::new(Inbox::default()),
+            waiting: AtomicUsize::new(0),
             cancelled: AtomicBool::new(false),
             stopped_by_pool: AtomicBool::new(false),
         }
@@ -60,6 +63,7 @@ impl Link {
     pub(crate) fn push(&self, item: FrameItem) {
         let mut inbox = lock(&self.inbox);
         inbox.frames.push_back(item);
+        self.waiting.store(inbox.frames.len(), Ordering::Release);
         let waker = inbox.waker.take();
         drop(inbox);
         if let Some(waker) = waker {
@@ -90,14 +94,18 @@ impl Link {
         let mut inbox = lock(&self.inbox);
         match inbox.frames.front() {
             None => Ok(None),
-            Some(item) if item.seq == seq => Ok(inbox.frames.pop_front()),
+            Some(item) if item.seq == seq => {
+                let item = inbox.frames.pop_front();
+                self.waiting.store(inbox.frames.len(), Ordering::Release);
+                Ok(item)
+            }
             Some(item) => Err(item.seq),
         }
     }
 
     /// Whether a frame item waits.
     pub(crate) fn has_frame(&self) -> bool {
-        !lock(&self.inbox).frames.is_empty()
+        self.waiting.load(Ordering::Acquire) != 0
     }
 
     /// Marks the stream cancelled by its consumer; true the first time.

@@ -136,6 +136,7 @@ impl Pool {
                 seq: 0,
                 awaiting_frame: false,
                 end: None,
+                sleeping: false,
             })),
             parked: None,
             item: PhantomData,
