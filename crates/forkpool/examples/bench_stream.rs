@@ -17,7 +17,7 @@ mod floor;
 
 use std::time::{Duration, Instant};
 
-use floor::{allowed_cpus, median_of};
+use floor::allowed_cpus;
 use forkpool::Pool;
 
 const ITEMS: u64 = 10_000_000;
@@ -81,6 +81,11 @@ fn pipe_items() -> Duration {
     took
 }
 
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
 fn stream_items(pool: &Pool) -> Duration {
     let start = Instant::now();
     let mut sum = 0u64;
@@ -135,27 +140,23 @@ fn main() {
         stream.push(stream_items(&pool));
         map.push(map_items(&pool));
     }
-    let median = |mut v: Vec<Duration>| {
-        v.sort();
-        v[v.len() / 2]
-    };
     let (pipe, stream, map) = (median(pipe), median(stream), median(map));
 
-    for _ in 0..200 {
-        first_item(&pool);
-        round_trip(&pool);
+    // Taken in turn, back to back, so that both see the same machine.
+    let (mut first, mut submit) = (Vec::new(), Vec::new());
+    for i in 0..1200 {
+        let (f, s) = (first_item(&pool), round_trip(&pool));
+        if i >= 200 {
+            first.push(f);
+            submit.push(s);
+        }
     }
-    let first = median_of(501, || {
-        // Let the worker that served the last stream see its cancel.
-        std::thread::sleep(Duration::from_millis(1));
-        first_item(&pool)
-    });
-    let submit = median_of(501, || round_trip(&pool));
+    let (first, submit) = (median(first), median(submit));
     let pipe_rt = floor::pipe_round_trip(cpus[0], cpus[cpus.len() - 1], 2000);
     pool.shutdown();
 
     println!(
-        "Machine: {} CPUs; a pool of 2 workers; medians of 7 (throughput) and 501 (latency) samples.\n",
+        "Machine: {} CPUs; a pool of 2 workers; medians of 7 (throughput) and 1000 (latency) samples.\n",
         cpus.len()
     );
     println!("| measurement | result | baseline, same run | ratio | target |");

@@ -76,7 +76,7 @@ impl Open {
 
     /// Takes the next item, or says why there is none. `spin`: look for
     /// a while before giving up (a blocking caller).
-    pub(crate) fn step<T: DeserializeOwned>(&mut self, waker: &Waker, spin: bool) -> Step<T> {
+    pub(crate) fn step<T: DeserializeOwned>(&mut self, waker: &dyn Fn() -> Waker, spin: bool) -> Step<T> {
         if self.sleeping {
             // Awake: the worker need not ring for us.
             self.ring.end_wait();
@@ -159,8 +159,9 @@ impl Open {
                 continue;
             }
             // Announce, then look once more before sleeping.
-            self.link.register(waker);
-            if let Poll::Ready(outcome) = self.slot.poll_take(&mut Context::from_waker(waker)) {
+            let waker = waker();
+            self.link.register(&waker);
+            if let Poll::Ready(outcome) = self.slot.poll_take(&mut Context::from_waker(&waker)) {
                 self.set_end(outcome);
                 continue;
             }

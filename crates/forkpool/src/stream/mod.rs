@@ -260,7 +260,9 @@ impl<T> TaskStream<T> {
 }
 
 impl<T: DeserializeOwned> TaskStream<T> {
-    fn step(&mut self, waker: &Waker, spin: bool) -> Poll<Option<Result<T, TaskError>>> {
+    /// One step; `waker` makes the waker to register, needed only when
+    /// there is nothing to yield yet.
+    fn step(&mut self, waker: &dyn Fn() -> Waker, spin: bool) -> Poll<Option<Result<T, TaskError>>> {
         let step = match &mut self.state {
             State::Done => return Poll::Ready(None),
             State::Failed(_) => {
@@ -281,13 +283,14 @@ impl<T: DeserializeOwned> TaskStream<T> {
         }
     }
 
-    fn thread_waker(&mut self) -> Waker {
+    /// A waker that unparks this thread (made once per thread).
+    fn thread_waker(parked: &mut Option<(ThreadId, Waker)>) -> Waker {
         let me = std::thread::current();
-        match &self.parked {
+        match parked {
             Some((id, waker)) if *id == me.id() => waker.clone(),
             _ => {
                 let waker = Waker::from(Arc::new(Unpark(me.clone())));
-                self.parked = Some((me.id(), waker.clone()));
+                *parked = Some((me.id(), waker.clone()));
                 waker
             }
         }
@@ -311,19 +314,16 @@ impl<T: DeserializeOwned> Iterator for TaskStream<T> {
     type Item = Result<T, TaskError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if let State::Open(_) = self.state {
-            let waker = self.thread_waker();
-            loop {
-                match self.step(&waker, true) {
-                    Poll::Ready(item) => return item,
-                    Poll::Pending => std::thread::park(),
-                }
+        let parked = std::cell::RefCell::new(self.parked.take());
+        let waker = || Self::thread_waker(&mut parked.borrow_mut());
+        let item = loop {
+            match self.step(&waker, true) {
+                Poll::Ready(item) => break item,
+                Poll::Pending => std::thread::park(),
             }
-        }
-        match self.step(Waker::noop(), false) {
-            Poll::Ready(item) => item,
-            Poll::Pending => None,
-        }
+        };
+        self.parked = parked.into_inner();
+        item
     }
 }
 
@@ -331,7 +331,7 @@ impl<T: DeserializeOwned> futures_core::Stream for TaskStream<T> {
     type Item = Result<T, TaskError>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.get_mut().step(cx.waker(), false)
+        self.get_mut().step(&|| cx.waker().clone(), false)
     }
 }
 

@@ -221,17 +221,22 @@ impl RingWriter {
         self.allocate(pos + size)?;
         let words = &data(&self.shared)[(pos / 8) as usize..((pos + size) / 8) as usize];
         words[0].store(kind << 32 | payload.len() as u64, Ordering::Relaxed);
+        // The payload's bytes in memory order (both sides are one machine),
+        // so that the consumer can view its copy of the words as bytes.
         let mut chunks = payload.chunks_exact(8);
         for (word, chunk) in words[1..].iter().zip(&mut chunks) {
             let mut bytes = [0u8; 8];
             bytes.copy_from_slice(chunk);
-            word.store(u64::from_le_bytes(bytes), Ordering::Relaxed);
+            word.store(u64::from_ne_bytes(bytes), Ordering::Relaxed);
         }
         let rest = chunks.remainder();
         if !rest.is_empty() {
+            // At most 7 bytes: a loop, not a call to `memcpy`.
             let mut bytes = [0u8; 8];
-            bytes[..rest.len()].copy_from_slice(rest);
-            words[words.len() - 1].store(u64::from_le_bytes(bytes), Ordering::Relaxed);
+            for (to, from) in bytes.iter_mut().zip(rest) {
+                *to = *from;
+            }
+            words[words.len() - 1].store(u64::from_ne_bytes(bytes), Ordering::Relaxed);
         }
         self.produced.ring += size;
         Ok(())
@@ -281,8 +286,8 @@ pub(crate) enum Record<'a> {
 pub(crate) struct RingReader {
     shared: SharedWords,
     consumed: Counters,
-    /// Records copied out, not yet returned: `chunk[at..]`.
-    chunk: Vec<u8>,
+    /// Records copied out (as words), not yet returned: `chunk[at..]`.
+    chunk: Vec<u64>,
     at: usize,
 }
 
@@ -301,16 +306,20 @@ impl RingReader {
     }
 
     /// The next record copied out, if any is left (see [`refill`](Self::refill)).
+    #[inline]
     pub(crate) fn next_record(&mut self) -> Option<Result<Record<'_>, Corrupt>> {
         let rest = self.chunk.get(self.at..)?;
-        let header: [u8; 8] = rest.get(..8)?.try_into().ok()?;
-        let header = u64::from_le_bytes(header);
+        let (&header, rest) = rest.split_first()?;
         let len = (header & 0xffff_ffff) as usize;
         let kind = header >> 32;
-        let size = 8 + padded(len) as usize;
-        self.at += size;
+        let words = padded(len) as usize / 8;
+        self.at += 1 + words;
         Some(match kind {
-            ITEM => rest.get(8..8 + len).map(Record::Item).ok_or(Corrupt("a cut record")),
+            ITEM => rest
+                .get(..words)
+                .and_then(|words| bytemuck::cast_slice::<u64, u8>(words).get(..len))
+                .map(Record::Item)
+                .ok_or(Corrupt("a cut record")),
             MARKER => Ok(Record::Marker),
             _ => Err(Corrupt("an unknown record")),
         })
@@ -339,7 +348,7 @@ impl RingReader {
         let data = data(&self.shared);
         let mut head = self.consumed.ring;
         let mut items = 0;
-        while head < tail && self.chunk.len() < CHUNK {
+        while head < tail && self.chunk.len() < CHUNK / 8 {
             let pos = head % cap;
             let header = data[(pos / 8) as usize].load(Ordering::Relaxed);
             let len = header & 0xffff_ffff;
@@ -355,11 +364,10 @@ impl RingReader {
                 return Err(Corrupt("a record that overruns the ring"));
             }
             // The header as checked, then the payload.
-            self.chunk.extend_from_slice(&header.to_le_bytes());
-            for word in &data[(pos / 8) as usize + 1..((pos + size) / 8) as usize] {
-                self.chunk
-                    .extend_from_slice(&word.load(Ordering::Relaxed).to_le_bytes());
-            }
+            self.chunk.push(header);
+            let payload = &data[(pos / 8) as usize + 1..((pos + size) / 8) as usize];
+            self.chunk
+                .extend(payload.iter().map(|word| word.load(Ordering::Relaxed)));
             head += size;
             items += 1;
         }
