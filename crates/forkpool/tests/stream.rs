@@ -439,10 +439,16 @@ fn the_item_count_is_bounded_too() {
 
 // -------------------------------------------------- cancel and drop --
 
+/// How many descriptors process `pid` has open.
+fn fd_count(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count()
+}
+
 #[test]
 fn dropping_a_stream_stops_the_generator_and_the_worker_is_reused() {
     let pool = pool(1);
     let worker = pid_of_worker(&pool);
+    let worker_fds = fd_count(worker);
     // Running flat out.
     let mut stream = pool.stream(|_: ()| (0u64..).map(|_| std::process::id()), ());
     assert_eq!(stream.next(), Some(Ok(worker)));
@@ -461,6 +467,7 @@ fn dropping_a_stream_stops_the_generator_and_the_worker_is_reused() {
     assert_eq!(stream.next(), None, "nothing after a cancel");
     assert!(stream.is_done());
     assert_eq!(pid_of_worker(&pool), worker);
+    assert_eq!(fd_count(worker), worker_fds, "the worker keeps no stream's ring");
 }
 
 #[test]
