@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::time::Duration;
 
+use common::Unsendable;
 use forkpool::{Pool, SharedBytes, StartMethod, TaskError, TaskStream};
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
@@ -129,25 +130,10 @@ fn streams_work_with_exec_started_workers() {
 
 // -------------------------------------------------------- bad inputs --
 
-#[derive(Debug)]
-struct Unserializable;
-
-impl Serialize for Unserializable {
-    fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
-        Err(serde::ser::Error::custom("this value refuses"))
-    }
-}
-
-impl<'de> Deserialize<'de> for Unserializable {
-    fn deserialize<D: serde::Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
-        Ok(Unserializable)
-    }
-}
-
 #[test]
 fn an_argument_that_does_not_serialize_ends_the_stream_with_a_codec_error() {
     let pool = pool(1);
-    let (items, error) = drain(pool.stream(|_: Unserializable| 0..3u8, Unserializable));
+    let (items, error) = drain(pool.stream(|_: Unsendable| 0..3u8, Unsendable));
     assert!(items.is_empty());
     assert!(
         matches!(error, Some(TaskError::Codec { ref message }) if message.contains("argument")),
@@ -168,7 +154,7 @@ fn an_item_that_cannot_be_encoded_ends_the_stream_after_the_items_before_it() {
         "{error:?}"
     );
     let (items, error) = drain(pool.stream(
-        |_: ()| (0..5u8).map(|i| if i < 2 { Ok(i) } else { Err(Unserializable) }),
+        |_: ()| (0..5u8).map(|i| if i < 2 { Ok(i) } else { Err(Unsendable) }),
         (),
     ));
     assert_eq!(items.len(), 2);
