@@ -101,8 +101,10 @@
 //!   how far the worker runs ahead (65,536 items, 1 MiB of ring, 16 MiB of
 //!   larger items): past them it sleeps until the caller has taken half
 //!   back, and that wait is not timed. Each side sleeps only after saying
-//!   so in the ring, and the other wakes it (the supervisor relays the
-//!   worker's `BELL`; the caller writes an `eventfd`). Items holding
+//!   so in the ring, and the other wakes it: the worker wakes a caller
+//!   blocked in `next` through a futex in the ring (an async caller
+//!   through the supervisor), the caller wakes the worker with an
+//!   `eventfd`. Items holding
 //!   descriptors (or over 64 KiB) travel as frames with their descriptors,
 //!   a marker keeping their place in the ring. A stream holds its worker
 //!   until it ends; cancelling it is a mark on the status page (looked at

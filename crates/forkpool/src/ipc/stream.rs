@@ -8,8 +8,9 @@
 //!   worker that waits for credit.
 //!
 //! Worker → supervisor:
-//! - `BELL`: `job u64`. Items are waiting in the ring and the consumer
-//!   said it sleeps (sent at most once per sleep).
+//! - `BELL`: `job u64`. Items are waiting in the ring and an async
+//!   consumer said it sleeps (sent at most once per sleep; a consumer
+//!   blocked in `next` is woken through the ring's futex instead).
 //! - `YIELD`: `job u64 | seq u64 | weight u64 | item`, always `ATTACHED`:
 //!   item number `seq` of the stream, one that holds descriptors or is too
 //!   large for the ring; `weight` is the bytes it stands for (its encoding

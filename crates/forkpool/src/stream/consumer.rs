@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 
 use super::End;
 use super::link::{FrameItem, Link};
-use super::ring::{Record, RingReader};
+use super::ring::{Record, RingReader, Sleeper};
 use crate::error::TaskError;
 use crate::ipc::codec;
 use crate::ipc::protocol::{Item, Items};
@@ -19,10 +19,22 @@ use crate::slot::Slot;
 use crate::supervisor::Shared;
 
 /// How long a blocking `next` looks for the worker's next item before it
-/// announces that it sleeps. Items that come faster than this are taken
-/// without a wake-up (the worker rings only for a consumer that sleeps),
-/// which is what lets a fast stream run without a system call per item.
-const SPIN: Duration = Duration::from_micros(30);
+/// sleeps. Short: an item a generator is about to finish is taken without
+/// a wake-up, but the loop never spends much CPU. A consumer faster than
+/// its generator sleeps between bursts, and the worker wakes it with one
+/// system call a burst (the first item it commits after the consumer said
+/// it sleeps), not one per item.
+const SPIN: Duration = Duration::from_micros(5);
+
+/// How the consumer waits when there is nothing yet.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Waiter<'a> {
+    /// Blocked in `next`: it looks again for a while, then sleeps on the
+    /// ring's futex ([`RingReader::sleep`]).
+    Blocking,
+    /// `poll_next`: this waker is woken.
+    Async(&'a Waker),
+}
 
 /// What one step of the consumer came to.
 #[derive(Debug)]
@@ -53,6 +65,8 @@ pub(crate) struct Open {
     /// The consumer told the worker it sleeps (and may not have been
     /// woken by the worker, which would have cleared that).
     pub(crate) sleeping: bool,
+    /// The waker of a consumer blocked in `next` (made once).
+    pub(crate) futex_waker: Option<Waker>,
 }
 
 impl Open {
@@ -74,9 +88,9 @@ impl Open {
         Step::End(Some(error))
     }
 
-    /// Takes the next item, or says why there is none. `spin`: look for
-    /// a while before giving up (a blocking caller).
-    pub(crate) fn step<T: DeserializeOwned>(&mut self, waker: &dyn Fn() -> Waker, spin: bool) -> Step<T> {
+    /// Takes the next item, or says why there is none (then `waiter` will
+    /// be woken when there may be news).
+    pub(crate) fn step<T: DeserializeOwned>(&mut self, waiter: Waiter<'_>) -> Step<T> {
         if self.sleeping {
             // Awake: the worker need not ring for us.
             self.ring.end_wait();
@@ -155,18 +169,24 @@ impl Open {
                     return self.finish();
                 }
             }
-            if spin && self.spin() {
+            let blocking = matches!(waiter, Waiter::Blocking);
+            if blocking && self.spin() {
                 continue;
             }
             // Announce, then look once more before sleeping.
-            let waker = waker();
+            let waker = match waiter {
+                Waiter::Async(waker) => waker.clone(),
+                Waiter::Blocking => self.futex_waker.get_or_insert_with(|| self.ring.waker()).clone(),
+            };
             self.link.register(&waker);
             if let Poll::Ready(outcome) = self.slot.poll_take(&mut Context::from_waker(&waker)) {
                 self.set_end(outcome);
                 continue;
             }
-            self.ring.begin_wait();
-            if self.ring.has_committed() || self.link.has_frame() || self.link.is_cancelled() {
+            self.ring
+                .begin_wait(if blocking { Sleeper::Futex } else { Sleeper::Bell });
+            if self.ring.has_committed() || self.link.has_frame() || self.link.is_cancelled() || self.slot.is_finished()
+            {
                 self.ring.end_wait();
                 continue;
             }
@@ -175,24 +195,25 @@ impl Open {
         }
     }
 
-    /// Looks for news for up to [`SPIN`], yielding the CPU between looks.
+    /// Looks for news for up to [`SPIN`]. A busy loop: yielding the CPU
+    /// instead would, on a loaded machine, turn the wait into whole time
+    /// slices of other processes.
+    /// Looks are spaced out, so that items pile up between them (taken in
+    /// a batch, not one by one in step with the worker) and the line of the
+    /// ring the worker writes is not pulled away from it all the time.
     fn spin(&self) -> bool {
         let start = Instant::now();
         loop {
-            for _ in 0..32 {
-                if self.ring.has_committed()
-                    || self.link.has_frame()
-                    || self.slot.is_finished()
-                    || self.link.is_cancelled()
-                {
-                    return true;
-                }
+            for _ in 0..64 {
                 std::hint::spin_loop();
+            }
+            if self.ring.has_committed() || self.link.has_frame() || self.slot.is_finished() || self.link.is_cancelled()
+            {
+                return true;
             }
             if start.elapsed() >= SPIN {
                 return false;
             }
-            std::thread::yield_now();
         }
     }
 

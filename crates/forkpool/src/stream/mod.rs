@@ -20,8 +20,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
-use std::thread::{Thread, ThreadId};
+use std::task::{Context, Poll};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -32,7 +31,7 @@ use crate::pool::{Pool, encode_item};
 use crate::slot::Slot;
 use crate::supervisor::Job;
 use crate::sys::code::CodeOffset;
-use consumer::{Open, Step};
+use consumer::{Open, Step, Waiter};
 use link::Link;
 use ring::RingReader;
 
@@ -137,8 +136,8 @@ impl Pool {
                 awaiting_frame: false,
                 end: None,
                 sleeping: false,
+                futex_waker: None,
             })),
-            parked: None,
             item: PhantomData,
         }
     }
@@ -203,8 +202,6 @@ impl Pool {
 #[must_use = "a stream does nothing useful unless it is read; dropping it cancels it"]
 pub struct TaskStream<T> {
     state: State,
-    /// A waker that unparks the thread blocked in `next`.
-    parked: Option<(ThreadId, Waker)>,
     item: PhantomData<fn() -> T>,
 }
 
@@ -238,7 +235,6 @@ impl<T> TaskStream<T> {
     fn failed(error: TaskError) -> TaskStream<T> {
         TaskStream {
             state: State::Failed(error),
-            parked: None,
             item: PhantomData,
         }
     }
@@ -260,9 +256,8 @@ impl<T> TaskStream<T> {
 }
 
 impl<T: DeserializeOwned> TaskStream<T> {
-    /// One step; `waker` makes the waker to register, needed only when
-    /// there is nothing to yield yet.
-    fn step(&mut self, waker: &dyn Fn() -> Waker, spin: bool) -> Poll<Option<Result<T, TaskError>>> {
+    /// One step; `waiter` is woken after a `Pending`.
+    fn step(&mut self, waiter: Waiter<'_>) -> Poll<Option<Result<T, TaskError>>> {
         let step = match &mut self.state {
             State::Done => return Poll::Ready(None),
             State::Failed(_) => {
@@ -271,7 +266,7 @@ impl<T: DeserializeOwned> TaskStream<T> {
                 };
                 return Poll::Ready(Some(Err(error)));
             }
-            State::Open(open) => open.step::<T>(waker, spin),
+            State::Open(open) => open.step::<T>(waiter),
         };
         match step {
             Step::Item(item) => Poll::Ready(Some(Ok(item))),
@@ -282,48 +277,22 @@ impl<T: DeserializeOwned> TaskStream<T> {
             Step::Pending => Poll::Pending,
         }
     }
-
-    /// A waker that unparks this thread (made once per thread).
-    fn thread_waker(parked: &mut Option<(ThreadId, Waker)>) -> Waker {
-        let me = std::thread::current();
-        match parked {
-            Some((id, waker)) if *id == me.id() => waker.clone(),
-            _ => {
-                let waker = Waker::from(Arc::new(Unpark(me.clone())));
-                *parked = Some((me.id(), waker.clone()));
-                waker
-            }
-        }
-    }
-}
-
-/// Wakes a thread parked in `TaskStream::next`.
-struct Unpark(Thread);
-
-impl Wake for Unpark {
-    fn wake(self: Arc<Self>) {
-        self.0.unpark();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.0.unpark();
-    }
 }
 
 impl<T: DeserializeOwned> Iterator for TaskStream<T> {
     type Item = Result<T, TaskError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let parked = std::cell::RefCell::new(self.parked.take());
-        let waker = || Self::thread_waker(&mut parked.borrow_mut());
-        let item = loop {
-            match self.step(&waker, true) {
-                Poll::Ready(item) => break item,
-                Poll::Pending => std::thread::park(),
+        loop {
+            match self.step(Waiter::Blocking) {
+                Poll::Ready(item) => return item,
+                Poll::Pending => {
+                    if let State::Open(open) = &self.state {
+                        open.ring.sleep();
+                    }
+                }
             }
-        };
-        self.parked = parked.into_inner();
-        item
+        }
     }
 }
 
@@ -331,7 +300,7 @@ impl<T: DeserializeOwned> futures_core::Stream for TaskStream<T> {
     type Item = Result<T, TaskError>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.get_mut().step(&|| cx.waker().clone(), false)
+        self.get_mut().step(Waiter::Async(cx.waker()))
     }
 }
 

@@ -9,7 +9,8 @@
 //!   for credit (items, bytes of `YIELD` frames, descriptors);
 //! - words 8–11: what the consumer has consumed: `HEAD` (bytes), items,
 //!   `YIELD` bytes, descriptors;
-//! - word 16 `READER_WAITING`, word 24 `WRITER_WAITING`: who sleeps;
+//! - word 16 `READER_WAITING` (a 32-bit futex word: 0, or how the
+//!   consumer sleeps), word 24 `WRITER_WAITING`: who sleeps;
 //! - word 32: the data area's size, written by the creator;
 //! - from byte 4096: the data area, [`RING_BYTES`] bytes of records.
 //!
@@ -25,11 +26,17 @@
 //! data race), then publishes how far it got. Sleeping is the classic
 //! two-flag handshake: each side sets its `*_WAITING` flag and then looks
 //! again before it sleeps, and the other side looks at the flag after each
-//! publication, so a wake-up is never lost.
+//! publication, so a wake-up is never lost. A consumer blocked in `next`
+//! sleeps on a futex on its flag, which the worker wakes directly; an async
+//! consumer's `Waker` is woken through the supervisor (`BELL`).
 
 use std::io;
 use std::os::fd::OwnedFd;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::task::{Wake, Waker};
+
+use rustix::thread::futex;
 
 use crate::sys::page::SharedWords;
 
@@ -74,6 +81,11 @@ const READER_WAITING: usize = 16;
 const WRITER_WAITING: usize = 24;
 const CAPACITY: usize = 32;
 
+/// `READER_WAITING`: the consumer sleeps on the futex...
+const FUTEX_SLEEPER: u32 = 1;
+/// ...or it waits for its `Waker`, which only the supervisor can reach.
+const BELL_SLEEPER: u32 = 2;
+
 const ITEM: u64 = 1;
 const MARKER: u64 = 2;
 const WRAP: u64 = 3;
@@ -115,6 +127,20 @@ fn padded(len: usize) -> u64 {
 
 fn data(shared: &SharedWords) -> &[AtomicU64] {
     &shared.words()[HEADER_WORDS..]
+}
+
+/// The consumer's flag, a futex word.
+fn reader_waiting(shared: &SharedWords) -> Option<&AtomicU32> {
+    shared.futex_word(READER_WAITING)
+}
+
+/// How the consumer is about to sleep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sleeper {
+    /// Blocked in `next`, on the futex.
+    Futex,
+    /// Waiting for a `Waker` (async).
+    Bell,
 }
 
 /// The worker's side.
@@ -260,13 +286,26 @@ impl RingWriter {
         Ok(())
     }
 
-    /// Makes everything pushed visible to the consumer. Returns true when
-    /// the consumer said it sleeps (the flag is cleared: wake it once).
+    /// Makes everything pushed visible to the consumer, and wakes it if it
+    /// said it sleeps (once: the flag is cleared). Returns true when that
+    /// takes a bell: the consumer waits for its `Waker`.
     #[inline]
     pub(crate) fn commit(&mut self) -> bool {
-        let w = self.shared.words();
-        w[TAIL].store(self.produced.ring, Ordering::SeqCst);
-        w[READER_WAITING].load(Ordering::SeqCst) != 0 && w[READER_WAITING].swap(0, Ordering::SeqCst) != 0
+        self.shared.words()[TAIL].store(self.produced.ring, Ordering::SeqCst);
+        let Some(flag) = reader_waiting(&self.shared) else {
+            return false;
+        };
+        if flag.load(Ordering::SeqCst) == 0 {
+            return false;
+        }
+        match flag.swap(0, Ordering::SeqCst) {
+            FUTEX_SLEEPER => {
+                let _ = futex::wake(flag, futex::Flags::empty(), 1);
+                false
+            }
+            BELL_SLEEPER => true,
+            _ => false,
+        }
     }
 }
 
@@ -287,7 +326,7 @@ pub(crate) enum Record<'a> {
 /// The consumer's side.
 #[derive(Debug)]
 pub(crate) struct RingReader {
-    shared: SharedWords,
+    shared: Arc<SharedWords>,
     consumed: Counters,
     /// Records copied out (as words), not yet returned: `chunk[at..]`.
     chunk: Vec<u64>,
@@ -300,7 +339,7 @@ impl RingReader {
         let (shared, fd) = SharedWords::create(NAME, TOTAL_WORDS, HEADER_BYTES)?;
         shared.words()[CAPACITY].store(RING_BYTES as u64, Ordering::Release);
         let reader = RingReader {
-            shared,
+            shared: Arc::new(shared),
             consumed: Counters::default(),
             chunk: Vec::new(),
             at: 0,
@@ -413,13 +452,55 @@ impl RingReader {
 
     /// Says the consumer is about to sleep until the worker commits more.
     /// The caller must look at the ring again after this, before sleeping.
-    pub(crate) fn begin_wait(&self) {
-        self.shared.words()[READER_WAITING].store(1, Ordering::SeqCst);
+    pub(crate) fn begin_wait(&self, how: Sleeper) {
+        if let Some(flag) = reader_waiting(&self.shared) {
+            let value = match how {
+                Sleeper::Futex => FUTEX_SLEEPER,
+                Sleeper::Bell => BELL_SLEEPER,
+            };
+            flag.store(value, Ordering::SeqCst);
+        }
     }
 
     /// The consumer is awake after all.
     pub(crate) fn end_wait(&self) {
-        self.shared.words()[READER_WAITING].store(0, Ordering::SeqCst);
+        if let Some(flag) = reader_waiting(&self.shared) {
+            flag.store(0, Ordering::SeqCst);
+        }
+    }
+
+    /// Sleeps on the futex until the worker, or [`waker`](Self::waker),
+    /// wakes it (returns at once if that already happened). May return
+    /// early; the caller looks again either way.
+    pub(crate) fn sleep(&self) {
+        if let Some(flag) = reader_waiting(&self.shared) {
+            let _ = futex::wait(flag, futex::Flags::empty(), FUTEX_SLEEPER, None);
+        }
+    }
+
+    /// A `Waker` that wakes a consumer asleep in [`sleep`](Self::sleep):
+    /// for the supervisor's news (the stream's end, a framed item).
+    pub(crate) fn waker(&self) -> Waker {
+        Waker::from(Arc::new(FutexWaker(self.shared.clone())))
+    }
+}
+
+/// See [`RingReader::waker`].
+struct FutexWaker(Arc<SharedWords>);
+
+impl Wake for FutexWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if let Some(flag) = reader_waiting(&self.0)
+            && flag
+                .compare_exchange(FUTEX_SLEEPER, 0, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+        {
+            let _ = futex::wake(flag, futex::Flags::empty(), 1);
+        }
     }
 }
 
@@ -557,13 +638,29 @@ mod tests {
         assert!(!writer.commit(), "nobody sleeps");
         assert!(reader.has_committed());
         drain(&mut reader);
-        reader.begin_wait();
+        reader.begin_wait(Sleeper::Bell);
         assert!(!reader.has_committed());
         writer.push_item(b"b").unwrap();
-        assert!(writer.commit(), "the sleeping reader must be woken");
+        assert!(writer.commit(), "the sleeping reader must be rung for");
         writer.push_item(b"c").unwrap();
         assert!(!writer.commit(), "once");
         assert_eq!(drain(&mut reader), [Some(b"b".to_vec()), Some(b"c".to_vec())]);
+        // A reader asleep on the futex is woken by the writer itself.
+        let reader = std::sync::Arc::new(std::sync::Mutex::new(reader));
+        let sleeper = {
+            let reader = reader.clone();
+            std::thread::spawn(move || {
+                let reader = reader.lock().unwrap();
+                reader.begin_wait(Sleeper::Futex);
+                reader.sleep();
+            })
+        };
+        while !sleeper.is_finished() {
+            writer.push_item(b"d").unwrap();
+            assert!(!writer.commit(), "no bell for a futex sleeper");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        sleeper.join().unwrap();
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::ffi::CStr;
 use std::fs::File;
 use std::io;
 use std::os::fd::OwnedFd;
-use std::sync::atomic::{AtomicU8, AtomicU64};
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64};
 
 use memmap2::{MmapOptions, MmapRaw};
 use rustix::fs::{MemfdFlags, SealFlags};
@@ -135,6 +135,20 @@ impl SharedWords {
         let file = File::from(fd.try_clone()?);
         let map = MmapOptions::new().len(words * 8).map_raw(&file)?;
         Ok(SharedWords { map, words })
+    }
+
+    /// The first four bytes of word `index`, as a 32-bit atomic: what a
+    /// futex waits on. Such a word must only ever be accessed this way.
+    pub(crate) fn futex_word(&self, index: usize) -> Option<&AtomicU32> {
+        if index >= self.words {
+            return None;
+        }
+        // SAFETY: `index` is within the mapping (checked above), and the
+        // mapping is page-aligned, so the address is aligned for u32. Every
+        // bit pattern is a valid AtomicU32, the mapping lives as long as
+        // `self`, and callers access this word only through this atomic
+        // (never as the AtomicU64 `words` also covers), in both processes.
+        Some(unsafe { &*self.map.as_mut_ptr().cast::<AtomicU64>().add(index).cast::<AtomicU32>() })
     }
 
     /// The words.
