@@ -203,7 +203,7 @@ fn a_panic_yields_the_items_before_it_then_the_panic() {
             &pool,
             0,
             read_late,
-            |e| matches!(e, TaskError::Panicked { message } if message.contains("gave up at 100")),
+            |e| matches!(e, TaskError::Panicked { message, .. } if message.contains("gave up at 100")),
         );
     }
     // A panic before the first item: in the closure itself.

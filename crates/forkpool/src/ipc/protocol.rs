@@ -16,6 +16,10 @@
 //!   items `first..first + count` of the job. Always sent with the
 //!   `ATTACHED` bit (the descriptor count comes first, often 0): a worker
 //!   does not know whether a result holds descriptors until it has run.
+//! - `OUTPUT_MARK`: `stdout u64 | stderr u64`, only when the pool's task
+//!   output goes through pipes: how many bytes had been written to each
+//!   pipe when the item the next frame (`RESULTS`, or `READY`) reports
+//!   last on ended. See `supervisor/output/README.md`.
 //! - `BELL`, `YIELD`: a stream's wake-up and its items that hold
 //!   descriptors (see `ipc::stream`).
 //!
@@ -52,8 +56,9 @@ pub(crate) mod kind {
     pub(crate) const READY: u8 = 10;
     pub(crate) const INIT_FAILED: u8 = 11;
     pub(crate) const RESULTS: u8 = 12;
-    pub(crate) const BELL: u8 = 13;
-    pub(crate) const YIELD: u8 = 14;
+    pub(crate) const OUTPUT_MARK: u8 = 13;
+    pub(crate) const BELL: u8 = 14;
+    pub(crate) const YIELD: u8 = 15;
 }
 
 /// The outcome of one item, as the worker reports it.
@@ -445,6 +450,11 @@ impl<'a> Records<'a> {
             cursor: Cursor::new(bytes, "results"),
         }
     }
+
+    /// Bytes after the records read so far.
+    pub(crate) fn remaining(&self) -> usize {
+        self.cursor.remaining()
+    }
 }
 
 impl<'a> Iterator for Records<'a> {
@@ -508,10 +518,18 @@ fn parse_results(body: &[u8], fds: FrameFds) -> Result<Results<'_>, FrameError> 
 /// What a worker sends the supervisor.
 #[derive(Debug)]
 pub(crate) enum FromWorker<'a> {
-    Ready { pid: u32 },
-    InitFailed { message: String },
+    Ready {
+        pid: u32,
+    },
+    InitFailed {
+        message: String,
+    },
     Results(Results<'a>),
-    Bell { job: u64 },
+    /// Output positions: `[stdout, stderr]`.
+    OutputMark([u64; 2]),
+    Bell {
+        job: u64,
+    },
     Yield(stream::Yielded<'a>),
 }
 
@@ -528,10 +546,34 @@ pub(crate) fn parse_from_worker(frame: Frame<'_>) -> Result<FromWorker<'_>, Fram
             message: String::from_utf8_lossy(frame.body).into_owned(),
         }),
         kind::RESULTS => parse_results(frame.body, frame.fds).map(FromWorker::Results),
+        kind::OUTPUT_MARK => {
+            let mut c = Cursor::new(frame.body, "output mark");
+            let position = [c.u64("stdout position cut")?, c.u64("stderr position cut")?];
+            c.expect_end("trailing bytes")?;
+            Ok(FromWorker::OutputMark(position))
+        }
         kind::BELL => stream::parse_job(frame.body, "bell").map(|job| FromWorker::Bell { job }),
         kind::YIELD => stream::parse_yield(frame).map(FromWorker::Yield),
         other => Err(FrameError::UnknownKind(other)),
     }
+}
+
+/// Appends an `OUTPUT_MARK` frame; returns where its body starts, for
+/// [`patch_output_mark`].
+pub(crate) fn write_output_mark(out: &mut Vec<u8>, position: [u64; 2]) -> usize {
+    let frame_at = frame::begin_frame(out, kind::OUTPUT_MARK);
+    let at = out.len();
+    out.extend_from_slice(&position[0].to_le_bytes());
+    out.extend_from_slice(&position[1].to_le_bytes());
+    // 16 bytes: always fits the length field.
+    let _ = frame::end_frame(out, frame_at);
+    at
+}
+
+/// Rewrites the positions of the `OUTPUT_MARK` frame whose body is at `at`.
+pub(crate) fn patch_output_mark(out: &mut [u8], at: usize, position: [u64; 2]) {
+    out[at..at + 8].copy_from_slice(&position[0].to_le_bytes());
+    out[at + 8..at + 16].copy_from_slice(&position[1].to_le_bytes());
 }
 
 /// Appends a `READY` frame.
@@ -707,6 +749,7 @@ mod tests {
                     kind::READY,
                     kind::INIT_FAILED,
                     kind::RESULTS,
+                    kind::OUTPUT_MARK,
                     kind::BELL,
                     kind::YIELD | frame::ATTACHED,
                     kind::STREAM | frame::ATTACHED,
@@ -721,6 +764,31 @@ mod tests {
                 let _ = parse_to_worker(frame);
             }
         }
+    }
+
+    #[test]
+    fn output_marks_are_patched_in_place() {
+        let mut out = vec![0xaa];
+        let at = write_output_mark(&mut out, [0, 0]);
+        write_ready(&mut out, 1).unwrap();
+        patch_output_mark(&mut out, at, [7, u64::MAX]);
+        let mut reader = FrameReader::new(1 << 10);
+        reader.push(&out[1..]);
+        let frame = reader.next_frame().unwrap().unwrap();
+        assert!(matches!(
+            parse_from_worker(frame).unwrap(),
+            FromWorker::OutputMark([7, u64::MAX])
+        ));
+        let frame = reader.next_frame().unwrap().unwrap();
+        assert!(matches!(
+            parse_from_worker(frame).unwrap(),
+            FromWorker::Ready { pid: 1 }
+        ));
+        let mut short = Vec::new();
+        let at = frame::begin_frame(&mut short, kind::OUTPUT_MARK);
+        short.extend_from_slice(&[1; 9]);
+        frame::end_frame(&mut short, at).unwrap();
+        assert!(decode(&short, 1 << 10).is_err());
     }
 
     #[test]

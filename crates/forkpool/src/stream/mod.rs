@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::TaskError;
 use crate::ipc::outbox::Attachment;
 use crate::pool::{Pool, encode_item};
-use crate::slot::Slot;
+use crate::slot::{Label, Slot, next_id};
 use crate::supervisor::Job;
 use crate::sys::code::CodeOffset;
 use consumer::{Open, Step, Waiter};
@@ -121,7 +121,7 @@ impl Pool {
             Attachment::new(Arc::new(ring_fd)),
             Attachment::new(credit.clone()),
         ));
-        let slot = Slot::new(1);
+        let slot = Slot::new(1, Label::task(next_id()));
         let job = Job::new(entry, slot.clone(), data, fds, 1, size, true).with_stream(link.clone());
         self.shared().submit(job);
         TaskStream {

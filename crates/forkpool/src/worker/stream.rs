@@ -21,7 +21,7 @@ use super::{Worker, panic};
 use crate::ipc::codec::{Input, Sink};
 use crate::ipc::frame::{FrameError, FrameReader};
 use crate::ipc::outbox::Attachment;
-use crate::ipc::protocol::{self, Items, ResultsWriter, Tag, ToWorker, kind};
+use crate::ipc::protocol::{self, Items, Tag, ToWorker, kind};
 use crate::ipc::status::{self, Begin};
 use crate::ipc::stream::{self as frames, Start};
 use crate::stream::End;
@@ -47,7 +47,12 @@ enum Wait {
 /// How the generator ended.
 enum Ending {
     Done { stopped: bool },
-    Failed(Tag, String),
+    /// The argument, an item or the ring: the codec's message.
+    Codec(String),
+    /// `f`, the generator or its `Drop` panicked.
+    Panicked(panic::Caught),
+    /// Skipped: cancelled before it started.
+    Cancelled,
 }
 
 impl Worker {
@@ -65,7 +70,9 @@ impl Worker {
         let credit = fds.remove(0);
         let now = status::coarse_now_ns();
         sys::abort::clear_errno();
-        self.status.clear_stale_panic();
+        if self.status.clear_stale_panic() {
+            panic::forget_report();
+        }
         self.items_run += 1;
         let skip = self.status.is_abandoned(start.job, &mut None);
         match self.status.begin(self.items_run, now) {
@@ -87,7 +94,7 @@ impl Worker {
             cpu.before_task(now);
         }
         let opened = if skip {
-            Err((Tag::Cancelled, String::new()))
+            Err(Ending::Cancelled)
         } else {
             self.make_generator(start.entry, start.item, fds, ring, credit)
         };
@@ -99,8 +106,8 @@ impl Worker {
                 generator,
                 since,
             }),
-            Err((tag, message)) => {
-                self.end_stream(start.job, Ending::Failed(tag, message), 0, since);
+            Err(ending) => {
+                self.end_stream(start.job, ending, 0, since);
                 None
             }
         }
@@ -114,8 +121,8 @@ impl Worker {
         fds: Vec<Option<OwnedFd>>,
         ring: Option<OwnedFd>,
         credit: Option<OwnedFd>,
-    ) -> Result<(RingWriter, OwnedFd, Box<dyn Generator>), (Tag, String)> {
-        let codec = |m: String| (Tag::Codec, m);
+    ) -> Result<(RingWriter, OwnedFd, Box<dyn Generator>), Ending> {
+        let codec = Ending::Codec;
         let (Some(ring), Some(credit)) = (ring, credit) else {
             return Err(codec("the stream's ring did not arrive".into()));
         };
@@ -129,17 +136,17 @@ impl Worker {
         match catch_unwind(AssertUnwindSafe(|| entry(input))) {
             Ok(Ok(generator)) => Ok((ring, credit, generator)),
             Ok(Err(e)) => Err(codec(e.message())),
-            Err(payload) => Err((Tag::Panicked, self.caught(payload))),
+            Err(payload) => Err(Ending::Panicked(self.caught(payload))),
         }
     }
 
-    /// The message of a panic caught in task code.
-    fn caught(&mut self, payload: Box<dyn std::any::Any + Send>) -> String {
-        let message = panic::message_of(&*payload);
+    /// A panic caught in task code.
+    fn caught(&mut self, payload: Box<dyn std::any::Any + Send>) -> panic::Caught {
+        let caught = panic::take_caught(&*payload);
         // Dropping a payload can itself panic; never let that out.
         let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
         self.status.clear_panic();
-        message
+        caught
     }
 
     /// Runs an opened stream to its end and reports it.
@@ -167,7 +174,9 @@ impl Worker {
             }
             self.status.stamp(status::coarse_now_ns());
             sys::abort::clear_errno();
-            self.status.clear_stale_panic();
+            if self.status.clear_stale_panic() {
+                panic::forget_report();
+            }
             staging.clear();
             let sink = Sink {
                 out: &mut staging,
@@ -179,11 +188,11 @@ impl Worker {
                 Ok(None) => break Ending::Done { stopped: false },
                 Ok(Some(Ok(_))) => {
                     if let Err(message) = self.emit(&mut ring, job, &staging, &mut fds) {
-                        break Ending::Failed(Tag::Codec, message);
+                        break Ending::Codec(message);
                     }
                 }
-                Ok(Some(Err(e))) => break Ending::Failed(Tag::Codec, e.message()),
-                Err(payload) => break Ending::Failed(Tag::Panicked, self.caught(payload)),
+                Ok(Some(Err(e))) => break Ending::Codec(e.message()),
+                Err(payload) => break Ending::Panicked(self.caught(payload)),
             }
             if ring.commit() {
                 self.ring_bell(job);
@@ -191,9 +200,7 @@ impl Worker {
         };
         // Dropping the generator runs task code too.
         let ending = match catch_unwind(AssertUnwindSafe(move || drop(generator))) {
-            Err(payload) if !matches!(ending, Ending::Failed(..)) => {
-                Ending::Failed(Tag::Panicked, self.caught(payload))
-            }
+            Err(payload) if matches!(ending, Ending::Done { .. }) => Ending::Panicked(self.caught(payload)),
             _ => ending,
         };
         let items = ring.produced().items;
@@ -323,8 +330,14 @@ impl Worker {
 
     /// Ends stream `job` (item number `items_run`) and sends its end.
     fn end_stream(&mut self, job: u64, ending: Ending, items: u64, since: Instant) {
+        if let Some(marks) = &mut self.marks
+            && !matches!(ending, Ending::Cancelled)
+        {
+            // What the stream printed ends here (see `output`).
+            marks.item_ended(self.status);
+        }
         self.status.end(self.items_run);
-        let mut writer = ResultsWriter::begin(self.out.buf(), job, 0);
+        let mut writer = self.begin_results(job, 0);
         match ending {
             Ending::Done { stopped } => {
                 let end = End { items, stopped };
@@ -336,7 +349,10 @@ impl Worker {
                     writer.inline_record(self.out.buf(), Tag::Codec, b"cannot encode the stream's end");
                 }
             }
-            Ending::Failed(tag, message) => self.text_record(&mut writer, tag, &message),
+            Ending::Codec(message) => self.text_record(&mut writer, Tag::Codec, &message),
+            // After the end stamp, as for any task (see `run_job`).
+            Ending::Panicked(caught) => self.panic_record(&mut writer, caught),
+            Ending::Cancelled => writer.inline_record(self.out.buf(), Tag::Cancelled, b""),
         }
         self.hand_over(writer, since);
     }
