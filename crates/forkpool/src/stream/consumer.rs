@@ -15,6 +15,7 @@ use super::ring::{Record, RingReader, Sleeper};
 use crate::error::TaskError;
 use crate::ipc::codec;
 use crate::ipc::protocol::{Item, Items};
+use crate::output::ItemOutput;
 use crate::slot::Slot;
 use crate::supervisor::Shared;
 
@@ -62,6 +63,9 @@ pub(crate) struct Open {
     pub(crate) awaiting_frame: bool,
     /// The end the worker reported, once the slot finished.
     pub(crate) end: Option<Result<End, TaskError>>,
+    /// What the generator wrote, once the slot finished (empty unless the
+    /// pool captures output).
+    pub(crate) output: ItemOutput,
     /// The consumer told the worker it sleeps (and may not have been
     /// woken by the worker, which would have cleared that).
     pub(crate) sleeping: bool,
@@ -220,7 +224,10 @@ impl Open {
     fn set_end(&mut self, outcome: Option<crate::slot::Outcome>) {
         if self.end.is_none() {
             self.end = Some(match outcome {
-                Some(outcome) => outcome.decode_one::<End>(),
+                Some(mut outcome) => {
+                    self.output = outcome.take_outputs(1).pop().unwrap_or_default();
+                    outcome.decode_one::<End>()
+                }
                 None => Err(TaskError::Protocol {
                     message: "the stream's end was taken twice".into(),
                 }),

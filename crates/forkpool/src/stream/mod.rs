@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::TaskError;
 use crate::ipc::outbox::Attachment;
+use crate::output::Captured;
 use crate::pool::{Pool, encode_item};
 use crate::slot::{Label, Slot, next_id};
 use crate::supervisor::Job;
@@ -98,11 +99,12 @@ impl Pool {
         entry: CodeOffset,
         arg: &A,
     ) -> TaskStream<T> {
+        let id = next_id();
         let mut data = Vec::with_capacity(32);
         let mut fds = Vec::new();
         let size = match encode_item(&mut data, &mut fds, self.max_message(), arg) {
             Ok(size) => size,
-            Err(error) => return TaskStream::failed(error),
+            Err(error) => return TaskStream::failed(id, error),
         };
         let made = RingReader::create().and_then(|(ring, ring_fd)| {
             let flags = rustix::event::EventfdFlags::CLOEXEC | rustix::event::EventfdFlags::NONBLOCK;
@@ -112,16 +114,15 @@ impl Pool {
         let (ring, ring_fd, credit) = match made {
             Ok(made) => made,
             Err(e) => {
-                return TaskStream::failed(TaskError::Codec {
-                    message: format!("cannot make the stream's ring buffer: {e}"),
-                });
+                let message = format!("cannot make the stream's ring buffer: {e}");
+                return TaskStream::failed(id, TaskError::Codec { message });
             }
         };
         let link = Arc::new(Link::new(
             Attachment::new(Arc::new(ring_fd)),
             Attachment::new(credit.clone()),
         ));
-        let slot = Slot::new(1, Label::task(next_id()));
+        let slot = Slot::new(1, Label::task(id));
         let job = Job::new(entry, slot.clone(), data, fds, 1, size, true).with_stream(link.clone());
         self.shared().submit(job);
         TaskStream {
@@ -135,9 +136,12 @@ impl Pool {
                 seq: 0,
                 awaiting_frame: false,
                 end: None,
+                output: Default::default(),
                 sleeping: false,
                 futex_waker: None,
             })),
+            id,
+            captured: None,
             item: PhantomData,
         }
     }
@@ -199,9 +203,34 @@ impl Pool {
 /// started yet yields `Err(TaskError::Cancelled)`). `shutdown` stops the
 /// generators the way `cancel` does, so it does not wait for an endless
 /// stream. A `TaskStream` may outlive its pool.
+///
+/// # What the generator prints
+///
+/// A stream is one task for [`TaskOutput`](crate::TaskOutput): under
+/// `Tagged` every line `f` and its generator write is tagged
+/// `[task ID] `, with [`id`](TaskStream::id) as the ID, and the lines
+/// stream as they are written; all of them are out before the stream
+/// yields its end. Under `Capture`, [`captured`](TaskStream::captured)
+/// hands back what it wrote once the stream has ended, including what it
+/// wrote just before a crash or a timeout kill:
+///
+/// ```
+/// use forkpool::{Pool, TaskOutput};
+///
+/// let pool = Pool::builder().workers(1).task_output(TaskOutput::Capture).build()?;
+/// let mut items = pool.stream(|n: u8| (0..n).inspect(|i| println!("made {i}")), 2);
+/// assert_eq!(items.by_ref().collect::<Result<Vec<u8>, _>>(), Ok(vec![0, 1]));
+/// let printed = items.captured().unwrap();
+/// assert_eq!(printed.stdout, b"made 0\nmade 1\n");
+/// # Ok::<(), forkpool::Error>(())
+/// ```
 #[must_use = "a stream does nothing useful unless it is read; dropping it cancels it"]
 pub struct TaskStream<T> {
     state: State,
+    /// Its task id (the tag of its `Tagged` lines).
+    id: u64,
+    /// What it wrote, with how it ended, from its end until taken.
+    captured: Option<Captured<()>>,
     item: PhantomData<fn() -> T>,
 }
 
@@ -226,17 +255,44 @@ impl<T> fmt::Debug for TaskStream<T> {
             State::Done => "done",
         };
         f.debug_struct("TaskStream")
+            .field("id", &self.id)
             .field("state", &state)
             .finish_non_exhaustive()
     }
 }
 
 impl<T> TaskStream<T> {
-    fn failed(error: TaskError) -> TaskStream<T> {
+    fn failed(id: u64, error: TaskError) -> TaskStream<T> {
         TaskStream {
             state: State::Failed(error),
+            id,
+            captured: None,
             item: PhantomData,
         }
+    }
+
+    /// This stream's task id, unique in the process among tasks, maps and
+    /// streams. Under [`TaskOutput::Tagged`](crate::TaskOutput::Tagged)
+    /// each line the stream's generator writes is tagged `[task ID] `.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// What the stream's generator (and `f`) wrote to stdout and stderr,
+    /// once the stream has ended: after it yielded `None`. `result` is
+    /// `Ok(())` for a stream that ran to its end, or the `Err` it yielded
+    /// last. The bytes are those kept under
+    /// [`TaskOutput::Capture`](crate::TaskOutput::Capture) (the last
+    /// [`capture_limit`](crate::PoolBuilder::capture_limit) bytes of each);
+    /// under the other modes they are empty, the output went to your
+    /// process's streams.
+    ///
+    /// `None` while the stream is open, after the first call, and for a
+    /// stream that was cancelled (or dropped its end for a protocol or
+    /// decoding error) before its worker reported its end: nobody waits
+    /// for the output of a stream that was given up.
+    pub fn captured(&mut self) -> Option<Captured<()>> {
+        self.captured.take()
     }
 
     /// Stops the stream. The worker drops the generator before it makes
@@ -264,6 +320,7 @@ impl<T: DeserializeOwned> TaskStream<T> {
                 let State::Failed(error) = std::mem::replace(&mut self.state, State::Done) else {
                     return Poll::Ready(None);
                 };
+                self.captured = Some(Captured::new(Err(error.clone()), Default::default()));
                 return Poll::Ready(Some(Err(error)));
             }
             State::Open(open) => open.step::<T>(waiter),
@@ -271,6 +328,13 @@ impl<T: DeserializeOwned> TaskStream<T> {
         match step {
             Step::Item(item) => Poll::Ready(Some(Ok(item))),
             Step::End(error) => {
+                if let State::Open(open) = &mut self.state
+                    && open.end.is_some()
+                    && !open.link.is_cancelled()
+                {
+                    let result = error.clone().map_or(Ok(()), Err);
+                    self.captured = Some(Captured::new(result, std::mem::take(&mut open.output)));
+                }
                 self.state = State::Done;
                 Poll::Ready(error.map(Err))
             }
