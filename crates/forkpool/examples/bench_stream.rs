@@ -8,6 +8,9 @@
 //! - Throughput: `stream` of 10,000,000 `u64` items, beside a raw pipe
 //!   moving the same 10,000,000 `u64`s (8 bytes each, 64 KiB writes) from
 //!   a child process, and beside `map` over the same count.
+//!   And the CPU time each side spent on the stream (the consumer's
+//!   process, the worker): what the rate is when each has a CPU of its
+//!   own, as on a machine nobody else loads.
 //! - Latency: from `pool.stream(..)` to its first item (of an endless
 //!   generator), beside one `submit` + `join` round trip and a raw pipe
 //!   round trip, in this same run, each on an idle pool of one worker.
@@ -89,7 +92,39 @@ fn median(mut samples: Vec<Duration>) -> Duration {
     samples[samples.len() / 2]
 }
 
-fn stream_items(pool: &Pool) -> Duration {
+/// CPU time this process (consumer and supervisor) has used.
+fn own_cpu() -> Duration {
+    // SAFETY: getrusage fills the zeroed struct we pass.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    time(usage.ru_utime) + time(usage.ru_stime)
+}
+
+/// CPU time the pool's workers have used (`/proc/PID/stat`, in ticks of
+/// 10 ms).
+fn workers_cpu(pool: &Pool) -> Duration {
+    let ticks: u64 = pool
+        .worker_pids()
+        .iter()
+        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
+        .filter_map(|stat| {
+            // Fields after the command name (which may hold spaces).
+            let rest = &stat[stat.rfind(')')? + 2..];
+            let fields: Vec<&str> = rest.split(' ').collect();
+            Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+        })
+        .sum();
+    Duration::from_millis(ticks * 10)
+}
+
+/// One stream of `ITEMS`: its wall time, and the CPU time the consumer's
+/// process and the worker spent on it.
+fn stream_items(pool: &Pool) -> (Duration, Duration, Duration) {
+    let (own, workers) = (own_cpu(), workers_cpu(pool));
     let start = Instant::now();
     let mut sum = 0u64;
     let mut count = 0u64;
@@ -100,7 +135,7 @@ fn stream_items(pool: &Pool) -> Duration {
     let took = start.elapsed();
     assert_eq!(count, ITEMS);
     assert_eq!(sum, ITEMS * (ITEMS - 1) / 2);
-    took
+    (took, own_cpu() - own, workers_cpu(pool) - workers)
 }
 
 fn map_items(pool: &Pool) -> Duration {
@@ -128,6 +163,7 @@ fn round_trip(pool: &Pool) -> Duration {
 
 fn main() {
     let cpus = allowed_cpus();
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let pool = Pool::builder().workers(2).build().unwrap();
     // Warm up: both workers, the code paths, the page cache.
     for _ in 0..2 {
@@ -138,12 +174,17 @@ fn main() {
     // Samples of each measurement taken in turn, so that the machine's
     // load falls on all of them alike.
     let (mut pipe, mut stream, mut map) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut consumer_cpu, mut worker_cpu) = (Vec::new(), Vec::new());
     for _ in 0..7 {
         pipe.push(pipe_items());
-        stream.push(stream_items(&pool));
+        let (wall, consumer, worker) = stream_items(&pool);
+        stream.push(wall);
+        consumer_cpu.push(consumer);
+        worker_cpu.push(worker);
         map.push(map_items(&pool));
     }
     let (pipe, stream, map) = (median(pipe), median(stream), median(map));
+    let (consumer_cpu, worker_cpu) = (median(consumer_cpu), median(worker_cpu));
 
     pool.shutdown();
 
@@ -165,8 +206,9 @@ fn main() {
     let pipe_rt = floor::pipe_round_trip(cpus[0], cpus[cpus.len() - 1], 2000);
 
     println!(
-        "Machine: {} CPUs; pools of 2 workers (throughput) and 1 (latency); medians of 7 and 1000 samples.\n",
-        cpus.len()
+        "Machine: {} CPUs, load average {} at the start; pools of 2 workers (throughput) and 1 (latency); medians of 7 and 1000 samples.\n",
+        cpus.len(),
+        load.split(' ').take(3).collect::<Vec<_>>().join(" "),
     );
     println!("| measurement | result | baseline, same run | ratio | target |");
     println!("| --- | --- | --- | --- | --- |");
@@ -180,6 +222,10 @@ fn main() {
         "| (same) | | `map` of 10,000,000 `u64`: {:.1} M items/s | {:.2}x `map` | |",
         rate(map) / 1e6,
         rate(stream) / rate(map),
+    );
+    println!(
+        "| (same), CPU time per side | consumer's process {consumer_cpu:.2?}, worker {worker_cpu:.2?}: {:.1} M items/s with a CPU each | | | |",
+        rate(consumer_cpu.max(worker_cpu)) / 1e6,
     );
     println!(
         "| first item of a stream, from `pool.stream(..)` | {first:.1?} | `submit` + `join` round trip {submit:.1?}; pipe round trip {pipe_rt:.1?} | {:.2}x the round trip | <= 1 ms |",

@@ -650,12 +650,11 @@ fn backtrace_helper() {
 /// says (see [`write_then`]) after item 2.
 fn stream_then(how: u8) -> impl Iterator<Item = u32> {
     eprintln!("generator for {how}");
-    (0..4u32).map(move |i| {
+    (0..4u32).inspect(move |&i| {
         if i == 3 {
             write_then(how);
         }
         println!("made {i}");
-        i
     })
 }
 
@@ -678,7 +677,10 @@ fn a_streams_output_is_captured_up_to_its_end_whatever_the_end() {
             let made = if how == 5 { 4 } else { 3 };
             assert_eq!(items[..made], [Ok(0), Ok(1), Ok(2), Ok(3)][..made], "{start:?} {how}");
             let done = stream.captured().expect("the stream ended");
-            assert_eq!(done.result, items.get(made).map_or(Ok(()), |e| Err(e.clone().unwrap_err())));
+            assert_eq!(
+                done.result,
+                items.get(made).map_or(Ok(()), |e| Err(e.clone().unwrap_err()))
+            );
             // Item 3 writes before it ends (or is made, for 5).
             let mut out: String = (0..3).map(|i| format!("made {i}\n")).collect();
             out += &format!("out before {how}\n");
@@ -691,7 +693,10 @@ fn a_streams_output_is_captured_up_to_its_end_whatever_the_end() {
             assert!(stream.captured().is_none(), "taken once");
         }
         let beside = beside.join_captured();
-        assert_eq!((text(&beside.stdout), text(&beside.stderr)), ("out before 5\n", "err before 5"));
+        assert_eq!(
+            (text(&beside.stdout), text(&beside.stderr)),
+            ("out before 5\n", "err before 5")
+        );
     }
 }
 
@@ -723,15 +728,15 @@ fn a_streams_tagged_lines_carry_its_id_and_come_out_before_its_end() {
             &[("FORKPOOL_TEST_START", Some(start_name(start)))],
         );
         let lines: Vec<&str> = printed.stdout.lines().collect();
-        let id = lines
-            .iter()
-            .find_map(|l| l.strip_prefix("stream is "))
-            .expect("no id");
+        let id = lines.iter().find_map(|l| l.strip_prefix("stream is ")).expect("no id");
         let end = lines.iter().position(|l| *l == "ended").expect("no end");
         let mut at = 0;
         for i in 0..3 {
             let line = format!("[task {id}] made {i}");
-            at = lines.iter().position(|l| *l == line).unwrap_or_else(|| panic!("{line} is lost"));
+            at = lines
+                .iter()
+                .position(|l| *l == line)
+                .unwrap_or_else(|| panic!("{line} is lost"));
             assert!(at < end, "{start:?} {}", printed.stdout);
         }
         let crash_line = format!("[task {id}] out before 1");
@@ -753,6 +758,9 @@ fn stream_tagged_helper() {
     let stream = pool.stream(stream_then, 1);
     println!("stream is {}", stream.id());
     let items: Vec<_> = stream.collect();
-    assert!(matches!(items[..], [Ok(0), Ok(1), Ok(2), Err(TaskError::Crashed { .. })]), "{items:?}");
+    assert!(
+        matches!(items[..], [Ok(0), Ok(1), Ok(2), Err(TaskError::Crashed { .. })]),
+        "{items:?}"
+    );
     println!("ended");
 }

@@ -46,7 +46,9 @@ enum Wait {
 
 /// How the generator ended.
 enum Ending {
-    Done { stopped: bool },
+    Done {
+        stopped: bool,
+    },
     /// The argument, an item or the ring: the codec's message.
     Codec(String),
     /// `f`, the generator or its `Drop` panicked.
