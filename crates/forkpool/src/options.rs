@@ -8,6 +8,7 @@ use serde::de::DeserializeOwned;
 use crate::call;
 use crate::map::Map;
 use crate::pool::Pool;
+use crate::stream::TaskStream;
 use crate::task::Task;
 
 /// Limits of one submission, over the pool's. `None`: the pool's own.
@@ -92,6 +93,22 @@ impl<'pool> TaskOptions<'pool> {
         let _ = f;
         let entry = call::entry_offset::<F, A, R>();
         Map::new(self.pool, entry, inputs.into_iter(), true).with_limits(self.limits)
+    }
+
+    /// Like [`Pool::stream`], with these settings: the timeout bounds each
+    /// item the generator makes, the memory limit what the whole stream
+    /// allocates.
+    pub fn stream<F, A, I, T>(&self, f: F, arg: A) -> TaskStream<T>
+    where
+        F: Fn(A) -> I + Copy + Send + 'static,
+        A: Serialize + DeserializeOwned + Send + 'static,
+        I: IntoIterator<Item = T> + 'static,
+        I::IntoIter: 'static,
+        T: Serialize + DeserializeOwned + Send + 'static,
+    {
+        let _ = f;
+        self.pool
+            .submit_stream(crate::stream::entry::entry_offset::<F, A, I>(), &arg, self.limits)
     }
 
     /// Like [`Pool::map_unordered`], with these settings.

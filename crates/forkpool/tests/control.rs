@@ -433,3 +433,27 @@ fn stats_count_what_happened() {
     assert_eq!(stats.workers_lost, 2, "{stats:?}");
     assert_eq!(stats.workers_started, 4, "{stats:?}");
 }
+
+#[test]
+fn a_per_task_timeout_bounds_each_item_of_a_stream() {
+    let pool = Pool::builder().workers(1).build().unwrap();
+    let short = Duration::from_millis(300);
+    let items: Vec<_> = pool
+        .task()
+        .timeout(short)
+        .stream(
+            |_: ()| {
+                (0..4u8).map(|i| {
+                    if i == 2 {
+                        loop {
+                            std::thread::park();
+                        }
+                    }
+                    i
+                })
+            },
+            (),
+        )
+        .collect();
+    assert_eq!(items, vec![Ok(0), Ok(1), Err(TaskError::TimedOut { after: short })]);
+}

@@ -13,6 +13,7 @@
 //! - `fuzz`: entry points for fuzzing frames and control messages.
 //! - [`serde_message`]: the message of a failed `Serialize` or
 //!   `Deserialize` impl, which `postcard` drops.
+//! - [`stream`]: the frames of a streaming task.
 
 pub(crate) mod codec;
 pub(crate) mod control;
@@ -25,3 +26,4 @@ pub(crate) mod panic;
 pub(crate) mod protocol;
 pub(crate) mod serde_message;
 pub(crate) mod status;
+pub(crate) mod stream;
