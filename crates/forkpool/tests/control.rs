@@ -423,7 +423,11 @@ fn stats_count_what_happened() {
     );
     let panic = pool.submit(|_: ()| -> u8 { panic!("no") }, ());
     assert!(crash.join().is_err() && hang.join().is_err() && panic.join().is_err());
-    assert!(wait_for(Duration::from_secs(10), || pool.stats().workers == 2));
+    // The supervisor's gauges follow a moment after the results.
+    assert!(wait_for(Duration::from_secs(10), || {
+        let stats = pool.stats();
+        stats.workers == 2 && stats.running == 0
+    }));
     let stats = pool.stats();
     assert_eq!(stats.submitted, 103, "{stats:?}");
     assert_eq!(stats.completed, 101, "values and the panic came back: {stats:?}");

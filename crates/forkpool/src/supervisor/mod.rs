@@ -332,6 +332,7 @@ impl Supervisor {
             }
         }
         self.handle_spawn_events();
+        self.publish_gauges();
     }
 
     fn read_worker(&mut self, id: u64, now: Instant) {
