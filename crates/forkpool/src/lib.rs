@@ -142,7 +142,7 @@
 //! std::thread::sleep(Duration::from_millis(50));
 //! assert!(slow.abort());
 //! assert_eq!(slow.join(), Err(TaskError::Cancelled));
-//! assert!(pool.stats().aborted <= 1);
+//! assert_eq!(pool.stats().aborted, 1);
 //! # Ok::<(), forkpool::Error>(())
 //! ```
 //!
