@@ -70,7 +70,12 @@ fn alive(pid: u32) -> bool {
 }
 
 /// Median seconds per task of `plain` and `with_options`, taking turns.
-fn side_by_side(rounds: usize, per: u32, mut plain: impl FnMut(), mut with_options: impl FnMut()) -> (Duration, Duration) {
+fn side_by_side(
+    rounds: usize,
+    per: u32,
+    mut plain: impl FnMut(),
+    mut with_options: impl FnMut(),
+) -> (Duration, Duration) {
     plain();
     with_options();
     let (mut a, mut b) = (Vec::new(), Vec::new());
@@ -120,9 +125,19 @@ fn main() {
     let (map_plain, map_options) = side_by_side(
         11,
         1_000_000,
-        || assert_eq!(pool.map(|x: u64| x + 1, 0..1_000_000u64).filter(Result::is_ok).count(), 1_000_000),
         || {
-            let ok = pool.task().timeout(far).map(|x: u64| x + 1, 0..1_000_000u64).filter(Result::is_ok).count();
+            assert_eq!(
+                pool.map(|x: u64| x + 1, 0..1_000_000u64).filter(Result::is_ok).count(),
+                1_000_000
+            )
+        },
+        || {
+            let ok = pool
+                .task()
+                .timeout(far)
+                .map(|x: u64| x + 1, 0..1_000_000u64)
+                .filter(Result::is_ok)
+                .count();
             assert_eq!(ok, 1_000_000);
         },
     );

@@ -99,9 +99,7 @@ impl Pool {
         A: Serialize + DeserializeOwned + Send + 'static,
         R: Serialize + DeserializeOwned + Send + 'static,
     {
-        let _ = f;
-        let entry = call::entry_offset::<F, A, R>();
-        self.task_with(entry, &arg, Limits::default())
+        self.task().submit(f, arg)
     }
 
     /// Settings for one submission (a timeout, a memory limit) that
@@ -173,8 +171,7 @@ impl Pool {
         R: Serialize + DeserializeOwned + Send + 'static,
         I: IntoIterator<Item = A>,
     {
-        let _ = f;
-        Map::new(self, call::entry_offset::<F, A, R>(), inputs.into_iter(), true)
+        self.task().map(f, inputs)
     }
 
     /// Like [`map`](Pool::map), but yields results as they finish rather
@@ -186,8 +183,7 @@ impl Pool {
         R: Serialize + DeserializeOwned + Send + 'static,
         I: IntoIterator<Item = A>,
     {
-        let _ = f;
-        Map::new(self, call::entry_offset::<F, A, R>(), inputs.into_iter(), false)
+        self.task().map_unordered(f, inputs)
     }
 
     /// The number of workers the pool keeps.

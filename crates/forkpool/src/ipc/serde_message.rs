@@ -266,31 +266,24 @@ impl ser::SerializeMap for Discard {
     }
 }
 
-impl ser::SerializeStruct for Discard {
-    type Ok = ();
-    type Error = Message;
+macro_rules! discard_fields {
+    ($($trait:ident),* $(,)?) => {
+        $(impl ser::$trait for Discard {
+            type Ok = ();
+            type Error = Message;
 
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, _: &'static str, value: &T) -> Result<(), Message> {
-        value.serialize(Discard)
-    }
+            fn serialize_field<T: Serialize + ?Sized>(&mut self, _: &'static str, value: &T) -> Result<(), Message> {
+                value.serialize(Discard)
+            }
 
-    fn end(self) -> Result<(), Message> {
-        Ok(())
-    }
+            fn end(self) -> Result<(), Message> {
+                Ok(())
+            }
+        })*
+    };
 }
 
-impl ser::SerializeStructVariant for Discard {
-    type Ok = ();
-    type Error = Message;
-
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, _: &'static str, value: &T) -> Result<(), Message> {
-        value.serialize(Discard)
-    }
-
-    fn end(self) -> Result<(), Message> {
-        Ok(())
-    }
-}
+discard_fields!(SerializeStruct, SerializeStructVariant);
 
 // ------------------------------------------------------------- decoding --
 

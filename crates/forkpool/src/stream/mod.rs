@@ -89,8 +89,7 @@ impl Pool {
         I::IntoIter: 'static,
         T: Serialize + DeserializeOwned + Send + 'static,
     {
-        let _ = f;
-        self.submit_stream(entry::entry_offset::<F, A, I>(), &arg, Limits::default())
+        self.task().stream(f, arg)
     }
 
     /// Encodes `arg`, makes the stream's ring, and hands the stream to the
