@@ -109,6 +109,10 @@ pub(crate) struct Config {
     /// changed.
     pub(crate) replace: Vec<u8>,
     pub(crate) jobs: usize,
+    /// Where `jobs` came from (`-j 0`, `-j FILE`) and what bounds it.
+    pub(crate) slots: crate::limits::slots::Slots,
+    /// `--limit`, `--memsuspend`, `--noswap`.
+    pub(crate) limits: crate::limits::Limits,
     pub(crate) delay: Option<Delay>,
     pub(crate) memfree: Option<u64>,
     pub(crate) load: Option<f64>,
@@ -133,57 +137,25 @@ pub(crate) struct Config {
     pub(crate) shell: Shell,
 }
 
-/// The number of CPU threads.
+/// The number of CPUs (threads, unless told to count cores or sockets).
 pub(crate) fn cpus() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+    crate::limits::cpus::cpus()
 }
 
-/// The most jobs the descriptor limit allows (each uses about four).
-fn max_jobs() -> usize {
-    let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile)
-        .current
-        .unwrap_or(1 << 20);
-    (((soft as usize).saturating_sub(32)) / 4).clamp(1, forkpool::command::MAX_RUNNING)
-}
-
-/// Parses `-j`: N, N%, +N, -N, 0, or a file holding one of those.
-pub(crate) fn parse_jobs(text: &str) -> Option<usize> {
-    let cpus = cpus() as i64;
-    let text = text.trim();
-    let value = if let Some(pct) = text.strip_suffix('%') {
-        let pct: f64 = pct.parse().ok()?;
-        if !(pct.is_finite() && pct >= 0.0) {
-            return None;
-        }
-        if pct == 0.0 {
-            0
-        } else {
-            ((cpus as f64 * pct / 100.0).floor() as i64).max(1)
-        }
-    } else if let Some(n) = text.strip_prefix('+') {
-        cpus + n.parse::<i64>().ok()?
-    } else if let Some(n) = text.strip_prefix('-') {
-        cpus - n.parse::<i64>().ok()?
-    } else if let Ok(n) = text.parse::<i64>() {
-        if n < 0 {
-            return None;
-        }
-        if n == 0 { max_jobs() as i64 } else { n }
-    } else {
-        // A file whose content is the value.
-        let content = std::fs::read_to_string(text).ok()?;
-        if content.trim().is_empty() || std::path::Path::new(content.trim()).exists() {
-            return None;
-        }
-        return parse_jobs(&content);
-    };
-    // None at all (`-j -4` on 2 CPUs) is 0, which the caller refuses.
-    Some(usize::try_from(value.max(0)).ok()?.min(forkpool::command::MAX_RUNNING))
+/// What one running job costs in file handles and processes.
+fn per_job_cost(mode: Mode, results: bool) -> crate::limits::system::Cost {
+    // A pidfd, and a pipe per captured stream; result files are open too.
+    let mut fds = if mode == Mode::Ungroup { 1 } else { 3 };
+    if results {
+        fds += 2;
+    }
+    crate::limits::system::Cost { fds, processes: 1 }
 }
 
 impl Config {
     /// Resolves and checks the flags.
     pub(crate) fn from_flags(flags: Flags) -> Result<Config, UsageError> {
+        flags.limits.set_cpu_unit();
         let (command, sources) = split_command(&flags.rest, &flags.arg_files);
         let command: Vec<Vec<u8>> = command.iter().map(|w| w.as_bytes().to_vec()).collect();
 
@@ -250,15 +222,6 @@ impl Config {
             (None, None) => (Batching::Single, Multi::Single),
         };
 
-        let jobs = match &flags.jobs {
-            None => cpus(),
-            Some(j) => {
-                parse_jobs(j).ok_or_else(|| bad(format!("invalid --jobs value {j:?}: use N, N%, +N, -N or 0")))?
-            }
-        };
-        if jobs == 0 {
-            return Err(bad("Cannot run any jobs."));
-        }
         let delay = flags
             .delay
             .as_deref()
@@ -328,6 +291,10 @@ impl Config {
             (None, false) => Tag::None,
         };
 
+        let slots = crate::limits::slots::resolve(flags.jobs.as_deref(), per_job_cost(mode, flags.results.is_some()))
+            .map_err(bad)?;
+        let jobs = slots.count;
+
         let timeout = flags
             .timeout
             .as_deref()
@@ -382,6 +349,7 @@ impl Config {
         if crate::shell::which(shell.path.as_os_str()).is_none_or(|p| !p.is_file()) {
             return Err(bad(format!("Shell '{}' not found.", shell.path.display())));
         }
+        let limits = flags.limits.resolve(&shell).map_err(bad)?;
 
         Ok(Config {
             command,
@@ -395,6 +363,8 @@ impl Config {
             quote: flags.quote,
             replace,
             jobs,
+            slots,
+            limits,
             delay,
             memfree,
             load,
@@ -428,21 +398,6 @@ mod tests {
         let mut argv = vec!["forkpool"];
         argv.extend_from_slice(args);
         Config::from_flags(Flags::parse_args(argv.into_iter().map(Into::into)).unwrap())
-    }
-
-    #[test]
-    fn jobs_forms() {
-        let cpus = cpus();
-        assert_eq!(parse_jobs("3"), Some(3));
-        assert_eq!(parse_jobs("+2"), Some(cpus + 2));
-        assert_eq!(parse_jobs("-1"), Some(cpus - 1));
-        assert_eq!(parse_jobs("-1000"), Some(0), "none: refused by the caller");
-        assert_eq!(parse_jobs("0%"), Some(0));
-        assert_eq!(parse_jobs("1%"), Some(1));
-        assert_eq!(parse_jobs("200%"), Some(cpus * 2));
-        assert!(parse_jobs("0").unwrap() >= 1);
-        assert_eq!(parse_jobs("abc"), None);
-        assert_eq!(parse_jobs("-x"), None);
     }
 
     #[test]

@@ -28,9 +28,7 @@ use crate::results::{JobFiles, Results};
 use crate::shell::Launch;
 use crate::template::{Template, Values};
 
-/// How often limits that cannot wake us (`--memfree`, `--load`) are
-/// checked again while they hold jobs back.
-const RECHECK: Duration = Duration::from_millis(100);
+use crate::limits::gate::{Action, Gate, JobView, RECHECK};
 
 /// Why a job was killed by us.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +36,8 @@ enum Killed {
     Timeout,
     Halt,
     Memfree,
+    /// `--limit` said "way over": it goes back on the queue.
+    Limit,
     Signal,
 }
 
@@ -69,6 +69,8 @@ struct Running {
     stdout_bytes: u64,
     killed: Option<Killed>,
     files: Option<JobFiles>,
+    /// Stopped by `--memsuspend`.
+    suspended: bool,
 }
 
 /// Jobs still to run.
@@ -157,6 +159,8 @@ pub(crate) struct Runner<'c> {
     median: Remedian,
     input_done: bool,
     our_pid: OsString,
+    /// `-j FILE`, `-j 0`, `--limit`, `--memsuspend`, `--noswap`.
+    gate: Gate,
 }
 
 impl<'c> Runner<'c> {
@@ -257,6 +261,7 @@ impl<'c> Runner<'c> {
             median: Remedian::default(),
             input_done: false,
             our_pid: std::process::id().to_string().into(),
+            gate: Gate::new(config),
         })
     }
 
@@ -268,7 +273,8 @@ impl<'c> Runner<'c> {
             if self.running.is_empty() && (self.stop.is_some() || (self.input_done && self.retry.is_empty())) {
                 break;
             }
-            let deadline = [wake, self.next_timeout()].into_iter().flatten().min();
+            let gate_wake = self.gate.next_wake(self.config, self.running.len());
+            let deadline = [wake, self.next_timeout(), gate_wake].into_iter().flatten().min();
             let Some(supervisor) = self.supervisor.as_mut() else {
                 break;
             };
@@ -280,6 +286,7 @@ impl<'c> Runner<'c> {
             }
             self.enforce_timeouts();
             self.enforce_memfree();
+            self.enforce_limits();
         }
         self.progress.finish();
         if let Err(e) = self.printer.flush_all() {
@@ -331,6 +338,7 @@ impl<'c> Runner<'c> {
             }
             running.killed = Some(why);
             if let Some(s) = self.supervisor.as_mut() {
+                wake_if_suspended(s, *id, running);
                 s.terminate(*id, &seq);
             }
         }
@@ -373,7 +381,15 @@ impl<'c> Runner<'c> {
     /// Starts jobs while allowed. Returns when to look again if a limit
     /// (delay, memory, load) holds the next job back.
     fn start_jobs(&mut self) -> Option<Instant> {
-        while self.running.len() < self.config.jobs && self.stop.is_none() {
+        let most = self.gate.max_running();
+        for slot in self.free_slots.len() + self.running.len() + 1..=most {
+            // `-j FILE` grew.
+            self.free_slots.insert(slot);
+        }
+        if self.running.len() >= most && self.stop.is_none() && !self.running.is_empty() {
+            self.warn_at_bound();
+        }
+        while self.running.len() < most && self.stop.is_none() {
             let (job, attempts) = match self.retry.pop_front() {
                 Some(next) => next,
                 None => (self.next_new_job()?, 0),
@@ -392,9 +408,19 @@ impl<'c> Runner<'c> {
         None
     }
 
-    /// Until when `--delay`, `--memfree` or `--load` hold the next job
-    /// back, if they do.
-    fn held_back(&self) -> Option<Instant> {
+    /// `-j 0` held back by the system: say so once, if a job is waiting.
+    fn warn_at_bound(&mut self) {
+        if let Some(job) = self.retry.pop_front().or_else(|| self.next_new_job().map(|j| (j, 0))) {
+            self.retry.push_front(job);
+            if let Some(message) = self.gate.at_bound_warning() {
+                self.progress.suspend(|| tell!("{message}"));
+            }
+        }
+    }
+
+    /// Until when `--delay`, `--memfree`, `--load` or the limits hold the
+    /// next job back, if they do.
+    fn held_back(&mut self) -> Option<Instant> {
         let now = Instant::now();
         if let (Some(delay), Some(last)) = (self.delay, self.last_start)
             && now < last + delay
@@ -403,7 +429,7 @@ impl<'c> Runner<'c> {
         }
         if let Some(memfree) = self.config.memfree
             && !self.running.is_empty()
-            && available_memory().is_some_and(|a| a < memfree)
+            && crate::limits::memory::free().is_some_and(|a| a < memfree)
         {
             return Some(now + RECHECK);
         }
@@ -413,7 +439,7 @@ impl<'c> Runner<'c> {
         {
             return Some(now + RECHECK);
         }
-        None
+        self.gate.hold(self.config, self.running.len())
     }
 
     /// `--resume`: whether an earlier run already did this job.
@@ -515,6 +541,7 @@ impl<'c> Runner<'c> {
             stdout_bytes: 0,
             killed: None,
             files,
+            suspended: false,
         };
         let spawned = match self.config.shell.plan(&running.command) {
             Launch::Nothing => {
@@ -737,6 +764,7 @@ impl<'c> Runner<'c> {
             stdout_bytes,
             killed,
             files,
+            ..
         } = running;
         self.free_slots.insert(slot);
         if killed == Some(Killed::Halt) {
@@ -749,7 +777,7 @@ impl<'c> Runner<'c> {
         }
         let retry = match killed {
             // Killed to free memory: it goes back on the queue.
-            Some(Killed::Memfree) => self.stop.is_none(),
+            Some(Killed::Memfree | Killed::Limit) => self.stop.is_none(),
             Some(Killed::Halt | Killed::Signal) => false,
             _ => failed && self.stop.is_none() && (self.config.retries == 0 || attempts + 1 < self.config.retries),
         };
@@ -866,6 +894,7 @@ impl<'c> Runner<'c> {
                     tell!("Warning: This job was killed because it timed out:\nWarning: {line}");
                 });
                 if let Some(s) = self.supervisor.as_mut() {
+                    wake_if_suspended(s, *id, running);
                     s.terminate(*id, &seq);
                 }
             }
@@ -876,7 +905,7 @@ impl<'c> Runner<'c> {
     /// goes back on the queue).
     fn enforce_memfree(&mut self) {
         let Some(memfree) = self.config.memfree else { return };
-        if self.running.len() < 2 || available_memory().is_none_or(|a| a >= memfree / 2) {
+        if self.running.len() < 2 || crate::limits::memory::free().is_none_or(|a| a >= memfree / 2) {
             return;
         }
         let youngest = self
@@ -886,14 +915,59 @@ impl<'c> Runner<'c> {
             .max_by_key(|(_, r)| r.started)
             .map(|(id, _)| *id);
         if let Some(id) = youngest {
-            if let Some(r) = self.running.get_mut(&id) {
-                r.killed = Some(Killed::Memfree);
-            }
             let seq = self.config.termseq.clone();
-            if let Some(s) = self.supervisor.as_mut() {
+            if let (Some(r), Some(s)) = (self.running.get_mut(&id), self.supervisor.as_mut()) {
+                r.killed = Some(Killed::Memfree);
+                wake_if_suspended(s, id, r);
                 s.terminate(id, &seq);
             }
         }
+    }
+}
+
+impl Runner<'_> {
+    /// `--memsuspend` and `--limit` on the running jobs.
+    fn enforce_limits(&mut self) {
+        let views: Vec<JobView> = self
+            .running
+            .iter()
+            .filter(|(_, r)| r.killed.is_none())
+            .map(|(id, r)| JobView {
+                id: *id,
+                seq: r.job.seq,
+                started: r.started,
+                suspended: r.suspended,
+            })
+            .collect();
+        for action in self.gate.enforce(self.config, &views) {
+            let (id, signal) = match action {
+                Action::Suspend(id) => (id, libc::SIGSTOP),
+                Action::Resume(id) => (id, libc::SIGCONT),
+                Action::Requeue(id) => {
+                    let seq = self.config.termseq.clone();
+                    if let (Some(r), Some(s)) = (self.running.get_mut(&id), self.supervisor.as_mut()) {
+                        r.killed = Some(Killed::Limit);
+                        wake_if_suspended(s, id, r);
+                        s.terminate(id, &seq);
+                    }
+                    continue;
+                }
+            };
+            if let Some(r) = self.running.get_mut(&id) {
+                r.suspended = signal == libc::SIGSTOP;
+            }
+            if let Some(s) = self.supervisor.as_mut() {
+                s.signal(id, signal);
+            }
+        }
+    }
+}
+
+/// A job stopped by `--memsuspend` would not act on the `TERM` of a
+/// termination sequence: let it run again first.
+fn wake_if_suspended(supervisor: &mut Supervisor, id: JobId, running: &mut Running) {
+    if std::mem::take(&mut running.suspended) {
+        supervisor.signal(id, libc::SIGCONT);
     }
 }
 
@@ -903,15 +977,6 @@ fn values(job: &Job, slot: usize) -> Values<'_> {
         seq: job.seq,
         slot,
     }
-}
-
-/// `MemAvailable` from `/proc/meminfo`, in bytes.
-fn available_memory() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    text.lines().find_map(|l| {
-        let kb = l.strip_prefix("MemAvailable:")?.trim().strip_suffix("kB")?.trim();
-        kb.parse::<u64>().ok().map(|kb| kb * 1024)
-    })
 }
 
 /// Processes running now (from `/proc/loadavg`), not counting ourselves.

@@ -404,7 +404,7 @@ fn jobs_in_every_form() {
     assert_eq!(slots_used("3"), 3);
     assert_eq!(slots_used("+1"), (cpus() + 1).min(12));
     assert_eq!(slots_used(&format!("-{}", cpus() - 1)), 1);
-    assert_eq!(slots_used("50%"), (cpus() / 2).max(1));
+    assert_eq!(slots_used("50%"), cpus().div_ceil(2), "rounded up, as GNU parallel");
     assert_eq!(slots_used("0"), 12);
     // No slot left at all is an error, as in GNU parallel.
     for none in [format!("-{}", cpus()), "0%".to_owned()] {
@@ -1449,3 +1449,7 @@ fn a_million_inputs_from_stdin_stream_through_in_flat_memory() {
     assert_eq!((lines, last.as_str()), (1_000_000, "echo 999999\n"));
     assert!(peak < 64 * 1024, "memory grew to {} MiB", peak / 1024);
 }
+
+// The rooms of the command added since, one module each (tests/cli/*.rs).
+#[path = "cli/limits.rs"]
+mod limits;
