@@ -122,7 +122,10 @@ pub(crate) struct Config {
     pub(crate) keep_order: bool,
     pub(crate) tag: Tag,
     pub(crate) results: Option<Vec<u8>>,
+    /// `-t`: each command on stderr as it starts.
     pub(crate) verbose: bool,
+    /// `-v`, `-v -v`, `--silent`, `-p`.
+    pub(crate) show: crate::output::verbose::Verbose,
     pub(crate) timeout: Option<Timeout>,
     pub(crate) termseq: TermSeq,
     /// Attempts per job; 0 means until it succeeds.
@@ -350,6 +353,7 @@ impl Config {
             return Err(bad(format!("Shell '{}' not found.", shell.path.display())));
         }
         let limits = flags.limits.resolve(&shell).map_err(bad)?;
+        let show = flags.show.resolve().map_err(bad)?;
 
         Ok(Config {
             command,
@@ -375,6 +379,7 @@ impl Config {
             tag,
             results: flags.results.map(String::into_bytes),
             verbose: flags.verbose,
+            show,
             timeout,
             termseq,
             retries,

@@ -209,7 +209,7 @@ pub(crate) struct Flags {
     #[arg(long = "resume-failed", help_heading = "Control")]
     pub(crate) resume_failed: bool,
     /// Print the commands instead of running them.
-    #[arg(long = "dry-run", help_heading = "Control")]
+    #[arg(long = "dry-run", visible_aliases = ["dryrun", "dr"], help_heading = "Control")]
     pub(crate) dry_run: bool,
     /// Show a progress bar (on a terminal).
     #[arg(long = "bar", help_heading = "Control")]
@@ -223,6 +223,8 @@ pub(crate) struct Flags {
 
     #[command(flatten)]
     pub(crate) limits: crate::limits::LimitFlags,
+    #[command(flatten)]
+    pub(crate) show: crate::output::verbose::VerboseFlags,
 
     /// The command, then its input sources. (Filled by `Flags::parse_args`,
     /// which finds where the options end.)

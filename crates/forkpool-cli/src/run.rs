@@ -28,7 +28,12 @@ use crate::results::{JobFiles, Results};
 use crate::shell::Launch;
 use crate::template::{Template, Values};
 
-use crate::limits::gate::{Action, Gate, JobView, RECHECK};
+use crate::limits::gate::{Gate, RECHECK};
+
+mod limits;
+mod start;
+
+use limits::wake_if_suspended;
 
 /// Why a job was killed by us.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,7 +68,10 @@ struct Running {
     job: Job,
     slot: usize,
     attempts: u32,
+    /// The command line, as the joblog and messages show it.
     command: Vec<u8>,
+    /// What runs, when it differs (wrapped in a `cd` by `--workdir`).
+    wrapped: Option<Vec<u8>>,
     started_at: SystemTime,
     started: Instant,
     stdout_bytes: u64,
@@ -71,6 +79,16 @@ struct Running {
     files: Option<JobFiles>,
     /// Stopped by `--memsuspend`.
     suspended: bool,
+    /// Not to run (`-p` said no, `--filter` said false): it ends as a
+    /// failure with exit value -2, as in GNU parallel.
+    skipped: bool,
+}
+
+impl Running {
+    /// The line the shell runs.
+    fn to_run(&self) -> &[u8] {
+        self.wrapped.as_deref().unwrap_or(&self.command)
+    }
 }
 
 /// Jobs still to run.
@@ -486,12 +504,17 @@ impl<'c> Runner<'c> {
             });
             return Launched::Yes;
         }
-        if self.config.verbose {
-            let mut shown = line.clone();
-            shown.push(b'\n');
-            let _ = self
-                .progress
-                .suspend(|| io::Write::write_all(&mut io::stderr(), &shown));
+        // What runs: the command with its wrapping (`--workdir`'s `cd`).
+        let wrapped = self.wrap(&line, &job, slot);
+        let shown_as_run = wrapped.as_deref().unwrap_or(&line);
+        let mut skip = false;
+        if self.config.show.interactive {
+            // `-p`: the question takes the place of `-t`'s line.
+            let answer = self.progress.suspend(|| crate::output::verbose::ask(shown_as_run));
+            skip = !answer.unwrap_or(false);
+        } else if self.config.verbose {
+            self.progress
+                .suspend(|| crate::output::verbose::to_stderr(shown_as_run));
         }
         self.tally.started += 1;
         self.last_start = Some(Instant::now());
@@ -504,7 +527,11 @@ impl<'c> Runner<'c> {
                 .map(|t| t.render(values(&job, slot), crate::template::Multi::Single)),
         };
         if self.config.dry_run {
-            let mut shown = line;
+            let mut shown = if self.config.show.stdout > 1 {
+                shown_as_run.to_vec()
+            } else {
+                line
+            };
             shown.push(b'\n');
             self.printer.start(job.seq, tag);
             let printed = self
@@ -536,14 +563,23 @@ impl<'c> Runner<'c> {
             slot,
             attempts,
             command: line,
+            wrapped,
             started_at: SystemTime::now(),
             started: Instant::now(),
             stdout_bytes: 0,
             killed: None,
             files,
             suspended: false,
+            skipped: skip,
         };
-        let spawned = match self.config.shell.plan(&running.command) {
+        self.show_on_stdout(&mut running);
+        if running.skipped {
+            // Skipped (`-p`): as in GNU parallel, it ends at once, as a
+            // failure with exit value -2.
+            self.complete(running, ExitReason::Exited(0));
+            return Launched::Yes;
+        }
+        let spawned = match self.config.shell.plan(running.to_run()) {
             Launch::Nothing => {
                 self.complete(running, ExitReason::Exited(0));
                 return Launched::Yes;
@@ -552,7 +588,7 @@ impl<'c> Runner<'c> {
                 // Whatever stops the program from starting (not found, not
                 // executable, a script with no interpreter...): the shell
                 // tries, and says so in its own words, with its own status.
-                Err(e) if !e.is_transient() => self.spawn(&running, self.shell_argv(&running.command), Vec::new()),
+                Err(e) if !e.is_transient() => self.spawn(&running, self.shell_argv(running.to_run()), Vec::new()),
                 other => other,
             },
             Launch::Shell(argv) => self.spawn(&running, argv, Vec::new()),
@@ -580,7 +616,7 @@ impl<'c> Runner<'c> {
                 // The shell itself could not run this line.
                 let (code, reason) = match e {
                     SpawnError::NotFound => (127, format!("{} not found", self.config.shell.path.display())),
-                    SpawnError::TooLong => (126, format!("command line too long ({} bytes)", running.command.len())),
+                    SpawnError::TooLong => (126, format!("command line too long ({} bytes)", running.to_run().len())),
                     other => (126, other.to_string()),
                 };
                 let message = format!(
@@ -753,6 +789,9 @@ impl<'c> Runner<'c> {
         if running.killed.is_some() {
             exitval = -1;
         }
+        if running.skipped {
+            exitval = -2;
+        }
         let failed = exitval != 0 || signal != 0;
         let Running {
             job,
@@ -922,52 +961,6 @@ impl<'c> Runner<'c> {
                 s.terminate(id, &seq);
             }
         }
-    }
-}
-
-impl Runner<'_> {
-    /// `--memsuspend` and `--limit` on the running jobs.
-    fn enforce_limits(&mut self) {
-        let views: Vec<JobView> = self
-            .running
-            .iter()
-            .filter(|(_, r)| r.killed.is_none())
-            .map(|(id, r)| JobView {
-                id: *id,
-                seq: r.job.seq,
-                started: r.started,
-                suspended: r.suspended,
-            })
-            .collect();
-        for action in self.gate.enforce(self.config, &views) {
-            let (id, signal) = match action {
-                Action::Suspend(id) => (id, libc::SIGSTOP),
-                Action::Resume(id) => (id, libc::SIGCONT),
-                Action::Requeue(id) => {
-                    let seq = self.config.termseq.clone();
-                    if let (Some(r), Some(s)) = (self.running.get_mut(&id), self.supervisor.as_mut()) {
-                        r.killed = Some(Killed::Limit);
-                        wake_if_suspended(s, id, r);
-                        s.terminate(id, &seq);
-                    }
-                    continue;
-                }
-            };
-            if let Some(r) = self.running.get_mut(&id) {
-                r.suspended = signal == libc::SIGSTOP;
-            }
-            if let Some(s) = self.supervisor.as_mut() {
-                s.signal(id, signal);
-            }
-        }
-    }
-}
-
-/// A job stopped by `--memsuspend` would not act on the `TERM` of a
-/// termination sequence: let it run again first.
-fn wake_if_suspended(supervisor: &mut Supervisor, id: JobId, running: &mut Running) {
-    if std::mem::take(&mut running.suspended) {
-        supervisor.signal(id, libc::SIGCONT);
     }
 }
 

@@ -1451,5 +1451,9 @@ fn a_million_inputs_from_stdin_stream_through_in_flat_memory() {
 }
 
 // The rooms of the command added since, one module each (tests/cli/*.rs).
+#[path = "cli/gnu.rs"]
+mod gnu;
 #[path = "cli/limits.rs"]
 mod limits;
+#[path = "cli/verbose.rs"]
+mod verbose;

@@ -8,6 +8,8 @@
 //! gigabytes, or a million finished jobs waiting behind a slow one under
 //! `-k`, cost disk, not memory.
 
+pub(crate) mod verbose;
+
 use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::io::{self, Write};
