@@ -103,6 +103,15 @@ pub(crate) struct Config {
     pub(crate) linking: Linking,
     pub(crate) batching: Batching,
     pub(crate) multi: Multi,
+    /// `-m`, `-X`: the last of the input is shared out over the slots.
+    pub(crate) spread: bool,
+    /// The longest command line allowed (`-s`, else GNU parallel's).
+    pub(crate) max_line: usize,
+    /// `-E`, `-r`, `-L`, `--xargs`.
+    pub(crate) xargs: crate::xargs::Xargs,
+    /// Items end in a newline by default: warn if the input's lines end
+    /// in CR-NL, as GNU parallel does.
+    pub(crate) check_crlf: bool,
     /// `-N`: positional strings refer to the job's arguments.
     pub(crate) quote: bool,
     /// What stands for the whole input in the command (`-I`): `{}` unless
@@ -173,7 +182,9 @@ impl Config {
         if replace.is_empty() {
             return Err(bad("-I needs a replacement string".to_owned()));
         }
-        let delimiter = if flags.null {
+        // `-l -0` is `-l` and `-0`, as GNU parallel reads it.
+        let null = flags.null || flags.xargs.max_lines.as_deref() == Some("-0");
+        let delimiter = if null {
             vec![0]
         } else if let Some(d) = &flags.delimiter {
             parse_delimiter(d).ok_or_else(|| bad(format!("invalid delimiter {d:?}")))?
@@ -210,20 +221,29 @@ impl Config {
 
         let count =
             |flag: &str, v: &str| parse_count(v).ok_or_else(|| bad(format!("{flag} must be a number, not {v:?}")));
-        let (batching, multi) = match (&flags.max_replace_args, &flags.max_args) {
-            (Some(n), _) => (Batching::Count(count("-N", n)?), Multi::Context),
-            (None, Some(n)) => (
+        let xargs = flags.xargs.resolve().map_err(bad)?;
+        // As GNU parallel: -N, -n, then -L/-l give the count; -N, -X and
+        // -L (not -l) repeat the word around {} unless -m or --xargs.
+        let joined = flags.multiple || xargs.xargs;
+        let context = flags.context_replace || (flags.xargs.max_lines_l.is_some() && !joined);
+        let (batching, multi) = match (&flags.max_replace_args, &flags.max_args, xargs.max_lines) {
+            (Some(n), _, _) => (Batching::Count(count("-N", n)?), Multi::Context),
+            (None, Some(n), _) => (
                 Batching::Count(count("-n", n)?),
-                if flags.context_replace {
-                    Multi::Context
-                } else {
-                    Multi::Join
-                },
+                if context { Multi::Context } else { Multi::Join },
             ),
-            (None, None) if flags.context_replace => (Batching::Fill, Multi::Context),
-            (None, None) if flags.multiple => (Batching::Fill, Multi::Join),
-            (None, None) => (Batching::Single, Multi::Single),
+            (None, None, Some(lines)) => (
+                Batching::Count(lines),
+                if context { Multi::Context } else { Multi::Join },
+            ),
+            (None, None, None) if flags.context_replace => (Batching::Fill, Multi::Context),
+            (None, None, None) if joined => (Batching::Fill, Multi::Join),
+            (None, None, None) => (Batching::Single, Multi::Single),
         };
+        // -m and -X share what is left of the input over the job slots;
+        // --xargs does not.
+        let spread = flags.multiple || flags.context_replace;
+        let max_line = crate::xargs::length::max_line(xargs.max_chars);
 
         let delay = flags
             .delay
@@ -364,6 +384,10 @@ impl Config {
             linking: if flags.link { Linking::All } else { Linking::Product },
             batching,
             multi,
+            spread,
+            max_line,
+            xargs,
+            check_crlf: !null && flags.delimiter.is_none(),
             quote: flags.quote,
             replace,
             jobs,

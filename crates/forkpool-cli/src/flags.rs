@@ -225,6 +225,8 @@ pub(crate) struct Flags {
     pub(crate) limits: crate::limits::LimitFlags,
     #[command(flatten)]
     pub(crate) show: crate::output::verbose::VerboseFlags,
+    #[command(flatten)]
+    pub(crate) xargs: crate::xargs::XargsFlags,
 
     /// The command, then its input sources. (Filled by `Flags::parse_args`,
     /// which finds where the options end.)
@@ -241,20 +243,29 @@ impl Flags {
         use clap::CommandFactory;
         let args: Vec<OsString> = args.into_iter().collect();
         let command = Flags::command();
-        let takes_value = |arg: &clap::Arg| arg.get_action().takes_values();
-        let short_value = |c: char| {
+        // Whether an option takes the next word as its value. Some take
+        // one only if it looks like theirs (`-l 2`, but not `-l echo`).
+        let takes_value = |arg: &clap::Arg, next: Option<&OsString>| {
+            let optional = arg.get_num_args().is_some_and(|n| n.min_values() == 0);
+            let next = next.map(|w| w.to_string_lossy()).unwrap_or_default();
+            match crate::xargs::takes_optional_value(arg.get_id().as_str(), &next) {
+                Some(takes) if optional => takes,
+                _ => arg.get_action().takes_values(),
+            }
+        };
+        let short_value = |c: char, next: Option<&OsString>| {
             command
                 .get_arguments()
                 .find(|a| a.get_short() == Some(c) || a.get_short_and_visible_aliases().is_some_and(|s| s.contains(&c)))
-                .map(takes_value)
+                .map(|a| takes_value(a, next))
         };
-        let long_value = |name: &str| {
+        let long_value = |name: &str, next: Option<&OsString>| {
             command
                 .get_arguments()
                 .find(|a| {
                     a.get_long() == Some(name) || a.get_long_and_visible_aliases().is_some_and(|l| l.contains(&name))
                 })
-                .map(takes_value)
+                .map(|a| takes_value(a, next))
         };
         let mut end = args.len();
         let mut i = 1;
@@ -266,7 +277,7 @@ impl Flags {
             }
             if let Some(long) = word.strip_prefix("--") {
                 let name = long.split('=').next().unwrap_or(long);
-                if !long.contains('=') && long_value(name).unwrap_or(false) {
+                if !long.contains('=') && long_value(name, args.get(i + 1)).unwrap_or(false) {
                     i += 1;
                 }
                 i += 1;
@@ -275,7 +286,7 @@ impl Flags {
             if word.len() > 1 && word.starts_with('-') {
                 let chars: Vec<char> = word[1..].chars().collect();
                 for (k, &c) in chars.iter().enumerate() {
-                    if short_value(c).unwrap_or(false) {
+                    if short_value(c, args.get(i + 1)).unwrap_or(false) {
                         if k + 1 == chars.len() {
                             // The value is the next word.
                             i += 1;

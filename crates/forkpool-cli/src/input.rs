@@ -163,6 +163,8 @@ pub(crate) enum Source {
     Values(std::vec::IntoIter<Vec<u8>>),
     /// A file or standard input.
     Lines(Reader),
+    /// Another source read under xargs's rules (`-E`, `-r`, `-L`).
+    Xargs(Box<crate::xargs::items::Items>),
 }
 
 impl Source {
@@ -210,6 +212,7 @@ impl std::fmt::Debug for Source {
         match self {
             Source::Values(v) => f.debug_tuple("Values").field(&v.len()).finish(),
             Source::Lines(r) => f.debug_tuple("Lines").field(r).finish(),
+            Source::Xargs(items) => f.debug_tuple("Xargs").field(items).finish(),
         }
     }
 }
@@ -220,6 +223,7 @@ impl Iterator for Source {
         match self {
             Source::Values(v) => v.next().map(Ok),
             Source::Lines(r) => r.next(),
+            Source::Xargs(items) => items.next(),
         }
     }
 }

@@ -84,6 +84,17 @@ pub(crate) fn prepare(config: &Config) -> Result<Prepared, UsageError> {
                 Source::Lines(reader)
             }
         };
+        let rules = crate::xargs::items::Rules {
+            eof: config.xargs.eof.clone(),
+            skip_blank: config.xargs.skip_blank,
+            continue_lines: config.xargs.max_lines.is_some(),
+            check_crlf: config.check_crlf,
+        };
+        let source = if rules.any() {
+            Source::Xargs(Box::new(crate::xargs::items::Items::new(source, rules)))
+        } else {
+            source
+        };
         columns.push(Columns::new(source, splitter.clone()));
         linked.push(is_linked);
     }
@@ -161,7 +172,11 @@ pub(crate) fn prepare(config: &Config) -> Result<Prepared, UsageError> {
     }
     let records = Records::new(columns, &linked, config.linking);
     Ok(Prepared {
-        jobs: JobSource::new(records, config.batching, config.multi, command.clone(), config.jobs),
+        jobs: JobSource::new(records, config.batching, config.multi, command.clone(), config.jobs).with_limits(
+            config.max_line,
+            config.spread,
+            config.quote,
+        ),
         command,
         tag,
         results,
@@ -199,6 +214,12 @@ pub(crate) struct JobSource {
     /// `-X`/`-m`: records per job once the input is known to be short
     /// enough to spread over every slot.
     even: Option<usize>,
+    /// Whether `-X`/`-m` share the last of the input out (not `--xargs`).
+    spread: bool,
+    /// The longest command line allowed.
+    max_line: usize,
+    /// `-q`: lines are measured as GNU parallel measures quoted ones.
+    quote: bool,
 }
 
 impl std::fmt::Debug for JobSource {
@@ -228,7 +249,20 @@ impl JobSource {
             buffered_cost: 0,
             eof: false,
             even: None,
+            spread: batching == Batching::Fill,
+            max_line: MAX_LINE,
+            quote: false,
         }
+    }
+
+    /// Sets the command-line budget (`-s`), whether `-m`/`-X` share the
+    /// last of the input out over the slots (also with `-n`), and whether
+    /// lines are measured as `-q` ones.
+    pub(crate) fn with_limits(mut self, max_line: usize, spread: bool, quote: bool) -> JobSource {
+        self.max_line = max_line;
+        self.spread = spread;
+        self.quote = quote;
+        self
     }
 
     fn read(&mut self) -> io::Result<Option<Record>> {
@@ -255,10 +289,12 @@ impl JobSource {
     }
 
     fn cost(&self, record: &Record) -> usize {
-        record.iter().map(|v| self.template.cost_per_value(v, self.multi)).sum()
+        let cost: usize = record.iter().map(|v| self.template.cost_per_value(v, self.multi)).sum();
+        if self.quote { cost * 3 } else { cost }
     }
 
-    /// The length of the command line these records make.
+    /// The length of the command line these records make, as measured
+    /// against the budget.
     fn line_len(&self, records: &[Record]) -> usize {
         let args: Vec<Vec<u8>> = records.iter().flatten().cloned().collect();
         let values = Values {
@@ -266,7 +302,7 @@ impl JobSource {
             seq: self.next_seq,
             slot: 1,
         };
-        self.template.render(values, self.multi).len()
+        crate::xargs::length::measured(&self.template.render(values, self.multi), self.quote)
     }
 
     /// The next job, or `None` at the end of the input.
@@ -283,12 +319,16 @@ impl JobSource {
                 }
                 Vec::new()
             }
-            Batching::Count(n) => self.group(n)?,
-            Batching::Fill => {
-                self.look_ahead()?;
-                let most = self.even.unwrap_or(usize::MAX);
-                self.group(most)?
+            Batching::Count(n) if self.spread => {
+                self.look_ahead(n)?;
+                self.group(n.min(self.even.unwrap_or(usize::MAX)))?
             }
+            Batching::Count(n) => self.group(n)?,
+            Batching::Fill if self.spread => {
+                self.look_ahead(usize::MAX)?;
+                self.group(self.even.unwrap_or(usize::MAX))?
+            }
+            Batching::Fill => self.group(usize::MAX)?,
         };
         if records.is_empty() && self.batching != Batching::Count(0) {
             return Ok(None);
@@ -298,8 +338,8 @@ impl JobSource {
         Ok(Some(job))
     }
 
-    /// Up to `most` records whose command line is shorter than
-    /// [`MAX_LINE`] (at least one, however long).
+    /// Up to `most` records whose command line is shorter than the
+    /// budget (at least one, however long).
     fn group(&mut self, most: usize) -> io::Result<Vec<Record>> {
         let Some(first) = self.read()? else {
             return Ok(Vec::new());
@@ -312,7 +352,7 @@ impl JobSource {
         while taken.len() < most {
             let Some(record) = self.read()? else { break };
             let c = self.cost(&record);
-            if fixed + cost + c >= MAX_LINE {
+            if fixed + cost + c >= self.max_line {
                 self.unread(record);
                 break;
             }
@@ -320,7 +360,7 @@ impl JobSource {
             taken.push(record);
         }
         // The estimate is exact for plain values; make sure anyway.
-        while taken.len() > 1 && self.line_len(&taken) >= MAX_LINE {
+        while taken.len() > 1 && self.line_len(&taken) >= self.max_line {
             if let Some(record) = taken.pop() {
                 self.unread(record);
             }
@@ -328,12 +368,13 @@ impl JobSource {
         Ok(taken)
     }
 
-    /// `-X`/`-m`: reads ahead a line's worth; when what is left of the
-    /// input fits in one line, it is spread evenly over the slots instead
-    /// (as GNU parallel does: full lines, then the rest shared out).
-    fn look_ahead(&mut self) -> io::Result<()> {
-        let budget = MAX_LINE;
-        while !self.eof && self.buffered_cost < budget {
+    /// `-X`/`-m`: reads ahead a line's worth (or `most` records and one
+    /// more); when what is left of the input fits in one job, it is spread
+    /// evenly over the slots instead (as GNU parallel does: full jobs,
+    /// then the rest shared out).
+    fn look_ahead(&mut self, most: usize) -> io::Result<()> {
+        let budget = self.max_line;
+        while !self.eof && self.buffered_cost < budget && self.buffer.len() <= most {
             match self.records.next().transpose()? {
                 Some(record) => {
                     self.buffered_cost += self.cost(&record);
@@ -342,7 +383,7 @@ impl JobSource {
                 None => self.eof = true,
             }
         }
-        if self.eof && self.even.is_none() && self.buffered_cost < budget {
+        if self.eof && self.even.is_none() && self.buffered_cost < budget && self.buffer.len() <= most {
             self.even = Some(self.buffer.len().div_ceil(self.slots).max(1));
         }
         Ok(())

@@ -51,6 +51,7 @@ mod shellquote;
 mod table;
 mod template;
 mod units;
+mod xargs;
 
 use std::ffi::OsString;
 use std::process::ExitCode;

@@ -98,7 +98,7 @@ enum Queue {
     Feed(Feed),
     /// Read here, as needed: values and regular files, which never keep
     /// us waiting for long (and `--dry-run`, with no jobs to wait for).
-    Direct(JobSource),
+    Direct(Box<JobSource>),
     /// All read up front (`--shuf`, `--bar`, `--eta`, `--halt N%`).
     Collected(VecDeque<Job>),
 }
@@ -238,7 +238,7 @@ impl<'c> Runner<'c> {
                 (Queue::Feed(feed), None)
             }
             // Values and regular files: reading never waits for long.
-            (None, _) => (Queue::Direct(jobs), None),
+            (None, _) => (Queue::Direct(Box::new(jobs)), None),
         };
         let progress = Progress::new(config.bar, config.progress, config.eta, total);
         let mut printer = Printer::new(config.mode, config.keep_order);
@@ -482,7 +482,8 @@ impl<'c> Runner<'c> {
             .pop_first()
             .unwrap_or(self.config.jobs + self.running.len() + 1);
         let line = self.command.render(values(&job, slot), self.config.multi);
-        if line.len() >= crate::jobs::MAX_LINE {
+        let len = crate::xargs::length::measured(&line, self.config.quote);
+        if len >= self.config.max_line {
             // GNU parallel's limit, so that a script that works with one
             // works with the other. As there, no new job starts, the
             // running ones finish, and the run exits 255.
@@ -494,13 +495,14 @@ impl<'c> Runner<'c> {
                 .enumerate()
                 .max_by_key(|(_, a)| a.len())
                 .map_or((0, &[][..]), |(i, a)| (i, a.as_slice()));
-            let shown = String::from_utf8_lossy(&longest[..longest.len().min(50)]).into_owned();
-            let len = line.len();
+            // As GNU parallel words it: the value, cut at 50 bytes.
+            let mut shown = String::from_utf8_lossy(&longest[..longest.len().min(50)]).into_owned();
+            if longest.len() > 50 {
+                shown.push_str("...");
+            }
+            let max = self.config.max_line;
             self.progress.suspend(|| {
-                tell!(
-                    "Command line too long ({len} >= {}) at input {index}: {shown}...",
-                    crate::jobs::MAX_LINE
-                );
+                tell!("Error: Command line too long ({len} >= {max}) at input {index}: {shown}");
             });
             return Launched::Yes;
         }

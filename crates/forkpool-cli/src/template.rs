@@ -301,7 +301,13 @@ impl Template {
     /// Bytes one more value adds to a rendered command, for filling command
     /// lines with `-X`/`-m`.
     pub(crate) fn cost_per_value(&self, value: &[u8], multi: Multi) -> usize {
-        let quoted = quoted_len(value);
+        // Values are quoted one by one, unless `-q` quotes whole words
+        // (then GNU parallel counts them unquoted) or the command is raw.
+        let quoted = if self.raw || self.quote_words {
+            value.len()
+        } else {
+            quoted_len(value)
+        };
         let mut cost = 0;
         let mut uses = 0;
         for segment in &self.segments {
@@ -517,8 +523,12 @@ pub(crate) fn push_quoted(out: &mut Vec<u8>, value: &[u8]) {
 fn quoted_len(value: &[u8]) -> usize {
     if is_plain(value) {
         value.len()
+    } else if value.is_empty() {
+        2
     } else {
-        value.len() + 2 + 4 * value.iter().filter(|&&b| b == b'\'').count()
+        // The `''` that a leading or trailing `'` leaves is dropped.
+        let ends = usize::from(value.first() == Some(&b'\'')) + usize::from(value.last() == Some(&b'\''));
+        value.len() + 2 + 4 * value.iter().filter(|&&b| b == b'\'').count() - 2 * ends
     }
 }
 

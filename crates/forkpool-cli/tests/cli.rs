@@ -1457,3 +1457,5 @@ mod gnu;
 mod limits;
 #[path = "cli/verbose.rs"]
 mod verbose;
+#[path = "cli/xargs.rs"]
+mod xargs;
