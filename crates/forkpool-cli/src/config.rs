@@ -135,6 +135,10 @@ pub(crate) struct Config {
     pub(crate) verbose: bool,
     /// `-v`, `-v -v`, `--silent`, `-p`.
     pub(crate) show: crate::output::verbose::Verbose,
+    /// `--files`, `--tmpdir`, `--compress`.
+    pub(crate) files: crate::output::files::Files,
+    /// `--process-slot-var`: jobs find their slot - 1 in this variable.
+    pub(crate) process_slot_var: std::ffi::OsString,
     pub(crate) timeout: Option<Timeout>,
     pub(crate) termseq: TermSeq,
     /// Attempts per job; 0 means until it succeeds.
@@ -374,6 +378,13 @@ impl Config {
         }
         let limits = flags.limits.resolve(&shell).map_err(bad)?;
         let show = flags.show.resolve().map_err(bad)?;
+        let files = flags.files.resolve(&shell).map_err(bad)?;
+        if let Some(name) = &flags.process_slot_var
+            && !(name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        {
+            return Err(bad(format!("--process-slot-var {name:?} is not a variable name")));
+        }
 
         Ok(Config {
             command,
@@ -404,6 +415,10 @@ impl Config {
             results: flags.results.map(String::into_bytes),
             verbose: flags.verbose,
             show,
+            files,
+            process_slot_var: flags
+                .process_slot_var
+                .map_or_else(|| "PARALLEL_JOBSLOT0".into(), std::ffi::OsString::from),
             timeout,
             termseq,
             retries,

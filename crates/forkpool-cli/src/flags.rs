@@ -165,6 +165,14 @@ pub(crate) struct Flags {
         allow_hyphen_values = true
     )]
     pub(crate) results: Option<String>,
+    /// Set variable NAME to each job's slot number minus one [default: PARALLEL_JOBSLOT0].
+    #[arg(
+        long = "process-slot-var",
+        visible_alias = "processslotvar",
+        value_name = "NAME",
+        help_heading = "Jobs"
+    )]
+    pub(crate) process_slot_var: Option<String>,
     /// Print each job's command on stderr before running it.
     #[arg(short = 't', long = "verbose", help_heading = "Output")]
     pub(crate) verbose: bool,
@@ -227,6 +235,8 @@ pub(crate) struct Flags {
     pub(crate) show: crate::output::verbose::VerboseFlags,
     #[command(flatten)]
     pub(crate) xargs: crate::xargs::XargsFlags,
+    #[command(flatten)]
+    pub(crate) files: crate::output::files::FilesFlags,
 
     /// The command, then its input sources. (Filled by `Flags::parse_args`,
     /// which finds where the options end.)

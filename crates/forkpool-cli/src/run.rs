@@ -30,6 +30,7 @@ use crate::template::{Template, Values};
 
 use crate::limits::gate::{Gate, RECHECK};
 
+mod files;
 mod limits;
 mod start;
 
@@ -82,6 +83,10 @@ struct Running {
     /// Not to run (`-p` said no, `--filter` said false): it ends as a
     /// failure with exit value -2, as in GNU parallel.
     skipped: bool,
+    /// `--files`: where its output goes.
+    out_file: Option<crate::output::files::OutFile>,
+    /// Its `$PARALLEL_TMP`.
+    tmp: std::path::PathBuf,
 }
 
 impl Running {
@@ -242,6 +247,12 @@ impl<'c> Runner<'c> {
         };
         let progress = Progress::new(config.bar, config.progress, config.eta, total);
         let mut printer = Printer::new(config.mode, config.keep_order);
+        printer.set_tmpdir(&config.files.tmpdir);
+        if let Some(compression) = &config.files.compression
+            && config.files.names.is_none()
+        {
+            printer.set_compression(compression.clone());
+        }
         if let Some(table) = table {
             if config.resume != Resume::No && joblog.is_none() {
                 // A table is not read back; GNU parallel says the same.
@@ -558,6 +569,14 @@ impl<'c> Runner<'c> {
                 }
             },
         };
+        let out_file = match self.open_out_file(files.is_some()) {
+            Ok(file) => file,
+            Err(message) => {
+                self.free_slots.insert(slot);
+                self.fatal(&message);
+                return Launched::Yes;
+            }
+        };
         // Even with `--results` files: the printer writes the joblog line.
         self.printer.start(job.seq, tag);
         let mut running = Running {
@@ -573,6 +592,8 @@ impl<'c> Runner<'c> {
             files,
             suspended: false,
             skipped: skip,
+            out_file,
+            tmp: self.tmp_name(),
         };
         self.show_on_stdout(&mut running);
         if running.skipped {
@@ -650,8 +671,13 @@ impl<'c> Runner<'c> {
         env.push(("PARALLEL_SEQ".into(), running.job.seq.to_string().into()));
         env.push(("PARALLEL_JOBSLOT".into(), running.slot.to_string().into()));
         env.push(("PARALLEL_PID".into(), self.our_pid.clone()));
+        self.job_env(running, &mut env);
         let (stdout, stderr) = if self.config.mode == Mode::Ungroup && running.files.is_none() {
             (Output::Inherit, Output::Inherit)
+        } else if running.out_file.is_some() {
+            // `--files` keeps standard output; standard error is thrown
+            // away, as GNU parallel does.
+            (Output::Capture, Output::Null)
         } else {
             (Output::Capture, Output::Capture)
         };
@@ -697,6 +723,14 @@ impl<'c> Runner<'c> {
     fn job_output(&mut self, running: &mut Running, stream: Stream, data: &[u8]) {
         if stream == Stream::Stdout {
             running.stdout_bytes += data.len() as u64;
+        }
+        if let Some(file) = &mut running.out_file {
+            if stream == Stream::Stdout
+                && let Err(e) = file.write(data)
+            {
+                self.fatal(&format!("cannot write {}: {e}", file.path.display()));
+            }
+            return;
         }
         if let Some(files) = &mut running.files {
             let file = match stream {
@@ -783,7 +817,7 @@ impl<'c> Runner<'c> {
 
     /// A job ended: retry it, or log it, print its output, count it and
     /// see whether to halt.
-    fn complete(&mut self, running: Running, reason: ExitReason) {
+    fn complete(&mut self, mut running: Running, reason: ExitReason) {
         let (mut exitval, signal) = match reason {
             ExitReason::Exited(code) => (i64::from(code), 0),
             ExitReason::Signaled { signal, .. } => (0, signal),
@@ -794,6 +828,13 @@ impl<'c> Runner<'c> {
         if running.skipped {
             exitval = -2;
         }
+        let (published, failure) = self.settle_files(&mut running);
+        if let Some(message) = failure {
+            // As GNU parallel: the compressor failed, so did the job.
+            self.progress.suspend(|| tell!("Error: {message}"));
+            exitval = 255;
+        }
+        let out_file = running.out_file.take();
         let failed = exitval != 0 || signal != 0;
         let Running {
             job,
@@ -823,6 +864,9 @@ impl<'c> Runner<'c> {
             _ => failed && self.stop.is_none() && (self.config.retries == 0 || attempts + 1 < self.config.retries),
         };
         if retry {
+            if let Some(file) = out_file {
+                file.remove();
+            }
             self.printer.discard(job.seq);
             self.tally.started -= 1;
             self.retry.push_back((job, attempts + 1));
@@ -838,7 +882,7 @@ impl<'c> Runner<'c> {
                 seq: job.seq,
                 start: started_at,
                 runtime,
-                receive: stdout_bytes,
+                receive: published.as_ref().and_then(|p| p.size).unwrap_or(stdout_bytes),
                 exitval,
                 signal,
                 command: command.clone(),
@@ -850,6 +894,9 @@ impl<'c> Runner<'c> {
             && let Err(e) = files.finish(job.seq)
         {
             self.fatal(&format!("cannot write the result files: {}", io_reason(&e)));
+        }
+        if let Some(published) = &published {
+            self.publish(job.seq, published);
         }
         // Prints the job's output (or, with `--results`, nothing), then its
         // joblog line: both in the order GNU parallel writes them.

@@ -1451,6 +1451,8 @@ fn a_million_inputs_from_stdin_stream_through_in_flat_memory() {
 }
 
 // The rooms of the command added since, one module each (tests/cli/*.rs).
+#[path = "cli/files.rs"]
+mod files;
 #[path = "cli/gnu.rs"]
 mod gnu;
 #[path = "cli/limits.rs"]

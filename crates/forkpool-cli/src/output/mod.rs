@@ -8,6 +8,8 @@
 //! gigabytes, or a million finished jobs waiting behind a slow one under
 //! `-k`, cost disk, not memory.
 
+pub(crate) mod compress;
+pub(crate) mod files;
 pub(crate) mod verbose;
 
 use std::collections::{HashMap, VecDeque};
@@ -19,6 +21,7 @@ use forkpool::command::Stream;
 
 use crate::joblog::{Finished, Joblog};
 use crate::table::{Replay, Table};
+use compress::{Compression, Packing};
 
 /// How output reaches the terminal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +57,8 @@ struct Store {
     /// file starts over once nothing in it is held: a long run does not
     /// fill the disk with output already printed.
     spilled_held: u64,
+    /// Where the spill file goes (`--tmpdir`; else `$TMPDIR`).
+    tmpdir: Option<std::path::PathBuf>,
 }
 
 impl Default for Store {
@@ -64,6 +69,7 @@ impl Default for Store {
             spill: None,
             spill_len: 0,
             spilled_held: 0,
+            tmpdir: None,
         }
     }
 }
@@ -75,7 +81,10 @@ impl Store {
             return Ok(Chunk::Memory(data.to_vec()));
         }
         if self.spill.is_none() {
-            self.spill = Some(tempfile::tempfile()?);
+            self.spill = Some(match &self.tmpdir {
+                Some(dir) => tempfile::tempfile_in(dir)?,
+                None => tempfile::tempfile()?,
+            });
         }
         let file = self.spill.as_ref().ok_or_else(|| io::Error::other("no spill file"))?;
         file.write_all_at(data, self.spill_len)?;
@@ -147,17 +156,32 @@ impl Store {
 struct HeldBytes<'a> {
     store: &'a Store,
     chunks: &'a [Chunk],
+    /// `--compress`: what went through the compressor, and how to read it.
+    packed: Option<(&'a Compression, &'a File)>,
 }
 
 impl Replay for HeldBytes<'_> {
     fn replay(&self, sink: &mut dyn FnMut(&[u8]) -> io::Result<()>) -> io::Result<()> {
-        self.chunks.iter().try_for_each(|chunk| self.store.read(chunk, sink))
+        self.chunks.iter().try_for_each(|chunk| self.store.read(chunk, sink))?;
+        match self.packed {
+            Some((compression, file)) => compression.unpack(file, sink),
+            None => Ok(()),
+        }
     }
 }
 
 #[derive(Debug, Default)]
 struct Held {
     chunks: Vec<Chunk>,
+    /// `--compress`: the stream's output, compressed into a file.
+    packed: Option<Packed>,
+}
+
+/// Output going through a compressor into an unnamed file.
+#[derive(Debug)]
+struct Packed {
+    packing: Packing,
+    file: File,
 }
 
 /// Line-buffer mode: a stream's unfinished last line. A long one moves to
@@ -220,6 +244,8 @@ pub(crate) struct Printer {
     joblog: Option<Joblog>,
     /// The first error writing the joblog, for the caller to report.
     joblog_error: Option<io::Error>,
+    /// `--compress`: held output goes through this.
+    compression: Option<Compression>,
 }
 
 impl Printer {
@@ -233,7 +259,18 @@ impl Printer {
             table: None,
             joblog: None,
             joblog_error: None,
+            compression: None,
         }
+    }
+
+    /// Temporary files go in `dir` (`--tmpdir`).
+    pub(crate) fn set_tmpdir(&mut self, dir: &std::path::Path) {
+        self.store.tmpdir = Some(dir.to_path_buf());
+    }
+
+    /// Held output is compressed (`--compress`).
+    pub(crate) fn set_compression(&mut self, compression: Compression) {
+        self.compression = Some(compression);
     }
 
     /// Each job's joblog line goes to `joblog` when its output is printed
@@ -292,6 +329,9 @@ impl Printer {
             }
             job.out_partial.tail.clear();
             job.err_partial.tail.clear();
+            // An unfinished compressor is stopped, its file deleted.
+            job.out.packed = None;
+            job.err.packed = None;
         }
     }
 
@@ -332,7 +372,7 @@ impl Printer {
                 self.print_chunks(seq, stream, start)?;
                 return self.print(seq, stream, &lines);
             }
-            job.held(stream).chunks.extend(start);
+            self.keep(seq, stream, start)?;
             return self.hold(seq, stream, &lines);
         }
         self.hold(seq, stream, data)
@@ -343,8 +383,46 @@ impl Printer {
             // Dropped (`--halt now`): its output goes nowhere.
             return Ok(());
         };
+        if let Some(compression) = &self.compression {
+            let held = job.held(stream);
+            if held.packed.is_none() {
+                let file = match &self.store.tmpdir {
+                    Some(dir) => tempfile::tempfile_in(dir)?,
+                    None => tempfile::tempfile()?,
+                };
+                let packing = compression.start(file.try_clone()?)?;
+                held.packed = Some(Packed { packing, file });
+            }
+            if let Some(packed) = &mut held.packed {
+                packed.packing.write(data);
+            }
+            return Ok(());
+        }
         job.held(stream).chunks.push(self.store.hold(data)?);
         Ok(())
+    }
+
+    /// Holds chunks already in the store (a long unfinished line's).
+    fn keep(&mut self, seq: u64, stream: Stream, chunks: Vec<Chunk>) -> io::Result<()> {
+        if self.compression.is_none() {
+            if let Some(job) = self.jobs.get_mut(&seq) {
+                job.held(stream).chunks.extend(chunks);
+            } else {
+                chunks.into_iter().for_each(|c| self.store.release(c));
+            }
+            return Ok(());
+        }
+        let mut result = Ok(());
+        for chunk in chunks {
+            if result.is_err() {
+                self.store.release(chunk);
+                continue;
+            }
+            let mut store = std::mem::take(&mut self.store);
+            result = store.drain(chunk, &mut |bytes| self.hold(seq, stream, bytes));
+            self.store = store;
+        }
+        result
     }
 
     /// A last line without a newline still counts: hold it like a whole one.
@@ -354,12 +432,23 @@ impl Printer {
                 return Ok(());
             };
             let partial = std::mem::take(job.partial(stream));
-            job.held(stream).chunks.extend(partial.held);
+            self.keep(seq, stream, partial.held)?;
             if !partial.tail.is_empty() {
                 self.hold(seq, stream, &partial.tail)?;
             }
         }
         Ok(())
+    }
+
+    /// `--compress`: the job ended, so do its compressors. An error if
+    /// one failed (the job then failed too, as in GNU parallel).
+    pub(crate) fn seal(&mut self, seq: u64) -> io::Result<()> {
+        let Some(job) = self.jobs.get_mut(&seq) else {
+            return Ok(());
+        };
+        let out = job.out.packed.as_mut().map_or(Ok(()), |p| p.packing.finish());
+        let err = job.err.packed.as_mut().map_or(Ok(()), |p| p.packing.finish());
+        out.and(err)
     }
 
     /// The job ended: print what it held (now, or when its turn comes).
@@ -412,8 +501,26 @@ impl Printer {
         };
         let out: Vec<Chunk> = job.out.chunks.drain(..).collect();
         let err: Vec<Chunk> = job.err.chunks.drain(..).collect();
-        let printed = self.print_chunks(seq, Stream::Stdout, out);
-        self.print_chunks(seq, Stream::Stderr, err).and(printed)
+        let (out_packed, err_packed) = (job.out.packed.take(), job.err.packed.take());
+        let printed = self
+            .print_chunks(seq, Stream::Stdout, out)
+            .and_then(|()| self.print_packed(seq, Stream::Stdout, out_packed));
+        self.print_chunks(seq, Stream::Stderr, err)
+            .and_then(|()| self.print_packed(seq, Stream::Stderr, err_packed))
+            .and(printed)
+    }
+
+    /// `--compress`: finishes a stream's compressor and prints what it
+    /// kept, through the decompressor.
+    fn print_packed(&mut self, seq: u64, stream: Stream, packed: Option<Packed>) -> io::Result<()> {
+        let Some(mut packed) = packed else { return Ok(()) };
+        packed.packing.finish()?;
+        let Some(compression) = self.compression.take() else {
+            return Ok(());
+        };
+        let printed = compression.unpack(&packed.file, &mut |bytes| self.print(seq, stream, bytes));
+        self.compression = Some(compression);
+        printed
     }
 
     /// Prints chunks in order; after a failed write, releases the rest
@@ -438,16 +545,22 @@ impl Printer {
         };
         let out = std::mem::take(&mut job.out.chunks);
         let err = std::mem::take(&mut job.err.chunks);
+        let (mut out_packed, mut err_packed) = (job.out.packed.take(), job.err.packed.take());
+        for packed in [&mut out_packed, &mut err_packed].into_iter().flatten() {
+            packed.packing.finish()?;
+        }
         let written = match (finished, self.table.as_mut()) {
             (Some(finished), Some(table)) => table.write_row(
                 finished,
                 &HeldBytes {
                     store: &self.store,
                     chunks: &out,
+                    packed: packed_view(self.compression.as_ref(), &out_packed),
                 },
                 &HeldBytes {
                     store: &self.store,
                     chunks: &err,
+                    packed: packed_view(self.compression.as_ref(), &err_packed),
                 },
             ),
             _ => Ok(()),
@@ -504,6 +617,14 @@ impl Printer {
         }
         io::stdout().flush()
     }
+}
+
+/// A stream's compressed output, with what reads it back.
+fn packed_view<'a>(
+    compression: Option<&'a Compression>,
+    packed: &'a Option<Packed>,
+) -> Option<(&'a Compression, &'a File)> {
+    Some((compression?, &packed.as_ref()?.file))
 }
 
 fn write_stream(stream: Stream, bytes: &[u8]) -> io::Result<()> {
