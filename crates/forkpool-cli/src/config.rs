@@ -139,8 +139,20 @@ pub(crate) struct Config {
     pub(crate) files: crate::output::files::Files,
     /// `--process-slot-var`: jobs find their slot - 1 in this variable.
     pub(crate) process_slot_var: std::ffi::OsString,
+    /// `--shellquote`, counted: print the commands quoted that many times.
+    pub(crate) shellquote: u8,
+    /// `--filter`: Perl expressions that must hold for a job to run.
+    pub(crate) filters: Vec<Vec<u8>>,
+    /// `--workdir`, as given.
+    pub(crate) workdir: Option<String>,
+    /// `--tty`, `--open-tty`: jobs read the terminal.
+    pub(crate) tty: bool,
+    /// `--skip-first-line`.
+    pub(crate) skip_first_line: bool,
     pub(crate) timeout: Option<Timeout>,
     pub(crate) termseq: TermSeq,
+    /// `--termseq` was given: a first SIGINT/SIGTERM stops jobs with it.
+    pub(crate) termseq_given: bool,
     /// Attempts per job; 0 means until it succeeds.
     pub(crate) retries: u32,
     pub(crate) halt: Halt,
@@ -158,6 +170,16 @@ pub(crate) fn cpus() -> usize {
     crate::limits::cpus::cpus()
 }
 
+impl Config {
+    /// How command lines are measured against `max_line`.
+    pub(crate) fn measure(&self) -> crate::xargs::length::Measure {
+        crate::xargs::length::Measure {
+            quote: self.quote,
+            shellquote: self.shellquote,
+        }
+    }
+}
+
 /// What one running job costs in file handles and processes.
 fn per_job_cost(mode: Mode, results: bool) -> crate::limits::system::Cost {
     // A pidfd, and a pipe per captured stream; result files are open too.
@@ -172,8 +194,10 @@ impl Config {
     /// Resolves and checks the flags.
     pub(crate) fn from_flags(flags: Flags) -> Result<Config, UsageError> {
         flags.limits.set_cpu_unit();
-        let (command, sources) = split_command(&flags.rest, &flags.arg_files);
-        let command: Vec<Vec<u8>> = command.iter().map(|w| w.as_bytes().to_vec()).collect();
+        flags.shebang.warn_if_misplaced();
+        crate::env::check(&flags.environment).map_err(bad)?;
+        let (command, mut sources) = split_command(&flags.rest, &flags.arg_files);
+        let mut command: Vec<Vec<u8>> = command.iter().map(|w| w.as_bytes().to_vec()).collect();
 
         let replace = flags
             .replace_str
@@ -188,7 +212,7 @@ impl Config {
         }
         // `-l -0` is `-l` and `-0`, as GNU parallel reads it.
         let null = flags.null || flags.xargs.max_lines.as_deref() == Some("-0");
-        let delimiter = if null {
+        let mut delimiter = if null {
             vec![0]
         } else if let Some(d) = &flags.delimiter {
             parse_delimiter(d).ok_or_else(|| bad(format!("invalid delimiter {d:?}")))?
@@ -302,11 +326,24 @@ impl Config {
             .results
             .as_deref()
             .is_some_and(|r| crate::table::Format::of(r.as_bytes()).is_some());
+        // As GNU parallel: these exclude each other when given together.
+        for (a, b, both) in [
+            ("--group", "--ungroup", flags.group && flags.ungroup),
+            ("--group", "--line-buffer", flags.group && flags.line_buffer),
+            ("--ungroup", "--line-buffer", flags.ungroup && flags.line_buffer),
+        ] {
+            if both {
+                return Err(bad(format!("{a} cannot be combined with {b}.")));
+            }
+        }
+        // `--tty` means -u unless --group says otherwise; --dry-run always
+        // groups (GNU parallel's bug #51039).
+        let ungroup = (flags.ungroup || (flags.tty.tty && !flags.group)) && !flags.dry_run;
         let mode = if table {
             Mode::Group
         } else if flags.line_buffer {
             Mode::LineBuffer
-        } else if flags.ungroup && !flags.group {
+        } else if ungroup {
             Mode::Ungroup
         } else {
             Mode::Group
@@ -318,8 +355,10 @@ impl Config {
             (None, false) => Tag::None,
         };
 
-        let slots = crate::limits::slots::resolve(flags.jobs.as_deref(), per_job_cost(mode, flags.results.is_some()))
-            .map_err(bad)?;
+        // `--tty` runs one job at a time unless -j says otherwise.
+        let jobs_flag = flags.jobs.as_deref().or(flags.tty.tty.then_some("1"));
+        let slots =
+            crate::limits::slots::resolve(jobs_flag, per_job_cost(mode, flags.results.is_some())).map_err(bad)?;
         let jobs = slots.count;
 
         let timeout = flags
@@ -361,15 +400,33 @@ impl Config {
             Some(path) => (PathBuf::from(path), true),
             None => (PathBuf::from(j), false),
         });
-        let resume = if flags.resume_failed {
+        let resume = if flags.resume_failed || flags.retry_failed {
             Resume::RetryFailed
         } else if flags.resume {
             Resume::Skip
         } else {
             Resume::No
         };
+        if flags.retry_failed && joblog.is_none() {
+            return Err(bad("--retry-failed requires --joblog."));
+        }
         if resume != Resume::No && joblog.is_none() && flags.results.is_none() {
             return Err(bad("--resume and --resume-failed require --joblog or --results."));
+        }
+        if flags.retry_failed {
+            // The joblog's failed commands are the input; the command
+            // line's command and input are ignored.
+            let Some((path, _)) = &joblog else {
+                return Err(bad("--retry-failed requires --joblog."));
+            };
+            let commands = crate::retry_failed::commands(path).map_err(bad)?;
+            command.clear();
+            sources = vec![Source {
+                arg: crate::flags::SourceArg::Values(commands),
+                linked: false,
+            }];
+            // Commands may hold newlines: NUL ends each.
+            delimiter = vec![0];
         }
 
         let shell = Shell::detect();
@@ -379,6 +436,9 @@ impl Config {
         let limits = flags.limits.resolve(&shell).map_err(bad)?;
         let show = flags.show.resolve().map_err(bad)?;
         let files = flags.files.resolve(&shell).map_err(bad)?;
+        if !flags.filter.filter.is_empty() {
+            crate::filter::check_perl().map_err(bad)?;
+        }
         if let Some(name) = &flags.process_slot_var
             && !(name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
                 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
@@ -416,11 +476,17 @@ impl Config {
             verbose: flags.verbose,
             show,
             files,
+            shellquote: flags.shellquote.shellquote,
+            filters: flags.filter.filter.iter().map(|f| f.as_bytes().to_vec()).collect(),
+            tty: flags.tty.reads_terminal(),
+            skip_first_line: flags.shebang.skip_first_line,
+            workdir: flags.workdir.workdir,
             process_slot_var: flags
                 .process_slot_var
                 .map_or_else(|| "PARALLEL_JOBSLOT0".into(), std::ffi::OsString::from),
             timeout,
             termseq,
+            termseq_given: flags.termseq.is_some(),
             retries,
             halt,
             joblog,

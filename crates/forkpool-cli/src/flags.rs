@@ -214,8 +214,11 @@ pub(crate) struct Flags {
     #[arg(long = "resume", help_heading = "Control")]
     pub(crate) resume: bool,
     /// Run again the jobs that failed in the joblog, and skip those that succeeded.
-    #[arg(long = "resume-failed", help_heading = "Control")]
+    #[arg(long = "resume-failed", visible_alias = "resumefailed", help_heading = "Control")]
     pub(crate) resume_failed: bool,
+    /// Run again the commands that failed in the joblog (the command line's command and input are ignored).
+    #[arg(long = "retry-failed", visible_alias = "retryfailed", help_heading = "Control")]
+    pub(crate) retry_failed: bool,
     /// Print the commands instead of running them.
     #[arg(long = "dry-run", visible_aliases = ["dryrun", "dr"], help_heading = "Control")]
     pub(crate) dry_run: bool,
@@ -237,6 +240,18 @@ pub(crate) struct Flags {
     pub(crate) xargs: crate::xargs::XargsFlags,
     #[command(flatten)]
     pub(crate) files: crate::output::files::FilesFlags,
+    #[command(flatten)]
+    pub(crate) environment: crate::env::EnvFlags,
+    #[command(flatten)]
+    pub(crate) shebang: crate::shebang::ShebangFlags,
+    #[command(flatten)]
+    pub(crate) shellquote: crate::shellquote::ShellquoteFlags,
+    #[command(flatten)]
+    pub(crate) filter: crate::filter::FilterFlags,
+    #[command(flatten)]
+    pub(crate) workdir: crate::workdir::WorkdirFlags,
+    #[command(flatten)]
+    pub(crate) tty: crate::tty::TtyFlags,
 
     /// The command, then its input sources. (Filled by `Flags::parse_args`,
     /// which finds where the options end.)

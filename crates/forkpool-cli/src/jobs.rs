@@ -51,6 +51,10 @@ pub(crate) struct Prepared {
     /// it is read on its own thread.
     pub(crate) input_may_block: bool,
     pub(crate) jobs: JobSource,
+    /// `--filter`'s expressions.
+    pub(crate) filters: Vec<Template>,
+    /// `--workdir`.
+    pub(crate) workdir: Option<crate::workdir::Workdir>,
 }
 
 /// Opens the sources, reads their headers and parses every template.
@@ -84,6 +88,15 @@ pub(crate) fn prepare(config: &Config) -> Result<Prepared, UsageError> {
                 Source::Lines(reader)
             }
         };
+        let mut source = source;
+        if config.skip_first_line && columns.is_empty() {
+            // `--skip-first-line` (a script's #! line): the first source's
+            // first line, before anything else reads it.
+            source
+                .next()
+                .transpose()
+                .map_err(|e| UsageError(format!("cannot read input: {}", io_reason(&e))))?;
+        }
         let rules = crate::xargs::items::Rules {
             eof: config.xargs.eof.clone(),
             skip_blank: config.xargs.skip_blank,
@@ -170,12 +183,23 @@ pub(crate) fn prepare(config: &Config) -> Result<Prepared, UsageError> {
             });
         }
     }
+    let filters = config
+        .filters
+        .iter()
+        .map(|f| Template::parse_text(f, &names, &config.replace).map_err(template_error))
+        .collect::<Result<Vec<_>, _>>()?;
+    let workdir = crate::workdir::resolve(config.workdir.as_deref(), |text| {
+        Template::parse_text(text, &names, &config.replace).map_err(|e| e.0)
+    })
+    .map_err(UsageError)?;
     let records = Records::new(columns, &linked, config.linking);
     Ok(Prepared {
+        filters,
+        workdir,
         jobs: JobSource::new(records, config.batching, config.multi, command.clone(), config.jobs).with_limits(
             config.max_line,
             config.spread,
-            config.quote,
+            config.measure(),
         ),
         command,
         tag,
@@ -218,8 +242,8 @@ pub(crate) struct JobSource {
     spread: bool,
     /// The longest command line allowed.
     max_line: usize,
-    /// `-q`: lines are measured as GNU parallel measures quoted ones.
-    quote: bool,
+    /// How lines are measured (`-q`, `--shellquote`).
+    measure: crate::xargs::length::Measure,
 }
 
 impl std::fmt::Debug for JobSource {
@@ -251,17 +275,22 @@ impl JobSource {
             even: None,
             spread: batching == Batching::Fill,
             max_line: MAX_LINE,
-            quote: false,
+            measure: crate::xargs::length::Measure::default(),
         }
     }
 
     /// Sets the command-line budget (`-s`), whether `-m`/`-X` share the
-    /// last of the input out over the slots (also with `-n`), and whether
-    /// lines are measured as `-q` ones.
-    pub(crate) fn with_limits(mut self, max_line: usize, spread: bool, quote: bool) -> JobSource {
+    /// last of the input out over the slots (also with `-n`), and how
+    /// lines are measured (`-q`, `--shellquote`).
+    pub(crate) fn with_limits(
+        mut self,
+        max_line: usize,
+        spread: bool,
+        measure: crate::xargs::length::Measure,
+    ) -> JobSource {
         self.max_line = max_line;
         self.spread = spread;
-        self.quote = quote;
+        self.measure = measure;
         self
     }
 
@@ -290,7 +319,7 @@ impl JobSource {
 
     fn cost(&self, record: &Record) -> usize {
         let cost: usize = record.iter().map(|v| self.template.cost_per_value(v, self.multi)).sum();
-        if self.quote { cost * 3 } else { cost }
+        cost * self.measure.per_byte()
     }
 
     /// The length of the command line these records make, as measured
@@ -302,7 +331,7 @@ impl JobSource {
             seq: self.next_seq,
             slot: 1,
         };
-        crate::xargs::length::measured(&self.template.render(values, self.multi), self.quote)
+        self.measure.of(&self.template.render(values, self.multi))
     }
 
     /// The next job, or `None` at the end of the input.

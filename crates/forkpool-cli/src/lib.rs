@@ -34,7 +34,9 @@ macro_rules! tell {
 }
 
 mod config;
+mod env;
 mod feed;
+mod filter;
 mod flags;
 mod halt;
 mod input;
@@ -45,12 +47,16 @@ mod output;
 mod program;
 mod progress;
 mod results;
+mod retry_failed;
 mod run;
+mod shebang;
 mod shell;
 mod shellquote;
 mod table;
 mod template;
+mod tty;
 mod units;
+mod workdir;
 mod xargs;
 
 use std::ffi::OsString;
@@ -65,10 +71,12 @@ pub fn main() -> ExitCode {
 
 /// Runs `forkpool` with these arguments; returns the exit status.
 pub fn run_args(args: impl IntoIterator<Item = OsString>) -> i32 {
-    let mut args = args.into_iter().peekable();
-    if let Some(argv0) = args.peek() {
+    let args: Vec<OsString> = args.into_iter().collect();
+    if let Some(argv0) = args.first() {
         program::set_name(argv0);
     }
+    // `#!/usr/bin/forkpool --shebang ...`: the #! line's words, apart.
+    let args = shebang::rewrite(args);
     let flags = match flags::Flags::parse_args(args) {
         Ok(flags) => flags,
         Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
@@ -80,6 +88,15 @@ pub fn run_args(args: impl IntoIterator<Item = OsString>) -> i32 {
             return 255;
         }
     };
+    if flags.environment.record_env {
+        return match env::record() {
+            Ok(()) => 0,
+            Err(e) => {
+                tell!("{e}");
+                255
+            }
+        };
+    }
     let config = match config::Config::from_flags(flags) {
         Ok(config) => config,
         Err(e) => {

@@ -15,7 +15,7 @@ use std::os::unix::ffi::OsStringExt;
 use std::time::{Duration, Instant, SystemTime};
 
 use forkpool::ExitReason;
-use forkpool::command::{Event, JobId, Output, SpawnError, Spec, Stream, Supervisor, TermSeq};
+use forkpool::command::{Event, Input, JobId, Output, SpawnError, Spec, Stream, Supervisor, TermSeq};
 
 use crate::config::{Config, Resume, Tag, Timeout};
 use crate::feed::{Feed, Next};
@@ -184,6 +184,12 @@ pub(crate) struct Runner<'c> {
     our_pid: OsString,
     /// `-j FILE`, `-j 0`, `--limit`, `--memsuspend`, `--noswap`.
     gate: Gate,
+    /// `--filter`'s expressions, and the `perl` that evaluates them
+    /// (started for the first job).
+    filters: Vec<Template>,
+    evaluator: Option<crate::filter::Evaluator>,
+    /// `--workdir`.
+    workdir: Option<crate::workdir::Workdir>,
 }
 
 impl<'c> Runner<'c> {
@@ -196,6 +202,8 @@ impl<'c> Runner<'c> {
             table,
             input_may_block,
             jobs,
+            filters,
+            workdir,
         } = prepared;
         let (joblog, prior) = match (&config.joblog, config.dry_run) {
             (Some((path, append)), false) => {
@@ -291,6 +299,9 @@ impl<'c> Runner<'c> {
             input_done: false,
             our_pid: std::process::id().to_string().into(),
             gate: Gate::new(config),
+            filters,
+            evaluator: None,
+            workdir,
         })
     }
 
@@ -493,7 +504,7 @@ impl<'c> Runner<'c> {
             .pop_first()
             .unwrap_or(self.config.jobs + self.running.len() + 1);
         let line = self.command.render(values(&job, slot), self.config.multi);
-        let len = crate::xargs::length::measured(&line, self.config.quote);
+        let len = self.config.measure().of(&line);
         if len >= self.config.max_line {
             // GNU parallel's limit, so that a script that works with one
             // works with the other. As there, no new job starts, the
@@ -513,12 +524,19 @@ impl<'c> Runner<'c> {
             }
             let max = self.config.max_line;
             self.progress.suspend(|| {
-                tell!("Error: Command line too long ({len} >= {max}) at input {index}: {shown}");
+                tell!("Command line too long ({len} >= {max}) at input {index}: {shown}");
             });
             return Launched::Yes;
         }
         // What runs: the command with its wrapping (`--workdir`'s `cd`).
-        let wrapped = self.wrap(&line, &job, slot);
+        let wrapped = match self.wrap(&line, &job, slot) {
+            Ok(wrapped) => wrapped,
+            Err(message) => {
+                self.free_slots.insert(slot);
+                self.fatal(&message);
+                return Launched::Yes;
+            }
+        };
         let shown_as_run = wrapped.as_deref().unwrap_or(&line);
         let mut skip = false;
         if self.config.show.interactive {
@@ -528,6 +546,16 @@ impl<'c> Runner<'c> {
         } else if self.config.verbose {
             self.progress
                 .suspend(|| crate::output::verbose::to_stderr(shown_as_run));
+        }
+        if !skip && !self.filters.is_empty() {
+            match self.passes_filters(&job, slot) {
+                Ok(passes) => skip = !passes,
+                Err(message) => {
+                    self.free_slots.insert(slot);
+                    self.fatal(&message);
+                    return Launched::Yes;
+                }
+            }
         }
         self.tally.started += 1;
         self.last_start = Some(Instant::now());
@@ -540,6 +568,10 @@ impl<'c> Runner<'c> {
                 .map(|t| t.render(values(&job, slot), crate::template::Multi::Single)),
         };
         if self.config.dry_run {
+            if skip {
+                // Filtered out: it still counts as failed, as in GNU parallel.
+                self.tally.failed += 1;
+            }
             let mut shown = if self.config.show.stdout > 1 {
                 shown_as_run.to_vec()
             } else {
@@ -597,8 +629,16 @@ impl<'c> Runner<'c> {
         };
         self.show_on_stdout(&mut running);
         if running.skipped {
-            // Skipped (`-p`): as in GNU parallel, it ends at once, as a
-            // failure with exit value -2.
+            // Skipped (`-p`, `--filter`): as in GNU parallel, it ends at
+            // once, as a failure with exit value -2.
+            self.complete(running, ExitReason::Exited(0));
+            return Launched::Yes;
+        }
+        if self.config.shellquote > 0 {
+            // `--shellquote`: the job prints its command quoted, and that is
+            // all (GNU parallel runs a perl one-liner to do it).
+            let quoted = crate::shellquote::quoted_line(&running.command, self.config.shellquote);
+            self.job_output(&mut running, Stream::Stdout, &quoted);
             self.complete(running, ExitReason::Exited(0));
             return Launched::Yes;
         }
@@ -684,10 +724,10 @@ impl<'c> Runner<'c> {
         let spec = Spec {
             argv,
             env,
+            stdin: if self.config.tty { Input::Tty } else { Input::Null },
             stdout,
             stderr,
             nice: self.config.nice,
-            ..Spec::default()
         };
         match self.supervisor.as_mut() {
             Some(s) => s.spawn(&spec),
@@ -791,14 +831,25 @@ impl<'c> Runner<'c> {
             if matches!(self.stop, None | Some(Stop::Hangup)) {
                 self.stop = Some(Stop::Signal);
             }
+            // With --termseq, the jobs get that (as GNU parallel stops
+            // them on a signal, -u ones too); else the signal itself.
+            let termseq = self.config.termseq_given.then(|| self.config.termseq.clone());
             if let Some(s) = self.supervisor.as_mut() {
-                s.signal_all(signal);
+                match &termseq {
+                    Some(seq) => s.terminate_all(seq),
+                    None => s.signal_all(signal),
+                }
             }
             if !self.running.is_empty() {
                 let n = self.running.len();
+                let how = if termseq.is_some() {
+                    "stopping"
+                } else {
+                    "passed it on to"
+                };
                 self.progress.suspend(|| {
                     tell!(
-                        "{name} received: starting no more jobs, passed it on to {n} running job{}; \
+                        "{name} received: starting no more jobs, {how} {n} running job{}; \
                          send it again to kill them.",
                         if n == 1 { "" } else { "s" }
                     );
@@ -831,7 +882,7 @@ impl<'c> Runner<'c> {
         let (published, failure) = self.settle_files(&mut running);
         if let Some(message) = failure {
             // As GNU parallel: the compressor failed, so did the job.
-            self.progress.suspend(|| tell!("Error: {message}"));
+            self.progress.suspend(|| tell!("{message}"));
             exitval = 255;
         }
         let out_file = running.out_file.take();

@@ -1451,12 +1451,16 @@ fn a_million_inputs_from_stdin_stream_through_in_flat_memory() {
 }
 
 // The rooms of the command added since, one module each (tests/cli/*.rs).
+#[path = "cli/control.rs"]
+mod control;
 #[path = "cli/files.rs"]
 mod files;
 #[path = "cli/gnu.rs"]
 mod gnu;
 #[path = "cli/limits.rs"]
 mod limits;
+#[path = "cli/scripts.rs"]
+mod scripts;
 #[path = "cli/verbose.rs"]
 mod verbose;
 #[path = "cli/xargs.rs"]

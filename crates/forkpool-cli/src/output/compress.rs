@@ -195,8 +195,8 @@ mod tests {
 
     #[test]
     fn output_comes_back_as_it_went_in() {
-        for program in [None, Some("gzip"), Some("cat")] {
-            let compression = Compression::choose(program, None, &sh()).unwrap();
+        for (program, back) in [(None, None), (Some("gzip"), None), (Some("cat"), Some("cat"))] {
+            let compression = Compression::choose(program, back, &sh()).unwrap();
             let file = tempfile::tempfile().unwrap();
             let mut packing = compression.start(file.try_clone().unwrap()).unwrap();
             let data: Vec<u8> = (0..200_000u32).flat_map(|i| i.to_string().into_bytes()).collect();

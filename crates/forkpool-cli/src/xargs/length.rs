@@ -17,11 +17,40 @@ pub(crate) fn max_line(max_chars: Option<usize>) -> usize {
     }
 }
 
-/// A command line's length as measured against the budget. With `-q`
-/// the words were quoted as a whole: GNU parallel counts the line without
-/// that quoting, three times over.
-pub(crate) fn measured(line: &[u8], quote: bool) -> usize {
-    if quote { unquoted_len(line) * 3 } else { line.len() }
+/// How a command line is measured against the budget, as GNU parallel
+/// measures it: pessimistically for what will quote it again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Measure {
+    /// `-q`: the words were quoted as a whole; they count unquoted, three
+    /// times over.
+    pub(crate) quote: bool,
+    /// `--shellquote`, counted: three times over for each, then five.
+    pub(crate) shellquote: u8,
+}
+
+impl Measure {
+    /// The length of `line` against the budget.
+    pub(crate) fn of(&self, line: &[u8]) -> usize {
+        let mut len = if self.quote { unquoted_len(line) * 3 } else { line.len() };
+        self.scale(&mut len);
+        len
+    }
+
+    /// What one more byte of arguments costs.
+    pub(crate) fn per_byte(&self) -> usize {
+        let mut n = if self.quote { 3 } else { 1 };
+        self.scale(&mut n);
+        n
+    }
+
+    fn scale(&self, len: &mut usize) {
+        if self.shellquote > 0 {
+            for _ in 0..self.shellquote {
+                *len = len.saturating_mul(3);
+            }
+            *len = len.saturating_mul(5);
+        }
+    }
 }
 
 /// The length of a line of single- or double-quoted words without the
@@ -52,8 +81,19 @@ mod tests {
 
     #[test]
     fn quoted_lines_count_three_times_their_words() {
-        assert_eq!(measured(b"echo 'a b'", false), 10);
-        assert_eq!(measured(b"echo 'a b'", true), 24);
-        assert_eq!(measured(b"'echo '\"'\"'x'", true), 3 * "echo 'x".len());
+        let plain = Measure::default();
+        let q = Measure {
+            quote: true,
+            shellquote: 0,
+        };
+        assert_eq!(plain.of(b"echo 'a b'"), 10);
+        assert_eq!(q.of(b"echo 'a b'"), 24);
+        assert_eq!(q.of(b"'echo '\"'\"'x'"), 3 * "echo 'x".len());
+        let sq = Measure {
+            quote: false,
+            shellquote: 2,
+        };
+        assert_eq!(sq.of(b"echo"), 4 * 9 * 5);
+        assert_eq!((plain.per_byte(), q.per_byte(), sq.per_byte()), (1, 3, 45));
     }
 }

@@ -188,7 +188,7 @@ fn a_failing_or_missing_compressor() {
         ],
         b"",
     );
-    assert_eq!(r.stderr, "forkpool: Error: false failed.\n");
+    assert_eq!(r.stderr, "forkpool: false failed.\n");
     let d = Dir::new();
     let marker = d.s("ran");
     let r = run(&[
