@@ -162,6 +162,8 @@ pub(crate) struct Config {
     pub(crate) bar: bool,
     pub(crate) progress: bool,
     pub(crate) eta: bool,
+    /// `--total-jobs`: the number of jobs, for `--eta` and `--bar`.
+    pub(crate) total_jobs: Option<u64>,
     pub(crate) shell: Shell,
 }
 
@@ -435,6 +437,14 @@ impl Config {
         }
         let limits = flags.limits.resolve(&shell).map_err(bad)?;
         let show = flags.show.resolve().map_err(bad)?;
+        let total_jobs = flags
+            .progress_extra
+            .total_jobs
+            .as_deref()
+            .map(|t| {
+                crate::units::parse_size(t).ok_or_else(|| bad(format!("--total-jobs must be a number, not {t:?}")))
+            })
+            .transpose()?;
         let files = flags.files.resolve(&shell).map_err(bad)?;
         if !flags.filter.filter.is_empty() {
             crate::filter::check_perl().map_err(bad)?;
@@ -495,6 +505,7 @@ impl Config {
             bar: flags.bar,
             progress: flags.progress,
             eta: flags.eta,
+            total_jobs,
             shell,
         })
     }

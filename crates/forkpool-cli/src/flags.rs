@@ -252,6 +252,8 @@ pub(crate) struct Flags {
     pub(crate) workdir: crate::workdir::WorkdirFlags,
     #[command(flatten)]
     pub(crate) tty: crate::tty::TtyFlags,
+    #[command(flatten)]
+    pub(crate) progress_extra: crate::progress::ProgressFlags,
 
     /// The command, then its input sources. (Filled by `Flags::parse_args`,
     /// which finds where the options end.)

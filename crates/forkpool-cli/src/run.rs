@@ -49,7 +49,7 @@ enum Killed {
 
 /// The signals we handle: `SIGINT` and `SIGTERM` interrupt the run,
 /// `SIGHUP` only stops new jobs, as in GNU parallel.
-const WATCHED_SIGNALS: &[i32] = &[libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+const WATCHED_SIGNALS: &[i32] = &[libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGUSR1, libc::SIGUSR2];
 
 /// Why no new job starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -219,7 +219,8 @@ impl<'c> Runner<'c> {
             _ => (None, Prior::default()),
         };
         let mut jobs = jobs;
-        let needs_all = config.shuffle || config.bar || config.eta || config.halt.needs_total();
+        let needs_all =
+            config.shuffle || ((config.bar || config.eta) && config.total_jobs.is_none()) || config.halt.needs_total();
         let collected = if needs_all {
             let mut all = jobs
                 .collect_all()
@@ -253,7 +254,13 @@ impl<'c> Runner<'c> {
             // Values and regular files: reading never waits for long.
             (None, _) => (Queue::Direct(Box::new(jobs)), None),
         };
-        let progress = Progress::new(config.bar, config.progress, config.eta, total);
+        let progress = Progress::new(
+            config.bar,
+            config.progress,
+            config.eta,
+            config.total_jobs.or(total),
+            config.jobs,
+        );
         let mut printer = Printer::new(config.mode, config.keep_order);
         printer.set_tmpdir(&config.files.tmpdir);
         if let Some(compression) = &config.files.compression
@@ -314,7 +321,11 @@ impl<'c> Runner<'c> {
                 break;
             }
             let gate_wake = self.gate.next_wake(self.config, self.running.len());
-            let deadline = [wake, self.next_timeout(), gate_wake].into_iter().flatten().min();
+            let redraw = self.progress.tick();
+            let deadline = [wake, self.next_timeout(), gate_wake, redraw]
+                .into_iter()
+                .flatten()
+                .min();
             let Some(supervisor) = self.supervisor.as_mut() else {
                 break;
             };
@@ -558,6 +569,7 @@ impl<'c> Runner<'c> {
             }
         }
         self.tally.started += 1;
+        self.progress.started(&job.args);
         self.last_start = Some(Instant::now());
         let tag = match &self.config.tag {
             Tag::None => None,
@@ -805,6 +817,19 @@ impl<'c> Runner<'c> {
     }
 
     fn on_signal(&mut self, signal: i32) {
+        if signal == libc::SIGUSR1 {
+            // GNU parallel's list of the jobs running now.
+            let mut running: Vec<_> = self.running.values().map(|r| (r.job.seq, &r.command)).collect();
+            running.sort_unstable();
+            for (_, command) in running {
+                tell!("{}", String::from_utf8_lossy(command));
+            }
+            return;
+        }
+        if signal == libc::SIGUSR2 {
+            self.progress.toggle();
+            return;
+        }
         if signal == libc::SIGHUP {
             if self.stop.is_none() {
                 self.stop = Some(Stop::Hangup);

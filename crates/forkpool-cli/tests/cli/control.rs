@@ -266,3 +266,26 @@ fn tty_jobs_read_the_terminal() {
         drain.join().unwrap();
     }
 }
+
+#[test]
+fn usr1_lists_the_running_jobs_and_usr2_turns_progress_on() {
+    let d = Dir::new();
+    let pids = d.s("pids");
+    let job = format!("echo $$ >> {pids}; sleep 1.5; echo {{}}");
+    let child = start_and_wait_for_lines(&["-j2", &job, ":::", "a", "b"], Path::new(&pids), 2);
+    signal(child.id(), libc::SIGUSR1);
+    signal(child.id(), libc::SIGUSR2);
+    let r = finish(child);
+    assert_eq!((r.sorted(), r.code), (vec!["a", "b"], 0), "{}", r.stderr);
+    for listed in [
+        format!("forkpool: echo $$ >> {pids}; sleep 1.5; echo a\n"),
+        format!("forkpool: echo $$ >> {pids}; sleep 1.5; echo b\n"),
+    ] {
+        assert!(r.stderr.contains(&listed), "{:?}", r.stderr);
+    }
+    assert!(
+        r.stderr.contains("Computers / CPU cores / Max jobs to run"),
+        "{:?}",
+        r.stderr
+    );
+}
