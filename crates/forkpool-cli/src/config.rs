@@ -149,6 +149,9 @@ pub(crate) struct Config {
     pub(crate) tty: bool,
     /// `--skip-first-line`.
     pub(crate) skip_first_line: bool,
+    /// `--template`s, read; `--cleanup` removes what they write.
+    pub(crate) templates: Vec<crate::tmpl::Source>,
+    pub(crate) cleanup: bool,
     pub(crate) timeout: Option<Timeout>,
     pub(crate) termseq: TermSeq,
     /// `--termseq` was given: a first SIGINT/SIGTERM stops jobs with it.
@@ -162,6 +165,8 @@ pub(crate) struct Config {
     pub(crate) bar: bool,
     pub(crate) progress: bool,
     pub(crate) eta: bool,
+    /// `--color`, `--color-failed` (none with `-u`).
+    pub(crate) colors: Option<crate::output::color::Colors>,
     /// `--total-jobs`: the number of jobs, for `--eta` and `--bar`.
     pub(crate) total_jobs: Option<u64>,
     pub(crate) shell: Shell,
@@ -437,6 +442,7 @@ impl Config {
         }
         let limits = flags.limits.resolve(&shell).map_err(bad)?;
         let show = flags.show.resolve().map_err(bad)?;
+        let templates = flags.tmpl.resolve().map_err(bad)?;
         let total_jobs = flags
             .progress_extra
             .total_jobs
@@ -480,7 +486,7 @@ impl Config {
             nice,
             shuffle: flags.shuf,
             mode,
-            keep_order: flags.keep_order,
+            keep_order: flags.keep_order && !flags.no_keep_order,
             tag,
             results: flags.results.map(String::into_bytes),
             verbose: flags.verbose,
@@ -490,6 +496,8 @@ impl Config {
             filters: flags.filter.filter.iter().map(|f| f.as_bytes().to_vec()).collect(),
             tty: flags.tty.reads_terminal(),
             skip_first_line: flags.shebang.skip_first_line,
+            templates,
+            cleanup: flags.tmpl.cleanup,
             workdir: flags.workdir.workdir,
             process_slot_var: flags
                 .process_slot_var
@@ -506,6 +514,11 @@ impl Config {
             progress: flags.progress,
             eta: flags.eta,
             total_jobs,
+            colors: if mode == Mode::Ungroup {
+                None
+            } else {
+                flags.color.resolve()
+            },
             shell,
         })
     }

@@ -143,8 +143,20 @@ pub(crate) struct Flags {
     #[arg(short = 'u', long = "ungroup", help_heading = "Output")]
     pub(crate) ungroup: bool,
     /// Print output in the order of the input, not of completion.
-    #[arg(short = 'k', long = "keep-order", help_heading = "Output")]
+    #[arg(
+        short = 'k',
+        long = "keep-order",
+        visible_alias = "keeporder",
+        help_heading = "Output"
+    )]
     pub(crate) keep_order: bool,
+    /// Undo an earlier --keep-order (from $PARALLEL or a profile, say).
+    #[arg(
+        long = "no-keep-order",
+        visible_aliases = ["nokeeporder", "nok", "no-k"],
+        help_heading = "Output"
+    )]
+    pub(crate) no_keep_order: bool,
     /// Prefix each output line with the job's arguments and a TAB.
     #[arg(long = "tag", help_heading = "Output")]
     pub(crate) tag: bool,
@@ -195,7 +207,7 @@ pub(crate) struct Flags {
     /// When to stop early: now|soon,fail|success|done=N|N%.
     #[arg(
         long = "halt",
-        visible_alias = "halt-on-error",
+        visible_aliases = ["halt-on-error", "haltonerror"],
         value_name = "WHEN",
         allow_hyphen_values = true,
         help_heading = "Control"
@@ -254,6 +266,10 @@ pub(crate) struct Flags {
     pub(crate) tty: crate::tty::TtyFlags,
     #[command(flatten)]
     pub(crate) progress_extra: crate::progress::ProgressFlags,
+    #[command(flatten)]
+    pub(crate) color: crate::output::color::ColorFlags,
+    #[command(flatten)]
+    pub(crate) tmpl: crate::tmpl::TmplFlags,
 
     /// The command, then its input sources. (Filled by `Flags::parse_args`,
     /// which finds where the options end.)

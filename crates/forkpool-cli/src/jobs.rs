@@ -55,6 +55,8 @@ pub(crate) struct Prepared {
     pub(crate) filters: Vec<Template>,
     /// `--workdir`.
     pub(crate) workdir: Option<crate::workdir::Workdir>,
+    /// `--template`s.
+    pub(crate) templates: Vec<crate::tmpl::Filled>,
 }
 
 /// Opens the sources, reads their headers and parses every template.
@@ -192,8 +194,19 @@ pub(crate) fn prepare(config: &Config) -> Result<Prepared, UsageError> {
         Template::parse_text(text, &names, &config.replace).map_err(|e| e.0)
     })
     .map_err(UsageError)?;
+    let templates = config
+        .templates
+        .iter()
+        .map(|t| {
+            Ok(crate::tmpl::Filled {
+                name: Template::parse_text(&t.name, &names, &config.replace).map_err(template_error)?,
+                content: Template::parse_text(&t.content, &names, &config.replace).map_err(template_error)?,
+            })
+        })
+        .collect::<Result<Vec<_>, UsageError>>()?;
     let records = Records::new(columns, &linked, config.linking);
     Ok(Prepared {
+        templates,
         filters,
         workdir,
         jobs: JobSource::new(records, config.batching, config.multi, command.clone(), config.jobs).with_limits(

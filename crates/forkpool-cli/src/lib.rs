@@ -54,6 +54,7 @@ mod shell;
 mod shellquote;
 mod table;
 mod template;
+mod tmpl;
 mod tty;
 mod units;
 mod workdir;

@@ -345,6 +345,9 @@ mod tests {
         p.completed = 1;
         let bar = p.bar();
         assert!(bar.starts_with("\r#   0 sec b"), "{bar:?}");
-        assert!(bar.contains("\r33.3333333333333\r\x1b[7m33% 1:2=0s\x1b[0m b "), "reverse video for the third done: {bar:?}");
+        assert!(
+            bar.contains("\r33.3333333333333\r\x1b[7m33% 1:2=0s\x1b[0m b "),
+            "reverse video for the third done: {bar:?}"
+        );
     }
 }

@@ -87,6 +87,8 @@ struct Running {
     out_file: Option<crate::output::files::OutFile>,
     /// Its `$PARALLEL_TMP`.
     tmp: std::path::PathBuf,
+    /// Files its `--template`s wrote (removed with `--cleanup`).
+    filled: Vec<std::path::PathBuf>,
 }
 
 impl Running {
@@ -190,6 +192,8 @@ pub(crate) struct Runner<'c> {
     evaluator: Option<crate::filter::Evaluator>,
     /// `--workdir`.
     workdir: Option<crate::workdir::Workdir>,
+    /// `--template`s.
+    templates: Vec<crate::tmpl::Filled>,
 }
 
 impl<'c> Runner<'c> {
@@ -204,6 +208,7 @@ impl<'c> Runner<'c> {
             jobs,
             filters,
             workdir,
+            templates,
         } = prepared;
         let (joblog, prior) = match (&config.joblog, config.dry_run) {
             (Some((path, append)), false) => {
@@ -263,6 +268,9 @@ impl<'c> Runner<'c> {
         );
         let mut printer = Printer::new(config.mode, config.keep_order);
         printer.set_tmpdir(&config.files.tmpdir);
+        if let Some(colors) = &config.colors {
+            printer.set_colors(colors.clone());
+        }
         if let Some(compression) = &config.files.compression
             && config.files.names.is_none()
         {
@@ -309,6 +317,7 @@ impl<'c> Runner<'c> {
             filters,
             evaluator: None,
             workdir,
+            templates,
         })
     }
 
@@ -638,6 +647,7 @@ impl<'c> Runner<'c> {
             skipped: skip,
             out_file,
             tmp: self.tmp_name(),
+            filled: Vec::new(),
         };
         self.show_on_stdout(&mut running);
         if running.skipped {
@@ -645,6 +655,17 @@ impl<'c> Runner<'c> {
             // once, as a failure with exit value -2.
             self.complete(running, ExitReason::Exited(0));
             return Launched::Yes;
+        }
+        if !self.templates.is_empty() {
+            let render = |t: &Template| t.render(values(&running.job, running.slot), crate::template::Multi::Single);
+            match crate::tmpl::fill(&self.templates, render) {
+                Ok(written) => running.filled = written,
+                Err(message) => {
+                    self.fatal(&message);
+                    self.complete(running, ExitReason::Exited(255));
+                    return Launched::Yes;
+                }
+            }
         }
         if self.config.shellquote > 0 {
             // `--shellquote`: the job prints its command quoted, and that is
@@ -970,6 +991,9 @@ impl<'c> Runner<'c> {
             && let Err(e) = files.finish(job.seq)
         {
             self.fatal(&format!("cannot write the result files: {}", io_reason(&e)));
+        }
+        if failed {
+            self.printer.set_failed(job.seq);
         }
         if let Some(published) = &published {
             self.publish(job.seq, published);

@@ -1476,6 +1476,8 @@ mod files;
 mod gnu;
 #[path = "cli/limits.rs"]
 mod limits;
+#[path = "cli/misc.rs"]
+mod misc;
 #[path = "cli/scripts.rs"]
 mod scripts;
 #[path = "cli/verbose.rs"]

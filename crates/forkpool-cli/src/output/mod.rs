@@ -8,6 +8,7 @@
 //! gigabytes, or a million finished jobs waiting behind a slow one under
 //! `-k`, cost disk, not memory.
 
+pub(crate) mod color;
 pub(crate) mod compress;
 pub(crate) mod files;
 pub(crate) mod verbose;
@@ -216,6 +217,8 @@ impl JobOutput {
 #[derive(Debug, Default)]
 struct JobOutput {
     tag: Option<Vec<u8>>,
+    /// `--color`: what each line is wrapped in.
+    paint: Option<color::Paint>,
     out: Held,
     err: Held,
     /// Line-buffer mode: the unfinished last line of each stream.
@@ -246,6 +249,8 @@ pub(crate) struct Printer {
     joblog_error: Option<io::Error>,
     /// `--compress`: held output goes through this.
     compression: Option<Compression>,
+    /// `--color`, `--color-failed`.
+    colors: Option<color::Colors>,
 }
 
 impl Printer {
@@ -260,6 +265,23 @@ impl Printer {
             joblog: None,
             joblog_error: None,
             compression: None,
+            colors: None,
+        }
+    }
+
+    /// Lines are coloured (`--color`, `--color-failed`).
+    pub(crate) fn set_colors(&mut self, colors: color::Colors) {
+        self.colors = Some(colors);
+    }
+
+    /// The job failed: with `--color-failed`, its lines go white on red
+    /// (those not printed yet; in line-buffer mode that is none).
+    pub(crate) fn set_failed(&mut self, seq: u64) {
+        if let (Some(colors), Some(job)) = (&self.colors, self.jobs.get_mut(&seq))
+            && colors.by_status()
+            && self.mode != Mode::LineBuffer
+        {
+            job.paint = colors.paint(seq, true);
         }
     }
 
@@ -308,9 +330,11 @@ impl Printer {
         if !self.jobs.contains_key(&seq) && self.keep_order {
             self.order.push_back(seq);
         }
+        let paint = self.colors.as_ref().and_then(|c| c.paint(seq, false));
         let job = self.jobs.entry(seq).or_default();
         *job = JobOutput {
             tag,
+            paint,
             out_at_line_start: true,
             err_at_line_start: true,
             ..JobOutput::default()
@@ -484,7 +508,7 @@ impl Printer {
         let printed = if self.table.is_some() {
             self.write_row(seq, finished.as_ref())
         } else {
-            self.print_held(seq)
+            self.print_held(seq).and_then(|()| self.end_painted_lines(seq))
         };
         if let (Some(log), Some(finished)) = (&mut self.joblog, &finished)
             && let Err(e) = log.record(finished)
@@ -583,9 +607,10 @@ impl Printer {
         let Some(job) = self.jobs.get_mut(&seq) else {
             return write_stream(stream, bytes);
         };
-        let Some(tag) = &job.tag else {
+        if job.tag.is_none() && job.paint.is_none() {
             return write_stream(stream, bytes);
-        };
+        }
+        let (tag, paint) = (&job.tag, &job.paint);
         let at_line_start = match stream {
             Stream::Stdout => &mut job.out_at_line_start,
             Stream::Stderr => &mut job.err_at_line_start,
@@ -596,13 +621,47 @@ impl Printer {
         let ends_line = |b: &u8| matches!(b, b'\n' | b'\r');
         for line in bytes.split_inclusive(ends_line) {
             if *at_line_start {
-                tagged.extend_from_slice(tag);
-                tagged.push(b'\t');
+                if let Some(paint) = paint {
+                    tagged.extend_from_slice(&paint.start);
+                }
+                if let Some(tag) = tag {
+                    tagged.extend_from_slice(tag);
+                    tagged.push(b'\t');
+                }
             }
-            tagged.extend_from_slice(line);
             *at_line_start = line.last().is_some_and(ends_line);
+            match (paint, *at_line_start) {
+                // The colour ends before the line does.
+                (Some(paint), true) => {
+                    tagged.extend_from_slice(&line[..line.len() - 1]);
+                    tagged.extend_from_slice(&paint.end);
+                    tagged.push(line[line.len() - 1]);
+                }
+                _ => tagged.extend_from_slice(line),
+            }
         }
         write_stream(stream, &tagged)
+    }
+
+    /// `--color`: a last line without a newline gets its end and one, as
+    /// GNU parallel ends it.
+    fn end_painted_lines(&mut self, seq: u64) -> io::Result<()> {
+        let Some(job) = self.jobs.get(&seq) else {
+            return Ok(());
+        };
+        let Some(paint) = &job.paint else {
+            return Ok(());
+        };
+        let mut end = paint.end.clone();
+        end.push(b'\n');
+        let (out_open, err_open) = (!job.out_at_line_start, !job.err_at_line_start);
+        if out_open {
+            write_stream(Stream::Stdout, &end)?;
+        }
+        if err_open {
+            write_stream(Stream::Stderr, &end)?;
+        }
+        Ok(())
     }
 
     /// Prints what is left (at exit).

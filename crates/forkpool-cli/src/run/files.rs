@@ -61,6 +61,11 @@ impl Runner<'_> {
     /// failed (the job then failed too, as in GNU parallel).
     pub(super) fn settle_files(&mut self, running: &mut Running) -> (Option<Published>, Option<String>) {
         let _ = std::fs::remove_file(&running.tmp);
+        if self.config.cleanup {
+            for file in &running.filled {
+                let _ = std::fs::remove_file(file);
+            }
+        }
         let mut failure = self.printer.seal(running.job.seq).err().map(|e| e.to_string());
         if !self.files_mode() {
             return (None, failure);

@@ -1,0 +1,128 @@
+//! The rest of GNU parallel's single-machine options: `--color`,
+//! `--color-failed`, `--no-keep-order`, `--haltonerror`, `--template`,
+//! `--cleanup`, `--resume-failed` with a changed command, and the
+//! options forkpool leaves out on purpose.
+
+use super::gnu::same_as_gnu;
+use super::*;
+
+#[test]
+fn color_paints_each_jobs_lines_as_gnu_parallel() {
+    let r = same_as_gnu(&["--color", "-k", "echo", ":::", "a", "b"], b"");
+    assert_eq!(
+        r.stdout,
+        "\x1b[48;5;134;38;5;231m\x1b[Ka\x1b[m\n\x1b[48;5;021;38;5;231m\x1b[Kb\x1b[m\n"
+    );
+    for args in [
+        &["--color-failed", "-k", "echo {}; exit {}", ":::", "0", "1"][..],
+        &["--color", "--tag", "-k", "printf 'x\\ry'", ":::", "a"],
+        &[
+            "--color",
+            "--color-failed",
+            "-k",
+            "echo {}; exit {}",
+            ":::",
+            "0",
+            "1",
+            "0",
+        ],
+        &["--colour", "-k", "echo {}; echo e{} >&2", ":::", "1", "2"],
+        &["--color", "--lb", "-k", "echo {}", ":::", "1", "2"],
+        &["--color", "--tagstring", "T{}", "-k", "echo {}", ":::", "1", "2"],
+        &["--cf", "-k", "printf {}; exit 1", ":::", "1"],
+        &["--color", "-u", "-j1", "echo {}", ":::", "1", "2"],
+    ] {
+        same_as_gnu(args, b"");
+    }
+}
+
+#[test]
+fn no_keep_order_and_aliases() {
+    let r = same_as_gnu(
+        &["-k", "--no-keep-order", "-j2", "sleep 0.{}; echo {}", ":::", "5", "1"],
+        b"",
+    );
+    assert_eq!(r.stdout, "1\n5\n");
+    same_as_gnu(&["-k", "--nok", "-j2", "sleep 0.{}; echo {}", ":::", "5", "1"], b"");
+    let r = same_as_gnu(&["--haltonerror", "1", "-j1", "exit {}", ":::", "0", "1", "0"], b"");
+    assert_eq!(r.code, 1);
+}
+
+#[test]
+fn template_writes_a_file_per_job_and_cleanup_removes_it() {
+    let d = Dir::new();
+    let tmpl = d.file("my.tmpl", "Xval: {x}\nYval: {y}\nFixed: 9\n");
+    let name = format!("{}/{{#}}.t", d.s("out"));
+    std::fs::create_dir(d.path("out")).unwrap();
+    let job = format!("cat {}/{{#}}.t", d.s("out"));
+    let args = [
+        "-k",
+        "--header",
+        ":",
+        "--tmpl",
+        &format!("{tmpl}={name}"),
+        &job,
+        ":::",
+        "x",
+        "1.2",
+        "2.3",
+        ":::",
+        "y",
+        "1",
+    ];
+    let r = same_as_gnu(&args, b"");
+    assert_eq!(r.stdout, "Xval: 1.2\nYval: 1\nFixed: 9\nXval: 2.3\nYval: 1\nFixed: 9\n");
+    assert!(d.path("out/1.t").exists() && d.path("out/2.t").exists());
+    std::fs::remove_dir_all(d.path("out")).unwrap();
+    std::fs::create_dir(d.path("out")).unwrap();
+    let mut with_cleanup = vec!["--cleanup"];
+    with_cleanup.extend_from_slice(&args);
+    let r = run(&with_cleanup);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(!d.path("out/1.t").exists(), "--cleanup removes it");
+    let r = same_as_gnu(&["--tmpl", "/no/such/file=x", "echo", ":::", "a"], b"");
+    assert_eq!(r.stderr, "forkpool: Cannot open '/no/such/file'.\n");
+    let r = same_as_gnu(&["--cleanup", "echo", ":::", "a"], b"");
+    assert_eq!(
+        r.stderr,
+        "forkpool: Warning: --cleanup ignored as there are no remote --sshlogin.\n"
+    );
+}
+
+#[test]
+fn resume_failed_runs_failed_jobs_with_the_new_command() {
+    let d = Dir::new();
+    let (ours, theirs) = (d.s("ours"), d.s("theirs"));
+    for (log, runner) in [
+        (&ours, run as fn(&[&str]) -> Run),
+        (&theirs, |a: &[&str]| super::gnu::gnu_with(a, b"")),
+    ] {
+        runner(&[
+            "--joblog",
+            log,
+            "-k",
+            "echo {}; exit $(( {} % 2 ))",
+            ":::",
+            "1",
+            "2",
+            "3",
+            "4",
+        ]);
+        let r = runner(&[
+            "--resume-failed",
+            "--joblog",
+            log,
+            "-k",
+            "echo new {}",
+            ":::",
+            "1",
+            "2",
+            "3",
+            "4",
+            "5",
+        ]);
+        assert_eq!((r.stdout.as_str(), r.code), ("new 1\nnew 3\nnew 5\n", 0));
+    }
+    let rows = |p: &str| -> Vec<String> { super::joblog_rows(Path::new(p)).iter().map(|r| r[8].clone()).collect() };
+    assert_eq!(rows(&ours), rows(&theirs));
+}
