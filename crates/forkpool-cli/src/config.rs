@@ -201,6 +201,7 @@ impl Config {
     /// Resolves and checks the flags.
     pub(crate) fn from_flags(flags: Flags) -> Result<Config, UsageError> {
         flags.limits.set_cpu_unit();
+        flags.unsupported.check().map_err(bad)?;
         flags.shebang.warn_if_misplaced();
         crate::env::check(&flags.environment).map_err(bad)?;
         let (command, mut sources) = split_command(&flags.rest, &flags.arg_files);

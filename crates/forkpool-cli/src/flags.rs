@@ -270,6 +270,10 @@ pub(crate) struct Flags {
     pub(crate) color: crate::output::color::ColorFlags,
     #[command(flatten)]
     pub(crate) tmpl: crate::tmpl::TmplFlags,
+    #[command(flatten)]
+    pub(crate) completion: crate::completion::CompletionFlags,
+    #[command(flatten)]
+    pub(crate) unsupported: crate::unsupported::UnsupportedFlags,
 
     /// The command, then its input sources. (Filled by `Flags::parse_args`,
     /// which finds where the options end.)

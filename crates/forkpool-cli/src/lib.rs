@@ -33,6 +33,7 @@ macro_rules! tell {
     }};
 }
 
+mod completion;
 mod config;
 mod env;
 mod feed;
@@ -57,6 +58,7 @@ mod template;
 mod tmpl;
 mod tty;
 mod units;
+mod unsupported;
 mod workdir;
 mod xargs;
 
@@ -89,6 +91,19 @@ pub fn run_args(args: impl IntoIterator<Item = OsString>) -> i32 {
             return 255;
         }
     };
+    if let Some(shell) = &flags.completion.shell_completion {
+        return match completion::generate(shell) {
+            Ok(code) => {
+                use std::io::Write as _;
+                let _ = std::io::stdout().write_all(code.as_bytes());
+                0
+            }
+            Err(e) => {
+                tell!("{e}");
+                255
+            }
+        };
+    }
     if flags.environment.record_env {
         return match env::record() {
             Ok(()) => 0,

@@ -126,3 +126,47 @@ fn resume_failed_runs_failed_jobs_with_the_new_command() {
     let rows = |p: &str| -> Vec<String> { super::joblog_rows(Path::new(p)).iter().map(|r| r[8].clone()).collect() };
     assert_eq!(rows(&ours), rows(&theirs));
 }
+
+#[test]
+fn shell_completion_completes_the_options_in_bash() {
+    let r = run(&["--shell-completion", "bash"]);
+    assert_eq!(r.code, 0);
+    // The code works in bash: completing "--dry" offers the dry-run forms.
+    let script = format!(
+        "{}\nCOMP_WORDS=(forkpool --dry); COMP_CWORD=1; _comp_forkpool; echo \"${{COMPREPLY[@]}}\"",
+        r.stdout
+    );
+    let out = Command::new("bash").args(["-c", &script]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "--dry-run --dryrun\n");
+    let zsh = run(&["--shell-completion", "zsh"]);
+    assert!(
+        zsh.stdout.starts_with("compdef _comp_forkpool forkpool;"),
+        "{}",
+        zsh.stdout
+    );
+    let r = run(&["--shell-completion", "fish"]);
+    assert_eq!(
+        (r.code, r.stderr.as_str()),
+        (255, "forkpool: --shellcompletion is not implemented for 'fish'.\n")
+    );
+}
+
+#[test]
+fn options_left_out_on_purpose_say_so() {
+    for (args, flag) in [
+        (&["--sqlmaster", "sqlite3:///%2Ftmp%2Fdb/t", "echo"][..], "--sqlmaster"),
+        (&["--sqlworker", "csv:///%2Ftmp/t", "echo"], "--sqlworker"),
+        (&["--tmux", "echo", ":::", "a"], "--tmux"),
+        (&["--embed"], "--embed"),
+        (&["--ll", "echo", ":::", "a"], "--latest-line"),
+    ] {
+        let r = run(args);
+        assert_eq!((r.code, r.stdout.as_str()), (255, ""), "{args:?}");
+        assert!(
+            r.stderr
+                .starts_with(&format!("forkpool: {flag} is not supported by forkpool: ")),
+            "{}",
+            r.stderr
+        );
+    }
+}
