@@ -7,22 +7,25 @@
 //! a job produced before it ended is printed either way, and nothing is
 //! left running when `forkpool` exits (the command supervisor kills and
 //! reaps its jobs, and its guardian does so even if `forkpool` is killed).
+//!
+//! Beside it: `start` (a job's wrapping, `-v`, `--filter`, the spawn),
+//! `events` (what running jobs report), `files` (`--files`,
+//! `$PARALLEL_TMP`), `timeouts` (`--timeout`, `--memfree`), `limits`
+//! (`--memsuspend`, `--limit`) and `signals`.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::ffi::OsString;
-use std::io;
-use std::os::unix::ffi::OsStringExt;
 use std::time::{Duration, Instant, SystemTime};
 
 use forkpool::ExitReason;
-use forkpool::command::{Event, Input, JobId, Output, SpawnError, Spec, Stream, Supervisor, TermSeq};
+use forkpool::command::{JobId, SpawnError, Stream, Supervisor};
 
 use crate::config::{Config, Resume, Tag, Timeout};
 use crate::feed::{Feed, Next};
 use crate::halt::{Tally, When};
 use crate::joblog::{Finished, Joblog, Open, Prior};
 use crate::jobs::{Job, JobSource, Prepared, io_reason};
-use crate::output::{Mode, Printer};
+use crate::output::Printer;
 use crate::progress::Progress;
 use crate::results::{JobFiles, Results};
 use crate::shell::Launch;
@@ -30,11 +33,15 @@ use crate::template::{Template, Values};
 
 use crate::limits::gate::{Gate, RECHECK};
 
+mod events;
 mod files;
 mod limits;
+mod signals;
 mod start;
+mod timeouts;
 
 use limits::wake_if_suspended;
+use timeouts::Remedian;
 
 /// Why a job was killed by us.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,42 +125,6 @@ enum Launched {
     /// The system is short of processes or descriptors: it is back on the
     /// queue for a while.
     Later,
-}
-
-/// The median of successful runtimes, for `--timeout N%`, kept in
-/// bounded memory with the remedian (Rousseeuw & Bassett, 1990) over three
-/// levels of 999, as GNU parallel does (though sorting numerically).
-#[derive(Debug, Default)]
-struct Remedian {
-    index: usize,
-    levels: [Vec<f64>; 3],
-    median: Option<f64>,
-}
-
-impl Remedian {
-    fn add(&mut self, value: f64) {
-        let i = self.index;
-        self.index += 1;
-        put(&mut self.levels[0], i % 999, value);
-        let m0 = median_of(&self.levels[0]);
-        put(&mut self.levels[1], i / 999 % 999, m0);
-        let m1 = median_of(&self.levels[1]);
-        put(&mut self.levels[2], i / 999 / 999 % 999, m1);
-        self.median = Some(median_of(&self.levels[2]));
-    }
-}
-
-fn put(level: &mut Vec<f64>, at: usize, value: f64) {
-    match level.get_mut(at) {
-        Some(slot) => *slot = value,
-        None => level.push(value),
-    }
-}
-
-fn median_of(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    sorted[(sorted.len() - 1) / 2]
 }
 
 /// Runs everything; returns the exit status.
@@ -727,190 +698,7 @@ impl<'c> Runner<'c> {
         }
     }
 
-    fn shell_argv(&self, line: &[u8]) -> Vec<OsString> {
-        vec![
-            self.config.shell.path.clone().into_os_string(),
-            "-c".into(),
-            OsString::from_vec(line.to_vec()),
-        ]
-    }
-
-    fn spawn(
-        &mut self,
-        running: &Running,
-        argv: Vec<OsString>,
-        mut env: Vec<(OsString, OsString)>,
-    ) -> Result<JobId, SpawnError> {
-        env.push(("PARALLEL_SEQ".into(), running.job.seq.to_string().into()));
-        env.push(("PARALLEL_JOBSLOT".into(), running.slot.to_string().into()));
-        env.push(("PARALLEL_PID".into(), self.our_pid.clone()));
-        self.job_env(running, &mut env);
-        let (stdout, stderr) = if self.config.mode == Mode::Ungroup && running.files.is_none() {
-            (Output::Inherit, Output::Inherit)
-        } else if running.out_file.is_some() {
-            // `--files` keeps standard output; standard error is thrown
-            // away, as GNU parallel does.
-            (Output::Capture, Output::Null)
-        } else {
-            (Output::Capture, Output::Capture)
-        };
-        let spec = Spec {
-            argv,
-            env,
-            stdin: if self.config.tty { Input::Tty } else { Input::Null },
-            stdout,
-            stderr,
-            nice: self.config.nice,
-        };
-        match self.supervisor.as_mut() {
-            Some(s) => s.spawn(&spec),
-            None => Err(SpawnError::Io(io::Error::other("no supervisor"))),
-        }
-    }
-
     // ----------------------------------------------------------- events --
-
-    fn handle(&mut self, event: Event) {
-        match event {
-            Event::Output { job, stream, data } => {
-                if let Some(mut running) = self.running.remove(&job) {
-                    self.job_output(&mut running, stream, &data);
-                    self.running.insert(job, running);
-                    if self.stop == Some(Stop::Fatal) {
-                        // Its output could not be written: it stops too.
-                        self.stop_and_kill(Stop::Fatal, Killed::Signal);
-                    }
-                }
-            }
-            Event::Exited { job, reason, .. } => {
-                if let Some(running) = self.running.remove(&job) {
-                    self.complete(running, reason);
-                }
-            }
-            Event::Signal { signal } => self.on_signal(signal),
-            // The input thread has news: the loop looks for jobs anyway.
-            _ => {}
-        }
-    }
-
-    fn job_output(&mut self, running: &mut Running, stream: Stream, data: &[u8]) {
-        if stream == Stream::Stdout {
-            running.stdout_bytes += data.len() as u64;
-        }
-        if let Some(file) = &mut running.out_file {
-            if stream == Stream::Stdout
-                && let Err(e) = file.write(data)
-            {
-                self.fatal(&format!("cannot write {}: {e}", file.path.display()));
-            }
-            return;
-        }
-        if let Some(files) = &mut running.files {
-            let file = match stream {
-                Stream::Stdout => &mut files.stdout,
-                Stream::Stderr => &mut files.stderr,
-            };
-            if let Err(e) = crate::results::write(file, data) {
-                self.fatal(&format!("cannot write the result files: {}", io_reason(&e)));
-            }
-            return;
-        }
-        let seq = running.job.seq;
-        let printer = &mut self.printer;
-        let written = self.progress.suspend(|| printer.output(seq, stream, data));
-        if let Err(e) = written {
-            self.output_failed(&e);
-        }
-    }
-
-    fn output_failed(&mut self, error: &io::Error) {
-        if error.kind() == io::ErrorKind::BrokenPipe {
-            // Whoever read our output is gone: stop quietly, as a pipeline
-            // member killed by SIGPIPE would.
-            self.broken_pipe = true;
-            self.stop_and_kill(Stop::Fatal, Killed::Signal);
-        } else if !self.output_warned {
-            // Like GNU parallel, go on running the jobs (their effects may
-            // matter more than their output), but say so, once.
-            self.output_warned = true;
-            tell!("cannot write output: {}", io_reason(error));
-        }
-    }
-
-    fn on_signal(&mut self, signal: i32) {
-        if signal == libc::SIGUSR1 {
-            // GNU parallel's list of the jobs running now.
-            let mut running: Vec<_> = self.running.values().map(|r| (r.job.seq, &r.command)).collect();
-            running.sort_unstable();
-            for (_, command) in running {
-                tell!("{}", String::from_utf8_lossy(command));
-            }
-            return;
-        }
-        if signal == libc::SIGUSR2 {
-            self.progress.toggle();
-            return;
-        }
-        if signal == libc::SIGHUP {
-            if self.stop.is_none() {
-                self.stop = Some(Stop::Hangup);
-                let n = self.running.len();
-                let mut running: Vec<_> = self.running.values().map(|r| (r.job.seq, &r.command)).collect();
-                running.sort_unstable();
-                let commands: Vec<String> = running
-                    .into_iter()
-                    .map(|(_, command)| String::from_utf8_lossy(command).into_owned())
-                    .collect();
-                self.progress.suspend(|| {
-                    tell!("SIGHUP received. No new jobs will be started.");
-                    tell!("Waiting for these {n} jobs to finish. Send SIGTERM to stop now.");
-                    for command in &commands {
-                        tell!("{command}");
-                    }
-                });
-            }
-            return;
-        }
-        self.interrupts += 1;
-        let name = forkpool::signal_name(signal).map_or_else(|| signal.to_string(), |n| n.to_string());
-        if self.interrupts == 1 {
-            if matches!(self.stop, None | Some(Stop::Hangup)) {
-                self.stop = Some(Stop::Signal);
-            }
-            // With --termseq, the jobs get that (as GNU parallel stops
-            // them on a signal, -u ones too); else the signal itself.
-            let termseq = self.config.termseq_given.then(|| self.config.termseq.clone());
-            if let Some(s) = self.supervisor.as_mut() {
-                match &termseq {
-                    Some(seq) => s.terminate_all(seq),
-                    None => s.signal_all(signal),
-                }
-            }
-            if !self.running.is_empty() {
-                let n = self.running.len();
-                let how = if termseq.is_some() {
-                    "stopping"
-                } else {
-                    "passed it on to"
-                };
-                self.progress.suspend(|| {
-                    tell!(
-                        "{name} received: starting no more jobs, {how} {n} running job{}; \
-                         send it again to kill them.",
-                        if n == 1 { "" } else { "s" }
-                    );
-                });
-            }
-        } else {
-            self.stop = Some(Stop::Signal);
-            for running in self.running.values_mut() {
-                running.killed.get_or_insert(Killed::Signal);
-            }
-            if let Some(s) = self.supervisor.as_mut() {
-                s.terminate_all(&TermSeq::immediate(libc::SIGKILL));
-            }
-        }
-    }
 
     /// A job ended: retry it, or log it, print its output, count it and
     /// see whether to halt.
@@ -1051,66 +839,6 @@ impl<'c> Runner<'c> {
         }
         self.progress.update(self.running.len(), self.tally.completed);
     }
-
-    // ----------------------------------------------------------- limits --
-
-    fn timeout_of(&self) -> Option<Duration> {
-        match self.config.timeout? {
-            Timeout::Fixed(d) => Some(d),
-            Timeout::Median(pct) => self.median.median.map(|m| Duration::from_secs_f64((m * pct).max(0.0))),
-        }
-    }
-
-    fn next_timeout(&self) -> Option<Instant> {
-        let timeout = self.timeout_of()?;
-        self.running
-            .values()
-            .filter(|r| r.killed.is_none())
-            .filter_map(|r| r.started.checked_add(timeout))
-            .min()
-    }
-
-    fn enforce_timeouts(&mut self) {
-        let Some(timeout) = self.timeout_of() else { return };
-        let now = Instant::now();
-        let seq = self.config.termseq.clone();
-        for (id, running) in &mut self.running {
-            if running.killed.is_none() && now.duration_since(running.started) >= timeout {
-                running.killed = Some(Killed::Timeout);
-                let line = String::from_utf8_lossy(&running.command).into_owned();
-                self.progress.suspend(|| {
-                    tell!("Warning: This job was killed because it timed out:\nWarning: {line}");
-                });
-                if let Some(s) = self.supervisor.as_mut() {
-                    wake_if_suspended(s, *id, running);
-                    s.terminate(*id, &seq);
-                }
-            }
-        }
-    }
-
-    /// `--memfree`: under half the limit free, kill the youngest job (it
-    /// goes back on the queue).
-    fn enforce_memfree(&mut self) {
-        let Some(memfree) = self.config.memfree else { return };
-        if self.running.len() < 2 || crate::limits::memory::free().is_none_or(|a| a >= memfree / 2) {
-            return;
-        }
-        let youngest = self
-            .running
-            .iter()
-            .filter(|(_, r)| r.killed.is_none())
-            .max_by_key(|(_, r)| r.started)
-            .map(|(id, _)| *id);
-        if let Some(id) = youngest {
-            let seq = self.config.termseq.clone();
-            if let (Some(r), Some(s)) = (self.running.get_mut(&id), self.supervisor.as_mut()) {
-                r.killed = Some(Killed::Memfree);
-                wake_if_suspended(s, id, r);
-                s.terminate(id, &seq);
-            }
-        }
-    }
 }
 
 fn values(job: &Job, slot: usize) -> Values<'_> {
@@ -1126,24 +854,4 @@ fn running_processes() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/loadavg").ok()?;
     let running: u64 = text.split_whitespace().nth(3)?.split('/').next()?.parse().ok()?;
     Some(running.saturating_sub(1))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_remedian_follows_the_median() {
-        let mut r = Remedian::default();
-        for v in [5.0, 1.0, 3.0] {
-            r.add(v);
-        }
-        assert_eq!(r.median, Some(3.0));
-        let mut big = Remedian::default();
-        for i in 0..5000 {
-            big.add(f64::from(i % 100));
-        }
-        let m = big.median.unwrap();
-        assert!((40.0..=60.0).contains(&m), "{m}");
-    }
 }

@@ -1,9 +1,11 @@
 //! Steps of starting a job that come before the spawn: the wrapping of
 //! its command line and `-v`'s line on standard output.
 
+use std::ffi::OsString;
 use std::io::{self, Write};
+use std::os::unix::ffi::OsStringExt;
 
-use forkpool::command::Stream;
+use forkpool::command::{Input, JobId, Output, SpawnError, Spec, Stream};
 
 use super::{Runner, Running, values};
 use crate::jobs::Job;
@@ -73,6 +75,47 @@ impl Runner<'_> {
             }
         } else {
             self.job_output(running, Stream::Stdout, &line);
+        }
+    }
+
+    pub(super) fn shell_argv(&self, line: &[u8]) -> Vec<OsString> {
+        vec![
+            self.config.shell.path.clone().into_os_string(),
+            "-c".into(),
+            OsString::from_vec(line.to_vec()),
+        ]
+    }
+
+    pub(super) fn spawn(
+        &mut self,
+        running: &Running,
+        argv: Vec<OsString>,
+        mut env: Vec<(OsString, OsString)>,
+    ) -> Result<JobId, SpawnError> {
+        env.push(("PARALLEL_SEQ".into(), running.job.seq.to_string().into()));
+        env.push(("PARALLEL_JOBSLOT".into(), running.slot.to_string().into()));
+        env.push(("PARALLEL_PID".into(), self.our_pid.clone()));
+        self.job_env(running, &mut env);
+        let (stdout, stderr) = if self.config.mode == Mode::Ungroup && running.files.is_none() {
+            (Output::Inherit, Output::Inherit)
+        } else if running.out_file.is_some() {
+            // `--files` keeps standard output; standard error is thrown
+            // away, as GNU parallel does.
+            (Output::Capture, Output::Null)
+        } else {
+            (Output::Capture, Output::Capture)
+        };
+        let spec = Spec {
+            argv,
+            env,
+            stdin: if self.config.tty { Input::Tty } else { Input::Null },
+            stdout,
+            stderr,
+            nice: self.config.nice,
+        };
+        match self.supervisor.as_mut() {
+            Some(s) => s.spawn(&spec),
+            None => Err(SpawnError::Io(io::Error::other("no supervisor"))),
         }
     }
 }
