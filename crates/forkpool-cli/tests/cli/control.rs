@@ -265,6 +265,15 @@ fn tty_jobs_read_the_terminal() {
         assert_eq!(out.status.code(), Some(0));
         drain.join().unwrap();
     }
+    // Unlike GNU parallel's, a --tty job can still be timed out: its first
+    // process (here the only one) is stopped.
+    let r = run(&["--tty", "--timeout", "0.5", "sleep", ":::", "30"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr.contains("This job was killed because it timed out"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]

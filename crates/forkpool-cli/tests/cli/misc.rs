@@ -170,3 +170,30 @@ fn options_left_out_on_purpose_say_so() {
         );
     }
 }
+
+#[test]
+fn differences_on_purpose() {
+    // -t shows the command as run, without GNU parallel's --env wrapper.
+    let r = run(&["-t", "--env", "HOME", "echo", ":::", "a"]);
+    assert_eq!((r.stdout.as_str(), r.stderr.as_str()), ("a\n", "echo a\n"));
+    // --compress leaves --results directories' files plain.
+    let d = Dir::new();
+    let res = d.s("res");
+    let r = run(&["--compress", "--results", &res, "echo", ":::", "a"]);
+    assert_eq!(r.code, 0);
+    assert_eq!(std::fs::read_to_string(format!("{res}/1/a/stdout")).unwrap(), "a\n");
+    // --timeout N% is exact: a job four times the median's length is
+    // stopped at twice it, not at the next whole second.
+    let r = run(&[
+        "-j1",
+        "--timeout",
+        "200%",
+        "sleep {}; echo {}",
+        ":::",
+        "0.3",
+        "0.3",
+        "0.3",
+        "5",
+    ]);
+    assert_eq!((r.lines(), r.code), (vec!["0.3", "0.3", "0.3"], 1), "{}", r.stderr);
+}
