@@ -234,13 +234,13 @@ pub(crate) struct Flags {
     /// Print the commands instead of running them.
     #[arg(long = "dry-run", visible_aliases = ["dryrun", "dr"], help_heading = "Control")]
     pub(crate) dry_run: bool,
-    /// Show a progress bar (on a terminal).
+    /// Show a progress bar on stderr, in GNU parallel's format (zenity reads it).
     #[arg(long = "bar", help_heading = "Control")]
     pub(crate) bar: bool,
-    /// Show running and finished jobs (on a terminal).
+    /// Show running and finished jobs on stderr, in GNU parallel's format.
     #[arg(long = "progress", help_heading = "Control")]
     pub(crate) progress: bool,
-    /// Show the estimated time left (on a terminal).
+    /// Show the estimated time left on stderr (and --progress's counts).
     #[arg(long = "eta", help_heading = "Control")]
     pub(crate) eta: bool,
 

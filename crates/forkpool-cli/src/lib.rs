@@ -8,6 +8,13 @@
 //! run it; `run` drives the jobs on `forkpool::command`'s supervisor;
 //! `output`, `results`, `table`, `joblog`, `halt` and `progress` are what
 //! the user sees.
+//!
+//! Groups of options have rooms of their own, each with its flags (a clap
+//! struct flattened into `flags::Flags`) and its checked settings:
+//! `limits` (how many jobs run, and what holds them back), `xargs`,
+//! `output::{verbose, files, compress, color}`, `filter`, `shellquote`,
+//! `retry_failed`, `workdir`, `tmpl`, `tty`, `env`, `shebang`,
+//! `completion` and `unsupported` (options left out on purpose).
 
 #![forbid(unsafe_code)]
 

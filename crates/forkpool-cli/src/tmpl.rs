@@ -19,7 +19,7 @@ pub(crate) struct TmplFlags {
         help_heading = "Jobs"
     )]
     pub(crate) template: Vec<String>,
-    /// Remove --template's files when the job ends (remote transfers are another issue's).
+    /// Remove the files --template wrote for a job when it ends.
     #[arg(long = "cleanup", help_heading = "Jobs")]
     pub(crate) cleanup: bool,
 }

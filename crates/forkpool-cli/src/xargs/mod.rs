@@ -27,7 +27,7 @@ pub(crate) struct XargsFlags {
     /// Use at most N non-blank input lines per job; a trailing blank continues a line (implies -X unless -m or --xargs).
     #[arg(short = 'L', value_name = "N", help_heading = "xargs")]
     pub(crate) max_lines_l: Option<String>,
-    /// Like -L, with N optional (1 when left out; 0 means 1).
+    /// Use at most N input lines per job, their values joined as with -m (N optional: 1 when left out; 0 means 1).
     #[arg(
         short = 'l',
         long = "max-lines",
