@@ -417,7 +417,7 @@ impl<'c> Runner<'c> {
             // `-j FILE` grew.
             self.free_slots.insert(slot);
         }
-        if self.running.len() >= most && self.stop.is_none() && !self.running.is_empty() {
+        if self.running.len() >= most && self.stop.is_none() && !self.running.is_empty() && self.gate.may_warn() {
             self.warn_at_bound();
         }
         while self.running.len() < most && self.stop.is_none() {

@@ -71,7 +71,12 @@ fn spawn_piped(args: &[&str]) -> std::process::Child {
 
 /// Runs `forkpool ARGS` with `stdin` as its input.
 fn run_with(args: &[&str], stdin: &[u8]) -> Run {
-    let mut child = spawn_piped(args);
+    feed(spawn_piped(args), stdin)
+}
+
+/// Writes `stdin` to a child started with its streams piped (from a thread,
+/// so that a full output pipe cannot block the writing), and waits for it.
+fn feed(mut child: std::process::Child, stdin: &[u8]) -> Run {
     let mut input = child.stdin.take().unwrap();
     let stdin = stdin.to_vec();
     let feeder = std::thread::spawn(move || {

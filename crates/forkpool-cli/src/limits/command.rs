@@ -4,7 +4,6 @@
 //! `io N`, `load N` and `mem N` are GNU parallel's predefined limits, run
 //! as the same shell scripts.
 
-use std::path::Path;
 use std::process::{Command, Stdio};
 
 use crate::shell::Shell;
@@ -87,7 +86,7 @@ impl Limit {
                 (LOAD.replacen("%s", &size("load")?, 1), None)
             }
             _ => {
-                if !exists_for_shell(first, shell) {
+                if !shell.can_run(first) {
                     return Err(format!("--limit: {first}: command not found"));
                 }
                 (text.to_owned(), None)
@@ -120,33 +119,6 @@ impl Drop for Limit {
             let _ = std::fs::remove_file(file);
         }
     }
-}
-
-/// Whether the shell could run `name`: a builtin or keyword, an exported
-/// function, a path, or a program on `PATH`.
-fn exists_for_shell(name: &str, shell: &Shell) -> bool {
-    if name.contains('/') {
-        return Path::new(name).exists();
-    }
-    if name.contains('=') || name.starts_with(['(', '{', '!']) {
-        // An assignment or a compound command: the shell decides.
-        return true;
-    }
-    if std::env::var_os(format!("BASH_FUNC_{name}%%")).is_some() {
-        return true;
-    }
-    if crate::shell::which(name.as_ref()).is_some() {
-        return true;
-    }
-    // A builtin: ask the shell (`command -v` knows builtins and keywords).
-    Command::new(&shell.path)
-        .arg("-c")
-        .arg(format!("command -v {} >/dev/null", crate::shellquote::quote_str(name)))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
 }
 
 #[cfg(test)]

@@ -75,6 +75,12 @@ impl Gate {
         self.slots.count
     }
 
+    /// Whether [`at_bound_warning`](Gate::at_bound_warning) may still
+    /// have something to say (`-j 0` held back by the system, not said yet).
+    pub(crate) fn may_warn(&self) -> bool {
+        !self.warned && self.slots.unbounded && self.slots.bound.scarce.is_some()
+    }
+
     /// With `-j 0`, the first time the system's bound keeps a job from
     /// starting: GNU parallel's warning about it.
     pub(crate) fn at_bound_warning(&mut self) -> Option<String> {

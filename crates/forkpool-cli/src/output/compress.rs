@@ -29,26 +29,6 @@ pub(crate) struct Compression {
     shell: std::path::PathBuf,
 }
 
-/// Whether the first word of `command` can run (a program on `PATH`, a
-/// path, or a shell builtin such as `cat`'s stand-ins).
-fn runs(command: &str, shell: &Shell) -> bool {
-    let Some(first) = command.split_whitespace().next() else {
-        return false;
-    };
-    if first.contains('/') {
-        return std::path::Path::new(first).is_file();
-    }
-    crate::shell::which(first.as_ref()).is_some()
-        || Command::new(&shell.path)
-            .arg("-c")
-            .arg(format!("command -v {} >/dev/null", crate::shellquote::quote_str(first)))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-}
-
 impl Compression {
     /// The programs for `--compress` (and the `--compress-program` and
     /// `--decompress-program` given, if any).
@@ -66,7 +46,7 @@ impl Compression {
         };
         let decompress = decompress.map_or(default_decompress, str::to_owned);
         for (flag, program) in [("--compress-program", &compress), ("--decompress-program", &decompress)] {
-            if !runs(program, shell) {
+            if !shell.can_run(program.split_whitespace().next().unwrap_or_default()) {
                 let first = program.split_whitespace().next().unwrap_or_default();
                 return Err(format!("{flag}: '{first}' is not a program that can run."));
             }

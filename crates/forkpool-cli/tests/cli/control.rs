@@ -224,16 +224,8 @@ fn group_ungroup_and_line_buffer_exclude_each_other() {
 
 #[test]
 fn tty_jobs_read_the_terminal() {
-    use rustix::fs::{Mode, OFlags};
-    use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
     for flag in ["--tty", "--open-tty", "-o"] {
-        let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).unwrap();
-        grantpt(&master).unwrap();
-        unlockpt(&master).unwrap();
-        let name = ptsname(&master, Vec::new()).unwrap();
-        let terminal = rustix::fs::open(name.as_c_str(), OFlags::RDWR | OFlags::NOCTTY, Mode::empty()).unwrap();
-        let terminal = std::fs::File::from(terminal);
-        let mut master = std::fs::File::from(master);
+        let (mut master, terminal) = super::verbose::new_terminal();
         master.write_all(b"hello\nworld\n").unwrap();
         // Standard input is not the terminal; /dev/tty is.
         let child = Command::new("setsid")
@@ -280,15 +272,15 @@ fn tty_jobs_read_the_terminal() {
 fn usr1_lists_the_running_jobs_and_usr2_turns_progress_on() {
     let d = Dir::new();
     let pids = d.s("pids");
-    let job = format!("echo $$ >> {pids}; sleep 1.5; echo {{}}");
+    let job = format!("echo $$ >> {pids}; sleep 3; echo {{}}");
     let child = start_and_wait_for_lines(&["-j2", &job, ":::", "a", "b"], Path::new(&pids), 2);
     signal(child.id(), libc::SIGUSR1);
     signal(child.id(), libc::SIGUSR2);
     let r = finish(child);
     assert_eq!((r.sorted(), r.code), (vec!["a", "b"], 0), "{}", r.stderr);
     for listed in [
-        format!("forkpool: echo $$ >> {pids}; sleep 1.5; echo a\n"),
-        format!("forkpool: echo $$ >> {pids}; sleep 1.5; echo b\n"),
+        format!("forkpool: echo $$ >> {pids}; sleep 3; echo a\n"),
+        format!("forkpool: echo $$ >> {pids}; sleep 3; echo b\n"),
     ] {
         assert!(r.stderr.contains(&listed), "{:?}", r.stderr);
     }

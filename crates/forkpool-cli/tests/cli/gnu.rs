@@ -6,7 +6,7 @@ use super::*;
 /// `parallel ARGS` (GNU parallel 20221122, as CI installs it) with
 /// `stdin`, in the same environment as [`command`].
 pub(crate) fn gnu_with(args: &[&str], stdin: &[u8]) -> Run {
-    let mut child = Command::new("parallel")
+    let child = Command::new("parallel")
         .arg("--will-cite")
         .args(args)
         .env("PARALLEL_SHELL", "/bin/bash")
@@ -16,14 +16,7 @@ pub(crate) fn gnu_with(args: &[&str], stdin: &[u8]) -> Run {
         .stderr(Stdio::piped())
         .spawn()
         .expect("GNU parallel is installed (.ci/run installs it)");
-    let mut input = child.stdin.take().unwrap();
-    let stdin = stdin.to_vec();
-    let feeder = std::thread::spawn(move || {
-        let _ = input.write_all(&stdin);
-    });
-    let run = finish(child);
-    feeder.join().unwrap();
-    run
+    feed(child, stdin)
 }
 
 /// Runs both with the same arguments and input; asserts the same standard

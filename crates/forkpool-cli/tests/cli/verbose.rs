@@ -51,10 +51,8 @@ fn dry_run_has_gnu_parallels_aliases() {
     }
 }
 
-/// Runs `forkpool ARGS` in a session of its own whose terminal is a fresh
-/// pseudo-terminal, typing `answers` there; returns its standard output,
-/// what appeared on the terminal, and its exit status.
-fn run_asking(args: &[&str], answers: &str) -> (String, String, i32) {
+/// A fresh pseudo-terminal: its master side, and the terminal itself.
+pub(crate) fn new_terminal() -> (std::fs::File, std::fs::File) {
     use rustix::fs::{Mode, OFlags};
     use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
     let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).unwrap();
@@ -62,8 +60,14 @@ fn run_asking(args: &[&str], answers: &str) -> (String, String, i32) {
     unlockpt(&master).unwrap();
     let name = ptsname(&master, Vec::new()).unwrap();
     let terminal = rustix::fs::open(name.as_c_str(), OFlags::RDWR | OFlags::NOCTTY, Mode::empty()).unwrap();
-    let terminal = std::fs::File::from(terminal);
-    let mut master = std::fs::File::from(master);
+    (std::fs::File::from(master), std::fs::File::from(terminal))
+}
+
+/// Runs `forkpool ARGS` in a session of its own whose terminal is a fresh
+/// pseudo-terminal, typing `answers` there; returns its standard output,
+/// what appeared on the terminal, and its exit status.
+fn run_asking(args: &[&str], answers: &str) -> (String, String, i32) {
+    let (mut master, terminal) = new_terminal();
     master.write_all(answers.as_bytes()).unwrap();
     // `setsid -c` makes the terminal (its stdin) the session's own, so
     // that /dev/tty is it.
