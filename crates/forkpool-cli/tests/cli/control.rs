@@ -225,37 +225,13 @@ fn group_ungroup_and_line_buffer_exclude_each_other() {
 #[test]
 fn tty_jobs_read_the_terminal() {
     for flag in ["--tty", "--open-tty", "-o"] {
-        let (mut master, terminal) = super::verbose::new_terminal();
-        master.write_all(b"hello\nworld\n").unwrap();
         // Standard input is not the terminal; /dev/tty is.
-        let child = Command::new("setsid")
-            .args([
-                "-c",
-                "-w",
-                "sh",
-                "-c",
-                "exec \"$0\" \"$@\" < /dev/null",
-                env!("CARGO_BIN_EXE_forkpool"),
-            ])
-            .args([flag, "-k", "-j1", "read x; echo got $x {}", ":::", "1", "2"])
-            .env("PARALLEL_SHELL", "/bin/bash")
-            .stdin(terminal.try_clone().unwrap())
-            .stderr(terminal)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let drain = std::thread::spawn(move || {
-            let mut buf = [0u8; 1024];
-            while let Ok(1..) = master.read(&mut buf) {}
-        });
-        let out = child.wait_with_output().unwrap();
-        assert_eq!(
-            String::from_utf8_lossy(&out.stdout),
-            "got hello 1\ngot world 2\n",
-            "{flag}"
+        let (out, _, code) = super::verbose::run_on_own_terminal(
+            &[flag, "-k", "-j1", "read x; echo got $x {}", ":::", "1", "2"],
+            "hello\nworld\n",
+            true,
         );
-        assert_eq!(out.status.code(), Some(0));
-        drain.join().unwrap();
+        assert_eq!((out.as_str(), code), ("got hello 1\ngot world 2\n", 0), "{flag}");
     }
     // Unlike GNU parallel's, a --tty job can still be timed out: its first
     // process (here the only one) is stopped.

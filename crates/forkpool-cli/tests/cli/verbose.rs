@@ -67,12 +67,23 @@ pub(crate) fn new_terminal() -> (std::fs::File, std::fs::File) {
 /// pseudo-terminal, typing `answers` there; returns its standard output,
 /// what appeared on the terminal, and its exit status.
 fn run_asking(args: &[&str], answers: &str) -> (String, String, i32) {
+    run_on_own_terminal(args, answers, false)
+}
+
+/// [`run_asking`], with standard input from `/dev/null` if `null_stdin`
+/// (so that only `/dev/tty` is the terminal).
+pub(crate) fn run_on_own_terminal(args: &[&str], answers: &str, null_stdin: bool) -> (String, String, i32) {
     let (mut master, terminal) = new_terminal();
     master.write_all(answers.as_bytes()).unwrap();
     // `setsid -c` makes the terminal (its stdin) the session's own, so
     // that /dev/tty is it.
-    let child = Command::new("setsid")
-        .args(["-c", "-w", env!("CARGO_BIN_EXE_forkpool")])
+    let mut command = Command::new("setsid");
+    command.args(["-c", "-w"]);
+    if null_stdin {
+        command.args(["sh", "-c", "exec \"$0\" \"$@\" < /dev/null"]);
+    }
+    let child = command
+        .arg(env!("CARGO_BIN_EXE_forkpool"))
         .args(args)
         .env("PARALLEL_SHELL", "/bin/bash")
         .stdin(terminal.try_clone().unwrap())
@@ -80,6 +91,9 @@ fn run_asking(args: &[&str], answers: &str) -> (String, String, i32) {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
+    // The command holds copies of the terminal: they must go, for reading
+    // the master side to end when forkpool is done.
+    drop(command);
     let reader = std::thread::spawn(move || {
         let mut drawn = Vec::new();
         let mut buf = [0u8; 4096];
