@@ -42,6 +42,7 @@ macro_rules! tell {
 
 mod completion;
 mod config;
+mod csv;
 mod env;
 mod feed;
 mod filter;
@@ -54,6 +55,7 @@ mod limits;
 mod output;
 mod program;
 mod progress;
+mod replace;
 mod results;
 mod retry_failed;
 mod run;
@@ -61,7 +63,6 @@ mod shebang;
 mod shell;
 mod shellquote;
 mod table;
-mod template;
 mod tmpl;
 mod tty;
 mod units;

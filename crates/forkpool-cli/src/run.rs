@@ -27,9 +27,9 @@ use crate::joblog::{Finished, Joblog, Open, Prior};
 use crate::jobs::{Job, JobSource, Prepared, io_reason};
 use crate::output::Printer;
 use crate::progress::Progress;
+use crate::replace::{EvalError, Evaluator, Template, Values};
 use crate::results::{JobFiles, Results};
 use crate::shell::Launch;
-use crate::template::{Template, Values};
 
 use crate::limits::gate::{Gate, RECHECK};
 
@@ -165,6 +165,8 @@ pub(crate) struct Runner<'c> {
     workdir: Option<crate::workdir::Workdir>,
     /// `--template`s.
     templates: Vec<crate::tmpl::Filled>,
+    /// Perl expressions that need the job's slot are evaluated here.
+    at_launch: Option<Evaluator>,
 }
 
 impl<'c> Runner<'c> {
@@ -180,6 +182,7 @@ impl<'c> Runner<'c> {
             filters,
             workdir,
             templates,
+            at_launch,
         } = prepared;
         let (joblog, prior) = match (&config.joblog, config.dry_run) {
             (Some((path, append)), false) => {
@@ -289,6 +292,7 @@ impl<'c> Runner<'c> {
             evaluator: None,
             workdir,
             templates,
+            at_launch,
         })
     }
 
@@ -403,7 +407,14 @@ impl<'c> Runner<'c> {
             }
             Next::Failed(e) => {
                 self.input_done = true;
-                self.fatal(&format!("cannot read input: {}", io_reason(&e)));
+                if let Some(failed) = EvalError::of(&e) {
+                    // A perl expression failed: no new job starts; those
+                    // running finish, and the run exits with 255.
+                    tell!("{failed}");
+                    self.stop.get_or_insert(Stop::Fatal);
+                } else {
+                    self.fatal(&format!("cannot read input: {}", io_reason(&e)));
+                }
                 None
             }
         }
@@ -489,11 +500,19 @@ impl<'c> Runner<'c> {
         }
     }
 
-    fn launch(&mut self, job: Job, attempts: u32) -> Launched {
+    fn launch(&mut self, mut job: Job, attempts: u32) -> Launched {
         let slot = self
             .free_slots
             .pop_first()
             .unwrap_or(self.config.jobs + self.running.len() + 1);
+        if let Some(evaluator) = &self.at_launch
+            && let Err((_, failed)) = evaluator.evaluate(&mut [&mut job], slot)
+        {
+            tell!("{failed}");
+            self.free_slots.insert(slot);
+            self.stop.get_or_insert(Stop::Fatal);
+            return Launched::Yes;
+        }
         let line = self.command.render(values(&job, slot), self.config.multi);
         let len = self.config.measure().of(&line);
         if len >= self.config.max_line {
@@ -553,11 +572,14 @@ impl<'c> Runner<'c> {
         self.last_start = Some(Instant::now());
         let tag = match &self.config.tag {
             Tag::None => None,
-            Tag::Args => Some(job.args.join(&b' ')),
+            Tag::Args => Some(crate::replace::tag_of(
+                &job.args,
+                self.config.strings.trim.unwrap_or_default(),
+            )),
             Tag::Template(_) => self
                 .tag
                 .as_ref()
-                .map(|t| t.render(values(&job, slot), crate::template::Multi::Single)),
+                .map(|t| t.render(values(&job, slot), crate::replace::Multi::Single)),
         };
         if self.config.dry_run {
             if skip {
@@ -621,14 +643,15 @@ impl<'c> Runner<'c> {
             filled: Vec::new(),
         };
         self.show_on_stdout(&mut running);
-        if running.skipped {
-            // Skipped (`-p`, `--filter`): as in GNU parallel, it ends at
-            // once, as a failure with exit value -2.
+        if running.skipped || running.job.skipped() {
+            // Skipped (`-p`, `--filter`, `skip()` in a perl expression): as
+            // in GNU parallel, it ends at once, as a failure with exit
+            // value -2.
             self.complete(running, ExitReason::Exited(0));
             return Launched::Yes;
         }
         if !self.templates.is_empty() {
-            let render = |t: &Template| t.render(values(&running.job, running.slot), crate::template::Multi::Single);
+            let render = |t: &Template| t.render(values(&running.job, running.slot), crate::replace::Multi::Single);
             match crate::tmpl::fill(&self.templates, render) {
                 Ok(written) => running.filled = written,
                 Err(message) => {
@@ -742,11 +765,17 @@ impl<'c> Runner<'c> {
             self.progress.update(self.running.len(), self.tally.completed);
             return;
         }
+        let skipped = job.skipped();
         let retry = match killed {
             // Killed to free memory: it goes back on the queue.
             Some(Killed::Memfree | Killed::Limit) => self.stop.is_none(),
             Some(Killed::Halt | Killed::Signal) => false,
-            _ => failed && self.stop.is_none() && (self.config.retries == 0 || attempts + 1 < self.config.retries),
+            _ => {
+                failed
+                    && !skipped
+                    && self.stop.is_none()
+                    && (self.config.retries == 0 || attempts + 1 < self.config.retries)
+            }
         };
         if retry {
             if let Some(file) = out_file {
@@ -842,11 +871,7 @@ impl<'c> Runner<'c> {
 }
 
 fn values(job: &Job, slot: usize) -> Values<'_> {
-    Values {
-        args: &job.args,
-        seq: job.seq,
-        slot,
-    }
+    job.values(slot)
 }
 
 /// Processes running now (from `/proc/loadavg`), not counting ourselves.

@@ -2,7 +2,7 @@
 //! and `--shellquote`, which prints a job's command line quoted instead of
 //! running it.
 
-use crate::template::push_quoted;
+use crate::replace::push_quoted;
 
 /// The options of this room, as typed.
 #[derive(Debug, Default, clap::Args)]

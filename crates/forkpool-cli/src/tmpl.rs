@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use crate::template::Template;
+use crate::replace::Template;
 
 /// The options of this room, as typed.
 #[derive(Debug, Default, clap::Args)]

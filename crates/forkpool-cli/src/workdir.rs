@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::shellquote::quote;
-use crate::template::Template;
+use crate::replace::Template;
 
 /// The options of this room, as typed.
 #[derive(Debug, Default, clap::Args)]
@@ -170,13 +170,13 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let dir = d.path().join("a b");
         let text = dir.to_str().unwrap().as_bytes().to_vec();
-        let t = Template::parse_text(&text, &[], b"{}").unwrap();
+        let t = Template::plain(std::slice::from_ref(&text));
         let w = Workdir::Dir(t).wrap(b"pwd", |_| text.clone(), 1).unwrap();
         assert_eq!(w, format!("cd '{}' || exit 255; pwd", dir.display()).into_bytes());
         assert!(dir.is_dir());
         let file = d.path().join("f");
         std::fs::write(&file, "").unwrap();
-        let t = Template::parse_text(b"x", &[], b"{}").unwrap();
+        let t = Template::plain(&[b"x".to_vec()]);
         let e = Workdir::Dir(t)
             .wrap(b"pwd", |_| file.to_str().unwrap().as_bytes().to_vec(), 1)
             .unwrap_err();

@@ -1387,7 +1387,7 @@ fn bad_input_gets_a_one_line_error_and_255_before_anything_runs() {
         (vec!["--delay", "later", &job, ":::", "a"], "--delay"),
         (vec!["--colsep", "(", &job, ":::", "a"], "--colsep"),
         (vec!["--resume", &job, ":::", "a"], "--joblog"),
-        (vec!["echo {= $_ =}", ":::", "a"], "not supported"),
+        (vec!["echo {= $_", ":::", "a"], "unmatched '{='"),
         (vec!["-j", "-1000", &job, ":::", "a"], "Cannot run any jobs"),
     ] {
         let r = run(&args);
@@ -1489,3 +1489,6 @@ mod scripts;
 mod verbose;
 #[path = "cli/xargs.rs"]
 mod xargs;
+// Replacement strings, perl expressions and the options around them.
+#[path = "cli/replace.rs"]
+mod replace;

@@ -28,6 +28,10 @@
 //! let crash = pool.submit(|_: ()| unsafe { std::ptr::null_mut::<u8>().write_volatile(1) }, ());
 //! assert!(matches!(crash.join(), Err(TaskError::Crashed { signal: Some(11), .. })));
 //!
+//! // Big data crosses without being copied: only a descriptor travels.
+//! let image = forkpool::SharedBytes::copy_from(&vec![0u8; 64 << 20])?;
+//! assert_eq!(pool.submit(|b: forkpool::SharedBytes| b.len(), image).join(), Ok(64 << 20));
+//!
 //! // So does a hang.
 //! let hang = pool.submit(|_: ()| -> u8 { loop { std::thread::park() } }, ());
 //! assert_eq!(hang.join(), Err(TaskError::TimedOut { after: Duration::from_secs(1) }));
@@ -70,11 +74,157 @@
 //!   timeout is measured, and how, when a worker dies, the supervisor knows
 //!   exactly which task was running (it fails), and which were merely
 //!   queued there (they go to another worker).
+//! - **The data path.** Arguments and results are `postcard` bytes in
+//!   length-prefixed frames on each worker's socket; small ones are batched
+//!   several to a frame. An encoding larger than 256 KiB is written
+//!   straight into a sealed `memfd` instead, whose descriptor travels
+//!   beside the frame (`SCM_RIGHTS`); the receiver maps it and decodes from
+//!   the mapping, so no socket buffer sits in the way. [`SharedBytes`] and
+//!   [`SharedSlice`] go further: their bytes already live in a sealed
+//!   memfd, and only the descriptor crosses, whatever the size; both sides
+//!   map the same memory read-only. Received descriptors are checked
+//!   (a memfd, sealed against resizing and writing, of the announced size)
+//!   before anything is mapped: a bad one fails its task with
+//!   [`TaskError::Codec`]. Memfds have no name anywhere, so nothing is left
+//!   in `/dev/shm` or elsewhere, even after a `SIGKILL`: the kernel frees
+//!   them with their last descriptor or mapping.
 //! - **Nothing outlives the pool.** Each worker is its own process group
 //!   and dies with the zygote (`PR_SET_PDEATHSIG`); the zygote watches the
 //!   client through a pidfd and, when the client dies however it dies,
 //!   kills every worker's group and exits. Processes are reaped through
 //!   pidfds, never by a pid that could have been reused.
+//!
+//! # Least privilege
+//!
+//! By default a worker runs with everything your process has: its user,
+//! its groups, its capabilities, its limits, its files and its network.
+//! For code you do not trust, or input that may be hostile, a worker can
+//! give most of that up before it runs any of your code:
+//!
+//! ```no_run
+//! use forkpool::{Pool, Rlimit, Sandbox};
+//!
+//! let pool = Pool::builder()
+//!     .run_as(65534, 65534)                // needs root; the client keeps its ids
+//!     .rlimit(Rlimit::CpuSeconds(60))      // per task
+//!     .rlimit(Rlimit::OpenFiles(256))
+//!     .rlimit(Rlimit::CoreSize(0))
+//!     .sandbox(Sandbox::new().read_only("/usr").read_write("/tmp/out").no_network())
+//!     .build()?;
+//! # Ok::<(), forkpool::Error>(())
+//! ```
+//!
+//! - [`run_as(uid, gid)`](PoolBuilder::run_as): the worker clears its
+//!   supplementary groups, then sets its real, effective *and saved* group
+//!   id, then user id. With the saved id gone too, nothing a task does
+//!   (`setuid(0)`, `setresuid(0, 0, 0)`) brings the old ids back, and a
+//!   non-root uid loses every capability. Needs root (`CAP_SETUID`,
+//!   `CAP_SETGID`, and `CAP_KILL` to stop workers of another user);
+//!   `build()` says so with [`ErrorKind::LeastPrivilege`] otherwise.
+//! - [`no_new_privileges`](PoolBuilder::no_new_privileges):
+//!   `PR_SET_NO_NEW_PRIVS`, so that no program a task executes gains
+//!   privileges (set-user-id binaries, file capabilities). On by default
+//!   with `run_as` or a sandbox, off otherwise.
+//! - [`rlimit`](PoolBuilder::rlimit): CPU seconds (per task), open files,
+//!   file size, processes, core size; see [`Rlimit`]. Limits only tighten:
+//!   never above the hard limits your process has.
+//! - [`sandbox`](PoolBuilder::sandbox): Landlock rules, an allow-list of
+//!   paths to read and to write, and optionally no TCP. `build()` fails on
+//!   a kernel that cannot enforce the whole sandbox, unless it is
+//!   [`best_effort`](Sandbox::best_effort);
+//!   [`Sandbox::unenforceable`] lists what this kernel would drop.
+//!
+//! **Who does what.** Your process only checks the settings; it never
+//! changes its own ids, limits or Landlock domain. The zygote keeps your
+//! ids too, so that it can go on forking. Each worker confines itself,
+//! with either start method, before `worker_init` and every task (which
+//! therefore run confined; `preload` runs before, unconfined, in the zygote
+//! or in an exec-started worker), in this order:
+//!
+//! 1. it opens what it will need and could not open afterwards: the
+//!    sandbox's paths (with your ids, so a path you can name works), and
+//!    the few `/proc` files the worker reads itself;
+//! 2. groups, group id, user id; then it reads them back and checks
+//!    every one, capabilities included;
+//! 3. the id change cleared `PR_SET_PDEATHSIG`: it sets it again and
+//!    checks its parent, so that the worker still dies with the pool;
+//! 4. resource limits;
+//! 5. `no_new_privs`, then Landlock.
+//!
+//! Anything that does not take ends that worker's start: `build()` fails
+//! with the reason, and later tasks end with
+//! [`TaskError::WorkerStartFailed`]. A worker never runs with less than
+//! was asked for. Its environment is still yours: a worker that runs as
+//! another user sees your `HOME` and `TMPDIR`, so point `TMPDIR` at a
+//! directory that user may write (and the sandbox allows) if tasks make
+//! temporary files. All of this runs in a single-threaded process (a worker
+//! just forked from the zygote, or just executed), where any code may run
+//! after `fork`; the client's own `fork`-to-`exec` path is unchanged.
+//!
+//! **What it does not protect against.**
+//! - The channel to the pool. A compromised worker still holds its socket
+//!   and status page: it can send wrong results for the tasks it is given,
+//!   or nonsense (a protocol error for that worker, never a crash of your
+//!   process), and could rewrite its status page so that `task_timeout`
+//!   misjudges its tasks. Limits the kernel enforces (`memory_limit`, `rlimit`,
+//!   Landlock, the ids) hold regardless.
+//! - What the worker already has: descriptors `preload` opened, and
+//!   memory. A zygote-forked worker is a copy of the zygote, so what
+//!   `preload` loaded is readable by every task; so is the environment
+//!   the pool inherited from your process.
+//! - Other processes of the same user. Tasks of every pool that runs as
+//!   `nobody` can signal one another (and other `nobody` processes):
+//!   give each pool a user of its own. Workers that changed ids are not
+//!   dumpable (no core dumps, no `ptrace` by that user).
+//! - What Landlock does not cover: UDP, Unix sockets, signals, reading
+//!   `/proc` beneath an allowed path, `ioctl` on descriptors already open,
+//!   and the kernel's own attack surface (there is no seccomp filter).
+//! - Without `run_as`, a root worker stays root: it can undo its limits
+//!   and reach anything Landlock does not cover.
+//!
+//! # Task output
+//!
+//! By default workers write to your process's stdout and stderr, like
+//! threads would ([`TaskOutput::Inherit`], which costs nothing). With
+//! [`TaskOutput::Tagged`] each line comes out whole with its task's tag in
+//! front; with [`TaskOutput::Capture`] each task's output comes back with
+//! its result ([`Task::join_captured`], [`Map::captured`]):
+//!
+//! ```
+//! use forkpool::{Pool, TaskError, TaskOutput};
+//!
+//! let pool = Pool::builder().workers(2).task_output(TaskOutput::Capture).build()?;
+//! let task = pool.submit(|n: u32| -> u32 { println!("step 1 of {n}"); panic!("step 2 failed") }, 2);
+//! let done = task.join_captured();
+//! assert_eq!(done.stdout, b"step 1 of 2\n");
+//! let Err(TaskError::Panicked { message, location, .. }) = done.result else { unreachable!() };
+//! assert_eq!(message, "step 2 failed");
+//! println!("it panicked at {}", location.unwrap()); // file:line:column
+//! # Ok::<(), forkpool::Error>(())
+//! ```
+//!
+//! How output is attributed: each worker's stdout and stderr are then
+//! pipes that only the supervisor reads. A pipe cannot carry markers a
+//! task could not forge, so the worker says whose bytes are whose by
+//! *position*: when an item ends, it flushes Rust's and C's stdout buffers
+//! and counts the bytes ever written to each pipe (what the supervisor has
+//! read, from the status page, plus what is still in the pipe), and sends
+//! that count ahead of the item's result. An item that wrote anything has
+//! its result sent before the next item starts, so each count ends exactly
+//! one item's output. Bytes past the last count belong to the item the
+//! status page says is running, once no count is on its way; and what a
+//! worker wrote before it crashed or was killed for its timeout is still
+//! in its pipes when it dies, and goes to the item it was running. A
+//! separate thread prints tagged lines, so a slow terminal never holds up
+//! the supervisor; a task's result waits for the lines before it, so they
+//! are out before `join` returns.
+//!
+//! This is exact for what the task's thread writes (through Rust, C's
+//! stdio or raw `write(2)`) and for the output of child processes it waits
+//! for. Output from threads or processes the task leaves running is
+//! attributed by when it arrives: to the task running then (or, between
+//! tasks, to the next one; `[worker PID]` when no task is left to blame).
+//! `src/supervisor/output/README.md` has the details, and what it costs.
 //!
 //! # Caveats
 //!
@@ -85,7 +235,9 @@
 //!   to run after forkpool's do not run in workers.
 //! - The channel to the workers is private to the processes the pool
 //!   created; it is not a security boundary against your own program.
-//!   Task code runs with your privileges.
+//!   Task code runs with your privileges unless you confine the workers
+//!   (see [Least privilege](#least-privilege)), and even then the channel
+//!   trusts the worker for the results of the tasks it runs.
 //! - A task must capture nothing. The check runs when the code is built
 //!   (`cargo build`, `cargo test`), not in `cargo check`; and a closure
 //!   that captures only zero-sized values passes it, the values being
@@ -97,6 +249,11 @@
 //!   that then died is never run again (it fails). A `map` item whose
 //!   worker died part-way through its chunk may run again (see
 //!   [`Pool::map`]).
+//! - `memory_limit` (`RLIMIT_DATA`) counts private memory only: the
+//!   shared memory of [`SharedBytes`] (and of large arguments in transit)
+//!   is not counted. What a task allocates from it is.
+//! - Each distinct [`SharedBytes`] held open costs one file descriptor in
+//!   each process holding it (`ulimit -n`).
 //! - `memory_limit` relies on `RLIMIT_DATA`. An abort right after a failed
 //!   allocation is reported as `MemoryLimitExceeded` (the failed `mmap`'s
 //!   `ENOMEM` is still in errno); so is a task that handled an allocation
@@ -109,6 +266,18 @@
 //!   takes their exit statuses, and crashes are then reported as
 //!   `Crashed` with neither signal nor code. The zygote start method (the
 //!   default) is not affected.
+//! - With `Tagged` or `Capture` output, a task sees pipes as its stdout
+//!   and stderr (not your terminal), C's `stdout` is line-buffered, and
+//!   the tagged lines are written to descriptors 1 and 2 directly, not
+//!   through Rust's `Stdout` (so a thread of yours may hold its lock while
+//!   waiting for a task). A task blocked on a full pipe (the printer
+//!   waiting on a slow terminal) counts against its `task_timeout`, as it
+//!   would with `Inherit`, and `shutdown` waits for the printer to write
+//!   what it holds.
+//! - A panic's backtrace is carried in [`TaskError::Panicked`] when
+//!   `RUST_BACKTRACE` (or `RUST_LIB_BACKTRACE`) asks for one in the
+//!   environment the pool was built in; with `panic = "abort"` it is cut
+//!   to fit the status page (about 1.9 KiB, shared with the message).
 //! - A task that detaches a process with `setsid` escapes its worker's
 //!   process group; with the zygote start method such processes are still
 //!   killed when any worker dies (they cannot be traced to theirs) and when
@@ -120,11 +289,14 @@
 mod builder;
 mod call;
 pub mod command;
+mod confine;
 mod error;
 mod guardian;
 mod ipc;
 mod map;
+mod output;
 mod pool;
+mod shm;
 mod slot;
 mod supervisor;
 mod sys;
@@ -132,9 +304,12 @@ mod task;
 mod worker;
 
 pub use builder::{DEFAULT_MAX_MESSAGE_SIZE, PoolBuilder, StartMethod};
+pub use confine::{Rlimit, Sandbox};
 pub use error::{Error, ErrorKind, TaskError};
-pub use map::Map;
+pub use map::{CapturedMap, Map};
+pub use output::{Captured, DEFAULT_CAPTURE_LIMIT, TaskOutput};
 pub use pool::Pool;
+pub use shm::{SharedBytes, SharedBytesMut, SharedSlice, SharedSliceMut};
 pub use sys::exit::ExitReason;
 pub use sys::signal::signal_name;
 pub use task::{AsCompleted, Task, as_completed};

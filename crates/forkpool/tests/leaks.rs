@@ -8,13 +8,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use common::{children_of, is_dead, kill, open_fds, read_pid, temp_path, wait_for};
-use forkpool::{Pool, StartMethod, TaskError};
+use common::{children_of, is_dead, kill, open_fds, read_pid, start_client_helper, temp_path, wait_for};
+use forkpool::{Pool, StartMethod, TaskError, TaskOutput};
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
@@ -104,6 +103,65 @@ fn the_exec_start_method_leaves_nothing_behind() {
     });
 }
 
+#[test]
+fn task_output_pipes_and_threads_leave_nothing_behind() {
+    for output in [TaskOutput::Tagged, TaskOutput::Capture] {
+        for start in [StartMethod::Zygote, StartMethod::Exec] {
+            leaves_nothing_behind(|| {
+                let pool = Pool::builder()
+                    .workers(2)
+                    .start_method(start)
+                    .task_output(output)
+                    .task_timeout(Duration::from_secs(2))
+                    .max_tasks_per_worker(7)
+                    .build()
+                    .unwrap();
+                let tasks = busy_pool(&pool);
+                let hang = pool.submit(
+                    |_: ()| {
+                        eprintln!("about to hang");
+                        std::thread::sleep(Duration::from_secs(60))
+                    },
+                    (),
+                );
+                let printed: usize = pool
+                    .map(|x: u32| println!("{x}"), 0..100)
+                    .captured()
+                    .map(|c| c.stdout.len())
+                    .sum();
+                assert_eq!(printed > 0, output == TaskOutput::Capture);
+                assert!(matches!(hang.join(), Err(TaskError::TimedOut { .. })));
+                pool.shutdown();
+                assert!(tasks.into_iter().all(|t| t.is_finished()));
+                assert_eq!(output_threads(), 0, "the output thread outlived the pool");
+            });
+            // A pool that fails to build stops its output thread too.
+            leaves_nothing_behind(|| {
+                let built = Pool::builder()
+                    .workers(2)
+                    .start_method(start)
+                    .task_output(output)
+                    .worker_init(failing_init)
+                    .build();
+                assert!(built.is_err());
+                assert_eq!(output_threads(), 0);
+            });
+        }
+    }
+}
+
+/// This process's threads named as a pool's output thread (only the test
+/// above uses output, and the tests here run one at a time).
+fn output_threads() -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .flatten()
+        .filter(|task| {
+            std::fs::read_to_string(task.path().join("comm")).is_ok_and(|name| name.trim() == "forkpool-output")
+        })
+        .count()
+}
+
 fn failing_init() {
     panic!("init fails");
 }
@@ -145,37 +203,15 @@ fn a_killed_client_takes_what_a_tasks_own_command_supervisor_started() {
 fn killed_client_scenario(start: &str, processes: usize) {
     let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let marker = temp_path("grandchild");
-    let mut client = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "client_helper",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("FORKPOOL_TEST_CLIENT", &marker)
-        .env("FORKPOOL_TEST_START", start)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    let mut stdout = BufReader::new(client.stdout.take().unwrap());
-    // libtest prints "test client_helper ... " before the helper's own output.
-    let pids_at = loop {
-        line.clear();
-        assert_ne!(stdout.read_line(&mut line).unwrap(), 0, "the client helper ended early");
-        if let Some(at) = line.find("PIDS ") {
-            break at;
-        }
-    };
-    let pids: Vec<u32> = line[pids_at..]
-        .split_whitespace()
-        .skip(1)
-        .map(|p| p.parse().unwrap())
-        .collect();
+    let (mut client, pids) = start_client_helper(
+        "client_helper",
+        &[
+            ("FORKPOOL_TEST_CLIENT", marker.as_os_str()),
+            ("FORKPOOL_TEST_START", start.as_ref()),
+        ],
+    );
     let grandchild = read_pid(&marker);
-    assert_eq!(pids.len(), processes, "{line}");
+    assert_eq!(pids.len(), processes, "{pids:?}");
     assert!(pids.iter().chain([&grandchild]).all(|p| !is_dead(*p)));
 
     kill(client.id(), libc::SIGKILL);

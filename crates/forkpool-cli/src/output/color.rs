@@ -1,17 +1,15 @@
-//! `--color` (`--colour`): each job's output lines in a colour of its own
-//! (background and text), and `--color-failed` (`--cf`): a failed job's
-//! lines white on red. As in GNU parallel: the colours are its palette in
+//! `--color` (`--colour`, and `--ctag`, `--ctagstring`): each job's output
+//! lines in a colour of its own (background and text), and
+//! `--color-failed` (`--cf`): a failed job's lines white on red. As in GNU parallel: the colours are its palette in
 //! its order, chosen by the job's sequence number; each line starts with
 //! the colour and "clear to end of line" and ends with "reset"; a last
 //! line without a newline gets one; `-u` shows no colours, and
 //! `--line-buffer` no failure colour (the status comes too late).
 
-/// The options of this room, as typed.
+/// The options of this room, as typed (`--color` itself, with `--ctag`
+/// and `--ctagstring`, is with the replacement strings' options).
 #[derive(Debug, Default, clap::Args)]
 pub(crate) struct ColorFlags {
-    /// Colour each job's output lines with a colour of its own.
-    #[arg(long = "color", visible_alias = "colour", help_heading = "Output")]
-    pub(crate) color: bool,
     /// Colour the output lines of failed jobs white on red.
     #[arg(
         long = "color-failed",
@@ -104,14 +102,14 @@ fn tput(cap: &str, fallback: &[u8]) -> Vec<u8> {
 }
 
 impl ColorFlags {
-    /// The colours, if any are wanted.
-    pub(crate) fn resolve(&self) -> Option<Colors> {
-        if !(self.color || self.color_failed) {
+    /// The colours, if any are wanted (`every_job`: `--color`).
+    pub(crate) fn resolve(&self, every_job: bool) -> Option<Colors> {
+        if !(every_job || self.color_failed) {
             return None;
         }
         Some(Colors {
             palette: palette(),
-            every_job: self.color,
+            every_job,
             failed: self.color_failed,
             eol: tput("el", b"\x1b[K"),
             reset: tput("sgr0", b"\x1b[m"),

@@ -10,7 +10,7 @@ use forkpool::command::{Input, JobId, Output, SpawnError, Spec, Stream};
 use super::{Runner, Running, values};
 use crate::jobs::Job;
 use crate::output::Mode;
-use crate::template::Multi;
+use crate::replace::Multi;
 
 impl Runner<'_> {
     /// The command line wrapped as it will run, when it differs from
@@ -24,7 +24,7 @@ impl Runner<'_> {
         let Some(workdir) = &self.workdir else {
             return Ok(None);
         };
-        let render = |t: &crate::template::Template| t.render(values(job, slot), Multi::Single);
+        let render = |t: &crate::replace::Template| t.render(values(job, slot), Multi::Single);
         workdir.wrap(line, render, job.seq).map(Some)
     }
 

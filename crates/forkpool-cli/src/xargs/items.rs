@@ -85,6 +85,12 @@ impl Items {
         }
     }
 
+    /// Whether the next item can be read without waiting (as far as the
+    /// source underneath knows).
+    pub(crate) fn ready(&self) -> bool {
+        self.done || self.source.ready()
+    }
+
     fn read(&mut self) -> io::Result<Option<Vec<u8>>> {
         if self.done {
             return Ok(None);

@@ -54,7 +54,7 @@ impl Measure {
 }
 
 /// The length of a line of single- or double-quoted words without the
-/// quotes (the quoting [`crate::template::push_quoted`] writes).
+/// quotes (the quoting [`crate::replace::push_quoted`] writes).
 fn unquoted_len(line: &[u8]) -> usize {
     let mut len = 0;
     let mut quote: Option<u8> = None;

@@ -1,13 +1,20 @@
 //! Messages between the supervisor, the zygote and the workers.
 //!
+//! - [`codec`]: arguments and results as items, with their descriptors.
 //! - [`frame`]: length-prefixed frames on a stream socket, decoded as
 //!   untrusted bytes.
+//! - [`outbox`]: frames waiting to be sent, with the descriptors passed
+//!   beside them.
 //! - [`protocol`]: what the frames between supervisor and worker carry.
 //! - [`control`]: the zygote's datagram protocol, with descriptors passed
 //!   beside the messages.
 //! - [`status`]: the page each worker shares with the supervisor.
+//! - [`panic`]: what a worker reports about a task that panicked.
 
+pub(crate) mod codec;
 pub(crate) mod control;
 pub(crate) mod frame;
+pub(crate) mod outbox;
+pub(crate) mod panic;
 pub(crate) mod protocol;
 pub(crate) mod status;

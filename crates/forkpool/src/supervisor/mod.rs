@@ -4,6 +4,7 @@
 
 mod job;
 mod ledger;
+mod output;
 mod shared;
 mod spawner;
 mod worker;
@@ -17,6 +18,7 @@ use polling::{Events, Poller};
 use rustix::net::{AddressFamily, SocketFlags, SocketType};
 
 pub(crate) use job::Job;
+pub(crate) use output::Mode as OutputMode;
 pub(crate) use shared::{Pids, Shared, Stop};
 
 use crate::builder::StartMethod;
@@ -27,6 +29,7 @@ use crate::sys::exit::ExitReason;
 use crate::sys::poll::Watched;
 use crate::worker::config::ZygoteConfig;
 use ledger::{Others, Verdict};
+use output::{PoolOutput, WorkerOutput, fail};
 use spawner::{ExecSpawner, Key, SpawnEvent, Spawner, ZygoteSpawner};
 use worker::{Ended, KillCause, Worker};
 
@@ -59,10 +62,14 @@ pub(crate) struct Config {
     pub(crate) workers: usize,
     pub(crate) task_timeout: Option<Duration>,
     pub(crate) memory_limit: Option<u64>,
+    /// `Rlimit::CpuSeconds`, to name the error of a task killed by SIGXCPU.
+    pub(crate) cpu_limit: Option<u64>,
     pub(crate) max_tasks: Option<u64>,
     pub(crate) start: StartMethod,
     pub(crate) zygote: ZygoteConfig,
     pub(crate) max_message: usize,
+    /// `None`: workers inherit the process's stdout and stderr.
+    pub(crate) output: Option<OutputMode>,
 }
 
 /// Starts the supervisor thread and returns once every worker is ready
@@ -135,6 +142,8 @@ struct Supervisor {
     zygote_losses: Vec<Instant>,
     /// The coarse clock's tick (see `status::coarse_resolution`).
     coarse_tick: Duration,
+    /// Task output, unless workers inherit stdout and stderr.
+    output: Option<Arc<PoolOutput>>,
 }
 
 impl Supervisor {
@@ -142,6 +151,13 @@ impl Supervisor {
         let spawner: Box<dyn Spawner> = match config.start {
             StartMethod::Zygote => Box::new(ZygoteSpawner::start(poller.clone(), config.zygote.clone())?),
             StartMethod::Exec => Box::new(ExecSpawner::new(poller.clone(), config.zygote.clone(), config.workers)?),
+        };
+        // After the spawner: from here on, `teardown` stops the printer.
+        let output = match config.output {
+            Some(mode) => Some(
+                PoolOutput::start(mode, poller.clone()).map_err(|e| Error::io("cannot start the output thread", e))?,
+            ),
+            None => None,
         };
         let mut supervisor = Supervisor {
             config,
@@ -165,6 +181,7 @@ impl Supervisor {
             recoverable: false,
             zygote_losses: Vec::new(),
             coarse_tick: status::coarse_resolution(),
+            output,
         };
         loop {
             let now = Instant::now();
@@ -190,6 +207,7 @@ impl Supervisor {
         loop {
             let now = Instant::now();
             self.take_inbox();
+            self.resume_output();
             self.settle_ended();
             self.maintain(now);
             self.dispatch();
@@ -274,6 +292,17 @@ impl Supervisor {
                         self.read_worker(id, now);
                     }
                 }
+                Key::WorkerOutput(id, stream) => {
+                    if let Some(Worker {
+                        output: Some(output),
+                        status,
+                        ledger,
+                        ..
+                    }) = self.workers.get_mut(&id)
+                    {
+                        output.on_readable(stream, status, ledger);
+                    }
+                }
             }
         }
         self.handle_spawn_events();
@@ -320,6 +349,9 @@ impl Supervisor {
                 SpawnEvent::Spawned { worker, pid } => {
                     if let Some(w) = self.workers.get_mut(&worker) {
                         w.pid = Some(pid);
+                        if let Some(output) = &mut w.output {
+                            output.set_pid(pid);
+                        }
                     }
                 }
                 SpawnEvent::SpawnFailed { worker, message } => {
@@ -400,10 +432,15 @@ impl Supervisor {
             if !worker.ready {
                 self.start_failed(start_failure_message(&worker));
             }
+            // What it wrote before it died belongs to the item it ran.
+            if let Some(output) = &mut worker.output {
+                output.on_death(&worker.status, &worker.ledger);
+            }
             let verdict = self.verdict(&worker, &snapshot);
+            let output = worker.output.take();
             let settlement = worker.ledger.settle(&snapshot, &verdict);
             for (job, error) in settlement.failed {
-                job.fail(error);
+                fail(output.as_ref(), job, error);
             }
             for job in settlement.retry.into_iter().rev() {
                 if self.broken {
@@ -415,6 +452,15 @@ impl Supervisor {
             }
         }
         self.publish_pids();
+    }
+
+    /// Reads the workers' pipes again once the printer has caught up.
+    fn resume_output(&mut self) {
+        if self.output.as_ref().is_some_and(|o| o.take_resume()) {
+            for output in self.workers.values_mut().filter_map(|w| w.output.as_mut()) {
+                output.resume();
+            }
+        }
     }
 
     fn broken_error(&self) -> TaskError {
@@ -461,12 +507,15 @@ impl Supervisor {
         match &worker.ended {
             Some(Ended::Exited(ExitReason::Signaled { signal, .. })) => {
                 if *signal == libc::SIGABRT
-                    && let Some(message) = &snapshot.panic_message
+                    && let Some(report) = &snapshot.panic
                 {
                     // Built with `panic = "abort"`: the hook recorded it.
-                    return TaskError::Panicked {
-                        message: message.clone(),
-                    };
+                    return report.clone().into_error();
+                }
+                if *signal == libc::SIGXCPU
+                    && let Some(seconds) = self.config.cpu_limit
+                {
+                    return TaskError::CpuLimitExceeded { seconds };
                 }
                 TaskError::Crashed {
                     signal: Some(*signal),
@@ -557,12 +606,23 @@ impl Supervisor {
             rustix::io::ioctl_fionbio(&ours, true)?;
             let (page, page_fd) = StatusPage::create()?;
             let socket = Watched::new(self.poller.clone(), ours, spawner::worker_socket_key(id), true, false)?;
-            let pid = self.spawner.spawn(id, theirs, page_fd)?;
+            let (mut output, pipes) = match &self.output {
+                Some(pool) => {
+                    let (output, pipes) = WorkerOutput::new(pool.clone(), &self.poller, id)?;
+                    (Some(output), Some(pipes))
+                }
+                None => (None, None),
+            };
+            let pid = self.spawner.spawn(id, theirs, page_fd, pipes)?;
+            if let (Some(output), Some(pid)) = (&mut output, pid) {
+                output.set_pid(pid);
+            }
             let mut worker = Worker::new(socket, page, self.config.max_message, self.config.max_tasks);
             worker.pid = pid;
+            worker.output = output;
             if let Some(config) = self.spawner.config_frame() {
                 let bytes = postcard::to_allocvec(config).map_err(std::io::Error::other)?;
-                protocol::write_config(&mut worker.out, &bytes).map_err(std::io::Error::other)?;
+                protocol::write_config(worker.out.buf(), &bytes).map_err(std::io::Error::other)?;
             }
             Ok(worker)
         })();
@@ -602,7 +662,7 @@ impl Supervisor {
             let fits = ledger.is_empty()
                 || (self.stuck_on(worker, coarse_now).is_err()
                     && ledger.outstanding_jobs() < MAX_JOBS_PER_WORKER
-                    && ledger.outstanding_bytes() + job.items().len() <= MAX_BYTES_PER_WORKER
+                    && ledger.outstanding_bytes() + job.size() as usize <= MAX_BYTES_PER_WORKER
                     && self.estimate_ns(ledger.outstanding_items()) + job_ns <= WINDOW_NS);
             let load = ledger.outstanding_items();
             if fits && best.is_none_or(|(best_load, _)| load < best_load) {
@@ -716,7 +776,7 @@ impl Supervisor {
                 break;
             };
             if let Some(limit) = self.config.memory_limit
-                && job.items().len() as u64 > limit
+                && job.size() > limit
             {
                 // Its input alone cannot fit in a worker: do not kill one to
                 // find that out. A chunk is halved until its items fit.
@@ -749,7 +809,7 @@ impl Supervisor {
             }
             let job_id = self.next_job;
             self.next_job += 1;
-            if let Err(e) = protocol::write_run(&mut worker.out, job_id, job.entry, job.count, job.items()) {
+            if let Err(e) = protocol::write_run(&mut worker.out, job_id, job.entry, job.count, job.items(), job.fds()) {
                 job.fail(TaskError::Codec { message: e.to_string() });
                 continue;
             }
@@ -917,7 +977,10 @@ impl Supervisor {
         }
         self.spawner.shutdown();
         // Any worker still listed died with the zygote; fail its items.
-        for (_, worker) in std::mem::take(&mut self.workers) {
+        for (_, mut worker) in std::mem::take(&mut self.workers) {
+            if let Some(output) = &mut worker.output {
+                output.on_death(&worker.status, &worker.ledger);
+            }
             let snapshot = worker.status.snapshot();
             let verdict = Verdict {
                 running: TaskError::PoolShutdown,
@@ -926,10 +989,14 @@ impl Supervisor {
                 others: Others::Fail(TaskError::PoolShutdown),
             };
             for (job, error) in worker.ledger.settle(&snapshot, &verdict).failed {
-                job.fail(error);
+                fail(worker.output.as_ref(), job, error);
             }
         }
         self.publish_pids();
+        if let Some(output) = &self.output {
+            // Everything queued is printed, every result delivered.
+            output.close();
+        }
     }
 }
 

@@ -3,10 +3,11 @@
 use std::time::{Duration, Instant};
 
 use rustix::io::Errno;
-use rustix::net::SendFlags;
 
 use super::ledger::Ledger;
+use super::output::WorkerOutput;
 use crate::ipc::frame::FrameReader;
+use crate::ipc::outbox::Outbox;
 use crate::ipc::protocol::{self, FromWorker};
 use crate::ipc::status::StatusPage;
 use crate::slot::Part;
@@ -52,8 +53,10 @@ pub(crate) struct Worker {
     /// Our write side is shut: the worker has been told to exit.
     pub(crate) closing: Option<Instant>,
     pub(crate) reader: FrameReader,
-    pub(crate) out: Vec<u8>,
-    pub(crate) out_start: usize,
+    /// Frames not yet written, with their descriptors.
+    pub(crate) out: Outbox,
+    /// The largest argument or result.
+    max_message: usize,
     /// Whether writable readiness is requested.
     pub(crate) writable: bool,
     pub(crate) ledger: Ledger,
@@ -64,6 +67,8 @@ pub(crate) struct Worker {
     pub(crate) eof_at: Option<Instant>,
     pub(crate) ended: Option<Ended>,
     pub(crate) init_error: Option<String>,
+    /// Its stdout and stderr pipes, unless task output is inherited.
+    pub(crate) output: Option<WorkerOutput>,
 }
 
 /// What reading from a worker turned up, beyond results.
@@ -82,8 +87,8 @@ impl Worker {
             ready: false,
             closing: None,
             reader: FrameReader::new(protocol::frame_limit(max_message)),
-            out: Vec::new(),
-            out_start: 0,
+            out: Outbox::default(),
+            max_message,
             writable: false,
             ledger: Ledger::default(),
             budget,
@@ -92,6 +97,7 @@ impl Worker {
             eof_at: None,
             ended: None,
             init_error: None,
+            output: None,
         }
     }
 
@@ -176,6 +182,19 @@ impl Worker {
                     self.ready = true;
                     self.pid.get_or_insert(pid);
                     news.became_ready = true;
+                    if let Some(output) = &mut self.output {
+                        output.on_ready(&self.status, pid);
+                    }
+                }
+                Ok(FromWorker::OutputMark(position)) => {
+                    let refused = match &mut self.output {
+                        Some(output) => output.on_mark(position).err(),
+                        None => Some("an output mark, but task output is inherited".into()),
+                    };
+                    if let Some(message) = refused {
+                        news.protocol_error = Some(message);
+                        return;
+                    }
                 }
                 Ok(FromWorker::InitFailed { message }) => self.init_error = Some(message),
                 Ok(FromWorker::Results(results)) => {
@@ -187,12 +206,25 @@ impl Worker {
                         Ok(acked) => {
                             let sample = results.elapsed_ns as f64 / f64::from(results.count);
                             *item_ns = Some(item_ns.map_or(sample, |old| old * 0.75 + sample * 0.25));
-                            acked.slot.add(Part::Records {
+                            let part = Part::Records {
                                 first: acked.first,
                                 count: results.count,
                                 bytes: results.records.to_vec(),
+                                fds: results.fds,
+                                limit: self.max_message,
                                 elapsed_ns: results.elapsed_ns,
-                            });
+                            };
+                            let Some(output) = &mut self.output else {
+                                acked.slot.add(part);
+                                continue;
+                            };
+                            // The frame's last item, over the worker's life
+                            // and in its slot: whose output the mark ends.
+                            let last = (self.ledger.acked_items(), &acked.slot, acked.first + results.count - 1);
+                            if let Err(message) = output.on_results(&self.status, &self.ledger, last, part) {
+                                news.protocol_error = Some(message);
+                                return;
+                            }
                         }
                         Err(message) => {
                             news.protocol_error = Some(message);
@@ -210,35 +242,20 @@ impl Worker {
 
     /// Writes as much pending output as the socket takes.
     pub(crate) fn flush(&mut self, now: Instant) {
-        while self.out_start < self.out.len() {
-            match rustix::net::send(
-                self.socket.fd(),
-                &self.out[self.out_start..],
-                SendFlags::NOSIGNAL | SendFlags::DONTWAIT,
-            ) {
-                Ok(n) => self.out_start += n,
-                Err(Errno::AGAIN) => {
-                    if !self.writable {
-                        self.writable = true;
-                        let _ = self.socket.set_interest(self.eof_at.is_none(), true);
-                    }
-                    return;
+        match self.out.flush(self.socket.fd()) {
+            Ok(()) => {}
+            Err(Errno::AGAIN) => {
+                if !self.writable {
+                    self.writable = true;
+                    let _ = self.socket.set_interest(self.eof_at.is_none(), true);
                 }
-                Err(Errno::INTR) => {}
-                Err(_) => {
-                    // The worker is gone; its exit will be reported.
-                    self.out.clear();
-                    self.out_start = 0;
-                    self.eof_at.get_or_insert(now);
-                    break;
-                }
+                return;
             }
-        }
-        self.out.clear();
-        self.out_start = 0;
-        if self.out.capacity() > 1 << 20 {
-            // Do not keep a huge argument's buffer for the worker's life.
-            self.out.shrink_to(64 << 10);
+            Err(_) => {
+                // The worker is gone; its exit will be reported.
+                self.out = Outbox::default();
+                self.eof_at.get_or_insert(now);
+            }
         }
         if self.writable {
             self.writable = false;
@@ -248,6 +265,6 @@ impl Worker {
 
     /// Bytes queued for the worker and not yet written.
     pub(crate) fn unsent(&self) -> usize {
-        self.out.len() - self.out_start
+        self.out.unsent()
     }
 }

@@ -7,11 +7,15 @@
 
 pub(crate) mod abort;
 pub(crate) mod code;
+pub(crate) mod cpu_clock;
+pub(crate) mod creds;
 pub(crate) mod env;
 pub(crate) mod exit;
 pub(crate) mod fds;
 pub(crate) mod fork;
 pub(crate) mod hook;
+pub(crate) mod landlock;
+pub(crate) mod memfd;
 pub(crate) mod page;
 pub(crate) mod poll;
 pub(crate) mod posix_spawn;
@@ -19,4 +23,5 @@ pub(crate) mod signal;
 pub(crate) mod signal_pipe;
 pub(crate) mod slots;
 pub(crate) mod spawn;
+pub(crate) mod stdio;
 pub(crate) mod threads;

@@ -9,10 +9,11 @@
 
 pub(crate) mod config;
 pub(crate) mod entry;
+mod output;
 mod panic;
 pub(crate) mod zygote;
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Instant;
 
@@ -20,12 +21,16 @@ use rustix::io::Errno;
 use rustix::net::SendFlags;
 use rustix::process::{Pid, Resource, Rlimit, Signal};
 
+use crate::confine::CpuBudget;
+use crate::ipc::codec::{Input, Sink};
 use crate::ipc::frame::{FrameError, FrameReader};
-use crate::ipc::protocol::{self, Items, ResultsWriter, Run, Tag, ToWorker};
+use crate::ipc::outbox::Outbox;
+use crate::ipc::protocol::{self, Item, Items, ResultsWriter, Run, Tag, ToWorker};
 use crate::ipc::status::{self, Begin, StatusPage};
 use crate::sys;
 use crate::sys::code::{CodeOffset, EntryFn};
 use config::{WorkerConfig, ZygoteConfig};
+use output::Marks;
 
 /// Write results out part-way through a job once this many bytes wait...
 const FLUSH_BYTES: usize = 256 * 1024;
@@ -60,8 +65,15 @@ pub(crate) fn run_hook(offset: CodeOffset, what: &str) -> Result<(), String> {
     catch_unwind(hook).map_err(|payload| format!("{what} panicked: {}", panic::message_of(&*payload)))
 }
 
-/// Entry for a worker the zygote just forked.
-pub(crate) fn run_forked(config: &WorkerConfig, socket: OwnedFd, status: OwnedFd, zygote: Pid) -> ! {
+/// Entry for a worker the zygote just forked. `output` holds the pipes for
+/// its stdout and stderr when the pool's task output is not inherited.
+pub(crate) fn run_forked(
+    config: &WorkerConfig,
+    socket: OwnedFd,
+    status: OwnedFd,
+    zygote: Pid,
+    output: Option<[OwnedFd; 2]>,
+) -> ! {
     // The zygote's SIGCHLD handler is not the worker's business: tasks get
     // the default, as in any fresh process.
     sys::signal_pipe::uninstall_after_fork(&[libc::SIGCHLD]);
@@ -74,12 +86,17 @@ pub(crate) fn run_forked(config: &WorkerConfig, socket: OwnedFd, status: OwnedFd
     {
         std::process::exit(0);
     }
-    run(config, socket, status)
+    let marks = match output.map(Marks::install).transpose() {
+        Ok(marks) => marks,
+        Err(e) => report_init_failure(&socket, &format!("cannot set up the task output pipes: {e}")),
+    };
+    run(config, socket, status, zygote, marks)
 }
 
-/// Entry for a worker started by `exec` (no zygote): read the settings,
-/// run `preload` here, then serve.
-pub(crate) fn run_exec_started(socket: OwnedFd, status: OwnedFd) -> ! {
+/// Entry for a worker started by `exec` (no zygote) by the supervisor
+/// thread of process `parent`: read the settings, run `preload` here, then
+/// serve.
+pub(crate) fn run_exec_started(socket: OwnedFd, status: OwnedFd, parent: Pid) -> ! {
     let _ = sys::abort::ignore_sigpipe();
     // Not inherited from a program that ignores SIGCHLD: tasks that wait
     // for their own children need the default.
@@ -104,12 +121,17 @@ pub(crate) fn run_exec_started(socket: OwnedFd, status: OwnedFd) -> ! {
             Err(_) => std::process::exit(112),
         }
     };
+    // The spawner made descriptors 1 and 2 the output pipes.
+    let marks = match config.worker.capture_output.then(Marks::from_standard_fds).transpose() {
+        Ok(marks) => marks,
+        Err(e) => report_init_failure(&socket, &format!("cannot set up the task output pipes: {e}")),
+    };
     if let Some(preload) = config.preload
         && let Err(message) = run_hook(preload, "preload")
     {
         report_init_failure(&socket, &message)
     }
-    run(&config.worker, socket, status)
+    run(&config.worker, socket, status, parent, marks)
 }
 
 fn report_init_failure(socket: &OwnedFd, message: &str) -> ! {
@@ -120,7 +142,35 @@ fn report_init_failure(socket: &OwnedFd, message: &str) -> ! {
     std::process::exit(1)
 }
 
-fn run(config: &WorkerConfig, socket: OwnedFd, status: OwnedFd) -> ! {
+/// Sets the worker up and serves. `parent` is the process whose death must
+/// end this one (the zygote, or the client for an exec-started worker).
+/// `marks` measures the output pipes, when task output is not inherited.
+fn run(config: &WorkerConfig, socket: OwnedFd, status: OwnedFd, parent: Pid, marks: Option<Marks>) -> ! {
+    // Read after worker_init, but opened now: a sandbox may deny /proc.
+    let proc_status = match config.memory_limit.map(|_| std::fs::File::open("/proc/self/status")) {
+        None => None,
+        Some(Ok(file)) => Some(file),
+        Some(Err(e)) => report_init_failure(&socket, &format!("cannot apply the memory limit: {e}")),
+    };
+    if config.memory_limit.is_some() {
+        // Rust's allocation-failure handler prints a backtrace when
+        // RUST_BACKTRACE asks for one, and the printing overwrites the
+        // errno that tells a memory-limit abort apart. Move the setting to
+        // RUST_LIB_BACKTRACE, which keeps `Backtrace::capture` behaving the
+        // same for the task's own code. (Now, while /proc/self/stat can
+        // still show that the worker is single-threaded, as changing the
+        // environment requires.)
+        if let Some(value) = sys::env::take_var("RUST_BACKTRACE")
+            && std::env::var_os("RUST_LIB_BACKTRACE").is_none()
+        {
+            sys::env::set_var("RUST_LIB_BACKTRACE", &value);
+        }
+    }
+    // Least privilege, before any user code runs here (see `confine`).
+    let confined = match config.confine.apply(parent) {
+        Ok(confined) => confined,
+        Err(message) => report_init_failure(&socket, &format!("cannot confine the worker: {message}")),
+    };
     let status: &'static StatusPage = match StatusPage::open(&status) {
         Ok(page) => Box::leak(Box::new(page)),
         Err(e) => report_init_failure(&socket, &format!("cannot map the status page: {e}")),
@@ -135,8 +185,8 @@ fn run(config: &WorkerConfig, socket: OwnedFd, status: OwnedFd) -> ! {
     }
     // The limit counts what tasks allocate, on top of what preload and
     // worker_init left behind.
-    if let Some(limit) = config.memory_limit
-        && let Err(e) = limit_memory(limit, status)
+    if let (Some(limit), Some(proc_status)) = (config.memory_limit, proc_status)
+        && let Err(e) = limit_memory(limit, proc_status, status)
     {
         report_init_failure(&socket, &format!("cannot apply the memory limit: {e}"))
     }
@@ -146,12 +196,18 @@ fn run(config: &WorkerConfig, socket: OwnedFd, status: OwnedFd) -> ! {
         status,
         max_message: config.max_message as usize,
         max_tasks: config.max_tasks,
-        out: Vec::with_capacity(64 * 1024),
+        out: Outbox::with_capacity(64 * 1024),
         items_run: 0,
         entry_cache: None,
         recalled_up_to: None,
+        cpu: confined.cpu,
+        marks,
     };
-    if protocol::write_ready(&mut worker.out, std::process::id()).is_err() {
+    if let Some(marks) = &mut worker.marks {
+        // What preload and worker_init wrote is nobody's task's.
+        marks.mark_now(worker.out.buf(), status);
+    }
+    if protocol::write_ready(worker.out.buf(), std::process::id()).is_err() {
         std::process::exit(112);
     }
     worker.flush();
@@ -160,8 +216,8 @@ fn run(config: &WorkerConfig, socket: OwnedFd, status: OwnedFd) -> ! {
 
 /// Caps the data segment at its current size plus `limit` bytes, and makes
 /// an allocation failure past it recognisable (see `sys::abort`).
-fn limit_memory(limit: u64, status: &'static StatusPage) -> std::io::Result<()> {
-    let base = data_segment_bytes()?;
+fn limit_memory(limit: u64, proc_status: std::fs::File, status: &'static StatusPage) -> std::io::Result<()> {
+    let base = data_segment_bytes(proc_status)?;
     let hard = rustix::process::getrlimit(Resource::Data).maximum;
     let cap = base.saturating_add(limit).min(hard.unwrap_or(u64::MAX));
     rustix::process::setrlimit(
@@ -171,22 +227,13 @@ fn limit_memory(limit: u64, status: &'static StatusPage) -> std::io::Result<()> 
             maximum: hard,
         },
     )?;
-    // Rust's allocation-failure handler prints a backtrace when
-    // RUST_BACKTRACE asks for one, and the printing overwrites the errno
-    // that tells a memory-limit abort apart. Move the setting to
-    // RUST_LIB_BACKTRACE, which keeps `Backtrace::capture` behaving the same
-    // for the task's own code.
-    if let Some(value) = sys::env::take_var("RUST_BACKTRACE")
-        && std::env::var_os("RUST_LIB_BACKTRACE").is_none()
-    {
-        sys::env::set_var("RUST_LIB_BACKTRACE", &value);
-    }
     sys::abort::flag_out_of_memory_aborts(status.flags_word(), status::FLAG_OUT_OF_MEMORY)
 }
 
-/// `VmData` from `/proc/self/status`, in bytes.
-fn data_segment_bytes() -> std::io::Result<u64> {
-    let text = std::fs::read_to_string("/proc/self/status")?;
+/// `VmData` from `/proc/self/status` (opened earlier), in bytes.
+fn data_segment_bytes(mut proc_status: std::fs::File) -> std::io::Result<u64> {
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut proc_status, &mut text)?;
     text.lines()
         .find_map(|line| {
             let kb = line.strip_prefix("VmData:")?.trim().strip_suffix("kB")?.trim();
@@ -212,11 +259,15 @@ struct Worker {
     status: &'static StatusPage,
     max_message: usize,
     max_tasks: Option<u64>,
-    out: Vec<u8>,
+    out: Outbox,
     items_run: u64,
     entry_cache: Option<(CodeOffset, EntryFn)>,
     /// Jobs up to this id were taken back by the supervisor: skip them.
     recalled_up_to: Option<u64>,
+    /// The per-task CPU allowance (`Rlimit::CpuSeconds`).
+    cpu: Option<CpuBudget>,
+    /// Output positions, when stdout and stderr are pipes to the supervisor.
+    marks: Option<Marks>,
 }
 
 impl Worker {
@@ -234,7 +285,14 @@ impl Worker {
                     Ok(ToWorker::Config(_)) => {}
                     Err(e) => self.die(e),
                 }
-                if self.max_tasks.is_some_and(|max| self.items_run >= max) {
+                if self.max_tasks.is_some_and(|max| self.items_run >= max)
+                    || self
+                        .cpu
+                        .as_mut()
+                        .is_some_and(|cpu| cpu.should_retire(status::coarse_now_ns()))
+                {
+                    // Done, or too little CPU time left under the hard
+                    // limit for another task: make way for a fresh worker.
                     self.flush();
                     std::process::exit(0);
                 }
@@ -277,33 +335,43 @@ impl Worker {
         Ok(f)
     }
 
-    fn run_job(&mut self, run: Run<'_>) {
+    fn run_job(&mut self, mut run: Run<'_>) {
         if self.recalled_up_to.is_some_and(|last| run.job <= last) {
             // Another worker runs it now.
             return;
         }
         let entry = self.entry(run.entry);
-        let unwritten = self.out.len();
-        let mut writer = ResultsWriter::begin(&mut self.out, run.job, 0);
+        let unwritten = self.out.buf().len();
+        let mut writer = self.begin_results(run.job, 0);
         let mut frame_start = Instant::now();
         let mut oldest_result_ns = None;
         let mut abandoned = None;
+        // The last item wrote output: its results leave before the next
+        // item starts (see `output`).
+        let mut wrote = false;
         for (index, item) in Items::new(run.items, run.count).enumerate() {
+            // Every item takes its own descriptors, run or not, so that the
+            // next item's are the next ones.
+            let fds = item.as_ref().map_or(Vec::new(), |item| run.fds.take(item.fds()));
             let mut now = status::coarse_now_ns();
             if writer.count() > 0
-                && (self.out.len() >= FLUSH_BYTES
+                && (wrote
+                    || self.out.unsent() >= FLUSH_BYTES
                     || oldest_result_ns.is_some_and(|t| now.saturating_sub(t) >= FLUSH_AFTER_NS))
             {
                 self.hand_over(writer, frame_start);
-                writer = ResultsWriter::begin(&mut self.out, run.job, index as u32);
+                writer = self.begin_results(run.job, index as u32);
                 frame_start = Instant::now();
                 oldest_result_ns = None;
+                wrote = false;
                 // The flush may have blocked: the item starts now, not then.
                 now = status::coarse_now_ns();
             }
             sys::abort::clear_errno();
             // A panic an earlier item caught itself is not news about this one.
-            self.status.clear_stale_panic();
+            if self.status.clear_stale_panic() {
+                panic::forget_report();
+            }
             self.items_run += 1;
             // Counted and stamped like any item, so that the supervisor's
             // numbering of what this worker ran stays exact.
@@ -315,7 +383,7 @@ impl Worker {
                     // is on its way: start nothing, hand over what is
                     // done, and wait.
                     let elapsed = frame_start.elapsed().as_nanos() as u64;
-                    if writer.count() > 0 && writer.finish(&mut self.out, elapsed).is_ok() {
+                    if writer.count() > 0 && self.finish_results(writer, elapsed).is_ok() {
                         self.flush();
                     }
                     loop {
@@ -333,7 +401,7 @@ impl Worker {
                         self.out.truncate(unwritten);
                     } else {
                         let elapsed = frame_start.elapsed().as_nanos() as u64;
-                        if writer.finish(&mut self.out, elapsed).is_err() {
+                        if self.finish_results(writer, elapsed).is_err() {
                             self.out.truncate(unwritten);
                         }
                         self.flush();
@@ -341,13 +409,26 @@ impl Worker {
                     return;
                 }
             }
-            if skip {
-                // Nobody wants the results: skip what has not started.
-                let _ = writer.record(&mut self.out, Tag::Cancelled, |_| Ok::<(), ()>(()));
-            } else {
-                self.run_item(&mut writer, &entry, item);
+            if let Some(cpu) = &mut self.cpu {
+                cpu.before_task(now);
             }
+            let panicked = if skip {
+                // Nobody wants the results: skip what has not started.
+                writer.inline_record(self.out.buf(), Tag::Cancelled, b"");
+                None
+            } else {
+                let panicked = self.run_item(&mut writer, &entry, item, fds);
+                if let Some(marks) = &mut self.marks {
+                    wrote = marks.item_ended(self.status);
+                }
+                panicked
+            };
             self.status.end(self.items_run);
+            if let Some(caught) = panicked {
+                // After the end stamp: naming the backtrace's frames is the
+                // worker's time, not the task's.
+                self.panic_record(&mut writer, caught);
+            }
             oldest_result_ns.get_or_insert(now);
         }
         // Results leave as soon as the job ends, so a later crash cannot
@@ -355,10 +436,27 @@ impl Worker {
         self.hand_over(writer, frame_start);
     }
 
+    /// Starts a results frame (behind the room for its output mark).
+    fn begin_results(&mut self, job: u64, first: u32) -> ResultsWriter {
+        if let Some(marks) = &mut self.marks {
+            marks.reserve(self.out.buf());
+        }
+        ResultsWriter::begin(self.out.buf(), job, first)
+    }
+
+    /// Completes a results frame, and its output mark.
+    fn finish_results(&mut self, writer: ResultsWriter, elapsed_ns: u64) -> Result<(), FrameError> {
+        writer.finish(&mut self.out, elapsed_ns)?;
+        if let Some(marks) = &mut self.marks {
+            marks.seal(self.out.buf(), self.status);
+        }
+        Ok(())
+    }
+
     /// Closes the results frame `writer` began at `since` and sends it.
     fn hand_over(&mut self, writer: ResultsWriter, since: Instant) {
         let elapsed = since.elapsed().as_nanos() as u64;
-        if writer.finish(&mut self.out, elapsed).is_err() {
+        if self.finish_results(writer, elapsed).is_err() {
             self.die(FrameError::Malformed {
                 what: "results",
                 why: "too large",
@@ -367,64 +465,73 @@ impl Worker {
         self.flush();
     }
 
+    /// Runs one item and appends its record, unless it panicked: then its
+    /// record is [`panic_record`](Self::panic_record)'s, once the item is
+    /// stamped done.
     fn run_item(
         &mut self,
         writer: &mut ResultsWriter,
         entry: &Result<EntryFn, String>,
-        item: Result<&[u8], FrameError>,
-    ) {
-        let (entry, input) = match (entry, item) {
-            (Ok(entry), Ok(input)) => (*entry, input),
-            (Err(message), _) => return self.text_record(writer, Tag::Codec, message),
-            (_, Err(e)) => return self.text_record(writer, Tag::Codec, &e.to_string()),
+        item: Result<Item<'_>, FrameError>,
+        fds: Vec<Option<std::os::fd::OwnedFd>>,
+    ) -> Option<panic::Caught> {
+        let (entry, item) = match (entry, item) {
+            (Ok(entry), Ok(item)) => (*entry, item),
+            (Err(message), _) => {
+                self.text_record(writer, Tag::Codec, message);
+                return None;
+            }
+            (_, Err(e)) => {
+                self.text_record(writer, Tag::Codec, &e.to_string());
+                return None;
+            }
         };
-        let mark = self.out.len();
-        let out = &mut self.out;
+        let limit = self.max_message;
+        let out = self.out.buf();
+        let mark = out.len();
+        let fds_mark = writer.fds();
+        let input = Input { item, fds, limit };
         let ran = catch_unwind(AssertUnwindSafe(|| {
-            writer.record(out, Tag::Ok, |out| entry(input, out))
+            writer.record(out, Tag::Ok, |out, fds| entry(input, Sink { out, fds, limit }))
         }));
         match ran {
-            Ok(Ok(())) => {
-                let size = self.out.len() - mark;
-                if size > self.max_message {
-                    self.out.truncate(mark);
-                    writer.uncount();
-                    let message = format!(
-                        "the result is {size} bytes, over the pool's message size limit of {} bytes",
-                        self.max_message
-                    );
-                    self.text_record(writer, Tag::Codec, &message);
-                }
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => {
+                self.text_record(writer, Tag::Codec, &e.message());
+                None
             }
-            Ok(Err(e)) => self.text_record(writer, Tag::Codec, &e.message()),
             Err(payload) => {
-                self.out.truncate(mark);
-                let message = panic::message_of(&*payload);
+                // It may have panicked half-way through encoding its result.
+                writer.rewind(self.out.buf(), mark, fds_mark);
+                let caught = panic::take_caught(&*payload);
                 // Dropping a payload can itself panic; never let that out.
                 let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
                 self.status.clear_panic();
-                self.text_record(writer, Tag::Panicked, &message);
+                Some(caught)
             }
         }
+    }
+
+    /// Appends the record of an item that panicked.
+    fn panic_record(&mut self, writer: &mut ResultsWriter, caught: panic::Caught) {
+        let mut report = caught.resolve();
+        let room = (self.max_message / 2).min(MAX_TEXT);
+        report.message = clip(&report.message, room).into_owned();
+        report.backtrace = report.backtrace.map(|b| clip(&b, room / 2).into_owned());
+        let mut encoded = Vec::new();
+        report.encode_into(&mut encoded);
+        writer.inline_record(self.out.buf(), Tag::Panicked, &encoded);
     }
 
     fn text_record(&mut self, writer: &mut ResultsWriter, tag: Tag, text: &str) {
         let text = clip(text, (self.max_message / 2).min(MAX_TEXT));
-        let _ = writer.record(&mut self.out, tag, |out| {
-            out.extend_from_slice(text.as_bytes());
-            Ok::<(), ()>(())
-        });
+        writer.inline_record(self.out.buf(), tag, text.as_bytes());
     }
 
     fn flush(&mut self) {
-        if send_all(&self.socket, &self.out).is_err() {
+        if self.out.flush(self.socket.as_fd()).is_err() {
             // The supervisor is gone; nobody is waiting for anything.
             std::process::exit(0);
-        }
-        self.out.clear();
-        if self.out.capacity() > 1 << 20 {
-            // Do not keep a huge result's buffer for the worker's life.
-            self.out.shrink_to(64 << 10);
         }
     }
 }
