@@ -246,7 +246,9 @@ pub(crate) fn prepare(config: &Config) -> Result<Prepared, UsageError> {
     let filters: Vec<Template> = extra.by_ref().take(config.filters.len()).collect();
     let mut workdir_template = workdir_text.and_then(|_| extra.next());
     let workdir = crate::workdir::resolve(config.workdir.as_deref(), |_| {
-        workdir_template.take().ok_or_else(|| "--workdir has no template".to_owned())
+        workdir_template
+            .take()
+            .ok_or_else(|| "--workdir has no template".to_owned())
     })
     .map_err(UsageError)?;
     let templates: Vec<crate::tmpl::Filled> = config

@@ -8,8 +8,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::shellquote::quote;
 use crate::replace::Template;
+use crate::shellquote::quote;
 
 /// The options of this room, as typed.
 #[derive(Debug, Default, clap::Args)]

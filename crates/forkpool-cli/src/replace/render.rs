@@ -216,7 +216,11 @@ impl Template {
     pub(crate) fn cost_per_value(&self, value: &[u8], multi: Multi) -> usize {
         // Values are quoted one by one, unless `-q` quotes whole words
         // (then GNU parallel counts them unquoted) or the command is raw.
-        let quoted = if self.quote_values { quoted_len(value) } else { value.len() };
+        let quoted = if self.quote_values {
+            quoted_len(value)
+        } else {
+            value.len()
+        };
         let mut cost = 0;
         let mut uses = 0;
         for word in self.tokens.split(|t| matches!(t, Token::Break)) {
