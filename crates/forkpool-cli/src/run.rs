@@ -647,6 +647,7 @@ impl<'c> Runner<'c> {
             // Skipped (`-p`, `--filter`, `skip()` in a perl expression): as
             // in GNU parallel, it ends at once, as a failure with exit
             // value -2.
+            running.skipped = true;
             self.complete(running, ExitReason::Exited(0));
             return Launched::Yes;
         }
@@ -744,6 +745,8 @@ impl<'c> Runner<'c> {
         }
         let out_file = running.out_file.take();
         let failed = exitval != 0 || signal != 0;
+        // A skipped job is never tried again.
+        let skipped = running.skipped;
         let Running {
             job,
             slot,
@@ -765,7 +768,6 @@ impl<'c> Runner<'c> {
             self.progress.update(self.running.len(), self.tally.completed);
             return;
         }
-        let skipped = job.skipped();
         let retry = match killed {
             // Killed to free memory: it goes back on the queue.
             Some(Killed::Memfree | Killed::Limit) => self.stop.is_none(),

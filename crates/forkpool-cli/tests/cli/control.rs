@@ -39,6 +39,19 @@ fn filter_runs_only_the_jobs_it_holds_for() {
         &["-k", "--filter", "die 'x'", "echo", ":::", "a"],
         &["-k", "--filter", "(", "echo", ":::", "a"],
         &["-k", "--tag", "--filter", "{} > 1", "echo", ":::", "1", "2"],
+        // A skipped job is not tried again.
+        &["-k", "--retries", "3", "--filter", "{} > 1", "echo", ":::", "1", "2"],
+        &[
+            "-k",
+            "--retries",
+            "3",
+            "echo",
+            "{= skip() if $_ eq \"b\" =}",
+            ":::",
+            "a",
+            "b",
+            "c",
+        ],
     ] {
         same_as_gnu(args, b"");
     }
