@@ -534,7 +534,7 @@ impl<'c> Runner<'c> {
             }
             let max = self.config.max_line;
             self.progress.suspend(|| {
-                tell!("Command line too long ({len} >= {max}) at input {index}: {shown}");
+                tell!("Error: Command line too long ({len} >= {max}) at input {index}: {shown}");
             });
             return Launched::Yes;
         }

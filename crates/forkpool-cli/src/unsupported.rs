@@ -8,6 +8,12 @@
 //! - `--tmux`, `--tmuxpane`: jobs in tmux windows.
 //! - `--embed`: GNU parallel's Perl source inside a shell script.
 //! - `--latest-line` (`--ll`): an alpha-test terminal display.
+//!
+//! GNU parallel's retired options (`-g`, `-B`, `-T`, `-U`, `-W`, `-Y`,
+//! `-H`, `--ctrlc`, `--noctrlc`) are refused in its words, naming the
+//! option that replaced each ("-T has been retired. Use --tty."), with its
+//! exit status 255. (GNU prints the whole list whichever one was given; we
+//! name the one that was.)
 
 /// The options of this room, as typed (hidden from `--help`).
 #[derive(Debug, Default, clap::Args)]
@@ -33,11 +39,58 @@ pub(crate) struct UnsupportedFlags {
     embed: bool,
     #[arg(long = "latest-line", visible_aliases = ["latestline", "ll"], hide = true)]
     latest_line: bool,
+    #[command(flatten)]
+    retired: Retired,
+}
+
+/// GNU parallel's retired options, taking what they took.
+#[derive(Debug, Default, clap::Args)]
+struct Retired {
+    #[arg(short = 'g', hide = true)]
+    g: bool,
+    #[arg(short = 'B', value_name = "FILE", hide = true)]
+    b: Option<String>,
+    #[arg(short = 'T', hide = true)]
+    t: bool,
+    #[arg(short = 'U', value_name = "STR", hide = true)]
+    u: Option<String>,
+    #[arg(short = 'W', value_name = "DIR", hide = true)]
+    w: Option<String>,
+    #[arg(short = 'Y', hide = true)]
+    y: bool,
+    #[arg(short = 'H', value_name = "N", hide = true)]
+    h: Option<String>,
+    #[arg(long = "ctrlc", visible_alias = "ctrl-c", hide = true)]
+    ctrlc: bool,
+    #[arg(long = "noctrlc", visible_aliases = ["no-ctrlc", "no-ctrl-c"], hide = true)]
+    noctrlc: bool,
+}
+
+impl Retired {
+    /// GNU parallel's error for the first retired option given.
+    fn check(&self) -> Result<(), String> {
+        let given = [
+            (self.g, "-g has been retired. Use --group."),
+            (self.b.is_some(), "-B has been retired. Use --bf."),
+            (self.t, "-T has been retired. Use --tty."),
+            (self.u.is_some(), "-U has been retired. Use --er."),
+            (self.w.is_some(), "-W has been retired. Use --wd."),
+            (self.y, "-Y has been retired. Use --shebang."),
+            (self.h.is_some(), "-H has been retired. Use --halt."),
+            (self.ctrlc, "--ctrlc has been retired."),
+            (self.noctrlc, "--noctrlc has been retired."),
+        ];
+        match given.iter().find(|(on, _)| *on) {
+            Some((_, message)) => Err((*message).to_owned()),
+            None => Ok(()),
+        }
+    }
 }
 
 impl UnsupportedFlags {
     /// The reason, if one of them was given.
     pub(crate) fn check(&self) -> Result<(), String> {
+        self.retired.check()?;
         let given = [
             (
                 self.sqlmaster.is_some(),

@@ -172,6 +172,28 @@ fn options_left_out_on_purpose_say_so() {
 }
 
 #[test]
+fn retired_options_name_what_replaced_them_as_gnu_parallel() {
+    for (args, line) in [
+        (&["-g", "echo", ":::", "a"][..], "-g has been retired. Use --group."),
+        (&["-B", "f", "echo", ":::", "a"], "-B has been retired. Use --bf."),
+        (&["-T", "echo", ":::", "a"], "-T has been retired. Use --tty."),
+        (&["-U", "x", "echo", ":::", "a"], "-U has been retired. Use --er."),
+        (&["-W", "d", "echo", ":::", "a"], "-W has been retired. Use --wd."),
+        (&["-Y", "echo", ":::", "a"], "-Y has been retired. Use --shebang."),
+        (&["-H", "2", "echo", ":::", "a"], "-H has been retired. Use --halt."),
+        (&["--ctrlc", "echo", ":::", "a"], "--ctrlc has been retired."),
+        (&["--noctrlc", "echo", ":::", "a"], "--noctrlc has been retired."),
+    ] {
+        // Both exit 255 before any job. GNU parallel lists every retired
+        // option, whichever was given; we say the one line that applies.
+        let r = same_as_gnu(args, b"");
+        assert_eq!((r.code, r.stdout.as_str()), (255, ""), "{args:?}");
+        assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+        assert!(r.stderr.contains(line), "{}", r.stderr);
+    }
+}
+
+#[test]
 fn differences_on_purpose() {
     // -t shows the command as run, without GNU parallel's --env wrapper.
     let r = run(&["-t", "--env", "HOME", "echo", ":::", "a"]);

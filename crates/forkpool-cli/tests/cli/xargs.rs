@@ -64,7 +64,7 @@ fn s_limits_the_command_line() {
         assert_eq!(r.lines().len(), 9, "1..9 fit; 10 does not");
         assert!(
             r.stderr
-                .contains("forkpool: Command line too long (7 >= 7) at input 0: 10\n"),
+                .contains("forkpool: Error: Command line too long (7 >= 7) at input 0: 10\n"),
             "{}",
             r.stderr
         );
