@@ -29,6 +29,9 @@
 //!   pool waits for work, which must stay at nothing (no thread spins
 //!   while the pool is idle).
 
+#[path = "../benches/support/floor.rs"]
+mod floor;
+
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -190,20 +193,12 @@ fn median(mut samples: Vec<Duration>) -> Duration {
     samples[samples.len() / 2]
 }
 
-/// CPU time used by this process and by `pids` (`/proc/PID/stat`, in
-/// ticks of 10 ms).
+/// CPU time used by this process and by `pids` (in ticks of 10 ms).
 fn cpu_time(pids: &[u32]) -> Duration {
-    let ticks: u64 = std::iter::once("self".to_string())
+    std::iter::once("self".to_string())
         .chain(pids.iter().map(u32::to_string))
-        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
-        .filter_map(|stat| {
-            // Fields after the command name (which may hold spaces).
-            let rest = &stat[stat.rfind(')')? + 2..];
-            let fields: Vec<&str> = rest.split(' ').collect();
-            Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
-        })
-        .sum();
-    Duration::from_millis(ticks * 10)
+        .map(|pid| floor::process_cpu(&pid))
+        .sum()
 }
 
 fn main() {
