@@ -8,7 +8,6 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::builder::PoolBuilder;
-use crate::call;
 use crate::error::TaskError;
 use crate::ipc::codec;
 use crate::ipc::outbox::Attachment;

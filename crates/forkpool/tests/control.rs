@@ -447,13 +447,12 @@ fn a_per_task_timeout_bounds_each_item_of_a_stream() {
         .timeout(short)
         .stream(
             |_: ()| {
-                (0..4u8).map(|i| {
+                (0..4u8).inspect(|&i| {
                     if i == 2 {
                         loop {
                             std::thread::park();
                         }
                     }
-                    i
                 })
             },
             (),

@@ -34,6 +34,9 @@ pub(super) fn killing(pid: Option<u32>, cause: &KillCause, grace: bool) {
         }
         KillCause::Unresponsive => tracing::warn!(target: "forkpool", pid, "worker unresponsive; killing it"),
         KillCause::Terminate => tracing::debug!(target: "forkpool", pid, "pool terminating; killing the worker"),
+        KillCause::Stopped(error) => {
+            tracing::info!(target: "forkpool", pid, %error, "stopped stream did not end; killing its worker")
+        }
     }
     #[cfg(not(feature = "tracing"))]
     let _ = (pid, cause, grace);
