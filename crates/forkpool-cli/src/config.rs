@@ -131,6 +131,11 @@ pub(crate) struct Config {
     pub(crate) progress: bool,
     pub(crate) eta: bool,
     pub(crate) shell: Shell,
+    /// `$PARALLEL_ENV`: shell code run before every command.
+    pub(crate) parallel_env: Option<Vec<u8>>,
+    /// Running a semaphore's command: it gets our stdin, and its exit
+    /// status is ours.
+    pub(crate) semaphore: bool,
 }
 
 /// The number of CPU threads.
@@ -416,6 +421,8 @@ impl Config {
             progress: flags.progress,
             eta: flags.eta,
             shell,
+            parallel_env: crate::invocation::parallel_env::code()?.map(<[u8]>::to_vec),
+            semaphore: false,
         })
     }
 }

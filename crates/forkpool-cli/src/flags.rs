@@ -221,6 +221,11 @@ pub(crate) struct Flags {
     #[arg(long = "eta", help_heading = "Control")]
     pub(crate) eta: bool,
 
+    #[command(flatten)]
+    pub(crate) invocation: crate::invocation::InvocationFlags,
+    #[command(flatten)]
+    pub(crate) sem: crate::sem::SemFlags,
+
     /// The command, then its input sources. (Filled by `Flags::parse_args`,
     /// which finds where the options end.)
     #[arg(skip)]
@@ -233,57 +238,8 @@ impl Flags {
     /// the command, and nothing after it is read as an option, even if it
     /// looks like one (`forkpool echo -n ::: a`).
     pub(crate) fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Flags, clap::Error> {
-        use clap::CommandFactory;
         let args: Vec<OsString> = args.into_iter().collect();
-        let command = Flags::command();
-        let takes_value = |arg: &clap::Arg| arg.get_action().takes_values();
-        let short_value = |c: char| {
-            command
-                .get_arguments()
-                .find(|a| a.get_short() == Some(c) || a.get_short_and_visible_aliases().is_some_and(|s| s.contains(&c)))
-                .map(takes_value)
-        };
-        let long_value = |name: &str| {
-            command
-                .get_arguments()
-                .find(|a| {
-                    a.get_long() == Some(name) || a.get_long_and_visible_aliases().is_some_and(|l| l.contains(&name))
-                })
-                .map(takes_value)
-        };
-        let mut end = args.len();
-        let mut i = 1;
-        while i < args.len() {
-            let word = args[i].to_string_lossy();
-            if word == "--" {
-                end = i;
-                break;
-            }
-            if let Some(long) = word.strip_prefix("--") {
-                let name = long.split('=').next().unwrap_or(long);
-                if !long.contains('=') && long_value(name).unwrap_or(false) {
-                    i += 1;
-                }
-                i += 1;
-                continue;
-            }
-            if word.len() > 1 && word.starts_with('-') {
-                let chars: Vec<char> = word[1..].chars().collect();
-                for (k, &c) in chars.iter().enumerate() {
-                    if short_value(c).unwrap_or(false) {
-                        if k + 1 == chars.len() {
-                            // The value is the next word.
-                            i += 1;
-                        }
-                        break;
-                    }
-                }
-                i += 1;
-                continue;
-            }
-            end = i;
-            break;
-        }
+        let end = options_end(&args);
         let rest_start = if args.get(end).is_some_and(|w| w == "--") {
             end + 1
         } else {
@@ -293,6 +249,61 @@ impl Flags {
         flags.rest = args.get(rest_start..).map(<[OsString]>::to_vec).unwrap_or_default();
         Ok(flags)
     }
+}
+
+/// Where the options end in `args` (`args[0]` is the program's name): the
+/// index of the first word of the command, or of the `--` before it, or
+/// `args.len()`.
+pub(crate) fn options_end(args: &[OsString]) -> usize {
+    use clap::CommandFactory;
+    let command = Flags::command();
+    let takes_value = |arg: &clap::Arg| arg.get_action().takes_values();
+    let short_value = |c: char| {
+        command
+            .get_arguments()
+            .find(|a| a.get_short() == Some(c) || a.get_all_short_aliases().is_some_and(|s| s.contains(&c)))
+            .map(takes_value)
+    };
+    let long_value = |name: &str| {
+        command
+            .get_arguments()
+            .find(|a| a.get_long() == Some(name) || a.get_all_aliases().is_some_and(|l| l.contains(&name)))
+            .map(takes_value)
+    };
+    let mut end = args.len();
+    let mut i = 1;
+    while i < args.len() {
+        let word = args[i].to_string_lossy();
+        if word == "--" {
+            end = i;
+            break;
+        }
+        if let Some(long) = word.strip_prefix("--") {
+            let name = long.split('=').next().unwrap_or(long);
+            if !long.contains('=') && long_value(name).unwrap_or(false) {
+                i += 1;
+            }
+            i += 1;
+            continue;
+        }
+        if word.len() > 1 && word.starts_with('-') {
+            let chars: Vec<char> = word[1..].chars().collect();
+            for (k, &c) in chars.iter().enumerate() {
+                if short_value(c).unwrap_or(false) {
+                    if k + 1 == chars.len() {
+                        // The value is the next word.
+                        i += 1;
+                    }
+                    break;
+                }
+            }
+            i += 1;
+            continue;
+        }
+        end = i;
+        break;
+    }
+    end
 }
 
 /// One input source, as given.

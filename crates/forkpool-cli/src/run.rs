@@ -15,7 +15,7 @@ use std::os::unix::ffi::OsStringExt;
 use std::time::{Duration, Instant, SystemTime};
 
 use forkpool::ExitReason;
-use forkpool::command::{Event, JobId, Output, SpawnError, Spec, Stream, Supervisor, TermSeq};
+use forkpool::command::{Event, Input, JobId, Output, SpawnError, Spec, Stream, Supervisor, TermSeq};
 
 use crate::config::{Config, Resume, Tag, Timeout};
 use crate::feed::{Feed, Next};
@@ -157,6 +157,8 @@ pub(crate) struct Runner<'c> {
     median: Remedian,
     input_done: bool,
     our_pid: OsString,
+    /// The last job's status (exit code, or 128 + signal): a semaphore's.
+    last_status: i32,
 }
 
 impl<'c> Runner<'c> {
@@ -200,6 +202,9 @@ impl<'c> Runner<'c> {
             None
         } else {
             let mut supervisor = Supervisor::new().map_err(|e| format!("cannot start jobs: {e}"))?;
+            for var in crate::invocation::NOT_FOR_JOBS {
+                supervisor.unset_env(var);
+            }
             supervisor
                 .watch_signals(WATCHED_SIGNALS)
                 .map_err(|e| format!("cannot watch signals: {e}"))?;
@@ -257,6 +262,7 @@ impl<'c> Runner<'c> {
             median: Remedian::default(),
             input_done: false,
             our_pid: std::process::id().to_string().into(),
+            last_status: 0,
         })
     }
 
@@ -295,6 +301,8 @@ impl<'c> Runner<'c> {
         }
         match self.stop {
             Some(Stop::Fatal | Stop::Signal | Stop::TooLong) => 255,
+            // `sem` runs one command and exits with its status.
+            _ if self.config.semaphore => self.last_status,
             _ => match self.halt_status {
                 Some(status) if status < 0 => 255,
                 Some(status) => status,
@@ -311,7 +319,7 @@ impl<'c> Runner<'c> {
     }
 
     fn fatal(&mut self, message: &str) {
-        tell!("{message}");
+        error!("{message}");
         self.stop_and_kill(Stop::Fatal, Killed::Signal);
     }
 
@@ -438,7 +446,8 @@ impl<'c> Runner<'c> {
             .pop_first()
             .unwrap_or(self.config.jobs + self.running.len() + 1);
         let line = self.command.render(values(&job, slot), self.config.multi);
-        if line.len() >= crate::jobs::MAX_LINE {
+        let prefix = self.config.parallel_env.as_ref().map_or(0, Vec::len);
+        if line.len() + prefix >= crate::jobs::MAX_LINE {
             // GNU parallel's limit, so that a script that works with one
             // works with the other. As there, no new job starts, the
             // running ones finish, and the run exits 255.
@@ -451,9 +460,9 @@ impl<'c> Runner<'c> {
                 .max_by_key(|(_, a)| a.len())
                 .map_or((0, &[][..]), |(i, a)| (i, a.as_slice()));
             let shown = String::from_utf8_lossy(&longest[..longest.len().min(50)]).into_owned();
-            let len = line.len();
+            let len = line.len() + prefix;
             self.progress.suspend(|| {
-                tell!(
+                error!(
                     "Command line too long ({len} >= {}) at input {index}: {shown}...",
                     crate::jobs::MAX_LINE
                 );
@@ -516,7 +525,12 @@ impl<'c> Runner<'c> {
             killed: None,
             files,
         };
-        let spawned = match self.config.shell.plan(&running.command) {
+        let wrapped = self
+            .config
+            .parallel_env
+            .as_ref()
+            .map(|code| crate::invocation::parallel_env::wrap(code, &self.config.shell, &running.command));
+        let spawned = match self.config.shell.plan(wrapped.as_ref().unwrap_or(&running.command)) {
             Launch::Nothing => {
                 self.complete(running, ExitReason::Exited(0));
                 return Launched::Yes;
@@ -590,7 +604,7 @@ impl<'c> Runner<'c> {
         } else {
             (Output::Capture, Output::Capture)
         };
-        let spec = Spec {
+        let mut spec = Spec {
             argv,
             env,
             stdout,
@@ -598,6 +612,10 @@ impl<'c> Runner<'c> {
             nice: self.config.nice,
             ..Spec::default()
         };
+        if self.config.semaphore {
+            // `sem`'s command reads sem's stdin, as in GNU parallel.
+            spec.stdin = Input::Inherit;
+        }
         match self.supervisor.as_mut() {
             Some(s) => s.spawn(&spec),
             None => Err(SpawnError::Io(io::Error::other("no supervisor"))),
@@ -652,7 +670,9 @@ impl<'c> Runner<'c> {
     }
 
     fn output_failed(&mut self, error: &io::Error) {
-        if error.kind() == io::ErrorKind::BrokenPipe {
+        if crate::parset::is_too_few(error) {
+            self.fatal(&error.to_string());
+        } else if error.kind() == io::ErrorKind::BrokenPipe {
             // Whoever read our output is gone: stop quietly, as a pipeline
             // member killed by SIGPIPE would.
             self.broken_pipe = true;
@@ -764,7 +784,7 @@ impl<'c> Runner<'c> {
         // parallel, leave it out of the joblog (so `--resume` runs it
         // again) and the table. Its output is still printed.
         let interrupted = self.stop == Some(Stop::Signal) || killed == Some(Killed::Signal);
-        if (self.has_joblog || self.printer.has_table()) && !interrupted {
+        if (self.has_joblog || self.printer.has_table() || crate::parset::active()) && !interrupted {
             let finished = Finished {
                 seq: job.seq,
                 start: started_at,
@@ -808,6 +828,7 @@ impl<'c> Runner<'c> {
         } else {
             0
         };
+        self.last_status = status;
         let verdict = self.config.halt.check(&self.tally, failed, status, self.total);
         if let Some(message) = verdict.message {
             let line = String::from_utf8_lossy(&command).into_owned();

@@ -411,7 +411,7 @@ fn jobs_in_every_form() {
         let r = run(&["-j", &none, "echo", ":::", "a"]);
         assert_eq!(
             (r.code, r.stderr.as_str()),
-            (255, "forkpool: Cannot run any jobs.\n"),
+            (255, "forkpool: Error: Cannot run any jobs.\n"),
             "-j {none}"
         );
     }
@@ -1354,7 +1354,10 @@ fn bad_input_gets_a_one_line_error_and_255_before_anything_runs() {
     let job = format!("touch {marker}; echo {{}}");
     let missing = d.s("missing");
     for (args, needle) in [
-        (vec!["--nosuchopt", &job, ":::", "a"], "--nosuchopt"),
+        (
+            vec!["--nosuchopt", &job, ":::", "a"],
+            "Error: Unknown option: nosuchopt",
+        ),
         (vec!["--halt", "bogus", &job, ":::", "a"], "--halt"),
         (vec!["--halt", "now,fail", &job, ":::", "a"], "--halt"),
         (vec![&job, "::::", &missing], "cannot open input file"),
@@ -1385,7 +1388,7 @@ fn bad_input_gets_a_one_line_error_and_255_before_anything_runs() {
         .unwrap();
     assert_eq!(
         (out.status.code(), String::from_utf8_lossy(&out.stderr).as_ref()),
-        (Some(255), "forkpool: Shell '/no/such/shell' not found.\n")
+        (Some(255), "forkpool: Error: Shell '/no/such/shell' not found.\n")
     );
     assert!(!Path::new(&marker).exists());
 }
