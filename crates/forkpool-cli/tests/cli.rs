@@ -122,6 +122,14 @@ fn assert_all_dead(path: &Path) {
     );
 }
 
+// Rooms of their own, in tests/cli/.
+#[path = "cli/companions.rs"]
+mod companions;
+#[path = "cli/invocation.rs"]
+mod invocation;
+#[path = "cli/sem.rs"]
+mod sem;
+
 // ----------------------------------------------------------------- input --
 
 #[test]

@@ -3,12 +3,12 @@
 //! the `-J` profiles instead) and the `$PARALLEL` variable.
 //!
 //! Each file line (except those starting with `#`) and `$PARALLEL` are
-//! split into words as Perl's `shellwords` splits them. The words of each
-//! source are read as options up to the first word that is not one; the
-//! rest of them go in front of the command (so `echo -j2 nice >
-//! ~/.parallel/nice_profile` runs every command under `nice`). Options
-//! given later win: the files, then `$PARALLEL`, then the command line.
-//! `--plain` skips all of it.
+//! split into words as Perl's `shellwords` splits them. The files' words,
+//! all together, are read as options up to the first word that is not
+//! one; the rest of them go in front of the command (so `echo -j2 nice >
+//! ~/.parallel/nice_profile` runs every command under `nice`). So are
+//! `$PARALLEL`'s. Options given later win: the files, then `$PARALLEL`,
+//! then the command line. `--plain` skips all of it.
 
 use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -128,18 +128,17 @@ fn is_readable_file(path: &Path) -> bool {
 }
 
 /// Reads the option files (`profiles`, or the default ones) and
-/// `$PARALLEL`: the words of each, in the order they apply.
+/// `$PARALLEL`: the words of each, in the order they apply. As in GNU
+/// parallel, the files' words make one list (read as options up to the
+/// first word that is not one, whichever file it is in), and `$PARALLEL`
+/// with `$PARALLEL_CSH` another.
 pub(crate) fn read(profiles: &[String]) -> Result<Vec<Words>, UsageError> {
     let mut sources = Vec::new();
+    let mut files = Vec::new();
+    let mut words = Vec::new();
     for file in option_files(profiles)? {
-        let text = std::fs::read(&file).map_err(|e| {
-            UsageError(format!(
-                "{} not readable: {}",
-                file.display(),
-                crate::jobs::io_reason(&e)
-            ))
-        })?;
-        let mut words = Vec::new();
+        let text = std::fs::read(&file)
+            .map_err(|e| UsageError(format!("{} not readable: {}", file.display(), crate::jobs::io_reason(&e))))?;
         for (n, line) in text.split(|&b| b == b'\n').enumerate() {
             if line.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'#') {
                 continue;
@@ -154,25 +153,30 @@ pub(crate) fn read(profiles: &[String]) -> Result<Vec<Words>, UsageError> {
             })?;
             words.extend(split.into_iter().map(OsString::from_vec));
         }
-        if !words.is_empty() {
-            sources.push(Words {
-                origin: file.display().to_string(),
-                words,
-            });
-        }
+        files.push(file.display().to_string());
     }
+    if !words.is_empty() {
+        sources.push(Words {
+            origin: files.join(", "),
+            words,
+        });
+    }
+    let mut words = Vec::new();
+    let mut origin = Vec::new();
     for var in ["PARALLEL", "PARALLEL_CSH"] {
         let Some(value) = std::env::var_os(var).filter(|v| !v.is_empty()) else {
             continue;
         };
-        let words = shell_words(value.as_bytes())
+        let split = shell_words(value.as_bytes())
             .map_err(|e| UsageError(format!("${var} has {e}: {}", value.to_string_lossy())))?;
-        if !words.is_empty() {
-            sources.push(Words {
-                origin: format!("${var}"),
-                words: words.into_iter().map(OsString::from_vec).collect(),
-            });
-        }
+        words.extend(split.into_iter().map(OsString::from_vec));
+        origin.push(format!("${var}"));
+    }
+    if !words.is_empty() {
+        sources.push(Words {
+            origin: origin.join(", "),
+            words,
+        });
     }
     Ok(sources)
 }
