@@ -23,12 +23,13 @@
 //!
 //! The guardian is the program itself, re-executed and diverted before
 //! `main` (see `worker::entry`), in a process group of its own so that a
-//! Ctrl-C meant for the program does not kill it too.
+//! Ctrl-C meant for the program does not kill it too. Its start is not
+//! waited for: the owner goes on as soon as the kernel has loaded it.
 
+use std::ffi::{CStr, CString};
 use std::io;
-use std::os::fd::OwnedFd;
-use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Stdio};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -52,37 +53,59 @@ pub(crate) struct Guardian {
     table: SharedSlots,
     free: Vec<u32>,
     control: Option<OwnedFd>,
-    child: Child,
+    /// Our child until `Drop` reaps it, so its pid cannot be reused.
+    pid: Pid,
 }
 
 impl Guardian {
     /// Starts a guardian with room for `capacity` children at once.
+    ///
+    /// It is started with `posix_spawn` (glibc runs the child on our
+    /// memory until it execs: no page tables copied), so this returns as
+    /// soon as the kernel has loaded it; its start-up runs beside our first
+    /// jobs, not before them. Nothing needs more: the table is ours before
+    /// the guardian exists, and if we die before it is up, it finds us gone
+    /// when it starts and cleans up at once.
     pub(crate) fn start(capacity: usize) -> io::Result<Guardian> {
+        use crate::sys::posix_spawn::{self, Request, Stdio};
         let (table, table_fd) = SharedSlots::create("forkpool-jobs", capacity)?;
         let (control_read, control_write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
-        let mut command = Command::new("/proc/self/exe");
-        command
-            .arg0("forkpool-guardian")
-            .env(ROLE_VAR, ROLE_GUARDIAN)
-            .env(PARENT_VAR, std::process::id().to_string())
-            // Not marked as anyone's child: if we are ourselves a child of
-            // an owner that dies (a job, or a worker), its guardian must
-            // not stop this one before it has stopped its own children.
-            .env_remove(MARKER_VAR)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .process_group(0);
-        crate::sys::spawn::inherit_fds(
-            &mut command,
-            vec![(table_fd, GUARDIAN_TABLE_FD), (control_read, GUARDIAN_CONTROL_FD)],
-        );
-        let child = command.spawn()?;
-        drop(command);
+        let own = [
+            variable(ROLE_VAR, ROLE_GUARDIAN.as_bytes()),
+            variable(PARENT_VAR, std::process::id().to_string().as_bytes()),
+        ]
+        .into_iter()
+        .collect::<Option<Vec<CString>>>()
+        .ok_or_else(|| io::Error::other("cannot encode the guardian's environment"))?;
+        // Ours, without the marker: if we are ourselves a child of an owner
+        // that dies (a job, or a worker), its guardian must not stop this
+        // one before it has stopped its own children.
+        let inherited: Vec<CString> = std::env::vars_os()
+            .filter(|(name, _)| ![ROLE_VAR, PARENT_VAR, MARKER_VAR].iter().any(|n| name == n))
+            .filter_map(|(name, value)| variable(&name.to_string_lossy(), value.as_bytes()))
+            .collect();
+        let envp: Vec<&CStr> = inherited.iter().chain(&own).map(CString::as_c_str).collect();
+        // The child dup2s each source to its number, in order: copies above
+        // every target first, so that no dup2 clobbers a later source.
+        let table_source = rustix::io::fcntl_dupfd_cloexec(&table_fd, 64)?;
+        let control_source = rustix::io::fcntl_dupfd_cloexec(&control_read, 64)?;
+        let pid = posix_spawn::spawn(&Request {
+            program: c"/proc/self/exe",
+            argv: &[CString::from(c"forkpool-guardian")],
+            envp: &envp,
+            stdin: Stdio::Null,
+            stdout: Stdio::Null,
+            stderr: Stdio::Inherit,
+            extra: &[
+                (table_source.as_raw_fd(), GUARDIAN_TABLE_FD),
+                (control_source.as_raw_fd(), GUARDIAN_CONTROL_FD),
+            ],
+        })?;
         Ok(Guardian {
             table,
             free: (0..capacity as u32).rev().collect(),
             control: Some(control_write),
-            child,
+            pid,
         })
     }
 
@@ -104,7 +127,7 @@ impl Guardian {
 
     /// The guardian process's pid.
     pub(crate) fn pid(&self) -> u32 {
-        self.child.id()
+        self.pid.as_raw_pid() as u32
     }
 }
 
@@ -117,8 +140,17 @@ impl Drop for Guardian {
         if let Some(control) = self.control.take() {
             let _ = rustix::io::write(&control, &[GOODBYE]);
         }
-        let _ = self.child.wait();
+        while let Err(Errno::INTR) = rustix::process::waitpid(Some(self.pid), rustix::process::WaitOptions::empty()) {}
     }
+}
+
+/// `name=value` as a C string (`None` if it holds a NUL).
+fn variable(name: &str, value: &[u8]) -> Option<CString> {
+    let mut bytes = Vec::with_capacity(name.len() + 1 + value.len());
+    bytes.extend_from_slice(name.as_bytes());
+    bytes.push(b'=');
+    bytes.extend_from_slice(value);
+    CString::new(bytes).ok()
 }
 
 /// The guardian's `main`. Never returns.

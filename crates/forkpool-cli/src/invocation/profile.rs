@@ -137,8 +137,13 @@ pub(crate) fn read(profiles: &[String]) -> Result<Vec<Words>, UsageError> {
     let mut files = Vec::new();
     let mut words = Vec::new();
     for file in option_files(profiles)? {
-        let text = std::fs::read(&file)
-            .map_err(|e| UsageError(format!("{} not readable: {}", file.display(), crate::jobs::io_reason(&e))))?;
+        let text = std::fs::read(&file).map_err(|e| {
+            UsageError(format!(
+                "{} not readable: {}",
+                file.display(),
+                crate::jobs::io_reason(&e)
+            ))
+        })?;
         for (n, line) in text.split(|&b| b == b'\n').enumerate() {
             if line.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'#') {
                 continue;

@@ -21,7 +21,11 @@ impl Setup {
     }
 
     fn path_var(&self) -> String {
-        format!("{}:{}", self.dir.0.path().display(), std::env::var("PATH").unwrap_or_default())
+        format!(
+            "{}:{}",
+            self.dir.0.path().display(),
+            std::env::var("PATH").unwrap_or_default()
+        )
     }
 
     /// Runs a bash script with forkpool first on `PATH` as `parallel`.
@@ -45,7 +49,10 @@ impl Setup {
 
 fn env_parallel_bash() -> PathBuf {
     let path = PathBuf::from("/usr/bin/env_parallel.bash");
-    assert!(path.exists(), "GNU parallel's env_parallel.bash is needed (CI installs parallel)");
+    assert!(
+        path.exists(),
+        "GNU parallel's env_parallel.bash is needed (CI installs parallel)"
+    );
     path
 }
 
@@ -62,11 +69,17 @@ fn parallel_env_is_run_before_each_job_and_not_passed_on() {
     // A file's content, with \001 standing for newlines.
     let d = Dir::new();
     let file = d.file("env", "x=1\u{1}y=2\n");
-    let out = command(&["echo $x$y", ":::", "a"]).env("PARALLEL_ENV", &file).output().unwrap();
+    let out = command(&["echo $x$y", ":::", "a"])
+        .env("PARALLEL_ENV", &file)
+        .output()
+        .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "12 a\n");
     // Its length counts against GNU parallel's command-line limit.
     let big = format!("v='{}'", "x".repeat(64_000));
-    let out = command(&["echo", ":::", "a"]).env("PARALLEL_ENV", &big).output().unwrap();
+    let out = command(&["echo", ":::", "a"])
+        .env("PARALLEL_ENV", &big)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(255));
     assert!(String::from_utf8_lossy(&out.stderr).contains("Command line too long"));
 }
@@ -89,8 +102,7 @@ fn env_parallel_hands_functions_variables_and_aliases_to_the_jobs() {
     );
     let r = s.bash(&script);
     assert_eq!(
-        r.stdout,
-        "func 1 a value\nfunc 2 a value\nstatus 0\naliased 3\nstatus 2\n",
+        r.stdout, "func 1 a value\nfunc 2 a value\nstatus 0\naliased 3\nstatus 2\n",
         "{}",
         r.stderr
     );
@@ -131,8 +143,16 @@ fn parset_sets_arrays_variables_and_associative_arrays() {
         "{}",
         r.stderr
     );
-    assert!(r.stderr.contains("parset: Error: Too few named destination variables"), "{}", r.stderr);
-    assert!(r.stderr.contains("parset: Error: 1bad is an invalid variable name."), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("parset: Error: Too few named destination variables"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("parset: Error: 1bad is an invalid variable name."),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
@@ -173,8 +193,7 @@ fn parcat_reads_what_forkpool_jobs_write_into_fifos() {
     );
     let r = s.bash(&script);
     assert_eq!(
-        r.stdout,
-        "f1 line 1\nf1 line 2\nf1 line 3\nf2 line 1\nf2 line 2\nf2 line 3\n",
+        r.stdout, "f1 line 1\nf1 line 2\nf1 line 3\nf2 line 1\nf2 line 2\nf2 line 3\n",
         "{}",
         r.stderr
     );

@@ -79,8 +79,10 @@ fn home() -> Dir {
 #[test]
 fn parallel_variable_adds_options_and_words_before_the_command() {
     let h = home();
-    let env = |value: &'static str| move |c: &mut Command| {
-        c.env("PARALLEL", value);
+    let env = |value: &'static str| {
+        move |c: &mut Command| {
+            c.env("PARALLEL", value);
+        }
     };
     // The documented `-kvj1`-style bundles, and words after the options
     // going in front of the command.
@@ -90,7 +92,11 @@ fn parallel_variable_adds_options_and_words_before_the_command() {
     let r = same_as_gnu(h.0.path(), &["-k", ":::", "x"], env("--tagstring my\\ tag echo"));
     assert_eq!(r.stdout, "my tag\tx\n");
     // The command line wins over $PARALLEL.
-    let r = same_as_gnu(h.0.path(), &["--tagstring", "B", "echo", ":::", "x"], env("--tagstring A"));
+    let r = same_as_gnu(
+        h.0.path(),
+        &["--tagstring", "B", "echo", ":::", "x"],
+        env("--tagstring A"),
+    );
     assert_eq!(r.stdout, "B\tx\n");
 }
 
@@ -150,12 +156,36 @@ fn bad_option_sources_get_a_one_line_error_and_255() {
     std::fs::write(h.path(".parallel/broken"), "--tag 'unclosed\n").unwrap();
     for (args, parallel, needle) in [
         (vec!["-J", "nosuch", &job, ":::", "a"], None, "nosuch not readable."),
-        (vec!["-J", "/no/such/file", &job, ":::", "a"], None, "/no/such/file not readable."),
-        (vec![&job, ":::", "a"], Some("--tag 'a b"), "$PARALLEL has an unclosed '"),
-        (vec![&job, ":::", "a"], Some("-j"), "$PARALLEL: Option jobs requires an argument"),
-        (vec![&job, ":::", "a"], Some("--no-such"), "$PARALLEL: Unknown option: no-such"),
-        (vec!["-J", "broken", &job, ":::", "a"], None, "broken line 1: an unclosed '"),
-        (vec!["--minversion", "x1", &job], None, "Value \"x1\" invalid for option minversion"),
+        (
+            vec!["-J", "/no/such/file", &job, ":::", "a"],
+            None,
+            "/no/such/file not readable.",
+        ),
+        (
+            vec![&job, ":::", "a"],
+            Some("--tag 'a b"),
+            "$PARALLEL has an unclosed '",
+        ),
+        (
+            vec![&job, ":::", "a"],
+            Some("-j"),
+            "$PARALLEL: Option jobs requires an argument",
+        ),
+        (
+            vec![&job, ":::", "a"],
+            Some("--no-such"),
+            "$PARALLEL: Unknown option: no-such",
+        ),
+        (
+            vec!["-J", "broken", &job, ":::", "a"],
+            None,
+            "broken line 1: an unclosed '",
+        ),
+        (
+            vec!["--minversion", "x1", &job],
+            None,
+            "Value \"x1\" invalid for option minversion",
+        ),
     ] {
         let mut cmd = forkpool_in(h.0.path(), &args);
         if let Some(value) = parallel {
@@ -228,15 +258,18 @@ fn command_line_limits_as_gnu_parallel_finds_them() {
 #[test]
 fn minversion_prints_the_version_and_compares() {
     let h = home();
-    for (version, code) in [("20221122", 0), ("20170422", 0), ("0", 0), ("20221123", 255), ("30000101", 255)] {
+    for (version, code) in [
+        ("20221122", 0),
+        ("20170422", 0),
+        ("0", 0),
+        ("20221123", 255),
+        ("30000101", 255),
+    ] {
         let r = same_as_gnu(h.0.path(), &["--minversion", version], |_| {});
         assert_eq!((r.stdout.as_str(), r.code), ("20221122\n", code), "{version}");
     }
     // The documented use.
-    let r = output(forkpool_in(
-        h.0.path(),
-        &["--minversion", "20170422"],
-    ));
+    let r = output(forkpool_in(h.0.path(), &["--minversion", "20170422"]));
     assert_eq!(r.code, 0);
 }
 
@@ -268,7 +301,11 @@ fn will_cite_is_accepted_in_all_its_spellings() {
     let h = home();
     for option in ["--will-cite", "--willcite", "--no-notice", "--nonotice", "--nn"] {
         let r = same_as_gnu(h.0.path(), &[option, "echo", ":::", "a"], |_| {});
-        assert_eq!((r.stdout.as_str(), r.stderr.as_str(), r.code), ("a\n", "", 0), "{option}");
+        assert_eq!(
+            (r.stdout.as_str(), r.stderr.as_str(), r.code),
+            ("a\n", "", 0),
+            "{option}"
+        );
     }
 }
 
@@ -297,7 +334,11 @@ fn citation_prints_the_bibtex_entry_and_asks_once() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(stdout.matches("Type: 'will cite'").count(), 2, "asked again after 'maybe'");
+    assert_eq!(
+        stdout.matches("Type: 'will cite'").count(),
+        2,
+        "asked again after 'maybe'"
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("THANK YOU SO MUCH"));
     assert!(h.path(".parallel/will-cite").exists());
     // From now on: the entry, no question.
@@ -307,7 +348,10 @@ fn citation_prints_the_bibtex_entry_and_asks_once() {
     // Anything else on the line is ignored, with GNU parallel's warning.
     let r = output(forkpool_in(h.0.path(), &["--citation", "echo", ":::", "a"]));
     assert_eq!((r.stdout.as_str(), r.code), ("", 0));
-    assert!(r.stderr.starts_with("forkpool: Warning: --citation ignores all other options and arguments.\n\n"));
+    assert!(
+        r.stderr
+            .starts_with("forkpool: Warning: --citation ignores all other options and arguments.\n\n")
+    );
 }
 
 #[test]
@@ -323,7 +367,10 @@ fn errors_and_warnings_are_worded_as_gnu_parallels() {
         c
     });
     let theirs = output(gnu_in(h.0.path(), &["--halt", "bogus", "echo", ":::", "a"]));
-    assert_eq!(ours.stderr, "parallel: Error: --halt must have 'never', 'soon', or 'now'.\n");
+    assert_eq!(
+        ours.stderr,
+        "parallel: Error: --halt must have 'never', 'soon', or 'now'.\n"
+    );
     assert_eq!((ours.stderr.as_str(), ours.code), (theirs.stderr.as_str(), theirs.code));
     // Unknown options: GNU parallel's words, on one line.
     let r = output(forkpool_in(h.0.path(), &["--no-such-option", "echo"]));

@@ -128,7 +128,11 @@ fn bg_returns_once_the_command_holds_its_slot_and_wait_waits_for_it() {
     let r = h.run(&["--id", "bg", "--wait"]);
     releaser.join().unwrap();
     assert_eq!(r.code, 0, "{r:?}");
-    assert_eq!(std::fs::read_to_string(&done).unwrap(), "finished\n", "--wait returned early");
+    assert_eq!(
+        std::fs::read_to_string(&done).unwrap(),
+        "finished\n",
+        "--wait returned early"
+    );
     // --bg is the default, and said explicitly is the same.
     let r = h.run(&["--id", "bg", "--bg", &format!("echo bg > {done}")]);
     assert_eq!(r.code, 0);
@@ -203,10 +207,16 @@ fn all_slots_can_be_held_and_the_next_waits_for_one() {
     for i in 0..3 {
         let started = h.file(&format!("started{i}"));
         let cmd = format!("touch {started}; {}", until(&release));
-        holders.push((started, h.sem(&["--id", "full", "-j", "3", "--fg", &cmd]).spawn().unwrap()));
+        holders.push((
+            started,
+            h.sem(&["--id", "full", "-j", "3", "--fg", &cmd]).spawn().unwrap(),
+        ));
     }
     for (started, _) in &holders {
-        assert!(wait_for(Duration::from_secs(10), || exists(started)), "3 slots, 3 holders");
+        assert!(
+            wait_for(Duration::from_secs(10), || exists(started)),
+            "3 slots, 3 holders"
+        );
     }
     let fourth = h.file("fourth");
     let mut waiting = h
@@ -231,7 +241,12 @@ fn a_killed_holder_frees_its_slot() {
     let pid_file = h.file("job-pid");
     // A foreground holder, killed outright: no cleanup code runs.
     let mut holder = h
-        .sem(&["--id", "kill", "--fg", &format!("echo $$ > {pid_file}; touch {started}; sleep 100")])
+        .sem(&[
+            "--id",
+            "kill",
+            "--fg",
+            &format!("echo $$ > {pid_file}; touch {started}; sleep 100"),
+        ])
         .spawn()
         .unwrap();
     assert!(wait_for(Duration::from_secs(10), || exists(&started)));
@@ -277,7 +292,10 @@ fn semaphore_timeout_takes_the_slot_anyway_or_gives_up() {
     // Positive: run anyway, on a slot of its own that counts.
     let r = h.run(&["--id", "st", "--semaphoretimeout", "0.3", "--fg", "echo stole"]);
     assert_eq!((r.stdout.as_str(), r.code), ("stole\n", 0), "{r:?}");
-    assert_eq!(r.stderr, "parallel: Warning: Semaphore timed out. Stealing the semaphore.\n");
+    assert_eq!(
+        r.stderr,
+        "parallel: Warning: Semaphore timed out. Stealing the semaphore.\n"
+    );
     // --wait honours it too.
     let r = h.run(&["--id", "st", "--wait", "--st", "-0.2"]);
     assert_eq!(r.code, 1);
@@ -297,7 +315,11 @@ fn the_default_id_is_the_terminal_and_lives_in_gnu_parallels_directory() {
     // --id names go through the same encoding, under $PARALLEL_HOME if set.
     let ph = h.dir.path("ph");
     std::fs::create_dir(&ph).unwrap();
-    let out = h.sem(&["--id", "a/b c", "--fg", "true"]).env("PARALLEL_HOME", &ph).output().unwrap();
+    let out = h
+        .sem(&["--id", "a/b c", "--fg", "true"])
+        .env("PARALLEL_HOME", &ph)
+        .output()
+        .unwrap();
     assert!(out.status.success());
     assert!(ph.join("semaphores/id-a2fb20c").is_dir());
 }
@@ -323,7 +345,10 @@ fn an_unusable_semaphore_directory_is_a_one_line_error_before_anything_runs() {
             let stderr = String::from_utf8_lossy(&out.stderr);
             assert_eq!(out.status.code(), Some(255), "{stderr}");
             assert_eq!(stderr.lines().count(), 1, "{stderr}");
-            assert!(stderr.starts_with("parallel: Error: ") && stderr.contains(needle), "{stderr}");
+            assert!(
+                stderr.starts_with("parallel: Error: ") && stderr.contains(needle),
+                "{stderr}"
+            );
             assert!(!exists(&ran));
         }
     }

@@ -495,6 +495,7 @@ impl Supervisor {
             },
             stdout: stdio(spec.stdout, &stdout_pipe),
             stderr: stdio(spec.stderr, &stderr_pipe),
+            extra: &[],
         };
         // The job is registered with the guardian right after; a job
         // caught between spawn and registration is still found by the
