@@ -22,7 +22,9 @@ use clap::Parser;
     about = "Run commands in parallel, with GNU parallel's interface at xargs's speed.",
     override_usage = "forkpool [OPTIONS] [COMMAND [ARGS]...] [::: ARGS...] [:::: ARGFILES...] < INPUT",
     after_help = "Replacement strings: {} {.} {/} {//} {/.} {#} {%} and positional {1} {2.} {3/} {3//} {3/.}.\n\
-                  Exit status: 0 if every job succeeded, 1-100 the number that failed, 101 for more, 255 for errors."
+                  Exit status: 0 if every job succeeded, 1-100 the number that failed, 101 for more, 255 for errors.\n\
+                  Options are also read from ~/.parallel/config (or -J profiles) and $PARALLEL, as GNU parallel reads them.\n\
+                  Invoked as `sem`, it is `forkpool --semaphore`."
 )]
 pub(crate) struct Flags {
     // ------------------------------------------------------------ input --

@@ -1,13 +1,17 @@
 //! The `forkpool` command: run commands in parallel, with GNU parallel's
 //! interface at xargs's speed.
 //!
-//! The layers, as in ripgrep: `flags` is the command line as typed,
-//! `config` the checked configuration; `input` reads the input sources
+//! The layers, as in ripgrep: `invocation` merges the options of
+//! `~/.parallel/config`, `-J` profiles and `$PARALLEL` into the command
+//! line and answers the options that only print (`--number-of-cores`...);
+//! `flags` is the command line as typed, `config` the checked
+//! configuration; `input` reads the input sources
 //! and `jobs` groups them into jobs, on the input thread of `feed`;
 //! `template` and `shell` turn a job into a command line and decide how to
 //! run it; `run` drives the jobs on `forkpool::command`'s supervisor;
 //! `output`, `results`, `table`, `joblog`, `halt` and `progress` are what
-//! the user sees.
+//! the user sees (`parset` too, as shell code). `sem` is the counting
+//! semaphore the program becomes when invoked as `sem`.
 
 #![forbid(unsafe_code)]
 
