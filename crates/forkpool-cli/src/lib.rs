@@ -94,7 +94,7 @@ pub fn run_args(args: impl IntoIterator<Item = OsString>) -> i32 {
     }
     let status = run_invocation(&args);
     // `parset` evaluates what we print: it ends with our exit status.
-    parset::finish(status)
+    parset::finish(status, parset::requested(&args))
 }
 
 /// Parses (with `$PARALLEL` and the option files), answers the options

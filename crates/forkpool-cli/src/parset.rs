@@ -167,13 +167,25 @@ pub(crate) fn write_job(args: &[Vec<u8>], tag: Option<&[u8]>, output: &[u8]) -> 
     Ok(())
 }
 
-/// Ends the code with `return STATUS` (if parset code is being
-/// generated); returns `status`.
-pub(crate) fn finish(status: i32) -> i32 {
-    if let Some(state) = state().take() {
-        print(format!("{}\nreturn {status}", state.end).as_bytes());
+/// Ends the code with `return STATUS` if parset code is being generated,
+/// or was asked for (`requested`) but the command line did not parse;
+/// returns `status`.
+pub(crate) fn finish(status: i32, requested: bool) -> i32 {
+    let end = match state().take() {
+        Some(state) => Some(state.end),
+        None => requested.then_some(""),
+    };
+    if let Some(end) = end {
+        print(format!("{end}\nreturn {status}").as_bytes());
     }
     status
+}
+
+/// Whether the command line asks for parset code (`--_parset`), looked
+/// for before it is parsed.
+pub(crate) fn requested(args: &[std::ffi::OsString]) -> bool {
+    args.iter()
+        .any(|a| a == "--_parset" || a.as_encoded_bytes().starts_with(b"--_parset="))
 }
 
 fn print(bytes: &[u8]) {

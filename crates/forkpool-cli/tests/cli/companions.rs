@@ -126,6 +126,8 @@ fn parset_sets_arrays_variables_and_associative_arrays() {
          echo \"status $?\"\n\
          parset 1bad echo ::: 1\n\
          echo \"status $?\"\n\
+         parset ok --no-such-option echo ::: 1\n\
+         echo \"status $?\"\n\
          parset quoted echo ::: \"it's\" 'a\"b' 'x  y'\n\
          printf '[%s]' \"${{quoted[@]}}\"; echo\n",
         env_parallel_bash().display()
@@ -137,6 +139,7 @@ fn parset_sets_arrays_variables_and_associative_arrays() {
          status 2 v1=1 v2=2\n\
          a=1 b=2 c=unset\n\
          out k1|out k 2\n\
+         status 255\n\
          status 255\n\
          status 255\n\
          [it's][a\"b][x  y]\n",

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Start-up of the `forkpool` command: one job against `xargs` running the
+# same job, side by side in one run (issue 8's goal: within 1.2x of
+# `echo 1 | xargs true`), and what reading option files costs.
+#
+#   bash crates/forkpool-cli/benches/startup.sh           # ~1 min
+#   RUNS=1000 bash crates/forkpool-cli/benches/startup.sh
+#
+# No shell in between (hyperfine -N): each figure is the program alone.
+# hyperfine gives the commands an empty stdin, and `xargs true` then runs
+# `true` once, as `echo 1 | xargs true` does, without the shell and `echo`. HOME is an empty directory, so no
+# option file exists (the usual case); one row reads a profile (-J).
+# Medians, not means: on a shared machine the mean follows the outliers.
+set -euo pipefail
+
+RUNS=${RUNS:-400}
+root=$(cd "$(dirname "$0")/../../.." && pwd)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+command -v hyperfine >/dev/null || { echo "hyperfine is needed (apt-get install hyperfine)" >&2; exit 1; }
+echo "building forkpool (release)" >&2
+cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p forkpool-cli
+forkpool=$root/target/release/forkpool
+
+mkdir -p "$work/home"
+printf -- '-j2\n--tagstring {}\n' >"$work/profile"
+export HOME=$work/home
+unset PARALLEL PARALLEL_HOME XDG_CONFIG_HOME XDG_CONFIG_DIRS
+
+hyperfine --style basic -N --warmup 20 --runs "$RUNS" \
+    --export-json "$work/startup.json" \
+    -n "/bin/true (floor: one exec)" "/bin/true" \
+    -n "xargs true" "xargs true" \
+    -n "forkpool true ::: 1" "$forkpool true ::: 1" \
+    -n "forkpool --dry-run true ::: 1" "$forkpool --dry-run true ::: 1" \
+    -n "forkpool --plain --dry-run true ::: 1" "$forkpool --plain --dry-run true ::: 1" \
+    -n "forkpool -J PROFILE --dry-run true ::: 1" "$forkpool -J $work/profile --dry-run true ::: 1" \
+    >&2
+
+python3 - "$work/startup.json" <<'EOF'
+import json, statistics, sys
+rows = {r["command"]: sorted(r["times"]) for r in json.load(open(sys.argv[1]))["results"]}
+med = {k: statistics.median(v) for k, v in rows.items()}
+print("\n### Start-up: one job (hyperfine -N, medians)\n")
+print("| command | median | p10 | vs xargs |")
+print("| --- | --- | --- | --- |")
+for name, times in rows.items():
+    print(f"| `{name}` | {med[name] * 1e3:.2f} ms | {times[len(times) // 10] * 1e3:.2f} ms "
+          f"| {med[name] / med['xargs true']:.2f}x |")
+ratio = med["forkpool true ::: 1"] / med["xargs true"]
+print(f"\n`forkpool true ::: 1` / `xargs true`: **{ratio:.2f}x** (goal: 1.2x)")
+plain = med["forkpool --plain --dry-run true ::: 1"]
+look = med["forkpool --dry-run true ::: 1"]
+print(f"Looking for option files that do not exist: {(look - plain) * 1e6:+.0f} µs "
+      f"({look / plain:.3f}x of `--plain`, which skips the look)")
+profile = med["forkpool -J PROFILE --dry-run true ::: 1"]
+print(f"Reading a two-line profile and merging it: {(profile - look) * 1e6:+.0f} µs")
+EOF
