@@ -240,14 +240,18 @@ impl Flags {
     /// the command, and nothing after it is read as an option, even if it
     /// looks like one (`forkpool echo -n ::: a`).
     pub(crate) fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Flags, clap::Error> {
+        use clap::{CommandFactory, FromArgMatches};
         let args: Vec<OsString> = args.into_iter().collect();
-        let end = options_end(&args);
+        // Built once: building it is most of what parsing costs.
+        let mut command = Flags::command();
+        let end = options_end_in(&command, &args);
         let rest_start = if args.get(end).is_some_and(|w| w == "--") {
             end + 1
         } else {
             end
         };
-        let mut flags = Flags::try_parse_from(&args[..end.min(args.len())])?;
+        let mut matches = command.try_get_matches_from_mut(&args[..end.min(args.len())])?;
+        let mut flags = Flags::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut command))?;
         flags.rest = args.get(rest_start..).map(<[OsString]>::to_vec).unwrap_or_default();
         Ok(flags)
     }
@@ -258,7 +262,10 @@ impl Flags {
 /// `args.len()`.
 pub(crate) fn options_end(args: &[OsString]) -> usize {
     use clap::CommandFactory;
-    let command = Flags::command();
+    options_end_in(&Flags::command(), args)
+}
+
+fn options_end_in(command: &clap::Command, args: &[OsString]) -> usize {
     let takes_value = |arg: &clap::Arg| arg.get_action().takes_values();
     let short_value = |c: char| {
         command
