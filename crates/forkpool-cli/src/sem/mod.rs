@@ -250,44 +250,59 @@ fn command_config(mut flags: Flags) -> Result<Config, UsageError> {
 /// Waits for a slot, as `--semaphoretimeout` allows. `Err` holds the exit
 /// status when there is none.
 fn acquire(semaphore: &Semaphore, limit: usize, timeout: Option<Timeout>) -> Result<Slot, i32> {
-    let watch = semaphore.watch();
-    let deadline = timeout.map(|t| Instant::now() + t.after);
-    let mut pause = Duration::from_millis(10);
-    loop {
-        if let Some(watch) = &watch {
-            lock::drain(watch);
-        }
-        match semaphore.try_acquire(limit, deadline) {
-            Ok(Some(slot)) => return Ok(slot),
-            Ok(None) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
-            Err(e) => {
-                error!("cannot use the semaphore: {}", crate::jobs::io_reason(&e));
-                return Err(255);
-            }
-        }
-        if let (Some(deadline), Some(timeout)) = (deadline, timeout)
-            && Instant::now() >= deadline
-        {
-            if !timeout.run_anyway {
-                warning!("Semaphore timed out. Exiting.");
-                return Err(1);
-            }
+    match wait_until(semaphore, timeout, |deadline| semaphore.try_acquire(limit, deadline)) {
+        Ok(slot) => Ok(slot),
+        Err(Ended::RunAnyway) => {
             warning!("Semaphore timed out. Stealing the semaphore.");
-            return semaphore.steal().map_err(|e| {
+            semaphore.steal().map_err(|e| {
                 error!("cannot use the semaphore: {}", crate::jobs::io_reason(&e));
                 255
-            });
+            })
         }
-        wait_for_release(watch.as_ref(), deadline, pause);
-        // Without inotify (or for holders on another machine sharing the
-        // directory), looking again now and then is all there is.
-        pause = (pause * 2).min(Duration::from_secs(1));
+        Err(ended) => Err(ended.status()),
     }
 }
 
 /// `--wait`: until no slot is held. 0, or 1 if a negative timeout ran out.
 fn wait_for_all(semaphore: &Semaphore, timeout: Option<Timeout>) -> i32 {
+    match wait_until(semaphore, timeout, |_| Ok((semaphore.held()? == 0).then_some(()))) {
+        Ok(()) => 0,
+        Err(Ended::RunAnyway) => {
+            warning!("Semaphore timed out. Stealing the semaphore.");
+            0
+        }
+        Err(ended) => ended.status(),
+    }
+}
+
+/// Why a wait ended without what it waited for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    /// A positive timeout ran out.
+    RunAnyway,
+    /// A negative timeout ran out (said, with status 1).
+    GaveUp,
+    /// The semaphore could not be used (said, with status 255).
+    Failed,
+}
+
+impl Ended {
+    fn status(self) -> i32 {
+        match self {
+            Ended::RunAnyway => 0,
+            Ended::GaveUp => 1,
+            Ended::Failed => 255,
+        }
+    }
+}
+
+/// Calls `attempt` (with the deadline) until it gives something, sleeping
+/// until a slot is released in between, as long as `timeout` allows.
+fn wait_until<T>(
+    semaphore: &Semaphore,
+    timeout: Option<Timeout>,
+    mut attempt: impl FnMut(Option<Instant>) -> std::io::Result<Option<T>>,
+) -> Result<T, Ended> {
     let watch = semaphore.watch();
     let deadline = timeout.map(|t| Instant::now() + t.after);
     let mut pause = Duration::from_millis(10);
@@ -295,25 +310,27 @@ fn wait_for_all(semaphore: &Semaphore, timeout: Option<Timeout>) -> i32 {
         if let Some(watch) = &watch {
             lock::drain(watch);
         }
-        match semaphore.held() {
-            Ok(0) => return 0,
-            Ok(_) => {}
+        match attempt(deadline) {
+            Ok(Some(got)) => return Ok(got),
+            Ok(None) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
             Err(e) => {
                 error!("cannot use the semaphore: {}", crate::jobs::io_reason(&e));
-                return 255;
+                return Err(Ended::Failed);
             }
         }
         if let (Some(deadline), Some(timeout)) = (deadline, timeout)
             && Instant::now() >= deadline
         {
             if timeout.run_anyway {
-                warning!("Semaphore timed out. Stealing the semaphore.");
-                return 0;
+                return Err(Ended::RunAnyway);
             }
             warning!("Semaphore timed out. Exiting.");
-            return 1;
+            return Err(Ended::GaveUp);
         }
         wait_for_release(watch.as_ref(), deadline, pause);
+        // Without inotify (or for holders on another machine sharing the
+        // directory), looking again now and then is all there is.
         pause = (pause * 2).min(Duration::from_secs(1));
     }
 }
