@@ -4,7 +4,7 @@
 # `echo 1 | xargs true`), and what reading option files costs.
 #
 #   bash crates/forkpool-cli/benches/startup.sh           # ~1 min
-#   RUNS=1000 bash crates/forkpool-cli/benches/startup.sh
+#   ROUNDS=40 bash crates/forkpool-cli/benches/startup.sh
 #
 # No shell in between (hyperfine -N): each figure is the program alone.
 # hyperfine gives the commands an empty stdin, and `xargs true` then runs
@@ -13,7 +13,8 @@
 # Medians, not means: on a shared machine the mean follows the outliers.
 set -euo pipefail
 
-RUNS=${RUNS:-400}
+RUNS=${RUNS:-40}      # runs per command per round
+ROUNDS=${ROUNDS:-15}  # rounds, each command in turn: a busy spell hits all alike
 root=$(cd "$(dirname "$0")/../../.." && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -28,21 +29,29 @@ printf -- '-j2\n--tagstring {}\n' >"$work/profile"
 export HOME=$work/home
 unset PARALLEL PARALLEL_HOME XDG_CONFIG_HOME XDG_CONFIG_DIRS
 
-hyperfine --style basic -N --warmup 20 --runs "$RUNS" \
-    --export-json "$work/startup.json" \
-    -n "/bin/true (floor: one exec)" "/bin/true" \
-    -n "xargs true" "xargs true" \
-    -n "forkpool true ::: 1" "$forkpool true ::: 1" \
-    -n "forkpool --dry-run true ::: 1" "$forkpool --dry-run true ::: 1" \
-    -n "forkpool --plain --dry-run true ::: 1" "$forkpool --plain --dry-run true ::: 1" \
-    -n "forkpool -J PROFILE --dry-run true ::: 1" "$forkpool -J $work/profile --dry-run true ::: 1" \
-    >&2
+commands=(
+    -n "/bin/true (floor: one exec)" "/bin/true"
+    -n "xargs true" "xargs true"
+    -n "forkpool true ::: 1" "$forkpool true ::: 1"
+    -n "forkpool --dry-run true ::: 1" "$forkpool --dry-run true ::: 1"
+    -n "forkpool --plain --dry-run true ::: 1" "$forkpool --plain --dry-run true ::: 1"
+    -n "forkpool -J PROFILE --dry-run true ::: 1" "$forkpool -J $work/profile --dry-run true ::: 1"
+)
+for round in $(seq "$ROUNDS"); do
+    echo "round $round/$ROUNDS" >&2
+    hyperfine --style none -N --warmup 5 --runs "$RUNS" \
+        --export-json "$work/round$round.json" "${commands[@]}" >/dev/null
+done
 
-python3 - "$work/startup.json" <<'EOF'
+python3 - "$work" "$ROUNDS" <<'EOF'
 import json, statistics, sys
-rows = {r["command"]: sorted(r["times"]) for r in json.load(open(sys.argv[1]))["results"]}
+rows = {}
+for n in range(1, int(sys.argv[2]) + 1):
+    for r in json.load(open(f"{sys.argv[1]}/round{n}.json"))["results"]:
+        rows.setdefault(r["command"], []).extend(r["times"])
+rows = {k: sorted(v) for k, v in rows.items()}
 med = {k: statistics.median(v) for k, v in rows.items()}
-print("\n### Start-up: one job (hyperfine -N, medians)\n")
+print(f"\n### Start-up: one job (hyperfine -N, medians of {len(rows['xargs true'])} runs each)\n")
 print("| command | median | p10 | vs xargs |")
 print("| --- | --- | --- | --- |")
 for name, times in rows.items():

@@ -21,10 +21,11 @@
 //! carrying its owner's pid (a few times over a short moment, so a child
 //! still being executed is found too), and stops those.
 //!
-//! The guardian is the program itself, re-executed and diverted before
-//! `main` (see `worker::entry`), in a process group of its own so that a
-//! Ctrl-C meant for the program does not kill it too. Its start is not
-//! waited for: the owner goes on as soon as the kernel has loaded it.
+//! The guardian is a fork of the owner's process when that is cheap and
+//! sound, and otherwise the program itself, re-executed and diverted before
+//! `main` (see `worker::entry`); either way in a process group of its own
+//! so that a Ctrl-C meant for the program does not kill it too, and not
+//! waited for: the owner goes on at once.
 
 use std::ffi::{CStr, CString};
 use std::io;
@@ -37,6 +38,7 @@ use rustix::event::{PollFd, PollFlags};
 use rustix::io::Errno;
 use rustix::process::{Pid, PidfdFlags, Signal};
 
+use crate::sys::fork::Forked;
 use crate::sys::slots::SharedSlots;
 use crate::worker::entry::{GUARDIAN_CONTROL_FD, GUARDIAN_TABLE_FD, PARENT_VAR, ROLE_GUARDIAN, ROLE_VAR};
 
@@ -60,16 +62,41 @@ pub(crate) struct Guardian {
 impl Guardian {
     /// Starts a guardian with room for `capacity` children at once.
     ///
-    /// It is started with `posix_spawn` (glibc runs the child on our
-    /// memory until it execs: no page tables copied), so this returns as
-    /// soon as the kernel has loaded it; its start-up runs beside our first
-    /// jobs, not before them. Nothing needs more: the table is ours before
-    /// the guardian exists, and if we die before it is up, it finds us gone
-    /// when it starts and cleans up at once.
+    /// When it is cheap and sound (see [`fork_is_fitting`]) the guardian is
+    /// a `fork` of this process that never execs: a fraction of a
+    /// millisecond, where executing the program again costs its whole
+    /// start-up (the dynamic loader, the runtime) on the machine's CPUs
+    /// beside the first jobs. Otherwise it is started with `posix_spawn`
+    /// (glibc runs the child on our memory until it execs, no page tables
+    /// copied), not waited for beyond the exec. Either way nothing waits
+    /// for it to be ready: the table is ours before it exists, and if we
+    /// die before it is up, it finds us gone when it starts and cleans up
+    /// at once.
     pub(crate) fn start(capacity: usize) -> io::Result<Guardian> {
         use crate::sys::posix_spawn::{self, Request, Stdio};
         let (table, table_fd) = SharedSlots::create("forkpool-jobs", capacity)?;
         let (control_read, control_write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+        let free = (0..capacity as u32).rev().collect();
+        if fork_is_fitting() {
+            let owner = rustix::process::getpid();
+            match crate::sys::fork::fork_single_threaded()? {
+                Forked::Child => {
+                    crate::sys::fork::become_helper(&[table_fd.as_raw_fd(), control_read.as_raw_fd()]);
+                    // Its own process group, as the exec'd guardian's: a
+                    // Ctrl-C meant for us must not reach it.
+                    let _ = rustix::process::setpgid(None, None);
+                    run(table_fd, control_read, owner)
+                }
+                Forked::Parent(pid) => {
+                    return Ok(Guardian {
+                        table,
+                        free,
+                        control: Some(control_write),
+                        pid,
+                    });
+                }
+            }
+        }
         let own = [
             variable(ROLE_VAR, ROLE_GUARDIAN.as_bytes()),
             variable(PARENT_VAR, std::process::id().to_string().as_bytes()),
@@ -103,7 +130,7 @@ impl Guardian {
         })?;
         Ok(Guardian {
             table,
-            free: (0..capacity as u32).rev().collect(),
+            free,
             control: Some(control_write),
             pid,
         })
@@ -144,6 +171,27 @@ impl Drop for Guardian {
     }
 }
 
+/// Whether the guardian may be a plain `fork` of this process: only with
+/// one thread (after `fork` in a threaded process only async-signal-safe
+/// code may run, and the guardian runs ordinary code); only if we are not
+/// ourselves another owner's child (a forked guardian's environment is
+/// ours, marker included, and that owner's guardian would stop it before
+/// it has stopped our children); and only while we are small (a fork
+/// copies our page tables, and makes our first write to each page
+/// afterwards a copy: for a big process, executing the program again is
+/// cheaper).
+fn fork_is_fitting() -> bool {
+    const SMALL: u64 = 64 << 20;
+    if std::env::var_os(MARKER_VAR).is_some() {
+        return false;
+    }
+    let resident_kib = std::fs::read_to_string("/proc/self/status").ok().and_then(|status| {
+        let line = status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?;
+        line.trim().strip_suffix("kB")?.trim().parse::<u64>().ok()
+    });
+    resident_kib.is_some_and(|kib| kib * 1024 < SMALL) && crate::sys::threads::is_single_threaded()
+}
+
 /// `name=value` as a C string (`None` if it holds a NUL).
 fn variable(name: &str, value: &[u8]) -> Option<CString> {
     let mut bytes = Vec::with_capacity(name.len() + 1 + value.len());
@@ -156,7 +204,7 @@ fn variable(name: &str, value: &[u8]) -> Option<CString> {
 /// The guardian's `main`. Never returns.
 pub(crate) fn run(table: OwnedFd, control: OwnedFd, parent: Pid) -> ! {
     let Ok(table) = SharedSlots::open(&table) else {
-        std::process::exit(111)
+        crate::sys::fork::exit_now(111)
     };
     // If the parent is already gone (it may die while we start up), that
     // is exactly when the cleaning is needed.
@@ -173,7 +221,7 @@ pub(crate) fn run(table: OwnedFd, control: OwnedFd, parent: Pid) -> ! {
         ];
         match rustix::event::poll(&mut fds, None) {
             Ok(_) | Err(Errno::INTR) => {}
-            Err(_) => std::process::exit(1),
+            Err(_) => crate::sys::fork::exit_now(1),
         }
         if !fds[0].revents().is_empty() {
             clean_up(&table, parent);
@@ -184,7 +232,7 @@ pub(crate) fn run(table: OwnedFd, control: OwnedFd, parent: Pid) -> ! {
             // reports the death, so this can come first.
             let mut byte = [0u8; 1];
             match rustix::io::read(&control, &mut byte) {
-                Ok(1) if byte[0] == GOODBYE => std::process::exit(0),
+                Ok(1) if byte[0] == GOODBYE => crate::sys::fork::exit_now(0),
                 Err(Errno::INTR | Errno::AGAIN) => {}
                 _ => clean_up(&table, parent),
             }
@@ -230,7 +278,7 @@ fn clean_up(table: &SharedSlots, parent: Pid) -> ! {
         let _ = rustix::process::kill_process_group(*group, Signal::KILL);
         let _ = rustix::process::kill_process(*group, Signal::KILL);
     }
-    std::process::exit(0)
+    crate::sys::fork::exit_now(0)
 }
 
 /// Processes whose initial environment holds `marker` (`NAME=value`).
