@@ -85,6 +85,8 @@ impl Guardian {
                     // Its own process group, as the exec'd guardian's: a
                     // Ctrl-C meant for us must not reach it.
                     let _ = rustix::process::setpgid(None, None);
+                    // What `ps` and `top` call it (the exec'd one's name).
+                    let _ = rustix::thread::set_name(c"forkpool-guardi");
                     run(table_fd, control_read, owner)
                 }
                 Forked::Parent(pid) => {
