@@ -56,7 +56,9 @@ macro_rules! warning {
     }};
 }
 
+mod color;
 mod config;
+mod csv;
 mod feed;
 mod flags;
 mod halt;
@@ -68,12 +70,12 @@ mod output;
 mod parset;
 mod program;
 mod progress;
+mod replace;
 mod results;
 mod run;
 mod sem;
 mod shell;
 mod table;
-mod template;
 mod units;
 
 use std::ffi::OsString;

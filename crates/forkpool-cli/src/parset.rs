@@ -19,7 +19,7 @@ use std::io::{self, Write};
 use std::sync::Mutex;
 
 use crate::config::UsageError;
-use crate::template::push_quoted;
+use crate::replace::push_quoted;
 
 #[derive(Debug)]
 enum Kind {

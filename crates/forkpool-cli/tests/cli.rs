@@ -122,14 +122,6 @@ fn assert_all_dead(path: &Path) {
     );
 }
 
-// Rooms of their own, in tests/cli/.
-#[path = "cli/companions.rs"]
-mod companions;
-#[path = "cli/invocation.rs"]
-mod invocation;
-#[path = "cli/sem.rs"]
-mod sem;
-
 // ----------------------------------------------------------------- input --
 
 #[test]
@@ -1376,7 +1368,7 @@ fn bad_input_gets_a_one_line_error_and_255_before_anything_runs() {
         (vec!["--delay", "later", &job, ":::", "a"], "--delay"),
         (vec!["--colsep", "(", &job, ":::", "a"], "--colsep"),
         (vec!["--resume", &job, ":::", "a"], "--joblog"),
-        (vec!["echo {= $_ =}", ":::", "a"], "not supported"),
+        (vec!["echo {= $_", ":::", "a"], "unmatched '{='"),
         (vec!["-j", "-1000", &job, ":::", "a"], "Cannot run any jobs"),
     ] {
         let r = run(&args);
@@ -1460,3 +1452,16 @@ fn a_million_inputs_from_stdin_stream_through_in_flat_memory() {
     assert_eq!((lines, last.as_str()), (1_000_000, "echo 999999\n"));
     assert!(peak < 64 * 1024, "memory grew to {} MiB", peak / 1024);
 }
+
+// Replacement strings, perl expressions and the options around them.
+#[path = "cli/replace.rs"]
+mod replace;
+
+// Invocation ($PARALLEL, option files, -J, the options that answer and
+// exit), sem, and GNU parallel's companion programs on top of forkpool.
+#[path = "cli/companions.rs"]
+mod companions;
+#[path = "cli/invocation.rs"]
+mod invocation;
+#[path = "cli/sem.rs"]
+mod sem;

@@ -72,7 +72,7 @@ pub(crate) fn wrap(code: &[u8], shell: &Shell, command: &[u8]) -> Vec<u8> {
     let zsh = shell.path.as_os_str().as_bytes().windows(3).any(|w| w == b"zsh");
     if zsh {
         line.extend_from_slice(b"eval ");
-        crate::template::push_quoted(&mut line, command);
+        crate::replace::push_quoted(&mut line, command);
     } else {
         line.extend_from_slice(command);
     }
