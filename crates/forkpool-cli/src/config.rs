@@ -139,7 +139,9 @@ pub(crate) struct Config {
 
 /// The number of CPU threads.
 pub(crate) fn cpus() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+    // Asked once: the answer reads cgroup files, costly at start-up.
+    static CPUS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 /// The most jobs the descriptor limit allows (each uses about four).
