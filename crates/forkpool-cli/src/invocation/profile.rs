@@ -96,7 +96,9 @@ fn option_files(profiles: &[String]) -> Result<Vec<PathBuf>, UsageError> {
         let mut files = vec![PathBuf::from("/etc/parallel/config")];
         files.extend(config_dirs().into_iter().map(|d| d.join("config")));
         files.push(home().join(".parallelrc"));
-        return Ok(files.into_iter().filter(|f| f.is_file()).collect());
+        // None is required to exist; one that cannot be read is skipped,
+        // as GNU parallel skips it.
+        return Ok(files.into_iter().filter(|f| is_readable_file(f)).collect());
     }
     let dirs = config_dirs();
     let mut files = Vec::new();
