@@ -5,6 +5,7 @@
 #
 #   bash crates/forkpool-cli/benches/startup.sh           # ~1 min
 #   ROUNDS=40 bash crates/forkpool-cli/benches/startup.sh
+#   BASELINE=/path/to/older/forkpool bash crates/forkpool-cli/benches/startup.sh  # adds its row
 #
 # No shell in between (hyperfine -N): each figure is the program alone.
 # hyperfine gives the commands an empty stdin, and `xargs true` then runs
@@ -37,6 +38,9 @@ commands=(
     -n "forkpool --plain --dry-run true ::: 1" "$forkpool --plain --dry-run true ::: 1"
     -n "forkpool -J PROFILE --dry-run true ::: 1" "$forkpool -J $work/profile --dry-run true ::: 1"
 )
+if [ -n "${BASELINE:-}" ]; then
+    commands+=(-n "baseline: forkpool true ::: 1" "$BASELINE true ::: 1")
+fi
 for round in $(seq "$ROUNDS"); do
     echo "round $round/$ROUNDS" >&2
     hyperfine --style none -N --warmup 5 --runs "$RUNS" \
