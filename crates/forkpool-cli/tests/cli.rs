@@ -1465,3 +1465,5 @@ mod companions;
 mod invocation;
 #[path = "cli/sem.rs"]
 mod sem;
+#[path = "cli/startup.rs"]
+mod startup;

@@ -87,7 +87,12 @@ impl Guardian {
                     let _ = rustix::process::setpgid(None, None);
                     // What `ps` and `top` call it (the exec'd one's name).
                     let _ = rustix::thread::set_name(c"forkpool-guardi");
-                    run(table_fd, control_read, owner)
+                    // A panic must end the guardian here: unwinding out of
+                    // `start` would run the owner's own code a second time,
+                    // in this process, on descriptors it no longer has.
+                    let guard = std::panic::AssertUnwindSafe(move || run(table_fd, control_read, owner));
+                    let _ = std::panic::catch_unwind(guard);
+                    crate::sys::fork::exit_now(101)
                 }
                 Forked::Parent(pid) => {
                     return Ok(Guardian {
