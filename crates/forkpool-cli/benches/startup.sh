@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Start-up of the `forkpool` command: one job against `xargs` running the
-# same job, side by side in one run (issue 8's goal: within 1.2x of
-# `echo 1 | xargs true`), and what reading option files costs.
+# Start-up of the `forkpool` command: one job against `xargs` and GNU
+# parallel running the same job, side by side in one run (issue 8's goal:
+# within 1.2x of `echo 1 | xargs true`), and what reading option files costs.
 #
-#   bash crates/forkpool-cli/benches/startup.sh           # ~1 min
+#   bash crates/forkpool-cli/benches/startup.sh           # ~3 min
 #   ROUNDS=40 bash crates/forkpool-cli/benches/startup.sh
 #   BASELINE=/path/to/older/forkpool bash crates/forkpool-cli/benches/startup.sh  # adds its row
 #
@@ -15,12 +15,15 @@
 set -euo pipefail
 
 RUNS=${RUNS:-40}      # runs per command per round
+GNU_RUNS=${GNU_RUNS:-4}  # GNU parallel's runs per round (each takes ~0.1 s)
 ROUNDS=${ROUNDS:-15}  # rounds, each command in turn: a busy spell hits all alike
 root=$(cd "$(dirname "$0")/../../.." && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 command -v hyperfine >/dev/null || { echo "hyperfine is needed (apt-get install hyperfine)" >&2; exit 1; }
+gnu=$(command -v parallel || true)
+[ -n "$gnu" ] || echo "GNU parallel is not installed: its row is left out (apt-get install parallel)" >&2
 echo "building forkpool (release)" >&2
 cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p forkpool-cli
 forkpool=$root/target/release/forkpool
@@ -45,30 +48,45 @@ for round in $(seq "$ROUNDS"); do
     echo "round $round/$ROUNDS" >&2
     hyperfine --style none -N --warmup 5 --runs "$RUNS" \
         --export-json "$work/round$round.json" "${commands[@]}" >/dev/null
+    if [ -n "$gnu" ]; then
+        hyperfine --style none -N --warmup 1 --runs "$GNU_RUNS" \
+            --export-json "$work/gnu$round.json" -n "GNU parallel true ::: 1" "$gnu true ::: 1" >/dev/null
+    fi
 done
 
 python3 - "$work" "$ROUNDS" <<'EOF'
 import json, statistics, sys
 rows = {}
 for n in range(1, int(sys.argv[2]) + 1):
-    for r in json.load(open(f"{sys.argv[1]}/round{n}.json"))["results"]:
-        rows.setdefault(r["command"], []).extend(r["times"])
+    for name in (f"round{n}", f"gnu{n}"):
+        try:
+            results = json.load(open(f"{sys.argv[1]}/{name}.json"))["results"]
+        except FileNotFoundError:
+            continue
+        for r in results:
+            rows.setdefault(r["command"], []).extend(r["times"])
 rows = {k: sorted(v) for k, v in rows.items()}
 med = {k: statistics.median(v) for k, v in rows.items()}
 low = {k: v[0] for k, v in rows.items()}
 n = len(rows["xargs true"])
-print(f"\n### Start-up: one job (hyperfine -N, {n} runs each, in {sys.argv[2]} interleaved rounds)\n")
-print("| command | median | p10 | fastest | vs xargs (median) | vs xargs (fastest) |")
-print("| --- | --- | --- | --- | --- | --- |")
+gnu = "GNU parallel true ::: 1"
+print(f"\n### Start-up: one job (hyperfine -N, {n} runs each, in {sys.argv[2]} interleaved rounds"
+      + (f"; GNU parallel {len(rows[gnu])} runs" if gnu in rows else "") + ")\n")
+print("| command | median | p10 | fastest | vs xargs (median) | vs xargs (fastest) | GNU parallel / this (median) |")
+print("| --- | --- | --- | --- | --- | --- | --- |")
 for name, times in rows.items():
+    versus_gnu = f"{med[gnu] / med[name]:.1f}x" if gnu in rows else "-"
     print(f"| `{name}` | {med[name] * 1e3:.2f} ms | {times[len(times) // 10] * 1e3:.2f} ms "
           f"| {low[name] * 1e3:.2f} ms | {med[name] / med['xargs true']:.2f}x "
-          f"| {low[name] / low['xargs true']:.2f}x |")
+          f"| {low[name] / low['xargs true']:.2f}x | {versus_gnu} |")
 ratio = med["forkpool true ::: 1"] / med["xargs true"]
 fastest = low["forkpool true ::: 1"] / low["xargs true"]
 print(f"\n`forkpool true ::: 1` / `xargs true`: **{ratio:.2f}x** by median, **{fastest:.2f}x** "
       f"fastest against fastest (goal: 1.2x). On a busy machine the fastest runs are the ones "
       f"no other process delayed.")
+if gnu in rows:
+    print(f"GNU parallel / `forkpool true ::: 1`: **{med[gnu] / med['forkpool true ::: 1']:.0f}x** by median, "
+          f"**{low[gnu] / low['forkpool true ::: 1']:.0f}x** fastest against fastest.")
 plain = med["forkpool --plain --dry-run true ::: 1"]
 look = med["forkpool --dry-run true ::: 1"]
 print(f"Looking for option files that do not exist: {(look - plain) * 1e6:+.0f} µs by median, "
