@@ -104,9 +104,11 @@ pub fn run_args(args: impl IntoIterator<Item = OsString>) -> i32 {
 fn run_invocation(args: &[OsString]) -> i32 {
     let flags = match invocation::parse(args.to_vec()) {
         Ok(flags) => flags,
-        Err(invocation::ParseError::Clap(e))
-            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) =>
-        {
+        Err(invocation::ParseError::Clap(e)) if e.kind() == ErrorKind::DisplayVersion => {
+            invocation::print_version();
+            return 0;
+        }
+        Err(invocation::ParseError::Clap(e)) if e.kind() == ErrorKind::DisplayHelp => {
             let _ = e.print();
             return 0;
         }

@@ -212,6 +212,21 @@ pub(crate) fn answer(flags: &InvocationFlags, other_arguments: bool) -> Option<i
     None
 }
 
+/// `--version`: ours, and the GNU parallel release whose interface this
+/// is. Scripts tell GNU parallel from other programs called `parallel`
+/// (moreutils' has another interface) with `parallel --version | grep 'GNU
+/// parallel'`; installed as `parallel`, forkpool must pass that test.
+pub(crate) fn print_version() {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "forkpool {} (GNU parallel {GNU_VERSION} compatible)",
+        env!("CARGO_PKG_VERSION")
+    )
+    .and_then(|()| out.flush());
+}
+
 /// An integer as Perl's `Getopt::Long` takes one (`=i`): optional sign,
 /// then digits.
 fn parse_integer(text: &str) -> Option<i128> {

@@ -274,6 +274,27 @@ fn minversion_prints_the_version_and_compares() {
 }
 
 #[test]
+fn version_names_forkpool_and_passes_the_gnu_parallel_check() {
+    let h = home();
+    let r = output(forkpool_in(h.0.path(), &["--version"]));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        r.stdout,
+        format!(
+            "forkpool {} (GNU parallel 20221122 compatible)\n",
+            env!("CARGO_PKG_VERSION")
+        )
+    );
+    // How scripts tell GNU parallel from other programs named `parallel`.
+    let gnu = output(gnu_in(h.0.path(), &["--version"]));
+    assert!(
+        gnu.stdout.lines().next().unwrap_or("").contains("GNU parallel"),
+        "{gnu:?}"
+    );
+    assert!(r.stdout.contains("GNU parallel"));
+}
+
+#[test]
 fn tollef_is_retired_unless_gnu_overrides_it() {
     let h = home();
     let r = same_as_gnu(h.0.path(), &["--tollef", "echo", ":::", "a"], |_| {});
