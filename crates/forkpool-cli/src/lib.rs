@@ -11,7 +11,15 @@
 //! run it; `run` drives the jobs on `forkpool::command`'s supervisor;
 //! `output`, `results`, `table`, `joblog`, `halt` and `progress` are what
 //! the user sees (`parset` too, as shell code). `sem` is the counting
-//! semaphore the program becomes when invoked as `sem`.
+//! semaphore the program becomes when invoked as `sem`; `invocation` reads
+//! the options GNU parallel reads besides the command line.
+//!
+//! Groups of options have rooms of their own, each with its flags (a clap
+//! struct flattened into `flags::Flags`) and its checked settings:
+//! `limits` (how many jobs run, and what holds them back), `xargs`,
+//! `output::{verbose, files, compress, color}`, `filter`, `shellquote`,
+//! `retry_failed`, `workdir`, `tmpl`, `tty`, `env`, `shebang`,
+//! `completion` and `unsupported` (options left out on purpose).
 
 #![forbid(unsafe_code)]
 
@@ -56,27 +64,38 @@ macro_rules! warning {
     }};
 }
 
-mod color;
+mod completion;
 mod config;
 mod csv;
+mod env;
 mod feed;
+mod filter;
 mod flags;
 mod halt;
 mod input;
 mod invocation;
 mod joblog;
 mod jobs;
+mod limits;
 mod output;
 mod parset;
 mod program;
 mod progress;
 mod replace;
 mod results;
+mod retry_failed;
 mod run;
 mod sem;
+mod shebang;
 mod shell;
+mod shellquote;
 mod table;
+mod tmpl;
+mod tty;
 mod units;
+mod unsupported;
+mod workdir;
+mod xargs;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -94,6 +113,8 @@ pub fn run_args(args: impl IntoIterator<Item = OsString>) -> i32 {
     if let Some(argv0) = args.first() {
         program::set_name(argv0);
     }
+    // `#!/usr/bin/forkpool --shebang ...`: the #! line's words, apart.
+    let args = shebang::rewrite(args);
     let status = run_invocation(&args);
     // `parset` evaluates what we print: it ends with our exit status.
     parset::finish(status, parset::requested(&args))
@@ -132,6 +153,28 @@ fn run_invocation(args: &[OsString]) -> i32 {
     }
     if sem::requested(&flags) {
         return sem::run(flags, args);
+    }
+    if let Some(shell) = &flags.completion.shell_completion {
+        return match completion::generate(shell) {
+            Ok(code) => {
+                use std::io::Write as _;
+                let _ = std::io::stdout().write_all(code.as_bytes());
+                0
+            }
+            Err(e) => {
+                tell!("{e}");
+                255
+            }
+        };
+    }
+    if flags.environment.record_env {
+        return match env::record() {
+            Ok(()) => 0,
+            Err(e) => {
+                tell!("{e}");
+                255
+            }
+        };
     }
     match config::Config::from_flags(flags) {
         Ok(config) => run_config(&config),

@@ -134,6 +134,8 @@ impl Guardian {
                 (table_source.as_raw_fd(), GUARDIAN_TABLE_FD),
                 (control_source.as_raw_fd(), GUARDIAN_CONTROL_FD),
             ],
+            // A Ctrl-C meant for the program must not reach it.
+            own_group: true,
         })?;
         Ok(Guardian {
             table,

@@ -182,9 +182,20 @@ impl Settings {
     fn of(flags: &mut Flags) -> Result<Settings, UsageError> {
         let limit = match flags.jobs.take() {
             None => 1,
-            Some(j) => crate::config::parse_jobs(&j)
-                .ok_or_else(|| UsageError(format!("invalid --jobs value {j:?}: use N, N%, +N, -N or 0")))?
-                .max(1),
+            Some(j) => {
+                use crate::limits::slots::{Wanted, parse_value};
+                // A value, or a file holding one, as for a run's `-j`.
+                let wanted = parse_value(&j).or_else(|| std::fs::read_to_string(&j).ok().and_then(|c| parse_value(&c)));
+                match wanted {
+                    Some(Wanted::Exactly(n)) => n.max(1),
+                    Some(Wanted::AsManyAsPossible) => forkpool::command::MAX_RUNNING,
+                    None => {
+                        return Err(UsageError(format!(
+                            "invalid --jobs value {j:?}: use N, N%, +N, -N or 0"
+                        )));
+                    }
+                }
+            }
         };
         let timeout = flags
             .sem
