@@ -65,6 +65,32 @@ pub enum TaskError {
         /// What was wrong with the message.
         message: String,
     },
+    /// A cluster task's node went silent (it died, was stopped, or lost its
+    /// network) for longer than the cluster's `node_timeout` while it held
+    /// the task; the task was not run again (or, with `retries`, every run
+    /// allowed was lost the same way). See [`cluster`](crate::cluster).
+    NodeLost {
+        /// The name of the last node that held the task (`host:pid:...`).
+        node: String,
+        /// How many times the task was handed to a node and lost.
+        attempts: u32,
+    },
+    /// No live node of the cluster runs this function with these argument
+    /// and result types: none offers its name, or the nodes that do were
+    /// built from another version of the program. Never retried.
+    Unsupported {
+        /// The function's registered name.
+        name: String,
+        /// Why, in words.
+        reason: String,
+    },
+    /// The cluster lost its Redis broker (unreachable for longer than
+    /// `node_timeout`, or restarted without the cluster's data) before the
+    /// task's result came back.
+    BrokerLost {
+        /// What went wrong.
+        message: String,
+    },
 }
 
 impl fmt::Display for TaskError {
@@ -99,6 +125,14 @@ impl fmt::Display for TaskError {
             TaskError::Protocol { message } => {
                 write!(f, "worker sent a malformed message ({message}); it was replaced")
             }
+            TaskError::NodeLost { node, attempts: 1 } => {
+                write!(f, "node {node} went silent while holding the task; it was not run again")
+            }
+            TaskError::NodeLost { node, attempts } => {
+                write!(f, "the task was lost with its node {attempts} times, last with {node}")
+            }
+            TaskError::Unsupported { name, reason } => write!(f, "no node can run `{name}`: {reason}"),
+            TaskError::BrokerLost { message } => write!(f, "lost the cluster's Redis broker: {message}"),
         }
     }
 }
@@ -147,6 +181,12 @@ pub enum ErrorKind {
     WorkerInit,
     /// An operating-system call failed.
     Io,
+    /// The cluster's Redis broker could not be reached or spoke
+    /// unexpectedly (see [`cluster`](crate::cluster)).
+    Broker,
+    /// The broker refused the cluster's user: a wrong user name or
+    /// password, or an ACL that lacks a command or the `fp:*` keys.
+    Permission,
 }
 
 impl Error {
@@ -209,6 +249,11 @@ mod tests {
             exit_code: Some(3),
         };
         assert!(exit.to_string().contains("exited with code 3"));
+        let lost = TaskError::NodeLost {
+            node: "web1:42:7".into(),
+            attempts: 1,
+        };
+        assert!(lost.to_string().contains("web1:42:7"), "{lost}");
         let oom = TaskError::MemoryLimitExceeded { limit: 64 << 20 };
         assert!(oom.to_string().contains("64.0 MiB"), "{oom}");
     }

@@ -117,8 +117,16 @@
 #![deny(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
+// `#[forkpool::remote]`'s expansion names `::forkpool`; this lets the
+// crate's own tests use it.
+#[cfg(all(test, feature = "cluster"))]
+#[allow(unused_extern_crates)]
+extern crate self as forkpool;
+
 mod builder;
 mod call;
+#[cfg(feature = "cluster")]
+pub mod cluster;
 pub mod command;
 mod error;
 mod guardian;
@@ -138,6 +146,35 @@ pub use pool::Pool;
 pub use sys::exit::ExitReason;
 pub use sys::signal::signal_name;
 pub use task::{AsCompleted, Task, as_completed};
+
+/// Registers a function for the machines of a [`cluster`]: see
+/// [`cluster`] for what it is for.
+///
+/// ```
+/// #[forkpool::remote]                          // named `my_crate::module::square`
+/// fn square(x: u64) -> u64 { x * x }
+///
+/// #[forkpool::remote(name = "images.resize.v2")] // a name of your own
+/// fn resize(job: (u32, u32)) -> u64 { u64::from(job.0 * job.1) }
+///
+/// assert_eq!(square(3), 9); // still an ordinary function
+/// ```
+///
+/// The function must be a plain, non-generic, non-async `fn` with exactly
+/// one argument (a tuple or a struct carries several; `_: ()` none), whose
+/// argument and result implement `serde`'s `Serialize` and
+/// `DeserializeOwned`. The registration is gathered at link time: no call
+/// is needed to make it known.
+#[cfg(feature = "cluster")]
+pub use forkpool_macros::remote;
+
+/// What `#[forkpool::remote]`'s expansion names. Not a public API.
+#[cfg(feature = "cluster")]
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::cluster::registry::{Descriptor, REMOTE_FNS, Registration, describe};
+    pub use linkme;
+}
 
 /// The README's example is compiled and run as a doc test.
 #[cfg(doctest)]

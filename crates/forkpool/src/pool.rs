@@ -117,6 +117,26 @@ impl Pool {
         }
     }
 
+    /// Runs `count` items already encoded (`len u32 | bytes` each) for the
+    /// task entry `entry`, each under `timeout` if given: how a cluster
+    /// node hands the pool what arrived from the broker without decoding
+    /// and encoding it again. The caller has checked the items' framing and
+    /// sizes.
+    #[cfg(feature = "cluster")]
+    pub(crate) fn submit_items(
+        &self,
+        entry: CodeOffset,
+        data: Vec<u8>,
+        count: u32,
+        at_most_once: bool,
+        timeout: Option<std::time::Duration>,
+    ) -> Arc<Slot> {
+        let slot = Slot::new(count);
+        let job = Job::new(entry, slot.clone(), data, count, at_most_once).with_timeout(timeout);
+        self.shared.submit(job);
+        slot
+    }
+
     /// Runs `f` on every input, in the workers, and yields the results in
     /// input order.
     ///

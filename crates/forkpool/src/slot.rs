@@ -106,6 +106,13 @@ impl Outcome {
         }
     }
 
+    /// The parts, in item order, as the workers reported them (a cluster
+    /// node forwards them without decoding).
+    #[cfg(feature = "cluster")]
+    pub(crate) fn into_parts(self) -> Vec<Part> {
+        self.parts
+    }
+
     /// Decodes the outcome of a single-item slot.
     pub(crate) fn decode_one<R: DeserializeOwned>(self) -> Result<R, TaskError> {
         let mut out = VecDeque::with_capacity(1);

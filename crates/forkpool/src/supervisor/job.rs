@@ -2,6 +2,7 @@
 
 use std::ops::Range;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::ipc::frame::FrameError;
 use crate::ipc::protocol::item_offset;
@@ -29,6 +30,10 @@ pub(crate) struct Job {
     /// `submit`: an item that started is never run again, even if its
     /// result was lost with its worker. (`map` items may be re-run.)
     pub(crate) at_most_once: bool,
+    /// A time limit for each of this job's items, tighter than the pool's
+    /// own (a cluster node runs each client's tasks under that client's
+    /// `task_timeout`). `None`: the pool's.
+    pub(crate) timeout: Option<Duration>,
 }
 
 impl Job {
@@ -44,7 +49,16 @@ impl Job {
             bytes: 0..len,
             bystander: 0,
             at_most_once,
+            timeout: None,
         }
+    }
+
+    /// The same job, its items limited to `timeout` each (or the pool's
+    /// `task_timeout`, if shorter).
+    #[cfg_attr(not(feature = "cluster"), expect(dead_code))]
+    pub(crate) fn with_timeout(mut self, timeout: Option<Duration>) -> Job {
+        self.timeout = timeout;
+        self
     }
 
     /// The encoded items.
@@ -67,6 +81,7 @@ impl Job {
             bytes: self.bytes.start + start..self.bytes.start + end,
             bystander: self.bystander,
             at_most_once: self.at_most_once,
+            timeout: self.timeout,
         })
     }
 
@@ -82,6 +97,7 @@ impl Job {
             bytes: self.bytes.start..self.bytes.start,
             bystander: self.bystander,
             at_most_once: self.at_most_once,
+            timeout: self.timeout,
         }
     }
 

@@ -1,0 +1,292 @@
+//! The node's claiming loop (on the thread that called `Node::run`).
+//!
+//! It finds the clients' task streams for the functions it serves in the
+//! `fp:queues` directory, and reads new entries with `XREADGROUP`, never
+//! more than it has idle workers: with several streams, each read names at
+//! most that many (taking turns) with a `COUNT` that keeps the total
+//! within the idle count. Every entry is checked before anything runs: its
+//! task id, its head (the wire version, a name and type hash that match the
+//! stream's and a function this node serves), and its items (framing and
+//! size). What passes goes to the local pool as it came; what does not
+//! becomes an already-failed slot, reported like any result.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use redis::{Connection, Value};
+
+use super::state::{Held, NodeState, Phase};
+use super::{BROKER_PATIENCE, IO_TIMEOUT};
+use crate::cluster::broker::is_connection_error;
+use crate::cluster::keys;
+use crate::cluster::streams::{self, Entry};
+use crate::cluster::wire::{self, TaskHead};
+use crate::error::{ErrorKind, TaskError};
+use crate::slot::{Slot, lock};
+use crate::sys::stop_signals::StopSignals;
+
+/// How long one `XREADGROUP` blocks (and so how soon a signal is seen).
+const BLOCK: Duration = Duration::from_millis(200);
+/// How often the directory is read while busy (it is also read each time
+/// a read comes back empty).
+const REFRESH: Duration = Duration::from_secs(1);
+/// The most items one entry may carry (a `map` batch's limit).
+const MAX_ITEMS: u32 = 65_536;
+/// The heartbeat basis for an entry whose head cannot be read.
+const FALLBACK_NODE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The loop's body; returns when the node stops.
+pub(crate) fn run(state: &NodeState, conn: Connection, signals: &StopSignals) {
+    let mut conn = Some(conn);
+    let mut failing_since: Option<Instant> = None;
+    let mut streams: Vec<String> = Vec::new();
+    let mut refresh_at = Instant::now();
+    let mut turn = 0usize;
+    loop {
+        match signals.received() {
+            0 => {}
+            1 => state.set_phase(Phase::Draining),
+            _ => state.set_phase(Phase::Abandon),
+        }
+        match state.phase() {
+            Phase::Serving => {}
+            Phase::Draining => {
+                if state.holds_nothing() {
+                    return;
+                }
+                state.wait_a_little(BLOCK);
+                continue;
+            }
+            Phase::Done | Phase::Abandon | Phase::Failed => return,
+        }
+        let Some(c) = conn.as_mut() else {
+            match state.broker.connect(IO_TIMEOUT) {
+                Ok(c) => {
+                    conn = Some(c);
+                    failing_since = None;
+                }
+                Err(e) => {
+                    let since = *failing_since.get_or_insert_with(Instant::now);
+                    if e.kind() == ErrorKind::Permission || since.elapsed() >= BROKER_PATIENCE {
+                        state.fail(e);
+                        return;
+                    }
+                    state.wait_a_little(BLOCK);
+                }
+            }
+            continue;
+        };
+        if Instant::now() >= refresh_at {
+            match directory(state, c) {
+                Ok(found) => streams = found,
+                Err(e) => {
+                    broke(state, &mut conn, &mut failing_since, &e);
+                    continue;
+                }
+            }
+            refresh_at = Instant::now() + REFRESH;
+        }
+        let idle = state.wait_idle(BLOCK);
+        if idle == 0 {
+            continue;
+        }
+        if streams.is_empty() {
+            state.wait_a_little(BLOCK);
+            refresh_at = Instant::now();
+            continue;
+        }
+        let chosen: Vec<&String> = (0..streams.len().min(idle))
+            .map(|i| &streams[(turn + i) % streams.len()])
+            .collect();
+        turn = turn.wrapping_add(chosen.len());
+        let count = (idle / chosen.len()).max(1);
+        let mut read = redis::cmd("XREADGROUP");
+        read.arg("GROUP")
+            .arg(keys::GROUP)
+            .arg(&state.id)
+            .arg("COUNT")
+            .arg(count)
+            .arg("BLOCK")
+            .arg(u64::try_from(BLOCK.as_millis()).unwrap_or(200))
+            .arg("STREAMS")
+            .arg(&chosen);
+        for _ in &chosen {
+            read.arg(">");
+        }
+        let reply: Value = match read.query(c) {
+            Ok(reply) => reply,
+            Err(e) if e.code() == Some("NOGROUP") => {
+                // A client's stream expired or was deleted: forget it.
+                let detail = e.detail().unwrap_or_default().to_owned();
+                streams.retain(|s| !detail.contains(s.as_str()));
+                refresh_at = Instant::now();
+                continue;
+            }
+            Err(e) => {
+                broke(state, &mut conn, &mut failing_since, &e);
+                continue;
+            }
+        };
+        let arrived = streams::read_reply(reply);
+        if arrived.iter().all(|(_, entries)| entries.is_empty()) {
+            refresh_at = Instant::now();
+        }
+        for (stream, entries) in arrived {
+            let stream: Arc<str> = stream.into();
+            if !entries.is_empty() {
+                lock(&state.streams_read).insert(stream.to_string());
+            }
+            state.take_workers(entries.len());
+            for entry in entries {
+                take(state, &stream, entry);
+            }
+        }
+    }
+}
+
+/// A call failed: a broken connection is dropped (and retried for a while);
+/// a refused command ends the node.
+fn broke(state: &NodeState, conn: &mut Option<Connection>, failing_since: &mut Option<Instant>, e: &redis::RedisError) {
+    if is_connection_error(e) {
+        *conn = None;
+        failing_since.get_or_insert_with(Instant::now);
+    } else {
+        state.fail(state.broker.error("the broker refused the node", e));
+    }
+}
+
+/// The live task streams of the functions this node serves (pruning the
+/// directory of streams whose lease ended).
+fn directory(state: &NodeState, conn: &mut Connection) -> redis::RedisResult<Vec<String>> {
+    let now = state.now_ms();
+    let (live,): (Value,) = redis::pipe()
+        .cmd("ZREMRANGEBYSCORE")
+        .arg(keys::QUEUES)
+        .arg("-inf")
+        .arg(format!("({now}"))
+        .ignore()
+        .cmd("ZRANGE")
+        .arg(keys::QUEUES)
+        .arg(now)
+        .arg("+inf")
+        .arg("BYSCORE")
+        .query(conn)?;
+    let mut streams: Vec<String> = streams::strings(live)
+        .into_iter()
+        .filter(|key| {
+            keys::parse_queue(key).is_some_and(|q| {
+                state
+                    .offers
+                    .iter()
+                    .any(|f| f.name == q.name && f.type_hash == q.type_hash)
+            })
+        })
+        .collect();
+    streams.sort();
+    Ok(streams)
+}
+
+/// Checks one claimed entry and hands it to the pool (or fails it).
+fn take(state: &NodeState, stream: &Arc<str>, mut entry: Entry) {
+    let Some(parsed) = keys::parse_queue(stream) else {
+        return;
+    };
+    let results = parsed.results();
+    // An entry that cannot be read is answered with a Protocol error (task
+    // 0 when even its id is missing, which no client waits for), so that
+    // it is acknowledged and deleted like any other.
+    let refuse = |task: u64, message: String| {
+        let slot = Slot::failed(1, TaskError::Protocol { message });
+        (task, slot)
+    };
+    let Some(task) = entry.number(wire::TASK) else {
+        let (task, slot) = refuse(0, "an entry without a task id".into());
+        hold(state, stream, entry.id, task, results, FALLBACK_NODE_TIMEOUT, slot);
+        return;
+    };
+    let head = match entry.field(wire::HEAD).map(|h| wire::decode::<TaskHead>(h, "task head")) {
+        Some(Ok(head)) => head,
+        Some(Err(message)) => {
+            let (task, slot) = refuse(task, message);
+            hold(state, stream, entry.id, task, results, FALLBACK_NODE_TIMEOUT, slot);
+            return;
+        }
+        None => {
+            let (task, slot) = refuse(task, "a task entry without a head".into());
+            hold(state, stream, entry.id, task, results, FALLBACK_NODE_TIMEOUT, slot);
+            return;
+        }
+    };
+    let items = head.items.max(1);
+    let payload = entry.take(wire::PAYLOAD).unwrap_or_default();
+    let slot = match admit(state, &parsed, &head, &payload) {
+        Err(error) => Slot::failed(items, error),
+        Ok(f) => match state.pool() {
+            Some(pool) => pool.submit_items(f.entry, payload, head.items, head.at_most_once, head.task_timeout()),
+            None => Slot::failed(items, TaskError::PoolShutdown),
+        },
+    };
+    hold(state, stream, entry.id, task, results, head.node_timeout(), slot);
+}
+
+fn hold(
+    state: &NodeState,
+    stream: &Arc<str>,
+    entry_id: String,
+    task: u64,
+    results: String,
+    node_timeout: Duration,
+    slot: Arc<Slot>,
+) {
+    state.hold(Held {
+        stream: stream.clone(),
+        entry_id,
+        task,
+        results,
+        node_timeout,
+        slot,
+    });
+}
+
+/// Whether this node may run the entry: the function it names, or why not.
+fn admit(
+    state: &NodeState,
+    stream: &keys::QueueKey<'_>,
+    head: &TaskHead,
+    payload: &[u8],
+) -> Result<&'static crate::cluster::registry::RemoteFn, TaskError> {
+    let unsupported = |reason: String| TaskError::Unsupported {
+        name: head.name.clone(),
+        reason,
+    };
+    if head.version != wire::VERSION {
+        return Err(unsupported(format!(
+            "node {} speaks wire version {}, the task came in version {}",
+            state.id,
+            wire::VERSION,
+            head.version
+        )));
+    }
+    if head.name != stream.name || head.type_hash != stream.type_hash {
+        return Err(TaskError::Protocol {
+            message: format!("a task entry names `{}` in the stream of `{}`", head.name, stream.name),
+        });
+    }
+    let Some(f) = state
+        .offers
+        .iter()
+        .find(|f| f.name == head.name && f.type_hash == head.type_hash)
+    else {
+        return Err(unsupported(format!(
+            "node {} does not serve it with these argument and result types",
+            state.id
+        )));
+    };
+    if head.items == 0 || head.items > MAX_ITEMS {
+        return Err(TaskError::Protocol {
+            message: format!("a task entry of {} items", head.items),
+        });
+    }
+    wire::check_items(payload, head.items, state.max_message).map_err(|message| TaskError::Codec { message })?;
+    Ok(f)
+}

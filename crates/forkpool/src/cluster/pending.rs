@@ -1,0 +1,177 @@
+//! The client's table of tasks sent and not yet ended: where "every task
+//! ends exactly once" is decided.
+//!
+//! A task is put in the table before its entry is sent, and whoever takes
+//! it out settles it: the result reader (a node's result, or a verdict of
+//! the client's reaper, read from the result stream in the order the
+//! broker recorded them), or whoever finds the broker gone. Taking out is
+//! one `HashMap::remove` under a lock, so exactly one of them gets the
+//! task; a second result for the same task finds nothing and is dropped.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::Instant;
+
+use crate::error::TaskError;
+use crate::slot::{Part, Slot, lock};
+
+/// A task in flight.
+#[derive(Debug)]
+pub(crate) struct PendingTask {
+    pub(crate) slot: Arc<Slot>,
+    pub(crate) items: u32,
+    /// The function's count of tasks in flight, decremented on settling.
+    pub(crate) outstanding: Arc<AtomicUsize>,
+}
+
+impl PendingTask {
+    /// Ends every item with `error`.
+    pub(crate) fn fail(self, error: TaskError) {
+        let count = self.items;
+        self.settle(vec![Part::Failed { first: 0, count, error }]);
+    }
+
+    /// Ends the task with `parts`, which cover its items.
+    pub(crate) fn settle(self, parts: Vec<Part>) {
+        for part in parts {
+            self.slot.add(part);
+        }
+        self.outstanding.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// See the module docs.
+#[derive(Debug, Default)]
+pub(crate) struct Pending {
+    tasks: Mutex<HashMap<u64, PendingTask>>,
+    /// Signalled when the table empties.
+    empty: Condvar,
+    next_id: AtomicU64,
+    /// Results that arrived for tasks already ended (late duplicates).
+    duplicates: AtomicU64,
+}
+
+impl Pending {
+    /// Adds a task; returns its id.
+    pub(crate) fn insert(&self, task: PendingTask) -> u64 {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        task.outstanding.fetch_add(1, Ordering::AcqRel);
+        lock(&self.tasks).insert(id, task);
+        id
+    }
+
+    /// Takes task `id` out to settle it; `None` if it has already ended
+    /// (the caller then drops what it had for it).
+    pub(crate) fn take(&self, id: u64) -> Option<PendingTask> {
+        let mut tasks = lock(&self.tasks);
+        let task = tasks.remove(&id);
+        if tasks.is_empty() {
+            self.empty.notify_all();
+        }
+        drop(tasks);
+        if task.is_none() {
+            self.duplicates.fetch_add(1, Ordering::Relaxed);
+        }
+        task
+    }
+
+    /// The items of task `id`, if it is still in flight.
+    pub(crate) fn items(&self, id: u64) -> Option<u32> {
+        lock(&self.tasks).get(&id).map(|t| t.items)
+    }
+
+    /// Ends every task in flight with `error`.
+    pub(crate) fn fail_all(&self, error: &TaskError) {
+        let tasks: Vec<PendingTask> = {
+            let mut tasks = lock(&self.tasks);
+            let all = tasks.drain().map(|(_, t)| t).collect();
+            self.empty.notify_all();
+            all
+        };
+        for task in tasks {
+            task.fail(error.clone());
+        }
+    }
+
+    /// Number of tasks in flight.
+    pub(crate) fn len(&self) -> usize {
+        lock(&self.tasks).len()
+    }
+
+    /// Waits until no task is in flight, or `deadline` passes; returns
+    /// whether the table is empty.
+    pub(crate) fn wait_empty(&self, deadline: Instant) -> bool {
+        let mut tasks = lock(&self.tasks);
+        while !tasks.is_empty() {
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                return false;
+            };
+            tasks = self
+                .empty
+                .wait_timeout(tasks, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        true
+    }
+
+    /// Late duplicate results dropped so far.
+    pub(crate) fn duplicates(&self) -> u64 {
+        self.duplicates.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task(items: u32, outstanding: &Arc<AtomicUsize>) -> (PendingTask, Arc<Slot>) {
+        let slot = Slot::new(items);
+        (
+            PendingTask {
+                slot: slot.clone(),
+                items,
+                outstanding: outstanding.clone(),
+            },
+            slot,
+        )
+    }
+
+    #[test]
+    fn a_task_is_settled_once_and_a_second_result_is_dropped() {
+        let pending = Pending::default();
+        let outstanding = Arc::new(AtomicUsize::new(0));
+        let (t, slot) = task(1, &outstanding);
+        let id = pending.insert(t);
+        assert_eq!(outstanding.load(Ordering::Relaxed), 1);
+        assert_eq!(pending.items(id), Some(1));
+        pending.take(id).unwrap().fail(TaskError::Cancelled);
+        assert!(pending.take(id).is_none());
+        assert_eq!(pending.duplicates(), 1);
+        assert_eq!(outstanding.load(Ordering::Relaxed), 0);
+        assert_eq!(slot.take().unwrap().decode_one::<u8>(), Err(TaskError::Cancelled));
+        assert!(pending.wait_empty(Instant::now()));
+    }
+
+    #[test]
+    fn fail_all_ends_everything_in_flight() {
+        let pending = Pending::default();
+        let outstanding = Arc::new(AtomicUsize::new(0));
+        let slots: Vec<_> = (0..3)
+            .map(|_| {
+                let (t, slot) = task(2, &outstanding);
+                pending.insert(t);
+                slot
+            })
+            .collect();
+        assert!(!pending.wait_empty(Instant::now()));
+        let lost = TaskError::BrokerLost { message: "gone".into() };
+        pending.fail_all(&lost);
+        assert_eq!(pending.len(), 0);
+        for slot in slots {
+            assert!(slot.is_finished());
+        }
+        assert_eq!(outstanding.load(Ordering::Relaxed), 0);
+    }
+}

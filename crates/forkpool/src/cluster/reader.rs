@@ -1,0 +1,153 @@
+//! The client's result reader: one thread that reads the client's result
+//! stream in order and settles tasks.
+//!
+//! It blocks in `XREAD` (a second at a time, so that a broker that stops
+//! answering is noticed) and deletes what it has read in the same round
+//! trip as its next read. Each entry is a node's result or a verdict of
+//! the reaper; the first outcome for a task settles it and anything later
+//! for that task is dropped (see `pending.rs`).
+//!
+//! If the connection breaks it reconnects, and checks that its stream
+//! still exists: a broker that restarted without the cluster's data will
+//! never deliver the results, so every task in flight ends with
+//! `BrokerLost` rather than waiting forever. A broker unreachable for
+//! `node_timeout` ends them the same way.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use redis::{Connection, Value};
+
+use super::broker::is_connection_error;
+use super::session::Session;
+use super::streams::{self, Entry};
+use super::wire::{self, ResultHead};
+use crate::error::TaskError;
+
+/// How long one `XREAD` blocks.
+pub(crate) const BLOCK: Duration = Duration::from_secs(1);
+/// Entries per read.
+const COUNT: usize = 1024;
+
+/// The thread's body.
+pub(crate) fn run(session: Arc<Session>, conn: Connection) {
+    let mut conn = Some(conn);
+    let mut last = "0-0".to_owned();
+    let mut read = Vec::new();
+    let mut failing_since: Option<Instant> = None;
+    loop {
+        if session.broken_error().is_some() {
+            return;
+        }
+        let Some(c) = conn.as_mut() else {
+            match reconnect(&session) {
+                Ok(c) => {
+                    conn = Some(c);
+                    failing_since = None;
+                }
+                Err(e) => {
+                    let since = *failing_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() >= session.settings.node_timeout {
+                        session.break_with(format!("the broker was unreachable for {:?}: {e}", since.elapsed()));
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+            continue;
+        };
+        let mut pipe = redis::pipe();
+        if !read.is_empty() {
+            pipe.cmd("XDEL").arg(&session.results_key).arg(&read).ignore();
+        }
+        pipe.cmd("XREAD")
+            .arg("COUNT")
+            .arg(COUNT)
+            .arg("BLOCK")
+            .arg(u64::try_from(BLOCK.as_millis()).unwrap_or(1000))
+            .arg("STREAMS")
+            .arg(&session.results_key)
+            .arg(&last);
+        let reply: Vec<Value> = match pipe.query(c) {
+            Ok(reply) => reply,
+            Err(e) => {
+                if is_connection_error(&e) {
+                    conn = None;
+                    failing_since.get_or_insert_with(Instant::now);
+                } else {
+                    session.break_with(session.broker.error("reading results failed", &e).to_string());
+                    return;
+                }
+                continue;
+            }
+        };
+        read.clear();
+        for (_, entries) in reply.into_iter().flat_map(streams::read_reply) {
+            for entry in entries {
+                last.clone_from(&entry.id);
+                read.push(entry.id.clone());
+                if settle(&session, entry) == Flow::Stop {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// A new connection, provided the result stream survived.
+fn reconnect(session: &Session) -> Result<Connection, String> {
+    let io = session.settings.io_timeout();
+    let mut conn = session.broker.connect(BLOCK + io).map_err(|e| e.to_string())?;
+    let exists: i64 = redis::cmd("EXISTS")
+        .arg(&session.results_key)
+        .query(&mut conn)
+        .map_err(|e| e.to_string())?;
+    if exists == 0 {
+        session.break_with("the broker lost this client's result stream (did it restart without its data?)".into());
+    }
+    Ok(conn)
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Flow {
+    Go,
+    Stop,
+}
+
+/// Settles the task an entry is about.
+fn settle(session: &Session, mut entry: Entry) -> Flow {
+    let Some(task) = entry.number(wire::TASK) else {
+        return Flow::Go;
+    };
+    let head = match entry.field(wire::HEAD).map(|h| wire::decode::<ResultHead>(h, "result")) {
+        Some(Ok(head)) => head,
+        Some(Err(message)) => {
+            session.fail(task, TaskError::Protocol { message });
+            return Flow::Go;
+        }
+        None => {
+            let message = "a result without a head".to_owned();
+            session.fail(task, TaskError::Protocol { message });
+            return Flow::Go;
+        }
+    };
+    match head {
+        ResultHead::Hello => {}
+        ResultHead::Stop => return Flow::Stop,
+        ResultHead::Ran { node, parts } => {
+            let Some(pending) = session.pending.take(task) else {
+                return Flow::Go;
+            };
+            let body = entry.take(wire::BODY).unwrap_or_default();
+            match wire::parts_from_wire(parts, &body, pending.items) {
+                Ok(parts) => pending.settle(parts),
+                Err(why) => pending.fail(TaskError::Protocol {
+                    message: format!("node {node} sent a malformed result: {why}"),
+                }),
+            }
+        }
+        ResultHead::Lost { node, attempts } => session.fail(task, TaskError::NodeLost { node, attempts }),
+        ResultHead::Orphaned { name, reason } => session.fail(task, TaskError::Unsupported { name, reason }),
+    }
+    Flow::Go
+}

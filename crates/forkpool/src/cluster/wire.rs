@@ -1,0 +1,444 @@
+//! What the stream entries carry.
+//!
+//! A task entry (`XADD fp:{CLIENT}:q:NAME:HASH`) has three fields:
+//! - `t`: the client's task id, in decimal;
+//! - `h`: a [`TaskHead`] in postcard: the function's name and type hash
+//!   (checked against the stream's, and against the node's registry), the
+//!   number of items, the attempt, the time limits;
+//! - `p`: the items, `len u32 | postcard bytes` each: exactly the layout a
+//!   local pool's job carries, so a node hands them to its pool as they
+//!   came.
+//!
+//! A result entry (`XADD fp:{CLIENT}:r`) has `t`, `h` (a [`ResultHead`])
+//! and, for results that ran, `b`: the workers' result records (`tag u8 |
+//! len u32 | bytes` each), forwarded by the node as its pool produced
+//! them. The client's reaper writes its verdicts (lost, no node) to the
+//! same stream, so that every outcome of a task is read in the order the
+//! broker recorded them, and the first one wins.
+//!
+//! Nothing here is trusted: every head is decoded from untrusted bytes,
+//! every count and length is checked against the bytes present, and a
+//! result whose parts do not tile the task's items exactly is a
+//! `Protocol` error for the task, never a panic.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::TaskError;
+use crate::ipc::protocol::{Items, Records};
+use crate::slot::Part;
+
+/// Changes whenever the layout of these entries does.
+pub(crate) const VERSION: u8 = 1;
+
+/// Field names.
+pub(crate) const TASK: &str = "t";
+pub(crate) const HEAD: &str = "h";
+pub(crate) const PAYLOAD: &str = "p";
+pub(crate) const BODY: &str = "b";
+
+/// The head of a task entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct TaskHead {
+    pub(crate) version: u8,
+    pub(crate) name: String,
+    pub(crate) type_hash: u64,
+    /// Items in the payload: 1 for `submit`, a batch for `map`.
+    pub(crate) items: u32,
+    /// How many times the task was handed out and lost before.
+    pub(crate) attempt: u32,
+    /// `submit`: an item that started is never run again by the node's
+    /// pool. (`map` items may be, as in a local `map`.)
+    pub(crate) at_most_once: bool,
+    /// The client's `task_timeout`, per item.
+    pub(crate) task_timeout_ns: Option<u64>,
+    /// The client's `node_timeout`: the node refreshes its claim well
+    /// within it.
+    pub(crate) node_timeout_ns: u64,
+}
+
+impl TaskHead {
+    pub(crate) fn task_timeout(&self) -> Option<Duration> {
+        self.task_timeout_ns.map(Duration::from_nanos)
+    }
+
+    pub(crate) fn node_timeout(&self) -> Duration {
+        Duration::from_nanos(self.node_timeout_ns)
+    }
+}
+
+/// The head of a result entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum ResultHead {
+    /// A node ran the task (or refused it): the parts cover every item.
+    Ran { node: String, parts: Vec<PartHead> },
+    /// The client's reaper: the task's node went silent.
+    Lost { node: String, attempts: u32 },
+    /// The client's reaper: no live node serves the function any more.
+    Orphaned { name: String, reason: String },
+    /// The first entry, which creates the stream.
+    Hello,
+    /// Wakes the client's reader when the client shuts down.
+    Stop,
+}
+
+/// One run of items in a [`ResultHead::Ran`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum PartHead {
+    /// Items `first..first + count` as records, `len` bytes of the body.
+    Records {
+        first: u32,
+        count: u32,
+        len: u32,
+        elapsed_ns: u64,
+    },
+    /// Items `first..first + count` failed with `error`.
+    Failed { first: u32, count: u32, error: WireError },
+}
+
+/// A [`TaskError`] as it crosses the broker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum WireError {
+    Panicked { message: String },
+    Crashed { signal: Option<i32>, exit_code: Option<i32> },
+    TimedOut { after_ns: u64 },
+    MemoryLimitExceeded { limit: u64 },
+    Cancelled,
+    Codec { message: String },
+    PoolShutdown,
+    WorkerStartFailed { message: String },
+    Protocol { message: String },
+    NodeLost { node: String, attempts: u32 },
+    Unsupported { name: String, reason: String },
+    BrokerLost { message: String },
+}
+
+impl From<&TaskError> for WireError {
+    fn from(e: &TaskError) -> WireError {
+        match e.clone() {
+            TaskError::Panicked { message } => WireError::Panicked { message },
+            TaskError::Crashed { signal, exit_code } => WireError::Crashed { signal, exit_code },
+            TaskError::TimedOut { after } => WireError::TimedOut {
+                after_ns: u64::try_from(after.as_nanos()).unwrap_or(u64::MAX),
+            },
+            TaskError::MemoryLimitExceeded { limit } => WireError::MemoryLimitExceeded { limit },
+            TaskError::Cancelled => WireError::Cancelled,
+            TaskError::Codec { message } => WireError::Codec { message },
+            TaskError::PoolShutdown => WireError::PoolShutdown,
+            TaskError::WorkerStartFailed { message } => WireError::WorkerStartFailed { message },
+            TaskError::Protocol { message } => WireError::Protocol { message },
+            TaskError::NodeLost { node, attempts } => WireError::NodeLost { node, attempts },
+            TaskError::Unsupported { name, reason } => WireError::Unsupported { name, reason },
+            TaskError::BrokerLost { message } => WireError::BrokerLost { message },
+        }
+    }
+}
+
+impl From<WireError> for TaskError {
+    fn from(e: WireError) -> TaskError {
+        match e {
+            WireError::Panicked { message } => TaskError::Panicked { message },
+            WireError::Crashed { signal, exit_code } => TaskError::Crashed { signal, exit_code },
+            WireError::TimedOut { after_ns } => TaskError::TimedOut {
+                after: Duration::from_nanos(after_ns),
+            },
+            WireError::MemoryLimitExceeded { limit } => TaskError::MemoryLimitExceeded { limit },
+            WireError::Cancelled => TaskError::Cancelled,
+            WireError::Codec { message } => TaskError::Codec { message },
+            WireError::PoolShutdown => TaskError::PoolShutdown,
+            WireError::WorkerStartFailed { message } => TaskError::WorkerStartFailed { message },
+            WireError::Protocol { message } => TaskError::Protocol { message },
+            WireError::NodeLost { node, attempts } => TaskError::NodeLost { node, attempts },
+            WireError::Unsupported { name, reason } => TaskError::Unsupported { name, reason },
+            WireError::BrokerLost { message } => TaskError::BrokerLost { message },
+        }
+    }
+}
+
+/// Encodes a head (postcard never fails on these types).
+pub(crate) fn encode<T: Serialize>(head: &T) -> Vec<u8> {
+    postcard::to_allocvec(head).unwrap_or_default()
+}
+
+/// Decodes a head from untrusted bytes.
+pub(crate) fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8], what: &str) -> Result<T, String> {
+    postcard::from_bytes(bytes).map_err(|e| format!("malformed {what}: {e}"))
+}
+
+/// A pool's outcome as a result entry's parts and body.
+pub(crate) fn parts_to_wire(parts: Vec<Part>) -> (Vec<PartHead>, Vec<u8>) {
+    let mut heads = Vec::with_capacity(parts.len());
+    let mut body = Vec::new();
+    for part in parts {
+        match part {
+            Part::Records {
+                first,
+                count,
+                bytes,
+                elapsed_ns,
+            } => {
+                heads.push(PartHead::Records {
+                    first,
+                    count,
+                    len: u32::try_from(bytes.len()).unwrap_or(u32::MAX),
+                    elapsed_ns,
+                });
+                if body.is_empty() {
+                    body = bytes;
+                } else {
+                    body.extend_from_slice(&bytes);
+                }
+            }
+            Part::Failed { first, count, error } => heads.push(PartHead::Failed {
+                first,
+                count,
+                error: WireError::from(&error),
+            }),
+        }
+    }
+    (heads, body)
+}
+
+/// A result entry's parts and body as slot parts for a task of `items`
+/// items, checked: the parts must tile `0..items` exactly, and each run of
+/// records must hold exactly its count of well-formed records.
+pub(crate) fn parts_from_wire(heads: Vec<PartHead>, body: &[u8], items: u32) -> Result<Vec<Part>, String> {
+    let mut parts = Vec::with_capacity(heads.len());
+    let mut spans = Vec::with_capacity(heads.len());
+    let mut at = 0usize;
+    for head in heads {
+        match head {
+            PartHead::Records {
+                first,
+                count,
+                len,
+                elapsed_ns,
+            } => {
+                let len = len as usize;
+                let bytes = body
+                    .get(at..at.saturating_add(len))
+                    .ok_or("a result's records are cut short")?;
+                at += len;
+                let mut seen = 0u32;
+                for record in Records::new(bytes) {
+                    record.map_err(|e| format!("malformed result records: {e}"))?;
+                    seen += 1;
+                }
+                if seen != count {
+                    return Err(format!("a result part says {count} records but holds {seen}"));
+                }
+                spans.push((first, count));
+                parts.push(Part::Records {
+                    first,
+                    count,
+                    bytes: bytes.to_vec(),
+                    elapsed_ns,
+                });
+            }
+            PartHead::Failed { first, count, error } => {
+                spans.push((first, count));
+                parts.push(Part::Failed {
+                    first,
+                    count,
+                    error: error.into(),
+                });
+            }
+        }
+    }
+    if at != body.len() {
+        return Err("a result has bytes after its last part".into());
+    }
+    spans.sort_unstable();
+    let mut next = 0u32;
+    for (first, count) in spans {
+        if first != next || count == 0 {
+            return Err(format!("a result's parts do not cover the task's {items} items exactly"));
+        }
+        next = first.checked_add(count).ok_or("a result part overflows")?;
+    }
+    if next != items {
+        return Err(format!("a result covers {next} items of {items}"));
+    }
+    Ok(parts)
+}
+
+/// Checks a task entry's payload: exactly `count` items, none larger than
+/// `max` bytes, nothing after them.
+pub(crate) fn check_items(payload: &[u8], count: u32, max: usize) -> Result<(), String> {
+    let mut seen = 0usize;
+    let mut items = Items::new(payload, count);
+    for item in &mut items {
+        let item = item.map_err(|e| format!("malformed task items: {e}"))?;
+        if item.len() > max {
+            return Err(format!(
+                "an argument of {} bytes is over the node's message size limit of {max} bytes",
+                item.len()
+            ));
+        }
+        seen += 4 + item.len();
+    }
+    if seen != payload.len() {
+        return Err("bytes after the task's last item".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ipc::protocol::{Tag, push_item};
+
+    fn records(values: &[u32]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for v in values {
+            out.push(Tag::Ok as u8);
+            push_item(&mut out, |o| crate::call::encode_into(v, o)).unwrap();
+        }
+        out
+    }
+
+    #[test]
+    fn parts_round_trip_through_the_wire() {
+        let parts = vec![
+            Part::Records {
+                first: 0,
+                count: 2,
+                bytes: records(&[1, 2]),
+                elapsed_ns: 10,
+            },
+            Part::Failed {
+                first: 2,
+                count: 1,
+                error: TaskError::Crashed {
+                    signal: Some(11),
+                    exit_code: None,
+                },
+            },
+            Part::Records {
+                first: 3,
+                count: 1,
+                bytes: records(&[4]),
+                elapsed_ns: 5,
+            },
+        ];
+        let (heads, body) = parts_to_wire(parts);
+        let head = decode::<ResultHead>(
+            &encode(&ResultHead::Ran {
+                node: "n".into(),
+                parts: heads.clone(),
+            }),
+            "result",
+        )
+        .unwrap();
+        let ResultHead::Ran { parts: heads2, .. } = head else {
+            panic!("{head:?}")
+        };
+        assert_eq!(heads, heads2);
+        let back = parts_from_wire(heads2, &body, 4).unwrap();
+        assert_eq!(back.len(), 3);
+        let slot = crate::slot::Slot::new(4);
+        for part in back {
+            slot.add(part);
+        }
+        let mut out = std::collections::VecDeque::new();
+        slot.take().unwrap().decode_into::<u32>(&mut out);
+        let got: Vec<_> = out.into_iter().collect();
+        assert_eq!(
+            got,
+            vec![
+                Ok(1),
+                Ok(2),
+                Err(TaskError::Crashed {
+                    signal: Some(11),
+                    exit_code: None
+                }),
+                Ok(4)
+            ]
+        );
+    }
+
+    #[test]
+    fn results_that_do_not_tile_the_items_are_refused() {
+        let body = records(&[7]);
+        let len = body.len() as u32;
+        let one = || PartHead::Records {
+            first: 0,
+            count: 1,
+            len,
+            elapsed_ns: 0,
+        };
+        assert!(parts_from_wire(vec![one()], &body, 1).is_ok());
+        // Too few items, too many, overlapping, gaps, lies about counts.
+        assert!(parts_from_wire(vec![one()], &body, 2).is_err());
+        assert!(parts_from_wire(vec![one(), one()], &[body.clone(), body.clone()].concat(), 2).is_err());
+        let gap = PartHead::Failed {
+            first: 2,
+            count: 1,
+            error: WireError::Cancelled,
+        };
+        assert!(parts_from_wire(vec![one(), gap], &body, 3).is_err());
+        let liar = PartHead::Records {
+            first: 0,
+            count: 2,
+            len,
+            elapsed_ns: 0,
+        };
+        assert!(parts_from_wire(vec![liar], &body, 2).is_err());
+        // Cut and trailing bytes.
+        assert!(parts_from_wire(vec![one()], &body[..5], 1).is_err());
+        assert!(parts_from_wire(vec![one()], &[body.as_slice(), &[0]].concat(), 1).is_err());
+        let empty = PartHead::Failed {
+            first: 0,
+            count: 0,
+            error: WireError::Cancelled,
+        };
+        assert!(parts_from_wire(vec![empty], &[], 0).is_err());
+    }
+
+    #[test]
+    fn every_task_error_crosses_the_wire_unchanged() {
+        let all = [
+            TaskError::Panicked { message: "boom".into() },
+            TaskError::Crashed {
+                signal: None,
+                exit_code: Some(3),
+            },
+            TaskError::TimedOut {
+                after: Duration::from_millis(1500),
+            },
+            TaskError::MemoryLimitExceeded { limit: 1 << 20 },
+            TaskError::Cancelled,
+            TaskError::Codec { message: "c".into() },
+            TaskError::PoolShutdown,
+            TaskError::WorkerStartFailed { message: "w".into() },
+            TaskError::Protocol { message: "p".into() },
+            TaskError::NodeLost {
+                node: "n".into(),
+                attempts: 2,
+            },
+            TaskError::Unsupported {
+                name: "f".into(),
+                reason: "r".into(),
+            },
+            TaskError::BrokerLost { message: "b".into() },
+        ];
+        for e in all {
+            let wire: WireError = decode(&encode(&WireError::from(&e)), "error").unwrap();
+            assert_eq!(TaskError::from(wire), e);
+        }
+    }
+
+    #[test]
+    fn task_items_are_checked() {
+        let mut p = Vec::new();
+        push_item(&mut p, |o| crate::call::encode_into(&5u32, o)).unwrap();
+        push_item(&mut p, |o| crate::call::encode_into(&"abcdef", o)).unwrap();
+        assert!(check_items(&p, 2, 100).is_ok());
+        assert!(check_items(&p, 3, 100).is_err());
+        assert!(check_items(&p, 1, 100).is_err());
+        assert!(check_items(&p, 2, 3).is_err());
+        assert!(check_items(&p[..p.len() - 1], 2, 100).is_err());
+        assert!(decode::<TaskHead>(&[0xff; 3], "task head").is_err());
+    }
+}

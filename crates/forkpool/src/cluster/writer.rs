@@ -1,0 +1,221 @@
+//! The client's writer thread: sends task entries, many per round trip,
+//! and keeps the client alive in the broker.
+//!
+//! User threads never wait for the broker to accept a task: `submit`
+//! queues an entry in the outbox and returns. The writer takes everything
+//! queued at once and sends it as one pipeline of `XADD`s, so a burst of
+//! submissions costs one round trip, not one each.
+//!
+//! Every heartbeat (a quarter of `node_timeout`, at most a second) it
+//! refreshes the lifetime of the client's keys and its entries in the
+//! `fp:queues` directory, and runs the reaper (see `reaper.rs`) over the
+//! streams with tasks in flight.
+//!
+//! If the connection breaks, the tasks being sent at that moment end with
+//! `BrokerLost` (whether the broker took them cannot be known, and sending
+//! them again could run them twice); the writer reconnects, and if the
+//! broker stays unreachable for `node_timeout`, the client is broken:
+//! every task in flight ends with `BrokerLost`.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use redis::{Connection, Value};
+
+use super::broker::{ServerClock, is_connection_error, millis};
+use super::keys;
+use super::reaper;
+use super::session::{OutEntry, Session, query_offers};
+use super::wire::{self, ResultHead};
+use crate::error::TaskError;
+
+/// The writer's connection, and since when it has been failing.
+struct Link {
+    conn: Option<Connection>,
+    failing_since: Option<Instant>,
+    last_attempt: Option<Instant>,
+}
+
+impl Link {
+    /// The connection, reconnecting if needed. `None` while the broker is
+    /// unreachable; breaks the session when that lasts `node_timeout`.
+    fn get(&mut self, session: &Session) -> Option<&mut Connection> {
+        if self.conn.is_none() {
+            if self.last_attempt.is_some_and(|t| t.elapsed() < Duration::from_millis(100)) {
+                return None;
+            }
+            self.last_attempt = Some(Instant::now());
+            match session.broker.connect(session.settings.io_timeout()) {
+                Ok(conn) => {
+                    self.conn = Some(conn);
+                    self.failing_since = None;
+                }
+                Err(e) => {
+                    let since = *self.failing_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() >= session.settings.node_timeout {
+                        session.break_with(format!("the broker was unreachable for {:?}: {e}", since.elapsed()));
+                    }
+                    return None;
+                }
+            }
+        }
+        self.conn.as_mut()
+    }
+
+    fn broke(&mut self) {
+        self.conn = None;
+        self.failing_since.get_or_insert_with(Instant::now);
+    }
+}
+
+/// The thread's body.
+pub(crate) fn run(session: Arc<Session>, conn: Connection) {
+    let mut link = Link {
+        conn: Some(conn),
+        failing_since: None,
+        last_attempt: None,
+    };
+    let beat = session.settings.heartbeat();
+    let mut next_beat = Instant::now() + beat;
+    let mut entries = Vec::new();
+    loop {
+        let stop = session.outbox.wait(next_beat, &mut entries);
+        if !entries.is_empty() {
+            send(&session, &mut link, std::mem::take(&mut entries));
+        }
+        if Instant::now() >= next_beat {
+            heartbeat(&session, &mut link);
+            next_beat = Instant::now() + beat;
+        }
+        if stop {
+            // Wake the result reader so that it sees the stop.
+            if let Some(conn) = link.get(&session) {
+                let _: redis::RedisResult<Value> = redis::cmd("XADD")
+                    .arg(&session.results_key)
+                    .arg("NOMKSTREAM")
+                    .arg("*")
+                    .arg(wire::TASK)
+                    .arg(0)
+                    .arg(wire::HEAD)
+                    .arg(wire::encode(&ResultHead::Stop))
+                    .query(conn);
+            }
+            return;
+        }
+    }
+}
+
+/// Sends entries, one pipeline for all.
+fn send(session: &Session, link: &mut Link, entries: Vec<OutEntry>) {
+    if let Some(error) = session.broken_error() {
+        for entry in entries {
+            session.fail(entry.task, error.clone());
+        }
+        return;
+    }
+    let Some(conn) = link.get(session) else {
+        let error = session.broken_error().unwrap_or_else(|| TaskError::BrokerLost {
+            message: format!("cannot reach the broker at {} to send the task", session.broker.shown()),
+        });
+        for entry in entries {
+            session.fail(entry.task, error.clone());
+        }
+        return;
+    };
+    let mut pipe = redis::pipe();
+    for entry in &entries {
+        pipe.cmd("XADD")
+            .arg(&entry.queue.key)
+            .arg("*")
+            .arg(wire::TASK)
+            .arg(entry.task)
+            .arg(wire::HEAD)
+            .arg(&entry.head)
+            .arg(wire::PAYLOAD)
+            .arg(&entry.payload);
+    }
+    match pipe.ignore_errors().query::<Vec<Value>>(conn) {
+        Ok(replies) => {
+            for (entry, reply) in entries.iter().zip(replies) {
+                if let Value::ServerError(e) = reply {
+                    let e: redis::RedisError = e.into();
+                    session.fail(
+                        entry.task,
+                        TaskError::BrokerLost {
+                            message: session.broker.error("the broker refused the task", &e).to_string(),
+                        },
+                    );
+                }
+            }
+        }
+        Err(e) => {
+            if is_connection_error(&e) {
+                link.broke();
+            }
+            let message = session
+                .broker
+                .error("the connection broke while the task was being sent", &e)
+                .to_string();
+            for entry in entries {
+                session.fail(entry.task, TaskError::BrokerLost { message: message.clone() });
+            }
+        }
+    }
+}
+
+/// Refreshes leases, then reaps and sweeps the streams with work in flight.
+fn heartbeat(session: &Session, link: &mut Link) {
+    if session.broken_error().is_some() {
+        return;
+    }
+    let Some(conn) = link.get(session) else {
+        return;
+    };
+    if let Err(e) = beat(session, conn) {
+        if is_connection_error(&e) {
+            link.broke();
+        }
+    }
+}
+
+fn beat(session: &Session, conn: &mut Connection) -> redis::RedisResult<()> {
+    session.set_clock(ServerClock::read(conn)?);
+    let ttl = millis(session.settings.key_ttl());
+    let lease = session.now_ms().saturating_add(ttl);
+    let queues = session.queues();
+    let mut pipe = redis::pipe();
+    pipe.cmd("PEXPIRE").arg(&session.results_key).arg(ttl);
+    for queue in &queues {
+        pipe.cmd("PEXPIRE").arg(&queue.key).arg(ttl);
+        pipe.cmd("ZADD").arg(keys::QUEUES).arg(lease).arg(&queue.key);
+    }
+    if !queues.is_empty() {
+        pipe.cmd("PEXPIRE").arg(keys::QUEUES).arg(ttl.saturating_mul(2));
+    }
+    let replies: Vec<Value> = pipe.query(conn)?;
+    // PEXPIRE answers 0 for a key that no longer exists: the broker lost
+    // the client's streams (restarted without them), or the client was
+    // stalled past their lifetime. Results can no longer arrive.
+    if matches!(replies.first(), Some(Value::Int(0))) {
+        session.break_with(format!(
+            "the broker no longer has this client's streams (it restarted, or the client was stalled \
+             for more than their {:?} lifetime)",
+            session.settings.key_ttl()
+        ));
+        return Ok(());
+    }
+    for queue in queues {
+        if queue.outstanding.load(Ordering::Acquire) == 0 {
+            continue;
+        }
+        reaper::reap(session, conn, &queue)?;
+        let offers = query_offers(conn, queue.f.name, session.now_ms())?;
+        if let Err(reason) = queue.record_offers(&offers)
+            && queue.unserved_for(session.settings.node_timeout)
+        {
+            reaper::sweep(session, conn, &queue, &reason)?;
+        }
+    }
+    Ok(())
+}
