@@ -65,7 +65,12 @@ impl Parse for Args {
             } else if pair.path.is_ident("crate") {
                 match &pair.value {
                     syn::Expr::Path(p) => args.krate = Some(p.path.clone()),
-                    other => return Err(Error::new(other.span(), "`crate` takes a path, e.g. `crate = ::forkpool`")),
+                    other => {
+                        return Err(Error::new(
+                            other.span(),
+                            "`crate` takes a path, e.g. `crate = ::forkpool`",
+                        ));
+                    }
                 }
             } else {
                 return Err(Error::new(

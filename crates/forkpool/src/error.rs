@@ -126,7 +126,10 @@ impl fmt::Display for TaskError {
                 write!(f, "worker sent a malformed message ({message}); it was replaced")
             }
             TaskError::NodeLost { node, attempts: 1 } => {
-                write!(f, "node {node} went silent while holding the task; it was not run again")
+                write!(
+                    f,
+                    "node {node} went silent while holding the task; it was not run again"
+                )
             }
             TaskError::NodeLost { node, attempts } => {
                 write!(f, "the task was lost with its node {attempts} times, last with {node}")

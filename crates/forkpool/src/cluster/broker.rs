@@ -32,7 +32,9 @@ pub(crate) struct Broker {
 
 impl std::fmt::Debug for Broker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Broker").field("url", &self.shown).finish_non_exhaustive()
+        f.debug_struct("Broker")
+            .field("url", &self.shown)
+            .finish_non_exhaustive()
     }
 }
 
@@ -108,8 +110,7 @@ fn open(url: &str, _: &Tls) -> redis::RedisResult<redis::Client> {
 
 /// Whether the broker refused the user or a command.
 pub(crate) fn is_permission(e: &RedisError) -> bool {
-    e.kind() == redis::ErrorKind::AuthenticationFailed
-        || matches!(e.code(), Some("NOPERM" | "WRONGPASS" | "NOAUTH"))
+    e.kind() == redis::ErrorKind::AuthenticationFailed || matches!(e.code(), Some("NOPERM" | "WRONGPASS" | "NOAUTH"))
 }
 
 /// Whether the error means the connection is unusable (as opposed to one
@@ -142,33 +143,132 @@ pub(crate) fn redact(url: &str) -> String {
 /// Runs every command the cluster uses once, against throw-away keys, so
 /// that an ACL missing one of them is reported at `build()`/`run()` rather
 /// than as a failure in the middle of the work.
+///
+/// Two rounds: first the commands that create nothing (on keys that do not
+/// exist), among them `DEL`; only if all pass, the ones that make keys,
+/// which end by deleting them.
 pub(crate) fn check_permissions(broker: &Broker, conn: &mut Connection, id: &str) -> Result<(), Error> {
     let stream = format!("fp:{{{id}}}:probe");
     let zset = format!("fp:{{{id}}}:probe-z");
-    let mut pipe = redis::pipe();
-    pipe.cmd("TIME")
-        .cmd("XADD").arg(&stream).arg("*").arg("a").arg("1")
-        .cmd("XGROUP").arg("CREATE").arg(&stream).arg("g").arg("0")
-        .cmd("XREADGROUP").arg("GROUP").arg("g").arg("c").arg("COUNT").arg(1).arg("STREAMS").arg(&stream).arg(">")
-        .cmd("XCLAIM").arg(&stream).arg("g").arg("c").arg(0).arg("0-1").arg("JUSTID")
-        .cmd("XPENDING").arg(&stream).arg("g").arg("IDLE").arg(0).arg("-").arg("+").arg(1)
-        .cmd("XACK").arg(&stream).arg("g").arg("0-1")
-        .cmd("XREAD").arg("COUNT").arg(1).arg("STREAMS").arg(&stream).arg("0")
-        .cmd("XDEL").arg(&stream).arg("0-1")
-        .cmd("XADD").arg(&stream).arg("NOMKSTREAM").arg("*").arg("a").arg("2")
-        .cmd("XGROUP").arg("DELCONSUMER").arg(&stream).arg("g").arg("c")
-        .cmd("PEXPIRE").arg(&stream).arg(10_000)
-        .cmd("EXISTS").arg(&stream)
-        .cmd("ZADD").arg(&zset).arg(1).arg("m")
-        .cmd("ZRANGE").arg(&zset).arg(0).arg("+inf").arg("BYSCORE")
-        .cmd("ZREMRANGEBYSCORE").arg(&zset).arg("-inf").arg(0)
-        .cmd("ZREM").arg(&zset).arg("m")
-        .cmd("DEL").arg(&stream).arg(&zset);
-    let names = [
-        "TIME", "XADD", "XGROUP CREATE", "XREADGROUP", "XCLAIM", "XPENDING", "XACK", "XREAD", "XDEL",
-        "XADD NOMKSTREAM", "XGROUP DELCONSUMER", "PEXPIRE", "EXISTS", "ZADD", "ZRANGE BYSCORE",
-        "ZREMRANGEBYSCORE", "ZREM", "DEL",
+    let mut harmless = redis::pipe();
+    harmless
+        .cmd("TIME")
+        .cmd("DEL")
+        .arg(&stream)
+        .arg(&zset)
+        .cmd("EXISTS")
+        .arg(&stream)
+        .cmd("PEXPIRE")
+        .arg(&stream)
+        .arg(10_000)
+        .cmd("ZRANGE")
+        .arg(&zset)
+        .arg(0)
+        .arg("+inf")
+        .arg("BYSCORE")
+        .cmd("ZREMRANGEBYSCORE")
+        .arg(&zset)
+        .arg("-inf")
+        .arg(0)
+        .cmd("ZREM")
+        .arg(&zset)
+        .arg("m")
+        .cmd("XREAD")
+        .arg("COUNT")
+        .arg(1)
+        .arg("STREAMS")
+        .arg(&stream)
+        .arg("0")
+        .cmd("XADD")
+        .arg(&stream)
+        .arg("NOMKSTREAM")
+        .arg("*")
+        .arg("a")
+        .arg("1");
+    let harmless_names = [
+        "TIME",
+        "DEL",
+        "EXISTS",
+        "PEXPIRE",
+        "ZRANGE BYSCORE",
+        "ZREMRANGEBYSCORE",
+        "ZREM",
+        "XREAD",
+        "XADD NOMKSTREAM",
     ];
+    probe(broker, conn, &mut harmless, &harmless_names)?;
+    let mut making = redis::pipe();
+    making
+        .cmd("XADD")
+        .arg(&stream)
+        .arg("*")
+        .arg("a")
+        .arg("1")
+        .cmd("XGROUP")
+        .arg("CREATE")
+        .arg(&stream)
+        .arg("g")
+        .arg("0")
+        .cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg("g")
+        .arg("c")
+        .arg("COUNT")
+        .arg(1)
+        .arg("STREAMS")
+        .arg(&stream)
+        .arg(">")
+        .cmd("XCLAIM")
+        .arg(&stream)
+        .arg("g")
+        .arg("c")
+        .arg(0)
+        .arg("0-1")
+        .arg("JUSTID")
+        .cmd("XPENDING")
+        .arg(&stream)
+        .arg("g")
+        .arg("IDLE")
+        .arg(0)
+        .arg("-")
+        .arg("+")
+        .arg(1)
+        .cmd("XACK")
+        .arg(&stream)
+        .arg("g")
+        .arg("0-1")
+        .cmd("XDEL")
+        .arg(&stream)
+        .arg("0-1")
+        .cmd("XGROUP")
+        .arg("DELCONSUMER")
+        .arg(&stream)
+        .arg("g")
+        .arg("c")
+        .cmd("ZADD")
+        .arg(&zset)
+        .arg(1)
+        .arg("m")
+        .cmd("DEL")
+        .arg(&stream)
+        .arg(&zset);
+    let making_names = [
+        "XADD",
+        "XGROUP CREATE",
+        "XREADGROUP",
+        "XCLAIM",
+        "XPENDING",
+        "XACK",
+        "XDEL",
+        "XGROUP DELCONSUMER",
+        "ZADD",
+        "DEL",
+    ];
+    probe(broker, conn, &mut making, &making_names)
+}
+
+/// Runs one round of the permission check.
+fn probe(broker: &Broker, conn: &mut Connection, pipe: &mut redis::Pipeline, names: &[&str]) -> Result<(), Error> {
     let replies: Vec<Value> = pipe
         .ignore_errors()
         .query(conn)
@@ -176,14 +276,14 @@ pub(crate) fn check_permissions(broker: &Broker, conn: &mut Connection, id: &str
     for (name, reply) in names.iter().zip(&replies) {
         if let Value::ServerError(e) = reply {
             let e: RedisError = e.clone().into();
-            let kind = if is_permission(&e) { ErrorKind::Permission } else { ErrorKind::Broker };
-            let advice = if kind == ErrorKind::Permission {
-                "grant it (the least-privilege ACL is in forkpool::cluster's docs)"
+            let (kind, advice) = if is_permission(&e) {
+                (
+                    ErrorKind::Permission,
+                    "grant it (the least-privilege ACL is in forkpool::cluster's docs)",
+                )
             } else {
-                "forkpool's cluster needs Redis 6.2 or later"
+                (ErrorKind::Broker, "forkpool's cluster needs Redis 6.2 or later")
             };
-            // Remove what the earlier commands made; ignore failures.
-            let _: redis::RedisResult<Value> = redis::cmd("DEL").arg(&stream).arg(&zset).query(conn);
             return Err(Error::new(
                 kind,
                 format!("the Redis broker at {} refused `{name}`: {e}; {advice}", broker.shown()),
@@ -229,7 +329,10 @@ mod tests {
 
     #[test]
     fn passwords_are_hidden_in_messages() {
-        assert_eq!(redact("redis://app:secret@10.0.0.5:6379/0"), "redis://app:***@10.0.0.5:6379/0");
+        assert_eq!(
+            redact("redis://app:secret@10.0.0.5:6379/0"),
+            "redis://app:***@10.0.0.5:6379/0"
+        );
         assert_eq!(redact("rediss://:secret@h/"), "rediss://:***@h/");
         assert_eq!(redact("redis://secret@h"), "redis://***@h");
         assert_eq!(redact("redis://h:6379"), "redis://h:6379");

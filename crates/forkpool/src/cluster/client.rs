@@ -320,7 +320,11 @@ impl Cluster {
         };
         // Every task ends: with a result, a verdict of the reaper (within
         // node_timeout of its node's silence), or BrokerLost.
-        while !self.session.pending.wait_empty(Instant::now() + Duration::from_secs(3600)) {}
+        while !self
+            .session
+            .pending
+            .wait_empty(Instant::now() + Duration::from_secs(3600))
+        {}
         self.session.outbox.stop();
         if let Some(writer) = writer {
             let _ = writer.join();

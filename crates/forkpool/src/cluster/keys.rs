@@ -107,7 +107,11 @@ pub(crate) fn process_id() -> String {
     let host = if host.is_empty() { "host".to_owned() } else { host };
     // RandomState is seeded from the OS's randomness.
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
     format!("{host}:{}:{:08x}", std::process::id(), hasher.finish() as u32)
 }
 

@@ -107,7 +107,11 @@ fn resolve(session: &Session, queue: &Queue, entry: &mut Entry, owner: &str, pip
             verdict_entry(session, pipe, task, &verdict);
         }
     }
-    pipe.cmd("XACK").arg(&queue.key).arg(keys::GROUP).arg(&entry.id).ignore();
+    pipe.cmd("XACK")
+        .arg(&queue.key)
+        .arg(keys::GROUP)
+        .arg(&entry.id)
+        .ignore();
     pipe.cmd("XDEL").arg(&queue.key).arg(&entry.id).ignore();
 }
 
@@ -152,7 +156,11 @@ pub(crate) fn sweep(session: &Session, conn: &mut Connection, queue: &Queue, rea
                 };
                 verdict_entry(session, &mut pipe, task, &verdict);
             }
-            pipe.cmd("XACK").arg(&queue.key).arg(keys::GROUP).arg(&entry.id).ignore();
+            pipe.cmd("XACK")
+                .arg(&queue.key)
+                .arg(keys::GROUP)
+                .arg(&entry.id)
+                .ignore();
             pipe.cmd("XDEL").arg(&queue.key).arg(&entry.id).ignore();
         }
         pipe.query::<()>(conn)?;

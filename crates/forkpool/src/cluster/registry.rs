@@ -86,7 +86,12 @@ pub(crate) fn type_hash(arg: &str, output: &str) -> u64 {
     const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
     const PRIME: u64 = 0x0000_0100_0000_01b3;
     let mut h = OFFSET;
-    for part in [b"forkpool-remote-1".as_slice(), arg.as_bytes(), b"->", output.as_bytes()] {
+    for part in [
+        b"forkpool-remote-1".as_slice(),
+        arg.as_bytes(),
+        b"->",
+        output.as_bytes(),
+    ] {
         for &b in part {
             h ^= u64::from(b);
             h = h.wrapping_mul(PRIME);
@@ -274,6 +279,9 @@ mod tests {
         let r = Registry::build(&regs);
         let e = r.check().unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidConfig);
-        assert!(e.to_string().contains("a.rs:1") && e.to_string().contains("b.rs:2"), "{e}");
+        assert!(
+            e.to_string().contains("a.rs:1") && e.to_string().contains("b.rs:2"),
+            "{e}"
+        );
     }
 }

@@ -50,7 +50,8 @@ impl Settings {
     /// How long one call to the broker may take before the connection is
     /// given up as broken.
     pub(crate) fn io_timeout(&self) -> Duration {
-        self.node_timeout.clamp(Duration::from_millis(500), Duration::from_secs(5))
+        self.node_timeout
+            .clamp(Duration::from_millis(500), Duration::from_secs(5))
     }
 }
 
@@ -131,7 +132,9 @@ impl Queue {
 
     /// Whether no node has served it for at least `patience`.
     pub(crate) fn unserved_for(&self, patience: Duration) -> bool {
-        lock(&self.offers).unserved_since.is_some_and(|t| t.elapsed() >= patience)
+        lock(&self.offers)
+            .unserved_since
+            .is_some_and(|t| t.elapsed() >= patience)
     }
 
     /// The error for a task no node can run.
@@ -347,8 +350,7 @@ impl Session {
         let Some(f) = registry().by_type(fn_type) else {
             return Err(TaskError::Unsupported {
                 name: fn_name.to_owned(),
-                reason: "it is not a #[forkpool::remote] function (closures cannot be sent to other machines)"
-                    .into(),
+                reason: "it is not a #[forkpool::remote] function (closures cannot be sent to other machines)".into(),
             });
         };
         let key = keys::queue(&self.id, f.name, f.type_hash);

@@ -147,7 +147,10 @@ mod tests {
 
     #[test]
     fn reads_xread_replies_in_both_protocols() {
-        let e = Value::Array(vec![bulk("1-0"), Value::Array(vec![bulk("t"), bulk("7"), bulk("h"), bulk("x")])]);
+        let e = Value::Array(vec![
+            bulk("1-0"),
+            Value::Array(vec![bulk("t"), bulk("7"), bulk("h"), bulk("x")]),
+        ]);
         let resp2 = Value::Array(vec![Value::Array(vec![bulk("k"), Value::Array(vec![e.clone()])])]);
         let resp3 = Value::Map(vec![(bulk("k"), Value::Array(vec![e]))]);
         for reply in [resp2, resp3] {

@@ -100,18 +100,41 @@ pub(crate) enum PartHead {
 /// A [`TaskError`] as it crosses the broker.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum WireError {
-    Panicked { message: String },
-    Crashed { signal: Option<i32>, exit_code: Option<i32> },
-    TimedOut { after_ns: u64 },
-    MemoryLimitExceeded { limit: u64 },
+    Panicked {
+        message: String,
+    },
+    Crashed {
+        signal: Option<i32>,
+        exit_code: Option<i32>,
+    },
+    TimedOut {
+        after_ns: u64,
+    },
+    MemoryLimitExceeded {
+        limit: u64,
+    },
     Cancelled,
-    Codec { message: String },
+    Codec {
+        message: String,
+    },
     PoolShutdown,
-    WorkerStartFailed { message: String },
-    Protocol { message: String },
-    NodeLost { node: String, attempts: u32 },
-    Unsupported { name: String, reason: String },
-    BrokerLost { message: String },
+    WorkerStartFailed {
+        message: String,
+    },
+    Protocol {
+        message: String,
+    },
+    NodeLost {
+        node: String,
+        attempts: u32,
+    },
+    Unsupported {
+        name: String,
+        reason: String,
+    },
+    BrokerLost {
+        message: String,
+    },
 }
 
 impl From<&TaskError> for WireError {
@@ -253,7 +276,9 @@ pub(crate) fn parts_from_wire(heads: Vec<PartHead>, body: &[u8], items: u32) -> 
     let mut next = 0u32;
     for (first, count) in spans {
         if first != next || count == 0 {
-            return Err(format!("a result's parts do not cover the task's {items} items exactly"));
+            return Err(format!(
+                "a result's parts do not cover the task's {items} items exactly"
+            ));
         }
         next = first.checked_add(count).ok_or("a result part overflows")?;
     }

@@ -42,7 +42,10 @@ impl Link {
     /// unreachable; breaks the session when that lasts `node_timeout`.
     fn get(&mut self, session: &Session) -> Option<&mut Connection> {
         if self.conn.is_none() {
-            if self.last_attempt.is_some_and(|t| t.elapsed() < Duration::from_millis(100)) {
+            if self
+                .last_attempt
+                .is_some_and(|t| t.elapsed() < Duration::from_millis(100))
+            {
                 return None;
             }
             self.last_attempt = Some(Instant::now());
@@ -158,7 +161,12 @@ fn send(session: &Session, link: &mut Link, entries: Vec<OutEntry>) {
                 .error("the connection broke while the task was being sent", &e)
                 .to_string();
             for entry in entries {
-                session.fail(entry.task, TaskError::BrokerLost { message: message.clone() });
+                session.fail(
+                    entry.task,
+                    TaskError::BrokerLost {
+                        message: message.clone(),
+                    },
+                );
             }
         }
     }
@@ -172,10 +180,10 @@ fn heartbeat(session: &Session, link: &mut Link) {
     let Some(conn) = link.get(session) else {
         return;
     };
-    if let Err(e) = beat(session, conn) {
-        if is_connection_error(&e) {
-            link.broke();
-        }
+    if let Err(e) = beat(session, conn)
+        && is_connection_error(&e)
+    {
+        link.broke();
     }
 }
 

@@ -20,7 +20,7 @@ pub(crate) mod remote_slice;
 pub(crate) mod signal;
 pub(crate) mod signal_pipe;
 pub(crate) mod slots;
+pub(crate) mod spawn;
 #[cfg(feature = "cluster")]
 pub(crate) mod stop_signals;
-pub(crate) mod spawn;
 pub(crate) mod threads;

@@ -17,7 +17,7 @@ use redis::{Connection, Value};
 
 use super::state::{Held, NodeState, Phase};
 use super::{BROKER_PATIENCE, IO_TIMEOUT};
-use crate::cluster::broker::is_connection_error;
+use crate::cluster::broker::{is_connection_error, is_permission};
 use crate::cluster::keys;
 use crate::cluster::streams::{self, Entry};
 use crate::cluster::wire::{self, TaskHead};
@@ -115,8 +115,9 @@ pub(crate) fn run(state: &NodeState, conn: Connection, signals: &StopSignals) {
         }
         let reply: Value = match read.query(c) {
             Ok(reply) => reply,
-            Err(e) if e.code() == Some("NOGROUP") => {
-                // A client's stream expired or was deleted: forget it.
+            Err(e) if matches!(e.code(), Some("NOGROUP" | "UNBLOCKED")) => {
+                // A client's stream expired or was deleted (while we were
+                // blocked on it, for UNBLOCKED): forget it, look again.
                 let detail = e.detail().unwrap_or_default().to_owned();
                 streams.retain(|s| !detail.contains(s.as_str()));
                 refresh_at = Instant::now();
@@ -124,6 +125,7 @@ pub(crate) fn run(state: &NodeState, conn: Connection, signals: &StopSignals) {
             }
             Err(e) => {
                 broke(state, &mut conn, &mut failing_since, &e);
+                refresh_at = Instant::now();
                 continue;
             }
         };
@@ -144,14 +146,17 @@ pub(crate) fn run(state: &NodeState, conn: Connection, signals: &StopSignals) {
     }
 }
 
-/// A call failed: a broken connection is dropped (and retried for a while);
-/// a refused command ends the node.
+/// A call failed: a broken connection is dropped (and retried for a
+/// while); a refused permission ends the node; any other refusal (a
+/// stream deleted at the wrong moment) is waited out.
 fn broke(state: &NodeState, conn: &mut Option<Connection>, failing_since: &mut Option<Instant>, e: &redis::RedisError) {
     if is_connection_error(e) {
         *conn = None;
         failing_since.get_or_insert_with(Instant::now);
-    } else {
+    } else if is_permission(e) {
         state.fail(state.broker.error("the broker refused the node", e));
+    } else {
+        state.wait_a_little(BLOCK);
     }
 }
 
@@ -204,7 +209,10 @@ fn take(state: &NodeState, stream: &Arc<str>, mut entry: Entry) {
         hold(state, stream, entry.id, task, results, FALLBACK_NODE_TIMEOUT, slot);
         return;
     };
-    let head = match entry.field(wire::HEAD).map(|h| wire::decode::<TaskHead>(h, "task head")) {
+    let head = match entry
+        .field(wire::HEAD)
+        .map(|h| wire::decode::<TaskHead>(h, "task head"))
+    {
         Some(Ok(head)) => head,
         Some(Err(message)) => {
             let (task, slot) = refuse(task, message);

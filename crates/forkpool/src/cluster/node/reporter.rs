@@ -23,7 +23,7 @@ use redis::{Connection, RedisResult, Value};
 
 use super::state::{Held, NodeState, Phase};
 use super::{BROKER_PATIENCE, IO_TIMEOUT};
-use crate::cluster::broker::{ServerClock, is_connection_error, millis};
+use crate::cluster::broker::{ServerClock, is_connection_error, is_permission, millis};
 use crate::cluster::keys;
 use crate::cluster::wire::{self, ResultHead};
 use crate::error::TaskError;
@@ -108,7 +108,7 @@ pub(crate) fn run(state: &NodeState, conn: Connection) {
     let mut failing_since: Option<Instant> = None;
     let mut unsent: Vec<Report> = Vec::new();
     let mut unacked: Vec<Report> = Vec::new();
-    let mut next_beat = Instant::now() + Duration::from_secs(1);
+    let mut last_beat = Instant::now();
     let mut next_offer = Instant::now() + OFFER_EVERY;
     loop {
         match state.phase() {
@@ -116,7 +116,13 @@ pub(crate) fn run(state: &NodeState, conn: Connection) {
             Phase::Done if state.holds_nothing() && unsent.is_empty() && unacked.is_empty() => return,
             _ => {}
         }
-        let deadline = next_beat.min(next_offer).min(Instant::now() + Duration::from_millis(100));
+        // Claims are renewed a quarter of the shortest node_timeout after
+        // the last renewal, which covers entries claimed since.
+        let interval = beat_interval(state.shortest_node_timeout());
+        let next_beat = last_beat + interval;
+        let deadline = next_beat
+            .min(next_offer)
+            .min(Instant::now() + interval.min(Duration::from_millis(100)));
         if unacked.is_empty()
             && let Some(token) = state.finished.pop(Some(deadline))
         {
@@ -165,8 +171,8 @@ pub(crate) fn run(state: &NodeState, conn: Connection) {
                 unacked.clear();
             }
             if Instant::now() >= next_beat {
-                let interval = heartbeat(state, c)?;
-                next_beat = Instant::now() + interval;
+                last_beat = Instant::now();
+                heartbeat(state, c)?;
             }
             if Instant::now() >= next_offer {
                 advertise(state, c)?;
@@ -178,7 +184,7 @@ pub(crate) fn run(state: &NodeState, conn: Connection) {
             if is_connection_error(&e) {
                 conn = None;
                 failing_since.get_or_insert_with(Instant::now);
-            } else {
+            } else if is_permission(&e) {
                 state.fail(state.broker.error("the broker refused the node", &e));
                 return;
             }
@@ -222,15 +228,27 @@ fn post(conn: &mut Connection, reports: &[Report]) -> RedisResult<Vec<Option<Str
 fn acknowledge(conn: &mut Connection, reports: &[Report]) -> RedisResult<()> {
     let mut pipe = redis::pipe();
     for r in reports {
-        pipe.cmd("XACK").arg(&*r.stream).arg(keys::GROUP).arg(&r.entry_id).ignore();
+        pipe.cmd("XACK")
+            .arg(&*r.stream)
+            .arg(keys::GROUP)
+            .arg(&r.entry_id)
+            .ignore();
         pipe.cmd("XDEL").arg(&*r.stream).arg(&r.entry_id).ignore();
     }
-    pipe.query(conn)
+    // A stream deleted meanwhile (its client ended) is no error here.
+    pipe.ignore_errors().query::<Value>(conn).map(drop)
 }
 
-/// Renews the claim on every held entry; returns when to do it again.
-fn heartbeat(state: &NodeState, conn: &mut Connection) -> RedisResult<Duration> {
-    let (by_stream, shortest) = state.held_by_stream();
+/// How often claims are renewed: four times per `node_timeout`.
+fn beat_interval(shortest_node_timeout: Option<Duration>) -> Duration {
+    shortest_node_timeout
+        .map_or(Duration::from_secs(1), |t| t / 4)
+        .clamp(Duration::from_millis(10), Duration::from_secs(1))
+}
+
+/// Renews the claim on every held entry.
+fn heartbeat(state: &NodeState, conn: &mut Connection) -> RedisResult<()> {
+    let by_stream = state.held_by_stream();
     if !by_stream.is_empty() {
         let mut pipe = redis::pipe();
         for (stream, ids) in &by_stream {
@@ -243,11 +261,9 @@ fn heartbeat(state: &NodeState, conn: &mut Connection) -> RedisResult<Duration> 
                 .arg("JUSTID")
                 .ignore();
         }
-        pipe.query::<()>(conn)?;
+        pipe.ignore_errors().query::<Value>(conn)?;
     }
-    Ok(shortest
-        .map_or(Duration::from_secs(1), |t| t / 4)
-        .clamp(Duration::from_millis(10), Duration::from_secs(1)))
+    Ok(())
 }
 
 /// Renews the node's offers (and prunes offers whose lease ended).
@@ -263,7 +279,11 @@ pub(crate) fn advertise(state: &NodeState, conn: &mut Connection) -> RedisResult
             .arg(lease)
             .arg(keys::offer_member(f.type_hash, &state.id, state.workers))
             .ignore();
-        pipe.cmd("ZREMRANGEBYSCORE").arg(&key).arg("-inf").arg(format!("({now}")).ignore();
+        pipe.cmd("ZREMRANGEBYSCORE")
+            .arg(&key)
+            .arg("-inf")
+            .arg(format!("({now}"))
+            .ignore();
         pipe.cmd("PEXPIRE").arg(&key).arg(millis(OFFER_LEASE * 2)).ignore();
     }
     pipe.query(conn)

@@ -183,15 +183,18 @@ impl NodeState {
         lock(&self.held).is_empty()
     }
 
-    /// The entries held, by stream, and the shortest `node_timeout` among
-    /// them.
-    pub(crate) fn held_by_stream(&self) -> (HashMap<Arc<str>, Vec<String>>, Option<Duration>) {
-        let held = lock(&self.held);
+    /// The entries held, by stream.
+    pub(crate) fn held_by_stream(&self) -> HashMap<Arc<str>, Vec<String>> {
         let mut by_stream: HashMap<Arc<str>, Vec<String>> = HashMap::new();
-        for h in held.values() {
+        for h in lock(&self.held).values() {
             by_stream.entry(h.stream.clone()).or_default().push(h.entry_id.clone());
         }
-        (by_stream, held.values().map(|h| h.node_timeout).min())
+        by_stream
+    }
+
+    /// The shortest `node_timeout` among the clients of the held entries.
+    pub(crate) fn shortest_node_timeout(&self) -> Option<Duration> {
+        lock(&self.held).values().map(|h| h.node_timeout).min()
     }
 
     pub(crate) fn now_ms(&self) -> u64 {

@@ -1,0 +1,627 @@
+//! The cluster with real parts: a real `redis-server` per test (loopback,
+//! no persistence, the documented least-privilege ACL user), and nodes
+//! that are real processes (this test binary run again as the ignored
+//! `node_main` test), killed, stopped and resumed by their pids.
+
+mod common;
+#[path = "common/redis_server.rs"]
+mod redis_server;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{kill, parent_of, temp_path, wait_for};
+use forkpool::cluster::{Cluster, Node};
+use forkpool::{ErrorKind, Pool, TaskError};
+use redis_server::RedisServer;
+
+// ------------------------------------------------------------ the tasks --
+
+#[forkpool::remote]
+fn double(x: u64) -> u64 {
+    x * 2
+}
+
+/// Appends this worker's pid to the file at `path`: one line per run.
+fn log_run(path: &str) {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    f.write_all(format!("{}\n", std::process::id()).as_bytes()).unwrap();
+}
+
+#[forkpool::remote]
+fn logged_sleep(job: (String, u64)) -> u32 {
+    log_run(&job.0);
+    std::thread::sleep(Duration::from_millis(job.1));
+    std::process::id()
+}
+
+#[forkpool::remote]
+fn segfault(log: String) -> u8 {
+    log_run(&log);
+    // SAFETY: none; this crashes the worker on purpose.
+    unsafe { std::ptr::null_mut::<u8>().write_volatile(1) };
+    0
+}
+
+#[forkpool::remote]
+fn panics(log: String) -> u8 {
+    log_run(&log);
+    panic!("boom on a node")
+}
+
+#[forkpool::remote]
+fn hangs(log: String) -> u8 {
+    log_run(&log);
+    loop {
+        std::thread::park();
+    }
+}
+
+#[forkpool::remote]
+fn hog(log: String) -> usize {
+    log_run(&log);
+    let v = vec![1u8; 512 << 20];
+    v.iter().map(|&b| b as usize).sum()
+}
+
+#[forkpool::remote(name = "tests.versioned")]
+fn versioned_a(x: u32) -> u32 {
+    x + 1
+}
+
+#[forkpool::remote(name = "tests.versioned")]
+fn versioned_b(x: String) -> u32 {
+    x.len() as u32
+}
+
+// ------------------------------------------------------------ the nodes --
+
+/// Runs a node when started by [`NodeProcess`]; nothing otherwise.
+#[test]
+#[ignore = "a node process for the other tests"]
+fn node_main() {
+    let Ok(url) = std::env::var("FP_TEST_NODE_URL") else {
+        return;
+    };
+    let env = |name: &str| std::env::var(name).ok();
+    let workers = env("FP_TEST_NODE_WORKERS").map_or(2, |w| w.parse().unwrap());
+    let mut pool = Pool::builder();
+    if let Some(limit) = env("FP_TEST_NODE_MEMORY") {
+        pool = pool.memory_limit(limit.parse().unwrap());
+    }
+    let mut node = Node::builder(url).workers(workers).pool(pool);
+    match env("FP_TEST_NODE_SERVE").as_deref() {
+        Some("versioned_a") => node = node.serve(versioned_a),
+        Some("double") => node = node.serve(double),
+        _ => {}
+    }
+    node.run().unwrap();
+    println!(
+        "node: SIGTERM is {}",
+        if sigterm_is_default() {
+            "default again"
+        } else {
+            "still ours"
+        }
+    );
+}
+
+fn sigterm_is_default() -> bool {
+    // SAFETY: sigaction with a null new action only reads the current one
+    // into a zeroed, valid struct.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(libc::SIGTERM, std::ptr::null(), &mut old);
+        old.sa_sigaction == libc::SIG_DFL
+    }
+}
+
+/// A node: this test binary run again as `node_main`.
+struct NodeProcess {
+    child: Child,
+}
+
+impl NodeProcess {
+    fn start(url: &str, env: &[(&str, &str)]) -> NodeProcess {
+        let child = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "node_main", "--ignored", "--nocapture", "--test-threads=1"])
+            .env("FP_TEST_NODE_URL", url)
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        NodeProcess { child }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for the node to exit; its status and what it printed.
+    fn wait_exit(mut self, timeout: Duration) -> Option<(ExitStatus, String)> {
+        let ok = wait_for(timeout, || matches!(self.child.try_wait(), Ok(Some(_))));
+        if !ok {
+            return None;
+        }
+        let status = self.child.wait().unwrap();
+        let mut out = String::new();
+        if let Some(mut stdout) = self.child.stdout.take() {
+            let _ = std::io::Read::read_to_string(&mut stdout, &mut out);
+        }
+        Some((status, out))
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        // Our own unreaped child: its pid cannot have been reused.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits until `nodes` nodes offer `name`.
+fn wait_served(server: &RedisServer, name: &str, nodes: usize) {
+    let key = format!("fp:offer:{name}");
+    let served = wait_for(Duration::from_secs(30), || {
+        let members: Vec<String> = redis::cmd("ZRANGE")
+            .arg(&key)
+            .arg(0)
+            .arg(-1)
+            .query(&mut server.admin())
+            .unwrap();
+        members.len() >= nodes
+    });
+    assert!(served, "{nodes} node(s) did not come up serving {name}");
+}
+
+/// The lines a task logged (one per run).
+fn runs(log: &Path) -> Vec<String> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn log_path(name: &str) -> (PathBuf, String) {
+    let p = temp_path(name);
+    let s = p.display().to_string();
+    (p, s)
+}
+
+/// Whether `pid` descends from `ancestor`.
+fn descends_from(pid: u32, ancestor: u32) -> bool {
+    let mut p = pid;
+    for _ in 0..16 {
+        match parent_of(p) {
+            Some(parent) if parent == ancestor => return true,
+            Some(parent) if parent > 1 => p = parent,
+            _ => return false,
+        }
+    }
+    false
+}
+
+fn cluster(server: &RedisServer, node_timeout: Duration) -> Cluster {
+    Cluster::builder(server.url())
+        .node_timeout(node_timeout)
+        .build()
+        .unwrap()
+}
+
+// ------------------------------------------------------------ the tests --
+
+#[test]
+fn tasks_and_maps_round_trip_and_leave_no_keys() {
+    let server = RedisServer::start();
+    let node = NodeProcess::start(&server.url(), &[]);
+    wait_served(&server, "cluster::double", 1);
+    let cluster = cluster(&server, Duration::from_secs(10));
+
+    assert_eq!(cluster.submit(double, 21).join(), Ok(42));
+    let tasks: Vec<_> = (0..50).map(|i| cluster.submit(double, i)).collect();
+    let got: Vec<u64> = tasks.into_iter().map(|t| t.join().unwrap()).collect();
+    assert_eq!(got, (0..50).map(|i| i * 2).collect::<Vec<_>>());
+
+    let mapped: Vec<u64> = cluster.map(double, 0..5000).map(Result::unwrap).collect();
+    assert_eq!(mapped, (0..5000).map(|i| i * 2).collect::<Vec<_>>());
+    let mut unordered: Vec<u64> = cluster.map_unordered(double, 0..3000).map(Result::unwrap).collect();
+    unordered.sort_unstable();
+    assert_eq!(unordered, (0..3000).map(|i| i * 2).collect::<Vec<_>>());
+    assert_eq!(cluster.late_results(), 0);
+
+    let id = cluster.id().to_owned();
+    assert!(server.keys().iter().any(|k| k.contains(&id)), "{:?}", server.keys());
+    cluster.shutdown();
+    assert!(
+        !server.keys().iter().any(|k| k.contains(&id)),
+        "the client left keys: {:?}",
+        server.keys()
+    );
+    kill(node.pid(), libc::SIGTERM);
+    let (status, _) = node
+        .wait_exit(Duration::from_secs(30))
+        .expect("the node did not stop on SIGTERM");
+    assert!(status.success(), "{status:?}");
+    assert_eq!(server.keys(), Vec::<String>::new(), "keys left after shutdown");
+}
+
+#[test]
+fn crashes_panics_timeouts_and_memory_limits_end_as_locally_and_run_once() {
+    let server = RedisServer::start();
+    let _node = NodeProcess::start(&server.url(), &[("FP_TEST_NODE_MEMORY", "268435456")]);
+    wait_served(&server, "cluster::segfault", 1);
+    let cluster = Cluster::builder(server.url())
+        .node_timeout(Duration::from_millis(500))
+        .task_timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let (crash_log, crash) = log_path("segv");
+    let (panic_log, panic) = log_path("panic");
+    let (hang_log, hang) = log_path("hang");
+    let (hog_log, hog_arg) = log_path("hog");
+
+    assert_eq!(
+        cluster.submit(segfault, crash).join(),
+        Err(TaskError::Crashed {
+            signal: Some(libc::SIGSEGV),
+            exit_code: None
+        })
+    );
+    assert_eq!(
+        cluster.submit(panics, panic).join(),
+        Err(TaskError::Panicked {
+            message: "boom on a node".into()
+        })
+    );
+    assert_eq!(
+        cluster.submit(hangs, hang).join(),
+        Err(TaskError::TimedOut {
+            after: Duration::from_secs(1)
+        })
+    );
+    assert_eq!(
+        cluster.submit(hog, hog_arg).join(),
+        Err(TaskError::MemoryLimitExceeded { limit: 256 << 20 })
+    );
+    // Long past several node timeouts, nothing ran again.
+    std::thread::sleep(Duration::from_secs(3));
+    for log in [&crash_log, &panic_log, &hang_log, &hog_log] {
+        assert_eq!(runs(log).len(), 1, "{} ran {:?}", log.display(), runs(log));
+    }
+    assert_eq!(cluster.submit(double, 1).join(), Ok(2), "the node goes on");
+    assert_eq!(cluster.late_results(), 0);
+}
+
+#[test]
+fn a_node_killed_mid_task_ends_the_task_once_as_node_lost() {
+    let server = RedisServer::start();
+    let node = NodeProcess::start(&server.url(), &[]);
+    wait_served(&server, "cluster::logged_sleep", 1);
+    let cluster = cluster(&server, Duration::from_secs(1));
+    let (log, log_arg) = log_path("killed");
+    let task = cluster.submit(logged_sleep, (log_arg, 60_000));
+    assert!(
+        wait_for(Duration::from_secs(30), || runs(&log).len() == 1),
+        "the task never started"
+    );
+    let node_name_has_pid = format!(":{}:", node.pid());
+    kill(node.pid(), libc::SIGKILL);
+    match task.join_timeout(Duration::from_secs(60)) {
+        Ok(Err(TaskError::NodeLost { node, attempts })) => {
+            assert_eq!(attempts, 1);
+            assert!(node.contains(&node_name_has_pid), "{node}");
+        }
+        other => panic!("expected NodeLost, got {:?}", other.map_err(|_| "still running")),
+    }
+    assert_eq!(runs(&log).len(), 1);
+    cluster.shutdown();
+}
+
+#[test]
+fn with_retries_a_lost_task_runs_again_on_another_node() {
+    let server = RedisServer::start();
+    let a = NodeProcess::start(&server.url(), &[("FP_TEST_NODE_WORKERS", "1")]);
+    let b = NodeProcess::start(&server.url(), &[("FP_TEST_NODE_WORKERS", "1")]);
+    wait_served(&server, "cluster::logged_sleep", 2);
+    let cluster = Cluster::builder(server.url())
+        .node_timeout(Duration::from_secs(1))
+        .retries(1)
+        .build()
+        .unwrap();
+    let (log, log_arg) = log_path("retried");
+    let task = cluster.submit(logged_sleep, (log_arg, 2_000));
+    assert!(
+        wait_for(Duration::from_secs(30), || runs(&log).len() == 1),
+        "the task never started"
+    );
+    let worker: u32 = runs(&log)[0].parse().unwrap();
+    let (victim, survivor) = if descends_from(worker, a.pid()) { (a, b) } else { (b, a) };
+    assert!(descends_from(worker, victim.pid()));
+    kill(victim.pid(), libc::SIGKILL);
+    let pid = task.join_timeout(Duration::from_secs(60)).expect("no outcome").unwrap();
+    assert!(
+        descends_from(pid, survivor.pid()),
+        "the second run was not on the other node"
+    );
+    assert_eq!(runs(&log).len(), 2);
+    drop(victim);
+    cluster.shutdown();
+}
+
+#[test]
+fn a_node_stopped_past_its_timeout_then_resumed_gives_one_outcome() {
+    let server = RedisServer::start();
+    let node = NodeProcess::start(&server.url(), &[]);
+    wait_served(&server, "cluster::logged_sleep", 1);
+    let cluster = cluster(&server, Duration::from_secs(1));
+    let (log, log_arg) = log_path("stopped");
+    let task = cluster.submit(logged_sleep, (log_arg, 500));
+    assert!(
+        wait_for(Duration::from_secs(30), || runs(&log).len() == 1),
+        "the task never started"
+    );
+    kill(node.pid(), libc::SIGSTOP);
+    let outcome = task
+        .join_timeout(Duration::from_secs(60))
+        .expect("no outcome while the node was stopped");
+    assert!(
+        matches!(outcome, Err(TaskError::NodeLost { attempts: 1, .. })),
+        "{outcome:?}"
+    );
+    kill(node.pid(), libc::SIGCONT);
+    // The node wakes, finishes, and reports: that second outcome is dropped.
+    assert!(
+        wait_for(Duration::from_secs(30), || cluster.late_results() == 1),
+        "the late result never came"
+    );
+    assert_eq!(runs(&log).len(), 1);
+    assert_eq!(cluster.submit(double, 4).join(), Ok(8), "the resumed node serves again");
+    cluster.shutdown();
+}
+
+#[test]
+fn nodes_of_another_build_are_unsupported_at_once() {
+    let server = RedisServer::start();
+    // With no node at all.
+    let cluster = cluster(&server, Duration::from_secs(5));
+    match cluster.submit(double, 1).join() {
+        Err(TaskError::Unsupported { name, reason }) => {
+            assert_eq!(name, "cluster::double");
+            assert!(reason.contains("no live node"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // A node that serves `tests.versioned` with other types, and not
+    // `double`: as a node built from another version of the program.
+    let _node = NodeProcess::start(&server.url(), &[("FP_TEST_NODE_SERVE", "versioned_a")]);
+    wait_served(&server, "tests.versioned", 1);
+    assert_eq!(cluster.submit(versioned_a, 1).join(), Ok(2));
+    match cluster.submit(versioned_b, "abc".to_owned()).join() {
+        Err(TaskError::Unsupported { name, reason }) => {
+            assert_eq!(name, "tests.versioned");
+            assert!(reason.contains("other argument or result types"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let all: Vec<_> = cluster.map(double, 0..3).collect();
+    assert_eq!(all.len(), 3);
+    assert!(
+        all.iter().all(|r| matches!(r, Err(TaskError::Unsupported { .. }))),
+        "{all:?}"
+    );
+    match cluster.submit(|x: u64| x + 1, 1).join() {
+        Err(TaskError::Unsupported { reason, .. }) => assert!(reason.contains("#[forkpool::remote]"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    cluster.shutdown();
+}
+
+#[test]
+fn a_wrong_password_or_a_missing_permission_is_one_clear_error() {
+    let server = RedisServer::start_with(&[("weak", "weak-secret", "resetkeys ~fp:* -@all +@connection +@stream")]);
+    let wrong = server.url_for("fp", "not-the-password");
+    let e = Cluster::builder(&wrong).build().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Permission, "{e}");
+    assert!(!e.to_string().contains("not-the-password"), "{e}");
+    let e = Node::builder(&wrong).workers(1).run().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Permission, "{e}");
+
+    let e = Cluster::builder(server.url_for("weak", "weak-secret"))
+        .build()
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Permission, "{e}");
+    assert!(e.to_string().contains("`TIME`"), "{e}");
+
+    // Nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let e = Cluster::builder(format!("redis://fp:x@127.0.0.1:{port}/0"))
+        .build()
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Broker, "{e}");
+    // The probe left nothing behind.
+    assert_eq!(server.keys(), Vec::<String>::new());
+}
+
+#[test]
+fn a_broker_that_goes_away_ends_every_task_with_an_error() {
+    let mut server = RedisServer::start();
+    let _node = NodeProcess::start(&server.url(), &[("FP_TEST_NODE_WORKERS", "1")]);
+    wait_served(&server, "cluster::logged_sleep", 1);
+    let cluster = cluster(&server, Duration::from_secs(1));
+    let (log, log_arg) = log_path("broker");
+    let tasks: Vec<_> = (0..4)
+        .map(|_| cluster.submit(logged_sleep, (log_arg.clone(), 30_000)))
+        .collect();
+    assert!(
+        wait_for(Duration::from_secs(30), || runs(&log).len() == 1),
+        "no task started"
+    );
+    server.kill();
+    for task in tasks {
+        match task.join_timeout(Duration::from_secs(60)) {
+            Ok(Err(TaskError::BrokerLost { message })) => assert!(!message.is_empty()),
+            other => panic!("expected BrokerLost, got {:?}", other.map_err(|_| "still waiting")),
+        }
+    }
+    assert!(matches!(
+        cluster.submit(double, 1).join(),
+        Err(TaskError::BrokerLost { .. })
+    ));
+    let started = Instant::now();
+    cluster.shutdown();
+    assert!(started.elapsed() < Duration::from_secs(60));
+}
+
+#[test]
+fn nodes_claim_no_more_than_their_idle_workers_and_heartbeats_keep_long_tasks() {
+    let server = RedisServer::start();
+    let _node = NodeProcess::start(&server.url(), &[("FP_TEST_NODE_WORKERS", "1")]);
+    wait_served(&server, "cluster::logged_sleep", 1);
+    let cluster = cluster(&server, Duration::from_millis(500));
+    let (log, log_arg) = log_path("claims");
+    // Each runs for 2.5 s, five times the node timeout.
+    let tasks: Vec<_> = (0..3)
+        .map(|_| cluster.submit(logged_sleep, (log_arg.clone(), 2_500)))
+        .collect();
+    assert!(
+        wait_for(Duration::from_secs(30), || runs(&log).len() == 1),
+        "no task started"
+    );
+    let key = format!("fp:{{{}}}:q:cluster::logged_sleep:", cluster.id());
+    let mut admin = server.admin();
+    let streams: Vec<String> = redis::cmd("KEYS").arg(format!("{key}*")).query(&mut admin).unwrap();
+    assert_eq!(streams.len(), 1, "{streams:?}");
+    let summary: redis::Value = redis::cmd("XPENDING")
+        .arg(&streams[0])
+        .arg("fp-nodes")
+        .query(&mut admin)
+        .unwrap();
+    let pending = match summary {
+        redis::Value::Array(fields) => match fields.first() {
+            Some(redis::Value::Int(n)) => *n as u64,
+            other => panic!("{other:?}"),
+        },
+        other => panic!("{other:?}"),
+    };
+    let length: u64 = redis::cmd("XLEN").arg(&streams[0]).query(&mut admin).unwrap();
+    assert_eq!(
+        (pending, length),
+        (1, 3),
+        "a one-worker node claimed more than one entry"
+    );
+    for task in tasks {
+        let outcome = task.join();
+        assert!(outcome.is_ok(), "{outcome:?}");
+    }
+    assert_eq!(runs(&log).len(), 3, "a task ran twice: {:?}", runs(&log));
+    assert_eq!(cluster.late_results(), 0);
+    cluster.shutdown();
+}
+
+#[test]
+fn map_sends_many_items_per_stream_entry() {
+    let server = RedisServer::start();
+    let _node = NodeProcess::start(&server.url(), &[]);
+    wait_served(&server, "cluster::double", 1);
+    let cluster = cluster(&server, Duration::from_secs(10));
+    let mut admin = server.admin();
+    let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query(&mut admin).unwrap();
+    let n = 20_000u64;
+    let sum: u64 = cluster.map(double, 0..n).map(Result::unwrap).sum();
+    assert_eq!(sum, n * (n - 1));
+    let info: String = redis::cmd("INFO").arg("commandstats").query(&mut admin).unwrap();
+    let xadds: u64 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("cmdstat_xadd:calls="))
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|c| c.parse().ok())
+        .expect("no XADD stats");
+    // Batches each way; far fewer than one entry per item.
+    assert!(xadds < n / 20, "{xadds} XADDs for {n} items");
+    cluster.shutdown();
+}
+
+/// A client for `a_sigkilled_client_leaves_keys_that_expire`.
+#[test]
+#[ignore = "a client process for the other tests"]
+fn client_main() {
+    let Ok(url) = std::env::var("FP_TEST_CLIENT_URL") else {
+        return;
+    };
+    let cluster = Cluster::builder(url)
+        .node_timeout(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    drop(cluster.submit(double, 1)); // makes its task stream
+    println!("client {} ready", cluster.id());
+    std::io::stdout().flush().unwrap();
+    std::thread::sleep(Duration::from_secs(600));
+}
+
+#[test]
+fn a_sigkilled_client_leaves_keys_that_expire() {
+    let server = RedisServer::start();
+    let mut client = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "client_main", "--ignored", "--nocapture", "--test-threads=1"])
+        .env("FP_TEST_CLIENT_URL", server.url())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(client.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("ready") {
+        line.clear();
+        assert!(
+            std::io::BufRead::read_line(&mut out, &mut line).unwrap() > 0,
+            "the client died"
+        );
+    }
+    let keys = server.keys();
+    assert!(keys.iter().any(|k| k.ends_with(":r")), "{keys:?}");
+    assert!(keys.iter().any(|k| k.contains(":q:cluster::double:")), "{keys:?}");
+    client.kill().unwrap();
+    client.wait().unwrap();
+    assert!(
+        wait_for(Duration::from_secs(60), || server.keys().is_empty()),
+        "keys left: {:?}",
+        server.keys()
+    );
+}
+
+#[test]
+fn a_node_finishes_its_tasks_on_sigterm_and_gives_back_the_signal() {
+    let server = RedisServer::start();
+    let node = NodeProcess::start(&server.url(), &[("FP_TEST_NODE_WORKERS", "1")]);
+    wait_served(&server, "cluster::logged_sleep", 1);
+    let cluster = cluster(&server, Duration::from_secs(5));
+    let (log, log_arg) = log_path("sigterm");
+    let task = cluster.submit(logged_sleep, (log_arg, 1_500));
+    assert!(
+        wait_for(Duration::from_secs(30), || runs(&log).len() == 1),
+        "the task never started"
+    );
+    kill(node.pid(), libc::SIGTERM);
+    assert!(task.join().is_ok(), "the node did not finish its task");
+    let (status, out) = node.wait_exit(Duration::from_secs(30)).expect("the node did not stop");
+    assert!(status.success(), "{status:?}");
+    assert!(out.contains("SIGTERM is default again"), "{out}");
+    // It no longer offers anything.
+    match cluster.submit(double, 1).join() {
+        Err(TaskError::Unsupported { .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    cluster.shutdown();
+}
