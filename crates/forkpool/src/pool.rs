@@ -137,6 +137,37 @@ impl Pool {
         slot
     }
 
+    /// Like [`submit_items`](Pool::submit_items), but each item is a task
+    /// of its own, exactly as if `submit`ted one by one (several
+    /// submissions that crossed the broker together).
+    #[cfg(feature = "cluster")]
+    pub(crate) fn submit_each(
+        &self,
+        entry: CodeOffset,
+        data: &[u8],
+        count: u32,
+        timeout: Option<std::time::Duration>,
+    ) -> Vec<Arc<Slot>> {
+        let mut jobs = Vec::with_capacity(count as usize);
+        let mut slots = Vec::with_capacity(count as usize);
+        for item in protocol::Items::new(data, count) {
+            let slot = match item {
+                Ok(item) => {
+                    let mut one = Vec::with_capacity(4 + item.len());
+                    one.extend_from_slice(&(item.len() as u32).to_le_bytes());
+                    one.extend_from_slice(item);
+                    let slot = Slot::new(1);
+                    jobs.push(Job::new(entry, slot.clone(), one, 1, true).with_timeout(timeout));
+                    slot
+                }
+                Err(e) => Slot::failed(1, TaskError::Protocol { message: e.to_string() }),
+            };
+            slots.push(slot);
+        }
+        self.shared.submit_all(jobs);
+        slots
+    }
+
     /// Runs `f` on every input, in the workers, and yields the results in
     /// input order.
     ///

@@ -70,6 +70,16 @@ fn hog(log: String) -> usize {
     v.iter().map(|&b| b as usize).sum()
 }
 
+/// Quick, except that 13 crashes its worker.
+#[forkpool::remote]
+fn unlucky(x: u64) -> u64 {
+    if x == 13 {
+        // SAFETY: none; this crashes the worker on purpose.
+        unsafe { std::ptr::null_mut::<u8>().write_volatile(1) };
+    }
+    x
+}
+
 #[forkpool::remote(name = "tests.versioned")]
 fn versioned_a(x: u32) -> u32 {
     x + 1
@@ -551,6 +561,44 @@ fn map_sends_many_items_per_stream_entry() {
         .expect("no XADD stats");
     // Batches each way; far fewer than one entry per item.
     assert!(xadds < n / 20, "{xadds} XADDs for {n} items");
+    cluster.shutdown();
+}
+
+#[test]
+fn a_burst_of_quick_submissions_shares_entries_and_each_task_ends_as_alone() {
+    let server = RedisServer::start();
+    let _node = NodeProcess::start(&server.url(), &[]);
+    wait_served(&server, "cluster::unlucky", 1);
+    let cluster = cluster(&server, Duration::from_secs(10));
+    // Tasks prove quick first; then bursts are sent many to an entry.
+    for i in 0..20 {
+        assert_eq!(cluster.submit(unlucky, 100 + i).join(), Ok(100 + i));
+    }
+    let mut admin = server.admin();
+    let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query(&mut admin).unwrap();
+    let tasks: Vec<_> = (0..2000).map(|i| cluster.submit(unlucky, i)).collect();
+    for (i, task) in tasks.into_iter().enumerate() {
+        let outcome = task.join();
+        if i == 13 {
+            assert_eq!(
+                outcome,
+                Err(TaskError::Crashed {
+                    signal: Some(libc::SIGSEGV),
+                    exit_code: None
+                })
+            );
+        } else {
+            assert_eq!(outcome, Ok(i as u64), "task {i}");
+        }
+    }
+    let info: String = redis::cmd("INFO").arg("commandstats").query(&mut admin).unwrap();
+    let xadds: u64 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("cmdstat_xadd:calls="))
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|c| c.parse().ok())
+        .expect("no XADD stats");
+    assert!(xadds < 2000, "{xadds} XADDs for 2000 tasks: none shared an entry");
     cluster.shutdown();
 }
 

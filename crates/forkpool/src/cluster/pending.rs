@@ -16,13 +16,50 @@ use std::time::Instant;
 use crate::error::TaskError;
 use crate::slot::{Part, Slot, lock};
 
+/// Worker time per item above which submissions are never sent together.
+const COALESCE_NS: f64 = 2_000_000.0;
+/// The most submissions in one entry.
+const MAX_COALESCED: usize = 1024;
+
+/// What the client learns about one function as its tasks end.
+#[derive(Debug, Default)]
+pub(crate) struct FnStats {
+    /// Tasks in flight.
+    pub(crate) outstanding: AtomicUsize,
+    /// Running estimate of worker time per item, in ns.
+    item_ns: Mutex<Option<f64>>,
+}
+
+impl FnStats {
+    /// Learns from a result: `items` items took `elapsed_ns` of worker time.
+    pub(crate) fn note_elapsed(&self, items: u32, elapsed_ns: u64) {
+        if items == 0 || elapsed_ns == 0 {
+            return;
+        }
+        let sample = elapsed_ns as f64 / f64::from(items);
+        let mut estimate = lock(&self.item_ns);
+        *estimate = Some(estimate.map_or(sample, |e| 0.8 * e + 0.2 * sample));
+    }
+
+    /// How many submitted tasks the writer may put in one entry: as many as
+    /// take about 2 ms of work together, once tasks have proved quick; one
+    /// until anything is known, so that slow tasks are never piled onto one
+    /// node.
+    pub(crate) fn coalesce(&self) -> usize {
+        match *lock(&self.item_ns) {
+            Some(ns) if ns > 0.0 => ((COALESCE_NS / ns) as usize).clamp(1, MAX_COALESCED),
+            _ => 1,
+        }
+    }
+}
+
 /// A task in flight.
 #[derive(Debug)]
 pub(crate) struct PendingTask {
     pub(crate) slot: Arc<Slot>,
     pub(crate) items: u32,
-    /// The function's count of tasks in flight, decremented on settling.
-    pub(crate) outstanding: Arc<AtomicUsize>,
+    /// Its function's.
+    pub(crate) stats: Arc<FnStats>,
 }
 
 impl PendingTask {
@@ -37,7 +74,7 @@ impl PendingTask {
         for part in parts {
             self.slot.add(part);
         }
-        self.outstanding.fetch_sub(1, Ordering::AcqRel);
+        self.stats.outstanding.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -56,7 +93,7 @@ impl Pending {
     /// Adds a task; returns its id.
     pub(crate) fn insert(&self, task: PendingTask) -> u64 {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
-        task.outstanding.fetch_add(1, Ordering::AcqRel);
+        task.stats.outstanding.fetch_add(1, Ordering::AcqRel);
         lock(&self.tasks).insert(id, task);
         id
     }
@@ -126,13 +163,13 @@ impl Pending {
 mod tests {
     use super::*;
 
-    fn task(items: u32, outstanding: &Arc<AtomicUsize>) -> (PendingTask, Arc<Slot>) {
+    fn task(items: u32, stats: &Arc<FnStats>) -> (PendingTask, Arc<Slot>) {
         let slot = Slot::new(items);
         (
             PendingTask {
                 slot: slot.clone(),
                 items,
-                outstanding: outstanding.clone(),
+                stats: stats.clone(),
             },
             slot,
         )
@@ -141,15 +178,15 @@ mod tests {
     #[test]
     fn a_task_is_settled_once_and_a_second_result_is_dropped() {
         let pending = Pending::default();
-        let outstanding = Arc::new(AtomicUsize::new(0));
-        let (t, slot) = task(1, &outstanding);
+        let stats = Arc::new(FnStats::default());
+        let (t, slot) = task(1, &stats);
         let id = pending.insert(t);
-        assert_eq!(outstanding.load(Ordering::Relaxed), 1);
+        assert_eq!(stats.outstanding.load(Ordering::Relaxed), 1);
         assert_eq!(pending.items(id), Some(1));
         pending.take(id).unwrap().fail(TaskError::Cancelled);
         assert!(pending.take(id).is_none());
         assert_eq!(pending.duplicates(), 1);
-        assert_eq!(outstanding.load(Ordering::Relaxed), 0);
+        assert_eq!(stats.outstanding.load(Ordering::Relaxed), 0);
         assert_eq!(slot.take().unwrap().decode_one::<u8>(), Err(TaskError::Cancelled));
         assert!(pending.wait_empty(Instant::now()));
     }
@@ -157,10 +194,10 @@ mod tests {
     #[test]
     fn fail_all_ends_everything_in_flight() {
         let pending = Pending::default();
-        let outstanding = Arc::new(AtomicUsize::new(0));
+        let stats = Arc::new(FnStats::default());
         let slots: Vec<_> = (0..3)
             .map(|_| {
-                let (t, slot) = task(2, &outstanding);
+                let (t, slot) = task(2, &stats);
                 pending.insert(t);
                 slot
             })
@@ -172,6 +209,17 @@ mod tests {
         for slot in slots {
             assert!(slot.is_finished());
         }
-        assert_eq!(outstanding.load(Ordering::Relaxed), 0);
+        assert_eq!(stats.outstanding.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn quick_functions_coalesce_and_slow_or_unknown_ones_do_not() {
+        let stats = FnStats::default();
+        assert_eq!(stats.coalesce(), 1);
+        stats.note_elapsed(10, 10_000); // 1 µs an item
+        assert_eq!(stats.coalesce(), MAX_COALESCED);
+        let slow = FnStats::default();
+        slow.note_elapsed(1, 50_000_000);
+        assert_eq!(slow.coalesce(), 1);
     }
 }

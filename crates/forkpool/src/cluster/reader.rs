@@ -19,10 +19,12 @@ use std::time::{Duration, Instant};
 use redis::{Connection, Value};
 
 use super::broker::is_connection_error;
+use super::pending::PendingTask;
 use super::session::Session;
 use super::streams::{self, Entry};
-use super::wire::{self, ResultHead};
+use super::wire::{self, PartHead, ResultHead};
 use crate::error::TaskError;
+use crate::slot::Part;
 
 /// How long one `XREAD` blocks.
 pub(crate) const BLOCK: Duration = Duration::from_secs(1);
@@ -114,20 +116,26 @@ enum Flow {
     Stop,
 }
 
-/// Settles the task an entry is about.
+/// Settles the tasks an entry is about.
 fn settle(session: &Session, mut entry: Entry) -> Flow {
-    let Some(task) = entry.number(wire::TASK) else {
+    let Some(ids) = entry.field(wire::TASK).and_then(wire::parse_ids) else {
         return Flow::Go;
+    };
+    let fail_all = |error: TaskError| {
+        for &id in &ids {
+            session.fail(id, error.clone());
+        }
     };
     let head = match entry.field(wire::HEAD).map(|h| wire::decode::<ResultHead>(h, "result")) {
         Some(Ok(head)) => head,
         Some(Err(message)) => {
-            session.fail(task, TaskError::Protocol { message });
+            fail_all(TaskError::Protocol { message });
             return Flow::Go;
         }
         None => {
-            let message = "a result without a head".to_owned();
-            session.fail(task, TaskError::Protocol { message });
+            fail_all(TaskError::Protocol {
+                message: "a result without a head".into(),
+            });
             return Flow::Go;
         }
     };
@@ -135,19 +143,55 @@ fn settle(session: &Session, mut entry: Entry) -> Flow {
         ResultHead::Hello => {}
         ResultHead::Stop => return Flow::Stop,
         ResultHead::Ran { node, parts } => {
-            let Some(pending) = session.pending.take(task) else {
-                return Flow::Go;
-            };
             let body = entry.take(wire::BODY).unwrap_or_default();
-            match wire::parts_from_wire(parts, &body, pending.items) {
-                Ok(parts) => pending.settle(parts),
-                Err(why) => pending.fail(TaskError::Protocol {
-                    message: format!("node {node} sent a malformed result: {why}"),
-                }),
-            }
+            ran(session, &ids, &node, parts, &body);
         }
-        ResultHead::Lost { node, attempts } => session.fail(task, TaskError::NodeLost { node, attempts }),
-        ResultHead::Orphaned { name, reason } => session.fail(task, TaskError::Unsupported { name, reason }),
+        ResultHead::Lost { node, attempts } => fail_all(TaskError::NodeLost { node, attempts }),
+        ResultHead::Orphaned { name, reason } => fail_all(TaskError::Unsupported { name, reason }),
     }
     Flow::Go
+}
+
+/// Settles the tasks of a node's result: one task, or several sent
+/// together (one item each), whose parts are split among them.
+fn ran(session: &Session, ids: &[u64], node: &str, parts: Vec<PartHead>, body: &[u8]) {
+    let tasks: Vec<Option<PendingTask>> = ids.iter().map(|&id| session.pending.take(id)).collect();
+    if tasks.iter().all(Option::is_none) {
+        return;
+    }
+    let counts: Vec<u32> = match tasks.as_slice() {
+        [Some(task)] => vec![task.items],
+        // Tasks sent together are single items.
+        _ => vec![1; tasks.len()],
+    };
+    let total = counts.iter().sum();
+    let split = wire::parts_from_wire(parts, body, total).and_then(|parts| {
+        let elapsed: u64 = parts
+            .iter()
+            .map(|p| match p {
+                Part::Records { elapsed_ns, .. } => *elapsed_ns,
+                Part::Failed { .. } => 0,
+            })
+            .sum();
+        if let Some(task) = tasks.iter().flatten().next() {
+            task.stats.note_elapsed(total, elapsed);
+        }
+        wire::split_parts(parts, &counts)
+    });
+    match split {
+        Ok(split) => {
+            for (task, parts) in tasks.into_iter().zip(split) {
+                if let Some(task) = task {
+                    task.settle(parts);
+                }
+            }
+        }
+        Err(why) => {
+            for task in tasks.into_iter().flatten() {
+                task.fail(TaskError::Protocol {
+                    message: format!("node {node} sent a malformed result: {why}"),
+                });
+            }
+        }
+    }
 }

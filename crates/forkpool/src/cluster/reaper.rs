@@ -79,12 +79,12 @@ pub(crate) fn reap(session: &Session, conn: &mut Connection, queue: &Queue) -> R
 
 /// Adds to `pipe` what becomes of one claimed entry.
 fn resolve(session: &Session, queue: &Queue, entry: &mut Entry, owner: &str, pipe: &mut redis::Pipeline) {
-    let task = entry.number(wire::TASK);
+    let ids = entry.field(wire::TASK).and_then(wire::parse_ids);
     let head = entry
         .field(wire::HEAD)
         .and_then(|h| wire::decode::<TaskHead>(h, "task head").ok());
-    if let (Some(task), Some(mut head)) = (task, head)
-        && session.pending.items(task).is_some()
+    if let (Some(ids), Some(mut head)) = (ids, head)
+        && ids.iter().any(|&id| session.pending.items(id).is_some())
     {
         if head.attempt < session.settings.retries {
             head.attempt += 1;
@@ -93,7 +93,7 @@ fn resolve(session: &Session, queue: &Queue, entry: &mut Entry, owner: &str, pip
                 .arg(&queue.key)
                 .arg("*")
                 .arg(wire::TASK)
-                .arg(task)
+                .arg(wire::encode_ids(&ids))
                 .arg(wire::HEAD)
                 .arg(wire::encode(&head))
                 .arg(wire::PAYLOAD)
@@ -104,7 +104,7 @@ fn resolve(session: &Session, queue: &Queue, entry: &mut Entry, owner: &str, pip
                 node: owner.to_owned(),
                 attempts: head.attempt + 1,
             };
-            verdict_entry(session, pipe, task, &verdict);
+            verdict_entry(session, pipe, &ids, &verdict);
         }
     }
     pipe.cmd("XACK")
@@ -115,14 +115,15 @@ fn resolve(session: &Session, queue: &Queue, entry: &mut Entry, owner: &str, pip
     pipe.cmd("XDEL").arg(&queue.key).arg(&entry.id).ignore();
 }
 
-/// Adds an `XADD` of a verdict on `task` to the client's result stream.
-fn verdict_entry(session: &Session, pipe: &mut redis::Pipeline, task: u64, verdict: &ResultHead) {
+/// Adds an `XADD` of a verdict on the tasks `ids` to the client's result
+/// stream.
+fn verdict_entry(session: &Session, pipe: &mut redis::Pipeline, ids: &[u64], verdict: &ResultHead) {
     pipe.cmd("XADD")
         .arg(&session.results_key)
         .arg("NOMKSTREAM")
         .arg("*")
         .arg(wire::TASK)
-        .arg(task)
+        .arg(wire::encode_ids(ids))
         .arg(wire::HEAD)
         .arg(wire::encode(verdict))
         .ignore();
@@ -149,12 +150,12 @@ pub(crate) fn sweep(session: &Session, conn: &mut Connection, queue: &Queue, rea
         }
         let mut pipe = redis::pipe();
         for entry in &entries {
-            if let Some(task) = entry.number(wire::TASK) {
+            if let Some(ids) = entry.field(wire::TASK).and_then(wire::parse_ids) {
                 let verdict = ResultHead::Orphaned {
                     name: queue.f.name.to_owned(),
                     reason: format!("{reason} (for {:?})", session.settings.node_timeout),
                 };
-                verdict_entry(session, &mut pipe, task, &verdict);
+                verdict_entry(session, &mut pipe, &ids, &verdict);
             }
             pipe.cmd("XACK")
                 .arg(&queue.key)

@@ -4,7 +4,7 @@
 
 use std::any::TypeId;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -12,10 +12,11 @@ use redis::{Connection, RedisResult, Value};
 
 use super::broker::{Broker, ServerClock, is_connection_error, millis};
 use super::keys::{self, Offer};
-use super::pending::{Pending, PendingTask};
+use super::pending::{FnStats, Pending, PendingTask};
 use super::registry::{RemoteFn, registry};
 use super::streams;
 use super::wire::{self, TaskHead};
+
 use crate::call::CallError;
 use crate::error::TaskError;
 use crate::pool::encode_item;
@@ -60,8 +61,8 @@ impl Settings {
 pub(crate) struct Queue {
     pub(crate) f: &'static RemoteFn,
     pub(crate) key: String,
-    /// Tasks of this function in flight.
-    pub(crate) outstanding: Arc<AtomicUsize>,
+    /// Tasks in flight, and what their results taught.
+    pub(crate) stats: Arc<FnStats>,
     offers: Mutex<OfferState>,
 }
 
@@ -79,7 +80,7 @@ impl Queue {
         Queue {
             f,
             key,
-            outstanding: Arc::new(AtomicUsize::new(0)),
+            stats: Arc::new(FnStats::default()),
             offers: Mutex::new(OfferState {
                 checked_at: None,
                 verdict: Err("not checked yet".into()),
@@ -160,12 +161,15 @@ pub(crate) fn query_offers(conn: &mut Connection, name: &str, now_ms: u64) -> Re
         .collect())
 }
 
-/// A task entry waiting for the writer.
+/// A task waiting for the writer.
 #[derive(Debug)]
 pub(crate) struct OutEntry {
     pub(crate) queue: Arc<Queue>,
     pub(crate) task: u64,
-    pub(crate) head: Vec<u8>,
+    pub(crate) items: u32,
+    /// A `submit` (may share an entry with others); `false` for a `map`
+    /// batch.
+    pub(crate) submit: bool,
     pub(crate) payload: Vec<u8>,
 }
 
@@ -398,40 +402,47 @@ impl Session {
         Ok(payload)
     }
 
-    /// Sends a task of `items` encoded items to `queue`'s stream; its slot
+    /// Sends a task of `items` encoded items to `queue`'s stream (`submit`:
+    /// one item, run at most once; otherwise a `map` batch); its slot
     /// completes when its result (or a verdict) is read.
-    pub(crate) fn send(&self, queue: &Arc<Queue>, items: u32, payload: Vec<u8>, at_most_once: bool) -> Arc<Slot> {
-        let slot = Slot::new(items);
-        // A cluster task cannot be taken back once handed to the writer.
-        slot.begin_dispatch();
+    pub(crate) fn send(&self, queue: &Arc<Queue>, items: u32, payload: Vec<u8>, submit: bool) -> Arc<Slot> {
         if let Some(error) = self.broken_error() {
             return Slot::failed(items, error);
         }
+        let slot = Slot::new(items);
+        // A cluster task cannot be taken back once handed to the writer.
+        slot.begin_dispatch();
         let task = self.pending.insert(PendingTask {
             slot: slot.clone(),
             items,
-            outstanding: queue.outstanding.clone(),
+            stats: queue.stats.clone(),
         });
-        let head = wire::encode(&TaskHead {
+        self.outbox.push(OutEntry {
+            queue: queue.clone(),
+            task,
+            items,
+            submit,
+            payload,
+        });
+        slot
+    }
+
+    /// The head of an entry for `queue` of `items` items.
+    pub(crate) fn head(&self, queue: &Queue, items: u32, submit: bool, separate: bool) -> Vec<u8> {
+        wire::encode(&TaskHead {
             version: wire::VERSION,
             name: queue.f.name.to_owned(),
             type_hash: queue.f.type_hash,
             items,
             attempt: 0,
-            at_most_once,
+            at_most_once: submit,
+            separate,
             task_timeout_ns: self
                 .settings
                 .task_timeout
                 .map(|t| u64::try_from(t.as_nanos()).unwrap_or(u64::MAX)),
             node_timeout_ns: u64::try_from(self.settings.node_timeout.as_nanos()).unwrap_or(u64::MAX),
-        });
-        self.outbox.push(OutEntry {
-            queue: queue.clone(),
-            task,
-            head,
-            payload,
-        });
-        slot
+        })
     }
 
     /// Ends task `task` with `error`, if it is still in flight.

@@ -30,11 +30,6 @@ impl Entry {
         let at = fields.iter().position(|(k, _)| k == name.as_bytes())?;
         Some(std::mem::take(&mut fields[at].1))
     }
-
-    /// Field `name` as a decimal number.
-    pub(crate) fn number(&self, name: &str) -> Option<u64> {
-        std::str::from_utf8(self.field(name)?).ok()?.parse().ok()
-    }
 }
 
 /// A string-ish reply.
@@ -159,7 +154,7 @@ mod tests {
             assert_eq!(got[0].0, "k");
             let entry = &got[0].1[0];
             assert_eq!(entry.id, "1-0");
-            assert_eq!(entry.number("t"), Some(7));
+            assert_eq!(entry.field("t"), Some(b"7".as_slice()));
             assert_eq!(entry.field("h"), Some(b"x".as_slice()));
             assert_eq!(entry.field("p"), None);
         }

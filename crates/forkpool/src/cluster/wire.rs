@@ -1,7 +1,10 @@
 //! What the stream entries carry.
 //!
 //! A task entry (`XADD fp:{CLIENT}:q:NAME:HASH`) has three fields:
-//! - `t`: the client's task id, in decimal;
+//! - `t`: the client's task ids, in decimal, separated by commas: one for a
+//!   `submit` or a `map` batch; several for a burst of quick submissions
+//!   the writer put in one entry (`separate`: each item is a task of its
+//!   own);
 //! - `h`: a [`TaskHead`] in postcard: the function's name and type hash
 //!   (checked against the stream's, and against the node's registry), the
 //!   number of items, the attempt, the time limits;
@@ -51,6 +54,9 @@ pub(crate) struct TaskHead {
     /// `submit`: an item that started is never run again by the node's
     /// pool. (`map` items may be, as in a local `map`.)
     pub(crate) at_most_once: bool,
+    /// Each item is a task of its own (submissions sent together): the
+    /// node runs each as its own job, exactly as a local `submit`.
+    pub(crate) separate: bool,
     /// The client's `task_timeout`, per item.
     pub(crate) task_timeout_ns: Option<u64>,
     /// The client's `node_timeout`: the node refreshes its claim well
@@ -179,6 +185,36 @@ impl From<WireError> for TaskError {
     }
 }
 
+/// The most task ids one entry carries.
+pub(crate) const MAX_IDS: usize = 4096;
+
+/// `t`: task ids as `1,2,3`.
+pub(crate) fn encode_ids(ids: &[u64]) -> String {
+    let mut out = String::with_capacity(ids.len() * 8);
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&id.to_string());
+    }
+    out
+}
+
+/// Parses `t`: one to [`MAX_IDS`] decimal ids separated by commas.
+pub(crate) fn parse_ids(field: &[u8]) -> Option<Vec<u64>> {
+    let text = std::str::from_utf8(field).ok()?;
+    let ids: Vec<u64> = text
+        .split(',')
+        .map(|id| {
+            if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            id.parse().ok()
+        })
+        .collect::<Option<_>>()?;
+    (1..=MAX_IDS).contains(&ids.len()).then_some(ids)
+}
+
 /// Encodes a head (postcard never fails on these types).
 pub(crate) fn encode<T: Serialize>(head: &T) -> Vec<u8> {
     postcard::to_allocvec(head).unwrap_or_default()
@@ -286,6 +322,105 @@ pub(crate) fn parts_from_wire(heads: Vec<PartHead>, body: &[u8], items: u32) -> 
         return Err(format!("a result covers {next} items of {items}"));
     }
     Ok(parts)
+}
+
+/// Splits the parts of a result covering `counts.iter().sum()` items (as
+/// checked by [`parts_from_wire`]) into the parts of consecutive tasks of
+/// `counts` items each, renumbered from 0 in each.
+pub(crate) fn split_parts(mut parts: Vec<Part>, counts: &[u32]) -> Result<Vec<Vec<Part>>, String> {
+    parts.sort_by_key(|p| match p {
+        Part::Records { first, .. } | Part::Failed { first, .. } => *first,
+    });
+    let mut out = Vec::with_capacity(counts.len());
+    let mut parts = parts.into_iter();
+    let mut current = parts.next();
+    let mut lo = 0u32;
+    for &count in counts {
+        let hi = lo + count;
+        let mut mine = Vec::new();
+        while let Some(part) = current.take() {
+            let (first, n) = match &part {
+                Part::Records { first, count, .. } | Part::Failed { first, count, .. } => (*first, *count),
+            };
+            let end = first + n;
+            if end <= hi {
+                mine.push(rebase(part, first - lo));
+                current = parts.next();
+                continue;
+            }
+            // The part runs past this task: split it at `hi`.
+            let (head, tail) = split_part(part, hi - first)?;
+            mine.push(rebase(head, first - lo));
+            current = Some(tail);
+            break;
+        }
+        out.push(mine);
+        lo = hi;
+    }
+    Ok(out)
+}
+
+fn rebase(part: Part, first: u32) -> Part {
+    match part {
+        Part::Records {
+            count,
+            bytes,
+            elapsed_ns,
+            ..
+        } => Part::Records {
+            first,
+            count,
+            bytes,
+            elapsed_ns,
+        },
+        Part::Failed { count, error, .. } => Part::Failed { first, count, error },
+    }
+}
+
+/// Splits a part after its first `k` items (0 < k < count).
+fn split_part(part: Part, k: u32) -> Result<(Part, Part), String> {
+    match part {
+        Part::Failed { first, count, error } => Ok((
+            Part::Failed {
+                first,
+                count: k,
+                error: error.clone(),
+            },
+            Part::Failed {
+                first: first + k,
+                count: count - k,
+                error,
+            },
+        )),
+        Part::Records {
+            first,
+            count,
+            mut bytes,
+            elapsed_ns,
+        } => {
+            let mut at = 0usize;
+            for record in Records::new(&bytes).take(k as usize) {
+                let record = record.map_err(|e| format!("malformed result records: {e}"))?;
+                at += 5 + record.bytes.len();
+            }
+            let rest = bytes.split_off(at);
+            let share = elapsed_ns / u64::from(count.max(1));
+            Ok((
+                Part::Records {
+                    first,
+                    count: k,
+                    bytes,
+                    elapsed_ns: share * u64::from(k),
+                },
+                Part::Records {
+                    first: first + k,
+                    count: count - k,
+                    bytes: rest,
+                    elapsed_ns: share * u64::from(count - k),
+                },
+            ))
+        }
+    }
 }
 
 /// Checks a task entry's payload: exactly `count` items, none larger than
@@ -452,6 +587,62 @@ mod tests {
             let wire: WireError = decode(&encode(&WireError::from(&e)), "error").unwrap();
             assert_eq!(TaskError::from(wire), e);
         }
+    }
+
+    #[test]
+    fn task_ids_round_trip_and_bad_ones_are_refused() {
+        assert_eq!(encode_ids(&[7]), "7");
+        assert_eq!(encode_ids(&[1, 20, 300]), "1,20,300");
+        assert_eq!(parse_ids(b"1,20,300"), Some(vec![1, 20, 300]));
+        for bad in [
+            &b""[..],
+            b",",
+            b"1,",
+            b"1,,2",
+            b"-1",
+            b"1 ",
+            b"x",
+            b"99999999999999999999999",
+        ] {
+            assert_eq!(parse_ids(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+        let many = encode_ids(&vec![1; MAX_IDS + 1]);
+        assert_eq!(parse_ids(many.as_bytes()), None);
+    }
+
+    #[test]
+    fn results_split_into_the_tasks_that_were_sent_together() {
+        let parts = vec![
+            Part::Records {
+                first: 0,
+                count: 3,
+                bytes: records(&[10, 11, 12]),
+                elapsed_ns: 30,
+            },
+            Part::Failed {
+                first: 3,
+                count: 2,
+                error: TaskError::Cancelled,
+            },
+        ];
+        let split = split_parts(parts, &[1, 1, 2, 1]).unwrap();
+        let decode = |parts: Vec<Part>, n: u32| {
+            let slot = crate::slot::Slot::new(n);
+            for p in parts {
+                slot.add(p);
+            }
+            let mut out = std::collections::VecDeque::new();
+            slot.take().unwrap().decode_into::<u32>(&mut out);
+            out.into_iter().collect::<Vec<_>>()
+        };
+        let mut split = split.into_iter();
+        assert_eq!(decode(split.next().unwrap(), 1), vec![Ok(10)]);
+        assert_eq!(decode(split.next().unwrap(), 1), vec![Ok(11)]);
+        assert_eq!(
+            decode(split.next().unwrap(), 2),
+            vec![Ok(12), Err(TaskError::Cancelled)]
+        );
+        assert_eq!(decode(split.next().unwrap(), 1), vec![Err(TaskError::Cancelled)]);
     }
 
     #[test]

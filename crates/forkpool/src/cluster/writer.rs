@@ -30,6 +30,9 @@ use super::session::{OutEntry, Session, query_offers};
 use super::wire::{self, ResultHead};
 use crate::error::TaskError;
 
+/// The most payload bytes in an entry of several submissions.
+const MAX_ENTRY_BYTES: usize = 1 << 20;
+
 /// The writer's connection, and since when it has been failing.
 struct Link {
     conn: Option<Connection>,
@@ -109,7 +112,65 @@ pub(crate) fn run(session: Arc<Session>, conn: Connection) {
     }
 }
 
-/// Sends entries, one pipeline for all.
+/// One stream entry: one task, or a burst of quick submissions.
+struct Batch {
+    key: String,
+    tasks: Vec<u64>,
+    head: Vec<u8>,
+    payload: Vec<u8>,
+}
+
+/// Puts queued tasks into entries: consecutive submissions of one function
+/// share an entry while they take little work together (see
+/// `Queue::coalesce`); a `map` batch is an entry of its own.
+fn batch(session: &Session, entries: Vec<OutEntry>) -> Vec<Batch> {
+    let mut batches: Vec<Batch> = Vec::new();
+    let mut open: Option<(OutEntry, Vec<u64>, usize)> = None;
+    let close = |open: Option<(OutEntry, Vec<u64>, usize)>, batches: &mut Vec<Batch>| {
+        if let Some((first, tasks, _)) = open {
+            let items = u32::try_from(tasks.len()).unwrap_or(u32::MAX);
+            let separate = tasks.len() > 1;
+            batches.push(Batch {
+                key: first.queue.key.clone(),
+                head: session.head(&first.queue, items, true, separate),
+                tasks,
+                payload: first.payload,
+            });
+        }
+    };
+    for entry in entries {
+        if !entry.submit {
+            close(open.take(), &mut batches);
+            batches.push(Batch {
+                key: entry.queue.key.clone(),
+                head: session.head(&entry.queue, entry.items, false, false),
+                tasks: vec![entry.task],
+                payload: entry.payload,
+            });
+            continue;
+        }
+        match &mut open {
+            Some((first, tasks, limit))
+                if Arc::ptr_eq(&first.queue, &entry.queue)
+                    && tasks.len() < *limit
+                    && first.payload.len() + entry.payload.len() <= MAX_ENTRY_BYTES =>
+            {
+                tasks.push(entry.task);
+                first.payload.extend_from_slice(&entry.payload);
+            }
+            _ => {
+                close(open.take(), &mut batches);
+                let limit = entry.queue.stats.coalesce().min(wire::MAX_IDS);
+                let task = entry.task;
+                open = Some((entry, vec![task], limit));
+            }
+        }
+    }
+    close(open, &mut batches);
+    batches
+}
+
+/// Sends tasks, one pipeline for all.
 fn send(session: &Session, link: &mut Link, entries: Vec<OutEntry>) {
     if let Some(error) = session.broken_error() {
         for entry in entries {
@@ -126,29 +187,35 @@ fn send(session: &Session, link: &mut Link, entries: Vec<OutEntry>) {
         }
         return;
     };
+    let batches = batch(session, entries);
     let mut pipe = redis::pipe();
-    for entry in &entries {
+    for b in &batches {
         pipe.cmd("XADD")
-            .arg(&entry.queue.key)
+            .arg(&b.key)
             .arg("*")
             .arg(wire::TASK)
-            .arg(entry.task)
+            .arg(wire::encode_ids(&b.tasks))
             .arg(wire::HEAD)
-            .arg(&entry.head)
+            .arg(&b.head)
             .arg(wire::PAYLOAD)
-            .arg(&entry.payload);
+            .arg(&b.payload);
     }
+    let fail = |b: &Batch, message: &str| {
+        for &task in &b.tasks {
+            session.fail(
+                task,
+                TaskError::BrokerLost {
+                    message: message.to_owned(),
+                },
+            );
+        }
+    };
     match pipe.ignore_errors().query::<Vec<Value>>(conn) {
         Ok(replies) => {
-            for (entry, reply) in entries.iter().zip(replies) {
+            for (b, reply) in batches.iter().zip(replies) {
                 if let Value::ServerError(e) = reply {
                     let e: redis::RedisError = e.into();
-                    session.fail(
-                        entry.task,
-                        TaskError::BrokerLost {
-                            message: session.broker.error("the broker refused the task", &e).to_string(),
-                        },
-                    );
+                    fail(b, &session.broker.error("the broker refused the task", &e).to_string());
                 }
             }
         }
@@ -160,13 +227,8 @@ fn send(session: &Session, link: &mut Link, entries: Vec<OutEntry>) {
                 .broker
                 .error("the connection broke while the task was being sent", &e)
                 .to_string();
-            for entry in entries {
-                session.fail(
-                    entry.task,
-                    TaskError::BrokerLost {
-                        message: message.clone(),
-                    },
-                );
+            for b in &batches {
+                fail(b, &message);
             }
         }
     }
@@ -214,7 +276,7 @@ fn beat(session: &Session, conn: &mut Connection) -> redis::RedisResult<()> {
         return Ok(());
     }
     for queue in queues {
-        if queue.outstanding.load(Ordering::Acquire) == 0 {
+        if queue.stats.outstanding.load(Ordering::Acquire) == 0 {
             continue;
         }
         reaper::reap(session, conn, &queue)?;

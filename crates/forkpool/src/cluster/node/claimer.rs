@@ -197,62 +197,62 @@ fn take(state: &NodeState, stream: &Arc<str>, mut entry: Entry) {
         return;
     };
     let results = parsed.results();
-    // An entry that cannot be read is answered with a Protocol error (task
-    // 0 when even its id is missing, which no client waits for), so that
-    // it is acknowledged and deleted like any other.
-    let refuse = |task: u64, message: String| {
+    // An entry that cannot be read is answered with a Protocol error (for
+    // task 0 when even its ids are unreadable, which no client waits for),
+    // so that it is acknowledged and deleted like any other.
+    let refuse = |ids: String, message: String| {
         let slot = Slot::failed(1, TaskError::Protocol { message });
-        (task, slot)
+        hold(
+            state,
+            stream,
+            entry.id.clone(),
+            ids,
+            results.clone(),
+            FALLBACK_NODE_TIMEOUT,
+            vec![slot],
+        );
     };
-    let Some(task) = entry.number(wire::TASK) else {
-        let (task, slot) = refuse(0, "an entry without a task id".into());
-        hold(state, stream, entry.id, task, results, FALLBACK_NODE_TIMEOUT, slot);
-        return;
+    let Some(ids) = entry.field(wire::TASK).and_then(wire::parse_ids) else {
+        return refuse("0".into(), "an entry without valid task ids".into());
     };
+    let ids_field = wire::encode_ids(&ids);
     let head = match entry
         .field(wire::HEAD)
         .map(|h| wire::decode::<TaskHead>(h, "task head"))
     {
         Some(Ok(head)) => head,
-        Some(Err(message)) => {
-            let (task, slot) = refuse(task, message);
-            hold(state, stream, entry.id, task, results, FALLBACK_NODE_TIMEOUT, slot);
-            return;
-        }
-        None => {
-            let (task, slot) = refuse(task, "a task entry without a head".into());
-            hold(state, stream, entry.id, task, results, FALLBACK_NODE_TIMEOUT, slot);
-            return;
-        }
+        Some(Err(message)) => return refuse(ids_field, message),
+        None => return refuse(ids_field, "a task entry without a head".into()),
     };
     let items = head.items.max(1);
     let payload = entry.take(wire::PAYLOAD).unwrap_or_default();
-    let slot = match admit(state, &parsed, &head, &payload) {
-        Err(error) => Slot::failed(items, error),
+    let slots = match admit(state, &parsed, &head, ids.len(), &payload) {
+        Err(error) => vec![Slot::failed(items, error)],
         Ok(f) => match state.pool() {
-            Some(pool) => pool.submit_items(f.entry, payload, head.items, head.at_most_once, head.task_timeout()),
-            None => Slot::failed(items, TaskError::PoolShutdown),
+            Some(pool) if head.separate => pool.submit_each(f.entry, &payload, head.items, head.task_timeout()),
+            Some(pool) => vec![pool.submit_items(f.entry, payload, head.items, head.at_most_once, head.task_timeout())],
+            None => vec![Slot::failed(items, TaskError::PoolShutdown)],
         },
     };
-    hold(state, stream, entry.id, task, results, head.node_timeout(), slot);
+    hold(state, stream, entry.id, ids_field, results, head.node_timeout(), slots);
 }
 
 fn hold(
     state: &NodeState,
     stream: &Arc<str>,
     entry_id: String,
-    task: u64,
+    ids: String,
     results: String,
     node_timeout: Duration,
-    slot: Arc<Slot>,
+    slots: Vec<Arc<Slot>>,
 ) {
     state.hold(Held {
         stream: stream.clone(),
         entry_id,
-        task,
+        ids,
         results,
         node_timeout,
-        slot,
+        slots,
     });
 }
 
@@ -261,6 +261,7 @@ fn admit(
     state: &NodeState,
     stream: &keys::QueueKey<'_>,
     head: &TaskHead,
+    ids: usize,
     payload: &[u8],
 ) -> Result<&'static crate::cluster::registry::RemoteFn, TaskError> {
     let unsupported = |reason: String| TaskError::Unsupported {
@@ -293,6 +294,12 @@ fn admit(
     if head.items == 0 || head.items > MAX_ITEMS {
         return Err(TaskError::Protocol {
             message: format!("a task entry of {} items", head.items),
+        });
+    }
+    let expected_ids = if head.separate { head.items as usize } else { 1 };
+    if ids != expected_ids {
+        return Err(TaskError::Protocol {
+            message: format!("a task entry of {} items with {ids} task ids", head.items),
         });
     }
     wire::check_items(payload, head.items, state.max_message).map_err(|message| TaskError::Codec { message })?;

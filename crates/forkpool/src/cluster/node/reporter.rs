@@ -41,7 +41,7 @@ const BATCH: usize = 512;
 struct Report {
     stream: std::sync::Arc<str>,
     entry_id: String,
-    task: u64,
+    ids: String,
     results: String,
     items: u32,
     head: Vec<u8>,
@@ -52,23 +52,30 @@ struct Report {
 
 impl Report {
     fn new(state: &NodeState, held: Held) -> Report {
-        let parts = match held.slot.take() {
-            Some(outcome) => outcome.into_parts(),
-            None => vec![Part::Failed {
-                first: 0,
-                count: held.slot.items(),
-                error: TaskError::Protocol {
-                    message: "the node lost the task's outcome".into(),
-                },
-            }],
-        };
+        // The slots' parts, numbered across the entry's items.
+        let mut parts = Vec::new();
+        let mut offset = 0u32;
+        for slot in &held.slots {
+            let count = slot.items();
+            match slot.take() {
+                Some(outcome) => parts.extend(outcome.into_parts().into_iter().map(|p| shift(p, offset))),
+                None => parts.push(Part::Failed {
+                    first: offset,
+                    count,
+                    error: TaskError::Protocol {
+                        message: "the node lost the task's outcome".into(),
+                    },
+                }),
+            }
+            offset += count;
+        }
         let (parts, body) = wire::parts_to_wire(parts);
         Report {
             stream: held.stream,
             entry_id: held.entry_id,
-            task: held.task,
+            ids: held.ids,
             results: held.results,
-            items: held.slot.items(),
+            items: offset,
             head: wire::encode(&ResultHead::Ran {
                 node: state.id.clone(),
                 parts,
@@ -192,6 +199,28 @@ pub(crate) fn run(state: &NodeState, conn: Connection) {
     }
 }
 
+/// A part moved `by` items along.
+fn shift(part: Part, by: u32) -> Part {
+    match part {
+        Part::Records {
+            first,
+            count,
+            bytes,
+            elapsed_ns,
+        } => Part::Records {
+            first: first + by,
+            count,
+            bytes,
+            elapsed_ns,
+        },
+        Part::Failed { first, count, error } => Part::Failed {
+            first: first + by,
+            count,
+            error,
+        },
+    }
+}
+
 fn collect(state: &NodeState, token: usize, into: &mut Vec<Report>) {
     if let Some(held) = state.release(token) {
         into.push(Report::new(state, held));
@@ -207,7 +236,7 @@ fn post(conn: &mut Connection, reports: &[Report]) -> RedisResult<Vec<Option<Str
             .arg("NOMKSTREAM")
             .arg("*")
             .arg(wire::TASK)
-            .arg(r.task)
+            .arg(&r.ids)
             .arg(wire::HEAD)
             .arg(&r.head);
         if !r.body.is_empty() {

@@ -47,12 +47,15 @@ pub(crate) struct Held {
     /// The task stream it came from.
     pub(crate) stream: Arc<str>,
     pub(crate) entry_id: String,
-    pub(crate) task: u64,
+    /// The entry's task ids (`t`), checked, to send back with the result.
+    pub(crate) ids: String,
     /// The client's result stream.
     pub(crate) results: String,
     /// The client's `node_timeout`: heartbeats come well within it.
     pub(crate) node_timeout: Duration,
-    pub(crate) slot: Arc<Slot>,
+    /// The entry's items, in order: one slot for a task or a `map` batch,
+    /// one per task for tasks sent together.
+    pub(crate) slots: Vec<Arc<Slot>>,
 }
 
 /// See the module docs.
@@ -164,19 +167,27 @@ impl NodeState {
         self.idle_changed.notify_all();
     }
 
-    /// Holds an entry; its slot tells the reporter when it finishes.
+    /// Holds an entry; each of its slots tells the reporter when it
+    /// finishes.
     pub(crate) fn hold(&self, held: Held) {
         let token = self.next_token.fetch_add(1, Ordering::Relaxed);
-        let slot = held.slot.clone();
+        let slots = held.slots.clone();
         lock(&self.held).insert(token, held);
-        slot.listen(self.finished.clone(), token);
+        for slot in slots {
+            slot.listen(self.finished.clone(), token);
+        }
     }
 
-    /// Takes a finished entry out.
+    /// Takes an entry out once all its slots have finished.
     pub(crate) fn release(&self, token: usize) -> Option<Held> {
-        let held = lock(&self.held).remove(&token);
+        let mut held = lock(&self.held);
+        if !held.get(&token)?.slots.iter().all(|s| s.is_finished()) {
+            return None;
+        }
+        let entry = held.remove(&token);
+        drop(held);
         self.idle_changed.notify_all();
-        held
+        entry
     }
 
     pub(crate) fn holds_nothing(&self) -> bool {
