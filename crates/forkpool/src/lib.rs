@@ -76,6 +76,42 @@
 //!   kills every worker's group and exits. Processes are reaped through
 //!   pidfds, never by a pid that could have been reused.
 //!
+//! # Many machines
+//!
+//! With the `cluster` feature (on by default), the same typed tasks run on
+//! many machines through a Redis server, each machine running them in its
+//! own pool like this one. A function marked [`#[forkpool::remote]`](remote)
+//! gets a stable name and a hash of its argument and result types; a
+//! [`Cluster`](cluster::Cluster) client submits it by that name (never by
+//! code address) and gets the same [`Task`] and the same [`TaskError`]s
+//! back, plus [`NodeLost`](TaskError::NodeLost),
+//! [`Unsupported`](TaskError::Unsupported) and
+//! [`BrokerLost`](TaskError::BrokerLost); the same program serves as a
+//! [`Node`](cluster::Node) with one call:
+//!
+//! ```no_run
+//! # use std::time::Duration;
+//! #[forkpool::remote]
+//! fn square(x: u64) -> u64 { x * x }
+//!
+//! # fn main() -> Result<(), forkpool::Error> {
+//! let url = "redis://app:secret@10.0.0.5:6379/0";
+//! if std::env::args().any(|a| a == "--node") {
+//!     return forkpool::cluster::Node::builder(url).workers(8).run(); // until SIGTERM
+//! }
+//! let cluster = forkpool::cluster::Cluster::builder(url)
+//!     .task_timeout(Duration::from_secs(300))
+//!     .build()?;
+//! assert_eq!(cluster.submit(square, 7).join(), Ok(49));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Every task still ends exactly once, and a crash on a node is never
+//! retried; see [`cluster`] for the protocol, the least-privilege ACL, and
+//! what happens when a node or the broker goes away. The `tls` feature adds
+//! `rediss://` URLs.
+//!
 //! # Caveats
 //!
 //! - Linux only, 5.4 or later (pidfds and `waitid(P_PIDFD)`).
