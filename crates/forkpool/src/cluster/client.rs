@@ -157,9 +157,15 @@ impl ClusterBuilder {
                 .map_err(|e| Error::io("cannot start a cluster client thread", e))
         };
         let s = session.clone();
-        let reader = spawn("forkpool-cluster-reader", Box::new(move || reader::run(s, reader_conn)))?;
+        let reader = spawn(
+            "forkpool-cluster-reader",
+            Box::new(move || guarded(s, "result reader", |s| reader::run(s, reader_conn))),
+        )?;
         let s = session.clone();
-        let writer = match spawn("forkpool-cluster-writer", Box::new(move || writer::run(s, writer_conn))) {
+        let writer = match spawn(
+            "forkpool-cluster-writer",
+            Box::new(move || guarded(s, "writer", |s| writer::run(s, writer_conn))),
+        ) {
             Ok(w) => w,
             Err(e) => {
                 let cluster = Cluster {
@@ -174,6 +180,15 @@ impl ClusterBuilder {
             session,
             threads: Some((Some(writer), reader)),
         })
+    }
+}
+
+/// Runs a client thread's body; should it panic (a bug), the client is
+/// broken rather than silently stuck: every task in flight ends.
+fn guarded(session: Arc<Session>, what: &str, body: impl FnOnce(Arc<Session>)) {
+    let s = session.clone();
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(s))).is_err() {
+        session.break_with(format!("the cluster client's {what} thread panicked (a bug in forkpool)"));
     }
 }
 

@@ -22,8 +22,9 @@ use crate::error::TaskError;
 use crate::pool::encode_item;
 use crate::slot::{Slot, lock};
 
-/// How long a verdict on which nodes serve a function is reused before
-/// asking the broker again.
+/// How long a verdict that no node serves a function is reused before
+/// asking the broker again (a verdict that some node does is renewed by the
+/// writer's heartbeat, so that submissions do not wait for the broker).
 const OFFERS_FRESH: Duration = Duration::from_millis(500);
 
 /// A client's settings, resolved from its builder.
@@ -119,10 +120,12 @@ impl Queue {
         verdict
     }
 
-    /// The last verdict, if it is recent enough to reuse.
-    fn fresh_verdict(&self) -> Option<Result<usize, String>> {
+    /// The last verdict, if it is recent enough to reuse: a served one for
+    /// `served_for`, an unserved one for [`OFFERS_FRESH`].
+    fn fresh_verdict(&self, served_for: Duration) -> Option<Result<usize, String>> {
         let state = lock(&self.offers);
-        let fresh = state.checked_at.is_some_and(|t| t.elapsed() < OFFERS_FRESH);
+        let age = if state.verdict.is_ok() { served_for } else { OFFERS_FRESH };
+        let fresh = state.checked_at.is_some_and(|t| t.elapsed() < age);
         fresh.then(|| state.verdict.clone())
     }
 
@@ -333,7 +336,8 @@ impl Session {
             return Err(error);
         }
         let queue = self.queue(fn_type, fn_name)?;
-        let verdict = match queue.fresh_verdict() {
+        let served_for = OFFERS_FRESH.max(self.settings.heartbeat() * 3);
+        let verdict = match queue.fresh_verdict(served_for) {
             Some(verdict) => verdict,
             None => {
                 let now = self.now_ms();

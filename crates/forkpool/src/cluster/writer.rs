@@ -276,12 +276,14 @@ fn beat(session: &Session, conn: &mut Connection) -> redis::RedisResult<()> {
         return Ok(());
     }
     for queue in queues {
+        // Who serves it, for submissions not to ask (and for the sweep).
+        let offers = query_offers(conn, queue.f.name, session.now_ms())?;
+        let verdict = queue.record_offers(&offers);
         if queue.stats.outstanding.load(Ordering::Acquire) == 0 {
             continue;
         }
         reaper::reap(session, conn, &queue)?;
-        let offers = query_offers(conn, queue.f.name, session.now_ms())?;
-        if let Err(reason) = queue.record_offers(&offers)
+        if let Err(reason) = verdict
             && queue.unserved_for(session.settings.node_timeout)
         {
             reaper::sweep(session, conn, &queue, &reason)?;

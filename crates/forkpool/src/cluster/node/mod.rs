@@ -44,6 +44,17 @@ const IO_TIMEOUT: Duration = Duration::from_secs(5);
 /// `run` gives up with an error.
 const BROKER_PATIENCE: Duration = Duration::from_secs(30);
 
+/// Runs a node loop; should it panic (a bug), the node fails and `run`
+/// returns an error rather than hanging.
+fn guarded(state: &NodeState, what: &str, body: impl FnOnce()) {
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).is_err() {
+        state.fail(Error::new(
+            ErrorKind::Broker,
+            format!("the node's {what} panicked (a bug in forkpool)"),
+        ));
+    }
+}
+
 /// Serves this program's `#[forkpool::remote]` functions; see
 /// [`Node::builder`] and the [module docs](crate::cluster).
 #[derive(Debug)]
@@ -202,10 +213,10 @@ impl NodeBuilder {
             let conn = state.broker.connect(IO_TIMEOUT)?;
             std::thread::Builder::new()
                 .name("forkpool-node-reporter".into())
-                .spawn(move || reporter::run(&state, conn))
+                .spawn(move || guarded(&state, "reporter", || reporter::run(&state, conn)))
                 .map_err(|e| Error::io("cannot start the node's reporter thread", e))?
         };
-        claimer::run(&state, conn, &signals);
+        guarded(&state, "claimer", || claimer::run(&state, conn, &signals));
         if state.phase() != Phase::Abandon && state.phase() != Phase::Failed {
             state.set_phase(Phase::Done);
         }
