@@ -173,6 +173,7 @@ mod slot;
 mod supervisor;
 mod sys;
 mod task;
+mod window;
 mod worker;
 
 pub use builder::{DEFAULT_MAX_MESSAGE_SIZE, PoolBuilder, StartMethod};

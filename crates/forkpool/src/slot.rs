@@ -47,13 +47,13 @@ pub(crate) enum Part {
 }
 
 impl Part {
-    fn first(&self) -> u32 {
+    pub(crate) fn first(&self) -> u32 {
         match self {
             Part::Records { first, .. } | Part::Failed { first, .. } => *first,
         }
     }
 
-    fn count(&self) -> u32 {
+    pub(crate) fn count(&self) -> u32 {
         match self {
             Part::Records { count, .. } | Part::Failed { count, .. } => *count,
         }

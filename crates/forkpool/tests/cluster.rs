@@ -227,14 +227,38 @@ fn cluster(server: &RedisServer, node_timeout: Duration) -> Cluster {
         .unwrap()
 }
 
+/// A server, one node (with `env`) serving `name`, and a client.
+fn one_node(env: &[(&str, &str)], name: &str, node_timeout: Duration) -> (RedisServer, NodeProcess, Cluster) {
+    let server = RedisServer::start();
+    let node = NodeProcess::start(&server.url(), env);
+    wait_served(&server, name, 1);
+    let cluster = cluster(&server, node_timeout);
+    (server, node, cluster)
+}
+
+/// Waits until the task logging to `log` has started `n` times.
+fn wait_started(log: &Path, n: usize) {
+    assert!(
+        wait_for(Duration::from_secs(30), || runs(log).len() >= n),
+        "the task never started"
+    );
+}
+
+/// How many `XADD`s the server ran since its stats were reset.
+fn xadd_calls(admin: &mut redis::Connection) -> u64 {
+    let info: String = redis::cmd("INFO").arg("commandstats").query(admin).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("cmdstat_xadd:calls="))
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|c| c.parse().ok())
+        .expect("no XADD stats")
+}
+
 // ------------------------------------------------------------ the tests --
 
 #[test]
 fn tasks_and_maps_round_trip_and_leave_no_keys() {
-    let server = RedisServer::start();
-    let node = NodeProcess::start(&server.url(), &[]);
-    wait_served(&server, "cluster::double", 1);
-    let cluster = cluster(&server, Duration::from_secs(10));
+    let (server, node, cluster) = one_node(&[], "cluster::double", Duration::from_secs(10));
 
     assert_eq!(cluster.submit(double, 21).join(), Ok(42));
     let tasks: Vec<_> = (0..50).map(|i| cluster.submit(double, i)).collect();
@@ -313,16 +337,10 @@ fn crashes_panics_timeouts_and_memory_limits_end_as_locally_and_run_once() {
 
 #[test]
 fn a_node_killed_mid_task_ends_the_task_once_as_node_lost() {
-    let server = RedisServer::start();
-    let node = NodeProcess::start(&server.url(), &[]);
-    wait_served(&server, "cluster::logged_sleep", 1);
-    let cluster = cluster(&server, Duration::from_secs(1));
+    let (_server, node, cluster) = one_node(&[], "cluster::logged_sleep", Duration::from_secs(1));
     let (log, log_arg) = log_path("killed");
     let task = cluster.submit(logged_sleep, (log_arg, 60_000));
-    assert!(
-        wait_for(Duration::from_secs(30), || runs(&log).len() == 1),
-        "the task never started"
-    );
+    wait_started(&log, 1);
     let node_name_has_pid = format!(":{}:", node.pid());
     kill(node.pid(), libc::SIGKILL);
     match task.join_timeout(Duration::from_secs(60)) {
@@ -349,10 +367,7 @@ fn with_retries_a_lost_task_runs_again_on_another_node() {
         .unwrap();
     let (log, log_arg) = log_path("retried");
     let task = cluster.submit(logged_sleep, (log_arg, 2_000));
-    assert!(
-        wait_for(Duration::from_secs(30), || runs(&log).len() == 1),
-        "the task never started"
-    );
+    wait_started(&log, 1);
     let worker: u32 = runs(&log)[0].parse().unwrap();
     let (victim, survivor) = if descends_from(worker, a.pid()) { (a, b) } else { (b, a) };
     assert!(descends_from(worker, victim.pid()));
@@ -369,16 +384,10 @@ fn with_retries_a_lost_task_runs_again_on_another_node() {
 
 #[test]
 fn a_node_stopped_past_its_timeout_then_resumed_gives_one_outcome() {
-    let server = RedisServer::start();
-    let node = NodeProcess::start(&server.url(), &[]);
-    wait_served(&server, "cluster::logged_sleep", 1);
-    let cluster = cluster(&server, Duration::from_secs(1));
+    let (_server, node, cluster) = one_node(&[], "cluster::logged_sleep", Duration::from_secs(1));
     let (log, log_arg) = log_path("stopped");
     let task = cluster.submit(logged_sleep, (log_arg, 500));
-    assert!(
-        wait_for(Duration::from_secs(30), || runs(&log).len() == 1),
-        "the task never started"
-    );
+    wait_started(&log, 1);
     kill(node.pid(), libc::SIGSTOP);
     let outcome = task
         .join_timeout(Duration::from_secs(60))
@@ -475,10 +484,7 @@ fn a_broker_that_goes_away_ends_every_task_with_an_error() {
     let tasks: Vec<_> = (0..4)
         .map(|_| cluster.submit(logged_sleep, (log_arg.clone(), 30_000)))
         .collect();
-    assert!(
-        wait_for(Duration::from_secs(30), || runs(&log).len() == 1),
-        "no task started"
-    );
+    wait_started(&log, 1);
     server.kill();
     for task in tasks {
         match task.join_timeout(Duration::from_secs(60)) {
@@ -497,19 +503,17 @@ fn a_broker_that_goes_away_ends_every_task_with_an_error() {
 
 #[test]
 fn nodes_claim_no_more_than_their_idle_workers_and_heartbeats_keep_long_tasks() {
-    let server = RedisServer::start();
-    let _node = NodeProcess::start(&server.url(), &[("FP_TEST_NODE_WORKERS", "1")]);
-    wait_served(&server, "cluster::logged_sleep", 1);
-    let cluster = cluster(&server, Duration::from_millis(500));
+    let (server, _node, cluster) = one_node(
+        &[("FP_TEST_NODE_WORKERS", "1")],
+        "cluster::logged_sleep",
+        Duration::from_millis(500),
+    );
     let (log, log_arg) = log_path("claims");
     // Each runs for 2.5 s, five times the node timeout.
     let tasks: Vec<_> = (0..3)
         .map(|_| cluster.submit(logged_sleep, (log_arg.clone(), 2_500)))
         .collect();
-    assert!(
-        wait_for(Duration::from_secs(30), || runs(&log).len() == 1),
-        "no task started"
-    );
+    wait_started(&log, 1);
     let key = format!("fp:{{{}}}:q:cluster::logged_sleep:", cluster.id());
     let mut admin = server.admin();
     let streams: Vec<String> = redis::cmd("KEYS").arg(format!("{key}*")).query(&mut admin).unwrap();
@@ -543,22 +547,13 @@ fn nodes_claim_no_more_than_their_idle_workers_and_heartbeats_keep_long_tasks() 
 
 #[test]
 fn map_sends_many_items_per_stream_entry() {
-    let server = RedisServer::start();
-    let _node = NodeProcess::start(&server.url(), &[]);
-    wait_served(&server, "cluster::double", 1);
-    let cluster = cluster(&server, Duration::from_secs(10));
+    let (server, _node, cluster) = one_node(&[], "cluster::double", Duration::from_secs(10));
     let mut admin = server.admin();
     let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query(&mut admin).unwrap();
     let n = 20_000u64;
     let sum: u64 = cluster.map(double, 0..n).map(Result::unwrap).sum();
     assert_eq!(sum, n * (n - 1));
-    let info: String = redis::cmd("INFO").arg("commandstats").query(&mut admin).unwrap();
-    let xadds: u64 = info
-        .lines()
-        .find_map(|l| l.strip_prefix("cmdstat_xadd:calls="))
-        .and_then(|rest| rest.split(',').next())
-        .and_then(|c| c.parse().ok())
-        .expect("no XADD stats");
+    let xadds = xadd_calls(&mut admin);
     // Batches each way; far fewer than one entry per item.
     assert!(xadds < n / 20, "{xadds} XADDs for {n} items");
     cluster.shutdown();
@@ -566,10 +561,7 @@ fn map_sends_many_items_per_stream_entry() {
 
 #[test]
 fn a_burst_of_quick_submissions_shares_entries_and_each_task_ends_as_alone() {
-    let server = RedisServer::start();
-    let _node = NodeProcess::start(&server.url(), &[]);
-    wait_served(&server, "cluster::unlucky", 1);
-    let cluster = cluster(&server, Duration::from_secs(10));
+    let (server, _node, cluster) = one_node(&[], "cluster::unlucky", Duration::from_secs(10));
     // Tasks prove quick first; then bursts are sent many to an entry.
     for i in 0..20 {
         assert_eq!(cluster.submit(unlucky, 100 + i).join(), Ok(100 + i));
@@ -591,13 +583,7 @@ fn a_burst_of_quick_submissions_shares_entries_and_each_task_ends_as_alone() {
             assert_eq!(outcome, Ok(i as u64), "task {i}");
         }
     }
-    let info: String = redis::cmd("INFO").arg("commandstats").query(&mut admin).unwrap();
-    let xadds: u64 = info
-        .lines()
-        .find_map(|l| l.strip_prefix("cmdstat_xadd:calls="))
-        .and_then(|rest| rest.split(',').next())
-        .and_then(|c| c.parse().ok())
-        .expect("no XADD stats");
+    let xadds = xadd_calls(&mut admin);
     assert!(xadds < 2000, "{xadds} XADDs for 2000 tasks: none shared an entry");
     cluster.shutdown();
 }
@@ -651,16 +637,14 @@ fn a_sigkilled_client_leaves_keys_that_expire() {
 
 #[test]
 fn a_node_finishes_its_tasks_on_sigterm_and_gives_back_the_signal() {
-    let server = RedisServer::start();
-    let node = NodeProcess::start(&server.url(), &[("FP_TEST_NODE_WORKERS", "1")]);
-    wait_served(&server, "cluster::logged_sleep", 1);
-    let cluster = cluster(&server, Duration::from_secs(5));
+    let (_server, node, cluster) = one_node(
+        &[("FP_TEST_NODE_WORKERS", "1")],
+        "cluster::logged_sleep",
+        Duration::from_secs(5),
+    );
     let (log, log_arg) = log_path("sigterm");
     let task = cluster.submit(logged_sleep, (log_arg, 1_500));
-    assert!(
-        wait_for(Duration::from_secs(30), || runs(&log).len() == 1),
-        "the task never started"
-    );
+    wait_started(&log, 1);
     kill(node.pid(), libc::SIGTERM);
     assert!(task.join().is_ok(), "the node did not finish its task");
     let (status, out) = node.wait_exit(Duration::from_secs(30)).expect("the node did not stop");

@@ -108,6 +108,85 @@ fn open(url: &str, _: &Tls) -> redis::RedisResult<redis::Client> {
     redis::Client::open(url)
 }
 
+/// A thread's connection to the broker, made again when it breaks (at most
+/// every 100 ms), with how long the broker has been unreachable.
+pub(crate) struct Link {
+    conn: Option<Connection>,
+    io_timeout: Duration,
+    failing_since: Option<Instant>,
+    last_attempt: Option<Instant>,
+    reconnected: bool,
+}
+
+/// Why [`Link::get`] has no connection: the last error, and how long the
+/// broker has been unreachable.
+pub(crate) struct Down {
+    pub(crate) error: Error,
+    pub(crate) for_how_long: Duration,
+}
+
+impl Link {
+    pub(crate) fn new(conn: Connection, io_timeout: Duration) -> Link {
+        Link {
+            conn: Some(conn),
+            io_timeout,
+            failing_since: None,
+            last_attempt: None,
+            reconnected: false,
+        }
+    }
+
+    /// The connection, reconnecting if it broke.
+    pub(crate) fn get(&mut self, broker: &Broker) -> Result<&mut Connection, Down> {
+        if self.conn.is_none() {
+            let since = *self.failing_since.get_or_insert_with(Instant::now);
+            if let Some(wait) = self
+                .last_attempt
+                .and_then(|t| Duration::from_millis(100).checked_sub(t.elapsed()))
+            {
+                std::thread::sleep(wait);
+            }
+            self.last_attempt = Some(Instant::now());
+            match broker.connect(self.io_timeout) {
+                Ok(conn) => {
+                    self.conn = Some(conn);
+                    self.failing_since = None;
+                    self.reconnected = true;
+                }
+                Err(error) => {
+                    return Err(Down {
+                        error,
+                        for_how_long: since.elapsed(),
+                    });
+                }
+            }
+        }
+        match self.conn.as_mut() {
+            Some(conn) => Ok(conn),
+            None => Err(Down {
+                error: Error::new(ErrorKind::Broker, "no connection to the broker"),
+                for_how_long: Duration::ZERO,
+            }),
+        }
+    }
+
+    /// Whether the connection was made again since the last call.
+    pub(crate) fn take_reconnected(&mut self) -> bool {
+        std::mem::take(&mut self.reconnected)
+    }
+
+    /// A call failed: drops the connection if the error says it is
+    /// unusable; returns whether it did.
+    pub(crate) fn failed(&mut self, e: &RedisError) -> bool {
+        let broken = is_connection_error(e);
+        if broken {
+            self.conn = None;
+            self.failing_since.get_or_insert_with(Instant::now);
+        }
+        broken
+    }
+}
+
 /// Whether the broker refused the user or a command.
 pub(crate) fn is_permission(e: &RedisError) -> bool {
     e.kind() == redis::ErrorKind::AuthenticationFailed || matches!(e.code(), Some("NOPERM" | "WRONGPASS" | "NOAUTH"))

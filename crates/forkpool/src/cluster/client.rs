@@ -168,6 +168,8 @@ impl ClusterBuilder {
         ) {
             Ok(w) => w,
             Err(e) => {
+                // Ends the reader (it looks every second) and the cluster.
+                session.break_with(e.to_string());
                 let cluster = Cluster {
                     session,
                     threads: Some((None, reader)),
@@ -188,7 +190,9 @@ impl ClusterBuilder {
 fn guarded(session: Arc<Session>, what: &str, body: impl FnOnce(Arc<Session>)) {
     let s = session.clone();
     if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(s))).is_err() {
-        session.break_with(format!("the cluster client's {what} thread panicked (a bug in forkpool)"));
+        session.break_with(format!(
+            "the cluster client's {what} thread panicked (a bug in forkpool)"
+        ));
     }
 }
 

@@ -14,11 +14,11 @@
 //! `node_timeout` ends them the same way.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use redis::{Connection, Value};
 
-use super::broker::is_connection_error;
+use super::broker::Link;
 use super::pending::PendingTask;
 use super::session::Session;
 use super::streams::{self, Entry};
@@ -33,31 +33,26 @@ const COUNT: usize = 1024;
 
 /// The thread's body.
 pub(crate) fn run(session: Arc<Session>, conn: Connection) {
-    let mut conn = Some(conn);
+    let mut link = Link::new(conn, BLOCK + session.settings.io_timeout());
     let mut last = "0-0".to_owned();
     let mut read = Vec::new();
-    let mut failing_since: Option<Instant> = None;
     loop {
         if session.broken_error().is_some() {
             return;
         }
-        let Some(c) = conn.as_mut() else {
-            match reconnect(&session) {
-                Ok(c) => {
-                    conn = Some(c);
-                    failing_since = None;
-                }
-                Err(e) => {
-                    let since = *failing_since.get_or_insert_with(Instant::now);
-                    if since.elapsed() >= session.settings.node_timeout {
-                        session.break_with(format!("the broker was unreachable for {:?}: {e}", since.elapsed()));
-                        return;
-                    }
-                    std::thread::sleep(Duration::from_millis(100));
-                }
+        if let Err(down) = link.get(&session.broker) {
+            if down.for_how_long >= session.settings.node_timeout {
+                session.break_with(format!(
+                    "the broker was unreachable for {:?}: {}",
+                    down.for_how_long, down.error
+                ));
+                return;
             }
             continue;
-        };
+        }
+        if link_was_remade(&mut link, &session) {
+            return;
+        }
         let mut pipe = redis::pipe();
         if !read.is_empty() {
             pipe.cmd("XDEL").arg(&session.results_key).arg(&read).ignore();
@@ -70,13 +65,13 @@ pub(crate) fn run(session: Arc<Session>, conn: Connection) {
             .arg("STREAMS")
             .arg(&session.results_key)
             .arg(&last);
-        let reply: Vec<Value> = match pipe.query(c) {
+        let Ok(conn) = link.get(&session.broker) else {
+            continue;
+        };
+        let reply: Vec<Value> = match pipe.query(conn) {
             Ok(reply) => reply,
             Err(e) => {
-                if is_connection_error(&e) {
-                    conn = None;
-                    failing_since.get_or_insert_with(Instant::now);
-                } else {
+                if !link.failed(&e) {
                     session.break_with(session.broker.error("reading results failed", &e).to_string());
                     return;
                 }
@@ -96,18 +91,28 @@ pub(crate) fn run(session: Arc<Session>, conn: Connection) {
     }
 }
 
-/// A new connection, provided the result stream survived.
-fn reconnect(session: &Session) -> Result<Connection, String> {
-    let io = session.settings.io_timeout();
-    let mut conn = session.broker.connect(BLOCK + io).map_err(|e| e.to_string())?;
-    let exists: i64 = redis::cmd("EXISTS")
-        .arg(&session.results_key)
-        .query(&mut conn)
-        .map_err(|e| e.to_string())?;
-    if exists == 0 {
-        session.break_with("the broker lost this client's result stream (did it restart without its data?)".into());
+/// After a reconnection: whether the result stream survived. A broker that
+/// restarted without it will never deliver the results, so every task in
+/// flight ends now (returns true when the session broke).
+fn link_was_remade(link: &mut Link, session: &Session) -> bool {
+    if !link.take_reconnected() {
+        return false;
     }
-    Ok(conn)
+    let Ok(conn) = link.get(&session.broker) else {
+        return false;
+    };
+    let exists: redis::RedisResult<i64> = redis::cmd("EXISTS").arg(&session.results_key).query(conn);
+    match exists {
+        Ok(0) => {
+            session.break_with("the broker lost this client's result stream (did it restart without its data?)".into());
+            true
+        }
+        Ok(_) => false,
+        Err(e) => {
+            link.failed(&e);
+            false
+        }
+    }
 }
 
 #[derive(Debug, PartialEq, Eq)]

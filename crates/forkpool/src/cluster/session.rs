@@ -124,7 +124,11 @@ impl Queue {
     /// `served_for`, an unserved one for [`OFFERS_FRESH`].
     fn fresh_verdict(&self, served_for: Duration) -> Option<Result<usize, String>> {
         let state = lock(&self.offers);
-        let age = if state.verdict.is_ok() { served_for } else { OFFERS_FRESH };
+        let age = if state.verdict.is_ok() {
+            served_for
+        } else {
+            OFFERS_FRESH
+        };
         let fresh = state.checked_at.is_some_and(|t| t.elapsed() < age);
         fresh.then(|| state.verdict.clone())
     }

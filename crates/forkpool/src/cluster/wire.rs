@@ -328,9 +328,7 @@ pub(crate) fn parts_from_wire(heads: Vec<PartHead>, body: &[u8], items: u32) -> 
 /// checked by [`parts_from_wire`]) into the parts of consecutive tasks of
 /// `counts` items each, renumbered from 0 in each.
 pub(crate) fn split_parts(mut parts: Vec<Part>, counts: &[u32]) -> Result<Vec<Vec<Part>>, String> {
-    parts.sort_by_key(|p| match p {
-        Part::Records { first, .. } | Part::Failed { first, .. } => *first,
-    });
+    parts.sort_by_key(Part::first);
     let mut out = Vec::with_capacity(counts.len());
     let mut parts = parts.into_iter();
     let mut current = parts.next();
@@ -339,10 +337,7 @@ pub(crate) fn split_parts(mut parts: Vec<Part>, counts: &[u32]) -> Result<Vec<Ve
         let hi = lo + count;
         let mut mine = Vec::new();
         while let Some(part) = current.take() {
-            let (first, n) = match &part {
-                Part::Records { first, count, .. } | Part::Failed { first, count, .. } => (*first, *count),
-            };
-            let end = first + n;
+            let (first, end) = (part.first(), part.first() + part.count());
             if end <= hi {
                 mine.push(rebase(part, first - lo));
                 current = parts.next();
@@ -360,7 +355,8 @@ pub(crate) fn split_parts(mut parts: Vec<Part>, counts: &[u32]) -> Result<Vec<Ve
     Ok(out)
 }
 
-fn rebase(part: Part, first: u32) -> Part {
+/// The same part, its first item numbered `first`.
+pub(crate) fn rebase(part: Part, first: u32) -> Part {
     match part {
         Part::Records {
             count,

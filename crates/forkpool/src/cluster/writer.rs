@@ -19,11 +19,11 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use redis::{Connection, Value};
 
-use super::broker::{ServerClock, is_connection_error, millis};
+use super::broker::{Link, ServerClock, millis};
 use super::keys;
 use super::reaper;
 use super::session::{OutEntry, Session, query_offers};
@@ -33,55 +33,26 @@ use crate::error::TaskError;
 /// The most payload bytes in an entry of several submissions.
 const MAX_ENTRY_BYTES: usize = 1 << 20;
 
-/// The writer's connection, and since when it has been failing.
-struct Link {
-    conn: Option<Connection>,
-    failing_since: Option<Instant>,
-    last_attempt: Option<Instant>,
-}
-
-impl Link {
-    /// The connection, reconnecting if needed. `None` while the broker is
-    /// unreachable; breaks the session when that lasts `node_timeout`.
-    fn get(&mut self, session: &Session) -> Option<&mut Connection> {
-        if self.conn.is_none() {
-            if self
-                .last_attempt
-                .is_some_and(|t| t.elapsed() < Duration::from_millis(100))
-            {
-                return None;
+/// The connection, or `None` while the broker cannot be reached; the
+/// session breaks when that lasts `node_timeout`.
+fn connection<'l>(session: &Session, link: &'l mut Link) -> Option<&'l mut Connection> {
+    match link.get(&session.broker) {
+        Ok(conn) => Some(conn),
+        Err(down) => {
+            if down.for_how_long >= session.settings.node_timeout {
+                session.break_with(format!(
+                    "the broker was unreachable for {:?}: {}",
+                    down.for_how_long, down.error
+                ));
             }
-            self.last_attempt = Some(Instant::now());
-            match session.broker.connect(session.settings.io_timeout()) {
-                Ok(conn) => {
-                    self.conn = Some(conn);
-                    self.failing_since = None;
-                }
-                Err(e) => {
-                    let since = *self.failing_since.get_or_insert_with(Instant::now);
-                    if since.elapsed() >= session.settings.node_timeout {
-                        session.break_with(format!("the broker was unreachable for {:?}: {e}", since.elapsed()));
-                    }
-                    return None;
-                }
-            }
+            None
         }
-        self.conn.as_mut()
-    }
-
-    fn broke(&mut self) {
-        self.conn = None;
-        self.failing_since.get_or_insert_with(Instant::now);
     }
 }
 
 /// The thread's body.
 pub(crate) fn run(session: Arc<Session>, conn: Connection) {
-    let mut link = Link {
-        conn: Some(conn),
-        failing_since: None,
-        last_attempt: None,
-    };
+    let mut link = Link::new(conn, session.settings.io_timeout());
     let beat = session.settings.heartbeat();
     let mut next_beat = Instant::now() + beat;
     let mut entries = Vec::new();
@@ -96,7 +67,7 @@ pub(crate) fn run(session: Arc<Session>, conn: Connection) {
         }
         if stop {
             // Wake the result reader so that it sees the stop.
-            if let Some(conn) = link.get(&session) {
+            if let Some(conn) = connection(&session, &mut link) {
                 let _: redis::RedisResult<Value> = redis::cmd("XADD")
                     .arg(&session.results_key)
                     .arg("NOMKSTREAM")
@@ -178,7 +149,7 @@ fn send(session: &Session, link: &mut Link, entries: Vec<OutEntry>) {
         }
         return;
     }
-    let Some(conn) = link.get(session) else {
+    let Some(conn) = connection(session, link) else {
         let error = session.broken_error().unwrap_or_else(|| TaskError::BrokerLost {
             message: format!("cannot reach the broker at {} to send the task", session.broker.shown()),
         });
@@ -220,9 +191,7 @@ fn send(session: &Session, link: &mut Link, entries: Vec<OutEntry>) {
             }
         }
         Err(e) => {
-            if is_connection_error(&e) {
-                link.broke();
-            }
+            link.failed(&e);
             let message = session
                 .broker
                 .error("the connection broke while the task was being sent", &e)
@@ -239,13 +208,11 @@ fn heartbeat(session: &Session, link: &mut Link) {
     if session.broken_error().is_some() {
         return;
     }
-    let Some(conn) = link.get(session) else {
+    let Some(conn) = connection(session, link) else {
         return;
     };
-    if let Err(e) = beat(session, conn)
-        && is_connection_error(&e)
-    {
-        link.broke();
+    if let Err(e) = beat(session, conn) {
+        link.failed(&e);
     }
 }
 

@@ -15,13 +15,13 @@ use std::time::{Duration, Instant};
 
 use redis::{Connection, Value};
 
+use super::IO_TIMEOUT;
 use super::state::{Held, NodeState, Phase};
-use super::{BROKER_PATIENCE, IO_TIMEOUT};
-use crate::cluster::broker::{is_connection_error, is_permission};
+use crate::cluster::broker::Link;
 use crate::cluster::keys;
 use crate::cluster::streams::{self, Entry};
 use crate::cluster::wire::{self, TaskHead};
-use crate::error::{ErrorKind, TaskError};
+use crate::error::TaskError;
 use crate::slot::{Slot, lock};
 use crate::sys::stop_signals::StopSignals;
 
@@ -37,8 +37,7 @@ const FALLBACK_NODE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The loop's body; returns when the node stops.
 pub(crate) fn run(state: &NodeState, conn: Connection, signals: &StopSignals) {
-    let mut conn = Some(conn);
-    let mut failing_since: Option<Instant> = None;
+    let mut link = Link::new(conn, IO_TIMEOUT);
     let mut streams: Vec<String> = Vec::new();
     let mut refresh_at = Instant::now();
     let mut turn = 0usize;
@@ -59,28 +58,16 @@ pub(crate) fn run(state: &NodeState, conn: Connection, signals: &StopSignals) {
             }
             Phase::Done | Phase::Abandon | Phase::Failed => return,
         }
-        let Some(c) = conn.as_mut() else {
-            match state.broker.connect(IO_TIMEOUT) {
-                Ok(c) => {
-                    conn = Some(c);
-                    failing_since = None;
-                }
-                Err(e) => {
-                    let since = *failing_since.get_or_insert_with(Instant::now);
-                    if e.kind() == ErrorKind::Permission || since.elapsed() >= BROKER_PATIENCE {
-                        state.fail(e);
-                        return;
-                    }
-                    state.wait_a_little(BLOCK);
-                }
-            }
+        let Some(c) = state.connection(&mut link) else {
+            state.wait_a_little(BLOCK);
             continue;
         };
         if Instant::now() >= refresh_at {
             match directory(state, c) {
                 Ok(found) => streams = found,
                 Err(e) => {
-                    broke(state, &mut conn, &mut failing_since, &e);
+                    state.call_failed(&mut link, &e);
+                    state.wait_a_little(BLOCK);
                     continue;
                 }
             }
@@ -124,7 +111,8 @@ pub(crate) fn run(state: &NodeState, conn: Connection, signals: &StopSignals) {
                 continue;
             }
             Err(e) => {
-                broke(state, &mut conn, &mut failing_since, &e);
+                state.call_failed(&mut link, &e);
+                state.wait_a_little(BLOCK);
                 refresh_at = Instant::now();
                 continue;
             }
@@ -143,20 +131,6 @@ pub(crate) fn run(state: &NodeState, conn: Connection, signals: &StopSignals) {
                 take(state, &stream, entry);
             }
         }
-    }
-}
-
-/// A call failed: a broken connection is dropped (and retried for a
-/// while); a refused permission ends the node; any other refusal (a
-/// stream deleted at the wrong moment) is waited out.
-fn broke(state: &NodeState, conn: &mut Option<Connection>, failing_since: &mut Option<Instant>, e: &redis::RedisError) {
-    if is_connection_error(e) {
-        *conn = None;
-        failing_since.get_or_insert_with(Instant::now);
-    } else if is_permission(e) {
-        state.fail(state.broker.error("the broker refused the node", e));
-    } else {
-        state.wait_a_little(BLOCK);
     }
 }
 

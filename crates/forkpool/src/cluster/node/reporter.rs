@@ -21,9 +21,9 @@ use std::time::{Duration, Instant};
 
 use redis::{Connection, RedisResult, Value};
 
+use super::IO_TIMEOUT;
 use super::state::{Held, NodeState, Phase};
-use super::{BROKER_PATIENCE, IO_TIMEOUT};
-use crate::cluster::broker::{ServerClock, is_connection_error, is_permission, millis};
+use crate::cluster::broker::{Link, ServerClock, millis};
 use crate::cluster::keys;
 use crate::cluster::wire::{self, ResultHead};
 use crate::error::TaskError;
@@ -58,7 +58,10 @@ impl Report {
         for slot in &held.slots {
             let count = slot.items();
             match slot.take() {
-                Some(outcome) => parts.extend(outcome.into_parts().into_iter().map(|p| shift(p, offset))),
+                Some(outcome) => parts.extend(outcome.into_parts().into_iter().map(|p| {
+                    let first = offset + p.first();
+                    wire::rebase(p, first)
+                })),
                 None => parts.push(Part::Failed {
                     first: offset,
                     count,
@@ -111,8 +114,7 @@ impl Report {
 
 /// The thread's body.
 pub(crate) fn run(state: &NodeState, conn: Connection) {
-    let mut conn = Some(conn);
-    let mut failing_since: Option<Instant> = None;
+    let mut link = Link::new(conn, IO_TIMEOUT);
     let mut unsent: Vec<Report> = Vec::new();
     let mut unacked: Vec<Report> = Vec::new();
     let mut last_beat = Instant::now();
@@ -141,21 +143,7 @@ pub(crate) fn run(state: &NodeState, conn: Connection) {
             };
             collect(state, token, &mut unsent);
         }
-        let Some(c) = conn.as_mut() else {
-            match state.broker.connect(IO_TIMEOUT) {
-                Ok(c) => {
-                    conn = Some(c);
-                    failing_since = None;
-                }
-                Err(e) => {
-                    let since = *failing_since.get_or_insert_with(Instant::now);
-                    if since.elapsed() >= BROKER_PATIENCE {
-                        state.fail(e);
-                        return;
-                    }
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-            }
+        let Some(c) = state.connection(&mut link) else {
             continue;
         };
         let done = (|| -> RedisResult<()> {
@@ -188,36 +176,8 @@ pub(crate) fn run(state: &NodeState, conn: Connection) {
             Ok(())
         })();
         if let Err(e) = done {
-            if is_connection_error(&e) {
-                conn = None;
-                failing_since.get_or_insert_with(Instant::now);
-            } else if is_permission(&e) {
-                state.fail(state.broker.error("the broker refused the node", &e));
-                return;
-            }
+            state.call_failed(&mut link, &e);
         }
-    }
-}
-
-/// A part moved `by` items along.
-fn shift(part: Part, by: u32) -> Part {
-    match part {
-        Part::Records {
-            first,
-            count,
-            bytes,
-            elapsed_ns,
-        } => Part::Records {
-            first: first + by,
-            count,
-            bytes,
-            elapsed_ns,
-        },
-        Part::Failed { first, count, error } => Part::Failed {
-            first: first + by,
-            count,
-            error,
-        },
     }
 }
 

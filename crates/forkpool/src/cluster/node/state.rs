@@ -6,9 +6,12 @@ use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
-use crate::cluster::broker::{Broker, ServerClock};
+use redis::{Connection, RedisError};
+
+use super::BROKER_PATIENCE;
+use crate::cluster::broker::{Broker, Link, ServerClock, is_permission};
 use crate::cluster::registry::RemoteFn;
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::pool::Pool;
 use crate::slot::{Notifier, Slot, lock};
 
@@ -134,6 +137,30 @@ impl NodeState {
     pub(crate) fn fail(&self, error: Error) {
         lock(&self.failure).get_or_insert(error);
         self.set_phase(Phase::Failed);
+    }
+
+    /// The link's connection, or `None` while the broker cannot be
+    /// reached; the node fails when the broker refuses its user, or stays
+    /// unreachable for `BROKER_PATIENCE`.
+    pub(crate) fn connection<'l>(&self, link: &'l mut Link) -> Option<&'l mut Connection> {
+        match link.get(&self.broker) {
+            Ok(conn) => Some(conn),
+            Err(down) => {
+                if down.error.kind() == ErrorKind::Permission || down.for_how_long >= BROKER_PATIENCE {
+                    self.fail(down.error);
+                }
+                None
+            }
+        }
+    }
+
+    /// A call failed: a broken connection is made again (for a while); a
+    /// refused permission fails the node; any other refusal (a stream
+    /// deleted at the wrong moment) is the caller's to wait out.
+    pub(crate) fn call_failed(&self, link: &mut Link, e: &RedisError) {
+        if !link.failed(e) && is_permission(e) {
+            self.fail(self.broker.error("the broker refused the node", e));
+        }
     }
 
     pub(crate) fn take_failure(&self) -> Option<Error> {
