@@ -397,6 +397,19 @@ impl ServerClock {
     }
 }
 
+/// Checks a builder's `max_message_size` (a Redis string holds at most
+/// 512 MiB).
+pub(crate) fn check_message_size(bytes: usize) -> Result<(), Error> {
+    if (1024..=512 << 20).contains(&bytes) {
+        Ok(())
+    } else {
+        Err(Error::new(
+            ErrorKind::InvalidConfig,
+            "max_message_size must be between 1 KiB and 512 MiB",
+        ))
+    }
+}
+
 /// A duration in whole milliseconds, at least 1.
 pub(crate) fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::broker::{Broker, ServerClock, Tls, check_permissions, millis};
+use super::broker::{Broker, ServerClock, Tls, check_message_size, check_permissions, millis};
 use super::keys;
 use super::map::RemoteMap;
 use super::reader;
@@ -115,9 +115,7 @@ impl ClusterBuilder {
         if self.task_timeout == Some(Duration::ZERO) {
             return invalid("task_timeout must be longer than zero");
         }
-        if !(1024..=512 << 20).contains(&self.max_message_size) {
-            return invalid("max_message_size must be between 1 KiB and 512 MiB");
-        }
+        check_message_size(self.max_message_size)?;
         registry().check()?;
         let broker = Broker::new(&self.url, &self.tls)?;
         let settings = Settings {

@@ -30,7 +30,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use self::state::{NodeState, Phase};
-use super::broker::{Broker, ServerClock, Tls, check_permissions};
+use super::broker::{Broker, ServerClock, Tls, check_message_size, check_permissions};
 use super::client::DEFAULT_CLUSTER_MESSAGE_SIZE;
 use super::keys;
 use super::registry::{RemoteFn, registry};
@@ -188,12 +188,7 @@ impl NodeBuilder {
         }
         let _running = Running;
         let offers = self.offers()?;
-        if !(1024..=512 << 20).contains(&self.max_message_size) {
-            return Err(Error::new(
-                ErrorKind::InvalidConfig,
-                "max_message_size must be between 1 KiB and 512 MiB",
-            ));
-        }
+        check_message_size(self.max_message_size)?;
         let broker = Broker::new(&self.url, &self.tls)?;
         let id = keys::process_id();
         let mut conn = broker.connect(IO_TIMEOUT)?;
