@@ -16,7 +16,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::TaskError;
-use crate::pool::Pool;
+use crate::pool::{Pool, encode_item};
 use crate::slot::Slot;
 use crate::supervisor::Job;
 use crate::sys::code::CodeOffset;
@@ -26,8 +26,9 @@ use crate::window::{ChunkSize, Window, encode_chunk};
 const TARGET_CHUNK_NS: f64 = 1_500_000.0;
 /// The most items in one chunk.
 const MAX_CHUNK_ITEMS: usize = 65_536;
-/// The most encoded bytes in one chunk (a single larger item still goes).
-const MAX_CHUNK_BYTES: usize = 1 << 20;
+/// The most encoded bytes in one chunk, inline or out of line (a single
+/// larger item still goes).
+const MAX_CHUNK_BYTES: u64 = 1 << 20;
 
 /// The iterator returned by [`Pool::map`] and [`Pool::map_unordered`].
 ///
@@ -81,12 +82,25 @@ where
     fn fill(&mut self) {
         let mut jobs = Vec::new();
         while self.window.len() < self.max_in_flight && !self.input_done {
-            let max_message = self.pool.max_message();
-            let chunk = encode_chunk(&mut self.input, self.chunk.items(), MAX_CHUNK_BYTES, max_message);
+            let max = self.pool.max_message();
+            let chunk = encode_chunk(
+                &mut self.input,
+                self.chunk.items(),
+                MAX_CHUNK_BYTES,
+                |data, fds, arg| encode_item(data, fds, max, arg),
+            );
             self.input_done = chunk.input_done;
             if chunk.count > 0 {
                 let slot = Slot::new(chunk.count);
-                jobs.push(Job::new(self.entry, slot.clone(), chunk.data, chunk.count, false));
+                jobs.push(Job::new(
+                    self.entry,
+                    slot.clone(),
+                    chunk.data,
+                    chunk.fds,
+                    chunk.count,
+                    chunk.size,
+                    false,
+                ));
                 self.window.push(slot);
             }
             if let Some(error) = chunk.failed {

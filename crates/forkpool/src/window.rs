@@ -6,19 +6,20 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use serde::Serialize;
-
-use crate::call;
 use crate::error::TaskError;
-use crate::pool::encode_item;
+use crate::ipc::outbox::Attachment;
 use crate::slot::{Notifier, Slot};
 
 /// The inputs of one chunk, encoded.
 #[derive(Debug, Default)]
 pub(crate) struct Chunk {
-    /// `len u32 | bytes` per item.
+    /// The items, as a job carries them.
     pub(crate) data: Vec<u8>,
+    /// Their descriptors (out-of-line bodies, shared buffers).
+    pub(crate) fds: Vec<Attachment>,
     pub(crate) count: u32,
+    /// The size of their encodings, inline or out of line.
+    pub(crate) size: u64,
     /// An input that could not be encoded, which ended the chunk early: it
     /// keeps its place in the order as a chunk of one that has failed.
     pub(crate) failed: Option<TaskError>,
@@ -26,22 +27,26 @@ pub(crate) struct Chunk {
     pub(crate) input_done: bool,
 }
 
-/// Encodes up to `items` inputs (and about `max_bytes`; a single larger
-/// item still goes), each at most `max_message` bytes.
-pub(crate) fn encode_chunk<A: Serialize>(
+/// Encodes up to `items` inputs with `encode` (which appends one item and
+/// returns its size), and about `max_bytes` (a single larger item still
+/// goes).
+pub(crate) fn encode_chunk<A>(
     input: &mut impl Iterator<Item = A>,
     items: usize,
-    max_bytes: usize,
-    max_message: usize,
+    max_bytes: u64,
+    mut encode: impl FnMut(&mut Vec<u8>, &mut Vec<Attachment>, &A) -> Result<u64, TaskError>,
 ) -> Chunk {
     let mut chunk = Chunk::default();
-    while (chunk.count as usize) < items && chunk.data.len() < max_bytes {
+    while (chunk.count as usize) < items && chunk.size < max_bytes {
         let Some(arg) = input.next() else {
             chunk.input_done = true;
             break;
         };
-        match encode_item(&mut chunk.data, max_message, |out| call::encode_into(&arg, out)) {
-            Ok(()) => chunk.count += 1,
+        match encode(&mut chunk.data, &mut chunk.fds, &arg) {
+            Ok(size) => {
+                chunk.count += 1;
+                chunk.size += size;
+            }
             Err(error) => {
                 chunk.failed = Some(error);
                 break;

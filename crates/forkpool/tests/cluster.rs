@@ -70,6 +70,18 @@ fn hog(log: String) -> usize {
     v.iter().map(|&b| b as usize).sum()
 }
 
+/// Gives its bytes back, reversed.
+#[forkpool::remote]
+fn reverse(mut bytes: Vec<u8>) -> Vec<u8> {
+    bytes.reverse();
+    bytes
+}
+
+#[forkpool::remote]
+fn shared_len(bytes: forkpool::SharedBytes) -> usize {
+    bytes.len()
+}
+
 /// Quick, except that 13 crashes its worker.
 #[forkpool::remote]
 fn unlucky(x: u64) -> u64 {
@@ -286,6 +298,30 @@ fn tasks_and_maps_round_trip_and_leave_no_keys() {
         .expect("the node did not stop on SIGTERM");
     assert!(status.success(), "{status:?}");
     assert_eq!(server.keys(), Vec::<String>::new(), "keys left after shutdown");
+}
+
+#[test]
+fn large_payloads_cross_and_shared_memory_is_refused() {
+    let (_server, _node, cluster) = one_node(&[], "cluster::reverse", Duration::from_secs(10));
+    // Over the local pool's threshold for out-of-line bodies both ways: the
+    // worker's memfd result is read back inline by the node.
+    let big: Vec<u8> = (0..3 << 20).map(|i: u32| (i % 251) as u8).collect();
+    let mut expected = big.clone();
+    expected.reverse();
+    assert_eq!(cluster.submit(reverse, big).join(), Ok(expected));
+    let shared = forkpool::SharedBytes::copy_from(b"not for the broker").unwrap();
+    match cluster.submit(shared_len, shared).join() {
+        Err(TaskError::Codec { message }) => assert!(message.contains("shared memory"), "{message}"),
+        other => panic!("{other:?}"),
+    }
+    // Over the client's size limit.
+    let small = Cluster::builder(_server.url()).max_message_size(4096).build().unwrap();
+    match small.submit(reverse, vec![0u8; 10_000]).join() {
+        Err(TaskError::Codec { message }) => assert!(message.contains("size limit"), "{message}"),
+        other => panic!("{other:?}"),
+    }
+    small.shutdown();
+    cluster.shutdown();
 }
 
 #[test]

@@ -17,7 +17,6 @@ use super::registry::registry;
 use super::session::{Session, Settings};
 use super::wire::{self, ResultHead};
 use super::writer;
-use crate::call;
 use crate::error::{Error, ErrorKind};
 use crate::slot::Slot;
 use crate::task::Task;
@@ -269,7 +268,7 @@ impl Cluster {
         let sent = session
             .prepare(TypeId::of::<F>(), std::any::type_name::<F>())
             .and_then(|queue| {
-                let payload = session.encode_one(|out| call::encode_into(&arg, out))?;
+                let payload = session.encode_one(&arg)?;
                 Ok(session.send(&queue, 1, payload, true))
             });
         Task::new(sent.unwrap_or_else(|error| Slot::failed(1, error)))

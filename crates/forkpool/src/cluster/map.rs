@@ -19,6 +19,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::session::{Queue, Session};
+use super::wire;
 use crate::error::TaskError;
 use crate::slot::Slot;
 use crate::window::{ChunkSize, Window, encode_chunk};
@@ -28,7 +29,7 @@ const TARGET_BATCH_NS: f64 = 4_000_000.0;
 /// The most items in one batch.
 const MAX_BATCH_ITEMS: usize = 65_536;
 /// The most encoded bytes in one batch (a single larger item still goes).
-const MAX_BATCH_BYTES: usize = 1 << 20;
+const MAX_BATCH_BYTES: u64 = 1 << 20;
 
 /// The iterator returned by [`Cluster::map`](super::Cluster::map) and
 /// [`Cluster::map_unordered`](super::Cluster::map_unordered).
@@ -92,8 +93,10 @@ where
         };
         let max_in_flight = 2 * queue.workers() + 2;
         while self.window.len() < max_in_flight && !self.input_done {
-            let max_message = self.session.settings.max_message;
-            let batch = encode_chunk(&mut self.input, self.batch.items(), MAX_BATCH_BYTES, max_message);
+            let max = self.session.settings.max_message;
+            let batch = encode_chunk(&mut self.input, self.batch.items(), MAX_BATCH_BYTES, |data, _, arg| {
+                wire::encode_inline(data, arg, max)
+            });
             self.input_done = batch.input_done;
             if batch.count > 0 {
                 let slot = self.session.send(&queue, batch.count, batch.data, false);

@@ -117,6 +117,12 @@
 //!   the cluster's data, ends every task in flight the same way.
 //! - `Task::cancel` returns `false` for cluster tasks; dropping a `map`
 //!   early does not stop the batches already sent.
+//! - Only bytes cross machines: an argument or result that holds
+//!   [`SharedBytes`](crate::SharedBytes) or
+//!   [`SharedSlice`](crate::SharedSlice) (shared memory of one machine)
+//!   ends with `Codec`; send a `Vec<u8>` instead. Large arguments and
+//!   results cross inline, up to `max_message_size` (16 MiB by default; a
+//!   Redis string holds at most 512 MiB).
 //! - A node reads the directory of task streams every second and whenever
 //!   a read comes back empty, so the first task of a new client may wait up
 //!   to ~200 ms to be seen.

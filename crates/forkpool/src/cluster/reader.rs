@@ -170,7 +170,7 @@ fn ran(session: &Session, ids: &[u64], node: &str, parts: Vec<PartHead>, body: &
         _ => vec![1; tasks.len()],
     };
     let total = counts.iter().sum();
-    let split = wire::parts_from_wire(parts, body, total).and_then(|parts| {
+    let split = wire::parts_from_wire(parts, body, total, session.settings.max_message).and_then(|parts| {
         let elapsed: u64 = parts
             .iter()
             .map(|p| match p {

@@ -17,9 +17,7 @@ use super::registry::{RemoteFn, registry};
 use super::streams;
 use super::wire::{self, TaskHead};
 
-use crate::call::CallError;
 use crate::error::TaskError;
-use crate::pool::encode_item;
 use crate::slot::{Slot, lock};
 
 /// How long a verdict that no node serves a function is reused before
@@ -401,12 +399,9 @@ impl Session {
     }
 
     /// Encodes one argument as a task's single item.
-    pub(crate) fn encode_one(
-        &self,
-        encode: impl FnOnce(&mut Vec<u8>) -> Result<(), CallError>,
-    ) -> Result<Vec<u8>, TaskError> {
+    pub(crate) fn encode_one<A: serde::Serialize>(&self, arg: &A) -> Result<Vec<u8>, TaskError> {
         let mut payload = Vec::with_capacity(32);
-        encode_item(&mut payload, self.settings.max_message, encode)?;
+        wire::encode_inline(&mut payload, arg, self.settings.max_message)?;
         Ok(payload)
     }
 

@@ -8,14 +8,15 @@
 //! - `h`: a [`TaskHead`] in postcard: the function's name and type hash
 //!   (checked against the stream's, and against the node's registry), the
 //!   number of items, the attempt, the time limits;
-//! - `p`: the items, `len u32 | postcard bytes` each: exactly the layout a
-//!   local pool's job carries, so a node hands them to its pool as they
-//!   came.
+//! - `p`: the items, `head u32 | postcard bytes` each, inline (no
+//!   descriptors: nothing but bytes crosses machines): a layout a local
+//!   pool's job carries, so a node hands them to its pool as they came.
 //!
 //! A result entry (`XADD fp:{CLIENT}:r`) has `t`, `h` (a [`ResultHead`])
 //! and, for results that ran, `b`: the workers' result records (`tag u8 |
-//! len u32 | bytes` each), forwarded by the node as its pool produced
-//! them. The client's reaper writes its verdicts (lost, no node) to the
+//! item` each), forwarded by the node as its pool produced them, except
+//! that a large result the worker put out of line (in a memfd) is read
+//! back inline. The client's reaper writes its verdicts (lost, no node) to the
 //! same stream, so that every outcome of a task is read in the order the
 //! broker recorded them, and the first one wins.
 //!
@@ -29,8 +30,11 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::error::TaskError;
-use crate::ipc::protocol::{Items, Records};
+use crate::ipc::frame::FrameFds;
+use crate::ipc::protocol::{Items, Records, Tag, push_item};
+use crate::shm;
 use crate::slot::Part;
+use crate::sys::memfd::Sealed;
 
 /// Changes whenever the layout of these entries does.
 pub(crate) const VERSION: u8 = 1;
@@ -119,6 +123,9 @@ pub(crate) enum WireError {
     MemoryLimitExceeded {
         limit: u64,
     },
+    CpuLimitExceeded {
+        seconds: u64,
+    },
     Cancelled,
     Codec {
         message: String,
@@ -152,6 +159,7 @@ impl From<&TaskError> for WireError {
                 after_ns: u64::try_from(after.as_nanos()).unwrap_or(u64::MAX),
             },
             TaskError::MemoryLimitExceeded { limit } => WireError::MemoryLimitExceeded { limit },
+            TaskError::CpuLimitExceeded { seconds } => WireError::CpuLimitExceeded { seconds },
             TaskError::Cancelled => WireError::Cancelled,
             TaskError::Codec { message } => WireError::Codec { message },
             TaskError::PoolShutdown => WireError::PoolShutdown,
@@ -173,6 +181,7 @@ impl From<WireError> for TaskError {
                 after: Duration::from_nanos(after_ns),
             },
             WireError::MemoryLimitExceeded { limit } => TaskError::MemoryLimitExceeded { limit },
+            WireError::CpuLimitExceeded { seconds } => TaskError::CpuLimitExceeded { seconds },
             WireError::Cancelled => TaskError::Cancelled,
             WireError::Codec { message } => TaskError::Codec { message },
             WireError::PoolShutdown => TaskError::PoolShutdown,
@@ -215,6 +224,34 @@ pub(crate) fn parse_ids(field: &[u8]) -> Option<Vec<u64>> {
     (1..=MAX_IDS).contains(&ids.len()).then_some(ids)
 }
 
+/// Appends `arg` as one inline item, and returns its size. Nothing but
+/// bytes crosses machines: an argument holding shared memory
+/// (`SharedBytes`, `SharedSlice`) is refused, and none is put out of line.
+pub(crate) fn encode_inline<A: Serialize + ?Sized>(out: &mut Vec<u8>, arg: &A, max: usize) -> Result<u64, TaskError> {
+    let codec = |message: String| TaskError::Codec { message };
+    let mut shared = Vec::new();
+    let bytes = shm::wire::encoding(&mut shared, || postcard::to_allocvec(arg));
+    if !shared.is_empty() {
+        return Err(codec(
+            "the argument holds shared memory (SharedBytes or SharedSlice), which does not cross machines: \
+             send its bytes (a Vec<u8>) instead"
+                .into(),
+        ));
+    }
+    let bytes = bytes.map_err(|e| codec(format!("cannot encode the argument: {e}")))?;
+    if bytes.len() > max {
+        return Err(codec(format!(
+            "the argument is {} bytes, over the cluster's message size limit of {max} bytes",
+            bytes.len()
+        )));
+    }
+    push_item(out, |o| {
+        o.extend_from_slice(&bytes);
+        Ok::<(), TaskError>(())
+    })?;
+    Ok(bytes.len() as u64)
+}
+
 /// Encodes a head (postcard never fails on these types).
 pub(crate) fn encode<T: Serialize>(head: &T) -> Vec<u8> {
     postcard::to_allocvec(head).unwrap_or_default()
@@ -225,7 +262,8 @@ pub(crate) fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8], what: &str) -> Res
     postcard::from_bytes(bytes).map_err(|e| format!("malformed {what}: {e}"))
 }
 
-/// A pool's outcome as a result entry's parts and body.
+/// A pool's outcome as a result entry's parts and body, every record
+/// inline (see [`inline_records`]).
 pub(crate) fn parts_to_wire(parts: Vec<Part>) -> (Vec<PartHead>, Vec<u8>) {
     let mut heads = Vec::with_capacity(parts.len());
     let mut body = Vec::new();
@@ -235,8 +273,11 @@ pub(crate) fn parts_to_wire(parts: Vec<Part>) -> (Vec<PartHead>, Vec<u8>) {
                 first,
                 count,
                 bytes,
+                fds,
+                limit,
                 elapsed_ns,
             } => {
+                let bytes = inline_records(&bytes, fds, limit);
                 heads.push(PartHead::Records {
                     first,
                     count,
@@ -259,10 +300,56 @@ pub(crate) fn parts_to_wire(parts: Vec<Part>) -> (Vec<PartHead>, Vec<u8>) {
     (heads, body)
 }
 
+/// A worker's result records as the broker can carry them: every record
+/// inline, with no descriptors. A body the worker put out of line (a large
+/// result, in a sealed memfd) is read back; a result that holds shared
+/// memory cannot cross machines and becomes a `Codec` record.
+pub(crate) fn inline_records(bytes: &[u8], mut fds: FrameFds, limit: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    for record in Records::new(bytes) {
+        // The supervisor checked the records; a bad one ends the run.
+        let Ok(record) = record else {
+            break;
+        };
+        let mut item_fds = fds.take(record.item.fds()).into_iter();
+        let body: Result<Vec<u8>, String> = match (record.item.out_of_line, record.item.shared_fds) {
+            (None, 0) => Ok(record.item.inline.to_vec()),
+            (_, 1..) => {
+                Err("the result holds shared memory (SharedBytes or SharedSlice), which does not cross machines".into())
+            }
+            (Some(size), 0) if size > limit as u64 => Err(format!(
+                "the result is {size} bytes, over the node's message size limit of {limit} bytes"
+            )),
+            (Some(size), 0) => match item_fds.next().flatten() {
+                None => Err("the result's body is missing".into()),
+                Some(fd) => Sealed::check(fd, size)
+                    .map_err(|refusal| refusal.to_string())
+                    .and_then(|sealed| sealed.view(true).map_err(|e| e.to_string()))
+                    .map(|view| view.bytes().to_vec()),
+            },
+        };
+        let (tag, body) = match body {
+            Ok(body) => (record.tag, body),
+            Err(message) => (Tag::Codec, format!("cannot send the result: {message}").into_bytes()),
+        };
+        out.push(tag as u8);
+        let _ = push_item(&mut out, |o| {
+            o.extend_from_slice(&body);
+            Ok::<(), ()>(())
+        });
+    }
+    out
+}
+
 /// A result entry's parts and body as slot parts for a task of `items`
 /// items, checked: the parts must tile `0..items` exactly, and each run of
 /// records must hold exactly its count of well-formed records.
-pub(crate) fn parts_from_wire(heads: Vec<PartHead>, body: &[u8], items: u32) -> Result<Vec<Part>, String> {
+pub(crate) fn parts_from_wire(
+    heads: Vec<PartHead>,
+    body: &[u8],
+    items: u32,
+    limit: usize,
+) -> Result<Vec<Part>, String> {
     let mut parts = Vec::with_capacity(heads.len());
     let mut spans = Vec::with_capacity(heads.len());
     let mut at = 0usize;
@@ -281,7 +368,10 @@ pub(crate) fn parts_from_wire(heads: Vec<PartHead>, body: &[u8], items: u32) -> 
                 at += len;
                 let mut seen = 0u32;
                 for record in Records::new(bytes) {
-                    record.map_err(|e| format!("malformed result records: {e}"))?;
+                    let record = record.map_err(|e| format!("malformed result records: {e}"))?;
+                    if record.item.fds() > 0 {
+                        return Err("a result record refers to descriptors".into());
+                    }
                     seen += 1;
                 }
                 if seen != count {
@@ -292,6 +382,8 @@ pub(crate) fn parts_from_wire(heads: Vec<PartHead>, body: &[u8], items: u32) -> 
                     first,
                     count,
                     bytes: bytes.to_vec(),
+                    fds: FrameFds::none(),
+                    limit,
                     elapsed_ns,
                 });
             }
@@ -361,12 +453,16 @@ pub(crate) fn rebase(part: Part, first: u32) -> Part {
         Part::Records {
             count,
             bytes,
+            fds,
+            limit,
             elapsed_ns,
             ..
         } => Part::Records {
             first,
             count,
             bytes,
+            fds,
+            limit,
             elapsed_ns,
         },
         Part::Failed { count, error, .. } => Part::Failed { first, count, error },
@@ -392,12 +488,15 @@ fn split_part(part: Part, k: u32) -> Result<(Part, Part), String> {
             first,
             count,
             mut bytes,
+            limit,
             elapsed_ns,
+            ..
         } => {
+            // Records from the broker are inline: `tag u8 | head u32 | bytes`.
             let mut at = 0usize;
             for record in Records::new(&bytes).take(k as usize) {
                 let record = record.map_err(|e| format!("malformed result records: {e}"))?;
-                at += 5 + record.bytes.len();
+                at += 5 + record.item.inline.len();
             }
             let rest = bytes.split_off(at);
             let share = elapsed_ns / u64::from(count.max(1));
@@ -406,12 +505,16 @@ fn split_part(part: Part, k: u32) -> Result<(Part, Part), String> {
                     first,
                     count: k,
                     bytes,
+                    fds: FrameFds::none(),
+                    limit,
                     elapsed_ns: share * u64::from(k),
                 },
                 Part::Records {
                     first: first + k,
                     count: count - k,
                     bytes: rest,
+                    fds: FrameFds::none(),
+                    limit,
                     elapsed_ns: share * u64::from(count - k),
                 },
             ))
@@ -426,13 +529,16 @@ pub(crate) fn check_items(payload: &[u8], count: u32, max: usize) -> Result<(), 
     let mut items = Items::new(payload, count);
     for item in &mut items {
         let item = item.map_err(|e| format!("malformed task items: {e}"))?;
-        if item.len() > max {
+        if item.fds() > 0 {
+            return Err("a task item refers to descriptors".into());
+        }
+        if item.inline.len() > max {
             return Err(format!(
                 "an argument of {} bytes is over the node's message size limit of {max} bytes",
-                item.len()
+                item.inline.len()
             ));
         }
-        seen += 4 + item.len();
+        seen += 4 + item.inline.len();
     }
     if seen != payload.len() {
         return Err("bytes after the task's last item".into());
@@ -443,13 +549,13 @@ pub(crate) fn check_items(payload: &[u8], count: u32, max: usize) -> Result<(), 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ipc::protocol::{Tag, push_item};
+    use crate::ipc::protocol::Tag;
 
     fn records(values: &[u32]) -> Vec<u8> {
         let mut out = Vec::new();
         for v in values {
             out.push(Tag::Ok as u8);
-            push_item(&mut out, |o| crate::call::encode_into(v, o)).unwrap();
+            encode_inline(&mut out, v, 1 << 20).unwrap();
         }
         out
     }
@@ -461,6 +567,8 @@ mod tests {
                 first: 0,
                 count: 2,
                 bytes: records(&[1, 2]),
+                fds: FrameFds::none(),
+                limit: 1 << 20,
                 elapsed_ns: 10,
             },
             Part::Failed {
@@ -475,6 +583,8 @@ mod tests {
                 first: 3,
                 count: 1,
                 bytes: records(&[4]),
+                fds: FrameFds::none(),
+                limit: 1 << 20,
                 elapsed_ns: 5,
             },
         ];
@@ -491,7 +601,7 @@ mod tests {
             panic!("{head:?}")
         };
         assert_eq!(heads, heads2);
-        let back = parts_from_wire(heads2, &body, 4).unwrap();
+        let back = parts_from_wire(heads2, &body, 4, 1 << 20).unwrap();
         assert_eq!(back.len(), 3);
         let slot = crate::slot::Slot::new(4);
         for part in back {
@@ -524,32 +634,32 @@ mod tests {
             len,
             elapsed_ns: 0,
         };
-        assert!(parts_from_wire(vec![one()], &body, 1).is_ok());
+        assert!(parts_from_wire(vec![one()], &body, 1, 1 << 20).is_ok());
         // Too few items, too many, overlapping, gaps, lies about counts.
-        assert!(parts_from_wire(vec![one()], &body, 2).is_err());
-        assert!(parts_from_wire(vec![one(), one()], &[body.clone(), body.clone()].concat(), 2).is_err());
+        assert!(parts_from_wire(vec![one()], &body, 2, 1 << 20).is_err());
+        assert!(parts_from_wire(vec![one(), one()], &[body.clone(), body.clone()].concat(), 2, 1 << 20).is_err());
         let gap = PartHead::Failed {
             first: 2,
             count: 1,
             error: WireError::Cancelled,
         };
-        assert!(parts_from_wire(vec![one(), gap], &body, 3).is_err());
+        assert!(parts_from_wire(vec![one(), gap], &body, 3, 1 << 20).is_err());
         let liar = PartHead::Records {
             first: 0,
             count: 2,
             len,
             elapsed_ns: 0,
         };
-        assert!(parts_from_wire(vec![liar], &body, 2).is_err());
+        assert!(parts_from_wire(vec![liar], &body, 2, 1 << 20).is_err());
         // Cut and trailing bytes.
-        assert!(parts_from_wire(vec![one()], &body[..5], 1).is_err());
-        assert!(parts_from_wire(vec![one()], &[body.as_slice(), &[0]].concat(), 1).is_err());
+        assert!(parts_from_wire(vec![one()], &body[..5], 1, 1 << 20).is_err());
+        assert!(parts_from_wire(vec![one()], &[body.as_slice(), &[0]].concat(), 1, 1 << 20).is_err());
         let empty = PartHead::Failed {
             first: 0,
             count: 0,
             error: WireError::Cancelled,
         };
-        assert!(parts_from_wire(vec![empty], &[], 0).is_err());
+        assert!(parts_from_wire(vec![empty], &[], 0, 1 << 20).is_err());
     }
 
     #[test]
@@ -564,6 +674,7 @@ mod tests {
                 after: Duration::from_millis(1500),
             },
             TaskError::MemoryLimitExceeded { limit: 1 << 20 },
+            TaskError::CpuLimitExceeded { seconds: 3 },
             TaskError::Cancelled,
             TaskError::Codec { message: "c".into() },
             TaskError::PoolShutdown,
@@ -613,6 +724,8 @@ mod tests {
                 first: 0,
                 count: 3,
                 bytes: records(&[10, 11, 12]),
+                fds: FrameFds::none(),
+                limit: 1 << 20,
                 elapsed_ns: 30,
             },
             Part::Failed {
@@ -644,8 +757,8 @@ mod tests {
     #[test]
     fn task_items_are_checked() {
         let mut p = Vec::new();
-        push_item(&mut p, |o| crate::call::encode_into(&5u32, o)).unwrap();
-        push_item(&mut p, |o| crate::call::encode_into(&"abcdef", o)).unwrap();
+        encode_inline(&mut p, &5u32, 100).unwrap();
+        encode_inline(&mut p, &"abcdef", 100).unwrap();
         assert!(check_items(&p, 2, 100).is_ok());
         assert!(check_items(&p, 3, 100).is_err());
         assert!(check_items(&p, 1, 100).is_err());
