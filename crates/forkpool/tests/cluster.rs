@@ -368,7 +368,6 @@ fn crashes_panics_timeouts_and_memory_limits_end_as_locally_and_run_once() {
         assert_eq!(runs(log).len(), 1, "{} ran {:?}", log.display(), runs(log));
     }
     assert_eq!(cluster.submit(double, 1).join(), Ok(2), "the node goes on");
-    assert_eq!(cluster.late_results(), 0);
 }
 
 #[test]
@@ -542,12 +541,12 @@ fn nodes_claim_no_more_than_their_idle_workers_and_heartbeats_keep_long_tasks() 
     let (server, _node, cluster) = one_node(
         &[("FP_TEST_NODE_WORKERS", "1")],
         "cluster::logged_sleep",
-        Duration::from_millis(500),
+        Duration::from_secs(1),
     );
     let (log, log_arg) = log_path("claims");
-    // Each runs for 2.5 s, five times the node timeout.
+    // Each runs for 3 s, three times the node timeout.
     let tasks: Vec<_> = (0..3)
-        .map(|_| cluster.submit(logged_sleep, (log_arg.clone(), 2_500)))
+        .map(|_| cluster.submit(logged_sleep, (log_arg.clone(), 3_000)))
         .collect();
     wait_started(&log, 1);
     let key = format!("fp:{{{}}}:q:cluster::logged_sleep:", cluster.id());
