@@ -421,7 +421,7 @@ fn with_retries_a_lost_task_runs_again_on_another_node() {
 fn a_node_stopped_past_its_timeout_then_resumed_gives_one_outcome() {
     let (_server, node, cluster) = one_node(&[], "cluster::logged_sleep", Duration::from_secs(1));
     let (log, log_arg) = log_path("stopped");
-    let task = cluster.submit(logged_sleep, (log_arg, 500));
+    let task = cluster.submit(logged_sleep, (log_arg, 2_000));
     wait_started(&log, 1);
     kill(node.pid(), libc::SIGSTOP);
     let outcome = task
