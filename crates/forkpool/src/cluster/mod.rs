@@ -110,11 +110,12 @@
 //!   compiler may refuse tasks: it fails safe), and which does not see
 //!   inside a type: a struct that gained a field but kept its name hashes
 //!   the same. Give a changed function a new `name`.
-//! - A task submitted while the broker connection breaks ends with
-//!   [`BrokerLost`](crate::TaskError::BrokerLost), since whether the broker
-//!   took it cannot be known (sending it again could run it twice). A
-//!   broker unreachable for `node_timeout`, or one that restarted without
-//!   the cluster's data, ends every task in flight the same way.
+//! - A task being sent at the moment the broker connection breaks ends
+//!   with [`BrokerLost`](crate::TaskError::BrokerLost), since whether the
+//!   broker took it cannot be known (sending it again could run it twice);
+//!   tasks submitted while the broker is unreachable wait for it. A broker
+//!   unreachable for `node_timeout`, or one that restarted without the
+//!   cluster's data, ends every task in flight the same way.
 //! - `Task::cancel` returns `false` for cluster tasks; dropping a `map`
 //!   early does not stop the batches already sent.
 //! - Only bytes cross machines: an argument or result that holds

@@ -98,15 +98,20 @@ impl Pending {
         id
     }
 
-    /// Takes task `id` out to settle it; `None` if it has already ended
-    /// (the caller then drops what it had for it).
+    /// Takes task `id` out to settle it; `None` if it has already ended.
     pub(crate) fn take(&self, id: u64) -> Option<PendingTask> {
         let mut tasks = lock(&self.tasks);
         let task = tasks.remove(&id);
         if tasks.is_empty() {
             self.empty.notify_all();
         }
-        drop(tasks);
+        task
+    }
+
+    /// Takes task `id` out for an outcome read from the broker; an outcome
+    /// for a task that has already ended is counted as dropped.
+    pub(crate) fn take_reported(&self, id: u64) -> Option<PendingTask> {
+        let task = self.take(id);
         if task.is_none() {
             self.duplicates.fetch_add(1, Ordering::Relaxed);
         }
@@ -183,8 +188,10 @@ mod tests {
         let id = pending.insert(t);
         assert_eq!(stats.outstanding.load(Ordering::Relaxed), 1);
         assert_eq!(pending.items(id), Some(1));
-        pending.take(id).unwrap().fail(TaskError::Cancelled);
+        pending.take_reported(id).unwrap().fail(TaskError::Cancelled);
         assert!(pending.take(id).is_none());
+        assert_eq!(pending.duplicates(), 0);
+        assert!(pending.take_reported(id).is_none());
         assert_eq!(pending.duplicates(), 1);
         assert_eq!(stats.outstanding.load(Ordering::Relaxed), 0);
         assert_eq!(slot.take().unwrap().decode_one::<u8>(), Err(TaskError::Cancelled));

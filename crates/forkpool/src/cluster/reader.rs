@@ -128,7 +128,9 @@ fn settle(session: &Session, mut entry: Entry) -> Flow {
     };
     let fail_all = |error: TaskError| {
         for &id in &ids {
-            session.fail(id, error.clone());
+            if let Some(task) = session.pending.take_reported(id) {
+                task.fail(error.clone());
+            }
         }
     };
     let head = match entry.field(wire::HEAD).map(|h| wire::decode::<ResultHead>(h, "result")) {
@@ -160,7 +162,7 @@ fn settle(session: &Session, mut entry: Entry) -> Flow {
 /// Settles the tasks of a node's result: one task, or several sent
 /// together (one item each), whose parts are split among them.
 fn ran(session: &Session, ids: &[u64], node: &str, parts: Vec<PartHead>, body: &[u8]) {
-    let tasks: Vec<Option<PendingTask>> = ids.iter().map(|&id| session.pending.take(id)).collect();
+    let tasks: Vec<Option<PendingTask>> = ids.iter().map(|&id| session.pending.take_reported(id)).collect();
     if tasks.iter().all(Option::is_none) {
         return;
     }

@@ -13,9 +13,10 @@
 //!
 //! If the connection breaks, the tasks being sent at that moment end with
 //! `BrokerLost` (whether the broker took them cannot be known, and sending
-//! them again could run them twice); the writer reconnects, and if the
-//! broker stays unreachable for `node_timeout`, the client is broken:
-//! every task in flight ends with `BrokerLost`.
+//! them again could run them twice); tasks submitted while it is down wait
+//! for the writer to reconnect. If the broker stays unreachable for
+//! `node_timeout`, the client is broken: every task in flight, and every
+//! one waiting, ends with `BrokerLost`.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -32,6 +33,8 @@ use crate::error::TaskError;
 
 /// The most payload bytes in an entry of several submissions.
 const MAX_ENTRY_BYTES: usize = 1 << 20;
+/// How soon tasks kept while the broker was unreachable are tried again.
+const RETRY: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// The connection, or `None` while the broker cannot be reached; the
 /// session breaks when that lasts `node_timeout`.
@@ -56,10 +59,18 @@ pub(crate) fn run(session: Arc<Session>, conn: Connection) {
     let beat = session.settings.heartbeat();
     let mut next_beat = Instant::now() + beat;
     let mut entries = Vec::new();
+    // Tasks kept while the broker is briefly unreachable.
+    let mut unsent: Vec<OutEntry> = Vec::new();
     loop {
-        let stop = session.outbox.wait(next_beat, &mut entries);
-        if !entries.is_empty() {
-            send(&session, &mut link, std::mem::take(&mut entries));
+        let wake = if unsent.is_empty() {
+            next_beat
+        } else {
+            next_beat.min(Instant::now() + RETRY)
+        };
+        let stop = session.outbox.wait(wake, &mut entries);
+        if !entries.is_empty() || !unsent.is_empty() {
+            unsent.append(&mut entries);
+            unsent = send(&session, &mut link, std::mem::take(&mut unsent));
         }
         if Instant::now() >= next_beat {
             heartbeat(&session, &mut link);
@@ -141,22 +152,24 @@ fn batch(session: &Session, entries: Vec<OutEntry>) -> Vec<Batch> {
     batches
 }
 
-/// Sends tasks, one pipeline for all.
-fn send(session: &Session, link: &mut Link, entries: Vec<OutEntry>) {
+/// Sends tasks, one pipeline for all. While the broker cannot be reached
+/// (for less than `node_timeout`), the tasks are given back to be sent
+/// later: none of them was sent, so none can run twice.
+fn send(session: &Session, link: &mut Link, entries: Vec<OutEntry>) -> Vec<OutEntry> {
     if let Some(error) = session.broken_error() {
         for entry in entries {
             session.fail(entry.task, error.clone());
         }
-        return;
+        return Vec::new();
     }
     let Some(conn) = connection(session, link) else {
-        let error = session.broken_error().unwrap_or_else(|| TaskError::BrokerLost {
-            message: format!("cannot reach the broker at {} to send the task", session.broker.shown()),
-        });
-        for entry in entries {
-            session.fail(entry.task, error.clone());
+        if let Some(error) = session.broken_error() {
+            for entry in entries {
+                session.fail(entry.task, error.clone());
+            }
+            return Vec::new();
         }
-        return;
+        return entries;
     };
     let batches = batch(session, entries);
     let mut pipe = redis::pipe();
@@ -201,6 +214,7 @@ fn send(session: &Session, link: &mut Link, entries: Vec<OutEntry>) {
             }
         }
     }
+    Vec::new()
 }
 
 /// Refreshes leases, then reaps and sweeps the streams with work in flight.
