@@ -537,6 +537,21 @@ fn a_broker_that_goes_away_ends_every_task_with_an_error() {
 }
 
 #[test]
+fn a_broker_that_pauses_briefly_costs_no_task() {
+    let (server, _node, cluster) = one_node(&[], "cluster::double", Duration::from_secs(5));
+    assert_eq!(cluster.submit(double, 1).join(), Ok(2));
+    let redis = server.pid().unwrap();
+    kill(redis, libc::SIGSTOP);
+    let tasks: Vec<_> = (0..20).map(|i| cluster.submit(double, i)).collect();
+    std::thread::sleep(Duration::from_millis(1500));
+    kill(redis, libc::SIGCONT);
+    for (i, task) in tasks.into_iter().enumerate() {
+        assert_eq!(task.join(), Ok(2 * i as u64));
+    }
+    cluster.shutdown();
+}
+
+#[test]
 fn nodes_claim_no_more_than_their_idle_workers_and_heartbeats_keep_long_tasks() {
     let (server, _node, cluster) = one_node(
         &[("FP_TEST_NODE_WORKERS", "1")],
