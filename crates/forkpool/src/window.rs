@@ -175,7 +175,7 @@ impl ChunkSize {
 mod tests {
     use super::*;
     use crate::error::TaskError;
-    use crate::slot::Part;
+    use crate::slot::{Label, Part};
 
     fn finish(slot: &Slot) {
         slot.add(Part::Failed {
@@ -187,7 +187,7 @@ mod tests {
 
     #[test]
     fn ordered_windows_yield_in_order_and_unordered_as_they_finish() {
-        let (a, b) = (Slot::new(1), Slot::new(2));
+        let (a, b) = (Slot::new(1, Label::task(1)), Slot::new(2, Label::task(2)));
         let mut w = Window::new(true);
         w.push(a.clone());
         w.push(b.clone());
@@ -197,7 +197,7 @@ mod tests {
         assert_eq!(w.next().unwrap().items(), 2);
         assert!(w.next().is_none());
 
-        let (a, b) = (Slot::new(1), Slot::new(2));
+        let (a, b) = (Slot::new(1, Label::task(1)), Slot::new(2, Label::task(2)));
         let mut w = Window::new(false);
         w.push(a.clone());
         w.push(b.clone());

@@ -346,12 +346,15 @@ fn crashes_panics_timeouts_and_memory_limits_end_as_locally_and_run_once() {
             exit_code: None
         })
     );
-    assert_eq!(
-        cluster.submit(panics, panic).join(),
-        Err(TaskError::Panicked {
-            message: "boom on a node".into()
-        })
-    );
+    // The node's panic location crosses the broker with its message.
+    match cluster.submit(panics, panic).join() {
+        Err(TaskError::Panicked { message, location, .. }) => {
+            assert_eq!(message, "boom on a node");
+            let location = location.expect("a panic location");
+            assert!(location.contains("cluster.rs:"), "{location}");
+        }
+        other => panic!("expected a panic, got {other:?}"),
+    }
     assert_eq!(
         cluster.submit(hangs, hang).join(),
         Err(TaskError::TimedOut {

@@ -18,7 +18,7 @@ use super::session::{Session, Settings};
 use super::wire::{self, ResultHead};
 use super::writer;
 use crate::error::{Error, ErrorKind};
-use crate::slot::Slot;
+use crate::slot::{self, Label, Slot};
 use crate::task::Task;
 
 /// The default [`ClusterBuilder::node_timeout`].
@@ -271,7 +271,7 @@ impl Cluster {
                 let payload = session.encode_one(&arg)?;
                 Ok(session.send(&queue, 1, payload, true))
             });
-        Task::new(sent.unwrap_or_else(|error| Slot::failed(1, error)))
+        Task::new(sent.unwrap_or_else(|error| Slot::failed(1, Label::task(slot::next_id()), error)))
     }
 
     /// Runs `f` on every input on the cluster's nodes, and yields the

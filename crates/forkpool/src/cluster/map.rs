@@ -21,7 +21,7 @@ use serde::de::DeserializeOwned;
 use super::session::{Queue, Session};
 use super::wire;
 use crate::error::TaskError;
-use crate::slot::Slot;
+use crate::slot::{self, Label, Slot};
 use crate::window::{ChunkSize, Window, encode_chunk};
 
 /// Worker time a batch should take, once item times are known.
@@ -103,7 +103,7 @@ where
                 self.window.push(slot);
             }
             if let Some(error) = batch.failed {
-                self.window.push(Slot::failed(1, error));
+                self.window.push(Slot::failed(1, Label::task(slot::next_id()), error));
             }
         }
     }
@@ -130,7 +130,7 @@ where
             let items = slot.items();
             if let Some(outcome) = slot.take() {
                 self.batch.learn(items, outcome.elapsed_ns());
-                outcome.decode_into(&mut self.ready);
+                self.ready.extend(outcome.into_results::<R>());
             }
         }
     }

@@ -169,7 +169,7 @@ mod tests {
     use super::*;
 
     fn task(items: u32, stats: &Arc<FnStats>) -> (PendingTask, Arc<Slot>) {
-        let slot = Slot::new(items);
+        let slot = Slot::new(items, crate::slot::Label::task(1));
         (
             PendingTask {
                 slot: slot.clone(),

@@ -18,7 +18,7 @@ use super::streams;
 use super::wire::{self, TaskHead};
 
 use crate::error::TaskError;
-use crate::slot::{Slot, lock};
+use crate::slot::{self, Label, Slot, lock};
 
 /// How long a verdict that no node serves a function is reused before
 /// asking the broker again (a verdict that some node does is renewed by the
@@ -409,10 +409,16 @@ impl Session {
     /// one item, run at most once; otherwise a `map` batch); its slot
     /// completes when its result (or a verdict) is read.
     pub(crate) fn send(&self, queue: &Arc<Queue>, items: u32, payload: Vec<u8>, submit: bool) -> Arc<Slot> {
+        let id = slot::next_id();
+        let label = if submit {
+            Label::task(id)
+        } else {
+            Label { id, base: Some(0) }
+        };
         if let Some(error) = self.broken_error() {
-            return Slot::failed(items, error);
+            return Slot::failed(items, label, error);
         }
-        let slot = Slot::new(items);
+        let slot = Slot::new(items, label);
         // A cluster task cannot be taken back once handed to the writer.
         slot.begin_dispatch();
         let task = self.pending.insert(PendingTask {

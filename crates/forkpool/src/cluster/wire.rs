@@ -112,6 +112,8 @@ pub(crate) enum PartHead {
 pub(crate) enum WireError {
     Panicked {
         message: String,
+        location: Option<String>,
+        backtrace: Option<String>,
     },
     Crashed {
         signal: Option<i32>,
@@ -153,7 +155,15 @@ pub(crate) enum WireError {
 impl From<&TaskError> for WireError {
     fn from(e: &TaskError) -> WireError {
         match e.clone() {
-            TaskError::Panicked { message } => WireError::Panicked { message },
+            TaskError::Panicked {
+                message,
+                location,
+                backtrace,
+            } => WireError::Panicked {
+                message,
+                location,
+                backtrace,
+            },
             TaskError::Crashed { signal, exit_code } => WireError::Crashed { signal, exit_code },
             TaskError::TimedOut { after } => WireError::TimedOut {
                 after_ns: u64::try_from(after.as_nanos()).unwrap_or(u64::MAX),
@@ -175,7 +185,15 @@ impl From<&TaskError> for WireError {
 impl From<WireError> for TaskError {
     fn from(e: WireError) -> TaskError {
         match e {
-            WireError::Panicked { message } => TaskError::Panicked { message },
+            WireError::Panicked {
+                message,
+                location,
+                backtrace,
+            } => TaskError::Panicked {
+                message,
+                location,
+                backtrace,
+            },
             WireError::Crashed { signal, exit_code } => TaskError::Crashed { signal, exit_code },
             WireError::TimedOut { after_ns } => TaskError::TimedOut {
                 after: Duration::from_nanos(after_ns),
@@ -603,13 +621,11 @@ mod tests {
         assert_eq!(heads, heads2);
         let back = parts_from_wire(heads2, &body, 4, 1 << 20).unwrap();
         assert_eq!(back.len(), 3);
-        let slot = crate::slot::Slot::new(4);
+        let slot = crate::slot::Slot::new(4, crate::slot::Label::task(1));
         for part in back {
             slot.add(part);
         }
-        let mut out = std::collections::VecDeque::new();
-        slot.take().unwrap().decode_into::<u32>(&mut out);
-        let got: Vec<_> = out.into_iter().collect();
+        let got: Vec<_> = slot.take().unwrap().into_results::<u32>().collect();
         assert_eq!(
             got,
             vec![
@@ -665,7 +681,16 @@ mod tests {
     #[test]
     fn every_task_error_crosses_the_wire_unchanged() {
         let all = [
-            TaskError::Panicked { message: "boom".into() },
+            TaskError::Panicked {
+                message: "boom".into(),
+                location: Some("src/main.rs:3:5".into()),
+                backtrace: Some("   0: main\n".into()),
+            },
+            TaskError::Panicked {
+                message: "boom".into(),
+                location: None,
+                backtrace: None,
+            },
             TaskError::Crashed {
                 signal: None,
                 exit_code: Some(3),
@@ -736,13 +761,11 @@ mod tests {
         ];
         let split = split_parts(parts, &[1, 1, 2, 1]).unwrap();
         let decode = |parts: Vec<Part>, n: u32| {
-            let slot = crate::slot::Slot::new(n);
+            let slot = crate::slot::Slot::new(n, crate::slot::Label::task(1));
             for p in parts {
                 slot.add(p);
             }
-            let mut out = std::collections::VecDeque::new();
-            slot.take().unwrap().decode_into::<u32>(&mut out);
-            out.into_iter().collect::<Vec<_>>()
+            slot.take().unwrap().into_results::<u32>().collect::<Vec<_>>()
         };
         let mut split = split.into_iter();
         assert_eq!(decode(split.next().unwrap(), 1), vec![Ok(10)]);

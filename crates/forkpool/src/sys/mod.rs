@@ -25,6 +25,7 @@ pub(crate) mod signal;
 pub(crate) mod signal_pipe;
 pub(crate) mod slots;
 pub(crate) mod spawn;
+pub(crate) mod stdio;
 #[cfg(feature = "cluster")]
 pub(crate) mod stop_signals;
 pub(crate) mod threads;

@@ -22,7 +22,7 @@ use crate::cluster::keys;
 use crate::cluster::streams::{self, Entry};
 use crate::cluster::wire::{self, TaskHead};
 use crate::error::TaskError;
-use crate::slot::{Slot, lock};
+use crate::slot::{self, Label, Slot, lock};
 use crate::sys::stop_signals::StopSignals;
 
 /// How long one `XREADGROUP` blocks (and so how soon a signal is seen).
@@ -175,7 +175,7 @@ fn take(state: &NodeState, stream: &Arc<str>, mut entry: Entry) {
     // task 0 when even its ids are unreadable, which no client waits for),
     // so that it is acknowledged and deleted like any other.
     let refuse = |ids: String, message: String| {
-        let slot = Slot::failed(1, TaskError::Protocol { message });
+        let slot = Slot::failed(1, Label::task(slot::next_id()), TaskError::Protocol { message });
         hold(
             state,
             stream,
@@ -201,11 +201,11 @@ fn take(state: &NodeState, stream: &Arc<str>, mut entry: Entry) {
     let items = head.items.max(1);
     let payload = entry.take(wire::PAYLOAD).unwrap_or_default();
     let slots = match admit(state, &parsed, &head, ids.len(), &payload) {
-        Err(error) => vec![Slot::failed(items, error)],
+        Err(error) => vec![Slot::failed(items, Label::task(slot::next_id()), error)],
         Ok(f) => match state.pool() {
             Some(pool) if head.separate => pool.submit_each(f.entry, &payload, head.items, head.task_timeout()),
             Some(pool) => vec![pool.submit_items(f.entry, payload, head.items, head.at_most_once, head.task_timeout())],
-            None => vec![Slot::failed(items, TaskError::PoolShutdown)],
+            None => vec![Slot::failed(items, Label::task(slot::next_id()), TaskError::PoolShutdown)],
         },
     };
     hold(state, stream, entry.id, ids_field, results, head.node_timeout(), slots);
