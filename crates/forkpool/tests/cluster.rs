@@ -710,3 +710,43 @@ fn a_node_finishes_its_tasks_on_sigterm_and_gives_back_the_signal() {
     }
     cluster.shutdown();
 }
+
+#[test]
+fn any_forkpool_program_serves_as_a_node_when_started_with_forkpool_node_set() {
+    let server = RedisServer::start();
+    // This test binary, started to run no test at all: with FORKPOOL_NODE
+    // set, its `main` (the test harness) never runs; a node does.
+    let start = |url: &str| {
+        Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "no_such_test"])
+            .env(forkpool::cluster::NODE_ENV, url)
+            .env(forkpool::cluster::NODE_WORKERS_ENV, "2")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let node = NodeProcess {
+        child: start(&server.url()),
+    };
+    wait_served(&server, "cluster::double", 1);
+    let cluster = cluster(&server, Duration::from_secs(5));
+    let got: Vec<u64> = cluster.map(double, 0..100).map(Result::unwrap).collect();
+    assert_eq!(got, (0..100).map(|i| i * 2).collect::<Vec<_>>());
+    cluster.shutdown();
+    kill(node.pid(), libc::SIGTERM);
+    let (status, out) = node.wait_exit(Duration::from_secs(30)).expect("the node did not stop");
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    assert!(!out.contains("running"), "the test harness ran: {out}");
+
+    // A node that cannot start says why, once, and exits 1.
+    let mut failed = start(&server.url_for("fp", "not-the-password"));
+    let ok = wait_for(Duration::from_secs(30), || matches!(failed.try_wait(), Ok(Some(_))));
+    assert!(ok, "a node with a wrong password did not exit");
+    let output = failed.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.starts_with("forkpool node: "), "{stderr}");
+    assert!(!stderr.contains("not-the-password"), "{stderr}");
+    assert!(output.stdout.is_empty(), "the test harness ran: {:?}", output.stdout);
+}

@@ -135,7 +135,7 @@ mod broker;
 mod client;
 mod keys;
 mod map;
-mod node;
+pub(crate) mod node;
 mod pending;
 mod reader;
 mod reaper;
@@ -147,4 +147,5 @@ mod writer;
 
 pub use client::{Cluster, ClusterBuilder, DEFAULT_CLUSTER_MESSAGE_SIZE, DEFAULT_NODE_TIMEOUT};
 pub use map::RemoteMap;
+pub use node::from_env::{NODE_CA_FILE_ENV, NODE_ENV, NODE_WORKERS_ENV};
 pub use node::{Node, NodeBuilder};

@@ -205,7 +205,11 @@ fn take(state: &NodeState, stream: &Arc<str>, mut entry: Entry) {
         Ok(f) => match state.pool() {
             Some(pool) if head.separate => pool.submit_each(f.entry, &payload, head.items, head.task_timeout()),
             Some(pool) => vec![pool.submit_items(f.entry, payload, head.items, head.at_most_once, head.task_timeout())],
-            None => vec![Slot::failed(items, Label::task(slot::next_id()), TaskError::PoolShutdown)],
+            None => vec![Slot::failed(
+                items,
+                Label::task(slot::next_id()),
+                TaskError::PoolShutdown,
+            )],
         },
     };
     hold(state, stream, entry.id, ids_field, results, head.node_timeout(), slots);

@@ -15,8 +15,12 @@
 //! result is in the broker, so a node never holds more entries than it has
 //! workers: nothing it claims waits behind another task while another node
 //! sits idle.
+//!
+//! `from_env.rs` starts a node from the environment, before `main` (how
+//! `forkpool node PROGRAM` works).
 
 mod claimer;
+pub(crate) mod from_env;
 mod reporter;
 mod state;
 
