@@ -42,6 +42,7 @@ mod halt;
 mod input;
 mod joblog;
 mod jobs;
+mod node;
 mod output;
 mod program;
 mod progress;
@@ -64,10 +65,14 @@ pub fn main() -> ExitCode {
 
 /// Runs `forkpool` with these arguments; returns the exit status.
 pub fn run_args(args: impl IntoIterator<Item = OsString>) -> i32 {
-    let mut args = args.into_iter().peekable();
-    if let Some(argv0) = args.peek() {
+    let args: Vec<OsString> = args.into_iter().collect();
+    if let Some(argv0) = args.first() {
         program::set_name(argv0);
     }
+    if node::is_node_command(args.get(1..).unwrap_or_default()) {
+        return node::run(args.into_iter().skip(1).collect());
+    }
+    let args = args.into_iter();
     let flags = match flags::Flags::parse_args(args) {
         Ok(flags) => flags,
         Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
