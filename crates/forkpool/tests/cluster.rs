@@ -750,3 +750,118 @@ fn any_forkpool_program_serves_as_a_node_when_started_with_forkpool_node_set() {
     assert!(!stderr.contains("not-the-password"), "{stderr}");
     assert!(output.stdout.is_empty(), "the test harness ran: {:?}", output.stdout);
 }
+
+/// A task entry's head, as the wire carries it (`src/cluster/wire.rs`),
+/// for forging entries as a broken-into broker could.
+#[derive(serde::Serialize)]
+struct ForgedHead {
+    version: u8,
+    name: String,
+    type_hash: u64,
+    items: u32,
+    attempt: u32,
+    at_most_once: bool,
+    separate: bool,
+    task_timeout_ns: Option<u64>,
+    node_timeout_ns: u64,
+}
+
+/// The type hash a live node offers `name` with.
+fn offered_hash(server: &RedisServer, name: &str) -> u64 {
+    let members: Vec<String> = redis::cmd("ZRANGE")
+        .arg(format!("fp:offer:{name}"))
+        .arg(0)
+        .arg(-1)
+        .query(&mut server.admin())
+        .unwrap();
+    let hash = members[0].split(' ').next().unwrap();
+    u64::from_str_radix(hash, 16).unwrap()
+}
+
+#[test]
+fn a_broken_into_broker_cannot_make_a_node_run_anything_but_the_entry_it_names() {
+    let (server, _node, cluster) = one_node(&[], "cluster::double", Duration::from_secs(5));
+    wait_served(&server, "cluster::segfault", 1);
+    // The client's stream for `double` exists, and the node reads it.
+    assert_eq!(cluster.submit(double, 1).join(), Ok(2));
+    let double_hash = offered_hash(&server, "cluster::double");
+    let segv_hash = offered_hash(&server, "cluster::segfault");
+    let stream = format!("fp:{{{}}}:q:cluster::double:{double_hash:016x}", cluster.id());
+    let (log, log_arg) = log_path("forged");
+    let mut item = Vec::new();
+    let body = postcard::to_allocvec(&log_arg).unwrap();
+    item.extend_from_slice(&u32::try_from(body.len()).unwrap().to_le_bytes());
+    item.extend_from_slice(&body);
+    let head = |name: &str, type_hash: u64, version: u8| {
+        postcard::to_allocvec(&ForgedHead {
+            version,
+            name: name.into(),
+            type_hash,
+            items: 1,
+            attempt: 0,
+            at_most_once: true,
+            separate: false,
+            task_timeout_ns: None,
+            node_timeout_ns: 5_000_000_000,
+        })
+        .unwrap()
+    };
+    // The control: a well-formed entry of a function of its own stream
+    // runs (so the forged heads above are what the wire carries).
+    let (control_log, control_arg) = log_path("forged-control");
+    assert!(cluster.submit(logged_sleep, (control_arg.clone(), 0)).join().is_ok());
+    assert_eq!(runs(&control_log).len(), 1);
+    let sleep_hash = offered_hash(&server, "cluster::logged_sleep");
+    let sleep_stream = format!("fp:{{{}}}:q:cluster::logged_sleep:{sleep_hash:016x}", cluster.id());
+    let mut control = Vec::new();
+    let body = postcard::to_allocvec(&(control_arg, 0u64)).unwrap();
+    control.extend_from_slice(&u32::try_from(body.len()).unwrap().to_le_bytes());
+    control.extend_from_slice(&body);
+    let mut admin = server.admin();
+    let _: String = redis::cmd("XADD")
+        .arg(&sleep_stream)
+        .arg("*")
+        .arg("t")
+        .arg("900000")
+        .arg("h")
+        .arg(head("cluster::logged_sleep", sleep_hash, 1).as_slice())
+        .arg("p")
+        .arg(control.as_slice())
+        .query(&mut admin)
+        .unwrap();
+    assert!(
+        wait_for(Duration::from_secs(30), || runs(&control_log).len() == 2),
+        "a well-formed forged entry did not run: the forged heads are not the wire's"
+    );
+    let forged: Vec<(&str, Vec<u8>)> = vec![
+        // Another registered function, in the stream of `double`.
+        ("900001", head("cluster::segfault", segv_hash, 1)),
+        // A wire version the node does not speak.
+        ("900002", head("cluster::double", double_hash, 99)),
+        // Not a head at all.
+        ("900003", b"\xff\xff\xff garbage".to_vec()),
+    ];
+    for (id, head) in &forged {
+        let _: String = redis::cmd("XADD")
+            .arg(&stream)
+            .arg("*")
+            .arg("t")
+            .arg(*id)
+            .arg("h")
+            .arg(head.as_slice())
+            .arg("p")
+            .arg(item.as_slice())
+            .query(&mut admin)
+            .unwrap();
+    }
+    // Each forged entry is answered (a refusal the client drops: it sent
+    // no such task) and deleted, and none ran.
+    let answered = wait_for(Duration::from_secs(30), || cluster.late_results() >= 4);
+    assert!(answered, "the node answered {} of 4 forged entries", cluster.late_results());
+    let left: u64 = redis::cmd("XLEN").arg(&stream).query(&mut admin).unwrap();
+    assert_eq!(left, 0, "forged entries left in the stream");
+    assert_eq!(runs(&log), Vec::<String>::new(), "a forged entry ran a function");
+    // The node is fine, and still serves.
+    assert_eq!(cluster.submit(double, 21).join(), Ok(42));
+    cluster.shutdown();
+}
