@@ -286,7 +286,16 @@ fn tasks_and_maps_round_trip_and_leave_no_keys() {
 
     let id = cluster.id().to_owned();
     assert!(server.keys().iter().any(|k| k.contains(&id)), "{:?}", server.keys());
+    // `shutdown` finishes the work still in flight.
+    let (log, log_arg) = log_path("finish-on-shutdown");
+    let in_flight: Vec<_> = (0..4)
+        .map(|i| cluster.submit(logged_sleep, (log_arg.clone(), 100 + i)))
+        .collect();
     cluster.shutdown();
+    assert_eq!(runs(&log).len(), 4, "shutdown returned before its tasks ran");
+    for task in in_flight {
+        assert!(task.join().is_ok());
+    }
     assert!(
         !server.keys().iter().any(|k| k.contains(&id)),
         "the client left keys: {:?}",
