@@ -842,15 +842,20 @@ fn a_broken_into_broker_cannot_make_a_node_run_anything_but_the_entry_it_names()
         wait_for(Duration::from_secs(30), || runs(&control_log).len() == 2),
         "a well-formed forged entry did not run: the forged heads are not the wire's"
     );
-    let forged: Vec<(&str, Vec<u8>)> = vec![
+    // An item that claims 32 MiB (over the node's 16 MiB limit) and is cut.
+    let mut liar = (32u32 << 20).to_le_bytes().to_vec();
+    liar.extend_from_slice(&[0; 8]);
+    let forged: Vec<(&str, Vec<u8>, Vec<u8>)> = vec![
         // Another registered function, in the stream of `double`.
-        ("900001", head("cluster::segfault", segv_hash, 1)),
+        ("900001", head("cluster::segfault", segv_hash, 1), item.clone()),
         // A wire version the node does not speak.
-        ("900002", head("cluster::double", double_hash, 99)),
+        ("900002", head("cluster::double", double_hash, 99), item.clone()),
         // Not a head at all.
-        ("900003", b"\xff\xff\xff garbage".to_vec()),
+        ("900003", b"\xff\xff\xff garbage".to_vec(), item.clone()),
+        // A right head with an item over the size limit.
+        ("900004", head("cluster::double", double_hash, 1), liar),
     ];
-    for (id, head) in &forged {
+    for (id, head, payload) in &forged {
         let _: String = redis::cmd("XADD")
             .arg(&stream)
             .arg("*")
@@ -859,14 +864,18 @@ fn a_broken_into_broker_cannot_make_a_node_run_anything_but_the_entry_it_names()
             .arg("h")
             .arg(head.as_slice())
             .arg("p")
-            .arg(item.as_slice())
+            .arg(payload.as_slice())
             .query(&mut admin)
             .unwrap();
     }
     // Each forged entry is answered (a refusal the client drops: it sent
     // no such task) and deleted, and none ran.
-    let answered = wait_for(Duration::from_secs(30), || cluster.late_results() >= 4);
-    assert!(answered, "the node answered {} of 4 forged entries", cluster.late_results());
+    let answered = wait_for(Duration::from_secs(30), || cluster.late_results() >= 5);
+    assert!(
+        answered,
+        "the node answered {} of 5 forged entries",
+        cluster.late_results()
+    );
     let left: u64 = redis::cmd("XLEN").arg(&stream).query(&mut admin).unwrap();
     assert_eq!(left, 0, "forged entries left in the stream");
     assert_eq!(runs(&log), Vec::<String>::new(), "a forged entry ran a function");

@@ -71,6 +71,17 @@
 //!
 //! The design, the keys and the failure table are in `src/cluster/README.md`.
 //!
+//! # Starting nodes without a flag of your own
+//!
+//! Any program built with forkpool becomes a node, instead of running its
+//! `main`, when started with [`NODE_ENV`] (`FORKPOOL_NODE`) set to the
+//! broker's URL, and [`NODE_WORKERS_ENV`] optionally to its worker count.
+//! The `forkpool node` command sets them and then becomes the program:
+//!
+//! ```text
+//! forkpool node --workers 8 --broker-file /etc/myapp/broker -- ./myapp
+//! ```
+//!
 //! # Security
 //!
 //! Give clients and nodes a Redis ACL user of their own, with a password,
