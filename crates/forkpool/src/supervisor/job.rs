@@ -8,6 +8,7 @@ use crate::ipc::frame::FrameError;
 use crate::ipc::outbox::Attachment;
 use crate::ipc::protocol::extent;
 use crate::slot::Slot;
+use crate::stream::link::Link;
 use crate::sys::code::CodeOffset;
 
 /// See the module docs. Cloning shares the encoded items.
@@ -42,6 +43,9 @@ pub(crate) struct Job {
     /// own (a cluster node runs each client's tasks under that client's
     /// `task_timeout`). `None`: the pool's.
     pub(crate) timeout: Option<Duration>,
+    /// A streaming task: its one item is the argument, and the worker
+    /// gets the stream's ring beside it (see `supervisor/stream.rs`).
+    pub(crate) stream: Option<Arc<Link>>,
 }
 
 impl Job {
@@ -70,6 +74,7 @@ impl Job {
             size,
             bystander: 0,
             at_most_once,
+            stream: None,
             timeout: None,
         }
     }
@@ -79,6 +84,12 @@ impl Job {
     #[cfg_attr(not(feature = "cluster"), expect(dead_code))]
     pub(crate) fn with_timeout(mut self, timeout: Option<Duration>) -> Job {
         self.timeout = timeout;
+        self
+    }
+
+    /// Makes it the job of the stream `link` (a job of one item).
+    pub(crate) fn with_stream(mut self, link: Arc<Link>) -> Job {
+        self.stream = Some(link);
         self
     }
 
@@ -117,6 +128,7 @@ impl Job {
             bystander: self.bystander,
             at_most_once: self.at_most_once,
             timeout: self.timeout,
+            stream: self.stream.clone(),
         })
     }
 
@@ -136,6 +148,7 @@ impl Job {
             bystander: self.bystander,
             at_most_once: self.at_most_once,
             timeout: self.timeout,
+            stream: self.stream.clone(),
         }
     }
 
