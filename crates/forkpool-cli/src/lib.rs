@@ -7,8 +7,17 @@
 //! `template` and `shell` turn a job into a command line and decide how to
 //! run it; `run` drives the jobs on `forkpool::command`'s supervisor;
 //! `output`, `results`, `table`, `joblog`, `halt` and `progress` are what
-//! the user sees. `node` is the `forkpool node` command, which starts a
-//! program built with forkpool as a cluster node.
+//! the user sees.
+//!
+//! Groups of options have rooms of their own, each with its flags (a clap
+//! struct flattened into `flags::Flags`) and its checked settings:
+//! `limits` (how many jobs run, and what holds them back), `xargs`,
+//! `output::{verbose, files, compress, color}`, `filter`, `shellquote`,
+//! `retry_failed`, `workdir`, `tmpl`, `tty`, `env`, `shebang`,
+//! `completion` and `unsupported` (options left out on purpose).
+//!
+//! `node` is the `forkpool node` command, which starts a program built
+//! with forkpool as a cluster node.
 
 #![forbid(unsafe_code)]
 
@@ -34,25 +43,36 @@ macro_rules! tell {
     }};
 }
 
-mod color;
+mod completion;
 mod config;
 mod csv;
+mod env;
 mod feed;
+mod filter;
 mod flags;
 mod halt;
 mod input;
 mod joblog;
 mod jobs;
+mod limits;
 mod node;
 mod output;
 mod program;
 mod progress;
 mod replace;
 mod results;
+mod retry_failed;
 mod run;
+mod shebang;
 mod shell;
+mod shellquote;
 mod table;
+mod tmpl;
+mod tty;
 mod units;
+mod unsupported;
+mod workdir;
+mod xargs;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -73,7 +93,8 @@ pub fn run_args(args: impl IntoIterator<Item = OsString>) -> i32 {
     if node::is_node_command(args.get(1..).unwrap_or_default()) {
         return node::run(args.into_iter().skip(1).collect());
     }
-    let args = args.into_iter();
+    // `#!/usr/bin/forkpool --shebang ...`: the #! line's words, apart.
+    let args = shebang::rewrite(args);
     let flags = match flags::Flags::parse_args(args) {
         Ok(flags) => flags,
         Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
@@ -85,6 +106,28 @@ pub fn run_args(args: impl IntoIterator<Item = OsString>) -> i32 {
             return 255;
         }
     };
+    if let Some(shell) = &flags.completion.shell_completion {
+        return match completion::generate(shell) {
+            Ok(code) => {
+                use std::io::Write as _;
+                let _ = std::io::stdout().write_all(code.as_bytes());
+                0
+            }
+            Err(e) => {
+                tell!("{e}");
+                255
+            }
+        };
+    }
+    if flags.environment.record_env {
+        return match env::record() {
+            Ok(()) => 0,
+            Err(e) => {
+                tell!("{e}");
+                255
+            }
+        };
+    }
     let config = match config::Config::from_flags(flags) {
         Ok(config) => config,
         Err(e) => {
