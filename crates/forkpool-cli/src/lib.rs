@@ -20,6 +20,9 @@
 //! `output::{verbose, files, compress, color}`, `filter`, `shellquote`,
 //! `retry_failed`, `workdir`, `tmpl`, `tty`, `env`, `shebang`,
 //! `completion` and `unsupported` (options left out on purpose).
+//!
+//! `node` is the `forkpool node` command, which starts a program built
+//! with forkpool as a cluster node.
 
 #![forbid(unsafe_code)]
 
@@ -77,6 +80,7 @@ mod invocation;
 mod joblog;
 mod jobs;
 mod limits;
+mod node;
 mod output;
 mod parset;
 mod program;
@@ -112,6 +116,9 @@ pub fn run_args(args: impl IntoIterator<Item = OsString>) -> i32 {
     let args: Vec<OsString> = args.into_iter().collect();
     if let Some(argv0) = args.first() {
         program::set_name(argv0);
+    }
+    if node::is_node_command(args.get(1..).unwrap_or_default()) {
+        return node::run(args.into_iter().skip(1).collect());
     }
     // `#!/usr/bin/forkpool --shebang ...`: the #! line's words, apart.
     let args = shebang::rewrite(args);
