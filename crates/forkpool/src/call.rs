@@ -73,6 +73,7 @@ mod tests {
                 out: &mut input,
                 fds: &mut fds,
                 limit: 1 << 20,
+                lanes: &crate::shm::lanes::Lanes::unkept(),
             },
         )
         .unwrap();
@@ -90,6 +91,7 @@ mod tests {
                 out: &mut out,
                 fds: &mut fds,
                 limit: 1 << 20,
+                lanes: &crate::shm::lanes::Lanes::unkept(),
             },
         )?;
         Ok(out)
@@ -134,6 +136,7 @@ mod tests {
                 out: &mut out,
                 fds: &mut fds,
                 limit: 1 << 20,
+                lanes: &crate::shm::lanes::Lanes::unkept(),
             },
         )
         .unwrap_err();

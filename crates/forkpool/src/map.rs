@@ -149,7 +149,7 @@ where
                     self.input_done = true;
                     break;
                 };
-                match encode_item(&mut data, &mut fds, self.pool.max_message(), &arg) {
+                match encode_item(&mut data, &mut fds, self.pool, &arg) {
                     Ok(item_size) => {
                         count += 1;
                         size += item_size;

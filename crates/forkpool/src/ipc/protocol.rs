@@ -19,13 +19,16 @@
 //!   pipe when the item the next frame (`RESULTS`, or `READY`) reports
 //!   last on ended. See `supervisor/output/README.md`.
 //!
-//! Items: `head u32 | inline bytes | [size u64] | [fds u32]`. The low 30
+//! Items: `head u32 | inline bytes | [body u64] | [fds u32]`. The low 30
 //! bits of `head` are the number of inline bytes. With `OUT_OF_LINE` set,
-//! the bytes are not inline but in a sealed memfd of `size` bytes, the
-//! item's first descriptor (a large argument or result, see `shm::spill`).
-//! With `FDS` set, the item owns `fds` more descriptors (its `SharedBytes`,
-//! numbered from 0 within the item, see `shm::wire`). An item's
-//! descriptors follow those of the items before it in the frame's list.
+//! the bytes are not inline but the first `body & !BOARD` bytes of a
+//! sealed memfd, the item's first descriptor (a lane: a large argument or
+//! result, see `shm::spill`); with `BOARD` (the top bit of `body`) set, its
+//! second descriptor is the lane's board, on which the receiver says it is
+//! done with the lane (see `shm::lanes`). With `FDS` set, the item owns
+//! `fds` more descriptors (its `SharedBytes`, numbered from 0 within the
+//! item, see `shm::wire`). An item's descriptors follow those of the items
+//! before it in the frame's list.
 //!
 //! All integers are little-endian. Every parser here checks every length
 //! against the bytes actually present.
@@ -86,28 +89,46 @@ const ITEM_FDS: u32 = 1 << 31;
 const ITEM_OUT_OF_LINE: u32 = 1 << 30;
 /// The most bytes an item carries inline.
 pub(crate) const MAX_INLINE: usize = (ITEM_OUT_OF_LINE - 1) as usize;
+/// `body` bit: a board follows the body's descriptor.
+const BODY_BOARD: u64 = 1 << 63;
 
 /// How an item's header and trailers describe it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Item<'a> {
     /// The inline bytes (empty when out of line).
     pub(crate) inline: &'a [u8],
-    /// The size of the out-of-line body, if there is one.
-    pub(crate) out_of_line: Option<u64>,
+    /// Its body, if it is out of line.
+    pub(crate) out_of_line: Option<OutOfLine>,
     /// How many `SharedBytes` descriptors the item owns.
     pub(crate) shared_fds: u32,
+}
+
+/// An item's body out of line: the first `len` bytes of its first
+/// descriptor, with a board as its second if `board`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct OutOfLine {
+    pub(crate) len: u64,
+    pub(crate) board: bool,
+}
+
+impl OutOfLine {
+    /// The descriptors the body owns.
+    pub(crate) fn fds(&self) -> usize {
+        1 + usize::from(self.board)
+    }
 }
 
 impl Item<'_> {
     /// Every descriptor the item owns: the out-of-line body's, then its
     /// shared ones.
+    #[inline]
     pub(crate) fn fds(&self) -> usize {
-        usize::from(self.out_of_line.is_some()) + self.shared_fds as usize
+        self.out_of_line.map_or(0, |body| body.fds()) + self.shared_fds as usize
     }
 
     /// The size of its encoding, wherever it is.
     pub(crate) fn size(&self) -> u64 {
-        self.out_of_line.unwrap_or(self.inline.len() as u64)
+        self.out_of_line.map_or(self.inline.len() as u64, |body| body.len)
     }
 }
 
@@ -117,7 +138,7 @@ impl Item<'_> {
 pub(crate) fn close_item(
     out: &mut Vec<u8>,
     at: usize,
-    out_of_line: Option<u64>,
+    out_of_line: Option<OutOfLine>,
     shared_fds: u32,
 ) -> Result<(), String> {
     let inline = out.len() - at - 4;
@@ -125,9 +146,13 @@ pub(crate) fn close_item(
         return Err(format!("an item of {inline} inline bytes cannot be framed"));
     }
     let mut head = inline as u32;
-    if let Some(size) = out_of_line {
+    if let Some(body) = out_of_line {
+        if body.len & BODY_BOARD != 0 {
+            return Err(format!("an item of {} bytes cannot be framed", body.len));
+        }
         head |= ITEM_OUT_OF_LINE;
-        out.extend_from_slice(&size.to_le_bytes());
+        let board = if body.board { BODY_BOARD } else { 0 };
+        out.extend_from_slice(&(body.len | board).to_le_bytes());
     }
     if shared_fds > 0 {
         head |= ITEM_FDS;
@@ -155,15 +180,35 @@ pub(crate) fn push_item<E>(out: &mut Vec<u8>, fill: impl FnOnce(&mut Vec<u8>) ->
     Ok(())
 }
 
-#[inline]
+/// Reads one item. Most items are inline bytes without descriptors; only
+/// their header is looked at here, the rest is out of line.
+#[inline(always)]
 fn read_item<'a>(cursor: &mut Cursor<'a>) -> Result<Item<'a>, FrameError> {
     let head = cursor.u32("item header cut")?;
     let inline = cursor.take((head & !(ITEM_FDS | ITEM_OUT_OF_LINE)) as usize, "item body cut")?;
+    if head & (ITEM_FDS | ITEM_OUT_OF_LINE) == 0 {
+        return Ok(Item {
+            inline,
+            out_of_line: None,
+            shared_fds: 0,
+        });
+    }
+    read_trailers(cursor, head, inline)
+}
+
+/// The trailers of an item that has any (see `read_item`).
+#[cold]
+#[inline(never)]
+fn read_trailers<'a>(cursor: &mut Cursor<'a>, head: u32, inline: &'a [u8]) -> Result<Item<'a>, FrameError> {
     let out_of_line = if head & ITEM_OUT_OF_LINE != 0 {
         if !inline.is_empty() {
             return Err(cursor.malformed("an out-of-line item with inline bytes"));
         }
-        Some(cursor.u64("item size cut")?)
+        let body = cursor.u64("item size cut")?;
+        Some(OutOfLine {
+            len: body & !BODY_BOARD,
+            board: body & BODY_BOARD != 0,
+        })
     } else {
         None
     };
@@ -197,6 +242,7 @@ impl<'a> Items<'a> {
 
 impl<'a> Iterator for Items<'a> {
     type Item = Result<Item<'a>, FrameError>;
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         if self.left == 0 {
             return None;
@@ -445,6 +491,7 @@ impl<'a> Records<'a> {
 
 impl<'a> Iterator for Records<'a> {
     type Item = Result<Record<'a>, FrameError>;
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         if self.cursor.expect_end("").is_ok() {
             return None;

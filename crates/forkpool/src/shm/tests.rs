@@ -132,7 +132,7 @@ fn an_out_of_line_body_that_is_not_a_sealed_memfd_of_its_size_is_refused() {
     use crate::ipc::protocol::Item;
     let item = |size| Item {
         inline: &[],
-        out_of_line: Some(size),
+        out_of_line: Some(crate::ipc::protocol::OutOfLine { len: size, board: false }),
         shared_fds: 0,
     };
     let cases: Vec<(Option<OwnedFd>, u64, &str)> = vec![

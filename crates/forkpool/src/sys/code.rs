@@ -180,6 +180,7 @@ mod tests {
                 out: &mut out,
                 fds: &mut Vec::new(),
                 limit: 0,
+                lanes: &crate::shm::lanes::Lanes::unkept(),
             },
         )
         .unwrap();

@@ -26,6 +26,7 @@ use crate::ipc::codec::{Input, Sink};
 use crate::ipc::frame::{FrameError, FrameReader};
 use crate::ipc::outbox::Outbox;
 use crate::ipc::protocol::{self, Item, Items, ResultsWriter, Run, Tag, ToWorker};
+use crate::shm::lanes::{Lanes, Release};
 use crate::ipc::status::{self, Begin, StatusPage};
 use crate::sys;
 use crate::sys::code::{CodeOffset, EntryFn};
@@ -202,6 +203,7 @@ fn run(config: &WorkerConfig, socket: OwnedFd, status: OwnedFd, parent: Pid, mar
         recalled_up_to: None,
         cpu: confined.cpu,
         marks,
+        lanes: Lanes::new(Release::Board),
     };
     if let Some(marks) = &mut worker.marks {
         // What preload and worker_init wrote is nobody's task's.
@@ -268,6 +270,8 @@ struct Worker {
     cpu: Option<CpuBudget>,
     /// Output positions, when stdout and stderr are pipes to the supervisor.
     marks: Option<Marks>,
+    /// The lanes large results travel in (see `shm/lanes.rs`).
+    lanes: Lanes,
 }
 
 impl Worker {
@@ -487,12 +491,20 @@ impl Worker {
             }
         };
         let limit = self.max_message;
+        let lanes = &self.lanes;
         let out = self.out.buf();
         let mark = out.len();
         let fds_mark = writer.fds();
         let input = Input { item, fds, limit };
         let ran = catch_unwind(AssertUnwindSafe(|| {
-            writer.record(out, Tag::Ok, |out, fds| entry(input, Sink { out, fds, limit }))
+            writer.record(out, Tag::Ok, |out, fds| {
+                entry(input, Sink {
+                    out,
+                    fds,
+                    limit,
+                    lanes,
+                })
+            })
         }));
         match ran {
             Ok(Ok(())) => None,
