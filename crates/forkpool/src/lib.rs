@@ -302,8 +302,6 @@ mod supervisor;
 mod sys;
 mod task;
 mod worker;
-#[cfg(test)]
-mod hotprobe;
 
 pub use builder::{DEFAULT_MAX_MESSAGE_SIZE, PoolBuilder, StartMethod};
 pub use confine::{Rlimit, Sandbox};

@@ -12,8 +12,8 @@ use std::os::fd::OwnedFd;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::outbox::Attachment;
 use super::bulk;
+use super::outbox::Attachment;
 use super::protocol::{self, Item, OutOfLine};
 use crate::shm::lanes::{self, Lanes};
 use crate::shm::spill::{Body, Spill, SpillError};
@@ -56,6 +56,19 @@ pub(crate) struct Sink<'a> {
     pub(crate) limit: usize,
     /// Where it goes if it is large.
     pub(crate) lanes: &'a Lanes,
+}
+
+impl Sink<'_> {
+    /// The same sink, for one item.
+    #[inline(always)]
+    pub(crate) fn reborrow(&mut self) -> Sink<'_> {
+        Sink {
+            out: self.out,
+            fds: self.fds,
+            limit: self.limit,
+            lanes: self.lanes,
+        }
+    }
 }
 
 /// Encodes `value` as one item at the end of `sink`. Returns the size of
@@ -107,7 +120,11 @@ fn finish_encoding(result: Result<(), String>, spill: Spill<'_>, encoded: Encode
     };
     let body = match (result, settled) {
         (_, Err(SpillError::TooLarge { limit })) => {
-            return fail(out, fds, format!("it is over the pool's message size limit of {limit} bytes"));
+            return fail(
+                out,
+                fds,
+                format!("it is over the pool's message size limit of {limit} bytes"),
+            );
         }
         (_, Err(SpillError::Memory(m))) => return fail(out, fds, format!("no memory for it: {m}")),
         (Err(m), Ok(_)) => return fail(out, fds, m),
@@ -152,7 +169,7 @@ pub(crate) fn decode<T: DeserializeOwned>(
     fds: Vec<Option<OwnedFd>>,
     limit: usize,
 ) -> Result<T, CallError> {
-    if item.out_of_line.is_none() && fds.is_empty() {
+    if item.out_of_line().is_none() && fds.is_empty() {
         return wire::decoding_plain(|| postcard::from_bytes(item.inline)).map_err(decode_error);
     }
     decode_attached(item, fds, limit)
@@ -167,7 +184,7 @@ fn decode_attached<T: DeserializeOwned>(
     limit: usize,
 ) -> Result<T, CallError> {
     let fail = |m: String| Err(CallError::Decode(m));
-    let Some(body) = item.out_of_line else {
+    let Some(body) = item.out_of_line() else {
         return wire::decoding(fds, || postcard::from_bytes(item.inline)).map_err(decode_error);
     };
     let mut own = fds.drain(..fds.len().min(body.fds())).collect::<Vec<_>>().into_iter();

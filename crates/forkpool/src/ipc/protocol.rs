@@ -93,14 +93,22 @@ pub(crate) const MAX_INLINE: usize = (ITEM_OUT_OF_LINE - 1) as usize;
 const BODY_BOARD: u64 = 1 << 63;
 
 /// How an item's header and trailers describe it.
+///
+/// Plain integers, no `Option` or `bool` inside: a `map` walks millions of
+/// these a second, and this shape stays in registers (and lets
+/// `Option<Item>` use the slice's pointer as its niche) where a nested
+/// `Option<(u64, bool)>` made every item a round of stores and misaligned
+/// reloads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Item<'a> {
     /// The inline bytes (empty when out of line).
     pub(crate) inline: &'a [u8],
-    /// Its body, if it is out of line.
-    pub(crate) out_of_line: Option<OutOfLine>,
     /// How many `SharedBytes` descriptors the item owns.
     pub(crate) shared_fds: u32,
+    /// The `ITEM_OUT_OF_LINE` bit of its header.
+    head: u32,
+    /// Its out-of-line body's word (`len | BODY_BOARD`), if out of line.
+    body: u64,
 }
 
 /// An item's body out of line: the first `len` bytes of its first
@@ -118,17 +126,56 @@ impl OutOfLine {
     }
 }
 
-impl Item<'_> {
+impl<'a> Item<'a> {
+    /// An item of `inline` bytes owning `shared_fds` descriptors.
+    pub(crate) fn inline(inline: &'a [u8], shared_fds: u32) -> Item<'a> {
+        Item {
+            inline,
+            shared_fds,
+            head: 0,
+            body: 0,
+        }
+    }
+
+    /// An item whose bytes are out of line.
+    #[cfg(test)]
+    pub(crate) fn out_of_line_body(body: OutOfLine, shared_fds: u32) -> Item<'static> {
+        Item {
+            inline: &[],
+            shared_fds,
+            head: ITEM_OUT_OF_LINE,
+            body: body.len | if body.board { BODY_BOARD } else { 0 },
+        }
+    }
+
+    /// Its body, if it is out of line.
+    #[inline]
+    pub(crate) fn out_of_line(&self) -> Option<OutOfLine> {
+        (self.head & ITEM_OUT_OF_LINE != 0).then_some(OutOfLine {
+            len: self.body & !BODY_BOARD,
+            board: self.body & BODY_BOARD != 0,
+        })
+    }
+
     /// Every descriptor the item owns: the out-of-line body's, then its
     /// shared ones.
     #[inline]
     pub(crate) fn fds(&self) -> usize {
-        self.out_of_line.map_or(0, |body| body.fds()) + self.shared_fds as usize
+        let body = if self.head & ITEM_OUT_OF_LINE == 0 {
+            0
+        } else {
+            1 + usize::from(self.body & BODY_BOARD != 0)
+        };
+        body + self.shared_fds as usize
     }
 
     /// The size of its encoding, wherever it is.
     pub(crate) fn size(&self) -> u64 {
-        self.out_of_line.map_or(self.inline.len() as u64, |body| body.len)
+        if self.head & ITEM_OUT_OF_LINE == 0 {
+            self.inline.len() as u64
+        } else {
+            self.body & !BODY_BOARD
+        }
     }
 }
 
@@ -187,11 +234,7 @@ fn read_item<'a>(cursor: &mut Cursor<'a>) -> Result<Item<'a>, FrameError> {
     let head = cursor.u32("item header cut")?;
     let inline = cursor.take((head & !(ITEM_FDS | ITEM_OUT_OF_LINE)) as usize, "item body cut")?;
     if head & (ITEM_FDS | ITEM_OUT_OF_LINE) == 0 {
-        return Ok(Item {
-            inline,
-            out_of_line: None,
-            shared_fds: 0,
-        });
+        return Ok(Item::inline(inline, 0));
     }
     read_trailers(cursor, head, inline)
 }
@@ -200,17 +243,13 @@ fn read_item<'a>(cursor: &mut Cursor<'a>) -> Result<Item<'a>, FrameError> {
 #[cold]
 #[inline(never)]
 fn read_trailers<'a>(cursor: &mut Cursor<'a>, head: u32, inline: &'a [u8]) -> Result<Item<'a>, FrameError> {
-    let out_of_line = if head & ITEM_OUT_OF_LINE != 0 {
+    let body = if head & ITEM_OUT_OF_LINE != 0 {
         if !inline.is_empty() {
             return Err(cursor.malformed("an out-of-line item with inline bytes"));
         }
-        let body = cursor.u64("item size cut")?;
-        Some(OutOfLine {
-            len: body & !BODY_BOARD,
-            board: body & BODY_BOARD != 0,
-        })
+        cursor.u64("item size cut")?
     } else {
-        None
+        0
     };
     let shared_fds = if head & ITEM_FDS != 0 {
         cursor.u32("item descriptor count cut")?
@@ -219,18 +258,21 @@ fn read_trailers<'a>(cursor: &mut Cursor<'a>, head: u32, inline: &'a [u8]) -> Re
     };
     Ok(Item {
         inline,
-        out_of_line,
         shared_fds,
+        head: head & ITEM_OUT_OF_LINE,
+        body,
     })
 }
 
-/// Iterates over `count` items.
+/// Iterates over `count` items, each checked as it comes (tests).
+#[cfg(test)]
 #[derive(Debug)]
 pub(crate) struct Items<'a> {
     cursor: Cursor<'a>,
     left: u32,
 }
 
+#[cfg(test)]
 impl<'a> Items<'a> {
     pub(crate) fn new(bytes: &'a [u8], count: u32) -> Self {
         Items {
@@ -240,6 +282,7 @@ impl<'a> Items<'a> {
     }
 }
 
+#[cfg(test)]
 impl<'a> Iterator for Items<'a> {
     type Item = Result<Item<'a>, FrameError>;
     #[inline]
@@ -264,16 +307,59 @@ pub(crate) struct Extent {
 }
 
 /// The extent of the first `k` items of `items` (k may equal the count).
+///
+/// Walks the headers alone (a worker checks every `RUN` frame whole with
+/// it before running any of its items, so this is per item of every
+/// `map`): items with trailers are the rare case.
 pub(crate) fn extent(items: &[u8], k: u32) -> Result<Extent, FrameError> {
-    let mut it = Items::new(items, k);
+    let cut = |why| FrameError::Malformed { what: "run", why };
     let mut extent = Extent::default();
-    for item in &mut it {
-        let item = item?;
+    let mut at = 0;
+    for _ in 0..k {
+        let Some(head) = items.get(at..at + 4) else {
+            return Err(cut("item header cut"));
+        };
+        let head = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
+        let inline = (head & !(ITEM_FDS | ITEM_OUT_OF_LINE)) as usize;
+        at += 4;
+        if items.len() - at < inline {
+            return Err(cut("item body cut"));
+        }
+        at += inline;
+        if head & (ITEM_FDS | ITEM_OUT_OF_LINE) == 0 {
+            extent.size += inline as u64;
+            continue;
+        }
+        let mut cursor = Cursor::new(&items[at..], "run");
+        let item = read_trailers(&mut cursor, head, &items[at - inline..at])?;
+        at = items.len() - cursor.remaining();
         extent.fds += item.fds();
         extent.size += item.size();
     }
-    extent.bytes = items.len() - it.cursor.rest().len();
+    extent.bytes = at;
     Ok(extent)
+}
+
+/// The items of a run [`extent`] checked whole: each is there, so none is
+/// an error.
+#[derive(Debug)]
+pub(crate) struct CheckedItems<'a> {
+    cursor: Cursor<'a>,
+    left: u32,
+}
+
+impl<'a> Iterator for CheckedItems<'a> {
+    type Item = Item<'a>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Item<'a>> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        // Cannot fail: the run was checked whole when it was parsed.
+        read_item(&mut self.cursor).ok()
+    }
 }
 
 // ------------------------------------------------------------------ run --
@@ -287,6 +373,16 @@ pub(crate) struct Run<'a> {
     pub(crate) items: &'a [u8],
     /// The items' descriptors, in order.
     pub(crate) fds: FrameFds,
+}
+
+impl<'a> Run<'a> {
+    /// Its items (checked whole when the frame was parsed).
+    pub(crate) fn items(&self) -> CheckedItems<'a> {
+        CheckedItems {
+            cursor: Cursor::new(self.items, "run"),
+            left: self.count,
+        }
+    }
 }
 
 /// Appends a `RUN` frame for `count` items whose encoding is `items` and

@@ -169,6 +169,20 @@ impl Lanes {
         Arc::try_unwrap(kept.swap_remove(best).lane).ok()
     }
 
+    /// Lets go of the lanes not lent for [`KEEP_FOR`]; returns when the
+    /// next one is due, if any is kept. The process calls it when it would
+    /// otherwise sleep (the supervisor's timers, a worker waiting for its
+    /// next job), so that a pool that moved a large payload once does not
+    /// hold its size for the rest of its life.
+    pub(crate) fn trim(&self, now: Instant) -> Option<Instant> {
+        let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
+        if kept.is_empty() {
+            return None;
+        }
+        kept.retain(|k| now.duration_since(k.lent_at) < KEEP_FOR);
+        kept.iter().map(|k| k.lent_at + KEEP_FOR).min()
+    }
+
     /// Keeps a lane just lent, letting go of the oldest past [`MAX_KEPT`].
     fn keep(&self, lane: Arc<LaneAndBoard>) {
         if !self.keep {
@@ -357,6 +371,19 @@ mod tests {
     }
 
     #[test]
+    fn idle_lanes_are_let_go_after_a_while() {
+        let lanes = Lanes::new(Release::Unreferenced);
+        let now = Instant::now();
+        assert_eq!(lanes.trim(now), None, "nothing kept, nothing due");
+        drop(fill(&lanes, &[1; 100]));
+        let due = lanes.trim(now).unwrap();
+        assert!(due > now && due <= Instant::now() + KEEP_FOR);
+        assert_eq!(lanes.kept(), 1, "not yet");
+        assert_eq!(lanes.trim(due + Duration::from_millis(1)), None);
+        assert_eq!(lanes.kept(), 0, "let go");
+    }
+
+    #[test]
     fn a_board_is_only_written_if_it_is_a_size_sealed_memfd() {
         let (r, w) = rustix::pipe::pipe().unwrap();
         say_done(&w);
@@ -365,6 +392,10 @@ mod tests {
         assert!(rustix::io::read(&r, &mut byte).is_err(), "nothing written to a pipe");
         let open = memfd::create(c"forkpool-test").unwrap();
         say_done(&open);
-        assert_eq!(rustix::fs::fstat(&open).unwrap().st_size, 0, "an unsealed file is left alone");
+        assert_eq!(
+            rustix::fs::fstat(&open).unwrap().st_size,
+            0,
+            "an unsealed file is left alone"
+        );
     }
 }

@@ -137,10 +137,7 @@ impl<'a> Spill<'a> {
             .ok_or_else(|| std::io::Error::other("no lane"))
             .and_then(Writing::lend)
             .map_err(|e| SpillError::Memory(e.to_string()))?;
-        Ok(Some(Body {
-            fds,
-            len: total as u64,
-        }))
+        Ok(Some(Body { fds, len: total as u64 }))
     }
 
     /// Bytes of the item in `out`.

@@ -70,7 +70,10 @@ impl Lane {
         if from >= self.map.len() {
             return Ok(());
         }
-        match self.map.advise_range(Advice::PopulateWrite, from, self.map.len() - from) {
+        match self
+            .map
+            .advise_range(Advice::PopulateWrite, from, self.map.len() - from)
+        {
             Ok(()) => Ok(()),
             // Kernels before 5.14: allocate, and let the pages be mapped as
             // they are written.
