@@ -89,6 +89,9 @@ const ITEM_FDS: u32 = 1 << 31;
 const ITEM_OUT_OF_LINE: u32 = 1 << 30;
 /// The most bytes an item carries inline.
 pub(crate) const MAX_INLINE: usize = (ITEM_OUT_OF_LINE - 1) as usize;
+/// [`Item::head`] bit, never on the wire: what should have been an item
+/// could not be read.
+const ITEM_CUT: u32 = 1;
 /// `body` bit: a board follows the body's descriptor.
 const BODY_BOARD: u64 = 1 << 63;
 
@@ -105,7 +108,7 @@ pub(crate) struct Item<'a> {
     pub(crate) inline: &'a [u8],
     /// How many `SharedBytes` descriptors the item owns.
     pub(crate) shared_fds: u32,
-    /// The `ITEM_OUT_OF_LINE` bit of its header.
+    /// The `ITEM_OUT_OF_LINE` bit of its header, or `ITEM_CUT`.
     head: u32,
     /// Its out-of-line body's word (`len | BODY_BOARD`), if out of line.
     body: u64,
@@ -146,6 +149,12 @@ impl<'a> Item<'a> {
             head: ITEM_OUT_OF_LINE,
             body: body.len | if body.board { BODY_BOARD } else { 0 },
         }
+    }
+
+    /// Whether it is not really an item: the run it belongs to is cut or
+    /// malformed here (see [`RunItems`]).
+    pub(crate) fn is_cut(&self) -> bool {
+        self.head & ITEM_CUT != 0
     }
 
     /// Its body, if it is out of line.
@@ -340,15 +349,19 @@ pub(crate) fn extent(items: &[u8], k: u32) -> Result<Extent, FrameError> {
     Ok(extent)
 }
 
-/// The items of a run [`extent`] checked whole: each is there, so none is
-/// an error.
+/// The items of a run, read as they are run: exactly `count` of them,
+/// where an item that is cut or malformed (and every one after it, whose
+/// place is then unknown) is an item that [`is_cut`](Item::is_cut).
+///
+/// Not a `Result` per item, and no walk over the whole run before the
+/// first item starts: both cost a `map` of small items measurably.
 #[derive(Debug)]
-pub(crate) struct CheckedItems<'a> {
+pub(crate) struct RunItems<'a> {
     cursor: Cursor<'a>,
     left: u32,
 }
 
-impl<'a> Iterator for CheckedItems<'a> {
+impl<'a> Iterator for RunItems<'a> {
     type Item = Item<'a>;
 
     #[inline]
@@ -357,8 +370,18 @@ impl<'a> Iterator for CheckedItems<'a> {
             return None;
         }
         self.left -= 1;
-        // Cannot fail: the run was checked whole when it was parsed.
-        read_item(&mut self.cursor).ok()
+        match read_item(&mut self.cursor) {
+            Ok(item) => Some(item),
+            Err(_) => {
+                self.cursor = Cursor::new(&[], "run");
+                Some(Item {
+                    inline: &[],
+                    shared_fds: 0,
+                    head: ITEM_CUT,
+                    body: 0,
+                })
+            }
+        }
     }
 }
 
@@ -376,9 +399,9 @@ pub(crate) struct Run<'a> {
 }
 
 impl<'a> Run<'a> {
-    /// Its items (checked whole when the frame was parsed).
-    pub(crate) fn items(&self) -> CheckedItems<'a> {
-        CheckedItems {
+    /// Its items.
+    pub(crate) fn items(&self) -> RunItems<'a> {
+        RunItems {
             cursor: Cursor::new(self.items, "run"),
             left: self.count,
         }
@@ -414,13 +437,8 @@ fn parse_run(body: &[u8], fds: FrameFds) -> Result<Run<'_>, FrameError> {
     let job = c.u64("job id cut")?;
     let entry = c.u64("entry cut")? as i64;
     let count = c.u32("count cut")?;
+    // Its items are checked as they are read (see `RunItems`).
     let items = c.rest();
-    if extent(items, count)?.bytes != items.len() {
-        return Err(FrameError::Malformed {
-            what: "run",
-            why: "bytes after the last item",
-        });
-    }
     Ok(Run {
         job,
         entry,
@@ -905,7 +923,7 @@ mod tests {
     }
 
     #[test]
-    fn run_frames_round_trip_and_reject_trailing_bytes() {
+    fn run_frames_round_trip_and_cut_items_are_marked() {
         let mut items = Vec::new();
         for v in [b"x".as_slice(), b"", b"yz"] {
             push_item(&mut items, |o| {
@@ -922,13 +940,19 @@ mod tests {
             panic!("not a run")
         };
         assert_eq!((run.job, run.entry, run.count), (3, -77, 3));
-        let got: Vec<_> = Items::new(run.items, run.count).map(|i| i.unwrap().inline).collect();
-        assert_eq!(got, [b"x".as_slice(), b"", b"yz"]);
+        let got: Vec<_> = run.items().map(|i| (i.inline, i.is_cut())).collect();
+        assert_eq!(got, [(b"x".as_slice(), false), (b"", false), (b"yz", false)]);
 
+        // A run announcing more items than it holds: the missing ones are
+        // cut, and so is everything after a malformed item.
         let mut bad = Outbox::default();
-        write_run(&mut bad, 3, 0, 2, &items, &[]).unwrap();
+        write_run(&mut bad, 3, 0, 5, &items[..items.len() - 1], &[]).unwrap();
         let mut reader = FrameReader::new(1 << 10);
         reader.push(bad.buf());
-        assert!(parse_to_worker(reader.next_frame().unwrap().unwrap()).is_err());
+        let ToWorker::Run(run) = parse_to_worker(reader.next_frame().unwrap().unwrap()).unwrap() else {
+            panic!("not a run")
+        };
+        let cut: Vec<_> = run.items().map(|i| i.is_cut()).collect();
+        assert_eq!(cut, [false, false, true, true, true]);
     }
 }

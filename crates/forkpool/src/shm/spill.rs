@@ -27,6 +27,10 @@ pub(crate) const SPILL_AT: usize = 256 << 10;
 /// Once spilled, staged bytes move to the lane in chunks of this size.
 const CHUNK: usize = 256 << 10;
 
+/// Runs of at most this many bytes are copied byte by byte (see
+/// `try_extend`).
+const SHORT: usize = 16;
+
 /// Why an encoding stopped early.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum SpillError {
@@ -217,7 +221,16 @@ impl postcard::ser_flavors::Flavor for &mut Spill<'_> {
         if data.len() > self.out.capacity() - self.out.len() {
             return self.overflow(data);
         }
-        self.out.extend_from_slice(data);
+        if data.len() <= SHORT {
+            // A varint, most often (postcard writes every integer wider
+            // than a byte through here): a call into `memcpy` for 1 to 10
+            // bytes cost a `map` of small items more than its own loop.
+            for &byte in data {
+                self.out.push(byte);
+            }
+        } else {
+            self.out.extend_from_slice(data);
+        }
         Ok(())
     }
 

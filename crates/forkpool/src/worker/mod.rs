@@ -498,6 +498,10 @@ impl Worker {
                 return None;
             }
         };
+        if item.is_cut() {
+            self.text_record(writer, Tag::Codec, "its bytes in the frame are cut or malformed");
+            return None;
+        }
         let limit = self.max_message;
         let lanes = &self.lanes;
         let out = self.out.buf();
