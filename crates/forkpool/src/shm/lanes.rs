@@ -23,12 +23,15 @@
 //!   decoded the item.
 //!
 //! A lane whose receiver never says it is done (a result dropped without
-//! being joined) is simply let go after a while: the memory then lives as
-//! long as the receiver holds its descriptor, like any other memfd.
+//! being joined) is simply let go after [`UNCLAIMED_FOR`]: the memory then
+//! lives as long as the receiver holds its descriptor, like any other
+//! memfd.
 //!
-//! A process keeps at most [`MAX_KEPT`] lanes, and none it has not lent for
-//! [`KEEP_FOR`]: a pool that moved a large payload once does not hold its
-//! size in memory for the rest of its life.
+//! A process keeps at most [`MAX_KEPT`] lanes, and none that has been free
+//! for [`KEEP_FOR`]: a pool that moved a large payload once does not hold
+//! its size in memory for the rest of its life. (Free, not lent: a loan
+//! can last longer than that on a busy machine, and a lane let go while
+//! it was lent would make every large transfer pay for new pages.)
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -43,8 +46,13 @@ use crate::sys::memfd;
 
 /// The most lanes a process keeps, lent or idle.
 pub(crate) const MAX_KEPT: usize = 4;
-/// How long a lane is kept after it was last lent.
+/// How long a lane is kept once it is free (every receiver done with it).
 pub(crate) const KEEP_FOR: Duration = Duration::from_secs(10);
+/// How long a result lane whose receiver never said it is done (a result
+/// dropped without being joined) is waited for.
+pub(crate) const UNCLAIMED_FOR: Duration = Duration::from_secs(60);
+/// How often lanes in use are looked at again, to see when they are free.
+const RECHECK: Duration = Duration::from_secs(1);
 
 /// The name lanes carry in `/proc/PID/fd` (not a path).
 const LANE_NAME: &std::ffi::CStr = c"forkpool-lane";
@@ -78,6 +86,34 @@ pub(crate) struct Lanes {
 struct Kept {
     lane: Arc<LaneAndBoard>,
     lent_at: Instant,
+    /// When it was last seen in use (referred to, or its board set).
+    busy_at: Instant,
+}
+
+/// What [`Kept::age`] found.
+enum Age {
+    /// Still in use: look again later.
+    Busy,
+    /// Free, for this long.
+    Free(Duration),
+    /// Past keeping.
+    Done,
+}
+
+impl Kept {
+    /// Whether it is free, and since when (updating `busy_at`).
+    fn age(&mut self, release: Release, now: Instant) -> Age {
+        let referenced = Arc::strong_count(&self.lane) > 1;
+        let unclaimed = release == Release::Board && !self.lane.board.as_ref().is_some_and(Board::is_done);
+        if referenced || (unclaimed && now.duration_since(self.lent_at) < UNCLAIMED_FOR) {
+            self.busy_at = now;
+            Age::Busy
+        } else if unclaimed || now.duration_since(self.busy_at) >= KEEP_FOR {
+            Age::Done
+        } else {
+            Age::Free(now.duration_since(self.busy_at))
+        }
+    }
 }
 
 /// A lane, with its board when it is released through one.
@@ -153,24 +189,30 @@ impl Lanes {
     fn reusable(&self, capacity: usize) -> Option<LaneAndBoard> {
         let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
         let now = Instant::now();
-        kept.retain(|k| now.duration_since(k.lent_at) < KEEP_FOR);
         let release = self.release;
+        let mut ages = Vec::with_capacity(kept.len());
+        kept.retain_mut(|k| {
+            let age = k.age(release, now);
+            let keep = !matches!(age, Age::Done);
+            if keep {
+                ages.push(age);
+            }
+            keep
+        });
         let best = kept
-            .iter_mut()
+            .iter()
+            .zip(&ages)
             .enumerate()
-            .filter(|(_, k)| k.lane.lane.capacity() >= capacity)
-            .filter_map(|(i, k)| {
-                let free = Arc::get_mut(&mut k.lane)
-                    .is_some_and(|l| release == Release::Unreferenced || l.board.as_ref().is_some_and(Board::is_done));
-                free.then_some((i, k.lane.lane.capacity()))
-            })
+            .filter(|(_, (k, age))| matches!(age, Age::Free(_)) && k.lane.lane.capacity() >= capacity)
+            .map(|(i, (k, _))| (i, k.lane.lane.capacity()))
             .max_by_key(|&(_, capacity)| capacity)?
             .0;
         Arc::try_unwrap(kept.swap_remove(best).lane).ok()
     }
 
-    /// Lets go of the lanes not lent for [`KEEP_FOR`]; returns when the
-    /// next one is due, if any is kept. The process calls it when it would
+    /// Lets go of the lanes free for [`KEEP_FOR`] (or waiting for a
+    /// receiver for [`UNCLAIMED_FOR`]); returns when to look again, if any
+    /// is kept. The process calls it when it would
     /// otherwise sleep (the supervisor's timers, a worker waiting for its
     /// next job), so that a pool that moved a large payload once does not
     /// hold its size for the rest of its life.
@@ -179,8 +221,18 @@ impl Lanes {
         if kept.is_empty() {
             return None;
         }
-        kept.retain(|k| now.duration_since(k.lent_at) < KEEP_FOR);
-        kept.iter().map(|k| k.lent_at + KEEP_FOR).min()
+        let release = self.release;
+        let mut due: Option<Instant> = None;
+        kept.retain_mut(|k| {
+            let at = match k.age(release, now) {
+                Age::Done => return false,
+                Age::Busy => now + RECHECK,
+                Age::Free(for_) => now + (KEEP_FOR - for_),
+            };
+            due = Some(due.map_or(at, |d| d.min(at)));
+            true
+        });
+        due
     }
 
     /// Keeps a lane just lent, letting go of the oldest past [`MAX_KEPT`].
@@ -192,6 +244,7 @@ impl Lanes {
         kept.push(Kept {
             lane,
             lent_at: Instant::now(),
+            busy_at: Instant::now(),
         });
         if kept.len() > MAX_KEPT {
             kept.sort_by_key(|k| std::cmp::Reverse(k.lent_at));
