@@ -21,7 +21,7 @@ use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, EnumAccess, MapAccess, SeqAccess, VariantAccess, Visitor};
 
-use crate::sys::prefault;
+use crate::shm::copy;
 
 /// Byte runs at least this long are copied into pre-faulted memory (below
 /// it the allocator serves them from memory it holds: no page to make).
@@ -36,10 +36,7 @@ struct Owned<V>(V);
 
 /// `bytes`, copied into new memory whose pages were made first.
 fn populated(bytes: &[u8]) -> Vec<u8> {
-    let mut buf = Vec::new();
-    prefault::reserve_populated(&mut buf, bytes.len());
-    buf.extend_from_slice(bytes);
-    buf
+    copy::to_vec(bytes)
 }
 
 macro_rules! forward {

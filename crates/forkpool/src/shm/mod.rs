@@ -14,6 +14,7 @@
 //! `README.md` beside this file describes the layout and lifetime rules.
 
 mod bytes;
+pub(crate) mod copy;
 pub(crate) mod lanes;
 mod slice;
 pub(crate) mod spill;

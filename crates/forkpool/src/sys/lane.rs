@@ -119,7 +119,7 @@ impl Lane {
         let end = at.checked_add(bytes.len()).filter(|&end| end <= self.map.len());
         match end {
             Some(end) => {
-                self.map[at..end].copy_from_slice(bytes);
+                crate::shm::copy::copy(&mut self.map[at..end], bytes, false);
                 Ok(())
             }
             None => Err(io::Error::other("past the end of the lane")),

@@ -34,6 +34,23 @@ pub(crate) fn reserve_populated(buf: &mut Vec<u8>, len: usize) {
     let _ = unsafe { rustix::mm::madvise(first as *mut c_void, last - first, Advice::LinuxPopulateWrite) };
 }
 
+/// Has the kernel allocate and map the pages wholly inside `buf` now
+/// (best effort, as [`reserve_populated`]). The bytes are left as they are.
+pub(crate) fn populate(buf: &mut [u8]) {
+    let start = buf.as_mut_ptr() as usize;
+    let end = start + buf.len();
+    let (Some(first), last) = (start.checked_next_multiple_of(PAGE), end & !(PAGE - 1)) else {
+        return;
+    };
+    if last <= first {
+        return;
+    }
+    // SAFETY: `first..last` lies within `buf`, which we hold exclusively.
+    // `MADV_POPULATE_WRITE` only makes the pages present and writable; it
+    // changes no byte of them and no mapping's extent or protection.
+    let _ = unsafe { rustix::mm::madvise(first as *mut c_void, last - first, Advice::LinuxPopulateWrite) };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -47,5 +64,10 @@ mod tests {
         buf.extend(std::iter::repeat_n(7u8, 3 << 20));
         assert_eq!(&buf[..5], b"kept\x07");
         reserve_populated(&mut Vec::new(), 0);
+        let mut v = vec![0u8; 3 << 20];
+        v[5] = 9;
+        populate(&mut v[1..]);
+        populate(&mut []);
+        assert_eq!((v[5], v.iter().map(|&b| usize::from(b)).sum::<usize>()), (9, 9));
     }
 }
