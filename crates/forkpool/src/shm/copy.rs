@@ -57,7 +57,7 @@ pub(crate) fn copy(dst: &mut [u8], src: &[u8], fresh: bool) {
             // A helper that cannot start leaves its share to the others.
             let _ = thread::Builder::new()
                 .name("forkpool-copy".into())
-                .spawn_scoped(scope, &drain);
+                .spawn_scoped(scope, drain);
         }
         drain();
     });
