@@ -283,15 +283,13 @@ fn read_trailers<'a>(cursor: &mut Cursor<'a>, head: u32, inline: &'a [u8]) -> Re
     })
 }
 
-/// Iterates over `count` items, each checked as it comes (tests).
-#[cfg(test)]
+/// Iterates over `count` items, each checked as it comes.
 #[derive(Debug)]
 pub(crate) struct Items<'a> {
     cursor: Cursor<'a>,
     left: u32,
 }
 
-#[cfg(test)]
 impl<'a> Items<'a> {
     pub(crate) fn new(bytes: &'a [u8], count: u32) -> Self {
         Items {
@@ -301,7 +299,6 @@ impl<'a> Items<'a> {
     }
 }
 
-#[cfg(test)]
 impl<'a> Iterator for Items<'a> {
     type Item = Result<Item<'a>, FrameError>;
     #[inline]

@@ -153,7 +153,6 @@ impl Lanes {
     }
 
     /// Lanes used once each.
-    #[cfg(test)]
     pub(crate) fn unkept() -> Lanes {
         Lanes {
             release: Release::Unreferenced,

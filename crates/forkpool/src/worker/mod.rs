@@ -207,6 +207,7 @@ fn run(config: &WorkerConfig, socket: OwnedFd, status: OwnedFd, parent: Pid, mar
         cpu: confined.cpu,
         marks,
         lanes: Lanes::new(Release::Board),
+        stream_lanes: Lanes::unkept(),
     };
     if let Some(marks) = &mut worker.marks {
         // What preload and worker_init wrote is nobody's task's.
@@ -275,6 +276,9 @@ struct Worker {
     marks: Option<Marks>,
     /// The lanes large results travel in (see `shm/lanes.rs`).
     lanes: Lanes,
+    /// Where a stream's large items go: a lane each, never reused (a
+    /// stream's consumer clears no board).
+    stream_lanes: Lanes,
 }
 
 impl Worker {
