@@ -15,12 +15,14 @@ pub(crate) mod fds;
 pub(crate) mod fork;
 pub(crate) mod hook;
 pub(crate) mod landlock;
+pub(crate) mod lane;
 pub(crate) mod memfd;
 pub(crate) mod page;
 pub(crate) mod poll;
 pub(crate) mod posix_spawn;
 #[cfg(feature = "cluster")]
 pub(crate) mod remote_slice;
+pub(crate) mod prefault;
 pub(crate) mod signal;
 pub(crate) mod signal_pipe;
 pub(crate) mod slots;
