@@ -90,13 +90,13 @@ pub(crate) enum Part {
 }
 
 impl Part {
-    fn first(&self) -> u32 {
+    pub(crate) fn first(&self) -> u32 {
         match self {
             Part::Records { first, .. } | Part::Failed { first, .. } => *first,
         }
     }
 
-    fn count(&self) -> u32 {
+    pub(crate) fn count(&self) -> u32 {
         match self {
             Part::Records { count, .. } | Part::Failed { count, .. } => *count,
         }
@@ -143,6 +143,13 @@ impl Outcome {
             current: None,
             result: PhantomData,
         }
+    }
+
+    /// The parts, in item order, as the workers reported them (a cluster
+    /// node forwards them without decoding).
+    #[cfg(feature = "cluster")]
+    pub(crate) fn into_parts(self) -> Vec<Part> {
+        self.parts
     }
 
     /// Decodes the outcome of a single-item slot.
@@ -337,7 +344,7 @@ pub(crate) struct Slot {
 
 impl Slot {
     /// A slot for `items` items, queued.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "cluster"))]
     pub(crate) fn new(items: u32, label: Label) -> Arc<Slot> {
         Slot::with(items, label, Limits::default(), None)
     }
@@ -621,6 +628,7 @@ mod tests {
                         out: o,
                         fds,
                         limit: 1 << 20,
+                        lanes: &crate::shm::lanes::Lanes::unkept(),
                     },
                 )
                 .map(drop)

@@ -32,8 +32,9 @@ use crate::supervisor::Shared;
 pub struct Task<R> {
     slot: Arc<Slot>,
     /// Told when `abort` needs a worker killed; weak, so that a task kept
-    /// after its pool holds nothing of the pool.
-    pool: Weak<Shared>,
+    /// after its pool holds nothing of the pool. `None`: a cluster's task,
+    /// on another machine's pool, which `abort` cannot reach.
+    pool: Option<Weak<Shared>>,
     result: PhantomData<fn() -> R>,
 }
 
@@ -50,7 +51,17 @@ impl<R: DeserializeOwned> Task<R> {
     pub(crate) fn new(slot: Arc<Slot>, pool: Weak<Shared>) -> Task<R> {
         Task {
             slot,
-            pool,
+            pool: Some(pool),
+            result: PhantomData,
+        }
+    }
+
+    /// A task sent to a cluster (`forkpool::cluster`).
+    #[cfg(feature = "cluster")]
+    pub(crate) fn remote(slot: Arc<Slot>) -> Task<R> {
+        Task {
+            slot,
+            pool: None,
             result: PhantomData,
         }
     }
@@ -163,12 +174,18 @@ impl<R: DeserializeOwned> Task<R> {
     /// assert_eq!(pool.submit(|x: u8| x + 1, 1).join(), Ok(2));
     /// # Ok::<(), forkpool::Error>(())
     /// ```
+    ///
+    /// A cluster's task cannot be aborted (it may be running on another
+    /// machine): `abort` returns `false` for it, as `cancel` does.
     pub fn abort(&self) -> bool {
+        let Some(pool) = &self.pool else {
+            return false;
+        };
         match self.slot.abort() {
             None => false,
             Some(false) => true,
             Some(true) => {
-                if let Some(pool) = self.pool.upgrade() {
+                if let Some(pool) = pool.upgrade() {
                     pool.note_aborted();
                 }
                 true

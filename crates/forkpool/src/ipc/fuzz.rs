@@ -90,9 +90,11 @@ mod tests {
     use super::*;
     use crate::ipc::outbox::Outbox;
     use crate::ipc::protocol::ResultsWriter;
+    use crate::shm::lanes::{Lanes, Release};
 
     /// A valid stream of every frame kind a socket carries.
     fn valid_stream() -> Vec<u8> {
+        let lanes = Lanes::new(Release::Unreferenced);
         let mut out = Outbox::default();
         protocol::write_ready(out.buf(), 4242).unwrap();
         protocol::write_limits(out.buf(), Some(1 << 20)).unwrap();
@@ -105,6 +107,7 @@ mod tests {
                         out: o,
                         fds,
                         limit: 1 << 20,
+                        lanes: &lanes,
                     },
                 )
                 .map(drop)
@@ -119,6 +122,7 @@ mod tests {
             out: &mut items,
             fds: &mut fds,
             limit: 1 << 20,
+            lanes: &lanes,
         };
         codec::encode(&(1u64, "x".to_string(), vec![3u32]), sink).unwrap();
         protocol::write_run(&mut out, 9, 1234, 1, &items, &[]).unwrap();

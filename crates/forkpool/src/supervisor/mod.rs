@@ -85,7 +85,7 @@ pub(crate) struct Config {
 /// (or the pool failed to start).
 pub(crate) fn start(config: Config) -> Result<(Arc<Shared>, JoinHandle<()>), Error> {
     let poller = Arc::new(Poller::new().map_err(|e| Error::io("cannot create a poller", e))?);
-    let shared = Arc::new(Shared::new(poller.clone(), config.max_message));
+    let shared = Arc::new(Shared::new(poller.clone(), config.max_message, config.task_timeout));
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
     let thread_shared = shared.clone();
     let handle = std::thread::Builder::new()
@@ -941,6 +941,10 @@ impl Supervisor {
             (a, b) => a.or(b),
         };
         let mut earliest = |t: Instant| next = Some(next.map_or(t, |n| n.min(t)));
+        // Large arguments' lanes nobody used for a while are let go.
+        if let Some(due) = self.shared.lanes.trim(now) {
+            earliest(due);
+        }
         let coarse_now = status::coarse_now_ns();
         let mut kills = Vec::new();
         let mut graces_over = Vec::new();

@@ -12,6 +12,7 @@ use polling::Poller;
 
 use super::job::Job;
 use crate::error::TaskError;
+use crate::shm::lanes::{Lanes, Release};
 use crate::slot::{Part, lock};
 use crate::stats::Counters;
 
@@ -61,6 +62,10 @@ pub(crate) struct Shared {
     pub(crate) max_message: usize,
     /// What `Pool::stats` reports.
     pub(crate) counters: Arc<Counters>,
+    /// The lanes large arguments travel in (see `shm/lanes.rs`).
+    pub(crate) lanes: Lanes,
+    /// The pool's `task_timeout`, which also caps a cluster client's.
+    pub(crate) task_timeout: Option<std::time::Duration>,
 }
 
 impl Job {
@@ -82,7 +87,7 @@ impl Job {
 }
 
 impl Shared {
-    pub(crate) fn new(poller: Arc<Poller>, max_message: usize) -> Shared {
+    pub(crate) fn new(poller: Arc<Poller>, max_message: usize, task_timeout: Option<std::time::Duration>) -> Shared {
         Shared {
             inbox: Mutex::new(Inbox::default()),
             poller,
@@ -91,6 +96,8 @@ impl Shared {
             pids: Mutex::new(Pids::default()),
             max_message,
             counters: Arc::default(),
+            lanes: Lanes::new(Release::Unreferenced),
+            task_timeout,
         }
     }
 
