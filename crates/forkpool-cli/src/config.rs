@@ -131,6 +131,8 @@ pub(crate) struct Config {
     pub(crate) progress: bool,
     pub(crate) eta: bool,
     pub(crate) shell: Shell,
+    /// `-S`, `--slurm` and the rest of the remote options.
+    pub(crate) remote: crate::remote::Settings,
 }
 
 /// The number of CPU threads.
@@ -250,7 +252,9 @@ impl Config {
             (None, None) => (Batching::Single, Multi::Single),
         };
 
+        let remote = flags.remote.resolve(flags.jobs.as_deref()).map_err(bad)?;
         let jobs = match &flags.jobs {
+            None if remote.slurm.is_some() => remote.slurm.as_ref().map_or(1, |s| s.tasks),
             None => cpus(),
             Some(j) => {
                 parse_jobs(j).ok_or_else(|| bad(format!("invalid --jobs value {j:?}: use N, N%, +N, -N or 0")))?
@@ -416,6 +420,7 @@ impl Config {
             progress: flags.progress,
             eta: flags.eta,
             shell,
+            remote,
         })
     }
 }

@@ -221,6 +221,9 @@ pub(crate) struct Flags {
     #[arg(long = "eta", help_heading = "Control")]
     pub(crate) eta: bool,
 
+    #[command(flatten)]
+    pub(crate) remote: crate::remote::RemoteFlags,
+
     /// The command, then its input sources. (Filled by `Flags::parse_args`,
     /// which finds where the options end.)
     #[arg(skip)]

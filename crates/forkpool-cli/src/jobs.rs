@@ -51,6 +51,8 @@ pub(crate) struct Prepared {
     /// it is read on its own thread.
     pub(crate) input_may_block: bool,
     pub(crate) jobs: JobSource,
+    /// `--transferfile`, `--return`, `--workdir`.
+    pub(crate) remote: crate::remote::launch::Templates,
 }
 
 /// Opens the sources, reads their headers and parses every template.
@@ -160,7 +162,10 @@ pub(crate) fn prepare(config: &Config) -> Result<Prepared, UsageError> {
         }
     }
     let records = Records::new(columns, &linked, config.linking);
+    let remote =
+        crate::remote::launch::Templates::parse(&config.remote, &names, &config.replace).map_err(template_error)?;
     Ok(Prepared {
+        remote,
         jobs: JobSource::new(records, config.batching, config.multi, command.clone(), config.jobs),
         command,
         tag,

@@ -43,6 +43,7 @@ mod jobs;
 mod output;
 mod program;
 mod progress;
+mod remote;
 mod results;
 mod run;
 mod shell;
@@ -77,6 +78,15 @@ pub fn run_args(args: impl IntoIterator<Item = OsString>) -> i32 {
             return 255;
         }
     };
+    if flags.remote.record_env {
+        return match remote::env::record() {
+            Ok(()) => 0,
+            Err(e) => {
+                tell!("{e}");
+                255
+            }
+        };
+    }
     let config = match config::Config::from_flags(flags) {
         Ok(config) => config,
         Err(e) => {

@@ -28,6 +28,10 @@ use crate::results::{JobFiles, Results};
 use crate::shell::Launch;
 use crate::template::{Template, Values};
 
+mod remote;
+
+use remote::RemoteRun;
+
 /// How often limits that cannot wake us (`--memfree`, `--load`) are
 /// checked again while they hold jobs back.
 const RECHECK: Duration = Duration::from_millis(100);
@@ -69,6 +73,8 @@ struct Running {
     stdout_bytes: u64,
     killed: Option<Killed>,
     files: Option<JobFiles>,
+    /// The host it runs on (`-S`).
+    placement: Option<crate::remote::launch::Placement>,
 }
 
 /// Jobs still to run.
@@ -157,6 +163,8 @@ pub(crate) struct Runner<'c> {
     median: Remedian,
     input_done: bool,
     our_pid: OsString,
+    /// `-S`, `--workdir`, `--slurm`: see `run/remote.rs`.
+    remote: Option<RemoteRun>,
 }
 
 impl<'c> Runner<'c> {
@@ -169,7 +177,9 @@ impl<'c> Runner<'c> {
             table,
             input_may_block,
             jobs,
+            remote: remote_templates,
         } = prepared;
+        let remote = RemoteRun::new(config, remote_templates)?;
         let (joblog, prior) = match (&config.joblog, config.dry_run) {
             (Some((path, append)), false) => {
                 let how = match (config.resume, *append) {
@@ -257,6 +267,7 @@ impl<'c> Runner<'c> {
             median: Remedian::default(),
             input_done: false,
             our_pid: std::process::id().to_string().into(),
+            remote,
         })
     }
 
@@ -264,11 +275,18 @@ impl<'c> Runner<'c> {
     pub(crate) fn run(mut self) -> i32 {
         let mut events = Vec::new();
         loop {
+            self.remote_advance();
             let wake = self.start_jobs();
-            if self.running.is_empty() && (self.stop.is_some() || (self.input_done && self.retry.is_empty())) {
+            if self.running.is_empty()
+                && !self.remote_holds_jobs()
+                && (self.stop.is_some() || (self.input_done && self.retry.is_empty()))
+            {
                 break;
             }
-            let deadline = [wake, self.next_timeout()].into_iter().flatten().min();
+            let deadline = [wake, self.next_timeout(), self.remote_wake()]
+                .into_iter()
+                .flatten()
+                .min();
             let Some(supervisor) = self.supervisor.as_mut() else {
                 break;
             };
@@ -281,6 +299,7 @@ impl<'c> Runner<'c> {
             self.enforce_timeouts();
             self.enforce_memfree();
         }
+        self.remote_shutdown();
         self.progress.finish();
         if let Err(e) = self.printer.flush_all() {
             self.output_failed(&e);
@@ -373,7 +392,8 @@ impl<'c> Runner<'c> {
     /// Starts jobs while allowed. Returns when to look again if a limit
     /// (delay, memory, load) holds the next job back.
     fn start_jobs(&mut self) -> Option<Instant> {
-        while self.running.len() < self.config.jobs && self.stop.is_none() {
+        self.unpark();
+        while self.room_for_more() && self.stop.is_none() {
             let (job, attempts) = match self.retry.pop_front() {
                 Some(next) => next,
                 None => (self.next_new_job()?, 0),
@@ -396,6 +416,9 @@ impl<'c> Runner<'c> {
     /// back, if they do.
     fn held_back(&self) -> Option<Instant> {
         let now = Instant::now();
+        if let Some(until) = self.remote_held_back() {
+            return Some(until);
+        }
         if let (Some(delay), Some(last)) = (self.delay, self.last_start)
             && now < last + delay
         {
@@ -460,6 +483,19 @@ impl<'c> Runner<'c> {
             });
             return Launched::Yes;
         }
+        let placement = if self.config.dry_run {
+            None
+        } else {
+            match self.remote_place(&job) {
+                Ok(placement) => placement,
+                Err(()) => {
+                    // It failed on the free hosts: it waits for another.
+                    self.free_slots.insert(slot);
+                    self.park(job, attempts);
+                    return Launched::Yes;
+                }
+            }
+        };
         if self.config.verbose {
             let mut shown = line.clone();
             shown.push(b'\n');
@@ -515,20 +551,24 @@ impl<'c> Runner<'c> {
             stdout_bytes: 0,
             killed: None,
             files,
+            placement,
         };
-        let spawned = match self.config.shell.plan(&running.command) {
-            Launch::Nothing => {
-                self.complete(running, ExitReason::Exited(0));
-                return Launched::Yes;
-            }
-            Launch::Direct { argv, env } => match self.spawn(&running, argv, env) {
-                // Whatever stops the program from starting (not found, not
-                // executable, a script with no interpreter...): the shell
-                // tries, and says so in its own words, with its own status.
-                Err(e) if !e.is_transient() => self.spawn(&running, self.shell_argv(&running.command), Vec::new()),
-                other => other,
+        let spawned = match self.remote_launch(&mut running) {
+            Some(spawned) => spawned,
+            None => match self.config.shell.plan(&running.command) {
+                Launch::Nothing => {
+                    self.complete(running, ExitReason::Exited(0));
+                    return Launched::Yes;
+                }
+                Launch::Direct { argv, env } => match self.spawn(&running, argv, env) {
+                    // Whatever stops the program from starting (not found, not
+                    // executable, a script with no interpreter...): the shell
+                    // tries, and says so in its own words, with its own status.
+                    Err(e) if !e.is_transient() => self.spawn(&running, self.shell_argv(&running.command), Vec::new()),
+                    other => other,
+                },
+                Launch::Shell(argv) => self.spawn(&running, argv, Vec::new()),
             },
-            Launch::Shell(argv) => self.spawn(&running, argv, Vec::new()),
         };
         match spawned {
             Ok(id) => {
@@ -539,6 +579,7 @@ impl<'c> Runner<'c> {
             Err(e) if e.is_transient() => {
                 // Out of processes or descriptors: try again soon, or give
                 // up if no job of ours is holding them.
+                self.remote_unplace(&mut running);
                 let Running { job, slot, .. } = running;
                 self.printer.discard(job.seq);
                 self.free_slots.insert(slot);
@@ -608,6 +649,12 @@ impl<'c> Runner<'c> {
 
     fn handle(&mut self, event: Event) {
         match event {
+            Event::Output { job, stream, data } if !self.running.contains_key(&job) => {
+                self.remote_output(job, stream, &data);
+            }
+            Event::Exited { job, reason, .. } if !self.running.contains_key(&job) => {
+                self.remote_exited(job, reason);
+            }
             Event::Output { job, stream, data } => {
                 if let Some(mut running) = self.running.remove(&job) {
                     self.job_output(&mut running, stream, &data);
@@ -719,6 +766,10 @@ impl<'c> Runner<'c> {
     /// A job ended: retry it, or log it, print its output, count it and
     /// see whether to halt.
     fn complete(&mut self, running: Running, reason: ExitReason) {
+        let Some((running, reason)) = self.remote_ended(running, reason) else {
+            return;
+        };
+        let (host, send, receive) = self.accounting(&running);
         let (mut exitval, signal) = match reason {
             ExitReason::Exited(code) => (i64::from(code), 0),
             ExitReason::Signaled { signal, .. } => (0, signal),
@@ -734,9 +785,10 @@ impl<'c> Runner<'c> {
             command,
             started_at,
             started,
-            stdout_bytes,
+            stdout_bytes: _,
             killed,
             files,
+            placement: _,
         } = running;
         self.free_slots.insert(slot);
         if killed == Some(Killed::Halt) {
@@ -769,7 +821,9 @@ impl<'c> Runner<'c> {
                 seq: job.seq,
                 start: started_at,
                 runtime,
-                receive: stdout_bytes,
+                host,
+                send,
+                receive,
                 exitval,
                 signal,
                 command: command.clone(),

@@ -1,0 +1,1 @@
+//! `--onall` and `--nonall`.

@@ -1,0 +1,364 @@
+//! The run's remote side, as the run loop sees it: jobs placed on hosts
+//! (`-S`), run in a work dir (`--workdir`) or as Slurm steps (`--slurm`);
+//! the hosts' own jobs (setup, probes, masters) handed to the cluster;
+//! a job whose ssh failed held until its host is found up or down.
+//!
+//! The mechanism is in `crate::remote`; this file is the glue.
+
+use std::time::Instant;
+
+use forkpool::ExitReason;
+use forkpool::command::{JobId, Output, SpawnError, Spec, Stream};
+
+use super::{Runner, Running};
+use crate::config::Config;
+use crate::jobs::Job;
+use crate::remote::cluster::{Change, Cluster};
+use crate::remote::hosts::HostId;
+use crate::remote::launch::{Launch, Placement, Templates};
+use crate::remote::slurm::Slurm;
+use crate::shell::Launch as Plan;
+use crate::template::Values;
+
+/// What ssh exits with when it fails itself.
+const SSH_FAILED: i32 = 255;
+
+/// The remote state of a run.
+#[derive(Debug)]
+pub(super) struct RemoteRun {
+    pub(super) cluster: Option<Cluster>,
+    templates: Templates,
+    /// Jobs whose ssh failed, until their host's probe says whether the
+    /// host or the job failed.
+    held: Vec<(Running, ExitReason)>,
+    /// Jobs waiting for a host they have failed on less often.
+    parked: Vec<(Job, u32)>,
+    slurm: Option<Slurm>,
+    /// Said once that no host is left.
+    all_gone_said: bool,
+}
+
+impl RemoteRun {
+    /// The remote state, if the run has any (`None`: a plain local run).
+    pub(super) fn new(config: &Config, templates: Templates) -> Result<Option<RemoteRun>, String> {
+        let settings = &config.remote;
+        if !settings.has_hosts() && templates.is_empty() && settings.slurm.is_none() {
+            return Ok(None);
+        }
+        let cluster = if settings.has_hosts() && !config.dry_run {
+            let unbounded = crate::config::parse_jobs("0").unwrap_or(config.jobs);
+            Some(Cluster::new(
+                settings,
+                unbounded,
+                config.termseq.clone(),
+                config.nice.unwrap_or(0),
+            )?)
+        } else {
+            None
+        };
+        Ok(Some(RemoteRun {
+            cluster,
+            templates,
+            held: Vec::new(),
+            parked: Vec::new(),
+            slurm: settings.slurm.clone(),
+            all_gone_said: false,
+        }))
+    }
+}
+
+impl Runner<'_> {
+    fn cluster(&self) -> Option<&Cluster> {
+        self.remote.as_ref().and_then(|r| r.cluster.as_ref())
+    }
+
+    /// Whether another job may start now: a host has a free slot (or,
+    /// without hosts, fewer than `-j` jobs run).
+    pub(super) fn room_for_more(&self) -> bool {
+        match self.cluster() {
+            Some(cluster) => cluster.table.has_room(),
+            None => self.running.len() < self.config.jobs,
+        }
+    }
+
+    /// Jobs the remote side still holds (the run is not over while it
+    /// does).
+    pub(super) fn remote_holds_jobs(&self) -> bool {
+        self.remote
+            .as_ref()
+            .is_some_and(|r| !r.held.is_empty() || !r.parked.is_empty())
+    }
+
+    /// When the remote side needs the loop to come round.
+    pub(super) fn remote_wake(&self) -> Option<Instant> {
+        self.cluster().and_then(Cluster::next_wake)
+    }
+
+    /// `--sshdelay`: until when the next job waits.
+    pub(super) fn remote_held_back(&self) -> Option<Instant> {
+        self.cluster().and_then(Cluster::held_back)
+    }
+
+    /// Parked jobs get another chance (a host may have come free).
+    pub(super) fn unpark(&mut self) {
+        if let Some(remote) = self.remote.as_mut() {
+            for parked in remote.parked.drain(..).rev() {
+                self.retry.push_front(parked);
+            }
+        }
+    }
+
+    /// Moves the hosts along, and acts on what changed.
+    pub(super) fn remote_advance(&mut self) {
+        let (Some(remote), Some(supervisor)) = (self.remote.as_mut(), self.supervisor.as_mut()) else {
+            return;
+        };
+        let Some(cluster) = remote.cluster.as_mut() else { return };
+        let changes = cluster.advance(supervisor);
+        self.apply(changes);
+    }
+
+    /// The host of a job to start, if the run places jobs on hosts.
+    /// `Err`: the job should wait for another host (it failed here).
+    pub(super) fn remote_place(&mut self, job: &Job) -> Result<Option<Placement>, ()> {
+        let Some(cluster) = self.remote.as_mut().and_then(|r| r.cluster.as_mut()) else {
+            return Ok(None);
+        };
+        let host = cluster.table.pick(job.seq).ok_or(())?;
+        Ok(Some(cluster.start(host)))
+    }
+
+    /// Sets a job aside until a host it failed on less often is free.
+    pub(super) fn park(&mut self, job: Job, attempts: u32) {
+        if let Some(remote) = self.remote.as_mut() {
+            remote.parked.push((job, attempts));
+        }
+    }
+
+    /// Starts a job that is not a plain local one; `None` if it is.
+    pub(super) fn remote_launch(&mut self, running: &mut Running) -> Option<Result<JobId, SpawnError>> {
+        let remote = self.remote.as_ref()?;
+        let values = Values {
+            args: &running.job.args,
+            seq: running.job.seq,
+            slot: running.slot,
+        };
+        let files = remote.templates.render(values);
+        let launch = match (remote.cluster.as_ref(), running.placement.as_mut()) {
+            (Some(cluster), Some(placement)) => {
+                cluster.command(placement, &running.command, running.job.seq, running.slot, &files)
+            }
+            _ => Launch::Local(crate::remote::launch::local_line(&running.command, &files)),
+        };
+        let (argv, env) = match launch {
+            Launch::Remote(command) => (command.argv, command.env),
+            Launch::Local(line) => {
+                if remote.templates.is_empty() && remote.slurm.is_none() {
+                    // A plain local job: the usual way.
+                    return None;
+                }
+                match self.config.shell.plan(&line) {
+                    Plan::Nothing => (vec!["true".into()], Vec::new()),
+                    Plan::Direct { argv, env } => (argv, env),
+                    Plan::Shell(argv) => (argv, Vec::new()),
+                }
+            }
+        };
+        let argv = match &remote.slurm {
+            Some(slurm) => slurm.wrap(argv),
+            None => argv,
+        };
+        Some(self.spawn_spec(running, argv, env))
+    }
+
+    /// Spawns with the job's variables, as `spawn` does.
+    fn spawn_spec(
+        &mut self,
+        running: &Running,
+        argv: Vec<std::ffi::OsString>,
+        mut env: Vec<(std::ffi::OsString, std::ffi::OsString)>,
+    ) -> Result<JobId, SpawnError> {
+        env.push(("PARALLEL_SEQ".into(), running.job.seq.to_string().into()));
+        env.push(("PARALLEL_JOBSLOT".into(), running.slot.to_string().into()));
+        env.push(("PARALLEL_PID".into(), self.our_pid.clone()));
+        if let (Some(cluster), Some(p)) = (self.cluster(), running.placement.as_ref()) {
+            let host = cluster.table.get(p.host);
+            env.push(("PARALLEL_SSHLOGIN".into(), host.name.clone().into()));
+            env.push(("PARALLEL_SSHHOST".into(), host.login.host.clone().into()));
+        }
+        let (stdout, stderr) = if self.config.mode == crate::output::Mode::Ungroup && running.files.is_none() {
+            (Output::Inherit, Output::Inherit)
+        } else {
+            (Output::Capture, Output::Capture)
+        };
+        let spec = Spec {
+            argv,
+            env,
+            stdout,
+            stderr,
+            nice: self.config.nice,
+            ..Spec::default()
+        };
+        match self.supervisor.as_mut() {
+            Some(s) => s.spawn(&spec),
+            None => Err(SpawnError::Io(std::io::Error::other("no supervisor"))),
+        }
+    }
+
+    /// A job that could not start gives its host slot back.
+    pub(super) fn remote_unplace(&mut self, running: &mut Running) {
+        if let (Some(placement), Some(cluster)) = (
+            running.placement.take(),
+            self.remote.as_mut().and_then(|r| r.cluster.as_mut()),
+        ) {
+            cluster.end(&placement, running.job.seq, false);
+        }
+    }
+
+    /// A job ended. A remote job whose ssh failed (255) is held while a
+    /// fresh login checks its host; if the host is down, the job goes
+    /// back on the queue (it did not fail: the host did). Otherwise the
+    /// job's host slot is freed and it goes on to be completed.
+    pub(super) fn remote_ended(&mut self, mut running: Running, reason: ExitReason) -> Option<(Running, ExitReason)> {
+        let seq = running.job.seq;
+        let Some(placement) = running.placement.clone() else {
+            return Some((running, reason));
+        };
+        let (Some(remote), Some(supervisor)) = (self.remote.as_mut(), self.supervisor.as_mut()) else {
+            return Some((running, reason));
+        };
+        let Some(cluster) = remote.cluster.as_mut() else {
+            return Some((running, reason));
+        };
+        let ssh_failed = reason == ExitReason::Exited(SSH_FAILED)
+            && running.killed.is_none()
+            && !placement.checked
+            && !cluster.table.get(placement.host).is_local();
+        if running.placement.as_ref().is_some_and(|p| !p.released) {
+            cluster.end(&placement, seq, !reason.success());
+            if let Some(p) = running.placement.as_mut() {
+                p.released = true;
+            }
+        }
+        if reason.success() {
+            cluster.table.forget(seq);
+        }
+        if !ssh_failed {
+            return Some((running, reason));
+        }
+        if cluster.suspect(placement.host, supervisor) {
+            remote.held.push((running, reason));
+        } else {
+            self.requeue(running);
+        }
+        None
+    }
+
+    /// Puts a job whose host failed back on the queue, as if it had not
+    /// started.
+    fn requeue(&mut self, running: Running) {
+        let Running {
+            job, slot, attempts, ..
+        } = running;
+        self.printer.discard(job.seq);
+        self.tally.started -= 1;
+        self.free_slots.insert(slot);
+        self.retry.push_front((job, attempts));
+    }
+
+    /// Output of a job that is not the user's (a host's setup).
+    pub(super) fn remote_output(&mut self, job: JobId, stream: Stream, data: &[u8]) {
+        if let Some(cluster) = self.remote.as_mut().and_then(|r| r.cluster.as_mut()) {
+            cluster.on_output(job, stream, data);
+        }
+    }
+
+    /// A job that is not the user's ended (a host's setup, probe, master).
+    pub(super) fn remote_exited(&mut self, job: JobId, reason: ExitReason) {
+        let (Some(remote), Some(supervisor)) = (self.remote.as_mut(), self.supervisor.as_mut()) else {
+            return;
+        };
+        let Some(cluster) = remote.cluster.as_mut() else { return };
+        let changes = cluster.on_exit(job, reason, supervisor);
+        self.apply(changes);
+    }
+
+    /// Acts on hosts coming up or going down.
+    fn apply(&mut self, changes: Vec<Change>) {
+        for change in changes {
+            match change {
+                Change::Message(message) => self.progress.suspend(|| tell!("{message}")),
+                Change::Up(host) => self.release_held(host, true),
+                Change::Down(host) => self.release_held(host, false),
+            }
+        }
+        self.check_hosts_left();
+    }
+
+    /// The held jobs of `host`: completed as they ended (the host is up:
+    /// the failure was theirs), or run again elsewhere (it is down).
+    fn release_held(&mut self, host: HostId, up: bool) {
+        let Some(remote) = self.remote.as_mut() else { return };
+        let (mine, others): (Vec<_>, Vec<_>) = remote
+            .held
+            .drain(..)
+            .partition(|(r, _)| r.placement.as_ref().is_some_and(|p| p.host == host));
+        remote.held = others;
+        for (mut running, reason) in mine {
+            if up {
+                if let Some(p) = running.placement.as_mut() {
+                    p.checked = true;
+                }
+                self.complete(running, reason);
+            } else {
+                self.requeue(running);
+            }
+        }
+    }
+
+    /// With every host down, the jobs left cannot run: the run stops.
+    fn check_hosts_left(&mut self) {
+        let Some(remote) = self.remote.as_mut() else { return };
+        let Some(cluster) = remote.cluster.as_ref() else { return };
+        if !cluster.table.all_gone() || remote.all_gone_said {
+            return;
+        }
+        remote.all_gone_said = true;
+        let held: Vec<(Running, ExitReason)> = remote.held.drain(..).collect();
+        for (mut running, reason) in held {
+            if let Some(p) = running.placement.as_mut() {
+                p.checked = true;
+            }
+            self.complete(running, reason);
+        }
+        self.fatal("There are no hosts left to run jobs on.");
+    }
+
+    /// Ends the remote side: basefiles cleaned up, masters stopped, their
+    /// sockets removed.
+    pub(super) fn remote_shutdown(&mut self) {
+        let interrupted = matches!(self.stop, Some(super::Stop::Signal | super::Stop::Fatal));
+        let (Some(remote), Some(supervisor)) = (self.remote.as_mut(), self.supervisor.as_mut()) else {
+            return;
+        };
+        if let Some(cluster) = remote.cluster.as_mut() {
+            cluster.shutdown(supervisor, interrupted);
+        }
+    }
+
+    /// The joblog's Host, Send and Receive for a job: `:`, 0 and its
+    /// standard output for a local one; the sshlogin, the bytes of
+    /// `--transferfile`s, and its output plus the bytes of `--return`ed
+    /// files for a remote one.
+    pub(super) fn accounting(&self, running: &Running) -> (String, u64, u64) {
+        let (Some(cluster), Some(p)) = (self.cluster(), running.placement.as_ref()) else {
+            return (":".to_owned(), 0, running.stdout_bytes);
+        };
+        let returned: u64 = p.returns.iter().map(|f| crate::remote::transfer::size(f)).sum();
+        (
+            cluster.table.get(p.host).name.clone(),
+            p.sent,
+            running.stdout_bytes + returned,
+        )
+    }
+}
