@@ -128,6 +128,12 @@ impl Joblog {
         Ok((Joblog { out }, prior))
     }
 
+    /// Adds a line as it is (one written by another run: `--onall`).
+    pub(crate) fn write_raw(&mut self, line: &[u8]) -> io::Result<()> {
+        self.out.write_all(line)?;
+        self.out.flush()
+    }
+
     /// Logs a finished job (one `write`, so a crash loses at most it).
     pub(crate) fn record(&mut self, entry: &Finished) -> io::Result<()> {
         self.out.write_all(&entry.line())?;

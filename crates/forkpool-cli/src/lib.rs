@@ -63,11 +63,11 @@ pub fn main() -> ExitCode {
 
 /// Runs `forkpool` with these arguments; returns the exit status.
 pub fn run_args(args: impl IntoIterator<Item = OsString>) -> i32 {
-    let mut args = args.into_iter().peekable();
-    if let Some(argv0) = args.peek() {
+    let args: Vec<OsString> = args.into_iter().collect();
+    if let Some(argv0) = args.first() {
         program::set_name(argv0);
     }
-    let flags = match flags::Flags::parse_args(args) {
+    let flags = match flags::Flags::parse_args(args.clone()) {
         Ok(flags) => flags,
         Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
             let _ = e.print();
@@ -87,6 +87,11 @@ pub fn run_args(args: impl IntoIterator<Item = OsString>) -> i32 {
             }
         };
     }
+    // The option words as typed, for `--onall`'s inner runs.
+    let options = args
+        .get(1..args.len().saturating_sub(flags.rest.len()))
+        .unwrap_or_default()
+        .to_vec();
     let config = match config::Config::from_flags(flags) {
         Ok(config) => config,
         Err(e) => {
@@ -94,6 +99,9 @@ pub fn run_args(args: impl IntoIterator<Item = OsString>) -> i32 {
             return 255;
         }
     };
+    if config.remote.on_all.is_some() {
+        return remote::onall::run(&config, &options);
+    }
     let prepared = match jobs::prepare(&config) {
         Ok(prepared) => prepared,
         Err(e) => {

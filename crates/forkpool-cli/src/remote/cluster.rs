@@ -550,6 +550,53 @@ impl Cluster {
     }
 }
 
+/// The sshlogins whose login works (`--filter-hosts` before `--onall`),
+/// checked all at once; the others are reported and left out.
+pub(crate) fn reachable(settings: &Settings, termseq: TermSeq) -> Result<Vec<login::Login>, String> {
+    let mut supervisor = Supervisor::new().map_err(|e| format!("cannot start jobs: {e}"))?;
+    let mut settings = settings.clone();
+    settings.control_master = false;
+    settings.basefiles.clear();
+    settings.filter_hosts = true;
+    let mut cluster = Cluster::new(&settings, 1, termseq, 0)?;
+    let say = |changes: Vec<Change>| {
+        for change in changes {
+            if let Change::Message(m) = change {
+                tell!("{m}");
+            }
+        }
+    };
+    let mut events = Vec::new();
+    loop {
+        say(cluster.advance(&mut supervisor));
+        let settled = cluster
+            .table
+            .hosts
+            .iter()
+            .all(|h| matches!(h.phase, Phase::Ready | Phase::Down | Phase::Retired));
+        if settled {
+            break;
+        }
+        supervisor
+            .wait(cluster.next_wake(), &mut events)
+            .map_err(|e| format!("waiting for jobs failed: {e}"))?;
+        for event in events.drain(..) {
+            match event {
+                Event::Output { job, stream, data } => cluster.on_output(job, stream, &data),
+                Event::Exited { job, reason, .. } => say(cluster.on_exit(job, reason, &mut supervisor)),
+                _ => {}
+            }
+        }
+    }
+    Ok(cluster
+        .table
+        .hosts
+        .iter()
+        .filter(|h| h.phase == Phase::Ready)
+        .map(|h| h.login.clone())
+        .collect())
+}
+
 /// Starts one of our jobs.
 fn spawn(
     supervisor: &mut Supervisor,

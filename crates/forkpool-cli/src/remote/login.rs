@@ -29,6 +29,8 @@ pub(crate) struct Login {
     /// The host name or address; `:` for this machine.
     pub(crate) host: String,
     pub(crate) port: Option<String>,
+    /// As typed, without its groups: `[N/][sshcommand ]user@host`.
+    pub(crate) text: String,
 }
 
 /// A `-S` word that is not an sshlogin.
@@ -159,6 +161,7 @@ impl Login {
             host.to_owned()
         };
         let mut login = Login {
+            text: own_group.clone(),
             groups,
             cpus,
             ssh,

@@ -196,8 +196,7 @@ pub(crate) struct Settings {
     pub(crate) cleanup: bool,
     pub(crate) basefiles: Vec<Vec<u8>>,
     pub(crate) workdir: Option<Workdir>,
-    /// `--env` as typed (for `--onall`'s inner runs) and resolved.
-    pub(crate) env_names: Vec<String>,
+    /// `--env`, resolved.
     pub(crate) env: env::Exported,
     pub(crate) rsync: Rsync,
     /// `-j` as typed: each host's slots follow from it.
@@ -308,7 +307,6 @@ impl RemoteFlags {
             cleanup: self.cleanup || !self.trc.is_empty(),
             basefiles,
             workdir,
-            env_names: self.env.clone(),
             env,
             rsync,
             jobs: jobs.map(str::to_owned),
