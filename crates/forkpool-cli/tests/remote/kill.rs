@@ -1,0 +1,65 @@
+//! Nothing is left running anywhere: not when forkpool is killed, not
+//! when it is told to stop.
+
+use std::process::Command;
+use std::time::Duration;
+
+use crate::{Scratch, command, fixture, marker, wait_until};
+
+/// Starts four remote jobs, waits until they all run, then sends
+/// forkpool `signal`; every remote process must then go away.
+fn stop_mid_run(signal: &str, multiplexed: bool) {
+    let Some(f) = fixture() else { return };
+    let tmp = Scratch::new();
+    let m = marker(&format!("kill{signal}{multiplexed}"));
+    let job = format!("sleep 100; echo {m} {{}}");
+    let mut args = vec!["-S", "2/h1,2/h2", &job, ":::", "1", "2", "3", "4"];
+    if multiplexed {
+        args.insert(0, "-M");
+    }
+    let mut c = command(f, &args);
+    c.env("TMPDIR", tmp.root())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = c.spawn().unwrap();
+    wait_until("four remote jobs", || f.processes_with(&m).len() == 4);
+    Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    if signal == "TERM" {
+        // The first TERM is passed on to the jobs; they die of it.
+        let _ = child.wait();
+    } else {
+        let _ = child.wait();
+    }
+    wait_until("every remote process to die", || f.processes_with(&m).is_empty());
+    if multiplexed {
+        wait_until("the control sockets to go", || {
+            std::fs::read_dir(tmp.root()).unwrap().next().is_none()
+        });
+    }
+    // And they stay gone.
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(f.processes_with(&m).is_empty());
+}
+
+#[test]
+fn sigkill_leaves_no_remote_process() {
+    stop_mid_run("KILL", false);
+}
+
+#[test]
+fn sigkill_leaves_no_remote_process_nor_control_socket_with_controlmaster() {
+    stop_mid_run("KILL", true);
+}
+
+#[test]
+fn sigterm_stops_the_remote_jobs() {
+    stop_mid_run("TERM", false);
+}
+
+#[test]
+fn sigterm_stops_the_remote_jobs_with_controlmaster() {
+    stop_mid_run("TERM", true);
+}
