@@ -1,7 +1,6 @@
 //! Nothing is left running anywhere: not when forkpool is killed, not
 //! when it is told to stop.
 
-use std::process::Command;
 use std::time::Duration;
 
 use crate::{Scratch, command, fixture, marker, wait_until};
@@ -23,16 +22,10 @@ fn stop_mid_run(signal: &str, multiplexed: bool) {
         .stderr(std::process::Stdio::null());
     let mut child = c.spawn().unwrap();
     wait_until("four remote jobs", || f.processes_with(&m).len() == 4);
-    Command::new("kill")
-        .args([&format!("-{signal}"), &child.id().to_string()])
-        .status()
-        .unwrap();
-    if signal == "TERM" {
-        // The first TERM is passed on to the jobs; they die of it.
-        let _ = child.wait();
-    } else {
-        let _ = child.wait();
-    }
+    // SIGKILL: forkpool dies at once; the first SIGTERM is passed on to
+    // the jobs, which die of it, and then forkpool ends.
+    crate::sshd::signal(child.id(), signal);
+    let _ = child.wait();
     wait_until("every remote process to die", || f.processes_with(&m).is_empty());
     if multiplexed {
         wait_until("the control sockets to go", || {

@@ -248,10 +248,7 @@ fn sigkill_of_forkpool_ends_its_job_steps() {
             std::fs::read(format!("/proc/{p}/cmdline")).is_ok_and(|c| String::from_utf8_lossy(&c).contains("--slurm"))
         })
         .expect("forkpool runs");
-    Command::new("kill")
-        .args(["-KILL", &forkpool.to_string()])
-        .status()
-        .unwrap();
+    crate::sshd::signal(forkpool, "KILL");
     wait_until("the steps to end", || c.steps().is_empty());
     let _ = child.kill();
     let _ = child.wait();

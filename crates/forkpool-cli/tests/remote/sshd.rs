@@ -190,7 +190,7 @@ impl Server {
         let mut victims = descendants(self.pid);
         victims.push(self.pid);
         for pid in victims {
-            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+            signal(pid, "KILL");
         }
     }
 }
@@ -203,6 +203,11 @@ impl Drop for Server {
             let _ = child.wait();
         }
     }
+}
+
+/// Sends `pid` a signal (with the shell's `kill`: procps may be missing).
+pub(crate) fn signal(pid: u32, name: &str) {
+    let _ = Command::new("/bin/sh").arg("-c").arg(format!("kill -{name} {pid}")).status();
 }
 
 /// Every descendant of `pid` (from `/proc`).
