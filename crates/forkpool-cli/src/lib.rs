@@ -33,7 +33,9 @@ macro_rules! tell {
     }};
 }
 
+mod color;
 mod config;
+mod csv;
 mod feed;
 mod flags;
 mod halt;
@@ -44,11 +46,11 @@ mod output;
 mod program;
 mod progress;
 mod remote;
+mod replace;
 mod results;
 mod run;
 mod shell;
 mod table;
-mod template;
 mod units;
 
 use std::ffi::OsString;

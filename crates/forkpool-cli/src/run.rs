@@ -24,9 +24,9 @@ use crate::joblog::{Finished, Joblog, Open, Prior};
 use crate::jobs::{Job, JobSource, Prepared, io_reason};
 use crate::output::{Mode, Printer};
 use crate::progress::Progress;
+use crate::replace::{EvalError, Evaluator, Template, Values};
 use crate::results::{JobFiles, Results};
 use crate::shell::Launch;
-use crate::template::{Template, Values};
 
 mod remote;
 
@@ -84,7 +84,7 @@ enum Queue {
     Feed(Feed),
     /// Read here, as needed: values and regular files, which never keep
     /// us waiting for long (and `--dry-run`, with no jobs to wait for).
-    Direct(JobSource),
+    Direct(Box<JobSource>),
     /// All read up front (`--shuf`, `--bar`, `--eta`, `--halt N%`).
     Collected(VecDeque<Job>),
 }
@@ -163,6 +163,8 @@ pub(crate) struct Runner<'c> {
     median: Remedian,
     input_done: bool,
     our_pid: OsString,
+    /// Perl expressions that need the job's slot are evaluated here.
+    at_launch: Option<Evaluator>,
     /// `-S`, `--workdir`, `--slurm`: see `run/remote.rs`.
     remote: Option<RemoteRun>,
 }
@@ -177,6 +179,7 @@ impl<'c> Runner<'c> {
             table,
             input_may_block,
             jobs,
+            at_launch,
             remote: remote_templates,
         } = prepared;
         let remote = RemoteRun::new(config, remote_templates)?;
@@ -226,10 +229,13 @@ impl<'c> Runner<'c> {
                 (Queue::Feed(feed), None)
             }
             // Values and regular files: reading never waits for long.
-            (None, _) => (Queue::Direct(jobs), None),
+            (None, _) => (Queue::Direct(Box::new(jobs)), None),
         };
         let progress = Progress::new(config.bar, config.progress, config.eta, total);
         let mut printer = Printer::new(config.mode, config.keep_order);
+        if config.strings.color {
+            printer.set_color();
+        }
         if let Some(table) = table {
             if config.resume != Resume::No && joblog.is_none() {
                 // A table is not read back; GNU parallel says the same.
@@ -267,6 +273,7 @@ impl<'c> Runner<'c> {
             median: Remedian::default(),
             input_done: false,
             our_pid: std::process::id().to_string().into(),
+            at_launch,
             remote,
         })
     }
@@ -383,7 +390,14 @@ impl<'c> Runner<'c> {
             }
             Next::Failed(e) => {
                 self.input_done = true;
-                self.fatal(&format!("cannot read input: {}", io_reason(&e)));
+                if let Some(failed) = EvalError::of(&e) {
+                    // A perl expression failed: no new job starts; those
+                    // running finish, and the run exits with 255.
+                    tell!("{failed}");
+                    self.stop.get_or_insert(Stop::Fatal);
+                } else {
+                    self.fatal(&format!("cannot read input: {}", io_reason(&e)));
+                }
                 None
             }
         }
@@ -455,11 +469,19 @@ impl<'c> Runner<'c> {
         }
     }
 
-    fn launch(&mut self, job: Job, attempts: u32) -> Launched {
+    fn launch(&mut self, mut job: Job, attempts: u32) -> Launched {
         let slot = self
             .free_slots
             .pop_first()
             .unwrap_or(self.config.jobs + self.running.len() + 1);
+        if let Some(evaluator) = &self.at_launch
+            && let Err((_, failed)) = evaluator.evaluate(&mut [&mut job], slot)
+        {
+            tell!("{failed}");
+            self.free_slots.insert(slot);
+            self.stop.get_or_insert(Stop::Fatal);
+            return Launched::Yes;
+        }
         let line = self.command.render(values(&job, slot), self.config.multi);
         if line.len() >= crate::jobs::MAX_LINE {
             // GNU parallel's limit, so that a script that works with one
@@ -507,11 +529,14 @@ impl<'c> Runner<'c> {
         self.last_start = Some(Instant::now());
         let tag = match &self.config.tag {
             Tag::None => None,
-            Tag::Args => Some(job.args.join(&b' ')),
-            Tag::Template(_) => self
-                .tag
-                .as_ref()
-                .map(|t| t.render(values(&job, slot), crate::template::Multi::Single)),
+            Tag::Args => Some(crate::replace::tag_of(
+                &job.args,
+                self.config.strings.trim.unwrap_or_default(),
+            )),
+            Tag::Template(_) => self.tag.as_ref().map(|t| {
+                let tag = t.render(values(&job, slot), crate::replace::Multi::Single);
+                self.job_variables_in_tag(tag, placement.as_ref(), job.seq, slot)
+            }),
         };
         if self.config.dry_run {
             let mut shown = line;
@@ -553,6 +578,12 @@ impl<'c> Runner<'c> {
             files,
             placement,
         };
+        if running.job.skipped() {
+            // `skip()`: it does not run, and counts as failed with exit
+            // value -2, as in GNU parallel.
+            self.complete(running, ExitReason::Exited(-2));
+            return Launched::Yes;
+        }
         let spawned = match self.remote_launch(&mut running) {
             Some(spawned) => spawned,
             None => match self.config.shell.plan(&running.command) {
@@ -626,6 +657,9 @@ impl<'c> Runner<'c> {
         env.push(("PARALLEL_SEQ".into(), running.job.seq.to_string().into()));
         env.push(("PARALLEL_JOBSLOT".into(), running.slot.to_string().into()));
         env.push(("PARALLEL_PID".into(), self.our_pid.clone()));
+        // A local job's "host", as GNU parallel sets it ({host}, {sshlogin}).
+        env.push(("PARALLEL_SSHHOST".into(), ":".into()));
+        env.push(("PARALLEL_SSHLOGIN".into(), ":".into()));
         let (stdout, stderr) = if self.config.mode == Mode::Ungroup && running.files.is_none() {
             (Output::Inherit, Output::Inherit)
         } else {
@@ -799,11 +833,17 @@ impl<'c> Runner<'c> {
             self.progress.update(self.running.len(), self.tally.completed);
             return;
         }
+        let skipped = job.skipped();
         let retry = match killed {
             // Killed to free memory: it goes back on the queue.
             Some(Killed::Memfree) => self.stop.is_none(),
             Some(Killed::Halt | Killed::Signal) => false,
-            _ => failed && self.stop.is_none() && (self.config.retries == 0 || attempts + 1 < self.config.retries),
+            _ => {
+                failed
+                    && !skipped
+                    && self.stop.is_none()
+                    && (self.config.retries == 0 || attempts + 1 < self.config.retries)
+            }
         };
         if retry {
             self.printer.discard(job.seq);
@@ -952,11 +992,7 @@ impl<'c> Runner<'c> {
 }
 
 fn values(job: &Job, slot: usize) -> Values<'_> {
-    Values {
-        args: &job.args,
-        seq: job.seq,
-        slot,
-    }
+    job.values(slot)
 }
 
 /// `MemAvailable` from `/proc/meminfo`, in bytes.

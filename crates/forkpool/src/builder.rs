@@ -108,7 +108,9 @@ impl PoolBuilder {
     /// `worker_init` allocated). An allocation past it fails, and the task
     /// ends with [`TaskError::MemoryLimitExceeded`](crate::TaskError::MemoryLimitExceeded);
     /// the worker is replaced. Enforced with `RLIMIT_DATA`, which counts
-    /// heap and other private writable memory. Default: none.
+    /// heap and other private writable memory: shared memory
+    /// ([`SharedBytes`](crate::SharedBytes), large arguments in transit) is
+    /// not counted. Default: none.
     pub fn memory_limit(mut self, bytes: u64) -> Self {
         self.memory_limit = Some(bytes);
         self
@@ -147,9 +149,13 @@ impl PoolBuilder {
         self
     }
 
-    /// The largest encoded argument or result, in bytes. Larger ones end
-    /// the task with [`TaskError::Codec`](crate::TaskError::Codec).
-    /// Default: 1 GiB.
+    /// The largest encoded argument or result, in bytes, whether it
+    /// travels through the socket or (above 256 KiB) through shared memory.
+    /// Larger ones end the task with
+    /// [`TaskError::Codec`](crate::TaskError::Codec), as soon as their
+    /// encoding passes the limit (they are never built whole). A
+    /// [`SharedBytes`](crate::SharedBytes) counts as its reference (a few
+    /// bytes), not its contents. Default: 1 GiB.
     pub fn max_message_size(mut self, bytes: usize) -> Self {
         self.max_message_size = bytes;
         self

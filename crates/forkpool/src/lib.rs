@@ -28,6 +28,10 @@
 //! let crash = pool.submit(|_: ()| unsafe { std::ptr::null_mut::<u8>().write_volatile(1) }, ());
 //! assert!(matches!(crash.join(), Err(TaskError::Crashed { signal: Some(11), .. })));
 //!
+//! // Big data crosses without being copied: only a descriptor travels.
+//! let image = forkpool::SharedBytes::copy_from(&vec![0u8; 64 << 20])?;
+//! assert_eq!(pool.submit(|b: forkpool::SharedBytes| b.len(), image).join(), Ok(64 << 20));
+//!
 //! // So does a hang.
 //! let hang = pool.submit(|_: ()| -> u8 { loop { std::thread::park() } }, ());
 //! assert_eq!(hang.join(), Err(TaskError::TimedOut { after: Duration::from_secs(1) }));
@@ -70,6 +74,20 @@
 //!   timeout is measured, and how, when a worker dies, the supervisor knows
 //!   exactly which task was running (it fails), and which were merely
 //!   queued there (they go to another worker).
+//! - **The data path.** Arguments and results are `postcard` bytes in
+//!   length-prefixed frames on each worker's socket; small ones are batched
+//!   several to a frame. An encoding larger than 256 KiB is written
+//!   straight into a sealed `memfd` instead, whose descriptor travels
+//!   beside the frame (`SCM_RIGHTS`); the receiver maps it and decodes from
+//!   the mapping, so no socket buffer sits in the way. [`SharedBytes`] and
+//!   [`SharedSlice`] go further: their bytes already live in a sealed
+//!   memfd, and only the descriptor crosses, whatever the size; both sides
+//!   map the same memory read-only. Received descriptors are checked
+//!   (a memfd, sealed against resizing and writing, of the announced size)
+//!   before anything is mapped: a bad one fails its task with
+//!   [`TaskError::Codec`]. Memfds have no name anywhere, so nothing is left
+//!   in `/dev/shm` or elsewhere, even after a `SIGKILL`: the kernel frees
+//!   them with their last descriptor or mapping.
 //! - **Nothing outlives the pool.** Each worker is its own process group
 //!   and dies with the zygote (`PR_SET_PDEATHSIG`); the zygote watches the
 //!   client through a pidfd and, when the client dies however it dies,
@@ -187,6 +205,11 @@
 //!   that then died is never run again (it fails). A `map` item whose
 //!   worker died part-way through its chunk may run again (see
 //!   [`Pool::map`]).
+//! - `memory_limit` (`RLIMIT_DATA`) counts private memory only: the
+//!   shared memory of [`SharedBytes`] (and of large arguments in transit)
+//!   is not counted. What a task allocates from it is.
+//! - Each distinct [`SharedBytes`] held open costs one file descriptor in
+//!   each process holding it (`ulimit -n`).
 //! - `memory_limit` relies on `RLIMIT_DATA`. An abort right after a failed
 //!   allocation is reported as `MemoryLimitExceeded` (the failed `mmap`'s
 //!   `ENOMEM` is still in errno); so is a task that handled an allocation
@@ -216,6 +239,7 @@ mod guardian;
 mod ipc;
 mod map;
 mod pool;
+mod shm;
 mod slot;
 mod supervisor;
 mod sys;
@@ -227,6 +251,7 @@ pub use confine::{Rlimit, Sandbox};
 pub use error::{Error, ErrorKind, TaskError};
 pub use map::Map;
 pub use pool::Pool;
+pub use shm::{SharedBytes, SharedBytesMut, SharedSlice, SharedSliceMut};
 pub use sys::exit::ExitReason;
 pub use sys::signal::signal_name;
 pub use task::{AsCompleted, Task, as_completed};

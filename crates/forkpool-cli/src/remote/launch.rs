@@ -15,10 +15,12 @@ use super::ssh;
 use super::transfer::{self, Place};
 use super::wrapper;
 use super::{Settings, Workdir};
-use crate::template::{Multi, Template, TemplateError, Values, push_quoted};
+use crate::replace::push_quoted;
+use crate::replace::{Multi, Template, Values};
 
 /// The file options' templates (`--transferfile`, `--return`,
-/// `--workdir`), parsed once.
+/// `--workdir`), parsed with the run's other templates (so `{= perl =}`
+/// works in them too).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Templates {
     transfer: Vec<Template>,
@@ -33,25 +35,35 @@ enum WorkdirTemplate {
     Dir(Template),
 }
 
+impl Settings {
+    /// The texts of the file options' templates, in the order
+    /// [`Templates::new`] takes them back.
+    pub(crate) fn file_templates(&self) -> Vec<Vec<u8>> {
+        let mut texts: Vec<Vec<u8>> = self.transfer.iter().chain(&self.returns).cloned().collect();
+        if let Some(Workdir::Dir(d)) = &self.workdir {
+            texts.push(d.clone());
+        }
+        texts
+    }
+}
+
 impl Templates {
-    /// Parses them; `names` are `--header`'s column names, `replace` what
-    /// `-I` made of `{}`.
-    pub(crate) fn parse(
-        settings: &Settings,
-        names: &[(Vec<u8>, i64)],
-        replace: &[u8],
-    ) -> Result<Templates, TemplateError> {
-        let parse = |text: &Vec<u8>| Template::parse_text(text, names, replace);
-        Ok(Templates {
-            transfer: settings.transfer.iter().map(parse).collect::<Result<_, _>>()?,
-            returns: settings.returns.iter().map(parse).collect::<Result<_, _>>()?,
-            workdir: match &settings.workdir {
-                None => None,
-                Some(Workdir::Here) => Some(WorkdirTemplate::Here(here_workdir())),
-                Some(Workdir::Fresh) => Some(WorkdirTemplate::Fresh),
-                Some(Workdir::Dir(d)) => Some(WorkdirTemplate::Dir(parse(d)?)),
-            },
-        })
+    /// The templates, parsed from [`Settings::file_templates`].
+    pub(crate) fn new(settings: &Settings, parsed: Vec<Template>) -> Templates {
+        let mut parsed = parsed.into_iter();
+        let transfer: Vec<Template> = parsed.by_ref().take(settings.transfer.len()).collect();
+        let returns: Vec<Template> = parsed.by_ref().take(settings.returns.len()).collect();
+        let workdir = match &settings.workdir {
+            None => None,
+            Some(Workdir::Here) => Some(WorkdirTemplate::Here(here_workdir())),
+            Some(Workdir::Fresh) => Some(WorkdirTemplate::Fresh),
+            Some(Workdir::Dir(_)) => parsed.next().map(WorkdirTemplate::Dir),
+        };
+        Templates {
+            transfer,
+            returns,
+            workdir,
+        }
     }
 
     /// Whether a job needs any of them.

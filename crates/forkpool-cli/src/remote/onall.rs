@@ -21,7 +21,7 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use super::OnAll;
 use crate::config::{Config, Resume, Tag};
 use crate::flags::{Flags, Source, SourceArg};
-use crate::template::push_quoted;
+use crate::replace::push_quoted;
 
 /// Options that stay with the outer run, or that the inner runs get in
 /// another form.
@@ -146,7 +146,7 @@ fn run_inner(config: &Config, options: &[OsString]) -> Result<i32, String> {
     outer.halt = crate::halt::Halt::default();
     outer.quote = false;
     outer.batching = crate::config::Batching::Single;
-    outer.multi = crate::template::Multi::Single;
+    outer.multi = crate::replace::Multi::Single;
     outer.colsep = None;
     outer.header = None;
     outer.delimiter = b"\n".to_vec();

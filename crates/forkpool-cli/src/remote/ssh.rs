@@ -17,7 +17,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use super::login::Login;
-use crate::template::push_quoted;
+use crate::replace::push_quoted;
 
 /// Sessions one master carries (sshd's default `MaxSessions`).
 pub(crate) const SESSIONS_PER_MASTER: usize = 10;

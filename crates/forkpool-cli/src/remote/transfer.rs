@@ -18,7 +18,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use super::ssh::Ssh;
-use crate::template::push_quoted;
+use crate::replace::push_quoted;
 
 /// `rsync` and its options: `--rsync-opts`, else `$PARALLEL_RSYNC_OPTS`,
 /// else `-rlDzR`, with `--protocol 30` as GNU parallel adds for old

@@ -18,7 +18,6 @@ use crate::remote::hosts::HostId;
 use crate::remote::launch::{Launch, Placement, Templates};
 use crate::remote::slurm::Slurm;
 use crate::shell::Launch as Plan;
-use crate::template::Values;
 
 /// What ssh exits with when it fails itself.
 const SSH_FAILED: i32 = 255;
@@ -138,12 +137,7 @@ impl Runner<'_> {
     /// Starts a job that is not a plain local one; `None` if it is.
     pub(super) fn remote_launch(&mut self, running: &mut Running) -> Option<Result<JobId, SpawnError>> {
         let remote = self.remote.as_ref()?;
-        let values = Values {
-            args: &running.job.args,
-            seq: running.job.seq,
-            slot: running.slot,
-        };
-        let files = remote.templates.render(values);
+        let files = remote.templates.render(running.job.values(running.slot));
         let launch = match (remote.cluster.as_ref(), running.placement.as_mut()) {
             (Some(cluster), Some(placement)) => {
                 cluster.command(placement, &running.command, running.job.seq, running.slot, &files)
@@ -181,11 +175,9 @@ impl Runner<'_> {
         env.push(("PARALLEL_SEQ".into(), running.job.seq.to_string().into()));
         env.push(("PARALLEL_JOBSLOT".into(), running.slot.to_string().into()));
         env.push(("PARALLEL_PID".into(), self.our_pid.clone()));
-        if let (Some(cluster), Some(p)) = (self.cluster(), running.placement.as_ref()) {
-            let host = cluster.table.get(p.host);
-            env.push(("PARALLEL_SSHLOGIN".into(), host.name.clone().into()));
-            env.push(("PARALLEL_SSHHOST".into(), host.login.host.clone().into()));
-        }
+        let (login, host) = self.job_host(running.placement.as_ref());
+        env.push(("PARALLEL_SSHLOGIN".into(), login.into()));
+        env.push(("PARALLEL_SSHHOST".into(), host.into()));
         let (stdout, stderr) = if self.config.mode == crate::output::Mode::Ungroup && running.files.is_none() {
             (Output::Inherit, Output::Inherit)
         } else {
@@ -344,6 +336,55 @@ impl Runner<'_> {
         if let Some(cluster) = remote.cluster.as_mut() {
             cluster.shutdown(supervisor, interrupted);
         }
+    }
+
+    /// A job's sshlogin and host (`:` and `:` on this machine).
+    fn job_host(&self, placement: Option<&Placement>) -> (String, String) {
+        match (self.cluster(), placement) {
+            (Some(cluster), Some(p)) => {
+                let host = cluster.table.get(p.host);
+                (host.name.clone(), host.login.host.clone())
+            }
+            _ => (":".to_owned(), ":".to_owned()),
+        }
+    }
+
+    /// `--tagstring` with `--plus`'s `{host}`, `{sshlogin}` or `{slot}`:
+    /// they stand for the job's variables (`${PARALLEL_SSHHOST}`...), which
+    /// a command's shell expands; a tag is made here, so they are put in
+    /// here (GNU parallel prints the variables' names).
+    pub(super) fn job_variables_in_tag(
+        &self,
+        tag: Vec<u8>,
+        placement: Option<&Placement>,
+        seq: u64,
+        slot: usize,
+    ) -> Vec<u8> {
+        if !tag.windows(11).any(|w| w == b"${PARALLEL_") {
+            return tag;
+        }
+        let (login, host) = self.job_host(placement);
+        let mut out = tag;
+        for (name, value) in [
+            (&b"${PARALLEL_SSHHOST}"[..], host.into_bytes()),
+            (b"${PARALLEL_SSHLOGIN}", login.into_bytes()),
+            (b"${PARALLEL_JOBSLOT}", slot.to_string().into_bytes()),
+            (b"${PARALLEL_SEQ}", seq.to_string().into_bytes()),
+        ] {
+            let mut replaced = Vec::with_capacity(out.len());
+            let mut i = 0;
+            while i < out.len() {
+                if out[i..].starts_with(name) {
+                    replaced.extend_from_slice(&value);
+                    i += name.len();
+                } else {
+                    replaced.push(out[i]);
+                    i += 1;
+                }
+            }
+            out = replaced;
+        }
+        out
     }
 
     /// The joblog's Host, Send and Receive for a job: `:`, 0 and its

@@ -168,3 +168,25 @@ fn remote_jobs_report_signals_as_exit_statuses() {
     let row = &joblog(&dir.path("log"))[0];
     assert_eq!((row[6].as_str(), row[7].as_str()), ("143", "0"));
 }
+
+#[test]
+fn host_strings_in_commands_and_tags() {
+    let Some(f) = fixture() else { return };
+    let r = run(
+        f,
+        &[
+            "--plus",
+            "-S",
+            "1/h1",
+            "--tagstring",
+            "{host}/{sshlogin}",
+            "echo {host} {}",
+            ":::",
+            "a",
+        ],
+    );
+    assert_eq!((r.stdout.as_str(), r.code), ("h1/h1\th1 a\n", 0), "{}", r.stderr);
+    // Here, the host is `:`.
+    let r = run(f, &["--plus", "--tagstring", "{host}", "echo", ":::", "a"]);
+    assert_eq!(r.stdout, ":\ta\n", "{}", r.stderr);
+}

@@ -207,7 +207,10 @@ impl Drop for Server {
 
 /// Sends `pid` a signal (with the shell's `kill`: procps may be missing).
 pub(crate) fn signal(pid: u32, name: &str) {
-    let _ = Command::new("/bin/sh").arg("-c").arg(format!("kill -{name} {pid}")).status();
+    let _ = Command::new("/bin/sh")
+        .arg("-c")
+        .arg(format!("kill -{name} {pid}"))
+        .status();
 }
 
 /// Every descendant of `pid` (from `/proc`).

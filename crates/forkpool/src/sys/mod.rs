@@ -15,6 +15,7 @@ pub(crate) mod fds;
 pub(crate) mod fork;
 pub(crate) mod hook;
 pub(crate) mod landlock;
+pub(crate) mod memfd;
 pub(crate) mod page;
 pub(crate) mod poll;
 pub(crate) mod posix_spawn;

@@ -12,7 +12,7 @@ pub(crate) mod entry;
 mod panic;
 pub(crate) mod zygote;
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Instant;
 
@@ -21,8 +21,10 @@ use rustix::net::SendFlags;
 use rustix::process::{Pid, Resource, Rlimit, Signal};
 
 use crate::confine::CpuBudget;
+use crate::ipc::codec::{Input, Sink};
 use crate::ipc::frame::{FrameError, FrameReader};
-use crate::ipc::protocol::{self, Items, ResultsWriter, Run, Tag, ToWorker};
+use crate::ipc::outbox::Outbox;
+use crate::ipc::protocol::{self, Item, Items, ResultsWriter, Run, Tag, ToWorker};
 use crate::ipc::status::{self, Begin, StatusPage};
 use crate::sys;
 use crate::sys::code::{CodeOffset, EntryFn};
@@ -175,13 +177,13 @@ fn run(config: &WorkerConfig, socket: OwnedFd, status: OwnedFd, parent: Pid) -> 
         status,
         max_message: config.max_message as usize,
         max_tasks: config.max_tasks,
-        out: Vec::with_capacity(64 * 1024),
+        out: Outbox::with_capacity(64 * 1024),
         items_run: 0,
         entry_cache: None,
         recalled_up_to: None,
         cpu: confined.cpu,
     };
-    if protocol::write_ready(&mut worker.out, std::process::id()).is_err() {
+    if protocol::write_ready(worker.out.buf(), std::process::id()).is_err() {
         std::process::exit(112);
     }
     worker.flush();
@@ -233,7 +235,7 @@ struct Worker {
     status: &'static StatusPage,
     max_message: usize,
     max_tasks: Option<u64>,
-    out: Vec<u8>,
+    out: Outbox,
     items_run: u64,
     entry_cache: Option<(CodeOffset, EntryFn)>,
     /// Jobs up to this id were taken back by the supervisor: skip them.
@@ -307,25 +309,28 @@ impl Worker {
         Ok(f)
     }
 
-    fn run_job(&mut self, run: Run<'_>) {
+    fn run_job(&mut self, mut run: Run<'_>) {
         if self.recalled_up_to.is_some_and(|last| run.job <= last) {
             // Another worker runs it now.
             return;
         }
         let entry = self.entry(run.entry);
-        let unwritten = self.out.len();
-        let mut writer = ResultsWriter::begin(&mut self.out, run.job, 0);
+        let unwritten = self.out.buf().len();
+        let mut writer = ResultsWriter::begin(self.out.buf(), run.job, 0);
         let mut frame_start = Instant::now();
         let mut oldest_result_ns = None;
         let mut abandoned = None;
         for (index, item) in Items::new(run.items, run.count).enumerate() {
+            // Every item takes its own descriptors, run or not, so that the
+            // next item's are the next ones.
+            let fds = item.as_ref().map_or(Vec::new(), |item| run.fds.take(item.fds()));
             let mut now = status::coarse_now_ns();
             if writer.count() > 0
-                && (self.out.len() >= FLUSH_BYTES
+                && (self.out.unsent() >= FLUSH_BYTES
                     || oldest_result_ns.is_some_and(|t| now.saturating_sub(t) >= FLUSH_AFTER_NS))
             {
                 self.hand_over(writer, frame_start);
-                writer = ResultsWriter::begin(&mut self.out, run.job, index as u32);
+                writer = ResultsWriter::begin(self.out.buf(), run.job, index as u32);
                 frame_start = Instant::now();
                 oldest_result_ns = None;
                 // The flush may have blocked: the item starts now, not then.
@@ -376,9 +381,9 @@ impl Worker {
             }
             if skip {
                 // Nobody wants the results: skip what has not started.
-                let _ = writer.record(&mut self.out, Tag::Cancelled, |_| Ok::<(), ()>(()));
+                writer.inline_record(self.out.buf(), Tag::Cancelled, b"");
             } else {
-                self.run_item(&mut writer, &entry, item);
+                self.run_item(&mut writer, &entry, item, fds);
             }
             self.status.end(self.items_run);
             oldest_result_ns.get_or_insert(now);
@@ -404,34 +409,28 @@ impl Worker {
         &mut self,
         writer: &mut ResultsWriter,
         entry: &Result<EntryFn, String>,
-        item: Result<&[u8], FrameError>,
+        item: Result<Item<'_>, FrameError>,
+        fds: Vec<Option<std::os::fd::OwnedFd>>,
     ) {
-        let (entry, input) = match (entry, item) {
-            (Ok(entry), Ok(input)) => (*entry, input),
+        let (entry, item) = match (entry, item) {
+            (Ok(entry), Ok(item)) => (*entry, item),
             (Err(message), _) => return self.text_record(writer, Tag::Codec, message),
             (_, Err(e)) => return self.text_record(writer, Tag::Codec, &e.to_string()),
         };
-        let mark = self.out.len();
-        let out = &mut self.out;
+        let limit = self.max_message;
+        let out = self.out.buf();
+        let mark = out.len();
+        let fds_mark = writer.fds();
+        let input = Input { item, fds, limit };
         let ran = catch_unwind(AssertUnwindSafe(|| {
-            writer.record(out, Tag::Ok, |out| entry(input, out))
+            writer.record(out, Tag::Ok, |out, fds| entry(input, Sink { out, fds, limit }))
         }));
         match ran {
-            Ok(Ok(())) => {
-                let size = self.out.len() - mark;
-                if size > self.max_message {
-                    self.out.truncate(mark);
-                    writer.uncount();
-                    let message = format!(
-                        "the result is {size} bytes, over the pool's message size limit of {} bytes",
-                        self.max_message
-                    );
-                    self.text_record(writer, Tag::Codec, &message);
-                }
-            }
+            Ok(Ok(())) => {}
             Ok(Err(e)) => self.text_record(writer, Tag::Codec, &e.message()),
             Err(payload) => {
-                self.out.truncate(mark);
+                // It may have panicked half-way through encoding its result.
+                writer.rewind(self.out.buf(), mark, fds_mark);
                 let message = panic::message_of(&*payload);
                 // Dropping a payload can itself panic; never let that out.
                 let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
@@ -443,21 +442,13 @@ impl Worker {
 
     fn text_record(&mut self, writer: &mut ResultsWriter, tag: Tag, text: &str) {
         let text = clip(text, (self.max_message / 2).min(MAX_TEXT));
-        let _ = writer.record(&mut self.out, tag, |out| {
-            out.extend_from_slice(text.as_bytes());
-            Ok::<(), ()>(())
-        });
+        writer.inline_record(self.out.buf(), tag, text.as_bytes());
     }
 
     fn flush(&mut self) {
-        if send_all(&self.socket, &self.out).is_err() {
+        if self.out.flush(self.socket.as_fd()).is_err() {
             // The supervisor is gone; nobody is waiting for anything.
             std::process::exit(0);
-        }
-        self.out.clear();
-        if self.out.capacity() > 1 << 20 {
-            // Do not keep a huge result's buffer for the worker's life.
-            self.out.shrink_to(64 << 10);
         }
     }
 }
