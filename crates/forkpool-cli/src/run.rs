@@ -691,6 +691,7 @@ impl<'c> Runner<'c> {
             }
             Event::Output { job, stream, data } => {
                 if let Some(mut running) = self.running.remove(&job) {
+                    let data = self.remote_stderr(&mut running, stream, data);
                     self.job_output(&mut running, stream, &data);
                     self.running.insert(job, running);
                     if self.stop == Some(Stop::Fatal) {

@@ -14,10 +14,10 @@ use std::time::{Duration, Instant, SystemTime};
 use forkpool::ExitReason;
 use forkpool::command::{Event, JobId, Output, Spec, Stream, Supervisor, TermSeq};
 
-use super::hosts::{Host, HostId, Master, Phase, Table, needs_cpus, slots_for};
+use super::hosts::{Host, HostId, Phase, Table, needs_cpus, slots_for};
 use super::launch::Placement;
 use super::login::{self, LoginFile};
-use super::ssh::{self, ControlDir, SESSIONS_PER_MASTER};
+use super::ssh::{self, ControlDir};
 use super::transfer::Place;
 use super::wrapper;
 use super::{Settings, Workdir};
@@ -26,7 +26,7 @@ use super::{Settings, Workdir};
 /// `--filter-hosts` allows 10 seconds).
 const CHECK_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long masters may take to connect.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often a connecting host's sockets are looked for.
 const SOCKET_POLL: Duration = Duration::from_millis(5);
 /// How often the `--sshloginfile`s are looked at (GNU: once a second).
@@ -50,7 +50,7 @@ pub(crate) enum Change {
 pub(crate) struct Cluster {
     pub(crate) table: Table,
     pub(crate) settings: Settings,
-    control: Option<ControlDir>,
+    pub(super) control: Option<ControlDir>,
     /// Slots for `-j 0` on one host.
     unbounded: usize,
     termseq: TermSeq,
@@ -66,16 +66,16 @@ impl Cluster {
     /// The hosts of `settings`, none set up yet. `unbounded` is what `-j
     /// 0` allows in all.
     pub(crate) fn new(settings: &Settings, unbounded: usize, termseq: TermSeq, nice: i32) -> Result<Cluster, String> {
-        let control = if settings.control_master && settings.has_remote() {
+        let hosts: Vec<Host> = settings
+            .logins
+            .iter()
+            .map(|l| Host::new(l.clone(), &settings.ssh, settings.multiplex))
+            .collect();
+        let control = if hosts.iter().any(|h| h.multiplex) {
             Some(ControlDir::create().map_err(|e| format!("cannot create the control socket directory: {e}"))?)
         } else {
             None
         };
-        let hosts: Vec<Host> = settings
-            .logins
-            .iter()
-            .map(|l| Host::new(l.clone(), &settings.ssh))
-            .collect();
         let per_host = (unbounded / hosts.len().max(1)).max(1);
         let files = settings.files.iter().map(|f| (f.clone(), f.modified())).collect();
         Ok(Cluster {
@@ -110,6 +110,9 @@ impl Cluster {
             match host.phase {
                 Phase::New => at(Instant::now()),
                 Phase::Connecting { deadline } => at((Instant::now() + SOCKET_POLL).min(deadline)),
+                Phase::Ready | Phase::Sending { .. } if host.masters.iter().any(|m| m.job.is_some() && !m.ready) => {
+                    at(Instant::now() + SOCKET_POLL);
+                }
                 Phase::Checking { deadline, .. } | Phase::Suspect { deadline, .. } => at(deadline),
                 _ => {}
             }
@@ -133,7 +136,10 @@ impl Cluster {
         for id in self.table.ids().collect::<Vec<_>>() {
             match self.table.get(id).phase.clone() {
                 Phase::New => self.start_setup(id, supervisor, &mut changes),
-                Phase::Connecting { deadline } => self.check_masters(id, deadline, supervisor, &mut changes),
+                Phase::Connecting { .. } => self.check_sockets(id, supervisor, &mut changes),
+                Phase::Ready | Phase::Sending { .. } if self.table.get(id).multiplex => {
+                    self.check_sockets(id, supervisor, &mut changes);
+                }
                 Phase::Checking { job, deadline } | Phase::Suspect { job, deadline } if now >= deadline => {
                     // Its `on_exit` marks the host down.
                     supervisor.terminate(job, &TermSeq::immediate(libc::SIGKILL));
@@ -203,7 +209,9 @@ impl Cluster {
             }
             Phase::Sending { .. } => {
                 if ok {
-                    self.table.get_mut(id).phase = Phase::Ready;
+                    let host = self.table.get_mut(id);
+                    host.phase = Phase::Ready;
+                    host.set_up = true;
                     changes.push(Change::Up(id));
                 } else {
                     self.host_down(
@@ -214,7 +222,10 @@ impl Cluster {
                 }
             }
             Phase::Suspect { .. } => {
-                if ok {
+                if ok && !self.table.get(id).set_up {
+                    // Its masters failed, but a plain login works.
+                    self.send_basefiles(id, supervisor, &mut changes);
+                } else if ok {
                     self.table.get_mut(id).phase = Phase::Ready;
                     changes.push(Change::Up(id));
                 } else {
@@ -225,27 +236,12 @@ impl Cluster {
                     );
                 }
             }
-            _ => {
-                // A master ended.
-                let host = self.table.get_mut(id);
-                for m in host.masters.iter_mut().filter(|m| m.job == Some(job)) {
-                    m.job = None;
-                    m.ready = false;
-                }
-                let connecting = matches!(host.phase, Phase::Connecting { .. });
-                if connecting && host.masters.iter().all(|m| m.job.is_none()) {
-                    self.host_down(
-                        id,
-                        format!("Warning: Cannot log in to {name} ({why}): its jobs run elsewhere."),
-                        &mut changes,
-                    );
-                }
-            }
+            _ => self.master_ended(id, job),
         }
         changes
     }
 
-    fn host_down(&mut self, id: HostId, message: String, changes: &mut Vec<Change>) {
+    pub(super) fn host_down(&mut self, id: HostId, message: String, changes: &mut Vec<Change>) {
         let host = self.table.get_mut(id);
         if host.phase == Phase::Retired {
             return;
@@ -300,70 +296,19 @@ impl Cluster {
         let unbounded = self.unbounded;
         let host = self.table.get_mut(id);
         host.slots = slots_for(jobs.as_deref(), host.cpus.unwrap_or(1), unbounded);
-        if let Some(control) = &self.control
-            && host.ssh.can_multiplex
-        {
-            let count = host.slots.div_ceil(SESSIONS_PER_MASTER).max(1);
-            host.masters.clear();
-            for k in 0..count {
-                let socket = control.socket(id.0, k);
-                let job = spawn(supervisor, host.ssh.master(&socket), false).ok();
-                host.masters.push(Master {
-                    socket,
-                    job,
-                    ready: false,
-                    sessions: 0,
-                });
-            }
-            if host.masters.iter().any(|m| m.job.is_some()) {
-                host.phase = Phase::Connecting {
-                    deadline: Instant::now() + CONNECT_TIMEOUT,
-                };
-                return;
-            }
-            host.masters.clear();
+        if host.multiplex && self.control.is_some() {
+            self.connect(id, supervisor, changes);
+        } else {
+            self.send_basefiles(id, supervisor, changes);
         }
-        self.send_basefiles(id, supervisor, changes);
-    }
-
-    /// Marks the masters whose socket is there; when all are (or time is
-    /// up and some are), the host moves on.
-    fn check_masters(&mut self, id: HostId, deadline: Instant, supervisor: &mut Supervisor, changes: &mut Vec<Change>) {
-        let host = self.table.get_mut(id);
-        for m in &mut host.masters {
-            if m.job.is_some() && !m.ready && m.socket.exists() {
-                m.ready = true;
-            }
-        }
-        let waiting = host.masters.iter().any(|m| m.job.is_some() && !m.ready);
-        let any_ready = host.masters.iter().any(|m| m.ready);
-        if waiting && Instant::now() < deadline {
-            return;
-        }
-        if !any_ready {
-            let name = host.name.clone();
-            for m in &host.masters {
-                if let Some(job) = m.job {
-                    supervisor.terminate(job, &TermSeq::immediate(libc::SIGTERM));
-                }
-            }
-            self.host_down(
-                id,
-                format!(
-                    "Warning: Cannot log in to {name} (no connection within {}s): its jobs run elsewhere.",
-                    CONNECT_TIMEOUT.as_secs()
-                ),
-                changes,
-            );
-            return;
-        }
-        self.send_basefiles(id, supervisor, changes);
     }
 
     /// Sends the `--basefile`s, if any; else the host is ready.
-    fn send_basefiles(&mut self, id: HostId, supervisor: &mut Supervisor, changes: &mut Vec<Change>) {
+    pub(super) fn send_basefiles(&mut self, id: HostId, supervisor: &mut Supervisor, changes: &mut Vec<Change>) {
         if self.settings.basefiles.is_empty() {
-            self.table.get_mut(id).phase = Phase::Ready;
+            let host = self.table.get_mut(id);
+            host.phase = Phase::Ready;
+            host.set_up = true;
             changes.push(Change::Up(id));
             return;
         }
@@ -410,8 +355,8 @@ impl Cluster {
             Phase::Suspect { .. } => return true,
             _ => {}
         }
-        let socket = host.any_socket();
-        let command = host.ssh.run(socket.as_deref(), &["exec".to_owned(), "true".to_owned()]);
+        // A fresh login, not over a master that may be stale.
+        let command = host.ssh.run(None, &["exec".to_owned(), "true".to_owned()]);
         match spawn(supervisor, command, true) {
             Ok(job) => {
                 host.phase = Phase::Suspect {
@@ -435,9 +380,9 @@ impl Cluster {
     pub(crate) fn start(&mut self, id: HostId) -> Placement {
         let host = self.table.get_mut(id);
         host.running += 1;
-        let master = host.master_for_job();
+        let master = if host.multiplex { host.master_for_job() } else { None };
         if let Some(k) = master {
-            host.masters[k].sessions += 1;
+            host.masters[k].busy = true;
         }
         if !host.is_local() {
             self.last_ssh = Some(Instant::now());
@@ -456,7 +401,7 @@ impl Cluster {
         if let Some(k) = placement.master
             && let Some(m) = host.masters.get_mut(k)
         {
-            m.sessions = m.sessions.saturating_sub(1);
+            m.busy = false;
         }
         if failed {
             self.table.failed_on(seq, placement.host);
@@ -502,7 +447,10 @@ impl Cluster {
                     host.phase = Phase::New;
                 }
                 Some(_) => {}
-                None => self.table.hosts.push(Host::new(login, &self.settings.ssh)),
+                None => self
+                    .table
+                    .hosts
+                    .push(Host::new(login, &self.settings.ssh, self.settings.multiplex)),
             }
         }
     }
@@ -555,7 +503,7 @@ impl Cluster {
 pub(crate) fn reachable(settings: &Settings, termseq: TermSeq) -> Result<Vec<login::Login>, String> {
     let mut supervisor = Supervisor::new().map_err(|e| format!("cannot start jobs: {e}"))?;
     let mut settings = settings.clone();
-    settings.control_master = false;
+    settings.multiplex = super::Multiplex::Never;
     settings.basefiles.clear();
     settings.filter_hosts = true;
     let mut cluster = Cluster::new(&settings, 1, termseq, 0)?;
@@ -598,7 +546,7 @@ pub(crate) fn reachable(settings: &Settings, termseq: TermSeq) -> Result<Vec<log
 }
 
 /// Starts one of our jobs.
-fn spawn(
+pub(super) fn spawn(
     supervisor: &mut Supervisor,
     command: ssh::Command,
     capture: bool,

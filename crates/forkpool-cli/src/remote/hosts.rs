@@ -49,15 +49,16 @@ pub(crate) enum Phase {
     Retired,
 }
 
-/// One ControlMaster of a host.
+/// One ControlMaster of a host (see `masters`).
 #[derive(Debug, Clone)]
 pub(crate) struct Master {
     pub(crate) socket: PathBuf,
+    /// Its process; `None` once it ended.
     pub(crate) job: Option<JobId>,
     /// Its socket is there: clients can use it.
     pub(crate) ready: bool,
-    /// Jobs using it now.
-    pub(crate) sessions: usize,
+    /// A job uses it now (one at a time).
+    pub(crate) busy: bool,
 }
 
 /// One host of the run.
@@ -72,13 +73,28 @@ pub(crate) struct Host {
     /// How many jobs it runs at once.
     pub(crate) slots: usize,
     pub(crate) running: usize,
+    /// Its jobs go over shared connections (`masters`).
+    pub(crate) multiplex: bool,
     pub(crate) masters: Vec<Master>,
+    /// Masters that failed or died.
+    pub(crate) master_failures: u32,
+    /// It was set up (basefiles sent) once.
+    pub(crate) set_up: bool,
 }
 
 impl Host {
-    pub(crate) fn new(login: Login, default_ssh: &str) -> Host {
+    pub(crate) fn new(login: Login, default_ssh: &str, multiplex: super::Multiplex) -> Host {
         let ssh = Ssh::new(&login, default_ssh);
+        let multiplex = !login.is_local()
+            && match multiplex {
+                super::Multiplex::Never => false,
+                super::Multiplex::Always => ssh.can_multiplex,
+                super::Multiplex::Auto => ssh.can_multiplex && ssh.is_openssh(),
+            };
         Host {
+            multiplex,
+            master_failures: 0,
+            set_up: false,
             name: login.name(),
             cpus: login.cpus,
             ssh,
@@ -94,24 +110,32 @@ impl Host {
         self.login.is_local()
     }
 
-    /// Whether it can take a job now.
+    /// Whether it can take a job now: a free slot, and a free master for
+    /// it (or no master coming: it logs in directly).
     pub(crate) fn has_room(&self) -> bool {
-        self.phase == Phase::Ready && self.running < self.slots
+        if self.phase != Phase::Ready || self.running >= self.slots {
+            return false;
+        }
+        if !self.multiplex || self.master_for_job().is_some() {
+            return true;
+        }
+        let connecting = self.masters.iter().any(|m| m.job.is_some() && !m.ready);
+        let alive = self.masters.iter().filter(|m| m.job.is_some()).count();
+        let more_coming = connecting || (alive < self.slots && self.master_failures < super::masters::MAX_FAILURES);
+        !more_coming
     }
 
-    /// The master a new job should use (the least busy ready one).
+    /// The master a new job should use: a free ready one.
     pub(crate) fn master_for_job(&self) -> Option<usize> {
-        self.masters
-            .iter()
-            .enumerate()
-            .filter(|(_, m)| m.ready)
-            .min_by_key(|(_, m)| m.sessions)
-            .map(|(k, _)| k)
+        self.masters.iter().position(|m| m.ready && !m.busy && m.job.is_some())
     }
 
     /// The socket of a ready master, for housekeeping commands.
     pub(crate) fn any_socket(&self) -> Option<PathBuf> {
-        self.masters.iter().find(|m| m.ready).map(|m| m.socket.clone())
+        self.masters
+            .iter()
+            .find(|m| m.ready && m.job.is_some())
+            .map(|m| m.socket.clone())
     }
 }
 
@@ -156,6 +180,8 @@ pub(crate) struct Table {
     pub(crate) hosts: Vec<Host>,
     /// Job sequence number → failures per host (`--retries`).
     failures: HashMap<u64, HashMap<HostId, u32>>,
+    /// Job sequence number → hosts that failed under it.
+    host_failures: HashMap<u64, u32>,
 }
 
 impl Table {
@@ -164,6 +190,7 @@ impl Table {
         Table {
             hosts,
             failures: HashMap::new(),
+            host_failures: HashMap::new(),
         }
     }
 
@@ -218,6 +245,14 @@ impl Table {
     /// Forgets a job that ended for good.
     pub(crate) fn forget(&mut self, seq: u64) {
         self.failures.remove(&seq);
+        self.host_failures.remove(&seq);
+    }
+
+    /// Counts a host failing under job `seq`; returns how many have.
+    pub(crate) fn host_failed_under(&mut self, seq: u64) -> u32 {
+        let n = self.host_failures.entry(seq).or_default();
+        *n += 1;
+        *n
     }
 
     /// The host whose setup, probe or master `job` is.
@@ -243,7 +278,7 @@ mod tests {
             Entry::Login(l) => l,
             Entry::Groups(_) => unreachable!(),
         };
-        let mut h = Host::new(login, "ssh");
+        let mut h = Host::new(login, "ssh", crate::remote::Multiplex::Never);
         h.phase = Phase::Ready;
         h.slots = slots;
         h

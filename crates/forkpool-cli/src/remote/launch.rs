@@ -105,6 +105,33 @@ pub(crate) struct Placement {
     pub(crate) checked: bool,
     /// Its host slot was given back.
     pub(crate) released: bool,
+    /// Its stderr is read here: the wrapper says when the job exits 255.
+    pub(crate) watched: bool,
+    /// The wrapper said the job itself exited 255.
+    pub(crate) said_255: bool,
+    /// The end of its stderr held back: it may be the start of what the
+    /// wrapper says.
+    pub(crate) tail: Vec<u8>,
+}
+
+impl Placement {
+    /// Takes what the wrapper says out of a job's stderr; returns what is
+    /// the job's, holding back an end that may be the start of it.
+    pub(crate) fn filter_stderr(&mut self, data: &[u8]) -> Vec<u8> {
+        let marker = wrapper::EXITED_255;
+        let mut buf = std::mem::take(&mut self.tail);
+        buf.extend_from_slice(data);
+        if let Some(at) = buf.windows(marker.len()).position(|w| w == marker) {
+            self.said_255 = true;
+            buf.drain(at..at + marker.len());
+        }
+        let keep = (1..marker.len())
+            .rev()
+            .find(|&n| buf.len() >= n && buf.ends_with(&marker[..n]))
+            .unwrap_or(0);
+        self.tail = buf.split_off(buf.len() - keep);
+        buf
+    }
 }
 
 impl Default for HostId {
@@ -206,6 +233,7 @@ pub(crate) fn local_line(line: &[u8], files: &JobFiles) -> Vec<u8> {
 impl Cluster {
     /// The command for a job of sequence number `seq` in job slot `slot`,
     /// placed on `placement.host`.
+    /// `watched`: its stderr is read here (not shown as it comes).
     pub(crate) fn command(
         &self,
         placement: &mut Placement,
@@ -213,6 +241,7 @@ impl Cluster {
         seq: u64,
         slot: usize,
         files: &JobFiles,
+        watched: bool,
     ) -> Launch {
         let host = self.table.get(placement.host);
         if host.is_local() {
@@ -236,8 +265,10 @@ impl Cluster {
             workdir: files.workdir.as_deref(),
             nice: self.nice(),
             termseq: self.termseq_text(),
+            report_255: watched,
         }
         .words();
+        placement.watched = watched;
         let control = placement.master.map(|k| host.masters[k].socket.clone());
         let control = control.as_deref();
         let cleanup = self.settings.cleanup;
@@ -277,6 +308,22 @@ impl Cluster {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_wrappers_word_is_taken_out_of_stderr_across_chunks() {
+        let mut p = Placement::default();
+        let marker = wrapper::EXITED_255;
+        let mut out = p.filter_stderr(b"error: x\n");
+        out.extend(p.filter_stderr(&marker[..5]));
+        assert!(!p.said_255);
+        out.extend(p.filter_stderr(&marker[5..]));
+        assert!(p.said_255);
+        assert_eq!(out, b"error: x\n");
+        assert!(p.tail.is_empty());
+        let mut q = Placement::default();
+        assert_eq!(q.filter_stderr(b"a\0"), b"a");
+        assert_eq!(q.tail, b"\0", "held: it may start the word");
+    }
 
     #[test]
     fn workdirs_are_cleaned_as_gnu_parallel_cleans_them() {

@@ -22,6 +22,7 @@ pub(crate) mod env;
 pub(crate) mod hosts;
 pub(crate) mod launch;
 pub(crate) mod login;
+pub(crate) mod masters;
 pub(crate) mod onall;
 pub(crate) mod slurm;
 pub(crate) mod ssh;
@@ -73,9 +74,12 @@ pub(crate) struct RemoteFlags {
     /// Check every host's login first; leave out those that fail.
     #[arg(long = "filter-hosts", visible_alias = "filterhosts", help_heading = "Remote")]
     pub(crate) filter_hosts: bool,
-    /// Share one ssh connection per host (and per ten jobs) with ControlMaster.
+    /// Share ssh connections with ControlMaster even when the ssh command is not plain OpenSSH.
     #[arg(short = 'M', long = "controlmaster", help_heading = "Remote")]
     pub(crate) controlmaster: bool,
+    /// Log in anew for every job instead of sharing ssh connections.
+    #[arg(long = "no-controlmaster", help_heading = "Remote", conflicts_with = "controlmaster")]
+    pub(crate) no_controlmaster: bool,
     /// Run the command once on every host, with no arguments.
     #[arg(long = "nonall", help_heading = "Remote")]
     pub(crate) nonall: bool,
@@ -155,6 +159,18 @@ pub(crate) struct RemoteFlags {
     pub(crate) slurm: bool,
 }
 
+/// Whether jobs share ssh connections (ControlMasters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Multiplex {
+    /// When the ssh command is OpenSSH's (the default).
+    #[default]
+    Auto,
+    /// `-M`: whatever the ssh command.
+    Always,
+    /// `--no-controlmaster`: a fresh login per job.
+    Never,
+}
+
 /// `--onall` or `--nonall`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum OnAll {
@@ -188,7 +204,7 @@ pub(crate) struct Settings {
     pub(crate) ssh: String,
     pub(crate) ssh_delay: Option<Duration>,
     pub(crate) filter_hosts: bool,
-    pub(crate) control_master: bool,
+    pub(crate) multiplex: Multiplex,
     pub(crate) on_all: Option<OnAll>,
     /// `--transferfile`s (templates, as typed).
     pub(crate) transfer: Vec<Vec<u8>>,
@@ -208,11 +224,6 @@ impl Settings {
     /// Whether jobs are placed on hosts (anything but plain local runs).
     pub(crate) fn has_hosts(&self) -> bool {
         !self.logins.is_empty() || !self.files.is_empty()
-    }
-
-    /// Whether any host is another machine.
-    pub(crate) fn has_remote(&self) -> bool {
-        self.logins.iter().any(|l| !l.is_local())
     }
 }
 
@@ -300,7 +311,13 @@ impl RemoteFlags {
             ssh,
             ssh_delay,
             filter_hosts: self.filter_hosts,
-            control_master: self.controlmaster,
+            multiplex: if self.no_controlmaster {
+                Multiplex::Never
+            } else if self.controlmaster {
+                Multiplex::Always
+            } else {
+                Multiplex::Auto
+            },
             on_all,
             transfer,
             returns,

@@ -6,21 +6,15 @@
 //! user. It is run directly when it is plain words (no local shell per
 //! job), through `sh -c` otherwise.
 //!
-//! With `-M`, each host gets masters (`ssh -M -N -S SOCKET host`) whose
-//! sockets live in a private directory of the run; jobs then connect with
-//! `-S SOCKET -o ControlMaster=no`, skipping the login (a few
-//! milliseconds instead of a few hundred). sshd lets one connection carry
-//! `MaxSessions` (10 by default) sessions, so a host gets one master per
-//! ten job slots.
+//! Jobs share connections through ControlMasters (see `masters`): a
+//! master is `ssh -M -N -S SOCKET host`, and a job connects with `-S SOCKET
+//! -o ControlMaster=no`, skipping the login.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use super::login::Login;
 use crate::replace::push_quoted;
-
-/// Sessions one master carries (sshd's default `MaxSessions`).
-pub(crate) const SESSIONS_PER_MASTER: usize = 10;
 
 /// How to run ssh to one host.
 #[derive(Debug, Clone)]
@@ -32,7 +26,8 @@ pub(crate) struct Ssh {
     password: Option<String>,
     /// `-p PORT -l USER HOST`.
     target: Vec<String>,
-    /// Whether `-M` applies (the login has no ssh command of its own).
+    /// Whether masters may be used: the login has no ssh command of its
+    /// own (as GNU parallel's `-M` rule has it).
     pub(crate) can_multiplex: bool,
 }
 
@@ -70,6 +65,17 @@ impl Ssh {
             target,
             can_multiplex: login.ssh.is_none(),
         }
+    }
+
+    /// Whether the command is OpenSSH's `ssh` (whose masters we know how
+    /// to run), not some other program.
+    pub(crate) fn is_openssh(&self) -> bool {
+        self.password.is_none()
+            && self
+                .words
+                .as_ref()
+                .and_then(|w| w.first())
+                .is_some_and(|program| program.rsplit('/').next() == Some("ssh"))
     }
 
     /// The options that go between the command and the host.

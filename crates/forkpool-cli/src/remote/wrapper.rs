@@ -6,7 +6,7 @@
 //! rc) treats specially:
 //!
 //! ```text
-//! exec perl -X -e forkpool_worker,eval+pack+q/H10000000/,join+q//,@ARGV 2470...
+//! exec perl -X -e forkpool_worker,eval+pack+q/H2468/,join+q//,@ARGV 4045...
 //! ```
 //! so the job's command line reaches the remote shell byte for byte,
 //! whatever the login shell is. `forkpool_worker` also marks the process
@@ -31,9 +31,15 @@
 //! wakes at once; `SIGCHLD` interrupts the wait when the job ends; a
 //! timeout that grows to a quarter second catches the parent change.
 
+/// What the wrapper writes on stderr, last, when the job itself exited
+/// with 255 (and it was asked to): ssh exits with 255 for its own failures
+/// too, and this tells the two apart.
+pub(crate) const EXITED_255: &[u8] = b"\0forkpool: the job exited 255\0\n";
+
 /// The Perl program. `@E` (environment pairs), `$C` (command), `$S`
 /// (shell or empty), `$W` (working directory or empty), `$N` (niceness),
-/// `$T` (termination sequence) are set in front of it.
+/// `$T` (termination sequence), `$R` (say when the job exits 255) are set
+/// in front of it.
 const PROGRAM: &str = r#"
 $0 = "forkpool_worker";
 while (@E) { my $k = shift @E; $ENV{$k} = shift @E; }
@@ -78,6 +84,7 @@ if (!$done) {
 waitpid($pid, 0);
 my $status = $?;
 kill("KILL", -$pid);
+syswrite(STDERR, "\0forkpool: the job exited 255\0\n") if $R && $status == 255 << 8;
 exit($status & 127 ? 128 + ($status & 127) : $status >> 8);
 "#;
 
@@ -96,10 +103,18 @@ pub(crate) struct Job<'a> {
     pub(crate) nice: i32,
     /// `--termseq` in GNU's form: `TERM,200,TERM,100,TERM,50,KILL,25`.
     pub(crate) termseq: String,
+    /// Write [`EXITED_255`] on stderr when the job exits 255 (its stderr is
+    /// read by forkpool, not shown as it comes).
+    pub(crate) report_255: bool,
 }
 
-/// The bootstrap that decodes and runs the hex-encoded program.
-const BOOTSTRAP: &str = "forkpool_worker,eval+pack+q/H10000000/,join+q//,@ARGV";
+/// The bootstrap that decodes and runs the hex-encoded program: `pack`
+/// with the exact number of hex digits (GNU parallel's `q/H10000000/`
+/// avoids the `*` that csh would glob, but makes Perl build a 5 MB string
+/// for every job: 60 ms).
+fn bootstrap(digits: usize) -> String {
+    format!("forkpool_worker,eval+pack+q/H{digits}/,join+q//,@ARGV")
+}
 
 /// Hex words are at most this long (csh cannot take longer words).
 const HEX_WORD: usize = 1000;
@@ -124,19 +139,17 @@ impl Job<'_> {
         perl_string(&mut code, self.shell.unwrap_or_default());
         code.extend_from_slice(b";$W=");
         perl_string(&mut code, self.workdir.unwrap_or_default());
-        code.extend_from_slice(format!(";$N={};$T=", self.nice).as_bytes());
+        code.extend_from_slice(format!(";$N={};$R={};$T=", self.nice, u8::from(self.report_255)).as_bytes());
         perl_string(&mut code, self.termseq.as_bytes());
         code.push(b';');
         code.extend_from_slice(PROGRAM.as_bytes());
-        // A trailing `#`: some Perls add NULs when unpacking.
-        code.push(b'#');
         let hex = to_hex(&code);
         let mut words = vec![
             "exec".to_owned(),
             "perl".to_owned(),
             "-X".to_owned(),
             "-e".to_owned(),
-            BOOTSTRAP.to_owned(),
+            bootstrap(hex.len()),
         ];
         words.extend(
             hex.as_bytes()
@@ -205,7 +218,9 @@ mod tests {
                 "{word}"
             );
         }
-        assert!(!BOOTSTRAP.contains([' ', '\'', '"', '$', '*', '?', '[', '<', '>', '&', ';', '|', '\\', '`']));
+        assert!(!bootstrap(1234).contains([
+            ' ', '\'', '"', '$', '*', '?', '[', '<', '>', '&', ';', '|', '\\', '`', '('
+        ]));
     }
 
     #[test]
@@ -228,6 +243,29 @@ mod tests {
         let out = run(&job);
         assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
         assert_eq!(out.stdout, "$HOME \"q\" @a \\ é|two\nlines|/\n".as_bytes());
+    }
+
+    #[test]
+    fn an_exit_of_255_is_told_apart_when_asked() {
+        if !have_perl() {
+            eprintln!("skipped: perl is not installed");
+            return;
+        }
+        for (report, command, said) in [
+            (true, "exit 255", true),
+            (false, "exit 255", false),
+            (true, "exit 254", false),
+        ] {
+            let job = Job {
+                command: command.as_bytes(),
+                shell: Some(b"/bin/sh"),
+                termseq: "TERM,200,KILL,25".to_owned(),
+                report_255: report,
+                ..Job::default()
+            };
+            let out = run(&job);
+            assert_eq!(out.stderr.ends_with(EXITED_255), said, "{command} {report}");
+        }
     }
 
     #[test]

@@ -21,6 +21,8 @@ use crate::shell::Launch as Plan;
 
 /// What ssh exits with when it fails itself.
 const SSH_FAILED: i32 = 255;
+/// Times a job may lose its host before its ssh failure counts as its own.
+const HOST_FAILURES_PER_JOB: u32 = 5;
 
 /// The remote state of a run.
 #[derive(Debug)]
@@ -138,10 +140,16 @@ impl Runner<'_> {
     pub(super) fn remote_launch(&mut self, running: &mut Running) -> Option<Result<JobId, SpawnError>> {
         let remote = self.remote.as_ref()?;
         let files = remote.templates.render(running.job.values(running.slot));
+        let watched = self.config.mode != crate::output::Mode::Ungroup || running.files.is_some();
         let launch = match (remote.cluster.as_ref(), running.placement.as_mut()) {
-            (Some(cluster), Some(placement)) => {
-                cluster.command(placement, &running.command, running.job.seq, running.slot, &files)
-            }
+            (Some(cluster), Some(placement)) => cluster.command(
+                placement,
+                &running.command,
+                running.job.seq,
+                running.slot,
+                &files,
+                watched,
+            ),
             _ => Launch::Local(crate::remote::launch::local_line(&running.command, &files)),
         };
         let (argv, env) = match launch {
@@ -197,6 +205,14 @@ impl Runner<'_> {
         }
     }
 
+    /// A remote job's stderr, without what its wrapper says.
+    pub(super) fn remote_stderr(&mut self, running: &mut Running, stream: Stream, data: Vec<u8>) -> Vec<u8> {
+        match (stream, running.placement.as_mut()) {
+            (Stream::Stderr, Some(p)) if p.watched => p.filter_stderr(&data),
+            _ => data,
+        }
+    }
+
     /// A job that could not start gives its host slot back.
     pub(super) fn remote_unplace(&mut self, running: &mut Running) {
         if let (Some(placement), Some(cluster)) = (
@@ -207,12 +223,23 @@ impl Runner<'_> {
         }
     }
 
-    /// A job ended. A remote job whose ssh failed (255) is held while a
-    /// fresh login checks its host; if the host is down, the job goes
-    /// back on the queue (it did not fail: the host did). Otherwise the
-    /// job's host slot is freed and it goes on to be completed.
+    /// A job ended. When ssh itself failed (255, and the wrapper did not
+    /// say the job exited 255), the host failed, not the job: the job goes
+    /// back on the queue and a fresh login checks the host. Where the
+    /// wrapper cannot say (`-u`), the job is held until that login tells:
+    /// host down, the job runs again; host up, the 255 was the job's.
+    /// Otherwise the job's host slot is freed and it goes on to be
+    /// completed.
     pub(super) fn remote_ended(&mut self, mut running: Running, reason: ExitReason) -> Option<(Running, ExitReason)> {
         let seq = running.job.seq;
+        let tail = running
+            .placement
+            .as_mut()
+            .map(|p| std::mem::take(&mut p.tail))
+            .unwrap_or_default();
+        if !tail.is_empty() {
+            self.job_output(&mut running, Stream::Stderr, &tail);
+        }
         let Some(placement) = running.placement.clone() else {
             return Some((running, reason));
         };
@@ -225,6 +252,7 @@ impl Runner<'_> {
         let ssh_failed = reason == ExitReason::Exited(SSH_FAILED)
             && running.killed.is_none()
             && !placement.checked
+            && !placement.said_255
             && !cluster.table.get(placement.host).is_local();
         if running.placement.as_ref().is_some_and(|p| !p.released) {
             cluster.end(&placement, seq, !reason.success());
@@ -238,7 +266,14 @@ impl Runner<'_> {
         if !ssh_failed {
             return Some((running, reason));
         }
-        if cluster.suspect(placement.host, supervisor) {
+        let may_be_up = cluster.suspect(placement.host, supervisor);
+        if placement.watched {
+            if cluster.table.host_failed_under(seq) > HOST_FAILURES_PER_JOB {
+                // Its hosts keep failing under it: it fails.
+                return Some((running, reason));
+            }
+            self.requeue(running);
+        } else if may_be_up {
             remote.held.push((running, reason));
         } else {
             self.requeue(running);

@@ -90,12 +90,12 @@ fn a_timeout_kills_the_remote_job() {
     let Some(f) = fixture() else { return };
     let dir = Scratch::new();
     let log = dir.s("log");
-    for multiplexed in [false, true] {
+    for shared in [true, false] {
         let m = marker("timeout");
         let job = format!("sleep 30; echo {m}");
         let mut args = vec!["-S", "1/h1", "--timeout", "1", "--joblog", &log, &job, ":::", "x"];
-        if multiplexed {
-            args.insert(0, "-M");
+        if !shared {
+            args.insert(0, "--no-controlmaster");
         }
         let r = run(f, &args);
         assert_eq!(r.code, 1, "{}", r.stderr);

@@ -40,12 +40,28 @@ fn jobs_run_on_every_host_given() {
 fn user_at_host_and_the_local_machine() {
     let Some(f) = fixture() else { return };
     let user = format!("1/{}@h1", crate::sshd::USER);
+    // (Without shared connections, so both hosts are ready at once.)
     let r = run(
         f,
-        &["-S", &user, "-S", "1/:", "id -un; sleep 0.5; true {}", ":::", "x", "y"],
+        &[
+            "--no-controlmaster",
+            "-S",
+            &user,
+            "-S",
+            "1/:",
+            "id -un; sleep 0.5; true {}",
+            ":::",
+            "x",
+            "y",
+        ],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert_eq!(r.sorted(), [crate::sshd::USER, "root"], "one job here, one there");
+    assert_eq!(
+        r.sorted(),
+        [crate::sshd::USER, "root"],
+        "one job here, one there: {}",
+        r.stderr
+    );
 }
 
 #[test]
@@ -149,26 +165,14 @@ fn a_changed_sshlogin_file_is_read_again() {
     let Some(f) = fixture() else { return };
     let dir = Scratch::new();
     let slf = dir.file("nodes", "1/h1\n");
-    let child = spawn(
-        f,
-        &[
-            "--slf",
-            &slf,
-            "-k",
-            "echo $PARALLEL_SSHHOST; sleep 0.6",
-            ":::",
-            "1",
-            "2",
-            "3",
-            "4",
-            "5",
-            "6",
-            "7",
-            "8",
-        ],
+    let job = format!(
+        "touch {}.$PARALLEL_SSHHOST; echo $PARALLEL_SSHHOST; sleep 0.6; true {{}}",
+        dir.s("started")
     );
+    let args = ["--slf", &slf, "-k", &job, ":::", "1", "2", "3", "4", "5", "6", "7", "8"];
+    let child = spawn(f, &args);
     // Once the first job runs, the file changes (its time too).
-    std::thread::sleep(Duration::from_millis(1500));
+    wait_until("a job on h1", || dir.path("started.h1").exists());
     std::fs::write(&slf, "1/h2\n").unwrap();
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -277,38 +281,64 @@ fn a_job_exiting_255_on_a_live_host_is_the_jobs_failure() {
     assert!(!r.stderr.contains("is down"), "{}", r.stderr);
 }
 
-#[test]
-fn a_host_that_dies_mid_job_hands_its_job_to_another() {
+/// Two jobs, one on each host (one slot each); `h5` dies while its job
+/// runs; that job then runs on `h1`.
+fn host_dies_mid_job(shared: bool) {
     let Some(f) = fixture() else { return };
     let (server, config) = f.second_server("h5");
     let dir = Scratch::new();
     let started = dir.s("started");
-    let job = format!("touch {started}.$PARALLEL_SSHHOST; sleep 3; echo done on $PARALLEL_SSHHOST");
+    let job = format!("touch {started}.$PARALLEL_SSHHOST; sleep 3; echo {{}} done on $PARALLEL_SSHHOST");
     let ssh = format!("ssh -F {}", config.display());
-    let child = spawn(
-        f,
-        &["--ssh", &ssh, "-S", "1/h5,1/h1", "--retries", "2", &job, ":::", "only"],
-    );
-    wait_until("the job to start on h5", || dir.path("started.h5").exists());
+    let log = dir.s("log");
+    let mut args = vec![
+        "--ssh",
+        &ssh,
+        "-S",
+        "1/h5,1/h1",
+        "-k",
+        "--joblog",
+        &log,
+        &job,
+        ":::",
+        "a",
+        "b",
+    ];
+    if !shared {
+        args.insert(0, "--no-controlmaster");
+    }
+    let child = spawn(f, &args);
+    wait_until("a job to start on h5", || dir.path("started.h5").exists());
     server.kill();
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
-    assert_eq!(stdout, "done on h1 only\n", "{stderr}");
+    let log = std::fs::read_to_string(dir.path("log")).unwrap_or_default();
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}{log}");
+    assert_eq!(stdout, "a done on h1\nb done on h1\n", "{stderr}");
     assert!(stderr.contains("h5 is down"), "{stderr}");
 }
 
 #[test]
-fn controlmaster_shares_connections_beyond_max_sessions() {
+fn a_host_that_dies_mid_job_hands_its_job_to_another() {
+    host_dies_mid_job(true);
+}
+
+#[test]
+fn a_host_that_dies_mid_job_hands_its_job_to_another_with_a_login_per_job() {
+    host_dies_mid_job(false);
+}
+
+#[test]
+fn connections_are_shared_beyond_max_sessions() {
     let Some(f) = fixture() else { return };
     let tmp = Scratch::new();
     // 12 jobs at once on one host: more than sshd's MaxSessions (10)
-    // allows on one connection, so the host gets two masters.
+    // allows on one connection; each slot has a master of its own.
     let m = marker("cm");
-    let job = format!("sleep 1; echo {m}");
+    let job = format!("sleep 1; echo {m}; true {{}}");
     let args: Vec<String> = (1..=12).map(|i| i.to_string()).collect();
-    let mut argv = vec!["-M", "-S", "12/h1", &job, ":::"];
+    let mut argv = vec!["-S", "12/h1", &job, ":::"];
     argv.extend(args.iter().map(String::as_str));
     let mut c = command(f, &argv);
     c.env("TMPDIR", tmp.root());
@@ -324,11 +354,41 @@ fn controlmaster_shares_connections_beyond_max_sessions() {
 }
 
 #[test]
-fn controlmaster_jobs_see_the_same_host() {
+fn connection_sharing_can_be_forced_or_turned_off() {
     let Some(f) = fixture() else { return };
-    let r = run(
-        f,
-        &["-M", "-S", "2/h1,2/h2", "-k", "echo {}", ":::", "1", "2", "3", "4", "5"],
-    );
-    assert_eq!((r.lines(), r.code), (vec!["1", "2", "3", "4", "5"], 0), "{}", r.stderr);
+    let tmp = Scratch::new();
+    for flag in ["-M", "--no-controlmaster"] {
+        let mut c = command(
+            f,
+            &[flag, "-S", "2/h1,2/h2", "-k", "echo {}", ":::", "1", "2", "3", "4", "5"],
+        );
+        c.env("TMPDIR", tmp.root());
+        let r = finish(c);
+        assert_eq!(
+            (r.lines(), r.code),
+            (vec!["1", "2", "3", "4", "5"], 0),
+            "{flag}: {}",
+            r.stderr
+        );
+    }
+    // An ssh command that is not OpenSSH's gets no masters unless -M says
+    // so; a wrapper script that calls ssh works both ways.
+    let wrapper = tmp.file("myssh", &format!("#!/bin/sh\nexec {} \"$@\"\n", f.ssh()));
+    std::process::Command::new("chmod")
+        .arg("755")
+        .arg(&wrapper)
+        .status()
+        .unwrap();
+    for flag in ["-M", "-k"] {
+        let mut c = command(f, &[flag, "--ssh", &wrapper, "-S", "1/h1", "echo {}", ":::", "a"]);
+        c.env("TMPDIR", tmp.root());
+        let r = finish(c);
+        assert_eq!((r.stdout.as_str(), r.code), ("a\n", 0), "{flag}: {}", r.stderr);
+    }
+    let left: Vec<_> = std::fs::read_dir(tmp.root())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(left.len(), 1, "only the wrapper is left: {left:?}");
 }

@@ -7,14 +7,14 @@ use crate::{Scratch, command, fixture, marker, wait_until};
 
 /// Starts four remote jobs, waits until they all run, then sends
 /// forkpool `signal`; every remote process must then go away.
-fn stop_mid_run(signal: &str, multiplexed: bool) {
+fn stop_mid_run(signal: &str, shared: bool) {
     let Some(f) = fixture() else { return };
     let tmp = Scratch::new();
-    let m = marker(&format!("kill{signal}{multiplexed}"));
+    let m = marker(&format!("kill{signal}{shared}"));
     let job = format!("sleep 100; echo {m} {{}}");
     let mut args = vec!["-S", "2/h1,2/h2", &job, ":::", "1", "2", "3", "4"];
-    if multiplexed {
-        args.insert(0, "-M");
+    if !shared {
+        args.insert(0, "--no-controlmaster");
     }
     let mut c = command(f, &args);
     c.env("TMPDIR", tmp.root())
@@ -27,7 +27,7 @@ fn stop_mid_run(signal: &str, multiplexed: bool) {
     crate::sshd::signal(child.id(), signal);
     let _ = child.wait();
     wait_until("every remote process to die", || f.processes_with(&m).is_empty());
-    if multiplexed {
+    if shared {
         wait_until("the control sockets to go", || {
             std::fs::read_dir(tmp.root()).unwrap().next().is_none()
         });
@@ -38,21 +38,21 @@ fn stop_mid_run(signal: &str, multiplexed: bool) {
 }
 
 #[test]
-fn sigkill_leaves_no_remote_process() {
-    stop_mid_run("KILL", false);
-}
-
-#[test]
-fn sigkill_leaves_no_remote_process_nor_control_socket_with_controlmaster() {
+fn sigkill_leaves_no_remote_process_nor_control_socket() {
     stop_mid_run("KILL", true);
 }
 
 #[test]
-fn sigterm_stops_the_remote_jobs() {
-    stop_mid_run("TERM", false);
+fn sigkill_leaves_no_remote_process_with_a_login_per_job() {
+    stop_mid_run("KILL", false);
 }
 
 #[test]
-fn sigterm_stops_the_remote_jobs_with_controlmaster() {
+fn sigterm_stops_the_remote_jobs() {
     stop_mid_run("TERM", true);
+}
+
+#[test]
+fn sigterm_stops_the_remote_jobs_with_a_login_per_job() {
+    stop_mid_run("TERM", false);
 }

@@ -187,9 +187,10 @@ impl Server {
     /// Kills the server and every connection it serves, at once (a host
     /// that dies).
     pub(crate) fn kill(&self) {
-        let mut victims = descendants(self.pid);
-        victims.push(self.pid);
-        for pid in victims {
+        // The listener first (no new login gets in), then what it served.
+        let served = descendants(self.pid);
+        signal(self.pid, "KILL");
+        for pid in served {
             signal(pid, "KILL");
         }
     }
