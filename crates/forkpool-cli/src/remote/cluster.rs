@@ -181,6 +181,10 @@ impl Cluster {
         let ok = reason.success();
         let why = last_line(&stderr).unwrap_or_else(|| describe(reason));
         let name = self.table.get(id).name.clone();
+        if self.table.get(id).masters.iter().any(|m| m.job == Some(job)) {
+            self.master_ended(id, job);
+            return changes;
+        }
         match self.table.get(id).phase.clone() {
             Phase::Checking { .. } => {
                 if !ok {
@@ -236,7 +240,7 @@ impl Cluster {
                     );
                 }
             }
-            _ => self.master_ended(id, job),
+            _ => {}
         }
         changes
     }

@@ -316,7 +316,7 @@ fn host_dies_mid_job(shared: bool) {
     let log = std::fs::read_to_string(dir.path("log")).unwrap_or_default();
     assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}{log}");
     assert_eq!(stdout, "a done on h1\nb done on h1\n", "{stderr}");
-    assert!(stderr.contains("h5 is down"), "{stderr}");
+    assert!(stderr.contains("h5 is down"), "{stderr}{log}");
 }
 
 #[test]
