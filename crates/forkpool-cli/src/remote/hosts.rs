@@ -25,7 +25,7 @@ use super::login::Login;
 use super::ssh::Ssh;
 
 /// A host's index in the run's table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub(crate) struct HostId(pub(crate) usize);
 
 /// Where a host is in its life.
@@ -170,7 +170,7 @@ pub(crate) fn slots_for(jobs: Option<&str>, cpus: usize, unbounded: usize) -> us
 pub(crate) fn needs_cpus(jobs: Option<&str>) -> bool {
     match jobs.map(str::trim) {
         None => true,
-        Some(t) => !(t.bytes().all(|b| b.is_ascii_digit()) && !t.is_empty()),
+        Some(t) => t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()),
     }
 }
 

@@ -134,12 +134,6 @@ impl Placement {
     }
 }
 
-impl Default for HostId {
-    fn default() -> Self {
-        HostId(0)
-    }
-}
-
 /// A job's files, with its replacement strings put in.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct JobFiles {
