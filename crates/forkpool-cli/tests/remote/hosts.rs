@@ -392,3 +392,14 @@ fn connection_sharing_can_be_forced_or_turned_off() {
         .collect();
     assert_eq!(left.len(), 1, "only the wrapper is left: {left:?}");
 }
+
+#[test]
+fn sshlogins_can_come_from_standard_input() {
+    let Some(f) = fixture() else { return };
+    let dir = Scratch::new();
+    let logins = dir.file("logins", "1/h2\n");
+    let mut c = command(f, &["--slf", "-", "echo $PARALLEL_SSHHOST; true {}", ":::", "x"]);
+    c.stdin(std::fs::File::open(&logins).unwrap());
+    let r = finish(c);
+    assert_eq!((r.stdout.as_str(), r.code), ("h2\n", 0), "{}", r.stderr);
+}
