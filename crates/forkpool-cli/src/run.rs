@@ -657,9 +657,10 @@ impl<'c> Runner<'c> {
         env.push(("PARALLEL_SEQ".into(), running.job.seq.to_string().into()));
         env.push(("PARALLEL_JOBSLOT".into(), running.slot.to_string().into()));
         env.push(("PARALLEL_PID".into(), self.our_pid.clone()));
-        // A local job's "host", as GNU parallel sets it ({host}, {sshlogin}).
-        env.push(("PARALLEL_SSHHOST".into(), ":".into()));
-        env.push(("PARALLEL_SSHLOGIN".into(), ":".into()));
+        // The job's host (`:` here), as GNU parallel sets it ({host}, {sshlogin}).
+        let (login, host) = self.job_host(running.placement.as_ref());
+        env.push(("PARALLEL_SSHHOST".into(), host.into()));
+        env.push(("PARALLEL_SSHLOGIN".into(), login.into()));
         let (stdout, stderr) = if self.config.mode == Mode::Ungroup && running.files.is_none() {
             (Output::Inherit, Output::Inherit)
         } else {

@@ -213,10 +213,7 @@ impl Cluster {
             }
             Phase::Sending { .. } => {
                 if ok {
-                    let host = self.table.get_mut(id);
-                    host.phase = Phase::Ready;
-                    host.set_up = true;
-                    changes.push(Change::Up(id));
+                    self.host_up(id, &mut changes);
                 } else {
                     self.host_down(
                         id,
@@ -230,8 +227,7 @@ impl Cluster {
                     // Its masters failed, but a plain login works.
                     self.send_basefiles(id, supervisor, &mut changes);
                 } else if ok {
-                    self.table.get_mut(id).phase = Phase::Ready;
-                    changes.push(Change::Up(id));
+                    self.host_up(id, &mut changes);
                 } else {
                     self.host_down(
                         id,
@@ -243,6 +239,14 @@ impl Cluster {
             _ => {}
         }
         changes
+    }
+
+    /// The host is set up: it takes jobs.
+    fn host_up(&mut self, id: HostId, changes: &mut Vec<Change>) {
+        let host = self.table.get_mut(id);
+        host.phase = Phase::Ready;
+        host.set_up = true;
+        changes.push(Change::Up(id));
     }
 
     pub(super) fn host_down(&mut self, id: HostId, message: String, changes: &mut Vec<Change>) {
@@ -310,10 +314,7 @@ impl Cluster {
     /// Sends the `--basefile`s, if any; else the host is ready.
     pub(super) fn send_basefiles(&mut self, id: HostId, supervisor: &mut Supervisor, changes: &mut Vec<Change>) {
         if self.settings.basefiles.is_empty() {
-            let host = self.table.get_mut(id);
-            host.phase = Phase::Ready;
-            host.set_up = true;
-            changes.push(Change::Up(id));
+            self.host_up(id, changes);
             return;
         }
         let workdir = self.basefile_workdir();

@@ -8,7 +8,7 @@
 use std::time::Instant;
 
 use forkpool::ExitReason;
-use forkpool::command::{JobId, Output, SpawnError, Spec, Stream};
+use forkpool::command::{JobId, SpawnError, Stream};
 
 use super::{Runner, Running};
 use crate::config::Config;
@@ -170,39 +170,7 @@ impl Runner<'_> {
             Some(slurm) => slurm.wrap(argv),
             None => argv,
         };
-        Some(self.spawn_spec(running, argv, env))
-    }
-
-    /// Spawns with the job's variables, as `spawn` does.
-    fn spawn_spec(
-        &mut self,
-        running: &Running,
-        argv: Vec<std::ffi::OsString>,
-        mut env: Vec<(std::ffi::OsString, std::ffi::OsString)>,
-    ) -> Result<JobId, SpawnError> {
-        env.push(("PARALLEL_SEQ".into(), running.job.seq.to_string().into()));
-        env.push(("PARALLEL_JOBSLOT".into(), running.slot.to_string().into()));
-        env.push(("PARALLEL_PID".into(), self.our_pid.clone()));
-        let (login, host) = self.job_host(running.placement.as_ref());
-        env.push(("PARALLEL_SSHLOGIN".into(), login.into()));
-        env.push(("PARALLEL_SSHHOST".into(), host.into()));
-        let (stdout, stderr) = if self.config.mode == crate::output::Mode::Ungroup && running.files.is_none() {
-            (Output::Inherit, Output::Inherit)
-        } else {
-            (Output::Capture, Output::Capture)
-        };
-        let spec = Spec {
-            argv,
-            env,
-            stdout,
-            stderr,
-            nice: self.config.nice,
-            ..Spec::default()
-        };
-        match self.supervisor.as_mut() {
-            Some(s) => s.spawn(&spec),
-            None => Err(SpawnError::Io(std::io::Error::other("no supervisor"))),
-        }
+        Some(self.spawn(running, argv, env))
     }
 
     /// A remote job's stderr, without what its wrapper says.
@@ -374,7 +342,7 @@ impl Runner<'_> {
     }
 
     /// A job's sshlogin and host (`:` and `:` on this machine).
-    fn job_host(&self, placement: Option<&Placement>) -> (String, String) {
+    pub(super) fn job_host(&self, placement: Option<&Placement>) -> (String, String) {
         match (self.cluster(), placement) {
             (Some(cluster), Some(p)) => {
                 let host = cluster.table.get(p.host);

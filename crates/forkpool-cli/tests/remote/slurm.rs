@@ -4,7 +4,6 @@
 //! pid. Skipped, saying why, where Slurm is not installed or we are not
 //! root.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
@@ -14,6 +13,7 @@ use crate::sshd::free_port;
 use crate::{Run, Scratch, finish, wait_until};
 
 struct Cluster {
+    /// Removed by slurmd's watchdog when the tests end.
     _dir: tempfile::TempDir,
     conf: PathBuf,
     /// The daemons' watchdogs: they stop them by pid when we exit.
@@ -34,26 +34,11 @@ fn cluster() -> Option<&'static Cluster> {
         .as_ref()
 }
 
-/// Starts `program ARGS` in the background under a watchdog shell that
-/// kills it by pid when our end of its stdin closes.
-fn daemon(program: &str, args: &str, env: &Path) -> Result<(Child, ChildStdin), String> {
-    let script = format!(
-        "SLURM_CONF={conf} {program} {args} & pid=$!; echo $pid; read _; kill $pid; wait $pid",
-        conf = env.display()
-    );
-    let mut child = Command::new("/bin/sh")
-        .arg("-c")
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| e.to_string())?;
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .map_err(|e| e.to_string())?;
-    let stdin = child.stdin.take().unwrap();
+/// Starts `program ARGS` in the background under a watchdog (see
+/// `sshd::watchdog`), which runs `after` once it has stopped it.
+fn daemon(program: &str, args: &str, conf: &Path, after: &str) -> Result<(Child, ChildStdin), String> {
+    let command = format!("SLURM_CONF={} {program} {args}", conf.display());
+    let (child, stdin, _) = crate::sshd::watchdog(&command, after)?;
     Ok((child, stdin))
 }
 
@@ -121,8 +106,14 @@ impl Cluster {
         )
         .map_err(|e| e.to_string())?;
         let watchdogs = vec![
-            daemon("slurmctld", "-D -i", &conf)?,
-            daemon("slurmd", &format!("-D -N {host}"), &conf)?,
+            daemon("slurmctld", "-D -i", &conf, "")?,
+            // The last to go removes the cluster's directory.
+            daemon(
+                "slurmd",
+                &format!("-D -N {host}"),
+                &conf,
+                &format!("; sleep 1; rm -rf {}", d.display()),
+            )?,
         ];
         let cluster = Cluster {
             _dir: dir,

@@ -137,31 +137,13 @@ impl Server {
             )
             .map_err(|e| e.to_string())?;
             let log = dir.join(format!("sshd.{port}.log"));
-            // The watchdog: starts sshd, says its pid, and kills it by that
-            // pid when our end of its stdin closes.
             let cleanup = if owner {
                 format!("; sleep 0.2; rm -rf {}", dir.display())
             } else {
                 String::new()
             };
-            let script = format!(
-                "{SSHD} -D -f {config} -E {log} & pid=$!; echo $pid; read _; kill $pid{cleanup}",
-                config = config.display(),
-                log = log.display()
-            );
-            let mut child = Command::new("/bin/sh")
-                .arg("-c")
-                .arg(script)
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .spawn()
-                .map_err(|e| e.to_string())?;
-            let mut line = String::new();
-            BufReader::new(child.stdout.take().unwrap())
-                .read_line(&mut line)
-                .map_err(|e| e.to_string())?;
-            let pid: u32 = line.trim().parse().map_err(|e| format!("sshd pid {line:?}: {e}"))?;
-            let stdin = child.stdin.take().unwrap();
+            let command = format!("{SSHD} -D -f {} -E {}", config.display(), log.display());
+            let (mut child, stdin, pid) = watchdog(&command, &cleanup)?;
             // Listening?
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline {
@@ -212,6 +194,28 @@ pub(crate) fn signal(pid: u32, name: &str) {
         .arg("-c")
         .arg(format!("kill -{name} {pid}"))
         .status();
+}
+
+/// A daemon guarded by a watchdog: `sh` starts `command` in the
+/// background, says its pid, and kills it by that pid (then runs `after`)
+/// when our end of the shell's stdin closes, which happens however this
+/// process ends. Returns the shell, our end of its stdin, and the pid.
+pub(crate) fn watchdog(command: &str, after: &str) -> Result<(Child, ChildStdin, u32), String> {
+    let script = format!("{command} & pid=$!; echo $pid; read _; kill $pid; wait $pid{after}");
+    let mut child = Command::new("/bin/sh")
+        .arg("-c")
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let mut line = String::new();
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    BufReader::new(stdout).read_line(&mut line).map_err(|e| e.to_string())?;
+    let pid: u32 = line.trim().parse().map_err(|e| format!("pid {line:?}: {e}"))?;
+    let stdin = child.stdin.take().ok_or("no stdin")?;
+    Ok((child, stdin, pid))
 }
 
 /// Every descendant of `pid` (from `/proc`).
