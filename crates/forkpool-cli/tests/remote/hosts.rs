@@ -9,9 +9,11 @@ use crate::{Scratch, command, finish, fixture, joblog, marker, most_at_once, run
 #[test]
 fn jobs_run_on_every_host_given() {
     let Some(f) = fixture() else { return };
+    // (A login per job: all three hosts are ready at once.)
     let r = run(
         f,
         &[
+            "--no-controlmaster",
             "-S",
             "1/h1,1/h2",
             "-S",
