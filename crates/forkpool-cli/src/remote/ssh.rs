@@ -11,6 +11,7 @@
 //! -o ControlMaster=no`, skipping the login.
 
 use std::ffi::OsString;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 
 use super::login::Login;
@@ -221,16 +222,68 @@ impl Ssh {
 /// The private directory of a run's control sockets, removed when dropped
 /// (the masters remove their sockets, and the last one the directory, if
 /// we cannot: see [`Ssh::master`]).
+///
+/// If forkpool is killed, the guardian stops the masters: `SIGTERM`, and
+/// `SIGKILL` a moment later. A master that has not cleaned up by then (a
+/// loaded machine) would leave its socket behind, so a janitor watches
+/// the run: a shell in a process group of its own, which no guardian
+/// stops, blocked reading a pipe that only this process holds open. When
+/// the pipe closes (we dropped it, or we died however we died) it removes
+/// the sockets and the directory, and exits.
 #[derive(Debug)]
 pub(crate) struct ControlDir {
     dir: Option<tempfile::TempDir>,
+    janitor: Option<Janitor>,
+}
+
+/// The shell that removes the directory once the run is gone.
+#[derive(Debug)]
+struct Janitor {
+    child: std::process::Child,
+    /// Our end of its stdin: dropping it (or dying) wakes it.
+    watch: Option<std::process::ChildStdin>,
+}
+
+impl Janitor {
+    /// `sh -c 'read _; rm ...'`, in its own process group, holding none of
+    /// our output (a reader of our stdout must not wait for it).
+    fn start(dir: &Path) -> std::io::Result<Janitor> {
+        let quoted = |path: &Path| {
+            let mut word = Vec::new();
+            push_quoted(&mut word, path.as_os_str().as_encoded_bytes());
+            String::from_utf8_lossy(&word).into_owned()
+        };
+        let script = format!("read _; rm -f {dir}/h*-*; rmdir {dir}", dir = quoted(dir));
+        let mut child = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(script)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .process_group(0)
+            .spawn()?;
+        let watch = child.stdin.take();
+        Ok(Janitor { child, watch })
+    }
+}
+
+impl Drop for Janitor {
+    fn drop(&mut self) {
+        drop(self.watch.take());
+        let _ = self.child.wait();
+    }
 }
 
 impl ControlDir {
-    /// A new directory under `$TMPDIR`, readable by us alone.
+    /// A new directory under `$TMPDIR`, readable by us alone, and its
+    /// janitor.
     pub(crate) fn create() -> std::io::Result<ControlDir> {
         let dir = tempfile::Builder::new().prefix("forkpool-ssh-").tempdir()?;
-        Ok(ControlDir { dir: Some(dir) })
+        let janitor = Janitor::start(dir.path())?;
+        Ok(ControlDir {
+            dir: Some(dir),
+            janitor: Some(janitor),
+        })
     }
 
     /// The socket path for master `k` of host `host`.
@@ -249,6 +302,8 @@ impl Drop for ControlDir {
             // The masters may have removed it already.
             let _ = dir.close();
         }
+        // Nothing left for it to do: it wakes, finds nothing, and exits.
+        drop(self.janitor.take());
     }
 }
 
@@ -324,6 +379,22 @@ mod tests {
     fn own_ssh_commands_are_not_multiplexed() {
         assert!(Ssh::new(&login("host"), "ssh").can_multiplex);
         assert!(!Ssh::new(&login("/usr/bin/ssh host"), "ssh").can_multiplex);
+    }
+
+    #[test]
+    fn the_janitor_removes_the_sockets_once_its_pipe_closes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("forkpool-ssh-x y");
+        std::fs::create_dir(&path).unwrap();
+        std::fs::write(path.join("h0-0"), "").unwrap();
+        std::fs::write(path.join("h1-3"), "").unwrap();
+        let mut janitor = Janitor::start(&path).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert!(path.join("h0-0").exists(), "it waits while the pipe is open");
+        // What our death does: the pipe's last writer goes.
+        drop(janitor.watch.take());
+        janitor.child.wait().unwrap();
+        assert!(!path.exists());
     }
 
     #[test]

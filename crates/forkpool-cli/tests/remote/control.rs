@@ -90,7 +90,9 @@ fn a_timeout_kills_the_remote_job() {
     let log = dir.s("log");
     for shared in [true, false] {
         let m = marker("timeout");
-        let job = format!("sleep 30; echo {m}");
+        // The job's shell and its child both carry the marker: the whole
+        // process group must go, not only the shell.
+        let job = format!("perl -e 'sleep 30' {m}; echo {m}");
         let mut args = vec!["-S", "1/h1", "--timeout", "1", "--joblog", &log, &job, ":::", "x"];
         if !shared {
             args.insert(0, "--no-controlmaster");
@@ -107,7 +109,7 @@ fn a_timeout_kills_the_remote_job() {
 fn halt_now_kills_the_other_remote_jobs() {
     let Some(f) = fixture() else { return };
     let m = marker("halt");
-    let slow = format!("sleep 30; echo {m}");
+    let slow = format!("perl -e 'sleep 30' {m}; echo {m}");
     let r = run(
         f,
         &[

@@ -5,13 +5,15 @@ use std::time::Duration;
 
 use crate::{Scratch, command, fixture, marker, wait_until};
 
-/// Starts four remote jobs, waits until they all run, then sends
-/// forkpool `signal`; every remote process must then go away.
+/// Starts four remote jobs, each a shell with a child (both carry the
+/// marker, so a child the job's shell left behind would be seen), waits
+/// until they all run, then sends forkpool `signal`; every remote process
+/// must then go away.
 fn stop_mid_run(signal: &str, shared: bool) {
     let Some(f) = fixture() else { return };
     let tmp = Scratch::new();
     let m = marker(&format!("kill{signal}{shared}"));
-    let job = format!("sleep 100; echo {m} {{}}");
+    let job = format!("perl -e 'sleep 100' {m}; echo {m} {{}}");
     let mut args = vec!["-S", "2/h1,2/h2", &job, ":::", "1", "2", "3", "4"];
     if !shared {
         args.insert(0, "--no-controlmaster");
@@ -21,13 +23,18 @@ fn stop_mid_run(signal: &str, shared: bool) {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
     let mut child = c.spawn().unwrap();
-    wait_until("four remote jobs", || f.processes_with(&m).len() == 4);
+    wait_until("four remote jobs and their children", || {
+        f.processes_with(&m).len() == 8
+    });
     // SIGKILL: forkpool dies at once; the first SIGTERM is passed on to
     // the jobs, which die of it, and then forkpool ends.
     crate::sshd::signal(child.id(), signal);
     let _ = child.wait();
     wait_until("every remote process to die", || f.processes_with(&m).is_empty());
     if shared {
+        // Even a master the guardian had to SIGKILL before it cleaned up
+        // (a loaded machine) leaves no socket: the run's janitor removes
+        // them.
         wait_until("the control sockets to go", || {
             std::fs::read_dir(tmp.root()).unwrap().next().is_none()
         });
