@@ -284,8 +284,9 @@ fn a_job_exiting_255_on_a_live_host_is_the_jobs_failure() {
 }
 
 /// Two jobs, one on each host (one slot each); `h5` dies while its job
-/// runs; that job then runs on `h1`.
-fn host_dies_mid_job(shared: bool) {
+/// runs; that job then runs on `h1` (with `--retries` too, and then the
+/// host's failure is not one of the job's attempts).
+fn host_dies_mid_job(shared: bool, retries: bool) {
     let Some(f) = fixture() else { return };
     let (server, config) = f.second_server("h5");
     let dir = Scratch::new();
@@ -309,6 +310,9 @@ fn host_dies_mid_job(shared: bool) {
     if !shared {
         args.insert(0, "--no-controlmaster");
     }
+    if retries {
+        args.splice(0..0, ["--retries", "2"]);
+    }
     let child = spawn(f, &args);
     wait_until("a job to start on h5", || dir.path("started.h5").exists());
     server.kill();
@@ -319,16 +323,27 @@ fn host_dies_mid_job(shared: bool) {
     assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}{log}");
     assert_eq!(stdout, "a done on h1\nb done on h1\n", "{stderr}");
     assert!(stderr.contains("h5 is down"), "{stderr}{log}");
+    let rows = joblog(&dir.path("log"));
+    assert_eq!(rows.len(), 2, "each job logged once: {log}");
+    assert!(
+        rows.iter().all(|row| row[1] == "h1" && row[6] == "0"),
+        "both ran to success on h1: {log}"
+    );
 }
 
 #[test]
 fn a_host_that_dies_mid_job_hands_its_job_to_another() {
-    host_dies_mid_job(true);
+    host_dies_mid_job(true, false);
+}
+
+#[test]
+fn with_retries_a_job_whose_host_died_reruns_elsewhere() {
+    host_dies_mid_job(true, true);
 }
 
 #[test]
 fn a_host_that_dies_mid_job_hands_its_job_to_another_with_a_login_per_job() {
-    host_dies_mid_job(false);
+    host_dies_mid_job(false, true);
 }
 
 #[test]

@@ -193,6 +193,8 @@ pub(crate) fn signal(pid: u32, name: &str) {
     let _ = Command::new("/bin/sh")
         .arg("-c")
         .arg(format!("kill -{name} {pid}"))
+        // It may be gone already: that is no news.
+        .stderr(Stdio::null())
         .status();
 }
 
@@ -201,7 +203,7 @@ pub(crate) fn signal(pid: u32, name: &str) {
 /// when our end of the shell's stdin closes, which happens however this
 /// process ends. Returns the shell, our end of its stdin, and the pid.
 pub(crate) fn watchdog(command: &str, after: &str) -> Result<(Child, ChildStdin, u32), String> {
-    let script = format!("{command} & pid=$!; echo $pid; read _; kill $pid; wait $pid{after}");
+    let script = format!("{command} & pid=$!; echo $pid; read _; kill $pid 2>/dev/null; wait $pid{after}");
     let mut child = Command::new("/bin/sh")
         .arg("-c")
         .arg(script)
