@@ -41,8 +41,8 @@ pub(crate) enum Change {
     Up(HostId),
     /// The host is down: its failed jobs go elsewhere.
     Down(HostId),
-    /// Something to tell the user.
-    Message(String),
+    /// A warning for the user.
+    Warning(String),
 }
 
 /// The run's hosts.
@@ -189,9 +189,9 @@ impl Cluster {
             Phase::Checking { .. } => {
                 if !ok {
                     let message = if self.settings.filter_hosts {
-                        format!("Warning: Removed {name}.")
+                        format!("Removed {name}.")
                     } else {
-                        format!("Warning: Cannot log in to {name} ({why}): its jobs run elsewhere.")
+                        format!("Cannot log in to {name} ({why}): its jobs run elsewhere.")
                     };
                     self.host_down(id, message, &mut changes);
                     return changes;
@@ -200,8 +200,8 @@ impl Cluster {
                 let cpus = match text.trim().parse::<usize>() {
                     Ok(n) if n > 0 => n,
                     _ => {
-                        changes.push(Change::Message(format!(
-                            "Warning: Could not figure out number of cpus on {name} ({}). Using 1.",
+                        changes.push(Change::Warning(format!(
+                            "Could not figure out number of cpus on {name} ({}). Using 1.",
                             text.trim()
                         )));
                         1
@@ -217,7 +217,7 @@ impl Cluster {
                 } else {
                     self.host_down(
                         id,
-                        format!("Warning: Copying of --basefile to {name} failed ({why}): its jobs run elsewhere."),
+                        format!("Copying of --basefile to {name} failed ({why}): its jobs run elsewhere."),
                         &mut changes,
                     );
                 }
@@ -231,7 +231,7 @@ impl Cluster {
                 } else {
                     self.host_down(
                         id,
-                        format!("Warning: {name} is down ({why}): its jobs run elsewhere."),
+                        format!("{name} is down ({why}): its jobs run elsewhere."),
                         &mut changes,
                     );
                 }
@@ -255,7 +255,7 @@ impl Cluster {
             return;
         }
         host.phase = Phase::Down;
-        changes.push(Change::Message(message));
+        changes.push(Change::Warning(message));
         changes.push(Change::Down(id));
     }
 
@@ -292,7 +292,7 @@ impl Cluster {
             }
             Err(e) => {
                 let name = host.name.clone();
-                self.host_down(id, format!("Warning: Cannot check {name}: {e}."), changes);
+                self.host_down(id, format!("Cannot check {name}: {e}."), changes);
             }
         }
     }
@@ -332,11 +332,7 @@ impl Cluster {
             Ok(job) => self.table.get_mut(id).phase = Phase::Sending { job },
             Err(e) => {
                 let name = self.table.get(id).name.clone();
-                self.host_down(
-                    id,
-                    format!("Warning: Copying of --basefile to {name} failed: {e}."),
-                    changes,
-                );
+                self.host_down(id, format!("Copying of --basefile to {name} failed: {e}."), changes);
             }
         }
     }
@@ -431,7 +427,7 @@ impl Cluster {
             Ok(logins) => logins,
             Err(e) => {
                 // A half-written file: keep the hosts we have.
-                changes.push(Change::Message(format!("Warning: {e}")));
+                changes.push(Change::Warning(format!("{e}")));
                 return;
             }
         };
@@ -514,8 +510,8 @@ pub(crate) fn reachable(settings: &Settings, termseq: TermSeq) -> Result<Vec<log
     let mut cluster = Cluster::new(&settings, 1, termseq, 0)?;
     let say = |changes: Vec<Change>| {
         for change in changes {
-            if let Change::Message(m) = change {
-                tell!("{m}");
+            if let Change::Warning(m) = change {
+                warning!("{m}");
             }
         }
     };

@@ -15,23 +15,9 @@ use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
 
-/// The file `--record-env` writes and `--env _` reads.
+/// The file `--record-env` (`crate::env`) writes and `--env _` reads.
 pub(crate) fn ignored_vars_file() -> PathBuf {
-    super::login::config_dir().join("ignored_vars")
-}
-
-/// `--record-env`: writes the names of the variables set now.
-pub(crate) fn record() -> Result<(), String> {
-    let path = ignored_vars_file();
-    let mut text = Vec::new();
-    for (name, _) in std::env::vars_os() {
-        text.extend_from_slice(name.as_bytes());
-        text.push(b'\n');
-    }
-    if let Some(dir) = path.parent() {
-        let _ = std::fs::create_dir_all(dir);
-    }
-    std::fs::write(&path, text).map_err(|_| format!("Cannot write to {}.", path.display()))
+    crate::env::config_dir().join("ignored_vars")
 }
 
 /// What `--env` copies, resolved once for the run.

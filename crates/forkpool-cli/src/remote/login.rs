@@ -217,16 +217,6 @@ pub(crate) fn split_list(value: &str) -> Vec<String> {
         .collect()
 }
 
-/// Where GNU parallel keeps its files: `$PARALLEL_HOME`, else
-/// `~/.parallel`.
-pub(crate) fn config_dir() -> PathBuf {
-    if let Some(home) = std::env::var_os("PARALLEL_HOME").filter(|h| !h.is_empty()) {
-        return PathBuf::from(home);
-    }
-    let home = std::env::var_os("HOME").unwrap_or_else(|| "/".into());
-    Path::new(&home).join(".parallel")
-}
-
 /// A `--sshloginfile` (or `..`/`-` in `-S`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum LoginFile {
@@ -244,14 +234,14 @@ impl LoginFile {
     pub(crate) fn resolve(name: &str) -> Result<LoginFile, LoginError> {
         let path = match name {
             "-" => return Ok(LoginFile::Stdin),
-            ".." => config_dir().join("sshloginfile"),
+            ".." => crate::env::config_dir().join("sshloginfile"),
             "." => PathBuf::from("/etc/parallel/sshloginfile"),
             _ => {
                 let here = PathBuf::from(name);
                 if std::fs::File::open(&here).is_ok() {
                     here
                 } else {
-                    let there = config_dir().join(name);
+                    let there = crate::env::config_dir().join(name);
                     if std::fs::File::open(&there).is_ok() {
                         there
                     } else {

@@ -111,11 +111,7 @@ impl Cluster {
         host.phase = Phase::Ready;
         if !self.suspect(id, supervisor) {
             let name = self.table.get(id).name.clone();
-            self.host_down(
-                id,
-                format!("Warning: Cannot log in to {name}: its jobs run elsewhere."),
-                changes,
-            );
+            self.host_down(id, format!("Cannot log in to {name}: its jobs run elsewhere."), changes);
         }
     }
 

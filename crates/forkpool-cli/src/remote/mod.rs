@@ -106,9 +106,6 @@ pub(crate) struct RemoteFlags {
         allow_hyphen_values = true
     )]
     pub(crate) returns: Vec<String>,
-    /// Remove transferred and returned files from the host after the job.
-    #[arg(long = "cleanup", help_heading = "Remote")]
-    pub(crate) cleanup: bool,
     /// --transfer --return FILE --cleanup.
     #[arg(
         long = "trc",
@@ -126,26 +123,6 @@ pub(crate) struct RemoteFlags {
         allow_hyphen_values = true
     )]
     pub(crate) basefile: Vec<String>,
-    /// Run jobs in DIR ('.' the same dir under home, '...' a fresh dir per job).
-    #[arg(
-        long = "workdir",
-        visible_alias = "wd",
-        value_name = "DIR",
-        help_heading = "Remote",
-        allow_hyphen_values = true
-    )]
-    pub(crate) workdir: Option<String>,
-    /// Copy the variable or bash function NAME into remote jobs ('_': all but ~/.parallel/ignored_vars).
-    #[arg(
-        long = "env",
-        value_name = "NAME",
-        help_heading = "Remote",
-        allow_hyphen_values = true
-    )]
-    pub(crate) env: Vec<String>,
-    /// Write the names of the variables set now to ~/.parallel/ignored_vars, for --env _.
-    #[arg(long = "record-env", help_heading = "Remote")]
-    pub(crate) record_env: bool,
     /// Options for rsync [default: $PARALLEL_RSYNC_OPTS, else -rlDzR].
     #[arg(
         long = "rsync-opts",
@@ -227,10 +204,20 @@ impl Settings {
     }
 }
 
+/// The options remote jobs share with local ones, whose flags live in
+/// their own rooms (`--workdir`, `--env`, `--cleanup`), and `-j`, all as
+/// typed.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Shared<'a> {
+    pub(crate) jobs: Option<&'a str>,
+    pub(crate) workdir: Option<&'a str>,
+    pub(crate) env: &'a [String],
+    pub(crate) cleanup: bool,
+}
+
 impl RemoteFlags {
-    /// Checks the flags; `jobs` is `-j` as typed. `--record-env` is done
-    /// here (it is a command of its own).
-    pub(crate) fn resolve(&self, jobs: Option<&str>) -> Result<Settings, String> {
+    /// Checks the flags, with the options remote jobs share with local ones.
+    pub(crate) fn resolve(&self, shared: Shared<'_>) -> Result<Settings, String> {
         let files = self
             .sshloginfile
             .iter()
@@ -261,7 +248,7 @@ impl RemoteFlags {
             transfer.push(b"{}".to_vec());
         }
         returns.extend(self.trc.iter().map(|s| s.clone().into_bytes()));
-        let workdir = self.workdir.as_deref().map(|w| match w {
+        let workdir = shared.workdir.map(|w| match w {
             "." => Workdir::Here,
             "..." => Workdir::Fresh,
             other => Workdir::Dir(other.as_bytes().to_vec()),
@@ -282,7 +269,7 @@ impl RemoteFlags {
         };
         let remote = logins.iter().any(|l| !l.is_local());
         let env = if remote {
-            env::Exported::resolve(&self.env)?
+            env::Exported::resolve(shared.env)?
         } else {
             env::Exported::default()
         };
@@ -321,12 +308,12 @@ impl RemoteFlags {
             on_all,
             transfer,
             returns,
-            cleanup: self.cleanup || !self.trc.is_empty(),
+            cleanup: shared.cleanup || !self.trc.is_empty(),
             basefiles,
             workdir,
             env,
             rsync,
-            jobs: jobs.map(str::to_owned),
+            jobs: shared.jobs.map(str::to_owned),
             slurm,
         })
     }

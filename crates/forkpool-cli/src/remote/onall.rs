@@ -51,7 +51,7 @@ pub(crate) fn run(config: &Config, options: &[OsString]) -> i32 {
     match run_inner(config, options) {
         Ok(status) => status,
         Err(message) => {
-            tell!("{message}");
+            error!("{message}");
             255
         }
     }

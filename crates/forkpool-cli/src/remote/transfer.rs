@@ -106,8 +106,8 @@ impl Place<'_> {
     /// cannot be read, as GNU parallel does).
     pub(crate) fn send(&self, file: &[u8]) -> Vec<u8> {
         if std::fs::File::open(Path::new(std::ffi::OsStr::from_bytes(file))).is_err() {
-            tell!(
-                "Warning: {} is not readable and will not be transferred.",
+            warning!(
+                "{} is not readable and will not be transferred.",
                 String::from_utf8_lossy(file)
             );
             return b"true".to_vec();

@@ -279,9 +279,10 @@ pub(crate) struct Program {
     pub(crate) command: Template,
     pub(crate) tag: Option<Template>,
     pub(crate) results: Option<Template>,
-    /// The file options' templates (`--transferfile`, `--return`,
-    /// `--workdir`), in the order given.
-    pub(crate) files: Vec<Template>,
+    /// Other texts with replacement strings (`--filter`, `--workdir`,
+    /// `--template`, the remote `--transferfile`, `--return`...), in the
+    /// order given.
+    pub(crate) extra: Vec<Template>,
     pub(crate) evaluator: Evaluator,
 }
 
@@ -293,12 +294,12 @@ pub(crate) struct Sources<'a> {
     pub(crate) quote: bool,
     pub(crate) tag: Option<&'a [u8]>,
     pub(crate) results: Option<&'a [u8]>,
-    /// Text templates of the file options (`--transferfile`...).
-    pub(crate) files: &'a [Vec<u8>],
     /// `--header` names and their positions.
     pub(crate) names: &'a [(Vec<u8>, i64)],
     pub(crate) trim: Trim,
     pub(crate) slots: usize,
+    /// Other texts to parse as `--tagstring` is (unquoted, nothing added).
+    pub(crate) extra: &'a [Vec<u8>],
 }
 
 impl Program {
@@ -337,13 +338,13 @@ impl Program {
         if results.as_ref().is_some_and(|r| !r.has_replacements()) {
             results = None;
         }
-        let files = sources
-            .files
+        let extra = sources
+            .extra
             .iter()
-            .map(|f| Template::parse(&[rename(f)], Kind::Text, &table, &mut exprs).map_err(|e| e.0))
+            .map(|t| text(Some(t), &mut exprs).and_then(|t| t.ok_or_else(|| "no template".to_owned())))
             .collect::<Result<Vec<Template>, String>>()?;
         let mut markers: Vec<Marker> = command.markers().collect();
-        for t in tag.iter().chain(results.iter()).chain(files.iter()) {
+        for t in tag.iter().chain(results.iter()).chain(extra.iter()) {
             markers.extend(t.markers());
         }
         let used = |e: &Expr| markers.iter().any(|m| exprs.list.get(m.expr) == Some(e));
@@ -385,7 +386,7 @@ impl Program {
             command: attach(command),
             tag: tag.map(attach),
             results: results.map(attach),
-            files: files.into_iter().map(attach).collect(),
+            extra: extra.into_iter().map(attach).collect(),
             evaluator,
         })
     }

@@ -47,7 +47,8 @@ impl RemoteRun {
             return Ok(None);
         }
         let cluster = if settings.has_hosts() && !config.dry_run {
-            let unbounded = crate::config::parse_jobs("0").unwrap_or(config.jobs);
+            // What `-j 0` means: as many as the system allows.
+            let unbounded = config.slots.bound.jobs;
             Some(Cluster::new(
                 settings,
                 unbounded,
@@ -74,11 +75,11 @@ impl Runner<'_> {
     }
 
     /// Whether another job may start now: a host has a free slot (or,
-    /// without hosts, fewer than `-j` jobs run).
-    pub(super) fn room_for_more(&self) -> bool {
+    /// without hosts, fewer than `most`, `-j` now, run).
+    pub(super) fn room_for_more(&self, most: usize) -> bool {
         match self.cluster() {
             Some(cluster) => cluster.table.has_room(),
-            None => self.running.len() < self.config.jobs,
+            None => self.running.len() < most,
         }
     }
 
@@ -136,21 +137,17 @@ impl Runner<'_> {
         }
     }
 
-    /// Starts a job that is not a plain local one; `None` if it is.
-    pub(super) fn remote_launch(&mut self, running: &mut Running) -> Option<Result<JobId, SpawnError>> {
+    /// Starts a job that is not a plain local one (`line` is what runs);
+    /// `None` if it is.
+    pub(super) fn remote_launch(&mut self, running: &mut Running, line: &[u8]) -> Option<Result<JobId, SpawnError>> {
         let remote = self.remote.as_ref()?;
         let files = remote.templates.render(running.job.values(running.slot));
         let watched = self.config.mode != crate::output::Mode::Ungroup || running.files.is_some();
         let launch = match (remote.cluster.as_ref(), running.placement.as_mut()) {
-            (Some(cluster), Some(placement)) => cluster.command(
-                placement,
-                &running.command,
-                running.job.seq,
-                running.slot,
-                &files,
-                watched,
-            ),
-            _ => Launch::Local(crate::remote::launch::local_line(&running.command, &files)),
+            (Some(cluster), Some(placement)) => {
+                cluster.command(placement, line, running.job.seq, running.slot, &files, watched)
+            }
+            _ => Launch::Local(crate::remote::launch::local_line(line, &files)),
         };
         let (argv, env) = match launch {
             Launch::Remote(command) => (command.argv, command.env),
@@ -282,7 +279,7 @@ impl Runner<'_> {
     fn apply(&mut self, changes: Vec<Change>) {
         for change in changes {
             match change {
-                Change::Message(message) => self.progress.suspend(|| tell!("{message}")),
+                Change::Warning(message) => self.progress.suspend(|| warning!("{message}")),
                 Change::Up(host) => self.release_held(host, true),
                 Change::Down(host) => self.release_held(host, false),
             }
