@@ -7,7 +7,7 @@
 //! (see `transfer`).
 
 use std::ffi::OsString;
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
 use super::cluster::{Cluster, shell_command};
 use super::hosts::HostId;
@@ -77,8 +77,11 @@ impl Templates {
         let (workdir, fresh) = match &self.workdir {
             None => (None, false),
             Some(WorkdirTemplate::Here(dir)) => (Some(dir.clone()), false),
-            Some(WorkdirTemplate::Fresh) => (Some(fresh_workdir(values.seq)), true),
-            Some(WorkdirTemplate::Dir(t)) => (Some(clean_workdir(&render(t))), false),
+            Some(WorkdirTemplate::Fresh) => (
+                Some(crate::workdir::fresh(values.seq).into_os_string().into_vec()),
+                true,
+            ),
+            Some(WorkdirTemplate::Dir(t)) => (Some(crate::workdir::tidy(render(t))), false),
         };
         JobFiles {
             transfer: self.transfer.iter().map(render).collect(),
@@ -154,45 +157,10 @@ pub(crate) enum Launch {
     Remote(ssh::Command),
 }
 
-/// `--workdir .`: the current dir, relative to the home dir when under it
-/// (so it is the same place under another home), as GNU parallel has it.
+/// `--workdir .` on a host: the current dir, relative to the home dir
+/// when under it.
 pub(crate) fn here_workdir() -> Vec<u8> {
-    let Ok(cwd) = std::env::current_dir() else {
-        return b".".to_vec();
-    };
-    let home = std::env::var_os("HOME").and_then(|h| std::fs::canonicalize(h).ok());
-    let cwd = std::fs::canonicalize(&cwd).unwrap_or(cwd);
-    if let Some(home) = home
-        && let Ok(rest) = cwd.strip_prefix(&home)
-    {
-        let rest = rest.as_os_str().as_bytes();
-        return if rest.is_empty() { b".".to_vec() } else { rest.to_vec() };
-    }
-    cwd.as_os_str().as_bytes().to_vec()
-}
-
-/// `--workdir ...`: `.parallel/tmp/HOST-PID-SEQ`, as GNU parallel names it.
-pub(crate) fn fresh_workdir(seq: u64) -> Vec<u8> {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .unwrap_or_else(|_| "localhost".to_owned());
-    format!(".parallel/tmp/{host}-{}-{seq}", std::process::id()).into_bytes()
-}
-
-/// A `--workdir DIR` after its replacement strings, cleaned as GNU
-/// parallel cleans it (rsync treats `/./` specially).
-pub(crate) fn clean_workdir(dir: &[u8]) -> Vec<u8> {
-    let mut d = dir.to_vec();
-    while let Some(i) = d.windows(3).position(|w| w == b"/./") {
-        d.drain(i..i + 2);
-    }
-    while d.len() > 1 && d.ends_with(b"/") {
-        d.pop();
-    }
-    while d.starts_with(b"./") && d.len() > 2 {
-        d.drain(..2);
-    }
-    d
+    crate::workdir::here().into_os_string().into_vec()
 }
 
 /// A local job's line in its work dir: `cd DIR || exit 255; LINE` (and,
@@ -321,10 +289,11 @@ mod tests {
 
     #[test]
     fn workdirs_are_cleaned_as_gnu_parallel_cleans_them() {
-        assert_eq!(clean_workdir(b"./a/./b/"), b"a/b");
-        assert_eq!(clean_workdir(b"/"), b"/");
-        assert_eq!(clean_workdir(b"dir"), b"dir");
-        let fresh = String::from_utf8(fresh_workdir(7)).unwrap();
+        use crate::workdir::{fresh, tidy};
+        assert_eq!(tidy(b"./a/./b/".to_vec()), b"a/b");
+        assert_eq!(tidy(b"/".to_vec()), b"/");
+        assert_eq!(tidy(b"dir".to_vec()), b"dir");
+        let fresh = fresh(7).into_os_string().into_string().unwrap();
         assert!(fresh.starts_with(".parallel/tmp/") && fresh.ends_with(&format!("-{}-7", std::process::id())));
     }
 
