@@ -20,9 +20,9 @@ pub(crate) mod memfd;
 pub(crate) mod page;
 pub(crate) mod poll;
 pub(crate) mod posix_spawn;
+pub(crate) mod prefault;
 #[cfg(feature = "cluster")]
 pub(crate) mod remote_slice;
-pub(crate) mod prefault;
 pub(crate) mod signal;
 pub(crate) mod signal_pipe;
 pub(crate) mod slots;
