@@ -648,4 +648,17 @@ mod tests {
         let n = config(&["-N2", "echo"]).unwrap();
         assert_eq!((n.batching, n.multi), (Batching::Count(2), Multi::Context));
     }
+
+    #[test]
+    fn one_workdir_flag_serves_local_or_remote_jobs_never_both() {
+        // Without hosts: the local `cd` wrapping (`crate::workdir`).
+        let local = config(&["--wd", "/tmp/{}", "echo"]).unwrap();
+        assert_eq!(local.workdir.as_deref(), Some("/tmp/{}"));
+        assert_eq!(local.remote.workdir, None);
+        // With hosts (`:` too): the remote side's, and no second `cd`.
+        let remote = config(&["-S", "1/example.invalid,:", "--wd", "...", "--cleanup", "echo"]).unwrap();
+        assert_eq!(remote.workdir, None);
+        assert_eq!(remote.remote.workdir, Some(crate::remote::Workdir::Fresh));
+        assert!(remote.remote.cleanup, "--cleanup reaches the remote side too");
+    }
 }
