@@ -85,6 +85,8 @@ pub(crate) struct Prepared {
     pub(crate) templates: Vec<crate::tmpl::Filled>,
     /// Evaluates perl expressions that need the job's slot, as it starts.
     pub(crate) at_launch: Option<Evaluator>,
+    /// `--transferfile`, `--return`, `--workdir`.
+    pub(crate) remote: crate::remote::launch::Templates,
 }
 
 /// Opens the sources, reads their headers and parses every template.
@@ -195,6 +197,9 @@ pub(crate) fn prepare(config: &Config) -> Result<Prepared, UsageError> {
         extra.push(t.name.clone());
         extra.push(t.content.clone());
     }
+    // Then the remote file options' (`--transferfile`, `--return`,
+    // `--workdir` on hosts).
+    extra.extend(config.remote.file_templates());
     let program = Program::prepare(
         &config.strings.table,
         Sources {
@@ -261,11 +266,13 @@ pub(crate) fn prepare(config: &Config) -> Result<Prepared, UsageError> {
             })
         })
         .collect();
+    let remote = crate::remote::launch::Templates::new(&config.remote, extra.collect());
     let records = Records::new(columns, &linked, config.linking);
     let mut jobs = JobSource::new(records, config.batching, config.multi, command.clone(), config.jobs);
     jobs.evaluator = Some(evaluator.clone());
     jobs.input_may_block = input_may_block;
     Ok(Prepared {
+        remote,
         templates,
         filters,
         workdir,
