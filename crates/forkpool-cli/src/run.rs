@@ -592,6 +592,13 @@ impl<'c> Runner<'c> {
                 line
             };
             shown.push(b'\n');
+            if let Some(results) = &self.results {
+                // As GNU parallel: the result files, and nothing printed.
+                if let Err(e) = results.dry_run(&job.records, values(&job, slot), job.seq) {
+                    self.fatal(&format!("cannot create the result files: {}", io_reason(&e)));
+                }
+                shown.clear();
+            }
             self.printer.start(job.seq, tag);
             let printed = self
                 .printer
