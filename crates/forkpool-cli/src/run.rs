@@ -335,6 +335,12 @@ impl<'c> Runner<'c> {
             // What a shell reports for a process killed by SIGPIPE.
             return 128 + libc::SIGPIPE;
         }
+        if self.output_warned {
+            // Output was lost (a full disk, an I/O error): the error
+            // message comes with GNU parallel's "other error" status, so
+            // that `&&` and `set -e` notice (GNU parallel exits 0).
+            return 255;
+        }
         match self.stop {
             Some(Stop::Fatal | Stop::Signal | Stop::TooLong) => 255,
             _ => match self.halt_status {
