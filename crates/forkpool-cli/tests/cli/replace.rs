@@ -809,3 +809,29 @@ fn gnu_parallel_agrees() {
         );
     }
 }
+
+#[test]
+fn helper_functions_take_gnus_arguments_and_no_more() {
+    // GNU parallel declares its helpers with prototypes: a call with too
+    // many arguments does not compile, in forkpool as in GNU parallel.
+    for (expression, name) in [
+        ("$_=yyyy_mm_dd_hh_mm_ss(0)", "yyyy_mm_dd_hh_mm_ss"),
+        ("$_=hhmm(1)", "hhmm"),
+        ("$_=Q($_,1)", "Q"),
+        ("$_=pQ($_,1)", "pQ"),
+        ("$_=total_jobs(1)", "total_jobs"),
+        ("$_=seq(2)", "seq"),
+        ("$_=hash($_,1)", "hash"),
+    ] {
+        let args = ["-k", "echo", &format!("{{= {expression} =}}"), ":::", "a"];
+        let r = super::gnu::same_as_gnu(&args, b"");
+        assert_eq!(r.code, 255, "{expression}");
+        let needle = format!("Too many arguments for Arg::{name}");
+        assert!(r.stderr.contains(&needle), "{expression}: {}", r.stderr);
+    }
+    // The right number still works, with and without parentheses.
+    for expression in ["$_=Q $_", "$_=Q($_).seq().total_jobs", "$_=::min(3,2).::sum(1,2)", "uq()"] {
+        let args = ["-k", "echo", &format!("{{= {expression} =}}"), ":::", "a b"];
+        assert_eq!(super::gnu::same_as_gnu(&args, b"").code, 0, "{expression}");
+    }
+}
