@@ -835,3 +835,21 @@ fn helper_functions_take_gnus_arguments_and_no_more() {
         assert_eq!(super::gnu::same_as_gnu(&args, b"").code, 0, "{expression}");
     }
 }
+
+#[test]
+fn replace_takes_the_next_word_as_gnu_parallel() {
+    // `--replace`'s value is optional, glued (`--replace=X`) or the next
+    // word unless that is an option or `--`: `--replace echo {}` makes
+    // `echo` the replacement string and runs `{} a`.
+    for args in [
+        &["-k", "--replace", "echo", "{}", ":::", "a"][..],
+        &["-k", "--replace", "X", "echo", "X", ":::", "a", "b"],
+        &["-k", "--replace=X", "echo", "X", ":::", "a"],
+        &["-k", "--replace", "--", "echo", "{}", ":::", "a"],
+        &["--replace", "-k", "echo", "{}", ":::", "a"],
+    ] {
+        super::gnu::same_as_gnu(args, b"");
+    }
+    let r = run(&["-k", "--replace", "X", "echo", "X", ":::", "a", "b"]);
+    assert_eq!((r.lines(), r.code), (vec!["a", "b"], 0), "{}", r.stderr);
+}
