@@ -169,6 +169,11 @@ pub(crate) struct Config {
     pub(crate) shell: Shell,
     /// Replacement strings: `-I`, `--plus`, `--rpl`, `--trim`, `--csv`, colour...
     pub(crate) strings: crate::replace::Settings,
+    /// `$PARALLEL_ENV`: shell code run before every command.
+    pub(crate) parallel_env: Option<Vec<u8>>,
+    /// Running a semaphore's command: it gets our stdin, and its exit
+    /// status is ours.
+    pub(crate) semaphore: bool,
 }
 
 /// The number of CPUs (threads, unless told to count cores or sockets).
@@ -556,6 +561,8 @@ impl Config {
                 csv_separator,
                 ..replace_settings
             },
+            parallel_env: crate::invocation::parallel_env::code()?.map(<[u8]>::to_vec),
+            semaphore: false,
         })
     }
 }

@@ -118,6 +118,74 @@ impl Pool {
         }
     }
 
+    /// Runs `count` items already encoded (`len u32 | bytes` each) for the
+    /// task entry `entry`, each under `timeout` if given: how a cluster
+    /// node hands the pool what arrived from the broker without decoding
+    /// and encoding it again. The caller has checked the items' framing and
+    /// sizes.
+    #[cfg(feature = "cluster")]
+    pub(crate) fn submit_items(
+        &self,
+        entry: CodeOffset,
+        data: Vec<u8>,
+        count: u32,
+        at_most_once: bool,
+        timeout: Option<std::time::Duration>,
+    ) -> Arc<Slot> {
+        let slot = Slot::new(
+            count,
+            Label {
+                id: slot::next_id(),
+                base: Some(0),
+            },
+        );
+        let size = data.len() as u64;
+        let job = Job::new(entry, slot.clone(), data, Vec::new(), count, size, at_most_once).with_timeout(timeout);
+        self.shared.submit(job);
+        slot
+    }
+
+    /// Like [`submit_items`](Pool::submit_items), but each item is a task
+    /// of its own, exactly as if `submit`ted one by one (several
+    /// submissions that crossed the broker together).
+    #[cfg(feature = "cluster")]
+    pub(crate) fn submit_each(
+        &self,
+        entry: CodeOffset,
+        data: &[u8],
+        count: u32,
+        timeout: Option<std::time::Duration>,
+    ) -> Vec<Arc<Slot>> {
+        let mut jobs = Vec::with_capacity(count as usize);
+        let mut slots = Vec::with_capacity(count as usize);
+        for item in crate::ipc::protocol::Items::new(data, count) {
+            let slot = match item {
+                // The node checked that its items are inline.
+                Ok(item) => {
+                    let mut one = Vec::with_capacity(4 + item.inline.len());
+                    let pushed = crate::ipc::protocol::push_item(&mut one, |o| {
+                        o.extend_from_slice(item.inline);
+                        Ok::<(), ()>(())
+                    });
+                    let slot = Slot::new(1, Label::task(slot::next_id()));
+                    if pushed.is_ok() {
+                        let size = item.inline.len() as u64;
+                        jobs.push(Job::new(entry, slot.clone(), one, Vec::new(), 1, size, true).with_timeout(timeout));
+                    }
+                    slot
+                }
+                Err(e) => Slot::failed(
+                    1,
+                    Label::task(slot::next_id()),
+                    TaskError::Protocol { message: e.to_string() },
+                ),
+            };
+            slots.push(slot);
+        }
+        self.shared.submit_all(jobs);
+        slots
+    }
+
     /// Runs `f` on every input, in the workers, and yields the results in
     /// input order.
     ///

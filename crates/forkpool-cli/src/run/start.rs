@@ -108,7 +108,14 @@ impl Runner<'_> {
         let spec = Spec {
             argv,
             env,
-            stdin: if self.config.tty { Input::Tty } else { Input::Null },
+            // `sem`'s command reads sem's stdin, as in GNU parallel.
+            stdin: if self.config.tty {
+                Input::Tty
+            } else if self.config.semaphore {
+                Input::Inherit
+            } else {
+                Input::Null
+            },
             stdout,
             stderr,
             nice: self.config.nice,

@@ -19,9 +19,13 @@ pub(crate) mod memfd;
 pub(crate) mod page;
 pub(crate) mod poll;
 pub(crate) mod posix_spawn;
+#[cfg(feature = "cluster")]
+pub(crate) mod remote_slice;
 pub(crate) mod signal;
 pub(crate) mod signal_pipe;
 pub(crate) mod slots;
 pub(crate) mod spawn;
 pub(crate) mod stdio;
+#[cfg(feature = "cluster")]
+pub(crate) mod stop_signals;
 pub(crate) mod threads;
