@@ -1323,7 +1323,10 @@ fn an_unwritable_stderr_or_stdout_does_not_stop_the_run_but_fails_it() {
     assert_eq!(std::fs::read_to_string(&log).unwrap(), "1\n2\n");
     let stderr = String::from_utf8_lossy(&both_ran.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.contains("cannot write output: No space left on device"), "{stderr}");
+    assert!(
+        stderr.contains("cannot write output: No space left on device"),
+        "{stderr}"
+    );
     let gnu = Command::new("parallel")
         .args(["--will-cite", "-j1", "echo {}", ":::", "1", "2"])
         .stdout(full())

@@ -254,9 +254,17 @@ fn results_with_dry_run_print_nothing_and_leave_gnus_files() {
         let r = run(&a.each_ref().map(String::as_str));
         let gnu = super::gnu::gnu_with(&b.each_ref().map(String::as_str), b"");
         assert_eq!((r.stdout.as_str(), r.code), ("", 0), "{results}: {}", r.stderr);
-        assert_eq!((gnu.stdout.as_str(), gnu.code), ("", 0), "{results}: GNU {}", gnu.stderr);
+        assert_eq!(
+            (gnu.stdout.as_str(), gnu.code),
+            ("", 0),
+            "{results}: GNU {}",
+            gnu.stderr
+        );
         let tree_ours = tree(&ours.path("res"));
-        assert!(tree_ours.iter().any(|(n, c)| n.ends_with("seq") && c == "2"), "{tree_ours:?}");
+        assert!(
+            tree_ours.iter().any(|(n, c)| n.ends_with("seq") && c == "2"),
+            "{tree_ours:?}"
+        );
         assert_eq!(tree_ours, tree(&theirs.path("res")), "{results}");
     }
 }

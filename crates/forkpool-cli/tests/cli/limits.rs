@@ -193,7 +193,12 @@ fn a_limit_over_holds_back_even_the_first_job_as_gnu_parallel() {
     let mut gnu = Command::new("parallel");
     gnu.args(["--will-cite"]).env("PARALLEL_SHELL", "/bin/bash");
     let theirs = run_with_limit_over_until_marker(&mut gnu);
-    assert_eq!((theirs.lines(), theirs.code), (ours.lines(), ours.code), "GNU: {}", theirs.stderr);
+    assert_eq!(
+        (theirs.lines(), theirs.code),
+        (ours.lines(), ours.code),
+        "GNU: {}",
+        theirs.stderr
+    );
 }
 
 #[test]

@@ -830,7 +830,12 @@ fn helper_functions_take_gnus_arguments_and_no_more() {
         assert!(r.stderr.contains(&needle), "{expression}: {}", r.stderr);
     }
     // The right number still works, with and without parentheses.
-    for expression in ["$_=Q $_", "$_=Q($_).seq().total_jobs", "$_=::min(3,2).::sum(1,2)", "uq()"] {
+    for expression in [
+        "$_=Q $_",
+        "$_=Q($_).seq().total_jobs",
+        "$_=::min(3,2).::sum(1,2)",
+        "uq()",
+    ] {
         let args = ["-k", "echo", &format!("{{= {expression} =}}"), ":::", "a b"];
         assert_eq!(super::gnu::same_as_gnu(&args, b"").code, 0, "{expression}");
     }
