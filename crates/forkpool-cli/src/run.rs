@@ -602,6 +602,7 @@ impl<'c> Runner<'c> {
                 // Filtered out: it still counts as failed, as in GNU parallel.
                 self.tally.failed += 1;
             }
+            let command = line.clone();
             let mut shown = if self.config.show.stdout > 1 {
                 shown_as_run.to_vec()
             } else {
@@ -616,10 +617,23 @@ impl<'c> Runner<'c> {
                 shown.clear();
             }
             self.printer.start(job.seq, tag);
-            let printed = self
-                .printer
-                .output(job.seq, Stream::Stdout, &shown)
-                .and_then(|()| self.printer.finish(job.seq));
+            let printed = self.printer.output(job.seq, Stream::Stdout, &shown);
+            if self.printer.has_table() {
+                // `--results FILE.csv`: as in GNU parallel, a row whose
+                // output is the command shown.
+                let finished = Finished {
+                    seq: job.seq,
+                    start: SystemTime::now(),
+                    runtime: Duration::ZERO,
+                    receive: shown.len() as u64,
+                    exitval: 0,
+                    signal: 0,
+                    command,
+                    values: job.args.clone(),
+                };
+                self.printer.set_finished(job.seq, finished);
+            }
+            let printed = printed.and_then(|()| self.printer.finish(job.seq));
             if let Err(e) = printed {
                 self.output_failed(&e);
             }

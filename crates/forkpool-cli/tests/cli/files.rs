@@ -268,3 +268,38 @@ fn results_with_dry_run_print_nothing_and_leave_gnus_files() {
         assert_eq!(tree_ours, tree(&theirs.path("res")), "{results}");
     }
 }
+
+#[test]
+fn a_results_table_with_dry_run_holds_the_commands_as_gnus() {
+    // GNU parallel's row per job, with the shown command as its output.
+    let table = |program: &mut Command| {
+        let d = Dir::new();
+        let path = d.s("res.csv");
+        let out = program
+            .args(["-k", "--results", &path, "--dry-run", "echo", ":::", "a", "b"])
+            .output()
+            .unwrap();
+        assert_eq!(
+            (out.stdout.as_slice(), out.status.code()),
+            (&b""[..], Some(0)),
+            "{out:?}"
+        );
+        // Start times and run times differ from run to run.
+        let text = std::fs::read_to_string(&path).unwrap();
+        text.lines()
+            .map(|line| {
+                let mut fields: Vec<&str> = line.split(',').collect();
+                if line.starts_with(|c: char| c.is_ascii_digit()) && fields.len() > 3 {
+                    fields[2] = "T";
+                    fields[3] = "R";
+                }
+                fields.join(",")
+            })
+            .collect::<Vec<String>>()
+    };
+    let ours = table(&mut command(&[]));
+    assert_eq!(ours.len(), 5, "{ours:?}");
+    assert_eq!(ours[1], r#"1,:,T,R,0,7,0,0,"echo a",a,"echo a"#, "{ours:?}");
+    let theirs = table(Command::new("parallel").arg("--will-cite"));
+    assert_eq!(ours, theirs);
+}
