@@ -83,7 +83,11 @@
 //!   several to a frame. An encoding larger than 256 KiB is written
 //!   straight into a sealed `memfd` instead, whose descriptor travels
 //!   beside the frame (`SCM_RIGHTS`); the receiver maps it and decodes from
-//!   the mapping, so no socket buffer sits in the way. [`SharedBytes`] and
+//!   the mapping, so no socket buffer sits in the way. The sender keeps
+//!   such memfds for a few seconds and writes the next large item into the
+//!   same pages once every receiver is done with them, so that large
+//!   payloads sent again and again cost one copy each way rather than a
+//!   fresh page every 4 KiB (`src/shm/README.md`, "Lanes"). [`SharedBytes`] and
 //!   [`SharedSlice`] go further: their bytes already live in a sealed
 //!   memfd, and only the descriptor crosses, whatever the size; both sides
 //!   map the same memory read-only. Received descriptors are checked

@@ -125,12 +125,12 @@ where
     fn fill(&mut self) {
         let mut jobs = Vec::new();
         while self.window.len() < self.max_in_flight && !self.input_done {
-            let max = self.pool.max_message();
+            let pool = self.pool;
             let chunk = encode_chunk(
                 &mut self.input,
                 self.chunk.items(),
                 MAX_CHUNK_BYTES,
-                |data, fds, arg| encode_item(data, fds, max, arg),
+                |data, fds, arg| encode_item(data, fds, pool, arg),
             );
             self.input_done = chunk.input_done;
             if chunk.count > 0 {

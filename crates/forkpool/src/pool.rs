@@ -107,7 +107,7 @@ impl Pool {
         let mut data = Vec::with_capacity(32);
         let label = Label::task(slot::next_id());
         let mut fds = Vec::new();
-        match encode_item(&mut data, &mut fds, self.max_message(), arg) {
+        match encode_item(&mut data, &mut fds, self, arg) {
             Err(error) => Slot::failed(1, label, error),
             Ok(size) => {
                 let slot = Slot::new(1, label);
@@ -280,12 +280,13 @@ impl Drop for Pool {
     }
 }
 
-/// Appends `arg` as one encoded item (and its descriptors), enforcing the
-/// size limit as it is encoded. Returns the size of its encoding.
+/// Appends `arg` as one encoded item for `pool` (and its descriptors),
+/// enforcing the size limit as it is encoded. Returns the size of its
+/// encoding.
 pub(crate) fn encode_item<A: Serialize + ?Sized>(
     data: &mut Vec<u8>,
     fds: &mut Vec<Attachment>,
-    max: usize,
+    pool: &Pool,
     arg: &A,
 ) -> Result<u64, TaskError> {
     codec::encode(
@@ -293,7 +294,8 @@ pub(crate) fn encode_item<A: Serialize + ?Sized>(
         codec::Sink {
             out: data,
             fds,
-            limit: max,
+            limit: pool.max_message(),
+            lanes: &pool.shared.lanes,
         },
     )
     .map_err(|e| TaskError::Codec {

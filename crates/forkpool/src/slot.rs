@@ -557,6 +557,7 @@ mod tests {
                         out: o,
                         fds,
                         limit: 1 << 20,
+                        lanes: &crate::shm::lanes::Lanes::unkept(),
                     },
                 )
                 .map(drop)

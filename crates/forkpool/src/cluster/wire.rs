@@ -330,22 +330,36 @@ pub(crate) fn inline_records(bytes: &[u8], mut fds: FrameFds, limit: usize) -> V
             break;
         };
         let mut item_fds = fds.take(record.item.fds()).into_iter();
-        let body: Result<Vec<u8>, String> = match (record.item.out_of_line, record.item.shared_fds) {
+        let out_of_line = record.item.out_of_line();
+        // A reused lane comes with its board: whatever happens to the
+        // record, the worker gets its lane back once the body is read.
+        let (body_fd, board) = match out_of_line {
+            Some(body) => (
+                item_fds.next().flatten(),
+                if body.board { item_fds.next().flatten() } else { None },
+            ),
+            None => (None, None),
+        };
+        let body: Result<Vec<u8>, String> = match (out_of_line, record.item.shared_fds) {
             (None, 0) => Ok(record.item.inline.to_vec()),
             (_, 1..) => {
                 Err("the result holds shared memory (SharedBytes or SharedSlice), which does not cross machines".into())
             }
-            (Some(size), 0) if size > limit as u64 => Err(format!(
-                "the result is {size} bytes, over the node's message size limit of {limit} bytes"
+            (Some(body), 0) if body.len > limit as u64 => Err(format!(
+                "the result is {} bytes, over the node's message size limit of {limit} bytes",
+                body.len
             )),
-            (Some(size), 0) => match item_fds.next().flatten() {
+            (Some(body), 0) => match body_fd {
                 None => Err("the result's body is missing".into()),
-                Some(fd) => Sealed::check(fd, size)
+                Some(fd) => Sealed::check_holding(fd, body.len)
                     .map_err(|refusal| refusal.to_string())
                     .and_then(|sealed| sealed.view(true).map_err(|e| e.to_string()))
                     .map(|view| view.bytes().to_vec()),
             },
         };
+        if let Some(board) = board {
+            crate::shm::lanes::say_done(&board);
+        }
         let (tag, body) = match body {
             Ok(body) => (record.tag, body),
             Err(message) => (Tag::Codec, format!("cannot send the result: {message}").into_bytes()),

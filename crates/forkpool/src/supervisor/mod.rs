@@ -856,6 +856,10 @@ impl Supervisor {
             (a, b) => a.or(b),
         };
         let mut earliest = |t: Instant| next = Some(next.map_or(t, |n| n.min(t)));
+        // Large arguments' lanes nobody used for a while are let go.
+        if let Some(due) = self.shared.lanes.trim(now) {
+            earliest(due);
+        }
         let coarse_now = status::coarse_now_ns();
         let mut kills = Vec::new();
         for (&id, worker) in &self.workers {

@@ -15,10 +15,12 @@ pub(crate) mod fds;
 pub(crate) mod fork;
 pub(crate) mod hook;
 pub(crate) mod landlock;
+pub(crate) mod lane;
 pub(crate) mod memfd;
 pub(crate) mod page;
 pub(crate) mod poll;
 pub(crate) mod posix_spawn;
+pub(crate) mod prefault;
 #[cfg(feature = "cluster")]
 pub(crate) mod remote_slice;
 pub(crate) mod signal;
