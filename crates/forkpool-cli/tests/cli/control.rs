@@ -279,3 +279,26 @@ fn usr1_lists_the_running_jobs_and_usr2_turns_progress_on() {
         r.stderr
     );
 }
+
+#[test]
+fn halt_on_done_exits_as_gnu_parallel() {
+    // GNU parallel's statuses for done=: N jobs done with none failed is
+    // 101; with some failed, their number; done=1 is the job's own
+    // status; a percentage is the failed percentage; a count never
+    // reached is the number failed.
+    for (halt, items) in [
+        ("now,done=2", &["0", "0", "0", "0"][..]),
+        ("soon,done=2", &["0", "0", "0", "0"]),
+        ("now,done=4", &["0", "0", "0", "0"]),
+        ("now,done=5", &["0", "0", "0", "0"]),
+        ("now,done=2", &["3", "0", "0", "0"]),
+        ("now,done=1", &["3", "0"]),
+        ("now,done=50%", &["0", "0", "0", "0"]),
+        ("now,done=50%", &["2", "0", "0", "0"]),
+        ("now,done=25%", &["4", "0", "0", "0"]),
+    ] {
+        let mut args = vec!["-k", "-j1", "--halt", halt, "echo {}; exit {}", ":::"];
+        args.extend_from_slice(items);
+        same_as_gnu(&args, b"");
+    }
+}
