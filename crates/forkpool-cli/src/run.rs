@@ -656,6 +656,8 @@ impl<'c> Runner<'c> {
                     seq: job.seq,
                     start: SystemTime::now(),
                     runtime: Duration::ZERO,
+                    host: ":".to_owned(),
+                    send: 0,
                     receive: shown.len() as u64,
                     exitval: 0,
                     signal: 0,

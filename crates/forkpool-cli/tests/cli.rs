@@ -444,9 +444,17 @@ fn memfree_and_load_hold_jobs_back() {
     // Far more memory than any machine has free: one job at a time.
     let r = run(&["--memfree", "1000T", "-j4", "echo {%}", ":::", "a", "b", "c"]);
     assert_eq!((r.lines(), r.code), (vec!["1", "1", "1"], 0));
-    // --load 0 means 0.01 processes: always "too busy", so one at a time.
+    // --load 0 means 0.01 running processes (system-wide, from
+    // /proc/loadavg, forkpool itself not counted): with a busy loop beside
+    // it, always "too busy", so one job at a time.
+    let mut busy = std::process::Command::new("sh")
+        .args(["-c", "while :; do :; done"])
+        .spawn()
+        .unwrap();
     let r = run(&["--load", "0", "-j4", "echo {%}", ":::", "a", "b", "c"]);
-    assert_eq!(r.lines(), ["1", "1", "1"]);
+    busy.kill().unwrap();
+    busy.wait().unwrap();
+    assert_eq!((r.lines(), r.code), (vec!["1", "1", "1"], 0));
 }
 
 #[test]
