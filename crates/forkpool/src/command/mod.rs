@@ -67,7 +67,7 @@ pub const MAX_RUNNING: usize = 1 << 16;
 pub struct JobId(u64);
 
 /// What a job's standard input is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub enum Input {
     /// `/dev/null`.
@@ -75,7 +75,38 @@ pub enum Input {
     Null,
     /// The supervisor's own standard input.
     Inherit,
+    /// A descriptor of the caller's: a file, a pipe's read end, a memfd.
+    /// The job gets its own copy, so the caller may close it once
+    /// [`Supervisor::spawn`] returns (for a pipe, it should: the job sees
+    /// end-of-file only when every write end is closed).
+    ///
+    /// ```no_run
+    /// use std::sync::Arc;
+    /// use forkpool::command::{Input, Spec, Supervisor};
+    ///
+    /// let (read, write) = rustix::pipe::pipe()?;
+    /// let mut supervisor = Supervisor::new()?;
+    /// let spec = Spec { stdin: Input::Fd(Arc::new(read)), ..Spec::new(["wc", "-c"]) };
+    /// supervisor.spawn(&spec)?;
+    /// drop(spec);
+    /// rustix::io::write(&write, b"hello")?;
+    /// drop(write); // end of its input
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    Fd(Arc<OwnedFd>),
 }
+
+impl PartialEq for Input {
+    fn eq(&self, other: &Input) -> bool {
+        match (self, other) {
+            (Input::Null, Input::Null) | (Input::Inherit, Input::Inherit) => true,
+            (Input::Fd(a), Input::Fd(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Input {}
 
 /// Where a job's standard output or error goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -475,9 +506,10 @@ impl Supervisor {
             program,
             argv: &argv,
             envp: &envp,
-            stdin: match spec.stdin {
+            stdin: match &spec.stdin {
                 Input::Null => Stdio::Null,
                 Input::Inherit => Stdio::Inherit,
+                Input::Fd(fd) => Stdio::Fd(fd.as_raw_fd()),
             },
             stdout: stdio(spec.stdout, &stdout_pipe),
             stderr: stdio(spec.stderr, &stderr_pipe),
