@@ -34,7 +34,7 @@ fn bad(message: impl Into<String>) -> UsageError {
 
 /// A regex error on one line: its reason ("unclosed group"), without the
 /// pattern-and-caret drawing around it.
-fn regex_reason(e: &regex::Error) -> String {
+pub(crate) fn regex_reason(e: &regex::Error) -> String {
     let text = e.to_string();
     let last = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("invalid");
     last.trim().trim_start_matches("error: ").to_owned()
@@ -131,6 +131,8 @@ pub(crate) struct Config {
     pub(crate) progress: bool,
     pub(crate) eta: bool,
     pub(crate) shell: Shell,
+    /// `--pipe`, `--pipepart`: the input cut into blocks for the jobs.
+    pub(crate) pipe: Option<crate::pipe::Settings>,
 }
 
 /// The number of CPU threads.
@@ -184,6 +186,7 @@ pub(crate) fn parse_jobs(text: &str) -> Option<usize> {
 impl Config {
     /// Resolves and checks the flags.
     pub(crate) fn from_flags(flags: Flags) -> Result<Config, UsageError> {
+        let pipe = crate::pipe::Settings::from_flags(&flags)?;
         let (command, sources) = split_command(&flags.rest, &flags.arg_files);
         let command: Vec<Vec<u8>> = command.iter().map(|w| w.as_bytes().to_vec()).collect();
 
@@ -218,6 +221,8 @@ impl Config {
             })
             .transpose()?;
         let header = match flags.header.as_deref() {
+            // With --pipe, the header is the input's (see `pipe`).
+            _ if pipe.is_some() => None,
             None => None,
             Some("0") => Some(Header::FileNames),
             Some(":") => Some(Header::FirstLine),
@@ -236,6 +241,8 @@ impl Config {
         let count =
             |flag: &str, v: &str| parse_count(v).ok_or_else(|| bad(format!("{flag} must be a number, not {v:?}")));
         let (batching, multi) = match (&flags.max_replace_args, &flags.max_args) {
+            // With --pipe, -N counts records per block (see `pipe`).
+            _ if pipe.is_some() => (Batching::Single, Multi::Single),
             (Some(n), _) => (Batching::Count(count("-N", n)?), Multi::Context),
             (None, Some(n)) => (
                 Batching::Count(count("-n", n)?),
@@ -251,6 +258,8 @@ impl Config {
         };
 
         let jobs = match &flags.jobs {
+            // --tee runs every job at once: as many as it takes.
+            None if pipe.as_ref().is_some_and(|p| p.tee) => parse_jobs("0").unwrap_or(1),
             None => cpus(),
             Some(j) => {
                 parse_jobs(j).ok_or_else(|| bad(format!("invalid --jobs value {j:?}: use N, N%, +N, -N or 0")))?
@@ -363,6 +372,13 @@ impl Config {
             None => Halt::default(),
             Some(h) => Halt::from_str(h).map_err(|e| bad(e.0))?,
         };
+        if halt.needs_total()
+            && pipe
+                .as_ref()
+                .is_some_and(|p| p.mode == crate::pipe::settings::Mode::Pipe && !p.tee)
+        {
+            return Err(bad("--pipe is incompatible with --eta/--bar/--shuf"));
+        }
         let joblog = flags.joblog.as_deref().map(|j| match j.strip_prefix('+') {
             Some(path) => (PathBuf::from(path), true),
             None => (PathBuf::from(j), false),
@@ -416,6 +432,7 @@ impl Config {
             progress: flags.progress,
             eta: flags.eta,
             shell,
+            pipe,
         })
     }
 }

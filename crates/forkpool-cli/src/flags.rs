@@ -221,6 +221,10 @@ pub(crate) struct Flags {
     #[arg(long = "eta", help_heading = "Control")]
     pub(crate) eta: bool,
 
+    // ------------------------------------------------------------- pipe --
+    #[command(flatten)]
+    pub(crate) pipe: crate::pipe::flags::PipeFlags,
+
     /// The command, then its input sources. (Filled by `Flags::parse_args`,
     /// which finds where the options end.)
     #[arg(skip)]

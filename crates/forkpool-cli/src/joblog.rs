@@ -24,6 +24,8 @@ pub(crate) struct Finished {
     pub(crate) seq: u64,
     pub(crate) start: SystemTime,
     pub(crate) runtime: Duration,
+    /// Bytes of standard input (`--pipe`).
+    pub(crate) send: u64,
     /// Bytes of standard output.
     pub(crate) receive: u64,
     pub(crate) exitval: i64,
@@ -44,10 +46,11 @@ impl Finished {
     /// The joblog line, in GNU parallel's format.
     pub(crate) fn line(&self) -> Vec<u8> {
         let mut line = format!(
-            "{}\t:\t{}\t{:>10.3}\t0\t{}\t{}\t{}\t",
+            "{}\t:\t{}\t{:>10.3}\t{}\t{}\t{}\t{}\t",
             self.seq,
             self.start_text(),
             self.runtime.as_secs_f64(),
+            self.send,
             self.receive,
             self.exitval,
             self.signal
@@ -164,6 +167,7 @@ mod tests {
             seq: 2,
             start: SystemTime::UNIX_EPOCH + Duration::from_millis(1_795_292_828_782),
             runtime: Duration::from_millis(1223),
+            send: 0,
             receive: 0,
             exitval: -1,
             signal: 15,
@@ -182,6 +186,7 @@ mod tests {
             seq: 1,
             start: SystemTime::UNIX_EPOCH,
             runtime: Duration::ZERO,
+            send: 0,
             receive: 0,
             exitval: 0,
             signal: 0,
@@ -203,6 +208,7 @@ mod tests {
                     seq,
                     start: SystemTime::now(),
                     runtime: Duration::ZERO,
+                    send: 0,
                     receive: 0,
                     exitval,
                     signal: 0,

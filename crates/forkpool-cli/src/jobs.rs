@@ -30,12 +30,48 @@ pub(crate) struct Job {
     pub(crate) records: Vec<Record>,
     /// Every value of those records, in order.
     pub(crate) args: Vec<Vec<u8>>,
+    /// `--pipe`: what it reads.
+    pub(crate) stdin: Option<crate::pipe::Stdin>,
 }
 
 impl Job {
     fn new(seq: u64, records: Vec<Record>) -> Job {
         let args = records.iter().flatten().cloned().collect();
-        Job { seq, records, args }
+        Job {
+            seq,
+            records,
+            args,
+            stdin: None,
+        }
+    }
+}
+
+/// Where jobs come from: input records grouped by a [`JobSource`], or the
+/// blocks of `--pipe`.
+pub(crate) trait Jobs: Send {
+    /// The next job, or `None` at the end of the input.
+    fn next_job(&mut self) -> io::Result<Option<Job>>;
+
+    /// Every remaining job (for `--shuf`, `--bar`, `--eta` and `--halt N%`,
+    /// which need them all up front).
+    fn collect_all(&mut self) -> io::Result<Vec<Job>> {
+        let mut all = Vec::new();
+        while let Some(job) = self.next_job()? {
+            all.push(job);
+        }
+        Ok(all)
+    }
+}
+
+impl std::fmt::Debug for dyn Jobs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Jobs")
+    }
+}
+
+impl Jobs for JobSource {
+    fn next_job(&mut self) -> io::Result<Option<Job>> {
+        JobSource::next_job(self)
     }
 }
 
@@ -50,7 +86,11 @@ pub(crate) struct Prepared {
     /// Reading the input may wait on another process (a pipe, a terminal):
     /// it is read on its own thread.
     pub(crate) input_may_block: bool,
-    pub(crate) jobs: JobSource,
+    pub(crate) jobs: Box<dyn Jobs>,
+    /// `--pipe`: what the jobs' input needs while they run.
+    pub(crate) pipe: Option<crate::pipe::Runtime>,
+    /// Bytes of input the input thread may read ahead of the jobs.
+    pub(crate) ahead: usize,
 }
 
 /// Opens the sources, reads their headers and parses every template.
@@ -60,10 +100,15 @@ pub(crate) fn prepare(config: &Config) -> Result<Prepared, UsageError> {
     let mut linked = Vec::new();
     let mut file_names = Vec::new();
     let mut input_may_block = false;
-    let sources: Vec<(SourceArg, bool)> = if config.sources.is_empty() {
-        vec![(SourceArg::File("-".into()), false)]
-    } else {
-        config.sources.iter().map(|s| (s.arg.clone(), s.linked)).collect()
+    let sources: Vec<(SourceArg, bool)> = match &config.pipe {
+        // `--pipe` reads standard input for data: only the other sources
+        // give arguments.
+        Some(pipe) => crate::pipe::arg_sources(pipe, &config.sources)
+            .into_iter()
+            .map(|s| (s.arg, s.linked))
+            .collect(),
+        None if config.sources.is_empty() => vec![(SourceArg::File("-".into()), false)],
+        None => config.sources.iter().map(|s| (s.arg.clone(), s.linked)).collect(),
     };
     for (arg, is_linked) in sources {
         let source = match &arg {
@@ -159,9 +204,22 @@ pub(crate) fn prepare(config: &Config) -> Result<Prepared, UsageError> {
             });
         }
     }
+    let has_args = !columns.is_empty();
     let records = Records::new(columns, &linked, config.linking);
+    let source = JobSource::new(records, config.batching, config.multi, command.clone(), config.jobs);
+    let (jobs, pipe, ahead): (Box<dyn Jobs>, _, _) = match &config.pipe {
+        None => (Box::new(source), None, usize::MAX),
+        Some(settings) => {
+            let args = has_args.then_some(source);
+            let prepared = crate::pipe::prepare(settings, config, args, command.has_replacements())?;
+            input_may_block |= prepared.may_block;
+            (prepared.jobs, Some(prepared.runtime), prepared.ahead)
+        }
+    };
     Ok(Prepared {
-        jobs: JobSource::new(records, config.batching, config.multi, command.clone(), config.jobs),
+        jobs,
+        pipe,
+        ahead,
         command,
         tag,
         results,
@@ -346,16 +404,6 @@ impl JobSource {
             self.even = Some(self.buffer.len().div_ceil(self.slots).max(1));
         }
         Ok(())
-    }
-
-    /// Every remaining job (for `--shuf`, `--bar`, `--eta` and `--halt N%`,
-    /// which need them all up front).
-    pub(crate) fn collect_all(&mut self) -> io::Result<Vec<Job>> {
-        let mut all = Vec::new();
-        while let Some(job) = self.next_job()? {
-            all.push(job);
-        }
-        Ok(all)
     }
 }
 

@@ -41,6 +41,7 @@ mod input;
 mod joblog;
 mod jobs;
 mod output;
+mod pipe;
 mod program;
 mod progress;
 mod results;

@@ -15,13 +15,13 @@ use std::os::unix::ffi::OsStringExt;
 use std::time::{Duration, Instant, SystemTime};
 
 use forkpool::ExitReason;
-use forkpool::command::{Event, JobId, Output, SpawnError, Spec, Stream, Supervisor, TermSeq};
+use forkpool::command::{Event, Input, JobId, Output, SpawnError, Spec, Stream, Supervisor, TermSeq};
 
 use crate::config::{Config, Resume, Tag, Timeout};
 use crate::feed::{Feed, Next};
 use crate::halt::{Tally, When};
 use crate::joblog::{Finished, Joblog, Open, Prior};
-use crate::jobs::{Job, JobSource, Prepared, io_reason};
+use crate::jobs::{Job, Jobs, Prepared, io_reason};
 use crate::output::{Mode, Printer};
 use crate::progress::Progress;
 use crate::results::{JobFiles, Results};
@@ -69,6 +69,8 @@ struct Running {
     stdout_bytes: u64,
     killed: Option<Killed>,
     files: Option<JobFiles>,
+    /// `--pipe`: its input, while it runs.
+    input: Option<crate::pipe::Attached>,
 }
 
 /// Jobs still to run.
@@ -78,7 +80,7 @@ enum Queue {
     Feed(Feed),
     /// Read here, as needed: values and regular files, which never keep
     /// us waiting for long (and `--dry-run`, with no jobs to wait for).
-    Direct(JobSource),
+    Direct(Box<dyn Jobs>),
     /// All read up front (`--shuf`, `--bar`, `--eta`, `--halt N%`).
     Collected(VecDeque<Job>),
 }
@@ -157,6 +159,8 @@ pub(crate) struct Runner<'c> {
     median: Remedian,
     input_done: bool,
     our_pid: OsString,
+    /// `--pipe`: what the jobs' input needs.
+    pipe: Option<crate::pipe::Runtime>,
 }
 
 impl<'c> Runner<'c> {
@@ -169,6 +173,8 @@ impl<'c> Runner<'c> {
             table,
             input_may_block,
             jobs,
+            pipe,
+            ahead,
         } = prepared;
         let (joblog, prior) = match (&config.joblog, config.dry_run) {
             (Some((path, append)), false) => {
@@ -211,8 +217,8 @@ impl<'c> Runner<'c> {
                 (Queue::Collected(all.into()), Some(total))
             }
             (None, Some(supervisor)) if input_may_block => {
-                let feed =
-                    Feed::start(jobs, supervisor.waker()).map_err(|e| format!("cannot start reading input: {e}"))?;
+                let feed = Feed::start(jobs, ahead, supervisor.waker())
+                    .map_err(|e| format!("cannot start reading input: {e}"))?;
                 (Queue::Feed(feed), None)
             }
             // Values and regular files: reading never waits for long.
@@ -257,6 +263,7 @@ impl<'c> Runner<'c> {
             median: Remedian::default(),
             input_done: false,
             our_pid: std::process::id().to_string().into(),
+            pipe,
         })
     }
 
@@ -437,7 +444,12 @@ impl<'c> Runner<'c> {
             .free_slots
             .pop_first()
             .unwrap_or(self.config.jobs + self.running.len() + 1);
-        let line = self.command.render(values(&job, slot), self.config.multi);
+        let mut line = self.command.render(values(&job, slot), self.config.multi);
+        if job.stdin.is_some() && job.args.is_empty() && !self.command.has_replacements() {
+            // A --pipe job without arguments: nothing is appended, as in
+            // GNU parallel (not even the space).
+            line.pop();
+        }
         if line.len() >= crate::jobs::MAX_LINE {
             // GNU parallel's limit, so that a script that works with one
             // works with the other. As there, no new job starts, the
@@ -515,23 +527,51 @@ impl<'c> Runner<'c> {
             stdout_bytes: 0,
             killed: None,
             files,
+            input: None,
         };
-        let spawned = match self.config.shell.plan(&running.command) {
-            Launch::Nothing => {
-                self.complete(running, ExitReason::Exited(0));
-                return Launched::Yes;
+        // --pipe: the job's stdin, made ready before it starts.
+        let input = match &self.pipe {
+            Some(pipe) => pipe.prepare(&running.job).map_err(SpawnError::Io),
+            None => Ok(None),
+        };
+        let spawned = match input {
+            Err(e) => Err(e),
+            Ok(input) => {
+                let line = match input.as_ref().and_then(|i| i.prefix) {
+                    Some(prefix) => [prefix, &running.command[..]].concat(),
+                    None => running.command.clone(),
+                };
+                let spawned = match self.config.shell.plan(&line) {
+                    Launch::Nothing => {
+                        self.complete(running, ExitReason::Exited(0));
+                        return Launched::Yes;
+                    }
+                    Launch::Direct { argv, env } => match self.spawn(&running, argv, env, input.as_ref()) {
+                        // Whatever stops the program from starting (not found, not
+                        // executable, a script with no interpreter...): the shell
+                        // tries, and says so in its own words, with its own status.
+                        Err(e) if !e.is_transient() => {
+                            self.spawn(&running, self.shell_argv(&line), Vec::new(), input.as_ref())
+                        }
+                        other => other,
+                    },
+                    Launch::Shell(argv) => self.spawn(&running, argv, Vec::new(), input.as_ref()),
+                };
+                spawned.map(|id| (id, input))
             }
-            Launch::Direct { argv, env } => match self.spawn(&running, argv, env) {
-                // Whatever stops the program from starting (not found, not
-                // executable, a script with no interpreter...): the shell
-                // tries, and says so in its own words, with its own status.
-                Err(e) if !e.is_transient() => self.spawn(&running, self.shell_argv(&running.command), Vec::new()),
-                other => other,
-            },
-            Launch::Shell(argv) => self.spawn(&running, argv, Vec::new()),
         };
         match spawned {
-            Ok(id) => {
+            Ok((id, input)) => {
+                if let Some(input) = input {
+                    match input.start() {
+                        Ok(attached) => running.input = Some(attached),
+                        Err(e) => self.fatal(&format!("cannot give job {} its input: {e}", running.job.seq)),
+                    }
+                    if self.config.retries == 1 {
+                        // No second attempt: the block is the writer's alone.
+                        running.job.stdin = None;
+                    }
+                }
                 self.running.insert(id, running);
                 self.progress.update(self.running.len(), self.tally.completed);
                 Launched::Yes
@@ -581,7 +621,11 @@ impl<'c> Runner<'c> {
         running: &Running,
         argv: Vec<OsString>,
         mut env: Vec<(OsString, OsString)>,
+        input: Option<&crate::pipe::Launch>,
     ) -> Result<JobId, SpawnError> {
+        if let Some(input) = input {
+            env.extend(input.env.iter().cloned());
+        }
         env.push(("PARALLEL_SEQ".into(), running.job.seq.to_string().into()));
         env.push(("PARALLEL_JOBSLOT".into(), running.slot.to_string().into()));
         env.push(("PARALLEL_PID".into(), self.our_pid.clone()));
@@ -596,6 +640,7 @@ impl<'c> Runner<'c> {
             stdout,
             stderr,
             nice: self.config.nice,
+            stdin: input.map_or(Input::Null, |i| i.stdin.clone()),
             ..Spec::default()
         };
         match self.supervisor.as_mut() {
@@ -719,6 +764,10 @@ impl<'c> Runner<'c> {
     /// A job ended: retry it, or log it, print its output, count it and
     /// see whether to halt.
     fn complete(&mut self, running: Running, reason: ExitReason) {
+        let reason = match &self.config.pipe {
+            Some(pipe) if running.killed.is_none() => crate::pipe::status_as_gnu(pipe, reason),
+            _ => reason,
+        };
         let (mut exitval, signal) = match reason {
             ExitReason::Exited(code) => (i64::from(code), 0),
             ExitReason::Signaled { signal, .. } => (0, signal),
@@ -737,7 +786,10 @@ impl<'c> Runner<'c> {
             stdout_bytes,
             killed,
             files,
+            input,
         } = running;
+        // Its --cat/--fifo file goes now; the joblog wants what it was sent.
+        let send = input.map_or(0, |input| input.sent());
         self.free_slots.insert(slot);
         if killed == Some(Killed::Halt) {
             // `--halt now` killed it: as in GNU parallel, it did not
@@ -769,6 +821,7 @@ impl<'c> Runner<'c> {
                 seq: job.seq,
                 start: started_at,
                 runtime,
+                send,
                 receive: stdout_bytes,
                 exitval,
                 signal,

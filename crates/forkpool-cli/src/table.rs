@@ -137,7 +137,7 @@ impl Table {
             ":".to_owned(),
             row.start_text(),
             format!("{:.3}", row.runtime.as_secs_f64()),
-            "0".to_owned(),
+            row.send.to_string(),
             row.receive.to_string(),
             row.exitval.to_string(),
             row.signal.to_string(),
@@ -161,11 +161,12 @@ impl Table {
     fn write_json(&mut self, row: &Finished, stdout: &dyn Replay, stderr: &dyn Replay) -> io::Result<()> {
         write!(
             self.out,
-            "{{ \"Seq\": {}, \"Host\": \":\", \"Starttime\": {}, \"JobRuntime\": {:.3}, \"Send\": 0, \
+            "{{ \"Seq\": {}, \"Host\": \":\", \"Starttime\": {}, \"JobRuntime\": {:.3}, \"Send\": {}, \
              \"Receive\": {}, \"Exitval\": {}, \"Signal\": {}, \"Command\": \"",
             row.seq,
             row.start_text(),
             row.runtime.as_secs_f64(),
+            row.send,
             row.receive,
             row.exitval,
             row.signal,
@@ -255,6 +256,7 @@ mod tests {
                 seq: 3,
                 start: SystemTime::UNIX_EPOCH + Duration::from_millis(1_795_297_968_552),
                 runtime: Duration::from_millis(3),
+                send: 0,
                 receive: 3,
                 exitval: 0,
                 signal: 0,
