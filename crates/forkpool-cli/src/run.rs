@@ -623,9 +623,6 @@ impl<'c> Runner<'c> {
         mut env: Vec<(OsString, OsString)>,
         input: Option<&crate::pipe::Launch>,
     ) -> Result<JobId, SpawnError> {
-        if let Some(input) = input {
-            env.extend(input.env.iter().cloned());
-        }
         env.push(("PARALLEL_SEQ".into(), running.job.seq.to_string().into()));
         env.push(("PARALLEL_JOBSLOT".into(), running.slot.to_string().into()));
         env.push(("PARALLEL_PID".into(), self.our_pid.clone()));
@@ -634,6 +631,11 @@ impl<'c> Runner<'c> {
         } else {
             (Output::Capture, Output::Capture)
         };
+        if let Some(input) = input {
+            // Last, so that --cat/--fifo's $PARALLEL_TMP (the file `{}`
+            // names) wins over any other.
+            env.extend(input.env.iter().cloned());
+        }
         let spec = Spec {
             argv,
             env,

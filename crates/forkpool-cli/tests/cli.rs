@@ -7,6 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+// The rooms' tests, in files of their own.
+#[path = "cli/pipe.rs"]
+mod pipe;
+
 /// What a run produced.
 #[derive(Debug)]
 struct Run {

@@ -98,7 +98,7 @@ impl Settings {
         if p.round_robin && flags.retries.is_some() {
             return Err(bad("--retries cannot be combined with --roundrobin."));
         }
-        if mode == Mode::Part && (flags.max_replace_args.is_some() || p.lines.is_some()) {
+        if mode == Mode::Part && (flags.max_replace_args.is_some() || lines_flag(flags).is_some()) {
             return Err(bad(
                 "--pipepart is incompatible with --max-replace-args, --max-lines, and -L.",
             ));
@@ -159,7 +159,7 @@ impl Settings {
             .map(|n| count("-N", n))
             .transpose()?
             .flatten();
-        let lines = p.lines.as_deref().map(|n| count("-L", n)).transpose()?.flatten();
+        let lines = lines_flag(flags).map(|n| count("-L", n)).transpose()?.flatten();
         let sink = if p.cat {
             Sink::Cat
         } else if p.fifo {
@@ -180,6 +180,12 @@ impl Settings {
             lines,
         }))
     }
+}
+
+/// `-L` as typed: with `--pipe`, lines per record. (One place to point at
+/// whichever flag holds `-L`.)
+fn lines_flag(flags: &Flags) -> Option<&str> {
+    flags.pipe.lines.as_deref()
 }
 
 /// `--block`: a size with GNU parallel's units (`K` 1024, `k` 1000, ...,

@@ -215,18 +215,24 @@ fn data_files(settings: &Settings, sources: &[Source]) -> Result<Vec<(PathBuf, A
                 path.display()
             ))
         };
-        let file = File::open(path).map_err(|e| {
+        // Looked at before it is opened: opening a fifo would wait for a
+        // writer.
+        let meta = std::fs::metadata(path).map_err(|e| {
             if e.kind() == io::ErrorKind::NotFound {
                 UsageError(format!("File not found: {}", path.display()))
             } else {
                 UsageError(format!("cannot open '{}': {}", path.display(), io_reason(&e)))
             }
         })?;
-        let meta = file.metadata().map_err(|_| not_seekable())?;
-        let size = if meta.is_file() {
-            meta.len()
-        } else if std::os::unix::fs::FileTypeExt::is_block_device(&meta.file_type()) {
-            rustix::fs::seek(&file, rustix::fs::SeekFrom::End(0)).map_err(|_| not_seekable())?
+        let block_device = std::os::unix::fs::FileTypeExt::is_block_device(&meta.file_type());
+        let open =
+            || File::open(path).map_err(|e| UsageError(format!("cannot open '{}': {}", path.display(), io_reason(&e))));
+        let (file, size) = if meta.is_file() {
+            (open()?, meta.len())
+        } else if block_device {
+            let file = open()?;
+            let size = rustix::fs::seek(&file, rustix::fs::SeekFrom::End(0)).map_err(|_| not_seekable())?;
+            (file, size)
         } else if matches!(settings.block, BlockSize::PerSlot(_)) {
             // GNU's words when it sizes the blocks from the files.
             return Err(UsageError(format!(
