@@ -7,7 +7,8 @@
 //! `template` and `shell` turn a job into a command line and decide how to
 //! run it; `run` drives the jobs on `forkpool::command`'s supervisor;
 //! `output`, `results`, `table`, `joblog`, `halt` and `progress` are what
-//! the user sees.
+//! the user sees. `pipe` (`--pipe`, `--pipepart`) cuts the input into
+//! blocks for the jobs' stdin instead of arguments.
 
 #![forbid(unsafe_code)]
 

@@ -643,7 +643,6 @@ impl<'c> Runner<'c> {
             stderr,
             nice: self.config.nice,
             stdin: input.map_or(Input::Null, |i| i.stdin.clone()),
-            ..Spec::default()
         };
         match self.supervisor.as_mut() {
             Some(s) => s.spawn(&spec),

@@ -16,6 +16,7 @@
 
 use std::collections::VecDeque;
 use std::io::{self, Read};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use super::header::HeaderRule;
 use super::separator::Separator;
@@ -58,6 +59,35 @@ pub(crate) struct Cutter<R> {
     checked_start: bool,
     ready: VecDeque<Vec<u8>>,
     done: bool,
+    recycler: Arc<Recycler>,
+}
+
+/// Buffers given back once their block is written, for the cutter to fill
+/// again (a few: as many as blocks are in flight).
+#[derive(Debug, Default)]
+pub(crate) struct Recycler {
+    spare: Mutex<Vec<Vec<u8>>>,
+}
+
+impl Recycler {
+    const KEEP: usize = 4;
+
+    /// Gives a buffer back (its content does not matter).
+    pub(crate) fn give(&self, buffer: Vec<u8>) {
+        let mut spare = self.spare.lock().unwrap_or_else(PoisonError::into_inner);
+        if spare.len() < Self::KEEP {
+            spare.push(buffer);
+        }
+    }
+
+    /// A spare buffer, or an empty one.
+    fn take(&self) -> Vec<u8> {
+        self.spare
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop()
+            .unwrap_or_default()
+    }
 }
 
 impl<R: Read> Cutter<R> {
@@ -73,6 +103,7 @@ impl<R: Read> Cutter<R> {
             checked_start: false,
             ready: VecDeque::new(),
             done: false,
+            recycler: Arc::default(),
         }
     }
 
@@ -210,12 +241,23 @@ impl<R: Read> Cutter<R> {
         }
     }
 
+    /// The buffers of blocks the jobs are done with, for the next windows.
+    pub(crate) fn recycler(&self) -> Arc<Recycler> {
+        self.recycler.clone()
+    }
+
     /// The first `len` bytes of the window, as a block of their own.
     fn take_front(&mut self, len: usize) -> Vec<u8> {
         let rest = self.filled - len;
         if len >= rest {
-            // Hand the buffer itself over; the short rest moves to a new one.
-            let mut next = vec![0u8; self.block.max(rest)];
+            // Hand the buffer itself over; the short rest moves to another,
+            // one given back by a finished job if there is one (its pages
+            // are already mapped: a fresh one costs a page fault per page).
+            let mut next = self.recycler.take();
+            let want = self.block.max(rest);
+            if next.len() < want {
+                next.resize(want, 0);
+            }
             next[..rest].copy_from_slice(&self.buf[len..self.filled]);
             let mut block = std::mem::replace(&mut self.buf, next);
             block.truncate(len);

@@ -10,8 +10,8 @@ pub(crate) struct PipeFlags {
     /// Like --pipe, for the files of -a/::::, each job reading its own part (fast).
     #[arg(long = "pipepart", visible_alias = "pipe-part", help_heading = "Pipe")]
     pub(crate) pipepart: bool,
-    /// Block size (k M G T P: 1024-based, m g t p: 1000-based) [default: 1M];
-    /// with --pipepart, -N is N blocks per job slot.
+    /// Block size: K M G T P are powers of 1024, k m g t p of 1000 [default: 1M];
+    /// with --pipepart, -N means N blocks per job slot [default: -10].
     #[arg(
         long = "block",
         visible_aliases = ["block-size", "blocksize"],

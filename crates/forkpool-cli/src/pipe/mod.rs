@@ -43,6 +43,16 @@ pub(crate) struct Block {
     /// `--header`: written before the data.
     pub(crate) header: Arc<[u8]>,
     pub(crate) data: Vec<u8>,
+    /// Where the buffer goes when the block is done with.
+    pub(crate) recycler: Option<Arc<cutter::Recycler>>,
+}
+
+impl Drop for Block {
+    fn drop(&mut self) {
+        if let Some(recycler) = &self.recycler {
+            recycler.give(std::mem::take(&mut self.data));
+        }
+    }
 }
 
 /// Part of a file: `--pipepart`, or `--pipe` from a regular file.

@@ -274,8 +274,8 @@ mod tests {
         (1..=n).map(|i| format!("{i}\n")).collect()
     }
 
-    fn texts(content: &str, mut next: impl FnMut() -> Option<Range>) -> Vec<String> {
-        std::iter::from_fn(|| next())
+    fn texts(content: &str, next: impl FnMut() -> Option<Range>) -> Vec<String> {
+        std::iter::from_fn(next)
             .map(|r| content[r.start as usize..r.end as usize].to_owned())
             .collect()
     }

@@ -341,14 +341,20 @@ impl Blocks {
                     return Ok(None);
                 }
                 *most -= 1;
+                let recycler = cutter.recycler();
                 Ok(cutter.next_block()?.map(|data| {
                     let data = match remove {
-                        Some(separator) => separator.remove(&data),
+                        Some(separator) => {
+                            let removed = separator.remove(&data);
+                            recycler.give(data);
+                            removed
+                        }
                         None => data,
                     };
                     Stdin::Block(Arc::new(Block {
                         header: header.clone(),
                         data,
+                        recycler: Some(recycler),
                     }))
                 }))
             }

@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# `forkpool --pipe` and `--pipepart` against GNU parallel and the floors a
+# runner cannot beat (`cat FILE | wc -l`, `wc -l FILE`), all in one
+# hyperfine session, so that every ratio compares figures of the same run.
+#
+#   bash crates/forkpool-cli/benches/pipe.sh          # ~3 min on 2 cores
+#   RUNS=20 LINES=30000000 bash crates/forkpool-cli/benches/pipe.sh
+#
+# The input is `seq 1 $LINES` (250 MB for the default 30,000,000 lines),
+# read from the page cache. Installs hyperfine (and GNU time) with apt if
+# they are missing; GNU parallel is compared where it is installed.
+set -euo pipefail
+
+RUNS=${RUNS:-10}
+LINES=${LINES:-30000000}
+
+root=$(cd "$(dirname "$0")/../../.." && pwd)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+need() {
+    local tool=$1 package=$2
+    command -v "$tool" >/dev/null 2>&1 && return
+    echo "installing $package (for $tool)" >&2
+    local sudo=()
+    [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+    "${sudo[@]}" apt-get update -qq
+    "${sudo[@]}" apt-get install -y -qq "$package" >/dev/null
+}
+need hyperfine hyperfine
+need python3 python3
+[ -x /usr/bin/time ] || need /usr/bin/time time
+
+echo "building forkpool (release)" >&2
+cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p forkpool-cli
+forkpool=$root/target/release/forkpool
+parallel=$(command -v parallel || true)
+if [ -n "$parallel" ] && ! "$parallel" --version 2>/dev/null | grep -q 'GNU parallel'; then
+    parallel=""
+fi
+if [ -n "$parallel" ]; then
+    mkdir -p "$work/home/.parallel" && touch "$work/home/.parallel/will-cite"
+    parallel="env HOME=$work/home $parallel"
+fi
+
+file=$work/seq.txt
+seq 1 "$LINES" >"$file"
+cat "$file" >/dev/null # into the page cache
+size=$(stat -c %s "$file")
+
+# Every command must count every line, or its time means nothing.
+check() {
+    local got
+    got=$(sh -c "$1" | awk '{ s += $1 } END { print s }')
+    if [ "$got" != "$LINES" ]; then
+        echo "wrong result from: $1 (got $got lines)" >&2
+        exit 1
+    fi
+}
+
+cmds=(
+    -n "cat FILE | wc -l (floor)" "cat $file | wc -l"
+    -n "wc -l FILE (one reader)" "wc -l <$file"
+    -n "forkpool --pipe < FILE" "$forkpool -j2 --pipe --block 10M wc -l <$file"
+    -n "cat FILE | forkpool --pipe" "cat $file | $forkpool -j2 --pipe --block 10M wc -l"
+    -n "forkpool --pipepart" "$forkpool -j2 --pipepart -a $file --block 10M wc -l"
+)
+if [ -n "$parallel" ]; then
+    cmds+=(
+        -n "GNU parallel --pipe < FILE" "$parallel -j2 --pipe --block 10M wc -l <$file"
+        -n "cat FILE | GNU parallel --pipe" "cat $file | $parallel -j2 --pipe --block 10M wc -l"
+        -n "GNU parallel --pipepart" "$parallel -j2 --pipepart -a $file --block 10M wc -l"
+    )
+fi
+for ((i = 1; i < ${#cmds[@]}; i += 3)); do
+    check "${cmds[i + 1]}"
+done
+
+hyperfine --style basic --warmup 1 --runs "$RUNS" --export-json "$work/pipe.json" "${cmds[@]}" >&2
+
+# forkpool's own peak (GNU time reports the largest of it and its jobs).
+rss_stream=$(sh -c "cat $file | /usr/bin/time -f %M $forkpool -j2 --pipe --block 10M wc -l 2>&1 >/dev/null" | tail -1)
+rss_file=$(/usr/bin/time -f %M "$forkpool" -j2 --pipe --block 10M wc -l <"$file" 2>&1 >/dev/null | tail -1)
+rss_part=$(/usr/bin/time -f %M "$forkpool" -j2 --pipepart -a "$file" --block 10M wc -l 2>&1 >/dev/null | tail -1)
+
+python3 - "$work/pipe.json" "$size" "$LINES" "$rss_stream" "$rss_file" "$rss_part" <<'EOF'
+import json, sys, statistics
+path, size, lines = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+rss_stream, rss_file, rss_part = (int(x) for x in sys.argv[4:7])
+with open(path) as f:
+    results = {r["command"]: r for r in json.load(f)["results"]}
+
+def median(name):
+    return statistics.median(results[name]["times"])
+
+def best(name):
+    return min(results[name]["times"])
+
+print(f"\n### {size / 1e6:.0f} MB (`seq 1 {lines}`), -j2, --block 10M (hyperfine, {len(next(iter(results.values()))['times'])} runs)\n")
+print("| command | median | best | MB/s (median) |")
+print("| --- | --- | --- | --- |")
+for name in results:
+    shown = name.replace("|", "\\|")
+    print(f"| {shown} | {median(name) * 1e3:.0f} ms | {best(name) * 1e3:.0f} ms | {size / median(name) / 1e6:.0f} |")
+
+def ratio(a, b):
+    if a not in results or b not in results:
+        return "n/a"
+    return f"{median(a) / median(b):.2f}x (best {best(a) / best(b):.2f}x)"
+
+print("\n| goal | measured (median; best-of-runs in brackets) |")
+print("| --- | --- |")
+print(f"| `--pipe` >= 5x GNU's throughput, input from the file | GNU / forkpool: {ratio('GNU parallel --pipe < FILE', 'forkpool --pipe < FILE')} |")
+print(f"| `--pipe` >= 5x GNU's throughput, input through `cat` | GNU / forkpool: {ratio('cat FILE | GNU parallel --pipe', 'cat FILE | forkpool --pipe')} |")
+print(f"| `--pipepart` within 1.5x of one `wc -l FILE` | forkpool / wc: {ratio('forkpool --pipepart', 'wc -l FILE (one reader)')} |")
+print(f"| floor: `cat FILE \\| wc -l` | forkpool `cat \\|` / floor: {ratio('cat FILE | forkpool --pipe', 'cat FILE | wc -l (floor)')} |")
+print(f"| (GNU `--pipepart` for reference) | GNU / forkpool: {ratio('GNU parallel --pipepart', 'forkpool --pipepart')} |")
+
+print("\n| run | forkpool's peak RSS |")
+print("| --- | --- |")
+print(f"| `cat FILE \\| forkpool --pipe --block 10M` | {rss_stream / 1024:.1f} MiB |")
+print(f"| `forkpool --pipe --block 10M < FILE` | {rss_file / 1024:.1f} MiB |")
+print(f"| `forkpool --pipepart --block 10M` | {rss_part / 1024:.1f} MiB |")
+EOF
