@@ -567,8 +567,9 @@ impl<'c> Runner<'c> {
                         Ok(attached) => running.input = Some(attached),
                         Err(e) => self.fatal(&format!("cannot give job {} its input: {e}", running.job.seq)),
                     }
-                    if self.config.retries == 1 {
-                        // No second attempt: the block is the writer's alone.
+                    if self.config.retries == 1 && self.config.memfree.is_none() {
+                        // No second attempt (--retries, or --memfree killing
+                        // it to run it again): the block is the writer's alone.
                         running.job.stdin = None;
                     }
                 }

@@ -113,9 +113,7 @@ impl<R: Read> Cutter<R> {
     pub(crate) fn take_header(&mut self, rule: &HeaderRule) -> io::Result<Vec<u8>> {
         loop {
             let target = header_step(self.filled, self.block);
-            if self.buf.len() < target {
-                self.buf.resize(target, 0);
-            }
+            room(&mut self.buf, self.filled, target);
             while self.filled < target && !self.eof {
                 match self.input.read(&mut self.buf[self.filled..target]) {
                     Ok(0) => self.eof = true,
@@ -166,10 +164,7 @@ impl<R: Read> Cutter<R> {
             return Ok(());
         }
         let target = self.filled + (self.block - self.filled % self.block);
-        if self.buf.len() < target {
-            // Zeroed memory from the allocator is fresh pages, not a memset.
-            self.buf.resize(target, 0);
-        }
+        room(&mut self.buf, self.filled, target);
         while self.filled < target {
             match self.input.read(&mut self.buf[self.filled..target]) {
                 Ok(0) => {
@@ -254,10 +249,7 @@ impl<R: Read> Cutter<R> {
             // one given back by a finished job if there is one (its pages
             // are already mapped: a fresh one costs a page fault per page).
             let mut next = self.recycler.take();
-            let want = self.block.max(rest);
-            if next.len() < want {
-                next.resize(want, 0);
-            }
+            room(&mut next, 0, self.block.max(rest));
             next[..rest].copy_from_slice(&self.buf[len..self.filled]);
             let mut block = std::mem::replace(&mut self.buf, next);
             block.truncate(len);
@@ -283,6 +275,23 @@ impl<R: Read> Cutter<R> {
             );
         }
     }
+}
+
+/// Makes `buf` at least `len` long, keeping its first `keep` bytes. A
+/// buffer that must grow is replaced by a zeroed allocation (fresh pages
+/// from the kernel, not a `memset` of the whole: a 1 GiB `--block` costs
+/// only the pages the input fills).
+fn room(buf: &mut Vec<u8>, keep: usize, len: usize) {
+    if buf.len() >= len {
+        return;
+    }
+    if buf.capacity() >= len && len - buf.len() <= 1 << 20 {
+        buf.resize(len, 0);
+        return;
+    }
+    let mut fresh = vec![0u8; len];
+    fresh[..keep].copy_from_slice(&buf[..keep]);
+    *buf = fresh;
 }
 
 #[cfg(test)]

@@ -39,7 +39,11 @@ impl Claim {
     /// The job started: its stdin's write end goes to the dealer, who
     /// counts what it writes in `sent`.
     pub(crate) fn attach(&self, fd: OwnedFd, sent: Arc<AtomicU64>) {
-        self.attached.store(true, Ordering::Release);
+        if self.attached.swap(true, Ordering::AcqRel) {
+            // A second attempt of the job: its seat is gone; it gets no
+            // input (dropping `fd` ends it).
+            return;
+        }
         self.shared.post(Note::Attached(self.seq, fd, sent));
     }
 }

@@ -27,7 +27,11 @@ pub(crate) struct Claim {
 impl Claim {
     /// The job started: this is its stdin's write end.
     pub(crate) fn attach(&self, fd: OwnedFd, sent: Arc<AtomicU64>) {
-        self.attached.store(true, Ordering::Release);
+        if self.attached.swap(true, Ordering::AcqRel) {
+            // A second attempt of the job: the input has gone by; it gets
+            // none (dropping `fd` ends its input).
+            return;
+        }
         let mut seats = self.shared.lock();
         seats.outputs.push((fd, sent));
         seats.settled += 1;

@@ -772,3 +772,37 @@ fn the_joblog_of_a_pipe_run_matches_gnu_parallels_but_for_times() {
     };
     assert_eq!(rows(&our_log), rows(&gnu_log));
 }
+
+#[test]
+fn cat_and_fifo_files_do_not_outlive_a_killed_run() {
+    for mode in ["--cat", "--fifo"] {
+        let d = Dir::new();
+        let names = d.s("names");
+        // The job notes its file's name, then holds on to it.
+        let job = format!("echo {{}} >> {names}; sleep 100");
+        let mut child = command(&["-j2", "--pipe", "-N1", mode, &job])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // All of the input: a block is cut when its window is full or the
+        // input ends.
+        child.stdin.take().unwrap().write_all(b"1\n2\n3\n").unwrap();
+        assert!(
+            wait_for(Duration::from_secs(10), || std::fs::read_to_string(&names)
+                .is_ok_and(|n| n.lines().count() == 2)),
+            "{mode}: the jobs did not start"
+        );
+        let listed = std::fs::read_to_string(&names).unwrap();
+        let dir = Path::new(listed.lines().next().unwrap()).parent().unwrap().to_path_buf();
+        assert!(dir.is_dir(), "{mode}: {} should exist while the run does", dir.display());
+        super::signal(child.id(), libc::SIGKILL);
+        child.wait().unwrap();
+        assert!(
+            wait_for(Duration::from_secs(10), || !dir.exists()),
+            "{mode}: {} outlived the killed run",
+            dir.display()
+        );
+    }
+}
