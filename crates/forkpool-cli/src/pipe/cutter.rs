@@ -70,7 +70,7 @@ pub(crate) struct Recycler {
 }
 
 impl Recycler {
-    const KEEP: usize = 4;
+    const KEEP: usize = 2;
 
     /// Gives a buffer back (its content does not matter).
     pub(crate) fn give(&self, buffer: Vec<u8>) {
