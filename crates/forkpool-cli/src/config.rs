@@ -10,12 +10,12 @@ use std::time::Duration;
 use forkpool::command::TermSeq;
 use regex::bytes::Regex;
 
-use crate::flags::{Flags, Source, split_command};
+use crate::flags::{Flags, Separators, Source, split_command_with};
 use crate::halt::Halt;
 use crate::input::{Linking, parse_delimiter};
 use crate::output::Mode;
+use crate::replace::{Multi, Trim};
 use crate::shell::Shell;
-use crate::template::Multi;
 use crate::units::{parse_count, parse_duration, parse_size};
 
 /// A usage error: printed as `forkpool: <message>`, exit status 255.
@@ -105,9 +105,6 @@ pub(crate) struct Config {
     pub(crate) multi: Multi,
     /// `-N`: positional strings refer to the job's arguments.
     pub(crate) quote: bool,
-    /// What stands for the whole input in the command (`-I`): `{}` unless
-    /// changed.
-    pub(crate) replace: Vec<u8>,
     pub(crate) jobs: usize,
     pub(crate) delay: Option<Delay>,
     pub(crate) memfree: Option<u64>,
@@ -131,6 +128,8 @@ pub(crate) struct Config {
     pub(crate) progress: bool,
     pub(crate) eta: bool,
     pub(crate) shell: Shell,
+    /// Replacement strings: `-I`, `--plus`, `--rpl`, `--trim`, `--csv`, colour...
+    pub(crate) strings: crate::replace::Settings,
     /// `--pipe`, `--pipepart`: the input cut into blocks for the jobs.
     pub(crate) pipe: Option<crate::pipe::Settings>,
 }
@@ -186,8 +185,20 @@ pub(crate) fn parse_jobs(text: &str) -> Option<usize> {
 impl Config {
     /// Resolves and checks the flags.
     pub(crate) fn from_flags(flags: Flags) -> Result<Config, UsageError> {
-        let pipe = crate::pipe::Settings::from_flags(&flags)?;
-        let (command, sources) = split_command(&flags.rest, &flags.arg_files);
+        let separators = Separators {
+            args: flags
+                .replace_strings
+                .arg_sep
+                .clone()
+                .unwrap_or_else(|| ":::".to_owned()),
+            files: flags
+                .replace_strings
+                .arg_file_sep
+                .clone()
+                .unwrap_or_else(|| "::::".to_owned()),
+        };
+        let (command, sources) = split_command_with(&flags.rest, &flags.arg_files, &separators);
+        let pipe = crate::pipe::Settings::from_flags(&flags, command.is_empty())?;
         let command: Vec<Vec<u8>> = command.iter().map(|w| w.as_bytes().to_vec()).collect();
 
         let replace = flags
@@ -201,6 +212,10 @@ impl Config {
         if replace.is_empty() {
             return Err(bad("-I needs a replacement string".to_owned()));
         }
+        let mut replace_settings = flags
+            .replace_strings
+            .settings(std::str::from_utf8(&replace).ok())
+            .map_err(bad)?;
         let delimiter = if flags.null {
             vec![0]
         } else if let Some(d) = &flags.delimiter {
@@ -208,9 +223,22 @@ impl Config {
         } else {
             b"\n".to_vec()
         };
-        let colsep = flags
-            .colsep
+        // `--colsep` implies `--trim lr` (unless `--trim` says otherwise);
+        // `--header` without it splits at tabs (untrimmed), as in GNU.
+        if replace_settings.trim.is_none() {
+            replace_settings.trim = Some(if flags.colsep.is_some() { Trim::Both } else { Trim::None });
+        }
+        let colsep_text = match (&flags.colsep, &flags.header) {
+            (Some(c), _) => Some(c.clone()),
+            (None, Some(_)) if !replace_settings.csv => Some("\t".to_owned()),
+            (None, _) => None,
+        };
+        let csv_separator = replace_settings
+            .csv
+            .then(|| flags.colsep.clone().unwrap_or_else(|| ",".to_owned()));
+        let colsep = colsep_text
             .as_deref()
+            .filter(|_| !replace_settings.csv)
             .map(|re| {
                 Regex::new(re).map_err(|e| {
                     bad(format!(
@@ -330,7 +358,8 @@ impl Config {
         } else {
             Mode::Group
         };
-        let tag = match (&flags.tagstring, flags.tag) {
+        let tagstring = flags.tagstring.clone().or(flags.replace_strings.ctagstring.clone());
+        let tag = match (&tagstring, flags.tag || flags.replace_strings.ctag) {
             _ if mode == Mode::Ungroup || table => Tag::None,
             (Some(s), _) => Tag::Template(s.as_bytes().to_vec()),
             (None, true) => Tag::Args,
@@ -409,7 +438,6 @@ impl Config {
             batching,
             multi,
             quote: flags.quote,
-            replace,
             jobs,
             delay,
             memfree,
@@ -432,6 +460,11 @@ impl Config {
             progress: flags.progress,
             eta: flags.eta,
             shell,
+            strings: crate::replace::Settings {
+                color: replace_settings.color && mode != Mode::Ungroup && !table,
+                csv_separator,
+                ..replace_settings
+            },
             pipe,
         })
     }

@@ -195,14 +195,14 @@ mod tests {
     use crate::config::Batching;
     use crate::input::{Columns, Linking, Records, Source, Splitter};
     use crate::jobs::JobSource;
-    use crate::template::{Multi, Template};
+    use crate::replace::{Multi, Template};
 
     #[test]
     fn every_job_arrives_once_in_order_however_far_the_reader_runs_ahead() {
         let values: Vec<String> = (0..(AHEAD * 5 + 3)).map(|i| i.to_string()).collect();
         let columns = Columns::new(Source::values(&values), Splitter::new(None));
         let records = Records::new(vec![columns], &[false], Linking::Product);
-        let template = Template::parse(&[b"echo".to_vec()], false, &[]).unwrap();
+        let template = Template::plain(&[b"echo".to_vec()]);
         let source = JobSource::new(records, Batching::Single, Multi::Single, template, 1);
         let mut supervisor = Supervisor::new().unwrap();
         let mut feed = Feed::start(Box::new(source), usize::MAX, supervisor.waker()).unwrap();

@@ -21,7 +21,11 @@ use clap::Parser;
     version,
     about = "Run commands in parallel, with GNU parallel's interface at xargs's speed.",
     override_usage = "forkpool [OPTIONS] [COMMAND [ARGS]...] [::: ARGS...] [:::: ARGFILES...] < INPUT",
-    after_help = "Replacement strings: {} {.} {/} {//} {/.} {#} {%} and positional {1} {2.} {3/} {3//} {3/.}.\n\
+    after_help = "Replacement strings: {} {.} {/} {//} {/.} {#} {%}, positional {1} {2.} {3/} {3//} {3/.} {-1},\n\
+                  perl expressions {= s/x/y/ =} and {=2 perl =} ($_ is the value; Q() uq() skip() seq() slot() total_jobs() @arg),\n\
+                  --rpl 'TAG perl' (with arguments: --rpl '{%(.+?)} s/$$1$//'), and with --plus:\n\
+                  {+/} {+.} {+..} {+...} {..} {...} {/..} {/...} {##} {0#} {0%} {slot} {host} {choose_k} {uniq}\n\
+                  {:-str} {:num} {:num:len} {#re} {##re} {%re} {%%re} {/re/str} {//re/str} {^str} {^^str} {,str} {,,str}.\n\
                   Exit status: 0 if every job succeeded, 1-100 the number that failed, 101 for more, 255 for errors."
 )]
 pub(crate) struct Flags {
@@ -222,6 +226,9 @@ pub(crate) struct Flags {
     #[arg(long = "eta", help_heading = "Control")]
     pub(crate) eta: bool,
 
+    #[command(flatten)]
+    pub(crate) replace_strings: crate::replace::ReplaceFlags,
+
     // ------------------------------------------------------------- pipe --
     #[command(flatten)]
     pub(crate) pipe: crate::pipe::flags::PipeFlags,
@@ -316,10 +323,56 @@ pub(crate) struct Source {
     pub(crate) linked: bool,
 }
 
+/// The words that separate the command from its input sources: `:::` and
+/// `::::` unless `--arg-sep`/`--arg-file-sep` change them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Separators {
+    pub(crate) args: String,
+    pub(crate) files: String,
+}
+
+impl Default for Separators {
+    fn default() -> Separators {
+        Separators {
+            args: ":::".to_owned(),
+            files: "::::".to_owned(),
+        }
+    }
+}
+
+impl Separators {
+    /// Whether `word` is a separator: (is a file separator, is linked).
+    fn kind(&self, word: &OsString) -> Option<(bool, bool)> {
+        let w = word.to_str()?;
+        let plus = |sep: &str| w.strip_prefix(sep) == Some("+");
+        if w == self.args {
+            Some((false, false))
+        } else if plus(&self.args) {
+            Some((false, true))
+        } else if w == self.files {
+            Some((true, false))
+        } else if plus(&self.files) {
+            Some((true, true))
+        } else {
+            None
+        }
+    }
+}
+
 /// Splits the words after the options into the command and the sources
 /// given with `:::`-style separators. `-a` files come first, as in GNU
 /// parallel.
+#[cfg(test)]
 pub(crate) fn split_command(rest: &[OsString], arg_files: &[PathBuf]) -> (Vec<OsString>, Vec<Source>) {
+    split_command_with(rest, arg_files, &Separators::default())
+}
+
+/// [`split_command`] with other separators.
+pub(crate) fn split_command_with(
+    rest: &[OsString],
+    arg_files: &[PathBuf],
+    separators: &Separators,
+) -> (Vec<OsString>, Vec<Source>) {
     let mut sources: Vec<Source> = arg_files
         .iter()
         .map(|f| Source {
@@ -327,24 +380,25 @@ pub(crate) fn split_command(rest: &[OsString], arg_files: &[PathBuf]) -> (Vec<Os
             linked: false,
         })
         .collect();
-    let is_separator = |w: &OsString| matches!(w.to_str(), Some(":::" | ":::+" | "::::" | "::::+"));
+    let is_separator = |w: &OsString| separators.kind(w).is_some();
     let command_end = rest.iter().position(is_separator).unwrap_or(rest.len());
     let command = rest[..command_end].to_vec();
     let mut i = command_end;
     while i < rest.len() {
-        let separator = rest[i].to_str().unwrap_or_default().to_owned();
+        let (is_file, linked) = separators.kind(&rest[i]).unwrap_or((false, false));
         let end = rest[i + 1..]
             .iter()
             .position(is_separator)
             .map_or(rest.len(), |p| i + 1 + p);
         let words = &rest[i + 1..end];
-        let linked = separator.ends_with('+');
-        if separator.starts_with("::::") {
-            for (k, file) in words.iter().enumerate() {
+        if is_file {
+            for file in words {
                 sources.push(Source {
                     arg: SourceArg::File(PathBuf::from(file)),
-                    // Only the first file after `::::+` is linked.
-                    linked: linked && k == 0,
+                    // Every file after `::::+` is linked, as in GNU
+                    // parallel (`::::+ a b` links b to a, a to the source
+                    // before).
+                    linked,
                 });
             }
         } else {

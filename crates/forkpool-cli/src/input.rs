@@ -23,7 +23,7 @@ pub(crate) type Record = Vec<Vec<u8>>;
 
 /// A lazily read stream of items split at a delimiter.
 pub(crate) struct Reader {
-    inner: Box<dyn BufRead + Send>,
+    inner: BufReader<Box<dyn Read + Send>>,
     delimiter: Vec<u8>,
     done: bool,
     /// Reading may wait on another process (a pipe, a terminal), not
@@ -42,7 +42,7 @@ impl std::fmt::Debug for Reader {
 impl Reader {
     pub(crate) fn new(inner: Box<dyn Read + Send>, delimiter: Vec<u8>) -> Reader {
         Reader {
-            inner: Box::new(BufReader::with_capacity(64 * 1024, inner)),
+            inner: BufReader::with_capacity(64 * 1024, inner),
             delimiter,
             done: false,
             may_block: false,
@@ -69,6 +69,20 @@ impl Reader {
     /// Whether reading may wait on another process (a pipe, a terminal).
     pub(crate) fn may_block(&self) -> bool {
         self.may_block
+    }
+
+    /// Whether the next item is already read (or the input ended): it
+    /// comes without waiting.
+    pub(crate) fn ready(&self) -> bool {
+        if self.done || !self.may_block {
+            return true;
+        }
+        let last = *self.delimiter.last().unwrap_or(&b'\n');
+        self.inner_buffer().contains(&last)
+    }
+
+    fn inner_buffer(&self) -> &[u8] {
+        self.inner.buffer()
     }
 
     /// The next item, with any NUL byte in it replaced by `\0` (an
@@ -132,29 +146,36 @@ impl Iterator for Reader {
 #[derive(Debug, Clone)]
 pub(crate) struct Splitter {
     colsep: Option<Regex>,
+    /// `--csv`: fields by CSV rules, and records that span lines joined
+    /// with the input delimiter between them.
+    csv: Option<(crate::csv::Csv, Vec<u8>)>,
 }
 
 impl Splitter {
     pub(crate) fn new(colsep: Option<Regex>) -> Splitter {
-        Splitter { colsep }
+        Splitter { colsep, csv: None }
     }
 
-    /// The columns of one item. `--colsep` also trims blanks around each
-    /// column, as GNU parallel's implied `--trim rl` does.
-    pub(crate) fn split(&self, item: Vec<u8>) -> Vec<Vec<u8>> {
-        match &self.colsep {
-            None => vec![item],
-            Some(re) => re.split(&item).map(|c| trim(c).to_vec()).collect(),
+    /// `--csv` with this field separator; `delimiter` ends input items.
+    pub(crate) fn csv(separator: &[u8], delimiter: &[u8]) -> Splitter {
+        Splitter {
+            colsep: None,
+            csv: Some((crate::csv::Csv::new(separator), delimiter.to_vec())),
         }
     }
-}
 
-/// Trims what Perl's `\s` matches (so a CR of a CRLF file goes too).
-fn trim(v: &[u8]) -> &[u8] {
-    let blank = |b: &u8| matches!(b, b' ' | b'\t' | b'\r' | b'\n' | 0x0b | 0x0c);
-    let start = v.iter().position(|b| !blank(b)).unwrap_or(v.len());
-    let end = v.iter().rposition(|b| !blank(b)).map_or(start, |e| e + 1);
-    &v[start..end.max(start)]
+    /// The columns of one item. Blanks around them stay: `--trim` (which
+    /// `--colsep` implies) removes them where the values are used, as in
+    /// GNU parallel.
+    pub(crate) fn split(&self, item: Vec<u8>) -> io::Result<Vec<Vec<u8>>> {
+        if let Some((csv, _)) = &self.csv {
+            return csv.fields(&item);
+        }
+        Ok(match &self.colsep {
+            None => vec![item],
+            Some(re) => re.split(&item).map(<[u8]>::to_vec).collect(),
+        })
+    }
 }
 
 /// One input source, ready to read.
@@ -256,11 +277,36 @@ impl Columns {
 impl Iterator for Columns {
     type Item = io::Result<Vec<Vec<u8>>>;
     fn next(&mut self) -> Option<Self::Item> {
-        Some(self.source.next()?.map(|item| {
-            let columns = self.splitter.split(item);
+        let mut item = match self.source.next()? {
+            Ok(item) => item,
+            Err(e) => return Some(Err(e)),
+        };
+        if let Some((_, delimiter)) = &self.splitter.csv {
+            // A quoted field may hold the delimiter: read on to its end.
+            while crate::csv::Csv::is_open(&item) {
+                match self.source.next() {
+                    Some(Ok(more)) => {
+                        item.extend_from_slice(delimiter);
+                        item.extend_from_slice(&more);
+                    }
+                    Some(Err(e)) => return Some(Err(e)),
+                    None => break,
+                }
+            }
+        }
+        Some(self.splitter.split(item).inspect(|columns| {
             self.width = self.width.max(columns.len());
-            columns
         }))
+    }
+}
+
+impl Columns {
+    /// Whether the next item can be read without waiting.
+    pub(crate) fn ready(&self) -> bool {
+        match &self.source {
+            Source::Values(_) => true,
+            Source::Lines(r) => r.ready(),
+        }
     }
 }
 
@@ -409,6 +455,17 @@ impl Records {
                 outer_started: false,
                 inner_has_values,
             },
+        }
+    }
+}
+
+impl Records {
+    /// Whether the next record comes without waiting on the input.
+    pub(crate) fn ready(&self) -> bool {
+        match &self.state {
+            State::Stream(group) => group.sources.iter().all(Columns::ready),
+            State::Wrapped { .. } | State::Failed(_) => true,
+            State::Product { outer, current, .. } => current.is_some() || outer.sources.iter().all(Columns::ready),
         }
     }
 }
@@ -606,13 +663,30 @@ mod tests {
     }
 
     #[test]
-    fn colsep_splits_and_trims_columns() {
+    fn colsep_splits_columns_and_keeps_their_blanks() {
         let splitter = Splitter::new(Some(Regex::new(",").unwrap()));
-        let line = b" a , b,c ".to_vec();
-        assert_eq!(splitter.split(line), [b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]);
-        // A CRLF file's CR is whitespace too, as to Perl's \s.
-        let line = b"a,b\r".to_vec();
-        assert_eq!(splitter.split(line), [b"a".to_vec(), b"b".to_vec()]);
+        let line = b" a , b,c,".to_vec();
+        assert_eq!(
+            splitter.split(line).unwrap(),
+            [b" a ".to_vec(), b" b".to_vec(), b"c".to_vec(), b"".to_vec()]
+        );
+    }
+
+    #[test]
+    fn csv_records_span_lines() {
+        let source = Source::Lines(Reader::new(
+            Box::new(io::Cursor::new(b"\"a\nb\",c\nd,e\n".to_vec())),
+            b"\n".to_vec(),
+        ));
+        let columns = Columns::new(source, Splitter::csv(b",", b"\n"));
+        let records: Vec<Vec<Vec<u8>>> = columns.map(Result::unwrap).collect();
+        assert_eq!(
+            records,
+            [
+                vec![b"a\nb".to_vec(), b"c".to_vec()],
+                vec![b"d".to_vec(), b"e".to_vec()]
+            ]
+        );
     }
 
     #[test]

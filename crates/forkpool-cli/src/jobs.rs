@@ -10,9 +10,9 @@ use regex::bytes::Regex;
 use crate::config::{Batching, Config, Header, Tag, UsageError};
 use crate::flags::SourceArg;
 use crate::input::{Columns, Reader, Record, Records, Source, Splitter};
+use crate::replace::{Ahead, Evaluated, Evaluator, Multi, Program, Sources, Template, Values};
 use crate::results::Results;
 use crate::table::{Format, Table};
-use crate::template::{Multi, Template, Values};
 
 /// Command lines that group several items (`-n`, `-N`, `-X`, `-m`) stay
 /// shorter than this. It is GNU parallel's limit on Linux, so the same
@@ -30,6 +30,10 @@ pub(crate) struct Job {
     pub(crate) records: Vec<Record>,
     /// Every value of those records, in order.
     pub(crate) args: Vec<Vec<u8>>,
+    /// The number of jobs, when an expression needs it (`{##}`).
+    pub(crate) total: Option<u64>,
+    /// What perl computed for its `{= =}` expressions.
+    pub(crate) evaluated: Option<Evaluated>,
     /// `--pipe`: what it reads.
     pub(crate) stdin: Option<crate::pipe::Stdin>,
 }
@@ -41,7 +45,25 @@ impl Job {
             seq,
             records,
             args,
+            total: None,
+            evaluated: None,
             stdin: None,
+        }
+    }
+
+    /// Whether a perl expression called `skip()` for it.
+    pub(crate) fn skipped(&self) -> bool {
+        self.evaluated.as_ref().is_some_and(|e| e.skip)
+    }
+
+    /// The values it renders with, in `slot`.
+    pub(crate) fn values(&self, slot: usize) -> Values<'_> {
+        Values {
+            args: &self.args,
+            seq: self.seq,
+            slot,
+            total: self.total,
+            evaluated: self.evaluated.as_ref(),
         }
     }
 }
@@ -91,11 +113,16 @@ pub(crate) struct Prepared {
     pub(crate) pipe: Option<crate::pipe::Runtime>,
     /// Bytes of input the input thread may read ahead of the jobs.
     pub(crate) ahead: usize,
+    /// Evaluates perl expressions that need the job's slot, as it starts.
+    pub(crate) at_launch: Option<Evaluator>,
 }
 
 /// Opens the sources, reads their headers and parses every template.
 pub(crate) fn prepare(config: &Config) -> Result<Prepared, UsageError> {
-    let splitter = Splitter::new(config.colsep.clone());
+    let splitter = match &config.strings.csv_separator {
+        Some(sep) => Splitter::csv(sep.as_bytes(), &config.delimiter),
+        None => Splitter::new(config.colsep.clone()),
+    };
     let mut columns = Vec::new();
     let mut linked = Vec::new();
     let mut file_names = Vec::new();
@@ -138,9 +165,10 @@ pub(crate) fn prepare(config: &Config) -> Result<Prepared, UsageError> {
     match config.header {
         None => {}
         Some(Header::FirstLine) => {
-            let split = match config.colsep.clone() {
-                Some(re) => re,
-                None => Regex::new("\t").map_err(|e| UsageError(e.to_string()))?,
+            let split = match (&config.strings.csv_separator, config.colsep.clone()) {
+                (Some(sep), _) => Regex::new(&regex::escape(sep)).map_err(|e| UsageError(e.to_string()))?,
+                (None, Some(re)) => re,
+                (None, None) => Regex::new("\t").map_err(|e| UsageError(e.to_string()))?,
             };
             let mut position = 1;
             for source in &mut columns {
@@ -168,17 +196,29 @@ pub(crate) fn prepare(config: &Config) -> Result<Prepared, UsageError> {
     // Longest names first, so `{ab}` is not read as `{a}` + "b}".
     names.sort_by_key(|name| std::cmp::Reverse(name.0.len()));
 
-    let template_error = |e: crate::template::TemplateError| UsageError(e.0);
-    let command = if config.command.is_empty() {
-        // No command: each input is itself a command line.
-        Template::parse(&[b"{}".to_vec()], false, &names).map_err(template_error)?
-    } else {
-        Template::parse_replacing(&config.command, config.quote, &names, &config.replace).map_err(template_error)?
-    };
-    let tag = match &config.tag {
-        Tag::Template(text) => Some(Template::parse_text(text, &names, &config.replace).map_err(template_error)?),
-        _ => None,
-    };
+    let results_text = config.results.as_deref().filter(|text| Format::of(text).is_none());
+    let program = Program::prepare(
+        &config.strings.table,
+        Sources {
+            command: &config.command,
+            quote: config.quote,
+            tag: match &config.tag {
+                Tag::Template(text) => Some(text),
+                _ => None,
+            },
+            results: results_text,
+            names: &names,
+            trim: config.strings.trim.unwrap_or_default(),
+            slots: config.jobs,
+        },
+    )
+    .map_err(UsageError)?;
+    let Program {
+        command,
+        tag,
+        results: results_template,
+        evaluator,
+    } = program;
     let mut table = None;
     let mut results = None;
     if let Some(text) = &config.results {
@@ -193,10 +233,8 @@ pub(crate) fn prepare(config: &Config) -> Result<Prepared, UsageError> {
                 ))
             })?;
             table = Some(created);
-        } else if template_has_replacements(text, &names) {
-            results = Some(Results::Template(
-                Template::parse_text(text, &names, &config.replace).map_err(template_error)?,
-            ));
+        } else if let Some(template) = results_template {
+            results = Some(Results::Template(template));
         } else {
             results = Some(Results::Dir {
                 root: path.to_path_buf(),
@@ -206,12 +244,17 @@ pub(crate) fn prepare(config: &Config) -> Result<Prepared, UsageError> {
     }
     let has_args = !columns.is_empty();
     let records = Records::new(columns, &linked, config.linking);
-    let source = JobSource::new(records, config.batching, config.multi, command.clone(), config.jobs);
+    let mut source = JobSource::new(records, config.batching, config.multi, command.clone(), config.jobs);
+    source.input_may_block = input_may_block;
     let (jobs, pipe, ahead): (Box<dyn Jobs>, _, _) = match &config.pipe {
-        None => (Box::new(source), None, usize::MAX),
+        None => {
+            source.evaluator = Some(evaluator.clone());
+            (Box::new(source), None, usize::MAX)
+        }
         Some(settings) => {
+            // The arguments only: perl evaluates the pipe's own jobs.
             let args = has_args.then_some(source);
-            let prepared = crate::pipe::prepare(settings, config, args, command.has_replacements())?;
+            let prepared = crate::pipe::prepare(settings, config, args, &evaluator)?;
             input_may_block |= prepared.may_block;
             (prepared.jobs, Some(prepared.runtime), prepared.ahead)
         }
@@ -225,13 +268,8 @@ pub(crate) fn prepare(config: &Config) -> Result<Prepared, UsageError> {
         results,
         table,
         input_may_block,
+        at_launch: evaluator.at_launch.then_some(evaluator),
     })
-}
-
-/// Whether `--results` text holds replacement strings (a template) or is
-/// a plain directory.
-fn template_has_replacements(text: &[u8], names: &[(Vec<u8>, i64)]) -> bool {
-    Template::parse(&[text.to_vec()], true, names).is_ok_and(|t| t.has_replacements())
 }
 
 /// The reason part of an I/O error, as `strerror` words it.
@@ -257,6 +295,11 @@ pub(crate) struct JobSource {
     /// `-X`/`-m`: records per job once the input is known to be short
     /// enough to spread over every slot.
     even: Option<usize>,
+    /// Evaluates perl expressions, in batches of jobs read ahead.
+    pub(crate) evaluator: Option<Evaluator>,
+    ahead: Ahead,
+    /// Reading may wait on another process.
+    pub(crate) input_may_block: bool,
 }
 
 impl std::fmt::Debug for JobSource {
@@ -286,6 +329,9 @@ impl JobSource {
             buffered_cost: 0,
             eof: false,
             even: None,
+            evaluator: None,
+            ahead: Ahead::default(),
+            input_may_block: false,
         }
     }
 
@@ -319,16 +365,40 @@ impl JobSource {
     /// The length of the command line these records make.
     fn line_len(&self, records: &[Record]) -> usize {
         let args: Vec<Vec<u8>> = records.iter().flatten().cloned().collect();
-        let values = Values {
-            args: &args,
-            seq: self.next_seq,
-            slot: 1,
-        };
-        self.template.render(values, self.multi).len()
+        self.template
+            .render(Values::plain(&args, self.next_seq, 1), self.multi)
+            .len()
     }
 
-    /// The next job, or `None` at the end of the input.
+    /// The next job, or `None` at the end of the input, with its perl
+    /// expressions evaluated (several jobs per round trip to perl, while
+    /// input is at hand).
     pub(crate) fn next_job(&mut self) -> io::Result<Option<Job>> {
+        let Some(evaluator) = self.evaluator.clone() else {
+            return self.next_raw();
+        };
+        let mut ahead = std::mem::take(&mut self.ahead);
+        let result = ahead.next(&evaluator, self);
+        self.ahead = ahead;
+        result
+    }
+}
+
+impl crate::replace::Unevaluated for JobSource {
+    fn input_ready(&self) -> bool {
+        // Grouping several records may wait for more input: read ahead
+        // only what is sure to be there.
+        let single = self.batching == Batching::Single || !self.input_may_block;
+        single && (!self.buffer.is_empty() || self.eof || self.records.ready())
+    }
+
+    fn next_unevaluated(&mut self) -> io::Result<Option<Job>> {
+        self.next_raw()
+    }
+}
+
+impl JobSource {
+    fn next_raw(&mut self) -> io::Result<Option<Job>> {
         let records = match self.batching {
             Batching::Single => match self.read()? {
                 Some(record) => vec![record],
@@ -434,7 +504,7 @@ mod tests {
     }
 
     fn template() -> Template {
-        Template::parse(&[b"echo".to_vec()], false, &[]).unwrap()
+        Template::plain(&[b"echo".to_vec()])
     }
 
     fn batches(values: &[&str], batching: Batching, multi: Multi, slots: usize) -> Vec<Vec<String>> {

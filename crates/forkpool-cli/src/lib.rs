@@ -34,7 +34,9 @@ macro_rules! tell {
     }};
 }
 
+mod color;
 mod config;
+mod csv;
 mod feed;
 mod flags;
 mod halt;
@@ -45,11 +47,11 @@ mod output;
 mod pipe;
 mod program;
 mod progress;
+mod replace;
 mod results;
 mod run;
 mod shell;
 mod table;
-mod template;
 mod units;
 
 use std::ffi::OsString;

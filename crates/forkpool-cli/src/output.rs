@@ -190,6 +190,8 @@ impl JobOutput {
 #[derive(Debug, Default)]
 struct JobOutput {
     tag: Option<Vec<u8>>,
+    /// `--color`: what starts each line (colour, then the tag and TAB).
+    color: Option<Vec<u8>>,
     out: Held,
     err: Held,
     /// Line-buffer mode: the unfinished last line of each stream.
@@ -218,6 +220,8 @@ pub(crate) struct Printer {
     joblog: Option<Joblog>,
     /// The first error writing the joblog, for the caller to report.
     joblog_error: Option<io::Error>,
+    /// `--color`: each job's lines in a colour of its own.
+    color: bool,
 }
 
 impl Printer {
@@ -231,7 +235,13 @@ impl Printer {
             table: None,
             joblog: None,
             joblog_error: None,
+            color: false,
         }
+    }
+
+    /// `--color`: colour each job's lines (see `color.rs`).
+    pub(crate) fn set_color(&mut self) {
+        self.color = true;
     }
 
     /// Each job's joblog line goes to `joblog` when its output is printed
@@ -270,7 +280,16 @@ impl Printer {
             self.order.push_back(seq);
         }
         let job = self.jobs.entry(seq).or_default();
+        let color = self.color.then(|| {
+            let mut start = crate::color::of_job(seq);
+            if let Some(tag) = &tag {
+                start.extend_from_slice(tag);
+                start.push(b'\t');
+            }
+            start
+        });
         *job = JobOutput {
+            color,
             tag,
             out_at_line_start: true,
             err_at_line_start: true,
@@ -393,7 +412,7 @@ impl Printer {
         let printed = if self.table.is_some() {
             self.write_row(seq, finished.as_ref())
         } else {
-            self.print_held(seq)
+            self.print_held(seq).and_then(|()| self.close_colored_lines(seq))
         };
         if let (Some(log), Some(finished)) = (&mut self.joblog, &finished)
             && let Err(e) = log.record(finished)
@@ -402,6 +421,28 @@ impl Printer {
         }
         self.jobs.remove(&seq);
         printed
+    }
+
+    /// `--color`: a last line without a newline is closed, as GNU does.
+    fn close_colored_lines(&mut self, seq: u64) -> io::Result<()> {
+        let Some(job) = self.jobs.get_mut(&seq) else {
+            return Ok(());
+        };
+        if job.color.is_none() {
+            return Ok(());
+        }
+        let mut close = Vec::from(crate::color::RESET);
+        close.push(b'\n');
+        let open = [
+            (Stream::Stdout, !job.out_at_line_start),
+            (Stream::Stderr, !job.err_at_line_start),
+        ];
+        for (stream, open) in open {
+            if open {
+                write_stream(stream, &close)?;
+            }
+        }
+        Ok(())
     }
 
     fn print_held(&mut self, seq: u64) -> io::Result<()> {
@@ -468,12 +509,17 @@ impl Printer {
         let Some(job) = self.jobs.get_mut(&seq) else {
             return write_stream(stream, bytes);
         };
-        let Some(tag) = &job.tag else {
-            return write_stream(stream, bytes);
-        };
         let at_line_start = match stream {
             Stream::Stdout => &mut job.out_at_line_start,
             Stream::Stderr => &mut job.err_at_line_start,
+        };
+        if let Some(start) = &job.color {
+            let mut painted = Vec::with_capacity(bytes.len() + 64);
+            crate::color::paint(start, bytes, at_line_start, &mut painted);
+            return write_stream(stream, &painted);
+        }
+        let Some(tag) = &job.tag else {
+            return write_stream(stream, bytes);
         };
         let mut tagged = Vec::with_capacity(bytes.len() + 64);
         // A CR starts a line too (a progress display redraws it), as GNU

@@ -13,7 +13,7 @@ use std::io::{self, Write};
 use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
 
-use crate::template::{Multi, Template, Values};
+use crate::replace::{Multi, Template, Values};
 
 /// Where results go.
 #[derive(Debug, Clone)]
@@ -150,11 +150,7 @@ mod tests {
             names: vec![],
         };
         let records = vec![vec![b".".to_vec()]];
-        let values = Values {
-            args: &records[0],
-            seq: 1,
-            slot: 1,
-        };
+        let values = Values::plain(&records[0], 1, 1);
         let (dir, ..) = results.paths(&records, values);
         assert_eq!(dir, PathBuf::from("out/1"));
     }
@@ -168,16 +164,7 @@ mod tests {
         };
         let records = vec![vec![b"I".to_vec(), b"x/y".to_vec()]];
         let args = records[0].clone();
-        let mut files = results
-            .open(
-                &records,
-                Values {
-                    args: &args,
-                    seq: 4,
-                    slot: 1,
-                },
-            )
-            .unwrap();
+        let mut files = results.open(&records, Values::plain(&args, 4, 1)).unwrap();
         write(&mut files.stdout, b"out").unwrap();
         files.finish(4).unwrap();
         let base = dir.path().join("1/I/2/x\\_y");

@@ -24,9 +24,9 @@ use crate::joblog::{Finished, Joblog, Open, Prior};
 use crate::jobs::{Job, Jobs, Prepared, io_reason};
 use crate::output::{Mode, Printer};
 use crate::progress::Progress;
+use crate::replace::{EvalError, Evaluator, Template, Values};
 use crate::results::{JobFiles, Results};
 use crate::shell::Launch;
-use crate::template::{Template, Values};
 
 /// How often limits that cannot wake us (`--memfree`, `--load`) are
 /// checked again while they hold jobs back.
@@ -161,6 +161,8 @@ pub(crate) struct Runner<'c> {
     our_pid: OsString,
     /// `--pipe`: what the jobs' input needs.
     pipe: Option<crate::pipe::Runtime>,
+    /// Perl expressions that need the job's slot are evaluated here.
+    at_launch: Option<Evaluator>,
 }
 
 impl<'c> Runner<'c> {
@@ -175,6 +177,7 @@ impl<'c> Runner<'c> {
             jobs,
             pipe,
             ahead,
+            at_launch,
         } = prepared;
         let (joblog, prior) = match (&config.joblog, config.dry_run) {
             (Some((path, append)), false) => {
@@ -226,6 +229,9 @@ impl<'c> Runner<'c> {
         };
         let progress = Progress::new(config.bar, config.progress, config.eta, total);
         let mut printer = Printer::new(config.mode, config.keep_order);
+        if config.strings.color {
+            printer.set_color();
+        }
         if let Some(table) = table {
             if config.resume != Resume::No && joblog.is_none() {
                 // A table is not read back; GNU parallel says the same.
@@ -264,6 +270,7 @@ impl<'c> Runner<'c> {
             input_done: false,
             our_pid: std::process::id().to_string().into(),
             pipe,
+            at_launch,
         })
     }
 
@@ -371,7 +378,14 @@ impl<'c> Runner<'c> {
             }
             Next::Failed(e) => {
                 self.input_done = true;
-                self.fatal(&format!("cannot read input: {}", io_reason(&e)));
+                if let Some(failed) = EvalError::of(&e) {
+                    // A perl expression failed: no new job starts; those
+                    // running finish, and the run exits with 255.
+                    tell!("{failed}");
+                    self.stop.get_or_insert(Stop::Fatal);
+                } else {
+                    self.fatal(&format!("cannot read input: {}", io_reason(&e)));
+                }
                 None
             }
         }
@@ -439,17 +453,32 @@ impl<'c> Runner<'c> {
         }
     }
 
-    fn launch(&mut self, job: Job, attempts: u32) -> Launched {
+    fn launch(&mut self, mut job: Job, attempts: u32) -> Launched {
         let slot = self
             .free_slots
             .pop_first()
             .unwrap_or(self.config.jobs + self.running.len() + 1);
-        let mut line = self.command.render(values(&job, slot), self.config.multi);
-        if job.stdin.is_some() && job.args.is_empty() && !self.command.has_replacements() {
+        if let Some(evaluator) = &self.at_launch
+            && let Err((_, failed)) = evaluator.evaluate(&mut [&mut job], slot)
+        {
+            tell!("{failed}");
+            self.free_slots.insert(slot);
+            self.stop.get_or_insert(Stop::Fatal);
+            return Launched::Yes;
+        }
+        let line = if job.stdin.is_some() && job.records.is_empty() && self.command.appended {
             // A --pipe job without arguments: nothing is appended, as in
             // GNU parallel (not even the space).
+            let no_args = Values {
+                args: &[],
+                ..values(&job, slot)
+            };
+            let mut line = self.command.render(no_args, self.config.multi);
             line.pop();
-        }
+            line
+        } else {
+            self.command.render(values(&job, slot), self.config.multi)
+        };
         if line.len() >= crate::jobs::MAX_LINE {
             // GNU parallel's limit, so that a script that works with one
             // works with the other. As there, no new job starts, the
@@ -483,11 +512,14 @@ impl<'c> Runner<'c> {
         self.last_start = Some(Instant::now());
         let tag = match &self.config.tag {
             Tag::None => None,
-            Tag::Args => Some(job.args.join(&b' ')),
+            Tag::Args => Some(crate::replace::tag_of(
+                &job.args,
+                self.config.strings.trim.unwrap_or_default(),
+            )),
             Tag::Template(_) => self
                 .tag
                 .as_ref()
-                .map(|t| t.render(values(&job, slot), crate::template::Multi::Single)),
+                .map(|t| t.render(values(&job, slot), crate::replace::Multi::Single)),
         };
         if self.config.dry_run {
             let mut shown = line;
@@ -529,6 +561,12 @@ impl<'c> Runner<'c> {
             files,
             input: None,
         };
+        if running.job.skipped() {
+            // `skip()`: it does not run, and counts as failed with exit
+            // value -2, as in GNU parallel.
+            self.complete(running, ExitReason::Exited(-2));
+            return Launched::Yes;
+        }
         // --pipe: the job's stdin, made ready before it starts.
         let input = match &self.pipe {
             Some(pipe) => pipe.prepare(&running.job).map_err(SpawnError::Io),
@@ -627,6 +665,9 @@ impl<'c> Runner<'c> {
         env.push(("PARALLEL_SEQ".into(), running.job.seq.to_string().into()));
         env.push(("PARALLEL_JOBSLOT".into(), running.slot.to_string().into()));
         env.push(("PARALLEL_PID".into(), self.our_pid.clone()));
+        // A local job's "host", as GNU parallel sets it ({host}, {sshlogin}).
+        env.push(("PARALLEL_SSHHOST".into(), ":".into()));
+        env.push(("PARALLEL_SSHLOGIN".into(), ":".into()));
         let (stdout, stderr) = if self.config.mode == Mode::Ungroup && running.files.is_none() {
             (Output::Inherit, Output::Inherit)
         } else {
@@ -801,11 +842,17 @@ impl<'c> Runner<'c> {
             self.progress.update(self.running.len(), self.tally.completed);
             return;
         }
+        let skipped = job.skipped();
         let retry = match killed {
             // Killed to free memory: it goes back on the queue.
             Some(Killed::Memfree) => self.stop.is_none(),
             Some(Killed::Halt | Killed::Signal) => false,
-            _ => failed && self.stop.is_none() && (self.config.retries == 0 || attempts + 1 < self.config.retries),
+            _ => {
+                failed
+                    && !skipped
+                    && self.stop.is_none()
+                    && (self.config.retries == 0 || attempts + 1 < self.config.retries)
+            }
         };
         if retry {
             self.printer.discard(job.seq);
@@ -953,11 +1000,7 @@ impl<'c> Runner<'c> {
 }
 
 fn values(job: &Job, slot: usize) -> Values<'_> {
-    Values {
-        args: &job.args,
-        seq: job.seq,
-        slot,
-    }
+    job.values(slot)
 }
 
 /// `MemAvailable` from `/proc/meminfo`, in bytes.

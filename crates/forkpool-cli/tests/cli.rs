@@ -7,10 +7,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-// The rooms' tests, in files of their own.
-#[path = "cli/pipe.rs"]
-mod pipe;
-
 /// What a run produced.
 #[derive(Debug)]
 struct Run {
@@ -1369,7 +1365,7 @@ fn bad_input_gets_a_one_line_error_and_255_before_anything_runs() {
         (vec!["--delay", "later", &job, ":::", "a"], "--delay"),
         (vec!["--colsep", "(", &job, ":::", "a"], "--colsep"),
         (vec!["--resume", &job, ":::", "a"], "--joblog"),
-        (vec!["echo {= $_ =}", ":::", "a"], "not supported"),
+        (vec!["echo {= $_", ":::", "a"], "unmatched '{='"),
         (vec!["-j", "-1000", &job, ":::", "a"], "Cannot run any jobs"),
     ] {
         let r = run(&args);
@@ -1453,3 +1449,11 @@ fn a_million_inputs_from_stdin_stream_through_in_flat_memory() {
     assert_eq!((lines, last.as_str()), (1_000_000, "echo 999999\n"));
     assert!(peak < 64 * 1024, "memory grew to {} MiB", peak / 1024);
 }
+
+// Replacement strings, perl expressions and the options around them.
+#[path = "cli/replace.rs"]
+mod replace;
+
+// --pipe and --pipepart.
+#[path = "cli/pipe.rs"]
+mod pipe;

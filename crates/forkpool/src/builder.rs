@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::confine::{Confinement, Rlimit, RunAs, Sandbox};
 use crate::error::{Error, ErrorKind};
 use crate::pool::Pool;
 use crate::supervisor;
@@ -48,6 +49,10 @@ pub struct PoolBuilder {
     preload: Option<fn()>,
     start_method: StartMethod,
     max_message_size: usize,
+    run_as: Option<RunAs>,
+    no_new_privileges: Option<bool>,
+    rlimits: Vec<Rlimit>,
+    sandbox: Option<Sandbox>,
 }
 
 /// The default limit on one encoded argument or result.
@@ -64,6 +69,10 @@ impl Default for PoolBuilder {
             preload: None,
             start_method: StartMethod::default(),
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            run_as: None,
+            no_new_privileges: None,
+            rlimits: Vec::new(),
+            sandbox: None,
         }
     }
 }
@@ -99,7 +108,9 @@ impl PoolBuilder {
     /// `worker_init` allocated). An allocation past it fails, and the task
     /// ends with [`TaskError::MemoryLimitExceeded`](crate::TaskError::MemoryLimitExceeded);
     /// the worker is replaced. Enforced with `RLIMIT_DATA`, which counts
-    /// heap and other private writable memory. Default: none.
+    /// heap and other private writable memory: shared memory
+    /// ([`SharedBytes`](crate::SharedBytes), large arguments in transit) is
+    /// not counted. Default: none.
     pub fn memory_limit(mut self, bytes: u64) -> Self {
         self.memory_limit = Some(bytes);
         self
@@ -138,12 +149,122 @@ impl PoolBuilder {
         self
     }
 
-    /// The largest encoded argument or result, in bytes. Larger ones end
-    /// the task with [`TaskError::Codec`](crate::TaskError::Codec).
-    /// Default: 1 GiB.
+    /// The largest encoded argument or result, in bytes, whether it
+    /// travels through the socket or (above 256 KiB) through shared memory.
+    /// Larger ones end the task with
+    /// [`TaskError::Codec`](crate::TaskError::Codec), as soon as their
+    /// encoding passes the limit (they are never built whole). A
+    /// [`SharedBytes`](crate::SharedBytes) counts as its reference (a few
+    /// bytes), not its contents. Default: 1 GiB.
     pub fn max_message_size(mut self, bytes: usize) -> Self {
         self.max_message_size = bytes;
         self
+    }
+
+    /// Workers drop to user `uid` and group `gid`: real, effective and
+    /// saved ids, with no supplementary groups, so that a task can never
+    /// get back to your ids (nor to root). Your process, and the zygote
+    /// that forks the workers, keep their own ids.
+    ///
+    /// Needs root (precisely `CAP_SETUID`, `CAP_SETGID` and `CAP_KILL`):
+    /// [`build`](Self::build) fails with
+    /// [`ErrorKind::LeastPrivilege`] otherwise. See "Least privilege" in
+    /// the crate docs for what a worker gives up, in which order, and what
+    /// is left.
+    ///
+    /// ```no_run
+    /// fn uid_line(_: ()) -> String {
+    ///     let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    ///     status.lines().find(|l| l.starts_with("Uid:")).unwrap().to_owned()
+    /// }
+    ///
+    /// // 65534 is `nobody` on most systems.
+    /// let pool = forkpool::Pool::builder().run_as(65534, 65534).build()?;
+    /// // Real, effective, saved and filesystem uid.
+    /// assert_eq!(pool.submit(uid_line, ()).join().unwrap(), "Uid:\t65534\t65534\t65534\t65534");
+    /// # Ok::<(), forkpool::Error>(())
+    /// ```
+    pub fn run_as(mut self, uid: u32, gid: u32) -> Self {
+        self.run_as = Some(RunAs { uid, gid });
+        self
+    }
+
+    /// Sets `PR_SET_NO_NEW_PRIVS` in every worker: nothing a task
+    /// executes can gain privileges (set-user-id programs such as `sudo`
+    /// or `su` run without them, file capabilities are ignored).
+    ///
+    /// Default: on when [`run_as`](Self::run_as) or a
+    /// [`sandbox`](Self::sandbox) is set, off otherwise. A sandbox
+    /// requires it (Landlock does), so `no_new_privileges(false)` with a
+    /// sandbox is an error.
+    pub fn no_new_privileges(mut self, on: bool) -> Self {
+        self.no_new_privileges = Some(on);
+        self
+    }
+
+    /// Sets a resource limit in every worker (both the soft and the hard
+    /// limit, never above what your process has). Call it once per kind;
+    /// a later call for the same kind replaces the earlier one. See
+    /// [`Rlimit`] for what each does.
+    ///
+    /// ```
+    /// use forkpool::{Pool, Rlimit};
+    ///
+    /// let pool = Pool::builder()
+    ///     .rlimit(Rlimit::CpuSeconds(60))
+    ///     .rlimit(Rlimit::FileSize(1 << 30))
+    ///     .build()?;
+    /// # Ok::<(), forkpool::Error>(())
+    /// ```
+    pub fn rlimit(mut self, limit: Rlimit) -> Self {
+        self.rlimits.retain(|l| !l.same_kind(&limit));
+        self.rlimits.push(limit);
+        self
+    }
+
+    /// Confines every worker's filesystem and network access with
+    /// Landlock; see [`Sandbox`]. [`build`](Self::build) fails with
+    /// [`ErrorKind::LeastPrivilege`] on a kernel that cannot enforce all of
+    /// it, unless the sandbox is [`best_effort`](Sandbox::best_effort), and
+    /// with [`ErrorKind::InvalidConfig`] when one of its paths does not
+    /// exist.
+    pub fn sandbox(mut self, sandbox: Sandbox) -> Self {
+        self.sandbox = Some(sandbox);
+        self
+    }
+
+    /// The least-privilege settings, checked, as the workers get them.
+    fn confinement(&self) -> Result<Confinement, Error> {
+        let invalid = |message: String| Error::new(ErrorKind::InvalidConfig, message);
+        let denied = |message: String| Error::new(ErrorKind::LeastPrivilege, message);
+        if let Some(message) = self.rlimits.iter().find_map(Rlimit::invalid) {
+            return Err(invalid(message.to_owned()));
+        }
+        if self.sandbox.is_some() && self.no_new_privileges == Some(false) {
+            return Err(invalid(
+                "a sandbox needs no_new_privileges (Landlock requires it); remove no_new_privileges(false)".into(),
+            ));
+        }
+        let sandbox = match &self.sandbox {
+            None => None,
+            Some(sandbox) if !sandbox.best_effort_set() && !sandbox.unenforceable().is_empty() => {
+                return Err(denied(format!(
+                    "the sandbox cannot be enforced on this kernel ({}); Sandbox::best_effort() applies what it can",
+                    sandbox.unenforceable().join("; ")
+                )));
+            }
+            Some(sandbox) => Some(sandbox.resolve().map_err(invalid)?),
+        };
+        let confinement = Confinement {
+            run_as: self.run_as,
+            no_new_privileges: self
+                .no_new_privileges
+                .unwrap_or(self.run_as.is_some() || sandbox.is_some()),
+            rlimits: self.rlimits.clone(),
+            sandbox,
+        };
+        confinement.check_client().map_err(denied)?;
+        Ok(confinement)
     }
 
     /// Starts the pool: the zygote, then every worker. Returns once every
@@ -175,16 +296,20 @@ impl PoolBuilder {
         if !(1024..=u32::MAX as usize - 1024).contains(&self.max_message_size) {
             return invalid("max_message_size must be between 1 KiB and 4 GiB");
         }
+        let confine = self.confinement()?;
+        let cpu_limit = confine.cpu_seconds();
         let worker = WorkerConfig {
             init: self.worker_init.map(sys::code::hook_offset),
             memory_limit: self.memory_limit,
             max_tasks: self.max_tasks_per_worker.map(|n| n as u64),
             max_message: self.max_message_size as u32,
+            confine,
         };
         let config = supervisor::Config {
             workers,
             task_timeout: self.task_timeout,
             memory_limit: self.memory_limit,
+            cpu_limit,
             max_tasks: self.max_tasks_per_worker.map(|n| n as u64),
             start: self.start_method,
             zygote: ZygoteConfig {

@@ -10,25 +10,9 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+pub(crate) use crate::ipc::codec::CallError;
+use crate::ipc::codec::{self, Input, Sink};
 use crate::sys::code::{self, CodeOffset, EntryFn};
-
-/// Why a task's data could not cross the process boundary.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum CallError {
-    /// The argument did not decode as `A`.
-    Decode(String),
-    /// The result did not encode.
-    Encode(String),
-}
-
-impl CallError {
-    pub(crate) fn message(&self) -> String {
-        match self {
-            CallError::Decode(m) => format!("cannot decode the argument: {m}"),
-            CallError::Encode(m) => format!("cannot encode the result: {m}"),
-        }
-    }
-}
 
 /// The compile-time check behind "a capturing closure is a compile error".
 ///
@@ -46,16 +30,16 @@ impl<F> AssertNoCaptures<F> {
 }
 
 /// The entry point for tasks of closure type `F`.
-fn entry<F, A, R>(input: &[u8], out: &mut Vec<u8>) -> Result<(), CallError>
+fn entry<F, A, R>(input: Input<'_>, out: Sink<'_>) -> Result<(), CallError>
 where
     F: Fn(A) -> R + Copy + 'static,
     A: DeserializeOwned,
     R: Serialize,
 {
-    let arg: A = postcard::from_bytes(input).map_err(|e| CallError::Decode(e.to_string()))?;
+    let arg: A = codec::decode(&input.item, input.fds, input.limit)?;
     let f: F = code::conjure::<F, A, R>();
     let result = f(arg);
-    postcard::serialize_with_flavor(&result, AppendTo(out)).map_err(|e| CallError::Encode(e.to_string()))
+    codec::encode(&result, out).map(drop)
 }
 
 /// The offset of `entry::<F, A, R>`, to put in a `RUN` frame.
@@ -70,36 +54,10 @@ where
     code::entry_offset(entry::<F, A, R> as EntryFn)
 }
 
-/// Encodes `value` onto the end of `out`.
-pub(crate) fn encode_into<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<(), CallError> {
-    postcard::serialize_with_flavor(value, AppendTo(out)).map_err(|e| CallError::Encode(e.to_string()))
-}
-
-/// A postcard flavor that appends to an existing buffer (postcard's own
-/// `to_extend` takes the buffer by value, which would lose it on error).
-struct AppendTo<'a>(&'a mut Vec<u8>);
-
-impl postcard::ser_flavors::Flavor for AppendTo<'_> {
-    type Output = ();
-
-    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
-        self.0.push(data);
-        Ok(())
-    }
-
-    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
-        self.0.extend_from_slice(data);
-        Ok(())
-    }
-
-    fn finalize(self) -> postcard::Result<()> {
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ipc::protocol::Items;
 
     fn run<F, A, R>(_f: F, arg: &A) -> Result<Vec<u8>, CallError>
     where
@@ -108,20 +66,47 @@ mod tests {
         R: Serialize,
     {
         let mut input = Vec::new();
-        encode_into(arg, &mut input).unwrap();
+        let mut fds = Vec::new();
+        codec::encode(
+            arg,
+            Sink {
+                out: &mut input,
+                fds: &mut fds,
+                limit: 1 << 20,
+            },
+        )
+        .unwrap();
+        let item = Items::new(&input, 1).next().unwrap().unwrap();
         let f = code::entry_at(entry_offset::<F, A, R>()).unwrap();
         let mut out = vec![9];
-        f(&input, &mut out)?;
+        let input = Input {
+            item,
+            fds: Vec::new(),
+            limit: 1 << 20,
+        };
+        f(
+            input,
+            Sink {
+                out: &mut out,
+                fds: &mut fds,
+                limit: 1 << 20,
+            },
+        )?;
         Ok(out)
+    }
+
+    fn result<T: DeserializeOwned>(out: &[u8]) -> T {
+        let item = Items::new(out, 1).next().unwrap().unwrap();
+        codec::decode(&item, Vec::new(), 1 << 20).unwrap()
     }
 
     #[test]
     fn the_entry_runs_the_closure_it_was_made_for() {
         let out = run(|x: u32| x * 3, &14u32).unwrap();
         assert_eq!(out[0], 9, "appends, keeping what was there");
-        assert_eq!(postcard::from_bytes::<u32>(&out[1..]).unwrap(), 42);
+        assert_eq!(result::<u32>(&out[1..]), 42);
         let out = run(|s: String| s.to_uppercase(), &"abc".to_string()).unwrap();
-        assert_eq!(postcard::from_bytes::<String>(&out[1..]).unwrap(), "ABC");
+        assert_eq!(result::<String>(&out[1..]), "ABC");
     }
 
     #[test]
@@ -131,7 +116,27 @@ mod tests {
             code::entry_at(entry_offset::<F, String, usize>()).unwrap()
         }
         let mut out = Vec::new();
-        let err = entry_of(g)(&[0xff, 0xff], &mut out).unwrap_err();
+        let mut fds = Vec::new();
+        let bytes = [0xff, 0xff];
+        let item = crate::ipc::protocol::Item {
+            inline: &bytes,
+            out_of_line: None,
+            shared_fds: 0,
+        };
+        let input = Input {
+            item,
+            fds: Vec::new(),
+            limit: 1 << 20,
+        };
+        let err = entry_of(g)(
+            input,
+            Sink {
+                out: &mut out,
+                fds: &mut fds,
+                limit: 1 << 20,
+            },
+        )
+        .unwrap_err();
         assert!(matches!(err, CallError::Decode(_)), "{err:?}");
     }
 }

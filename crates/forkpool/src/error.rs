@@ -41,6 +41,13 @@ pub enum TaskError {
         /// The limit, in bytes.
         limit: u64,
     },
+    /// The task used more CPU time than the pool's
+    /// [`Rlimit::CpuSeconds`](crate::Rlimit::CpuSeconds) allows (the kernel
+    /// sent `SIGXCPU`); its worker was replaced.
+    CpuLimitExceeded {
+        /// The limit, in CPU seconds.
+        seconds: u64,
+    },
     /// The task was cancelled before it started, and never ran.
     Cancelled,
     /// The argument or the result could not be serialized or deserialized
@@ -89,6 +96,10 @@ impl fmt::Display for TaskError {
                 f,
                 "task exceeded the worker memory limit of {limit} bytes ({}); its worker was replaced",
                 human_bytes(*limit)
+            ),
+            TaskError::CpuLimitExceeded { seconds } => write!(
+                f,
+                "task used more than its CPU time limit of {seconds} s (SIGXCPU); its worker was replaced"
             ),
             TaskError::Cancelled => f.write_str("task was cancelled before it started"),
             TaskError::Codec { message } => write!(f, "could not encode or decode the task's data: {message}"),
@@ -147,6 +158,10 @@ pub enum ErrorKind {
     WorkerInit,
     /// An operating-system call failed.
     Io,
+    /// A least-privilege setting cannot be enforced: `run_as` in a process
+    /// without the privilege to change ids, or a sandbox this kernel cannot
+    /// enforce (see [`Sandbox::unenforceable`](crate::Sandbox::unenforceable)).
+    LeastPrivilege,
 }
 
 impl Error {

@@ -28,6 +28,10 @@
 //! let crash = pool.submit(|_: ()| unsafe { std::ptr::null_mut::<u8>().write_volatile(1) }, ());
 //! assert!(matches!(crash.join(), Err(TaskError::Crashed { signal: Some(11), .. })));
 //!
+//! // Big data crosses without being copied: only a descriptor travels.
+//! let image = forkpool::SharedBytes::copy_from(&vec![0u8; 64 << 20])?;
+//! assert_eq!(pool.submit(|b: forkpool::SharedBytes| b.len(), image).join(), Ok(64 << 20));
+//!
 //! // So does a hang.
 //! let hang = pool.submit(|_: ()| -> u8 { loop { std::thread::park() } }, ());
 //! assert_eq!(hang.join(), Err(TaskError::TimedOut { after: Duration::from_secs(1) }));
@@ -70,11 +74,113 @@
 //!   timeout is measured, and how, when a worker dies, the supervisor knows
 //!   exactly which task was running (it fails), and which were merely
 //!   queued there (they go to another worker).
+//! - **The data path.** Arguments and results are `postcard` bytes in
+//!   length-prefixed frames on each worker's socket; small ones are batched
+//!   several to a frame. An encoding larger than 256 KiB is written
+//!   straight into a sealed `memfd` instead, whose descriptor travels
+//!   beside the frame (`SCM_RIGHTS`); the receiver maps it and decodes from
+//!   the mapping, so no socket buffer sits in the way. [`SharedBytes`] and
+//!   [`SharedSlice`] go further: their bytes already live in a sealed
+//!   memfd, and only the descriptor crosses, whatever the size; both sides
+//!   map the same memory read-only. Received descriptors are checked
+//!   (a memfd, sealed against resizing and writing, of the announced size)
+//!   before anything is mapped: a bad one fails its task with
+//!   [`TaskError::Codec`]. Memfds have no name anywhere, so nothing is left
+//!   in `/dev/shm` or elsewhere, even after a `SIGKILL`: the kernel frees
+//!   them with their last descriptor or mapping.
 //! - **Nothing outlives the pool.** Each worker is its own process group
 //!   and dies with the zygote (`PR_SET_PDEATHSIG`); the zygote watches the
 //!   client through a pidfd and, when the client dies however it dies,
 //!   kills every worker's group and exits. Processes are reaped through
 //!   pidfds, never by a pid that could have been reused.
+//!
+//! # Least privilege
+//!
+//! By default a worker runs with everything your process has: its user,
+//! its groups, its capabilities, its limits, its files and its network.
+//! For code you do not trust, or input that may be hostile, a worker can
+//! give most of that up before it runs any of your code:
+//!
+//! ```no_run
+//! use forkpool::{Pool, Rlimit, Sandbox};
+//!
+//! let pool = Pool::builder()
+//!     .run_as(65534, 65534)                // needs root; the client keeps its ids
+//!     .rlimit(Rlimit::CpuSeconds(60))      // per task
+//!     .rlimit(Rlimit::OpenFiles(256))
+//!     .rlimit(Rlimit::CoreSize(0))
+//!     .sandbox(Sandbox::new().read_only("/usr").read_write("/tmp/out").no_network())
+//!     .build()?;
+//! # Ok::<(), forkpool::Error>(())
+//! ```
+//!
+//! - [`run_as(uid, gid)`](PoolBuilder::run_as): the worker clears its
+//!   supplementary groups, then sets its real, effective *and saved* group
+//!   id, then user id. With the saved id gone too, nothing a task does
+//!   (`setuid(0)`, `setresuid(0, 0, 0)`) brings the old ids back, and a
+//!   non-root uid loses every capability. Needs root (`CAP_SETUID`,
+//!   `CAP_SETGID`, and `CAP_KILL` to stop workers of another user);
+//!   `build()` says so with [`ErrorKind::LeastPrivilege`] otherwise.
+//! - [`no_new_privileges`](PoolBuilder::no_new_privileges):
+//!   `PR_SET_NO_NEW_PRIVS`, so that no program a task executes gains
+//!   privileges (set-user-id binaries, file capabilities). On by default
+//!   with `run_as` or a sandbox, off otherwise.
+//! - [`rlimit`](PoolBuilder::rlimit): CPU seconds (per task), open files,
+//!   file size, processes, core size; see [`Rlimit`]. Limits only tighten:
+//!   never above the hard limits your process has.
+//! - [`sandbox`](PoolBuilder::sandbox): Landlock rules, an allow-list of
+//!   paths to read and to write, and optionally no TCP. `build()` fails on
+//!   a kernel that cannot enforce the whole sandbox, unless it is
+//!   [`best_effort`](Sandbox::best_effort);
+//!   [`Sandbox::unenforceable`] lists what this kernel would drop.
+//!
+//! **Who does what.** Your process only checks the settings; it never
+//! changes its own ids, limits or Landlock domain. The zygote keeps your
+//! ids too, so that it can go on forking. Each worker confines itself,
+//! with either start method, before `worker_init` and every task (which
+//! therefore run confined; `preload` runs before, unconfined, in the zygote
+//! or in an exec-started worker), in this order:
+//!
+//! 1. it opens what it will need and could not open afterwards: the
+//!    sandbox's paths (with your ids, so a path you can name works), and
+//!    the few `/proc` files the worker reads itself;
+//! 2. groups, group id, user id; then it reads them back and checks
+//!    every one, capabilities included;
+//! 3. the id change cleared `PR_SET_PDEATHSIG`: it sets it again and
+//!    checks its parent, so that the worker still dies with the pool;
+//! 4. resource limits;
+//! 5. `no_new_privs`, then Landlock.
+//!
+//! Anything that does not take ends that worker's start: `build()` fails
+//! with the reason, and later tasks end with
+//! [`TaskError::WorkerStartFailed`]. A worker never runs with less than
+//! was asked for. Its environment is still yours: a worker that runs as
+//! another user sees your `HOME` and `TMPDIR`, so point `TMPDIR` at a
+//! directory that user may write (and the sandbox allows) if tasks make
+//! temporary files. All of this runs in a single-threaded process (a worker
+//! just forked from the zygote, or just executed), where any code may run
+//! after `fork`; the client's own `fork`-to-`exec` path is unchanged.
+//!
+//! **What it does not protect against.**
+//! - The channel to the pool. A compromised worker still holds its socket
+//!   and status page: it can send wrong results for the tasks it is given,
+//!   or nonsense (a protocol error for that worker, never a crash of your
+//!   process), and could rewrite its status page so that `task_timeout`
+//!   misjudges its tasks. Limits the kernel enforces (`memory_limit`, `rlimit`,
+//!   Landlock, the ids) hold regardless.
+//! - What the worker already has: descriptors `preload` opened, and
+//!   memory. A zygote-forked worker is a copy of the zygote, so what
+//!   `preload` loaded is readable by every task; so is the environment
+//!   the pool inherited from your process.
+//! - Other processes of the same user. Tasks of every pool that runs as
+//!   `nobody` can signal one another (and other `nobody` processes):
+//!   give each pool a user of its own. Workers that changed ids are not
+//!   dumpable (no core dumps, no `ptrace` by that user).
+//! - What Landlock does not cover: UDP, Unix sockets, signals, reading
+//!   `/proc` beneath an allowed path, `ioctl` on descriptors already open,
+//!   and the kernel's own attack surface (there is no seccomp filter).
+//! - Without `run_as`, a root worker stays root: it can undo its limits
+//!   and reach anything Landlock does not cover.
 //!
 //! # Caveats
 //!
@@ -85,7 +191,9 @@
 //!   to run after forkpool's do not run in workers.
 //! - The channel to the workers is private to the processes the pool
 //!   created; it is not a security boundary against your own program.
-//!   Task code runs with your privileges.
+//!   Task code runs with your privileges unless you confine the workers
+//!   (see [Least privilege](#least-privilege)), and even then the channel
+//!   trusts the worker for the results of the tasks it runs.
 //! - A task must capture nothing. The check runs when the code is built
 //!   (`cargo build`, `cargo test`), not in `cargo check`; and a closure
 //!   that captures only zero-sized values passes it, the values being
@@ -97,6 +205,11 @@
 //!   that then died is never run again (it fails). A `map` item whose
 //!   worker died part-way through its chunk may run again (see
 //!   [`Pool::map`]).
+//! - `memory_limit` (`RLIMIT_DATA`) counts private memory only: the
+//!   shared memory of [`SharedBytes`] (and of large arguments in transit)
+//!   is not counted. What a task allocates from it is.
+//! - Each distinct [`SharedBytes`] held open costs one file descriptor in
+//!   each process holding it (`ulimit -n`).
 //! - `memory_limit` relies on `RLIMIT_DATA`. An abort right after a failed
 //!   allocation is reported as `MemoryLimitExceeded` (the failed `mmap`'s
 //!   `ENOMEM` is still in errno); so is a task that handled an allocation
@@ -120,11 +233,13 @@
 mod builder;
 mod call;
 pub mod command;
+mod confine;
 mod error;
 mod guardian;
 mod ipc;
 mod map;
 mod pool;
+mod shm;
 mod slot;
 mod supervisor;
 mod sys;
@@ -132,9 +247,11 @@ mod task;
 mod worker;
 
 pub use builder::{DEFAULT_MAX_MESSAGE_SIZE, PoolBuilder, StartMethod};
+pub use confine::{Rlimit, Sandbox};
 pub use error::{Error, ErrorKind, TaskError};
 pub use map::Map;
 pub use pool::Pool;
+pub use shm::{SharedBytes, SharedBytesMut, SharedSlice, SharedSliceMut};
 pub use sys::exit::ExitReason;
 pub use sys::signal::signal_name;
 pub use task::{AsCompleted, Task, as_completed};

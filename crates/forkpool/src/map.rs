@@ -16,7 +16,6 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::call;
 use crate::error::TaskError;
 use crate::pool::{Pool, encode_item};
 use crate::slot::{Notifier, Slot};
@@ -27,8 +26,9 @@ use crate::sys::code::CodeOffset;
 const TARGET_CHUNK_NS: f64 = 1_500_000.0;
 /// The most items in one chunk.
 const MAX_CHUNK_ITEMS: usize = 65_536;
-/// The most encoded bytes in one chunk (a single larger item still goes).
-const MAX_CHUNK_BYTES: usize = 1 << 20;
+/// The most encoded bytes in one chunk, inline or out of line (a single
+/// larger item still goes).
+const MAX_CHUNK_BYTES: u64 = 1 << 20;
 /// A chunk is at most this many times larger than the one before.
 const GROWTH: usize = 8;
 
@@ -97,15 +97,20 @@ where
         let mut jobs = Vec::new();
         while self.in_flight < self.max_in_flight && !self.input_done {
             let mut data = Vec::new();
+            let mut fds = Vec::new();
+            let mut size = 0u64;
             let mut count = 0u32;
             let mut failed = None;
-            while (count as usize) < self.chunk_items && data.len() < MAX_CHUNK_BYTES {
+            while (count as usize) < self.chunk_items && size < MAX_CHUNK_BYTES {
                 let Some(arg) = self.input.next() else {
                     self.input_done = true;
                     break;
                 };
-                match encode_item(&mut data, self.pool.max_message(), |out| call::encode_into(&arg, out)) {
-                    Ok(()) => count += 1,
+                match encode_item(&mut data, &mut fds, self.pool.max_message(), &arg) {
+                    Ok(item_size) => {
+                        count += 1;
+                        size += item_size;
+                    }
                     Err(error) => {
                         failed = Some(error);
                         break;
@@ -114,7 +119,7 @@ where
             }
             if count > 0 {
                 let slot = Slot::new(count);
-                jobs.push(Job::new(self.entry, slot.clone(), data, count, false));
+                jobs.push(Job::new(self.entry, slot.clone(), data, fds, count, size, false));
                 self.track(slot);
             }
             if let Some(error) = failed {

@@ -8,9 +8,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::builder::PoolBuilder;
-use crate::call::{self, CallError};
+use crate::call;
 use crate::error::TaskError;
-use crate::ipc::protocol;
+use crate::ipc::codec;
+use crate::ipc::outbox::Attachment;
 use crate::map::Map;
 use crate::slot::Slot;
 use crate::supervisor::{Job, Shared, Stop};
@@ -98,20 +99,19 @@ impl Pool {
     {
         let _ = f;
         let entry = call::entry_offset::<F, A, R>();
-        Task::new(self.submit_encoded(entry, |out| call::encode_into(&arg, out)))
+        Task::new(self.submit_one(entry, &arg))
     }
 
-    pub(crate) fn submit_encoded(
-        &self,
-        entry: CodeOffset,
-        encode: impl FnOnce(&mut Vec<u8>) -> Result<(), CallError>,
-    ) -> Arc<Slot> {
+    /// Encodes `arg` and hands it to the supervisor as one task of `entry`.
+    pub(crate) fn submit_one<A: Serialize + ?Sized>(&self, entry: CodeOffset, arg: &A) -> Arc<Slot> {
         let mut data = Vec::with_capacity(32);
-        match encode_item(&mut data, self.max_message(), encode) {
+        let mut fds = Vec::new();
+        match encode_item(&mut data, &mut fds, self.max_message(), arg) {
             Err(error) => Slot::failed(1, error),
-            Ok(()) => {
+            Ok(size) => {
                 let slot = Slot::new(1);
-                self.shared.submit(Job::new(entry, slot.clone(), data, 1, true));
+                self.shared
+                    .submit(Job::new(entry, slot.clone(), data, fds, 1, size, true));
                 slot
             }
         }
@@ -207,24 +207,23 @@ impl Drop for Pool {
     }
 }
 
-/// Appends one encoded item, enforcing the size limit.
-pub(crate) fn encode_item(
+/// Appends `arg` as one encoded item (and its descriptors), enforcing the
+/// size limit as it is encoded. Returns the size of its encoding.
+pub(crate) fn encode_item<A: Serialize + ?Sized>(
     data: &mut Vec<u8>,
+    fds: &mut Vec<Attachment>,
     max: usize,
-    encode: impl FnOnce(&mut Vec<u8>) -> Result<(), CallError>,
-) -> Result<(), TaskError> {
-    let at = data.len();
-    protocol::push_item(data, encode).map_err(|e| TaskError::Codec {
-        message: match e {
-            CallError::Encode(m) | CallError::Decode(m) => format!("cannot encode the argument: {m}"),
+    arg: &A,
+) -> Result<u64, TaskError> {
+    codec::encode(
+        arg,
+        codec::Sink {
+            out: data,
+            fds,
+            limit: max,
         },
-    })?;
-    let size = data.len() - at - 4;
-    if size > max {
-        data.truncate(at);
-        return Err(TaskError::Codec {
-            message: format!("the argument is {size} bytes, over the pool's message size limit of {max} bytes"),
-        });
-    }
-    Ok(())
+    )
+    .map_err(|e| TaskError::Codec {
+        message: format!("cannot encode the argument: {}", e.reason()),
+    })
 }

@@ -12,6 +12,7 @@
 //! dispatch (the supervisor): whichever moves it out of `QUEUED` first wins.
 
 use std::collections::VecDeque;
+use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
@@ -20,6 +21,8 @@ use std::time::Instant;
 use serde::de::DeserializeOwned;
 
 use crate::error::TaskError;
+use crate::ipc::codec;
+use crate::ipc::frame::FrameFds;
 use crate::ipc::protocol::{Record, Records, Tag};
 
 const QUEUED: u8 = 0;
@@ -40,6 +43,10 @@ pub(crate) enum Part {
         first: u32,
         count: u32,
         bytes: Vec<u8>,
+        /// The records' descriptors.
+        fds: FrameFds,
+        /// The largest out-of-line result accepted.
+        limit: usize,
         elapsed_ns: u64,
     },
     /// Items `first..first + count` failed with `error`.
@@ -85,12 +92,21 @@ impl Outcome {
                 Part::Failed { count, error, .. } => {
                     out.extend((0..count).map(|_| Err(error.clone())));
                 }
-                Part::Records { count, bytes, .. } => {
+                Part::Records {
+                    count,
+                    bytes,
+                    mut fds,
+                    limit,
+                    ..
+                } => {
                     let mut decoded = 0;
                     for record in Records::new(&bytes).take(count as usize) {
                         decoded += 1;
                         out.push_back(match record {
-                            Ok(record) => decode_record(record),
+                            Ok(record) => {
+                                let item_fds = fds.take(record.item.fds());
+                                decode_record(record, item_fds, limit)
+                            }
                             Err(e) => Err(TaskError::Protocol { message: e.to_string() }),
                         });
                     }
@@ -118,16 +134,20 @@ impl Outcome {
     }
 }
 
-fn decode_record<R: DeserializeOwned>(record: Record<'_>) -> Result<R, TaskError> {
+fn decode_record<R: DeserializeOwned>(
+    record: Record<'_>,
+    fds: Vec<Option<OwnedFd>>,
+    limit: usize,
+) -> Result<R, TaskError> {
     match record.tag {
-        Tag::Ok => postcard::from_bytes(record.bytes).map_err(|e| TaskError::Codec {
-            message: format!("cannot decode the result: {e}"),
+        Tag::Ok => codec::decode(&record.item, fds, limit).map_err(|e| TaskError::Codec {
+            message: format!("cannot decode the result: {}", e.reason()),
         }),
         Tag::Panicked => Err(TaskError::Panicked {
-            message: String::from_utf8_lossy(record.bytes).into_owned(),
+            message: String::from_utf8_lossy(record.item.inline).into_owned(),
         }),
         Tag::Codec => Err(TaskError::Codec {
-            message: String::from_utf8_lossy(record.bytes).into_owned(),
+            message: String::from_utf8_lossy(record.item.inline).into_owned(),
         }),
         Tag::Cancelled => Err(TaskError::Cancelled),
     }
@@ -386,38 +406,50 @@ mod tests {
     use crate::ipc::protocol::ResultsWriter;
 
     fn records(values: &[u32]) -> Vec<u8> {
-        let mut out = Vec::new();
-        let mut w = ResultsWriter::begin(&mut out, 1, 0);
+        let mut out = crate::ipc::outbox::Outbox::default();
+        let mut w = ResultsWriter::begin(out.buf(), 1, 0);
         for v in values {
-            w.record(&mut out, Tag::Ok, |o| crate::call::encode_into(v, o)).unwrap();
+            w.record(out.buf(), Tag::Ok, |o, fds| {
+                codec::encode(
+                    v,
+                    codec::Sink {
+                        out: o,
+                        fds,
+                        limit: 1 << 20,
+                    },
+                )
+                .map(drop)
+            })
+            .unwrap();
         }
         w.finish(&mut out, 0).unwrap();
-        // Strip the frame header and the fixed fields (5 + 8 + 4 + 4 + 8).
-        out.split_off(29)
+        // Strip the frame header and the fixed fields (5 + 4 + 8 + 4 + 4 + 8).
+        out.buf().split_off(33)
+    }
+
+    fn part(first: u32, values: &[u32], elapsed_ns: u64) -> Part {
+        Part::Records {
+            first,
+            count: values.len() as u32,
+            bytes: records(values),
+            fds: FrameFds::none(),
+            limit: 1 << 20,
+            elapsed_ns,
+        }
     }
 
     #[test]
     fn parts_arriving_out_of_order_assemble_in_item_order() {
         let slot = Slot::new(4);
         assert!(slot.begin_dispatch());
-        slot.add(Part::Records {
-            first: 2,
-            count: 2,
-            bytes: records(&[30, 40]),
-            elapsed_ns: 5,
-        });
+        slot.add(part(2, &[30, 40], 5));
         assert!(!slot.is_finished());
         slot.add(Part::Failed {
             first: 1,
             count: 1,
             error: TaskError::Cancelled,
         });
-        slot.add(Part::Records {
-            first: 0,
-            count: 1,
-            bytes: records(&[10]),
-            elapsed_ns: 1,
-        });
+        slot.add(part(0, &[10], 1));
         assert!(slot.wait(None));
         let outcome = slot.take().unwrap();
         assert_eq!(outcome.elapsed_ns(), 6);

@@ -8,12 +8,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use common::{children_of, is_dead, kill, open_fds, read_pid, temp_path, wait_for};
+use common::{children_of, is_dead, kill, open_fds, read_pid, start_client_helper, temp_path, wait_for};
 use forkpool::{Pool, StartMethod, TaskError};
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -145,37 +144,15 @@ fn a_killed_client_takes_what_a_tasks_own_command_supervisor_started() {
 fn killed_client_scenario(start: &str, processes: usize) {
     let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let marker = temp_path("grandchild");
-    let mut client = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "client_helper",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("FORKPOOL_TEST_CLIENT", &marker)
-        .env("FORKPOOL_TEST_START", start)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    let mut stdout = BufReader::new(client.stdout.take().unwrap());
-    // libtest prints "test client_helper ... " before the helper's own output.
-    let pids_at = loop {
-        line.clear();
-        assert_ne!(stdout.read_line(&mut line).unwrap(), 0, "the client helper ended early");
-        if let Some(at) = line.find("PIDS ") {
-            break at;
-        }
-    };
-    let pids: Vec<u32> = line[pids_at..]
-        .split_whitespace()
-        .skip(1)
-        .map(|p| p.parse().unwrap())
-        .collect();
+    let (mut client, pids) = start_client_helper(
+        "client_helper",
+        &[
+            ("FORKPOOL_TEST_CLIENT", marker.as_os_str()),
+            ("FORKPOOL_TEST_START", start.as_ref()),
+        ],
+    );
     let grandchild = read_pid(&marker);
-    assert_eq!(pids.len(), processes, "{line}");
+    assert_eq!(pids.len(), processes, "{pids:?}");
     assert!(pids.iter().chain([&grandchild]).all(|p| !is_dead(*p)));
 
     kill(client.id(), libc::SIGKILL);

@@ -2,7 +2,7 @@
 //! parallel refuses is refused here, before any job runs.
 
 use crate::config::UsageError;
-use crate::flags::{Flags, split_command};
+use crate::flags::Flags;
 use crate::units::parse_count;
 
 use super::header::HeaderRule;
@@ -82,8 +82,8 @@ fn bad(message: impl Into<String>) -> UsageError {
 
 impl Settings {
     /// The settings, or `None` without `--pipe`, `--pipepart`, `--cat` or
-    /// `--fifo`.
-    pub(crate) fn from_flags(flags: &Flags) -> Result<Option<Settings>, UsageError> {
+    /// `--fifo`. `no_command`: nothing before the first `:::`.
+    pub(crate) fn from_flags(flags: &Flags, no_command: bool) -> Result<Option<Settings>, UsageError> {
         let p = &flags.pipe;
         let mode = if p.pipepart {
             Mode::Part
@@ -106,8 +106,7 @@ impl Settings {
         if mode == Mode::Pipe && !p.tee && (flags.shuf || flags.bar || flags.eta) {
             return Err(bad("--pipe is incompatible with --eta/--bar/--shuf"));
         }
-        let (command, _) = split_command(&flags.rest, &flags.arg_files);
-        if command.is_empty() {
+        if no_command {
             return Err(bad("--pipe/--pipepart must have a command to pipe into (e.g. 'cat')."));
         }
         let block = match p.block.as_deref() {

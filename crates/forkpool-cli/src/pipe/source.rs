@@ -30,6 +30,7 @@ use super::{Block, FilePart, Stdin};
 use crate::config::{Config, UsageError};
 use crate::flags::{Source, SourceArg};
 use crate::jobs::{Job, JobSource, Jobs, io_reason};
+use crate::replace::{Ahead, Evaluator, Unevaluated};
 
 /// What `jobs::prepare` needs from the room.
 pub(crate) struct Prepared {
@@ -68,15 +69,17 @@ pub(crate) fn arg_sources(settings: &Settings, sources: &[Source]) -> Vec<Source
 }
 
 /// Sets up the blocks and the jobs. `args` gives the arguments, if there
-/// are any; `uses_input` says whether the command has a replacement
-/// string (then a job without an argument gets an empty one, as GNU's `{}`
-/// is `''`; otherwise nothing is appended).
+/// are any; `evaluator` evaluates the jobs' perl expressions.
 pub(crate) fn prepare(
     settings: &Settings,
     config: &Config,
     args: Option<JobSource>,
-    uses_input: bool,
+    evaluator: &Evaluator,
 ) -> Result<Prepared, UsageError> {
+    if evaluator.needs_total && settings.mode == Mode::Pipe && !settings.tee {
+        // The number of blocks is not known before the input ends.
+        return Err(UsageError("--pipe is incompatible with --eta/--bar/--shuf".into()));
+    }
     let fail = |what: &str, e: io::Error| UsageError(format!("{what}: {}", io_reason(&e)));
     let slots = config.jobs;
     let files = data_files(settings, &config.sources)?;
@@ -85,7 +88,6 @@ pub(crate) fn prepare(
     let runtime = Runtime::new(settings, slots, block).map_err(|e| fail("cannot set up --cat/--fifo", e))?;
     let names = Names {
         tmp: runtime.tmp_dir().map(std::path::Path::to_path_buf),
-        uses_input,
     };
     let dry = config.dry_run;
     if settings.tee {
@@ -121,7 +123,7 @@ pub(crate) fn prepare(
             })
             .collect();
         return Ok(Prepared {
-            jobs: Box::new(Ready(jobs)),
+            jobs: Box::new(Evaluated::new(Ready(jobs), evaluator)),
             runtime,
             may_block: false,
             ahead: usize::MAX,
@@ -187,13 +189,14 @@ pub(crate) fn prepare(
         }
     };
     let may_block = matches!(blocks, Blocks::Stream { .. } | Blocks::Robin(_));
+    let pipe_jobs = PipeJobs {
+        blocks,
+        args,
+        names,
+        next_seq: 1,
+    };
     Ok(Prepared {
-        jobs: Box::new(PipeJobs {
-            blocks,
-            args,
-            names,
-            next_seq: 1,
-        }),
+        jobs: Box::new(Evaluated::new(pipe_jobs, evaluator)),
         runtime,
         may_block,
         ahead: usize::try_from(block).unwrap_or(usize::MAX),
@@ -280,28 +283,57 @@ fn regular_stdin() -> Option<(Arc<File>, u64, u64)> {
 struct Names {
     /// `--cat`/`--fifo`: the directory of the files (`{}`).
     tmp: Option<PathBuf>,
-    uses_input: bool,
 }
 
 impl Names {
     /// `{}` is the file with `--cat`/`--fifo`; without arguments it is
-    /// empty where the command uses it.
+    /// empty (`''` in the command, as GNU's; `{#}` and the like still
+    /// work). A command with no replacement string of its own gets
+    /// nothing appended then (see `run`).
     fn name(&self, job: &mut Job) {
         if let Some(dir) = &self.tmp {
             let path = dir.join(job.seq.to_string());
             job.args = vec![path.into_os_string().into_encoded_bytes()];
-        } else if job.args.is_empty() && self.uses_input {
+        } else if job.args.is_empty() {
             job.args = vec![Vec::new()];
         }
+    }
+}
+
+/// Jobs with their perl expressions evaluated, in batches where the next
+/// job is at hand (as `JobSource` does).
+struct Evaluated<S> {
+    source: S,
+    evaluator: Evaluator,
+    ahead: Ahead,
+}
+
+impl<S: Unevaluated + Send> Evaluated<S> {
+    fn new(source: S, evaluator: &Evaluator) -> Evaluated<S> {
+        Evaluated {
+            source,
+            evaluator: evaluator.clone(),
+            ahead: Ahead::default(),
+        }
+    }
+}
+
+impl<S: Unevaluated + Send> Jobs for Evaluated<S> {
+    fn next_job(&mut self) -> io::Result<Option<Job>> {
+        self.ahead.next(&self.evaluator, &mut self.source)
     }
 }
 
 /// Jobs made up front (`--tee`).
 struct Ready(VecDeque<Job>);
 
-impl Jobs for Ready {
-    fn next_job(&mut self) -> io::Result<Option<Job>> {
+impl Unevaluated for Ready {
+    fn next_unevaluated(&mut self) -> io::Result<Option<Job>> {
         Ok(self.0.pop_front())
+    }
+
+    fn input_ready(&self) -> bool {
+        true
     }
 }
 
@@ -414,8 +446,14 @@ struct PipeJobs {
     next_seq: u64,
 }
 
-impl Jobs for PipeJobs {
-    fn next_job(&mut self) -> io::Result<Option<Job>> {
+impl Unevaluated for PipeJobs {
+    /// Only a file's next part is sure to be at hand; a stream's next block
+    /// may wait for input.
+    fn input_ready(&self) -> bool {
+        matches!(self.blocks, Blocks::Windows { .. } | Blocks::Parts { .. })
+    }
+
+    fn next_unevaluated(&mut self) -> io::Result<Option<Job>> {
         let Some(stdin) = self.blocks.next()? else {
             return Ok(None);
         };
@@ -433,6 +471,8 @@ impl Jobs for PipeJobs {
             seq: self.next_seq,
             records,
             args,
+            total: None,
+            evaluated: None,
             stdin: Some(stdin),
         };
         self.next_seq += 1;

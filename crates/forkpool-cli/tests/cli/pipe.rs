@@ -189,6 +189,18 @@ fn replacement_strings_and_arguments_in_pipe_commands() {
         seq(5).as_bytes(),
     );
     assert_eq!(r.stdout, "a 1\n1\n2\nb 2\n3\n4\n 3\n5\n");
+    // Perl expressions, on the empty value ($_ is '').
+    let r = run_with(&["-k", "--pipe", "-N2", "echo {= $_=\"x\".$_ =}{#}"], seq(3).as_bytes());
+    assert_eq!(r.stdout, "x1\nx2\n");
+    // The number of jobs is not known before the input ends: GNU refuses
+    // it with --pipe, not with --pipepart.
+    let r = run_with(&["--plus", "--pipe", "echo {##}"], seq(3).as_bytes());
+    assert_eq!(r.code, 255);
+    assert!(r.stderr.contains("--pipe is incompatible with"), "{}", r.stderr);
+    let d = Dir::new();
+    let file = d.file("in", &seq(10));
+    let r = run(&["-k", "--plus", "--pipepart", "-a", &file, "--block", "10", "echo {##}"]);
+    assert_eq!(r.stdout, "2\n2\n");
     // --tag and --tagstring work as for any job.
     let r = run_with(
         &["-k", "--pipe", "-N3", "--tagstring", "{#}", "wc -l"],
@@ -795,8 +807,15 @@ fn cat_and_fifo_files_do_not_outlive_a_killed_run() {
             "{mode}: the jobs did not start"
         );
         let listed = std::fs::read_to_string(&names).unwrap();
-        let dir = Path::new(listed.lines().next().unwrap()).parent().unwrap().to_path_buf();
-        assert!(dir.is_dir(), "{mode}: {} should exist while the run does", dir.display());
+        let dir = Path::new(listed.lines().next().unwrap())
+            .parent()
+            .unwrap()
+            .to_path_buf();
+        assert!(
+            dir.is_dir(),
+            "{mode}: {} should exist while the run does",
+            dir.display()
+        );
         super::signal(child.id(), libc::SIGKILL);
         child.wait().unwrap();
         assert!(

@@ -135,3 +135,76 @@ pub fn median_of(runs: usize, mut f: impl FnMut() -> Duration) -> Duration {
     times.sort();
     times[runs / 2]
 }
+
+/// A payload's trip through a raw pipe between two processes and back:
+/// `size` bytes written into a pipe by this process and read by a child,
+/// which writes them back into another pipe for this process to read.
+///
+/// The bytes written exist (and are paged in) before the clock starts.
+/// With `fresh`, each side reads into a buffer it allocates on the clock,
+/// as a receiver must to own what it received (the pages of a new buffer
+/// are zeroed and mapped as the read fills them); without, into a buffer
+/// allocated and paged in beforehand: the bandwidth of the pipe alone.
+pub fn pipe_transfer(size: usize, fresh: bool) -> Duration {
+    let (child_in, to_child) = rustix::pipe::pipe().unwrap();
+    let (from_child, child_out) = rustix::pipe::pipe().unwrap();
+    let (ready_r, ready_w) = rustix::pipe::pipe().unwrap();
+    let payload = vec![7u8; size];
+    let mut reused = if fresh { Vec::new() } else { vec![1u8; size] };
+    // SAFETY: the child only calls read, write, malloc (through Vec) and
+    // _exit; it is forked from a process whose other threads hold no lock
+    // the child needs: the benchmark's pool workers are other processes,
+    // and its supervisor thread is parked in epoll_wait between tasks.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        let mut mine = if fresh { Vec::new() } else { vec![1u8; size] };
+        let _ = rustix::io::write(&ready_w, b"r");
+        if fresh {
+            mine = vec![0u8; size];
+        }
+        let ok = read_exact(&child_in, &mut mine) && write_all(&child_out, &mine);
+        // SAFETY: leaves the child without running the parent's exit
+        // handlers.
+        unsafe { libc::_exit(i32::from(!ok)) };
+    }
+    drop((child_in, child_out, ready_w));
+    let mut byte = [0u8];
+    rustix::io::read(&ready_r, &mut byte).unwrap();
+    let start = std::time::Instant::now();
+    assert!(write_all(&to_child, &payload));
+    if fresh {
+        reused = vec![0u8; size];
+    }
+    assert!(read_exact(&from_child, &mut reused));
+    let took = start.elapsed();
+    // SAFETY: reaps our own child; no memory is involved.
+    unsafe {
+        libc::waitpid(pid, std::ptr::null_mut(), 0);
+    }
+    drop(reused);
+    took
+}
+
+fn write_all(fd: &OwnedFd, mut bytes: &[u8]) -> bool {
+    while !bytes.is_empty() {
+        match rustix::io::write(fd, bytes) {
+            Ok(n) => bytes = &bytes[n..],
+            Err(rustix::io::Errno::INTR) => {}
+            Err(_) => return false,
+        }
+    }
+    true
+}
+
+fn read_exact(fd: &OwnedFd, mut buf: &mut [u8]) -> bool {
+    while !buf.is_empty() {
+        match rustix::io::read(fd, &mut *buf) {
+            Ok(0) => return false,
+            Ok(n) => buf = &mut buf[n..],
+            Err(rustix::io::Errno::INTR) => {}
+            Err(_) => return false,
+        }
+    }
+    true
+}

@@ -5,12 +5,27 @@
 //! configured maximum, a stream that ends inside a frame, or a body that
 //! does not parse is a [`FrameError`], never a panic, a huge allocation up
 //! front, or a wait for bytes that will not come.
+//!
+//! Descriptors travel beside frames (`SCM_RIGHTS`): a frame whose kind has
+//! the [`ATTACHED`] bit announces how many, and the reader hands them over
+//! with the frame they were sent with (see `fds` for how they are matched).
 
-use std::io;
-use std::os::fd::AsFd;
+use std::collections::VecDeque;
+use std::io::{self, IoSliceMut};
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, OwnedFd};
+
+use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, ReturnFlags};
+
+use super::outbox::MAX_FDS_PER_MESSAGE;
 
 /// Bytes before the body: length (4) and kind (1).
 pub(crate) const HEADER_LEN: usize = 5;
+
+/// The bit of the kind byte that says descriptors travel with the frame:
+/// the body then starts with their number (`u32`), and the descriptors
+/// arrive with the frame's own bytes (see `fds`).
+pub(crate) const ATTACHED: u8 = 0x80;
 
 /// Why a stream of frames could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -34,19 +49,76 @@ pub(crate) enum FrameError {
     Malformed { what: &'static str, why: &'static str },
 }
 
-/// One decoded frame, borrowing the reader's buffer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The descriptors that came with one frame, in the order they were sent.
+#[derive(Debug, Default)]
+pub(crate) struct FrameFds {
+    fds: VecDeque<OwnedFd>,
+    /// Every descriptor the frame announced arrived (none was lost to a
+    /// truncated control message, e.g. when this process ran out of
+    /// descriptors).
+    intact: bool,
+}
+
+impl FrameFds {
+    /// Descriptors that arrived with nothing announcing them.
+    pub(crate) fn none() -> FrameFds {
+        FrameFds {
+            fds: VecDeque::new(),
+            intact: true,
+        }
+    }
+
+    /// Takes the next `n` descriptors, in order. A descriptor that did not
+    /// arrive is `None`; once any is missing, every later one counts as
+    /// missing too (which ones were lost cannot be known).
+    #[inline]
+    pub(crate) fn take(&mut self, n: usize) -> Vec<Option<OwnedFd>> {
+        if n == 0 {
+            return Vec::new();
+        }
+        (0..n)
+            .map(|_| if self.intact { self.fds.pop_front() } else { None })
+            .collect()
+    }
+
+    /// How many descriptors are left.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.fds.len()
+    }
+}
+
+/// One decoded frame, borrowing the reader's buffer, with its descriptors.
+#[derive(Debug)]
 pub(crate) struct Frame<'a> {
     pub(crate) kind: u8,
     pub(crate) body: &'a [u8],
+    pub(crate) fds: FrameFds,
 }
 
-/// Accumulates bytes from a stream and splits them into frames.
+/// Descriptors received with the bytes up to stream offset `at`.
+#[derive(Debug)]
+struct Arrival {
+    /// Stream offset of the last byte received with them: they belong to
+    /// the frame holding that byte (a sender attaches descriptors only to
+    /// bytes of their own frame, and the kernel hands them over with the
+    /// last bytes a receive returns).
+    at: u64,
+    fds: Vec<OwnedFd>,
+    truncated: bool,
+}
+
+/// Accumulates bytes (and descriptors) from a stream socket and splits
+/// them into frames.
 #[derive(Debug)]
 pub(crate) struct FrameReader {
+    /// Always initialised; the bytes not yet returned are `start..end`.
     buf: Vec<u8>,
-    /// Start of the first byte not yet returned as part of a frame.
     start: usize,
+    end: usize,
+    /// Stream offset of `buf[0]`.
+    base: u64,
+    arrivals: VecDeque<Arrival>,
     max_body: usize,
 }
 
@@ -54,8 +126,11 @@ impl FrameReader {
     /// A reader that refuses bodies longer than `max_body` bytes.
     pub(crate) fn new(max_body: usize) -> Self {
         FrameReader {
-            buf: Vec::with_capacity(64 * 1024),
+            buf: vec![0; 64 * 1024],
             start: 0,
+            end: 0,
+            base: 0,
+            arrivals: VecDeque::new(),
             max_body,
         }
     }
@@ -63,29 +138,74 @@ impl FrameReader {
     /// Appends bytes (used by tests and by in-memory callers).
     #[cfg(test)]
     pub(crate) fn push(&mut self, bytes: &[u8]) {
-        self.compact();
-        self.buf.extend_from_slice(bytes);
+        self.push_with_fds(bytes, Vec::new());
     }
 
-    /// Reads once from `fd` into the buffer. Returns the number of bytes
-    /// read; 0 means end of stream. `WouldBlock` and `Interrupted` are
-    /// passed through for the caller to handle.
-    pub(crate) fn read_from(&mut self, fd: impl AsFd) -> io::Result<usize> {
+    /// Appends bytes that arrived with `fds`.
+    #[cfg(test)]
+    pub(crate) fn push_with_fds(&mut self, bytes: &[u8], fds: Vec<OwnedFd>) {
         self.compact();
-        let want = self.wanted_capacity();
-        if self.buf.capacity() - self.buf.len() < want {
-            self.buf
-                .try_reserve(want)
-                .map_err(|_| io::Error::new(io::ErrorKind::OutOfMemory, "cannot grow frame buffer"))?;
+        self.make_room(bytes.len()).unwrap();
+        self.buf[self.end..self.end + bytes.len()].copy_from_slice(bytes);
+        self.end += bytes.len();
+        if !fds.is_empty() {
+            self.arrivals.push_back(Arrival {
+                at: self.base + self.end as u64 - 1,
+                fds,
+                truncated: false,
+            });
         }
-        let n = rustix::io::read(fd, rustix::buffer::spare_capacity(&mut self.buf))?;
-        Ok(n)
+    }
+
+    /// Receives once from `socket`, with any descriptors sent alongside
+    /// (made close-on-exec). Returns the number of bytes received; 0 means
+    /// end of stream. `WouldBlock` and `Interrupted` are passed through for
+    /// the caller to handle.
+    pub(crate) fn read_from(&mut self, socket: impl AsFd) -> io::Result<usize> {
+        self.compact();
+        self.make_room(self.wanted_capacity())?;
+        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS_PER_MESSAGE))];
+        let mut control = RecvAncillaryBuffer::new(&mut space);
+        let msg = rustix::net::recvmsg(
+            &socket,
+            &mut [IoSliceMut::new(&mut self.buf[self.end..])],
+            &mut control,
+            RecvFlags::CMSG_CLOEXEC,
+        )?;
+        let mut fds = Vec::new();
+        for message in control.drain() {
+            if let RecvAncillaryMessage::ScmRights(received) = message {
+                fds.extend(received);
+            }
+        }
+        let truncated = msg.flags.contains(ReturnFlags::CTRUNC);
+        if msg.bytes > 0 && (truncated || !fds.is_empty()) {
+            self.arrivals.push_back(Arrival {
+                at: self.base + (self.end + msg.bytes) as u64 - 1,
+                fds,
+                truncated,
+            });
+        }
+        self.end += msg.bytes;
+        Ok(msg.bytes)
+    }
+
+    /// Makes at least `want` bytes of room after the data.
+    fn make_room(&mut self, want: usize) -> io::Result<()> {
+        let need = self.end.saturating_add(want);
+        if self.buf.len() < need {
+            self.buf
+                .try_reserve(need - self.buf.len())
+                .map_err(|_| io::Error::new(io::ErrorKind::OutOfMemory, "cannot grow frame buffer"))?;
+            self.buf.resize(need, 0);
+        }
+        Ok(())
     }
 
     /// How much free space the next read should have: enough for the rest of
     /// a partially received frame (up to the limit), and at least 64 KiB.
     fn wanted_capacity(&self) -> usize {
-        let pending = &self.buf[self.start..];
+        let pending = &self.buf[self.start..self.end];
         let frame_rest = match parse_header(pending) {
             Some((len, _)) if len <= self.max_body => (HEADER_LEN + len).saturating_sub(pending.len()),
             _ => 0,
@@ -95,19 +215,22 @@ impl FrameReader {
 
     /// Drops bytes already returned, when that frees a worthwhile amount.
     fn compact(&mut self) {
-        if self.start > 0 && (self.start == self.buf.len() || self.start >= self.buf.len() / 2) {
-            self.buf.drain(..self.start);
+        if self.start > 0 && (self.start == self.end || self.start >= self.end / 2) {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.base += self.start as u64;
+            self.end -= self.start;
             self.start = 0;
         }
-        if self.buf.is_empty() && self.buf.capacity() > 1 << 20 {
+        if self.end == 0 && self.buf.len() > 1 << 20 {
             // A huge frame has been handled: give its memory back.
+            self.buf.truncate(64 << 10);
             self.buf.shrink_to(64 << 10);
         }
     }
 
     /// Returns the next complete frame, `None` if more bytes are needed.
     pub(crate) fn next_frame(&mut self) -> Result<Option<Frame<'_>>, FrameError> {
-        let pending = &self.buf[self.start..];
+        let pending = &self.buf[self.start..self.end];
         let Some((len, kind)) = parse_header(pending) else {
             return Ok(None);
         };
@@ -121,11 +244,41 @@ impl FrameReader {
         if pending.len() < total {
             return Ok(None);
         }
+        let frame_start = self.base + self.start as u64;
+        let frame_end = frame_start + total as u64;
+        let mut fds = FrameFds::none();
+        while self.arrivals.front().is_some_and(|a| a.at < frame_end) {
+            let Some(arrival) = self.arrivals.pop_front() else {
+                break;
+            };
+            if arrival.at < frame_start {
+                // Sent with a frame that has been handled: nobody's.
+                continue;
+            }
+            fds.fds.extend(arrival.fds);
+            fds.intact &= !arrival.truncated;
+        }
         let body_start = self.start + HEADER_LEN;
         self.start += total;
+        let mut body = &self.buf[body_start..body_start + len];
+        if kind & ATTACHED != 0 {
+            match body.split_first_chunk::<4>() {
+                Some((count, rest)) => {
+                    body = rest;
+                    fds.intact &= u32::from_le_bytes(*count) as usize == fds.fds.len();
+                }
+                // Too short to say: no descriptor is trusted, and the
+                // body fails to parse as whatever kind it claims to be.
+                None => fds.intact = false,
+            }
+        } else {
+            // Descriptors nobody announced: close them.
+            fds.fds.clear();
+        }
         Ok(Some(Frame {
-            kind,
-            body: &self.buf[body_start..body_start + len],
+            kind: kind & !ATTACHED,
+            body,
+            fds,
         }))
     }
 
@@ -133,7 +286,7 @@ impl FrameReader {
     /// after `next_frame` has returned `None`.
     #[cfg(test)]
     pub(crate) fn finish(&self) -> Result<(), FrameError> {
-        let pending = &self.buf[self.start..];
+        let pending = &self.buf[self.start..self.end];
         if pending.is_empty() {
             return Ok(());
         }
@@ -157,6 +310,21 @@ pub(crate) fn begin_frame(out: &mut Vec<u8>, kind: u8) -> usize {
     let at = out.len();
     out.extend_from_slice(&[0, 0, 0, 0, kind]);
     at
+}
+
+/// Starts a frame of `kind` that carries `fds` descriptors (see
+/// [`ATTACHED`]); with none, a plain frame.
+pub(crate) fn begin_frame_with_fds(out: &mut Vec<u8>, kind: u8, fds: usize) -> Result<usize, FrameError> {
+    if fds == 0 {
+        return Ok(begin_frame(out, kind));
+    }
+    let count = u32::try_from(fds).map_err(|_| FrameError::Malformed {
+        what: "frame",
+        why: "too many descriptors",
+    })?;
+    let at = begin_frame(out, kind | ATTACHED);
+    out.extend_from_slice(&count.to_le_bytes());
+    Ok(at)
 }
 
 /// Writes the body length of the frame started at `at`.
@@ -184,7 +352,7 @@ impl<'a> Cursor<'a> {
         Cursor { bytes, what }
     }
 
-    fn malformed(&self, why: &'static str) -> FrameError {
+    pub(crate) fn malformed(&self, why: &'static str) -> FrameError {
         FrameError::Malformed { what: self.what, why }
     }
 

@@ -1,13 +1,18 @@
 //! Messages between the supervisor, the zygote and the workers.
 //!
+//! - [`codec`]: arguments and results as items, with their descriptors.
 //! - [`frame`]: length-prefixed frames on a stream socket, decoded as
 //!   untrusted bytes.
+//! - [`outbox`]: frames waiting to be sent, with the descriptors passed
+//!   beside them.
 //! - [`protocol`]: what the frames between supervisor and worker carry.
 //! - [`control`]: the zygote's datagram protocol, with descriptors passed
 //!   beside the messages.
 //! - [`status`]: the page each worker shares with the supervisor.
 
+pub(crate) mod codec;
 pub(crate) mod control;
 pub(crate) mod frame;
+pub(crate) mod outbox;
 pub(crate) mod protocol;
 pub(crate) mod status;

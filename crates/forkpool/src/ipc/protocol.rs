@@ -2,7 +2,7 @@
 //!
 //! Supervisor → worker:
 //! - `RUN`: `job u64 | entry i64 | count u32 | items`, where `items` is
-//!   `count` times `len u32 | bytes` (each an encoded argument).
+//!   `count` items (each an encoded argument; see "Items" below).
 //! - `CONFIG`: the worker's settings (exec start only; forked workers
 //!   inherit them from the zygote).
 //!
@@ -10,13 +10,24 @@
 //! - `READY`: `pid u32`, once `worker_init` has run.
 //! - `INIT_FAILED`: the `worker_init` panic message, UTF-8.
 //! - `RESULTS`: `job u64 | first u32 | count u32 | elapsed_ns u64 | records`,
-//!   where `records` is `count` times `tag u8 | len u32 | bytes`: the
-//!   outcome of items `first..first + count` of the job.
+//!   where `records` is `count` times `tag u8 | item`: the outcome of
+//!   items `first..first + count` of the job. Always sent with the
+//!   `ATTACHED` bit (the descriptor count comes first, often 0): a worker
+//!   does not know whether a result holds descriptors until it has run.
+//!
+//! Items: `head u32 | inline bytes | [size u64] | [fds u32]`. The low 30
+//! bits of `head` are the number of inline bytes. With `OUT_OF_LINE` set,
+//! the bytes are not inline but in a sealed memfd of `size` bytes, the
+//! item's first descriptor (a large argument or result, see `shm::spill`).
+//! With `FDS` set, the item owns `fds` more descriptors (its `SharedBytes`,
+//! numbered from 0 within the item, see `shm::wire`). An item's
+//! descriptors follow those of the items before it in the frame's list.
 //!
 //! All integers are little-endian. Every parser here checks every length
 //! against the bytes actually present.
 
-use super::frame::{self, Cursor, Frame, FrameError};
+use super::frame::{self, Cursor, Frame, FrameError, FrameFds};
+use super::outbox::{Attachment, Outbox};
 
 /// The largest frame body either side accepts, for a pool whose arguments
 /// and results may each be `max_message` bytes: a `map` chunk carries up to
@@ -64,7 +75,65 @@ impl Tag {
 
 // ---------------------------------------------------------------- items --
 
-/// Appends one item (`len u32 | bytes`), with the bytes written by `fill`.
+/// `head` bit: the item owns descriptors; their number follows its bytes.
+const ITEM_FDS: u32 = 1 << 31;
+/// `head` bit: the item's bytes are in a memfd, whose size follows.
+const ITEM_OUT_OF_LINE: u32 = 1 << 30;
+/// The most bytes an item carries inline.
+pub(crate) const MAX_INLINE: usize = (ITEM_OUT_OF_LINE - 1) as usize;
+
+/// How an item's header and trailers describe it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Item<'a> {
+    /// The inline bytes (empty when out of line).
+    pub(crate) inline: &'a [u8],
+    /// The size of the out-of-line body, if there is one.
+    pub(crate) out_of_line: Option<u64>,
+    /// How many `SharedBytes` descriptors the item owns.
+    pub(crate) shared_fds: u32,
+}
+
+impl Item<'_> {
+    /// Every descriptor the item owns: the out-of-line body's, then its
+    /// shared ones.
+    pub(crate) fn fds(&self) -> usize {
+        usize::from(self.out_of_line.is_some()) + self.shared_fds as usize
+    }
+
+    /// The size of its encoding, wherever it is.
+    pub(crate) fn size(&self) -> u64 {
+        self.out_of_line.unwrap_or(self.inline.len() as u64)
+    }
+}
+
+/// Writes the header of an item whose inline bytes are `out[at + 4..]`
+/// (`out[at..at + 4]` was reserved for it), then its trailers.
+#[inline]
+pub(crate) fn close_item(
+    out: &mut Vec<u8>,
+    at: usize,
+    out_of_line: Option<u64>,
+    shared_fds: u32,
+) -> Result<(), String> {
+    let inline = out.len() - at - 4;
+    if inline > MAX_INLINE || (out_of_line.is_some() && inline != 0) {
+        return Err(format!("an item of {inline} inline bytes cannot be framed"));
+    }
+    let mut head = inline as u32;
+    if let Some(size) = out_of_line {
+        head |= ITEM_OUT_OF_LINE;
+        out.extend_from_slice(&size.to_le_bytes());
+    }
+    if shared_fds > 0 {
+        head |= ITEM_FDS;
+        out.extend_from_slice(&shared_fds.to_le_bytes());
+    }
+    out[at..at + 4].copy_from_slice(&head.to_le_bytes());
+    Ok(())
+}
+
+/// Appends one inline item without descriptors, with the bytes written by
+/// `fill`. If `fill` fails, its partial output is removed.
 pub(crate) fn push_item<E>(out: &mut Vec<u8>, fill: impl FnOnce(&mut Vec<u8>) -> Result<(), E>) -> Result<(), E> {
     let at = out.len();
     out.extend_from_slice(&[0; 4]);
@@ -72,20 +141,37 @@ pub(crate) fn push_item<E>(out: &mut Vec<u8>, fill: impl FnOnce(&mut Vec<u8>) ->
         out.truncate(at);
         return Err(e);
     }
-    let len = out.len() - at - 4;
-    match u32::try_from(len) {
-        Ok(len) => {
-            out[at..at + 4].copy_from_slice(&len.to_le_bytes());
-            Ok(())
-        }
-        Err(_) => {
-            out.truncate(at);
-            // Callers check sizes against the frame limit before this can
-            // happen; an item over 4 GiB is reported as empty-and-invalid.
-            out.extend_from_slice(&u32::MAX.to_le_bytes());
-            Ok(())
-        }
+    if close_item(out, at, None, 0).is_err() {
+        // Callers keep inline items far below the limit; an item that
+        // somehow is not is sent as empty, and fails to decode.
+        out.truncate(at + 4);
+        out[at..at + 4].copy_from_slice(&0u32.to_le_bytes());
     }
+    Ok(())
+}
+
+#[inline]
+fn read_item<'a>(cursor: &mut Cursor<'a>) -> Result<Item<'a>, FrameError> {
+    let head = cursor.u32("item header cut")?;
+    let inline = cursor.take((head & !(ITEM_FDS | ITEM_OUT_OF_LINE)) as usize, "item body cut")?;
+    let out_of_line = if head & ITEM_OUT_OF_LINE != 0 {
+        if !inline.is_empty() {
+            return Err(cursor.malformed("an out-of-line item with inline bytes"));
+        }
+        Some(cursor.u64("item size cut")?)
+    } else {
+        None
+    };
+    let shared_fds = if head & ITEM_FDS != 0 {
+        cursor.u32("item descriptor count cut")?
+    } else {
+        0
+    };
+    Ok(Item {
+        inline,
+        out_of_line,
+        shared_fds,
+    })
 }
 
 /// Iterates over `count` items.
@@ -105,57 +191,84 @@ impl<'a> Items<'a> {
 }
 
 impl<'a> Iterator for Items<'a> {
-    type Item = Result<&'a [u8], FrameError>;
+    type Item = Result<Item<'a>, FrameError>;
     fn next(&mut self) -> Option<Self::Item> {
         if self.left == 0 {
             return None;
         }
         self.left -= 1;
-        Some((|| {
-            let len = self.cursor.u32("item length cut")? as usize;
-            self.cursor.take(len, "item body cut")
-        })())
+        Some(read_item(&mut self.cursor))
     }
 }
 
-/// The byte offset of item `k` in a run of items (k may equal the count,
-/// giving the total length).
-pub(crate) fn item_offset(items: &[u8], k: u32) -> Result<usize, FrameError> {
+/// Where the first `k` items of a run of items end.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Extent {
+    /// Bytes of the encoding.
+    pub(crate) bytes: usize,
+    /// Descriptors they own.
+    pub(crate) fds: usize,
+    /// Their encoded size, inline or not.
+    pub(crate) size: u64,
+}
+
+/// The extent of the first `k` items of `items` (k may equal the count).
+pub(crate) fn extent(items: &[u8], k: u32) -> Result<Extent, FrameError> {
     let mut it = Items::new(items, k);
+    let mut extent = Extent::default();
     for item in &mut it {
-        item?;
+        let item = item?;
+        extent.fds += item.fds();
+        extent.size += item.size();
     }
-    Ok(items.len() - it.cursor.rest().len())
+    extent.bytes = items.len() - it.cursor.rest().len();
+    Ok(extent)
 }
 
 // ------------------------------------------------------------------ run --
 
 /// A `RUN` frame's body.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 pub(crate) struct Run<'a> {
     pub(crate) job: u64,
     pub(crate) entry: i64,
     pub(crate) count: u32,
     pub(crate) items: &'a [u8],
+    /// The items' descriptors, in order.
+    pub(crate) fds: FrameFds,
 }
 
-/// Appends a `RUN` frame for `count` items whose encoding is `items`.
-pub(crate) fn write_run(out: &mut Vec<u8>, job: u64, entry: i64, count: u32, items: &[u8]) -> Result<(), FrameError> {
-    let at = frame::begin_frame(out, kind::RUN);
-    out.extend_from_slice(&job.to_le_bytes());
-    out.extend_from_slice(&entry.to_le_bytes());
-    out.extend_from_slice(&count.to_le_bytes());
-    out.extend_from_slice(items);
-    frame::end_frame(out, at)
+/// Appends a `RUN` frame for `count` items whose encoding is `items` and
+/// whose descriptors are `fds`.
+pub(crate) fn write_run(
+    out: &mut Outbox,
+    job: u64,
+    entry: i64,
+    count: u32,
+    items: &[u8],
+    fds: &[Attachment],
+) -> Result<(), FrameError> {
+    let buf = out.buf();
+    let at = frame::begin_frame_with_fds(buf, kind::RUN, fds.len())?;
+    buf.extend_from_slice(&job.to_le_bytes());
+    buf.extend_from_slice(&entry.to_le_bytes());
+    buf.extend_from_slice(&count.to_le_bytes());
+    buf.extend_from_slice(items);
+    if let Err(e) = frame::end_frame(buf, at) {
+        out.truncate(at);
+        return Err(e);
+    }
+    out.attach(at, fds.to_vec());
+    Ok(())
 }
 
-fn parse_run(body: &[u8]) -> Result<Run<'_>, FrameError> {
+fn parse_run(body: &[u8], fds: FrameFds) -> Result<Run<'_>, FrameError> {
     let mut c = Cursor::new(body, "run");
     let job = c.u64("job id cut")?;
     let entry = c.u64("entry cut")? as i64;
     let count = c.u32("count cut")?;
     let items = c.rest();
-    if item_offset(items, count)? != items.len() {
+    if extent(items, count)?.bytes != items.len() {
         return Err(FrameError::Malformed {
             what: "run",
             why: "bytes after the last item",
@@ -166,11 +279,12 @@ fn parse_run(body: &[u8]) -> Result<Run<'_>, FrameError> {
         entry,
         count,
         items,
+        fds,
     })
 }
 
 /// What the supervisor sends a worker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 pub(crate) enum ToWorker<'a> {
     Run(Run<'a>),
     Config(&'a [u8]),
@@ -179,7 +293,7 @@ pub(crate) enum ToWorker<'a> {
 /// Decodes a frame the supervisor sent.
 pub(crate) fn parse_to_worker(frame: Frame<'_>) -> Result<ToWorker<'_>, FrameError> {
     match frame.kind {
-        kind::RUN => parse_run(frame.body).map(ToWorker::Run),
+        kind::RUN => parse_run(frame.body, frame.fds).map(ToWorker::Run),
         kind::CONFIG => Ok(ToWorker::Config(frame.body)),
         other => Err(FrameError::UnknownKind(other)),
     }
@@ -188,7 +302,7 @@ pub(crate) fn parse_to_worker(frame: Frame<'_>) -> Result<ToWorker<'_>, FrameErr
 // -------------------------------------------------------------- results --
 
 /// A `RESULTS` frame's body.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 pub(crate) struct Results<'a> {
     pub(crate) job: u64,
     pub(crate) first: u32,
@@ -196,6 +310,8 @@ pub(crate) struct Results<'a> {
     pub(crate) elapsed_ns: u64,
     /// `count` records, already checked to be well-formed.
     pub(crate) records: &'a [u8],
+    /// The records' descriptors, in order.
+    pub(crate) fds: FrameFds,
 }
 
 /// Builds a `RESULTS` frame record by record.
@@ -203,20 +319,28 @@ pub(crate) struct Results<'a> {
 pub(crate) struct ResultsWriter {
     at: usize,
     count: u32,
+    fds: Vec<Attachment>,
 }
 
-const RESULTS_COUNT_AT: usize = frame::HEADER_LEN + 8 + 4;
+/// Offsets, from the frame's start, of the fields filled in at the end.
+const RESULTS_FDS_AT: usize = frame::HEADER_LEN;
+const RESULTS_COUNT_AT: usize = RESULTS_FDS_AT + 4 + 8 + 4;
 const RESULTS_ELAPSED_AT: usize = RESULTS_COUNT_AT + 4;
 
 impl ResultsWriter {
     /// Starts a `RESULTS` frame for `job`, whose first record is item `first`.
     pub(crate) fn begin(out: &mut Vec<u8>, job: u64, first: u32) -> ResultsWriter {
-        let at = frame::begin_frame(out, kind::RESULTS);
+        let at = frame::begin_frame(out, kind::RESULTS | frame::ATTACHED);
+        out.extend_from_slice(&0u32.to_le_bytes());
         out.extend_from_slice(&job.to_le_bytes());
         out.extend_from_slice(&first.to_le_bytes());
         out.extend_from_slice(&0u32.to_le_bytes());
         out.extend_from_slice(&0u64.to_le_bytes());
-        ResultsWriter { at, count: 0 }
+        ResultsWriter {
+            at,
+            count: 0,
+            fds: Vec::new(),
+        }
     }
 
     /// Records written so far.
@@ -224,34 +348,67 @@ impl ResultsWriter {
         self.count
     }
 
-    /// Appends a record whose bytes are written by `fill`. If `fill` fails,
-    /// its partial output is removed and the error returned, so the caller
-    /// can write a different record instead.
+    /// Appends a record whose item (header and all) is written by `fill`,
+    /// which may attach descriptors to it. If `fill` fails, its partial
+    /// output is removed and the error returned, so the caller can write a
+    /// different record instead.
     pub(crate) fn record<E>(
         &mut self,
         out: &mut Vec<u8>,
         tag: Tag,
-        fill: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
+        fill: impl FnOnce(&mut Vec<u8>, &mut Vec<Attachment>) -> Result<(), E>,
     ) -> Result<(), E> {
         let at = out.len();
+        let fds = self.fds.len();
         out.push(tag as u8);
-        push_item(out, fill).inspect_err(|_| out.truncate(at))?;
+        if let Err(e) = fill(out, &mut self.fds) {
+            out.truncate(at);
+            self.fds.truncate(fds);
+            return Err(e);
+        }
         self.count += 1;
         Ok(())
     }
 
-    /// Forgets the last record, whose bytes the caller has removed.
-    pub(crate) fn uncount(&mut self) {
-        self.count = self.count.saturating_sub(1);
+    /// Appends a record of inline bytes.
+    pub(crate) fn inline_record(&mut self, out: &mut Vec<u8>, tag: Tag, bytes: &[u8]) {
+        let _ = self.record(out, tag, |out, _| {
+            push_item(out, |o| {
+                o.extend_from_slice(bytes);
+                Ok::<(), ()>(())
+            })
+        });
     }
 
-    /// Finishes the frame with the time its items took.
-    pub(crate) fn finish(self, out: &mut [u8], elapsed_ns: u64) -> Result<(), FrameError> {
+    /// Removes what a record that never completed (its `fill` panicked)
+    /// left from byte `at` and descriptor `fds` on.
+    pub(crate) fn rewind(&mut self, out: &mut Vec<u8>, at: usize, fds: usize) {
+        out.truncate(at);
+        self.fds.truncate(fds);
+    }
+
+    /// Descriptors attached so far.
+    pub(crate) fn fds(&self) -> usize {
+        self.fds.len()
+    }
+
+    /// Finishes the frame with the time its items took, and hands it to
+    /// `out` with its descriptors.
+    pub(crate) fn finish(self, out: &mut Outbox, elapsed_ns: u64) -> Result<(), FrameError> {
+        let buf = out.buf();
+        let nfds = u32::try_from(self.fds.len()).map_err(|_| FrameError::Malformed {
+            what: "results",
+            why: "too many descriptors",
+        })?;
+        let f = self.at + RESULTS_FDS_AT;
+        buf[f..f + 4].copy_from_slice(&nfds.to_le_bytes());
         let a = self.at + RESULTS_COUNT_AT;
-        out[a..a + 4].copy_from_slice(&self.count.to_le_bytes());
+        buf[a..a + 4].copy_from_slice(&self.count.to_le_bytes());
         let e = self.at + RESULTS_ELAPSED_AT;
-        out[e..e + 8].copy_from_slice(&elapsed_ns.to_le_bytes());
-        frame::end_frame(out, self.at)
+        buf[e..e + 8].copy_from_slice(&elapsed_ns.to_le_bytes());
+        frame::end_frame(buf, self.at)?;
+        out.attach(self.at, self.fds);
+        Ok(())
     }
 }
 
@@ -259,7 +416,7 @@ impl ResultsWriter {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Record<'a> {
     pub(crate) tag: Tag,
-    pub(crate) bytes: &'a [u8],
+    pub(crate) item: Item<'a>,
 }
 
 /// Iterates over records; stops at the first malformed one with an error.
@@ -288,14 +445,19 @@ impl<'a> Iterator for Records<'a> {
                 what: "results",
                 why: "unknown record tag",
             })?;
-            let len = self.cursor.u32("record length cut")? as usize;
-            let bytes = self.cursor.take(len, "record body cut")?;
-            Ok(Record { tag, bytes })
+            let item = read_item(&mut self.cursor)?;
+            if tag != Tag::Ok && item.fds() > 0 {
+                return Err(FrameError::Malformed {
+                    what: "results",
+                    why: "descriptors with an error record",
+                });
+            }
+            Ok(Record { tag, item })
         })())
     }
 }
 
-fn parse_results(body: &[u8]) -> Result<Results<'_>, FrameError> {
+fn parse_results(body: &[u8], fds: FrameFds) -> Result<Results<'_>, FrameError> {
     let mut c = Cursor::new(body, "results");
     let job = c.u64("job id cut")?;
     let first = c.u32("first item cut")?;
@@ -325,11 +487,12 @@ fn parse_results(body: &[u8]) -> Result<Results<'_>, FrameError> {
         count,
         elapsed_ns,
         records,
+        fds,
     })
 }
 
 /// What a worker sends the supervisor.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub(crate) enum FromWorker<'a> {
     Ready { pid: u32 },
     InitFailed { message: String },
@@ -348,7 +511,7 @@ pub(crate) fn parse_from_worker(frame: Frame<'_>) -> Result<FromWorker<'_>, Fram
         kind::INIT_FAILED => Ok(FromWorker::InitFailed {
             message: String::from_utf8_lossy(frame.body).into_owned(),
         }),
-        kind::RESULTS => parse_results(frame.body).map(FromWorker::Results),
+        kind::RESULTS => parse_results(frame.body, frame.fds).map(FromWorker::Results),
         other => Err(FrameError::UnknownKind(other)),
     }
 }
@@ -381,18 +544,14 @@ mod tests {
 
     /// A valid stream: READY, then RESULTS for job 7 with three records.
     fn valid_stream() -> Vec<u8> {
-        let mut out = Vec::new();
-        write_ready(&mut out, 4242).unwrap();
-        let mut w = ResultsWriter::begin(&mut out, 7, 0);
+        let mut out = Outbox::default();
+        write_ready(out.buf(), 4242).unwrap();
+        let mut w = ResultsWriter::begin(out.buf(), 7, 0);
         for (tag, text) in [(Tag::Ok, "a"), (Tag::Panicked, "boom"), (Tag::Codec, "bad")] {
-            w.record(&mut out, tag, |o| {
-                o.extend_from_slice(text.as_bytes());
-                Ok::<(), ()>(())
-            })
-            .unwrap();
+            w.inline_record(out.buf(), tag, text.as_bytes());
         }
         w.finish(&mut out, 99).unwrap();
-        out
+        std::mem::take(out.buf())
     }
 
     /// Decodes a whole stream the way the supervisor does: every frame,
@@ -422,13 +581,7 @@ mod tests {
         };
         assert_eq!((r.job, r.first, r.count, r.elapsed_ns), (7, 0, 3, 99));
         let records: Vec<_> = Records::new(r.records).map(Result::unwrap).collect();
-        assert_eq!(
-            records[1],
-            Record {
-                tag: Tag::Panicked,
-                bytes: b"boom"
-            }
-        );
+        assert_eq!((records[1].tag, records[1].item.inline), (Tag::Panicked, &b"boom"[..]));
     }
 
     #[test]
@@ -553,21 +706,21 @@ mod tests {
             })
             .unwrap();
         }
-        let mut out = Vec::new();
-        write_run(&mut out, 3, -77, 3, &items).unwrap();
+        let mut out = Outbox::default();
+        write_run(&mut out, 3, -77, 3, &items, &[]).unwrap();
         let mut reader = FrameReader::new(1 << 10);
-        reader.push(&out);
+        reader.push(out.buf());
         let ToWorker::Run(run) = parse_to_worker(reader.next_frame().unwrap().unwrap()).unwrap() else {
             panic!("not a run")
         };
         assert_eq!((run.job, run.entry, run.count), (3, -77, 3));
-        let got: Vec<_> = Items::new(run.items, run.count).map(Result::unwrap).collect();
+        let got: Vec<_> = Items::new(run.items, run.count).map(|i| i.unwrap().inline).collect();
         assert_eq!(got, [b"x".as_slice(), b"", b"yz"]);
 
-        let mut bad = Vec::new();
-        write_run(&mut bad, 3, 0, 2, &items).unwrap();
+        let mut bad = Outbox::default();
+        write_run(&mut bad, 3, 0, 2, &items, &[]).unwrap();
         let mut reader = FrameReader::new(1 << 10);
-        reader.push(&bad);
+        reader.push(bad.buf());
         assert!(parse_to_worker(reader.next_frame().unwrap().unwrap()).is_err());
     }
 }

@@ -4,7 +4,8 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use crate::ipc::frame::FrameError;
-use crate::ipc::protocol::item_offset;
+use crate::ipc::outbox::Attachment;
+use crate::ipc::protocol::extent;
 use crate::slot::Slot;
 use crate::sys::code::CodeOffset;
 
@@ -15,14 +16,21 @@ pub(crate) struct Job {
     pub(crate) entry: CodeOffset,
     /// Where the results go.
     pub(crate) slot: Arc<Slot>,
-    /// The encoded items of the whole submission (`len u32 | bytes` each).
+    /// The encoded items of the whole submission (see `protocol`).
     data: Arc<Vec<u8>>,
+    /// The descriptors the submission's items own, in item order (none
+    /// for most submissions).
+    fds: Option<Arc<Vec<Attachment>>>,
     /// Index, within the slot, of this job's first item.
     pub(crate) first: u32,
     /// Number of items.
     pub(crate) count: u32,
-    /// Where this job's items lie in `data`.
+    /// Where this job's items lie in `data`...
     bytes: Range<usize>,
+    /// ...and their descriptors in `fds`.
+    fd_range: Range<usize>,
+    /// The size of this job's encoded items, inline or out of line.
+    size: u64,
     /// How many times this job was on a worker that died without any item
     /// to blame; past a limit the job is failed instead of retried.
     pub(crate) bystander: u8,
@@ -32,16 +40,29 @@ pub(crate) struct Job {
 }
 
 impl Job {
-    /// A job for all `count` items encoded in `data`.
-    pub(crate) fn new(entry: CodeOffset, slot: Arc<Slot>, data: Vec<u8>, count: u32, at_most_once: bool) -> Job {
+    /// A job for all `count` items encoded in `data`, owning `fds`, of
+    /// `size` encoded bytes in all.
+    pub(crate) fn new(
+        entry: CodeOffset,
+        slot: Arc<Slot>,
+        data: Vec<u8>,
+        fds: Vec<Attachment>,
+        count: u32,
+        size: u64,
+        at_most_once: bool,
+    ) -> Job {
         let len = data.len();
+        let nfds = fds.len();
         Job {
             entry,
             slot,
             data: Arc::new(data),
+            fds: (!fds.is_empty()).then(|| Arc::new(fds)),
             first: 0,
             count,
             bytes: 0..len,
+            fd_range: 0..nfds,
+            size,
             bystander: 0,
             at_most_once,
         }
@@ -52,19 +73,33 @@ impl Job {
         &self.data[self.bytes.clone()]
     }
 
+    /// The descriptors the items own, in order.
+    pub(crate) fn fds(&self) -> &[Attachment] {
+        self.fds.as_ref().map_or(&[], |fds| &fds[self.fd_range.clone()])
+    }
+
+    /// The size of the encoded items, inline or out of line.
+    pub(crate) fn size(&self) -> u64 {
+        self.size
+    }
+
     /// Items `lo..hi` (counted within this job) as a job of their own.
     pub(crate) fn slice(&self, lo: u32, hi: u32) -> Result<Job, FrameError> {
         debug_assert!(lo <= hi && hi <= self.count);
         let items = self.items();
-        let start = item_offset(items, lo)?;
-        let end = start + item_offset(&items[start..], hi - lo)?;
+        let head = extent(items, lo)?;
+        let part = extent(&items[head.bytes..], hi - lo)?;
+        let fd_start = self.fd_range.start + head.fds;
         Ok(Job {
             entry: self.entry,
             slot: self.slot.clone(),
             data: self.data.clone(),
+            fds: self.fds.clone(),
             first: self.first + lo,
             count: hi - lo,
-            bytes: self.bytes.start + start..self.bytes.start + end,
+            bytes: self.bytes.start + head.bytes..self.bytes.start + head.bytes + part.bytes,
+            fd_range: fd_start..fd_start + part.fds,
+            size: part.size,
             bystander: self.bystander,
             at_most_once: self.at_most_once,
         })
@@ -77,9 +112,12 @@ impl Job {
             entry: self.entry,
             slot: self.slot.clone(),
             data: self.data.clone(),
+            fds: None,
             first: self.first + lo,
             count: hi.saturating_sub(lo),
             bytes: self.bytes.start..self.bytes.start,
+            fd_range: 0..0,
+            size: 0,
             bystander: self.bystander,
             at_most_once: self.at_most_once,
         }
@@ -108,11 +146,14 @@ pub(crate) mod tests {
             })
             .unwrap();
         }
-        Job::new(0, Slot::new(n), data, n, false)
+        let size = data.len() as u64;
+        Job::new(0, Slot::new(n), data, Vec::new(), n, size, false)
     }
 
     fn values(job: &Job) -> Vec<u8> {
-        Items::new(job.items(), job.count).map(|i| i.unwrap()[0]).collect()
+        Items::new(job.items(), job.count)
+            .map(|i| i.unwrap().inline[0])
+            .collect()
     }
 
     #[test]

@@ -163,7 +163,7 @@ impl Ledger {
 
     /// Encoded bytes of the outstanding jobs.
     pub(crate) fn outstanding_bytes(&self) -> usize {
-        self.jobs.iter().map(|j| j.job.items().len()).sum()
+        self.jobs.iter().map(|j| j.job.size() as usize).sum()
     }
 
     pub(crate) fn is_empty(&self) -> bool {

@@ -59,6 +59,8 @@ pub(crate) struct Config {
     pub(crate) workers: usize,
     pub(crate) task_timeout: Option<Duration>,
     pub(crate) memory_limit: Option<u64>,
+    /// `Rlimit::CpuSeconds`, to name the error of a task killed by SIGXCPU.
+    pub(crate) cpu_limit: Option<u64>,
     pub(crate) max_tasks: Option<u64>,
     pub(crate) start: StartMethod,
     pub(crate) zygote: ZygoteConfig,
@@ -468,6 +470,11 @@ impl Supervisor {
                         message: message.clone(),
                     };
                 }
+                if *signal == libc::SIGXCPU
+                    && let Some(seconds) = self.config.cpu_limit
+                {
+                    return TaskError::CpuLimitExceeded { seconds };
+                }
                 TaskError::Crashed {
                     signal: Some(*signal),
                     exit_code: None,
@@ -562,7 +569,7 @@ impl Supervisor {
             worker.pid = pid;
             if let Some(config) = self.spawner.config_frame() {
                 let bytes = postcard::to_allocvec(config).map_err(std::io::Error::other)?;
-                protocol::write_config(&mut worker.out, &bytes).map_err(std::io::Error::other)?;
+                protocol::write_config(worker.out.buf(), &bytes).map_err(std::io::Error::other)?;
             }
             Ok(worker)
         })();
@@ -602,7 +609,7 @@ impl Supervisor {
             let fits = ledger.is_empty()
                 || (self.stuck_on(worker, coarse_now).is_err()
                     && ledger.outstanding_jobs() < MAX_JOBS_PER_WORKER
-                    && ledger.outstanding_bytes() + job.items().len() <= MAX_BYTES_PER_WORKER
+                    && ledger.outstanding_bytes() + job.size() as usize <= MAX_BYTES_PER_WORKER
                     && self.estimate_ns(ledger.outstanding_items()) + job_ns <= WINDOW_NS);
             let load = ledger.outstanding_items();
             if fits && best.is_none_or(|(best_load, _)| load < best_load) {
@@ -716,7 +723,7 @@ impl Supervisor {
                 break;
             };
             if let Some(limit) = self.config.memory_limit
-                && job.items().len() as u64 > limit
+                && job.size() > limit
             {
                 // Its input alone cannot fit in a worker: do not kill one to
                 // find that out. A chunk is halved until its items fit.
@@ -749,7 +756,7 @@ impl Supervisor {
             }
             let job_id = self.next_job;
             self.next_job += 1;
-            if let Err(e) = protocol::write_run(&mut worker.out, job_id, job.entry, job.count, job.items()) {
+            if let Err(e) = protocol::write_run(&mut worker.out, job_id, job.entry, job.count, job.items(), job.fds()) {
                 job.fail(TaskError::Codec { message: e.to_string() });
                 continue;
             }

@@ -3,10 +3,10 @@
 use std::time::{Duration, Instant};
 
 use rustix::io::Errno;
-use rustix::net::SendFlags;
 
 use super::ledger::Ledger;
 use crate::ipc::frame::FrameReader;
+use crate::ipc::outbox::Outbox;
 use crate::ipc::protocol::{self, FromWorker};
 use crate::ipc::status::StatusPage;
 use crate::slot::Part;
@@ -52,8 +52,10 @@ pub(crate) struct Worker {
     /// Our write side is shut: the worker has been told to exit.
     pub(crate) closing: Option<Instant>,
     pub(crate) reader: FrameReader,
-    pub(crate) out: Vec<u8>,
-    pub(crate) out_start: usize,
+    /// Frames not yet written, with their descriptors.
+    pub(crate) out: Outbox,
+    /// The largest argument or result.
+    max_message: usize,
     /// Whether writable readiness is requested.
     pub(crate) writable: bool,
     pub(crate) ledger: Ledger,
@@ -82,8 +84,8 @@ impl Worker {
             ready: false,
             closing: None,
             reader: FrameReader::new(protocol::frame_limit(max_message)),
-            out: Vec::new(),
-            out_start: 0,
+            out: Outbox::default(),
+            max_message,
             writable: false,
             ledger: Ledger::default(),
             budget,
@@ -191,6 +193,8 @@ impl Worker {
                                 first: acked.first,
                                 count: results.count,
                                 bytes: results.records.to_vec(),
+                                fds: results.fds,
+                                limit: self.max_message,
                                 elapsed_ns: results.elapsed_ns,
                             });
                         }
@@ -210,35 +214,20 @@ impl Worker {
 
     /// Writes as much pending output as the socket takes.
     pub(crate) fn flush(&mut self, now: Instant) {
-        while self.out_start < self.out.len() {
-            match rustix::net::send(
-                self.socket.fd(),
-                &self.out[self.out_start..],
-                SendFlags::NOSIGNAL | SendFlags::DONTWAIT,
-            ) {
-                Ok(n) => self.out_start += n,
-                Err(Errno::AGAIN) => {
-                    if !self.writable {
-                        self.writable = true;
-                        let _ = self.socket.set_interest(self.eof_at.is_none(), true);
-                    }
-                    return;
+        match self.out.flush(self.socket.fd()) {
+            Ok(()) => {}
+            Err(Errno::AGAIN) => {
+                if !self.writable {
+                    self.writable = true;
+                    let _ = self.socket.set_interest(self.eof_at.is_none(), true);
                 }
-                Err(Errno::INTR) => {}
-                Err(_) => {
-                    // The worker is gone; its exit will be reported.
-                    self.out.clear();
-                    self.out_start = 0;
-                    self.eof_at.get_or_insert(now);
-                    break;
-                }
+                return;
             }
-        }
-        self.out.clear();
-        self.out_start = 0;
-        if self.out.capacity() > 1 << 20 {
-            // Do not keep a huge argument's buffer for the worker's life.
-            self.out.shrink_to(64 << 10);
+            Err(_) => {
+                // The worker is gone; its exit will be reported.
+                self.out = Outbox::default();
+                self.eof_at.get_or_insert(now);
+            }
         }
         if self.writable {
             self.writable = false;
@@ -248,6 +237,6 @@ impl Worker {
 
     /// Bytes queued for the worker and not yet written.
     pub(crate) fn unsent(&self) -> usize {
-        self.out.len() - self.out_start
+        self.out.unsent()
     }
 }

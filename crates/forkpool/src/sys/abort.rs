@@ -63,9 +63,19 @@ pub(crate) fn clear_errno() {
 /// without this, a task writing to a closed pipe would die of `SIGPIPE`
 /// instead of getting the `EPIPE` error it would get in a normal program.
 pub(crate) fn ignore_sigpipe() -> io::Result<()> {
+    ignore(libc::SIGPIPE)
+}
+
+/// Ignores `SIGXFSZ`, so that a write past `RLIMIT_FSIZE` fails with
+/// `EFBIG` (an error the task sees) instead of killing the worker.
+pub(crate) fn ignore_sigxfsz() -> io::Result<()> {
+    ignore(libc::SIGXFSZ)
+}
+
+fn ignore(signal: libc::c_int) -> io::Result<()> {
     // SAFETY: setting a disposition to SIG_IGN installs no code; `signal` is
     // async-signal-safe and has no memory-safety preconditions.
-    let previous = unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    let previous = unsafe { libc::signal(signal, libc::SIG_IGN) };
     if previous == libc::SIG_ERR {
         Err(io::Error::last_os_error())
     } else {

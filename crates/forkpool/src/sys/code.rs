@@ -16,7 +16,8 @@ use std::io;
 use std::sync::OnceLock;
 
 /// The signature every task entry point has; see `crate::call`.
-pub(crate) type EntryFn = fn(&[u8], &mut Vec<u8>) -> Result<(), crate::call::CallError>;
+pub(crate) type EntryFn =
+    for<'a, 'b> fn(crate::ipc::codec::Input<'a>, crate::ipc::codec::Sink<'b>) -> Result<(), crate::call::CallError>;
 
 /// A function address expressed relative to [`anchor`].
 pub(crate) type CodeOffset = i64;
@@ -100,6 +101,12 @@ where
     unsafe { std::mem::zeroed::<F>() }
 }
 
+/// Reads this executable's code map now, while `/proc/self/maps` can be
+/// opened: a worker does so before its sandbox would deny it.
+pub(crate) fn prepare() {
+    let _ = executable_ranges();
+}
+
 /// The address ranges of this executable's code, from `/proc/self/maps`:
 /// every executable mapping backed by the same file as the anchor.
 fn executable_ranges() -> Option<&'static [std::ops::Range<usize>]> {
@@ -145,8 +152,10 @@ fn parse_executable_ranges(maps: &str, anchor: usize) -> Option<Vec<std::ops::Ra
 mod tests {
     use super::*;
 
-    fn sample_entry(_: &[u8], out: &mut Vec<u8>) -> Result<(), crate::call::CallError> {
-        out.push(42);
+    use crate::ipc::codec::{Input, Sink};
+
+    fn sample_entry(_: Input<'_>, out: Sink<'_>) -> Result<(), crate::call::CallError> {
+        out.out.push(42);
         Ok(())
     }
 
@@ -155,7 +164,25 @@ mod tests {
         let off = entry_offset(sample_entry);
         let f = entry_at(off).unwrap();
         let mut out = Vec::new();
-        f(&[], &mut out).unwrap();
+        let item = crate::ipc::protocol::Item {
+            inline: &[],
+            out_of_line: None,
+            shared_fds: 0,
+        };
+        let input = Input {
+            item,
+            fds: Vec::new(),
+            limit: 0,
+        };
+        f(
+            input,
+            Sink {
+                out: &mut out,
+                fds: &mut Vec::new(),
+                limit: 0,
+            },
+        )
+        .unwrap();
         assert_eq!(out, [42]);
     }
 

@@ -7,11 +7,15 @@
 
 pub(crate) mod abort;
 pub(crate) mod code;
+pub(crate) mod cpu_clock;
+pub(crate) mod creds;
 pub(crate) mod env;
 pub(crate) mod exit;
 pub(crate) mod fds;
 pub(crate) mod fork;
 pub(crate) mod hook;
+pub(crate) mod landlock;
+pub(crate) mod memfd;
 pub(crate) mod page;
 pub(crate) mod poll;
 pub(crate) mod posix_spawn;

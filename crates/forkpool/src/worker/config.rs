@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::confine::Confinement;
 use crate::sys::code::CodeOffset;
 
 /// How each worker is set up.
@@ -15,6 +16,8 @@ pub(crate) struct WorkerConfig {
     pub(crate) max_tasks: Option<u64>,
     /// Largest frame body either side accepts.
     pub(crate) max_message: u32,
+    /// What the worker gives up before `worker_init` (see `confine`).
+    pub(crate) confine: Confinement,
 }
 
 /// What the zygote needs: its preload hook and the workers' settings.

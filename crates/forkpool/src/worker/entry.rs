@@ -59,7 +59,7 @@ pub(crate) fn divert_if_spawned() {
         Some(ROLE_WORKER) => {
             let socket = take_fd(WORKER_SOCKET_FD);
             let status = take_fd(WORKER_STATUS_FD);
-            super::run_exec_started(socket, status)
+            super::run_exec_started(socket, status, parent)
         }
         _ => fail(&format!("unknown {ROLE_VAR} {role:?}")),
     }

@@ -12,7 +12,7 @@ pub(crate) mod entry;
 mod panic;
 pub(crate) mod zygote;
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Instant;
 
@@ -20,8 +20,11 @@ use rustix::io::Errno;
 use rustix::net::SendFlags;
 use rustix::process::{Pid, Resource, Rlimit, Signal};
 
+use crate::confine::CpuBudget;
+use crate::ipc::codec::{Input, Sink};
 use crate::ipc::frame::{FrameError, FrameReader};
-use crate::ipc::protocol::{self, Items, ResultsWriter, Run, Tag, ToWorker};
+use crate::ipc::outbox::Outbox;
+use crate::ipc::protocol::{self, Item, Items, ResultsWriter, Run, Tag, ToWorker};
 use crate::ipc::status::{self, Begin, StatusPage};
 use crate::sys;
 use crate::sys::code::{CodeOffset, EntryFn};
@@ -74,12 +77,13 @@ pub(crate) fn run_forked(config: &WorkerConfig, socket: OwnedFd, status: OwnedFd
     {
         std::process::exit(0);
     }
-    run(config, socket, status)
+    run(config, socket, status, zygote)
 }
 
-/// Entry for a worker started by `exec` (no zygote): read the settings,
-/// run `preload` here, then serve.
-pub(crate) fn run_exec_started(socket: OwnedFd, status: OwnedFd) -> ! {
+/// Entry for a worker started by `exec` (no zygote) by the supervisor
+/// thread of process `parent`: read the settings, run `preload` here, then
+/// serve.
+pub(crate) fn run_exec_started(socket: OwnedFd, status: OwnedFd, parent: Pid) -> ! {
     let _ = sys::abort::ignore_sigpipe();
     // Not inherited from a program that ignores SIGCHLD: tasks that wait
     // for their own children need the default.
@@ -109,7 +113,7 @@ pub(crate) fn run_exec_started(socket: OwnedFd, status: OwnedFd) -> ! {
     {
         report_init_failure(&socket, &message)
     }
-    run(&config.worker, socket, status)
+    run(&config.worker, socket, status, parent)
 }
 
 fn report_init_failure(socket: &OwnedFd, message: &str) -> ! {
@@ -120,7 +124,34 @@ fn report_init_failure(socket: &OwnedFd, message: &str) -> ! {
     std::process::exit(1)
 }
 
-fn run(config: &WorkerConfig, socket: OwnedFd, status: OwnedFd) -> ! {
+/// Sets the worker up and serves. `parent` is the process whose death must
+/// end this one (the zygote, or the client for an exec-started worker).
+fn run(config: &WorkerConfig, socket: OwnedFd, status: OwnedFd, parent: Pid) -> ! {
+    // Read after worker_init, but opened now: a sandbox may deny /proc.
+    let proc_status = match config.memory_limit.map(|_| std::fs::File::open("/proc/self/status")) {
+        None => None,
+        Some(Ok(file)) => Some(file),
+        Some(Err(e)) => report_init_failure(&socket, &format!("cannot apply the memory limit: {e}")),
+    };
+    if config.memory_limit.is_some() {
+        // Rust's allocation-failure handler prints a backtrace when
+        // RUST_BACKTRACE asks for one, and the printing overwrites the
+        // errno that tells a memory-limit abort apart. Move the setting to
+        // RUST_LIB_BACKTRACE, which keeps `Backtrace::capture` behaving the
+        // same for the task's own code. (Now, while /proc/self/stat can
+        // still show that the worker is single-threaded, as changing the
+        // environment requires.)
+        if let Some(value) = sys::env::take_var("RUST_BACKTRACE")
+            && std::env::var_os("RUST_LIB_BACKTRACE").is_none()
+        {
+            sys::env::set_var("RUST_LIB_BACKTRACE", &value);
+        }
+    }
+    // Least privilege, before any user code runs here (see `confine`).
+    let confined = match config.confine.apply(parent) {
+        Ok(confined) => confined,
+        Err(message) => report_init_failure(&socket, &format!("cannot confine the worker: {message}")),
+    };
     let status: &'static StatusPage = match StatusPage::open(&status) {
         Ok(page) => Box::leak(Box::new(page)),
         Err(e) => report_init_failure(&socket, &format!("cannot map the status page: {e}")),
@@ -135,8 +166,8 @@ fn run(config: &WorkerConfig, socket: OwnedFd, status: OwnedFd) -> ! {
     }
     // The limit counts what tasks allocate, on top of what preload and
     // worker_init left behind.
-    if let Some(limit) = config.memory_limit
-        && let Err(e) = limit_memory(limit, status)
+    if let (Some(limit), Some(proc_status)) = (config.memory_limit, proc_status)
+        && let Err(e) = limit_memory(limit, proc_status, status)
     {
         report_init_failure(&socket, &format!("cannot apply the memory limit: {e}"))
     }
@@ -146,12 +177,13 @@ fn run(config: &WorkerConfig, socket: OwnedFd, status: OwnedFd) -> ! {
         status,
         max_message: config.max_message as usize,
         max_tasks: config.max_tasks,
-        out: Vec::with_capacity(64 * 1024),
+        out: Outbox::with_capacity(64 * 1024),
         items_run: 0,
         entry_cache: None,
         recalled_up_to: None,
+        cpu: confined.cpu,
     };
-    if protocol::write_ready(&mut worker.out, std::process::id()).is_err() {
+    if protocol::write_ready(worker.out.buf(), std::process::id()).is_err() {
         std::process::exit(112);
     }
     worker.flush();
@@ -160,8 +192,8 @@ fn run(config: &WorkerConfig, socket: OwnedFd, status: OwnedFd) -> ! {
 
 /// Caps the data segment at its current size plus `limit` bytes, and makes
 /// an allocation failure past it recognisable (see `sys::abort`).
-fn limit_memory(limit: u64, status: &'static StatusPage) -> std::io::Result<()> {
-    let base = data_segment_bytes()?;
+fn limit_memory(limit: u64, proc_status: std::fs::File, status: &'static StatusPage) -> std::io::Result<()> {
+    let base = data_segment_bytes(proc_status)?;
     let hard = rustix::process::getrlimit(Resource::Data).maximum;
     let cap = base.saturating_add(limit).min(hard.unwrap_or(u64::MAX));
     rustix::process::setrlimit(
@@ -171,22 +203,13 @@ fn limit_memory(limit: u64, status: &'static StatusPage) -> std::io::Result<()> 
             maximum: hard,
         },
     )?;
-    // Rust's allocation-failure handler prints a backtrace when
-    // RUST_BACKTRACE asks for one, and the printing overwrites the errno
-    // that tells a memory-limit abort apart. Move the setting to
-    // RUST_LIB_BACKTRACE, which keeps `Backtrace::capture` behaving the same
-    // for the task's own code.
-    if let Some(value) = sys::env::take_var("RUST_BACKTRACE")
-        && std::env::var_os("RUST_LIB_BACKTRACE").is_none()
-    {
-        sys::env::set_var("RUST_LIB_BACKTRACE", &value);
-    }
     sys::abort::flag_out_of_memory_aborts(status.flags_word(), status::FLAG_OUT_OF_MEMORY)
 }
 
-/// `VmData` from `/proc/self/status`, in bytes.
-fn data_segment_bytes() -> std::io::Result<u64> {
-    let text = std::fs::read_to_string("/proc/self/status")?;
+/// `VmData` from `/proc/self/status` (opened earlier), in bytes.
+fn data_segment_bytes(mut proc_status: std::fs::File) -> std::io::Result<u64> {
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut proc_status, &mut text)?;
     text.lines()
         .find_map(|line| {
             let kb = line.strip_prefix("VmData:")?.trim().strip_suffix("kB")?.trim();
@@ -212,11 +235,13 @@ struct Worker {
     status: &'static StatusPage,
     max_message: usize,
     max_tasks: Option<u64>,
-    out: Vec<u8>,
+    out: Outbox,
     items_run: u64,
     entry_cache: Option<(CodeOffset, EntryFn)>,
     /// Jobs up to this id were taken back by the supervisor: skip them.
     recalled_up_to: Option<u64>,
+    /// The per-task CPU allowance (`Rlimit::CpuSeconds`).
+    cpu: Option<CpuBudget>,
 }
 
 impl Worker {
@@ -234,7 +259,14 @@ impl Worker {
                     Ok(ToWorker::Config(_)) => {}
                     Err(e) => self.die(e),
                 }
-                if self.max_tasks.is_some_and(|max| self.items_run >= max) {
+                if self.max_tasks.is_some_and(|max| self.items_run >= max)
+                    || self
+                        .cpu
+                        .as_mut()
+                        .is_some_and(|cpu| cpu.should_retire(status::coarse_now_ns()))
+                {
+                    // Done, or too little CPU time left under the hard
+                    // limit for another task: make way for a fresh worker.
                     self.flush();
                     std::process::exit(0);
                 }
@@ -277,25 +309,28 @@ impl Worker {
         Ok(f)
     }
 
-    fn run_job(&mut self, run: Run<'_>) {
+    fn run_job(&mut self, mut run: Run<'_>) {
         if self.recalled_up_to.is_some_and(|last| run.job <= last) {
             // Another worker runs it now.
             return;
         }
         let entry = self.entry(run.entry);
-        let unwritten = self.out.len();
-        let mut writer = ResultsWriter::begin(&mut self.out, run.job, 0);
+        let unwritten = self.out.buf().len();
+        let mut writer = ResultsWriter::begin(self.out.buf(), run.job, 0);
         let mut frame_start = Instant::now();
         let mut oldest_result_ns = None;
         let mut abandoned = None;
         for (index, item) in Items::new(run.items, run.count).enumerate() {
+            // Every item takes its own descriptors, run or not, so that the
+            // next item's are the next ones.
+            let fds = item.as_ref().map_or(Vec::new(), |item| run.fds.take(item.fds()));
             let mut now = status::coarse_now_ns();
             if writer.count() > 0
-                && (self.out.len() >= FLUSH_BYTES
+                && (self.out.unsent() >= FLUSH_BYTES
                     || oldest_result_ns.is_some_and(|t| now.saturating_sub(t) >= FLUSH_AFTER_NS))
             {
                 self.hand_over(writer, frame_start);
-                writer = ResultsWriter::begin(&mut self.out, run.job, index as u32);
+                writer = ResultsWriter::begin(self.out.buf(), run.job, index as u32);
                 frame_start = Instant::now();
                 oldest_result_ns = None;
                 // The flush may have blocked: the item starts now, not then.
@@ -341,11 +376,14 @@ impl Worker {
                     return;
                 }
             }
+            if let Some(cpu) = &mut self.cpu {
+                cpu.before_task(now);
+            }
             if skip {
                 // Nobody wants the results: skip what has not started.
-                let _ = writer.record(&mut self.out, Tag::Cancelled, |_| Ok::<(), ()>(()));
+                writer.inline_record(self.out.buf(), Tag::Cancelled, b"");
             } else {
-                self.run_item(&mut writer, &entry, item);
+                self.run_item(&mut writer, &entry, item, fds);
             }
             self.status.end(self.items_run);
             oldest_result_ns.get_or_insert(now);
@@ -371,34 +409,28 @@ impl Worker {
         &mut self,
         writer: &mut ResultsWriter,
         entry: &Result<EntryFn, String>,
-        item: Result<&[u8], FrameError>,
+        item: Result<Item<'_>, FrameError>,
+        fds: Vec<Option<std::os::fd::OwnedFd>>,
     ) {
-        let (entry, input) = match (entry, item) {
-            (Ok(entry), Ok(input)) => (*entry, input),
+        let (entry, item) = match (entry, item) {
+            (Ok(entry), Ok(item)) => (*entry, item),
             (Err(message), _) => return self.text_record(writer, Tag::Codec, message),
             (_, Err(e)) => return self.text_record(writer, Tag::Codec, &e.to_string()),
         };
-        let mark = self.out.len();
-        let out = &mut self.out;
+        let limit = self.max_message;
+        let out = self.out.buf();
+        let mark = out.len();
+        let fds_mark = writer.fds();
+        let input = Input { item, fds, limit };
         let ran = catch_unwind(AssertUnwindSafe(|| {
-            writer.record(out, Tag::Ok, |out| entry(input, out))
+            writer.record(out, Tag::Ok, |out, fds| entry(input, Sink { out, fds, limit }))
         }));
         match ran {
-            Ok(Ok(())) => {
-                let size = self.out.len() - mark;
-                if size > self.max_message {
-                    self.out.truncate(mark);
-                    writer.uncount();
-                    let message = format!(
-                        "the result is {size} bytes, over the pool's message size limit of {} bytes",
-                        self.max_message
-                    );
-                    self.text_record(writer, Tag::Codec, &message);
-                }
-            }
+            Ok(Ok(())) => {}
             Ok(Err(e)) => self.text_record(writer, Tag::Codec, &e.message()),
             Err(payload) => {
-                self.out.truncate(mark);
+                // It may have panicked half-way through encoding its result.
+                writer.rewind(self.out.buf(), mark, fds_mark);
                 let message = panic::message_of(&*payload);
                 // Dropping a payload can itself panic; never let that out.
                 let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
@@ -410,21 +442,13 @@ impl Worker {
 
     fn text_record(&mut self, writer: &mut ResultsWriter, tag: Tag, text: &str) {
         let text = clip(text, (self.max_message / 2).min(MAX_TEXT));
-        let _ = writer.record(&mut self.out, tag, |out| {
-            out.extend_from_slice(text.as_bytes());
-            Ok::<(), ()>(())
-        });
+        writer.inline_record(self.out.buf(), tag, text.as_bytes());
     }
 
     fn flush(&mut self) {
-        if send_all(&self.socket, &self.out).is_err() {
+        if self.out.flush(self.socket.as_fd()).is_err() {
             // The supervisor is gone; nobody is waiting for anything.
             std::process::exit(0);
-        }
-        self.out.clear();
-        if self.out.capacity() > 1 << 20 {
-            // Do not keep a huge result's buffer for the worker's life.
-            self.out.shrink_to(64 << 10);
         }
     }
 }

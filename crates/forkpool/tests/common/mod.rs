@@ -116,3 +116,55 @@ pub fn run_helper_test(name: &str, envs: &[(&str, &std::ffi::OsStr)]) {
     );
     assert!(stdout.contains("1 passed"), "{name} did not run:\n{stdout}");
 }
+
+/// True when this process is root. Otherwise prints that `test` is
+/// skipped (it needs root, as CI has) and returns false.
+pub fn root_or_skip(test: &str) -> bool {
+    // SAFETY: geteuid(2) has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root {
+        eprintln!("SKIPPED {test}: needs root (CI runs as root)");
+    }
+    root
+}
+
+/// The value of `key:` in a `/proc/<pid>/status` text, whitespace
+/// normalised (`"Uid"` gives `"0 0 0 0"`).
+pub fn status_field(status: &str, key: &str) -> String {
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(key)?.strip_prefix(':'))
+        .map(|value| value.split_whitespace().collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+/// Runs the `#[ignore]`d test `name` of this test binary as a client
+/// process with `envs` set, and waits for the line in which it prints
+/// `PIDS` and the pids of its pool's processes. Returns the running client
+/// and those pids.
+pub fn start_client_helper(name: &str, envs: &[(&str, &std::ffi::OsStr)]) -> (std::process::Child, Vec<u32>) {
+    use std::io::BufRead;
+    #[expect(clippy::zombie_processes, reason = "returned to the caller, which waits for it")]
+    let mut client = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", name, "--ignored", "--nocapture", "--test-threads=1"])
+        .envs(envs.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(client.stdout.take().unwrap());
+    let mut line = String::new();
+    // libtest prints "test NAME ... " before the helper's own output.
+    loop {
+        line.clear();
+        assert_ne!(
+            stdout.read_line(&mut line).unwrap(),
+            0,
+            "the client helper {name} ended early"
+        );
+        if let Some(at) = line.find("PIDS ") {
+            let pids = line[at + 5..].split_whitespace().map(|p| p.parse().unwrap()).collect();
+            return (client, pids);
+        }
+    }
+}

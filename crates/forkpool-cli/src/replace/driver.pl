@@ -1,0 +1,207 @@
+# forkpool's perl co-process: evaluates {= perl =} expressions the way
+# GNU parallel does. See README.md beside this file for the protocol.
+#
+# Expressions are compiled once, in package Arg, as
+#   sub { no strict; no warnings; my $job = shift; CODE }
+# and run with $_ set to the (trimmed) argument, @arg to the job's
+# arguments (from $arg[1]); what is left in $_ is the value. Variables the
+# code sets live on from job to job, as in GNU parallel.
+use strict;
+no warnings;
+
+use POSIX ();
+
+# The channel is fd 0 (a socket); the expressions get /dev/null instead.
+open(my $chan, "+<&", \*STDIN) or die "forkpool perl: no channel: $!\n";
+open(STDIN, "<", "/dev/null");
+binmode $chan;
+binmode STDOUT;
+$| = 1;
+
+sub esc {
+    my $s = shift;
+    $s = "" unless defined $s;
+    if ($s =~ /[\\\t\n]/) {
+        $s =~ s/\\/\\\\/g;
+        $s =~ s/\t/\\t/g;
+        $s =~ s/\n/\\n/g;
+    }
+    return $s;
+}
+
+sub unesc {
+    my $s = shift;
+    if (index($s, "\\") >= 0) {
+        $s =~ s/\\(.)/$1 eq "n" ? "\n" : $1 eq "t" ? "\t" : $1/ges;
+    }
+    return $s;
+}
+
+# ----------------------------------------------------------- GNU parallel --
+package main;
+
+sub shell_quote_scalar_default {
+    local $_ = $_[0];
+    if (/[^-_.+a-z0-9\/]/i) {
+        s/'/'"'"'/g;
+        $_ = "'$_'";
+        s/^''//;
+        s/''$//;
+        return $_;
+    } elsif ($_ eq "") {
+        return "''";
+    }
+    return $_;
+}
+sub shell_quote_scalar { shell_quote_scalar_default(@_) }
+sub Q { shell_quote_scalar_default($_[0]) }
+sub shell_quote { wantarray ? (map { Q($_) } @_) : (join " ", map { Q($_) } @_) }
+sub perl_quote_scalar {
+    my $a = $_[0];
+    if (defined $a) { $a =~ s/[\\\"\$\@]/\\$&/go; }
+    return $a;
+}
+sub pQ { perl_quote_scalar($_[0]) }
+sub uniq { return keys %{{ map { $_ => 1 } @_ }}; }
+sub min { my $min; for (@_) { defined $_ or next; defined $min or do { $min = $_; next; }; $min = $min < $_ ? $min : $_; } return $min; }
+sub max { my $max; for (@_) { defined $_ or next; defined $max or do { $max = $_; next; }; $max = $max > $_ ? $max : $_; } return $max; }
+sub sum { my $sum = 0; for (@_) { $_ and do { $sum += $_; } } return $sum; }
+sub make_regexp_ungreedy {
+    my $regexp = shift;
+    my ($class_state, $escape_state, $found, $ungreedy) = (0, 0, 0, "");
+    for my $c (split(//, $regexp)) {
+        if ($found) {
+            if ($c ne "?") { $ungreedy .= "?"; }
+            $found = 0;
+        }
+        $ungreedy .= $c;
+        if ($escape_state) { $escape_state = 0; next; }
+        if ($c eq "\\") { $escape_state = 1; next; }
+        if ($c eq '[') { $class_state = 1; next; }
+        if ($class_state) {
+            if ($c eq ']') { $class_state = 0; }
+            next;
+        }
+        if ($c =~ /[*}+]/) { $found = 1; }
+    }
+    if ($found) { $ungreedy .= '?'; }
+    return $ungreedy;
+}
+
+# What a job looks like to `$job->...`.
+package forkpool::Job;
+sub seq { $_[0]{seq} }
+sub slot { $_[0]{slot} }
+sub skip { $_[0]{skip} = 1 }
+
+# What the expressions see unqualified.
+package Arg;
+our (@arg, $job, $unquote, $total);
+sub Q { main::Q($_[0]) }
+sub pQ { main::pQ($_[0]) }
+sub uq { $unquote = 1 }
+sub hash { $Global::use{"B"} ||= eval "use B; 1;"; B::hash(@_) }
+sub total_jobs { $total }
+sub skip { $job->skip() }
+sub slot { $job->slot() }
+sub seq { $job->seq() }
+sub yyyy_mm_dd_hh_mm_ss { POSIX::strftime("%Y-%m-%dT%H:%M:%S", localtime(time())) }
+sub yyyy_mm_dd_hh_mm { POSIX::strftime("%Y-%m-%dT%H:%M", localtime(time())) }
+sub yyyy_mm_dd { POSIX::strftime("%Y-%m-%d", localtime(time())) }
+sub hh_mm_ss { POSIX::strftime("%H:%M:%S", localtime(time())) }
+sub hh_mm { POSIX::strftime("%H:%M", localtime(time())) }
+sub yyyymmddhhmmss { POSIX::strftime("%Y%m%d%H%M%S", localtime(time())) }
+sub yyyymmddhhmm { POSIX::strftime("%Y%m%d%H%M", localtime(time())) }
+sub yyyymmdd { POSIX::strftime("%Y%m%d", localtime(time())) }
+sub hhmmss { POSIX::strftime("%H%M%S", localtime(time())) }
+sub hhmm { POSIX::strftime("%H%M", localtime(time())) }
+
+sub compile_expression {
+    return eval("package Arg; sub { no strict; no warnings; my \$job = shift; " . $_[0] . "\n}");
+}
+
+# ------------------------------------------------------------------ loop --
+package main;
+
+my @code;
+my @subs;
+my $trim = "n";
+my $failed;
+
+sub trimmed {
+    my $s = shift;
+    return $s if $trim eq "n";
+    $s =~ s/^\s+// if $trim eq "l" or $trim eq "lr";
+    $s =~ s/\s+$// if $trim eq "r" or $trim eq "lr";
+    return $s;
+}
+
+# One request line; returns the answer line.
+sub handle {
+    my $line = shift;
+    my ($kind, @f) = split /\t/, $line, -1;
+    if ($kind eq "J") {
+        # J seq slot total nargs args... evals
+        return "!\t" . esc($failed) . "\n" if defined $failed;
+        my ($seq, $slot, $total, $n) = splice(@f, 0, 4);
+        my @args = map { unesc($_) } splice(@f, 0, $n);
+        my $evals = shift @f;
+        $Arg::total = $total eq "" ? undef : $total;
+        $Arg::job = bless { seq => $seq, slot => $slot, skip => 0 }, "forkpool::Job";
+        @Arg::arg = (undef, @args);
+        my @out;
+        for my $pair (split /,/, $evals) {
+            my ($e, $i) = split /\./, $pair;
+            local $_ = trimmed(defined $args[$i] ? $args[$i] : "");
+            $Arg::unquote = 0;
+            my $ok = eval { $subs[$e]->($Arg::job); 1 };
+            if (not $ok) {
+                my $why = $@;
+                $why = "died" if not defined $why or $why eq "";
+                $failed = "$e\t$why";
+                return "!\t" . esc($failed) . "\n";
+            }
+            push @out, ($Arg::unquote ? "u" : "q") . esc($_);
+        }
+        @Arg::arg = ();
+        return join("\t", ($Arg::job->{skip} ? "s" : "-"), @out) . "\n";
+    } elsif ($kind eq "E") {
+        push @code, unesc($f[0]);
+        return "";
+    } elsif ($kind eq "T") {
+        $trim = $f[0];
+        return "";
+    } elsif ($kind eq "M") {
+        $Global::max_jobs_running = $f[0];
+        return "";
+    } elsif ($kind eq "G") {
+        for my $i (0 .. $#code) {
+            $subs[$i] = Arg::compile_expression($code[$i]);
+            if (not $subs[$i]) {
+                return "!\t" . esc("$i\t$@") . "\n";
+            }
+        }
+        return "ok\n";
+    }
+    return "!\t" . esc("-1\tforkpool perl: unknown request '$kind'") . "\n";
+}
+
+# Read what has arrived, answer every whole line of it in one write.
+my $buf = "";
+while (1) {
+    my $n = sysread($chan, $buf, 1 << 16, length $buf);
+    last if not $n;
+    my $out = "";
+    my $start = 0;
+    while ((my $nl = index($buf, "\n", $start)) >= 0) {
+        $out .= handle(substr($buf, $start, $nl - $start));
+        $start = $nl + 1;
+    }
+    substr($buf, 0, $start) = "";
+    while (length $out) {
+        my $w = syswrite($chan, $out);
+        exit 1 if not defined $w;
+        substr($out, 0, $w) = "";
+    }
+}
+exit 0;

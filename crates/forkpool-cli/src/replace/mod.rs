@@ -1,0 +1,520 @@
+//! Replacement strings: GNU parallel's `{}` family, `--plus`, `{= perl =}`,
+//! `--rpl`, and the perl co-process that evaluates what forkpool cannot.
+//!
+//! - `rpl.rs`: the table of tags (built-in, `--plus`, renamed by `-I`,
+//!   `--er`..., added by `--rpl`) and how text becomes markers;
+//! - `parse.rs`: command words → a [`Template`] of text, breaks, markers;
+//! - `strings.rs`: the built-in strings computed natively, `--trim`,
+//!   shell quoting;
+//! - `render.rs`: a job's command line from its template and values;
+//! - `perl.rs` + `driver.pl`: the co-process for perl expressions;
+//! - `flags.rs`: the options, as typed.
+//!
+//! Read `README.md` beside this file for why it is built this way.
+
+mod flags;
+mod parse;
+mod perl;
+mod render;
+mod rpl;
+mod strings;
+
+use std::collections::VecDeque;
+use std::io;
+use std::sync::{Arc, Mutex, PoisonError};
+
+pub(crate) use flags::ReplaceFlags;
+pub(crate) use parse::{Kind, Template};
+pub(crate) use render::{Multi, Values};
+pub(crate) use rpl::TableOptions;
+pub(crate) use strings::Trim;
+
+use parse::{Expr, Exprs, Marker};
+use perl::{Failure, Perl, Request};
+use rpl::Table;
+
+/// The replacement-string settings of a run (from [`ReplaceFlags`]).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Settings {
+    pub(crate) table: TableOptions,
+    /// `--trim`, if given; otherwise `lr` with `--colsep`, else `n`.
+    pub(crate) trim: Option<Trim>,
+    /// `--color`, `--ctag`, `--ctagstring`: colour each job's output.
+    pub(crate) color: bool,
+    /// `--csv`.
+    pub(crate) csv: bool,
+    /// `--csv`: the field separator (`--colsep`, taken literally, or `,`).
+    pub(crate) csv_separator: Option<String>,
+}
+
+/// What every template of a run shares: its expressions and settings.
+#[derive(Debug, Default)]
+pub(crate) struct Context {
+    pub(crate) exprs: Vec<Expr>,
+    pub(crate) trim: Trim,
+    /// `-j`, for `{0%}`.
+    pub(crate) slots: usize,
+    /// Every marker of every template, in order: what a job evaluates.
+    markers: Vec<Marker>,
+    /// Some expression needs perl.
+    uses_perl: bool,
+    /// Some built-in string needs perl for values with newlines.
+    newline_sensitive: bool,
+}
+
+impl Context {
+    /// A context with no expressions.
+    pub(crate) const fn empty() -> Context {
+        Context {
+            exprs: Vec::new(),
+            trim: Trim::None,
+            slots: 1,
+            markers: Vec::new(),
+            uses_perl: false,
+            newline_sensitive: false,
+        }
+    }
+
+    fn new(exprs: Vec<Expr>, trim: Trim, slots: usize, markers: Vec<Marker>) -> Context {
+        let used = |i: usize| markers.iter().any(|m| m.expr == i);
+        let uses_perl = exprs.iter().enumerate().any(|(i, e)| e.native.is_none() && used(i));
+        let newline_sensitive = exprs
+            .iter()
+            .enumerate()
+            .any(|(i, e)| e.native.is_some_and(|n| !n.exact_for(b"\n")) && used(i));
+        Context {
+            exprs,
+            trim,
+            slots,
+            markers,
+            uses_perl,
+            newline_sensitive,
+        }
+    }
+
+    /// The (expression, argument) pairs perl must evaluate for a job with
+    /// these arguments, each once, in order of appearance.
+    fn plan(&self, args: &[Vec<u8>]) -> Vec<(usize, usize)> {
+        let n = args.len();
+        let mut plan: Vec<(usize, usize)> = Vec::new();
+        if n == 0 || !(self.uses_perl || self.newline_sensitive) {
+            return plan;
+        }
+        for m in &self.markers {
+            let (first, last) = match m.position {
+                Some(p) => {
+                    let i = if p > 0 { p - 1 } else { n as i64 + p };
+                    if !(0..n as i64).contains(&i) {
+                        continue;
+                    }
+                    (i as usize, i as usize)
+                }
+                None => (0, n - 1),
+            };
+            for (i, arg) in args.iter().enumerate().take(last + 1).skip(first) {
+                if let Some(native) = self.exprs[m.expr].native
+                    && native.exact_for(self.trim.apply(arg))
+                {
+                    continue;
+                }
+                if !plan.contains(&(m.expr, i)) {
+                    plan.push((m.expr, i));
+                }
+            }
+        }
+        plan
+    }
+}
+
+/// What perl computed for one job.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Evaluated {
+    values: Vec<(usize, usize, bool, Vec<u8>)>,
+    /// The code called `skip()`.
+    pub(crate) skip: bool,
+}
+
+impl Evaluated {
+    /// The value of expression `expr` on argument `arg`, and whether it is
+    /// unquoted.
+    pub(crate) fn get(&self, expr: usize, arg: usize) -> Option<(&[u8], bool)> {
+        self.values
+            .iter()
+            .find(|(e, a, _, _)| *e == expr && *a == arg)
+            .map(|(_, _, u, v)| (v.as_slice(), *u))
+    }
+}
+
+/// An expression that failed: reported as one line, and the run stops
+/// starting jobs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct EvalError(pub(crate) String);
+
+impl std::fmt::Display for EvalError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for EvalError {}
+
+impl EvalError {
+    /// The evaluation error inside an I/O error from the job source.
+    pub(crate) fn of(e: &io::Error) -> Option<&EvalError> {
+        e.get_ref().and_then(|inner| inner.downcast_ref::<EvalError>())
+    }
+}
+
+/// The jobs' side of the co-process: evaluates batches of jobs. Clones
+/// share the one co-process.
+#[derive(Debug, Clone)]
+pub(crate) struct Evaluator {
+    ctx: Arc<Context>,
+    perl: Arc<Mutex<Option<Perl>>>,
+    /// Expressions ask for the slot: evaluate when the job starts.
+    pub(crate) at_launch: bool,
+    /// Expressions ask for the number of jobs: read all input first.
+    pub(crate) needs_total: bool,
+}
+
+impl Evaluator {
+    /// Whether any job may need perl.
+    fn active(&self) -> bool {
+        self.ctx.uses_perl || self.ctx.newline_sensitive
+    }
+
+    /// Evaluates what `jobs` need (`slot` 0 when not known yet). On a
+    /// failure, the jobs before the failing one are done and the error
+    /// says which failed.
+    pub(crate) fn evaluate(&self, jobs: &mut [&mut crate::jobs::Job], slot: usize) -> Result<(), (usize, EvalError)> {
+        if !self.active() {
+            return Ok(());
+        }
+        let plans: Vec<Vec<(usize, usize)>> = jobs.iter().map(|j| self.ctx.plan(&j.args)).collect();
+        let wanted: Vec<usize> = (0..jobs.len()).filter(|&k| !plans[k].is_empty()).collect();
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let requests: Vec<Request<'_>> = wanted
+            .iter()
+            .map(|&k| Request {
+                seq: jobs[k].seq,
+                slot,
+                total: jobs[k].total,
+                args: &jobs[k].args,
+                evals: &plans[k],
+            })
+            .collect();
+        let mut guard = self.perl.lock().unwrap_or_else(PoisonError::into_inner);
+        if guard.is_none() {
+            // Only built-in strings on values with newlines need perl: it
+            // starts at the first such value.
+            let codes: Vec<Vec<u8>> = self.ctx.exprs.iter().map(|e| e.code.clone()).collect();
+            match Perl::start(&codes, self.ctx.trim, self.ctx.slots) {
+                Ok(p) => *guard = Some(p),
+                Err(f) => return Err((wanted[0], self.error(f, Some(&jobs[wanted[0]].args)))),
+            }
+        }
+        let Some(perl) = guard.as_mut() else {
+            return Ok(());
+        };
+        let (answers, failed) = match perl.evaluate(&requests) {
+            Ok(answers) => (answers, None),
+            Err((answers, f)) => (answers, Some(f)),
+        };
+        drop(requests);
+        let answered = answers.len();
+        for (&k, answer) in wanted.iter().zip(answers) {
+            let values = plans[k]
+                .iter()
+                .zip(answer.values)
+                .map(|(&(e, a), (v, u))| (e, a, u, v))
+                .collect();
+            jobs[k].evaluated = Some(Evaluated {
+                values,
+                skip: answer.skip,
+            });
+        }
+        match failed {
+            None => Ok(()),
+            Some(f) => {
+                let k = wanted.get(answered).copied().unwrap_or(0);
+                let seq = jobs[k].seq;
+                Err((k, self.error_in_job(f, seq)))
+            }
+        }
+    }
+
+    fn error(&self, f: Failure, _args: Option<&[Vec<u8>]>) -> EvalError {
+        match f {
+            Failure::Missing(why) => EvalError(format!("{}: {why}", self.first_perl_expression())),
+            Failure::Expression(e, why) => EvalError(format!("Cannot use {}: {why}", self.show(e))),
+            Failure::Broken(why) => EvalError(why),
+        }
+    }
+
+    fn error_in_job(&self, f: Failure, seq: u64) -> EvalError {
+        match f {
+            Failure::Expression(e, why) => EvalError(format!("{} died in job {seq}: {why}", self.show(e))),
+            other => self.error(other, None),
+        }
+    }
+
+    fn show(&self, e: usize) -> String {
+        match self.ctx.exprs.get(e) {
+            Some(expr) => format!("{{= {} =}}", String::from_utf8_lossy(expr.code.trim_ascii())),
+            None => "a perl expression".to_owned(),
+        }
+    }
+
+    fn first_perl_expression(&self) -> String {
+        let e = self.ctx.exprs.iter().position(|e| e.native.is_none()).unwrap_or(0);
+        self.show(e)
+    }
+}
+
+/// Every template of a run, parsed, with the co-process if one is needed.
+#[derive(Debug)]
+pub(crate) struct Program {
+    pub(crate) command: Template,
+    pub(crate) tag: Option<Template>,
+    pub(crate) results: Option<Template>,
+    pub(crate) evaluator: Evaluator,
+}
+
+/// The texts to parse.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Sources<'a> {
+    /// The command's words (empty: each input is a command).
+    pub(crate) command: &'a [Vec<u8>],
+    pub(crate) quote: bool,
+    pub(crate) tag: Option<&'a [u8]>,
+    pub(crate) results: Option<&'a [u8]>,
+    /// `--header` names and their positions.
+    pub(crate) names: &'a [(Vec<u8>, i64)],
+    pub(crate) trim: Trim,
+    pub(crate) slots: usize,
+}
+
+impl Program {
+    /// Parses every template; starts perl (and compiles the expressions)
+    /// when one needs it, so that a missing perl or a bad expression is
+    /// reported before any job runs.
+    pub(crate) fn prepare(table: &TableOptions, sources: Sources<'_>) -> Result<Program, String> {
+        let table = Table::new(table)?;
+        let mut exprs = Exprs::default();
+        let rename = |text: &[u8]| rename_columns(text, sources.names, table.left());
+        let command = if sources.command.is_empty() {
+            Template::parse(
+                &[b"{}".to_vec()],
+                Kind::Command { quote_words: false },
+                &table,
+                &mut exprs,
+            )
+        } else {
+            let words: Vec<Vec<u8>> = sources.command.iter().map(|w| rename(w)).collect();
+            Template::parse(
+                &words,
+                Kind::Command {
+                    quote_words: sources.quote,
+                },
+                &table,
+                &mut exprs,
+            )
+        }
+        .map_err(|e| e.0)?;
+        let text = |t: Option<&[u8]>, exprs: &mut Exprs| -> Result<Option<Template>, String> {
+            t.map(|t| Template::parse(&[rename(t)], Kind::Text, &table, exprs).map_err(|e| e.0))
+                .transpose()
+        };
+        let tag = text(sources.tag, &mut exprs)?;
+        let mut results = text(sources.results, &mut exprs)?;
+        if results.as_ref().is_some_and(|r| !r.has_replacements()) {
+            results = None;
+        }
+        let mut markers: Vec<Marker> = command.markers().collect();
+        for t in tag.iter().chain(results.iter()) {
+            markers.extend(t.markers());
+        }
+        let used = |e: &Expr| markers.iter().any(|m| exprs.list.get(m.expr) == Some(e));
+        let mentions = |word: &[u8]| {
+            exprs
+                .list
+                .iter()
+                .any(|e| e.native.is_none() && rpl::find(&e.code, word).is_some())
+        };
+        let needs_total = exprs
+            .list
+            .iter()
+            .any(|e| e.native.is_some_and(strings::Native::needs_total) && used(e))
+            || mentions(b"total_jobs");
+        let at_launch = mentions(b"slot");
+        let ctx = Arc::new(Context::new(exprs.list, sources.trim, sources.slots, markers));
+        let mut perl = None;
+        if ctx.uses_perl {
+            let codes: Vec<Vec<u8>> = ctx.exprs.iter().map(|e| e.code.clone()).collect();
+            let evaluator = Evaluator {
+                ctx: ctx.clone(),
+                perl: Arc::new(Mutex::new(None)),
+                at_launch,
+                needs_total,
+            };
+            perl = Some(Perl::start(&codes, ctx.trim, ctx.slots).map_err(|f| evaluator.error(f, None).0)?);
+        }
+        let evaluator = Evaluator {
+            ctx: ctx.clone(),
+            perl: Arc::new(Mutex::new(perl)),
+            at_launch,
+            needs_total,
+        };
+        let attach = |mut t: Template| {
+            t.ctx = Some(ctx.clone());
+            t
+        };
+        Ok(Program {
+            command: attach(command),
+            tag: tag.map(attach),
+            results: results.map(attach),
+            evaluator,
+        })
+    }
+}
+
+/// `--header`: `{name}`, `{name/}`... become `{3}`, `{3/}`..., and
+/// `{=name code=}` becomes `{=3 code=}`, as GNU parallel rewrites them.
+fn rename_columns(text: &[u8], names: &[(Vec<u8>, i64)], left: &[u8]) -> Vec<u8> {
+    let mut out = text.to_vec();
+    for (name, id) in names {
+        for suffix in [&b""[..], b"/", b"//", b".", b"/."] {
+            let mut from = b"{".to_vec();
+            from.extend_from_slice(name);
+            from.extend_from_slice(suffix);
+            from.push(b'}');
+            let mut to = format!("{{{id}").into_bytes();
+            to.extend_from_slice(suffix);
+            to.push(b'}');
+            out = replace_bytes(&out, &from, &to);
+        }
+        let mut from = left.to_vec();
+        from.extend_from_slice(name);
+        let mut to = left.to_vec();
+        to.extend_from_slice(id.to_string().as_bytes());
+        out = replace_bytes(&out, &from, &to);
+    }
+    out
+}
+
+fn replace_bytes(text: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut i = 0;
+    while i < text.len() {
+        if text[i..].starts_with(from) {
+            out.extend_from_slice(to);
+            i += from.len();
+        } else {
+            out.push(text[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Where [`Ahead`] reads jobs from.
+pub(crate) trait Unevaluated {
+    /// The next job, its expressions not evaluated yet (may block).
+    fn next_unevaluated(&mut self) -> io::Result<Option<crate::jobs::Job>>;
+    /// Whether the next job can be read without waiting on input.
+    fn input_ready(&self) -> bool;
+}
+
+/// Jobs evaluated ahead of time, in batches: while input is at hand, up to
+/// [`BATCH`] jobs go to perl in one round trip.
+#[derive(Debug, Default)]
+pub(crate) struct Ahead {
+    /// Evaluated, ready to go.
+    ready: VecDeque<crate::jobs::Job>,
+    /// Read (all of the input, when the total is needed), not evaluated.
+    raw: VecDeque<crate::jobs::Job>,
+    failed: Option<EvalError>,
+    total: Option<u64>,
+}
+
+/// The most jobs evaluated in one round trip.
+pub(crate) const BATCH: usize = 128;
+
+impl Ahead {
+    /// The next job: a ready one, or from a new batch read from `source`
+    /// (which may block for the first job of a batch; more are read while
+    /// input is at hand).
+    pub(crate) fn next(
+        &mut self,
+        evaluator: &Evaluator,
+        source: &mut dyn Unevaluated,
+    ) -> io::Result<Option<crate::jobs::Job>> {
+        if let Some(job) = self.ready.pop_front() {
+            return Ok(Some(job));
+        }
+        if let Some(e) = self.failed.take() {
+            return Err(io::Error::other(e));
+        }
+        if evaluator.needs_total && self.total.is_none() {
+            // The number of jobs: read them all first.
+            while let Some(job) = source.next_unevaluated()? {
+                self.raw.push_back(job);
+            }
+            let total = self.raw.back().map_or(0, |j| j.seq);
+            self.total = Some(total);
+        }
+        let mut batch = Vec::new();
+        if self.raw.is_empty() {
+            let Some(first) = source.next_unevaluated()? else {
+                return Ok(None);
+            };
+            batch.push(first);
+            while !evaluator.at_launch && batch.len() < BATCH && source.input_ready() {
+                match source.next_unevaluated()? {
+                    Some(job) => batch.push(job),
+                    None => break,
+                }
+            }
+        } else {
+            let n = self.raw.len().min(if evaluator.at_launch { 1 } else { BATCH });
+            batch.extend(self.raw.drain(..n));
+        }
+        for job in &mut batch {
+            job.total = self.total;
+        }
+        if evaluator.at_launch {
+            self.ready.extend(batch);
+        } else {
+            let mut refs: Vec<&mut crate::jobs::Job> = batch.iter_mut().collect();
+            match evaluator.evaluate(&mut refs, 0) {
+                Ok(()) => self.ready.extend(batch),
+                Err((k, e)) => {
+                    batch.truncate(k);
+                    self.ready.extend(batch);
+                    self.failed = Some(e);
+                }
+            }
+        }
+        match self.ready.pop_front() {
+            Some(job) => Ok(Some(job)),
+            None => match self.failed.take() {
+                Some(e) => Err(io::Error::other(e)),
+                None => Ok(None),
+            },
+        }
+    }
+}
+
+/// `--tag`: the job's values, trimmed, space-separated (GNU's `{==}`).
+pub(crate) fn tag_of(args: &[Vec<u8>], trim: Trim) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (i, a) in args.iter().enumerate() {
+        if i > 0 {
+            out.push(b' ');
+        }
+        out.extend_from_slice(trim.apply(a));
+    }
+    out
+}

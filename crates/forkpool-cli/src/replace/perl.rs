@@ -1,0 +1,336 @@
+//! The perl co-process: one long-lived `perl` that evaluates every job's
+//! `{= =}` expressions (see `README.md` beside this file).
+//!
+//! It is started only when a run has an expression perl must compute, in
+//! a process group of its own (a Ctrl-C meant for the jobs does not kill
+//! it), with our stdout and stderr (an expression that prints, prints
+//! where GNU parallel's would) and one end of a socket pair as its stdin:
+//! requests go one way, answers the other. Many jobs' requests go in one
+//! write and their answers come back in one read. It exits when the socket
+//! closes; if we are killed while it is busy, the command supervisor's
+//! guardian stops it, as it carries the same marker as the jobs.
+
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
+
+use rustix::event::{PollFd, PollFlags};
+
+use super::strings::Trim;
+
+/// The perl side.
+const DRIVER: &str = include_str!("driver.pl");
+
+/// One job's request.
+#[derive(Debug, Clone)]
+pub(crate) struct Request<'a> {
+    pub(crate) seq: u64,
+    /// 0 when not known (expressions that ask for it are evaluated when
+    /// the job starts, with its slot).
+    pub(crate) slot: usize,
+    pub(crate) total: Option<u64>,
+    pub(crate) args: &'a [Vec<u8>],
+    /// (expression, argument) pairs to evaluate, in order.
+    pub(crate) evals: &'a [(usize, usize)],
+}
+
+/// One job's answer: each evaluation's value and whether it is unquoted,
+/// and whether the code called `skip()`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Answer {
+    pub(crate) values: Vec<(Vec<u8>, bool)>,
+    pub(crate) skip: bool,
+}
+
+/// Why perl could not answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Failure {
+    /// `perl` is not on `PATH` (or cannot run).
+    Missing(String),
+    /// An expression did not compile, or died: its number and perl's words.
+    Expression(usize, String),
+    /// The co-process went away or the channel broke.
+    Broken(String),
+}
+
+/// A running co-process.
+#[derive(Debug)]
+pub(crate) struct Perl {
+    child: Child,
+    chan: UnixStream,
+    buf: Vec<u8>,
+}
+
+impl Perl {
+    /// Starts perl and compiles `codes` (expression `i` is `codes[i]`).
+    pub(crate) fn start(codes: &[Vec<u8>], trim: Trim, slots: usize) -> Result<Perl, Failure> {
+        let (ours, theirs) = UnixStream::pair().map_err(|e| Failure::Broken(e.to_string()))?;
+        let theirs: OwnedFd = theirs.into();
+        let child = Command::new("perl")
+            .arg("-e")
+            .arg(DRIVER)
+            .stdin(Stdio::from(theirs))
+            .stdout(Stdio::inherit())
+            .stderr(Stdio::inherit())
+            // Marked as one of our jobs: the supervisor's guardian stops it
+            // if we die without closing its channel.
+            .env("FORKPOOL_SUPERVISOR", std::process::id().to_string())
+            .process_group(0)
+            .spawn()
+            .map_err(|e| {
+                Failure::Missing(match e.kind() {
+                    io::ErrorKind::NotFound => "perl is not installed (not found in PATH)".to_owned(),
+                    _ => format!("perl cannot be started: {e}"),
+                })
+            })?;
+        let mut perl = Perl {
+            child,
+            chan: ours,
+            buf: Vec::new(),
+        };
+        let mut setup = Vec::new();
+        for code in codes {
+            setup.extend_from_slice(b"E\t");
+            escape_into(&mut setup, code);
+            setup.push(b'\n');
+        }
+        setup.extend_from_slice(format!("T\t{}\nM\t{slots}\nG\n", trim.name()).as_bytes());
+        let lines = perl.exchange(&setup, 1)?;
+        match lines.first().map(Vec::as_slice) {
+            Some(b"ok") => Ok(perl),
+            Some(line) => Err(failure(line)),
+            None => Err(Failure::Broken("perl did not answer".to_owned())),
+        }
+    }
+
+    /// Evaluates a batch: one write, one answer per request. On a failure,
+    /// the answers before the failing request come with it.
+    pub(crate) fn evaluate(&mut self, requests: &[Request<'_>]) -> Result<Vec<Answer>, (Vec<Answer>, Failure)> {
+        let mut out = Vec::with_capacity(requests.len() * 32);
+        for r in requests {
+            out.extend_from_slice(b"J\t");
+            out.extend_from_slice(r.seq.to_string().as_bytes());
+            out.push(b'\t');
+            out.extend_from_slice(r.slot.to_string().as_bytes());
+            out.push(b'\t');
+            if let Some(t) = r.total {
+                out.extend_from_slice(t.to_string().as_bytes());
+            }
+            out.push(b'\t');
+            out.extend_from_slice(r.args.len().to_string().as_bytes());
+            for a in r.args {
+                out.push(b'\t');
+                escape_into(&mut out, a);
+            }
+            out.push(b'\t');
+            for (k, (e, i)) in r.evals.iter().enumerate() {
+                if k > 0 {
+                    out.push(b',');
+                }
+                out.extend_from_slice(format!("{e}.{i}").as_bytes());
+            }
+            out.push(b'\n');
+        }
+        let lines = self.exchange(&out, requests.len()).map_err(|f| (Vec::new(), f))?;
+        let mut answers = Vec::with_capacity(lines.len());
+        for line in &lines {
+            if line.starts_with(b"!") {
+                return Err((answers, failure(line)));
+            }
+            let mut fields = line.split(|&b| b == b'\t');
+            let skip = fields.next() == Some(b"s");
+            let values = fields
+                .map(|f| {
+                    let unquoted = f.first() == Some(&b'u');
+                    (unescape(f.get(1..).unwrap_or_default()), unquoted)
+                })
+                .collect();
+            answers.push(Answer { values, skip });
+        }
+        Ok(answers)
+    }
+
+    /// Writes `request` and reads `n` answer lines, both at once (so that
+    /// neither side can block the other on a full buffer).
+    fn exchange(&mut self, request: &[u8], n: usize) -> Result<Vec<Vec<u8>>, Failure> {
+        let broken = |e: io::Error| Failure::Broken(format!("the perl co-process failed: {e}"));
+        self.chan.set_nonblocking(true).map_err(broken)?;
+        let mut written = 0;
+        let mut lines = Vec::with_capacity(n);
+        let mut chunk = vec![0u8; 64 * 1024];
+        while lines.len() < n || written < request.len() {
+            let mut flags = PollFlags::IN;
+            if written < request.len() {
+                flags |= PollFlags::OUT;
+            }
+            let mut fds = [PollFd::from_borrowed_fd(self.chan.as_fd(), flags)];
+            match rustix::event::poll(&mut fds, None) {
+                Ok(_) => {}
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(broken(e.into())),
+            }
+            let ready = fds[0].revents();
+            if written < request.len() && ready.intersects(PollFlags::OUT | PollFlags::ERR | PollFlags::HUP) {
+                match self.chan.write(&request[written..]) {
+                    Ok(w) => written += w,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(self.gone(broken(e))),
+                }
+            }
+            if ready.intersects(PollFlags::IN | PollFlags::ERR | PollFlags::HUP) {
+                match self.chan.read(&mut chunk) {
+                    Ok(0) => return Err(self.gone(Failure::Broken("the perl co-process exited".to_owned()))),
+                    Ok(r) => {
+                        self.buf.extend_from_slice(&chunk[..r]);
+                        let mut start = 0;
+                        while let Some(nl) = self.buf[start..].iter().position(|&b| b == b'\n') {
+                            lines.push(self.buf[start..start + nl].to_vec());
+                            start += nl + 1;
+                        }
+                        self.buf.drain(..start);
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(self.gone(broken(e))),
+                }
+            }
+        }
+        Ok(lines)
+    }
+
+    /// The co-process is gone: reap it and say how it ended.
+    fn gone(&mut self, failure: Failure) -> Failure {
+        match self.child.wait() {
+            Ok(status) if !status.success() => Failure::Broken(format!("the perl co-process ended ({status})")),
+            _ => failure,
+        }
+    }
+}
+
+impl Drop for Perl {
+    fn drop(&mut self) {
+        // Closing the channel ends it; wait so no zombie is left.
+        let _ = self.chan.shutdown(std::net::Shutdown::Both);
+        let _ = self.child.wait();
+    }
+}
+
+fn failure(line: &[u8]) -> Failure {
+    // `!\t<expr>\t<message>`, escaped as a whole.
+    let text = unescape(line.get(2..).unwrap_or_default());
+    let mut parts = text.splitn(2, |&b| b == b'\t');
+    let expr = parts
+        .next()
+        .and_then(|e| std::str::from_utf8(e).ok()?.parse::<i64>().ok());
+    let message = String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
+    let message = message.trim().lines().map(str::trim).collect::<Vec<_>>().join(" ");
+    match expr {
+        Some(e) if e >= 0 => Failure::Expression(e as usize, message),
+        _ => Failure::Broken(message),
+    }
+}
+
+fn escape_into(out: &mut Vec<u8>, value: &[u8]) {
+    for &b in value {
+        match b {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b => out.push(b),
+        }
+    }
+}
+
+fn unescape(value: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(value.len());
+    let mut i = 0;
+    while i < value.len() {
+        if value[i] == b'\\' && i + 1 < value.len() {
+            out.push(match value[i + 1] {
+                b'n' => b'\n',
+                b't' => b'\t',
+                other => other,
+            });
+            i += 2;
+        } else {
+            out.push(value[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn have_perl() -> bool {
+        Command::new("perl").arg("-e1").status().is_ok_and(|s| s.success())
+    }
+
+    #[test]
+    fn expressions_are_evaluated_with_gnu_parallels_helpers() {
+        if !have_perl() {
+            return;
+        }
+        let codes: Vec<Vec<u8>> = [
+            "s/a/b/",
+            "$_ = Q($_); uq()",
+            "$_ = $arg[2] . seq()",
+            "skip() if /x/",
+            "$_ = ++$n",
+        ]
+        .iter()
+        .map(|c| c.as_bytes().to_vec())
+        .collect();
+        let mut perl = Perl::start(&codes, Trim::None, 4).unwrap();
+        let args = vec![b"a b".to_vec(), b"c\td\n".to_vec()];
+        let evals = [(0, 0), (1, 0), (2, 0), (3, 1), (4, 0)];
+        let r = Request {
+            seq: 7,
+            slot: 1,
+            total: None,
+            args: &args,
+            evals: &evals,
+        };
+        let answers = perl.evaluate(&[r.clone(), r]).unwrap();
+        assert_eq!(
+            answers[0].values,
+            [
+                (b"b b".to_vec(), false),
+                (b"'a b'".to_vec(), true),
+                (b"c\td\n7".to_vec(), false),
+                (b"c\td\n".to_vec(), false),
+                (b"1".to_vec(), false)
+            ]
+        );
+        assert_eq!(answers[1].values[4], (b"2".to_vec(), false), "state lives on");
+        assert!(!answers[0].skip);
+    }
+
+    #[test]
+    fn errors_name_the_expression() {
+        if !have_perl() {
+            return;
+        }
+        let bad = Perl::start(&[b"s/a/".to_vec()], Trim::None, 1).unwrap_err();
+        assert!(
+            matches!(&bad, Failure::Expression(0, m) if m.contains("Substitution")),
+            "{bad:?}"
+        );
+        let mut perl = Perl::start(&[b"die \"no\\n\" if /b/".to_vec()], Trim::None, 1).unwrap();
+        let a = vec![b"a".to_vec()];
+        let b = vec![b"b".to_vec()];
+        let evals = [(0, 0)];
+        let req = |args| Request {
+            seq: 1,
+            slot: 0,
+            total: None,
+            args,
+            evals: &evals,
+        };
+        let (before, err) = perl.evaluate(&[req(&a), req(&b), req(&a)]).unwrap_err();
+        assert_eq!((before.len(), err), (1, Failure::Expression(0, "no".to_owned())));
+    }
+}

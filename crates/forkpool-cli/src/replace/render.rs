@@ -1,0 +1,268 @@
+//! A job's command line from its template and values, as GNU parallel's
+//! `replace_placeholders` builds it: each marker once per argument
+//! (space-separated) or once for its position; with `-X` the word around
+//! it is repeated per argument; values shell-quoted unless the command
+//! starts with a replacement string; with `-q`, each command word quoted
+//! whole.
+
+use std::borrow::Cow;
+
+use super::parse::{Marker, Template, Token};
+use super::strings::{JobFacts, push_quoted, quoted_len};
+use super::{Context, Evaluated};
+
+/// How the values of a job with several input items are put in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Multi {
+    /// One item per job (or `{}` joins the item's values).
+    #[default]
+    Single,
+    /// `-n`, `-m`: `{}` becomes all the values, space-separated.
+    Join,
+    /// `-X`, `-N`: the word around `{}` is repeated for each value.
+    Context,
+}
+
+/// The values a job renders with.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Values<'a> {
+    /// All values of the job, in order (every item's columns, flattened).
+    pub(crate) args: &'a [Vec<u8>],
+    /// The job's sequence number (`{#}`).
+    pub(crate) seq: u64,
+    /// The job's slot (`{%}`).
+    pub(crate) slot: usize,
+    /// The number of jobs, once known (`{##}`).
+    pub(crate) total: Option<u64>,
+    /// What perl computed for this job.
+    pub(crate) evaluated: Option<&'a Evaluated>,
+}
+
+impl<'a> Values<'a> {
+    /// Values with nothing computed by perl.
+    pub(crate) fn plain(args: &'a [Vec<u8>], seq: u64, slot: usize) -> Values<'a> {
+        Values {
+            args,
+            seq,
+            slot,
+            total: None,
+            evaluated: None,
+        }
+    }
+}
+
+/// A rendered piece before quoting.
+enum Piece<'v> {
+    /// A word break (never quoted).
+    Break,
+    Bytes(Cow<'v, [u8]>),
+}
+
+impl Template {
+    /// Renders the command line for a job.
+    pub(crate) fn render(&self, values: Values<'_>, multi: Multi) -> Vec<u8> {
+        let ctx = self.context();
+        let mut out = Vec::with_capacity(64);
+        if !self.quote_words && multi != Multi::Context {
+            // The common case, straight into the line.
+            for token in &self.tokens {
+                match token {
+                    Token::Break => out.push(b' '),
+                    Token::Text(t) => out.extend_from_slice(t),
+                    Token::Marker(m) => self.put_marker(ctx, *m, None, values, &mut out),
+                }
+            }
+            return out;
+        }
+        let mut pieces: Vec<Piece<'_>> = Vec::new();
+        if multi == Multi::Context {
+            self.context_pieces(ctx, values, &mut pieces);
+        } else {
+            for token in &self.tokens {
+                match token {
+                    Token::Break => pieces.push(Piece::Break),
+                    Token::Text(t) => pieces.push(Piece::Bytes(Cow::Borrowed(t))),
+                    Token::Marker(m) => {
+                        let mut v = Vec::new();
+                        self.put_marker(ctx, *m, None, values, &mut v);
+                        pieces.push(Piece::Bytes(Cow::Owned(v)));
+                    }
+                }
+            }
+        }
+        // Quote groups: what lies between word breaks.
+        let mut group: Option<Vec<u8>> = None;
+        let mut first = true;
+        let mut end_group = |group: &mut Option<Vec<u8>>, out: &mut Vec<u8>| {
+            if self.quote_words {
+                if let Some(g) = group.take() {
+                    if !first {
+                        out.push(b' ');
+                    }
+                    push_quoted(out, &g);
+                    first = false;
+                }
+            } else {
+                if !first {
+                    out.push(b' ');
+                }
+                out.extend_from_slice(group.take().as_deref().unwrap_or_default());
+                first = false;
+            }
+        };
+        for piece in pieces {
+            match piece {
+                Piece::Break => end_group(&mut group, &mut out),
+                Piece::Bytes(b) => group.get_or_insert_with(Vec::new).extend_from_slice(&b),
+            }
+        }
+        end_group(&mut group, &mut out);
+        out
+    }
+
+    /// `-X`: words holding a marker are repeated per argument.
+    fn context_pieces<'s>(&'s self, ctx: &Context, values: Values<'_>, pieces: &mut Vec<Piece<'s>>) {
+        let mut group: Vec<&Token> = Vec::new();
+        let n_args = values.args.len().max(1);
+        let flush = |group: &mut Vec<&'s Token>, pieces: &mut Vec<Piece<'s>>| {
+            if group.iter().any(|t| matches!(t, Token::Marker(_))) {
+                for i in 0..n_args {
+                    let mut normal = false;
+                    if i > 0 {
+                        pieces.push(Piece::Break);
+                    }
+                    let mut word = Vec::new();
+                    for t in group.iter() {
+                        match t {
+                            Token::Marker(m) => {
+                                if m.position.is_none() {
+                                    normal = true;
+                                }
+                                self.put_marker(ctx, *m, Some(i), values, &mut word);
+                            }
+                            Token::Text(text) => word.extend_from_slice(text),
+                            Token::Break => {}
+                        }
+                    }
+                    pieces.push(Piece::Bytes(Cow::Owned(word)));
+                    if !normal {
+                        break;
+                    }
+                }
+            } else {
+                for t in group.iter() {
+                    if let Token::Text(text) = t {
+                        pieces.push(Piece::Bytes(Cow::Borrowed(text)));
+                    }
+                }
+            }
+            group.clear();
+        };
+        for token in &self.tokens {
+            let separates = matches!(token, Token::Break) || matches!(token, Token::Text(t) if t == b" " || t == b"\t");
+            if separates {
+                flush(&mut group, pieces);
+            }
+            match token {
+                Token::Break => pieces.push(Piece::Break),
+                Token::Text(t) if t == b" " => pieces.push(Piece::Bytes(Cow::Borrowed(t))),
+                _ => group.push(token),
+            }
+        }
+        flush(&mut group, pieces);
+    }
+
+    /// Appends a marker's values: for its position, or for the argument
+    /// `only` (`-X`), or for every argument, space-separated.
+    fn put_marker(&self, ctx: &Context, m: Marker, only: Option<usize>, values: Values<'_>, out: &mut Vec<u8>) {
+        let args = values.args;
+        let n = args.len();
+        if n == 0 {
+            // `-n0`: no argument at all; its value is nothing.
+            return;
+        }
+        match m.position {
+            Some(p) => {
+                let index = if p > 0 { p - 1 } else { n as i64 + p };
+                if (0..n as i64).contains(&index) {
+                    self.put_value(ctx, m.expr, index as usize, values, out);
+                }
+            }
+            None => match only {
+                Some(i) => self.put_value(ctx, m.expr, i.min(n - 1), values, out),
+                None => {
+                    for i in 0..n {
+                        if i > 0 {
+                            out.push(b' ');
+                        }
+                        self.put_value(ctx, m.expr, i, values, out);
+                    }
+                }
+            },
+        }
+    }
+
+    fn put_value(&self, ctx: &Context, expr: usize, arg: usize, values: Values<'_>, out: &mut Vec<u8>) {
+        let (value, unquoted) = ctx.value(expr, arg, values);
+        if self.quote_values && !unquoted {
+            push_quoted(out, &value);
+        } else {
+            out.extend_from_slice(&value);
+        }
+    }
+
+    /// Bytes one more value adds to a rendered command, for filling command
+    /// lines with `-X`/`-m` (a perl expression counts as the value).
+    pub(crate) fn cost_per_value(&self, value: &[u8], multi: Multi) -> usize {
+        let quoted = quoted_len(value);
+        let mut cost = 0;
+        let mut uses = 0;
+        for word in self.tokens.split(|t| matches!(t, Token::Break)) {
+            let alls = word
+                .iter()
+                .filter(|t| matches!(t, Token::Marker(m) if m.position.is_none()))
+                .count();
+            if alls == 0 {
+                continue;
+            }
+            uses += alls;
+            if multi == Multi::Context {
+                let text: usize = word
+                    .iter()
+                    .map(|t| match t {
+                        Token::Text(t) => t.len(),
+                        _ => 0,
+                    })
+                    .sum();
+                cost += text + alls * quoted + 1;
+            } else {
+                cost += alls * (quoted + 1);
+            }
+        }
+        if uses == 0 { quoted + 1 } else { cost }
+    }
+}
+
+impl Context {
+    /// The value of an expression on argument `arg`, and whether it goes
+    /// in unquoted.
+    pub(crate) fn value<'v>(&self, expr: usize, arg: usize, values: Values<'v>) -> (Cow<'v, [u8]>, bool) {
+        let raw = values.args.get(arg).map_or(&b""[..], Vec::as_slice);
+        let value = self.trim.apply(raw);
+        if let Some(native) = self.exprs.get(expr).and_then(|e| e.native)
+            && native.exact_for(value)
+        {
+            let facts = JobFacts {
+                seq: values.seq,
+                slot: values.slot,
+                total: values.total,
+                slots: self.slots,
+            };
+            return (native.apply(value, &facts), native.unquoted());
+        }
+        match values.evaluated.and_then(|e| e.get(expr, arg)) {
+            Some((v, unquoted)) => (Cow::Borrowed(v), unquoted),
+            None => (Cow::Borrowed(b""), false),
+        }
+    }
+}

@@ -1,0 +1,630 @@
+//! The table of replacement strings, and how a command's text becomes
+//! markers, as GNU parallel does it.
+//!
+//! Every replacement string is a *tag* standing for a perl expression:
+//! `{.}` is `s:\.[^/.]*$::`, `{#}` is `1 $_=$job->seq()` (the leading `1 `
+//! makes it positional: computed once, on the first argument). `--plus`
+//! adds more, `-I`, `--er`, `--bnr`... rename them, `--rpl 'TAG CODE'`
+//! adds or overrides one. A tag with a `(regex)` in it takes arguments:
+//! `--rpl '{%(.+?)} s/$$1$//'` makes `{%.gz}` run `s/.gz$//`.
+//!
+//! Expanding a text (a command word, `--tagstring`, `--results`) turns
+//! `{= code =}` and every tag into a *marker*: `\xAF<` code `\xAF>`, with
+//! any `\xAF` of the text itself written `\xAF\xAE`. Longer tags go first
+//! (a short tag may be part of a long one); text already inside a marker
+//! is never touched again. A tag starting with `{` also has a positional
+//! form: `{2.}` is `{.}` applied to the second argument (`\xAF<2code\xAF>`).
+
+use regex::bytes::{Captures, Regex};
+
+/// Starts a marker.
+pub(crate) const OPEN: &[u8] = b"\xAF<";
+/// Ends a marker.
+pub(crate) const CLOSE: &[u8] = b"\xAF>";
+const ESCAPE: u8 = 0xAF;
+const ESCAPED: &[u8] = b"\xAF\xAE";
+
+/// GNU parallel's own strings (`%Global::replace`).
+const BUILTIN: &[(&str, &str)] = &[
+    ("{}", ""),
+    ("{#}", "1 $_=$job->seq()"),
+    ("{%}", "1 $_=$job->slot()"),
+    ("{/}", "s:.*/::"),
+    (
+        "{//}",
+        r#"$Global::use{"File::Basename"} ||= eval "use File::Basename; 1;"; $_ = dirname($_);"#,
+    ),
+    ("{/.}", r"s:.*/::; s:\.[^/.]*$::;"),
+    ("{.}", r"s:\.[^/.]*$::"),
+];
+
+/// `--plus` (`%Global::plus`).
+const PLUS: &[(&str, &str)] = &[
+    ("{+/}", r"s:/[^/]*$:: || s:.*$::"),
+    ("{+.}", r"s:.*\.:: || s:.*$::"),
+    ("{+..}", r"s:.*\.([^/.]*\.[^/.]*)$:$1: || s:.*$::"),
+    ("{+...}", r"s:.*\.([^/.]*\.[^/.]*\.[^/.]*)$:$1: || s:.*$::"),
+    ("{..}", r"s:\.[^/.]*\.[^/.]*$::"),
+    ("{...}", r"s:\.[^/.]*\.[^/.]*\.[^/.]*$::"),
+    ("{/..}", r"s:.*/::; s:\.[^/.]*\.[^/.]*$::"),
+    ("{/...}", r"s:.*/::; s:\.[^/.]*\.[^/.]*\.[^/.]*$::"),
+    (
+        "{choose_k}",
+        "for $t (2..$#arg){ if($arg[$t-1] ge $arg[$t]) { skip() } }",
+    ),
+    ("{uniq}", "if(::uniq(@arg) != @arg) { skip(); }"),
+    ("{##}", "1 $_=total_jobs()"),
+    (
+        "{0%}",
+        r#"1 $f=1+int((log($Global::max_jobs_running||1)/log(10)));$_=sprintf("%0${f}d",slot())"#,
+    ),
+    (
+        "{0#}",
+        r#"1 $f=1+int((log(total_jobs())/log(10)));$_=sprintf("%0${f}d",seq())"#,
+    ),
+    ("{:-([^}]+?)}", "$_ ||= $$1"),
+    (r"{:(\d+?)}", r#"substr($_,0,$$1) = """#),
+    (r"{:(\d+?):(\d+?)}", "$_ = substr($_,$$1,$$2);"),
+    (
+        "{#([^#}][^}]*?)}",
+        "$nongreedy=::make_regexp_ungreedy($$1);s/^$nongreedy(.*)/$1/;",
+    ),
+    ("{##([^#}][^}]*?)}", "s/^$$1//;"),
+    (
+        "{%([^}]+?)}",
+        "$nongreedy=::make_regexp_ungreedy($$1);s/(.*)$nongreedy$/$1/;",
+    ),
+    ("{%%([^}]+?)}", "s/$$1$//;"),
+    ("{/([^#%}/]+?)/([^}]*?)}", "s/$$1/$$2/;"),
+    ("{/#([^}]+?)/([^}]*?)}", "s/^$$1/$$2/g;"),
+    ("{/%([^}]+?)/([^}]*?)}", "s/$$1$/$$2/g;"),
+    ("{//([^}]+?)/([^}]*?)}", "s/$$1/$$2/g;"),
+    ("{^([^}]+?)}", "s/^($$1)/uc($1)/e;"),
+    ("{^^([^}]+?)}", "s/($$1)/uc($1)/eg;"),
+    ("{,([^}]+?)}", "s/^($$1)/lc($1)/e;"),
+    ("{,,([^}]+?)}", "s/($$1)/lc($1)/eg;"),
+    ("{slot}", r#"1 $_="\${PARALLEL_JOBSLOT}";uq()"#),
+    ("{host}", r#"1 $_="\${PARALLEL_SSHHOST}";uq()"#),
+    ("{sshlogin}", r#"1 $_="\${PARALLEL_SSHLOGIN}";uq()"#),
+    ("{hgrp}", r#"1 $_="\${PARALLEL_HOSTGROUPS}";uq()"#),
+    ("{agrp}", r#"1 $_="\${PARALLEL_ARGHOSTGROUPS}";uq()"#),
+];
+
+/// What defines the table: the options that change it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TableOptions {
+    pub(crate) plus: bool,
+    /// `-I`: replaces `{}`.
+    pub(crate) replace: Option<Vec<u8>>,
+    /// `--er`: replaces `{.}`.
+    pub(crate) extension: Option<Vec<u8>>,
+    /// `--bnr`: replaces `{/}`.
+    pub(crate) basename: Option<Vec<u8>>,
+    /// `--dnr`: replaces `{//}`.
+    pub(crate) dirname: Option<Vec<u8>>,
+    /// `--bner`: replaces `{/.}`.
+    pub(crate) basename_extension: Option<Vec<u8>>,
+    /// `--seqreplace`: replaces `{#}`.
+    pub(crate) seq: Option<Vec<u8>>,
+    /// `--slotreplace`: replaces `{%}`.
+    pub(crate) slot: Option<Vec<u8>>,
+    /// `--rpl 'TAG CODE'`, in order.
+    pub(crate) rpl: Vec<Vec<u8>>,
+    /// `--parens`: the left and right parenthesis of `{= =}`.
+    pub(crate) parens: Option<Vec<u8>>,
+}
+
+/// One replacement string: its tag, split where it takes arguments.
+#[derive(Debug, Clone)]
+struct Entry {
+    code: Vec<u8>,
+    /// Finds the tag outside markers; group 1 is what precedes it.
+    plain: Regex,
+    /// The positional form (`{2.}`), for tags starting with `{`; group 2 is
+    /// the position.
+    positional: Option<Regex>,
+}
+
+/// The replacement strings in force, and the `{= =}` parentheses.
+#[derive(Debug, Clone)]
+pub(crate) struct Table {
+    /// Longest tag first.
+    entries: Vec<Entry>,
+    left: Vec<u8>,
+    right: Vec<u8>,
+}
+
+/// Matches from the start or the end of a marker, across text that is not
+/// a marker, lazily: what a tag must be preceded by.
+const OUTSIDE: &str = r"((?:^|\xAF>)(?:[^\xAF]|\xAF[^<>])*?)";
+
+impl Table {
+    /// The table these options make, or what is wrong with an option.
+    pub(crate) fn new(options: &TableOptions) -> Result<Table, String> {
+        let mut table: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        let set = |table: &mut Vec<(Vec<u8>, Vec<u8>)>, tag: &[u8], code: &[u8]| match table
+            .iter_mut()
+            .find(|(t, _)| t == tag)
+        {
+            Some(entry) => entry.1 = code.to_vec(),
+            None => table.push((tag.to_vec(), code.to_vec())),
+        };
+        if options.plus {
+            for (tag, code) in PLUS {
+                set(&mut table, tag.as_bytes(), code.as_bytes());
+            }
+        }
+        for (tag, code) in BUILTIN {
+            set(&mut table, tag.as_bytes(), code.as_bytes());
+        }
+        let renames = [
+            ("{}", &options.replace),
+            ("{.}", &options.extension),
+            ("{/}", &options.basename),
+            ("{//}", &options.dirname),
+            ("{#}", &options.seq),
+            ("{%}", &options.slot),
+            ("{/.}", &options.basename_extension),
+        ];
+        for (old, new) in renames {
+            let Some(new) = new else { continue };
+            if new.as_slice() == old.as_bytes() {
+                continue;
+            }
+            if new.is_empty() {
+                return Err(format!("the replacement string for {old} cannot be empty"));
+            }
+            if let Some(i) = table.iter().position(|(t, _)| t == old.as_bytes()) {
+                let (_, code) = table.remove(i);
+                set(&mut table, new, &code);
+            }
+        }
+        for rpl in &options.rpl {
+            let (tag, code) = match rpl.iter().position(u8::is_ascii_whitespace) {
+                Some(i) => (&rpl[..i], &rpl[i + 1..]),
+                None => (&rpl[..], &b""[..]),
+            };
+            if tag.is_empty() {
+                return Err(format!(
+                    "--rpl '{}': expected a tag, a blank, then a perl expression",
+                    String::from_utf8_lossy(rpl)
+                ));
+            }
+            set(&mut table, tag, code);
+        }
+        let parens = options.parens.clone().unwrap_or_else(|| b"{==}".to_vec());
+        if parens.len() < 2 {
+            return Err(format!(
+                "--parens '{}' must hold a left and a right parenthesis of the same length",
+                String::from_utf8_lossy(&parens)
+            ));
+        }
+        let half = parens.len() / 2;
+        let (left, right) = (parens[..half].to_vec(), parens[half..].to_vec());
+        // Longest first; equally long ones in table order.
+        table.sort_by_key(|(tag, _)| std::cmp::Reverse(tag.len()));
+        let entries = table
+            .into_iter()
+            .map(|(tag, code)| Entry::new(tag, code))
+            .collect::<Result<_, _>>()?;
+        Ok(Table { entries, left, right })
+    }
+
+    /// Turns `{= =}` and every tag in `text` into markers.
+    pub(crate) fn expand(&self, text: &[u8]) -> Vec<u8> {
+        let mut out = escape(text);
+        out = self.mark_perl(&out);
+        for entry in &self.entries {
+            out = entry.replace_all(&out);
+        }
+        out
+    }
+
+    /// Joins command words so that a `{= ... =}` split over several words
+    /// is one (GNU parallel's `merge_rpl_parts`).
+    pub(crate) fn merge_words(&self, words: &[Vec<u8>]) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut words = words.iter();
+        while let Some(word) = words.next() {
+            let mut merged = word.clone();
+            if self.opens_unclosed(&merged) {
+                for next in words.by_ref() {
+                    merged.push(b' ');
+                    merged.extend_from_slice(next);
+                    if !self.opens_unclosed(&merged) {
+                        break;
+                    }
+                }
+            }
+            out.push(merged);
+        }
+        out
+    }
+
+    /// Whether `text` has a left parenthesis left open after removing the
+    /// closed pairs on each line (GNU parallel's test, which does not
+    /// look across newlines).
+    fn opens_unclosed(&self, text: &[u8]) -> bool {
+        let mut rest = text.to_vec();
+        // Remove the rightmost `{=` and the first `=}` after it on its
+        // line, until none is left.
+        loop {
+            let Some(l) = rfind(&rest, &self.left) else {
+                return false;
+            };
+            let after = l + self.left.len();
+            let line_end = rest[after..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(rest.len(), |p| after + p);
+            match find(&rest[after..line_end], &self.right) {
+                Some(r) => {
+                    rest.drain(l..after + r + self.right.len());
+                }
+                None => {
+                    // Perl's `(.*)$l.*?$r` would try an earlier `{=` on the
+                    // same line only if this one cannot close: it cannot.
+                    return true;
+                }
+            }
+        }
+    }
+
+    /// `{= code =}` → marker, innermost first: a left parenthesis whose
+    /// right one comes before any other parenthesis.
+    fn mark_perl(&self, text: &[u8]) -> Vec<u8> {
+        let (l, r) = (&self.left, &self.right);
+        let mut out = Vec::with_capacity(text.len());
+        let mut i = 0;
+        'scan: while i < text.len() {
+            if text[i..].starts_with(l) {
+                let start = i + l.len();
+                let mut q = start;
+                while q < text.len() {
+                    if text[q..].starts_with(r) {
+                        out.extend_from_slice(OPEN);
+                        out.extend_from_slice(&text[start..q]);
+                        out.extend_from_slice(CLOSE);
+                        i = q + r.len();
+                        continue 'scan;
+                    }
+                    if text[q..].starts_with(l) {
+                        break;
+                    }
+                    q += 1;
+                }
+            }
+            out.push(text[i]);
+            i += 1;
+        }
+        out
+    }
+
+    /// Whether `text` opens a `{=` it never closes (after expansion, a left
+    /// parenthesis outside every marker).
+    pub(crate) fn unclosed_perl(&self, expanded: &[u8]) -> Option<usize> {
+        let mut i = 0;
+        while i < expanded.len() {
+            if expanded[i..].starts_with(OPEN) {
+                match find(&expanded[i..], CLOSE) {
+                    Some(end) => i += end + CLOSE.len(),
+                    None => return None,
+                }
+                continue;
+            }
+            if expanded[i..].starts_with(&self.left) {
+                return Some(i);
+            }
+            i += 1;
+        }
+        None
+    }
+
+    /// The left parenthesis (`{=`).
+    pub(crate) fn left(&self) -> &[u8] {
+        &self.left
+    }
+
+    /// The right parenthesis (`=}`).
+    pub(crate) fn right(&self) -> &[u8] {
+        &self.right
+    }
+}
+
+impl Entry {
+    fn new(tag: Vec<u8>, code: Vec<u8>) -> Result<Entry, String> {
+        let show = || String::from_utf8_lossy(&tag).into_owned();
+        // prefix: up to the first `(`; group: from it to the last `)`;
+        // postfix: the rest, without `)`.
+        let (prefix, group, postfix) = match tag.iter().position(|&b| b == b'(') {
+            None => {
+                if tag.contains(&b')') {
+                    return Err(format!("--rpl '{}': unmatched ')' in the tag", show()));
+                }
+                (&tag[..], &b""[..], &b""[..])
+            }
+            Some(open) => match tag.iter().rposition(|&b| b == b')') {
+                Some(close) if close > open => (&tag[..open], &tag[open..=close], &tag[close + 1..]),
+                _ => {
+                    // No group: the `(` is part of the postfix, as in GNU.
+                    (&tag[..open], &b""[..], &tag[open..])
+                }
+            },
+        };
+        let group = std::str::from_utf8(group).map_err(|_| format!("--rpl '{}': the tag is not UTF-8", show()))?;
+        let literal = |b: &[u8]| regex::escape(&String::from_utf8_lossy(b));
+        let group_re = if group.is_empty() {
+            String::new()
+        } else {
+            without_blanks(group)
+        };
+        let compile = |pattern: String| {
+            Regex::new(&format!("(?s-u){pattern}")).map_err(|e| {
+                let reason = e.to_string();
+                let reason = reason
+                    .lines()
+                    .last()
+                    .unwrap_or("invalid")
+                    .trim()
+                    .trim_start_matches("error: ");
+                format!(
+                    "--rpl '{}': the regular expression in the tag is invalid: {reason}",
+                    show()
+                )
+            })
+        };
+        let plain = compile(format!("{OUTSIDE}{}{group_re}{}", literal(prefix), literal(postfix)))?;
+        let positional = match prefix.strip_prefix(b"{") {
+            Some(rest) => Some(compile(format!(
+                r"{OUTSIDE}\{{(-?\d+)\s*{}{group_re}{}",
+                literal(rest),
+                literal(postfix)
+            ))?),
+            None => None,
+        };
+        if prefix.is_empty() && group.is_empty() && postfix.is_empty() {
+            return Err(format!("--rpl '{}': the tag matches nothing", show()));
+        }
+        Ok(Entry {
+            code,
+            plain,
+            positional,
+        })
+    }
+
+    /// Replaces every occurrence of the tag, then of its positional form.
+    fn replace_all(&self, text: &[u8]) -> Vec<u8> {
+        let mut out = text.to_vec();
+        out = replace_loop(&self.plain, &out, |caps| self.marker(caps, None, 2));
+        if let Some(positional) = &self.positional {
+            out = replace_loop(positional, &out, |caps| {
+                let position = caps.get(2).map(|m| m.as_bytes().to_vec());
+                self.marker(caps, position, 3)
+            });
+        }
+        out
+    }
+
+    /// The marker for one occurrence: the code, with `$$N` reading the
+    /// tag's argument N (set first, perl-quoted).
+    fn marker(&self, caps: &Captures<'_>, position: Option<Vec<u8>>, first_group: usize) -> Vec<u8> {
+        let mut m = caps.get(1).map(|m| m.as_bytes().to_vec()).unwrap_or_default();
+        m.extend_from_slice(OPEN);
+        if let Some(p) = position {
+            m.extend_from_slice(&p);
+        }
+        let mut k = 1;
+        while let Some(arg) = caps.get(first_group + k - 1) {
+            m.extend_from_slice(format!("$_pAr_gRp{k} = \"").as_bytes());
+            for &b in arg.as_bytes() {
+                if matches!(b, b'\\' | b'"' | b'$' | b'@') {
+                    m.push(b'\\');
+                }
+                m.push(b);
+            }
+            m.extend_from_slice(b"\";");
+            k += 1;
+        }
+        m.extend_from_slice(&group_references(&self.code));
+        m.extend_from_slice(CLOSE);
+        m
+    }
+}
+
+/// GNU parallel puts the tag's regular expression in an `/x` pattern:
+/// blanks outside character classes (and not escaped) do not count.
+fn without_blanks(re: &str) -> String {
+    let mut out = String::with_capacity(re.len());
+    let (mut escaped, mut in_class) = (false, false);
+    for c in re.chars() {
+        if escaped {
+            escaped = false;
+        } else if c == '\\' {
+            escaped = true;
+        } else if in_class {
+            in_class = c != ']';
+        } else if c == '[' {
+            in_class = true;
+        } else if c.is_whitespace() {
+            continue;
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `$$1` → `$_pAr_gRp1` in a tag's code.
+fn group_references(code: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(code.len());
+    let mut i = 0;
+    while i < code.len() {
+        if code[i..].starts_with(b"$$") && code.get(i + 2).is_some_and(u8::is_ascii_digit) {
+            out.extend_from_slice(b"$_pAr_gRp");
+            i += 2;
+            continue;
+        }
+        out.push(code[i]);
+        i += 1;
+    }
+    out
+}
+
+/// `while (s/re/.../g) {}` with the replacement from `make`.
+fn replace_loop(re: &Regex, text: &[u8], make: impl Fn(&Captures<'_>) -> Vec<u8>) -> Vec<u8> {
+    let mut out = text.to_vec();
+    // Each pass marks at least one occurrence; text inside a marker never
+    // matches again, so this ends. The bound guards a tag that could
+    // match an empty string.
+    for _ in 0..100_000 {
+        let Some(caps) = re.captures(&out) else { break };
+        let whole = caps.get(0).map_or(0..0, |m| m.range());
+        let replacement = make(&caps);
+        let mut next = out[..whole.start].to_vec();
+        next.extend_from_slice(&replacement);
+        next.extend_from_slice(&out[whole.end..]);
+        out = next;
+    }
+    out
+}
+
+fn escape(text: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    for &b in text {
+        if b == ESCAPE {
+            out.extend_from_slice(ESCAPED);
+        } else {
+            out.push(b);
+        }
+    }
+    out
+}
+
+/// Undoes the escaping of `\xAF` in text outside markers.
+pub(crate) fn unescape(text: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut i = 0;
+    while i < text.len() {
+        if text[i..].starts_with(ESCAPED) {
+            out.push(ESCAPE);
+            i += 2;
+        } else {
+            out.push(text[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+pub(crate) fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() || haystack.len() < needle.len() {
+        return None;
+    }
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+fn rfind(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() || haystack.len() < needle.len() {
+        return None;
+    }
+    haystack.windows(needle.len()).rposition(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn show(v: &[u8]) -> String {
+        String::from_utf8_lossy(v).replace('\u{FFFD}', "#")
+    }
+
+    fn expand(options: &TableOptions, text: &str) -> String {
+        let table = Table::new(options).unwrap();
+        let out = table.expand(text.as_bytes());
+        let mut s = Vec::new();
+        let mut i = 0;
+        while i < out.len() {
+            if out[i..].starts_with(OPEN) {
+                s.push(b'<');
+                i += 2;
+            } else if out[i..].starts_with(CLOSE) {
+                s.push(b'>');
+                i += 2;
+            } else {
+                s.push(out[i]);
+                i += 1;
+            }
+        }
+        show(&s)
+    }
+
+    #[test]
+    fn tags_become_markers() {
+        let o = TableOptions::default();
+        assert_eq!(expand(&o, "a{}b"), "a<>b");
+        assert_eq!(expand(&o, "{.}{2/}{-1}"), r"<s:\.[^/.]*$::><2s:.*/::><-1>");
+        assert_eq!(expand(&o, "{#}"), "<1 $_=$job->seq()>");
+        assert_eq!(expand(&o, "{= s/{}/x/ =}{}"), "< s/{}/x/ ><>");
+        assert_eq!(expand(&o, "awk {print} {1,2}"), "awk {print} {1,2}");
+        assert_eq!(expand(&o, "{0}"), "<0>");
+    }
+
+    #[test]
+    fn plus_strings_take_arguments() {
+        let o = TableOptions {
+            plus: true,
+            ..TableOptions::default()
+        };
+        assert_eq!(
+            expand(&o, "{%.gz}"),
+            r#"<$_pAr_gRp1 = ".gz";$nongreedy=::make_regexp_ungreedy($_pAr_gRp1);s/(.*)$nongreedy$/$1/;>"#
+        );
+        assert_eq!(expand(&o, "{2:-x}"), r#"<2$_pAr_gRp1 = "x";$_ ||= $_pAr_gRp1>"#);
+        assert_eq!(
+            expand(&o, "{/a/$b}"),
+            r#"<$_pAr_gRp1 = "a";$_pAr_gRp2 = "\$b";s/$_pAr_gRp1/$_pAr_gRp2/;>"#
+        );
+        assert_eq!(expand(&o, "{..}"), r"<s:\.[^/.]*\.[^/.]*$::>");
+    }
+
+    #[test]
+    fn renames_and_rpl() {
+        let o = TableOptions {
+            replace: Some(b"X".to_vec()),
+            rpl: vec![b"{odd} $_ = seq() % 2".to_vec(), b"{.} s/a/b/".to_vec()],
+            ..TableOptions::default()
+        };
+        assert_eq!(
+            expand(&o, "X {} {1} {1.} {odd} {.}"),
+            "<> {} {1} <1s/a/b/> <$_ = seq() % 2> <s/a/b/>"
+        );
+        let bad = TableOptions {
+            rpl: vec![b"{x([)} s/a/b/".to_vec()],
+            ..TableOptions::default()
+        };
+        assert!(Table::new(&bad).unwrap_err().contains("--rpl"));
+        let empty = TableOptions {
+            rpl: vec![b" s/a/b/".to_vec()],
+            ..TableOptions::default()
+        };
+        assert!(Table::new(&empty).is_err());
+    }
+
+    #[test]
+    fn perl_expressions_merge_across_words_and_lines() {
+        let table = Table::new(&TableOptions::default()).unwrap();
+        let words: Vec<Vec<u8>> = ["echo", "{=", "s/a/b/", "=}", "x"]
+            .iter()
+            .map(|w| w.as_bytes().to_vec())
+            .collect();
+        let merged = table.merge_words(&words);
+        assert_eq!(merged, [b"echo".to_vec(), b"{= s/a/b/ =}".to_vec(), b"x".to_vec()]);
+        assert_eq!(expand(&TableOptions::default(), "{=\ns/a/b/\n=}x"), "<\ns/a/b/\n>x");
+        let parens = TableOptions {
+            parens: Some(b",,,,".to_vec()),
+            ..TableOptions::default()
+        };
+        assert_eq!(expand(&parens, "foo,,s/I/O/g,,"), "foo<s/I/O/g>");
+        let open = table.expand(b"echo {= s/a/b/");
+        assert_eq!(table.unclosed_perl(&open), Some(5));
+    }
+}

@@ -1,0 +1,811 @@
+//! Replacement strings: `--plus`, `{= perl =}`, `--rpl`, `--parens`, the
+//! renaming options, `--trim`, `--csv`, colours, separators. Expected
+//! outputs are GNU parallel 20221122's (its documentation's examples, or
+//! what it prints); `gnu_parallel_agrees` also runs the installed
+//! `parallel` beside us.
+
+use super::*;
+
+fn ok(args: &[&str]) -> Vec<String> {
+    let r = run(args);
+    assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+    r.stdout.lines().map(str::to_owned).collect()
+}
+
+/// Runs with a `PATH` that has the shell's tools but no perl.
+fn without_perl(args: &[&str]) -> Run {
+    let dir = Dir::new();
+    for tool in ["bash", "sh", "echo", "touch", "cat"] {
+        if let Some(path) = ["/usr/bin", "/bin"]
+            .iter()
+            .map(|d| Path::new(d).join(tool))
+            .find(|p| p.exists())
+        {
+            std::os::unix::fs::symlink(path, dir.path(tool)).unwrap();
+        }
+    }
+    let child = command(args)
+        .env("PATH", dir.0.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    finish(child)
+}
+
+#[test]
+fn plus_strings_take_a_path_apart_as_gnu_documents() {
+    // man parallel_tutorial: {} = {+/}/{/} = {.}.{+.} = {+/}/{/.}.{+.} =
+    // {..}.{+..} = {+/}/{/..}.{+..} = {...}.{+...} = {+/}/{/...}.{+...}
+    let path = "dir/sub/file.ex1.ex2.ex3";
+    for form in [
+        "{}",
+        "{+/}/{/}",
+        "{.}.{+.}",
+        "{+/}/{/.}.{+.}",
+        "{..}.{+..}",
+        "{+/}/{/..}.{+..}",
+        "{...}.{+...}",
+        "{+/}/{/...}.{+...}",
+    ] {
+        assert_eq!(ok(&["--plus", "echo", form, ":::", path]), [path], "{form}");
+    }
+    assert_eq!(
+        ok(&[
+            "-k",
+            "-j1",
+            "--plus",
+            "echo",
+            "{..}",
+            "{+..}",
+            "{##}",
+            "{0#}",
+            "{0%}",
+            "{...}",
+            "{+...}",
+            "{/..}",
+            "{+/}",
+            "{+.}",
+            ":::",
+            "a/b.c.d.e",
+            "x.y",
+        ]),
+        ["a/b.c d.e 2 1 1 a/b c.d.e b.c a e", "x.y  2 2 1 x.y  x.y  y"]
+    );
+    // Job {#} of {##}, zero-padded to the width of the total.
+    let r = ok(&[
+        "-k", "--plus", "echo", "{#}/{##}", "{0#}", ":::", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10",
+    ]);
+    assert_eq!((r[0].as_str(), r[9].as_str()), ("1/10 01", "10/10 10"));
+    // {slot} and friends are shell variables, left unquoted.
+    assert_eq!(
+        ok(&[
+            "--plus",
+            "-j1",
+            "echo",
+            "{slot}-{host}-{sshlogin}-{hgrp}{agrp}",
+            ":::",
+            "a"
+        ]),
+        ["1-:-:-"]
+    );
+    assert_eq!(
+        run(&["--plus", "--dry-run", "echo", "{slot}", ":::", "a"]).stdout,
+        "echo ${PARALLEL_JOBSLOT}\n"
+    );
+}
+
+#[test]
+fn plus_strings_with_arguments_work_like_bash_parameter_expansion() {
+    let all = [
+        "{:-x}", "{:1}", "{:1:2}", "{#a*}", "{##a*}", "{%b*}", "{%%b*}", "{/a/X}", "{//a/X}", "{^a}", "{^^a}",
+    ];
+    let mut args = vec!["--plus", "echo"];
+    args.extend(all);
+    args.extend([":::", "aabbaabb"]);
+    assert_eq!(
+        ok(&args),
+        ["aabbaabb abbaabb ab aabbaabb bbaabb aabbaabb aabbaa Xabbaabb XXbbXXbb Aabbaabb AAbbAAbb"]
+    );
+    assert_eq!(
+        ok(&["--plus", "echo", "{,A}{,,A}", ":::", "AAbbAAbb"]),
+        ["aAbbAAbbaabbaabb"]
+    );
+    // The examples of man parallel_examples.
+    assert_eq!(
+        ok(&[
+            "-k",
+            "--plus",
+            "echo",
+            "{%_demo}",
+            ":::",
+            "mycode_demo",
+            "keep_demo_here"
+        ]),
+        ["mycode", "keep_demo_here"]
+    );
+    assert_eq!(
+        ok(&[
+            "-k",
+            "--plus",
+            "echo",
+            "{#demo_}",
+            ":::",
+            "demo_mycode",
+            "keep_demo_here"
+        ]),
+        ["mycode", "keep_demo_here"]
+    );
+    assert_eq!(
+        ok(&["--plus", "echo", "{1:-empty}{2:1}", ":::", "", ":::", "abc"]),
+        ["emptybc"]
+    );
+    // {choose_k} and {uniq} skip jobs (which count as failed, as in GNU).
+    let r = run(&[
+        "-k",
+        "--plus",
+        "echo",
+        "{choose_k}",
+        ":::",
+        "A",
+        "B",
+        "C",
+        ":::",
+        "A",
+        "B",
+        "C",
+    ]);
+    assert_eq!((r.lines(), r.code), (vec!["A B", "A C", "B C"], 6));
+    let r = run(&["-k", "--plus", "echo", "{uniq}", ":::", "A", "B", ":::", "A", "B"]);
+    assert_eq!((r.lines(), r.code, r.stderr.as_str()), (vec!["A B", "B A"], 2, ""));
+}
+
+#[test]
+fn perl_expressions_as_gnu_documents_them() {
+    // man parallel and man parallel_tutorial.
+    assert_eq!(
+        ok(&["echo", "{= s:\\.[^.]+$::;s:\\.[^.]+$::; =}", ":::", "foo.tar.gz"]),
+        ["foo"]
+    );
+    assert_eq!(
+        ok(&[
+            "-k",
+            "echo",
+            "Job",
+            "{#}",
+            "of",
+            "{= $_=total_jobs() =}",
+            ":::",
+            "1",
+            "2",
+            "3"
+        ]),
+        ["Job 1 of 3", "Job 2 of 3", "Job 3 of 3"]
+    );
+    assert_eq!(
+        ok(&["echo", "{}", "shell", "quoted", "is", "{= $_=Q($_) =}", ":::", "*/!#$"]),
+        ["*/!#$ shell quoted is '*/!#$'"]
+    );
+    let r = run(&[
+        "-k",
+        "echo",
+        "{= if($_==3) { skip() } =}",
+        ":::",
+        "1",
+        "2",
+        "3",
+        "4",
+        "5",
+    ]);
+    assert_eq!((r.lines(), r.code), (vec!["1", "2", "4", "5"], 1));
+    let r = run(&[
+        "-k",
+        "echo",
+        "{= if($arg[1]==$arg[2]) { skip() } =}",
+        ":::",
+        "1",
+        "2",
+        ":::",
+        "1",
+        "2",
+    ]);
+    assert_eq!((r.lines(), r.code), (vec!["1 2", "2 1"], 2));
+    assert_eq!(
+        ok(&[
+            "echo",
+            "{=2 s:\\.[^.]+$::;s:\\.[^.]+$::; =} {1}",
+            ":::",
+            "bar",
+            ":::",
+            "foo.tar.gz"
+        ]),
+        ["foo bar"]
+    );
+    // `{= perl =}` split over several words, and over lines.
+    assert_eq!(ok(&["echo", "{=", "s/a/b/", "=}", ":::", "a"]), ["b"]);
+    assert_eq!(ok(&["echo {=\n s/a/b/\n=}x", ":::", "a"]), ["bx"]);
+    assert_eq!(ok(&["-k", "echo {}\necho {.}", ":::", "a.b"]), ["a.b", "a"]);
+    // Values are quoted unless uq(); a command starting with one is not.
+    assert_eq!(
+        run(&["--dry-run", "echo", "{= $_=\"x y\" =}", ":::", "a"]).stdout,
+        "echo 'x y'\n"
+    );
+    assert_eq!(
+        run(&["--dry-run", "echo", "{= $_=\"x y\"; uq() =}", ":::", "a"]).stdout,
+        "echo x y\n"
+    );
+    assert_eq!(
+        run(&["--dry-run", "my_{= $_=\"x y\" =}", ":::", "a"]).stdout,
+        "my_x y\n"
+    );
+    // What the helpers return.
+    let r = ok(&[
+        "-j1",
+        "echo",
+        "{= $_=seq().slot().pQ('$x') =}",
+        "{= $_=yyyy_mm_dd() =}",
+        "{= $_=hash($_) =}",
+        ":::",
+        "a",
+    ]);
+    let words: Vec<&str> = r[0].split(' ').collect();
+    assert_eq!(words[0], "11\\$x");
+    assert!(words[1].len() == 10 && words[1].as_bytes()[4] == b'-', "{}", words[1]);
+    assert!(!words[2].is_empty());
+    // --tagstring and --results may hold them too.
+    assert_eq!(
+        ok(&["-k", "--tagstring", "{= $_=seq()*2 =}", "echo", ":::", "a", "b"]),
+        ["2\ta", "4\tb"]
+    );
+}
+
+#[test]
+fn one_perl_evaluates_every_job_and_keeps_its_variables() {
+    // Variables live from job to job, in job order, as in GNU parallel.
+    let numbers: Vec<String> = (1..=300).map(|i| i.to_string()).collect();
+    let mut args = vec!["-k", "echo", "{= $n++; $_=$n =}", "{= $_=$$ =}", ":::"];
+    args.extend(numbers.iter().map(String::as_str));
+    let lines = ok(&args);
+    assert_eq!(lines.len(), 300);
+    let pids: std::collections::BTreeSet<&str> = lines.iter().map(|l| l.split(' ').nth(1).unwrap()).collect();
+    assert_eq!(pids.len(), 1, "one perl for every job: {pids:?}");
+    let counts: Vec<&str> = lines.iter().map(|l| l.split(' ').next().unwrap()).collect();
+    assert_eq!(counts, numbers);
+    // From standard input too (read ahead in batches).
+    let input: String = (1..=300).map(|i| format!("{i}\n")).collect();
+    let r = run_with(&["-k", "echo", "{= $_ *= 2 =}"], input.as_bytes());
+    assert_eq!(r.lines().last(), Some(&"600"));
+    assert_eq!(r.lines().len(), 300);
+}
+
+#[test]
+fn expressions_that_need_the_slot_are_evaluated_as_the_job_starts() {
+    let r = ok(&[
+        "-k",
+        "-j2",
+        "echo",
+        "{%}={= $_=slot() =}={= $_=$job->slot() =}",
+        ":::",
+        "a",
+        "b",
+        "c",
+        "d",
+    ]);
+    for line in &r {
+        let parts: Vec<&str> = line.split('=').collect();
+        assert!(parts[0] == parts[1] && parts[1] == parts[2], "{line}");
+        assert!(["1", "2"].contains(&parts[0]), "{line}");
+    }
+}
+
+#[test]
+fn rpl_defines_strings_with_arguments_and_positions() {
+    assert_eq!(
+        ok(&[
+            "--rpl",
+            "{..} s:\\.[^.]+$::;s:\\.[^.]+$::;",
+            "echo",
+            "{2..}",
+            "{1}",
+            ":::",
+            "bar",
+            ":::",
+            "foo.tar.gz"
+        ]),
+        ["foo bar"]
+    );
+    assert_eq!(
+        ok(&[
+            "--rpl",
+            ".. s:\\.[^.]+$::;s:\\.[^.]+$::;",
+            "echo",
+            "..",
+            ":::",
+            "foo.tar.gz"
+        ]),
+        ["foo"]
+    );
+    assert_eq!(
+        ok(&[
+            "--rpl",
+            "{%(.+?)} s/$$1$//;",
+            "echo",
+            "{%.tar.gz}.zip",
+            ":::",
+            "foo.tar.gz"
+        ]),
+        ["foo.zip"]
+    );
+    assert_eq!(
+        ok(&[
+            "--rpl",
+            "{/(.+?)/(.*?)} s/$$1/$$2/;",
+            "echo",
+            "{/tar.gz/zip}",
+            ":::",
+            "foo.tar.gz"
+        ]),
+        ["foo.zip"]
+    );
+    assert_eq!(
+        ok(&[
+            "--rpl",
+            "{(.*?)/(.*?)} $_=\"$$2$_$$1\"",
+            "echo",
+            "{swap/these}",
+            ":::",
+            "-middle-"
+        ]),
+        ["these-middle-swap"]
+    );
+    assert_eq!(
+        ok(&[
+            "-n3",
+            "--rpl",
+            "{/:%(.*?)} s:.*/(.*)$$1(\\.[^/]+)*$:$1:",
+            "echo",
+            "job",
+            "{#}:",
+            "{2}",
+            "{2.}",
+            "{3/:%_1}",
+            ":::",
+            "a/b.c",
+            "c/d.e",
+            "f/g_1.h.i",
+        ]),
+        ["job 1: c/d.e c/d g"]
+    );
+    // Overriding a built-in string.
+    assert_eq!(ok(&["--rpl", "{.} s/a/b/", "echo", "{.}", ":::", "a.c"]), ["b.c"]);
+    // --parens.
+    assert_eq!(
+        ok(&[
+            "--parens",
+            ",,,,",
+            "echo",
+            ",, s:\\.[^.]+$::;s:\\.[^.]+$::; ,,",
+            ":::",
+            "foo.tar.gz"
+        ]),
+        ["foo"]
+    );
+}
+
+#[test]
+fn renamed_strings() {
+    assert_eq!(
+        ok(&[
+            "-j1",
+            "--er",
+            "X",
+            "--bnr",
+            "Y",
+            "--dnr",
+            "Z",
+            "--bner",
+            "W",
+            "--seqreplace",
+            "S",
+            "--slotreplace",
+            "T",
+            "echo",
+            "X",
+            "Y",
+            "Z",
+            "W",
+            "S",
+            "T",
+            "{.}",
+            ":::",
+            "a/b.c",
+        ]),
+        ["a/b b.c a b 1 1 {.}"]
+    );
+    let long = ok(&[
+        "--extensionreplace",
+        "X",
+        "--basenamereplace",
+        "Y",
+        "--dirnamereplace",
+        "Z",
+        "--basenameextensionreplace",
+        "W",
+        "echo",
+        "X",
+        "Y",
+        "Z",
+        "W",
+        ":::",
+        "a/b.c",
+    ]);
+    assert_eq!(long, ["a/b b.c a b"]);
+    // -I takes the place of {} (and of its positional forms).
+    assert_eq!(
+        ok(&["-I", "X", "echo", "X", "{1.}", "{1}", "{}", ":::", "a.b"]),
+        ["a.b a {1} {}"]
+    );
+    assert_eq!(ok(&["echo", "{0}", ":::", "a"]), ["a"]);
+}
+
+#[test]
+fn trim_removes_blanks_where_asked() {
+    for (how, expected) in [
+        ("n", "x a x"),
+        ("l", "xa x"),
+        ("r", "x ax"),
+        ("lr", "xax"),
+        ("rl", "xax"),
+    ] {
+        assert_eq!(ok(&["--trim", how, "echo", "x{}x", ":::", " a "]), [expected], "{how}");
+    }
+    // --colsep implies --trim lr; --tag shows the trimmed values.
+    assert_eq!(
+        ok(&["--colsep", ",", "--tag", "echo", "x{1}x", ":::", " a , b "]),
+        ["a b\txax"]
+    );
+    assert_eq!(
+        ok(&["--colsep", ",", "--trim", "n", "echo", "x{1}x{2}x", ":::", " a , b "]),
+        ["x a x b x"]
+    );
+    // ... but perl sees the untrimmed values in @arg.
+    assert_eq!(
+        run(&[
+            "--colsep",
+            ",",
+            "--dry-run",
+            "echo",
+            "{=1 $_=\"[$arg[1]]\" =}",
+            ":::",
+            " a ,b"
+        ])
+        .stdout,
+        "echo '[ a ]'\n"
+    );
+}
+
+#[test]
+fn colours_are_gnu_parallels() {
+    let r = run(&["-k", "--ctag", "echo", ":::", "a", "b"]);
+    assert_eq!(
+        r.stdout,
+        "\x1b[48;5;134;38;5;231m\x1b[Ka\ta\x1b[m\n\x1b[48;5;021;38;5;231m\x1b[Kb\tb\x1b[m\n"
+    );
+    let r = run(&["--color", "echo", ":::", "a"]);
+    assert_eq!(r.stdout, "\x1b[48;5;134;38;5;231m\x1b[Ka\x1b[m\n");
+    let r = run(&["--ctagstring", "{}y", "printf 'a\\nb\\rc'", ":::", "t"]);
+    let tag = "\x1b[48;5;134;38;5;231m\x1b[Kty\t";
+    assert_eq!(
+        r.stdout,
+        format!("{tag}a\x1b[m\n{tag}b\x1b[m\r{tag}c\x1b[m\n"),
+        "a CR restarts the colour; the last line is closed"
+    );
+    // -u ignores it, as in GNU parallel.
+    assert_eq!(run(&["-u", "--color", "echo", ":::", "a"]).stdout, "a\n");
+}
+
+#[test]
+fn csv_input_as_text_csv_reads_it() {
+    // man parallel's examples.
+    let r = run_with(
+        &["--csv", "echo", "{1}", "of", "{2}", "at", "{3}"],
+        b"\"1 big, 2 small\",\"2\"\"x4\"\" plank\",12.34\n",
+    );
+    assert_eq!(r.stdout, "1 big, 2 small of 2\"x4\" plank at 12.34\n", "{}", r.stderr);
+    let r = run_with(
+        &[
+            "--csv", "--colsep", ";", "echo", "Field", "1:", "{1}", "Field", "2:", "{2}",
+        ],
+        b"\"Start of field 1 with newline\nLine 2 in field 1\";value 2\n",
+    );
+    assert_eq!(
+        r.stdout,
+        "Field 1: Start of field 1 with newline\nLine 2 in field 1 Field 2: value 2\n"
+    );
+    // Needs no perl.
+    let r = without_perl(&["--csv", "-k", "echo", "{2}", ":::", "a,b", "c,\"d,e\""]);
+    assert_eq!((r.stdout.as_str(), r.code), ("b\nd,e\n", 0), "{}", r.stderr);
+    // A record Text::CSV refuses ends the run before any job.
+    let d = Dir::new();
+    let marker = d.s("ran");
+    let r = run_with(&["--csv", &format!("touch {marker}; echo {{1}}")], b"a,\"b\"x\n");
+    assert_eq!(r.code, 255);
+    assert!(r.stderr.contains("CSV has unexpected format"), "{}", r.stderr);
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    assert!(!Path::new(&marker).exists());
+}
+
+#[test]
+fn separators_headers_and_linked_files() {
+    assert_eq!(ok(&["-k", "--arg-sep", ",,", "echo", ",,", "a", "b"]), ["a", "b"]);
+    assert_eq!(ok(&["-k", "--argsep", ",,", "echo", ":::", ",,", "a"]), ["::: a"]);
+    let d = Dir::new();
+    let f1 = d.file("f1", "l1\nl2\n");
+    let f2 = d.file("f2", "m1\nm2\nm3\n");
+    let f3 = d.file("f3", "n1\nn2\n");
+    assert_eq!(ok(&["-k", "--arg-file-sep", "//", "echo", "//", &f1]), ["l1", "l2"]);
+    // `::::+` links every file after it, as GNU parallel does.
+    assert_eq!(ok(&["-k", "echo", "::::+", &f1, &f2]), ["l1 m1", "l2 m2"]);
+    assert_eq!(
+        ok(&["-k", "echo", "::::", &f1, "::::+", &f2, &f3]),
+        ["l1 m1 n1", "l2 m2 n2"]
+    );
+    // `--header :` without `--colsep` splits at tabs.
+    let r = run_with(&["-k", "--header", ":", "echo", "{a}-{b}"], b"a\tb\nc\td\n");
+    assert_eq!(r.lines(), ["c-d"]);
+    let r = run_with(
+        &["-k", "--header", ":", "--colsep", ",", "echo", "{=b s/d/D/ =}"],
+        b"a,b\nc,d\n",
+    );
+    assert_eq!(r.lines(), ["D"]);
+}
+
+#[test]
+fn bad_replacement_strings_are_one_line_errors_before_any_job() {
+    let d = Dir::new();
+    let marker = d.s("ran");
+    let touch = format!("touch {marker}; echo");
+    for (args, needle) in [
+        (vec![touch.as_str(), "{= s/a/b/", ":::", "a"], "unmatched '{='"),
+        (vec![touch.as_str(), "{= s/a/ =}", ":::", "a"], "Cannot use {= s/a/ =}"),
+        (
+            vec![touch.as_str(), "{= die \"no\\n\" =}", ":::", "a"],
+            "died in job 1: no",
+        ),
+        (vec!["--trim", "x", &touch, ":::", "a"], "--trim must be one of"),
+        (vec!["--rpl", "{x([)} s/a/b/", &touch, ":::", "a"], "--rpl"),
+        (vec!["--rpl", " s/a/b/", &touch, ":::", "a"], "--rpl"),
+        (vec!["--parens", "x", &touch, ":::", "a"], "--parens"),
+    ] {
+        let r = run(&args);
+        assert_eq!(r.code, 255, "{args:?}: {r:?}");
+        assert_eq!(r.stderr.lines().count(), 1, "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains(needle), "{args:?}: {}", r.stderr);
+        assert!(!Path::new(&marker).exists(), "{args:?} ran a job");
+    }
+    // No perl: the message names the expression.
+    let r = without_perl(&[&touch, "{= s/x/y/ =}", ":::", "a"]);
+    assert_eq!(r.code, 255, "{r:?}");
+    assert_eq!(
+        r.stderr,
+        "forkpool: {= s/x/y/ =}: perl is not installed (not found in PATH)\n"
+    );
+    assert!(!Path::new(&marker).exists());
+    // ... while the built-in strings need none.
+    let r = without_perl(&["--plus", "-k", "echo", "{.}", "{+.}", "{..}", "{##}", ":::", "a.b.c"]);
+    assert_eq!((r.stdout.as_str(), r.code), ("a.b c a 1\n", 0), "{}", r.stderr);
+}
+
+#[test]
+fn an_expression_that_dies_on_a_later_job_stops_new_jobs() {
+    // GNU parallel dies at that job; the jobs before it ran. forkpool
+    // starts no job from there on, lets the running ones finish, says so
+    // and exits 255.
+    let r = run(&[
+        "-k",
+        "-j1",
+        "echo",
+        "{= die \"bad\\n\" if /c/ =}",
+        ":::",
+        "a",
+        "b",
+        "c",
+        "d",
+    ]);
+    assert_eq!((r.lines(), r.code), (vec!["a", "b"], 255));
+    assert_eq!(r.stderr, "forkpool: {= die \"bad\\n\" if /c/ =} died in job 3: bad\n");
+}
+
+#[test]
+fn skipped_jobs_are_logged_with_exit_value_minus_two() {
+    let d = Dir::new();
+    let log = d.s("log");
+    let r = run(&[
+        "-k",
+        "--joblog",
+        &log,
+        "echo",
+        "{= skip() if /b/ =}",
+        ":::",
+        "a",
+        "b",
+        "c",
+    ]);
+    assert_eq!((r.lines(), r.code), (vec!["a", "c"], 1));
+    let rows = joblog_rows(Path::new(&log));
+    let exits: Vec<&str> = rows.iter().map(|r| r[6].as_str()).collect();
+    assert_eq!(exits, ["0", "-2", "0"]);
+    assert_eq!(rows[1][8], "echo b");
+}
+
+#[test]
+fn the_perl_co_process_goes_when_forkpool_is_killed() {
+    let d = Dir::new();
+    let pids = d.s("pids");
+    let mut child = command(&[
+        "-j1",
+        &format!("echo {{= $_=$$ =}} >> {pids}; sleep 30"),
+        ":::",
+        "a",
+        "b",
+    ])
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    assert!(
+        wait_for(Duration::from_secs(10), || !pids_in(Path::new(&pids)).is_empty()),
+        "the job never started"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_all_dead(Path::new(&pids));
+}
+
+/// GNU parallel, if installed, with its citation notice answered.
+fn gnu(args: &[&str], home: &Path) -> Option<(String, i32)> {
+    let out = Command::new("parallel")
+        .args(args)
+        .env("HOME", home)
+        .env("PARALLEL_SHELL", "/bin/bash")
+        .env("SHELL", "/bin/bash")
+        .stdin(Stdio::null())
+        .output()
+        .ok()?;
+    Some((
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        out.status.code().unwrap_or(-1),
+    ))
+}
+
+#[test]
+fn gnu_parallel_agrees() {
+    let home = Dir::new();
+    std::fs::create_dir_all(home.path(".parallel")).unwrap();
+    std::fs::write(home.path(".parallel/will-cite"), "").unwrap();
+    if gnu(&["--version"], home.0.path()).is_none_or(|(v, _)| !v.contains("GNU parallel")) {
+        eprintln!("GNU parallel is not installed: nothing to compare with");
+        return;
+    }
+    let cases: &[&[&str]] = &[
+        &[
+            "-k",
+            "echo",
+            "{}",
+            "{.}",
+            "{/}",
+            "{//}",
+            "{/.}",
+            ":::",
+            "a/b.c",
+            "d",
+            "/x",
+            "e.f/",
+            "..",
+            "a b/c'd.e",
+        ],
+        &[
+            "-k",
+            "--plus",
+            "echo",
+            "{+/}",
+            "{+.}",
+            "{+..}",
+            "{+...}",
+            "{..}",
+            "{...}",
+            "{/..}",
+            "{/...}",
+            ":::",
+            "a.b/c.d.e.f",
+            "x",
+            ".y",
+            "a/b",
+        ],
+        &[
+            "-k", "--plus", "echo", "{:-z}", "{:2}", "{:1:3}", "{#*.}", "{##*.}", "{%.*}", "{%%.*}", ":::", "a.b.c",
+            "", "0",
+        ],
+        &[
+            "-k", "--plus", "echo", "{/.b/X}", "{//b/Y}", "{/#a/Z}", "{/%c/W}", "{^a}", "{^^b}", "{,A}", "{,,B}",
+            ":::", "abcabc", "ABCABC",
+        ],
+        &[
+            "-k", "--plus", "echo", "{1..}", "{2+.}", "{-1/..}", ":::", "p.q.r", ":::", "s.t",
+        ],
+        &[
+            "-k", "--plus", "echo", "{##}", "{0#}", ":::", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11",
+        ],
+        &[
+            "-k",
+            "echo",
+            "{= s/(\\w)/uc($1)/e =}",
+            "{=1 $_=length =}",
+            "{= $_=$arg[2] =}",
+            ":::",
+            "ab",
+            "cd",
+            ":::",
+            "ef",
+        ],
+        &["-k", "-X", "-j1", "echo", "<{= $_=uc =}>", ":::", "a", "b", "c"],
+        &["-k", "-N2", "echo", "{= $_=uc =}", "{2}", ":::", "a", "b", "c"],
+        &["-k", "-q", "echo", "{= $_=\"x y\" =}", "a b", ":::", "c"],
+        &["-k", "--dry-run", "echo", "{= $_=Q($_) =}", "{}", ":::", "a'b", "c d"],
+        &[
+            "-k",
+            "--rpl",
+            "{up} $_=uc",
+            "--rpl",
+            "{cut(\\d+)} $_=substr($_,$$1)",
+            "echo",
+            "{up}",
+            "{2up}",
+            "{cut2}",
+            "{1cut1}",
+            ":::",
+            "hello",
+            ":::",
+            "you",
+        ],
+        &[
+            "-k",
+            "--colsep",
+            ":",
+            "echo",
+            "{2}{=1 $_.=\"!\" =}",
+            ":::",
+            "a:b",
+            "c :d",
+        ],
+        &["-k", "--trim", "r", "--tag", "echo", "{}", ":::", " x ", "y  "],
+        &[
+            "-k",
+            "--header",
+            ":",
+            "echo",
+            "{name}",
+            "{name.}",
+            "{=name s/a/A/ =}",
+            ":::",
+            "name",
+            "a.x",
+            "b.y",
+        ],
+        &["-k", "echo", "{= $_ = ++$x =}", "{= $_ = ++$x =}", ":::", "a", "b"],
+        &["-k", "echo", "{= skip() if $_ eq \"b\" =}", ":::", "a", "b", "c"],
+        &["-k", "--ctag", "echo", ":::", "a", "b", "c"],
+        &["-k", "--arg-sep", "@@", "echo", "@@", "a", "@@+", "1", "2"],
+    ];
+    for case in cases {
+        let theirs = gnu(case, home.0.path()).unwrap();
+        let r = run(case);
+        assert_eq!(
+            (r.stdout.as_str(), r.code),
+            (theirs.0.as_str(), theirs.1),
+            "{case:?}: {}",
+            r.stderr
+        );
+    }
+}
