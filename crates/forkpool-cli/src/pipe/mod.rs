@@ -13,10 +13,11 @@
 //! - `deliver`: a started job given its block: written, or spliced from
 //!   the file, by a thread of its own so that no job can stall the run;
 //! - `robin` and `tee`: `--round-robin` and `--tee`, whose jobs are fed by
-//!   one thread for the whole run;
+//!   one thread for the whole run (`claim`: a job's seat there);
 //! - `tmp`: the private directory of `--cat` and `--fifo`, removed even if
 //!   we are killed.
 
+mod claim;
 mod cutter;
 mod deliver;
 pub(crate) mod flags;

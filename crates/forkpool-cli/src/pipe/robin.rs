@@ -17,7 +17,7 @@
 
 use std::io::{self, Read};
 use std::os::fd::OwnedFd;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -27,34 +27,8 @@ use rustix::io::Errno;
 use super::cutter::Cutter;
 use super::separator::Separator;
 
-/// A job's place at the dealer's table, held by the job until it starts.
-#[derive(Debug)]
-pub(crate) struct Claim {
-    seq: u64,
-    shared: Arc<Shared>,
-    attached: AtomicBool,
-}
-
-impl Claim {
-    /// The job started: its stdin's write end goes to the dealer, who
-    /// counts what it writes in `sent`.
-    pub(crate) fn attach(&self, fd: OwnedFd, sent: Arc<AtomicU64>) {
-        if self.attached.swap(true, Ordering::AcqRel) {
-            // A second attempt of the job: its seat is gone; it gets no
-            // input (dropping `fd` ends it).
-            return;
-        }
-        self.shared.post(Note::Attached(self.seq, fd, sent));
-    }
-}
-
-impl Drop for Claim {
-    fn drop(&mut self) {
-        if !self.attached.load(Ordering::Acquire) {
-            self.shared.post(Note::Gone(self.seq));
-        }
-    }
-}
+/// A job's seat at the dealer's table (see `claim`).
+pub(crate) type Claim = super::claim::Claim<Shared>;
 
 #[derive(Debug)]
 enum Note {
@@ -62,8 +36,9 @@ enum Note {
     Gone(u64),
 }
 
+/// What the jobs tell the dealer.
 #[derive(Debug)]
-struct Shared {
+pub(crate) struct Shared {
     notes: Mutex<Vec<Note>>,
     /// Wakes the dealer from `poll`.
     wake: OwnedFd,
@@ -73,6 +48,16 @@ impl Shared {
     fn post(&self, note: Note) {
         self.notes.lock().unwrap_or_else(PoisonError::into_inner).push(note);
         let _ = rustix::io::write(&self.wake, &1u64.to_ne_bytes());
+    }
+}
+
+impl super::claim::Table for Shared {
+    fn attach(&self, seq: u64, fd: OwnedFd, sent: Arc<AtomicU64>) {
+        self.post(Note::Attached(seq, fd, sent));
+    }
+
+    fn gone(&self, seq: u64) {
+        self.post(Note::Gone(seq));
     }
 }
 
@@ -177,11 +162,7 @@ impl Dealer {
                 };
                 let seq = self.next_seq;
                 self.next_seq += 1;
-                let claim = Arc::new(Claim {
-                    seq,
-                    shared: self.shared.clone(),
-                    attached: AtomicBool::new(false),
-                });
+                let claim = Arc::new(Claim::new(seq, self.shared.clone()));
                 self.seats.push(Seat {
                     seq,
                     fd: None,

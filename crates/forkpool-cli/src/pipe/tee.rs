@@ -9,7 +9,7 @@
 
 use std::io::{self, Read};
 use std::os::fd::OwnedFd;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 
 use rustix::io::Errno;
@@ -17,36 +17,8 @@ use rustix::io::Errno;
 /// How much is read at a time.
 const CHUNK: usize = 1 << 20;
 
-/// A job's seat, held by the job until it starts.
-#[derive(Debug)]
-pub(crate) struct Claim {
-    shared: Arc<Shared>,
-    attached: AtomicBool,
-}
-
-impl Claim {
-    /// The job started: this is its stdin's write end.
-    pub(crate) fn attach(&self, fd: OwnedFd, sent: Arc<AtomicU64>) {
-        if self.attached.swap(true, Ordering::AcqRel) {
-            // A second attempt of the job: the input has gone by; it gets
-            // none (dropping `fd` ends its input).
-            return;
-        }
-        let mut seats = self.shared.lock();
-        seats.outputs.push((fd, sent));
-        seats.settled += 1;
-        self.shared.all_in.notify_one();
-    }
-}
-
-impl Drop for Claim {
-    fn drop(&mut self) {
-        if !self.attached.load(Ordering::Acquire) {
-            self.shared.lock().settled += 1;
-            self.shared.all_in.notify_one();
-        }
-    }
-}
+/// A job's seat at the copier's table (see `claim`).
+pub(crate) type Claim = super::claim::Claim<Shared>;
 
 #[derive(Debug, Default)]
 struct Seats {
@@ -55,8 +27,9 @@ struct Seats {
     settled: usize,
 }
 
+/// What the jobs tell the copier.
 #[derive(Debug, Default)]
-struct Shared {
+pub(crate) struct Shared {
     seats: Mutex<Seats>,
     all_in: Condvar,
 }
@@ -67,17 +40,26 @@ impl Shared {
     }
 }
 
+impl super::claim::Table for Shared {
+    fn attach(&self, _seq: u64, fd: OwnedFd, sent: Arc<AtomicU64>) {
+        let mut seats = self.lock();
+        seats.outputs.push((fd, sent));
+        seats.settled += 1;
+        self.all_in.notify_one();
+    }
+
+    fn gone(&self, _seq: u64) {
+        self.lock().settled += 1;
+        self.all_in.notify_one();
+    }
+}
+
 /// Starts the thread that copies `input` to `jobs` jobs; returns their
 /// claims.
 pub(crate) fn start(input: Box<dyn Read + Send>, jobs: usize) -> io::Result<Vec<Arc<Claim>>> {
     let shared = Arc::new(Shared::default());
     let claims = (0..jobs)
-        .map(|_| {
-            Arc::new(Claim {
-                shared: shared.clone(),
-                attached: AtomicBool::new(false),
-            })
-        })
+        .map(|k| Arc::new(Claim::new(k as u64, shared.clone())))
         .collect();
     std::thread::Builder::new()
         .name("forkpool-tee".into())

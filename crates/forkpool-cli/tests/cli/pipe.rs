@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use super::{Dir, Run, command, joblog_rows, peak_rss_kib, run_with, wait_for};
+use super::{Dir, Run, command, joblog_rows, run_with, wait_for};
 
 /// Shows each block as `[block]`.
 const SHOW: &str = "echo \"[$(cat)]\"";
@@ -18,15 +18,13 @@ fn seq(n: usize) -> String {
 
 /// Runs `forkpool ARGS` with a regular file as its standard input.
 fn run_with_file(args: &[&str], input: &Path) -> Run {
-    let out = command(args)
+    let child = command(args)
         .stdin(std::fs::File::open(input).unwrap())
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
-    Run {
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        code: out.status.code().unwrap_or(-1),
-    }
+    super::finish(child)
 }
 
 // ------------------------------------------------------------- blocks --
@@ -577,15 +575,7 @@ fn piped_input_is_never_held_whole_in_memory() {
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
-        let pid = child.id();
-        let watcher = std::thread::spawn(move || {
-            let mut peak = 0;
-            while let Some(rss) = peak_rss_kib(pid) {
-                peak = peak.max(rss);
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            peak
-        });
+        let watcher = super::watch_peak_rss(child.id());
         let mut input = child.stdin.take().unwrap();
         let chunk = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0\n".repeat(1024);
         let total = chunk.len() * 4096;
