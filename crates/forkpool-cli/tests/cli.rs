@@ -1459,6 +1459,8 @@ fn a_million_inputs_from_stdin_stream_through_in_flat_memory() {
 #[path = "cli/replace.rs"]
 mod replace;
 
-// --pipe and --pipepart.
+// --pipe and --pipepart, and beside GNU parallel.
 #[path = "cli/pipe.rs"]
 mod pipe;
+#[path = "cli/pipe_gnu.rs"]
+mod pipe_gnu;

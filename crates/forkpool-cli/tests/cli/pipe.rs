@@ -1,6 +1,6 @@
 //! `--pipe` and `--pipepart`: blocks of whole records on the jobs' stdin,
-//! checked against GNU parallel's documented output, and differentially
-//! against the installed `parallel` (CI installs it).
+//! checked against GNU parallel's documented output (and, in `pipe_gnu.rs`,
+//! against the installed `parallel`).
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -10,9 +10,9 @@ use std::time::Duration;
 use super::{Dir, Run, command, joblog_rows, run_with, wait_for};
 
 /// Shows each block as `[block]`.
-const SHOW: &str = "echo \"[$(cat)]\"";
+pub(super) const SHOW: &str = "echo \"[$(cat)]\"";
 
-fn seq(n: usize) -> String {
+pub(super) fn seq(n: usize) -> String {
     (1..=n).map(|i| format!("{i}\n")).collect()
 }
 
@@ -593,186 +593,6 @@ fn piped_input_is_never_held_whole_in_memory() {
         let peak = watcher.join().unwrap();
         assert!(peak < 48 * 1024, "{mode:?}: forkpool held {} MiB", peak / 1024);
     }
-}
-
-// -------------------------------------------------- against GNU parallel --
-
-/// Runs `program ARGS` (GNU's `parallel` or ours, called `parallel`) with
-/// `stdin`; returns stdout and the exit status.
-fn both(args: &[&str], stdin: &[u8], dir: &Path) -> [(String, i32); 2] {
-    let run = |mut cmd: Command| -> (String, i32) {
-        let mut child = cmd
-            .args(args)
-            .current_dir(dir)
-            .env("PARALLEL_SHELL", "/bin/bash")
-            .env("SHELL", "/bin/bash")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("GNU parallel must be installed (.ci/run installs it)");
-        let mut input = child.stdin.take().unwrap();
-        let data = stdin.to_vec();
-        let feeder = std::thread::spawn(move || {
-            let _ = input.write_all(&data);
-        });
-        let out = child.wait_with_output().unwrap();
-        feeder.join().unwrap();
-        (
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            out.status.code().unwrap_or(-1),
-        )
-    };
-    let gnu = run(Command::new("parallel"));
-    let mut ours = Command::new(env!("CARGO_BIN_EXE_forkpool"));
-    std::os::unix::process::CommandExt::arg0(&mut ours, "parallel");
-    [gnu, run(ours)]
-}
-
-#[test]
-fn the_same_blocks_and_statuses_as_gnu_parallel() {
-    let d = Dir::new();
-    let s1000 = seq(1000);
-    d.file("s1000", &s1000);
-    d.file("hdr", "h1\nh2\n1\n2\n3\n4\n5\n");
-    let fasta = ">a\nAAA\n>b\nBB\n>c\nC\n";
-    let junk = "junk\n>a\n1\n>b\n2\n";
-    let ten = seq(10);
-    let cases: Vec<(&str, Vec<&str>)> = vec![
-        (&ten, vec!["--pipe", "-N3", "--block", "4", SHOW]),
-        (&ten, vec!["--pipe", "-L2", "--block", "12", SHOW]),
-        (&ten, vec!["--pipe", "-L2", "-N2", SHOW]),
-        (&s1000, vec!["--pipe", "--block", "100", SHOW]),
-        (&s1000, vec!["--pipe", "--block", "1k", "--recend", "0\\n", SHOW]),
-        (
-            &s1000,
-            vec!["--pipe", "--block", "100", "--recend", "0", "--recstart", "1", SHOW],
-        ),
-        (&s1000, vec!["--pipe", "--block", "30", "--recstart", "9", SHOW]),
-        (&s1000, vec!["--pipe", "--block", "100", "--header", ":", SHOW]),
-        (
-            "h1\nh2\n1\n2\n3\n4\n5\n",
-            vec!["--pipe", "--header", "2", "--block", "3", SHOW],
-        ),
-        (
-            "h1\nh2\n1\n2\n3\n4\n5\n",
-            vec!["--pipe", "--header", "h[12]\\nh2\\n", "-N2", SHOW],
-        ),
-        (fasta, vec!["--pipe", "--recstart", ">", "-N1", "--rrs", SHOW]),
-        ("a;b;c;d;e", vec!["--pipe", "--recend", ";", "--rrs", "-N2", SHOW]),
-        (
-            "a1b22c333d",
-            vec!["--pipe", "--regexp", "--recend", "[0-9]+", "--block", "4", SHOW],
-        ),
-        (junk, vec!["--pipe", "--recstart", ">", "-N1", SHOW]),
-        (junk, vec!["--pipe", "--regexp", "--recstart", ">", "-N1", SHOW]),
-        (
-            &ten,
-            vec!["--pipe", "--block", "4", "echo {} {#}; cat", ":::", "a", "b"],
-        ),
-        (&ten, vec!["--pipe", "--dry-run", "-N3", "echo {} {1} x"]),
-        (
-            &s1000,
-            vec!["--pipe", "-N100", "cat >/dev/null; exit $(( $PARALLEL_SEQ % 3 ))"],
-        ),
-        (&ten, vec!["--pipe", "-N5", "kill -9 $$"]),
-        (
-            &s1000,
-            vec!["--pipe", "--block", "100", "--round-robin", "-j3", "wc -l"],
-        ),
-        (&ten, vec!["--pipe", "--round-robin", "-N1", "-j3", "echo {#}; cat"]),
-        (&ten, vec!["--pipe", "--tee", "echo {}; wc -l", ":::", "a", "b", "c"]),
-        (&ten, vec!["--pipe", "-N3", "--fifo", "cat {}"]),
-        (&ten, vec!["--pipe", "-N3", "--cat", "wc -l < {}"]),
-        ("", vec!["--pipepart", "-a", "s1000", "--block", "500", SHOW]),
-        ("", vec!["--pipepart", "-a", "s1000", "-j3", "wc -l"]),
-        ("", vec!["--pipepart", "-a", "s1000", "--block", "-2", "wc -l"]),
-        (
-            "",
-            vec!["--pipepart", "-a", "s1000", "-a", "hdr", "--block", "100", "wc -l"],
-        ),
-        (
-            "",
-            vec!["--pipepart", "-a", "hdr", "--header", "2", "--block", "3", SHOW],
-        ),
-        (
-            "",
-            vec![
-                "--pipepart",
-                "-a",
-                "s1000",
-                "--block",
-                "300",
-                "--regexp",
-                "--recend",
-                "[05]\\n",
-                SHOW,
-            ],
-        ),
-        (
-            "",
-            vec!["--pipepart", "-a", "s1000", "--block", "300", "--recstart", "7", SHOW],
-        ),
-        (
-            "",
-            vec!["--pipepart", "--tee", "-a", "s1000", "echo {}; wc -l", ":::", "a", "b"],
-        ),
-        (
-            "",
-            vec!["--pipepart", "-a", "s1000", "--block", "1k", "--fifo", "wc -l < {}"],
-        ),
-        (&ten, vec!["--pipe", "--bar", "cat"]),
-        (&ten, vec!["--pipe", "--fifo", "--cat", "cat"]),
-    ];
-    let mut differences = Vec::new();
-    for (stdin, args) in &cases {
-        let mut all = vec!["-k"];
-        all.extend_from_slice(args);
-        let [gnu, ours] = both(&all, stdin.as_bytes(), d.0.path());
-        if gnu != ours {
-            differences.push(format!("{args:?}\n  GNU:  {gnu:?}\n  ours: {ours:?}"));
-        }
-    }
-    assert!(differences.is_empty(), "{}", differences.join("\n"));
-}
-
-#[test]
-fn the_joblog_of_a_pipe_run_matches_gnu_parallels_but_for_times() {
-    let d = Dir::new();
-    let gnu_log = d.s("gnu");
-    let our_log = d.s("ours");
-    let input = seq(100);
-    for (program, log) in [("parallel", &gnu_log), (env!("CARGO_BIN_EXE_forkpool"), &our_log)] {
-        let mut child = Command::new(program)
-            .args([
-                "-k",
-                "-j1",
-                "--pipe",
-                "-N30",
-                "--joblog",
-                log,
-                "cat >/dev/null; exit {#}",
-            ])
-            .env("PARALLEL_SHELL", "/bin/bash")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-        assert_eq!(child.wait().unwrap().code(), Some(4));
-        assert!(wait_for(Duration::from_secs(5), || Path::new(log).exists()));
-    }
-    let rows = |log: &str| -> Vec<Vec<String>> {
-        joblog_rows(Path::new(log))
-            .into_iter()
-            .map(|mut row| {
-                row[2].clear();
-                row[3].clear();
-                row
-            })
-            .collect()
-    };
-    assert_eq!(rows(&our_log), rows(&gnu_log));
 }
 
 #[test]
