@@ -46,6 +46,10 @@ const STEP: usize = 1 << 20;
 #[derive(Debug)]
 pub(crate) struct Runtime {
     sink: Sink,
+    /// Whether the joblog's Send column counts the input: as in GNU
+    /// parallel, only for what `--pipe` itself writes (not `--pipepart`'s
+    /// parts, nor `--tee`).
+    count_sent: bool,
     tmp: Option<TempDir>,
     /// The size to give the jobs' pipes (0: the system's default).
     pipe_size: usize,
@@ -65,6 +69,7 @@ impl Runtime {
         let pipe_size = if wanted > 64 * 1024 { wanted } else { 0 };
         Ok(Runtime {
             sink: settings.sink,
+            count_sent: settings.mode == super::settings::Mode::Pipe && !settings.tee,
             tmp,
             pipe_size,
         })
@@ -133,6 +138,7 @@ impl Runtime {
                 (Sent::Counted(sent.clone()), Feeding::Tee(write, claim, sent))
             }
         };
+        let sent = if self.count_sent { sent } else { Sent::Known(0) };
         let attached = Attached::new(sent, tmp.clone());
         let (input, prefix, relay) = match (self.sink, tmp) {
             (Sink::Fifo, Some(path)) => {

@@ -152,38 +152,43 @@ fn the_same_blocks_and_statuses_as_gnu_parallel() {
 #[test]
 fn the_joblog_of_a_pipe_run_matches_gnu_parallels_but_for_times() {
     let d = Dir::new();
-    let gnu_log = d.s("gnu");
-    let our_log = d.s("ours");
     let input = seq(100);
-    for (program, log) in [("parallel", &gnu_log), (env!("CARGO_BIN_EXE_forkpool"), &our_log)] {
-        let mut child = Command::new(program)
-            .args([
-                "-k",
-                "-j1",
-                "--pipe",
-                "-N30",
-                "--joblog",
-                log,
-                "cat >/dev/null; exit {#}",
-            ])
-            .env("PARALLEL_SHELL", "/bin/bash")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-        assert_eq!(child.wait().unwrap().code(), Some(4));
-        assert!(wait_for(Duration::from_secs(5), || Path::new(log).exists()));
+    let file = d.file("in", &input);
+    let job = "cat >/dev/null; exit {#}";
+    let cases: [(&[&str], i32); 3] = [
+        // Send is the block's size...
+        (&["-j1", "--pipe", "-N30", job], 4),
+        // ... but nothing for parts read by the job and for --tee (whose
+        // jobs all run at once).
+        (&["-j1", "--pipepart", "-a", &file, "--block", "100", job], 3),
+        (&["--pipe", "--tee", job, ":::", "a", "b"], 2),
+    ];
+    for (args, failed) in cases {
+        let mut rows = Vec::new();
+        for program in ["parallel", env!("CARGO_BIN_EXE_forkpool")] {
+            let log = d.s(&format!("log-{}", rows.len()));
+            let mut child = Command::new(program)
+                .args(["-k", "--joblog", &log])
+                .args(args)
+                .env("PARALLEL_SHELL", "/bin/bash")
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+            assert_eq!(child.wait().unwrap().code(), Some(failed), "{program} {args:?}");
+            assert!(wait_for(Duration::from_secs(5), || Path::new(&log).exists()));
+            let without_times: Vec<Vec<String>> = joblog_rows(Path::new(&log))
+                .into_iter()
+                .map(|mut row| {
+                    row[2].clear();
+                    row[3].clear();
+                    row
+                })
+                .collect();
+            rows.push(without_times);
+        }
+        assert_eq!(rows[1], rows[0], "{args:?}: ours, then GNU's");
     }
-    let rows = |log: &str| -> Vec<Vec<String>> {
-        joblog_rows(Path::new(log))
-            .into_iter()
-            .map(|mut row| {
-                row[2].clear();
-                row[3].clear();
-                row
-            })
-            .collect()
-    };
-    assert_eq!(rows(&our_log), rows(&gnu_log));
 }
