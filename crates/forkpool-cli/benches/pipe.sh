@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # `forkpool --pipe` and `--pipepart` against GNU parallel and the floors a
-# runner cannot beat (`cat FILE | wc -l`, `wc -l FILE`), all in one
-# hyperfine session, so that every ratio compares figures of the same run.
+# runner cannot beat (`cat FILE | wc -l`, `wc -l FILE`), all in one session
+# whose rounds run every command once each, so that every ratio compares
+# figures of the same run.
 #
 #   bash crates/forkpool-cli/benches/pipe.sh          # ~3 min on 2 cores
 #   RUNS=20 LINES=30000000 bash crates/forkpool-cli/benches/pipe.sh
 #
 # The input is `seq 1 $LINES` (250 MB for the default 30,000,000 lines),
-# read from the page cache. Installs hyperfine (and GNU time) with apt if
+# read from the page cache. Installs what it needs (common.sh) with apt if
 # they are missing; GNU parallel is compared where it is installed.
 set -euo pipefail
 
@@ -52,7 +53,29 @@ for ((i = 1; i < ${#cmds[@]}; i += 3)); do
     check "${cmds[i + 1]}"
 done
 
-hyperfine --style basic --warmup 1 --runs "$RUNS" --export-json "$work/pipe.json" "${cmds[@]}" >&2
+# Every command once per round, the rounds repeated: on a busy machine,
+# load that comes and goes falls on every command alike (hyperfine would run
+# each command's runs back to back, and a burst of load on one of them).
+python3 - "$work/pipe.json" "$RUNS" "${cmds[@]}" <<'EOF'
+import json, subprocess, sys, time
+out, runs, args = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+cmds = [(args[i + 1], args[i + 2]) for i in range(0, len(args), 3)]  # -n NAME COMMAND
+
+def timed(cmd):
+    start = time.perf_counter()
+    subprocess.run(["sh", "-c", cmd], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    return time.perf_counter() - start
+
+for _, cmd in cmds:  # warm-up
+    timed(cmd)
+times = {name: [] for name, _ in cmds}
+for round in range(runs):
+    for name, cmd in cmds:
+        times[name].append(timed(cmd))
+    print(f"round {round + 1}/{runs}", file=sys.stderr)
+with open(out, "w") as f:
+    json.dump({"results": [{"command": name, "times": times[name]} for name, _ in cmds]}, f)
+EOF
 
 # forkpool's own peak (GNU time reports the largest of it and its jobs).
 rss_stream=$(sh -c "cat $file | /usr/bin/time -f %M $forkpool -j2 --pipe --block 10M wc -l 2>&1 >/dev/null" | tail -1)
@@ -72,7 +95,7 @@ def median(name):
 def best(name):
     return min(results[name]["times"])
 
-print(f"\n### {size / 1e6:.0f} MB (`seq 1 {lines}`), -j2, --block 10M (hyperfine, {len(next(iter(results.values()))['times'])} runs)\n")
+print(f"\n### {size / 1e6:.0f} MB (`seq 1 {lines}`), -j2, --block 10M ({len(next(iter(results.values()))['times'])} interleaved rounds)\n")
 print("| command | median | best | MB/s (median) |")
 print("| --- | --- | --- | --- |")
 for name in results:
