@@ -236,6 +236,13 @@ impl<R: Read> Cutter<R> {
         }
     }
 
+    /// What was read and not yet cut, and whether that was all of the input
+    /// (for `Spool` to carry on after the header).
+    pub(crate) fn into_rest(mut self) -> (Vec<u8>, bool) {
+        self.buf.truncate(self.filled);
+        (self.buf, self.eof)
+    }
+
     /// The buffers of blocks the jobs are done with, for the next windows.
     pub(crate) fn recycler(&self) -> Arc<Recycler> {
         self.recycler.clone()
@@ -265,15 +272,8 @@ impl<R: Read> Cutter<R> {
 
     /// No cut in a whole window: a record is longer than `--block`.
     fn grow(&mut self) {
-        let old = self.block;
-        if (old as u64) < MAX_BLOCK {
-            let new = ((old as f64 * 1.3 + 1.0).ceil() as u64).min(MAX_BLOCK);
-            self.block = usize::try_from(new).unwrap_or(old);
-            tell!(
-                "Warning: A record was longer than {old}. Increasing to --blocksize {}.",
-                self.block
-            );
-        }
+        let new = super::part::grow_block(self.block as u64);
+        self.block = usize::try_from(new).unwrap_or(self.block);
     }
 }
 

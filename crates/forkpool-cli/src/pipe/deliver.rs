@@ -94,6 +94,21 @@ impl Runtime {
         if let Some(path) = &tmp {
             env.push((OsString::from("PARALLEL_TMP"), path.clone().into_os_string()));
         }
+        if let (Stdin::Spooled(block), Sink::Stdin) = (&stdin, self.sink) {
+            // The job reads its block from the memfd itself, from the start
+            // (again, for another attempt).
+            rustix::fs::seek(&*block.file, rustix::fs::SeekFrom::Start(0))?;
+            let fd: OwnedFd = block.file.try_clone()?.into();
+            let sent = if self.count_sent { block.len } else { 0 };
+            return Ok(Some(Launch {
+                stdin: Input::Fd(Arc::new(fd)),
+                env,
+                prefix: None,
+                feeding: None,
+                relay: None,
+                attached: Attached::new(Sent::Known(sent), None),
+            }));
+        }
         if let (Stdin::File(path), Sink::Stdin) = (&stdin, self.sink) {
             // The whole file: the job reads it itself, from its own offset.
             let file = std::fs::File::open(path.as_path())?;
@@ -119,6 +134,17 @@ impl Runtime {
                 Sent::Known(part.header.len() as u64 + part.range.end - part.range.start),
                 Feeding::Splice(write, part),
             ),
+            Stdin::Spooled(block) => {
+                let part = FilePart {
+                    file: block.file.clone(),
+                    header: Arc::from(&[][..]),
+                    range: super::part::Range {
+                        start: 0,
+                        end: block.len,
+                    },
+                };
+                (Sent::Known(block.len), Feeding::Splice(write, Arc::new(part)))
+            }
             Stdin::File(path) => {
                 let file = Arc::new(std::fs::File::open(path.as_path())?);
                 let len = file.metadata()?.len();

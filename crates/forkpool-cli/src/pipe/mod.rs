@@ -7,6 +7,7 @@
 //! - `separator` and `header`: where records meet (`--recstart`,
 //!   `--recend`, `--regexp`), and the header repeated in every block;
 //! - `cutter`: a stream (standard input) cut into blocks in bounded memory;
+//!   `spool`: a pipe cut the plain way, into memfds, without reading it;
 //! - `part`: a seekable file cut by position, reading only around the cuts
 //!   (`--pipepart`, and `--pipe` from a regular file);
 //! - `source`: blocks and `:::` arguments made into jobs;
@@ -27,6 +28,7 @@ mod robin;
 mod separator;
 pub(crate) mod settings;
 mod source;
+mod spool;
 mod tee;
 mod tmp;
 
@@ -64,10 +66,19 @@ pub(crate) struct FilePart {
     pub(crate) range: part::Range,
 }
 
+/// A block spooled into a memfd (header first): what `--pipe` cut from a
+/// pipe (see `spool`).
+#[derive(Debug)]
+pub(crate) struct Spooled {
+    pub(crate) file: Arc<File>,
+    pub(crate) len: u64,
+}
+
 /// What a job reads.
 #[derive(Debug, Clone)]
 pub(crate) enum Stdin {
     Block(Arc<Block>),
+    Spooled(Arc<Spooled>),
     Part(Arc<FilePart>),
     /// `--round-robin`: what the distributor deals this job.
     Dealt(Arc<robin::Claim>),
@@ -81,6 +92,7 @@ impl PartialEq for Stdin {
     fn eq(&self, other: &Stdin) -> bool {
         match (self, other) {
             (Stdin::Block(a), Stdin::Block(b)) => Arc::ptr_eq(a, b),
+            (Stdin::Spooled(a), Stdin::Spooled(b)) => Arc::ptr_eq(a, b),
             (Stdin::Part(a), Stdin::Part(b)) => Arc::ptr_eq(a, b),
             (Stdin::Dealt(a), Stdin::Dealt(b)) => Arc::ptr_eq(a, b),
             (Stdin::Tee(a), Stdin::Tee(b)) => Arc::ptr_eq(a, b),
@@ -97,6 +109,7 @@ impl Stdin {
     pub(crate) fn in_memory(&self) -> usize {
         match self {
             Stdin::Block(b) => b.header.len() + b.data.len(),
+            Stdin::Spooled(s) => usize::try_from(s.len).unwrap_or(usize::MAX),
             _ => 0,
         }
     }

@@ -212,47 +212,58 @@ impl Windows {
                 self.start = cut;
                 return Ok(Some(part));
             }
-            let old = self.block;
-            if old >= MAX_BLOCK {
+            if self.block >= MAX_BLOCK {
                 // GNU stops growing here, and so passes the window whole.
                 let part = Range { start: self.start, end };
                 self.start = end;
                 return Ok(Some(part));
             }
-            self.block = ((old as f64 * 1.3 + 1.0).ceil() as u64).min(MAX_BLOCK);
-            tell!(
-                "Warning: A record was longer than {old}. Increasing to --blocksize {}.",
-                self.block
-            );
+            self.block = grow_block(self.block);
         }
     }
 
-    /// The last cut in `from..to` after `from`, read backwards in pieces.
     fn last_cut(&self, from: u64, to: u64) -> io::Result<Option<u64>> {
-        if self.separator.is_regex() {
-            // Only the simple cases come here (see `source`); be safe.
-            let buf = read_at(&self.file, from, (to - from) as usize)?;
-            return Ok(self.separator.last_cut(&buf).map(|c| from + c as u64));
-        }
-        let overlap = self.separator.fixed_len().saturating_sub(1) as u64;
-        let mut hi = to;
-        let mut piece_len = 64 * 1024u64;
-        loop {
-            let lo = hi.saturating_sub(piece_len).max(from);
-            let buf = read_at(&self.file, lo, (hi - lo) as usize)?;
-            if let Some(cut) = self.separator.last_cut(&buf) {
-                let cut = lo + cut as u64;
-                if cut > from {
-                    return Ok(Some(cut));
-                }
-            }
-            if lo == from {
-                return Ok(None);
-            }
-            hi = (lo + overlap).min(hi);
-            piece_len = (piece_len * 2).min(8 << 20);
-        }
+        last_cut_in(&self.file, &self.separator, from, to)
     }
+}
+
+/// The last cut in bytes `from..to` of `file`, after `from`: read backwards
+/// in pieces, so that a block's cut costs a page or two of reading.
+pub(crate) fn last_cut_in(file: &File, separator: &Separator, from: u64, to: u64) -> io::Result<Option<u64>> {
+    if separator.is_regex() {
+        // Only the plain cases come here (see `source`); be right anyway.
+        let buf = read_at(file, from, (to - from) as usize)?;
+        return Ok(separator.last_cut(&buf).map(|c| from + c as u64));
+    }
+    let overlap = separator.fixed_len().saturating_sub(1) as u64;
+    let mut hi = to;
+    let mut piece_len = 64 * 1024u64;
+    loop {
+        let lo = hi.saturating_sub(piece_len).max(from);
+        let buf = read_at(file, lo, (hi - lo) as usize)?;
+        if let Some(cut) = separator.last_cut(&buf) {
+            let cut = lo + cut as u64;
+            if cut > from {
+                return Ok(Some(cut));
+            }
+        }
+        if lo == from {
+            return Ok(None);
+        }
+        hi = (lo + overlap).min(hi);
+        piece_len = (piece_len * 2).min(8 << 20);
+    }
+}
+
+/// The block size after a window without a cut: 30% more, as GNU parallel
+/// grows it, with its warning (at most [`MAX_BLOCK`]).
+pub(crate) fn grow_block(old: u64) -> u64 {
+    if old >= MAX_BLOCK {
+        return old;
+    }
+    let new = ((old as f64 * 1.3 + 1.0).ceil() as u64).min(MAX_BLOCK);
+    tell!("Warning: A record was longer than {old}. Increasing to --blocksize {new}.");
+    new
 }
 
 #[cfg(test)]

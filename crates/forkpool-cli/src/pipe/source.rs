@@ -3,10 +3,11 @@
 //! or for `--tee` one per argument, each with all of the input.
 //!
 //! Which cutter makes the blocks:
-//! - standard input that is a regular file, cut the plain way (by
-//!   `--block` at record ends, no `-N`, `-L`, `--regexp`, `--rrs`), is cut
-//!   by position ([`Windows`]): the parent reads only around the cuts and
-//!   each job's part is spliced from the file;
+//! - standard input cut the plain way (by `--block` at record ends; no
+//!   `-N`, `-L`, `--regexp`, `--rrs`, `--round-robin`): a regular file is
+//!   cut by position ([`Windows`]), the parent reading only around the
+//!   cuts and each job's part spliced from the file; a pipe is spliced into
+//!   memfds ([`Spool`]), one per block, which the jobs read;
 //! - any other standard input goes through the [`Cutter`], in memory;
 //! - `--pipepart` cuts its files by position ([`Parts`]), one after the
 //!   other, each with its own header;
@@ -26,7 +27,8 @@ use super::part::{Parts, Windows, header_at};
 use super::robin::Request;
 use super::separator::Separator;
 use super::settings::{BlockSize, Mode, Settings};
-use super::{Block, FilePart, Stdin};
+use super::spool::Spool;
+use super::{Block, FilePart, Spooled, Stdin};
 use crate::config::{Config, UsageError};
 use crate::flags::{Source, SourceArg};
 use crate::jobs::{Job, JobSource, Jobs, io_reason};
@@ -171,7 +173,12 @@ pub(crate) fn prepare(
                     };
                     let header: Arc<[u8]> = Arc::from(header);
                     let remove = settings.remove_separators.then(|| settings.separator.clone());
-                    if settings.round_robin && !dry {
+                    if let Some(pipe) = piped_stdin().filter(|_| plain) {
+                        let (read, eof) = cutter.into_rest();
+                        let spool = Spool::new(pipe, settings.separator.clone(), block, header, &read, eof)
+                            .map_err(|e| fail("cannot read input", e))?;
+                        Blocks::Spool(spool)
+                    } else if settings.round_robin && !dry {
                         let requests = super::robin::start(cutter, header, remove, slots)
                             .map_err(|e| fail("cannot start --round-robin", e))?;
                         Blocks::Robin(requests)
@@ -188,7 +195,7 @@ pub(crate) fn prepare(
             }
         }
     };
-    let may_block = matches!(blocks, Blocks::Stream { .. } | Blocks::Robin(_));
+    let may_block = matches!(blocks, Blocks::Stream { .. } | Blocks::Spool(_) | Blocks::Robin(_));
     let pipe_jobs = PipeJobs {
         blocks,
         args,
@@ -259,11 +266,24 @@ fn data_files(settings: &Settings, sources: &[Source]) -> Result<Vec<(PathBuf, A
     Ok(files)
 }
 
-/// Standard input, read in big pieces straight into the cutter's buffer.
+/// Standard input, read in big pieces straight into the cutter's buffer
+/// (through a descriptor of its own: `std`'s buffer must not keep what
+/// `Spool` splices on from).
 fn stdin_reader() -> Box<dyn Read + Send> {
     // A bigger pipe means fewer wake-ups of whoever writes into it.
     let _ = rustix::pipe::fcntl_setpipe_size(io::stdin().as_fd(), 1 << 20);
-    Box::new(io::stdin())
+    match io::stdin().as_fd().try_clone_to_owned() {
+        Ok(fd) => Box::new(File::from(fd)),
+        // Closed: an empty input.
+        Err(_) => Box::new(io::empty()),
+    }
+}
+
+/// Standard input if it is a pipe (for `Spool`).
+fn piped_stdin() -> Option<std::os::fd::OwnedFd> {
+    let fd = io::stdin().as_fd().try_clone_to_owned().ok()?;
+    let stat = rustix::fs::fstat(&fd).ok()?;
+    (rustix::fs::FileType::from_raw_mode(stat.st_mode) == rustix::fs::FileType::Fifo).then_some(fd)
 }
 
 /// Standard input if it is a regular file: (it, our offset in it, its size).
@@ -345,6 +365,7 @@ enum Blocks {
         /// Blocks to take at most.
         most: usize,
     },
+    Spool(Spool),
     Windows {
         windows: Windows,
         file: Arc<File>,
@@ -390,6 +411,12 @@ impl Blocks {
                     }))
                 }))
             }
+            Blocks::Spool(spool) => Ok(spool.next_block()?.map(|(file, len)| {
+                Stdin::Spooled(Arc::new(Spooled {
+                    file: Arc::new(file),
+                    len,
+                }))
+            })),
             Blocks::Windows { windows, file, header } => match windows.next_part()? {
                 Some(range) => Ok(Some(Stdin::Part(Arc::new(FilePart {
                     file: file.clone(),
