@@ -576,6 +576,7 @@ fn piped_input_is_never_held_whole_in_memory() {
             .spawn()
             .unwrap();
         let watcher = super::watch_peak_rss(child.id());
+        let spooled = watch_spooled_blocks(child.id());
         let mut input = child.stdin.take().unwrap();
         let chunk = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0\n".repeat(1024);
         let total = chunk.len() * 4096;
@@ -592,7 +593,48 @@ fn piped_input_is_never_held_whole_in_memory() {
         assert_eq!(got, total, "{mode:?}");
         let peak = watcher.join().unwrap();
         assert!(peak < 48 * 1024, "{mode:?}: forkpool held {} MiB", peak / 1024);
+        // Blocks spooled into memfds are memory too, outside our heap.
+        let (peak, seen) = spooled.join().unwrap();
+        if mode == ["--pipe"] {
+            assert!(seen, "the plain --pipe run spools its blocks");
+        }
+        assert!(peak < 16 << 20, "{mode:?}: {} MiB of blocks at once", peak >> 20);
     }
+}
+
+/// Samples the memfd blocks (`spool.rs`) that a run and its jobs hold open,
+/// until the run is gone; the thread returns the most bytes held at once
+/// and whether there were any.
+fn watch_spooled_blocks(pid: u32) -> std::thread::JoinHandle<(u64, bool)> {
+    use std::os::unix::fs::MetadataExt;
+    std::thread::spawn(move || {
+        let (mut peak, mut seen) = (0, false);
+        while Path::new(&format!("/proc/{pid}/fd")).exists() {
+            let children = std::fs::read_dir(format!("/proc/{pid}/task"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter_map(|task| std::fs::read_to_string(task.path().join("children")).ok())
+                .flat_map(|list| list.split_whitespace().map(str::to_owned).collect::<Vec<_>>());
+            let mut blocks = std::collections::HashMap::new();
+            for process in std::iter::once(pid.to_string()).chain(children) {
+                let Ok(fds) = std::fs::read_dir(format!("/proc/{process}/fd")) else {
+                    continue;
+                };
+                for fd in fds.flatten() {
+                    let is_block = std::fs::read_link(fd.path())
+                        .is_ok_and(|target| target.to_string_lossy().starts_with("/memfd:forkpool-block"));
+                    if let (true, Ok(meta)) = (is_block, std::fs::metadata(fd.path())) {
+                        blocks.insert(meta.ino(), meta.len());
+                    }
+                }
+            }
+            seen |= !blocks.is_empty();
+            peak = peak.max(blocks.values().sum());
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        (peak, seen)
+    })
 }
 
 #[test]
