@@ -1,5 +1,8 @@
 //! A tour of forkpool: parallel work in worker processes, and what happens
-//! when a task crashes, panics, hangs or blows up its memory.
+//! when a task crashes, panics, hangs or blows up its memory. The pool
+//! captures what tasks print, so each message is shown under the task that
+//! wrote it (Rust's "memory allocation ... failed" under the 4 GiB task)
+//! instead of landing between unrelated lines.
 //!
 //! ```text
 //! cargo run --release --example tour
@@ -7,7 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use forkpool::{Pool, TaskError};
+use forkpool::{Captured, Pool, TaskOutput};
 
 /// Deliberately slow: counts the primes below `n` by trial division.
 fn count_primes(n: u64) -> u64 {
@@ -23,10 +26,22 @@ fn segfault(_: ()) -> u64 {
     0
 }
 
-fn show(what: &str, result: &Result<u64, TaskError>) {
-    match result {
+fn show(what: &str, done: &Captured<u64>) {
+    match &done.result {
         Ok(value) => println!("  {what:<28} ok: {value}"),
-        Err(error) => println!("  {what:<28} failed: {error}"),
+        Err(error) => {
+            // With RUST_BACKTRACE set, a panic's error carries the
+            // worker's backtrace on the lines after the first.
+            let text = error.to_string();
+            let mut lines = text.lines();
+            println!("  {what:<28} failed: {}", lines.next().unwrap_or_default());
+            lines.for_each(|line| println!("  {:<28}   {line}", ""));
+        }
+    }
+    for (stream, bytes) in [("stdout", &done.stdout), ("stderr", &done.stderr)] {
+        for line in String::from_utf8_lossy(bytes).lines() {
+            println!("  {:<28}   {stream}: {line}", "");
+        }
     }
 }
 
@@ -35,6 +50,7 @@ fn main() -> Result<(), forkpool::Error> {
     let pool = Pool::builder()
         .task_timeout(Duration::from_secs(2))
         .memory_limit(256 << 20)
+        .task_output(TaskOutput::Capture)
         .build()?;
     println!(
         "pool of {} workers (pids {:?}, zygote {:?}) ready in {:?}",
@@ -83,12 +99,12 @@ fn main() -> Result<(), forkpool::Error> {
         4096,
     );
     let also_good = pool.submit(count_primes, 20_000);
-    show("count_primes(10_000)", &good.join());
-    show("null pointer write", &crash.join());
-    show("panic", &panic.join());
-    show("sleep forever", &hang.join());
-    show("allocate 4 GiB", &hog.join());
-    show("count_primes(20_000)", &also_good.join());
+    show("count_primes(10_000)", &good.join_captured());
+    show("null pointer write", &crash.join_captured());
+    show("panic", &panic.join_captured());
+    show("sleep forever", &hang.join_captured());
+    show("allocate 4 GiB", &hog.join_captured());
+    show("count_primes(20_000)", &also_good.join_captured());
 
     println!(
         "\nthe pool replaced its broken workers and still has {} (pids {:?})",

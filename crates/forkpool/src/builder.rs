@@ -4,8 +4,9 @@ use std::time::Duration;
 
 use crate::confine::{Confinement, Rlimit, RunAs, Sandbox};
 use crate::error::{Error, ErrorKind};
+use crate::output::{DEFAULT_CAPTURE_LIMIT, TaskOutput};
 use crate::pool::Pool;
-use crate::supervisor;
+use crate::supervisor::{self, OutputMode};
 use crate::sys;
 use crate::worker::config::{WorkerConfig, ZygoteConfig};
 use crate::worker::entry;
@@ -49,6 +50,8 @@ pub struct PoolBuilder {
     preload: Option<fn()>,
     start_method: StartMethod,
     max_message_size: usize,
+    task_output: TaskOutput,
+    capture_limit: usize,
     run_as: Option<RunAs>,
     no_new_privileges: Option<bool>,
     rlimits: Vec<Rlimit>,
@@ -69,6 +72,8 @@ impl Default for PoolBuilder {
             preload: None,
             start_method: StartMethod::default(),
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            task_output: TaskOutput::default(),
+            capture_limit: DEFAULT_CAPTURE_LIMIT,
             run_as: None,
             no_new_privileges: None,
             rlimits: Vec::new(),
@@ -158,6 +163,43 @@ impl PoolBuilder {
     /// bytes), not its contents. Default: 1 GiB.
     pub fn max_message_size(mut self, bytes: usize) -> Self {
         self.max_message_size = bytes;
+        self
+    }
+
+    /// What becomes of what tasks write to stdout and stderr: written
+    /// straight through ([`TaskOutput::Inherit`], the default), written a
+    /// line at a time with the task's tag in front
+    /// ([`TaskOutput::Tagged`]), or kept for
+    /// [`Task::join_captured`](crate::Task::join_captured)
+    /// ([`TaskOutput::Capture`]). Output a task wrote just before it
+    /// crashed or was killed is kept and attributed to it.
+    ///
+    /// ```
+    /// use forkpool::{Pool, TaskOutput};
+    ///
+    /// let pool = Pool::builder().workers(2).task_output(TaskOutput::Tagged).build()?;
+    /// let task = pool.submit(|n: u32| println!("{n} squared is {}", n * n), 12);
+    /// println!("task {} prints its line with the tag [task {}]", task.id(), task.id());
+    /// task.join().unwrap(); // its line is on stdout by now
+    /// # Ok::<(), forkpool::Error>(())
+    /// ```
+    ///
+    /// With `Tagged` and `Capture` each worker's stdout and stderr are
+    /// pipes the pool reads (see the crate docs, "Task output"): a task's
+    /// `isatty` checks see a pipe, and C's `stdout` is made line-buffered
+    /// as it would be on a terminal.
+    pub fn task_output(mut self, output: TaskOutput) -> Self {
+        self.task_output = output;
+        self
+    }
+
+    /// How much of each stream of each task [`TaskOutput::Capture`] keeps:
+    /// the last `bytes` bytes (what a task wrote just before it failed is
+    /// what explains it); the number of bytes dropped before them is in
+    /// [`Captured`](crate::Captured). Default: [`DEFAULT_CAPTURE_LIMIT`]
+    /// (1 MiB).
+    pub fn capture_limit(mut self, bytes: usize) -> Self {
+        self.capture_limit = bytes;
         self
     }
 
@@ -304,6 +346,14 @@ impl PoolBuilder {
             max_tasks: self.max_tasks_per_worker.map(|n| n as u64),
             max_message: self.max_message_size as u32,
             confine,
+            capture_output: self.task_output != TaskOutput::Inherit,
+        };
+        let output = match self.task_output {
+            TaskOutput::Inherit => None,
+            TaskOutput::Tagged => Some(OutputMode::Tagged),
+            TaskOutput::Capture => Some(OutputMode::Capture {
+                limit: self.capture_limit,
+            }),
         };
         let config = supervisor::Config {
             workers,
@@ -317,6 +367,7 @@ impl PoolBuilder {
                 worker,
             },
             max_message: self.max_message_size,
+            output,
         };
         let (shared, thread) = supervisor::start(config)?;
         Ok(Pool::from_parts(shared, thread, workers))

@@ -14,10 +14,19 @@ use crate::sys::signal::describe as describe_signal;
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TaskError {
-    /// The task panicked; `message` is the panic's message.
+    /// The task panicked; `message` is the panic's message, `location`
+    /// where it panicked.
     Panicked {
         /// The panic message (`panic!("...")`'s text).
         message: String,
+        /// Where the task panicked, as `file:line:column` (`None` for a
+        /// panic raised with `std::panic::resume_unwind`, which reports no
+        /// location).
+        location: Option<String>,
+        /// The worker's backtrace at the panic, when backtraces are enabled
+        /// (`RUST_BACKTRACE=1` or `full` in the environment the pool was
+        /// built in, as for a panic in your own process); `None` otherwise.
+        backtrace: Option<String>,
     },
     /// The worker process died while running the task: killed by `signal`
     /// (e.g. 11, `SIGSEGV`), or exited with `exit_code` (e.g. the task called
@@ -77,7 +86,20 @@ pub enum TaskError {
 impl fmt::Display for TaskError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            TaskError::Panicked { message } => write!(f, "task panicked: {message}"),
+            TaskError::Panicked {
+                message,
+                location,
+                backtrace,
+            } => {
+                match location {
+                    Some(location) => write!(f, "task panicked at {location}: {message}")?,
+                    None => write!(f, "task panicked: {message}")?,
+                }
+                if let Some(backtrace) = backtrace {
+                    write!(f, "\nstack backtrace:\n{}", backtrace.trim_end())?;
+                }
+                Ok(())
+            }
             TaskError::Crashed {
                 signal: Some(signal), ..
             } => write!(f, "worker process crashed: killed by {}", describe_signal(*signal)),
@@ -225,6 +247,21 @@ mod tests {
         };
         assert!(exit.to_string().contains("exited with code 3"));
         let oom = TaskError::MemoryLimitExceeded { limit: 64 << 20 };
+        let panicked = TaskError::Panicked {
+            message: "boom".into(),
+            location: Some("src/job.rs:12:5".into()),
+            backtrace: None,
+        };
+        assert_eq!(panicked.to_string(), "task panicked at src/job.rs:12:5: boom");
+        let traced = TaskError::Panicked {
+            message: "boom".into(),
+            location: Some("src/job.rs:12:5".into()),
+            backtrace: Some("   0: job::run\n".into()),
+        };
+        assert_eq!(
+            traced.to_string(),
+            "task panicked at src/job.rs:12:5: boom\nstack backtrace:\n   0: job::run"
+        );
         assert!(oom.to_string().contains("64.0 MiB"), "{oom}");
     }
 

@@ -182,6 +182,50 @@
 //! - Without `run_as`, a root worker stays root: it can undo its limits
 //!   and reach anything Landlock does not cover.
 //!
+//! # Task output
+//!
+//! By default workers write to your process's stdout and stderr, like
+//! threads would ([`TaskOutput::Inherit`], which costs nothing). With
+//! [`TaskOutput::Tagged`] each line comes out whole with its task's tag in
+//! front; with [`TaskOutput::Capture`] each task's output comes back with
+//! its result ([`Task::join_captured`], [`Map::captured`]):
+//!
+//! ```
+//! use forkpool::{Pool, TaskError, TaskOutput};
+//!
+//! let pool = Pool::builder().workers(2).task_output(TaskOutput::Capture).build()?;
+//! let task = pool.submit(|n: u32| -> u32 { println!("step 1 of {n}"); panic!("step 2 failed") }, 2);
+//! let done = task.join_captured();
+//! assert_eq!(done.stdout, b"step 1 of 2\n");
+//! let Err(TaskError::Panicked { message, location, .. }) = done.result else { unreachable!() };
+//! assert_eq!(message, "step 2 failed");
+//! println!("it panicked at {}", location.unwrap()); // file:line:column
+//! # Ok::<(), forkpool::Error>(())
+//! ```
+//!
+//! How output is attributed: each worker's stdout and stderr are then
+//! pipes that only the supervisor reads. A pipe cannot carry markers a
+//! task could not forge, so the worker says whose bytes are whose by
+//! *position*: when an item ends, it flushes Rust's and C's stdout buffers
+//! and counts the bytes ever written to each pipe (what the supervisor has
+//! read, from the status page, plus what is still in the pipe), and sends
+//! that count ahead of the item's result. An item that wrote anything has
+//! its result sent before the next item starts, so each count ends exactly
+//! one item's output. Bytes past the last count belong to the item the
+//! status page says is running, once no count is on its way; and what a
+//! worker wrote before it crashed or was killed for its timeout is still
+//! in its pipes when it dies, and goes to the item it was running. A
+//! separate thread prints tagged lines, so a slow terminal never holds up
+//! the supervisor; a task's result waits for the lines before it, so they
+//! are out before `join` returns.
+//!
+//! This is exact for what the task's thread writes (through Rust, C's
+//! stdio or raw `write(2)`) and for the output of child processes it waits
+//! for. Output from threads or processes the task leaves running is
+//! attributed by when it arrives: to the task running then (or, between
+//! tasks, to the next one; `[worker PID]` when no task is left to blame).
+//! `src/supervisor/output/README.md` has the details, and what it costs.
+//!
 //! # Caveats
 //!
 //! - Linux only, 5.4 or later (pidfds and `waitid(P_PIDFD)`).
@@ -222,6 +266,18 @@
 //!   takes their exit statuses, and crashes are then reported as
 //!   `Crashed` with neither signal nor code. The zygote start method (the
 //!   default) is not affected.
+//! - With `Tagged` or `Capture` output, a task sees pipes as its stdout
+//!   and stderr (not your terminal), C's `stdout` is line-buffered, and
+//!   the tagged lines are written to descriptors 1 and 2 directly, not
+//!   through Rust's `Stdout` (so a thread of yours may hold its lock while
+//!   waiting for a task). A task blocked on a full pipe (the printer
+//!   waiting on a slow terminal) counts against its `task_timeout`, as it
+//!   would with `Inherit`, and `shutdown` waits for the printer to write
+//!   what it holds.
+//! - A panic's backtrace is carried in [`TaskError::Panicked`] when
+//!   `RUST_BACKTRACE` (or `RUST_LIB_BACKTRACE`) asks for one in the
+//!   environment the pool was built in; with `panic = "abort"` it is cut
+//!   to fit the status page (about 1.9 KiB, shared with the message).
 //! - A task that detaches a process with `setsid` escapes its worker's
 //!   process group; with the zygote start method such processes are still
 //!   killed when any worker dies (they cannot be traced to theirs) and when
@@ -238,6 +294,7 @@ mod error;
 mod guardian;
 mod ipc;
 mod map;
+mod output;
 mod pool;
 mod shm;
 mod slot;
@@ -249,7 +306,8 @@ mod worker;
 pub use builder::{DEFAULT_MAX_MESSAGE_SIZE, PoolBuilder, StartMethod};
 pub use confine::{Rlimit, Sandbox};
 pub use error::{Error, ErrorKind, TaskError};
-pub use map::Map;
+pub use map::{CapturedMap, Map};
+pub use output::{Captured, DEFAULT_CAPTURE_LIMIT, TaskOutput};
 pub use pool::Pool;
 pub use shm::{SharedBytes, SharedBytesMut, SharedSlice, SharedSliceMut};
 pub use sys::exit::ExitReason;

@@ -17,8 +17,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::TaskError;
+use crate::output::{Captured, ItemOutput};
 use crate::pool::{Pool, encode_item};
-use crate::slot::{Notifier, Slot};
+use crate::slot::{self, Decoded, Label, Notifier, Slot};
 use crate::supervisor::Job;
 use crate::sys::code::CodeOffset;
 
@@ -40,8 +41,12 @@ const GROWTH: usize = 8;
 /// (their results are discarded).
 pub struct Map<'pool, I, R> {
     pool: &'pool Pool,
+    /// See [`Map::id`].
+    id: u64,
     input: I,
     input_done: bool,
+    /// Inputs taken so far: the input position of the next chunk's first item.
+    taken: u64,
     entry: CodeOffset,
     ordered: bool,
     /// Ordered: chunks in input order.
@@ -53,13 +58,17 @@ pub struct Map<'pool, I, R> {
     in_flight: usize,
     max_in_flight: usize,
     chunk_items: usize,
-    ready: VecDeque<Result<R, TaskError>>,
+    /// The results of the chunk being yielded, decoded one by one.
+    ready: Option<Decoded<R>>,
+    /// What the items in `ready` wrote, kept only for [`Map::captured`].
+    ready_output: Option<VecDeque<ItemOutput>>,
     result: PhantomData<fn() -> R>,
 }
 
 impl<I, R> fmt::Debug for Map<'_, I, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Map")
+            .field("id", &self.id)
             .field("ordered", &self.ordered)
             .field("chunks_in_flight", &self.in_flight)
             .field("chunk_items", &self.chunk_items)
@@ -76,8 +85,10 @@ where
     pub(crate) fn new(pool: &'pool Pool, entry: CodeOffset, input: I, ordered: bool) -> Self {
         Map {
             pool,
+            id: slot::next_id(),
             input,
             input_done: false,
+            taken: 0,
             entry,
             ordered,
             window: VecDeque::new(),
@@ -87,9 +98,41 @@ where
             in_flight: 0,
             max_in_flight: 2 * pool.workers() + 2,
             chunk_items: 1,
-            ready: VecDeque::new(),
+            ready: None,
+            ready_output: None,
             result: PhantomData,
         }
+    }
+
+    /// This map's id, unique in the process. Under
+    /// [`TaskOutput::Tagged`](crate::TaskOutput::Tagged) the lines written
+    /// by the item at input position `i` (from 0) are tagged
+    /// `[task ID.i] `.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Yields each item's [`Captured`] result: its value or error, with
+    /// what it wrote to stdout and stderr under
+    /// [`TaskOutput::Capture`](crate::TaskOutput::Capture) (empty under the
+    /// other modes). Plain iteration discards captured output.
+    ///
+    /// An item that ran twice (its worker died part-way through its chunk,
+    /// see [`Pool::map`]) shows what both runs wrote.
+    ///
+    /// ```
+    /// use forkpool::{Pool, TaskOutput};
+    ///
+    /// let pool = Pool::builder().workers(2).task_output(TaskOutput::Capture).build()?;
+    /// for (i, item) in pool.map(|x: u32| { eprintln!("x = {x}"); x * x }, 0..4).captured().enumerate() {
+    ///     assert_eq!(item.result, Ok((i * i) as u32));
+    ///     assert_eq!(item.stderr, format!("x = {i}\n").into_bytes());
+    /// }
+    /// # Ok::<(), forkpool::Error>(())
+    /// ```
+    pub fn captured(mut self) -> CapturedMap<'pool, I, R> {
+        self.ready_output.get_or_insert_with(VecDeque::new);
+        CapturedMap { map: self }
     }
 
     /// Submits chunks until the window is full or the input ends.
@@ -118,18 +161,29 @@ where
                 }
             }
             if count > 0 {
-                let slot = Slot::new(count);
+                let slot = Slot::new(count, self.label());
+                self.taken += u64::from(count);
                 jobs.push(Job::new(self.entry, slot.clone(), data, fds, count, size, false));
                 self.track(slot);
             }
             if let Some(error) = failed {
                 // Keeps its place in the order, as a chunk of one that has
                 // already failed.
-                self.track(Slot::failed(1, error));
+                let label = self.label();
+                self.taken += 1;
+                self.track(Slot::failed(1, label, error));
             }
         }
         if !jobs.is_empty() {
             self.pool.shared().submit_all(jobs);
+        }
+    }
+
+    /// The label of the next chunk.
+    fn label(&self) -> Label {
+        Label {
+            id: self.id,
+            base: Some(self.taken),
         }
     }
 
@@ -189,15 +243,18 @@ where
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            if let Some(result) = self.ready.pop_front() {
+            if let Some(result) = self.ready.as_mut().and_then(Iterator::next) {
                 return Some(result);
             }
             self.fill();
             let slot = self.next_chunk()?;
             let items = slot.items();
-            if let Some(outcome) = slot.take() {
+            if let Some(mut outcome) = slot.take() {
                 self.learn(items, outcome.elapsed_ns());
-                outcome.decode_into(&mut self.ready);
+                if let Some(outputs) = &mut self.ready_output {
+                    outputs.extend(outcome.take_outputs(items));
+                }
+                self.ready = Some(outcome.into_results());
             }
         }
     }
@@ -212,5 +269,43 @@ impl<I, R> Drop for Map<'_, I, R> {
         if tell {
             self.pool.shared().note_abandoned();
         }
+    }
+}
+
+/// The iterator returned by [`Map::captured`].
+pub struct CapturedMap<'pool, I, R> {
+    map: Map<'pool, I, R>,
+}
+
+impl<I, R> fmt::Debug for CapturedMap<'_, I, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("CapturedMap").field(&self.map).finish()
+    }
+}
+
+impl<I, R> CapturedMap<'_, I, R> {
+    /// The map's id; see [`Map::id`].
+    pub fn id(&self) -> u64 {
+        self.map.id
+    }
+}
+
+impl<I, A, R> Iterator for CapturedMap<'_, I, R>
+where
+    I: Iterator<Item = A>,
+    A: Serialize,
+    R: DeserializeOwned,
+{
+    type Item = Captured<R>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let result = self.map.next()?;
+        let output = self
+            .map
+            .ready_output
+            .as_mut()
+            .and_then(VecDeque::pop_front)
+            .unwrap_or_default();
+        Some(Captured::new(result, output))
     }
 }

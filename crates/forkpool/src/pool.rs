@@ -13,7 +13,7 @@ use crate::error::TaskError;
 use crate::ipc::codec;
 use crate::ipc::outbox::Attachment;
 use crate::map::Map;
-use crate::slot::Slot;
+use crate::slot::{self, Label, Slot};
 use crate::supervisor::{Job, Shared, Stop};
 use crate::sys::code::CodeOffset;
 use crate::task::Task;
@@ -105,11 +105,12 @@ impl Pool {
     /// Encodes `arg` and hands it to the supervisor as one task of `entry`.
     pub(crate) fn submit_one<A: Serialize + ?Sized>(&self, entry: CodeOffset, arg: &A) -> Arc<Slot> {
         let mut data = Vec::with_capacity(32);
+        let label = Label::task(slot::next_id());
         let mut fds = Vec::new();
         match encode_item(&mut data, &mut fds, self.max_message(), arg) {
-            Err(error) => Slot::failed(1, error),
+            Err(error) => Slot::failed(1, label, error),
             Ok(size) => {
-                let slot = Slot::new(1);
+                let slot = Slot::new(1, label);
                 self.shared
                     .submit(Job::new(entry, slot.clone(), data, fds, 1, size, true));
                 slot

@@ -12,6 +12,7 @@
 //! dispatch (the supervisor): whichever moves it out of `QUEUED` first wins.
 
 use std::collections::VecDeque;
+use std::marker::PhantomData;
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -23,11 +24,44 @@ use serde::de::DeserializeOwned;
 use crate::error::TaskError;
 use crate::ipc::codec;
 use crate::ipc::frame::FrameFds;
+use crate::ipc::panic::PanicReport;
 use crate::ipc::protocol::{Record, Records, Tag};
+use crate::output::ItemOutput;
 
 const QUEUED: u8 = 0;
 const DISPATCHED: u8 = 1;
 const CANCELLED: u8 = 2;
+
+/// A new task or map id: unique in the process, from 1.
+pub(crate) fn next_id() -> u64 {
+    use std::sync::atomic::AtomicU64;
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Which submission a slot's items belong to, for tagging their output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Label {
+    /// The `Task::id` or `Map::id`.
+    pub(crate) id: u64,
+    /// For a `map` chunk, the input position of its first item.
+    pub(crate) base: Option<u64>,
+}
+
+impl Label {
+    /// The label of a `submit`.
+    pub(crate) fn task(id: u64) -> Label {
+        Label { id, base: None }
+    }
+
+    /// The tag in front of each line item `index` wrote (`Tagged` output).
+    pub(crate) fn tag(&self, index: u32) -> String {
+        match self.base {
+            None => format!("[task {}] ", self.id),
+            Some(base) => format!("[task {}.{}] ", self.id, base + u64::from(index)),
+        }
+    }
+}
 
 /// Locks a mutex, ignoring poisoning: every critical section here leaves
 /// the data consistent, so a panic elsewhere does not make it unusable.
@@ -71,9 +105,23 @@ impl Part {
 #[derive(Debug)]
 pub(crate) struct Outcome {
     parts: Vec<Part>,
+    /// What items wrote, by index, when the pool captures output.
+    outputs: Vec<(u32, ItemOutput)>,
 }
 
 impl Outcome {
+    /// What each of the slot's `items` items wrote, in order (empty when
+    /// nothing was captured).
+    pub(crate) fn take_outputs(&mut self, items: u32) -> Vec<ItemOutput> {
+        let mut all = vec![ItemOutput::default(); items as usize];
+        for (index, output) in self.outputs.drain(..) {
+            if let Some(slot) = all.get_mut(index as usize) {
+                slot.append(output);
+            }
+        }
+        all
+    }
+
     /// Total worker time the items took, as the workers measured it.
     pub(crate) fn elapsed_ns(&self) -> u64 {
         self.parts
@@ -85,52 +133,107 @@ impl Outcome {
             .sum()
     }
 
-    /// Decodes every item's result, in order, onto `out`.
-    pub(crate) fn decode_into<R: DeserializeOwned>(self, out: &mut VecDeque<Result<R, TaskError>>) {
-        for part in self.parts {
-            match part {
-                Part::Failed { count, error, .. } => {
-                    out.extend((0..count).map(|_| Err(error.clone())));
-                }
-                Part::Records {
-                    count,
-                    bytes,
-                    mut fds,
-                    limit,
-                    ..
-                } => {
-                    let mut decoded = 0;
-                    for record in Records::new(&bytes).take(count as usize) {
-                        decoded += 1;
-                        out.push_back(match record {
-                            Ok(record) => {
-                                let item_fds = fds.take(record.item.fds());
-                                decode_record(record, item_fds, limit)
-                            }
-                            Err(e) => Err(TaskError::Protocol { message: e.to_string() }),
-                        });
-                    }
-                    // The supervisor checked the count; this only guards a
-                    // broken invariant without losing an item.
-                    out.extend((decoded..count).map(|_| {
-                        Err(TaskError::Protocol {
-                            message: "missing result record".into(),
-                        })
-                    }));
-                }
-            }
+    /// Every item's result, in order, decoded as it is asked for (a `map`
+    /// chunk may hold 65,536 of them).
+    pub(crate) fn into_results<R: DeserializeOwned>(self) -> Decoded<R> {
+        Decoded {
+            parts: self.parts.into_iter(),
+            current: None,
+            result: PhantomData,
         }
     }
 
     /// Decodes the outcome of a single-item slot.
     pub(crate) fn decode_one<R: DeserializeOwned>(self) -> Result<R, TaskError> {
-        let mut out = VecDeque::with_capacity(1);
-        self.decode_into(&mut out);
-        out.pop_front().unwrap_or_else(|| {
+        self.into_results().next().unwrap_or_else(|| {
             Err(TaskError::Protocol {
                 message: "no result".into(),
             })
         })
+    }
+}
+
+/// See [`Outcome::into_results`].
+#[derive(Debug)]
+pub(crate) struct Decoded<R> {
+    parts: std::vec::IntoIter<Part>,
+    current: Option<Current>,
+    result: PhantomData<fn() -> R>,
+}
+
+/// The part being decoded.
+#[derive(Debug)]
+enum Current {
+    Failed {
+        error: TaskError,
+        left: u32,
+    },
+    /// Records from byte `at` on, with their descriptors.
+    Records {
+        bytes: Vec<u8>,
+        at: usize,
+        left: u32,
+        fds: FrameFds,
+        limit: usize,
+    },
+}
+
+impl<R: DeserializeOwned> Iterator for Decoded<R> {
+    type Item = Result<R, TaskError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            match &mut self.current {
+                Some(Current::Failed { error, left }) if *left > 0 => {
+                    *left -= 1;
+                    return Some(Err(error.clone()));
+                }
+                Some(Current::Records {
+                    bytes,
+                    at,
+                    left,
+                    fds,
+                    limit,
+                }) if *left > 0 => {
+                    *left -= 1;
+                    let mut records = Records::new(bytes.get(*at..).unwrap_or_default());
+                    let result = match records.next() {
+                        Some(Ok(record)) => {
+                            let item_fds = fds.take(record.item.fds());
+                            decode_record(record, item_fds, *limit)
+                        }
+                        Some(Err(e)) => Err(TaskError::Protocol { message: e.to_string() }),
+                        // The supervisor checked the count; this only
+                        // guards a broken invariant without losing an item.
+                        None => Err(TaskError::Protocol {
+                            message: "missing result record".into(),
+                        }),
+                    };
+                    *at = match result {
+                        Err(TaskError::Protocol { .. }) => bytes.len(),
+                        _ => bytes.len() - records.remaining(),
+                    };
+                    return Some(result);
+                }
+                _ => {}
+            }
+            self.current = Some(match self.parts.next()? {
+                Part::Failed { count, error, .. } => Current::Failed { error, left: count },
+                Part::Records {
+                    count,
+                    bytes,
+                    fds,
+                    limit,
+                    ..
+                } => Current::Records {
+                    bytes,
+                    at: 0,
+                    left: count,
+                    fds,
+                    limit,
+                },
+            });
+        }
     }
 }
 
@@ -143,13 +246,24 @@ fn decode_record<R: DeserializeOwned>(
         Tag::Ok => codec::decode(&record.item, fds, limit).map_err(|e| TaskError::Codec {
             message: format!("cannot decode the result: {}", e.reason()),
         }),
-        Tag::Panicked => Err(TaskError::Panicked {
-            message: String::from_utf8_lossy(record.item.inline).into_owned(),
-        }),
-        Tag::Codec => Err(TaskError::Codec {
-            message: String::from_utf8_lossy(record.item.inline).into_owned(),
-        }),
-        Tag::Cancelled => Err(TaskError::Cancelled),
+        tag => Err(failure(tag, record.item.inline)),
+    }
+}
+
+/// The error a record other than `Ok` stands for. Kept out of line: `map`
+/// decodes millions of `Ok` records a second.
+#[cold]
+#[inline(never)]
+fn failure(tag: Tag, bytes: &[u8]) -> TaskError {
+    match tag {
+        Tag::Panicked => PanicReport::decode(bytes).into_error(),
+        Tag::Codec => TaskError::Codec {
+            message: String::from_utf8_lossy(bytes).into_owned(),
+        },
+        Tag::Cancelled => TaskError::Cancelled,
+        Tag::Ok => TaskError::Protocol {
+            message: "a result where an error was expected".into(),
+        },
     }
 }
 
@@ -194,6 +308,7 @@ impl Notifier {
 struct Inner {
     outcome: Option<Outcome>,
     assembling: Vec<Part>,
+    outputs: Vec<(u32, ItemOutput)>,
     covered: u32,
     waker: Option<Waker>,
     listener: Option<(Arc<Notifier>, usize)>,
@@ -202,6 +317,7 @@ struct Inner {
 /// See the module docs.
 #[derive(Debug)]
 pub(crate) struct Slot {
+    label: Label,
     state: AtomicU8,
     finished: AtomicBool,
     /// Nobody wants the results any more (see `abandon`).
@@ -213,8 +329,9 @@ pub(crate) struct Slot {
 
 impl Slot {
     /// A slot for `items` items, queued.
-    pub(crate) fn new(items: u32) -> Arc<Slot> {
+    pub(crate) fn new(items: u32, label: Label) -> Arc<Slot> {
         Arc::new(Slot {
+            label,
             state: AtomicU8::new(QUEUED),
             finished: AtomicBool::new(false),
             abandoned: AtomicBool::new(false),
@@ -226,8 +343,8 @@ impl Slot {
 
     /// A slot that is already finished: all `items` failed with `error`
     /// (used when an argument cannot even be encoded).
-    pub(crate) fn failed(items: u32, error: TaskError) -> Arc<Slot> {
-        let slot = Slot::new(items);
+    pub(crate) fn failed(items: u32, label: Label, error: TaskError) -> Arc<Slot> {
+        let slot = Slot::new(items, label);
         slot.state.store(DISPATCHED, Ordering::Relaxed);
         slot.add(Part::Failed {
             first: 0,
@@ -240,6 +357,21 @@ impl Slot {
     /// Number of items.
     pub(crate) fn items(&self) -> u32 {
         self.items
+    }
+
+    /// Which submission this is.
+    pub(crate) fn label(&self) -> Label {
+        self.label
+    }
+
+    /// Keeps what item `index` wrote, for `join_captured`. Must come
+    /// before the part that finishes the item; an item that runs twice
+    /// (a `map` item re-run after a crash) keeps both runs' output.
+    pub(crate) fn add_output(&self, index: u32, output: ItemOutput) {
+        let mut inner = lock(&self.inner);
+        if inner.outcome.is_none() && !self.is_finished() {
+            inner.outputs.push((index, output));
+        }
     }
 
     /// Claims the slot for dispatch. False when it was cancelled first.
@@ -271,6 +403,7 @@ impl Slot {
         }
         inner.covered = 0;
         inner.assembling.clear();
+        inner.outputs.clear();
         let part = Part::Failed {
             first: 0,
             count: self.items,
@@ -321,7 +454,8 @@ impl Slot {
         }
         let mut parts = std::mem::take(&mut inner.assembling);
         parts.sort_by_key(Part::first);
-        inner.outcome = Some(Outcome { parts });
+        let outputs = std::mem::take(&mut inner.outputs);
+        inner.outcome = Some(Outcome { parts, outputs });
         // Finished: no longer cancellable.
         let _ = self
             .state
@@ -440,7 +574,7 @@ mod tests {
 
     #[test]
     fn parts_arriving_out_of_order_assemble_in_item_order() {
-        let slot = Slot::new(4);
+        let slot = Slot::new(4, Label::task(1));
         assert!(slot.begin_dispatch());
         slot.add(part(2, &[30, 40], 5));
         assert!(!slot.is_finished());
@@ -453,20 +587,18 @@ mod tests {
         assert!(slot.wait(None));
         let outcome = slot.take().unwrap();
         assert_eq!(outcome.elapsed_ns(), 6);
-        let mut out = VecDeque::new();
-        outcome.decode_into::<u32>(&mut out);
-        let got: Vec<_> = out.into_iter().collect();
+        let got: Vec<_> = outcome.into_results::<u32>().collect();
         assert_eq!(got, vec![Ok(10), Err(TaskError::Cancelled), Ok(30), Ok(40)]);
     }
 
     #[test]
     fn cancel_wins_only_before_dispatch() {
-        let a = Slot::new(1);
+        let a = Slot::new(1, Label::task(1));
         assert!(a.cancel());
         assert!(!a.begin_dispatch());
         assert_eq!(a.take().unwrap().decode_one::<u32>(), Err(TaskError::Cancelled));
 
-        let b = Slot::new(1);
+        let b = Slot::new(1, Label::task(2));
         assert!(b.begin_dispatch());
         assert!(!b.cancel());
         assert!(!b.is_finished());
@@ -474,7 +606,7 @@ mod tests {
 
     #[test]
     fn listeners_and_deadlines() {
-        let slot = Slot::new(1);
+        let slot = Slot::new(1, Label::task(3));
         assert!(!slot.wait(Some(Instant::now())));
         let n = Arc::new(Notifier::default());
         slot.listen(n.clone(), 7);

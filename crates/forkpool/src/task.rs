@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use serde::de::DeserializeOwned;
 
 use crate::error::TaskError;
+use crate::output::Captured;
 use crate::slot::{Notifier, Slot};
 
 /// A task running (or queued to run) in the pool, that will produce an `R`.
@@ -35,6 +36,7 @@ pub struct Task<R> {
 impl<R> fmt::Debug for Task<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Task")
+            .field("id", &self.slot.label().id)
             .field("finished", &self.slot.is_finished())
             .finish_non_exhaustive()
     }
@@ -57,6 +59,46 @@ impl<R: DeserializeOwned> Task<R> {
     pub fn join(self) -> Result<R, TaskError> {
         self.slot.wait(None);
         self.take()
+    }
+
+    /// Waits for the task and returns its result together with what it
+    /// wrote to stdout and stderr, when the pool captures output
+    /// ([`TaskOutput::Capture`](crate::TaskOutput::Capture)). Under the other
+    /// modes the output went to your process's streams, and the vectors
+    /// are empty.
+    ///
+    /// Output written before a crash, an abort or a timeout kill is kept:
+    ///
+    /// ```
+    /// use forkpool::{Pool, TaskError, TaskOutput};
+    ///
+    /// let pool = Pool::builder().workers(1).task_output(TaskOutput::Capture).build()?;
+    /// let task = pool.submit(|_: ()| -> u8 { eprintln!("giving up"); std::process::abort() }, ());
+    /// let done = task.join_captured();
+    /// assert!(matches!(done.result, Err(TaskError::Crashed { signal: Some(6), .. })));
+    /// assert_eq!(done.stderr, b"giving up\n");
+    /// # Ok::<(), forkpool::Error>(())
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If the task was already polled to completion as a future.
+    pub fn join_captured(self) -> Captured<R> {
+        self.slot.wait(None);
+        match self.slot.take() {
+            Some(mut outcome) => {
+                let output = outcome.take_outputs(1).pop().unwrap_or_default();
+                Captured::new(outcome.decode_one(), output)
+            }
+            None => panic!("forkpool: Task::join_captured after the task was polled to completion as a future"),
+        }
+    }
+
+    /// This task's id, unique in the process. Under
+    /// [`TaskOutput::Tagged`](crate::TaskOutput::Tagged) each line the task
+    /// writes is tagged `[task ID] `.
+    pub fn id(&self) -> u64 {
+        self.slot.label().id
     }
 
     /// Waits at most `timeout`; returns whether the task has finished.

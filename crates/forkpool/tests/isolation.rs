@@ -77,12 +77,11 @@ fn an_exit_fails_with_crashed_and_the_exit_code() {
 fn a_panic_fails_with_its_message() {
     let pool = pool(1);
     let err = pool.submit(|n: u32| -> u32 { panic!("bad input {n}") }, 7).join();
-    assert_eq!(
-        err,
-        Err(TaskError::Panicked {
-            message: "bad input 7".into()
-        })
-    );
+    let Err(TaskError::Panicked { message, location, .. }) = err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(message, "bad input 7");
+    assert!(location.is_some_and(|l| l.starts_with("crates/forkpool/tests/isolation.rs:")));
     // A panic does not cost the worker.
     let before = pool.worker_pids();
     assert_eq!(pool.submit(|x: u32| x * 2, 21).join(), Ok(42));
@@ -284,7 +283,7 @@ fn a_huge_panic_message_arrives_cut_not_as_a_protocol_error() {
     let result = pool
         .submit(|n: usize| -> u8 { panic!("{}", "x".repeat(n)) }, 2 << 20)
         .join();
-    let Err(TaskError::Panicked { message }) = result else {
+    let Err(TaskError::Panicked { message, .. }) = result else {
         panic!("{result:?}");
     };
     assert!(message.len() <= 4096, "{} bytes", message.len());

@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::{children_of, is_dead, kill, open_fds, read_pid, start_client_helper, temp_path, wait_for};
-use forkpool::{Pool, StartMethod, TaskError};
+use forkpool::{Pool, StartMethod, TaskError, TaskOutput};
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
@@ -101,6 +101,65 @@ fn the_exec_start_method_leaves_nothing_behind() {
         pool.shutdown();
         assert!(tasks.into_iter().all(|t| t.is_finished()));
     });
+}
+
+#[test]
+fn task_output_pipes_and_threads_leave_nothing_behind() {
+    for output in [TaskOutput::Tagged, TaskOutput::Capture] {
+        for start in [StartMethod::Zygote, StartMethod::Exec] {
+            leaves_nothing_behind(|| {
+                let pool = Pool::builder()
+                    .workers(2)
+                    .start_method(start)
+                    .task_output(output)
+                    .task_timeout(Duration::from_secs(2))
+                    .max_tasks_per_worker(7)
+                    .build()
+                    .unwrap();
+                let tasks = busy_pool(&pool);
+                let hang = pool.submit(
+                    |_: ()| {
+                        eprintln!("about to hang");
+                        std::thread::sleep(Duration::from_secs(60))
+                    },
+                    (),
+                );
+                let printed: usize = pool
+                    .map(|x: u32| println!("{x}"), 0..100)
+                    .captured()
+                    .map(|c| c.stdout.len())
+                    .sum();
+                assert_eq!(printed > 0, output == TaskOutput::Capture);
+                assert!(matches!(hang.join(), Err(TaskError::TimedOut { .. })));
+                pool.shutdown();
+                assert!(tasks.into_iter().all(|t| t.is_finished()));
+                assert_eq!(output_threads(), 0, "the output thread outlived the pool");
+            });
+            // A pool that fails to build stops its output thread too.
+            leaves_nothing_behind(|| {
+                let built = Pool::builder()
+                    .workers(2)
+                    .start_method(start)
+                    .task_output(output)
+                    .worker_init(failing_init)
+                    .build();
+                assert!(built.is_err());
+                assert_eq!(output_threads(), 0);
+            });
+        }
+    }
+}
+
+/// This process's threads named as a pool's output thread (only the test
+/// above uses output, and the tests here run one at a time).
+fn output_threads() -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .flatten()
+        .filter(|task| {
+            std::fs::read_to_string(task.path().join("comm")).is_ok_and(|name| name.trim() == "forkpool-output")
+        })
+        .count()
 }
 
 fn failing_init() {

@@ -22,8 +22,9 @@ use crate::worker::config::ZygoteConfig;
 
 /// The largest control message either side accepts.
 pub(crate) const MAX_MESSAGE: usize = 64 * 1024;
-/// The most descriptors one message carries.
-const MAX_FDS: usize = 2;
+/// The most descriptors one message carries (a spawn request: socket,
+/// status page, stdout and stderr pipes).
+const MAX_FDS: usize = 4;
 
 /// Supervisor → zygote. (There is no "exit" message: closing the socket is
 /// the request, which cannot block and also covers the supervisor's
@@ -32,7 +33,8 @@ const MAX_FDS: usize = 2;
 pub(crate) enum ToZygote {
     /// First message: what to preload and how workers are set up.
     Configure(ZygoteConfig),
-    /// Fork worker `worker`; carries its socket and its status page.
+    /// Fork worker `worker`; carries its socket and its status page, then
+    /// its stdout and stderr pipes when task output is not inherited.
     Spawn { worker: u64 },
     /// Kill worker `worker` and its process group.
     Kill { worker: u64 },

@@ -9,10 +9,12 @@
 //! - [`control`]: the zygote's datagram protocol, with descriptors passed
 //!   beside the messages.
 //! - [`status`]: the page each worker shares with the supervisor.
+//! - [`panic`]: what a worker reports about a task that panicked.
 
 pub(crate) mod codec;
 pub(crate) mod control;
 pub(crate) mod frame;
 pub(crate) mod outbox;
+pub(crate) mod panic;
 pub(crate) mod protocol;
 pub(crate) mod status;

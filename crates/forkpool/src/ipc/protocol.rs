@@ -14,6 +14,10 @@
 //!   items `first..first + count` of the job. Always sent with the
 //!   `ATTACHED` bit (the descriptor count comes first, often 0): a worker
 //!   does not know whether a result holds descriptors until it has run.
+//! - `OUTPUT_MARK`: `stdout u64 | stderr u64`, only when the pool's task
+//!   output goes through pipes: how many bytes had been written to each
+//!   pipe when the item the next frame (`RESULTS`, or `READY`) reports
+//!   last on ended. See `supervisor/output/README.md`.
 //!
 //! Items: `head u32 | inline bytes | [size u64] | [fds u32]`. The low 30
 //! bits of `head` are the number of inline bytes. With `OUT_OF_LINE` set,
@@ -44,6 +48,7 @@ pub(crate) mod kind {
     pub(crate) const READY: u8 = 10;
     pub(crate) const INIT_FAILED: u8 = 11;
     pub(crate) const RESULTS: u8 = 12;
+    pub(crate) const OUTPUT_MARK: u8 = 13;
 }
 
 /// The outcome of one item, as the worker reports it.
@@ -431,6 +436,11 @@ impl<'a> Records<'a> {
             cursor: Cursor::new(bytes, "results"),
         }
     }
+
+    /// Bytes after the records read so far.
+    pub(crate) fn remaining(&self) -> usize {
+        self.cursor.remaining()
+    }
 }
 
 impl<'a> Iterator for Records<'a> {
@@ -494,9 +504,15 @@ fn parse_results(body: &[u8], fds: FrameFds) -> Result<Results<'_>, FrameError> 
 /// What a worker sends the supervisor.
 #[derive(Debug)]
 pub(crate) enum FromWorker<'a> {
-    Ready { pid: u32 },
-    InitFailed { message: String },
+    Ready {
+        pid: u32,
+    },
+    InitFailed {
+        message: String,
+    },
     Results(Results<'a>),
+    /// Output positions: `[stdout, stderr]`.
+    OutputMark([u64; 2]),
 }
 
 /// Decodes a frame a worker sent. The bytes are untrusted.
@@ -512,8 +528,32 @@ pub(crate) fn parse_from_worker(frame: Frame<'_>) -> Result<FromWorker<'_>, Fram
             message: String::from_utf8_lossy(frame.body).into_owned(),
         }),
         kind::RESULTS => parse_results(frame.body, frame.fds).map(FromWorker::Results),
+        kind::OUTPUT_MARK => {
+            let mut c = Cursor::new(frame.body, "output mark");
+            let position = [c.u64("stdout position cut")?, c.u64("stderr position cut")?];
+            c.expect_end("trailing bytes")?;
+            Ok(FromWorker::OutputMark(position))
+        }
         other => Err(FrameError::UnknownKind(other)),
     }
+}
+
+/// Appends an `OUTPUT_MARK` frame; returns where its body starts, for
+/// [`patch_output_mark`].
+pub(crate) fn write_output_mark(out: &mut Vec<u8>, position: [u64; 2]) -> usize {
+    let frame_at = frame::begin_frame(out, kind::OUTPUT_MARK);
+    let at = out.len();
+    out.extend_from_slice(&position[0].to_le_bytes());
+    out.extend_from_slice(&position[1].to_le_bytes());
+    // 16 bytes: always fits the length field.
+    let _ = frame::end_frame(out, frame_at);
+    at
+}
+
+/// Rewrites the positions of the `OUTPUT_MARK` frame whose body is at `at`.
+pub(crate) fn patch_output_mark(out: &mut [u8], at: usize, position: [u64; 2]) {
+    out[at..at + 8].copy_from_slice(&position[0].to_le_bytes());
+    out[at + 8..at + 16].copy_from_slice(&position[1].to_le_bytes());
 }
 
 /// Appends a `READY` frame.
@@ -685,7 +725,7 @@ mod tests {
             if len >= 5 && next() % 2 == 0 {
                 let body = (len - 5) as u32;
                 bytes[..4].copy_from_slice(&body.to_le_bytes());
-                bytes[4] = [kind::READY, kind::INIT_FAILED, kind::RESULTS][(next() % 3) as usize];
+                bytes[4] = [kind::READY, kind::INIT_FAILED, kind::RESULTS, kind::OUTPUT_MARK][(next() % 4) as usize];
             }
             let _ = decode(&bytes, 1 << 16);
             let mut reader = FrameReader::new(1 << 16);
@@ -694,6 +734,31 @@ mod tests {
                 let _ = parse_to_worker(frame);
             }
         }
+    }
+
+    #[test]
+    fn output_marks_are_patched_in_place() {
+        let mut out = vec![0xaa];
+        let at = write_output_mark(&mut out, [0, 0]);
+        write_ready(&mut out, 1).unwrap();
+        patch_output_mark(&mut out, at, [7, u64::MAX]);
+        let mut reader = FrameReader::new(1 << 10);
+        reader.push(&out[1..]);
+        let frame = reader.next_frame().unwrap().unwrap();
+        assert!(matches!(
+            parse_from_worker(frame).unwrap(),
+            FromWorker::OutputMark([7, u64::MAX])
+        ));
+        let frame = reader.next_frame().unwrap().unwrap();
+        assert!(matches!(
+            parse_from_worker(frame).unwrap(),
+            FromWorker::Ready { pid: 1 }
+        ));
+        let mut short = Vec::new();
+        let at = frame::begin_frame(&mut short, kind::OUTPUT_MARK);
+        short.extend_from_slice(&[1; 9]);
+        frame::end_frame(&mut short, at).unwrap();
+        assert!(decode(&short, 1 << 10).is_err());
     }
 
     #[test]

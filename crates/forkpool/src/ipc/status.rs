@@ -18,6 +18,13 @@
 //! - word 4: length of the panic message in the text area
 //! - word 5: abandoned jobs posted so far (written by the supervisor)
 //! - word 6: with `RECALLED`, the last job id recalled (supervisor)
+//! - words 7..11: task output accounting, when the worker's stdout and
+//!   stderr are pipes to the supervisor (see `OutputCounters`): a sequence
+//!   number the supervisor makes odd while it reads a pipe (7), the bytes
+//!   it has read from each (8, 9; supervisor), and the output marks the
+//!   worker has sent that moved the position (10; worker)
+//! - words 11, 12: lengths of the panic's location and backtrace in the
+//!   text area, which holds location, message and backtrace in that order
 //! - words 16..272: a ring of the last 256 abandoned job ids (as many as a
 //!   worker may hold; supervisor):
 //!   jobs whose results nobody wants, whose items not yet started the
@@ -27,6 +34,7 @@ use std::io;
 use std::os::fd::OwnedFd;
 use std::sync::atomic::Ordering;
 
+use crate::ipc::panic::PanicReport;
 use crate::sys::page::{SharedPage, TEXT_SIZE};
 
 const STARTED: usize = 0;
@@ -36,6 +44,11 @@ const FLAGS: usize = 3;
 const PANIC_LEN: usize = 4;
 const ABANDONED_COUNT: usize = 5;
 const RECALLED_UP_TO: usize = 6;
+const OUT_SEQ: usize = 7;
+const OUT_READ: usize = 8;
+const OUT_MARKS: usize = 10;
+const PANIC_LOCATION_LEN: usize = 11;
+const PANIC_BACKTRACE_LEN: usize = 12;
 const RING: usize = 16;
 const RING_LEN: u64 = 256;
 
@@ -82,6 +95,14 @@ pub(crate) fn coarse_resolution() -> std::time::Duration {
     )))
 }
 
+/// The largest `n <= at` that is a char boundary of `text`.
+fn char_floor(text: &str, mut at: usize) -> usize {
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
+}
+
 fn nanos(t: rustix::time::Timespec) -> u64 {
     (t.tv_sec as u64)
         .saturating_mul(1_000_000_000)
@@ -101,7 +122,8 @@ pub(crate) struct Snapshot {
     pub(crate) completed: u64,
     pub(crate) started_at_ns: u64,
     pub(crate) flags: u64,
-    pub(crate) panic_message: Option<String>,
+    /// What the panic hook recorded, when `FLAG_PANICKED` is set.
+    pub(crate) panic: Option<PanicReport>,
 }
 
 impl Snapshot {
@@ -196,19 +218,26 @@ impl StatusPage {
         &self.page.words()[FLAGS]
     }
 
-    /// Records a panic message (truncated to the page) and sets
-    /// `FLAG_PANICKED`.
-    pub(crate) fn record_panic(&self, message: &str) {
+    /// Records a panic (location, message and backtrace, cut to fit the
+    /// page, in that order of priority) and sets `FLAG_PANICKED`.
+    pub(crate) fn record_panic(&self, report: &PanicReport) {
         let text = self.page.text();
-        let mut len = message.len().min(TEXT_SIZE);
-        while !message.is_char_boundary(len) {
-            len -= 1;
-        }
-        for (slot, byte) in text.iter().zip(&message.as_bytes()[..len]) {
-            slot.store(*byte, Ordering::Relaxed);
-        }
+        let mut at = 0;
+        let mut put = |piece: &str, room: usize| -> usize {
+            let len = char_floor(piece, piece.len().min(room).min(TEXT_SIZE - at));
+            for (slot, byte) in text[at..].iter().zip(&piece.as_bytes()[..len]) {
+                slot.store(*byte, Ordering::Relaxed);
+            }
+            at += len;
+            len
+        };
+        let location = put(report.location.as_deref().unwrap_or(""), TEXT_SIZE / 4);
+        let message = put(&report.message, TEXT_SIZE);
+        let backtrace = put(report.backtrace.as_deref().unwrap_or(""), TEXT_SIZE);
         let w = self.page.words();
-        w[PANIC_LEN].store(len as u64, Ordering::Relaxed);
+        w[PANIC_LOCATION_LEN].store(location as u64, Ordering::Relaxed);
+        w[PANIC_LEN].store(message as u64, Ordering::Relaxed);
+        w[PANIC_BACKTRACE_LEN].store(backtrace as u64, Ordering::Relaxed);
         w[FLAGS].fetch_or(FLAG_PANICKED, Ordering::Release);
     }
 
@@ -218,14 +247,78 @@ impl StatusPage {
     }
 
     /// Clears a `FLAG_PANICKED` left by a panic that was caught (by the
-    /// task itself) before the next item starts. A plain load when clear.
-    pub(crate) fn clear_stale_panic(&self) {
-        if self.page.words()[FLAGS].load(Ordering::Relaxed) & FLAG_PANICKED != 0 {
+    /// task itself) before the next item starts; returns whether there was
+    /// one. A plain load when clear.
+    pub(crate) fn clear_stale_panic(&self) -> bool {
+        let stale = self.page.words()[FLAGS].load(Ordering::Relaxed) & FLAG_PANICKED != 0;
+        if stale {
             self.clear_panic();
+        }
+        stale
+    }
+
+    /// Where the worker's output pipes stand: for each (stdout, stderr),
+    /// every byte ever written to it, read or not. `unread` gives the bytes
+    /// still in each pipe (`FIONREAD`); the supervisor's read counts give
+    /// the rest. A sequence lock makes the two agree: the supervisor keeps
+    /// the sequence odd while a read is under way, and a reading taken
+    /// across a change is taken again. Reads are short and never block, so
+    /// the wait is too.
+    pub(crate) fn output_position(&self, mut unread: impl FnMut() -> [u64; 2]) -> [u64; 2] {
+        let w = self.page.words();
+        let mut tries = 0u32;
+        loop {
+            let before = w[OUT_SEQ].load(Ordering::SeqCst);
+            if before & 1 == 0 {
+                let pipes = unread();
+                let read = [
+                    w[OUT_READ].load(Ordering::SeqCst),
+                    w[OUT_READ + 1].load(Ordering::SeqCst),
+                ];
+                if w[OUT_SEQ].load(Ordering::SeqCst) == before {
+                    return [read[0].wrapping_add(pipes[0]), read[1].wrapping_add(pipes[1])];
+                }
+            }
+            tries += 1;
+            if tries < 64 {
+                std::hint::spin_loop();
+            } else if tries < 128 {
+                std::thread::yield_now();
+            } else {
+                // The supervisor thread lost its CPU mid-read.
+                std::thread::sleep(std::time::Duration::from_micros(50));
+            }
         }
     }
 
+    /// Counts an output mark that moved the position, before it is sent:
+    /// the supervisor blames nothing on the running item while such a mark
+    /// is on its way (see `output_marks`).
+    pub(crate) fn count_output_mark(&self) {
+        self.page.words()[OUT_MARKS].fetch_add(1, Ordering::Release);
+    }
+
     // -------------------------------------------- supervisor side --
+
+    /// Opens a read of one of the worker's output pipes (see
+    /// `output_position`); [`output_read_end`](Self::output_read_end)
+    /// closes it.
+    pub(crate) fn output_read_begin(&self) {
+        self.page.words()[OUT_SEQ].fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Closes a read that took `bytes` from pipe `stream` (0 stdout, 1
+    /// stderr).
+    pub(crate) fn output_read_end(&self, stream: usize, bytes: u64) {
+        let w = self.page.words();
+        w[OUT_READ + stream.min(1)].fetch_add(bytes, Ordering::SeqCst);
+        w[OUT_SEQ].fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Output marks the worker has counted (`count_output_mark`).
+    pub(crate) fn output_marks(&self) -> u64 {
+        self.page.words()[OUT_MARKS].load(Ordering::Acquire)
+    }
 
     /// Posts job `job` as abandoned: the worker skips its items that have
     /// not started. Only the last 256 posts are kept; an older job the
@@ -268,6 +361,12 @@ impl StatusPage {
             .is_ok()
     }
 
+    /// Items the worker has started (the running one included), without
+    /// the rest of a snapshot.
+    pub(crate) fn started(&self) -> u64 {
+        self.page.words()[STARTED].load(Ordering::Acquire) & !MARKS
+    }
+
     /// Reads the page. The worker may be writing concurrently (or may have
     /// scribbled over the page); callers validate the numbers.
     pub(crate) fn snapshot(&self) -> Snapshot {
@@ -276,20 +375,30 @@ impl StatusPage {
         let completed = w[COMPLETED].load(Ordering::Acquire);
         let started_at_ns = w[STARTED_AT].load(Ordering::Relaxed);
         let flags = w[FLAGS].load(Ordering::Acquire);
-        let panic_message = (flags & FLAG_PANICKED != 0).then(|| {
-            let len = (w[PANIC_LEN].load(Ordering::Relaxed) as usize).min(TEXT_SIZE);
-            let bytes: Vec<u8> = self.page.text()[..len]
-                .iter()
-                .map(|b| b.load(Ordering::Relaxed))
-                .collect();
-            String::from_utf8_lossy(&bytes).into_owned()
+        let panic = (flags & FLAG_PANICKED != 0).then(|| {
+            let text = self.page.text();
+            let mut at = 0;
+            let mut take = |word: usize| {
+                let len = (w[word].load(Ordering::Relaxed) as usize).min(TEXT_SIZE - at);
+                let bytes: Vec<u8> = text[at..at + len].iter().map(|b| b.load(Ordering::Relaxed)).collect();
+                at += len;
+                String::from_utf8_lossy(&bytes).into_owned()
+            };
+            let location = take(PANIC_LOCATION_LEN);
+            let message = take(PANIC_LEN);
+            let backtrace = take(PANIC_BACKTRACE_LEN);
+            PanicReport {
+                message,
+                location: (!location.is_empty()).then_some(location),
+                backtrace: (!backtrace.is_empty()).then_some(backtrace),
+            }
         });
         Snapshot {
             started,
             completed,
             started_at_ns,
             flags,
-            panic_message,
+            panic,
         }
     }
 }
@@ -308,10 +417,15 @@ mod tests {
         assert_eq!((s.started, s.completed, s.started_at_ns), (1, 0, 500));
         worker.end(1);
         assert!(!sup.snapshot().running());
-        worker.record_panic("boom");
-        assert_eq!(sup.snapshot().panic_message.as_deref(), Some("boom"));
+        let report = PanicReport {
+            message: "boom".into(),
+            location: Some("src/a.rs:1:2".into()),
+            backtrace: Some("   0: f".into()),
+        };
+        worker.record_panic(&report);
+        assert_eq!(sup.snapshot().panic, Some(report));
         worker.clear_panic();
-        assert_eq!(sup.snapshot().panic_message, None);
+        assert_eq!(sup.snapshot().panic, None);
     }
 
     #[test]
@@ -385,11 +499,46 @@ mod tests {
     }
 
     #[test]
+    fn the_output_position_adds_what_was_read_to_what_is_left() {
+        let (sup, fd) = StatusPage::create().unwrap();
+        let worker = StatusPage::open(&fd).unwrap();
+        assert_eq!(worker.output_position(|| [3, 4]), [3, 4]);
+        sup.output_read_begin();
+        sup.output_read_end(0, 10);
+        sup.output_read_begin();
+        sup.output_read_end(1, 5);
+        assert_eq!(worker.output_position(|| [1, 0]), [11, 5]);
+        // A read that starts while the worker looks makes it look again.
+        let mut looks = 0;
+        let position = worker.output_position(|| {
+            looks += 1;
+            if looks == 1 {
+                sup.output_read_begin();
+                sup.output_read_end(0, 1);
+                [1, 0]
+            } else {
+                [0, 0]
+            }
+        });
+        assert_eq!((position, looks), ([11, 5], 2));
+        worker.count_output_mark();
+        assert_eq!(sup.output_marks(), 1);
+    }
+
+    #[test]
     fn long_panic_messages_are_cut_on_a_char_boundary() {
         let (sup, fd) = StatusPage::create().unwrap();
         let worker = StatusPage::open(&fd).unwrap();
-        worker.record_panic(&"é".repeat(TEXT_SIZE));
-        let msg = sup.snapshot().panic_message.unwrap();
-        assert!(msg.len() <= TEXT_SIZE && msg.chars().all(|c| c == 'é'));
+        worker.record_panic(&PanicReport {
+            message: "é".repeat(TEXT_SIZE),
+            location: Some("ü".repeat(TEXT_SIZE)),
+            backtrace: Some("bt".into()),
+        });
+        let report = sup.snapshot().panic.unwrap();
+        let location = report.location.unwrap();
+        assert!(location.len() <= TEXT_SIZE / 4 && location.chars().all(|c| c == 'ü'));
+        assert!(report.message.len() + location.len() <= TEXT_SIZE);
+        assert!(report.message.len() > TEXT_SIZE / 2 && report.message.chars().all(|c| c == 'é'));
+        assert_eq!(report.backtrace, None, "no room left for it");
     }
 }

@@ -147,7 +147,15 @@ pub(crate) mod tests {
             .unwrap();
         }
         let size = data.len() as u64;
-        Job::new(0, Slot::new(n), data, Vec::new(), n, size, false)
+        Job::new(
+            0,
+            Slot::new(n, crate::slot::Label::task(1)),
+            data,
+            Vec::new(),
+            n,
+            size,
+            false,
+        )
     }
 
     fn values(job: &Job) -> Vec<u8> {

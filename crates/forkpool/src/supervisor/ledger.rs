@@ -129,6 +129,24 @@ impl Ledger {
         None
     }
 
+    /// The slot of item number `n` (over the worker's life), and its index
+    /// there, if the item is outstanding: whose output it writes.
+    pub(crate) fn item(&self, n: u64) -> Option<(Arc<Slot>, u32)> {
+        let mut end = self.acked;
+        if n <= end {
+            return None;
+        }
+        for flight in &self.jobs {
+            let start = end;
+            end += u64::from(flight.job.count - flight.acked);
+            if n <= end {
+                let within = flight.acked + (n - start - 1) as u32;
+                return Some((flight.job.slot.clone(), flight.job.first + within));
+            }
+        }
+        None
+    }
+
     /// If item number `started` (over the worker's life; the running one)
     /// is the last of its job and other jobs wait behind it: the id of the
     /// last of those, which [`recall_after`](Ledger::recall_after) can take
@@ -347,6 +365,21 @@ mod tests {
 
     fn spans(jobs: &[Job]) -> Vec<(u32, u32)> {
         jobs.iter().map(|j| (j.first, j.count)).collect()
+    }
+
+    #[test]
+    fn items_are_found_by_their_number_over_the_workers_life() {
+        let mut l = ledger();
+        let at = |l: &Ledger, n: u64| l.item(n).map(|(slot, index)| (slot.items(), index));
+        assert_eq!(at(&l, 0), None);
+        assert_eq!(at(&l, 1), Some((5, 0)));
+        assert_eq!(at(&l, 5), Some((5, 4)));
+        assert_eq!(at(&l, 6), Some((1, 0)));
+        assert_eq!(at(&l, 7), None);
+        l.ack(1, 0, 2).unwrap();
+        assert_eq!(at(&l, 2), None, "acked");
+        assert_eq!(at(&l, 3), Some((5, 2)));
+        assert_eq!(at(&l, 6), Some((1, 0)));
     }
 
     /// Two jobs: a chunk of 5 items (job 1) and a single item (job 2).

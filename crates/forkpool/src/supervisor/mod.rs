@@ -4,6 +4,7 @@
 
 mod job;
 mod ledger;
+mod output;
 mod shared;
 mod spawner;
 mod worker;
@@ -17,6 +18,7 @@ use polling::{Events, Poller};
 use rustix::net::{AddressFamily, SocketFlags, SocketType};
 
 pub(crate) use job::Job;
+pub(crate) use output::Mode as OutputMode;
 pub(crate) use shared::{Pids, Shared, Stop};
 
 use crate::builder::StartMethod;
@@ -27,6 +29,7 @@ use crate::sys::exit::ExitReason;
 use crate::sys::poll::Watched;
 use crate::worker::config::ZygoteConfig;
 use ledger::{Others, Verdict};
+use output::{PoolOutput, WorkerOutput, fail};
 use spawner::{ExecSpawner, Key, SpawnEvent, Spawner, ZygoteSpawner};
 use worker::{Ended, KillCause, Worker};
 
@@ -65,6 +68,8 @@ pub(crate) struct Config {
     pub(crate) start: StartMethod,
     pub(crate) zygote: ZygoteConfig,
     pub(crate) max_message: usize,
+    /// `None`: workers inherit the process's stdout and stderr.
+    pub(crate) output: Option<OutputMode>,
 }
 
 /// Starts the supervisor thread and returns once every worker is ready
@@ -137,6 +142,8 @@ struct Supervisor {
     zygote_losses: Vec<Instant>,
     /// The coarse clock's tick (see `status::coarse_resolution`).
     coarse_tick: Duration,
+    /// Task output, unless workers inherit stdout and stderr.
+    output: Option<Arc<PoolOutput>>,
 }
 
 impl Supervisor {
@@ -144,6 +151,13 @@ impl Supervisor {
         let spawner: Box<dyn Spawner> = match config.start {
             StartMethod::Zygote => Box::new(ZygoteSpawner::start(poller.clone(), config.zygote.clone())?),
             StartMethod::Exec => Box::new(ExecSpawner::new(poller.clone(), config.zygote.clone(), config.workers)?),
+        };
+        // After the spawner: from here on, `teardown` stops the printer.
+        let output = match config.output {
+            Some(mode) => Some(
+                PoolOutput::start(mode, poller.clone()).map_err(|e| Error::io("cannot start the output thread", e))?,
+            ),
+            None => None,
         };
         let mut supervisor = Supervisor {
             config,
@@ -167,6 +181,7 @@ impl Supervisor {
             recoverable: false,
             zygote_losses: Vec::new(),
             coarse_tick: status::coarse_resolution(),
+            output,
         };
         loop {
             let now = Instant::now();
@@ -192,6 +207,7 @@ impl Supervisor {
         loop {
             let now = Instant::now();
             self.take_inbox();
+            self.resume_output();
             self.settle_ended();
             self.maintain(now);
             self.dispatch();
@@ -276,6 +292,17 @@ impl Supervisor {
                         self.read_worker(id, now);
                     }
                 }
+                Key::WorkerOutput(id, stream) => {
+                    if let Some(Worker {
+                        output: Some(output),
+                        status,
+                        ledger,
+                        ..
+                    }) = self.workers.get_mut(&id)
+                    {
+                        output.on_readable(stream, status, ledger);
+                    }
+                }
             }
         }
         self.handle_spawn_events();
@@ -322,6 +349,9 @@ impl Supervisor {
                 SpawnEvent::Spawned { worker, pid } => {
                     if let Some(w) = self.workers.get_mut(&worker) {
                         w.pid = Some(pid);
+                        if let Some(output) = &mut w.output {
+                            output.set_pid(pid);
+                        }
                     }
                 }
                 SpawnEvent::SpawnFailed { worker, message } => {
@@ -402,10 +432,15 @@ impl Supervisor {
             if !worker.ready {
                 self.start_failed(start_failure_message(&worker));
             }
+            // What it wrote before it died belongs to the item it ran.
+            if let Some(output) = &mut worker.output {
+                output.on_death(&worker.status, &worker.ledger);
+            }
             let verdict = self.verdict(&worker, &snapshot);
+            let output = worker.output.take();
             let settlement = worker.ledger.settle(&snapshot, &verdict);
             for (job, error) in settlement.failed {
-                job.fail(error);
+                fail(output.as_ref(), job, error);
             }
             for job in settlement.retry.into_iter().rev() {
                 if self.broken {
@@ -417,6 +452,15 @@ impl Supervisor {
             }
         }
         self.publish_pids();
+    }
+
+    /// Reads the workers' pipes again once the printer has caught up.
+    fn resume_output(&mut self) {
+        if self.output.as_ref().is_some_and(|o| o.take_resume()) {
+            for output in self.workers.values_mut().filter_map(|w| w.output.as_mut()) {
+                output.resume();
+            }
+        }
     }
 
     fn broken_error(&self) -> TaskError {
@@ -463,12 +507,10 @@ impl Supervisor {
         match &worker.ended {
             Some(Ended::Exited(ExitReason::Signaled { signal, .. })) => {
                 if *signal == libc::SIGABRT
-                    && let Some(message) = &snapshot.panic_message
+                    && let Some(report) = &snapshot.panic
                 {
                     // Built with `panic = "abort"`: the hook recorded it.
-                    return TaskError::Panicked {
-                        message: message.clone(),
-                    };
+                    return report.clone().into_error();
                 }
                 if *signal == libc::SIGXCPU
                     && let Some(seconds) = self.config.cpu_limit
@@ -564,9 +606,20 @@ impl Supervisor {
             rustix::io::ioctl_fionbio(&ours, true)?;
             let (page, page_fd) = StatusPage::create()?;
             let socket = Watched::new(self.poller.clone(), ours, spawner::worker_socket_key(id), true, false)?;
-            let pid = self.spawner.spawn(id, theirs, page_fd)?;
+            let (mut output, pipes) = match &self.output {
+                Some(pool) => {
+                    let (output, pipes) = WorkerOutput::new(pool.clone(), &self.poller, id)?;
+                    (Some(output), Some(pipes))
+                }
+                None => (None, None),
+            };
+            let pid = self.spawner.spawn(id, theirs, page_fd, pipes)?;
+            if let (Some(output), Some(pid)) = (&mut output, pid) {
+                output.set_pid(pid);
+            }
             let mut worker = Worker::new(socket, page, self.config.max_message, self.config.max_tasks);
             worker.pid = pid;
+            worker.output = output;
             if let Some(config) = self.spawner.config_frame() {
                 let bytes = postcard::to_allocvec(config).map_err(std::io::Error::other)?;
                 protocol::write_config(worker.out.buf(), &bytes).map_err(std::io::Error::other)?;
@@ -924,7 +977,10 @@ impl Supervisor {
         }
         self.spawner.shutdown();
         // Any worker still listed died with the zygote; fail its items.
-        for (_, worker) in std::mem::take(&mut self.workers) {
+        for (_, mut worker) in std::mem::take(&mut self.workers) {
+            if let Some(output) = &mut worker.output {
+                output.on_death(&worker.status, &worker.ledger);
+            }
             let snapshot = worker.status.snapshot();
             let verdict = Verdict {
                 running: TaskError::PoolShutdown,
@@ -933,10 +989,14 @@ impl Supervisor {
                 others: Others::Fail(TaskError::PoolShutdown),
             };
             for (job, error) in worker.ledger.settle(&snapshot, &verdict).failed {
-                job.fail(error);
+                fail(worker.output.as_ref(), job, error);
             }
         }
         self.publish_pids();
+        if let Some(output) = &self.output {
+            // Everything queued is printed, every result delivered.
+            output.close();
+        }
     }
 }
 

@@ -53,11 +53,18 @@ pub(crate) struct Shared {
 impl Job {
     /// Ends every item of the job with `error`.
     pub(crate) fn fail(self, error: TaskError) {
-        self.slot.add(Part::Failed {
+        let (slot, part) = self.failure(error);
+        slot.add(part);
+    }
+
+    /// The part that ends every item of the job with `error`, and its slot.
+    pub(crate) fn failure(self, error: TaskError) -> (Arc<crate::slot::Slot>, Part) {
+        let part = Part::Failed {
             first: self.first,
             count: self.count,
             error,
-        });
+        };
+        (self.slot, part)
     }
 }
 

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use rustix::io::Errno;
 
 use super::ledger::Ledger;
+use super::output::WorkerOutput;
 use crate::ipc::frame::FrameReader;
 use crate::ipc::outbox::Outbox;
 use crate::ipc::protocol::{self, FromWorker};
@@ -66,6 +67,8 @@ pub(crate) struct Worker {
     pub(crate) eof_at: Option<Instant>,
     pub(crate) ended: Option<Ended>,
     pub(crate) init_error: Option<String>,
+    /// Its stdout and stderr pipes, unless task output is inherited.
+    pub(crate) output: Option<WorkerOutput>,
 }
 
 /// What reading from a worker turned up, beyond results.
@@ -94,6 +97,7 @@ impl Worker {
             eof_at: None,
             ended: None,
             init_error: None,
+            output: None,
         }
     }
 
@@ -178,6 +182,19 @@ impl Worker {
                     self.ready = true;
                     self.pid.get_or_insert(pid);
                     news.became_ready = true;
+                    if let Some(output) = &mut self.output {
+                        output.on_ready(&self.status, pid);
+                    }
+                }
+                Ok(FromWorker::OutputMark(position)) => {
+                    let refused = match &mut self.output {
+                        Some(output) => output.on_mark(position).err(),
+                        None => Some("an output mark, but task output is inherited".into()),
+                    };
+                    if let Some(message) = refused {
+                        news.protocol_error = Some(message);
+                        return;
+                    }
                 }
                 Ok(FromWorker::InitFailed { message }) => self.init_error = Some(message),
                 Ok(FromWorker::Results(results)) => {
@@ -189,14 +206,25 @@ impl Worker {
                         Ok(acked) => {
                             let sample = results.elapsed_ns as f64 / f64::from(results.count);
                             *item_ns = Some(item_ns.map_or(sample, |old| old * 0.75 + sample * 0.25));
-                            acked.slot.add(Part::Records {
+                            let part = Part::Records {
                                 first: acked.first,
                                 count: results.count,
                                 bytes: results.records.to_vec(),
                                 fds: results.fds,
                                 limit: self.max_message,
                                 elapsed_ns: results.elapsed_ns,
-                            });
+                            };
+                            let Some(output) = &mut self.output else {
+                                acked.slot.add(part);
+                                continue;
+                            };
+                            // The frame's last item, over the worker's life
+                            // and in its slot: whose output the mark ends.
+                            let last = (self.ledger.acked_items(), &acked.slot, acked.first + results.count - 1);
+                            if let Err(message) = output.on_results(&self.status, &self.ledger, last, part) {
+                                news.protocol_error = Some(message);
+                                return;
+                            }
                         }
                         Err(message) => {
                             news.protocol_error = Some(message);

@@ -23,4 +23,5 @@ pub(crate) mod signal;
 pub(crate) mod signal_pipe;
 pub(crate) mod slots;
 pub(crate) mod spawn;
+pub(crate) mod stdio;
 pub(crate) mod threads;

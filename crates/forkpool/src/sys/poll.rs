@@ -59,6 +59,21 @@ impl Watched {
         }
     }
 
+    /// Watches the descriptor again after [`pause`](Self::pause), under the
+    /// same key.
+    pub(crate) fn resume(&mut self, readable: bool, writable: bool) -> io::Result<()> {
+        if !self.registered {
+            // SAFETY: as in `new`: the descriptor is owned by `self`, whose
+            // `Drop` deletes the registration before the descriptor closes.
+            unsafe {
+                self.poller
+                    .add_with_mode(&self.fd, Event::new(self.key, readable, writable), PollMode::Level)?
+            };
+            self.registered = true;
+        }
+        Ok(())
+    }
+
     /// The descriptor.
     pub(crate) fn fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()

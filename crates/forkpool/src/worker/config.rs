@@ -16,6 +16,9 @@ pub(crate) struct WorkerConfig {
     pub(crate) max_tasks: Option<u64>,
     /// Largest frame body either side accepts.
     pub(crate) max_message: u32,
+    /// Descriptors 1 and 2 are pipes to the supervisor, which attributes
+    /// what tasks write there (`TaskOutput::Tagged` and `Capture`).
+    pub(crate) capture_output: bool,
     /// What the worker gives up before `worker_init` (see `confine`).
     pub(crate) confine: Confinement,
 }

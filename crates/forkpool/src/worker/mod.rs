@@ -9,6 +9,7 @@
 
 pub(crate) mod config;
 pub(crate) mod entry;
+mod output;
 mod panic;
 pub(crate) mod zygote;
 
@@ -29,6 +30,7 @@ use crate::ipc::status::{self, Begin, StatusPage};
 use crate::sys;
 use crate::sys::code::{CodeOffset, EntryFn};
 use config::{WorkerConfig, ZygoteConfig};
+use output::Marks;
 
 /// Write results out part-way through a job once this many bytes wait...
 const FLUSH_BYTES: usize = 256 * 1024;
@@ -63,8 +65,15 @@ pub(crate) fn run_hook(offset: CodeOffset, what: &str) -> Result<(), String> {
     catch_unwind(hook).map_err(|payload| format!("{what} panicked: {}", panic::message_of(&*payload)))
 }
 
-/// Entry for a worker the zygote just forked.
-pub(crate) fn run_forked(config: &WorkerConfig, socket: OwnedFd, status: OwnedFd, zygote: Pid) -> ! {
+/// Entry for a worker the zygote just forked. `output` holds the pipes for
+/// its stdout and stderr when the pool's task output is not inherited.
+pub(crate) fn run_forked(
+    config: &WorkerConfig,
+    socket: OwnedFd,
+    status: OwnedFd,
+    zygote: Pid,
+    output: Option<[OwnedFd; 2]>,
+) -> ! {
     // The zygote's SIGCHLD handler is not the worker's business: tasks get
     // the default, as in any fresh process.
     sys::signal_pipe::uninstall_after_fork(&[libc::SIGCHLD]);
@@ -77,7 +86,11 @@ pub(crate) fn run_forked(config: &WorkerConfig, socket: OwnedFd, status: OwnedFd
     {
         std::process::exit(0);
     }
-    run(config, socket, status, zygote)
+    let marks = match output.map(Marks::install).transpose() {
+        Ok(marks) => marks,
+        Err(e) => report_init_failure(&socket, &format!("cannot set up the task output pipes: {e}")),
+    };
+    run(config, socket, status, zygote, marks)
 }
 
 /// Entry for a worker started by `exec` (no zygote) by the supervisor
@@ -108,12 +121,17 @@ pub(crate) fn run_exec_started(socket: OwnedFd, status: OwnedFd, parent: Pid) ->
             Err(_) => std::process::exit(112),
         }
     };
+    // The spawner made descriptors 1 and 2 the output pipes.
+    let marks = match config.worker.capture_output.then(Marks::from_standard_fds).transpose() {
+        Ok(marks) => marks,
+        Err(e) => report_init_failure(&socket, &format!("cannot set up the task output pipes: {e}")),
+    };
     if let Some(preload) = config.preload
         && let Err(message) = run_hook(preload, "preload")
     {
         report_init_failure(&socket, &message)
     }
-    run(&config.worker, socket, status, parent)
+    run(&config.worker, socket, status, parent, marks)
 }
 
 fn report_init_failure(socket: &OwnedFd, message: &str) -> ! {
@@ -126,7 +144,8 @@ fn report_init_failure(socket: &OwnedFd, message: &str) -> ! {
 
 /// Sets the worker up and serves. `parent` is the process whose death must
 /// end this one (the zygote, or the client for an exec-started worker).
-fn run(config: &WorkerConfig, socket: OwnedFd, status: OwnedFd, parent: Pid) -> ! {
+/// `marks` measures the output pipes, when task output is not inherited.
+fn run(config: &WorkerConfig, socket: OwnedFd, status: OwnedFd, parent: Pid, marks: Option<Marks>) -> ! {
     // Read after worker_init, but opened now: a sandbox may deny /proc.
     let proc_status = match config.memory_limit.map(|_| std::fs::File::open("/proc/self/status")) {
         None => None,
@@ -182,7 +201,12 @@ fn run(config: &WorkerConfig, socket: OwnedFd, status: OwnedFd, parent: Pid) -> 
         entry_cache: None,
         recalled_up_to: None,
         cpu: confined.cpu,
+        marks,
     };
+    if let Some(marks) = &mut worker.marks {
+        // What preload and worker_init wrote is nobody's task's.
+        marks.mark_now(worker.out.buf(), status);
+    }
     if protocol::write_ready(worker.out.buf(), std::process::id()).is_err() {
         std::process::exit(112);
     }
@@ -242,6 +266,8 @@ struct Worker {
     recalled_up_to: Option<u64>,
     /// The per-task CPU allowance (`Rlimit::CpuSeconds`).
     cpu: Option<CpuBudget>,
+    /// Output positions, when stdout and stderr are pipes to the supervisor.
+    marks: Option<Marks>,
 }
 
 impl Worker {
@@ -316,29 +342,36 @@ impl Worker {
         }
         let entry = self.entry(run.entry);
         let unwritten = self.out.buf().len();
-        let mut writer = ResultsWriter::begin(self.out.buf(), run.job, 0);
+        let mut writer = self.begin_results(run.job, 0);
         let mut frame_start = Instant::now();
         let mut oldest_result_ns = None;
         let mut abandoned = None;
+        // The last item wrote output: its results leave before the next
+        // item starts (see `output`).
+        let mut wrote = false;
         for (index, item) in Items::new(run.items, run.count).enumerate() {
             // Every item takes its own descriptors, run or not, so that the
             // next item's are the next ones.
             let fds = item.as_ref().map_or(Vec::new(), |item| run.fds.take(item.fds()));
             let mut now = status::coarse_now_ns();
             if writer.count() > 0
-                && (self.out.unsent() >= FLUSH_BYTES
+                && (wrote
+                    || self.out.unsent() >= FLUSH_BYTES
                     || oldest_result_ns.is_some_and(|t| now.saturating_sub(t) >= FLUSH_AFTER_NS))
             {
                 self.hand_over(writer, frame_start);
-                writer = ResultsWriter::begin(self.out.buf(), run.job, index as u32);
+                writer = self.begin_results(run.job, index as u32);
                 frame_start = Instant::now();
                 oldest_result_ns = None;
+                wrote = false;
                 // The flush may have blocked: the item starts now, not then.
                 now = status::coarse_now_ns();
             }
             sys::abort::clear_errno();
             // A panic an earlier item caught itself is not news about this one.
-            self.status.clear_stale_panic();
+            if self.status.clear_stale_panic() {
+                panic::forget_report();
+            }
             self.items_run += 1;
             // Counted and stamped like any item, so that the supervisor's
             // numbering of what this worker ran stays exact.
@@ -350,7 +383,7 @@ impl Worker {
                     // is on its way: start nothing, hand over what is
                     // done, and wait.
                     let elapsed = frame_start.elapsed().as_nanos() as u64;
-                    if writer.count() > 0 && writer.finish(&mut self.out, elapsed).is_ok() {
+                    if writer.count() > 0 && self.finish_results(writer, elapsed).is_ok() {
                         self.flush();
                     }
                     loop {
@@ -368,7 +401,7 @@ impl Worker {
                         self.out.truncate(unwritten);
                     } else {
                         let elapsed = frame_start.elapsed().as_nanos() as u64;
-                        if writer.finish(&mut self.out, elapsed).is_err() {
+                        if self.finish_results(writer, elapsed).is_err() {
                             self.out.truncate(unwritten);
                         }
                         self.flush();
@@ -379,13 +412,23 @@ impl Worker {
             if let Some(cpu) = &mut self.cpu {
                 cpu.before_task(now);
             }
-            if skip {
+            let panicked = if skip {
                 // Nobody wants the results: skip what has not started.
                 writer.inline_record(self.out.buf(), Tag::Cancelled, b"");
+                None
             } else {
-                self.run_item(&mut writer, &entry, item, fds);
-            }
+                let panicked = self.run_item(&mut writer, &entry, item, fds);
+                if let Some(marks) = &mut self.marks {
+                    wrote = marks.item_ended(self.status);
+                }
+                panicked
+            };
             self.status.end(self.items_run);
+            if let Some(caught) = panicked {
+                // After the end stamp: naming the backtrace's frames is the
+                // worker's time, not the task's.
+                self.panic_record(&mut writer, caught);
+            }
             oldest_result_ns.get_or_insert(now);
         }
         // Results leave as soon as the job ends, so a later crash cannot
@@ -393,10 +436,27 @@ impl Worker {
         self.hand_over(writer, frame_start);
     }
 
+    /// Starts a results frame (behind the room for its output mark).
+    fn begin_results(&mut self, job: u64, first: u32) -> ResultsWriter {
+        if let Some(marks) = &mut self.marks {
+            marks.reserve(self.out.buf());
+        }
+        ResultsWriter::begin(self.out.buf(), job, first)
+    }
+
+    /// Completes a results frame, and its output mark.
+    fn finish_results(&mut self, writer: ResultsWriter, elapsed_ns: u64) -> Result<(), FrameError> {
+        writer.finish(&mut self.out, elapsed_ns)?;
+        if let Some(marks) = &mut self.marks {
+            marks.seal(self.out.buf(), self.status);
+        }
+        Ok(())
+    }
+
     /// Closes the results frame `writer` began at `since` and sends it.
     fn hand_over(&mut self, writer: ResultsWriter, since: Instant) {
         let elapsed = since.elapsed().as_nanos() as u64;
-        if writer.finish(&mut self.out, elapsed).is_err() {
+        if self.finish_results(writer, elapsed).is_err() {
             self.die(FrameError::Malformed {
                 what: "results",
                 why: "too large",
@@ -405,17 +465,26 @@ impl Worker {
         self.flush();
     }
 
+    /// Runs one item and appends its record, unless it panicked: then its
+    /// record is [`panic_record`](Self::panic_record)'s, once the item is
+    /// stamped done.
     fn run_item(
         &mut self,
         writer: &mut ResultsWriter,
         entry: &Result<EntryFn, String>,
         item: Result<Item<'_>, FrameError>,
         fds: Vec<Option<std::os::fd::OwnedFd>>,
-    ) {
+    ) -> Option<panic::Caught> {
         let (entry, item) = match (entry, item) {
             (Ok(entry), Ok(item)) => (*entry, item),
-            (Err(message), _) => return self.text_record(writer, Tag::Codec, message),
-            (_, Err(e)) => return self.text_record(writer, Tag::Codec, &e.to_string()),
+            (Err(message), _) => {
+                self.text_record(writer, Tag::Codec, message);
+                return None;
+            }
+            (_, Err(e)) => {
+                self.text_record(writer, Tag::Codec, &e.to_string());
+                return None;
+            }
         };
         let limit = self.max_message;
         let out = self.out.buf();
@@ -426,18 +495,32 @@ impl Worker {
             writer.record(out, Tag::Ok, |out, fds| entry(input, Sink { out, fds, limit }))
         }));
         match ran {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => self.text_record(writer, Tag::Codec, &e.message()),
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => {
+                self.text_record(writer, Tag::Codec, &e.message());
+                None
+            }
             Err(payload) => {
                 // It may have panicked half-way through encoding its result.
                 writer.rewind(self.out.buf(), mark, fds_mark);
-                let message = panic::message_of(&*payload);
+                let caught = panic::take_caught(&*payload);
                 // Dropping a payload can itself panic; never let that out.
                 let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
                 self.status.clear_panic();
-                self.text_record(writer, Tag::Panicked, &message);
+                Some(caught)
             }
         }
+    }
+
+    /// Appends the record of an item that panicked.
+    fn panic_record(&mut self, writer: &mut ResultsWriter, caught: panic::Caught) {
+        let mut report = caught.resolve();
+        let room = (self.max_message / 2).min(MAX_TEXT);
+        report.message = clip(&report.message, room).into_owned();
+        report.backtrace = report.backtrace.map(|b| clip(&b, room / 2).into_owned());
+        let mut encoded = Vec::new();
+        report.encode_into(&mut encoded);
+        writer.inline_record(self.out.buf(), Tag::Panicked, &encoded);
     }
 
     fn text_record(&mut self, writer: &mut ResultsWriter, tag: Tag, text: &str) {

@@ -56,6 +56,8 @@ struct Start {
     socket: OwnedFd,
     status: OwnedFd,
     zygote: Pid,
+    /// Its stdout and stderr pipes, when task output is not inherited.
+    output: Option<[OwnedFd; 2]>,
 }
 
 /// The zygote's `main`. Never returns.
@@ -129,7 +131,13 @@ pub(crate) fn run(control: OwnedFd, client: Pid) -> ! {
         children: Vec::new(),
     };
     let start = zygote.serve();
-    super::run_forked(&start.config.worker, start.socket, start.status, start.zygote)
+    super::run_forked(
+        &start.config.worker,
+        start.socket,
+        start.status,
+        start.zygote,
+        start.output,
+    )
 }
 
 impl Zygote {
@@ -205,10 +213,25 @@ impl Zygote {
     }
 
     fn spawn(&mut self, worker: u64, fds: Vec<OwnedFd>) -> Option<Start> {
-        let Ok::<[OwnedFd; 2], _>([socket, status]) = fds.try_into() else {
-            let message = "spawn request without a socket and a status page".to_owned();
-            let _ = control::send(&self.control, &FromZygote::SpawnFailed { worker, message }, &[]);
-            return None;
+        // A socket and a status page, then the output pipes if the pool
+        // takes its tasks' output.
+        let mut fds = fds.into_iter();
+        let (socket, status) = match (fds.next(), fds.next()) {
+            (Some(socket), Some(status)) => (socket, status),
+            _ => {
+                let message = "spawn request without a socket and a status page".to_owned();
+                let _ = control::send(&self.control, &FromZygote::SpawnFailed { worker, message }, &[]);
+                return None;
+            }
+        };
+        let output = match (fds.next(), fds.next()) {
+            (Some(out), Some(err)) if self.config.worker.capture_output => Some([out, err]),
+            (None, None) if !self.config.worker.capture_output => None,
+            _ => {
+                let message = "spawn request with the wrong output pipes".to_owned();
+                let _ = control::send(&self.control, &FromZygote::SpawnFailed { worker, message }, &[]);
+                return None;
+            }
         };
         match sys::fork::fork_single_threaded() {
             Ok(Forked::Child) => {
@@ -217,6 +240,7 @@ impl Zygote {
                     socket,
                     status,
                     zygote: self.me,
+                    output,
                 };
                 // Returning drops `self` in this child, closing the control
                 // socket, the client's pidfd and every other worker's pidfd:
@@ -224,7 +248,7 @@ impl Zygote {
                 Some(start)
             }
             Ok(Forked::Parent(pid)) => {
-                drop((socket, status));
+                drop((socket, status, output));
                 // Also set here, so that a kill right after this reply
                 // already reaches the group.
                 let _ = rustix::process::setpgid(Some(pid), Some(pid));

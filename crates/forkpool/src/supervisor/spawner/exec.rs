@@ -79,8 +79,17 @@ impl Drop for ExecSpawner {
 }
 
 impl Spawner for ExecSpawner {
-    fn spawn(&mut self, worker: u64, socket: OwnedFd, status: OwnedFd) -> io::Result<Option<u32>> {
+    fn spawn(
+        &mut self,
+        worker: u64,
+        socket: OwnedFd,
+        status: OwnedFd,
+        output: Option<[OwnedFd; 2]>,
+    ) -> io::Result<Option<u32>> {
         let mut command = Command::new("/proc/self/exe");
+        if let Some([out, err]) = output {
+            command.stdout(Stdio::from(out)).stderr(Stdio::from(err));
+        }
         command
             .arg0(crate::sys::spawn::program_arg0())
             .args(std::env::args_os().skip(1))

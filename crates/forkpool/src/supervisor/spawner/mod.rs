@@ -28,14 +28,22 @@ const FIRST_WORKER_KEY: usize = 16;
 pub(crate) const KEY_ZYGOTE_CONTROL: usize = 0;
 pub(crate) const KEY_ZYGOTE_PIDFD: usize = 1;
 
+/// Poller keys per worker: socket, pidfd, stdout pipe, stderr pipe.
+const KEYS_PER_WORKER: usize = 4;
+
 /// The poller key of worker `id`'s socket.
 pub(crate) fn worker_socket_key(id: u64) -> usize {
-    FIRST_WORKER_KEY + 2 * id as usize
+    FIRST_WORKER_KEY + KEYS_PER_WORKER * id as usize
 }
 
 /// The poller key of worker `id`'s pidfd (exec start).
 pub(crate) fn worker_pidfd_key(id: u64) -> usize {
-    FIRST_WORKER_KEY + 2 * id as usize + 1
+    worker_socket_key(id) + 1
+}
+
+/// The poller key of worker `id`'s stdout (`stream` 0) or stderr (1) pipe.
+pub(crate) fn worker_output_key(id: u64, stream: usize) -> usize {
+    worker_socket_key(id) + 2 + stream.min(1)
 }
 
 /// Which descriptor a poller key names.
@@ -45,20 +53,26 @@ pub(crate) enum Key {
     Spawner(usize),
     /// Worker `id`'s socket.
     WorkerSocket(u64),
+    /// Worker `id`'s stdout (0) or stderr (1) pipe.
+    WorkerOutput(u64, usize),
 }
 
 pub(crate) fn classify(key: usize) -> Key {
-    if key >= FIRST_WORKER_KEY && (key - FIRST_WORKER_KEY).is_multiple_of(2) {
-        Key::WorkerSocket(((key - FIRST_WORKER_KEY) / 2) as u64)
-    } else {
-        Key::Spawner(key)
+    let Some(offset) = key.checked_sub(FIRST_WORKER_KEY) else {
+        return Key::Spawner(key);
+    };
+    let id = (offset / KEYS_PER_WORKER) as u64;
+    match offset % KEYS_PER_WORKER {
+        0 => Key::WorkerSocket(id),
+        1 => Key::Spawner(key),
+        part => Key::WorkerOutput(id, part - 2),
     }
 }
 
 /// The id of the worker whose pidfd has this key (exec start).
 fn pidfd_worker(key: usize) -> Option<u64> {
-    (key >= FIRST_WORKER_KEY && !(key - FIRST_WORKER_KEY).is_multiple_of(2))
-        .then(|| ((key - FIRST_WORKER_KEY) / 2) as u64)
+    let offset = key.checked_sub(FIRST_WORKER_KEY)?;
+    (offset % KEYS_PER_WORKER == 1).then_some((offset / KEYS_PER_WORKER) as u64)
 }
 
 /// What a spawner reports.
@@ -78,9 +92,16 @@ pub(crate) enum SpawnEvent {
 
 /// See the module docs.
 pub(crate) trait Spawner: Send + fmt::Debug {
-    /// Starts worker `worker`, which gets `socket` and `status`. Returns
-    /// its pid if it is known at once; otherwise a `Spawned` event follows.
-    fn spawn(&mut self, worker: u64, socket: OwnedFd, status: OwnedFd) -> io::Result<Option<u32>>;
+    /// Starts worker `worker`, which gets `socket` and `status`, and
+    /// `output` as its stdout and stderr if given. Returns its pid if it is
+    /// known at once; otherwise a `Spawned` event follows.
+    fn spawn(
+        &mut self,
+        worker: u64,
+        socket: OwnedFd,
+        status: OwnedFd,
+        output: Option<[OwnedFd; 2]>,
+    ) -> io::Result<Option<u32>>;
 
     /// Settings the supervisor must send first on a new worker's socket,
     /// for workers that did not inherit them.
@@ -114,6 +135,9 @@ mod tests {
             assert_eq!(classify(worker_pidfd_key(id)), Key::Spawner(worker_pidfd_key(id)));
             assert_eq!(pidfd_worker(worker_pidfd_key(id)), Some(id));
             assert_eq!(pidfd_worker(worker_socket_key(id)), None);
+            assert_eq!(classify(worker_output_key(id, 0)), Key::WorkerOutput(id, 0));
+            assert_eq!(classify(worker_output_key(id, 1)), Key::WorkerOutput(id, 1));
+            assert_eq!(pidfd_worker(worker_output_key(id, 1)), None);
         }
         assert_eq!(classify(KEY_ZYGOTE_CONTROL), Key::Spawner(KEY_ZYGOTE_CONTROL));
     }

@@ -97,11 +97,19 @@ impl Drop for ZygoteSpawner {
 }
 
 impl Spawner for ZygoteSpawner {
-    fn spawn(&mut self, worker: u64, socket: OwnedFd, status: OwnedFd) -> io::Result<Option<u32>> {
+    fn spawn(
+        &mut self,
+        worker: u64,
+        socket: OwnedFd,
+        status: OwnedFd,
+        output: Option<[OwnedFd; 2]>,
+    ) -> io::Result<Option<u32>> {
         let Some(zygote) = &mut self.zygote else {
             return Err(io::Error::other("the zygote is not running"));
         };
-        zygote.send(&ToZygote::Spawn { worker }, vec![socket, status])?;
+        let mut fds = vec![socket, status];
+        fds.extend(output.into_iter().flatten());
+        zygote.send(&ToZygote::Spawn { worker }, fds)?;
         Ok(None)
     }
 
