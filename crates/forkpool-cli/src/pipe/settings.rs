@@ -37,12 +37,12 @@ pub(crate) enum Sink {
 }
 
 /// `--block`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum BlockSize {
     Bytes(u64),
     /// `--block -N` (`--pipepart`): the files split into N blocks per job
-    /// slot.
-    PerSlot(u64),
+    /// slot (N may be a fraction, or have a unit, as in GNU).
+    PerSlot(f64),
 }
 
 impl BlockSize {
@@ -51,7 +51,10 @@ impl BlockSize {
         match self {
             BlockSize::Bytes(n) => n,
             // GNU: 1 + int(size / slots / N).
-            BlockSize::PerSlot(n) => 1 + total / (slots.max(1) as u64) / n.max(1),
+            BlockSize::PerSlot(n) => {
+                let size = total as f64 / slots.max(1) as f64 / n;
+                1u64.saturating_add(size as u64)
+            }
         }
     }
 }
@@ -110,10 +113,11 @@ impl Settings {
             return Err(bad("--pipe/--pipepart must have a command to pipe into (e.g. 'cat')."));
         }
         let block = match p.block.as_deref() {
+            // GNU: one block per job slot with --round-robin, whatever
+            // --block says; ten by default.
+            _ if mode == Mode::Part && p.round_robin => BlockSize::PerSlot(1.0),
             None => match mode {
-                // GNU: ten blocks per job slot, or one with --round-robin.
-                Mode::Part if p.round_robin => BlockSize::PerSlot(1),
-                Mode::Part => BlockSize::PerSlot(10),
+                Mode::Part => BlockSize::PerSlot(10.0),
                 Mode::Pipe => BlockSize::Bytes(DEFAULT_BLOCK),
             },
             Some(text) => parse_block(text).ok_or_else(|| {
@@ -193,32 +197,38 @@ fn lines_flag(flags: &Flags) -> Option<&str> {
 fn parse_block(text: &str) -> Option<BlockSize> {
     let text = text.trim();
     if let Some(rest) = text.strip_prefix('-') {
-        return size(rest).filter(|&n| n > 0).map(BlockSize::PerSlot);
+        return fraction(rest).filter(|&n| n > 0.0).map(BlockSize::PerSlot);
     }
     let n = size(text)?;
     Some(BlockSize::Bytes(if n == 0 { DEFAULT_BLOCK } else { n }))
 }
 
+/// A size as a number of bytes.
 fn size(text: &str) -> Option<u64> {
+    sized(text).map(|n| n as u64)
+}
+
+/// A size that may be a fraction (`--block -0.5`: half a block per slot).
+fn fraction(text: &str) -> Option<f64> {
+    sized(text)
+}
+
+/// A number with GNU parallel's units: `k` 1000, `K` 1024 and so on (as
+/// `units::parse_size`), and `Ki`, `mi`...: 1024-based whatever the case.
+fn sized(text: &str) -> Option<f64> {
     if !text.starts_with(|c: char| c.is_ascii_digit() || c == '.') {
         return None;
     }
-    // `Ki`, `mi`...: 1024-based whatever the case.
-    let binary = |unit: char| match unit.to_ascii_uppercase() {
-        'K' => Some(1u64 << 10),
-        'M' => Some(1 << 20),
-        'G' => Some(1 << 30),
-        'T' => Some(1 << 40),
-        'P' => Some(1 << 50),
-        _ => None,
+    let digits = text.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let unit = &text[digits.len()..];
+    let scale = match unit.as_bytes() {
+        [] => 1,
+        [u, b'i' | b'I'] => crate::units::parse_size(&format!("1{}", u.to_ascii_uppercase() as char))?,
+        [_] => crate::units::parse_size(&format!("1{unit}"))?,
+        _ => return None,
     };
-    let mut chars = text.chars().rev();
-    if let (Some('i' | 'I'), Some(unit)) = (chars.next(), chars.next()) {
-        let scale = binary(unit)?;
-        let value: f64 = text[..text.len() - 2].parse().ok()?;
-        return (value.is_finite() && value >= 0.0).then_some((value * scale as f64) as u64);
-    }
-    crate::units::parse_size(text)
+    let value: f64 = digits.parse().ok()?;
+    (value.is_finite() && value >= 0.0).then_some(value * scale as f64)
 }
 
 #[cfg(test)]
@@ -234,15 +244,20 @@ mod tests {
         assert_eq!(parse_block("10M"), Some(BlockSize::Bytes(10 << 20)));
         assert_eq!(parse_block("1.5k"), Some(BlockSize::Bytes(1500)));
         assert_eq!(parse_block("0"), Some(BlockSize::Bytes(DEFAULT_BLOCK)));
-        assert_eq!(parse_block("-2"), Some(BlockSize::PerSlot(2)));
-        for bad in ["10Q", "-0", "abc", "", "-", "k", "1xi", "--1"] {
+        assert_eq!(parse_block("1Mi"), Some(BlockSize::Bytes(1 << 20)));
+        assert_eq!(parse_block("-2"), Some(BlockSize::PerSlot(2.0)));
+        assert_eq!(parse_block("-0.5"), Some(BlockSize::PerSlot(0.5)));
+        assert_eq!(parse_block("-1k"), Some(BlockSize::PerSlot(1000.0)));
+        for bad in ["10Q", "-0", "abc", "", "-", "k", "1xi", "--1", "1kb", "1.2.3"] {
             assert_eq!(parse_block(bad), None, "{bad:?}");
         }
     }
 
     #[test]
     fn blocks_per_slot() {
-        assert_eq!(BlockSize::PerSlot(10).bytes(2, 1000), 51);
+        assert_eq!(BlockSize::PerSlot(10.0).bytes(2, 1000), 51);
+        assert_eq!(BlockSize::PerSlot(2.5).bytes(2, 1000), 201);
+        assert_eq!(BlockSize::PerSlot(0.5).bytes(2, 1000), 1001);
         assert_eq!(BlockSize::Bytes(7).bytes(2, 1000), 7);
     }
 }

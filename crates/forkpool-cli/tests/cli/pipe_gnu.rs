@@ -100,6 +100,12 @@ fn the_same_blocks_and_statuses_as_gnu_parallel() {
         ("", vec!["--pipepart", "-a", "s1000", "--block", "500", SHOW]),
         ("", vec!["--pipepart", "-a", "s1000", "-j3", "wc -l"]),
         ("", vec!["--pipepart", "-a", "s1000", "--block", "-2", "wc -l"]),
+        ("", vec!["--pipepart", "-a", "s1000", "--block", "-2.5", "-j2", "wc -l"]),
+        // --round-robin makes it one part per slot, whatever --block says.
+        (
+            "",
+            vec!["--pipepart", "-a", "s1000", "--round-robin", "--block", "100", "-j2", "wc -l"],
+        ),
         (
             "",
             vec!["--pipepart", "-a", "s1000", "-a", "hdr", "--block", "100", "wc -l"],
