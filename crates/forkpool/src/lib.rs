@@ -28,6 +28,10 @@
 //! let crash = pool.submit(|_: ()| unsafe { std::ptr::null_mut::<u8>().write_volatile(1) }, ());
 //! assert!(matches!(crash.join(), Err(TaskError::Crashed { signal: Some(11), .. })));
 //!
+//! // A generator in a worker, its items read as it makes them.
+//! let squares: Vec<u64> = pool.stream(|n: u64| (0..n).map(|i| i * i), 4).collect::<Result<_, _>>().unwrap();
+//! assert_eq!(squares, [0, 1, 4, 9]);
+//!
 //! // Big data crosses without being copied: only a descriptor travels.
 //! let image = forkpool::SharedBytes::copy_from(&vec![0u8; 64 << 20])?;
 //! assert_eq!(pool.submit(|b: forkpool::SharedBytes| b.len(), image).join(), Ok(64 << 20));
@@ -88,6 +92,24 @@
 //!   [`TaskError::Codec`]. Memfds have no name anywhere, so nothing is left
 //!   in `/dev/shm` or elsewhere, even after a `SIGKILL`: the kernel frees
 //!   them with their last descriptor or mapping.
+//! - **Streams and credits.** [`Pool::stream`] runs a generator in a
+//!   worker. The worker writes each item into a ring of shared memory (a
+//!   memfd the caller made and both map) and publishes it with one store
+//!   before it asks the generator for the next, so no item costs a system
+//!   call, none is held back while the generator is busy, and none is lost
+//!   if the worker dies: the caller holds its own mapping. Credits bound
+//!   how far the worker runs ahead (65,536 items, 1 MiB of ring, 16 MiB of
+//!   larger items): past them it sleeps until the caller has taken half
+//!   back, and that wait is not timed. Each side sleeps only after saying
+//!   so in the ring, and the other wakes it: the worker wakes a caller
+//!   blocked in `next` through a futex in the ring (an async caller
+//!   through the supervisor), the caller wakes the worker with an
+//!   `eventfd`. Items holding
+//!   descriptors (or over 64 KiB) travel as frames with their descriptors,
+//!   a marker keeping their place in the ring. A stream holds its worker
+//!   until it ends; cancelling it is a mark on the status page (looked at
+//!   between items) and a `CANCEL` frame. `src/stream/README.md` has the
+//!   design.
 //! - **Nothing outlives the pool.** Each worker is its own process group
 //!   and dies with the zygote (`PR_SET_PDEATHSIG`); the zygote watches the
 //!   client through a pidfd and, when the client dies however it dies,
@@ -246,9 +268,16 @@
 //! - `preload` must not leave threads running (the zygote must stay
 //!   single-threaded to fork). Start threads in `worker_init`.
 //! - `submit` runs a task at most once: a task that started on a worker
-//!   that then died is never run again (it fails). A `map` item whose
+//!   that then died is never run again (it fails). So does `stream`. A `map` item whose
 //!   worker died part-way through its chunk may run again (see
 //!   [`Pool::map`]).
+//! - An open [`TaskStream`] holds a worker until it ends or is dropped:
+//!   in a pool of one worker, tasks submitted meanwhile wait for it (and a
+//!   consumer that waits for such a task before reading on waits forever).
+//!   A generator stuck inside `next()` when its stream is dropped has a
+//!   second to come back before its worker is killed and replaced.
+//!   `Rlimit::CpuSeconds` counts a stream as one task: an endless stream
+//!   runs out of it eventually.
 //! - `memory_limit` (`RLIMIT_DATA`) counts private memory only: the
 //!   shared memory of [`SharedBytes`] (and of large arguments in transit)
 //!   is not counted. What a task allocates from it is.
@@ -298,6 +327,7 @@ mod output;
 mod pool;
 mod shm;
 mod slot;
+mod stream;
 mod supervisor;
 mod sys;
 mod task;
@@ -310,6 +340,7 @@ pub use map::{CapturedMap, Map};
 pub use output::{Captured, DEFAULT_CAPTURE_LIMIT, TaskOutput};
 pub use pool::Pool;
 pub use shm::{SharedBytes, SharedBytesMut, SharedSlice, SharedSliceMut};
+pub use stream::TaskStream;
 pub use sys::exit::ExitReason;
 pub use sys::signal::signal_name;
 pub use task::{AsCompleted, Task, as_completed};

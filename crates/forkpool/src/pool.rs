@@ -171,7 +171,7 @@ impl Pool {
         self.shared.pids().zygote
     }
 
-    pub(crate) fn shared(&self) -> &Shared {
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.shared
     }
 

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
+use common::Unsendable;
 use forkpool::{Pool, TaskError, as_completed};
 use serde::{Deserialize, Serialize};
 
@@ -232,22 +233,6 @@ fn dropping_a_map_stops_the_chunks_workers_already_hold() {
         .filter(|line| line.parse::<u128>().is_ok_and(|t| t > dropped_at))
         .count();
     assert!(late < 200, "{late} slow items started after the map was dropped");
-}
-
-/// Refuses to be serialized.
-#[derive(Debug)]
-struct Unsendable;
-
-impl Serialize for Unsendable {
-    fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
-        Err(serde::ser::Error::custom("this value refuses to be serialized"))
-    }
-}
-
-impl<'de> Deserialize<'de> for Unsendable {
-    fn deserialize<D: serde::Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
-        Ok(Unsendable)
-    }
 }
 
 /// Serializes as a number but wants a string back.

@@ -162,6 +162,50 @@ fn output_threads() -> usize {
         .count()
 }
 
+#[test]
+fn open_streams_leave_nothing_behind() {
+    for stop in ["shutdown", "terminate"] {
+        leaves_nothing_behind(|| {
+            let pool = Pool::builder().workers(3).build().unwrap();
+            // Finished, partly read; running flat out; waiting for credit
+            // with items holding shared memory in flight; stuck in an item.
+            let mut finished = pool.stream(|n: u64| 0..n, 100);
+            assert_eq!(finished.next(), Some(Ok(0)));
+            let mut fast = pool.stream(|_: ()| 0u64.., ());
+            assert_eq!(fast.next(), Some(Ok(0)));
+            let mut shared = pool.stream(
+                |_: ()| (0u8..).map(|i| forkpool::SharedBytes::copy_from(&[i; 4096]).unwrap()),
+                (),
+            );
+            assert_eq!(shared.next().unwrap().unwrap()[0], 0);
+            let mut stuck = pool.stream(
+                |_: ()| {
+                    (0u64..).inspect(|&i| {
+                        if i == 1 {
+                            std::thread::sleep(Duration::from_secs(600));
+                        }
+                    })
+                },
+                (),
+            );
+            assert_eq!(stuck.next(), Some(Ok(0)));
+            std::thread::sleep(Duration::from_millis(100));
+            if stop == "shutdown" {
+                pool.shutdown();
+            } else {
+                pool.terminate();
+            }
+            // Ended by then, or stopped by the pool: either way it ends.
+            let last = finished.last();
+            assert!(matches!(last, Some(Ok(99) | Err(TaskError::PoolShutdown))), "{last:?}");
+            for stream in [fast, stuck] {
+                assert_eq!(stream.last(), Some(Err(TaskError::PoolShutdown)), "{stop}");
+            }
+            assert_eq!(shared.last().map(|r| r.err()), Some(Some(TaskError::PoolShutdown)));
+        });
+    }
+}
+
 fn failing_init() {
     panic!("init fails");
 }

@@ -643,3 +643,124 @@ fn backtrace_helper() {
         None => println!("backtrace: no"),
     }
 }
+
+// ---------------------------------------------------------------- streams --
+
+/// A generator that says what it makes, item by item, then ends as `how`
+/// says (see [`write_then`]) after item 2.
+fn stream_then(how: u8) -> impl Iterator<Item = u32> {
+    eprintln!("generator for {how}");
+    (0..4u32).inspect(move |&i| {
+        if i == 3 {
+            write_then(how);
+        }
+        println!("made {i}");
+    })
+}
+
+#[test]
+fn a_streams_output_is_captured_up_to_its_end_whatever_the_end() {
+    for start in STARTS {
+        let pool = Pool::builder()
+            .workers(2)
+            .start_method(start)
+            .task_output(TaskOutput::Capture)
+            .task_timeout(Duration::from_secs(3))
+            .build()
+            .unwrap();
+        // A task on the other worker, writing meanwhile, keeps its own.
+        let beside = pool.submit(write_then, 5);
+        for how in [5, 0, 1, 2, 3, 4] {
+            let mut stream = pool.stream(stream_then, how);
+            assert!(stream.captured().is_none(), "before the end");
+            let items: Vec<_> = stream.by_ref().collect();
+            let made = if how == 5 { 4 } else { 3 };
+            assert_eq!(items[..made], [Ok(0), Ok(1), Ok(2), Ok(3)][..made], "{start:?} {how}");
+            let done = stream.captured().expect("the stream ended");
+            assert_eq!(
+                done.result,
+                items.get(made).map_or(Ok(()), |e| Err(e.clone().unwrap_err()))
+            );
+            // Item 3 writes before it ends (or is made, for 5).
+            let mut out: String = (0..3).map(|i| format!("made {i}\n")).collect();
+            out += &format!("out before {how}\n");
+            if how == 5 {
+                out += "made 3\n";
+            }
+            let err = format!("generator for {how}\nerr before {how}");
+            assert_eq!(text(&done.stdout), out, "{start:?} {how}");
+            assert_eq!(text(&done.stderr), err, "{start:?} {how}");
+            assert!(stream.captured().is_none(), "taken once");
+        }
+        let beside = beside.join_captured();
+        assert_eq!(
+            (text(&beside.stdout), text(&beside.stderr)),
+            ("out before 5\n", "err before 5")
+        );
+    }
+}
+
+#[test]
+fn a_stream_that_cannot_start_or_is_cancelled_has_nothing_captured() {
+    let pool = pool(StartMethod::Zygote, TaskOutput::Capture);
+    let mut cancelled = pool.stream(|_: ()| (0u64..).inspect(|i| println!("{i}")), ());
+    assert_eq!(cancelled.next(), Some(Ok(0)));
+    cancelled.cancel();
+    assert_eq!(cancelled.next(), None);
+    assert!(cancelled.captured().is_none());
+    // The worker goes on, and its next task's output is its own.
+    let next = pool.submit(|_: ()| print!("next"), ()).join_captured();
+    assert_eq!(text(&next.stdout), "next");
+    // Output that is not captured: the end, with nothing in it.
+    let plain = Pool::builder().workers(1).build().unwrap();
+    let mut stream = plain.stream(|n: u8| 0..n, 2);
+    assert_eq!(stream.by_ref().count(), 2);
+    let done = stream.captured().unwrap();
+    assert_eq!((done.result, done.stdout, done.stderr), (Ok(()), vec![], vec![]));
+    assert!(stream.id() > 0);
+}
+
+#[test]
+fn a_streams_tagged_lines_carry_its_id_and_come_out_before_its_end() {
+    for start in STARTS {
+        let printed = run_helper(
+            "stream_tagged_helper",
+            &[("FORKPOOL_TEST_START", Some(start_name(start)))],
+        );
+        let lines: Vec<&str> = printed.stdout.lines().collect();
+        let id = lines.iter().find_map(|l| l.strip_prefix("stream is ")).expect("no id");
+        let end = lines.iter().position(|l| *l == "ended").expect("no end");
+        let mut at = 0;
+        for i in 0..3 {
+            let line = format!("[task {id}] made {i}");
+            at = lines
+                .iter()
+                .position(|l| *l == line)
+                .unwrap_or_else(|| panic!("{line} is lost"));
+            assert!(at < end, "{start:?} {}", printed.stdout);
+        }
+        let crash_line = format!("[task {id}] out before 1");
+        assert!(lines[at + 1..end].contains(&crash_line.as_str()), "{}", printed.stdout);
+        assert!(
+            printed.stderr.contains(&format!("[task {id}] generator for 1\n"))
+                && printed.stderr.contains(&format!("[task {id}] err before 1\n")),
+            "{start:?} {}",
+            printed.stderr
+        );
+    }
+}
+
+#[test]
+#[ignore = "run by a_streams_tagged_lines_carry_its_id_and_come_out_before_its_end"]
+fn stream_tagged_helper() {
+    let Some(start) = start_from_env() else { return };
+    let pool = pool(start, TaskOutput::Tagged);
+    let stream = pool.stream(stream_then, 1);
+    println!("stream is {}", stream.id());
+    let items: Vec<_> = stream.collect();
+    assert!(
+        matches!(items[..], [Ok(0), Ok(1), Ok(2), Err(TaskError::Crashed { .. })]),
+        "{items:?}"
+    );
+    println!("ended");
+}

@@ -10,6 +10,7 @@
 //!   beside the messages.
 //! - [`status`]: the page each worker shares with the supervisor.
 //! - [`panic`]: what a worker reports about a task that panicked.
+//! - [`stream`]: the frames of a streaming task.
 
 pub(crate) mod codec;
 pub(crate) mod control;
@@ -18,3 +19,4 @@ pub(crate) mod outbox;
 pub(crate) mod panic;
 pub(crate) mod protocol;
 pub(crate) mod status;
+pub(crate) mod stream;

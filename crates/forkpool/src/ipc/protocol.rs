@@ -5,6 +5,8 @@
 //!   `count` items (each an encoded argument; see "Items" below).
 //! - `CONFIG`: the worker's settings (exec start only; forked workers
 //!   inherit them from the zygote).
+//! - `STREAM`, `CANCEL`: a streaming task, and stopping it (see
+//!   `ipc::stream`).
 //!
 //! Worker → supervisor:
 //! - `READY`: `pid u32`, once `worker_init` has run.
@@ -18,6 +20,8 @@
 //!   output goes through pipes: how many bytes had been written to each
 //!   pipe when the item the next frame (`RESULTS`, or `READY`) reports
 //!   last on ended. See `supervisor/output/README.md`.
+//! - `BELL`, `YIELD`: a stream's wake-up and its items that hold
+//!   descriptors (see `ipc::stream`).
 //!
 //! Items: `head u32 | inline bytes | [size u64] | [fds u32]`. The low 30
 //! bits of `head` are the number of inline bytes. With `OUT_OF_LINE` set,
@@ -32,6 +36,7 @@
 
 use super::frame::{self, Cursor, Frame, FrameError, FrameFds};
 use super::outbox::{Attachment, Outbox};
+use super::stream;
 
 /// The largest frame body either side accepts, for a pool whose arguments
 /// and results may each be `max_message` bytes: a `map` chunk carries up to
@@ -45,10 +50,15 @@ pub(crate) fn frame_limit(max_message: usize) -> usize {
 pub(crate) mod kind {
     pub(crate) const RUN: u8 = 1;
     pub(crate) const CONFIG: u8 = 2;
+    /// A streaming task (see `ipc::stream`).
+    pub(crate) const STREAM: u8 = 3;
+    pub(crate) const CANCEL: u8 = 4;
     pub(crate) const READY: u8 = 10;
     pub(crate) const INIT_FAILED: u8 = 11;
     pub(crate) const RESULTS: u8 = 12;
     pub(crate) const OUTPUT_MARK: u8 = 13;
+    pub(crate) const BELL: u8 = 14;
+    pub(crate) const YIELD: u8 = 15;
 }
 
 /// The outcome of one item, as the worker reports it.
@@ -293,6 +303,8 @@ fn parse_run(body: &[u8], fds: FrameFds) -> Result<Run<'_>, FrameError> {
 pub(crate) enum ToWorker<'a> {
     Run(Run<'a>),
     Config(&'a [u8]),
+    Stream(stream::Start<'a>),
+    Cancel { job: u64 },
 }
 
 /// Decodes a frame the supervisor sent.
@@ -300,6 +312,8 @@ pub(crate) fn parse_to_worker(frame: Frame<'_>) -> Result<ToWorker<'_>, FrameErr
     match frame.kind {
         kind::RUN => parse_run(frame.body, frame.fds).map(ToWorker::Run),
         kind::CONFIG => Ok(ToWorker::Config(frame.body)),
+        kind::STREAM => stream::parse_start(frame).map(ToWorker::Stream),
+        kind::CANCEL => stream::parse_job(frame.body, "cancel").map(|job| ToWorker::Cancel { job }),
         other => Err(FrameError::UnknownKind(other)),
     }
 }
@@ -513,6 +527,10 @@ pub(crate) enum FromWorker<'a> {
     Results(Results<'a>),
     /// Output positions: `[stdout, stderr]`.
     OutputMark([u64; 2]),
+    Bell {
+        job: u64,
+    },
+    Yield(stream::Yielded<'a>),
 }
 
 /// Decodes a frame a worker sent. The bytes are untrusted.
@@ -534,6 +552,8 @@ pub(crate) fn parse_from_worker(frame: Frame<'_>) -> Result<FromWorker<'_>, Fram
             c.expect_end("trailing bytes")?;
             Ok(FromWorker::OutputMark(position))
         }
+        kind::BELL => stream::parse_job(frame.body, "bell").map(|job| FromWorker::Bell { job }),
+        kind::YIELD => stream::parse_yield(frame).map(FromWorker::Yield),
         other => Err(FrameError::UnknownKind(other)),
     }
 }
@@ -725,7 +745,17 @@ mod tests {
             if len >= 5 && next() % 2 == 0 {
                 let body = (len - 5) as u32;
                 bytes[..4].copy_from_slice(&body.to_le_bytes());
-                bytes[4] = [kind::READY, kind::INIT_FAILED, kind::RESULTS, kind::OUTPUT_MARK][(next() % 4) as usize];
+                let kinds = [
+                    kind::READY,
+                    kind::INIT_FAILED,
+                    kind::RESULTS,
+                    kind::OUTPUT_MARK,
+                    kind::BELL,
+                    kind::YIELD | frame::ATTACHED,
+                    kind::STREAM | frame::ATTACHED,
+                    kind::CANCEL,
+                ];
+                bytes[4] = kinds[(next() % kinds.len() as u64) as usize];
             }
             let _ = decode(&bytes, 1 << 16);
             let mut reader = FrameReader::new(1 << 16);

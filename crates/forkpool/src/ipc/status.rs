@@ -13,7 +13,10 @@
 //!   `RECALLED` when it takes back the jobs queued behind it (see
 //!   [`StatusPage::recall`])
 //! - word 1: items completed (result encoded)
-//! - word 2: coarse monotonic time (ns) the last item started
+//! - word 2: coarse monotonic time (ns) the last item started; in a
+//!   streaming task, the last of the stream's items (see
+//!   [`StatusPage::stamp`]), or `u64::MAX` while the stream waits for its
+//!   consumer
 //! - word 3: flags (`FLAG_OUT_OF_MEMORY`, `FLAG_PANICKED`)
 //! - word 4: length of the panic message in the text area
 //! - word 5: abandoned jobs posted so far (written by the supervisor)
@@ -60,6 +63,10 @@ const DOOMED: u64 = 1 << 63;
 /// worker skips them and starts nothing until it has seen that.
 const RECALLED: u64 = 1 << 62;
 const MARKS: u64 = DOOMED | RECALLED;
+
+/// The `STARTED_AT` stamp of a stream waiting for its consumer: as far
+/// in the future as can be, so no timeout ever counts from it.
+const PAUSED: u64 = u64::MAX;
 
 /// What became of an attempt to start an item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,6 +187,20 @@ impl StatusPage {
             // Only the worker writes the count: a scribbled page.
             Err(_) => Begin::Doomed,
         }
+    }
+
+    /// Stamps the start of the next item of the streaming task that is
+    /// running, at `now_ns`: the task is one item for the ledger, but
+    /// `task_timeout` bounds the time each of its items takes.
+    pub(crate) fn stamp(&self, now_ns: u64) {
+        self.page.words()[STARTED_AT].store(now_ns, Ordering::Release);
+    }
+
+    /// The running stream waits for its consumer (for credit): no item is
+    /// being made, so none can time out. The next [`stamp`](Self::stamp)
+    /// ends the pause.
+    pub(crate) fn pause(&self) {
+        self.page.words()[STARTED_AT].store(PAUSED, Ordering::Release);
     }
 
     /// Marks item number `n` as completed.
@@ -426,6 +447,24 @@ mod tests {
         assert_eq!(sup.snapshot().panic, Some(report));
         worker.clear_panic();
         assert_eq!(sup.snapshot().panic, None);
+    }
+
+    #[test]
+    fn a_stream_stamps_each_item_and_pauses_without_being_timed() {
+        let (sup, fd) = StatusPage::create().unwrap();
+        let worker = StatusPage::open(&fd).unwrap();
+        assert_eq!(worker.begin(1, 100), Begin::Started);
+        worker.stamp(250);
+        let s = sup.snapshot();
+        assert_eq!(
+            (s.started, s.started_at_ns),
+            (1, 250),
+            "still one task, timed from its last item"
+        );
+        worker.pause();
+        assert_eq!(coarse_now_ns().saturating_sub(sup.snapshot().started_at_ns), 0);
+        worker.stamp(300);
+        assert_eq!(sup.snapshot().started_at_ns, 300);
     }
 
     #[test]

@@ -7,6 +7,7 @@ use crate::ipc::frame::FrameError;
 use crate::ipc::outbox::Attachment;
 use crate::ipc::protocol::extent;
 use crate::slot::Slot;
+use crate::stream::link::Link;
 use crate::sys::code::CodeOffset;
 
 /// See the module docs. Cloning shares the encoded items.
@@ -37,6 +38,9 @@ pub(crate) struct Job {
     /// `submit`: an item that started is never run again, even if its
     /// result was lost with its worker. (`map` items may be re-run.)
     pub(crate) at_most_once: bool,
+    /// A streaming task: its one item is the argument, and the worker
+    /// gets the stream's ring beside it (see `supervisor/stream.rs`).
+    pub(crate) stream: Option<Arc<Link>>,
 }
 
 impl Job {
@@ -65,7 +69,14 @@ impl Job {
             size,
             bystander: 0,
             at_most_once,
+            stream: None,
         }
+    }
+
+    /// Makes it the job of the stream `link` (a job of one item).
+    pub(crate) fn with_stream(mut self, link: Arc<Link>) -> Job {
+        self.stream = Some(link);
+        self
     }
 
     /// The encoded items.
@@ -102,6 +113,7 @@ impl Job {
             size: part.size,
             bystander: self.bystander,
             at_most_once: self.at_most_once,
+            stream: self.stream.clone(),
         })
     }
 
@@ -120,6 +132,7 @@ impl Job {
             size: 0,
             bystander: self.bystander,
             at_most_once: self.at_most_once,
+            stream: self.stream.clone(),
         }
     }
 

@@ -7,6 +7,7 @@ mod ledger;
 mod output;
 mod shared;
 mod spawner;
+mod stream;
 mod worker;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -231,9 +232,12 @@ impl Supervisor {
                     worker.status.abandon(id);
                 }
             }
+            self.cancel_abandoned_streams();
         }
         if stop.is_some() && self.stop != Some(Stop::Terminate) && stop != self.stop {
             self.stop = stop;
+            // Streams may be endless: the pool stops them rather than wait.
+            self.stop_streams();
             if stop == Some(Stop::Terminate) {
                 self.begin_terminate();
             }
@@ -242,7 +246,7 @@ impl Supervisor {
         for job in jobs {
             if self.broken {
                 job.fail(self.broken_error());
-            } else if self.stop == Some(Stop::Terminate) {
+            } else if self.stop == Some(Stop::Terminate) || self.refuse_while_stopping(&job) {
                 job.fail(TaskError::Cancelled);
             } else {
                 self.queue.push_back(job);
@@ -485,6 +489,7 @@ impl Supervisor {
                 true,
             ),
             Some(KillCause::Terminate) => (TaskError::PoolShutdown, None, false),
+            Some(KillCause::Stopped(error)) => (error.clone(), None, false),
             Some(KillCause::Unresponsive | KillCause::InitTimedOut(_)) | None => {
                 (self.error_from_end(worker, snapshot), None, false)
             }
@@ -655,7 +660,8 @@ impl Supervisor {
         let job_ns = self.estimate_ns(u64::from(job.count));
         let mut best: Option<(u64, u64)> = None;
         for (&id, worker) in &self.workers {
-            if !worker.accepting() {
+            // A worker serves one stream at a time, and nothing else then.
+            if !worker.accepting() || worker.stream.is_some() {
                 continue;
             }
             let ledger = &worker.ledger;
@@ -739,6 +745,9 @@ impl Supervisor {
                 continue;
             };
             let jobs = worker.ledger.recall_after(started);
+            if jobs.iter().any(|j| j.stream.is_some()) {
+                worker.stream = None;
+            }
             if let Some(budget) = &mut worker.budget {
                 *budget += jobs.iter().map(|j| u64::from(j.count)).sum::<u64>();
             }
@@ -809,7 +818,11 @@ impl Supervisor {
             }
             let job_id = self.next_job;
             self.next_job += 1;
-            if let Err(e) = protocol::write_run(&mut worker.out, job_id, job.entry, job.count, job.items(), job.fds()) {
+            let written = match &job.stream {
+                Some(link) => stream::write_start(worker, job_id, &job, &link.clone()),
+                None => protocol::write_run(&mut worker.out, job_id, job.entry, job.count, job.items(), job.fds()),
+            };
+            if let Err(e) = written {
                 job.fail(TaskError::Codec { message: e.to_string() });
                 continue;
             }
@@ -921,6 +934,11 @@ impl Supervisor {
                     earliest(closed + CLOSE_GRACE);
                 }
             }
+        }
+        let (overdue, stream_next) = self.overdue_streams(now);
+        kills.extend(overdue);
+        if let Some(at) = stream_next {
+            earliest(at);
         }
         for (id, cause) in kills {
             self.kill_worker(id, cause);

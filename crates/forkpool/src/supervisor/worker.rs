@@ -28,6 +28,9 @@ pub(crate) enum KillCause {
     InitTimedOut(Duration),
     /// Its socket closed but it did not exit, or it ignored a shutdown.
     Unresponsive,
+    /// The stream it ran was stopped and its generator did not come back
+    /// in time; the stream ends with this error.
+    Stopped(crate::error::TaskError),
 }
 
 /// How a worker ended.
@@ -69,6 +72,8 @@ pub(crate) struct Worker {
     pub(crate) init_error: Option<String>,
     /// Its stdout and stderr pipes, unless task output is inherited.
     pub(crate) output: Option<WorkerOutput>,
+    /// The stream it was handed, until the stream's results come back.
+    pub(crate) stream: Option<super::stream::Active>,
 }
 
 /// What reading from a worker turned up, beyond results.
@@ -98,6 +103,7 @@ impl Worker {
             ended: None,
             init_error: None,
             output: None,
+            stream: None,
         }
     }
 
@@ -202,10 +208,17 @@ impl Worker {
                         news.protocol_error = Some("results before READY".into());
                         return;
                     }
+                    let stream_ended = self.stream.as_ref().is_some_and(|s| s.job == results.job);
                     match self.ledger.ack(results.job, results.first, results.count) {
                         Ok(acked) => {
-                            let sample = results.elapsed_ns as f64 / f64::from(results.count);
-                            *item_ns = Some(item_ns.map_or(sample, |old| old * 0.75 + sample * 0.25));
+                            if stream_ended {
+                                // Free for other tasks; a stream's length
+                                // says nothing of how long items take.
+                                self.stream = None;
+                            } else {
+                                let sample = results.elapsed_ns as f64 / f64::from(results.count);
+                                *item_ns = Some(item_ns.map_or(sample, |old| old * 0.75 + sample * 0.25));
+                            }
                             let part = Part::Records {
                                 first: acked.first,
                                 count: results.count,
@@ -230,6 +243,18 @@ impl Worker {
                             news.protocol_error = Some(message);
                             return;
                         }
+                    }
+                }
+                Ok(FromWorker::Bell { job }) => {
+                    if let Err(message) = self.on_bell(job) {
+                        news.protocol_error = Some(message);
+                        return;
+                    }
+                }
+                Ok(FromWorker::Yield(item)) => {
+                    if let Err(message) = super::stream::on_yield(self.stream.as_ref(), item, self.max_message) {
+                        news.protocol_error = Some(message);
+                        return;
                     }
                 }
                 Err(e) => {

@@ -19,6 +19,12 @@ use std::sync::OnceLock;
 pub(crate) type EntryFn =
     for<'a, 'b> fn(crate::ipc::codec::Input<'a>, crate::ipc::codec::Sink<'b>) -> Result<(), crate::call::CallError>;
 
+/// The signature of a stream's entry point (see `crate::stream::entry`):
+/// it decodes the argument and returns the running generator.
+pub(crate) type StreamEntryFn = for<'a> fn(
+    crate::ipc::codec::Input<'a>,
+) -> Result<Box<dyn crate::stream::entry::Generator>, crate::call::CallError>;
+
 /// A function address expressed relative to [`anchor`].
 pub(crate) type CodeOffset = i64;
 
@@ -35,6 +41,11 @@ fn anchor_addr() -> usize {
 
 /// The offset of a task entry point.
 pub(crate) fn entry_offset(f: EntryFn) -> CodeOffset {
+    (f as usize).wrapping_sub(anchor_addr()) as CodeOffset
+}
+
+/// The offset of a stream's entry point.
+pub(crate) fn stream_entry_offset(f: StreamEntryFn) -> CodeOffset {
     (f as usize).wrapping_sub(anchor_addr()) as CodeOffset
 }
 
@@ -66,6 +77,17 @@ pub(crate) fn entry_at(offset: CodeOffset) -> io::Result<EntryFn> {
     // inside an executable mapping of this binary (checked by `resolve`).
     // Function pointers and `usize` have the same size and representation.
     Ok(unsafe { std::mem::transmute::<usize, EntryFn>(addr) })
+}
+
+/// Resolves a stream's entry point sent by the supervisor.
+pub(crate) fn stream_entry_at(offset: CodeOffset) -> io::Result<StreamEntryFn> {
+    let addr = resolve(offset)?;
+    // SAFETY: as in `entry_at`: the offset was computed by
+    // `stream_entry_offset` from a `StreamEntryFn` in a process running this
+    // same executable image, and the address lies inside its code. The
+    // supervisor sends it only in a `STREAM` frame, never in a `RUN` frame,
+    // so it is called with the signature it was made for.
+    Ok(unsafe { std::mem::transmute::<usize, StreamEntryFn>(addr) })
 }
 
 /// Resolves a `fn()` hook (preload, worker init) sent by the supervisor.

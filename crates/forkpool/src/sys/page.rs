@@ -6,10 +6,11 @@
 //! from shrinking the file under the supervisor's mapping (which would turn
 //! the supervisor's next read into a `SIGBUS`).
 
+use std::ffi::CStr;
 use std::fs::File;
 use std::io;
 use std::os::fd::OwnedFd;
-use std::sync::atomic::{AtomicU8, AtomicU64};
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64};
 
 use memmap2::{MmapOptions, MmapRaw};
 use rustix::fs::{MemfdFlags, SealFlags};
@@ -74,6 +75,94 @@ impl SharedPage {
     }
 }
 
+/// Any number of 64-bit words shared read-write between two processes
+/// (a stream's ring, see `stream::ring`), accessed only through atomics.
+///
+/// Like [`SharedPage`], the memfd is sealed against resizing before its
+/// descriptor leaves this process, so that the other process cannot turn
+/// our next access into a `SIGBUS`; unlike it, both sides may write.
+#[derive(Debug)]
+pub(crate) struct SharedWords {
+    map: MmapRaw,
+    words: usize,
+}
+
+impl SharedWords {
+    /// Creates `words` zeroed words, sealed against resizing, with the
+    /// first `allocate` bytes' pages allocated now (the rest are allocated
+    /// by whoever writes them, see [`SharedWords::allocate`]). Returns the
+    /// mapping and the descriptor the other process maps.
+    pub(crate) fn create(name: &CStr, words: usize, allocate: usize) -> io::Result<(SharedWords, OwnedFd)> {
+        let bytes = words
+            .checked_mul(8)
+            .ok_or_else(|| io::Error::other("shared words too large"))?;
+        let fd = rustix::fs::memfd_create(name, MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING)?;
+        rustix::fs::ftruncate(&fd, bytes as u64)?;
+        rustix::fs::fcntl_add_seals(&fd, SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL)?;
+        Self::allocate(&fd, 0, allocate.min(bytes) as u64)?;
+        let shared = Self::map(&fd, words)?;
+        Ok((shared, fd))
+    }
+
+    /// Maps `words` words created by [`SharedWords::create`] in another
+    /// process, checking the size.
+    pub(crate) fn open(fd: &OwnedFd, words: usize) -> io::Result<SharedWords> {
+        let size = rustix::fs::fstat(fd)?.st_size;
+        if u64::try_from(size).ok() != Some(words as u64 * 8) {
+            return Err(io::Error::other(format!(
+                "shared memory has size {size}, expected {}",
+                words * 8
+            )));
+        }
+        let seals = rustix::fs::fcntl_get_seals(fd)?;
+        if !seals.contains(SealFlags::SHRINK) {
+            return Err(io::Error::other("shared memory is not sealed against shrinking"));
+        }
+        Self::map(fd, words)
+    }
+
+    /// Allocates the pages of bytes `from..to` of `fd`'s memory, so that
+    /// writing them later cannot fault for lack of memory: a shortage is
+    /// this error instead of a `SIGBUS`.
+    pub(crate) fn allocate(fd: &OwnedFd, from: u64, to: u64) -> io::Result<()> {
+        if to > from {
+            rustix::fs::fallocate(fd, rustix::fs::FallocateFlags::empty(), from, to - from)?;
+        }
+        Ok(())
+    }
+
+    fn map(fd: &OwnedFd, words: usize) -> io::Result<SharedWords> {
+        let file = File::from(fd.try_clone()?);
+        let map = MmapOptions::new().len(words * 8).map_raw(&file)?;
+        Ok(SharedWords { map, words })
+    }
+
+    /// The first four bytes of word `index`, as a 32-bit atomic: what a
+    /// futex waits on. Such a word must only ever be accessed this way.
+    pub(crate) fn futex_word(&self, index: usize) -> Option<&AtomicU32> {
+        if index >= self.words {
+            return None;
+        }
+        // SAFETY: `index` is within the mapping (checked above), and the
+        // mapping is page-aligned, so the address is aligned for u32. Every
+        // bit pattern is a valid AtomicU32, the mapping lives as long as
+        // `self`, and callers access this word only through this atomic
+        // (never as the AtomicU64 `words` also covers), in both processes.
+        Some(unsafe { &*self.map.as_mut_ptr().cast::<AtomicU64>().add(index).cast::<AtomicU32>() })
+    }
+
+    /// The words.
+    pub(crate) fn words(&self) -> &[AtomicU64] {
+        let ptr = self.map.as_mut_ptr().cast::<AtomicU64>();
+        // SAFETY: the mapping is `words * 8` bytes long, page-aligned (so
+        // aligned for u64), and lives as long as `self`; the file is sealed
+        // against shrinking, so every page stays backed. Every bit pattern
+        // is a valid AtomicU64, and both processes only ever access these
+        // bytes through atomic operations, so shared references are sound.
+        unsafe { std::slice::from_raw_parts(ptr, self.words) }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,6 +176,18 @@ mod tests {
         assert_eq!(b.words()[3].load(Ordering::Acquire), 77);
         b.text()[10].store(b'x', Ordering::Relaxed);
         assert_eq!(a.text()[10].load(Ordering::Relaxed), b'x');
+    }
+
+    #[test]
+    fn shared_words_are_shared_and_cannot_be_shrunk() {
+        let (a, fd) = SharedWords::create(c"forkpool-test", 1024, 4096).unwrap();
+        let b = SharedWords::open(&fd, 1024).unwrap();
+        b.words()[1000].store(5, Ordering::Release);
+        assert_eq!(a.words()[1000].load(Ordering::Acquire), 5);
+        assert!(SharedWords::open(&fd, 1023).is_err(), "the size is checked");
+        assert!(rustix::fs::ftruncate(&fd, 0).is_err());
+        SharedWords::allocate(&fd, 4096, 8192).unwrap();
+        assert!(SharedWords::allocate(&fd, 0, 1 << 20).is_err(), "cannot grow");
     }
 
     #[test]

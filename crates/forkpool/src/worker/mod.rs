@@ -6,11 +6,14 @@
 //! a job as soon as the job ends (and part-way through a long one), so a
 //! crash loses at most the item that crashed. It exits when the socket
 //! closes, or after `max_tasks_per_worker` items.
+//!
+//! A streaming task is one item too; `stream.rs` drives its generator.
 
 pub(crate) mod config;
 pub(crate) mod entry;
 mod output;
 mod panic;
+mod stream;
 pub(crate) mod zygote;
 
 use std::os::fd::{AsFd, OwnedFd};
@@ -280,10 +283,18 @@ impl Worker {
                     Ok(None) => break,
                     Err(e) => self.die(e),
                 };
-                match protocol::parse_to_worker(frame) {
-                    Ok(ToWorker::Run(run)) => self.run_job(run),
-                    Ok(ToWorker::Config(_)) => {}
+                let stream = match protocol::parse_to_worker(frame) {
+                    Ok(ToWorker::Run(run)) => {
+                        self.run_job(run);
+                        None
+                    }
+                    Ok(ToWorker::Stream(start)) => self.open_stream(start),
+                    // A cancel for a stream that has ended already.
+                    Ok(ToWorker::Config(_) | ToWorker::Cancel { .. }) => None,
                     Err(e) => self.die(e),
+                };
+                if let Some(stream) = stream {
+                    self.drive_stream(stream, &mut reader);
                 }
                 if self.max_tasks.is_some_and(|max| self.items_run >= max)
                     || self

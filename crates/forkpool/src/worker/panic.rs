@@ -82,7 +82,8 @@ pub(crate) fn forget_report() {
 /// `RUST_BACKTRACE=1`: from the frame after the panic machinery
 /// (`__rust_end_short_backtrace`) down to `forkpool::call::entry`, which
 /// calls the task (and, in an optimised build, is where the task's code
-/// was inlined), leaving out the worker's frames below it. Frames are
+/// was inlined), or the first frame of `forkpool::stream::entry` for a
+/// stream's generator, leaving out the worker's frames below it. Frames are
 /// numbered again from 0. Text it does not recognise is returned whole.
 fn short(trace: &str) -> String {
     let mut frames: Vec<Vec<&str>> = Vec::new();
@@ -103,7 +104,7 @@ fn short(trace: &str) -> String {
         .map_or(0, |i| i + 1);
     let end = frames[start..]
         .iter()
-        .position(|f| names(f, "forkpool::call::entry"))
+        .position(|f| names(f, "forkpool::call::entry") || names(f, "forkpool::stream::entry::"))
         .map_or(frames.len(), |i| start + i + 1);
     if (start, end) == (0, frames.len()) {
         return trace.to_owned();

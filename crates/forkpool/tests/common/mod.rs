@@ -168,3 +168,19 @@ pub fn start_client_helper(name: &str, envs: &[(&str, &std::ffi::OsStr)]) -> (st
         }
     }
 }
+
+/// Refuses to be serialized.
+#[derive(Debug)]
+pub struct Unsendable;
+
+impl serde::Serialize for Unsendable {
+    fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+        Err(serde::ser::Error::custom("this value refuses to be serialized"))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Unsendable {
+    fn deserialize<D: serde::Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
+        Ok(Unsendable)
+    }
+}
