@@ -269,7 +269,9 @@ impl Config {
         let count =
             |flag: &str, v: &str| parse_count(v).ok_or_else(|| bad(format!("{flag} must be a number, not {v:?}")));
         let (batching, multi) = match (&flags.max_replace_args, &flags.max_args) {
-            // With --pipe, -N counts records per block (see `pipe`).
+            // With --pipe, -N counts records per block (see `pipe`), and
+            // arguments per job as usual.
+            (Some(n), _) if pipe.is_some() => (Batching::Count(count("-N", n)?), Multi::Context),
             _ if pipe.is_some() => (Batching::Single, Multi::Single),
             (Some(n), _) => (Batching::Count(count("-N", n)?), Multi::Context),
             (None, Some(n)) => (

@@ -466,9 +466,16 @@ impl<'c> Runner<'c> {
             self.stop.get_or_insert(Stop::Fatal);
             return Launched::Yes;
         }
-        let line = if job.stdin.is_some() && job.records.is_empty() && self.command.appended {
-            // A --pipe job without arguments: nothing is appended, as in
-            // GNU parallel (not even the space).
+        let line = if self.command.appended
+            && self
+                .config
+                .pipe
+                .as_ref()
+                .is_some_and(|p| p.sink == crate::pipe::settings::Sink::Stdin)
+        {
+            // A --pipe job reads its block, not its arguments: nothing is
+            // appended, as in GNU parallel (not even the space); with
+            // --cat/--fifo the file is.
             let no_args = Values {
                 args: &[],
                 ..values(&job, slot)

@@ -84,6 +84,22 @@ fn the_same_blocks_and_statuses_as_gnu_parallel() {
             vec!["--pipe", "--block", "4", "echo {} {#}; cat", ":::", "a", "b"],
         ),
         (&ten, vec!["--pipe", "--dry-run", "-N3", "echo {} {1} x"]),
+        // A job reads its block, not its arguments: nothing is appended
+        // (but the file, with --cat/--fifo), and -N groups the arguments
+        // too.
+        (&ten, vec!["--pipe", "-N3", "--dry-run", "echo", ":::", "a", "b"]),
+        (&ten, vec!["--pipe", "-N3", "--tag", "cat", ":::", "a", "b", "c", "d"]),
+        (
+            &ten,
+            vec!["--pipe", "-N3", "echo {2} {1}; cat", ":::", "a", "b", "c", "d"],
+        ),
+        (
+            &ten,
+            vec!["--pipe", "--tee", "-N2", "echo {}; wc -l", ":::", "a", "b", "c", "d"],
+        ),
+        (&ten, vec!["--pipe", "--tee", "echo", ":::", "a", "b"]),
+        (&ten, vec!["--pipe", "-N4", "--fifo", "wc -c <"]),
+        (&ten, vec!["--pipe", "-N4", "--cat", "wc -c <"]),
         (
             &s1000,
             vec!["--pipe", "-N100", "cat >/dev/null; exit $(( $PARALLEL_SEQ % 3 ))"],
@@ -104,7 +120,16 @@ fn the_same_blocks_and_statuses_as_gnu_parallel() {
         // --round-robin makes it one part per slot, whatever --block says.
         (
             "",
-            vec!["--pipepart", "-a", "s1000", "--round-robin", "--block", "100", "-j2", "wc -l"],
+            vec![
+                "--pipepart",
+                "-a",
+                "s1000",
+                "--round-robin",
+                "--block",
+                "100",
+                "-j2",
+                "wc -l",
+            ],
         ),
         (
             "",
