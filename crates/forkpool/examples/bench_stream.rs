@@ -104,21 +104,12 @@ fn own_cpu() -> Duration {
     time(usage.ru_utime) + time(usage.ru_stime)
 }
 
-/// CPU time the pool's workers have used (`/proc/PID/stat`, in ticks of
-/// 10 ms).
+/// CPU time the pool's workers have used (in ticks of 10 ms).
 fn workers_cpu(pool: &Pool) -> Duration {
-    let ticks: u64 = pool
-        .worker_pids()
+    pool.worker_pids()
         .iter()
-        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
-        .filter_map(|stat| {
-            // Fields after the command name (which may hold spaces).
-            let rest = &stat[stat.rfind(')')? + 2..];
-            let fields: Vec<&str> = rest.split(' ').collect();
-            Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
-        })
-        .sum();
-    Duration::from_millis(ticks * 10)
+        .map(|pid| floor::process_cpu(&pid.to_string()))
+        .sum()
 }
 
 /// One stream of `ITEMS`: its wall time, and the CPU time the consumer's

@@ -208,3 +208,18 @@ fn read_exact(fd: &OwnedFd, mut buf: &mut [u8]) -> bool {
     }
     true
 }
+
+/// CPU time (user and system) process `pid` (or `"self"`) has used, from
+/// `/proc/PID/stat`, in the kernel's ticks of 10 ms. Zero if it is gone.
+pub fn process_cpu(pid: &str) -> Duration {
+    let ticks = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            // Fields after the command name (which may hold spaces).
+            let rest = &stat[stat.rfind(')')? + 2..];
+            let fields: Vec<&str> = rest.split(' ').collect();
+            Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+        })
+        .unwrap_or(0);
+    Duration::from_millis(ticks * 10)
+}
