@@ -6,6 +6,8 @@
 #   bash crates/forkpool-cli/benches/cli.sh            # the usual run (~5 min on 2 cores)
 #   JOBS=5000 RUNS=20 bash crates/forkpool-cli/benches/cli.sh
 #   MILLION=1 bash crates/forkpool-cli/benches/cli.sh  # also run 1,000,000 real jobs (~10 more min)
+#   BASELINE=/path/to/older/forkpool bash crates/forkpool-cli/benches/cli.sh
+#                                                      # also an older build, in the same run
 #
 # Installs hyperfine (and GNU time) with apt if they are missing. GNU
 # parallel is compared where it is installed; nothing installs it for you.
@@ -14,6 +16,7 @@ set -euo pipefail
 JOBS=${JOBS:-2000}
 RUNS=${RUNS:-10}
 MILLION=${MILLION:-0}
+BASELINE=${BASELINE:-}
 
 source "$(dirname "$0")/common.sh"
 
@@ -29,6 +32,7 @@ per_job() {
         -n "xargs -P2 -n1" "$xa $in"
         -n "forkpool -j2" "$fp $in"
     )
+    [ -n "$BASELINE" ] && cmds+=(-n "baseline forkpool -j2" "${fp/#$forkpool/$BASELINE} $in")
     [ -n "$parallel" ] && cmds+=(-n "GNU parallel -j2" "$gp $in")
     hyperfine --style basic --warmup 1 --runs "$RUNS" \
         --export-json "$work/$name.json" "${cmds[@]}" >&2
@@ -72,6 +76,7 @@ cpu_rows=()
 for i in 1 2 3; do
     cpu_rows+=("xargs -P2 -n1|$(own_cpu xargs -P2 -n1 true)")
     cpu_rows+=("forkpool -j2|$(own_cpu "$forkpool" -j2 true)")
+    [ -n "$BASELINE" ] && cpu_rows+=("baseline forkpool -j2|$(own_cpu "$BASELINE" -j2 true)")
     [ -n "$parallel" ] && cpu_rows+=("GNU parallel -j2|$(HOME=$work/home own_cpu "$parallel" -j2 true)")
 done
 
@@ -79,6 +84,7 @@ done
 # No shell in between (-N): each figure is the program alone.
 startup=(-n "/bin/true (floor: one exec)" "/bin/true" -n "xargs true" "xargs true"
     -n "forkpool true ::: x" "$forkpool true ::: x")
+[ -n "$BASELINE" ] && startup+=(-n "baseline forkpool true ::: x" "$BASELINE true ::: x")
 [ -n "$parallel" ] && startup+=(-n "GNU parallel true ::: x" "env HOME=$work/home $parallel true ::: x")
 hyperfine --style basic -N --warmup 3 --runs $((RUNS * 5)) --export-json "$work/startup.json" \
     "${startup[@]}" >&2

@@ -103,9 +103,22 @@ pub(crate) struct Config {
     pub(crate) linking: Linking,
     pub(crate) batching: Batching,
     pub(crate) multi: Multi,
+    /// `-m`, `-X`: the last of the input is shared out over the slots.
+    pub(crate) spread: bool,
+    /// The longest command line allowed (`-s`, else GNU parallel's).
+    pub(crate) max_line: usize,
+    /// `-E`, `-r`, `-L`, `--xargs`.
+    pub(crate) xargs: crate::xargs::Xargs,
+    /// Items end in a newline by default: warn if the input's lines end
+    /// in CR-NL, as GNU parallel does.
+    pub(crate) check_crlf: bool,
     /// `-N`: positional strings refer to the job's arguments.
     pub(crate) quote: bool,
     pub(crate) jobs: usize,
+    /// Where `jobs` came from (`-j 0`, `-j FILE`) and what bounds it.
+    pub(crate) slots: crate::limits::slots::Slots,
+    /// `--limit`, `--memsuspend`, `--noswap`.
+    pub(crate) limits: crate::limits::Limits,
     pub(crate) delay: Option<Delay>,
     pub(crate) memfree: Option<u64>,
     pub(crate) load: Option<f64>,
@@ -115,9 +128,31 @@ pub(crate) struct Config {
     pub(crate) keep_order: bool,
     pub(crate) tag: Tag,
     pub(crate) results: Option<Vec<u8>>,
+    /// `-t`: each command on stderr as it starts.
     pub(crate) verbose: bool,
+    /// `-v`, `-v -v`, `--silent`, `-p`.
+    pub(crate) show: crate::output::verbose::Verbose,
+    /// `--files`, `--tmpdir`, `--compress`.
+    pub(crate) files: crate::output::files::Files,
+    /// `--process-slot-var`: jobs find their slot - 1 in this variable.
+    pub(crate) process_slot_var: std::ffi::OsString,
+    /// `--shellquote`, counted: print the commands quoted that many times.
+    pub(crate) shellquote: u8,
+    /// `--filter`: Perl expressions that must hold for a job to run.
+    pub(crate) filters: Vec<Vec<u8>>,
+    /// `--workdir`, as given.
+    pub(crate) workdir: Option<String>,
+    /// `--tty`, `--open-tty`: jobs read the terminal.
+    pub(crate) tty: bool,
+    /// `--skip-first-line`.
+    pub(crate) skip_first_line: bool,
+    /// `--template`s, read; `--cleanup` removes what they write.
+    pub(crate) templates: Vec<crate::tmpl::Source>,
+    pub(crate) cleanup: bool,
     pub(crate) timeout: Option<Timeout>,
     pub(crate) termseq: TermSeq,
+    /// `--termseq` was given: a first SIGINT/SIGTERM stops jobs with it.
+    pub(crate) termseq_given: bool,
     /// Attempts per job; 0 means until it succeeds.
     pub(crate) retries: u32,
     pub(crate) halt: Halt,
@@ -127,6 +162,10 @@ pub(crate) struct Config {
     pub(crate) bar: bool,
     pub(crate) progress: bool,
     pub(crate) eta: bool,
+    /// `--color`, `--color-failed` (none with `-u`).
+    pub(crate) colors: Option<crate::output::color::Colors>,
+    /// `--total-jobs`: the number of jobs, for `--eta` and `--bar`.
+    pub(crate) total_jobs: Option<u64>,
     pub(crate) shell: Shell,
     /// Replacement strings: `-I`, `--plus`, `--rpl`, `--trim`, `--csv`, colour...
     pub(crate) strings: crate::replace::Settings,
@@ -134,57 +173,38 @@ pub(crate) struct Config {
     pub(crate) pipe: Option<crate::pipe::Settings>,
 }
 
-/// The number of CPU threads.
+/// The number of CPUs (threads, unless told to count cores or sockets).
 pub(crate) fn cpus() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+    crate::limits::cpus::cpus()
 }
 
-/// The most jobs the descriptor limit allows (each uses about four).
-fn max_jobs() -> usize {
-    let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile)
-        .current
-        .unwrap_or(1 << 20);
-    (((soft as usize).saturating_sub(32)) / 4).clamp(1, forkpool::command::MAX_RUNNING)
+impl Config {
+    /// How command lines are measured against `max_line`.
+    pub(crate) fn measure(&self) -> crate::xargs::length::Measure {
+        crate::xargs::length::Measure {
+            quote: self.quote,
+            shellquote: self.shellquote,
+        }
+    }
 }
 
-/// Parses `-j`: N, N%, +N, -N, 0, or a file holding one of those.
-pub(crate) fn parse_jobs(text: &str) -> Option<usize> {
-    let cpus = cpus() as i64;
-    let text = text.trim();
-    let value = if let Some(pct) = text.strip_suffix('%') {
-        let pct: f64 = pct.parse().ok()?;
-        if !(pct.is_finite() && pct >= 0.0) {
-            return None;
-        }
-        if pct == 0.0 {
-            0
-        } else {
-            ((cpus as f64 * pct / 100.0).floor() as i64).max(1)
-        }
-    } else if let Some(n) = text.strip_prefix('+') {
-        cpus + n.parse::<i64>().ok()?
-    } else if let Some(n) = text.strip_prefix('-') {
-        cpus - n.parse::<i64>().ok()?
-    } else if let Ok(n) = text.parse::<i64>() {
-        if n < 0 {
-            return None;
-        }
-        if n == 0 { max_jobs() as i64 } else { n }
-    } else {
-        // A file whose content is the value.
-        let content = std::fs::read_to_string(text).ok()?;
-        if content.trim().is_empty() || std::path::Path::new(content.trim()).exists() {
-            return None;
-        }
-        return parse_jobs(&content);
-    };
-    // None at all (`-j -4` on 2 CPUs) is 0, which the caller refuses.
-    Some(usize::try_from(value.max(0)).ok()?.min(forkpool::command::MAX_RUNNING))
+/// What one running job costs in file handles and processes.
+fn per_job_cost(mode: Mode, results: bool) -> crate::limits::system::Cost {
+    // A pidfd, and a pipe per captured stream; result files are open too.
+    let mut fds = if mode == Mode::Ungroup { 1 } else { 3 };
+    if results {
+        fds += 2;
+    }
+    crate::limits::system::Cost { fds, processes: 1 }
 }
 
 impl Config {
     /// Resolves and checks the flags.
     pub(crate) fn from_flags(flags: Flags) -> Result<Config, UsageError> {
+        flags.limits.set_cpu_unit();
+        flags.unsupported.check().map_err(bad)?;
+        flags.shebang.warn_if_misplaced();
+        crate::env::check(&flags.environment).map_err(bad)?;
         let separators = Separators {
             args: flags
                 .replace_strings
@@ -197,9 +217,9 @@ impl Config {
                 .clone()
                 .unwrap_or_else(|| "::::".to_owned()),
         };
-        let (command, sources) = split_command_with(&flags.rest, &flags.arg_files, &separators);
+        let (command, mut sources) = split_command_with(&flags.rest, &flags.arg_files, &separators);
         let pipe = crate::pipe::Settings::from_flags(&flags, command.is_empty())?;
-        let command: Vec<Vec<u8>> = command.iter().map(|w| w.as_bytes().to_vec()).collect();
+        let mut command: Vec<Vec<u8>> = command.iter().map(|w| w.as_bytes().to_vec()).collect();
 
         let replace = flags
             .replace_str
@@ -216,7 +236,9 @@ impl Config {
             .replace_strings
             .settings(std::str::from_utf8(&replace).ok())
             .map_err(bad)?;
-        let delimiter = if flags.null {
+        // `-l -0` is `-l` and `-0`, as GNU parallel reads it.
+        let null = flags.null || flags.xargs.max_lines.as_deref() == Some("-0");
+        let mut delimiter = if null {
             vec![0]
         } else if let Some(d) = &flags.delimiter {
             parse_delimiter(d).ok_or_else(|| bad(format!("invalid delimiter {d:?}")))?
@@ -268,36 +290,34 @@ impl Config {
 
         let count =
             |flag: &str, v: &str| parse_count(v).ok_or_else(|| bad(format!("{flag} must be a number, not {v:?}")));
-        let (batching, multi) = match (&flags.max_replace_args, &flags.max_args) {
-            // With --pipe, -N counts records per block (see `pipe`), and
-            // arguments per job as usual.
-            (Some(n), _) if pipe.is_some() => (Batching::Count(count("-N", n)?), Multi::Context),
+        let xargs = flags.xargs.resolve().map_err(bad)?;
+        // As GNU parallel: -N, -n, then -L/-l give the count; -N, -X and
+        // -L (not -l) repeat the word around {} unless -m or --xargs.
+        let joined = flags.multiple || xargs.xargs;
+        let context = flags.context_replace || (flags.xargs.max_lines_l.is_some() && !joined);
+        let (batching, multi) = match (&flags.max_replace_args, &flags.max_args, xargs.max_lines) {
+            // With --pipe, -N/-n/-L count records per block (see `pipe`),
+            // and -N arguments per job as usual.
+            (Some(n), _, _) if pipe.is_some() => (Batching::Count(count("-N", n)?), Multi::Context),
             _ if pipe.is_some() => (Batching::Single, Multi::Single),
-            (Some(n), _) => (Batching::Count(count("-N", n)?), Multi::Context),
-            (None, Some(n)) => (
+            (Some(n), _, _) => (Batching::Count(count("-N", n)?), Multi::Context),
+            (None, Some(n), _) => (
                 Batching::Count(count("-n", n)?),
-                if flags.context_replace {
-                    Multi::Context
-                } else {
-                    Multi::Join
-                },
+                if context { Multi::Context } else { Multi::Join },
             ),
-            (None, None) if flags.context_replace => (Batching::Fill, Multi::Context),
-            (None, None) if flags.multiple => (Batching::Fill, Multi::Join),
-            (None, None) => (Batching::Single, Multi::Single),
+            (None, None, Some(lines)) => (
+                Batching::Count(lines),
+                if context { Multi::Context } else { Multi::Join },
+            ),
+            (None, None, None) if flags.context_replace => (Batching::Fill, Multi::Context),
+            (None, None, None) if joined => (Batching::Fill, Multi::Join),
+            (None, None, None) => (Batching::Single, Multi::Single),
         };
+        // -m and -X share what is left of the input over the job slots;
+        // --xargs does not.
+        let spread = flags.multiple || flags.context_replace;
+        let max_line = crate::xargs::length::max_line(xargs.max_chars);
 
-        let jobs = match &flags.jobs {
-            // --tee runs every job at once: as many as it takes.
-            None if pipe.as_ref().is_some_and(|p| p.tee) => parse_jobs("0").unwrap_or(1),
-            None => cpus(),
-            Some(j) => {
-                parse_jobs(j).ok_or_else(|| bad(format!("invalid --jobs value {j:?}: use N, N%, +N, -N or 0")))?
-            }
-        };
-        if jobs == 0 {
-            return Err(bad("Cannot run any jobs."));
-        }
         let delay = flags
             .delay
             .as_deref()
@@ -351,11 +371,24 @@ impl Config {
             .results
             .as_deref()
             .is_some_and(|r| crate::table::Format::of(r.as_bytes()).is_some());
+        // As GNU parallel: these exclude each other when given together.
+        for (a, b, both) in [
+            ("--group", "--ungroup", flags.group && flags.ungroup),
+            ("--group", "--line-buffer", flags.group && flags.line_buffer),
+            ("--ungroup", "--line-buffer", flags.ungroup && flags.line_buffer),
+        ] {
+            if both {
+                return Err(bad(format!("{a} cannot be combined with {b}.")));
+            }
+        }
+        // `--tty` means -u unless --group says otherwise; --dry-run always
+        // groups (GNU parallel's bug #51039).
+        let ungroup = (flags.ungroup || (flags.tty.tty && !flags.group)) && !flags.dry_run;
         let mode = if table {
             Mode::Group
         } else if flags.line_buffer {
             Mode::LineBuffer
-        } else if flags.ungroup && !flags.group {
+        } else if ungroup {
             Mode::Ungroup
         } else {
             Mode::Group
@@ -367,6 +400,18 @@ impl Config {
             (None, true) => Tag::Args,
             (None, false) => Tag::None,
         };
+
+        // `--tty` runs one job at a time unless -j says otherwise.
+        // --tee runs every job at once: as many as the system allows.
+        let tee = pipe.as_ref().is_some_and(|p| p.tee);
+        let jobs_flag = flags
+            .jobs
+            .as_deref()
+            .or(flags.tty.tty.then_some("1"))
+            .or(tee.then_some("0"));
+        let slots =
+            crate::limits::slots::resolve(jobs_flag, per_job_cost(mode, flags.results.is_some())).map_err(bad)?;
+        let jobs = slots.count;
 
         let timeout = flags
             .timeout
@@ -414,20 +459,59 @@ impl Config {
             Some(path) => (PathBuf::from(path), true),
             None => (PathBuf::from(j), false),
         });
-        let resume = if flags.resume_failed {
+        let resume = if flags.resume_failed || flags.retry_failed {
             Resume::RetryFailed
         } else if flags.resume {
             Resume::Skip
         } else {
             Resume::No
         };
+        if flags.retry_failed && joblog.is_none() {
+            return Err(bad("--retry-failed requires --joblog."));
+        }
         if resume != Resume::No && joblog.is_none() && flags.results.is_none() {
             return Err(bad("--resume and --resume-failed require --joblog or --results."));
+        }
+        if flags.retry_failed {
+            // The joblog's failed commands are the input; the command
+            // line's command and input are ignored.
+            let Some((path, _)) = &joblog else {
+                return Err(bad("--retry-failed requires --joblog."));
+            };
+            let commands = crate::retry_failed::commands(path).map_err(bad)?;
+            command.clear();
+            sources = vec![Source {
+                arg: crate::flags::SourceArg::Values(commands),
+                linked: false,
+            }];
+            // Commands may hold newlines: NUL ends each.
+            delimiter = vec![0];
         }
 
         let shell = Shell::detect();
         if crate::shell::which(shell.path.as_os_str()).is_none_or(|p| !p.is_file()) {
             return Err(bad(format!("Shell '{}' not found.", shell.path.display())));
+        }
+        let limits = flags.limits.resolve(&shell).map_err(bad)?;
+        let show = flags.show.resolve().map_err(bad)?;
+        let templates = flags.tmpl.resolve().map_err(bad)?;
+        let total_jobs = flags
+            .progress_extra
+            .total_jobs
+            .as_deref()
+            .map(|t| {
+                crate::units::parse_size(t).ok_or_else(|| bad(format!("--total-jobs must be a number, not {t:?}")))
+            })
+            .transpose()?;
+        let files = flags.files.resolve(&shell).map_err(bad)?;
+        if !flags.filter.filter.is_empty() {
+            crate::filter::check_perl().map_err(bad)?;
+        }
+        if let Some(name) = &flags.process_slot_var
+            && !(name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        {
+            return Err(bad(format!("--process-slot-var {name:?} is not a variable name")));
         }
 
         Ok(Config {
@@ -439,20 +523,39 @@ impl Config {
             linking: if flags.link { Linking::All } else { Linking::Product },
             batching,
             multi,
+            spread,
+            max_line,
+            xargs,
+            check_crlf: !null && flags.delimiter.is_none(),
             quote: flags.quote,
             jobs,
+            slots,
+            limits,
             delay,
             memfree,
             load,
             nice,
             shuffle: flags.shuf,
             mode,
-            keep_order: flags.keep_order,
+            keep_order: flags.keep_order && !flags.no_keep_order,
             tag,
             results: flags.results.map(String::into_bytes),
             verbose: flags.verbose,
+            show,
+            files,
+            shellquote: flags.shellquote.shellquote,
+            filters: flags.filter.filter.iter().map(|f| f.as_bytes().to_vec()).collect(),
+            tty: flags.tty.reads_terminal(),
+            skip_first_line: flags.shebang.skip_first_line,
+            templates,
+            cleanup: flags.tmpl.cleanup,
+            workdir: flags.workdir.workdir,
+            process_slot_var: flags
+                .process_slot_var
+                .map_or_else(|| "PARALLEL_JOBSLOT0".into(), std::ffi::OsString::from),
             timeout,
             termseq,
+            termseq_given: flags.termseq.is_some(),
             retries,
             halt,
             joblog,
@@ -461,6 +564,14 @@ impl Config {
             bar: flags.bar,
             progress: flags.progress,
             eta: flags.eta,
+            total_jobs,
+            // `--color` (and `--ctag`, `--ctagstring`) is a replacement
+            // strings' option; its colours are the output's.
+            colors: if mode == Mode::Ungroup {
+                None
+            } else {
+                flags.color.resolve(replace_settings.color && !table)
+            },
             shell,
             strings: crate::replace::Settings {
                 color: replace_settings.color && mode != Mode::Ungroup && !table,
@@ -480,21 +591,6 @@ mod tests {
         let mut argv = vec!["forkpool"];
         argv.extend_from_slice(args);
         Config::from_flags(Flags::parse_args(argv.into_iter().map(Into::into)).unwrap())
-    }
-
-    #[test]
-    fn jobs_forms() {
-        let cpus = cpus();
-        assert_eq!(parse_jobs("3"), Some(3));
-        assert_eq!(parse_jobs("+2"), Some(cpus + 2));
-        assert_eq!(parse_jobs("-1"), Some(cpus - 1));
-        assert_eq!(parse_jobs("-1000"), Some(0), "none: refused by the caller");
-        assert_eq!(parse_jobs("0%"), Some(0));
-        assert_eq!(parse_jobs("1%"), Some(1));
-        assert_eq!(parse_jobs("200%"), Some(cpus * 2));
-        assert!(parse_jobs("0").unwrap() >= 1);
-        assert_eq!(parse_jobs("abc"), None);
-        assert_eq!(parse_jobs("-x"), None);
     }
 
     #[test]

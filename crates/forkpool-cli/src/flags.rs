@@ -148,8 +148,20 @@ pub(crate) struct Flags {
     #[arg(short = 'u', long = "ungroup", help_heading = "Output")]
     pub(crate) ungroup: bool,
     /// Print output in the order of the input, not of completion.
-    #[arg(short = 'k', long = "keep-order", help_heading = "Output")]
+    #[arg(
+        short = 'k',
+        long = "keep-order",
+        visible_alias = "keeporder",
+        help_heading = "Output"
+    )]
     pub(crate) keep_order: bool,
+    /// Undo an earlier --keep-order (from $PARALLEL or a profile, say).
+    #[arg(
+        long = "no-keep-order",
+        visible_aliases = ["nokeeporder", "nok", "no-k"],
+        help_heading = "Output"
+    )]
+    pub(crate) no_keep_order: bool,
     /// Prefix each output line with the job's arguments and a TAB.
     #[arg(long = "tag", help_heading = "Output")]
     pub(crate) tag: bool,
@@ -170,6 +182,14 @@ pub(crate) struct Flags {
         allow_hyphen_values = true
     )]
     pub(crate) results: Option<String>,
+    /// Set variable NAME to each job's slot number minus one [default: PARALLEL_JOBSLOT0].
+    #[arg(
+        long = "process-slot-var",
+        visible_alias = "processslotvar",
+        value_name = "NAME",
+        help_heading = "Jobs"
+    )]
+    pub(crate) process_slot_var: Option<String>,
     /// Print each job's command on stderr before running it.
     #[arg(short = 't', long = "verbose", help_heading = "Output")]
     pub(crate) verbose: bool,
@@ -192,7 +212,7 @@ pub(crate) struct Flags {
     /// When to stop early: now|soon,fail|success|done=N|N%.
     #[arg(
         long = "halt",
-        visible_alias = "halt-on-error",
+        visible_aliases = ["halt-on-error", "haltonerror"],
         value_name = "WHEN",
         allow_hyphen_values = true,
         help_heading = "Control"
@@ -211,23 +231,56 @@ pub(crate) struct Flags {
     #[arg(long = "resume", help_heading = "Control")]
     pub(crate) resume: bool,
     /// Run again the jobs that failed in the joblog, and skip those that succeeded.
-    #[arg(long = "resume-failed", help_heading = "Control")]
+    #[arg(long = "resume-failed", visible_alias = "resumefailed", help_heading = "Control")]
     pub(crate) resume_failed: bool,
+    /// Run again the commands that failed in the joblog (the command line's command and input are ignored).
+    #[arg(long = "retry-failed", visible_alias = "retryfailed", help_heading = "Control")]
+    pub(crate) retry_failed: bool,
     /// Print the commands instead of running them.
-    #[arg(long = "dry-run", help_heading = "Control")]
+    #[arg(long = "dry-run", visible_aliases = ["dryrun", "dr"], help_heading = "Control")]
     pub(crate) dry_run: bool,
-    /// Show a progress bar (on a terminal).
+    /// Show a progress bar on stderr, in GNU parallel's format (zenity reads it).
     #[arg(long = "bar", help_heading = "Control")]
     pub(crate) bar: bool,
-    /// Show running and finished jobs (on a terminal).
+    /// Show running and finished jobs on stderr, in GNU parallel's format.
     #[arg(long = "progress", help_heading = "Control")]
     pub(crate) progress: bool,
-    /// Show the estimated time left (on a terminal).
+    /// Show the estimated time left on stderr (and --progress's counts).
     #[arg(long = "eta", help_heading = "Control")]
     pub(crate) eta: bool,
 
     #[command(flatten)]
     pub(crate) replace_strings: crate::replace::ReplaceFlags,
+    #[command(flatten)]
+    pub(crate) limits: crate::limits::LimitFlags,
+    #[command(flatten)]
+    pub(crate) show: crate::output::verbose::VerboseFlags,
+    #[command(flatten)]
+    pub(crate) xargs: crate::xargs::XargsFlags,
+    #[command(flatten)]
+    pub(crate) files: crate::output::files::FilesFlags,
+    #[command(flatten)]
+    pub(crate) environment: crate::env::EnvFlags,
+    #[command(flatten)]
+    pub(crate) shebang: crate::shebang::ShebangFlags,
+    #[command(flatten)]
+    pub(crate) shellquote: crate::shellquote::ShellquoteFlags,
+    #[command(flatten)]
+    pub(crate) filter: crate::filter::FilterFlags,
+    #[command(flatten)]
+    pub(crate) workdir: crate::workdir::WorkdirFlags,
+    #[command(flatten)]
+    pub(crate) tty: crate::tty::TtyFlags,
+    #[command(flatten)]
+    pub(crate) progress_extra: crate::progress::ProgressFlags,
+    #[command(flatten)]
+    pub(crate) color: crate::output::color::ColorFlags,
+    #[command(flatten)]
+    pub(crate) tmpl: crate::tmpl::TmplFlags,
+    #[command(flatten)]
+    pub(crate) completion: crate::completion::CompletionFlags,
+    #[command(flatten)]
+    pub(crate) unsupported: crate::unsupported::UnsupportedFlags,
 
     // ------------------------------------------------------------- pipe --
     #[command(flatten)]
@@ -248,20 +301,29 @@ impl Flags {
         use clap::CommandFactory;
         let args: Vec<OsString> = args.into_iter().collect();
         let command = Flags::command();
-        let takes_value = |arg: &clap::Arg| arg.get_action().takes_values();
-        let short_value = |c: char| {
+        // Whether an option takes the next word as its value. Some take
+        // one only if it looks like theirs (`-l 2`, but not `-l echo`).
+        let takes_value = |arg: &clap::Arg, next: Option<&OsString>| {
+            let optional = arg.get_num_args().is_some_and(|n| n.min_values() == 0);
+            let next = next.map(|w| w.to_string_lossy()).unwrap_or_default();
+            match crate::xargs::takes_optional_value(arg.get_id().as_str(), &next) {
+                Some(takes) if optional => takes,
+                _ => arg.get_action().takes_values(),
+            }
+        };
+        let short_value = |c: char, next: Option<&OsString>| {
             command
                 .get_arguments()
                 .find(|a| a.get_short() == Some(c) || a.get_short_and_visible_aliases().is_some_and(|s| s.contains(&c)))
-                .map(takes_value)
+                .map(|a| takes_value(a, next))
         };
-        let long_value = |name: &str| {
+        let long_value = |name: &str, next: Option<&OsString>| {
             command
                 .get_arguments()
                 .find(|a| {
                     a.get_long() == Some(name) || a.get_long_and_visible_aliases().is_some_and(|l| l.contains(&name))
                 })
-                .map(takes_value)
+                .map(|a| takes_value(a, next))
         };
         let mut end = args.len();
         let mut i = 1;
@@ -273,7 +335,7 @@ impl Flags {
             }
             if let Some(long) = word.strip_prefix("--") {
                 let name = long.split('=').next().unwrap_or(long);
-                if !long.contains('=') && long_value(name).unwrap_or(false) {
+                if !long.contains('=') && long_value(name, args.get(i + 1)).unwrap_or(false) {
                     i += 1;
                 }
                 i += 1;
@@ -282,7 +344,7 @@ impl Flags {
             if word.len() > 1 && word.starts_with('-') {
                 let chars: Vec<char> = word[1..].chars().collect();
                 for (k, &c) in chars.iter().enumerate() {
-                    if short_value(c).unwrap_or(false) {
+                    if short_value(c, args.get(i + 1)).unwrap_or(false) {
                         if k + 1 == chars.len() {
                             // The value is the next word.
                             i += 1;

@@ -184,6 +184,8 @@ pub(crate) enum Source {
     Values(std::vec::IntoIter<Vec<u8>>),
     /// A file or standard input.
     Lines(Reader),
+    /// Another source read under xargs's rules (`-E`, `-r`, `-L`).
+    Xargs(Box<crate::xargs::items::Items>),
 }
 
 impl Source {
@@ -226,11 +228,23 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
+impl Source {
+    /// Whether the next item can be read without waiting.
+    pub(crate) fn ready(&self) -> bool {
+        match self {
+            Source::Values(_) => true,
+            Source::Lines(r) => r.ready(),
+            Source::Xargs(items) => items.ready(),
+        }
+    }
+}
+
 impl std::fmt::Debug for Source {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Source::Values(v) => f.debug_tuple("Values").field(&v.len()).finish(),
             Source::Lines(r) => f.debug_tuple("Lines").field(r).finish(),
+            Source::Xargs(items) => f.debug_tuple("Xargs").field(items).finish(),
         }
     }
 }
@@ -241,6 +255,7 @@ impl Iterator for Source {
         match self {
             Source::Values(v) => v.next().map(Ok),
             Source::Lines(r) => r.next(),
+            Source::Xargs(items) => items.next(),
         }
     }
 }
@@ -303,10 +318,7 @@ impl Iterator for Columns {
 impl Columns {
     /// Whether the next item can be read without waiting.
     pub(crate) fn ready(&self) -> bool {
-        match &self.source {
-            Source::Values(_) => true,
-            Source::Lines(r) => r.ready(),
-        }
+        self.source.ready()
     }
 }
 

@@ -113,6 +113,12 @@ pub(crate) struct Prepared {
     pub(crate) pipe: Option<crate::pipe::Runtime>,
     /// Bytes of input the input thread may read ahead of the jobs.
     pub(crate) ahead: usize,
+    /// `--filter`'s expressions.
+    pub(crate) filters: Vec<Template>,
+    /// `--workdir`.
+    pub(crate) workdir: Option<crate::workdir::Workdir>,
+    /// `--template`s.
+    pub(crate) templates: Vec<crate::tmpl::Filled>,
     /// Evaluates perl expressions that need the job's slot, as it starts.
     pub(crate) at_launch: Option<Evaluator>,
 }
@@ -156,6 +162,26 @@ pub(crate) fn prepare(config: &Config) -> Result<Prepared, UsageError> {
                 Source::Lines(reader)
             }
         };
+        let mut source = source;
+        if config.skip_first_line && columns.is_empty() {
+            // `--skip-first-line` (a script's #! line): the first source's
+            // first line, before anything else reads it.
+            source
+                .next()
+                .transpose()
+                .map_err(|e| UsageError(format!("cannot read input: {}", io_reason(&e))))?;
+        }
+        let rules = crate::xargs::items::Rules {
+            eof: config.xargs.eof.clone(),
+            skip_blank: config.xargs.skip_blank,
+            continue_lines: config.xargs.max_lines.is_some(),
+            check_crlf: config.check_crlf,
+        };
+        let source = if rules.any() {
+            Source::Xargs(Box::new(crate::xargs::items::Items::new(source, rules)))
+        } else {
+            source
+        };
         columns.push(Columns::new(source, splitter.clone()));
         linked.push(is_linked);
     }
@@ -197,6 +223,19 @@ pub(crate) fn prepare(config: &Config) -> Result<Prepared, UsageError> {
     names.sort_by_key(|name| std::cmp::Reverse(name.0.len()));
 
     let results_text = config.results.as_deref().filter(|text| Format::of(text).is_none());
+    // `--filter`, `--workdir DIR` and `--template` texts have replacement
+    // strings too, parsed with the others.
+    let workdir_text = config
+        .workdir
+        .as_deref()
+        .filter(|d| !matches!(*d, "" | "." | "..."))
+        .map(|d| d.as_bytes().to_vec());
+    let mut extra: Vec<Vec<u8>> = config.filters.clone();
+    extra.extend(workdir_text.iter().cloned());
+    for t in &config.templates {
+        extra.push(t.name.clone());
+        extra.push(t.content.clone());
+    }
     let program = Program::prepare(
         &config.strings.table,
         Sources {
@@ -210,6 +249,7 @@ pub(crate) fn prepare(config: &Config) -> Result<Prepared, UsageError> {
             names: &names,
             trim: config.strings.trim.unwrap_or_default(),
             slots: config.jobs,
+            extra: &extra,
         },
     )
     .map_err(UsageError)?;
@@ -217,6 +257,7 @@ pub(crate) fn prepare(config: &Config) -> Result<Prepared, UsageError> {
         command,
         tag,
         results: results_template,
+        extra,
         evaluator,
     } = program;
     let mut table = None;
@@ -243,8 +284,31 @@ pub(crate) fn prepare(config: &Config) -> Result<Prepared, UsageError> {
         }
     }
     let has_args = !columns.is_empty();
+    let mut extra = extra.into_iter();
+    let filters: Vec<Template> = extra.by_ref().take(config.filters.len()).collect();
+    let mut workdir_template = workdir_text.and_then(|_| extra.next());
+    let workdir = crate::workdir::resolve(config.workdir.as_deref(), |_| {
+        workdir_template
+            .take()
+            .ok_or_else(|| "--workdir has no template".to_owned())
+    })
+    .map_err(UsageError)?;
+    let templates: Vec<crate::tmpl::Filled> = config
+        .templates
+        .iter()
+        .filter_map(|_| {
+            Some(crate::tmpl::Filled {
+                name: extra.next()?,
+                content: extra.next()?,
+            })
+        })
+        .collect();
     let records = Records::new(columns, &linked, config.linking);
-    let mut source = JobSource::new(records, config.batching, config.multi, command.clone(), config.jobs);
+    let mut source = JobSource::new(records, config.batching, config.multi, command.clone(), config.jobs).with_limits(
+        config.max_line,
+        config.spread,
+        config.measure(),
+    );
     source.input_may_block = input_may_block;
     let (jobs, pipe, ahead): (Box<dyn Jobs>, _, _) = match &config.pipe {
         None => {
@@ -263,6 +327,9 @@ pub(crate) fn prepare(config: &Config) -> Result<Prepared, UsageError> {
         jobs,
         pipe,
         ahead,
+        templates,
+        filters,
+        workdir,
         command,
         tag,
         results,
@@ -295,6 +362,12 @@ pub(crate) struct JobSource {
     /// `-X`/`-m`: records per job once the input is known to be short
     /// enough to spread over every slot.
     even: Option<usize>,
+    /// Whether `-X`/`-m` share the last of the input out (not `--xargs`).
+    spread: bool,
+    /// The longest command line allowed.
+    max_line: usize,
+    /// How lines are measured (`-q`, `--shellquote`).
+    measure: crate::xargs::length::Measure,
     /// Evaluates perl expressions, in batches of jobs read ahead.
     pub(crate) evaluator: Option<Evaluator>,
     ahead: Ahead,
@@ -329,10 +402,28 @@ impl JobSource {
             buffered_cost: 0,
             eof: false,
             even: None,
+            spread: batching == Batching::Fill,
+            max_line: MAX_LINE,
+            measure: crate::xargs::length::Measure::default(),
             evaluator: None,
             ahead: Ahead::default(),
             input_may_block: false,
         }
+    }
+
+    /// Sets the command-line budget (`-s`), whether `-m`/`-X` share the
+    /// last of the input out over the slots (also with `-n`), and how
+    /// lines are measured (`-q`, `--shellquote`).
+    pub(crate) fn with_limits(
+        mut self,
+        max_line: usize,
+        spread: bool,
+        measure: crate::xargs::length::Measure,
+    ) -> JobSource {
+        self.max_line = max_line;
+        self.spread = spread;
+        self.measure = measure;
+        self
     }
 
     fn read(&mut self) -> io::Result<Option<Record>> {
@@ -359,15 +450,16 @@ impl JobSource {
     }
 
     fn cost(&self, record: &Record) -> usize {
-        record.iter().map(|v| self.template.cost_per_value(v, self.multi)).sum()
+        let cost: usize = record.iter().map(|v| self.template.cost_per_value(v, self.multi)).sum();
+        cost * self.measure.per_byte()
     }
 
-    /// The length of the command line these records make.
+    /// The length of the command line these records make, as measured
+    /// against the budget.
     fn line_len(&self, records: &[Record]) -> usize {
         let args: Vec<Vec<u8>> = records.iter().flatten().cloned().collect();
-        self.template
-            .render(Values::plain(&args, self.next_seq, 1), self.multi)
-            .len()
+        self.measure
+            .of(&self.template.render(Values::plain(&args, self.next_seq, 1), self.multi))
     }
 
     /// The next job, or `None` at the end of the input, with its perl
@@ -411,12 +503,16 @@ impl JobSource {
                 }
                 Vec::new()
             }
-            Batching::Count(n) => self.group(n)?,
-            Batching::Fill => {
-                self.look_ahead()?;
-                let most = self.even.unwrap_or(usize::MAX);
-                self.group(most)?
+            Batching::Count(n) if self.spread => {
+                self.look_ahead(n)?;
+                self.group(n.min(self.even.unwrap_or(usize::MAX)))?
             }
+            Batching::Count(n) => self.group(n)?,
+            Batching::Fill if self.spread => {
+                self.look_ahead(usize::MAX)?;
+                self.group(self.even.unwrap_or(usize::MAX))?
+            }
+            Batching::Fill => self.group(usize::MAX)?,
         };
         if records.is_empty() && self.batching != Batching::Count(0) {
             return Ok(None);
@@ -426,8 +522,8 @@ impl JobSource {
         Ok(Some(job))
     }
 
-    /// Up to `most` records whose command line is shorter than
-    /// [`MAX_LINE`] (at least one, however long).
+    /// Up to `most` records whose command line is shorter than the
+    /// budget (at least one, however long).
     fn group(&mut self, most: usize) -> io::Result<Vec<Record>> {
         let Some(first) = self.read()? else {
             return Ok(Vec::new());
@@ -440,7 +536,7 @@ impl JobSource {
         while taken.len() < most {
             let Some(record) = self.read()? else { break };
             let c = self.cost(&record);
-            if fixed + cost + c >= MAX_LINE {
+            if fixed + cost + c >= self.max_line {
                 self.unread(record);
                 break;
             }
@@ -448,7 +544,7 @@ impl JobSource {
             taken.push(record);
         }
         // The estimate is exact for plain values; make sure anyway.
-        while taken.len() > 1 && self.line_len(&taken) >= MAX_LINE {
+        while taken.len() > 1 && self.line_len(&taken) >= self.max_line {
             if let Some(record) = taken.pop() {
                 self.unread(record);
             }
@@ -456,12 +552,13 @@ impl JobSource {
         Ok(taken)
     }
 
-    /// `-X`/`-m`: reads ahead a line's worth; when what is left of the
-    /// input fits in one line, it is spread evenly over the slots instead
-    /// (as GNU parallel does: full lines, then the rest shared out).
-    fn look_ahead(&mut self) -> io::Result<()> {
-        let budget = MAX_LINE;
-        while !self.eof && self.buffered_cost < budget {
+    /// `-X`/`-m`: reads ahead a line's worth (or `most` records and one
+    /// more); when what is left of the input fits in one job, it is spread
+    /// evenly over the slots instead (as GNU parallel does: full jobs,
+    /// then the rest shared out).
+    fn look_ahead(&mut self, most: usize) -> io::Result<()> {
+        let budget = self.max_line;
+        while !self.eof && self.buffered_cost < budget && self.buffer.len() <= most {
             match self.records.next().transpose()? {
                 Some(record) => {
                     self.buffered_cost += self.cost(&record);
@@ -470,7 +567,7 @@ impl JobSource {
                 None => self.eof = true,
             }
         }
-        if self.eof && self.even.is_none() && self.buffered_cost < budget {
+        if self.eof && self.even.is_none() && self.buffered_cost < budget && self.buffer.len() <= most {
             self.even = Some(self.buffer.len().div_ceil(self.slots).max(1));
         }
         Ok(())

@@ -9,6 +9,13 @@
 //! `output`, `results`, `table`, `joblog`, `halt` and `progress` are what
 //! the user sees. `pipe` (`--pipe`, `--pipepart`) cuts the input into
 //! blocks for the jobs' stdin instead of arguments.
+//!
+//! Groups of options have rooms of their own, each with its flags (a clap
+//! struct flattened into `flags::Flags`) and its checked settings:
+//! `limits` (how many jobs run, and what holds them back), `xargs`,
+//! `output::{verbose, files, compress, color}`, `filter`, `shellquote`,
+//! `retry_failed`, `workdir`, `tmpl`, `tty`, `env`, `shebang`,
+//! `completion` and `unsupported` (options left out on purpose).
 
 #![forbid(unsafe_code)]
 
@@ -34,25 +41,36 @@ macro_rules! tell {
     }};
 }
 
-mod color;
+mod completion;
 mod config;
 mod csv;
+mod env;
 mod feed;
+mod filter;
 mod flags;
 mod halt;
 mod input;
 mod joblog;
 mod jobs;
+mod limits;
 mod output;
 mod pipe;
 mod program;
 mod progress;
 mod replace;
 mod results;
+mod retry_failed;
 mod run;
+mod shebang;
 mod shell;
+mod shellquote;
 mod table;
+mod tmpl;
+mod tty;
 mod units;
+mod unsupported;
+mod workdir;
+mod xargs;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -66,10 +84,12 @@ pub fn main() -> ExitCode {
 
 /// Runs `forkpool` with these arguments; returns the exit status.
 pub fn run_args(args: impl IntoIterator<Item = OsString>) -> i32 {
-    let mut args = args.into_iter().peekable();
-    if let Some(argv0) = args.peek() {
+    let args: Vec<OsString> = args.into_iter().collect();
+    if let Some(argv0) = args.first() {
         program::set_name(argv0);
     }
+    // `#!/usr/bin/forkpool --shebang ...`: the #! line's words, apart.
+    let args = shebang::rewrite(args);
     let flags = match flags::Flags::parse_args(args) {
         Ok(flags) => flags,
         Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
@@ -81,6 +101,28 @@ pub fn run_args(args: impl IntoIterator<Item = OsString>) -> i32 {
             return 255;
         }
     };
+    if let Some(shell) = &flags.completion.shell_completion {
+        return match completion::generate(shell) {
+            Ok(code) => {
+                use std::io::Write as _;
+                let _ = std::io::stdout().write_all(code.as_bytes());
+                0
+            }
+            Err(e) => {
+                tell!("{e}");
+                255
+            }
+        };
+    }
+    if flags.environment.record_env {
+        return match env::record() {
+            Ok(()) => 0,
+            Err(e) => {
+                tell!("{e}");
+                255
+            }
+        };
+    }
     let config = match config::Config::from_flags(flags) {
         Ok(config) => config,
         Err(e) => {

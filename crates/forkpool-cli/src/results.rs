@@ -30,6 +30,8 @@ pub(crate) struct JobFiles {
     pub(crate) stdout: File,
     pub(crate) stderr: File,
     seq: PathBuf,
+    /// Where `stdout` is (`--files` prints it).
+    pub(crate) stdout_path: PathBuf,
 }
 
 impl JobFiles {
@@ -94,9 +96,10 @@ impl Results {
             std::fs::create_dir_all(&dir)?;
         }
         Ok(JobFiles {
-            stdout: File::create(stdout)?,
+            stdout: File::create(&stdout)?,
             stderr: File::create(stderr)?,
             seq,
+            stdout_path: stdout,
         })
     }
 }

@@ -7,30 +7,41 @@
 //! a job produced before it ended is printed either way, and nothing is
 //! left running when `forkpool` exits (the command supervisor kills and
 //! reaps its jobs, and its guardian does so even if `forkpool` is killed).
+//!
+//! Beside it: `start` (a job's wrapping, `-v`, `--filter`, the spawn),
+//! `events` (what running jobs report), `files` (`--files`,
+//! `$PARALLEL_TMP`), `timeouts` (`--timeout`, `--memfree`), `limits`
+//! (`--memsuspend`, `--limit`) and `signals`.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::ffi::OsString;
-use std::io;
-use std::os::unix::ffi::OsStringExt;
 use std::time::{Duration, Instant, SystemTime};
 
 use forkpool::ExitReason;
-use forkpool::command::{Event, Input, JobId, Output, SpawnError, Spec, Stream, Supervisor, TermSeq};
+use forkpool::command::{JobId, SpawnError, Stream, Supervisor};
 
 use crate::config::{Config, Resume, Tag, Timeout};
 use crate::feed::{Feed, Next};
 use crate::halt::{Tally, When};
 use crate::joblog::{Finished, Joblog, Open, Prior};
 use crate::jobs::{Job, Jobs, Prepared, io_reason};
-use crate::output::{Mode, Printer};
+use crate::output::Printer;
 use crate::progress::Progress;
 use crate::replace::{EvalError, Evaluator, Template, Values};
 use crate::results::{JobFiles, Results};
 use crate::shell::Launch;
 
-/// How often limits that cannot wake us (`--memfree`, `--load`) are
-/// checked again while they hold jobs back.
-const RECHECK: Duration = Duration::from_millis(100);
+use crate::limits::gate::{Gate, RECHECK};
+
+mod events;
+mod files;
+mod limits;
+mod signals;
+mod start;
+mod timeouts;
+
+use limits::wake_if_suspended;
+use timeouts::Remedian;
 
 /// Why a job was killed by us.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,12 +49,14 @@ enum Killed {
     Timeout,
     Halt,
     Memfree,
+    /// `--limit` said "way over": it goes back on the queue.
+    Limit,
     Signal,
 }
 
 /// The signals we handle: `SIGINT` and `SIGTERM` interrupt the run,
 /// `SIGHUP` only stops new jobs, as in GNU parallel.
-const WATCHED_SIGNALS: &[i32] = &[libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+const WATCHED_SIGNALS: &[i32] = &[libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGUSR1, libc::SIGUSR2];
 
 /// Why no new job starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,14 +76,35 @@ struct Running {
     job: Job,
     slot: usize,
     attempts: u32,
+    /// The command line, as the joblog and messages show it.
     command: Vec<u8>,
+    /// What runs, when it differs (wrapped in a `cd` by `--workdir`).
+    wrapped: Option<Vec<u8>>,
     started_at: SystemTime,
     started: Instant,
     stdout_bytes: u64,
     killed: Option<Killed>,
     files: Option<JobFiles>,
+    /// Stopped by `--memsuspend`.
+    suspended: bool,
+    /// Not to run (`-p` said no, `--filter` said false): it ends as a
+    /// failure with exit value -2, as in GNU parallel.
+    skipped: bool,
+    /// `--files`: where its output goes.
+    out_file: Option<crate::output::files::OutFile>,
+    /// Its `$PARALLEL_TMP`.
+    tmp: std::path::PathBuf,
+    /// Files its `--template`s wrote (removed with `--cleanup`).
+    filled: Vec<std::path::PathBuf>,
     /// `--pipe`: its input, while it runs.
     input: Option<crate::pipe::Attached>,
+}
+
+impl Running {
+    /// The line the shell runs.
+    fn to_run(&self) -> &[u8] {
+        self.wrapped.as_deref().unwrap_or(&self.command)
+    }
 }
 
 /// Jobs still to run.
@@ -93,42 +127,6 @@ enum Launched {
     /// The system is short of processes or descriptors: it is back on the
     /// queue for a while.
     Later,
-}
-
-/// The median of successful runtimes, for `--timeout N%`, kept in
-/// bounded memory with the remedian (Rousseeuw & Bassett, 1990) over three
-/// levels of 999, as GNU parallel does (though sorting numerically).
-#[derive(Debug, Default)]
-struct Remedian {
-    index: usize,
-    levels: [Vec<f64>; 3],
-    median: Option<f64>,
-}
-
-impl Remedian {
-    fn add(&mut self, value: f64) {
-        let i = self.index;
-        self.index += 1;
-        put(&mut self.levels[0], i % 999, value);
-        let m0 = median_of(&self.levels[0]);
-        put(&mut self.levels[1], i / 999 % 999, m0);
-        let m1 = median_of(&self.levels[1]);
-        put(&mut self.levels[2], i / 999 / 999 % 999, m1);
-        self.median = Some(median_of(&self.levels[2]));
-    }
-}
-
-fn put(level: &mut Vec<f64>, at: usize, value: f64) {
-    match level.get_mut(at) {
-        Some(slot) => *slot = value,
-        None => level.push(value),
-    }
-}
-
-fn median_of(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    sorted[(sorted.len() - 1) / 2]
 }
 
 /// Runs everything; returns the exit status.
@@ -161,6 +159,16 @@ pub(crate) struct Runner<'c> {
     our_pid: OsString,
     /// `--pipe`: what the jobs' input needs.
     pipe: Option<crate::pipe::Runtime>,
+    /// `-j FILE`, `-j 0`, `--limit`, `--memsuspend`, `--noswap`.
+    gate: Gate,
+    /// `--filter`'s expressions, and the `perl` that evaluates them
+    /// (started for the first job).
+    filters: Vec<Template>,
+    evaluator: Option<crate::filter::Evaluator>,
+    /// `--workdir`.
+    workdir: Option<crate::workdir::Workdir>,
+    /// `--template`s.
+    templates: Vec<crate::tmpl::Filled>,
     /// Perl expressions that need the job's slot are evaluated here.
     at_launch: Option<Evaluator>,
 }
@@ -177,6 +185,9 @@ impl<'c> Runner<'c> {
             jobs,
             pipe,
             ahead,
+            filters,
+            workdir,
+            templates,
             at_launch,
         } = prepared;
         let (joblog, prior) = match (&config.joblog, config.dry_run) {
@@ -193,7 +204,8 @@ impl<'c> Runner<'c> {
             _ => (None, Prior::default()),
         };
         let mut jobs = jobs;
-        let needs_all = config.shuffle || config.bar || config.eta || config.halt.needs_total();
+        let needs_all =
+            config.shuffle || ((config.bar || config.eta) && config.total_jobs.is_none()) || config.halt.needs_total();
         let collected = if needs_all {
             let mut all = jobs
                 .collect_all()
@@ -227,10 +239,22 @@ impl<'c> Runner<'c> {
             // Values and regular files: reading never waits for long.
             (None, _) => (Queue::Direct(jobs), None),
         };
-        let progress = Progress::new(config.bar, config.progress, config.eta, total);
+        let progress = Progress::new(
+            config.bar,
+            config.progress,
+            config.eta,
+            config.total_jobs.or(total),
+            config.jobs,
+        );
         let mut printer = Printer::new(config.mode, config.keep_order);
-        if config.strings.color {
-            printer.set_color();
+        printer.set_tmpdir(&config.files.tmpdir);
+        if let Some(colors) = &config.colors {
+            printer.set_colors(colors.clone());
+        }
+        if let Some(compression) = &config.files.compression
+            && config.files.names.is_none()
+        {
+            printer.set_compression(compression.clone());
         }
         if let Some(table) = table {
             if config.resume != Resume::No && joblog.is_none() {
@@ -270,6 +294,11 @@ impl<'c> Runner<'c> {
             input_done: false,
             our_pid: std::process::id().to_string().into(),
             pipe,
+            gate: Gate::new(config),
+            filters,
+            evaluator: None,
+            workdir,
+            templates,
             at_launch,
         })
     }
@@ -282,7 +311,12 @@ impl<'c> Runner<'c> {
             if self.running.is_empty() && (self.stop.is_some() || (self.input_done && self.retry.is_empty())) {
                 break;
             }
-            let deadline = [wake, self.next_timeout()].into_iter().flatten().min();
+            let gate_wake = self.gate.next_wake(self.config, self.running.len());
+            let redraw = self.progress.tick();
+            let deadline = [wake, self.next_timeout(), gate_wake, redraw]
+                .into_iter()
+                .flatten()
+                .min();
             let Some(supervisor) = self.supervisor.as_mut() else {
                 break;
             };
@@ -294,6 +328,7 @@ impl<'c> Runner<'c> {
             }
             self.enforce_timeouts();
             self.enforce_memfree();
+            self.enforce_limits();
         }
         self.progress.finish();
         if let Err(e) = self.printer.flush_all() {
@@ -345,6 +380,7 @@ impl<'c> Runner<'c> {
             }
             running.killed = Some(why);
             if let Some(s) = self.supervisor.as_mut() {
+                wake_if_suspended(s, *id, running);
                 s.terminate(*id, &seq);
             }
         }
@@ -394,7 +430,15 @@ impl<'c> Runner<'c> {
     /// Starts jobs while allowed. Returns when to look again if a limit
     /// (delay, memory, load) holds the next job back.
     fn start_jobs(&mut self) -> Option<Instant> {
-        while self.running.len() < self.config.jobs && self.stop.is_none() {
+        let most = self.gate.max_running();
+        for slot in self.free_slots.len() + self.running.len() + 1..=most {
+            // `-j FILE` grew.
+            self.free_slots.insert(slot);
+        }
+        if self.running.len() >= most && self.stop.is_none() && !self.running.is_empty() && self.gate.may_warn() {
+            self.warn_at_bound();
+        }
+        while self.running.len() < most && self.stop.is_none() {
             let (job, attempts) = match self.retry.pop_front() {
                 Some(next) => next,
                 None => (self.next_new_job()?, 0),
@@ -413,9 +457,19 @@ impl<'c> Runner<'c> {
         None
     }
 
-    /// Until when `--delay`, `--memfree` or `--load` hold the next job
-    /// back, if they do.
-    fn held_back(&self) -> Option<Instant> {
+    /// `-j 0` held back by the system: say so once, if a job is waiting.
+    fn warn_at_bound(&mut self) {
+        if let Some(job) = self.retry.pop_front().or_else(|| self.next_new_job().map(|j| (j, 0))) {
+            self.retry.push_front(job);
+            if let Some(message) = self.gate.at_bound_warning() {
+                self.progress.suspend(|| tell!("{message}"));
+            }
+        }
+    }
+
+    /// Until when `--delay`, `--memfree`, `--load` or the limits hold the
+    /// next job back, if they do.
+    fn held_back(&mut self) -> Option<Instant> {
         let now = Instant::now();
         if let (Some(delay), Some(last)) = (self.delay, self.last_start)
             && now < last + delay
@@ -424,7 +478,7 @@ impl<'c> Runner<'c> {
         }
         if let Some(memfree) = self.config.memfree
             && !self.running.is_empty()
-            && available_memory().is_some_and(|a| a < memfree)
+            && crate::limits::memory::free().is_some_and(|a| a < memfree)
         {
             return Some(now + RECHECK);
         }
@@ -434,7 +488,7 @@ impl<'c> Runner<'c> {
         {
             return Some(now + RECHECK);
         }
-        None
+        self.gate.hold(self.config, self.running.len())
     }
 
     /// `--resume`: whether an earlier run already did this job.
@@ -486,7 +540,8 @@ impl<'c> Runner<'c> {
         } else {
             self.command.render(values(&job, slot), self.config.multi)
         };
-        if line.len() >= crate::jobs::MAX_LINE {
+        let len = self.config.measure().of(&line);
+        if len >= self.config.max_line {
             // GNU parallel's limit, so that a script that works with one
             // works with the other. As there, no new job starts, the
             // running ones finish, and the run exits 255.
@@ -498,24 +553,48 @@ impl<'c> Runner<'c> {
                 .enumerate()
                 .max_by_key(|(_, a)| a.len())
                 .map_or((0, &[][..]), |(i, a)| (i, a.as_slice()));
-            let shown = String::from_utf8_lossy(&longest[..longest.len().min(50)]).into_owned();
-            let len = line.len();
+            // As GNU parallel words it: the value, cut at 50 bytes.
+            let mut shown = String::from_utf8_lossy(&longest[..longest.len().min(50)]).into_owned();
+            if longest.len() > 50 {
+                shown.push_str("...");
+            }
+            let max = self.config.max_line;
             self.progress.suspend(|| {
-                tell!(
-                    "Command line too long ({len} >= {}) at input {index}: {shown}...",
-                    crate::jobs::MAX_LINE
-                );
+                tell!("Error: Command line too long ({len} >= {max}) at input {index}: {shown}");
             });
             return Launched::Yes;
         }
-        if self.config.verbose {
-            let mut shown = line.clone();
-            shown.push(b'\n');
-            let _ = self
-                .progress
-                .suspend(|| io::Write::write_all(&mut io::stderr(), &shown));
+        // What runs: the command with its wrapping (`--workdir`'s `cd`).
+        let wrapped = match self.wrap(&line, &job, slot) {
+            Ok(wrapped) => wrapped,
+            Err(message) => {
+                self.free_slots.insert(slot);
+                self.fatal(&message);
+                return Launched::Yes;
+            }
+        };
+        let shown_as_run = wrapped.as_deref().unwrap_or(&line);
+        let mut skip = false;
+        if self.config.show.interactive {
+            // `-p`: the question takes the place of `-t`'s line.
+            let answer = self.progress.suspend(|| crate::output::verbose::ask(shown_as_run));
+            skip = !answer.unwrap_or(false);
+        } else if self.config.verbose {
+            self.progress
+                .suspend(|| crate::output::verbose::to_stderr(shown_as_run));
+        }
+        if !skip && !self.filters.is_empty() {
+            match self.passes_filters(&job, slot) {
+                Ok(passes) => skip = !passes,
+                Err(message) => {
+                    self.free_slots.insert(slot);
+                    self.fatal(&message);
+                    return Launched::Yes;
+                }
+            }
         }
         self.tally.started += 1;
+        self.progress.started(&job.args);
         self.last_start = Some(Instant::now());
         let tag = match &self.config.tag {
             Tag::None => None,
@@ -529,7 +608,15 @@ impl<'c> Runner<'c> {
                 .map(|t| t.render(values(&job, slot), crate::replace::Multi::Single)),
         };
         if self.config.dry_run {
-            let mut shown = line;
+            if skip {
+                // Filtered out: it still counts as failed, as in GNU parallel.
+                self.tally.failed += 1;
+            }
+            let mut shown = if self.config.show.stdout > 1 {
+                shown_as_run.to_vec()
+            } else {
+                line
+            };
             shown.push(b'\n');
             self.printer.start(job.seq, tag);
             let printed = self
@@ -554,6 +641,14 @@ impl<'c> Runner<'c> {
                 }
             },
         };
+        let out_file = match self.open_out_file(files.is_some()) {
+            Ok(file) => file,
+            Err(message) => {
+                self.free_slots.insert(slot);
+                self.fatal(&message);
+                return Launched::Yes;
+            }
+        };
         // Even with `--results` files: the printer writes the joblog line.
         self.printer.start(job.seq, tag);
         let mut running = Running {
@@ -561,17 +656,45 @@ impl<'c> Runner<'c> {
             slot,
             attempts,
             command: line,
+            wrapped,
             started_at: SystemTime::now(),
             started: Instant::now(),
             stdout_bytes: 0,
             killed: None,
             files,
+            suspended: false,
+            skipped: skip,
+            out_file,
+            tmp: self.tmp_name(),
+            filled: Vec::new(),
             input: None,
         };
-        if running.job.skipped() {
-            // `skip()`: it does not run, and counts as failed with exit
-            // value -2, as in GNU parallel.
-            self.complete(running, ExitReason::Exited(-2));
+        self.show_on_stdout(&mut running);
+        if running.skipped || running.job.skipped() {
+            // Skipped (`-p`, `--filter`, `skip()` in a perl expression): as
+            // in GNU parallel, it ends at once, as a failure with exit
+            // value -2.
+            running.skipped = true;
+            self.complete(running, ExitReason::Exited(0));
+            return Launched::Yes;
+        }
+        if !self.templates.is_empty() {
+            let render = |t: &Template| t.render(values(&running.job, running.slot), crate::replace::Multi::Single);
+            match crate::tmpl::fill(&self.templates, render) {
+                Ok(written) => running.filled = written,
+                Err(message) => {
+                    self.fatal(&message);
+                    self.complete(running, ExitReason::Exited(255));
+                    return Launched::Yes;
+                }
+            }
+        }
+        if self.config.shellquote > 0 {
+            // `--shellquote`: the job prints its command quoted, and that is
+            // all (GNU parallel runs a perl one-liner to do it).
+            let quoted = crate::shellquote::quoted_line(&running.command, self.config.shellquote);
+            self.job_output(&mut running, Stream::Stdout, &quoted);
+            self.complete(running, ExitReason::Exited(0));
             return Launched::Yes;
         }
         // --pipe: the job's stdin, made ready before it starts.
@@ -583,8 +706,8 @@ impl<'c> Runner<'c> {
             Err(e) => Err(e),
             Ok(input) => {
                 let line = match input.as_ref().and_then(|i| i.prefix) {
-                    Some(prefix) => [prefix, &running.command[..]].concat(),
-                    None => running.command.clone(),
+                    Some(prefix) => [prefix, running.to_run()].concat(),
+                    None => running.to_run().to_vec(),
                 };
                 let spawned = match self.config.shell.plan(&line) {
                     Launch::Nothing => {
@@ -639,7 +762,7 @@ impl<'c> Runner<'c> {
                 // The shell itself could not run this line.
                 let (code, reason) = match e {
                     SpawnError::NotFound => (127, format!("{} not found", self.config.shell.path.display())),
-                    SpawnError::TooLong => (126, format!("command line too long ({} bytes)", running.command.len())),
+                    SpawnError::TooLong => (126, format!("command line too long ({} bytes)", running.to_run().len())),
                     other => (126, other.to_string()),
                 };
                 let message = format!(
@@ -654,166 +777,11 @@ impl<'c> Runner<'c> {
         }
     }
 
-    fn shell_argv(&self, line: &[u8]) -> Vec<OsString> {
-        vec![
-            self.config.shell.path.clone().into_os_string(),
-            "-c".into(),
-            OsString::from_vec(line.to_vec()),
-        ]
-    }
-
-    fn spawn(
-        &mut self,
-        running: &Running,
-        argv: Vec<OsString>,
-        mut env: Vec<(OsString, OsString)>,
-        input: Option<&crate::pipe::Launch>,
-    ) -> Result<JobId, SpawnError> {
-        env.push(("PARALLEL_SEQ".into(), running.job.seq.to_string().into()));
-        env.push(("PARALLEL_JOBSLOT".into(), running.slot.to_string().into()));
-        env.push(("PARALLEL_PID".into(), self.our_pid.clone()));
-        // A local job's "host", as GNU parallel sets it ({host}, {sshlogin}).
-        env.push(("PARALLEL_SSHHOST".into(), ":".into()));
-        env.push(("PARALLEL_SSHLOGIN".into(), ":".into()));
-        let (stdout, stderr) = if self.config.mode == Mode::Ungroup && running.files.is_none() {
-            (Output::Inherit, Output::Inherit)
-        } else {
-            (Output::Capture, Output::Capture)
-        };
-        if let Some(input) = input {
-            // Last, so that --cat/--fifo's $PARALLEL_TMP (the file `{}`
-            // names) wins over any other.
-            env.extend(input.env.iter().cloned());
-        }
-        let spec = Spec {
-            argv,
-            env,
-            stdout,
-            stderr,
-            nice: self.config.nice,
-            stdin: input.map_or(Input::Null, |i| i.stdin.clone()),
-        };
-        match self.supervisor.as_mut() {
-            Some(s) => s.spawn(&spec),
-            None => Err(SpawnError::Io(io::Error::other("no supervisor"))),
-        }
-    }
-
     // ----------------------------------------------------------- events --
-
-    fn handle(&mut self, event: Event) {
-        match event {
-            Event::Output { job, stream, data } => {
-                if let Some(mut running) = self.running.remove(&job) {
-                    self.job_output(&mut running, stream, &data);
-                    self.running.insert(job, running);
-                    if self.stop == Some(Stop::Fatal) {
-                        // Its output could not be written: it stops too.
-                        self.stop_and_kill(Stop::Fatal, Killed::Signal);
-                    }
-                }
-            }
-            Event::Exited { job, reason, .. } => {
-                if let Some(running) = self.running.remove(&job) {
-                    self.complete(running, reason);
-                }
-            }
-            Event::Signal { signal } => self.on_signal(signal),
-            // The input thread has news: the loop looks for jobs anyway.
-            _ => {}
-        }
-    }
-
-    fn job_output(&mut self, running: &mut Running, stream: Stream, data: &[u8]) {
-        if stream == Stream::Stdout {
-            running.stdout_bytes += data.len() as u64;
-        }
-        if let Some(files) = &mut running.files {
-            let file = match stream {
-                Stream::Stdout => &mut files.stdout,
-                Stream::Stderr => &mut files.stderr,
-            };
-            if let Err(e) = crate::results::write(file, data) {
-                self.fatal(&format!("cannot write the result files: {}", io_reason(&e)));
-            }
-            return;
-        }
-        let seq = running.job.seq;
-        let printer = &mut self.printer;
-        let written = self.progress.suspend(|| printer.output(seq, stream, data));
-        if let Err(e) = written {
-            self.output_failed(&e);
-        }
-    }
-
-    fn output_failed(&mut self, error: &io::Error) {
-        if error.kind() == io::ErrorKind::BrokenPipe {
-            // Whoever read our output is gone: stop quietly, as a pipeline
-            // member killed by SIGPIPE would.
-            self.broken_pipe = true;
-            self.stop_and_kill(Stop::Fatal, Killed::Signal);
-        } else if !self.output_warned {
-            // Like GNU parallel, go on running the jobs (their effects may
-            // matter more than their output), but say so, once.
-            self.output_warned = true;
-            tell!("cannot write output: {}", io_reason(error));
-        }
-    }
-
-    fn on_signal(&mut self, signal: i32) {
-        if signal == libc::SIGHUP {
-            if self.stop.is_none() {
-                self.stop = Some(Stop::Hangup);
-                let n = self.running.len();
-                let mut running: Vec<_> = self.running.values().map(|r| (r.job.seq, &r.command)).collect();
-                running.sort_unstable();
-                let commands: Vec<String> = running
-                    .into_iter()
-                    .map(|(_, command)| String::from_utf8_lossy(command).into_owned())
-                    .collect();
-                self.progress.suspend(|| {
-                    tell!("SIGHUP received. No new jobs will be started.");
-                    tell!("Waiting for these {n} jobs to finish. Send SIGTERM to stop now.");
-                    for command in &commands {
-                        tell!("{command}");
-                    }
-                });
-            }
-            return;
-        }
-        self.interrupts += 1;
-        let name = forkpool::signal_name(signal).map_or_else(|| signal.to_string(), |n| n.to_string());
-        if self.interrupts == 1 {
-            if matches!(self.stop, None | Some(Stop::Hangup)) {
-                self.stop = Some(Stop::Signal);
-            }
-            if let Some(s) = self.supervisor.as_mut() {
-                s.signal_all(signal);
-            }
-            if !self.running.is_empty() {
-                let n = self.running.len();
-                self.progress.suspend(|| {
-                    tell!(
-                        "{name} received: starting no more jobs, passed it on to {n} running job{}; \
-                         send it again to kill them.",
-                        if n == 1 { "" } else { "s" }
-                    );
-                });
-            }
-        } else {
-            self.stop = Some(Stop::Signal);
-            for running in self.running.values_mut() {
-                running.killed.get_or_insert(Killed::Signal);
-            }
-            if let Some(s) = self.supervisor.as_mut() {
-                s.terminate_all(&TermSeq::immediate(libc::SIGKILL));
-            }
-        }
-    }
 
     /// A job ended: retry it, or log it, print its output, count it and
     /// see whether to halt.
-    fn complete(&mut self, running: Running, reason: ExitReason) {
+    fn complete(&mut self, mut running: Running, reason: ExitReason) {
         let reason = match &self.config.pipe {
             Some(pipe) if running.killed.is_none() => crate::pipe::status_as_gnu(pipe, reason),
             _ => reason,
@@ -825,7 +793,19 @@ impl<'c> Runner<'c> {
         if running.killed.is_some() {
             exitval = -1;
         }
+        if running.skipped {
+            exitval = -2;
+        }
+        let (published, failure) = self.settle_files(&mut running);
+        if let Some(message) = failure {
+            // As GNU parallel: the compressor failed, so did the job.
+            self.progress.suspend(|| tell!("{message}"));
+            exitval = 255;
+        }
+        let out_file = running.out_file.take();
         let failed = exitval != 0 || signal != 0;
+        // A skipped job is never tried again.
+        let skipped = running.skipped;
         let Running {
             job,
             slot,
@@ -837,6 +817,7 @@ impl<'c> Runner<'c> {
             killed,
             files,
             input,
+            ..
         } = running;
         // Its --cat/--fifo file goes now; the joblog wants what it was sent.
         let send = input.map_or(0, |input| input.sent());
@@ -849,10 +830,9 @@ impl<'c> Runner<'c> {
             self.progress.update(self.running.len(), self.tally.completed);
             return;
         }
-        let skipped = job.skipped();
         let retry = match killed {
             // Killed to free memory: it goes back on the queue.
-            Some(Killed::Memfree) => self.stop.is_none(),
+            Some(Killed::Memfree | Killed::Limit) => self.stop.is_none(),
             Some(Killed::Halt | Killed::Signal) => false,
             _ => {
                 failed
@@ -862,6 +842,9 @@ impl<'c> Runner<'c> {
             }
         };
         if retry {
+            if let Some(file) = out_file {
+                file.remove();
+            }
             self.printer.discard(job.seq);
             self.tally.started -= 1;
             self.retry.push_back((job, attempts + 1));
@@ -878,7 +861,7 @@ impl<'c> Runner<'c> {
                 start: started_at,
                 runtime,
                 send,
-                receive: stdout_bytes,
+                receive: published.as_ref().and_then(|p| p.size).unwrap_or(stdout_bytes),
                 exitval,
                 signal,
                 command: command.clone(),
@@ -890,6 +873,12 @@ impl<'c> Runner<'c> {
             && let Err(e) = files.finish(job.seq)
         {
             self.fatal(&format!("cannot write the result files: {}", io_reason(&e)));
+        }
+        if failed {
+            self.printer.set_failed(job.seq);
+        }
+        if let Some(published) = &published {
+            self.publish(job.seq, published);
         }
         // Prints the job's output (or, with `--results`, nothing), then its
         // joblog line: both in the order GNU parallel writes them.
@@ -944,79 +933,10 @@ impl<'c> Runner<'c> {
         }
         self.progress.update(self.running.len(), self.tally.completed);
     }
-
-    // ----------------------------------------------------------- limits --
-
-    fn timeout_of(&self) -> Option<Duration> {
-        match self.config.timeout? {
-            Timeout::Fixed(d) => Some(d),
-            Timeout::Median(pct) => self.median.median.map(|m| Duration::from_secs_f64((m * pct).max(0.0))),
-        }
-    }
-
-    fn next_timeout(&self) -> Option<Instant> {
-        let timeout = self.timeout_of()?;
-        self.running
-            .values()
-            .filter(|r| r.killed.is_none())
-            .filter_map(|r| r.started.checked_add(timeout))
-            .min()
-    }
-
-    fn enforce_timeouts(&mut self) {
-        let Some(timeout) = self.timeout_of() else { return };
-        let now = Instant::now();
-        let seq = self.config.termseq.clone();
-        for (id, running) in &mut self.running {
-            if running.killed.is_none() && now.duration_since(running.started) >= timeout {
-                running.killed = Some(Killed::Timeout);
-                let line = String::from_utf8_lossy(&running.command).into_owned();
-                self.progress.suspend(|| {
-                    tell!("Warning: This job was killed because it timed out:\nWarning: {line}");
-                });
-                if let Some(s) = self.supervisor.as_mut() {
-                    s.terminate(*id, &seq);
-                }
-            }
-        }
-    }
-
-    /// `--memfree`: under half the limit free, kill the youngest job (it
-    /// goes back on the queue).
-    fn enforce_memfree(&mut self) {
-        let Some(memfree) = self.config.memfree else { return };
-        if self.running.len() < 2 || available_memory().is_none_or(|a| a >= memfree / 2) {
-            return;
-        }
-        let youngest = self
-            .running
-            .iter()
-            .filter(|(_, r)| r.killed.is_none())
-            .max_by_key(|(_, r)| r.started)
-            .map(|(id, _)| *id);
-        if let Some(id) = youngest {
-            if let Some(r) = self.running.get_mut(&id) {
-                r.killed = Some(Killed::Memfree);
-            }
-            let seq = self.config.termseq.clone();
-            if let Some(s) = self.supervisor.as_mut() {
-                s.terminate(id, &seq);
-            }
-        }
-    }
 }
 
 fn values(job: &Job, slot: usize) -> Values<'_> {
     job.values(slot)
-}
-
-/// `MemAvailable` from `/proc/meminfo`, in bytes.
-fn available_memory() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    text.lines().find_map(|l| {
-        let kb = l.strip_prefix("MemAvailable:")?.trim().strip_suffix("kB")?.trim();
-        kb.parse::<u64>().ok().map(|kb| kb * 1024)
-    })
 }
 
 /// Processes running now (from `/proc/loadavg`), not counting ourselves.
@@ -1024,24 +944,4 @@ fn running_processes() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/loadavg").ok()?;
     let running: u64 = text.split_whitespace().nth(3)?.split('/').next()?.parse().ok()?;
     Some(running.saturating_sub(1))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_remedian_follows_the_median() {
-        let mut r = Remedian::default();
-        for v in [5.0, 1.0, 3.0] {
-            r.add(v);
-        }
-        assert_eq!(r.median, Some(3.0));
-        let mut big = Remedian::default();
-        for i in 0..5000 {
-            big.add(f64::from(i % 100));
-        }
-        let m = big.median.unwrap();
-        assert!((40.0..=60.0).contains(&m), "{m}");
-    }
 }

@@ -279,6 +279,36 @@ impl Shell {
     }
 }
 
+impl Shell {
+    /// Whether this shell could run a command starting with `name`: a
+    /// path that exists, an assignment or compound command, an exported
+    /// function, a program on `PATH`, or a builtin or keyword (which the
+    /// shell itself is asked about). For commands given in options
+    /// (`--limit`, `--compress-program`), checked before any job runs.
+    pub(crate) fn can_run(&self, name: &str) -> bool {
+        if name.contains('/') {
+            return Path::new(name).exists();
+        }
+        if name.is_empty() {
+            return false;
+        }
+        if name.contains('=') || name.starts_with(['(', '{', '!']) {
+            return true;
+        }
+        if std::env::var_os(format!("BASH_FUNC_{name}%%")).is_some() || which(OsStr::new(name)).is_some() {
+            return true;
+        }
+        std::process::Command::new(&self.path)
+            .arg("-c")
+            .arg(format!("command -v {} >/dev/null", crate::shellquote::quote_str(name)))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+}
+
 /// Finds `program` the way `execvp` would, remembering the answer (as
 /// shells hash command paths).
 pub(crate) fn which(program: &OsStr) -> Option<PathBuf> {

@@ -181,6 +181,10 @@ impl Pool {
 
     /// Stops taking work, lets every submitted task finish, then stops and
     /// reaps every process. Blocks until done.
+    ///
+    /// A stream still open is not waited for (it may never end): its
+    /// consumer gets the items already produced, then
+    /// `Err(TaskError::PoolShutdown)`.
     pub fn shutdown(mut self) {
         self.stop(Stop::Shutdown);
     }

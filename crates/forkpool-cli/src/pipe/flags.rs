@@ -62,7 +62,4 @@ pub(crate) struct PipeFlags {
     /// Give all of the input to every job, one job per argument (::: a b c).
     #[arg(long = "tee", help_heading = "Pipe")]
     pub(crate) tee: bool,
-    /// With --pipe: a record is N lines.
-    #[arg(short = 'L', value_name = "N", help_heading = "Pipe")]
-    pub(crate) lines: Option<String>,
 }

@@ -187,8 +187,10 @@ impl Settings {
 
 /// `-L` as typed: with `--pipe`, lines per record. (One place to point at
 /// whichever flag holds `-L`.)
+/// `-L` (or `-l`), which with `--pipe` is the lines per record: xargs's
+/// flags, read here with the pipe's meaning.
 fn lines_flag(flags: &Flags) -> Option<&str> {
-    flags.pipe.lines.as_deref()
+    flags.xargs.max_lines_l.as_deref().or(flags.xargs.max_lines.as_deref())
 }
 
 /// `--block`: a size with GNU parallel's units (`K` 1024, `k` 1000, ...,

@@ -27,7 +27,7 @@ pub(crate) use flags::ReplaceFlags;
 pub(crate) use parse::{Kind, Template};
 pub(crate) use render::{Multi, Values};
 pub(crate) use rpl::TableOptions;
-pub(crate) use strings::Trim;
+pub(crate) use strings::{Trim, push_quoted};
 
 use parse::{Expr, Exprs, Marker};
 use perl::{Failure, Perl, Request};
@@ -279,6 +279,9 @@ pub(crate) struct Program {
     pub(crate) command: Template,
     pub(crate) tag: Option<Template>,
     pub(crate) results: Option<Template>,
+    /// Other texts with replacement strings (`--filter`, `--workdir`,
+    /// `--template`), in the order given.
+    pub(crate) extra: Vec<Template>,
     pub(crate) evaluator: Evaluator,
 }
 
@@ -294,6 +297,8 @@ pub(crate) struct Sources<'a> {
     pub(crate) names: &'a [(Vec<u8>, i64)],
     pub(crate) trim: Trim,
     pub(crate) slots: usize,
+    /// Other texts to parse as `--tagstring` is (unquoted, nothing added).
+    pub(crate) extra: &'a [Vec<u8>],
 }
 
 impl Program {
@@ -332,8 +337,13 @@ impl Program {
         if results.as_ref().is_some_and(|r| !r.has_replacements()) {
             results = None;
         }
+        let extra = sources
+            .extra
+            .iter()
+            .map(|t| text(Some(t), &mut exprs).and_then(|t| t.ok_or_else(|| "no template".to_owned())))
+            .collect::<Result<Vec<Template>, String>>()?;
         let mut markers: Vec<Marker> = command.markers().collect();
-        for t in tag.iter().chain(results.iter()) {
+        for t in tag.iter().chain(results.iter()).chain(extra.iter()) {
             markers.extend(t.markers());
         }
         let used = |e: &Expr| markers.iter().any(|m| exprs.list.get(m.expr) == Some(e));
@@ -375,6 +385,7 @@ impl Program {
             command: attach(command),
             tag: tag.map(attach),
             results: results.map(attach),
+            extra: extra.into_iter().map(attach).collect(),
             evaluator,
         })
     }

@@ -214,7 +214,13 @@ impl Template {
     /// Bytes one more value adds to a rendered command, for filling command
     /// lines with `-X`/`-m` (a perl expression counts as the value).
     pub(crate) fn cost_per_value(&self, value: &[u8], multi: Multi) -> usize {
-        let quoted = quoted_len(value);
+        // Values are quoted one by one, unless `-q` quotes whole words
+        // (then GNU parallel counts them unquoted) or the command is raw.
+        let quoted = if self.quote_values {
+            quoted_len(value)
+        } else {
+            value.len()
+        };
         let mut cost = 0;
         let mut uses = 0;
         for word in self.tokens.split(|t| matches!(t, Token::Break)) {

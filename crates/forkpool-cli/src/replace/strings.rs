@@ -314,8 +314,12 @@ pub(crate) fn push_quoted(out: &mut Vec<u8>, value: &[u8]) {
 pub(crate) fn quoted_len(value: &[u8]) -> usize {
     if is_plain(value) {
         value.len()
+    } else if value.is_empty() {
+        2
     } else {
-        value.len() + 2 + 4 * value.iter().filter(|&&b| b == b'\'').count()
+        // The `''` that a leading or trailing `'` leaves is dropped.
+        let ends = usize::from(value.first() == Some(&b'\'')) + usize::from(value.last() == Some(&b'\''));
+        value.len() + 2 + 4 * value.iter().filter(|&&b| b == b'\'').count() - 2 * ends
     }
 }
 

@@ -94,12 +94,18 @@ pub enum Input {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     Fd(Arc<OwnedFd>),
+    /// The controlling terminal, `/dev/tty` (`/dev/null` when there is
+    /// none), for a job that talks to the user. Such a job stays in the
+    /// supervisor's process group, so that the terminal lets it read (a job
+    /// in a group of its own would be stopped by `SIGTTIN`): signals reach
+    /// its first process only, and what it starts is not killed with it.
+    Tty,
 }
 
 impl PartialEq for Input {
     fn eq(&self, other: &Input) -> bool {
         match (self, other) {
-            (Input::Null, Input::Null) | (Input::Inherit, Input::Inherit) => true,
+            (Input::Null, Input::Null) | (Input::Inherit, Input::Inherit) | (Input::Tty, Input::Tty) => true,
             (Input::Fd(a), Input::Fd(b)) => Arc::ptr_eq(a, b),
             _ => false,
         }
@@ -367,6 +373,8 @@ struct KillPlan {
 #[derive(Debug)]
 struct Job {
     pid: Pid,
+    /// Its process group is its own (not with [`Input::Tty`]).
+    own_group: bool,
     pidfd: Watched,
     stdout: Option<Watched>,
     stderr: Option<Watched>,
@@ -502,17 +510,31 @@ impl Supervisor {
             (Output::Null, None) => Stdio::Null,
             _ => Stdio::Inherit,
         };
+        // The terminal, for a job that talks to the user; our copy closes
+        // once the job has its own.
+        let tty = match spec.stdin {
+            Input::Tty => rustix::fs::open(
+                "/dev/tty",
+                rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC | rustix::fs::OFlags::NOCTTY,
+                rustix::fs::Mode::empty(),
+            )
+            .ok(),
+            _ => None,
+        };
+        let own_group = spec.stdin != Input::Tty;
         let request = Request {
             program,
             argv: &argv,
             envp: &envp,
-            stdin: match &spec.stdin {
-                Input::Null => Stdio::Null,
-                Input::Inherit => Stdio::Inherit,
-                Input::Fd(fd) => Stdio::Fd(fd.as_raw_fd()),
+            stdin: match (&spec.stdin, &tty) {
+                (Input::Tty, Some(fd)) => Stdio::Fd(fd.as_raw_fd()),
+                (Input::Fd(fd), _) => Stdio::Fd(fd.as_raw_fd()),
+                (Input::Inherit, _) => Stdio::Inherit,
+                _ => Stdio::Null,
             },
             stdout: stdio(spec.stdout, &stdout_pipe),
             stderr: stdio(spec.stderr, &stderr_pipe),
+            own_group,
         };
         // The job is registered with the guardian right after; a job
         // caught between spawn and registration is still found by the
@@ -549,6 +571,7 @@ impl Supervisor {
             let pidfd = rustix::process::pidfd_open(pid, PidfdFlags::empty())?;
             Ok(Job {
                 pid,
+                own_group,
                 pidfd: Watched::new(self.poller.clone(), pidfd, key(id, PART_PIDFD), true, false)?,
                 stdout: watch(stdout, PART_STDOUT)?,
                 stderr: watch(stderr, PART_STDERR)?,
@@ -564,6 +587,7 @@ impl Supervisor {
             }
             Err(e) => {
                 // It runs, but we cannot watch it: stop it and reap it now.
+                let _ = rustix::process::kill_process(pid, Signal::KILL);
                 let _ = rustix::process::kill_process_group(pid, Signal::KILL);
                 let _ = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty());
                 Err(SpawnError::Io(e))
@@ -574,14 +598,14 @@ impl Supervisor {
     /// Sends `signal` to a job's process group.
     pub fn signal(&mut self, job: JobId, signal: i32) {
         if let Some(j) = self.jobs.get(&job.0) {
-            send(j.pid, signal);
+            send(j, signal);
         }
     }
 
     /// Sends `signal` to every job's process group.
     pub fn signal_all(&mut self, signal: i32) {
         for j in self.jobs.values() {
-            send(j.pid, signal);
+            send(j, signal);
         }
     }
 
@@ -703,7 +727,9 @@ impl Supervisor {
         self.read_output(id, Stream::Stderr, events, true);
         let Some(job) = self.jobs.remove(&id) else { return };
         // Unreaped, so its pid (the group id) is still its own.
-        let _ = rustix::process::kill_process_group(job.pid, Signal::KILL);
+        if job.own_group {
+            let _ = rustix::process::kill_process_group(job.pid, Signal::KILL);
+        }
         let reason = wait_pidfd(job.pidfd.fd());
         self.guardian.release(job.slot);
         events.push(Event::Exited {
@@ -718,7 +744,7 @@ impl Supervisor {
             let Some(plan) = &mut job.kill else { continue };
             while plan.next_at <= now && plan.next < plan.steps.len() {
                 let (signal, wait) = plan.steps[plan.next];
-                send(job.pid, signal);
+                send_to(job.pid, job.own_group, signal);
                 plan.next += 1;
                 plan.next_at = now + wait;
             }
@@ -762,8 +788,18 @@ fn start_plan(job: &mut Job, seq: &TermSeq) {
     });
 }
 
-fn send(pid: Pid, signal: i32) {
-    let _ = crate::sys::signal::send_to_group(pid, signal);
+fn send(job: &Job, signal: i32) {
+    send_to(job.pid, job.own_group, signal);
+}
+
+/// To the job's process group, or to its process if it has none of its
+/// own.
+fn send_to(pid: Pid, own_group: bool, signal: i32) {
+    let _ = if own_group {
+        crate::sys::signal::send_to_group(pid, signal)
+    } else {
+        crate::sys::signal::send_to_process(pid, signal)
+    };
 }
 
 fn wait_pidfd(pidfd: impl AsFd) -> ExitReason {
@@ -779,7 +815,7 @@ fn wait_pidfd(pidfd: impl AsFd) -> ExitReason {
 impl Drop for Supervisor {
     fn drop(&mut self) {
         for job in self.jobs.values() {
-            let _ = rustix::process::kill_process_group(job.pid, Signal::KILL);
+            send(job, libc::SIGKILL);
         }
         for (_, job) in self.jobs.drain() {
             wait_pidfd(job.pidfd.fd());

@@ -43,6 +43,8 @@ pub(crate) struct Request<'a> {
     pub(crate) stdin: Stdio,
     pub(crate) stdout: Stdio,
     pub(crate) stderr: Stdio,
+    /// A new process group of its own (else it stays in ours).
+    pub(crate) own_group: bool,
 }
 
 /// Signals reset to their default action in the child: `SIGPIPE` (Rust
@@ -93,13 +95,16 @@ impl Drop for FileActions {
 struct Attributes(MaybeUninit<libc::posix_spawnattr_t>);
 
 impl Attributes {
-    fn new() -> io::Result<Attributes> {
+    fn new(own_group: bool) -> io::Result<Attributes> {
         let mut attrs = Attributes(MaybeUninit::uninit());
         // SAFETY: init writes a valid default object into our storage.
         check(unsafe { libc::posix_spawnattr_init(attrs.0.as_mut_ptr()) })?;
         let empty = signal_set(&[]);
         let defaults = signal_set(&TO_DEFAULT);
-        let flags = libc::POSIX_SPAWN_SETSIGMASK | libc::POSIX_SPAWN_SETSIGDEF | libc::POSIX_SPAWN_SETPGROUP;
+        let mut flags = libc::POSIX_SPAWN_SETSIGMASK | libc::POSIX_SPAWN_SETSIGDEF;
+        if own_group {
+            flags |= libc::POSIX_SPAWN_SETPGROUP;
+        }
         // SAFETY: the object is initialised; the sets are valid sigset_t
         // values that glibc copies; process group 0 means "a new group
         // named after the child".
@@ -153,7 +158,8 @@ fn check(rc: libc::c_int) -> io::Result<()> {
     }
 }
 
-/// Starts the program in a new process group of its own. Errors of the
+/// Starts the program (in a new process group of its own, unless the
+/// request says otherwise). Errors of the
 /// `exec` itself (`ENOENT`, `EACCES`, `ENOEXEC`, `E2BIG`...) are returned
 /// here, as glibc reports them.
 pub(crate) fn spawn(request: &Request<'_>) -> io::Result<Pid> {
@@ -161,7 +167,7 @@ pub(crate) fn spawn(request: &Request<'_>) -> io::Result<Pid> {
     actions.apply(request.stdin, 0)?;
     actions.apply(request.stdout, 1)?;
     actions.apply(request.stderr, 2)?;
-    let attrs = Attributes::new()?;
+    let attrs = Attributes::new(request.own_group)?;
     let argv: Vec<*mut libc::c_char> = request
         .argv
         .iter()

@@ -85,6 +85,23 @@ pub(crate) fn send_to_group(group: rustix::process::Pid, signal: i32) -> std::io
     }
 }
 
+/// Sends `signal` to process `pid` alone (`kill(pid, signal)`).
+///
+/// The caller must know `pid` is still its process: in this crate, a
+/// process is only signalled while it is unreaped.
+pub(crate) fn send_to_process(pid: rustix::process::Pid, signal: i32) -> std::io::Result<()> {
+    if !(1..=64).contains(&signal) {
+        return Err(std::io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    // SAFETY: kill(2) has no memory-safety preconditions; the arguments
+    // are plain integers.
+    if unsafe { libc::kill(pid.as_raw_pid(), signal) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

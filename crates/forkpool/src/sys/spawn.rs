@@ -39,10 +39,13 @@ fn install_fds(command: &mut Command, fds: Vec<(OwnedFd, RawFd)>, die_with_paren
             // No allocation here: io::Error::other would allocate.
             return Err(io::Error::from_raw_os_error(libc::E2BIG));
         }
+        // Just above the highest target, not at a fixed high number: under
+        // a low descriptor limit (`ulimit -n 30`) a fixed 64 is EINVAL.
+        let floor = raw.iter().map(|(_, t)| *t).max().unwrap_or(2) + 1;
         for (i, (src, _)) in raw.iter().enumerate() {
             // SAFETY: fcntl(F_DUPFD_CLOEXEC) is async-signal-safe and only
             // creates a descriptor; `src` is open (owned by `keep`).
-            let fd = unsafe { libc::fcntl(*src, libc::F_DUPFD_CLOEXEC, 64) };
+            let fd = unsafe { libc::fcntl(*src, libc::F_DUPFD_CLOEXEC, floor) };
             if fd < 0 {
                 return Err(io::Error::last_os_error());
             }
@@ -60,8 +63,7 @@ fn install_fds(command: &mut Command, fds: Vec<(OwnedFd, RawFd)>, die_with_paren
         // leaked some without CLOEXEC) must not reach the helper: mark them
         // all close-on-exec. (Marking rather than closing keeps std's own
         // error-reporting pipe working if the exec fails.)
-        let above = raw.iter().map(|(_, t)| *t).max().unwrap_or(2) + 1;
-        super::fds::cloexec_from(above);
+        super::fds::cloexec_from(floor);
         if die_with_parent {
             // SAFETY: prctl(PR_SET_PDEATHSIG) is a plain async-signal-safe
             // system call with integer arguments.

@@ -8,6 +8,11 @@
 //! gigabytes, or a million finished jobs waiting behind a slow one under
 //! `-k`, cost disk, not memory.
 
+pub(crate) mod color;
+pub(crate) mod compress;
+pub(crate) mod files;
+pub(crate) mod verbose;
+
 use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::io::{self, Write};
@@ -17,6 +22,7 @@ use forkpool::command::Stream;
 
 use crate::joblog::{Finished, Joblog};
 use crate::table::{Replay, Table};
+use compress::{Compression, Packing};
 
 /// How output reaches the terminal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +58,8 @@ struct Store {
     /// file starts over once nothing in it is held: a long run does not
     /// fill the disk with output already printed.
     spilled_held: u64,
+    /// Where the spill file goes (`--tmpdir`; else `$TMPDIR`).
+    tmpdir: Option<std::path::PathBuf>,
 }
 
 impl Default for Store {
@@ -62,6 +70,7 @@ impl Default for Store {
             spill: None,
             spill_len: 0,
             spilled_held: 0,
+            tmpdir: None,
         }
     }
 }
@@ -73,7 +82,10 @@ impl Store {
             return Ok(Chunk::Memory(data.to_vec()));
         }
         if self.spill.is_none() {
-            self.spill = Some(tempfile::tempfile()?);
+            self.spill = Some(match &self.tmpdir {
+                Some(dir) => tempfile::tempfile_in(dir)?,
+                None => tempfile::tempfile()?,
+            });
         }
         let file = self.spill.as_ref().ok_or_else(|| io::Error::other("no spill file"))?;
         file.write_all_at(data, self.spill_len)?;
@@ -145,17 +157,32 @@ impl Store {
 struct HeldBytes<'a> {
     store: &'a Store,
     chunks: &'a [Chunk],
+    /// `--compress`: what went through the compressor, and how to read it.
+    packed: Option<(&'a Compression, &'a File)>,
 }
 
 impl Replay for HeldBytes<'_> {
     fn replay(&self, sink: &mut dyn FnMut(&[u8]) -> io::Result<()>) -> io::Result<()> {
-        self.chunks.iter().try_for_each(|chunk| self.store.read(chunk, sink))
+        self.chunks.iter().try_for_each(|chunk| self.store.read(chunk, sink))?;
+        match self.packed {
+            Some((compression, file)) => compression.unpack(file, sink),
+            None => Ok(()),
+        }
     }
 }
 
 #[derive(Debug, Default)]
 struct Held {
     chunks: Vec<Chunk>,
+    /// `--compress`: the stream's output, compressed into a file.
+    packed: Option<Packed>,
+}
+
+/// Output going through a compressor into an unnamed file.
+#[derive(Debug)]
+struct Packed {
+    packing: Packing,
+    file: File,
 }
 
 /// Line-buffer mode: a stream's unfinished last line. A long one moves to
@@ -190,8 +217,8 @@ impl JobOutput {
 #[derive(Debug, Default)]
 struct JobOutput {
     tag: Option<Vec<u8>>,
-    /// `--color`: what starts each line (colour, then the tag and TAB).
-    color: Option<Vec<u8>>,
+    /// `--color`: what each line is wrapped in.
+    paint: Option<color::Paint>,
     out: Held,
     err: Held,
     /// Line-buffer mode: the unfinished last line of each stream.
@@ -220,8 +247,10 @@ pub(crate) struct Printer {
     joblog: Option<Joblog>,
     /// The first error writing the joblog, for the caller to report.
     joblog_error: Option<io::Error>,
-    /// `--color`: each job's lines in a colour of its own.
-    color: bool,
+    /// `--compress`: held output goes through this.
+    compression: Option<Compression>,
+    /// `--color`, `--color-failed`.
+    colors: Option<color::Colors>,
 }
 
 impl Printer {
@@ -235,13 +264,35 @@ impl Printer {
             table: None,
             joblog: None,
             joblog_error: None,
-            color: false,
+            compression: None,
+            colors: None,
         }
     }
 
-    /// `--color`: colour each job's lines (see `color.rs`).
-    pub(crate) fn set_color(&mut self) {
-        self.color = true;
+    /// Lines are coloured (`--color`, `--color-failed`).
+    pub(crate) fn set_colors(&mut self, colors: color::Colors) {
+        self.colors = Some(colors);
+    }
+
+    /// The job failed: with `--color-failed`, its lines go white on red
+    /// (those not printed yet; in line-buffer mode that is none).
+    pub(crate) fn set_failed(&mut self, seq: u64) {
+        if let (Some(colors), Some(job)) = (&self.colors, self.jobs.get_mut(&seq))
+            && colors.by_status()
+            && self.mode != Mode::LineBuffer
+        {
+            job.paint = colors.paint(seq, true);
+        }
+    }
+
+    /// Temporary files go in `dir` (`--tmpdir`).
+    pub(crate) fn set_tmpdir(&mut self, dir: &std::path::Path) {
+        self.store.tmpdir = Some(dir.to_path_buf());
+    }
+
+    /// Held output is compressed (`--compress`).
+    pub(crate) fn set_compression(&mut self, compression: Compression) {
+        self.compression = Some(compression);
     }
 
     /// Each job's joblog line goes to `joblog` when its output is printed
@@ -279,18 +330,11 @@ impl Printer {
         if !self.jobs.contains_key(&seq) && self.keep_order {
             self.order.push_back(seq);
         }
+        let paint = self.colors.as_ref().and_then(|c| c.paint(seq, false));
         let job = self.jobs.entry(seq).or_default();
-        let color = self.color.then(|| {
-            let mut start = crate::color::of_job(seq);
-            if let Some(tag) = &tag {
-                start.extend_from_slice(tag);
-                start.push(b'\t');
-            }
-            start
-        });
         *job = JobOutput {
-            color,
             tag,
+            paint,
             out_at_line_start: true,
             err_at_line_start: true,
             ..JobOutput::default()
@@ -309,6 +353,9 @@ impl Printer {
             }
             job.out_partial.tail.clear();
             job.err_partial.tail.clear();
+            // An unfinished compressor is stopped, its file deleted.
+            job.out.packed = None;
+            job.err.packed = None;
         }
     }
 
@@ -349,7 +396,7 @@ impl Printer {
                 self.print_chunks(seq, stream, start)?;
                 return self.print(seq, stream, &lines);
             }
-            job.held(stream).chunks.extend(start);
+            self.keep(seq, stream, start)?;
             return self.hold(seq, stream, &lines);
         }
         self.hold(seq, stream, data)
@@ -360,8 +407,46 @@ impl Printer {
             // Dropped (`--halt now`): its output goes nowhere.
             return Ok(());
         };
+        if let Some(compression) = &self.compression {
+            let held = job.held(stream);
+            if held.packed.is_none() {
+                let file = match &self.store.tmpdir {
+                    Some(dir) => tempfile::tempfile_in(dir)?,
+                    None => tempfile::tempfile()?,
+                };
+                let packing = compression.start(file.try_clone()?)?;
+                held.packed = Some(Packed { packing, file });
+            }
+            if let Some(packed) = &mut held.packed {
+                packed.packing.write(data);
+            }
+            return Ok(());
+        }
         job.held(stream).chunks.push(self.store.hold(data)?);
         Ok(())
+    }
+
+    /// Holds chunks already in the store (a long unfinished line's).
+    fn keep(&mut self, seq: u64, stream: Stream, chunks: Vec<Chunk>) -> io::Result<()> {
+        if self.compression.is_none() {
+            if let Some(job) = self.jobs.get_mut(&seq) {
+                job.held(stream).chunks.extend(chunks);
+            } else {
+                chunks.into_iter().for_each(|c| self.store.release(c));
+            }
+            return Ok(());
+        }
+        let mut result = Ok(());
+        for chunk in chunks {
+            if result.is_err() {
+                self.store.release(chunk);
+                continue;
+            }
+            let mut store = std::mem::take(&mut self.store);
+            result = store.drain(chunk, &mut |bytes| self.hold(seq, stream, bytes));
+            self.store = store;
+        }
+        result
     }
 
     /// A last line without a newline still counts: hold it like a whole one.
@@ -371,12 +456,23 @@ impl Printer {
                 return Ok(());
             };
             let partial = std::mem::take(job.partial(stream));
-            job.held(stream).chunks.extend(partial.held);
+            self.keep(seq, stream, partial.held)?;
             if !partial.tail.is_empty() {
                 self.hold(seq, stream, &partial.tail)?;
             }
         }
         Ok(())
+    }
+
+    /// `--compress`: the job ended, so do its compressors. An error if
+    /// one failed (the job then failed too, as in GNU parallel).
+    pub(crate) fn seal(&mut self, seq: u64) -> io::Result<()> {
+        let Some(job) = self.jobs.get_mut(&seq) else {
+            return Ok(());
+        };
+        let out = job.out.packed.as_mut().map_or(Ok(()), |p| p.packing.finish());
+        let err = job.err.packed.as_mut().map_or(Ok(()), |p| p.packing.finish());
+        out.and(err)
     }
 
     /// The job ended: print what it held (now, or when its turn comes).
@@ -412,7 +508,7 @@ impl Printer {
         let printed = if self.table.is_some() {
             self.write_row(seq, finished.as_ref())
         } else {
-            self.print_held(seq).and_then(|()| self.close_colored_lines(seq))
+            self.print_held(seq).and_then(|()| self.end_painted_lines(seq))
         };
         if let (Some(log), Some(finished)) = (&mut self.joblog, &finished)
             && let Err(e) = log.record(finished)
@@ -423,36 +519,32 @@ impl Printer {
         printed
     }
 
-    /// `--color`: a last line without a newline is closed, as GNU does.
-    fn close_colored_lines(&mut self, seq: u64) -> io::Result<()> {
-        let Some(job) = self.jobs.get_mut(&seq) else {
-            return Ok(());
-        };
-        if job.color.is_none() {
-            return Ok(());
-        }
-        let mut close = Vec::from(crate::color::RESET);
-        close.push(b'\n');
-        let open = [
-            (Stream::Stdout, !job.out_at_line_start),
-            (Stream::Stderr, !job.err_at_line_start),
-        ];
-        for (stream, open) in open {
-            if open {
-                write_stream(stream, &close)?;
-            }
-        }
-        Ok(())
-    }
-
     fn print_held(&mut self, seq: u64) -> io::Result<()> {
         let Some(job) = self.jobs.get_mut(&seq) else {
             return Ok(());
         };
         let out: Vec<Chunk> = job.out.chunks.drain(..).collect();
         let err: Vec<Chunk> = job.err.chunks.drain(..).collect();
-        let printed = self.print_chunks(seq, Stream::Stdout, out);
-        self.print_chunks(seq, Stream::Stderr, err).and(printed)
+        let (out_packed, err_packed) = (job.out.packed.take(), job.err.packed.take());
+        let printed = self
+            .print_chunks(seq, Stream::Stdout, out)
+            .and_then(|()| self.print_packed(seq, Stream::Stdout, out_packed));
+        self.print_chunks(seq, Stream::Stderr, err)
+            .and_then(|()| self.print_packed(seq, Stream::Stderr, err_packed))
+            .and(printed)
+    }
+
+    /// `--compress`: finishes a stream's compressor and prints what it
+    /// kept, through the decompressor.
+    fn print_packed(&mut self, seq: u64, stream: Stream, packed: Option<Packed>) -> io::Result<()> {
+        let Some(mut packed) = packed else { return Ok(()) };
+        packed.packing.finish()?;
+        let Some(compression) = self.compression.take() else {
+            return Ok(());
+        };
+        let printed = compression.unpack(&packed.file, &mut |bytes| self.print(seq, stream, bytes));
+        self.compression = Some(compression);
+        printed
     }
 
     /// Prints chunks in order; after a failed write, releases the rest
@@ -477,16 +569,22 @@ impl Printer {
         };
         let out = std::mem::take(&mut job.out.chunks);
         let err = std::mem::take(&mut job.err.chunks);
+        let (mut out_packed, mut err_packed) = (job.out.packed.take(), job.err.packed.take());
+        for packed in [&mut out_packed, &mut err_packed].into_iter().flatten() {
+            packed.packing.finish()?;
+        }
         let written = match (finished, self.table.as_mut()) {
             (Some(finished), Some(table)) => table.write_row(
                 finished,
                 &HeldBytes {
                     store: &self.store,
                     chunks: &out,
+                    packed: packed_view(self.compression.as_ref(), &out_packed),
                 },
                 &HeldBytes {
                     store: &self.store,
                     chunks: &err,
+                    packed: packed_view(self.compression.as_ref(), &err_packed),
                 },
             ),
             _ => Ok(()),
@@ -509,17 +607,13 @@ impl Printer {
         let Some(job) = self.jobs.get_mut(&seq) else {
             return write_stream(stream, bytes);
         };
+        if job.tag.is_none() && job.paint.is_none() {
+            return write_stream(stream, bytes);
+        }
+        let (tag, paint) = (&job.tag, &job.paint);
         let at_line_start = match stream {
             Stream::Stdout => &mut job.out_at_line_start,
             Stream::Stderr => &mut job.err_at_line_start,
-        };
-        if let Some(start) = &job.color {
-            let mut painted = Vec::with_capacity(bytes.len() + 64);
-            crate::color::paint(start, bytes, at_line_start, &mut painted);
-            return write_stream(stream, &painted);
-        }
-        let Some(tag) = &job.tag else {
-            return write_stream(stream, bytes);
         };
         let mut tagged = Vec::with_capacity(bytes.len() + 64);
         // A CR starts a line too (a progress display redraws it), as GNU
@@ -527,13 +621,47 @@ impl Printer {
         let ends_line = |b: &u8| matches!(b, b'\n' | b'\r');
         for line in bytes.split_inclusive(ends_line) {
             if *at_line_start {
-                tagged.extend_from_slice(tag);
-                tagged.push(b'\t');
+                if let Some(paint) = paint {
+                    tagged.extend_from_slice(&paint.start);
+                }
+                if let Some(tag) = tag {
+                    tagged.extend_from_slice(tag);
+                    tagged.push(b'\t');
+                }
             }
-            tagged.extend_from_slice(line);
             *at_line_start = line.last().is_some_and(ends_line);
+            match (paint, *at_line_start) {
+                // The colour ends before the line does.
+                (Some(paint), true) => {
+                    tagged.extend_from_slice(&line[..line.len() - 1]);
+                    tagged.extend_from_slice(&paint.end);
+                    tagged.push(line[line.len() - 1]);
+                }
+                _ => tagged.extend_from_slice(line),
+            }
         }
         write_stream(stream, &tagged)
+    }
+
+    /// `--color`: a last line without a newline gets its end and one, as
+    /// GNU parallel ends it.
+    fn end_painted_lines(&mut self, seq: u64) -> io::Result<()> {
+        let Some(job) = self.jobs.get(&seq) else {
+            return Ok(());
+        };
+        let Some(paint) = &job.paint else {
+            return Ok(());
+        };
+        let mut end = paint.end.clone();
+        end.push(b'\n');
+        let (out_open, err_open) = (!job.out_at_line_start, !job.err_at_line_start);
+        if out_open {
+            write_stream(Stream::Stdout, &end)?;
+        }
+        if err_open {
+            write_stream(Stream::Stderr, &end)?;
+        }
+        Ok(())
     }
 
     /// Prints what is left (at exit).
@@ -548,6 +676,14 @@ impl Printer {
         }
         io::stdout().flush()
     }
+}
+
+/// A stream's compressed output, with what reads it back.
+fn packed_view<'a>(
+    compression: Option<&'a Compression>,
+    packed: &'a Option<Packed>,
+) -> Option<(&'a Compression, &'a File)> {
+    Some((compression?, &packed.as_ref()?.file))
 }
 
 fn write_stream(stream: Stream, bytes: &[u8]) -> io::Result<()> {

@@ -1,0 +1,164 @@
+//! The run's side of the limits: how many jobs may run now (`-j FILE`
+//! read again, `-j 0` at the system's bound), whether the next may start
+//! (`--limit`, `--memsuspend`, `--noswap`), and what to do to running ones
+//! (suspend, resume, kill the youngest).
+
+use std::time::{Duration, Instant};
+
+use forkpool::command::JobId;
+
+use super::command::Verdict;
+use super::memory;
+use super::slots::{ProcFile, Slots};
+use super::swap::Swap;
+use crate::config::Config;
+
+/// How often a limit that cannot wake us is looked at again while it
+/// holds jobs back.
+pub(crate) const RECHECK: Duration = Duration::from_millis(100);
+
+/// How often `--limit` is run while jobs run, to see whether the
+/// youngest must go (GNU parallel runs it on every idle round of its
+/// loop, which backs off to about a second).
+const LIMIT_WHILE_RUNNING: Duration = Duration::from_secs(1);
+
+/// A running job, as the limits see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct JobView {
+    pub(crate) id: JobId,
+    pub(crate) seq: u64,
+    pub(crate) started: Instant,
+    pub(crate) suspended: bool,
+}
+
+/// What to do to a running job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Action {
+    /// `SIGSTOP` its process group (`--memsuspend`).
+    Suspend(JobId),
+    /// `SIGCONT` it.
+    Resume(JobId),
+    /// Kill it and put it back on the queue (`--limit` said 2).
+    Requeue(JobId),
+}
+
+/// See the module docs.
+#[derive(Debug)]
+pub(crate) struct Gate {
+    slots: Slots,
+    procfile: Option<ProcFile>,
+    swap: Swap,
+    /// When `--limit` runs next while jobs run.
+    next_limit_run: Option<Instant>,
+    /// Said that the system's bound holds `-j 0` back.
+    warned: bool,
+}
+
+impl Gate {
+    pub(crate) fn new(config: &Config) -> Gate {
+        let mut slots = config.slots.clone();
+        let procfile = slots.file.take();
+        Gate {
+            slots,
+            procfile,
+            swap: Swap::default(),
+            next_limit_run: None,
+            warned: false,
+        }
+    }
+
+    /// How many jobs may run now.
+    pub(crate) fn max_running(&mut self) -> usize {
+        if let Some(wanted) = self.procfile.as_mut().and_then(ProcFile::changed) {
+            self.slots.apply(wanted);
+        }
+        self.slots.count
+    }
+
+    /// Whether [`at_bound_warning`](Gate::at_bound_warning) may still
+    /// have something to say (`-j 0` held back by the system, not said yet).
+    pub(crate) fn may_warn(&self) -> bool {
+        !self.warned && self.slots.unbounded && self.slots.bound.scarce.is_some()
+    }
+
+    /// With `-j 0`, the first time the system's bound keeps a job from
+    /// starting: GNU parallel's warning about it.
+    pub(crate) fn at_bound_warning(&mut self) -> Option<String> {
+        if self.warned || !self.slots.unbounded {
+            return None;
+        }
+        let scarce = self.slots.bound.scarce?;
+        self.warned = true;
+        Some(self.slots.bound.message(scarce, self.slots.count))
+    }
+
+    /// Until when the next job is held back, if it is.
+    pub(crate) fn hold(&mut self, config: &Config, running: usize) -> Option<Instant> {
+        if running == 0 {
+            // However scarce memory or the limit, one job always runs (or
+            // nothing would ever end).
+            return None;
+        }
+        let now = Instant::now();
+        let limits = &config.limits;
+        if limits.noswap && self.swap.swapping() {
+            return Some(now + RECHECK);
+        }
+        if let Some(size) = limits.memsuspend {
+            let needed = size + config.memfree.unwrap_or(0);
+            if memory::free().is_some_and(|free| free < needed) {
+                return Some(now + RECHECK);
+            }
+        }
+        if let Some(limit) = &limits.limit
+            && limit.check(&config.shell) != Verdict::Below
+        {
+            return Some(now + RECHECK);
+        }
+        None
+    }
+
+    /// When [`enforce`](Gate::enforce) wants to run again (with jobs
+    /// running), and when `-j FILE` is looked at again.
+    pub(crate) fn next_wake(&self, config: &Config, running: usize) -> Option<Instant> {
+        let watching = running > 0 && (config.limits.memsuspend.is_some() || config.limits.limit.is_some());
+        let enforce = watching.then(|| Instant::now() + RECHECK);
+        let file = self.procfile.as_ref().map(ProcFile::next_check);
+        enforce.into_iter().chain(file).min()
+    }
+
+    /// What to do to the running jobs now.
+    pub(crate) fn enforce(&mut self, config: &Config, jobs: &[JobView]) -> Vec<Action> {
+        let mut actions = Vec::new();
+        if jobs.is_empty() {
+            return actions;
+        }
+        if let Some(size) = config.limits.memsuspend
+            && let Some(free) = memory::free()
+        {
+            let mut by_age: Vec<&JobView> = jobs.iter().collect();
+            by_age.sort_by_key(|j| j.seq);
+            let allowed = memory::allowed_to_run(free, size, by_age.len()).unwrap_or(by_age.len());
+            for (i, job) in by_age.iter().enumerate() {
+                match (i < allowed, job.suspended) {
+                    (true, true) => actions.push(Action::Resume(job.id)),
+                    (false, false) => actions.push(Action::Suspend(job.id)),
+                    _ => {}
+                }
+            }
+        }
+        if let Some(limit) = &config.limits.limit {
+            let now = Instant::now();
+            if self.next_limit_run.is_none_or(|at| now >= at) {
+                self.next_limit_run = Some(now + LIMIT_WHILE_RUNNING);
+                if jobs.len() > 1 && limit.check(&config.shell) == Verdict::WayOver {
+                    // The youngest by input order, as GNU parallel picks it.
+                    if let Some(youngest) = jobs.iter().max_by_key(|j| (j.seq, j.started)) {
+                        actions.push(Action::Requeue(youngest.id));
+                    }
+                }
+            }
+        }
+        actions
+    }
+}

@@ -1,0 +1,267 @@
+//! Output kept in files: `--files` (each job's standard output saved in a
+//! temporary file whose name is printed instead; `--files0` ends the name
+//! with NUL), `--tmpdir` (where temporary files go, and the jobs'
+//! `$TMPDIR`), the per-job `$PARALLEL_TMP` name, and `--compress`.
+
+use std::ffi::OsString;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use super::compress::{Compression, Packing};
+use crate::shell::Shell;
+
+/// The options of this room, as typed.
+#[derive(Debug, Default, clap::Args)]
+pub(crate) struct FilesFlags {
+    /// Save each job's output in a temporary file and print the file's name instead.
+    #[arg(
+        long = "files",
+        visible_aliases = ["output-as-files", "outputasfiles"],
+        help_heading = "Output"
+    )]
+    pub(crate) files: bool,
+    /// Like --files, with each name ending in NUL instead of a newline.
+    #[arg(long = "files0", help_heading = "Output")]
+    pub(crate) files0: bool,
+    /// Put temporary files in DIR (and give jobs TMPDIR=DIR) [default: $TMPDIR, else /tmp].
+    #[arg(
+        long = "tmpdir",
+        visible_alias = "tempdir",
+        value_name = "DIR",
+        allow_hyphen_values = true,
+        help_heading = "Output"
+    )]
+    pub(crate) tmpdir: Option<PathBuf>,
+    /// Compress output held on disk (and --files), with the first of zstd, gzip... installed.
+    #[arg(long = "compress", help_heading = "Output")]
+    pub(crate) compress: bool,
+    /// Compress with PROGRAM (stdin to stdout); implies --compress.
+    #[arg(
+        long = "compress-program",
+        visible_aliases = ["use-compress-program", "compressprogram", "usecompressprogram"],
+        value_name = "PROGRAM",
+        allow_hyphen_values = true,
+        help_heading = "Output"
+    )]
+    pub(crate) compress_program: Option<String>,
+    /// Decompress with PROGRAM [default: the compress program with -dc].
+    #[arg(
+        long = "decompress-program",
+        visible_aliases = ["use-decompress-program", "decompressprogram", "usedecompressprogram"],
+        value_name = "PROGRAM",
+        allow_hyphen_values = true,
+        help_heading = "Output"
+    )]
+    pub(crate) decompress_program: Option<String>,
+}
+
+/// How a printed file name ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NameEnd {
+    Newline,
+    Nul,
+}
+
+impl NameEnd {
+    pub(crate) fn byte(self) -> u8 {
+        match self {
+            NameEnd::Newline => b'\n',
+            NameEnd::Nul => 0,
+        }
+    }
+}
+
+/// The checked settings.
+#[derive(Debug, Clone)]
+pub(crate) struct Files {
+    /// `--files`/`--files0`.
+    pub(crate) names: Option<NameEnd>,
+    /// Where temporary files go.
+    pub(crate) tmpdir: PathBuf,
+    /// `--compress`.
+    pub(crate) compression: Option<Compression>,
+}
+
+impl FilesFlags {
+    /// Checks the values: the directory must take files, the compressor
+    /// must be there.
+    pub(crate) fn resolve(&self, shell: &Shell) -> Result<Files, String> {
+        let tmpdir = match &self.tmpdir {
+            Some(dir) => dir.clone(),
+            None => std::env::var_os("TMPDIR")
+                .filter(|d| !d.is_empty())
+                .map_or_else(|| PathBuf::from("/tmp"), PathBuf::from),
+        };
+        // Whatever will go there must be able to: try now, before any job.
+        tempfile::tempfile_in(&tmpdir).map_err(|e| {
+            format!(
+                "Cannot write temporary files in {} (--tmpdir or $TMPDIR): {}",
+                tmpdir.display(),
+                crate::jobs::io_reason(&e)
+            )
+        })?;
+        let names = if self.files0 {
+            Some(NameEnd::Nul)
+        } else {
+            self.files.then_some(NameEnd::Newline)
+        };
+        let compression = if self.compress || self.compress_program.is_some() || self.decompress_program.is_some() {
+            Some(Compression::choose(
+                self.compress_program.as_deref(),
+                self.decompress_program.as_deref(),
+                shell,
+            )?)
+        } else {
+            None
+        };
+        Ok(Files {
+            names,
+            tmpdir,
+            compression,
+        })
+    }
+}
+
+impl Files {
+    /// The jobs' `$TMPDIR`.
+    pub(crate) fn tmpdir_var(&self) -> OsString {
+        self.tmpdir.as_os_str().to_owned()
+    }
+}
+
+/// `--files`: one job's standard output, kept in a file of its own
+/// (compressed with `--compress`) whose name is printed when it ends.
+#[derive(Debug)]
+pub(crate) struct OutFile {
+    pub(crate) path: PathBuf,
+    file: File,
+    packing: Option<Packing>,
+}
+
+impl OutFile {
+    /// A new `parXXXXX.par` in the temporary directory.
+    pub(crate) fn create(files: &Files) -> io::Result<OutFile> {
+        let (file, path) = create_fresh(&files.tmpdir, "par", ".par")?;
+        let packing = files
+            .compression
+            .as_ref()
+            .map(|c| c.start(file.try_clone()?))
+            .transpose()?;
+        Ok(OutFile { path, file, packing })
+    }
+
+    /// Keeps more of the job's output.
+    pub(crate) fn write(&mut self, data: &[u8]) -> io::Result<()> {
+        use std::io::Write as _;
+        match &mut self.packing {
+            Some(packing) => {
+                packing.write(data);
+                Ok(())
+            }
+            None => self.file.write_all(data),
+        }
+    }
+
+    /// The job ended: the compressor (if any) finishes. Returns the size
+    /// of the file, which the joblog counts as the bytes received.
+    pub(crate) fn finish(&mut self) -> io::Result<u64> {
+        if let Some(packing) = &mut self.packing {
+            packing.finish()?;
+        }
+        Ok(self.file.metadata()?.len())
+    }
+
+    /// Throws the file away (a job that will run again).
+    pub(crate) fn remove(self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// A name in `dir` that does not exist yet: `PREFIXxxxxxSUFFIX`, with five
+/// random letters, digits or `_`, as GNU parallel names its files.
+pub(crate) fn fresh_name(dir: &Path, prefix: &str, suffix: &str) -> PathBuf {
+    const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_";
+    loop {
+        let mut name = Vec::with_capacity(prefix.len() + 5 + suffix.len());
+        name.extend_from_slice(prefix.as_bytes());
+        for _ in 0..5 {
+            name.push(CHARS[(random() % CHARS.len() as u64) as usize]);
+        }
+        name.extend_from_slice(suffix.as_bytes());
+        let path = dir.join(std::ffi::OsStr::from_bytes(&name));
+        if std::fs::symlink_metadata(&path).is_err() {
+            return path;
+        }
+    }
+}
+
+/// A new file in `dir` named as [`fresh_name`] names, created exclusively
+/// and readable by its owner only.
+pub(crate) fn create_fresh(dir: &Path, prefix: &str, suffix: &str) -> io::Result<(File, PathBuf)> {
+    loop {
+        let path = fresh_name(dir, prefix, suffix);
+        match OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+        {
+            Ok(file) => return Ok((file, path)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// A fast, non-cryptographic random number (names need only not clash).
+fn random() -> u64 {
+    use std::cell::Cell;
+    use std::hash::{BuildHasher, Hasher};
+    thread_local! {
+        static STATE: Cell<u64> = Cell::new({
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u32(std::process::id());
+            h.finish() | 1
+        });
+    }
+    STATE.with(|s| {
+        let mut x = s.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        s.set(x);
+        x
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fresh_names_look_like_gnu_parallels_and_do_not_clash() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..200 {
+            let (_file, path) = create_fresh(dir.path(), "par", ".par").unwrap();
+            let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+            assert_eq!(name.len(), "parXXXXX.par".len(), "{name}");
+            assert!(name.starts_with("par") && name.ends_with(".par"));
+            assert!(seen.insert(name));
+        }
+    }
+
+    #[test]
+    fn an_unwritable_tmpdir_is_refused() {
+        let flags = FilesFlags {
+            tmpdir: Some("/nonexistent/dir".into()),
+            ..FilesFlags::default()
+        };
+        let e = flags.resolve(&Shell::at("/bin/sh".into())).unwrap_err();
+        assert!(e.starts_with("Cannot write temporary files in /nonexistent/dir"), "{e}");
+    }
+}

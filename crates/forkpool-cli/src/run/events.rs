@@ -1,0 +1,78 @@
+//! What jobs report while they run: their output (to the printer, a
+//! `--files` file or `--results` files), their end, and signals.
+
+use std::io;
+
+use forkpool::command::{Event, Stream};
+
+use super::{Killed, Runner, Running, Stop};
+use crate::jobs::io_reason;
+
+impl Runner<'_> {
+    pub(super) fn handle(&mut self, event: Event) {
+        match event {
+            Event::Output { job, stream, data } => {
+                if let Some(mut running) = self.running.remove(&job) {
+                    self.job_output(&mut running, stream, &data);
+                    self.running.insert(job, running);
+                    if self.stop == Some(Stop::Fatal) {
+                        // Its output could not be written: it stops too.
+                        self.stop_and_kill(Stop::Fatal, Killed::Signal);
+                    }
+                }
+            }
+            Event::Exited { job, reason, .. } => {
+                if let Some(running) = self.running.remove(&job) {
+                    self.complete(running, reason);
+                }
+            }
+            Event::Signal { signal } => self.on_signal(signal),
+            // The input thread has news: the loop looks for jobs anyway.
+            _ => {}
+        }
+    }
+
+    pub(super) fn job_output(&mut self, running: &mut Running, stream: Stream, data: &[u8]) {
+        if stream == Stream::Stdout {
+            running.stdout_bytes += data.len() as u64;
+        }
+        if let Some(file) = &mut running.out_file {
+            if stream == Stream::Stdout
+                && let Err(e) = file.write(data)
+            {
+                self.fatal(&format!("cannot write {}: {e}", file.path.display()));
+            }
+            return;
+        }
+        if let Some(files) = &mut running.files {
+            let file = match stream {
+                Stream::Stdout => &mut files.stdout,
+                Stream::Stderr => &mut files.stderr,
+            };
+            if let Err(e) = crate::results::write(file, data) {
+                self.fatal(&format!("cannot write the result files: {}", io_reason(&e)));
+            }
+            return;
+        }
+        let seq = running.job.seq;
+        let printer = &mut self.printer;
+        let written = self.progress.suspend(|| printer.output(seq, stream, data));
+        if let Err(e) = written {
+            self.output_failed(&e);
+        }
+    }
+
+    pub(super) fn output_failed(&mut self, error: &io::Error) {
+        if error.kind() == io::ErrorKind::BrokenPipe {
+            // Whoever read our output is gone: stop quietly, as a pipeline
+            // member killed by SIGPIPE would.
+            self.broken_pipe = true;
+            self.stop_and_kill(Stop::Fatal, Killed::Signal);
+        } else if !self.output_warned {
+            // Like GNU parallel, go on running the jobs (their effects may
+            // matter more than their output), but say so, once.
+            self.output_warned = true;
+            tell!("cannot write output: {}", io_reason(error));
+        }
+    }
+}

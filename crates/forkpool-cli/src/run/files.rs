@@ -1,0 +1,103 @@
+//! A job's files: `--files` (its output kept in a file whose name is
+//! printed), and `$PARALLEL_TMP` (a name for the job to use, removed when
+//! it ends), plus the variables GNU parallel gives every local job.
+
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+
+use forkpool::command::Stream;
+
+use super::{Runner, Running};
+use crate::jobs::io_reason;
+use crate::output::Mode;
+use crate::output::files::{OutFile, fresh_name};
+
+/// What `--files` leaves of a finished job.
+pub(super) struct Published {
+    /// The name to print (with its end: newline or NUL).
+    name: Vec<u8>,
+    /// Bytes in the file (the joblog's "received").
+    pub(super) size: Option<u64>,
+}
+
+impl Runner<'_> {
+    /// Whether jobs' output goes to `--files` (not with `-u`).
+    pub(super) fn files_mode(&self) -> bool {
+        self.config.files.names.is_some() && self.config.mode != Mode::Ungroup
+    }
+
+    /// `--files`: the job's output file (none with `--results`, whose
+    /// stdout file is the one named).
+    pub(super) fn open_out_file(&self, results: bool) -> Result<Option<OutFile>, String> {
+        if !self.files_mode() || results {
+            return Ok(None);
+        }
+        OutFile::create(&self.config.files)
+            .map(Some)
+            .map_err(|e| format!("cannot create a file for --files: {}", io_reason(&e)))
+    }
+
+    /// Variables every local job gets from GNU parallel beyond
+    /// `PARALLEL_SEQ`, `PARALLEL_JOBSLOT` and `PARALLEL_PID`.
+    pub(super) fn job_env(&self, running: &Running, env: &mut Vec<(OsString, OsString)>) {
+        env.push(("TMPDIR".into(), self.config.files.tmpdir_var()));
+        env.push(("PARALLEL_TMP".into(), running.tmp.as_os_str().to_owned()));
+        env.push(("PARALLEL_SSHLOGIN".into(), ":".into()));
+        env.push(("PARALLEL_SSHHOST".into(), ":".into()));
+        env.push((
+            self.config.process_slot_var.clone(),
+            (running.slot.saturating_sub(1)).to_string().into(),
+        ));
+    }
+
+    /// A name for the job's `$PARALLEL_TMP`.
+    pub(super) fn tmp_name(&self) -> PathBuf {
+        fresh_name(&self.config.files.tmpdir, "par", "")
+    }
+
+    /// The job ended: its `$PARALLEL_TMP` goes, its compressors finish
+    /// and its `--files` file is complete. The message, if a compressor
+    /// failed (the job then failed too, as in GNU parallel).
+    pub(super) fn settle_files(&mut self, running: &mut Running) -> (Option<Published>, Option<String>) {
+        let _ = std::fs::remove_file(&running.tmp);
+        if self.config.cleanup {
+            for file in &running.filled {
+                let _ = std::fs::remove_file(file);
+            }
+        }
+        let mut failure = self.printer.seal(running.job.seq).err().map(|e| e.to_string());
+        if !self.files_mode() {
+            return (None, failure);
+        }
+        let end = self.config.files.names.map_or(b'\n', |n| n.byte());
+        let (path, size) = match (&mut running.out_file, &running.files) {
+            (Some(file), _) => {
+                let size = match file.finish() {
+                    Ok(size) => Some(size),
+                    Err(e) => {
+                        failure.get_or_insert(e.to_string());
+                        None
+                    }
+                };
+                (file.path.as_os_str().as_bytes().to_vec(), size)
+            }
+            (None, Some(results)) => (results.stdout_path.as_os_str().as_bytes().to_vec(), None),
+            (None, None) => return (None, failure),
+        };
+        let mut name = path;
+        name.push(end);
+        (Some(Published { name, size }), failure)
+    }
+
+    /// Prints a `--files` name as the job's output.
+    pub(super) fn publish(&mut self, seq: u64, published: &Published) {
+        let printer = &mut self.printer;
+        let written = self
+            .progress
+            .suspend(|| printer.output(seq, Stream::Stdout, &published.name));
+        if let Err(e) = written {
+            self.output_failed(&e);
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! `--template FILE=NAME` (`--tmpl`): for each job, FILE's content with
+//! the job's replacement strings put in (unquoted) is written to NAME
+//! (whose replacement strings are put in too) before the job starts; with
+//! `--cleanup` it is removed when the job ends. As in GNU parallel.
+
+use std::path::PathBuf;
+
+use crate::replace::Template;
+
+/// The options of this room, as typed.
+#[derive(Debug, Default, clap::Args)]
+pub(crate) struct TmplFlags {
+    /// Write FILE with the job's replacement strings put in to NAME (replacement strings allowed) before each job.
+    #[arg(
+        long = "template",
+        visible_alias = "tmpl",
+        value_name = "FILE=NAME",
+        allow_hyphen_values = true,
+        help_heading = "Jobs"
+    )]
+    pub(crate) template: Vec<String>,
+    /// Remove the files --template wrote for a job when it ends.
+    #[arg(long = "cleanup", help_heading = "Jobs")]
+    pub(crate) cleanup: bool,
+}
+
+/// One `--template`, read.
+#[derive(Debug, Clone)]
+pub(crate) struct Source {
+    /// FILE's content.
+    pub(crate) content: Vec<u8>,
+    /// NAME, with its replacement strings.
+    pub(crate) name: Vec<u8>,
+}
+
+impl TmplFlags {
+    /// Reads the template files, before any job runs.
+    pub(crate) fn resolve(&self) -> Result<Vec<Source>, String> {
+        if self.cleanup && self.template.is_empty() {
+            tell!("Warning: --cleanup ignored as there are no remote --sshlogin.");
+        }
+        self.template
+            .iter()
+            .map(|t| {
+                let (file, name) = t
+                    .split_once('=')
+                    .ok_or_else(|| format!("--template needs FILE=NAME, not {t:?}"))?;
+                let content = std::fs::read(file).map_err(|_| format!("Cannot open '{file}'."))?;
+                Ok(Source {
+                    content,
+                    name: name.as_bytes().to_vec(),
+                })
+            })
+            .collect()
+    }
+}
+
+/// A template ready for jobs: its name and content parsed.
+#[derive(Debug, Clone)]
+pub(crate) struct Filled {
+    pub(crate) name: Template,
+    pub(crate) content: Template,
+}
+
+/// Writes each template for a job (`render` puts its values in); returns
+/// the files written.
+pub(crate) fn fill(templates: &[Filled], render: impl Fn(&Template) -> Vec<u8>) -> Result<Vec<PathBuf>, String> {
+    let mut written = Vec::new();
+    for t in templates {
+        let name = PathBuf::from(std::ffi::OsString::from(
+            String::from_utf8_lossy(&render(&t.name)).into_owned(),
+        ));
+        std::fs::write(&name, render(&t.content)).map_err(|e| {
+            format!(
+                "--template cannot write {}: {}",
+                name.display(),
+                crate::jobs::io_reason(&e)
+            )
+        })?;
+        written.push(name);
+    }
+    Ok(written)
+}

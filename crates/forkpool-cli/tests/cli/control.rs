@@ -1,0 +1,281 @@
+//! `--filter`, `--shellquote`, `--retry-failed`, `--retries 0`,
+//! `--termseq` on a signal, `--workdir`, `--env`, `--tty`, and the
+//! `--group`/`--ungroup`/`--line-buffer` exclusions.
+
+use super::gnu::same_as_gnu;
+use super::*;
+
+#[test]
+fn filter_runs_only_the_jobs_it_holds_for() {
+    // The man page's example: 1,1 1,2 1,3 2,2 2,3 3,3; the rest count as
+    // failed (exit value -2), as in GNU parallel.
+    let r = same_as_gnu(
+        &[
+            "-k",
+            "--filter",
+            "{1} < {2}+1",
+            "echo",
+            "{1},{2}",
+            ":::",
+            "1",
+            "2",
+            "3",
+            ":::",
+            "1",
+            "2",
+            "3",
+        ],
+        b"",
+    );
+    assert_eq!(r.lines(), ["1,1", "1,2", "1,3", "2,2", "2,3", "3,3"]);
+    assert_eq!(r.code, 3);
+    for args in [
+        &["-k", "-v", "--filter", "{} > 1", "echo", "{#}", ":::", "1", "2", "3"][..],
+        &["-k", "--dry-run", "--filter", "{} > 1", "echo", ":::", "1", "2"],
+        &[
+            "-k", "--filter", "{} > 1", "--filter", "{} < 3", "echo", ":::", "1", "2", "3",
+        ],
+        &["-k", "--filter", "{} =~ /a/", "echo", ":::", "a", "b"],
+        &["-k", "--filter", "die 'x'", "echo", ":::", "a"],
+        &["-k", "--filter", "(", "echo", ":::", "a"],
+        &["-k", "--tag", "--filter", "{} > 1", "echo", ":::", "1", "2"],
+        // A skipped job is not tried again.
+        &["-k", "--retries", "3", "--filter", "{} > 1", "echo", ":::", "1", "2"],
+        &[
+            "-k",
+            "--retries",
+            "3",
+            "echo",
+            "{= skip() if $_ eq \"b\" =}",
+            ":::",
+            "a",
+            "b",
+            "c",
+        ],
+    ] {
+        same_as_gnu(args, b"");
+    }
+    let d = Dir::new();
+    let log = d.s("log");
+    run(&["-k", "--joblog", &log, "--filter", "{} > 1", "echo", ":::", "1", "2"]);
+    let exits: Vec<String> = super::joblog_rows(Path::new(&log))
+        .iter()
+        .map(|r| r[6].clone())
+        .collect();
+    assert_eq!(exits, ["-2", "0"]);
+}
+
+#[test]
+fn shellquote_prints_the_commands_quoted() {
+    let r = same_as_gnu(&["--shellquote", "echo", "'a b'", ":::", "x y", "c$d"], b"");
+    assert_eq!(r.lines()[0], r##"'echo '"'"'a b'"'"' '"'"'x y'"'""##);
+    same_as_gnu(&["-k", "--shellquote", ":::", "x y", "c$d"], b"");
+    same_as_gnu(&["--shellquote", "--shellquote", ":::", "x y"], b"");
+    same_as_gnu(&["--shell-quote", "--dryrun", "echo", ":::", "a"], b"");
+    same_as_gnu(&["--shell_quote", "-v", "echo", ":::", "a"], b"");
+    let r = same_as_gnu(&["--shellquote"], b"a \"b\" $c\n");
+    assert_eq!(r.stdout, "'a \"b\" $c'\n");
+    // -t shows what GNU parallel runs for it.
+    let r = run(&["--shellquote", "-t", "echo", ":::", "a"]);
+    assert_eq!(
+        r.stderr,
+        "perl -e '$,=\" \"; print \"@ARGV\\n\";' -- \"'\"'echo a'\"'\"\n"
+    );
+}
+
+#[test]
+fn retry_failed_reruns_the_joblogs_failed_commands() {
+    let d = Dir::new();
+    let log = d.s("log");
+    let job = "echo {}; exit $(( {} % 2 ))";
+    let r = run(&["--joblog", &log, "-k", job, ":::", "1", "2", "3", "4", "5"]);
+    assert_eq!(r.code, 3);
+    // The command line's command and input are ignored.
+    let r = run(&[
+        "--retry-failed",
+        "--joblog",
+        &log,
+        "-k",
+        "this",
+        "part",
+        "is",
+        "ignored",
+    ]);
+    assert_eq!((r.lines(), r.code), (vec!["1", "3", "5"], 3));
+    let seqs: Vec<String> = super::joblog_rows(Path::new(&log))
+        .iter()
+        .map(|r| r[0].clone())
+        .collect();
+    assert_eq!(
+        seqs,
+        ["1", "2", "3", "4", "5", "1", "3", "5"],
+        "appended, with their numbers"
+    );
+    // As GNU parallel does, from the same log.
+    let theirs = d.s("theirs");
+    super::gnu::gnu_with(&["--joblog", &theirs, "-k", job, ":::", "1", "2", "3", "4", "5"], b"");
+    let gnu = super::gnu::gnu_with(&["--retry-failed", "--joblog", &theirs, "-k"], b"");
+    assert_eq!(gnu.stdout, "1\n3\n5\n");
+    for (args, needle) in [
+        (&["--retry-failed", "echo"][..], "--retry-failed requires --joblog"),
+        (
+            &["--retry-failed", "--joblog", "/no/such/log"],
+            "cannot read the joblog",
+        ),
+    ] {
+        let r = run(args);
+        assert_eq!(r.code, 255, "{r:?}");
+        assert!(r.stderr.contains(needle), "{}", r.stderr);
+    }
+}
+
+#[test]
+fn retries_0_retries_until_the_job_succeeds() {
+    let d = Dir::new();
+    let count = d.s("count");
+    let job = format!("echo try {{}} >> {count}; test $(wc -l < {count}) -ge 3");
+    let r = same_as_gnu(&["--retries", "0", &job, ":::", "1"], b"");
+    assert_eq!(r.code, 0);
+    // forkpool ran it three times, then GNU parallel once (the count was
+    // already high enough).
+    assert_eq!(std::fs::read_to_string(&count).unwrap().lines().count(), 4, "{r:?}");
+}
+
+#[test]
+fn termseq_stops_jobs_on_a_signal_even_ungrouped() {
+    // As GNU parallel: a first SIGINT stops the jobs with --termseq
+    // (here USR1), -u ones too.
+    let d = Dir::new();
+    let pids = d.s("pids");
+    let job = format!(
+        "trap 'echo got USR1 {{}}; exit 3' USR1; trap 'echo got INT {{}}; exit 4' INT; echo $$ >> {pids}; sleep 20 & wait"
+    );
+    let child = start_and_wait_for_lines(
+        &["-u", "--termseq", "USR1,2000,KILL,25", &job, ":::", "1", "2"],
+        Path::new(&pids),
+        2,
+    );
+    signal(child.id(), libc::SIGINT);
+    let r = finish(child);
+    assert_eq!(r.sorted(), ["got USR1 1", "got USR1 2"], "{}", r.stderr);
+    assert_eq!(r.code, 255);
+}
+
+#[test]
+fn workdir_runs_jobs_there_as_gnu_parallel() {
+    let d = Dir::new();
+    let dir = d.s("a b/c");
+    let r = same_as_gnu(&["-t", "--wd", &dir, "pwd", ":::", "x"], b"");
+    assert_eq!(r.stdout, format!("{dir}\n"));
+    assert_eq!(
+        r.stderr,
+        format!("cd '{dir}' || exit 255; pwd x\n"),
+        "the wrapping -t shows"
+    );
+    same_as_gnu(&["--dry-run", "--wd", "/tmp", "echo", ":::", "a"], b"");
+    same_as_gnu(&["-vv", "--dry-run", "--wd", "/tmp", "echo", ":::", "a"], b"");
+    let root = d.s("x");
+    let root = root.trim_end_matches("/x");
+    let templ = format!("{root}/{{}}");
+    let r = same_as_gnu(&["-k", "--wd", &templ, "pwd", ":::", "p", "q"], b"");
+    assert_eq!(r.lines(), [format!("{root}/p"), format!("{root}/q")]);
+    // ... is a fresh directory per job, gone afterwards.
+    let r = run(&["--wd", "...", "pwd; touch here", ":::", "x"]);
+    let fresh = r.stdout.trim();
+    assert!(fresh.contains("/.parallel/tmp/"), "{fresh}");
+    assert!(!Path::new(fresh).exists());
+    let file = d.file("f", "");
+    let r = run(&["--wd", &file, "pwd", ":::", "x"]);
+    assert_eq!(r.code, 255);
+    assert!(
+        r.stderr.contains("Cannot change into non-executable dir"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn env_takes_gnus_forms_and_changes_nothing_locally() {
+    let out = command(&["--env", "FOO", "--env", "BAR,_X", "-k", "echo $FOO $BAR {}", ":::", "a"])
+        .env("FOO", "foo")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "foo a\n");
+    // --env _ needs --record-env's list first, as in GNU parallel.
+    let d = Dir::new();
+    let home = d.s("home");
+    std::fs::create_dir(&home).unwrap();
+    let out = command(&["--env", "_", "echo", ":::", "a"])
+        .env("HOME", &home)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(255));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "forkpool: Run 'parallel --record-env' in a clean environment first.\n"
+    );
+    let out = command(&["--record-env"]).env("HOME", &home).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let names = std::fs::read_to_string(format!("{home}/.parallel/ignored_vars")).unwrap();
+    assert!(names.lines().any(|n| n == "HOME"), "{names}");
+    let out = command(&["--env", "_", "echo", ":::", "a"])
+        .env("HOME", &home)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "a\n");
+}
+
+#[test]
+fn group_ungroup_and_line_buffer_exclude_each_other() {
+    for (a, b) in [("--group", "-u"), ("--group", "--lb"), ("-u", "--lb")] {
+        let r = run(&[a, b, "echo", ":::", "a"]);
+        assert_eq!(r.code, 255, "{a} {b}");
+        assert!(r.stderr.contains("cannot be combined with"), "{}", r.stderr);
+        assert_eq!(super::gnu::gnu_with(&[a, b, "echo", ":::", "a"], b"").code, 255);
+    }
+}
+
+#[test]
+fn tty_jobs_read_the_terminal() {
+    for flag in ["--tty", "--open-tty", "-o"] {
+        // Standard input is not the terminal; /dev/tty is.
+        let (out, _, code) = super::verbose::run_on_own_terminal(
+            &[flag, "-k", "-j1", "read x; echo got $x {}", ":::", "1", "2"],
+            "hello\nworld\n",
+            true,
+        );
+        assert_eq!((out.as_str(), code), ("got hello 1\ngot world 2\n", 0), "{flag}");
+    }
+    // Unlike GNU parallel's, a --tty job can still be timed out: its first
+    // process (here the only one) is stopped.
+    let r = run(&["--tty", "--timeout", "0.5", "sleep", ":::", "30"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr.contains("This job was killed because it timed out"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn usr1_lists_the_running_jobs_and_usr2_turns_progress_on() {
+    let d = Dir::new();
+    let pids = d.s("pids");
+    let job = format!("echo $$ >> {pids}; sleep 3; echo {{}}");
+    let child = start_and_wait_for_lines(&["-j2", &job, ":::", "a", "b"], Path::new(&pids), 2);
+    signal(child.id(), libc::SIGUSR1);
+    signal(child.id(), libc::SIGUSR2);
+    let r = finish(child);
+    assert_eq!((r.sorted(), r.code), (vec!["a", "b"], 0), "{}", r.stderr);
+    for listed in [
+        format!("forkpool: echo $$ >> {pids}; sleep 3; echo a\n"),
+        format!("forkpool: echo $$ >> {pids}; sleep 3; echo b\n"),
+    ] {
+        assert!(r.stderr.contains(&listed), "{:?}", r.stderr);
+    }
+    assert!(
+        r.stderr.contains("Computers / CPU cores / Max jobs to run"),
+        "{:?}",
+        r.stderr
+    );
+}

@@ -1,0 +1,218 @@
+//! `--files`, `--files0`, `--tmpdir`, `--compress` (and its programs),
+//! `$TMPDIR`, `$PARALLEL_TMP`, `--process-slot-var`.
+
+use super::gnu::same_as_gnu;
+use super::*;
+
+/// The files a run named, each with its content.
+fn named_files(names: &str, end: char) -> Vec<(String, String)> {
+    names
+        .split_terminator(end)
+        .map(|name| {
+            (
+                name.to_owned(),
+                std::fs::read_to_string(name).unwrap_or_else(|e| panic!("{name}: {e}")),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn files_keeps_each_jobs_output_in_a_file_and_prints_its_name() {
+    let d = Dir::new();
+    let tmp = d.s("");
+    let r = run(&[
+        "-k",
+        "--tmpdir",
+        &tmp,
+        "--files",
+        "echo out{}; echo err{} >&2",
+        ":::",
+        "a",
+        "b",
+    ]);
+    assert_eq!(
+        (r.code, r.stderr.as_str()),
+        (0, ""),
+        "stderr is thrown away, as GNU parallel does"
+    );
+    let files = named_files(&r.stdout, '\n');
+    assert_eq!(files.len(), 2);
+    for ((name, content), value) in files.iter().zip(["a", "b"]) {
+        let base = Path::new(name).file_name().unwrap().to_str().unwrap();
+        assert!(name.starts_with(&tmp), "{name} is not in --tmpdir");
+        assert!(
+            base.starts_with("par") && base.ends_with(".par") && base.len() == 12,
+            "{name}"
+        );
+        assert_eq!(content, &format!("out{value}\n"));
+    }
+    // --files0 ends names with NUL; -v's line goes in the file; tags tag
+    // the name; the joblog counts the file's bytes.
+    let log = d.s("log");
+    let r = run(&[
+        "--tmpdir", &tmp, "--files0", "-v", "--tag", "--joblog", &log, "echo", ":::", "x",
+    ]);
+    let name = r.stdout.strip_prefix("x\t").unwrap();
+    assert_eq!(
+        named_files(name, '\0'),
+        [(name.trim_end_matches('\0').to_owned(), "echo x\nx\n".to_owned())]
+    );
+    assert_eq!(super::joblog_rows(Path::new(&log))[0][5], "9");
+    // -u wins, as in GNU parallel: the output is printed.
+    same_as_gnu(&["-u", "--files", "echo", ":::", "a"], b"");
+}
+
+#[test]
+fn files_with_results_names_the_results_file() {
+    let d = Dir::new();
+    let res = d.s("res");
+    let r = run(&["-k", "--files", "--results", &res, "echo", ":::", "a", "b"]);
+    assert_eq!(r.stdout, format!("{res}/1/a/stdout\n{res}/1/b/stdout\n"));
+    assert_eq!(std::fs::read_to_string(format!("{res}/1/b/stdout")).unwrap(), "b\n");
+}
+
+#[test]
+fn jobs_get_tmpdir_parallel_tmp_and_the_slot_variable() {
+    let d = Dir::new();
+    let tmp = d.s("t");
+    std::fs::create_dir(&tmp).unwrap();
+    let r = run(&[
+        "--tmpdir",
+        &tmp,
+        "echo $TMPDIR; echo $PARALLEL_TMP; touch $PARALLEL_TMP; echo $PARALLEL_JOBSLOT0 $PARALLEL_SSHLOGIN {}",
+        ":::",
+        "a",
+    ]);
+    let lines = r.lines();
+    assert_eq!(lines[0], tmp);
+    assert!(
+        lines[1].starts_with(&format!("{tmp}/par")) && lines[1].len() == tmp.len() + 9,
+        "{}",
+        lines[1]
+    );
+    assert!(
+        !Path::new(lines[1]).exists(),
+        "$PARALLEL_TMP is removed when the job ends"
+    );
+    assert_eq!(lines[2], "0 : a");
+    let r = same_as_gnu(
+        &["-j1", "--process-slot-var=name", "-k", "echo", "$name", "{}"],
+        b"a\nb\n",
+    );
+    assert_eq!(r.stdout, "0 a\n0 b\n");
+    let r = same_as_gnu(
+        &[
+            "-j2",
+            "--process-slot-var",
+            "name",
+            "sleep 0.{}; echo $name",
+            ":::",
+            "5",
+            "1",
+        ],
+        b"",
+    );
+    assert_eq!(r.sorted(), ["0", "1"]);
+}
+
+#[test]
+fn an_unwritable_tmpdir_is_one_line_error_before_any_job() {
+    let d = Dir::new();
+    let marker = d.s("ran");
+    let job = format!("touch {marker}");
+    let file = d.file("plain", "");
+    for tmpdir in ["/no/such/dir", file.as_str()] {
+        let r = run(&["--tmpdir", tmpdir, &job, ":::", "a"]);
+        assert_eq!(r.code, 255, "{r:?}");
+        assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+        assert!(
+            r.stderr.contains(&format!("Cannot write temporary files in {tmpdir}")),
+            "{}",
+            r.stderr
+        );
+        let env = command(&[&job, ":::", "a"]).env("TMPDIR", tmpdir).output().unwrap();
+        assert_eq!(env.status.code(), Some(255));
+    }
+    assert!(!Path::new(&marker).exists());
+}
+
+#[test]
+fn compress_prints_the_same_output() {
+    same_as_gnu(&["--compress", "-k", "echo", ":::", "a", "b"], b"");
+    same_as_gnu(
+        &["--compress", "-k", "-j2", "seq {}; echo {} >&2", ":::", "30000", "3"],
+        b"",
+    );
+    same_as_gnu(
+        &["--compress-program", "gzip", "-k", "--tag", "seq", ":::", "3", "2"],
+        b"",
+    );
+    let r = run(&["--compress", "-k", "--lb", "-j2", "seq 2 {}", ":::", "4", "3"]);
+    assert_eq!(r.stdout, "2\n3\n4\n2\n3\n");
+}
+
+#[test]
+fn compress_with_files_compresses_the_files() {
+    let d = Dir::new();
+    let tmp = d.s("");
+    let r = run(&[
+        "--tmpdir",
+        &tmp,
+        "--compress-program",
+        "gzip",
+        "--files",
+        "seq",
+        ":::",
+        "5",
+    ]);
+    let name = r.stdout.trim_end();
+    let bytes = std::fs::read(name).unwrap();
+    assert_eq!(&bytes[..2], b"\x1f\x8b", "a gzip file");
+    let back = Command::new("gzip").args(["-dc", name]).output().unwrap();
+    assert_eq!(back.stdout, b"1\n2\n3\n4\n5\n");
+}
+
+#[test]
+fn a_failing_or_missing_compressor() {
+    // As GNU parallel: it is reported, and the job failed.
+    let r = same_as_gnu(
+        &[
+            "--compress-program",
+            "false",
+            "--decompress-program",
+            "cat",
+            "echo",
+            ":::",
+            "a",
+        ],
+        b"",
+    );
+    assert_eq!(r.stderr, "forkpool: false failed.\n");
+    let d = Dir::new();
+    let marker = d.s("ran");
+    let r = run(&[
+        "--compress-program",
+        "no-such-zipper",
+        &format!("touch {marker}"),
+        ":::",
+        "a",
+    ]);
+    assert_eq!(
+        (r.code, r.stderr.as_str()),
+        (
+            255,
+            "forkpool: --compress-program: 'no-such-zipper' is not a program that can run.\n"
+        )
+    );
+    assert!(!Path::new(&marker).exists());
+}
+
+#[test]
+fn a_bad_process_slot_variable_is_an_error() {
+    let r = run(&["--process-slot-var", "a=b", "echo", ":::", "a"]);
+    assert_eq!(
+        (r.code, r.stderr.as_str()),
+        (255, "forkpool: --process-slot-var \"a=b\" is not a variable name\n")
+    );
+}

@@ -1,0 +1,35 @@
+//! Running the installed GNU parallel beside forkpool, for tests that
+//! compare the two directly.
+
+use super::*;
+
+/// `parallel ARGS` (GNU parallel 20221122, as CI installs it) with
+/// `stdin`, in the same environment as [`command`].
+pub(crate) fn gnu_with(args: &[&str], stdin: &[u8]) -> Run {
+    let child = Command::new("parallel")
+        .arg("--will-cite")
+        .args(args)
+        .env("PARALLEL_SHELL", "/bin/bash")
+        .env("SHELL", "/bin/bash")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("GNU parallel is installed (.ci/run installs it)");
+    feed(child, stdin)
+}
+
+/// Runs both with the same arguments and input; asserts the same standard
+/// output and exit status, and returns forkpool's run.
+pub(crate) fn same_as_gnu(args: &[&str], stdin: &[u8]) -> Run {
+    let ours = run_with(args, stdin);
+    let theirs = gnu_with(args, stdin);
+    assert_eq!(
+        (&ours.stdout, ours.code),
+        (&theirs.stdout, theirs.code),
+        "forkpool {args:?} differs from GNU parallel\nforkpool stderr: {}\nGNU stderr: {}",
+        ours.stderr,
+        theirs.stderr
+    );
+    ours
+}

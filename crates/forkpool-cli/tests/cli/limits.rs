@@ -1,0 +1,198 @@
+//! `-j` bounded by the system, `-j FILE`, `--limit`, `--memsuspend`,
+//! `--noswap`, `--use-*-instead-of-threads`.
+
+use super::*;
+
+/// `forkpool ARGS` run by `sh -c 'ulimit -n FDS; exec forkpool ARGS'`.
+fn run_with_fd_limit(fds: u32, args: &[&str], stdin: &[u8]) -> Run {
+    let mut script = format!("ulimit -n {fds}; exec '{}'", env!("CARGO_BIN_EXE_forkpool"));
+    for arg in args {
+        script.push_str(" '");
+        script.push_str(&arg.replace('\'', "'\"'\"'"));
+        script.push('\'');
+    }
+    let mut child = Command::new("/bin/sh")
+        .args(["-c", &script])
+        .env("PARALLEL_SHELL", "/bin/bash")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    finish(child)
+}
+
+#[test]
+fn j0_under_a_low_descriptor_limit_runs_every_job_as_gnu_parallel() {
+    // The issue's report: this failed with "cannot start jobs: Invalid
+    // argument". GNU parallel warns that only a few jobs fit, and runs
+    // all eight (each timed out twice: exit status 8).
+    let r = run_with_fd_limit(
+        30,
+        &[
+            "-k",
+            "-j0",
+            "--retries",
+            "2",
+            "--timeout",
+            "0.1",
+            "echo {}; sleep {}; false",
+        ],
+        b"1\n2\n3\n4\n5\n6\n7\n8\n",
+    );
+    assert_eq!(r.lines(), ["1", "2", "3", "4", "5", "6", "7", "8"], "{}", r.stderr);
+    assert_eq!(r.code, 8, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("forkpool: Warning: Only enough file handles to run ")
+            && r.stderr.contains("or increasing 'ulimit -n'"),
+        "{}",
+        r.stderr
+    );
+    // The same bound holds a plain -j N: it warns at once and runs them all.
+    let r = run_with_fd_limit(30, &["-k", "-j", "100", "echo"], b"a\nb\nc\n");
+    assert_eq!((r.lines(), r.code), (vec!["a", "b", "c"], 0), "{}", r.stderr);
+    assert!(r.stderr.contains("Only enough file handles"), "{}", r.stderr);
+}
+
+/// The lines `-X` makes of 12 items under `-j J`: as many as job slots.
+fn spread_over(extra: &[&str]) -> usize {
+    let mut args = extra.to_vec();
+    args.extend(["-X", "--dry-run", "echo"]);
+    let r = run_with(&args, b"1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n11\n12\n");
+    assert_eq!(r.code, 0, "{r:?}");
+    r.lines().len()
+}
+
+#[test]
+fn percentages_round_up_and_cpus_can_be_cores_or_sockets() {
+    let threads = cpus();
+    assert_eq!(spread_over(&["-j", "75%"]), (threads * 3).div_ceil(4).min(12));
+    assert_eq!(spread_over(&["-j", "1%"]), 1, "never none");
+    let distinct = |file: &str| {
+        let mut seen = std::collections::HashSet::new();
+        for cpu in 0.. {
+            match std::fs::read_to_string(format!("/sys/devices/system/cpu/cpu{cpu}/topology/{file}")) {
+                Ok(v) => seen.insert(v),
+                Err(_) => break,
+            };
+        }
+        seen.len()
+    };
+    let sockets = distinct("physical_package_id").max(1);
+    assert_eq!(
+        spread_over(&["--use-sockets-instead-of-threads", "-j", "100%"]),
+        sockets.min(12)
+    );
+    assert_eq!(
+        spread_over(&["--use-cpus-instead-of-cores", "-j", "100%"]),
+        sockets.min(12)
+    );
+    let cores = distinct("thread_siblings");
+    if cores > 0 {
+        assert_eq!(
+            spread_over(&["--use-cores-instead-of-threads", "-j", "+1"]),
+            (cores + 1).min(12)
+        );
+    }
+}
+
+#[test]
+fn a_bad_jobs_value_is_gnu_parallels_error() {
+    for bad in ["abc", "1.5", "/"] {
+        let r = run(&["-j", bad, "echo", ":::", "a"]);
+        assert_eq!(
+            (r.code, r.stderr.as_str()),
+            (255, "forkpool: Parsing of --jobs/-j/--max-procs/-P failed.\n"),
+            "-j {bad}"
+        );
+    }
+}
+
+#[test]
+fn a_jobs_file_is_read_again_while_jobs_run() {
+    // Jobs start one at a time; the first job raises the file to 4. GNU
+    // parallel looks at the file again (at most once a second) and starts
+    // more at once from then on.
+    let d = Dir::new();
+    let procs = d.file("procs", "1\n");
+    let log = d.s("log");
+    let job = format!("echo start {{}} >> {log}; test {{}} = 1 && echo 4 > {procs}; sleep 0.7; echo end {{}} >> {log}");
+    let r = run(&["-j", &procs, &job, ":::", "1", "2", "3", "4", "5", "6", "7", "8", "9"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let events = std::fs::read_to_string(&log).unwrap();
+    let (mut running, mut most) = (0, 0);
+    for line in events.lines() {
+        running += if line.starts_with("start") { 1 } else { -1 };
+        most = most.max(running);
+    }
+    assert_eq!(events.lines().count(), 18, "{events}");
+    assert!(most > 1, "never more than one job at once:\n{events}");
+}
+
+#[test]
+fn limit_holds_jobs_back_and_can_kill_the_youngest() {
+    // Exit 1: over the limit, start no more (one job always runs).
+    let r = run(&["--limit", "exit 1", "-j4", "sleep 0.1; echo {%}", ":::", "a", "b", "c"]);
+    assert_eq!((r.lines(), r.code), (vec!["1", "1", "1"], 0), "{}", r.stderr);
+    let r = run(&["--limit", "true", "-j4", "-k", "echo {}", ":::", "a", "b", "c"]);
+    assert_eq!((r.lines(), r.code), (vec!["a", "b", "c"], 0));
+    // The built-in "mem N": no memory is always free enough.
+    let r = run(&["--limit", "mem 0", "-k", "echo {}", ":::", "a", "b"]);
+    assert_eq!((r.lines(), r.code), (vec!["a", "b"], 0), "{}", r.stderr);
+    // Exit 2 once, while two jobs run: the youngest is killed and runs
+    // again later, as GNU parallel does.
+    let d = Dir::new();
+    let log = d.s("log");
+    let once = d.s("once");
+    let limit =
+        format!("test $(wc -l < {log} 2>/dev/null || echo 0) -ge 2 && mkdir {once} 2>/dev/null && exit 2; exit 0");
+    let r = run(&[
+        "--limit",
+        &limit,
+        "-j2",
+        &format!("echo {{}} >> {log}; sleep 2.5"),
+        ":::",
+        "1",
+        "2",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let mut started: Vec<String> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    started.sort();
+    assert_eq!(started, ["1", "2", "2"], "job 2 should have started twice");
+}
+
+#[test]
+fn memsuspend_and_noswap() {
+    // Far more than any machine has free: one job at a time.
+    let r = run(&["--memsuspend", "1P", "-j4", "sleep 0.1; echo {%}", ":::", "a", "b", "c"]);
+    assert_eq!((r.lines(), r.code), (vec!["1", "1", "1"], 0), "{}", r.stderr);
+    let r = run(&["--noswap", "-k", "echo", ":::", "a", "b"]);
+    assert_eq!((r.lines(), r.code), (vec!["a", "b"], 0));
+}
+
+#[test]
+fn bad_limits_are_one_line_errors_before_any_job_runs() {
+    let d = Dir::new();
+    let marker = d.s("ran");
+    let job = format!("touch {marker}");
+    for (args, needle) in [
+        (
+            vec!["--limit", "no-such-command-x 3", &job, ":::", "a"],
+            "command not found",
+        ),
+        (vec!["--limit", "", &job, ":::", "a"], "--limit needs a command"),
+        (vec!["--limit", "mem lots", &job, ":::", "a"], "needs a number"),
+        (vec!["--memsuspend", "lots", &job, ":::", "a"], "--memsuspend"),
+    ] {
+        let r = run(&args);
+        assert_eq!(r.code, 255, "{args:?}: {r:?}");
+        assert_eq!(r.stderr.lines().count(), 1, "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains(needle), "{args:?}: {}", r.stderr);
+        assert!(!Path::new(&marker).exists(), "{args:?} ran a job");
+    }
+}

@@ -1,0 +1,221 @@
+//! The rest of GNU parallel's single-machine options: `--color`,
+//! `--color-failed`, `--no-keep-order`, `--haltonerror`, `--template`,
+//! `--cleanup`, `--resume-failed` with a changed command, and the
+//! options forkpool leaves out on purpose.
+
+use super::gnu::same_as_gnu;
+use super::*;
+
+#[test]
+fn color_paints_each_jobs_lines_as_gnu_parallel() {
+    let r = same_as_gnu(&["--color", "-k", "echo", ":::", "a", "b"], b"");
+    assert_eq!(
+        r.stdout,
+        "\x1b[48;5;134;38;5;231m\x1b[Ka\x1b[m\n\x1b[48;5;021;38;5;231m\x1b[Kb\x1b[m\n"
+    );
+    for args in [
+        &["--color-failed", "-k", "echo {}; exit {}", ":::", "0", "1"][..],
+        &["--color", "--tag", "-k", "printf 'x\\ry'", ":::", "a"],
+        &[
+            "--color",
+            "--color-failed",
+            "-k",
+            "echo {}; exit {}",
+            ":::",
+            "0",
+            "1",
+            "0",
+        ],
+        &["--colour", "-k", "echo {}; echo e{} >&2", ":::", "1", "2"],
+        &["--color", "--lb", "-k", "echo {}", ":::", "1", "2"],
+        &["--color", "--tagstring", "T{}", "-k", "echo {}", ":::", "1", "2"],
+        &["--cf", "-k", "printf {}; exit 1", ":::", "1"],
+        &["--color", "-u", "-j1", "echo {}", ":::", "1", "2"],
+    ] {
+        same_as_gnu(args, b"");
+    }
+}
+
+#[test]
+fn no_keep_order_and_aliases() {
+    let r = same_as_gnu(
+        &["-k", "--no-keep-order", "-j2", "sleep 0.{}; echo {}", ":::", "5", "1"],
+        b"",
+    );
+    assert_eq!(r.stdout, "1\n5\n");
+    same_as_gnu(&["-k", "--nok", "-j2", "sleep 0.{}; echo {}", ":::", "5", "1"], b"");
+    let r = same_as_gnu(&["--haltonerror", "1", "-j1", "exit {}", ":::", "0", "1", "0"], b"");
+    assert_eq!(r.code, 1);
+}
+
+#[test]
+fn template_writes_a_file_per_job_and_cleanup_removes_it() {
+    let d = Dir::new();
+    let tmpl = d.file("my.tmpl", "Xval: {x}\nYval: {y}\nFixed: 9\n");
+    let name = format!("{}/{{#}}.t", d.s("out"));
+    std::fs::create_dir(d.path("out")).unwrap();
+    let job = format!("cat {}/{{#}}.t", d.s("out"));
+    let args = [
+        "-k",
+        "--header",
+        ":",
+        "--tmpl",
+        &format!("{tmpl}={name}"),
+        &job,
+        ":::",
+        "x",
+        "1.2",
+        "2.3",
+        ":::",
+        "y",
+        "1",
+    ];
+    let r = same_as_gnu(&args, b"");
+    assert_eq!(r.stdout, "Xval: 1.2\nYval: 1\nFixed: 9\nXval: 2.3\nYval: 1\nFixed: 9\n");
+    assert!(d.path("out/1.t").exists() && d.path("out/2.t").exists());
+    std::fs::remove_dir_all(d.path("out")).unwrap();
+    std::fs::create_dir(d.path("out")).unwrap();
+    let mut with_cleanup = vec!["--cleanup"];
+    with_cleanup.extend_from_slice(&args);
+    let r = run(&with_cleanup);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(!d.path("out/1.t").exists(), "--cleanup removes it");
+    let r = same_as_gnu(&["--tmpl", "/no/such/file=x", "echo", ":::", "a"], b"");
+    assert_eq!(r.stderr, "forkpool: Cannot open '/no/such/file'.\n");
+    let r = same_as_gnu(&["--cleanup", "echo", ":::", "a"], b"");
+    assert_eq!(
+        r.stderr,
+        "forkpool: Warning: --cleanup ignored as there are no remote --sshlogin.\n"
+    );
+}
+
+#[test]
+fn resume_failed_runs_failed_jobs_with_the_new_command() {
+    let d = Dir::new();
+    let (ours, theirs) = (d.s("ours"), d.s("theirs"));
+    for (log, runner) in [
+        (&ours, run as fn(&[&str]) -> Run),
+        (&theirs, |a: &[&str]| super::gnu::gnu_with(a, b"")),
+    ] {
+        runner(&[
+            "--joblog",
+            log,
+            "-k",
+            "echo {}; exit $(( {} % 2 ))",
+            ":::",
+            "1",
+            "2",
+            "3",
+            "4",
+        ]);
+        let r = runner(&[
+            "--resume-failed",
+            "--joblog",
+            log,
+            "-k",
+            "echo new {}",
+            ":::",
+            "1",
+            "2",
+            "3",
+            "4",
+            "5",
+        ]);
+        assert_eq!((r.stdout.as_str(), r.code), ("new 1\nnew 3\nnew 5\n", 0));
+    }
+    let rows = |p: &str| -> Vec<String> { super::joblog_rows(Path::new(p)).iter().map(|r| r[8].clone()).collect() };
+    assert_eq!(rows(&ours), rows(&theirs));
+}
+
+#[test]
+fn shell_completion_completes_the_options_in_bash() {
+    let r = run(&["--shell-completion", "bash"]);
+    assert_eq!(r.code, 0);
+    // The code works in bash: completing "--dry" offers the dry-run forms.
+    let script = format!(
+        "{}\nCOMP_WORDS=(forkpool --dry); COMP_CWORD=1; _comp_forkpool; echo \"${{COMPREPLY[@]}}\"",
+        r.stdout
+    );
+    let out = Command::new("bash").args(["-c", &script]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "--dry-run --dryrun\n");
+    let zsh = run(&["--shell-completion", "zsh"]);
+    assert!(
+        zsh.stdout.starts_with("compdef _comp_forkpool forkpool;"),
+        "{}",
+        zsh.stdout
+    );
+    let r = run(&["--shell-completion", "fish"]);
+    assert_eq!(
+        (r.code, r.stderr.as_str()),
+        (255, "forkpool: --shellcompletion is not implemented for 'fish'.\n")
+    );
+}
+
+#[test]
+fn options_left_out_on_purpose_say_so() {
+    for (args, flag) in [
+        (&["--sqlmaster", "sqlite3:///%2Ftmp%2Fdb/t", "echo"][..], "--sqlmaster"),
+        (&["--sqlworker", "csv:///%2Ftmp/t", "echo"], "--sqlworker"),
+        (&["--tmux", "echo", ":::", "a"], "--tmux"),
+        (&["--embed"], "--embed"),
+        (&["--ll", "echo", ":::", "a"], "--latest-line"),
+    ] {
+        let r = run(args);
+        assert_eq!((r.code, r.stdout.as_str()), (255, ""), "{args:?}");
+        assert!(
+            r.stderr
+                .starts_with(&format!("forkpool: {flag} is not supported by forkpool: ")),
+            "{}",
+            r.stderr
+        );
+    }
+}
+
+#[test]
+fn retired_options_name_what_replaced_them_as_gnu_parallel() {
+    for (args, line) in [
+        (&["-g", "echo", ":::", "a"][..], "-g has been retired. Use --group."),
+        (&["-B", "f", "echo", ":::", "a"], "-B has been retired. Use --bf."),
+        (&["-T", "echo", ":::", "a"], "-T has been retired. Use --tty."),
+        (&["-U", "x", "echo", ":::", "a"], "-U has been retired. Use --er."),
+        (&["-W", "d", "echo", ":::", "a"], "-W has been retired. Use --wd."),
+        (&["-Y", "echo", ":::", "a"], "-Y has been retired. Use --shebang."),
+        (&["-H", "2", "echo", ":::", "a"], "-H has been retired. Use --halt."),
+        (&["--ctrlc", "echo", ":::", "a"], "--ctrlc has been retired."),
+        (&["--noctrlc", "echo", ":::", "a"], "--noctrlc has been retired."),
+    ] {
+        // Both exit 255 before any job. GNU parallel lists every retired
+        // option, whichever was given; we say the one line that applies.
+        let r = same_as_gnu(args, b"");
+        assert_eq!((r.code, r.stdout.as_str()), (255, ""), "{args:?}");
+        assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+        assert!(r.stderr.contains(line), "{}", r.stderr);
+    }
+}
+
+#[test]
+fn differences_on_purpose() {
+    // -t shows the command as run, without GNU parallel's --env wrapper.
+    let r = run(&["-t", "--env", "HOME", "echo", ":::", "a"]);
+    assert_eq!((r.stdout.as_str(), r.stderr.as_str()), ("a\n", "echo a\n"));
+    // --compress leaves --results directories' files plain.
+    let d = Dir::new();
+    let res = d.s("res");
+    let r = run(&["--compress", "--results", &res, "echo", ":::", "a"]);
+    assert_eq!(r.code, 0);
+    assert_eq!(std::fs::read_to_string(format!("{res}/1/a/stdout")).unwrap(), "a\n");
+    // --timeout N% is exact: a job four times the median's length is
+    // stopped at twice it, not at the next whole second.
+    let r = run(&[
+        "-j1",
+        "--timeout",
+        "200%",
+        "sleep {}; echo {}",
+        ":::",
+        "0.3",
+        "0.3",
+        "0.3",
+        "5",
+    ]);
+    assert_eq!((r.lines(), r.code), (vec!["0.3", "0.3", "0.3"], 1), "{}", r.stderr);
+}

@@ -1,0 +1,169 @@
+//! xargs compatibility: `-s`, `-L`, `-l`, `-E`, `-e`, `-r`, `-x`,
+//! `--xargs`, and `-X`/`-m` filling and sharing out lines as GNU
+//! parallel does. Each case is checked against the installed GNU parallel.
+
+use super::gnu::same_as_gnu;
+use super::*;
+
+fn lines_of(n: u32) -> Vec<u8> {
+    (1..=n).map(|i| format!("{i}\n")).collect::<String>().into_bytes()
+}
+
+#[test]
+fn eof_string_ends_the_input() {
+    let input = b"a\nb\nEOF\nc\n";
+    for args in [
+        &["-k", "-E", "EOF", "echo"][..],
+        &["-k", "-eEOF", "echo"],
+        &["-k", "--eof=EOF", "echo"],
+        &["-k", "--eof", "EOF", "echo"],
+    ] {
+        let r = same_as_gnu(args, input);
+        assert_eq!(r.stdout, "a\nb\n", "{args:?}");
+    }
+    // Only a whole line, and also in ::: values.
+    same_as_gnu(&["-k", "-E", "EOF", "echo"], b"a\n bEOF\nEOF \nc\n");
+    assert_eq!(
+        same_as_gnu(&["-k", "-E", "b", "echo", ":::", "a", "b", "c"], b"").stdout,
+        "a\n"
+    );
+    // -e takes the next word as its string, as GNU parallel's parser does.
+    same_as_gnu(&["-k", "-e", "echo", "x"], input);
+    // A bare -e is no end-of-file string.
+    assert_eq!(same_as_gnu(&["-k", "-e", "-j1", "echo"], input).lines().len(), 4);
+}
+
+#[test]
+fn r_skips_blank_input() {
+    let r = same_as_gnu(&["-k", "-r", "echo", "x{}x"], b"a\n\n  \nb\n");
+    assert_eq!(r.stdout, "xax\nxbx\n");
+    same_as_gnu(&["-k", "echo", "x{}x"], b"a\n\n  \nb\n");
+    same_as_gnu(
+        &["-k", "--no-run-if-empty", "echo", "x{}x", ":::", "a", "", " ", "b"],
+        b"",
+    );
+    let r = same_as_gnu(&["-r", "echo", "ran"], b"\n \n");
+    assert_eq!(r.stdout, "");
+}
+
+#[test]
+fn s_limits_the_command_line() {
+    let twenty = lines_of(20);
+    same_as_gnu(&["-k", "-s", "20", "echo"], &twenty);
+    let r = same_as_gnu(&["-j1", "-k", "-m", "-s", "20", "echo"], &twenty);
+    assert_eq!(r.lines()[0], "1 2 3 4 5 6 7", "shorter than 20 with echo");
+    same_as_gnu(&["-k", "--xargs", "-s", "20", "echo"], &twenty);
+    same_as_gnu(&["-k", "--max-chars", "20", "--xargs", "echo"], &twenty);
+    same_as_gnu(&["-j1", "-k", "-X", "-s", "20", "echo", "a{}b"], &lines_of(12));
+    // No argument fits: GNU parallel's error, exit 255, with -x or not.
+    for x in [&[][..], &["-x"]] {
+        let mut args = vec!["-j1", "-k", "-s", "7"];
+        args.extend_from_slice(x);
+        args.push("echo");
+        let r = same_as_gnu(&args, &lines_of(12));
+        assert_eq!(r.lines().len(), 9, "1..9 fit; 10 does not");
+        assert!(
+            r.stderr
+                .contains("forkpool: Error: Command line too long (7 >= 7) at input 0: 10\n"),
+            "{}",
+            r.stderr
+        );
+    }
+    // 0 is the default; more than GNU parallel's limit is warned about.
+    same_as_gnu(&["-s", "0", "-k", "echo"], b"1\n2\n");
+    let r = same_as_gnu(&["-s", "100000", "-k", "echo"], b"1\n2\n");
+    assert_eq!(r.stderr, "forkpool: Warning: Value for option -s should be < 63664.\n");
+}
+
+#[test]
+fn l_groups_lines_and_continues_those_ending_in_a_blank() {
+    let input = b"a b\nc \nd\ne\nf\n";
+    let r = same_as_gnu(&["-k", "-L2", "echo", "x{}y"], input);
+    assert_eq!(r.stdout, "xa by xc dy\nxey xfy\n", "-L repeats the word, as -X");
+    same_as_gnu(&["-k", "-m", "-L2", "echo", "x{}y"], input);
+    same_as_gnu(&["-k", "-L", "0", "echo", "x"], b"a\nb\n");
+    let abc = b"a\nb\nc\n";
+    for args in [
+        &["-k", "-l", "echo", "x"][..],
+        &["-k", "-l2", "echo", "x"],
+        &["-k", "-l", "2", "echo", "x"],
+        &["-k", "--max-lines=2", "echo", "x"],
+        &["-k", "-l0", "echo", "x"],
+        &["-k", "-l2", "echo", "x{}y"],
+        &["-k", "-L2", "echo", "x{}y"],
+    ] {
+        same_as_gnu(args, abc);
+    }
+    same_as_gnu(&["-k", "-l", "-0", "echo", "x"], b"a\0b\0c\0");
+    let seven = b"a\nb\nc\nd\ne\nf\ng\n";
+    same_as_gnu(&["-k", "-L2", "-n3", "echo", "x"], seven);
+    same_as_gnu(&["-k", "-L2", "-N3", "echo", "x"], seven);
+    same_as_gnu(&["-k", "-L2", "echo", "x", ":::", "a ", "b", "c", "d"], b"");
+}
+
+#[test]
+fn xargs_fills_lines_and_m_and_x_share_the_rest_out_even_with_n() {
+    let seven = lines_of(7);
+    for args in [
+        &["-k", "-j2", "--xargs", "echo"][..],
+        &["-k", "-j2", "--xargs", "-n4", "echo"],
+        &["-k", "-j2", "-m", "-n4", "echo"],
+        &["-k", "-j2", "-X", "-n4", "echo"],
+        &["-k", "-j3", "-m", "-N4", "echo"],
+        &["-k", "-j2", "-s", "9", "-m", "echo"],
+        &["-k", "--xargs", "echo", "x{}y"],
+    ] {
+        same_as_gnu(args, &seven);
+    }
+    let r = same_as_gnu(&["-k", "-j2", "-m", "-n4", "echo"], &seven);
+    assert_eq!(r.lines(), ["1 2 3 4", "5 6", "7"]);
+}
+
+/// The lengths of the lines `forkpool ARGS` prints for `input`.
+fn line_lengths(args: &[&str], input: &[u8]) -> Vec<usize> {
+    let r = same_as_gnu(args, input);
+    r.lines().iter().map(|l| l.len()).collect()
+}
+
+#[test]
+fn x_and_m_fill_lines_to_gnu_parallels_length_whatever_the_quoting() {
+    let plain = lines_of(30_000);
+    let lengths = line_lengths(&["-j1", "-k", "-X", "echo"], &plain);
+    assert_eq!(lengths[0], 63_653, "a line as long as GNU parallel's");
+    line_lengths(&["-j1", "-k", "-m", "echo", "{}"], &plain);
+    // Values that need quotes, and -q, which GNU counts three times.
+    let spaced: Vec<u8> = (1..=30_000).flat_map(|i| format!("{i} x\n").into_bytes()).collect();
+    let quoted: Vec<u8> = (1..=30_000).flat_map(|i| format!("'{i}'a'\n").into_bytes()).collect();
+    for input in [&spaced, &quoted] {
+        line_lengths(&["-j1", "-k", "-X", "echo"], input);
+        line_lengths(&["-j1", "-k", "-X", "-q", "echo"], input);
+        line_lengths(&["-j2", "-k", "-m", "-q", "echo", "a{}b"], input);
+    }
+    let q = line_lengths(&["-j1", "-k", "-X", "-q", "echo"], &plain);
+    assert!(q[0] < 22_000, "-q lines are a third as long: {q:?}");
+}
+
+#[test]
+fn crlf_input_is_warned_about_as_in_gnu_parallel() {
+    let r = same_as_gnu(&["-k", "echo"], b"a\r\nb\r\nc\r\n");
+    assert_eq!(
+        r.stderr,
+        "forkpool: Warning: The first three values end in CR-NL. Consider using -d \"\\r\\n\"\n"
+    );
+    let r = same_as_gnu(&["-k", "echo"], b"a\r\nb\nc\r\nd\r\n");
+    assert_eq!(r.stderr, "");
+}
+
+#[test]
+fn malformed_xargs_options_are_one_line_errors() {
+    for (args, needle) in [
+        (&["-s", "abc", "echo", ":::", "a"][..], "-s must be a number"),
+        (&["-L", "x", "echo", ":::", "a"], "-L must be a number"),
+        (&["--max-lines=x", "echo", ":::", "a"], "-l must be a number"),
+    ] {
+        let r = run(args);
+        assert_eq!((r.code, r.stdout.as_str()), (255, ""), "{args:?}");
+        assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+        assert!(r.stderr.contains(needle), "{}", r.stderr);
+    }
+}
