@@ -189,11 +189,15 @@ impl Config {
 }
 
 /// What one running job costs in file handles and processes.
-fn per_job_cost(mode: Mode, results: bool) -> crate::limits::system::Cost {
+fn per_job_cost(mode: Mode, results: bool, pipe: bool) -> crate::limits::system::Cost {
     // A pidfd, and a pipe per captured stream; result files are open too.
     let mut fds = if mode == Mode::Ungroup { 1 } else { 3 };
     if results {
         fds += 2;
+    }
+    // `--pipe`: its block (a memfd, a pipe or a file) on its stdin.
+    if pipe {
+        fds += 1;
     }
     crate::limits::system::Cost { fds, processes: 1 }
 }
@@ -410,7 +414,8 @@ impl Config {
             .or(flags.tty.tty.then_some("1"))
             .or(tee.then_some("0"));
         let slots =
-            crate::limits::slots::resolve(jobs_flag, per_job_cost(mode, flags.results.is_some())).map_err(bad)?;
+            crate::limits::slots::resolve(jobs_flag, per_job_cost(mode, flags.results.is_some(), pipe.is_some()))
+                .map_err(bad)?;
         let jobs = slots.count;
 
         let timeout = flags

@@ -56,10 +56,11 @@ pub(crate) struct Runtime {
 }
 
 impl Runtime {
-    pub(crate) fn new(settings: &Settings, jobs: usize, block: u64) -> io::Result<Runtime> {
+    /// `tmpdir` is where `--cat`'s and `--fifo`'s files go (`--tmpdir`).
+    pub(crate) fn new(settings: &Settings, jobs: usize, block: u64, tmpdir: &Path) -> io::Result<Runtime> {
         let tmp = match settings.sink {
             Sink::Stdin => None,
-            Sink::Cat | Sink::Fifo => Some(TempDir::create()?),
+            Sink::Cat | Sink::Fifo => Some(TempDir::create(tmpdir)?),
         };
         // Bigger pipes mean fewer switches between writer and job, but
         // every user may only have 64 MiB of them before new pipes get

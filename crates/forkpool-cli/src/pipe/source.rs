@@ -87,7 +87,8 @@ pub(crate) fn prepare(
     let files = data_files(settings, &config.sources)?;
     let total: u64 = files.iter().map(|(_, _, size)| size).sum();
     let block = settings.block.bytes(slots, total);
-    let runtime = Runtime::new(settings, slots, block).map_err(|e| fail("cannot set up --cat/--fifo", e))?;
+    let runtime = Runtime::new(settings, slots, block, &config.files.tmpdir)
+        .map_err(|e| fail("cannot set up --cat/--fifo", e))?;
     let names = Names {
         tmp: runtime.tmp_dir().map(std::path::Path::to_path_buf),
     };

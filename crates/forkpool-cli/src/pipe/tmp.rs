@@ -21,9 +21,10 @@ pub(crate) struct TempDir {
 }
 
 impl TempDir {
-    /// Creates `forkpool-XXXXXX` in `$TMPDIR` (or `/tmp`) and its watcher.
-    pub(crate) fn create() -> io::Result<TempDir> {
-        let path = tempfile::Builder::new().prefix("forkpool-").tempdir()?.keep();
+    /// Creates `forkpool-XXXXXX` in `parent` (`--tmpdir`, `$TMPDIR` or
+    /// `/tmp`) and its watcher.
+    pub(crate) fn create(parent: &std::path::Path) -> io::Result<TempDir> {
+        let path = tempfile::Builder::new().prefix("forkpool-").tempdir_in(parent)?.keep();
         let watcher = Command::new("/bin/sh")
             .arg("-c")
             .arg(r#"trap '' HUP INT QUIT TERM PIPE; read x; rm -rf -- "$0""#)
@@ -68,7 +69,7 @@ mod tests {
 
     #[test]
     fn the_directory_goes_with_the_value_and_the_watcher_exits() {
-        let dir = TempDir::create().unwrap();
+        let dir = TempDir::create(&std::env::temp_dir()).unwrap();
         let path = dir.path().to_path_buf();
         std::fs::write(path.join("x"), "y").unwrap();
         assert!(path.is_dir());

@@ -275,6 +275,33 @@ fn cat_gives_each_block_in_a_temporary_file_removed_afterwards() {
 }
 
 #[test]
+fn cat_and_fifo_files_go_in_the_tmpdir() {
+    let d = Dir::new();
+    let tmp = d.s("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    for mode in ["--cat", "--fifo"] {
+        let r = run_with(
+            &[
+                "-k",
+                "--pipe",
+                "-N2",
+                mode,
+                "--tmpdir",
+                &tmp,
+                "echo {}; cat {} >/dev/null",
+            ],
+            seq(3).as_bytes(),
+        );
+        assert_eq!((r.lines().len(), r.code), (2, 0), "{mode}: {}", r.stderr);
+        for name in r.lines() {
+            assert!(name.starts_with(&format!("{tmp}/")), "{mode}: {name} is not in {tmp}");
+        }
+        let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().collect();
+        assert!(left.is_empty(), "{mode}: {left:?} was left behind");
+    }
+}
+
+#[test]
 fn fifo_gives_each_block_through_a_named_pipe() {
     let r = run_with(
         &["-k", "--pipe", "-N2", "--fifo", "test -p {} && cat {}"],

@@ -223,3 +223,38 @@ fn the_joblog_of_a_pipe_run_matches_gnu_parallels_but_for_times() {
         assert_eq!(rows[1], rows[0], "{args:?}: ours, then GNU's");
     }
 }
+
+#[test]
+fn files_names_each_blocks_output_file_as_gnu_parallel() {
+    let d = Dir::new();
+    d.file("s1000", &seq(1000));
+    let tmp = d.s("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let ten = seq(10);
+    let cases: Vec<(&str, Vec<&str>)> = vec![
+        (&ten, vec!["--pipe", "-N3", "cat"]),
+        (&ten, vec!["--pipe", "-N4", "--cat", "wc -l < {}"]),
+        (&ten, vec!["--pipe", "--tee", "echo {}; wc -l", ":::", "a", "b"]),
+        ("", vec!["--pipepart", "-a", "s1000", "--block", "1k", "wc -l"]),
+    ];
+    for (stdin, args) in &cases {
+        let mut all = vec!["-k", "--files", "--tmpdir", &tmp];
+        all.extend_from_slice(args);
+        let [gnu, ours] = both(&all, stdin.as_bytes(), d.0.path()).map(|(stdout, code)| {
+            // Each line names a file in --tmpdir, as GNU names them; what
+            // counts is what the files hold, in order.
+            let held: Vec<String> = stdout
+                .lines()
+                .map(|name| {
+                    let path = Path::new(name);
+                    assert_eq!(path.parent(), Some(Path::new(&tmp)), "{args:?}: {name}");
+                    assert!(name.ends_with(".par"), "{args:?}: {name}");
+                    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{args:?}: {name}: {e}"))
+                })
+                .collect();
+            (held, code)
+        });
+        assert!(!gnu.0.is_empty(), "{args:?}: GNU printed no file names");
+        assert_eq!(ours, gnu, "{args:?}: ours, then GNU's");
+    }
+}
