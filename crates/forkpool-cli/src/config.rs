@@ -171,6 +171,11 @@ pub(crate) struct Config {
     pub(crate) strings: crate::replace::Settings,
     /// `--pipe`, `--pipepart`: the input cut into blocks for the jobs.
     pub(crate) pipe: Option<crate::pipe::Settings>,
+    /// `$PARALLEL_ENV`: shell code run before every command.
+    pub(crate) parallel_env: Option<Vec<u8>>,
+    /// Running a semaphore's command: it gets our stdin, and its exit
+    /// status is ours.
+    pub(crate) semaphore: bool,
 }
 
 /// The number of CPUs (threads, unless told to count cores or sockets).
@@ -584,6 +589,8 @@ impl Config {
                 ..replace_settings
             },
             pipe,
+            parallel_env: crate::invocation::parallel_env::code()?.map(<[u8]>::to_vec),
+            semaphore: false,
         })
     }
 }

@@ -26,7 +26,9 @@ use clap::Parser;
                   --rpl 'TAG perl' (with arguments: --rpl '{%(.+?)} s/$$1$//'), and with --plus:\n\
                   {+/} {+.} {+..} {+...} {..} {...} {/..} {/...} {##} {0#} {0%} {slot} {host} {choose_k} {uniq}\n\
                   {:-str} {:num} {:num:len} {#re} {##re} {%re} {%%re} {/re/str} {//re/str} {^str} {^^str} {,str} {,,str}.\n\
-                  Exit status: 0 if every job succeeded, 1-100 the number that failed, 101 for more, 255 for errors."
+                  Exit status: 0 if every job succeeded, 1-100 the number that failed, 101 for more, 255 for errors.\n\
+                  Options are also read from ~/.parallel/config (or -J profiles) and $PARALLEL, as GNU parallel reads them.\n\
+                  Invoked as `sem`, it is `forkpool --semaphore`."
 )]
 pub(crate) struct Flags {
     // ------------------------------------------------------------ input --
@@ -252,6 +254,10 @@ pub(crate) struct Flags {
     #[command(flatten)]
     pub(crate) replace_strings: crate::replace::ReplaceFlags,
     #[command(flatten)]
+    pub(crate) invocation: crate::invocation::InvocationFlags,
+    #[command(flatten)]
+    pub(crate) sem: crate::sem::SemFlags,
+    #[command(flatten)]
     pub(crate) limits: crate::limits::LimitFlags,
     #[command(flatten)]
     pub(crate) show: crate::output::verbose::VerboseFlags,
@@ -298,75 +304,88 @@ impl Flags {
     /// the command, and nothing after it is read as an option, even if it
     /// looks like one (`forkpool echo -n ::: a`).
     pub(crate) fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Flags, clap::Error> {
-        use clap::CommandFactory;
+        use clap::{CommandFactory, FromArgMatches};
         let args: Vec<OsString> = args.into_iter().collect();
-        let command = Flags::command();
-        // Whether an option takes the next word as its value. Some take
-        // one only if it looks like theirs (`-l 2`, but not `-l echo`).
-        let takes_value = |arg: &clap::Arg, next: Option<&OsString>| {
-            let optional = arg.get_num_args().is_some_and(|n| n.min_values() == 0);
-            let next = next.map(|w| w.to_string_lossy()).unwrap_or_default();
-            match crate::xargs::takes_optional_value(arg.get_id().as_str(), &next) {
-                Some(takes) if optional => takes,
-                _ => arg.get_action().takes_values(),
-            }
-        };
-        let short_value = |c: char, next: Option<&OsString>| {
-            command
-                .get_arguments()
-                .find(|a| a.get_short() == Some(c) || a.get_short_and_visible_aliases().is_some_and(|s| s.contains(&c)))
-                .map(|a| takes_value(a, next))
-        };
-        let long_value = |name: &str, next: Option<&OsString>| {
-            command
-                .get_arguments()
-                .find(|a| {
-                    a.get_long() == Some(name) || a.get_long_and_visible_aliases().is_some_and(|l| l.contains(&name))
-                })
-                .map(|a| takes_value(a, next))
-        };
-        let mut end = args.len();
-        let mut i = 1;
-        while i < args.len() {
-            let word = args[i].to_string_lossy();
-            if word == "--" {
-                end = i;
-                break;
-            }
-            if let Some(long) = word.strip_prefix("--") {
-                let name = long.split('=').next().unwrap_or(long);
-                if !long.contains('=') && long_value(name, args.get(i + 1)).unwrap_or(false) {
-                    i += 1;
-                }
-                i += 1;
-                continue;
-            }
-            if word.len() > 1 && word.starts_with('-') {
-                let chars: Vec<char> = word[1..].chars().collect();
-                for (k, &c) in chars.iter().enumerate() {
-                    if short_value(c, args.get(i + 1)).unwrap_or(false) {
-                        if k + 1 == chars.len() {
-                            // The value is the next word.
-                            i += 1;
-                        }
-                        break;
-                    }
-                }
-                i += 1;
-                continue;
-            }
-            end = i;
-            break;
-        }
+        // Built once: building it is most of what parsing costs.
+        let mut command = Flags::command();
+        let end = options_end_in(&command, &args);
         let rest_start = if args.get(end).is_some_and(|w| w == "--") {
             end + 1
         } else {
             end
         };
-        let mut flags = Flags::try_parse_from(&args[..end.min(args.len())])?;
+        let mut matches = command.try_get_matches_from_mut(&args[..end.min(args.len())])?;
+        let mut flags = Flags::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut command))?;
         flags.rest = args.get(rest_start..).map(<[OsString]>::to_vec).unwrap_or_default();
         Ok(flags)
     }
+}
+
+/// Where the options end in `args` (`args[0]` is the program's name): the
+/// index of the first word of the command, or of the `--` before it, or
+/// `args.len()`.
+pub(crate) fn options_end(args: &[OsString]) -> usize {
+    use clap::CommandFactory;
+    options_end_in(&Flags::command(), args)
+}
+
+fn options_end_in(command: &clap::Command, args: &[OsString]) -> usize {
+    // Whether an option takes the next word as its value. Some take one
+    // only if it looks like theirs (`-l 2`, but not `-l echo`).
+    let takes_value = |arg: &clap::Arg, next: Option<&OsString>| {
+        let optional = arg.get_num_args().is_some_and(|n| n.min_values() == 0);
+        let next = next.map(|w| w.to_string_lossy()).unwrap_or_default();
+        match crate::xargs::takes_optional_value(arg.get_id().as_str(), &next) {
+            Some(takes) if optional => takes,
+            _ => arg.get_action().takes_values(),
+        }
+    };
+    let short_value = |c: char, next: Option<&OsString>| {
+        command
+            .get_arguments()
+            .find(|a| a.get_short() == Some(c) || a.get_all_short_aliases().is_some_and(|s| s.contains(&c)))
+            .map(|a| takes_value(a, next))
+    };
+    let long_value = |name: &str, next: Option<&OsString>| {
+        command
+            .get_arguments()
+            .find(|a| a.get_long() == Some(name) || a.get_all_aliases().is_some_and(|l| l.contains(&name)))
+            .map(|a| takes_value(a, next))
+    };
+    let mut end = args.len();
+    let mut i = 1;
+    while i < args.len() {
+        let word = args[i].to_string_lossy();
+        if word == "--" {
+            end = i;
+            break;
+        }
+        if let Some(long) = word.strip_prefix("--") {
+            let name = long.split('=').next().unwrap_or(long);
+            if !long.contains('=') && long_value(name, args.get(i + 1)).unwrap_or(false) {
+                i += 1;
+            }
+            i += 1;
+            continue;
+        }
+        if word.len() > 1 && word.starts_with('-') {
+            let chars: Vec<char> = word[1..].chars().collect();
+            for (k, &c) in chars.iter().enumerate() {
+                if short_value(c, args.get(i + 1)).unwrap_or(false) {
+                    if k + 1 == chars.len() {
+                        // The value is the next word.
+                        i += 1;
+                    }
+                    break;
+                }
+            }
+            i += 1;
+            continue;
+        }
+        end = i;
+        break;
+    }
+    end
 }
 
 /// One input source, as given.

@@ -1,14 +1,20 @@
 //! The `forkpool` command: run commands in parallel, with GNU parallel's
 //! interface at xargs's speed.
 //!
-//! The layers, as in ripgrep: `flags` is the command line as typed,
-//! `config` the checked configuration; `input` reads the input sources
+//! The layers, as in ripgrep: `invocation` merges the options of
+//! `~/.parallel/config`, `-J` profiles and `$PARALLEL` into the command
+//! line and answers the options that only print (`--number-of-cores`...);
+//! `flags` is the command line as typed, `config` the checked
+//! configuration; `input` reads the input sources
 //! and `jobs` groups them into jobs, on the input thread of `feed`;
 //! `template` and `shell` turn a job into a command line and decide how to
 //! run it; `run` drives the jobs on `forkpool::command`'s supervisor;
 //! `output`, `results`, `table`, `joblog`, `halt` and `progress` are what
-//! the user sees. `pipe` (`--pipe`, `--pipepart`) cuts the input into
-//! blocks for the jobs' stdin instead of arguments.
+//! the user sees (`parset` too, as shell code). `pipe` (`--pipe`,
+//! `--pipepart`) cuts the input into blocks for the jobs' stdin instead of
+//! arguments. `sem` is the counting semaphore the program becomes when
+//! invoked as `sem`; `invocation` reads the options GNU parallel reads
+//! besides the command line.
 //!
 //! Groups of options have rooms of their own, each with its flags (a clap
 //! struct flattened into `flags::Flags`) and its checked settings:
@@ -16,6 +22,9 @@
 //! `output::{verbose, files, compress, color}`, `filter`, `shellquote`,
 //! `retry_failed`, `workdir`, `tmpl`, `tty`, `env`, `shebang`,
 //! `completion` and `unsupported` (options left out on purpose).
+//!
+//! `node` is the `forkpool node` command, which starts a program built
+//! with forkpool as a cluster node.
 
 #![forbid(unsafe_code)]
 
@@ -41,6 +50,25 @@ macro_rules! tell {
     }};
 }
 
+/// `tell!` for an error, each line after `Error: `, as GNU parallel words
+/// its errors (`parallel: Error: ...`).
+macro_rules! error {
+    ($($arg:tt)*) => {{
+        let message = format!($($arg)*);
+        let message: Vec<String> = message.split('\n').map(|line| format!("Error: {line}")).collect();
+        tell!("{}", message.join("\n"));
+    }};
+}
+
+/// `tell!` for a warning, each line after `Warning: `, as GNU parallel's.
+macro_rules! warning {
+    ($($arg:tt)*) => {{
+        let message = format!($($arg)*);
+        let message: Vec<String> = message.split('\n').map(|line| format!("Warning: {line}")).collect();
+        tell!("{}", message.join("\n"));
+    }};
+}
+
 mod completion;
 mod config;
 mod csv;
@@ -50,10 +78,13 @@ mod filter;
 mod flags;
 mod halt;
 mod input;
+mod invocation;
 mod joblog;
 mod jobs;
 mod limits;
+mod node;
 mod output;
+mod parset;
 mod pipe;
 mod program;
 mod progress;
@@ -61,6 +92,7 @@ mod replace;
 mod results;
 mod retry_failed;
 mod run;
+mod sem;
 mod shebang;
 mod shell;
 mod shellquote;
@@ -88,19 +120,50 @@ pub fn run_args(args: impl IntoIterator<Item = OsString>) -> i32 {
     if let Some(argv0) = args.first() {
         program::set_name(argv0);
     }
+    if node::is_node_command(args.get(1..).unwrap_or_default()) {
+        return node::run(args.into_iter().skip(1).collect());
+    }
     // `#!/usr/bin/forkpool --shebang ...`: the #! line's words, apart.
     let args = shebang::rewrite(args);
-    let flags = match flags::Flags::parse_args(args) {
+    let status = run_invocation(&args);
+    // `parset` evaluates what we print: it ends with our exit status.
+    parset::finish(status, parset::requested(&args))
+}
+
+/// Parses (with `$PARALLEL` and the option files), answers the options
+/// that end the program, and runs the jobs or the semaphore.
+fn run_invocation(args: &[OsString]) -> i32 {
+    let flags = match invocation::parse(args.to_vec()) {
         Ok(flags) => flags,
-        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+        Err(invocation::ParseError::Clap(e)) if e.kind() == ErrorKind::DisplayVersion => {
+            invocation::print_version();
+            return 0;
+        }
+        Err(invocation::ParseError::Clap(e)) if e.kind() == ErrorKind::DisplayHelp => {
             let _ = e.print();
             return 0;
         }
-        Err(e) => {
-            tell!("{}", one_line(&e));
+        Err(invocation::ParseError::Clap(e)) => {
+            error!("{}", one_line(&e));
+            return 255;
+        }
+        Err(invocation::ParseError::Usage(e)) => {
+            error!("{e}");
             return 255;
         }
     };
+    if let Some(spec) = &flags.invocation.parset
+        && let Err(e) = parset::start(spec)
+    {
+        error!("{e}");
+        return 255;
+    }
+    if let Some(status) = invocation::answer(&flags.invocation, args.len() > 2) {
+        return status;
+    }
+    if sem::requested(&flags) {
+        return sem::run(flags, args);
+    }
     if let Some(shell) = &flags.completion.shell_completion {
         return match completion::generate(shell) {
             Ok(code) => {
@@ -123,36 +186,53 @@ pub fn run_args(args: impl IntoIterator<Item = OsString>) -> i32 {
             }
         };
     }
-    let config = match config::Config::from_flags(flags) {
-        Ok(config) => config,
+    match config::Config::from_flags(flags) {
+        Ok(config) => run_config(&config),
         Err(e) => {
-            tell!("{e}");
-            return 255;
-        }
-    };
-    let prepared = match jobs::prepare(&config) {
-        Ok(prepared) => prepared,
-        Err(e) => {
-            tell!("{e}");
-            return 255;
-        }
-    };
-    match run::Runner::new(&config, prepared) {
-        Ok(runner) => runner.run(),
-        Err(message) => {
-            tell!("{message}");
+            error!("{e}");
             255
         }
     }
 }
 
-/// clap's message, on one line: "unexpected argument '--x' found".
+/// Runs the jobs a checked configuration describes; returns the exit
+/// status.
+pub(crate) fn run_config(config: &config::Config) -> i32 {
+    let prepared = match jobs::prepare(config) {
+        Ok(prepared) => prepared,
+        Err(e) => {
+            error!("{e}");
+            return 255;
+        }
+    };
+    match run::Runner::new(config, prepared) {
+        Ok(runner) => runner.run(),
+        Err(message) => {
+            error!("{message}");
+            255
+        }
+    }
+}
+
+/// clap's message, on one line, in GNU parallel's words where it has them
+/// (`Unknown option: x`, `Option j requires an argument`), so that
+/// scripts matching on them work.
 fn one_line(e: &clap::Error) -> String {
     let text = e.to_string();
     let first = text.lines().next().unwrap_or("invalid arguments");
     let first = first.strip_prefix("error: ").unwrap_or(first);
-    match e.kind() {
-        ErrorKind::UnknownArgument => format!("{first} (see {} --help)", program::name()),
+    // The option clap quotes first: `'--nosuch'`, `'--jobs <N>'`.
+    let quoted = first
+        .split('\'')
+        .nth(1)
+        .map(|q| q.split([' ', '=']).next().unwrap_or(q).trim_start_matches('-'));
+    match (e.kind(), quoted) {
+        (ErrorKind::UnknownArgument, Some(option)) => {
+            format!("Unknown option: {option} (see {} --help)", program::name())
+        }
+        (ErrorKind::InvalidValue, Some(option)) if first.contains("a value is required") => {
+            format!("Option {option} requires an argument")
+        }
         _ => first.to_owned(),
     }
 }

@@ -1,15 +1,18 @@
-//! The name the program was invoked by.
+//! The name the program was invoked by, and the name its messages carry.
 //!
-//! GNU parallel names itself in every message after `argv[0]` (`parallel:
-//! Warning: ...`, `sem: ...`), and scripts match on that text; so the
-//! binary installed or linked as `parallel` says `parallel:`, and as `sem`
-//! says `sem:`.
+//! GNU parallel names itself in every message (`parallel: Warning: ...`),
+//! and scripts match on that text; so the binary installed or linked as
+//! `parallel` says `parallel:`, and as `forkpool` says `forkpool:`. Two
+//! names follow GNU parallel's own rules: invoked as `sem` (GNU's `sem` is
+//! a link to `parallel`) the messages still say `parallel:`, and while
+//! generating code for `parset` they say `parset:`.
 
 use std::ffi::OsStr;
 use std::path::Path;
 use std::sync::OnceLock;
 
-static NAME: OnceLock<String> = OnceLock::new();
+static INVOKED: OnceLock<String> = OnceLock::new();
+static OVERRIDE: OnceLock<&'static str> = OnceLock::new();
 
 /// The name used when none was set (a test calling in directly).
 const DEFAULT: &str = "forkpool";
@@ -17,7 +20,12 @@ const DEFAULT: &str = "forkpool";
 /// Records the invoked name from `argv[0]` (its last path component).
 /// The first call wins: the name is set once per process.
 pub(crate) fn set_name(argv0: &OsStr) {
-    let _ = NAME.set(base_name(argv0));
+    let _ = INVOKED.set(base_name(argv0));
+}
+
+/// Messages say `name` from now on (`parset`). The first call wins.
+pub(crate) fn rename(name: &'static str) {
+    let _ = OVERRIDE.set(name);
 }
 
 /// `argv[0]`'s last path component, or the default when it has none.
@@ -29,9 +37,21 @@ fn base_name(argv0: &OsStr) -> String {
         .unwrap_or_else(|| DEFAULT.to_owned())
 }
 
+/// The name the program was invoked by (`sem` makes it a semaphore).
+pub(crate) fn invoked_as() -> &'static str {
+    INVOKED.get().map_or(DEFAULT, String::as_str)
+}
+
 /// The name to put in front of messages.
 pub(crate) fn name() -> &'static str {
-    NAME.get().map_or(DEFAULT, String::as_str)
+    if let Some(name) = OVERRIDE.get() {
+        return name;
+    }
+    message_name(invoked_as())
+}
+
+fn message_name(invoked: &str) -> &str {
+    if invoked == "sem" { "parallel" } else { invoked }
 }
 
 #[cfg(test)]
@@ -44,5 +64,12 @@ mod tests {
         assert_eq!(base_name(OsStr::new("sem")), "sem");
         assert_eq!(base_name(OsStr::new("")), "forkpool");
         assert_eq!(base_name(OsStr::new("/")), "forkpool");
+    }
+
+    #[test]
+    fn sem_speaks_as_parallel_as_gnus_does() {
+        assert_eq!(message_name("sem"), "parallel");
+        assert_eq!(message_name("parallel"), "parallel");
+        assert_eq!(message_name("forkpool"), "forkpool");
     }
 }

@@ -171,6 +171,8 @@ pub(crate) struct Runner<'c> {
     templates: Vec<crate::tmpl::Filled>,
     /// Perl expressions that need the job's slot are evaluated here.
     at_launch: Option<Evaluator>,
+    /// The last job's status (exit code, or 128 + signal): a semaphore's.
+    last_status: i32,
 }
 
 impl<'c> Runner<'c> {
@@ -221,6 +223,9 @@ impl<'c> Runner<'c> {
             None
         } else {
             let mut supervisor = Supervisor::new().map_err(|e| format!("cannot start jobs: {e}"))?;
+            for var in crate::invocation::NOT_FOR_JOBS {
+                supervisor.unset_env(var);
+            }
             supervisor
                 .watch_signals(WATCHED_SIGNALS)
                 .map_err(|e| format!("cannot watch signals: {e}"))?;
@@ -300,6 +305,7 @@ impl<'c> Runner<'c> {
             workdir,
             templates,
             at_launch,
+            last_status: 0,
         })
     }
 
@@ -344,6 +350,8 @@ impl<'c> Runner<'c> {
         }
         match self.stop {
             Some(Stop::Fatal | Stop::Signal | Stop::TooLong) => 255,
+            // `sem` runs one command and exits with its status.
+            _ if self.config.semaphore => self.last_status,
             _ => match self.halt_status {
                 Some(status) if status < 0 => 255,
                 Some(status) => status,
@@ -540,7 +548,9 @@ impl<'c> Runner<'c> {
         } else {
             self.command.render(values(&job, slot), self.config.multi)
         };
-        let len = self.config.measure().of(&line);
+        // `$PARALLEL_ENV`'s code runs in front of every command line.
+        let prefix = self.config.parallel_env.as_ref().map_or(0, Vec::len);
+        let len = self.config.measure().of(&line) + prefix;
         if len >= self.config.max_line {
             // GNU parallel's limit, so that a script that works with one
             // works with the other. As there, no new job starts, the
@@ -709,7 +719,13 @@ impl<'c> Runner<'c> {
                     Some(prefix) => [prefix, running.to_run()].concat(),
                     None => running.to_run().to_vec(),
                 };
-                let spawned = match self.config.shell.plan(&line) {
+                // `$PARALLEL_ENV`'s code runs in front of it.
+                let wrapped = self
+                    .config
+                    .parallel_env
+                    .as_ref()
+                    .map(|code| crate::invocation::parallel_env::wrap(code, &self.config.shell, &line));
+                let spawned = match self.config.shell.plan(wrapped.as_deref().unwrap_or(&line)) {
                     Launch::Nothing => {
                         self.complete(running, ExitReason::Exited(0));
                         return Launched::Yes;
@@ -855,7 +871,7 @@ impl<'c> Runner<'c> {
         // parallel, leave it out of the joblog (so `--resume` runs it
         // again) and the table. Its output is still printed.
         let interrupted = self.stop == Some(Stop::Signal) || killed == Some(Killed::Signal);
-        if (self.has_joblog || self.printer.has_table()) && !interrupted {
+        if (self.has_joblog || self.printer.has_table() || crate::parset::active()) && !interrupted {
             let finished = Finished {
                 seq: job.seq,
                 start: started_at,
@@ -906,6 +922,7 @@ impl<'c> Runner<'c> {
         } else {
             0
         };
+        self.last_status = status;
         let verdict = self.config.halt.check(&self.tally, failed, status, self.total);
         if let Some(message) = verdict.message {
             let line = String::from_utf8_lossy(&command).into_owned();

@@ -36,7 +36,10 @@ pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
     } else if !saw_unit {
         return None;
     }
-    (total.is_finite() && total >= 0.0).then(|| Duration::from_secs_f64(total))
+    // `try_`: a duration too long to represent is refused, not a panic.
+    (total >= 0.0)
+        .then(|| Duration::try_from_secs_f64(total).ok())
+        .flatten()
 }
 
 /// Parses a size in bytes: a number, optionally followed by K M G T P

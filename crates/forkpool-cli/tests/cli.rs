@@ -416,7 +416,7 @@ fn jobs_in_every_form() {
         let r = run(&["-j", &none, "echo", ":::", "a"]);
         assert_eq!(
             (r.code, r.stderr.as_str()),
-            (255, "forkpool: Cannot run any jobs.\n"),
+            (255, "forkpool: Error: Cannot run any jobs.\n"),
             "-j {none}"
         );
     }
@@ -1381,7 +1381,10 @@ fn bad_input_gets_a_one_line_error_and_255_before_anything_runs() {
     let job = format!("touch {marker}; echo {{}}");
     let missing = d.s("missing");
     for (args, needle) in [
-        (vec!["--nosuchopt", &job, ":::", "a"], "--nosuchopt"),
+        (
+            vec!["--nosuchopt", &job, ":::", "a"],
+            "Error: Unknown option: nosuchopt",
+        ),
         (vec!["--halt", "bogus", &job, ":::", "a"], "--halt"),
         (vec!["--halt", "now,fail", &job, ":::", "a"], "--halt"),
         (vec![&job, "::::", &missing], "cannot open input file"),
@@ -1412,7 +1415,7 @@ fn bad_input_gets_a_one_line_error_and_255_before_anything_runs() {
         .unwrap();
     assert_eq!(
         (out.status.code(), String::from_utf8_lossy(&out.stderr).as_ref()),
-        (Some(255), "forkpool: Shell '/no/such/shell' not found.\n")
+        (Some(255), "forkpool: Error: Shell '/no/such/shell' not found.\n")
     );
     assert!(!Path::new(&marker).exists());
 }
@@ -1503,3 +1506,13 @@ mod replace;
 mod pipe;
 #[path = "cli/pipe_gnu.rs"]
 mod pipe_gnu;
+// Invocation ($PARALLEL, option files, -J, the options that answer and
+// exit), sem, and GNU parallel's companion programs on top of forkpool.
+#[path = "cli/companions.rs"]
+mod companions;
+#[path = "cli/invocation.rs"]
+mod invocation;
+#[path = "cli/sem.rs"]
+mod sem;
+#[path = "cli/startup.rs"]
+mod startup;

@@ -38,48 +38,46 @@ fn median(mut times: Vec<Duration>) -> Duration {
     times[times.len() / 2]
 }
 
-/// Round trip of a `SharedBytes` of `size` bytes: to a worker and back.
-fn shared_round_trip(pool: &Pool, size: usize) -> Duration {
-    let data = SharedBytes::copy_from(&vec![7u8; size]).unwrap();
-    // Warm the path (and the worker's mapping code) once.
-    pool.submit(|d: SharedBytes| d, data.clone()).join().unwrap();
-    median(
-        (0..runs(size))
-            .map(|_| {
-                let arg = data.clone();
-                let start = Instant::now();
-                let back = pool.submit(|d: SharedBytes| d, arg).join().unwrap();
-                let took = start.elapsed();
-                assert_eq!(back.len(), size);
-                took
-            })
-            .collect(),
-    )
+/// One round trip of a `SharedBytes` of `size` bytes: to a worker and back.
+fn shared_once(pool: &Pool, data: &SharedBytes) -> Duration {
+    let arg = data.clone();
+    let start = Instant::now();
+    let back = pool.submit(|d: SharedBytes| d, arg).join().unwrap();
+    let took = start.elapsed();
+    assert_eq!(back.len(), data.len());
+    took
 }
 
-/// Round trip of an ordinary serde value made by `make`, through `f`.
-fn serde_round_trip<T, F>(pool: &Pool, size: usize, make: impl Fn() -> T, f: F) -> Duration
+/// One round trip of an ordinary serde value made by `make`, through `f`.
+fn serde_once<T, F>(pool: &Pool, make: impl Fn() -> T, f: F) -> Duration
 where
     T: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
     F: Fn(T) -> T + Copy + Send + 'static,
 {
-    median(
-        (0..runs(size))
-            .map(|_| {
-                // Made (and dropped) outside the timed part.
-                let arg = make();
-                let start = Instant::now();
-                let back = pool.submit(f, arg).join().unwrap();
-                let took = start.elapsed();
-                drop(back);
-                took
-            })
-            .collect(),
-    )
+    // Made (and dropped) outside the timed part.
+    let arg = make();
+    let start = Instant::now();
+    let back = pool.submit(f, arg).join().unwrap();
+    let took = start.elapsed();
+    drop(back);
+    took
 }
 
-fn bytebuf_round_trip(pool: &Pool, size: usize) -> Duration {
-    serde_round_trip(pool, size, || ByteBuf::from(vec![7u8; size]), |b: ByteBuf| b)
+fn bytebuf_once(pool: &Pool, size: usize) -> Duration {
+    serde_once(pool, || ByteBuf::from(vec![7u8; size]), |b: ByteBuf| b)
+}
+
+/// Medians of `runs` rounds of each measurement, the measurements taking
+/// turns within each round, so that a machine busy with something else
+/// slows the floor and the pool alike.
+fn in_turns<const N: usize>(runs: usize, mut round: impl FnMut() -> [Duration; N]) -> [Duration; N] {
+    let mut times: [Vec<Duration>; N] = std::array::from_fn(|_| Vec::new());
+    for _ in 0..runs {
+        for (t, d) in times.iter_mut().zip(round()) {
+            t.push(d);
+        }
+    }
+    times.map(median)
 }
 
 fn sizes() -> Vec<usize> {
@@ -116,9 +114,17 @@ fn main() {
     let pool = Pool::builder().workers(1).build().unwrap();
     let mut rows = Vec::new();
     for size in sizes() {
-        let pipe = median((0..runs(size)).map(|_| floor::pipe_transfer(size, true)).collect());
-        let shared = shared_round_trip(&pool, size);
-        let serde = bytebuf_round_trip(&pool, size);
+        let data = SharedBytes::copy_from(&vec![7u8; size]).unwrap();
+        // Warm each path (and the worker's lanes) once.
+        shared_once(&pool, &data);
+        bytebuf_once(&pool, size);
+        let [pipe, shared, serde] = in_turns(runs(size), || {
+            [
+                floor::pipe_transfer(size, true),
+                shared_once(&pool, &data),
+                bytebuf_once(&pool, size),
+            ]
+        });
         eprintln!(
             "{:>8}: pipe {pipe:>10.1?}  SharedBytes {shared:>10.1?}  ByteBuf {serde:>10.1?}",
             human(size)
@@ -126,8 +132,18 @@ fn main() {
         rows.push((size, pipe, shared, serde));
     }
     let big = 256 * MIB;
-    let vec_u8 = serde_round_trip(&pool, big, || vec![7u8; big], |v: Vec<u8>| v);
-    let vec_f64 = serde_round_trip(&pool, big, || vec![1.5f64; big / 8], |v: Vec<f64>| v);
+    let [pipe_u8, vec_u8] = in_turns(runs(big), || {
+        [
+            floor::pipe_transfer(big, true),
+            serde_once(&pool, || vec![7u8; big], |v: Vec<u8>| v),
+        ]
+    });
+    let [pipe_f64, vec_f64] = in_turns(runs(big), || {
+        [
+            floor::pipe_transfer(big, true),
+            serde_once(&pool, || vec![1.5f64; big / 8], |v: Vec<f64>| v),
+        ]
+    });
     pool.shutdown();
 
     if let Some(dir) = csv_dir {
@@ -166,13 +182,13 @@ fn main() {
         ratio(pipe_big, serde_big)
     );
     println!(
-        "| `Vec<u8>`, 256 MiB | {vec_u8:.1?} ({:.2} GB/s) | raw pipe {pipe_big:.1?} | {:.2}x | |",
+        "| `Vec<u8>`, 256 MiB | {vec_u8:.1?} ({:.2} GB/s) | raw pipe {pipe_u8:.1?} | {:.2}x | |",
         gbps(big, vec_u8),
-        ratio(pipe_big, vec_u8)
+        ratio(pipe_u8, vec_u8)
     );
     println!(
-        "| `Vec<f64>`, 256 MiB | {vec_f64:.1?} ({:.2} GB/s) | raw pipe {pipe_big:.1?} | {:.2}x | |",
+        "| `Vec<f64>`, 256 MiB | {vec_f64:.1?} ({:.2} GB/s) | raw pipe {pipe_f64:.1?} | {:.2}x | |",
         gbps(big, vec_f64),
-        ratio(pipe_big, vec_f64)
+        ratio(pipe_f64, vec_f64)
     );
 }

@@ -30,16 +30,16 @@ impl<F> AssertNoCaptures<F> {
 }
 
 /// The entry point for tasks of closure type `F`.
-fn entry<F, A, R>(input: Input<'_>, out: Sink<'_>) -> Result<(), CallError>
+fn entry<F, A, R>(input: &mut Input<'_>, out: &mut Sink<'_>) -> Result<(), CallError>
 where
     F: Fn(A) -> R + Copy + 'static,
     A: DeserializeOwned,
     R: Serialize,
 {
-    let arg: A = codec::decode(&input.item, input.fds, input.limit)?;
+    let arg: A = codec::decode(&input.item, std::mem::take(&mut input.fds), input.limit)?;
     let f: F = code::conjure::<F, A, R>();
     let result = f(arg);
-    codec::encode(&result, out).map(drop)
+    codec::encode(&result, out.reborrow()).map(drop)
 }
 
 /// The offset of `entry::<F, A, R>`, to put in a `RUN` frame.
@@ -73,23 +73,25 @@ mod tests {
                 out: &mut input,
                 fds: &mut fds,
                 limit: 1 << 20,
+                lanes: &crate::shm::lanes::Lanes::unkept(),
             },
         )
         .unwrap();
         let item = Items::new(&input, 1).next().unwrap().unwrap();
         let f = code::entry_at(entry_offset::<F, A, R>()).unwrap();
         let mut out = vec![9];
-        let input = Input {
+        let mut input = Input {
             item,
             fds: Vec::new(),
             limit: 1 << 20,
         };
         f(
-            input,
-            Sink {
+            &mut input,
+            &mut Sink {
                 out: &mut out,
                 fds: &mut fds,
                 limit: 1 << 20,
+                lanes: &crate::shm::lanes::Lanes::unkept(),
             },
         )?;
         Ok(out)
@@ -118,22 +120,19 @@ mod tests {
         let mut out = Vec::new();
         let mut fds = Vec::new();
         let bytes = [0xff, 0xff];
-        let item = crate::ipc::protocol::Item {
-            inline: &bytes,
-            out_of_line: None,
-            shared_fds: 0,
-        };
-        let input = Input {
+        let item = crate::ipc::protocol::Item::inline(&bytes, 0);
+        let mut input = Input {
             item,
             fds: Vec::new(),
             limit: 1 << 20,
         };
         let err = entry_of(g)(
-            input,
-            Sink {
+            &mut input,
+            &mut Sink {
                 out: &mut out,
                 fds: &mut fds,
                 limit: 1 << 20,
+                lanes: &crate::shm::lanes::Lanes::unkept(),
             },
         )
         .unwrap_err();

@@ -81,6 +81,32 @@ pub enum TaskError {
         /// What was wrong with the message.
         message: String,
     },
+    /// A cluster task's node went silent (it died, was stopped, or lost its
+    /// network) for longer than the cluster's `node_timeout` while it held
+    /// the task; the task was not run again (or, with `retries`, every run
+    /// allowed was lost the same way). See [`cluster`](crate::cluster).
+    NodeLost {
+        /// The name of the last node that held the task (`host:pid:...`).
+        node: String,
+        /// How many times the task was handed to a node and lost.
+        attempts: u32,
+    },
+    /// No live node of the cluster runs this function with these argument
+    /// and result types: none offers its name, or the nodes that do were
+    /// built from another version of the program. Never retried.
+    Unsupported {
+        /// The function's registered name.
+        name: String,
+        /// Why, in words.
+        reason: String,
+    },
+    /// The cluster lost its Redis broker (unreachable for longer than
+    /// `node_timeout`, or restarted without the cluster's data) before the
+    /// task's result came back.
+    BrokerLost {
+        /// What went wrong.
+        message: String,
+    },
 }
 
 impl fmt::Display for TaskError {
@@ -132,6 +158,17 @@ impl fmt::Display for TaskError {
             TaskError::Protocol { message } => {
                 write!(f, "worker sent a malformed message ({message}); it was replaced")
             }
+            TaskError::NodeLost { node, attempts: 1 } => {
+                write!(
+                    f,
+                    "node {node} went silent while holding the task; it was not run again"
+                )
+            }
+            TaskError::NodeLost { node, attempts } => {
+                write!(f, "the task was lost with its node {attempts} times, last with {node}")
+            }
+            TaskError::Unsupported { name, reason } => write!(f, "no node can run `{name}`: {reason}"),
+            TaskError::BrokerLost { message } => write!(f, "lost the cluster's Redis broker: {message}"),
         }
     }
 }
@@ -184,6 +221,12 @@ pub enum ErrorKind {
     /// without the privilege to change ids, or a sandbox this kernel cannot
     /// enforce (see [`Sandbox::unenforceable`](crate::Sandbox::unenforceable)).
     LeastPrivilege,
+    /// The cluster's Redis broker could not be reached or spoke
+    /// unexpectedly (see [`cluster`](crate::cluster)).
+    Broker,
+    /// The broker refused the cluster's user: a wrong user name or
+    /// password, or an ACL that lacks a command or the `fp:*` keys.
+    Permission,
 }
 
 impl Error {
@@ -246,6 +289,11 @@ mod tests {
             exit_code: Some(3),
         };
         assert!(exit.to_string().contains("exited with code 3"));
+        let lost = TaskError::NodeLost {
+            node: "web1:42:7".into(),
+            attempts: 1,
+        };
+        assert!(lost.to_string().contains("web1:42:7"), "{lost}");
         let oom = TaskError::MemoryLimitExceeded { limit: 64 << 20 };
         let panicked = TaskError::Panicked {
             message: "boom".into(),

@@ -83,7 +83,11 @@
 //!   several to a frame. An encoding larger than 256 KiB is written
 //!   straight into a sealed `memfd` instead, whose descriptor travels
 //!   beside the frame (`SCM_RIGHTS`); the receiver maps it and decodes from
-//!   the mapping, so no socket buffer sits in the way. [`SharedBytes`] and
+//!   the mapping, so no socket buffer sits in the way. The sender keeps
+//!   such memfds for a few seconds and writes the next large item into the
+//!   same pages once every receiver is done with them, so that large
+//!   payloads sent again and again cost one copy each way rather than a
+//!   fresh page every 4 KiB (`src/shm/README.md`, "Lanes"). [`SharedBytes`] and
 //!   [`SharedSlice`] go further: their bytes already live in a sealed
 //!   memfd, and only the descriptor crosses, whatever the size; both sides
 //!   map the same memory read-only. Received descriptors are checked
@@ -248,6 +252,42 @@
 //! tasks, to the next one; `[worker PID]` when no task is left to blame).
 //! `src/supervisor/output/README.md` has the details, and what it costs.
 //!
+//! # Many machines
+//!
+//! With the `cluster` feature (on by default), the same typed tasks run on
+//! many machines through a Redis server, each machine running them in its
+//! own pool like this one. A function marked [`#[forkpool::remote]`](remote)
+//! gets a stable name and a hash of its argument and result types; a
+//! [`Cluster`](cluster::Cluster) client submits it by that name (never by
+//! code address) and gets the same [`Task`] and the same [`TaskError`]s
+//! back, plus [`NodeLost`](TaskError::NodeLost),
+//! [`Unsupported`](TaskError::Unsupported) and
+//! [`BrokerLost`](TaskError::BrokerLost); the same program serves as a
+//! [`Node`](cluster::Node) with one call:
+//!
+//! ```no_run
+//! # use std::time::Duration;
+//! #[forkpool::remote]
+//! fn square(x: u64) -> u64 { x * x }
+//!
+//! # fn main() -> Result<(), forkpool::Error> {
+//! let url = "redis://app:secret@10.0.0.5:6379/0";
+//! if std::env::args().any(|a| a == "--node") {
+//!     return forkpool::cluster::Node::builder(url).workers(8).run(); // until SIGTERM
+//! }
+//! let cluster = forkpool::cluster::Cluster::builder(url)
+//!     .task_timeout(Duration::from_secs(300))
+//!     .build()?;
+//! assert_eq!(cluster.submit(square, 7).join(), Ok(49));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Every task still ends exactly once, and a crash on a node is never
+//! retried; see [`cluster`] for the protocol, the least-privilege ACL, and
+//! what happens when a node or the broker goes away. The `tls` feature adds
+//! `rediss://` URLs.
+//!
 //! # Caveats
 //!
 //! - Linux only, 5.4 or later (pidfds and `waitid(P_PIDFD)`).
@@ -315,8 +355,16 @@
 #![deny(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
+// `#[forkpool::remote]`'s expansion names `::forkpool`; this lets the
+// crate's own tests use it.
+#[cfg(all(test, feature = "cluster"))]
+#[allow(unused_extern_crates)]
+extern crate self as forkpool;
+
 mod builder;
 mod call;
+#[cfg(feature = "cluster")]
+pub mod cluster;
 pub mod command;
 mod confine;
 mod error;
@@ -331,6 +379,7 @@ mod stream;
 mod supervisor;
 mod sys;
 mod task;
+mod window;
 mod worker;
 
 pub use builder::{DEFAULT_MAX_MESSAGE_SIZE, PoolBuilder, StartMethod};
@@ -344,6 +393,35 @@ pub use stream::TaskStream;
 pub use sys::exit::ExitReason;
 pub use sys::signal::signal_name;
 pub use task::{AsCompleted, Task, as_completed};
+
+/// Registers a function for the machines of a [`cluster`]: see
+/// [`cluster`] for what it is for.
+///
+/// ```
+/// #[forkpool::remote]                          // named `my_crate::module::square`
+/// fn square(x: u64) -> u64 { x * x }
+///
+/// #[forkpool::remote(name = "images.resize.v2")] // a name of your own
+/// fn resize(job: (u32, u32)) -> u64 { u64::from(job.0 * job.1) }
+///
+/// assert_eq!(square(3), 9); // still an ordinary function
+/// ```
+///
+/// The function must be a plain, non-generic, non-async `fn` with exactly
+/// one argument (a tuple or a struct carries several; `_: ()` none), whose
+/// argument and result implement `serde`'s `Serialize` and
+/// `DeserializeOwned`. The registration is gathered at link time: no call
+/// is needed to make it known.
+#[cfg(feature = "cluster")]
+pub use forkpool_macros::remote;
+
+/// What `#[forkpool::remote]`'s expansion names. Not a public API.
+#[cfg(feature = "cluster")]
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::cluster::registry::{Descriptor, REMOTE_FNS, Registration, describe};
+    pub use linkme;
+}
 
 /// The README's example is compiled and run as a doc test.
 #[cfg(doctest)]

@@ -11,7 +11,6 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::marker::PhantomData;
-use std::sync::Arc;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -19,9 +18,10 @@ use serde::de::DeserializeOwned;
 use crate::error::TaskError;
 use crate::output::{Captured, ItemOutput};
 use crate::pool::{Pool, encode_item};
-use crate::slot::{self, Decoded, Label, Notifier, Slot};
+use crate::slot::{self, Decoded, Label, Slot};
 use crate::supervisor::Job;
 use crate::sys::code::CodeOffset;
+use crate::window::{ChunkSize, Window, encode_chunk};
 
 /// Worker time a chunk should take, once item times are known.
 const TARGET_CHUNK_NS: f64 = 1_500_000.0;
@@ -30,8 +30,6 @@ const MAX_CHUNK_ITEMS: usize = 65_536;
 /// The most encoded bytes in one chunk, inline or out of line (a single
 /// larger item still goes).
 const MAX_CHUNK_BYTES: u64 = 1 << 20;
-/// A chunk is at most this many times larger than the one before.
-const GROWTH: usize = 8;
 
 /// The iterator returned by [`Pool::map`] and [`Pool::map_unordered`].
 ///
@@ -48,16 +46,9 @@ pub struct Map<'pool, I, R> {
     /// Inputs taken so far: the input position of the next chunk's first item.
     taken: u64,
     entry: CodeOffset,
-    ordered: bool,
-    /// Ordered: chunks in input order.
-    window: VecDeque<Arc<Slot>>,
-    /// Unordered: chunks by token, `None` once collected.
-    by_token: Vec<Option<Arc<Slot>>>,
-    free_tokens: Vec<usize>,
-    notifier: Arc<Notifier>,
-    in_flight: usize,
+    window: Window,
     max_in_flight: usize,
-    chunk_items: usize,
+    chunk: ChunkSize,
     /// The results of the chunk being yielded, decoded one by one.
     ready: Option<Decoded<R>>,
     /// What the items in `ready` wrote, kept only for [`Map::captured`].
@@ -69,9 +60,9 @@ impl<I, R> fmt::Debug for Map<'_, I, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Map")
             .field("id", &self.id)
-            .field("ordered", &self.ordered)
-            .field("chunks_in_flight", &self.in_flight)
-            .field("chunk_items", &self.chunk_items)
+            .field("ordered", &self.window.is_ordered())
+            .field("chunks_in_flight", &self.window.len())
+            .field("chunk_items", &self.chunk.items())
             .finish_non_exhaustive()
     }
 }
@@ -90,14 +81,9 @@ where
             input_done: false,
             taken: 0,
             entry,
-            ordered,
-            window: VecDeque::new(),
-            by_token: Vec::new(),
-            free_tokens: Vec::new(),
-            notifier: Arc::new(Notifier::default()),
-            in_flight: 0,
+            window: Window::new(ordered),
             max_in_flight: 2 * pool.workers() + 2,
-            chunk_items: 1,
+            chunk: ChunkSize::new(TARGET_CHUNK_NS, MAX_CHUNK_ITEMS),
             ready: None,
             ready_output: None,
             result: PhantomData,
@@ -138,40 +124,35 @@ where
     /// Submits chunks until the window is full or the input ends.
     fn fill(&mut self) {
         let mut jobs = Vec::new();
-        while self.in_flight < self.max_in_flight && !self.input_done {
-            let mut data = Vec::new();
-            let mut fds = Vec::new();
-            let mut size = 0u64;
-            let mut count = 0u32;
-            let mut failed = None;
-            while (count as usize) < self.chunk_items && size < MAX_CHUNK_BYTES {
-                let Some(arg) = self.input.next() else {
-                    self.input_done = true;
-                    break;
-                };
-                match encode_item(&mut data, &mut fds, self.pool.max_message(), &arg) {
-                    Ok(item_size) => {
-                        count += 1;
-                        size += item_size;
-                    }
-                    Err(error) => {
-                        failed = Some(error);
-                        break;
-                    }
-                }
+        while self.window.len() < self.max_in_flight && !self.input_done {
+            let pool = self.pool;
+            let chunk = encode_chunk(
+                &mut self.input,
+                self.chunk.items(),
+                MAX_CHUNK_BYTES,
+                |data, fds, arg| encode_item(data, fds, pool, arg),
+            );
+            self.input_done = chunk.input_done;
+            if chunk.count > 0 {
+                let slot = Slot::new(chunk.count, self.label());
+                self.taken += u64::from(chunk.count);
+                jobs.push(Job::new(
+                    self.entry,
+                    slot.clone(),
+                    chunk.data,
+                    chunk.fds,
+                    chunk.count,
+                    chunk.size,
+                    false,
+                ));
+                self.window.push(slot);
             }
-            if count > 0 {
-                let slot = Slot::new(count, self.label());
-                self.taken += u64::from(count);
-                jobs.push(Job::new(self.entry, slot.clone(), data, fds, count, size, false));
-                self.track(slot);
-            }
-            if let Some(error) = failed {
+            if let Some(error) = chunk.failed {
                 // Keeps its place in the order, as a chunk of one that has
                 // already failed.
                 let label = self.label();
                 self.taken += 1;
-                self.track(Slot::failed(1, label, error));
+                self.window.push(Slot::failed(1, label, error));
             }
         }
         if !jobs.is_empty() {
@@ -185,51 +166,6 @@ where
             id: self.id,
             base: Some(self.taken),
         }
-    }
-
-    fn track(&mut self, slot: Arc<Slot>) {
-        self.in_flight += 1;
-        if self.ordered {
-            self.window.push_back(slot);
-        } else {
-            let token = match self.free_tokens.pop() {
-                Some(token) => token,
-                None => {
-                    self.by_token.push(None);
-                    self.by_token.len() - 1
-                }
-            };
-            slot.listen(self.notifier.clone(), token);
-            self.by_token[token] = Some(slot);
-        }
-    }
-
-    /// Waits for the next chunk to yield (the oldest, or any).
-    fn next_chunk(&mut self) -> Option<Arc<Slot>> {
-        if self.in_flight == 0 {
-            return None;
-        }
-        let slot = if self.ordered {
-            let slot = self.window.pop_front()?;
-            slot.wait(None);
-            slot
-        } else {
-            let token = self.notifier.pop(None)?;
-            self.free_tokens.push(token);
-            self.by_token.get_mut(token)?.take()?
-        };
-        self.in_flight -= 1;
-        Some(slot)
-    }
-
-    /// Sizes the next chunks from how long this one's items took.
-    fn learn(&mut self, items: u32, elapsed_ns: u64) {
-        if items == 0 || elapsed_ns == 0 {
-            return;
-        }
-        let per_item = elapsed_ns as f64 / f64::from(items);
-        let ideal = (TARGET_CHUNK_NS / per_item).clamp(1.0, MAX_CHUNK_ITEMS as f64) as usize;
-        self.chunk_items = ideal.min(self.chunk_items.saturating_mul(GROWTH)).max(1);
     }
 }
 
@@ -247,10 +183,10 @@ where
                 return Some(result);
             }
             self.fill();
-            let slot = self.next_chunk()?;
+            let slot = self.window.next()?;
             let items = slot.items();
             if let Some(mut outcome) = slot.take() {
-                self.learn(items, outcome.elapsed_ns());
+                self.chunk.learn(items, outcome.elapsed_ns());
                 if let Some(outputs) = &mut self.ready_output {
                     outputs.extend(outcome.take_outputs(items));
                 }
@@ -263,7 +199,7 @@ where
 impl<I, R> Drop for Map<'_, I, R> {
     fn drop(&mut self) {
         let mut tell = false;
-        for slot in self.window.iter().chain(self.by_token.iter().flatten()) {
+        for slot in self.window.slots() {
             tell |= slot.abandon();
         }
         if tell {

@@ -107,7 +107,7 @@ impl Pool {
         let mut data = Vec::with_capacity(32);
         let label = Label::task(slot::next_id());
         let mut fds = Vec::new();
-        match encode_item(&mut data, &mut fds, self.max_message(), arg) {
+        match encode_item(&mut data, &mut fds, self, arg) {
             Err(error) => Slot::failed(1, label, error),
             Ok(size) => {
                 let slot = Slot::new(1, label);
@@ -116,6 +116,74 @@ impl Pool {
                 slot
             }
         }
+    }
+
+    /// Runs `count` items already encoded (`len u32 | bytes` each) for the
+    /// task entry `entry`, each under `timeout` if given: how a cluster
+    /// node hands the pool what arrived from the broker without decoding
+    /// and encoding it again. The caller has checked the items' framing and
+    /// sizes.
+    #[cfg(feature = "cluster")]
+    pub(crate) fn submit_items(
+        &self,
+        entry: CodeOffset,
+        data: Vec<u8>,
+        count: u32,
+        at_most_once: bool,
+        timeout: Option<std::time::Duration>,
+    ) -> Arc<Slot> {
+        let slot = Slot::new(
+            count,
+            Label {
+                id: slot::next_id(),
+                base: Some(0),
+            },
+        );
+        let size = data.len() as u64;
+        let job = Job::new(entry, slot.clone(), data, Vec::new(), count, size, at_most_once).with_timeout(timeout);
+        self.shared.submit(job);
+        slot
+    }
+
+    /// Like [`submit_items`](Pool::submit_items), but each item is a task
+    /// of its own, exactly as if `submit`ted one by one (several
+    /// submissions that crossed the broker together).
+    #[cfg(feature = "cluster")]
+    pub(crate) fn submit_each(
+        &self,
+        entry: CodeOffset,
+        data: &[u8],
+        count: u32,
+        timeout: Option<std::time::Duration>,
+    ) -> Vec<Arc<Slot>> {
+        let mut jobs = Vec::with_capacity(count as usize);
+        let mut slots = Vec::with_capacity(count as usize);
+        for item in crate::ipc::protocol::Items::new(data, count) {
+            let slot = match item {
+                // The node checked that its items are inline.
+                Ok(item) => {
+                    let mut one = Vec::with_capacity(4 + item.inline.len());
+                    let pushed = crate::ipc::protocol::push_item(&mut one, |o| {
+                        o.extend_from_slice(item.inline);
+                        Ok::<(), ()>(())
+                    });
+                    let slot = Slot::new(1, Label::task(slot::next_id()));
+                    if pushed.is_ok() {
+                        let size = item.inline.len() as u64;
+                        jobs.push(Job::new(entry, slot.clone(), one, Vec::new(), 1, size, true).with_timeout(timeout));
+                    }
+                    slot
+                }
+                Err(e) => Slot::failed(
+                    1,
+                    Label::task(slot::next_id()),
+                    TaskError::Protocol { message: e.to_string() },
+                ),
+            };
+            slots.push(slot);
+        }
+        self.shared.submit_all(jobs);
+        slots
     }
 
     /// Runs `f` on every input, in the workers, and yields the results in
@@ -212,12 +280,13 @@ impl Drop for Pool {
     }
 }
 
-/// Appends `arg` as one encoded item (and its descriptors), enforcing the
-/// size limit as it is encoded. Returns the size of its encoding.
+/// Appends `arg` as one encoded item for `pool` (and its descriptors),
+/// enforcing the size limit as it is encoded. Returns the size of its
+/// encoding.
 pub(crate) fn encode_item<A: Serialize + ?Sized>(
     data: &mut Vec<u8>,
     fds: &mut Vec<Attachment>,
-    max: usize,
+    pool: &Pool,
     arg: &A,
 ) -> Result<u64, TaskError> {
     codec::encode(
@@ -225,7 +294,8 @@ pub(crate) fn encode_item<A: Serialize + ?Sized>(
         codec::Sink {
             out: data,
             fds,
-            limit: max,
+            limit: pool.max_message(),
+            lanes: &pool.shared.lanes,
         },
     )
     .map_err(|e| TaskError::Codec {

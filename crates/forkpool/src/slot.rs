@@ -88,13 +88,13 @@ pub(crate) enum Part {
 }
 
 impl Part {
-    fn first(&self) -> u32 {
+    pub(crate) fn first(&self) -> u32 {
         match self {
             Part::Records { first, .. } | Part::Failed { first, .. } => *first,
         }
     }
 
-    fn count(&self) -> u32 {
+    pub(crate) fn count(&self) -> u32 {
         match self {
             Part::Records { count, .. } | Part::Failed { count, .. } => *count,
         }
@@ -141,6 +141,13 @@ impl Outcome {
             current: None,
             result: PhantomData,
         }
+    }
+
+    /// The parts, in item order, as the workers reported them (a cluster
+    /// node forwards them without decoding).
+    #[cfg(feature = "cluster")]
+    pub(crate) fn into_parts(self) -> Vec<Part> {
+        self.parts
     }
 
     /// Decodes the outcome of a single-item slot.
@@ -550,6 +557,7 @@ mod tests {
                         out: o,
                         fds,
                         limit: 1 << 20,
+                        lanes: &crate::shm::lanes::Lanes::unkept(),
                     },
                 )
                 .map(drop)

@@ -248,14 +248,28 @@ fn payloads_over_the_limit_are_refused_without_being_encoded_whole() {
     );
 }
 
-/// Whether a descriptor's target or a mapping's path names a data memfd
-/// (a shared buffer or a large item; status pages are not data).
+/// The names of forkpool's data memfds: shared buffers, and the lanes
+/// (with their boards) large items travel in. Status pages are not data.
+const DATA_MEMFDS: [&str; 3] = ["forkpool-shared", "forkpool-lane", "forkpool-board"];
+
+/// Whether a descriptor's target or a mapping's path names a data memfd.
 fn is_data_memfd(path: &str) -> bool {
-    path.contains("/memfd:forkpool-shared") || path.contains("/memfd:forkpool-frame")
+    DATA_MEMFDS.iter().any(|name| path.contains(&format!("/memfd:{name}")))
 }
 
 /// Inodes of the forkpool data memfds process `pid` holds, open or mapped.
 fn forkpool_memfds(pid: &str) -> BTreeSet<u64> {
+    memfds_where(pid, is_data_memfd)
+}
+
+/// Inodes of the shared buffers process `pid` holds, open or mapped.
+fn shared_buffers(pid: &str) -> BTreeSet<u64> {
+    memfds_where(pid, |path| path.contains("/memfd:forkpool-shared"))
+}
+
+/// Inodes of the memfds process `pid` holds, open or mapped, whose path
+/// passes `wanted`.
+fn memfds_where(pid: &str, is_data_memfd: impl Fn(&str) -> bool) -> BTreeSet<u64> {
     let mut inodes = BTreeSet::new();
     if let Ok(entries) = std::fs::read_dir(format!("/proc/{pid}/fd")) {
         for entry in entries.flatten() {
@@ -314,16 +328,29 @@ fn released_helper() {
         .join()
         .unwrap();
     assert_eq!(big.len(), 8 << 20);
-    // The worker let go of what it received and what it sent; the zygote
-    // never saw any of it.
+    // A large argument: out of line, in a lane of the client's.
+    assert_eq!(
+        pool.submit(|b: ByteBuf| b.len(), ByteBuf::from(vec![3; 8 << 20]))
+            .join(),
+        Ok(8 << 20)
+    );
+    // The worker let go of every buffer it received and sent (it keeps the
+    // lane its large result went in, for a while); the zygote never saw
+    // any of it.
     assert!(
-        common::wait_for(std::time::Duration::from_secs(5), || forkpool_memfds(&worker)
-            .is_empty()),
+        common::wait_for(std::time::Duration::from_secs(5), || shared_buffers(&worker).is_empty()),
         "the worker still holds {:?}",
-        forkpool_memfds(&worker)
+        shared_buffers(&worker)
     );
     assert!(forkpool_memfds(&zygote).is_empty());
-    assert_eq!(forkpool_memfds("self").len(), 2);
+    // The client holds its two buffers, and of the lanes only its own (the
+    // worker's went once the result was decoded).
+    assert_eq!(shared_buffers("self").len(), 2);
+    let lanes: Vec<_> = forkpool_memfds("self")
+        .difference(&shared_buffers("self"))
+        .copied()
+        .collect();
+    assert_eq!(lanes.len(), 1, "the client's argument lane alone: {lanes:?}");
     // A pool built while buffers exist: its zygote (and so its workers)
     // starts without them.
     let later = Pool::builder().workers(1).build().unwrap();
@@ -331,7 +358,17 @@ fn released_helper() {
     assert!(forkpool_memfds(&later_zygote).is_empty());
     assert!(forkpool_memfds(&later.worker_pids()[0].to_string()).is_empty());
     drop((data, made));
-    assert!(forkpool_memfds("self").is_empty());
+    assert_eq!(shared_buffers("self"), BTreeSet::new());
+    // Lanes nobody used for a while are let go, on both sides, even with
+    // no further work to wake either up.
+    assert!(
+        common::wait_for(std::time::Duration::from_secs(30), || forkpool_memfds("self")
+            .is_empty()
+            && forkpool_memfds(&worker).is_empty()),
+        "lanes still held: client {:?}, worker {:?}",
+        forkpool_memfds("self"),
+        forkpool_memfds(&worker)
+    );
 }
 
 #[test]

@@ -507,6 +507,8 @@ impl Printer {
         let finished = self.jobs.get_mut(&seq).and_then(|job| job.finished_as.take());
         let printed = if self.table.is_some() {
             self.write_row(seq, finished.as_ref())
+        } else if crate::parset::active() {
+            self.write_parset(seq, finished.as_ref())
         } else {
             self.print_held(seq).and_then(|()| self.end_painted_lines(seq))
         };
@@ -593,6 +595,40 @@ impl Printer {
             self.store.release(chunk);
         }
         written
+    }
+
+    /// For `parset`: the job's stdout becomes a shell assignment (see
+    /// `parset.rs`); its stderr is printed as usual.
+    fn write_parset(&mut self, seq: u64, finished: Option<&Finished>) -> io::Result<()> {
+        let Some(job) = self.jobs.get_mut(&seq) else {
+            return Ok(());
+        };
+        let out = std::mem::take(&mut job.out.chunks);
+        let err = std::mem::take(&mut job.err.chunks);
+        let tag = job.tag.clone();
+        let (mut out_packed, err_packed) = (job.out.packed.take(), job.err.packed.take());
+        if let Some(packed) = &mut out_packed {
+            packed.packing.finish()?;
+        }
+        let mut whole = Vec::new();
+        let mut written = HeldBytes {
+            store: &self.store,
+            chunks: &out,
+            packed: packed_view(self.compression.as_ref(), &out_packed),
+        }
+        .replay(&mut |bytes| {
+            whole.extend_from_slice(bytes);
+            Ok(())
+        });
+        for chunk in out {
+            self.store.release(chunk);
+        }
+        if let (Ok(()), Some(finished)) = (&written, finished) {
+            written = crate::parset::write_job(&finished.values, tag.as_deref(), &whole);
+        }
+        self.print_chunks(seq, Stream::Stderr, err)
+            .and_then(|()| self.print_packed(seq, Stream::Stderr, err_packed))
+            .and(written)
     }
 
     fn print_chunk(&mut self, seq: u64, stream: Stream, chunk: Chunk) -> io::Result<()> {

@@ -115,14 +115,46 @@ pub(crate) struct TableOptions {
 }
 
 /// One replacement string: its tag, split where it takes arguments.
+///
+/// Its regular expressions are compiled when a text could hold the tag
+/// (it holds the tag's literal part): compiling the forty of `--plus`
+/// for every run cost several milliseconds of start-up. A `--rpl` tag's
+/// are compiled at once, so that a bad one is an error before any job.
 #[derive(Debug, Clone)]
 struct Entry {
     code: Vec<u8>,
     /// Finds the tag outside markers; group 1 is what precedes it.
-    plain: Regex,
+    plain: Lazy,
     /// The positional form (`{2.}`), for tags starting with `{`; group 2 is
     /// the position.
-    positional: Option<Regex>,
+    positional: Option<Lazy>,
+}
+
+/// A regular expression compiled on first use, and the literal bytes
+/// every match of it holds (no match is possible in a text without them).
+#[derive(Debug, Clone)]
+struct Lazy {
+    needle: Vec<u8>,
+    source: String,
+    compiled: std::sync::OnceLock<Option<Regex>>,
+}
+
+impl Lazy {
+    fn new(needle: &[u8], source: String) -> Lazy {
+        Lazy {
+            needle: needle.to_vec(),
+            source,
+            compiled: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The expression, if `text` could match it.
+    fn for_text(&self, text: &[u8]) -> Option<&Regex> {
+        if !self.needle.is_empty() && find(text, &self.needle).is_none() {
+            return None;
+        }
+        self.compiled.get_or_init(|| Regex::new(&self.source).ok()).as_ref()
+    }
 }
 
 /// The replacement strings in force, and the `{= =}` parentheses.
@@ -205,7 +237,13 @@ impl Table {
         table.sort_by_key(|(tag, _)| std::cmp::Reverse(tag.len()));
         let entries = table
             .into_iter()
-            .map(|(tag, code)| Entry::new(tag, code))
+            .map(|(tag, code)| {
+                let user = options
+                    .rpl
+                    .iter()
+                    .any(|r| r.split(u8::is_ascii_whitespace).next() == Some(&tag[..]));
+                Entry::new(tag, code, user)
+            })
             .collect::<Result<_, _>>()?;
         Ok(Table { entries, left, right })
     }
@@ -332,7 +370,9 @@ impl Table {
 }
 
 impl Entry {
-    fn new(tag: Vec<u8>, code: Vec<u8>) -> Result<Entry, String> {
+    /// The entry for `tag`; `check`: compile its expressions now (a tag
+    /// from `--rpl`), to report a bad one.
+    fn new(tag: Vec<u8>, code: Vec<u8>, check: bool) -> Result<Entry, String> {
         let show = || String::from_utf8_lossy(&tag).into_owned();
         // prefix: up to the first `(`; group: from it to the last `)`;
         // postfix: the rest, without `)`.
@@ -358,8 +398,12 @@ impl Entry {
         } else {
             without_blanks(group)
         };
-        let compile = |pattern: String| {
-            Regex::new(&format!("(?s-u){pattern}")).map_err(|e| {
+        let compile = |needle: &[u8], pattern: String| -> Result<Lazy, String> {
+            let lazy = Lazy::new(needle, format!("(?s-u){pattern}"));
+            if !check {
+                return Ok(lazy);
+            }
+            let compiled = Regex::new(&lazy.source).map_err(|e| {
                 let reason = e.to_string();
                 let reason = reason
                     .lines()
@@ -371,15 +415,19 @@ impl Entry {
                     "--rpl '{}': the regular expression in the tag is invalid: {reason}",
                     show()
                 )
-            })
+            })?;
+            let _ = lazy.compiled.set(Some(compiled));
+            Ok(lazy)
         };
-        let plain = compile(format!("{OUTSIDE}{}{group_re}{}", literal(prefix), literal(postfix)))?;
+        let plain = compile(
+            prefix,
+            format!("{OUTSIDE}{}{group_re}{}", literal(prefix), literal(postfix)),
+        )?;
         let positional = match prefix.strip_prefix(b"{") {
-            Some(rest) => Some(compile(format!(
-                r"{OUTSIDE}\{{(-?\d+)\s*{}{group_re}{}",
-                literal(rest),
-                literal(postfix)
-            ))?),
+            Some(rest) => Some(compile(
+                if rest.is_empty() { b"{" } else { rest },
+                format!(r"{OUTSIDE}\{{(-?\d+)\s*{}{group_re}{}", literal(rest), literal(postfix)),
+            )?),
             None => None,
         };
         if prefix.is_empty() && group.is_empty() && postfix.is_empty() {
@@ -395,8 +443,10 @@ impl Entry {
     /// Replaces every occurrence of the tag, then of its positional form.
     fn replace_all(&self, text: &[u8]) -> Vec<u8> {
         let mut out = text.to_vec();
-        out = replace_loop(&self.plain, &out, |caps| self.marker(caps, None, 2));
-        if let Some(positional) = &self.positional {
+        if let Some(plain) = self.plain.for_text(&out) {
+            out = replace_loop(plain, &out, |caps| self.marker(caps, None, 2));
+        }
+        if let Some(positional) = self.positional.as_ref().and_then(|p| p.for_text(&out)) {
             out = replace_loop(positional, &out, |caps| {
                 let position = caps.get(2).map(|m| m.as_bytes().to_vec());
                 self.marker(caps, position, 3)

@@ -63,7 +63,9 @@ impl Runner<'_> {
     }
 
     pub(super) fn output_failed(&mut self, error: &io::Error) {
-        if error.kind() == io::ErrorKind::BrokenPipe {
+        if crate::parset::is_too_few(error) {
+            self.fatal(&format!("Error: {error}"));
+        } else if error.kind() == io::ErrorKind::BrokenPipe {
             // Whoever read our output is gone: stop quietly, as a pipeline
             // member killed by SIGPIPE would.
             self.broken_pipe = true;

@@ -114,6 +114,8 @@ impl Runner<'_> {
         let stdin = match input {
             Some(input) => input.stdin.clone(),
             None if self.config.tty => Input::Tty,
+            // `sem`'s command reads sem's stdin, as in GNU parallel.
+            None if self.config.semaphore => Input::Inherit,
             None => Input::Null,
         };
         let spec = Spec {

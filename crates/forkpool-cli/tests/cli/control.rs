@@ -212,7 +212,7 @@ fn env_takes_gnus_forms_and_changes_nothing_locally() {
     assert_eq!(out.status.code(), Some(255));
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
-        "forkpool: Run 'parallel --record-env' in a clean environment first.\n"
+        "forkpool: Error: Run 'parallel --record-env' in a clean environment first.\n"
     );
     let out = command(&["--record-env"]).env("HOME", &home).output().unwrap();
     assert_eq!(out.status.code(), Some(0));

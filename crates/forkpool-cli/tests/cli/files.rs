@@ -202,7 +202,7 @@ fn a_failing_or_missing_compressor() {
         (r.code, r.stderr.as_str()),
         (
             255,
-            "forkpool: --compress-program: 'no-such-zipper' is not a program that can run.\n"
+            "forkpool: Error: --compress-program: 'no-such-zipper' is not a program that can run.\n"
         )
     );
     assert!(!Path::new(&marker).exists());
@@ -213,6 +213,9 @@ fn a_bad_process_slot_variable_is_an_error() {
     let r = run(&["--process-slot-var", "a=b", "echo", ":::", "a"]);
     assert_eq!(
         (r.code, r.stderr.as_str()),
-        (255, "forkpool: --process-slot-var \"a=b\" is not a variable name\n")
+        (
+            255,
+            "forkpool: Error: --process-slot-var \"a=b\" is not a variable name\n"
+        )
     );
 }

@@ -103,7 +103,7 @@ fn a_bad_jobs_value_is_gnu_parallels_error() {
         let r = run(&["-j", bad, "echo", ":::", "a"]);
         assert_eq!(
             (r.code, r.stderr.as_str()),
-            (255, "forkpool: Parsing of --jobs/-j/--max-procs/-P failed.\n"),
+            (255, "forkpool: Error: Parsing of --jobs/-j/--max-procs/-P failed.\n"),
             "-j {bad}"
         );
     }

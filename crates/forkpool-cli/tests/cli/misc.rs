@@ -81,7 +81,7 @@ fn template_writes_a_file_per_job_and_cleanup_removes_it() {
     assert_eq!(r.code, 0, "{r:?}");
     assert!(!d.path("out/1.t").exists(), "--cleanup removes it");
     let r = same_as_gnu(&["--tmpl", "/no/such/file=x", "echo", ":::", "a"], b"");
-    assert_eq!(r.stderr, "forkpool: Cannot open '/no/such/file'.\n");
+    assert_eq!(r.stderr, "forkpool: Error: Cannot open '/no/such/file'.\n");
     let r = same_as_gnu(&["--cleanup", "echo", ":::", "a"], b"");
     assert_eq!(
         r.stderr,
@@ -164,7 +164,7 @@ fn options_left_out_on_purpose_say_so() {
         assert_eq!((r.code, r.stdout.as_str()), (255, ""), "{args:?}");
         assert!(
             r.stderr
-                .starts_with(&format!("forkpool: {flag} is not supported by forkpool: ")),
+                .starts_with(&format!("forkpool: Error: {flag} is not supported by forkpool: ")),
             "{}",
             r.stderr
         );

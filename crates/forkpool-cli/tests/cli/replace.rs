@@ -589,7 +589,7 @@ fn bad_replacement_strings_are_one_line_errors_before_any_job() {
     assert_eq!(r.code, 255, "{r:?}");
     assert_eq!(
         r.stderr,
-        "forkpool: {= s/x/y/ =}: perl is not installed (not found in PATH)\n"
+        "forkpool: Error: {= s/x/y/ =}: perl is not installed (not found in PATH)\n"
     );
     assert!(!Path::new(&marker).exists());
     // ... while the built-in strings need none.

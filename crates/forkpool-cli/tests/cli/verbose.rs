@@ -140,7 +140,7 @@ fn p_without_a_terminal_is_an_error() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(255), "{stderr}");
     assert!(
-        stderr.starts_with("forkpool: --interactive needs a terminal"),
+        stderr.starts_with("forkpool: Error: --interactive needs a terminal"),
         "{stderr}"
     );
     assert!(out.stdout.is_empty());

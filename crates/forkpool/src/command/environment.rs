@@ -67,6 +67,15 @@ impl Environment {
         }
     }
 
+    /// Leaves variable `name` of ours out of every job's environment (the
+    /// marker stays).
+    pub(crate) fn remove(&mut self, name: &OsStr) {
+        let name = name.as_bytes();
+        if name != self.marker_name.as_slice() {
+            self.base.retain(|var| var.name != name);
+        }
+    }
+
     /// Encodes a job's own variables (the marker's name is ignored).
     pub(crate) fn encode(&self, vars: &[(OsString, OsString)]) -> Result<Vec<Var>, SpawnError> {
         vars.iter()
@@ -123,6 +132,25 @@ mod tests {
             ])
             .unwrap();
         assert_eq!(strings(env.merged(&own)), ["A=1", "MARK=42", "C=y", "B=z"]);
+    }
+
+    #[test]
+    fn removed_variables_are_not_passed_on_but_the_marker_stays() {
+        let mut env = Environment {
+            base: vec![
+                Var::new(OsStr::new("BIG"), OsStr::new("x")).unwrap(),
+                Var::new(OsStr::new("A"), OsStr::new("1")).unwrap(),
+                Var::new(OsStr::new("MARK"), OsStr::new("42")).unwrap(),
+            ],
+            marker_name: b"MARK".to_vec(),
+        };
+        env.remove(OsStr::new("BIG"));
+        env.remove(OsStr::new("MARK"));
+        env.remove(OsStr::new("NOT_THERE"));
+        assert_eq!(strings(env.merged(&[])), ["A=1", "MARK=42"]);
+        // A job may still set it.
+        let own = env.encode(&[("BIG".into(), "y".into())]).unwrap();
+        assert_eq!(strings(env.merged(&own)), ["A=1", "MARK=42", "BIG=y"]);
     }
 
     #[test]

@@ -456,6 +456,20 @@ impl Supervisor {
         }
     }
 
+    /// Leaves our variable `name` out of the environment of the jobs
+    /// started from now on (a job's [`Spec::env`] may still set it). For
+    /// variables meant for this process alone, or too big to copy into
+    /// every job.
+    ///
+    /// ```no_run
+    /// let mut supervisor = forkpool::command::Supervisor::new()?;
+    /// supervisor.unset_env("HUGE_SETTINGS");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn unset_env(&mut self, name: impl AsRef<std::ffi::OsStr>) {
+        self.environment.remove(name.as_ref());
+    }
+
     /// Restores the default action of these signals.
     pub fn unwatch_signals(&mut self, signals: &[i32]) {
         crate::sys::signal_pipe::restore_default(signals);
@@ -534,6 +548,7 @@ impl Supervisor {
             },
             stdout: stdio(spec.stdout, &stdout_pipe),
             stderr: stdio(spec.stderr, &stderr_pipe),
+            extra: &[],
             own_group,
         };
         // The job is registered with the guardian right after; a job

@@ -348,14 +348,17 @@ pub(crate) struct Cursor<'a> {
 }
 
 impl<'a> Cursor<'a> {
+    #[inline]
     pub(crate) fn new(bytes: &'a [u8], what: &'static str) -> Self {
         Cursor { bytes, what }
     }
 
+    #[inline]
     pub(crate) fn malformed(&self, why: &'static str) -> FrameError {
         FrameError::Malformed { what: self.what, why }
     }
 
+    #[inline]
     pub(crate) fn take(&mut self, n: usize, why: &'static str) -> Result<&'a [u8], FrameError> {
         if self.bytes.len() < n {
             return Err(self.malformed(why));
@@ -365,15 +368,18 @@ impl<'a> Cursor<'a> {
         Ok(head)
     }
 
+    #[inline]
     pub(crate) fn u8(&mut self, why: &'static str) -> Result<u8, FrameError> {
         Ok(self.take(1, why)?[0])
     }
 
+    #[inline]
     pub(crate) fn u32(&mut self, why: &'static str) -> Result<u32, FrameError> {
         let b = self.take(4, why)?;
         Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     }
 
+    #[inline]
     pub(crate) fn u64(&mut self, why: &'static str) -> Result<u64, FrameError> {
         let b = self.take(8, why)?;
         let mut a = [0u8; 8];
@@ -382,14 +388,17 @@ impl<'a> Cursor<'a> {
     }
 
     /// Bytes not read yet.
+    #[inline]
     pub(crate) fn remaining(&self) -> usize {
         self.bytes.len()
     }
 
+    #[inline]
     pub(crate) fn rest(&mut self) -> &'a [u8] {
         std::mem::take(&mut self.bytes)
     }
 
+    #[inline]
     pub(crate) fn expect_end(&self, why: &'static str) -> Result<(), FrameError> {
         if self.bytes.is_empty() {
             Ok(())

@@ -1,6 +1,8 @@
 //! Messages between the supervisor, the zygote and the workers.
 //!
 //! - [`codec`]: arguments and results as items, with their descriptors.
+//! - [`bulk`]: decoding large items, their byte strings into pre-faulted
+//!   memory.
 //! - [`frame`]: length-prefixed frames on a stream socket, decoded as
 //!   untrusted bytes.
 //! - [`outbox`]: frames waiting to be sent, with the descriptors passed
@@ -12,6 +14,7 @@
 //! - [`panic`]: what a worker reports about a task that panicked.
 //! - [`stream`]: the frames of a streaming task.
 
+pub(crate) mod bulk;
 pub(crate) mod codec;
 pub(crate) mod control;
 pub(crate) mod frame;

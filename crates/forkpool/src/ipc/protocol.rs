@@ -23,13 +23,16 @@
 //! - `BELL`, `YIELD`: a stream's wake-up and its items that hold
 //!   descriptors (see `ipc::stream`).
 //!
-//! Items: `head u32 | inline bytes | [size u64] | [fds u32]`. The low 30
+//! Items: `head u32 | inline bytes | [body u64] | [fds u32]`. The low 30
 //! bits of `head` are the number of inline bytes. With `OUT_OF_LINE` set,
-//! the bytes are not inline but in a sealed memfd of `size` bytes, the
-//! item's first descriptor (a large argument or result, see `shm::spill`).
-//! With `FDS` set, the item owns `fds` more descriptors (its `SharedBytes`,
-//! numbered from 0 within the item, see `shm::wire`). An item's
-//! descriptors follow those of the items before it in the frame's list.
+//! the bytes are not inline but the first `body & !BOARD` bytes of a
+//! sealed memfd, the item's first descriptor (a lane: a large argument or
+//! result, see `shm::spill`); with `BOARD` (the top bit of `body`) set, its
+//! second descriptor is the lane's board, on which the receiver says it is
+//! done with the lane (see `shm::lanes`). With `FDS` set, the item owns
+//! `fds` more descriptors (its `SharedBytes`, numbered from 0 within the
+//! item, see `shm::wire`). An item's descriptors follow those of the items
+//! before it in the frame's list.
 //!
 //! All integers are little-endian. Every parser here checks every length
 //! against the bytes actually present.
@@ -96,28 +99,102 @@ const ITEM_FDS: u32 = 1 << 31;
 const ITEM_OUT_OF_LINE: u32 = 1 << 30;
 /// The most bytes an item carries inline.
 pub(crate) const MAX_INLINE: usize = (ITEM_OUT_OF_LINE - 1) as usize;
+/// [`Item::head`] bit, never on the wire: what should have been an item
+/// could not be read.
+const ITEM_CUT: u32 = 1;
+/// `body` bit: a board follows the body's descriptor.
+const BODY_BOARD: u64 = 1 << 63;
 
 /// How an item's header and trailers describe it.
+///
+/// Plain integers, no `Option` or `bool` inside: a `map` walks millions of
+/// these a second, and this shape stays in registers (and lets
+/// `Option<Item>` use the slice's pointer as its niche) where a nested
+/// `Option<(u64, bool)>` made every item a round of stores and misaligned
+/// reloads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Item<'a> {
     /// The inline bytes (empty when out of line).
     pub(crate) inline: &'a [u8],
-    /// The size of the out-of-line body, if there is one.
-    pub(crate) out_of_line: Option<u64>,
     /// How many `SharedBytes` descriptors the item owns.
     pub(crate) shared_fds: u32,
+    /// The `ITEM_OUT_OF_LINE` bit of its header, or `ITEM_CUT`.
+    head: u32,
+    /// Its out-of-line body's word (`len | BODY_BOARD`), if out of line.
+    body: u64,
 }
 
-impl Item<'_> {
+/// An item's body out of line: the first `len` bytes of its first
+/// descriptor, with a board as its second if `board`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct OutOfLine {
+    pub(crate) len: u64,
+    pub(crate) board: bool,
+}
+
+impl OutOfLine {
+    /// The descriptors the body owns.
+    pub(crate) fn fds(&self) -> usize {
+        1 + usize::from(self.board)
+    }
+}
+
+impl<'a> Item<'a> {
+    /// An item of `inline` bytes owning `shared_fds` descriptors.
+    pub(crate) fn inline(inline: &'a [u8], shared_fds: u32) -> Item<'a> {
+        Item {
+            inline,
+            shared_fds,
+            head: 0,
+            body: 0,
+        }
+    }
+
+    /// An item whose bytes are out of line.
+    #[cfg(test)]
+    pub(crate) fn out_of_line_body(body: OutOfLine, shared_fds: u32) -> Item<'static> {
+        Item {
+            inline: &[],
+            shared_fds,
+            head: ITEM_OUT_OF_LINE,
+            body: body.len | if body.board { BODY_BOARD } else { 0 },
+        }
+    }
+
+    /// Whether it is not really an item: the run it belongs to is cut or
+    /// malformed here (see [`RunItems`]).
+    pub(crate) fn is_cut(&self) -> bool {
+        self.head & ITEM_CUT != 0
+    }
+
+    /// Its body, if it is out of line.
+    #[inline]
+    pub(crate) fn out_of_line(&self) -> Option<OutOfLine> {
+        (self.head & ITEM_OUT_OF_LINE != 0).then_some(OutOfLine {
+            len: self.body & !BODY_BOARD,
+            board: self.body & BODY_BOARD != 0,
+        })
+    }
+
     /// Every descriptor the item owns: the out-of-line body's, then its
     /// shared ones.
+    #[inline]
     pub(crate) fn fds(&self) -> usize {
-        usize::from(self.out_of_line.is_some()) + self.shared_fds as usize
+        let body = if self.head & ITEM_OUT_OF_LINE == 0 {
+            0
+        } else {
+            1 + usize::from(self.body & BODY_BOARD != 0)
+        };
+        body + self.shared_fds as usize
     }
 
     /// The size of its encoding, wherever it is.
     pub(crate) fn size(&self) -> u64 {
-        self.out_of_line.unwrap_or(self.inline.len() as u64)
+        if self.head & ITEM_OUT_OF_LINE == 0 {
+            self.inline.len() as u64
+        } else {
+            self.body & !BODY_BOARD
+        }
     }
 }
 
@@ -127,7 +204,7 @@ impl Item<'_> {
 pub(crate) fn close_item(
     out: &mut Vec<u8>,
     at: usize,
-    out_of_line: Option<u64>,
+    out_of_line: Option<OutOfLine>,
     shared_fds: u32,
 ) -> Result<(), String> {
     let inline = out.len() - at - 4;
@@ -135,9 +212,13 @@ pub(crate) fn close_item(
         return Err(format!("an item of {inline} inline bytes cannot be framed"));
     }
     let mut head = inline as u32;
-    if let Some(size) = out_of_line {
+    if let Some(body) = out_of_line {
+        if body.len & BODY_BOARD != 0 {
+            return Err(format!("an item of {} bytes cannot be framed", body.len));
+        }
         head |= ITEM_OUT_OF_LINE;
-        out.extend_from_slice(&size.to_le_bytes());
+        let board = if body.board { BODY_BOARD } else { 0 };
+        out.extend_from_slice(&(body.len | board).to_le_bytes());
     }
     if shared_fds > 0 {
         head |= ITEM_FDS;
@@ -165,17 +246,29 @@ pub(crate) fn push_item<E>(out: &mut Vec<u8>, fill: impl FnOnce(&mut Vec<u8>) ->
     Ok(())
 }
 
-#[inline]
+/// Reads one item. Most items are inline bytes without descriptors; only
+/// their header is looked at here, the rest is out of line.
+#[inline(always)]
 fn read_item<'a>(cursor: &mut Cursor<'a>) -> Result<Item<'a>, FrameError> {
     let head = cursor.u32("item header cut")?;
     let inline = cursor.take((head & !(ITEM_FDS | ITEM_OUT_OF_LINE)) as usize, "item body cut")?;
-    let out_of_line = if head & ITEM_OUT_OF_LINE != 0 {
+    if head & (ITEM_FDS | ITEM_OUT_OF_LINE) == 0 {
+        return Ok(Item::inline(inline, 0));
+    }
+    read_trailers(cursor, head, inline)
+}
+
+/// The trailers of an item that has any (see `read_item`).
+#[cold]
+#[inline(never)]
+fn read_trailers<'a>(cursor: &mut Cursor<'a>, head: u32, inline: &'a [u8]) -> Result<Item<'a>, FrameError> {
+    let body = if head & ITEM_OUT_OF_LINE != 0 {
         if !inline.is_empty() {
             return Err(cursor.malformed("an out-of-line item with inline bytes"));
         }
-        Some(cursor.u64("item size cut")?)
+        cursor.u64("item size cut")?
     } else {
-        None
+        0
     };
     let shared_fds = if head & ITEM_FDS != 0 {
         cursor.u32("item descriptor count cut")?
@@ -184,12 +277,13 @@ fn read_item<'a>(cursor: &mut Cursor<'a>) -> Result<Item<'a>, FrameError> {
     };
     Ok(Item {
         inline,
-        out_of_line,
         shared_fds,
+        head: head & ITEM_OUT_OF_LINE,
+        body,
     })
 }
 
-/// Iterates over `count` items.
+/// Iterates over `count` items, each checked as it comes.
 #[derive(Debug)]
 pub(crate) struct Items<'a> {
     cursor: Cursor<'a>,
@@ -207,6 +301,7 @@ impl<'a> Items<'a> {
 
 impl<'a> Iterator for Items<'a> {
     type Item = Result<Item<'a>, FrameError>;
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         if self.left == 0 {
             return None;
@@ -228,16 +323,73 @@ pub(crate) struct Extent {
 }
 
 /// The extent of the first `k` items of `items` (k may equal the count).
+///
+/// Walks the headers alone (a worker checks every `RUN` frame whole with
+/// it before running any of its items, so this is per item of every
+/// `map`): items with trailers are the rare case.
 pub(crate) fn extent(items: &[u8], k: u32) -> Result<Extent, FrameError> {
-    let mut it = Items::new(items, k);
+    let cut = |why| FrameError::Malformed { what: "run", why };
     let mut extent = Extent::default();
-    for item in &mut it {
-        let item = item?;
+    let mut at = 0;
+    for _ in 0..k {
+        let Some(head) = items.get(at..at + 4) else {
+            return Err(cut("item header cut"));
+        };
+        let head = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
+        let inline = (head & !(ITEM_FDS | ITEM_OUT_OF_LINE)) as usize;
+        at += 4;
+        if items.len() - at < inline {
+            return Err(cut("item body cut"));
+        }
+        at += inline;
+        if head & (ITEM_FDS | ITEM_OUT_OF_LINE) == 0 {
+            extent.size += inline as u64;
+            continue;
+        }
+        let mut cursor = Cursor::new(&items[at..], "run");
+        let item = read_trailers(&mut cursor, head, &items[at - inline..at])?;
+        at = items.len() - cursor.remaining();
         extent.fds += item.fds();
         extent.size += item.size();
     }
-    extent.bytes = items.len() - it.cursor.rest().len();
+    extent.bytes = at;
     Ok(extent)
+}
+
+/// The items of a run, read as they are run: exactly `count` of them,
+/// where an item that is cut or malformed (and every one after it, whose
+/// place is then unknown) is an item that [`is_cut`](Item::is_cut).
+///
+/// Not a `Result` per item, and no walk over the whole run before the
+/// first item starts: both cost a `map` of small items measurably.
+#[derive(Debug)]
+pub(crate) struct RunItems<'a> {
+    cursor: Cursor<'a>,
+    left: u32,
+}
+
+impl<'a> Iterator for RunItems<'a> {
+    type Item = Item<'a>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Item<'a>> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        match read_item(&mut self.cursor) {
+            Ok(item) => Some(item),
+            Err(_) => {
+                self.cursor = Cursor::new(&[], "run");
+                Some(Item {
+                    inline: &[],
+                    shared_fds: 0,
+                    head: ITEM_CUT,
+                    body: 0,
+                })
+            }
+        }
+    }
 }
 
 // ------------------------------------------------------------------ run --
@@ -251,6 +403,16 @@ pub(crate) struct Run<'a> {
     pub(crate) items: &'a [u8],
     /// The items' descriptors, in order.
     pub(crate) fds: FrameFds,
+}
+
+impl<'a> Run<'a> {
+    /// Its items.
+    pub(crate) fn items(&self) -> RunItems<'a> {
+        RunItems {
+            cursor: Cursor::new(self.items, "run"),
+            left: self.count,
+        }
+    }
 }
 
 /// Appends a `RUN` frame for `count` items whose encoding is `items` and
@@ -282,13 +444,8 @@ fn parse_run(body: &[u8], fds: FrameFds) -> Result<Run<'_>, FrameError> {
     let job = c.u64("job id cut")?;
     let entry = c.u64("entry cut")? as i64;
     let count = c.u32("count cut")?;
+    // Its items are checked as they are read (see `RunItems`).
     let items = c.rest();
-    if extent(items, count)?.bytes != items.len() {
-        return Err(FrameError::Malformed {
-            what: "run",
-            why: "bytes after the last item",
-        });
-    }
     Ok(Run {
         job,
         entry,
@@ -459,6 +616,7 @@ impl<'a> Records<'a> {
 
 impl<'a> Iterator for Records<'a> {
     type Item = Result<Record<'a>, FrameError>;
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         if self.cursor.expect_end("").is_ok() {
             return None;
@@ -792,7 +950,7 @@ mod tests {
     }
 
     #[test]
-    fn run_frames_round_trip_and_reject_trailing_bytes() {
+    fn run_frames_round_trip_and_cut_items_are_marked() {
         let mut items = Vec::new();
         for v in [b"x".as_slice(), b"", b"yz"] {
             push_item(&mut items, |o| {
@@ -809,13 +967,19 @@ mod tests {
             panic!("not a run")
         };
         assert_eq!((run.job, run.entry, run.count), (3, -77, 3));
-        let got: Vec<_> = Items::new(run.items, run.count).map(|i| i.unwrap().inline).collect();
-        assert_eq!(got, [b"x".as_slice(), b"", b"yz"]);
+        let got: Vec<_> = run.items().map(|i| (i.inline, i.is_cut())).collect();
+        assert_eq!(got, [(b"x".as_slice(), false), (b"", false), (b"yz", false)]);
 
+        // A run announcing more items than it holds: the missing ones are
+        // cut, and so is everything after a malformed item.
         let mut bad = Outbox::default();
-        write_run(&mut bad, 3, 0, 2, &items, &[]).unwrap();
+        write_run(&mut bad, 3, 0, 5, &items[..items.len() - 1], &[]).unwrap();
         let mut reader = FrameReader::new(1 << 10);
         reader.push(bad.buf());
-        assert!(parse_to_worker(reader.next_frame().unwrap().unwrap()).is_err());
+        let ToWorker::Run(run) = parse_to_worker(reader.next_frame().unwrap().unwrap()).unwrap() else {
+            panic!("not a run")
+        };
+        let cut: Vec<_> = run.items().map(|i| i.is_cut()).collect();
+        assert_eq!(cut, [false, false, true, true, true]);
     }
 }

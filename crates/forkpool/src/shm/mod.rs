@@ -8,11 +8,14 @@
 //!   to a descriptor passed beside the frame; anywhere else, as bytes.
 //! - `spill.rs`: large ordinary arguments and results, encoded straight
 //!   into a memfd that travels beside the frame instead of through the
-//!   socket.
+//!   socket...
+//! - `lanes.rs`: ...a lane, reused once its receiver is done with it.
 //!
 //! `README.md` beside this file describes the layout and lifetime rules.
 
 mod bytes;
+pub(crate) mod copy;
+pub(crate) mod lanes;
 mod slice;
 pub(crate) mod spill;
 pub(crate) mod wire;

@@ -1,134 +1,200 @@
-//! Large arguments and results: encoded straight into a memfd.
+//! Large arguments and results: encoded straight into a lane.
 //!
 //! An encoded item goes into the frame being built, as long as it stays
 //! small. Once it passes [`SPILL_AT`] bytes, what it has so far moves into
-//! a new memfd and the rest of the encoding is written there, in chunks
-//! through a small staging area (so that encoding a `Vec<u8>` byte by byte
-//! costs a `Vec::push` a byte, not a system call). The memfd is then sealed
-//! and travels beside the frame as the item's out-of-line body; the
+//! a lane (a memfd this process maps writable and reuses, see `lanes.rs`)
+//! and the rest of the encoding is copied there: a large byte string in
+//! one copy, anything encoded piece by piece through a staging area (so
+//! that encoding a `Vec<u8>` costs a `Vec::push` a byte). The lane is then
+//! lent and travels beside the frame as the item's out-of-line body; the
 //! receiver maps it read-only and decodes from the mapping. One copy on
-//! each side (into the mapping; out of it into the receiver's values), no
-//! socket buffers, and the frame itself stays small.
+//! each side (into the lane; out of it into the receiver's values), no
+//! socket buffers, the frame itself stays small, and a lane reused from an
+//! earlier item costs no new pages.
 //!
 //! The size limit (`max_message_size`) is checked as the encoding grows, so
-//! an argument over it is refused without being encoded whole.
+//! an argument over it is refused without being encoded whole (at most the
+//! buffer it is written into fills up first).
 
-use std::io::Write;
-use std::os::fd::OwnedFd;
-use std::sync::Arc;
-
-use super::Segment;
-use crate::sys::memfd::{self, Sealed, View};
+use super::lanes::{Lanes, Writing};
+use crate::ipc::outbox::Attachment;
 
 /// Items larger than this travel out of line. Below it, one copy into the
-/// socket and one out are cheaper than a memfd's set-up (see
-/// `BENCHMARKS.md`, "The data path").
+/// socket and one out are cheaper than a lane's mapping and descriptors
+/// (see `BENCHMARKS.md`, "The data path").
 pub(crate) const SPILL_AT: usize = 256 << 10;
 
-/// Once spilled, staged bytes move to the memfd in chunks of this size.
+/// Once spilled, staged bytes move to the lane in chunks of this size.
 const CHUNK: usize = 256 << 10;
 
-/// The name spilled items' memfds carry in `/proc/PID/fd` (not a path).
-const SPILL_NAME: &std::ffi::CStr = c"forkpool-frame";
+/// Runs of at most this many bytes are copied byte by byte (see
+/// `try_extend`).
+const SHORT: usize = 16;
 
 /// Why an encoding stopped early.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum SpillError {
     /// It passed the size limit.
     TooLarge { limit: usize },
-    /// The memfd could not be made or written.
+    /// The lane could not be made or written.
     Memory(String),
 }
 
+/// An item's body out of line: what to send beside the frame (the lane,
+/// then its board if it has one) and the length of its encoding.
+#[derive(Debug)]
+pub(crate) struct Body {
+    pub(crate) fds: Vec<Attachment>,
+    pub(crate) len: u64,
+}
+
 /// A `postcard` flavor writing one item onto the end of `out`, spilling
-/// into a memfd past [`SPILL_AT`] bytes; [`Spill::finish`] gives the memfd,
-/// if it spilled.
+/// into a lane once it passes [`SPILL_AT`] bytes.
 ///
-/// The memfd is filled with `write(2)`, never mapped here: the kernel
-/// allocates each page as it copies into it, without zeroing it first, and
-/// a shortage of memory is an error from the call, not a `SIGBUS`. With
-/// no mapping of it anywhere, it is then sealed with `F_SEAL_WRITE`.
+/// Almost every item is small, and a `map` encodes millions a second: for
+/// them this is `Vec::push` and `Vec::extend_from_slice`, nothing more.
+/// Sizes are looked at only where `out` would have to grow (and once at
+/// the end, by [`Spill::is_inline`]): `out`'s spare capacity is the staging
+/// area, so an item never takes more memory than `out` already has before
+/// it is spilled or refused. Everything about spilling lives in
+/// [`Spilled`], made only when it spills.
 pub(crate) struct Spill<'a> {
     out: &'a mut Vec<u8>,
     /// Where the item starts in `out`.
     start: usize,
     limit: usize,
-    /// Staged bytes past which `out`'s tail moves on (into a new memfd,
-    /// or into the existing one).
-    flush_at: usize,
-    file: Option<std::fs::File>,
-    /// Bytes already in the memfd.
+    lanes: &'a Lanes,
+    /// The state of an encoding that spilled or failed.
+    cold: Option<Box<Spilled<'a>>>,
+}
+
+/// What a spilled (or failed) encoding needs beyond `Spill`.
+#[derive(Default)]
+struct Spilled<'a> {
+    lane: Option<Writing<'a>>,
+    /// Bytes already in the lane.
     written: usize,
     /// Why it stopped early, if it did.
     error: Option<SpillError>,
-    /// The sealed memfd, once finalized after spilling.
-    spilled: Option<Arc<Segment>>,
 }
 
 impl<'a> Spill<'a> {
-    /// Appends to `out`; refuses encodings over `limit` bytes.
-    #[inline]
-    pub(crate) fn new(out: &'a mut Vec<u8>, limit: usize) -> Spill<'a> {
-        let start = out.len();
+    /// Appends to `out`, spilling into a lane of `lanes`; refuses
+    /// encodings over `limit` bytes.
+    #[inline(always)]
+    pub(crate) fn new(out: &'a mut Vec<u8>, limit: usize, lanes: &'a Lanes) -> Spill<'a> {
         Spill {
+            start: out.len(),
             out,
-            start,
             limit,
-            flush_at: SPILL_AT.min(limit).saturating_add(1),
-            file: None,
-            written: 0,
-            error: None,
-            spilled: None,
+            lanes,
+            cold: None,
         }
     }
 
-    /// After encoding: the memfd it spilled into, if it did, and why it
-    /// stopped, if it stopped early.
-    #[inline]
-    pub(crate) fn finish(self) -> (Option<Arc<Segment>>, Option<SpillError>) {
-        (self.spilled, self.error)
+    /// After a successful encoding: whether it is all in `out`, within
+    /// `SPILL_AT` and the limit (the common case).
+    #[inline(always)]
+    pub(crate) fn is_inline(&self) -> bool {
+        self.cold.is_none() && self.staged() <= SPILL_AT.min(self.limit)
     }
 
+    /// `out`, for an encoding that [`is_inline`](Spill::is_inline).
+    #[inline(always)]
+    pub(crate) fn into_out(self) -> &'a mut Vec<u8> {
+        self.out
+    }
+
+    /// After an encoding that did not end inline: its out-of-line body, if
+    /// it has one, or why it failed (a lane it started is given back).
+    /// Spills what is still staged if the encoding ended past `SPILL_AT`.
+    /// `out` keeps the inline bytes, if any.
+    #[cold]
+    pub(crate) fn settle(mut self, encoded: bool) -> (&'a mut Vec<u8>, Result<Option<Body>, SpillError>) {
+        let settled = self.settled(encoded);
+        if settled.is_err()
+            && let Some(lane) = self.cold.as_mut().and_then(|c| c.lane.take())
+        {
+            lane.abandon();
+        }
+        (self.out, settled)
+    }
+
+    fn settled(&mut self, encoded: bool) -> Result<Option<Body>, SpillError> {
+        let total = self.cold.as_ref().map_or(0, |c| c.written) + self.staged();
+        if let Some(error) = self.cold.as_mut().and_then(|c| c.error.take()) {
+            return Err(error);
+        }
+        if total > self.limit {
+            return Err(SpillError::TooLarge { limit: self.limit });
+        }
+        if !encoded {
+            // The caller reports its own error.
+            return Ok(None);
+        }
+        if self.cold.is_none() && total <= SPILL_AT {
+            return Ok(None);
+        }
+        self.write_out(&[]).map_err(|e| SpillError::Memory(e.to_string()))?;
+        let lane = self.cold.as_mut().and_then(|c| c.lane.take());
+        let fds = lane
+            .ok_or_else(|| std::io::Error::other("no lane"))
+            .and_then(Writing::lend)
+            .map_err(|e| SpillError::Memory(e.to_string()))?;
+        Ok(Some(Body { fds, len: total as u64 }))
+    }
+
+    /// Bytes of the item in `out`.
     #[inline]
     fn staged(&self) -> usize {
         self.out.len() - self.start
     }
 
     fn fail(&mut self, error: SpillError) -> postcard::Error {
-        self.error = Some(error);
+        self.cold.get_or_insert_with(Box::default).error = Some(error);
         postcard::Error::SerializeBufferFull
     }
 
-    /// Moves the staged bytes, then `more`, into the memfd (made now if
-    /// need be).
+    /// `more` does not fit in `out`'s spare capacity: past the limit,
+    /// refuses it; past `SPILL_AT`, moves the staged bytes, then `more`,
+    /// into the lane (taken now if need be); otherwise lets `out` grow.
     #[cold]
-    fn move_out(&mut self, more: &[u8]) -> postcard::Result<()> {
-        let total = self.written + self.staged() + more.len();
+    #[inline(never)]
+    fn overflow(&mut self, more: &[u8]) -> postcard::Result<()> {
+        let written = self.cold.as_ref().map_or(0, |c| c.written);
+        let total = written + self.staged() + more.len();
         if total > self.limit {
             return Err(self.fail(SpillError::TooLarge { limit: self.limit }));
         }
-        if total <= SPILL_AT && self.file.is_none() {
-            // Only `limit` was near: it is not passed yet.
+        if total <= SPILL_AT && self.cold.is_none() {
             self.out.extend_from_slice(more);
-            self.flush_at = self.limit - self.written + 1;
             return Ok(());
         }
         if let Err(e) = self.write_out(more) {
             return Err(self.fail(SpillError::Memory(e.to_string())));
         }
-        self.flush_at = CHUNK;
+        // Stage at least a chunk between writes.
+        self.out.reserve(CHUNK);
         Ok(())
     }
 
+    /// Copies the staged bytes, then `more`, into the lane (taken now if
+    /// need be).
     fn write_out(&mut self, more: &[u8]) -> std::io::Result<()> {
-        let file = match &mut self.file {
-            Some(file) => file,
-            None => self.file.insert(std::fs::File::from(memfd::create(SPILL_NAME)?)),
+        let start = self.start;
+        let staged = self.staged();
+        let lanes = self.lanes;
+        let cold = self.cold.get_or_insert_with(Box::default);
+        let end = cold.written + staged + more.len();
+        let lane = match &mut cold.lane {
+            Some(lane) => lane,
+            None => cold.lane.insert(lanes.take(end)?),
         };
-        file.write_all(&self.out[self.start..])?;
-        file.write_all(more)?;
-        self.written += self.out.len() - self.start + more.len();
-        self.out.truncate(self.start);
+        lane.reserve(end, cold.written)?;
+        lane.write_at(cold.written, &self.out[start..])?;
+        lane.write_at(cold.written + staged, more)?;
+        cold.written = end;
+        self.out.truncate(start);
         Ok(())
     }
 }
@@ -141,47 +207,35 @@ impl postcard::ser_flavors::Flavor for &mut Spill<'_> {
     /// call is a register, not a structure returned through memory.
     type Output = ();
 
-    #[inline]
+    #[inline(always)]
     fn try_push(&mut self, data: u8) -> postcard::Result<()> {
-        self.out.push(data);
-        if self.staged() >= self.flush_at {
-            return self.move_out(&[]);
+        if self.out.len() == self.out.capacity() {
+            return self.overflow(&[data]);
         }
+        self.out.push(data);
         Ok(())
     }
 
-    #[inline]
+    #[inline(always)]
     fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
-        if self.staged() + data.len() >= self.flush_at {
-            return self.move_out(data);
+        if data.len() > self.out.capacity() - self.out.len() {
+            return self.overflow(data);
         }
-        self.out.extend_from_slice(data);
+        if data.len() <= SHORT {
+            // A varint, most often (postcard writes every integer wider
+            // than a byte through here): a call into `memcpy` for 1 to 10
+            // bytes cost a `map` of small items more than its own loop.
+            for &byte in data {
+                self.out.push(byte);
+            }
+        } else {
+            self.out.extend_from_slice(data);
+        }
         Ok(())
     }
 
     #[inline]
     fn finalize(self) -> postcard::Result<()> {
-        if self.file.is_none() {
-            return Ok(());
-        }
-        self.seal()
-    }
-}
-
-impl Spill<'_> {
-    #[cold]
-    fn seal(&mut self) -> postcard::Result<()> {
-        let sealed = self
-            .write_out(&[])
-            .and_then(|()| self.file.take().ok_or_else(|| std::io::Error::other("no memfd")))
-            .and_then(|file| Sealed::from_written(OwnedFd::from(file)));
-        match sealed {
-            // Sent, not read here: no mapping.
-            Ok(sealed) => {
-                self.spilled = Some(Arc::new(Segment::new(sealed, View::Empty)));
-                Ok(())
-            }
-            Err(e) => Err(self.fail(SpillError::Memory(e.to_string()))),
-        }
+        Ok(())
     }
 }

@@ -130,10 +130,14 @@ fn a_bad_buffer_in_a_map_fails_its_item_only() {
 fn an_out_of_line_body_that_is_not_a_sealed_memfd_of_its_size_is_refused() {
     use crate::ipc::codec;
     use crate::ipc::protocol::Item;
-    let item = |size| Item {
-        inline: &[],
-        out_of_line: Some(size),
-        shared_fds: 0,
+    let item = |size| {
+        Item::out_of_line_body(
+            crate::ipc::protocol::OutOfLine {
+                len: size,
+                board: false,
+            },
+            0,
+        )
     };
     let cases: Vec<(Option<OwnedFd>, u64, &str)> = vec![
         (None, 10, "missing"),

@@ -26,11 +26,16 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::{Segment, SharedBytes};
 use crate::ipc::outbox::Attachment;
 
+/// `ENCODING` bit: an outgoing table is active.
+const ACTIVE: u8 = 1;
+/// `ENCODING` bit: a buffer was put in the outgoing table since it became
+/// active.
+const PUSHED: u8 = 2;
+
 thread_local! {
-    /// An outgoing table is active.
-    static ENCODING: Cell<bool> = const { Cell::new(false) };
-    /// A buffer was put in the outgoing table since it became active.
-    static PUSHED: Cell<bool> = const { Cell::new(false) };
+    /// Whether an outgoing table is active and holds anything (one cell,
+    /// so that an item without shared buffers costs two plain accesses).
+    static ENCODING: Cell<u8> = const { Cell::new(0) };
     static OUTGOING: RefCell<Vec<Arc<Segment>>> = const { RefCell::new(Vec::new()) };
     /// An incoming table is active (possibly empty).
     static DECODING: Cell<bool> = const { Cell::new(false) };
@@ -81,15 +86,13 @@ impl Incoming {
     }
 }
 
-/// Ends an outgoing table's activity, even on a panic, forgetting what a
+/// Ends an outgoing table's activity on a panic, forgetting what the
 /// panicking encoding left in it.
 struct EncodeReset;
 
 impl Drop for EncodeReset {
-    #[inline]
     fn drop(&mut self) {
-        ENCODING.with(|e| e.set(false));
-        if PUSHED.with(|p| p.replace(false)) {
+        if ENCODING.with(|e| e.replace(0)) & PUSHED != 0 {
             OUTGOING.with(|t| t.borrow_mut().clear());
         }
     }
@@ -109,42 +112,54 @@ impl Drop for DecodeReset {
 
 /// Runs `encode` with an outgoing table active; the buffers it put there
 /// are appended to `fds`, as the item's descriptors.
-#[inline]
+#[inline(always)]
 pub(crate) fn encoding<R>(fds: &mut Vec<Attachment>, encode: impl FnOnce() -> R) -> R {
-    let outer = ENCODING.with(|e| e.replace(true));
-    if outer {
-        return nested_encoding(fds, encode);
+    let outer = ENCODING.with(|e| e.replace(ACTIVE));
+    if outer != 0 {
+        return nested_encoding(fds, outer, encode);
     }
     let reset = EncodeReset;
     let result = encode();
-    if PUSHED.with(|p| p.replace(false)) {
+    std::mem::forget(reset);
+    if ENCODING.with(|e| e.replace(0)) & PUSHED != 0 {
         take_outgoing(fds);
     }
-    drop(reset);
     result
 }
 
+#[cold]
+#[inline(never)]
 fn take_outgoing(fds: &mut Vec<Attachment>) {
     let table = OUTGOING.with(|t| std::mem::take(&mut *t.borrow_mut()));
     fds.extend(table.into_iter().map(Attachment::new));
 }
 
 /// `encoding` inside another (a task submitted from inside a `Serialize`
-/// impl): the outer item's table is kept aside meanwhile.
+/// impl), whose state was `outer`: the outer item's table is kept aside
+/// meanwhile.
 #[cold]
-fn nested_encoding<R>(fds: &mut Vec<Attachment>, encode: impl FnOnce() -> R) -> R {
-    let outer_pushed = PUSHED.with(|p| p.replace(false));
+#[inline(never)]
+fn nested_encoding<R>(fds: &mut Vec<Attachment>, outer: u8, encode: impl FnOnce() -> R) -> R {
     let saved = OUTGOING.with(|t| std::mem::take(&mut *t.borrow_mut()));
+    /// Puts the outer item's table and state back, even on a panic.
+    struct Restore(Option<Vec<Arc<Segment>>>, u8);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let saved = self.0.take().unwrap_or_default();
+            OUTGOING.with(|t| *t.borrow_mut() = saved);
+            ENCODING.with(|e| e.set(self.1));
+        }
+    }
+    let restore = Restore(Some(saved), outer);
     let result = encode();
-    if PUSHED.with(|p| p.replace(outer_pushed)) {
+    if ENCODING.with(|e| e.replace(ACTIVE)) & PUSHED != 0 {
         take_outgoing(fds);
     }
-    OUTGOING.with(|t| *t.borrow_mut() = saved);
+    drop(restore);
     result
 }
 
 /// Runs `decode` with `fds` as the incoming table.
-#[inline]
 pub(crate) fn decoding<R>(fds: Vec<Option<OwnedFd>>, decode: impl FnOnce() -> R) -> R {
     let outer = DECODING.with(|d| d.replace(true));
     let _reset = DecodeReset { outer };
@@ -153,13 +168,34 @@ pub(crate) fn decoding<R>(fds: Vec<Option<OwnedFd>>, decode: impl FnOnce() -> R)
         // items without descriptors.
         return decode();
     }
+    /// Puts the table that was active back, even on a panic (closing
+    /// what this one did not use).
+    struct Restore(Option<Incoming>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            if let Some(saved) = self.0.take() {
+                drop(INCOMING.with(|t| std::mem::replace(&mut *t.borrow_mut(), saved)));
+            }
+        }
+    }
     let table = Incoming {
         fds,
         segments: Vec::new(),
     };
-    let saved = INCOMING.with(|t| std::mem::replace(&mut *t.borrow_mut(), table));
+    let _restore = Restore(Some(INCOMING.with(|t| std::mem::replace(&mut *t.borrow_mut(), table))));
+    decode()
+}
+
+/// [`decoding`] for an item without descriptors, the common case: an empty
+/// table, which is what the table is outside any other decoding.
+#[inline(always)]
+pub(crate) fn decoding_plain<R>(decode: impl FnOnce() -> R) -> R {
+    if DECODING.with(|d| d.replace(true)) {
+        return decoding(Vec::new(), decode);
+    }
+    let reset = DecodeReset { outer: false };
     let result = decode();
-    INCOMING.with(|t| *t.borrow_mut() = saved);
+    drop(reset);
     result
 }
 
@@ -171,7 +207,7 @@ pub(crate) fn take_refusal() -> Option<String> {
 
 /// `Serialize` for a shared buffer.
 pub(crate) fn serialize<S: Serializer>(segment: &Arc<Segment>, serializer: S) -> Result<S::Ok, S::Error> {
-    if !serializer.is_human_readable() && ENCODING.with(Cell::get) {
+    if !serializer.is_human_readable() && ENCODING.with(Cell::get) & ACTIVE != 0 {
         let index = OUTGOING.with(|t| {
             let mut table = t.borrow_mut();
             match table.iter().position(|s| Arc::ptr_eq(s, segment)) {
@@ -182,7 +218,7 @@ pub(crate) fn serialize<S: Serializer>(segment: &Arc<Segment>, serializer: S) ->
                 }
             }
         });
-        PUSHED.with(|p| p.set(true));
+        ENCODING.with(|e| e.set(e.get() | PUSHED));
         let index = u32::try_from(index).map_err(|_| serde::ser::Error::custom("too many shared buffers"))?;
         return (index, segment.len() as u64).serialize(serializer);
     }

@@ -129,11 +129,7 @@ impl Open {
                 match self.ring.next_record() {
                     Some(Ok(Record::Item(bytes))) => {
                         self.seq += 1;
-                        let item = Item {
-                            inline: bytes,
-                            out_of_line: None,
-                            shared_fds: 0,
-                        };
+                        let item = Item::inline(bytes, 0);
                         return match codec::decode(&item, Vec::new(), self.limit) {
                             Ok(value) => Step::Item(value),
                             Err(e) => self.fail(decode_error(e.reason())),

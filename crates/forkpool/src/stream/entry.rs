@@ -85,6 +85,7 @@ mod tests {
             out: &mut bytes,
             fds: &mut fds,
             limit: 1 << 20,
+            lanes: &crate::shm::lanes::Lanes::unkept(),
         };
         codec::encode(arg, sink).unwrap();
         let item = Items::new(&bytes, 1).next().unwrap().unwrap();
@@ -104,6 +105,7 @@ mod tests {
             out: &mut out,
             fds: &mut fds,
             limit: 1 << 20,
+            lanes: &crate::shm::lanes::Lanes::unkept(),
         };
         g.next_into(sink)?.unwrap();
         let item = Items::new(&out, 1).next().unwrap().unwrap();

@@ -102,7 +102,7 @@ impl Pool {
         let id = next_id();
         let mut data = Vec::with_capacity(32);
         let mut fds = Vec::new();
-        let size = match encode_item(&mut data, &mut fds, self.max_message(), arg) {
+        let size = match encode_item(&mut data, &mut fds, self, arg) {
             Ok(size) => size,
             Err(error) => return TaskStream::failed(id, error),
         };

@@ -20,6 +20,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::job::Job;
 use crate::error::TaskError;
@@ -167,6 +168,18 @@ impl Ledger {
         let taken: Vec<Job> = self.jobs.split_off(keep).into_iter().map(|f| f.job).collect();
         self.dispatched -= taken.iter().map(|j| u64::from(j.count)).sum::<u64>();
         taken
+    }
+
+    /// The time limit of the job holding item number `started` (over the
+    /// worker's life), if that job has one of its own.
+    pub(crate) fn timeout_of(&self, started: u64) -> Option<Duration> {
+        let (i, _) = self.job_holding(started)?;
+        self.jobs.get(i)?.job.timeout
+    }
+
+    /// The shortest time limit among the outstanding jobs' own.
+    pub(crate) fn shortest_timeout(&self) -> Option<Duration> {
+        self.jobs.iter().filter_map(|f| f.job.timeout).min()
     }
 
     /// Number of items handed over and not yet acked.

@@ -143,6 +143,9 @@ struct Supervisor {
     zygote_losses: Vec<Instant>,
     /// The coarse clock's tick (see `status::coarse_resolution`).
     coarse_tick: Duration,
+    /// Some job came with a time limit of its own (`Job::timeout`): only
+    /// then does `tick` look up the job of each running item.
+    job_timeouts: bool,
     /// Task output, unless workers inherit stdout and stderr.
     output: Option<Arc<PoolOutput>>,
 }
@@ -182,6 +185,7 @@ impl Supervisor {
             recoverable: false,
             zygote_losses: Vec::new(),
             coarse_tick: status::coarse_resolution(),
+            job_timeouts: false,
             output,
         };
         loop {
@@ -244,6 +248,7 @@ impl Supervisor {
         }
         let jobs = std::mem::take(&mut self.inbox);
         for job in jobs {
+            self.job_timeouts |= job.timeout.is_some();
             if self.broken {
                 job.fail(self.broken_error());
             } else if self.stop == Some(Stop::Terminate) || self.refuse_while_stopping(&job) {
@@ -851,19 +856,37 @@ impl Supervisor {
             (a, b) => a.or(b),
         };
         let mut earliest = |t: Instant| next = Some(next.map_or(t, |n| n.min(t)));
+        // Large arguments' lanes nobody used for a while are let go.
+        if let Some(due) = self.shared.lanes.trim(now) {
+            earliest(due);
+        }
         let coarse_now = status::coarse_now_ns();
         let mut kills = Vec::new();
         for (&id, worker) in &self.workers {
             if worker.ended.is_some() {
                 continue;
             }
-            if let Some(timeout) = self.config.task_timeout
+            if (self.config.task_timeout.is_some() || self.job_timeouts)
                 && worker.ready
                 && worker.kill.is_none()
                 && !worker.ledger.is_empty()
             {
                 let snapshot = worker.status.snapshot();
-                if snapshot.running() && snapshot.started > worker.ledger.acked_items() {
+                let running = snapshot.running() && snapshot.started > worker.ledger.acked_items();
+                let limit = |job: Option<Duration>| match (job, self.config.task_timeout) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                let timeout = match (self.job_timeouts, running) {
+                    (false, _) => self.config.task_timeout,
+                    (true, true) => limit(worker.ledger.timeout_of(snapshot.started)),
+                    // Not running: look again within the shortest limit
+                    // any of its jobs could start under.
+                    (true, false) => limit(worker.ledger.shortest_timeout()),
+                };
+                if let Some(timeout) = timeout
+                    && running
+                {
                     let wait = match self.overran(snapshot.started_at_ns, coarse_now, timeout) {
                         // Doom before killing: if the item finished
                         // meanwhile and the next one started, the kill would
@@ -887,7 +910,7 @@ impl Supervisor {
                     if let Some(at) = now.checked_add(wait) {
                         earliest(at);
                     }
-                } else if let Some(at) = now.checked_add(timeout) {
+                } else if let Some(at) = timeout.and_then(|t| now.checked_add(t)) {
                     earliest(at);
                 }
             }

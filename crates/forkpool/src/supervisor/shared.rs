@@ -12,6 +12,7 @@ use polling::Poller;
 
 use super::job::Job;
 use crate::error::TaskError;
+use crate::shm::lanes::{Lanes, Release};
 use crate::slot::{Part, lock};
 
 /// How the pool is asked to stop.
@@ -48,6 +49,8 @@ pub(crate) struct Shared {
     pids: Mutex<Pids>,
     /// Largest encoded argument or result.
     pub(crate) max_message: usize,
+    /// The lanes large arguments travel in (see `shm/lanes.rs`).
+    pub(crate) lanes: Lanes,
 }
 
 impl Job {
@@ -77,6 +80,7 @@ impl Shared {
             broken_reason: Mutex::new(String::new()),
             pids: Mutex::new(Pids::default()),
             max_message,
+            lanes: Lanes::new(Release::Unreferenced),
         }
     }
 

@@ -23,6 +23,22 @@ pub(crate) fn cloexec_from(first: RawFd) {
     }
 }
 
+/// Closes every descriptor numbered `first` or above (`close_range`,
+/// Linux 5.9+; on older kernels nothing happens). For a helper at its
+/// start, to drop what its parent leaked to it (descriptors without
+/// `CLOEXEC`), before anything in it has opened or taken one of them.
+pub(crate) fn close_from(first: RawFd) {
+    let Ok(first) = libc::c_uint::try_from(first) else {
+        return;
+    };
+    // SAFETY: called before the helper's code owns any descriptor at or
+    // above `first` (the caller's contract), so nothing can use a closed
+    // one afterwards; close_range takes only integers.
+    unsafe {
+        libc::syscall(libc::SYS_close_range, first, libc::c_uint::MAX, 0 as libc::c_uint);
+    }
+}
+
 /// Makes sure descriptors 0, 1 and 2 are open, on `/dev/null` if they were
 /// closed, as Rust's runtime does before `main` (which helpers skip). A
 /// task writing to a closed stderr would otherwise write into whatever

@@ -59,6 +59,8 @@ pub(crate) enum Refusal {
     NotSealed { missing: String },
     /// Its size is not the one announced.
     WrongSize { announced: u64, actual: u64 },
+    /// It is smaller than the bytes announced in it.
+    TooSmall { announced: u64, actual: u64 },
     /// It could not be examined or mapped.
     Io(String),
 }
@@ -79,15 +81,24 @@ impl fmt::Display for Refusal {
                     "the memfd holds {actual} bytes but the message announced {announced}"
                 )
             }
+            Refusal::TooSmall { announced, actual } => {
+                write!(
+                    f,
+                    "the memfd holds {actual} bytes, fewer than the {announced} the message announced"
+                )
+            }
             Refusal::Io(message) => write!(f, "the memfd cannot be mapped: {message}"),
         }
     }
 }
 
-/// A memfd that cannot change any more: see the module docs.
+/// A memfd that cannot change any more: see the module docs. (Or, for a
+/// lane, that only its creator can change, and will not until this process
+/// says it is done with it: see `sys/lane.rs`.)
 #[derive(Debug)]
 pub(crate) struct Sealed {
     fd: OwnedFd,
+    /// The bytes it stands for: all of it, or the first of a lane.
     len: usize,
 }
 
@@ -95,6 +106,17 @@ impl Sealed {
     /// Checks that `fd` is a memfd of exactly `len` bytes, sealed against
     /// resizing and writing.
     pub(crate) fn check(fd: OwnedFd, len: u64) -> Result<Sealed, Refusal> {
+        Sealed::check_size(fd, len, true)
+    }
+
+    /// Checks that `fd` is a memfd of at least `len` bytes, sealed against
+    /// resizing and writing; the result stands for its first `len` bytes
+    /// (a lane, which may be larger than the item in it).
+    pub(crate) fn check_holding(fd: OwnedFd, len: u64) -> Result<Sealed, Refusal> {
+        Sealed::check_size(fd, len, false)
+    }
+
+    fn check_size(fd: OwnedFd, len: u64, exact: bool) -> Result<Sealed, Refusal> {
         let stat = rustix::fs::fstat(&fd).map_err(|e| Refusal::Io(e.to_string()))?;
         if rustix::fs::FileType::from_raw_mode(stat.st_mode) != rustix::fs::FileType::RegularFile {
             return Err(Refusal::NotMemfd("not a regular file".into()));
@@ -121,8 +143,11 @@ impl Sealed {
         }
         // Sealed against shrinking, so this size is final.
         let actual = stat.st_size as u64;
-        if actual != len {
+        if exact && actual != len {
             return Err(Refusal::WrongSize { announced: len, actual });
+        }
+        if actual < len {
+            return Err(Refusal::TooSmall { announced: len, actual });
         }
         let len = usize::try_from(len).map_err(|_| Refusal::Io("too large to map".into()))?;
         Ok(Sealed { fd, len })
@@ -158,9 +183,14 @@ impl Sealed {
         // mapping that can remain is the creator's own, which
         // `Draft::freeze` made read-only and never writes again. (A
         // `Sealed` from `Draft::freeze` on a kernel that refused the write
-        // seal never left this process, where nothing writes it.) So the mapped bytes stay valid and
-        // unchanged for the mapping's life, as `Mmap`'s `&[u8]` requires.
-        // The length is the file's sealed size.
+        // seal never left this process, where nothing writes it.) A lane
+        // (`check_holding`) is the one case where the creator writes again:
+        // its mapping is read-only while the lane is lent, and the pool's
+        // code in the creating process makes it writable only once this
+        // process has said it is done (`shm/lanes.rs`), after this mapping
+        // is gone. So the mapped bytes stay valid and unchanged for the
+        // mapping's life, as `Mmap`'s `&[u8]` requires. The length is at
+        // most the file's sealed size.
         let map = unsafe { options.map(&self.fd)? };
         Ok(Some(map))
     }

@@ -85,3 +85,16 @@ impl Drop for Watched {
         self.pause();
     }
 }
+
+/// Waits until `fd` is readable (or hung up), or `wait` has passed:
+/// whether it became readable. An interrupted or failed wait counts as
+/// readable, so that the caller goes on to read and sees what happened.
+pub(crate) fn readable_within(fd: BorrowedFd<'_>, wait: std::time::Duration) -> bool {
+    use rustix::event::{PollFd, PollFlags, Timespec};
+    let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+    let timeout = Timespec::try_from(wait).unwrap_or(Timespec {
+        tv_sec: i64::MAX,
+        tv_nsec: 0,
+    });
+    !matches!(rustix::event::poll(&mut fds, Some(&timeout)), Ok(0))
+}

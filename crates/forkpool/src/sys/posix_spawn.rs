@@ -43,6 +43,11 @@ pub(crate) struct Request<'a> {
     pub(crate) stdin: Stdio,
     pub(crate) stdout: Stdio,
     pub(crate) stderr: Stdio,
+    /// More descriptors to hand down: each `(ours, theirs)` pair gives the
+    /// child a copy of `ours` (without `CLOEXEC`) at number `theirs`. No
+    /// `ours` may be another pair's `theirs` (the copies are made in
+    /// order).
+    pub(crate) extra: &'a [(RawFd, RawFd)],
     /// A new process group of its own (else it stays in ours).
     pub(crate) own_group: bool,
 }
@@ -167,6 +172,9 @@ pub(crate) fn spawn(request: &Request<'_>) -> io::Result<Pid> {
     actions.apply(request.stdin, 0)?;
     actions.apply(request.stdout, 1)?;
     actions.apply(request.stderr, 2)?;
+    for &(fd, target) in request.extra {
+        actions.apply(Stdio::Fd(fd), target)?;
+    }
     let attrs = Attributes::new(request.own_group)?;
     let argv: Vec<*mut libc::c_char> = request
         .argv

@@ -21,11 +21,6 @@ pub(crate) fn inherit_and_die_with_parent(command: &mut Command, fds: Vec<(Owned
     install_fds(command, fds, true);
 }
 
-/// Like [`inherit_and_die_with_parent`], for a child meant to outlive us.
-pub(crate) fn inherit_fds(command: &mut Command, fds: Vec<(OwnedFd, RawFd)>) {
-    install_fds(command, fds, false);
-}
-
 fn install_fds(command: &mut Command, fds: Vec<(OwnedFd, RawFd)>, die_with_parent: bool) {
     let raw: Vec<(RawFd, RawFd)> = fds.iter().map(|(fd, target)| (fd.as_raw_fd(), *target)).collect();
     // Keep the descriptors open until the command is gone.

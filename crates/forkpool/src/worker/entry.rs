@@ -54,6 +54,9 @@ pub(crate) fn divert_if_spawned() {
         Some(ROLE_GUARDIAN) => {
             let table = take_fd(GUARDIAN_TABLE_FD);
             let control = take_fd(GUARDIAN_CONTROL_FD);
+            // Started with posix_spawn, which passes on whatever the
+            // owner leaked without CLOEXEC: not ours to keep.
+            sys::fds::close_from(GUARDIAN_CONTROL_FD + 1);
             crate::guardian::run(table, control, parent)
         }
         Some(ROLE_WORKER) => {

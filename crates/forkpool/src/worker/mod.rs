@@ -28,8 +28,9 @@ use crate::confine::CpuBudget;
 use crate::ipc::codec::{Input, Sink};
 use crate::ipc::frame::{FrameError, FrameReader};
 use crate::ipc::outbox::Outbox;
-use crate::ipc::protocol::{self, Item, Items, ResultsWriter, Run, Tag, ToWorker};
+use crate::ipc::protocol::{self, Item, ResultsWriter, Run, Tag, ToWorker};
 use crate::ipc::status::{self, Begin, StatusPage};
+use crate::shm::lanes::{Lanes, Release};
 use crate::sys;
 use crate::sys::code::{CodeOffset, EntryFn};
 use config::{WorkerConfig, ZygoteConfig};
@@ -205,6 +206,8 @@ fn run(config: &WorkerConfig, socket: OwnedFd, status: OwnedFd, parent: Pid, mar
         recalled_up_to: None,
         cpu: confined.cpu,
         marks,
+        lanes: Lanes::new(Release::Board),
+        stream_lanes: Lanes::unkept(),
     };
     if let Some(marks) = &mut worker.marks {
         // What preload and worker_init wrote is nobody's task's.
@@ -271,6 +274,11 @@ struct Worker {
     cpu: Option<CpuBudget>,
     /// Output positions, when stdout and stderr are pipes to the supervisor.
     marks: Option<Marks>,
+    /// The lanes large results travel in (see `shm/lanes.rs`).
+    lanes: Lanes,
+    /// Where a stream's large items go: a lane each, never reused (a
+    /// stream's consumer clears no board).
+    stream_lanes: Lanes,
 }
 
 impl Worker {
@@ -309,6 +317,7 @@ impl Worker {
                 }
             }
             self.flush();
+            self.idle();
             match reader.read_from(&self.socket) {
                 Ok(0) => std::process::exit(0),
                 Ok(_) => {}
@@ -323,6 +332,17 @@ impl Worker {
                     std::process::exit(0)
                 }
                 Err(_) => std::process::exit(0),
+            }
+        }
+    }
+
+    /// Waits for the next job, letting go of the lanes of large results
+    /// once they have not been used for a while (see `shm/lanes.rs`).
+    fn idle(&self) {
+        while let Some(due) = self.lanes.trim(Instant::now()) {
+            let wait = due.saturating_duration_since(Instant::now());
+            if sys::poll::readable_within(self.socket.as_fd(), wait) {
+                return;
             }
         }
     }
@@ -360,10 +380,10 @@ impl Worker {
         // The last item wrote output: its results leave before the next
         // item starts (see `output`).
         let mut wrote = false;
-        for (index, item) in Items::new(run.items, run.count).enumerate() {
+        for (index, item) in run.items().enumerate() {
             // Every item takes its own descriptors, run or not, so that the
             // next item's are the next ones.
-            let fds = item.as_ref().map_or(Vec::new(), |item| run.fds.take(item.fds()));
+            let fds = run.fds.take(item.fds());
             let mut now = status::coarse_now_ns();
             if writer.count() > 0
                 && (wrote
@@ -483,27 +503,30 @@ impl Worker {
         &mut self,
         writer: &mut ResultsWriter,
         entry: &Result<EntryFn, String>,
-        item: Result<Item<'_>, FrameError>,
+        item: Item<'_>,
         fds: Vec<Option<std::os::fd::OwnedFd>>,
     ) -> Option<panic::Caught> {
-        let (entry, item) = match (entry, item) {
-            (Ok(entry), Ok(item)) => (*entry, item),
-            (Err(message), _) => {
+        let entry = match entry {
+            Ok(entry) => *entry,
+            Err(message) => {
                 self.text_record(writer, Tag::Codec, message);
                 return None;
             }
-            (_, Err(e)) => {
-                self.text_record(writer, Tag::Codec, &e.to_string());
-                return None;
-            }
         };
+        if item.is_cut() {
+            self.text_record(writer, Tag::Codec, "its bytes in the frame are cut or malformed");
+            return None;
+        }
         let limit = self.max_message;
+        let lanes = &self.lanes;
         let out = self.out.buf();
         let mark = out.len();
         let fds_mark = writer.fds();
-        let input = Input { item, fds, limit };
+        let mut input = Input { item, fds, limit };
         let ran = catch_unwind(AssertUnwindSafe(|| {
-            writer.record(out, Tag::Ok, |out, fds| entry(input, Sink { out, fds, limit }))
+            writer.record(out, Tag::Ok, |out, fds| {
+                entry(&mut input, &mut Sink { out, fds, limit, lanes })
+            })
         }));
         match ran {
             Ok(Ok(())) => None,

@@ -184,6 +184,7 @@ impl Worker {
                 out: &mut staging,
                 fds: &mut fds,
                 limit,
+                lanes: &self.stream_lanes,
             };
             let made = catch_unwind(AssertUnwindSafe(|| generator.next_into(sink)));
             match made {
@@ -344,8 +345,9 @@ impl Worker {
             Ending::Done { stopped } => {
                 let end = End { items, stopped };
                 let limit = self.max_message;
+                let lanes = &self.stream_lanes;
                 let written = writer.record(self.out.buf(), Tag::Ok, |out, fds| {
-                    crate::ipc::codec::encode(&end, Sink { out, fds, limit }).map(drop)
+                    crate::ipc::codec::encode(&end, Sink { out, fds, limit, lanes }).map(drop)
                 });
                 if written.is_err() {
                     writer.inline_record(self.out.buf(), Tag::Codec, b"cannot encode the stream's end");

@@ -1,0 +1,104 @@
+//! Start-up: the guardian of a small, single-threaded `forkpool` is a
+//! fork of it (no second exec of the program), holds nothing of forkpool's
+//! but its own two descriptors, and still stops every job and what the
+//! jobs started when forkpool is SIGKILLed, then goes itself.
+
+use std::time::Duration;
+
+use super::{Dir, assert_all_dead, is_dead, pids_in, signal, start_and_wait_for_lines, wait_for};
+
+/// The children of `pid` (every thread's).
+fn children_of(pid: u32) -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("children")).ok())
+        .flat_map(|list| {
+            list.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .collect()
+}
+
+/// The descriptors `pid` holds, each with what it points at.
+fn descriptors(pid: u32) -> Vec<(u32, String)> {
+    let mut fds: Vec<(u32, String)> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let fd = e.file_name().to_str()?.parse().ok()?;
+            let target = std::fs::read_link(e.path()).ok()?;
+            Some((fd, target.display().to_string()))
+        })
+        .collect();
+    fds.sort();
+    fds
+}
+
+#[test]
+fn the_guardian_is_a_fork_that_cleans_up_after_a_killed_forkpool() {
+    let d = Dir::new();
+    let pids = d.path("pids");
+    let job = format!(
+        "echo $$ >> {p}; sleep 1000 & echo $! >> {p}; wait; echo {{}}",
+        p = pids.display()
+    );
+    let mut forkpool = start_and_wait_for_lines(&["-j2", &job, ":::", "a", "b"], &pids, 4);
+    let jobs = pids_in(&pids);
+    let guardian = children_of(forkpool.id())
+        .into_iter()
+        .find(|&pid| !jobs.contains(&pid))
+        .unwrap_or_else(|| {
+            panic!(
+                "forkpool has no guardian child: {:?} {jobs:?}",
+                children_of(forkpool.id())
+            )
+        });
+    // A fork, not an exec: the same command line, under the name it gives
+    // itself.
+    let comm = std::fs::read_to_string(format!("/proc/{guardian}/comm")).unwrap();
+    assert_eq!(comm.trim_end(), "forkpool-guardi");
+    let cmdline = |pid: u32| std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    assert_eq!(cmdline(guardian), cmdline(forkpool.id()));
+    // Nothing of forkpool's but stderr (as an exec'd guardian would have
+    // it): stdin and stdout on /dev/null, then the owner's pidfd (its
+    // own), the table and the control pipe.
+    let fds = descriptors(guardian);
+    let targets: Vec<&str> = fds.iter().map(|(_, t)| t.as_str()).collect();
+    assert_eq!(fds.len(), 6, "{fds:?}");
+    assert_eq!(&targets[..2], ["/dev/null", "/dev/null"], "{fds:?}");
+    assert_eq!(fds[2].0, 2, "{fds:?}");
+    assert!(targets.contains(&"anon_inode:[pidfd]"), "{fds:?}");
+    assert!(targets.iter().any(|t| t.contains("forkpool-jobs")), "{fds:?}");
+    assert!(targets[3..].iter().any(|t| t.starts_with("pipe:")), "{fds:?}");
+    // Its own process group: a Ctrl-C for forkpool's group is not for it.
+    let group = |pid: u32| {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        stat[stat.rfind(')').unwrap() + 2..]
+            .split(' ')
+            .nth(2)
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(group(guardian), guardian.to_string());
+
+    signal(forkpool.id(), libc::SIGKILL);
+    forkpool.wait().unwrap();
+    assert_all_dead(&pids);
+    assert!(
+        wait_for(Duration::from_secs(5), || is_dead(guardian)),
+        "the guardian outlived its work"
+    );
+}
+
+#[test]
+fn the_guardian_goes_with_a_forkpool_that_ends_normally() {
+    // `output` reads forkpool's stdout and stderr to their end: the
+    // guardian, which shares stderr, must be gone with forkpool.
+    let out = super::command(&["true", ":::", "1"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stdout.is_empty() && out.stderr.is_empty(), "{out:?}");
+}

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Does this branch slow the local pool? An A/B of the local pool's submit
+# and map throughput, built from BASE (default: main) and from the working
+# tree, both in release with default features, run alternately ROUNDS
+# times (default 8) so that other load on the machine slows both alike.
+# Wall time per task and per item (medians), and, with `perf`, the CPU
+# time of each whole run (every process: client, supervisor, workers),
+# which other load disturbs less.
+#
+#   bash crates/forkpool/benches/local_ab/local_ab.sh [BASE] [ROUNDS]
+set -euo pipefail
+base=${1:-main}
+rounds=${2:-8}
+root=$(git rev-parse --show-toplevel)
+work=$(mktemp -d /tmp/forkpool-ab.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+git -C "$root" archive "$base" | tar -x -C "$work"
+example=crates/forkpool/examples/ab_local.rs
+cp "$root/crates/forkpool/benches/local_ab/ab_local.rs" "$work/$example"
+cp "$root/crates/forkpool/benches/local_ab/ab_local.rs" "$root/$example"
+trap 'rm -rf "$work"; rm -f "$root/$example"' EXIT
+# One target directory: the dependencies are built once.
+target=${CARGO_TARGET_DIR:-$root/target}
+(cd "$work" && CARGO_TARGET_DIR=$target cargo build -q --release -p forkpool --example ab_local)
+cp "$target/release/examples/ab_local" "$work/before"
+(cd "$root" && CARGO_TARGET_DIR=$target cargo build -q --release -p forkpool --example ab_local)
+cp "$target/release/examples/ab_local" "$work/after"
+# Runs one build; prints `submit_ns map_ns cpu_ms` (cpu_ms 0 without perf).
+run() {
+    if command -v perf >/dev/null && perf stat -x, -e task-clock -o "$work/perf" true 2>/dev/null; then
+        local out
+        out=$(perf stat -x, -e task-clock -o "$work/perf" "$1")
+        echo "$out $(awk -F, '/task-clock/ { print $1 }' "$work/perf")"
+    else
+        echo "$("$1") 0"
+    fi
+}
+echo "round before(submit_ns map_ns cpu_ms) after(submit_ns map_ns cpu_ms)"
+for i in $(seq "$rounds"); do
+    echo "$i $(run "$work/before") $(run "$work/after")"
+done | tee "$work/rounds"
+awk 'function med(a, n,   i, j, t) { for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+                                    return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
+     { n++; BS[n]=$2; BM[n]=$3; BC[n]=$4; AS[n]=$5; AM[n]=$6; AC[n]=$7 }
+     END { s0 = med(BS, n); s1 = med(AS, n); m0 = med(BM, n); m1 = med(AM, n); c0 = med(BC, n); c1 = med(AC, n)
+           printf "submit 20,000 then join all: %.0f ns/task before, %.0f after (%.3fx)\n", s0, s1, s1 / s0
+           printf "map of 1,000,000 trivial items: %.1f ns/item before, %.1f after (%.3fx)\n", m0, m1, m1 / m0
+           if (c0 > 0) printf "CPU time of a whole run: %.0f ms before, %.0f after (%.3fx)\n", c0, c1, c1 / c0 }' "$work/rounds"
