@@ -335,7 +335,7 @@ fn tee_gives_all_of_the_input_to_every_job() {
     assert_eq!(r.code, 255);
     assert_eq!(
         r.stderr.trim_end(),
-        "forkpool: --tee requires --jobs to be higher. Try --jobs 0."
+        "forkpool: Error: --tee requires --jobs to be higher. Try --jobs 0."
     );
     assert!(!Path::new(&marker).exists(), "no job runs");
 }
