@@ -167,6 +167,8 @@ pub(crate) struct Config {
     /// `--total-jobs`: the number of jobs, for `--eta` and `--bar`.
     pub(crate) total_jobs: Option<u64>,
     pub(crate) shell: Shell,
+    /// `-S`, `--slurm` and the rest of the remote options.
+    pub(crate) remote: crate::remote::Settings,
     /// Replacement strings: `-I`, `--plus`, `--rpl`, `--trim`, `--csv`, colour...
     pub(crate) strings: crate::replace::Settings,
     /// `--pipe`, `--pipepart`: the input cut into blocks for the jobs.
@@ -410,13 +412,35 @@ impl Config {
             (None, false) => Tag::None,
         };
 
-        // `--tty` runs one job at a time unless -j says otherwise.
+        // `--workdir`, `--env` and `--cleanup` serve local and remote jobs.
+        let mut remote = flags
+            .remote
+            .resolve(crate::remote::Shared {
+                jobs: flags.jobs.as_deref(),
+                workdir: flags.workdir.workdir.as_deref(),
+                env: &flags.environment.env,
+                cleanup: flags.tmpl.cleanup,
+            })
+            .map_err(bad)?;
+        // Jobs placed on hosts (`-S`, `--slurm`) get their work dir from
+        // the remote side (even on `:`); others from `crate::workdir`.
+        let remote_jobs = remote.has_hosts() || remote.slurm.is_some();
+        let workdir = if remote_jobs {
+            None
+        } else {
+            remote.workdir = None;
+            flags.workdir.workdir
+        };
+        // `--tty` runs one job at a time unless -j says otherwise; in a
+        // Slurm allocation, as many as it has tasks.
+        let slurm_tasks = remote.slurm.as_ref().map(|s| s.tasks.to_string());
         // --tee runs every job at once: as many as the system allows.
         let tee = pipe.as_ref().is_some_and(|p| p.tee);
         let jobs_flag = flags
             .jobs
             .as_deref()
             .or(flags.tty.tty.then_some("1"))
+            .or(slurm_tasks.as_deref())
             .or(tee.then_some("0"));
         let slots =
             crate::limits::slots::resolve(jobs_flag, per_job_cost(mode, flags.results.is_some(), pipe.is_some()))
@@ -504,7 +528,7 @@ impl Config {
         }
         let limits = flags.limits.resolve(&shell).map_err(bad)?;
         let show = flags.show.resolve().map_err(bad)?;
-        let templates = flags.tmpl.resolve().map_err(bad)?;
+        let templates = flags.tmpl.resolve(remote_jobs).map_err(bad)?;
         let total_jobs = flags
             .progress_extra
             .total_jobs
@@ -559,7 +583,7 @@ impl Config {
             skip_first_line: flags.shebang.skip_first_line,
             templates,
             cleanup: flags.tmpl.cleanup,
-            workdir: flags.workdir.workdir,
+            workdir,
             process_slot_var: flags
                 .process_slot_var
                 .map_or_else(|| "PARALLEL_JOBSLOT0".into(), std::ffi::OsString::from),
@@ -583,6 +607,7 @@ impl Config {
                 flags.color.resolve(replace_settings.color && !table)
             },
             shell,
+            remote,
             strings: crate::replace::Settings {
                 color: replace_settings.color && mode != Mode::Ungroup && !table,
                 csv_separator,
@@ -647,5 +672,18 @@ mod tests {
         assert_eq!((u.mode, u.tag), (Mode::Ungroup, Tag::None));
         let n = config(&["-N2", "echo"]).unwrap();
         assert_eq!((n.batching, n.multi), (Batching::Count(2), Multi::Context));
+    }
+
+    #[test]
+    fn one_workdir_flag_serves_local_or_remote_jobs_never_both() {
+        // Without hosts: the local `cd` wrapping (`crate::workdir`).
+        let local = config(&["--wd", "/tmp/{}", "echo"]).unwrap();
+        assert_eq!(local.workdir.as_deref(), Some("/tmp/{}"));
+        assert_eq!(local.remote.workdir, None);
+        // With hosts (`:` too): the remote side's, and no second `cd`.
+        let remote = config(&["-S", "1/example.invalid,:", "--wd", "...", "--cleanup", "echo"]).unwrap();
+        assert_eq!(remote.workdir, None);
+        assert_eq!(remote.remote.workdir, Some(crate::remote::Workdir::Fresh));
+        assert!(remote.remote.cleanup, "--cleanup reaches the remote side too");
     }
 }

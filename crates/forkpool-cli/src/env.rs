@@ -5,7 +5,7 @@
 //! matters on remote machines. A local job inherits every exported
 //! variable and function anyway, so locally `--env` changes nothing a job
 //! sees, exactly as with GNU parallel; what is not exported reaches no job
-//! in either. `--env _` stands for every exported name except those
+//! in either. Remote jobs get the variables copied: `crate::remote::env`. `--env _` stands for every exported name except those
 //! `--record-env` saved in `$PARALLEL_HOME/ignored_vars`, and, as in GNU
 //! parallel, is an error until that file exists.
 
@@ -15,7 +15,7 @@ use std::path::PathBuf;
 /// The options of this room, as typed.
 #[derive(Debug, Default, clap::Args)]
 pub(crate) struct EnvFlags {
-    /// Give jobs the exported variable or function NAME (NAME,NAME... too; _ for all not ignored). Local jobs have them already.
+    /// Give jobs the exported variable or function NAME (NAME,NAME... too; _ for all not ignored). Local jobs have them already; remote ones get them copied.
     #[arg(long = "env", value_name = "NAME", help_heading = "Jobs", allow_hyphen_values = true)]
     pub(crate) env: Vec<String>,
     /// Save the names of the variables set now in $PARALLEL_HOME/ignored_vars (for --env _) and exit.

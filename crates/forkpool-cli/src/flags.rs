@@ -26,6 +26,7 @@ use clap::Parser;
                   --rpl 'TAG perl' (with arguments: --rpl '{%(.+?)} s/$$1$//'), and with --plus:\n\
                   {+/} {+.} {+..} {+...} {..} {...} {/..} {/...} {##} {0#} {0%} {slot} {host} {choose_k} {uniq}\n\
                   {:-str} {:num} {:num:len} {#re} {##re} {%re} {%%re} {/re/str} {//re/str} {^str} {^^str} {,str} {,,str}.\n\
+                  On other machines: -S host1,2/user@host2 (ssh connections shared per job slot; see Remote). In a Slurm allocation: --slurm.\n\
                   Exit status: 0 if every job succeeded, 1-100 the number that failed, 101 for more, 255 for errors.\n\
                   Options are also read from ~/.parallel/config (or -J profiles) and $PARALLEL, as GNU parallel reads them.\n\
                   Invoked as `sem`, it is `forkpool --semaphore`."
@@ -253,6 +254,8 @@ pub(crate) struct Flags {
 
     #[command(flatten)]
     pub(crate) replace_strings: crate::replace::ReplaceFlags,
+    #[command(flatten)]
+    pub(crate) remote: crate::remote::RemoteFlags,
     #[command(flatten)]
     pub(crate) invocation: crate::invocation::InvocationFlags,
     #[command(flatten)]

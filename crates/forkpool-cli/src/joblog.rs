@@ -24,9 +24,11 @@ pub(crate) struct Finished {
     pub(crate) seq: u64,
     pub(crate) start: SystemTime,
     pub(crate) runtime: Duration,
-    /// Bytes of standard input (`--pipe`).
+    /// The sshlogin it ran on (`:` for this machine).
+    pub(crate) host: String,
+    /// Bytes sent to its host (`--transferfile`).
     pub(crate) send: u64,
-    /// Bytes of standard output.
+    /// Bytes of standard output (and of `--return`ed files).
     pub(crate) receive: u64,
     pub(crate) exitval: i64,
     pub(crate) signal: i32,
@@ -46,8 +48,9 @@ impl Finished {
     /// The joblog line, in GNU parallel's format.
     pub(crate) fn line(&self) -> Vec<u8> {
         let mut line = format!(
-            "{}\t:\t{}\t{:>10.3}\t{}\t{}\t{}\t{}\t",
+            "{}\t{}\t{}\t{:>10.3}\t{}\t{}\t{}\t{}\t",
             self.seq,
+            self.host,
             self.start_text(),
             self.runtime.as_secs_f64(),
             self.send,
@@ -125,6 +128,12 @@ impl Joblog {
         Ok((Joblog { out }, prior))
     }
 
+    /// Adds a line as it is (one written by another run: `--onall`).
+    pub(crate) fn write_raw(&mut self, line: &[u8]) -> io::Result<()> {
+        self.out.write_all(line)?;
+        self.out.flush()
+    }
+
     /// Logs a finished job (one `write`, so a crash loses at most it).
     pub(crate) fn record(&mut self, entry: &Finished) -> io::Result<()> {
         self.out.write_all(&entry.line())?;
@@ -167,6 +176,7 @@ mod tests {
             seq: 2,
             start: SystemTime::UNIX_EPOCH + Duration::from_millis(1_795_292_828_782),
             runtime: Duration::from_millis(1223),
+            host: ":".to_owned(),
             send: 0,
             receive: 0,
             exitval: -1,
@@ -186,6 +196,7 @@ mod tests {
             seq: 1,
             start: SystemTime::UNIX_EPOCH,
             runtime: Duration::ZERO,
+            host: ":".to_owned(),
             send: 0,
             receive: 0,
             exitval: 0,
@@ -208,6 +219,7 @@ mod tests {
                     seq,
                     start: SystemTime::now(),
                     runtime: Duration::ZERO,
+                    host: ":".to_owned(),
                     send: 0,
                     receive: 0,
                     exitval,

@@ -121,6 +121,8 @@ pub(crate) struct Prepared {
     pub(crate) templates: Vec<crate::tmpl::Filled>,
     /// Evaluates perl expressions that need the job's slot, as it starts.
     pub(crate) at_launch: Option<Evaluator>,
+    /// `--transferfile`, `--return`, `--workdir`.
+    pub(crate) remote: crate::remote::launch::Templates,
 }
 
 /// Opens the sources, reads their headers and parses every template.
@@ -236,6 +238,9 @@ pub(crate) fn prepare(config: &Config) -> Result<Prepared, UsageError> {
         extra.push(t.name.clone());
         extra.push(t.content.clone());
     }
+    // Then the remote file options' (`--transferfile`, `--return`,
+    // `--workdir` on hosts).
+    extra.extend(config.remote.file_templates());
     let program = Program::prepare(
         &config.strings.table,
         Sources {
@@ -303,6 +308,7 @@ pub(crate) fn prepare(config: &Config) -> Result<Prepared, UsageError> {
             })
         })
         .collect();
+    let remote = crate::remote::launch::Templates::new(&config.remote, extra.collect());
     let records = Records::new(columns, &linked, config.linking);
     let mut source = JobSource::new(records, config.batching, config.multi, command.clone(), config.jobs).with_limits(
         config.max_line,
@@ -327,6 +333,7 @@ pub(crate) fn prepare(config: &Config) -> Result<Prepared, UsageError> {
         jobs,
         pipe,
         ahead,
+        remote,
         templates,
         filters,
         workdir,

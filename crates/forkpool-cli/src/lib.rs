@@ -88,6 +88,7 @@ mod parset;
 mod pipe;
 mod program;
 mod progress;
+mod remote;
 mod replace;
 mod results;
 mod retry_failed;
@@ -186,7 +187,15 @@ fn run_invocation(args: &[OsString]) -> i32 {
             }
         };
     }
+    // The option words typed on the command line, for `--onall`'s inner
+    // runs (which read `$PARALLEL` and the option files themselves).
+    let options = if flags.remote.onall || flags.remote.nonall {
+        args.get(1..flags::options_end(args)).unwrap_or_default().to_vec()
+    } else {
+        Vec::new()
+    };
     match config::Config::from_flags(flags) {
+        Ok(config) if config.remote.on_all.is_some() => remote::onall::run(&config, &options),
         Ok(config) => run_config(&config),
         Err(e) => {
             error!("{e}");

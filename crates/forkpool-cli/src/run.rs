@@ -36,11 +36,13 @@ use crate::limits::gate::{Gate, RECHECK};
 mod events;
 mod files;
 mod limits;
+mod remote;
 mod signals;
 mod start;
 mod timeouts;
 
 use limits::wake_if_suspended;
+use remote::RemoteRun;
 use timeouts::Remedian;
 
 /// Why a job was killed by us.
@@ -85,6 +87,8 @@ struct Running {
     stdout_bytes: u64,
     killed: Option<Killed>,
     files: Option<JobFiles>,
+    /// The host it runs on (`-S`).
+    placement: Option<crate::remote::launch::Placement>,
     /// Stopped by `--memsuspend`.
     suspended: bool,
     /// Not to run (`-p` said no, `--filter` said false): it ends as a
@@ -171,6 +175,8 @@ pub(crate) struct Runner<'c> {
     templates: Vec<crate::tmpl::Filled>,
     /// Perl expressions that need the job's slot are evaluated here.
     at_launch: Option<Evaluator>,
+    /// `-S`, `--workdir`, `--slurm`: see `run/remote.rs`.
+    remote: Option<RemoteRun>,
     /// The last job's status (exit code, or 128 + signal): a semaphore's.
     last_status: i32,
 }
@@ -191,7 +197,9 @@ impl<'c> Runner<'c> {
             workdir,
             templates,
             at_launch,
+            remote: remote_templates,
         } = prepared;
+        let remote = RemoteRun::new(config, remote_templates)?;
         let (joblog, prior) = match (&config.joblog, config.dry_run) {
             (Some((path, append)), false) => {
                 let how = match (config.resume, *append) {
@@ -305,6 +313,7 @@ impl<'c> Runner<'c> {
             workdir,
             templates,
             at_launch,
+            remote,
             last_status: 0,
         })
     }
@@ -313,13 +322,17 @@ impl<'c> Runner<'c> {
     pub(crate) fn run(mut self) -> i32 {
         let mut events = Vec::new();
         loop {
+            self.remote_advance();
             let wake = self.start_jobs();
-            if self.running.is_empty() && (self.stop.is_some() || (self.input_done && self.retry.is_empty())) {
+            if self.running.is_empty()
+                && !self.remote_holds_jobs()
+                && (self.stop.is_some() || (self.input_done && self.retry.is_empty()))
+            {
                 break;
             }
             let gate_wake = self.gate.next_wake(self.config, self.running.len());
             let redraw = self.progress.tick();
-            let deadline = [wake, self.next_timeout(), gate_wake, redraw]
+            let deadline = [wake, self.next_timeout(), gate_wake, redraw, self.remote_wake()]
                 .into_iter()
                 .flatten()
                 .min();
@@ -336,6 +349,7 @@ impl<'c> Runner<'c> {
             self.enforce_memfree();
             self.enforce_limits();
         }
+        self.remote_shutdown();
         self.progress.finish();
         if let Err(e) = self.printer.flush_all() {
             self.output_failed(&e);
@@ -438,6 +452,7 @@ impl<'c> Runner<'c> {
     /// Starts jobs while allowed. Returns when to look again if a limit
     /// (delay, memory, load) holds the next job back.
     fn start_jobs(&mut self) -> Option<Instant> {
+        self.unpark();
         let most = self.gate.max_running();
         for slot in self.free_slots.len() + self.running.len() + 1..=most {
             // `-j FILE` grew.
@@ -446,7 +461,7 @@ impl<'c> Runner<'c> {
         if self.running.len() >= most && self.stop.is_none() && !self.running.is_empty() && self.gate.may_warn() {
             self.warn_at_bound();
         }
-        while self.running.len() < most && self.stop.is_none() {
+        while self.room_for_more(most) && self.stop.is_none() {
             let (job, attempts) = match self.retry.pop_front() {
                 Some(next) => next,
                 None => (self.next_new_job()?, 0),
@@ -479,6 +494,9 @@ impl<'c> Runner<'c> {
     /// next job back, if they do.
     fn held_back(&mut self) -> Option<Instant> {
         let now = Instant::now();
+        if let Some(until) = self.remote_held_back() {
+            return Some(until);
+        }
         if let (Some(delay), Some(last)) = (self.delay, self.last_start)
             && now < last + delay
         {
@@ -574,6 +592,19 @@ impl<'c> Runner<'c> {
             });
             return Launched::Yes;
         }
+        let placement = if self.config.dry_run {
+            None
+        } else {
+            match self.remote_place(&job) {
+                Ok(placement) => placement,
+                Err(()) => {
+                    // It failed on the free hosts: it waits for another.
+                    self.free_slots.insert(slot);
+                    self.park(job, attempts);
+                    return Launched::Yes;
+                }
+            }
+        };
         // What runs: the command with its wrapping (`--workdir`'s `cd`).
         let wrapped = match self.wrap(&line, &job, slot) {
             Ok(wrapped) => wrapped,
@@ -612,10 +643,10 @@ impl<'c> Runner<'c> {
                 &job.args,
                 self.config.strings.trim.unwrap_or_default(),
             )),
-            Tag::Template(_) => self
-                .tag
-                .as_ref()
-                .map(|t| t.render(values(&job, slot), crate::replace::Multi::Single)),
+            Tag::Template(_) => self.tag.as_ref().map(|t| {
+                let tag = t.render(values(&job, slot), crate::replace::Multi::Single);
+                self.job_variables_in_tag(tag, placement.as_ref(), job.seq, slot)
+            }),
         };
         if self.config.dry_run {
             if skip {
@@ -672,6 +703,7 @@ impl<'c> Runner<'c> {
             stdout_bytes: 0,
             killed: None,
             files,
+            placement,
             suspended: false,
             skipped: skip,
             out_file,
@@ -725,21 +757,32 @@ impl<'c> Runner<'c> {
                     .parallel_env
                     .as_ref()
                     .map(|code| crate::invocation::parallel_env::wrap(code, &self.config.shell, &line));
-                let spawned = match self.config.shell.plan(wrapped.as_deref().unwrap_or(&line)) {
-                    Launch::Nothing => {
-                        self.complete(running, ExitReason::Exited(0));
-                        return Launched::Yes;
-                    }
-                    Launch::Direct { argv, env } => match self.spawn(&running, argv, env, input.as_ref()) {
-                        // Whatever stops the program from starting (not found, not
-                        // executable, a script with no interpreter...): the shell
-                        // tries, and says so in its own words, with its own status.
-                        Err(e) if !e.is_transient() => {
-                            self.spawn(&running, self.shell_argv(&line), Vec::new(), input.as_ref())
+                let to_run = wrapped.as_deref().unwrap_or(&line).to_vec();
+                // A --pipe job runs here, where its input is.
+                let remote = if input.is_none() {
+                    self.remote_launch(&mut running, &to_run)
+                } else {
+                    None
+                };
+                let spawned = if let Some(spawned) = remote {
+                    spawned
+                } else {
+                    match self.config.shell.plan(&to_run) {
+                        Launch::Nothing => {
+                            self.complete(running, ExitReason::Exited(0));
+                            return Launched::Yes;
                         }
-                        other => other,
-                    },
-                    Launch::Shell(argv) => self.spawn(&running, argv, Vec::new(), input.as_ref()),
+                        Launch::Direct { argv, env } => match self.spawn(&running, argv, env, input.as_ref()) {
+                            // Whatever stops the program from starting (not found, not
+                            // executable, a script with no interpreter...): the shell
+                            // tries, and says so in its own words, with its own status.
+                            Err(e) if !e.is_transient() => {
+                                self.spawn(&running, self.shell_argv(&line), Vec::new(), input.as_ref())
+                            }
+                            other => other,
+                        },
+                        Launch::Shell(argv) => self.spawn(&running, argv, Vec::new(), input.as_ref()),
+                    }
                 };
                 spawned.map(|id| (id, input))
             }
@@ -764,6 +807,7 @@ impl<'c> Runner<'c> {
             Err(e) if e.is_transient() => {
                 // Out of processes or descriptors: try again soon, or give
                 // up if no job of ours is holding them.
+                self.remote_unplace(&mut running);
                 let Running { job, slot, .. } = running;
                 self.printer.discard(job.seq);
                 self.free_slots.insert(slot);
@@ -797,11 +841,15 @@ impl<'c> Runner<'c> {
 
     /// A job ended: retry it, or log it, print its output, count it and
     /// see whether to halt.
-    fn complete(&mut self, mut running: Running, reason: ExitReason) {
+    fn complete(&mut self, running: Running, reason: ExitReason) {
+        let Some((mut running, reason)) = self.remote_ended(running, reason) else {
+            return;
+        };
         let reason = match &self.config.pipe {
             Some(pipe) if running.killed.is_none() => crate::pipe::status_as_gnu(pipe, reason),
             _ => reason,
         };
+        let (host, send, receive) = self.accounting(&running);
         let (mut exitval, signal) = match reason {
             ExitReason::Exited(code) => (i64::from(code), 0),
             ExitReason::Signaled { signal, .. } => (0, signal),
@@ -829,14 +877,13 @@ impl<'c> Runner<'c> {
             command,
             started_at,
             started,
-            stdout_bytes,
             killed,
             files,
             input,
             ..
         } = running;
         // Its --cat/--fifo file goes now; the joblog wants what it was sent.
-        let send = input.map_or(0, |input| input.sent());
+        let send = send + input.map_or(0, |input| input.sent());
         self.free_slots.insert(slot);
         if killed == Some(Killed::Halt) {
             // `--halt now` killed it: as in GNU parallel, it did not
@@ -876,8 +923,9 @@ impl<'c> Runner<'c> {
                 seq: job.seq,
                 start: started_at,
                 runtime,
+                host,
                 send,
-                receive: published.as_ref().and_then(|p| p.size).unwrap_or(stdout_bytes),
+                receive: published.as_ref().and_then(|p| p.size).unwrap_or(receive),
                 exitval,
                 signal,
                 command: command.clone(),

@@ -341,7 +341,7 @@ fn which_uncached(program: &OsStr) -> Option<PathBuf> {
 
 /// Splits `line` into words if it holds nothing but plain words and
 /// quoted strings that the shell would take literally; `None` otherwise.
-fn split_plain_words(line: &[u8]) -> Option<Vec<Vec<u8>>> {
+pub(crate) fn split_plain_words(line: &[u8]) -> Option<Vec<Vec<u8>>> {
     let mut words = Vec::new();
     let mut word: Option<Vec<u8>> = None;
     let mut i = 0;

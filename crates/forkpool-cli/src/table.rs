@@ -134,7 +134,7 @@ impl Table {
         }
         let fixed = [
             row.seq.to_string(),
-            ":".to_owned(),
+            row.host.clone(),
             row.start_text(),
             format!("{:.3}", row.runtime.as_secs_f64()),
             row.send.to_string(),
@@ -161,9 +161,10 @@ impl Table {
     fn write_json(&mut self, row: &Finished, stdout: &dyn Replay, stderr: &dyn Replay) -> io::Result<()> {
         write!(
             self.out,
-            "{{ \"Seq\": {}, \"Host\": \":\", \"Starttime\": {}, \"JobRuntime\": {:.3}, \"Send\": {}, \
+            "{{ \"Seq\": {}, \"Host\": \"{}\", \"Starttime\": {}, \"JobRuntime\": {:.3}, \"Send\": {}, \
              \"Receive\": {}, \"Exitval\": {}, \"Signal\": {}, \"Command\": \"",
             row.seq,
+            row.host.replace('\\', "\\\\").replace('"', "\\\""),
             row.start_text(),
             row.runtime.as_secs_f64(),
             row.send,
@@ -256,6 +257,7 @@ mod tests {
                 seq: 3,
                 start: SystemTime::UNIX_EPOCH + Duration::from_millis(1_795_297_968_552),
                 runtime: Duration::from_millis(3),
+                host: ":".to_owned(),
                 send: 0,
                 receive: 3,
                 exitval: 0,

@@ -19,7 +19,7 @@ pub(crate) struct TmplFlags {
         help_heading = "Jobs"
     )]
     pub(crate) template: Vec<String>,
-    /// Remove the files --template wrote for a job when it ends.
+    /// Remove the files --template wrote for a job when it ends (on hosts: those transferred and returned too).
     #[arg(long = "cleanup", help_heading = "Jobs")]
     pub(crate) cleanup: bool,
 }
@@ -34,9 +34,10 @@ pub(crate) struct Source {
 }
 
 impl TmplFlags {
-    /// Reads the template files, before any job runs.
-    pub(crate) fn resolve(&self) -> Result<Vec<Source>, String> {
-        if self.cleanup && self.template.is_empty() {
+    /// Reads the template files, before any job runs. `remote`: jobs go
+    /// to hosts, where `--cleanup` removes transferred files too.
+    pub(crate) fn resolve(&self, remote: bool) -> Result<Vec<Source>, String> {
+        if self.cleanup && self.template.is_empty() && !remote {
             tell!("Warning: --cleanup ignored as there are no remote --sshlogin.");
         }
         self.template

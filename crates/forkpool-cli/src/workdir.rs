@@ -4,7 +4,8 @@
 //! show). DIR may hold replacement strings; `.` is the current directory
 //! (written relative to `$HOME`, as GNU parallel writes it); `...` a fresh
 //! directory `~/.parallel/tmp/HOST-PID-SEQ` per job, removed when the job
-//! ends.
+//! ends. Jobs on hosts (`-S`, `--slurm`) get theirs from
+//! `crate::remote::launch` instead, with GNU parallel's remote meaning.
 
 use std::path::{Path, PathBuf};
 
@@ -14,7 +15,7 @@ use crate::shellquote::quote;
 /// The options of this room, as typed.
 #[derive(Debug, Default, clap::Args)]
 pub(crate) struct WorkdirFlags {
-    /// Run the jobs in DIR, made if missing (replacement strings allowed; ... for a fresh one per job).
+    /// Run the jobs in DIR, made if missing (replacement strings allowed; ... for a fresh one per job; on hosts relative to home).
     #[arg(
         long = "workdir",
         visible_aliases = ["wd", "work-dir"],
@@ -37,8 +38,9 @@ pub(crate) enum Workdir {
 }
 
 /// GNU parallel's cleaning of a directory name: no `/./`, no trailing
-/// `/`, no leading `./`.
-fn tidy(mut dir: Vec<u8>) -> Vec<u8> {
+/// `/`, no leading `./` (rsync treats `/./` specially). Remote jobs' dirs
+/// are cleaned so too.
+pub(crate) fn tidy(mut dir: Vec<u8>) -> Vec<u8> {
     while let Some(i) = dir.windows(3).position(|w| w == b"/./") {
         dir.drain(i..i + 2);
     }
@@ -57,22 +59,47 @@ fn home() -> PathBuf {
         .map_or_else(|| PathBuf::from("/tmp"), PathBuf::from)
 }
 
-/// `.` as GNU parallel writes it: the current directory relative to
-/// `$HOME` (`.` for `$HOME` itself), then with `$HOME/` in front again when
-/// relative.
-fn current() -> PathBuf {
+/// `--workdir .` as GNU parallel writes it: the current directory
+/// relative to `$HOME` (`.` for `$HOME` itself; so it is the same place
+/// under another machine's home), absolute when outside it.
+pub(crate) fn here() -> PathBuf {
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     let home = home();
-    let relative = match cwd.strip_prefix(&home) {
-        Ok(rest) if rest.as_os_str().is_empty() => PathBuf::from("."),
-        Ok(rest) => rest.to_path_buf(),
-        Err(_) => cwd,
+    let under = |cwd: &Path, home: &Path| {
+        cwd.strip_prefix(home).ok().map(|rest| {
+            if rest.as_os_str().is_empty() {
+                PathBuf::from(".")
+            } else {
+                rest.to_path_buf()
+            }
+        })
     };
+    under(&cwd, &home)
+        .or_else(|| {
+            // Through symbolic links (a home under /home -> /data/home).
+            let (cwd, home) = (std::fs::canonicalize(&cwd).ok()?, std::fs::canonicalize(&home).ok()?);
+            under(&cwd, &home)
+        })
+        .unwrap_or(cwd)
+}
+
+/// `.` for a job here: [`here`], with `$HOME/` in front again when relative.
+fn current() -> PathBuf {
+    let relative = here();
     if relative.is_absolute() {
         relative
     } else {
-        home.join(relative)
+        home().join(relative)
     }
+}
+
+/// `--workdir ...`: `.parallel/tmp/HOST-PID-SEQ`, as GNU parallel names
+/// it, relative to the home dir (here or on the job's host).
+pub(crate) fn fresh(seq: u64) -> PathBuf {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "localhost".to_owned());
+    PathBuf::from(format!(".parallel/tmp/{host}-{}-{seq}", std::process::id()))
 }
 
 impl Workdir {
@@ -94,16 +121,7 @@ impl Workdir {
                 )
             }
             Workdir::Current(dir) => (dir.clone(), false),
-            Workdir::Fresh => {
-                let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-                    .map(|h| h.trim().to_owned())
-                    .unwrap_or_else(|_| "localhost".to_owned());
-                let dir = home()
-                    .join(".parallel")
-                    .join("tmp")
-                    .join(format!("{host}-{}-{seq}", std::process::id()));
-                (dir, true)
-            }
+            Workdir::Fresh => (home().join(fresh(seq)), true),
         };
         make(&dir)?;
         let quoted = quote(dir.as_os_str().as_encoded_bytes());

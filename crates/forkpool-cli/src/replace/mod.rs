@@ -280,7 +280,8 @@ pub(crate) struct Program {
     pub(crate) tag: Option<Template>,
     pub(crate) results: Option<Template>,
     /// Other texts with replacement strings (`--filter`, `--workdir`,
-    /// `--template`), in the order given.
+    /// `--template`, the remote `--transferfile`, `--return`...), in the
+    /// order given.
     pub(crate) extra: Vec<Template>,
     pub(crate) evaluator: Evaluator,
 }

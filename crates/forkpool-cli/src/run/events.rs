@@ -11,8 +11,16 @@ use crate::jobs::io_reason;
 impl Runner<'_> {
     pub(super) fn handle(&mut self, event: Event) {
         match event {
+            // The hosts' own jobs (setup, probes, masters): see `remote.rs`.
+            Event::Output { job, stream, data } if !self.running.contains_key(&job) => {
+                self.remote_output(job, stream, &data);
+            }
+            Event::Exited { job, reason, .. } if !self.running.contains_key(&job) => {
+                self.remote_exited(job, reason);
+            }
             Event::Output { job, stream, data } => {
                 if let Some(mut running) = self.running.remove(&job) {
+                    let data = self.remote_stderr(&mut running, stream, data);
                     self.job_output(&mut running, stream, &data);
                     self.running.insert(job, running);
                     if self.stop == Some(Stop::Fatal) {

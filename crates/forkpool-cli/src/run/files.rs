@@ -38,13 +38,15 @@ impl Runner<'_> {
             .map_err(|e| format!("cannot create a file for --files: {}", io_reason(&e)))
     }
 
-    /// Variables every local job gets from GNU parallel beyond
+    /// Variables every job gets from GNU parallel beyond
     /// `PARALLEL_SEQ`, `PARALLEL_JOBSLOT` and `PARALLEL_PID`.
     pub(super) fn job_env(&self, running: &Running, env: &mut Vec<(OsString, OsString)>) {
         env.push(("TMPDIR".into(), self.config.files.tmpdir_var()));
         env.push(("PARALLEL_TMP".into(), running.tmp.as_os_str().to_owned()));
-        env.push(("PARALLEL_SSHLOGIN".into(), ":".into()));
-        env.push(("PARALLEL_SSHHOST".into(), ":".into()));
+        // The job's host (`:` here), as GNU parallel sets it ({host}, {sshlogin}).
+        let (login, host) = self.job_host(running.placement.as_ref());
+        env.push(("PARALLEL_SSHLOGIN".into(), login.into()));
+        env.push(("PARALLEL_SSHHOST".into(), host.into()));
         env.push((
             self.config.process_slot_var.clone(),
             (running.slot.saturating_sub(1)).to_string().into(),

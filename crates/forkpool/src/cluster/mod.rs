@@ -89,15 +89,15 @@
 //! networks. The least privilege the cluster needs is:
 //!
 //! ```text
-//! ACL SETUSER app on >secret resetkeys ~fp:* resetchannels -@all
-//!     +@connection +@stream +del +exists +pexpire +time
-//!     +zadd +zrange +zrem +zremrangebyscore -@dangerous
+//! ACL SETUSER app on >secret resetkeys ~fp:* resetchannels -@all +@connection +@stream +del +exists +pexpire +time +zadd +zrange +zrem +zremrangebyscore -@dangerous
 //! ```
+//!
+//! (one line: `redis-cli` takes a command per line).
 //!
 //! - `~fp:*`: every key the cluster uses starts with `fp:`.
 //! - `+@stream`: the task and result streams and their consumer group.
 //! - `+@connection`: `AUTH`, `HELLO`, `PING`, and the `CLIENT SETINFO` the
-//!   `redis` crate sends (add `+select` for a database other than 0).
+//!   `redis` crate sends (`SELECT`, for a database other than 0, is in it).
 //! - `+del +exists +pexpire`: a client deletes its streams when it ends and
 //!   keeps a lifetime on every key it owns, so that a client or node that
 //!   dies leaves keys that expire; the reader checks that its stream
