@@ -93,12 +93,12 @@ pub(crate) struct Flags {
     /// Use REPL instead of {} for the whole input (as xargs -I).
     #[arg(short = 'I', value_name = "REPL", help_heading = "Input", allow_hyphen_values = true)]
     pub(crate) replace_str: Option<String>,
-    /// --replace=REPL is -I REPL; --replace alone is -I {}.
+    /// --replace=REPL or --replace REPL is -I REPL; --replace alone (or
+    /// before an option) is -I {}, as GNU parallel's optional value.
     #[arg(
         long = "replace",
         value_name = "REPL",
         num_args = 0..=1,
-        require_equals = true,
         default_missing_value = "{}",
         help_heading = "Input"
     )]

@@ -173,6 +173,10 @@ impl Halt {
             (_, Threshold::Percent(_)) if needed == 1.0 => status,
             (_, Threshold::Percent(_)) => (tally.failed as f64 / total as f64 * 100.0).ceil() as i32,
             (_, Threshold::Count(1)) => status,
+            // The number of failed jobs, 101 past 100; when none failed
+            // (only `done=N` halts then), GNU parallel's count is unset
+            // and its `min(unset, 101)` gives 101: scripts see that.
+            (_, Threshold::Count(_)) if tally.failed == 0 => 101,
             (_, Threshold::Count(_)) => tally.failed.min(101) as i32,
         };
         verdict.halt = Some((self.when, exit));

@@ -362,6 +362,12 @@ impl<'c> Runner<'c> {
             // What a shell reports for a process killed by SIGPIPE.
             return 128 + libc::SIGPIPE;
         }
+        if self.output_warned {
+            // Output was lost (a full disk, an I/O error): the error
+            // message comes with GNU parallel's "other error" status, so
+            // that `&&` and `set -e` notice (GNU parallel exits 0).
+            return 255;
+        }
         match self.stop {
             Some(Stop::Fatal | Stop::Signal | Stop::TooLong) => 255,
             // `sem` runs one command and exits with its status.
@@ -653,17 +659,40 @@ impl<'c> Runner<'c> {
                 // Filtered out: it still counts as failed, as in GNU parallel.
                 self.tally.failed += 1;
             }
+            let command = line.clone();
             let mut shown = if self.config.show.stdout > 1 {
                 shown_as_run.to_vec()
             } else {
                 line
             };
             shown.push(b'\n');
+            if let Some(results) = &self.results {
+                // As GNU parallel: the result files, and nothing printed.
+                if let Err(e) = results.dry_run(&job.records, values(&job, slot), job.seq) {
+                    self.fatal(&format!("cannot create the result files: {}", io_reason(&e)));
+                }
+                shown.clear();
+            }
             self.printer.start(job.seq, tag);
-            let printed = self
-                .printer
-                .output(job.seq, Stream::Stdout, &shown)
-                .and_then(|()| self.printer.finish(job.seq));
+            let printed = self.printer.output(job.seq, Stream::Stdout, &shown);
+            if self.printer.has_table() {
+                // `--results FILE.csv`: as in GNU parallel, a row whose
+                // output is the command shown.
+                let finished = Finished {
+                    seq: job.seq,
+                    start: SystemTime::now(),
+                    runtime: Duration::ZERO,
+                    host: ":".to_owned(),
+                    send: 0,
+                    receive: shown.len() as u64,
+                    exitval: 0,
+                    signal: 0,
+                    command,
+                    values: job.args.clone(),
+                };
+                self.printer.set_finished(job.seq, finished);
+            }
+            let printed = printed.and_then(|()| self.printer.finish(job.seq));
             if let Err(e) = printed {
                 self.output_failed(&e);
             }

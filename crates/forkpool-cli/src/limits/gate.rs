@@ -94,13 +94,21 @@ impl Gate {
 
     /// Until when the next job is held back, if it is.
     pub(crate) fn hold(&mut self, config: &Config, running: usize) -> Option<Instant> {
-        if running == 0 {
-            // However scarce memory or the limit, one job always runs (or
-            // nothing would ever end).
-            return None;
-        }
         let now = Instant::now();
         let limits = &config.limits;
+        // `--limit` is the user's own rule: as in GNU parallel, a limit
+        // that says "over" holds even the first job back, and is asked
+        // again until it says "below".
+        if let Some(limit) = &limits.limit
+            && limit.check(&config.shell) != Verdict::Below
+        {
+            return Some(now + RECHECK);
+        }
+        if running == 0 {
+            // However scarce memory, one job always runs (or nothing
+            // would ever end).
+            return None;
+        }
         if limits.noswap && self.swap.swapping() {
             return Some(now + RECHECK);
         }
@@ -109,11 +117,6 @@ impl Gate {
             if memory::free().is_some_and(|free| free < needed) {
                 return Some(now + RECHECK);
             }
-        }
-        if let Some(limit) = &limits.limit
-            && limit.check(&config.shell) != Verdict::Below
-        {
-            return Some(now + RECHECK);
         }
         None
     }

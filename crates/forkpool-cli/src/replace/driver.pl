@@ -40,7 +40,7 @@ sub unesc {
 # ----------------------------------------------------------- GNU parallel --
 package main;
 
-sub shell_quote_scalar_default {
+sub shell_quote_scalar_default($) {
     local $_ = $_[0];
     if (/[^-_.+a-z0-9\/]/i) {
         s/'/'"'"'/g;
@@ -53,19 +53,19 @@ sub shell_quote_scalar_default {
     }
     return $_;
 }
-sub shell_quote_scalar { shell_quote_scalar_default(@_) }
-sub Q { shell_quote_scalar_default($_[0]) }
-sub shell_quote { wantarray ? (map { Q($_) } @_) : (join " ", map { Q($_) } @_) }
-sub perl_quote_scalar {
+sub shell_quote_scalar($) { shell_quote_scalar_default($_[0]) }
+sub Q($) { shell_quote_scalar_default($_[0]) }
+sub shell_quote(@) { wantarray ? (map { Q($_) } @_) : (join " ", map { Q($_) } @_) }
+sub perl_quote_scalar($) {
     my $a = $_[0];
     if (defined $a) { $a =~ s/[\\\"\$\@]/\\$&/go; }
     return $a;
 }
-sub pQ { perl_quote_scalar($_[0]) }
-sub uniq { return keys %{{ map { $_ => 1 } @_ }}; }
-sub min { my $min; for (@_) { defined $_ or next; defined $min or do { $min = $_; next; }; $min = $min < $_ ? $min : $_; } return $min; }
-sub max { my $max; for (@_) { defined $_ or next; defined $max or do { $max = $_; next; }; $max = $max > $_ ? $max : $_; } return $max; }
-sub sum { my $sum = 0; for (@_) { $_ and do { $sum += $_; } } return $sum; }
+sub pQ($) { perl_quote_scalar($_[0]) }
+sub uniq(@) { return keys %{{ map { $_ => 1 } @_ }}; }
+sub min(@) { my $min; for (@_) { defined $_ or next; defined $min or do { $min = $_; next; }; $min = $min < $_ ? $min : $_; } return $min; }
+sub max(@) { my $max; for (@_) { defined $_ or next; defined $max or do { $max = $_; next; }; $max = $max > $_ ? $max : $_; } return $max; }
+sub sum(@) { my $sum = 0; for (@_) { $_ and do { $sum += $_; } } return $sum; }
 sub make_regexp_ungreedy {
     my $regexp = shift;
     my ($class_state, $escape_state, $found, $ungreedy) = (0, 0, 0, "");
@@ -94,27 +94,28 @@ sub seq { $_[0]{seq} }
 sub slot { $_[0]{slot} }
 sub skip { $_[0]{skip} = 1 }
 
-# What the expressions see unqualified.
+# What the expressions see unqualified, with GNU parallel's prototypes, so
+# that a call with the wrong number of arguments fails to compile there too.
 package Arg;
 our (@arg, $job, $unquote, $total);
-sub Q { main::Q($_[0]) }
-sub pQ { main::pQ($_[0]) }
-sub uq { $unquote = 1 }
-sub hash { $Global::use{"B"} ||= eval "use B; 1;"; B::hash(@_) }
-sub total_jobs { $total }
-sub skip { $job->skip() }
-sub slot { $job->slot() }
-sub seq { $job->seq() }
-sub yyyy_mm_dd_hh_mm_ss { POSIX::strftime("%Y-%m-%dT%H:%M:%S", localtime(time())) }
-sub yyyy_mm_dd_hh_mm { POSIX::strftime("%Y-%m-%dT%H:%M", localtime(time())) }
-sub yyyy_mm_dd { POSIX::strftime("%Y-%m-%d", localtime(time())) }
-sub hh_mm_ss { POSIX::strftime("%H:%M:%S", localtime(time())) }
-sub hh_mm { POSIX::strftime("%H:%M", localtime(time())) }
-sub yyyymmddhhmmss { POSIX::strftime("%Y%m%d%H%M%S", localtime(time())) }
-sub yyyymmddhhmm { POSIX::strftime("%Y%m%d%H%M", localtime(time())) }
-sub yyyymmdd { POSIX::strftime("%Y%m%d", localtime(time())) }
-sub hhmmss { POSIX::strftime("%H%M%S", localtime(time())) }
-sub hhmm { POSIX::strftime("%H%M", localtime(time())) }
+sub Q($) { main::Q($_[0]) }
+sub pQ($) { main::pQ($_[0]) }
+sub uq() { $unquote = 1 }
+sub hash($) { $Global::use{"B"} ||= eval "use B; 1;"; B::hash(@_) }
+sub total_jobs() { $total }
+sub skip() { $job->skip() }
+sub slot() { $job->slot() }
+sub seq() { $job->seq() }
+sub yyyy_mm_dd_hh_mm_ss() { POSIX::strftime("%Y-%m-%dT%H:%M:%S", localtime(time())) }
+sub yyyy_mm_dd_hh_mm() { POSIX::strftime("%Y-%m-%dT%H:%M", localtime(time())) }
+sub yyyy_mm_dd() { POSIX::strftime("%Y-%m-%d", localtime(time())) }
+sub hh_mm_ss() { POSIX::strftime("%H:%M:%S", localtime(time())) }
+sub hh_mm() { POSIX::strftime("%H:%M", localtime(time())) }
+sub yyyymmddhhmmss() { POSIX::strftime("%Y%m%d%H%M%S", localtime(time())) }
+sub yyyymmddhhmm() { POSIX::strftime("%Y%m%d%H%M", localtime(time())) }
+sub yyyymmdd() { POSIX::strftime("%Y%m%d", localtime(time())) }
+sub hhmmss() { POSIX::strftime("%H%M%S", localtime(time())) }
+sub hhmm() { POSIX::strftime("%H%M", localtime(time())) }
 
 sub compile_expression {
     return eval("package Arg; sub { no strict; no warnings; my \$job = shift; " . $_[0] . "\n}");

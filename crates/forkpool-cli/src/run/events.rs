@@ -80,7 +80,8 @@ impl Runner<'_> {
             self.stop_and_kill(Stop::Fatal, Killed::Signal);
         } else if !self.output_warned {
             // Like GNU parallel, go on running the jobs (their effects may
-            // matter more than their output), but say so, once.
+            // matter more than their output), but say so, once, and fail
+            // the run (GNU parallel is silent and exits 0).
             self.output_warned = true;
             tell!("cannot write output: {}", io_reason(error));
         }

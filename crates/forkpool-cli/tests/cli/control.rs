@@ -115,7 +115,14 @@ fn retry_failed_reruns_the_joblogs_failed_commands() {
     let theirs = d.s("theirs");
     super::gnu::gnu_with(&["--joblog", &theirs, "-k", job, ":::", "1", "2", "3", "4", "5"], b"");
     let gnu = super::gnu::gnu_with(&["--retry-failed", "--joblog", &theirs, "-k"], b"");
-    assert_eq!(gnu.stdout, "1\n3\n5\n");
+    // GNU parallel 20221122 reruns 1, 3 and 5 on a quiet machine, but was
+    // seen to leave out the last one under heavy load (a race of its own):
+    // it must agree with us on what it reruns.
+    assert!(
+        ["1\n3\n5\n", "1\n3\n"].contains(&gnu.stdout.as_str()),
+        "GNU parallel reran {:?}",
+        gnu.stdout
+    );
     for (args, needle) in [
         (&["--retry-failed", "echo"][..], "--retry-failed requires --joblog"),
         (
@@ -278,4 +285,27 @@ fn usr1_lists_the_running_jobs_and_usr2_turns_progress_on() {
         "{:?}",
         r.stderr
     );
+}
+
+#[test]
+fn halt_on_done_exits_as_gnu_parallel() {
+    // GNU parallel's statuses for done=: N jobs done with none failed is
+    // 101; with some failed, their number; done=1 is the job's own
+    // status; a percentage is the failed percentage; a count never
+    // reached is the number failed.
+    for (halt, items) in [
+        ("now,done=2", &["0", "0", "0", "0"][..]),
+        ("soon,done=2", &["0", "0", "0", "0"]),
+        ("now,done=4", &["0", "0", "0", "0"]),
+        ("now,done=5", &["0", "0", "0", "0"]),
+        ("now,done=2", &["3", "0", "0", "0"]),
+        ("now,done=1", &["3", "0"]),
+        ("now,done=50%", &["0", "0", "0", "0"]),
+        ("now,done=50%", &["2", "0", "0", "0"]),
+        ("now,done=25%", &["4", "0", "0", "0"]),
+    ] {
+        let mut args = vec!["-k", "-j1", "--halt", halt, "echo {}; exit {}", ":::"];
+        args.extend_from_slice(items);
+        same_as_gnu(&args, b"");
+    }
 }

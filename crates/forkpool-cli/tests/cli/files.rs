@@ -219,3 +219,87 @@ fn a_bad_process_slot_variable_is_an_error() {
         )
     );
 }
+
+/// Every file under `root` (relative, sorted) with its content.
+fn tree(root: &Path) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.strip_prefix(root).unwrap().display().to_string();
+            if path.is_dir() {
+                found.push((format!("{name}/"), String::new()));
+                dirs.push(path);
+            } else {
+                found.push((name, std::fs::read_to_string(&path).unwrap()));
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+#[test]
+fn results_with_dry_run_print_nothing_and_leave_gnus_files() {
+    // GNU parallel shows no command, and writes each job's `seq` and an
+    // empty `stderr` (no `stdout`: nothing ran).
+    for results in ["{root}/res", "{root}/res/{}"] {
+        let (ours, theirs) = (Dir::new(), Dir::new());
+        let args = |d: &Dir| {
+            let path = results.replace("{root}", &d.s(""));
+            ["-k", "--results", &path, "--dry-run", "echo", ":::", "a", "b"].map(str::to_owned)
+        };
+        let (a, b) = (args(&ours), args(&theirs));
+        let r = run(&a.each_ref().map(String::as_str));
+        let gnu = super::gnu::gnu_with(&b.each_ref().map(String::as_str), b"");
+        assert_eq!((r.stdout.as_str(), r.code), ("", 0), "{results}: {}", r.stderr);
+        assert_eq!(
+            (gnu.stdout.as_str(), gnu.code),
+            ("", 0),
+            "{results}: GNU {}",
+            gnu.stderr
+        );
+        let tree_ours = tree(&ours.path("res"));
+        assert!(
+            tree_ours.iter().any(|(n, c)| n.ends_with("seq") && c == "2"),
+            "{tree_ours:?}"
+        );
+        assert_eq!(tree_ours, tree(&theirs.path("res")), "{results}");
+    }
+}
+
+#[test]
+fn a_results_table_with_dry_run_holds_the_commands_as_gnus() {
+    // GNU parallel's row per job, with the shown command as its output.
+    let table = |program: &mut Command| {
+        let d = Dir::new();
+        let path = d.s("res.csv");
+        let out = program
+            .args(["-k", "--results", &path, "--dry-run", "echo", ":::", "a", "b"])
+            .output()
+            .unwrap();
+        assert_eq!(
+            (out.stdout.as_slice(), out.status.code()),
+            (&b""[..], Some(0)),
+            "{out:?}"
+        );
+        // Start times and run times differ from run to run.
+        let text = std::fs::read_to_string(&path).unwrap();
+        text.lines()
+            .map(|line| {
+                let mut fields: Vec<&str> = line.split(',').collect();
+                if line.starts_with(|c: char| c.is_ascii_digit()) && fields.len() > 3 {
+                    fields[2] = "T";
+                    fields[3] = "R";
+                }
+                fields.join(",")
+            })
+            .collect::<Vec<String>>()
+    };
+    let ours = table(&mut command(&[]));
+    assert_eq!(ours.len(), 5, "{ours:?}");
+    assert_eq!(ours[1], r#"1,:,T,R,0,7,0,0,"echo a",a,"echo a"#, "{ours:?}");
+    let theirs = table(Command::new("parallel").arg("--will-cite"));
+    assert_eq!(ours, theirs);
+}

@@ -132,9 +132,6 @@ fn a_jobs_file_is_read_again_while_jobs_run() {
 
 #[test]
 fn limit_holds_jobs_back_and_can_kill_the_youngest() {
-    // Exit 1: over the limit, start no more (one job always runs).
-    let r = run(&["--limit", "exit 1", "-j4", "sleep 0.1; echo {%}", ":::", "a", "b", "c"]);
-    assert_eq!((r.lines(), r.code), (vec!["1", "1", "1"], 0), "{}", r.stderr);
     let r = run(&["--limit", "true", "-j4", "-k", "echo {}", ":::", "a", "b", "c"]);
     assert_eq!((r.lines(), r.code), (vec!["a", "b", "c"], 0));
     // The built-in "mem N": no memory is always free enough.
@@ -164,6 +161,44 @@ fn limit_holds_jobs_back_and_can_kill_the_youngest() {
         .collect();
     started.sort();
     assert_eq!(started, ["1", "2", "2"], "job 2 should have started twice");
+}
+
+/// Runs `program ARGS` with a `--limit` that says "over" (exit 1) until a
+/// marker file appears, creates the marker a moment later, and returns
+/// what the one job printed: whether the marker was there when it ran.
+fn run_with_limit_over_until_marker(program: &mut Command) -> Run {
+    let d = Dir::new();
+    let marker = d.s("go");
+    let child = program
+        .args(["-k", "--limit", &format!("test -e {marker}"), "-j2"])
+        .arg(format!("test -e {marker} && echo after-{{}} || echo before-{{}}"))
+        .args([":::", "a"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    std::fs::write(&marker, "").unwrap();
+    finish(child)
+}
+
+#[test]
+fn a_limit_over_holds_back_even_the_first_job_as_gnu_parallel() {
+    // `man parallel`: exit 1 means "over limit, start no jobs"; GNU
+    // parallel starts none (not even the first) and asks again until the
+    // script says 0. A job that ran early would print "before".
+    let ours = run_with_limit_over_until_marker(&mut command(&[]));
+    assert_eq!((ours.lines(), ours.code), (vec!["after-a"], 0), "{}", ours.stderr);
+    let mut gnu = Command::new("parallel");
+    gnu.args(["--will-cite"]).env("PARALLEL_SHELL", "/bin/bash");
+    let theirs = run_with_limit_over_until_marker(&mut gnu);
+    assert_eq!(
+        (theirs.lines(), theirs.code),
+        (ours.lines(), ours.code),
+        "GNU: {}",
+        theirs.stderr
+    );
 }
 
 #[test]

@@ -809,3 +809,52 @@ fn gnu_parallel_agrees() {
         );
     }
 }
+
+#[test]
+fn helper_functions_take_gnus_arguments_and_no_more() {
+    // GNU parallel declares its helpers with prototypes: a call with too
+    // many arguments does not compile, in forkpool as in GNU parallel.
+    for (expression, name) in [
+        ("$_=yyyy_mm_dd_hh_mm_ss(0)", "yyyy_mm_dd_hh_mm_ss"),
+        ("$_=hhmm(1)", "hhmm"),
+        ("$_=Q($_,1)", "Q"),
+        ("$_=pQ($_,1)", "pQ"),
+        ("$_=total_jobs(1)", "total_jobs"),
+        ("$_=seq(2)", "seq"),
+        ("$_=hash($_,1)", "hash"),
+    ] {
+        let args = ["-k", "echo", &format!("{{= {expression} =}}"), ":::", "a"];
+        let r = super::gnu::same_as_gnu(&args, b"");
+        assert_eq!(r.code, 255, "{expression}");
+        let needle = format!("Too many arguments for Arg::{name}");
+        assert!(r.stderr.contains(&needle), "{expression}: {}", r.stderr);
+    }
+    // The right number still works, with and without parentheses.
+    for expression in [
+        "$_=Q $_",
+        "$_=Q($_).seq().total_jobs",
+        "$_=::min(3,2).::sum(1,2)",
+        "uq()",
+    ] {
+        let args = ["-k", "echo", &format!("{{= {expression} =}}"), ":::", "a b"];
+        assert_eq!(super::gnu::same_as_gnu(&args, b"").code, 0, "{expression}");
+    }
+}
+
+#[test]
+fn replace_takes_the_next_word_as_gnu_parallel() {
+    // `--replace`'s value is optional, glued (`--replace=X`) or the next
+    // word unless that is an option or `--`: `--replace echo {}` makes
+    // `echo` the replacement string and runs `{} a`.
+    for args in [
+        &["-k", "--replace", "echo", "{}", ":::", "a"][..],
+        &["-k", "--replace", "X", "echo", "X", ":::", "a", "b"],
+        &["-k", "--replace=X", "echo", "X", ":::", "a"],
+        &["-k", "--replace", "--", "echo", "{}", ":::", "a"],
+        &["--replace", "-k", "echo", "{}", ":::", "a"],
+    ] {
+        super::gnu::same_as_gnu(args, b"");
+    }
+    let r = run(&["-k", "--replace", "X", "echo", "X", ":::", "a", "b"]);
+    assert_eq!((r.lines(), r.code), (vec!["a", "b"], 0), "{}", r.stderr);
+}
