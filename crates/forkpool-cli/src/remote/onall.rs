@@ -225,16 +225,14 @@ fn inner_options(options: &[OsString]) -> Result<Vec<OsString>, String> {
             // when that is not an option, as the command line parses it.
             let optional = arg.get_num_args().is_some_and(|n| n.min_values() == 0);
             let next_is_option = options.get(i).is_none_or(|w| w.to_string_lossy().starts_with('-'));
-            let value = if inline.is_some()
-                || !takes_value(arg)
-                || arg.is_require_equals_set()
-                || (optional && next_is_option)
-            {
-                inline
-            } else {
-                i += 1;
-                options.get(i - 1).cloned()
-            };
+            let value =
+                if inline.is_some() || !takes_value(arg) || arg.is_require_equals_set() || (optional && next_is_option)
+                {
+                    inline
+                } else {
+                    i += 1;
+                    options.get(i - 1).cloned()
+                };
             keep(arg, value);
             continue;
         }
