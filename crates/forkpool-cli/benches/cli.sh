@@ -18,34 +18,7 @@ RUNS=${RUNS:-10}
 MILLION=${MILLION:-0}
 BASELINE=${BASELINE:-}
 
-root=$(cd "$(dirname "$0")/../../.." && pwd)
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-
-need() {
-    local tool=$1 package=$2
-    command -v "$tool" >/dev/null 2>&1 && return
-    echo "installing $package (for $tool)" >&2
-    local sudo=()
-    [ "$(id -u)" -eq 0 ] || sudo=(sudo)
-    "${sudo[@]}" apt-get update -qq
-    "${sudo[@]}" apt-get install -y -qq "$package" >/dev/null
-}
-need hyperfine hyperfine
-need python3 python3
-[ -x /usr/bin/time ] || need /usr/bin/time time
-
-echo "building forkpool (release)" >&2
-cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p forkpool-cli
-forkpool=$root/target/release/forkpool
-parallel=$(command -v parallel || true)
-if [ -n "$parallel" ] && ! "$parallel" --version 2>/dev/null | grep -q 'GNU parallel'; then
-    parallel=""  # moreutils' parallel has another interface
-fi
-# GNU parallel asks to be cited once per user; answer for it here.
-if [ -n "$parallel" ]; then
-    mkdir -p "$work/home/.parallel" && touch "$work/home/.parallel/will-cite"
-fi
+source "$(dirname "$0")/common.sh"
 
 seq "$JOBS" >"$work/input"
 

@@ -34,7 +34,7 @@ fn bad(message: impl Into<String>) -> UsageError {
 
 /// A regex error on one line: its reason ("unclosed group"), without the
 /// pattern-and-caret drawing around it.
-fn regex_reason(e: &regex::Error) -> String {
+pub(crate) fn regex_reason(e: &regex::Error) -> String {
     let text = e.to_string();
     let last = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("invalid");
     last.trim().trim_start_matches("error: ").to_owned()
@@ -171,6 +171,8 @@ pub(crate) struct Config {
     pub(crate) remote: crate::remote::Settings,
     /// Replacement strings: `-I`, `--plus`, `--rpl`, `--trim`, `--csv`, colour...
     pub(crate) strings: crate::replace::Settings,
+    /// `--pipe`, `--pipepart`: the input cut into blocks for the jobs.
+    pub(crate) pipe: Option<crate::pipe::Settings>,
     /// `$PARALLEL_ENV`: shell code run before every command.
     pub(crate) parallel_env: Option<Vec<u8>>,
     /// Running a semaphore's command: it gets our stdin, and its exit
@@ -194,11 +196,15 @@ impl Config {
 }
 
 /// What one running job costs in file handles and processes.
-fn per_job_cost(mode: Mode, results: bool) -> crate::limits::system::Cost {
+fn per_job_cost(mode: Mode, results: bool, pipe: bool) -> crate::limits::system::Cost {
     // A pidfd, and a pipe per captured stream; result files are open too.
     let mut fds = if mode == Mode::Ungroup { 1 } else { 3 };
     if results {
         fds += 2;
+    }
+    // `--pipe`: its block (a memfd, a pipe or a file) on its stdin.
+    if pipe {
+        fds += 1;
     }
     crate::limits::system::Cost { fds, processes: 1 }
 }
@@ -223,6 +229,7 @@ impl Config {
                 .unwrap_or_else(|| "::::".to_owned()),
         };
         let (command, mut sources) = split_command_with(&flags.rest, &flags.arg_files, &separators);
+        let pipe = crate::pipe::Settings::from_flags(&flags, command.is_empty())?;
         let mut command: Vec<Vec<u8>> = command.iter().map(|w| w.as_bytes().to_vec()).collect();
 
         let replace = flags
@@ -275,6 +282,8 @@ impl Config {
             })
             .transpose()?;
         let header = match flags.header.as_deref() {
+            // With --pipe, the header is the input's (see `pipe`).
+            _ if pipe.is_some() => None,
             None => None,
             Some("0") => Some(Header::FileNames),
             Some(":") => Some(Header::FirstLine),
@@ -298,6 +307,10 @@ impl Config {
         let joined = flags.multiple || xargs.xargs;
         let context = flags.context_replace || (flags.xargs.max_lines_l.is_some() && !joined);
         let (batching, multi) = match (&flags.max_replace_args, &flags.max_args, xargs.max_lines) {
+            // With --pipe, -N/-n/-L count records per block (see `pipe`),
+            // and -N arguments per job as usual.
+            (Some(n), _, _) if pipe.is_some() => (Batching::Count(count("-N", n)?), Multi::Context),
+            _ if pipe.is_some() => (Batching::Single, Multi::Single),
             (Some(n), _, _) => (Batching::Count(count("-N", n)?), Multi::Context),
             (None, Some(n), _) => (
                 Batching::Count(count("-n", n)?),
@@ -421,13 +434,17 @@ impl Config {
         // `--tty` runs one job at a time unless -j says otherwise; in a
         // Slurm allocation, as many as it has tasks.
         let slurm_tasks = remote.slurm.as_ref().map(|s| s.tasks.to_string());
+        // --tee runs every job at once: as many as the system allows.
+        let tee = pipe.as_ref().is_some_and(|p| p.tee);
         let jobs_flag = flags
             .jobs
             .as_deref()
             .or(flags.tty.tty.then_some("1"))
-            .or(slurm_tasks.as_deref());
+            .or(slurm_tasks.as_deref())
+            .or(tee.then_some("0"));
         let slots =
-            crate::limits::slots::resolve(jobs_flag, per_job_cost(mode, flags.results.is_some())).map_err(bad)?;
+            crate::limits::slots::resolve(jobs_flag, per_job_cost(mode, flags.results.is_some(), pipe.is_some()))
+                .map_err(bad)?;
         let jobs = slots.count;
 
         let timeout = flags
@@ -465,6 +482,13 @@ impl Config {
             None => Halt::default(),
             Some(h) => Halt::from_str(h).map_err(|e| bad(e.0))?,
         };
+        if halt.needs_total()
+            && pipe
+                .as_ref()
+                .is_some_and(|p| p.mode == crate::pipe::settings::Mode::Pipe && !p.tee)
+        {
+            return Err(bad("--pipe is incompatible with --eta/--bar/--shuf"));
+        }
         let joblog = flags.joblog.as_deref().map(|j| match j.strip_prefix('+') {
             Some(path) => (PathBuf::from(path), true),
             None => (PathBuf::from(j), false),
@@ -589,6 +613,7 @@ impl Config {
                 csv_separator,
                 ..replace_settings
             },
+            pipe,
             parallel_env: crate::invocation::parallel_env::code()?.map(<[u8]>::to_vec),
             semaphore: false,
         })

@@ -20,7 +20,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use forkpool::command::Waker;
 
-use crate::jobs::{Job, JobSource};
+use crate::jobs::{Job, Jobs};
 
 /// How many jobs the thread prepares ahead of the event loop, at most.
 const AHEAD: usize = 64;
@@ -42,6 +42,8 @@ pub(crate) enum Next {
 #[derive(Debug, Default)]
 struct Queue {
     jobs: VecDeque<Job>,
+    /// `--pipe`: bytes of blocks in `jobs`, kept under the budget.
+    bytes: usize,
     /// The input ended (with this error, if reading failed).
     ended: Option<Option<io::Error>>,
     /// The loop found the queue empty and waits for a wake.
@@ -56,6 +58,8 @@ struct Queue {
 struct Shared {
     queue: Mutex<Queue>,
     room: Condvar,
+    /// The most bytes of `--pipe` blocks to queue.
+    budget: usize,
 }
 
 impl Shared {
@@ -75,8 +79,13 @@ pub(crate) struct Feed {
 impl Feed {
     /// Starts the input thread. It ends when the input ends or the feed
     /// is dropped; one blocked reading input at exit ends with the process.
-    pub(crate) fn start(source: JobSource, waker: Waker) -> io::Result<Feed> {
-        let shared = Arc::new(Shared::default());
+    /// It reads ahead at most [`AHEAD`] jobs and `budget` bytes of `--pipe`
+    /// blocks (at least one job).
+    pub(crate) fn start(source: Box<dyn Jobs>, budget: usize, waker: Waker) -> io::Result<Feed> {
+        let shared = Arc::new(Shared {
+            budget,
+            ..Shared::default()
+        });
         let feeder = Feeder {
             shared: shared.clone(),
             waker,
@@ -91,7 +100,8 @@ impl Feed {
     pub(crate) fn next(&mut self) -> Next {
         let mut queue = self.shared.lock();
         if let Some(job) = queue.jobs.pop_front() {
-            if queue.full && queue.jobs.len() <= AHEAD / 2 {
+            queue.bytes -= weight(&job);
+            if queue.full && queue.jobs.len() <= AHEAD / 2 && queue.bytes <= self.shared.budget / 2 {
                 queue.full = false;
                 self.shared.room.notify_one();
             }
@@ -129,7 +139,7 @@ struct Feeder {
 }
 
 impl Feeder {
-    fn run(self, mut source: JobSource) {
+    fn run(self, mut source: Box<dyn Jobs>) {
         let ended = loop {
             match source.next_job() {
                 Ok(Some(job)) => {
@@ -152,13 +162,14 @@ impl Feeder {
     /// is gone.
     fn hand_over(&self, job: Job) -> bool {
         let mut queue = self.shared.lock();
-        while queue.jobs.len() >= AHEAD && !queue.closed {
+        while (queue.jobs.len() >= AHEAD || queue.bytes >= self.shared.budget) && !queue.closed {
             queue.full = true;
             queue = self.shared.room.wait(queue).unwrap_or_else(PoisonError::into_inner);
         }
         if queue.closed {
             return false;
         }
+        queue.bytes += weight(&job);
         queue.jobs.push_back(job);
         let wake = std::mem::take(&mut queue.wanted);
         drop(queue);
@@ -167,6 +178,11 @@ impl Feeder {
         }
         true
     }
+}
+
+/// The bytes a queued job holds in memory.
+fn weight(job: &Job) -> usize {
+    job.stdin.as_ref().map_or(0, crate::pipe::Stdin::in_memory)
 }
 
 #[cfg(test)]
@@ -178,6 +194,7 @@ mod tests {
     use super::*;
     use crate::config::Batching;
     use crate::input::{Columns, Linking, Records, Source, Splitter};
+    use crate::jobs::JobSource;
     use crate::replace::{Multi, Template};
 
     #[test]
@@ -188,7 +205,7 @@ mod tests {
         let template = Template::plain(&[b"echo".to_vec()]);
         let source = JobSource::new(records, Batching::Single, Multi::Single, template, 1);
         let mut supervisor = Supervisor::new().unwrap();
-        let mut feed = Feed::start(source, supervisor.waker()).unwrap();
+        let mut feed = Feed::start(Box::new(source), usize::MAX, supervisor.waker()).unwrap();
         let mut seen = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {

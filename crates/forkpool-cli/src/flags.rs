@@ -63,7 +63,8 @@ pub(crate) struct Flags {
         allow_hyphen_values = true
     )]
     pub(crate) colsep: Option<String>,
-    /// The first line (or lines matching REGEX, or N lines) names the columns: {name}.
+    /// The first line (or lines matching REGEX, or N lines) names the columns: {name};
+    /// with --pipe, it is repeated at the start of every block.
     #[arg(
         long = "header",
         value_name = "REGEX",
@@ -77,7 +78,7 @@ pub(crate) struct Flags {
     /// Use at most N input items per job.
     #[arg(short = 'n', long = "max-args", value_name = "N", help_heading = "Input")]
     pub(crate) max_args: Option<String>,
-    /// Use N input items per job, as {1} .. {N}.
+    /// Use N input items per job, as {1} .. {N}; with --pipe, N records per block.
     #[arg(short = 'N', long = "max-replace-args", value_name = "N", help_heading = "Input")]
     pub(crate) max_replace_args: Option<String>,
     /// As many items per job as fit the command line, repeating the word around {}.
@@ -289,6 +290,10 @@ pub(crate) struct Flags {
     pub(crate) completion: crate::completion::CompletionFlags,
     #[command(flatten)]
     pub(crate) unsupported: crate::unsupported::UnsupportedFlags,
+
+    // ------------------------------------------------------------- pipe --
+    #[command(flatten)]
+    pub(crate) pipe: crate::pipe::flags::PipeFlags,
 
     /// The command, then its input sources. (Filled by `Flags::parse_args`,
     /// which finds where the options end.)

@@ -34,6 +34,8 @@ pub(crate) struct Job {
     pub(crate) total: Option<u64>,
     /// What perl computed for its `{= =}` expressions.
     pub(crate) evaluated: Option<Evaluated>,
+    /// `--pipe`: what it reads.
+    pub(crate) stdin: Option<crate::pipe::Stdin>,
 }
 
 impl Job {
@@ -45,6 +47,7 @@ impl Job {
             args,
             total: None,
             evaluated: None,
+            stdin: None,
         }
     }
 
@@ -65,6 +68,35 @@ impl Job {
     }
 }
 
+/// Where jobs come from: input records grouped by a [`JobSource`], or the
+/// blocks of `--pipe`.
+pub(crate) trait Jobs: Send {
+    /// The next job, or `None` at the end of the input.
+    fn next_job(&mut self) -> io::Result<Option<Job>>;
+
+    /// Every remaining job (for `--shuf`, `--bar`, `--eta` and `--halt N%`,
+    /// which need them all up front).
+    fn collect_all(&mut self) -> io::Result<Vec<Job>> {
+        let mut all = Vec::new();
+        while let Some(job) = self.next_job()? {
+            all.push(job);
+        }
+        Ok(all)
+    }
+}
+
+impl std::fmt::Debug for dyn Jobs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Jobs")
+    }
+}
+
+impl Jobs for JobSource {
+    fn next_job(&mut self) -> io::Result<Option<Job>> {
+        JobSource::next_job(self)
+    }
+}
+
 /// Everything parsed from the configuration before jobs start.
 #[derive(Debug)]
 pub(crate) struct Prepared {
@@ -76,7 +108,11 @@ pub(crate) struct Prepared {
     /// Reading the input may wait on another process (a pipe, a terminal):
     /// it is read on its own thread.
     pub(crate) input_may_block: bool,
-    pub(crate) jobs: JobSource,
+    pub(crate) jobs: Box<dyn Jobs>,
+    /// `--pipe`: what the jobs' input needs while they run.
+    pub(crate) pipe: Option<crate::pipe::Runtime>,
+    /// Bytes of input the input thread may read ahead of the jobs.
+    pub(crate) ahead: usize,
     /// `--filter`'s expressions.
     pub(crate) filters: Vec<Template>,
     /// `--workdir`.
@@ -99,10 +135,15 @@ pub(crate) fn prepare(config: &Config) -> Result<Prepared, UsageError> {
     let mut linked = Vec::new();
     let mut file_names = Vec::new();
     let mut input_may_block = false;
-    let sources: Vec<(SourceArg, bool)> = if config.sources.is_empty() {
-        vec![(SourceArg::File("-".into()), false)]
-    } else {
-        config.sources.iter().map(|s| (s.arg.clone(), s.linked)).collect()
+    let sources: Vec<(SourceArg, bool)> = match &config.pipe {
+        // `--pipe` reads standard input for data: only the other sources
+        // give arguments.
+        Some(pipe) => crate::pipe::arg_sources(pipe, &config.sources)
+            .into_iter()
+            .map(|s| (s.arg, s.linked))
+            .collect(),
+        None if config.sources.is_empty() => vec![(SourceArg::File("-".into()), false)],
+        None => config.sources.iter().map(|s| (s.arg.clone(), s.linked)).collect(),
     };
     for (arg, is_linked) in sources {
         let source = match &arg {
@@ -247,6 +288,7 @@ pub(crate) fn prepare(config: &Config) -> Result<Prepared, UsageError> {
             });
         }
     }
+    let has_args = !columns.is_empty();
     let mut extra = extra.into_iter();
     let filters: Vec<Template> = extra.by_ref().take(config.filters.len()).collect();
     let mut workdir_template = workdir_text.and_then(|_| extra.next());
@@ -268,15 +310,33 @@ pub(crate) fn prepare(config: &Config) -> Result<Prepared, UsageError> {
         .collect();
     let remote = crate::remote::launch::Templates::new(&config.remote, extra.collect());
     let records = Records::new(columns, &linked, config.linking);
-    let mut jobs = JobSource::new(records, config.batching, config.multi, command.clone(), config.jobs);
-    jobs.evaluator = Some(evaluator.clone());
-    jobs.input_may_block = input_may_block;
+    let mut source = JobSource::new(records, config.batching, config.multi, command.clone(), config.jobs).with_limits(
+        config.max_line,
+        config.spread,
+        config.measure(),
+    );
+    source.input_may_block = input_may_block;
+    let (jobs, pipe, ahead): (Box<dyn Jobs>, _, _) = match &config.pipe {
+        None => {
+            source.evaluator = Some(evaluator.clone());
+            (Box::new(source), None, usize::MAX)
+        }
+        Some(settings) => {
+            // The arguments only: perl evaluates the pipe's own jobs.
+            let args = has_args.then_some(source);
+            let prepared = crate::pipe::prepare(settings, config, args, &evaluator)?;
+            input_may_block |= prepared.may_block;
+            (prepared.jobs, Some(prepared.runtime), prepared.ahead)
+        }
+    };
     Ok(Prepared {
+        jobs,
+        pipe,
+        ahead,
         remote,
         templates,
         filters,
         workdir,
-        jobs: jobs.with_limits(config.max_line, config.spread, config.measure()),
         command,
         tag,
         results,
@@ -518,16 +578,6 @@ impl JobSource {
             self.even = Some(self.buffer.len().div_ceil(self.slots).max(1));
         }
         Ok(())
-    }
-
-    /// Every remaining job (for `--shuf`, `--bar`, `--eta` and `--halt N%`,
-    /// which need them all up front).
-    pub(crate) fn collect_all(&mut self) -> io::Result<Vec<Job>> {
-        let mut all = Vec::new();
-        while let Some(job) = self.next_job()? {
-            all.push(job);
-        }
-        Ok(all)
     }
 }
 

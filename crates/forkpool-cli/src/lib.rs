@@ -10,9 +10,11 @@
 //! `template` and `shell` turn a job into a command line and decide how to
 //! run it; `run` drives the jobs on `forkpool::command`'s supervisor;
 //! `output`, `results`, `table`, `joblog`, `halt` and `progress` are what
-//! the user sees (`parset` too, as shell code). `sem` is the counting
-//! semaphore the program becomes when invoked as `sem`; `invocation` reads
-//! the options GNU parallel reads besides the command line.
+//! the user sees (`parset` too, as shell code). `pipe` (`--pipe`,
+//! `--pipepart`) cuts the input into blocks for the jobs' stdin instead of
+//! arguments. `sem` is the counting semaphore the program becomes when
+//! invoked as `sem`; `invocation` reads the options GNU parallel reads
+//! besides the command line.
 //!
 //! Groups of options have rooms of their own, each with its flags (a clap
 //! struct flattened into `flags::Flags`) and its checked settings:
@@ -83,6 +85,7 @@ mod limits;
 mod node;
 mod output;
 mod parset;
+mod pipe;
 mod program;
 mod progress;
 mod remote;

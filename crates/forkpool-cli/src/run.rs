@@ -24,7 +24,7 @@ use crate::config::{Config, Resume, Tag, Timeout};
 use crate::feed::{Feed, Next};
 use crate::halt::{Tally, When};
 use crate::joblog::{Finished, Joblog, Open, Prior};
-use crate::jobs::{Job, JobSource, Prepared, io_reason};
+use crate::jobs::{Job, Jobs, Prepared, io_reason};
 use crate::output::Printer;
 use crate::progress::Progress;
 use crate::replace::{EvalError, Evaluator, Template, Values};
@@ -100,6 +100,8 @@ struct Running {
     tmp: std::path::PathBuf,
     /// Files its `--template`s wrote (removed with `--cleanup`).
     filled: Vec<std::path::PathBuf>,
+    /// `--pipe`: its input, while it runs.
+    input: Option<crate::pipe::Attached>,
 }
 
 impl Running {
@@ -116,7 +118,7 @@ enum Queue {
     Feed(Feed),
     /// Read here, as needed: values and regular files, which never keep
     /// us waiting for long (and `--dry-run`, with no jobs to wait for).
-    Direct(Box<JobSource>),
+    Direct(Box<dyn Jobs>),
     /// All read up front (`--shuf`, `--bar`, `--eta`, `--halt N%`).
     Collected(VecDeque<Job>),
 }
@@ -159,6 +161,8 @@ pub(crate) struct Runner<'c> {
     median: Remedian,
     input_done: bool,
     our_pid: OsString,
+    /// `--pipe`: what the jobs' input needs.
+    pipe: Option<crate::pipe::Runtime>,
     /// `-j FILE`, `-j 0`, `--limit`, `--memsuspend`, `--noswap`.
     gate: Gate,
     /// `--filter`'s expressions, and the `perl` that evaluates them
@@ -187,6 +191,8 @@ impl<'c> Runner<'c> {
             table,
             input_may_block,
             jobs,
+            pipe,
+            ahead,
             filters,
             workdir,
             templates,
@@ -239,12 +245,12 @@ impl<'c> Runner<'c> {
                 (Queue::Collected(all.into()), Some(total))
             }
             (None, Some(supervisor)) if input_may_block => {
-                let feed =
-                    Feed::start(jobs, supervisor.waker()).map_err(|e| format!("cannot start reading input: {e}"))?;
+                let feed = Feed::start(jobs, ahead, supervisor.waker())
+                    .map_err(|e| format!("cannot start reading input: {e}"))?;
                 (Queue::Feed(feed), None)
             }
             // Values and regular files: reading never waits for long.
-            (None, _) => (Queue::Direct(Box::new(jobs)), None),
+            (None, _) => (Queue::Direct(jobs), None),
         };
         let progress = Progress::new(
             config.bar,
@@ -300,6 +306,7 @@ impl<'c> Runner<'c> {
             median: Remedian::default(),
             input_done: false,
             our_pid: std::process::id().to_string().into(),
+            pipe,
             gate: Gate::new(config),
             filters,
             evaluator: None,
@@ -545,7 +552,26 @@ impl<'c> Runner<'c> {
             self.stop.get_or_insert(Stop::Fatal);
             return Launched::Yes;
         }
-        let line = self.command.render(values(&job, slot), self.config.multi);
+        let line = if self.command.appended
+            && self
+                .config
+                .pipe
+                .as_ref()
+                .is_some_and(|p| p.sink == crate::pipe::settings::Sink::Stdin)
+        {
+            // A --pipe job reads its block, not its arguments: nothing is
+            // appended, as in GNU parallel (not even the space); with
+            // --cat/--fifo the file is.
+            let no_args = Values {
+                args: &[],
+                ..values(&job, slot)
+            };
+            let mut line = self.command.render(no_args, self.config.multi);
+            line.pop();
+            line
+        } else {
+            self.command.render(values(&job, slot), self.config.multi)
+        };
         // `$PARALLEL_ENV`'s code runs in front of every command line.
         let prefix = self.config.parallel_env.as_ref().map_or(0, Vec::len);
         let len = self.config.measure().of(&line) + prefix;
@@ -712,6 +738,7 @@ impl<'c> Runner<'c> {
             out_file,
             tmp: self.tmp_name(),
             filled: Vec::new(),
+            input: None,
         };
         self.show_on_stdout(&mut running);
         if running.skipped || running.job.skipped() {
@@ -741,29 +768,67 @@ impl<'c> Runner<'c> {
             self.complete(running, ExitReason::Exited(0));
             return Launched::Yes;
         }
-        let to_run = match &self.config.parallel_env {
-            Some(code) => crate::invocation::parallel_env::wrap(code, &self.config.shell, running.to_run()),
-            None => running.to_run().to_vec(),
+        // --pipe: the job's stdin, made ready before it starts.
+        let input = match &self.pipe {
+            Some(pipe) => pipe.prepare(&running.job).map_err(SpawnError::Io),
+            None => Ok(None),
         };
-        let spawned = match self.remote_launch(&mut running, &to_run) {
-            Some(spawned) => spawned,
-            None => match self.config.shell.plan(&to_run) {
-                Launch::Nothing => {
-                    self.complete(running, ExitReason::Exited(0));
-                    return Launched::Yes;
-                }
-                Launch::Direct { argv, env } => match self.spawn(&running, argv, env) {
-                    // Whatever stops the program from starting (not found, not
-                    // executable, a script with no interpreter...): the shell
-                    // tries, and says so in its own words, with its own status.
-                    Err(e) if !e.is_transient() => self.spawn(&running, self.shell_argv(&to_run), Vec::new()),
-                    other => other,
-                },
-                Launch::Shell(argv) => self.spawn(&running, argv, Vec::new()),
-            },
+        let spawned = match input {
+            Err(e) => Err(e),
+            Ok(input) => {
+                let line = match input.as_ref().and_then(|i| i.prefix) {
+                    Some(prefix) => [prefix, running.to_run()].concat(),
+                    None => running.to_run().to_vec(),
+                };
+                // `$PARALLEL_ENV`'s code runs in front of it.
+                let wrapped = self
+                    .config
+                    .parallel_env
+                    .as_ref()
+                    .map(|code| crate::invocation::parallel_env::wrap(code, &self.config.shell, &line));
+                let to_run = wrapped.as_deref().unwrap_or(&line).to_vec();
+                // A --pipe job runs here, where its input is.
+                let remote = if input.is_none() {
+                    self.remote_launch(&mut running, &to_run)
+                } else {
+                    None
+                };
+                let spawned = if let Some(spawned) = remote {
+                    spawned
+                } else {
+                    match self.config.shell.plan(&to_run) {
+                        Launch::Nothing => {
+                            self.complete(running, ExitReason::Exited(0));
+                            return Launched::Yes;
+                        }
+                        Launch::Direct { argv, env } => match self.spawn(&running, argv, env, input.as_ref()) {
+                            // Whatever stops the program from starting (not found, not
+                            // executable, a script with no interpreter...): the shell
+                            // tries, and says so in its own words, with its own status.
+                            Err(e) if !e.is_transient() => {
+                                self.spawn(&running, self.shell_argv(&line), Vec::new(), input.as_ref())
+                            }
+                            other => other,
+                        },
+                        Launch::Shell(argv) => self.spawn(&running, argv, Vec::new(), input.as_ref()),
+                    }
+                };
+                spawned.map(|id| (id, input))
+            }
         };
         match spawned {
-            Ok(id) => {
+            Ok((id, input)) => {
+                if let Some(input) = input {
+                    match input.start() {
+                        Ok(attached) => running.input = Some(attached),
+                        Err(e) => self.fatal(&format!("cannot give job {} its input: {e}", running.job.seq)),
+                    }
+                    if self.config.retries == 1 && self.config.memfree.is_none() {
+                        // No second attempt (--retries, or --memfree killing
+                        // it to run it again): the block is the writer's alone.
+                        running.job.stdin = None;
+                    }
+                }
                 self.running.insert(id, running);
                 self.progress.update(self.running.len(), self.tally.completed);
                 Launched::Yes
@@ -809,6 +874,10 @@ impl<'c> Runner<'c> {
         let Some((mut running, reason)) = self.remote_ended(running, reason) else {
             return;
         };
+        let reason = match &self.config.pipe {
+            Some(pipe) if running.killed.is_none() => crate::pipe::status_as_gnu(pipe, reason),
+            _ => reason,
+        };
         let (host, send, receive) = self.accounting(&running);
         let (mut exitval, signal) = match reason {
             ExitReason::Exited(code) => (i64::from(code), 0),
@@ -839,8 +908,11 @@ impl<'c> Runner<'c> {
             started,
             killed,
             files,
+            input,
             ..
         } = running;
+        // Its --cat/--fifo file goes now; the joblog wants what it was sent.
+        let send = send + input.map_or(0, |input| input.sent());
         self.free_slots.insert(slot);
         if killed == Some(Killed::Halt) {
             // `--halt now` killed it: as in GNU parallel, it did not

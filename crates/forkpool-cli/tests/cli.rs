@@ -640,6 +640,19 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
         .find_map(|l| l.strip_prefix("VmHWM:")?.trim().strip_suffix("kB")?.trim().parse().ok())
 }
 
+/// Samples a process's peak resident memory until it is gone; the thread
+/// returns the peak in KiB.
+fn watch_peak_rss(pid: u32) -> std::thread::JoinHandle<u64> {
+    std::thread::spawn(move || {
+        let mut peak = 0;
+        while let Some(rss) = peak_rss_kib(pid) {
+            peak = peak.max(rss);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        peak
+    })
+}
+
 #[test]
 fn big_output_is_printed_whole_without_being_held_in_memory() {
     // The second job prints 150 MB while the first, ahead of it under -k,
@@ -660,16 +673,8 @@ fn big_output_is_printed_whole_without_being_held_in_memory() {
 /// peak resident memory in KiB.
 fn output_and_peak_memory(args: &[&str]) -> (usize, usize, u64) {
     let mut child = command(args).stdout(Stdio::piped()).spawn().unwrap();
-    let pid = child.id();
+    let watcher = watch_peak_rss(child.id());
     let mut out = child.stdout.take().unwrap();
-    let watcher = std::thread::spawn(move || {
-        let mut peak = 0;
-        while let Some(rss) = peak_rss_kib(pid) {
-            peak = peak.max(rss);
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        peak
-    });
     let mut total = 0usize;
     let mut newlines = 0usize;
     let mut buf = vec![0u8; 1 << 20];
@@ -1517,6 +1522,11 @@ mod xargs;
 #[path = "cli/replace.rs"]
 mod replace;
 
+// --pipe and --pipepart, and beside GNU parallel.
+#[path = "cli/pipe.rs"]
+mod pipe;
+#[path = "cli/pipe_gnu.rs"]
+mod pipe_gnu;
 // Invocation ($PARALLEL, option files, -J, the options that answer and
 // exit), sem, and GNU parallel's companion programs on top of forkpool.
 #[path = "cli/companions.rs"]

@@ -284,3 +284,34 @@ fn marked_guardian_helper() {
         "the guardian carries a marker"
     );
 }
+
+#[test]
+fn a_job_reads_the_descriptor_it_is_given_as_stdin() {
+    use std::sync::Arc;
+    let mut sup = Supervisor::new().unwrap();
+    // A pipe: the job sees end-of-file once our write end is closed (its
+    // read end, ours, went with the spec).
+    let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).unwrap();
+    let spec = Spec {
+        stdin: forkpool::command::Input::Fd(Arc::new(read)),
+        ..sh("wc -c")
+    };
+    let piped = sup.spawn(&spec).unwrap();
+    drop(spec);
+    rustix::io::write(&write, b"hello").unwrap();
+    drop(write);
+    // A file, read from its current offset.
+    let path = temp_path("stdin-file");
+    std::fs::write(&path, "one\ntwo\n").unwrap();
+    let file = std::fs::File::open(&path).unwrap();
+    let from_file = sup
+        .spawn(&Spec {
+            stdin: forkpool::command::Input::Fd(Arc::new(file.into())),
+            ..sh("cat")
+        })
+        .unwrap();
+    let results = run_all(&mut sup);
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(results[&piped].0.trim(), "5");
+    assert_eq!(results[&from_file].0, "one\ntwo\n");
+}

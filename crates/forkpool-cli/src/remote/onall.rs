@@ -221,12 +221,18 @@ fn inner_options(options: &[OsString]) -> Result<Vec<OsString>, String> {
                 None => (long, None),
             };
             let arg = by_long(name).ok_or_else(|| unknown(&word))?;
-            let value = if inline.is_some() || !takes_value(arg) || arg.is_require_equals_set() {
-                inline
-            } else {
-                i += 1;
-                options.get(i - 1).cloned()
-            };
+            // An optional value (`--replace [REPL]`) is the next word only
+            // when that is not an option, as the command line parses it.
+            let optional = arg.get_num_args().is_some_and(|n| n.min_values() == 0);
+            let next_is_option = options.get(i).is_none_or(|w| w.to_string_lossy().starts_with('-'));
+            let value =
+                if inline.is_some() || !takes_value(arg) || arg.is_require_equals_set() || (optional && next_is_option)
+                {
+                    inline
+                } else {
+                    i += 1;
+                    options.get(i - 1).cloned()
+                };
             keep(arg, value);
             continue;
         }
@@ -312,5 +318,7 @@ mod tests {
         assert_eq!(kept, words(&["--keep-order", "--timeout", "5", "--verbose"]));
         let kept = inner_options(&words(&["--env=A", "--replace", "--joblog", "x", "-n1"])).unwrap();
         assert_eq!(kept, words(&["--env", "A", "--replace", "--max-args", "1"]));
+        let kept = inner_options(&words(&["--replace", "R", "-n1"])).unwrap();
+        assert_eq!(kept, words(&["--replace", "R", "--max-args", "1"]));
     }
 }

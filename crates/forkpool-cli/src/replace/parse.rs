@@ -71,6 +71,9 @@ pub(crate) struct Template {
     /// with a replacement string, nor with `-q`, nor in text templates).
     pub(crate) quote_values: bool,
     pub(crate) has_repl: bool,
+    /// A command without a replacement string of its own: `{}` was
+    /// appended (with `--pipe` and no argument, GNU appends nothing).
+    pub(crate) appended: bool,
     /// What the run's templates share (set once they are all parsed).
     pub(crate) ctx: Option<std::sync::Arc<super::Context>>,
 }
@@ -148,6 +151,7 @@ impl Template {
             quote_words,
             quote_values,
             has_repl: has_repl || matches!(kind, Kind::Command { .. }),
+            appended: matches!(kind, Kind::Command { .. }) && !has_repl,
             ctx: None,
         })
     }

@@ -167,7 +167,7 @@ impl Runner<'_> {
             Some(slurm) => slurm.wrap(argv),
             None => argv,
         };
-        Some(self.spawn(running, argv, env))
+        Some(self.spawn(running, argv, env, None))
     }
 
     /// A remote job's stderr, without what its wrapper says.

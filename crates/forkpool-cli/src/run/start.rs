@@ -91,6 +91,7 @@ impl Runner<'_> {
         running: &Running,
         argv: Vec<OsString>,
         mut env: Vec<(OsString, OsString)>,
+        input: Option<&crate::pipe::Launch>,
     ) -> Result<JobId, SpawnError> {
         env.push(("PARALLEL_SEQ".into(), running.job.seq.to_string().into()));
         env.push(("PARALLEL_JOBSLOT".into(), running.slot.to_string().into()));
@@ -105,17 +106,22 @@ impl Runner<'_> {
         } else {
             (Output::Capture, Output::Capture)
         };
+        if let Some(input) = input {
+            // Last, so that --cat/--fifo's $PARALLEL_TMP (the file `{}`
+            // names) wins over any other.
+            env.extend(input.env.iter().cloned());
+        }
+        let stdin = match input {
+            Some(input) => input.stdin.clone(),
+            None if self.config.tty => Input::Tty,
+            // `sem`'s command reads sem's stdin, as in GNU parallel.
+            None if self.config.semaphore => Input::Inherit,
+            None => Input::Null,
+        };
         let spec = Spec {
             argv,
             env,
-            // `sem`'s command reads sem's stdin, as in GNU parallel.
-            stdin: if self.config.tty {
-                Input::Tty
-            } else if self.config.semaphore {
-                Input::Inherit
-            } else {
-                Input::Null
-            },
+            stdin,
             stdout,
             stderr,
             nice: self.config.nice,

@@ -24,7 +24,7 @@ pub(crate) struct XargsFlags {
         help_heading = "xargs"
     )]
     pub(crate) max_chars: Option<String>,
-    /// Use at most N non-blank input lines per job; a trailing blank continues a line (implies -X unless -m or --xargs).
+    /// Use at most N non-blank input lines per job; a trailing blank continues a line (implies -X unless -m or --xargs). With --pipe: a record is N lines.
     #[arg(short = 'L', value_name = "N", help_heading = "xargs")]
     pub(crate) max_lines_l: Option<String>,
     /// Use at most N input lines per job, their values joined as with -m (N optional: 1 when left out; 0 means 1).

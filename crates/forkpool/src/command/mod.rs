@@ -67,7 +67,7 @@ pub const MAX_RUNNING: usize = 1 << 16;
 pub struct JobId(u64);
 
 /// What a job's standard input is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub enum Input {
     /// `/dev/null`.
@@ -75,6 +75,25 @@ pub enum Input {
     Null,
     /// The supervisor's own standard input.
     Inherit,
+    /// A descriptor of the caller's: a file, a pipe's read end, a memfd.
+    /// The job gets its own copy, so the caller may close it once
+    /// [`Supervisor::spawn`] returns (for a pipe, it should: the job sees
+    /// end-of-file only when every write end is closed).
+    ///
+    /// ```no_run
+    /// use std::sync::Arc;
+    /// use forkpool::command::{Input, Spec, Supervisor};
+    ///
+    /// let (read, write) = rustix::pipe::pipe()?;
+    /// let mut supervisor = Supervisor::new()?;
+    /// let spec = Spec { stdin: Input::Fd(Arc::new(read)), ..Spec::new(["wc", "-c"]) };
+    /// supervisor.spawn(&spec)?;
+    /// drop(spec);
+    /// rustix::io::write(&write, b"hello")?;
+    /// drop(write); // end of its input
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    Fd(Arc<OwnedFd>),
     /// The controlling terminal, `/dev/tty` (`/dev/null` when there is
     /// none), for a job that talks to the user. Such a job stays in the
     /// supervisor's process group, so that the terminal lets it read (a job
@@ -82,6 +101,18 @@ pub enum Input {
     /// its first process only, and what it starts is not killed with it.
     Tty,
 }
+
+impl PartialEq for Input {
+    fn eq(&self, other: &Input) -> bool {
+        match (self, other) {
+            (Input::Null, Input::Null) | (Input::Inherit, Input::Inherit) | (Input::Tty, Input::Tty) => true,
+            (Input::Fd(a), Input::Fd(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Input {}
 
 /// Where a job's standard output or error goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -509,8 +540,9 @@ impl Supervisor {
             program,
             argv: &argv,
             envp: &envp,
-            stdin: match (spec.stdin, &tty) {
+            stdin: match (&spec.stdin, &tty) {
                 (Input::Tty, Some(fd)) => Stdio::Fd(fd.as_raw_fd()),
+                (Input::Fd(fd), _) => Stdio::Fd(fd.as_raw_fd()),
                 (Input::Inherit, _) => Stdio::Inherit,
                 _ => Stdio::Null,
             },

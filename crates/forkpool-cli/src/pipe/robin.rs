@@ -1,0 +1,309 @@
+//! `--round-robin`: at most one job per job slot, each started once, and
+//! the blocks dealt to whichever of them can take one.
+//!
+//! One thread, the *dealer*, reads the blocks and owns the write end of
+//! every job's stdin, non-blocking. For each block it asks for a new job
+//! while fewer than the slots are running (the first blocks start the
+//! jobs, one each); then it gives the block to the next job, in turn, that
+//! has written out its last one, and while none has, it waits (`poll`)
+//! until a pipe has room and writes on. So a slow job holds one block at
+//! most, and memory holds a block per job.
+//!
+//! Jobs are asked for through a channel read by the job source; the run
+//! loop starts them and hands their pipe over with [`Claim::attach`]. A
+//! job that is never started (the run stopped first) drops its claim, and
+//! the dealer stops waiting for it. A job that exits early loses the block
+//! it was given (GNU parallel's behaviour too).
+
+use std::io::{self, Read};
+use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use rustix::event::{EventfdFlags, PollFd, PollFlags};
+use rustix::io::Errno;
+
+use super::cutter::Cutter;
+use super::separator::Separator;
+
+/// A job's seat at the dealer's table (see `claim`).
+pub(crate) type Claim = super::claim::Claim<Shared>;
+
+#[derive(Debug)]
+enum Note {
+    Attached(u64, OwnedFd, Arc<AtomicU64>),
+    Gone(u64),
+}
+
+/// What the jobs tell the dealer.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    notes: Mutex<Vec<Note>>,
+    /// Wakes the dealer from `poll`.
+    wake: OwnedFd,
+}
+
+impl Shared {
+    fn post(&self, note: Note) {
+        self.notes.lock().unwrap_or_else(PoisonError::into_inner).push(note);
+        let _ = rustix::io::write(&self.wake, &1u64.to_ne_bytes());
+    }
+}
+
+impl super::claim::Table for Shared {
+    fn attach(&self, seq: u64, fd: OwnedFd, sent: Arc<AtomicU64>) {
+        self.post(Note::Attached(seq, fd, sent));
+    }
+
+    fn gone(&self, seq: u64) {
+        self.post(Note::Gone(seq));
+    }
+}
+
+/// What the job source gets from the dealer.
+pub(crate) type Request = io::Result<Arc<Claim>>;
+
+/// Starts the dealer over `cutter`'s blocks, for `slots` jobs at once.
+/// Returns the channel on which it asks for jobs; it closes when all of
+/// the input is dealt and written.
+pub(crate) fn start(
+    cutter: Cutter<Box<dyn Read + Send>>,
+    header: Arc<[u8]>,
+    remove: Option<Separator>,
+    slots: usize,
+) -> io::Result<Receiver<Request>> {
+    let wake = rustix::event::eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?;
+    let shared = Arc::new(Shared {
+        notes: Mutex::new(Vec::new()),
+        wake,
+    });
+    let (requests, receiver) = sync_channel(0);
+    let dealer = Dealer {
+        shared,
+        requests,
+        header,
+        remove,
+        slots: slots.max(1),
+        seats: Vec::new(),
+        next_seq: 1,
+        turn: 0,
+    };
+    std::thread::Builder::new()
+        .name("forkpool-dealer".into())
+        .spawn(move || dealer.run(cutter))?;
+    Ok(receiver)
+}
+
+/// One job at the table.
+#[derive(Debug)]
+struct Seat {
+    seq: u64,
+    /// `None` until the job has started.
+    fd: Option<OwnedFd>,
+    sent: Option<Arc<AtomicU64>>,
+    /// What is still to be written to it.
+    pending: Vec<u8>,
+    written: usize,
+}
+
+impl Seat {
+    fn busy(&self) -> bool {
+        self.written < self.pending.len()
+    }
+}
+
+struct Dealer {
+    shared: Arc<Shared>,
+    requests: SyncSender<Request>,
+    header: Arc<[u8]>,
+    remove: Option<Separator>,
+    slots: usize,
+    seats: Vec<Seat>,
+    next_seq: u64,
+    /// Where the next turn starts.
+    turn: usize,
+}
+
+impl Dealer {
+    fn run(mut self, mut cutter: Cutter<Box<dyn Read + Send>>) {
+        loop {
+            match cutter.next_block() {
+                Ok(Some(block)) => {
+                    if !self.deal(block) {
+                        return;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    let _ = self.requests.send(Err(e));
+                    break;
+                }
+            }
+        }
+        // Write out what is left, then close every pipe: end of input.
+        while self.seats.iter().any(Seat::busy) {
+            self.wait();
+        }
+    }
+
+    /// Gives `block` to a job; false if the run is gone.
+    fn deal(&mut self, block: Vec<u8>) -> bool {
+        loop {
+            self.read_notes();
+            if self.seats.len() < self.slots {
+                // A new job, with this block (and the header) to start on.
+                let mut data = Vec::with_capacity(self.header.len() + block.len());
+                data.extend_from_slice(&self.header);
+                data.extend_from_slice(&block);
+                let data = match &self.remove {
+                    Some(separator) => separator.remove(&data),
+                    None => data,
+                };
+                let seq = self.next_seq;
+                self.next_seq += 1;
+                let claim = Arc::new(Claim::new(seq, self.shared.clone()));
+                self.seats.push(Seat {
+                    seq,
+                    fd: None,
+                    sent: None,
+                    pending: data,
+                    written: 0,
+                });
+                return self.requests.send(Ok(claim)).is_ok();
+            }
+            let n = self.seats.len();
+            // As in GNU parallel, whose jobs all start before the first
+            // block, every job is running before the blocks go round (else
+            // the first to start would get them all).
+            let starting = self.seats.iter().any(|s| s.fd.is_none());
+            let free = (0..n).map(|k| (self.turn + k) % n).find(|&i| !self.seats[i].busy());
+            if let (false, Some(i)) = (starting, free) {
+                self.turn = i + 1;
+                let data = match &self.remove {
+                    Some(separator) => separator.remove(&block),
+                    None => block,
+                };
+                self.seats[i].pending = data;
+                self.seats[i].written = 0;
+                self.write(i);
+                return true;
+            }
+            self.wait();
+        }
+    }
+
+    /// Takes in the jobs that started or were dropped; whether there were
+    /// any.
+    fn read_notes(&mut self) -> bool {
+        let mut counter = [0u8; 8];
+        let _ = rustix::io::read(&self.shared.wake, &mut counter);
+        let notes = std::mem::take(&mut *self.shared.notes.lock().unwrap_or_else(PoisonError::into_inner));
+        let any = !notes.is_empty();
+        for note in notes {
+            match note {
+                Note::Attached(seq, fd, sent) => {
+                    if let Some(i) = self.seats.iter().position(|s| s.seq == seq) {
+                        let _ = rustix::io::ioctl_fionbio(&fd, true);
+                        self.seats[i].fd = Some(fd);
+                        self.seats[i].sent = Some(sent);
+                        self.write(i);
+                    }
+                }
+                Note::Gone(seq) => self.seats.retain(|s| s.seq != seq),
+            }
+        }
+        any
+    }
+
+    /// Writes what the pipe takes; a job that is gone leaves the table.
+    fn write(&mut self, i: usize) {
+        let seat = &mut self.seats[i];
+        let Some(fd) = &seat.fd else { return };
+        while seat.busy() {
+            match rustix::io::write(fd, &seat.pending[seat.written..]) {
+                Ok(n) => {
+                    seat.written += n;
+                    if let Some(sent) = &seat.sent {
+                        sent.fetch_add(n as u64, Ordering::Relaxed);
+                    }
+                }
+                Err(Errno::INTR) => {}
+                Err(Errno::AGAIN) => return,
+                Err(_) => {
+                    // The job closed its stdin (or exited): it is done.
+                    self.seats.remove(i);
+                    if self.turn > i {
+                        self.turn -= 1;
+                    }
+                    return;
+                }
+            }
+        }
+        seat.pending = Vec::new();
+        seat.written = 0;
+    }
+
+    /// Waits until a busy job's pipe has room (and writes), or a note comes
+    /// (the caller looks again: what it waited for may have happened).
+    fn wait(&mut self) {
+        if self.read_notes() {
+            return;
+        }
+        let busy: Vec<usize> = (0..self.seats.len())
+            .filter(|&i| self.seats[i].busy() && self.seats[i].fd.is_some())
+            .collect();
+        let ready: Vec<bool> = {
+            let mut fds: Vec<PollFd<'_>> = busy
+                .iter()
+                .filter_map(|&i| self.seats[i].fd.as_ref())
+                .map(|fd| PollFd::new(fd, PollFlags::OUT))
+                .collect();
+            fds.push(PollFd::new(&self.shared.wake, PollFlags::IN));
+            match rustix::event::poll(&mut fds, None) {
+                Ok(_) | Err(Errno::INTR) => {}
+                Err(_) => return,
+            }
+            fds.iter().map(|f| !f.revents().is_empty()).collect()
+        };
+        // Highest first: a job that is gone leaves the table.
+        for (k, &i) in busy.iter().enumerate().rev() {
+            if ready[k] {
+                self.write(i);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_are_dealt_to_every_slot_and_a_dropped_claim_is_not_waited_for() {
+        let separator = Separator::new(None, None, false).unwrap();
+        let input: Box<dyn Read + Send> = Box::new(io::Cursor::new(b"1\n2\n3\n4\n5\n6\n".to_vec()));
+        let cutter = Cutter::new(input, separator, super::super::cutter::Rule::Records(1), 1 << 20);
+        let requests = start(cutter, Arc::from(&b"h\n"[..]), None, 2).unwrap();
+        let first = requests.recv().unwrap().unwrap();
+        let second = requests.recv().unwrap().unwrap();
+        // The second job never starts: its blocks must not hold the dealer.
+        drop(second);
+        let (read, write) = rustix::pipe::pipe().unwrap();
+        let sent = Arc::new(AtomicU64::new(0));
+        first.attach(write, sent.clone());
+        let third = requests.recv();
+        // A new job replaces the one that went; let it go too.
+        if let Ok(Ok(claim)) = third {
+            drop(claim);
+        }
+        while requests.recv().is_ok() {}
+        let mut got = Vec::new();
+        let mut file = std::fs::File::from(read);
+        file.read_to_end(&mut got).unwrap();
+        let text = String::from_utf8(got).unwrap();
+        assert!(text.starts_with("h\n1\n"), "{text:?}");
+        assert_eq!(text.matches("h\n").count(), 1, "the header comes once per job");
+        assert_eq!(sent.load(Ordering::Relaxed), text.len() as u64);
+    }
+}

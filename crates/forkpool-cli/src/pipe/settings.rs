@@ -1,0 +1,265 @@
+//! The `--pipe` options checked: every bad value or combination GNU
+//! parallel refuses is refused here, before any job runs.
+
+use crate::config::UsageError;
+use crate::flags::Flags;
+use crate::units::parse_count;
+
+use super::header::HeaderRule;
+use super::separator::Separator;
+
+/// GNU parallel's default `--block`: 1 MiB.
+pub(crate) const DEFAULT_BLOCK: u64 = 1 << 20;
+
+/// The largest `--pipe` block (GNU's 2 GiB - 1; Perl cannot read more at
+/// once).
+pub(crate) const MAX_BLOCK: u64 = (1 << 31) - 1;
+
+/// Where the blocks come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// `--pipe`: standard input.
+    Pipe,
+    /// `--pipepart`: the files of `-a` and `::::`, each job reading its own
+    /// part.
+    Part,
+}
+
+/// How a job gets its block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sink {
+    /// On its standard input.
+    Stdin,
+    /// `--cat`: in a temporary file named by `{}`.
+    Cat,
+    /// `--fifo`: through a named pipe named by `{}`.
+    Fifo,
+}
+
+/// `--block`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum BlockSize {
+    Bytes(u64),
+    /// `--block -N` (`--pipepart`): the files split into N blocks per job
+    /// slot (N may be a fraction, or have a unit, as in GNU).
+    PerSlot(f64),
+}
+
+impl BlockSize {
+    /// The size in bytes, for `slots` job slots and `total` bytes of files.
+    pub(crate) fn bytes(self, slots: usize, total: u64) -> u64 {
+        match self {
+            BlockSize::Bytes(n) => n,
+            // GNU: 1 + int(size / slots / N).
+            BlockSize::PerSlot(n) => {
+                let size = total as f64 / slots.max(1) as f64 / n;
+                1u64.saturating_add(size as u64)
+            }
+        }
+    }
+}
+
+/// The checked `--pipe` settings.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) mode: Mode,
+    pub(crate) block: BlockSize,
+    pub(crate) separator: Separator,
+    pub(crate) header: Option<HeaderRule>,
+    /// `--rrs`.
+    pub(crate) remove_separators: bool,
+    /// `--round-robin`.
+    pub(crate) round_robin: bool,
+    /// `--tee`.
+    pub(crate) tee: bool,
+    pub(crate) sink: Sink,
+    /// `-N`: records per block.
+    pub(crate) records: Option<usize>,
+    /// `-L`: lines per record.
+    pub(crate) lines: Option<usize>,
+}
+
+fn bad(message: impl Into<String>) -> UsageError {
+    UsageError(message.into())
+}
+
+impl Settings {
+    /// The settings, or `None` without `--pipe`, `--pipepart`, `--cat` or
+    /// `--fifo`. `no_command`: nothing before the first `:::`.
+    pub(crate) fn from_flags(flags: &Flags, no_command: bool) -> Result<Option<Settings>, UsageError> {
+        let p = &flags.pipe;
+        let mode = if p.pipepart {
+            Mode::Part
+        } else if p.pipe || p.cat || p.fifo {
+            Mode::Pipe
+        } else {
+            return Ok(None);
+        };
+        if p.cat && p.fifo {
+            return Err(bad("--fifo cannot be combined with --cat."));
+        }
+        if p.round_robin && flags.retries.is_some() {
+            return Err(bad("--retries cannot be combined with --roundrobin."));
+        }
+        if mode == Mode::Part && (flags.max_replace_args.is_some() || lines_flag(flags).is_some()) {
+            return Err(bad(
+                "--pipepart is incompatible with --max-replace-args, --max-lines, and -L.",
+            ));
+        }
+        if mode == Mode::Pipe && !p.tee && (flags.shuf || flags.bar || flags.eta) {
+            return Err(bad("--pipe is incompatible with --eta/--bar/--shuf"));
+        }
+        if no_command {
+            return Err(bad("--pipe/--pipepart must have a command to pipe into (e.g. 'cat')."));
+        }
+        let block = match p.block.as_deref() {
+            // GNU: one block per job slot with --round-robin, whatever
+            // --block says; ten by default.
+            _ if mode == Mode::Part && p.round_robin => BlockSize::PerSlot(1.0),
+            None => match mode {
+                Mode::Part => BlockSize::PerSlot(10.0),
+                Mode::Pipe => BlockSize::Bytes(DEFAULT_BLOCK),
+            },
+            Some(text) => parse_block(text).ok_or_else(|| {
+                bad(format!(
+                    "--block {text:?} is not a size: use bytes with k, M, G, T or P (1M = 1048576), \
+                     or -N with --pipepart"
+                ))
+            })?,
+        };
+        let block = match (mode, block) {
+            (Mode::Pipe, BlockSize::PerSlot(_)) => {
+                return Err(bad(format!(
+                    "--block {}: a negative size (blocks per job slot) needs --pipepart",
+                    p.block.as_deref().unwrap_or_default()
+                )));
+            }
+            (Mode::Pipe, BlockSize::Bytes(n)) if n > MAX_BLOCK => {
+                tell!("Warning: --blocksize >= 2G causes problems. Using 2G-1.");
+                BlockSize::Bytes(MAX_BLOCK)
+            }
+            (_, block) => block,
+        };
+        let separator = Separator::new(p.recstart.as_deref(), p.recend.as_deref(), p.regexp).map_err(|e| {
+            bad(format!(
+                "{} {:?} is not a valid regular expression: {}",
+                e.option, e.pattern, e.reason
+            ))
+        })?;
+        let header = match flags.header.as_deref() {
+            None => None,
+            Some(text) => HeaderRule::parse(text).map_err(bad)?,
+        };
+        let count = |flag: &str, v: &str| {
+            parse_count(v)
+                .ok_or_else(|| bad(format!("{flag} must be a number, not {v:?}")))
+                // 0 is no limit, as in GNU parallel.
+                .map(|n| (n > 0).then_some(n))
+        };
+        let records = flags
+            .max_replace_args
+            .as_deref()
+            .map(|n| count("-N", n))
+            .transpose()?
+            .flatten();
+        let lines = lines_flag(flags).map(|n| count("-L", n)).transpose()?.flatten();
+        let sink = if p.cat {
+            Sink::Cat
+        } else if p.fifo {
+            Sink::Fifo
+        } else {
+            Sink::Stdin
+        };
+        Ok(Some(Settings {
+            mode,
+            block,
+            separator,
+            header,
+            remove_separators: p.remove_rec_sep,
+            round_robin: p.round_robin && mode == Mode::Pipe && !p.tee,
+            tee: p.tee,
+            sink,
+            records,
+            lines,
+        }))
+    }
+}
+
+/// `-L` as typed: with `--pipe`, lines per record. (One place to point at
+/// whichever flag holds `-L`.)
+/// `-L` (or `-l`), which with `--pipe` is the lines per record: xargs's
+/// flags, read here with the pipe's meaning.
+fn lines_flag(flags: &Flags) -> Option<&str> {
+    flags.xargs.max_lines_l.as_deref().or(flags.xargs.max_lines.as_deref())
+}
+
+/// `--block`: a size with GNU parallel's units (`K` 1024, `k` 1000, ...,
+/// `Ki`/`ki` 1024 too), or `-N` blocks per job slot. `0` is the default,
+/// as in GNU parallel.
+fn parse_block(text: &str) -> Option<BlockSize> {
+    let text = text.trim();
+    if let Some(rest) = text.strip_prefix('-') {
+        return fraction(rest).filter(|&n| n > 0.0).map(BlockSize::PerSlot);
+    }
+    let n = size(text)?;
+    Some(BlockSize::Bytes(if n == 0 { DEFAULT_BLOCK } else { n }))
+}
+
+/// A size as a number of bytes.
+fn size(text: &str) -> Option<u64> {
+    sized(text).map(|n| n as u64)
+}
+
+/// A size that may be a fraction (`--block -0.5`: half a block per slot).
+fn fraction(text: &str) -> Option<f64> {
+    sized(text)
+}
+
+/// A number with GNU parallel's units: `k` 1000, `K` 1024 and so on (as
+/// `units::parse_size`), and `Ki`, `mi`...: 1024-based whatever the case.
+fn sized(text: &str) -> Option<f64> {
+    if !text.starts_with(|c: char| c.is_ascii_digit() || c == '.') {
+        return None;
+    }
+    let digits = text.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let unit = &text[digits.len()..];
+    let scale = match unit.as_bytes() {
+        [] => 1,
+        [u, b'i' | b'I'] => crate::units::parse_size(&format!("1{}", u.to_ascii_uppercase() as char))?,
+        [_] => crate::units::parse_size(&format!("1{unit}"))?,
+        _ => return None,
+    };
+    let value: f64 = digits.parse().ok()?;
+    (value.is_finite() && value >= 0.0).then_some(value * scale as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn block_sizes_as_gnu_parallel() {
+        assert_eq!(parse_block("10"), Some(BlockSize::Bytes(10)));
+        assert_eq!(parse_block("1k"), Some(BlockSize::Bytes(1000)));
+        assert_eq!(parse_block("1K"), Some(BlockSize::Bytes(1024)));
+        assert_eq!(parse_block("1ki"), Some(BlockSize::Bytes(1024)));
+        assert_eq!(parse_block("10M"), Some(BlockSize::Bytes(10 << 20)));
+        assert_eq!(parse_block("1.5k"), Some(BlockSize::Bytes(1500)));
+        assert_eq!(parse_block("0"), Some(BlockSize::Bytes(DEFAULT_BLOCK)));
+        assert_eq!(parse_block("1Mi"), Some(BlockSize::Bytes(1 << 20)));
+        assert_eq!(parse_block("-2"), Some(BlockSize::PerSlot(2.0)));
+        assert_eq!(parse_block("-0.5"), Some(BlockSize::PerSlot(0.5)));
+        assert_eq!(parse_block("-1k"), Some(BlockSize::PerSlot(1000.0)));
+        for bad in ["10Q", "-0", "abc", "", "-", "k", "1xi", "--1", "1kb", "1.2.3"] {
+            assert_eq!(parse_block(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn blocks_per_slot() {
+        assert_eq!(BlockSize::PerSlot(10.0).bytes(2, 1000), 51);
+        assert_eq!(BlockSize::PerSlot(2.5).bytes(2, 1000), 201);
+        assert_eq!(BlockSize::PerSlot(0.5).bytes(2, 1000), 1001);
+        assert_eq!(BlockSize::Bytes(7).bytes(2, 1000), 7);
+    }
+}

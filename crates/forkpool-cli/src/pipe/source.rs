@@ -1,0 +1,510 @@
+//! The jobs of a `--pipe` run: one per block, each with the next `:::`
+//! argument if there are any (GNU parallel uses them for `{}` in turn),
+//! or for `--tee` one per argument, each with all of the input.
+//!
+//! Which cutter makes the blocks:
+//! - standard input cut the plain way (by `--block` at record ends; no
+//!   `-N`, `-L`, `--regexp`, `--rrs`, `--round-robin`): a regular file is
+//!   cut by position ([`Windows`]), the parent reading only around the
+//!   cuts and each job's part spliced from the file; a pipe is spliced into
+//!   memfds ([`Spool`]), one per block, which the jobs read;
+//! - any other standard input goes through the [`Cutter`], in memory;
+//! - `--pipepart` cuts its files by position ([`Parts`]), one after the
+//!   other, each with its own header;
+//! - `--round-robin` deals the cutter's blocks (`robin`).
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::AsFd;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc::Receiver;
+
+use super::cutter::{Cutter, Rule};
+use super::deliver::Runtime;
+use super::part::{Parts, Windows, header_at};
+use super::robin::Request;
+use super::separator::Separator;
+use super::settings::{BlockSize, Mode, Settings};
+use super::spool::Spool;
+use super::{Block, FilePart, Spooled, Stdin};
+use crate::config::{Config, UsageError};
+use crate::flags::{Source, SourceArg};
+use crate::jobs::{Job, JobSource, Jobs, io_reason};
+use crate::replace::{Ahead, Evaluator, Unevaluated};
+
+/// What `jobs::prepare` needs from the room.
+pub(crate) struct Prepared {
+    pub(crate) jobs: Box<dyn Jobs>,
+    pub(crate) runtime: Runtime,
+    /// Reading the next job may wait on another process (standard input).
+    pub(crate) may_block: bool,
+    /// How many bytes of blocks to read ahead of the jobs.
+    pub(crate) ahead: usize,
+}
+
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prepared")
+            .field("may_block", &self.may_block)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The sources that give arguments (`{}`) rather than data: for `--pipe`
+/// all of them; for `--pipepart` none, or with `--tee` all but the file.
+pub(crate) fn arg_sources(settings: &Settings, sources: &[Source]) -> Vec<Source> {
+    match (settings.mode, settings.tee) {
+        (Mode::Pipe, _) => sources.to_vec(),
+        (Mode::Part, false) => Vec::new(),
+        (Mode::Part, true) => {
+            let first = sources.iter().position(|s| matches!(s.arg, SourceArg::File(_)));
+            sources
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| Some(*i) != first)
+                .map(|(_, s)| s.clone())
+                .collect()
+        }
+    }
+}
+
+/// Sets up the blocks and the jobs. `args` gives the arguments, if there
+/// are any; `evaluator` evaluates the jobs' perl expressions.
+pub(crate) fn prepare(
+    settings: &Settings,
+    config: &Config,
+    args: Option<JobSource>,
+    evaluator: &Evaluator,
+) -> Result<Prepared, UsageError> {
+    if evaluator.needs_total && settings.mode == Mode::Pipe && !settings.tee {
+        // The number of blocks is not known before the input ends.
+        return Err(UsageError("--pipe is incompatible with --eta/--bar/--shuf".into()));
+    }
+    let fail = |what: &str, e: io::Error| UsageError(format!("{what}: {}", io_reason(&e)));
+    let slots = config.jobs;
+    let files = data_files(settings, &config.sources)?;
+    let total: u64 = files.iter().map(|(_, _, size)| size).sum();
+    let block = settings.block.bytes(slots, total);
+    let runtime = Runtime::new(settings, slots, block, &config.files.tmpdir)
+        .map_err(|e| fail("cannot set up --cat/--fifo", e))?;
+    let names = Names {
+        tmp: runtime.tmp_dir().map(std::path::Path::to_path_buf),
+    };
+    let dry = config.dry_run;
+    if settings.tee {
+        let mut args = args;
+        let mut jobs = Vec::new();
+        if let Some(args) = &mut args {
+            while let Some(job) = args.next_job().map_err(|e| fail("cannot read input", e))? {
+                jobs.push(job);
+            }
+        }
+        if jobs.len() > slots {
+            return Err(UsageError("--tee requires --jobs to be higher. Try --jobs 0.".into()));
+        }
+        let stdins: Vec<Stdin> = match settings.mode {
+            Mode::Part => {
+                let path = Arc::new(files.first().map(|f| f.0.clone()).unwrap_or_default());
+                jobs.iter().map(|_| Stdin::File(path.clone())).collect()
+            }
+            Mode::Pipe if dry || jobs.is_empty() => Vec::new(),
+            Mode::Pipe => super::tee::start(stdin_reader(), jobs.len())
+                .map_err(|e| fail("cannot start --tee", e))?
+                .into_iter()
+                .map(Stdin::Tee)
+                .collect(),
+        };
+        let mut stdins = stdins.into_iter();
+        let jobs: VecDeque<Job> = jobs
+            .into_iter()
+            .map(|mut job| {
+                job.stdin = stdins.next();
+                names.name(&mut job);
+                job
+            })
+            .collect();
+        return Ok(Prepared {
+            jobs: Box::new(Evaluated::new(Ready(jobs), evaluator)),
+            runtime,
+            may_block: false,
+            ahead: usize::MAX,
+        });
+    }
+    let header_rule = settings.header.as_ref();
+    let blocks = match settings.mode {
+        Mode::Part => Blocks::Parts {
+            files: files.into_iter().collect(),
+            current: None,
+            block,
+            header: header_rule.cloned(),
+            separator: settings.separator.clone(),
+        },
+        Mode::Pipe => {
+            let rule = match (settings.records, settings.lines) {
+                (Some(n), lines) => Rule::Records(n.saturating_mul(lines.unwrap_or(1))),
+                (None, Some(lines)) => Rule::Lines(lines),
+                (None, None) => Rule::Last,
+            };
+            let plain = rule == Rule::Last
+                && !settings.separator.is_regex()
+                && !settings.remove_separators
+                && !settings.round_robin;
+            match regular_stdin().filter(|_| plain) {
+                Some((file, offset, size)) => {
+                    let header = match header_rule {
+                        Some(h) => {
+                            header_at(&file, offset, size, block, h).map_err(|e| fail("cannot read input", e))?
+                        }
+                        None => Vec::new(),
+                    };
+                    let start = offset + header.len() as u64;
+                    Blocks::Windows {
+                        windows: Windows::new(file.clone(), size, start, block, settings.separator.clone()),
+                        file,
+                        header: Arc::from(header),
+                    }
+                }
+                None => {
+                    let mut cutter = Cutter::new(stdin_reader(), settings.separator.clone(), rule, block);
+                    let header = match header_rule {
+                        Some(h) => cutter.take_header(h).map_err(|e| fail("cannot read input", e))?,
+                        None => Vec::new(),
+                    };
+                    let header: Arc<[u8]> = Arc::from(header);
+                    let remove = settings.remove_separators.then(|| settings.separator.clone());
+                    if let Some(pipe) = piped_stdin().filter(|_| plain) {
+                        let (read, eof) = cutter.into_rest();
+                        let spool = Spool::new(pipe, settings.separator.clone(), block, header, &read, eof)
+                            .map_err(|e| fail("cannot read input", e))?;
+                        Blocks::Spool(spool)
+                    } else if settings.round_robin && !dry {
+                        let requests = super::robin::start(cutter, header, remove, slots)
+                            .map_err(|e| fail("cannot start --round-robin", e))?;
+                        Blocks::Robin(requests)
+                    } else {
+                        Blocks::Stream {
+                            cutter,
+                            header,
+                            remove,
+                            // A dry run shows the jobs --round-robin would start.
+                            most: if settings.round_robin { slots } else { usize::MAX },
+                        }
+                    }
+                }
+            }
+        }
+    };
+    let may_block = matches!(blocks, Blocks::Stream { .. } | Blocks::Spool(_) | Blocks::Robin(_));
+    let pipe_jobs = PipeJobs {
+        blocks,
+        args,
+        names,
+        next_seq: 1,
+    };
+    Ok(Prepared {
+        jobs: Box::new(Evaluated::new(pipe_jobs, evaluator)),
+        runtime,
+        may_block,
+        ahead: usize::try_from(block).unwrap_or(usize::MAX),
+    })
+}
+
+/// `--pipepart`'s files (path, opened, size): each must be a file we can
+/// seek in.
+fn data_files(settings: &Settings, sources: &[Source]) -> Result<Vec<(PathBuf, Arc<File>, u64)>, UsageError> {
+    if settings.mode != Mode::Part {
+        return Ok(Vec::new());
+    }
+    let mut files = Vec::new();
+    for source in sources {
+        let SourceArg::File(path) = &source.arg else { continue };
+        let not_seekable = || {
+            UsageError(format!(
+                "--pipepart only works on seekable files, not streams/pipes.\n{} is not a seekable file.",
+                path.display()
+            ))
+        };
+        // Looked at before it is opened: opening a fifo would wait for a
+        // writer.
+        let meta = std::fs::metadata(path).map_err(|e| {
+            if e.kind() == io::ErrorKind::NotFound {
+                UsageError(format!("File not found: {}", path.display()))
+            } else {
+                UsageError(format!("cannot open '{}': {}", path.display(), io_reason(&e)))
+            }
+        })?;
+        let block_device = std::os::unix::fs::FileTypeExt::is_block_device(&meta.file_type());
+        let open =
+            || File::open(path).map_err(|e| UsageError(format!("cannot open '{}': {}", path.display(), io_reason(&e))));
+        let (file, size) = if meta.is_file() {
+            (open()?, meta.len())
+        } else if block_device {
+            let file = open()?;
+            let size = rustix::fs::seek(&file, rustix::fs::SeekFrom::End(0)).map_err(|_| not_seekable())?;
+            (file, size)
+        } else if matches!(settings.block, BlockSize::PerSlot(_)) {
+            // GNU's words when it sizes the blocks from the files.
+            return Err(UsageError(format!(
+                "{} is neither a file nor a block device",
+                path.display()
+            )));
+        } else {
+            return Err(not_seekable());
+        };
+        files.push((path.clone(), Arc::new(file), size));
+        if settings.tee {
+            // --tee pipes the first file; the rest are arguments.
+            break;
+        }
+    }
+    if files.is_empty() {
+        return Err(UsageError(
+            "--pipepart needs a file to split: give it with -a FILE or :::: FILE.".into(),
+        ));
+    }
+    Ok(files)
+}
+
+/// Standard input, read in big pieces straight into the cutter's buffer
+/// (through a descriptor of its own: `std`'s buffer must not keep what
+/// `Spool` splices on from).
+fn stdin_reader() -> Box<dyn Read + Send> {
+    // A bigger pipe means fewer wake-ups of whoever writes into it.
+    let _ = rustix::pipe::fcntl_setpipe_size(io::stdin().as_fd(), 1 << 20);
+    match io::stdin().as_fd().try_clone_to_owned() {
+        Ok(fd) => Box::new(File::from(fd)),
+        // Closed: an empty input.
+        Err(_) => Box::new(io::empty()),
+    }
+}
+
+/// Standard input if it is a pipe (for `Spool`).
+fn piped_stdin() -> Option<std::os::fd::OwnedFd> {
+    let fd = io::stdin().as_fd().try_clone_to_owned().ok()?;
+    let stat = rustix::fs::fstat(&fd).ok()?;
+    (rustix::fs::FileType::from_raw_mode(stat.st_mode) == rustix::fs::FileType::Fifo).then_some(fd)
+}
+
+/// Standard input if it is a regular file: (it, our offset in it, its size).
+fn regular_stdin() -> Option<(Arc<File>, u64, u64)> {
+    let fd = io::stdin().as_fd().try_clone_to_owned().ok()?;
+    let file = File::from(fd);
+    let meta = file.metadata().ok()?;
+    if !meta.is_file() {
+        return None;
+    }
+    let offset = rustix::fs::seek(&file, rustix::fs::SeekFrom::Current(0)).ok()?;
+    Some((Arc::new(file), offset, meta.len()))
+}
+
+/// How a job's `{}` is named.
+#[derive(Debug)]
+struct Names {
+    /// `--cat`/`--fifo`: the directory of the files (`{}`).
+    tmp: Option<PathBuf>,
+}
+
+impl Names {
+    /// `{}` is the file with `--cat`/`--fifo`; without arguments it is
+    /// empty (`''` in the command, as GNU's; `{#}` and the like still
+    /// work). A command with no replacement string of its own gets
+    /// nothing appended then (see `run`).
+    fn name(&self, job: &mut Job) {
+        if let Some(dir) = &self.tmp {
+            let path = dir.join(job.seq.to_string());
+            job.args = vec![path.into_os_string().into_encoded_bytes()];
+        } else if job.args.is_empty() {
+            job.args = vec![Vec::new()];
+        }
+    }
+}
+
+/// Jobs with their perl expressions evaluated, in batches where the next
+/// job is at hand (as `JobSource` does).
+struct Evaluated<S> {
+    source: S,
+    evaluator: Evaluator,
+    ahead: Ahead,
+}
+
+impl<S: Unevaluated + Send> Evaluated<S> {
+    fn new(source: S, evaluator: &Evaluator) -> Evaluated<S> {
+        Evaluated {
+            source,
+            evaluator: evaluator.clone(),
+            ahead: Ahead::default(),
+        }
+    }
+}
+
+impl<S: Unevaluated + Send> Jobs for Evaluated<S> {
+    fn next_job(&mut self) -> io::Result<Option<Job>> {
+        self.ahead.next(&self.evaluator, &mut self.source)
+    }
+}
+
+/// Jobs made up front (`--tee`).
+struct Ready(VecDeque<Job>);
+
+impl Unevaluated for Ready {
+    fn next_unevaluated(&mut self) -> io::Result<Option<Job>> {
+        Ok(self.0.pop_front())
+    }
+
+    fn input_ready(&self) -> bool {
+        true
+    }
+}
+
+enum Blocks {
+    Stream {
+        cutter: Cutter<Box<dyn Read + Send>>,
+        header: Arc<[u8]>,
+        remove: Option<Separator>,
+        /// Blocks to take at most.
+        most: usize,
+    },
+    Spool(Spool),
+    Windows {
+        windows: Windows,
+        file: Arc<File>,
+        header: Arc<[u8]>,
+    },
+    Parts {
+        files: VecDeque<(PathBuf, Arc<File>, u64)>,
+        current: Option<(Parts, Arc<File>, Arc<[u8]>)>,
+        block: u64,
+        header: Option<super::header::HeaderRule>,
+        separator: Separator,
+    },
+    Robin(Receiver<Request>),
+}
+
+impl Blocks {
+    fn next(&mut self) -> io::Result<Option<Stdin>> {
+        match self {
+            Blocks::Stream {
+                cutter,
+                header,
+                remove,
+                most,
+            } => {
+                if *most == 0 {
+                    return Ok(None);
+                }
+                *most -= 1;
+                let recycler = cutter.recycler();
+                Ok(cutter.next_block()?.map(|data| {
+                    let data = match remove {
+                        Some(separator) => {
+                            let removed = separator.remove(&data);
+                            recycler.give(data);
+                            removed
+                        }
+                        None => data,
+                    };
+                    Stdin::Block(Arc::new(Block {
+                        header: header.clone(),
+                        data,
+                        recycler: Some(recycler),
+                    }))
+                }))
+            }
+            Blocks::Spool(spool) => Ok(spool.next_block()?.map(|(file, len)| {
+                Stdin::Spooled(Arc::new(Spooled {
+                    file: Arc::new(file),
+                    len,
+                }))
+            })),
+            Blocks::Windows { windows, file, header } => match windows.next_part()? {
+                Some(range) => Ok(Some(Stdin::Part(Arc::new(FilePart {
+                    file: file.clone(),
+                    header: header.clone(),
+                    range,
+                })))),
+                None => {
+                    // Like a reader of the whole input, leave it at its end.
+                    let _ = rustix::fs::seek(&**file, rustix::fs::SeekFrom::Start(windows.size()));
+                    Ok(None)
+                }
+            },
+            Blocks::Parts {
+                files,
+                current,
+                block,
+                header,
+                separator,
+            } => loop {
+                if let Some((parts, file, head)) = current {
+                    if let Some(range) = parts.next_part()? {
+                        return Ok(Some(Stdin::Part(Arc::new(FilePart {
+                            file: file.clone(),
+                            header: head.clone(),
+                            range,
+                        }))));
+                    }
+                    *current = None;
+                }
+                let Some((_, file, size)) = files.pop_front() else {
+                    return Ok(None);
+                };
+                let head = match header {
+                    Some(rule) => header_at(&file, 0, size, *block, rule)?,
+                    None => Vec::new(),
+                };
+                let parts = Parts::new(file.clone(), size, head.len() as u64, *block, separator.clone());
+                *current = Some((parts, file, Arc::from(head)));
+            },
+            Blocks::Robin(requests) => match requests.recv() {
+                Ok(Ok(claim)) => Ok(Some(Stdin::Dealt(claim))),
+                Ok(Err(e)) => Err(e),
+                Err(_) => Ok(None),
+            },
+        }
+    }
+}
+
+/// One job per block.
+struct PipeJobs {
+    blocks: Blocks,
+    args: Option<JobSource>,
+    names: Names,
+    next_seq: u64,
+}
+
+impl Unevaluated for PipeJobs {
+    /// Only a file's next part is sure to be at hand; a stream's next block
+    /// may wait for input.
+    fn input_ready(&self) -> bool {
+        matches!(self.blocks, Blocks::Windows { .. } | Blocks::Parts { .. })
+    }
+
+    fn next_unevaluated(&mut self) -> io::Result<Option<Job>> {
+        let Some(stdin) = self.blocks.next()? else {
+            return Ok(None);
+        };
+        let (records, args) = match &mut self.args {
+            Some(source) => match source.next_job()? {
+                Some(job) => (job.records, job.args),
+                None => {
+                    self.args = None;
+                    (Vec::new(), Vec::new())
+                }
+            },
+            None => (Vec::new(), Vec::new()),
+        };
+        let mut job = Job {
+            seq: self.next_seq,
+            records,
+            args,
+            total: None,
+            evaluated: None,
+            stdin: Some(stdin),
+        };
+        self.next_seq += 1;
+        self.names.name(&mut job);
+        Ok(Some(job))
+    }
+}

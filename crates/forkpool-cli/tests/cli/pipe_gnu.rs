@@ -1,0 +1,260 @@
+//! `--pipe` and `--pipepart` beside the installed GNU parallel (CI
+//! installs it): the same cases through both, the same output, exit status
+//! and joblog.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use super::pipe::{SHOW, seq};
+use super::{Dir, joblog_rows, wait_for};
+
+/// Runs `program ARGS` (GNU's `parallel` or ours, called `parallel`) with
+/// `stdin`; returns stdout and the exit status.
+fn both(args: &[&str], stdin: &[u8], dir: &Path) -> [(String, i32); 2] {
+    let run = |mut cmd: Command| -> (String, i32) {
+        let mut child = cmd
+            .args(args)
+            .current_dir(dir)
+            .env("PARALLEL_SHELL", "/bin/bash")
+            .env("SHELL", "/bin/bash")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("GNU parallel must be installed (.ci/run installs it)");
+        let mut input = child.stdin.take().unwrap();
+        let data = stdin.to_vec();
+        let feeder = std::thread::spawn(move || {
+            let _ = input.write_all(&data);
+        });
+        let out = child.wait_with_output().unwrap();
+        feeder.join().unwrap();
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            out.status.code().unwrap_or(-1),
+        )
+    };
+    let gnu = run(Command::new("parallel"));
+    let mut ours = Command::new(env!("CARGO_BIN_EXE_forkpool"));
+    std::os::unix::process::CommandExt::arg0(&mut ours, "parallel");
+    [gnu, run(ours)]
+}
+
+#[test]
+fn the_same_blocks_and_statuses_as_gnu_parallel() {
+    let d = Dir::new();
+    let s1000 = seq(1000);
+    d.file("s1000", &s1000);
+    d.file("hdr", "h1\nh2\n1\n2\n3\n4\n5\n");
+    let fasta = ">a\nAAA\n>b\nBB\n>c\nC\n";
+    let junk = "junk\n>a\n1\n>b\n2\n";
+    let ten = seq(10);
+    let cases: Vec<(&str, Vec<&str>)> = vec![
+        (&ten, vec!["--pipe", "-N3", "--block", "4", SHOW]),
+        (&ten, vec!["--pipe", "-L2", "--block", "12", SHOW]),
+        (&ten, vec!["--pipe", "-L2", "-N2", SHOW]),
+        (&s1000, vec!["--pipe", "--block", "100", SHOW]),
+        (&s1000, vec!["--pipe", "--block", "1k", "--recend", "0\\n", SHOW]),
+        (
+            &s1000,
+            vec!["--pipe", "--block", "100", "--recend", "0", "--recstart", "1", SHOW],
+        ),
+        (&s1000, vec!["--pipe", "--block", "30", "--recstart", "9", SHOW]),
+        (&s1000, vec!["--pipe", "--block", "100", "--header", ":", SHOW]),
+        (
+            "h1\nh2\n1\n2\n3\n4\n5\n",
+            vec!["--pipe", "--header", "2", "--block", "3", SHOW],
+        ),
+        (
+            "h1\nh2\n1\n2\n3\n4\n5\n",
+            vec!["--pipe", "--header", "h[12]\\nh2\\n", "-N2", SHOW],
+        ),
+        (fasta, vec!["--pipe", "--recstart", ">", "-N1", "--rrs", SHOW]),
+        ("a;b;c;d;e", vec!["--pipe", "--recend", ";", "--rrs", "-N2", SHOW]),
+        (
+            "a1b22c333d",
+            vec!["--pipe", "--regexp", "--recend", "[0-9]+", "--block", "4", SHOW],
+        ),
+        (junk, vec!["--pipe", "--recstart", ">", "-N1", SHOW]),
+        (junk, vec!["--pipe", "--regexp", "--recstart", ">", "-N1", SHOW]),
+        (
+            &ten,
+            vec!["--pipe", "--block", "4", "echo {} {#}; cat", ":::", "a", "b"],
+        ),
+        (&ten, vec!["--pipe", "--dry-run", "-N3", "echo {} {1} x"]),
+        // A job reads its block, not its arguments: nothing is appended
+        // (but the file, with --cat/--fifo), and -N groups the arguments
+        // too.
+        (&ten, vec!["--pipe", "-N3", "--dry-run", "echo", ":::", "a", "b"]),
+        (&ten, vec!["--pipe", "-N3", "--tag", "cat", ":::", "a", "b", "c", "d"]),
+        (
+            &ten,
+            vec!["--pipe", "-N3", "echo {2} {1}; cat", ":::", "a", "b", "c", "d"],
+        ),
+        (
+            &ten,
+            vec!["--pipe", "--tee", "-N2", "echo {}; wc -l", ":::", "a", "b", "c", "d"],
+        ),
+        (&ten, vec!["--pipe", "--tee", "echo", ":::", "a", "b"]),
+        (&ten, vec!["--pipe", "-N4", "--fifo", "wc -c <"]),
+        (&ten, vec!["--pipe", "-N4", "--cat", "wc -c <"]),
+        (
+            &s1000,
+            vec!["--pipe", "-N100", "cat >/dev/null; exit $(( $PARALLEL_SEQ % 3 ))"],
+        ),
+        (&ten, vec!["--pipe", "-N5", "kill -9 $$"]),
+        (
+            &s1000,
+            vec!["--pipe", "--block", "100", "--round-robin", "-j3", "wc -l"],
+        ),
+        (&ten, vec!["--pipe", "--round-robin", "-N1", "-j3", "echo {#}; cat"]),
+        (&ten, vec!["--pipe", "--tee", "echo {}; wc -l", ":::", "a", "b", "c"]),
+        (&ten, vec!["--pipe", "-N3", "--fifo", "cat {}"]),
+        (&ten, vec!["--pipe", "-N3", "--cat", "wc -l < {}"]),
+        ("", vec!["--pipepart", "-a", "s1000", "--block", "500", SHOW]),
+        ("", vec!["--pipepart", "-a", "s1000", "-j3", "wc -l"]),
+        ("", vec!["--pipepart", "-a", "s1000", "--block", "-2", "wc -l"]),
+        ("", vec!["--pipepart", "-a", "s1000", "--block", "-2.5", "-j2", "wc -l"]),
+        // --round-robin makes it one part per slot, whatever --block says.
+        (
+            "",
+            vec![
+                "--pipepart",
+                "-a",
+                "s1000",
+                "--round-robin",
+                "--block",
+                "100",
+                "-j2",
+                "wc -l",
+            ],
+        ),
+        (
+            "",
+            vec!["--pipepart", "-a", "s1000", "-a", "hdr", "--block", "100", "wc -l"],
+        ),
+        (
+            "",
+            vec!["--pipepart", "-a", "hdr", "--header", "2", "--block", "3", SHOW],
+        ),
+        (
+            "",
+            vec![
+                "--pipepart",
+                "-a",
+                "s1000",
+                "--block",
+                "300",
+                "--regexp",
+                "--recend",
+                "[05]\\n",
+                SHOW,
+            ],
+        ),
+        (
+            "",
+            vec!["--pipepart", "-a", "s1000", "--block", "300", "--recstart", "7", SHOW],
+        ),
+        (
+            "",
+            vec!["--pipepart", "--tee", "-a", "s1000", "echo {}; wc -l", ":::", "a", "b"],
+        ),
+        (
+            "",
+            vec!["--pipepart", "-a", "s1000", "--block", "1k", "--fifo", "wc -l < {}"],
+        ),
+        (&ten, vec!["--pipe", "--bar", "cat"]),
+        (&ten, vec!["--pipe", "--fifo", "--cat", "cat"]),
+    ];
+    let mut differences = Vec::new();
+    for (stdin, args) in &cases {
+        let mut all = vec!["-k"];
+        all.extend_from_slice(args);
+        let [gnu, ours] = both(&all, stdin.as_bytes(), d.0.path());
+        if gnu != ours {
+            differences.push(format!("{args:?}\n  GNU:  {gnu:?}\n  ours: {ours:?}"));
+        }
+    }
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+}
+
+#[test]
+fn the_joblog_of_a_pipe_run_matches_gnu_parallels_but_for_times() {
+    let d = Dir::new();
+    let input = seq(100);
+    let file = d.file("in", &input);
+    let job = "cat >/dev/null; exit {#}";
+    let cases: [(&[&str], i32); 3] = [
+        // Send is the block's size...
+        (&["-j1", "--pipe", "-N30", job], 4),
+        // ... but nothing for parts read by the job and for --tee (whose
+        // jobs all run at once).
+        (&["-j1", "--pipepart", "-a", &file, "--block", "100", job], 3),
+        (&["--pipe", "--tee", job, ":::", "a", "b"], 2),
+    ];
+    for (args, failed) in cases {
+        let mut rows = Vec::new();
+        for program in ["parallel", env!("CARGO_BIN_EXE_forkpool")] {
+            let log = d.s(&format!("log-{}", rows.len()));
+            let mut child = Command::new(program)
+                .args(["-k", "--joblog", &log])
+                .args(args)
+                .env("PARALLEL_SHELL", "/bin/bash")
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+            assert_eq!(child.wait().unwrap().code(), Some(failed), "{program} {args:?}");
+            assert!(wait_for(Duration::from_secs(5), || Path::new(&log).exists()));
+            let without_times: Vec<Vec<String>> = joblog_rows(Path::new(&log))
+                .into_iter()
+                .map(|mut row| {
+                    row[2].clear();
+                    row[3].clear();
+                    row
+                })
+                .collect();
+            rows.push(without_times);
+        }
+        assert_eq!(rows[1], rows[0], "{args:?}: ours, then GNU's");
+    }
+}
+
+#[test]
+fn files_names_each_blocks_output_file_as_gnu_parallel() {
+    let d = Dir::new();
+    d.file("s1000", &seq(1000));
+    let tmp = d.s("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let ten = seq(10);
+    let cases: Vec<(&str, Vec<&str>)> = vec![
+        (&ten, vec!["--pipe", "-N3", "cat"]),
+        (&ten, vec!["--pipe", "-N4", "--cat", "wc -l < {}"]),
+        (&ten, vec!["--pipe", "--tee", "echo {}; wc -l", ":::", "a", "b"]),
+        ("", vec!["--pipepart", "-a", "s1000", "--block", "1k", "wc -l"]),
+    ];
+    for (stdin, args) in &cases {
+        let mut all = vec!["-k", "--files", "--tmpdir", &tmp];
+        all.extend_from_slice(args);
+        let [gnu, ours] = both(&all, stdin.as_bytes(), d.0.path()).map(|(stdout, code)| {
+            // Each line names a file in --tmpdir, as GNU names them; what
+            // counts is what the files hold, in order.
+            let held: Vec<String> = stdout
+                .lines()
+                .map(|name| {
+                    let path = Path::new(name);
+                    assert_eq!(path.parent(), Some(Path::new(&tmp)), "{args:?}: {name}");
+                    assert!(name.ends_with(".par"), "{args:?}: {name}");
+                    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{args:?}: {name}: {e}"))
+                })
+                .collect();
+            (held, code)
+        });
+        assert!(!gnu.0.is_empty(), "{args:?}: GNU printed no file names");
+        assert_eq!(ours, gnu, "{args:?}: ours, then GNU's");
+    }
+}
