@@ -44,6 +44,8 @@ pub enum StartMethod {
 pub struct PoolBuilder {
     workers: Option<usize>,
     task_timeout: Option<Duration>,
+    timeout_grace: Option<Duration>,
+    recycle_above: Option<u64>,
     max_tasks_per_worker: Option<usize>,
     memory_limit: Option<u64>,
     worker_init: Option<fn()>,
@@ -66,6 +68,8 @@ impl Default for PoolBuilder {
         PoolBuilder {
             workers: None,
             task_timeout: None,
+            timeout_grace: None,
+            recycle_above: None,
             max_tasks_per_worker: None,
             memory_limit: None,
             worker_init: None,
@@ -98,6 +102,57 @@ impl PoolBuilder {
     /// Default: none.
     pub fn task_timeout(mut self, timeout: Duration) -> Self {
         self.task_timeout = Some(timeout);
+        self
+    }
+
+    /// How long a task that ran past its timeout gets to clean up: its
+    /// worker's process group is sent `SIGTERM`, then `SIGKILL` once the
+    /// grace is over (or at once when the group is gone). The task still
+    /// ends with [`TaskError::TimedOut`](crate::TaskError::TimedOut) at its
+    /// timeout's value. Default: none (`SIGKILL` at once).
+    ///
+    /// With a grace, `SIGTERM` does not end a worker by itself (it has a
+    /// handler that does nothing), so the programs a task started, which
+    /// get `SIGTERM`'s default action or their own handler, have the whole
+    /// grace; a task that wants to clean up itself installs its own
+    /// `SIGTERM` handler. Without one, it runs on until the `SIGKILL`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use forkpool::{Pool, TaskError};
+    ///
+    /// let pool = Pool::builder()
+    ///     .workers(1)
+    ///     .task_timeout(Duration::from_millis(200))
+    ///     .timeout_grace(Duration::from_millis(300))
+    ///     .build()?;
+    /// let hang = pool.submit(|_: ()| -> u8 { loop { std::thread::park() } }, ());
+    /// assert_eq!(hang.join(), Err(TaskError::TimedOut { after: Duration::from_millis(200) }));
+    /// # Ok::<(), forkpool::Error>(())
+    /// ```
+    pub fn timeout_grace(mut self, grace: Duration) -> Self {
+        self.timeout_grace = Some(grace);
+        self
+    }
+
+    /// Replace a worker, between tasks, once its resident memory after a
+    /// task is above `bytes`: the leak of a task series is contained
+    /// without failing any task (unlike
+    /// [`memory_limit`](Self::memory_limit), which fails the task that
+    /// crosses it). The worker finishes the task, hands over its result,
+    /// and exits; what it had not started runs on other workers. Default:
+    /// never.
+    ///
+    /// ```
+    /// let pool = forkpool::Pool::builder().workers(1).recycle_above(256 << 20).build()?;
+    /// // Each task leaks 100 MiB; every few tasks the worker is replaced.
+    /// let leaky = |_: u32| std::mem::forget(vec![1u8; 100 << 20]);
+    /// assert!(pool.map(leaky, 0..6).all(|r| r.is_ok()));
+    /// assert!(pool.stats().workers_recycled >= 1);
+    /// # Ok::<(), forkpool::Error>(())
+    /// ```
+    pub fn recycle_above(mut self, bytes: u64) -> Self {
+        self.recycle_above = Some(bytes);
         self
     }
 
@@ -332,6 +387,9 @@ impl PoolBuilder {
         if self.task_timeout == Some(Duration::ZERO) {
             return invalid("task_timeout must be longer than zero");
         }
+        if self.recycle_above == Some(0) {
+            return invalid("recycle_above must be more than zero bytes");
+        }
         if self.memory_limit == Some(0) {
             return invalid("memory_limit must be more than zero bytes");
         }
@@ -344,6 +402,8 @@ impl PoolBuilder {
             init: self.worker_init.map(sys::code::hook_offset),
             memory_limit: self.memory_limit,
             max_tasks: self.max_tasks_per_worker.map(|n| n as u64),
+            recycle_above: self.recycle_above,
+            survive_sigterm: self.timeout_grace.is_some_and(|g| !g.is_zero()),
             max_message: self.max_message_size as u32,
             confine,
             capture_output: self.task_output != TaskOutput::Inherit,
@@ -358,6 +418,7 @@ impl PoolBuilder {
         let config = supervisor::Config {
             workers,
             task_timeout: self.task_timeout,
+            timeout_grace: self.timeout_grace,
             memory_limit: self.memory_limit,
             cpu_limit,
             max_tasks: self.max_tasks_per_worker.map(|n| n as u64),

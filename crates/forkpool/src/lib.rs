@@ -120,6 +120,36 @@
 //!   kills every worker's group and exits. Processes are reaped through
 //!   pidfds, never by a pid that could have been reused.
 //!
+//! # Control over running work
+//!
+//! - [`Task::abort`] ends a task wherever it is: queued, it is cancelled;
+//!   running, its worker and the worker's whole process group are killed
+//!   and replaced, and no other task is touched.
+//! - [`Pool::task`] sets a timeout or a memory limit for some tasks only
+//!   ([`TaskOptions`]); the error names that value.
+//! - [`PoolBuilder::timeout_grace`]: a timed-out task's process group gets
+//!   `SIGTERM` and time to clean up before `SIGKILL`.
+//! - [`PoolBuilder::recycle_above`]: a worker that has grown past a size is
+//!   replaced between tasks, failing nothing (where `memory_limit` fails
+//!   the task that crosses it).
+//! - [`Pool::stats`] counts what happened ([`PoolStats`]); with the
+//!   `tracing` feature the pool also emits events (target `forkpool`) for
+//!   workers starting, exiting, crashing and being recycled, timeouts and
+//!   aborts.
+//!
+//! ```
+//! use std::time::Duration;
+//! use forkpool::{Pool, TaskError};
+//!
+//! let pool = Pool::builder().workers(2).timeout_grace(Duration::from_millis(200)).build()?;
+//! let slow = pool.task().timeout(Duration::from_secs(5)).submit(|ms: u64| std::thread::sleep(Duration::from_millis(ms)), 60_000);
+//! std::thread::sleep(Duration::from_millis(50));
+//! assert!(slow.abort());
+//! assert_eq!(slow.join(), Err(TaskError::Cancelled));
+//! assert_eq!(pool.stats().aborted, 1);
+//! # Ok::<(), forkpool::Error>(())
+//! ```
+//!
 //! # Least privilege
 //!
 //! By default a worker runs with everything your process has: its user,
@@ -370,11 +400,17 @@ mod confine;
 mod error;
 mod guardian;
 mod ipc;
+/// Fuzzing entry points (the `fuzzing` feature; not a stable API).
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub use ipc::fuzz;
 mod map;
+mod options;
 mod output;
 mod pool;
 mod shm;
 mod slot;
+mod stats;
 mod stream;
 mod supervisor;
 mod sys;
@@ -386,9 +422,11 @@ pub use builder::{DEFAULT_MAX_MESSAGE_SIZE, PoolBuilder, StartMethod};
 pub use confine::{Rlimit, Sandbox};
 pub use error::{Error, ErrorKind, TaskError};
 pub use map::{CapturedMap, Map};
+pub use options::TaskOptions;
 pub use output::{Captured, DEFAULT_CAPTURE_LIMIT, TaskOutput};
 pub use pool::Pool;
 pub use shm::{SharedBytes, SharedBytesMut, SharedSlice, SharedSliceMut};
+pub use stats::PoolStats;
 pub use stream::TaskStream;
 pub use sys::exit::ExitReason;
 pub use sys::signal::signal_name;

@@ -16,6 +16,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::TaskError;
+use crate::options::Limits;
 use crate::output::{Captured, ItemOutput};
 use crate::pool::{Pool, encode_item};
 use crate::slot::{self, Decoded, Label, Slot};
@@ -46,6 +47,8 @@ pub struct Map<'pool, I, R> {
     /// Inputs taken so far: the input position of the next chunk's first item.
     taken: u64,
     entry: CodeOffset,
+    /// The items' own limits (`Pool::task`).
+    limits: Limits,
     window: Window,
     max_in_flight: usize,
     chunk: ChunkSize,
@@ -81,6 +84,7 @@ where
             input_done: false,
             taken: 0,
             entry,
+            limits: Limits::default(),
             window: Window::new(ordered),
             max_in_flight: 2 * pool.workers() + 2,
             chunk: ChunkSize::new(TARGET_CHUNK_NS, MAX_CHUNK_ITEMS),
@@ -88,6 +92,12 @@ where
             ready_output: None,
             result: PhantomData,
         }
+    }
+
+    /// Runs the items under `limits`.
+    pub(crate) fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// This map's id, unique in the process. Under
@@ -134,7 +144,7 @@ where
             );
             self.input_done = chunk.input_done;
             if chunk.count > 0 {
-                let slot = Slot::new(chunk.count, self.label());
+                let slot = Slot::with(chunk.count, self.label(), self.limits, self.pool.counters());
                 self.taken += u64::from(chunk.count);
                 jobs.push(Job::new(
                     self.entry,
@@ -152,7 +162,7 @@ where
                 // already failed.
                 let label = self.label();
                 self.taken += 1;
-                self.window.push(Slot::failed(1, label, error));
+                self.window.push(Slot::failed(1, label, error, self.pool.counters()));
             }
         }
         if !jobs.is_empty() {

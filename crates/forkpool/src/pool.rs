@@ -8,12 +8,13 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::builder::PoolBuilder;
-use crate::call;
 use crate::error::TaskError;
 use crate::ipc::codec;
 use crate::ipc::outbox::Attachment;
 use crate::map::Map;
+use crate::options::{Limits, TaskOptions};
 use crate::slot::{self, Label, Slot};
+use crate::stats::{Counters, PoolStats};
 use crate::supervisor::{Job, Shared, Stop};
 use crate::sys::code::CodeOffset;
 use crate::task::Task;
@@ -97,25 +98,55 @@ impl Pool {
         A: Serialize + DeserializeOwned + Send + 'static,
         R: Serialize + DeserializeOwned + Send + 'static,
     {
-        let _ = f;
-        let entry = call::entry_offset::<F, A, R>();
-        Task::new(self.submit_one(entry, &arg))
+        self.task().submit(f, arg)
+    }
+
+    /// Settings for one submission (a timeout, a memory limit) that
+    /// override the pool's for it alone; see [`TaskOptions`].
+    ///
+    /// ```
+    /// use forkpool::{Pool, TaskError};
+    ///
+    /// let pool = Pool::builder().workers(1).build()?;
+    /// let greedy = pool.task().memory_limit(16 << 20).submit(|n: usize| vec![1u8; n].len(), 1 << 30);
+    /// assert_eq!(greedy.join(), Err(TaskError::MemoryLimitExceeded { limit: 16 << 20 }));
+    /// # Ok::<(), forkpool::Error>(())
+    /// ```
+    pub fn task(&self) -> TaskOptions<'_> {
+        TaskOptions::new(self)
+    }
+
+    /// What the pool has done so far: tasks submitted, queued, running,
+    /// completed and failed, and how workers came and went. See
+    /// [`PoolStats`].
+    pub fn stats(&self) -> PoolStats {
+        self.shared.counters.snapshot()
+    }
+
+    pub(crate) fn counters(&self) -> Option<Arc<Counters>> {
+        Some(self.shared.counters.clone())
     }
 
     /// Encodes `arg` and hands it to the supervisor as one task of `entry`.
-    pub(crate) fn submit_one<A: Serialize + ?Sized>(&self, entry: CodeOffset, arg: &A) -> Arc<Slot> {
+    pub(crate) fn task_with<A: Serialize + ?Sized, R: DeserializeOwned>(
+        &self,
+        entry: CodeOffset,
+        arg: &A,
+        limits: Limits,
+    ) -> Task<R> {
         let mut data = Vec::with_capacity(32);
         let label = Label::task(slot::next_id());
         let mut fds = Vec::new();
-        match encode_item(&mut data, &mut fds, self, arg) {
-            Err(error) => Slot::failed(1, label, error),
+        let slot = match encode_item(&mut data, &mut fds, self, arg) {
+            Err(error) => Slot::failed(1, label, error, self.counters()),
             Ok(size) => {
-                let slot = Slot::new(1, label);
+                let slot = Slot::with(1, label, limits, self.counters());
                 self.shared
                     .submit(Job::new(entry, slot.clone(), data, fds, 1, size, true));
                 slot
             }
-        }
+        };
+        Task::new(slot, Arc::downgrade(&self.shared))
     }
 
     /// Runs `count` items already encoded (`len u32 | bytes` each) for the
@@ -132,15 +163,13 @@ impl Pool {
         at_most_once: bool,
         timeout: Option<std::time::Duration>,
     ) -> Arc<Slot> {
-        let slot = Slot::new(
-            count,
-            Label {
-                id: slot::next_id(),
-                base: Some(0),
-            },
-        );
+        let label = Label {
+            id: slot::next_id(),
+            base: Some(0),
+        };
+        let slot = Slot::with(count, label, self.capped(timeout), self.counters());
         let size = data.len() as u64;
-        let job = Job::new(entry, slot.clone(), data, Vec::new(), count, size, at_most_once).with_timeout(timeout);
+        let job = Job::new(entry, slot.clone(), data, Vec::new(), count, size, at_most_once);
         self.shared.submit(job);
         slot
     }
@@ -156,6 +185,7 @@ impl Pool {
         count: u32,
         timeout: Option<std::time::Duration>,
     ) -> Vec<Arc<Slot>> {
+        let limits = self.capped(timeout);
         let mut jobs = Vec::with_capacity(count as usize);
         let mut slots = Vec::with_capacity(count as usize);
         for item in crate::ipc::protocol::Items::new(data, count) {
@@ -167,10 +197,10 @@ impl Pool {
                         o.extend_from_slice(item.inline);
                         Ok::<(), ()>(())
                     });
-                    let slot = Slot::new(1, Label::task(slot::next_id()));
+                    let slot = Slot::with(1, Label::task(slot::next_id()), limits, self.counters());
                     if pushed.is_ok() {
                         let size = item.inline.len() as u64;
-                        jobs.push(Job::new(entry, slot.clone(), one, Vec::new(), 1, size, true).with_timeout(timeout));
+                        jobs.push(Job::new(entry, slot.clone(), one, Vec::new(), 1, size, true));
                     }
                     slot
                 }
@@ -178,12 +208,24 @@ impl Pool {
                     1,
                     Label::task(slot::next_id()),
                     TaskError::Protocol { message: e.to_string() },
+                    self.counters(),
                 ),
             };
             slots.push(slot);
         }
         self.shared.submit_all(jobs);
         slots
+    }
+
+    /// The limits of a cluster client's items: its `timeout`, capped by the
+    /// pool's own `task_timeout` (a node's cap on every client's).
+    #[cfg(feature = "cluster")]
+    fn capped(&self, timeout: Option<std::time::Duration>) -> Limits {
+        let timeout = match (timeout, self.shared.task_timeout) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        Limits { timeout, memory: None }
     }
 
     /// Runs `f` on every input, in the workers, and yields the results in
@@ -207,8 +249,7 @@ impl Pool {
         R: Serialize + DeserializeOwned + Send + 'static,
         I: IntoIterator<Item = A>,
     {
-        let _ = f;
-        Map::new(self, call::entry_offset::<F, A, R>(), inputs.into_iter(), true)
+        self.task().map(f, inputs)
     }
 
     /// Like [`map`](Pool::map), but yields results as they finish rather
@@ -220,8 +261,7 @@ impl Pool {
         R: Serialize + DeserializeOwned + Send + 'static,
         I: IntoIterator<Item = A>,
     {
-        let _ = f;
-        Map::new(self, call::entry_offset::<F, A, R>(), inputs.into_iter(), false)
+        self.task().map_unordered(f, inputs)
     }
 
     /// The number of workers the pool keeps.

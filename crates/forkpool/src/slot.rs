@@ -26,7 +26,9 @@ use crate::ipc::codec;
 use crate::ipc::frame::FrameFds;
 use crate::ipc::panic::PanicReport;
 use crate::ipc::protocol::{Record, Records, Tag};
+use crate::options::Limits;
 use crate::output::ItemOutput;
+use crate::stats::Counters;
 
 const QUEUED: u8 = 0;
 const DISPATCHED: u8 = 1;
@@ -329,20 +331,39 @@ pub(crate) struct Slot {
     finished: AtomicBool,
     /// Nobody wants the results any more (see `abandon`).
     abandoned: AtomicBool,
+    /// Ended by `abort` while a worker had it: its worker must go.
+    aborted: AtomicBool,
     items: u32,
+    /// This submission's own limits (`Pool::task`), over the pool's.
+    limits: Limits,
+    /// The pool's counters, told how each part ended.
+    counters: Option<Arc<Counters>>,
     inner: Mutex<Inner>,
     cond: Condvar,
 }
 
 impl Slot {
     /// A slot for `items` items, queued.
+    #[cfg(any(test, feature = "cluster"))]
     pub(crate) fn new(items: u32, label: Label) -> Arc<Slot> {
+        Slot::with(items, label, Limits::default(), None)
+    }
+
+    /// A slot for `items` items, queued, with its own `limits`, reporting
+    /// to `counters`.
+    pub(crate) fn with(items: u32, label: Label, limits: Limits, counters: Option<Arc<Counters>>) -> Arc<Slot> {
+        if let Some(counters) = &counters {
+            counters.submitted(u64::from(items));
+        }
         Arc::new(Slot {
             label,
             state: AtomicU8::new(QUEUED),
             finished: AtomicBool::new(false),
             abandoned: AtomicBool::new(false),
+            aborted: AtomicBool::new(false),
             items,
+            limits,
+            counters,
             inner: Mutex::new(Inner::default()),
             cond: Condvar::new(),
         })
@@ -350,8 +371,8 @@ impl Slot {
 
     /// A slot that is already finished: all `items` failed with `error`
     /// (used when an argument cannot even be encoded).
-    pub(crate) fn failed(items: u32, label: Label, error: TaskError) -> Arc<Slot> {
-        let slot = Slot::new(items, label);
+    pub(crate) fn failed(items: u32, label: Label, error: TaskError, counters: Option<Arc<Counters>>) -> Arc<Slot> {
+        let slot = Slot::with(items, label, Limits::default(), counters);
         slot.state.store(DISPATCHED, Ordering::Relaxed);
         slot.add(Part::Failed {
             first: 0,
@@ -369,6 +390,11 @@ impl Slot {
     /// Which submission this is.
     pub(crate) fn label(&self) -> Label {
         self.label
+    }
+
+    /// This submission's own limits.
+    pub(crate) fn limits(&self) -> Limits {
+        self.limits
     }
 
     /// Keeps what item `index` wrote, for `join_captured`. Must come
@@ -420,6 +446,45 @@ impl Slot {
         true
     }
 
+    /// Ends the slot as `Cancelled` wherever it is: queued, it is
+    /// cancelled; handed to a worker, it ends now, its results will be
+    /// ignored, and the supervisor (told by the caller) kills the worker if
+    /// it runs the item, or has it skipped if it has not started it.
+    /// Returns `Some(running)` when this call ended the slot, `running`
+    /// being whether a worker had it; `None` when it had already ended.
+    ///
+    /// Decided under the slot's lock, like the results that race it: the
+    /// slot ends exactly once, either way.
+    pub(crate) fn abort(&self) -> Option<bool> {
+        if self.cancel() {
+            return Some(false);
+        }
+        let mut inner = lock(&self.inner);
+        if self.is_finished() {
+            return None;
+        }
+        self.abandoned.store(true, Ordering::Release);
+        self.aborted.store(true, Ordering::Release);
+        inner.covered = 0;
+        inner.assembling.clear();
+        inner.outputs.clear();
+        if let Some(counters) = &self.counters {
+            counters.aborted();
+        }
+        let part = Part::Failed {
+            first: 0,
+            count: self.items,
+            error: TaskError::Cancelled,
+        };
+        self.add_locked(inner, part);
+        Some(true)
+    }
+
+    /// True when the slot was aborted while a worker had it.
+    pub(crate) fn is_aborted(&self) -> bool {
+        self.aborted.load(Ordering::Acquire)
+    }
+
     /// True when the slot was cancelled.
     pub(crate) fn is_cancelled(&self) -> bool {
         self.state.load(Ordering::Acquire) == CANCELLED
@@ -453,6 +518,12 @@ impl Slot {
     fn add_locked(&self, mut inner: MutexGuard<'_, Inner>, part: Part) {
         if inner.outcome.is_some() || self.finished.load(Ordering::Acquire) {
             return;
+        }
+        if let Some(counters) = &self.counters {
+            match &part {
+                Part::Records { count, .. } => counters.completed(u64::from(*count)),
+                Part::Failed { count, error, .. } => counters.failed(u64::from(*count), error),
+            }
         }
         inner.covered = inner.covered.saturating_add(part.count());
         inner.assembling.push(part);

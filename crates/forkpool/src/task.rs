@@ -4,7 +4,7 @@ use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -13,6 +13,7 @@ use serde::de::DeserializeOwned;
 use crate::error::TaskError;
 use crate::output::Captured;
 use crate::slot::{Notifier, Slot};
+use crate::supervisor::Shared;
 
 /// A task running (or queued to run) in the pool, that will produce an `R`.
 ///
@@ -30,6 +31,10 @@ use crate::slot::{Notifier, Slot};
 #[must_use = "a task's result is lost unless it is joined or awaited"]
 pub struct Task<R> {
     slot: Arc<Slot>,
+    /// Told when `abort` needs a worker killed; weak, so that a task kept
+    /// after its pool holds nothing of the pool. `None`: a cluster's task,
+    /// on another machine's pool, which `abort` cannot reach.
+    pool: Option<Weak<Shared>>,
     result: PhantomData<fn() -> R>,
 }
 
@@ -43,9 +48,20 @@ impl<R> fmt::Debug for Task<R> {
 }
 
 impl<R: DeserializeOwned> Task<R> {
-    pub(crate) fn new(slot: Arc<Slot>) -> Task<R> {
+    pub(crate) fn new(slot: Arc<Slot>, pool: Weak<Shared>) -> Task<R> {
         Task {
             slot,
+            pool: Some(pool),
+            result: PhantomData,
+        }
+    }
+
+    /// A task sent to a cluster (`forkpool::cluster`).
+    #[cfg(feature = "cluster")]
+    pub(crate) fn remote(slot: Arc<Slot>) -> Task<R> {
+        Task {
+            slot,
+            pool: None,
             result: PhantomData,
         }
     }
@@ -132,6 +148,49 @@ impl<R: DeserializeOwned> Task<R> {
     /// worker, or finished.
     pub fn cancel(&self) -> bool {
         self.slot.cancel()
+    }
+
+    /// Ends the task as [`TaskError::Cancelled`] wherever it is. A queued
+    /// task is cancelled (as [`cancel`](Task::cancel)); a running task's
+    /// worker is killed, with its whole process group (so what the task
+    /// started dies with it), and replaced; no other task is touched. The
+    /// task ends at once: `join` returns without waiting for the kill.
+    ///
+    /// Returns `false` if the task had already ended (with its result, an
+    /// error, or an earlier abort). When the task finishes on its own at
+    /// the same moment, it ends exactly once, either way: with its result
+    /// and `false`, or `Cancelled` and `true`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use forkpool::{Pool, TaskError};
+    ///
+    /// let pool = Pool::builder().workers(1).build()?;
+    /// let task = pool.submit(|_: ()| -> u8 { loop { std::thread::park() } }, ());
+    /// std::thread::sleep(Duration::from_millis(100)); // let it start
+    /// assert!(task.abort());
+    /// assert_eq!(task.join(), Err(TaskError::Cancelled));
+    /// // The pool replaced the worker.
+    /// assert_eq!(pool.submit(|x: u8| x + 1, 1).join(), Ok(2));
+    /// # Ok::<(), forkpool::Error>(())
+    /// ```
+    ///
+    /// A cluster's task cannot be aborted (it may be running on another
+    /// machine): `abort` returns `false` for it, as `cancel` does.
+    pub fn abort(&self) -> bool {
+        let Some(pool) = &self.pool else {
+            return false;
+        };
+        match self.slot.abort() {
+            None => false,
+            Some(false) => true,
+            Some(true) => {
+                if let Some(pool) = pool.upgrade() {
+                    pool.note_aborted();
+                }
+                true
+            }
+        }
     }
 
     fn take(&self) -> Result<R, TaskError> {

@@ -255,8 +255,8 @@ impl Cluster {
     /// at once when no live node serves `f` with these types (or `f` is
     /// not a remote function), [`NodeLost`](crate::TaskError::NodeLost) when
     /// its node went silent, [`BrokerLost`](crate::TaskError::BrokerLost)
-    /// when the broker did. `Task::cancel` always returns `false` for a
-    /// cluster task: it may already be on its way.
+    /// when the broker did. `Task::cancel` and `Task::abort` always return
+    /// `false` for a cluster task: it may already be on its way.
     pub fn submit<F, A, R>(&self, f: F, arg: A) -> Task<R>
     where
         F: Fn(A) -> R + Copy + Send + 'static,
@@ -271,7 +271,7 @@ impl Cluster {
                 let payload = session.encode_one(&arg)?;
                 Ok(session.send(&queue, 1, payload, true))
             });
-        Task::new(sent.unwrap_or_else(|error| Slot::failed(1, Label::task(slot::next_id()), error)))
+        Task::remote(sent.unwrap_or_else(|error| Slot::failed(1, Label::task(slot::next_id()), error, None)))
     }
 
     /// Runs `f` on every input on the cluster's nodes, and yields the

@@ -103,7 +103,8 @@ where
                 self.window.push(slot);
             }
             if let Some(error) = batch.failed {
-                self.window.push(Slot::failed(1, Label::task(slot::next_id()), error));
+                self.window
+                    .push(Slot::failed(1, Label::task(slot::next_id()), error, None));
             }
         }
     }

@@ -127,7 +127,7 @@
 //!   tasks submitted while the broker is unreachable wait for it. A broker
 //!   unreachable for `node_timeout`, or one that restarted without the
 //!   cluster's data, ends every task in flight the same way.
-//! - `Task::cancel` returns `false` for cluster tasks; dropping a `map`
+//! - `Task::cancel` and `Task::abort` return `false` for cluster tasks; dropping a `map`
 //!   early does not stop the batches already sent.
 //! - Only bytes cross machines: an argument or result that holds
 //!   [`SharedBytes`](crate::SharedBytes) or

@@ -416,7 +416,7 @@ impl Session {
             Label { id, base: Some(0) }
         };
         if let Some(error) = self.broken_error() {
-            return Slot::failed(items, label, error);
+            return Slot::failed(items, label, error, None);
         }
         let slot = Slot::new(items, label);
         // A cluster task cannot be taken back once handed to the writer.

@@ -94,7 +94,11 @@ pub(crate) fn encode<T: Serialize + ?Sized>(value: &T, sink: Sink<'_>) -> Result
         out[at..at + 4].copy_from_slice(&(size as u32).to_le_bytes());
         return Ok(size as u64);
     }
-    finish_encoding(result.map_err(|e| e.to_string()), spill, Encoded { at, fds, fds_at })
+    finish_encoding(
+        result.map_err(|e| super::serde_message::of_encoding(value, &e)),
+        spill,
+        Encoded { at, fds, fds_at },
+    )
 }
 
 /// Where an item's encoding went, besides its bytes.
@@ -170,7 +174,8 @@ pub(crate) fn decode<T: DeserializeOwned>(
     limit: usize,
 ) -> Result<T, CallError> {
     if item.out_of_line().is_none() && fds.is_empty() {
-        return wire::decoding_plain(|| postcard::from_bytes(item.inline)).map_err(decode_error);
+        return wire::decoding_plain(|| postcard::from_bytes(item.inline))
+            .map_err(|e| decode_error::<T>(item.inline, e));
     }
     decode_attached(item, fds, limit)
 }
@@ -185,7 +190,8 @@ fn decode_attached<T: DeserializeOwned>(
 ) -> Result<T, CallError> {
     let fail = |m: String| Err(CallError::Decode(m));
     let Some(body) = item.out_of_line() else {
-        return wire::decoding(fds, || postcard::from_bytes(item.inline)).map_err(decode_error);
+        return wire::decoding(fds, || postcard::from_bytes(item.inline))
+            .map_err(|e| decode_error::<T>(item.inline, e));
     };
     let mut own = fds.drain(..fds.len().min(body.fds())).collect::<Vec<_>>().into_iter();
     let (fd, board) = (own.next().flatten(), own.next().flatten());
@@ -209,7 +215,8 @@ fn decode_attached<T: DeserializeOwned>(
         Ok(view) => view,
         Err(e) => return fail(format!("cannot map its body: {e}")),
     };
-    wire::decoding(fds, || bulk::from_bytes(view.bytes())).map_err(decode_error)
+    let bytes = view.bytes();
+    wire::decoding(fds, || bulk::from_bytes(bytes)).map_err(|e| decode_error::<T>(bytes, e))
 }
 
 /// Tells a lane's creator that this process is done with it, when dropped.
@@ -221,10 +228,15 @@ impl Drop for Done {
     }
 }
 
-/// Why an item did not decode: the refusal of a shared buffer, if one was
-/// refused (`postcard` keeps no message of its own), or `postcard`'s.
+/// Why `bytes` did not decode as a `T`: the refusal of a shared buffer, if
+/// one was refused (`postcard` keeps no message of its own), or the
+/// `Deserialize` impl's own message (see `ipc::serde_message`), or
+/// `postcard`'s.
 #[cold]
 #[inline(never)]
-fn decode_error(e: postcard::Error) -> CallError {
-    CallError::Decode(wire::take_refusal().unwrap_or_else(|| e.to_string()))
+fn decode_error<T: DeserializeOwned>(bytes: &[u8], e: postcard::Error) -> CallError {
+    let message = wire::take_refusal().unwrap_or_else(|| super::serde_message::of_decoding::<T>(bytes, &e));
+    // The failed attempt's buffers are not needed any more.
+    wire::forget_failed();
+    CallError::Decode(message)
 }

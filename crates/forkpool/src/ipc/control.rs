@@ -38,6 +38,9 @@ pub(crate) enum ToZygote {
     Spawn { worker: u64 },
     /// Kill worker `worker` and its process group.
     Kill { worker: u64 },
+    /// Send `SIGTERM` to worker `worker`'s process group (a `Kill`
+    /// follows after the pool's `timeout_grace`).
+    Terminate { worker: u64 },
 }
 
 /// Zygote → supervisor.

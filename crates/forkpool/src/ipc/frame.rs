@@ -136,13 +136,13 @@ impl FrameReader {
     }
 
     /// Appends bytes (used by tests and by in-memory callers).
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn push(&mut self, bytes: &[u8]) {
         self.push_with_fds(bytes, Vec::new());
     }
 
     /// Appends bytes that arrived with `fds`.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn push_with_fds(&mut self, bytes: &[u8], fds: Vec<OwnedFd>) {
         self.compact();
         self.make_room(bytes.len()).unwrap();

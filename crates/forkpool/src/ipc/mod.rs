@@ -12,14 +12,21 @@
 //!   beside the messages.
 //! - [`status`]: the page each worker shares with the supervisor.
 //! - [`panic`]: what a worker reports about a task that panicked.
+//! - `fuzz`: entry points for fuzzing frames and control messages.
+//! - [`serde_message`]: the message of a failed `Serialize` or
+//!   `Deserialize` impl, which `postcard` drops.
 //! - [`stream`]: the frames of a streaming task.
 
 pub(crate) mod bulk;
 pub(crate) mod codec;
 pub(crate) mod control;
 pub(crate) mod frame;
+#[cfg(any(test, feature = "fuzzing"))]
+#[allow(unreachable_pub)]
+pub mod fuzz;
 pub(crate) mod outbox;
 pub(crate) mod panic;
 pub(crate) mod protocol;
+pub(crate) mod serde_message;
 pub(crate) mod status;
 pub(crate) mod stream;

@@ -56,6 +56,7 @@ pub(crate) mod kind {
     /// A streaming task (see `ipc::stream`).
     pub(crate) const STREAM: u8 = 3;
     pub(crate) const CANCEL: u8 = 4;
+    pub(crate) const LIMITS: u8 = 5;
     pub(crate) const READY: u8 = 10;
     pub(crate) const INIT_FAILED: u8 = 11;
     pub(crate) const RESULTS: u8 = 12;
@@ -455,13 +456,37 @@ fn parse_run(body: &[u8], fds: FrameFds) -> Result<Run<'_>, FrameError> {
     })
 }
 
+/// `memory` in a `LIMITS` frame meaning "the pool's own limit".
+const POOL_LIMIT: u64 = u64::MAX;
+
+/// Appends a `LIMITS` frame: the items of the `RUN` frames that follow may
+/// allocate `memory` bytes (`None`: as the pool allows).
+pub(crate) fn write_limits(out: &mut Vec<u8>, memory: Option<u64>) -> Result<(), FrameError> {
+    let at = frame::begin_frame(out, kind::LIMITS);
+    out.extend_from_slice(&memory.unwrap_or(POOL_LIMIT).to_le_bytes());
+    frame::end_frame(out, at)
+}
+
+fn parse_limits(body: &[u8]) -> Result<Option<u64>, FrameError> {
+    let mut c = Cursor::new(body, "limits");
+    let memory = c.u64("memory limit cut")?;
+    c.expect_end("bytes after the memory limit")?;
+    Ok((memory != POOL_LIMIT).then_some(memory))
+}
+
 /// What the supervisor sends a worker.
 #[derive(Debug)]
 pub(crate) enum ToWorker<'a> {
     Run(Run<'a>),
     Config(&'a [u8]),
     Stream(stream::Start<'a>),
-    Cancel { job: u64 },
+    Cancel {
+        job: u64,
+    },
+    /// The memory limit for the items that follow (`None`: the pool's).
+    Limits {
+        memory: Option<u64>,
+    },
 }
 
 /// Decodes a frame the supervisor sent.
@@ -471,6 +496,7 @@ pub(crate) fn parse_to_worker(frame: Frame<'_>) -> Result<ToWorker<'_>, FrameErr
         kind::CONFIG => Ok(ToWorker::Config(frame.body)),
         kind::STREAM => stream::parse_start(frame).map(ToWorker::Stream),
         kind::CANCEL => stream::parse_job(frame.body, "cancel").map(|job| ToWorker::Cancel { job }),
+        kind::LIMITS => parse_limits(frame.body).map(|memory| ToWorker::Limits { memory }),
         other => Err(FrameError::UnknownKind(other)),
     }
 }
@@ -561,6 +587,13 @@ impl ResultsWriter {
     pub(crate) fn rewind(&mut self, out: &mut Vec<u8>, at: usize, fds: usize) {
         out.truncate(at);
         self.fds.truncate(fds);
+    }
+
+    /// Removes the last record, which began at `at` with `fds`
+    /// descriptors attached before it.
+    pub(crate) fn unrecord(&mut self, out: &mut Vec<u8>, at: usize, fds: usize) {
+        self.rewind(out, at, fds);
+        self.count = self.count.saturating_sub(1);
     }
 
     /// Descriptors attached so far.

@@ -17,7 +17,7 @@
 //!   streaming task, the last of the stream's items (see
 //!   [`StatusPage::stamp`]), or `u64::MAX` while the stream waits for its
 //!   consumer
-//! - word 3: flags (`FLAG_OUT_OF_MEMORY`, `FLAG_PANICKED`)
+//! - word 3: flags (`FLAG_OUT_OF_MEMORY`, `FLAG_PANICKED`, `FLAG_RETIRED`)
 //! - word 4: length of the panic message in the text area
 //! - word 5: abandoned jobs posted so far (written by the supervisor)
 //! - word 6: with `RECALLED`, the last job id recalled (supervisor)
@@ -85,6 +85,10 @@ pub(crate) const FLAG_OUT_OF_MEMORY: u64 = 1;
 /// The running item panicked; the message is in the text area. Matters
 /// when panics abort (`panic = "abort"`), where no result record follows.
 pub(crate) const FLAG_PANICKED: u64 = 2;
+/// The worker left between items on purpose (`max_tasks_per_worker`,
+/// `recycle_above`, its CPU allowance): what it still held is nobody's
+/// fault.
+pub(crate) const FLAG_RETIRED: u64 = 4;
 
 /// Now, on the coarse monotonic clock (a few ns to read; millisecond
 /// resolution), in nanoseconds. Both sides of the page use this clock.
@@ -189,6 +193,12 @@ impl StatusPage {
         }
     }
 
+    /// Whether the supervisor doomed the running item (it is killing the
+    /// worker for it: a timeout in its grace, an abort).
+    pub(crate) fn is_doomed(&self) -> bool {
+        self.page.words()[STARTED].load(Ordering::Acquire) & DOOMED != 0
+    }
+
     /// Stamps the start of the next item of the streaming task that is
     /// running, at `now_ns`: the task is one item for the ledger, but
     /// `task_timeout` bounds the time each of its items takes.
@@ -232,6 +242,11 @@ impl StatusPage {
         let answer = (0..posted.min(RING_LEN)).any(|i| w[RING + i as usize].load(Ordering::Relaxed) == job);
         *seen = Some((posted, answer));
         answer
+    }
+
+    /// Marks the worker as leaving between items on purpose.
+    pub(crate) fn retire(&self) {
+        self.page.words()[FLAGS].fetch_or(FLAG_RETIRED, Ordering::Release);
     }
 
     /// The flags word, for the `SIGABRT` handler.

@@ -42,6 +42,8 @@ thread_local! {
     static INCOMING: RefCell<Incoming> = const { RefCell::new(Incoming::EMPTY) };
     /// Why the last buffer was refused (`postcard` keeps no message).
     static REFUSAL: RefCell<Option<String>> = const { RefCell::new(None) };
+    /// The table of the last decoding that failed, for `decoding_again`.
+    static FAILED: RefCell<Option<Incoming>> = const { RefCell::new(None) };
 }
 
 /// The descriptors of the item being decoded.
@@ -159,8 +161,9 @@ fn nested_encoding<R>(fds: &mut Vec<Attachment>, outer: u8, encode: impl FnOnce(
     result
 }
 
-/// Runs `decode` with `fds` as the incoming table.
-pub(crate) fn decoding<R>(fds: Vec<Option<OwnedFd>>, decode: impl FnOnce() -> R) -> R {
+/// Runs `decode` with `fds` as the incoming table. If it fails, the table
+/// (with the buffers it had taken) is kept for [`decoding_again`].
+pub(crate) fn decoding<T, E>(fds: Vec<Option<OwnedFd>>, decode: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
     let outer = DECODING.with(|d| d.replace(true));
     let _reset = DecodeReset { outer };
     if !outer && fds.is_empty() {
@@ -182,20 +185,49 @@ pub(crate) fn decoding<R>(fds: Vec<Option<OwnedFd>>, decode: impl FnOnce() -> R)
         fds,
         segments: Vec::new(),
     };
-    let _restore = Restore(Some(INCOMING.with(|t| std::mem::replace(&mut *t.borrow_mut(), table))));
-    decode()
+    let mut restore = Restore(Some(INCOMING.with(|t| std::mem::replace(&mut *t.borrow_mut(), table))));
+    let result = decode();
+    if result.is_err()
+        && !outer
+        && let Some(saved) = restore.0.take()
+    {
+        // Kept for a second reading of why it failed.
+        let failed = INCOMING.with(|t| std::mem::replace(&mut *t.borrow_mut(), saved));
+        FAILED.with(|f| *f.borrow_mut() = Some(failed));
+    }
+    result
 }
 
 /// [`decoding`] for an item without descriptors, the common case: an empty
 /// table, which is what the table is outside any other decoding.
 #[inline(always)]
-pub(crate) fn decoding_plain<R>(decode: impl FnOnce() -> R) -> R {
+pub(crate) fn decoding_plain<T, E>(decode: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
     if DECODING.with(|d| d.replace(true)) {
         return decoding(Vec::new(), decode);
     }
     let reset = DecodeReset { outer: false };
     let result = decode();
     drop(reset);
+    result
+}
+
+/// Drops what a failed decoding left for [`decoding_again`].
+pub(crate) fn forget_failed() {
+    drop(FAILED.with(|f| f.borrow_mut().take()));
+}
+
+/// Runs `decode` again over the same item after [`decoding`] failed, with
+/// the buffers that attempt had already taken (each descriptor can be
+/// taken only once), to find out why it failed (see
+/// `ipc::serde_message`).
+#[cold]
+pub(crate) fn decoding_again<R>(decode: impl FnOnce() -> R) -> R {
+    let table = FAILED.with(|f| f.borrow_mut().take()).unwrap_or(Incoming::EMPTY);
+    let outer = DECODING.with(|d| d.replace(true));
+    let _reset = DecodeReset { outer };
+    let saved = INCOMING.with(|t| std::mem::replace(&mut *t.borrow_mut(), table));
+    let result = decode();
+    INCOMING.with(|t| *t.borrow_mut() = saved);
     result
 }
 

@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::TaskError;
 use crate::ipc::outbox::Attachment;
+use crate::options::Limits;
 use crate::output::Captured;
 use crate::pool::{Pool, encode_item};
 use crate::slot::{Label, Slot, next_id};
@@ -88,8 +89,7 @@ impl Pool {
         I::IntoIter: 'static,
         T: Serialize + DeserializeOwned + Send + 'static,
     {
-        let _ = f;
-        self.submit_stream(entry::entry_offset::<F, A, I>(), &arg)
+        self.task().stream(f, arg)
     }
 
     /// Encodes `arg`, makes the stream's ring, and hands the stream to the
@@ -98,6 +98,7 @@ impl Pool {
         &self,
         entry: CodeOffset,
         arg: &A,
+        limits: Limits,
     ) -> TaskStream<T> {
         let id = next_id();
         let mut data = Vec::with_capacity(32);
@@ -122,7 +123,7 @@ impl Pool {
             Attachment::new(Arc::new(ring_fd)),
             Attachment::new(credit.clone()),
         ));
-        let slot = Slot::new(1, Label::task(id));
+        let slot = Slot::with(1, Label::task(id), limits, self.counters());
         let job = Job::new(entry, slot.clone(), data, fds, 1, size, true).with_stream(link.clone());
         self.shared().submit(job);
         TaskStream {

@@ -2,7 +2,6 @@
 
 use std::ops::Range;
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::ipc::frame::FrameError;
 use crate::ipc::outbox::Attachment;
@@ -39,10 +38,6 @@ pub(crate) struct Job {
     /// `submit`: an item that started is never run again, even if its
     /// result was lost with its worker. (`map` items may be re-run.)
     pub(crate) at_most_once: bool,
-    /// A time limit for each of this job's items, tighter than the pool's
-    /// own (a cluster node runs each client's tasks under that client's
-    /// `task_timeout`). `None`: the pool's.
-    pub(crate) timeout: Option<Duration>,
     /// A streaming task: its one item is the argument, and the worker
     /// gets the stream's ring beside it (see `supervisor/stream.rs`).
     pub(crate) stream: Option<Arc<Link>>,
@@ -75,16 +70,7 @@ impl Job {
             bystander: 0,
             at_most_once,
             stream: None,
-            timeout: None,
         }
-    }
-
-    /// The same job, its items limited to `timeout` each (or the pool's
-    /// `task_timeout`, if shorter).
-    #[cfg_attr(not(feature = "cluster"), expect(dead_code))]
-    pub(crate) fn with_timeout(mut self, timeout: Option<Duration>) -> Job {
-        self.timeout = timeout;
-        self
     }
 
     /// Makes it the job of the stream `link` (a job of one item).
@@ -127,7 +113,6 @@ impl Job {
             size: part.size,
             bystander: self.bystander,
             at_most_once: self.at_most_once,
-            timeout: self.timeout,
             stream: self.stream.clone(),
         })
     }
@@ -147,7 +132,6 @@ impl Job {
             size: 0,
             bystander: self.bystander,
             at_most_once: self.at_most_once,
-            timeout: self.timeout,
             stream: self.stream.clone(),
         }
     }

@@ -20,7 +20,6 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Duration;
 
 use super::job::Job;
 use crate::error::TaskError;
@@ -72,6 +71,9 @@ pub(crate) struct Verdict {
     pub(crate) blame_first_if_idle: bool,
     /// What happens to outstanding items other than the failed one.
     pub(crate) others: Others,
+    /// The worker left on purpose between items: items it had not started
+    /// run elsewhere without counting as bystanders of a death.
+    pub(crate) no_fault: bool,
 }
 
 /// See [`Verdict::others`].
@@ -170,16 +172,14 @@ impl Ledger {
         taken
     }
 
-    /// The time limit of the job holding item number `started` (over the
-    /// worker's life), if that job has one of its own.
-    pub(crate) fn timeout_of(&self, started: u64) -> Option<Duration> {
-        let (i, _) = self.job_holding(started)?;
-        self.jobs.get(i)?.job.timeout
+    /// Whether it holds a task that `Task::abort` ended.
+    pub(crate) fn holds_aborted(&self) -> bool {
+        self.jobs.iter().any(|f| f.job.slot.is_aborted())
     }
 
-    /// The shortest time limit among the outstanding jobs' own.
-    pub(crate) fn shortest_timeout(&self) -> Option<Duration> {
-        self.jobs.iter().filter_map(|f| f.job.timeout).min()
+    /// The shortest timeout a task it holds set for itself.
+    pub(crate) fn shortest_timeout(&self) -> Option<std::time::Duration> {
+        self.jobs.iter().filter_map(|f| f.job.slot.limits().timeout).min()
     }
 
     /// Number of items handed over and not yet acked.
@@ -322,7 +322,7 @@ impl Ledger {
                             settlement.failed.push((job.span(lo, hi), error));
                         }
                         Ok(mut piece) => {
-                            if !blamed {
+                            if !blamed && !verdict.no_fault {
                                 piece.bystander = piece.bystander.saturating_add(1);
                             }
                             if piece.bystander >= MAX_BYSTANDER {
@@ -365,6 +365,7 @@ mod tests {
             killed_for: None,
             blame_first_if_idle: false,
             others: Others::Retry,
+            no_fault: false,
         }
     }
 

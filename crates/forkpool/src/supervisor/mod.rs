@@ -8,6 +8,7 @@ mod output;
 mod shared;
 mod spawner;
 mod stream;
+mod trace;
 mod worker;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -20,12 +21,14 @@ use rustix::net::{AddressFamily, SocketFlags, SocketType};
 
 pub(crate) use job::Job;
 pub(crate) use output::Mode as OutputMode;
+use shared::Notes;
 pub(crate) use shared::{Pids, Shared, Stop};
 
 use crate::builder::StartMethod;
 use crate::error::{Error, ErrorKind, TaskError};
 use crate::ipc::protocol;
 use crate::ipc::status::{self, Snapshot, StatusPage};
+use crate::options::Limits;
 use crate::sys::exit::ExitReason;
 use crate::sys::poll::Watched;
 use crate::worker::config::ZygoteConfig;
@@ -54,6 +57,9 @@ const CLOSE_GRACE: Duration = Duration::from_secs(10);
 /// After this many start failures in a row, with no worker alive, the
 /// pool gives up: queued and new tasks fail with `WorkerStartFailed`.
 const MAX_START_FAILURES: u32 = 3;
+/// While an aborted task may still be started by the worker it was handed
+/// to, how often the supervisor looks.
+const ABORT_POLL: Duration = Duration::from_millis(1);
 /// The zygote may die this many times a minute before the pool gives up.
 const MAX_ZYGOTE_LOSSES: usize = 3;
 
@@ -62,6 +68,8 @@ const MAX_ZYGOTE_LOSSES: usize = 3;
 pub(crate) struct Config {
     pub(crate) workers: usize,
     pub(crate) task_timeout: Option<Duration>,
+    /// After `SIGTERM`, how long a timed-out task's group has before `SIGKILL`.
+    pub(crate) timeout_grace: Option<Duration>,
     pub(crate) memory_limit: Option<u64>,
     /// `Rlimit::CpuSeconds`, to name the error of a task killed by SIGXCPU.
     pub(crate) cpu_limit: Option<u64>,
@@ -77,7 +85,7 @@ pub(crate) struct Config {
 /// (or the pool failed to start).
 pub(crate) fn start(config: Config) -> Result<(Arc<Shared>, JoinHandle<()>), Error> {
     let poller = Arc::new(Poller::new().map_err(|e| Error::io("cannot create a poller", e))?);
-    let shared = Arc::new(Shared::new(poller.clone(), config.max_message));
+    let shared = Arc::new(Shared::new(poller.clone(), config.max_message, config.task_timeout));
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
     let thread_shared = shared.clone();
     let handle = std::thread::Builder::new()
@@ -143,11 +151,12 @@ struct Supervisor {
     zygote_losses: Vec<Instant>,
     /// The coarse clock's tick (see `status::coarse_resolution`).
     coarse_tick: Duration,
-    /// Some job came with a time limit of its own (`Job::timeout`): only
-    /// then does `tick` look up the job of each running item.
-    job_timeouts: bool,
     /// Task output, unless workers inherit stdout and stderr.
     output: Option<Arc<PoolOutput>>,
+    /// Some worker may hold a task `Task::abort` ended (see `tick`).
+    aborts_pending: bool,
+    /// Some task came with its own timeout (`Pool::task`).
+    task_timeouts: bool,
 }
 
 impl Supervisor {
@@ -185,8 +194,9 @@ impl Supervisor {
             recoverable: false,
             zygote_losses: Vec::new(),
             coarse_tick: status::coarse_resolution(),
-            job_timeouts: false,
             output,
+            aborts_pending: false,
+            task_timeouts: false,
         };
         loop {
             let now = Instant::now();
@@ -200,6 +210,7 @@ impl Supervisor {
             if supervisor.workers.values().filter(|w| w.ready).count() >= supervisor.config.workers {
                 supervisor.starting = false;
                 supervisor.publish_pids();
+                supervisor.publish_gauges();
                 return Ok(supervisor);
             }
             let deadline = supervisor.tick(now);
@@ -221,15 +232,22 @@ impl Supervisor {
                 break;
             }
             let deadline = self.tick(now);
+            self.publish_gauges();
             self.wait(deadline);
         }
         self.teardown();
+        self.publish_gauges();
     }
 
     // ------------------------------------------------------------ inbox --
 
     fn take_inbox(&mut self) {
-        let (stop, abandoned) = self.shared.take_inbox(&mut self.inbox);
+        let Notes {
+            stop,
+            abandoned,
+            aborted,
+        } = self.shared.take_inbox(&mut self.inbox);
+        self.aborts_pending |= aborted;
         if abandoned {
             for worker in self.workers.values_mut() {
                 for id in worker.ledger.newly_abandoned() {
@@ -248,7 +266,6 @@ impl Supervisor {
         }
         let jobs = std::mem::take(&mut self.inbox);
         for job in jobs {
-            self.job_timeouts |= job.timeout.is_some();
             if self.broken {
                 job.fail(self.broken_error());
             } else if self.stop == Some(Stop::Terminate) || self.refuse_while_stopping(&job) {
@@ -315,6 +332,7 @@ impl Supervisor {
             }
         }
         self.handle_spawn_events();
+        self.publish_gauges();
     }
 
     fn read_worker(&mut self, id: u64, now: Instant) {
@@ -323,6 +341,7 @@ impl Supervisor {
         };
         let news = worker.read(&mut self.item_ns, now);
         if news.became_ready {
+            trace::worker_started(worker.pid);
             self.start_failures = 0;
             if self.broken && self.recoverable {
                 self.broken = false;
@@ -346,9 +365,23 @@ impl Supervisor {
             // Stop reading: nothing more from it can be trusted.
             worker.socket.pause();
         }
+        let grace = match cause {
+            KillCause::TimedOut { .. } => self.config.timeout_grace.filter(|g| !g.is_zero()),
+            _ => None,
+        };
+        trace::killing(worker.pid, &cause, grace.is_some());
         worker.kill = Some(cause);
-        worker.kill_sent = true;
-        self.spawner.kill(id);
+        match grace.and_then(|grace| Instant::now().checked_add(grace)) {
+            Some(at) => {
+                // SIGTERM now, SIGKILL when the grace is over (`tick`).
+                worker.kill_at = Some(at);
+                self.spawner.terminate(id);
+            }
+            None => {
+                worker.kill_sent = true;
+                self.spawner.kill(id);
+            }
+        }
     }
 
     fn handle_spawn_events(&mut self) {
@@ -446,6 +479,7 @@ impl Supervisor {
                 output.on_death(&worker.status, &worker.ledger);
             }
             let verdict = self.verdict(&worker, &snapshot);
+            self.count_end(&worker, &verdict);
             let output = worker.output.take();
             let settlement = worker.ledger.settle(&snapshot, &verdict);
             for (job, error) in settlement.failed {
@@ -461,6 +495,22 @@ impl Supervisor {
             }
         }
         self.publish_pids();
+    }
+
+    /// Counts a worker's end for `Pool::stats`: replaced on purpose, or lost.
+    fn count_end(&self, worker: &Worker, verdict: &Verdict) {
+        if !worker.ready {
+            return;
+        }
+        let exited_cleanly = matches!(worker.ended, Some(Ended::Exited(ExitReason::Exited(0))));
+        let retired = worker.kill.is_none() && exited_cleanly && (worker.budget == Some(0) || verdict.no_fault);
+        let lost = !retired && (worker.closing.is_none() || worker.kill.is_some());
+        if retired {
+            self.shared.counters.worker_recycled();
+        } else if lost {
+            self.shared.counters.worker_lost();
+        }
+        trace::worker_ended(worker.pid, worker.ended.as_ref(), retired, lost);
     }
 
     /// Reads the workers' pipes again once the printer has caught up.
@@ -494,6 +544,8 @@ impl Supervisor {
                 true,
             ),
             Some(KillCause::Terminate) => (TaskError::PoolShutdown, None, false),
+            // Its slot has ended already; this error goes nowhere.
+            Some(KillCause::Aborted { item }) => (TaskError::Cancelled, Some(*item), false),
             Some(KillCause::Stopped(error)) => (error.clone(), None, false),
             Some(KillCause::Unresponsive | KillCause::InitTimedOut(_)) | None => {
                 (self.error_from_end(worker, snapshot), None, false)
@@ -504,13 +556,19 @@ impl Supervisor {
             killed_for,
             blame_first_if_idle,
             others,
+            // It left between tasks on purpose (`recycle_above`): what it
+            // held goes elsewhere without counting against it.
+            no_fault: worker.kill.is_none() && snapshot.flags & status::FLAG_RETIRED != 0,
         }
     }
 
     /// Why a worker that died on its own took its running item with it.
     fn error_from_end(&self, worker: &Worker, snapshot: &Snapshot) -> TaskError {
         if snapshot.flags & status::FLAG_OUT_OF_MEMORY != 0
-            && let Some(limit) = self.config.memory_limit
+            && let Some(limit) = self
+                .limits_of_running(worker, snapshot)
+                .memory
+                .or(self.config.memory_limit)
         {
             return TaskError::MemoryLimitExceeded { limit };
         }
@@ -541,6 +599,15 @@ impl Supervisor {
                 exit_code: None,
             },
         }
+    }
+
+    /// The limits of the item `worker` runs (or ran last), as its task set
+    /// them (`Pool::task`); the pool's apply where they are `None`.
+    fn limits_of_running(&self, worker: &Worker, snapshot: &Snapshot) -> Limits {
+        worker
+            .ledger
+            .item(snapshot.started)
+            .map_or_else(Limits::default, |(slot, _)| slot.limits())
     }
 
     fn start_failed(&mut self, message: String) {
@@ -638,10 +705,18 @@ impl Supervisor {
         })();
         match result {
             Ok(worker) => {
+                self.shared.counters.worker_started();
                 self.workers.insert(id, worker);
             }
             Err(e) => self.start_failed(format!("cannot start a worker: {e}")),
         }
+    }
+
+    /// Updates what `Pool::stats` reads of the supervisor's own state.
+    fn publish_gauges(&self) {
+        let running = self.workers.values().map(|w| w.ledger.outstanding_items()).sum();
+        let alive = self.workers.values().filter(|w| w.ready && w.ended.is_none()).count();
+        self.shared.counters.set_gauges(running, alive as u64);
     }
 
     fn publish_pids(&self) {
@@ -789,7 +864,8 @@ impl Supervisor {
                 self.queue.push_front(job);
                 break;
             };
-            if let Some(limit) = self.config.memory_limit
+            let memory = job.slot.limits().memory;
+            if let Some(limit) = memory.or(self.config.memory_limit)
                 && job.size() > limit
             {
                 // Its input alone cannot fit in a worker: do not kill one to
@@ -820,6 +896,15 @@ impl Supervisor {
                         continue;
                     }
                 }
+            }
+            self.task_timeouts |= job.slot.limits().timeout.is_some();
+            if worker.memory_sent != memory {
+                // The items that follow have their own memory limit.
+                if let Err(e) = protocol::write_limits(worker.out.buf(), memory) {
+                    job.fail(TaskError::Protocol { message: e.to_string() });
+                    continue;
+                }
+                worker.memory_sent = memory;
             }
             let job_id = self.next_job;
             self.next_job += 1;
@@ -862,31 +947,44 @@ impl Supervisor {
         }
         let coarse_now = status::coarse_now_ns();
         let mut kills = Vec::new();
+        let mut graces_over = Vec::new();
+        // Per-task settings and aborts need the running item's task; only
+        // then is it looked up.
+        let look_up = self.aborts_pending || self.task_timeouts;
         for (&id, worker) in &self.workers {
             if worker.ended.is_some() {
                 continue;
             }
-            if (self.config.task_timeout.is_some() || self.job_timeouts)
-                && worker.ready
-                && worker.kill.is_none()
-                && !worker.ledger.is_empty()
+            if let Some(at) = worker.kill_at
+                && !worker.kill_sent
             {
+                if now >= at {
+                    graces_over.push(id);
+                } else {
+                    earliest(at);
+                }
+            }
+            if worker.ready && worker.kill.is_none() && !worker.ledger.is_empty() {
                 let snapshot = worker.status.snapshot();
                 let running = snapshot.running() && snapshot.started > worker.ledger.acked_items();
-                let limit = |job: Option<Duration>| match (job, self.config.task_timeout) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
+                let task = if running && look_up {
+                    worker.ledger.item(snapshot.started).map(|(slot, _)| slot)
+                } else {
+                    None
                 };
-                let timeout = match (self.job_timeouts, running) {
-                    (false, _) => self.config.task_timeout,
-                    (true, true) => limit(worker.ledger.timeout_of(snapshot.started)),
-                    // Not running: look again within the shortest limit
-                    // any of its jobs could start under.
-                    (true, false) => limit(worker.ledger.shortest_timeout()),
-                };
-                if let Some(timeout) = timeout
-                    && running
-                {
+                if task.as_ref().is_some_and(|slot| slot.is_aborted()) && worker.status.doom(snapshot.started) {
+                    // Doomed first, like a timeout: the kill cannot land on
+                    // the next task.
+                    kills.push((
+                        id,
+                        KillCause::Aborted {
+                            item: snapshot.started - 1,
+                        },
+                    ));
+                    continue;
+                }
+                let timeout = task.and_then(|slot| slot.limits().timeout).or(self.config.task_timeout);
+                if running && let Some(timeout) = timeout {
                     let wait = match self.overran(snapshot.started_at_ns, coarse_now, timeout) {
                         // Doom before killing: if the item finished
                         // meanwhile and the next one started, the kill would
@@ -910,7 +1008,10 @@ impl Supervisor {
                     if let Some(at) = now.checked_add(wait) {
                         earliest(at);
                     }
-                } else if let Some(at) = timeout.and_then(|t| now.checked_add(t)) {
+                } else if !running
+                    && let Some(timeout) = self.task_timeouts_at(worker)
+                    && let Some(at) = now.checked_add(timeout)
+                {
                     earliest(at);
                 }
             }
@@ -958,6 +1059,17 @@ impl Supervisor {
                 }
             }
         }
+        if self.aborts_pending {
+            self.aborts_pending = self
+                .workers
+                .values()
+                .any(|w| w.kill.is_none() && w.ledger.holds_aborted());
+            if self.aborts_pending {
+                // The aborted task may start at any moment (it was handed
+                // over before the abort): look again soon.
+                earliest(now + ABORT_POLL);
+            }
+        }
         let (overdue, stream_next) = self.overdue_streams(now);
         kills.extend(overdue);
         if let Some(at) = stream_next {
@@ -965,8 +1077,32 @@ impl Supervisor {
         }
         for (id, cause) in kills {
             self.kill_worker(id, cause);
+            if let Some(at) = self.workers.get(&id).and_then(|w| w.kill_at) {
+                // A grace began: the kill is due then.
+                earliest(at);
+            }
+        }
+        for id in graces_over {
+            if let Some(worker) = self.workers.get_mut(&id) {
+                worker.kill_sent = true;
+                self.spawner.kill(id);
+            }
         }
         next
+    }
+
+    /// The shortest timeout of the items `worker` holds, for a worker whose
+    /// next item has not started yet: when to look again.
+    fn task_timeouts_at(&self, worker: &Worker) -> Option<Duration> {
+        let own = if self.task_timeouts {
+            worker.ledger.shortest_timeout()
+        } else {
+            None
+        };
+        match (own, self.config.task_timeout) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     // ---------------------------------------------------------- stopping --
@@ -1028,6 +1164,7 @@ impl Supervisor {
                 killed_for: None,
                 blame_first_if_idle: false,
                 others: Others::Fail(TaskError::PoolShutdown),
+                no_fault: false,
             };
             for (job, error) in worker.ledger.settle(&snapshot, &verdict).failed {
                 fail(worker.output.as_ref(), job, error);

@@ -14,6 +14,7 @@ use super::job::Job;
 use crate::error::TaskError;
 use crate::shm::lanes::{Lanes, Release};
 use crate::slot::{Part, lock};
+use crate::stats::Counters;
 
 /// How the pool is asked to stop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +38,16 @@ pub(crate) struct Inbox {
     pub(crate) stop: Option<Stop>,
     /// Some slot was abandoned since the last look.
     pub(crate) abandoned: bool,
+    /// Some running task was aborted since the last look.
+    pub(crate) aborted: bool,
+}
+
+/// What the supervisor finds in the inbox besides jobs.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Notes {
+    pub(crate) stop: Option<Stop>,
+    pub(crate) abandoned: bool,
+    pub(crate) aborted: bool,
 }
 
 /// See the module docs.
@@ -49,8 +60,12 @@ pub(crate) struct Shared {
     pids: Mutex<Pids>,
     /// Largest encoded argument or result.
     pub(crate) max_message: usize,
+    /// What `Pool::stats` reports.
+    pub(crate) counters: Arc<Counters>,
     /// The lanes large arguments travel in (see `shm/lanes.rs`).
     pub(crate) lanes: Lanes,
+    /// The pool's `task_timeout`, which also caps a cluster client's.
+    pub(crate) task_timeout: Option<std::time::Duration>,
 }
 
 impl Job {
@@ -72,7 +87,7 @@ impl Job {
 }
 
 impl Shared {
-    pub(crate) fn new(poller: Arc<Poller>, max_message: usize) -> Shared {
+    pub(crate) fn new(poller: Arc<Poller>, max_message: usize, task_timeout: Option<std::time::Duration>) -> Shared {
         Shared {
             inbox: Mutex::new(Inbox::default()),
             poller,
@@ -80,7 +95,9 @@ impl Shared {
             broken_reason: Mutex::new(String::new()),
             pids: Mutex::new(Pids::default()),
             max_message,
+            counters: Arc::default(),
             lanes: Lanes::new(Release::Unreferenced),
+            task_timeout,
         }
     }
 
@@ -121,6 +138,15 @@ impl Shared {
 
     /// Tells the supervisor that slots were abandoned (see
     /// `Slot::abandon`), so that workers skip their items.
+    /// A task a worker had was aborted: its worker must be killed.
+    pub(crate) fn note_aborted(&self) {
+        let mut inbox = lock(&self.inbox);
+        inbox.abandoned = true;
+        inbox.aborted = true;
+        drop(inbox);
+        let _ = self.poller.notify();
+    }
+
     pub(crate) fn note_abandoned(&self) {
         lock(&self.inbox).abandoned = true;
         let _ = self.poller.notify();
@@ -128,10 +154,14 @@ impl Shared {
 
     /// Takes everything submitted since the last call, and whether slots
     /// were abandoned.
-    pub(crate) fn take_inbox(&self, into: &mut Vec<Job>) -> (Option<Stop>, bool) {
+    pub(crate) fn take_inbox(&self, into: &mut Vec<Job>) -> Notes {
         let mut inbox = lock(&self.inbox);
         std::mem::swap(&mut inbox.jobs, into);
-        (inbox.stop, std::mem::take(&mut inbox.abandoned))
+        Notes {
+            stop: inbox.stop,
+            abandoned: std::mem::take(&mut inbox.abandoned),
+            aborted: std::mem::take(&mut inbox.aborted),
+        }
     }
 
     /// From now on, submissions fail at once with `WorkerStartFailed`.

@@ -28,6 +28,9 @@ pub(crate) enum KillCause {
     InitTimedOut(Duration),
     /// Its socket closed but it did not exit, or it ignored a shutdown.
     Unresponsive,
+    /// Item number `item` (over the worker's life) belongs to a task that
+    /// `Task::abort` ended.
+    Aborted { item: u64 },
     /// The stream it ran was stopped and its generator did not come back
     /// in time; the stream ends with this error.
     Stopped(crate::error::TaskError),
@@ -67,6 +70,12 @@ pub(crate) struct Worker {
     pub(crate) budget: Option<u64>,
     pub(crate) kill: Option<KillCause>,
     pub(crate) kill_sent: bool,
+    /// `SIGTERM` was sent (a timeout with `timeout_grace`): the kill is
+    /// due at this instant.
+    pub(crate) kill_at: Option<Instant>,
+    /// The memory limit the worker was last told for its items (`None`:
+    /// the pool's).
+    pub(crate) memory_sent: Option<u64>,
     pub(crate) eof_at: Option<Instant>,
     pub(crate) ended: Option<Ended>,
     pub(crate) init_error: Option<String>,
@@ -99,6 +108,8 @@ impl Worker {
             budget,
             kill: None,
             kill_sent: false,
+            kill_at: None,
+            memory_sent: None,
             eof_at: None,
             ended: None,
             init_error: None,
@@ -117,8 +128,8 @@ impl Worker {
             && self.budget != Some(0)
     }
 
-    /// Whether it counts towards the pool's size (a retiring worker does
-    /// not: its replacement starts while it finishes).
+    /// Whether it counts towards the pool's size (a retiring worker does,
+    /// until it has exited: `workers(n)` never runs more than `n` tasks).
     ///
     /// A worker still starting counts until it is settled, even once it
     /// has died: only then is its death known to be a start failure, which
@@ -129,7 +140,11 @@ impl Worker {
             return true;
         }
         let dying = self.ended.is_some() || self.eof_at.is_some();
-        self.kill.is_none() && self.closing.is_none() && self.budget != Some(0) && !dying
+        // A worker that used up `max_tasks_per_worker` still runs its last
+        // task: it counts until it has exited, so that its replacement
+        // never runs beside it.
+        let retiring = self.budget == Some(0) && self.kill.is_none() && self.closing.is_none() && self.ended.is_none();
+        retiring || (self.kill.is_none() && self.closing.is_none() && self.budget != Some(0) && !dying)
     }
 
     /// Reads what the worker sent and handles every complete frame.

@@ -85,6 +85,30 @@ pub(crate) fn send_to_group(group: rustix::process::Pid, signal: i32) -> std::io
     }
 }
 
+/// Makes `SIGTERM` leave this process running: a handler that does nothing
+/// (with `SA_RESTART`, so no system call fails with `EINTR`). A worker
+/// does this under `timeout_grace`, so that the `SIGTERM` sent to its
+/// process group gives the programs its task started their grace, instead
+/// of ending the worker and with it (through the zygote) the group. A task
+/// that wants the grace itself installs its own handler. Handlers do not
+/// survive `exec`: programs a task executes get the default disposition.
+pub(crate) fn survive_sigterm() -> std::io::Result<()> {
+    extern "C" fn ignore(_signal: libc::c_int) {}
+    // SAFETY: a zeroed sigaction is a valid "no flags, empty mask" value;
+    // the handler has the `extern "C" fn(c_int)` type `sa_sigaction` expects
+    // without SA_SIGINFO, and does nothing (trivially async-signal-safe).
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = ignore as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        action.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut action.sa_mask);
+        if libc::sigaction(libc::SIGTERM, &action, std::ptr::null_mut()) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
 /// Sends `signal` to process `pid` alone (`kill(pid, signal)`).
 ///
 /// The caller must know `pid` is still its process: in this crate, a

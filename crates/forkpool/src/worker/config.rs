@@ -14,6 +14,12 @@ pub(crate) struct WorkerConfig {
     pub(crate) memory_limit: Option<u64>,
     /// Items after which the worker exits and is replaced.
     pub(crate) max_tasks: Option<u64>,
+    /// Resident bytes after an item above which the worker exits (between
+    /// items) and is replaced.
+    pub(crate) recycle_above: Option<u64>,
+    /// `timeout_grace` is set: `SIGTERM` must not end the worker itself
+    /// (see `sys::signal::survive_sigterm`).
+    pub(crate) survive_sigterm: bool,
     /// Largest frame body either side accepts.
     pub(crate) max_message: u32,
     /// Descriptors 1 and 2 are pipes to the supervisor, which attributes

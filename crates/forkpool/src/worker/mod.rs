@@ -151,10 +151,11 @@ fn report_init_failure(socket: &OwnedFd, message: &str) -> ! {
 /// `marks` measures the output pipes, when task output is not inherited.
 fn run(config: &WorkerConfig, socket: OwnedFd, status: OwnedFd, parent: Pid, marks: Option<Marks>) -> ! {
     // Read after worker_init, but opened now: a sandbox may deny /proc.
-    let proc_status = match config.memory_limit.map(|_| std::fs::File::open("/proc/self/status")) {
-        None => None,
-        Some(Ok(file)) => Some(file),
-        Some(Err(e)) => report_init_failure(&socket, &format!("cannot apply the memory limit: {e}")),
+    // (Also without a pool-wide limit: a task may bring its own.)
+    let proc_status = match (std::fs::File::open("/proc/self/status"), config.memory_limit) {
+        (Ok(file), _) => Some(file),
+        (Err(_), None) => None,
+        (Err(e), Some(_)) => report_init_failure(&socket, &format!("cannot apply the memory limit: {e}")),
     };
     if config.memory_limit.is_some() {
         // Rust's allocation-failure handler prints a backtrace when
@@ -169,6 +170,17 @@ fn run(config: &WorkerConfig, socket: OwnedFd, status: OwnedFd, parent: Pid, mar
         {
             sys::env::set_var("RUST_LIB_BACKTRACE", &value);
         }
+    }
+    // Opened now: a sandbox may deny /proc later.
+    let recycle = match config.recycle_above.map(Recycle::open) {
+        None => None,
+        Some(Ok(recycle)) => Some(recycle),
+        Some(Err(e)) => report_init_failure(&socket, &format!("cannot watch the worker's memory: {e}")),
+    };
+    if config.survive_sigterm
+        && let Err(e) = sys::signal::survive_sigterm()
+    {
+        report_init_failure(&socket, &format!("cannot set up timeout_grace: {e}"))
     }
     // Least privilege, before any user code runs here (see `confine`).
     let confined = match config.confine.apply(parent) {
@@ -189,17 +201,24 @@ fn run(config: &WorkerConfig, socket: OwnedFd, status: OwnedFd, parent: Pid, mar
     }
     // The limit counts what tasks allocate, on top of what preload and
     // worker_init left behind.
-    if let (Some(limit), Some(proc_status)) = (config.memory_limit, proc_status)
-        && let Err(e) = limit_memory(limit, proc_status, status)
-    {
-        report_init_failure(&socket, &format!("cannot apply the memory limit: {e}"))
-    }
+    let memory = match proc_status.map(|file| Memory::measure(file, config.memory_limit, status)) {
+        None => None,
+        Some(Ok(memory)) => Some(memory),
+        Some(Err(e)) if config.memory_limit.is_some() => {
+            report_init_failure(&socket, &format!("cannot apply the memory limit: {e}"))
+        }
+        // Per-task limits cannot be enforced here; see `ToWorker::Limits`.
+        Some(Err(_)) => None,
+    };
 
     let mut worker = Worker {
         socket,
         status,
         max_message: config.max_message as usize,
         max_tasks: config.max_tasks,
+        memory,
+        recycle,
+        retiring: false,
         out: Outbox::with_capacity(64 * 1024),
         items_run: 0,
         entry_cache: None,
@@ -220,20 +239,77 @@ fn run(config: &WorkerConfig, socket: OwnedFd, status: OwnedFd, parent: Pid, mar
     worker.serve()
 }
 
-/// Caps the data segment at its current size plus `limit` bytes, and makes
-/// an allocation failure past it recognisable (see `sys::abort`).
-fn limit_memory(limit: u64, proc_status: std::fs::File, status: &'static StatusPage) -> std::io::Result<()> {
-    let base = data_segment_bytes(proc_status)?;
-    let hard = rustix::process::getrlimit(Resource::Data).maximum;
-    let cap = base.saturating_add(limit).min(hard.unwrap_or(u64::MAX));
-    rustix::process::setrlimit(
-        Resource::Data,
-        Rlimit {
-            current: Some(cap),
-            maximum: hard,
-        },
-    )?;
-    sys::abort::flag_out_of_memory_aborts(status.flags_word(), status::FLAG_OUT_OF_MEMORY)
+/// `recycle_above`: the worker leaves once its resident size after an item
+/// is above `bound`.
+struct Recycle {
+    bound: u64,
+    /// `/proc/self/statm`, read again from the start each time.
+    statm: std::fs::File,
+}
+
+impl Recycle {
+    fn open(bound: u64) -> std::io::Result<Recycle> {
+        Ok(Recycle {
+            bound,
+            statm: std::fs::File::open("/proc/self/statm")?,
+        })
+    }
+
+    /// Whether the resident size is above the bound (`false` if it cannot
+    /// be read: then the worker lives on, as without the setting).
+    fn is_over(&self) -> bool {
+        let mut buf = [0u8; 128];
+        let Ok(n) = rustix::io::pread(&self.statm, &mut buf, 0) else {
+            return false;
+        };
+        let resident_pages = std::str::from_utf8(&buf[..n])
+            .ok()
+            .and_then(|text| text.split_ascii_whitespace().nth(1))
+            .and_then(|field| field.parse::<u64>().ok());
+        resident_pages.is_some_and(|pages| pages.saturating_mul(rustix::param::page_size() as u64) > self.bound)
+    }
+}
+
+/// The worker's memory cap: `RLIMIT_DATA` at its size once started plus
+/// what tasks may allocate.
+struct Memory {
+    /// The data segment once started (after `worker_init`).
+    base: u64,
+    /// The hard limit, which the cap never passes.
+    hard: Option<u64>,
+    /// The pool's `memory_limit`.
+    pool: Option<u64>,
+}
+
+impl Memory {
+    /// Measures the start-up size and applies the pool's limit, if any.
+    fn measure(proc_status: std::fs::File, pool: Option<u64>, status: &'static StatusPage) -> std::io::Result<Memory> {
+        let base = data_segment_bytes(proc_status)?;
+        let hard = rustix::process::getrlimit(Resource::Data).maximum;
+        let memory = Memory { base, hard, pool };
+        // Recognise an allocation failure past the cap (see `sys::abort`).
+        sys::abort::flag_out_of_memory_aborts(status.flags_word(), status::FLAG_OUT_OF_MEMORY)?;
+        if pool.is_some() {
+            memory.limit(pool)?;
+        }
+        Ok(memory)
+    }
+
+    /// Lets the next items allocate `limit` bytes (`None`: no cap).
+    fn limit(&self, limit: Option<u64>) -> std::io::Result<()> {
+        let cap = match limit {
+            Some(limit) => Some(self.base.saturating_add(limit).min(self.hard.unwrap_or(u64::MAX))),
+            None => self.hard,
+        };
+        rustix::process::setrlimit(
+            Resource::Data,
+            Rlimit {
+                current: cap,
+                maximum: self.hard,
+            },
+        )?;
+        Ok(())
+    }
 }
 
 /// `VmData` from `/proc/self/status` (opened earlier), in bytes.
@@ -265,6 +341,12 @@ struct Worker {
     status: &'static StatusPage,
     max_message: usize,
     max_tasks: Option<u64>,
+    /// For per-task memory limits; `None` if `/proc` could not be read.
+    memory: Option<Memory>,
+    /// `recycle_above`: the bound and where to read the resident size.
+    recycle: Option<Recycle>,
+    /// Over `recycle_above` after an item: leave before the next.
+    retiring: bool,
     out: Outbox,
     items_run: u64,
     entry_cache: Option<(CodeOffset, EntryFn)>,
@@ -297,6 +379,10 @@ impl Worker {
                         None
                     }
                     Ok(ToWorker::Stream(start)) => self.open_stream(start),
+                    Ok(ToWorker::Limits { memory }) => {
+                        self.set_memory_limit(memory);
+                        None
+                    }
                     // A cancel for a stream that has ended already.
                     Ok(ToWorker::Config(_) | ToWorker::Cancel { .. }) => None,
                     Err(e) => self.die(e),
@@ -304,14 +390,18 @@ impl Worker {
                 if let Some(stream) = stream {
                     self.drive_stream(stream, &mut reader);
                 }
-                if self.max_tasks.is_some_and(|max| self.items_run >= max)
+                if self.retiring
+                    || self.max_tasks.is_some_and(|max| self.items_run >= max)
                     || self
                         .cpu
                         .as_mut()
                         .is_some_and(|cpu| cpu.should_retire(status::coarse_now_ns()))
                 {
-                    // Done, or too little CPU time left under the hard
-                    // limit for another task: make way for a fresh worker.
+                    // Done, grown too large, or too little CPU time left
+                    // under the hard limit for another task: make way for
+                    // a fresh worker. What we hold and have not started
+                    // goes elsewhere, at no one's fault.
+                    self.status.retire();
                     self.flush();
                     std::process::exit(0);
                 }
@@ -333,6 +423,20 @@ impl Worker {
                 }
                 Err(_) => std::process::exit(0),
             }
+        }
+    }
+
+    /// Caps what the next items may allocate: `limit`, or the pool's.
+    fn set_memory_limit(&mut self, limit: Option<u64>) {
+        let Some(memory) = &self.memory else {
+            // No measure to cap from: the items run under the pool's cap.
+            return;
+        };
+        if memory.limit(limit.or(memory.pool)).is_err() {
+            // A cap not applied is a promise broken: make way for a
+            // worker that can (the supervisor retries what we hold).
+            self.flush();
+            std::process::exit(113);
         }
     }
 
@@ -410,16 +514,10 @@ impl Worker {
             match self.status.begin(self.items_run, now) {
                 Begin::Started => {}
                 Begin::Doomed => {
-                    // The previous item ran past its timeout and the kill
-                    // is on its way: start nothing, hand over what is
-                    // done, and wait.
-                    let elapsed = frame_start.elapsed().as_nanos() as u64;
-                    if writer.count() > 0 && self.finish_results(writer, elapsed).is_ok() {
-                        self.flush();
-                    }
-                    loop {
-                        std::thread::sleep(std::time::Duration::from_secs(60));
-                    }
+                    // The previous item ran past its timeout (or was
+                    // aborted) and the kill is on its way: start nothing,
+                    // hand over what is done, and wait.
+                    self.await_kill(writer, frame_start)
                 }
                 Begin::Recalled(last) => {
                     // While the previous item ran long, the supervisor gave
@@ -443,6 +541,7 @@ impl Worker {
             if let Some(cpu) = &mut self.cpu {
                 cpu.before_task(now);
             }
+            let (record_at, record_fds) = (self.out.buf().len(), writer.fds());
             let panicked = if skip {
                 // Nobody wants the results: skip what has not started.
                 writer.inline_record(self.out.buf(), Tag::Cancelled, b"");
@@ -454,6 +553,15 @@ impl Worker {
                 }
                 panicked
             };
+            if self.status.is_doomed() {
+                // It finished while the kill for it was on its way (in
+                // `timeout_grace`, or just aborted): it timed out (or was
+                // aborted), so its result must not count.
+                if panicked.is_none() {
+                    writer.unrecord(self.out.buf(), record_at, record_fds);
+                }
+                self.await_kill(writer, frame_start)
+            }
             self.status.end(self.items_run);
             if let Some(caught) = panicked {
                 // After the end stamp: naming the backtrace's frames is the
@@ -461,10 +569,28 @@ impl Worker {
                 self.panic_record(&mut writer, caught);
             }
             oldest_result_ns.get_or_insert(now);
+            if self.recycle.as_ref().is_some_and(Recycle::is_over) {
+                // Grown past `recycle_above`: hand over what is done and
+                // leave; the rest of the job runs on another worker.
+                self.retiring = true;
+                break;
+            }
         }
         // Results leave as soon as the job ends, so a later crash cannot
         // lose them.
         self.hand_over(writer, frame_start);
+    }
+
+    /// Hands over the results `writer` holds, then waits for the kill the
+    /// supervisor is sending.
+    fn await_kill(&mut self, writer: ResultsWriter, frame_start: Instant) -> ! {
+        let elapsed = frame_start.elapsed().as_nanos() as u64;
+        if writer.count() > 0 && self.finish_results(writer, elapsed).is_ok() {
+            self.flush();
+        }
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(60));
+        }
     }
 
     /// Starts a results frame (behind the room for its output mark).

@@ -322,10 +322,12 @@ impl Worker {
             match protocol::parse_to_worker(frame) {
                 Ok(ToWorker::Cancel { job: cancelled }) => stop |= cancelled == job,
                 Ok(ToWorker::Config(_)) => {}
-                Ok(ToWorker::Run(_) | ToWorker::Stream(_)) => self.die(FrameError::Malformed {
-                    what: "run",
-                    why: "a task for a worker that is running a stream",
-                }),
+                Ok(ToWorker::Run(_) | ToWorker::Stream(_) | ToWorker::Limits { .. }) => {
+                    self.die(FrameError::Malformed {
+                        what: "run",
+                        why: "a task for a worker that is running a stream",
+                    })
+                }
                 Err(e) => self.die(e),
             }
         }

@@ -208,6 +208,12 @@ impl Zygote {
                 }
                 None
             }
+            ToZygote::Terminate { worker } => {
+                if let Some(child) = self.children.iter().find(|c| c.worker == worker) {
+                    let _ = rustix::process::kill_process_group(child.pid, Signal::TERM);
+                }
+                None
+            }
             ToZygote::Configure(_) => None,
         }
     }

@@ -175,7 +175,7 @@ fn take(state: &NodeState, stream: &Arc<str>, mut entry: Entry) {
     // task 0 when even its ids are unreadable, which no client waits for),
     // so that it is acknowledged and deleted like any other.
     let refuse = |ids: String, message: String| {
-        let slot = Slot::failed(1, Label::task(slot::next_id()), TaskError::Protocol { message });
+        let slot = Slot::failed(1, Label::task(slot::next_id()), TaskError::Protocol { message }, None);
         hold(
             state,
             stream,
@@ -201,7 +201,7 @@ fn take(state: &NodeState, stream: &Arc<str>, mut entry: Entry) {
     let items = head.items.max(1);
     let payload = entry.take(wire::PAYLOAD).unwrap_or_default();
     let slots = match admit(state, &parsed, &head, ids.len(), &payload) {
-        Err(error) => vec![Slot::failed(items, Label::task(slot::next_id()), error)],
+        Err(error) => vec![Slot::failed(items, Label::task(slot::next_id()), error, None)],
         Ok(f) => match state.pool() {
             Some(pool) if head.separate => pool.submit_each(f.entry, &payload, head.items, head.task_timeout()),
             Some(pool) => vec![pool.submit_items(f.entry, payload, head.items, head.at_most_once, head.task_timeout())],
@@ -209,6 +209,7 @@ fn take(state: &NodeState, stream: &Arc<str>, mut entry: Entry) {
                 items,
                 Label::task(slot::next_id()),
                 TaskError::PoolShutdown,
+                None,
             )],
         },
     };

@@ -149,6 +149,13 @@ impl Spawner for ExecSpawner {
         }
     }
 
+    fn terminate(&mut self, worker: u64) {
+        if let Some(child) = self.children.get(&worker) {
+            // Unreaped, so the pid (and with it the group id) is still its own.
+            let _ = rustix::process::kill_process_group(child.pid, Signal::TERM);
+        }
+    }
+
     fn on_event(&mut self, key: usize, _readable: bool, _writable: bool, events: &mut Vec<SpawnEvent>) {
         let Some(worker) = pidfd_worker(key) else { return };
         let Some(mut child) = self.children.remove(&worker) else {

@@ -110,6 +110,10 @@ pub(crate) trait Spawner: Send + fmt::Debug {
     /// Kills a worker and its process group. An `Exited` event follows.
     fn kill(&mut self, worker: u64);
 
+    /// Sends `SIGTERM` to a worker's process group, so that what it runs
+    /// may clean up before the [`kill`](Spawner::kill) that follows.
+    fn terminate(&mut self, worker: u64);
+
     /// Handles readiness of one of the spawner's own descriptors.
     fn on_event(&mut self, key: usize, readable: bool, writable: bool, events: &mut Vec<SpawnEvent>);
 

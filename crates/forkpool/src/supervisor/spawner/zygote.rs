@@ -123,6 +123,12 @@ impl Spawner for ZygoteSpawner {
         }
     }
 
+    fn terminate(&mut self, worker: u64) {
+        if let Some(zygote) = &mut self.zygote {
+            let _ = zygote.send(&ToZygote::Terminate { worker }, Vec::new());
+        }
+    }
+
     fn on_event(&mut self, key: usize, readable: bool, writable: bool, events: &mut Vec<SpawnEvent>) {
         if key == KEY_ZYGOTE_CONTROL
             && writable
