@@ -137,16 +137,19 @@ impl Pool {
         let mut data = Vec::with_capacity(32);
         let label = Label::task(slot::next_id());
         let mut fds = Vec::new();
-        let slot = match encode_item(&mut data, &mut fds, self, arg) {
-            Err(error) => Slot::failed(1, label, error, self.counters()),
+        let (slot, direct) = match encode_item(&mut data, &mut fds, self, arg) {
+            Err(error) => (Slot::failed(1, label, error, self.counters()), None),
             Ok(size) => {
                 let slot = Slot::with(1, label, limits, self.counters());
-                self.shared
-                    .submit(Job::new(entry, slot.clone(), data, fds, 1, size, true));
-                slot
+                // Straight to an idle worker when one is lent, otherwise
+                // to the supervisor (see `supervisor/lease.rs`).
+                let direct = self
+                    .shared
+                    .submit_direct(Job::new(entry, slot.clone(), data, fds, 1, size, true));
+                (slot, direct)
             }
         };
-        Task::new(slot, Arc::downgrade(&self.shared))
+        Task::new(slot, Arc::downgrade(&self.shared), direct)
     }
 
     /// Runs `count` items already encoded (`len u32 | bytes` each) for the

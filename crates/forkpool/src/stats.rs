@@ -64,6 +64,9 @@ pub struct PoolStats {
 pub(crate) struct Counters {
     submitted: AtomicU64,
     running: AtomicU64,
+    /// Tasks handed straight to a lent worker that the supervisor has not
+    /// yet counted in `running` (see `supervisor/lease.rs`).
+    direct: AtomicU64,
     completed: AtomicU64,
     failed: AtomicU64,
     cancelled: AtomicU64,
@@ -101,6 +104,16 @@ impl Counters {
         }
     }
 
+    /// Tasks went straight to a lent worker.
+    pub(crate) fn direct(&self, tasks: u64) {
+        add(&self.direct, tasks);
+    }
+
+    /// Tasks of the direct path ended, or the supervisor now counts them.
+    pub(crate) fn direct_done(&self, tasks: u64) {
+        self.direct.fetch_sub(tasks, Ordering::Relaxed);
+    }
+
     /// A running task was aborted (also counted in `failed`).
     pub(crate) fn aborted(&self) {
         add(&self.aborted, 1);
@@ -130,7 +143,7 @@ impl Counters {
         // counts as ended before it counts as submitted.
         let completed = get(&self.completed);
         let failed = get(&self.failed);
-        let running = get(&self.running);
+        let running = get(&self.running) + get(&self.direct);
         let submitted = get(&self.submitted);
         PoolStats {
             submitted,

@@ -35,6 +35,10 @@ pub struct Task<R> {
     /// after its pool holds nothing of the pool. `None`: a cluster's task,
     /// on another machine's pool, which `abort` cannot reach.
     pool: Option<Weak<Shared>>,
+    /// The job id, when `submit` wrote the task straight to a lent worker:
+    /// `join` then reads its result from that worker itself (see
+    /// `supervisor/lease.rs`).
+    direct: Option<u64>,
     result: PhantomData<fn() -> R>,
 }
 
@@ -48,11 +52,33 @@ impl<R> fmt::Debug for Task<R> {
 }
 
 impl<R: DeserializeOwned> Task<R> {
-    pub(crate) fn new(slot: Arc<Slot>, pool: Weak<Shared>) -> Task<R> {
+    pub(crate) fn new(slot: Arc<Slot>, pool: Weak<Shared>, direct: Option<u64>) -> Task<R> {
         Task {
             slot,
             pool: Some(pool),
+            direct,
             result: PhantomData,
+        }
+    }
+
+    /// A task of the direct path: reads its result from its worker.
+    fn drive(&self) {
+        if let Some(id) = self.direct
+            && !self.slot.is_finished()
+            && let Some(pool) = self.pool.as_ref().and_then(Weak::upgrade)
+        {
+            pool.lease.drive(id, &self.slot, || pool.wake());
+        }
+    }
+
+    /// A task of the direct path whose holder waits some other way than
+    /// `join`: the supervisor reads its result.
+    fn release(&self) {
+        if let Some(id) = self.direct
+            && !self.slot.is_finished()
+            && let Some(pool) = self.pool.as_ref().and_then(Weak::upgrade)
+        {
+            pool.lease.release(id, || pool.wake());
         }
     }
 
@@ -62,6 +88,7 @@ impl<R: DeserializeOwned> Task<R> {
         Task {
             slot,
             pool: None,
+            direct: None,
             result: PhantomData,
         }
     }
@@ -73,6 +100,7 @@ impl<R: DeserializeOwned> Task<R> {
     /// If the task was already polled to completion as a future (its
     /// result was handed out there).
     pub fn join(self) -> Result<R, TaskError> {
+        self.drive();
         self.slot.wait(None);
         self.take()
     }
@@ -100,6 +128,7 @@ impl<R: DeserializeOwned> Task<R> {
     ///
     /// If the task was already polled to completion as a future.
     pub fn join_captured(self) -> Captured<R> {
+        self.drive();
         self.slot.wait(None);
         match self.slot.take() {
             Some(mut outcome) => {
@@ -119,11 +148,13 @@ impl<R: DeserializeOwned> Task<R> {
 
     /// Waits at most `timeout`; returns whether the task has finished.
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        self.release();
         self.slot.wait(Instant::now().checked_add(timeout))
     }
 
     /// Waits until `deadline`; returns whether the task has finished.
     pub fn wait_deadline(&self, deadline: Instant) -> bool {
+        self.release();
         self.slot.wait(Some(deadline))
     }
 
@@ -139,6 +170,7 @@ impl<R: DeserializeOwned> Task<R> {
 
     /// Whether the task has finished (with a result or an error).
     pub fn is_finished(&self) -> bool {
+        self.release();
         self.slot.is_finished()
     }
 
@@ -205,6 +237,7 @@ impl<R: DeserializeOwned> Future for Task<R> {
     type Output = Result<R, TaskError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.release();
         match self.slot.poll_take(cx) {
             Poll::Ready(Some(outcome)) => Poll::Ready(outcome.decode_one()),
             Poll::Ready(None) => panic!("forkpool: Task polled after it completed"),
@@ -235,6 +268,7 @@ pub fn as_completed<R: DeserializeOwned>(tasks: impl IntoIterator<Item = Task<R>
     let tasks: Vec<Option<Task<R>>> = tasks.into_iter().map(Some).collect();
     for (index, task) in tasks.iter().enumerate() {
         if let Some(task) = task {
+            task.release();
             task.slot.listen(notifier.clone(), index);
         }
     }

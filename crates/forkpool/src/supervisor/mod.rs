@@ -3,7 +3,9 @@
 //! this file for the design.
 
 mod job;
+mod lease;
 mod ledger;
+mod lend;
 mod output;
 mod shared;
 mod spawner;
@@ -134,7 +136,6 @@ struct Supervisor {
     inbox: Vec<Job>,
     spawn_events: Vec<SpawnEvent>,
     next_worker: u64,
-    next_job: u64,
     stop: Option<Stop>,
     /// Running estimate of worker time per item, in ns.
     item_ns: Option<f64>,
@@ -157,6 +158,10 @@ struct Supervisor {
     aborts_pending: bool,
     /// Some task came with its own timeout (`Pool::task`).
     task_timeouts: bool,
+    /// The worker lent to callers for the direct path (`lease.rs`).
+    lent: Option<u64>,
+    /// A frame reader to put in a lent worker's place.
+    spare_reader: Option<crate::ipc::frame::FrameReader>,
 }
 
 impl Supervisor {
@@ -183,7 +188,6 @@ impl Supervisor {
             inbox: Vec::new(),
             spawn_events: Vec::new(),
             next_worker: 0,
-            next_job: 0,
             stop: None,
             item_ns: None,
             starting: true,
@@ -197,6 +201,8 @@ impl Supervisor {
             output,
             aborts_pending: false,
             task_timeouts: false,
+            lent: None,
+            spare_reader: None,
         };
         loop {
             let now = Instant::now();
@@ -233,6 +239,7 @@ impl Supervisor {
             }
             let deadline = self.tick(now);
             self.publish_gauges();
+            self.lend();
             self.wait(deadline);
         }
         self.teardown();
@@ -247,6 +254,11 @@ impl Supervisor {
             abandoned,
             aborted,
         } = self.shared.take_inbox(&mut self.inbox);
+        // Before anything looks at a ledger: the tasks callers handed
+        // straight to the lent worker.
+        // An aborted task may be the lent worker's: the supervisor reads
+        // what it sends from now on.
+        self.settle_lease(stop.is_some() || aborted);
         self.aborts_pending |= aborted;
         if abandoned {
             for worker in self.workers.values_mut() {
@@ -456,7 +468,8 @@ impl Supervisor {
         let ended: Vec<u64> = self
             .workers
             .iter()
-            .filter(|(_, w)| w.ended.is_some())
+            // A lent worker is settled once it is back (`settle_lease`).
+            .filter(|&(&id, w)| w.ended.is_some() && self.lent != Some(id))
             .map(|(&id, _)| id)
             .collect();
         for id in ended {
@@ -740,8 +753,9 @@ impl Supervisor {
         let job_ns = self.estimate_ns(u64::from(job.count));
         let mut best: Option<(u64, u64)> = None;
         for (&id, worker) in &self.workers {
-            // A worker serves one stream at a time, and nothing else then.
-            if !worker.accepting() || worker.stream.is_some() {
+            // A worker serves one stream at a time, and nothing else then;
+            // a lent worker is the callers' (`lease.rs`).
+            if !worker.accepting() || worker.stream.is_some() || self.lent == Some(id) {
                 continue;
             }
             let ledger = &worker.ledger;
@@ -841,6 +855,9 @@ impl Supervisor {
     }
 
     fn dispatch(&mut self) {
+        if !self.queue.is_empty() {
+            self.settle_lease(true);
+        }
         let coarse_now = status::coarse_now_ns();
         while let Some(front) = self.queue.front() {
             if front.slot.is_cancelled() {
@@ -906,8 +923,7 @@ impl Supervisor {
                 }
                 worker.memory_sent = memory;
             }
-            let job_id = self.next_job;
-            self.next_job += 1;
+            let job_id = self.shared.lease.next_job_id();
             let written = match &job.stream {
                 Some(link) => stream::write_start(worker, job_id, &job, &link.clone()),
                 None => protocol::write_run(&mut worker.out, job_id, job.entry, job.count, job.items(), job.fds()),
@@ -1145,6 +1161,7 @@ impl Supervisor {
 
     /// Kills and reaps everything left.
     fn teardown(&mut self) {
+        self.settle_lease(true);
         for job in self.queue.drain(..) {
             job.fail(TaskError::PoolShutdown);
         }

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use polling::Poller;
 
 use super::job::Job;
+use super::lease::Lease;
 use crate::error::TaskError;
 use crate::shm::lanes::{Lanes, Release};
 use crate::slot::{Part, lock};
@@ -66,6 +67,8 @@ pub(crate) struct Shared {
     pub(crate) lanes: Lanes,
     /// The pool's `task_timeout`, which also caps a cluster client's.
     pub(crate) task_timeout: Option<std::time::Duration>,
+    /// The idle worker lent to callers, for the direct path (`lease.rs`).
+    pub(crate) lease: Lease,
 }
 
 impl Job {
@@ -88,14 +91,16 @@ impl Job {
 
 impl Shared {
     pub(crate) fn new(poller: Arc<Poller>, max_message: usize, task_timeout: Option<std::time::Duration>) -> Shared {
+        let counters: Arc<Counters> = Arc::default();
         Shared {
+            lease: Lease::new(counters.clone()),
             inbox: Mutex::new(Inbox::default()),
             poller,
             broken: AtomicBool::new(false),
             broken_reason: Mutex::new(String::new()),
             pids: Mutex::new(Pids::default()),
             max_message,
-            counters: Arc::default(),
+            counters,
             lanes: Lanes::new(Release::Unreferenced),
             task_timeout,
         }
@@ -111,6 +116,28 @@ impl Shared {
             return;
         }
         lock(&self.inbox).jobs.push(job);
+        let _ = self.poller.notify();
+    }
+
+    /// Hands a job of one item straight to the lent worker if there is one
+    /// and the job may go there (see `lease.rs`): its job id then. Hands
+    /// it to the supervisor otherwise.
+    pub(crate) fn submit_direct(&self, job: Job) -> Option<u64> {
+        if self.broken.load(Ordering::Acquire) {
+            self.submit(job);
+            return None;
+        }
+        match self.lease.hand(job, || self.wake()) {
+            Ok(id) => Some(id),
+            Err(job) => {
+                self.submit(job);
+                None
+            }
+        }
+    }
+
+    /// Wakes the supervisor.
+    pub(crate) fn wake(&self) {
         let _ = self.poller.notify();
     }
 

@@ -83,6 +83,9 @@ pub(crate) struct Worker {
     pub(crate) output: Option<WorkerOutput>,
     /// The stream it was handed, until the stream's results come back.
     pub(crate) stream: Option<super::stream::Active>,
+    /// A duplicate of `socket` for the direct path (`lease.rs`), made the
+    /// first time the worker is lent.
+    pub(crate) lease_fd: Option<std::sync::Arc<std::os::fd::OwnedFd>>,
 }
 
 /// What reading from a worker turned up, beyond results.
@@ -115,6 +118,7 @@ impl Worker {
             init_error: None,
             output: None,
             stream: None,
+            lease_fd: None,
         }
     }
 
