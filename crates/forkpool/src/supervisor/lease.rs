@@ -102,6 +102,8 @@ struct State {
     acked: Vec<u64>,
     /// A caller read something other than the results it expected.
     trouble: Option<String>,
+    /// Where `RUN` frames are written (kept: no allocation per task).
+    out: Outbox,
 }
 
 /// See the module docs.
@@ -160,6 +162,7 @@ impl Lease {
                 skipped: 0,
                 acked: Vec::new(),
                 trouble: None,
+                out: Outbox::default(),
             }),
             open: AtomicBool::new(false),
             next_job: AtomicU64::new(0),
@@ -186,11 +189,12 @@ impl Lease {
         if !self.open.load(Ordering::Relaxed) {
             return Err(job);
         }
-        let mut state = lock(&self.state);
+        let mut guard = lock(&self.state);
+        let state = &mut *guard;
         if state.phase != Phase::Offered {
             return Err(job);
         }
-        let Some(loan) = &mut state.loan else {
+        let (Some(loan), out) = (&mut state.loan, &mut state.out) else {
             return Err(job);
         };
         let limits = job.slot.limits();
@@ -199,8 +203,11 @@ impl Lease {
             return Err(job);
         }
         let id = self.next_job_id();
-        let mut out = Outbox::default();
-        if protocol::write_run(&mut out, id, job.entry, 1, job.items(), &[]).is_err() || !job.slot.begin_dispatch() {
+        if out.unsent() > 0 {
+            // Left from a worker that was gone.
+            *out = Outbox::default();
+        }
+        if protocol::write_run(out, id, job.entry, 1, job.items(), &[]).is_err() || !job.slot.begin_dispatch() {
             // The supervisor fails it the same way (or skips it: cancelled).
             return Err(job);
         }
@@ -208,14 +215,14 @@ impl Lease {
             *budget -= 1;
         }
         let timed = loan.timed || limits.timeout.is_some();
-        let written = send_all(&mut out, &loan.socket);
+        let written = send_all(out, &loan.socket);
         self.counters.direct(1);
         state.phase = if written { Phase::Taken } else { Phase::Returned };
         self.open.store(false, Ordering::Relaxed);
         state.job_id = id;
         state.job = Some(job);
         state.adopted = false;
-        drop(state);
+        drop(guard);
         if timed || !written {
             notify();
         }
@@ -392,15 +399,15 @@ fn read_results(socket: &OwnedFd, reader: &mut FrameReader, id: u64, max_message
             Ok(None) => {}
             Err(e) => return Read::Bad(e.to_string()),
         }
-        let mut fds = [rustix::event::PollFd::new(socket, rustix::event::PollFlags::IN)];
-        match rustix::event::poll(&mut fds, None) {
-            Ok(_) | Err(rustix::io::Errno::INTR) => {}
-            Err(_) => return Read::Lost,
-        }
+        // The socket blocks while lent (see `lend.rs`): one receive waits.
         match reader.read_from(socket) {
             Ok(0) => return Read::Lost,
             Ok(_) => {}
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                let mut fds = [rustix::event::PollFd::new(socket, rustix::event::PollFlags::IN)];
+                let _ = rustix::event::poll(&mut fds, None);
+            }
             Err(e) if e.kind() == std::io::ErrorKind::OutOfMemory => return Read::Bad(e.to_string()),
             Err(_) => return Read::Lost,
         }

@@ -42,7 +42,13 @@ impl Supervisor {
                 Err(_) => return,
             },
         };
-        // Its socket is the borrower's to read now.
+        // Its socket is the borrower's to read now, and blocking: a caller
+        // then sends and receives with one system call each, as over a
+        // bare socketpair. (The supervisor makes it non-blocking again when
+        // it takes the worker back.)
+        if rustix::io::ioctl_fionbio(&*socket, false).is_err() {
+            return;
+        }
         worker.socket.pause();
         let spare = self
             .spare_reader
@@ -111,7 +117,9 @@ impl Supervisor {
             self.spare_reader = Some(std::mem::replace(&mut worker.reader, reader));
             self.lent = None;
             let protocol_kill = matches!(worker.kill, Some(KillCause::Protocol(_)));
-            if worker.eof_at.is_none() && !protocol_kill && worker.socket.resume(true, false).is_err() {
+            let watched = rustix::io::ioctl_fionbio(worker.socket.fd(), true).is_ok()
+                && worker.socket.resume(true, false).is_ok();
+            if worker.eof_at.is_none() && !protocol_kill && !watched {
                 // Unwatchable: handled as a worker whose socket closed.
                 worker.eof_at = Some(std::time::Instant::now());
             }
