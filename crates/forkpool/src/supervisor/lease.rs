@@ -113,6 +113,10 @@ pub(crate) struct Lease {
     /// A worker is offered: a hint read without the lock, so that a
     /// `submit` while nothing is lent (a busy pool) costs one load.
     open: AtomicBool,
+    /// Jobs wait in the supervisor's inbox: nothing may overtake them, so
+    /// nothing goes straight to the lent worker until the supervisor has
+    /// taken them (submissions from one thread run in order).
+    claimed: AtomicBool,
     /// Job ids, for the supervisor and for callers of the direct path.
     next_job: AtomicU64,
     /// Counted as running while the supervisor has not adopted them.
@@ -165,6 +169,7 @@ impl Lease {
                 out: Outbox::default(),
             }),
             open: AtomicBool::new(false),
+            claimed: AtomicBool::new(false),
             next_job: AtomicU64::new(0),
             counters,
         }
@@ -186,7 +191,7 @@ impl Lease {
         if job.count != 1 || !job.fds().is_empty() || job.size() > MAX_DIRECT_BYTES || job.stream.is_some() {
             return Err(job);
         }
-        if !self.open.load(Ordering::Relaxed) {
+        if !self.open.load(Ordering::Relaxed) || self.claimed.load(Ordering::Acquire) {
             return Err(job);
         }
         let mut guard = lock(&self.state);
@@ -262,7 +267,7 @@ impl Lease {
                     self.counters.direct_done(1);
                 }
                 let spent = state.loan.as_ref().is_some_and(|loan| loan.budget == Some(0));
-                if state.wanted || spent {
+                if state.wanted || spent || self.claimed.load(Ordering::Acquire) {
                     state.phase = Phase::Returned;
                 } else {
                     state.phase = Phase::Offered;
@@ -301,7 +306,22 @@ impl Lease {
         }
     }
 
+    /// A job was put in the supervisor's inbox (called under its lock).
+    pub(crate) fn claim(&self) {
+        self.claimed.store(true, Ordering::Release);
+    }
+
     // -------------------------------------------- the supervisor's side --
+
+    /// The supervisor took its inbox (called under its lock).
+    pub(crate) fn unclaim(&self) {
+        self.claimed.store(false, Ordering::Release);
+    }
+
+    /// Whether jobs wait in the inbox.
+    pub(crate) fn is_claimed(&self) -> bool {
+        self.claimed.load(Ordering::Acquire)
+    }
 
     /// Lends a worker: callers may now hand it tasks.
     pub(crate) fn offer(&self, loan: Loan, reader: FrameReader) {

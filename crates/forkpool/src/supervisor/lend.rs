@@ -23,6 +23,7 @@ impl Supervisor {
             || self.starting
             || self.output.is_some()
             || !self.queue.is_empty()
+            || self.shared.lease.is_claimed()
             || self.workers.values().any(|w| !w.ledger.is_empty())
         {
             return;

@@ -115,7 +115,10 @@ impl Shared {
             });
             return;
         }
-        lock(&self.inbox).jobs.push(job);
+        let mut inbox = lock(&self.inbox);
+        inbox.jobs.push(job);
+        self.lease.claim();
+        drop(inbox);
         let _ = self.poller.notify();
     }
 
@@ -149,7 +152,10 @@ impl Shared {
             }
             return;
         }
-        lock(&self.inbox).jobs.extend(jobs);
+        let mut inbox = lock(&self.inbox);
+        inbox.jobs.extend(jobs);
+        self.lease.claim();
+        drop(inbox);
         let _ = self.poller.notify();
     }
 
@@ -184,6 +190,7 @@ impl Shared {
     pub(crate) fn take_inbox(&self, into: &mut Vec<Job>) -> Notes {
         let mut inbox = lock(&self.inbox);
         std::mem::swap(&mut inbox.jobs, into);
+        self.lease.unclaim();
         Notes {
             stop: inbox.stop,
             abandoned: std::mem::take(&mut inbox.abandoned),
