@@ -57,6 +57,10 @@ pub struct PoolStats {
     /// Workers replaced on purpose between tasks
     /// (`max_tasks_per_worker`, `recycle_above`, the CPU allowance).
     pub workers_recycled: u64,
+    /// Of `submitted`: tasks `submit` wrote straight to an idle worker,
+    /// whose result `join` read from it, with no supervisor in between
+    /// (the direct path, see the crate's theory of operation).
+    pub direct: u64,
 }
 
 /// The live counters behind [`PoolStats`].
@@ -67,6 +71,8 @@ pub(crate) struct Counters {
     /// Tasks handed straight to a lent worker that the supervisor has not
     /// yet counted in `running` (see `supervisor/lease.rs`).
     direct: AtomicU64,
+    /// Tasks that ever went the direct path.
+    direct_total: AtomicU64,
     completed: AtomicU64,
     failed: AtomicU64,
     cancelled: AtomicU64,
@@ -107,6 +113,7 @@ impl Counters {
     /// Tasks went straight to a lent worker.
     pub(crate) fn direct(&self, tasks: u64) {
         add(&self.direct, tasks);
+        add(&self.direct_total, tasks);
     }
 
     /// Tasks of the direct path ended, or the supervisor now counts them.
@@ -159,6 +166,7 @@ impl Counters {
             workers_started: get(&self.workers_started),
             workers_lost: get(&self.workers_lost),
             workers_recycled: get(&self.workers_recycled),
+            direct: get(&self.direct_total),
         }
     }
 }

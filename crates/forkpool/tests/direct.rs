@@ -1,0 +1,304 @@
+//! The direct path: `submit` writes a task straight to an idle worker the
+//! supervisor lent, and `join` reads its result from that worker (see
+//! `src/supervisor/lease.rs`). Every promise of the pool must hold on it,
+//! including the races it opens: the worker dying just after the hand-off,
+//! an abort or a timeout during it, and callers racing for the one lent
+//! worker. `PoolStats::direct` tells that a task did go that way.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::{kill, wait_for};
+use forkpool::{Pool, TaskError};
+
+fn identity(x: u64) -> u64 {
+    x
+}
+
+fn sleep_ms(ms: u64) -> u32 {
+    std::thread::sleep(Duration::from_millis(ms));
+    std::process::id()
+}
+
+/// Runs `f` on a thread of its own and fails (rather than hangs) if it
+/// has not returned within `secs` seconds.
+fn within<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    match rx.recv_timeout(Duration::from_secs(secs)) {
+        Ok(value) => value,
+        Err(_) => panic!("hung for {secs} s"),
+    }
+}
+
+/// Joins `task` within 60 s, on another thread.
+fn join<R: serde::de::DeserializeOwned + Send + 'static>(task: forkpool::Task<R>) -> Result<R, TaskError> {
+    within(60, move || task.join())
+}
+
+/// A pool whose idle worker is lent: the next task goes the direct path.
+/// (The supervisor lends a worker once it has nothing else to do, and a
+/// direct task's `join` offers the worker again.)
+fn lent(pool: &Pool) {
+    assert!(
+        wait_for(Duration::from_secs(10), || {
+            let before = pool.stats().direct;
+            assert_eq!(pool.submit(identity, 1).join(), Ok(1));
+            pool.stats().direct > before
+        }),
+        "no task went the direct path"
+    );
+}
+
+/// Submits `f(arg)` and checks that it went the direct path.
+fn submit_direct<F, A, R>(pool: &Pool, f: F, arg: A) -> forkpool::Task<R>
+where
+    F: Fn(A) -> R + Copy + Send + 'static,
+    A: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+    R: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+{
+    let before = pool.stats().direct;
+    let task = pool.submit(f, arg);
+    assert_eq!(pool.stats().direct, before + 1, "the task did not go the direct path");
+    task
+}
+
+#[test]
+fn one_task_at_a_time_goes_straight_to_a_worker_and_is_counted() {
+    let pool = Pool::builder().workers(2).build().unwrap();
+    lent(&pool);
+    let before = pool.stats();
+    for i in 0..200 {
+        let task = pool.submit(identity, i);
+        // Counted as running from the hand-off, before the supervisor knows.
+        let stats = pool.stats();
+        assert_eq!((stats.running, stats.queued), (1, 0), "{stats:?}");
+        assert_eq!(task.join(), Ok(i));
+    }
+    let after = pool.stats();
+    assert_eq!(after.direct - before.direct, 200, "{after:?}");
+    assert_eq!(after.completed - before.completed, 200);
+    assert_eq!((after.running, after.queued, after.failed), (0, 0, 0), "{after:?}");
+}
+
+#[test]
+fn a_worker_that_crashes_on_a_direct_task_ends_it_once_and_is_replaced() {
+    let pool = Pool::builder().workers(1).build().unwrap();
+    lent(&pool);
+    let old = pool.worker_pids();
+    let task = submit_direct(&pool, |_: ()| -> u8 { std::process::abort() }, ());
+    assert!(matches!(join(task), Err(TaskError::Crashed { signal: Some(6), .. })));
+    let stats = pool.stats();
+    assert_eq!((stats.crashed, stats.workers_lost), (1, 1), "{stats:?}");
+    assert_eq!(join(pool.submit(identity, 7)), Ok(7));
+    assert_ne!(pool.worker_pids(), old);
+    assert_eq!(pool.stats().failed, 1);
+}
+
+#[test]
+fn a_worker_killed_mid_direct_task_fails_that_task_once() {
+    let pool = Pool::builder().workers(1).build().unwrap();
+    lent(&pool);
+    let pid = pool.worker_pids()[0];
+    let task = submit_direct(&pool, sleep_ms, 2_000);
+    let killer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        kill(pid, libc::SIGKILL);
+    });
+    assert!(matches!(join(task), Err(TaskError::Crashed { signal: Some(9), .. })));
+    killer.join().unwrap();
+    assert_eq!(join(pool.submit(identity, 3)), Ok(3));
+    let stats = pool.stats();
+    assert_eq!((stats.crashed, stats.workers_lost), (1, 1), "{stats:?}");
+}
+
+#[test]
+fn a_worker_killed_just_before_the_hand_off_loses_no_task() {
+    let pool = Pool::builder().workers(1).build().unwrap();
+    for i in 0..8 {
+        lent(&pool);
+        let pid = pool.worker_pids()[0];
+        kill(pid, libc::SIGKILL);
+        // At once: the task may be written to the dead worker's socket,
+        // or find the worker gone, or go by the supervisor. Never started,
+        // it runs on the replacement, exactly once.
+        assert_eq!(join(pool.submit(identity, i)), Ok(i));
+        assert!(wait_for(Duration::from_secs(10), || !pool.worker_pids().contains(&pid)));
+    }
+    let stats = pool.stats();
+    assert_eq!(stats.failed, 0, "{stats:?}");
+}
+
+#[test]
+fn a_timeout_applies_to_a_direct_task() {
+    let pool = Pool::builder().workers(1).build().unwrap();
+    lent(&pool);
+    let start = Instant::now();
+    let task = pool.task().timeout(Duration::from_millis(200));
+    let before = pool.stats().direct;
+    let slow = task.submit(sleep_ms, 60_000);
+    assert_eq!(pool.stats().direct, before + 1, "not the direct path");
+    assert_eq!(
+        join(slow),
+        Err(TaskError::TimedOut {
+            after: Duration::from_millis(200)
+        })
+    );
+    assert!(start.elapsed() < Duration::from_secs(20));
+    assert_eq!(join(pool.submit(identity, 5)), Ok(5));
+
+    // The pool's own timeout too.
+    let pool = Pool::builder()
+        .workers(1)
+        .task_timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    lent(&pool);
+    let slow = submit_direct(&pool, sleep_ms, 60_000);
+    assert_eq!(
+        join(slow),
+        Err(TaskError::TimedOut {
+            after: Duration::from_millis(300)
+        })
+    );
+    assert_eq!(pool.stats().timed_out, 1);
+}
+
+#[test]
+fn abort_of_a_direct_task_kills_its_worker_and_ends_it_once() {
+    let pool = Pool::builder().workers(1).build().unwrap();
+    lent(&pool);
+    let old = pool.worker_pids();
+    let task = submit_direct(&pool, sleep_ms, 60_000);
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(task.abort());
+    assert!(!task.abort(), "ends once");
+    assert_eq!(join(task), Err(TaskError::Cancelled));
+    assert_eq!(join(pool.submit(identity, 9)), Ok(9));
+    assert!(wait_for(Duration::from_secs(10), || pool.worker_pids() != old));
+    let stats = pool.stats();
+    assert_eq!((stats.aborted, stats.cancelled), (1, 1), "{stats:?}");
+}
+
+#[test]
+fn abort_racing_a_direct_task_s_completion_ends_it_exactly_once() {
+    let pool = Pool::builder().workers(2).build().unwrap();
+    let before = pool.stats();
+    let (mut aborted, mut finished) = (0u64, 0u64);
+    for i in 0..150 {
+        let task = pool.submit(identity, i);
+        if i % 3 == 1 {
+            std::thread::yield_now();
+        }
+        let abort = task.abort();
+        match join(task) {
+            Ok(v) => {
+                assert!(!abort, "abort said yes, but the result came");
+                assert_eq!(v, i);
+                finished += 1;
+            }
+            Err(TaskError::Cancelled) => {
+                assert!(abort, "cancelled without an abort");
+                aborted += 1;
+            }
+            Err(e) => panic!("task {i}: {e:?}"),
+        }
+    }
+    assert_eq!(finished + aborted, 150);
+    let stats = pool.stats();
+    assert_eq!(stats.submitted - before.submitted, 150);
+    assert_eq!(stats.completed - before.completed, finished, "{stats:?}");
+    assert_eq!(stats.failed - before.failed, aborted, "{stats:?}");
+    assert!(stats.direct > 0, "{stats:?}");
+    // The pool is whole.
+    assert_eq!(join(pool.submit(identity, 1)), Ok(1));
+}
+
+#[test]
+fn callers_racing_for_the_lent_worker_each_get_their_own_result() {
+    for workers in [1, 2] {
+        let pool = Arc::new(Pool::builder().workers(workers).build().unwrap());
+        lent(&pool);
+        let before = pool.stats();
+        let threads: Vec<_> = (0..4u64)
+            .map(|t| {
+                let pool = pool.clone();
+                std::thread::spawn(move || {
+                    for i in 0..300 {
+                        let value = t * 1_000_000 + i;
+                        assert_eq!(pool.submit(identity, value).join(), Ok(value));
+                    }
+                })
+            })
+            .collect();
+        within(120, move || {
+            for thread in threads {
+                thread.join().unwrap();
+            }
+        });
+        let stats = pool.stats();
+        assert_eq!(stats.completed - before.completed, 1200, "{stats:?}");
+        assert_eq!((stats.failed, stats.running, stats.queued), (0, 0, 0), "{stats:?}");
+        assert!(stats.direct > before.direct, "{stats:?}");
+    }
+}
+
+#[test]
+fn a_direct_task_not_yet_joined_holds_up_nothing() {
+    let pool = Arc::new(Pool::builder().workers(1).build().unwrap());
+    lent(&pool);
+    let first = submit_direct(&pool, identity, 1);
+    // Queued behind the first; joined first. The supervisor must read the
+    // first task's result from the worker itself to free it.
+    let second = pool.submit(identity, 2);
+    assert_eq!(join(second), Ok(2));
+    assert_eq!(join(first), Ok(1));
+}
+
+#[test]
+fn a_direct_task_can_be_waited_for_without_join() {
+    let pool = Pool::builder().workers(1).build().unwrap();
+    lent(&pool);
+    let task = submit_direct(&pool, identity, 4);
+    assert!(task.wait_timeout(Duration::from_secs(60)));
+    assert_eq!(task.join(), Ok(4));
+
+    lent(&pool);
+    let task = submit_direct(&pool, identity, 5);
+    assert!(wait_for(Duration::from_secs(60), || task.is_finished()));
+    assert_eq!(task.join(), Ok(5));
+
+    lent(&pool);
+    let task = submit_direct(&pool, identity, 6);
+    let mut done = forkpool::as_completed([task]);
+    assert_eq!(done.next_timeout(Duration::from_secs(60)), Some((0, Ok(6))));
+}
+
+#[test]
+fn the_pool_shuts_down_with_a_direct_task_never_joined() {
+    let pool = Pool::builder().workers(1).build().unwrap();
+    lent(&pool);
+    let task = submit_direct(&pool, sleep_ms, 100);
+    within(60, move || pool.shutdown());
+    // Its result was read by the supervisor before it stopped.
+    assert!(task.join().is_ok());
+}
+
+#[test]
+fn max_tasks_per_worker_holds_on_the_direct_path() {
+    let pool = Pool::builder().workers(1).max_tasks_per_worker(2).build().unwrap();
+    let mut pids = Vec::new();
+    for _ in 0..6 {
+        pids.push(join(pool.submit(sleep_ms, 0)).unwrap());
+        // Never two workers at once.
+        assert!(pool.worker_pids().len() <= 1);
+    }
+    pids.dedup();
+    assert_eq!(pids.len(), 3, "two tasks per worker: {pids:?}");
+    assert!(pool.stats().direct > 0);
+}
