@@ -30,8 +30,8 @@ run)
     for i in $(seq "$runs"); do
         for side in base this; do
             echo "== run $i: $side ($(cat "$out/$side/commit"))"
-            "$out/$side/bench_latency" | grep '^|'
-            "$out/$side/bench" 2>/dev/null | grep -E '^\| (`submit`|submit|`map`|map)' || true
+            "$out/$side/bench_latency" | grep '^|' | grep -v -e '---' -e '^| measurement'
+            "$out/$side/bench" 2>/dev/null | grep '^|' | grep -v -e '---' -e '^| measurement' -e '^| per task'
         done
     done
     ;;

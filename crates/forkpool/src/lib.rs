@@ -71,8 +71,19 @@
 //!   start in well under a millisecond and share what
 //!   [`preload`](PoolBuilder::preload) loaded.
 //! - **The supervisor thread** owns every process and descriptor of the
-//!   pool. Your threads never touch a worker; they hand jobs over through
-//!   an inbox and wait on a per-task slot.
+//!   pool. Your threads hand jobs over through an inbox and wait on a
+//!   per-task slot.
+//! - **The direct path.** One task at a time would take four hops (your
+//!   thread, the supervisor, the worker, the supervisor, your thread). So
+//!   when the pool is idle the supervisor lends one idle worker: `submit`
+//!   writes the task to that worker's socket itself and `join` reads the
+//!   result from it, a two-party round trip like a bare socketpair's. The
+//!   hand-off is published in the pool's shared state first, and the
+//!   supervisor adopts it into its books whenever it wakes (at once for a
+//!   task with a timeout; before it settles a worker's death; on an abort
+//!   or a stop), so every rule below holds for such a task too. Any other
+//!   work takes the worker back ([`PoolStats::direct`] counts the tasks
+//!   that went directly; `src/supervisor/README.md` has the design).
 //! - **Each worker shares a status page** (a sealed `memfd`) with the
 //!   supervisor and stamps each item as it starts and ends. That is how a
 //!   timeout is measured, and how, when a worker dies, the supervisor knows

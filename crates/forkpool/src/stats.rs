@@ -73,6 +73,9 @@ pub(crate) struct Counters {
     direct: AtomicU64,
     /// Tasks that ever went the direct path.
     direct_total: AtomicU64,
+    /// Direct tasks the supervisor adopted whose results a caller took,
+    /// still in `running` until the supervisor acks them.
+    direct_acked: AtomicU64,
     completed: AtomicU64,
     failed: AtomicU64,
     cancelled: AtomicU64,
@@ -121,6 +124,16 @@ impl Counters {
         self.direct.fetch_sub(tasks, Ordering::Relaxed);
     }
 
+    /// A caller took the results of `tasks` direct tasks the supervisor
+    /// had adopted (`acked`: false), or the supervisor acked them (true).
+    pub(crate) fn direct_acked(&self, tasks: u64, acked: bool) {
+        if acked {
+            self.direct_acked.fetch_sub(tasks, Ordering::Relaxed);
+        } else {
+            add(&self.direct_acked, tasks);
+        }
+    }
+
     /// A running task was aborted (also counted in `failed`).
     pub(crate) fn aborted(&self) {
         add(&self.aborted, 1);
@@ -150,7 +163,7 @@ impl Counters {
         // counts as ended before it counts as submitted.
         let completed = get(&self.completed);
         let failed = get(&self.failed);
-        let running = get(&self.running) + get(&self.direct);
+        let running = (get(&self.running) + get(&self.direct)).saturating_sub(get(&self.direct_acked));
         let submitted = get(&self.submitted);
         PoolStats {
             submitted,

@@ -261,6 +261,7 @@ impl Lease {
             Read::Results(part) => {
                 if state.adopted {
                     state.acked.push(id);
+                    self.counters.direct_acked(1, false);
                 } else {
                     state.skipped += 1;
                     state.job = None;
@@ -340,6 +341,7 @@ impl Lease {
     pub(crate) fn account(&self, want_back: bool) -> Option<Account> {
         let mut state = lock(&self.state);
         let worker = state.loan.as_ref()?.worker;
+        self.counters.direct_acked(state.acked.len() as u64, true);
         let mut account = Account {
             worker,
             acked: std::mem::take(&mut state.acked),
