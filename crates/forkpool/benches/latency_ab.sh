@@ -17,12 +17,17 @@ build)
     mkdir -p "$out/base-src" "$out/base" "$out/this"
     git archive "$base" Cargo.toml Cargo.lock crates | tar -x -C "$out/base-src"
     git rev-parse --short "$base" > "$out/base/commit"
-    # The same target directory: the dependencies are built once.
-    (cd "$out/base-src" && CARGO_TARGET_DIR=$PWD/../../../target cargo build -q --release -p forkpool --example bench_latency --example bench)
-    cp target/release/examples/bench_latency target/release/examples/bench "$out/base/"
+    # A target directory of its own: one shared with this tree would keep
+    # whichever side's examples were linked last.
+    (cd "$out/base-src" && CARGO_TARGET_DIR=$PWD/../target cargo build -q --release -p forkpool --example bench_latency --example bench)
+    cp "$out/target/release/examples/bench_latency" "$out/target/release/examples/bench" "$out/base/"
     cargo build -q --release -p forkpool --example bench_latency --example bench
     cp target/release/examples/bench_latency target/release/examples/bench "$out/this/"
     git rev-parse --short HEAD > "$out/this/commit"
+    if cmp -s "$out/base/bench_latency" "$out/this/bench_latency"; then
+        echo "the two sides built the same program" >&2
+        exit 1
+    fi
     ;;
 run)
     runs=${2:-3}
