@@ -203,7 +203,10 @@ impl Lease {
             return Err(job);
         };
         let limits = job.slot.limits();
-        let too_big = limits.memory.or(loan.pool_memory).is_some_and(|limit| job.size() > limit);
+        let too_big = limits
+            .memory
+            .or(loan.pool_memory)
+            .is_some_and(|limit| job.size() > limit);
         if limits.memory != loan.memory || too_big || loan.budget == Some(0) {
             return Err(job);
         }
@@ -371,8 +374,7 @@ impl Lease {
             state.phase = Phase::Idle;
             self.open.store(false, Ordering::Relaxed);
             state.wanted = false;
-            account.reclaimed =
-                Some(reader.unwrap_or_else(|| FrameReader::new(protocol::frame_limit(max_message))));
+            account.reclaimed = Some(reader.unwrap_or_else(|| FrameReader::new(protocol::frame_limit(max_message))));
         }
         Some(account)
     }
@@ -400,7 +402,9 @@ fn read_results(socket: &OwnedFd, reader: &mut FrameReader, id: u64, max_message
         match reader.next_frame() {
             Ok(Some(frame)) => {
                 return match protocol::parse_from_worker(frame) {
-                    Ok(FromWorker::Results(results)) if results.job == id && results.first == 0 && results.count == 1 => {
+                    Ok(FromWorker::Results(results))
+                        if results.job == id && results.first == 0 && results.count == 1 =>
+                    {
                         Read::Results(Part::Records {
                             first: 0,
                             count: 1,

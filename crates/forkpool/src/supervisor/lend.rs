@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 
+use super::Supervisor;
 use super::lease::Loan;
 use super::worker::KillCause;
-use super::Supervisor;
 use crate::error::TaskError;
 use crate::ipc::frame::FrameReader;
 use crate::ipc::protocol;
@@ -83,9 +83,10 @@ impl Supervisor {
             || self.broken
             || !self.queue.is_empty()
             || !self.inbox.is_empty()
-            || self.workers.get(&id).is_none_or(|w| {
-                w.ended.is_some() || w.kill.is_some() || w.closing.is_some() || w.eof_at.is_some()
-            });
+            || self
+                .workers
+                .get(&id)
+                .is_none_or(|w| w.ended.is_some() || w.kill.is_some() || w.closing.is_some() || w.eof_at.is_some());
         let Some(account) = self.shared.lease.account(want_back) else {
             self.lent = None;
             return;
