@@ -10,7 +10,11 @@
 //! - The floor: one byte there and back over a `socketpair` to a forked
 //!   echo process, the cheapest cross-process call.
 //! - The pool: `submit(identity, i).join()` on a pool of 2 workers.
-//! - The pool's design floor: the same four hops with no pool in them. A
+//!   A pool lends an idle worker for this (the direct path, see
+//!   `src/supervisor/README.md`): `submit` writes to the worker and `join`
+//!   reads its result, two parties as in the floor.
+//! - The four-hop design's floor (what a task took before the direct
+//!   path): the same four hops with no pool in them. A
 //!   thread hands a token to a relay thread (a mutex-guarded inbox and
 //!   `Poller::notify`, as `submit` does), which is parked in `epoll` (as
 //!   the supervisor is) and writes a byte to the echo process over a
