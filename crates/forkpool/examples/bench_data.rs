@@ -140,7 +140,8 @@ fn main() {
         .skip_while(|a| a != "--csv")
         .nth(1)
         .map(std::path::PathBuf::from);
-    let pool = Pool::builder().workers(1).build().unwrap();
+    // Room for the 1 GiB point's encoding (the default limit is 1 GiB).
+    let pool = Pool::builder().workers(1).max_message_size(2 << 30).build().unwrap();
     let mut rows = Vec::new();
     for size in sizes() {
         let data = SharedBytes::copy_from(&vec![7u8; size]).unwrap();
