@@ -124,10 +124,7 @@ pub(crate) fn of_decoding<T: de::DeserializeOwned>(bytes: &[u8], error: &postcar
 /// Runs `again` and returns the first custom message it raised, or
 /// `error`'s text; and the type that asked for something `postcard`
 /// cannot do, if one did.
-fn retell(
-    error: &postcard::Error,
-    again: impl FnOnce() -> Result<(), Message>,
-) -> (String, Option<&'static str>) {
+fn retell(error: &postcard::Error, again: impl FnOnce() -> Result<(), Message>) -> (String, Option<&'static str>) {
     FIRST.with(|f| f.borrow_mut().take());
     WITHIN.with(|w| w.borrow_mut().clear());
     UNSUPPORTED.set(None);
@@ -408,12 +405,16 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Keep<D> {
 
     fn deserialize_identifier<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Message> {
         unsupported();
-        self.0.deserialize_identifier(Keep(visitor)).map_err(Message::from_inner)
+        self.0
+            .deserialize_identifier(Keep(visitor))
+            .map_err(Message::from_inner)
     }
 
     fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Message> {
         unsupported();
-        self.0.deserialize_ignored_any(Keep(visitor)).map_err(Message::from_inner)
+        self.0
+            .deserialize_ignored_any(Keep(visitor))
+            .map_err(Message::from_inner)
     }
 
     fn deserialize_unit_struct<V: Visitor<'de>>(self, name: &'static str, visitor: V) -> Result<V::Value, Message> {
@@ -719,7 +720,9 @@ mod tests {
         let bytes = postcard::to_allocvec(&serde_json::json!({"a": [1, 2]})).unwrap();
         let message = decoding_message::<serde_json::Value>(&bytes);
         assert!(
-            message.starts_with("postcard cannot decode `serde_json::value::Value`: it needs a self-describing format (deserialize_any)"),
+            message.starts_with(
+                "postcard cannot decode `serde_json::value::Value`: it needs a self-describing format (deserialize_any)"
+            ),
             "{message}"
         );
         // The innermost type that asked, not the value around it.
@@ -729,10 +732,16 @@ mod tests {
         })
         .unwrap();
         let message = decoding_message::<Holder>(&bytes);
-        assert!(message.contains("cannot decode `serde_json::value::Value`"), "{message}");
+        assert!(
+            message.contains("cannot decode `serde_json::value::Value`"),
+            "{message}"
+        );
         let bytes = postcard::to_allocvec(&(1u8, Loose::Number(3))).unwrap();
         let message = decoding_message::<(u8, Loose)>(&bytes);
-        assert!(message.contains("Loose`: it needs a self-describing format"), "{message}");
+        assert!(
+            message.contains("Loose`: it needs a self-describing format"),
+            "{message}"
+        );
         assert!(message.contains("untagged"), "{message}");
     }
 
