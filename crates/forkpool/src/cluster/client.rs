@@ -17,7 +17,7 @@ use super::registry::registry;
 use super::session::{Session, Settings};
 use super::wire::{self, ResultHead};
 use super::writer;
-use crate::error::{Error, ErrorKind};
+use crate::error::{Error, ErrorKind, TaskError};
 use crate::slot::{self, Label, Slot};
 use crate::task::Task;
 
@@ -166,7 +166,7 @@ impl ClusterBuilder {
             Ok(w) => w,
             Err(e) => {
                 // Ends the reader (it looks every second) and the cluster.
-                session.break_with(e.to_string());
+                session.close_with(TaskError::ClientStopped { message: e.to_string() });
                 let cluster = Cluster {
                     session,
                     threads: Some((None, reader)),
@@ -187,9 +187,9 @@ impl ClusterBuilder {
 fn guarded(session: Arc<Session>, what: &str, body: impl FnOnce(Arc<Session>)) {
     let s = session.clone();
     if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(s))).is_err() {
-        session.break_with(format!(
-            "the cluster client's {what} thread panicked (a bug in forkpool)"
-        ));
+        session.close_with(TaskError::ClientStopped {
+            message: format!("the cluster client's {what} thread panicked (a bug in forkpool)"),
+        });
     }
 }
 
@@ -341,6 +341,7 @@ impl Cluster {
             .pending
             .wait_empty(Instant::now() + Duration::from_secs(3600))
         {}
+        self.session.stopping.store(true, std::sync::atomic::Ordering::Release);
         self.session.outbox.stop();
         if let Some(writer) = writer {
             let _ = writer.join();
@@ -359,6 +360,7 @@ impl Cluster {
         let queues = session.queues();
         let mut pipe = redis::pipe();
         pipe.cmd("DEL").arg(&session.results_key).ignore();
+        pipe.cmd("DEL").arg(keys::aborts(&session.id)).ignore();
         for queue in &queues {
             pipe.cmd("DEL").arg(&queue.key).ignore();
             pipe.cmd("ZREM").arg(keys::QUEUES).arg(&queue.key).ignore();

@@ -1,6 +1,7 @@
 //! What a client's handles share with its two threads: settings, the
 //! table of tasks in flight, the outbox the writer drains, the task
-//! streams made so far, and whether the broker was lost.
+//! streams made so far, and whether the broker is reachable (see
+//! `recovery.rs` for what happens when it was not).
 
 use std::any::TypeId;
 use std::collections::HashMap;
@@ -101,9 +102,12 @@ impl Queue {
         } else if offers.is_empty() {
             Err("no live node serves it".to_owned())
         } else {
+            let untraced = self.f.untraced.as_ref().map_or_else(String::new, |why| {
+                format!(" (its hash covers only the types' names, as {why})")
+            });
             Err(format!(
-                "the live nodes that serve it take other argument or result types (they were built \
-                 from another version of the program); this program's is `{}`",
+                "the live nodes that serve it take argument or result types of another shape (they \
+                 were built from another version of the program); this program's is `{}`{untraced}",
                 self.f.signature
             ))
         };
@@ -164,6 +168,38 @@ pub(crate) fn query_offers(conn: &mut Connection, name: &str, now_ms: u64) -> Re
         .iter()
         .filter_map(|m| keys::parse_offer(m))
         .collect())
+}
+
+/// Makes a task stream with its consumer group (if not there yet), gives
+/// it a lifetime of `ttl` ms, and lists it in the directory with a lease
+/// until `lease` (broker ms).
+pub(crate) fn make_queue(conn: &mut Connection, key: &str, ttl: u64, lease: u64) -> RedisResult<()> {
+    let mut pipe = redis::pipe();
+    pipe.cmd("XGROUP")
+        .arg("CREATE")
+        .arg(key)
+        .arg(keys::GROUP)
+        .arg("$")
+        .arg("MKSTREAM")
+        .cmd("PEXPIRE")
+        .arg(key)
+        .arg(ttl)
+        .cmd("ZADD")
+        .arg(keys::QUEUES)
+        .arg(lease)
+        .arg(key)
+        .cmd("PEXPIRE")
+        .arg(keys::QUEUES)
+        .arg(ttl.saturating_mul(2));
+    let replies: Vec<Value> = pipe.ignore_errors().query(conn)?;
+    for reply in replies {
+        if let Value::ServerError(e) = reply
+            && e.code() != "BUSYGROUP"
+        {
+            return Err(e.into());
+        }
+    }
+    Ok(())
 }
 
 /// A task waiting for the writer.
@@ -235,8 +271,19 @@ pub(crate) struct Session {
     /// a function); `None` after it broke, until reconnected.
     control: Mutex<Option<Connection>>,
     clock: Mutex<ServerClock>,
-    broken: AtomicBool,
-    broken_reason: Mutex<String>,
+    /// Whether the client is closed or the broker is down (a fast check
+    /// before the locks below).
+    trouble: AtomicBool,
+    /// What every task gets once the client stopped for good (a thread
+    /// failed).
+    closed: Mutex<Option<TaskError>>,
+    /// Why the broker is taken as down (unreachable for `node_timeout`),
+    /// until the writer reaches it again.
+    down: Mutex<Option<String>>,
+    /// `Cluster::shutdown` has begun: the threads end.
+    pub(crate) stopping: AtomicBool,
+    /// Held while the client's keys are checked and made again.
+    pub(crate) resyncing: Mutex<()>,
 }
 
 impl std::fmt::Debug for Session {
@@ -267,8 +314,11 @@ impl Session {
             queues: Mutex::new(HashMap::new()),
             control: Mutex::new(Some(control)),
             clock: Mutex::new(clock),
-            broken: AtomicBool::new(false),
-            broken_reason: Mutex::new(String::new()),
+            trouble: AtomicBool::new(false),
+            closed: Mutex::new(None),
+            down: Mutex::new(None),
+            stopping: AtomicBool::new(false),
+            resyncing: Mutex::new(()),
         }
     }
 
@@ -286,27 +336,56 @@ impl Session {
         lock(&self.queues).values().cloned().collect()
     }
 
-    /// The error new and pending tasks get once the broker is lost.
-    pub(crate) fn broken_error(&self) -> Option<TaskError> {
-        self.broken.load(Ordering::Acquire).then(|| TaskError::BrokerLost {
-            message: lock(&self.broken_reason).clone(),
-        })
+    /// The error a task submitted now gets at once: the client was closed
+    /// (`ClientStopped`), or the broker is down (`BrokerLost`, until it is
+    /// reached again).
+    pub(crate) fn unavailable(&self) -> Option<TaskError> {
+        if !self.trouble.load(Ordering::Acquire) {
+            return None;
+        }
+        if let Some(error) = lock(&self.closed).clone() {
+            return Some(error);
+        }
+        lock(&self.down).clone().map(|message| TaskError::BrokerLost { message })
     }
 
-    /// The broker is lost for good: every task in flight, and every one
-    /// submitted from now on, ends with `BrokerLost`.
-    pub(crate) fn break_with(&self, reason: String) {
-        if !self.broken.load(Ordering::Acquire) {
-            *lock(&self.broken_reason) = reason;
-            self.broken.store(true, Ordering::Release);
-        }
-        if let Some(error) = self.broken_error() {
+    /// Whether the client stopped for good.
+    pub(crate) fn is_closed(&self) -> bool {
+        lock(&self.closed).is_some()
+    }
+
+    /// The client stops for good (a thread of it failed): every task in
+    /// flight, and every one submitted from now on, ends with `error`.
+    pub(crate) fn close_with(&self, error: TaskError) {
+        lock(&self.closed).get_or_insert(error);
+        self.trouble.store(true, Ordering::Release);
+        if let Some(error) = self.unavailable() {
             self.pending.fail_all(&error);
         }
     }
 
+    /// The broker has been unreachable for `node_timeout`: every task in
+    /// flight ends `BrokerLost` (whatever became of it cannot be known),
+    /// and so does every one submitted until the writer reaches the broker
+    /// again ([`back`](Self::back)).
+    pub(crate) fn outage(&self, reason: String) {
+        lock(&self.down).get_or_insert(reason);
+        self.trouble.store(true, Ordering::Release);
+        if let Some(error) = self.unavailable() {
+            self.pending.fail_all(&error);
+        }
+    }
+
+    /// The broker is reachable again (and the client's keys are in it).
+    pub(crate) fn back(&self) {
+        let mut down = lock(&self.down);
+        if down.take().is_some() && !self.is_closed() {
+            self.trouble.store(false, Ordering::Release);
+        }
+    }
+
     /// Runs `f` on the control connection, reconnecting first if needed.
-    fn control<T>(&self, f: impl FnOnce(&mut Connection) -> RedisResult<T>) -> Result<T, TaskError> {
+    fn control<T>(&self, f: impl Fn(&mut Connection) -> RedisResult<T>) -> Result<T, TaskError> {
         let mut control = lock(&self.control);
         if control.is_none() {
             let conn = self
@@ -320,21 +399,33 @@ impl Session {
                 message: "no connection".into(),
             });
         };
-        f(conn).map_err(|e| {
-            if is_connection_error(&e) {
+        let lost = |e: &redis::RedisError| TaskError::BrokerLost {
+            message: self.broker.error("a call to the broker failed", e).to_string(),
+        };
+        match f(conn) {
+            Ok(value) => Ok(value),
+            // The connection went stale (the broker restarted since it was
+            // last used): these calls may be made twice, so once more on a
+            // new one.
+            Err(e) if is_connection_error(&e) => {
                 *control = None;
+                let mut conn = self
+                    .broker
+                    .connect(self.settings.io_timeout())
+                    .map_err(|e| TaskError::BrokerLost { message: e.to_string() })?;
+                let value = f(&mut conn).map_err(|e| lost(&e))?;
+                *control = Some(conn);
+                Ok(value)
             }
-            TaskError::BrokerLost {
-                message: self.broker.error("a call to the broker failed", &e).to_string(),
-            }
-        })
+            Err(e) => Err(lost(&e)),
+        }
     }
 
     /// The task stream for the remote function whose fn-item type is
     /// `fn_type`, made on first use; and a check that a live node serves
     /// it (fail fast: `Unsupported` when none does).
     pub(crate) fn prepare(&self, fn_type: TypeId, fn_name: &str) -> Result<Arc<Queue>, TaskError> {
-        if let Some(error) = self.broken_error() {
+        if let Some(error) = self.unavailable() {
             return Err(error);
         }
         let queue = self.queue(fn_type, fn_name)?;
@@ -366,34 +457,7 @@ impl Session {
         let key = keys::queue(&self.id, f.name, f.type_hash);
         let ttl = millis(self.settings.key_ttl());
         let lease = self.now_ms().saturating_add(ttl);
-        self.control(|conn| {
-            let mut pipe = redis::pipe();
-            pipe.cmd("XGROUP")
-                .arg("CREATE")
-                .arg(&key)
-                .arg(keys::GROUP)
-                .arg("$")
-                .arg("MKSTREAM")
-                .cmd("PEXPIRE")
-                .arg(&key)
-                .arg(ttl)
-                .cmd("ZADD")
-                .arg(keys::QUEUES)
-                .arg(lease)
-                .arg(&key)
-                .cmd("PEXPIRE")
-                .arg(keys::QUEUES)
-                .arg(ttl.saturating_mul(2));
-            let replies: Vec<Value> = pipe.ignore_errors().query(conn)?;
-            for reply in replies {
-                if let Value::ServerError(e) = reply
-                    && e.code() != "BUSYGROUP"
-                {
-                    return Err(e.into());
-                }
-            }
-            Ok(())
-        })?;
+        self.control(|conn| make_queue(conn, &key, ttl, lease))?;
         let queue = Arc::new(Queue::new(f, key));
         Ok(lock(&self.queues).entry(fn_type).or_insert(queue).clone())
     }
@@ -415,7 +479,7 @@ impl Session {
         } else {
             Label { id, base: Some(0) }
         };
-        if let Some(error) = self.broken_error() {
+        if let Some(error) = self.unavailable() {
             return Slot::failed(items, label, error, None);
         }
         let slot = Slot::new(items, label);
@@ -425,6 +489,7 @@ impl Session {
             slot: slot.clone(),
             items,
             stats: queue.stats.clone(),
+            sent: false,
         });
         self.outbox.push(OutEntry {
             queue: queue.clone(),

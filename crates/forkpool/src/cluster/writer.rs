@@ -15,8 +15,9 @@
 //! `BrokerLost` (whether the broker took them cannot be known, and sending
 //! them again could run them twice); tasks submitted while it is down wait
 //! for the writer to reconnect. If the broker stays unreachable for
-//! `node_timeout`, the client is broken: every task in flight, and every
-//! one waiting, ends with `BrokerLost`.
+//! `node_timeout`, every task in flight and every one waiting ends with
+//! `BrokerLost`, and so do new ones until the broker is reached again;
+//! then the client works on (see `recovery.rs`).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -24,9 +25,10 @@ use std::time::Instant;
 
 use redis::{Connection, Value};
 
-use super::broker::{Link, ServerClock, millis};
+use super::broker::{Link, ServerClock, human_duration, millis};
 use super::keys;
 use super::reaper;
+use super::recovery;
 use super::session::{OutEntry, Session, query_offers};
 use super::wire::{self, ResultHead};
 use crate::error::TaskError;
@@ -36,21 +38,29 @@ const MAX_ENTRY_BYTES: usize = 1 << 20;
 /// How soon tasks kept while the broker was unreachable are tried again.
 const RETRY: std::time::Duration = std::time::Duration::from_millis(100);
 
-/// The connection, or `None` while the broker cannot be reached; the
-/// session breaks when that lasts `node_timeout`.
+/// The connection, or `None` while the broker cannot be reached; an
+/// outage is declared when that lasts `node_timeout`. A new connection is
+/// checked first (`recovery::resync`): nothing is sent to a broker that
+/// lost the client's streams before they are made again.
 fn connection<'l>(session: &Session, link: &'l mut Link) -> Option<&'l mut Connection> {
-    match link.get(&session.broker) {
-        Ok(conn) => Some(conn),
-        Err(down) => {
-            if down.for_how_long >= session.settings.node_timeout {
-                session.break_with(format!(
-                    "the broker was unreachable for {:?}: {}",
-                    down.for_how_long, down.error
-                ));
-            }
-            None
+    if let Err(down) = link.get(&session.broker) {
+        if down.for_how_long >= session.settings.node_timeout {
+            session.outage(format!(
+                "the broker was unreachable for {}: {}",
+                human_duration(down.for_how_long),
+                down.error
+            ));
+        }
+        return None;
+    }
+    if link.take_reconnected() {
+        let conn = link.get(&session.broker).ok()?;
+        if let Err(e) = recovery::resync(session, conn, None) {
+            link.failed(&e);
+            return None;
         }
     }
+    link.get(&session.broker).ok()
 }
 
 /// The thread's body.
@@ -58,6 +68,9 @@ pub(crate) fn run(session: Arc<Session>, conn: Connection) {
     let mut link = Link::new(conn, session.settings.io_timeout());
     let beat = session.settings.heartbeat();
     let mut next_beat = Instant::now() + beat;
+    // When the last heartbeat went through: a long gap is the client's own
+    // stall.
+    let mut beat_ok = Instant::now();
     let mut entries = Vec::new();
     // Tasks kept while the broker is briefly unreachable.
     let mut unsent: Vec<OutEntry> = Vec::new();
@@ -73,7 +86,7 @@ pub(crate) fn run(session: Arc<Session>, conn: Connection) {
             unsent = send(&session, &mut link, std::mem::take(&mut unsent));
         }
         if Instant::now() >= next_beat {
-            heartbeat(&session, &mut link);
+            heartbeat(&session, &mut link, &mut beat_ok);
             next_beat = Instant::now() + beat;
         }
         if stop {
@@ -155,15 +168,21 @@ fn batch(session: &Session, entries: Vec<OutEntry>) -> Vec<Batch> {
 /// Sends tasks, one pipeline for all. While the broker cannot be reached
 /// (for less than `node_timeout`), the tasks are given back to be sent
 /// later: none of them was sent, so none can run twice.
-fn send(session: &Session, link: &mut Link, entries: Vec<OutEntry>) -> Vec<OutEntry> {
-    if let Some(error) = session.broken_error() {
+fn send(session: &Session, link: &mut Link, mut entries: Vec<OutEntry>) -> Vec<OutEntry> {
+    // Tasks that ended meanwhile (aborted, or failed by an outage) are not
+    // sent.
+    entries.retain(|entry| session.pending.contains(entry.task));
+    if entries.is_empty() {
+        return entries;
+    }
+    if let Some(error) = session.unavailable() {
         for entry in entries {
             session.fail(entry.task, error.clone());
         }
         return Vec::new();
     }
     let Some(conn) = connection(session, link) else {
-        if let Some(error) = session.broken_error() {
+        if let Some(error) = session.unavailable() {
             for entry in entries {
                 session.fail(entry.task, error.clone());
             }
@@ -172,6 +191,9 @@ fn send(session: &Session, link: &mut Link, entries: Vec<OutEntry>) -> Vec<OutEn
         return entries;
     };
     let batches = batch(session, entries);
+    session
+        .pending
+        .mark_sent(batches.iter().flat_map(|b| b.tasks.iter().copied()));
     let mut pipe = redis::pipe();
     for b in &batches {
         pipe.cmd("XADD")
@@ -218,25 +240,31 @@ fn send(session: &Session, link: &mut Link, entries: Vec<OutEntry>) -> Vec<OutEn
 }
 
 /// Refreshes leases, then reaps and sweeps the streams with work in flight.
-fn heartbeat(session: &Session, link: &mut Link) {
-    if session.broken_error().is_some() {
+fn heartbeat(session: &Session, link: &mut Link, beat_ok: &mut Instant) {
+    if session.is_closed() {
         return;
     }
+    let gap = beat_ok.elapsed();
     let Some(conn) = connection(session, link) else {
         return;
     };
-    if let Err(e) = beat(session, conn) {
-        link.failed(&e);
+    match beat(session, conn, gap) {
+        Ok(()) => *beat_ok = Instant::now(),
+        Err(e) => {
+            link.failed(&e);
+        }
     }
 }
 
-fn beat(session: &Session, conn: &mut Connection) -> redis::RedisResult<()> {
+/// One heartbeat; `gap` is how long since the last one went through.
+fn beat(session: &Session, conn: &mut Connection, gap: std::time::Duration) -> redis::RedisResult<()> {
     session.set_clock(ServerClock::read(conn)?);
     let ttl = millis(session.settings.key_ttl());
     let lease = session.now_ms().saturating_add(ttl);
     let queues = session.queues();
     let mut pipe = redis::pipe();
     pipe.cmd("PEXPIRE").arg(&session.results_key).arg(ttl);
+    pipe.cmd("PEXPIRE").arg(keys::aborts(&session.id)).arg(ttl);
     for queue in &queues {
         pipe.cmd("PEXPIRE").arg(&queue.key).arg(ttl);
         pipe.cmd("ZADD").arg(keys::QUEUES).arg(lease).arg(&queue.key);
@@ -247,14 +275,11 @@ fn beat(session: &Session, conn: &mut Connection) -> redis::RedisResult<()> {
     let replies: Vec<Value> = pipe.query(conn)?;
     // PEXPIRE answers 0 for a key that no longer exists: the broker lost
     // the client's streams (restarted without them), or the client was
-    // stalled past their lifetime. Results can no longer arrive.
+    // stalled past their lifetime. Their results can no longer arrive:
+    // those tasks end, and the streams are made again.
     if matches!(replies.first(), Some(Value::Int(0))) {
-        session.break_with(format!(
-            "the broker no longer has this client's streams (it restarted, or the client was stalled \
-             for more than their {:?} lifetime)",
-            session.settings.key_ttl()
-        ));
-        return Ok(());
+        let stalled = (gap > session.settings.key_ttl() && session.unavailable().is_none()).then_some(gap);
+        return recovery::resync(session, conn, stalled);
     }
     for queue in queues {
         // Who serves it, for submissions not to ask (and for the sweep).
