@@ -19,7 +19,7 @@ use super::wire::{self, ResultHead};
 use super::writer;
 use crate::error::{Error, ErrorKind, TaskError};
 use crate::slot::{self, Label, Slot};
-use crate::task::Task;
+use crate::task::{RemoteAbort, Task};
 
 /// The default [`ClusterBuilder::node_timeout`].
 pub const DEFAULT_NODE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -255,8 +255,12 @@ impl Cluster {
     /// at once when no live node serves `f` with these types (or `f` is
     /// not a remote function), [`NodeLost`](crate::TaskError::NodeLost) when
     /// its node went silent, [`BrokerLost`](crate::TaskError::BrokerLost)
-    /// when the broker did. `Task::cancel` and `Task::abort` always return
-    /// `false` for a cluster task: it may already be on its way.
+    /// when the broker did.
+    ///
+    /// [`Task::abort`] ends the task `Cancelled` at once; the node running
+    /// it kills its worker (within a quarter of `node_timeout`, at most a
+    /// second) and drops its result. `Task::cancel` returns `false`: a
+    /// cluster task may already be on its way.
     pub fn submit<F, A, R>(&self, f: F, arg: A) -> Task<R>
     where
         F: Fn(A) -> R + Copy + Send + 'static,
@@ -271,7 +275,14 @@ impl Cluster {
                 let payload = session.encode_one(&arg)?;
                 Ok(session.send(&queue, 1, payload, true))
             });
-        Task::remote(sent.unwrap_or_else(|error| Slot::failed(1, Label::task(slot::next_id()), error, None)))
+        match sent {
+            Ok((slot, Some(task))) => {
+                let client: Arc<dyn RemoteAbort> = session.clone();
+                Task::remote(slot, Some((Arc::downgrade(&client), task)))
+            }
+            Ok((slot, None)) => Task::remote(slot, None),
+            Err(error) => Task::remote(Slot::failed(1, Label::task(slot::next_id()), error, None), None),
+        }
     }
 
     /// Runs `f` on every input on the cluster's nodes, and yields the

@@ -152,7 +152,7 @@ mod reader;
 mod reaper;
 mod recovery;
 pub(crate) mod registry;
-pub(crate) mod session;
+mod session;
 mod shape;
 mod streams;
 mod wire;
@@ -160,5 +160,5 @@ mod writer;
 
 pub use client::{Cluster, ClusterBuilder, DEFAULT_CLUSTER_MESSAGE_SIZE, DEFAULT_NODE_TIMEOUT};
 pub use map::RemoteMap;
-pub use node::from_env::{NODE_CA_FILE_ENV, NODE_ENV, NODE_WORKERS_ENV};
-pub use node::{Node, NodeBuilder};
+pub use node::from_env::{NODE_CA_FILE_ENV, NODE_ENV, NODE_MARKER, NODE_WORKERS_ENV};
+pub use node::{DEFAULT_BROKER_PATIENCE, Node, NodeBuilder};

@@ -144,14 +144,19 @@ impl Pending {
         }
     }
 
-    /// Notes that the writer is sending these tasks' entries.
-    pub(crate) fn mark_sent(&self, ids: impl IntoIterator<Item = u64>) {
+    /// Notes that the writer is sending these tasks' entries; for each,
+    /// whether it is still in flight (an aborted one is not sent).
+    pub(crate) fn mark_sent(&self, ids: impl IntoIterator<Item = u64>) -> Vec<bool> {
         let mut tasks = lock(&self.tasks);
-        for id in ids {
-            if let Some(task) = tasks.get_mut(&id) {
-                task.sent = true;
-            }
-        }
+        ids.into_iter()
+            .map(|id| match tasks.get_mut(&id) {
+                Some(task) => {
+                    task.sent = true;
+                    true
+                }
+                None => false,
+            })
+            .collect()
     }
 
     /// Whether task `id` is still in flight.
@@ -268,7 +273,7 @@ mod tests {
         let (kept, kept_slot) = task(1, &stats);
         let sent = pending.insert(sent);
         let kept = pending.insert(kept);
-        pending.mark_sent([sent]);
+        assert_eq!(pending.mark_sent([sent, 999]), vec![true, false]);
         pending.fail_sent(&TaskError::BrokerLost { message: "gone".into() });
         assert!(sent_slot.is_finished());
         assert!(!kept_slot.is_finished());

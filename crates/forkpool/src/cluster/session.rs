@@ -20,6 +20,7 @@ use super::wire::{self, TaskHead};
 
 use crate::error::TaskError;
 use crate::slot::{self, Label, Slot, lock};
+use crate::task::RemoteAbort;
 
 /// How long a verdict that no node serves a function is reused before
 /// asking the broker again (a verdict that some node does is renewed by the
@@ -217,6 +218,8 @@ pub(crate) struct OutEntry {
 #[derive(Debug, Default)]
 struct OutboxState {
     entries: Vec<OutEntry>,
+    /// Tasks ended by `Task::abort` after they were handed to the writer.
+    aborts: Vec<u64>,
     stop: bool,
 }
 
@@ -233,6 +236,11 @@ impl Outbox {
         self.cond.notify_one();
     }
 
+    fn push_abort(&self, task: u64) {
+        lock(&self.state).aborts.push(task);
+        self.cond.notify_one();
+    }
+
     /// Asks the writer to finish.
     pub(crate) fn stop(&self) {
         lock(&self.state).stop = true;
@@ -241,9 +249,9 @@ impl Outbox {
 
     /// Waits until entries are queued, a stop is asked for, or `deadline`;
     /// takes the entries (into `into`) and says whether to stop.
-    pub(crate) fn wait(&self, deadline: Instant, into: &mut Vec<OutEntry>) -> bool {
+    pub(crate) fn wait(&self, deadline: Instant, into: &mut Vec<OutEntry>, aborts: &mut Vec<u64>) -> bool {
         let mut state = lock(&self.state);
-        while state.entries.is_empty() && !state.stop {
+        while state.entries.is_empty() && state.aborts.is_empty() && !state.stop {
             let Some(left) = deadline.checked_duration_since(Instant::now()) else {
                 break;
             };
@@ -254,6 +262,7 @@ impl Outbox {
                 .0;
         }
         std::mem::swap(&mut state.entries, into);
+        aborts.append(&mut state.aborts);
         state.stop
     }
 }
@@ -472,7 +481,8 @@ impl Session {
     /// Sends a task of `items` encoded items to `queue`'s stream (`submit`:
     /// one item, run at most once; otherwise a `map` batch); its slot
     /// completes when its result (or a verdict) is read.
-    pub(crate) fn send(&self, queue: &Arc<Queue>, items: u32, payload: Vec<u8>, submit: bool) -> Arc<Slot> {
+    /// Returns the slot and the task's number in the pending table.
+    pub(crate) fn send(&self, queue: &Arc<Queue>, items: u32, payload: Vec<u8>, submit: bool) -> (Arc<Slot>, Option<u64>) {
         let id = slot::next_id();
         let label = if submit {
             Label::task(id)
@@ -480,7 +490,7 @@ impl Session {
             Label { id, base: Some(0) }
         };
         if let Some(error) = self.unavailable() {
-            return Slot::failed(items, label, error, None);
+            return (Slot::failed(items, label, error, None), None);
         }
         let slot = Slot::new(items, label);
         // A cluster task cannot be taken back once handed to the writer.
@@ -498,7 +508,7 @@ impl Session {
             submit,
             payload,
         });
-        slot
+        (slot, Some(task))
     }
 
     /// The head of an entry for `queue` of `items` items.
@@ -523,6 +533,21 @@ impl Session {
     pub(crate) fn fail(&self, task: u64, error: TaskError) {
         if let Some(t) = self.pending.take(task) {
             t.fail(error);
+        }
+    }
+}
+
+impl RemoteAbort for Session {
+    /// The task's slot already says `Cancelled`: the task leaves the table
+    /// (a result that comes later is dropped), and the writer tells the
+    /// nodes, unless the task had not been sent yet (then it never is).
+    fn aborted(&self, task: u64) {
+        if let Some(pending) = self.pending.take(task) {
+            let sent = pending.sent;
+            pending.forget();
+            if sent {
+                self.outbox.push_abort(task);
+            }
         }
     }
 }

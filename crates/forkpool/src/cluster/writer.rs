@@ -35,6 +35,8 @@ use crate::error::TaskError;
 
 /// The most payload bytes in an entry of several submissions.
 const MAX_ENTRY_BYTES: usize = 1 << 20;
+/// The abort stream's cap: a node reads it whole every heartbeat.
+const MAX_ABORTS: usize = 4096;
 /// How soon tasks kept while the broker was unreachable are tried again.
 const RETRY: std::time::Duration = std::time::Duration::from_millis(100);
 
@@ -72,6 +74,7 @@ pub(crate) fn run(session: Arc<Session>, conn: Connection) {
     // stall.
     let mut beat_ok = Instant::now();
     let mut entries = Vec::new();
+    let mut aborts: Vec<u64> = Vec::new();
     // Tasks kept while the broker is briefly unreachable.
     let mut unsent: Vec<OutEntry> = Vec::new();
     loop {
@@ -80,7 +83,15 @@ pub(crate) fn run(session: Arc<Session>, conn: Connection) {
         } else {
             next_beat.min(Instant::now() + RETRY)
         };
-        let stop = session.outbox.wait(wake, &mut entries);
+        let wake = if aborts.is_empty() {
+            wake
+        } else {
+            wake.min(Instant::now() + RETRY)
+        };
+        let stop = session.outbox.wait(wake, &mut entries, &mut aborts);
+        if !aborts.is_empty() {
+            tell_aborts(&session, &mut link, &mut aborts);
+        }
         if !entries.is_empty() || !unsent.is_empty() {
             unsent.append(&mut entries);
             unsent = send(&session, &mut link, std::mem::take(&mut unsent));
@@ -103,6 +114,42 @@ pub(crate) fn run(session: Arc<Session>, conn: Connection) {
                     .query(conn);
             }
             return;
+        }
+    }
+}
+
+/// Writes aborted tasks' numbers to the client's abort stream, which the
+/// nodes holding its tasks read (see `node/reporter.rs`). Kept for later
+/// while the broker cannot be reached; dropped in an outage (the tasks'
+/// nodes are then cut off too).
+fn tell_aborts(session: &Session, link: &mut Link, aborts: &mut Vec<u64>) {
+    if session.unavailable().is_some() {
+        aborts.clear();
+        return;
+    }
+    let Some(conn) = connection(session, link) else {
+        return;
+    };
+    let key = keys::aborts(&session.id);
+    let mut pipe = redis::pipe();
+    for task in aborts.iter() {
+        pipe.cmd("XADD")
+            .arg(&key)
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(MAX_ABORTS)
+            .arg("*")
+            .arg(wire::TASK)
+            .arg(task)
+            .ignore();
+    }
+    pipe.cmd("PEXPIRE").arg(&key).arg(millis(session.settings.key_ttl())).ignore();
+    match pipe.query::<()>(conn) {
+        Ok(()) => aborts.clear(),
+        Err(e) => {
+            if !link.failed(&e) {
+                aborts.clear();
+            }
         }
     }
 }
@@ -190,10 +237,11 @@ fn send(session: &Session, link: &mut Link, mut entries: Vec<OutEntry>) -> Vec<O
         }
         return entries;
     };
+    // From here on an abort tells the nodes.
+    let still = session.pending.mark_sent(entries.iter().map(|e| e.task));
+    let mut still = still.into_iter();
+    entries.retain(|_| still.next().unwrap_or(false));
     let batches = batch(session, entries);
-    session
-        .pending
-        .mark_sent(batches.iter().flat_map(|b| b.tasks.iter().copied()));
     let mut pipe = redis::pipe();
     for b in &batches {
         pipe.cmd("XADD")

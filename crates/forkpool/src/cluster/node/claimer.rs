@@ -232,6 +232,7 @@ fn hold(
         results,
         node_timeout,
         slots,
+        aborted: 0,
     });
 }
 
