@@ -165,12 +165,12 @@ fn check_program(program: &OsStr) -> Result<(), String> {
     let shown = display(program);
     if bytes.starts_with(b"#!") {
         return Err(format!(
-            "forkpool node: {shown} is a script; give forkpool node the program built with forkpool itself"
+            "{shown} is a script; give forkpool node the program built with forkpool itself"
         ));
     }
     if memchr::memmem::find(&bytes, NODE_MARKER).is_none() {
         return Err(format!(
-            "forkpool node: {shown} is not a forkpool cluster program (built with forkpool's `cluster` \
+            "{shown} is not a forkpool cluster program (built with forkpool's `cluster` \
              feature), so it cannot serve as a node"
         ));
     }

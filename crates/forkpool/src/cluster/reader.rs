@@ -53,7 +53,7 @@ pub(crate) fn run(session: Arc<Session>, conn: Connection) {
             let Ok(conn) = link.get(&session.broker) else {
                 continue;
             };
-            if let Err(e) = recovery::resync(&session, conn, None) {
+            if let Err(e) = recovery::resync(&session, conn) {
                 link.failed(&e);
                 continue;
             }

@@ -23,8 +23,6 @@
 //! sends nothing on a new connection before its `resync`, so no task entry
 //! can land in a stream that has no consumer group.
 
-use std::time::Duration;
-
 use redis::{Connection, RedisResult};
 
 use super::broker::{human_duration, millis};
@@ -34,13 +32,18 @@ use crate::error::TaskError;
 use crate::slot::lock;
 
 /// Checks that the client's keys survived; makes them again if not, after
-/// ending the tasks they held. `stalled` is how long the client's own
-/// heartbeat had not run, when that is longer than its keys live: then the
-/// client, not the broker, is why they are gone. Ends an outage.
-pub(crate) fn resync(session: &Session, conn: &mut Connection, stalled: Option<Duration>) -> RedisResult<()> {
+/// ending the tasks they held. Ends an outage.
+///
+/// When the client's own heartbeat last went through longer ago than its
+/// keys live, while the broker was not known to be down, the client was
+/// stalled (stopped, frozen): then it, not the broker, is why they are
+/// gone, and its tasks end `ClientStopped`.
+pub(crate) fn resync(session: &Session, conn: &mut Connection) -> RedisResult<()> {
     let _one_at_a_time = lock(&session.resyncing);
     let exists: i64 = redis::cmd("EXISTS").arg(&session.results_key).query(conn)?;
     if exists == 0 {
+        let since = session.since_beat();
+        let stalled = (since > session.settings.key_ttl() && session.unavailable().is_none()).then_some(since);
         let error = match stalled {
             Some(gap) => TaskError::ClientStopped {
                 message: format!(

@@ -293,6 +293,8 @@ pub(crate) struct Session {
     pub(crate) stopping: AtomicBool,
     /// Held while the client's keys are checked and made again.
     pub(crate) resyncing: Mutex<()>,
+    /// When the writer's heartbeat last went through.
+    beat_ok: Mutex<Instant>,
 }
 
 impl std::fmt::Debug for Session {
@@ -328,6 +330,7 @@ impl Session {
             down: Mutex::new(None),
             stopping: AtomicBool::new(false),
             resyncing: Mutex::new(()),
+            beat_ok: Mutex::new(Instant::now()),
         }
     }
 
@@ -338,6 +341,16 @@ impl Session {
 
     pub(crate) fn set_clock(&self, clock: ServerClock) {
         *lock(&self.clock) = clock;
+    }
+
+    /// A heartbeat went through.
+    pub(crate) fn beat_went_through(&self) {
+        *lock(&self.beat_ok) = Instant::now();
+    }
+
+    /// How long since the last heartbeat went through.
+    pub(crate) fn since_beat(&self) -> Duration {
+        lock(&self.beat_ok).elapsed()
     }
 
     /// Every task stream made so far.

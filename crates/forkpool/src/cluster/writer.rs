@@ -57,7 +57,7 @@ fn connection<'l>(session: &Session, link: &'l mut Link) -> Option<&'l mut Conne
     }
     if link.take_reconnected() {
         let conn = link.get(&session.broker).ok()?;
-        if let Err(e) = recovery::resync(session, conn, None) {
+        if let Err(e) = recovery::resync(session, conn) {
             link.failed(&e);
             return None;
         }
@@ -70,9 +70,6 @@ pub(crate) fn run(session: Arc<Session>, conn: Connection) {
     let mut link = Link::new(conn, session.settings.io_timeout());
     let beat = session.settings.heartbeat();
     let mut next_beat = Instant::now() + beat;
-    // When the last heartbeat went through: a long gap is the client's own
-    // stall.
-    let mut beat_ok = Instant::now();
     let mut entries = Vec::new();
     let mut aborts: Vec<u64> = Vec::new();
     // Tasks kept while the broker is briefly unreachable.
@@ -97,7 +94,7 @@ pub(crate) fn run(session: Arc<Session>, conn: Connection) {
             unsent = send(&session, &mut link, std::mem::take(&mut unsent));
         }
         if Instant::now() >= next_beat {
-            heartbeat(&session, &mut link, &mut beat_ok);
+            heartbeat(&session, &mut link);
             next_beat = Instant::now() + beat;
         }
         if stop {
@@ -288,24 +285,22 @@ fn send(session: &Session, link: &mut Link, mut entries: Vec<OutEntry>) -> Vec<O
 }
 
 /// Refreshes leases, then reaps and sweeps the streams with work in flight.
-fn heartbeat(session: &Session, link: &mut Link, beat_ok: &mut Instant) {
+fn heartbeat(session: &Session, link: &mut Link) {
     if session.is_closed() {
         return;
     }
-    let gap = beat_ok.elapsed();
     let Some(conn) = connection(session, link) else {
         return;
     };
-    match beat(session, conn, gap) {
-        Ok(()) => *beat_ok = Instant::now(),
+    match beat(session, conn) {
+        Ok(()) => session.beat_went_through(),
         Err(e) => {
             link.failed(&e);
         }
     }
 }
 
-/// One heartbeat; `gap` is how long since the last one went through.
-fn beat(session: &Session, conn: &mut Connection, gap: std::time::Duration) -> redis::RedisResult<()> {
+fn beat(session: &Session, conn: &mut Connection) -> redis::RedisResult<()> {
     session.set_clock(ServerClock::read(conn)?);
     let ttl = millis(session.settings.key_ttl());
     let lease = session.now_ms().saturating_add(ttl);
@@ -326,8 +321,7 @@ fn beat(session: &Session, conn: &mut Connection, gap: std::time::Duration) -> r
     // stalled past their lifetime. Their results can no longer arrive:
     // those tasks end, and the streams are made again.
     if matches!(replies.first(), Some(Value::Int(0))) {
-        let stalled = (gap > session.settings.key_ttl() && session.unavailable().is_none()).then_some(gap);
-        return recovery::resync(session, conn, stalled);
+        return recovery::resync(session, conn);
     }
     for queue in queues {
         // Who serves it, for submissions not to ask (and for the sweep).
