@@ -181,6 +181,16 @@ impl Link {
         }
     }
 
+    /// Drops the connection, to be made again at the next [`get`](Self::get)
+    /// (at once): another thread found the broker restarted, so this
+    /// connection is most likely dead, and finding out by sending a task
+    /// on it would lose the task.
+    pub(crate) fn forget(&mut self) {
+        if self.conn.take().is_some() {
+            self.last_attempt = None;
+        }
+    }
+
     /// Whether the connection was made again since the last call.
     pub(crate) fn take_reconnected(&mut self) -> bool {
         std::mem::take(&mut self.reconnected)

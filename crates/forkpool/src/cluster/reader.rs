@@ -82,6 +82,7 @@ pub(crate) fn run(session: Arc<Session>, conn: Connection) {
                     });
                     return;
                 }
+                session.doubts.fetch_add(1, Ordering::AcqRel);
                 continue;
             }
         };

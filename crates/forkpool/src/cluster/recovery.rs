@@ -23,6 +23,8 @@
 //! sends nothing on a new connection before its `resync`, so no task entry
 //! can land in a stream that has no consumer group.
 
+use std::sync::atomic::Ordering;
+
 use redis::{Connection, RedisResult};
 
 use super::broker::{human_duration, millis};
@@ -40,6 +42,7 @@ use crate::slot::lock;
 /// gone, and its tasks end `ClientStopped`.
 pub(crate) fn resync(session: &Session, conn: &mut Connection) -> RedisResult<()> {
     let _one_at_a_time = lock(&session.resyncing);
+    session.doubts.fetch_add(1, Ordering::AcqRel);
     let exists: i64 = redis::cmd("EXISTS").arg(&session.results_key).query(conn)?;
     if exists == 0 {
         let since = session.since_beat();

@@ -5,7 +5,7 @@
 
 use std::any::TypeId;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -295,6 +295,11 @@ pub(crate) struct Session {
     pub(crate) resyncing: Mutex<()>,
     /// When the writer's heartbeat last went through.
     beat_ok: Mutex<Instant>,
+    /// How many times the reader found its connection broken, or a thread
+    /// that reconnected checked the client's keys (see `recovery.rs`): the
+    /// writer makes its own connection again when this moved, rather than
+    /// learn that it is dead by losing the tasks it sends on it.
+    pub(crate) doubts: AtomicU64,
 }
 
 impl std::fmt::Debug for Session {
@@ -331,6 +336,7 @@ impl Session {
             stopping: AtomicBool::new(false),
             resyncing: Mutex::new(()),
             beat_ok: Mutex::new(Instant::now()),
+            doubts: AtomicU64::new(0),
         }
     }
 

@@ -44,7 +44,11 @@ const RETRY: std::time::Duration = std::time::Duration::from_millis(100);
 /// outage is declared when that lasts `node_timeout`. A new connection is
 /// checked first (`recovery::resync`): nothing is sent to a broker that
 /// lost the client's streams before they are made again.
-fn connection<'l>(session: &Session, link: &'l mut Link) -> Option<&'l mut Connection> {
+fn connection<'l>(session: &Session, line: &'l mut Line) -> Option<&'l mut Connection> {
+    let Line { link, seen } = line;
+    if session.doubts.load(Ordering::Acquire) != *seen {
+        link.forget();
+    }
     if let Err(down) = link.get(&session.broker) {
         if down.for_how_long >= session.settings.node_timeout {
             session.outage(format!(
@@ -61,13 +65,25 @@ fn connection<'l>(session: &Session, link: &'l mut Link) -> Option<&'l mut Conne
             link.failed(&e);
             return None;
         }
+        *seen = session.doubts.load(Ordering::Acquire);
     }
     link.get(&session.broker).ok()
 }
 
+/// The writer's connection, and the session's `doubts` it has seen: when
+/// the reader found the broker gone, or reconnected, this connection is
+/// made again before the next task goes out on it.
+struct Line {
+    link: Link,
+    seen: u64,
+}
+
 /// The thread's body.
 pub(crate) fn run(session: Arc<Session>, conn: Connection) {
-    let mut link = Link::new(conn, session.settings.io_timeout());
+    let mut link = Line {
+        link: Link::new(conn, session.settings.io_timeout()),
+        seen: 0,
+    };
     let beat = session.settings.heartbeat();
     let mut next_beat = Instant::now() + beat;
     let mut entries = Vec::new();
@@ -119,7 +135,7 @@ pub(crate) fn run(session: Arc<Session>, conn: Connection) {
 /// nodes holding its tasks read (see `node/reporter.rs`). Kept for later
 /// while the broker cannot be reached; dropped in an outage (the tasks'
 /// nodes are then cut off too).
-fn tell_aborts(session: &Session, link: &mut Link, aborts: &mut Vec<u64>) {
+fn tell_aborts(session: &Session, link: &mut Line, aborts: &mut Vec<u64>) {
     if session.unavailable().is_some() {
         aborts.clear();
         return;
@@ -144,7 +160,7 @@ fn tell_aborts(session: &Session, link: &mut Link, aborts: &mut Vec<u64>) {
     match pipe.query::<()>(conn) {
         Ok(()) => aborts.clear(),
         Err(e) => {
-            if !link.failed(&e) {
+            if !link.link.failed(&e) {
                 aborts.clear();
             }
         }
@@ -212,7 +228,7 @@ fn batch(session: &Session, entries: Vec<OutEntry>) -> Vec<Batch> {
 /// Sends tasks, one pipeline for all. While the broker cannot be reached
 /// (for less than `node_timeout`), the tasks are given back to be sent
 /// later: none of them was sent, so none can run twice.
-fn send(session: &Session, link: &mut Link, mut entries: Vec<OutEntry>) -> Vec<OutEntry> {
+fn send(session: &Session, link: &mut Line, mut entries: Vec<OutEntry>) -> Vec<OutEntry> {
     // Tasks that ended meanwhile (aborted, or failed by an outage) are not
     // sent.
     entries.retain(|entry| session.pending.contains(entry.task));
@@ -271,7 +287,7 @@ fn send(session: &Session, link: &mut Link, mut entries: Vec<OutEntry>) -> Vec<O
             }
         }
         Err(e) => {
-            link.failed(&e);
+            link.link.failed(&e);
             let message = session
                 .broker
                 .error("the connection broke while the task was being sent", &e)
@@ -285,7 +301,7 @@ fn send(session: &Session, link: &mut Link, mut entries: Vec<OutEntry>) -> Vec<O
 }
 
 /// Refreshes leases, then reaps and sweeps the streams with work in flight.
-fn heartbeat(session: &Session, link: &mut Link) {
+fn heartbeat(session: &Session, link: &mut Line) {
     if session.is_closed() {
         return;
     }
@@ -295,7 +311,7 @@ fn heartbeat(session: &Session, link: &mut Link) {
     match beat(session, conn) {
         Ok(()) => session.beat_went_through(),
         Err(e) => {
-            link.failed(&e);
+            link.link.failed(&e);
         }
     }
 }
