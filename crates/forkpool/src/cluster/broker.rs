@@ -279,6 +279,10 @@ pub(crate) fn check_permissions(broker: &Broker, conn: &mut Connection, id: &str
         .arg("STREAMS")
         .arg(&stream)
         .arg("0")
+        .cmd("XRANGE")
+        .arg(&stream)
+        .arg("-")
+        .arg("+")
         .cmd("XADD")
         .arg(&stream)
         .arg("NOMKSTREAM")
@@ -294,6 +298,7 @@ pub(crate) fn check_permissions(broker: &Broker, conn: &mut Connection, id: &str
         "ZREMRANGEBYSCORE",
         "ZREM",
         "XREAD",
+        "XRANGE",
         "XADD NOMKSTREAM",
     ];
     probe(broker, conn, &mut harmless, &harmless_names)?;
