@@ -277,7 +277,7 @@ fn abort_ends_a_cluster_task_at_once_and_the_node_kills_its_worker() {
 
     // A task aborted before it was taken never runs.
     let (log2, log2_arg) = log_path("aborted-queued");
-    let blocker = cluster.submit(logged_sleep, (log2_arg.clone(), 1_500));
+    let blocker = cluster.submit(logged_sleep, (log2_arg.clone(), 3_000));
     wait_started(&log2, 1);
     let queued = cluster.submit(logged_sleep, (log2_arg, 0));
     assert!(queued.abort());

@@ -46,7 +46,7 @@ pub(crate) fn resync(session: &Session, conn: &mut Connection) -> RedisResult<()
     let exists: i64 = redis::cmd("EXISTS").arg(&session.results_key).query(conn)?;
     if exists == 0 {
         let since = session.since_beat();
-        let stalled = (since > session.settings.key_ttl() && session.unavailable().is_none()).then_some(since);
+        let stalled = (since >= session.settings.key_ttl() && session.unavailable().is_none()).then_some(since);
         let error = match stalled {
             Some(gap) => TaskError::ClientStopped {
                 message: format!(

@@ -349,9 +349,9 @@ impl Session {
         *lock(&self.clock) = clock;
     }
 
-    /// A heartbeat went through.
-    pub(crate) fn beat_went_through(&self) {
-        *lock(&self.beat_ok) = Instant::now();
+    /// A heartbeat that began at `started` went through.
+    pub(crate) fn beat_went_through(&self, started: Instant) {
+        *lock(&self.beat_ok) = started;
     }
 
     /// How long since the last heartbeat went through.

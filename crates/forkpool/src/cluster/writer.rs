@@ -308,8 +308,12 @@ fn heartbeat(session: &Session, link: &mut Line) {
     let Some(conn) = connection(session, link) else {
         return;
     };
+    // Taken before the keys' lifetimes are renewed, so that keys that
+    // expired for want of a heartbeat always show a gap of at least their
+    // lifetime.
+    let started = Instant::now();
     match beat(session, conn) {
-        Ok(()) => session.beat_went_through(),
+        Ok(()) => session.beat_went_through(started),
         Err(e) => {
             link.link.failed(&e);
         }
