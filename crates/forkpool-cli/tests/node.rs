@@ -124,7 +124,10 @@ fn forkpool_node_without_a_broker_or_program_is_a_clear_error() {
         .unwrap();
     assert_eq!(out.status.code(), Some(126), "{out:?}");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("/bin/echo is not a forkpool cluster program"), "{stderr}");
+    assert!(
+        stderr.contains("/bin/echo is not a forkpool cluster program"),
+        "{stderr}"
+    );
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(out.stdout.is_empty(), "the program ran: {out:?}");
 

@@ -14,9 +14,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{kill, parent_of, wait_for};
-use nodes::{NodeProcess, log_path, runs, wait_served, wait_started};
 use forkpool::cluster::{Cluster, Node};
 use forkpool::{ErrorKind, Pool, TaskError};
+use nodes::{NodeProcess, log_path, runs, wait_served, wait_started};
 use redis_server::RedisServer;
 
 // ------------------------------------------------------------ the tasks --

@@ -335,7 +335,10 @@ fn a_client_stalled_past_its_keys_lifetime_says_so() {
     kill(client.id(), libc::SIGSTOP);
     // Its keys live 2 s (3 × 500 ms, at least 2 s) without a heartbeat.
     assert!(
-        wait_for(Duration::from_secs(30), || !server.keys().iter().any(|k| k.ends_with(":r"))),
+        wait_for(Duration::from_secs(30), || !server
+            .keys()
+            .iter()
+            .any(|k| k.ends_with(":r"))),
         "the stopped client's keys did not expire"
     );
     kill(client.id(), libc::SIGCONT);

@@ -78,7 +78,10 @@ pub(crate) fn run(session: Arc<Session>, conn: Connection) {
             Err(e) => {
                 if !link.failed(&e) {
                     session.close_with(TaskError::BrokerLost {
-                        message: session.broker.error("the broker refused to give results", &e).to_string(),
+                        message: session
+                            .broker
+                            .error("the broker refused to give results", &e)
+                            .to_string(),
                     });
                     return;
                 }

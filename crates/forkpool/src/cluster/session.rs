@@ -374,7 +374,9 @@ impl Session {
         if let Some(error) = lock(&self.closed).clone() {
             return Some(error);
         }
-        lock(&self.down).clone().map(|message| TaskError::BrokerLost { message })
+        lock(&self.down)
+            .clone()
+            .map(|message| TaskError::BrokerLost { message })
     }
 
     /// Whether the client stopped for good.
@@ -501,7 +503,13 @@ impl Session {
     /// one item, run at most once; otherwise a `map` batch); its slot
     /// completes when its result (or a verdict) is read.
     /// Returns the slot and the task's number in the pending table.
-    pub(crate) fn send(&self, queue: &Arc<Queue>, items: u32, payload: Vec<u8>, submit: bool) -> (Arc<Slot>, Option<u64>) {
+    pub(crate) fn send(
+        &self,
+        queue: &Arc<Queue>,
+        items: u32,
+        payload: Vec<u8>,
+        submit: bool,
+    ) -> (Arc<Slot>, Option<u64>) {
         let id = slot::next_id();
         let label = if submit {
             Label::task(id)

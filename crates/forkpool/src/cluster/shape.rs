@@ -68,7 +68,12 @@ impl Shape {
 /// The type hash of a function whose argument and result have these
 /// shapes.
 pub(crate) fn type_hash(arg: &Shape, output: &Shape) -> u64 {
-    fnv1a(&[b"forkpool-remote-2", arg.hashed().as_bytes(), b"->", output.hashed().as_bytes()])
+    fnv1a(&[
+        b"forkpool-remote-2",
+        arg.hashed().as_bytes(),
+        b"->",
+        output.hashed().as_bytes(),
+    ])
 }
 
 /// FNV-1a over `parts`, each followed by a separator byte.

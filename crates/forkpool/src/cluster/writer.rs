@@ -156,7 +156,10 @@ fn tell_aborts(session: &Session, link: &mut Line, aborts: &mut Vec<u64>) {
             .arg(task)
             .ignore();
     }
-    pipe.cmd("PEXPIRE").arg(&key).arg(millis(session.settings.key_ttl())).ignore();
+    pipe.cmd("PEXPIRE")
+        .arg(&key)
+        .arg(millis(session.settings.key_ttl()))
+        .ignore();
     match pipe.query::<()>(conn) {
         Ok(()) => aborts.clear(),
         Err(e) => {

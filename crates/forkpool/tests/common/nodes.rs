@@ -91,4 +91,3 @@ pub fn wait_started(log: &Path, n: usize) {
         "the task never started"
     );
 }
-

@@ -158,7 +158,8 @@ pub(crate) fn run(state: &NodeState, conn: Connection) {
             continue;
         };
         // Entries whose client aborted them: no result, only the ack.
-        let (dropped, kept): (Vec<Report>, Vec<Report>) = std::mem::take(&mut unsent).into_iter().partition(|r| r.aborted);
+        let (dropped, kept): (Vec<Report>, Vec<Report>) =
+            std::mem::take(&mut unsent).into_iter().partition(|r| r.aborted);
         unsent = kept;
         if !dropped.is_empty() {
             state.give_workers(dropped.len());
@@ -284,7 +285,9 @@ fn abort_aborted(state: &NodeState, conn: &mut Connection) -> RedisResult<()> {
     }
     let mut pipe = redis::pipe();
     for results in &clients {
-        let aborts = results.strip_suffix(":r").map_or_else(String::new, |c| format!("{c}:a"));
+        let aborts = results
+            .strip_suffix(":r")
+            .map_or_else(String::new, |c| format!("{c}:a"));
         pipe.cmd("XRANGE").arg(aborts).arg("-").arg("+");
     }
     let replies: Vec<Value> = pipe.ignore_errors().query(conn)?;
