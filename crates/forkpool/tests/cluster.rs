@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use common::{kill, parent_of, wait_for};
 use forkpool::cluster::{Cluster, Node};
 use forkpool::{ErrorKind, Pool, TaskError};
-use nodes::{NodeProcess, log_path, runs, wait_served, wait_started};
+use nodes::{NodeProcess, log_path, runs, start_client, wait_served, wait_started};
 use redis_server::RedisServer;
 
 // ------------------------------------------------------------ the tasks --
@@ -589,21 +589,7 @@ fn client_main() {
 #[test]
 fn a_sigkilled_client_leaves_keys_that_expire() {
     let server = RedisServer::start();
-    let mut client = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "client_main", "--ignored", "--nocapture", "--test-threads=1"])
-        .env("FP_TEST_CLIENT_URL", server.url())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = std::io::BufReader::new(client.stdout.take().unwrap());
-    let mut line = String::new();
-    while !line.contains("ready") {
-        line.clear();
-        assert!(
-            std::io::BufRead::read_line(&mut out, &mut line).unwrap() > 0,
-            "the client died"
-        );
-    }
+    let (mut client, _out) = start_client(&server.url(), &[], "ready");
     let keys = server.keys();
     assert!(keys.iter().any(|k| k.ends_with(":r")), "{keys:?}");
     assert!(keys.iter().any(|k| k.contains(":q:cluster::double:")), "{keys:?}");

@@ -11,14 +11,13 @@ mod nodes;
 #[path = "common/redis_server.rs"]
 mod redis_server;
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
+use std::io::Write;
 use std::time::Duration;
 
 use common::{is_dead, kill, wait_for};
 use forkpool::TaskError;
 use forkpool::cluster::{Cluster, Node};
-use nodes::{NodeProcess, log_path, runs, wait_served, wait_started};
+use nodes::{NodeProcess, log_path, runs, start_client, wait_served, wait_started};
 use redis_server::RedisServer;
 
 // ------------------------------------------------------------ the tasks --
@@ -318,19 +317,7 @@ fn a_client_stalled_past_its_keys_lifetime_says_so() {
     let _node = NodeProcess::start(&server.url(), &[]);
     wait_served(&server, "cluster_recovery::logged_sleep", 1);
     let (log, log_arg) = log_path("stalled-client");
-    let mut client = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "client_main", "--ignored", "--nocapture", "--test-threads=1"])
-        .env("FP_TEST_CLIENT_URL", server.url())
-        .env("FP_TEST_CLIENT_LOG", &log_arg)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(client.stdout.take().unwrap());
-    let mut line = String::new();
-    while !line.contains("client submitted") {
-        line.clear();
-        assert!(out.read_line(&mut line).unwrap() > 0, "the client died");
-    }
+    let (mut client, mut out) = start_client(&server.url(), &[("FP_TEST_CLIENT_LOG", &log_arg)], "client submitted");
     wait_started(&log, 1);
     kill(client.id(), libc::SIGSTOP);
     // Its keys live 2 s (3 × 500 ms, at least 2 s) without a heartbeat.

@@ -14,8 +14,7 @@ use super::keys;
 use super::map::RemoteMap;
 use super::reader;
 use super::registry::registry;
-use super::session::{Session, Settings};
-use super::wire::{self, ResultHead};
+use super::session::{Session, Settings, make_results};
 use super::writer;
 use crate::error::{Error, ErrorKind, TaskError};
 use crate::slot::{self, Label, Slot};
@@ -129,21 +128,8 @@ impl ClusterBuilder {
         check_permissions(&broker, &mut control, &id)?;
         let clock = ServerClock::read(&mut control).map_err(|e| broker.error("cannot read the broker's clock", &e))?;
         let results = keys::results(&id);
-        let created: redis::RedisResult<()> = redis::pipe()
-            .cmd("XADD")
-            .arg(&results)
-            .arg("*")
-            .arg(wire::TASK)
-            .arg(0)
-            .arg(wire::HEAD)
-            .arg(wire::encode(&ResultHead::Hello))
-            .ignore()
-            .cmd("PEXPIRE")
-            .arg(&results)
-            .arg(millis(settings.key_ttl()))
-            .ignore()
-            .query(&mut control);
-        created.map_err(|e| broker.error("cannot create the client's result stream", &e))?;
+        make_results(&mut control, &results, millis(settings.key_ttl()))
+            .map_err(|e| broker.error("cannot create the client's result stream", &e))?;
         let writer_conn = broker.connect(io)?;
         let reader_conn = broker.connect(reader::BLOCK + io)?;
         let session = Arc::new(Session::new(id, broker, settings, control, clock));

@@ -28,8 +28,7 @@ use std::sync::atomic::Ordering;
 use redis::{Connection, RedisResult};
 
 use super::broker::{human_duration, millis};
-use super::session::{Session, make_queue};
-use super::wire::{self, ResultHead};
+use super::session::{Session, make_queue, make_results};
 use crate::error::TaskError;
 use crate::slot::lock;
 
@@ -76,20 +75,7 @@ pub(crate) fn resync(session: &Session, conn: &mut Connection) -> RedisResult<()
 /// again, as `build` and the first submission of each function did.
 fn remake(session: &Session, conn: &mut Connection) -> RedisResult<()> {
     let ttl = millis(session.settings.key_ttl());
-    redis::pipe()
-        .cmd("XADD")
-        .arg(&session.results_key)
-        .arg("*")
-        .arg(wire::TASK)
-        .arg(0)
-        .arg(wire::HEAD)
-        .arg(wire::encode(&ResultHead::Hello))
-        .ignore()
-        .cmd("PEXPIRE")
-        .arg(&session.results_key)
-        .arg(ttl)
-        .ignore()
-        .query::<()>(conn)?;
+    make_results(conn, &session.results_key, ttl)?;
     let lease = session.now_ms().saturating_add(ttl);
     for queue in session.queues() {
         make_queue(conn, &queue.key, ttl, lease)?;

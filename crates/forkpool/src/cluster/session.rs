@@ -171,6 +171,25 @@ pub(crate) fn query_offers(conn: &mut Connection, name: &str, now_ms: u64) -> Re
         .collect())
 }
 
+/// Makes a client's result stream (with a first entry, which a stream
+/// needs to exist) and gives it a lifetime of `ttl` ms.
+pub(crate) fn make_results(conn: &mut Connection, key: &str, ttl: u64) -> RedisResult<()> {
+    redis::pipe()
+        .cmd("XADD")
+        .arg(key)
+        .arg("*")
+        .arg(wire::TASK)
+        .arg(0)
+        .arg(wire::HEAD)
+        .arg(wire::encode(&wire::ResultHead::Hello))
+        .ignore()
+        .cmd("PEXPIRE")
+        .arg(key)
+        .arg(ttl)
+        .ignore()
+        .query(conn)
+}
+
 /// Makes a task stream with its consumer group (if not there yet), gives
 /// it a lifetime of `ttl` ms, and lists it in the directory with a lease
 /// until `lease` (broker ms).

@@ -2,8 +2,9 @@
 //! again as its ignored `node_main` test, and what the tests look at.
 #![allow(dead_code, unreachable_pub)]
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
 use super::common::{temp_path, wait_for};
@@ -90,4 +91,25 @@ pub fn wait_started(log: &Path, n: usize) {
         wait_for(Duration::from_secs(30), || runs(log).len() >= n),
         "the task never started"
     );
+}
+
+/// A client process: this test binary run again as its ignored
+/// `client_main` test, with `FP_TEST_CLIENT_URL` and `envs` set. Returns
+/// once it has printed a line containing `ready`; the rest of its output
+/// can be read from the reader.
+pub fn start_client(url: &str, envs: &[(&str, &str)], ready: &str) -> (Child, BufReader<ChildStdout>) {
+    let mut client = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "client_main", "--ignored", "--nocapture", "--test-threads=1"])
+        .env("FP_TEST_CLIENT_URL", url)
+        .envs(envs.iter().copied())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(client.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.contains(ready) {
+        line.clear();
+        assert!(out.read_line(&mut line).unwrap() > 0, "the client died");
+    }
+    (client, out)
 }
