@@ -86,6 +86,12 @@
 //! forkpool node --workers 8 --broker-file /etc/myapp/broker -- ./myapp
 //! ```
 //!
+//! Before it starts the program, `forkpool node` checks (without running
+//! it) that it is a forkpool cluster program: every program built with
+//! this feature carries [`NODE_MARKER`]. Any other program would run its
+//! own `main` with the broker's password in its environment, so it is
+//! refused in one line.
+//!
 //! # Security
 //!
 //! Give clients and nodes a Redis ACL user of their own, with a password,

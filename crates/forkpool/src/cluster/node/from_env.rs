@@ -35,7 +35,6 @@ pub const NODE_CA_FILE_ENV: &str = "FORKPOOL_NODE_CA_FILE";
 /// that `forkpool node PROGRAM` can tell, without running it, that the
 /// program will serve as a node rather than run its `main` with the
 /// broker's password in its environment.
-#[doc(hidden)]
 pub const NODE_MARKER: &[u8] = b"forkpool-cluster-node-v1:FORKPOOL_NODE";
 
 /// The marker, kept in the binary: the hook below reads it.
