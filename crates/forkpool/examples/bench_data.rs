@@ -7,6 +7,7 @@
 //! cargo run --release --example bench_data                 # table on stdout
 //! cargo run --release --example bench_data -- --csv DIR    # also DIR/rust.csv for the plot
 //! FORKPOOL_BENCH_1G=1 cargo run --release --example bench_data   # sizes up to 1 GiB
+//! cargo run --release --example bench_data -- --bytebuf 9  # 256 MiB `ByteBuf` only, 9 rounds
 //! ```
 //!
 //! `benches/data_path.sh` runs this, Python's pool on the same sizes, and
@@ -106,24 +107,53 @@ fn human(size: usize) -> String {
     }
 }
 
+/// The goal's measurement alone: a 256 MiB `ByteBuf` to a worker and back
+/// beside the raw pipe, `rounds` times in turns, each round printed (so the
+/// spread shows), then the medians.
+fn bytebuf_only(rounds: usize) {
+    let big = 256 * MIB;
+    let pool = Pool::builder().workers(1).build().unwrap();
+    bytebuf_once(&pool, big);
+    let (mut pipes, mut ours) = (Vec::new(), Vec::new());
+    for round in 1..=rounds {
+        let pipe = floor::pipe_transfer(big, true);
+        let serde = bytebuf_once(&pool, big);
+        println!(
+            "round {round}: raw pipe {pipe:.1?}, ByteBuf {serde:.1?}: {:.2}x the pipe's bandwidth",
+            pipe.as_secs_f64() / serde.as_secs_f64()
+        );
+        pipes.push(pipe);
+        ours.push(serde);
+    }
+    let (pipe, serde) = (median(pipes), median(ours));
+    println!(
+        "median of {rounds}: raw pipe {pipe:.1?}, ByteBuf {serde:.1?}: {:.2}x",
+        pipe.as_secs_f64() / serde.as_secs_f64()
+    );
+}
+
 fn main() {
+    if let Some(rounds) = std::env::args().skip_while(|a| a != "--bytebuf").nth(1) {
+        return bytebuf_only(rounds.parse().expect("--bytebuf ROUNDS"));
+    }
     let csv_dir = std::env::args()
         .skip_while(|a| a != "--csv")
         .nth(1)
         .map(std::path::PathBuf::from);
-    let pool = Pool::builder().workers(1).build().unwrap();
+    // Room for the 1 GiB point's encoding (the default limit is 1 GiB).
+    let pool = Pool::builder().workers(1).max_message_size(2 << 30).build().unwrap();
     let mut rows = Vec::new();
     for size in sizes() {
         let data = SharedBytes::copy_from(&vec![7u8; size]).unwrap();
         // Warm each path (and the worker's lanes) once.
         shared_once(&pool, &data);
         bytebuf_once(&pool, size);
-        let [pipe, shared, serde] = in_turns(runs(size), || {
-            [
-                floor::pipe_transfer(size, true),
-                shared_once(&pool, &data),
-                bytebuf_once(&pool, size),
-            ]
+        // `SharedBytes` in rounds of its own: right after a transfer of
+        // hundreds of MiB the kernel is still freeing that memory, which
+        // would be measured instead (several ms, at the large sizes).
+        let [shared] = in_turns(runs(size).max(15), || [shared_once(&pool, &data)]);
+        let [pipe, serde] = in_turns(runs(size), || {
+            [floor::pipe_transfer(size, true), bytebuf_once(&pool, size)]
         });
         eprintln!(
             "{:>8}: pipe {pipe:>10.1?}  SharedBytes {shared:>10.1?}  ByteBuf {serde:>10.1?}",

@@ -121,3 +121,44 @@ impl<'de> Deserialize<'de> for CountedVec {
         Ok(CountedVec(Counted(v.len() as u64)))
     }
 }
+
+/// Decodes only from a self-describing format: postcard cannot.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(untagged)]
+enum Loose {
+    Number(u64),
+    Text(String),
+}
+
+#[test]
+fn a_type_postcard_cannot_decode_is_named_with_the_reason_and_the_pool_goes_on() {
+    let pool = Pool::builder().workers(1).build().unwrap();
+    let needs_any = |message: &str, name: &str| {
+        assert!(
+            message.contains(&format!(
+                "postcard cannot decode `{name}`: it needs a self-describing format (deserialize_any)"
+            )),
+            "{message}"
+        );
+    };
+
+    // An argument, decoded in the worker.
+    let value = serde_json::json!({"id": 1, "tags": ["a", "b"]});
+    let message = codec_message(pool.submit(|v: serde_json::Value| v.is_object(), value).join());
+    assert!(message.contains("argument"), "{message}");
+    needs_any(&message, "serde_json::value::Value");
+
+    // A result, decoded in the caller; the innermost type is named.
+    let message = codec_message(pool.submit(|n: u64| (n, vec![Loose::Number(n)]), 3).join());
+    needs_any(&message, "codec_errors::Loose");
+
+    // Items of `map`, each failing alone; the worker is the same.
+    let pid = pool.worker_pids()[0];
+    let results: Vec<_> = pool.map(|n: u64| Loose::Number(n), [1, 2]).collect();
+    assert_eq!(results.len(), 2);
+    for result in results {
+        needs_any(&codec_message(result), "codec_errors::Loose");
+    }
+    assert_eq!(pool.submit(|n: u64| n + 1, 1).join(), Ok(2));
+    assert_eq!(pool.worker_pids(), vec![pid]);
+}

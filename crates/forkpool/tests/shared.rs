@@ -467,3 +467,61 @@ fn mid_transfer_client() {
         let _ = (shared.join(), big.join());
     }
 }
+
+#[test]
+fn a_worker_killed_mid_transfer_leaves_nothing_behind() {
+    // In a process of its own: it counts the descriptors of the process.
+    common::run_helper_test("killed_worker_helper", &[("FORKPOOL_TEST_KILLED_WORKER", "1".as_ref())]);
+}
+
+#[test]
+#[ignore = "run by a_worker_killed_mid_transfer_leaves_nothing_behind"]
+fn killed_worker_helper() {
+    if std::env::var_os("FORKPOOL_TEST_KILLED_WORKER").is_none() {
+        return;
+    }
+    let pool = pool(1);
+    let worker = pool.worker_pids()[0];
+    let data = SharedBytes::copy_from(&vec![1u8; 4 << 20]).unwrap();
+    let ours = shared_buffers("self");
+    // The worker holds a shared buffer it received and one it made (and a
+    // large value it is about to send back) when it is killed.
+    let task = pool.submit(
+        |(d, n): (SharedBytes, usize)| {
+            let made = SharedBytes::copy_from(&vec![2u8; n]).unwrap();
+            let big = ByteBuf::from(vec![3u8; n]);
+            std::thread::sleep(std::time::Duration::from_secs(60));
+            (d, made, big)
+        },
+        (data.clone(), 16 << 20),
+    );
+    assert!(
+        common::wait_for(std::time::Duration::from_secs(10), || {
+            shared_buffers(&worker.to_string()).len() == 2
+        }),
+        "the worker never held both buffers: {:?}",
+        shared_buffers(&worker.to_string())
+    );
+    let held = forkpool_memfds(&worker.to_string());
+    common::kill(worker, libc::SIGKILL);
+    assert!(matches!(task.join(), Err(TaskError::Crashed { .. })));
+    // Nobody holds what the worker made; the client holds its own buffer.
+    let made: BTreeSet<u64> = held.difference(&ours).copied().collect();
+    assert!(!made.is_empty());
+    let holders: Vec<String> = all_pids()
+        .into_iter()
+        .filter(|p| !forkpool_memfds(p).is_disjoint(&made))
+        .collect();
+    assert!(holders.is_empty(), "{holders:?} hold what the dead worker made");
+    assert_eq!(shared_buffers("self"), ours);
+    // The pool goes on with a new worker, and lets go of everything.
+    assert_eq!(pool.submit(|b: SharedBytes| b.len(), data.clone()).join(), Ok(4 << 20));
+    drop(data);
+    assert!(shared_buffers("self").is_empty());
+    drop(pool);
+    assert!(
+        common::wait_for(std::time::Duration::from_secs(5), || forkpool_memfds("self").is_empty()),
+        "still held: {:?}",
+        forkpool_memfds("self")
+    );
+}

@@ -19,8 +19,15 @@
 //! The second run is a retelling: an impl that fails only once (it depends
 //! on a counter, on the clock) may succeed the second time, and then the
 //! generic message stands.
+//!
+//! The retelling also follows which type is being coded ([`WITHIN`]), so
+//! that a value `postcard` cannot code at all is named: a type that needs
+//! `deserialize_any` (`serde_json::Value`, untagged enums), whose bytes
+//! would have to say what kind of value they are, or a sequence or map of
+//! unknown length (`#[serde(flatten)]`), whose length `postcard` writes
+//! first.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, Visitor};
@@ -31,20 +38,67 @@ use crate::shm::wire;
 thread_local! {
     /// The first custom message raised during a retelling.
     static FIRST: RefCell<Option<String>> = const { RefCell::new(None) };
+    /// During a retelling: the types being coded, outermost first.
+    static WITHIN: RefCell<Vec<&'static str>> = const { RefCell::new(Vec::new()) };
+    /// During a retelling: the innermost type being coded when the first
+    /// thing `postcard` cannot do was asked for.
+    static UNSUPPORTED: Cell<Option<&'static str>> = const { Cell::new(None) };
+}
+
+/// Runs `f` with `T` as the innermost type being coded.
+fn within<T: ?Sized, R>(f: impl FnOnce() -> R) -> R {
+    WITHIN.with(|w| w.borrow_mut().push(std::any::type_name::<T>()));
+    let result = f();
+    WITHIN.with(|w| w.borrow_mut().pop());
+    result
+}
+
+/// Notes the innermost type being coded as one `postcard` cannot code.
+fn unsupported() {
+    if UNSUPPORTED.get().is_none() {
+        UNSUPPORTED.set(WITHIN.with(|w| w.borrow().last().copied()));
+    }
+}
+
+/// Why `postcard` cannot decode a type that asks for `deserialize_any`.
+fn needs_any(name: &str) -> String {
+    format!(
+        "postcard cannot decode `{name}`: it needs a self-describing format (deserialize_any), \
+         and postcard's bytes do not say what kind of value comes next. `serde_json::Value`, \
+         `#[serde(untagged)]` and internally tagged enums, and `#[serde(flatten)]` ask for one; \
+         send such a value as text in its own format (e.g. `serde_json::to_string`) and parse it \
+         on the other side, or use types postcard can decode (externally tagged enums, plain \
+         structs)"
+    )
+}
+
+/// Why `postcard` cannot encode a type that does not know its length.
+fn unknown_length(name: &str) -> String {
+    format!(
+        "postcard cannot encode `{name}`: it is a sequence or map that does not know its length \
+         before it is written (as `#[serde(flatten)]` and `Serializer::collect_seq` of an \
+         iterator of unknown length make), and postcard writes the length first; collect it \
+         into a `Vec` or a map, or drop `#[serde(flatten)]`"
+    )
 }
 
 /// Why encoding `value` failed with `error`: the impl's own message when
 /// it raised a custom error, postcard's otherwise.
 #[cold]
 pub(crate) fn of_encoding<T: Serialize + ?Sized>(value: &T, error: &postcard::Error) -> String {
-    if *error != postcard::Error::SerdeSerCustom {
+    let unknown = *error == postcard::Error::SerializeSeqLengthUnknown;
+    if *error != postcard::Error::SerdeSerCustom && !unknown {
         return error.to_string();
     }
     // Shared buffers go into a table of their own, then are dropped.
     let mut fds = Vec::new();
-    retell(error, || {
-        wire::encoding(&mut fds, || value.serialize(Discard)).map(drop)
-    })
+    let (message, culprit) = retell(error, || {
+        within::<T, _>(|| wire::encoding(&mut fds, || value.serialize(Discard)).map(drop))
+    });
+    match culprit {
+        Some(name) if unknown => unknown_length(name),
+        _ => message,
+    }
 }
 
 /// Why decoding `bytes` as a `T` failed with `error`: the impl's own message
@@ -53,26 +107,36 @@ pub(crate) fn of_encoding<T: Serialize + ?Sized>(value: &T, error: &postcard::Er
 /// `wire::decoding_again`).
 #[cold]
 pub(crate) fn of_decoding<T: de::DeserializeOwned>(bytes: &[u8], error: &postcard::Error) -> String {
-    if *error != postcard::Error::SerdeDeCustom {
+    let any = *error == postcard::Error::WontImplement;
+    if *error != postcard::Error::SerdeDeCustom && !any {
         return error.to_string();
     }
     let mut deserializer = postcard::Deserializer::from_bytes(bytes);
-    retell(error, || {
-        wire::decoding_again(|| T::deserialize(Keep(&mut deserializer))).map(drop)
-    })
+    let (message, culprit) = retell(error, || {
+        within::<T, _>(|| wire::decoding_again(|| T::deserialize(Keep(&mut deserializer))).map(drop))
+    });
+    match culprit {
+        Some(name) if any => needs_any(name),
+        _ => message,
+    }
 }
 
 /// Runs `again` and returns the first custom message it raised, or
-/// `error`'s text.
-fn retell(error: &postcard::Error, again: impl FnOnce() -> Result<(), Message>) -> String {
+/// `error`'s text; and the type that asked for something `postcard`
+/// cannot do, if one did.
+fn retell(error: &postcard::Error, again: impl FnOnce() -> Result<(), Message>) -> (String, Option<&'static str>) {
     FIRST.with(|f| f.borrow_mut().take());
+    WITHIN.with(|w| w.borrow_mut().clear());
+    UNSUPPORTED.set(None);
     let outcome = again();
     let first = FIRST.with(|f| f.borrow_mut().take());
-    match (first, outcome) {
+    let culprit = UNSUPPORTED.take();
+    let message = match (first, outcome) {
         (Some(message), _) => message,
         (None, Err(Message(message))) if !message.is_empty() => message,
         _ => error.to_string(),
-    }
+    };
+    (message, culprit)
 }
 
 /// An error that keeps its message.
@@ -166,7 +230,7 @@ impl ser::Serializer for Discard {
     }
 
     fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), Message> {
-        value.serialize(self)
+        within::<T, _>(|| value.serialize(self))
     }
 
     fn serialize_unit(self) -> Result<(), Message> {
@@ -178,7 +242,7 @@ impl ser::Serializer for Discard {
     }
 
     fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _: &'static str, value: &T) -> Result<(), Message> {
-        value.serialize(self)
+        within::<T, _>(|| value.serialize(self))
     }
 
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
@@ -188,10 +252,13 @@ impl ser::Serializer for Discard {
         _: &'static str,
         value: &T,
     ) -> Result<(), Message> {
-        value.serialize(self)
+        within::<T, _>(|| value.serialize(self))
     }
 
-    fn serialize_seq(self, _: Option<usize>) -> Result<Discard, Message> {
+    fn serialize_seq(self, len: Option<usize>) -> Result<Discard, Message> {
+        if len.is_none() {
+            unsupported();
+        }
         Ok(self)
     }
 
@@ -207,7 +274,10 @@ impl ser::Serializer for Discard {
         Ok(self)
     }
 
-    fn serialize_map(self, _: Option<usize>) -> Result<Discard, Message> {
+    fn serialize_map(self, len: Option<usize>) -> Result<Discard, Message> {
+        if len.is_none() {
+            unsupported();
+        }
         Ok(self)
     }
 
@@ -232,7 +302,7 @@ macro_rules! discard_compound {
             type Error = Message;
 
             fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Message> {
-                value.serialize(Discard)
+                within::<T, _>(|| value.serialize(Discard))
             }
 
             fn end(self) -> Result<(), Message> {
@@ -254,11 +324,11 @@ impl ser::SerializeMap for Discard {
     type Error = Message;
 
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Message> {
-        key.serialize(Discard)
+        within::<T, _>(|| key.serialize(Discard))
     }
 
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Message> {
-        value.serialize(Discard)
+        within::<T, _>(|| value.serialize(Discard))
     }
 
     fn end(self) -> Result<(), Message> {
@@ -273,7 +343,7 @@ macro_rules! discard_fields {
             type Error = Message;
 
             fn serialize_field<T: Serialize + ?Sized>(&mut self, _: &'static str, value: &T) -> Result<(), Message> {
-                value.serialize(Discard)
+                within::<T, _>(|| value.serialize(Discard))
             }
 
             fn end(self) -> Result<(), Message> {
@@ -303,7 +373,6 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Keep<D> {
     type Error = Message;
 
     keep_methods!(
-        deserialize_any,
         deserialize_bool,
         deserialize_i8,
         deserialize_i16,
@@ -326,9 +395,27 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Keep<D> {
         deserialize_unit,
         deserialize_seq,
         deserialize_map,
-        deserialize_identifier,
-        deserialize_ignored_any,
     );
+
+    // What postcard refuses (`WontImplement`): the type asking is noted.
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Message> {
+        unsupported();
+        self.0.deserialize_any(Keep(visitor)).map_err(Message::from_inner)
+    }
+
+    fn deserialize_identifier<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Message> {
+        unsupported();
+        self.0
+            .deserialize_identifier(Keep(visitor))
+            .map_err(Message::from_inner)
+    }
+
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Message> {
+        unsupported();
+        self.0
+            .deserialize_ignored_any(Keep(visitor))
+            .map_err(Message::from_inner)
+    }
 
     fn deserialize_unit_struct<V: Visitor<'de>>(self, name: &'static str, visitor: V) -> Result<V::Value, Message> {
         self.0
@@ -457,7 +544,7 @@ impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for Keep<S> {
     type Value = S::Value;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<S::Value, D::Error> {
-        self.0.deserialize(Keep(d)).map_err(Message::into_inner)
+        within::<S::Value, _>(|| self.0.deserialize(Keep(d))).map_err(Message::into_inner)
     }
 }
 
@@ -608,5 +695,72 @@ mod tests {
     fn other_errors_keep_postcards_message() {
         let error = postcard::from_bytes::<(u8, Picky)>(&[1]).unwrap_err();
         assert_eq!(of_decoding::<(u8, Picky)>(&[1], &error), error.to_string());
+    }
+
+    #[derive(Debug, Serialize, Deserialize)]
+    #[serde(untagged)]
+    enum Loose {
+        Number(u32),
+        Text(String),
+    }
+
+    #[derive(Debug, Serialize, Deserialize)]
+    struct Holder {
+        id: u8,
+        extra: Vec<serde_json::Value>,
+    }
+
+    fn decoding_message<T: de::DeserializeOwned + fmt::Debug>(bytes: &[u8]) -> String {
+        let error = postcard::from_bytes::<T>(bytes).unwrap_err();
+        of_decoding::<T>(bytes, &error)
+    }
+
+    #[test]
+    fn a_type_that_needs_deserialize_any_is_named_with_the_reason() {
+        let bytes = postcard::to_allocvec(&serde_json::json!({"a": [1, 2]})).unwrap();
+        let message = decoding_message::<serde_json::Value>(&bytes);
+        assert!(
+            message.starts_with(
+                "postcard cannot decode `serde_json::value::Value`: it needs a self-describing format (deserialize_any)"
+            ),
+            "{message}"
+        );
+        // The innermost type that asked, not the value around it.
+        let bytes = postcard::to_allocvec(&Holder {
+            id: 1,
+            extra: vec![serde_json::json!(null)],
+        })
+        .unwrap();
+        let message = decoding_message::<Holder>(&bytes);
+        assert!(
+            message.contains("cannot decode `serde_json::value::Value`"),
+            "{message}"
+        );
+        let bytes = postcard::to_allocvec(&(1u8, Loose::Number(3))).unwrap();
+        let message = decoding_message::<(u8, Loose)>(&bytes);
+        assert!(
+            message.contains("Loose`: it needs a self-describing format"),
+            "{message}"
+        );
+        assert!(message.contains("untagged"), "{message}");
+    }
+
+    #[derive(Serialize)]
+    struct Flat {
+        id: u8,
+        #[serde(flatten)]
+        rest: BTreeMap<String, u8>,
+    }
+
+    #[test]
+    fn a_map_of_unknown_length_is_named_with_the_reason() {
+        let value = vec![Flat {
+            id: 1,
+            rest: BTreeMap::new(),
+        }];
+        let error = postcard::to_allocvec(&value).unwrap_err();
+        let message = of_encoding(&value, &error);
+        assert!(message.contains("postcard cannot encode `"), "{message}");
+        assert!(message.contains("Flat`: it is a sequence or map"), "{message}");
     }
 }

@@ -17,12 +17,14 @@ use crate::sys::prefault;
 
 /// Runs at least this long are copied by more than one thread.
 pub(crate) const PARALLEL_AT: usize = 8 << 20;
-/// The smallest part a thread is given.
+/// The part of a copy a thread takes at a time.
 const PART: usize = 4 << 20;
+/// New pages are made this many bytes at a time, each step copied at once.
+const STEP: usize = 512 << 10;
 /// The most threads one copy uses.
 const MAX_THREADS: usize = 4;
 
-/// How many parts to cut a run of `len` bytes into.
+/// How many threads copy a run of `len` bytes.
 fn parts(len: usize) -> usize {
     if len < PARALLEL_AT {
         return 1;
@@ -33,20 +35,29 @@ fn parts(len: usize) -> usize {
 
 /// Copies `src` into `dst` (of the same length), making `dst`'s pages
 /// first if `fresh`.
+///
+/// New pages are made a [`STEP`] at a time, each step copied right after it
+/// was made: the kernel zeroes a page as it makes it, and copying into it
+/// while those zeroes are still in the cache spares the memory a second
+/// write of the whole buffer. The work is handed out in parts of [`PART`]
+/// bytes, taken by whichever thread is free, so that a thread the machine
+/// deschedules holds up one part, not half the copy.
 pub(crate) fn copy(dst: &mut [u8], src: &[u8], fresh: bool) {
     debug_assert_eq!(dst.len(), src.len());
     let one = |dst: &mut [u8], src: &[u8]| {
-        if fresh {
-            prefault::populate(dst);
+        if !fresh {
+            return dst.copy_from_slice(src);
         }
-        dst.copy_from_slice(src);
+        for (d, s) in dst.chunks_mut(STEP).zip(src.chunks(STEP)) {
+            prefault::populate(d);
+            d.copy_from_slice(s);
+        }
     };
     let n = parts(src.len());
     if n == 1 {
         return one(dst, src);
     }
-    let chunk = src.len().div_ceil(n);
-    let work = Mutex::new(dst.chunks_mut(chunk).zip(src.chunks(chunk)).collect::<Vec<_>>());
+    let work = Mutex::new(dst.chunks_mut(PART).zip(src.chunks(PART)).rev().collect::<Vec<_>>());
     let drain = || {
         while let Some((d, s)) = work.lock().unwrap_or_else(PoisonError::into_inner).pop() {
             one(d, s);

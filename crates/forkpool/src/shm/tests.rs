@@ -151,3 +151,30 @@ fn an_out_of_line_body_that_is_not_a_sealed_memfd_of_its_size_is_refused() {
         assert!(err.message().contains(words), "{err:?} should say {words:?}");
     }
 }
+
+#[test]
+fn a_bad_buffer_in_a_stream_item_ends_the_stream_after_the_items_before_it() {
+    let pool = Pool::builder().workers(1).build().unwrap();
+    let worker = pool.worker_pids();
+    let items: Vec<_> = pool
+        .stream(
+            |n: u8| {
+                (0..n).map(|i| match i {
+                    2 => forged(pipe_end(), 0),
+                    _ => SharedBytes::copy_from(&[i; 3]).unwrap(),
+                })
+            },
+            5,
+        )
+        .collect();
+    assert_eq!(items.len(), 3, "two items, the error, then the end: {items:?}");
+    let mut items = items.into_iter();
+    assert_eq!(items.next().unwrap().unwrap()[..], [0; 3]);
+    assert_eq!(items.next().unwrap().unwrap()[..], [1; 3]);
+    let message = codec_message(items.next().unwrap());
+    assert!(message.contains("cannot decode a stream item"), "{message}");
+    assert!(message.contains("not a memfd"), "{message}");
+    // The pool goes on, on the same worker.
+    assert_eq!(pool.submit(|x: u8| x + 1, 1).join(), Ok(2));
+    assert_eq!(pool.worker_pids(), worker);
+}
