@@ -284,7 +284,7 @@ impl FrameReader {
 
     /// Checks the stream ended on a frame boundary. Call at end of stream,
     /// after `next_frame` has returned `None`.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn finish(&self) -> Result<(), FrameError> {
         let pending = &self.buf[self.start..self.end];
         if pending.is_empty() {
