@@ -17,8 +17,8 @@
 //!   `.map(..)` against plain `submit` and `map` on the same pool, taking
 //!   turns round after round (a busy machine slows both alike). Goal: no
 //!   more than 5% slower. (The counters behind `Pool::stats` are always on;
-//!   their cost is measured by running `bench` of this branch and of the
-//!   branch before it side by side.)
+//!   their cost is the A/B `benches/all.sh --only control` runs after this:
+//!   plain `submit` and `map` built before they landed and now.)
 
 #[path = "../benches/support/floor.rs"]
 mod floor;
@@ -43,7 +43,11 @@ fn identity(x: u64) -> u64 {
     x
 }
 
-fn hang(_: ()) -> u8 {
+/// Says it runs (creates the file `started`), then never returns.
+fn hang(started: String) -> u8 {
+    if std::fs::write(&started, b"").is_err() {
+        return 1;
+    }
     loop {
         std::thread::park();
     }
@@ -53,14 +57,18 @@ fn hang(_: ()) -> u8 {
 /// a new ready worker in place of the one that ran the task.
 fn abort_once(pool: &Pool) -> Duration {
     let before = pool.worker_pids();
-    let task = pool.submit(hang, ());
-    // Let it start: a worker's status page shows it running.
+    let started = std::env::temp_dir().join(format!("forkpool-bench-control-{}", std::process::id()));
+    let _ = std::fs::remove_file(&started);
+    let task = pool.submit(hang, started.to_string_lossy().into_owned());
+    // Let it start. (Not `stats().running`: that counts tasks handed to a
+    // worker, which may not have begun them; aborting one of those skips
+    // it, as `cancel` would, and no worker is replaced.)
     let waiting = Instant::now();
-    while pool.stats().running == 0 {
+    while !started.exists() {
         check_stuck(waiting, || format!("the task to start: {:?}", pool.stats()));
         std::thread::sleep(Duration::from_micros(100));
     }
-    std::thread::sleep(Duration::from_millis(2));
+    let _ = std::fs::remove_file(&started);
     let start = Instant::now();
     assert!(task.abort());
     assert!(task.join().is_err());

@@ -17,14 +17,19 @@ rounds=${2:-8}
 root=$(git rev-parse --show-toplevel)
 work=$(mktemp -d /tmp/forkpool-ab.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-git -C "$root" archive "$base" | tar -x -C "$work"
+# One target directory: the dependencies are built once; the base's tree
+# stays at a fixed path under it, so a second run reuses its build.
+target=${CARGO_TARGET_DIR:-$root/target}
+base_tree=$target/local-ab/$(git -C "$root" rev-parse --short "$base^{commit}")
+if [ ! -d "$base_tree/crates" ]; then
+    mkdir -p "$base_tree"
+    git -C "$root" archive "$base" | tar -x -C "$base_tree"
+fi
 example=crates/forkpool/examples/ab_local.rs
-cp "$root/crates/forkpool/benches/local_ab/ab_local.rs" "$work/$example"
+cp "$root/crates/forkpool/benches/local_ab/ab_local.rs" "$base_tree/$example"
 cp "$root/crates/forkpool/benches/local_ab/ab_local.rs" "$root/$example"
 trap 'rm -rf "$work"; rm -f "$root/$example"' EXIT
-# One target directory: the dependencies are built once.
-target=${CARGO_TARGET_DIR:-$root/target}
-(cd "$work" && CARGO_TARGET_DIR=$target nice -n "${BUILD_NICE:-0}" cargo build -q --release -p forkpool --example ab_local)
+(cd "$base_tree" && CARGO_TARGET_DIR=$target nice -n "${BUILD_NICE:-0}" cargo build -q --release -p forkpool --example ab_local)
 cp "$target/release/examples/ab_local" "$work/before"
 (cd "$root" && CARGO_TARGET_DIR=$target nice -n "${BUILD_NICE:-0}" cargo build -q --release -p forkpool --example ab_local)
 cp "$target/release/examples/ab_local" "$work/after"
