@@ -37,7 +37,7 @@ pub(crate) enum FrameError {
     /// frame to the worker's death instead; the decoder's tests check it.)
     #[error("stream ended inside a frame ({have} of {need} bytes received)")]
     #[cfg_attr(
-        not(test),
+        not(any(test, feature = "fuzzing")),
         expect(dead_code, reason = "only the end-of-stream check in tests builds it")
     )]
     Truncated { have: usize, need: usize },
