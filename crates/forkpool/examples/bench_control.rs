@@ -165,7 +165,12 @@ fn main() {
     let (map_plain, map_options) = side_by_side(
         rounds,
         items as u32,
-        || assert_eq!(pool.map(|x: u64| x + 1, 0..items).filter(Result::is_ok).count() as u64, items),
+        || {
+            assert_eq!(
+                pool.map(|x: u64| x + 1, 0..items).filter(Result::is_ok).count() as u64,
+                items
+            )
+        },
         || {
             let ok = pool
                 .task()

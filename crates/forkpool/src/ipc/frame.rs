@@ -145,7 +145,12 @@ impl FrameReader {
     #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn push_with_fds(&mut self, bytes: &[u8], fds: Vec<OwnedFd>) {
         self.compact();
-        self.make_room(bytes.len()).unwrap();
+        // In-memory input: grow as any `Vec` does (not `make_room`'s
+        // fallible path, which guards a socket's reads).
+        let need = self.end.saturating_add(bytes.len());
+        if self.buf.len() < need {
+            self.buf.resize(need, 0);
+        }
         self.buf[self.end..self.end + bytes.len()].copy_from_slice(bytes);
         self.end += bytes.len();
         if !fds.is_empty() {

@@ -34,8 +34,9 @@ impl DataSegment for ProcStatus {
         let mut text = Vec::with_capacity(2048);
         let mut buf = [0u8; 4096];
         loop {
-            let n = rustix::io::pread(self.0.as_fd(), &mut buf, text.len() as u64)
-                .map_err(|e| io::Error::new(io::Error::from(e).kind(), format!("cannot read /proc/self/status: {e}")))?;
+            let n = rustix::io::pread(self.0.as_fd(), &mut buf, text.len() as u64).map_err(|e| {
+                io::Error::new(io::Error::from(e).kind(), format!("cannot read /proc/self/status: {e}"))
+            })?;
             if n == 0 {
                 break;
             }
