@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use clap::Parser;
-use forkpool::cluster::{NODE_CA_FILE_ENV, NODE_ENV, NODE_WORKERS_ENV};
+use forkpool::cluster::{NODE_CA_FILE_ENV, NODE_ENV, NODE_MARKER, NODE_WORKERS_ENV};
 
 /// The variable the broker's URL is read from when no option names it.
 const BROKER_ENV: &str = "FORKPOOL_BROKER";
@@ -104,6 +104,10 @@ pub(crate) fn run(args: Vec<OsString>) -> i32 {
         tell!("forkpool node: no program to start");
         return 255;
     };
+    if let Err(message) = check_program(program) {
+        tell!("{message}");
+        return 126;
+    }
     let mut command = Command::new(program);
     command.args(program_args).env(NODE_ENV, url);
     if let Some(workers) = flags.workers {
@@ -146,6 +150,45 @@ fn broker_url(flags: &NodeFlags) -> Result<String, String> {
     }
 }
 
+/// Checks, without running it, that `program` is a forkpool cluster
+/// program: one that serves as a node when started with `FORKPOOL_NODE`.
+/// Any other program would run its own `main`, with the broker's URL and
+/// password in its environment. A program that cannot be found is left to
+/// `exec`, which says so.
+fn check_program(program: &OsStr) -> Result<(), String> {
+    let Some(path) = resolve(program) else {
+        return Ok(());
+    };
+    let Ok(bytes) = std::fs::read(&path) else {
+        return Ok(());
+    };
+    let shown = display(program);
+    if bytes.starts_with(b"#!") {
+        return Err(format!(
+            "{shown} is a script; give forkpool node the program built with forkpool itself"
+        ));
+    }
+    if memchr::memmem::find(&bytes, NODE_MARKER).is_none() {
+        return Err(format!(
+            "{shown} is not a forkpool cluster program (built with forkpool's `cluster` \
+             feature), so it cannot serve as a node"
+        ));
+    }
+    Ok(())
+}
+
+/// Where `program` is: itself when it names a path, else the first match
+/// in `PATH`, as `exec` looks.
+fn resolve(program: &OsStr) -> Option<PathBuf> {
+    let path = PathBuf::from(program);
+    if program.as_encoded_bytes().contains(&b'/') {
+        return Some(path);
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(&path))
+        .find(|candidate| candidate.is_file())
+}
+
 fn display(program: &OsStr) -> String {
     program.to_string_lossy().into_owned()
 }
@@ -169,6 +212,23 @@ mod tests {
         assert!(!is_node_command(&args(&["node", "script.js"])));
         assert!(!is_node_command(&args(&["-j2", "node", "--", "x"])));
         assert!(!is_node_command(&args(&[])));
+    }
+
+    #[test]
+    fn only_forkpool_cluster_programs_pass_the_check() {
+        // This test binary links forkpool with its cluster feature.
+        let me = std::env::current_exe().unwrap();
+        assert_eq!(check_program(me.as_os_str()), Ok(()));
+        let e = check_program(OsStr::new("/bin/sh")).unwrap_err();
+        assert!(e.contains("not a forkpool cluster program"), "{e}");
+        assert_eq!(resolve(OsStr::new("sh")).map(|p| p.is_file()), Some(true));
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("wrapper");
+        std::fs::write(&script, "#!/bin/sh\nexec ./app\n").unwrap();
+        let e = check_program(script.as_os_str()).unwrap_err();
+        assert!(e.contains("is a script"), "{e}");
+        // Left to exec, which says it cannot start it.
+        assert_eq!(check_program(OsStr::new("/nonexistent/app")), Ok(()));
     }
 
     #[test]

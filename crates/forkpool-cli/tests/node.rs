@@ -117,6 +117,20 @@ fn forkpool_node_without_a_broker_or_program_is_a_clear_error() {
     assert_eq!(out.status.code(), Some(255));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read --broker-file"));
 
+    // A program that is not a forkpool cluster program is refused, in one
+    // line, before it runs (with the broker's password in its environment).
+    let out = forkpool_node(&["--broker", "redis://127.0.0.1:1", "--", "/bin/echo", "ran"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(126), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("/bin/echo is not a forkpool cluster program"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(out.stdout.is_empty(), "the program ran: {out:?}");
+
     // The help names the options.
     let out = forkpool_node(&["--help"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0));

@@ -107,6 +107,15 @@ pub enum TaskError {
         /// What went wrong.
         message: String,
     },
+    /// The cluster client itself stopped before the task's result came
+    /// back: its process was stalled (stopped, frozen) for longer than
+    /// its keys live in the broker, so the broker dropped them, or one of
+    /// its threads failed. Not the broker's fault, unlike
+    /// [`BrokerLost`](TaskError::BrokerLost).
+    ClientStopped {
+        /// What happened.
+        message: String,
+    },
 }
 
 impl fmt::Display for TaskError {
@@ -169,6 +178,9 @@ impl fmt::Display for TaskError {
             }
             TaskError::Unsupported { name, reason } => write!(f, "no node can run `{name}`: {reason}"),
             TaskError::BrokerLost { message } => write!(f, "lost the cluster's Redis broker: {message}"),
+            TaskError::ClientStopped { message } => {
+                write!(f, "the cluster client stopped before the task ended: {message}")
+            }
         }
     }
 }

@@ -287,12 +287,14 @@
 //! With the `cluster` feature (on by default), the same typed tasks run on
 //! many machines through a Redis server, each machine running them in its
 //! own pool like this one. A function marked [`#[forkpool::remote]`](remote)
-//! gets a stable name and a hash of its argument and result types; a
+//! gets a stable name and a hash of its argument and result types'
+//! serialized shape; a
 //! [`Cluster`](cluster::Cluster) client submits it by that name (never by
 //! code address) and gets the same [`Task`] and the same [`TaskError`]s
 //! back, plus [`NodeLost`](TaskError::NodeLost),
-//! [`Unsupported`](TaskError::Unsupported) and
-//! [`BrokerLost`](TaskError::BrokerLost); the same program serves as a
+//! [`Unsupported`](TaskError::Unsupported),
+//! [`BrokerLost`](TaskError::BrokerLost) and
+//! [`ClientStopped`](TaskError::ClientStopped); the same program serves as a
 //! [`Node`](cluster::Node) with one call:
 //!
 //! ```no_run

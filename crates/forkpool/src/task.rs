@@ -32,9 +32,12 @@ use crate::supervisor::Shared;
 pub struct Task<R> {
     slot: Arc<Slot>,
     /// Told when `abort` needs a worker killed; weak, so that a task kept
-    /// after its pool holds nothing of the pool. `None`: a cluster's task,
-    /// on another machine's pool, which `abort` cannot reach.
+    /// after its pool holds nothing of the pool. `None`: a cluster's task.
     pool: Option<Weak<Shared>>,
+    /// A cluster's task: its client, told of an abort (it forgets the task
+    /// and tells the node running it), and the task's number there.
+    #[cfg(feature = "cluster")]
+    remote: Option<(Weak<dyn RemoteAbort>, u64)>,
     result: PhantomData<fn() -> R>,
 }
 
@@ -52,16 +55,19 @@ impl<R: DeserializeOwned> Task<R> {
         Task {
             slot,
             pool: Some(pool),
+            #[cfg(feature = "cluster")]
+            remote: None,
             result: PhantomData,
         }
     }
 
     /// A task sent to a cluster (`forkpool::cluster`).
     #[cfg(feature = "cluster")]
-    pub(crate) fn remote(slot: Arc<Slot>) -> Task<R> {
+    pub(crate) fn remote(slot: Arc<Slot>, client: Option<(Weak<dyn RemoteAbort>, u64)>) -> Task<R> {
         Task {
             slot,
             pool: None,
+            remote: client,
             result: PhantomData,
         }
     }
@@ -175,9 +181,24 @@ impl<R: DeserializeOwned> Task<R> {
     /// # Ok::<(), forkpool::Error>(())
     /// ```
     ///
-    /// A cluster's task cannot be aborted (it may be running on another
-    /// machine): `abort` returns `false` for it, as `cancel` does.
+    /// A cluster's task (`forkpool::cluster`) ends `Cancelled` at once
+    /// too; the node running it, told through the broker within a quarter
+    /// of the cluster's `node_timeout` (at most a second), kills its
+    /// worker's process group and drops the result, and a node that has
+    /// not started it yet skips it.
     pub fn abort(&self) -> bool {
+        #[cfg(feature = "cluster")]
+        if let Some((client, task)) = &self.remote {
+            return match self.slot.abort() {
+                None => false,
+                Some(_) => {
+                    if let Some(client) = client.upgrade() {
+                        client.aborted(*task);
+                    }
+                    true
+                }
+            };
+        }
         let Some(pool) = &self.pool else {
             return false;
         };
@@ -211,6 +232,13 @@ impl<R: DeserializeOwned> Future for Task<R> {
             Poll::Pending => Poll::Pending,
         }
     }
+}
+
+/// What a cluster client does when one of its tasks is aborted.
+#[cfg(feature = "cluster")]
+pub(crate) trait RemoteAbort: Send + Sync {
+    /// Task `task` was ended by `Task::abort`.
+    fn aborted(&self, task: u64);
 }
 
 /// Yields tasks' results as they finish, like Python's `as_completed`.

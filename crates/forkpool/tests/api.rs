@@ -354,7 +354,7 @@ fn map_works_with_a_small_message_limit() {
     // bigger and must still get through.
     let pool = Pool::builder().workers(2).max_message_size(4096).build().unwrap();
     let sum: u64 = pool.map(|x: u64| x, 0..200_000u64).map(Result::unwrap).sum();
-    assert_eq!(sum, (0..200_000u64).sum());
+    assert_eq!(sum, (0..200_000u64).sum::<u64>());
     let texts: Vec<_> = pool.map(|n: usize| "x".repeat(n), [3000usize; 500]).collect();
     assert!(texts.iter().all(|t| t.as_ref().is_ok_and(|s| s.len() == 3000)));
 }

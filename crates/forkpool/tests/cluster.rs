@@ -4,17 +4,19 @@
 //! `node_main` test), killed, stopped and resumed by their pids.
 
 mod common;
+#[path = "common/nodes.rs"]
+mod nodes;
 #[path = "common/redis_server.rs"]
 mod redis_server;
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{kill, parent_of, temp_path, wait_for};
+use common::{kill, parent_of, wait_for};
 use forkpool::cluster::{Cluster, Node};
 use forkpool::{ErrorKind, Pool, TaskError};
+use nodes::{NodeProcess, log_path, runs, start_client, wait_served, wait_started};
 use redis_server::RedisServer;
 
 // ------------------------------------------------------------ the tasks --
@@ -144,81 +146,6 @@ fn sigterm_is_default() -> bool {
     }
 }
 
-/// A node: this test binary run again as `node_main`.
-struct NodeProcess {
-    child: Child,
-}
-
-impl NodeProcess {
-    fn start(url: &str, env: &[(&str, &str)]) -> NodeProcess {
-        let child = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "node_main", "--ignored", "--nocapture", "--test-threads=1"])
-            .env("FP_TEST_NODE_URL", url)
-            .envs(env.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        NodeProcess { child }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Waits for the node to exit; its status and what it printed.
-    fn wait_exit(mut self, timeout: Duration) -> Option<(ExitStatus, String)> {
-        let ok = wait_for(timeout, || matches!(self.child.try_wait(), Ok(Some(_))));
-        if !ok {
-            return None;
-        }
-        let status = self.child.wait().unwrap();
-        let mut out = String::new();
-        if let Some(mut stdout) = self.child.stdout.take() {
-            let _ = std::io::Read::read_to_string(&mut stdout, &mut out);
-        }
-        Some((status, out))
-    }
-}
-
-impl Drop for NodeProcess {
-    fn drop(&mut self) {
-        // Our own unreaped child: its pid cannot have been reused.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Waits until `nodes` nodes offer `name`.
-fn wait_served(server: &RedisServer, name: &str, nodes: usize) {
-    let key = format!("fp:offer:{name}");
-    let served = wait_for(Duration::from_secs(30), || {
-        let members: Vec<String> = redis::cmd("ZRANGE")
-            .arg(&key)
-            .arg(0)
-            .arg(-1)
-            .query(&mut server.admin())
-            .unwrap();
-        members.len() >= nodes
-    });
-    assert!(served, "{nodes} node(s) did not come up serving {name}");
-}
-
-/// The lines a task logged (one per run).
-fn runs(log: &Path) -> Vec<String> {
-    std::fs::read_to_string(log)
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_owned)
-        .collect()
-}
-
-fn log_path(name: &str) -> (PathBuf, String) {
-    let p = temp_path(name);
-    let s = p.display().to_string();
-    (p, s)
-}
-
 /// Whether `pid` descends from `ancestor`.
 fn descends_from(pid: u32, ancestor: u32) -> bool {
     let mut p = pid;
@@ -246,14 +173,6 @@ fn one_node(env: &[(&str, &str)], name: &str, node_timeout: Duration) -> (RedisS
     wait_served(&server, name, 1);
     let cluster = cluster(&server, node_timeout);
     (server, node, cluster)
-}
-
-/// Waits until the task logging to `log` has started `n` times.
-fn wait_started(log: &Path, n: usize) {
-    assert!(
-        wait_for(Duration::from_secs(30), || runs(log).len() >= n),
-        "the task never started"
-    );
 }
 
 /// How many `XADD`s the server ran since its stats were reset.
@@ -474,7 +393,7 @@ fn nodes_of_another_build_are_unsupported_at_once() {
     match cluster.submit(versioned_b, "abc".to_owned()).join() {
         Err(TaskError::Unsupported { name, reason }) => {
             assert_eq!(name, "tests.versioned");
-            assert!(reason.contains("other argument or result types"), "{reason}");
+            assert!(reason.contains("of another shape"), "{reason}");
         }
         other => panic!("{other:?}"),
     }
@@ -670,21 +589,7 @@ fn client_main() {
 #[test]
 fn a_sigkilled_client_leaves_keys_that_expire() {
     let server = RedisServer::start();
-    let mut client = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "client_main", "--ignored", "--nocapture", "--test-threads=1"])
-        .env("FP_TEST_CLIENT_URL", server.url())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = std::io::BufReader::new(client.stdout.take().unwrap());
-    let mut line = String::new();
-    while !line.contains("ready") {
-        line.clear();
-        assert!(
-            std::io::BufRead::read_line(&mut out, &mut line).unwrap() > 0,
-            "the client died"
-        );
-    }
+    let (mut client, _out) = start_client(&server.url(), &[], "ready");
     let keys = server.keys();
     assert!(keys.iter().any(|k| k.ends_with(":r")), "{keys:?}");
     assert!(keys.iter().any(|k| k.contains(":q:cluster::double:")), "{keys:?}");

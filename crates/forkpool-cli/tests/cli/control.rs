@@ -67,7 +67,7 @@ fn filter_runs_only_the_jobs_it_holds_for() {
 
 #[test]
 fn shellquote_prints_the_commands_quoted() {
-    let r = same_as_gnu(&["--shellquote", "echo", "'a b'", ":::", "x y", "c$d"], b"");
+    let r = same_as_gnu(&["-k", "--shellquote", "echo", "'a b'", ":::", "x y", "c$d"], b"");
     assert_eq!(r.lines()[0], r##"'echo '"'"'a b'"'"' '"'"'x y'"'""##);
     same_as_gnu(&["-k", "--shellquote", ":::", "x y", "c$d"], b"");
     same_as_gnu(&["--shellquote", "--shellquote", ":::", "x y"], b"");

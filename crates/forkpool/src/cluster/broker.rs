@@ -115,8 +115,16 @@ pub(crate) struct Link {
     io_timeout: Duration,
     failing_since: Option<Instant>,
     last_attempt: Option<Instant>,
+    /// The pause before the next attempt: doubles from 100 ms to
+    /// [`MAX_BACKOFF`] while the broker cannot be reached.
+    backoff: Duration,
     reconnected: bool,
 }
+
+/// The first pause between attempts to reach a broker that went away.
+const MIN_BACKOFF: Duration = Duration::from_millis(100);
+/// The longest pause between attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
 /// Why [`Link::get`] has no connection: the last error, and how long the
 /// broker has been unreachable.
@@ -132,6 +140,7 @@ impl Link {
             io_timeout,
             failing_since: None,
             last_attempt: None,
+            backoff: MIN_BACKOFF,
             reconnected: false,
         }
     }
@@ -140,17 +149,19 @@ impl Link {
     pub(crate) fn get(&mut self, broker: &Broker) -> Result<&mut Connection, Down> {
         if self.conn.is_none() {
             let since = *self.failing_since.get_or_insert_with(Instant::now);
-            if let Some(wait) = self
-                .last_attempt
-                .and_then(|t| Duration::from_millis(100).checked_sub(t.elapsed()))
-            {
+            if let Some(wait) = self.last_attempt.and_then(|t| self.backoff.checked_sub(t.elapsed())) {
                 std::thread::sleep(wait);
+            }
+            if self.last_attempt.is_some() {
+                self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
             }
             self.last_attempt = Some(Instant::now());
             match broker.connect(self.io_timeout) {
                 Ok(conn) => {
                     self.conn = Some(conn);
                     self.failing_since = None;
+                    self.last_attempt = None;
+                    self.backoff = MIN_BACKOFF;
                     self.reconnected = true;
                 }
                 Err(error) => {
@@ -167,6 +178,16 @@ impl Link {
                 error: Error::new(ErrorKind::Broker, "no connection to the broker"),
                 for_how_long: Duration::ZERO,
             }),
+        }
+    }
+
+    /// Drops the connection, to be made again at the next [`get`](Self::get)
+    /// (at once): another thread found the broker restarted, so this
+    /// connection is most likely dead, and finding out by sending a task
+    /// on it would lose the task.
+    pub(crate) fn forget(&mut self) {
+        if self.conn.take().is_some() {
+            self.last_attempt = None;
         }
     }
 
@@ -258,6 +279,10 @@ pub(crate) fn check_permissions(broker: &Broker, conn: &mut Connection, id: &str
         .arg("STREAMS")
         .arg(&stream)
         .arg("0")
+        .cmd("XRANGE")
+        .arg(&stream)
+        .arg("-")
+        .arg("+")
         .cmd("XADD")
         .arg(&stream)
         .arg("NOMKSTREAM")
@@ -273,6 +298,7 @@ pub(crate) fn check_permissions(broker: &Broker, conn: &mut Connection, id: &str
         "ZREMRANGEBYSCORE",
         "ZREM",
         "XREAD",
+        "XRANGE",
         "XADD NOMKSTREAM",
     ];
     probe(broker, conn, &mut harmless, &harmless_names)?;
@@ -410,6 +436,19 @@ pub(crate) fn check_message_size(bytes: usize) -> Result<(), Error> {
     }
 }
 
+/// A duration for messages: `30 s`, `2.5 s`, `400 ms`.
+pub(crate) fn human_duration(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        return format!("{} ms", d.as_millis());
+    }
+    let tenths = d.as_millis().div_ceil(100);
+    if tenths.is_multiple_of(10) {
+        format!("{} s", tenths / 10)
+    } else {
+        format!("{}.{} s", tenths / 10, tenths % 10)
+    }
+}
+
 /// A duration in whole milliseconds, at least 1.
 pub(crate) fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
@@ -429,6 +468,13 @@ mod tests {
         assert_eq!(redact("redis://secret@h"), "redis://***@h");
         assert_eq!(redact("redis://h:6379"), "redis://h:6379");
         assert_eq!(redact("not a url"), "not a url");
+    }
+
+    #[test]
+    fn durations_read_well_in_messages() {
+        assert_eq!(human_duration(Duration::from_secs(30)), "30 s");
+        assert_eq!(human_duration(Duration::from_millis(2_500)), "2.5 s");
+        assert_eq!(human_duration(Duration::from_millis(400)), "400 ms");
     }
 
     #[test]

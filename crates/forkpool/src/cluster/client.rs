@@ -14,12 +14,11 @@ use super::keys;
 use super::map::RemoteMap;
 use super::reader;
 use super::registry::registry;
-use super::session::{Session, Settings};
-use super::wire::{self, ResultHead};
+use super::session::{Session, Settings, make_results};
 use super::writer;
-use crate::error::{Error, ErrorKind};
+use crate::error::{Error, ErrorKind, TaskError};
 use crate::slot::{self, Label, Slot};
-use crate::task::Task;
+use crate::task::{RemoteAbort, Task};
 
 /// The default [`ClusterBuilder::node_timeout`].
 pub const DEFAULT_NODE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -129,21 +128,8 @@ impl ClusterBuilder {
         check_permissions(&broker, &mut control, &id)?;
         let clock = ServerClock::read(&mut control).map_err(|e| broker.error("cannot read the broker's clock", &e))?;
         let results = keys::results(&id);
-        let created: redis::RedisResult<()> = redis::pipe()
-            .cmd("XADD")
-            .arg(&results)
-            .arg("*")
-            .arg(wire::TASK)
-            .arg(0)
-            .arg(wire::HEAD)
-            .arg(wire::encode(&ResultHead::Hello))
-            .ignore()
-            .cmd("PEXPIRE")
-            .arg(&results)
-            .arg(millis(settings.key_ttl()))
-            .ignore()
-            .query(&mut control);
-        created.map_err(|e| broker.error("cannot create the client's result stream", &e))?;
+        make_results(&mut control, &results, millis(settings.key_ttl()))
+            .map_err(|e| broker.error("cannot create the client's result stream", &e))?;
         let writer_conn = broker.connect(io)?;
         let reader_conn = broker.connect(reader::BLOCK + io)?;
         let session = Arc::new(Session::new(id, broker, settings, control, clock));
@@ -166,7 +152,7 @@ impl ClusterBuilder {
             Ok(w) => w,
             Err(e) => {
                 // Ends the reader (it looks every second) and the cluster.
-                session.break_with(e.to_string());
+                session.close_with(TaskError::ClientStopped { message: e.to_string() });
                 let cluster = Cluster {
                     session,
                     threads: Some((None, reader)),
@@ -187,9 +173,9 @@ impl ClusterBuilder {
 fn guarded(session: Arc<Session>, what: &str, body: impl FnOnce(Arc<Session>)) {
     let s = session.clone();
     if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(s))).is_err() {
-        session.break_with(format!(
-            "the cluster client's {what} thread panicked (a bug in forkpool)"
-        ));
+        session.close_with(TaskError::ClientStopped {
+            message: format!("the cluster client's {what} thread panicked (a bug in forkpool)"),
+        });
     }
 }
 
@@ -255,8 +241,12 @@ impl Cluster {
     /// at once when no live node serves `f` with these types (or `f` is
     /// not a remote function), [`NodeLost`](crate::TaskError::NodeLost) when
     /// its node went silent, [`BrokerLost`](crate::TaskError::BrokerLost)
-    /// when the broker did. `Task::cancel` and `Task::abort` always return
-    /// `false` for a cluster task: it may already be on its way.
+    /// when the broker did.
+    ///
+    /// [`Task::abort`] ends the task `Cancelled` at once; the node running
+    /// it kills its worker (within a quarter of `node_timeout`, at most a
+    /// second) and drops its result. `Task::cancel` returns `false`: a
+    /// cluster task may already be on its way.
     pub fn submit<F, A, R>(&self, f: F, arg: A) -> Task<R>
     where
         F: Fn(A) -> R + Copy + Send + 'static,
@@ -271,7 +261,14 @@ impl Cluster {
                 let payload = session.encode_one(&arg)?;
                 Ok(session.send(&queue, 1, payload, true))
             });
-        Task::remote(sent.unwrap_or_else(|error| Slot::failed(1, Label::task(slot::next_id()), error, None)))
+        match sent {
+            Ok((slot, Some(task))) => {
+                let client: Arc<dyn RemoteAbort> = session.clone();
+                Task::remote(slot, Some((Arc::downgrade(&client), task)))
+            }
+            Ok((slot, None)) => Task::remote(slot, None),
+            Err(error) => Task::remote(Slot::failed(1, Label::task(slot::next_id()), error, None), None),
+        }
     }
 
     /// Runs `f` on every input on the cluster's nodes, and yields the
@@ -341,6 +338,7 @@ impl Cluster {
             .pending
             .wait_empty(Instant::now() + Duration::from_secs(3600))
         {}
+        self.session.stopping.store(true, std::sync::atomic::Ordering::Release);
         self.session.outbox.stop();
         if let Some(writer) = writer {
             let _ = writer.join();
@@ -359,6 +357,7 @@ impl Cluster {
         let queues = session.queues();
         let mut pipe = redis::pipe();
         pipe.cmd("DEL").arg(&session.results_key).ignore();
+        pipe.cmd("DEL").arg(keys::aborts(&session.id)).ignore();
         for queue in &queues {
             pipe.cmd("DEL").arg(&queue.key).ignore();
             pipe.cmd("ZREM").arg(keys::QUEUES).arg(&queue.key).ignore();

@@ -4,6 +4,8 @@
 //! fp:{CLIENT}:q:NAME:HASH   stream: one client's tasks for one function
 //!                           (consumer group `fp-nodes`); TTL, refreshed
 //! fp:{CLIENT}:r             stream: that client's results; TTL, refreshed
+//! fp:{CLIENT}:a             stream: that client's aborted task ids, capped;
+//!                           TTL, refreshed
 //! fp:queues                 sorted set: task streams nodes should read,
 //!                           scored by when their lease ends (server ms)
 //! fp:offer:NAME             sorted set: `HASH NODE WORKERS` per node that
@@ -24,6 +26,12 @@ pub(crate) const QUEUES: &str = "fp:queues";
 /// A client's result stream.
 pub(crate) fn results(client: &str) -> String {
     format!("fp:{{{client}}}:r")
+}
+
+/// A client's stream of aborted tasks (`Task::abort`), which nodes running
+/// its tasks read.
+pub(crate) fn aborts(client: &str) -> String {
+    format!("fp:{{{client}}}:a")
 }
 
 /// A client's task stream for one function.

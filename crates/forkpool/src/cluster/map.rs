@@ -99,7 +99,7 @@ where
             });
             self.input_done = batch.input_done;
             if batch.count > 0 {
-                let slot = self.session.send(&queue, batch.count, batch.data, false);
+                let (slot, _) = self.session.send(&queue, batch.count, batch.data, false);
                 self.window.push(slot);
             }
             if let Some(error) = batch.failed {

@@ -44,7 +44,11 @@
 //!
 //! - **Functions are names, not addresses.** `#[forkpool::remote]` records
 //!   a stable name (`module::path::fn_name`, or `name = "..."`) and a
-//!   hash of the argument and result types' names. A task entry carries
+//!   hash of the argument and result types' serialized shape (traced from
+//!   their `Deserialize` impls: containers, field names in order, variants,
+//!   primitive kinds), so a node whose types changed shape under the same
+//!   names refuses the task, and a type that only moved is still served.
+//!   A task entry carries
 //!   only that name and hash, and postcard bytes (checked for size): a
 //!   node looks the name up in its own registry and runs nothing else, so
 //!   a broken-into broker cannot make it run anything but its registered
@@ -82,6 +86,12 @@
 //! forkpool node --workers 8 --broker-file /etc/myapp/broker -- ./myapp
 //! ```
 //!
+//! Before it starts the program, `forkpool node` checks (without running
+//! it) that it is a forkpool cluster program: every program built with
+//! this feature carries [`NODE_MARKER`]. Any other program would run its
+//! own `main` with the broker's password in its environment, so it is
+//! refused in one line.
+//!
 //! # Security
 //!
 //! Give clients and nodes a Redis ACL user of their own, with a password,
@@ -116,19 +126,27 @@
 //!
 //! # Caveats
 //!
-//! - The type hash comes from `std::any::type_name`, which is not promised
-//!   to be stable across compiler versions (a node built by another
-//!   compiler may refuse tasks: it fails safe), and which does not see
-//!   inside a type: a struct that gained a field but kept its name hashes
-//!   the same. Give a changed function a new `name`.
+//! - A type whose `Deserialize` impl cannot be traced (it calls
+//!   `deserialize_any`, as untagged or internally tagged enums and
+//!   `#[serde(flatten)]` do, or it rejects the placeholder values the
+//!   tracer offers, as a hand-written impl that validates may) is hashed
+//!   by its Rust name (`std::any::type_name`) instead: a change inside it
+//!   goes unnoticed, so give a function whose such type changed a new
+//!   `name`. The `Unsupported` reason says when a hash is name-based.
 //! - A task being sent at the moment the broker connection breaks ends
 //!   with [`BrokerLost`](crate::TaskError::BrokerLost), since whether the
 //!   broker took it cannot be known (sending it again could run it twice);
 //!   tasks submitted while the broker is unreachable wait for it. A broker
 //!   unreachable for `node_timeout`, or one that restarted without the
-//!   cluster's data, ends every task in flight the same way.
-//! - `Task::cancel` and `Task::abort` return `false` for cluster tasks; dropping a `map`
-//!   early does not stop the batches already sent.
+//!   cluster's data, ends every task in flight the same way, and tasks
+//!   submitted while it stays unreachable fail at once; once it is back
+//!   the same `Cluster` works again. A client whose own process was
+//!   stalled past its keys' lifetime ends its tasks with
+//!   [`ClientStopped`](crate::TaskError::ClientStopped).
+//! - `Task::cancel` returns `false` for cluster tasks; `Task::abort` ends
+//!   one `Cancelled` at once, and its node stops it within a quarter of
+//!   `node_timeout` (at most a second). Dropping a `map` early does not
+//!   stop the batches already sent.
 //! - Only bytes cross machines: an argument or result that holds
 //!   [`SharedBytes`](crate::SharedBytes) or
 //!   [`SharedSlice`](crate::SharedSlice) (shared memory of one machine)
@@ -150,13 +168,15 @@ pub(crate) mod node;
 mod pending;
 mod reader;
 mod reaper;
+mod recovery;
 pub(crate) mod registry;
 mod session;
+mod shape;
 mod streams;
 mod wire;
 mod writer;
 
 pub use client::{Cluster, ClusterBuilder, DEFAULT_CLUSTER_MESSAGE_SIZE, DEFAULT_NODE_TIMEOUT};
 pub use map::RemoteMap;
-pub use node::from_env::{NODE_CA_FILE_ENV, NODE_ENV, NODE_WORKERS_ENV};
-pub use node::{Node, NodeBuilder};
+pub use node::from_env::{NODE_CA_FILE_ENV, NODE_ENV, NODE_MARKER, NODE_WORKERS_ENV};
+pub use node::{DEFAULT_BROKER_PATIENCE, Node, NodeBuilder};

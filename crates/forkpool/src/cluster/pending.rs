@@ -60,6 +60,8 @@ pub(crate) struct PendingTask {
     pub(crate) items: u32,
     /// Its function's.
     pub(crate) stats: Arc<FnStats>,
+    /// The writer has sent its entry (it may be in the broker).
+    pub(crate) sent: bool,
 }
 
 impl PendingTask {
@@ -67,6 +69,12 @@ impl PendingTask {
     pub(crate) fn fail(self, error: TaskError) {
         let count = self.items;
         self.settle(vec![Part::Failed { first: 0, count, error }]);
+    }
+
+    /// The task was ended by `Task::abort` (its slot already says
+    /// `Cancelled`): it only stops counting as outstanding.
+    pub(crate) fn forget(self) {
+        self.stats.outstanding.fetch_sub(1, Ordering::AcqRel);
     }
 
     /// Ends the task with `parts`, which cover its items.
@@ -136,6 +144,43 @@ impl Pending {
         }
     }
 
+    /// Notes that the writer is sending these tasks' entries; for each,
+    /// whether it is still in flight (an aborted one is not sent).
+    pub(crate) fn mark_sent(&self, ids: impl IntoIterator<Item = u64>) -> Vec<bool> {
+        let mut tasks = lock(&self.tasks);
+        ids.into_iter()
+            .map(|id| match tasks.get_mut(&id) {
+                Some(task) => {
+                    task.sent = true;
+                    true
+                }
+                None => false,
+            })
+            .collect()
+    }
+
+    /// Whether task `id` is still in flight.
+    pub(crate) fn contains(&self, id: u64) -> bool {
+        lock(&self.tasks).contains_key(&id)
+    }
+
+    /// Ends every task whose entry was sent with `error` (the broker lost
+    /// them); those still waiting for the writer stay.
+    pub(crate) fn fail_sent(&self, error: &TaskError) {
+        let tasks: Vec<PendingTask> = {
+            let mut tasks = lock(&self.tasks);
+            let sent: Vec<u64> = tasks.iter().filter(|(_, t)| t.sent).map(|(&id, _)| id).collect();
+            let taken = sent.iter().filter_map(|id| tasks.remove(id)).collect();
+            if tasks.is_empty() {
+                self.empty.notify_all();
+            }
+            taken
+        };
+        for task in tasks {
+            task.fail(error.clone());
+        }
+    }
+
     /// Number of tasks in flight.
     pub(crate) fn len(&self) -> usize {
         lock(&self.tasks).len()
@@ -175,6 +220,7 @@ mod tests {
                 slot: slot.clone(),
                 items,
                 stats: stats.clone(),
+                sent: false,
             },
             slot,
         )
@@ -217,6 +263,22 @@ mod tests {
             assert!(slot.is_finished());
         }
         assert_eq!(stats.outstanding.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn fail_sent_ends_only_the_tasks_sent() {
+        let pending = Pending::default();
+        let stats = Arc::new(FnStats::default());
+        let (sent, sent_slot) = task(1, &stats);
+        let (kept, kept_slot) = task(1, &stats);
+        let sent = pending.insert(sent);
+        let kept = pending.insert(kept);
+        assert_eq!(pending.mark_sent([sent, 999]), vec![true, false]);
+        pending.fail_sent(&TaskError::BrokerLost { message: "gone".into() });
+        assert!(sent_slot.is_finished());
+        assert!(!kept_slot.is_finished());
+        assert!(!pending.contains(sent) && pending.contains(kept));
+        assert_eq!(stats.outstanding.load(Ordering::Relaxed), 1);
     }
 
     #[test]

@@ -7,19 +7,22 @@
 //! the reaper; the first outcome for a task settles it and anything later
 //! for that task is dropped (see `pending.rs`).
 //!
-//! If the connection breaks it reconnects, and checks that its stream
-//! still exists: a broker that restarted without the cluster's data will
-//! never deliver the results, so every task in flight ends with
-//! `BrokerLost` rather than waiting forever. A broker unreachable for
-//! `node_timeout` ends them the same way.
+//! If the connection breaks it reconnects (with a backoff), for as long as
+//! the client lives, and checks first that its stream survived
+//! (`recovery::resync`, which ends the tasks a broker that restarted
+//! without its data lost, and makes the stream again). It reads from the
+//! start of the stream after a reconnection: what it had read is deleted,
+//! and a stream made again starts over.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use redis::{Connection, Value};
 
 use super::broker::Link;
 use super::pending::PendingTask;
+use super::recovery;
 use super::session::Session;
 use super::streams::{self, Entry};
 use super::wire::{self, PartHead, ResultHead};
@@ -37,21 +40,23 @@ pub(crate) fn run(session: Arc<Session>, conn: Connection) {
     let mut last = "0-0".to_owned();
     let mut read = Vec::new();
     loop {
-        if session.broken_error().is_some() {
+        if session.is_closed() || session.stopping.load(Ordering::Acquire) {
             return;
         }
-        if let Err(down) = link.get(&session.broker) {
-            if down.for_how_long >= session.settings.node_timeout {
-                session.break_with(format!(
-                    "the broker was unreachable for {:?}: {}",
-                    down.for_how_long, down.error
-                ));
-                return;
-            }
+        if link.get(&session.broker).is_err() {
+            // The writer declares an outage if this lasts; here, only
+            // try again (`Link` paces the attempts).
             continue;
         }
-        if link_was_remade(&mut link, &session) {
-            return;
+        if link.take_reconnected() {
+            last = "0-0".to_owned();
+            let Ok(conn) = link.get(&session.broker) else {
+                continue;
+            };
+            if let Err(e) = recovery::resync(&session, conn) {
+                link.failed(&e);
+                continue;
+            }
         }
         let mut pipe = redis::pipe();
         if !read.is_empty() {
@@ -72,9 +77,15 @@ pub(crate) fn run(session: Arc<Session>, conn: Connection) {
             Ok(reply) => reply,
             Err(e) => {
                 if !link.failed(&e) {
-                    session.break_with(session.broker.error("reading results failed", &e).to_string());
+                    session.close_with(TaskError::BrokerLost {
+                        message: session
+                            .broker
+                            .error("the broker refused to give results", &e)
+                            .to_string(),
+                    });
                     return;
                 }
+                session.doubts.fetch_add(1, Ordering::AcqRel);
                 continue;
             }
         };
@@ -87,30 +98,6 @@ pub(crate) fn run(session: Arc<Session>, conn: Connection) {
                     return;
                 }
             }
-        }
-    }
-}
-
-/// After a reconnection: whether the result stream survived. A broker that
-/// restarted without it will never deliver the results, so every task in
-/// flight ends now (returns true when the session broke).
-fn link_was_remade(link: &mut Link, session: &Session) -> bool {
-    if !link.take_reconnected() {
-        return false;
-    }
-    let Ok(conn) = link.get(&session.broker) else {
-        return false;
-    };
-    let exists: redis::RedisResult<i64> = redis::cmd("EXISTS").arg(&session.results_key).query(conn);
-    match exists {
-        Ok(0) => {
-            session.break_with("the broker lost this client's result stream (did it restart without its data?)".into());
-            true
-        }
-        Ok(_) => false,
-        Err(e) => {
-            link.failed(&e);
-            false
         }
     }
 }

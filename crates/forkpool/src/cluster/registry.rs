@@ -10,15 +10,13 @@
 //!
 //! # The type hash
 //!
-//! FNV-1a (64 bits, fixed, unlike `std`'s seeded hasher) over
-//! `std::any::type_name` of the argument and of the result. It tells
-//! apart programs whose function of one name takes or returns types of
-//! different names (`u32` and `u64`, `Job` and `JobV2`). Its limits:
-//! `type_name` is not promised to be stable across compiler versions (a
-//! node built by another compiler may then refuse the task, which fails
-//! safe), and it does not see inside a type: a struct that gained a field
-//! but kept its name hashes the same. Give such a change a new name
-//! (`#[forkpool::remote(name = "resize.v2")]`) or a new type.
+//! A hash of the *serialized shape* of the argument and result types (see
+//! `shape.rs`): a struct that gained, lost, renamed, retyped or reordered
+//! a field, or an enum whose variants changed, hashes differently, while a
+//! type that only moved or was rebuilt hashes the same. The shape is
+//! traced once per process, when the registry is first described. A type
+//! whose `Deserialize` impl cannot be traced (it needs `deserialize_any`,
+//! or validates what it reads) falls back to a hash of its Rust name.
 
 use std::any::TypeId;
 use std::collections::HashMap;
@@ -27,6 +25,7 @@ use std::sync::OnceLock;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::shape::{Shape, type_hash};
 use crate::call;
 use crate::error::{Error, ErrorKind};
 use crate::sys::code::CodeOffset;
@@ -57,6 +56,8 @@ pub struct Descriptor {
     entry: CodeOffset,
     arg: &'static str,
     output: &'static str,
+    /// Why a type's shape could not be traced, when one could not.
+    untraced: Option<String>,
 }
 
 /// Describes the remote function `f`; called through the registration the
@@ -70,36 +71,20 @@ where
     R: Serialize + DeserializeOwned + Send + 'static,
 {
     let _ = f;
-    let arg = std::any::type_name::<A>();
-    let output = std::any::type_name::<R>();
+    let arg_shape = Shape::of::<A>();
+    let output_shape = Shape::of::<R>();
+    let untraced = [&arg_shape, &output_shape].into_iter().find_map(|s| match s {
+        Shape::Named { type_name, why } => Some(format!("`{type_name}`: {why}")),
+        Shape::Traced(_) => None,
+    });
     Descriptor {
         fn_type: TypeId::of::<F>(),
-        type_hash: type_hash(arg, output),
+        type_hash: type_hash(&arg_shape, &output_shape),
         entry: call::entry_offset::<F, A, R>(),
-        arg,
-        output,
+        arg: std::any::type_name::<A>(),
+        output: std::any::type_name::<R>(),
+        untraced,
     }
-}
-
-/// The fixed hash of a signature (see the module docs).
-pub(crate) fn type_hash(arg: &str, output: &str) -> u64 {
-    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-    const PRIME: u64 = 0x0000_0100_0000_01b3;
-    let mut h = OFFSET;
-    for part in [
-        b"forkpool-remote-1".as_slice(),
-        arg.as_bytes(),
-        b"->",
-        output.as_bytes(),
-    ] {
-        for &b in part {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(PRIME);
-        }
-        h ^= 0xff;
-        h = h.wrapping_mul(PRIME);
-    }
-    h
 }
 
 /// A registered function, described.
@@ -113,6 +98,8 @@ pub(crate) struct RemoteFn {
     pub(crate) signature: String,
     /// `file:line` of the attribute.
     pub(crate) location: String,
+    /// Why its type hash covers only a type's name (see the module docs).
+    pub(crate) untraced: Option<String>,
 }
 
 /// Every registered function of this program.
@@ -138,6 +125,7 @@ impl Registry {
                     fn_type: d.fn_type,
                     signature: format!("{} -> {}", d.arg, d.output),
                     location: format!("{}:{}", registration.file, registration.line),
+                    untraced: d.untraced,
                 }
             })
             .collect();
@@ -195,9 +183,6 @@ pub(crate) fn registry() -> &'static Registry {
 mod tests {
     use super::*;
 
-    /// `type_hash("u32", "u64")`, as every version must compute it.
-    const FIXED: u64 = 0xda90_25a3_5276_dd1e;
-
     #[crate::remote(crate = crate)]
     fn double(x: u32) -> u64 {
         u64::from(x) * 2
@@ -223,7 +208,8 @@ mod tests {
         r.check().unwrap();
         let f = r.by_type(type_id_of(double)).expect("double is registered");
         assert_eq!(f.name, "forkpool::cluster::registry::tests::double");
-        assert_eq!(f.type_hash, type_hash("u32", "u64"));
+        assert_eq!(f.type_hash, type_hash(&Shape::of::<u32>(), &Shape::of::<u64>()));
+        assert_eq!(f.untraced, None);
         assert_eq!(f.signature, "u32 -> u64");
         assert!(f.location.contains("registry.rs:"), "{}", f.location);
         // The function is still an ordinary function.
@@ -246,15 +232,6 @@ mod tests {
             x
         }
         assert!(registry().by_type(type_id_of(plain)).is_none());
-    }
-
-    #[test]
-    fn the_type_hash_is_fixed_and_tells_types_apart() {
-        // A fixed value: the hash must not change between builds or
-        // versions of forkpool, or nodes and clients would not agree.
-        assert_eq!(type_hash("u32", "u64"), FIXED);
-        assert_ne!(type_hash("u32", "u64"), type_hash("u64", "u32"));
-        assert_ne!(type_hash("a", "bc"), type_hash("ab", "c"));
     }
 
     #[test]

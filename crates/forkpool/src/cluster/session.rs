@@ -1,10 +1,11 @@
 //! What a client's handles share with its two threads: settings, the
 //! table of tasks in flight, the outbox the writer drains, the task
-//! streams made so far, and whether the broker was lost.
+//! streams made so far, and whether the broker is reachable (see
+//! `recovery.rs` for what happens when it was not).
 
 use std::any::TypeId;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -19,6 +20,7 @@ use super::wire::{self, TaskHead};
 
 use crate::error::TaskError;
 use crate::slot::{self, Label, Slot, lock};
+use crate::task::RemoteAbort;
 
 /// How long a verdict that no node serves a function is reused before
 /// asking the broker again (a verdict that some node does is renewed by the
@@ -101,9 +103,12 @@ impl Queue {
         } else if offers.is_empty() {
             Err("no live node serves it".to_owned())
         } else {
+            let untraced = self.f.untraced.as_ref().map_or_else(String::new, |why| {
+                format!(" (its hash covers only the types' names, as {why})")
+            });
             Err(format!(
-                "the live nodes that serve it take other argument or result types (they were built \
-                 from another version of the program); this program's is `{}`",
+                "the live nodes that serve it take argument or result types of another shape (they \
+                 were built from another version of the program); this program's is `{}`{untraced}",
                 self.f.signature
             ))
         };
@@ -166,6 +171,57 @@ pub(crate) fn query_offers(conn: &mut Connection, name: &str, now_ms: u64) -> Re
         .collect())
 }
 
+/// Makes a client's result stream (with a first entry, which a stream
+/// needs to exist) and gives it a lifetime of `ttl` ms.
+pub(crate) fn make_results(conn: &mut Connection, key: &str, ttl: u64) -> RedisResult<()> {
+    redis::pipe()
+        .cmd("XADD")
+        .arg(key)
+        .arg("*")
+        .arg(wire::TASK)
+        .arg(0)
+        .arg(wire::HEAD)
+        .arg(wire::encode(&wire::ResultHead::Hello))
+        .ignore()
+        .cmd("PEXPIRE")
+        .arg(key)
+        .arg(ttl)
+        .ignore()
+        .query(conn)
+}
+
+/// Makes a task stream with its consumer group (if not there yet), gives
+/// it a lifetime of `ttl` ms, and lists it in the directory with a lease
+/// until `lease` (broker ms).
+pub(crate) fn make_queue(conn: &mut Connection, key: &str, ttl: u64, lease: u64) -> RedisResult<()> {
+    let mut pipe = redis::pipe();
+    pipe.cmd("XGROUP")
+        .arg("CREATE")
+        .arg(key)
+        .arg(keys::GROUP)
+        .arg("$")
+        .arg("MKSTREAM")
+        .cmd("PEXPIRE")
+        .arg(key)
+        .arg(ttl)
+        .cmd("ZADD")
+        .arg(keys::QUEUES)
+        .arg(lease)
+        .arg(key)
+        .cmd("PEXPIRE")
+        .arg(keys::QUEUES)
+        .arg(ttl.saturating_mul(2));
+    let replies: Vec<Value> = pipe.ignore_errors().query(conn)?;
+    for reply in replies {
+        if let Value::ServerError(e) = reply
+            && e.code() != "BUSYGROUP"
+        {
+            return Err(e.into());
+        }
+    }
+    Ok(())
+}
+
 /// A task waiting for the writer.
 #[derive(Debug)]
 pub(crate) struct OutEntry {
@@ -181,6 +237,8 @@ pub(crate) struct OutEntry {
 #[derive(Debug, Default)]
 struct OutboxState {
     entries: Vec<OutEntry>,
+    /// Tasks ended by `Task::abort` after they were handed to the writer.
+    aborts: Vec<u64>,
     stop: bool,
 }
 
@@ -197,6 +255,11 @@ impl Outbox {
         self.cond.notify_one();
     }
 
+    fn push_abort(&self, task: u64) {
+        lock(&self.state).aborts.push(task);
+        self.cond.notify_one();
+    }
+
     /// Asks the writer to finish.
     pub(crate) fn stop(&self) {
         lock(&self.state).stop = true;
@@ -205,9 +268,9 @@ impl Outbox {
 
     /// Waits until entries are queued, a stop is asked for, or `deadline`;
     /// takes the entries (into `into`) and says whether to stop.
-    pub(crate) fn wait(&self, deadline: Instant, into: &mut Vec<OutEntry>) -> bool {
+    pub(crate) fn wait(&self, deadline: Instant, into: &mut Vec<OutEntry>, aborts: &mut Vec<u64>) -> bool {
         let mut state = lock(&self.state);
-        while state.entries.is_empty() && !state.stop {
+        while state.entries.is_empty() && state.aborts.is_empty() && !state.stop {
             let Some(left) = deadline.checked_duration_since(Instant::now()) else {
                 break;
             };
@@ -218,6 +281,7 @@ impl Outbox {
                 .0;
         }
         std::mem::swap(&mut state.entries, into);
+        aborts.append(&mut state.aborts);
         state.stop
     }
 }
@@ -235,8 +299,26 @@ pub(crate) struct Session {
     /// a function); `None` after it broke, until reconnected.
     control: Mutex<Option<Connection>>,
     clock: Mutex<ServerClock>,
-    broken: AtomicBool,
-    broken_reason: Mutex<String>,
+    /// Whether the client is closed or the broker is down (a fast check
+    /// before the locks below).
+    trouble: AtomicBool,
+    /// What every task gets once the client stopped for good (a thread
+    /// failed).
+    closed: Mutex<Option<TaskError>>,
+    /// Why the broker is taken as down (unreachable for `node_timeout`),
+    /// until the writer reaches it again.
+    down: Mutex<Option<String>>,
+    /// `Cluster::shutdown` has begun: the threads end.
+    pub(crate) stopping: AtomicBool,
+    /// Held while the client's keys are checked and made again.
+    pub(crate) resyncing: Mutex<()>,
+    /// When the writer's heartbeat last went through.
+    beat_ok: Mutex<Instant>,
+    /// How many times the reader found its connection broken, or a thread
+    /// that reconnected checked the client's keys (see `recovery.rs`): the
+    /// writer makes its own connection again when this moved, rather than
+    /// learn that it is dead by losing the tasks it sends on it.
+    pub(crate) doubts: AtomicU64,
 }
 
 impl std::fmt::Debug for Session {
@@ -267,8 +349,13 @@ impl Session {
             queues: Mutex::new(HashMap::new()),
             control: Mutex::new(Some(control)),
             clock: Mutex::new(clock),
-            broken: AtomicBool::new(false),
-            broken_reason: Mutex::new(String::new()),
+            trouble: AtomicBool::new(false),
+            closed: Mutex::new(None),
+            down: Mutex::new(None),
+            stopping: AtomicBool::new(false),
+            resyncing: Mutex::new(()),
+            beat_ok: Mutex::new(Instant::now()),
+            doubts: AtomicU64::new(0),
         }
     }
 
@@ -281,32 +368,73 @@ impl Session {
         *lock(&self.clock) = clock;
     }
 
+    /// A heartbeat that began at `started` went through.
+    pub(crate) fn beat_went_through(&self, started: Instant) {
+        *lock(&self.beat_ok) = started;
+    }
+
+    /// How long since the last heartbeat went through.
+    pub(crate) fn since_beat(&self) -> Duration {
+        lock(&self.beat_ok).elapsed()
+    }
+
     /// Every task stream made so far.
     pub(crate) fn queues(&self) -> Vec<Arc<Queue>> {
         lock(&self.queues).values().cloned().collect()
     }
 
-    /// The error new and pending tasks get once the broker is lost.
-    pub(crate) fn broken_error(&self) -> Option<TaskError> {
-        self.broken.load(Ordering::Acquire).then(|| TaskError::BrokerLost {
-            message: lock(&self.broken_reason).clone(),
-        })
+    /// The error a task submitted now gets at once: the client was closed
+    /// (`ClientStopped`), or the broker is down (`BrokerLost`, until it is
+    /// reached again).
+    pub(crate) fn unavailable(&self) -> Option<TaskError> {
+        if !self.trouble.load(Ordering::Acquire) {
+            return None;
+        }
+        if let Some(error) = lock(&self.closed).clone() {
+            return Some(error);
+        }
+        lock(&self.down)
+            .clone()
+            .map(|message| TaskError::BrokerLost { message })
     }
 
-    /// The broker is lost for good: every task in flight, and every one
-    /// submitted from now on, ends with `BrokerLost`.
-    pub(crate) fn break_with(&self, reason: String) {
-        if !self.broken.load(Ordering::Acquire) {
-            *lock(&self.broken_reason) = reason;
-            self.broken.store(true, Ordering::Release);
-        }
-        if let Some(error) = self.broken_error() {
+    /// Whether the client stopped for good.
+    pub(crate) fn is_closed(&self) -> bool {
+        lock(&self.closed).is_some()
+    }
+
+    /// The client stops for good (a thread of it failed): every task in
+    /// flight, and every one submitted from now on, ends with `error`.
+    pub(crate) fn close_with(&self, error: TaskError) {
+        lock(&self.closed).get_or_insert(error);
+        self.trouble.store(true, Ordering::Release);
+        if let Some(error) = self.unavailable() {
             self.pending.fail_all(&error);
         }
     }
 
+    /// The broker has been unreachable for `node_timeout`: every task in
+    /// flight ends `BrokerLost` (whatever became of it cannot be known),
+    /// and so does every one submitted until the writer reaches the broker
+    /// again ([`back`](Self::back)).
+    pub(crate) fn outage(&self, reason: String) {
+        lock(&self.down).get_or_insert(reason);
+        self.trouble.store(true, Ordering::Release);
+        if let Some(error) = self.unavailable() {
+            self.pending.fail_all(&error);
+        }
+    }
+
+    /// The broker is reachable again (and the client's keys are in it).
+    pub(crate) fn back(&self) {
+        let mut down = lock(&self.down);
+        if down.take().is_some() && !self.is_closed() {
+            self.trouble.store(false, Ordering::Release);
+        }
+    }
+
     /// Runs `f` on the control connection, reconnecting first if needed.
-    fn control<T>(&self, f: impl FnOnce(&mut Connection) -> RedisResult<T>) -> Result<T, TaskError> {
+    fn control<T>(&self, f: impl Fn(&mut Connection) -> RedisResult<T>) -> Result<T, TaskError> {
         let mut control = lock(&self.control);
         if control.is_none() {
             let conn = self
@@ -320,21 +448,33 @@ impl Session {
                 message: "no connection".into(),
             });
         };
-        f(conn).map_err(|e| {
-            if is_connection_error(&e) {
+        let lost = |e: &redis::RedisError| TaskError::BrokerLost {
+            message: self.broker.error("a call to the broker failed", e).to_string(),
+        };
+        match f(conn) {
+            Ok(value) => Ok(value),
+            // The connection went stale (the broker restarted since it was
+            // last used): these calls may be made twice, so once more on a
+            // new one.
+            Err(e) if is_connection_error(&e) => {
                 *control = None;
+                let mut conn = self
+                    .broker
+                    .connect(self.settings.io_timeout())
+                    .map_err(|e| TaskError::BrokerLost { message: e.to_string() })?;
+                let value = f(&mut conn).map_err(|e| lost(&e))?;
+                *control = Some(conn);
+                Ok(value)
             }
-            TaskError::BrokerLost {
-                message: self.broker.error("a call to the broker failed", &e).to_string(),
-            }
-        })
+            Err(e) => Err(lost(&e)),
+        }
     }
 
     /// The task stream for the remote function whose fn-item type is
     /// `fn_type`, made on first use; and a check that a live node serves
     /// it (fail fast: `Unsupported` when none does).
     pub(crate) fn prepare(&self, fn_type: TypeId, fn_name: &str) -> Result<Arc<Queue>, TaskError> {
-        if let Some(error) = self.broken_error() {
+        if let Some(error) = self.unavailable() {
             return Err(error);
         }
         let queue = self.queue(fn_type, fn_name)?;
@@ -366,34 +506,7 @@ impl Session {
         let key = keys::queue(&self.id, f.name, f.type_hash);
         let ttl = millis(self.settings.key_ttl());
         let lease = self.now_ms().saturating_add(ttl);
-        self.control(|conn| {
-            let mut pipe = redis::pipe();
-            pipe.cmd("XGROUP")
-                .arg("CREATE")
-                .arg(&key)
-                .arg(keys::GROUP)
-                .arg("$")
-                .arg("MKSTREAM")
-                .cmd("PEXPIRE")
-                .arg(&key)
-                .arg(ttl)
-                .cmd("ZADD")
-                .arg(keys::QUEUES)
-                .arg(lease)
-                .arg(&key)
-                .cmd("PEXPIRE")
-                .arg(keys::QUEUES)
-                .arg(ttl.saturating_mul(2));
-            let replies: Vec<Value> = pipe.ignore_errors().query(conn)?;
-            for reply in replies {
-                if let Value::ServerError(e) = reply
-                    && e.code() != "BUSYGROUP"
-                {
-                    return Err(e.into());
-                }
-            }
-            Ok(())
-        })?;
+        self.control(|conn| make_queue(conn, &key, ttl, lease))?;
         let queue = Arc::new(Queue::new(f, key));
         Ok(lock(&self.queues).entry(fn_type).or_insert(queue).clone())
     }
@@ -408,15 +521,22 @@ impl Session {
     /// Sends a task of `items` encoded items to `queue`'s stream (`submit`:
     /// one item, run at most once; otherwise a `map` batch); its slot
     /// completes when its result (or a verdict) is read.
-    pub(crate) fn send(&self, queue: &Arc<Queue>, items: u32, payload: Vec<u8>, submit: bool) -> Arc<Slot> {
+    /// Returns the slot and the task's number in the pending table.
+    pub(crate) fn send(
+        &self,
+        queue: &Arc<Queue>,
+        items: u32,
+        payload: Vec<u8>,
+        submit: bool,
+    ) -> (Arc<Slot>, Option<u64>) {
         let id = slot::next_id();
         let label = if submit {
             Label::task(id)
         } else {
             Label { id, base: Some(0) }
         };
-        if let Some(error) = self.broken_error() {
-            return Slot::failed(items, label, error, None);
+        if let Some(error) = self.unavailable() {
+            return (Slot::failed(items, label, error, None), None);
         }
         let slot = Slot::new(items, label);
         // A cluster task cannot be taken back once handed to the writer.
@@ -425,6 +545,7 @@ impl Session {
             slot: slot.clone(),
             items,
             stats: queue.stats.clone(),
+            sent: false,
         });
         self.outbox.push(OutEntry {
             queue: queue.clone(),
@@ -433,7 +554,7 @@ impl Session {
             submit,
             payload,
         });
-        slot
+        (slot, Some(task))
     }
 
     /// The head of an entry for `queue` of `items` items.
@@ -458,6 +579,21 @@ impl Session {
     pub(crate) fn fail(&self, task: u64, error: TaskError) {
         if let Some(t) = self.pending.take(task) {
             t.fail(error);
+        }
+    }
+}
+
+impl RemoteAbort for Session {
+    /// The task's slot already says `Cancelled`: the task leaves the table
+    /// (a result that comes later is dropped), and the writer tells the
+    /// nodes, unless the task had not been sent yet (then it never is).
+    fn aborted(&self, task: u64) {
+        if let Some(pending) = self.pending.take(task) {
+            let sent = pending.sent;
+            pending.forget();
+            if sent {
+                self.outbox.push_abort(task);
+            }
         }
     }
 }

@@ -150,6 +150,9 @@ pub(crate) enum WireError {
     BrokerLost {
         message: String,
     },
+    ClientStopped {
+        message: String,
+    },
 }
 
 impl From<&TaskError> for WireError {
@@ -178,6 +181,7 @@ impl From<&TaskError> for WireError {
             TaskError::NodeLost { node, attempts } => WireError::NodeLost { node, attempts },
             TaskError::Unsupported { name, reason } => WireError::Unsupported { name, reason },
             TaskError::BrokerLost { message } => WireError::BrokerLost { message },
+            TaskError::ClientStopped { message } => WireError::ClientStopped { message },
         }
     }
 }
@@ -208,6 +212,7 @@ impl From<WireError> for TaskError {
             WireError::NodeLost { node, attempts } => TaskError::NodeLost { node, attempts },
             WireError::Unsupported { name, reason } => TaskError::Unsupported { name, reason },
             WireError::BrokerLost { message } => TaskError::BrokerLost { message },
+            WireError::ClientStopped { message } => TaskError::ClientStopped { message },
         }
     }
 }

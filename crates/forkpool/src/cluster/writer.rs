@@ -15,8 +15,9 @@
 //! `BrokerLost` (whether the broker took them cannot be known, and sending
 //! them again could run them twice); tasks submitted while it is down wait
 //! for the writer to reconnect. If the broker stays unreachable for
-//! `node_timeout`, the client is broken: every task in flight, and every
-//! one waiting, ends with `BrokerLost`.
+//! `node_timeout`, every task in flight and every one waiting ends with
+//! `BrokerLost`, and so do new ones until the broker is reached again;
+//! then the client works on (see `recovery.rs`).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -24,41 +25,69 @@ use std::time::Instant;
 
 use redis::{Connection, Value};
 
-use super::broker::{Link, ServerClock, millis};
+use super::broker::{Link, ServerClock, human_duration, millis};
 use super::keys;
 use super::reaper;
+use super::recovery;
 use super::session::{OutEntry, Session, query_offers};
 use super::wire::{self, ResultHead};
 use crate::error::TaskError;
 
 /// The most payload bytes in an entry of several submissions.
 const MAX_ENTRY_BYTES: usize = 1 << 20;
+/// The abort stream's cap: a node reads it whole every heartbeat.
+const MAX_ABORTS: usize = 4096;
 /// How soon tasks kept while the broker was unreachable are tried again.
 const RETRY: std::time::Duration = std::time::Duration::from_millis(100);
 
-/// The connection, or `None` while the broker cannot be reached; the
-/// session breaks when that lasts `node_timeout`.
-fn connection<'l>(session: &Session, link: &'l mut Link) -> Option<&'l mut Connection> {
-    match link.get(&session.broker) {
-        Ok(conn) => Some(conn),
-        Err(down) => {
-            if down.for_how_long >= session.settings.node_timeout {
-                session.break_with(format!(
-                    "the broker was unreachable for {:?}: {}",
-                    down.for_how_long, down.error
-                ));
-            }
-            None
-        }
+/// The connection, or `None` while the broker cannot be reached; an
+/// outage is declared when that lasts `node_timeout`. A new connection is
+/// checked first (`recovery::resync`): nothing is sent to a broker that
+/// lost the client's streams before they are made again.
+fn connection<'l>(session: &Session, line: &'l mut Line) -> Option<&'l mut Connection> {
+    let Line { link, seen } = line;
+    if session.doubts.load(Ordering::Acquire) != *seen {
+        link.forget();
     }
+    if let Err(down) = link.get(&session.broker) {
+        if down.for_how_long >= session.settings.node_timeout {
+            session.outage(format!(
+                "the broker was unreachable for {}: {}",
+                human_duration(down.for_how_long),
+                down.error
+            ));
+        }
+        return None;
+    }
+    if link.take_reconnected() {
+        let conn = link.get(&session.broker).ok()?;
+        if let Err(e) = recovery::resync(session, conn) {
+            link.failed(&e);
+            return None;
+        }
+        *seen = session.doubts.load(Ordering::Acquire);
+    }
+    link.get(&session.broker).ok()
+}
+
+/// The writer's connection, and the session's `doubts` it has seen: when
+/// the reader found the broker gone, or reconnected, this connection is
+/// made again before the next task goes out on it.
+struct Line {
+    link: Link,
+    seen: u64,
 }
 
 /// The thread's body.
 pub(crate) fn run(session: Arc<Session>, conn: Connection) {
-    let mut link = Link::new(conn, session.settings.io_timeout());
+    let mut link = Line {
+        link: Link::new(conn, session.settings.io_timeout()),
+        seen: 0,
+    };
     let beat = session.settings.heartbeat();
     let mut next_beat = Instant::now() + beat;
     let mut entries = Vec::new();
+    let mut aborts: Vec<u64> = Vec::new();
     // Tasks kept while the broker is briefly unreachable.
     let mut unsent: Vec<OutEntry> = Vec::new();
     loop {
@@ -67,7 +96,15 @@ pub(crate) fn run(session: Arc<Session>, conn: Connection) {
         } else {
             next_beat.min(Instant::now() + RETRY)
         };
-        let stop = session.outbox.wait(wake, &mut entries);
+        let wake = if aborts.is_empty() {
+            wake
+        } else {
+            wake.min(Instant::now() + RETRY)
+        };
+        let stop = session.outbox.wait(wake, &mut entries, &mut aborts);
+        if !aborts.is_empty() {
+            tell_aborts(&session, &mut link, &mut aborts);
+        }
         if !entries.is_empty() || !unsent.is_empty() {
             unsent.append(&mut entries);
             unsent = send(&session, &mut link, std::mem::take(&mut unsent));
@@ -90,6 +127,45 @@ pub(crate) fn run(session: Arc<Session>, conn: Connection) {
                     .query(conn);
             }
             return;
+        }
+    }
+}
+
+/// Writes aborted tasks' numbers to the client's abort stream, which the
+/// nodes holding its tasks read (see `node/reporter.rs`). Kept for later
+/// while the broker cannot be reached; dropped in an outage (the tasks'
+/// nodes are then cut off too).
+fn tell_aborts(session: &Session, link: &mut Line, aborts: &mut Vec<u64>) {
+    if session.unavailable().is_some() {
+        aborts.clear();
+        return;
+    }
+    let Some(conn) = connection(session, link) else {
+        return;
+    };
+    let key = keys::aborts(&session.id);
+    let mut pipe = redis::pipe();
+    for task in aborts.iter() {
+        pipe.cmd("XADD")
+            .arg(&key)
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(MAX_ABORTS)
+            .arg("*")
+            .arg(wire::TASK)
+            .arg(task)
+            .ignore();
+    }
+    pipe.cmd("PEXPIRE")
+        .arg(&key)
+        .arg(millis(session.settings.key_ttl()))
+        .ignore();
+    match pipe.query::<()>(conn) {
+        Ok(()) => aborts.clear(),
+        Err(e) => {
+            if !link.link.failed(&e) {
+                aborts.clear();
+            }
         }
     }
 }
@@ -155,15 +231,21 @@ fn batch(session: &Session, entries: Vec<OutEntry>) -> Vec<Batch> {
 /// Sends tasks, one pipeline for all. While the broker cannot be reached
 /// (for less than `node_timeout`), the tasks are given back to be sent
 /// later: none of them was sent, so none can run twice.
-fn send(session: &Session, link: &mut Link, entries: Vec<OutEntry>) -> Vec<OutEntry> {
-    if let Some(error) = session.broken_error() {
+fn send(session: &Session, link: &mut Line, mut entries: Vec<OutEntry>) -> Vec<OutEntry> {
+    // Tasks that ended meanwhile (aborted, or failed by an outage) are not
+    // sent.
+    entries.retain(|entry| session.pending.contains(entry.task));
+    if entries.is_empty() {
+        return entries;
+    }
+    if let Some(error) = session.unavailable() {
         for entry in entries {
             session.fail(entry.task, error.clone());
         }
         return Vec::new();
     }
     let Some(conn) = connection(session, link) else {
-        if let Some(error) = session.broken_error() {
+        if let Some(error) = session.unavailable() {
             for entry in entries {
                 session.fail(entry.task, error.clone());
             }
@@ -171,6 +253,10 @@ fn send(session: &Session, link: &mut Link, entries: Vec<OutEntry>) -> Vec<OutEn
         }
         return entries;
     };
+    // From here on an abort tells the nodes.
+    let still = session.pending.mark_sent(entries.iter().map(|e| e.task));
+    let mut still = still.into_iter();
+    entries.retain(|_| still.next().unwrap_or(false));
     let batches = batch(session, entries);
     let mut pipe = redis::pipe();
     for b in &batches {
@@ -204,7 +290,7 @@ fn send(session: &Session, link: &mut Link, entries: Vec<OutEntry>) -> Vec<OutEn
             }
         }
         Err(e) => {
-            link.failed(&e);
+            link.link.failed(&e);
             let message = session
                 .broker
                 .error("the connection broke while the task was being sent", &e)
@@ -218,15 +304,22 @@ fn send(session: &Session, link: &mut Link, entries: Vec<OutEntry>) -> Vec<OutEn
 }
 
 /// Refreshes leases, then reaps and sweeps the streams with work in flight.
-fn heartbeat(session: &Session, link: &mut Link) {
-    if session.broken_error().is_some() {
+fn heartbeat(session: &Session, link: &mut Line) {
+    if session.is_closed() {
         return;
     }
     let Some(conn) = connection(session, link) else {
         return;
     };
-    if let Err(e) = beat(session, conn) {
-        link.failed(&e);
+    // Taken before the keys' lifetimes are renewed, so that keys that
+    // expired for want of a heartbeat always show a gap of at least their
+    // lifetime.
+    let started = Instant::now();
+    match beat(session, conn) {
+        Ok(()) => session.beat_went_through(started),
+        Err(e) => {
+            link.link.failed(&e);
+        }
     }
 }
 
@@ -237,6 +330,7 @@ fn beat(session: &Session, conn: &mut Connection) -> redis::RedisResult<()> {
     let queues = session.queues();
     let mut pipe = redis::pipe();
     pipe.cmd("PEXPIRE").arg(&session.results_key).arg(ttl);
+    pipe.cmd("PEXPIRE").arg(keys::aborts(&session.id)).arg(ttl);
     for queue in &queues {
         pipe.cmd("PEXPIRE").arg(&queue.key).arg(ttl);
         pipe.cmd("ZADD").arg(keys::QUEUES).arg(lease).arg(&queue.key);
@@ -247,14 +341,10 @@ fn beat(session: &Session, conn: &mut Connection) -> redis::RedisResult<()> {
     let replies: Vec<Value> = pipe.query(conn)?;
     // PEXPIRE answers 0 for a key that no longer exists: the broker lost
     // the client's streams (restarted without them), or the client was
-    // stalled past their lifetime. Results can no longer arrive.
+    // stalled past their lifetime. Their results can no longer arrive:
+    // those tasks end, and the streams are made again.
     if matches!(replies.first(), Some(Value::Int(0))) {
-        session.break_with(format!(
-            "the broker no longer has this client's streams (it restarted, or the client was stalled \
-             for more than their {:?} lifetime)",
-            session.settings.key_ttl()
-        ));
-        return Ok(());
+        return recovery::resync(session, conn);
     }
     for queue in queues {
         // Who serves it, for submissions not to ask (and for the sweep).

@@ -97,6 +97,44 @@ impl RedisServer {
         None
     }
 
+    /// Kills the server and starts it again on the same port, with the
+    /// same configuration and no data (as a broker restarted without
+    /// persistence).
+    pub fn restart(&mut self) {
+        self.kill();
+        self.start_again();
+    }
+
+    /// Starts the server again on its port after [`kill`](Self::kill).
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none(), "the server is running");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            let child = Command::new("redis-server")
+                .arg(self.dir.join("redis.conf"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("cannot run redis-server");
+            self.child = Some(child);
+            let up = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < up {
+                if let Some(Ok(Some(_))) = self.child.as_mut().map(Child::try_wait) {
+                    break; // the port is still held: try again
+                }
+                if let Ok(mut c) = redis::Client::open(self.admin_url()).and_then(|c| c.get_connection())
+                    && redis::cmd("PING").query::<String>(&mut c).is_ok()
+                {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            self.kill();
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("redis-server did not start again on port {}", self.port);
+    }
+
     /// The cluster user's URL.
     pub fn url(&self) -> String {
         format!("redis://fp:fp-secret@127.0.0.1:{}/0", self.port)

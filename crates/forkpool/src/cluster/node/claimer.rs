@@ -10,6 +10,7 @@
 //! size). What passes goes to the local pool as it came; what does not
 //! becomes an already-failed slot, reported like any result.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -100,8 +101,32 @@ pub(crate) fn run(state: &NodeState, conn: Connection, signals: &StopSignals) {
         for _ in &chosen {
             read.arg(">");
         }
-        let reply: Value = match read.query(c) {
-            Ok(reply) => reply,
+        // The clients' aborted tasks, read right after the claim in the
+        // same round trip: a task aborted before it was taken never runs.
+        let mut abort_keys: Vec<String> = chosen
+            .iter()
+            .filter_map(|s| keys::parse_queue(s).map(|q| keys::aborts(q.client)))
+            .collect();
+        abort_keys.sort();
+        abort_keys.dedup();
+        let mut pipe = redis::pipe();
+        pipe.add_command(read);
+        for key in &abort_keys {
+            pipe.cmd("XRANGE").arg(key).arg("-").arg("+");
+        }
+        let replies = pipe.ignore_errors().query::<Vec<Value>>(c).and_then(|mut replies| {
+            let first = if replies.is_empty() {
+                Value::Nil
+            } else {
+                replies.remove(0)
+            };
+            if let Value::ServerError(e) = first {
+                return Err(e.into());
+            }
+            Ok((first, aborted_ids(replies)))
+        });
+        let (reply, aborted) = match replies {
+            Ok(replies) => replies,
             Err(e) if matches!(e.code(), Some("NOGROUP" | "UNBLOCKED")) => {
                 // A client's stream expired or was deleted (while we were
                 // blocked on it, for UNBLOCKED): forget it, look again.
@@ -128,7 +153,7 @@ pub(crate) fn run(state: &NodeState, conn: Connection, signals: &StopSignals) {
             }
             state.take_workers(entries.len());
             for entry in entries {
-                take(state, &stream, entry);
+                take(state, &stream, entry, &aborted);
             }
         }
     }
@@ -165,8 +190,19 @@ fn directory(state: &NodeState, conn: &mut Connection) -> redis::RedisResult<Vec
     Ok(streams)
 }
 
-/// Checks one claimed entry and hands it to the pool (or fails it).
-fn take(state: &NodeState, stream: &Arc<str>, mut entry: Entry) {
+/// The task numbers in replies of `XRANGE` over abort streams.
+fn aborted_ids(replies: Vec<Value>) -> HashSet<u64> {
+    replies
+        .into_iter()
+        .flat_map(streams::entries)
+        .filter_map(|e| e.field(wire::TASK).and_then(wire::parse_ids))
+        .flatten()
+        .collect()
+}
+
+/// Checks one claimed entry and hands it to the pool (or fails it, or
+/// drops it when its client aborted all its tasks).
+fn take(state: &NodeState, stream: &Arc<str>, mut entry: Entry, aborted: &HashSet<u64>) {
     let Some(parsed) = keys::parse_queue(stream) else {
         return;
     };
@@ -199,6 +235,19 @@ fn take(state: &NodeState, stream: &Arc<str>, mut entry: Entry) {
         None => return refuse(ids_field, "a task entry without a head".into()),
     };
     let items = head.items.max(1);
+    if ids.iter().all(|id| aborted.contains(id)) {
+        // Acknowledged without a result (see the reporter).
+        let slot = Slot::failed(items, Label::task(slot::next_id()), TaskError::Cancelled, None);
+        return state.hold(Held {
+            stream: stream.clone(),
+            entry_id: entry.id,
+            ids: ids_field,
+            results,
+            node_timeout: head.node_timeout(),
+            slots: vec![slot],
+            aborted: ids.len(),
+        });
+    }
     let payload = entry.take(wire::PAYLOAD).unwrap_or_default();
     let slots = match admit(state, &parsed, &head, ids.len(), &payload) {
         Err(error) => vec![Slot::failed(items, Label::task(slot::next_id()), error, None)],
@@ -232,6 +281,7 @@ fn hold(
         results,
         node_timeout,
         slots,
+        aborted: 0,
     });
 }
 

@@ -31,9 +31,28 @@ pub const NODE_WORKERS_ENV: &str = "FORKPOOL_NODE_WORKERS";
 /// `rediss://` instead of the system's roots (needs the `tls` feature).
 pub const NODE_CA_FILE_ENV: &str = "FORKPOOL_NODE_CA_FILE";
 
+/// Bytes every program built with forkpool's `cluster` feature carries, so
+/// that `forkpool node PROGRAM` can tell, without running it, that the
+/// program will serve as a node rather than run its `main` with the
+/// broker's password in its environment.
+pub const NODE_MARKER: &[u8] = b"forkpool-cluster-node-v1:FORKPOOL_NODE";
+
+/// The marker, kept in the binary: the hook below reads it.
+#[used]
+static MARKER: [u8; NODE_MARKER.len()] = {
+    let mut bytes = [0u8; NODE_MARKER.len()];
+    let mut i = 0;
+    while i < bytes.len() {
+        bytes[i] = NODE_MARKER[i];
+        i += 1;
+    }
+    bytes
+};
+
 /// Runs a node and exits when [`NODE_ENV`] is set; returns at once
 /// otherwise.
 pub(crate) fn divert_if_asked() {
+    std::hint::black_box(&MARKER);
     let Some(url) = sys::env::take_var(NODE_ENV) else {
         return;
     };

@@ -44,9 +44,8 @@ use crate::sys::stop_signals::StopSignals;
 
 /// How long one call to the broker may take.
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long a node keeps trying to reach a broker that went away before
-/// `run` gives up with an error.
-const BROKER_PATIENCE: Duration = Duration::from_secs(30);
+/// The default [`NodeBuilder::broker_patience`].
+pub const DEFAULT_BROKER_PATIENCE: Duration = Duration::from_secs(30);
 
 /// Runs a node loop; should it panic (a bug), the node fails and `run`
 /// returns an error rather than hanging.
@@ -77,6 +76,7 @@ impl Node {
             pool: PoolBuilder::default(),
             serve: Vec::new(),
             max_message_size: DEFAULT_CLUSTER_MESSAGE_SIZE,
+            broker_patience: DEFAULT_BROKER_PATIENCE,
             tls: Tls::default(),
         }
     }
@@ -101,6 +101,7 @@ pub struct NodeBuilder {
     pool: PoolBuilder,
     serve: Vec<(TypeId, &'static str)>,
     max_message_size: usize,
+    broker_patience: Duration,
     tls: Tls,
 }
 
@@ -112,6 +113,7 @@ impl fmt::Debug for NodeBuilder {
             .field("pool", &self.pool)
             .field("serve", &self.serve.iter().map(|(_, n)| n).collect::<Vec<_>>())
             .field("max_message_size", &self.max_message_size)
+            .field("broker_patience", &self.broker_patience)
             .finish_non_exhaustive()
     }
 }
@@ -158,6 +160,16 @@ impl NodeBuilder {
         self
     }
 
+    /// How long the node keeps trying to reach a broker that went away
+    /// (or restarted) before [`run`](Self::run) gives up with an error
+    /// that says so. Meanwhile it reconnects with a backoff of up to a
+    /// second and keeps running the tasks it holds; once the broker is
+    /// back it serves again, offers and all. Default: 30 s.
+    pub fn broker_patience(mut self, patience: Duration) -> Self {
+        self.broker_patience = patience;
+        self
+    }
+
     /// Trusts this CA certificate (PEM) for `rediss://` URLs instead of the
     /// system's roots.
     #[cfg(feature = "tls")]
@@ -175,7 +187,7 @@ impl NodeBuilder {
     ///
     /// Fails at once for a wrong password, an ACL that lacks a command,
     /// or a program with no remote functions to serve; later, if the
-    /// broker stays unreachable for 30 seconds.
+    /// broker stays unreachable for [`broker_patience`](Self::broker_patience).
     pub fn run(self) -> Result<(), Error> {
         static RUNNING: AtomicBool = AtomicBool::new(false);
         if RUNNING.swap(true, Ordering::AcqRel) {
@@ -205,7 +217,15 @@ impl NodeBuilder {
             pool = pool.workers(workers);
         }
         let pool = pool.build()?;
-        let state = Arc::new(NodeState::new(id, broker, pool, offers, self.max_message_size, clock));
+        let state = Arc::new(NodeState::new(
+            id,
+            broker,
+            pool,
+            offers,
+            self.max_message_size,
+            clock,
+            self.broker_patience,
+        ));
         reporter::advertise(&state, &mut conn).map_err(|e| state.broker.error("cannot register the node", &e))?;
         let reporter = {
             let state = state.clone();

@@ -13,10 +13,16 @@
 //!   holds, it renews its claim on all of them (`XCLAIM ... JUSTID` to
 //!   itself, which resets their idle time), so that a long task is never
 //!   taken back from a live node.
+//! - With each renewal it reads the abort streams (`fp:{C}:a`) of the
+//!   clients whose tasks it holds: a task its client aborted
+//!   (`Task::abort`) is aborted in the local pool (its worker's process
+//!   group is killed, or it is skipped if not started), and an entry all
+//!   of whose tasks were aborted is acknowledged without a result.
 //! - Every second it renews its offers in `fp:offer:NAME` (a 5 s lease, by
 //!   the broker's clock), which is how clients know a live node serves a
 //!   function.
 
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use redis::{Connection, RedisResult, Value};
@@ -25,6 +31,7 @@ use super::IO_TIMEOUT;
 use super::state::{Held, NodeState, Phase};
 use crate::cluster::broker::{Link, ServerClock, millis};
 use crate::cluster::keys;
+use crate::cluster::streams;
 use crate::cluster::wire::{self, ResultHead};
 use crate::error::TaskError;
 use crate::slot::Part;
@@ -48,10 +55,13 @@ struct Report {
     body: Vec<u8>,
     /// The broker refused this result once already.
     refused: bool,
+    /// Its client aborted every task of it: acknowledged without a result.
+    aborted: bool,
 }
 
 impl Report {
     fn new(state: &NodeState, held: Held) -> Report {
+        let aborted = held.all_aborted();
         // The slots' parts, numbered across the entry's items.
         let mut parts = Vec::new();
         let mut offset = 0u32;
@@ -85,6 +95,7 @@ impl Report {
             }),
             body,
             refused: false,
+            aborted,
         }
     }
 
@@ -146,6 +157,14 @@ pub(crate) fn run(state: &NodeState, conn: Connection) {
         let Some(c) = state.connection(&mut link) else {
             continue;
         };
+        // Entries whose client aborted them: no result, only the ack.
+        let (dropped, kept): (Vec<Report>, Vec<Report>) =
+            std::mem::take(&mut unsent).into_iter().partition(|r| r.aborted);
+        unsent = kept;
+        if !dropped.is_empty() {
+            state.give_workers(dropped.len());
+            unacked.extend(dropped);
+        }
         let done = (|| -> RedisResult<()> {
             if !unsent.is_empty() {
                 let refusals = post(c, &unsent)?;
@@ -235,8 +254,10 @@ fn beat_interval(shortest_node_timeout: Option<Duration>) -> Duration {
         .clamp(Duration::from_millis(10), Duration::from_secs(1))
 }
 
-/// Renews the claim on every held entry.
+/// Renews the claim on every held entry, and aborts the tasks their
+/// clients aborted.
 fn heartbeat(state: &NodeState, conn: &mut Connection) -> RedisResult<()> {
+    abort_aborted(state, conn)?;
     let by_stream = state.held_by_stream();
     if !by_stream.is_empty() {
         let mut pipe = redis::pipe();
@@ -251,6 +272,41 @@ fn heartbeat(state: &NodeState, conn: &mut Connection) -> RedisResult<()> {
                 .ignore();
         }
         pipe.ignore_errors().query::<Value>(conn)?;
+    }
+    Ok(())
+}
+
+/// Reads the abort streams of the clients whose tasks the node holds, and
+/// aborts those tasks in the local pool.
+fn abort_aborted(state: &NodeState, conn: &mut Connection) -> RedisResult<()> {
+    let clients = state.clients_held();
+    if clients.is_empty() {
+        return Ok(());
+    }
+    let mut pipe = redis::pipe();
+    for results in &clients {
+        let aborts = results
+            .strip_suffix(":r")
+            .map_or_else(String::new, |c| format!("{c}:a"));
+        pipe.cmd("XRANGE").arg(aborts).arg("-").arg("+");
+    }
+    let replies: Vec<Value> = pipe.ignore_errors().query(conn)?;
+    for (results, reply) in clients.iter().zip(replies) {
+        let aborted: HashSet<u64> = streams::entries(reply)
+            .iter()
+            .filter_map(|e| e.field(wire::TASK).and_then(wire::parse_ids))
+            .flatten()
+            .collect();
+        if aborted.is_empty() {
+            continue;
+        }
+        for slot in state.mark_aborted(results, &aborted) {
+            if slot.abort() == Some(true)
+                && let Some(pool) = state.pool()
+            {
+                pool.shared().note_aborted();
+            }
+        }
     }
     Ok(())
 }

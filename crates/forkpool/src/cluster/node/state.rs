@@ -8,8 +8,7 @@ use std::time::Duration;
 
 use redis::{Connection, RedisError};
 
-use super::BROKER_PATIENCE;
-use crate::cluster::broker::{Broker, Link, ServerClock, is_permission};
+use crate::cluster::broker::{Broker, Link, ServerClock, human_duration, is_permission};
 use crate::cluster::registry::RemoteFn;
 use crate::error::{Error, ErrorKind};
 use crate::pool::Pool;
@@ -59,6 +58,21 @@ pub(crate) struct Held {
     /// The entry's items, in order: one slot for a task or a `map` batch,
     /// one per task for tasks sent together.
     pub(crate) slots: Vec<Arc<Slot>>,
+    /// How many of its tasks their client aborted (`Task::abort`).
+    pub(crate) aborted: usize,
+}
+
+impl Held {
+    /// The entry's task numbers (checked when it was claimed).
+    fn task_ids(&self) -> Vec<u64> {
+        crate::cluster::wire::parse_ids(self.ids.as_bytes()).unwrap_or_default()
+    }
+
+    /// Whether every task of the entry was aborted by its client, which
+    /// then waits for no result.
+    pub(crate) fn all_aborted(&self) -> bool {
+        self.aborted > 0 && self.aborted >= self.task_ids().len()
+    }
 }
 
 /// See the module docs.
@@ -81,6 +95,8 @@ pub(crate) struct NodeState {
     /// Every task stream read, to leave its consumer group at the end.
     pub(crate) streams_read: Mutex<HashSet<String>>,
     clock: Mutex<ServerClock>,
+    /// How long the broker may stay unreachable before the node fails.
+    patience: Duration,
 }
 
 impl NodeState {
@@ -91,6 +107,7 @@ impl NodeState {
         offers: Vec<&'static RemoteFn>,
         max_message: usize,
         clock: ServerClock,
+        patience: Duration,
     ) -> NodeState {
         let workers = pool.workers();
         NodeState {
@@ -109,6 +126,7 @@ impl NodeState {
             failure: Mutex::new(None),
             streams_read: Mutex::new(HashSet::new()),
             clock: Mutex::new(clock),
+            patience,
         }
     }
 
@@ -141,13 +159,24 @@ impl NodeState {
 
     /// The link's connection, or `None` while the broker cannot be
     /// reached; the node fails when the broker refuses its user, or stays
-    /// unreachable for `BROKER_PATIENCE`.
+    /// unreachable for its patience.
     pub(crate) fn connection<'l>(&self, link: &'l mut Link) -> Option<&'l mut Connection> {
         match link.get(&self.broker) {
             Ok(conn) => Some(conn),
             Err(down) => {
-                if down.error.kind() == ErrorKind::Permission || down.for_how_long >= BROKER_PATIENCE {
+                if down.error.kind() == ErrorKind::Permission {
                     self.fail(down.error);
+                } else if down.for_how_long >= self.patience {
+                    self.fail(Error::new(
+                        ErrorKind::Broker,
+                        format!(
+                            "the broker at {} was unreachable for {} (the node's broker_patience), so the \
+                             node stopped; the last error: {}",
+                            self.broker.shown(),
+                            human_duration(down.for_how_long),
+                            down.error
+                        ),
+                    ));
                 }
                 None
             }
@@ -219,6 +248,38 @@ impl NodeState {
 
     pub(crate) fn holds_nothing(&self) -> bool {
         lock(&self.held).is_empty()
+    }
+
+    /// The result streams of the clients whose entries the node holds.
+    pub(crate) fn clients_held(&self) -> Vec<String> {
+        let mut clients: Vec<String> = lock(&self.held).values().map(|h| h.results.clone()).collect();
+        clients.sort();
+        clients.dedup();
+        clients
+    }
+
+    /// Marks the held tasks of the client whose result stream is `results`
+    /// that are among `aborted` (task numbers); the slots running them,
+    /// for the caller to abort.
+    pub(crate) fn mark_aborted(&self, results: &str, aborted: &HashSet<u64>) -> Vec<Arc<Slot>> {
+        let mut slots = Vec::new();
+        for held in lock(&self.held).values_mut() {
+            if held.results != results {
+                continue;
+            }
+            let ids = held.task_ids();
+            // One slot per task for tasks sent together, one for a task.
+            if ids.len() != held.slots.len() {
+                continue;
+            }
+            for (id, slot) in ids.iter().zip(&held.slots) {
+                if aborted.contains(id) && !slot.is_finished() {
+                    held.aborted += 1;
+                    slots.push(slot.clone());
+                }
+            }
+        }
+        slots
     }
 
     /// The entries held, by stream.
