@@ -171,6 +171,13 @@ impl PoolBuilder {
     /// heap and other private writable memory: shared memory
     /// ([`SharedBytes`](crate::SharedBytes), large arguments in transit) is
     /// not counted. Default: none.
+    ///
+    /// Each worker reads its starting size (`VmData`) from
+    /// `/proc/self/status` before any task runs. Where that cannot be
+    /// read, [`build`](Self::build) fails with an error naming the cause,
+    /// with or without this setting: a per-task limit
+    /// ([`TaskOptions::memory_limit`](crate::TaskOptions::memory_limit))
+    /// is never left unenforced in silence.
     pub fn memory_limit(mut self, bytes: u64) -> Self {
         self.memory_limit = Some(bytes);
         self

@@ -67,8 +67,8 @@
 //! - **The zygote** is your program started again with a role in its
 //!   environment. A constructor that runs before `main` sees the role and
 //!   diverts into the zygote loop, so none of your code, threads or locks
-//!   exist there, and forking it is safe. Workers are its children: they
-//!   start in well under a millisecond and share what
+//!   exist there, and forking it is safe. Workers are its children: each
+//!   costs a `fork`, not a fresh start of the program, and they share what
 //!   [`preload`](PoolBuilder::preload) loaded.
 //! - **The supervisor thread** owns every process and descriptor of the
 //!   pool. Your threads hand jobs over through an inbox and wait on a

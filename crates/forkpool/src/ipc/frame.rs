@@ -37,7 +37,7 @@ pub(crate) enum FrameError {
     /// frame to the worker's death instead; the decoder's tests check it.)
     #[error("stream ended inside a frame ({have} of {need} bytes received)")]
     #[cfg_attr(
-        not(test),
+        not(any(test, feature = "fuzzing")),
         expect(dead_code, reason = "only the end-of-stream check in tests builds it")
     )]
     Truncated { have: usize, need: usize },
@@ -145,7 +145,12 @@ impl FrameReader {
     #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn push_with_fds(&mut self, bytes: &[u8], fds: Vec<OwnedFd>) {
         self.compact();
-        self.make_room(bytes.len()).unwrap();
+        // In-memory input: grow as any `Vec` does (not `make_room`'s
+        // fallible path, which guards a socket's reads).
+        let need = self.end.saturating_add(bytes.len());
+        if self.buf.len() < need {
+            self.buf.resize(need, 0);
+        }
         self.buf[self.end..self.end + bytes.len()].copy_from_slice(bytes);
         self.end += bytes.len();
         if !fds.is_empty() {
@@ -284,7 +289,7 @@ impl FrameReader {
 
     /// Checks the stream ended on a frame boundary. Call at end of stream,
     /// after `next_frame` has returned `None`.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn finish(&self) -> Result<(), FrameError> {
         let pending = &self.buf[self.start..self.end];
         if pending.is_empty() {

@@ -17,6 +17,7 @@ pub(crate) mod hook;
 pub(crate) mod landlock;
 pub(crate) mod lane;
 pub(crate) mod memfd;
+pub(crate) mod memory;
 pub(crate) mod page;
 pub(crate) mod poll;
 pub(crate) mod posix_spawn;

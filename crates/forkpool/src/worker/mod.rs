@@ -33,6 +33,7 @@ use crate::ipc::status::{self, Begin, StatusPage};
 use crate::shm::lanes::{Lanes, Release};
 use crate::sys;
 use crate::sys::code::{CodeOffset, EntryFn};
+use crate::sys::memory::DataSegment;
 use config::{WorkerConfig, ZygoteConfig};
 use output::Marks;
 
@@ -151,12 +152,9 @@ fn report_init_failure(socket: &OwnedFd, message: &str) -> ! {
 /// `marks` measures the output pipes, when task output is not inherited.
 fn run(config: &WorkerConfig, socket: OwnedFd, status: OwnedFd, parent: Pid, marks: Option<Marks>) -> ! {
     // Read after worker_init, but opened now: a sandbox may deny /proc.
-    // (Also without a pool-wide limit: a task may bring its own.)
-    let proc_status = match (std::fs::File::open("/proc/self/status"), config.memory_limit) {
-        (Ok(file), _) => Some(file),
-        (Err(_), None) => None,
-        (Err(e), Some(_)) => report_init_failure(&socket, &format!("cannot apply the memory limit: {e}")),
-    };
+    // (Also without a pool-wide limit: a task may bring its own, and a
+    // limit the worker cannot apply must not pass silently.)
+    let data_segment = sys::memory::ProcStatus::open();
     if config.memory_limit.is_some() {
         // Rust's allocation-failure handler prints a backtrace when
         // RUST_BACKTRACE asks for one, and the printing overwrites the
@@ -201,14 +199,9 @@ fn run(config: &WorkerConfig, socket: OwnedFd, status: OwnedFd, parent: Pid, mar
     }
     // The limit counts what tasks allocate, on top of what preload and
     // worker_init left behind.
-    let memory = match proc_status.map(|file| Memory::measure(file, config.memory_limit, status)) {
-        None => None,
-        Some(Ok(memory)) => Some(memory),
-        Some(Err(e)) if config.memory_limit.is_some() => {
-            report_init_failure(&socket, &format!("cannot apply the memory limit: {e}"))
-        }
-        // Per-task limits cannot be enforced here; see `ToWorker::Limits`.
-        Some(Err(_)) => None,
+    let memory = match Memory::start(data_segment, config.memory_limit, status) {
+        Ok(memory) => memory,
+        Err(message) => report_init_failure(&socket, &message),
     };
 
     let mut worker = Worker {
@@ -282,17 +275,40 @@ struct Memory {
 }
 
 impl Memory {
-    /// Measures the start-up size and applies the pool's limit, if any.
-    fn measure(proc_status: std::fs::File, pool: Option<u64>, status: &'static StatusPage) -> std::io::Result<Memory> {
-        let base = data_segment_bytes(proc_status)?;
-        let hard = rustix::process::getrlimit(Resource::Data).maximum;
-        let memory = Memory { base, hard, pool };
-        // Recognise an allocation failure past the cap (see `sys::abort`).
-        sys::abort::flag_out_of_memory_aborts(status.flags_word(), status::FLAG_OUT_OF_MEMORY)?;
-        if pool.is_some() {
-            memory.limit(pool)?;
-        }
+    /// Measures the start-up size and applies the pool's limit, if any; or
+    /// says why memory limits cannot be enforced in this worker. That is
+    /// an error even without a pool-wide limit: any task may bring a limit
+    /// of its own ([`TaskOptions::memory_limit`](crate::TaskOptions::memory_limit)),
+    /// which must not go unenforced in silence.
+    fn start(
+        source: std::io::Result<impl DataSegment>,
+        pool: Option<u64>,
+        status: &'static StatusPage,
+    ) -> Result<Memory, String> {
+        let memory = Memory::measure(source, pool).map_err(|e| {
+            format!("cannot measure the worker's memory, which memory limits (the pool's or a task's) need: {e}")
+        })?;
+        memory
+            .arm(status)
+            .map_err(|e| format!("cannot apply the memory limit: {e}"))?;
         Ok(memory)
+    }
+
+    /// Reads the start-up size (no side effects).
+    fn measure(source: std::io::Result<impl DataSegment>, pool: Option<u64>) -> std::io::Result<Memory> {
+        let base = source?.bytes()?;
+        let hard = rustix::process::getrlimit(Resource::Data).maximum;
+        Ok(Memory { base, hard, pool })
+    }
+
+    /// Recognises an allocation failure past the cap (see `sys::abort`),
+    /// and applies the pool's limit, if any.
+    fn arm(&self, status: &'static StatusPage) -> std::io::Result<()> {
+        sys::abort::flag_out_of_memory_aborts(status.flags_word(), status::FLAG_OUT_OF_MEMORY)?;
+        if self.pool.is_some() {
+            self.limit(self.pool)?;
+        }
+        Ok(())
     }
 
     /// Lets the next items allocate `limit` bytes (`None`: no cap).
@@ -312,19 +328,6 @@ impl Memory {
     }
 }
 
-/// `VmData` from `/proc/self/status` (opened earlier), in bytes.
-fn data_segment_bytes(mut proc_status: std::fs::File) -> std::io::Result<u64> {
-    let mut text = String::new();
-    std::io::Read::read_to_string(&mut proc_status, &mut text)?;
-    text.lines()
-        .find_map(|line| {
-            let kb = line.strip_prefix("VmData:")?.trim().strip_suffix("kB")?.trim();
-            kb.parse::<u64>().ok()
-        })
-        .map(|kb| kb * 1024)
-        .ok_or_else(|| std::io::Error::other("no VmData in /proc/self/status"))
-}
-
 fn send_all(socket: &OwnedFd, mut bytes: &[u8]) -> Result<(), Errno> {
     while !bytes.is_empty() {
         match rustix::net::send(socket, bytes, SendFlags::NOSIGNAL) {
@@ -341,8 +344,8 @@ struct Worker {
     status: &'static StatusPage,
     max_message: usize,
     max_tasks: Option<u64>,
-    /// For per-task memory limits; `None` if `/proc` could not be read.
-    memory: Option<Memory>,
+    /// Memory limits, the pool's and per task.
+    memory: Memory,
     /// `recycle_above`: the bound and where to read the resident size.
     recycle: Option<Recycle>,
     /// Over `recycle_above` after an item: leave before the next.
@@ -428,10 +431,7 @@ impl Worker {
 
     /// Caps what the next items may allocate: `limit`, or the pool's.
     fn set_memory_limit(&mut self, limit: Option<u64>) {
-        let Some(memory) = &self.memory else {
-            // No measure to cap from: the items run under the pool's cap.
-            return;
-        };
+        let memory = &self.memory;
         if memory.limit(limit.or(memory.pool)).is_err() {
             // A cap not applied is a promise broken: make way for a
             // worker that can (the supervisor retries what we hold).
@@ -698,7 +698,47 @@ impl Worker {
 
 #[cfg(test)]
 mod tests {
-    use super::clip;
+    use super::{Memory, clip};
+    use crate::sys::memory::DataSegment;
+
+    /// A data segment that cannot be read (as where `/proc/self/status` is
+    /// denied).
+    struct Unreadable;
+
+    impl DataSegment for Unreadable {
+        fn bytes(&mut self) -> std::io::Result<u64> {
+            Err(std::io::Error::from_raw_os_error(libc::EACCES))
+        }
+    }
+
+    struct Fixed(u64);
+
+    impl DataSegment for Fixed {
+        fn bytes(&mut self) -> std::io::Result<u64> {
+            Ok(self.0)
+        }
+    }
+
+    #[test]
+    fn an_unreadable_data_segment_is_an_error_even_without_a_pool_limit() {
+        // Without a pool-wide limit, a task's own limit must not go
+        // unenforced in silence: the worker cannot start.
+        for pool in [None, Some(1 << 20)] {
+            let err = Memory::measure(Ok(Unreadable), pool).err().expect("must fail");
+            assert_eq!(err.raw_os_error(), Some(libc::EACCES));
+            let err = Memory::measure(Err::<Fixed, _>(std::io::Error::other("no /proc")), pool)
+                .err()
+                .expect("must fail");
+            assert!(err.to_string().contains("no /proc"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_readable_data_segment_is_the_base_of_the_cap() {
+        let memory = Memory::measure(Ok(Fixed(5 << 20)), None).unwrap();
+        assert_eq!(memory.base, 5 << 20);
+        assert_eq!(memory.pool, None);
+    }
 
     #[test]
     fn long_messages_are_clipped_on_a_char_boundary_and_say_so() {
