@@ -226,10 +226,15 @@ impl NodeBuilder {
             clock,
             self.broker_patience,
         ));
+        // The reporter's connection is made before the node says it
+        // serves: from then on the broker may go away at any moment, and
+        // only the loops (which reconnect, within the patience) may meet
+        // that.
+        let reporter_conn = state.broker.connect(IO_TIMEOUT)?;
         reporter::advertise(&state, &mut conn).map_err(|e| state.broker.error("cannot register the node", &e))?;
         let reporter = {
             let state = state.clone();
-            let conn = state.broker.connect(IO_TIMEOUT)?;
+            let conn = reporter_conn;
             std::thread::Builder::new()
                 .name("forkpool-node-reporter".into())
                 .spawn(move || guarded(&state, "reporter", || reporter::run(&state, conn)))
