@@ -138,6 +138,7 @@ impl Runtime {
             Stdin::Spooled(block) => {
                 let part = FilePart {
                     file: block.file.clone(),
+                    path: None,
                     header: Arc::from(&[][..]),
                     range: super::part::Range {
                         start: 0,
@@ -151,6 +152,7 @@ impl Runtime {
                 let len = file.metadata()?.len();
                 let part = FilePart {
                     file,
+                    path: None,
                     header: Arc::from(&[][..]),
                     range: super::part::Range { start: 0, end: len },
                 };
@@ -165,8 +167,13 @@ impl Runtime {
                 (Sent::Counted(sent.clone()), Feeding::Tee(write, claim, sent))
             }
         };
+        let dealt = match &feeding {
+            Feeding::Dealt(_, _, counted) => Some(counted.clone()),
+            _ => None,
+        };
         let sent = if self.count_sent { sent } else { Sent::Known(0) };
-        let attached = Attached::new(sent, tmp.clone());
+        let mut attached = Attached::new(sent, tmp.clone());
+        attached.dealt = dealt;
         let (input, prefix, relay) = match (self.sink, tmp) {
             (Sink::Fifo, Some(path)) => {
                 rustix::fs::mkfifoat(rustix::fs::CWD, &path, rustix::fs::Mode::RUSR | rustix::fs::Mode::WUSR)?;
@@ -261,6 +268,8 @@ pub(crate) struct Attached {
     sent: Sent,
     file: Option<PathBuf>,
     ended: Arc<AtomicBool>,
+    /// `--round-robin`: what the dealer wrote to the job.
+    dealt: Option<Arc<AtomicU64>>,
 }
 
 #[derive(Debug)]
@@ -275,7 +284,14 @@ impl Attached {
             sent,
             file,
             ended: Arc::new(AtomicBool::new(false)),
+            dealt: None,
         }
+    }
+
+    /// A `--round-robin` job that was sent nothing: GNU parallel leaves
+    /// such a job out of its output, joblog and exit status (see `robin`).
+    pub(crate) fn virgin(&self) -> bool {
+        self.dealt.as_ref().is_some_and(|n| n.load(Ordering::Relaxed) == 0)
     }
 
     /// Bytes given to the job.

@@ -15,6 +15,7 @@
 //!   the file, by a thread of its own so that no job can stall the run;
 //! - `robin` and `tee`: `--round-robin` and `--tee`, whose jobs are fed by
 //!   one thread for the whole run (`claim`: a job's seat there);
+//! - `shown`: a `--pipepart` job as `-v -v` shows it (GNU's reader line);
 //! - `tmp`: the private directory of `--cat` and `--fifo`, removed even if
 //!   we are killed.
 
@@ -27,6 +28,7 @@ mod part;
 mod robin;
 mod separator;
 pub(crate) mod settings;
+pub(crate) mod shown;
 mod source;
 mod spool;
 mod tee;
@@ -62,6 +64,8 @@ impl Drop for Block {
 #[derive(Debug)]
 pub(crate) struct FilePart {
     pub(crate) file: Arc<File>,
+    /// `--pipepart`: the file's name (for `-v -v`, see `shown`).
+    pub(crate) path: Option<Arc<PathBuf>>,
     pub(crate) header: Arc<[u8]>,
     pub(crate) range: part::Range,
 }

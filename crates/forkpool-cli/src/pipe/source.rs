@@ -374,7 +374,7 @@ enum Blocks {
     },
     Parts {
         files: VecDeque<(PathBuf, Arc<File>, u64)>,
-        current: Option<(Parts, Arc<File>, Arc<[u8]>)>,
+        current: Option<(Parts, Arc<File>, Arc<[u8]>, Arc<PathBuf>)>,
         block: u64,
         header: Option<super::header::HeaderRule>,
         separator: Separator,
@@ -421,6 +421,7 @@ impl Blocks {
             Blocks::Windows { windows, file, header } => match windows.next_part()? {
                 Some(range) => Ok(Some(Stdin::Part(Arc::new(FilePart {
                     file: file.clone(),
+                    path: None,
                     header: header.clone(),
                     range,
                 })))),
@@ -437,17 +438,18 @@ impl Blocks {
                 header,
                 separator,
             } => loop {
-                if let Some((parts, file, head)) = current {
+                if let Some((parts, file, head, path)) = current {
                     if let Some(range) = parts.next_part()? {
                         return Ok(Some(Stdin::Part(Arc::new(FilePart {
                             file: file.clone(),
+                            path: Some(path.clone()),
                             header: head.clone(),
                             range,
                         }))));
                     }
                     *current = None;
                 }
-                let Some((_, file, size)) = files.pop_front() else {
+                let Some((path, file, size)) = files.pop_front() else {
                     return Ok(None);
                 };
                 let head = match header {
@@ -455,7 +457,7 @@ impl Blocks {
                     None => Vec::new(),
                 };
                 let parts = Parts::new(file.clone(), size, head.len() as u64, *block, separator.clone());
-                *current = Some((parts, file, Arc::from(head)));
+                *current = Some((parts, file, Arc::from(head), Arc::new(path)));
             },
             Blocks::Robin(requests) => match requests.recv() {
                 Ok(Ok(claim)) => Ok(Some(Stdin::Dealt(claim))),

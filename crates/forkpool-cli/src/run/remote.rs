@@ -54,6 +54,7 @@ impl RemoteRun {
                 unbounded,
                 config.termseq.clone(),
                 config.nice.unwrap_or(0),
+                &config.files.tmpdir,
             )?)
         } else {
             None

@@ -256,6 +256,39 @@ fn round_robin_starts_each_slot_once_and_deals_all_blocks() {
 }
 
 #[test]
+fn round_robin_starts_every_slot_even_when_the_input_ends_first() {
+    // As GNU parallel 20221122: `seq 3 | parallel -j3 --pipe --roundrobin
+    // CMD` starts three jobs (so that `parsort`'s named pipes all get a
+    // writer), but the two the input did not reach are left out of the
+    // output, the joblog and the exit status.
+    let d = Dir::new();
+    let log = d.s("log");
+    let marks = d.s("");
+    let r = run_with(
+        &[
+            "-j3",
+            "--pipe",
+            "--roundrobin",
+            "--joblog",
+            &log,
+            &format!("touch {marks}/ran{{#}}; echo {{#}}; wc -l; exit 3"),
+        ],
+        seq(3).as_bytes(),
+    );
+    assert_eq!((r.stdout.as_str(), r.code), ("1\n3\n", 3), "{}", r.stderr);
+    for seq in 1..=3 {
+        assert!(d.path(&format!("ran{seq}")).exists(), "job {seq} ran");
+    }
+    assert_eq!(joblog_rows(Path::new(&log)).len(), 1, "only the job with input is logged");
+    // Only the empty jobs fail: the run does not.
+    let r = run_with(
+        &["-j3", "--pipe", "--roundrobin", "read x && echo $x || exit 9"],
+        b"only\n",
+    );
+    assert_eq!((r.stdout.as_str(), r.code), ("only\n", 0), "{}", r.stderr);
+}
+
+#[test]
 fn cat_gives_each_block_in_a_temporary_file_removed_afterwards() {
     let d = Dir::new();
     let names = d.s("names");

@@ -371,6 +371,31 @@ fn connections_are_shared_beyond_max_sessions() {
 }
 
 #[test]
+fn control_sockets_go_under_tmpdir() {
+    // GNU parallel puts its ControlMaster sockets under --tmpdir (else
+    // $TMPDIR): so do we, and the directory goes at the end.
+    let Some(f) = fixture() else { return };
+    let env_tmp = Scratch::new();
+    let opt_tmp = Scratch::new();
+    let job = format!(
+        "echo $(ls {} | grep -c forkpool-ssh-) $(ls {} | grep -c forkpool-ssh-); true {{}}",
+        opt_tmp.root().display(),
+        env_tmp.root().display()
+    );
+    let tmpdir = opt_tmp.root().display().to_string();
+    let mut c = command(f, &["--tmpdir", &tmpdir, "-S", "1/h1", &job, ":::", "1"]);
+    c.env("TMPDIR", env_tmp.root());
+    let r = finish(c);
+    assert_eq!((r.stdout.as_str(), r.code), ("1 0\n", 0), "{}", r.stderr);
+    let left: Vec<_> = std::fs::read_dir(opt_tmp.root())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "the socket directory is removed: {left:?}");
+}
+
+#[test]
 fn connection_sharing_can_be_forced_or_turned_off() {
     let Some(f) = fixture() else { return };
     let tmp = Scratch::new();
