@@ -487,15 +487,15 @@ impl Unevaluated for PipeJobs {
         let Some(stdin) = self.blocks.next()? else {
             return Ok(None);
         };
-        let (records, args) = match &mut self.args {
+        let (records, args, hostgroups) = match &mut self.args {
             Some(source) => match source.next_job()? {
-                Some(job) => (job.records, job.args),
+                Some(job) => (job.records, job.args, job.hostgroups),
                 None => {
                     self.args = None;
-                    (Vec::new(), Vec::new())
+                    (Vec::new(), Vec::new(), None)
                 }
             },
-            None => (Vec::new(), Vec::new()),
+            None => (Vec::new(), Vec::new(), None),
         };
         let mut job = Job {
             seq: self.next_seq,
@@ -504,6 +504,7 @@ impl Unevaluated for PipeJobs {
             total: None,
             evaluated: None,
             stdin: Some(stdin),
+            hostgroups,
         };
         self.next_seq += 1;
         self.names.name(&mut job);

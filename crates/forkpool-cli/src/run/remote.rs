@@ -71,7 +71,7 @@ impl RemoteRun {
 }
 
 impl Runner<'_> {
-    fn cluster(&self) -> Option<&Cluster> {
+    pub(super) fn cluster(&self) -> Option<&Cluster> {
         self.remote.as_ref().and_then(|r| r.cluster.as_ref())
     }
 
@@ -127,8 +127,15 @@ impl Runner<'_> {
         let Some(cluster) = self.remote.as_mut().and_then(|r| r.cluster.as_mut()) else {
             return Ok(None);
         };
-        let host = cluster.table.pick(job.seq).ok_or(())?;
-        Ok(Some(cluster.start(host)))
+        if let Some(groups) = &job.hostgroups
+            && let Some(warning) = cluster.adopt_groups(groups)
+        {
+            self.progress.suspend(|| warning!("{warning}"));
+        }
+        let host = cluster.table.pick(job.seq, job.hostgroups.as_deref()).ok_or(())?;
+        let mut placement = cluster.start(host);
+        placement.arg_groups.clone_from(&job.hostgroups);
+        Ok(Some(placement))
     }
 
     /// Sets a job aside until a host it failed on less often is free.

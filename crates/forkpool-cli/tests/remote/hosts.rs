@@ -163,6 +163,56 @@ fn host_groups_select_logins() {
 }
 
 #[test]
+fn hostgroups_on_arguments_choose_the_hosts() {
+    // `man parallel`'s --hostgroups: ARG@GRP runs on a host of GRP, @A+B
+    // on a host of either, an argument without groups anywhere; the groups
+    // are taken off the argument, and the job sees them.
+    let Some(f) = fixture() else { return };
+    let r = run(
+        f,
+        &[
+            "--hostgroups",
+            "-S",
+            "@g1/1/h1,@g2/1/h2",
+            "-S",
+            "@g3/1/h3",
+            "-k",
+            "echo {} $PARALLEL_SSHHOST $PARALLEL_ARGHOSTGROUPS",
+            ":::",
+            "a@g1",
+            "b@g2",
+            "c@g3+g1",
+            "d@g2",
+            "e@g1",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines = r.lines();
+    assert_eq!(lines.len(), 5, "{}", r.stderr);
+    assert_eq!(lines[0], "a h1 g1");
+    assert_eq!(lines[1], "b h2 g2");
+    assert!(
+        lines[2] == "c h3 g3+g1" || lines[2] == "c h1 g3+g1",
+        "c on a host of g3 or g1: {}",
+        lines[2]
+    );
+    assert_eq!(lines[3], "d h2 g2");
+    assert_eq!(lines[4], "e h1 g1");
+    // A host is in the group of its own name; a group no sshlogin has is
+    // added as a host of that name, with GNU's warning.
+    let r = run(
+        f,
+        &["--hgrp", "-S", "1/h1", "-k", "echo {} $PARALLEL_SSHHOST", ":::", "x@h1", "y@h2", "z"],
+    );
+    assert_eq!((r.code, r.lines()[..2].to_vec()), (0, vec!["x h1", "y h2"]), "{}", r.stderr);
+    assert!(r.lines()[2] == "z h1" || r.lines()[2] == "z h2", "{}", r.stdout);
+    assert!(r.stderr.contains("Warning: Adding hostgroups: h2"), "{}", r.stderr);
+    // Without the option, @ is part of the argument.
+    let r = run(f, &["-S", "1/h1", "echo {}", ":::", "x@g"]);
+    assert_eq!((r.stdout.as_str(), r.code), ("x@g\n", 0), "{}", r.stderr);
+}
+
+#[test]
 fn a_changed_sshlogin_file_is_read_again() {
     let Some(f) = fixture() else { return };
     let dir = Scratch::new();
