@@ -791,11 +791,12 @@ impl<'c> Runner<'c> {
                     .as_ref()
                     .map(|code| crate::invocation::parallel_env::wrap(code, &self.config.shell, &line));
                 let to_run = wrapped.as_deref().unwrap_or(&line).to_vec();
-                // A --pipe job runs here, where its input is.
-                let remote = if input.is_none() {
-                    self.remote_launch(&mut running, &to_run)
-                } else {
-                    None
+                // A --pipe job's block is its remote command's stdin, through
+                // ssh, as in GNU parallel; but --cat's and --fifo's files are
+                // made here, so those jobs run here.
+                let remote = match &input {
+                    Some(input) if !input.is_plain_stdin() => None,
+                    input => self.remote_launch(&mut running, &to_run, input.as_ref()),
                 };
                 let spawned = if let Some(spawned) = remote {
                     spawned
@@ -827,9 +828,10 @@ impl<'c> Runner<'c> {
                         Ok(attached) => running.input = Some(attached),
                         Err(e) => self.fatal(&format!("cannot give job {} its input: {e}", running.job.seq)),
                     }
-                    if self.config.retries == 1 && self.config.memfree.is_none() {
+                    if self.config.retries == 1 && self.config.memfree.is_none() && running.placement.is_none() {
                         // No second attempt (--retries, or --memfree killing
-                        // it to run it again): the block is the writer's alone.
+                        // it to run it again, or its host failing under it):
+                        // the block is the writer's alone.
                         running.job.stdin = None;
                     }
                 }

@@ -238,6 +238,13 @@ impl std::fmt::Debug for Launch {
 }
 
 impl Launch {
+    /// Whether the job just reads its stdin (no `--cat` file, no `--fifo`):
+    /// then any command that passes its stdin on can take it (ssh, for a
+    /// remote job).
+    pub(crate) fn is_plain_stdin(&self) -> bool {
+        self.prefix.is_none() && self.relay.is_none()
+    }
+
     /// The job was spawned: fill its pipe. Returns what stays with the job
     /// until it ends.
     pub(crate) fn start(mut self) -> io::Result<Attached> {

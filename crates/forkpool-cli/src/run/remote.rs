@@ -145,9 +145,15 @@ impl Runner<'_> {
         }
     }
 
-    /// Starts a job that is not a plain local one (`line` is what runs);
-    /// `None` if it is.
-    pub(super) fn remote_launch(&mut self, running: &mut Running, line: &[u8]) -> Option<Result<JobId, SpawnError>> {
+    /// Starts a job that is not a plain local one (`line` is what runs,
+    /// `input` its `--pipe` block, ssh's stdin for a remote job); `None` if
+    /// it is.
+    pub(super) fn remote_launch(
+        &mut self,
+        running: &mut Running,
+        line: &[u8],
+        input: Option<&crate::pipe::Launch>,
+    ) -> Option<Result<JobId, SpawnError>> {
         let remote = self.remote.as_ref()?;
         let files = remote.templates.render(running.job.values(running.slot));
         let watched = self.config.mode != crate::output::Mode::Ungroup || running.files.is_some();
@@ -175,7 +181,7 @@ impl Runner<'_> {
             Some(slurm) => slurm.wrap(argv),
             None => argv,
         };
-        Some(self.spawn(running, argv, env, None))
+        Some(self.spawn(running, argv, env, input))
     }
 
     /// A remote job's stderr, without what its wrapper says.

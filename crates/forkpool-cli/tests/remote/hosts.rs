@@ -213,6 +213,51 @@ fn hostgroups_on_arguments_choose_the_hosts() {
 }
 
 #[test]
+fn pipe_blocks_are_the_remote_jobs_stdin() {
+    // As GNU parallel: with -S, --pipe's blocks (and --pipepart's parts)
+    // go to the hosts, on the remote command's stdin through ssh.
+    let Some(f) = fixture() else { return };
+    let here = String::from_utf8(std::process::Command::new("id").arg("-un").output().unwrap().stdout).unwrap();
+    let input: String = (1..=1000).map(|i| format!("{i}\n")).collect();
+    let check = |r: crate::Run, jobs: usize| {
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let lines = r.lines();
+        assert_eq!(lines.len(), jobs, "{}", r.stdout);
+        let mut total = 0;
+        for line in lines {
+            let (user, count) = line.split_once(' ').unwrap();
+            assert_ne!(user, here.trim(), "the job ran on a host, not here");
+            total += count.parse::<usize>().unwrap();
+        }
+        assert_eq!(total, 1000, "every line went to a job once");
+    };
+    let mut c = command(f, &["-S", "1/h1,1/h2", "--pipe", "-N100", "echo $(id -un) $(wc -l)"]);
+    c.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped());
+    c.stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let data = input.clone();
+    let feeder = std::thread::spawn(move || std::io::Write::write_all(&mut stdin, data.as_bytes()));
+    let out = child.wait_with_output().unwrap();
+    feeder.join().unwrap().unwrap();
+    check(
+        crate::Run {
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            code: out.status.code().unwrap_or(-1),
+        },
+        10,
+    );
+    let dir = Scratch::new();
+    let file = dir.file("numbers", &input);
+    let r = run(
+        f,
+        &["-S", "1/h1", "--pipepart", "-a", &file, "--block", "2k", "echo $(id -un) $(wc -l)"],
+    );
+    check(r, 2);
+}
+
+#[test]
 fn a_changed_sshlogin_file_is_read_again() {
     let Some(f) = fixture() else { return };
     let dir = Scratch::new();
