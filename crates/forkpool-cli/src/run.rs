@@ -929,7 +929,15 @@ impl<'c> Runner<'c> {
                 file.remove();
             }
             self.printer.discard(job.seq);
-            self.tally.started -= 1;
+            if virgin {
+                // GNU parallel still counts its exit status.
+                self.tally.completed += 1;
+                if failed {
+                    self.tally.failed += 1;
+                }
+            } else {
+                self.tally.started -= 1;
+            }
             self.progress.update(self.running.len(), self.tally.completed);
             return;
         }

@@ -296,7 +296,7 @@ impl Attached {
     }
 
     /// A `--round-robin` job that was sent nothing: GNU parallel leaves
-    /// such a job out of its output, joblog and exit status (see `robin`).
+    /// such a job out of its output and joblog (see `robin`).
     pub(crate) fn virgin(&self) -> bool {
         self.dealt.as_ref().is_some_and(|n| n.load(Ordering::Relaxed) == 0)
     }

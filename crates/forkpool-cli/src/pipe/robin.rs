@@ -12,8 +12,8 @@
 //! As in GNU parallel, whose jobs all start before the first block, every
 //! slot gets its job even when the input ends first: those jobs read
 //! end-of-file at once, and as in GNU (which passes over a job that was
-//! sent nothing), the run leaves them out of its output, joblog and exit
-//! status. (`parsort` counts on it: each of its jobs feeds a named pipe
+//! sent nothing), the run leaves them out of its output and joblog (their
+//! exit status still counts, as there). (`parsort` counts on it: each of its jobs feeds a named pipe
 //! that a `sort` waits on.)
 //!
 //! Jobs are asked for through a channel read by the job source; the run
