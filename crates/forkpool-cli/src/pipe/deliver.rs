@@ -162,6 +162,10 @@ impl Runtime {
                 let sent = Arc::new(AtomicU64::new(0));
                 (Sent::Counted(sent.clone()), Feeding::Dealt(write, claim, sent))
             }
+            Stdin::Relayed(claim) => {
+                let sent = Arc::new(AtomicU64::new(0));
+                (Sent::Counted(sent.clone()), Feeding::Relayed(write, claim, sent))
+            }
             Stdin::Tee(claim) => {
                 let sent = Arc::new(AtomicU64::new(0));
                 (Sent::Counted(sent.clone()), Feeding::Tee(write, claim, sent))
@@ -203,6 +207,7 @@ enum Feeding {
     Write(OwnedFd, Arc<Block>),
     Splice(OwnedFd, Arc<FilePart>),
     Dealt(OwnedFd, Arc<super::robin::Claim>, Arc<AtomicU64>),
+    Relayed(OwnedFd, Arc<super::relay::Claim>, Arc<AtomicU64>),
     Tee(OwnedFd, Arc<super::tee::Claim>, Arc<AtomicU64>),
 }
 
@@ -259,6 +264,7 @@ impl Launch {
             Some(Feeding::Write(fd, block)) => write_block(fd, block)?,
             Some(Feeding::Splice(fd, part)) => spawn("forkpool-part", move || splice_part(&fd, &part))?,
             Some(Feeding::Dealt(fd, claim, sent)) => claim.attach(fd, sent),
+            Some(Feeding::Relayed(fd, claim, sent)) => claim.attach(fd, sent),
             Some(Feeding::Tee(fd, claim, sent)) => claim.attach(fd, sent),
         }
         Ok(std::mem::replace(

@@ -176,9 +176,19 @@ pub(crate) fn prepare(
                     let remove = settings.remove_separators.then(|| settings.separator.clone());
                     if let Some(pipe) = piped_stdin().filter(|_| plain) {
                         let (read, eof) = cutter.into_rest();
-                        let spool = Spool::new(pipe, settings.separator.clone(), block, header, &read, eof)
-                            .map_err(|e| fail("cannot read input", e))?;
-                        Blocks::Spool(spool)
+                        // A job's block given once (no second attempt, and
+                        // jobs do start): relayed; else kept in memfds.
+                        let once = config.retries <= 1 && config.memfree.is_none() && !config.remote.has_hosts();
+                        if once && !dry {
+                            let requests =
+                                super::relay::start(pipe, settings.separator.clone(), block, header, read, eof)
+                                    .map_err(|e| fail("cannot read input", e))?;
+                            Blocks::Relay(requests)
+                        } else {
+                            let spool = Spool::new(pipe, settings.separator.clone(), block, header, &read, eof)
+                                .map_err(|e| fail("cannot read input", e))?;
+                            Blocks::Spool(spool)
+                        }
                     } else if settings.round_robin && !dry {
                         let requests = super::robin::start(cutter, header, remove, slots)
                             .map_err(|e| fail("cannot start --round-robin", e))?;
@@ -196,7 +206,10 @@ pub(crate) fn prepare(
             }
         }
     };
-    let may_block = matches!(blocks, Blocks::Stream { .. } | Blocks::Spool(_) | Blocks::Robin(_));
+    let may_block = matches!(
+        blocks,
+        Blocks::Stream { .. } | Blocks::Spool(_) | Blocks::Robin(_) | Blocks::Relay(_)
+    );
     let pipe_jobs = PipeJobs {
         blocks,
         args,
@@ -380,6 +393,7 @@ enum Blocks {
         separator: Separator,
     },
     Robin(Receiver<Request>),
+    Relay(Receiver<super::relay::Request>),
 }
 
 impl Blocks {
@@ -461,6 +475,11 @@ impl Blocks {
             },
             Blocks::Robin(requests) => match requests.recv() {
                 Ok(Ok(claim)) => Ok(Some(Stdin::Dealt(claim))),
+                Ok(Err(e)) => Err(e),
+                Err(_) => Ok(None),
+            },
+            Blocks::Relay(requests) => match requests.recv() {
+                Ok(Ok(claim)) => Ok(Some(Stdin::Relayed(claim))),
                 Ok(Err(e)) => Err(e),
                 Err(_) => Ok(None),
             },
