@@ -116,6 +116,7 @@ pub(crate) fn start(
         separator,
         block: block.clamp(1, MAX_BLOCK),
         header,
+        raw: !read.is_empty(),
         carry: read,
         eof,
         peek_read,
@@ -140,6 +141,9 @@ struct Relay {
     /// The window's first bytes, taken out of the input pipe: the start
     /// of a record (no cut in it).
     carry: Vec<u8>,
+    /// The carry is what was read before (with the header): it may hold
+    /// cuts, and be longer than a block.
+    raw: bool,
     eof: bool,
     peek_read: OwnedFd,
     peek_write: OwnedFd,
@@ -221,6 +225,35 @@ impl Relay {
         // Input bytes in the block so far: they end at a cut.
         let mut sent = 0u64;
         loop {
+            if self.raw {
+                let limit = usize::try_from(self.block - sent).unwrap_or(usize::MAX);
+                if self.carry.len() >= limit {
+                    // The window is all in the carry.
+                    if let Some(cut) = self.separator.last_cut(&self.carry[..limit]) {
+                        let rest = self.carry.split_off(cut);
+                        out.put(&std::mem::replace(&mut self.carry, rest))?;
+                        break;
+                    }
+                    if sent > 0 {
+                        break;
+                    }
+                    if self.block >= MAX_BLOCK {
+                        let rest = self.carry.split_off(limit);
+                        out.put(&std::mem::replace(&mut self.carry, rest))?;
+                        break;
+                    }
+                    self.block = grow_block(self.block);
+                    continue;
+                }
+                // All of it is in the window: up to its last cut goes, the
+                // rest is a carry as any other.
+                if let Some(cut) = self.separator.last_cut(&self.carry) {
+                    let rest = self.carry.split_off(cut);
+                    out.put(&std::mem::replace(&mut self.carry, rest))?;
+                    sent += cut as u64;
+                }
+                self.raw = false;
+            }
             let avail = self.available()?;
             if avail == 0 {
                 // The end of the input: what is left is the last block.
