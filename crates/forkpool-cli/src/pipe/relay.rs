@@ -263,7 +263,9 @@ impl Relay {
             }
             let carried = self.carry.len();
             // The pipe's bytes inside this block's window.
-            let room = usize::try_from(self.block - sent).unwrap_or(usize::MAX).saturating_sub(carried);
+            let room = usize::try_from(self.block - sent)
+                .unwrap_or(usize::MAX)
+                .saturating_sub(carried);
             let full = avail >= room;
             let (cut, n) = self.last_cut(avail.min(room).min(self.peek_size))?;
             match cut {
@@ -442,7 +444,14 @@ impl Out {
         }
         if self.spill.is_none() {
             while n > 0 {
-                match rustix::pipe::splice(input, None, &self.pipe, None, n, SpliceFlags::NONBLOCK | SpliceFlags::MOVE) {
+                match rustix::pipe::splice(
+                    input,
+                    None,
+                    &self.pipe,
+                    None,
+                    n,
+                    SpliceFlags::NONBLOCK | SpliceFlags::MOVE,
+                ) {
                     Ok(0) => return Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
                     Ok(m) => {
                         self.count(m);

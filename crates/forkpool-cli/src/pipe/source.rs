@@ -387,7 +387,7 @@ enum Blocks {
     },
     Parts {
         files: VecDeque<(PathBuf, Arc<File>, u64)>,
-        current: Option<(Parts, Arc<File>, Arc<[u8]>, Arc<PathBuf>)>,
+        current: Option<PartedFile>,
         block: u64,
         header: Option<super::header::HeaderRule>,
         separator: Separator,
@@ -452,7 +452,13 @@ impl Blocks {
                 header,
                 separator,
             } => loop {
-                if let Some((parts, file, head, path)) = current {
+                if let Some(PartedFile {
+                    parts,
+                    file,
+                    header: head,
+                    path,
+                }) = current
+                {
                     if let Some(range) = parts.next_part()? {
                         return Ok(Some(Stdin::Part(Arc::new(FilePart {
                             file: file.clone(),
@@ -471,7 +477,12 @@ impl Blocks {
                     None => Vec::new(),
                 };
                 let parts = Parts::new(file.clone(), size, head.len() as u64, *block, separator.clone());
-                *current = Some((parts, file, Arc::from(head), Arc::new(path)));
+                *current = Some(PartedFile {
+                    parts,
+                    file,
+                    header: Arc::from(head),
+                    path: Arc::new(path),
+                });
             },
             Blocks::Robin(requests) => match requests.recv() {
                 Ok(Ok(claim)) => Ok(Some(Stdin::Dealt(claim))),
@@ -485,6 +496,14 @@ impl Blocks {
             },
         }
     }
+}
+
+/// `--pipepart`: the file being cut, with its header and name.
+struct PartedFile {
+    parts: Parts,
+    file: Arc<File>,
+    header: Arc<[u8]>,
+    path: Arc<PathBuf>,
 }
 
 /// One job per block.

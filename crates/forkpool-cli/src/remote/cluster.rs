@@ -78,10 +78,7 @@ impl Cluster {
             .map(|l| Host::new(l.clone(), &settings.ssh, settings.multiplex))
             .collect();
         let control = if hosts.iter().any(|h| h.multiplex) {
-            Some(
-                ControlDir::create(tmpdir)
-                    .map_err(|e| format!("cannot create the control socket directory: {e}"))?,
-            )
+            Some(ControlDir::create(tmpdir).map_err(|e| format!("cannot create the control socket directory: {e}"))?)
         } else {
             None
         };

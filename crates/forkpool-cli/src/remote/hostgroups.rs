@@ -22,7 +22,11 @@ impl Cluster {
     /// does). Returns GNU's warning then.
     pub(crate) fn adopt_groups(&mut self, groups: &[String]) -> Option<String> {
         let hosts = &self.table.hosts;
-        let known = |g: &String| hosts.iter().any(|h| h.phase != Phase::Retired && h.login.groups.contains(g));
+        let known = |g: &String| {
+            hosts
+                .iter()
+                .any(|h| h.phase != Phase::Retired && h.login.groups.contains(g))
+        };
         if groups.iter().any(known) {
             return None;
         }
@@ -55,7 +59,10 @@ pub(crate) fn take(job: &mut Job) {
 /// Cuts `value` at its first `@` that has something after it; the groups
 /// named after it.
 fn strip(value: &mut Vec<u8>) -> Option<Vec<String>> {
-    let at = value.iter().position(|&b| b == b'@').filter(|&at| at + 1 < value.len())?;
+    let at = value
+        .iter()
+        .position(|&b| b == b'@')
+        .filter(|&at| at + 1 < value.len())?;
     let groups = String::from_utf8_lossy(&value[at + 1..])
         .split('+')
         .map(str::to_owned)
@@ -71,7 +78,10 @@ pub(crate) fn variables(host_groups: &[String], job_groups: Option<&[String]>) -
     let joined = |groups: &[String]| groups.join("+").into_bytes();
     [
         (b"PARALLEL_HOSTGROUPS".to_vec(), joined(host_groups)),
-        (b"PARALLEL_ARGHOSTGROUPS".to_vec(), joined(job_groups.unwrap_or(host_groups))),
+        (
+            b"PARALLEL_ARGHOSTGROUPS".to_vec(),
+            joined(job_groups.unwrap_or(host_groups)),
+        ),
     ]
 }
 
@@ -101,7 +111,10 @@ mod tests {
         assert_eq!(j.hostgroups, None, "an argument without groups runs anywhere");
         // As GNU's `s:@(.+)::`: from the first @, and only with a name after it.
         let j = job(&["me@host@g"]);
-        assert_eq!((j.args[0].as_slice(), j.hostgroups), (&b"me"[..], Some(vec!["host@g".to_owned()])));
+        assert_eq!(
+            (j.args[0].as_slice(), j.hostgroups),
+            (&b"me"[..], Some(vec!["host@g".to_owned()]))
+        );
         let j = job(&["trailing@"]);
         assert_eq!((j.args[0].as_slice(), j.hostgroups), (&b"trailing@"[..], None));
     }

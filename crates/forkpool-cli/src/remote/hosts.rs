@@ -233,10 +233,13 @@ impl Table {
         let best_anywhere = live().map(fails).min().unwrap_or(0);
         // Among free hosts: fewest failures of this job, then the most
         // free slots (spreading jobs), then the table's order.
-        let chosen = self.ids().filter(|&id| self.get(id).has_room() && allowed(id)).min_by_key(|&id| {
-            let h = self.get(id);
-            (fails(id), std::cmp::Reverse(h.slots - h.running), id)
-        })?;
+        let chosen = self
+            .ids()
+            .filter(|&id| self.get(id).has_room() && allowed(id))
+            .min_by_key(|&id| {
+                let h = self.get(id);
+                (fails(id), std::cmp::Reverse(h.slots - h.running), id)
+            })?;
         (fails(chosen) <= best_anywhere).then_some(chosen)
     }
 

@@ -219,7 +219,10 @@ impl Cluster {
             (b"PARALLEL_SSHHOST".to_vec(), host.login.host.clone().into_bytes()),
         ];
         if self.settings.hostgroups {
-            env.extend(super::hostgroups::variables(&host.login.groups, placement.arg_groups.as_deref()));
+            env.extend(super::hostgroups::variables(
+                &host.login.groups,
+                placement.arg_groups.as_deref(),
+            ));
         }
         env.extend(self.settings.env.vars.iter().cloned());
         let mut command = self.settings.env.functions.clone();

@@ -279,7 +279,11 @@ fn round_robin_starts_every_slot_even_when_the_input_ends_first() {
     for seq in 1..=3 {
         assert!(d.path(&format!("ran{seq}")).exists(), "job {seq} ran");
     }
-    assert_eq!(joblog_rows(Path::new(&log)).len(), 1, "only the job with input is logged");
+    assert_eq!(
+        joblog_rows(Path::new(&log)).len(),
+        1,
+        "only the job with input is logged"
+    );
     let r = run_with(
         &["-j3", "--pipe", "--roundrobin", "read x && echo $x || exit 9"],
         b"only\n",

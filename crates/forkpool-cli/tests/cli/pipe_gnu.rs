@@ -108,11 +108,32 @@ fn the_same_blocks_and_statuses_as_gnu_parallel() {
         // What parsort reads and runs: each part as the line that reads it.
         (
             "",
-            vec!["--pipepart", "--block", "-1", "--dryrun", "-vv", "sort", "-n", "::::", "s1000"],
+            vec![
+                "--pipepart",
+                "--block",
+                "-1",
+                "--dryrun",
+                "-vv",
+                "sort",
+                "-n",
+                "::::",
+                "s1000",
+            ],
         ),
         (
             "",
-            vec!["--pipepart", "--header", ":", "--block", "6", "--dryrun", "-vv", "wc", "::::", "hdr"],
+            vec![
+                "--pipepart",
+                "--header",
+                ":",
+                "--block",
+                "6",
+                "--dryrun",
+                "-vv",
+                "wc",
+                "::::",
+                "hdr",
+            ],
         ),
         // parsort's stdin: every slot's job starts, the unfed ones are silent.
         (&ten, vec!["--pipe", "--roundrobin", "-j3", "echo {#}; wc -l"]),

@@ -202,7 +202,16 @@ fn hostgroups_on_arguments_choose_the_hosts() {
     // added as a host of that name, with GNU's warning.
     let r = run(
         f,
-        &["--hgrp", "-S", "1/h1", "echo {} $PARALLEL_SSHHOST", ":::", "x@h1", "y@h2", "z"],
+        &[
+            "--hgrp",
+            "-S",
+            "1/h1",
+            "echo {} $PARALLEL_SSHHOST",
+            ":::",
+            "x@h1",
+            "y@h2",
+            "z",
+        ],
     );
     let lines = r.sorted();
     assert_eq!((r.code, lines[..2].to_vec()), (0, vec!["x h1", "y h2"]), "{}", r.stderr);
@@ -233,7 +242,8 @@ fn pipe_blocks_are_the_remote_jobs_stdin() {
         assert_eq!(total, 1000, "every line went to a job once");
     };
     let mut c = command(f, &["-S", "1/h1,1/h2", "--pipe", "-N100", "echo $(id -un) $(wc -l)"]);
-    c.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped());
+    c.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped());
     c.stderr(std::process::Stdio::piped());
     let mut child = c.spawn().unwrap();
     let mut stdin = child.stdin.take().unwrap();
@@ -253,7 +263,16 @@ fn pipe_blocks_are_the_remote_jobs_stdin() {
     let file = dir.file("numbers", &input);
     let r = run(
         f,
-        &["-S", "1/h1", "--pipepart", "-a", &file, "--block", "2k", "echo $(id -un) $(wc -l)"],
+        &[
+            "-S",
+            "1/h1",
+            "--pipepart",
+            "-a",
+            &file,
+            "--block",
+            "2k",
+            "echo $(id -un) $(wc -l)",
+        ],
     );
     check(r, 2);
 }
