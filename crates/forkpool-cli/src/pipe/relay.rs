@@ -16,10 +16,13 @@
 //! start, a block ends at the last cut within `--block` bytes; a window
 //! without one grows the block by 30%, with GNU's warning.
 //!
-//! A slow job must not hold up the input: when its pipe is full, the rest
-//! of its block goes into a memfd (a copy, as the spool makes of every
-//! block), which a thread of its own feeds into the job's pipe afterwards,
-//! and the relay moves on to the next block.
+//! A slow job must not hold up the input: while its pipe is full the relay
+//! waits for room, but once the input pipe has stayed full (the producer
+//! held up) for [`PATIENCE`] in all, the rest of the block goes into a
+//! memfd (a copy, as the spool makes of every block), which a thread of
+//! its own feeds into the job's pipe afterwards, and the relay moves on to
+//! the next block, for the next job. A job that reads as fast as the input
+//! comes gets its whole block without a copy.
 //!
 //! Used where a job's block is given once: a second attempt of a job
 //! (`--retries`, `--memfree`, a remote host failing) needs the spool's
@@ -32,6 +35,7 @@ use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use rustix::event::{PollFd, PollFlags};
 use rustix::fs::MemfdFlags;
@@ -51,6 +55,10 @@ pub(crate) type Request = io::Result<Arc<Claim>>;
 /// The size the relay gives its pipes (the input's too): big windows mean
 /// few rounds.
 const PIPE_SIZE: usize = 1 << 20;
+
+/// How long a job may hold up the input (its pipe full, and the input
+/// pipe full behind it) before the rest of its block is spilled.
+const PATIENCE: Duration = Duration::from_millis(5);
 
 enum Note {
     Attached(u64, OwnedFd, Arc<AtomicU64>),
@@ -97,6 +105,7 @@ pub(crate) fn start(
     eof: bool,
 ) -> io::Result<Receiver<Request>> {
     let _ = rustix::pipe::fcntl_setpipe_size(&input, PIPE_SIZE);
+    let input_size = rustix::pipe::fcntl_getpipe_size(&input)?;
     let (peek_read, peek_write) = rustix::pipe::pipe_with(PipeFlags::CLOEXEC)?;
     let _ = rustix::pipe::fcntl_setpipe_size(&peek_write, PIPE_SIZE);
     // tee can duplicate only what the peek pipe holds.
@@ -113,6 +122,7 @@ pub(crate) fn start(
     let (requests, receiver) = sync_channel(0);
     let relay = Relay {
         input,
+        input_size,
         separator,
         block: block.clamp(1, MAX_BLOCK),
         header,
@@ -135,6 +145,8 @@ pub(crate) fn start(
 
 struct Relay {
     input: OwnedFd,
+    /// The input pipe's size: full, it holds its producer up.
+    input_size: usize,
     separator: Separator,
     block: u64,
     header: Arc<[u8]>,
@@ -181,7 +193,7 @@ impl Relay {
                 }
             };
             let Some((fd, sent)) = attached else { continue };
-            if let Err(e) = self.relay_block(Out::new(fd, sent)) {
+            if let Err(e) = self.relay_block(Out::new(fd, sent, self.input_size)) {
                 let _ = self.requests.send(Err(e));
                 return;
             }
@@ -221,7 +233,7 @@ impl Relay {
 
     /// One block into `out` (see the module docs).
     fn relay_block(&mut self, mut out: Out) -> io::Result<()> {
-        out.put(&self.header)?;
+        out.put(&self.input, &self.header)?;
         // Input bytes in the block so far: they end at a cut.
         let mut sent = 0u64;
         loop {
@@ -231,7 +243,7 @@ impl Relay {
                     // The window is all in the carry.
                     if let Some(cut) = self.separator.last_cut(&self.carry[..limit]) {
                         let rest = self.carry.split_off(cut);
-                        out.put(&std::mem::replace(&mut self.carry, rest))?;
+                        out.put(&self.input, &std::mem::replace(&mut self.carry, rest))?;
                         break;
                     }
                     if sent > 0 {
@@ -239,7 +251,7 @@ impl Relay {
                     }
                     if self.block >= MAX_BLOCK {
                         let rest = self.carry.split_off(limit);
-                        out.put(&std::mem::replace(&mut self.carry, rest))?;
+                        out.put(&self.input, &std::mem::replace(&mut self.carry, rest))?;
                         break;
                     }
                     self.block = grow_block(self.block);
@@ -249,7 +261,7 @@ impl Relay {
                 // rest is a carry as any other.
                 if let Some(cut) = self.separator.last_cut(&self.carry) {
                     let rest = self.carry.split_off(cut);
-                    out.put(&std::mem::replace(&mut self.carry, rest))?;
+                    out.put(&self.input, &std::mem::replace(&mut self.carry, rest))?;
                     sent += cut as u64;
                 }
                 self.raw = false;
@@ -258,7 +270,7 @@ impl Relay {
             if avail == 0 {
                 // The end of the input: what is left is the last block.
                 let carry = std::mem::take(&mut self.carry);
-                out.put(&carry)?;
+                out.put(&self.input, &carry)?;
                 break;
             }
             let carried = self.carry.len();
@@ -272,11 +284,11 @@ impl Relay {
                 Some(cut) => {
                     let mut carry = std::mem::take(&mut self.carry);
                     let moved = if cut <= carried {
-                        out.put(&carry[..cut])?;
+                        out.put(&self.input, &carry[..cut])?;
                         self.carry = carry.split_off(cut);
                         0
                     } else {
-                        out.put(&carry)?;
+                        out.put(&self.input, &carry)?;
                         out.splice_from(&self.input, cut - carried)?;
                         cut - carried
                     };
@@ -295,7 +307,7 @@ impl Relay {
                     if self.block >= MAX_BLOCK {
                         // GNU stops growing here, and passes the window whole.
                         let carry = std::mem::take(&mut self.carry);
-                        out.put(&carry)?;
+                        out.put(&self.input, &carry)?;
                         out.splice_from(&self.input, n)?;
                         break;
                     }
@@ -387,6 +399,9 @@ enum Peeked {
 /// then a memfd that a thread of its own feeds into the pipe.
 struct Out {
     pipe: OwnedFd,
+    input_size: usize,
+    /// How long the job has held the input up so far.
+    stalled: Duration,
     sent: Arc<AtomicU64>,
     spill: Option<(File, u64)>,
     /// The job stopped reading (its pipe is `/dev/null` now): what is
@@ -395,10 +410,12 @@ struct Out {
 }
 
 impl Out {
-    fn new(pipe: OwnedFd, sent: Arc<AtomicU64>) -> Out {
+    fn new(pipe: OwnedFd, sent: Arc<AtomicU64>, input_size: usize) -> Out {
         let _ = rustix::io::ioctl_fionbio(&pipe, true);
         Out {
             pipe,
+            input_size,
+            stalled: Duration::ZERO,
             sent,
             spill: None,
             gone: false,
@@ -409,8 +426,37 @@ impl Out {
         self.sent.fetch_add(n as u64, Ordering::Relaxed);
     }
 
+    /// The job's pipe is full: waits for room; false once the job has
+    /// held the input up for [`PATIENCE`] (the rest of its block is then
+    /// spilled).
+    fn wait_for_room(&mut self, input: &OwnedFd) -> io::Result<bool> {
+        let tick = rustix::event::Timespec {
+            tv_sec: 0,
+            tv_nsec: 1_000_000,
+        };
+        loop {
+            if self.stalled >= PATIENCE {
+                return Ok(false);
+            }
+            let start = Instant::now();
+            let mut fds = [PollFd::new(&self.pipe, PollFlags::OUT)];
+            let ready = match rustix::event::poll(&mut fds, Some(&tick)) {
+                Ok(n) => n > 0,
+                Err(Errno::INTR) => false,
+                Err(e) => return Err(e.into()),
+            };
+            let queued = rustix::io::ioctl_fionread(input).unwrap_or(0);
+            if usize::try_from(queued).unwrap_or(usize::MAX) >= self.input_size {
+                self.stalled += start.elapsed();
+            }
+            if ready {
+                return Ok(true);
+            }
+        }
+    }
+
     /// Writes `data`.
-    fn put(&mut self, mut data: &[u8]) -> io::Result<()> {
+    fn put(&mut self, input: &OwnedFd, mut data: &[u8]) -> io::Result<()> {
         if self.gone {
             return Ok(());
         }
@@ -422,7 +468,11 @@ impl Out {
                         data = &data[n..];
                     }
                     Err(Errno::INTR) => {}
-                    Err(Errno::AGAIN) => break,
+                    Err(Errno::AGAIN) => {
+                        if !self.wait_for_room(input)? {
+                            break;
+                        }
+                    }
                     // The job is gone: the block goes nowhere.
                     Err(_) => return self.discard(),
                 }
@@ -458,7 +508,11 @@ impl Out {
                         n -= m;
                     }
                     Err(Errno::INTR) => {}
-                    Err(Errno::AGAIN) => break,
+                    Err(Errno::AGAIN) => {
+                        if !self.wait_for_room(input)? {
+                            break;
+                        }
+                    }
                     Err(_) => {
                         // The job is gone: the bytes still leave the input.
                         self.discard()?;
