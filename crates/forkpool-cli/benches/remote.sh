@@ -6,6 +6,7 @@
 #
 #   sudo bash crates/forkpool-cli/benches/remote.sh         # ~20 min on 2 cores (GNU parallel is slow)
 #   JOBS=200 RUNS=1 sudo bash crates/forkpool-cli/benches/remote.sh
+#   GNU=0 sudo bash crates/forkpool-cli/benches/remote.sh   # without GNU parallel's rows (minutes, not an hour)
 #
 # Needs root (to run sshd on a free loopback port and create the user
 # forkpool-test), openssh-server, rsync, hyperfine, python3 and GNU
@@ -15,6 +16,7 @@ set -euo pipefail
 JOBS=${JOBS:-1000}
 RUNS=${RUNS:-3}
 GNU_RUNS=${GNU_RUNS:-1}
+GNU=${GNU:-1}
 USER_NAME=forkpool-test
 
 root=$(cd "$(dirname "$0")/../../.." && pwd)
@@ -106,9 +108,13 @@ hyperfine --style basic --warmup 1 --runs "$RUNS" --export-json "$work/fp.json" 
     -n "forkpool -S $hosts" "$forkpool -S $hosts echo {} <$work/input >/dev/null" \
     -n "forkpool -M -S $hosts" "$forkpool -M -S $hosts echo {} <$work/input >/dev/null" \
     -n "forkpool --no-controlmaster -S $hosts" "$forkpool --no-controlmaster -S $hosts echo {} <$work/input >/dev/null" >&2
-hyperfine --style basic --runs "$GNU_RUNS" --export-json "$work/gnu.json" \
-    -n "GNU parallel -S $hosts" "HOME=$work/home parallel -S $hosts echo {} <$work/input >/dev/null" \
-    -n "GNU parallel -M -S $hosts" "HOME=$work/home parallel -M -S $hosts echo {} <$work/input >/dev/null" >&2
+if [ "$GNU" = 1 ]; then
+    hyperfine --style basic --runs "$GNU_RUNS" --export-json "$work/gnu.json" \
+        -n "GNU parallel -S $hosts" "HOME=$work/home parallel -S $hosts echo {} <$work/input >/dev/null" \
+        -n "GNU parallel -M -S $hosts" "HOME=$work/home parallel -M -S $hosts echo {} <$work/input >/dev/null" >&2
+else
+    echo '{"results": []}' >"$work/gnu.json"
+fi
 echo "load after: $(load)" >&2
 
 python3 - "$work" "$JOBS" "$n" "$(nproc)" "$(load)" <<'EOF'
@@ -124,11 +130,15 @@ print("| --- | --- | --- |")
 for name, (mean, sd) in login.items():
     print(f"| {name} | {mean*1000:.1f} ms ± {sd*1000:.1f} | |")
 slope = (perjob["2N"][0] - perjob["N"][0]) / n
-print(f"| forkpool per-job overhead, one host, one slot, shared connection ({n} more jobs) | | **{slope*1000:.1f} ms** |")
+floor = login.get("through a ControlMaster (ssh -S SOCKET h1 true)", (None, 0))[0]
+against = f" ({slope/floor:.2f}x the ControlMaster session above)" if floor else ""
+print(f"| forkpool per-job overhead, one host, one slot, shared connection ({n} more jobs) | | **{slope*1000:.1f} ms**{against} |")
 print()
 print("| command | total | per job | GNU parallel -S / this | GNU parallel -M / this |")
 print("| --- | --- | --- | --- | --- |")
-g, gm = gnu[f"GNU parallel -S h1,h2,h3,h4"][0], gnu[f"GNU parallel -M -S h1,h2,h3,h4"][0]
+g = gnu.get("GNU parallel -S h1,h2,h3,h4", (None, 0))[0]
+gm = gnu.get("GNU parallel -M -S h1,h2,h3,h4", (None, 0))[0]
+ratio = lambda base, mean: f"{base/mean:.1f}x" if base else "n/a"
 for name, (mean, sd) in list(fp.items()) + list(gnu.items()):
-    print(f"| `{name}` | {mean:.2f} s ± {sd:.2f} | {mean/jobs*1000:.1f} ms | {g/mean:.1f}x | {gm/mean:.1f}x |")
+    print(f"| `{name}` | {mean:.2f} s ± {sd:.2f} | {mean/jobs*1000:.1f} ms | {ratio(g, mean)} | {ratio(gm, mean)} |")
 EOF

@@ -95,7 +95,7 @@ impl Reader {
         if !item.contains(&0) {
             return Ok(Some(item));
         }
-        tell!(
+        warning!(
             "Warning: A NUL character in the input was replaced with \\0.\n\
              Warning: NUL cannot be passed through in the argument list.\n\
              Warning: Did you mean to use the --null option?"

@@ -36,9 +36,17 @@ pub(crate) struct Job {
     pub(crate) evaluated: Option<Evaluated>,
     /// `--pipe`: what it reads.
     pub(crate) stdin: Option<crate::pipe::Stdin>,
+    /// `--hostgroups`: the host groups that may run it (`None`: any).
+    pub(crate) hostgroups: Option<Vec<String>>,
 }
 
 impl Job {
+    /// Job 1 of these records (for tests elsewhere).
+    #[cfg(test)]
+    pub(crate) fn for_test(records: Vec<Record>) -> Job {
+        Job::new(1, records)
+    }
+
     fn new(seq: u64, records: Vec<Record>) -> Job {
         let args = records.iter().flatten().cloned().collect();
         Job {
@@ -48,6 +56,7 @@ impl Job {
             total: None,
             evaluated: None,
             stdin: None,
+            hostgroups: None,
         }
     }
 
@@ -316,6 +325,7 @@ pub(crate) fn prepare(config: &Config) -> Result<Prepared, UsageError> {
         config.measure(),
     );
     source.input_may_block = input_may_block;
+    source.hostgroups = config.remote.hostgroups;
     let (jobs, pipe, ahead): (Box<dyn Jobs>, _, _) = match &config.pipe {
         None => {
             source.evaluator = Some(evaluator.clone());
@@ -380,6 +390,8 @@ pub(crate) struct JobSource {
     ahead: Ahead,
     /// Reading may wait on another process.
     pub(crate) input_may_block: bool,
+    /// `--hostgroups`: arguments name their host groups.
+    pub(crate) hostgroups: bool,
 }
 
 impl std::fmt::Debug for JobSource {
@@ -415,6 +427,7 @@ impl JobSource {
             evaluator: None,
             ahead: Ahead::default(),
             input_may_block: false,
+            hostgroups: false,
         }
     }
 
@@ -524,7 +537,10 @@ impl JobSource {
         if records.is_empty() && self.batching != Batching::Count(0) {
             return Ok(None);
         }
-        let job = Job::new(self.next_seq, records);
+        let mut job = Job::new(self.next_seq, records);
+        if self.hostgroups {
+            crate::remote::hostgroups::take(&mut job);
+        }
         self.next_seq += 1;
         Ok(Some(job))
     }

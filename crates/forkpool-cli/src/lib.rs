@@ -51,22 +51,35 @@ macro_rules! tell {
 }
 
 /// `tell!` for an error, each line after `Error: `, as GNU parallel words
-/// its errors (`parallel: Error: ...`).
+/// its errors (`parallel: Error: ...`). Every error the program reports,
+/// before or while running jobs, goes through here, so all of them have
+/// the same form. (A line that has the prefix already keeps just the one.)
 macro_rules! error {
     ($($arg:tt)*) => {{
-        let message = format!($($arg)*);
-        let message: Vec<String> = message.split('\n').map(|line| format!("Error: {line}")).collect();
-        tell!("{}", message.join("\n"));
+        tell!("{}", $crate::prefixed("Error: ", &format!($($arg)*)));
     }};
 }
 
 /// `tell!` for a warning, each line after `Warning: `, as GNU parallel's.
 macro_rules! warning {
     ($($arg:tt)*) => {{
-        let message = format!($($arg)*);
-        let message: Vec<String> = message.split('\n').map(|line| format!("Warning: {line}")).collect();
-        tell!("{}", message.join("\n"));
+        tell!("{}", $crate::prefixed("Warning: ", &format!($($arg)*)));
     }};
+}
+
+/// `message` with `prefix` in front of every line that lacks it.
+fn prefixed(prefix: &str, message: &str) -> String {
+    let lines: Vec<String> = message
+        .split('\n')
+        .map(|line| {
+            if line.starts_with(prefix) {
+                line.to_owned()
+            } else {
+                format!("{prefix}{line}")
+            }
+        })
+        .collect();
+    lines.join("\n")
 }
 
 mod completion;
@@ -173,7 +186,7 @@ fn run_invocation(args: &[OsString]) -> i32 {
                 0
             }
             Err(e) => {
-                tell!("{e}");
+                error!("{e}");
                 255
             }
         };
@@ -182,7 +195,7 @@ fn run_invocation(args: &[OsString]) -> i32 {
         return match env::record() {
             Ok(()) => 0,
             Err(e) => {
-                tell!("{e}");
+                error!("{e}");
                 255
             }
         };
@@ -243,5 +256,17 @@ fn one_line(e: &clap::Error) -> String {
             format!("Option {option} requires an argument")
         }
         _ => first.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefixed;
+
+    #[test]
+    fn every_line_gets_the_prefix_once() {
+        assert_eq!(prefixed("Error: ", "a\nb"), "Error: a\nError: b");
+        assert_eq!(prefixed("Error: ", "Error: a\nb"), "Error: a\nError: b");
+        assert_eq!(prefixed("Warning: ", "Warning: x"), "Warning: x");
     }
 }

@@ -89,19 +89,19 @@ pub(crate) fn run(args: Vec<OsString>) -> i32 {
             return 0;
         }
         Err(e) => {
-            tell!("{}", super::one_line(&e));
+            error!("{}", super::one_line(&e));
             return 255;
         }
     };
     let url = match broker_url(&flags) {
         Ok(url) => url,
         Err(message) => {
-            tell!("{message}");
+            error!("{message}");
             return 255;
         }
     };
     let Some((program, program_args)) = flags.program.split_first() else {
-        tell!("forkpool node: no program to start");
+        error!("forkpool node: no program to start");
         return 255;
     };
     if let Err(message) = check_program(program) {
@@ -118,7 +118,7 @@ pub(crate) fn run(args: Vec<OsString>) -> i32 {
     }
     // Only returns if the program could not be started.
     let error = command.exec();
-    tell!("cannot start {}: {error}", display(program));
+    error!("cannot start {}: {error}", display(program));
     match error.kind() {
         std::io::ErrorKind::NotFound => 127,
         _ => 126,

@@ -272,7 +272,7 @@ impl<'c> Runner<'c> {
         if let Some(table) = table {
             if config.resume != Resume::No && joblog.is_none() {
                 // A table is not read back; GNU parallel says the same.
-                tell!("Warning: --resume --results .csv/.tsv/.json is not supported yet");
+                warning!("--resume --results .csv/.tsv/.json is not supported yet");
             }
             printer.set_table(table);
         }
@@ -387,8 +387,10 @@ impl<'c> Runner<'c> {
         }
     }
 
+    /// A run-time error: said (as every error, `Error: ...`), and the run
+    /// stops.
     fn fatal(&mut self, message: &str) {
-        tell!("{message}");
+        error!("{message}");
         self.stop_and_kill(Stop::Fatal, Killed::Signal);
     }
 
@@ -445,7 +447,7 @@ impl<'c> Runner<'c> {
                 if let Some(failed) = EvalError::of(&e) {
                     // A perl expression failed: no new job starts; those
                     // running finish, and the run exits with 255.
-                    tell!("{failed}");
+                    error!("{failed}");
                     self.stop.get_or_insert(Stop::Fatal);
                 } else {
                     self.fatal(&format!("cannot read input: {}", io_reason(&e)));
@@ -491,7 +493,7 @@ impl<'c> Runner<'c> {
         if let Some(job) = self.retry.pop_front().or_else(|| self.next_new_job().map(|j| (j, 0))) {
             self.retry.push_front(job);
             if let Some(message) = self.gate.at_bound_warning() {
-                self.progress.suspend(|| tell!("{message}"));
+                self.progress.suspend(|| warning!("{message}"));
             }
         }
     }
@@ -547,7 +549,7 @@ impl<'c> Runner<'c> {
         if let Some(evaluator) = &self.at_launch
             && let Err((_, failed)) = evaluator.evaluate(&mut [&mut job], slot)
         {
-            tell!("{failed}");
+            error!("{failed}");
             self.free_slots.insert(slot);
             self.stop.get_or_insert(Stop::Fatal);
             return Launched::Yes;
@@ -594,7 +596,7 @@ impl<'c> Runner<'c> {
             }
             let max = self.config.max_line;
             self.progress.suspend(|| {
-                tell!("Error: Command line too long ({len} >= {max}) at input {index}: {shown}");
+                error!("Command line too long ({len} >= {max}) at input {index}: {shown}");
             });
             return Launched::Yes;
         }
@@ -661,7 +663,9 @@ impl<'c> Runner<'c> {
             }
             let command = line.clone();
             let mut shown = if self.config.show.stdout > 1 {
-                shown_as_run.to_vec()
+                // A --pipepart job: with the reader of its part, as GNU
+                // shows it (`parsort` runs these lines).
+                crate::pipe::shown::as_run(job.stdin.as_ref(), shown_as_run).unwrap_or_else(|| shown_as_run.to_vec())
             } else {
                 line
             };
@@ -787,11 +791,12 @@ impl<'c> Runner<'c> {
                     .as_ref()
                     .map(|code| crate::invocation::parallel_env::wrap(code, &self.config.shell, &line));
                 let to_run = wrapped.as_deref().unwrap_or(&line).to_vec();
-                // A --pipe job runs here, where its input is.
-                let remote = if input.is_none() {
-                    self.remote_launch(&mut running, &to_run)
-                } else {
-                    None
+                // A --pipe job's block is its remote command's stdin, through
+                // ssh, as in GNU parallel; but --cat's and --fifo's files are
+                // made here, so those jobs run here.
+                let remote = match &input {
+                    Some(input) if !input.is_plain_stdin() => None,
+                    input => self.remote_launch(&mut running, &to_run, input.as_ref()),
                 };
                 let spawned = if let Some(spawned) = remote {
                     spawned
@@ -823,9 +828,10 @@ impl<'c> Runner<'c> {
                         Ok(attached) => running.input = Some(attached),
                         Err(e) => self.fatal(&format!("cannot give job {} its input: {e}", running.job.seq)),
                     }
-                    if self.config.retries == 1 && self.config.memfree.is_none() {
+                    if self.config.retries == 1 && self.config.memfree.is_none() && running.placement.is_none() {
                         // No second attempt (--retries, or --memfree killing
-                        // it to run it again): the block is the writer's alone.
+                        // it to run it again, or its host failing under it):
+                        // the block is the writer's alone.
                         running.job.stdin = None;
                     }
                 }
@@ -892,7 +898,7 @@ impl<'c> Runner<'c> {
         let (published, failure) = self.settle_files(&mut running);
         if let Some(message) = failure {
             // As GNU parallel: the compressor failed, so did the job.
-            self.progress.suspend(|| tell!("{message}"));
+            self.progress.suspend(|| error!("{message}"));
             exitval = 255;
         }
         let out_file = running.out_file.take();
@@ -912,13 +918,26 @@ impl<'c> Runner<'c> {
             ..
         } = running;
         // Its --cat/--fifo file goes now; the joblog wants what it was sent.
+        let virgin = input.as_ref().is_some_and(crate::pipe::Attached::virgin);
         let send = send + input.map_or(0, |input| input.sent());
         self.free_slots.insert(slot);
-        if killed == Some(Killed::Halt) {
-            // `--halt now` killed it: as in GNU parallel, it did not
-            // happen (no output, no joblog line, no count).
+        if killed == Some(Killed::Halt) || virgin {
+            // `--halt now` killed it, or it is a --round-robin job the
+            // input did not reach: as in GNU parallel, it did not happen
+            // (no output, no joblog line, no count).
+            if let Some(file) = out_file.filter(|_| virgin) {
+                file.remove();
+            }
             self.printer.discard(job.seq);
-            self.tally.started -= 1;
+            if virgin {
+                // GNU parallel still counts its exit status.
+                self.tally.completed += 1;
+                if failed {
+                    self.tally.failed += 1;
+                }
+            } else {
+                self.tally.started -= 1;
+            }
             self.progress.update(self.running.len(), self.tally.completed);
             return;
         }

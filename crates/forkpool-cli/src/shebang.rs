@@ -34,7 +34,7 @@ impl ShebangFlags {
     /// `--shebang` or `--shebang-wrap` not first: GNU parallel's warning.
     pub(crate) fn warn_if_misplaced(&self) {
         if self.shebang || self.shebang_wrap {
-            tell!("Warning: --shebang and --shebang-wrap must be the first argument.");
+            warning!("--shebang and --shebang-wrap must be the first argument.");
         }
     }
 }

@@ -38,7 +38,7 @@ impl TmplFlags {
     /// to hosts, where `--cleanup` removes transferred files too.
     pub(crate) fn resolve(&self, remote: bool) -> Result<Vec<Source>, String> {
         if self.cleanup && self.template.is_empty() && !remote {
-            tell!("Warning: --cleanup ignored as there are no remote --sshlogin.");
+            warning!("--cleanup ignored as there are no remote --sshlogin.");
         }
         self.template
             .iter()

@@ -1337,7 +1337,10 @@ fn an_unwritable_stderr_or_stdout_does_not_stop_the_run_but_fails_it() {
     let stderr = String::from_utf8_lossy(&both_ran.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(
-        stderr.contains("cannot write output: No space left on device"),
+        stderr.contains(&format!(
+            "{}: Error: cannot write output: No space left on device",
+            "forkpool"
+        )),
         "{stderr}"
     );
     let gnu = Command::new("parallel")

@@ -138,7 +138,7 @@ pub(crate) fn resolve(jobs: Option<&str>, per_job: system::Cost) -> Result<Slots
                 && let Some(scarce) = bound.scarce
             {
                 // As GNU parallel: say so at once, and run what fits.
-                tell!("{}", bound.message(scarce, bound.jobs));
+                warning!("{}", bound.message(scarce, bound.jobs));
             }
             (n.min(bound.jobs), false)
         }

@@ -138,6 +138,7 @@ impl Runtime {
             Stdin::Spooled(block) => {
                 let part = FilePart {
                     file: block.file.clone(),
+                    path: None,
                     header: Arc::from(&[][..]),
                     range: super::part::Range {
                         start: 0,
@@ -151,6 +152,7 @@ impl Runtime {
                 let len = file.metadata()?.len();
                 let part = FilePart {
                     file,
+                    path: None,
                     header: Arc::from(&[][..]),
                     range: super::part::Range { start: 0, end: len },
                 };
@@ -160,13 +162,22 @@ impl Runtime {
                 let sent = Arc::new(AtomicU64::new(0));
                 (Sent::Counted(sent.clone()), Feeding::Dealt(write, claim, sent))
             }
+            Stdin::Relayed(claim) => {
+                let sent = Arc::new(AtomicU64::new(0));
+                (Sent::Counted(sent.clone()), Feeding::Relayed(write, claim, sent))
+            }
             Stdin::Tee(claim) => {
                 let sent = Arc::new(AtomicU64::new(0));
                 (Sent::Counted(sent.clone()), Feeding::Tee(write, claim, sent))
             }
         };
+        let dealt = match &feeding {
+            Feeding::Dealt(_, _, counted) => Some(counted.clone()),
+            _ => None,
+        };
         let sent = if self.count_sent { sent } else { Sent::Known(0) };
-        let attached = Attached::new(sent, tmp.clone());
+        let mut attached = Attached::new(sent, tmp.clone());
+        attached.dealt = dealt;
         let (input, prefix, relay) = match (self.sink, tmp) {
             (Sink::Fifo, Some(path)) => {
                 rustix::fs::mkfifoat(rustix::fs::CWD, &path, rustix::fs::Mode::RUSR | rustix::fs::Mode::WUSR)?;
@@ -196,6 +207,7 @@ enum Feeding {
     Write(OwnedFd, Arc<Block>),
     Splice(OwnedFd, Arc<FilePart>),
     Dealt(OwnedFd, Arc<super::robin::Claim>, Arc<AtomicU64>),
+    Relayed(OwnedFd, Arc<super::relay::Claim>, Arc<AtomicU64>),
     Tee(OwnedFd, Arc<super::tee::Claim>, Arc<AtomicU64>),
 }
 
@@ -231,6 +243,13 @@ impl std::fmt::Debug for Launch {
 }
 
 impl Launch {
+    /// Whether the job just reads its stdin (no `--cat` file, no `--fifo`):
+    /// then any command that passes its stdin on can take it (ssh, for a
+    /// remote job).
+    pub(crate) fn is_plain_stdin(&self) -> bool {
+        self.prefix.is_none() && self.relay.is_none()
+    }
+
     /// The job was spawned: fill its pipe. Returns what stays with the job
     /// until it ends.
     pub(crate) fn start(mut self) -> io::Result<Attached> {
@@ -245,6 +264,7 @@ impl Launch {
             Some(Feeding::Write(fd, block)) => write_block(fd, block)?,
             Some(Feeding::Splice(fd, part)) => spawn("forkpool-part", move || splice_part(&fd, &part))?,
             Some(Feeding::Dealt(fd, claim, sent)) => claim.attach(fd, sent),
+            Some(Feeding::Relayed(fd, claim, sent)) => claim.attach(fd, sent),
             Some(Feeding::Tee(fd, claim, sent)) => claim.attach(fd, sent),
         }
         Ok(std::mem::replace(
@@ -261,6 +281,8 @@ pub(crate) struct Attached {
     sent: Sent,
     file: Option<PathBuf>,
     ended: Arc<AtomicBool>,
+    /// `--round-robin`: what the dealer wrote to the job.
+    dealt: Option<Arc<AtomicU64>>,
 }
 
 #[derive(Debug)]
@@ -275,7 +297,14 @@ impl Attached {
             sent,
             file,
             ended: Arc::new(AtomicBool::new(false)),
+            dealt: None,
         }
+    }
+
+    /// A `--round-robin` job that was sent nothing: GNU parallel leaves
+    /// such a job out of its output and joblog (see `robin`).
+    pub(crate) fn virgin(&self) -> bool {
+        self.dealt.as_ref().is_some_and(|n| n.load(Ordering::Relaxed) == 0)
     }
 
     /// Bytes given to the job.

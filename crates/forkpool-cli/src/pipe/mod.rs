@@ -7,7 +7,9 @@
 //! - `separator` and `header`: where records meet (`--recstart`,
 //!   `--recend`, `--regexp`), and the header repeated in every block;
 //! - `cutter`: a stream (standard input) cut into blocks in bounded memory;
-//!   `spool`: a pipe cut the plain way, into memfds, without reading it;
+//!   `relay`: a pipe cut the plain way, its bytes spliced to the jobs'
+//!   pipes without reading them; `spool`: the same into memfds, for jobs
+//!   that may need their block again;
 //! - `part`: a seekable file cut by position, reading only around the cuts
 //!   (`--pipepart`, and `--pipe` from a regular file);
 //! - `source`: blocks and `:::` arguments made into jobs;
@@ -15,6 +17,7 @@
 //!   the file, by a thread of its own so that no job can stall the run;
 //! - `robin` and `tee`: `--round-robin` and `--tee`, whose jobs are fed by
 //!   one thread for the whole run (`claim`: a job's seat there);
+//! - `shown`: a `--pipepart` job as `-v -v` shows it (GNU's reader line);
 //! - `tmp`: the private directory of `--cat` and `--fifo`, removed even if
 //!   we are killed.
 
@@ -24,9 +27,11 @@ mod deliver;
 pub(crate) mod flags;
 mod header;
 mod part;
+mod relay;
 mod robin;
 mod separator;
 pub(crate) mod settings;
+pub(crate) mod shown;
 mod source;
 mod spool;
 mod tee;
@@ -62,6 +67,8 @@ impl Drop for Block {
 #[derive(Debug)]
 pub(crate) struct FilePart {
     pub(crate) file: Arc<File>,
+    /// `--pipepart`: the file's name (for `-v -v`, see `shown`).
+    pub(crate) path: Option<Arc<PathBuf>>,
     pub(crate) header: Arc<[u8]>,
     pub(crate) range: part::Range,
 }
@@ -82,6 +89,8 @@ pub(crate) enum Stdin {
     Part(Arc<FilePart>),
     /// `--round-robin`: what the distributor deals this job.
     Dealt(Arc<robin::Claim>),
+    /// A plain `--pipe` from a pipe: what the relay moves to this job.
+    Relayed(Arc<relay::Claim>),
     /// `--tee`: all of standard input.
     Tee(Arc<tee::Claim>),
     /// `--pipepart --tee`: the whole file.
@@ -95,6 +104,7 @@ impl PartialEq for Stdin {
             (Stdin::Spooled(a), Stdin::Spooled(b)) => Arc::ptr_eq(a, b),
             (Stdin::Part(a), Stdin::Part(b)) => Arc::ptr_eq(a, b),
             (Stdin::Dealt(a), Stdin::Dealt(b)) => Arc::ptr_eq(a, b),
+            (Stdin::Relayed(a), Stdin::Relayed(b)) => Arc::ptr_eq(a, b),
             (Stdin::Tee(a), Stdin::Tee(b)) => Arc::ptr_eq(a, b),
             (Stdin::File(a), Stdin::File(b)) => a == b,
             _ => false,

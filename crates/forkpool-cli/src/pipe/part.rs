@@ -262,7 +262,7 @@ pub(crate) fn grow_block(old: u64) -> u64 {
         return old;
     }
     let new = ((old as f64 * 1.3 + 1.0).ceil() as u64).min(MAX_BLOCK);
-    tell!("Warning: A record was longer than {old}. Increasing to --blocksize {new}.");
+    warning!("A record was longer than {old}. Increasing to --blocksize {new}.");
     new
 }
 

@@ -9,6 +9,13 @@
 //! until a pipe has room and writes on. So a slow job holds one block at
 //! most, and memory holds a block per job.
 //!
+//! As in GNU parallel, whose jobs all start before the first block, every
+//! slot gets its job even when the input ends first: those jobs read
+//! end-of-file at once, and as in GNU (which passes over a job that was
+//! sent nothing), the run leaves them out of its output and joblog (their
+//! exit status still counts, as there). (`parsort` counts on it: each of its jobs feeds a named pipe
+//! that a `sort` waits on.)
+//!
 //! Jobs are asked for through a channel read by the job source; the run
 //! loop starts them and hands their pipe over with [`Claim::attach`]. A
 //! job that is never started (the run stopped first) drops its claim, and
@@ -137,14 +144,47 @@ impl Dealer {
                 Ok(None) => break,
                 Err(e) => {
                     let _ = self.requests.send(Err(e));
-                    break;
+                    return self.finish();
                 }
             }
         }
-        // Write out what is left, then close every pipe: end of input.
-        while self.seats.iter().any(Seat::busy) {
+        // The slots the input did not reach get their jobs too, with
+        // nothing to read.
+        while self.issued() < self.slots {
+            if !self.issue(Vec::new()) {
+                return;
+            }
+        }
+        self.finish();
+    }
+
+    /// Writes out what is left, then closes every pipe: end of input. (A
+    /// job not started yet is waited for, so that its pipe is closed too.)
+    fn finish(mut self) {
+        while self.seats.iter().any(|s| s.busy() || s.fd.is_none()) {
             self.wait();
         }
+    }
+
+    /// How many jobs were asked for.
+    fn issued(&self) -> usize {
+        usize::try_from(self.next_seq - 1).unwrap_or(usize::MAX)
+    }
+
+    /// Asks for a new job, which starts on `data`; false if the run is
+    /// gone.
+    fn issue(&mut self, data: Vec<u8>) -> bool {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let claim = Arc::new(Claim::new(seq, self.shared.clone()));
+        self.seats.push(Seat {
+            seq,
+            fd: None,
+            sent: None,
+            pending: data,
+            written: 0,
+        });
+        self.requests.send(Ok(claim)).is_ok()
     }
 
     /// Gives `block` to a job; false if the run is gone.
@@ -160,17 +200,7 @@ impl Dealer {
                     Some(separator) => separator.remove(&data),
                     None => data,
                 };
-                let seq = self.next_seq;
-                self.next_seq += 1;
-                let claim = Arc::new(Claim::new(seq, self.shared.clone()));
-                self.seats.push(Seat {
-                    seq,
-                    fd: None,
-                    sent: None,
-                    pending: data,
-                    written: 0,
-                });
-                return self.requests.send(Ok(claim)).is_ok();
+                return self.issue(data);
             }
             let n = self.seats.len();
             // As in GNU parallel, whose jobs all start before the first

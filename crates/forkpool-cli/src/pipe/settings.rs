@@ -135,7 +135,7 @@ impl Settings {
                 )));
             }
             (Mode::Pipe, BlockSize::Bytes(n)) if n > MAX_BLOCK => {
-                tell!("Warning: --blocksize >= 2G causes problems. Using 2G-1.");
+                warning!("--blocksize >= 2G causes problems. Using 2G-1.");
                 BlockSize::Bytes(MAX_BLOCK)
             }
             (_, block) => block,

@@ -176,9 +176,19 @@ pub(crate) fn prepare(
                     let remove = settings.remove_separators.then(|| settings.separator.clone());
                     if let Some(pipe) = piped_stdin().filter(|_| plain) {
                         let (read, eof) = cutter.into_rest();
-                        let spool = Spool::new(pipe, settings.separator.clone(), block, header, &read, eof)
-                            .map_err(|e| fail("cannot read input", e))?;
-                        Blocks::Spool(spool)
+                        // A job's block given once (no second attempt, and
+                        // jobs do start): relayed; else kept in memfds.
+                        let once = config.retries <= 1 && config.memfree.is_none() && !config.remote.has_hosts();
+                        if once && !dry {
+                            let requests =
+                                super::relay::start(pipe, settings.separator.clone(), block, header, read, eof)
+                                    .map_err(|e| fail("cannot read input", e))?;
+                            Blocks::Relay(requests)
+                        } else {
+                            let spool = Spool::new(pipe, settings.separator.clone(), block, header, &read, eof)
+                                .map_err(|e| fail("cannot read input", e))?;
+                            Blocks::Spool(spool)
+                        }
                     } else if settings.round_robin && !dry {
                         let requests = super::robin::start(cutter, header, remove, slots)
                             .map_err(|e| fail("cannot start --round-robin", e))?;
@@ -196,7 +206,10 @@ pub(crate) fn prepare(
             }
         }
     };
-    let may_block = matches!(blocks, Blocks::Stream { .. } | Blocks::Spool(_) | Blocks::Robin(_));
+    let may_block = matches!(
+        blocks,
+        Blocks::Stream { .. } | Blocks::Spool(_) | Blocks::Robin(_) | Blocks::Relay(_)
+    );
     let pipe_jobs = PipeJobs {
         blocks,
         args,
@@ -374,12 +387,13 @@ enum Blocks {
     },
     Parts {
         files: VecDeque<(PathBuf, Arc<File>, u64)>,
-        current: Option<(Parts, Arc<File>, Arc<[u8]>)>,
+        current: Option<PartedFile>,
         block: u64,
         header: Option<super::header::HeaderRule>,
         separator: Separator,
     },
     Robin(Receiver<Request>),
+    Relay(Receiver<super::relay::Request>),
 }
 
 impl Blocks {
@@ -421,6 +435,7 @@ impl Blocks {
             Blocks::Windows { windows, file, header } => match windows.next_part()? {
                 Some(range) => Ok(Some(Stdin::Part(Arc::new(FilePart {
                     file: file.clone(),
+                    path: None,
                     header: header.clone(),
                     range,
                 })))),
@@ -437,17 +452,24 @@ impl Blocks {
                 header,
                 separator,
             } => loop {
-                if let Some((parts, file, head)) = current {
+                if let Some(PartedFile {
+                    parts,
+                    file,
+                    header: head,
+                    path,
+                }) = current
+                {
                     if let Some(range) = parts.next_part()? {
                         return Ok(Some(Stdin::Part(Arc::new(FilePart {
                             file: file.clone(),
+                            path: Some(path.clone()),
                             header: head.clone(),
                             range,
                         }))));
                     }
                     *current = None;
                 }
-                let Some((_, file, size)) = files.pop_front() else {
+                let Some((path, file, size)) = files.pop_front() else {
                     return Ok(None);
                 };
                 let head = match header {
@@ -455,15 +477,33 @@ impl Blocks {
                     None => Vec::new(),
                 };
                 let parts = Parts::new(file.clone(), size, head.len() as u64, *block, separator.clone());
-                *current = Some((parts, file, Arc::from(head)));
+                *current = Some(PartedFile {
+                    parts,
+                    file,
+                    header: Arc::from(head),
+                    path: Arc::new(path),
+                });
             },
             Blocks::Robin(requests) => match requests.recv() {
                 Ok(Ok(claim)) => Ok(Some(Stdin::Dealt(claim))),
                 Ok(Err(e)) => Err(e),
                 Err(_) => Ok(None),
             },
+            Blocks::Relay(requests) => match requests.recv() {
+                Ok(Ok(claim)) => Ok(Some(Stdin::Relayed(claim))),
+                Ok(Err(e)) => Err(e),
+                Err(_) => Ok(None),
+            },
         }
     }
+}
+
+/// `--pipepart`: the file being cut, with its header and name.
+struct PartedFile {
+    parts: Parts,
+    file: Arc<File>,
+    header: Arc<[u8]>,
+    path: Arc<PathBuf>,
 }
 
 /// One job per block.
@@ -485,15 +525,15 @@ impl Unevaluated for PipeJobs {
         let Some(stdin) = self.blocks.next()? else {
             return Ok(None);
         };
-        let (records, args) = match &mut self.args {
+        let (records, args, hostgroups) = match &mut self.args {
             Some(source) => match source.next_job()? {
-                Some(job) => (job.records, job.args),
+                Some(job) => (job.records, job.args, job.hostgroups),
                 None => {
                     self.args = None;
-                    (Vec::new(), Vec::new())
+                    (Vec::new(), Vec::new(), None)
                 }
             },
-            None => (Vec::new(), Vec::new()),
+            None => (Vec::new(), Vec::new(), None),
         };
         let mut job = Job {
             seq: self.next_seq,
@@ -502,6 +542,7 @@ impl Unevaluated for PipeJobs {
             total: None,
             evaluated: None,
             stdin: Some(stdin),
+            hostgroups,
         };
         self.next_seq += 1;
         self.names.name(&mut job);

@@ -64,15 +64,21 @@ pub(crate) struct Cluster {
 
 impl Cluster {
     /// The hosts of `settings`, none set up yet. `unbounded` is what `-j
-    /// 0` allows in all.
-    pub(crate) fn new(settings: &Settings, unbounded: usize, termseq: TermSeq, nice: i32) -> Result<Cluster, String> {
+    /// 0` allows in all; the masters' sockets go under `tmpdir`.
+    pub(crate) fn new(
+        settings: &Settings,
+        unbounded: usize,
+        termseq: TermSeq,
+        nice: i32,
+        tmpdir: &std::path::Path,
+    ) -> Result<Cluster, String> {
         let hosts: Vec<Host> = settings
             .logins
             .iter()
             .map(|l| Host::new(l.clone(), &settings.ssh, settings.multiplex))
             .collect();
         let control = if hosts.iter().any(|h| h.multiplex) {
-            Some(ControlDir::create().map_err(|e| format!("cannot create the control socket directory: {e}"))?)
+            Some(ControlDir::create(tmpdir).map_err(|e| format!("cannot create the control socket directory: {e}"))?)
         } else {
             None
         };
@@ -507,7 +513,7 @@ pub(crate) fn reachable(settings: &Settings, termseq: TermSeq) -> Result<Vec<log
     settings.multiplex = super::Multiplex::Never;
     settings.basefiles.clear();
     settings.filter_hosts = true;
-    let mut cluster = Cluster::new(&settings, 1, termseq, 0)?;
+    let mut cluster = Cluster::new(&settings, 1, termseq, 0, &std::env::temp_dir())?;
     let say = |changes: Vec<Change>| {
         for change in changes {
             if let Change::Warning(m) = change {

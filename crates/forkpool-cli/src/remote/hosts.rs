@@ -220,20 +220,26 @@ impl Table {
 
     /// The host job `seq` should go to now, if any. `None` also when the
     /// job should wait for a busy host it has failed on less often.
-    pub(crate) fn pick(&self, seq: u64) -> Option<HostId> {
+    /// `groups`: `--hostgroups`' groups of the job (`None`: any host).
+    pub(crate) fn pick(&self, seq: u64, groups: Option<&[String]>) -> Option<HostId> {
         let failed = self.failures.get(&seq);
         let fails = |id: HostId| failed.and_then(|f| f.get(&id)).copied().unwrap_or(0);
+        let allowed = |id: HostId| super::hostgroups::allows(&self.get(id).login.groups, groups);
         let live = || {
-            self.ids()
-                .filter(|&id| !matches!(self.get(id).phase, Phase::Down | Phase::Retired) && self.get(id).slots > 0)
+            self.ids().filter(|&id| {
+                !matches!(self.get(id).phase, Phase::Down | Phase::Retired) && self.get(id).slots > 0 && allowed(id)
+            })
         };
         let best_anywhere = live().map(fails).min().unwrap_or(0);
         // Among free hosts: fewest failures of this job, then the most
         // free slots (spreading jobs), then the table's order.
-        let chosen = self.ids().filter(|&id| self.get(id).has_room()).min_by_key(|&id| {
-            let h = self.get(id);
-            (fails(id), std::cmp::Reverse(h.slots - h.running), id)
-        })?;
+        let chosen = self
+            .ids()
+            .filter(|&id| self.get(id).has_room() && allowed(id))
+            .min_by_key(|&id| {
+                let h = self.get(id);
+                (fails(id), std::cmp::Reverse(h.slots - h.running), id)
+            })?;
         (fails(chosen) <= best_anywhere).then_some(chosen)
     }
 
@@ -304,14 +310,14 @@ mod tests {
             hosts: vec![host("a", 2), host("b", 2)],
             ..Table::default()
         };
-        let first = t.pick(1).unwrap();
+        let first = t.pick(1, None).unwrap();
         t.get_mut(first).running += 1;
-        let second = t.pick(2).unwrap();
+        let second = t.pick(2, None).unwrap();
         assert_ne!(first, second, "the emptier host first");
         t.get_mut(second).running += 1;
         t.get_mut(HostId(0)).running += 1;
         t.get_mut(HostId(1)).running += 1;
-        assert_eq!(t.pick(3), None, "all busy");
+        assert_eq!(t.pick(3, None), None, "all busy");
     }
 
     #[test]
@@ -322,15 +328,15 @@ mod tests {
         };
         t.failed_on(7, HostId(0));
         t.get_mut(HostId(1)).running = 1;
-        assert_eq!(t.pick(7), None, "b is busy; a is where it failed");
-        assert_eq!(t.pick(8), Some(HostId(0)), "other jobs still go to a");
+        assert_eq!(t.pick(7, None), None, "b is busy; a is where it failed");
+        assert_eq!(t.pick(8, None), Some(HostId(0)), "other jobs still go to a");
         t.get_mut(HostId(1)).running = 0;
-        assert_eq!(t.pick(7), Some(HostId(1)));
+        assert_eq!(t.pick(7, None), Some(HostId(1)));
         t.failed_on(7, HostId(1));
         t.get_mut(HostId(1)).running = 1;
-        assert_eq!(t.pick(7), Some(HostId(0)), "failed everywhere as often: anywhere");
+        assert_eq!(t.pick(7, None), Some(HostId(0)), "failed everywhere as often: anywhere");
         t.get_mut(HostId(1)).phase = Phase::Down;
         t.failed_on(7, HostId(0));
-        assert_eq!(t.pick(7), Some(HostId(0)), "down hosts do not count");
+        assert_eq!(t.pick(7, None), Some(HostId(0)), "down hosts do not count");
     }
 }

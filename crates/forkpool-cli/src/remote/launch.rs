@@ -110,6 +110,8 @@ pub(crate) struct Placement {
     pub(crate) released: bool,
     /// Its stderr is read here: the wrapper says when the job exits 255.
     pub(crate) watched: bool,
+    /// `--hostgroups`: the groups its first argument named.
+    pub(crate) arg_groups: Option<Vec<String>>,
     /// The wrapper said the job itself exited 255.
     pub(crate) said_255: bool,
     /// The end of its stderr held back: it may be the start of what the
@@ -216,6 +218,12 @@ impl Cluster {
             (b"PARALLEL_SSHLOGIN".to_vec(), host.name.clone().into_bytes()),
             (b"PARALLEL_SSHHOST".to_vec(), host.login.host.clone().into_bytes()),
         ];
+        if self.settings.hostgroups {
+            env.extend(super::hostgroups::variables(
+                &host.login.groups,
+                placement.arg_groups.as_deref(),
+            ));
+        }
         env.extend(self.settings.env.vars.iter().cloned());
         let mut command = self.settings.env.functions.clone();
         command.extend_from_slice(line);

@@ -19,6 +19,7 @@
 
 pub(crate) mod cluster;
 pub(crate) mod env;
+pub(crate) mod hostgroups;
 pub(crate) mod hosts;
 pub(crate) mod launch;
 pub(crate) mod login;
@@ -134,6 +135,15 @@ pub(crate) struct RemoteFlags {
     /// Run each job as a Slurm job step (srun --exact -N1 -n1) in the current allocation.
     #[arg(long = "slurm", help_heading = "Remote")]
     pub(crate) slurm: bool,
+    /// An argument ARG@GRP[+GRP...] runs only on hosts of those groups (-S @GRP/host).
+    #[arg(
+        long = "hostgroups",
+        visible_alias = "hgrp",
+        alias = "hostgroup",
+        alias = "hostgrp",
+        help_heading = "Remote"
+    )]
+    pub(crate) hostgroups: bool,
 }
 
 /// Whether jobs share ssh connections (ControlMasters).
@@ -195,6 +205,8 @@ pub(crate) struct Settings {
     /// `-j` as typed: each host's slots follow from it.
     pub(crate) jobs: Option<String>,
     pub(crate) slurm: Option<slurm::Slurm>,
+    /// `--hostgroups`.
+    pub(crate) hostgroups: bool,
 }
 
 impl Settings {
@@ -315,6 +327,7 @@ impl RemoteFlags {
             rsync,
             jobs: shared.jobs.map(str::to_owned),
             slurm,
+            hostgroups: self.hostgroups,
         })
     }
 }

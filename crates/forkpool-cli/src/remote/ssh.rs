@@ -275,10 +275,11 @@ impl Drop for Janitor {
 }
 
 impl ControlDir {
-    /// A new directory under `$TMPDIR`, readable by us alone, and its
-    /// janitor.
-    pub(crate) fn create() -> std::io::Result<ControlDir> {
-        let dir = tempfile::Builder::new().prefix("forkpool-ssh-").tempdir()?;
+    /// A new directory under `tmpdir` (`--tmpdir`, else `$TMPDIR`, as GNU
+    /// parallel puts its ControlMaster sockets), readable by us alone, and
+    /// its janitor.
+    pub(crate) fn create(tmpdir: &Path) -> std::io::Result<ControlDir> {
+        let dir = tempfile::Builder::new().prefix("forkpool-ssh-").tempdir_in(tmpdir)?;
         let janitor = Janitor::start(dir.path())?;
         Ok(ControlDir {
             dir: Some(dir),

@@ -72,7 +72,7 @@ impl Runner<'_> {
 
     pub(super) fn output_failed(&mut self, error: &io::Error) {
         if crate::parset::is_too_few(error) {
-            self.fatal(&format!("Error: {error}"));
+            self.fatal(&error.to_string());
         } else if error.kind() == io::ErrorKind::BrokenPipe {
             // Whoever read our output is gone: stop quietly, as a pipeline
             // member killed by SIGPIPE would.
@@ -83,7 +83,7 @@ impl Runner<'_> {
             // matter more than their output), but say so, once, and fail
             // the run (GNU parallel is silent and exits 0).
             self.output_warned = true;
-            tell!("cannot write output: {}", io_reason(error));
+            error!("cannot write output: {}", io_reason(error));
         }
     }
 }

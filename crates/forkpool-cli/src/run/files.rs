@@ -47,6 +47,16 @@ impl Runner<'_> {
         let (login, host) = self.job_host(running.placement.as_ref());
         env.push(("PARALLEL_SSHLOGIN".into(), login.into()));
         env.push(("PARALLEL_SSHHOST".into(), host.into()));
+        if self.config.remote.hostgroups
+            && let (Some(cluster), Some(placement)) = (self.cluster(), running.placement.as_ref())
+        {
+            let host = cluster.table.get(placement.host);
+            let vars = crate::remote::hostgroups::variables(&host.login.groups, placement.arg_groups.as_deref());
+            for (name, value) in vars {
+                use std::os::unix::ffi::OsStringExt as _;
+                env.push((OsString::from_vec(name), OsString::from_vec(value)));
+            }
+        }
         env.push((
             self.config.process_slot_var.clone(),
             (running.slot.saturating_sub(1)).to_string().into(),

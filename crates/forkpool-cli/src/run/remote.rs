@@ -54,6 +54,7 @@ impl RemoteRun {
                 unbounded,
                 config.termseq.clone(),
                 config.nice.unwrap_or(0),
+                &config.files.tmpdir,
             )?)
         } else {
             None
@@ -70,7 +71,7 @@ impl RemoteRun {
 }
 
 impl Runner<'_> {
-    fn cluster(&self) -> Option<&Cluster> {
+    pub(super) fn cluster(&self) -> Option<&Cluster> {
         self.remote.as_ref().and_then(|r| r.cluster.as_ref())
     }
 
@@ -126,8 +127,15 @@ impl Runner<'_> {
         let Some(cluster) = self.remote.as_mut().and_then(|r| r.cluster.as_mut()) else {
             return Ok(None);
         };
-        let host = cluster.table.pick(job.seq).ok_or(())?;
-        Ok(Some(cluster.start(host)))
+        if let Some(groups) = &job.hostgroups
+            && let Some(warning) = cluster.adopt_groups(groups)
+        {
+            self.progress.suspend(|| warning!("{warning}"));
+        }
+        let host = cluster.table.pick(job.seq, job.hostgroups.as_deref()).ok_or(())?;
+        let mut placement = cluster.start(host);
+        placement.arg_groups.clone_from(&job.hostgroups);
+        Ok(Some(placement))
     }
 
     /// Sets a job aside until a host it failed on less often is free.
@@ -137,9 +145,15 @@ impl Runner<'_> {
         }
     }
 
-    /// Starts a job that is not a plain local one (`line` is what runs);
-    /// `None` if it is.
-    pub(super) fn remote_launch(&mut self, running: &mut Running, line: &[u8]) -> Option<Result<JobId, SpawnError>> {
+    /// Starts a job that is not a plain local one (`line` is what runs,
+    /// `input` its `--pipe` block, ssh's stdin for a remote job); `None` if
+    /// it is.
+    pub(super) fn remote_launch(
+        &mut self,
+        running: &mut Running,
+        line: &[u8],
+        input: Option<&crate::pipe::Launch>,
+    ) -> Option<Result<JobId, SpawnError>> {
         let remote = self.remote.as_ref()?;
         let files = remote.templates.render(running.job.values(running.slot));
         let watched = self.config.mode != crate::output::Mode::Ungroup || running.files.is_some();
@@ -167,7 +181,7 @@ impl Runner<'_> {
             Some(slurm) => slurm.wrap(argv),
             None => argv,
         };
-        Some(self.spawn(running, argv, env, None))
+        Some(self.spawn(running, argv, env, input))
     }
 
     /// A remote job's stderr, without what its wrapper says.

@@ -59,11 +59,12 @@ impl Runner<'_> {
             return;
         }
         let mut line = if level > 1 {
-            running.to_run()
+            // A --pipepart job: with the reader of its part, as GNU shows it.
+            crate::pipe::shown::as_run(running.job.stdin.as_ref(), running.to_run())
+                .unwrap_or_else(|| running.to_run().to_vec())
         } else {
-            &running.command[..]
-        }
-        .to_vec();
+            running.command.clone()
+        };
         line.push(b'\n');
         if self.config.mode == Mode::Ungroup && running.files.is_none() {
             let written = self.progress.suspend(|| {

@@ -68,7 +68,7 @@ impl Runner<'_> {
                 running.killed = Some(Killed::Timeout);
                 let line = String::from_utf8_lossy(&running.command).into_owned();
                 self.progress.suspend(|| {
-                    tell!("Warning: This job was killed because it timed out:\nWarning: {line}");
+                    warning!("This job was killed because it timed out:\n{line}");
                 });
                 if let Some(s) = self.supervisor.as_mut() {
                     wake_if_suspended(s, *id, running);

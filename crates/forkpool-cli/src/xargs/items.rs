@@ -67,7 +67,7 @@ fn note_line_ending(ends_in_cr: bool) {
         match CRLF.compare_exchange(state, next, Ordering::Relaxed, Ordering::Relaxed) {
             Ok(_) => {
                 if settled && nl == 0 {
-                    tell!("Warning: The first three values end in CR-NL. Consider using -d \"\\r\\n\"");
+                    warning!("The first three values end in CR-NL. Consider using -d \"\\r\\n\"");
                 }
                 return;
             }

@@ -10,7 +10,7 @@ pub(crate) fn max_line(max_chars: Option<usize>) -> usize {
     match max_chars {
         Some(n) if n <= MAX_LINE => n,
         Some(_) => {
-            tell!("Warning: Value for option -s should be < {MAX_LINE}.");
+            warning!("Value for option -s should be < {MAX_LINE}.");
             MAX_LINE
         }
         None => MAX_LINE,

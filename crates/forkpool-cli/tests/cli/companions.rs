@@ -213,7 +213,6 @@ fn parsort_asks_forkpool_for_the_cpu_threads() {
 }
 
 #[test]
-#[ignore = "parsort also needs --pipe --roundrobin and --pipepart --dryrun -vv (the cli-pipe and cli-misc branches); run with --ignored once merged"]
 fn parsort_sorts_files_and_stdin_on_top_of_forkpool() {
     let s = Setup::new();
     let numbers: Vec<String> = (0..20_000).map(|i| ((i * 7919) % 20_000).to_string()).collect();

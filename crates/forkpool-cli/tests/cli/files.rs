@@ -188,7 +188,8 @@ fn a_failing_or_missing_compressor() {
         ],
         b"",
     );
-    assert_eq!(r.stderr, "forkpool: false failed.\n");
+    // GNU parallel's words: `parallel: Error: false failed.`
+    assert_eq!(r.stderr, "forkpool: Error: false failed.\n");
     let d = Dir::new();
     let marker = d.s("ran");
     let r = run(&[

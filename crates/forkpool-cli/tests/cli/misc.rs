@@ -147,7 +147,10 @@ fn shell_completion_completes_the_options_in_bash() {
     let r = run(&["--shell-completion", "fish"]);
     assert_eq!(
         (r.code, r.stderr.as_str()),
-        (255, "forkpool: --shellcompletion is not implemented for 'fish'.\n")
+        (
+            255,
+            "forkpool: Error: --shellcompletion is not implemented for 'fish'.\n"
+        )
     );
 }
 

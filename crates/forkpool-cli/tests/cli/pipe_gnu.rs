@@ -105,6 +105,38 @@ fn the_same_blocks_and_statuses_as_gnu_parallel() {
             vec!["--pipe", "-N100", "cat >/dev/null; exit $(( $PARALLEL_SEQ % 3 ))"],
         ),
         (&ten, vec!["--pipe", "-N5", "kill -9 $$"]),
+        // What parsort reads and runs: each part as the line that reads it.
+        (
+            "",
+            vec![
+                "--pipepart",
+                "--block",
+                "-1",
+                "--dryrun",
+                "-vv",
+                "sort",
+                "-n",
+                "::::",
+                "s1000",
+            ],
+        ),
+        (
+            "",
+            vec![
+                "--pipepart",
+                "--header",
+                ":",
+                "--block",
+                "6",
+                "--dryrun",
+                "-vv",
+                "wc",
+                "::::",
+                "hdr",
+            ],
+        ),
+        // parsort's stdin: every slot's job starts, the unfed ones are silent.
+        (&ten, vec!["--pipe", "--roundrobin", "-j3", "echo {#}; wc -l"]),
         (
             &s1000,
             vec!["--pipe", "--block", "100", "--round-robin", "-j3", "wc -l"],

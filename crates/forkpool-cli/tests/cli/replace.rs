@@ -614,7 +614,10 @@ fn an_expression_that_dies_on_a_later_job_stops_new_jobs() {
         "d",
     ]);
     assert_eq!((r.lines(), r.code), (vec!["a", "b"], 255));
-    assert_eq!(r.stderr, "forkpool: {= die \"bad\\n\" if /c/ =} died in job 3: bad\n");
+    assert_eq!(
+        r.stderr,
+        "forkpool: Error: {= die \"bad\\n\" if /c/ =} died in job 3: bad\n"
+    );
 }
 
 #[test]

@@ -163,6 +163,121 @@ fn host_groups_select_logins() {
 }
 
 #[test]
+fn hostgroups_on_arguments_choose_the_hosts() {
+    // `man parallel`'s --hostgroups: ARG@GRP runs on a host of GRP, @A+B
+    // on a host of either, an argument without groups anywhere; the groups
+    // are taken off the argument, and the job sees them.
+    let Some(f) = fixture() else { return };
+    let r = run(
+        f,
+        &[
+            "--hostgroups",
+            "-S",
+            "@g1/1/h1,@g2/1/h2",
+            "-S",
+            "@g3/1/h3",
+            "echo {} $PARALLEL_SSHHOST $PARALLEL_ARGHOSTGROUPS",
+            ":::",
+            "a@g1",
+            "b@g2",
+            "c@g3+g1",
+            "d@g2",
+            "e@g1",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // (A job waiting for its group's host lets later ones go first.)
+    let lines = r.sorted();
+    assert_eq!(lines.len(), 5, "{}", r.stderr);
+    assert_eq!(lines[0], "a h1 g1");
+    assert_eq!(lines[1], "b h2 g2");
+    assert!(
+        lines[2] == "c h3 g3+g1" || lines[2] == "c h1 g3+g1",
+        "c on a host of g3 or g1: {}",
+        lines[2]
+    );
+    assert_eq!(lines[3], "d h2 g2");
+    assert_eq!(lines[4], "e h1 g1");
+    // A host is in the group of its own name; a group no sshlogin has is
+    // added as a host of that name, with GNU's warning.
+    let r = run(
+        f,
+        &[
+            "--hgrp",
+            "-S",
+            "1/h1",
+            "echo {} $PARALLEL_SSHHOST",
+            ":::",
+            "x@h1",
+            "y@h2",
+            "z",
+        ],
+    );
+    let lines = r.sorted();
+    assert_eq!((r.code, lines[..2].to_vec()), (0, vec!["x h1", "y h2"]), "{}", r.stderr);
+    assert!(lines[2] == "z h1" || lines[2] == "z h2", "{}", r.stdout);
+    assert!(r.stderr.contains("Warning: Adding hostgroups: h2"), "{}", r.stderr);
+    // Without the option, @ is part of the argument.
+    let r = run(f, &["-S", "1/h1", "echo {}", ":::", "x@g"]);
+    assert_eq!((r.stdout.as_str(), r.code), ("x@g\n", 0), "{}", r.stderr);
+}
+
+#[test]
+fn pipe_blocks_are_the_remote_jobs_stdin() {
+    // As GNU parallel: with -S, --pipe's blocks (and --pipepart's parts)
+    // go to the hosts, on the remote command's stdin through ssh.
+    let Some(f) = fixture() else { return };
+    let here = String::from_utf8(std::process::Command::new("id").arg("-un").output().unwrap().stdout).unwrap();
+    let input: String = (1..=1000).map(|i| format!("{i}\n")).collect();
+    let check = |r: crate::Run, jobs: usize| {
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let lines = r.lines();
+        assert_eq!(lines.len(), jobs, "{}", r.stdout);
+        let mut total = 0;
+        for line in lines {
+            let (user, count) = line.split_once(' ').unwrap();
+            assert_ne!(user, here.trim(), "the job ran on a host, not here");
+            total += count.parse::<usize>().unwrap();
+        }
+        assert_eq!(total, 1000, "every line went to a job once");
+    };
+    let mut c = command(f, &["-S", "1/h1,1/h2", "--pipe", "-N100", "echo $(id -un) $(wc -l)"]);
+    c.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped());
+    c.stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let data = input.clone();
+    let feeder = std::thread::spawn(move || std::io::Write::write_all(&mut stdin, data.as_bytes()));
+    let out = child.wait_with_output().unwrap();
+    feeder.join().unwrap().unwrap();
+    check(
+        crate::Run {
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            code: out.status.code().unwrap_or(-1),
+        },
+        10,
+    );
+    let dir = Scratch::new();
+    let file = dir.file("numbers", &input);
+    let r = run(
+        f,
+        &[
+            "-S",
+            "1/h1",
+            "--pipepart",
+            "-a",
+            &file,
+            "--block",
+            "2k",
+            "echo $(id -un) $(wc -l)",
+        ],
+    );
+    check(r, 2);
+}
+
+#[test]
 fn a_changed_sshlogin_file_is_read_again() {
     let Some(f) = fixture() else { return };
     let dir = Scratch::new();
@@ -368,6 +483,31 @@ fn connections_are_shared_beyond_max_sessions() {
         .map(|e| e.path())
         .collect();
     assert!(left.is_empty(), "control sockets and their dir are removed: {left:?}");
+}
+
+#[test]
+fn control_sockets_go_under_tmpdir() {
+    // GNU parallel puts its ControlMaster sockets under --tmpdir (else
+    // $TMPDIR): so do we, and the directory goes at the end.
+    let Some(f) = fixture() else { return };
+    let env_tmp = Scratch::new();
+    let opt_tmp = Scratch::new();
+    let job = format!(
+        "echo $(ls {} | grep -c forkpool-ssh-) $(ls {} | grep -c forkpool-ssh-); true {{}}",
+        opt_tmp.root().display(),
+        env_tmp.root().display()
+    );
+    let tmpdir = opt_tmp.root().display().to_string();
+    let mut c = command(f, &["--tmpdir", &tmpdir, "-S", "1/h1", &job, ":::", "1"]);
+    c.env("TMPDIR", env_tmp.root());
+    let r = finish(c);
+    assert_eq!((r.stdout.as_str(), r.code), ("1 0\n", 0), "{}", r.stderr);
+    let left: Vec<_> = std::fs::read_dir(opt_tmp.root())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "the socket directory is removed: {left:?}");
 }
 
 #[test]
