@@ -105,7 +105,7 @@ pub(crate) fn run(args: Vec<OsString>) -> i32 {
         return 255;
     };
     if let Err(message) = check_program(program) {
-        tell!("{message}");
+        error!("{message}");
         return 126;
     }
     let mut command = Command::new(program);

@@ -247,6 +247,25 @@ fn a_node_gives_up_after_its_broker_patience_and_says_how_long_it_waited() {
 }
 
 #[test]
+fn a_node_started_before_its_broker_waits_for_it_within_its_patience() {
+    // A broker that is not there yet (its port is free again).
+    let mut server = RedisServer::start();
+    server.kill();
+    let started = std::time::Instant::now();
+    let node = NodeProcess::start(&server.url(), &[("FP_TEST_NODE_PATIENCE_MS", "2000")]);
+    let (status, out) = node
+        .wait_exit(Duration::from_secs(60))
+        .expect("the node never gave up on its broker");
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "the node gave up at once: {out}"
+    );
+    assert_eq!(status.code(), Some(3), "{status:?}: {out}");
+    assert!(out.contains("was unreachable for"), "{out}");
+    assert!(out.contains("did not start"), "{out}");
+}
+
+#[test]
 fn abort_ends_a_cluster_task_at_once_and_the_node_kills_its_worker() {
     let server = RedisServer::start();
     let _node = NodeProcess::start(&server.url(), &[("FP_TEST_NODE_WORKERS", "1")]);

@@ -155,19 +155,18 @@ fn run(config: &WorkerConfig, socket: OwnedFd, status: OwnedFd, parent: Pid, mar
     // (Also without a pool-wide limit: a task may bring its own, and a
     // limit the worker cannot apply must not pass silently.)
     let data_segment = sys::memory::ProcStatus::open();
-    if config.memory_limit.is_some() {
-        // Rust's allocation-failure handler prints a backtrace when
-        // RUST_BACKTRACE asks for one, and the printing overwrites the
-        // errno that tells a memory-limit abort apart. Move the setting to
-        // RUST_LIB_BACKTRACE, which keeps `Backtrace::capture` behaving the
-        // same for the task's own code. (Now, while /proc/self/stat can
-        // still show that the worker is single-threaded, as changing the
-        // environment requires.)
-        if let Some(value) = sys::env::take_var("RUST_BACKTRACE")
-            && std::env::var_os("RUST_LIB_BACKTRACE").is_none()
-        {
-            sys::env::set_var("RUST_LIB_BACKTRACE", &value);
-        }
+    // Rust's allocation-failure handler prints a backtrace when
+    // RUST_BACKTRACE asks for one, and the printing overwrites the errno
+    // that tells a memory-limit abort apart. Move the setting to
+    // RUST_LIB_BACKTRACE, which keeps `Backtrace::capture` behaving the
+    // same for the task's own code. Whether or not the pool has a limit: a
+    // task may bring its own. (Now, while /proc/self/stat can still show
+    // that the worker is single-threaded, as changing the environment
+    // requires.)
+    if let Some(value) = sys::env::take_var("RUST_BACKTRACE")
+        && std::env::var_os("RUST_LIB_BACKTRACE").is_none()
+    {
+        sys::env::set_var("RUST_LIB_BACKTRACE", &value);
     }
     // Opened now: a sandbox may deny /proc later.
     let recycle = match config.recycle_above.map(Recycle::open) {

@@ -34,7 +34,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use self::state::{NodeState, Phase};
-use super::broker::{Broker, ServerClock, Tls, check_message_size, check_permissions};
+use super::broker::{Broker, ServerClock, Tls, check_message_size, check_permissions, human_duration};
 use super::client::DEFAULT_CLUSTER_MESSAGE_SIZE;
 use super::keys;
 use super::registry::{RemoteFn, registry};
@@ -46,6 +46,36 @@ use crate::sys::stop_signals::StopSignals;
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
 /// The default [`NodeBuilder::broker_patience`].
 pub const DEFAULT_BROKER_PATIENCE: Duration = Duration::from_secs(30);
+
+/// The node's first connection: a broker that cannot be reached yet (a
+/// node started before its Redis, at boot) is tried again, backing off to
+/// a second, for up to `patience`, as a broker that goes away later is; a
+/// refused user fails at once.
+fn first_connection(broker: &Broker, patience: Duration) -> Result<redis::Connection, Error> {
+    let since = std::time::Instant::now();
+    let mut pause = Duration::from_millis(100);
+    loop {
+        match broker.connect(IO_TIMEOUT) {
+            Ok(conn) => return Ok(conn),
+            Err(e) if e.kind() == ErrorKind::Permission => return Err(e),
+            Err(e) if since.elapsed() + pause > patience => {
+                return Err(Error::new(
+                    ErrorKind::Broker,
+                    format!(
+                        "the broker at {} was unreachable for {} (the node's broker_patience), so the node \
+                         did not start; the last error: {e}",
+                        broker.shown(),
+                        human_duration(since.elapsed()),
+                    ),
+                ));
+            }
+            Err(_) => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_secs(1));
+            }
+        }
+    }
+}
 
 /// Runs a node loop; should it panic (a bug), the node fails and `run`
 /// returns an error rather than hanging.
@@ -186,8 +216,9 @@ impl NodeBuilder {
     /// restored when `run` returns.
     ///
     /// Fails at once for a wrong password, an ACL that lacks a command,
-    /// or a program with no remote functions to serve; later, if the
-    /// broker stays unreachable for [`broker_patience`](Self::broker_patience).
+    /// or a program with no remote functions to serve; when the broker
+    /// stays unreachable for [`broker_patience`](Self::broker_patience),
+    /// at start (a node started before its Redis waits for it) or later.
     pub fn run(self) -> Result<(), Error> {
         static RUNNING: AtomicBool = AtomicBool::new(false);
         if RUNNING.swap(true, Ordering::AcqRel) {
@@ -207,7 +238,7 @@ impl NodeBuilder {
         check_message_size(self.max_message_size)?;
         let broker = Broker::new(&self.url, &self.tls)?;
         let id = keys::process_id();
-        let mut conn = broker.connect(IO_TIMEOUT)?;
+        let mut conn = first_connection(&broker, self.broker_patience)?;
         check_permissions(&broker, &mut conn, &id)?;
         let clock = ServerClock::read(&mut conn).map_err(|e| broker.error("cannot read the broker's clock", &e))?;
         let signals = StopSignals::install(&[libc::SIGTERM, libc::SIGINT])
