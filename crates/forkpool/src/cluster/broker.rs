@@ -145,6 +145,24 @@ impl Link {
         }
     }
 
+    /// A link with no connection yet: [`get`](Self::get) makes it, with
+    /// the same backoff as a reconnection.
+    pub(crate) fn unconnected(io_timeout: Duration) -> Link {
+        Link {
+            conn: None,
+            io_timeout,
+            failing_since: None,
+            last_attempt: None,
+            backoff: MIN_BACKOFF,
+            reconnected: false,
+        }
+    }
+
+    /// Takes the link's connection, if it has one.
+    pub(crate) fn take(&mut self) -> Option<Connection> {
+        self.conn.take()
+    }
+
     /// The connection, reconnecting if it broke.
     pub(crate) fn get(&mut self, broker: &Broker) -> Result<&mut Connection, Down> {
         if self.conn.is_none() {

@@ -34,7 +34,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use self::state::{NodeState, Phase};
-use super::broker::{Broker, ServerClock, Tls, check_message_size, check_permissions, human_duration};
+use super::broker::{Broker, Link, ServerClock, Tls, check_message_size, check_permissions};
 use super::client::DEFAULT_CLUSTER_MESSAGE_SIZE;
 use super::keys;
 use super::registry::{RemoteFn, registry};
@@ -48,31 +48,22 @@ const IO_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_BROKER_PATIENCE: Duration = Duration::from_secs(30);
 
 /// The node's first connection: a broker that cannot be reached yet (a
-/// node started before its Redis, at boot) is tried again, backing off to
-/// a second, for up to `patience`, as a broker that goes away later is; a
+/// node started before its Redis, at boot) is tried again, with a link's
+/// backoff, for up to `patience`, as a broker that goes away later is; a
 /// refused user fails at once.
 fn first_connection(broker: &Broker, patience: Duration) -> Result<redis::Connection, Error> {
-    let since = std::time::Instant::now();
-    let mut pause = Duration::from_millis(100);
+    let mut link = Link::unconnected(IO_TIMEOUT);
     loop {
-        match broker.connect(IO_TIMEOUT) {
-            Ok(conn) => return Ok(conn),
-            Err(e) if e.kind() == ErrorKind::Permission => return Err(e),
-            Err(e) if since.elapsed() + pause > patience => {
-                return Err(Error::new(
-                    ErrorKind::Broker,
-                    format!(
-                        "the broker at {} was unreachable for {} (the node's broker_patience), so the node \
-                         did not start; the last error: {e}",
-                        broker.shown(),
-                        human_duration(since.elapsed()),
-                    ),
-                ));
+        match link.get(broker) {
+            Ok(_) => {}
+            Err(down) if down.error.kind() == ErrorKind::Permission => return Err(down.error),
+            Err(down) if down.for_how_long >= patience => {
+                return Err(state::out_of_patience(broker, &down, "did not start"));
             }
-            Err(_) => {
-                std::thread::sleep(pause);
-                pause = (pause * 2).min(Duration::from_secs(1));
-            }
+            Err(_) => continue,
+        }
+        if let Some(conn) = link.take() {
+            return Ok(conn);
         }
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use redis::{Connection, RedisError};
 
-use crate::cluster::broker::{Broker, Link, ServerClock, human_duration, is_permission};
+use crate::cluster::broker::{Broker, Down, Link, ServerClock, human_duration, is_permission};
 use crate::cluster::registry::RemoteFn;
 use crate::error::{Error, ErrorKind};
 use crate::pool::Pool;
@@ -167,16 +167,7 @@ impl NodeState {
                 if down.error.kind() == ErrorKind::Permission {
                     self.fail(down.error);
                 } else if down.for_how_long >= self.patience {
-                    self.fail(Error::new(
-                        ErrorKind::Broker,
-                        format!(
-                            "the broker at {} was unreachable for {} (the node's broker_patience), so the \
-                             node stopped; the last error: {}",
-                            self.broker.shown(),
-                            human_duration(down.for_how_long),
-                            down.error
-                        ),
-                    ));
+                    self.fail(out_of_patience(&self.broker, &down, "stopped"));
                 }
                 None
             }
@@ -309,4 +300,19 @@ impl NodeState {
         let idle = lock(&self.idle);
         let _ = self.idle_changed.wait_timeout(idle, timeout);
     }
+}
+
+/// The node's error when the broker stayed unreachable past its patience;
+/// `outcome` says what the node did ("stopped", "did not start").
+pub(crate) fn out_of_patience(broker: &Broker, down: &Down, outcome: &str) -> Error {
+    Error::new(
+        ErrorKind::Broker,
+        format!(
+            "the broker at {} was unreachable for {} (the node's broker_patience), so the node {outcome}; \
+             the last error: {}",
+            broker.shown(),
+            human_duration(down.for_how_long),
+            down.error
+        ),
+    )
 }
