@@ -241,6 +241,28 @@ fn a_killed_supervisor_leaves_no_job_behind() {
 }
 
 #[test]
+fn the_guardian_keeps_none_of_our_descriptors() {
+    // A pipe whose write end we close must reach its end at once, though
+    // the guardian, which started while we held that end, is still
+    // running: it keeps no copy of it.
+    use std::io::Read;
+    let (mut read, write) = std::io::pipe().unwrap();
+    let sup = Supervisor::new().unwrap();
+    drop(write);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut rest = Vec::new();
+        tx.send(read.read_to_end(&mut rest).map(|_| rest)).unwrap();
+    });
+    let got = rx.recv_timeout(Duration::from_secs(20));
+    assert!(
+        matches!(&got, Ok(Ok(rest)) if rest.is_empty()),
+        "no end of the pipe while the guardian runs: {got:?}"
+    );
+    drop(sup);
+}
+
+#[test]
 #[ignore = "run by a_killed_supervisor_leaves_no_job_behind"]
 fn supervisor_helper() {
     let Some(marker) = std::env::var_os("FORKPOOL_TEST_SUPERVISOR") else {

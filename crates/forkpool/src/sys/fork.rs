@@ -1,7 +1,6 @@
 //! `fork`, only where it is sound: in a process with a single thread.
 
 use std::io;
-use std::os::fd::RawFd;
 
 use rustix::process::Pid;
 
@@ -48,66 +47,4 @@ pub(crate) fn fork_single_threaded() -> io::Result<Forked> {
 pub(crate) fn exit_now(code: i32) -> ! {
     // SAFETY: _exit only ends the process; it is async-signal-safe.
     unsafe { libc::_exit(code) }
-}
-
-/// In a child just forked to be a helper (that never execs): gives it what
-/// an exec would have, so that nothing of the parent's lingers in it. All
-/// signals unblocked, signals the parent handles back to their default
-/// action (ignored ones stay ignored, as across `exec`), stdin and stdout
-/// on `/dev/null`, and every descriptor closed except 0, 1, 2 and `keep`.
-///
-/// Call first thing in the child: the parent's objects that own the closed
-/// descriptors exist in the child too, and must never be used or dropped
-/// there (the helper ends with [`exit_now`]).
-pub(crate) fn become_helper(keep: &[RawFd]) {
-    // SAFETY: an empty set is a valid set; sigprocmask only changes this
-    // thread's (the child's only thread's) mask.
-    unsafe {
-        let mut empty = std::mem::MaybeUninit::<libc::sigset_t>::zeroed();
-        libc::sigemptyset(empty.as_mut_ptr());
-        libc::sigprocmask(libc::SIG_SETMASK, empty.as_ptr(), std::ptr::null_mut());
-    }
-    for signal in 1..=64 {
-        if signal == libc::SIGKILL || signal == libc::SIGSTOP {
-            continue;
-        }
-        let mut current = std::mem::MaybeUninit::<libc::sigaction>::zeroed();
-        // SAFETY: reading the action into our own storage; a null new
-        // action changes nothing. Numbers that are not signals fail
-        // harmlessly.
-        let read = unsafe { libc::sigaction(signal, std::ptr::null(), current.as_mut_ptr()) };
-        // SAFETY: filled in by the successful call above.
-        let handler = (read == 0).then(|| unsafe { current.assume_init() }.sa_sigaction);
-        if handler.is_some_and(|h| h != libc::SIG_DFL && h != libc::SIG_IGN) {
-            // SAFETY: SIG_DFL installs no code of ours.
-            unsafe { libc::signal(signal, libc::SIG_DFL) };
-        }
-    }
-    if let Ok(null) = rustix::fs::open(
-        "/dev/null",
-        rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CLOEXEC,
-        rustix::fs::Mode::empty(),
-    ) {
-        let _ = rustix::stdio::dup2_stdin(&null);
-        let _ = rustix::stdio::dup2_stdout(&null);
-    }
-    let mut keep: Vec<RawFd> = keep.iter().copied().filter(|&fd| fd > 2).collect();
-    keep.sort_unstable();
-    let mut from: RawFd = 3;
-    for fd in keep.into_iter().chain(std::iter::once(RawFd::MAX)) {
-        if fd > from {
-            // SAFETY: the caller's contract: nothing in this process uses a
-            // descriptor outside `keep` from now on. close_range takes only
-            // integers.
-            unsafe {
-                libc::syscall(
-                    libc::SYS_close_range,
-                    from as libc::c_uint,
-                    (fd - 1) as libc::c_uint,
-                    0 as libc::c_uint,
-                );
-            }
-        }
-        from = fd.saturating_add(1);
-    }
 }

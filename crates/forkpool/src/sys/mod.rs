@@ -13,6 +13,7 @@ pub(crate) mod env;
 pub(crate) mod exit;
 pub(crate) mod fds;
 pub(crate) mod fork;
+pub(crate) mod guard;
 pub(crate) mod hook;
 pub(crate) mod landlock;
 pub(crate) mod lane;
