@@ -286,6 +286,9 @@ struct Orders {
     parent: Pid,
     marker: [u8; MARKER_MAX],
     marker_len: usize,
+    /// The kernel has `close_range` (asked here, where a failure is
+    /// harmless: in the guardian it would set our thread's `errno`).
+    close_range: bool,
 }
 
 /// A guardian process that shares our memory. Dropping it waits for it to
@@ -318,6 +321,12 @@ impl SharedGuardian {
         parent: Pid,
         marker: &[u8],
     ) -> io::Result<SharedGuardian> {
+        // Above the standard descriptors, which the guardian replaces.
+        let control = if std::os::fd::AsRawFd::as_raw_fd(&control) < 3 {
+            rustix::io::fcntl_dupfd_cloexec(&control, 3)?
+        } else {
+            control
+        };
         let mut orders = Orders {
             table: table.as_ptr(),
             len: table.len(),
@@ -325,6 +334,7 @@ impl SharedGuardian {
             parent,
             marker: [0; MARKER_MAX],
             marker_len: marker.len(),
+            close_range: has_close_range(),
         };
         orders
             .marker
@@ -425,7 +435,7 @@ extern "C" fn guardian_main(orders: *mut c_void) -> c_int {
     // SAFETY: the table outlives us (`SharedGuardian::start`'s contract):
     // `len` atomics from `table`.
     let table = unsafe { std::slice::from_raw_parts(orders.table, orders.len) };
-    settle(orders.control);
+    settle(orders.control, orders.close_range);
     // SAFETY: `settle` kept this descriptor open, and nothing else in this
     // process closes it.
     let control = unsafe { BorrowedFd::borrow_raw(orders.control) };
@@ -438,34 +448,74 @@ extern "C" fn guardian_main(orders: *mut c_void) -> c_int {
 /// (the owner's pipes must see their end when the owner closes them), a
 /// process group of its own (a Ctrl-C meant for the owner must not reach
 /// it), and a name `ps` shows.
-fn settle(keep: RawFd) {
+fn settle(keep: RawFd, close_range: bool) {
     if let Ok(null) = rustix::fs::openat(CWD, c"/dev/null", OFlags::RDWR | OFlags::CLOEXEC, Mode::empty()) {
         let _ = rustix::stdio::dup2_stdin(&null);
         let _ = rustix::stdio::dup2_stdout(&null);
     }
+    if close_range {
+        // Around `keep` (which is above 2).
+        let keep = keep as libc::c_uint;
+        for (first, last) in [(3, keep.wrapping_sub(1)), (keep.wrapping_add(1), libc::c_uint::MAX)] {
+            if first <= last {
+                // SAFETY: this process's copies of the owner's descriptors,
+                // which nothing in this process uses (the guardian's code
+                // uses `keep` and what it opens itself). close_range takes
+                // integers only, and cannot fail here (the kernel has it,
+                // the range is ordered, no flags), so libc's wrapper does
+                // not touch `errno`.
+                unsafe { libc::syscall(libc::SYS_close_range, first, last, 0 as libc::c_uint) };
+            }
+        }
+    } else {
+        close_listed(keep);
+    }
+    let _ = rustix::process::setpgid(None, None);
+    let _ = rustix::thread::set_name(c"forkpool-guardi");
+}
+
+/// Closes every descriptor above 2 but `keep`, as listed in
+/// `/proc/self/fd`, for kernels before 5.9 (no `close_range`).
+fn close_listed(keep: RawFd) {
     // Closing while listing is fine: each read of the directory lists the
     // table as it is then.
-    if let Ok(fds) = rustix::fs::openat(
+    let Ok(fds) = rustix::fs::openat(
         CWD,
         c"/proc/self/fd",
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
-    ) {
-        let listing = std::os::fd::AsRawFd::as_raw_fd(&fds);
-        let mut buf = [MaybeUninit::<u8>::uninit(); 2048];
-        let mut entries = RawDir::new(&fds, &mut buf);
-        while let Some(Ok(entry)) = entries.next() {
-            let fd = parse_pid(entry.file_name().to_bytes()).map(Pid::as_raw_pid);
-            if let Some(fd) = fd.filter(|&fd| fd > 2 && fd != keep && fd != listing) {
-                // SAFETY: this process's copy of a descriptor of the owner's,
-                // which nothing in this process uses (the guardian's code
-                // uses `keep` and descriptors it opens itself).
-                unsafe { rustix::io::close(fd) };
-            }
+    ) else {
+        return;
+    };
+    let listing = std::os::fd::AsRawFd::as_raw_fd(&fds);
+    let mut buf = [MaybeUninit::<u8>::uninit(); 2048];
+    let mut entries = RawDir::new(&fds, &mut buf);
+    while let Some(Ok(entry)) = entries.next() {
+        let fd = parse_pid(entry.file_name().to_bytes()).map(Pid::as_raw_pid);
+        if let Some(fd) = fd.filter(|&fd| fd > 2 && fd != keep && fd != listing) {
+            // SAFETY: as in `settle`.
+            unsafe { rustix::io::close(fd) };
         }
     }
-    let _ = rustix::process::setpgid(None, None);
-    let _ = rustix::thread::set_name(c"forkpool-guardi");
+}
+
+/// Whether the kernel has `close_range` (Linux 5.9). Asked once, by
+/// closing nothing: no descriptor has the highest number.
+fn has_close_range() -> bool {
+    use std::sync::atomic::AtomicU8;
+    static KNOWN: AtomicU8 = AtomicU8::new(0);
+    match KNOWN.load(Ordering::Relaxed) {
+        1 => true,
+        2 => false,
+        _ => {
+            let max = libc::c_uint::MAX;
+            // SAFETY: the range holds no open descriptor (the kernel caps
+            // descriptor numbers far below it), so nothing is closed.
+            let known = unsafe { libc::syscall(libc::SYS_close_range, max, max, 0 as libc::c_uint) } == 0;
+            KNOWN.store(if known { 1 } else { 2 }, Ordering::Relaxed);
+            known
+        }
+    }
 }
 
 #[cfg(test)]
