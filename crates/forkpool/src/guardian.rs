@@ -50,11 +50,17 @@ pub(crate) const MARKER_VAR: &str = "FORKPOOL_SUPERVISOR";
 /// The owner's handle on its guardian.
 #[derive(Debug)]
 pub(crate) struct Guardian {
-    table: SharedSlots,
-    free: Vec<u32>,
-    control: Option<OwnedFd>,
     /// Our child until `Drop` reaps it, so its pid cannot be reused.
+    /// Dropped first (fields drop in order): a guardian sharing our memory
+    /// is reaped before the table it reads is unmapped.
     process: Process,
+    table: SharedSlots,
+    /// Slots released, to be taken again first.
+    free: Vec<u32>,
+    /// Slots never taken yet start here: a run of one job touches one
+    /// slot, not a list of all of them.
+    fresh: u32,
+    control: Option<OwnedFd>,
 }
 
 /// How the guardian runs.
@@ -87,7 +93,7 @@ impl Guardian {
         use crate::sys::posix_spawn::{self, Request, Stdio};
         let (table, table_fd) = SharedSlots::create("forkpool-jobs", capacity)?;
         let (control_read, control_write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
-        let free = (0..capacity as u32).rev().collect();
+        let free = Vec::new();
         if std::env::var_os(MARKER_VAR).is_none() {
             let owner = rustix::process::getpid();
             let marker = marker(owner);
@@ -96,6 +102,7 @@ impl Guardian {
             return Ok(Guardian {
                 table,
                 free,
+                fresh: 0,
                 control: Some(control_write),
                 process: Process::Shared(process),
             });
@@ -136,6 +143,7 @@ impl Guardian {
         Ok(Guardian {
             table,
             free,
+            fresh: 0,
             control: Some(control_write),
             process: Process::Exec(pid),
         })
@@ -143,7 +151,15 @@ impl Guardian {
 
     /// Takes a free slot for a child about to start.
     pub(crate) fn take_slot(&mut self) -> Option<u32> {
-        self.free.pop()
+        if let Some(slot) = self.free.pop() {
+            return Some(slot);
+        }
+        let slot = self.fresh;
+        if (slot as usize) < self.table.slots().len() {
+            self.fresh += 1;
+            return Some(slot);
+        }
+        None
     }
 
     /// The slot's atomic, for the child's pid.
