@@ -1,7 +1,7 @@
-//! Start-up: the guardian of a small, single-threaded `forkpool` is a
-//! fork of it (no second exec of the program), holds nothing of forkpool's
-//! but its own two descriptors, and still stops every job and what the
-//! jobs started when forkpool is SIGKILLed, then goes itself.
+//! Start-up: the guardian of `forkpool` is a process sharing its memory
+//! (no second exec of the program, no copy of its memory), holds nothing
+//! of forkpool's but its own control pipe, and still stops every job and
+//! what the jobs started when forkpool is SIGKILLed, then goes itself.
 
 use std::time::Duration;
 
@@ -39,7 +39,7 @@ fn descriptors(pid: u32) -> Vec<(u32, String)> {
 }
 
 #[test]
-fn the_guardian_is_a_fork_that_cleans_up_after_a_killed_forkpool() {
+fn the_guardian_shares_forkpools_memory_and_cleans_up_after_a_killed_forkpool() {
     let d = Dir::new();
     let pids = d.path("pids");
     let job = format!(
@@ -57,22 +57,22 @@ fn the_guardian_is_a_fork_that_cleans_up_after_a_killed_forkpool() {
                 children_of(forkpool.id())
             )
         });
-    // A fork, not an exec: the same command line, under the name it gives
-    // itself.
+    // Not an exec: the same command line (it is read from the memory it
+    // shares with forkpool), under the name it gives itself.
     let comm = std::fs::read_to_string(format!("/proc/{guardian}/comm")).unwrap();
     assert_eq!(comm.trim_end(), "forkpool-guardi");
     let cmdline = |pid: u32| std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
     assert_eq!(cmdline(guardian), cmdline(forkpool.id()));
     // Nothing of forkpool's but stderr (as an exec'd guardian would have
     // it): stdin and stdout on /dev/null, then the owner's pidfd (its
-    // own), the table and the control pipe.
+    // own) and the control pipe. The table of jobs is in the memory it
+    // shares, not a descriptor.
     let fds = descriptors(guardian);
     let targets: Vec<&str> = fds.iter().map(|(_, t)| t.as_str()).collect();
-    assert_eq!(fds.len(), 6, "{fds:?}");
+    assert_eq!(fds.len(), 5, "{fds:?}");
     assert_eq!(&targets[..2], ["/dev/null", "/dev/null"], "{fds:?}");
     assert_eq!(fds[2].0, 2, "{fds:?}");
     assert!(targets.contains(&"anon_inode:[pidfd]"), "{fds:?}");
-    assert!(targets.iter().any(|t| t.contains("forkpool-jobs")), "{fds:?}");
     assert!(targets[3..].iter().any(|t| t.starts_with("pipe:")), "{fds:?}");
     // Its own process group: a Ctrl-C for forkpool's group is not for it.
     let group = |pid: u32| {
