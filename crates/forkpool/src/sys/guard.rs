@@ -165,12 +165,7 @@ impl Seen {
 /// Calls `found` with every process but us whose environment holds
 /// `marker` as one whole variable.
 fn for_each_marked(marker: &[u8], mut found: impl FnMut(Pid)) {
-    let Ok(proc) = rustix::fs::openat(
-        CWD,
-        c"/proc",
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    ) else {
+    let Some(proc) = open_directory(c"/proc") else {
         return;
     };
     let me = rustix::process::getpid();
@@ -184,6 +179,17 @@ fn for_each_marked(marker: &[u8], mut found: impl FnMut(Pid)) {
             found(pid);
         }
     }
+}
+
+/// A directory, to list with [`RawDir`].
+fn open_directory(path: &CStr) -> Option<rustix::fd::OwnedFd> {
+    rustix::fs::openat(
+        CWD,
+        path,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()
 }
 
 /// A decimal pid (`/proc`'s numeric entries), without allocating.
@@ -479,12 +485,7 @@ fn settle(keep: RawFd, close_range: bool) {
 fn close_listed(keep: RawFd) {
     // Closing while listing is fine: each read of the directory lists the
     // table as it is then.
-    let Ok(fds) = rustix::fs::openat(
-        CWD,
-        c"/proc/self/fd",
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    ) else {
+    let Some(fds) = open_directory(c"/proc/self/fd") else {
         return;
     };
     let listing = std::os::fd::AsRawFd::as_raw_fd(&fds);
