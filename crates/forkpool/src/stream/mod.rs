@@ -328,6 +328,7 @@ impl<T: DeserializeOwned> TaskStream<T> {
         };
         match step {
             Step::Item(item) => Poll::Ready(Some(Ok(item))),
+            Step::Failed(error) => Poll::Ready(Some(Err(error))),
             Step::End(error) => {
                 if let State::Open(open) = &mut self.state
                     && open.end.is_some()
