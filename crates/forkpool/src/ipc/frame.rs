@@ -181,6 +181,13 @@ impl FrameReader {
     /// Appends bytes that arrived with `fds`.
     #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn push_with_fds(&mut self, bytes: &[u8], fds: Vec<OwnedFd>) {
+        self.push_received(bytes, fds, None);
+    }
+
+    /// Appends bytes as one receive returned them: with `fds`, and the
+    /// rest of the descriptors sent with them dropped if `lost` says so.
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub(crate) fn push_received(&mut self, bytes: &[u8], fds: Vec<OwnedFd>, lost: Option<Shortage>) {
         self.compact();
         // In-memory input: grow as any `Vec` does (not `make_room`'s
         // fallible path, which guards a socket's reads).
@@ -190,11 +197,11 @@ impl FrameReader {
         }
         self.buf[self.end..self.end + bytes.len()].copy_from_slice(bytes);
         self.end += bytes.len();
-        if !fds.is_empty() {
+        if !fds.is_empty() || lost.is_some() {
             self.arrivals.push_back(Arrival {
                 at: self.base + self.end as u64 - 1,
                 fds,
-                lost: None,
+                lost,
             });
         }
     }
@@ -432,5 +439,99 @@ impl<'a> Cursor<'a> {
         } else {
             Err(self.malformed(why))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::AsRawFd;
+
+    use super::*;
+
+    fn fds(n: usize) -> Vec<OwnedFd> {
+        (0..n).map(|_| rustix::io::dup(std::io::stdin()).unwrap()).collect()
+    }
+
+    fn raw(fds: &[Option<OwnedFd>]) -> Vec<Option<i32>> {
+        fds.iter().map(|fd| fd.as_ref().map(AsRawFd::as_raw_fd)).collect()
+    }
+
+    /// A frame announcing `count` descriptors, `len` bytes long in all.
+    fn announcing(count: u32, len: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        let at = begin_frame_with_fds(&mut out, 1, count as usize).unwrap();
+        out.resize(len, 0);
+        end_frame(&mut out, at).unwrap();
+        out
+    }
+
+    const SHORT: Shortage = Shortage::OpenFiles { limit: 1000 };
+
+    #[test]
+    fn a_batch_cut_short_empties_its_own_places_and_shifts_nothing() {
+        // 600 descriptors in three batches (253, 253, 94), one byte each
+        // for the first two, as the outbox sends them; the kernel kept
+        // only 100 of the second.
+        let bytes = announcing(600, 64);
+        let (first, second, third) = (fds(253), fds(100), fds(94));
+        let expect_first: Vec<Option<i32>> = first.iter().map(|f| Some(f.as_raw_fd())).collect();
+        let expect_second: Vec<Option<i32>> = second.iter().map(|f| Some(f.as_raw_fd())).collect();
+        let expect_third: Vec<Option<i32>> = third.iter().map(|f| Some(f.as_raw_fd())).collect();
+        let mut reader = FrameReader::new(1 << 20);
+        reader.push_received(&bytes[..1], first, None);
+        reader.push_received(&bytes[1..2], second, Some(SHORT));
+        reader.push_received(&bytes[2..], third, None);
+        let mut frame = reader.next_frame().unwrap().unwrap();
+        assert_eq!(frame.fds.len(), 600);
+        // Items of 200, 100, 206 and 94 descriptors.
+        let a = frame.fds.take(200).unwrap();
+        assert_eq!(raw(&a), expect_first[..200]);
+        // 53 of the first batch and 47 of the second arrived.
+        let b = frame.fds.take(100).unwrap();
+        assert_eq!(raw(&b)[..53], expect_first[200..]);
+        assert_eq!(raw(&b)[53..], expect_second[..47]);
+        // Places 300..506: 53 arrived, then the 153 the kernel dropped.
+        let lost = frame.fds.take(206).unwrap_err();
+        let item = crate::ipc::protocol::Item::inline(b"", 206);
+        let message = lost.message(&item, 0, crate::ipc::lost::Receiver::Caller);
+        assert!(
+            message.starts_with("153 shared buffers could not be received"),
+            "{message}"
+        );
+        // The third batch is whole, and in its own places.
+        let d = frame.fds.take(94).unwrap();
+        assert_eq!(raw(&d), expect_third);
+        assert_eq!(frame.fds.len(), 0);
+    }
+
+    #[test]
+    fn a_frame_whose_batches_do_not_add_up_trusts_no_descriptor() {
+        // A cut batch that claims more than a batch holds, then another.
+        let bytes = announcing(300, 64);
+        let mut reader = FrameReader::new(1 << 20);
+        reader.push_received(&bytes[..1], fds(260), Some(SHORT));
+        reader.push_received(&bytes[1..], fds(10), None);
+        let mut frame = reader.next_frame().unwrap().unwrap();
+        assert!(frame.fds.take(1).is_err());
+        // Without a loss, too few descriptors are missing ones (the
+        // item's decoding says so), never someone else's.
+        let bytes = announcing(3, 16);
+        let mut reader = FrameReader::new(1 << 20);
+        reader.push_received(&bytes, fds(2), None);
+        let mut frame = reader.next_frame().unwrap().unwrap();
+        assert_eq!(raw(&frame.fds.take(3).unwrap()), [None, None, None]);
+    }
+
+    #[test]
+    fn a_loss_in_one_frame_is_not_the_next_frames() {
+        let (one, two) = (announcing(2, 16), announcing(2, 16));
+        let mut reader = FrameReader::new(1 << 20);
+        reader.push_received(&one, fds(1), Some(SHORT));
+        reader.push_received(&two, fds(2), None);
+        let mut first = reader.next_frame().unwrap().unwrap();
+        assert!(first.fds.take(2).is_err());
+        drop(first);
+        let mut second = reader.next_frame().unwrap().unwrap();
+        assert!(second.fds.take(2).unwrap().iter().all(Option::is_some));
     }
 }

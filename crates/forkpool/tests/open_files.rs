@@ -1,0 +1,207 @@
+//! A process out of descriptors (`RLIMIT_NOFILE` reached) cannot take the
+//! memfds of `SharedBytes` sent to it: the kernel drops them. Only the
+//! items that needed them fail, with the cause and the fix; everything
+//! else goes on.
+//!
+//! Lowering the caller's own limit would starve every other test of this
+//! binary running beside it, so the caller-side cases run in a child
+//! process: the test re-executes this binary for itself alone, with
+//! [`CHILD`] set, and the child lowers its limit.
+
+use forkpool::{Pool, Rlimit, SharedBytes, TaskError};
+
+/// Set in the child process a caller-side test runs in.
+const CHILD: &str = "FORKPOOL_TEST_OPEN_FILES_CHILD";
+
+/// Runs test `name` of this binary in a child process with [`CHILD`] set,
+/// and checks it passed.
+fn in_child(name: &str) {
+    let exe = std::env::current_exe().unwrap();
+    let out = std::process::Command::new(exe)
+        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD, "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "the child failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+}
+
+fn is_child() -> bool {
+    std::env::var_os(CHILD).is_some()
+}
+
+/// Lowers this process's open-files limit (soft and hard) to `n`.
+fn limit_open_files(n: u64) {
+    let limit = rustix::process::Rlimit {
+        current: Some(n),
+        maximum: Some(n),
+    };
+    rustix::process::setrlimit(rustix::process::Resource::Nofile, limit).unwrap();
+}
+
+fn codec_message(error: &TaskError) -> &str {
+    match error {
+        TaskError::Codec { message } => message,
+        other => panic!("not a codec error: {other:?}"),
+    }
+}
+
+// ------------------------------------------------------------ worker --
+
+#[test]
+fn an_argument_with_more_buffers_than_the_worker_may_open_fails_alone() {
+    let pool = Pool::builder()
+        .workers(1)
+        .rlimit(Rlimit::OpenFiles(64))
+        .build()
+        .unwrap();
+    let buffers: Vec<SharedBytes> = (0..100u8).map(|i| SharedBytes::copy_from(&[i]).unwrap()).collect();
+    let error = pool
+        .submit(|v: Vec<SharedBytes>| v.len(), buffers.clone())
+        .join()
+        .unwrap_err();
+    let message = codec_message(&error);
+    assert!(message.contains("shared buffers could not be received"), "{message}");
+    assert!(message.contains("the worker (pid "), "{message}");
+    assert!(message.contains("RLIMIT_NOFILE 64"), "{message}");
+    assert!(message.contains("Rlimit::OpenFiles"), "{message}");
+    // The worker and the pool go on; a task within the limit works, on
+    // the same worker, and sees its buffers' own bytes.
+    let sum = pool
+        .submit(
+            |v: Vec<SharedBytes>| v.iter().map(|b| u32::from(b[0])).sum::<u32>(),
+            buffers[..10].to_vec(),
+        )
+        .join()
+        .unwrap();
+    assert_eq!(sum, (0..10).sum::<u32>());
+    // So does the same number in several tasks of a map: each takes its
+    // descriptors, and lets them go, one after another.
+    let lens: Vec<usize> = pool
+        .map(
+            |v: Vec<SharedBytes>| v.len(),
+            buffers.chunks(20).map(<[SharedBytes]>::to_vec),
+        )
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(lens, [20; 5]);
+}
+
+#[test]
+fn a_stream_whose_argument_the_worker_cannot_take_ends_with_the_cause() {
+    let pool = Pool::builder()
+        .workers(1)
+        .rlimit(Rlimit::OpenFiles(64))
+        .build()
+        .unwrap();
+    let buffers: Vec<SharedBytes> = (0..100u8).map(|i| SharedBytes::copy_from(&[i]).unwrap()).collect();
+    let mut stream = pool.stream(|v: Vec<SharedBytes>| v.into_iter().map(|b| b[0]), buffers.clone());
+    let error = stream.next().unwrap().unwrap_err();
+    assert!(codec_message(&error).contains("RLIMIT_NOFILE 64"), "{error}");
+    assert_eq!(stream.next(), None);
+    let items: Vec<u8> = pool
+        .stream(|v: Vec<SharedBytes>| v.into_iter().map(|b| b[0]), buffers[..5].to_vec())
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(items, [0, 1, 2, 3, 4]);
+}
+
+// ------------------------------------------------------------ caller --
+
+/// Items a stream sends; each holds one shared buffer.
+const ITEMS: u32 = 3000;
+/// The caller's open-files limit in the child.
+const LIMIT: u64 = 256;
+
+#[test]
+fn a_stream_to_a_caller_out_of_descriptors_fails_only_the_items_it_cannot_take() {
+    if !is_child() {
+        return in_child("a_stream_to_a_caller_out_of_descriptors_fails_only_the_items_it_cannot_take");
+    }
+    let pool = Pool::builder().workers(2).build().unwrap();
+    limit_open_files(LIMIT);
+    let stream = pool.stream(
+        |n: u32| (0..n).map(|i| (i, SharedBytes::copy_from(&i.to_le_bytes()).unwrap())),
+        ITEMS,
+    );
+    let mut held = Vec::new();
+    let mut failed = Vec::new();
+    let mut taken = 0u32;
+    let mut whole_after_release = 0;
+    for item in stream {
+        match item {
+            Ok((i, bytes)) => {
+                // Every item is in its place, with its own buffer.
+                assert_eq!(i, taken, "out of order");
+                assert_eq!(&bytes[..], &i.to_le_bytes());
+                held.push(bytes);
+                if failed.len() >= 100 {
+                    whole_after_release += 1;
+                }
+            }
+            Err(error) => {
+                let message = codec_message(&error);
+                assert!(
+                    message.contains(&format!("stream item {taken} "))
+                        && message.contains("1 shared buffer could not be received")
+                        && message.contains("this process (the caller)")
+                        && message.contains(&format!("RLIMIT_NOFILE {LIMIT}")),
+                    "{message}"
+                );
+                failed.push(taken);
+                if failed.len() == 100 {
+                    // The consumer lets go of most of what it holds: the
+                    // next items arrive whole again.
+                    held.truncate(10);
+                }
+            }
+        }
+        taken += 1;
+    }
+    // Every item was yielded once, as an item or as its error, and the
+    // stream ended cleanly.
+    assert_eq!(taken, ITEMS);
+    assert!(failed.len() >= 100, "{} items failed", failed.len());
+    assert!(
+        whole_after_release > 100,
+        "{whole_after_release} items arrived after the consumer let go"
+    );
+    // The pool goes on, with descriptors to spare again.
+    drop(held);
+    let made = pool
+        .submit(|n: u8| SharedBytes::copy_from(&[n; 3]).unwrap(), 7)
+        .join()
+        .unwrap();
+    assert_eq!(&made[..], &[7, 7, 7]);
+}
+
+#[test]
+fn a_result_the_caller_cannot_take_fails_that_task_alone() {
+    if !is_child() {
+        return in_child("a_result_the_caller_cannot_take_fails_that_task_alone");
+    }
+    let pool = Pool::builder().workers(1).build().unwrap();
+    limit_open_files(LIMIT);
+    let make = |n: usize| {
+        (0..n)
+            .map(|i| SharedBytes::copy_from(&[i as u8]).unwrap())
+            .collect::<Vec<_>>()
+    };
+    let error = pool.submit(make, 2 * LIMIT as usize).join().unwrap_err();
+    let message = codec_message(&error);
+    assert!(
+        message.starts_with("cannot decode the result: ")
+            && message.contains("shared buffers could not be received")
+            && message.contains(&format!("RLIMIT_NOFILE {LIMIT}")),
+        "{message}"
+    );
+    // Nothing of it is held: the next result of that size fits.
+    let got = pool.submit(make, 100).join().unwrap();
+    assert_eq!(got.len(), 100);
+    assert!(got.iter().enumerate().all(|(i, b)| b[0] == i as u8));
+}
