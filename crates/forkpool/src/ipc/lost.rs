@@ -11,6 +11,7 @@
 //! items of the frame, the stream the item belonged to, the worker and the
 //! pool go on.
 
+use std::io;
 use std::os::fd::OwnedFd;
 
 use super::protocol::Item;
@@ -26,7 +27,8 @@ pub(crate) struct Lost {
     shortage: Shortage,
 }
 
-/// Which process received the item: the advice differs.
+/// Which process received the item (or failed to make a descriptor):
+/// the advice differs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Receiver {
     /// The process that submitted the task (a result, a stream item).
@@ -39,6 +41,8 @@ pub(crate) enum Receiver {
         expect(dead_code, reason = "only a cluster node reads for others")
     )]
     Node,
+    /// Whichever process made a shared buffer.
+    Process,
 }
 
 impl Lost {
@@ -79,40 +83,52 @@ impl Lost {
             n => what.push(format!("{n} shared buffers")),
         }
         let what = what.join(" and ");
-        format!("{what} could not be received: {}", self.cause(receiver))
+        format!("{what} could not be received: {}", cause(self.shortage, receiver))
     }
+}
 
-    /// The cause, and what to do about it.
-    fn cause(&self, receiver: Receiver) -> String {
-        let who = match receiver {
-            Receiver::Caller => "this process (the caller)".to_owned(),
-            Receiver::Worker => format!("the worker (pid {})", std::process::id()),
-            Receiver::Node => format!("this node (pid {})", std::process::id()),
-        };
-        let advice = match receiver {
-            Receiver::Caller => {
-                "each live SharedBytes or SharedSlice holds one: drop those you no longer need, or raise the limit"
-            }
-            Receiver::Node => "each large result takes one for a moment: raise the node's limit",
-            Receiver::Worker => {
-                "each shared buffer of a task's argument takes one in the worker: pass fewer in one task, \
-                 or raise the limit (the pool's Rlimit::OpenFiles, or the caller's own, which workers inherit)"
-            }
-        };
-        match self.shortage {
-            Shortage::OpenFiles { limit } => format!(
-                "{who} has reached its open-files limit (RLIMIT_NOFILE {}; ulimit -n); {advice}",
-                limit_text(limit)
-            ),
-            Shortage::SystemFiles => {
-                format!("the system's table of open files is full (ENFILE; sysctl fs.file-max), seen by {who}")
-            }
-            Shortage::Unknown { limit } => format!(
-                "the kernel dropped their descriptors (MSG_CTRUNC) in {who}, most likely at its open-files limit \
-                 (RLIMIT_NOFILE {}; ulimit -n) for a moment, or refused by a security module; {advice}",
-                limit_text(limit)
-            ),
+/// Why a process could not take or make a descriptor, and what to do
+/// about it.
+pub(crate) fn cause(shortage: Shortage, receiver: Receiver) -> String {
+    let who = match receiver {
+        Receiver::Caller => "this process (the caller)".to_owned(),
+        Receiver::Worker => format!("the worker (pid {})", std::process::id()),
+        Receiver::Node => format!("this node (pid {})", std::process::id()),
+        Receiver::Process => "this process".to_owned(),
+    };
+    let advice = match receiver {
+        Receiver::Caller | Receiver::Process => {
+            "each live SharedBytes or SharedSlice holds one: drop those you no longer need, or raise the limit"
         }
+        Receiver::Node => "each large result takes one for a moment: raise the node's limit",
+        Receiver::Worker => {
+            "each shared buffer of a task's argument takes one in the worker: pass fewer in one task, \
+             or raise the limit (the pool's Rlimit::OpenFiles, or the caller's own, which workers inherit)"
+        }
+    };
+    match shortage {
+        Shortage::OpenFiles { limit } => format!(
+            "{who} has reached its open-files limit (RLIMIT_NOFILE {}; ulimit -n); {advice}",
+            limit_text(limit)
+        ),
+        Shortage::SystemFiles => {
+            format!("the system's table of open files is full (ENFILE; sysctl fs.file-max), seen by {who}")
+        }
+        Shortage::Unknown { limit } => format!(
+            "the kernel dropped their descriptors (MSG_CTRUNC) in {who}, most likely at its open-files limit \
+             (RLIMIT_NOFILE {}; ulimit -n) for a moment, or refused by a security module; {advice}",
+            limit_text(limit)
+        ),
+    }
+}
+
+/// `error`, of a call that makes a descriptor (`memfd_create`, `pipe`,
+/// `socketpair`...), with the cause and the fix when it is a shortage of
+/// descriptors (`EMFILE`, `ENFILE`).
+pub(crate) fn explain(error: &io::Error, receiver: Receiver) -> String {
+    match Shortage::of_error(error) {
+        Some(shortage) => format!("{error}: {}", cause(shortage, receiver)),
+        None => error.to_string(),
     }
 }
 

@@ -11,7 +11,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::{SHARED_NAME, Segment, wire};
 use crate::error::Error;
+use crate::ipc::lost::{self, Receiver};
 use crate::sys::memfd::{self, Draft, Sealed};
+use crate::sys::scm::Shortage;
 
 /// Immutable bytes in shared memory, that cross into a worker (or back)
 /// without being copied.
@@ -79,7 +81,7 @@ impl SharedBytes {
     /// allocates each page as it fills it, without zeroing it first), then
     /// sealed.
     fn fill(write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>) -> Result<SharedBytes, Error> {
-        let fd = memfd::create(SHARED_NAME).map_err(|e| Error::io("cannot create shared memory", e))?;
+        let fd = memfd::create(SHARED_NAME).map_err(|e| made_error("cannot create shared memory".into(), e))?;
         let mut file = std::fs::File::from(fd);
         write(&mut file).map_err(|e| Error::io("cannot fill shared memory", e))?;
         let sealed =
@@ -178,7 +180,7 @@ impl SharedBytesMut {
     /// `len` zero bytes of new shared memory.
     pub fn zeroed(len: usize) -> Result<SharedBytesMut, Error> {
         let draft = Draft::zeroed(SHARED_NAME, len)
-            .map_err(|e| Error::io(format!("cannot allocate {len} bytes of shared memory"), e))?;
+            .map_err(|e| made_error(format!("cannot allocate {len} bytes of shared memory"), e))?;
         Ok(SharedBytesMut { draft })
     }
 
@@ -225,5 +227,14 @@ impl fmt::Debug for SharedBytesMut {
 impl From<SharedBytesMut> for SharedBytes {
     fn from(buf: SharedBytesMut) -> SharedBytes {
         buf.freeze()
+    }
+}
+
+/// The error of making shared memory: `what`, then, when this process is
+/// out of descriptors (each live buffer holds one), the cause and the fix.
+fn made_error(what: String, e: std::io::Error) -> Error {
+    match Shortage::of_error(&e) {
+        Some(shortage) => Error::io(format!("{what}: {}", lost::cause(shortage, Receiver::Process)), e),
+        None => Error::io(what, e),
     }
 }

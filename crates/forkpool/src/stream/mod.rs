@@ -26,6 +26,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::TaskError;
+use crate::ipc::lost::{Receiver, explain};
 use crate::ipc::outbox::Attachment;
 use crate::options::Limits;
 use crate::output::Captured;
@@ -115,7 +116,10 @@ impl Pool {
         let (ring, ring_fd, credit) = match made {
             Ok(made) => made,
             Err(e) => {
-                let message = format!("cannot make the stream's ring buffer: {e}");
+                let message = format!(
+                    "cannot make the stream's ring buffer: {}",
+                    explain(&e, Receiver::Caller)
+                );
                 return TaskStream::failed(id, TaskError::Codec { message });
             }
         };
