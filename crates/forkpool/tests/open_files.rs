@@ -205,3 +205,62 @@ fn a_result_the_caller_cannot_take_fails_that_task_alone() {
     assert_eq!(got.len(), 100);
     assert!(got.iter().enumerate().all(|(i, b)| b[0] == i as u8));
 }
+
+#[test]
+fn a_caller_out_of_descriptors_for_the_pools_own_needs_gets_the_cause_and_recovers() {
+    if !is_child() {
+        return in_child("a_caller_out_of_descriptors_for_the_pools_own_needs_gets_the_cause_and_recovers");
+    }
+    // Each task retires its worker: every task needs a new one.
+    let pool = Pool::builder().workers(1).max_tasks_per_worker(1).build().unwrap();
+    assert_eq!(pool.submit(|x: u32| x + 1, 1).join(), Ok(2));
+    limit_open_files(LIMIT);
+    // Use up every descriptor: making one more shared buffer says why not.
+    let mut held = Vec::new();
+    let refusal = loop {
+        match SharedBytes::copy_from(&[1]) {
+            Ok(bytes) => held.push(bytes),
+            Err(e) => break e.to_string(),
+        }
+    };
+    assert!(
+        refusal.contains(&format!("RLIMIT_NOFILE {LIMIT}")) && refusal.contains("drop those you no longer need"),
+        "{refusal}"
+    );
+    // A stream needs a ring: it fails at once, saying why.
+    let mut stream = pool.stream(|n: u32| 0..n, 3);
+    let error = stream.next().unwrap().unwrap_err();
+    assert!(codec_message(&error).contains(&format!("RLIMIT_NOFILE {LIMIT}")), "{error}");
+    assert_eq!(stream.next(), None);
+    // A task needs a new worker, which cannot be started: a task fails
+    // with the cause (the worker made before the shortage may run one).
+    let mut start_failure = None;
+    for i in 0..3 {
+        match pool.submit(|x: u32| x + 1, i).join() {
+            Ok(got) => assert_eq!(got, i + 1),
+            Err(TaskError::WorkerStartFailed { message }) => {
+                start_failure = Some(message);
+                break;
+            }
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    let message = start_failure.expect("a worker could not be started");
+    assert!(
+        message.contains("cannot start a worker") && message.contains(&format!("RLIMIT_NOFILE {LIMIT}")),
+        "{message}"
+    );
+    // Once the caller lets go, the pool starts workers again (after its
+    // back-off, a few seconds at most) and every task ends.
+    held.clear();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        match pool.submit(|x: u32| x * 2, 21).join() {
+            Ok(got) => break assert_eq!(got, 42),
+            Err(TaskError::WorkerStartFailed { .. }) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            Err(other) => panic!("the pool did not recover: {other:?}"),
+        }
+    }
+}
