@@ -230,7 +230,10 @@ fn a_caller_out_of_descriptors_for_the_pools_own_needs_gets_the_cause_and_recove
     // A stream needs a ring: it fails at once, saying why.
     let mut stream = pool.stream(|n: u32| 0..n, 3);
     let error = stream.next().unwrap().unwrap_err();
-    assert!(codec_message(&error).contains(&format!("RLIMIT_NOFILE {LIMIT}")), "{error}");
+    assert!(
+        codec_message(&error).contains(&format!("RLIMIT_NOFILE {LIMIT}")),
+        "{error}"
+    );
     assert_eq!(stream.next(), None);
     // A task needs a new worker, which cannot be started: a task fails
     // with the cause (the worker made before the shortage may run one).

@@ -49,10 +49,29 @@ use crate::sys::scm::Shortage;
 /// code), it is written as plain bytes, and plain bytes deserialize into a
 /// new `SharedBytes`.
 ///
-/// Each `SharedBytes` holds one file descriptor open (clones share it), so
-/// a value holding thousands of distinct buffers counts against the
-/// process's descriptor limit (`ulimit -n`) on both sides. Shared memory
-/// is not counted by a pool's
+/// # One open file each
+///
+/// Each live `SharedBytes` holds one file descriptor open in each process
+/// that holds it (clones share it), and so counts against that process's
+/// open-files limit (`RLIMIT_NOFILE`, `ulimit -n`; often 1,024 or 20,000
+/// by default). A caller that keeps 20,000 results from a stream needs a
+/// limit above 20,000; a worker needs room for the buffers of the argument
+/// it is running (see [`Rlimit::OpenFiles`](crate::Rlimit::OpenFiles)).
+/// The pool never raises a limit behind your back. At the limit:
+///
+/// - making one ([`copy_from`](SharedBytes::copy_from),
+///   [`SharedBytesMut::zeroed`]...) fails with an [`Error`] that names the
+///   limit;
+/// - receiving one fails only the task result, stream item or task
+///   argument that held it, with [`TaskError::Codec`](crate::TaskError::Codec)
+///   saying how many buffers could not be received, in which process, at
+///   what limit, and what to do: drop the buffers you no longer need, or
+///   raise the limit. The kernel still delivers the rest of the message,
+///   so the other tasks and items, the worker and the pool go on; a
+///   stream yields that item's `Err` and then its next items (see
+///   [`TaskStream`](crate::TaskStream), "Items that cannot be received").
+///
+/// Shared memory is not counted by a pool's
 /// [`memory_limit`](crate::PoolBuilder::memory_limit).
 #[derive(Clone)]
 pub struct SharedBytes {
