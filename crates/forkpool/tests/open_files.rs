@@ -8,7 +8,7 @@
 //! process: the test re-executes this binary for itself alone, with
 //! [`CHILD`] set, and the child lowers its limit.
 
-use forkpool::{Pool, Rlimit, SharedBytes, TaskError};
+use forkpool::{Pool, Rlimit, SharedBytes, StartMethod, TaskError};
 
 /// Set in the child process a caller-side test runs in.
 const CHILD: &str = "FORKPOOL_TEST_OPEN_FILES_CHILD";
@@ -55,8 +55,15 @@ fn codec_message(error: &TaskError) -> &str {
 
 #[test]
 fn an_argument_with_more_buffers_than_the_worker_may_open_fails_alone() {
+    for start in [StartMethod::Zygote, StartMethod::Exec] {
+        argument_over_the_workers_limit(start);
+    }
+}
+
+fn argument_over_the_workers_limit(start: StartMethod) {
     let pool = Pool::builder()
         .workers(1)
+        .start_method(start)
         .rlimit(Rlimit::OpenFiles(64))
         .build()
         .unwrap();
