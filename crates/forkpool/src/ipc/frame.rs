@@ -77,7 +77,9 @@ impl FrameFds {
         let batches = arrivals.len();
         let mut places = VecDeque::with_capacity(count.min(1 << 16));
         let mut lost = None;
-        let mut fits = true;
+        // As many batches as the count takes (which also bounds the places
+        // made below by the bytes received, whatever the count says).
+        let mut fits = count.div_ceil(MAX_FDS_PER_MESSAGE) == batches;
         for (i, arrival) in arrivals.into_iter().enumerate() {
             places.extend(arrival.fds.into_iter().map(Some));
             let batch_end = if i + 1 == batches {
