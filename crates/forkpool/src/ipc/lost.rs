@@ -94,7 +94,7 @@ pub(crate) fn cause(shortage: Shortage, receiver: Receiver) -> String {
         Receiver::Caller => "this process (the caller)".to_owned(),
         Receiver::Worker => format!("the worker (pid {})", std::process::id()),
         Receiver::Node => format!("this node (pid {})", std::process::id()),
-        Receiver::Process => "this process".to_owned(),
+        Receiver::Process => format!("this process (pid {})", std::process::id()),
     };
     let advice = match receiver {
         Receiver::Caller | Receiver::Process => {
