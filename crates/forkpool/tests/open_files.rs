@@ -274,3 +274,39 @@ fn a_caller_out_of_descriptors_for_the_pools_own_needs_gets_the_cause_and_recove
         }
     }
 }
+
+#[test]
+fn an_async_stream_to_a_caller_out_of_descriptors_goes_on_too() {
+    use futures_core::Stream;
+    use std::pin::Pin;
+    if !is_child() {
+        return in_child("an_async_stream_to_a_caller_out_of_descriptors_goes_on_too");
+    }
+    let pool = Pool::builder().workers(1).build().unwrap();
+    limit_open_files(LIMIT);
+    let mut stream = pool.stream(
+        |n: u32| (0..n).map(|i| (i, SharedBytes::copy_from(&[i as u8]).unwrap())),
+        2 * LIMIT as u32,
+    );
+    let (ok, failed) = pollster::block_on(async {
+        let mut held = Vec::new();
+        let mut failed = 0u32;
+        while let Some(item) = std::future::poll_fn(|cx| Pin::new(&mut stream).poll_next(cx)).await {
+            match item {
+                Ok((i, bytes)) => {
+                    assert_eq!(bytes[0], i as u8);
+                    held.push(bytes);
+                }
+                Err(error) => {
+                    assert!(codec_message(&error).contains("could not be received"), "{error}");
+                    // Not the end: the stream says it goes on.
+                    assert!(!stream.is_done());
+                    failed += 1;
+                }
+            }
+        }
+        (held.len() as u32, failed)
+    });
+    assert!(failed > 0, "nothing failed: the limit was not reached");
+    assert_eq!(ok + failed, 2 * LIMIT as u32);
+}
