@@ -8,7 +8,7 @@
 //! process: the test re-executes this binary for itself alone, with
 //! [`CHILD`] set, and the child lowers its limit.
 
-use forkpool::{Pool, Rlimit, SharedBytes, StartMethod, TaskError};
+use forkpool::{Pool, PoolBuilder, Rlimit, SharedBytes, StartMethod, TaskError};
 
 /// Set in the child process a caller-side test runs in.
 const CHILD: &str = "FORKPOOL_TEST_OPEN_FILES_CHILD";
@@ -31,8 +31,27 @@ fn in_child(name: &str) {
     );
 }
 
-fn is_child() -> bool {
-    std::env::var_os(CHILD).is_some()
+/// For a caller-side test `name`: in the child, the pool `builder` makes,
+/// then this process's open-files limit lowered to [`LIMIT`]; in the
+/// parent, runs the test in a child and returns `None`.
+fn caller_at_limit(name: &str, builder: PoolBuilder) -> Option<Pool> {
+    if std::env::var_os(CHILD).is_none() {
+        in_child(name);
+        return None;
+    }
+    let pool = builder.build().unwrap();
+    limit_open_files(LIMIT);
+    Some(pool)
+}
+
+/// A pool of one worker that may open 64 files.
+fn worker_limited(start: StartMethod) -> Pool {
+    Pool::builder()
+        .workers(1)
+        .start_method(start)
+        .rlimit(Rlimit::OpenFiles(64))
+        .build()
+        .unwrap()
 }
 
 /// Lowers this process's open-files limit (soft and hard) to `n`.
@@ -61,12 +80,7 @@ fn an_argument_with_more_buffers_than_the_worker_may_open_fails_alone() {
 }
 
 fn argument_over_the_workers_limit(start: StartMethod) {
-    let pool = Pool::builder()
-        .workers(1)
-        .start_method(start)
-        .rlimit(Rlimit::OpenFiles(64))
-        .build()
-        .unwrap();
+    let pool = worker_limited(start);
     let buffers: Vec<SharedBytes> = (0..100u8).map(|i| SharedBytes::copy_from(&[i]).unwrap()).collect();
     let error = pool
         .submit(|v: Vec<SharedBytes>| v.len(), buffers.clone())
@@ -101,11 +115,7 @@ fn argument_over_the_workers_limit(start: StartMethod) {
 
 #[test]
 fn a_stream_whose_argument_the_worker_cannot_take_ends_with_the_cause() {
-    let pool = Pool::builder()
-        .workers(1)
-        .rlimit(Rlimit::OpenFiles(64))
-        .build()
-        .unwrap();
+    let pool = worker_limited(StartMethod::Zygote);
     let buffers: Vec<SharedBytes> = (0..100u8).map(|i| SharedBytes::copy_from(&[i]).unwrap()).collect();
     let mut stream = pool.stream(|v: Vec<SharedBytes>| v.into_iter().map(|b| b[0]), buffers.clone());
     let error = stream.next().unwrap().unwrap_err();
@@ -127,11 +137,12 @@ const LIMIT: u64 = 256;
 
 #[test]
 fn a_stream_to_a_caller_out_of_descriptors_fails_only_the_items_it_cannot_take() {
-    if !is_child() {
-        return in_child("a_stream_to_a_caller_out_of_descriptors_fails_only_the_items_it_cannot_take");
-    }
-    let pool = Pool::builder().workers(2).build().unwrap();
-    limit_open_files(LIMIT);
+    let Some(pool) = caller_at_limit(
+        "a_stream_to_a_caller_out_of_descriptors_fails_only_the_items_it_cannot_take",
+        Pool::builder().workers(2),
+    ) else {
+        return;
+    };
     let stream = pool.stream(
         |n: u32| (0..n).map(|i| (i, SharedBytes::copy_from(&i.to_le_bytes()).unwrap())),
         ITEMS,
@@ -189,11 +200,12 @@ fn a_stream_to_a_caller_out_of_descriptors_fails_only_the_items_it_cannot_take()
 
 #[test]
 fn a_result_the_caller_cannot_take_fails_that_task_alone() {
-    if !is_child() {
-        return in_child("a_result_the_caller_cannot_take_fails_that_task_alone");
-    }
-    let pool = Pool::builder().workers(1).build().unwrap();
-    limit_open_files(LIMIT);
+    let Some(pool) = caller_at_limit(
+        "a_result_the_caller_cannot_take_fails_that_task_alone",
+        Pool::builder().workers(1),
+    ) else {
+        return;
+    };
     let make = |n: usize| {
         (0..n)
             .map(|i| SharedBytes::copy_from(&[i as u8]).unwrap())
@@ -215,13 +227,13 @@ fn a_result_the_caller_cannot_take_fails_that_task_alone() {
 
 #[test]
 fn a_caller_out_of_descriptors_for_the_pools_own_needs_gets_the_cause_and_recovers() {
-    if !is_child() {
-        return in_child("a_caller_out_of_descriptors_for_the_pools_own_needs_gets_the_cause_and_recovers");
-    }
     // Each task retires its worker: every task needs a new one.
-    let pool = Pool::builder().workers(1).max_tasks_per_worker(1).build().unwrap();
+    let builder = Pool::builder().workers(1).max_tasks_per_worker(1);
+    let name = "a_caller_out_of_descriptors_for_the_pools_own_needs_gets_the_cause_and_recovers";
+    let Some(pool) = caller_at_limit(name, builder) else {
+        return;
+    };
     assert_eq!(pool.submit(|x: u32| x + 1, 1).join(), Ok(2));
-    limit_open_files(LIMIT);
     // Use up every descriptor: making one more shared buffer says why not.
     let mut held = Vec::new();
     let refusal = loop {
@@ -279,11 +291,12 @@ fn a_caller_out_of_descriptors_for_the_pools_own_needs_gets_the_cause_and_recove
 fn an_async_stream_to_a_caller_out_of_descriptors_goes_on_too() {
     use futures_core::Stream;
     use std::pin::Pin;
-    if !is_child() {
-        return in_child("an_async_stream_to_a_caller_out_of_descriptors_goes_on_too");
-    }
-    let pool = Pool::builder().workers(1).build().unwrap();
-    limit_open_files(LIMIT);
+    let Some(pool) = caller_at_limit(
+        "an_async_stream_to_a_caller_out_of_descriptors_goes_on_too",
+        Pool::builder().workers(1),
+    ) else {
+        return;
+    };
     let mut stream = pool.stream(
         |n: u32| (0..n).map(|i| (i, SharedBytes::copy_from(&[i as u8]).unwrap())),
         2 * LIMIT as u32,
