@@ -14,7 +14,7 @@
 use std::collections::VecDeque;
 use std::marker::PhantomData;
 use std::os::fd::OwnedFd;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
@@ -29,6 +29,9 @@ use crate::ipc::protocol::{Record, Records, Tag};
 use crate::options::Limits;
 use crate::output::ItemOutput;
 use crate::stats::Counters;
+
+/// `Slot::direct` when the task did not go the direct path.
+const NOT_DIRECT: u64 = u64::MAX;
 
 const QUEUED: u8 = 0;
 const DISPATCHED: u8 = 1;
@@ -338,6 +341,11 @@ pub(crate) struct Slot {
     limits: Limits,
     /// The pool's counters, told how each part ended.
     counters: Option<Arc<Counters>>,
+    /// The job id when `submit` wrote it straight to a lent worker
+    /// (`NOT_DIRECT` otherwise): its holder's `join` reads the result
+    /// there (see `supervisor/lease.rs`). Set by the submitting thread
+    /// before it has the handle.
+    direct: AtomicU64,
     inner: Mutex<Inner>,
     cond: Condvar,
 }
@@ -364,6 +372,7 @@ impl Slot {
             items,
             limits,
             counters,
+            direct: AtomicU64::new(NOT_DIRECT),
             inner: Mutex::new(Inner::default()),
             cond: Condvar::new(),
         })
@@ -395,6 +404,17 @@ impl Slot {
     /// This submission's own limits.
     pub(crate) fn limits(&self) -> Limits {
         self.limits
+    }
+
+    /// Records that the task went the direct path as job `id`.
+    pub(crate) fn set_direct(&self, id: u64) {
+        self.direct.store(id, Ordering::Relaxed);
+    }
+
+    /// The job id, if the task went the direct path.
+    pub(crate) fn direct(&self) -> Option<u64> {
+        let id = self.direct.load(Ordering::Relaxed);
+        (id != NOT_DIRECT).then_some(id)
     }
 
     /// Keeps what item `index` wrote, for `join_captured`. Must come

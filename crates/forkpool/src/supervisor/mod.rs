@@ -64,6 +64,8 @@ const MAX_START_FAILURES: u32 = 3;
 const ABORT_POLL: Duration = Duration::from_millis(1);
 /// The zygote may die this many times a minute before the pool gives up.
 const MAX_ZYGOTE_LOSSES: usize = 3;
+/// Jobs the inbox keeps room for between wake-ups (see `take_inbox`).
+const INBOX_KEPT: usize = 1024;
 
 /// The pool's settings, resolved from the builder.
 #[derive(Debug, Clone)]
@@ -276,8 +278,10 @@ impl Supervisor {
                 self.begin_terminate();
             }
         }
-        let jobs = std::mem::take(&mut self.inbox);
-        for job in jobs {
+        // Emptied, not dropped: it goes back as the next inbox, so that
+        // submissions push without growing a fresh `Vec` each time.
+        let mut jobs = std::mem::take(&mut self.inbox);
+        for job in jobs.drain(..) {
             if self.broken {
                 job.fail(self.broken_error());
             } else if self.stop == Some(Stop::Terminate) || self.refuse_while_stopping(&job) {
@@ -286,6 +290,8 @@ impl Supervisor {
                 self.queue.push_back(job);
             }
         }
+        jobs.shrink_to(INBOX_KEPT);
+        self.inbox = jobs;
     }
 
     fn begin_terminate(&mut self) {
@@ -707,7 +713,13 @@ impl Supervisor {
             if let (Some(output), Some(pid)) = (&mut output, pid) {
                 output.set_pid(pid);
             }
-            let mut worker = Worker::new(socket, page, self.config.max_message, self.config.max_tasks);
+            let mut worker = Worker::new(
+                socket,
+                page,
+                self.config.max_message,
+                self.config.max_tasks,
+                self.shared.counters.clone(),
+            );
             worker.pid = pid;
             worker.output = output;
             if let Some(config) = self.spawner.config_frame() {
@@ -726,10 +738,10 @@ impl Supervisor {
     }
 
     /// Updates what `Pool::stats` reads of the supervisor's own state.
+    /// (`running` is kept by the ledgers themselves.)
     fn publish_gauges(&self) {
-        let running = self.workers.values().map(|w| w.ledger.outstanding_items()).sum();
         let alive = self.workers.values().filter(|w| w.ready && w.ended.is_none()).count();
-        self.shared.counters.set_gauges(running, alive as u64);
+        self.shared.counters.set_workers(alive as u64);
     }
 
     fn publish_pids(&self) {
