@@ -322,6 +322,10 @@ struct Inner {
     assembling: Vec<Part>,
     outputs: Vec<(u32, ItemOutput)>,
     covered: u32,
+    /// Threads blocked in `wait`: only then does finishing notify the
+    /// condition variable (a system call each time, waiter or not; most
+    /// `join`s of a submit-all find their task finished).
+    waiters: u32,
     waker: Option<Waker>,
     listener: Option<(Arc<Notifier>, usize)>,
 }
@@ -561,8 +565,11 @@ impl Slot {
         self.finished.store(true, Ordering::Release);
         let waker = inner.waker.take();
         let listener = inner.listener.take();
+        let waiters = inner.waiters > 0;
         drop(inner);
-        self.cond.notify_all();
+        if waiters {
+            self.cond.notify_all();
+        }
         if let Some(waker) = waker {
             waker.wake();
         }
@@ -583,21 +590,23 @@ impl Slot {
         }
         let mut inner = lock(&self.inner);
         while !self.is_finished() {
-            match deadline {
-                None => inner = self.cond.wait(inner).unwrap_or_else(PoisonError::into_inner),
-                Some(deadline) => {
-                    let Some(left) = deadline.checked_duration_since(Instant::now()) else {
-                        return false;
-                    };
-                    inner = self
-                        .cond
+            let left = match deadline.map(|d| d.checked_duration_since(Instant::now())) {
+                None => None,
+                Some(Some(left)) => Some(left),
+                Some(None) => return false,
+            };
+            inner.waiters += 1;
+            inner = match left {
+                None => self.cond.wait(inner).unwrap_or_else(PoisonError::into_inner),
+                Some(left) => {
+                    self.cond
                         .wait_timeout(inner, left)
                         .unwrap_or_else(PoisonError::into_inner)
-                        .0;
+                        .0
                 }
-            }
+            };
+            inner.waiters -= 1;
         }
-        drop(inner);
         true
     }
 
