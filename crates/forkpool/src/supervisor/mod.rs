@@ -7,6 +7,7 @@ mod lease;
 mod ledger;
 mod lend;
 mod output;
+mod overrun;
 mod shared;
 mod spawner;
 mod stream;
@@ -798,15 +799,9 @@ impl Supervisor {
     }
 
     /// Whether `limit` has surely passed since `stamp_ns`, a worker's stamp
-    /// on the coarse clock: with both readings coarse, only a time past the
-    /// limit by a tick is surely past it. If not, how long to wait before
-    /// looking again (at least a millisecond).
+    /// on the coarse clock (see `overrun.rs`); if not, how long to wait.
     fn overran(&self, stamp_ns: u64, coarse_now: u64, limit: Duration) -> Result<(), Duration> {
-        let elapsed = Duration::from_nanos(coarse_now.saturating_sub(stamp_ns));
-        match limit.saturating_add(self.coarse_tick).checked_sub(elapsed) {
-            Some(left) if !left.is_zero() => Err(left.max(Duration::from_millis(1))),
-            _ => Ok(()),
-        }
+        overrun::overran(stamp_ns, coarse_now, limit, self.coarse_tick)
     }
 
     /// Takes back, for idle workers, the jobs queued behind an item that
