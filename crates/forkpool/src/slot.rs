@@ -550,12 +550,20 @@ impl Slot {
             }
         }
         inner.covered = inner.covered.saturating_add(part.count());
-        inner.assembling.push(part);
         if inner.covered < self.items {
+            inner.assembling.push(part);
             return;
         }
-        let mut parts = std::mem::take(&mut inner.assembling);
-        parts.sort_by_key(Part::first);
+        let parts = if inner.assembling.is_empty() {
+            // The common case, a task or a chunk in one part: a `Vec` of
+            // exactly one (pushing would allocate room for four).
+            vec![part]
+        } else {
+            let mut parts = std::mem::take(&mut inner.assembling);
+            parts.push(part);
+            parts.sort_by_key(Part::first);
+            parts
+        };
         let outputs = std::mem::take(&mut inner.outputs);
         inner.outcome = Some(Outcome { parts, outputs });
         // Finished: no longer cancellable.
