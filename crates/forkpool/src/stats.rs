@@ -3,7 +3,10 @@
 //! Counters are relaxed atomics shared by the pool's handles and its
 //! supervisor. Each is bumped where the event is decided, once per
 //! submission or chunk (never per `map` item), so that counting costs the
-//! hot path one atomic add per batch.
+//! hot path one atomic add per batch. Ends are counted before the result
+//! is handed to the task's holder, and `running` is moved by the workers'
+//! ledgers as they take and acknowledge work (before the results reach
+//! the slot): whoever has seen a result reads counters that include it.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -15,8 +18,11 @@ use crate::error::TaskError;
 ///
 /// Counts are of tasks: one per `submit`, one per `map` item. Each
 /// submitted task is counted once in `completed` or `failed` when it ends;
-/// until then it is `queued` or `running` (a snapshot taken while the
-/// supervisor moves tasks may be off by the tasks in transit).
+/// until then it is `queued` or `running`. A task whose result you have
+/// (from `join`, `map`, ...) is already counted as ended, and no longer as
+/// running. A snapshot taken while tasks move may count one in transit
+/// twice or not at all; `queued` is derived (submitted minus the rest)
+/// and never below zero.
 ///
 /// ```
 /// let pool = forkpool::Pool::builder().workers(1).build()?;
