@@ -127,9 +127,9 @@ sec_control() {
         note "control: no commit ${CONTROL_BASE:-1aeb874} in this clone: the A/B is skipped"
         return 0
     fi
-    local rounds=11
-    [ $quick = 1 ] && rounds=4
-    echo "A/B, plain \`submit\` and \`map\` (no options), built at \`${CONTROL_BASE:-1aeb874}\` (before \`Pool::stats\` and per-task options) and at this tree, alternating $rounds rounds, medians:"
+    local rounds=21
+    [ $quick = 1 ] && rounds=6
+    echo "A/B, plain \`submit\` and \`map\` (no options), built at \`${CONTROL_BASE:-1aeb874}\` (before \`Pool::stats\` and per-task options) and at this tree, alternating $rounds rounds, medians (and the per-round ratios' median and middle half: rounds alternate, so a round's two runs met about the same load):"
     echo
     echo '```text'
     BUILD_NICE=19 MEASURE_LOCK="$lock" MEASURE_NICE="${BENCH_NICE:--10}" \
