@@ -4,7 +4,7 @@
 # sshd started here), the cost of a fresh ssh login and of one through a
 # ControlMaster, and forkpool's per-job overhead over a shared connection.
 #
-#   sudo bash crates/forkpool-cli/benches/remote.sh         # ~DURATION min on 2 cores
+#   sudo bash crates/forkpool-cli/benches/remote.sh         # ~8 min on 2 busy cores (464 s at load 10, 2026-11-30)
 #   JOBS=200 RUNS=1 sudo bash crates/forkpool-cli/benches/remote.sh   # a quick look
 #   GNU=0 sudo bash crates/forkpool-cli/benches/remote.sh   # without GNU parallel's rows
 #
