@@ -426,6 +426,14 @@ fn a_wrong_password_or_a_missing_permission_is_one_clear_error() {
     assert_eq!(e.kind(), ErrorKind::Permission, "{e}");
     assert!(e.to_string().contains("`TIME`"), "{e}");
 
+    // No user in the URL: the advice is the URL's login, not the ACL.
+    let e = Cluster::builder(format!("redis://127.0.0.1:{}/0", server.port))
+        .build()
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Permission, "{e}");
+    assert!(e.to_string().contains("requires a password"), "{e}");
+    assert!(!e.to_string().contains("ACL"), "{e}");
+
     // Nothing listens there.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

@@ -79,11 +79,13 @@ impl Broker {
             ErrorKind::Broker
         };
         let hint = match kind {
+            ErrorKind::Permission if needs_login(e) => format!("; {LOGIN_ADVICE}"),
             ErrorKind::Permission => {
                 "; check the user name and password in the URL, and that the user's ACL allows the \
-                 commands and `fp:*` keys listed in forkpool::cluster's docs"
+                                      commands and `fp:*` keys listed in forkpool::cluster's docs"
+                    .to_owned()
             }
-            _ => "",
+            _ => String::new(),
         };
         Error::new(kind, format!("{what} at {}: {e}{hint}", self.shown))
     }
@@ -230,6 +232,17 @@ impl Link {
 pub(crate) fn is_permission(e: &RedisError) -> bool {
     e.kind() == redis::ErrorKind::AuthenticationFailed || matches!(e.code(), Some("NOPERM" | "WRONGPASS" | "NOAUTH"))
 }
+
+/// Whether the broker asks for a login the URL did not give (`NOAUTH`):
+/// the user's ACL is not the problem then, the URL is.
+fn needs_login(e: &RedisError) -> bool {
+    e.code() == Some("NOAUTH")
+}
+
+/// What to do about [`needs_login`].
+const LOGIN_ADVICE: &str = "the broker requires a password and the URL gives none: \
+                            write it in the URL, as redis://USER:PASSWORD@HOST:PORT/ (or redis://:PASSWORD@HOST:PORT/ \
+                            for the default user)";
 
 /// Whether the error means the connection is unusable (as opposed to one
 /// command failing).
@@ -399,7 +412,9 @@ fn probe(broker: &Broker, conn: &mut Connection, pipe: &mut redis::Pipeline, nam
     for (name, reply) in names.iter().zip(&replies) {
         if let Value::ServerError(e) = reply {
             let e: RedisError = e.clone().into();
-            let (kind, advice) = if is_permission(&e) {
+            let (kind, advice) = if needs_login(&e) {
+                (ErrorKind::Permission, LOGIN_ADVICE)
+            } else if is_permission(&e) {
                 (
                     ErrorKind::Permission,
                     "grant it (the least-privilege ACL is in forkpool::cluster's docs)",
