@@ -32,6 +32,30 @@ fn jobs_that_end_first_wait_for_their_turn_as_in_gnu() {
         let r = same_as_gnu(&args, b"");
         assert_eq!(r.lines().len(), 5, "{args:?}: {}", r.stdout);
     }
+    // Several arguments a job (-m -n2, -X), and --pipe blocks: the first
+    // job ends last there too.
+    let packed = "sleep 0.$(( 4 - {#} )); echo {#} {}";
+    for extra in [&["-m", "-n2"][..], &["-X"]] {
+        let args: Vec<&str> = ["-k", "-j3"]
+            .iter()
+            .chain(extra)
+            .chain(&[packed, ":::", "1", "2", "3", "4", "5"])
+            .copied()
+            .collect();
+        let r = same_as_gnu(&args, b"");
+        assert_eq!(r.lines()[0].split(' ').next(), Some("1"), "{args:?}: {}", r.stdout);
+    }
+    let r = same_as_gnu(
+        &[
+            "-k",
+            "-j3",
+            "--pipe",
+            "-N2",
+            "sleep 0.$(( 4 - {#} )); echo job {#}; cat",
+        ],
+        seq(6).as_bytes(),
+    );
+    assert_eq!(r.stdout, "job 1\n1\n2\njob 2\n3\n4\njob 3\n5\n6\n");
     // The joblog follows the output.
     let d = Dir::new();
     let log = d.s("log");
