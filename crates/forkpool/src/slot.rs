@@ -24,6 +24,7 @@ use serde::de::DeserializeOwned;
 use crate::error::TaskError;
 use crate::ipc::codec;
 use crate::ipc::frame::FrameFds;
+use crate::ipc::lost::Receiver;
 use crate::ipc::panic::PanicReport;
 use crate::ipc::protocol::{Record, Records, Tag};
 use crate::options::Limits;
@@ -207,10 +208,15 @@ impl<R: DeserializeOwned> Iterator for Decoded<R> {
                     *left -= 1;
                     let mut records = Records::new(bytes.get(*at..).unwrap_or_default());
                     let result = match records.next() {
-                        Some(Ok(record)) => {
-                            let item_fds = fds.take(record.item.fds());
-                            decode_record(record, item_fds, *limit)
-                        }
+                        Some(Ok(record)) => match fds.take(record.item.fds()) {
+                            Ok(item_fds) => decode_record(record, item_fds, *limit),
+                            Err(lost) => Err(TaskError::Codec {
+                                message: format!(
+                                    "cannot decode the result: {}",
+                                    lost.message(&record.item, 0, Receiver::Caller)
+                                ),
+                            }),
+                        },
                         Some(Err(e)) => Err(TaskError::Protocol { message: e.to_string() }),
                         // The supervisor checked the count; this only
                         // guards a broken invariant without losing an item.

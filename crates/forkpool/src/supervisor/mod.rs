@@ -28,6 +28,7 @@ pub(crate) use shared::{Pids, Shared, Stop};
 
 use crate::builder::StartMethod;
 use crate::error::{Error, ErrorKind, TaskError};
+use crate::ipc::lost::{Receiver, explain};
 use crate::ipc::protocol;
 use crate::ipc::status::{self, Snapshot, StatusPage};
 use crate::options::Limits;
@@ -721,7 +722,7 @@ impl Supervisor {
                 self.shared.counters.worker_started();
                 self.workers.insert(id, worker);
             }
-            Err(e) => self.start_failed(format!("cannot start a worker: {e}")),
+            Err(e) => self.start_failed(format!("cannot start a worker: {}", explain(&e, Receiver::Caller))),
         }
     }
 
