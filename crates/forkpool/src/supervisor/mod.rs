@@ -746,10 +746,18 @@ impl Supervisor {
         self.shared.counters.set_workers(alive as u64);
     }
 
+    /// Publishes the pids of the workers whose process still exists: one
+    /// that has exited stays in `workers` until its socket and output are
+    /// drained, and may by then have a replacement beside it.
     fn publish_pids(&self) {
         self.shared.set_pids(Pids {
             zygote: self.spawner.zygote_pid(),
-            workers: self.workers.values().filter_map(|w| w.pid).collect(),
+            workers: self
+                .workers
+                .values()
+                .filter(|w| w.ended.is_none())
+                .filter_map(|w| w.pid)
+                .collect(),
         });
     }
 
