@@ -326,6 +326,7 @@ pub(crate) fn prepare(config: &Config) -> Result<Prepared, UsageError> {
     );
     source.input_may_block = input_may_block;
     source.hostgroups = config.remote.hostgroups;
+    source.shuffle = config.shuffle;
     let (jobs, pipe, ahead): (Box<dyn Jobs>, _, _) = match &config.pipe {
         None => {
             source.evaluator = Some(evaluator.clone());
@@ -392,6 +393,9 @@ pub(crate) struct JobSource {
     pub(crate) input_may_block: bool,
     /// `--hostgroups`: arguments name their host groups.
     pub(crate) hostgroups: bool,
+    /// `--shuf`: the records are read, all, and shuffled before the first
+    /// job is made (then cleared).
+    pub(crate) shuffle: bool,
 }
 
 impl std::fmt::Debug for JobSource {
@@ -428,6 +432,7 @@ impl JobSource {
             ahead: Ahead::default(),
             input_may_block: false,
             hostgroups: false,
+            shuffle: false,
         }
     }
 
@@ -447,6 +452,10 @@ impl JobSource {
     }
 
     fn read(&mut self) -> io::Result<Option<Record>> {
+        if self.shuffle {
+            self.shuffle = false;
+            self.read_all_shuffled()?;
+        }
         if let Some(record) = self.buffer.pop_front() {
             self.buffered_cost = self.buffered_cost.saturating_sub(self.cost(&record));
             return Ok(Some(record));
@@ -461,6 +470,21 @@ impl JobSource {
                 Ok(None)
             }
         }
+    }
+
+    /// `--shuf`, as GNU parallel does it: the input records are shuffled,
+    /// then grouped into jobs (`-n`, `-X`...) and numbered, so `{#}`, perl's
+    /// `$job->seq()` and `-k` follow the shuffled order.
+    fn read_all_shuffled(&mut self) -> io::Result<()> {
+        let mut all: Vec<Record> = self.buffer.drain(..).collect();
+        while let Some(record) = self.records.next().transpose()? {
+            all.push(record);
+        }
+        self.eof = true;
+        shuffle(&mut all);
+        self.buffered_cost = all.iter().map(|r| self.cost(r)).sum();
+        self.buffer = all.into();
+        Ok(())
     }
 
     /// Puts a record back, to be read first.
@@ -597,19 +621,19 @@ impl JobSource {
     }
 }
 
-/// Shuffles jobs (Fisher-Yates, seeded from the clock and pid).
-pub(crate) fn shuffle(jobs: &mut [Job]) {
+/// Shuffles (Fisher-Yates, seeded from the clock and pid).
+fn shuffle<T>(items: &mut [T]) {
     let mut state = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(1, |d| d.as_nanos() as u64)
         ^ (u64::from(std::process::id()) << 32)
         | 1;
-    for i in (1..jobs.len()).rev() {
+    for i in (1..items.len()).rev() {
         state ^= state << 13;
         state ^= state >> 7;
         state ^= state << 17;
         let j = (state % (i as u64 + 1)) as usize;
-        jobs.swap(i, j);
+        items.swap(i, j);
     }
 }
 

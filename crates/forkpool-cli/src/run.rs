@@ -217,12 +217,10 @@ impl<'c> Runner<'c> {
         let needs_all =
             config.shuffle || ((config.bar || config.eta) && config.total_jobs.is_none()) || config.halt.needs_total();
         let collected = if needs_all {
-            let mut all = jobs
+            // (`--shuf`'s shuffle is the job source's: see `jobs`.)
+            let all = jobs
                 .collect_all()
                 .map_err(|e| format!("cannot read input: {}", io_reason(&e)))?;
-            if config.shuffle {
-                crate::jobs::shuffle(&mut all);
-            }
             Some(all)
         } else {
             None
@@ -436,7 +434,11 @@ impl<'c> Runner<'c> {
             Queue::Feed(feed) => feed.next(),
         };
         match next {
-            Next::Job(job) => Some(job),
+            Next::Job(job) => {
+                // Under `-k`, the jobs after it wait for it from now on.
+                self.printer.expect(job.seq);
+                Some(job)
+            }
             Next::Pending => None,
             Next::Done => {
                 self.input_done = true;
@@ -461,6 +463,12 @@ impl<'c> Runner<'c> {
     /// (delay, memory, load) holds the next job back.
     fn start_jobs(&mut self) -> Option<Instant> {
         self.unpark();
+        if self.stop.is_some() {
+            // No job starts any more: those waiting never will.
+            while let Some((job, _)) = self.retry.pop_front() {
+                self.forget(job.seq);
+            }
+        }
         let most = self.gate.max_running();
         for slot in self.free_slots.len() + self.running.len() + 1..=most {
             // `-j FILE` grew.
@@ -475,6 +483,7 @@ impl<'c> Runner<'c> {
                 None => (self.next_new_job()?, 0),
             };
             if self.already_done(&job) {
+                self.forget(job.seq);
                 continue;
             }
             if let Some(until) = self.held_back() {
@@ -541,6 +550,22 @@ impl<'c> Runner<'c> {
         }
     }
 
+    /// A job taken from the input will never run (`--resume` skipped it,
+    /// or the run stopped before it): `-k` stops waiting for it.
+    fn forget(&mut self, seq: u64) {
+        let printer = &mut self.printer;
+        if let Err(e) = self.progress.suspend(|| printer.forget(seq)) {
+            self.output_failed(&e);
+        }
+    }
+
+    /// A job that was to start in `slot` will not: the slot is free again,
+    /// and the job [forgotten](Runner::forget).
+    fn never_runs(&mut self, seq: u64, slot: usize) {
+        self.free_slots.insert(slot);
+        self.forget(seq);
+    }
+
     fn launch(&mut self, mut job: Job, attempts: u32) -> Launched {
         let slot = self
             .free_slots
@@ -550,7 +575,7 @@ impl<'c> Runner<'c> {
             && let Err((_, failed)) = evaluator.evaluate(&mut [&mut job], slot)
         {
             error!("{failed}");
-            self.free_slots.insert(slot);
+            self.never_runs(job.seq, slot);
             self.stop.get_or_insert(Stop::Fatal);
             return Launched::Yes;
         }
@@ -581,7 +606,7 @@ impl<'c> Runner<'c> {
             // GNU parallel's limit, so that a script that works with one
             // works with the other. As there, no new job starts, the
             // running ones finish, and the run exits 255.
-            self.free_slots.insert(slot);
+            self.never_runs(job.seq, slot);
             self.stop.get_or_insert(Stop::TooLong);
             let (index, longest) = job
                 .args
@@ -617,7 +642,7 @@ impl<'c> Runner<'c> {
         let wrapped = match self.wrap(&line, &job, slot) {
             Ok(wrapped) => wrapped,
             Err(message) => {
-                self.free_slots.insert(slot);
+                self.never_runs(job.seq, slot);
                 self.fatal(&message);
                 return Launched::Yes;
             }
@@ -636,7 +661,7 @@ impl<'c> Runner<'c> {
             match self.passes_filters(&job, slot) {
                 Ok(passes) => skip = !passes,
                 Err(message) => {
-                    self.free_slots.insert(slot);
+                    self.never_runs(job.seq, slot);
                     self.fatal(&message);
                     return Launched::Yes;
                 }
@@ -709,7 +734,7 @@ impl<'c> Runner<'c> {
             Some(results) => match results.open(&job.records, values(&job, slot)) {
                 Ok(files) => Some(files),
                 Err(e) => {
-                    self.free_slots.insert(slot);
+                    self.never_runs(job.seq, slot);
                     self.fatal(&format!("cannot create the result files: {}", io_reason(&e)));
                     return Launched::Yes;
                 }
@@ -718,7 +743,7 @@ impl<'c> Runner<'c> {
         let out_file = match self.open_out_file(files.is_some()) {
             Ok(file) => file,
             Err(message) => {
-                self.free_slots.insert(slot);
+                self.never_runs(job.seq, slot);
                 self.fatal(&message);
                 return Launched::Yes;
             }
@@ -928,7 +953,7 @@ impl<'c> Runner<'c> {
             if let Some(file) = out_file.filter(|_| virgin) {
                 file.remove();
             }
-            self.printer.discard(job.seq);
+            self.forget(job.seq);
             if virgin {
                 // GNU parallel still counts its exit status.
                 self.tally.completed += 1;

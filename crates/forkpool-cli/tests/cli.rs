@@ -1557,3 +1557,6 @@ mod invocation;
 mod sem;
 #[path = "cli/startup.rs"]
 mod startup;
+// -k: sequence order, whatever starts or ends first, and whatever never runs.
+#[path = "cli/order.rs"]
+mod order;

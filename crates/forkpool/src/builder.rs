@@ -100,6 +100,18 @@ impl PoolBuilder {
     /// on the worker's next task. A new worker whose `worker_init` has not
     /// returned within the same time is killed as a failed start.
     /// Default: none.
+    ///
+    /// How late: the limit counts from when the worker began the task,
+    /// stamped on the coarse monotonic clock (cheap enough to read for
+    /// every item), which moves in ticks of its resolution
+    /// (`clock_getres(CLOCK_MONOTONIC_COARSE)`: 4 ms on most kernels, 1 ms
+    /// on some). To be never early the supervisor waits until its reading
+    /// is a tick past the limit, so the kill is decided between 0 and 2
+    /// ticks after the limit (up to 8 ms), plus up to a millisecond for
+    /// the supervisor's wake-up. The kill then goes through the zygote and
+    /// the error comes once the worker is dead, typically under a
+    /// millisecond more on an idle machine, longer when every CPU is busy;
+    /// with [`timeout_grace`](PoolBuilder::timeout_grace), after the grace.
     pub fn task_timeout(mut self, timeout: Duration) -> Self {
         self.task_timeout = Some(timeout);
         self

@@ -60,7 +60,10 @@ pub enum TaskError {
     /// The task was cancelled before it started, and never ran.
     Cancelled,
     /// The argument or the result could not be serialized or deserialized
-    /// (or exceeded the pool's message size limit).
+    /// (or exceeded the pool's message size limit), or the process that
+    /// received it had no room for the descriptors of its shared buffers
+    /// (its open-files limit; see [`SharedBytes`](crate::SharedBytes),
+    /// "One open file each"). The message says which.
     Codec {
         /// What the codec reported.
         message: String,

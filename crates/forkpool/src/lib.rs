@@ -104,7 +104,12 @@
 //!   map the same memory read-only. Received descriptors are checked
 //!   (a memfd, sealed against resizing and writing, of the announced size)
 //!   before anything is mapped: a bad one fails its task with
-//!   [`TaskError::Codec`]. Memfds have no name anywhere, so nothing is left
+//!   [`TaskError::Codec`]. Each received buffer takes a descriptor in the
+//!   receiver: one that is at its open-files limit still gets every byte,
+//!   but the kernel drops the descriptors that do not fit (`MSG_CTRUNC`);
+//!   the frame reader keeps every descriptor in its place, so only the
+//!   items that lost one fail, saying so, and nothing shifts between items
+//!   (`src/ipc/lost.rs`). Memfds have no name anywhere, so nothing is left
 //!   in `/dev/shm` or elsewhere, even after a `SIGKILL`: the kernel frees
 //!   them with their last descriptor or mapping.
 //! - **Streams and credits.** [`Pool::stream`] runs a generator in a
@@ -365,7 +370,12 @@
 //!   shared memory of [`SharedBytes`] (and of large arguments in transit)
 //!   is not counted. What a task allocates from it is.
 //! - Each distinct [`SharedBytes`] held open costs one file descriptor in
-//!   each process holding it (`ulimit -n`).
+//!   each process holding it, within its `RLIMIT_NOFILE` (`ulimit -n`),
+//!   which the pool never raises. A result, a stream item or an argument
+//!   whose buffers the receiving process has no room for fails alone, with
+//!   [`TaskError::Codec`] naming the process, the limit and the fix; a
+//!   stream goes on with its next items (see [`SharedBytes`], "One open
+//!   file each").
 //! - `memory_limit` relies on `RLIMIT_DATA`. An abort right after a failed
 //!   allocation is reported as `MemoryLimitExceeded` (the failed `mmap`'s
 //!   `ENOMEM` is still in errno); so is a task that handled an allocation

@@ -55,6 +55,11 @@ impl<'pool> TaskOptions<'pool> {
     /// instead of the pool's `task_timeout`: a task that runs longer ends
     /// with [`TaskError::TimedOut`](crate::TaskError::TimedOut), its worker (and the worker's process
     /// group) killed and replaced, after the pool's `timeout_grace`.
+    ///
+    /// Never early; late by up to two ticks of the coarse monotonic clock
+    /// (4 ms each on most kernels) plus the supervisor's wake-up and the
+    /// kill, as [`PoolBuilder::task_timeout`](crate::PoolBuilder::task_timeout)
+    /// details.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.limits.timeout = Some(timeout);
         self

@@ -137,19 +137,22 @@ impl Pool {
         let mut data = Vec::with_capacity(32);
         let label = Label::task(slot::next_id());
         let mut fds = Vec::new();
-        let (slot, direct) = match encode_item(&mut data, &mut fds, self, arg) {
-            Err(error) => (Slot::failed(1, label, error, self.counters()), None),
+        let slot = match encode_item(&mut data, &mut fds, self, arg) {
+            Err(error) => Slot::failed(1, label, error, self.counters()),
             Ok(size) => {
                 let slot = Slot::with(1, label, limits, self.counters());
                 // Straight to an idle worker when one is lent, otherwise
                 // to the supervisor (see `supervisor/lease.rs`).
-                let direct = self
+                if let Some(id) = self
                     .shared
-                    .submit_direct(Job::new(entry, slot.clone(), data, fds, 1, size, true));
-                (slot, direct)
+                    .submit_direct(Job::new(entry, slot.clone(), data, fds, 1, size, true))
+                {
+                    slot.set_direct(id);
+                }
+                slot
             }
         };
-        Task::new(slot, Arc::downgrade(&self.shared), direct)
+        Task::new(slot, Arc::downgrade(&self.shared))
     }
 
     /// Runs `count` items already encoded (`len u32 | bytes` each) for the

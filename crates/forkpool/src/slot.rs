@@ -14,7 +14,7 @@
 use std::collections::VecDeque;
 use std::marker::PhantomData;
 use std::os::fd::OwnedFd;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
@@ -24,11 +24,15 @@ use serde::de::DeserializeOwned;
 use crate::error::TaskError;
 use crate::ipc::codec;
 use crate::ipc::frame::FrameFds;
+use crate::ipc::lost::Receiver;
 use crate::ipc::panic::PanicReport;
 use crate::ipc::protocol::{Record, Records, Tag};
 use crate::options::Limits;
 use crate::output::ItemOutput;
 use crate::stats::Counters;
+
+/// `Slot::direct` when the task did not go the direct path.
+const NOT_DIRECT: u64 = u64::MAX;
 
 const QUEUED: u8 = 0;
 const DISPATCHED: u8 = 1;
@@ -207,10 +211,15 @@ impl<R: DeserializeOwned> Iterator for Decoded<R> {
                     *left -= 1;
                     let mut records = Records::new(bytes.get(*at..).unwrap_or_default());
                     let result = match records.next() {
-                        Some(Ok(record)) => {
-                            let item_fds = fds.take(record.item.fds());
-                            decode_record(record, item_fds, *limit)
-                        }
+                        Some(Ok(record)) => match fds.take(record.item.fds()) {
+                            Ok(item_fds) => decode_record(record, item_fds, *limit),
+                            Err(lost) => Err(TaskError::Codec {
+                                message: format!(
+                                    "cannot decode the result: {}",
+                                    lost.message(&record.item, 0, Receiver::Caller)
+                                ),
+                            }),
+                        },
                         Some(Err(e)) => Err(TaskError::Protocol { message: e.to_string() }),
                         // The supervisor checked the count; this only
                         // guards a broken invariant without losing an item.
@@ -319,6 +328,10 @@ struct Inner {
     assembling: Vec<Part>,
     outputs: Vec<(u32, ItemOutput)>,
     covered: u32,
+    /// Threads blocked in `wait`: only then does finishing notify the
+    /// condition variable (a system call each time, waiter or not; most
+    /// `join`s of a submit-all find their task finished).
+    waiters: u32,
     waker: Option<Waker>,
     listener: Option<(Arc<Notifier>, usize)>,
 }
@@ -338,6 +351,11 @@ pub(crate) struct Slot {
     limits: Limits,
     /// The pool's counters, told how each part ended.
     counters: Option<Arc<Counters>>,
+    /// The job id when `submit` wrote it straight to a lent worker
+    /// (`NOT_DIRECT` otherwise): its holder's `join` reads the result
+    /// there (see `supervisor/lease.rs`). Set by the submitting thread
+    /// before it has the handle.
+    direct: AtomicU64,
     inner: Mutex<Inner>,
     cond: Condvar,
 }
@@ -364,6 +382,7 @@ impl Slot {
             items,
             limits,
             counters,
+            direct: AtomicU64::new(NOT_DIRECT),
             inner: Mutex::new(Inner::default()),
             cond: Condvar::new(),
         })
@@ -395,6 +414,17 @@ impl Slot {
     /// This submission's own limits.
     pub(crate) fn limits(&self) -> Limits {
         self.limits
+    }
+
+    /// Records that the task went the direct path as job `id`.
+    pub(crate) fn set_direct(&self, id: u64) {
+        self.direct.store(id, Ordering::Relaxed);
+    }
+
+    /// The job id, if the task went the direct path.
+    pub(crate) fn direct(&self) -> Option<u64> {
+        let id = self.direct.load(Ordering::Relaxed);
+        (id != NOT_DIRECT).then_some(id)
     }
 
     /// Keeps what item `index` wrote, for `join_captured`. Must come
@@ -526,12 +556,20 @@ impl Slot {
             }
         }
         inner.covered = inner.covered.saturating_add(part.count());
-        inner.assembling.push(part);
         if inner.covered < self.items {
+            inner.assembling.push(part);
             return;
         }
-        let mut parts = std::mem::take(&mut inner.assembling);
-        parts.sort_by_key(Part::first);
+        let parts = if inner.assembling.is_empty() {
+            // The common case, a task or a chunk in one part: a `Vec` of
+            // exactly one (pushing would allocate room for four).
+            vec![part]
+        } else {
+            let mut parts = std::mem::take(&mut inner.assembling);
+            parts.push(part);
+            parts.sort_by_key(Part::first);
+            parts
+        };
         let outputs = std::mem::take(&mut inner.outputs);
         inner.outcome = Some(Outcome { parts, outputs });
         // Finished: no longer cancellable.
@@ -541,8 +579,11 @@ impl Slot {
         self.finished.store(true, Ordering::Release);
         let waker = inner.waker.take();
         let listener = inner.listener.take();
+        let waiters = inner.waiters > 0;
         drop(inner);
-        self.cond.notify_all();
+        if waiters {
+            self.cond.notify_all();
+        }
         if let Some(waker) = waker {
             waker.wake();
         }
@@ -563,21 +604,23 @@ impl Slot {
         }
         let mut inner = lock(&self.inner);
         while !self.is_finished() {
-            match deadline {
-                None => inner = self.cond.wait(inner).unwrap_or_else(PoisonError::into_inner),
-                Some(deadline) => {
-                    let Some(left) = deadline.checked_duration_since(Instant::now()) else {
-                        return false;
-                    };
-                    inner = self
-                        .cond
+            let left = match deadline.map(|d| d.checked_duration_since(Instant::now())) {
+                None => None,
+                Some(Some(left)) => Some(left),
+                Some(None) => return false,
+            };
+            inner.waiters += 1;
+            inner = match left {
+                None => self.cond.wait(inner).unwrap_or_else(PoisonError::into_inner),
+                Some(left) => {
+                    self.cond
                         .wait_timeout(inner, left)
                         .unwrap_or_else(PoisonError::into_inner)
-                        .0;
+                        .0
                 }
-            }
+            };
+            inner.waiters -= 1;
         }
-        drop(inner);
         true
     }
 

@@ -33,15 +33,15 @@ pub struct Task<R> {
     slot: Arc<Slot>,
     /// Told when `abort` needs a worker killed; weak, so that a task kept
     /// after its pool holds nothing of the pool. `None`: a cluster's task.
+    /// (When `submit` wrote the task straight to a lent worker, the slot
+    /// has the job id: `join` reads its result from that worker itself,
+    /// see `supervisor/lease.rs`.)
     pool: Option<Weak<Shared>>,
-    /// The job id, when `submit` wrote the task straight to a lent worker:
-    /// `join` then reads its result from that worker itself (see
-    /// `supervisor/lease.rs`).
-    direct: Option<u64>,
     /// A cluster's task: its client, told of an abort (it forgets the task
-    /// and tells the node running it), and the task's number there.
+    /// and tells the node running it), and the task's number there. Boxed:
+    /// a handle stays three words, as a submit-all keeps thousands.
     #[cfg(feature = "cluster")]
-    remote: Option<(Weak<dyn RemoteAbort>, u64)>,
+    remote: Option<Box<(Weak<dyn RemoteAbort>, u64)>>,
     result: PhantomData<fn() -> R>,
 }
 
@@ -55,11 +55,10 @@ impl<R> fmt::Debug for Task<R> {
 }
 
 impl<R: DeserializeOwned> Task<R> {
-    pub(crate) fn new(slot: Arc<Slot>, pool: Weak<Shared>, direct: Option<u64>) -> Task<R> {
+    pub(crate) fn new(slot: Arc<Slot>, pool: Weak<Shared>) -> Task<R> {
         Task {
             slot,
             pool: Some(pool),
-            direct,
             #[cfg(feature = "cluster")]
             remote: None,
             result: PhantomData,
@@ -68,7 +67,7 @@ impl<R: DeserializeOwned> Task<R> {
 
     /// A task of the direct path: reads its result from its worker.
     fn drive(&self) {
-        if let Some(id) = self.direct
+        if let Some(id) = self.slot.direct()
             && !self.slot.is_finished()
             && let Some(pool) = self.pool.as_ref().and_then(Weak::upgrade)
         {
@@ -79,7 +78,7 @@ impl<R: DeserializeOwned> Task<R> {
     /// A task of the direct path whose holder waits some other way than
     /// `join`: the supervisor reads its result.
     fn release(&self) {
-        if let Some(id) = self.direct
+        if let Some(id) = self.slot.direct()
             && !self.slot.is_finished()
             && let Some(pool) = self.pool.as_ref().and_then(Weak::upgrade)
         {
@@ -93,8 +92,7 @@ impl<R: DeserializeOwned> Task<R> {
         Task {
             slot,
             pool: None,
-            direct: None,
-            remote: client,
+            remote: client.map(Box::new),
             result: PhantomData,
         }
     }
@@ -220,7 +218,8 @@ impl<R: DeserializeOwned> Task<R> {
     /// not started it yet skips it.
     pub fn abort(&self) -> bool {
         #[cfg(feature = "cluster")]
-        if let Some((client, task)) = &self.remote {
+        if let Some(remote) = &self.remote {
+            let (client, task) = &**remote;
             return match self.slot.abort() {
                 None => false,
                 Some(_) => {

@@ -461,6 +461,45 @@ fn stats_count_what_happened() {
 }
 
 #[test]
+fn stats_are_exact_as_soon_as_results_are_seen() {
+    // `running` was a gauge the supervisor published after handing
+    // results over: read right after a `map` or a `join`, it could still
+    // count tasks whose results were in hand (for as long as the
+    // supervisor was not scheduled). Each way a result comes back: `map`
+    // chunks, a burst of `submit`s (by the supervisor), one task at a
+    // time (the direct path).
+    let pool = Pool::builder().workers(2).build().unwrap();
+    let mut submitted = 0;
+    let check = |submitted: u64, after: &str| {
+        let stats = pool.stats();
+        assert_eq!(
+            (
+                stats.submitted,
+                stats.completed,
+                stats.failed,
+                stats.queued,
+                stats.running
+            ),
+            (submitted, submitted, 0, 0, 0),
+            "after {after}: {stats:?}"
+        );
+    };
+    for round in 0..200u64 {
+        let ok = pool.map(|x: u64| x + 1, 0..20).filter(Result::is_ok).count() as u64;
+        assert_eq!(ok, 20);
+        submitted += 20;
+        check(submitted, &format!("map, round {round}"));
+        let burst: Vec<_> = (0..4).map(|i| pool.submit(|x: u64| x, i)).collect();
+        assert!(burst.into_iter().all(|t| t.join().is_ok()));
+        submitted += 4;
+        check(submitted, &format!("a burst of submits, round {round}"));
+        assert_eq!(pool.submit(|x: u64| x, round).join(), Ok(round));
+        submitted += 1;
+        check(submitted, &format!("one submit, round {round}"));
+    }
+}
+
+#[test]
 fn a_per_task_timeout_bounds_each_item_of_a_stream() {
     let pool = Pool::builder().workers(1).build().unwrap();
     let short = Duration::from_millis(300);

@@ -59,6 +59,51 @@ fn a_timeout_kills_what_the_task_started() {
     std::fs::remove_file(&path).ok();
 }
 
+/// Now on the monotonic clock, the same in every process.
+fn monotonic_ns() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
+}
+
+/// Writes when it began (monotonic ns) to `path`, then never returns.
+fn note_start_and_hang(path: std::path::PathBuf) -> u32 {
+    if std::fs::write(&path, monotonic_ns().to_string()).is_err() {
+        return 1;
+    }
+    sleep_forever(())
+}
+
+#[test]
+fn a_timeout_never_fires_before_the_task_has_run_that_long() {
+    // Measured from the task's own first instruction, not from `submit`
+    // (which comes earlier and would hide an early kill): the kill comes
+    // before `join` returns, so `join` returning less than the timeout
+    // after the task began would be a timeout that fired early. Several
+    // rounds, so that starts fall at every phase of the coarse clock's
+    // tick that both sides stamp with; the pool's timeout and a per-task
+    // one.
+    let timeout = Duration::from_millis(150);
+    let pool = Pool::builder().workers(1).task_timeout(timeout).build().unwrap();
+    for round in 0..6 {
+        let path = temp_path(&format!("never-early-{round}"));
+        let task = if round % 2 == 0 {
+            pool.submit(note_start_and_hang, path.clone())
+        } else {
+            pool.task().timeout(timeout).submit(note_start_and_hang, path.clone())
+        };
+        assert_eq!(
+            task.join(),
+            Err(TaskError::TimedOut { after: timeout }),
+            "round {round}"
+        );
+        let ended = monotonic_ns();
+        let began: u64 = std::fs::read_to_string(&path).unwrap().parse().unwrap();
+        std::fs::remove_file(&path).ok();
+        let ran = Duration::from_nanos(ended - began);
+        assert!(ran >= timeout, "round {round}: timed out {ran:?} after the task began");
+    }
+}
+
 #[test]
 fn tasks_within_the_timeout_are_unaffected() {
     let pool = Pool::builder()

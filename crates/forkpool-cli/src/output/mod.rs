@@ -1,28 +1,31 @@
 //! Printing jobs' output: grouped (each job's output whole, when it ends),
-//! line-buffered (whole lines as they come), and in input order (`-k`),
-//! optionally tagged.
+//! line-buffered (whole lines as they come), and in input order (`-k`:
+//! strictly by sequence number, see `order`), optionally tagged.
 //!
 //! Output waiting to be printed is held in memory up to a budget shared by
-//! all jobs; past it, it goes to one unnamed temporary file (`O_TMPFILE`),
-//! which the kernel removes however this process ends. So a job printing
-//! gigabytes, or a million finished jobs waiting behind a slow one under
-//! `-k`, cost disk, not memory.
+//! all jobs; past it, it goes to one unnamed temporary file (see `store`).
+//! So a job printing gigabytes, or a million finished jobs waiting behind a
+//! slow one under `-k`, cost disk, not memory (what stays in memory per
+//! waiting job is its record: tag, joblog line, a few words).
 
 pub(crate) mod color;
 pub(crate) mod compress;
 pub(crate) mod files;
+mod order;
+mod store;
 pub(crate) mod verbose;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Write};
-use std::os::unix::fs::FileExt;
 
 use forkpool::command::Stream;
 
 use crate::joblog::{Finished, Joblog};
 use crate::table::{Replay, Table};
 use compress::{Compression, Packing};
+use order::Order;
+use store::{Chunk, Store};
 
 /// How output reaches the terminal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,123 +36,6 @@ pub(crate) enum Mode {
     LineBuffer,
     /// Straight from the jobs (they inherit our stdout and stderr).
     Ungroup,
-}
-
-/// Bytes of held output kept in memory before spilling to disk.
-const MEMORY_BUDGET: usize = 64 << 20;
-
-/// Held bytes: in memory, or a range of the spill file.
-#[derive(Debug)]
-enum Chunk {
-    Memory(Vec<u8>),
-    Spilled { offset: u64, len: u64 },
-}
-
-#[derive(Debug)]
-struct Store {
-    /// Bytes kept in memory before spilling.
-    budget: usize,
-    in_memory: usize,
-    spill: Option<File>,
-    /// The spill file's end, where the next chunk goes.
-    spill_len: u64,
-    /// Bytes of the spill file still held by some chunk. The space of a
-    /// released chunk is given back at once (a hole is punched), and the
-    /// file starts over once nothing in it is held: a long run does not
-    /// fill the disk with output already printed.
-    spilled_held: u64,
-    /// Where the spill file goes (`--tmpdir`; else `$TMPDIR`).
-    tmpdir: Option<std::path::PathBuf>,
-}
-
-impl Default for Store {
-    fn default() -> Store {
-        Store {
-            budget: MEMORY_BUDGET,
-            in_memory: 0,
-            spill: None,
-            spill_len: 0,
-            spilled_held: 0,
-            tmpdir: None,
-        }
-    }
-}
-
-impl Store {
-    fn hold(&mut self, data: &[u8]) -> io::Result<Chunk> {
-        if self.in_memory + data.len() <= self.budget {
-            self.in_memory += data.len();
-            return Ok(Chunk::Memory(data.to_vec()));
-        }
-        if self.spill.is_none() {
-            self.spill = Some(match &self.tmpdir {
-                Some(dir) => tempfile::tempfile_in(dir)?,
-                None => tempfile::tempfile()?,
-            });
-        }
-        let file = self.spill.as_ref().ok_or_else(|| io::Error::other("no spill file"))?;
-        file.write_all_at(data, self.spill_len)?;
-        let chunk = Chunk::Spilled {
-            offset: self.spill_len,
-            len: data.len() as u64,
-        };
-        self.spill_len += data.len() as u64;
-        self.spilled_held += data.len() as u64;
-        Ok(chunk)
-    }
-
-    /// Calls `sink` with the chunk's bytes, in pieces, and releases it.
-    fn drain(&mut self, chunk: Chunk, sink: &mut dyn FnMut(&[u8]) -> io::Result<()>) -> io::Result<()> {
-        let result = self.read(&chunk, sink);
-        self.release(chunk);
-        result
-    }
-
-    /// Calls `sink` with the chunk's bytes, in pieces.
-    fn read(&self, chunk: &Chunk, sink: &mut dyn FnMut(&[u8]) -> io::Result<()>) -> io::Result<()> {
-        match chunk {
-            Chunk::Memory(bytes) => sink(bytes),
-            Chunk::Spilled { offset, len } => {
-                let file = self.spill.as_ref().ok_or_else(|| io::Error::other("no spill file"))?;
-                let mut buf = vec![0u8; 256 * 1024];
-                let mut done = 0;
-                while done < *len {
-                    let n = (len - done).min(buf.len() as u64) as usize;
-                    file.read_exact_at(&mut buf[..n], offset + done)?;
-                    sink(&buf[..n])?;
-                    done += n as u64;
-                }
-                Ok(())
-            }
-        }
-    }
-
-    /// Forgets a chunk (its memory counts no more; its disk space is
-    /// freed).
-    fn release(&mut self, chunk: Chunk) {
-        match chunk {
-            Chunk::Memory(bytes) => self.in_memory -= bytes.len(),
-            Chunk::Spilled { offset, len } => {
-                self.spilled_held -= len;
-                let Some(file) = &self.spill else { return };
-                if self.spilled_held == 0 {
-                    if file.set_len(0).is_ok() {
-                        self.spill_len = 0;
-                    }
-                } else {
-                    // Best effort: a file system without holes keeps the
-                    // space until the file starts over.
-                    use rustix::fs::FallocateFlags;
-                    let _ = rustix::fs::fallocate(
-                        file,
-                        FallocateFlags::PUNCH_HOLE | FallocateFlags::KEEP_SIZE,
-                        offset,
-                        len,
-                    );
-                }
-            }
-        }
-    }
 }
 
 /// A job's held output for one stream, readable again and again (for a
@@ -239,8 +125,8 @@ pub(crate) struct Printer {
     keep_order: bool,
     store: Store,
     jobs: HashMap<u64, JobOutput>,
-    /// Jobs in input order, for `-k`.
-    order: VecDeque<u64>,
+    /// `-k`: the jobs whose turn has not come yet.
+    order: Order,
     /// `--results FILE.csv`: jobs' output goes into this table instead.
     table: Option<Table>,
     /// `--joblog`: a line per job, written when its output is.
@@ -260,7 +146,7 @@ impl Printer {
             keep_order,
             store: Store::default(),
             jobs: HashMap::new(),
-            order: VecDeque::new(),
+            order: Order::default(),
             table: None,
             joblog: None,
             joblog_error: None,
@@ -324,12 +210,18 @@ impl Printer {
         }
     }
 
-    /// A job (seq) starts; `tag` prefixes each of its lines. Jobs must
-    /// start in input order for `-k` to keep it (a retry keeps its place).
-    pub(crate) fn start(&mut self, seq: u64, tag: Option<Vec<u8>>) {
-        if !self.jobs.contains_key(&seq) && self.keep_order {
-            self.order.push_back(seq);
+    /// The run took job `seq` from the input: under `-k`, the jobs after
+    /// it wait for it, until it prints or is [forgotten](Printer::forget).
+    pub(crate) fn expect(&mut self, seq: u64) {
+        if self.keep_order {
+            self.order.expect(seq);
         }
+    }
+
+    /// A job (seq) starts; `tag` prefixes each of its lines. It may start
+    /// after later jobs: `-k` keeps its place (a retry keeps it too).
+    pub(crate) fn start(&mut self, seq: u64, tag: Option<Vec<u8>>) {
+        self.expect(seq);
         let paint = self.colors.as_ref().and_then(|c| c.paint(seq, false));
         let job = self.jobs.entry(seq).or_default();
         *job = JobOutput {
@@ -359,10 +251,22 @@ impl Printer {
         }
     }
 
+    /// Job `seq` will never print (it never runs, or what it did is not
+    /// to be shown): the jobs after it no longer wait for it, and those
+    /// whose turn it now is print.
+    pub(crate) fn forget(&mut self, seq: u64) -> io::Result<()> {
+        self.discard(seq);
+        self.jobs.remove(&seq);
+        if self.keep_order && self.order.remove(seq) {
+            return self.advance();
+        }
+        Ok(())
+    }
+
     /// Drops every job `-k` is holding back (their output, joblog lines
     /// and table rows): `--halt now` means they are never printed.
     pub(crate) fn drop_held(&mut self) {
-        for seq in std::mem::take(&mut self.order) {
+        for seq in self.order.take_all() {
             self.discard(seq);
             self.jobs.remove(&seq);
         }
@@ -370,7 +274,7 @@ impl Printer {
 
     /// Whether `seq` may print now (always, unless `-k` makes it wait).
     fn is_live(&self, seq: u64) -> bool {
-        !self.keep_order || self.order.front() == Some(&seq)
+        !self.keep_order || self.order.front() == Some(seq)
     }
 
     /// Output from a running job.
@@ -484,18 +388,22 @@ impl Printer {
         if !self.keep_order {
             return self.print_job(seq);
         }
-        // Print every finished job at the front of the order; the next
-        // running one (line-buffer mode) catches up and goes live.
-        while let Some(&front) = self.order.front() {
-            let finished = self.jobs.get(&front).is_none_or(|j| j.finished);
-            if !finished {
-                if self.mode == Mode::LineBuffer {
-                    self.print_held(front)?;
+        self.advance()
+    }
+
+    /// `-k`: prints every finished job whose turn has come; the running one
+    /// whose turn it then is (line-buffer mode) catches up and goes live. A
+    /// job expected but not started yet stops it: the jobs after it wait.
+    fn advance(&mut self) -> io::Result<()> {
+        while let Some(front) = self.order.front() {
+            match self.jobs.get(&front) {
+                Some(job) if job.finished => {
+                    self.order.remove(front);
+                    self.print_job(front)?;
                 }
-                break;
+                Some(_) if self.mode == Mode::LineBuffer => return self.print_held(front),
+                _ => return Ok(()),
             }
-            self.order.pop_front();
-            self.print_job(front)?;
         }
         Ok(())
     }
@@ -700,12 +608,12 @@ impl Printer {
         Ok(())
     }
 
-    /// Prints what is left (at exit).
+    /// Prints what is left (at exit), in sequence order: nothing is held
+    /// forever, even behind a job that never ran.
     pub(crate) fn flush_all(&mut self) -> io::Result<()> {
-        let mut seqs: Vec<u64> = self.order.drain(..).collect();
-        let mut rest: Vec<u64> = self.jobs.keys().copied().filter(|s| !seqs.contains(s)).collect();
-        rest.sort_unstable();
-        seqs.extend(rest);
+        self.order.take_all();
+        let mut seqs: Vec<u64> = self.jobs.keys().copied().collect();
+        seqs.sort_unstable();
         for seq in seqs {
             self.hold_partial_lines(seq)?;
             self.print_job(seq)?;
@@ -730,38 +638,5 @@ fn write_stream(stream: Stream, bytes: &[u8]) -> io::Result<()> {
             out.flush()
         }
         Stream::Stderr => io::stderr().lock().write_all(bytes),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn spill_file_len(store: &Store) -> u64 {
-        store.spill.as_ref().map_or(0, |f| f.metadata().unwrap().len())
-    }
-
-    #[test]
-    fn spilled_output_gives_its_disk_space_back_once_printed() {
-        let mut store = Store {
-            budget: 10,
-            ..Store::default()
-        };
-        let chunks: Vec<Chunk> = (0..3).map(|_| store.hold(&[7u8; 100]).unwrap()).collect();
-        assert_eq!(spill_file_len(&store), 300);
-        let mut printed = Vec::new();
-        for chunk in chunks {
-            store
-                .drain(chunk, &mut |b| {
-                    printed.extend_from_slice(b);
-                    Ok(())
-                })
-                .unwrap();
-        }
-        assert_eq!(printed, vec![7u8; 300]);
-        assert_eq!(spill_file_len(&store), 0, "the spill file only grows");
-        // And it is used again from the start.
-        let again = store.hold(&[1u8; 50]).unwrap();
-        assert!(matches!(again, Chunk::Spilled { offset: 0, len: 50 }), "{again:?}");
     }
 }

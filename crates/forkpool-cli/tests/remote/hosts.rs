@@ -223,6 +223,54 @@ fn hostgroups_on_arguments_choose_the_hosts() {
 }
 
 #[test]
+fn keep_order_holds_later_jobs_for_one_waiting_for_its_host_group() {
+    // b can only run on h1, busy with a until c has run on h2: so c starts
+    // (and ends) before b starts. Under -k, b still prints in its place,
+    // and its joblog line too; grouped or line-buffered.
+    let Some(f) = fixture() else { return };
+    for mode in ["--group", "--line-buffer"] {
+        let d = Scratch::new();
+        let log = d.s("log");
+        let c_ran = d.s("c-ran");
+        let job = format!(
+            "case {{}} in a) for i in $(seq 600); do [ -e {c_ran} ] && break; sleep 0.1; done;; \
+             c) touch {c_ran};; esac; echo {{}} $PARALLEL_SSHHOST"
+        );
+        let r = run(
+            f,
+            &[
+                "-k",
+                mode,
+                "--hostgroups",
+                "--joblog",
+                &log,
+                "-S",
+                "@g1/1/h1,@g2/1/h2",
+                &job,
+                ":::",
+                "a@g1",
+                "b@g1",
+                "c@g2",
+                "d@g2",
+            ],
+        );
+        assert_eq!(
+            (r.stdout.as_str(), r.code),
+            ("a h1\nb h1\nc h2\nd h2\n", 0),
+            "{mode}: {}",
+            r.stderr
+        );
+        let rows = joblog(std::path::Path::new(&log));
+        let seqs: Vec<&str> = rows.iter().map(|row| row[0].as_str()).collect();
+        assert_eq!(seqs, ["1", "2", "3", "4"], "{mode}");
+        // b did start after c: the order is -k's, not the starts'.
+        assert!(std::path::Path::new(&c_ran).exists(), "{mode}: c ran while a waited");
+        let start = |seq: usize| -> f64 { rows[seq - 1][2].parse().unwrap() };
+        assert!(start(2) > start(3), "{mode}: b started after c: {rows:?}");
+    }
+}
+
+#[test]
 fn pipe_blocks_are_the_remote_jobs_stdin() {
     // As GNU parallel: with -S, --pipe's blocks (and --pipepart's parts)
     // go to the hosts, on the remote command's stdin through ssh.

@@ -2,7 +2,8 @@
 //! (`local_ab.sh` copies this file into both trees as an example): prints
 //! one line, `submit_ns map_ns`, the time per task of submitting 20,000
 //! tasks then joining them all, and per item of a `map` of 1,000,000
-//! trivial items; each the median of 5.
+//! trivial items; each the median of 5. `AB_ONLY=submit` or `AB_ONLY=map`
+//! runs one of the two (the other prints 0), e.g. under `perf record`.
 
 use std::time::Instant;
 
@@ -25,17 +26,26 @@ fn median_ns(runs: usize, items: u64, mut f: impl FnMut()) -> f64 {
 }
 
 fn main() {
+    let only = std::env::var("AB_ONLY").unwrap_or_default();
     let pool = Pool::builder().workers(2).build().expect("a pool");
-    let submit = median_ns(5, 20_000, || {
-        let tasks: Vec<_> = (0..20_000).map(|i| pool.submit(identity, i)).collect();
-        for task in tasks {
-            task.join().expect("a result");
-        }
-    });
-    let map = median_ns(5, 1_000_000, || {
-        let ok = pool.map(|x: u64| x + 1, 0..1_000_000u64).filter(Result::is_ok).count();
-        assert_eq!(ok, 1_000_000);
-    });
+    let submit = if only == "map" {
+        0.0
+    } else {
+        median_ns(5, 20_000, || {
+            let tasks: Vec<_> = (0..20_000).map(|i| pool.submit(identity, i)).collect();
+            for task in tasks {
+                task.join().expect("a result");
+            }
+        })
+    };
+    let map = if only == "submit" {
+        0.0
+    } else {
+        median_ns(5, 1_000_000, || {
+            let ok = pool.map(|x: u64| x + 1, 0..1_000_000u64).filter(Result::is_ok).count();
+            assert_eq!(ok, 1_000_000);
+        })
+    };
     pool.shutdown();
     println!("{submit:.1} {map:.1}");
 }

@@ -31,6 +31,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::TaskError;
 use crate::ipc::frame::FrameFds;
+use crate::ipc::lost::Receiver;
 use crate::ipc::protocol::{Items, Records, Tag, push_item};
 use crate::shm;
 use crate::slot::Part;
@@ -334,7 +335,11 @@ pub(crate) fn inline_records(bytes: &[u8], mut fds: FrameFds, limit: usize) -> V
         let Ok(record) = record else {
             break;
         };
-        let mut item_fds = fds.take(record.item.fds()).into_iter();
+        let (taken, lost) = match fds.take(record.item.fds()) {
+            Ok(taken) => (taken, None),
+            Err(lost) => (Vec::new(), Some(lost.message(&record.item, 0, Receiver::Node))),
+        };
+        let mut item_fds = taken.into_iter();
         let out_of_line = record.item.out_of_line();
         // A reused lane comes with its board: whatever happens to the
         // record, the worker gets its lane back once the body is read.
@@ -345,22 +350,26 @@ pub(crate) fn inline_records(bytes: &[u8], mut fds: FrameFds, limit: usize) -> V
             ),
             None => (None, None),
         };
-        let body: Result<Vec<u8>, String> = match (out_of_line, record.item.shared_fds) {
-            (None, 0) => Ok(record.item.inline.to_vec()),
-            (_, 1..) => {
-                Err("the result holds shared memory (SharedBytes or SharedSlice), which does not cross machines".into())
+        let body: Result<Vec<u8>, String> = if let Some(lost) = lost {
+            Err(lost)
+        } else {
+            match (out_of_line, record.item.shared_fds) {
+                (None, 0) => Ok(record.item.inline.to_vec()),
+                (_, 1..) => Err(
+                    "the result holds shared memory (SharedBytes or SharedSlice), which does not cross machines".into(),
+                ),
+                (Some(body), 0) if body.len > limit as u64 => Err(format!(
+                    "the result is {} bytes, over the node's message size limit of {limit} bytes",
+                    body.len
+                )),
+                (Some(body), 0) => match body_fd {
+                    None => Err("the result's body is missing".into()),
+                    Some(fd) => Sealed::check_holding(fd, body.len)
+                        .map_err(|refusal| refusal.to_string())
+                        .and_then(|sealed| sealed.view(true).map_err(|e| e.to_string()))
+                        .map(|view| view.bytes().to_vec()),
+                },
             }
-            (Some(body), 0) if body.len > limit as u64 => Err(format!(
-                "the result is {} bytes, over the node's message size limit of {limit} bytes",
-                body.len
-            )),
-            (Some(body), 0) => match body_fd {
-                None => Err("the result's body is missing".into()),
-                Some(fd) => Sealed::check_holding(fd, body.len)
-                    .map_err(|refusal| refusal.to_string())
-                    .and_then(|sealed| sealed.view(true).map_err(|e| e.to_string()))
-                    .map(|view| view.bytes().to_vec()),
-            },
         };
         if let Some(board) = board {
             crate::shm::lanes::say_done(&board);

@@ -130,7 +130,7 @@ fn finish_encoding(result: Result<(), String>, spill: Spill<'_>, encoded: Encode
                 format!("it is over the pool's message size limit of {limit} bytes"),
             );
         }
-        (_, Err(SpillError::Memory(m))) => return fail(out, fds, format!("no memory for it: {m}")),
+        (_, Err(SpillError::Memory(m))) => return fail(out, fds, format!("cannot put it out of line: {m}")),
         (Err(m), Ok(_)) => return fail(out, fds, m),
         (Ok(()), Ok(body)) => body,
     };

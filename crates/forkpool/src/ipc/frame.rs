@@ -11,13 +11,11 @@
 //! with the frame they were sent with (see `fds` for how they are matched).
 
 use std::collections::VecDeque;
-use std::io::{self, IoSliceMut};
-use std::mem::MaybeUninit;
+use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 
-use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, ReturnFlags};
-
-use super::outbox::MAX_FDS_PER_MESSAGE;
+pub(crate) use super::lost::Lost;
+use crate::sys::scm::{self, MAX_FDS_PER_MESSAGE, Shortage};
 
 /// Bytes before the body: length (4) and kind (1).
 pub(crate) const HEADER_LEN: usize = 5;
@@ -49,42 +47,82 @@ pub(crate) enum FrameError {
     Malformed { what: &'static str, why: &'static str },
 }
 
-/// The descriptors that came with one frame, in the order they were sent.
+/// The descriptors that came with one frame, in the order they were sent:
+/// one place per descriptor the frame announced, `None` for one that did
+/// not arrive.
 #[derive(Debug, Default)]
 pub(crate) struct FrameFds {
-    fds: VecDeque<OwnedFd>,
-    /// Every descriptor the frame announced arrived (none was lost to a
-    /// truncated control message, e.g. when this process ran out of
-    /// descriptors).
-    intact: bool,
+    places: VecDeque<Option<OwnedFd>>,
+    /// The kernel dropped some of them (this process was out of
+    /// descriptors, say): why.
+    lost: Option<Shortage>,
 }
 
 impl FrameFds {
     /// Descriptors that arrived with nothing announcing them.
     pub(crate) fn none() -> FrameFds {
-        FrameFds {
-            fds: VecDeque::new(),
-            intact: true,
-        }
+        FrameFds::default()
     }
 
-    /// Takes the next `n` descriptors, in order. A descriptor that did not
-    /// arrive is `None`; once any is missing, every later one counts as
-    /// missing too (which ones were lost cannot be known).
+    /// Places the descriptors of a frame that announced `count`, from the
+    /// receives that brought them (`arrivals`, in order). The sender sends
+    /// them in batches of [`MAX_FDS_PER_MESSAGE`] (the last one smaller),
+    /// one receive each, so a batch the kernel cut short (it keeps the
+    /// first descriptors of a message and drops the rest) still says
+    /// exactly which places are empty: nothing shifts between the items of
+    /// the frame. Arrivals that do not fit that pattern leave every place
+    /// empty (none can be trusted to be the one it seems); the descriptors
+    /// are closed.
+    fn assemble(count: usize, arrivals: Vec<Arrival>) -> FrameFds {
+        let batches = arrivals.len();
+        let mut places = VecDeque::with_capacity(count.min(1 << 16));
+        let mut lost = None;
+        // As many batches as the count takes (which also bounds the places
+        // made below by the bytes received, whatever the count says).
+        let mut fits = count.div_ceil(MAX_FDS_PER_MESSAGE) == batches;
+        for (i, arrival) in arrivals.into_iter().enumerate() {
+            places.extend(arrival.fds.into_iter().map(Some));
+            let batch_end = if i + 1 == batches {
+                count
+            } else {
+                (i + 1).saturating_mul(MAX_FDS_PER_MESSAGE)
+            };
+            if arrival.lost.is_some() {
+                lost = lost.or(arrival.lost);
+                fits &= places.len() <= batch_end;
+                if fits {
+                    places.resize_with(batch_end, || None);
+                }
+            } else {
+                fits &= places.len() == batch_end;
+            }
+        }
+        if !fits || places.len() != count {
+            places.clear();
+        }
+        FrameFds { places, lost }
+    }
+
+    /// Takes the next `n` descriptors, in order: an item's. A descriptor
+    /// that did not arrive is `None`. If the kernel dropped any of them
+    /// (see [`Lost`]), the item cannot be decoded: the ones that did
+    /// arrive are closed, and the error says why.
     #[inline]
-    pub(crate) fn take(&mut self, n: usize) -> Vec<Option<OwnedFd>> {
+    pub(crate) fn take(&mut self, n: usize) -> Result<Vec<Option<OwnedFd>>, Lost> {
         if n == 0 {
-            return Vec::new();
+            return Ok(Vec::new());
         }
-        (0..n)
-            .map(|_| if self.intact { self.fds.pop_front() } else { None })
-            .collect()
+        let fds: Vec<Option<OwnedFd>> = (0..n).map(|_| self.places.pop_front().flatten()).collect();
+        match self.lost {
+            Some(shortage) if fds.iter().any(Option::is_none) => Err(Lost::new(fds, shortage)),
+            _ => Ok(fds),
+        }
     }
 
-    /// How many descriptors are left.
+    /// How many places are left.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.fds.len()
+        self.places.len()
     }
 }
 
@@ -105,7 +143,8 @@ struct Arrival {
     /// last bytes a receive returns).
     at: u64,
     fds: Vec<OwnedFd>,
-    truncated: bool,
+    /// The kernel dropped the rest of them, and why.
+    lost: Option<Shortage>,
 }
 
 /// Accumulates bytes (and descriptors) from a stream socket and splits
@@ -144,6 +183,13 @@ impl FrameReader {
     /// Appends bytes that arrived with `fds`.
     #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn push_with_fds(&mut self, bytes: &[u8], fds: Vec<OwnedFd>) {
+        self.push_received(bytes, fds, None);
+    }
+
+    /// Appends bytes as one receive returned them: with `fds`, and the
+    /// rest of the descriptors sent with them dropped if `lost` says so.
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub(crate) fn push_received(&mut self, bytes: &[u8], fds: Vec<OwnedFd>, lost: Option<Shortage>) {
         self.compact();
         // In-memory input: grow as any `Vec` does (not `make_room`'s
         // fallible path, which guards a socket's reads).
@@ -153,11 +199,11 @@ impl FrameReader {
         }
         self.buf[self.end..self.end + bytes.len()].copy_from_slice(bytes);
         self.end += bytes.len();
-        if !fds.is_empty() {
+        if !fds.is_empty() || lost.is_some() {
             self.arrivals.push_back(Arrival {
                 at: self.base + self.end as u64 - 1,
                 fds,
-                truncated: false,
+                lost,
             });
         }
     }
@@ -169,30 +215,16 @@ impl FrameReader {
     pub(crate) fn read_from(&mut self, socket: impl AsFd) -> io::Result<usize> {
         self.compact();
         self.make_room(self.wanted_capacity())?;
-        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS_PER_MESSAGE))];
-        let mut control = RecvAncillaryBuffer::new(&mut space);
-        let msg = rustix::net::recvmsg(
-            &socket,
-            &mut [IoSliceMut::new(&mut self.buf[self.end..])],
-            &mut control,
-            RecvFlags::CMSG_CLOEXEC,
-        )?;
-        let mut fds = Vec::new();
-        for message in control.drain() {
-            if let RecvAncillaryMessage::ScmRights(received) = message {
-                fds.extend(received);
-            }
-        }
-        let truncated = msg.flags.contains(ReturnFlags::CTRUNC);
-        if msg.bytes > 0 && (truncated || !fds.is_empty()) {
+        let received = scm::recv_with_fds(&socket, &mut self.buf[self.end..])?;
+        if received.bytes > 0 && (received.lost.is_some() || !received.fds.is_empty()) {
             self.arrivals.push_back(Arrival {
-                at: self.base + (self.end + msg.bytes) as u64 - 1,
-                fds,
-                truncated,
+                at: self.base + (self.end + received.bytes) as u64 - 1,
+                fds: received.fds,
+                lost: received.lost,
             });
         }
-        self.end += msg.bytes;
-        Ok(msg.bytes)
+        self.end += received.bytes;
+        Ok(received.bytes)
     }
 
     /// Makes at least `want` bytes of room after the data.
@@ -251,7 +283,7 @@ impl FrameReader {
         }
         let frame_start = self.base + self.start as u64;
         let frame_end = frame_start + total as u64;
-        let mut fds = FrameFds::none();
+        let mut arrivals = Vec::new();
         while self.arrivals.front().is_some_and(|a| a.at < frame_end) {
             let Some(arrival) = self.arrivals.pop_front() else {
                 break;
@@ -260,26 +292,25 @@ impl FrameReader {
                 // Sent with a frame that has been handled: nobody's.
                 continue;
             }
-            fds.fds.extend(arrival.fds);
-            fds.intact &= !arrival.truncated;
+            arrivals.push(arrival);
         }
         let body_start = self.start + HEADER_LEN;
         self.start += total;
         let mut body = &self.buf[body_start..body_start + len];
-        if kind & ATTACHED != 0 {
+        let fds = if kind & ATTACHED != 0 {
             match body.split_first_chunk::<4>() {
                 Some((count, rest)) => {
                     body = rest;
-                    fds.intact &= u32::from_le_bytes(*count) as usize == fds.fds.len();
+                    FrameFds::assemble(u32::from_le_bytes(*count) as usize, arrivals)
                 }
                 // Too short to say: no descriptor is trusted, and the
                 // body fails to parse as whatever kind it claims to be.
-                None => fds.intact = false,
+                None => FrameFds::none(),
             }
         } else {
-            // Descriptors nobody announced: close them.
-            fds.fds.clear();
-        }
+            // Descriptors nobody announced: closed (`arrivals` is dropped).
+            FrameFds::none()
+        };
         Ok(Some(Frame {
             kind: kind & !ATTACHED,
             body,
@@ -410,5 +441,99 @@ impl<'a> Cursor<'a> {
         } else {
             Err(self.malformed(why))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::AsRawFd;
+
+    use super::*;
+
+    fn fds(n: usize) -> Vec<OwnedFd> {
+        (0..n).map(|_| rustix::io::dup(std::io::stdin()).unwrap()).collect()
+    }
+
+    fn raw(fds: &[Option<OwnedFd>]) -> Vec<Option<i32>> {
+        fds.iter().map(|fd| fd.as_ref().map(AsRawFd::as_raw_fd)).collect()
+    }
+
+    /// A frame announcing `count` descriptors, `len` bytes long in all.
+    fn announcing(count: u32, len: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        let at = begin_frame_with_fds(&mut out, 1, count as usize).unwrap();
+        out.resize(len, 0);
+        end_frame(&mut out, at).unwrap();
+        out
+    }
+
+    const SHORT: Shortage = Shortage::OpenFiles { limit: 1000 };
+
+    #[test]
+    fn a_batch_cut_short_empties_its_own_places_and_shifts_nothing() {
+        // 600 descriptors in three batches (253, 253, 94), one byte each
+        // for the first two, as the outbox sends them; the kernel kept
+        // only 100 of the second.
+        let bytes = announcing(600, 64);
+        let (first, second, third) = (fds(253), fds(100), fds(94));
+        let expect_first: Vec<Option<i32>> = first.iter().map(|f| Some(f.as_raw_fd())).collect();
+        let expect_second: Vec<Option<i32>> = second.iter().map(|f| Some(f.as_raw_fd())).collect();
+        let expect_third: Vec<Option<i32>> = third.iter().map(|f| Some(f.as_raw_fd())).collect();
+        let mut reader = FrameReader::new(1 << 20);
+        reader.push_received(&bytes[..1], first, None);
+        reader.push_received(&bytes[1..2], second, Some(SHORT));
+        reader.push_received(&bytes[2..], third, None);
+        let mut frame = reader.next_frame().unwrap().unwrap();
+        assert_eq!(frame.fds.len(), 600);
+        // Items of 200, 100, 206 and 94 descriptors.
+        let a = frame.fds.take(200).unwrap();
+        assert_eq!(raw(&a), expect_first[..200]);
+        // 53 of the first batch and 47 of the second arrived.
+        let b = frame.fds.take(100).unwrap();
+        assert_eq!(raw(&b)[..53], expect_first[200..]);
+        assert_eq!(raw(&b)[53..], expect_second[..47]);
+        // Places 300..506: 53 arrived, then the 153 the kernel dropped.
+        let lost = frame.fds.take(206).unwrap_err();
+        let item = crate::ipc::protocol::Item::inline(b"", 206);
+        let message = lost.message(&item, 0, crate::ipc::lost::Receiver::Caller);
+        assert!(
+            message.starts_with("153 shared buffers could not be received"),
+            "{message}"
+        );
+        // The third batch is whole, and in its own places.
+        let d = frame.fds.take(94).unwrap();
+        assert_eq!(raw(&d), expect_third);
+        assert_eq!(frame.fds.len(), 0);
+    }
+
+    #[test]
+    fn a_frame_whose_batches_do_not_add_up_trusts_no_descriptor() {
+        // A cut batch that claims more than a batch holds, then another.
+        let bytes = announcing(300, 64);
+        let mut reader = FrameReader::new(1 << 20);
+        reader.push_received(&bytes[..1], fds(260), Some(SHORT));
+        reader.push_received(&bytes[1..], fds(10), None);
+        let mut frame = reader.next_frame().unwrap().unwrap();
+        assert!(frame.fds.take(1).is_err());
+        // Without a loss, too few descriptors are missing ones (the
+        // item's decoding says so), never someone else's.
+        let bytes = announcing(3, 16);
+        let mut reader = FrameReader::new(1 << 20);
+        reader.push_received(&bytes, fds(2), None);
+        let mut frame = reader.next_frame().unwrap().unwrap();
+        assert_eq!(raw(&frame.fds.take(3).unwrap()), [None, None, None]);
+    }
+
+    #[test]
+    fn a_loss_in_one_frame_is_not_the_next_frames() {
+        let (one, two) = (announcing(2, 16), announcing(2, 16));
+        let mut reader = FrameReader::new(1 << 20);
+        reader.push_received(&one, fds(1), Some(SHORT));
+        reader.push_received(&two, fds(2), None);
+        let mut first = reader.next_frame().unwrap().unwrap();
+        assert!(first.fds.take(2).is_err());
+        drop(first);
+        let mut second = reader.next_frame().unwrap().unwrap();
+        assert!(second.fds.take(2).unwrap().iter().all(Option::is_some));
     }
 }

@@ -8,6 +8,8 @@
 //! - [`outbox`]: frames waiting to be sent, with the descriptors passed
 //!   beside them.
 //! - [`protocol`]: what the frames between supervisor and worker carry.
+//! - [`lost`]: descriptors the kernel dropped (this process was out of
+//!   them), and the message of the item that needed them.
 //! - [`control`]: the zygote's datagram protocol, with descriptors passed
 //!   beside the messages.
 //! - [`status`]: the page each worker shares with the supervisor.
@@ -24,6 +26,7 @@ pub(crate) mod frame;
 #[cfg(any(test, feature = "fuzzing"))]
 #[allow(unreachable_pub)]
 pub mod fuzz;
+pub(crate) mod lost;
 pub(crate) mod outbox;
 pub(crate) mod panic;
 pub(crate) mod protocol;

@@ -25,8 +25,7 @@ use std::sync::Arc;
 use rustix::io::Errno;
 use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
 
-/// The most descriptors one `SCM_RIGHTS` message carries (`SCM_MAX_FD`).
-pub(crate) const MAX_FDS_PER_MESSAGE: usize = 253;
+pub(crate) use crate::sys::scm::MAX_FDS_PER_MESSAGE;
 
 /// Something whose descriptor is sent beside a frame, kept open (and its
 /// memory alive) until the frame has gone.
@@ -237,7 +236,7 @@ mod tests {
                 }
                 while let Some(mut frame) = reader.next_frame().unwrap() {
                     let n = frame.fds.len();
-                    let fds = frame.fds.take(n);
+                    let fds = frame.fds.take(n).unwrap();
                     seen.push((
                         frame.body.to_vec(),
                         fds.into_iter().map(Option::unwrap).collect::<Vec<_>>(),
@@ -296,7 +295,7 @@ mod tests {
             }
             while let Some(mut frame) = reader.next_frame().unwrap() {
                 assert_eq!(frame.body, &vec![frames as u8; 50_000][..]);
-                let fds = frame.fds.take(300);
+                let fds = frame.fds.take(300).unwrap();
                 assert!(fds.iter().all(Option::is_some), "frame {frames} lost descriptors");
                 frames += 1;
             }

@@ -11,7 +11,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::{SHARED_NAME, Segment, wire};
 use crate::error::Error;
+use crate::ipc::lost::{self, Receiver};
 use crate::sys::memfd::{self, Draft, Sealed};
+use crate::sys::scm::Shortage;
 
 /// Immutable bytes in shared memory, that cross into a worker (or back)
 /// without being copied.
@@ -47,10 +49,29 @@ use crate::sys::memfd::{self, Draft, Sealed};
 /// code), it is written as plain bytes, and plain bytes deserialize into a
 /// new `SharedBytes`.
 ///
-/// Each `SharedBytes` holds one file descriptor open (clones share it), so
-/// a value holding thousands of distinct buffers counts against the
-/// process's descriptor limit (`ulimit -n`) on both sides. Shared memory
-/// is not counted by a pool's
+/// # One open file each
+///
+/// Each live `SharedBytes` holds one file descriptor open in each process
+/// that holds it (clones share it), and so counts against that process's
+/// open-files limit (`RLIMIT_NOFILE`, `ulimit -n`; often 1,024 or 20,000
+/// by default). A caller that keeps 20,000 results from a stream needs a
+/// limit above 20,000; a worker needs room for the buffers of the argument
+/// it is running (see [`Rlimit::OpenFiles`](crate::Rlimit::OpenFiles)).
+/// The pool never raises a limit behind your back. At the limit:
+///
+/// - making one ([`copy_from`](SharedBytes::copy_from),
+///   [`SharedBytesMut::zeroed`]...) fails with an [`Error`] that names the
+///   limit;
+/// - receiving one fails only the task result, stream item or task
+///   argument that held it, with [`TaskError::Codec`](crate::TaskError::Codec)
+///   saying how many buffers could not be received, in which process, at
+///   what limit, and what to do: drop the buffers you no longer need, or
+///   raise the limit. The kernel still delivers the rest of the message,
+///   so the other tasks and items, the worker and the pool go on; a
+///   stream yields that item's `Err` and then its next items (see
+///   [`TaskStream`](crate::TaskStream), "Items that cannot be received").
+///
+/// Shared memory is not counted by a pool's
 /// [`memory_limit`](crate::PoolBuilder::memory_limit).
 #[derive(Clone)]
 pub struct SharedBytes {
@@ -79,7 +100,7 @@ impl SharedBytes {
     /// allocates each page as it fills it, without zeroing it first), then
     /// sealed.
     fn fill(write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>) -> Result<SharedBytes, Error> {
-        let fd = memfd::create(SHARED_NAME).map_err(|e| Error::io("cannot create shared memory", e))?;
+        let fd = memfd::create(SHARED_NAME).map_err(|e| made_error("cannot create shared memory".into(), e))?;
         let mut file = std::fs::File::from(fd);
         write(&mut file).map_err(|e| Error::io("cannot fill shared memory", e))?;
         let sealed =
@@ -178,7 +199,7 @@ impl SharedBytesMut {
     /// `len` zero bytes of new shared memory.
     pub fn zeroed(len: usize) -> Result<SharedBytesMut, Error> {
         let draft = Draft::zeroed(SHARED_NAME, len)
-            .map_err(|e| Error::io(format!("cannot allocate {len} bytes of shared memory"), e))?;
+            .map_err(|e| made_error(format!("cannot allocate {len} bytes of shared memory"), e))?;
         Ok(SharedBytesMut { draft })
     }
 
@@ -225,5 +246,14 @@ impl fmt::Debug for SharedBytesMut {
 impl From<SharedBytesMut> for SharedBytes {
     fn from(buf: SharedBytesMut) -> SharedBytes {
         buf.freeze()
+    }
+}
+
+/// The error of making shared memory: `what`, then, when this process is
+/// out of descriptors (each live buffer holds one), the cause and the fix.
+fn made_error(what: String, e: std::io::Error) -> Error {
+    match Shortage::of_error(&e) {
+        Some(shortage) => Error::io(format!("{what}: {}", lost::cause(shortage, Receiver::Process)), e),
+        None => Error::io(what, e),
     }
 }

@@ -17,6 +17,7 @@
 //! buffer it is written into fills up first).
 
 use super::lanes::{Lanes, Writing};
+use crate::ipc::lost::{Receiver, explain};
 use crate::ipc::outbox::Attachment;
 
 /// Items larger than this travel out of line. Below it, one copy into the
@@ -36,7 +37,8 @@ const SHORT: usize = 16;
 pub(crate) enum SpillError {
     /// It passed the size limit.
     TooLarge { limit: usize },
-    /// The lane could not be made or written.
+    /// The lane could not be made or written (out of memory, or of
+    /// descriptors).
     Memory(String),
 }
 
@@ -135,12 +137,13 @@ impl<'a> Spill<'a> {
         if self.cold.is_none() && total <= SPILL_AT {
             return Ok(None);
         }
-        self.write_out(&[]).map_err(|e| SpillError::Memory(e.to_string()))?;
+        self.write_out(&[])
+            .map_err(|e| SpillError::Memory(explain(&e, Receiver::Process)))?;
         let lane = self.cold.as_mut().and_then(|c| c.lane.take());
         let fds = lane
             .ok_or_else(|| std::io::Error::other("no lane"))
             .and_then(Writing::lend)
-            .map_err(|e| SpillError::Memory(e.to_string()))?;
+            .map_err(|e| SpillError::Memory(explain(&e, Receiver::Process)))?;
         Ok(Some(Body { fds, len: total as u64 }))
     }
 
@@ -171,7 +174,7 @@ impl<'a> Spill<'a> {
             return Ok(());
         }
         if let Err(e) = self.write_out(more) {
-            return Err(self.fail(SpillError::Memory(e.to_string())));
+            return Err(self.fail(SpillError::Memory(explain(&e, Receiver::Process))));
         }
         // Stage at least a chunk between writes.
         self.out.reserve(CHUNK);

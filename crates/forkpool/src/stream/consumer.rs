@@ -14,6 +14,7 @@ use super::link::{FrameItem, Link};
 use super::ring::{Record, RingReader, Sleeper};
 use crate::error::TaskError;
 use crate::ipc::codec;
+use crate::ipc::lost::Receiver;
 use crate::ipc::protocol::{Item, Items};
 use crate::output::ItemOutput;
 use crate::slot::Slot;
@@ -41,6 +42,9 @@ pub(crate) enum Waiter<'a> {
 #[derive(Debug)]
 pub(crate) enum Step<T> {
     Item(T),
+    /// This item failed on its own (its descriptors could not be
+    /// received): the stream goes on with the next.
+    Failed(TaskError),
     /// The stream is over: with this error, or cleanly.
     End(Option<TaskError>),
     /// Nothing yet; the waker will be woken.
@@ -259,7 +263,20 @@ impl Open {
                 if wake {
                     self.return_credit();
                 }
-                codec::decode(&header, fds, item.limit).map_err(|e| decode_error(e.reason()))
+                match fds {
+                    Ok(fds) => codec::decode(&header, fds, item.limit).map_err(|e| decode_error(e.reason())),
+                    Err(lost) => {
+                        // Only this item's descriptors are gone (this
+                        // process was out of them): the next items may
+                        // well arrive whole, once some are free again.
+                        let message = format!(
+                            "cannot receive stream item {} (counting from 0): {}",
+                            item.seq,
+                            lost.message(&header, 0, Receiver::Caller)
+                        );
+                        return Step::Failed(TaskError::Codec { message });
+                    }
+                }
             }
             _ => Err(TaskError::Protocol {
                 message: format!("stream item {} is malformed", item.seq),

@@ -26,6 +26,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::TaskError;
+use crate::ipc::lost::{Receiver, explain};
 use crate::ipc::outbox::Attachment;
 use crate::options::Limits;
 use crate::output::Captured;
@@ -115,7 +116,10 @@ impl Pool {
         let (ring, ring_fd, credit) = match made {
             Ok(made) => made,
             Err(e) => {
-                let message = format!("cannot make the stream's ring buffer: {e}");
+                let message = format!(
+                    "cannot make the stream's ring buffer: {}",
+                    explain(&e, Receiver::Caller)
+                );
                 return TaskStream::failed(id, TaskError::Codec { message });
             }
         };
@@ -154,7 +158,9 @@ impl Pool {
 /// An [`Iterator`] of `Result<T, TaskError>` (its `next` waits for the
 /// next item) and a [`futures_core::Stream`] of the same (for async code,
 /// any runtime). Either way it yields the generator's items in order, then,
-/// if the stream failed, one `Err` saying why, then `None` for good.
+/// if the stream failed, one `Err` saying why, then `None` for good. The
+/// one `Err` that does not end it is an item that could not be received
+/// (below): [`is_done`](TaskStream::is_done) tells the two apart.
 ///
 /// ```
 /// use forkpool::{Pool, TaskError};
@@ -185,6 +191,44 @@ impl Pool {
 /// larger. When the worker has no credit left it waits, without counting
 /// towards `task_timeout`, until the consumer has taken half of that
 /// window back.
+///
+/// # Items that cannot be received
+///
+/// An item holding [`SharedBytes`](crate::SharedBytes) brings one file
+/// descriptor per buffer into this process. A consumer that keeps many
+/// of them reaches its open-files limit (`RLIMIT_NOFILE`, `ulimit -n`);
+/// the kernel then delivers the item's bytes but drops its descriptors.
+/// That item, and only it, is yielded as `Err(TaskError::Codec)` in its
+/// place, saying how many buffers could not be received, at what limit,
+/// and what to do (drop buffers you no longer need, or raise the limit);
+/// the stream goes on with the next item. Each later item that cannot get
+/// its descriptors fails the same way; items without descriptors, and
+/// items that arrive once the consumer has let some go, come whole. So a
+/// loop that collects `Ok`s and counts `Err`s sees every item exactly
+/// once; `collect::<Result<Vec<_>, _>>()` stops at the first such `Err`
+/// (and drops, so cancels, the stream) as it does for any other.
+///
+/// Why not end the stream there, as a failed generator does: the
+/// generator is healthy, the item was made and is not made again, and the
+/// consumer may free descriptors and go on; ending would lose every item
+/// after it. Every other error still ends the stream.
+///
+/// ```
+/// # use forkpool::{Pool, SharedBytes, TaskError};
+/// # let pool = Pool::builder().workers(1).build()?;
+/// let mut kept = Vec::new();
+/// for item in pool.stream(|n: u32| (0..n).map(|i| SharedBytes::copy_from(&[i as u8]).unwrap()), 100) {
+///     match item {
+///         Ok(bytes) => kept.push(bytes),
+///         // Out of descriptors for this one: the stream goes on.
+///         Err(TaskError::Codec { message }) if message.contains("could not be received") => {
+///             kept.clear();
+///         }
+///         Err(other) => return Err(other.into()),
+///     }
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 ///
 /// # Cancelling
 ///
@@ -306,7 +350,9 @@ impl<T> TaskStream<T> {
         }
     }
 
-    /// Whether the stream has yielded its last item (or error).
+    /// Whether the stream has yielded its last item (or error). After an
+    /// `Err`, false means the stream goes on: that item alone could not be
+    /// received (see "Items that cannot be received" above).
     pub fn is_done(&self) -> bool {
         matches!(self.state, State::Done)
     }
@@ -328,6 +374,7 @@ impl<T: DeserializeOwned> TaskStream<T> {
         };
         match step {
             Step::Item(item) => Poll::Ready(Some(Ok(item))),
+            Step::Failed(error) => Poll::Ready(Some(Err(error))),
             Step::End(error) => {
                 if let State::Open(open) = &mut self.state
                     && open.end.is_some()

@@ -35,6 +35,8 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crossbeam_utils::CachePadded;
+
 use super::job::Job;
 use crate::ipc::frame::FrameReader;
 use crate::ipc::outbox::Outbox;
@@ -118,7 +120,9 @@ pub(crate) struct Lease {
     /// taken them (submissions from one thread run in order).
     claimed: AtomicBool,
     /// Job ids, for the supervisor and for callers of the direct path.
-    next_job: AtomicU64,
+    /// The supervisor takes one per job: on a line of its own, away from
+    /// the flags every `submit` reads.
+    next_job: CachePadded<AtomicU64>,
     /// Counted as running while the supervisor has not adopted them.
     counters: Arc<Counters>,
 }
@@ -128,11 +132,13 @@ pub(crate) struct Lease {
 pub(crate) struct Account {
     /// The lent worker.
     pub(crate) worker: u64,
-    /// Adopted jobs whose results a caller took, in order: ack them.
+    /// Adopted jobs whose results a caller took, in order: ack them (and
+    /// then take them out of the direct counters: `running` stays exact).
     pub(crate) acked: Vec<u64>,
     /// Then: items callers finished that the ledger never saw.
     pub(crate) skipped: u64,
-    /// Then: a job a caller handed over, to add to the ledger.
+    /// Then: a job a caller handed over, to add to the ledger (and then
+    /// take out of the direct counters).
     pub(crate) adopt: Option<(u64, Job)>,
     /// The worker's `max_tasks_per_worker` budget as callers left it.
     pub(crate) budget: Option<u64>,
@@ -170,7 +176,7 @@ impl Lease {
             }),
             open: AtomicBool::new(false),
             claimed: AtomicBool::new(false),
-            next_job: AtomicU64::new(0),
+            next_job: CachePadded::new(AtomicU64::new(0)),
             counters,
         }
     }
@@ -312,14 +318,20 @@ impl Lease {
 
     /// A job was put in the supervisor's inbox (called under its lock).
     pub(crate) fn claim(&self) {
-        self.claimed.store(true, Ordering::Release);
+        // Written only when it changes: a burst of submissions then
+        // writes the line once, not once per task.
+        if !self.claimed.load(Ordering::Relaxed) {
+            self.claimed.store(true, Ordering::Release);
+        }
     }
 
     // -------------------------------------------- the supervisor's side --
 
     /// The supervisor took its inbox (called under its lock).
     pub(crate) fn unclaim(&self) {
-        self.claimed.store(false, Ordering::Release);
+        if self.claimed.load(Ordering::Relaxed) {
+            self.claimed.store(false, Ordering::Release);
+        }
     }
 
     /// Whether jobs wait in the inbox.
@@ -344,7 +356,6 @@ impl Lease {
     pub(crate) fn account(&self, want_back: bool) -> Option<Account> {
         let mut state = lock(&self.state);
         let worker = state.loan.as_ref()?.worker;
-        self.counters.direct_acked(state.acked.len() as u64, true);
         let mut account = Account {
             worker,
             acked: std::mem::take(&mut state.acked),
@@ -353,8 +364,8 @@ impl Lease {
             ..Account::default()
         };
         if let Some(job) = state.job.take() {
+            // Counted as direct until the ledger has it (`settle_lease`).
             state.adopted = true;
-            self.counters.direct_done(1);
             account.adopt = Some((state.job_id, job));
         }
         let reclaim = match state.phase {

@@ -25,6 +25,7 @@ use super::job::Job;
 use crate::error::TaskError;
 use crate::ipc::status::Snapshot;
 use crate::slot::Slot;
+use crate::stats::Counters;
 
 /// A job that was on a worker that died with nothing to blame is retried;
 /// after this many such deaths it is failed instead, so that a job that
@@ -48,6 +49,18 @@ pub(crate) struct Ledger {
     ids: VecDeque<u64>,
     acked: u64,
     dispatched: u64,
+    /// The pool's counters: `running` moves with `dispatched - acked`
+    /// here, before a result reaches its slot (`Pool::stats` is exact
+    /// when a result is seen). `None` in unit tests.
+    counters: Option<Arc<Counters>>,
+}
+
+impl Drop for Ledger {
+    /// A ledger dropped unsettled (its worker left with nothing in hand,
+    /// or the pool is gone) takes its items out of `running`.
+    fn drop(&mut self) {
+        self.running_less(self.outstanding_items());
+    }
 }
 
 /// Results that matched the ledger.
@@ -95,9 +108,29 @@ pub(crate) struct Settlement {
 }
 
 impl Ledger {
+    /// An empty ledger that keeps `counters`' `running` in step with it.
+    pub(crate) fn counting(counters: Arc<Counters>) -> Ledger {
+        let mut ledger = Ledger::default();
+        ledger.counters = Some(counters);
+        ledger
+    }
+
+    fn running_more(&self, items: u64) {
+        if let Some(counters) = &self.counters {
+            counters.running_more(items);
+        }
+    }
+
+    fn running_less(&self, items: u64) {
+        if let Some(counters) = &self.counters {
+            counters.running_less(items);
+        }
+    }
+
     /// Records that `job` was handed to the worker as job `id`.
     pub(crate) fn dispatch(&mut self, id: u64, job: Job) {
         self.dispatched += u64::from(job.count);
+        self.running_more(u64::from(job.count));
         self.jobs.push_back(InFlight {
             job,
             acked: 0,
@@ -177,7 +210,9 @@ impl Ledger {
         let keep = self.job_holding(started).map_or(self.jobs.len(), |(i, _)| i + 1);
         self.ids.truncate(keep);
         let taken: Vec<Job> = self.jobs.split_off(keep).into_iter().map(|f| f.job).collect();
-        self.dispatched -= taken.iter().map(|j| u64::from(j.count)).sum::<u64>();
+        let items = taken.iter().map(|j| u64::from(j.count)).sum::<u64>();
+        self.dispatched -= items;
+        self.running_less(items);
         taken
     }
 
@@ -237,6 +272,10 @@ impl Ledger {
         };
         front.acked = end;
         self.acked += u64::from(count);
+        // Before the caller adds the results to the slot.
+        if let Some(counters) = &self.counters {
+            counters.running_less(u64::from(count));
+        }
         let acked = Acked {
             slot: front.job.slot.clone(),
             first: front.job.first + first,
@@ -261,7 +300,11 @@ impl Ledger {
     ///
     /// When the pool is terminating (`Others::Fail`), items that had
     /// started end with `PoolShutdown` and the rest with that error.
-    pub(crate) fn settle(self, snapshot: &Snapshot, verdict: &Verdict) -> Settlement {
+    pub(crate) fn settle(mut self, snapshot: &Snapshot, verdict: &Verdict) -> Settlement {
+        // None of it is in a worker's hands any more; counted before any
+        // of it fails or is queued again.
+        self.running_less(self.outstanding_items());
+        self.counters = None;
         let consistent = self.acked <= snapshot.completed
             && snapshot.completed <= snapshot.started
             && snapshot.started <= self.dispatched;
@@ -297,7 +340,7 @@ impl Ledger {
 
         let mut settlement = Settlement::default();
         let mut cursor = self.acked;
-        for InFlight { job, acked, .. } in self.jobs {
+        for InFlight { job, acked, .. } in std::mem::take(&mut self.jobs) {
             // Split the job's outstanding items into runs of equal fate.
             let fate = |i: u32| -> Fate {
                 let c = cursor + u64::from(i - acked);

@@ -104,15 +104,21 @@ impl Supervisor {
             return;
         };
         let mut trouble = account.trouble;
+        let counters = &self.shared.counters;
+        let acked = account.acked.len() as u64;
         for job in account.acked {
             if let Err(message) = worker.ledger.ack(job, 0, 1) {
                 trouble.get_or_insert(message);
             }
         }
+        // Out of the ledger's `running` first, then out of the callers'
+        // count: `Pool::stats` never sees them twice or not at all.
+        counters.direct_acked(acked, true);
         worker.ledger.skip(account.skipped);
         if let Some((job_id, job)) = account.adopt {
             self.task_timeouts |= job.slot.limits().timeout.is_some();
             worker.ledger.dispatch(job_id, job);
+            counters.direct_done(1);
         }
         worker.budget = account.budget;
         if let Some(reader) = account.reclaimed {

@@ -7,6 +7,7 @@ mod lease;
 mod ledger;
 mod lend;
 mod output;
+mod overrun;
 mod shared;
 mod spawner;
 mod stream;
@@ -28,6 +29,7 @@ pub(crate) use shared::{Pids, Shared, Stop};
 
 use crate::builder::StartMethod;
 use crate::error::{Error, ErrorKind, TaskError};
+use crate::ipc::lost::{Receiver, explain};
 use crate::ipc::protocol;
 use crate::ipc::status::{self, Snapshot, StatusPage};
 use crate::options::Limits;
@@ -64,6 +66,8 @@ const MAX_START_FAILURES: u32 = 3;
 const ABORT_POLL: Duration = Duration::from_millis(1);
 /// The zygote may die this many times a minute before the pool gives up.
 const MAX_ZYGOTE_LOSSES: usize = 3;
+/// Jobs the inbox keeps room for between wake-ups (see `take_inbox`).
+const INBOX_KEPT: usize = 1024;
 
 /// The pool's settings, resolved from the builder.
 #[derive(Debug, Clone)]
@@ -276,8 +280,10 @@ impl Supervisor {
                 self.begin_terminate();
             }
         }
-        let jobs = std::mem::take(&mut self.inbox);
-        for job in jobs {
+        // Emptied, not dropped: it goes back as the next inbox, so that
+        // submissions push without growing a fresh `Vec` each time.
+        let mut jobs = std::mem::take(&mut self.inbox);
+        for job in jobs.drain(..) {
             if self.broken {
                 job.fail(self.broken_error());
             } else if self.stop == Some(Stop::Terminate) || self.refuse_while_stopping(&job) {
@@ -286,6 +292,8 @@ impl Supervisor {
                 self.queue.push_back(job);
             }
         }
+        jobs.shrink_to(INBOX_KEPT);
+        self.inbox = jobs;
     }
 
     fn begin_terminate(&mut self) {
@@ -707,7 +715,13 @@ impl Supervisor {
             if let (Some(output), Some(pid)) = (&mut output, pid) {
                 output.set_pid(pid);
             }
-            let mut worker = Worker::new(socket, page, self.config.max_message, self.config.max_tasks);
+            let mut worker = Worker::new(
+                socket,
+                page,
+                self.config.max_message,
+                self.config.max_tasks,
+                self.shared.counters.clone(),
+            );
             worker.pid = pid;
             worker.output = output;
             if let Some(config) = self.spawner.config_frame() {
@@ -721,21 +735,29 @@ impl Supervisor {
                 self.shared.counters.worker_started();
                 self.workers.insert(id, worker);
             }
-            Err(e) => self.start_failed(format!("cannot start a worker: {e}")),
+            Err(e) => self.start_failed(format!("cannot start a worker: {}", explain(&e, Receiver::Caller))),
         }
     }
 
     /// Updates what `Pool::stats` reads of the supervisor's own state.
+    /// (`running` is kept by the ledgers themselves.)
     fn publish_gauges(&self) {
-        let running = self.workers.values().map(|w| w.ledger.outstanding_items()).sum();
         let alive = self.workers.values().filter(|w| w.ready && w.ended.is_none()).count();
-        self.shared.counters.set_gauges(running, alive as u64);
+        self.shared.counters.set_workers(alive as u64);
     }
 
+    /// Publishes the pids of the workers whose process still exists: one
+    /// that has exited stays in `workers` until its socket and output are
+    /// drained, and may by then have a replacement beside it.
     fn publish_pids(&self) {
         self.shared.set_pids(Pids {
             zygote: self.spawner.zygote_pid(),
-            workers: self.workers.values().filter_map(|w| w.pid).collect(),
+            workers: self
+                .workers
+                .values()
+                .filter(|w| w.ended.is_none())
+                .filter_map(|w| w.pid)
+                .collect(),
         });
     }
 
@@ -786,15 +808,9 @@ impl Supervisor {
     }
 
     /// Whether `limit` has surely passed since `stamp_ns`, a worker's stamp
-    /// on the coarse clock: with both readings coarse, only a time past the
-    /// limit by a tick is surely past it. If not, how long to wait before
-    /// looking again (at least a millisecond).
+    /// on the coarse clock (see `overrun.rs`); if not, how long to wait.
     fn overran(&self, stamp_ns: u64, coarse_now: u64, limit: Duration) -> Result<(), Duration> {
-        let elapsed = Duration::from_nanos(coarse_now.saturating_sub(stamp_ns));
-        match limit.saturating_add(self.coarse_tick).checked_sub(elapsed) {
-            Some(left) if !left.is_zero() => Err(left.max(Duration::from_millis(1))),
-            _ => Ok(()),
-        }
+        overrun::overran(stamp_ns, coarse_now, limit, self.coarse_tick)
     }
 
     /// Takes back, for idle workers, the jobs queued behind an item that

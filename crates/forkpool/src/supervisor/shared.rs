@@ -3,11 +3,15 @@
 //! User threads never touch a worker. `submit` pushes a job onto the inbox
 //! and wakes the supervisor through its poller (`Poller::notify`, which
 //! costs one `eventfd` write at most per wake-up, however many jobs arrive
-//! meanwhile). The supervisor swaps the whole inbox out at once.
+//! meanwhile). The supervisor swaps the whole inbox out at once, so only
+//! the job that finds the inbox empty needs to wake it: the jobs pushed
+//! after it are taken with it, and do not touch the poller (whose flag
+//! lives on the supervisor's side).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crossbeam_utils::CachePadded;
 use polling::Poller;
 
 use super::job::Job;
@@ -54,7 +58,9 @@ pub(crate) struct Notes {
 /// See the module docs.
 #[derive(Debug)]
 pub(crate) struct Shared {
-    inbox: Mutex<Inbox>,
+    /// Locked by every submission and by the supervisor: on lines of its
+    /// own, apart from what both only read.
+    inbox: CachePadded<Mutex<Inbox>>,
     poller: Arc<Poller>,
     broken: AtomicBool,
     broken_reason: Mutex<String>,
@@ -94,7 +100,7 @@ impl Shared {
         let counters: Arc<Counters> = Arc::default();
         Shared {
             lease: Lease::new(counters.clone()),
-            inbox: Mutex::new(Inbox::default()),
+            inbox: CachePadded::new(Mutex::new(Inbox::default())),
             poller,
             broken: AtomicBool::new(false),
             broken_reason: Mutex::new(String::new()),
@@ -116,10 +122,13 @@ impl Shared {
             return;
         }
         let mut inbox = lock(&self.inbox);
+        let first = inbox.jobs.is_empty();
         inbox.jobs.push(job);
         self.lease.claim();
         drop(inbox);
-        let _ = self.poller.notify();
+        if first {
+            let _ = self.poller.notify();
+        }
     }
 
     /// Hands a job of one item straight to the lent worker if there is one
@@ -153,10 +162,13 @@ impl Shared {
             return;
         }
         let mut inbox = lock(&self.inbox);
+        let first = inbox.jobs.is_empty();
         inbox.jobs.extend(jobs);
         self.lease.claim();
         drop(inbox);
-        let _ = self.poller.notify();
+        if first {
+            let _ = self.poller.notify();
+        }
     }
 
     /// Asks the supervisor to stop. `Terminate` overrides `Shutdown`.

@@ -1,5 +1,6 @@
 //! The supervisor's view of one worker process.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rustix::io::Errno;
@@ -11,6 +12,7 @@ use crate::ipc::outbox::Outbox;
 use crate::ipc::protocol::{self, FromWorker};
 use crate::ipc::status::StatusPage;
 use crate::slot::Part;
+use crate::stats::Counters;
 use crate::sys::exit::ExitReason;
 use crate::sys::poll::Watched;
 
@@ -96,7 +98,13 @@ pub(crate) struct News {
 }
 
 impl Worker {
-    pub(crate) fn new(socket: Watched, status: StatusPage, max_message: usize, budget: Option<u64>) -> Worker {
+    pub(crate) fn new(
+        socket: Watched,
+        status: StatusPage,
+        max_message: usize,
+        budget: Option<u64>,
+        counters: Arc<Counters>,
+    ) -> Worker {
         Worker {
             socket,
             status,
@@ -107,7 +115,7 @@ impl Worker {
             out: Outbox::default(),
             max_message,
             writable: false,
-            ledger: Ledger::default(),
+            ledger: Ledger::counting(counters),
             budget,
             kill: None,
             kill_sent: false,

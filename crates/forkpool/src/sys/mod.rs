@@ -25,6 +25,7 @@ pub(crate) mod posix_spawn;
 pub(crate) mod prefault;
 #[cfg(feature = "cluster")]
 pub(crate) mod remote_slice;
+pub(crate) mod scm;
 pub(crate) mod signal;
 pub(crate) mod signal_pipe;
 pub(crate) mod slots;

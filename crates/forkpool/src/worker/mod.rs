@@ -25,8 +25,9 @@ use rustix::net::SendFlags;
 use rustix::process::{Pid, Resource, Rlimit, Signal};
 
 use crate::confine::CpuBudget;
-use crate::ipc::codec::{Input, Sink};
-use crate::ipc::frame::{FrameError, FrameReader};
+use crate::ipc::codec::{CallError, Input, Sink};
+use crate::ipc::frame::{FrameError, FrameReader, Lost};
+use crate::ipc::lost::Receiver;
 use crate::ipc::outbox::Outbox;
 use crate::ipc::protocol::{self, Item, ResultsWriter, Run, Tag, ToWorker};
 use crate::ipc::status::{self, Begin, StatusPage};
@@ -629,7 +630,7 @@ impl Worker {
         writer: &mut ResultsWriter,
         entry: &Result<EntryFn, String>,
         item: Item<'_>,
-        fds: Vec<Option<std::os::fd::OwnedFd>>,
+        fds: Result<Vec<Option<std::os::fd::OwnedFd>>, Lost>,
     ) -> Option<panic::Caught> {
         let entry = match entry {
             Ok(entry) => *entry,
@@ -642,6 +643,14 @@ impl Worker {
             self.text_record(writer, Tag::Codec, "its bytes in the frame are cut or malformed");
             return None;
         }
+        let fds = match fds {
+            Ok(fds) => fds,
+            Err(lost) => {
+                let message = CallError::Decode(lost.message(&item, 0, Receiver::Worker)).message();
+                self.text_record(writer, Tag::Codec, &message);
+                return None;
+            }
+        };
         let limit = self.max_message;
         let lanes = &self.lanes;
         let out = self.out.buf();

@@ -18,8 +18,9 @@ use std::time::Instant;
 use rustix::event::{PollFd, PollFlags};
 
 use super::{Worker, panic};
-use crate::ipc::codec::{Input, Sink};
+use crate::ipc::codec::{CallError, Input, Sink};
 use crate::ipc::frame::{FrameError, FrameReader};
+use crate::ipc::lost::Receiver;
 use crate::ipc::outbox::Attachment;
 use crate::ipc::protocol::{self, Items, Tag, ToWorker, kind};
 use crate::ipc::status::{self, Begin};
@@ -67,9 +68,8 @@ impl Worker {
             return None;
         }
         let since = Instant::now();
-        let mut fds = start.fds.take(2 + start.item.fds());
-        let ring = fds.remove(0);
-        let credit = fds.remove(0);
+        // The ring and the credit `eventfd` come first, then the item's.
+        let taken = start.fds.take(2 + start.item.fds());
         let now = status::coarse_now_ns();
         sys::abort::clear_errno();
         if self.status.clear_stale_panic() {
@@ -95,10 +95,17 @@ impl Worker {
         if let Some(cpu) = &mut self.cpu {
             cpu.before_task(now);
         }
-        let opened = if skip {
-            Err(Ending::Cancelled)
-        } else {
-            self.make_generator(start.entry, start.item, fds, ring, credit)
+        let opened = match taken {
+            _ if skip => Err(Ending::Cancelled),
+            Ok(mut fds) => {
+                let ring = fds.remove(0);
+                let credit = fds.remove(0);
+                self.make_generator(start.entry, start.item, fds, ring, credit)
+            }
+            Err(lost) => {
+                let message = CallError::Decode(lost.message(&start.item, 2, Receiver::Worker)).message();
+                Err(Ending::Codec(message))
+            }
         };
         match opened {
             Ok((ring, credit, generator)) => Some(Opened {
