@@ -34,6 +34,11 @@ use crate::stats::Counters;
 /// `Slot::direct` when the task did not go the direct path.
 const NOT_DIRECT: u64 = u64::MAX;
 
+/// `Slot::held`: the slot's items were taken out of `running` at once
+/// (by `abort`, or by the caller that read their results on the direct
+/// path); nobody moves `running` for them any more.
+const RELEASED: u64 = 1 << 63;
+
 const QUEUED: u8 = 0;
 const DISPATCHED: u8 = 1;
 const CANCELLED: u8 = 2;
@@ -356,6 +361,14 @@ pub(crate) struct Slot {
     /// there (see `supervisor/lease.rs`). Set by the submitting thread
     /// before it has the handle.
     direct: AtomicU64,
+    /// How many of its items are counted in the pool's `running` (by the
+    /// workers' ledgers, or as handed straight to a lent worker), plus
+    /// `RELEASED`. Whoever takes items out of `running` takes them out
+    /// here first, so that each is taken out exactly once: `abort` takes
+    /// them all at the moment the task ends, and `Pool::stats` is exact
+    /// when its holder sees `Cancelled`, long before the supervisor has
+    /// killed the worker and settled its ledger.
+    held: AtomicU64,
     inner: Mutex<Inner>,
     cond: Condvar,
 }
@@ -383,6 +396,7 @@ impl Slot {
             limits,
             counters,
             direct: AtomicU64::new(NOT_DIRECT),
+            held: AtomicU64::new(0),
             inner: Mutex::new(Inner::default()),
             cond: Condvar::new(),
         })
@@ -425,6 +439,33 @@ impl Slot {
     pub(crate) fn direct(&self) -> Option<u64> {
         let id = self.direct.load(Ordering::Relaxed);
         (id != NOT_DIRECT).then_some(id)
+    }
+
+    /// Counts `items` more of its items as running. False when the slot
+    /// was released (`abort`): they are not to be counted.
+    pub(crate) fn hold(&self, items: u64) -> bool {
+        self.held
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                (held & RELEASED == 0).then_some(held + items)
+            })
+            .is_ok()
+    }
+
+    /// Counts `items` of its items as running no more. False when the
+    /// slot was released: whoever released it took them out already.
+    pub(crate) fn unhold(&self, items: u64) -> bool {
+        self.held
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                (held & RELEASED == 0).then_some(held.saturating_sub(items))
+            })
+            .is_ok()
+    }
+
+    /// Releases the slot: returns how many of its items were counted as
+    /// running, for the caller to take out of `running`; from now on
+    /// `hold` and `unhold` do nothing.
+    pub(crate) fn release_hold(&self) -> u64 {
+        self.held.fetch_or(RELEASED, Ordering::AcqRel) & !RELEASED
     }
 
     /// Keeps what item `index` wrote, for `join_captured`. Must come
@@ -500,6 +541,8 @@ impl Slot {
         inner.outputs.clear();
         if let Some(counters) = &self.counters {
             counters.aborted();
+            // Not running any more: exact as `join` returns `Cancelled`.
+            counters.running_less(self.release_hold());
         }
         let part = Part::Failed {
             first: 0,

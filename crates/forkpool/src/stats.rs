@@ -93,9 +93,6 @@ struct Submitting {
     direct: AtomicU64,
     /// Tasks that ever went the direct path.
     direct_total: AtomicU64,
-    /// Direct tasks the supervisor adopted whose results a caller took,
-    /// still in `running` until the supervisor acks them.
-    direct_acked: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -153,16 +150,6 @@ impl Counters {
         self.submitting.direct.fetch_sub(tasks, Ordering::Relaxed);
     }
 
-    /// A caller took the results of `tasks` direct tasks the supervisor
-    /// had adopted (`acked`: false), or the supervisor acked them (true).
-    pub(crate) fn direct_acked(&self, tasks: u64, acked: bool) {
-        if acked {
-            self.submitting.direct_acked.fetch_sub(tasks, Ordering::Relaxed);
-        } else {
-            add(&self.submitting.direct_acked, tasks);
-        }
-    }
-
     /// A running task was aborted (also counted in `failed`).
     pub(crate) fn aborted(&self) {
         add(&self.settling.aborted, 1);
@@ -176,7 +163,7 @@ impl Counters {
     }
 
     /// `items` fewer items are in workers' hands (a ledger acked them,
-    /// took them back, or settled them).
+    /// took them back, or settled them, or they were aborted).
     pub(crate) fn running_less(&self, items: u64) {
         if items > 0 {
             self.settling.running.fetch_sub(items, Ordering::Relaxed);
@@ -210,7 +197,12 @@ impl Counters {
         // counts as ended before it counts as submitted.
         let completed = get(&e.completed);
         let failed = get(&e.failed);
-        let running = (get(&e.running) + get(&s.direct)).saturating_sub(get(&s.direct_acked));
+        // Wrapping: an aborted direct task leaves `direct` through
+        // `running` (see `Slot::release_hold`), so `running` alone may
+        // dip below zero; the sum is what counts, and a sum caught in
+        // transit below zero reads as zero.
+        let running = get(&e.running).wrapping_add(get(&s.direct));
+        let running = if running > u64::MAX / 2 { 0 } else { running };
         let submitted = get(&s.submitted);
         PoolStats {
             submitted,

@@ -75,9 +75,25 @@ impl<R: DeserializeOwned> Task<R> {
         }
     }
 
+    /// A task of the direct path whose result is already in its worker's
+    /// socket has finished: takes it, without waiting, so that whoever
+    /// asks whether the task ended (`is_finished`, `abort`, a poll...)
+    /// sees it. The supervisor reads sockets only when it wakes, which
+    /// it need not do for a direct task.
+    fn peek(&self) {
+        if let Some(id) = self.slot.direct()
+            && !self.slot.is_finished()
+            && let Some(pool) = self.pool.as_ref().and_then(Weak::upgrade)
+        {
+            pool.lease.peek(id, &self.slot, || pool.wake());
+        }
+    }
+
     /// A task of the direct path whose holder waits some other way than
-    /// `join`: the supervisor reads its result.
+    /// `join`: takes its result if it is there (`peek`), and otherwise
+    /// has the supervisor read it.
     fn release(&self) {
+        self.peek();
         if let Some(id) = self.slot.direct()
             && !self.slot.is_finished()
             && let Some(pool) = self.pool.as_ref().and_then(Weak::upgrade)
@@ -183,6 +199,9 @@ impl<R: DeserializeOwned> Task<R> {
     /// [`TaskError::Cancelled`]); `false` when it is running, queued at a
     /// worker, or finished.
     pub fn cancel(&self) -> bool {
+        // A direct task is never cancellable (a worker has it), but its
+        // result is taken if it is there, as for any question asked.
+        self.peek();
         self.slot.cancel()
     }
 
@@ -233,6 +252,10 @@ impl<R: DeserializeOwned> Task<R> {
         let Some(pool) = &self.pool else {
             return false;
         };
+        // A direct task whose result has come has ended: it keeps it.
+        // (Should it come right after, the slot's lock decides: the task
+        // ends once, either way.)
+        self.peek();
         match self.slot.abort() {
             None => false,
             Some(false) => true,

@@ -521,3 +521,40 @@ fn a_per_task_timeout_bounds_each_item_of_a_stream() {
         .collect();
     assert_eq!(items, vec![Ok(0), Ok(1), Err(TaskError::TimedOut { after: short })]);
 }
+
+#[test]
+fn stats_are_exact_when_aborted_tasks_are_joined() {
+    // `running` kept counting aborted tasks until the supervisor had
+    // killed their workers and settled them: read right after `join`
+    // gave `Cancelled`, it said 2.
+    let pool = Pool::builder().workers(2).build().unwrap();
+    for round in 0..5u64 {
+        let paths: Vec<PathBuf> = (0..2).map(|i| temp_path(&format!("aborted-stats-{i}"))).collect();
+        let tasks: Vec<_> = paths
+            .iter()
+            .map(|path| pool.submit(note_pid_and_sleep, (path.clone(), 2000)))
+            .collect();
+        // Both running in their workers (an abort before a task starts
+        // has its worker skip it, and kills nothing).
+        let pids: Vec<u32> = paths.iter().map(|path| read_pid(path)).collect();
+        assert!(tasks.iter().all(|t| t.abort()));
+        for task in tasks {
+            assert_eq!(task.join(), Err(TaskError::Cancelled));
+        }
+        let stats = pool.stats();
+        assert_eq!((stats.running, stats.queued), (0, 0), "round {round}: {stats:?}");
+        assert_eq!(stats.aborted, 2 * (round + 1), "round {round}: {stats:?}");
+        assert_eq!(stats.failed, stats.submitted, "round {round}: {stats:?}");
+        // The workers count as lost once the supervisor has reaped them
+        // (`PoolStats::workers_lost`).
+        let lost = wait_for(Duration::from_secs(10), || {
+            let stats = pool.stats();
+            stats.workers_lost == 2 * (round + 1) && stats.workers == 2
+        });
+        assert!(lost, "round {round}: {:?}", pool.stats());
+        assert!(pids.iter().all(|&pid| is_dead(pid)), "round {round}: {pids:?}");
+        for path in paths {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}

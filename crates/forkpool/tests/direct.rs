@@ -316,3 +316,83 @@ fn max_tasks_per_worker_holds_on_the_direct_path() {
     assert_eq!(pids.len(), 3, "two tasks per worker: {pids:?}");
     assert!(pool.stats().direct > 0);
 }
+
+/// Submits `x + 3` the direct path, lets it finish, and hands the task
+/// to `try_it`, which asks its question first of all and says whether
+/// the answer showed the task finished. Retried (with longer waits) while
+/// the reply may honestly not have come yet, as on a loaded machine.
+/// Returns the try that saw it, or `None` if none did.
+fn ask_a_finished_direct_task(pool: &Pool, mut try_it: impl FnMut(forkpool::Task<u8>) -> bool) -> Option<u32> {
+    for attempt in 1..=20u32 {
+        lent(pool);
+        let task = submit_direct(pool, |x: u8| x + 3, 1);
+        // Time for `x + 3` and its reply; nothing wakes the supervisor.
+        std::thread::sleep(Duration::from_millis(50 * u64::from(attempt)));
+        if try_it(task) {
+            return Some(attempt);
+        }
+    }
+    None
+}
+
+#[test]
+fn a_direct_task_whose_reply_came_is_finished_when_first_asked() {
+    // The reply sat unread in the worker's socket: the first
+    // `is_finished` said false (and only handed the task to the
+    // supervisor), `wait_timeout(0)` too.
+    let pool = Pool::builder().workers(1).build().unwrap();
+    let seen = ask_a_finished_direct_task(&pool, |task| {
+        let finished = task.is_finished();
+        assert_eq!(join(task), Ok(4));
+        finished
+    });
+    assert!(seen.is_some(), "is_finished never saw a direct task's reply when first asked");
+    let seen = ask_a_finished_direct_task(&pool, |task| {
+        let finished = task.wait_timeout(Duration::ZERO);
+        assert_eq!(join(task), Ok(4));
+        finished
+    });
+    assert!(seen.is_some(), "wait_timeout(0) never saw a direct task's reply");
+}
+
+#[test]
+fn abort_keeps_the_result_of_a_direct_task_that_finished() {
+    // `abort` threw away the result that waited in the worker's socket:
+    // it returned true, `join` gave `Cancelled`, and `stats` counted an
+    // abort (and a running task) for a task that had ended.
+    for workers in [1, 2] {
+        let pool = Pool::builder().workers(workers).build().unwrap();
+        let kept = ask_a_finished_direct_task(&pool, |task| {
+            if task.abort() {
+                // Its reply had not come yet: a fair abort.
+                assert_eq!(join(task), Err(TaskError::Cancelled));
+                false
+            } else {
+                assert_eq!(join(task), Ok(4), "abort said false: the task keeps its result");
+                true
+            }
+        });
+        assert!(kept.is_some(), "workers({workers}): every finished direct task was aborted");
+        let stats = pool.stats();
+        assert_eq!(stats.running, 0, "{stats:?}");
+        assert_eq!(stats.completed + stats.failed, stats.submitted, "{stats:?}");
+        assert_eq!(stats.aborted, stats.cancelled, "{stats:?}");
+    }
+}
+
+#[test]
+fn stats_are_exact_when_an_aborted_direct_task_is_joined() {
+    // `running` kept counting an aborted direct task until the supervisor
+    // had killed its worker and settled it.
+    let pool = Pool::builder().workers(1).build().unwrap();
+    for round in 0..5 {
+        lent(&pool);
+        let task = submit_direct(&pool, sleep_ms, 2000);
+        assert!(task.abort());
+        assert_eq!(join(task), Err(TaskError::Cancelled));
+        let stats = pool.stats();
+        assert_eq!((stats.running, stats.queued), (0, 0), "round {round}: {stats:?}");
+        assert_eq!(stats.aborted, round + 1, "round {round}: {stats:?}");
+        assert_eq!(stats.completed + stats.failed, stats.submitted, "round {round}: {stats:?}");
+    }
+}

@@ -132,8 +132,8 @@ pub(crate) struct Lease {
 pub(crate) struct Account {
     /// The lent worker.
     pub(crate) worker: u64,
-    /// Adopted jobs whose results a caller took, in order: ack them (and
-    /// then take them out of the direct counters: `running` stays exact).
+    /// Adopted jobs whose results a caller took, in order: ack them (the
+    /// caller already took them out of `running`, see `Slot::release_hold`).
     pub(crate) acked: Vec<u64>,
     /// Then: items callers finished that the ledger never saw.
     pub(crate) skipped: u64,
@@ -231,6 +231,10 @@ impl Lease {
         let timed = loan.timed || limits.timeout.is_some();
         let written = send_all(out, &loan.socket);
         self.counters.direct(1);
+        if !job.slot.hold(1) {
+            // Cannot happen: nobody has its handle yet to abort it.
+            self.counters.direct_done(1);
+        }
         state.phase = if written { Phase::Taken } else { Phase::Returned };
         self.open.store(false, Ordering::Relaxed);
         state.job_id = id;
@@ -248,6 +252,20 @@ impl Lease {
     /// completing the slot when the supervisor has taken the worker back
     /// (the slot then completes the usual way) or the worker is lost.
     pub(crate) fn drive(&self, id: u64, slot: &Slot, notify: impl FnOnce()) {
+        self.read_for(id, slot, true, notify);
+    }
+
+    /// Like [`drive`](Lease::drive), without waiting: completes `slot`
+    /// if job `id`'s results are already in the worker's socket (a task
+    /// whose reply has come IS finished, whoever asks: `is_finished`,
+    /// `wait_timeout`, `abort`, a poll). Reads only what is there; a
+    /// result still partly on its way stays in the frame reader for the
+    /// next read.
+    pub(crate) fn peek(&self, id: u64, slot: &Slot, notify: impl FnOnce()) {
+        self.read_for(id, slot, false, notify);
+    }
+
+    fn read_for(&self, id: u64, slot: &Slot, block: bool, notify: impl FnOnce()) {
         let (socket, mut reader, max_message) = {
             let mut state = lock(&self.state);
             if state.phase != Phase::Taken || state.job_id != id || state.reading {
@@ -262,19 +280,25 @@ impl Lease {
             state.reading = true;
             (socket, reader, max_message)
         };
-        let read = read_results(&socket, &mut reader, id, max_message);
+        let read = read_results(&socket, &mut reader, id, max_message, block);
         let mut state = lock(&self.state);
         state.reading = false;
         state.reader = Some(reader);
         let part = match read {
-            Read::Results(part) => {
+            // Not there yet (`peek`): nothing changes.
+            None => return,
+            Some(Read::Results(part)) => {
                 if state.adopted {
+                    // Out of `running` now, before the slot has it; the
+                    // ledger's ack then leaves `running` alone.
                     state.acked.push(id);
-                    self.counters.direct_acked(1, false);
+                    self.counters.running_less(slot.release_hold());
                 } else {
                     state.skipped += 1;
                     state.job = None;
-                    self.counters.direct_done(1);
+                    if slot.unhold(1) {
+                        self.counters.direct_done(1);
+                    }
                 }
                 let spent = state.loan.as_ref().is_some_and(|loan| loan.budget == Some(0));
                 if state.wanted || spent || self.claimed.load(Ordering::Acquire) {
@@ -285,11 +309,11 @@ impl Lease {
                 }
                 Some(part)
             }
-            Read::Lost => {
+            Some(Read::Lost) => {
                 state.phase = Phase::Returned;
                 None
             }
-            Read::Bad(message) => {
+            Some(Read::Bad(message)) => {
                 state.trouble = Some(message);
                 state.phase = Phase::Returned;
                 None
@@ -408,11 +432,13 @@ fn send_all(out: &mut Outbox, socket: &OwnedFd) -> bool {
 }
 
 /// Reads until job `id`'s results have come (or the worker is lost).
-fn read_results(socket: &OwnedFd, reader: &mut FrameReader, id: u64, max_message: usize) -> Read {
-    loop {
+/// Without `block`, reads only what the socket holds now: `None` when the
+/// results are not (all) there yet.
+fn read_results(socket: &OwnedFd, reader: &mut FrameReader, id: u64, max_message: usize, block: bool) -> Option<Read> {
+    Some(loop {
         match reader.next_frame() {
             Ok(Some(frame)) => {
-                return match protocol::parse_from_worker(frame) {
+                break match protocol::parse_from_worker(frame) {
                     Ok(FromWorker::Results(results))
                         if results.job == id && results.first == 0 && results.count == 1 =>
                     {
@@ -434,19 +460,22 @@ fn read_results(socket: &OwnedFd, reader: &mut FrameReader, id: u64, max_message
                 };
             }
             Ok(None) => {}
-            Err(e) => return Read::Bad(e.to_string()),
+            Err(e) => break Read::Bad(e.to_string()),
+        }
+        if !block && !crate::sys::poll::readable_within(socket.as_fd(), std::time::Duration::ZERO) {
+            return None;
         }
         // The socket blocks while lent (see `lend.rs`): one receive waits.
         match reader.read_from(socket) {
-            Ok(0) => return Read::Lost,
+            Ok(0) => break Read::Lost,
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                 let mut fds = [rustix::event::PollFd::new(socket, rustix::event::PollFlags::IN)];
                 let _ = rustix::event::poll(&mut fds, None);
             }
-            Err(e) if e.kind() == std::io::ErrorKind::OutOfMemory => return Read::Bad(e.to_string()),
-            Err(_) => return Read::Lost,
+            Err(e) if e.kind() == std::io::ErrorKind::OutOfMemory => break Read::Bad(e.to_string()),
+            Err(_) => break Read::Lost,
         }
-    }
+    })
 }

@@ -59,7 +59,7 @@ impl Drop for Ledger {
     /// A ledger dropped unsettled (its worker left with nothing in hand,
     /// or the pool is gone) takes its items out of `running`.
     fn drop(&mut self) {
-        self.running_less(self.outstanding_items());
+        self.running_less_all();
     }
 }
 
@@ -115,22 +115,39 @@ impl Ledger {
         ledger
     }
 
-    fn running_more(&self, items: u64) {
+    /// Counts `items` of `slot` in `running`, unless it was aborted.
+    fn running_more(&self, slot: &Slot, items: u64) {
         if let Some(counters) = &self.counters {
             counters.running_more(items);
+            if !slot.hold(items) {
+                // Aborted before we counted it: it is not running.
+                counters.running_less(items);
+            }
         }
     }
 
-    fn running_less(&self, items: u64) {
-        if let Some(counters) = &self.counters {
+    /// Takes `items` of `slot` out of `running`, unless its abort (or the
+    /// caller that read it on the direct path) did already.
+    fn running_less(&self, slot: &Slot, items: u64) {
+        if let Some(counters) = &self.counters
+            && items > 0
+            && slot.unhold(items)
+        {
             counters.running_less(items);
+        }
+    }
+
+    /// Takes every outstanding item out of `running`.
+    fn running_less_all(&self) {
+        for flight in &self.jobs {
+            self.running_less(&flight.job.slot, u64::from(flight.job.count - flight.acked));
         }
     }
 
     /// Records that `job` was handed to the worker as job `id`.
     pub(crate) fn dispatch(&mut self, id: u64, job: Job) {
         self.dispatched += u64::from(job.count);
-        self.running_more(u64::from(job.count));
+        self.running_more(&job.slot, u64::from(job.count));
         self.jobs.push_back(InFlight {
             job,
             acked: 0,
@@ -212,7 +229,9 @@ impl Ledger {
         let taken: Vec<Job> = self.jobs.split_off(keep).into_iter().map(|f| f.job).collect();
         let items = taken.iter().map(|j| u64::from(j.count)).sum::<u64>();
         self.dispatched -= items;
-        self.running_less(items);
+        for job in &taken {
+            self.running_less(&job.slot, u64::from(job.count));
+        }
         taken
     }
 
@@ -272,15 +291,14 @@ impl Ledger {
         };
         front.acked = end;
         self.acked += u64::from(count);
-        // Before the caller adds the results to the slot.
-        if let Some(counters) = &self.counters {
-            counters.running_less(u64::from(count));
-        }
         let acked = Acked {
             slot: front.job.slot.clone(),
             first: front.job.first + first,
         };
-        if end == front.job.count {
+        let whole = end == front.job.count;
+        // Before the caller adds the results to the slot.
+        self.running_less(&acked.slot, u64::from(count));
+        if whole {
             self.jobs.pop_front();
             self.ids.pop_front();
         }
@@ -303,7 +321,7 @@ impl Ledger {
     pub(crate) fn settle(mut self, snapshot: &Snapshot, verdict: &Verdict) -> Settlement {
         // None of it is in a worker's hands any more; counted before any
         // of it fails or is queued again.
-        self.running_less(self.outstanding_items());
+        self.running_less_all();
         self.counters = None;
         let consistent = self.acked <= snapshot.completed
             && snapshot.completed <= snapshot.started

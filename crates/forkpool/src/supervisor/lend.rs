@@ -105,20 +105,24 @@ impl Supervisor {
         };
         let mut trouble = account.trouble;
         let counters = &self.shared.counters;
-        let acked = account.acked.len() as u64;
         for job in account.acked {
+            // Their callers took them out of `running` (the slot's hold
+            // is released): the ledger's ack leaves `running` alone.
             if let Err(message) = worker.ledger.ack(job, 0, 1) {
                 trouble.get_or_insert(message);
             }
         }
-        // Out of the ledger's `running` first, then out of the callers'
-        // count: `Pool::stats` never sees them twice or not at all.
-        counters.direct_acked(acked, true);
         worker.ledger.skip(account.skipped);
         if let Some((job_id, job)) = account.adopt {
             self.task_timeouts |= job.slot.limits().timeout.is_some();
+            let slot = job.slot.clone();
+            // Into the ledger's `running` first, then out of the callers'
+            // count: `Pool::stats` may count it twice for that moment, but
+            // never not at all. An aborted task is in neither.
             worker.ledger.dispatch(job_id, job);
-            counters.direct_done(1);
+            if slot.unhold(1) {
+                counters.direct_done(1);
+            }
         }
         worker.budget = account.budget;
         if let Some(reader) = account.reclaimed {
