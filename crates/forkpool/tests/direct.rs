@@ -339,7 +339,10 @@ fn ask_a_finished_direct_task(pool: &Pool, mut try_it: impl FnMut(forkpool::Task
 fn a_direct_task_whose_reply_came_is_finished_when_first_asked() {
     // The reply sat unread in the worker's socket: the first
     // `is_finished` said false (and only handed the task to the
-    // supervisor), `wait_timeout(0)` too.
+    // supervisor), `wait_timeout(0)` too. (Before the fix this could
+    // still pass when the supervisor, woken by the question, read the
+    // reply before the question returned; `abort`, which does not wake
+    // it, is the decisive test below.)
     let pool = Pool::builder().workers(1).build().unwrap();
     let seen = ask_a_finished_direct_task(&pool, |task| {
         let finished = task.is_finished();
