@@ -20,9 +20,16 @@ use crate::error::TaskError;
 /// submitted task is counted once in `completed` or `failed` when it ends;
 /// until then it is `queued` or `running`. A task whose result you have
 /// (from `join`, `map`, ...) is already counted as ended, and no longer as
-/// running. A snapshot taken while tasks move may count one in transit
-/// twice or not at all; `queued` is derived (submitted minus the rest)
-/// and never below zero.
+/// running; so is an aborted task, from the moment `abort` returns (with
+/// `aborted` counted). A snapshot taken while tasks move may count one in
+/// transit twice or not at all; `queued` is derived (submitted minus the
+/// rest) and never below zero.
+///
+/// The worker gauges follow the supervisor, a moment later: an aborted
+/// running task's worker counts in `workers_lost` (and its replacement in
+/// `workers_started`, `workers`) once the supervisor has killed and
+/// reaped it, which `join` does not wait for. A task aborted before its
+/// worker started it costs no worker: the worker skips it.
 ///
 /// ```
 /// let pool = forkpool::Pool::builder().workers(1).build()?;
