@@ -349,7 +349,10 @@ fn a_direct_task_whose_reply_came_is_finished_when_first_asked() {
         assert_eq!(join(task), Ok(4));
         finished
     });
-    assert!(seen.is_some(), "is_finished never saw a direct task's reply when first asked");
+    assert!(
+        seen.is_some(),
+        "is_finished never saw a direct task's reply when first asked"
+    );
     let seen = ask_a_finished_direct_task(&pool, |task| {
         let finished = task.wait_timeout(Duration::ZERO);
         assert_eq!(join(task), Ok(4));
@@ -375,7 +378,10 @@ fn abort_keeps_the_result_of_a_direct_task_that_finished() {
                 true
             }
         });
-        assert!(kept.is_some(), "workers({workers}): every finished direct task was aborted");
+        assert!(
+            kept.is_some(),
+            "workers({workers}): every finished direct task was aborted"
+        );
         let stats = pool.stats();
         assert_eq!(stats.running, 0, "{stats:?}");
         assert_eq!(stats.completed + stats.failed, stats.submitted, "{stats:?}");
@@ -396,6 +402,10 @@ fn stats_are_exact_when_an_aborted_direct_task_is_joined() {
         let stats = pool.stats();
         assert_eq!((stats.running, stats.queued), (0, 0), "round {round}: {stats:?}");
         assert_eq!(stats.aborted, round + 1, "round {round}: {stats:?}");
-        assert_eq!(stats.completed + stats.failed, stats.submitted, "round {round}: {stats:?}");
+        assert_eq!(
+            stats.completed + stats.failed,
+            stats.submitted,
+            "round {round}: {stats:?}"
+        );
     }
 }
