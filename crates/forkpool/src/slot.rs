@@ -465,7 +465,9 @@ impl Slot {
     /// running, for the caller to take out of `running`; from now on
     /// `hold` and `unhold` do nothing.
     pub(crate) fn release_hold(&self) -> u64 {
-        self.held.fetch_or(RELEASED, Ordering::AcqRel) & !RELEASED
+        // The count goes to zero with it: a second release (an abort
+        // racing the caller that read the result) takes out nothing.
+        self.held.swap(RELEASED, Ordering::AcqRel) & !RELEASED
     }
 
     /// Keeps what item `index` wrote, for `join_captured`. Must come
@@ -767,6 +769,25 @@ mod tests {
         assert!(b.begin_dispatch());
         assert!(!b.cancel());
         assert!(!b.is_finished());
+    }
+
+    #[test]
+    fn abort_takes_its_items_out_of_running_exactly_once() {
+        let counters = Arc::new(Counters::default());
+        let slot = Slot::with(1, Label::task(4), Limits::default(), Some(counters.clone()));
+        assert!(slot.begin_dispatch());
+        // A ledger takes it: counted, then held.
+        counters.running_more(1);
+        assert!(slot.hold(1));
+        assert_eq!(counters.snapshot().running, 1);
+        assert_eq!(slot.abort(), Some(true));
+        let stats = counters.snapshot();
+        assert_eq!((stats.running, stats.queued, stats.aborted), (0, 0, 1));
+        // The ledger settling it later leaves `running` alone...
+        assert!(!slot.unhold(1));
+        // ...and a ledger taking it afterwards does not count it.
+        assert!(!slot.hold(1));
+        assert_eq!(slot.release_hold(), 0);
     }
 
     #[test]
