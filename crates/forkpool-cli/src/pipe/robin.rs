@@ -394,4 +394,46 @@ mod tests {
         assert_eq!(text.matches("h\n").count(), 1, "the header comes once per job");
         assert_eq!(sent.load(Ordering::Relaxed), text.len() as u64);
     }
+
+    /// Reads `read` to its end on a thread; the text, or a failure if the
+    /// pipe is not closed in time (the dealer would have hung the run).
+    fn read_all(read: OwnedFd) -> String {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut got = Vec::new();
+            let _ = std::fs::File::from(read).read_to_end(&mut got);
+            let _ = tx.send(got);
+        });
+        let got = rx
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("the job's input is closed");
+        String::from_utf8(got).unwrap()
+    }
+
+    #[test]
+    fn the_dealer_waits_for_the_slots_and_closes_input_when_they_fall() {
+        let separator = Separator::new(None, None, false).unwrap();
+        let input: Box<dyn Read + Send> = Box::new(io::Cursor::new(b"1\n2\n3\n4\n5\n6\n".to_vec()));
+        let cutter = Cutter::new(input, separator, super::super::cutter::Rule::Records(1), 1 << 20);
+        let (requests, dealer) = start(cutter, Arc::from(&b""[..]), None, None).unwrap();
+        // No job before the slots are known (the hosts being set up).
+        assert!(requests.recv_timeout(std::time::Duration::from_millis(200)).is_err());
+        dealer.set_slots(2);
+        let first = requests.recv().unwrap().unwrap();
+        let second = requests.recv().unwrap().unwrap();
+        let (read1, write1) = rustix::pipe::pipe().unwrap();
+        first.attach(write1, Arc::new(AtomicU64::new(0)));
+        // A host went: the second job can only start once the first ends,
+        // so the first must get end-of-file without the second started.
+        dealer.set_slots(1);
+        let one = read_all(read1);
+        let (read2, write2) = rustix::pipe::pipe().unwrap();
+        second.attach(write2, Arc::new(AtomicU64::new(0)));
+        let two = read_all(read2);
+        assert!(requests.recv().is_err(), "no more jobs than were asked for");
+        let mut lines: Vec<u32> = one.lines().chain(two.lines()).map(|l| l.parse().unwrap()).collect();
+        lines.sort_unstable();
+        assert_eq!(lines, [1, 2, 3, 4, 5, 6], "every record once: {one:?} {two:?}");
+        assert!(!two.is_empty(), "the late job gets the block it was dealt");
+    }
 }

@@ -68,7 +68,11 @@ fn counts(r: &Run) -> Vec<usize> {
     let mut counts: Vec<usize> = r
         .lines()
         .iter()
-        .map(|l| l.trim().parse().unwrap_or_else(|_| panic!("not a count: {l:?}\n{}", r.stderr)))
+        .map(|l| {
+            l.trim()
+                .parse()
+                .unwrap_or_else(|_| panic!("not a count: {l:?}\n{}", r.stderr))
+        })
         .collect();
     counts.sort_unstable();
     counts
@@ -121,7 +125,12 @@ fn round_robin_starts_one_job_per_slot_of_the_hosts() {
         assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
         let counts = counts(&r);
         assert_eq!(counts.len(), jobs, "{args:?}: one job per slot: {:?}", r.stdout);
-        assert_eq!(counts.iter().sum::<usize>(), 60, "{args:?}: every line once: {:?}", r.stdout);
+        assert_eq!(
+            counts.iter().sum::<usize>(),
+            60,
+            "{args:?}: every line once: {:?}",
+            r.stdout
+        );
     }
 }
 
@@ -146,7 +155,12 @@ fn round_robin_slots_follow_cpus_j_per_host_and_the_local_machine() {
         assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
         let counts = counts(&r);
         assert_eq!(counts.len(), jobs, "{args:?}: one job per slot: {:?}", r.stdout);
-        assert_eq!(counts.iter().sum::<usize>(), 200, "{args:?}: every line once: {:?}", r.stdout);
+        assert_eq!(
+            counts.iter().sum::<usize>(),
+            200,
+            "{args:?}: every line once: {:?}",
+            r.stdout
+        );
     }
 }
 
@@ -165,7 +179,12 @@ fn round_robin_ends_when_a_host_drops_out() {
         args.push("wc -l");
         let r = run_within(command(f, &args), &input);
         let counts = counts(&r);
-        assert_eq!(counts.iter().sum::<usize>(), 60, "{args:?}: every line once: {:?}", r.stdout);
+        assert_eq!(
+            counts.iter().sum::<usize>(),
+            60,
+            "{args:?}: every line once: {:?}",
+            r.stdout
+        );
         assert!(!counts.is_empty() && counts.len() <= 2, "{args:?}: {:?}", r.stdout);
         if filter {
             assert_eq!(counts.len(), 1, "{args:?}: one slot left: {:?}", r.stdout);
@@ -184,6 +203,11 @@ fn pipepart_round_robin_cuts_one_part_per_slot_of_the_hosts() {
         assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
         let counts = counts(&r);
         assert_eq!(counts.len(), jobs, "{args:?}: one part per slot: {:?}", r.stdout);
-        assert_eq!(counts.iter().sum::<usize>(), 600, "{args:?}: every line once: {:?}", r.stdout);
+        assert_eq!(
+            counts.iter().sum::<usize>(),
+            600,
+            "{args:?}: every line once: {:?}",
+            r.stdout
+        );
     }
 }
