@@ -113,31 +113,37 @@ fn both(f: &Fixture, args: &[&str], input: &str) -> Run {
     r
 }
 
+/// Runs `--round-robin --pipe --block 10 HOSTS 'wc -l'` over `seq lines`
+/// (and GNU parallel with it): `jobs` jobs, every line once, exit 0.
+fn round_robin_runs(f: &Fixture, hosts: &[&str], lines: usize, jobs: usize) {
+    let mut args = vec!["--round-robin", "--pipe", "--block", "10"];
+    args.extend_from_slice(hosts);
+    args.push("wc -l");
+    let r = both(f, &args, &seq(lines));
+    assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+    let counts = counts(&r);
+    assert_eq!(counts.len(), jobs, "{args:?}: one job per slot: {:?}", r.stdout);
+    assert_eq!(
+        counts.iter().sum::<usize>(),
+        lines,
+        "{args:?}: every line once: {:?}",
+        r.stdout
+    );
+}
+
 #[test]
 fn round_robin_starts_one_job_per_slot_of_the_hosts() {
     let Some(f) = fixture() else { return };
-    let input = seq(60);
     // (-S, the jobs: every slot of every host.) With one slot, main's
     // forkpool started two jobs (this machine's CPUs) and hung.
     for (logins, jobs) in [("1/h1", 1), ("3/h1", 3), ("2/h1,1/h2", 3), ("4/h1,4/h2", 8)] {
-        let args = ["--round-robin", "--pipe", "--block", "10", "-S", logins, "wc -l"];
-        let r = both(f, &args, &input);
-        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
-        let counts = counts(&r);
-        assert_eq!(counts.len(), jobs, "{args:?}: one job per slot: {:?}", r.stdout);
-        assert_eq!(
-            counts.iter().sum::<usize>(),
-            60,
-            "{args:?}: every line once: {:?}",
-            r.stdout
-        );
+        round_robin_runs(f, &["-S", logins], 60, jobs);
     }
 }
 
 #[test]
 fn round_robin_slots_follow_cpus_j_per_host_and_the_local_machine() {
     let Some(f) = fixture() else { return };
-    let input = seq(200);
     let cpus = std::thread::available_parallelism().map_or(1, usize::from);
     // A host without `N/` has its CPUs counted (the hosts are this machine);
     // `-j` applies to each host; `:` counts this machine's slots.
@@ -148,19 +154,7 @@ fn round_robin_slots_follow_cpus_j_per_host_and_the_local_machine() {
         (&["-S", "1/:,2/h1"], 3),
     ];
     for (hosts, jobs) in cases {
-        let mut args = vec!["--round-robin", "--pipe", "--block", "10"];
-        args.extend_from_slice(hosts);
-        args.push("wc -l");
-        let r = both(f, &args, &input);
-        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
-        let counts = counts(&r);
-        assert_eq!(counts.len(), jobs, "{args:?}: one job per slot: {:?}", r.stdout);
-        assert_eq!(
-            counts.iter().sum::<usize>(),
-            200,
-            "{args:?}: every line once: {:?}",
-            r.stdout
-        );
+        round_robin_runs(f, hosts, 200, jobs);
     }
 }
 
