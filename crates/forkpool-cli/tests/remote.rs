@@ -22,6 +22,8 @@ mod hosts;
 mod kill;
 #[path = "remote/onall.rs"]
 mod onall;
+#[path = "remote/robin.rs"]
+mod robin;
 #[path = "remote/slurm.rs"]
 mod slurm;
 #[path = "remote/vars.rs"]

@@ -53,6 +53,8 @@ pub(crate) struct Runtime {
     tmp: Option<TempDir>,
     /// The size to give the jobs' pipes (0: the system's default).
     pipe_size: usize,
+    /// `--round-robin`'s dealer, told the run's job slots.
+    robin: Option<Arc<super::robin::Shared>>,
 }
 
 impl Runtime {
@@ -73,7 +75,21 @@ impl Runtime {
             count_sent: settings.mode == super::settings::Mode::Pipe && !settings.tee,
             tmp,
             pipe_size,
+            robin: None,
         })
+    }
+
+    /// `--round-robin`: the dealer to tell the run's job slots.
+    pub(crate) fn set_dealer(&mut self, dealer: Arc<super::robin::Shared>) {
+        self.robin = Some(dealer);
+    }
+
+    /// The run's job slots are known, or changed (with `-S`, once the hosts
+    /// are set up): `--round-robin` starts one job per slot.
+    pub(crate) fn set_slots(&self, slots: usize) {
+        if let Some(dealer) = &self.robin {
+            dealer.set_slots(slots);
+        }
     }
 
     /// The directory of `--cat` and `--fifo` files: job `seq`'s `{}` is

@@ -21,6 +21,18 @@
 //! job that is never started (the run stopped first) drops its claim, and
 //! the dealer stops waiting for it. A job that exits early loses the block
 //! it was given (GNU parallel's behaviour too).
+//!
+//! How many jobs: one per job slot of the run, which with `-S` is the
+//! total of the hosts' slots (each host's `N/` or CPUs, `-j` applied per
+//! host), as in GNU parallel. Those are known only once the hosts are set
+//! up, so the dealer may start without a count: it deals nothing until
+//! the run tells it ([`Shared::set_slots`]). The count may fall later (a
+//! host goes down): the jobs already asked for then outnumber the slots,
+//! and one of them may only start once another ends. So the dealer never
+//! waits for a job to start once there are more jobs than slots, and at
+//! the end of the input it closes each job's pipe as soon as the job has
+//! its last block, not once every job has started: a job that starts late
+//! still gets what it was dealt, then end-of-file.
 
 use std::io::{self, Read};
 use std::os::fd::OwnedFd;
@@ -41,6 +53,8 @@ pub(crate) type Claim = super::claim::Claim<Shared>;
 enum Note {
     Attached(u64, OwnedFd, Arc<AtomicU64>),
     Gone(u64),
+    /// The run's job slots are now known, or changed.
+    Slots(usize),
 }
 
 /// What the jobs tell the dealer.
@@ -68,18 +82,28 @@ impl super::claim::Table for Shared {
     }
 }
 
+impl Shared {
+    /// Tells the dealer how many job slots the run has (with `-S`, once
+    /// the hosts are set up, and again when that changes). With none (every
+    /// host is gone) it stops dealing.
+    pub(crate) fn set_slots(&self, slots: usize) {
+        self.post(Note::Slots(slots));
+    }
+}
+
 /// What the job source gets from the dealer.
 pub(crate) type Request = io::Result<Arc<Claim>>;
 
-/// Starts the dealer over `cutter`'s blocks, for `slots` jobs at once.
-/// Returns the channel on which it asks for jobs; it closes when all of
-/// the input is dealt and written.
+/// Starts the dealer over `cutter`'s blocks, for `slots` jobs at once
+/// (`None`: not known yet; the run tells it with [`Shared::set_slots`]).
+/// Returns the channel on which it asks for jobs, which closes when all of
+/// the input is dealt and written, and the handle that tells it the slots.
 pub(crate) fn start(
     cutter: Cutter<Box<dyn Read + Send>>,
     header: Arc<[u8]>,
     remove: Option<Separator>,
-    slots: usize,
-) -> io::Result<Receiver<Request>> {
+    slots: Option<usize>,
+) -> io::Result<(Receiver<Request>, Arc<Shared>)> {
     let wake = rustix::event::eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?;
     let shared = Arc::new(Shared {
         notes: Mutex::new(Vec::new()),
@@ -87,11 +111,11 @@ pub(crate) fn start(
     });
     let (requests, receiver) = sync_channel(0);
     let dealer = Dealer {
-        shared,
+        shared: shared.clone(),
         requests,
         header,
         remove,
-        slots: slots.max(1),
+        slots,
         seats: Vec::new(),
         next_seq: 1,
         turn: 0,
@@ -99,7 +123,7 @@ pub(crate) fn start(
     std::thread::Builder::new()
         .name("forkpool-dealer".into())
         .spawn(move || dealer.run(cutter))?;
-    Ok(receiver)
+    Ok((receiver, shared))
 }
 
 /// One job at the table.
@@ -125,7 +149,8 @@ struct Dealer {
     requests: SyncSender<Request>,
     header: Arc<[u8]>,
     remove: Option<Separator>,
-    slots: usize,
+    /// The run's job slots; `None` until known.
+    slots: Option<usize>,
     seats: Vec<Seat>,
     next_seq: u64,
     /// Where the next turn starts.
@@ -150,7 +175,8 @@ impl Dealer {
         }
         // The slots the input did not reach get their jobs too, with
         // nothing to read.
-        while self.issued() < self.slots {
+        let Some(slots) = self.known_slots() else { return };
+        while self.issued() < slots {
             if !self.issue(Vec::new()) {
                 return;
             }
@@ -158,10 +184,30 @@ impl Dealer {
         self.finish();
     }
 
-    /// Writes out what is left, then closes every pipe: end of input. (A
-    /// job not started yet is waited for, so that its pipe is closed too.)
+    /// Waits until the run's slots are known; `None` if there are none
+    /// (every host is gone: the run stops).
+    fn known_slots(&mut self) -> Option<usize> {
+        loop {
+            self.read_notes();
+            match self.slots {
+                Some(0) => return None,
+                Some(n) => return Some(n),
+                None => self.wait(),
+            }
+        }
+    }
+
+    /// Writes out what is left, then closes every pipe: end of input. Each
+    /// job's pipe closes as soon as it has all it was dealt, so that it can
+    /// end and make room for a job that has not started yet (which is
+    /// waited for, so that its pipe is closed too).
     fn finish(mut self) {
-        while self.seats.iter().any(|s| s.busy() || s.fd.is_none()) {
+        loop {
+            self.read_notes();
+            self.seats.retain(|s| s.fd.is_none() || s.busy());
+            if self.seats.is_empty() {
+                return;
+            }
             self.wait();
         }
     }
@@ -190,8 +236,8 @@ impl Dealer {
     /// Gives `block` to a job; false if the run is gone.
     fn deal(&mut self, block: Vec<u8>) -> bool {
         loop {
-            self.read_notes();
-            if self.seats.len() < self.slots {
+            let Some(slots) = self.known_slots() else { return false };
+            if self.seats.len() < slots {
                 // A new job, with this block (and the header) to start on.
                 let mut data = Vec::with_capacity(self.header.len() + block.len());
                 data.extend_from_slice(&self.header);
@@ -205,8 +251,10 @@ impl Dealer {
             let n = self.seats.len();
             // As in GNU parallel, whose jobs all start before the first
             // block, every job is running before the blocks go round (else
-            // the first to start would get them all).
-            let starting = self.seats.iter().any(|s| s.fd.is_none());
+            // the first to start would get them all). Not when there are
+            // more jobs than slots (the slots fell): one of them may only
+            // start once another ends, at the end of the input.
+            let starting = n <= slots && self.seats.iter().any(|s| s.fd.is_none());
             let free = (0..n).map(|k| (self.turn + k) % n).find(|&i| !self.seats[i].busy());
             if let (false, Some(i)) = (starting, free) {
                 self.turn = i + 1;
@@ -240,7 +288,12 @@ impl Dealer {
                         self.write(i);
                     }
                 }
-                Note::Gone(seq) => self.seats.retain(|s| s.seq != seq),
+                Note::Gone(seq) => {
+                    if let Some(i) = self.seats.iter().position(|s| s.seq == seq) {
+                        self.leave(i);
+                    }
+                }
+                Note::Slots(n) => self.slots = Some(n),
             }
         }
         any
@@ -262,16 +315,21 @@ impl Dealer {
                 Err(Errno::AGAIN) => return,
                 Err(_) => {
                     // The job closed its stdin (or exited): it is done.
-                    self.seats.remove(i);
-                    if self.turn > i {
-                        self.turn -= 1;
-                    }
+                    self.leave(i);
                     return;
                 }
             }
         }
         seat.pending = Vec::new();
         seat.written = 0;
+    }
+
+    /// Seat `i` leaves the table.
+    fn leave(&mut self, i: usize) {
+        self.seats.remove(i);
+        if self.turn > i {
+            self.turn -= 1;
+        }
     }
 
     /// Waits until a busy job's pipe has room (and writes), or a note comes
@@ -314,7 +372,7 @@ mod tests {
         let separator = Separator::new(None, None, false).unwrap();
         let input: Box<dyn Read + Send> = Box::new(io::Cursor::new(b"1\n2\n3\n4\n5\n6\n".to_vec()));
         let cutter = Cutter::new(input, separator, super::super::cutter::Rule::Records(1), 1 << 20);
-        let requests = start(cutter, Arc::from(&b"h\n"[..]), None, 2).unwrap();
+        let (requests, _) = start(cutter, Arc::from(&b"h\n"[..]), None, Some(2)).unwrap();
         let first = requests.recv().unwrap().unwrap();
         let second = requests.recv().unwrap().unwrap();
         // The second job never starts: its blocks must not hold the dealer.
@@ -335,5 +393,47 @@ mod tests {
         assert!(text.starts_with("h\n1\n"), "{text:?}");
         assert_eq!(text.matches("h\n").count(), 1, "the header comes once per job");
         assert_eq!(sent.load(Ordering::Relaxed), text.len() as u64);
+    }
+
+    /// Reads `read` to its end on a thread; the text, or a failure if the
+    /// pipe is not closed in time (the dealer would have hung the run).
+    fn read_all(read: OwnedFd) -> String {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut got = Vec::new();
+            let _ = std::fs::File::from(read).read_to_end(&mut got);
+            let _ = tx.send(got);
+        });
+        let got = rx
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("the job's input is closed");
+        String::from_utf8(got).unwrap()
+    }
+
+    #[test]
+    fn the_dealer_waits_for_the_slots_and_closes_input_when_they_fall() {
+        let separator = Separator::new(None, None, false).unwrap();
+        let input: Box<dyn Read + Send> = Box::new(io::Cursor::new(b"1\n2\n3\n4\n5\n6\n".to_vec()));
+        let cutter = Cutter::new(input, separator, super::super::cutter::Rule::Records(1), 1 << 20);
+        let (requests, dealer) = start(cutter, Arc::from(&b""[..]), None, None).unwrap();
+        // No job before the slots are known (the hosts being set up).
+        assert!(requests.recv_timeout(std::time::Duration::from_millis(200)).is_err());
+        dealer.set_slots(2);
+        let first = requests.recv().unwrap().unwrap();
+        let second = requests.recv().unwrap().unwrap();
+        let (read1, write1) = rustix::pipe::pipe().unwrap();
+        first.attach(write1, Arc::new(AtomicU64::new(0)));
+        // A host went: the second job can only start once the first ends,
+        // so the first must get end-of-file without the second started.
+        dealer.set_slots(1);
+        let one = read_all(read1);
+        let (read2, write2) = rustix::pipe::pipe().unwrap();
+        second.attach(write2, Arc::new(AtomicU64::new(0)));
+        let two = read_all(read2);
+        assert!(requests.recv().is_err(), "no more jobs than were asked for");
+        let mut lines: Vec<u32> = one.lines().chain(two.lines()).map(|l| l.parse().unwrap()).collect();
+        lines.sort_unstable();
+        assert_eq!(lines, [1, 2, 3, 4, 5, 6], "every record once: {one:?} {two:?}");
+        assert!(!two.is_empty(), "the late job gets the block it was dealt");
     }
 }

@@ -83,11 +83,18 @@ pub(crate) fn prepare(
         return Err(UsageError("--pipe is incompatible with --eta/--bar/--shuf".into()));
     }
     let fail = |what: &str, e: io::Error| UsageError(format!("{what}: {}", io_reason(&e)));
-    let slots = config.jobs;
+    // With `-S`, as GNU parallel: the hosts' slots together, when they
+    // are known before the hosts are reached (else the dealer waits for
+    // the run to tell it; blocks per slot go by this machine's).
+    let host_slots = config
+        .remote
+        .has_hosts()
+        .then(|| config.remote.known_slots(config.slots.bound.jobs));
+    let slots = host_slots.flatten().unwrap_or(config.jobs);
     let files = data_files(settings, &config.sources)?;
     let total: u64 = files.iter().map(|(_, _, size)| size).sum();
     let block = settings.block.bytes(slots, total);
-    let runtime = Runtime::new(settings, slots, block, &config.files.tmpdir)
+    let mut runtime = Runtime::new(settings, slots, block, &config.files.tmpdir)
         .map_err(|e| fail("cannot set up --cat/--fifo", e))?;
     let names = Names {
         tmp: runtime.tmp_dir().map(std::path::Path::to_path_buf),
@@ -190,8 +197,13 @@ pub(crate) fn prepare(
                             Blocks::Spool(spool)
                         }
                     } else if settings.round_robin && !dry {
-                        let requests = super::robin::start(cutter, header, remove, slots)
+                        let known = match host_slots {
+                            Some(known) => known,
+                            None => Some(slots),
+                        };
+                        let (requests, dealer) = super::robin::start(cutter, header, remove, known)
                             .map_err(|e| fail("cannot start --round-robin", e))?;
+                        runtime.set_dealer(dealer);
                         Blocks::Robin(requests)
                     } else {
                         Blocks::Stream {

@@ -211,6 +211,20 @@ impl Table {
         self.hosts.iter().any(Host::has_room)
     }
 
+    /// The job slots of the hosts that take jobs, once every host's are
+    /// known (none is still being set up or checked); `None` before.
+    pub(crate) fn slots(&self) -> Option<usize> {
+        let mut total = 0usize;
+        for host in &self.hosts {
+            match host.phase {
+                Phase::New | Phase::Checking { .. } => return None,
+                Phase::Down | Phase::Retired => {}
+                _ => total = total.saturating_add(host.slots),
+            }
+        }
+        Some(total)
+    }
+
     /// Whether every host is down (or retired): nothing can run any more.
     pub(crate) fn all_gone(&self) -> bool {
         self.hosts

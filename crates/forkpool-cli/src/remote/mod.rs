@@ -214,6 +214,29 @@ impl Settings {
     pub(crate) fn has_hosts(&self) -> bool {
         !self.logins.is_empty() || !self.files.is_empty()
     }
+
+    /// The job slots of all the hosts together, when they are known before
+    /// any host is reached (each login's `N/`, `:`'s own CPUs, or a `-j`
+    /// that does not depend on CPUs); `None` when a host's CPUs must be
+    /// counted first, or the hosts come from a file (read as the run goes).
+    /// `unbounded` is what `-j 0` allows in all. It matches what the
+    /// run's hosts get once set up (`cluster`).
+    pub(crate) fn known_slots(&self, unbounded: usize) -> Option<usize> {
+        if self.logins.is_empty() || !self.files.is_empty() || self.filter_hosts {
+            return None;
+        }
+        let per_host = (unbounded / self.logins.len()).max(1);
+        let jobs = self.jobs.as_deref();
+        self.logins.iter().try_fold(0usize, |total, login| {
+            let cpus = match (login.cpus, login.is_local()) {
+                (Some(n), _) => n,
+                (None, true) => crate::config::cpus(),
+                (None, false) if hosts::needs_cpus(jobs) => return None,
+                (None, false) => 1,
+            };
+            Some(total.saturating_add(hosts::slots_for(jobs, cpus, per_host)))
+        })
+    }
 }
 
 /// The options remote jobs share with local ones, whose flags live in

@@ -37,6 +37,8 @@ pub(super) struct RemoteRun {
     slurm: Option<Slurm>,
     /// Said once that no host is left.
     all_gone_said: bool,
+    /// The hosts' job slots last told to `--round-robin`.
+    told_slots: Option<usize>,
 }
 
 impl RemoteRun {
@@ -66,6 +68,7 @@ impl RemoteRun {
             parked: Vec::new(),
             slurm: settings.slurm.clone(),
             all_gone_said: false,
+            told_slots: None,
         }))
     }
 }
@@ -298,7 +301,24 @@ impl Runner<'_> {
                 Change::Down(host) => self.release_held(host, false),
             }
         }
+        self.tell_slots();
         self.check_hosts_left();
+    }
+
+    /// Tells `--round-robin` the hosts' job slots, once every host's are
+    /// known and whenever they change (a host goes down, or comes).
+    fn tell_slots(&mut self) {
+        let Some(remote) = self.remote.as_mut() else { return };
+        let Some(slots) = remote.cluster.as_ref().and_then(|c| c.table.slots()) else {
+            return;
+        };
+        if remote.told_slots == Some(slots) {
+            return;
+        }
+        remote.told_slots = Some(slots);
+        if let Some(pipe) = &self.pipe {
+            pipe.set_slots(slots);
+        }
     }
 
     /// The held jobs of `host`: completed as they ended (the host is up:
