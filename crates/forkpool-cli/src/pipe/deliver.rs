@@ -31,6 +31,7 @@ use forkpool::command::Input;
 use rustix::io::Errno;
 use rustix::pipe::{PipeFlags, SpliceFlags};
 
+use super::refill::pump;
 use super::settings::{Settings, Sink};
 use super::tmp::TempDir;
 use super::{Block, FilePart, Stdin};
@@ -349,7 +350,6 @@ fn spawn(name: &str, work: impl FnOnce() + Send + 'static) -> io::Result<()> {
 fn write_block(fd: OwnedFd, block: Arc<Block>) -> io::Result<()> {
     rustix::io::ioctl_fionbio(&fd, true)?;
     let mut done = 0;
-    let total = block.header.len() + block.data.len();
     loop {
         let rest = remaining(&block, done);
         if rest.is_empty() {
@@ -363,15 +363,17 @@ fn write_block(fd: OwnedFd, block: Arc<Block>) -> io::Result<()> {
             Err(_) => return Ok(()),
         }
     }
-    rustix::io::ioctl_fionbio(&fd, false)?;
     spawn("forkpool-block", move || {
-        while done < total {
-            match rustix::io::write(&fd, remaining(&block, done)) {
-                Ok(n) => done += n,
-                Err(Errno::INTR) => {}
-                Err(_) => return,
+        // The descriptor stays non-blocking: `pump` waits for room.
+        pump(&fd, || {
+            let rest = remaining(&block, done);
+            if rest.is_empty() {
+                return Ok(0);
             }
-        }
+            let n = rustix::io::write(&fd, rest)?;
+            done += n;
+            Ok(n)
+        });
     })
 }
 
@@ -393,30 +395,37 @@ fn splice_part(fd: &OwnedFd, part: &FilePart) {
         return;
     }
     let mut offset = part.range.start;
+    let mut copy = false;
+    pump(fd, || {
+        if offset >= part.range.end {
+            return Ok(0);
+        }
+        let len = usize::try_from(part.range.end - offset).unwrap_or(STEP).min(STEP);
+        let flags = SpliceFlags::MOVE | SpliceFlags::NONBLOCK;
+        match rustix::pipe::splice(&*part.file, Some(&mut offset), fd, None, len, flags) {
+            Err(Errno::INVAL | Errno::NOSYS) => {
+                // No splice from this file: copy it, below.
+                copy = true;
+                Ok(0)
+            }
+            other => other,
+        }
+    });
+    if !copy {
+        return;
+    }
+    // No splice from this file (rare): copy it.
+    let mut buf = vec![0u8; STEP];
     while offset < part.range.end {
         let len = usize::try_from(part.range.end - offset).unwrap_or(STEP).min(STEP);
-        match rustix::pipe::splice(&*part.file, Some(&mut offset), fd, None, len, SpliceFlags::MOVE) {
-            Ok(0) => return,
-            Ok(_) => {}
-            Err(Errno::INTR) => {}
-            Err(Errno::INVAL | Errno::NOSYS) => {
-                // No splice from this file: copy it.
-                let mut buf = vec![0u8; STEP];
-                while offset < part.range.end {
-                    let len = usize::try_from(part.range.end - offset).unwrap_or(STEP).min(STEP);
-                    let n = match std::os::unix::fs::FileExt::read_at(&*part.file, &mut buf[..len], offset) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => n,
-                    };
-                    if !write_all(fd, &buf[..n]) {
-                        return;
-                    }
-                    offset += n as u64;
-                }
-                return;
-            }
-            Err(_) => return,
+        let n = match std::os::unix::fs::FileExt::read_at(&*part.file, &mut buf[..len], offset) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if !write_all(fd, &buf[..n]) {
+            return;
         }
+        offset += n as u64;
     }
 }
 

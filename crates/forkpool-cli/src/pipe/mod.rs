@@ -27,6 +27,7 @@ mod deliver;
 pub(crate) mod flags;
 mod header;
 mod part;
+mod refill;
 mod relay;
 mod robin;
 mod separator;
