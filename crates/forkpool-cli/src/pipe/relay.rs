@@ -43,6 +43,7 @@ use rustix::io::Errno;
 use rustix::pipe::{PipeFlags, SpliceFlags};
 
 use super::part::grow_block;
+use super::refill::{Refill, pump};
 use super::separator::Separator;
 use super::settings::MAX_BLOCK;
 
@@ -59,6 +60,9 @@ const PIPE_SIZE: usize = 1 << 20;
 /// How long a job may hold up the input (its pipe full, and the input
 /// pipe full behind it) before the rest of its block is spilled.
 const PATIENCE: Duration = Duration::from_millis(5);
+
+/// How often a stalled relay looks at whether the job holds the input up.
+const TICK: Duration = Duration::from_millis(1);
 
 enum Note {
     Attached(u64, OwnedFd, Arc<AtomicU64>),
@@ -119,10 +123,12 @@ pub(crate) fn start(
     let shared = Arc::new(Shared {
         notes: Mutex::new(notes),
     });
-    let (requests, receiver) = sync_channel(0);
+    // Room for the one request made while a block is still relayed.
+    let (requests, receiver) = sync_channel(1);
     let relay = Relay {
         input,
         input_size,
+        input_rate: 0.0,
         separator,
         block: block.clamp(1, MAX_BLOCK),
         header,
@@ -136,6 +142,8 @@ pub(crate) fn start(
         shared,
         inbox,
         requests,
+        seq: 0,
+        asked: 0,
     };
     std::thread::Builder::new()
         .name("forkpool-relay".into())
@@ -147,6 +155,8 @@ struct Relay {
     input: OwnedFd,
     /// The input pipe's size: full, it holds its producer up.
     input_size: usize,
+    /// Bytes per second the producer was last seen to write.
+    input_rate: f64,
     separator: Separator,
     block: u64,
     header: Arc<[u8]>,
@@ -164,25 +174,32 @@ struct Relay {
     shared: Arc<Shared>,
     inbox: Receiver<Note>,
     requests: SyncSender<Request>,
+    /// The block being relayed (or the last one).
+    seq: u64,
+    /// The last block whose job was asked for: `seq` or `seq + 1`.
+    asked: u64,
 }
 
 impl Relay {
     fn run(mut self) {
-        let mut seq = 0;
         loop {
-            match self.more() {
-                Ok(true) => {}
-                Ok(false) => return,
-                Err(e) => {
-                    let _ = self.requests.send(Err(e));
+            // The next block's job was asked for already if the last block
+            // saw input beyond its end.
+            if self.asked == self.seq {
+                match self.more() {
+                    Ok(true) => {}
+                    Ok(false) => return,
+                    Err(e) => {
+                        let _ = self.requests.send(Err(e));
+                        return;
+                    }
+                }
+                if !self.ask() {
                     return;
                 }
             }
-            seq += 1;
-            let claim = Arc::new(Claim::new(seq, self.shared.clone()));
-            if self.requests.send(Ok(claim)).is_err() {
-                return;
-            }
+            self.seq += 1;
+            let seq = self.seq;
             // The job starts (or is dropped: its block goes to the next).
             let attached = loop {
                 match self.inbox.recv() {
@@ -197,6 +214,24 @@ impl Relay {
                 let _ = self.requests.send(Err(e));
                 return;
             }
+        }
+    }
+
+    /// Asks for the job of the block after the last one asked for; false
+    /// if the run wants no more.
+    fn ask(&mut self) -> bool {
+        self.asked += 1;
+        let claim = Arc::new(Claim::new(self.asked, self.shared.clone()));
+        self.requests.send(Ok(claim)).is_ok()
+    }
+
+    /// The block being relayed has input after it: the next block's job
+    /// is asked for now, so that it starts while this block is finished
+    /// rather than after (the input would wait for it).
+    fn ask_early(&mut self) {
+        if self.asked == self.seq {
+            // The channel holds one request: this never blocks.
+            let _ = self.ask();
         }
     }
 
@@ -229,6 +264,31 @@ impl Relay {
                 return Ok(0);
             }
         }
+    }
+
+    /// As [`available`](Self::available), but lets up to about `want`
+    /// bytes gather first while the input keeps coming: one round per
+    /// half pipe rather than per write of the producer.
+    fn gathered(&mut self, want: usize) -> io::Result<usize> {
+        let mut n = self.available()?;
+        while n < want {
+            let nap = match self.input_rate {
+                r if r > 0.0 => Duration::from_secs_f64((want - n) as f64 / r),
+                _ => Duration::from_micros(100),
+            };
+            let nap = nap.clamp(Duration::from_micros(50), Duration::from_millis(1));
+            let start = Instant::now();
+            std::thread::sleep(nap);
+            let now = usize::try_from(rustix::io::ioctl_fionread(&self.input)?).unwrap_or(usize::MAX);
+            if now <= n {
+                // The producer paused (or ended): go on with what is here.
+                self.input_rate = 0.0;
+                return Ok(now.max(n));
+            }
+            self.input_rate = (now - n) as f64 / start.elapsed().as_secs_f64();
+            n = now;
+        }
+        Ok(n)
     }
 
     /// One block into `out` (see the module docs).
@@ -266,7 +326,11 @@ impl Relay {
                 }
                 self.raw = false;
             }
-            let avail = self.available()?;
+            let want = usize::try_from(self.block - sent)
+                .unwrap_or(usize::MAX)
+                .saturating_sub(self.carry.len())
+                .min(self.input_size / 2);
+            let avail = self.gathered(want)?;
             if avail == 0 {
                 // The end of the input: what is left is the last block.
                 let carry = std::mem::take(&mut self.carry);
@@ -280,6 +344,12 @@ impl Relay {
                 .saturating_sub(carried);
             let full = avail >= room;
             let (cut, n) = self.last_cut(avail.min(room).min(self.peek_size))?;
+            if avail > room && (cut.is_some() || sent > 0) {
+                // The block ends at a cut inside its window (it will not
+                // grow), and input follows the window: there is a next
+                // block.
+                self.ask_early();
+            }
             match cut {
                 Some(cut) => {
                     let mut carry = std::mem::take(&mut self.carry);
@@ -399,6 +469,8 @@ enum Peeked {
 /// then a memfd that a thread of its own feeds into the pipe.
 struct Out {
     pipe: OwnedFd,
+    /// Waits for room in `pipe` half a pipe at a time.
+    refill: Refill,
     input_size: usize,
     /// How long the job has held the input up so far.
     stalled: Duration,
@@ -413,6 +485,7 @@ impl Out {
     fn new(pipe: OwnedFd, sent: Arc<AtomicU64>, input_size: usize) -> Out {
         let _ = rustix::io::ioctl_fionbio(&pipe, true);
         Out {
+            refill: Refill::new(&pipe),
             pipe,
             input_size,
             stalled: Duration::ZERO,
@@ -430,21 +503,12 @@ impl Out {
     /// held the input up for [`PATIENCE`] (the rest of its block is then
     /// spilled).
     fn wait_for_room(&mut self, input: &OwnedFd) -> io::Result<bool> {
-        let tick = rustix::event::Timespec {
-            tv_sec: 0,
-            tv_nsec: 1_000_000,
-        };
         loop {
             if self.stalled >= PATIENCE {
                 return Ok(false);
             }
             let start = Instant::now();
-            let mut fds = [PollFd::new(&self.pipe, PollFlags::OUT)];
-            let ready = match rustix::event::poll(&mut fds, Some(&tick)) {
-                Ok(n) => n > 0,
-                Err(Errno::INTR) => false,
-                Err(e) => return Err(e.into()),
-            };
+            let ready = self.refill.wait_at_most(&self.pipe, TICK)?;
             let queued = rustix::io::ioctl_fionread(input).unwrap_or(0);
             if usize::try_from(queued).unwrap_or(usize::MAX) >= self.input_size {
                 self.stalled += start.elapsed();
@@ -563,22 +627,20 @@ impl Out {
     fn finish(self) -> io::Result<()> {
         let Out { pipe, sent, spill, .. } = self;
         let Some((file, len)) = spill else { return Ok(()) };
-        rustix::io::ioctl_fionbio(&pipe, false)?;
         std::thread::Builder::new()
             .name("forkpool-spill".into())
             .spawn(move || {
                 let mut at = 0;
-                while at < len {
-                    let step = usize::try_from(len - at).unwrap_or(usize::MAX).min(1 << 20);
-                    match rustix::pipe::splice(&file, Some(&mut at), &pipe, None, step, SpliceFlags::MOVE) {
-                        Ok(0) => return,
-                        Ok(m) => {
-                            sent.fetch_add(m as u64, Ordering::Relaxed);
-                        }
-                        Err(Errno::INTR) => {}
-                        Err(_) => return,
+                pump(&pipe, || {
+                    if at >= len {
+                        return Ok(0);
                     }
-                }
+                    let step = usize::try_from(len - at).unwrap_or(usize::MAX).min(1 << 20);
+                    let flags = SpliceFlags::MOVE | SpliceFlags::NONBLOCK;
+                    let m = rustix::pipe::splice(&file, Some(&mut at), &pipe, None, step, flags)?;
+                    sent.fetch_add(m as u64, Ordering::Relaxed);
+                    Ok(m)
+                });
             })
             .map(drop)
     }

@@ -51,7 +51,29 @@ fn the_same_blocks_and_statuses_as_gnu_parallel() {
     let fasta = ">a\nAAA\n>b\nBB\n>c\nC\n";
     let junk = "junk\n>a\n1\n>b\n2\n";
     let ten = seq(10);
+    // One record longer than the block, and nothing after it: the window
+    // grows to hold it, and no job runs after it (the relay must not ask
+    // for the next block's job before it knows there is one).
+    let long_last = format!("{}\n", "x".repeat(5000));
+    let s20k = seq(20_000);
     let cases: Vec<(&str, Vec<&str>)> = vec![
+        (&long_last, vec!["--pipe", "--block", "1k", "wc -c"]),
+        (&long_last, vec!["--pipe", "--block", "1k", "-j1", "wc -c"]),
+        // The relay asks for a block's job while the block before is
+        // still being relayed: a run halted by the first job must not run
+        // the next.
+        (
+            &s20k,
+            vec![
+                "--pipe",
+                "--block",
+                "10k",
+                "-j1",
+                "--halt",
+                "now,fail=1",
+                "wc -l; false",
+            ],
+        ),
         (&ten, vec!["--pipe", "-N3", "--block", "4", SHOW]),
         (&ten, vec!["--pipe", "-L2", "--block", "12", SHOW]),
         (&ten, vec!["--pipe", "-L2", "-N2", SHOW]),
@@ -263,7 +285,29 @@ fn files_names_each_blocks_output_file_as_gnu_parallel() {
     let tmp = d.s("tmp");
     std::fs::create_dir(&tmp).unwrap();
     let ten = seq(10);
+    // One record longer than the block, and nothing after it: the window
+    // grows to hold it, and no job runs after it (the relay must not ask
+    // for the next block's job before it knows there is one).
+    let long_last = format!("{}\n", "x".repeat(5000));
+    let s20k = seq(20_000);
     let cases: Vec<(&str, Vec<&str>)> = vec![
+        (&long_last, vec!["--pipe", "--block", "1k", "wc -c"]),
+        (&long_last, vec!["--pipe", "--block", "1k", "-j1", "wc -c"]),
+        // The relay asks for a block's job while the block before is
+        // still being relayed: a run halted by the first job must not run
+        // the next.
+        (
+            &s20k,
+            vec![
+                "--pipe",
+                "--block",
+                "10k",
+                "-j1",
+                "--halt",
+                "now,fail=1",
+                "wc -l; false",
+            ],
+        ),
         (&ten, vec!["--pipe", "-N3", "cat"]),
         (&ten, vec!["--pipe", "-N4", "--cat", "wc -l < {}"]),
         (&ten, vec!["--pipe", "--tee", "echo {}; wc -l", ":::", "a", "b"]),
