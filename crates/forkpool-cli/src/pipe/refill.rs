@@ -14,10 +14,12 @@
 //!
 //! A job reading at the rate it was seen to read still has about half a
 //! pipe when the writer wakes, so it does not wait for the writer. A job
-//! that reads slowly makes the writer sleep longer, up to [`LONGEST`] at a
-//! time; one that took nothing during a sleep (not started yet, busy
-//! elsewhere, or gone) is waited for the usual way, woken by its next
-//! read, or by its end (the next write then fails).
+//! that would take longer than [`LONGEST`] to read half a pipe wakes its
+//! writer seldom anyway, and is waited for the usual way, as is one that
+//! took nothing during a sleep (not started yet, busy elsewhere, or
+//! gone): woken by its next read, or by its end (the next write then
+//! fails). Every wait measures the job's rate again, so a job that speeds
+//! up is slept for again.
 
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
@@ -27,29 +29,32 @@ use rustix::io::Errno;
 
 /// The shortest sleep worth taking instead of waking on each read.
 const SHORTEST: Duration = Duration::from_micros(50);
-/// The longest single sleep: a job that is slow now may speed up.
-const LONGEST: Duration = Duration::from_millis(2);
+/// The longest sleep: a job slower than half a pipe in this long wakes its
+/// writer seldom enough (a few times per half pipe), and is waited for
+/// the usual way.
+const LONGEST: Duration = Duration::from_millis(5);
 
 /// Waits for room in a job's pipe, half a pipe at a time.
 #[derive(Debug)]
 pub(crate) struct Refill {
     /// The pipe's capacity in bytes.
     size: usize,
-    /// Bytes per second the job has been seen to read; 0 before the first
-    /// measurement.
-    rate: f64,
+    /// Bytes per second the job was last seen to read (`None`: not seen
+    /// yet).
+    rate: Option<f64>,
 }
 
 impl Refill {
     /// For a pipe whose write end is `pipe`.
     pub(crate) fn new(pipe: impl AsFd) -> Refill {
         let size = rustix::pipe::fcntl_getpipe_size(pipe).unwrap_or(64 * 1024);
-        Refill { size, rate: 0.0 }
+        Refill { size, rate: None }
     }
 
     /// The pipe was found full: returns once about half of it is free
-    /// again (or the reader is gone: the next write says so); whether it
-    /// had to wait at all. `Err` only for an error of the pipe itself.
+    /// again, or once the job read something after being waited for the
+    /// usual way (or is gone: the next write says so); whether it had to
+    /// wait at all. `Err` only for an error of the pipe itself.
     pub(crate) fn wait(&mut self, pipe: impl AsFd) -> rustix::io::Result<bool> {
         let pipe = pipe.as_fd();
         if bytes_in(pipe)? <= self.size / 2 {
@@ -64,8 +69,8 @@ impl Refill {
         self.wait_until(pipe, Some(limit))
     }
 
-    /// Waits for half a pipe of room, for at most `limit` (`None`: for
-    /// as long as it takes).
+    /// Waits for room, for at most `limit` (`None`: for as long as it
+    /// takes).
     fn wait_until(&mut self, pipe: impl AsFd, limit: Option<Duration>) -> rustix::io::Result<bool> {
         let pipe = pipe.as_fd();
         let limit = limit.unwrap_or(Duration::MAX);
@@ -80,34 +85,52 @@ impl Refill {
             if left.is_zero() {
                 return Ok(false);
             }
-            let Some(nap) = self.nap(queued - half) else {
-                return wait_writable(pipe, left);
-            };
             let before = Instant::now();
-            std::thread::sleep(nap.min(left));
+            let napped = match self.nap(queued - half) {
+                Some(nap) => {
+                    std::thread::sleep(nap.min(left));
+                    true
+                }
+                // Too fast or too slow to be worth a sleep, or seen taking
+                // nothing: woken by its next read, as usual.
+                None => {
+                    if !wait_writable(pipe, left)? {
+                        return Ok(false);
+                    }
+                    false
+                }
+            };
             let now_queued = bytes_in(pipe)?;
             let taken = queued.saturating_sub(now_queued);
             let took = before.elapsed().as_secs_f64();
             if taken > 0 && took > 0.0 {
-                self.rate = taken as f64 / took;
-            } else if now_queued >= queued {
-                // Not a byte taken: the job is busy elsewhere, or gone;
-                // wait for room the plain way (POLLERR if it is gone).
-                self.rate = 0.0;
-                return wait_writable(pipe, limit.saturating_sub(start.elapsed()));
+                self.rate = Some(taken as f64 / took);
+            } else if napped && now_queued >= queued {
+                // Not a byte taken while we slept: the job is not reading
+                // now (not started yet, busy, or gone).
+                self.rate = Some(0.0);
+            }
+            if !napped {
+                // The job read (or is gone): room for a write.
+                return Ok(true);
             }
         }
     }
 
-    /// How long the job should take to read `bytes`, if long enough to be
-    /// worth a sleep.
+    /// How long to sleep while the job reads `bytes`: `None` when waiting
+    /// the usual way is better (a job too fast for a sleep to save
+    /// anything, too slow for its reads to cost many wake-ups, or seen
+    /// taking nothing).
     fn nap(&self, bytes: usize) -> Option<Duration> {
-        if self.rate <= 0.0 {
-            // Not measured yet: a short nap, to measure.
-            return Some(SHORTEST);
+        match self.rate {
+            // Not seen yet: a short nap, to see.
+            None => Some(SHORTEST),
+            Some(rate) if rate > 0.0 => {
+                let d = Duration::from_secs_f64(bytes as f64 / rate);
+                (SHORTEST..=LONGEST).contains(&d).then_some(d)
+            }
+            Some(_) => None,
         }
-        let d = Duration::from_secs_f64(bytes as f64 / self.rate);
-        (d >= SHORTEST).then(|| d.min(LONGEST))
     }
 }
 
