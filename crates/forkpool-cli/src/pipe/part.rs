@@ -241,7 +241,8 @@ pub(crate) fn last_cut_in(file: &File, separator: &Separator, from: u64, to: u64
     loop {
         let lo = hi.saturating_sub(piece_len).max(from);
         let buf = read_at(file, lo, (hi - lo) as usize)?;
-        if let Some(cut) = separator.last_cut(&buf) {
+        // A cut right at `lo` counts when `lo` is past `from`.
+        if let Some(cut) = separator.last_cut_in_piece(&buf) {
             let cut = lo + cut as u64;
             if cut > from {
                 return Ok(Some(cut));

@@ -420,7 +420,8 @@ impl Relay {
             // Positions in the window. A separator seen whole in the last
             // bytes is the last one; if there is none, look further back.
             let base = carried + n - k - before;
-            if let Some(cut) = self.separator.last_cut(&buf) {
+            // A cut at the piece's start counts unless it is the window's.
+            if let Some(cut) = self.separator.last_cut_in_piece(&buf).filter(|&c| base + c > 0) {
                 return Ok((Some(base + cut), n));
             }
             if whole {

@@ -127,11 +127,18 @@ impl Separator {
     /// The last cut in `buf` after its start, where `--pipe` ends a block
     /// (GNU's `rindex` of `recend.recstart`, or the greedy `^(.*R)S`).
     pub(crate) fn last_cut(&self, buf: &[u8]) -> Option<usize> {
-        let cut = match &self.kind {
+        self.last_cut_in_piece(buf).filter(|&c| c > 0)
+    }
+
+    /// The last cut in `buf`, a piece of a longer window read on its own,
+    /// where a cut at the piece's very start counts too (with `--recstart`
+    /// alone a record starts right there): whether that is the window's
+    /// start, where a cut is no cut, only the caller knows.
+    pub(crate) fn last_cut_in_piece(&self, buf: &[u8]) -> Option<usize> {
+        match &self.kind {
             Kind::Fixed { recend, both, .. } => memmem::rfind(buf, both).map(|i| i + recend.len()),
             Kind::Regex(p) => regex_cuts(&p.stream, buf, 0).last(),
-        };
-        cut.filter(|&c| c > 0)
+        }
     }
 
     /// The cut after `n` records (`-N n`), if `buf` holds that many whole
@@ -323,6 +330,7 @@ mod tests {
         let s = fixed(Some(">"), None);
         assert_eq!(s.last_cut(b">a\n>b\n"), Some(3));
         assert_eq!(s.last_cut(b">a\n"), None, "a cut at 0 is no cut");
+        assert_eq!(s.last_cut_in_piece(b">a\n"), Some(0), "but may be in a piece");
         assert_eq!(s.nth_cut(b">a\n>b\n>c", 1), Some(3));
         let both = fixed(Some(">"), Some("\\n"));
         assert_eq!(both.last_cut(b">a\n>b\nx>y"), Some(3));

@@ -683,6 +683,73 @@ fn relayed_blocks_survive_slow_jobs_and_jobs_that_stop_reading() {
 }
 
 #[test]
+fn a_record_start_right_at_a_piece_read_on_its_own_is_a_cut() {
+    // With --recstart alone, a block ends right before a record's start.
+    // Where the cut is looked for in a piece of the window read on its own
+    // (from a file, read backwards; from a pipe, what came after the
+    // carry), a record starting at the piece's first byte is a cut too:
+    // only the window's own first byte is not. GNU parallel gives these
+    // blocks (34464 and 70005 bytes).
+    let d = Dir::new();
+    let input = format!(">{}\n>{}\n>z\n", "x".repeat(34_462), "y".repeat(70_000));
+    let file = d.file("records", &input);
+    let args = ["-k", "--pipe", "--recstart", ">", "--block", "100000"];
+    for extra in [&[][..], &["--retries", "2"][..]] {
+        let mut all = args.to_vec();
+        all.extend_from_slice(extra);
+        all.push("wc -c");
+        // From the file itself (cut by position, or spooled), and piped.
+        let out = command(&all)
+            .stdin(std::fs::File::open(&file).unwrap())
+            .output()
+            .unwrap();
+        let sizes = String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect::<Vec<_>>();
+        assert_eq!(
+            sizes,
+            ["34464", "70005"],
+            "< FILE {extra:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let r = run_with(&all, input.as_bytes());
+        assert_eq!(
+            r.lines().iter().map(|l| l.trim()).collect::<Vec<_>>(),
+            ["34464", "70005"],
+            "piped {extra:?}: {}",
+            r.stderr
+        );
+    }
+    // From a pipe whose writes end right before a record's start: the
+    // relay has the first record as its carry when the next arrives.
+    let mut child = command(&["-k", "--pipe", "--recstart", ">", "--block", "5", "wc -c"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    for record in [">a\nAC\n", ">b\nAC\n", ">c\nAC\n"] {
+        stdin.write_all(record.as_bytes()).unwrap();
+        stdin.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .collect::<Vec<_>>(),
+        ["6", "6", "6"],
+        "{stderr}"
+    );
+    // One record longer than the block: GNU's one warning, no more.
+    assert_eq!(stderr.matches("Warning").count(), 1, "{stderr}");
+}
+
+#[test]
 fn a_halted_relay_runs_no_job_past_the_halt() {
     // The relay asks for the next block's job while a block is still
     // being relayed; a run halted by a failing job must still start no
