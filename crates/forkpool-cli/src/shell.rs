@@ -335,7 +335,9 @@ fn which_uncached(program: &OsStr) -> Option<PathBuf> {
     std::env::split_paths(&path)
         .map(|dir| dir.join(program))
         .find(|candidate| {
+            // `access` answers for our ids, as `exec` will.
             std::fs::metadata(candidate).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+                && rustix::fs::access(candidate, rustix::fs::Access::EXEC_OK).is_ok()
         })
 }
 
