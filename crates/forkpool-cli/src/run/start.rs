@@ -81,7 +81,7 @@ impl Runner<'_> {
 
     pub(super) fn shell_argv(&self, line: &[u8]) -> Vec<OsString> {
         vec![
-            self.config.shell.path.clone().into_os_string(),
+            self.config.shell.path().as_os_str().to_owned(),
             "-c".into(),
             OsString::from_vec(line.to_vec()),
         ]
