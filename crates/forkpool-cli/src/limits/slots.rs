@@ -244,7 +244,14 @@ mod tests {
     fn bad_values_are_errors() {
         let per_job = system::Cost { fds: 3, processes: 1 };
         assert_eq!(resolve(Some("abc"), per_job, None).unwrap_err(), PARSE_ERROR);
-        assert_eq!(resolve(Some("-1000"), per_job, None).unwrap_err(), "Cannot run any jobs.");
-        assert_eq!(resolve(Some("/"), per_job, None).unwrap_err(), PARSE_ERROR, "a directory");
+        assert_eq!(
+            resolve(Some("-1000"), per_job, None).unwrap_err(),
+            "Cannot run any jobs."
+        );
+        assert_eq!(
+            resolve(Some("/"), per_job, None).unwrap_err(),
+            PARSE_ERROR,
+            "a directory"
+        );
     }
 }

@@ -357,7 +357,11 @@ mod tests {
     /// GNU parallel's width, computed as Perl does, with `log`.
     fn width_by_log(of: f64) -> usize {
         let ratio = of.ln() / 10f64.ln();
-        if ratio.is_finite() { (1 + ratio.trunc() as i64).max(0) as usize } else { 1 }
+        if ratio.is_finite() {
+            (1 + ratio.trunc() as i64).max(0) as usize
+        } else {
+            1
+        }
     }
 
     #[test]

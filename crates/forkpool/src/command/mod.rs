@@ -514,11 +514,7 @@ impl Supervisor {
             None => c_string(&find_program(program, &spec.env)?)?,
         };
         let program = &program;
-        let argv = spec
-            .argv
-            .iter()
-            .map(|a| c_string(a))
-            .collect::<Result<Vec<_>, _>>()?;
+        let argv = spec.argv.iter().map(|a| c_string(a)).collect::<Result<Vec<_>, _>>()?;
         let own = self.environment.encode(&spec.env)?;
         let envp = self.environment.merged(&own);
         // Our ends of the pipes: close-on-exec, so no other job gets them.
@@ -813,9 +809,10 @@ fn find_program(program: &OsStr, env: &[(OsString, OsString)]) -> Result<OsStrin
         let candidate = Path::new(OsStr::from_bytes(dir)).join(program);
         match std::fs::metadata(&candidate) {
             // `access` answers for our ids as `exec` will.
-            Ok(m) if m.is_file()
-                && m.permissions().mode() & 0o111 != 0
-                && rustix::fs::access(&candidate, rustix::fs::Access::EXEC_OK).is_ok() =>
+            Ok(m)
+                if m.is_file()
+                    && m.permissions().mode() & 0o111 != 0
+                    && rustix::fs::access(&candidate, rustix::fs::Access::EXEC_OK).is_ok() =>
             {
                 return Ok(candidate.into_os_string());
             }
