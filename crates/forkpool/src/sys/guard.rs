@@ -374,16 +374,18 @@ impl SharedGuardian {
         unsafe { orders_at.write(orders) };
         let top = stack.cast::<u8>().wrapping_add(STACK).cast::<c_void>();
         // Born on our CPU, the guardian stays there (see `on_this_cpu`).
-        let pid = on_this_cpu(|| with_signals_blocked(|| {
-            // SAFETY: the child runs `guardian_main` on its own stack (the
-            // mapping's top, 16-byte aligned as a page boundary) and shares
-            // our memory; `guardian_main` keeps to what that allows (raw
-            // system calls, its stack, the orders and the table: see the
-            // module docs). It starts with every signal blocked, so none of
-            // our handlers runs in it. No CLONE_FILES: its descriptors are
-            // its own copies.
-            unsafe { libc::clone(guardian_main, top, libc::CLONE_VM | libc::SIGCHLD, orders_at.cast()) }
-        }));
+        let pid = on_this_cpu(|| {
+            with_signals_blocked(|| {
+                // SAFETY: the child runs `guardian_main` on its own stack (the
+                // mapping's top, 16-byte aligned as a page boundary) and shares
+                // our memory; `guardian_main` keeps to what that allows (raw
+                // system calls, its stack, the orders and the table: see the
+                // module docs). It starts with every signal blocked, so none of
+                // our handlers runs in it. No CLONE_FILES: its descriptors are
+                // its own copies.
+                unsafe { libc::clone(guardian_main, top, libc::CLONE_VM | libc::SIGCHLD, orders_at.cast()) }
+            })
+        });
         if pid == -1 {
             return Err(io::Error::last_os_error());
         }
