@@ -61,7 +61,8 @@ fn j0_with_the_input_on_the_command_line_under_a_low_descriptor_limit() {
     // once: eight values could, and are held to what fits, with GNU's
     // warning; a single value is run without reading it.
     let values = ["1", "2", "3", "4", "5", "6", "7", "8"];
-    let mut args = vec!["-k", "-j0", "echo"];
+    // Jobs that last a moment, so that the bound surely holds one back.
+    let mut args = vec!["-k", "-j0", "sleep 0.3; echo"];
     args.push(":::");
     args.extend(values);
     let r = run_with_fd_limit(30, &args, b"");
