@@ -25,8 +25,13 @@
 //! binary, `--as-needed` drops `libgcc_s` from the dependencies.
 
 fn main() {
-    let target = std::env::var("TARGET").unwrap_or_default();
-    if target.contains("linux") {
+    let var = |name: &str| std::env::var(name).unwrap_or_default();
+    // Dynamically linked glibc targets only: a static build (`crt-static`)
+    // is linked without `ld.so` and with libgcc's unwinder already, and
+    // musl targets bring their own unwinder.
+    let glibc = var("CARGO_CFG_TARGET_OS") == "linux" && var("CARGO_CFG_TARGET_ENV") == "gnu";
+    let static_build = var("CARGO_CFG_TARGET_FEATURE").split(',').any(|f| f == "crt-static");
+    if glibc && !static_build {
         println!("cargo:rustc-link-arg-bins=-no-pie");
         println!("cargo:rustc-link-arg-bins=-Wl,--push-state,--whole-archive,-lgcc_eh,--pop-state");
     }
