@@ -63,7 +63,7 @@ fn options() -> Vec<Opt> {
 pub(crate) fn generate(shell: &str) -> Result<String, String> {
     let name = crate::program::name();
     let shell = if shell == "auto" {
-        let detected = crate::shell::Shell::detect().path;
+        let detected = crate::shell::Shell::detect().path().to_path_buf();
         let base = detected
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())

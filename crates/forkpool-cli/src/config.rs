@@ -209,6 +209,23 @@ fn per_job_cost(mode: Mode, results: bool, pipe: bool) -> crate::limits::system:
     crate::limits::system::Cost { fds, processes: 1 }
 }
 
+/// The most jobs `sources` can make, if they are all `:::` lists (none read
+/// from a file or standard input): the number of combinations of their
+/// values (linking, `-N`, `-X` and filters only make fewer). At least one,
+/// as a run without arguments may still run its command once.
+fn jobs_at_most(sources: &[Source]) -> Option<usize> {
+    if sources.is_empty() {
+        return None;
+    }
+    sources
+        .iter()
+        .try_fold(1usize, |product, source| match &source.arg {
+            crate::flags::SourceArg::Values(values) => Some(product.saturating_mul(values.len())),
+            crate::flags::SourceArg::File(_) => None,
+        })
+        .map(|n| n.max(1))
+}
+
 impl Config {
     /// Resolves and checks the flags.
     pub(crate) fn from_flags(flags: Flags) -> Result<Config, UsageError> {
@@ -442,9 +459,17 @@ impl Config {
             .or(flags.tty.tty.then_some("1"))
             .or(slurm_tasks.as_deref())
             .or(tee.then_some("0"));
-        let slots =
-            crate::limits::slots::resolve(jobs_flag, per_job_cost(mode, flags.results.is_some(), pipe.is_some()))
-                .map_err(bad)?;
+        // When the command line holds all the input (`:::` lists), it
+        // cannot make more jobs than combinations of its values.
+        let jobs_at_most = (pipe.is_none() && !flags.retry_failed && !remote_jobs)
+            .then(|| jobs_at_most(&sources))
+            .flatten();
+        let slots = crate::limits::slots::resolve(
+            jobs_flag,
+            per_job_cost(mode, flags.results.is_some(), pipe.is_some()),
+            jobs_at_most,
+        )
+        .map_err(bad)?;
         let jobs = slots.count;
 
         let timeout = flags
@@ -523,8 +548,8 @@ impl Config {
         }
 
         let shell = Shell::detect();
-        if crate::shell::which(shell.path.as_os_str()).is_none_or(|p| !p.is_file()) {
-            return Err(bad(format!("Shell '{}' not found.", shell.path.display())));
+        if !shell.exists() {
+            return Err(bad(format!("Shell '{}' not found.", shell.path().display())));
         }
         let limits = flags.limits.resolve(&shell).map_err(bad)?;
         let show = flags.show.resolve().map_err(bad)?;

@@ -91,7 +91,13 @@ fn perl_number(x: f64) -> String {
     if x == x.trunc() && x.abs() < 1e15 {
         return format!("{}", x as i64);
     }
-    let digits = 15 - (x.abs().log10().floor() as i32 + 1);
+    // The decimal exponent, read off the number's own digits (rather
+    // than `log10`, which would pull in `libm` for this alone).
+    let exponent: i32 = format!("{:e}", x.abs())
+        .split_once('e')
+        .and_then(|(_, e)| e.parse().ok())
+        .unwrap_or(0);
+    let digits = 15 - (exponent + 1);
     let text = format!("{:.*}", digits.max(0) as usize, x);
     text.trim_end_matches('0').trim_end_matches('.').to_owned()
 }

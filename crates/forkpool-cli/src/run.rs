@@ -881,7 +881,7 @@ impl<'c> Runner<'c> {
             Err(e) => {
                 // The shell itself could not run this line.
                 let (code, reason) = match e {
-                    SpawnError::NotFound => (127, format!("{} not found", self.config.shell.path.display())),
+                    SpawnError::NotFound => (127, format!("{} not found", self.config.shell.path().display())),
                     SpawnError::TooLong => (126, format!("command line too long ({} bytes)", running.to_run().len())),
                     other => (126, other.to_string()),
                 };

@@ -15,9 +15,18 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
 /// The shell jobs run under.
+///
+/// Which shell it is is known at start (its name says whether it is bash,
+/// which decides how jobs run directly); where it is is found only when a
+/// job, or a check, needs the shell itself: a run of plain commands never
+/// searches `PATH` for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Shell {
-    pub(crate) path: PathBuf,
+    /// Where it is, once known.
+    path: std::sync::OnceLock<PathBuf>,
+    /// The nearest shell above us, by name (its path is that name's on
+    /// `PATH`, else the process's own executable).
+    found: Option<(&'static str, PathBuf)>,
     /// Bash sets `SHLVL` and `$_` for what it runs; others do not.
     pub(crate) is_bash: bool,
 }
@@ -26,10 +35,19 @@ impl Shell {
     /// As GNU parallel chooses: `$PARALLEL_SHELL`, else the nearest shell
     /// above us, else `$SHELL`, else `/bin/sh`.
     pub(crate) fn detect() -> Shell {
-        let path = std::env::var_os("PARALLEL_SHELL")
+        let named = std::env::var_os("PARALLEL_SHELL").filter(|p| !p.is_empty());
+        if named.is_none()
+            && let Some((name, exe)) = parent_shell()
+        {
+            return Shell {
+                path: std::sync::OnceLock::new(),
+                found: Some((name, exe)),
+                is_bash: name == "bash",
+            };
+        }
+        let path = named
+            .or_else(|| std::env::var_os("SHELL"))
             .map(PathBuf::from)
-            .or_else(parent_shell)
-            .or_else(|| std::env::var_os("SHELL").map(PathBuf::from))
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or_else(|| PathBuf::from("/bin/sh"));
         Shell::at(path)
@@ -43,18 +61,35 @@ impl Shell {
             .unwrap_or_default();
         Shell {
             is_bash: name == "bash",
-            path,
+            path: std::sync::OnceLock::from(path),
+            found: None,
         }
+    }
+
+    /// Where the shell is (looked up the first time it is asked).
+    pub(crate) fn path(&self) -> &Path {
+        self.path.get_or_init(|| match &self.found {
+            Some((name, exe)) => which(OsStr::new(name)).unwrap_or_else(|| exe.clone()),
+            None => PathBuf::from("/bin/sh"),
+        })
+    }
+
+    /// Whether the shell is there to run (a shell found above us is: it
+    /// runs).
+    pub(crate) fn exists(&self) -> bool {
+        self.found.is_some() || which(self.path().as_os_str()).is_some_and(|p| p.is_file())
     }
 }
 
 /// The nearest ancestor that is a shell, as GNU parallel finds it: walk up
 /// from our parent (past `timeout`, `sudo`, `xargs`, `make`...) to the
-/// first process whose `argv[0]` names a shell, and take that name's path
-/// on `PATH` (so `sh` stays `/usr/bin/sh`, not the `dash` it links to).
-/// `None` if the nearest shell is one whose syntax we do not speak (csh,
-/// fish, ...), or there is none.
-fn parent_shell() -> Option<PathBuf> {
+/// first process whose `argv[0]` names a shell; its path is that name's
+/// on `PATH` (so `sh` stays `/usr/bin/sh`, not the `dash` it links to), or
+/// failing that, the process's own executable. `None` if the nearest shell
+/// is one whose syntax we do not speak (csh, fish, ...), or there is none.
+/// Returns the name and the executable; the `PATH` search waits until the
+/// shell is needed ([`Shell::path`]).
+fn parent_shell() -> Option<(&'static str, PathBuf)> {
     let mut pid = rustix::process::getppid()?.as_raw_pid();
     for _ in 0..64 {
         if pid <= 1 {
@@ -66,7 +101,12 @@ fn parent_shell() -> Option<PathBuf> {
             if !POSIX_SHELLS.contains(&name) {
                 return None;
             }
-            return which(OsStr::new(name)).or_else(|| std::fs::read_link(format!("/proc/{pid}/exe")).ok());
+            // The executable, to fall back on (one `readlink`); when we
+            // may not read it, the search happens now, as it decides.
+            return match std::fs::read_link(format!("/proc/{pid}/exe")) {
+                Ok(exe) => Some((name, exe)),
+                Err(_) => which(OsStr::new(name)).map(|path| (name, path)),
+            };
         }
         pid = parent_of(pid)?;
     }
@@ -233,7 +273,7 @@ impl Shell {
     pub(crate) fn plan(&self, line: &[u8]) -> Launch {
         let shell = || {
             Launch::Shell(vec![
-                self.path.clone().into_os_string(),
+                self.path().as_os_str().to_owned(),
                 "-c".into(),
                 OsString::from_vec(line.to_vec()),
             ])
@@ -298,7 +338,7 @@ impl Shell {
         if std::env::var_os(format!("BASH_FUNC_{name}%%")).is_some() || which(OsStr::new(name)).is_some() {
             return true;
         }
-        std::process::Command::new(&self.path)
+        std::process::Command::new(self.path())
             .arg("-c")
             .arg(format!("command -v {} >/dev/null", crate::shellquote::quote_str(name)))
             .stdin(std::process::Stdio::null())
@@ -335,7 +375,9 @@ fn which_uncached(program: &OsStr) -> Option<PathBuf> {
     std::env::split_paths(&path)
         .map(|dir| dir.join(program))
         .find(|candidate| {
+            // `access` answers for our ids, as `exec` will.
             std::fs::metadata(candidate).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+                && rustix::fs::access(candidate, rustix::fs::Access::EXEC_OK).is_ok()
         })
 }
 

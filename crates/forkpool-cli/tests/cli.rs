@@ -386,8 +386,10 @@ fn jobs_see_gnu_parallels_variables() {
 
 // ------------------------------------------------------------------- jobs --
 
+/// The CPUs `-j` counts: those we may run on (as GNU parallel counts
+/// them), whatever a cgroup's quota.
 fn cpus() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+    rustix::thread::sched_getaffinity(None).map_or(1, |set| set.count() as usize)
 }
 
 /// The job slots used by 12 jobs under `-j J`.

@@ -91,13 +91,13 @@ impl Guardian {
     /// page tables copied) with an environment without the marker.
     pub(crate) fn start(capacity: usize) -> io::Result<Guardian> {
         use crate::sys::posix_spawn::{self, Request, Stdio};
-        let (table, table_fd) = SharedSlots::create("forkpool-jobs", capacity)?;
         let (control_read, control_write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
         let free = Vec::new();
         if std::env::var_os(MARKER_VAR).is_none() {
+            // It reads the table in the memory it shares with us: no memfd.
+            let table = SharedSlots::in_our_memory(capacity)?;
             let owner = rustix::process::getpid();
             let marker = marker(owner);
-            drop(table_fd);
             let process = SharedGuardian::start(table.slots(), control_read, owner, marker.as_bytes())?;
             return Ok(Guardian {
                 table,
@@ -107,6 +107,7 @@ impl Guardian {
                 process: Process::Shared(process),
             });
         }
+        let (table, table_fd) = SharedSlots::create("forkpool-jobs", capacity)?;
         let own = [
             variable(ROLE_VAR, ROLE_GUARDIAN.as_bytes()),
             variable(PARENT_VAR, std::process::id().to_string().as_bytes()),

@@ -76,6 +76,55 @@ fn spawn_errors_say_what_went_wrong() {
     assert_eq!(sup.running(), 0);
 }
 
+#[test]
+fn the_program_is_found_once_and_argv0_stays_as_given() {
+    let dir = temp_path("path-dir");
+    std::fs::create_dir_all(&dir).unwrap();
+    // A shell under another name (a script would not do: the kernel
+    // gives its interpreter the script's path, not argv[0]).
+    let script = dir.join("say-my-name");
+    std::os::unix::fs::symlink("/bin/sh", &script).unwrap();
+    // A name with no executable file of that name comes first on PATH:
+    // passed over, as execvp does.
+    let shadow = temp_path("path-shadow");
+    std::fs::create_dir_all(&shadow).unwrap();
+    std::fs::write(shadow.join("say-my-name"), "not a program").unwrap();
+    let path = format!("{}:{}:/usr/bin:/bin", shadow.display(), dir.display());
+    let mut sup = Supervisor::new().unwrap();
+    // Searched in the job's own PATH.
+    let searched = sup
+        .spawn(&Spec {
+            env: vec![("PATH".into(), path.clone().into())],
+            ..Spec::new(["say-my-name", "-c", "echo $0"])
+        })
+        .unwrap();
+    // Found by the caller: exec'd there, whatever PATH says.
+    let given = sup
+        .spawn(&Spec {
+            program: Some(script.clone()),
+            ..Spec::new(["typed-name", "-c", "echo $0"])
+        })
+        .unwrap();
+    let results = run_all(&mut sup);
+    assert_eq!(results[&searched].0, "say-my-name\n", "argv[0] as typed");
+    assert_eq!(results[&given].0, "typed-name\n");
+    assert_eq!(results[&given].2, ExitReason::Exited(0));
+    // Only the file that may not be run is there: execvp's EACCES.
+    let only_shadow = Spec {
+        env: vec![("PATH".into(), shadow.clone().into_os_string())],
+        ..Spec::new(["say-my-name"])
+    };
+    assert!(matches!(sup.spawn(&only_shadow), Err(SpawnError::PermissionDenied)));
+    let nowhere = Spec {
+        env: vec![("PATH".into(), dir.join("none").into_os_string())],
+        ..Spec::new(["say-my-name"])
+    };
+    assert!(matches!(sup.spawn(&nowhere), Err(SpawnError::NotFound)));
+    assert_eq!(sup.running(), 0);
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&shadow);
+}
+
 /// A `Sig...:` mask line of a `/proc/PID/status`, as a number.
 fn signal_mask(status: &str, field: &str) -> u64 {
     let line = status.lines().find(|l| l.starts_with(field)).unwrap();

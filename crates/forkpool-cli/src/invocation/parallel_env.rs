@@ -69,7 +69,7 @@ pub(crate) fn wrap(code: &[u8], shell: &Shell, command: &[u8]) -> Vec<u8> {
     let mut line = Vec::with_capacity(code.len() + command.len() + 16);
     line.extend_from_slice(code);
     line.push(b'\n');
-    let zsh = shell.path.as_os_str().as_bytes().windows(3).any(|w| w == b"zsh");
+    let zsh = shell.path().as_os_str().as_bytes().windows(3).any(|w| w == b"zsh");
     if zsh {
         line.extend_from_slice(b"eval ");
         crate::replace::push_quoted(&mut line, command);

@@ -99,7 +99,7 @@ impl Limit {
     /// the local computer) and reads its verdict. A status other than 0, 1
     /// and 2 (a command that cannot run) counts as over the limit.
     pub(crate) fn check(&self, shell: &Shell) -> Verdict {
-        let status = Command::new(&shell.path)
+        let status = Command::new(shell.path())
             .arg("-c")
             .arg(&self.script)
             .env("SSHLOGIN", ":")

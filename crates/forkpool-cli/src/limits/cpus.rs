@@ -29,7 +29,7 @@ pub(crate) fn set_unit(unit: Unit) {
 pub(crate) fn cpus() -> usize {
     static COUNT: OnceLock<usize> = OnceLock::new();
     *COUNT.get_or_init(|| {
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let threads = threads();
         match UNIT.get().copied().unwrap_or_default() {
             Unit::Threads => threads,
             Unit::Cores => topology("thread_siblings").unwrap_or(threads),
@@ -37,6 +37,18 @@ pub(crate) fn cpus() -> usize {
         }
         .max(1)
     })
+}
+
+/// The CPU threads we may run on: our affinity mask, as GNU parallel
+/// counts them (its `Cpus_allowed`); one system call. (Not
+/// `available_parallelism`, which also divides a cgroup's CPU quota out,
+/// reading three or four files for it, and which GNU does not do.)
+fn threads() -> usize {
+    rustix::thread::sched_getaffinity(None)
+        .map(|set| set.count() as usize)
+        .ok()
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 /// The number of distinct values of a topology file over the CPUs the

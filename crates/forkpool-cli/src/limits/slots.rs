@@ -107,8 +107,15 @@ pub(crate) struct Slots {
 }
 
 /// Resolves `-j` (`None`: one job per CPU). `per_job` is what one job
-/// costs in file handles and processes.
-pub(crate) fn resolve(jobs: Option<&str>, per_job: system::Cost) -> Result<Slots, String> {
+/// costs in file handles and processes; `jobs_at_most` is how many jobs
+/// the input can make at most, when that is known before the run (the
+/// command line holds all of it).
+///
+/// The system's bound is read only when it could matter: when more than
+/// one job could run at once. One job always gets its try (as below, a
+/// single job is never refused file handles), so `forkpool cmd ::: 1`
+/// and `-j1` skip the dozen reads of `/proc` the bound takes.
+pub(crate) fn resolve(jobs: Option<&str>, per_job: system::Cost, jobs_at_most: Option<usize>) -> Result<Slots, String> {
     let (wanted, file) = match jobs {
         None => (Wanted::Exactly(cpus()), None),
         Some(text) => match parse_value(text) {
@@ -127,7 +134,16 @@ pub(crate) fn resolve(jobs: Option<&str>, per_job: system::Cost) -> Result<Slots
             None => return Err(PARSE_ERROR.to_owned()),
         },
     };
-    let bound = system::bound(per_job);
+    let at_once = match wanted {
+        Wanted::Exactly(n) => n,
+        Wanted::AsManyAsPossible => usize::MAX,
+    }
+    .min(jobs_at_most.unwrap_or(usize::MAX));
+    let bound = if at_once <= 1 {
+        system::Bound::UNLIMITED
+    } else {
+        system::bound(per_job)
+    };
     if bound.jobs == 0 {
         return Err(bound.message(Scarce::Processes, 0));
     }
@@ -205,7 +221,7 @@ mod tests {
         let path = dir.path().join("procs");
         std::fs::write(&path, "3\n").unwrap();
         let per_job = system::Cost { fds: 3, processes: 1 };
-        let mut slots = resolve(Some(path.to_str().unwrap()), per_job).unwrap();
+        let mut slots = resolve(Some(path.to_str().unwrap()), per_job, None).unwrap();
         assert_eq!(slots.count, 3.min(slots.bound.jobs));
         let file = slots.file.as_mut().unwrap();
         assert_eq!(file.changed(), None, "not looked at again within a second");
@@ -227,8 +243,15 @@ mod tests {
     #[test]
     fn bad_values_are_errors() {
         let per_job = system::Cost { fds: 3, processes: 1 };
-        assert_eq!(resolve(Some("abc"), per_job).unwrap_err(), PARSE_ERROR);
-        assert_eq!(resolve(Some("-1000"), per_job).unwrap_err(), "Cannot run any jobs.");
-        assert_eq!(resolve(Some("/"), per_job).unwrap_err(), PARSE_ERROR, "a directory");
+        assert_eq!(resolve(Some("abc"), per_job, None).unwrap_err(), PARSE_ERROR);
+        assert_eq!(
+            resolve(Some("-1000"), per_job, None).unwrap_err(),
+            "Cannot run any jobs."
+        );
+        assert_eq!(
+            resolve(Some("/"), per_job, None).unwrap_err(),
+            PARSE_ERROR,
+            "a directory"
+        );
     }
 }

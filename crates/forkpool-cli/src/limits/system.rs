@@ -43,6 +43,12 @@ const FD_RESERVE: usize = 16;
 const PROCESS_RESERVE: usize = 2;
 
 impl Bound {
+    /// Nothing holds jobs back short of [`forkpool::command::MAX_RUNNING`].
+    pub(crate) const UNLIMITED: Bound = Bound {
+        jobs: forkpool::command::MAX_RUNNING,
+        scarce: None,
+    };
+
     /// GNU parallel's warning (or, with no job possible, its error).
     pub(crate) fn message(&self, scarce: Scarce, jobs: usize) -> String {
         match scarce {
@@ -70,13 +76,9 @@ impl Bound {
 
 /// The bound for jobs that each cost `per_job`.
 pub(crate) fn bound(per_job: Cost) -> Bound {
-    let most = forkpool::command::MAX_RUNNING;
     let by_fds = fd_room().map(|room| room.saturating_sub(FD_RESERVE) / per_job.fds.max(1));
     let by_processes = process_room().map(|room| room.saturating_sub(PROCESS_RESERVE) / per_job.processes.max(1));
-    let mut bound = Bound {
-        jobs: most,
-        scarce: None,
-    };
+    let mut bound = Bound::UNLIMITED;
     if let Some(n) = by_fds.filter(|&n| n < bound.jobs) {
         // However few descriptors are left, one job may still fit: try it
         // (a spawn that finds none is retried when another job ends).

@@ -54,7 +54,7 @@ impl Compression {
         Ok(Compression {
             compress,
             decompress,
-            shell: shell.path.clone(),
+            shell: shell.path().to_path_buf(),
         })
     }
 

@@ -95,8 +95,9 @@ impl FilesFlags {
                 .filter(|d| !d.is_empty())
                 .map_or_else(|| PathBuf::from("/tmp"), PathBuf::from),
         };
-        // Whatever will go there must be able to: try now, before any job.
-        tempfile::tempfile_in(&tmpdir).map_err(|e| {
+        // Whatever will go there must be able to: check now, before any
+        // job (a directory we may write in, as GNU parallel's `-w`).
+        writable_dir(&tmpdir).map_err(|e| {
             format!(
                 "Cannot write temporary files in {} (--tmpdir or $TMPDIR): {}",
                 tmpdir.display(),
@@ -123,6 +124,16 @@ impl FilesFlags {
             compression,
         })
     }
+}
+
+/// Whether `dir` is a directory we may create files in: a `stat` and an
+/// `access`, rather than creating a file there.
+fn writable_dir(dir: &Path) -> io::Result<()> {
+    if !std::fs::metadata(dir)?.is_dir() {
+        return Err(io::Error::from_raw_os_error(libc::ENOTDIR));
+    }
+    rustix::fs::access(dir, rustix::fs::Access::WRITE_OK | rustix::fs::Access::EXEC_OK)?;
+    Ok(())
 }
 
 impl Files {

@@ -151,10 +151,37 @@ impl Native {
 /// GNU parallel computes it (in floating point: `log(1000)/log(10)` is a
 /// hair under 3, so 1000 gets width 3, as there).
 fn padded(n: u64, of: f64) -> Vec<u8> {
-    let ratio = of.ln() / 10f64.ln();
-    let width = if ratio.is_finite() { 1 + ratio.trunc() as i64 } else { 1 };
-    format!("{n:0width$}", width = width.max(0) as usize).into_bytes()
+    let width = 1 + WIDTH_STEPS.iter().filter(|&&step| of >= step).count();
+    format!("{n:0width$}").into_bytes()
 }
+
+/// Where `1 + int(log(of) / log(10))` steps up, computed with glibc's
+/// `log` (correctly rounded, so the steps are exact): the `k`th entry is
+/// the least `of` whose width is `k + 1`. Most are a hair off `10^k`, to
+/// one side or the other (1000 is below its step: width 3). A table
+/// rather than `f64::ln`, so that the binary needs no `libm` (one shared
+/// library less to load at every start); the tests hold it against `ln`.
+const WIDTH_STEPS: [f64; 19] = [
+    10.0,
+    100.0,
+    1000.0000000000002,
+    10000.0,
+    99999.99999999994,
+    1000000.0000000005,
+    9999999.999999989,
+    100000000.0,
+    1000000000.0000011,
+    9999999999.999987,
+    99999999999.99998,
+    1000000000000.0009,
+    10000000000000.02,
+    99999999999999.78,
+    1000000000000002.4,
+    1e16,
+    9.999999999999976e16,
+    1.0000000000000022e18,
+    9.999999999999998e18,
+];
 
 /// Position of the `n`th last dot after the last slash, if there are as
 /// many: what `s:\.[^/.]*(\.[^/.]*){n-1}$::` cuts at.
@@ -326,6 +353,43 @@ pub(crate) fn quoted_len(value: &[u8]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// GNU parallel's width, computed as Perl does, with `log`.
+    fn width_by_log(of: f64) -> usize {
+        let ratio = of.ln() / 10f64.ln();
+        if ratio.is_finite() {
+            (1 + ratio.trunc() as i64).max(0) as usize
+        } else {
+            1
+        }
+    }
+
+    #[test]
+    fn padding_widths_step_where_log_says() {
+        let mut values: Vec<f64> = (0..=2000).map(f64::from).collect();
+        for k in 1..=19 {
+            let power = 10f64.powi(k);
+            for delta in -3i32..=3 {
+                values.push((power + f64::from(delta)).max(0.0));
+            }
+            // Either side of the step, a few representable values apart.
+            let step = WIDTH_STEPS[k as usize - 1];
+            let mut below = step;
+            let mut above = step;
+            for _ in 0..4 {
+                below = f64::from_bits(below.to_bits() - 1);
+                above = f64::from_bits(above.to_bits() + 1);
+                values.extend([below, above]);
+            }
+            values.push(step);
+        }
+        values.extend([u64::MAX as f64, 123_456_789.0, 98_765.0]);
+        for of in values {
+            assert_eq!(padded(7, of).len(), width_by_log(of), "width for {of:?}");
+        }
+        assert_eq!(padded(7, 1000.0), b"007", "1000 is a hair under 3 digits");
+        assert_eq!(padded(7, 1001.0), b"0007");
+    }
 
     fn quoted(value: &[u8]) -> String {
         let mut out = Vec::new();

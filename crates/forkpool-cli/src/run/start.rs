@@ -81,7 +81,7 @@ impl Runner<'_> {
 
     pub(super) fn shell_argv(&self, line: &[u8]) -> Vec<OsString> {
         vec![
-            self.config.shell.path.clone().into_os_string(),
+            self.config.shell.path().as_os_str().to_owned(),
             "-c".into(),
             OsString::from_vec(line.to_vec()),
         ]
@@ -119,8 +119,17 @@ impl Runner<'_> {
             None if self.config.semaphore => Input::Inherit,
             None => Input::Null,
         };
+        // Looked up once per program and run (the shell's hash of command
+        // paths, which `$_` came from too), so the job execs it at once;
+        // a job with a `PATH` of its own is searched for by the supervisor.
+        let program = if env.iter().any(|(name, _)| name == "PATH") {
+            None
+        } else {
+            argv.first().and_then(|name| crate::shell::which(name))
+        };
         let spec = Spec {
             argv,
+            program,
             env,
             stdin,
             stdout,

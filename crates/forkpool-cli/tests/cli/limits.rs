@@ -55,6 +55,25 @@ fn j0_under_a_low_descriptor_limit_runs_every_job_as_gnu_parallel() {
     assert!(r.stderr.contains("Only enough file handles"), "{}", r.stderr);
 }
 
+#[test]
+fn j0_with_the_input_on_the_command_line_under_a_low_descriptor_limit() {
+    // The system's bound is read only when more than one job could run at
+    // once: eight values could, and are held to what fits, with GNU's
+    // warning; a single value is run without reading it.
+    let values = ["1", "2", "3", "4", "5", "6", "7", "8"];
+    // Jobs that last a moment, so that the bound surely holds one back.
+    let mut args = vec!["-k", "-j0", "sleep 0.3; echo"];
+    args.push(":::");
+    args.extend(values);
+    let r = run_with_fd_limit(30, &args, b"");
+    assert_eq!((r.lines(), r.code), (values.to_vec(), 0), "{}", r.stderr);
+    assert!(r.stderr.contains("Only enough file handles"), "{}", r.stderr);
+    for j in ["-j0", "-j100"] {
+        let r = run_with_fd_limit(30, &[j, "echo", ":::", "one"], b"");
+        assert_eq!((r.lines(), r.code), (vec!["one"], 0), "{j}: {}", r.stderr);
+    }
+}
+
 /// The lines `-X` makes of 12 items under `-j J`: as many as job slots.
 fn spread_over(extra: &[&str]) -> usize {
     let mut args = extra.to_vec();

@@ -102,3 +102,89 @@ fn the_guardian_goes_with_a_forkpool_that_ends_normally() {
     assert_eq!(out.status.code(), Some(0));
     assert!(out.stdout.is_empty() && out.stderr.is_empty(), "{out:?}");
 }
+
+/// Where `name` is on `PATH`, as a shell finds it.
+fn on_path(name: &str) -> String {
+    let path = std::env::var_os("PATH").unwrap();
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{name} is not on PATH"))
+        .display()
+        .to_string()
+}
+
+/// `forkpool ARGS` started by `shell -c`, with nothing pinning the shell
+/// (the `; true` keeps the shell from exec'ing forkpool in its place).
+fn under_shell(shell: &str, args: &[&str]) -> std::process::Output {
+    let mut script = format!("'{}'", env!("CARGO_BIN_EXE_forkpool"));
+    for arg in args {
+        script.push_str(&format!(" '{}'", arg.replace('\'', "'\"'\"'")));
+    }
+    script.push_str("; true");
+    std::process::Command::new(shell)
+        .args(["-c", &script])
+        .env_remove("PARALLEL_SHELL")
+        .env("SHELL", "/no/such/shell")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_job_that_needs_the_shell_runs_in_the_nearest_shell_found_on_path() {
+    // Start-up only learns the shell's name; its path is looked up when a
+    // job needs it: still the name's path on PATH (`sh`, not the `dash` it
+    // may link to), as GNU parallel picks it.
+    for shell in ["sh", "bash"] {
+        let out = under_shell(&on_path(shell), &["echo $0", ":::", "1"]);
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            format!("{} 1", on_path(shell)),
+            "under {shell}"
+        );
+    }
+    // A plain command under bash runs directly, with the `$_` bash gives
+    // it (the program's path) and no shell in between.
+    let out = under_shell(&on_path("bash"), &["env", ":::", "-0"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let vars: Vec<&[u8]> = out.stdout.split(|&b| b == 0).collect();
+    let underscore = format!("_={}", on_path("env"));
+    assert!(
+        vars.contains(&underscore.as_bytes()),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn a_program_not_on_path_fails_as_the_shell_says_with_status_127() {
+    let d = Dir::new();
+    let joblog = d.s("joblog");
+    let out = super::command(&["--joblog", &joblog, "no-such-program-xyz", ":::", "a"])
+        .output()
+        .unwrap();
+    // One failed job: exit status 1, the shell's words on stderr.
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no-such-program-xyz: command not found"), "{stderr}");
+    let log = std::fs::read_to_string(&joblog).unwrap();
+    let exitval = log.lines().nth(1).and_then(|l| l.split('\t').nth(6));
+    assert_eq!(exitval, Some("127"), "{log}");
+    // A file that is there but may not be run: the shell's 126.
+    let script = d.file("not-executable", "#!/bin/sh\necho ran\n");
+    let out = super::command(&["--joblog", &joblog, &script, ":::", "a"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Permission denied"),
+        "{out:?}"
+    );
+    let log = std::fs::read_to_string(&joblog).unwrap();
+    assert_eq!(
+        log.lines().nth(1).and_then(|l| l.split('\t').nth(6)),
+        Some("126"),
+        "{log}"
+    );
+}

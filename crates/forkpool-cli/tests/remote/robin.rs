@@ -144,7 +144,8 @@ fn round_robin_starts_one_job_per_slot_of_the_hosts() {
 #[test]
 fn round_robin_slots_follow_cpus_j_per_host_and_the_local_machine() {
     let Some(f) = fixture() else { return };
-    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    // The CPUs we may run on, as `-j` counts them.
+    let cpus = rustix::thread::sched_getaffinity(None).map_or(1, |set| set.count() as usize);
     // A host without `N/` has its CPUs counted (the hosts are this machine);
     // `-j` applies to each host; `:` counts this machine's slots.
     let cases: [(&[&str], usize); 4] = [

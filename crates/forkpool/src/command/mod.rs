@@ -41,10 +41,11 @@
 mod environment;
 
 use std::collections::HashMap;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -141,6 +142,12 @@ pub enum Stream {
 pub struct Spec {
     /// The program (looked up in `PATH`) and its arguments.
     pub argv: Vec<OsString>,
+    /// Where the program is, when the caller has looked it up already (a
+    /// shell's hash of command paths, say): the supervisor then execs it
+    /// without searching `PATH` again. `None`: the supervisor searches the
+    /// job's `PATH` (from `env`, else ours) as `execvp` does. Either way
+    /// the job's `argv[0]` is `argv[0]` as given.
+    pub program: Option<PathBuf>,
     /// Variables to set in the job's environment, on top of ours (as it
     /// was when the [`Supervisor`] was created).
     pub env: Vec<(OsString, OsString)>,
@@ -502,14 +509,14 @@ impl Supervisor {
 
     fn spawn_in(&mut self, spec: &Spec, program: &OsString, slot: u32) -> Result<JobId, SpawnError> {
         use crate::sys::posix_spawn::{self, Request, Stdio};
-        let program = resolve(program, &spec.env);
-        let argv = std::iter::once(program.as_os_str())
-            .chain(spec.argv[1..].iter().map(OsString::as_os_str))
-            .map(c_string)
-            .collect::<Result<Vec<_>, _>>()?;
+        let program = match &spec.program {
+            Some(path) => c_string(path.as_os_str())?,
+            None => c_string(&find_program(program, &spec.env)?)?,
+        };
+        let program = &program;
+        let argv = spec.argv.iter().map(|a| c_string(a)).collect::<Result<Vec<_>, _>>()?;
         let own = self.environment.encode(&spec.env)?;
         let envp = self.environment.merged(&own);
-        let program = argv.first().ok_or(SpawnError::NulByte)?;
         // Our ends of the pipes: close-on-exec, so no other job gets them.
         let pipe = |output: Output| -> io::Result<Option<(OwnedFd, OwnedFd)>> {
             match output {
@@ -770,21 +777,55 @@ impl Supervisor {
     }
 }
 
-/// `program` as `exec` should see it: looked up in the job's own `PATH`
-/// when the spec changes `PATH` (`posix_spawnp` would search ours).
-fn resolve(program: &OsString, env: &[(OsString, OsString)]) -> OsString {
+/// Where `exec` finds `program`, searched as `execvp` searches: in the
+/// job's own `PATH` when the spec sets one, else in ours, else in the
+/// default `/bin:/usr/bin`; an empty entry is the current directory. A name
+/// with a `/` is taken as it is. Found once here, the job is exec'd at that
+/// path: the child makes no failed `exec` per `PATH` entry.
+///
+/// Not found: [`SpawnError::NotFound`], or [`SpawnError::PermissionDenied`]
+/// if some entry held a file by that name that may not be run (`execvp`'s
+/// `EACCES`).
+fn find_program(program: &OsStr, env: &[(OsString, OsString)]) -> Result<OsString, SpawnError> {
     use std::os::unix::ffi::OsStrExt;
     use std::os::unix::fs::PermissionsExt;
-    let Some((_, path)) = env.iter().rev().find(|(k, _)| k == "PATH") else {
-        return program.clone();
-    };
-    if program.as_bytes().contains(&b'/') {
-        return program.clone();
+    if program.is_empty() {
+        return Err(SpawnError::NotFound);
     }
-    std::env::split_paths(path)
-        .map(|dir| dir.join(program))
-        .find(|c| std::fs::metadata(c).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
-        .map_or_else(|| program.clone(), std::path::PathBuf::into_os_string)
+    if program.as_bytes().contains(&b'/') {
+        return Ok(program.to_owned());
+    }
+    let ours;
+    let path = match env.iter().rev().find(|(k, _)| k == "PATH") {
+        Some((_, path)) => path.as_os_str(),
+        None => {
+            ours = std::env::var_os("PATH");
+            ours.as_deref().unwrap_or(OsStr::new("/bin:/usr/bin"))
+        }
+    };
+    let mut denied = false;
+    for dir in path.as_bytes().split(|&b| b == b':') {
+        let dir = if dir.is_empty() { b"." as &[u8] } else { dir };
+        let candidate = Path::new(OsStr::from_bytes(dir)).join(program);
+        match std::fs::metadata(&candidate) {
+            // `access` answers for our ids as `exec` will.
+            Ok(m)
+                if m.is_file()
+                    && m.permissions().mode() & 0o111 != 0
+                    && rustix::fs::access(&candidate, rustix::fs::Access::EXEC_OK).is_ok() =>
+            {
+                return Ok(candidate.into_os_string());
+            }
+            Ok(_) => denied = true,
+            Err(e) if e.raw_os_error() == Some(libc::EACCES) => denied = true,
+            Err(_) => {}
+        }
+    }
+    Err(if denied {
+        SpawnError::PermissionDenied
+    } else {
+        SpawnError::NotFound
+    })
 }
 
 fn c_string(text: &std::ffi::OsStr) -> Result<std::ffi::CString, SpawnError> {

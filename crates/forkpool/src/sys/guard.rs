@@ -373,15 +373,18 @@ impl SharedGuardian {
         // the guardian has been reaped (Drop).
         unsafe { orders_at.write(orders) };
         let top = stack.cast::<u8>().wrapping_add(STACK).cast::<c_void>();
-        let pid = with_signals_blocked(|| {
-            // SAFETY: the child runs `guardian_main` on its own stack (the
-            // mapping's top, 16-byte aligned as a page boundary) and shares
-            // our memory; `guardian_main` keeps to what that allows (raw
-            // system calls, its stack, the orders and the table: see the
-            // module docs). It starts with every signal blocked, so none of
-            // our handlers runs in it. No CLONE_FILES: its descriptors are
-            // its own copies.
-            unsafe { libc::clone(guardian_main, top, libc::CLONE_VM | libc::SIGCHLD, orders_at.cast()) }
+        // Born on our CPU, the guardian stays there (see `on_this_cpu`).
+        let pid = on_this_cpu(|| {
+            with_signals_blocked(|| {
+                // SAFETY: the child runs `guardian_main` on its own stack (the
+                // mapping's top, 16-byte aligned as a page boundary) and shares
+                // our memory; `guardian_main` keeps to what that allows (raw
+                // system calls, its stack, the orders and the table: see the
+                // module docs). It starts with every signal blocked, so none of
+                // our handlers runs in it. No CLONE_FILES: its descriptors are
+                // its own copies.
+                unsafe { libc::clone(guardian_main, top, libc::CLONE_VM | libc::SIGCHLD, orders_at.cast()) }
+            })
         });
         if pid == -1 {
             return Err(io::Error::last_os_error());
@@ -412,6 +415,29 @@ impl Drop for SharedGuardian {
         // never started), so nothing uses it any more.
         let _ = unsafe { rustix::mm::munmap(self.stack, STACK) };
     }
+}
+
+/// Runs `f` with this thread held to the CPU it is on, so that a process
+/// cloned inside is born there and stays there (it inherits that one-CPU
+/// affinity; ours is given back after).
+///
+/// Why: the guardian sleeps all run long and is woken once, to say
+/// goodbye, while we wait for it to exit. On another CPU that is two
+/// cross-CPU wake-ups (costly in a virtual machine, where an idle CPU must
+/// be woken by the hypervisor); on ours it is two context switches. Its
+/// CPU does not matter otherwise: it only runs when we end or die.
+fn on_this_cpu<T>(f: impl FnOnce() -> T) -> T {
+    let Ok(previous) = rustix::thread::sched_getaffinity(None) else {
+        return f();
+    };
+    let mut here = rustix::thread::CpuSet::new();
+    here.set(rustix::thread::sched_getcpu());
+    let pinned = rustix::thread::sched_setaffinity(None, &here).is_ok();
+    let result = f();
+    if pinned {
+        let _ = rustix::thread::sched_setaffinity(None, &previous);
+    }
+    result
 }
 
 /// Runs `f` with every signal blocked in this thread, so that a process

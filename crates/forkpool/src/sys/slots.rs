@@ -1,6 +1,7 @@
-//! A table of atomic `i32` slots in a sealed `memfd`, shared between
-//! processes: the command supervisor writes job pids into it (each job
-//! writes its own, before `exec`), and the guardian reads it.
+//! A table of atomic `i32` slots shared between processes: the command
+//! supervisor writes job pids into it (each job writes its own, before
+//! `exec`), and the guardian reads it. In a sealed `memfd` for a guardian
+//! that is a program of its own; in our own memory for one that shares it.
 
 use std::fs::File;
 use std::io;
@@ -26,6 +27,17 @@ impl SharedSlots {
         rustix::fs::fcntl_add_seals(&fd, SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL)?;
         let slots = Self::map(&fd, len)?;
         Ok((slots, fd))
+    }
+
+    /// A zeroed table of `len` slots in our own anonymous memory, for a
+    /// process that shares our memory (the `CLONE_VM` guardian): no
+    /// `memfd`, no descriptor, one `mmap`.
+    pub(crate) fn in_our_memory(len: usize) -> io::Result<SharedSlots> {
+        let map = MmapOptions::new().len(len * 4).map_anon()?;
+        Ok(SharedSlots {
+            map: MmapRaw::from(map),
+            len,
+        })
     }
 
     /// Maps a table made by [`SharedSlots::create`] in another process.
