@@ -30,10 +30,12 @@ pub(crate) fn cpus() -> usize {
     static COUNT: OnceLock<usize> = OnceLock::new();
     *COUNT.get_or_init(|| {
         let threads = threads();
+        // Cores and sockets are capped by the threads we may run on, as
+        // GNU parallel caps them (`taskset -c 0` makes one of each).
         match UNIT.get().copied().unwrap_or_default() {
             Unit::Threads => threads,
-            Unit::Cores => topology("thread_siblings").unwrap_or(threads),
-            Unit::Sockets => topology("physical_package_id").unwrap_or(1),
+            Unit::Cores => topology("thread_siblings").unwrap_or(threads).min(threads),
+            Unit::Sockets => topology("physical_package_id").unwrap_or(1).min(threads),
         }
         .max(1)
     })

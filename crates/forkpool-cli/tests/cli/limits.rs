@@ -98,7 +98,8 @@ fn percentages_round_up_and_cpus_can_be_cores_or_sockets() {
         }
         seen.len()
     };
-    let sockets = distinct("physical_package_id").max(1);
+    // Both capped by the threads we may run on, as in GNU parallel.
+    let sockets = distinct("physical_package_id").max(1).min(threads);
     assert_eq!(
         spread_over(&["--use-sockets-instead-of-threads", "-j", "100%"]),
         sockets.min(12)
@@ -107,12 +108,36 @@ fn percentages_round_up_and_cpus_can_be_cores_or_sockets() {
         spread_over(&["--use-cpus-instead-of-cores", "-j", "100%"]),
         sockets.min(12)
     );
-    let cores = distinct("thread_siblings");
+    let cores = distinct("thread_siblings").min(threads);
     if cores > 0 {
         assert_eq!(
             spread_over(&["--use-cores-instead-of-threads", "-j", "+1"]),
             (cores + 1).min(12)
         );
+    }
+}
+
+#[test]
+fn cores_and_sockets_count_only_the_cpus_we_may_run_on() {
+    // Held to one CPU (`taskset -c 0`), every unit counts one CPU, as in
+    // GNU parallel: one job slot for -j100%, two for -j+1.
+    for unit in [
+        &["--use-cores-instead-of-threads"][..],
+        &["--use-sockets-instead-of-threads"][..],
+        &[][..],
+    ] {
+        for (jobs, slots) in [("100%", "1"), ("+1", "2")] {
+            // Jobs that last a moment, so that a second slot is used if
+            // there is one.
+            let out = Command::new("taskset")
+                .args(["-c", "0", env!("CARGO_BIN_EXE_forkpool")])
+                .args(unit)
+                .args(["-j", jobs, "sleep 0.2; echo {%}", ":::", "a", "b", "c", "d"])
+                .output()
+                .expect("taskset (util-linux) runs");
+            let most = String::from_utf8_lossy(&out.stdout).lines().max().map(str::to_owned);
+            assert_eq!(most.as_deref(), Some(slots), "{unit:?} -j {jobs}: {out:?}");
+        }
     }
 }
 
