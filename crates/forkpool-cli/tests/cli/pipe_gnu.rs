@@ -285,29 +285,7 @@ fn files_names_each_blocks_output_file_as_gnu_parallel() {
     let tmp = d.s("tmp");
     std::fs::create_dir(&tmp).unwrap();
     let ten = seq(10);
-    // One record longer than the block, and nothing after it: the window
-    // grows to hold it, and no job runs after it (the relay must not ask
-    // for the next block's job before it knows there is one).
-    let long_last = format!("{}\n", "x".repeat(5000));
-    let s20k = seq(20_000);
     let cases: Vec<(&str, Vec<&str>)> = vec![
-        (&long_last, vec!["--pipe", "--block", "1k", "wc -c"]),
-        (&long_last, vec!["--pipe", "--block", "1k", "-j1", "wc -c"]),
-        // The relay asks for a block's job while the block before is
-        // still being relayed: a run halted by the first job must not run
-        // the next.
-        (
-            &s20k,
-            vec![
-                "--pipe",
-                "--block",
-                "10k",
-                "-j1",
-                "--halt",
-                "now,fail=1",
-                "wc -l; false",
-            ],
-        ),
         (&ten, vec!["--pipe", "-N3", "cat"]),
         (&ten, vec!["--pipe", "-N4", "--cat", "wc -l < {}"]),
         (&ten, vec!["--pipe", "--tee", "echo {}; wc -l", ":::", "a", "b"]),
