@@ -135,7 +135,7 @@ impl Refill {
 }
 
 /// Bytes waiting in the pipe.
-fn bytes_in(pipe: impl AsFd) -> rustix::io::Result<usize> {
+pub(crate) fn bytes_in(pipe: impl AsFd) -> rustix::io::Result<usize> {
     Ok(usize::try_from(rustix::io::ioctl_fionread(pipe)?).unwrap_or(usize::MAX))
 }
 

@@ -43,7 +43,7 @@ use rustix::io::Errno;
 use rustix::pipe::{PipeFlags, SpliceFlags};
 
 use super::part::grow_block;
-use super::refill::{Refill, pump};
+use super::refill::{Refill, bytes_in, pump};
 use super::separator::Separator;
 use super::settings::MAX_BLOCK;
 
@@ -255,9 +255,9 @@ impl Relay {
                 Err(Errno::INTR) => continue,
                 Err(e) => return Err(e.into()),
             }
-            let n = rustix::io::ioctl_fionread(&self.input)?;
+            let n = bytes_in(&self.input)?;
             if n > 0 {
-                return Ok(usize::try_from(n).unwrap_or(usize::MAX));
+                return Ok(n);
             }
             if fds[0].revents().intersects(PollFlags::HUP | PollFlags::ERR) {
                 self.eof = true;
@@ -279,7 +279,7 @@ impl Relay {
             let nap = nap.clamp(Duration::from_micros(50), Duration::from_millis(1));
             let start = Instant::now();
             std::thread::sleep(nap);
-            let now = usize::try_from(rustix::io::ioctl_fionread(&self.input)?).unwrap_or(usize::MAX);
+            let now = bytes_in(&self.input)?;
             if now <= n {
                 // The producer paused (or ended): go on with what is here.
                 self.input_rate = 0.0;
@@ -510,8 +510,7 @@ impl Out {
             }
             let start = Instant::now();
             let ready = self.refill.wait_at_most(&self.pipe, TICK)?;
-            let queued = rustix::io::ioctl_fionread(input).unwrap_or(0);
-            if usize::try_from(queued).unwrap_or(usize::MAX) >= self.input_size {
+            if bytes_in(input).unwrap_or(0) >= self.input_size {
                 self.stalled += start.elapsed();
             }
             if ready {

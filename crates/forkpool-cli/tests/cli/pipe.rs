@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use super::{Dir, Run, command, joblog_rows, run_with, wait_for};
+use super::{Dir, Run, command, finish, joblog_rows, run_with, spawn_piped, wait_for};
 
 /// Shows each block as `[block]`.
 pub(super) const SHOW: &str = "echo \"[$(cat)]\"";
@@ -723,12 +723,7 @@ fn a_record_start_right_at_a_piece_read_on_its_own_is_a_cut() {
     }
     // From a pipe whose writes end right before a record's start: the
     // relay has the first record as its carry when the next arrives.
-    let mut child = command(&["-k", "--pipe", "--recstart", ">", "--block", "5", "wc -c"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_piped(&["-k", "--pipe", "--recstart", ">", "--block", "5", "wc -c"]);
     let mut stdin = child.stdin.take().unwrap();
     for record in [">a\nAC\n", ">b\nAC\n", ">c\nAC\n"] {
         stdin.write_all(record.as_bytes()).unwrap();
@@ -736,17 +731,15 @@ fn a_record_start_right_at_a_piece_read_on_its_own_is_a_cut() {
         std::thread::sleep(Duration::from_millis(100));
     }
     drop(stdin);
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let r = finish(child);
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout)
-            .split_whitespace()
-            .collect::<Vec<_>>(),
+        r.lines().iter().map(|l| l.trim()).collect::<Vec<_>>(),
         ["6", "6", "6"],
-        "{stderr}"
+        "{}",
+        r.stderr
     );
     // One record longer than the block: GNU's one warning, no more.
-    assert_eq!(stderr.matches("Warning").count(), 1, "{stderr}");
+    assert_eq!(r.stderr.matches("Warning").count(), 1, "{}", r.stderr);
 }
 
 #[test]
