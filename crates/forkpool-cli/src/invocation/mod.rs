@@ -8,6 +8,7 @@
 //! every source merged, [`answer`] handles the options that end the
 //! program before any job runs.
 
+pub(crate) mod bare;
 pub(crate) mod citation;
 pub(crate) mod cpus;
 pub(crate) mod limits;
@@ -119,9 +120,16 @@ pub(crate) enum ParseError {
 pub(crate) fn parse(args: Vec<OsString>) -> Result<Flags, ParseError> {
     use clap::CommandFactory;
     // Built once for every parse below: building it is most of what a
-    // parse costs (~0.15 ms each).
-    let mut command = Flags::command();
-    let flags = Flags::parse_args_with(&mut command, args.clone()).map_err(ParseError::Clap)?;
+    // parse costs (~0.15 ms each), and not at all for a command line
+    // without options and no option file (see `bare`).
+    let mut built = None;
+    let flags = match bare::parse(&args) {
+        Some(flags) => flags,
+        None => {
+            let command = built.insert(Flags::command());
+            Flags::parse_args_with(command, args.clone()).map_err(ParseError::Clap)?
+        }
+    };
     if flags.invocation.plain {
         return Ok(flags);
     }
@@ -130,6 +138,7 @@ pub(crate) fn parse(args: Vec<OsString>) -> Result<Flags, ParseError> {
     if sources.is_empty() {
         return Ok(flags);
     }
+    let mut command = built.unwrap_or_else(Flags::command);
     let argv0 = args.first().cloned().unwrap_or_else(|| "forkpool".into());
     let mut options = vec![argv0.clone()];
     let mut rest = Vec::new();
