@@ -392,6 +392,9 @@ struct Job {
 
 const KEY_SIGNALS: usize = 0;
 
+/// The most one [`Event::Output`] carries.
+const OUTPUT_CHUNK: usize = 64 * 1024;
+
 fn key(id: u64, part: usize) -> usize {
     4 + id as usize * 4 + part
 }
@@ -412,6 +415,9 @@ pub struct Supervisor {
     environment: Environment,
     signals: Option<Watched>,
     woken: Arc<AtomicBool>,
+    /// Where output is read into: 64 KiB of capacity, never zeroed (the
+    /// kernel writes what `read` returns), so that a run whose jobs print
+    /// little touches a page or two of it, not all sixteen.
     buf: Vec<u8>,
 }
 
@@ -442,7 +448,7 @@ impl Supervisor {
             ),
             signals: None,
             woken: Arc::new(AtomicBool::new(false)),
-            buf: vec![0; 64 * 1024],
+            buf: Vec::with_capacity(OUTPUT_CHUNK),
         })
     }
 
@@ -717,7 +723,8 @@ impl Supervisor {
         };
         let Some(fd) = pipe else { return };
         loop {
-            match rustix::io::read(fd.fd(), &mut self.buf) {
+            self.buf.clear();
+            match rustix::io::read(fd.fd(), rustix::buffer::spare_capacity(&mut self.buf)) {
                 Ok(0) => {
                     *pipe = None;
                     return;
