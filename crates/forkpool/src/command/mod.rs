@@ -53,7 +53,7 @@ use std::time::{Duration, Instant};
 
 use polling::{Events, Poller};
 use rustix::io::Errno;
-use rustix::process::{Pid, PidfdFlags, Signal, WaitId, WaitIdOptions};
+use rustix::process::{Pid, Signal, WaitId, WaitIdOptions};
 
 use crate::guardian::{self, Guardian};
 use crate::sys::exit::ExitReason;
@@ -415,6 +415,8 @@ pub struct Supervisor {
     environment: Environment,
     signals: Option<Watched>,
     woken: Arc<AtomicBool>,
+    /// Starts the jobs, on a stack it keeps.
+    launcher: crate::sys::clone_spawn::Launcher,
     /// Where output is read into: 64 KiB of capacity, never zeroed (the
     /// kernel writes what `read` returns), so that a run whose jobs print
     /// little touches a page or two of it, not all sixteen.
@@ -448,6 +450,7 @@ impl Supervisor {
             ),
             signals: None,
             woken: Arc::new(AtomicBool::new(false)),
+            launcher: crate::sys::clone_spawn::Launcher::new()?,
             buf: Vec::with_capacity(OUTPUT_CHUNK),
         })
     }
@@ -514,7 +517,7 @@ impl Supervisor {
     }
 
     fn spawn_in(&mut self, spec: &Spec, program: &OsString, slot: u32) -> Result<JobId, SpawnError> {
-        use crate::sys::posix_spawn::{self, Request, Stdio};
+        use crate::sys::posix_spawn::{Request, Stdio};
         let program = match &spec.program {
             Some(path) => c_string(path.as_os_str())?,
             None => c_string(&find_program(program, &spec.env)?)?,
@@ -567,7 +570,7 @@ impl Supervisor {
         // The job is registered with the guardian right after; a job
         // caught between spawn and registration is still found by the
         // guardian through its environment marker.
-        let pid = posix_spawn::spawn(&request).map_err(|e| match e.raw_os_error() {
+        let (pid, pidfd) = self.launcher.spawn(&request).map_err(|e| match e.raw_os_error() {
             Some(libc::ENOENT) => SpawnError::NotFound,
             Some(libc::EACCES | libc::EISDIR) => SpawnError::PermissionDenied,
             Some(libc::ENOEXEC) => SpawnError::NotExecutable,
@@ -596,7 +599,6 @@ impl Supervisor {
             .transpose()
         };
         let registered = (|| -> io::Result<Job> {
-            let pidfd = rustix::process::pidfd_open(pid, PidfdFlags::empty())?;
             Ok(Job {
                 pid,
                 own_group,

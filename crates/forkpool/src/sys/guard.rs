@@ -442,7 +442,7 @@ fn on_this_cpu<T>(f: impl FnOnce() -> T) -> T {
 
 /// Runs `f` with every signal blocked in this thread, so that a process
 /// cloned inside starts with them blocked.
-fn with_signals_blocked<T>(f: impl FnOnce() -> T) -> T {
+pub(crate) fn with_signals_blocked<T>(f: impl FnOnce() -> T) -> T {
     let mut all = MaybeUninit::<libc::sigset_t>::uninit();
     let mut old = MaybeUninit::<libc::sigset_t>::uninit();
     // SAFETY: sigfillset initialises the set we own; pthread_sigmask

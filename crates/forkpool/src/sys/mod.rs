@@ -6,6 +6,7 @@
 #![allow(unsafe_code)]
 
 pub(crate) mod abort;
+pub(crate) mod clone_spawn;
 pub(crate) mod code;
 pub(crate) mod cpu_clock;
 pub(crate) mod creds;
