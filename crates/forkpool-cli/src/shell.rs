@@ -268,6 +268,43 @@ const SHELL_WORDS: &[&str] = &[
 /// `xpg_echo`): run directly when none of that applies.
 const SAME_AS_PROGRAM: &[&str] = &["true", "false", "echo"];
 
+/// What [`Shell::plan`] needs from our environment, read once: nothing
+/// in this program changes its environment, and reading it for every job
+/// (five variables, two of them by formatted names) was a few
+/// microseconds of each job's start.
+struct Surroundings {
+    /// `$POSIXLY_CORRECT` is set: bash's `echo` then differs from
+    /// `/bin/echo`.
+    posixly_correct: bool,
+    /// `$BASHOPTS` holds `xpg_echo`: likewise.
+    xpg_echo: bool,
+    /// `$SHLVL` as a bash running the job would set it.
+    next_shlvl: OsString,
+    /// The exported bash functions (`BASH_FUNC_NAME%%`, or the older
+    /// `BASH_FUNC_NAME()`): a command starting with one needs the shell.
+    functions: Vec<Vec<u8>>,
+}
+
+impl Surroundings {
+    fn get() -> &'static Surroundings {
+        static OURS: std::sync::OnceLock<Surroundings> = std::sync::OnceLock::new();
+        OURS.get_or_init(|| {
+            let level = std::env::var("SHLVL")
+                .ok()
+                .and_then(|l| l.trim().parse::<i64>().ok())
+                .unwrap_or(0);
+            Surroundings {
+                posixly_correct: std::env::var_os("POSIXLY_CORRECT").is_some(),
+                xpg_echo: std::env::var("BASHOPTS").is_ok_and(|o| o.contains("xpg_echo")),
+                next_shlvl: (level + 1).max(0).to_string().into(),
+                functions: std::env::vars_os()
+                    .filter_map(|(name, _)| crate::remote::env::function_name(name.as_bytes()).map(<[u8]>::to_vec))
+                    .collect(),
+            }
+        })
+    }
+}
+
 impl Shell {
     /// Decides how to run `line`.
     pub(crate) fn plan(&self, line: &[u8]) -> Launch {
@@ -285,12 +322,13 @@ impl Shell {
             return Launch::Nothing;
         };
         let name = String::from_utf8_lossy(first);
+        let ours = Surroundings::get();
         if SHELL_WORDS.contains(&name.as_ref()) {
             let allowed = self.is_bash
                 && SAME_AS_PROGRAM.contains(&name.as_ref())
                 && !words[1..].iter().any(|w| w == b"--help" || w == b"--version")
-                && std::env::var_os("POSIXLY_CORRECT").is_none()
-                && !std::env::var("BASHOPTS").is_ok_and(|o| o.contains("xpg_echo"));
+                && !ours.posixly_correct
+                && !ours.xpg_echo;
             if !allowed {
                 return shell();
             }
@@ -298,19 +336,13 @@ impl Shell {
         if first.contains(&b'=') || first.contains(&b'/') && first.starts_with(b"~") {
             return shell();
         }
-        if std::env::var_os(format!("BASH_FUNC_{name}%%")).is_some()
-            || std::env::var_os(format!("BASH_FUNC_{name}()")).is_some()
-        {
+        if ours.functions.iter().any(|f| f.as_slice() == first.as_slice()) {
             return shell();
         }
         let argv: Vec<OsString> = words.into_iter().map(OsString::from_vec).collect();
         let mut env = Vec::new();
         if self.is_bash {
-            let level = std::env::var("SHLVL")
-                .ok()
-                .and_then(|l| l.trim().parse::<i64>().ok())
-                .unwrap_or(0);
-            env.push(("SHLVL".into(), (level + 1).max(0).to_string().into()));
+            env.push(("SHLVL".into(), ours.next_shlvl.clone()));
             if let Some(path) = which(&argv[0]) {
                 env.push(("_".into(), path.into_os_string()));
             }

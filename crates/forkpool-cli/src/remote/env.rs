@@ -91,7 +91,7 @@ fn is_our_own(name: &[u8]) -> bool {
 }
 
 /// `BASH_FUNC_NAME%%` (or the older `BASH_FUNC_NAME()`) → `NAME`.
-fn function_name(var: &[u8]) -> Option<&[u8]> {
+pub(crate) fn function_name(var: &[u8]) -> Option<&[u8]> {
     let rest = var.strip_prefix(b"BASH_FUNC_")?;
     rest.strip_suffix(b"%%").or_else(|| rest.strip_suffix(b"()"))
 }
