@@ -12,11 +12,13 @@ use std::os::unix::ffi::OsStrExt;
 
 use super::SpawnError;
 
-/// One variable, encoded: its name, and the whole `NAME=VALUE` string.
+/// One variable, encoded: the whole `NAME=VALUE` string, in one
+/// allocation (a job's few variables are encoded at every spawn), and
+/// where its name ends.
 #[derive(Debug, Clone)]
 pub(crate) struct Var {
-    name: Vec<u8>,
     entry: CString,
+    name_len: usize,
 }
 
 impl Var {
@@ -30,14 +32,20 @@ impl Var {
                 "an environment variable name is empty or contains '='",
             )));
         }
-        let mut entry = Vec::with_capacity(name.len() + 1 + value.len());
+        // Room for the NUL too, which `CString::new` appends.
+        let mut entry = Vec::with_capacity(name.len() + 1 + value.len() + 1);
         entry.extend_from_slice(name);
         entry.push(b'=');
         entry.extend_from_slice(value.as_bytes());
         Ok(Var {
-            name: name.to_vec(),
             entry: CString::new(entry).map_err(|_| SpawnError::NulByte)?,
+            name_len: name.len(),
         })
+    }
+
+    /// Its name.
+    fn name(&self) -> &[u8] {
+        &self.entry.as_bytes()[..self.name_len]
     }
 }
 
@@ -72,7 +80,7 @@ impl Environment {
     pub(crate) fn remove(&mut self, name: &OsStr) {
         let name = name.as_bytes();
         if name != self.marker_name.as_slice() {
-            self.base.retain(|var| var.name != name);
+            self.base.retain(|var| var.name() != name);
         }
     }
 
@@ -87,18 +95,18 @@ impl Environment {
     /// The job's whole environment: ours, less what the job sets, then the
     /// job's (the last of several with one name wins).
     pub(crate) fn merged<'a>(&'a self, own: &'a [Var]) -> Vec<&'a CStr> {
-        let set_later = |i: usize, name: &[u8]| own[i + 1..].iter().any(|v| v.name == name);
+        let set_later = |i: usize, name: &[u8]| own[i + 1..].iter().any(|v| v.name() == name);
         let mut entries: Vec<&CStr> = Vec::with_capacity(self.base.len() + own.len());
         entries.extend(
             self.base
                 .iter()
-                .filter(|var| !own.iter().any(|o| o.name == var.name))
+                .filter(|var| !own.iter().any(|o| o.name() == var.name()))
                 .map(|var| var.entry.as_c_str()),
         );
         entries.extend(
             own.iter()
                 .enumerate()
-                .filter(|(i, var)| !set_later(*i, &var.name))
+                .filter(|(i, var)| !set_later(*i, var.name()))
                 .map(|(_, var)| var.entry.as_c_str()),
         );
         entries
