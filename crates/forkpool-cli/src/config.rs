@@ -386,11 +386,13 @@ impl Config {
             .nice
             .as_deref()
             .map(|n| {
+                // Beyond the range, the nearest niceness, as `nice -n`
+                // (which GNU parallel runs) takes it.
                 n.trim()
-                    .parse::<i32>()
+                    .parse::<i64>()
                     .ok()
-                    .filter(|n| (-20..=19).contains(n))
-                    .ok_or_else(|| bad(format!("invalid --nice {n:?}: use a niceness from -20 to 19")))
+                    .map(|n| n.clamp(-20, 19) as i32)
+                    .ok_or_else(|| bad(format!("invalid --nice {n:?}: use a niceness, a whole number")))
             })
             .transpose()?;
 
@@ -665,7 +667,7 @@ mod tests {
             (&["--colsep", "(", "echo"][..], "--colsep"),
             (&["--memfree", "lots", "echo"][..], "--memfree"),
             (&["--resume", "echo"][..], "--joblog"),
-            (&["--nice", "99", "echo"][..], "--nice"),
+            (&["--nice", "high", "echo"][..], "--nice"),
             (&["-j", "-1000", "echo"][..], "Cannot run any jobs."),
         ] {
             let err = config(args).unwrap_err();
