@@ -118,7 +118,6 @@ pub(crate) enum ParseError {
 /// no option file and no `$PARALLEL`, the command line is parsed once and
 /// that is all: a few `stat`s are the whole cost.
 pub(crate) fn parse(args: Vec<OsString>) -> Result<Flags, ParseError> {
-    use clap::CommandFactory;
     // Built once for every parse below: building it is most of what a
     // parse costs (~0.15 ms each), and not at all for a command line
     // without options and no option file (see `bare`).
@@ -126,7 +125,7 @@ pub(crate) fn parse(args: Vec<OsString>) -> Result<Flags, ParseError> {
     let flags = match bare::parse(&args) {
         Some(flags) => flags,
         None => {
-            let command = built.insert(Flags::command());
+            let command = built.insert(crate::flags::command());
             Flags::parse_args_with(command, args.clone()).map_err(ParseError::Clap)?
         }
     };
@@ -138,7 +137,7 @@ pub(crate) fn parse(args: Vec<OsString>) -> Result<Flags, ParseError> {
     if sources.is_empty() {
         return Ok(flags);
     }
-    let mut command = built.unwrap_or_else(Flags::command);
+    let mut command = built.unwrap_or_else(crate::flags::command);
     let argv0 = args.first().cloned().unwrap_or_else(|| "forkpool".into());
     let mut options = vec![argv0.clone()];
     let mut rest = Vec::new();
@@ -263,8 +262,7 @@ mod tests {
 
     #[test]
     fn words_split_into_options_and_the_command() {
-        use clap::CommandFactory;
-        let command = Flags::command();
+        let command = crate::flags::command();
         let split = |argv0, words| split(&command, argv0, words);
         let argv0 = OsString::from("parallel");
         let words = os(&["-j2", "--tag", "nice", "-n", "5"]);
