@@ -529,14 +529,19 @@ impl Supervisor {
         // Our ends of the pipes: close-on-exec, so no other job gets them.
         let pipe = |output: Output| -> io::Result<Option<(OwnedFd, OwnedFd)>> {
             match output {
-                Output::Capture => Ok(Some(rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?)),
+                // Non-blocking for us; the job's copy of the write end is
+                // made blocking in the child (`Stdio::BlockingPipe`): no
+                // `ioctl` per pipe here.
+                Output::Capture => Ok(Some(rustix::pipe::pipe_with(
+                    rustix::pipe::PipeFlags::CLOEXEC | rustix::pipe::PipeFlags::NONBLOCK,
+                )?)),
                 Output::Inherit | Output::Null => Ok(None),
             }
         };
         let stdout_pipe = pipe(spec.stdout)?;
         let stderr_pipe = pipe(spec.stderr)?;
         let stdio = |output: Output, pipe: &Option<(OwnedFd, OwnedFd)>| match (output, pipe) {
-            (_, Some((_, write))) => Stdio::Fd(write.as_raw_fd()),
+            (_, Some((_, write))) => Stdio::BlockingPipe(write.as_raw_fd()),
             (Output::Null, None) => Stdio::Null,
             _ => Stdio::Inherit,
         };
@@ -592,11 +597,8 @@ impl Supervisor {
         let id = self.next;
         self.next += 1;
         let watch = |fd: Option<OwnedFd>, part: usize| -> io::Result<Option<Watched>> {
-            fd.map(|fd| {
-                rustix::io::ioctl_fionbio(&fd, true)?;
-                Watched::new(self.poller.clone(), fd, key(id, part), true, false)
-            })
-            .transpose()
+            fd.map(|fd| Watched::new(self.poller.clone(), fd, key(id, part), true, false))
+                .transpose()
         };
         let registered = (|| -> io::Result<Job> {
             Ok(Job {

@@ -101,18 +101,8 @@ impl Launcher {
         if !request.extra.is_empty() || CLONE_PIDFD_WORKS.load(Ordering::Relaxed) == 2 {
             return fallback(request);
         }
-        let argv: Vec<*const libc::c_char> = request
-            .argv
-            .iter()
-            .map(|a| a.as_ptr())
-            .chain(std::iter::once(ptr::null()))
-            .collect();
-        let envp: Vec<*const libc::c_char> = request
-            .envp
-            .iter()
-            .map(|e| e.as_ptr())
-            .chain(std::iter::once(ptr::null()))
-            .collect();
+        let argv = null_terminated(request.argv.iter().map(|a| a.as_c_str()));
+        let envp = null_terminated(request.envp.iter().copied());
         let orders = Orders {
             program: request.program.as_ptr(),
             argv: argv.as_ptr(),
@@ -172,6 +162,15 @@ impl Drop for Launcher {
         // `spawn` has returned.
         let _ = unsafe { rustix::mm::munmap(self.stack, STACK) };
     }
+}
+
+/// The strings' addresses, then a null pointer: `execve`'s `argv` and
+/// `envp`.
+fn null_terminated<'s>(strings: impl Iterator<Item = &'s std::ffi::CStr>) -> Vec<*const libc::c_char> {
+    strings
+        .map(std::ffi::CStr::as_ptr)
+        .chain(std::iter::once(ptr::null()))
+        .collect()
 }
 
 /// `posix_spawn`, then a pidfd for the child.
@@ -311,6 +310,13 @@ fn install(stdio: Stdio, target: RawFd) -> rustix::io::Result<()> {
         }
         // SAFETY: as above.
         Stdio::Fd(fd) => dup_to_target(unsafe { BorrowedFd::borrow_raw(fd) }),
+        Stdio::BlockingPipe(fd) => {
+            install(Stdio::Fd(fd), target)?;
+            // The write end's status, which its copy at `target` shares:
+            // blocking for the job (our read end keeps its own status).
+            // SAFETY: `target` is open: it was just made a copy of `fd`.
+            rustix::fs::fcntl_setfl(unsafe { BorrowedFd::borrow_raw(target) }, OFlags::empty())
+        }
         Stdio::Null => {
             let access = if target == 0 { OFlags::RDONLY } else { OFlags::WRONLY };
             let null = rustix::fs::openat(CWD, c"/dev/null", access, Mode::empty())?;
@@ -378,5 +384,36 @@ mod tests {
         // do not show).
         let children = std::fs::read_to_string("/proc/thread-self/children").unwrap();
         assert_eq!(children.trim(), "");
+    }
+
+    #[test]
+    fn a_capture_pipe_is_non_blocking_for_us_and_blocking_for_the_job() {
+        let (read, write) =
+            rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC | rustix::pipe::PipeFlags::NONBLOCK).unwrap();
+        // The job prints the status flags of its standard output (octal).
+        let argv = [
+            CString::new("sh").unwrap(),
+            CString::new("-c").unwrap(),
+            CString::new("grep ^flags /proc/self/fdinfo/1").unwrap(),
+        ];
+        let mut launcher = Launcher::new().unwrap();
+        let mut req = request(c"/bin/sh", &argv, &[]);
+        req.stdout = Stdio::BlockingPipe(std::os::fd::AsRawFd::as_raw_fd(&write));
+        let (_, pidfd) = launcher.spawn(&req).unwrap();
+        drop(write);
+        assert_eq!(exit_code(&pidfd), Some(0));
+        let mut buf = [0u8; 256];
+        let n = rustix::io::read(&read, &mut buf).unwrap();
+        let text = std::str::from_utf8(&buf[..n]).unwrap();
+        let flags = u32::from_str_radix(text.trim().trim_start_matches("flags:").trim(), 8).unwrap();
+        assert_eq!(flags & libc::O_NONBLOCK as u32, 0, "{text}");
+        // Ours is still non-blocking: nothing left to read is EAGAIN, not a wait.
+        let mut more = [0u8; 16];
+        assert!(matches!(
+            rustix::io::read(&read, &mut more),
+            Ok(0) | Err(rustix::io::Errno::AGAIN)
+        ));
+        let ours = rustix::fs::fcntl_getfl(&read).unwrap();
+        assert!(ours.contains(OFlags::NONBLOCK));
     }
 }

@@ -31,6 +31,11 @@ pub(crate) enum Stdio {
     Null,
     /// This descriptor of ours (the child gets a copy without `CLOEXEC`).
     Fd(RawFd),
+    /// The write end of one of our pipes, created non-blocking (so that
+    /// our read end is): the child gets a copy without `CLOEXEC`, made
+    /// blocking first, as a program expects its output to be. (The two
+    /// ends of a pipe have a status each: ours stays non-blocking.)
+    BlockingPipe(RawFd),
 }
 
 /// What to start.
@@ -85,6 +90,14 @@ impl FileActions {
             // is only read by the child, which dup2s it (clearing
             // CLOEXEC on the copy, even when `fd == target`).
             Stdio::Fd(fd) => check(unsafe { libc::posix_spawn_file_actions_adddup2(self.0.as_mut_ptr(), fd, target) }),
+            Stdio::BlockingPipe(fd) => {
+                // SAFETY: a descriptor the caller keeps open for the spawn.
+                let pipe = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+                // The write end's own status, which only writers see; the
+                // child's copy shares it.
+                rustix::fs::fcntl_setfl(pipe, rustix::fs::OFlags::empty())?;
+                self.apply(Stdio::Fd(fd), target)
+            }
         }
     }
 }
