@@ -1559,6 +1559,8 @@ mod invocation;
 mod sem;
 #[path = "cli/startup.rs"]
 mod startup;
+#[path = "cli/guardian.rs"]
+mod guardian;
 // -k: sequence order, whatever starts or ends first, and whatever never runs.
 #[path = "cli/order.rs"]
 mod order;
