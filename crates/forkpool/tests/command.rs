@@ -290,6 +290,101 @@ fn a_killed_supervisor_leaves_no_job_behind() {
 }
 
 #[test]
+fn a_supervisor_whose_guardian_was_killed_still_leaves_no_job_behind() {
+    // Killed three times: the later ones within the back-off.
+    killed_supervisor_after_its_guardian(false, 3);
+}
+
+#[test]
+fn a_nested_supervisors_executed_guardian_is_replaced_when_killed() {
+    // Where we carry another owner's marker, the guardian is the program
+    // executed again: killed, it is executed again.
+    killed_supervisor_after_its_guardian(true, 1);
+}
+
+/// Runs `waiting_supervisor_helper` (`nested`: with another owner's
+/// marker), kills its guardian `kills` times (each time waiting for the
+/// next one), then kills the helper, and checks that the job and its
+/// child still go.
+fn killed_supervisor_after_its_guardian(nested: bool, kills: usize) {
+    let marker = temp_path("guarded");
+    let pids_file = marker.with_extension("pids");
+    let mut helper = std::process::Command::new(std::env::current_exe().unwrap());
+    helper
+        .args(["--exact", "waiting_supervisor_helper", "--ignored", "--test-threads=1"])
+        .env("FORKPOOL_TEST_SUPERVISOR", &marker)
+        .stdout(std::process::Stdio::null());
+    if nested {
+        helper.env("FORKPOOL_SUPERVISOR", "1");
+    }
+    let mut helper = helper.spawn().unwrap();
+    let started = wait_for(Duration::from_secs(30), || {
+        std::fs::read_to_string(&pids_file).is_ok_and(|s| s.lines().count() >= 2)
+    });
+    let pids: Vec<u32> = std::fs::read_to_string(&pids_file)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect();
+    std::fs::remove_file(&pids_file).ok();
+    // What a failed run would leave running for ever.
+    let _leftovers = Leftovers(helper.id(), pids.clone());
+    assert!(started, "the job did not start: {pids:?}");
+    let mut killed = Vec::new();
+    let mut guardian = 0;
+    for _ in 0..kills {
+        guardian = common::kill_guardian_and_wait_for_another(helper.id(), &mut killed);
+    }
+    assert!(pids.iter().all(|p| !is_dead(*p)), "{pids:?}");
+    kill(helper.id(), libc::SIGKILL);
+    helper.wait().unwrap();
+    assert!(
+        wait_for(Duration::from_secs(30), || pids.iter().all(|p| is_dead(*p))),
+        "jobs survived their supervisor (its guardians {killed:?} killed before it): {:?}",
+        pids.iter().filter(|p| !is_dead(**p)).collect::<Vec<_>>()
+    );
+    assert!(
+        wait_for(Duration::from_secs(30), || is_dead(guardian)),
+        "the last guardian outlived its work"
+    );
+}
+
+/// Kills a helper and its jobs if a test fails half-way (dropped by the
+/// panic; after a pass they are gone already).
+struct Leftovers(u32, Vec<u32>);
+
+impl Drop for Leftovers {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            for &pid in [self.0].iter().chain(&self.1) {
+                kill(pid, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+#[test]
+#[ignore = "run by killed_supervisor_after_its_guardian"]
+fn waiting_supervisor_helper() {
+    let Some(marker) = std::env::var_os("FORKPOOL_TEST_SUPERVISOR") else {
+        return;
+    };
+    let pids_file = std::path::PathBuf::from(marker).with_extension("pids");
+    let mut sup = Supervisor::new().unwrap();
+    let script = format!(
+        "sleep 1000 & echo $! >> {f}; echo $$ >> {f}; wait",
+        f = pids_file.display()
+    );
+    sup.spawn(&sh(&script)).unwrap();
+    // The supervisor notices its guardian's death in `wait`.
+    let mut events = Vec::new();
+    loop {
+        sup.wait(None, &mut events).unwrap();
+        events.clear();
+    }
+}
+
+#[test]
 fn the_guardian_keeps_none_of_our_descriptors() {
     // A pipe whose write end we close must reach its end at once, though
     // the guardian, which started while we held that end, is still
