@@ -306,7 +306,7 @@ fn killed_client_after_its_guardian(start: &str, kills: usize) {
     std::fs::remove_file(&marker).ok();
     let everything: Vec<u32> = pids.iter().copied().chain([grandchild]).collect();
     // What a failed run would leave running for ever.
-    let leftovers = Leftovers(everything.clone());
+    let leftovers = Leftovers(everything.iter().copied().chain([client.id()]).collect());
     let mut killed = Vec::new();
     let mut guardian = 0;
     for _ in 0..kills {
