@@ -174,10 +174,10 @@ fn inner_options(options: &[OsString]) -> Result<Vec<OsString>, String> {
     use clap::CommandFactory;
     let command = Flags::command();
     let args: Vec<&clap::Arg> = command.get_arguments().collect();
-    let by_long = |name: &str| {
-        args.iter()
-            .copied()
-            .find(|a| a.get_long() == Some(name) || a.get_long_and_visible_aliases().is_some_and(|l| l.contains(&name)))
+    // Any spelling the command line takes (see `long_names`).
+    let by_long = |name: &str| match crate::long_names::find(&command, name) {
+        crate::long_names::Name::Option(arg) => Some(arg),
+        _ => None,
     };
     let by_short = |c: char| {
         args.iter()
