@@ -1553,14 +1553,14 @@ mod pipe_gnu;
 // exit), sem, and GNU parallel's companion programs on top of forkpool.
 #[path = "cli/companions.rs"]
 mod companions;
+#[path = "cli/guardian.rs"]
+mod guardian;
 #[path = "cli/invocation.rs"]
 mod invocation;
 #[path = "cli/sem.rs"]
 mod sem;
 #[path = "cli/startup.rs"]
 mod startup;
-#[path = "cli/guardian.rs"]
-mod guardian;
 // -k: sequence order, whatever starts or ends first, and whatever never runs.
 #[path = "cli/order.rs"]
 mod order;

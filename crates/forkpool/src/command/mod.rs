@@ -17,7 +17,12 @@
 //! every job, and a small guardian process (see `guardian.rs`) stops them
 //! if the supervisor's process dies without dropping it, even by
 //! `SIGKILL`. Jobs find `FORKPOOL_SUPERVISOR` (the supervisor's pid) in
-//! their environment: it is how the guardian recognises them.
+//! their environment: it is how the guardian recognises them. If the
+//! guardian itself dies (someone kills it), [`Supervisor::wait`] notices
+//! and starts another that guards the same jobs; one that keeps dying or
+//! cannot be started is retried with a growing delay, and reported once as
+//! [`Event::Unguarded`]. Until the next `wait`, the jobs are unguarded:
+//! keep calling `wait` while jobs run.
 //!
 //! ```no_run
 //! use forkpool::command::{Event, Spec, Supervisor};
@@ -664,6 +669,8 @@ impl Supervisor {
     /// Waits until something happens (or `deadline` passes) and appends
     /// what happened to `events`. Returns at once if there are no jobs,
     /// no watched signals and no deadline; a [`Waker`] also ends the wait.
+    /// It is also where a guardian that died is replaced (see the module
+    /// docs).
     pub fn wait(&mut self, deadline: Option<Instant>, events: &mut Vec<Event>) -> io::Result<()> {
         let before = events.len();
         loop {

@@ -108,10 +108,7 @@ impl Restarts {
     /// When [`tick`](Restarts::tick) has something to do: a start due,
     /// or news owed.
     pub(crate) fn wake_at(&self) -> Option<Instant> {
-        let settles = self
-            .started
-            .filter(|_| self.said)
-            .map(|at| at + STABLE);
+        let settles = self.started.filter(|_| self.said).map(|at| at + STABLE);
         match (self.due, settles) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),

@@ -71,7 +71,9 @@ pub(super) fn guardian(pid: Option<u32>, news: Option<&crate::guardian::News>) {
             %reason,
             "the pool's workers are unguarded (a SIGKILL of this process would leave what their tasks started running); retrying"
         ),
-        Some(crate::guardian::News::Guarded) => tracing::info!(target: "forkpool", pid, "the pool's workers are guarded again"),
+        Some(crate::guardian::News::Guarded) => {
+            tracing::info!(target: "forkpool", pid, "the pool's workers are guarded again")
+        }
         None => tracing::debug!(target: "forkpool", pid, "guardian process died; started another"),
     }
     #[cfg(not(feature = "tracing"))]

@@ -191,8 +191,10 @@ impl<'de> serde::Deserialize<'de> for Unsendable {
 /// it runs) or executed as `forkpool-guardian` (the nested case).
 pub fn guardian_of(owner: u32, old: &[u32]) -> Option<u32> {
     children_of(owner).into_iter().find(|&pid| {
-        let named = std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim_end() == "forkpool-guardi");
-        let executed = std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.starts_with(b"forkpool-guardian\0"));
+        let named =
+            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim_end() == "forkpool-guardi");
+        let executed =
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.starts_with(b"forkpool-guardian\0"));
         !old.contains(&pid) && (named || executed) && !is_dead(pid)
     })
 }

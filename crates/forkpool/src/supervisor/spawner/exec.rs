@@ -51,8 +51,12 @@ impl ExecSpawner {
     pub(crate) fn new(poller: Arc<Poller>, config: ZygoteConfig, workers: usize) -> Result<ExecSpawner, Error> {
         // Room for the pool, plus the workers retiring or dying while their
         // replacements start.
-        let guardian = Guardian::start(workers.saturating_mul(2).saturating_add(8), poller.clone(), KEY_GUARDIAN)
-            .map_err(|e| Error::io("cannot start the guardian process", e).with_kind(ErrorKind::Spawn))?;
+        let guardian = Guardian::start(
+            workers.saturating_mul(2).saturating_add(8),
+            poller.clone(),
+            KEY_GUARDIAN,
+        )
+        .map_err(|e| Error::io("cannot start the guardian process", e).with_kind(ErrorKind::Spawn))?;
         Ok(ExecSpawner {
             poller,
             config,
