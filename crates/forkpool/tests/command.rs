@@ -255,63 +255,34 @@ fn termseq_parsing() {
 
 #[test]
 fn a_killed_supervisor_leaves_no_job_behind() {
-    // A helper process runs a supervisor with a job that spawns a child of
-    // its own; we SIGKILL the helper and check the guardian stopped both.
-    let marker = temp_path("orphans");
-    let mut helper = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "supervisor_helper", "--ignored", "--test-threads=1"])
-        .env("FORKPOOL_TEST_SUPERVISOR", &marker)
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let pids_file = marker.with_extension("pids");
-    assert!(wait_for(Duration::from_secs(10), || std::fs::read_to_string(
-        &pids_file
-    )
-    .is_ok_and(|s| s.lines().count() >= 2)));
-    let pids: Vec<u32> = std::fs::read_to_string(&pids_file)
-        .unwrap()
-        .lines()
-        .map(|l| l.trim().parse().unwrap())
-        .collect();
-    assert!(pids.iter().all(|p| !is_dead(*p)));
-    kill(helper.id(), libc::SIGKILL);
-    helper.wait().unwrap();
-    let start = Instant::now();
-    assert!(
-        wait_for(Duration::from_secs(5), || pids.iter().all(|p| is_dead(*p))),
-        "jobs survived their supervisor: {:?}",
-        pids.iter()
-            .map(|p| (p, common::proc_state(*p), common::parent_of(*p)))
-            .collect::<Vec<_>>()
-    );
-    eprintln!("jobs stopped {:?} after the supervisor was killed", start.elapsed());
-    std::fs::remove_file(&pids_file).ok();
+    // A job that spawns a child of its own; we SIGKILL the helper and
+    // check the guardian stopped both.
+    killed_supervisor_scenario(false, 0);
 }
 
 #[test]
 fn a_supervisor_whose_guardian_was_killed_still_leaves_no_job_behind() {
     // Killed three times: the later ones within the back-off.
-    killed_supervisor_after_its_guardian(false, 3);
+    killed_supervisor_scenario(false, 3);
 }
 
 #[test]
 fn a_nested_supervisors_executed_guardian_is_replaced_when_killed() {
     // Where we carry another owner's marker, the guardian is the program
     // executed again: killed, it is executed again.
-    killed_supervisor_after_its_guardian(true, 1);
+    killed_supervisor_scenario(true, 1);
 }
 
-/// Runs `waiting_supervisor_helper` (`nested`: with another owner's
-/// marker), kills its guardian `kills` times (each time waiting for the
-/// next one), then kills the helper, and checks that the job and its
-/// child still go.
-fn killed_supervisor_after_its_guardian(nested: bool, kills: usize) {
-    let marker = temp_path("guarded");
+/// Runs `supervisor_helper` (`nested`: with another owner's marker),
+/// kills its guardian `guardian_kills` times (each time waiting until the
+/// helper has started another), then kills the helper, and checks that
+/// its job and the job's child still go.
+fn killed_supervisor_scenario(nested: bool, guardian_kills: usize) {
+    let marker = temp_path("orphans");
     let pids_file = marker.with_extension("pids");
     let mut helper = std::process::Command::new(std::env::current_exe().unwrap());
     helper
-        .args(["--exact", "waiting_supervisor_helper", "--ignored", "--test-threads=1"])
+        .args(["--exact", "supervisor_helper", "--ignored", "--test-threads=1"])
         .env("FORKPOOL_TEST_SUPERVISOR", &marker)
         .stdout(std::process::Stdio::null());
     if nested {
@@ -327,45 +298,36 @@ fn killed_supervisor_after_its_guardian(nested: bool, kills: usize) {
         .filter_map(|l| l.trim().parse().ok())
         .collect();
     std::fs::remove_file(&pids_file).ok();
-    // What a failed run would leave running for ever.
-    let _leftovers = Leftovers(helper.id(), pids.clone());
+    let _leftovers = common::Leftovers(pids.iter().copied().chain([helper.id()]).collect());
     assert!(started, "the job did not start: {pids:?}");
-    let mut killed = Vec::new();
-    let mut guardian = 0;
-    for _ in 0..kills {
-        guardian = common::kill_guardian_and_wait_for_another(helper.id(), &mut killed);
+    let mut guardians = Vec::new();
+    let mut guardian = None;
+    for _ in 0..guardian_kills {
+        guardian = Some(common::kill_guardian_and_wait_for_another(helper.id(), &mut guardians));
     }
     assert!(pids.iter().all(|p| !is_dead(*p)), "{pids:?}");
     kill(helper.id(), libc::SIGKILL);
     helper.wait().unwrap();
+    let start = Instant::now();
     assert!(
         wait_for(Duration::from_secs(30), || pids.iter().all(|p| is_dead(*p))),
-        "jobs survived their supervisor (its guardians {killed:?} killed before it): {:?}",
-        pids.iter().filter(|p| !is_dead(**p)).collect::<Vec<_>>()
+        "jobs survived their supervisor (its guardians {guardians:?} killed before it): {:?}",
+        pids.iter()
+            .map(|p| (p, common::proc_state(*p), common::parent_of(*p)))
+            .collect::<Vec<_>>()
     );
-    assert!(
-        wait_for(Duration::from_secs(30), || is_dead(guardian)),
-        "the last guardian outlived its work"
-    );
-}
-
-/// Kills a helper and its jobs if a test fails half-way (dropped by the
-/// panic; after a pass they are gone already).
-struct Leftovers(u32, Vec<u32>);
-
-impl Drop for Leftovers {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            for &pid in [self.0].iter().chain(&self.1) {
-                kill(pid, libc::SIGKILL);
-            }
-        }
+    eprintln!("jobs stopped {:?} after the supervisor was killed", start.elapsed());
+    if let Some(guardian) = guardian {
+        assert!(
+            wait_for(Duration::from_secs(30), || is_dead(guardian)),
+            "the last guardian outlived its work"
+        );
     }
 }
 
 #[test]
-#[ignore = "run by killed_supervisor_after_its_guardian"]
-fn waiting_supervisor_helper() {
+#[ignore = "run by killed_supervisor_scenario"]
+fn supervisor_helper() {
     let Some(marker) = std::env::var_os("FORKPOOL_TEST_SUPERVISOR") else {
         return;
     };
@@ -404,22 +366,6 @@ fn the_guardian_keeps_none_of_our_descriptors() {
         "no end of the pipe while the guardian runs: {got:?}"
     );
     drop(sup);
-}
-
-#[test]
-#[ignore = "run by a_killed_supervisor_leaves_no_job_behind"]
-fn supervisor_helper() {
-    let Some(marker) = std::env::var_os("FORKPOOL_TEST_SUPERVISOR") else {
-        return;
-    };
-    let pids_file = std::path::PathBuf::from(marker).with_extension("pids");
-    let mut sup = Supervisor::new().unwrap();
-    let script = format!(
-        "sleep 1000 & echo $! >> {f}; echo $$ >> {f}; wait",
-        f = pids_file.display()
-    );
-    sup.spawn(&sh(&script)).unwrap();
-    std::thread::sleep(Duration::from_secs(1000));
 }
 
 #[test]

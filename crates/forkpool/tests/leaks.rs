@@ -13,8 +13,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::{
-    children_of, is_dead, kill, kill_guardian_and_wait_for_another, open_fds, read_pid, start_client_helper, temp_path,
-    wait_for,
+    Leftovers, children_of, is_dead, kill, kill_guardian_and_wait_for_another, open_fds, read_pid, start_client_helper,
+    temp_path, wait_for,
 };
 use forkpool::{Pool, StartMethod, TaskError, TaskOutput};
 
@@ -230,69 +230,38 @@ fn a_failed_build_leaves_nothing_behind() {
 
 #[test]
 fn a_killed_client_takes_its_zygote_workers_and_their_children_with_it() {
-    killed_client_scenario("zygote", 3);
+    killed_client_scenario("zygote", 3, 0);
 }
 
 #[test]
 fn a_killed_exec_client_takes_its_workers_and_their_children_with_it() {
-    killed_client_scenario("exec", 2);
+    killed_client_scenario("exec", 2, 0);
 }
 
 #[test]
 fn a_killed_client_takes_what_a_tasks_own_command_supervisor_started() {
     // Two guardians, one inside the other's world: the outer one must not
     // stop the inner one before it has stopped its jobs.
-    killed_client_scenario("exec-nested", 2);
+    killed_client_scenario("exec-nested", 2, 0);
 }
 
 #[test]
 fn a_killed_exec_clients_new_guardian_takes_its_workers_children() {
     // Its guardian killed first, the client starts another, which stops
     // what the task started when the client is killed in turn.
-    killed_client_after_its_guardian("exec", 1);
+    killed_client_scenario("exec", 2, 1);
 }
 
 #[test]
 fn a_killed_exec_clients_guardian_killed_again_and_again_is_replaced_each_time() {
-    killed_client_after_its_guardian("exec", 4);
-}
-
-/// Runs `client_helper` with start method `start`, kills it, and checks
-/// that its `processes` (zygote and workers) and a task's child all exit.
-fn killed_client_scenario(start: &str, processes: usize) {
-    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let marker = temp_path("grandchild");
-    let (mut client, pids) = start_client_helper(
-        "client_helper",
-        &[
-            ("FORKPOOL_TEST_CLIENT", marker.as_os_str()),
-            ("FORKPOOL_TEST_START", start.as_ref()),
-        ],
-    );
-    let grandchild = read_pid(&marker);
-    assert_eq!(pids.len(), processes, "{pids:?}");
-    assert!(pids.iter().chain([&grandchild]).all(|p| !is_dead(*p)));
-
-    kill(client.id(), libc::SIGKILL);
-    let killed = Instant::now();
-    client.wait().unwrap();
-    let gone = wait_for(Duration::from_secs(5), || {
-        pids.iter().chain([&grandchild]).all(|p| is_dead(*p))
-    });
-    let took = killed.elapsed();
-    std::fs::remove_file(&marker).ok();
-    assert!(
-        gone,
-        "still running 5 s after the client was killed: {pids:?} + {grandchild}"
-    );
-    eprintln!("{start}: the pool's processes and a task's child exited {took:?} after the client was killed");
-    assert!(took < Duration::from_secs(1), "took {took:?}");
+    killed_client_scenario("exec", 2, 4);
 }
 
 /// Runs `client_helper` with start method `start`, kills its guardian
-/// `kills` times (each time waiting for the next), then kills the client,
-/// and checks that its workers and a task's child all exit.
-fn killed_client_after_its_guardian(start: &str, kills: usize) {
+/// `guardian_kills` times (each time waiting until the client has started
+/// another), then kills the client, and checks that its `processes`
+/// (zygote and workers) and a task's child all exit.
+fn killed_client_scenario(start: &str, processes: usize, guardian_kills: usize) {
     let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let marker = temp_path("grandchild");
     let (mut client, pids) = start_client_helper(
@@ -305,36 +274,35 @@ fn killed_client_after_its_guardian(start: &str, kills: usize) {
     let grandchild = read_pid(&marker);
     std::fs::remove_file(&marker).ok();
     let everything: Vec<u32> = pids.iter().copied().chain([grandchild]).collect();
-    // What a failed run would leave running for ever.
-    let leftovers = Leftovers(everything.iter().copied().chain([client.id()]).collect());
-    let mut killed = Vec::new();
-    let mut guardian = 0;
-    for _ in 0..kills {
-        guardian = kill_guardian_and_wait_for_another(client.id(), &mut killed);
+    let _leftovers = Leftovers(everything.iter().copied().chain([client.id()]).collect());
+    assert_eq!(pids.len(), processes, "{pids:?}");
+    assert!(everything.iter().all(|p| !is_dead(*p)));
+    let mut guardians = Vec::new();
+    let mut guardian = None;
+    for _ in 0..guardian_kills {
+        guardian = Some(kill_guardian_and_wait_for_another(client.id(), &mut guardians));
     }
     assert!(everything.iter().all(|p| !is_dead(*p)), "{everything:?}");
+
     kill(client.id(), libc::SIGKILL);
+    let killed = Instant::now();
     client.wait().unwrap();
+    let gone = wait_for(Duration::from_secs(30), || everything.iter().all(|p| is_dead(*p)));
+    let took = killed.elapsed();
     assert!(
-        wait_for(Duration::from_secs(30), || everything.iter().all(|p| is_dead(*p))),
-        "still running after the client was killed (its guardians {killed:?} killed before): {:?}",
+        gone,
+        "still running 30 s after the client was killed (its guardians {guardians:?} killed before): {:?}",
         everything.iter().filter(|p| !is_dead(**p)).collect::<Vec<_>>()
     );
-    assert!(
-        wait_for(Duration::from_secs(30), || is_dead(guardian)),
-        "the last guardian outlived its work"
-    );
-    std::mem::forget(leftovers);
-}
-
-/// Kills its processes when dropped (by a failed assertion).
-struct Leftovers(Vec<u32>);
-
-impl Drop for Leftovers {
-    fn drop(&mut self) {
-        for &pid in &self.0 {
-            kill(pid, libc::SIGKILL);
-        }
+    eprintln!("{start}: the pool's processes and a task's child exited {took:?} after the client was killed");
+    if guardian_kills == 0 {
+        assert!(took < Duration::from_secs(1), "took {took:?}");
+    }
+    if let Some(guardian) = guardian {
+        assert!(
+            wait_for(Duration::from_secs(30), || is_dead(guardian)),
+            "the last guardian outlived its work"
+        );
     }
 }
 

@@ -14,29 +14,13 @@ use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use super::{Dir, command, is_dead, pids_in, signal, start_and_wait_for_lines, wait_for};
+use super::{Dir, children_of, command, is_dead, pids_in, signal, start_and_wait_for_lines, wait_for};
 
 /// How long anything here may take on a loaded machine.
 const PATIENCE: Duration = Duration::from_secs(30);
 
 /// The name a guardian gives itself (`comm` keeps 15 bytes).
 const GUARDIAN_COMM: &str = "forkpool-guardi";
-
-/// The children of `pid` (every thread's, zombies included).
-fn children_of(pid: u32) -> Vec<u32> {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return Vec::new();
-    };
-    tasks
-        .flatten()
-        .filter_map(|task| std::fs::read_to_string(task.path().join("children")).ok())
-        .flat_map(|list| {
-            list.split_whitespace()
-                .filter_map(|p| p.parse().ok())
-                .collect::<Vec<u32>>()
-        })
-        .collect()
-}
 
 /// A running guardian of `forkpool` other than those in `old`, once it
 /// has taken its name (before that, a new one is still a copy of

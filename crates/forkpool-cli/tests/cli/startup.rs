@@ -5,23 +5,9 @@
 
 use std::time::Duration;
 
-use super::{Dir, assert_all_dead, is_dead, joblog_rows, pids_in, signal, start_and_wait_for_lines, wait_for};
-
-/// The children of `pid` (every thread's).
-fn children_of(pid: u32) -> Vec<u32> {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return Vec::new();
-    };
-    tasks
-        .flatten()
-        .filter_map(|task| std::fs::read_to_string(task.path().join("children")).ok())
-        .flat_map(|list| {
-            list.split_whitespace()
-                .filter_map(|p| p.parse().ok())
-                .collect::<Vec<u32>>()
-        })
-        .collect()
-}
+use super::{
+    Dir, assert_all_dead, children_of, is_dead, joblog_rows, pids_in, signal, start_and_wait_for_lines, wait_for,
+};
 
 /// The descriptors `pid` holds, each with what it points at.
 fn descriptors(pid: u32) -> Vec<(u32, String)> {

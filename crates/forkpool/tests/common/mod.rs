@@ -221,3 +221,18 @@ pub fn kill_guardian_and_wait_for_another(owner: u32, killed: &mut Vec<u32>) -> 
         )
     })
 }
+
+/// Kills these processes with `SIGKILL` if dropped while a test panics:
+/// what a failed scenario would otherwise leave running for ever (after a
+/// pass they are gone already, and are left alone).
+pub struct Leftovers(pub Vec<u32>);
+
+impl Drop for Leftovers {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            for &pid in &self.0 {
+                kill(pid, libc::SIGKILL);
+            }
+        }
+    }
+}
