@@ -197,6 +197,10 @@ fn a_guardian_that_cannot_be_started_again_is_retried_with_a_warning_until_it_ca
         eprintln!("SKIPPED: needs root (CI runs as root), to run forkpool as nobody");
         return;
     }
+    if std::process::Command::new("prlimit").arg("--version").output().is_err() {
+        eprintln!("SKIPPED: needs prlimit (util-linux), to lower forkpool's RLIMIT_NPROC");
+        return;
+    }
     let d = Dir::new();
     std::fs::set_permissions(d.0.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
     let pids = d.path("pids");
