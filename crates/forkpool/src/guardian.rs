@@ -34,7 +34,8 @@
 //! # When the guardian dies
 //!
 //! The owner watches its guardian too: the guardian's pidfd (made by the
-//! `clone` itself, `CLONE_PIDFD`) is in the owner's event loop, the
+//! `clone` itself, `CLONE_PIDFD`; `pidfd_open` for one executed again) is
+//! in the owner's event loop, the
 //! command supervisor's `wait` or the exec-start pool's supervisor thread.
 //! If someone kills the guardian (a `kill -9`, the OOM killer), the owner
 //! reaps it and starts another at once, which guards the same table: it
