@@ -327,8 +327,7 @@ impl Flags {
     /// alone.
     #[cfg(test)]
     pub(crate) fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Flags, clap::Error> {
-        use clap::CommandFactory;
-        Flags::parse_args_with(&mut Flags::command(), args)
+        Flags::parse_args_with(&mut command(), args)
     }
 
     /// Parses the command line. Options end at the first word that is
@@ -336,7 +335,7 @@ impl Flags {
     /// the command, and nothing after it is read as an option, even if it
     /// looks like one (`forkpool echo -n ::: a`).
     ///
-    /// `command` is `Flags::command()`, built by the caller: building it is
+    /// `command` is [`command()`], built by the caller: building it is
     /// most of what a parse costs (~0.15 ms), and a caller that parses
     /// several lists of words (the option files, `$PARALLEL`, the command
     /// line) builds it once for all of them.
@@ -364,8 +363,25 @@ impl Flags {
 /// index of the first word of the command, or of the `--` before it, or
 /// `args.len()`.
 pub(crate) fn options_end(args: &[OsString]) -> usize {
+    options_end_in(&command(), args)
+}
+
+/// The option table, read as GNU parallel's `Getopt::Long` reads its own:
+/// an option that must have a value takes the next word as it, whatever
+/// it looks like (`--delay -1`, `--timeout -1`, `--tagstring --x`), where
+/// clap would take a word starting with `-` for an option (and say
+/// "Unknown option: 1"). Options whose value is optional (`--replace`,
+/// `-l`, `-e`) still take the next word only when it is not an option.
+pub(crate) fn command() -> clap::Command {
     use clap::CommandFactory;
-    options_end_in(&Flags::command(), args)
+    Flags::command().mut_args(|arg| {
+        let optional = arg.get_num_args().is_some_and(|n| n.min_values() == 0);
+        if arg.get_action().takes_values() && !optional && !arg.is_positional() {
+            arg.allow_hyphen_values(true)
+        } else {
+            arg
+        }
+    })
 }
 
 /// [`options_end`] with the command built already.

@@ -43,3 +43,23 @@ fn onall_and_nonall_without_sshlogins_run_here_as_in_gnu_parallel() {
     // The options the inner run gets may be abbreviated, as on the command line.
     same_as_gnu(&["--onall", "--keep-ord", "--linebuffer", "echo", ":::", "a", "b"], b"");
 }
+
+#[test]
+fn tagstrings_take_gnu_parallels_escapes() {
+    // The example from `man parallel_examples`: a colour per job.
+    let r = same_as_gnu(
+        &[
+            "-k",
+            "--tagstring",
+            r"\033[30;3{=$_=++$::color%8=}m",
+            "seq",
+            "{}",
+            ":::",
+            "1",
+            "2",
+        ],
+        b"",
+    );
+    assert!(r.stdout.starts_with("\x1b[30;31m\t1\n"), "{:?}", r.stdout);
+    same_as_gnu(&["-k", "--tagstring", r"a\tb\nc\0d\q", "echo", ":::", "x"], b"");
+}

@@ -454,3 +454,35 @@ fn long_options_may_be_abbreviated_and_in_any_case_as_with_getopt_long() {
         c.env("PARALLEL", "--keep-ord -j2");
     });
 }
+
+#[test]
+fn an_option_that_must_have_a_value_takes_the_next_word_whatever_it_looks_like() {
+    let h = home();
+    // As Getopt::Long: the value of --tagstring is `--tag`, of --joblog
+    // `-k` (a file of that name).
+    let r = same_as_gnu(
+        h.0.path(),
+        &["--tagstring", "--tag", "--tag", "echo", ":::", "a"],
+        |_| {},
+    );
+    assert_eq!(r.stdout, "--tag\ta\n");
+    let d = Dir::new();
+    let r = same_as_gnu(h.0.path(), &["--joblog", "-k", "echo", ":::", "a"], |c| {
+        c.current_dir(d.0.path());
+    });
+    assert_eq!(r.stdout, "a\n");
+    assert!(d.path("-k").exists());
+    // A negative number is the option's value, not an unknown option `-1`:
+    // a one-line error that names it (GNU parallel runs these silently or
+    // trips over them later; see the README).
+    for option in ["--delay", "--timeout", "--retries", "-n", "--memfree"] {
+        let r = output(forkpool_in(h.0.path(), &[option, "-1", "echo", ":::", "a"]));
+        assert_eq!((r.stdout.as_str(), r.code), ("", 255), "{option}");
+        assert!(
+            r.stderr.contains(option) && r.stderr.contains("-1"),
+            "{option}: {}",
+            r.stderr
+        );
+        assert!(!r.stderr.contains("Unknown option"), "{option}: {}", r.stderr);
+    }
+}
