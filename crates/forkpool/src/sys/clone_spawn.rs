@@ -216,8 +216,10 @@ extern "C" fn child_main(orders: *mut c_void) -> c_int {
         127
     };
     reset_signals();
-    if orders.own_group && rustix::process::setpgid(None, None).is_err() {
-        return failed(libc::EPERM);
+    if orders.own_group
+        && let Err(e) = rustix::process::setpgid(None, None)
+    {
+        return failed(e.raw_os_error());
     }
     for (target, stdio) in orders.stdio.iter().enumerate() {
         if let Err(e) = install(*stdio, target as RawFd) {
