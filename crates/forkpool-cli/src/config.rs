@@ -127,6 +127,9 @@ pub(crate) struct Config {
     pub(crate) mode: Mode,
     pub(crate) keep_order: bool,
     pub(crate) tag: Tag,
+    /// Whether `--tag` (or `--ctag`) was given: `--onall` tags lines with
+    /// the host only then, whatever `--tagstring` says (as GNU parallel).
+    pub(crate) tag_option: bool,
     pub(crate) results: Option<Vec<u8>>,
     /// `-t`: each command on stderr as it starts.
     pub(crate) verbose: bool,
@@ -354,7 +357,7 @@ impl Config {
                     Some(rest) => (if rest.is_empty() { "0" } else { rest }, true),
                     None => (d, false),
                 };
-                parse_duration(text).map(|base| Delay { base, auto }).ok_or_else(|| {
+                delay_duration(text).map(|base| Delay { base, auto }).ok_or_else(|| {
                     bad(format!(
                         "invalid --delay {d:?}: use seconds, or a number with s, m, h or d"
                     ))
@@ -600,6 +603,7 @@ impl Config {
             mode,
             keep_order: flags.keep_order && !flags.no_keep_order,
             tag,
+            tag_option: flags.tag || flags.replace_strings.ctag,
             results: flags.results.map(String::into_bytes),
             verbose: flags.verbose,
             show,
@@ -645,6 +649,23 @@ impl Config {
             semaphore: false,
         })
     }
+}
+
+/// A `--delay`: a duration as `--timeout` takes one, and also what GNU
+/// parallel's arithmetic makes of the rest: nothing or a negative number
+/// is no delay, and a number may have an exponent (`1e-3`).
+fn delay_duration(text: &str) -> Option<std::time::Duration> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Some(std::time::Duration::ZERO);
+    }
+    if let Some(positive) = text.strip_prefix('-') {
+        return delay_duration(positive).map(|_| std::time::Duration::ZERO);
+    }
+    parse_duration(text).or_else(|| {
+        let seconds: f64 = text.parse().ok()?;
+        std::time::Duration::try_from_secs_f64(seconds).ok()
+    })
 }
 
 /// GNU parallel's escapes in `--tagstring` (its `unquote_printf`): `\t`,
@@ -698,6 +719,21 @@ mod tests {
         let mut argv = vec!["forkpool"];
         argv.extend_from_slice(args);
         Config::from_flags(Flags::parse_args(argv.into_iter().map(Into::into)).unwrap())
+    }
+
+    #[test]
+    fn delays_are_what_gnu_parallel_makes_of_them() {
+        use super::delay_duration;
+        use std::time::Duration;
+        assert_eq!(delay_duration("1.5"), Some(Duration::from_millis(1500)));
+        assert_eq!(delay_duration("2m1s"), Some(Duration::from_secs(121)));
+        assert_eq!(delay_duration("1e-3"), Some(Duration::from_millis(1)));
+        assert_eq!(delay_duration(""), Some(Duration::ZERO));
+        assert_eq!(delay_duration("-1"), Some(Duration::ZERO));
+        assert_eq!(delay_duration("-0.5s"), Some(Duration::ZERO));
+        assert_eq!(delay_duration("soon"), None);
+        assert_eq!(delay_duration("-soon"), None);
+        assert_eq!(delay_duration("inf"), None);
     }
 
     #[test]
