@@ -185,23 +185,29 @@ struct Probe<'a> {
     keyer: &'a mut Keyer,
 }
 
-/// A key (`None` past the end of the file) and the line's start.
-type At = (Option<Vec<u8>>, u64);
+/// A key (empty past the end of the file: perl's `undef` compares equal
+/// to `""`) and the line's start.
+type At = (Vec<u8>, u64);
 
 impl Probe<'_> {
     /// The key of the first line that starts at or after `pos` (GNU: the
     /// line after the one `pos - 1` is in), and where it starts.
     fn value_at(&mut self, pos: u64) -> io::Result<At> {
+        if pos > self.size {
+            // GNU seeks past the end and reads nothing: `tell` is where it
+            // sought.
+            return Ok((Vec::new(), pos - 1));
+        }
         let line_start = if pos == 0 { 0 } else { self.next_line(pos - 1)? };
         if line_start >= self.size {
-            return Ok((None, line_start));
+            return Ok((Vec::new(), line_start));
         }
         let line = self.line(line_start)?;
         let key = self
             .keyer
             .keys(&[&line])
             .map_err(|why| io::Error::other(EvalError(why)))?;
-        Ok((key.into_iter().next(), line_start))
+        Ok((key.into_iter().next().unwrap_or_default(), line_start))
     }
 
     /// Where the line after the one holding `pos` starts.
@@ -229,9 +235,9 @@ impl Probe<'_> {
     }
 
     /// `s` starts at `spos`, not at `epos`: where it ends.
-    fn search_end(&mut self, s: Option<Vec<u8>>, mut spos: u64, mut epos: u64) -> io::Result<At> {
+    fn search_end(&mut self, s: Vec<u8>, mut spos: u64, mut epos: u64) -> io::Result<At> {
         let mut dif = epos.saturating_sub(spos);
-        let mut at = (None, epos);
+        let mut at = (Vec::new(), epos);
         while dif > 0 {
             at = self.value_at(spos + dif)?;
             if at.0 == s {
@@ -246,9 +252,9 @@ impl Probe<'_> {
     }
 
     /// `s` is not at `spos` but is at `epos`: where it starts.
-    fn search_start(&mut self, s: Option<Vec<u8>>, mut spos: u64, mut epos: u64) -> io::Result<At> {
+    fn search_start(&mut self, s: Vec<u8>, mut spos: u64, mut epos: u64) -> io::Result<At> {
         let mut dif = epos.saturating_sub(spos);
-        let mut at = (None, epos);
+        let mut at = (Vec::new(), epos);
         while dif > 0 {
             at = self.value_at(spos + dif)?;
             if at.0 == s {

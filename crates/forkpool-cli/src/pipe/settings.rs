@@ -143,7 +143,8 @@ impl Settings {
             if p.recstart.is_some() {
                 return Err(bad("--recstart is not compatible with --groupby"));
             }
-            if p.recend.as_deref().is_some_and(|e| super::separator::unescape(e) != b"\n") {
+            // As GNU: compared as typed (so `--recend '\n'` is refused too).
+            if p.recend.as_deref().is_some_and(|e| e != "\n") {
                 return Err(bad("--recend is not compatible with --groupby"));
             }
         }
