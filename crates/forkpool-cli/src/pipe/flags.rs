@@ -74,10 +74,20 @@ pub(crate) struct PipeFlags {
     pub(crate) group_by: Option<String>,
     /// One job per job slot; each line goes to the job its key's hash
     /// picks (a column number or name, and/or a perl expression).
-    #[arg(long = "shard", value_name = "SHARDEXPR", allow_hyphen_values = true, help_heading = "Pipe")]
+    #[arg(
+        long = "shard",
+        value_name = "SHARDEXPR",
+        allow_hyphen_values = true,
+        help_heading = "Pipe"
+    )]
     pub(crate) shard: Option<String>,
     /// As --shard, but the key is a number: the job slot (modulo the slots).
-    #[arg(long = "bin", value_name = "BINEXPR", allow_hyphen_values = true, help_heading = "Pipe")]
+    #[arg(
+        long = "bin",
+        value_name = "BINEXPR",
+        allow_hyphen_values = true,
+        help_heading = "Pipe"
+    )]
     pub(crate) bin: Option<String>,
     /// Give a job the block read so far if reading a whole block takes
     /// longer than DURATION (s, m, h, d; at least 1 second).

@@ -286,7 +286,11 @@ pub(crate) fn marked_input(
     } else if let Some(rule) = header_rule {
         let (header, rest, eof) = take_header(&mut raw, rule).map_err(cannot)?;
         let rest = io::Cursor::new(rest);
-        if eof { (Box::new(rest), header) } else { (Box::new(rest.chain(raw)), header) }
+        if eof {
+            (Box::new(rest), header)
+        } else {
+            (Box::new(rest.chain(raw)), header)
+        }
     } else {
         (raw, Vec::new())
     };

@@ -124,10 +124,7 @@ impl ColSep {
         let regex = if awk && text == " " {
             None
         } else {
-            Some(
-                Regex::new(text)
-                    .map_err(|e| format!("--colsep {text:?} is not a valid regular expression: {e}"))?,
-            )
+            Some(Regex::new(text).map_err(|e| format!("--colsep {text:?} is not a valid regular expression: {e}"))?)
         };
         Ok(ColSep {
             text: text.to_owned(),
@@ -221,12 +218,14 @@ impl Keyer {
     pub(crate) fn new(spec: KeySpec, column: Option<i64>, colsep: ColSep, limited: bool) -> Result<Keyer, String> {
         let perl = match &spec.perl {
             None => None,
-            Some(code) => Some(Perl::start(&[code.as_bytes().to_vec()], Trim::None, 1).map_err(|f| match f {
-                Failure::Missing(why) => format!("{} '{}': {why}", spec.option, spec.text),
-                Failure::Expression(_, why) | Failure::Broken(why) => {
-                    format!("Cannot use {} '{}': {why}", spec.option, spec.text)
-                }
-            })?),
+            Some(code) => Some(
+                Perl::start(&[code.as_bytes().to_vec()], Trim::None, 1).map_err(|f| match f {
+                    Failure::Missing(why) => format!("{} '{}': {why}", spec.option, spec.text),
+                    Failure::Expression(_, why) | Failure::Broken(why) => {
+                        format!("Cannot use {} '{}': {why}", spec.option, spec.text)
+                    }
+                })?,
+            ),
         };
         Ok(Keyer {
             spec,

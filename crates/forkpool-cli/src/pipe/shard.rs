@@ -201,7 +201,11 @@ pub(crate) fn start_for(spread: &Spread, raw: Box<dyn Read + Send>, jobs: usize)
     };
     let column = spread.key.column_number(&header, &colsep)?;
     let keyer = Keyer::new(spread.key.clone(), column, colsep, true)?;
-    let route = if spread.bin { Route::Number } else { Route::Hash(RandomState::new()) };
+    let route = if spread.bin {
+        Route::Number
+    } else {
+        Route::Hash(RandomState::new())
+    };
     start(raw, jobs, keyer, route).map_err(|e| format!("cannot start {}: {}", spread.key.option, io_reason(&e)))
 }
 
@@ -329,7 +333,10 @@ mod tests {
         let b = |k: &str| bin(k.as_bytes(), 3);
         assert_eq!([b("0"), b("1"), b("2"), b("3"), b("10")], [0, 1, 2, 0, 1]);
         assert_eq!([b("-1"), b("-2"), b("-3"), b("-5")], [2, 1, 0, 1]);
-        assert_eq!([b("-7.5"), b("3abc"), b(" 4"), b("1e1"), b("0x10"), b("abc"), b("")], [2, 0, 1, 1, 0, 0, 0]);
+        assert_eq!(
+            [b("-7.5"), b("3abc"), b(" 4"), b("1e1"), b("0x10"), b("abc"), b("")],
+            [2, 0, 1, 1, 0, 0, 0]
+        );
         assert_eq!([b("1e30"), b("18446744073709551615")], [1, 0]);
         assert_eq!(bin(b"18446744073709551615", 7), 1);
         assert_eq!(bin(b"-18446744073709551615", 7), 5, "below i64: a float");

@@ -321,7 +321,11 @@ fn grouped_positions(
     for (path, file, size) in files {
         let fail = |e: io::Error| match crate::replace::EvalError::of(&e) {
             Some(why) => UsageError(why.to_string()),
-            None => UsageError(format!("cannot read '{}': {}", path.display(), crate::jobs::io_reason(&e))),
+            None => UsageError(format!(
+                "cannot read '{}': {}",
+                path.display(),
+                crate::jobs::io_reason(&e)
+            )),
         };
         let skip = match header {
             Some(rule) => header_at(file, 0, *size, block, rule).map_err(fail)?.len() as u64,

@@ -17,7 +17,9 @@ use super::{Dir, command, run_with, watch_peak_rss};
 fn keyed_lines(n: usize) -> String {
     let mut state = 12345u64;
     let mut next = move |m: u64| {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (state >> 33) % m
     };
     let mut key = 0;
@@ -48,15 +50,39 @@ fn group_by_cuts_blocks_where_gnu_parallel_cuts_them() {
         // --group-by implies --pipe.
         (&lines, vec!["--group-by", "1", "--block", "2k", JOB]),
         // A column and an expression on it; an expression on the line.
-        (&lines, vec!["--pipe", "--group-by", "1 $_ = int($_ / 3)", "--block", "2k", JOB]),
-        (&lines, vec!["--pipe", "--group-by", "$_ = substr($_, 0, 1)", "-N1", JOB]),
+        (
+            &lines,
+            vec!["--pipe", "--group-by", "1 $_ = int($_ / 3)", "--block", "2k", JOB],
+        ),
+        (
+            &lines,
+            vec!["--pipe", "--group-by", "$_ = substr($_, 0, 1)", "-N1", JOB],
+        ),
         // A column by name: the first line is the header, given to every job.
         (&with_header, vec!["--pipe", "--group-by", "key", "--block", "1k", JOB]),
         (&with_header, vec!["--pipe", "--group-by", "key", "-N4", JOB]),
-        (&lines, vec!["--pipe", "--colsep", "x+", "--group-by", "1", "--block", "700", JOB]),
+        (
+            &lines,
+            vec!["--pipe", "--colsep", "x+", "--group-by", "1", "--block", "700", JOB],
+        ),
         // Groups longer than the block grow it, with GNU's warning.
-        (&lines, vec!["--pipe", "--group-by", "1 $_ = int($_ / 50)", "--block", "100", JOB]),
-        (&lines, vec!["--pipe", "--group-by", "1", "--block", "500", "--round-robin", "-j1", JOB]),
+        (
+            &lines,
+            vec!["--pipe", "--group-by", "1 $_ = int($_ / 50)", "--block", "100", JOB],
+        ),
+        (
+            &lines,
+            vec![
+                "--pipe",
+                "--group-by",
+                "1",
+                "--block",
+                "500",
+                "--round-robin",
+                "-j1",
+                JOB,
+            ],
+        ),
     ];
     for (input, args) in cases {
         let mut args = args;
@@ -77,8 +103,33 @@ fn the_last_column_can_be_named_too() {
         "{}",
         run.stderr
     );
-    let run = run_with(&["-k", "--pipe", "--colsep", "\t", "--bin", "n", "-j2", JOB], input.as_bytes());
-    assert_eq!((run.stdout.as_str(), run.code), ("J1\na\t1\nb\t1\nJ2\nc\t2\n", 0), "{}", run.stderr);
+    let run = run_with(
+        &["-k", "--pipe", "--colsep", "\t", "--bin", "n", "-j2", JOB],
+        input.as_bytes(),
+    );
+    assert_eq!(
+        (run.stdout.as_str(), run.code),
+        ("J1\na\t1\nb\t1\nJ2\nc\t2\n", 0),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn group_by_with_header_repeats_the_header_without_the_marker() {
+    // GNU takes --header's header from the marked input, so every job's
+    // header starts with its random marker; forkpool's is the input's.
+    let input = "k\tv\na\t1\na\t2\nb\t3\n";
+    let run = run_with(
+        &["-k", "--pipe", "--header", ":", "--group-by", "1", "-N1", JOB],
+        input.as_bytes(),
+    );
+    assert_eq!(
+        (run.stdout.as_str(), run.code),
+        ("J1\nk\tv\na\t1\na\t2\nJ2\nk\tv\nb\t3\n", 0),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -102,7 +153,20 @@ fn group_by_cuts_file_parts_where_gnu_parallel_cuts_them() {
         same_as_gnu(&args, b"");
     }
     // A name is looked up in the file's first line, which stays data.
-    same_as_gnu(&["-k", "--pipepart", "-a", &named, "--block", "2k", "--group-by", "key", JOB], b"");
+    same_as_gnu(
+        &[
+            "-k",
+            "--pipepart",
+            "-a",
+            &named,
+            "--block",
+            "2k",
+            "--group-by",
+            "key",
+            JOB,
+        ],
+        b"",
+    );
 }
 
 #[test]
@@ -153,7 +217,11 @@ fn jobs_lines(stdout: &str) -> BTreeMap<usize, Vec<String>> {
 /// Every key (`key` of each line) in one job only, every line once.
 fn assert_sharded(stdout: &str, input: &str, jobs: usize, key: impl Fn(&str) -> String) {
     let got = jobs_lines(stdout);
-    assert_eq!(got.keys().copied().collect::<Vec<_>>(), (1..=jobs).collect::<Vec<_>>(), "{stdout}");
+    assert_eq!(
+        got.keys().copied().collect::<Vec<_>>(),
+        (1..=jobs).collect::<Vec<_>>(),
+        "{stdout}"
+    );
     let mut owner: BTreeMap<String, usize> = BTreeMap::new();
     for (job, lines) in &got {
         for line in lines {
@@ -178,7 +246,10 @@ fn shard_keeps_every_key_in_one_job_and_delivers_every_line_once() {
     let first = |l: &str| l.split('\t').next().unwrap().to_owned();
     // Column 1 with GNU's default separator for --shard without --colsep
     // (a comma: the whole line here), so with --colsep.
-    let run = run_with(&["-k", "--pipe", "--colsep", "\t", "--shard", "1", "-j3", JOB], lines.as_bytes());
+    let run = run_with(
+        &["-k", "--pipe", "--colsep", "\t", "--shard", "1", "-j3", JOB],
+        lines.as_bytes(),
+    );
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_sharded(&run.stdout, &lines, 3, first);
     // An expression on the column: all keys with the same last digit together.
@@ -187,15 +258,23 @@ fn shard_keeps_every_key_in_one_job_and_delivers_every_line_once() {
         lines.as_bytes(),
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_sharded(&run.stdout, &lines, 4, |l| (first(l).parse::<u64>().unwrap() % 10).to_string());
+    assert_sharded(&run.stdout, &lines, 4, |l| {
+        (first(l).parse::<u64>().unwrap() % 10).to_string()
+    });
     // By name (the header line goes to no job, as in GNU), --header's tab.
     let named = format!("key\tpad\tn\n{lines}");
-    let run = run_with(&["-k", "--pipe", "--header", ":", "--shard", "n", "-j2", JOB], named.as_bytes());
+    let run = run_with(
+        &["-k", "--pipe", "--header", ":", "--shard", "n", "-j2", JOB],
+        named.as_bytes(),
+    );
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_sharded(&run.stdout, &lines, 2, |l| l.rsplit('\t').next().unwrap().to_owned());
     // The structure is GNU's: one job per slot, in order under -k, each
     // one's output whole.
-    let gnu = super::gnu::gnu_with(&["-k", "--pipe", "--colsep", "\t", "--shard", "1", "-j3", JOB], lines.as_bytes());
+    let gnu = super::gnu::gnu_with(
+        &["-k", "--pipe", "--colsep", "\t", "--shard", "1", "-j3", JOB],
+        lines.as_bytes(),
+    );
     assert_sharded(&gnu.stdout, &lines, 3, first);
 }
 
@@ -267,7 +346,10 @@ fn slow_producer(program: &str, args: &str) -> (String, i32) {
         .env("PARALLEL_SHELL", "/bin/bash")
         .output()
         .unwrap();
-    (String::from_utf8_lossy(&out.stdout).into_owned(), out.status.code().unwrap_or(-1))
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        out.status.code().unwrap_or(-1),
+    )
 }
 
 #[test]
@@ -275,7 +357,10 @@ fn block_timeout_gives_a_job_what_was_read_when_reading_stalls() {
     let ours = env!("CARGO_BIN_EXE_forkpool");
     // The producer pauses 3 s; the timeout is 1 s: the first three lines
     // are a block of their own. (A margin of 2 s either way.)
-    for args in ["--pipe --bt 1 -k wc -l", "--pipe --block-timeout 1s -N2 -k 'paste -sd,'"] {
+    for args in [
+        "--pipe --bt 1 -k wc -l",
+        "--pipe --block-timeout 1s -N2 -k 'paste -sd,'",
+    ] {
         let gnu = slow_producer("parallel --will-cite", args);
         assert_eq!(slow_producer(ours, args), gnu, "{args}");
     }
@@ -290,15 +375,36 @@ fn bad_keys_and_timeouts_are_one_line_errors_before_any_job() {
     let d = Dir::new();
     let file = d.file("keyed", "a\t1\nb\t2\n");
     let cases: Vec<(Vec<&str>, &str)> = vec![
-        (vec!["--pipe", "--group-by", "1", "--rrs"], "--remove-rec-sep is not compatible with --groupby"),
-        (vec!["--pipe", "--group-by", "1", "--recstart", "x"], "--recstart is not compatible with --groupby"),
-        (vec!["--pipe", "--group-by", "1", "--recend", "x"], "--recend is not compatible with --groupby"),
+        (
+            vec!["--pipe", "--group-by", "1", "--rrs"],
+            "--remove-rec-sep is not compatible with --groupby",
+        ),
+        (
+            vec!["--pipe", "--group-by", "1", "--recstart", "x"],
+            "--recstart is not compatible with --groupby",
+        ),
+        (
+            vec!["--pipe", "--group-by", "1", "--recend", "x"],
+            "--recend is not compatible with --groupby",
+        ),
         (vec!["--pipe", "--bt", "0.5"], "--block-timeout must be at least 1"),
-        (vec!["--pipe", "--bt", "soon"], "--block-timeout \"soon\" is not a duration"),
-        (vec!["--pipe", "--shard", "zz", "--colsep", "\t"], "Column 'zz' \t not found in header"),
+        (
+            vec!["--pipe", "--bt", "soon"],
+            "--block-timeout \"soon\" is not a duration",
+        ),
+        (
+            vec!["--pipe", "--shard", "zz", "--colsep", "\t"],
+            "Column 'zz' \t not found in header",
+        ),
         (vec!["--pipe", "--group-by", "zz"], "Column 'zz' \t not found in header"),
-        (vec!["--pipepart", "-a", &file, "--group-by", "zz"], "Column 'zz' \t not found in header"),
-        (vec!["--pipe", "--group-by", "1 s/(/"], "Cannot use --group-by '1 s/(/': "),
+        (
+            vec!["--pipepart", "-a", &file, "--group-by", "zz"],
+            "Column 'zz' \t not found in header",
+        ),
+        (
+            vec!["--pipe", "--group-by", "1 s/(/"],
+            "Cannot use --group-by '1 s/(/': ",
+        ),
         (vec!["--pipe", "--shard", "s/(/"], "Cannot use --shard 's/(/': "),
         (vec!["--pipe", "--bin", "1 $_ = (("], "Cannot use --bin '1 $_ = ((': "),
         (
@@ -346,7 +452,10 @@ fn an_expression_that_dies_while_sharding_stops_the_run_with_255() {
         input.as_bytes(),
     );
     assert_eq!(run.code, 255, "{}", run.stderr);
-    assert_eq!(run.stderr.trim(), "forkpool: Error: --bin '$_ == 9000 and die \"bad\\n\"' died: bad");
+    assert_eq!(
+        run.stderr.trim(),
+        "forkpool: Error: --bin '$_ == 9000 and die \"bad\\n\"' died: bad"
+    );
     // The jobs ran, and ended: their input was closed.
     assert_eq!(run.lines().len(), 2, "{}", run.stdout);
 }
@@ -354,5 +463,10 @@ fn an_expression_that_dies_while_sharding_stops_the_run_with_255() {
 #[test]
 fn dry_run_shows_one_job_per_slot() {
     let run = run_with(&["--pipe", "--shard", "1", "-j3", "--dry-run", "wc -l"], b"1\n2\n");
-    assert_eq!((run.stdout.as_str(), run.code), ("wc -l\nwc -l\nwc -l\n", 0), "{}", run.stderr);
+    assert_eq!(
+        (run.stdout.as_str(), run.code),
+        ("wc -l\nwc -l\nwc -l\n", 0),
+        "{}",
+        run.stderr
+    );
 }
