@@ -95,6 +95,7 @@ mod invocation;
 mod joblog;
 mod jobs;
 mod limits;
+mod long_names;
 mod node;
 mod output;
 mod parset;
