@@ -23,13 +23,10 @@
 use std::collections::VecDeque;
 use std::hash::{BuildHasher, RandomState};
 use std::io::{self, Read};
-use std::os::fd::OwnedFd;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use rustix::io::Errno;
-
+use super::claim::{Seats, write_all};
 use super::key::{ColSep, Keyer};
 use super::settings::Spread;
 use crate::jobs::{Job, io_reason};
@@ -39,7 +36,7 @@ use crate::replace::{EvalError, Unevaluated};
 const CHUNK: usize = 1 << 20;
 
 /// A job's seat at the sharder's table (see `claim`).
-pub(crate) type Claim = super::claim::Claim<Shared>;
+pub(crate) type Claim = super::claim::Claim<Seats>;
 
 /// Which job a key goes to.
 #[derive(Debug)]
@@ -143,43 +140,6 @@ fn numify(text: &[u8]) -> Number {
     Number::Float(number.parse().unwrap_or(0.0))
 }
 
-#[derive(Debug, Default)]
-struct Seats {
-    /// Job k's stdin and its byte count, once it started.
-    outputs: Vec<Option<(OwnedFd, Arc<AtomicU64>)>>,
-    /// Jobs that started or were dropped.
-    settled: usize,
-}
-
-/// What the jobs tell the sharder.
-#[derive(Debug, Default)]
-pub(crate) struct Shared {
-    seats: Mutex<Seats>,
-    all_in: Condvar,
-}
-
-impl Shared {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Seats> {
-        self.seats.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-impl super::claim::Table for Shared {
-    fn attach(&self, seq: u64, fd: OwnedFd, sent: Arc<AtomicU64>) {
-        let mut seats = self.lock();
-        if let Some(seat) = usize::try_from(seq).ok().and_then(|k| seats.outputs.get_mut(k)) {
-            *seat = Some((fd, sent));
-        }
-        seats.settled += 1;
-        self.all_in.notify_one();
-    }
-
-    fn gone(&self, _seq: u64) {
-        self.lock().settled += 1;
-        self.all_in.notify_one();
-    }
-}
-
 /// The running sharder: the jobs' claims, and the thread, whose result is
 /// the error that stopped it, if any (an expression that died).
 pub(crate) struct Sharder {
@@ -236,31 +196,24 @@ impl Unevaluated for SpreadJobs {
 
 /// Starts the sharder over `input` for `jobs` jobs.
 pub(crate) fn start(input: Box<dyn Read + Send>, jobs: usize, keyer: Keyer, route: Route) -> io::Result<Sharder> {
-    let shared = Arc::new(Shared::default());
-    shared.lock().outputs = (0..jobs).map(|_| None).collect();
+    let seats = Arc::new(Seats::new(jobs));
     let claims = (0..jobs)
-        .map(|k| Arc::new(Claim::new(k as u64, shared.clone())))
+        .map(|k| Arc::new(Claim::new(k as u64, seats.clone())))
         .collect();
     let thread = std::thread::Builder::new()
         .name("forkpool-shard".into())
-        .spawn(move || spread(input, &shared, jobs, keyer, &route))?;
+        .spawn(move || spread(input, &seats, jobs, keyer, &route))?;
     Ok(Sharder { claims, thread })
 }
 
 fn spread(
     mut input: Box<dyn Read + Send>,
-    shared: &Shared,
+    seats: &Seats,
     jobs: usize,
     mut keyer: Keyer,
     route: &Route,
 ) -> Result<(), String> {
-    let mut outputs = {
-        let mut seats = shared.lock();
-        while seats.settled < jobs {
-            seats = shared.all_in.wait(seats).unwrap_or_else(PoisonError::into_inner);
-        }
-        std::mem::take(&mut seats.outputs)
-    };
+    let mut outputs = seats.wait_all();
     let mut buf: Vec<u8> = Vec::with_capacity(CHUNK);
     let mut shares: Vec<Vec<u8>> = vec![Vec::new(); jobs];
     let mut eof = false;
@@ -293,8 +246,8 @@ fn spread(
         }
         for (share, output) in shares.iter_mut().zip(outputs.iter_mut()) {
             if !share.is_empty() {
-                if let Some((fd, sent)) = output
-                    && !write_all(fd, share, sent)
+                if let Some(seat) = output
+                    && !write_all(seat, share)
                 {
                     // The job is gone: its lines are dropped, as a fifo's
                     // reader that exited gets none.
@@ -307,21 +260,6 @@ fn spread(
     }
     // Dropping the outputs closes every job's stdin.
     Ok(())
-}
-
-/// Writes all of `data`; false if the job is gone.
-fn write_all(fd: &OwnedFd, mut data: &[u8], sent: &AtomicU64) -> bool {
-    while !data.is_empty() {
-        match rustix::io::write(fd, data) {
-            Ok(n) => {
-                sent.fetch_add(n as u64, Ordering::Relaxed);
-                data = &data[n..];
-            }
-            Err(Errno::INTR) => {}
-            Err(_) => return false,
-        }
-    }
-    true
 }
 
 #[cfg(test)]

@@ -48,7 +48,16 @@ fn onall_and_nonall_without_sshlogins_run_here_as_in_gnu_parallel() {
 fn tagstrings_take_gnu_parallels_escapes() {
     // The example from `man parallel_examples`: a colour per job.
     let r = same_as_gnu(
-        &["-k", "--tagstring", r"\033[30;3{=$_=++$::color%8=}m", "seq", "{}", ":::", "1", "2"],
+        &[
+            "-k",
+            "--tagstring",
+            r"\033[30;3{=$_=++$::color%8=}m",
+            "seq",
+            "{}",
+            ":::",
+            "1",
+            "2",
+        ],
         b"",
     );
     assert!(r.stdout.starts_with("\x1b[30;31m\t1\n"), "{:?}", r.stdout);

@@ -278,40 +278,10 @@ fn shard_keeps_every_key_in_one_job_and_delivers_every_line_once() {
     assert_sharded(&gnu.stdout, &lines, 3, first);
 }
 
-#[test]
-fn shard_and_bin_stream_the_input_in_bounded_memory() {
-    for key in [["--shard", "1"], ["--bin", "2"]] {
-        let mut child = command(&["--pipe", "--colsep", "\t", key[0], key[1], "-j2", "wc -l"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let peak = watch_peak_rss(child.id());
-        let mut stdin = child.stdin.take().unwrap();
-        let line = format!("{}\t{}\t7\n", "k", "x".repeat(90));
-        let chunk = line.repeat(10_000);
-        // About 96 MB, written as it is read.
-        let writer = std::thread::spawn(move || {
-            for _ in 0..100 {
-                stdin.write_all(chunk.as_bytes()).unwrap();
-            }
-        });
-        let out = child.wait_with_output().unwrap();
-        writer.join().unwrap();
-        let counts: u64 = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(|l| l.trim().parse::<u64>().unwrap())
-            .sum();
-        assert_eq!(counts, 1_000_000, "{key:?}: every line reached a job");
-        let peak = peak.join().unwrap();
-        assert!(peak < 48 * 1024, "{key:?}: peak RSS {peak} KiB for 96 MB of input");
-    }
-}
-
-#[test]
-fn group_by_streams_the_input_in_bounded_memory() {
-    let mut child = command(&["--pipe", "--group-by", "1", "--block", "1M", "-j2", "wc -l"])
+/// Runs `forkpool ARGS` with what `write` writes to its stdin (from a
+/// thread): its stdout's numbers (one per line) and its peak RSS in KiB.
+fn counts_and_peak(args: &[&str], write: impl FnOnce(&mut dyn Write) + Send + 'static) -> (Vec<u64>, u64) {
+    let mut child = command(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -319,22 +289,51 @@ fn group_by_streams_the_input_in_bounded_memory() {
         .unwrap();
     let peak = watch_peak_rss(child.id());
     let mut stdin = child.stdin.take().unwrap();
-    let writer = std::thread::spawn(move || {
-        for k in 0..100 {
-            let chunk = format!("{k}\t{}\n", "x".repeat(90)).repeat(10_000);
-            stdin.write_all(chunk.as_bytes()).unwrap();
-        }
-    });
+    let writer = std::thread::spawn(move || write(&mut stdin));
     let out = child.wait_with_output().unwrap();
     writer.join().unwrap();
-    let counts: Vec<u64> = String::from_utf8_lossy(&out.stdout)
+    let counts = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| l.trim().parse::<u64>().unwrap())
         .collect();
+    (counts, peak.join().unwrap())
+}
+
+#[test]
+fn shard_and_bin_stream_the_input_in_bounded_memory() {
+    for key in [["--shard", "1"], ["--bin", "2"]] {
+        let line = format!("{}\t{}\t7\n", "k", "x".repeat(90));
+        let chunk = line.repeat(10_000);
+        // About 96 MB, written as it is read.
+        let (counts, peak) = counts_and_peak(
+            &["--pipe", "--colsep", "\t", key[0], key[1], "-j2", "wc -l"],
+            move |w| {
+                for _ in 0..100 {
+                    w.write_all(chunk.as_bytes()).unwrap();
+                }
+            },
+        );
+        assert_eq!(
+            counts.iter().sum::<u64>(),
+            1_000_000,
+            "{key:?}: every line reached a job"
+        );
+        assert!(peak < 48 * 1024, "{key:?}: peak RSS {peak} KiB for 96 MB of input");
+    }
+}
+
+#[test]
+fn group_by_streams_the_input_in_bounded_memory() {
+    let args = ["--pipe", "--group-by", "1", "--block", "1M", "-j2", "wc -l"];
+    let (counts, peak) = counts_and_peak(&args, |w| {
+        for k in 0..100 {
+            let chunk = format!("{k}\t{}\n", "x".repeat(90)).repeat(10_000);
+            w.write_all(chunk.as_bytes()).unwrap();
+        }
+    });
     assert_eq!(counts.iter().sum::<u64>(), 1_000_000);
     // Groups of 10,000 lines, about 1 MB, never split.
     assert!(counts.iter().all(|c| c % 10_000 == 0), "{counts:?}");
-    let peak = peak.join().unwrap();
     assert!(peak < 48 * 1024, "peak RSS {peak} KiB for 96 MB of input");
 }
 
