@@ -14,7 +14,7 @@
 use regex::bytes::Regex;
 
 use crate::replace::Trim;
-use crate::replace::perl::{Failure, Perl, Request};
+use crate::replace::perl::{Failure, Perl};
 
 /// A column, as typed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -262,29 +262,12 @@ impl Keyer {
             return Ok(values.into_iter().map(<[u8]>::to_vec).collect());
         };
         let mut keys = Vec::with_capacity(values.len());
-        let evals = [(0, 0)];
         for chunk in values.chunks(BATCH) {
-            let args: Vec<[Vec<u8>; 1]> = chunk.iter().map(|v| [v.to_vec()]).collect();
-            let requests: Vec<Request<'_>> = args
-                .iter()
-                .map(|a| Request {
-                    seq: 1,
-                    slot: 1,
-                    total: None,
-                    args: a,
-                    evals: &evals,
-                })
-                .collect();
-            let answers = perl.evaluate(&requests).map_err(|(_, f)| match f {
+            keys.extend(perl.keys(0, chunk).map_err(|f| match f {
                 Failure::Expression(_, why) | Failure::Broken(why) | Failure::Missing(why) => {
                     format!("{} '{}' died: {why}", self.spec.option, self.spec.text)
                 }
-            })?;
-            keys.extend(
-                answers
-                    .into_iter()
-                    .map(|a| a.values.into_iter().next().map(|v| v.0).unwrap_or_default()),
-            );
+            })?);
         }
         Ok(keys)
     }
