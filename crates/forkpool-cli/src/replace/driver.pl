@@ -175,10 +175,12 @@ sub handle {
         $Arg::job ||= bless { seq => 1, slot => 1, skip => 0 }, "forkpool::Job";
         my @out;
         my $ok = eval {
+            # esc/unesc only where needed: a sub call per value is most
+            # of the cost of a cheap expression.
             for my $v (@f) {
-                local $_ = unesc($v);
+                local $_ = index($v, "\\") >= 0 ? unesc($v) : $v;
                 $sub->($Arg::job);
-                push @out, esc($_);
+                push @out, (defined $_ and /[\\\t\n]/) ? esc($_) : (defined $_ ? $_ : "");
             }
             1;
         };
