@@ -83,6 +83,35 @@ fn group_by_cuts_blocks_where_gnu_parallel_cuts_them() {
                 JOB,
             ],
         ),
+        // The block in a file or named pipe; the jobs a dry run shows.
+        (
+            &lines,
+            vec![
+                "--pipe",
+                "--group-by",
+                "1",
+                "--block",
+                "2k",
+                "--cat",
+                "echo J{#}; cat {}",
+            ],
+        ),
+        (
+            &lines,
+            vec![
+                "--pipe",
+                "--group-by",
+                "1",
+                "--block",
+                "2k",
+                "--fifo",
+                "echo J{#}; cat {}",
+            ],
+        ),
+        (
+            &lines,
+            vec!["--pipe", "--group-by", "1", "--block", "2k", "--dry-run", "echo {#}"],
+        ),
     ];
     for (input, args) in cases {
         let mut args = args;
@@ -146,6 +175,7 @@ fn group_by_cuts_file_parts_where_gnu_parallel_cuts_them() {
         vec!["--block", "-3", "--group-by", "1"],
         vec!["--group-by", "1"],
         vec!["--block", "1k", "--group-by", "3 $_ %= 2"],
+        vec!["--block", "1k", "--header", ":", "--group-by", "1"],
     ];
     for args in cases {
         let mut args = args;
@@ -191,6 +221,18 @@ fn bin_sends_each_line_to_the_slot_its_number_names_as_gnu_parallel() {
         args.extend(["-k", "--pipe", "echo J{#} {%}; cat"]);
         same_as_gnu(&args, input.as_bytes());
     }
+    // -k prints the jobs in order, whichever finishes first.
+    same_as_gnu(
+        &[
+            "-k",
+            "--pipe",
+            "--bin",
+            "1",
+            "-j3",
+            "sleep 0.$((3 - {#})); echo J{#}; cat",
+        ],
+        numbers.as_bytes(),
+    );
     // Arguments go to the jobs in turn; a job without one has an empty {}.
     same_as_gnu(
         &["-k", "--pipe", "--bin", "1", "-j3", "echo {}; cat", ":::", "a", "b"],
