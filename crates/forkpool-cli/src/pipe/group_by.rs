@@ -81,15 +81,16 @@ impl<R: Read> Marked<R> {
             .map_err(|why| io::Error::other(EvalError(why)))?;
         self.out.clear();
         self.out_at = 0;
-        for (line, key) in lines.iter().zip(keys) {
+        for (i, line) in lines.iter().enumerate() {
+            let key = keys.get(i);
             // GNU starts with the marker as the last key.
             let changed = match &self.last {
-                None => key != self.marker,
-                Some(last) => *last != key,
+                None => key != self.marker.as_slice(),
+                Some(last) => last.as_slice() != key,
             };
             if changed {
                 self.out.extend_from_slice(&self.marker);
-                self.last = Some(key);
+                self.last = Some(key.to_vec());
             }
             self.out.extend_from_slice(line);
         }
@@ -203,11 +204,11 @@ impl Probe<'_> {
             return Ok((Vec::new(), line_start));
         }
         let line = self.line(line_start)?;
-        let key = self
+        let keys = self
             .keyer
             .keys(&[&line])
             .map_err(|why| io::Error::other(EvalError(why)))?;
-        Ok((key.into_iter().next().unwrap_or_default(), line_start))
+        Ok((keys.get(0).to_vec(), line_start))
     }
 
     /// Where the line after the one holding `pos` starts.

@@ -256,10 +256,11 @@ impl Keyer {
 
     /// The keys of `lines`, in order. A dying expression is an error that
     /// names it.
-    pub(crate) fn keys(&mut self, lines: &[&[u8]]) -> Result<Vec<Vec<u8>>, String> {
-        let values: Vec<&[u8]> = lines.iter().map(|l| self.column_of(l)).collect();
+    pub(crate) fn keys<'a>(&mut self, lines: &[&'a [u8]]) -> Result<Keys<'a>, String> {
+        let values: Vec<&'a [u8]> = lines.iter().map(|l| self.column_of(l)).collect();
         let Some(perl) = &mut self.perl else {
-            return Ok(values.into_iter().map(<[u8]>::to_vec).collect());
+            // A column is a slice of its line: nothing to copy.
+            return Ok(Keys::Columns(values));
         };
         let mut keys = Vec::with_capacity(values.len());
         for chunk in values.chunks(BATCH) {
@@ -269,7 +270,26 @@ impl Keyer {
                 }
             })?);
         }
-        Ok(keys)
+        Ok(Keys::Computed(keys))
+    }
+}
+
+/// The keys of a batch of lines.
+#[derive(Debug)]
+pub(crate) enum Keys<'a> {
+    /// Columns of the lines themselves.
+    Columns(Vec<&'a [u8]>),
+    /// What perl left in `$_`.
+    Computed(Vec<Vec<u8>>),
+}
+
+impl Keys<'_> {
+    /// Line `i`'s key.
+    pub(crate) fn get(&self, i: usize) -> &[u8] {
+        match self {
+            Keys::Columns(keys) => keys.get(i).copied().unwrap_or_default(),
+            Keys::Computed(keys) => keys.get(i).map(Vec::as_slice).unwrap_or_default(),
+        }
     }
 }
 

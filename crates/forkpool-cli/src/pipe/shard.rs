@@ -241,8 +241,8 @@ fn spread(
         };
         let lines: Vec<&[u8]> = buf[..whole].split_inclusive(|&b| b == b'\n').collect();
         let keys = keyer.keys(&lines)?;
-        for (line, key) in lines.iter().zip(&keys) {
-            shares[route.job(key, jobs)].extend_from_slice(line);
+        for (i, line) in lines.iter().enumerate() {
+            shares[route.job(keys.get(i), jobs)].extend_from_slice(line);
         }
         for (share, output) in shares.iter_mut().zip(outputs.iter_mut()) {
             if !share.is_empty() {
