@@ -213,7 +213,8 @@ impl Probe<'_> {
 
     /// Where the line after the one holding `pos` starts.
     fn next_line(&self, mut pos: u64) -> io::Result<u64> {
-        let mut buf = vec![0u8; 64 * 1024];
+        // Lines are short, usually: read a page, then more and more.
+        let mut buf = vec![0u8; 4096];
         while pos < self.size {
             let n = self.file.read_at(&mut buf, pos)?;
             if n == 0 {
@@ -223,6 +224,9 @@ impl Probe<'_> {
                 return Ok(pos + i as u64 + 1);
             }
             pos += n as u64;
+            if buf.len() < 1 << 20 {
+                buf.resize(buf.len() * 2, 0);
+            }
         }
         Ok(self.size)
     }
