@@ -406,6 +406,12 @@ fn block_timeout_gives_a_job_what_was_read_when_reading_stalls() {
         assert_eq!(slow_producer(ours, args), gnu, "{args}");
     }
     assert_eq!(slow_producer(ours, "--pipe --bt 1 -k wc -l").0, "3\n3\n");
+    // With --group-by, what was read is cut where a group starts: the
+    // group of 2 and 3 may go on after the pause, so it waits. (GNU's
+    // grouping filter holds its output in perl's buffer, so its timeout
+    // never sees a short input before it ends: one block.)
+    let grouped = slow_producer(ours, "--pipe --bt 1 --group-by '$_ = int($_ / 2)' -k 'echo J; cat'");
+    assert_eq!(grouped.0, "J\n1\nJ\n2\n3\n4\n5\n6\n");
     // Without it (or with one longer than the pause) the input is one block.
     assert_eq!(slow_producer(ours, "--pipe -k wc -l").0, "6\n");
     assert_eq!(slow_producer(ours, "--pipe --blocktimeout 30 -k wc -l").0, "6\n");
