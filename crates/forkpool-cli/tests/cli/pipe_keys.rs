@@ -380,8 +380,8 @@ fn group_by_streams_the_input_in_bounded_memory() {
 }
 
 /// `(seq 3; sleep PAUSE; seq 4 6) | PROGRAM ARGS`: stdout and status.
-fn slow_producer(program: &str, args: &str) -> (String, i32) {
-    let script = format!("(seq 3; sleep 3; seq 4 6) | {program} {args}");
+fn slow_producer(program: &str, pause: u32, args: &str) -> (String, i32) {
+    let script = format!("(seq 3; sleep {pause}; seq 4 6) | {program} {args}");
     let out = std::process::Command::new("bash")
         .args(["-c", &script])
         .env("PARALLEL_SHELL", "/bin/bash")
@@ -397,24 +397,28 @@ fn slow_producer(program: &str, args: &str) -> (String, i32) {
 fn block_timeout_gives_a_job_what_was_read_when_reading_stalls() {
     let ours = env!("CARGO_BIN_EXE_forkpool");
     // The producer pauses 3 s; the timeout is 1 s: the first three lines
-    // are a block of their own. (A margin of 2 s either way.)
+    // are a block of their own (they come at once: a second's margin).
+    // When the rest comes, at 3 s, a timeout may fire then too: the cuts
+    // are the same whichever is first.
     for args in [
         "--pipe --bt 1 -k wc -l",
         "--pipe --block-timeout 1s -N2 -k 'paste -sd,'",
     ] {
-        let gnu = slow_producer("parallel --will-cite", args);
-        assert_eq!(slow_producer(ours, args), gnu, "{args}");
+        let gnu = slow_producer("parallel --will-cite", 3, args);
+        assert_eq!(slow_producer(ours, 3, args), gnu, "{args}");
     }
-    assert_eq!(slow_producer(ours, "--pipe --bt 1 -k wc -l").0, "3\n3\n");
+    assert_eq!(slow_producer(ours, 3, "--pipe --bt 1 -k wc -l").0, "3\n3\n");
     // With --group-by, what was read is cut where a group starts: the
     // group of 2 and 3 may go on after the pause, so it waits. (GNU's
     // grouping filter holds its output in perl's buffer, so its timeout
     // never sees a short input before it ends: one block.)
-    let grouped = slow_producer(ours, "--pipe --bt 1 --group-by '$_ = int($_ / 2)' -k 'echo J; cat'");
+    // (Timeouts at 2 s and 4 s, the rest of the input at 5 s: a second's
+    // margin either way.)
+    let grouped = slow_producer(ours, 5, "--pipe --bt 2 --group-by '$_ = int($_ / 2)' -k 'echo J; cat'");
     assert_eq!(grouped.0, "J\n1\nJ\n2\n3\n4\n5\n6\n");
     // Without it (or with one longer than the pause) the input is one block.
-    assert_eq!(slow_producer(ours, "--pipe -k wc -l").0, "6\n");
-    assert_eq!(slow_producer(ours, "--pipe --blocktimeout 30 -k wc -l").0, "6\n");
+    assert_eq!(slow_producer(ours, 3, "--pipe -k wc -l").0, "6\n");
+    assert_eq!(slow_producer(ours, 3, "--pipe --blocktimeout 30 -k wc -l").0, "6\n");
 }
 
 #[test]
