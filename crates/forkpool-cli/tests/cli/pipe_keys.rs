@@ -306,11 +306,11 @@ fn shard_keeps_every_key_in_one_job_and_delivers_every_line_once() {
     // By name (the header line goes to no job, as in GNU), --header's tab.
     let named = format!("key\tpad\tn\n{lines}");
     let run = run_with(
-        &["-k", "--pipe", "--header", ":", "--shard", "n", "-j2", JOB],
+        &["-k", "--pipe", "--header", ":", "--shard", "key", "-j2", JOB],
         named.as_bytes(),
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_sharded(&run.stdout, &lines, 2, |l| l.rsplit('\t').next().unwrap().to_owned());
+    assert_sharded(&run.stdout, &lines, 2, first);
     // The structure is GNU's: one job per slot, in order under -k, each
     // one's output whole.
     let gnu = super::gnu::gnu_with(
