@@ -213,6 +213,10 @@ fn bin_sends_each_line_to_the_slot_its_number_names_as_gnu_parallel() {
         (odd, vec!["--bin", "1", "-j3"]),
         (csv, vec!["--bin", "2", "-j3"]),
         (csv, vec!["--colsep", ",", "--bin", "2", "-j2"]),
+        // A single space splits awk-style (perl's `split ' '`); a regex.
+        (" 3 a\n1 b\n  2 c\n5  x\n", vec!["--colsep", " ", "--bin", "1", "-j3"]),
+        (" 3 a\n1 b\n  2 c\n5  x\n", vec!["--colsep", " ", "--bin", "2", "-j3"]),
+        ("1;2\n3,4\n5;6\n", vec!["--colsep", "[,;]", "--bin", "2", "-j4"]),
         (tsv_header, vec!["--colsep", "\t", "--bin", "n", "-j2"]),
         (tsv_header, vec!["--header", ":", "--bin", "1", "-j2"]),
     ];
