@@ -1566,6 +1566,8 @@ mod replace;
 mod pipe;
 #[path = "cli/pipe_gnu.rs"]
 mod pipe_gnu;
+#[path = "cli/pipe_keys.rs"]
+mod pipe_keys;
 // Invocation ($PARALLEL, option files, -J, the options that answer and
 // exit), sem, and GNU parallel's companion programs on top of forkpool.
 #[path = "cli/companions.rs"]
