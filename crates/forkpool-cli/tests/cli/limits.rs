@@ -275,3 +275,99 @@ fn bad_limits_are_one_line_errors_before_any_job_runs() {
         assert!(!Path::new(&marker).exists(), "{args:?} ran a job");
     }
 }
+
+// ------------------------------------------------- ulimit -n, as GNU counts --
+
+#[test]
+fn the_file_handle_bound_is_gnu_parallels_number() {
+    // GNU parallel's count (its own handles open, 12 kept, 4 per job, and
+    // the job whose 4 did not fit), for input on the command line and on
+    // stdin, which GNU counts differently (a `:::` list takes two handles).
+    let values: Vec<String> = (1..=40).map(|i| i.to_string()).collect();
+    let stdin: String = values.iter().map(|v| format!("{v}\n")).collect();
+    let said = |stderr: &str| {
+        stderr
+            .lines()
+            .find_map(|l| l.split("Only enough file handles to run ").nth(1))
+            .map(|rest| rest.split(' ').next().unwrap_or("").to_owned())
+    };
+    let mut compared = 0;
+    for fds in [24, 25, 28, 29, 33, 40, 50] {
+        let mut on_line = vec!["-j0", "true", ":::"];
+        on_line.extend(values.iter().map(String::as_str));
+        for (args, input) in [(on_line, &b""[..]), (vec!["-j0", "true"], stdin.as_bytes())] {
+            let ours = run_with_fd_limit(fds, &args, input);
+            let theirs = gnu_with_fd_limit(fds, &args, input);
+            assert_eq!(
+                (said(&ours.stderr), ours.code),
+                (said(&theirs.stderr), theirs.code),
+                "ulimit -n {fds}, {:?}\nforkpool: {}\nGNU: {}",
+                &args[..2],
+                ours.stderr,
+                theirs.stderr
+            );
+            assert!(said(&ours.stderr).is_some(), "{}", ours.stderr);
+            compared += 1;
+        }
+    }
+    assert_eq!(compared, 14);
+    // Too few for even one job: GNU's "Cannot spawn any jobs", exit 255,
+    // word for word.
+    let args = ["-j0", "echo", ":::", "a", "b", "c"];
+    let ours = run_with_fd_limit(20, &args, b"");
+    let theirs = gnu_with_fd_limit(20, &args, b"");
+    assert_eq!(
+        (ours.stderr.replace("forkpool:", "parallel:"), ours.code, ours.stdout.as_str()),
+        (theirs.stderr.clone(), 255, ""),
+        "GNU: {}",
+        theirs.stderr
+    );
+}
+
+/// `parallel ARGS` under `ulimit -n FDS`, as [`run_with_fd_limit`] runs
+/// forkpool.
+fn gnu_with_fd_limit(fds: u32, args: &[&str], stdin: &[u8]) -> Run {
+    let mut script = format!("ulimit -n {fds}; exec parallel --will-cite");
+    for arg in args {
+        script.push_str(" '");
+        script.push_str(&arg.replace('\'', "'\"'\"'"));
+        script.push('\'');
+    }
+    let child = Command::new("/bin/sh")
+        .args(["-c", &script])
+        .env("PARALLEL_SHELL", "/bin/bash")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    feed(child, stdin)
+}
+
+#[test]
+fn j0_says_its_file_handle_bound_before_any_job_whatever_the_jobs_print() {
+    // The jobs print nothing: the warning comes anyway, before the first
+    // job, as GNU parallel's does; and with exactly as many jobs as fit,
+    // as GNU parallel counts (it warns when the last job's handles did not
+    // all fit).
+    for (values, quiet) in [(&["1", "2", "3", "4", "5", "6"][..], "true"), (&["1", "2", "3"], "true")] {
+        let mut args = vec!["-j0", quiet, ":::"];
+        args.extend(values);
+        let ours = run_with_fd_limit(30, &args, b"");
+        let theirs = gnu_with_fd_limit(30, &args, b"");
+        assert_eq!(
+            (ours.stderr.replace("forkpool:", "parallel:"), ours.code),
+            (theirs.stderr.clone(), 0),
+            "{values:?}"
+        );
+        assert!(ours.stderr.contains("Only enough file handles"), "{values:?}");
+    }
+    // Before the first job: ahead of what -u jobs print.
+    let ours = run_with_fd_limit(30, &["-u", "-j0", "echo job-{} >&2", ":::", "a", "b", "c", "d"], b"");
+    let warned = ours.stderr.find("Only enough file handles");
+    let first_job = ours.stderr.find("job-");
+    assert!(warned.is_some() && warned < first_job, "{}", ours.stderr);
+    // From stdin too, read ahead until the bound is reached.
+    let ours = run_with_fd_limit(30, &["-j0", "true"], b"1\n2\n3\n4\n5\n6\n7\n8\n");
+    assert!(ours.stderr.contains("Only enough file handles"), "{}", ours.stderr);
+}
