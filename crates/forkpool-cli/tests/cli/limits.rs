@@ -371,3 +371,132 @@ fn j0_says_its_file_handle_bound_before_any_job_whatever_the_jobs_print() {
     let ours = run_with_fd_limit(30, &["-j0", "true"], b"1\n2\n3\n4\n5\n6\n7\n8\n");
     assert!(ours.stderr.contains("Only enough file handles"), "{}", ours.stderr);
 }
+
+// ---------------------------------------------- ulimit -u, as a plain user --
+
+/// A scratch directory and a user id of their own, for a run under
+/// `ulimit -u` (root is exempt from `RLIMIT_NPROC`, and the limit counts
+/// every process of the user: a uid that runs nothing else keeps other
+/// tests and programs out of the count). `None`, with the reason printed,
+/// when we cannot switch users (not root).
+struct OwnUser {
+    uid: u32,
+    dir: Dir,
+}
+
+impl OwnUser {
+    fn new() -> Option<OwnUser> {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        if !rustix::process::geteuid().is_root() {
+            println!("skipped: only root can run the jobs as a user of their own, which ulimit -u needs");
+            return None;
+        }
+        // A uid no process has: no passwd entry is needed to run as it.
+        let uid = loop {
+            let uid = 47_000 + (std::process::id() % 1000) * 8 + NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 8;
+            let busy = std::fs::read_dir("/proc").unwrap().flatten().any(|p| {
+                std::fs::read_to_string(p.path().join("status"))
+                    .is_ok_and(|s| s.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some(&uid.to_string())))
+            });
+            if !busy {
+                break uid;
+            }
+        };
+        let dir = Dir::new();
+        std::os::unix::fs::chown(dir.0.path(), Some(uid), Some(uid)).unwrap();
+        // The binary where that user can run it (ours may be under /root).
+        let forkpool = dir.path("forkpool");
+        std::fs::copy(env!("CARGO_BIN_EXE_forkpool"), &forkpool).unwrap();
+        Some(OwnUser { uid, dir })
+    }
+
+    /// Writes an executable script for the jobs.
+    fn script(&self, name: &str, content: &str) {
+        use std::os::unix::fs::PermissionsExt;
+        let path = self.dir.path(name);
+        std::fs::write(&path, content).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    /// `PROGRAM ARGS` (`forkpool` is ours) as this user, in its directory,
+    /// under `ulimit -u PROCESSES`.
+    fn run(&self, processes: u32, program: &str, args: &[&str]) -> Run {
+        use std::os::unix::process::CommandExt;
+        let program = if program == "forkpool" {
+            self.dir.s("forkpool")
+        } else {
+            program.to_owned()
+        };
+        let child = Command::new("/bin/bash")
+            .args(["-c", &format!("ulimit -u {processes} && exec \"$@\""), "bash", &program])
+            .args(args)
+            .uid(self.uid)
+            .gid(self.uid)
+            .current_dir(self.dir.0.path())
+            .env("HOME", self.dir.0.path())
+            .env("PARALLEL_SHELL", "/bin/bash")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        finish(child)
+    }
+}
+
+/// What follows GNU parallel's "No more processes" and "Only enough
+/// available processes" lines.
+const TRY_ULIMIT_U: &str = "Warning: Try increasing 'ulimit -u' (try: ulimit -u `ulimit -Hu`)\n";
+
+#[test]
+fn jobs_that_fork_under_ulimit_u_all_run_as_the_bound_backs_off() {
+    // The new user's trial: each job forks children of its own, so the
+    // jobs at once that fit at the start leave too few processes. As GNU
+    // parallel, a spawn that finds no process lowers the bound by one,
+    // with its warning, and the job is tried again later: every job runs
+    // once, and the run succeeds. (Before, the bound stayed, and the jobs'
+    // own forks failed: "Cannot fork".)
+    let Some(user) = OwnUser::new() else { return };
+    user.script("slot.sh", "#!/bin/bash\nsleep 0.2 & sleep 0.2 & wait\necho $1\n");
+    let values: Vec<String> = (1..=60).map(|i| i.to_string()).collect();
+    let mut args = vec!["-j0", "./slot.sh", ":::"];
+    args.extend(values.iter().map(String::as_str));
+    let r = user.run(20, "forkpool", &args);
+    let mut ran: Vec<u32> = r.lines().iter().map(|l| l.parse().unwrap()).collect();
+    ran.sort_unstable();
+    assert_eq!(ran, (1..=60).collect::<Vec<u32>>(), "{}", r.stderr);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("forkpool: Warning: No more processes: Decreasing number of running jobs to "),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains(&format!("forkpool: {TRY_ULIMIT_U}")), "{}", r.stderr);
+}
+
+#[test]
+fn the_process_bound_at_the_start_is_gnu_parallels_less_our_guardian() {
+    // GNU parallel forks dummies until one fails: the processes left, less
+    // one, run at once. forkpool counts them instead, and keeps one more
+    // for its guardian, so that as many processes stay free as with GNU;
+    // jobs that start no process of their own then never meet the limit.
+    let Some(user) = OwnUser::new() else { return };
+    let values: Vec<String> = (1..=20).map(|i| i.to_string()).collect();
+    let mut args = vec!["-j0", "echo {}; exec sleep 0.3", ":::"];
+    args.extend(values.iter().map(String::as_str));
+    let said = |stderr: &str| -> Option<usize> {
+        let rest = stderr.split("Only enough available processes to run ").nth(1)?;
+        rest.split(' ').next()?.parse().ok()
+    };
+    let ours = user.run(12, "forkpool", &args);
+    let mut gnu_args = vec!["--will-cite"];
+    gnu_args.extend(&args);
+    let theirs = user.run(12, "parallel", &gnu_args);
+    assert_eq!((ours.sorted(), ours.code), (theirs.sorted(), 0), "{}", ours.stderr);
+    assert_eq!(theirs.sorted().len(), 20, "{}", theirs.stderr);
+    let gnu = said(&theirs.stderr).expect(&theirs.stderr);
+    assert_eq!(said(&ours.stderr), Some(gnu - 1), "{}", ours.stderr);
+    assert!(ours.stderr.contains(&format!("forkpool: {TRY_ULIMIT_U}")), "{}", ours.stderr);
+    assert!(!ours.stderr.contains("No more processes"), "{}", ours.stderr);
+}
