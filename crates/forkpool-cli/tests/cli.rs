@@ -1536,6 +1536,8 @@ mod limits;
 mod misc;
 #[path = "cli/scripts.rs"]
 mod scripts;
+#[path = "cli/shell.rs"]
+mod shell;
 #[path = "cli/verbose.rs"]
 mod verbose;
 #[path = "cli/xargs.rs"]
