@@ -64,6 +64,11 @@ fn a_parallel_shell_that_cannot_run_is_one_error_before_any_job() {
     assert_eq!(ours.code, 255, "{}", ours.stderr);
     assert!(ours.stderr.ends_with("' not found.\n"), "{}", ours.stderr);
     assert!(!Path::new(&marker).exists());
+    let theirs = run_in("parallel", d.0.path(), d.0.path().to_str().unwrap(), SYSTEM_PATH, &["true", ":::", "a"]);
+    assert!(
+        theirs.code != 255 && theirs.stderr.contains("You have found a bug"),
+        "GNU parallel changed: update the README: {theirs:?}"
+    );
 }
 
 #[test]
