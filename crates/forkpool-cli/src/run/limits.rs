@@ -13,31 +13,23 @@ use crate::limits::system;
 impl Runner<'_> {
     /// `-j 0` bounded by the system: GNU parallel reads the input until it
     /// has as many jobs as the bound (or the input ends) before it starts
-    /// one, and warns if it has. So do we, if the input has them (from
-    /// the input thread, waiting for them as it does).
+    /// one, and warns if it has; with `--pipe` it reads nothing first, and
+    /// always warns. So do we, with the jobs the input has ready: input
+    /// still to come is not waited for (a job that could start now would
+    /// wait on it); when it comes, the first job held back by the bound
+    /// brings the warning.
     pub(super) fn warn_before_start(&mut self, bound: usize) {
         if !self.gate.may_warn() {
             return;
         }
-        let mut events = Vec::new();
-        while self.retry.len() < bound && self.stop.is_none() {
+        let blocks = self.config.pipe.as_ref().is_some_and(|p| !p.tee);
+        while !blocks && self.retry.len() < bound && self.stop.is_none() {
             match self.next_new_job() {
                 Some(job) => self.retry.push_back((job, 0)),
-                None if self.input_done => break,
-                None => {
-                    // The input thread wakes us when it has one; a signal
-                    // meanwhile is acted on (no job runs yet).
-                    let Some(supervisor) = self.supervisor.as_mut() else { break };
-                    if supervisor.wait(None, &mut events).is_err() {
-                        break;
-                    }
-                    for event in events.drain(..) {
-                        self.handle(event);
-                    }
-                }
+                None => break,
             }
         }
-        if self.retry.len() >= bound
+        if (blocks || self.retry.len() >= bound)
             && let Some(message) = self.gate.at_bound_warning()
         {
             self.progress.suspend(|| warning!("{message}"));

@@ -367,8 +367,21 @@ fn j0_says_its_file_handle_bound_before_any_job_whatever_the_jobs_print() {
     let warned = ours.stderr.find("Only enough file handles");
     let first_job = ours.stderr.find("job-");
     assert!(warned.is_some() && warned < first_job, "{}", ours.stderr);
-    // From stdin too, read ahead until the bound is reached.
+    // From stdin too.
     let ours = run_with_fd_limit(30, &["-j0", "true"], b"1\n2\n3\n4\n5\n6\n7\n8\n");
+    assert!(ours.stderr.contains("Only enough file handles"), "{}", ours.stderr);
+    // With --pipe, GNU parallel reads no block first: it always warns.
+    // (Its --pipe jobs then use more handles than it counted, and it may
+    // add "No more file handles": ours need no more than counted.)
+    let args = ["-j0", "--pipe", "-N1", "cat"];
+    let ours = run_with_fd_limit(60, &args, b"1\n2\n3\n");
+    let theirs = gnu_with_fd_limit(60, &args, b"1\n2\n3\n");
+    let first_five = |stderr: &str| stderr.lines().take(5).collect::<Vec<_>>().join("\n");
+    assert_eq!(
+        (first_five(&ours.stderr.replace("forkpool:", "parallel:")), ours.sorted(), ours.code),
+        (first_five(&theirs.stderr), theirs.sorted(), 0)
+    );
+    assert_eq!(ours.stderr.lines().count(), 5, "{}", ours.stderr);
     assert!(ours.stderr.contains("Only enough file handles"), "{}", ours.stderr);
 }
 
