@@ -78,8 +78,7 @@ impl Shell {
     /// runs): as GNU parallel checks `$PARALLEL_SHELL` and `$SHELL`, a
     /// file we may execute (also when named by a path; not a directory).
     pub(crate) fn exists(&self) -> bool {
-        self.found.is_some()
-            || which(self.path().as_os_str()).is_some_and(|p| forkpool::command::is_executable(&p))
+        self.found.is_some() || which(self.path().as_os_str()).is_some_and(|p| forkpool::command::is_executable(&p))
     }
 }
 

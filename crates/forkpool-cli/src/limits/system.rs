@@ -179,10 +179,12 @@ fn fd_room() -> Option<FdRoom> {
         }
         // Ours are all close-on-exec (the directory's own too): those that
         // are not came with the process.
-        let flags = fs::read_to_string(format!("/proc/self/fdinfo/{fd}")).ok().and_then(|info| {
-            let flags = info.lines().find_map(|l| l.strip_prefix("flags:"))?;
-            u32::from_str_radix(flags.trim(), 8).ok()
-        });
+        let flags = fs::read_to_string(format!("/proc/self/fdinfo/{fd}"))
+            .ok()
+            .and_then(|info| {
+                let flags = info.lines().find_map(|l| l.strip_prefix("flags:"))?;
+                u32::from_str_radix(flags.trim(), 8).ok()
+            });
         match flags {
             Some(flags) if flags & libc::O_CLOEXEC as u32 != 0 => ours += 1,
             // Gone since it was listed (the directory's own, closed): none.

@@ -43,7 +43,8 @@ impl Runner<'_> {
     pub(super) fn no_more_processes(&mut self, job: Job, attempts: u32) -> Launched {
         match self.gate.fewer_processes() {
             Some(now) => {
-                self.progress.suspend(|| warning!("{}", system::fewer_processes_message(now)));
+                self.progress
+                    .suspend(|| warning!("{}", system::fewer_processes_message(now)));
                 self.retry.push_front((job, attempts));
                 Launched::Later
             }

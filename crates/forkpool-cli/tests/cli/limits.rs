@@ -317,7 +317,11 @@ fn the_file_handle_bound_is_gnu_parallels_number() {
     let ours = run_with_fd_limit(20, &args, b"");
     let theirs = gnu_with_fd_limit(20, &args, b"");
     assert_eq!(
-        (ours.stderr.replace("forkpool:", "parallel:"), ours.code, ours.stdout.as_str()),
+        (
+            ours.stderr.replace("forkpool:", "parallel:"),
+            ours.code,
+            ours.stdout.as_str()
+        ),
         (theirs.stderr.clone(), 255, ""),
         "GNU: {}",
         theirs.stderr
@@ -350,7 +354,10 @@ fn j0_says_its_file_handle_bound_before_any_job_whatever_the_jobs_print() {
     // job, as GNU parallel's does; and with exactly as many jobs as fit,
     // as GNU parallel counts (it warns when the last job's handles did not
     // all fit).
-    for (values, quiet) in [(&["1", "2", "3", "4", "5", "6"][..], "true"), (&["1", "2", "3"], "true")] {
+    for (values, quiet) in [
+        (&["1", "2", "3", "4", "5", "6"][..], "true"),
+        (&["1", "2", "3"], "true"),
+    ] {
         let mut args = vec!["-j0", quiet, ":::"];
         args.extend(values);
         let ours = run_with_fd_limit(30, &args, b"");
@@ -378,7 +385,11 @@ fn j0_says_its_file_handle_bound_before_any_job_whatever_the_jobs_print() {
     let theirs = gnu_with_fd_limit(60, &args, b"1\n2\n3\n");
     let first_five = |stderr: &str| stderr.lines().take(5).collect::<Vec<_>>().join("\n");
     assert_eq!(
-        (first_five(&ours.stderr.replace("forkpool:", "parallel:")), ours.sorted(), ours.code),
+        (
+            first_five(&ours.stderr.replace("forkpool:", "parallel:")),
+            ours.sorted(),
+            ours.code
+        ),
         (first_five(&theirs.stderr), theirs.sorted(), 0)
     );
     assert_eq!(ours.stderr.lines().count(), 5, "{}", ours.stderr);
@@ -406,10 +417,13 @@ impl OwnUser {
         }
         // A uid no process has: no passwd entry is needed to run as it.
         let uid = loop {
-            let uid = 47_000 + (std::process::id() % 1000) * 8 + NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 8;
+            let uid =
+                47_000 + (std::process::id() % 1000) * 8 + NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 8;
             let busy = std::fs::read_dir("/proc").unwrap().flatten().any(|p| {
-                std::fs::read_to_string(p.path().join("status"))
-                    .is_ok_and(|s| s.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some(&uid.to_string())))
+                std::fs::read_to_string(p.path().join("status")).is_ok_and(|s| {
+                    s.lines()
+                        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some(&uid.to_string()))
+                })
             });
             if !busy {
                 break uid;
@@ -470,7 +484,10 @@ fn jobs_that_fork_under_ulimit_u_all_run_as_the_bound_backs_off() {
     // once, and the run succeeds. (Before, the bound stayed, and the jobs'
     // own forks failed: "Cannot fork".)
     let Some(user) = OwnUser::new() else { return };
-    user.script("slot.sh", "#!/bin/bash\nsleep 0.2 & sleep 0.2 & wait\necho $1\n");
+    user.script(
+        "slot.sh",
+        "#!/bin/bash\nsleep 0.2 & sleep 0.2 & sleep 0.2 & wait\necho $1\n",
+    );
     let values: Vec<String> = (1..=60).map(|i| i.to_string()).collect();
     let mut args = vec!["-j0", "./slot.sh", ":::"];
     args.extend(values.iter().map(String::as_str));
@@ -510,6 +527,10 @@ fn the_process_bound_at_the_start_is_gnu_parallels_less_our_guardian() {
     assert_eq!(theirs.sorted().len(), 20, "{}", theirs.stderr);
     let gnu = said(&theirs.stderr).expect(&theirs.stderr);
     assert_eq!(said(&ours.stderr), Some(gnu - 1), "{}", ours.stderr);
-    assert!(ours.stderr.contains(&format!("forkpool: {TRY_ULIMIT_U}")), "{}", ours.stderr);
+    assert!(
+        ours.stderr.contains(&format!("forkpool: {TRY_ULIMIT_U}")),
+        "{}",
+        ours.stderr
+    );
     assert!(!ours.stderr.contains("No more processes"), "{}", ours.stderr);
 }

@@ -45,7 +45,11 @@ fn a_parallel_shell_that_cannot_run_is_one_error_before_any_job() {
         let ours = run_in(env!("CARGO_BIN_EXE_forkpool"), d.0.path(), shell, SYSTEM_PATH, &args);
         let theirs = run_in("parallel", d.0.path(), shell, SYSTEM_PATH, &args);
         assert_eq!(
-            (ours.stderr.replace("forkpool:", "parallel:"), ours.code, ours.stdout.as_str()),
+            (
+                ours.stderr.replace("forkpool:", "parallel:"),
+                ours.code,
+                ours.stdout.as_str()
+            ),
             (theirs.stderr.clone(), 255, ""),
             "{shell}"
         );
@@ -64,7 +68,13 @@ fn a_parallel_shell_that_cannot_run_is_one_error_before_any_job() {
     assert_eq!(ours.code, 255, "{}", ours.stderr);
     assert!(ours.stderr.ends_with("' not found.\n"), "{}", ours.stderr);
     assert!(!Path::new(&marker).exists());
-    let theirs = run_in("parallel", d.0.path(), d.0.path().to_str().unwrap(), SYSTEM_PATH, &["true", ":::", "a"]);
+    let theirs = run_in(
+        "parallel",
+        d.0.path(),
+        d.0.path().to_str().unwrap(),
+        SYSTEM_PATH,
+        &["true", ":::", "a"],
+    );
     assert!(
         theirs.code != 255 && theirs.stderr.contains("You have found a bug"),
         "GNU parallel changed: update the README: {theirs:?}"
@@ -82,7 +92,10 @@ fn a_program_found_through_an_empty_path_entry_is_run_as_dot_slash() {
     let script = d.file("script.sh", "#!/bin/sh\necho \"$0 $1\"\n");
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     for path in [":/usr/bin:/bin", "/usr/bin:/bin:", "/usr/bin::/bin"] {
-        for args in [&["script.sh", ":::", "x"][..], &["-k", "script.sh {}; script.sh", ":::", "y"]] {
+        for args in [
+            &["script.sh", ":::", "x"][..],
+            &["-k", "script.sh {}; script.sh", ":::", "y"],
+        ] {
             let ours = run_in(env!("CARGO_BIN_EXE_forkpool"), d.0.path(), "/bin/bash", path, args);
             let theirs = run_in("parallel", d.0.path(), "/bin/bash", path, args);
             assert_eq!(
