@@ -400,11 +400,13 @@ impl Config {
             .nice
             .as_deref()
             .map(|n| {
+                // Beyond the range, the nearest niceness, as `nice -n`
+                // (which GNU parallel runs) takes it.
                 n.trim()
-                    .parse::<i32>()
+                    .parse::<i64>()
                     .ok()
-                    .filter(|n| (-20..=19).contains(n))
-                    .ok_or_else(|| bad(format!("invalid --nice {n:?}: use a niceness from -20 to 19")))
+                    .map(|n| n.clamp(-20, 19) as i32)
+                    .ok_or_else(|| bad(format!("invalid --nice {n:?}: use a niceness, a whole number")))
             })
             .transpose()?;
 
@@ -438,7 +440,7 @@ impl Config {
         let tagstring = flags.tagstring.clone().or(flags.replace_strings.ctagstring.clone());
         let tag = match (&tagstring, flags.tag || flags.replace_strings.ctag) {
             _ if mode == Mode::Ungroup || table => Tag::None,
-            (Some(s), _) => Tag::Template(s.as_bytes().to_vec()),
+            (Some(s), _) => Tag::Template(printf_escapes(s.as_bytes())),
             (None, true) => Tag::Args,
             (None, false) => Tag::None,
         };
@@ -659,6 +661,49 @@ impl Config {
     }
 }
 
+/// GNU parallel's escapes in `--tagstring` (its `unquote_printf`): `\t`,
+/// `\n`, `\r`, and an octal code of up to three digits (`\033`, the start
+/// of a colour; `\0`). Any other backslash stays as it is.
+fn printf_escapes(text: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut i = 0;
+    while i < text.len() {
+        let next = text.get(i + 1).copied();
+        match (text[i], next) {
+            (b'\\', Some(c @ (b't' | b'n' | b'r'))) => {
+                out.push(match c {
+                    b't' => b'\t',
+                    b'n' => b'\n',
+                    _ => b'\r',
+                });
+                i += 2;
+            }
+            (b'\\', Some(b'0'..=b'7')) => {
+                let digits = text[i + 1..]
+                    .iter()
+                    .take(3)
+                    .take_while(|b| (b'0'..=b'7').contains(*b))
+                    .count();
+                let code = text[i + 1..i + 1 + digits]
+                    .iter()
+                    .fold(0u32, |n, d| n * 8 + u32::from(d - b'0'));
+                // As Perl's "\777": past 255 the code is a wide
+                // character, which prints as its UTF-8.
+                match char::from_u32(code) {
+                    Some(c) if code > 0xff => out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
+                    _ => out.push(code as u8),
+                }
+                i += 1 + digits;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -667,6 +712,16 @@ mod tests {
         let mut argv = vec!["forkpool"];
         argv.extend_from_slice(args);
         Config::from_flags(Flags::parse_args(argv.into_iter().map(Into::into)).unwrap())
+    }
+
+    #[test]
+    fn tagstrings_take_gnu_parallels_printf_escapes() {
+        use super::printf_escapes;
+        assert_eq!(printf_escapes(br"a\tb\nc\rd"), b"a\tb\nc\rd");
+        assert_eq!(printf_escapes(br"\033[31m{}"), b"\x1b[31m{}");
+        assert_eq!(printf_escapes(br"\0x\7\08"), b"\0x\x07\x008");
+        // Anything else stays: \x, \\, a trailing backslash.
+        assert_eq!(printf_escapes(br"\x41\\q\"), br"\x41\\q\");
     }
 
     #[test]
@@ -679,7 +734,7 @@ mod tests {
             (&["--colsep", "(", "echo"][..], "--colsep"),
             (&["--memfree", "lots", "echo"][..], "--memfree"),
             (&["--resume", "echo"][..], "--joblog"),
-            (&["--nice", "99", "echo"][..], "--nice"),
+            (&["--nice", "high", "echo"][..], "--nice"),
             (&["-j", "-1000", "echo"][..], "Cannot run any jobs."),
         ] {
             let err = config(args).unwrap_err();

@@ -37,6 +37,7 @@ pub(crate) struct Flags {
     #[arg(
         short = 'a',
         long = "arg-file",
+        alias = "argfile",
         value_name = "FILE",
         help_heading = "Input",
         allow_hyphen_values = true
@@ -58,6 +59,7 @@ pub(crate) struct Flags {
     #[arg(
         short = 'C',
         long = "colsep",
+        alias = "col-sep",
         value_name = "REGEX",
         help_heading = "Input",
         allow_hyphen_values = true
@@ -76,10 +78,22 @@ pub(crate) struct Flags {
     #[arg(long = "link", visible_alias = "xapply", help_heading = "Input")]
     pub(crate) link: bool,
     /// Use at most N input items per job.
-    #[arg(short = 'n', long = "max-args", value_name = "N", help_heading = "Input")]
+    #[arg(
+        short = 'n',
+        long = "max-args",
+        alias = "maxargs",
+        value_name = "N",
+        help_heading = "Input"
+    )]
     pub(crate) max_args: Option<String>,
     /// Use N input items per job, as {1} .. {N}; with --pipe, N records per block.
-    #[arg(short = 'N', long = "max-replace-args", value_name = "N", help_heading = "Input")]
+    #[arg(
+        short = 'N',
+        long = "max-replace-args",
+        alias = "maxreplaceargs",
+        value_name = "N",
+        help_heading = "Input"
+    )]
     pub(crate) max_replace_args: Option<String>,
     /// As many items per job as fit the command line, repeating the word around {}.
     #[arg(short = 'X', help_heading = "Input")]
@@ -113,6 +127,7 @@ pub(crate) struct Flags {
         short = 'j',
         long = "jobs",
         visible_alias = "max-procs",
+        alias = "maxprocs",
         visible_short_alias = 'P',
         value_name = "N",
         allow_negative_numbers = true,
@@ -145,7 +160,11 @@ pub(crate) struct Flags {
     #[arg(long = "group", help_heading = "Output")]
     pub(crate) group: bool,
     /// Print output line by line as jobs write it.
-    #[arg(long = "line-buffer", visible_alias = "lb", help_heading = "Output")]
+    #[arg(
+        long = "line-buffer",
+        visible_alias = "lb",
+        aliases = ["line-buffered", "linebuffer", "linebuffered"],
+        help_heading = "Output")]
     pub(crate) line_buffer: bool,
     /// Let jobs write straight to the terminal, unbuffered.
     #[arg(short = 'u', long = "ungroup", help_heading = "Output")]
@@ -171,6 +190,7 @@ pub(crate) struct Flags {
     /// Prefix each output line with STR (replacement strings allowed) and a TAB.
     #[arg(
         long = "tagstring",
+        alias = "tag-string",
         value_name = "STR",
         help_heading = "Output",
         allow_hyphen_values = true
@@ -180,6 +200,7 @@ pub(crate) struct Flags {
     #[arg(
         long = "results",
         visible_alias = "res",
+        alias = "result",
         value_name = "DIR|FILE.csv|FILE.tsv|FILE.json",
         help_heading = "Output",
         allow_hyphen_values = true
@@ -306,8 +327,7 @@ impl Flags {
     /// alone.
     #[cfg(test)]
     pub(crate) fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Flags, clap::Error> {
-        use clap::CommandFactory;
-        Flags::parse_args_with(&mut Flags::command(), args)
+        Flags::parse_args_with(&mut command(), args)
     }
 
     /// Parses the command line. Options end at the first word that is
@@ -315,7 +335,7 @@ impl Flags {
     /// the command, and nothing after it is read as an option, even if it
     /// looks like one (`forkpool echo -n ::: a`).
     ///
-    /// `command` is `Flags::command()`, built by the caller: building it is
+    /// `command` is [`command()`], built by the caller: building it is
     /// most of what a parse costs (~0.15 ms), and a caller that parses
     /// several lists of words (the option files, `$PARALLEL`, the command
     /// line) builds it once for all of them.
@@ -324,8 +344,9 @@ impl Flags {
         args: impl IntoIterator<Item = OsString>,
     ) -> Result<Flags, clap::Error> {
         use clap::FromArgMatches;
-        let args: Vec<OsString> = args.into_iter().collect();
-        let end = options_end_in(command, &args);
+        let mut args: Vec<OsString> = args.into_iter().collect();
+        let (end, long_words) = scan(command, &args);
+        spell_out(command, &mut args, &long_words)?;
         let rest_start = if args.get(end).is_some_and(|w| w == "--") {
             end + 1
         } else {
@@ -342,12 +363,75 @@ impl Flags {
 /// index of the first word of the command, or of the `--` before it, or
 /// `args.len()`.
 pub(crate) fn options_end(args: &[OsString]) -> usize {
+    options_end_in(&command(), args)
+}
+
+/// The option table, read as GNU parallel's `Getopt::Long` reads its own:
+/// an option that must have a value takes the next word as it, whatever
+/// it looks like (`--delay -1`, `--timeout -1`, `--tagstring --x`), where
+/// clap would take a word starting with `-` for an option (and say
+/// "Unknown option: 1"). Options whose value is optional (`--replace`,
+/// `-l`, `-e`) still take the next word only when it is not an option.
+pub(crate) fn command() -> clap::Command {
     use clap::CommandFactory;
-    options_end_in(&Flags::command(), args)
+    Flags::command().mut_args(|arg| {
+        let optional = arg.get_num_args().is_some_and(|n| n.min_values() == 0);
+        if arg.get_action().takes_values() && !optional && !arg.is_positional() {
+            arg.allow_hyphen_values(true)
+        } else {
+            arg
+        }
+    })
 }
 
 /// [`options_end`] with the command built already.
 pub(crate) fn options_end_in(command: &clap::Command, args: &[OsString]) -> usize {
+    scan(command, args).0
+}
+
+/// Spells out in full each long option named at `long_words` in `args`
+/// (see `long_names`): `--keep-ord` becomes `--keep-order`, so that clap,
+/// which matches names exactly, reads what GNU parallel reads. A prefix of
+/// several options is the error GNU gives for it.
+fn spell_out(command: &clap::Command, args: &mut [OsString], long_words: &[usize]) -> Result<(), clap::Error> {
+    for &i in long_words {
+        let word = args[i].to_string_lossy().into_owned();
+        let Some(long) = word.strip_prefix("--") else { continue };
+        let (name, value) = match long.split_once('=') {
+            Some((name, value)) => (name, Some(value)),
+            None => (long, None),
+        };
+        match crate::long_names::find(command, name) {
+            crate::long_names::Name::Option(arg) => {
+                let Some(full) = arg.get_long() else { continue };
+                let known = full == name || arg.get_all_aliases().is_some_and(|a| a.contains(&name));
+                if known {
+                    continue;
+                }
+                // The value keeps its bytes: only the name is rewritten.
+                let mut spelled = OsString::from(format!("--{full}"));
+                if value.is_some() {
+                    let bytes = std::os::unix::ffi::OsStrExt::as_bytes(args[i].as_os_str());
+                    let at = 2 + name.len();
+                    spelled.push(std::os::unix::ffi::OsStrExt::from_bytes(&bytes[at..]) as &std::ffi::OsStr);
+                }
+                args[i] = spelled;
+            }
+            crate::long_names::Name::Ambiguous(message) => {
+                return Err(clap::Error::raw(
+                    clap::error::ErrorKind::UnknownArgument,
+                    format!("{message}\n"),
+                ));
+            }
+            crate::long_names::Name::Unknown => {}
+        }
+    }
+    Ok(())
+}
+
+/// Walks the options in `args`: where they end (see [`options_end`]), and
+/// the words that are long options (not values of other options).
+fn scan(command: &clap::Command, args: &[OsString]) -> (usize, Vec<usize>) {
     // Whether an option takes the next word as its value. Some take one
     // only if it looks like theirs (`-l 2`, but not `-l echo`).
     let takes_value = |arg: &clap::Arg, next: Option<&OsString>| {
@@ -364,12 +448,11 @@ pub(crate) fn options_end_in(command: &clap::Command, args: &[OsString]) -> usiz
             .find(|a| a.get_short() == Some(c) || a.get_all_short_aliases().is_some_and(|s| s.contains(&c)))
             .map(|a| takes_value(a, next))
     };
-    let long_value = |name: &str, next: Option<&OsString>| {
-        command
-            .get_arguments()
-            .find(|a| a.get_long() == Some(name) || a.get_all_aliases().is_some_and(|l| l.contains(&name)))
-            .map(|a| takes_value(a, next))
+    let long_value = |name: &str, next: Option<&OsString>| match crate::long_names::find(command, name) {
+        crate::long_names::Name::Option(a) => Some(takes_value(a, next)),
+        _ => None,
     };
+    let mut long_words = Vec::new();
     let mut end = args.len();
     let mut i = 1;
     while i < args.len() {
@@ -379,6 +462,7 @@ pub(crate) fn options_end_in(command: &clap::Command, args: &[OsString]) -> usiz
             break;
         }
         if let Some(long) = word.strip_prefix("--") {
+            long_words.push(i);
             let name = long.split('=').next().unwrap_or(long);
             if !long.contains('=') && long_value(name, args.get(i + 1)).unwrap_or(false) {
                 i += 1;
@@ -403,7 +487,7 @@ pub(crate) fn options_end_in(command: &clap::Command, args: &[OsString]) -> usiz
         end = i;
         break;
     }
-    end
+    (end, long_words)
 }
 
 /// One input source, as given.

@@ -97,6 +97,7 @@ mod invocation;
 mod joblog;
 mod jobs;
 mod limits;
+mod long_names;
 mod node;
 mod output;
 mod parset;

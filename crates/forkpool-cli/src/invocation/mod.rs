@@ -117,10 +117,9 @@ pub(crate) enum ParseError {
 /// no option file and no `$PARALLEL`, the command line is parsed once and
 /// that is all: a few `stat`s are the whole cost.
 pub(crate) fn parse(args: Vec<OsString>) -> Result<Flags, ParseError> {
-    use clap::CommandFactory;
     // Built once for every parse below: building it is most of what a
     // parse costs (~0.15 ms each).
-    let mut command = Flags::command();
+    let mut command = crate::flags::command();
     let flags = Flags::parse_args_with(&mut command, args.clone()).map_err(ParseError::Clap)?;
     if flags.invocation.plain {
         return Ok(flags);
@@ -254,8 +253,7 @@ mod tests {
 
     #[test]
     fn words_split_into_options_and_the_command() {
-        use clap::CommandFactory;
-        let command = Flags::command();
+        let command = crate::flags::command();
         let split = |argv0, words| split(&command, argv0, words);
         let argv0 = OsString::from("parallel");
         let words = os(&["-j2", "--tag", "nice", "-n", "5"]);

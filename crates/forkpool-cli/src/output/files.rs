@@ -145,23 +145,50 @@ impl Files {
 
 /// `--files`: one job's standard output, kept in a file of its own
 /// (compressed with `--compress`) whose name is printed when it ends.
+///
+/// While the job runs the file has no name: it is made with `O_TMPFILE`
+/// and linked into the temporary directory as `parXXXXX.par` only when
+/// the job ends ([`OutFile::finish`]), so a run that is killed, even by
+/// `SIGKILL`, leaves no half-written file of a running job behind. (GNU
+/// parallel names the file when the job starts, and such files stay.)
+/// Where the file system has no `O_TMPFILE`, the file is named at once,
+/// as GNU's.
 #[derive(Debug)]
 pub(crate) struct OutFile {
-    pub(crate) path: PathBuf,
+    /// Its name: `None` until it is linked.
+    path: Option<PathBuf>,
+    dir: PathBuf,
     file: File,
     packing: Option<Packing>,
 }
 
 impl OutFile {
-    /// A new `parXXXXX.par` in the temporary directory.
+    /// A new file for the job's output, in the temporary directory.
     pub(crate) fn create(files: &Files) -> io::Result<OutFile> {
-        let (file, path) = create_fresh(&files.tmpdir, "par", ".par")?;
+        let dir = files.tmpdir.clone();
+        let (file, path) = match unnamed(&dir) {
+            Some(file) => (file, None),
+            None => {
+                let (file, path) = create_fresh(&dir, "par", ".par")?;
+                (file, Some(path))
+            }
+        };
         let packing = files
             .compression
             .as_ref()
             .map(|c| c.start(file.try_clone()?))
             .transpose()?;
-        Ok(OutFile { path, file, packing })
+        Ok(OutFile {
+            path,
+            dir,
+            file,
+            packing,
+        })
+    }
+
+    /// Its name (once [`finish`](Self::finish) has given it one).
+    pub(crate) fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
     }
 
     /// Keeps more of the job's output.
@@ -176,18 +203,54 @@ impl OutFile {
         }
     }
 
-    /// The job ended: the compressor (if any) finishes. Returns the size
-    /// of the file, which the joblog counts as the bytes received.
+    /// The job ended: the compressor (if any) finishes, and the file gets
+    /// its name. Returns the size of the file, which the joblog counts as
+    /// the bytes received.
     pub(crate) fn finish(&mut self) -> io::Result<u64> {
         if let Some(packing) = &mut self.packing {
             packing.finish()?;
+        }
+        if self.path.is_none() {
+            self.path = Some(link_fresh(&self.file, &self.dir, "par", ".par")?);
         }
         Ok(self.file.metadata()?.len())
     }
 
     /// Throws the file away (a job that will run again).
     pub(crate) fn remove(self) {
-        let _ = std::fs::remove_file(&self.path);
+        if let Some(path) = &self.path {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// A file in `dir` without a name (`O_TMPFILE`), readable by its owner
+/// only; `None` where the file system cannot make one.
+fn unnamed(dir: &Path) -> Option<File> {
+    use rustix::fs::{CWD, Mode, OFlags};
+    let flags = OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC;
+    rustix::fs::openat(CWD, dir, flags, Mode::from_raw_mode(0o600))
+        .ok()
+        .map(File::from)
+}
+
+/// Gives the unnamed `file` a fresh name in `dir`, as [`create_fresh`]
+/// names files.
+fn link_fresh(file: &File, dir: &Path, prefix: &str, suffix: &str) -> io::Result<PathBuf> {
+    use rustix::fs::{AtFlags, CWD};
+    use std::os::fd::AsRawFd;
+    // Through `/proc`: linking the descriptor itself (`AT_EMPTY_PATH`)
+    // needs a privilege (CAP_DAC_READ_SEARCH) that users lack.
+    let by_proc = format!("/proc/self/fd/{}", file.as_raw_fd());
+    loop {
+        let path = fresh_name(dir, prefix, suffix);
+        let linked = rustix::fs::linkat(file, "", CWD, &path, AtFlags::EMPTY_PATH)
+            .or_else(|_| rustix::fs::linkat(CWD, by_proc.as_str(), CWD, &path, AtFlags::SYMLINK_FOLLOW));
+        match linked {
+            Ok(()) => return Ok(path),
+            Err(rustix::io::Errno::EXIST) => {}
+            Err(e) => return Err(e.into()),
+        }
     }
 }
 

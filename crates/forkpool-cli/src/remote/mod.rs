@@ -73,7 +73,12 @@ pub(crate) struct RemoteFlags {
     )]
     pub(crate) sshdelay: Option<String>,
     /// Check every host's login first; leave out those that fail.
-    #[arg(long = "filter-hosts", visible_alias = "filterhosts", help_heading = "Remote")]
+    #[arg(
+        long = "filter-hosts",
+        visible_alias = "filterhosts",
+        alias = "filter-host",
+        help_heading = "Remote"
+    )]
     pub(crate) filter_hosts: bool,
     /// Share ssh connections with ControlMaster even when the ssh command is not plain OpenSSH.
     #[arg(short = 'M', long = "controlmaster", help_heading = "Remote")]
@@ -91,6 +96,7 @@ pub(crate) struct RemoteFlags {
     #[arg(
         long = "transferfile",
         visible_alias = "tf",
+        aliases = ["transfer-file", "transfer-files", "transferfiles"],
         value_name = "FILE",
         help_heading = "Remote",
         allow_hyphen_values = true
@@ -127,6 +133,7 @@ pub(crate) struct RemoteFlags {
     /// Options for rsync [default: $PARALLEL_RSYNC_OPTS, else -rlDzR].
     #[arg(
         long = "rsync-opts",
+        alias = "rsyncopts",
         value_name = "OPTIONS",
         help_heading = "Remote",
         allow_hyphen_values = true
@@ -259,7 +266,7 @@ impl RemoteFlags {
             .map(|f| LoginFile::resolve(f))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| e.0)?;
-        let logins = login::collect(&self.sshlogin, &files).map_err(|e| e.0)?;
+        let mut logins = login::collect(&self.sshlogin, &files).map_err(|e| e.0)?;
         if (!self.sshlogin.is_empty() || !files.is_empty()) && logins.is_empty() {
             return Err("No sshlogins to run on.".to_owned());
         }
@@ -315,8 +322,11 @@ impl RemoteFlags {
         if workdir == Some(Workdir::Fresh) && basefiles.iter().any(|b| !b.starts_with(b"/")) {
             return Err("Work dir '...' will not work with relative basefiles.".to_owned());
         }
-        if on_all.is_some() && logins.is_empty() {
-            return Err("--onall and --nonall need --sshlogin or --sshloginfile.".to_owned());
+        if on_all.is_some() && logins.is_empty() && !self.slurm {
+            // As in GNU parallel: with no sshlogin, every host is this one.
+            if let Ok(login::Entry::Login(here)) = login::Login::parse(":") {
+                logins.push(here);
+            }
         }
         let slurm = if self.slurm {
             if !logins.is_empty() {

@@ -20,7 +20,7 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
 use super::OnAll;
 use crate::config::{Config, Resume, Tag};
-use crate::flags::{Flags, Source, SourceArg};
+use crate::flags::{Source, SourceArg};
 use crate::replace::push_quoted;
 
 /// Options that stay with the outer run, or that the inner runs get in
@@ -171,13 +171,12 @@ fn run_inner(config: &Config, options: &[OsString]) -> Result<i32, String> {
 /// The option words the inner runs get: all as typed, in their long
 /// form, but those of the outer run.
 fn inner_options(options: &[OsString]) -> Result<Vec<OsString>, String> {
-    use clap::CommandFactory;
-    let command = Flags::command();
+    let command = crate::flags::command();
     let args: Vec<&clap::Arg> = command.get_arguments().collect();
-    let by_long = |name: &str| {
-        args.iter()
-            .copied()
-            .find(|a| a.get_long() == Some(name) || a.get_long_and_visible_aliases().is_some_and(|l| l.contains(&name)))
+    // Any spelling the command line takes (see `long_names`).
+    let by_long = |name: &str| match crate::long_names::find(&command, name) {
+        crate::long_names::Name::Option(arg) => Some(arg),
+        _ => None,
     };
     let by_short = |c: char| {
         args.iter()

@@ -48,7 +48,10 @@ impl Runner<'_> {
             if stream == Stream::Stdout
                 && let Err(e) = file.write(data)
             {
-                self.fatal(&format!("cannot write {}: {e}", file.path.display()));
+                self.fatal(&format!(
+                    "cannot write the --files output of job {}: {e}",
+                    running.job.seq
+                ));
             }
             return;
         }

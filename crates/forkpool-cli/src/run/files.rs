@@ -88,11 +88,15 @@ impl Runner<'_> {
                 let size = match file.finish() {
                     Ok(size) => Some(size),
                     Err(e) => {
-                        failure.get_or_insert(e.to_string());
+                        failure.get_or_insert(format!("cannot keep the output of job {}: {e}", running.job.seq));
                         None
                     }
                 };
-                (file.path.as_os_str().as_bytes().to_vec(), size)
+                // A file that could not be given a name has nothing to show.
+                let Some(path) = file.path() else {
+                    return (None, failure);
+                };
+                (path.as_os_str().as_bytes().to_vec(), size)
             }
             (None, Some(results)) => (results.stdout_path.as_os_str().as_bytes().to_vec(), None),
             (None, None) => return (None, failure),

@@ -64,6 +64,38 @@ fn files_keeps_each_jobs_output_in_a_file_and_prints_its_name() {
 }
 
 #[test]
+fn a_killed_run_leaves_no_files_of_its_running_jobs() {
+    // A --files file gets its name when its job ends: until then it has
+    // none, so SIGKILL leaves nothing half-written behind.
+    let d = Dir::new();
+    let tmp = d.s("");
+    let mut child = spawn_piped(&[
+        "--tmpdir",
+        &tmp,
+        "--files",
+        "seq 1000; touch $TMPDIR/started{}; sleep 100",
+        ":::",
+        "1",
+        "2",
+    ]);
+    let started = || ["started1", "started2"].iter().all(|f| d.path(f).exists());
+    assert!(wait_for(Duration::from_secs(30), started), "the jobs did not start");
+    let entries = || -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(d.path(""))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.starts_with("started"))
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(entries(), Vec::<String>::new(), "no file is named while its job runs");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(entries(), Vec::<String>::new());
+}
+
+#[test]
 fn files_with_results_names_the_results_file() {
     let d = Dir::new();
     let res = d.s("res");

@@ -33,3 +33,33 @@ pub(crate) fn same_as_gnu(args: &[&str], stdin: &[u8]) -> Run {
     );
     ours
 }
+
+#[test]
+fn onall_and_nonall_without_sshlogins_run_here_as_in_gnu_parallel() {
+    // GNU parallel's "every host" is this machine when no -S is given.
+    same_as_gnu(&["--onall", "--tag", "-k", "echo", ":::", "a", "b"], b"");
+    same_as_gnu(&["--nonall", "--tag", "echo", "x"], b"");
+    same_as_gnu(&["--onall", "-k", "echo"], b"a\nb\n");
+    // The options the inner run gets may be abbreviated, as on the command line.
+    same_as_gnu(&["--onall", "--keep-ord", "--linebuffer", "echo", ":::", "a", "b"], b"");
+}
+
+#[test]
+fn tagstrings_take_gnu_parallels_escapes() {
+    // The example from `man parallel_examples`: a colour per job.
+    let r = same_as_gnu(
+        &[
+            "-k",
+            "--tagstring",
+            r"\033[30;3{=$_=++$::color%8=}m",
+            "seq",
+            "{}",
+            ":::",
+            "1",
+            "2",
+        ],
+        b"",
+    );
+    assert!(r.stdout.starts_with("\x1b[30;31m\t1\n"), "{:?}", r.stdout);
+    same_as_gnu(&["-k", "--tagstring", r"a\tb\nc\0d\q", "echo", ":::", "x"], b"");
+}

@@ -398,3 +398,91 @@ fn errors_and_warnings_are_worded_as_gnu_parallels() {
     assert_eq!(r.code, 255);
     assert!(r.stderr.contains("Unknown option: no-such-option"), "{}", r.stderr);
 }
+
+#[test]
+fn long_options_may_be_abbreviated_and_in_any_case_as_with_getopt_long() {
+    let h = home();
+    let d = Dir::new();
+    let five = d.file("five", "1\n2\n3\n4\n5\n");
+    let cases: &[&[&str]] = &[
+        // Unique prefixes, any case, GNU's other spellings, `--name=value`.
+        &["--keep-ord", "-j2", "echo", ":::", "b", "a"],
+        &["--Keep-Order", "-j2", "echo", ":::", "b", "a"],
+        &["--dry", "echo", ":::", "a"],
+        &["--tagstr=T", "--tag", "echo", ":::", "a"],
+        &["--tag-string", "T", "--tag", "echo", ":::", "a"],
+        &["--halt-on", "now,fail=1", "-j1", "exit", ":::", "0", "3", "0"],
+        &["--argfile", &five, "-k", "echo"],
+        &["--maxargs", "2", "-k", "echo", ":::", "1", "2", "3"],
+        &[
+            "--maxprocs",
+            "1",
+            "--maxreplaceargs",
+            "2",
+            "echo",
+            "{2}{1}",
+            ":::",
+            "a",
+            "b",
+        ],
+        &["--col-sep", ",", "echo", "{2}", ":::", "a,b"],
+        &["--linebuffer", "echo", ":::", "a"],
+        &["--line-buffered", "echo", ":::", "a"],
+        // A value that looks like an abbreviated option is still a value.
+        &["--tagstring", "--dry", "--tag", "echo", ":::", "a"],
+        // An abbreviation that takes a value takes the next word.
+        &["--colse", ",", "-k", "echo", "{2}", ":::", "a,b", "c,d"],
+    ];
+    for args in cases {
+        same_as_gnu(h.0.path(), args, |_| {});
+    }
+    // Ambiguous: GNU's words (it prints its usage after them, on standard
+    // output; we print the one line, as for an unknown option), and 255
+    // before any job.
+    for args in [&["--jo", "x", "echo", ":::", "a"][..], &["--re", "echo", ":::", "a"]] {
+        let ours = output(forkpool_in(h.0.path(), args));
+        let theirs = output(gnu_in(h.0.path(), args));
+        assert_eq!((ours.code, theirs.code), (255, 255), "{args:?}");
+        assert_eq!(ours.stdout, "");
+        let gnu_line = theirs.stderr.lines().next().unwrap_or_default();
+        assert_eq!(ours.stderr, format!("forkpool: Error: {gnu_line}\n"));
+    }
+    let r = output(forkpool_in(h.0.path(), &["--jo", "x", "echo", ":::", "a"]));
+    assert_eq!(r.stderr, "forkpool: Error: Option jo is ambiguous (joblog, jobs)\n");
+    // In $PARALLEL too.
+    same_as_gnu(h.0.path(), &["echo", ":::", "b", "a"], |c| {
+        c.env("PARALLEL", "--keep-ord -j2");
+    });
+}
+
+#[test]
+fn an_option_that_must_have_a_value_takes_the_next_word_whatever_it_looks_like() {
+    let h = home();
+    // As Getopt::Long: the value of --tagstring is `--tag`, of --joblog
+    // `-k` (a file of that name).
+    let r = same_as_gnu(
+        h.0.path(),
+        &["--tagstring", "--tag", "--tag", "echo", ":::", "a"],
+        |_| {},
+    );
+    assert_eq!(r.stdout, "--tag\ta\n");
+    let d = Dir::new();
+    let r = same_as_gnu(h.0.path(), &["--joblog", "-k", "echo", ":::", "a"], |c| {
+        c.current_dir(d.0.path());
+    });
+    assert_eq!(r.stdout, "a\n");
+    assert!(d.path("-k").exists());
+    // A negative number is the option's value, not an unknown option `-1`:
+    // a one-line error that names it (GNU parallel runs these silently or
+    // trips over them later; see the README).
+    for option in ["--delay", "--timeout", "--retries", "-n", "--memfree"] {
+        let r = output(forkpool_in(h.0.path(), &[option, "-1", "echo", ":::", "a"]));
+        assert_eq!((r.stdout.as_str(), r.code), ("", 255), "{option}");
+        assert!(
+            r.stderr.contains(option) && r.stderr.contains("-1"),
+            "{option}: {}",
+            r.stderr
+        );
+        assert!(!r.stderr.contains("Unknown option"), "{option}: {}", r.stderr);
+    }
+}

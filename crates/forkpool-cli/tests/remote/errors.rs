@@ -41,7 +41,6 @@ fn unreadable_sshlogin_files_are_refused() {
 fn other_bad_remote_options_are_refused() {
     one_line_error(&["-S", "h1", "--sshdelay", "soon", "echo", ":::", "1"], "--sshdelay");
     one_line_error(&["--slurm", "-S", "h1", "echo", ":::", "1"], "--slurm");
-    one_line_error(&["--onall", "echo", ":::", "1"], "--onall and --nonall need --sshlogin");
     one_line_error(
         &["-S", "h1", "--wd", "...", "--bf", "relative", "echo", ":::", "1"],
         "Work dir '...'",

@@ -1,0 +1,111 @@
+//! Long option names as GNU parallel reads them.
+//!
+//! GNU parallel parses its options with Perl's `Getopt::Long`, which takes
+//! a long option's name without regard to case and accepts any prefix of
+//! it that names one option only: `--keep-ord`, `--dry` and `--Keep-Order`
+//! all work there, and `--re` is an error that lists what it could mean
+//! (`--recend`, `--results`, `--retries`...). A prefix shared by several
+//! names of one option (`--resul`: `--result`, `--results`) is not
+//! ambiguous. Scripts written against GNU parallel use such spellings, so
+//! before clap sees the command line, every long option word in it is
+//! spelled out in full ([`find`]), and clap itself matches names exactly.
+
+use clap::{Arg, Command};
+
+/// What a long option's name, as typed, names.
+#[derive(Debug)]
+pub(crate) enum Name<'c> {
+    /// One option.
+    Option(&'c Arg),
+    /// A prefix of names of several options: GNU's message, which lists
+    /// every name it matches.
+    Ambiguous(String),
+    /// Nothing.
+    Unknown,
+}
+
+/// Finds the option `typed` (without its leading `--`) names: an exact
+/// name or alias first, then one that differs only in case, then the
+/// options whose names start with it, in either case.
+pub(crate) fn find<'c>(command: &'c Command, typed: &str) -> Name<'c> {
+    let names = || {
+        command.get_arguments().flat_map(|arg| {
+            arg.get_long()
+                .into_iter()
+                .chain(arg.get_all_aliases().unwrap_or_default())
+                .map(move |name| (name, arg))
+        })
+    };
+    if let Some((_, arg)) = names().find(|(name, _)| *name == typed) {
+        return Name::Option(arg);
+    }
+    let lower = typed.to_ascii_lowercase();
+    if let Some((_, arg)) = names().find(|(name, _)| name.eq_ignore_ascii_case(typed)) {
+        return Name::Option(arg);
+    }
+    let mut matching: Vec<(&str, &Arg)> = names()
+        .filter(|(name, _)| name.to_ascii_lowercase().starts_with(&lower))
+        .collect();
+    let Some(&(_, first)) = matching.first() else {
+        return Name::Unknown;
+    };
+    if matching.iter().all(|(_, arg)| arg.get_id() == first.get_id()) {
+        return Name::Option(first);
+    }
+    matching.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    matching.dedup_by(|a, b| a.0 == b.0);
+    let list: Vec<&str> = matching.iter().map(|(name, _)| *name).collect();
+    Name::Ambiguous(format!("Option {typed} is ambiguous ({})", list.join(", ")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Name, find};
+    use clap::{Arg, ArgAction, Command};
+
+    fn command() -> Command {
+        Command::new("t")
+            .arg(
+                Arg::new("keep")
+                    .long("keep-order")
+                    .alias("keeporder")
+                    .action(ArgAction::SetTrue),
+            )
+            .arg(Arg::new("results").long("results").aliases(["result", "res"]))
+            .arg(Arg::new("resume").long("resume").action(ArgAction::SetTrue))
+            .arg(Arg::new("dry").long("dry-run").action(ArgAction::SetTrue))
+    }
+
+    fn id(name: Name<'_>) -> Option<String> {
+        match name {
+            Name::Option(arg) => Some(arg.get_id().to_string()),
+            Name::Ambiguous(m) => Some(m),
+            Name::Unknown => None,
+        }
+    }
+
+    #[test]
+    fn names_are_found_exactly_in_any_case_and_by_a_prefix_of_one_option() {
+        let c = command();
+        assert_eq!(id(find(&c, "keep-order")).as_deref(), Some("keep"));
+        assert_eq!(id(find(&c, "keeporder")).as_deref(), Some("keep"));
+        assert_eq!(id(find(&c, "Keep-Order")).as_deref(), Some("keep"));
+        assert_eq!(id(find(&c, "keep-o")).as_deref(), Some("keep"));
+        assert_eq!(id(find(&c, "dry")).as_deref(), Some("dry"));
+        assert_eq!(id(find(&c, "DRY")).as_deref(), Some("dry"));
+        // Every name it starts is one option's.
+        assert_eq!(id(find(&c, "resul")).as_deref(), Some("results"));
+        // An exact name wins over the longer names it starts.
+        assert_eq!(id(find(&c, "res")).as_deref(), Some("results"));
+        assert_eq!(id(find(&c, "nosuch")), None);
+    }
+
+    #[test]
+    fn a_prefix_of_several_options_names_them_all_as_gnu_does() {
+        let c = command();
+        assert_eq!(
+            id(find(&c, "re")).as_deref(),
+            Some("Option re is ambiguous (res, result, results, resume)")
+        );
+    }
+}
