@@ -1160,6 +1160,17 @@ fn signal(pid: u32, sig: i32) {
     }
 }
 
+/// Runs `cmd` with no input, and its output collected.
+fn output_of(cmd: &mut Command) -> Run {
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    finish(child)
+}
+
 fn finish(child: std::process::Child) -> Run {
     let out = child.wait_with_output().unwrap();
     Run {

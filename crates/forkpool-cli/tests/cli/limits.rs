@@ -5,13 +5,24 @@ use super::*;
 
 /// `forkpool ARGS` run by `sh -c 'ulimit -n FDS; exec forkpool ARGS'`.
 fn run_with_fd_limit(fds: u32, args: &[&str], stdin: &[u8]) -> Run {
-    let mut script = format!("ulimit -n {fds}; exec '{}'", env!("CARGO_BIN_EXE_forkpool"));
+    under_fd_limit(&format!("'{}'", env!("CARGO_BIN_EXE_forkpool")), fds, args, stdin)
+}
+
+/// `parallel ARGS` under `ulimit -n FDS`, as [`run_with_fd_limit`] runs
+/// forkpool.
+fn gnu_with_fd_limit(fds: u32, args: &[&str], stdin: &[u8]) -> Run {
+    under_fd_limit("parallel --will-cite", fds, args, stdin)
+}
+
+/// `sh -c 'ulimit -n FDS; exec PROGRAM ARGS'` (`PROGRAM` as shell words).
+fn under_fd_limit(program: &str, fds: u32, args: &[&str], stdin: &[u8]) -> Run {
+    let mut script = format!("ulimit -n {fds}; exec {program}");
     for arg in args {
         script.push_str(" '");
         script.push_str(&arg.replace('\'', "'\"'\"'"));
         script.push('\'');
     }
-    let mut child = Command::new("/bin/sh")
+    let child = Command::new("/bin/sh")
         .args(["-c", &script])
         .env("PARALLEL_SHELL", "/bin/bash")
         .stdin(Stdio::piped())
@@ -19,8 +30,7 @@ fn run_with_fd_limit(fds: u32, args: &[&str], stdin: &[u8]) -> Run {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
-    finish(child)
+    feed(child, stdin)
 }
 
 #[test]
@@ -328,26 +338,6 @@ fn the_file_handle_bound_is_gnu_parallels_number() {
     );
 }
 
-/// `parallel ARGS` under `ulimit -n FDS`, as [`run_with_fd_limit`] runs
-/// forkpool.
-fn gnu_with_fd_limit(fds: u32, args: &[&str], stdin: &[u8]) -> Run {
-    let mut script = format!("ulimit -n {fds}; exec parallel --will-cite");
-    for arg in args {
-        script.push_str(" '");
-        script.push_str(&arg.replace('\'', "'\"'\"'"));
-        script.push('\'');
-    }
-    let child = Command::new("/bin/sh")
-        .args(["-c", &script])
-        .env("PARALLEL_SHELL", "/bin/bash")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    feed(child, stdin)
-}
-
 #[test]
 fn j0_says_its_file_handle_bound_before_any_job_whatever_the_jobs_print() {
     // The jobs print nothing: the warning comes anyway, before the first
@@ -454,20 +444,16 @@ impl OwnUser {
         } else {
             program.to_owned()
         };
-        let child = Command::new("/bin/bash")
-            .args(["-c", &format!("ulimit -u {processes} && exec \"$@\""), "bash", &program])
-            .args(args)
-            .uid(self.uid)
-            .gid(self.uid)
-            .current_dir(self.dir.0.path())
-            .env("HOME", self.dir.0.path())
-            .env("PARALLEL_SHELL", "/bin/bash")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        finish(child)
+        output_of(
+            Command::new("/bin/bash")
+                .args(["-c", &format!("ulimit -u {processes} && exec \"$@\""), "bash", &program])
+                .args(args)
+                .uid(self.uid)
+                .gid(self.uid)
+                .current_dir(self.dir.0.path())
+                .env("HOME", self.dir.0.path())
+                .env("PARALLEL_SHELL", "/bin/bash"),
+        )
     }
 }
 

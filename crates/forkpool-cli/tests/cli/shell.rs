@@ -10,19 +10,12 @@ fn run_in(program: &str, dir: &Path, shell: &str, path: &str, args: &[&str]) -> 
     if program == "parallel" {
         cmd.arg("--will-cite");
     }
-    let out = cmd
-        .args(args)
-        .current_dir(dir)
-        .env("PARALLEL_SHELL", shell)
-        .env("PATH", path)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    Run {
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        code: out.status.code().unwrap_or(-1),
-    }
+    output_of(
+        cmd.args(args)
+            .current_dir(dir)
+            .env("PARALLEL_SHELL", shell)
+            .env("PATH", path),
+    )
 }
 
 /// `/usr/bin` and `/bin`, where `parallel`, `perl` and the shells are.
