@@ -15,8 +15,9 @@
 //!   ours is the lower;
 //! - processes: GNU parallel forks 2 spare processes, then one per job
 //!   until a fork fails, that one counted too: the processes left less
-//!   one. We have one process more than it (the guardian, started after
-//!   this count), so we keep one more.
+//!   one. So do we; the spare one is our guardian's (started after this
+//!   count), so that simple jobs all fit, and the first that does not (a
+//!   job's own children took its room) lowers the bound, as with GNU.
 
 use std::fs;
 
@@ -74,9 +75,10 @@ pub(crate) struct Bound {
 /// handles is tried again then.)
 const FD_RESERVE: usize = 10;
 
-/// Processes kept for everything else (a `--limit` command, a shell the
-/// job starts...).
-const PROCESS_RESERVE: usize = 2;
+/// Processes kept: GNU parallel's one, which our guardian takes. (A job
+/// that starts processes of its own, a `--limit` command... may then find
+/// none: a spawn that finds none lowers the bound, as in GNU parallel.)
+const PROCESS_RESERVE: usize = 1;
 
 impl Bound {
     /// Nothing holds jobs back short of [`forkpool::command::MAX_RUNNING`].
