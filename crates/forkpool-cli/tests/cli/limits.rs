@@ -540,3 +540,58 @@ fn the_process_bound_at_the_start_is_gnu_parallels() {
         theirs.stderr
     );
 }
+
+#[test]
+fn with_one_job_at_once_and_no_process_left_the_run_ends_as_gnu_parallels() {
+    // One job at a time; while the first runs, processes of the same user
+    // (started beside the limit, which binds only what the run starts)
+    // take the last ones: the second job cannot start, and there is no
+    // bound left to lower. GNU parallel's error, and 255, once the first
+    // job has ended.
+    let Some(user) = OwnUser::new() else { return };
+    let mut outcomes = Vec::new();
+    for program in ["forkpool", "parallel"] {
+        let started = user.dir.path(&format!("started-{program}"));
+        let job = format!("touch {}; echo {{}}; exec sleep 2", started.display());
+        let mut args = vec!["-j1", &job, ":::", "1", "2"];
+        if program == "parallel" {
+            args.insert(0, "--will-cite");
+        }
+        let user_ref = &user;
+        let (r, hogs) = std::thread::scope(|scope| {
+            let run = scope.spawn(move || user_ref.run(4, program, &args));
+            assert!(
+                wait_for(Duration::from_secs(20), || started.exists()),
+                "{program}: the first job never started"
+            );
+            // Our guardian is one process GNU parallel does not have.
+            let others = if program == "forkpool" { 2 } else { 3 };
+            let hogs: Vec<std::process::Child> = (0..others)
+                .map(|_| {
+                    use std::os::unix::process::CommandExt;
+                    Command::new("sleep")
+                        .arg("30")
+                        .uid(user.uid)
+                        .gid(user.uid)
+                        .spawn()
+                        .unwrap()
+                })
+                .collect();
+            (run.join().unwrap(), hogs)
+        });
+        for mut hog in hogs {
+            let _ = hog.kill();
+            let _ = hog.wait();
+        }
+        assert!(
+            r.stderr.contains(&format!(
+                "{program}: Error: No more processes: cannot run a single job. Something is wrong at 2.\n"
+            )),
+            "{program}: {}",
+            r.stderr
+        );
+        outcomes.push((r.stdout, r.code));
+    }
+    assert_eq!(outcomes[0], ("1\n".to_owned(), 255));
+    assert_eq!(outcomes[0], outcomes[1], "forkpool, then GNU parallel");
+}
