@@ -406,24 +406,28 @@ impl OwnUser {
             return None;
         }
         // A uid no process has: no passwd entry is needed to run as it.
-        let uid = loop {
-            let uid =
-                47_000 + (std::process::id() % 1000) * 8 + NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 8;
-            let busy = std::fs::read_dir("/proc").unwrap().flatten().any(|p| {
-                std::fs::read_to_string(p.path().join("status")).is_ok_and(|s| {
-                    s.lines()
-                        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some(&uid.to_string()))
+        let uid = (0..64)
+            .map(|_| {
+                let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                47_000 + (std::process::id() % 1000) * 16 + n % 16
+            })
+            .find(|uid| {
+                let uid = uid.to_string();
+                !std::fs::read_dir("/proc").unwrap().flatten().any(|p| {
+                    std::fs::read_to_string(p.path().join("status")).is_ok_and(|s| {
+                        s.lines()
+                            .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some(&uid))
+                    })
                 })
-            });
-            if !busy {
-                break uid;
-            }
-        };
+            })
+            .expect("a uid that no process has");
         let dir = Dir::new();
         std::os::unix::fs::chown(dir.0.path(), Some(uid), Some(uid)).unwrap();
         // The binary where that user can run it (ours may be under /root).
         let forkpool = dir.path("forkpool");
-        std::fs::copy(env!("CARGO_BIN_EXE_forkpool"), &forkpool).unwrap();
+        std::fs::hard_link(env!("CARGO_BIN_EXE_forkpool"), &forkpool)
+            .or_else(|_| std::fs::copy(env!("CARGO_BIN_EXE_forkpool"), &forkpool).map(drop))
+            .unwrap();
         Some(OwnUser { uid, dir })
     }
 
