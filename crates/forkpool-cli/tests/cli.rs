@@ -98,6 +98,22 @@ fn is_dead(pid: u32) -> bool {
     }
 }
 
+/// The children of `pid` (every thread's, zombies included).
+fn children_of(pid: u32) -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("children")).ok())
+        .flat_map(|list| {
+            list.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .collect()
+}
+
 fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
@@ -1567,6 +1583,8 @@ mod pipe_gnu;
 // exit), sem, and GNU parallel's companion programs on top of forkpool.
 #[path = "cli/companions.rs"]
 mod companions;
+#[path = "cli/guardian.rs"]
+mod guardian;
 #[path = "cli/invocation.rs"]
 mod invocation;
 #[path = "cli/sem.rs"]

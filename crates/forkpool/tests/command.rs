@@ -255,38 +255,95 @@ fn termseq_parsing() {
 
 #[test]
 fn a_killed_supervisor_leaves_no_job_behind() {
-    // A helper process runs a supervisor with a job that spawns a child of
-    // its own; we SIGKILL the helper and check the guardian stopped both.
+    // A job that spawns a child of its own; we SIGKILL the helper and
+    // check the guardian stopped both.
+    killed_supervisor_scenario(false, 0);
+}
+
+#[test]
+fn a_supervisor_whose_guardian_was_killed_still_leaves_no_job_behind() {
+    // Killed three times: the later ones within the back-off.
+    killed_supervisor_scenario(false, 3);
+}
+
+#[test]
+fn a_nested_supervisors_executed_guardian_is_replaced_when_killed() {
+    // Where we carry another owner's marker, the guardian is the program
+    // executed again: killed, it is executed again.
+    killed_supervisor_scenario(true, 1);
+}
+
+/// Runs `supervisor_helper` (`nested`: with another owner's marker),
+/// kills its guardian `guardian_kills` times (each time waiting until the
+/// helper has started another), then kills the helper, and checks that
+/// its job and the job's child still go.
+fn killed_supervisor_scenario(nested: bool, guardian_kills: usize) {
     let marker = temp_path("orphans");
-    let mut helper = std::process::Command::new(std::env::current_exe().unwrap())
+    let pids_file = marker.with_extension("pids");
+    let mut helper = std::process::Command::new(std::env::current_exe().unwrap());
+    helper
         .args(["--exact", "supervisor_helper", "--ignored", "--test-threads=1"])
         .env("FORKPOOL_TEST_SUPERVISOR", &marker)
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let pids_file = marker.with_extension("pids");
-    assert!(wait_for(Duration::from_secs(10), || std::fs::read_to_string(
-        &pids_file
-    )
-    .is_ok_and(|s| s.lines().count() >= 2)));
+        .stdout(std::process::Stdio::null());
+    if nested {
+        helper.env("FORKPOOL_SUPERVISOR", "1");
+    }
+    let mut helper = helper.spawn().unwrap();
+    let started = wait_for(Duration::from_secs(30), || {
+        std::fs::read_to_string(&pids_file).is_ok_and(|s| s.lines().count() >= 2)
+    });
     let pids: Vec<u32> = std::fs::read_to_string(&pids_file)
-        .unwrap()
+        .unwrap_or_default()
         .lines()
-        .map(|l| l.trim().parse().unwrap())
+        .filter_map(|l| l.trim().parse().ok())
         .collect();
-    assert!(pids.iter().all(|p| !is_dead(*p)));
+    std::fs::remove_file(&pids_file).ok();
+    let _leftovers = common::Leftovers(pids.iter().copied().chain([helper.id()]).collect());
+    assert!(started, "the job did not start: {pids:?}");
+    let mut guardians = Vec::new();
+    let mut guardian = None;
+    for _ in 0..guardian_kills {
+        guardian = Some(common::kill_guardian_and_wait_for_another(helper.id(), &mut guardians));
+    }
+    assert!(pids.iter().all(|p| !is_dead(*p)), "{pids:?}");
     kill(helper.id(), libc::SIGKILL);
     helper.wait().unwrap();
     let start = Instant::now();
     assert!(
-        wait_for(Duration::from_secs(5), || pids.iter().all(|p| is_dead(*p))),
-        "jobs survived their supervisor: {:?}",
+        wait_for(Duration::from_secs(30), || pids.iter().all(|p| is_dead(*p))),
+        "jobs survived their supervisor (its guardians {guardians:?} killed before it): {:?}",
         pids.iter()
             .map(|p| (p, common::proc_state(*p), common::parent_of(*p)))
             .collect::<Vec<_>>()
     );
     eprintln!("jobs stopped {:?} after the supervisor was killed", start.elapsed());
-    std::fs::remove_file(&pids_file).ok();
+    if let Some(guardian) = guardian {
+        assert!(
+            wait_for(Duration::from_secs(30), || is_dead(guardian)),
+            "the last guardian outlived its work"
+        );
+    }
+}
+
+#[test]
+#[ignore = "run by killed_supervisor_scenario"]
+fn supervisor_helper() {
+    let Some(marker) = std::env::var_os("FORKPOOL_TEST_SUPERVISOR") else {
+        return;
+    };
+    let pids_file = std::path::PathBuf::from(marker).with_extension("pids");
+    let mut sup = Supervisor::new().unwrap();
+    let script = format!(
+        "sleep 1000 & echo $! >> {f}; echo $$ >> {f}; wait",
+        f = pids_file.display()
+    );
+    sup.spawn(&sh(&script)).unwrap();
+    // The supervisor notices its guardian's death in `wait`.
+    let mut events = Vec::new();
+    loop {
+        sup.wait(None, &mut events).unwrap();
+        events.clear();
+    }
 }
 
 #[test]
@@ -309,22 +366,6 @@ fn the_guardian_keeps_none_of_our_descriptors() {
         "no end of the pipe while the guardian runs: {got:?}"
     );
     drop(sup);
-}
-
-#[test]
-#[ignore = "run by a_killed_supervisor_leaves_no_job_behind"]
-fn supervisor_helper() {
-    let Some(marker) = std::env::var_os("FORKPOOL_TEST_SUPERVISOR") else {
-        return;
-    };
-    let pids_file = std::path::PathBuf::from(marker).with_extension("pids");
-    let mut sup = Supervisor::new().unwrap();
-    let script = format!(
-        "sleep 1000 & echo $! >> {f}; echo $$ >> {f}; wait",
-        f = pids_file.display()
-    );
-    sup.spawn(&sh(&script)).unwrap();
-    std::thread::sleep(Duration::from_secs(1000));
 }
 
 #[test]

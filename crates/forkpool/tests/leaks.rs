@@ -12,7 +12,10 @@ use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use common::{children_of, is_dead, kill, open_fds, read_pid, start_client_helper, temp_path, wait_for};
+use common::{
+    Leftovers, children_of, is_dead, kill, kill_guardian_and_wait_for_another, open_fds, read_pid, start_client_helper,
+    temp_path, wait_for,
+};
 use forkpool::{Pool, StartMethod, TaskError, TaskOutput};
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -227,24 +230,38 @@ fn a_failed_build_leaves_nothing_behind() {
 
 #[test]
 fn a_killed_client_takes_its_zygote_workers_and_their_children_with_it() {
-    killed_client_scenario("zygote", 3);
+    killed_client_scenario("zygote", 3, 0);
 }
 
 #[test]
 fn a_killed_exec_client_takes_its_workers_and_their_children_with_it() {
-    killed_client_scenario("exec", 2);
+    killed_client_scenario("exec", 2, 0);
 }
 
 #[test]
 fn a_killed_client_takes_what_a_tasks_own_command_supervisor_started() {
     // Two guardians, one inside the other's world: the outer one must not
     // stop the inner one before it has stopped its jobs.
-    killed_client_scenario("exec-nested", 2);
+    killed_client_scenario("exec-nested", 2, 0);
 }
 
-/// Runs `client_helper` with start method `start`, kills it, and checks
-/// that its `processes` (zygote and workers) and a task's child all exit.
-fn killed_client_scenario(start: &str, processes: usize) {
+#[test]
+fn a_killed_exec_clients_new_guardian_takes_its_workers_children() {
+    // Its guardian killed first, the client starts another, which stops
+    // what the task started when the client is killed in turn.
+    killed_client_scenario("exec", 2, 1);
+}
+
+#[test]
+fn a_killed_exec_clients_guardian_killed_again_and_again_is_replaced_each_time() {
+    killed_client_scenario("exec", 2, 4);
+}
+
+/// Runs `client_helper` with start method `start`, kills its guardian
+/// `guardian_kills` times (each time waiting until the client has started
+/// another), then kills the client, and checks that its `processes`
+/// (zygote and workers) and a task's child all exit.
+fn killed_client_scenario(start: &str, processes: usize, guardian_kills: usize) {
     let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let marker = temp_path("grandchild");
     let (mut client, pids) = start_client_helper(
@@ -255,23 +272,38 @@ fn killed_client_scenario(start: &str, processes: usize) {
         ],
     );
     let grandchild = read_pid(&marker);
+    std::fs::remove_file(&marker).ok();
+    let everything: Vec<u32> = pids.iter().copied().chain([grandchild]).collect();
+    let _leftovers = Leftovers(everything.iter().copied().chain([client.id()]).collect());
     assert_eq!(pids.len(), processes, "{pids:?}");
-    assert!(pids.iter().chain([&grandchild]).all(|p| !is_dead(*p)));
+    assert!(everything.iter().all(|p| !is_dead(*p)));
+    let mut guardians = Vec::new();
+    let mut guardian = None;
+    for _ in 0..guardian_kills {
+        guardian = Some(kill_guardian_and_wait_for_another(client.id(), &mut guardians));
+    }
+    assert!(everything.iter().all(|p| !is_dead(*p)), "{everything:?}");
 
     kill(client.id(), libc::SIGKILL);
     let killed = Instant::now();
     client.wait().unwrap();
-    let gone = wait_for(Duration::from_secs(5), || {
-        pids.iter().chain([&grandchild]).all(|p| is_dead(*p))
-    });
+    let gone = wait_for(Duration::from_secs(30), || everything.iter().all(|p| is_dead(*p)));
     let took = killed.elapsed();
-    std::fs::remove_file(&marker).ok();
     assert!(
         gone,
-        "still running 5 s after the client was killed: {pids:?} + {grandchild}"
+        "still running 30 s after the client was killed (its guardians {guardians:?} killed before): {:?}",
+        everything.iter().filter(|p| !is_dead(**p)).collect::<Vec<_>>()
     );
     eprintln!("{start}: the pool's processes and a task's child exited {took:?} after the client was killed");
-    assert!(took < Duration::from_secs(1), "took {took:?}");
+    if guardian_kills == 0 {
+        assert!(took < Duration::from_secs(1), "took {took:?}");
+    }
+    if let Some(guardian) = guardian {
+        assert!(
+            wait_for(Duration::from_secs(30), || is_dead(guardian)),
+            "the last guardian outlived its work"
+        );
+    }
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! The `tracing` feature's events: `cargo test -p forkpool --features tracing --test tracing`.
 #![cfg(feature = "tracing")]
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -77,4 +79,20 @@ fn workers_timeouts_aborts_and_recycling_are_traced() {
     assert!(count("worker lost") >= 3, "{seen:?}");
     assert_eq!(count("worker recycled"), 1, "{seen:?}");
     assert!(count("worker started") >= 4, "{seen:?}");
+
+    // An exec pool's guardian killed: another is started, and said so.
+    let pool = Pool::builder()
+        .workers(1)
+        .start_method(forkpool::StartMethod::Exec)
+        .build()
+        .unwrap();
+    common::kill_guardian_and_wait_for_another(std::process::id(), &mut Vec::new());
+    assert!(
+        common::wait_for(Duration::from_secs(30), || count(
+            "guardian process died; started another"
+        ) == 1),
+        "{seen:?}"
+    );
+    assert_eq!(pool.submit(|x: u8| x, 7).join(), Ok(7), "the pool works on");
+    pool.shutdown();
 }

@@ -35,6 +35,12 @@ impl Runner<'_> {
                 }
             }
             Event::Signal { signal } => self.on_signal(signal),
+            // Its guardian keeps dying: the run goes on, the library keeps
+            // starting another (see `forkpool::command`).
+            Event::Unguarded { reason } => self.progress.suspend(|| {
+                warning!("{reason}; retrying. Until one runs, jobs would outlive a SIGKILL of this process.");
+            }),
+            Event::Guarded => self.progress.suspend(|| warning!("a guardian process runs again.")),
             // The input thread has news: the loop looks for jobs anyway.
             _ => {}
         }

@@ -1,27 +1,13 @@
 //! Start-up: the guardian of `forkpool` is a process sharing its memory
 //! (no second exec of the program, no copy of its memory), holds nothing
-//! of forkpool's but its own control pipe, and still stops every job and
+//! of forkpool's but its own control socket, and still stops every job and
 //! what the jobs started when forkpool is SIGKILLed, then goes itself.
 
 use std::time::Duration;
 
-use super::{Dir, assert_all_dead, is_dead, joblog_rows, pids_in, signal, start_and_wait_for_lines, wait_for};
-
-/// The children of `pid` (every thread's).
-fn children_of(pid: u32) -> Vec<u32> {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return Vec::new();
-    };
-    tasks
-        .flatten()
-        .filter_map(|task| std::fs::read_to_string(task.path().join("children")).ok())
-        .flat_map(|list| {
-            list.split_whitespace()
-                .filter_map(|p| p.parse().ok())
-                .collect::<Vec<u32>>()
-        })
-        .collect()
-}
+use super::{
+    Dir, assert_all_dead, children_of, is_dead, joblog_rows, pids_in, signal, start_and_wait_for_lines, wait_for,
+};
 
 /// The descriptors `pid` holds, each with what it points at.
 fn descriptors(pid: u32) -> Vec<(u32, String)> {
@@ -65,7 +51,7 @@ fn the_guardian_shares_forkpools_memory_and_cleans_up_after_a_killed_forkpool() 
     assert_eq!(cmdline(guardian), cmdline(forkpool.id()));
     // Nothing of forkpool's but stderr (as an exec'd guardian would have
     // it): stdin and stdout on /dev/null, then the owner's pidfd (its
-    // own) and the control pipe. The table of jobs is in the memory it
+    // own) and the control socket. The table of jobs is in the memory it
     // shares, not a descriptor.
     let fds = descriptors(guardian);
     let targets: Vec<&str> = fds.iter().map(|(_, t)| t.as_str()).collect();
@@ -73,7 +59,7 @@ fn the_guardian_shares_forkpools_memory_and_cleans_up_after_a_killed_forkpool() 
     assert_eq!(&targets[..2], ["/dev/null", "/dev/null"], "{fds:?}");
     assert_eq!(fds[2].0, 2, "{fds:?}");
     assert!(targets.contains(&"anon_inode:[pidfd]"), "{fds:?}");
-    assert!(targets[3..].iter().any(|t| t.starts_with("pipe:")), "{fds:?}");
+    assert!(targets[3..].iter().any(|t| t.starts_with("socket:")), "{fds:?}");
     // Its own process group: a Ctrl-C for forkpool's group is not for it.
     let group = |pid: u32| {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();

@@ -17,7 +17,12 @@
 //! every job, and a small guardian process (see `guardian.rs`) stops them
 //! if the supervisor's process dies without dropping it, even by
 //! `SIGKILL`. Jobs find `FORKPOOL_SUPERVISOR` (the supervisor's pid) in
-//! their environment: it is how the guardian recognises them.
+//! their environment: it is how the guardian recognises them. If the
+//! guardian itself dies (someone kills it), [`Supervisor::wait`] notices
+//! and starts another that guards the same jobs; one that keeps dying or
+//! cannot be started is retried with a growing delay, and reported once as
+//! [`Event::Unguarded`]. Until the next `wait`, the jobs are unguarded:
+//! keep calling `wait` while jobs run.
 //!
 //! ```no_run
 //! use forkpool::command::{Event, Spec, Supervisor};
@@ -208,6 +213,19 @@ pub enum Event {
     /// A [`Waker`] of this supervisor was woken (once, however many times
     /// it was woken since the last `Woken`).
     Woken,
+    /// The guardian (see the module docs) keeps dying or cannot be started
+    /// again, so for now a `SIGKILL` of this process would leave the jobs
+    /// running. The supervisor goes on starting it again, with a delay
+    /// that grows to 1 s, for as long as it runs; the jobs themselves are
+    /// not affected. Said once per lapse; [`Event::Guarded`] follows when
+    /// a guardian has run for a second again.
+    Unguarded {
+        /// Why, in words (`its guardian process cannot be started again:
+        /// Resource temporarily unavailable`).
+        reason: String,
+    },
+    /// A guardian has run for a second again after [`Event::Unguarded`].
+    Guarded,
 }
 
 /// Wakes a [`Supervisor`] blocked in [`wait`](Supervisor::wait) from
@@ -391,6 +409,7 @@ struct Job {
 }
 
 const KEY_SIGNALS: usize = 0;
+const KEY_GUARDIAN: usize = 1;
 
 fn key(id: u64, part: usize) -> usize {
     4 + id as usize * 4 + part
@@ -430,12 +449,13 @@ impl Supervisor {
     /// not reach them; set variables per job with [`Spec::env`]).
     pub fn new() -> io::Result<Supervisor> {
         crate::sys::hook::ensure_linked();
+        let poller = Arc::new(Poller::new()?);
         Ok(Supervisor {
-            poller: Arc::new(Poller::new()?),
+            guardian: Guardian::start(MAX_RUNNING, poller.clone(), KEY_GUARDIAN)?,
+            poller,
             events: Events::new(),
             jobs: HashMap::new(),
             next: 0,
-            guardian: Guardian::start(MAX_RUNNING)?,
             environment: Environment::capture(
                 guardian::MARKER_VAR,
                 std::ffi::OsStr::new(&std::process::id().to_string()),
@@ -649,11 +669,16 @@ impl Supervisor {
     /// Waits until something happens (or `deadline` passes) and appends
     /// what happened to `events`. Returns at once if there are no jobs,
     /// no watched signals and no deadline; a [`Waker`] also ends the wait.
+    /// It is also where a guardian that died is replaced (see the module
+    /// docs).
     pub fn wait(&mut self, deadline: Option<Instant>, events: &mut Vec<Event>) -> io::Result<()> {
         let before = events.len();
         loop {
             let now = Instant::now();
             self.advance_kill_plans(now);
+            if let Some(news) = self.guardian.tick(now) {
+                events.push(news.into());
+            }
             if events.len() > before || deadline.is_some_and(|d| now >= d) {
                 return Ok(());
             }
@@ -665,10 +690,7 @@ impl Supervisor {
                 .values()
                 .filter_map(|j| j.kill.as_ref().map(|k| k.next_at))
                 .min();
-            let wake = match (deadline, plan_at) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            let wake = [deadline, plan_at, self.guardian.wake_at()].into_iter().flatten().min();
             self.events.clear();
             self.poller
                 .wait(&mut self.events, wake.map(|w| w.saturating_duration_since(now)))?;
@@ -685,6 +707,11 @@ impl Supervisor {
     fn handle(&mut self, key: usize, events: &mut Vec<Event>) {
         if key == KEY_SIGNALS {
             self.read_signals(events);
+            return;
+        }
+        if key == KEY_GUARDIAN {
+            // Someone killed it: another one guards the jobs in the table.
+            events.extend(self.guardian.on_exit().map(Event::from));
             return;
         }
         let id = ((key - 4) / 4) as u64;
@@ -773,6 +800,15 @@ impl Supervisor {
             if plan.next >= plan.steps.len() && plan.next_at <= now {
                 job.kill = None;
             }
+        }
+    }
+}
+
+impl From<guardian::News> for Event {
+    fn from(news: guardian::News) -> Event {
+        match news {
+            guardian::News::Unguarded(reason) => Event::Unguarded { reason },
+            guardian::News::Guarded => Event::Guarded,
         }
     }
 }

@@ -977,6 +977,10 @@ impl Supervisor {
         if let Some(due) = self.shared.lanes.trim(now) {
             earliest(due);
         }
+        // A guardian put off (it keeps dying) is started when due.
+        if let Some(due) = self.spawner.tick(now) {
+            earliest(due);
+        }
         let coarse_now = status::coarse_now_ns();
         let mut kills = Vec::new();
         let mut graces_over = Vec::new();

@@ -59,3 +59,23 @@ pub(super) fn worker_ended(pid: Option<u32>, ended: Option<&Ended>, recycled: bo
     #[cfg(not(feature = "tracing"))]
     let _ = (pid, ended, recycled, lost);
 }
+
+/// The guardian process (exec start) died: `pid` is the one started in
+/// its place (`None`: put off); `news` what the user should hear.
+#[inline]
+pub(super) fn guardian(pid: Option<u32>, news: Option<&crate::guardian::News>) {
+    #[cfg(feature = "tracing")]
+    match news {
+        Some(crate::guardian::News::Unguarded(reason)) => tracing::warn!(
+            target: "forkpool",
+            %reason,
+            "the pool's workers are unguarded (a SIGKILL of this process would leave what their tasks started running); retrying"
+        ),
+        Some(crate::guardian::News::Guarded) => {
+            tracing::info!(target: "forkpool", pid, "the pool's workers are guarded again")
+        }
+        None => tracing::debug!(target: "forkpool", pid, "guardian process died; started another"),
+    }
+    #[cfg(not(feature = "tracing"))]
+    let _ = (pid, news);
+}

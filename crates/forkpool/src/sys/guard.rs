@@ -39,7 +39,7 @@ const ROUND: rustix::thread::Timespec = rustix::thread::Timespec {
     tv_nsec: 10_000_000,
 };
 
-/// Written on the control pipe before it is closed: a normal shutdown.
+/// Written on the control socket before it is closed: a normal shutdown.
 /// End of stream without it means the owner died.
 pub(crate) const GOODBYE: u8 = b'.';
 
@@ -298,7 +298,7 @@ struct Orders {
 }
 
 /// A guardian process that shares our memory. Dropping it waits for it to
-/// exit (say goodbye on its control pipe first), then frees its stack.
+/// exit (say goodbye on its control socket first), then frees its stack.
 #[derive(Debug)]
 pub(crate) struct SharedGuardian {
     pid: Pid,
@@ -314,19 +314,23 @@ unsafe impl Sync for SharedGuardian {}
 
 impl SharedGuardian {
     /// Starts a guardian sharing our memory that watches `parent` (us)
-    /// through `control` (the read end of its control pipe: it keeps its
+    /// through `control` (its end of its control socket: it keeps its
     /// own copy, ours closes when this returns) and cleans up after it with
     /// `table` and `marker`.
     ///
     /// `table` must stay mapped for as long as the guardian runs: until
     /// this value is dropped, or forever if we die first (the kernel keeps
     /// our memory for the guardian then).
+    ///
+    /// Also returns a pidfd of the guardian, made by the `clone` itself
+    /// (`CLONE_PIDFD`: no system call more), which becomes readable when
+    /// the guardian exits: how its owner notices that it died.
     pub(crate) fn start(
         table: &[AtomicI32],
         control: rustix::fd::OwnedFd,
         parent: Pid,
         marker: &[u8],
-    ) -> io::Result<SharedGuardian> {
+    ) -> io::Result<(SharedGuardian, rustix::fd::OwnedFd)> {
         // Above the standard descriptors, which the guardian replaces.
         let control = if std::os::fd::AsRawFd::as_raw_fd(&control) < 3 {
             rustix::io::fcntl_dupfd_cloexec(&control, 3)?
@@ -373,6 +377,8 @@ impl SharedGuardian {
         // the guardian has been reaped (Drop).
         unsafe { orders_at.write(orders) };
         let top = stack.cast::<u8>().wrapping_add(STACK).cast::<c_void>();
+        let mut pidfd: c_int = -1;
+        let pidfd_at: *mut c_int = &mut pidfd;
         // Born on our CPU, the guardian stays there (see `on_this_cpu`).
         let pid = on_this_cpu(|| {
             with_signals_blocked(|| {
@@ -382,8 +388,21 @@ impl SharedGuardian {
                 // system calls, its stack, the orders and the table: see the
                 // module docs). It starts with every signal blocked, so none of
                 // our handlers runs in it. No CLONE_FILES: its descriptors are
-                // its own copies.
-                unsafe { libc::clone(guardian_main, top, libc::CLONE_VM | libc::SIGCHLD, orders_at.cast()) }
+                // its own copies. CLONE_PIDFD stores a new close-on-exec pidfd
+                // (in our table, not in the child's copy) at `pidfd_at`, the
+                // `parent_tid` argument; `tls` and `child_tid` are unused
+                // without their flags.
+                unsafe {
+                    libc::clone(
+                        guardian_main,
+                        top,
+                        libc::CLONE_VM | libc::CLONE_PIDFD | libc::SIGCHLD,
+                        orders_at.cast(),
+                        pidfd_at,
+                        std::ptr::null_mut::<c_void>(),
+                        std::ptr::null_mut::<c_int>(),
+                    )
+                }
             })
         });
         if pid == -1 {
@@ -392,7 +411,24 @@ impl SharedGuardian {
         guardian.pid = Pid::from_raw(pid).ok_or_else(|| io::Error::other("clone returned an invalid pid"))?;
         guardian.reaped = false;
         drop(control);
-        Ok(guardian)
+        let pidfd = if pidfd >= 0 {
+            // SAFETY: the kernel opened this descriptor for us (CLONE_PIDFD)
+            // and nothing else owns it.
+            unsafe { <rustix::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(pidfd) }
+        } else {
+            // A kernel that ignored the flag: our unreaped child's pid is
+            // still its own.
+            match rustix::process::pidfd_open(guardian.pid, PidfdFlags::empty()) {
+                Ok(fd) => fd,
+                Err(e) => {
+                    // Without a way to watch it, it must not run: it would
+                    // wait for a goodbye that our caller never sends.
+                    let _ = rustix::process::kill_process(guardian.pid, Signal::KILL);
+                    return Err(e.into());
+                }
+            }
+        };
+        Ok((guardian, pidfd))
     }
 
     /// Its pid.

@@ -21,7 +21,7 @@ pub(crate) const ZYGOTE_CONTROL_FD: RawFd = 3;
 pub(crate) const WORKER_SOCKET_FD: RawFd = 3;
 pub(crate) const WORKER_STATUS_FD: RawFd = 4;
 
-/// A guardian (see `guardian.rs`): its child table and control pipe.
+/// A guardian (see `guardian.rs`): its child table and control socket.
 pub(crate) const GUARDIAN_TABLE_FD: RawFd = 3;
 pub(crate) const GUARDIAN_CONTROL_FD: RawFd = 4;
 

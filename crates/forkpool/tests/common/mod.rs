@@ -184,3 +184,55 @@ impl<'de> serde::Deserialize<'de> for Unsendable {
         Ok(Unsendable)
     }
 }
+
+/// A running guardian (see `guardian.rs`) among `owner`'s children,
+/// other than those in `old`, once it shows as one: named
+/// `forkpool-guardi` (one sharing the owner's memory names itself so, once
+/// it runs) or executed as `forkpool-guardian` (the nested case).
+pub fn guardian_of(owner: u32, old: &[u32]) -> Option<u32> {
+    children_of(owner).into_iter().find(|&pid| {
+        let named =
+            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim_end() == "forkpool-guardi");
+        let executed =
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.starts_with(b"forkpool-guardian\0"));
+        !old.contains(&pid) && (named || executed) && !is_dead(pid)
+    })
+}
+
+/// Kills `owner`'s guardian with `SIGKILL` and waits (generously: the
+/// machine may be loaded) until `owner` has started another; returns it.
+/// `killed` collects the guardians killed so far.
+pub fn kill_guardian_and_wait_for_another(owner: u32, killed: &mut Vec<u32>) -> u32 {
+    let look = |killed: &[u32]| {
+        let mut found = None;
+        wait_for(Duration::from_secs(30), || {
+            found = guardian_of(owner, killed);
+            found.is_some()
+        });
+        found
+    };
+    let guardian = look(killed).unwrap_or_else(|| panic!("{owner} has no guardian: children {:?}", children_of(owner)));
+    kill(guardian, libc::SIGKILL);
+    killed.push(guardian);
+    look(killed).unwrap_or_else(|| {
+        panic!(
+            "{owner} started no guardian after {killed:?} were killed: children {:?}",
+            children_of(owner)
+        )
+    })
+}
+
+/// Kills these processes with `SIGKILL` if dropped while a test panics:
+/// what a failed scenario would otherwise leave running for ever (after a
+/// pass they are gone already, and are left alone).
+pub struct Leftovers(pub Vec<u32>);
+
+impl Drop for Leftovers {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            for &pid in &self.0 {
+                kill(pid, libc::SIGKILL);
+            }
+        }
+    }
+}

@@ -12,7 +12,7 @@ use std::time::Instant;
 use polling::Poller;
 use rustix::process::{Pid, PidfdFlags, Signal};
 
-use super::{SpawnEvent, Spawner, pidfd_worker, worker_pidfd_key};
+use super::{KEY_GUARDIAN, SpawnEvent, Spawner, pidfd_worker, worker_pidfd_key};
 use crate::error::{Error, ErrorKind};
 use crate::guardian::{self, Guardian};
 use crate::sys::exit::ExitReason;
@@ -35,7 +35,9 @@ struct ExecChild {
 ///
 /// A worker dies with the client (`PR_SET_PDEATHSIG`), but what its task
 /// started would not: a guardian process (see `guardian.rs`) kills every
-/// worker's process group if the client dies without cleaning up.
+/// worker's process group if the client dies without cleaning up. Its
+/// pidfd is in the supervisor's poller too (`KEY_GUARDIAN`): if it dies,
+/// another one is started at once and guards the same table.
 #[derive(Debug)]
 pub(crate) struct ExecSpawner {
     poller: Arc<Poller>,
@@ -49,8 +51,12 @@ impl ExecSpawner {
     pub(crate) fn new(poller: Arc<Poller>, config: ZygoteConfig, workers: usize) -> Result<ExecSpawner, Error> {
         // Room for the pool, plus the workers retiring or dying while their
         // replacements start.
-        let guardian = Guardian::start(workers.saturating_mul(2).saturating_add(8))
-            .map_err(|e| Error::io("cannot start the guardian process", e).with_kind(ErrorKind::Spawn))?;
+        let guardian = Guardian::start(
+            workers.saturating_mul(2).saturating_add(8),
+            poller.clone(),
+            KEY_GUARDIAN,
+        )
+        .map_err(|e| Error::io("cannot start the guardian process", e).with_kind(ErrorKind::Spawn))?;
         Ok(ExecSpawner {
             poller,
             config,
@@ -157,6 +163,14 @@ impl Spawner for ExecSpawner {
     }
 
     fn on_event(&mut self, key: usize, _readable: bool, _writable: bool, events: &mut Vec<SpawnEvent>) {
+        if key == KEY_GUARDIAN {
+            let before = self.guardian.pid();
+            let news = self.guardian.on_exit();
+            if news.is_some() || self.guardian.pid() != before {
+                super::super::trace::guardian(self.guardian.pid(), news.as_ref());
+            }
+            return;
+        }
         let Some(worker) = pidfd_worker(key) else { return };
         let Some(mut child) = self.children.remove(&worker) else {
             return;
@@ -177,6 +191,13 @@ impl Spawner for ExecSpawner {
                 message: format!("its exit status was taken by someone else ({e})"),
             }),
         }
+    }
+
+    fn tick(&mut self, now: Instant) -> Option<Instant> {
+        if let Some(news) = self.guardian.tick(now) {
+            super::super::trace::guardian(self.guardian.pid(), Some(&news));
+        }
+        self.guardian.wake_at()
     }
 
     fn restart(&mut self) -> Result<(), Error> {

@@ -27,6 +27,8 @@ use crate::worker::config::ZygoteConfig;
 const FIRST_WORKER_KEY: usize = 16;
 pub(crate) const KEY_ZYGOTE_CONTROL: usize = 0;
 pub(crate) const KEY_ZYGOTE_PIDFD: usize = 1;
+/// The guardian's pidfd (exec start).
+pub(crate) const KEY_GUARDIAN: usize = 2;
 
 /// Poller keys per worker: socket, pidfd, stdout pipe, stderr pipe.
 const KEYS_PER_WORKER: usize = 4;
@@ -116,6 +118,13 @@ pub(crate) trait Spawner: Send + fmt::Debug {
 
     /// Handles readiness of one of the spawner's own descriptors.
     fn on_event(&mut self, key: usize, readable: bool, writable: bool, events: &mut Vec<SpawnEvent>);
+
+    /// Does what is due at `now` (a guardian process put off, for the
+    /// exec start); returns when to be called again, if ever.
+    fn tick(&mut self, now: std::time::Instant) -> Option<std::time::Instant> {
+        let _ = now;
+        None
+    }
 
     /// Starts over after `Lost`.
     fn restart(&mut self) -> Result<(), Error>;
