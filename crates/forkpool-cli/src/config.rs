@@ -199,7 +199,7 @@ impl Config {
 }
 
 /// What one running job costs in file handles and processes.
-fn per_job_cost(mode: Mode, results: bool, pipe: bool) -> crate::limits::system::Cost {
+fn per_job_cost(mode: Mode, results: bool, pipe: bool, sources: &[Source]) -> crate::limits::system::Cost {
     // A pidfd, and a pipe per captured stream; result files are open too.
     let mut fds = if mode == Mode::Ungroup { 1 } else { 3 };
     if results {
@@ -209,7 +209,21 @@ fn per_job_cost(mode: Mode, results: bool, pipe: bool) -> crate::limits::system:
     if pipe {
         fds += 1;
     }
-    crate::limits::system::Cost { fds, processes: 1 }
+    // What GNU parallel has open when it counts: its input files (not
+    // standard input, open already) and its `:::` lists.
+    let files = sources
+        .iter()
+        .filter(|s| matches!(&s.arg, crate::flags::SourceArg::File(f) if f.as_os_str() != "-"))
+        .count();
+    let lists = sources
+        .iter()
+        .filter(|s| matches!(s.arg, crate::flags::SourceArg::Values(_)))
+        .count();
+    crate::limits::system::Cost {
+        fds,
+        processes: 1,
+        gnu_own_fds: crate::limits::system::gnu_own_fds(files, lists),
+    }
 }
 
 /// The most jobs `sources` can make, if they are all `:::` lists (none read
@@ -471,7 +485,7 @@ impl Config {
             .flatten();
         let slots = crate::limits::slots::resolve(
             jobs_flag,
-            per_job_cost(mode, flags.results.is_some(), pipe.is_some()),
+            per_job_cost(mode, flags.results.is_some(), pipe.is_some(), &sources),
             jobs_at_most,
         )
         .map_err(bad)?;
