@@ -127,6 +127,9 @@ pub(crate) struct Config {
     pub(crate) mode: Mode,
     pub(crate) keep_order: bool,
     pub(crate) tag: Tag,
+    /// Whether `--tag` (or `--ctag`) was given: `--onall` tags lines with
+    /// the host only then, whatever `--tagstring` says (as GNU parallel).
+    pub(crate) tag_option: bool,
     pub(crate) results: Option<Vec<u8>>,
     /// `-t`: each command on stderr as it starts.
     pub(crate) verbose: bool,
@@ -196,7 +199,7 @@ impl Config {
 }
 
 /// What one running job costs in file handles and processes.
-fn per_job_cost(mode: Mode, results: bool, pipe: bool) -> crate::limits::system::Cost {
+fn per_job_cost(mode: Mode, results: bool, pipe: bool, sources: &[Source]) -> crate::limits::system::Cost {
     // A pidfd, and a pipe per captured stream; result files are open too.
     let mut fds = if mode == Mode::Ungroup { 1 } else { 3 };
     if results {
@@ -206,7 +209,21 @@ fn per_job_cost(mode: Mode, results: bool, pipe: bool) -> crate::limits::system:
     if pipe {
         fds += 1;
     }
-    crate::limits::system::Cost { fds, processes: 1 }
+    // What GNU parallel has open when it counts: its input files (not
+    // standard input, open already) and its `:::` lists.
+    let files = sources
+        .iter()
+        .filter(|s| matches!(&s.arg, crate::flags::SourceArg::File(f) if f.as_os_str() != "-"))
+        .count();
+    let lists = sources
+        .iter()
+        .filter(|s| matches!(s.arg, crate::flags::SourceArg::Values(_)))
+        .count();
+    crate::limits::system::Cost {
+        fds,
+        processes: 1,
+        gnu_own_fds: crate::limits::system::gnu_own_fds(files, lists),
+    }
 }
 
 /// The most jobs `sources` can make, if they are all `:::` lists (none read
@@ -354,7 +371,7 @@ impl Config {
                     Some(rest) => (if rest.is_empty() { "0" } else { rest }, true),
                     None => (d, false),
                 };
-                parse_duration(text).map(|base| Delay { base, auto }).ok_or_else(|| {
+                delay_duration(text).map(|base| Delay { base, auto }).ok_or_else(|| {
                     bad(format!(
                         "invalid --delay {d:?}: use seconds, or a number with s, m, h or d"
                     ))
@@ -468,7 +485,7 @@ impl Config {
             .flatten();
         let slots = crate::limits::slots::resolve(
             jobs_flag,
-            per_job_cost(mode, flags.results.is_some(), pipe.is_some()),
+            per_job_cost(mode, flags.results.is_some(), pipe.is_some(), &sources),
             jobs_at_most,
         )
         .map_err(bad)?;
@@ -600,6 +617,7 @@ impl Config {
             mode,
             keep_order: flags.keep_order && !flags.no_keep_order,
             tag,
+            tag_option: flags.tag || flags.replace_strings.ctag,
             results: flags.results.map(String::into_bytes),
             verbose: flags.verbose,
             show,
@@ -645,6 +663,23 @@ impl Config {
             semaphore: false,
         })
     }
+}
+
+/// A `--delay`: a duration as `--timeout` takes one, and also what GNU
+/// parallel's arithmetic makes of the rest: nothing or a negative number
+/// is no delay, and a number may have an exponent (`1e-3`).
+fn delay_duration(text: &str) -> Option<std::time::Duration> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Some(std::time::Duration::ZERO);
+    }
+    if let Some(positive) = text.strip_prefix('-') {
+        return delay_duration(positive).map(|_| std::time::Duration::ZERO);
+    }
+    parse_duration(text).or_else(|| {
+        let seconds: f64 = text.parse().ok()?;
+        std::time::Duration::try_from_secs_f64(seconds).ok()
+    })
 }
 
 /// GNU parallel's escapes in `--tagstring` (its `unquote_printf`): `\t`,
@@ -698,6 +733,21 @@ mod tests {
         let mut argv = vec!["forkpool"];
         argv.extend_from_slice(args);
         Config::from_flags(Flags::parse_args(argv.into_iter().map(Into::into)).unwrap())
+    }
+
+    #[test]
+    fn delays_are_what_gnu_parallel_makes_of_them() {
+        use super::delay_duration;
+        use std::time::Duration;
+        assert_eq!(delay_duration("1.5"), Some(Duration::from_millis(1500)));
+        assert_eq!(delay_duration("2m1s"), Some(Duration::from_secs(121)));
+        assert_eq!(delay_duration("1e-3"), Some(Duration::from_millis(1)));
+        assert_eq!(delay_duration(""), Some(Duration::ZERO));
+        assert_eq!(delay_duration("-1"), Some(Duration::ZERO));
+        assert_eq!(delay_duration("-0.5s"), Some(Duration::ZERO));
+        assert_eq!(delay_duration("soon"), None);
+        assert_eq!(delay_duration("-soon"), None);
+        assert_eq!(delay_duration("inf"), None);
     }
 
     #[test]

@@ -403,13 +403,17 @@ fn spell_out(command: &clap::Command, args: &mut [OsString], long_words: &[usize
         };
         match crate::long_names::find(command, name) {
             crate::long_names::Name::Option(arg) => {
-                let Some(full) = arg.get_long() else { continue };
-                let known = full == name || arg.get_all_aliases().is_some_and(|a| a.contains(&name));
+                let known = arg.get_long() == Some(name) || arg.get_all_aliases().is_some_and(|a| a.contains(&name));
                 if known {
                     continue;
                 }
-                // The value keeps its bytes: only the name is rewritten.
-                let mut spelled = OsString::from(format!("--{full}"));
+                // The value keeps its bytes: only the name is rewritten,
+                // long if the option has a long name, else short (`--X`).
+                let mut spelled = match (arg.get_long(), arg.get_short()) {
+                    (Some(full), _) => OsString::from(format!("--{full}")),
+                    (None, Some(letter)) => OsString::from(format!("-{letter}")),
+                    (None, None) => continue,
+                };
                 if value.is_some() {
                     let bytes = std::os::unix::ffi::OsStrExt::as_bytes(args[i].as_os_str());
                     let at = 2 + name.len();

@@ -67,12 +67,14 @@ macro_rules! warning {
     }};
 }
 
-/// `message` with `prefix` in front of every line that lacks it.
+/// `message` with `prefix` in front of every line that lacks it (or any
+/// other: GNU parallel ends some runs with a warning, "Warning: Cannot
+/// spawn any jobs.", which stays one).
 fn prefixed(prefix: &str, message: &str) -> String {
     let lines: Vec<String> = message
         .split('\n')
         .map(|line| {
-            if line.starts_with(prefix) {
+            if line.starts_with(prefix) || line.starts_with("Warning: ") || line.starts_with("Error: ") {
                 line.to_owned()
             } else {
                 format!("{prefix}{line}")

@@ -25,8 +25,9 @@ pub(crate) enum Name<'c> {
 }
 
 /// Finds the option `typed` (without its leading `--`) names: an exact
-/// name or alias first, then one that differs only in case, then the
-/// options whose names start with it, in either case.
+/// name or alias first, then the option of that letter (`--j`), then a
+/// name that differs only in case, then the options whose names start
+/// with it, in either case.
 pub(crate) fn find<'c>(command: &'c Command, typed: &str) -> Name<'c> {
     let names = || {
         command.get_arguments().flat_map(|arg| {
@@ -38,6 +39,17 @@ pub(crate) fn find<'c>(command: &'c Command, typed: &str) -> Name<'c> {
     };
     if let Some((_, arg)) = names().find(|(name, _)| *name == typed) {
         return Name::Option(arg);
+    }
+    // A letter is the option of that letter (`--j 2`), before it is a
+    // prefix of long names. Getopt::Long lowercases it first, as every
+    // long name: `--X` is `-x` there, and so here.
+    let mut letters = typed.chars();
+    if let (Some(c), None) = (letters.next().map(|c| c.to_ascii_lowercase()), letters.next()) {
+        let short =
+            |arg: &&Arg| arg.get_short() == Some(c) || arg.get_all_short_aliases().is_some_and(|s| s.contains(&c));
+        if let Some(arg) = command.get_arguments().find(short) {
+            return Name::Option(arg);
+        }
     }
     let lower = typed.to_ascii_lowercase();
     if let Some((_, arg)) = names().find(|(name, _)| name.eq_ignore_ascii_case(typed)) {
@@ -74,6 +86,9 @@ mod tests {
             .arg(Arg::new("results").long("results").aliases(["result", "res"]))
             .arg(Arg::new("resume").long("resume").action(ArgAction::SetTrue))
             .arg(Arg::new("dry").long("dry-run").action(ArgAction::SetTrue))
+            .arg(Arg::new("jobs").long("jobs").short('j').short_alias('P'))
+            .arg(Arg::new("joblog").long("joblog"))
+            .arg(Arg::new("context").short('x').action(ArgAction::SetTrue))
     }
 
     fn id(name: Name<'_>) -> Option<String> {
@@ -98,6 +113,14 @@ mod tests {
         // An exact name wins over the longer names it starts.
         assert_eq!(id(find(&c, "res")).as_deref(), Some("results"));
         assert_eq!(id(find(&c, "nosuch")), None);
+        // A letter names its option, though it starts longer names.
+        assert_eq!(id(find(&c, "j")).as_deref(), Some("jobs"));
+        assert_eq!(id(find(&c, "J")).as_deref(), Some("jobs"));
+        assert_eq!(id(find(&c, "x")).as_deref(), Some("context"));
+        assert_eq!(
+            id(find(&c, "jo")).as_deref(),
+            Some("Option jo is ambiguous (joblog, jobs)")
+        );
     }
 
     #[test]

@@ -474,10 +474,18 @@ impl<'c> Runner<'c> {
             // `-j FILE` grew.
             self.free_slots.insert(slot);
         }
-        if self.running.len() >= most && self.stop.is_none() && !self.running.is_empty() && self.gate.may_warn() {
-            self.warn_at_bound();
+        if self.tally.started == 0 && self.running.is_empty() {
+            // Before the first job, as GNU parallel: whether the system's
+            // bound holds `-j 0` back.
+            self.warn_before_start(most);
         }
-        while self.room_for_more(most) && self.stop.is_none() {
+        while self.stop.is_none() {
+            if !self.room_for_more(most) {
+                if self.gate.may_warn() && !self.running.is_empty() {
+                    self.warn_at_bound();
+                }
+                break;
+            }
             let (job, attempts) = match self.retry.pop_front() {
                 Some(next) => next,
                 None => (self.next_new_job()?, 0),
@@ -872,6 +880,10 @@ impl<'c> Runner<'c> {
                 self.printer.discard(job.seq);
                 self.free_slots.insert(slot);
                 self.tally.started -= 1;
+                if crate::limits::system::out_of_processes(&e) {
+                    // As GNU parallel: one job fewer at once from now on.
+                    return self.no_more_processes(job, attempts);
+                }
                 self.retry.push_front((job, attempts));
                 if self.running.is_empty() {
                     self.fatal(&format!("cannot start a job: {e}"));

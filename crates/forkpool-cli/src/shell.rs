@@ -11,7 +11,7 @@
 //! globbing, a comment...) goes through the shell.
 
 use std::ffi::{OsStr, OsString};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 
 /// The shell jobs run under.
@@ -75,9 +75,10 @@ impl Shell {
     }
 
     /// Whether the shell is there to run (a shell found above us is: it
-    /// runs).
+    /// runs): as GNU parallel checks `$PARALLEL_SHELL` and `$SHELL`, a
+    /// file we may execute (also when named by a path; not a directory).
     pub(crate) fn exists(&self) -> bool {
-        self.found.is_some() || which(self.path().as_os_str()).is_some_and(|p| p.is_file())
+        self.found.is_some() || which(self.path().as_os_str()).is_some_and(|p| forkpool::command::is_executable(&p))
     }
 }
 
@@ -397,20 +398,11 @@ pub(crate) fn which(program: &OsStr) -> Option<PathBuf> {
     found
 }
 
+/// The library's search, as the supervisor makes it for a job (`execvp`'s:
+/// an empty `PATH` entry is `.`, so a program found there is `./name`, the
+/// path a shell would run it at).
 fn which_uncached(program: &OsStr) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    let program_path = Path::new(program);
-    if program.as_bytes().contains(&b'/') {
-        return Some(program_path.to_path_buf());
-    }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(program))
-        .find(|candidate| {
-            // `access` answers for our ids, as `exec` will.
-            std::fs::metadata(candidate).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-                && rustix::fs::access(candidate, rustix::fs::Access::EXEC_OK).is_ok()
-        })
+    forkpool::command::find_program(program, &[]).ok().map(PathBuf::from)
 }
 
 /// Splits `line` into words if it holds nothing but plain words and

@@ -1176,6 +1176,17 @@ fn signal(pid: u32, sig: i32) {
     }
 }
 
+/// Runs `cmd` with no input, and its output collected.
+fn output_of(cmd: &mut Command) -> Run {
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    finish(child)
+}
+
 fn finish(child: std::process::Child) -> Run {
     let out = child.wait_with_output().unwrap();
     Run {
@@ -1553,6 +1564,8 @@ mod limits;
 mod misc;
 #[path = "cli/scripts.rs"]
 mod scripts;
+#[path = "cli/shell.rs"]
+mod shell;
 #[path = "cli/verbose.rs"]
 mod verbose;
 #[path = "cli/xargs.rs"]
@@ -1566,6 +1579,8 @@ mod replace;
 mod pipe;
 #[path = "cli/pipe_gnu.rs"]
 mod pipe_gnu;
+#[path = "cli/pipe_keys.rs"]
+mod pipe_keys;
 // Invocation ($PARALLEL, option files, -J, the options that answer and
 // exit), sem, and GNU parallel's companion programs on top of forkpool.
 #[path = "cli/companions.rs"]

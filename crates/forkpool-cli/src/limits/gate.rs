@@ -75,6 +75,18 @@ impl Gate {
         self.slots.count
     }
 
+    /// The system had no process for a job: one job fewer at once from now
+    /// on (as GNU parallel, from the bound, not from the jobs running).
+    /// The new bound, or `None` if it was one job already.
+    pub(crate) fn fewer_processes(&mut self) -> Option<usize> {
+        if self.slots.count <= 1 {
+            return None;
+        }
+        self.slots.count -= 1;
+        self.slots.bound.jobs = self.slots.bound.jobs.min(self.slots.count);
+        Some(self.slots.count)
+    }
+
     /// Whether [`at_bound_warning`](Gate::at_bound_warning) may still
     /// have something to say (`-j 0` held back by the system, not said yet).
     pub(crate) fn may_warn(&self) -> bool {

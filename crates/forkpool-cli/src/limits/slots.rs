@@ -220,7 +220,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("procs");
         std::fs::write(&path, "3\n").unwrap();
-        let per_job = system::Cost { fds: 3, processes: 1 };
+        let per_job = system::Cost {
+            fds: 3,
+            processes: 1,
+            gnu_own_fds: 3,
+        };
         let mut slots = resolve(Some(path.to_str().unwrap()), per_job, None).unwrap();
         assert_eq!(slots.count, 3.min(slots.bound.jobs));
         let file = slots.file.as_mut().unwrap();
@@ -242,7 +246,11 @@ mod tests {
 
     #[test]
     fn bad_values_are_errors() {
-        let per_job = system::Cost { fds: 3, processes: 1 };
+        let per_job = system::Cost {
+            fds: 3,
+            processes: 1,
+            gnu_own_fds: 3,
+        };
         assert_eq!(resolve(Some("abc"), per_job, None).unwrap_err(), PARSE_ERROR);
         assert_eq!(
             resolve(Some("-1000"), per_job, None).unwrap_err(),

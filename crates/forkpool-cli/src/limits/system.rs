@@ -4,7 +4,20 @@
 //!
 //! GNU parallel finds its limit by opening files and forking dummy
 //! processes until one fails; we read the same limits and what is in use
-//! instead, which costs a few small reads rather than a fork per slot.
+//! instead, which costs a few small reads rather than a fork per slot, and
+//! count as it counts, so that both say the same number:
+//! - file handles: GNU parallel has some of its own open (3, one per input
+//!   file, one per `:::` list and one more if there is any), keeps 12
+//!   spare, then takes 4 per job until an `open` fails, and counts the job
+//!   it failed on too: `(free - 12) / 4 + 1` jobs, none if even the 12 do
+//!   not fit ([`gnu_fd_bound`]). We need 3 per job at most (a pidfd and two
+//!   pipes), so its count always fits ours but for very few handles, where
+//!   ours is the lower;
+//! - processes: GNU parallel forks 2 spare processes, then one per job
+//!   until a fork fails, that one counted too: the processes left less
+//!   one. So do we; the spare one is our guardian's (started after this
+//!   count), so that simple jobs all fit, and the first that does not (a
+//!   job's own children took its room) lowers the bound, as with GNU.
 
 use std::fs;
 
@@ -15,6 +28,28 @@ pub(crate) struct Cost {
     pub(crate) fds: usize,
     /// Processes it is at least (the job; a compressor per stream...).
     pub(crate) processes: usize,
+    /// The file handles GNU parallel would have open of its own, besides
+    /// those it inherited, when it counts: see [`gnu_own_fds`].
+    pub(crate) gnu_own_fds: usize,
+}
+
+/// The file handles GNU parallel 20221122 has open of its own (beside the
+/// ones it inherited) when it counts how many jobs fit: 3, one per input
+/// file (`::::`, `-a`; standard input is already open), one per `:::` list
+/// and one more if there is any `:::` list (measured against it with
+/// `ulimit -n`).
+pub(crate) fn gnu_own_fds(files: usize, lists: usize) -> usize {
+    3 + files + lists + usize::from(lists > 0)
+}
+
+/// GNU parallel's count of the jobs `free` file handles allow (those not
+/// open, below the limit, once its own are open): 12 kept, then 4 per
+/// job, and the job whose 4 did not fit is counted too.
+pub(crate) fn gnu_fd_bound(free: usize) -> usize {
+    match free.checked_sub(12) {
+        Some(left) => left / 4 + 1,
+        None => 0,
+    }
 }
 
 /// Which resource runs out first.
@@ -33,14 +68,17 @@ pub(crate) struct Bound {
 }
 
 /// File handles kept for everything that is not a job: the supervisor's
-/// event loop and signal pipe, the guardian's control pipe, the joblog,
-/// the spill file, input files, a job being spawned (its pipes' write
-/// ends live until the spawn returns), a compressor's pipes...
-const FD_RESERVE: usize = 16;
+/// event loop, its waker and timer, its signal pipe, the guardian's
+/// control pipe, the joblog, an input file, a job being spawned (its
+/// pipes' write ends live until the spawn returns). (A spill file or a
+/// compressor that finds none waits for a job to end: a spawn short of
+/// handles is tried again then.)
+const FD_RESERVE: usize = 10;
 
-/// Processes kept for everything else (a `--limit` command, a shell the
-/// job starts...).
-const PROCESS_RESERVE: usize = 2;
+/// Processes kept: GNU parallel's one, which our guardian takes. (A job
+/// that starts processes of its own, a `--limit` command... may then find
+/// none: a spawn that finds none lowers the bound, as in GNU parallel.)
+const PROCESS_RESERVE: usize = 1;
 
 impl Bound {
     /// Nothing holds jobs back short of [`forkpool::command::MAX_RUNNING`].
@@ -74,16 +112,38 @@ impl Bound {
     }
 }
 
+/// Whether a spawn failed for want of a process (`EAGAIN`: `ulimit -u`,
+/// the kernel's or a cgroup's limit), not of memory or file handles.
+pub(crate) fn out_of_processes(error: &forkpool::command::SpawnError) -> bool {
+    matches!(error, forkpool::command::SpawnError::Io(e) if e.raw_os_error() == Some(libc::EAGAIN))
+}
+
+/// GNU parallel's warning when a job could not be started for want of a
+/// process and it runs one job fewer at once from now on (`jobs`).
+pub(crate) fn fewer_processes_message(jobs: usize) -> String {
+    format!(
+        "Warning: No more processes: Decreasing number of running jobs to {jobs}.\n\
+         Warning: Try increasing 'ulimit -u' (try: ulimit -u `ulimit -Hu`)\n\
+         Warning: or increasing 'nproc' in /etc/security/limits.conf\n\
+         Warning: or increasing /proc/sys/kernel/pid_max"
+    )
+}
+
 /// The bound for jobs that each cost `per_job`.
 pub(crate) fn bound(per_job: Cost) -> Bound {
-    let by_fds = fd_room().map(|room| room.saturating_sub(FD_RESERVE) / per_job.fds.max(1));
+    let by_fds = fd_room().map(|room| {
+        // GNU parallel's count, unless ours is lower; however few handles
+        // are left by ours, one job may still fit: try it (a spawn that
+        // finds none is tried again when another job ends).
+        let ours = room.free.saturating_sub(FD_RESERVE) / per_job.fds.max(1);
+        let gnu = gnu_fd_bound(room.free_for_gnu.saturating_sub(per_job.gnu_own_fds));
+        gnu.min(ours.max(1))
+    });
     let by_processes = process_room().map(|room| room.saturating_sub(PROCESS_RESERVE) / per_job.processes.max(1));
     let mut bound = Bound::UNLIMITED;
     if let Some(n) = by_fds.filter(|&n| n < bound.jobs) {
-        // However few descriptors are left, one job may still fit: try it
-        // (a spawn that finds none is retried when another job ends).
         bound = Bound {
-            jobs: n.max(1),
+            jobs: n,
             scarce: Some(Scarce::FileHandles),
         };
     }
@@ -96,12 +156,49 @@ pub(crate) fn bound(per_job: Cost) -> Bound {
     bound
 }
 
-/// Descriptors we may still open: the soft limit less those open now.
-fn fd_room() -> Option<usize> {
+/// Descriptors that may still be opened.
+struct FdRoom {
+    /// By us: the numbers below the soft limit not open now.
+    free: usize,
+    /// By GNU parallel, before it opens its own: those not open when we
+    /// were started (the inherited ones: all that are not close-on-exec).
+    free_for_gnu: usize,
+}
+
+/// The soft limit less the descriptors open now (a descriptor numbered
+/// above the limit takes no room: `open` fails when the lowest free number
+/// is the limit).
+fn fd_room() -> Option<FdRoom> {
     let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile).current?;
-    // The directory's own descriptor is counted too: one spare.
-    let open = fs::read_dir("/proc/self/fd").ok()?.count();
-    Some(usize::try_from(limit).unwrap_or(usize::MAX).saturating_sub(open))
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let (mut ours, mut inherited) = (0, 0);
+    for entry in fs::read_dir("/proc/self/fd").ok()?.flatten() {
+        let Some(fd) = entry.file_name().to_str().and_then(|n| n.parse::<usize>().ok()) else {
+            continue;
+        };
+        if fd >= limit {
+            continue;
+        }
+        // Ours are all close-on-exec (the directory's own too): those that
+        // are not came with the process.
+        let flags = fs::read_to_string(format!("/proc/self/fdinfo/{fd}"))
+            .ok()
+            .and_then(|info| {
+                let flags = info.lines().find_map(|l| l.strip_prefix("flags:"))?;
+                u32::from_str_radix(flags.trim(), 8).ok()
+            });
+        match flags {
+            Some(flags) if flags & libc::O_CLOEXEC as u32 != 0 => ours += 1,
+            // Gone since it was listed (the directory's own, closed): none.
+            None => {}
+            Some(_) => inherited += 1,
+        }
+    }
+    // The directory's own descriptor is counted among ours: one spare.
+    Some(FdRoom {
+        free: limit.saturating_sub(ours + inherited),
+        free_for_gnu: limit.saturating_sub(inherited),
+    })
 }
 
 /// Processes (threads, which the kernel counts) we may still start: the
@@ -183,13 +280,33 @@ mod tests {
 
     #[test]
     fn the_bound_is_at_least_one_job_and_shrinks_with_the_cost() {
-        let cheap = bound(Cost { fds: 1, processes: 1 });
+        let cheap = bound(Cost {
+            fds: 1,
+            processes: 1,
+            gnu_own_fds: 3,
+        });
         let dear = bound(Cost {
             fds: 1000,
             processes: 1,
+            gnu_own_fds: 3,
         });
         assert!(cheap.jobs >= 1 && dear.jobs >= 1);
         assert!(dear.jobs <= cheap.jobs);
+    }
+
+    #[test]
+    fn file_handles_are_counted_as_gnu_parallel_counts_them() {
+        // As measured with GNU parallel 20221122, with 4 descriptors
+        // inherited: `ulimit -n 28; seq 40 | parallel -j0 true` runs 3 at
+        // once; with `::: $(seq 40)` instead, `ulimit -n` 25 runs 2, 24
+        // runs 1 and 20 none ("Cannot spawn any jobs").
+        assert_eq!(gnu_fd_bound(28 - 4 - gnu_own_fds(0, 0)), 3);
+        assert_eq!(gnu_fd_bound(25 - 4 - gnu_own_fds(0, 1)), 2);
+        assert_eq!(gnu_fd_bound(24 - 4 - gnu_own_fds(0, 1)), 1);
+        assert_eq!(gnu_fd_bound(20 - 4 - gnu_own_fds(0, 1)), 0);
+        // `:::: FILE ::: a b` and `::: a ::: b` both have 3 more than stdin.
+        assert_eq!(gnu_own_fds(1, 1), gnu_own_fds(0, 2));
+        assert_eq!(gnu_own_fds(2, 2), 3 + 2 + 2 + 1);
     }
 
     #[test]

@@ -60,6 +60,9 @@ pub(crate) struct Cutter<R> {
     ready: VecDeque<Vec<u8>>,
     done: bool,
     recycler: Arc<Recycler>,
+    /// `--block-timeout`: how long a window may take to read, and the
+    /// deadline the input's reads keep to (see `timeout`).
+    timeout: Option<(std::time::Duration, super::timeout::Deadline)>,
 }
 
 /// Buffers given back once their block is written, for the cutter to fill
@@ -104,7 +107,16 @@ impl<R: Read> Cutter<R> {
             ready: VecDeque::new(),
             done: false,
             recycler: Arc::default(),
+            timeout: None,
         }
+    }
+
+    /// `--block-timeout`: a window that takes longer than `timeout` to read
+    /// is cut as it is; `deadline` is the one `input` keeps to. Windows do
+    /// not grow then (as in GNU parallel): a longer record is read on.
+    pub(crate) fn with_timeout(mut self, timeout: std::time::Duration, deadline: super::timeout::Deadline) -> Self {
+        self.timeout = Some((timeout, deadline));
+        self
     }
 
     /// Takes the header from the start of the input, if it is there. Like
@@ -151,7 +163,7 @@ impl<R: Read> Cutter<R> {
                     let rest = self.take_front(self.filled);
                     self.ready.push_back(rest);
                 }
-            } else if !cut_any {
+            } else if !cut_any && self.timeout.is_none() {
                 self.grow();
             }
         }
@@ -165,6 +177,10 @@ impl<R: Read> Cutter<R> {
         }
         let target = self.filled + (self.block - self.filled % self.block);
         room(&mut self.buf, self.filled, target);
+        if let Some((timeout, deadline)) = &self.timeout {
+            deadline.set(Some(std::time::Instant::now() + *timeout));
+        }
+        let mut result = Ok(());
         while self.filled < target {
             match self.input.read(&mut self.buf[self.filled..target]) {
                 Ok(0) => {
@@ -173,10 +189,18 @@ impl<R: Read> Cutter<R> {
                 }
                 Ok(n) => self.filled += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
+                // Cut what was read, as when the window is full.
+                Err(e) if e.kind() == io::ErrorKind::TimedOut && self.timeout.is_some() => break,
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
             }
         }
-        Ok(())
+        if let Some((_, deadline)) = &self.timeout {
+            deadline.set(None);
+        }
+        result
     }
 
     /// Cuts what the rule allows from the window; whether it cut anything.

@@ -187,6 +187,10 @@ impl Runtime {
                 let sent = Arc::new(AtomicU64::new(0));
                 (Sent::Counted(sent.clone()), Feeding::Tee(write, claim, sent))
             }
+            Stdin::Shard(claim) => {
+                let sent = Arc::new(AtomicU64::new(0));
+                (Sent::Counted(sent.clone()), Feeding::Shard(write, claim, sent))
+            }
         };
         let dealt = match &feeding {
             Feeding::Dealt(_, _, counted) => Some(counted.clone()),
@@ -226,6 +230,7 @@ enum Feeding {
     Dealt(OwnedFd, Arc<super::robin::Claim>, Arc<AtomicU64>),
     Relayed(OwnedFd, Arc<super::relay::Claim>, Arc<AtomicU64>),
     Tee(OwnedFd, Arc<super::tee::Claim>, Arc<AtomicU64>),
+    Shard(OwnedFd, Arc<super::shard::Claim>, Arc<AtomicU64>),
 }
 
 /// `--fifo`: the job's pipe, to be relayed into the named pipe.
@@ -283,6 +288,7 @@ impl Launch {
             Some(Feeding::Dealt(fd, claim, sent)) => claim.attach(fd, sent),
             Some(Feeding::Relayed(fd, claim, sent)) => claim.attach(fd, sent),
             Some(Feeding::Tee(fd, claim, sent)) => claim.attach(fd, sent),
+            Some(Feeding::Shard(fd, claim, sent)) => claim.attach(fd, sent),
         }
         Ok(std::mem::replace(
             &mut self.attached,

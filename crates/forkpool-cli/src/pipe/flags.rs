@@ -62,4 +62,40 @@ pub(crate) struct PipeFlags {
     /// Give all of the input to every job, one job per argument (::: a b c).
     #[arg(long = "tee", help_heading = "Pipe")]
     pub(crate) tee: bool,
+    /// Cut blocks only where VAL (a column number or name, and/or a perl
+    /// expression) changes: lines with the same value are one record.
+    #[arg(
+        long = "group-by",
+        visible_alias = "groupby",
+        value_name = "VAL",
+        allow_hyphen_values = true,
+        help_heading = "Pipe"
+    )]
+    pub(crate) group_by: Option<String>,
+    /// One job per job slot; each line goes to the job its key's hash
+    /// picks (a column number or name, and/or a perl expression).
+    #[arg(
+        long = "shard",
+        value_name = "SHARDEXPR",
+        allow_hyphen_values = true,
+        help_heading = "Pipe"
+    )]
+    pub(crate) shard: Option<String>,
+    /// As --shard, but the key is a number: the job slot (modulo the slots).
+    #[arg(
+        long = "bin",
+        value_name = "BINEXPR",
+        allow_hyphen_values = true,
+        help_heading = "Pipe"
+    )]
+    pub(crate) bin: Option<String>,
+    /// Give a job the block read so far if reading a whole block takes
+    /// longer than DURATION (s, m, h, d; at least 1 second).
+    #[arg(
+        long = "block-timeout",
+        visible_aliases = ["blocktimeout", "bt"],
+        value_name = "DURATION",
+        help_heading = "Pipe"
+    )]
+    pub(crate) block_timeout: Option<String>,
 }

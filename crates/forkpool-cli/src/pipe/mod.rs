@@ -18,6 +18,10 @@
 //! - `robin` and `tee`: `--round-robin` and `--tee`, whose jobs are fed by
 //!   one thread for the whole run (`claim`: a job's seat there);
 //! - `shown`: a `--pipepart` job as `-v -v` shows it (GNU's reader line);
+//! - `key`, `group_by` and `shard`: lines' keys (a column, a perl
+//!   expression): `--group-by` cuts blocks where the key changes;
+//!   `--shard`/`--bin` send each line to the job its key picks;
+//! - `timeout`: `--block-timeout`'s reads against a deadline;
 //! - `tmp`: the private directory of `--cat` and `--fifo`, removed even if
 //!   we are killed.
 
@@ -25,17 +29,21 @@ mod claim;
 mod cutter;
 mod deliver;
 pub(crate) mod flags;
+mod group_by;
 mod header;
+mod key;
 mod part;
 mod refill;
 mod relay;
 mod robin;
 mod separator;
 pub(crate) mod settings;
+mod shard;
 pub(crate) mod shown;
 mod source;
 mod spool;
 mod tee;
+mod timeout;
 mod tmp;
 
 use std::fs::File;
@@ -94,6 +102,8 @@ pub(crate) enum Stdin {
     Relayed(Arc<relay::Claim>),
     /// `--tee`: all of standard input.
     Tee(Arc<tee::Claim>),
+    /// `--shard`/`--bin`: the lines the sharder sends this job.
+    Shard(Arc<shard::Claim>),
     /// `--pipepart --tee`: the whole file.
     File(Arc<PathBuf>),
 }
@@ -107,6 +117,7 @@ impl PartialEq for Stdin {
             (Stdin::Dealt(a), Stdin::Dealt(b)) => Arc::ptr_eq(a, b),
             (Stdin::Relayed(a), Stdin::Relayed(b)) => Arc::ptr_eq(a, b),
             (Stdin::Tee(a), Stdin::Tee(b)) => Arc::ptr_eq(a, b),
+            (Stdin::Shard(a), Stdin::Shard(b)) => Arc::ptr_eq(a, b),
             (Stdin::File(a), Stdin::File(b)) => a == b,
             _ => false,
         }

@@ -80,6 +80,8 @@ pub(crate) struct Parts {
     start: u64,
     /// GNU's nominal position: where to look for the next cut from.
     nominal: u64,
+    /// `--group-by`: the parts' boundaries, found beforehand.
+    fixed: Option<std::collections::VecDeque<u64>>,
 }
 
 impl Parts {
@@ -93,11 +95,31 @@ impl Parts {
             separator,
             start: skip,
             nominal: skip.saturating_add(block),
+            fixed: None,
+        }
+    }
+
+    /// The parts between `positions` (`--group-by`'s, see `group_by`).
+    pub(crate) fn at_positions(file: Arc<File>, positions: Vec<u64>, separator: Separator) -> Parts {
+        let size = positions.last().copied().unwrap_or(0);
+        Parts {
+            fixed: Some(positions.into()),
+            ..Parts::new(file, size, 0, 1, separator)
         }
     }
 
     /// The next part.
     pub(crate) fn next_part(&mut self) -> io::Result<Option<Range>> {
+        if let Some(fixed) = &mut self.fixed {
+            while let Some(start) = fixed.pop_front() {
+                if let Some(&end) = fixed.front()
+                    && end > start
+                {
+                    return Ok(Some(Range { start, end }));
+                }
+            }
+            return Ok(None);
+        }
         while self.nominal < self.size {
             let at = self.nominal;
             let cut = self.cut_from(at)?;

@@ -6,6 +6,7 @@ use crate::flags::Flags;
 use crate::units::parse_count;
 
 use super::header::HeaderRule;
+use super::key::KeySpec;
 use super::separator::Separator;
 
 /// GNU parallel's default `--block`: 1 MiB.
@@ -77,6 +78,32 @@ pub(crate) struct Settings {
     pub(crate) records: Option<usize>,
     /// `-L`: lines per record.
     pub(crate) lines: Option<usize>,
+    /// `--group-by`.
+    pub(crate) group_by: Option<GroupBy>,
+    /// `--shard` or `--bin` (with `--pipe`).
+    pub(crate) spread: Option<Spread>,
+    /// `--block-timeout`, in whole seconds as GNU counts it.
+    pub(crate) block_timeout: Option<std::time::Duration>,
+}
+
+/// `--group-by`: the key, the column separator (`--colsep`, or a tab),
+/// and with `--pipe` the marker that starts each group (the records'
+/// `--recstart`, see `group_by`).
+#[derive(Debug, Clone)]
+pub(crate) struct GroupBy {
+    pub(crate) key: KeySpec,
+    pub(crate) colsep: String,
+    pub(crate) marker: String,
+}
+
+/// `--shard` or `--bin`: the key, the column separator (`--colsep`; else a
+/// tab with `--header`, else a comma, as GNU's sharder), and whether the
+/// key is a job number (`--bin`) or hashed (`--shard`).
+#[derive(Debug, Clone)]
+pub(crate) struct Spread {
+    pub(crate) key: KeySpec,
+    pub(crate) colsep: String,
+    pub(crate) bin: bool,
 }
 
 fn bad(message: impl Into<String>) -> UsageError {
@@ -90,7 +117,7 @@ impl Settings {
         let p = &flags.pipe;
         let mode = if p.pipepart {
             Mode::Part
-        } else if p.pipe || p.cat || p.fifo {
+        } else if p.pipe || p.cat || p.fifo || p.group_by.is_some() {
             Mode::Pipe
         } else {
             return Ok(None);
@@ -109,9 +136,61 @@ impl Settings {
         if mode == Mode::Pipe && !p.tee && (flags.shuf || flags.bar || flags.eta) {
             return Err(bad("--pipe is incompatible with --eta/--bar/--shuf"));
         }
+        if p.group_by.is_some() {
+            if p.remove_rec_sep {
+                return Err(bad("--remove-rec-sep is not compatible with --groupby"));
+            }
+            if p.recstart.is_some() {
+                return Err(bad("--recstart is not compatible with --groupby"));
+            }
+            // As GNU: compared as typed (so `--recend '\n'` is refused too).
+            if p.recend.as_deref().is_some_and(|e| e != "\n") {
+                return Err(bad("--recend is not compatible with --groupby"));
+            }
+        }
+        let block_timeout = match p.block_timeout.as_deref() {
+            None => None,
+            Some(text) => {
+                let secs = crate::units::parse_duration(text)
+                    .ok_or_else(|| bad(format!("--block-timeout {text:?} is not a duration (s, m, h, d)")))?
+                    .as_secs();
+                // GNU counts whole seconds.
+                if secs < 1 {
+                    return Err(bad("--block-timeout must be at least 1"));
+                }
+                Some(std::time::Duration::from_secs(secs))
+            }
+        };
         if no_command {
             return Err(bad("--pipe/--pipepart must have a command to pipe into (e.g. 'cat')."));
         }
+        // As GNU: --tee before --shard/--bin before --group-by; --bin's
+        // binning with --shard's key if both are given.
+        let spread = match (&p.shard, &p.bin) {
+            _ if mode != Mode::Pipe || p.tee => None,
+            (None, None) => None,
+            (shard, bin) => {
+                let text = shard.as_deref().or(bin.as_deref()).unwrap_or_default();
+                let option = if bin.is_some() { "--bin" } else { "--shard" };
+                let colsep = flags
+                    .colsep
+                    .clone()
+                    .unwrap_or_else(|| if flags.header.is_some() { "\t" } else { "," }.to_owned());
+                Some(Spread {
+                    key: KeySpec::parse(option, text),
+                    colsep,
+                    bin: bin.is_some(),
+                })
+            }
+        };
+        let group_by = match &p.group_by {
+            Some(text) if spread.is_none() && !p.tee => Some(GroupBy {
+                key: KeySpec::parse("--group-by", text),
+                colsep: flags.colsep.clone().unwrap_or_else(|| "\t".to_owned()),
+                marker: super::group_by::marker(),
+            }),
+            _ => None,
+        };
         let block = match p.block.as_deref() {
             // GNU: one block per job slot with --round-robin, whatever
             // --block says; ten by default.
@@ -140,7 +219,12 @@ impl Settings {
             }
             (_, block) => block,
         };
-        let separator = Separator::new(p.recstart.as_deref(), p.recend.as_deref(), p.regexp).map_err(|e| {
+        // --group-by --pipe: each group starts with the marker.
+        let (recstart, recend, regexp) = match &group_by {
+            Some(g) if mode == Mode::Pipe => (Some(g.marker.as_str()), None, false),
+            _ => (p.recstart.as_deref(), p.recend.as_deref(), p.regexp),
+        };
+        let separator = Separator::new(recstart, recend, regexp).map_err(|e| {
             bad(format!(
                 "{} {:?} is not a valid regular expression: {}",
                 e.option, e.pattern, e.reason
@@ -175,12 +259,15 @@ impl Settings {
             block,
             separator,
             header,
-            remove_separators: p.remove_rec_sep,
+            remove_separators: p.remove_rec_sep || (group_by.is_some() && mode == Mode::Pipe),
             round_robin: p.round_robin && mode == Mode::Pipe && !p.tee,
             tee: p.tee,
             sink,
             records,
             lines,
+            group_by,
+            spread,
+            block_timeout,
         }))
     }
 }

@@ -75,7 +75,7 @@ pub(crate) fn arg_sources(settings: &Settings, sources: &[Source]) -> Vec<Source
 pub(crate) fn prepare(
     settings: &Settings,
     config: &Config,
-    args: Option<JobSource>,
+    mut args: Option<JobSource>,
     evaluator: &Evaluator,
 ) -> Result<Prepared, UsageError> {
     if evaluator.needs_total && settings.mode == Mode::Pipe && !settings.tee {
@@ -101,7 +101,6 @@ pub(crate) fn prepare(
     };
     let dry = config.dry_run;
     if settings.tee {
-        let mut args = args;
         let mut jobs = Vec::new();
         if let Some(args) = &mut args {
             while let Some(job) = args.next_job().map_err(|e| fail("cannot read input", e))? {
@@ -139,9 +138,58 @@ pub(crate) fn prepare(
             ahead: usize::MAX,
         });
     }
+    if let Some(spread) = &settings.spread {
+        // --shard/--bin: one job per job slot, each with the next argument.
+        let mut arg_jobs = VecDeque::new();
+        if let Some(args) = &mut args {
+            while let Some(job) = args.next_job().map_err(|e| fail("cannot read input", e))? {
+                arg_jobs.push_back(job);
+            }
+        }
+        if arg_jobs.len() > slots {
+            return Err(UsageError(format!(
+                "{} requires --jobs to be higher than the number of arguments. Increase --jobs.",
+                spread.key.option
+            )));
+        }
+        let (stdins, thread) = if dry {
+            (Vec::new(), None)
+        } else {
+            let sharder = super::shard::start_for(spread, stdin_reader(), slots).map_err(UsageError)?;
+            (sharder.claims, Some(sharder.thread))
+        };
+        let mut stdins = stdins.into_iter();
+        let ready = (1..=slots as u64)
+            .map(|seq| {
+                let arg = arg_jobs.pop_front();
+                let (records, args, hostgroups) = arg.map(|j| (j.records, j.args, j.hostgroups)).unwrap_or_default();
+                let mut job = Job {
+                    seq,
+                    records,
+                    args,
+                    total: None,
+                    evaluated: None,
+                    stdin: stdins.next().map(Stdin::Shard),
+                    hostgroups,
+                };
+                names.name(&mut job);
+                job
+            })
+            .collect();
+        return Ok(Prepared {
+            jobs: Box::new(Evaluated::new(super::shard::SpreadJobs { ready, thread }, evaluator)),
+            runtime,
+            may_block: true,
+            ahead: usize::MAX,
+        });
+    }
     let header_rule = settings.header.as_ref();
     let blocks = match settings.mode {
         Mode::Part => Blocks::Parts {
+            grouped: match &settings.group_by {
+                Some(g) => grouped_positions(g, &files, block, header_rule)?,
+                None => VecDeque::new(),
+            },
             files: files.into_iter().collect(),
             current: None,
             block,
@@ -157,7 +205,8 @@ pub(crate) fn prepare(
             let plain = rule == Rule::Last
                 && !settings.separator.is_regex()
                 && !settings.remove_separators
-                && !settings.round_robin;
+                && !settings.round_robin
+                && settings.block_timeout.is_none();
             match regular_stdin().filter(|_| plain) {
                 Some((file, offset, size)) => {
                     let header = match header_rule {
@@ -174,10 +223,33 @@ pub(crate) fn prepare(
                     }
                 }
                 None => {
-                    let mut cutter = Cutter::new(stdin_reader(), settings.separator.clone(), rule, block);
-                    let header = match header_rule {
-                        Some(h) => cutter.take_header(h).map_err(|e| fail("cannot read input", e))?,
-                        None => Vec::new(),
+                    // --block-timeout: reads that give up at the cutter's deadline.
+                    let deadline = super::timeout::Deadline::default();
+                    let raw: Box<dyn Read + Send> = match settings.block_timeout {
+                        Some(_) => Box::new(super::timeout::Timed::new(
+                            stdin_file().map_err(|e| fail("cannot read input", e))?,
+                            deadline.clone(),
+                        )),
+                        None => stdin_reader(),
+                    };
+                    // --group-by: the input marked where the key changes,
+                    // its header already taken.
+                    let (input, grouped_header) = match &settings.group_by {
+                        Some(g) => {
+                            let (input, header) =
+                                super::group_by::marked_input(g, raw, header_rule).map_err(UsageError)?;
+                            (input, Some(header))
+                        }
+                        None => (raw, None),
+                    };
+                    let mut cutter = Cutter::new(input, settings.separator.clone(), rule, block);
+                    if let Some(timeout) = settings.block_timeout {
+                        cutter = cutter.with_timeout(timeout, deadline);
+                    }
+                    let header = match (grouped_header, header_rule) {
+                        (Some(header), _) => header,
+                        (None, Some(h)) => cutter.take_header(h).map_err(|e| fail("cannot read input", e))?,
+                        (None, None) => Vec::new(),
                     };
                     let header: Arc<[u8]> = Arc::from(header);
                     let remove = settings.remove_separators.then(|| settings.separator.clone());
@@ -234,6 +306,35 @@ pub(crate) fn prepare(
         may_block,
         ahead: usize::try_from(block).unwrap_or(usize::MAX),
     })
+}
+
+/// `--pipepart --group-by`: where each file's parts start and end (every
+/// error, a column name not in the file's first line, an expression that
+/// does not compile or dies, comes before any job).
+fn grouped_positions(
+    group_by: &super::settings::GroupBy,
+    files: &[(PathBuf, Arc<File>, u64)],
+    block: u64,
+    header: Option<&super::header::HeaderRule>,
+) -> Result<VecDeque<Vec<u64>>, UsageError> {
+    let mut all = VecDeque::new();
+    for (path, file, size) in files {
+        let fail = |e: io::Error| match crate::replace::EvalError::of(&e) {
+            Some(why) => UsageError(why.to_string()),
+            None => UsageError(format!(
+                "cannot read '{}': {}",
+                path.display(),
+                crate::jobs::io_reason(&e)
+            )),
+        };
+        let skip = match header {
+            Some(rule) => header_at(file, 0, *size, block, rule).map_err(fail)?.len() as u64,
+            None => 0,
+        };
+        let mut keyer = super::group_by::part_keyer(group_by, file).map_err(UsageError)?;
+        all.push_back(super::group_by::part_positions(file, skip, *size, block, &mut keyer).map_err(fail)?);
+    }
+    Ok(all)
 }
 
 /// `--pipepart`'s files (path, opened, size): each must be a file we can
@@ -302,6 +403,15 @@ fn stdin_reader() -> Box<dyn Read + Send> {
         Ok(fd) => Box::new(File::from(fd)),
         // Closed: an empty input.
         Err(_) => Box::new(io::empty()),
+    }
+}
+
+/// Standard input as a file of its own (`/dev/null` if it is closed).
+fn stdin_file() -> io::Result<File> {
+    let _ = rustix::pipe::fcntl_setpipe_size(io::stdin().as_fd(), 1 << 20);
+    match io::stdin().as_fd().try_clone_to_owned() {
+        Ok(fd) => Ok(File::from(fd)),
+        Err(_) => File::open("/dev/null"),
     }
 }
 
@@ -403,6 +513,8 @@ enum Blocks {
         block: u64,
         header: Option<super::header::HeaderRule>,
         separator: Separator,
+        /// `--group-by`: each file's part boundaries, found up front.
+        grouped: VecDeque<Vec<u64>>,
     },
     Robin(Receiver<Request>),
     Relay(Receiver<super::relay::Request>),
@@ -463,6 +575,7 @@ impl Blocks {
                 block,
                 header,
                 separator,
+                grouped,
             } => loop {
                 if let Some(PartedFile {
                     parts,
@@ -488,7 +601,10 @@ impl Blocks {
                     Some(rule) => header_at(&file, 0, size, *block, rule)?,
                     None => Vec::new(),
                 };
-                let parts = Parts::new(file.clone(), size, head.len() as u64, *block, separator.clone());
+                let parts = match grouped.pop_front() {
+                    Some(positions) => Parts::at_positions(file.clone(), positions, separator.clone()),
+                    None => Parts::new(file.clone(), size, head.len() as u64, *block, separator.clone()),
+                };
                 *current = Some(PartedFile {
                     parts,
                     file,

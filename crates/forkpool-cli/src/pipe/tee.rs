@@ -8,73 +8,31 @@
 //! early (`head -1`) just stops getting data.
 
 use std::io::{self, Read};
-use std::os::fd::OwnedFd;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::Arc;
 
-use rustix::io::Errno;
+use super::claim::{Seat, Seats, write_all};
 
 /// How much is read at a time.
 const CHUNK: usize = 1 << 20;
 
 /// A job's seat at the copier's table (see `claim`).
-pub(crate) type Claim = super::claim::Claim<Shared>;
-
-#[derive(Debug, Default)]
-struct Seats {
-    outputs: Vec<(OwnedFd, Arc<AtomicU64>)>,
-    /// Jobs that started or were dropped.
-    settled: usize,
-}
-
-/// What the jobs tell the copier.
-#[derive(Debug, Default)]
-pub(crate) struct Shared {
-    seats: Mutex<Seats>,
-    all_in: Condvar,
-}
-
-impl Shared {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Seats> {
-        self.seats.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-impl super::claim::Table for Shared {
-    fn attach(&self, _seq: u64, fd: OwnedFd, sent: Arc<AtomicU64>) {
-        let mut seats = self.lock();
-        seats.outputs.push((fd, sent));
-        seats.settled += 1;
-        self.all_in.notify_one();
-    }
-
-    fn gone(&self, _seq: u64) {
-        self.lock().settled += 1;
-        self.all_in.notify_one();
-    }
-}
+pub(crate) type Claim = super::claim::Claim<Seats>;
 
 /// Starts the thread that copies `input` to `jobs` jobs; returns their
 /// claims.
 pub(crate) fn start(input: Box<dyn Read + Send>, jobs: usize) -> io::Result<Vec<Arc<Claim>>> {
-    let shared = Arc::new(Shared::default());
+    let seats = Arc::new(Seats::new(jobs));
     let claims = (0..jobs)
-        .map(|k| Arc::new(Claim::new(k as u64, shared.clone())))
+        .map(|k| Arc::new(Claim::new(k as u64, seats.clone())))
         .collect();
     std::thread::Builder::new()
         .name("forkpool-tee".into())
-        .spawn(move || copy(input, &shared, jobs))?;
+        .spawn(move || copy(input, &seats))?;
     Ok(claims)
 }
 
-fn copy(mut input: Box<dyn Read + Send>, shared: &Shared, jobs: usize) {
-    let mut outputs = {
-        let mut seats = shared.lock();
-        while seats.settled < jobs {
-            seats = shared.all_in.wait(seats).unwrap_or_else(PoisonError::into_inner);
-        }
-        std::mem::take(&mut seats.outputs)
-    };
+fn copy(mut input: Box<dyn Read + Send>, seats: &Seats) {
+    let mut outputs: Vec<Seat> = seats.wait_all().into_iter().flatten().collect();
     let mut buf = vec![0u8; CHUNK];
     while !outputs.is_empty() {
         let n = match input.read(&mut buf) {
@@ -84,28 +42,15 @@ fn copy(mut input: Box<dyn Read + Send>, shared: &Shared, jobs: usize) {
             // An input we cannot read ends like an empty one.
             Err(_) => break,
         };
-        outputs.retain(|(fd, sent)| write_all(fd, &buf[..n], sent));
+        outputs.retain(|seat| write_all(seat, &buf[..n]));
     }
     // Dropping the outputs closes every job's stdin.
 }
 
-/// Writes all of `data`; false if the job is gone.
-fn write_all(fd: &OwnedFd, mut data: &[u8], sent: &AtomicU64) -> bool {
-    while !data.is_empty() {
-        match rustix::io::write(fd, data) {
-            Ok(n) => {
-                sent.fetch_add(n as u64, Ordering::Relaxed);
-                data = &data[n..];
-            }
-            Err(Errno::INTR) => {}
-            Err(_) => return false,
-        }
-    }
-    true
-}
-
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
     use super::*;
 
     #[test]

@@ -94,7 +94,7 @@ fn run_inner(config: &Config, options: &[OsString]) -> Result<i32, String> {
         words.push(b"-j1".to_vec());
         words.push(b"-S".to_vec());
         words.push(login.text.replace(',', ",,").into_bytes());
-        if matches!(config.tag, Tag::Args | Tag::Template(_)) {
+        if config.tag_option && config.tag != Tag::None {
             words.push(b"--tagstring".to_vec());
             words.push(login.name().into_bytes());
         }

@@ -166,6 +166,31 @@ sub handle {
         }
         @Arg::arg = ();
         return join("\t", ($Arg::job->{skip} ? "s" : "-"), @out) . "\n";
+    } elsif ($kind eq "K") {
+        # K expr values...: each value's $_ after the expression (the keys
+        # of --group-by, --shard, --bin), all in one answer line.
+        return "!\t" . esc($failed) . "\n" if defined $failed;
+        my $e = shift @f;
+        my $sub = $subs[$e];
+        $Arg::job ||= bless { seq => 1, slot => 1, skip => 0 }, "forkpool::Job";
+        my @out;
+        my $ok = eval {
+            # esc/unesc only where needed: a sub call per value is most
+            # of the cost of a cheap expression.
+            for my $v (@f) {
+                local $_ = index($v, "\\") >= 0 ? unesc($v) : $v;
+                $sub->($Arg::job);
+                push @out, (defined $_ and /[\\\t\n]/) ? esc($_) : (defined $_ ? $_ : "");
+            }
+            1;
+        };
+        if (not $ok) {
+            my $why = $@;
+            $why = "died" if not defined $why or $why eq "";
+            $failed = "$e\t$why";
+            return "!\t" . esc($failed) . "\n";
+        }
+        return join("\t", "k", @out) . "\n";
     } elsif ($kind eq "E") {
         push @code, unesc($f[0]);
         return "";

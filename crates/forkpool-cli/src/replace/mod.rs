@@ -14,7 +14,7 @@
 
 mod flags;
 mod parse;
-mod perl;
+pub(crate) mod perl;
 mod render;
 mod rpl;
 mod strings;

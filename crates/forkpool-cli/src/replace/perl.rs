@@ -152,6 +152,34 @@ impl Perl {
         Ok(answers)
     }
 
+    /// Evaluates expression `expr` on each of `values` (as `$_`, no job):
+    /// what is left in `$_` for each, in one round trip (the keys of
+    /// `--group-by`, `--shard` and `--bin`).
+    pub(crate) fn keys(&mut self, expr: usize, values: &[&[u8]]) -> Result<Vec<Vec<u8>>, Failure> {
+        if values.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::with_capacity(values.iter().map(|v| v.len() + 1).sum::<usize>() + 16);
+        out.extend_from_slice(format!("K\t{expr}").as_bytes());
+        for v in values {
+            out.push(b'\t');
+            escape_into(&mut out, v);
+        }
+        out.push(b'\n');
+        let lines = self.exchange(&out, 1)?;
+        let line = lines.into_iter().next().unwrap_or_default();
+        if line.starts_with(b"!") {
+            return Err(failure(&line));
+        }
+        let keys: Vec<Vec<u8>> = line.split(|&b| b == b'\t').skip(1).map(unescape).collect();
+        if keys.len() != values.len() {
+            return Err(Failure::Broken(
+                "the perl co-process answered the wrong number of keys".to_owned(),
+            ));
+        }
+        Ok(keys)
+    }
+
     /// Writes `request` and reads `n` answer lines, both at once (so that
     /// neither side can block the other on a full buffer).
     fn exchange(&mut self, request: &[u8], n: usize) -> Result<Vec<Vec<u8>>, Failure> {
@@ -307,6 +335,21 @@ mod tests {
         );
         assert_eq!(answers[1].values[4], (b"2".to_vec(), false), "state lives on");
         assert!(!answers[0].skip);
+    }
+
+    #[test]
+    fn keys_come_back_in_one_answer() {
+        if !have_perl() {
+            return;
+        }
+        let mut perl = Perl::start(&[b"$_ = uc; die \"no\\n\" if /X/".to_vec()], Trim::None, 1).unwrap();
+        let keys = perl.keys(0, &[b"a\tb", b"c\n", b""]).unwrap();
+        assert_eq!(keys, [b"A\tB".to_vec(), b"C\n".to_vec(), Vec::new()]);
+        assert_eq!(perl.keys(0, &[]).unwrap(), Vec::<Vec<u8>>::new());
+        assert_eq!(
+            perl.keys(0, &[b"a", b"x"]).unwrap_err(),
+            Failure::Expression(0, "no".to_owned())
+        );
     }
 
     #[test]

@@ -40,6 +40,9 @@ fn onall_and_nonall_without_sshlogins_run_here_as_in_gnu_parallel() {
     same_as_gnu(&["--onall", "--tag", "-k", "echo", ":::", "a", "b"], b"");
     same_as_gnu(&["--nonall", "--tag", "echo", "x"], b"");
     same_as_gnu(&["--onall", "-k", "echo"], b"a\nb\n");
+    // Only --tag tags the lines with the host; a --tagstring alone does not.
+    same_as_gnu(&["--nonall", "--tagstring", "Q", "echo", "hi"], b"");
+    same_as_gnu(&["--onall", "--tag", "--tagstring", "Q", "echo", ":::", "a"], b"");
     // The options the inner run gets may be abbreviated, as on the command line.
     same_as_gnu(&["--onall", "--keep-ord", "--linebuffer", "echo", ":::", "a", "b"], b"");
 }

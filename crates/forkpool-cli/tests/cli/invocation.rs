@@ -428,6 +428,12 @@ fn long_options_may_be_abbreviated_and_in_any_case_as_with_getopt_long() {
         &["--col-sep", ",", "echo", "{2}", ":::", "a,b"],
         &["--linebuffer", "echo", ":::", "a"],
         &["--line-buffered", "echo", ":::", "a"],
+        // A letter is the option of that letter, not a prefix.
+        // (Lowercased first, as Getopt::Long does: `--X` is `-x`.)
+        &["--j", "1", "--X", "-k", "echo", ":::", "a", "b"],
+        &["--J", "1", "--m", "-k", "echo", ":::", "a", "b"],
+        &["--0", "-k", "echo"],
+        &["--n=1", "-k", "echo", ":::", "a", "b"],
         // A value that looks like an abbreviated option is still a value.
         &["--tagstring", "--dry", "--tag", "echo", ":::", "a"],
         // An abbreviation that takes a value takes the next word.
@@ -472,10 +478,14 @@ fn an_option_that_must_have_a_value_takes_the_next_word_whatever_it_looks_like()
     });
     assert_eq!(r.stdout, "a\n");
     assert!(d.path("-k").exists());
+    // GNU's arithmetic makes no delay of a negative or empty one.
+    for delay in ["-1", "", "1e-3"] {
+        same_as_gnu(h.0.path(), &["--delay", delay, "-k", "echo", ":::", "a", "b"], |_| {});
+    }
     // A negative number is the option's value, not an unknown option `-1`:
     // a one-line error that names it (GNU parallel runs these silently or
     // trips over them later; see the README).
-    for option in ["--delay", "--timeout", "--retries", "-n", "--memfree"] {
+    for option in ["--timeout", "--retries", "-n", "--memfree"] {
         let r = output(forkpool_in(h.0.path(), &[option, "-1", "echo", ":::", "a"]));
         assert_eq!((r.stdout.as_str(), r.code), ("", 255), "{option}");
         assert!(

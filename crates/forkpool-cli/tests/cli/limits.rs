@@ -5,13 +5,24 @@ use super::*;
 
 /// `forkpool ARGS` run by `sh -c 'ulimit -n FDS; exec forkpool ARGS'`.
 fn run_with_fd_limit(fds: u32, args: &[&str], stdin: &[u8]) -> Run {
-    let mut script = format!("ulimit -n {fds}; exec '{}'", env!("CARGO_BIN_EXE_forkpool"));
+    under_fd_limit(&format!("'{}'", env!("CARGO_BIN_EXE_forkpool")), fds, args, stdin)
+}
+
+/// `parallel ARGS` under `ulimit -n FDS`, as [`run_with_fd_limit`] runs
+/// forkpool.
+fn gnu_with_fd_limit(fds: u32, args: &[&str], stdin: &[u8]) -> Run {
+    under_fd_limit("parallel --will-cite", fds, args, stdin)
+}
+
+/// `sh -c 'ulimit -n FDS; exec PROGRAM ARGS'` (`PROGRAM` as shell words).
+fn under_fd_limit(program: &str, fds: u32, args: &[&str], stdin: &[u8]) -> Run {
+    let mut script = format!("ulimit -n {fds}; exec {program}");
     for arg in args {
         script.push_str(" '");
         script.push_str(&arg.replace('\'', "'\"'\"'"));
         script.push('\'');
     }
-    let mut child = Command::new("/bin/sh")
+    let child = Command::new("/bin/sh")
         .args(["-c", &script])
         .env("PARALLEL_SHELL", "/bin/bash")
         .stdin(Stdio::piped())
@@ -19,8 +30,7 @@ fn run_with_fd_limit(fds: u32, args: &[&str], stdin: &[u8]) -> Run {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
-    finish(child)
+    feed(child, stdin)
 }
 
 #[test]
@@ -274,4 +284,318 @@ fn bad_limits_are_one_line_errors_before_any_job_runs() {
         assert!(r.stderr.contains(needle), "{args:?}: {}", r.stderr);
         assert!(!Path::new(&marker).exists(), "{args:?} ran a job");
     }
+}
+
+// ------------------------------------------------- ulimit -n, as GNU counts --
+
+#[test]
+fn the_file_handle_bound_is_gnu_parallels_number() {
+    // GNU parallel's count (its own handles open, 12 kept, 4 per job, and
+    // the job whose 4 did not fit), for input on the command line and on
+    // stdin, which GNU counts differently (a `:::` list takes two handles).
+    let values: Vec<String> = (1..=40).map(|i| i.to_string()).collect();
+    let stdin: String = values.iter().map(|v| format!("{v}\n")).collect();
+    let said = |stderr: &str| {
+        stderr
+            .lines()
+            .find_map(|l| l.split("Only enough file handles to run ").nth(1))
+            .map(|rest| rest.split(' ').next().unwrap_or("").to_owned())
+    };
+    let mut compared = 0;
+    for fds in [24, 25, 28, 29, 33, 40, 50] {
+        let mut on_line = vec!["-j0", "true", ":::"];
+        on_line.extend(values.iter().map(String::as_str));
+        for (args, input) in [(on_line, &b""[..]), (vec!["-j0", "true"], stdin.as_bytes())] {
+            let ours = run_with_fd_limit(fds, &args, input);
+            let theirs = gnu_with_fd_limit(fds, &args, input);
+            assert_eq!(
+                (said(&ours.stderr), ours.code),
+                (said(&theirs.stderr), theirs.code),
+                "ulimit -n {fds}, {:?}\nforkpool: {}\nGNU: {}",
+                &args[..2],
+                ours.stderr,
+                theirs.stderr
+            );
+            assert!(said(&ours.stderr).is_some(), "{}", ours.stderr);
+            compared += 1;
+        }
+    }
+    assert_eq!(compared, 14);
+    // Too few for even one job: GNU's "Cannot spawn any jobs", exit 255,
+    // word for word.
+    let args = ["-j0", "echo", ":::", "a", "b", "c"];
+    let ours = run_with_fd_limit(20, &args, b"");
+    let theirs = gnu_with_fd_limit(20, &args, b"");
+    assert_eq!(
+        (
+            ours.stderr.replace("forkpool:", "parallel:"),
+            ours.code,
+            ours.stdout.as_str()
+        ),
+        (theirs.stderr.clone(), 255, ""),
+        "GNU: {}",
+        theirs.stderr
+    );
+}
+
+#[test]
+fn j0_says_its_file_handle_bound_before_any_job_whatever_the_jobs_print() {
+    // The jobs print nothing: the warning comes anyway, before the first
+    // job, as GNU parallel's does; and with exactly as many jobs as fit,
+    // as GNU parallel counts (it warns when the last job's handles did not
+    // all fit).
+    for (values, quiet) in [
+        (&["1", "2", "3", "4", "5", "6"][..], "true"),
+        (&["1", "2", "3"], "true"),
+    ] {
+        let mut args = vec!["-j0", quiet, ":::"];
+        args.extend(values);
+        let ours = run_with_fd_limit(30, &args, b"");
+        let theirs = gnu_with_fd_limit(30, &args, b"");
+        assert_eq!(
+            (ours.stderr.replace("forkpool:", "parallel:"), ours.code),
+            (theirs.stderr.clone(), 0),
+            "{values:?}"
+        );
+        assert!(ours.stderr.contains("Only enough file handles"), "{values:?}");
+    }
+    // Before the first job: ahead of what -u jobs print.
+    let ours = run_with_fd_limit(30, &["-u", "-j0", "echo job-{} >&2", ":::", "a", "b", "c", "d"], b"");
+    let warned = ours.stderr.find("Only enough file handles");
+    let first_job = ours.stderr.find("job-");
+    assert!(warned.is_some() && warned < first_job, "{}", ours.stderr);
+    // From stdin too.
+    let ours = run_with_fd_limit(30, &["-j0", "true"], b"1\n2\n3\n4\n5\n6\n7\n8\n");
+    assert!(ours.stderr.contains("Only enough file handles"), "{}", ours.stderr);
+    // With --pipe, GNU parallel reads no block first: it always warns.
+    // (Its --pipe jobs then use more handles than it counted, and it may
+    // add "No more file handles": ours need no more than counted.)
+    let args = ["-j0", "--pipe", "-N1", "cat"];
+    let ours = run_with_fd_limit(60, &args, b"1\n2\n3\n");
+    let theirs = gnu_with_fd_limit(60, &args, b"1\n2\n3\n");
+    let first_five = |stderr: &str| stderr.lines().take(5).collect::<Vec<_>>().join("\n");
+    assert_eq!(
+        (
+            first_five(&ours.stderr.replace("forkpool:", "parallel:")),
+            ours.sorted(),
+            ours.code
+        ),
+        (first_five(&theirs.stderr), theirs.sorted(), 0)
+    );
+    assert_eq!(ours.stderr.lines().count(), 5, "{}", ours.stderr);
+    assert!(ours.stderr.contains("Only enough file handles"), "{}", ours.stderr);
+}
+
+// ---------------------------------------------- ulimit -u, as a plain user --
+
+/// A scratch directory and a user id of their own, for a run under
+/// `ulimit -u` (root is exempt from `RLIMIT_NPROC`, and the limit counts
+/// every process of the user: a uid that runs nothing else keeps other
+/// tests and programs out of the count). `None`, with the reason printed,
+/// when we cannot switch users (not root).
+struct OwnUser {
+    uid: u32,
+    dir: Dir,
+}
+
+impl OwnUser {
+    fn new() -> Option<OwnUser> {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        if !rustix::process::geteuid().is_root() {
+            println!("skipped: only root can run the jobs as a user of their own, which ulimit -u needs");
+            return None;
+        }
+        // A uid no process has: no passwd entry is needed to run as it.
+        let uid = (0..64)
+            .map(|_| {
+                let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                47_000 + (std::process::id() % 1000) * 16 + n % 16
+            })
+            .find(|uid| {
+                let uid = uid.to_string();
+                !std::fs::read_dir("/proc").unwrap().flatten().any(|p| {
+                    std::fs::read_to_string(p.path().join("status")).is_ok_and(|s| {
+                        s.lines()
+                            .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some(&uid))
+                    })
+                })
+            })
+            .expect("a uid that no process has");
+        let dir = Dir::new();
+        std::os::unix::fs::chown(dir.0.path(), Some(uid), Some(uid)).unwrap();
+        // The binary where that user can run it (ours may be under /root).
+        let forkpool = dir.path("forkpool");
+        std::fs::hard_link(env!("CARGO_BIN_EXE_forkpool"), &forkpool)
+            .or_else(|_| std::fs::copy(env!("CARGO_BIN_EXE_forkpool"), &forkpool).map(drop))
+            .unwrap();
+        Some(OwnUser { uid, dir })
+    }
+
+    /// Writes an executable script for the jobs.
+    fn script(&self, name: &str, content: &str) {
+        use std::os::unix::fs::PermissionsExt;
+        let path = self.dir.path(name);
+        std::fs::write(&path, content).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    /// `PROGRAM ARGS` (`forkpool` is ours) as this user, in its directory,
+    /// under `ulimit -u PROCESSES`.
+    fn run(&self, processes: u32, program: &str, args: &[&str]) -> Run {
+        use std::os::unix::process::CommandExt;
+        let program = if program == "forkpool" {
+            self.dir.s("forkpool")
+        } else {
+            program.to_owned()
+        };
+        output_of(
+            Command::new("/bin/bash")
+                .args(["-c", &format!("ulimit -u {processes} && exec \"$@\""), "bash", &program])
+                .args(args)
+                .uid(self.uid)
+                .gid(self.uid)
+                .current_dir(self.dir.0.path())
+                .env("HOME", self.dir.0.path())
+                .env("PARALLEL_SHELL", "/bin/bash"),
+        )
+    }
+}
+
+/// What follows GNU parallel's "No more processes" and "Only enough
+/// available processes" lines.
+const TRY_ULIMIT_U: &str = "Warning: Try increasing 'ulimit -u' (try: ulimit -u `ulimit -Hu`)\n";
+
+#[test]
+fn jobs_that_fork_under_ulimit_u_all_run_as_the_bound_backs_off() {
+    // The new user's trial: each job forks children of its own, so the
+    // jobs at once that fit at the start leave too few processes. As GNU
+    // parallel, a spawn that finds no process lowers the bound by one,
+    // with its warning, and the job is tried again later: every job runs
+    // once, and the run succeeds. (Before, the bound stayed, and the jobs'
+    // own forks failed: "Cannot fork".)
+    let Some(user) = OwnUser::new() else { return };
+    user.script(
+        "slot.sh",
+        "#!/bin/bash\nsleep 0.2 & sleep 0.2 & sleep 0.2 & wait\necho $1\n",
+    );
+    let values: Vec<String> = (1..=60).map(|i| i.to_string()).collect();
+    let mut args = vec!["-j0", "./slot.sh", ":::"];
+    args.extend(values.iter().map(String::as_str));
+    let r = user.run(20, "forkpool", &args);
+    let mut ran: Vec<u32> = r.lines().iter().map(|l| l.parse().unwrap()).collect();
+    ran.sort_unstable();
+    assert_eq!(ran, (1..=60).collect::<Vec<u32>>(), "{}", r.stderr);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("forkpool: Warning: No more processes: Decreasing number of running jobs to "),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains(&format!("forkpool: {TRY_ULIMIT_U}")), "{}", r.stderr);
+}
+
+#[test]
+fn the_process_bound_at_the_start_is_gnu_parallels() {
+    // GNU parallel forks dummies until one fails: the processes left, less
+    // one, run at once. forkpool counts them instead, to the same number
+    // (the one left is its guardian's), and jobs that start no process of
+    // their own then never meet the limit. With 3 processes, one job at a
+    // time (the guardian, forkpool, the job); with 2, none: GNU's error.
+    let Some(user) = OwnUser::new() else { return };
+    let values: Vec<String> = (1..=20).map(|i| i.to_string()).collect();
+    let mut args = vec!["-j0", "echo {}; exec sleep 0.3", ":::"];
+    args.extend(values.iter().map(String::as_str));
+    let said = |stderr: &str| -> Option<usize> {
+        let rest = stderr.split("Only enough available processes to run ").nth(1)?;
+        rest.split(' ').next()?.parse().ok()
+    };
+    let mut gnu_args = vec!["--will-cite"];
+    gnu_args.extend(&args);
+    for processes in [12, 3] {
+        let ours = user.run(processes, "forkpool", &args);
+        let theirs = user.run(processes, "parallel", &gnu_args);
+        assert_eq!(
+            (ours.sorted(), ours.code, said(&ours.stderr)),
+            (theirs.sorted(), 0, said(&theirs.stderr)),
+            "ulimit -u {processes}: {}\nGNU: {}",
+            ours.stderr,
+            theirs.stderr
+        );
+        assert_eq!(theirs.sorted().len(), 20, "{}", theirs.stderr);
+        assert!(said(&ours.stderr).is_some(), "{}", ours.stderr);
+        assert!(
+            ours.stderr.contains(&format!("forkpool: {TRY_ULIMIT_U}")),
+            "{}",
+            ours.stderr
+        );
+        assert!(!ours.stderr.contains("No more processes"), "{}", ours.stderr);
+    }
+    let ours = user.run(2, "forkpool", &args);
+    let theirs = user.run(2, "parallel", &gnu_args);
+    assert_eq!(
+        (
+            ours.stderr.replace("forkpool:", "parallel:"),
+            ours.code,
+            ours.stdout.as_str()
+        ),
+        (theirs.stderr.clone(), 255, ""),
+        "GNU: {}",
+        theirs.stderr
+    );
+}
+
+#[test]
+fn with_one_job_at_once_and_no_process_left_the_run_ends_as_gnu_parallels() {
+    // One job at a time; while the first runs, processes of the same user
+    // (started beside the limit, which binds only what the run starts)
+    // take the last ones: the second job cannot start, and there is no
+    // bound left to lower. GNU parallel's error, and 255, once the first
+    // job has ended.
+    let Some(user) = OwnUser::new() else { return };
+    let mut outcomes = Vec::new();
+    for program in ["forkpool", "parallel"] {
+        let started = user.dir.path(&format!("started-{program}"));
+        let job = format!("touch {}; echo {{}}; exec sleep 2", started.display());
+        let mut args = vec!["-j1", &job, ":::", "1", "2"];
+        if program == "parallel" {
+            args.insert(0, "--will-cite");
+        }
+        let user_ref = &user;
+        let (r, hogs) = std::thread::scope(|scope| {
+            let run = scope.spawn(move || user_ref.run(4, program, &args));
+            assert!(
+                wait_for(Duration::from_secs(20), || started.exists()),
+                "{program}: the first job never started"
+            );
+            // Our guardian is one process GNU parallel does not have.
+            let others = if program == "forkpool" { 2 } else { 3 };
+            let hogs: Vec<std::process::Child> = (0..others)
+                .map(|_| {
+                    use std::os::unix::process::CommandExt;
+                    Command::new("sleep")
+                        .arg("30")
+                        .uid(user.uid)
+                        .gid(user.uid)
+                        .spawn()
+                        .unwrap()
+                })
+                .collect();
+            (run.join().unwrap(), hogs)
+        });
+        for mut hog in hogs {
+            let _ = hog.kill();
+            let _ = hog.wait();
+        }
+        assert!(
+            r.stderr.contains(&format!(
+                "{program}: Error: No more processes: cannot run a single job. Something is wrong at 2.\n"
+            )),
+            "{program}: {}",
+            r.stderr
+        );
+        outcomes.push((r.stdout, r.code));
+    }
+    assert_eq!(outcomes[0], ("1\n".to_owned(), 255));
+    assert_eq!(outcomes[0], outcomes[1], "forkpool, then GNU parallel");
 }

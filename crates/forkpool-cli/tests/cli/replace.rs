@@ -24,14 +24,7 @@ fn without_perl(args: &[&str]) -> Run {
             std::os::unix::fs::symlink(path, dir.path(tool)).unwrap();
         }
     }
-    let child = command(args)
-        .env("PATH", dir.0.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    finish(child)
+    output_of(command(args).env("PATH", dir.0.path()))
 }
 
 #[test]

@@ -1,0 +1,103 @@
+//! The shell the jobs run under and how their programs are found, beside
+//! GNU parallel: `$PARALLEL_SHELL` that cannot run, and `PATH` entries
+//! that are empty (the current directory).
+
+use super::*;
+
+/// `PROGRAM ARGS` with `PARALLEL_SHELL` and `PATH` as given, in `dir`.
+fn run_in(program: &str, dir: &Path, shell: &str, path: &str, args: &[&str]) -> Run {
+    let mut cmd = Command::new(program);
+    if program == "parallel" {
+        cmd.arg("--will-cite");
+    }
+    output_of(
+        cmd.args(args)
+            .current_dir(dir)
+            .env("PARALLEL_SHELL", shell)
+            .env("PATH", path),
+    )
+}
+
+/// `/usr/bin` and `/bin`, where `parallel`, `perl` and the shells are.
+const SYSTEM_PATH: &str = "/usr/bin:/bin";
+
+#[test]
+fn a_parallel_shell_that_cannot_run_is_one_error_before_any_job() {
+    // As GNU parallel: `$PARALLEL_SHELL` must be a file we may execute,
+    // else one error and 255, and no job runs. (Before: one "permission
+    // denied" per job.)
+    use std::os::unix::fs::PermissionsExt;
+    let d = Dir::new();
+    let shell = d.file("not-executable", "#!/bin/sh\n");
+    std::fs::set_permissions(&shell, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let missing = d.s("missing");
+    let marker = d.s("ran");
+    let job = format!("touch {marker}; echo {{}}");
+    for shell in [&shell, &missing] {
+        let args = [job.as_str(), ":::", "a", "b"];
+        let ours = run_in(env!("CARGO_BIN_EXE_forkpool"), d.0.path(), shell, SYSTEM_PATH, &args);
+        let theirs = run_in("parallel", d.0.path(), shell, SYSTEM_PATH, &args);
+        assert_eq!(
+            (
+                ours.stderr.replace("forkpool:", "parallel:"),
+                ours.code,
+                ours.stdout.as_str()
+            ),
+            (theirs.stderr.clone(), 255, ""),
+            "{shell}"
+        );
+        assert_eq!(ours.stderr, format!("forkpool: Error: Shell '{shell}' not found.\n"));
+        assert!(!Path::new(&marker).exists(), "{shell}: a job ran");
+    }
+    // A directory is no shell either (GNU parallel lets it through, and
+    // then each job is "a bug": the README's differences).
+    let ours = run_in(
+        env!("CARGO_BIN_EXE_forkpool"),
+        d.0.path(),
+        d.0.path().to_str().unwrap(),
+        SYSTEM_PATH,
+        &[&job, ":::", "a"],
+    );
+    assert_eq!(ours.code, 255, "{}", ours.stderr);
+    assert!(ours.stderr.ends_with("' not found.\n"), "{}", ours.stderr);
+    assert!(!Path::new(&marker).exists());
+    let theirs = run_in(
+        "parallel",
+        d.0.path(),
+        d.0.path().to_str().unwrap(),
+        SYSTEM_PATH,
+        &["true", ":::", "a"],
+    );
+    assert!(
+        theirs.code != 255 && theirs.stderr.contains("You have found a bug"),
+        "GNU parallel changed: update the README: {theirs:?}"
+    );
+}
+
+#[test]
+fn a_program_found_through_an_empty_path_entry_is_run_as_dot_slash() {
+    // An empty entry in PATH (first, last or between) is the current
+    // directory, and the shell runs a script found there as `./NAME`: its
+    // `$0`. So does GNU parallel (its jobs go through the shell); so must
+    // a job forkpool runs without one. (Before: `$0` was `NAME`.)
+    use std::os::unix::fs::PermissionsExt;
+    let d = Dir::new();
+    let script = d.file("script.sh", "#!/bin/sh\necho \"$0 $1\"\n");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for path in [":/usr/bin:/bin", "/usr/bin:/bin:", "/usr/bin::/bin"] {
+        for args in [
+            &["script.sh", ":::", "x"][..],
+            &["-k", "script.sh {}; script.sh", ":::", "y"],
+        ] {
+            let ours = run_in(env!("CARGO_BIN_EXE_forkpool"), d.0.path(), "/bin/bash", path, args);
+            let theirs = run_in("parallel", d.0.path(), "/bin/bash", path, args);
+            assert_eq!(
+                (&ours.stdout, ours.code),
+                (&theirs.stdout, theirs.code),
+                "PATH={path} {args:?}: {}",
+                ours.stderr
+            );
+            assert!(ours.stdout.starts_with("./script.sh "), "PATH={path}: {}", ours.stdout);
+        }
+    }
+}
