@@ -11,7 +11,7 @@
 //! globbing, a comment...) goes through the shell.
 
 use std::ffi::{OsStr, OsString};
-use std::os::unix::ffi::OsStringExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
 /// The shell jobs run under.
