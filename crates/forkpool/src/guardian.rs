@@ -353,6 +353,7 @@ fn spawn_program(table_fd: &OwnedFd, control: &OwnedFd) -> io::Result<Pid> {
         ],
         // A Ctrl-C meant for the program must not reach it.
         own_group: true,
+        nice: None,
     })
 }
 

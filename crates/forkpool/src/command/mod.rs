@@ -591,6 +591,7 @@ impl Supervisor {
             stderr: stdio(spec.stderr, &stderr_pipe),
             extra: &[],
             own_group,
+            nice: spec.nice,
         };
         // The job is registered with the guardian right after; a job
         // caught between spawn and registration is still found by the
@@ -609,11 +610,6 @@ impl Supervisor {
         // pipes never report end-of-file.
         let stdout = stdout_pipe.map(|(read, _write)| read);
         let stderr = stderr_pipe.map(|(read, _write)| read);
-        if let Some(nice) = spec.nice {
-            // Lowering niceness needs privilege; then the current one stays,
-            // as GNU parallel does for local jobs.
-            let _ = rustix::process::setpriority_process(Some(pid), nice);
-        }
         let id = self.next;
         self.next += 1;
         let watch = |fd: Option<OwnedFd>, part: usize| -> io::Result<Option<Watched>> {

@@ -51,6 +51,7 @@ struct Orders {
     envp: *const *const libc::c_char,
     stdio: [Stdio; 3],
     own_group: bool,
+    nice: Option<i32>,
     /// The `errno` of a failed start, written by the child before it
     /// exits; 0 while it has not failed.
     error: AtomicI32,
@@ -109,6 +110,7 @@ impl Launcher {
             envp: envp.as_ptr(),
             stdio: [request.stdin, request.stdout, request.stderr],
             own_group: request.own_group,
+            nice: request.nice,
             error: AtomicI32::new(0),
         };
         let top = self.stack.cast::<u8>().wrapping_add(STACK).cast::<c_void>();
@@ -220,6 +222,11 @@ extern "C" fn child_main(orders: *mut c_void) -> c_int {
         && let Err(e) = rustix::process::setpgid(None, None)
     {
         return failed(e.raw_os_error());
+    }
+    if let Some(nice) = orders.nice {
+        // Before the program's first instruction. Lowering it needs a
+        // privilege; without one the job keeps ours (not an error).
+        let _ = rustix::process::setpriority_process(None, nice);
     }
     for (target, stdio) in orders.stdio.iter().enumerate() {
         if let Err(e) = install(*stdio, target as RawFd) {
@@ -348,6 +355,7 @@ mod tests {
             stderr: Stdio::Null,
             extra: &[],
             own_group: true,
+            nice: None,
         }
     }
 

@@ -55,6 +55,11 @@ pub(crate) struct Request<'a> {
     pub(crate) extra: &'a [(RawFd, RawFd)],
     /// A new process group of its own (else it stays in ours).
     pub(crate) own_group: bool,
+    /// Its niceness, set before it runs a single instruction of the
+    /// program (`posix_spawn` has no attribute for it: there, right after
+    /// the start). Lowering it needs a privilege; without one the child
+    /// keeps ours.
+    pub(crate) nice: Option<i32>,
 }
 
 /// Signals reset to their default action in the child: `SIGPIPE` (Rust
@@ -217,7 +222,12 @@ pub(crate) fn spawn(request: &Request<'_>) -> io::Result<Pid> {
             envp.as_ptr(),
         )
     })?;
-    Pid::from_raw(pid).ok_or_else(|| io::Error::other("posix_spawn returned no pid"))
+    let pid = Pid::from_raw(pid).ok_or_else(|| io::Error::other("posix_spawn returned no pid"))?;
+    if let Some(nice) = request.nice {
+        // No attribute for it: as soon as it runs (see `Request::nice`).
+        let _ = rustix::process::setpriority_process(Some(pid), nice);
+    }
+    Ok(pid)
 }
 
 #[cfg(test)]
