@@ -133,6 +133,11 @@ impl Settings {
                 "--pipepart is incompatible with --max-replace-args, --max-lines, and -L.",
             ));
         }
+        if mode == Mode::Part && !p.tee && (p.shard.is_some() || p.bin.is_some()) {
+            // GNU refuses it too (with a message about --jobs); silently
+            // cutting plain parts would be a wrong answer.
+            return Err(bad("--shard and --bin work with --pipe, not with --pipepart."));
+        }
         if mode == Mode::Pipe && !p.tee && (flags.shuf || flags.bar || flags.eta) {
             return Err(bad("--pipe is incompatible with --eta/--bar/--shuf"));
         }

@@ -444,6 +444,14 @@ fn bad_keys_and_timeouts_are_one_line_errors_before_any_job() {
         ),
         (vec!["--pipe", "--bt", "0.5"], "--block-timeout must be at least 1"),
         (
+            vec!["--pipepart", "-a", &file, "--shard", "1"],
+            "--shard and --bin work with --pipe, not with --pipepart.",
+        ),
+        (
+            vec!["--pipepart", "-a", &file, "--bin", "1"],
+            "--shard and --bin work with --pipe, not with --pipepart.",
+        ),
+        (
             vec!["--pipe", "--bt", "soon"],
             "--block-timeout \"soon\" is not a duration",
         ),
