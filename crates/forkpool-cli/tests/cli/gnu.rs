@@ -3,20 +3,72 @@
 
 use super::*;
 
+/// How long a GNU parallel run may take before it counts as hung.
+const GNU_PATIENCE: Duration = Duration::from_secs(60);
+
 /// `parallel ARGS` (GNU parallel 20221122, as CI installs it) with
 /// `stdin`, in the same environment as [`command`].
+///
+/// GNU parallel 20221122 now and then hangs for good in its `--shard` and
+/// `--bin` plumbing (a perl sharder and `parcat` on named pipes; a CI run
+/// and two trials saw it). A run not over after [`GNU_PATIENCE`] is killed
+/// with everything it started (found by a marker in their environment) and
+/// run again; only a hang three times in a row fails the test.
 pub(crate) fn gnu_with(args: &[&str], stdin: &[u8]) -> Run {
-    let child = Command::new("parallel")
-        .arg("--will-cite")
-        .args(args)
-        .env("PARALLEL_SHELL", "/bin/bash")
-        .env("SHELL", "/bin/bash")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("GNU parallel is installed (.ci/run installs it)");
-    feed(child, stdin)
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    for attempt in 1..=3 {
+        let marker = format!("{}-{attempt}-{:?}", std::process::id(), Instant::now());
+        let child = Command::new("parallel")
+            .arg("--will-cite")
+            .args(args)
+            .env("PARALLEL_SHELL", "/bin/bash")
+            .env("SHELL", "/bin/bash")
+            .env("FORKPOOL_TEST_GNU_RUN", &marker)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("GNU parallel is installed (.ci/run installs it)");
+        let done = Arc::new(AtomicBool::new(false));
+        let watchdog = {
+            let done = done.clone();
+            let needle = format!("FORKPOOL_TEST_GNU_RUN={marker}");
+            std::thread::spawn(move || {
+                let ended = wait_for(GNU_PATIENCE, || done.load(Ordering::SeqCst));
+                while !done.load(Ordering::SeqCst) {
+                    kill_marked(&needle);
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                !ended
+            })
+        };
+        let run = feed(child, stdin);
+        done.store(true, Ordering::SeqCst);
+        if !watchdog.join().unwrap() {
+            return run;
+        }
+        eprintln!("GNU parallel {args:?} hung (attempt {attempt}); killed, running it again");
+    }
+    panic!("GNU parallel {args:?} hung three times in a row");
+}
+
+/// SIGKILLs every process whose environment holds `needle`.
+fn kill_marked(needle: &str) {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    for pid in entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+    {
+        let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
+            continue;
+        };
+        if environ.split(|&b| b == 0).any(|v| v == needle.as_bytes()) {
+            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+        }
+    }
 }
 
 /// Runs both with the same arguments and input; asserts the same standard
