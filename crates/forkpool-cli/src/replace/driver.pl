@@ -128,6 +128,8 @@ my @code;
 my @subs;
 my $trim = "n";
 my $failed;
+# Lines keyed so far (`$.` in a key expression).
+my $keyline = 0;
 
 sub trimmed {
     my $s = shift;
@@ -179,6 +181,8 @@ sub handle {
             # of the cost of a cheap expression.
             for my $v (@f) {
                 local $_ = index($v, "\\") >= 0 ? unesc($v) : $v;
+                # The input line number, as GNU's filter reading with <>.
+                $. = ++$keyline;
                 $sub->($Arg::job);
                 push @out, (defined $_ and /[\\\t\n]/) ? esc($_) : (defined $_ ? $_ : "");
             }

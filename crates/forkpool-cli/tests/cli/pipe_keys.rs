@@ -242,6 +242,16 @@ fn bin_sends_each_line_to_the_slot_its_number_names_as_gnu_parallel() {
         &["-k", "--pipe", "--bin", "1", "-j3", "echo {}; cat", ":::", "a", "b"],
         numbers.as_bytes(),
     );
+    // `$.` is the input line's number in a key expression, as with GNU's
+    // filter reading the input with `<>`.
+    same_as_gnu(
+        &["-k", "--pipe", "--bin", "$_=$.", "-j2", "echo J{#}; cat"],
+        b"a\nb\nc\nd\ne\n",
+    );
+    same_as_gnu(
+        &["-k", "--pipe", "--group-by", "$_=$.", "-N1", "echo J{#}; cat"],
+        b"a\nb\nc\n",
+    );
 }
 
 /// The lines each job got, by job number, from `echo J{#}; cat` output.
