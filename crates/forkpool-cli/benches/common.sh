@@ -34,3 +34,43 @@ fi
 if [ -n "$parallel" ]; then
     mkdir -p "$work/home/.parallel" && touch "$work/home/.parallel/will-cite"
 fi
+
+# `check_count N COMMAND`: COMMAND (a shell line whose jobs print counts,
+# e.g. `wc -l`) must count N in all, or its time means nothing.
+check_count() {
+    local got
+    got=$(sh -c "$2" | awk '{ s += $1 } END { print s }')
+    if [ "$got" != "$1" ]; then
+        echo "wrong result from: $2 (got $got, not $1)" >&2
+        exit 1
+    fi
+}
+
+# `interleaved OUT.json RUNS -n NAME COMMAND...`: every command once per
+# round, the rounds repeated, each run's seconds written to OUT.json as
+# hyperfine writes them ({"results": [{"command", "times"}]}). On a busy
+# machine, load that comes and goes falls on every command alike
+# (hyperfine runs each command's runs back to back, and a burst of load
+# lands on one of them).
+interleaved() {
+    python3 - "$@" <<'PY'
+import json, subprocess, sys, time
+out, runs, args = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+cmds = [(args[i + 1], args[i + 2]) for i in range(0, len(args), 3)]  # -n NAME COMMAND
+
+def timed(cmd):
+    start = time.perf_counter()
+    subprocess.run(["sh", "-c", cmd], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    return time.perf_counter() - start
+
+for _, cmd in cmds:  # warm-up
+    timed(cmd)
+times = {name: [] for name, _ in cmds}
+for round in range(runs):
+    for name, cmd in cmds:
+        times[name].append(timed(cmd))
+    print(f"round {round + 1}/{runs}", file=sys.stderr)
+with open(out, "w") as f:
+    json.dump({"results": [{"command": name, "times": times[name]} for name, _ in cmds]}, f)
+PY
+}

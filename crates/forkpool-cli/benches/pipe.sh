@@ -25,16 +25,6 @@ seq 1 "$LINES" >"$file"
 cat "$file" >/dev/null # into the page cache
 size=$(stat -c %s "$file")
 
-# Every command must count every line, or its time means nothing.
-check() {
-    local got
-    got=$(sh -c "$1" | awk '{ s += $1 } END { print s }')
-    if [ "$got" != "$LINES" ]; then
-        echo "wrong result from: $1 (got $got lines)" >&2
-        exit 1
-    fi
-}
-
 cmds=(
     -n "cat FILE | wc -l (floor)" "cat $file | wc -l"
     -n "wc -l FILE (one reader)" "wc -l <$file"
@@ -49,33 +39,12 @@ if [ -n "$parallel" ]; then
         -n "GNU parallel --pipepart" "$parallel -j2 --pipepart -a $file --block 10M wc -l"
     )
 fi
+# Every command must count every line, or its time means nothing.
 for ((i = 1; i < ${#cmds[@]}; i += 3)); do
-    check "${cmds[i + 1]}"
+    check_count "$LINES" "${cmds[i + 1]}"
 done
 
-# Every command once per round, the rounds repeated: on a busy machine,
-# load that comes and goes falls on every command alike (hyperfine would run
-# each command's runs back to back, and a burst of load on one of them).
-python3 - "$work/pipe.json" "$RUNS" "${cmds[@]}" <<'EOF'
-import json, subprocess, sys, time
-out, runs, args = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
-cmds = [(args[i + 1], args[i + 2]) for i in range(0, len(args), 3)]  # -n NAME COMMAND
-
-def timed(cmd):
-    start = time.perf_counter()
-    subprocess.run(["sh", "-c", cmd], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
-    return time.perf_counter() - start
-
-for _, cmd in cmds:  # warm-up
-    timed(cmd)
-times = {name: [] for name, _ in cmds}
-for round in range(runs):
-    for name, cmd in cmds:
-        times[name].append(timed(cmd))
-    print(f"round {round + 1}/{runs}", file=sys.stderr)
-with open(out, "w") as f:
-    json.dump({"results": [{"command": name, "times": times[name]} for name, _ in cmds]}, f)
-EOF
+interleaved "$work/pipe.json" "$RUNS" "${cmds[@]}"
 
 # forkpool's own peak (GNU time reports the largest of it and its jobs).
 rss_stream=$(sh -c "cat $file | /usr/bin/time -f %M $forkpool -j2 --pipe --block 10M wc -l 2>&1 >/dev/null" | tail -1)

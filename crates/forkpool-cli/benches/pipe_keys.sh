@@ -27,16 +27,6 @@ perl -e 'for $i (1..$ARGV[0]) { print int($i / 7), "\t", $i, "\n" }' "$LINES" >"
 cat "$file" >/dev/null # into the page cache
 size=$(stat -c %s "$file")
 
-# Every command must count every line, or its time means nothing.
-check() {
-    local got
-    got=$(sh -c "$1" | awk '{ s += $1 } END { print s }')
-    if [ "$got" != "$LINES" ]; then
-        echo "wrong result from: $1 (got $got lines)" >&2
-        exit 1
-    fi
-}
-
 cases=(
     "--group-by 1" "--group-by 1"
     "--group-by, perl key" "--group-by '1 \$_ = int(\$_ / 10)'"
@@ -51,27 +41,19 @@ for ((i = 0; i < ${#cases[@]}; i += 2)); do
         cmds+=(-n "GNU ${cases[i]}" "$parallel -j2 --pipe ${cases[i + 1]} wc -l <$file")
     fi
 done
+# Every command must count every line, or its time means nothing.
 for ((i = 1; i < ${#cmds[@]}; i += 3)); do
-    check "${cmds[i + 1]}"
+    check_count "$LINES" "${cmds[i + 1]}"
 done
 
-python3 - "$RUNS" "$size" "$LINES" "${cmds[@]}" <<'EOF'
-import statistics, subprocess, sys, time
-runs, size, lines, args = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4:]
-cmds = [(args[i + 1], args[i + 2]) for i in range(0, len(args), 3)]  # -n NAME COMMAND
+interleaved "$work/keys.json" "$RUNS" "${cmds[@]}"
 
-def timed(cmd):
-    start = time.perf_counter()
-    subprocess.run(["sh", "-c", cmd], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
-    return time.perf_counter() - start
-
-for _, cmd in cmds:  # warm-up
-    timed(cmd)
-times = {name: [] for name, _ in cmds}
-for round in range(runs):
-    for name, cmd in cmds:
-        times[name].append(timed(cmd))
-    print(f"round {round + 1}/{runs}", file=sys.stderr)
+python3 - "$work/keys.json" "$size" "$LINES" <<'EOF'
+import json, statistics, sys
+path, size, lines = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+with open(path) as f:
+    times = {r["command"]: r["times"] for r in json.load(f)["results"]}
+runs = len(next(iter(times.values())))
 
 med = {name: statistics.median(t) for name, t in times.items()}
 print(f"\n### {size / 1e6:.0f} MB ({lines} lines `KEY<tab>N`), -j2, `wc -l` per job ({runs} interleaved rounds)\n")
