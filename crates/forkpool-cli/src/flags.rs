@@ -346,7 +346,7 @@ impl Flags {
         use clap::FromArgMatches;
         let mut args: Vec<OsString> = args.into_iter().collect();
         let (end, long_words) = scan(command, &args);
-        spell_out(command, &mut args, &long_words)?;
+        spell_out(&mut args, long_words)?;
         let rest_start = if args.get(end).is_some_and(|w| w == "--") {
             end + 1
         } else {
@@ -389,19 +389,19 @@ pub(crate) fn options_end_in(command: &clap::Command, args: &[OsString]) -> usiz
     scan(command, args).0
 }
 
-/// Spells out in full each long option named at `long_words` in `args`
-/// (see `long_names`): `--keep-ord` becomes `--keep-order`, so that clap,
-/// which matches names exactly, reads what GNU parallel reads. A prefix of
-/// several options is the error GNU gives for it.
-fn spell_out(command: &clap::Command, args: &mut [OsString], long_words: &[usize]) -> Result<(), clap::Error> {
-    for &i in long_words {
+/// Spells out in full each long option `scan` found in `args`, with what
+/// its name names (see `long_names`): `--keep-ord` becomes `--keep-order`,
+/// so that clap, which matches names exactly, reads what GNU parallel
+/// reads. A prefix of several options is the error GNU gives for it.
+fn spell_out(args: &mut [OsString], long_words: Vec<(usize, crate::long_names::Name<'_>)>) -> Result<(), clap::Error> {
+    for (i, found) in long_words {
         let word = args[i].to_string_lossy().into_owned();
         let Some(long) = word.strip_prefix("--") else { continue };
         let (name, value) = match long.split_once('=') {
             Some((name, value)) => (name, Some(value)),
             None => (long, None),
         };
-        match crate::long_names::find(command, name) {
+        match found {
             crate::long_names::Name::Option(arg) => {
                 let known = arg.get_long() == Some(name) || arg.get_all_aliases().is_some_and(|a| a.contains(&name));
                 if known {
@@ -434,8 +434,9 @@ fn spell_out(command: &clap::Command, args: &mut [OsString], long_words: &[usize
 }
 
 /// Walks the options in `args`: where they end (see [`options_end`]), and
-/// the words that are long options (not values of other options).
-fn scan(command: &clap::Command, args: &[OsString]) -> (usize, Vec<usize>) {
+/// the words that are long options (not values of other options), each
+/// with what its name names.
+fn scan<'c>(command: &'c clap::Command, args: &[OsString]) -> (usize, Vec<(usize, crate::long_names::Name<'c>)>) {
     // Whether an option takes the next word as its value. Some take one
     // only if it looks like theirs (`-l 2`, but not `-l echo`).
     let takes_value = |arg: &clap::Arg, next: Option<&OsString>| {
@@ -446,16 +447,8 @@ fn scan(command: &clap::Command, args: &[OsString]) -> (usize, Vec<usize>) {
             _ => arg.get_action().takes_values(),
         }
     };
-    let short_value = |c: char, next: Option<&OsString>| {
-        command
-            .get_arguments()
-            .find(|a| a.get_short() == Some(c) || a.get_all_short_aliases().is_some_and(|s| s.contains(&c)))
-            .map(|a| takes_value(a, next))
-    };
-    let long_value = |name: &str, next: Option<&OsString>| match crate::long_names::find(command, name) {
-        crate::long_names::Name::Option(a) => Some(takes_value(a, next)),
-        _ => None,
-    };
+    let short_value =
+        |c: char, next: Option<&OsString>| crate::long_names::short(command, c).map(|a| takes_value(a, next));
     let mut long_words = Vec::new();
     let mut end = args.len();
     let mut i = 1;
@@ -466,9 +459,14 @@ fn scan(command: &clap::Command, args: &[OsString]) -> (usize, Vec<usize>) {
             break;
         }
         if let Some(long) = word.strip_prefix("--") {
-            long_words.push(i);
             let name = long.split('=').next().unwrap_or(long);
-            if !long.contains('=') && long_value(name, args.get(i + 1)).unwrap_or(false) {
+            let found = crate::long_names::find(command, name);
+            let value_next = match &found {
+                crate::long_names::Name::Option(a) => !long.contains('=') && takes_value(a, args.get(i + 1)),
+                _ => false,
+            };
+            long_words.push((i, found));
+            if value_next {
                 i += 1;
             }
             i += 1;

@@ -44,12 +44,10 @@ pub(crate) fn find<'c>(command: &'c Command, typed: &str) -> Name<'c> {
     // prefix of long names. Getopt::Long lowercases it first, as every
     // long name: `--X` is `-x` there, and so here.
     let mut letters = typed.chars();
-    if let (Some(c), None) = (letters.next().map(|c| c.to_ascii_lowercase()), letters.next()) {
-        let short =
-            |arg: &&Arg| arg.get_short() == Some(c) || arg.get_all_short_aliases().is_some_and(|s| s.contains(&c));
-        if let Some(arg) = command.get_arguments().find(short) {
-            return Name::Option(arg);
-        }
+    if let (Some(c), None) = (letters.next().map(|c| c.to_ascii_lowercase()), letters.next())
+        && let Some(arg) = short(command, c)
+    {
+        return Name::Option(arg);
     }
     let lower = typed.to_ascii_lowercase();
     if let Some((_, arg)) = names().find(|(name, _)| name.eq_ignore_ascii_case(typed)) {
@@ -68,6 +66,13 @@ pub(crate) fn find<'c>(command: &'c Command, typed: &str) -> Name<'c> {
     matching.dedup_by(|a, b| a.0 == b.0);
     let list: Vec<&str> = matching.iter().map(|(name, _)| *name).collect();
     Name::Ambiguous(format!("Option {typed} is ambiguous ({})", list.join(", ")))
+}
+
+/// The option of the letter `c` (`-j`, or a short alias such as `-P`).
+pub(crate) fn short(command: &Command, c: char) -> Option<&Arg> {
+    command
+        .get_arguments()
+        .find(|arg| arg.get_short() == Some(c) || arg.get_all_short_aliases().is_some_and(|s| s.contains(&c)))
 }
 
 #[cfg(test)]

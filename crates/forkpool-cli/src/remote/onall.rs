@@ -172,17 +172,12 @@ fn run_inner(config: &Config, options: &[OsString]) -> Result<i32, String> {
 /// form, but those of the outer run.
 fn inner_options(options: &[OsString]) -> Result<Vec<OsString>, String> {
     let command = crate::flags::command();
-    let args: Vec<&clap::Arg> = command.get_arguments().collect();
     // Any spelling the command line takes (see `long_names`).
     let by_long = |name: &str| match crate::long_names::find(&command, name) {
         crate::long_names::Name::Option(arg) => Some(arg),
         _ => None,
     };
-    let by_short = |c: char| {
-        args.iter()
-            .copied()
-            .find(|a| a.get_short() == Some(c) || a.get_short_and_visible_aliases().is_some_and(|s| s.contains(&c)))
-    };
+    let by_short = |c: char| crate::long_names::short(&command, c);
     let takes_value = |a: &clap::Arg| a.get_action().takes_values();
     let mut kept: Vec<OsString> = Vec::new();
     let mut keep = |arg: &clap::Arg, value: Option<OsString>| {
