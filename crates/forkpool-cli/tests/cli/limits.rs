@@ -14,15 +14,19 @@ fn gnu_with_fd_limit(fds: u32, args: &[&str], stdin: &[u8]) -> Run {
     under_fd_limit("parallel --will-cite", fds, args, stdin)
 }
 
-/// `sh -c 'ulimit -n FDS; exec PROGRAM ARGS'` (`PROGRAM` as shell words).
+/// `bash -c 'ulimit -n FDS; exec PROGRAM ARGS'` (`PROGRAM` as shell
+/// words), with only descriptors 0-2 open: whatever else the test's own
+/// parent left open (a terminal's or a CI runner's) would change how many
+/// of the FDS are free, and so the bound both programs compute.
 fn under_fd_limit(program: &str, fds: u32, args: &[&str], stdin: &[u8]) -> Run {
-    let mut script = format!("ulimit -n {fds}; exec {program}");
+    let mut script = String::from("for fd in $(ls /proc/$$/fd); do [ \"$fd\" -gt 2 ] && eval \"exec $fd>&-\"; done; ");
+    script.push_str(&format!("ulimit -n {fds}; exec {program}"));
     for arg in args {
         script.push_str(" '");
         script.push_str(&arg.replace('\'', "'\"'\"'"));
         script.push('\'');
     }
-    let child = Command::new("/bin/sh")
+    let child = Command::new("/bin/bash")
         .args(["-c", &script])
         .env("PARALLEL_SHELL", "/bin/bash")
         .stdin(Stdio::piped())
@@ -322,11 +326,25 @@ fn the_file_handle_bound_is_gnu_parallels_number() {
     }
     assert_eq!(compared, 14);
     // Too few for even one job: GNU's "Cannot spawn any jobs", exit 255,
-    // word for word.
+    // word for word, at the highest limit where GNU refuses; one handle
+    // more, both run the jobs one at a time.
     let args = ["-j0", "echo", ":::", "a", "b", "c"];
-    let ours = run_with_fd_limit(20, &args, b"");
-    let theirs = gnu_with_fd_limit(20, &args, b"");
+    let refused = (12..=28)
+        .rev()
+        .find(|&fds| gnu_with_fd_limit(fds, &args, b"").code == 255)
+        .expect("GNU parallel refuses somewhere from ulimit -n 28 down to 12");
+    let ours = run_with_fd_limit(refused, &args, b"");
+    let theirs = gnu_with_fd_limit(refused, &args, b"");
     assert_refused_as_gnu(&ours, &theirs);
+    let ours = run_with_fd_limit(refused + 1, &args, b"");
+    assert_eq!(
+        (ours.lines(), ours.code),
+        (vec!["a", "b", "c"], 0),
+        "ulimit -n {}: {}",
+        refused + 1,
+        ours.stderr
+    );
+    assert_eq!(said(&ours.stderr).as_deref(), Some("1"), "{}", ours.stderr);
 }
 
 /// Both refused to run with GNU's words (but for the program's name),
