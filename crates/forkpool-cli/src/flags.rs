@@ -403,7 +403,28 @@ fn spell_out(args: &mut [OsString], long_words: Vec<(usize, crate::long_names::N
         };
         match found {
             crate::long_names::Name::Option(arg) => {
-                let known = arg.get_long() == Some(name) || arg.get_all_aliases().is_some_and(|a| a.contains(&name));
+                let names = || {
+                    arg.get_long()
+                        .into_iter()
+                        .chain(arg.get_all_aliases().unwrap_or_default())
+                };
+                // `--tagstring=`: Getopt::Long takes nothing after the
+                // `=` as no value at all, for an option that must have
+                // one, and names it as matched (an abbreviation by the
+                // option's name).
+                let must_have_value =
+                    arg.get_action().takes_values() && arg.get_num_args().is_none_or(|n| n.min_values() > 0);
+                if value == Some("") && must_have_value {
+                    let named = match names().find(|n| n.eq_ignore_ascii_case(name)) {
+                        Some(_) => name.to_ascii_lowercase(),
+                        None => arg.get_long().unwrap_or(name).to_owned(),
+                    };
+                    return Err(clap::Error::raw(
+                        clap::error::ErrorKind::InvalidValue,
+                        format!("Option {named} requires an argument\n"),
+                    ));
+                }
+                let known = names().any(|n| n == name);
                 if known {
                     continue;
                 }

@@ -455,6 +455,26 @@ fn long_options_may_be_abbreviated_and_in_any_case_as_with_getopt_long() {
     }
     let r = output(forkpool_in(h.0.path(), &["--jo", "x", "echo", ":::", "a"]));
     assert_eq!(r.stderr, "forkpool: Error: Option jo is ambiguous (joblog, jobs)\n");
+    // `--name=` with nothing after the `=`: no value, for an option that
+    // must have one, named as GNU names it (as typed, lowercased; an
+    // abbreviation by the option's name).
+    for word in [
+        "--tagstring=",
+        "--tagstr=",
+        "--Tagstring=",
+        "--groupby=",
+        "--jobs=",
+        "--colsep=",
+    ] {
+        let args = [word, "echo", ":::", "a"];
+        let ours = output(forkpool_in(h.0.path(), &args));
+        let theirs = output(gnu_in(h.0.path(), &args));
+        assert_eq!((ours.code, theirs.code), (255, 255), "{args:?}");
+        assert_eq!(ours.stdout, "", "{args:?}");
+        let gnu_line = theirs.stderr.lines().next().unwrap_or_default();
+        assert!(gnu_line.ends_with("requires an argument"), "{gnu_line}");
+        assert_eq!(ours.stderr, format!("forkpool: Error: {gnu_line}\n"));
+    }
     // In $PARALLEL too.
     same_as_gnu(h.0.path(), &["echo", ":::", "b", "a"], |c| {
         c.env("PARALLEL", "--keep-ord -j2");
