@@ -115,9 +115,13 @@ impl Settings {
     /// `--fifo`. `no_command`: nothing before the first `:::`.
     pub(crate) fn from_flags(flags: &Flags, no_command: bool) -> Result<Option<Settings>, UsageError> {
         let p = &flags.pipe;
+        // GNU tests these three as Perl truths: `0` or nothing is as if
+        // the option were not given (`--group-by 0` is not column 0).
+        let truth = |value: &Option<String>| value.clone().filter(|v| !v.is_empty() && v != "0");
+        let (group_by, shard, bin) = (truth(&p.group_by), truth(&p.shard), truth(&p.bin));
         let mode = if p.pipepart {
             Mode::Part
-        } else if p.pipe || p.cat || p.fifo || p.group_by.is_some() {
+        } else if p.pipe || p.cat || p.fifo || group_by.is_some() {
             Mode::Pipe
         } else {
             return Ok(None);
@@ -133,7 +137,7 @@ impl Settings {
                 "--pipepart is incompatible with --max-replace-args, --max-lines, and -L.",
             ));
         }
-        if mode == Mode::Part && !p.tee && (p.shard.is_some() || p.bin.is_some()) {
+        if mode == Mode::Part && !p.tee && (shard.is_some() || bin.is_some()) {
             // GNU refuses it too (with a message about --jobs); silently
             // cutting plain parts would be a wrong answer.
             return Err(bad("--shard and --bin work with --pipe, not with --pipepart."));
@@ -141,7 +145,7 @@ impl Settings {
         if mode == Mode::Pipe && !p.tee && (flags.shuf || flags.bar || flags.eta) {
             return Err(bad("--pipe is incompatible with --eta/--bar/--shuf"));
         }
-        if p.group_by.is_some() {
+        if group_by.is_some() {
             if p.remove_rec_sep {
                 return Err(bad("--remove-rec-sep is not compatible with --groupby"));
             }
@@ -171,7 +175,7 @@ impl Settings {
         }
         // As GNU: --tee before --shard/--bin before --group-by; --bin's
         // binning with --shard's key if both are given.
-        let spread = match (&p.shard, &p.bin) {
+        let spread = match (&shard, &bin) {
             _ if mode != Mode::Pipe || p.tee => None,
             (None, None) => None,
             (shard, bin) => {
@@ -188,7 +192,7 @@ impl Settings {
                 })
             }
         };
-        let group_by = match &p.group_by {
+        let group_by = match &group_by {
             Some(text) if spread.is_none() && !p.tee => Some(GroupBy {
                 key: KeySpec::parse("--group-by", text),
                 colsep: flags.colsep.clone().unwrap_or_else(|| "\t".to_owned()),

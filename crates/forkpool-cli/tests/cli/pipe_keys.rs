@@ -254,6 +254,28 @@ fn bin_sends_each_line_to_the_slot_its_number_names_as_gnu_parallel() {
     );
 }
 
+#[test]
+fn a_key_of_0_or_nothing_is_no_key_as_gnu_parallel_reads_it() {
+    // GNU tests the three options as Perl truths: `--bin 0` is a plain
+    // --pipe run (one block), not column 0; `--bin 0 --shard 2` shards.
+    let input = b"1 4\n2 4\n3 5\n";
+    for args in [
+        &["--bin", "0"][..],
+        &["--bin", ""],
+        &["--shard", "0"],
+        &["--group-by", "0"],
+        &["--group-by", "0", "-N1"],
+        &["--bin", "0", "--colsep", " ", "--shard", "2", "-j1"],
+        &["--bin", "00", "--colsep", " ", "-j2"],
+    ] {
+        let mut args = args.to_vec();
+        args.extend(["-k", "--pipe", JOB]);
+        same_as_gnu(&args, input);
+    }
+    // And a key of 0 does not make a --pipe run of its own.
+    same_as_gnu(&["--group-by", "0", "echo"], b"a\nb\n");
+}
+
 /// The lines each job got, by job number, from `echo J{#}; cat` output.
 fn jobs_lines(stdout: &str) -> BTreeMap<usize, Vec<String>> {
     let mut jobs = BTreeMap::new();
