@@ -21,9 +21,12 @@ impl Runner<'_> {
             Event::Output { job, stream, data } => {
                 if let Some(mut running) = self.running.remove(&job) {
                     let data = self.remote_stderr(&mut running, stream, data);
+                    let was_fatal = self.stop == Some(Stop::Fatal);
                     self.job_output(&mut running, stream, &data);
                     self.running.insert(job, running);
-                    if self.stop == Some(Stop::Fatal) {
+                    // (A run stopped before, by a perl expression that
+                    // died, lets its running jobs finish.)
+                    if !was_fatal && self.stop == Some(Stop::Fatal) {
                         // Its output could not be written: it stops too.
                         self.stop_and_kill(Stop::Fatal, Killed::Signal);
                     }

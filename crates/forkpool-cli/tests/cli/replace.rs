@@ -614,6 +614,27 @@ fn an_expression_that_dies_on_a_later_job_stops_new_jobs() {
 }
 
 #[test]
+fn jobs_running_when_an_expression_dies_finish_even_if_they_print_afterwards() {
+    // Jobs 1 and 2 run while job 3's expression dies; what they print
+    // after that does not get them killed.
+    let r = run(&[
+        "-k",
+        "-j3",
+        "echo start {= die \"bad\\n\" if /c/ =}; sleep 0.5; echo done {}",
+        ":::",
+        "a",
+        "b",
+        "c",
+    ]);
+    assert_eq!(
+        (r.lines(), r.code),
+        (vec!["start a", "done a", "start b", "done b"], 255),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
 fn skipped_jobs_are_logged_with_exit_value_minus_two() {
     let d = Dir::new();
     let log = d.s("log");
