@@ -270,7 +270,6 @@ impl Config {
             .replace_str
             .as_deref()
             .or(flags.replace.as_deref())
-            .or(flags.replace_braces.then_some("{}"))
             .unwrap_or("{}")
             .as_bytes()
             .to_vec();

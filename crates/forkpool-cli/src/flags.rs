@@ -107,9 +107,11 @@ pub(crate) struct Flags {
     /// Use REPL instead of {} for the whole input (as xargs -I).
     #[arg(short = 'I', value_name = "REPL", help_heading = "Input", allow_hyphen_values = true)]
     pub(crate) replace_str: Option<String>,
-    /// --replace=REPL or --replace REPL is -I REPL; --replace alone (or
-    /// before an option) is -I {}, as GNU parallel's optional value.
+    /// -i REPL, -iREPL, --replace=REPL or --replace REPL is -I REPL; alone
+    /// (or before an option) it is -I {}, as GNU parallel's optional value
+    /// (for xargs -i users).
     #[arg(
+        short = 'i',
         long = "replace",
         value_name = "REPL",
         num_args = 0..=1,
@@ -117,9 +119,6 @@ pub(crate) struct Flags {
         help_heading = "Input"
     )]
     pub(crate) replace: Option<String>,
-    /// -I {}, which is what {} means anyway (for xargs -i users).
-    #[arg(short = 'i', help_heading = "Input")]
-    pub(crate) replace_braces: bool,
 
     // ------------------------------------------------------------- jobs --
     /// Jobs to run at once: N, N% of the CPUs, +N or -N CPUs, 0 for as many as possible.

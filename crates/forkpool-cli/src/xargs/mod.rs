@@ -73,12 +73,12 @@ pub(crate) struct XargsFlags {
 }
 
 /// Whether an option with an optional value takes `next` as its value,
-/// as GNU parallel's option parser decides: `-l` only a number, `-e` any
-/// word that is not an option. `None`: not one of ours.
+/// as GNU parallel's option parser decides: `-l` only a number, `-e` and
+/// `-i` any word that is not an option. `None`: not one of ours.
 pub(crate) fn takes_optional_value(id: &str, next: &str) -> Option<bool> {
     match id {
         "max_lines" => Some(!next.is_empty() && next.parse::<f64>().is_ok_and(f64::is_finite)),
-        "eof" => Some(!next.starts_with('-') || next == "-"),
+        "eof" | "replace" => Some(!next.starts_with('-') || next == "-"),
         _ => None,
     }
 }

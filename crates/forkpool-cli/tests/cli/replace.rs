@@ -860,7 +860,7 @@ fn helper_functions_take_gnus_arguments_and_no_more() {
 
 #[test]
 fn replace_takes_the_next_word_as_gnu_parallel() {
-    // `--replace`'s value is optional, glued (`--replace=X`) or the next
+    // `--replace`'s (`-i`'s) value is optional, glued (`--replace=X`) or the next
     // word unless that is an option or `--`: `--replace echo {}` makes
     // `echo` the replacement string and runs `{} a`.
     for args in [
@@ -869,6 +869,13 @@ fn replace_takes_the_next_word_as_gnu_parallel() {
         &["-k", "--replace=X", "echo", "X", ":::", "a"],
         &["-k", "--replace", "--", "echo", "{}", ":::", "a"],
         &["--replace", "-k", "echo", "{}", ":::", "a"],
+        // `-i` is the same option: `-i X`, `-iX`, and `-i` before an
+        // option or `--` is `{}`.
+        &["-k", "-i", "X", "echo", "X", "{}", ":::", "a"],
+        &["-k", "-iX", "echo", "X", "{}", ":::", "a"],
+        &["-i", "-k", "echo", "{}", ":::", "a"],
+        &["-k", "-i", "--", "echo", "{}", ":::", "a"],
+        &["-k", "-i", "-", "echo", "-", ":::", "a"],
     ] {
         super::gnu::same_as_gnu(args, b"");
     }
