@@ -162,13 +162,8 @@ pub(crate) fn prepare(config: &Config) -> Result<Prepared, UsageError> {
             }
             SourceArg::File(path) => {
                 file_names.push(Some(path.as_os_str().as_bytes().to_vec()));
-                let reader = Reader::open(path, config.delimiter.clone()).map_err(|e| {
-                    UsageError(format!(
-                        "cannot open input file '{}': {}",
-                        path.display(),
-                        io_reason(&e)
-                    ))
-                })?;
+                let reader = Reader::open(path, config.delimiter.clone())
+                    .map_err(|_| UsageError(cannot_open_input(path)))?;
                 input_may_block |= reader.may_block();
                 Source::Lines(reader)
             }
@@ -355,6 +350,12 @@ pub(crate) fn prepare(config: &Config) -> Result<Prepared, UsageError> {
         input_may_block,
         at_launch: evaluator.at_launch.then_some(evaluator),
     })
+}
+
+/// GNU parallel's words for an input file (`-a`, `::::`) it cannot open,
+/// whatever the reason: scripts match on them.
+pub(crate) fn cannot_open_input(path: &std::path::Path) -> String {
+    format!("Cannot open input file `{}': No such file or directory.", path.display())
 }
 
 /// The reason part of an I/O error, as `strerror` words it.

@@ -1470,7 +1470,7 @@ fn bad_input_gets_a_one_line_error_and_255_before_anything_runs() {
         ),
         (vec!["--halt", "bogus", &job, ":::", "a"], "--halt"),
         (vec!["--halt", "now,fail", &job, ":::", "a"], "--halt"),
-        (vec![&job, "::::", &missing], "cannot open input file"),
+        (vec![&job, "::::", &missing], "Cannot open input file"),
         (vec![&job, "{1", ":::", "a"], "unmatched '{'"),
         (vec!["-j", "abc", &job, ":::", "a"], "--jobs"),
         (vec!["--timeout", "soon", &job, ":::", "a"], "--timeout"),
@@ -1570,6 +1570,8 @@ mod control;
 mod files;
 #[path = "cli/gnu.rs"]
 mod gnu;
+#[path = "cli/gnu_options.rs"]
+mod gnu_options;
 #[path = "cli/limits.rs"]
 mod limits;
 #[path = "cli/misc.rs"]

@@ -86,6 +86,19 @@ pub(crate) fn same_as_gnu(args: &[&str], stdin: &[u8]) -> Run {
     ours
 }
 
+/// [`same_as_gnu`], and the same standard error too, once forkpool's own
+/// name in its messages reads `parallel` (GNU's name for itself).
+pub(crate) fn same_as_gnu_with_messages(args: &[&str], stdin: &[u8]) -> Run {
+    let ours = run_with(args, stdin);
+    let theirs = gnu_with(args, stdin);
+    assert_eq!(
+        (&ours.stdout, ours.stderr.replace("forkpool:", "parallel:"), ours.code),
+        (&theirs.stdout, theirs.stderr.clone(), theirs.code),
+        "forkpool {args:?} differs from GNU parallel"
+    );
+    ours
+}
+
 #[test]
 fn onall_and_nonall_without_sshlogins_run_here_as_in_gnu_parallel() {
     // GNU parallel's "every host" is this machine when no -S is given.

@@ -1,0 +1,20 @@
+//! Options of `man parallel` compared one by one with the installed GNU
+//! parallel: their messages, edge values and combinations.
+
+use super::gnu::same_as_gnu_with_messages;
+use super::*;
+
+#[test]
+fn an_input_file_that_cannot_be_opened_is_reported_in_gnu_parallels_words() {
+    let dir = Dir::new();
+    let missing = dir.s("missing");
+    let abc = dir.file("abc", "a\nb\n");
+    for args in [
+        vec!["-a", &missing, "echo"],
+        vec!["echo", "::::", &missing],
+        vec!["-k", "echo", "::::", &abc, &missing],
+        vec!["--pipe", "-a", &missing, "wc", "-l"],
+    ] {
+        same_as_gnu_with_messages(&args, b"");
+    }
+}
