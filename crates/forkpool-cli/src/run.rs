@@ -207,8 +207,17 @@ impl<'c> Runner<'c> {
                     (Resume::No, true) => Open::Append,
                     (Resume::No, false) => Open::Create,
                 };
-                let (log, prior) = Joblog::open(path, how)
-                    .map_err(|e| format!("cannot open the joblog '{}': {}", path.display(), io_reason(&e)))?;
+                let (log, prior) = Joblog::open(path, how).map_err(|_| {
+                    // GNU parallel's words: it appends to a `+FILE`, and to
+                    // a log `--resume` found lines in.
+                    let appends = match how {
+                        Open::Append => true,
+                        Open::Resume { .. } => std::fs::metadata(path).is_ok_and(|m| m.len() > 0),
+                        Open::Create => false,
+                    };
+                    let verb = if appends { "append" } else { "write" };
+                    format!("Cannot {verb} to --joblog {}.", path.display())
+                })?;
                 (Some(log), prior)
             }
             _ => (None, Prior::default()),

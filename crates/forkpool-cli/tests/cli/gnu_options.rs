@@ -18,3 +18,20 @@ fn an_input_file_that_cannot_be_opened_is_reported_in_gnu_parallels_words() {
         same_as_gnu_with_messages(&args, b"");
     }
 }
+
+#[test]
+fn a_joblog_that_cannot_be_written_is_reported_in_gnu_parallels_words() {
+    let dir = Dir::new();
+    let nowhere = dir.s("no/such/dir/log");
+    let plus = format!("+{nowhere}");
+    for args in [
+        vec!["--joblog", &nowhere, "echo", ":::", "a"],
+        vec!["--joblog", &plus, "echo", ":::", "a"],
+        vec!["--resume", "--joblog", &nowhere, "echo", ":::", "a"],
+    ] {
+        same_as_gnu_with_messages(&args, b"");
+    }
+    // A directory where the log should be.
+    let here = dir.s("");
+    same_as_gnu_with_messages(&["--joblog", &here, "echo", ":::", "a"], b"");
+}
