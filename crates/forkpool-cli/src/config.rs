@@ -28,6 +28,37 @@ impl std::fmt::Display for UsageError {
     }
 }
 
+/// GNU parallel's test of a `--timeout`: `N`, `N.N`, either with `%`, or
+/// numbers each with a unit of `d`, `h`, `m`, `s` (any case): `1m30s`.
+fn gnu_timeout_syntax(text: &str) -> bool {
+    /// Length of the leading `\d+(\.\d+)?` of `text`, if it has one.
+    fn number(text: &str) -> Option<usize> {
+        let digits = |s: &str| s.bytes().take_while(u8::is_ascii_digit).count();
+        let whole = digits(text);
+        if whole == 0 {
+            return None;
+        }
+        match text[whole..].strip_prefix('.') {
+            Some(rest) if digits(rest) > 0 => Some(whole + 1 + digits(rest)),
+            _ => Some(whole),
+        }
+    }
+    if let Some(n) = number(text)
+        && matches!(&text[n..], "" | "%")
+    {
+        return true;
+    }
+    let mut rest = text;
+    while !rest.is_empty() {
+        let Some(n) = number(rest) else { return false };
+        if !rest[n..].starts_with(|c: char| "dhmsDHMS".contains(c)) {
+            return false;
+        }
+        rest = &rest[n + 1..];
+    }
+    !text.is_empty()
+}
+
 fn bad(message: impl Into<String>) -> UsageError {
     UsageError(message.into())
 }
@@ -494,15 +525,23 @@ impl Config {
             .timeout
             .as_deref()
             .map(|t| {
+                if !gnu_timeout_syntax(t) {
+                    return Err(bad("--timeout must be seconds or percentage."));
+                }
+                let t = t.to_ascii_lowercase();
+                let t = t.as_str();
                 let parsed = match t.strip_suffix('%') {
-                    Some(pct) => pct
-                        .parse::<f64>()
-                        .ok()
-                        .filter(|p| *p > 0.0)
-                        .map(|p| Timeout::Median(p / 100.0)),
+                    // `0%` passes GNU parallel's check and times nothing out.
+                    Some(pct) => pct.parse::<f64>().ok().filter(|p| *p >= 0.0).map(|p| {
+                        if p == 0.0 {
+                            Timeout::Fixed(Duration::ZERO)
+                        } else {
+                            Timeout::Median(p / 100.0)
+                        }
+                    }),
                     None => parse_duration(t).map(Timeout::Fixed),
                 };
-                parsed.ok_or_else(|| bad(format!("--timeout must be seconds or percentage, not {t:?}")))
+                parsed.ok_or_else(|| bad("--timeout must be seconds or percentage."))
             })
             .transpose()?
             // `--timeout 0` is no timeout, as in GNU parallel.

@@ -35,3 +35,10 @@ fn a_joblog_that_cannot_be_written_is_reported_in_gnu_parallels_words() {
     let here = dir.s("");
     same_as_gnu_with_messages(&["--joblog", &here, "echo", ":::", "a"], b"");
 }
+
+#[test]
+fn timeouts_are_checked_with_gnu_parallels_rule_and_words() {
+    for timeout in ["x", "-1", ".5", "1ms", "", "0%", "1S", "1m30s", "0.5"] {
+        same_as_gnu_with_messages(&["-k", "--timeout", timeout, "echo", ":::", "1"], b"");
+    }
+}
