@@ -125,7 +125,7 @@ impl ReplaceFlags {
         let trim = self
             .trim
             .as_deref()
-            .map(|t| Trim::parse(t).ok_or_else(|| format!("--trim must be one of: r l rl lr (or n), not '{t}'.")))
+            .map(|t| Trim::parse(t).ok_or_else(|| "--trim must be one of: r l rl lr.".to_string()))
             .transpose()?;
         let settings = Settings {
             table: TableOptions {

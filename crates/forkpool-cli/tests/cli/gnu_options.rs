@@ -42,3 +42,10 @@ fn timeouts_are_checked_with_gnu_parallels_rule_and_words() {
         same_as_gnu_with_messages(&["-k", "--timeout", timeout, "echo", ":::", "1"], b"");
     }
 }
+
+#[test]
+fn a_bad_trim_is_refused_in_gnu_parallels_words() {
+    for trim in ["x", ""] {
+        same_as_gnu_with_messages(&["--trim", trim, "echo", ":::", " a "], b"");
+    }
+}
