@@ -470,7 +470,11 @@ impl Config {
         } else {
             Mode::Group
         };
-        let tagstring = flags.tagstring.clone().or(flags.replace_strings.ctagstring.clone());
+        // GNU parallel's `$opt::tagstring ||= $opt::ctagstring`: a
+        // `--tagstring` of "" or "0" (false to Perl) counts as not given.
+        let tagstring = (flags.tagstring.clone())
+            .filter(|s| !s.is_empty() && s != "0")
+            .or(flags.replace_strings.ctagstring.clone());
         let tag = match (&tagstring, flags.tag || flags.replace_strings.ctag) {
             _ if mode == Mode::Ungroup || table => Tag::None,
             (Some(s), _) => Tag::Template(printf_escapes(s.as_bytes())),

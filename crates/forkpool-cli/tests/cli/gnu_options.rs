@@ -49,3 +49,17 @@ fn a_bad_trim_is_refused_in_gnu_parallels_words() {
         same_as_gnu_with_messages(&["--trim", trim, "echo", ":::", " a "], b"");
     }
 }
+
+#[test]
+fn an_empty_or_zero_tagstring_tags_nothing_as_in_gnu_parallel() {
+    // Perl's `$opt::tagstring ||= $opt::ctagstring`: "" and "0" are false.
+    for args in [
+        &["-k", "--tagstring", "", "echo", ":::", "a", "b"][..],
+        &["-k", "--tagstring", "0", "echo", ":::", "a", "b"],
+        &["-k", "--tag", "--tagstring", "", "echo", ":::", "a", "b"],
+        &["-k", "--tag", "--tagstring", "0", "echo", ":::", "a", "b"],
+        &["-k", "--tagstring", "00", "echo", ":::", "a", "b"],
+    ] {
+        same_as_gnu_with_messages(args, b"");
+    }
+}
