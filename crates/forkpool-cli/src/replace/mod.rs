@@ -103,11 +103,8 @@ impl Context {
         for m in &self.markers {
             let (first, last) = match m.position {
                 Some(p) => {
-                    let i = if p > 0 { p - 1 } else { n as i64 + p };
-                    if !(0..n as i64).contains(&i) {
-                        continue;
-                    }
-                    (i as usize, i as usize)
+                    let Some(i) = parse::arg_index(p, n) else { continue };
+                    (i, i)
                 }
                 None => (0, n - 1),
             };

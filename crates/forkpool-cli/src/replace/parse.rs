@@ -51,6 +51,19 @@ pub(crate) struct Marker {
     pub(crate) expr: usize,
 }
 
+/// The argument a position picks among `n`, as GNU parallel's
+/// `$args[$p > 0 ? $p-1 : $n+$p]` does: a negative index past the first
+/// counts again from the end, as Perl's arrays do (`{-4}` of three
+/// arguments is the last); anything further picks nothing.
+pub(crate) fn arg_index(position: i64, n: usize) -> Option<usize> {
+    let n = n as i64;
+    let mut i = if position > 0 { position - 1 } else { n + position };
+    if i < 0 {
+        i += n;
+    }
+    (0..n).contains(&i).then_some(i as usize)
+}
+
 /// A piece of a template.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Token {

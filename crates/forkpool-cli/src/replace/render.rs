@@ -183,9 +183,8 @@ impl Template {
         }
         match m.position {
             Some(p) => {
-                let index = if p > 0 { p - 1 } else { n as i64 + p };
-                if (0..n as i64).contains(&index) {
-                    self.put_value(ctx, m.expr, index as usize, values, out);
+                if let Some(index) = super::parse::arg_index(p, n) {
+                    self.put_value(ctx, m.expr, index, values, out);
                 }
             }
             None => match only {

@@ -63,3 +63,14 @@ fn an_empty_or_zero_tagstring_tags_nothing_as_in_gnu_parallel() {
         same_as_gnu_with_messages(args, b"");
     }
 }
+
+#[test]
+fn a_negative_position_past_the_first_argument_counts_again_from_the_end() {
+    // Perl's `$args[$n + $p]`: {-3} of two arguments is index -1, the last.
+    same_as_gnu_with_messages(&["-k", "echo", "{-3}", "{-4}", "{-5}", ":::", "a", ":::", "b"], b"");
+    same_as_gnu_with_messages(
+        &["-k", "--colsep", ",", "echo", "{-4}", "{-4.}", "{-6/}", "{-7}", ":::", "a,b.x,c"],
+        b"",
+    );
+    same_as_gnu_with_messages(&["-k", "-N2", "echo", "{-3}", ":::", "a", "b", "c", "d"], b"");
+}
