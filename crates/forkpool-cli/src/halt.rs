@@ -140,7 +140,7 @@ impl Halt {
             message: None,
             halt: None,
         };
-        if self.when == When::Never || self.is_zero() {
+        if self.when == When::Never {
             return verdict;
         }
         let limit = match self.why {
@@ -169,6 +169,9 @@ impl Halt {
         }
         let exit = match (self.why, self.threshold) {
             (Why::Success, _) => 0,
+            // A threshold of nothing is met by the first job it counts;
+            // GNU parallel's exit status is then left unset: 0.
+            _ if self.is_zero() => 0,
             // A percentage that comes to one job is that job's status.
             (_, Threshold::Percent(_)) if needed == 1.0 => status,
             (_, Threshold::Percent(_)) => (tally.failed as f64 / total as f64 * 100.0).ceil() as i32,
@@ -185,7 +188,8 @@ impl Halt {
 }
 
 impl Halt {
-    /// A threshold of nothing (`fail=0`, `fail=0%`): never met.
+    /// A threshold of nothing (`fail=0`, `fail=0%`): met by the first job
+    /// it counts, and the run's exit status is 0 whatever happens.
     fn is_zero(&self) -> bool {
         match self.threshold {
             Threshold::Count(n) => n == 0,
@@ -198,7 +202,7 @@ impl Halt {
     /// percentage of started jobs that failed, as GNU parallel reports it.
     pub(crate) fn final_status(&self, tally: &Tally) -> i32 {
         if self.when != When::Never && self.is_zero() {
-            // `fail=0`: GNU parallel never halts, and exits 0.
+            // `fail=0` (never met: no job failed): GNU parallel exits 0.
             return 0;
         }
         match (self.when, self.threshold) {
@@ -309,9 +313,11 @@ mod tests {
             halt("now,fail=25%").check(&t, true, 3, Some(4)).halt,
             Some((When::Now, 3))
         );
-        // fail=0 never halts, and the run exits 0.
+        // fail=0 halts at the first failure, and the run exits 0.
+        assert_eq!(halt("now,fail=0").check(&t, true, 3, Some(4)).halt, Some((When::Now, 0)));
+        assert_eq!(halt("soon,fail=0%").check(&t, true, 3, Some(4)).halt, Some((When::Soon, 0)));
+        assert_eq!(halt("now,fail=0").check(&t, false, 0, Some(4)).halt, None);
         for zero in ["now,fail=0", "soon,fail=0%"] {
-            assert_eq!(halt(zero).check(&t, true, 3, Some(4)).halt, None, "{zero}");
             assert_eq!(halt(zero).final_status(&t), 0, "{zero}");
         }
     }

@@ -74,3 +74,10 @@ fn a_negative_position_past_the_first_argument_counts_again_from_the_end() {
     );
     same_as_gnu_with_messages(&["-k", "-N2", "echo", "{-3}", ":::", "a", "b", "c", "d"], b"");
 }
+
+#[test]
+fn a_halt_threshold_of_zero_halts_at_the_first_job_it_counts_and_exits_0() {
+    for halt in ["now,fail=0", "soon,fail=0%", "now,success=0", "now,done=0"] {
+        same_as_gnu_with_messages(&["-j1", "--halt", halt, "echo {}; exit {}", ":::", "0", "1", "2"], b"");
+    }
+}
