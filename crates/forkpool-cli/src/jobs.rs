@@ -47,6 +47,12 @@ impl Job {
         Job::new(1, records)
     }
 
+    /// Its input values, for a `--results` table's row: a `--pipe` job
+    /// past its arguments has none (its `{}` is an empty word only).
+    pub(crate) fn input_values(&self) -> Vec<Vec<u8>> {
+        if self.records.is_empty() { Vec::new() } else { self.args.clone() }
+    }
+
     fn new(seq: u64, records: Vec<Record>) -> Job {
         let args = records.iter().flatten().cloned().collect();
         Job {

@@ -734,7 +734,7 @@ impl<'c> Runner<'c> {
                     exitval: 0,
                     signal: 0,
                     command,
-                    values: job.args.clone(),
+                    values: job.input_values(),
                 };
                 self.printer.set_finished(job.seq, finished);
             }
@@ -1023,7 +1023,7 @@ impl<'c> Runner<'c> {
                 exitval,
                 signal,
                 command: command.clone(),
-                values: job.args.clone(),
+                values: job.input_values(),
             };
             self.printer.set_finished(job.seq, finished);
         }

@@ -81,3 +81,34 @@ fn a_halt_threshold_of_zero_halts_at_the_first_job_it_counts_and_exits_0() {
         same_as_gnu_with_messages(&["-j1", "--halt", halt, "echo {}; exit {}", ":::", "0", "1", "2"], b"");
     }
 }
+
+/// A `--results -.tsv` table without its times (Starttime, JobRuntime).
+fn timeless_tsv(table: &str) -> String {
+    table
+        .lines()
+        .map(|line| {
+            let fields: Vec<&str> = line.split('\t').collect();
+            if fields.len() > 4 { fields[4..].join("\t") } else { line.to_owned() }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn a_pipe_jobs_table_row_has_no_input_values_past_the_arguments() {
+    for args in [
+        &["-k", "--results", "-.tsv", "--pipe", "-N2", "cat"][..],
+        &["-k", "--results", "-.tsv", "--pipe", "-N2", "cat", ":::", "a", "b"],
+        &["-k", "--results", "-.tsv", "echo", ":::", "a", "b"],
+    ] {
+        let ours = run_with(args, b"1\n2\n3\n4\n");
+        let theirs = super::gnu::gnu_with(args, b"1\n2\n3\n4\n");
+        assert_eq!(
+            (timeless_tsv(&ours.stdout), ours.code),
+            (timeless_tsv(&theirs.stdout), theirs.code),
+            "{args:?}"
+        );
+    }
+    let json = run_with(&["-k", "--results", "-.json", "--pipe", "-N2", "cat"], b"1\n2\n");
+    assert!(json.stdout.contains("\"V\": [  ]"), "{}", json.stdout);
+}
