@@ -277,9 +277,12 @@ impl<'c> Runner<'c> {
             printer.set_compression(compression.clone());
         }
         if let Some(table) = table {
-            if config.resume != Resume::No && joblog.is_none() {
-                // A table is not read back; GNU parallel says the same.
+            if config.resume == Resume::Skip && joblog.is_none() {
+                // A table is not read back; GNU parallel says the same
+                // (for `--resume`: `--resume-failed` needs no results).
+                // (Its message ends in a newline of its own: an empty line.)
                 warning!("--resume --results .csv/.tsv/.json is not supported yet");
+                say!("");
             }
             printer.set_table(table);
         }

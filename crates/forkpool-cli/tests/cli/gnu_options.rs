@@ -112,3 +112,12 @@ fn a_pipe_jobs_table_row_has_no_input_values_past_the_arguments() {
     let json = run_with(&["-k", "--results", "-.json", "--pipe", "-N2", "cat"], b"1\n2\n");
     assert!(json.stdout.contains("\"V\": [  ]"), "{}", json.stdout);
 }
+
+#[test]
+fn resuming_into_a_results_table_warns_only_for_resume_in_gnu_parallels_words() {
+    let dir = Dir::new();
+    let table = dir.s("r.csv");
+    for resume in ["--resume", "--resume-failed"] {
+        same_as_gnu_with_messages(&["-k", "--results", &table, resume, "echo", ":::", "a"], b"");
+    }
+}
