@@ -173,9 +173,27 @@ impl Splitter {
         }
         Ok(match &self.colsep {
             None => vec![item],
-            Some(re) => re.split(&item).map(<[u8]>::to_vec).collect(),
+            Some(re) => perl_split(re, &item),
         })
     }
+}
+
+/// `text` split where `re` matches, as Perl's `split` (GNU parallel's
+/// `--colsep`, with a limit of -1) does it: an empty match at the start
+/// splits nothing, so a pattern that matches nothing (`''`, `'|'`) gives
+/// the characters, and then an empty last field.
+pub(crate) fn perl_split(re: &Regex, text: &[u8]) -> Vec<Vec<u8>> {
+    let mut fields = Vec::new();
+    let mut start = 0;
+    for m in re.find_iter(text) {
+        if m.is_empty() && m.start() == 0 {
+            continue;
+        }
+        fields.push(text[start..m.start()].to_vec());
+        start = m.end();
+    }
+    fields.push(text[start..].to_vec());
+    fields
 }
 
 /// One input source, ready to read.
@@ -285,7 +303,7 @@ impl Columns {
         if line.ends_with(b"\r") {
             line.pop();
         }
-        Ok(split.split(&line).map(<[u8]>::to_vec).collect())
+        Ok(perl_split(split, &line))
     }
 }
 
@@ -672,6 +690,21 @@ mod tests {
             Linking::All,
         );
         assert_eq!(strings(r), ["1 I a", "2 II b", "1 III c", "2 I d"]);
+    }
+
+    #[test]
+    fn a_colsep_matching_nothing_splits_characters_as_perl_does() {
+        let chars = Splitter::new(Some(Regex::new("").unwrap()));
+        assert_eq!(
+            chars.split(b"ab".to_vec()).unwrap(),
+            [b"a".to_vec(), b"b".to_vec(), Vec::new()]
+        );
+        let bar = Splitter::new(Some(Regex::new("|").unwrap()));
+        assert_eq!(
+            bar.split(b"a|".to_vec()).unwrap(),
+            [b"a".to_vec(), b"|".to_vec(), Vec::new()]
+        );
+        assert_eq!(chars.split(Vec::new()).unwrap(), [Vec::<u8>::new()]);
     }
 
     #[test]

@@ -121,3 +121,10 @@ fn resuming_into_a_results_table_warns_only_for_resume_in_gnu_parallels_words() 
         same_as_gnu_with_messages(&["-k", "--results", &table, resume, "echo", ":::", "a"], b"");
     }
 }
+
+#[test]
+fn a_colsep_that_matches_nothing_splits_as_perl_splits() {
+    for (colsep, value) in [("|", "a|b"), ("", "ab"), (",?", "a,b"), ("x*", "axb"), (",", ",a,,b,")] {
+        same_as_gnu_with_messages(&["-k", "--colsep", colsep, "echo", "{1}", "{2}", "{3}", "{4}", ":::", value], b"");
+    }
+}
