@@ -314,8 +314,14 @@ mod tests {
             Some((When::Now, 3))
         );
         // fail=0 halts at the first failure, and the run exits 0.
-        assert_eq!(halt("now,fail=0").check(&t, true, 3, Some(4)).halt, Some((When::Now, 0)));
-        assert_eq!(halt("soon,fail=0%").check(&t, true, 3, Some(4)).halt, Some((When::Soon, 0)));
+        assert_eq!(
+            halt("now,fail=0").check(&t, true, 3, Some(4)).halt,
+            Some((When::Now, 0))
+        );
+        assert_eq!(
+            halt("soon,fail=0%").check(&t, true, 3, Some(4)).halt,
+            Some((When::Soon, 0))
+        );
         assert_eq!(halt("now,fail=0").check(&t, false, 0, Some(4)).halt, None);
         for zero in ["now,fail=0", "soon,fail=0%"] {
             assert_eq!(halt(zero).final_status(&t), 0, "{zero}");

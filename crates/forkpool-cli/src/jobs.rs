@@ -50,7 +50,11 @@ impl Job {
     /// Its input values, for a `--results` table's row: a `--pipe` job
     /// past its arguments has none (its `{}` is an empty word only).
     pub(crate) fn input_values(&self) -> Vec<Vec<u8>> {
-        if self.records.is_empty() { Vec::new() } else { self.args.clone() }
+        if self.records.is_empty() {
+            Vec::new()
+        } else {
+            self.args.clone()
+        }
     }
 
     fn new(seq: u64, records: Vec<Record>) -> Job {
@@ -168,8 +172,8 @@ pub(crate) fn prepare(config: &Config) -> Result<Prepared, UsageError> {
             }
             SourceArg::File(path) => {
                 file_names.push(Some(path.as_os_str().as_bytes().to_vec()));
-                let reader = Reader::open(path, config.delimiter.clone())
-                    .map_err(|_| UsageError(cannot_open_input(path)))?;
+                let reader =
+                    Reader::open(path, config.delimiter.clone()).map_err(|_| UsageError(cannot_open_input(path)))?;
                 input_may_block |= reader.may_block();
                 Source::Lines(reader)
             }
@@ -361,7 +365,10 @@ pub(crate) fn prepare(config: &Config) -> Result<Prepared, UsageError> {
 /// GNU parallel's words for an input file (`-a`, `::::`) it cannot open,
 /// whatever the reason: scripts match on them.
 pub(crate) fn cannot_open_input(path: &std::path::Path) -> String {
-    format!("Cannot open input file `{}': No such file or directory.", path.display())
+    format!(
+        "Cannot open input file `{}': No such file or directory.",
+        path.display()
+    )
 }
 
 /// The reason part of an I/O error, as `strerror` words it.

@@ -234,8 +234,7 @@ fn command_config(mut flags: Flags) -> Result<Config, UsageError> {
         return Err(UsageError("A semaphore cannot take input from more files".into()));
     }
     if let Some(file) = arg_files.first() {
-        let input =
-            std::fs::File::open(file).map_err(|_| UsageError(crate::jobs::cannot_open_input(file)))?;
+        let input = std::fs::File::open(file).map_err(|_| UsageError(crate::jobs::cannot_open_input(file)))?;
         rustix::stdio::dup2_stdin(&input)
             .map_err(|e| UsageError(format!("cannot read from '{}': {e}", file.display())))?;
     }

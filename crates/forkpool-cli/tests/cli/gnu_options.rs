@@ -69,7 +69,9 @@ fn a_negative_position_past_the_first_argument_counts_again_from_the_end() {
     // Perl's `$args[$n + $p]`: {-3} of two arguments is index -1, the last.
     same_as_gnu_with_messages(&["-k", "echo", "{-3}", "{-4}", "{-5}", ":::", "a", ":::", "b"], b"");
     same_as_gnu_with_messages(
-        &["-k", "--colsep", ",", "echo", "{-4}", "{-4.}", "{-6/}", "{-7}", ":::", "a,b.x,c"],
+        &[
+            "-k", "--colsep", ",", "echo", "{-4}", "{-4.}", "{-6/}", "{-7}", ":::", "a,b.x,c",
+        ],
         b"",
     );
     same_as_gnu_with_messages(&["-k", "-N2", "echo", "{-3}", ":::", "a", "b", "c", "d"], b"");
@@ -88,7 +90,11 @@ fn timeless_tsv(table: &str) -> String {
         .lines()
         .map(|line| {
             let fields: Vec<&str> = line.split('\t').collect();
-            if fields.len() > 4 { fields[4..].join("\t") } else { line.to_owned() }
+            if fields.len() > 4 {
+                fields[4..].join("\t")
+            } else {
+                line.to_owned()
+            }
         })
         .collect::<Vec<_>>()
         .join("\n")
@@ -125,6 +131,11 @@ fn resuming_into_a_results_table_warns_only_for_resume_in_gnu_parallels_words() 
 #[test]
 fn a_colsep_that_matches_nothing_splits_as_perl_splits() {
     for (colsep, value) in [("|", "a|b"), ("", "ab"), (",?", "a,b"), ("x*", "axb"), (",", ",a,,b,")] {
-        same_as_gnu_with_messages(&["-k", "--colsep", colsep, "echo", "{1}", "{2}", "{3}", "{4}", ":::", value], b"");
+        same_as_gnu_with_messages(
+            &[
+                "-k", "--colsep", colsep, "echo", "{1}", "{2}", "{3}", "{4}", ":::", value,
+            ],
+            b"",
+        );
     }
 }
