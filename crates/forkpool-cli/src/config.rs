@@ -439,7 +439,8 @@ impl Config {
                     .parse::<i64>()
                     .ok()
                     .map(|n| n.clamp(-20, 19) as i32)
-                    .ok_or_else(|| bad(format!("invalid --nice {n:?}: use a niceness, a whole number")))
+                    // Getopt::Long's words for GNU parallel's `nice=i`.
+                    .ok_or_else(|| bad(format!("Value \"{n}\" invalid for option nice (number expected)")))
             })
             .transpose()?;
 

@@ -139,3 +139,19 @@ fn a_colsep_that_matches_nothing_splits_as_perl_splits() {
         );
     }
 }
+
+#[test]
+fn a_nice_that_is_not_a_number_gets_getopts_words_and_255() {
+    // GNU parallel prints Getopt::Long's line (and its usage on standard
+    // output); forkpool prints the line as an error, as for every option
+    // Getopt::Long refuses.
+    for nice in ["x", "1.5", ""] {
+        let args = ["--nice", nice, "echo", ":::", "a"];
+        let ours = run_with(&args, b"");
+        let theirs = super::gnu::gnu_with(&args, b"");
+        assert_eq!((ours.code, theirs.code), (255, 255), "{nice:?}");
+        let gnu_line = theirs.stderr.lines().next().unwrap_or_default();
+        assert_eq!(ours.stderr, format!("forkpool: Error: {gnu_line}\n"), "{nice:?}");
+    }
+    same_as_gnu_with_messages(&["--nice", "100", "echo", ":::", "a"], b"");
+}
