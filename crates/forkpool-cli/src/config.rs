@@ -59,6 +59,35 @@ fn gnu_timeout_syntax(text: &str) -> bool {
     !text.is_empty()
 }
 
+/// Whether `spec` is a `--load` value itself rather than a file's name.
+fn is_load_spec(spec: &str) -> bool {
+    load_of(spec, 1).is_some()
+}
+
+/// A `--load` value as GNU parallel reads it (the syntax of `--jobs`):
+/// `+N` and `-N` CPUs more or fewer than there are, `N%` of them, or a
+/// number; anything else is not a load.
+fn load_of(spec: &str, cpus: usize) -> Option<f64> {
+    let whole = |s: &str| {
+        (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse::<f64>().ok())
+            .flatten()
+    };
+    if let Some(n) = spec.strip_prefix('+') {
+        return whole(n).map(|n| cpus as f64 + n);
+    }
+    if let Some(n) = spec.strip_prefix('-') {
+        return whole(n).map(|n| cpus as f64 - n);
+    }
+    if let Some(pct) = spec.strip_suffix('%') {
+        return whole(pct).map(|p| cpus as f64 * p / 100.0);
+    }
+    let (int, frac) = spec.split_once('.').unwrap_or((spec, "0"));
+    whole(int)?;
+    whole(frac)?;
+    spec.parse::<f64>().ok()
+}
+
 fn bad(message: impl Into<String>) -> UsageError {
     UsageError(message.into())
 }
@@ -419,14 +448,19 @@ impl Config {
             .load
             .as_deref()
             .map(|l| {
-                let value = match l.strip_suffix('%') {
-                    Some(pct) => pct.parse::<f64>().ok().map(|p| cpus() as f64 * p / 100.0),
-                    None => l.parse::<f64>().ok(),
+                // A file holding the value (GNU parallel reads it again as
+                // it changes; forkpool reads it once, at the start).
+                let spec = if !is_load_spec(l) && std::path::Path::new(l).is_file() {
+                    std::fs::read_to_string(l)
+                        .map_err(|_| bad(format!("Cannot open {l}.")))?
+                        .trim()
+                        .to_owned()
+                } else {
+                    l.to_owned()
                 };
-                value
-                    .filter(|v| v.is_finite() && *v >= 0.0)
-                    .map(|v| if v == 0.0 { 0.01 } else { v })
-                    .ok_or_else(|| bad(format!("invalid --load {l:?}: use a number or N%")))
+                load_of(&spec, cpus())
+                    .map(|v| v.max(0.01))
+                    .ok_or_else(|| bad("Parsing of --load failed."))
             })
             .transpose()?;
         let nice = flags

@@ -155,3 +155,24 @@ fn a_nice_that_is_not_a_number_gets_getopts_words_and_255() {
     }
     same_as_gnu_with_messages(&["--nice", "100", "echo", ":::", "a"], b"");
 }
+
+#[test]
+fn load_takes_the_syntax_of_jobs_and_gnu_parallels_words_for_a_bad_one() {
+    // +N, -N, N%, a number, a file holding one: all run the job.
+    let dir = Dir::new();
+    let file = dir.file("load", "3\n");
+    for load in ["+2", "-1", "-100", "50%", "1.5", "0", &file] {
+        same_as_gnu_with_messages(&["-k", "--load", load, "echo", ":::", "a"], b"");
+    }
+    // GNU parallel prints its usage on standard output after the line.
+    for load in ["x", "5.5%", ".5"] {
+        let args = ["--load", load, "echo", ":::", "a"];
+        let ours = run_with(&args, b"");
+        let theirs = super::gnu::gnu_with(&args, b"");
+        assert_eq!(
+            (ours.stderr.replace("forkpool:", "parallel:"), ours.code),
+            (theirs.stderr, theirs.code),
+            "{load}"
+        );
+    }
+}
