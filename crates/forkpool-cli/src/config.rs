@@ -847,7 +847,8 @@ mod tests {
             (&["--colsep", "(", "echo"][..], "--colsep"),
             (&["--memfree", "lots", "echo"][..], "--memfree"),
             (&["--resume", "echo"][..], "--joblog"),
-            (&["--nice", "high", "echo"][..], "--nice"),
+            (&["--nice", "high", "echo"][..], "option nice"),
+            (&["--load", "high", "echo"][..], "Parsing of --load failed."),
             (&["-j", "-1000", "echo"][..], "Cannot run any jobs."),
         ] {
             let err = config(args).unwrap_err();
