@@ -504,8 +504,9 @@ fn an_option_that_must_have_a_value_takes_the_next_word_whatever_it_looks_like()
     }
     // A negative number is the option's value, not an unknown option `-1`:
     // a one-line error that names it (GNU parallel runs these silently or
-    // trips over them later; see the README).
-    for option in ["--timeout", "--retries", "-n", "--memfree"] {
+    // trips over them later; see the README). (`--timeout -1` is GNU's
+    // own error, in its words: see `gnu_options`.)
+    for option in ["--retries", "-n", "--memfree"] {
         let r = output(forkpool_in(h.0.path(), &[option, "-1", "echo", ":::", "a"]));
         assert_eq!((r.stdout.as_str(), r.code), ("", 255), "{option}");
         assert!(
@@ -515,4 +516,9 @@ fn an_option_that_must_have_a_value_takes_the_next_word_whatever_it_looks_like()
         );
         assert!(!r.stderr.contains("Unknown option"), "{option}: {}", r.stderr);
     }
+    let r = output(forkpool_in(h.0.path(), &["--timeout", "-1", "echo", ":::", "a"]));
+    assert_eq!(
+        (r.stderr.as_str(), r.code),
+        ("forkpool: Error: --timeout must be seconds or percentage.\n", 255)
+    );
 }
