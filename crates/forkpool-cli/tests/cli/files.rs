@@ -149,6 +149,46 @@ fn jobs_get_tmpdir_parallel_tmp_and_the_slot_variable() {
 }
 
 #[test]
+fn parallel_tmp_never_names_something_that_exists_and_differs_between_running_jobs() {
+    let d = Dir::new();
+    let tmp = d.s("t");
+    std::fs::create_dir(&tmp).unwrap();
+    // Each job checks that its name is free, then takes it with a
+    // directory, which the end of the job cannot remove: no later job may
+    // be given that name again.
+    let r = run(&[
+        "-j1",
+        "-k",
+        "--tmpdir",
+        &tmp,
+        "test ! -e $PARALLEL_TMP && mkdir $PARALLEL_TMP && echo $PARALLEL_TMP",
+        ":::",
+        "a",
+        "b",
+        "c",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let names: std::collections::BTreeSet<_> = r.lines().into_iter().map(str::to_owned).collect();
+    assert_eq!(names.len(), 3, "{:?}", r.lines());
+    // Jobs that run at the same time have names of their own, and each
+    // name is gone when its job has ended.
+    let r = run(&[
+        "-j3",
+        "--tmpdir",
+        &tmp,
+        "test ! -e $PARALLEL_TMP && touch $PARALLEL_TMP && sleep 0.3 && echo $PARALLEL_TMP",
+        ":::",
+        "a",
+        "b",
+        "c",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let names: std::collections::BTreeSet<_> = r.lines().into_iter().map(str::to_owned).collect();
+    assert_eq!(names.len(), 3, "{:?}", r.lines());
+    assert!(names.iter().all(|n| !Path::new(n).exists()), "{names:?}");
+}
+
+#[test]
 fn an_unwritable_tmpdir_is_one_line_error_before_any_job() {
     let d = Dir::new();
     let marker = d.s("ran");

@@ -38,8 +38,8 @@
 //! through `posix_spawn` and `pidfd_open` instead.
 
 use std::ffi::{c_int, c_void};
-use std::mem::MaybeUninit;
 use std::io;
+use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::ptr;
 use std::sync::atomic::{AtomicI32, AtomicU8, Ordering};
