@@ -365,7 +365,11 @@ fn a_custom_replace_string_as_with_xargs_i() {
     assert_eq!(r.lines(), ["a\thi a"]);
     let r = run(&["-k", "--replace=@", "echo pre@post", ":::", "a"]);
     assert_eq!(r.lines(), ["preapost"]);
-    let r = run(&["-k", "-i", "echo", "{}.x", ":::", "a"]);
+    // -i alone (before an option) is -I {}; before a word, that word is
+    // its value, as in GNU parallel.
+    let r = run(&["-i", "-k", "echo", "{}.x", ":::", "a"]);
+    assert_eq!(r.lines(), ["a.x"]);
+    let r = run(&["-k", "-i", "@", "echo", "@.x", ":::", "a"]);
     assert_eq!(r.lines(), ["a.x"]);
     assert_eq!(run(&["-I", "", "echo", ":::", "a"]).code, 255);
 }

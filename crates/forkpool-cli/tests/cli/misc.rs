@@ -38,12 +38,26 @@ fn color_paints_each_jobs_lines_as_gnu_parallel() {
 
 #[test]
 fn no_keep_order_and_aliases() {
-    let r = same_as_gnu(
-        &["-k", "--no-keep-order", "-j2", "sleep 0.{}; echo {}", ":::", "5", "1"],
-        b"",
+    // Job 5 ends only after job 1 has printed (it waits for job 1's
+    // file), whatever the machine's load: without -k, 1 comes first.
+    let d = Dir::new();
+    let go = d.s("go");
+    let job = format!(
+        "if [ {{}} = 5 ]; then while [ ! -e {go} ]; do sleep 0.01; done; fi; echo {{}}; if [ {{}} = 1 ]; then touch {go}; fi"
     );
-    assert_eq!(r.stdout, "1\n5\n");
-    same_as_gnu(&["-k", "--nok", "-j2", "sleep 0.{}; echo {}", ":::", "5", "1"], b"");
+    for option in ["--no-keep-order", "--nok"] {
+        let _ = std::fs::remove_file(&go);
+        let ours = run(&["-k", option, "-j2", &job, ":::", "5", "1"]);
+        let _ = std::fs::remove_file(&go);
+        let theirs = super::gnu::gnu_with(&["-k", option, "-j2", &job, ":::", "5", "1"], b"");
+        assert_eq!(
+            (ours.stdout.as_str(), ours.code),
+            ("1\n5\n", 0),
+            "{option}: {}",
+            ours.stderr
+        );
+        assert_eq!((theirs.stdout.as_str(), theirs.code), ("1\n5\n", 0), "GNU {option}");
+    }
     let r = same_as_gnu(&["--haltonerror", "1", "-j1", "exit {}", ":::", "0", "1", "0"], b"");
     assert_eq!(r.code, 1);
 }
@@ -92,11 +106,10 @@ fn template_writes_a_file_per_job_and_cleanup_removes_it() {
 #[test]
 fn resume_failed_runs_failed_jobs_with_the_new_command() {
     let d = Dir::new();
-    let (ours, theirs) = (d.s("ours"), d.s("theirs"));
-    for (log, runner) in [
-        (&ours, run as fn(&[&str]) -> Run),
-        (&theirs, |a: &[&str]| super::gnu::gnu_with(a, b"")),
-    ] {
+    // A first run (jobs 1 and 3 fail), then --resume-failed with a new
+    // command and a fifth job: the standard output and the joblog.
+    let pair = |log: &str, runner: &dyn Fn(&[&str]) -> Run| {
+        let _ = std::fs::remove_file(log);
         runner(&[
             "--joblog",
             log,
@@ -121,8 +134,22 @@ fn resume_failed_runs_failed_jobs_with_the_new_command() {
             "4",
             "5",
         ]);
-        assert_eq!((r.stdout.as_str(), r.code), ("new 1\nnew 3\nnew 5\n", 0));
-    }
+        let joblog = std::fs::read_to_string(log).unwrap_or_default();
+        (r.stdout, r.code, joblog)
+    };
+    let expected = ("new 1\nnew 3\nnew 5\n", 0);
+    let ours = d.s("ours");
+    let (stdout, code, joblog) = pair(&ours, &|a| run(a));
+    assert_eq!((stdout.as_str(), code), expected, "{joblog}");
+    // GNU parallel on a loaded machine sometimes runs only the first
+    // failed job again (its joblog then has one new row): the reference
+    // is a run of GNU's that does what its manual says.
+    let theirs = d.s("theirs");
+    let gnu_did_as_documented = (0..3).any(|_| {
+        let (stdout, code, _) = pair(&theirs, &|a| super::gnu::gnu_with(a, b""));
+        (stdout.as_str(), code) == expected
+    });
+    assert!(gnu_did_as_documented, "GNU parallel never ran jobs 1, 3 and 5");
     let rows = |p: &str| -> Vec<String> { super::joblog_rows(Path::new(p)).iter().map(|r| r[8].clone()).collect() };
     assert_eq!(rows(&ours), rows(&theirs));
 }
@@ -207,18 +234,19 @@ fn differences_on_purpose() {
     let r = run(&["--compress", "--results", &res, "echo", ":::", "a"]);
     assert_eq!(r.code, 0);
     assert_eq!(std::fs::read_to_string(format!("{res}/1/a/stdout")).unwrap(), "a\n");
-    // --timeout N% is exact: a job four times the median's length is
-    // stopped at twice it, not at the next whole second.
+    // --timeout N% is exact: a job ten times the median's length is
+    // stopped at three times it, not at the next whole second. (Wide
+    // margins: a loaded machine starts the short jobs late.)
     let r = run(&[
         "-j1",
         "--timeout",
-        "200%",
+        "300%",
         "sleep {}; echo {}",
         ":::",
-        "0.3",
-        "0.3",
-        "0.3",
+        "0.5",
+        "0.5",
+        "0.5",
         "5",
     ]);
-    assert_eq!((r.lines(), r.code), (vec!["0.3", "0.3", "0.3"], 1), "{}", r.stderr);
+    assert_eq!((r.lines(), r.code), (vec!["0.5", "0.5", "0.5"], 1), "{}", r.stderr);
 }

@@ -273,7 +273,7 @@ fn a_key_of_0_or_nothing_is_no_key_as_gnu_parallel_reads_it() {
         same_as_gnu(&args, input);
     }
     // And a key of 0 does not make a --pipe run of its own.
-    same_as_gnu(&["--group-by", "0", "echo"], b"a\nb\n");
+    same_as_gnu(&["-k", "--group-by", "0", "echo"], b"a\nb\n");
 }
 
 /// The lines each job got, by job number, from `echo J{#}; cat` output.
