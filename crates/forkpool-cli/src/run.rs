@@ -179,6 +179,9 @@ pub(crate) struct Runner<'c> {
     remote: Option<RemoteRun>,
     /// The last job's status (exit code, or 128 + signal): a semaphore's.
     last_status: i32,
+    /// `$PARALLEL_TMP` names of ended jobs, by slot, to be used again (see
+    /// `run/files.rs`).
+    spare_tmp: HashMap<usize, std::path::PathBuf>,
 }
 
 impl<'c> Runner<'c> {
@@ -325,6 +328,7 @@ impl<'c> Runner<'c> {
             at_launch,
             remote,
             last_status: 0,
+            spare_tmp: HashMap::new(),
         })
     }
 
@@ -785,7 +789,7 @@ impl<'c> Runner<'c> {
             suspended: false,
             skipped: skip,
             out_file,
-            tmp: self.tmp_name(),
+            tmp: self.tmp_name(slot),
             filled: Vec::new(),
             input: None,
         };

@@ -149,6 +149,28 @@ fn jobs_get_tmpdir_parallel_tmp_and_the_slot_variable() {
 }
 
 #[test]
+fn parallel_tmp_never_names_something_that_exists_and_differs_between_running_jobs() {
+    let d = Dir::new();
+    let tmp = d.s("t");
+    std::fs::create_dir(&tmp).unwrap();
+    // The names three jobs of `script` were given, each checked free.
+    let names = |jobs: &str, script: &str| -> std::collections::BTreeSet<String> {
+        let job = format!("test ! -e $PARALLEL_TMP && {script} && echo $PARALLEL_TMP");
+        let r = run(&[jobs, "--tmpdir", &tmp, &job, ":::", "a", "b", "c"]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        r.lines().into_iter().map(str::to_owned).collect()
+    };
+    // Each job takes its name with a directory, which the end of the job
+    // cannot remove: no later job may be given that name again.
+    assert_eq!(names("-j1", "mkdir $PARALLEL_TMP").len(), 3);
+    // Jobs that run at the same time have names of their own, and each
+    // name is gone when its job has ended.
+    let running = names("-j3", "touch $PARALLEL_TMP && sleep 0.3");
+    assert_eq!(running.len(), 3, "{running:?}");
+    assert!(running.iter().all(|n| !Path::new(n).exists()), "{running:?}");
+}
+
+#[test]
 fn an_unwritable_tmpdir_is_one_line_error_before_any_job() {
     let d = Dir::new();
     let marker = d.s("ran");

@@ -24,11 +24,22 @@
 //! thread's (the child has no thread pointer of its own), as in glibc's
 //! child; the caller never reads `errno` after a spawn.
 //!
+//! One signal is left unblocked around the `clone` when nothing handles
+//! it: `SIGCHLD`. Every job that exits sends us one, and an ignored
+//! (`SIG_DFL`) signal is dropped by the kernel at once, unless the thread
+//! it is sent to blocks it: then it is queued for the process and wakes
+//! whichever other thread does not block it (an input-reading thread
+//! asleep on a lock, say), only to be discarded there. With jobs exiting
+//! while we spawn others, that was a cross-thread wake-up for every other
+//! job. The child cannot run a handler for it, since there is none (and it
+//! has no children of its own to send it one).
+//!
 //! Where `clone` refuses `CLONE_PIDFD` (Linux before 5.2), spawns go
 //! through `posix_spawn` and `pidfd_open` instead.
 
 use std::ffi::{c_int, c_void};
 use std::io;
+use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::ptr;
 use std::sync::atomic::{AtomicI32, AtomicU8, Ordering};
@@ -37,7 +48,6 @@ use rustix::fs::{CWD, Mode, OFlags};
 use rustix::io::FdFlags;
 use rustix::process::{Pid, PidfdFlags};
 
-use super::guard::with_signals_blocked;
 use super::posix_spawn::{Request, Stdio};
 
 /// The child's stack: its frames are small (no buffer bigger than a
@@ -115,7 +125,7 @@ impl Launcher {
         };
         let top = self.stack.cast::<u8>().wrapping_add(STACK).cast::<c_void>();
         let mut pidfd: c_int = -1;
-        let pid = with_signals_blocked(|| {
+        let pid = with_spawn_mask(|| {
             // SAFETY: the child runs `child_main` on our stack mapping (its
             // top, page-aligned), sharing our memory while this thread is
             // suspended (CLONE_VFORK) until it execs or exits; `child_main`
@@ -164,6 +174,36 @@ impl Drop for Launcher {
         // `spawn` has returned.
         let _ = unsafe { rustix::mm::munmap(self.stack, STACK) };
     }
+}
+
+/// Runs `f` with every signal blocked in this thread (so that a process
+/// cloned inside starts with them blocked), but `SIGCHLD` when it has no
+/// handler (see the module docs).
+fn with_spawn_mask<T>(f: impl FnOnce() -> T) -> T {
+    let mut mask = MaybeUninit::<libc::sigset_t>::uninit();
+    let mut old = MaybeUninit::<libc::sigset_t>::uninit();
+    let mut chld = MaybeUninit::<libc::sigaction>::uninit();
+    // SAFETY: sigfillset initialises the set we own; sigaction with a null
+    // new action only reads SIGCHLD's disposition into `chld`, which is
+    // read only if it succeeded; sigdelset changes our set;
+    // pthread_sigmask changes only this thread's mask and stores the
+    // previous one in `old`.
+    let blocked = unsafe {
+        libc::sigfillset(mask.as_mut_ptr());
+        if libc::sigaction(libc::SIGCHLD, ptr::null(), chld.as_mut_ptr()) == 0 {
+            let handler = chld.assume_init_ref().sa_sigaction;
+            if handler == libc::SIG_DFL || handler == libc::SIG_IGN {
+                libc::sigdelset(mask.as_mut_ptr(), libc::SIGCHLD);
+            }
+        }
+        libc::pthread_sigmask(libc::SIG_SETMASK, mask.as_ptr(), old.as_mut_ptr()) == 0
+    };
+    let result = f();
+    if blocked {
+        // SAFETY: `old` was filled by the successful call above.
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, old.as_ptr(), ptr::null_mut()) };
+    }
+    result
 }
 
 /// The strings' addresses, then a null pointer: `execve`'s `argv` and
