@@ -305,7 +305,10 @@ fn jobs_at_most(sources: &[Source]) -> Option<usize> {
 
 impl Config {
     /// Resolves and checks the flags.
-    pub(crate) fn from_flags(flags: Flags) -> Result<Config, UsageError> {
+    pub(crate) fn from_flags(mut flags: Flags) -> Result<Config, UsageError> {
+        // GNU tests --results as a Perl truth: `--results ''` (an unset
+        // variable in a script) is no --results, not files in `.`.
+        flags.results = flags.results.take().filter(|r| !r.is_empty() && r != "0");
         flags.limits.set_cpu_unit();
         flags.unsupported.check().map_err(bad)?;
         flags.shebang.warn_if_misplaced();

@@ -176,3 +176,24 @@ fn load_takes_the_syntax_of_jobs_and_gnu_parallels_words_for_a_bad_one() {
         );
     }
 }
+
+#[test]
+fn an_empty_or_zero_results_is_no_results_as_in_gnu_parallel() {
+    // `--results "$DIR"` with DIR unset: GNU prints the output; it does
+    // not write result files into the current directory.
+    for value in ["", "0"] {
+        let dir = Dir::new();
+        let out = command(&["-k", "--results", value, "echo", ":::", "a", "b"])
+            .current_dir(dir.path(""))
+            .output()
+            .unwrap();
+        assert_eq!(
+            (out.stdout.as_slice(), out.status.code()),
+            (&b"a\nb\n"[..], Some(0)),
+            "{value:?}"
+        );
+        let left: Vec<_> = std::fs::read_dir(dir.path("")).unwrap().collect();
+        assert!(left.is_empty(), "{value:?}: {left:?}");
+        same_as_gnu_with_messages(&["-k", "--results", value, "echo", ":::", "a", "b"], b"");
+    }
+}
