@@ -413,14 +413,22 @@ fn spell_out(args: &mut [OsString], long_words: Vec<(usize, crate::long_names::N
                 // option's name).
                 let must_have_value =
                     arg.get_action().takes_values() && arg.get_num_args().is_none_or(|n| n.min_values() > 0);
+                let named = || match names().find(|n| n.eq_ignore_ascii_case(name)) {
+                    Some(_) => name.to_ascii_lowercase(),
+                    None => arg.get_long().unwrap_or(name).to_owned(),
+                };
                 if value == Some("") && must_have_value {
-                    let named = match names().find(|n| n.eq_ignore_ascii_case(name)) {
-                        Some(_) => name.to_ascii_lowercase(),
-                        None => arg.get_long().unwrap_or(name).to_owned(),
-                    };
                     return Err(clap::Error::raw(
                         clap::error::ErrorKind::InvalidValue,
-                        format!("Option {named} requires an argument\n"),
+                        format!("Option {} requires an argument\n", named()),
+                    ));
+                }
+                // `--tag=`, `--tag=yes`: Getopt::Long's words for a value
+                // given to an option that takes none.
+                if value.is_some() && !arg.get_action().takes_values() {
+                    return Err(clap::Error::raw(
+                        clap::error::ErrorKind::InvalidValue,
+                        format!("Option {} does not take an argument\n", named()),
                     ));
                 }
                 let known = names().any(|n| n == name);
