@@ -88,6 +88,12 @@ fn load_of(spec: &str, cpus: usize) -> Option<f64> {
     spec.parse::<f64>().ok()
 }
 
+/// An option's value as GNU parallel's Perl tests it (`if($opt::x)`):
+/// `""` and `"0"` are false, so the option counts as not given.
+pub(crate) fn perl_true(value: Option<&String>) -> Option<String> {
+    value.filter(|v| !v.is_empty() && *v != "0").cloned()
+}
+
 fn bad(message: impl Into<String>) -> UsageError {
     UsageError(message.into())
 }
@@ -308,7 +314,7 @@ impl Config {
     pub(crate) fn from_flags(mut flags: Flags) -> Result<Config, UsageError> {
         // GNU tests --results as a Perl truth: `--results ''` (an unset
         // variable in a script) is no --results, not files in `.`.
-        flags.results = flags.results.take().filter(|r| !r.is_empty() && r != "0");
+        flags.results = perl_true(flags.results.as_ref());
         flags.limits.set_cpu_unit();
         flags.unsupported.check().map_err(bad)?;
         flags.shebang.warn_if_misplaced();
@@ -510,9 +516,7 @@ impl Config {
         };
         // GNU parallel's `$opt::tagstring ||= $opt::ctagstring`: a
         // `--tagstring` of "" or "0" (false to Perl) counts as not given.
-        let tagstring = (flags.tagstring.clone())
-            .filter(|s| !s.is_empty() && s != "0")
-            .or(flags.replace_strings.ctagstring.clone());
+        let tagstring = perl_true(flags.tagstring.as_ref()).or(flags.replace_strings.ctagstring.clone());
         let tag = match (&tagstring, flags.tag || flags.replace_strings.ctag) {
             _ if mode == Mode::Ungroup || table => Tag::None,
             (Some(s), _) => Tag::Template(printf_escapes(s.as_bytes())),

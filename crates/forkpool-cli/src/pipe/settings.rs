@@ -117,7 +117,7 @@ impl Settings {
         let p = &flags.pipe;
         // GNU tests these three as Perl truths: `0` or nothing is as if
         // the option were not given (`--group-by 0` is not column 0).
-        let truth = |value: &Option<String>| value.clone().filter(|v| !v.is_empty() && v != "0");
+        let truth = |value: &Option<String>| crate::config::perl_true(value.as_ref());
         let (group_by, shard, bin) = (truth(&p.group_by), truth(&p.shard), truth(&p.bin));
         let mode = if p.pipepart {
             Mode::Part
