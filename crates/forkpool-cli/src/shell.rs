@@ -96,7 +96,8 @@ fn parent_shell() -> Option<(&'static str, PathBuf)> {
         if pid <= 1 {
             return None;
         }
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        let mut buf = [0u8; 512];
+        let cmdline = read_proc(pid, "cmdline", &mut buf)?;
         let argv0 = cmdline.split(|&b| b == 0).next().unwrap_or_default();
         if let Some(name) = shell_name(argv0) {
             if !POSIX_SHELLS.contains(&name) {
@@ -156,8 +157,31 @@ fn shell_name(argv0: &[u8]) -> Option<&'static str> {
 
 /// The parent of process `pid`.
 fn parent_of(pid: i32) -> Option<i32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let mut buf = [0u8; 1024];
+    let stat = std::str::from_utf8(read_proc(pid, "stat", &mut buf)?).ok()?;
     stat.get(stat.rfind(')')? + 2..)?.split(' ').nth(1)?.parse().ok()
+}
+
+/// The start of `/proc/PID/FILE`, up to `buf`'s length, in one `read`.
+///
+/// The walk up to a shell reads two files per ancestor, and it happens at
+/// every start: `std::fs::read` would add a `statx` (which says 0 bytes
+/// for `/proc` files) and read in doubling pieces, some ten system calls
+/// a file, a tenth of a millisecond for a few ancestors. What we need is
+/// at the start: `argv[0]` (a shell's name is short; a longer one is no
+/// shell) and the fields of `stat` up to the parent's pid, well within
+/// 1 KiB (the command name in it is at most 64 bytes).
+fn read_proc<'a>(pid: i32, file: &str, buf: &'a mut [u8]) -> Option<&'a [u8]> {
+    use std::io::Read as _;
+    let mut f = std::fs::File::open(format!("/proc/{pid}/{file}")).ok()?;
+    let n = loop {
+        match f.read(buf) {
+            Ok(n) => break n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    };
+    buf.get(..n)
 }
 
 /// How to run one command line.
