@@ -132,15 +132,45 @@ struct Entry {
 
 /// A regular expression compiled on first use, and the literal bytes
 /// every match of it holds (no match is possible in a text without them).
+///
+/// Its source, too, is written only when it is compiled: a run builds the
+/// whole table (sixteen tags, two expressions each, with `--plus` forty)
+/// at every start, and most runs use one or two of them.
 #[derive(Debug, Clone)]
 struct Lazy {
     needle: Vec<u8>,
-    source: String,
+    source: Source,
     compiled: std::sync::OnceLock<Option<Regex>>,
 }
 
+/// What a tag's expression is made of (see [`Source::text`]).
+#[derive(Debug, Clone)]
+struct Source {
+    /// `{N` before the rest: the positional form.
+    positional: bool,
+    /// Literal text, then the tag's own group (a regular expression), then
+    /// literal text again.
+    before: Vec<u8>,
+    group: String,
+    after: Vec<u8>,
+}
+
+impl Source {
+    /// The regular expression: what may come before a tag (`OUTSIDE`),
+    /// then the tag.
+    fn text(&self) -> String {
+        let literal = |b: &[u8]| regex::escape(&String::from_utf8_lossy(b));
+        let (before, group, after) = (literal(&self.before), &self.group, literal(&self.after));
+        if self.positional {
+            format!(r"(?s-u){OUTSIDE}\{{(-?\d+)\s*{before}{group}{after}")
+        } else {
+            format!("(?s-u){OUTSIDE}{before}{group}{after}")
+        }
+    }
+}
+
 impl Lazy {
-    fn new(needle: &[u8], source: String) -> Lazy {
+    fn new(needle: &[u8], source: Source) -> Lazy {
         Lazy {
             needle: needle.to_vec(),
             source,
@@ -153,7 +183,9 @@ impl Lazy {
         if !self.needle.is_empty() && find(text, &self.needle).is_none() {
             return None;
         }
-        self.compiled.get_or_init(|| Regex::new(&self.source).ok()).as_ref()
+        self.compiled
+            .get_or_init(|| Regex::new(&self.source.text()).ok())
+            .as_ref()
     }
 }
 
@@ -392,18 +424,17 @@ impl Entry {
             },
         };
         let group = std::str::from_utf8(group).map_err(|_| format!("--rpl '{}': the tag is not UTF-8", show()))?;
-        let literal = |b: &[u8]| regex::escape(&String::from_utf8_lossy(b));
         let group_re = if group.is_empty() {
             String::new()
         } else {
             without_blanks(group)
         };
-        let compile = |needle: &[u8], pattern: String| -> Result<Lazy, String> {
-            let lazy = Lazy::new(needle, format!("(?s-u){pattern}"));
+        let compile = |needle: &[u8], source: Source| -> Result<Lazy, String> {
+            let lazy = Lazy::new(needle, source);
             if !check {
                 return Ok(lazy);
             }
-            let compiled = Regex::new(&lazy.source).map_err(|e| {
+            let compiled = Regex::new(&lazy.source.text()).map_err(|e| {
                 let reason = e.to_string();
                 let reason = reason
                     .lines()
@@ -419,15 +450,15 @@ impl Entry {
             let _ = lazy.compiled.set(Some(compiled));
             Ok(lazy)
         };
-        let plain = compile(
-            prefix,
-            format!("{OUTSIDE}{}{group_re}{}", literal(prefix), literal(postfix)),
-        )?;
+        let source = |positional: bool, before: &[u8]| Source {
+            positional,
+            before: before.to_vec(),
+            group: group_re.clone(),
+            after: postfix.to_vec(),
+        };
+        let plain = compile(prefix, source(false, prefix))?;
         let positional = match prefix.strip_prefix(b"{") {
-            Some(rest) => Some(compile(
-                if rest.is_empty() { b"{" } else { rest },
-                format!(r"{OUTSIDE}\{{(-?\d+)\s*{}{group_re}{}", literal(rest), literal(postfix)),
-            )?),
+            Some(rest) => Some(compile(if rest.is_empty() { b"{" } else { rest }, source(true, rest))?),
             None => None,
         };
         if prefix.is_empty() && group.is_empty() && postfix.is_empty() {
