@@ -15,42 +15,54 @@ const GNU_PATIENCE: Duration = Duration::from_secs(60);
 /// with everything it started (found by a marker in their environment) and
 /// run again; only a hang three times in a row fails the test.
 pub(crate) fn gnu_with(args: &[&str], stdin: &[u8]) -> Run {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, Ordering};
     for attempt in 1..=3 {
-        let marker = format!("{}-{attempt}-{:?}", std::process::id(), Instant::now());
-        let child = Command::new("parallel")
-            .arg("--will-cite")
-            .args(args)
-            .env("PARALLEL_SHELL", "/bin/bash")
-            .env("SHELL", "/bin/bash")
-            .env("FORKPOOL_TEST_GNU_RUN", &marker)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("GNU parallel is installed (.ci/run installs it)");
-        let done = Arc::new(AtomicBool::new(false));
-        let watchdog = {
-            let done = done.clone();
-            let needle = format!("FORKPOOL_TEST_GNU_RUN={marker}");
-            std::thread::spawn(move || {
-                let ended = wait_for(GNU_PATIENCE, || done.load(Ordering::SeqCst));
-                while !done.load(Ordering::SeqCst) {
-                    kill_marked(&needle);
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-                !ended
-            })
-        };
-        let run = feed(child, stdin);
-        done.store(true, Ordering::SeqCst);
-        if !watchdog.join().unwrap() {
+        if let Some(run) = gnu_within(GNU_PATIENCE, args, stdin) {
             return run;
         }
         eprintln!("GNU parallel {args:?} hung (attempt {attempt}); killed, running it again");
     }
     panic!("GNU parallel {args:?} hung three times in a row");
+}
+
+/// One run of `parallel ARGS`, as [`gnu_with`] makes it; `None` if it was
+/// not over after `patience` (it is killed, with everything it started).
+pub(crate) fn gnu_within(patience: Duration, args: &[&str], stdin: &[u8]) -> Option<Run> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let marker = format!(
+        "{}-{}-{:?}",
+        std::process::id(),
+        RUNS.fetch_add(1, Ordering::SeqCst),
+        Instant::now()
+    );
+    let child = Command::new("parallel")
+        .arg("--will-cite")
+        .args(args)
+        .env("PARALLEL_SHELL", "/bin/bash")
+        .env("SHELL", "/bin/bash")
+        .env("FORKPOOL_TEST_GNU_RUN", &marker)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("GNU parallel is installed (.ci/run installs it)");
+    let done = Arc::new(AtomicBool::new(false));
+    let watchdog = {
+        let done = done.clone();
+        let needle = format!("FORKPOOL_TEST_GNU_RUN={marker}");
+        std::thread::spawn(move || {
+            let ended = wait_for(patience, || done.load(Ordering::SeqCst));
+            while !done.load(Ordering::SeqCst) {
+                kill_marked(&needle);
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            !ended
+        })
+    };
+    let run = feed(child, stdin);
+    done.store(true, Ordering::SeqCst);
+    if watchdog.join().unwrap() { None } else { Some(run) }
 }
 
 /// SIGKILLs every process whose environment holds `needle`.
