@@ -204,6 +204,17 @@ pub(crate) enum Source {
     Lines(Reader),
     /// Another source read under xargs's rules (`-E`, `-r`, `-L`).
     Xargs(Box<crate::xargs::items::Items>),
+    /// A file read by more than one source (`:::: - :::: -`): as in GNU
+    /// parallel, the sources take turns at one stream, each item going to
+    /// the source that asks first.
+    Shared(SharedReader),
+}
+
+/// A [`Reader`] that more than one source reads from.
+pub(crate) type SharedReader = std::sync::Arc<std::sync::Mutex<Reader>>;
+
+fn lock(reader: &SharedReader) -> std::sync::MutexGuard<'_, Reader> {
+    reader.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Source {
@@ -253,6 +264,16 @@ impl Source {
             Source::Values(_) => true,
             Source::Lines(r) => r.ready(),
             Source::Xargs(items) => items.ready(),
+            Source::Shared(r) => lock(r).ready(),
+        }
+    }
+
+    /// Whether this source reads a stream another source reads too.
+    fn is_shared(&self) -> bool {
+        match self {
+            Source::Shared(_) => true,
+            Source::Xargs(items) => items.source().is_shared(),
+            Source::Values(_) | Source::Lines(_) => false,
         }
     }
 }
@@ -263,6 +284,7 @@ impl std::fmt::Debug for Source {
             Source::Values(v) => f.debug_tuple("Values").field(&v.len()).finish(),
             Source::Lines(r) => f.debug_tuple("Lines").field(r).finish(),
             Source::Xargs(items) => f.debug_tuple("Xargs").field(items).finish(),
+            Source::Shared(r) => f.debug_tuple("Shared").field(&*lock(r)).finish(),
         }
     }
 }
@@ -274,6 +296,7 @@ impl Iterator for Source {
             Source::Values(v) => v.next().map(Ok),
             Source::Lines(r) => r.next(),
             Source::Xargs(items) => items.next(),
+            Source::Shared(r) => lock(r).next(),
         }
     }
 }
@@ -381,6 +404,8 @@ enum State {
     /// group is empty).
     Product {
         outer: Group,
+        /// The outer group's first record, when it was read ahead.
+        first: Option<Option<Record>>,
         inner: Vec<Vec<Record>>,
         current: Option<Record>,
         odometer: Vec<usize>,
@@ -411,22 +436,69 @@ fn read_all(group: &mut Group) -> io::Result<Vec<Record>> {
     Ok(all)
 }
 
+/// Every source read whole, one after the other.
+fn read_each(sources: Vec<Columns>) -> io::Result<Vec<Vec<Vec<Vec<u8>>>>> {
+    sources.into_iter().map(Iterator::collect).collect()
+}
+
+/// Every source read whole, an item from each in turn, as GNU parallel
+/// reads `--link`ed sources: it tells when sources share a stream.
+fn read_in_turns(mut sources: Vec<Columns>) -> io::Result<Vec<Vec<Vec<Vec<u8>>>>> {
+    let mut read = vec![Vec::new(); sources.len()];
+    loop {
+        let mut any = false;
+        for (source, items) in sources.iter_mut().zip(read.iter_mut()) {
+            if let Some(item) = source.next().transpose()? {
+                items.push(item);
+                any = true;
+            }
+        }
+        if !any {
+            return Ok(read);
+        }
+    }
+}
+
+/// The inner groups of a product read whole, in GNU parallel's order
+/// (which tells when sources share a stream): a first record of every
+/// group, the outer one too, then the rest of each inner group, the last
+/// group first. Returns the outer group's first record and each inner
+/// group's records with its width.
+#[expect(clippy::type_complexity)]
+fn read_as_gnu(outer: &mut Group, mut rest: Vec<Group>) -> io::Result<(Option<Record>, Vec<(Vec<Record>, usize)>)> {
+    let first = read_group_item(outer)?;
+    let mut read = Vec::with_capacity(rest.len());
+    for group in &mut rest {
+        read.push(read_group_item(group)?.into_iter().collect::<Vec<_>>());
+    }
+    for (group, records) in rest.iter_mut().zip(read.iter_mut()).rev() {
+        records.extend(read_all(group)?);
+    }
+    Ok((
+        first,
+        read.into_iter().zip(rest.iter().map(|g| g.sources.len())).collect(),
+    ))
+}
+
 impl Records {
     /// Combines `sources`; `linked[i]` says whether source `i` is linked to
     /// source `i - 1` (`:::+`).
     pub(crate) fn new(sources: Vec<Columns>, linked: &[bool], linking: Linking) -> Records {
+        let shared = sources.iter().any(|c| c.source.is_shared());
         if linking == Linking::All && sources.len() > 1 {
-            let mut materialized = Vec::new();
-            for source in sources {
-                match source.collect::<io::Result<Vec<_>>>() {
-                    Ok(items) => materialized.push(items),
-                    Err(e) => {
-                        return Records {
-                            state: State::Failed(Some(e)),
-                        };
-                    }
+            let read = if shared {
+                read_in_turns(sources)
+            } else {
+                read_each(sources)
+            };
+            let materialized = match read {
+                Ok(materialized) => materialized,
+                Err(e) => {
+                    return Records {
+                        state: State::Failed(Some(e)),
+                    };
                 }
-            }
+            };
             let len = if materialized.iter().any(Vec::is_empty) {
                 0
             } else {
@@ -448,7 +520,7 @@ impl Records {
             }
         }
         let mut groups = groups.into_iter();
-        let Some(outer) = groups.next() else {
+        let Some(mut outer) = groups.next() else {
             return Records {
                 state: State::Failed(None),
             };
@@ -459,26 +531,37 @@ impl Records {
                 state: State::Stream(outer),
             };
         }
+        let read = if shared {
+            read_as_gnu(&mut outer, rest).map(|(first, inner)| (Some(first), inner))
+        } else {
+            rest.into_iter()
+                .map(|mut group| read_all(&mut group).map(|all| (all, group.sources.len())))
+                .collect::<io::Result<Vec<_>>>()
+                .map(|inner| (None, inner))
+        };
+        let (first, read) = match read {
+            Ok(read) => read,
+            Err(e) => {
+                return Records {
+                    state: State::Failed(Some(e)),
+                };
+            }
+        };
         let mut inner = Vec::new();
         let mut inner_has_values = false;
-        for mut group in rest {
-            match read_all(&mut group) {
-                Ok(all) if all.is_empty() => inner.push(vec![vec![Vec::new(); group.sources.len()]]),
-                Ok(all) => {
-                    inner_has_values = true;
-                    inner.push(all);
-                }
-                Err(e) => {
-                    return Records {
-                        state: State::Failed(Some(e)),
-                    };
-                }
+        for (all, width) in read {
+            if all.is_empty() {
+                inner.push(vec![vec![Vec::new(); width]]);
+            } else {
+                inner_has_values = true;
+                inner.push(all);
             }
         }
         let odometer = vec![0; inner.len()];
         Records {
             state: State::Product {
                 outer,
+                first,
                 inner,
                 current: None,
                 odometer,
@@ -495,7 +578,9 @@ impl Records {
         match &self.state {
             State::Stream(group) => group.sources.iter().all(Columns::ready),
             State::Wrapped { .. } | State::Failed(_) => true,
-            State::Product { outer, current, .. } => current.is_some() || outer.sources.iter().all(Columns::ready),
+            State::Product {
+                outer, current, first, ..
+            } => current.is_some() || first.is_some() || outer.sources.iter().all(Columns::ready),
         }
     }
 }
@@ -520,6 +605,7 @@ impl Iterator for Records {
             }
             State::Product {
                 outer,
+                first,
                 inner,
                 current,
                 odometer,
@@ -527,7 +613,11 @@ impl Iterator for Records {
                 inner_has_values,
             } => {
                 if current.is_none() {
-                    match read_group_item(outer) {
+                    let next = match first.take() {
+                        Some(first) => Ok(first),
+                        None => read_group_item(outer),
+                    };
+                    match next {
                         Ok(Some(record)) => *current = Some(record),
                         // An empty outer group: one empty value, once.
                         Ok(None) if !*outer_started && *inner_has_values => {
