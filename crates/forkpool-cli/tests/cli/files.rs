@@ -358,3 +358,64 @@ fn a_results_table_with_dry_run_holds_the_commands_as_gnus() {
     let theirs = table(Command::new("parallel").arg("--will-cite"));
     assert_eq!(ours, theirs);
 }
+
+/// `text` with `dir` as `TMP` and every temporary name in it
+/// (`parXXXXX.par`, `fifXXXXX`) made the same, as the random part differs
+/// from run to run.
+fn tmp_names_masked(text: &str, dir: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find(dir) {
+        out.push_str(&rest[..at]);
+        out.push_str("TMP");
+        rest = &rest[at + dir.len()..];
+        for (prefix, suffix) in [("/par", ".par"), ("/fif", "")] {
+            let name_len = prefix.len() + 5 + suffix.len();
+            if rest.starts_with(prefix) && rest.get(prefix.len() + 5..name_len) == Some(suffix) {
+                out.push_str(prefix);
+                out.push_str("XXXXX");
+                out.push_str(suffix);
+                rest = &rest[name_len..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[test]
+fn dry_run_with_files_prints_file_names_and_tee_shows_its_fifos_as_gnu_parallel() {
+    for args in [
+        &["-k", "--files", "echo", ":::", "a", "b"][..],
+        &["-k", "--files", "--tag", "echo", ":::", "a", "b"],
+        &["--pipe", "--files", "cat"],
+        &["--pipe", "--tee", "-k", "cat", ":::", "1", "2"],
+        &["--pipe", "--tee", "-k", "--files", "cat", ":::", "1", "2"],
+    ] {
+        let ours_dir = Dir::new();
+        let gnu_dir = Dir::new();
+        let run_in = |dir: &Dir, gnu: bool| {
+            let tmp = dir.s("t");
+            std::fs::create_dir(&tmp).unwrap();
+            let mut all = vec!["--dry-run", "--tmpdir", &tmp];
+            all.extend_from_slice(args);
+            let r = if gnu {
+                super::gnu::gnu_with(&all, b"1\n2\n3\n")
+            } else {
+                run_with(&all, b"1\n2\n3\n")
+            };
+            let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().collect();
+            assert!(left.is_empty(), "{args:?} (GNU: {gnu}) left {left:?}");
+            (tmp_names_masked(&r.stdout, &tmp), r.code)
+        };
+        let ours = run_in(&ours_dir, false);
+        let theirs = run_in(&gnu_dir, true);
+        assert_eq!(ours, theirs, "{args:?}");
+        assert!(ours.0.contains("XXXXX"), "{args:?}: {}", ours.0);
+    }
+    // With --results, the name of the stdout file (which is not made).
+    let d = Dir::new();
+    let r = run(&["--dry-run", "--files", "--results", &d.s("r"), "echo", ":::", "a"]);
+    assert_eq!(r.stdout, format!("{}\n", d.s("r/1/a/stdout")));
+    assert!(!d.path("r/1/a/stdout").exists());
+}
