@@ -665,7 +665,12 @@ impl Config {
                 crate::units::parse_size(t).ok_or_else(|| bad(format!("--total-jobs must be a number, not {t:?}")))
             })
             .transpose()?;
-        let files = flags.files.resolve(&shell).map_err(bad)?;
+        let mut files = flags.files.resolve(&shell).map_err(bad)?;
+        if flags.results.is_some() && !table && mode == Mode::LineBuffer {
+            // GNU parallel's line-buffered printing of a `--results DIR`
+            // job prints its stdout file's name, as `--files` does.
+            files.names.get_or_insert(crate::output::files::NameEnd::Newline);
+        }
         if !flags.filter.filter.is_empty() {
             crate::filter::check_perl().map_err(bad)?;
         }

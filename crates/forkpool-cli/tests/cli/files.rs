@@ -419,3 +419,20 @@ fn dry_run_with_files_prints_file_names_and_tee_shows_its_fifos_as_gnu_parallel(
     assert_eq!(r.stdout, format!("{}\n", d.s("r/1/a/stdout")));
     assert!(!d.path("r/1/a/stdout").exists());
 }
+
+#[test]
+fn results_dir_with_line_buffer_prints_the_stdout_files_names_as_gnu_parallel() {
+    // GNU parallel's line-buffered printing of a --results DIR job prints
+    // the name of its stdout file, as --files does.
+    let d = Dir::new();
+    let dir = d.s("r");
+    for extra in [&["--compress"][..], &["--tag"], &["--tagstring", "x"], &[]] {
+        let mut args = vec!["--results", &dir, "--line-buffer", "-k"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["echo {}; echo e{} >&2", ":::", "a", "b"]);
+        let r = super::gnu::same_as_gnu_with_messages(&args, b"");
+        assert!(r.stdout.contains(&format!("{dir}/1/a/stdout")), "{}", r.stdout);
+    }
+    assert_eq!(std::fs::read_to_string(d.path("r/1/b/stdout")).unwrap(), "b\n");
+    assert_eq!(std::fs::read_to_string(d.path("r/1/b/stderr")).unwrap(), "eb\n");
+}
