@@ -1054,7 +1054,7 @@ impl<'c> Runner<'c> {
             self.printer.set_failed(job.seq);
         }
         if let Some(published) = &published {
-            self.publish(job.seq, published);
+            self.publish(job.seq, published, out_file);
         }
         // Prints the job's output (or, with `--results`, nothing), then its
         // joblog line: both in the order GNU parallel writes them.

@@ -96,6 +96,74 @@ fn a_killed_run_leaves_no_files_of_its_running_jobs() {
 }
 
 #[test]
+fn a_killed_run_leaves_no_files_of_finished_jobs_keep_order_held_back() {
+    // With -k the names of jobs 2 and 3 wait for job 1's: their files stay
+    // unnamed until then, so SIGKILL leaves none of them behind.
+    let d = Dir::new();
+    let tmp = d.s("");
+    let mut child = spawn_piped(&[
+        "-k",
+        "--tmpdir",
+        &tmp,
+        "--files",
+        "seq 1000; touch $TMPDIR/ended{}; if [ {} = 1 ]; then sleep 100; fi",
+        ":::",
+        "1",
+        "2",
+        "3",
+    ]);
+    let ended = || ["ended1", "ended2", "ended3"].iter().all(|f| d.path(f).exists());
+    assert!(wait_for(Duration::from_secs(30), ended), "the jobs did not run");
+    let entries = || -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(d.path(""))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.starts_with("ended"))
+            .collect();
+        names.sort();
+        names
+    };
+    // Time for jobs 2 and 3 to be reaped and their files settled (when
+    // files were named at the end of their job, two appeared here).
+    wait_for(Duration::from_secs(3), || !entries().is_empty());
+    assert_eq!(
+        entries(),
+        Vec::<String>::new(),
+        "no file is named before its name is printed"
+    );
+    super::signal(child.id(), libc::SIGKILL);
+    child.wait().unwrap();
+    assert_eq!(entries(), Vec::<String>::new());
+}
+
+#[test]
+fn files_keep_order_names_files_as_their_names_are_printed() {
+    let d = Dir::new();
+    let tmp = d.s("t");
+    std::fs::create_dir(&tmp).unwrap();
+    let r = run(&[
+        "-k",
+        "--tmpdir",
+        &tmp,
+        "--files",
+        "--tag",
+        "sleep 0.{}; echo {}",
+        ":::",
+        "3",
+        "1",
+        "2",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines = r.lines();
+    assert_eq!(lines.len(), 3);
+    for (line, value) in lines.iter().zip(["3", "1", "2"]) {
+        let (tag, name) = line.split_once('\t').unwrap();
+        assert_eq!(tag, value);
+        assert_eq!(std::fs::read_to_string(name).unwrap(), format!("{value}\n"));
+    }
+}
+
+#[test]
 fn files_with_results_names_the_results_file() {
     let d = Dir::new();
     let res = d.s("res");
