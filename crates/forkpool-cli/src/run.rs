@@ -514,6 +514,7 @@ impl<'c> Runner<'c> {
                 self.retry.push_front((job, attempts));
                 return Some(until);
             }
+            self.check_file_handles();
             if self.launch(job, attempts) == Launched::Later {
                 return Some(Instant::now() + RECHECK);
             }

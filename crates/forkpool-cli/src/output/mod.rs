@@ -213,6 +213,12 @@ impl Printer {
         }
     }
 
+    /// The jobs started and not yet printed: running, or ended and held
+    /// back by `-k`.
+    pub(crate) fn open_jobs(&self) -> usize {
+        self.jobs.len()
+    }
+
     /// The run took job `seq` from the input: under `-k`, the jobs after
     /// it wait for it, until it prints or is [forgotten](Printer::forget).
     pub(crate) fn expect(&mut self, seq: u64) {
