@@ -264,6 +264,20 @@ impl Config {
     }
 }
 
+/// What GNU parallel has open for its input: its input files (not
+/// standard input, open already) and its `:::` lists.
+pub(crate) fn gnu_counted_sources(sources: &[Source]) -> (usize, usize) {
+    let files = sources
+        .iter()
+        .filter(|s| matches!(&s.arg, crate::flags::SourceArg::File(f) if f.as_os_str() != "-"))
+        .count();
+    let lists = sources
+        .iter()
+        .filter(|s| matches!(s.arg, crate::flags::SourceArg::Values(_)))
+        .count();
+    (files, lists)
+}
+
 /// What one running job costs in file handles and processes.
 fn per_job_cost(mode: Mode, results: bool, pipe: bool, sources: &[Source]) -> crate::limits::system::Cost {
     // A pidfd, and a pipe per captured stream; result files are open too.
@@ -275,16 +289,7 @@ fn per_job_cost(mode: Mode, results: bool, pipe: bool, sources: &[Source]) -> cr
     if pipe {
         fds += 1;
     }
-    // What GNU parallel has open when it counts: its input files (not
-    // standard input, open already) and its `:::` lists.
-    let files = sources
-        .iter()
-        .filter(|s| matches!(&s.arg, crate::flags::SourceArg::File(f) if f.as_os_str() != "-"))
-        .count();
-    let lists = sources
-        .iter()
-        .filter(|s| matches!(s.arg, crate::flags::SourceArg::Values(_)))
-        .count();
+    let (files, lists) = gnu_counted_sources(sources);
     crate::limits::system::Cost {
         fds,
         processes: 1,
@@ -665,7 +670,12 @@ impl Config {
                 crate::units::parse_size(t).ok_or_else(|| bad(format!("--total-jobs must be a number, not {t:?}")))
             })
             .transpose()?;
-        let files = flags.files.resolve(&shell).map_err(bad)?;
+        let mut files = flags.files.resolve(&shell).map_err(bad)?;
+        if flags.results.is_some() && !table && mode == Mode::LineBuffer {
+            // GNU parallel's line-buffered printing of a `--results DIR`
+            // job prints its stdout file's name, as `--files` does.
+            files.names.get_or_insert(crate::output::files::NameEnd::Newline);
+        }
         if !flags.filter.filter.is_empty() {
             crate::filter::check_perl().map_err(bad)?;
         }

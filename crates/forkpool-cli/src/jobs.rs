@@ -164,8 +164,30 @@ pub(crate) fn prepare(config: &Config) -> Result<Prepared, UsageError> {
         None if config.sources.is_empty() => vec![(SourceArg::File("-".into()), false)],
         None => config.sources.iter().map(|s| (s.arg.clone(), s.linked)).collect(),
     };
+    // Standard input named by more than one source is one stream they take
+    // turns at, as in GNU parallel.
+    let stdin_sources = sources
+        .iter()
+        .filter(|(arg, _)| matches!(arg, SourceArg::File(path) if path.as_os_str() == "-"))
+        .count();
+    let mut shared_stdin: Option<crate::input::SharedReader> = None;
     for (arg, is_linked) in sources {
         let source = match &arg {
+            SourceArg::File(path) if stdin_sources > 1 && path.as_os_str() == "-" => {
+                file_names.push(Some(b"-".to_vec()));
+                let reader = match &shared_stdin {
+                    Some(reader) => reader.clone(),
+                    None => {
+                        let reader = Reader::open(path, config.delimiter.clone())
+                            .map_err(|_| UsageError(cannot_open_input(path)))?;
+                        input_may_block |= reader.may_block();
+                        shared_stdin
+                            .insert(std::sync::Arc::new(std::sync::Mutex::new(reader)))
+                            .clone()
+                    }
+                };
+                Source::Shared(reader)
+            }
             SourceArg::Values(values) => {
                 file_names.push(None);
                 Source::delimited_values(values, &config.delimiter)

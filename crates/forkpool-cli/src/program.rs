@@ -12,6 +12,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 static INVOKED: OnceLock<String> = OnceLock::new();
+static ARGV0: OnceLock<std::ffi::OsString> = OnceLock::new();
 static OVERRIDE: OnceLock<&'static str> = OnceLock::new();
 
 /// The name used when none was set (a test calling in directly).
@@ -21,6 +22,31 @@ const DEFAULT: &str = "forkpool";
 /// The first call wins: the name is set once per process.
 pub(crate) fn set_name(argv0: &OsStr) {
     let _ = INVOKED.set(base_name(argv0));
+    let _ = ARGV0.set(argv0.to_owned());
+}
+
+/// A path that runs this program under the name it was invoked by, for
+/// runs of its own it starts (`--onall`): their messages then carry the
+/// same name. `argv[0]` (found on `$PATH` when it has no `/`) when that
+/// is this program, else the program's own file.
+pub(crate) fn self_path() -> std::io::Result<std::path::PathBuf> {
+    let exe = std::env::current_exe()?;
+    let Some(argv0) = ARGV0.get() else {
+        return Ok(exe);
+    };
+    let argv0 = Path::new(argv0);
+    let candidate = if argv0.as_os_str().as_encoded_bytes().contains(&b'/') {
+        Some(std::env::current_dir()?.join(argv0))
+    } else {
+        std::env::var_os("PATH").and_then(|path| {
+            std::env::split_paths(&path)
+                .filter(|dir| !dir.as_os_str().is_empty())
+                .map(|dir| dir.join(argv0))
+                .find(|p| p.is_file())
+        })
+    };
+    let same = |p: &Path| std::fs::canonicalize(p).ok() == std::fs::canonicalize(&exe).ok();
+    Ok(candidate.filter(|p| same(p)).unwrap_or(exe))
 }
 
 /// Messages say `name` from now on (`parset`). The first call wins.

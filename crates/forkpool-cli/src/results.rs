@@ -91,14 +91,16 @@ impl Results {
 
     /// `--dry-run`: what GNU parallel leaves for a job it only shows. The
     /// command is not printed; the job's directory gets its `seq` and an
-    /// empty `stderr`, and no `stdout` (nothing ran to write it).
-    pub(crate) fn dry_run(&self, records: &[Vec<Vec<u8>>], values: Values<'_>, seq: u64) -> io::Result<()> {
-        let (dir, _, stderr, seq_path) = self.paths(records, values);
+    /// empty `stderr`, and no `stdout` (nothing ran to write it). Returns
+    /// the name `stdout` would have (`--files` prints it).
+    pub(crate) fn dry_run(&self, records: &[Vec<Vec<u8>>], values: Values<'_>, seq: u64) -> io::Result<PathBuf> {
+        let (dir, stdout, stderr, seq_path) = self.paths(records, values);
         if !dir.as_os_str().is_empty() {
             std::fs::create_dir_all(&dir)?;
         }
         File::create(stderr)?;
-        std::fs::write(seq_path, seq.to_string())
+        std::fs::write(seq_path, seq.to_string())?;
+        Ok(stdout)
     }
 
     /// Creates the files for a job with these input `records`.

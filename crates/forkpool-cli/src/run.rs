@@ -514,6 +514,7 @@ impl<'c> Runner<'c> {
                 self.retry.push_front((job, attempts));
                 return Some(until);
             }
+            self.check_file_handles();
             if self.launch(job, attempts) == Launched::Later {
                 return Some(Instant::now() + RECHECK);
             }
@@ -719,12 +720,23 @@ impl<'c> Runner<'c> {
                 line
             };
             shown.push(b'\n');
+            let mut stdout_file = None;
             if let Some(results) = &self.results {
                 // As GNU parallel: the result files, and nothing printed.
-                if let Err(e) = results.dry_run(&job.records, values(&job, slot), job.seq) {
-                    self.fatal(&format!("cannot create the result files: {}", io_reason(&e)));
+                match results.dry_run(&job.records, values(&job, slot), job.seq) {
+                    Ok(path) => stdout_file = Some(path),
+                    Err(e) => self.fatal(&format!("cannot create the result files: {}", io_reason(&e))),
                 }
                 shown.clear();
+            }
+            if let Some(end) = self.config.files.names {
+                // `--files`: as GNU parallel, the name of the file the
+                // output would be in (GNU makes the file and removes it),
+                // not the command.
+                let name = stdout_file
+                    .unwrap_or_else(|| crate::output::files::fresh_name(&self.config.files.tmpdir, "par", ".par"));
+                shown = std::os::unix::ffi::OsStringExt::into_vec(name.into_os_string());
+                shown.push(end.byte());
             }
             self.printer.start(job.seq, tag);
             let printed = self.printer.output(job.seq, Stream::Stdout, &shown);
@@ -1043,7 +1055,7 @@ impl<'c> Runner<'c> {
             self.printer.set_failed(job.seq);
         }
         if let Some(published) = &published {
-            self.publish(job.seq, published);
+            self.publish(job.seq, published, out_file);
         }
         // Prints the job's output (or, with `--results`, nothing), then its
         // joblog line: both in the order GNU parallel writes them.

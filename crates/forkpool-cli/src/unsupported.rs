@@ -2,7 +2,7 @@
 //! out on purpose (the README says why): they are recognised, so that a
 //! script using one stops with a one-line reason rather than a guess.
 //!
-//! - `--sqlmaster`, `--sqlworker`, `--sqlandworker`, `--sql`: a job queue
+//! - `--sqlmaster`, `--sqlworker`, `--sqlandworker`: a job queue
 //!   in an SQL database, for workers on many machines; forkpool's way to
 //!   many machines is ssh (and Redis for the library).
 //! - `--tmux`, `--tmuxpane`: jobs in tmux windows.
@@ -10,10 +10,9 @@
 //! - `--latest-line` (`--ll`): an alpha-test terminal display.
 //!
 //! GNU parallel's retired options (`-g`, `-B`, `-T`, `-U`, `-W`, `-Y`,
-//! `-H`, `--ctrlc`, `--noctrlc`) are refused in its words, naming the
-//! option that replaced each ("-T has been retired. Use --tty."), with its
-//! exit status 255. (GNU prints the whole list whichever one was given; we
-//! name the one that was.)
+//! `-H`, `--sql`, `--ctrlc`, `--noctrlc`) are refused in its words, with
+//! its exit status 255: whichever was given, it lists them all, each with
+//! the option that replaced it ("-T has been retired. Use --tty.").
 
 /// The options of this room, as typed (hidden from `--help`).
 #[derive(Debug, Default, clap::Args)]
@@ -29,8 +28,6 @@ pub(crate) struct UnsupportedFlags {
         hide = true
     )]
     sqlandworker: Option<String>,
-    #[arg(long = "sql", value_name = "DBURL", hide = true)]
-    sql: Option<String>,
     #[arg(long = "tmux", hide = true)]
     tmux: bool,
     #[arg(long = "tmux-pane", visible_alias = "tmuxpane", hide = true)]
@@ -60,30 +57,41 @@ struct Retired {
     y: bool,
     #[arg(short = 'H', value_name = "N", hide = true)]
     h: Option<String>,
+    #[arg(long = "sql", value_name = "DBURL", hide = true)]
+    sql: Option<String>,
     #[arg(long = "ctrlc", visible_alias = "ctrl-c", hide = true)]
     ctrlc: bool,
     #[arg(long = "noctrlc", visible_aliases = ["no-ctrlc", "no-ctrl-c"], hide = true)]
     noctrlc: bool,
 }
 
+/// GNU parallel's error for any retired option: it lists them all,
+/// whichever was given.
+const RETIRED: &str = "-g has been retired. Use --group.
+-B has been retired. Use --bf.
+-T has been retired. Use --tty.
+-U has been retired. Use --er.
+-W has been retired. Use --wd.
+-Y has been retired. Use --shebang.
+-H has been retired. Use --halt.
+--sql has been retired. Use --sqlmaster.
+--ctrlc has been retired.
+--noctrlc has been retired.";
+
 impl Retired {
-    /// GNU parallel's error for the first retired option given.
+    /// GNU parallel's error, if a retired option was given.
     fn check(&self) -> Result<(), String> {
-        let given = [
-            (self.g, "-g has been retired. Use --group."),
-            (self.b.is_some(), "-B has been retired. Use --bf."),
-            (self.t, "-T has been retired. Use --tty."),
-            (self.u.is_some(), "-U has been retired. Use --er."),
-            (self.w.is_some(), "-W has been retired. Use --wd."),
-            (self.y, "-Y has been retired. Use --shebang."),
-            (self.h.is_some(), "-H has been retired. Use --halt."),
-            (self.ctrlc, "--ctrlc has been retired."),
-            (self.noctrlc, "--noctrlc has been retired."),
-        ];
-        match given.iter().find(|(on, _)| *on) {
-            Some((_, message)) => Err((*message).to_owned()),
-            None => Ok(()),
-        }
+        let given = self.g
+            || self.b.is_some()
+            || self.t
+            || self.u.is_some()
+            || self.w.is_some()
+            || self.y
+            || self.h.is_some()
+            || self.sql.is_some()
+            || self.ctrlc
+            || self.noctrlc;
+        if given { Err(RETIRED.to_owned()) } else { Ok(()) }
     }
 }
 
@@ -106,11 +114,6 @@ impl UnsupportedFlags {
                 self.sqlandworker.is_some(),
                 "--sqlandworker",
                 "it keeps its job queue in an SQL database",
-            ),
-            (
-                self.sql.is_some(),
-                "--sql",
-                "it is retired in GNU parallel too (use --sqlmaster)",
             ),
             (self.tmux, "--tmux", "forkpool shows output itself, not in tmux"),
             (self.tmuxpane, "--tmuxpane", "forkpool shows output itself, not in tmux"),

@@ -1584,6 +1584,8 @@ mod misc;
 mod scripts;
 #[path = "cli/shell.rs"]
 mod shell;
+#[path = "cli/sources.rs"]
+mod sources;
 #[path = "cli/verbose.rs"]
 mod verbose;
 #[path = "cli/xargs.rs"]

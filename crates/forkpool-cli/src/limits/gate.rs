@@ -11,6 +11,7 @@ use super::command::Verdict;
 use super::memory;
 use super::slots::{ProcFile, Slots};
 use super::swap::Swap;
+use super::system;
 use crate::config::Config;
 
 /// How often a limit that cannot wake us is looked at again while it
@@ -42,6 +43,17 @@ pub(crate) enum Action {
     Requeue(JobId),
 }
 
+/// What GNU parallel's file handle check before each job sees (see
+/// [`Gate::out_of_file_handles`]): none with `-u` (its jobs hold no
+/// files) and none with `--pipe` (not measured there).
+fn gnu_fds(config: &Config) -> Option<(usize, usize)> {
+    if config.mode == crate::output::Mode::Ungroup || config.pipe.is_some() {
+        return None;
+    }
+    let (files, lists) = crate::config::gnu_counted_sources(&config.sources);
+    Some((system::free_for_gnu()?, system::gnu_run_fds(files, lists)))
+}
+
 /// See the module docs.
 #[derive(Debug)]
 pub(crate) struct Gate {
@@ -52,6 +64,10 @@ pub(crate) struct Gate {
     next_limit_run: Option<Instant>,
     /// Said that the system's bound holds `-j 0` back.
     warned: bool,
+    /// GNU parallel's file handles check before each job: the handles it
+    /// could open, and those it has open of its own while jobs run.
+    /// `None` when it would not check, or has warned already.
+    gnu_fds: Option<(usize, usize)>,
 }
 
 impl Gate {
@@ -64,7 +80,20 @@ impl Gate {
             swap: Swap::default(),
             next_limit_run: None,
             warned: false,
+            gnu_fds: gnu_fds(config),
         }
+    }
+
+    /// GNU parallel's warning when, before starting a job with `open`
+    /// jobs holding file handles (running, or ended and held back by
+    /// `-k`), too few are left for its check; once per run.
+    pub(crate) fn out_of_file_handles(&mut self, open: usize) -> Option<&'static str> {
+        let (free, own) = self.gnu_fds?;
+        if free >= own + open * system::GNU_FDS_PER_JOB + system::GNU_FDS_TO_START {
+            return None;
+        }
+        self.gnu_fds = None;
+        Some(system::NO_MORE_FILE_HANDLES)
     }
 
     /// How many jobs may run now.

@@ -42,6 +42,37 @@ pub(crate) fn gnu_own_fds(files: usize, lists: usize) -> usize {
     3 + files + lists + usize::from(lists > 0)
 }
 
+/// The file handles GNU parallel 20221122 has open of its own while jobs
+/// run (beside the inherited ones and the jobs' own): one more than when
+/// it counts, with or without `:::` lists (measured in `/proc/PID/fd`).
+pub(crate) fn gnu_run_fds(files: usize, lists: usize) -> usize {
+    4 + files + lists
+}
+
+/// The file handles GNU parallel holds for each job, running or (under
+/// `-k`) ended but not yet printed: its stdout and stderr files, each
+/// open to write and to read.
+pub(crate) const GNU_FDS_PER_JOB: usize = 4;
+
+/// The file handles GNU parallel opens (and closes) before it starts a
+/// job, to see that it may: perl's 7, open3's 2, and one per output
+/// stream. When one does not open, it starts no job then and warns, once.
+pub(crate) const GNU_FDS_TO_START: usize = 7 + 2 + 2;
+
+/// GNU parallel's warning when its check before starting a job
+/// ([`GNU_FDS_TO_START`]) finds too few file handles.
+pub(crate) const NO_MORE_FILE_HANDLES: &str = "Warning: No more file handles. \n\
+     Warning: Try running 'parallel -j0 -N 100 --pipe parallel -j0'\n\
+     Warning: or increasing 'ulimit -n' (try: ulimit -n `ulimit -Hn`)\n\
+     Warning: or increasing 'nofile' in /etc/security/limits.conf\n\
+     Warning: or increasing /proc/sys/fs/file-max";
+
+/// The file handles GNU parallel could open when started as we were (the
+/// soft limit less the inherited ones); `None` without a limit.
+pub(crate) fn free_for_gnu() -> Option<usize> {
+    fd_room().map(|room| room.free_for_gnu)
+}
+
 /// GNU parallel's count of the jobs `free` file handles allow (those not
 /// open, below the limit, once its own are open): 12 kept, then 4 per
 /// job, and the job whose 4 did not fit is counted too.

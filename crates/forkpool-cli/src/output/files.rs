@@ -146,10 +146,11 @@ impl Files {
 /// `--files`: one job's standard output, kept in a file of its own
 /// (compressed with `--compress`) whose name is printed when it ends.
 ///
-/// While the job runs the file has no name: it is made with `O_TMPFILE`
-/// and linked into the temporary directory as `parXXXXX.par` only when
-/// the job ends ([`OutFile::finish`]), so a run that is killed, even by
-/// `SIGKILL`, leaves no half-written file of a running job behind. (GNU
+/// Until its name is printed the file has no name: it is made with
+/// `O_TMPFILE` and linked into the temporary directory as `parXXXXX.par`
+/// only when the name is printed ([`OutFile::name`]), so a run that is
+/// killed, even by `SIGKILL`, leaves no file behind whose name it did not
+/// print: not a running job's, nor a finished one's that `-k` holds back. (GNU
 /// parallel names the file when the job starts, and such files stay.)
 /// Where the file system has no `O_TMPFILE`, the file is named at once,
 /// as GNU's.
@@ -186,11 +187,6 @@ impl OutFile {
         })
     }
 
-    /// Its name (once [`finish`](Self::finish) has given it one).
-    pub(crate) fn path(&self) -> Option<&Path> {
-        self.path.as_deref()
-    }
-
     /// Keeps more of the job's output.
     pub(crate) fn write(&mut self, data: &[u8]) -> io::Result<()> {
         use std::io::Write as _;
@@ -203,17 +199,23 @@ impl OutFile {
         }
     }
 
-    /// The job ended: the compressor (if any) finishes, and the file gets
-    /// its name. Returns the size of the file, which the joblog counts as
-    /// the bytes received.
+    /// The job ended: the compressor (if any) finishes. Returns the size
+    /// of the file, which the joblog counts as the bytes received.
     pub(crate) fn finish(&mut self) -> io::Result<u64> {
         if let Some(packing) = &mut self.packing {
             packing.finish()?;
         }
-        if self.path.is_none() {
-            self.path = Some(link_fresh(&self.file, &self.dir, "par", ".par")?);
-        }
         Ok(self.file.metadata()?.len())
+    }
+
+    /// Gives the file its name (when its name is printed), if it has none
+    /// yet.
+    pub(crate) fn name(&mut self) -> io::Result<&Path> {
+        let path = match self.path.take() {
+            Some(path) => path,
+            None => link_fresh(&self.file, &self.dir, "par", ".par")?,
+        };
+        Ok(self.path.insert(path))
     }
 
     /// Throws the file away (a job that will run again).

@@ -116,6 +116,9 @@ struct JobOutput {
     finished: bool,
     /// The job's record, once it has ended (for the joblog and table).
     finished_as: Option<Finished>,
+    /// `--files`: the file holding its output, still without a name, and
+    /// how the name ends. It is named when its name is printed.
+    unnamed: Option<(files::OutFile, u8)>,
 }
 
 /// Writes held output where it belongs.
@@ -208,6 +211,12 @@ impl Printer {
         if let Some(job) = self.jobs.get_mut(&seq) {
             job.finished_as = Some(finished);
         }
+    }
+
+    /// The jobs started and not yet printed: running, or ended and held
+    /// back by `-k`.
+    pub(crate) fn open_jobs(&self) -> usize {
+        self.jobs.len()
     }
 
     /// The run took job `seq` from the input: under `-k`, the jobs after
@@ -408,10 +417,32 @@ impl Printer {
         Ok(())
     }
 
+    /// `--files`: the job's output is in `file`; its name (ended by
+    /// `end`) is the job's output. The file gets the name only when the
+    /// name is printed: a run killed before then (`-k` holding it back)
+    /// leaves no file behind.
+    pub(crate) fn name_later(&mut self, seq: u64, file: files::OutFile, end: u8) {
+        if let Some(job) = self.jobs.get_mut(&seq) {
+            job.unnamed = Some((file, end));
+        }
+    }
+
+    /// Gives a `--files` file its name, which is then held as the job's
+    /// output.
+    fn name_file(&mut self, seq: u64) -> io::Result<()> {
+        let Some((mut file, end)) = self.jobs.get_mut(&seq).and_then(|job| job.unnamed.take()) else {
+            return Ok(());
+        };
+        let mut name = file.name()?.as_os_str().as_encoded_bytes().to_vec();
+        name.push(end);
+        self.hold(seq, Stream::Stdout, &name)
+    }
+
     /// Publishes a finished job and forgets it: prints what it held
     /// (exactly what it wrote, a missing final newline included) or writes
     /// its table row, then its joblog line.
     fn print_job(&mut self, seq: u64) -> io::Result<()> {
+        self.name_file(seq)?;
         let finished = self.jobs.get_mut(&seq).and_then(|job| job.finished_as.take());
         let printed = if self.table.is_some() {
             self.write_row(seq, finished.as_ref())

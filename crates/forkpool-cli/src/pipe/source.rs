@@ -110,6 +110,9 @@ pub(crate) fn prepare(
         if jobs.len() > slots {
             return Err(UsageError("--tee requires --jobs to be higher. Try --jobs 0.".into()));
         }
+        if dry && settings.mode == Mode::Pipe {
+            show_tee(&config.files.tmpdir, jobs.len()).map_err(|e| fail("cannot write output", e))?;
+        }
         let stdins: Vec<Stdin> = match settings.mode {
             Mode::Part => {
                 let path = Arc::new(files.first().map(|f| f.0.clone()).unwrap_or_default());
@@ -396,6 +399,26 @@ fn data_files(settings: &Settings, sources: &[Source]) -> Result<Vec<(PathBuf, A
 /// Standard input, read in big pieces straight into the cutter's buffer
 /// (through a descriptor of its own: `std`'s buffer must not keep what
 /// `Spool` splices on from).
+/// `--pipe --tee --dry-run`: GNU parallel's sketch of how it spreads the
+/// input (named pipes and `tee`), before the jobs are shown.
+fn show_tee(tmpdir: &std::path::Path, jobs: usize) -> io::Result<()> {
+    use std::io::Write as _;
+    let fifos: Vec<String> = (0..jobs)
+        .map(|_| {
+            crate::output::files::fresh_name(tmpdir, "fif", "")
+                .display()
+                .to_string()
+        })
+        .collect();
+    let fifos = fifos.join(" ");
+    let mut out = io::stdout().lock();
+    write!(
+        out,
+        "mkfifo {fifos}\ntee --output-error=warn-nopipe {fifos} >/dev/null &\n"
+    )?;
+    out.flush()
+}
+
 fn stdin_reader() -> Box<dyn Read + Send> {
     // A bigger pipe means fewer wake-ups of whoever writes into it.
     let _ = rustix::pipe::fcntl_setpipe_size(io::stdin().as_fd(), 1 << 20);

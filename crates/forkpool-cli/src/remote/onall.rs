@@ -65,7 +65,9 @@ fn run_inner(config: &Config, options: &[OsString]) -> Result<i32, String> {
         config.remote.logins.clone()
     };
     let kept = inner_options(options)?;
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find the forkpool program: {e}"))?;
+    // Under the name we were invoked by, so that the inner runs' messages
+    // say `parallel:` when we do.
+    let exe = crate::program::self_path().map_err(|e| format!("cannot find the forkpool program: {e}"))?;
     let pid = std::process::id();
     let proc_path = |file: &File| format!("/proc/{pid}/fd/{}", file.as_raw_fd());
 

@@ -15,8 +15,10 @@ use crate::output::files::{OutFile, fresh_name};
 
 /// What `--files` leaves of a finished job.
 pub(super) struct Published {
-    /// The name to print (with its end: newline or NUL).
-    name: Vec<u8>,
+    /// The name to print (with its end: newline or NUL), when the file
+    /// has one already (a `--results` file); else the `--files` file gets
+    /// one when it is printed.
+    name: Option<Vec<u8>>,
     /// Bytes in the file (the joblog's "received").
     pub(super) size: Option<u64>,
 }
@@ -105,7 +107,7 @@ impl Runner<'_> {
             return (None, failure);
         }
         let end = self.config.files.names.map_or(b'\n', |n| n.byte());
-        let (path, size) = match (&mut running.out_file, &running.files) {
+        let (name, size) = match (&mut running.out_file, &running.files) {
             (Some(file), _) => {
                 let size = match file.finish() {
                     Ok(size) => Some(size),
@@ -114,26 +116,30 @@ impl Runner<'_> {
                         None
                     }
                 };
-                // A file that could not be given a name has nothing to show.
-                let Some(path) = file.path() else {
-                    return (None, failure);
-                };
-                (path.as_os_str().as_bytes().to_vec(), size)
+                (None, size)
             }
-            (None, Some(results)) => (results.stdout_path.as_os_str().as_bytes().to_vec(), None),
+            (None, Some(results)) => {
+                let mut name = results.stdout_path.as_os_str().as_bytes().to_vec();
+                name.push(end);
+                (Some(name), None)
+            }
             (None, None) => return (None, failure),
         };
-        let mut name = path;
-        name.push(end);
         (Some(Published { name, size }), failure)
     }
 
-    /// Prints a `--files` name as the job's output.
-    pub(super) fn publish(&mut self, seq: u64, published: &Published) {
+    /// Prints a `--files` name as the job's output: a `--results` file's
+    /// now, `file`'s when the printer prints it (it is named then).
+    pub(super) fn publish(&mut self, seq: u64, published: &Published, file: Option<OutFile>) {
+        let Some(name) = &published.name else {
+            if let Some(file) = file {
+                let end = self.config.files.names.map_or(b'\n', |n| n.byte());
+                self.printer.name_later(seq, file, end);
+            }
+            return;
+        };
         let printer = &mut self.printer;
-        let written = self
-            .progress
-            .suspend(|| printer.output(seq, Stream::Stdout, &published.name));
+        let written = self.progress.suspend(|| printer.output(seq, Stream::Stdout, name));
         if let Err(e) = written {
             self.output_failed(&e);
         }

@@ -36,6 +36,16 @@ impl Runner<'_> {
         }
     }
 
+    /// Before a job starts: GNU parallel's warning when its check of the
+    /// file handles (a few opened and closed again, with each job it
+    /// holds keeping four) would find too few. (GNU then waits for jobs to
+    /// end before it starts the next; we need fewer and start it.)
+    pub(super) fn check_file_handles(&mut self) {
+        if let Some(message) = self.gate.out_of_file_handles(self.printer.open_jobs()) {
+            self.progress.suspend(|| warning!("{message}"));
+        }
+    }
+
     /// A spawn found no process left (`EAGAIN`): as GNU parallel, run one
     /// job fewer at once from now on, say so, and try the job again soon;
     /// with one job at once already, the run ends (those running finish)

@@ -91,6 +91,11 @@ impl Items {
         self.done || self.source.ready()
     }
 
+    /// The source read under the rules.
+    pub(crate) fn source(&self) -> &Source {
+        &self.source
+    }
+
     fn read(&mut self) -> io::Result<Option<Vec<u8>>> {
         if self.done {
             return Ok(None);

@@ -96,6 +96,74 @@ fn a_killed_run_leaves_no_files_of_its_running_jobs() {
 }
 
 #[test]
+fn a_killed_run_leaves_no_files_of_finished_jobs_keep_order_held_back() {
+    // With -k the names of jobs 2 and 3 wait for job 1's: their files stay
+    // unnamed until then, so SIGKILL leaves none of them behind.
+    let d = Dir::new();
+    let tmp = d.s("");
+    let mut child = spawn_piped(&[
+        "-k",
+        "--tmpdir",
+        &tmp,
+        "--files",
+        "seq 1000; touch $TMPDIR/ended{}; if [ {} = 1 ]; then sleep 100; fi",
+        ":::",
+        "1",
+        "2",
+        "3",
+    ]);
+    let ended = || ["ended1", "ended2", "ended3"].iter().all(|f| d.path(f).exists());
+    assert!(wait_for(Duration::from_secs(30), ended), "the jobs did not run");
+    let entries = || -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(d.path(""))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.starts_with("ended"))
+            .collect();
+        names.sort();
+        names
+    };
+    // Time for jobs 2 and 3 to be reaped and their files settled (when
+    // files were named at the end of their job, two appeared here).
+    wait_for(Duration::from_secs(3), || !entries().is_empty());
+    assert_eq!(
+        entries(),
+        Vec::<String>::new(),
+        "no file is named before its name is printed"
+    );
+    super::signal(child.id(), libc::SIGKILL);
+    child.wait().unwrap();
+    assert_eq!(entries(), Vec::<String>::new());
+}
+
+#[test]
+fn files_keep_order_names_files_as_their_names_are_printed() {
+    let d = Dir::new();
+    let tmp = d.s("t");
+    std::fs::create_dir(&tmp).unwrap();
+    let r = run(&[
+        "-k",
+        "--tmpdir",
+        &tmp,
+        "--files",
+        "--tag",
+        "sleep 0.{}; echo {}",
+        ":::",
+        "3",
+        "1",
+        "2",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines = r.lines();
+    assert_eq!(lines.len(), 3);
+    for (line, value) in lines.iter().zip(["3", "1", "2"]) {
+        let (tag, name) = line.split_once('\t').unwrap();
+        assert_eq!(tag, value);
+        assert_eq!(std::fs::read_to_string(name).unwrap(), format!("{value}\n"));
+    }
+}
+
+#[test]
 fn files_with_results_names_the_results_file() {
     let d = Dir::new();
     let res = d.s("res");
@@ -357,4 +425,82 @@ fn a_results_table_with_dry_run_holds_the_commands_as_gnus() {
     assert_eq!(ours[1], r#"1,:,T,R,0,7,0,0,"echo a",a,"echo a"#, "{ours:?}");
     let theirs = table(Command::new("parallel").arg("--will-cite"));
     assert_eq!(ours, theirs);
+}
+
+/// `text` with `dir` as `TMP` and every temporary name in it
+/// (`parXXXXX.par`, `fifXXXXX`) made the same, as the random part differs
+/// from run to run.
+fn tmp_names_masked(text: &str, dir: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find(dir) {
+        out.push_str(&rest[..at]);
+        out.push_str("TMP");
+        rest = &rest[at + dir.len()..];
+        for (prefix, suffix) in [("/par", ".par"), ("/fif", "")] {
+            let name_len = prefix.len() + 5 + suffix.len();
+            if rest.starts_with(prefix) && rest.get(prefix.len() + 5..name_len) == Some(suffix) {
+                out.push_str(prefix);
+                out.push_str("XXXXX");
+                out.push_str(suffix);
+                rest = &rest[name_len..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[test]
+fn dry_run_with_files_prints_file_names_and_tee_shows_its_fifos_as_gnu_parallel() {
+    for args in [
+        &["-k", "--files", "echo", ":::", "a", "b"][..],
+        &["-k", "--files", "--tag", "echo", ":::", "a", "b"],
+        &["--pipe", "--files", "cat"],
+        &["--pipe", "--tee", "-k", "cat", ":::", "1", "2"],
+        &["--pipe", "--tee", "-k", "--files", "cat", ":::", "1", "2"],
+    ] {
+        let ours_dir = Dir::new();
+        let gnu_dir = Dir::new();
+        let run_in = |dir: &Dir, gnu: bool| {
+            let tmp = dir.s("t");
+            std::fs::create_dir(&tmp).unwrap();
+            let mut all = vec!["--dry-run", "--tmpdir", &tmp];
+            all.extend_from_slice(args);
+            let r = if gnu {
+                super::gnu::gnu_with(&all, b"1\n2\n3\n")
+            } else {
+                run_with(&all, b"1\n2\n3\n")
+            };
+            let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().collect();
+            assert!(left.is_empty(), "{args:?} (GNU: {gnu}) left {left:?}");
+            (tmp_names_masked(&r.stdout, &tmp), r.code)
+        };
+        let ours = run_in(&ours_dir, false);
+        let theirs = run_in(&gnu_dir, true);
+        assert_eq!(ours, theirs, "{args:?}");
+        assert!(ours.0.contains("XXXXX"), "{args:?}: {}", ours.0);
+    }
+    // With --results, the name of the stdout file (which is not made).
+    let d = Dir::new();
+    let r = run(&["--dry-run", "--files", "--results", &d.s("r"), "echo", ":::", "a"]);
+    assert_eq!(r.stdout, format!("{}\n", d.s("r/1/a/stdout")));
+    assert!(!d.path("r/1/a/stdout").exists());
+}
+
+#[test]
+fn results_dir_with_line_buffer_prints_the_stdout_files_names_as_gnu_parallel() {
+    // GNU parallel's line-buffered printing of a --results DIR job prints
+    // the name of its stdout file, as --files does.
+    let d = Dir::new();
+    let dir = d.s("r");
+    for extra in [&["--compress"][..], &["--tag"], &["--tagstring", "x"], &[]] {
+        let mut args = vec!["--results", &dir, "--line-buffer", "-k"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["echo {}; echo e{} >&2", ":::", "a", "b"]);
+        let r = super::gnu::same_as_gnu_with_messages(&args, b"");
+        assert!(r.stdout.contains(&format!("{dir}/1/a/stdout")), "{}", r.stdout);
+    }
+    assert_eq!(std::fs::read_to_string(d.path("r/1/b/stdout")).unwrap(), "b\n");
+    assert_eq!(std::fs::read_to_string(d.path("r/1/b/stderr")).unwrap(), "eb\n");
 }

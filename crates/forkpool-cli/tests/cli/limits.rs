@@ -619,3 +619,47 @@ fn with_one_job_at_once_and_no_process_left_the_run_ends_as_gnu_parallels() {
     assert_eq!(outcomes[0], ("1\n".to_owned(), 255));
     assert_eq!(outcomes[0], outcomes[1], "forkpool, then GNU parallel");
 }
+
+#[test]
+fn jobs_held_back_by_keep_order_run_out_of_file_handles_with_gnu_parallels_warning() {
+    // Before each job GNU parallel checks that 11 more files would open;
+    // with -k, jobs that ended wait for the first one's output, each
+    // keeping 4 open, until the check fails: it says so, once. Without -k
+    // the bound it set at the start leaves room enough.
+    let values: Vec<String> = (1..=12).map(|i| i.to_string()).collect();
+    for (fds, keep_order) in [(30, true), (50, true), (30, false)] {
+        let runs = [true, false].map(|gnu| {
+            let d = Dir::new();
+            // Job 1 ends only after job 2 has, so that -k holds some back.
+            // (Not after a later one: GNU starts no job while its check
+            // fails, and with two at once job 3 would never start.)
+            let command = format!(
+                "if [ {{}} = 1 ]; then while [ ! -e {0}/2 ]; do sleep 0.05; done; sleep 1; \
+                 else touch {0}/{{}}; fi; echo {{}}",
+                d.s("")
+            );
+            let mut args = vec!["-j0", &command, ":::"];
+            if keep_order {
+                args.insert(0, "-k");
+            }
+            args.extend(values.iter().map(String::as_str));
+            let r = if gnu {
+                gnu_with_fd_limit(fds, &args, b"")
+            } else {
+                run_with_fd_limit(fds, &args, b"")
+            };
+            (r.stderr.replace("forkpool:", "parallel:"), r.sorted().join(","), r.code)
+        });
+        let [theirs, ours] = runs;
+        assert_eq!(ours, theirs, "ulimit -n {fds}, -k: {keep_order}");
+        assert_eq!(
+            ours.0.contains(
+                "parallel: Warning: No more file handles. \n\
+                 parallel: Warning: Try running 'parallel -j0 -N 100 --pipe parallel -j0'\n"
+            ),
+            keep_order,
+            "{}",
+            ours.0
+        );
+    }
+}

@@ -3,7 +3,7 @@
 //! `--cleanup`, `--resume-failed` with a changed command, and the
 //! options forkpool leaves out on purpose.
 
-use super::gnu::same_as_gnu;
+use super::gnu::{same_as_gnu, same_as_gnu_with_messages};
 use super::*;
 
 #[test]
@@ -202,24 +202,29 @@ fn options_left_out_on_purpose_say_so() {
 }
 
 #[test]
-fn retired_options_name_what_replaced_them_as_gnu_parallel() {
-    for (args, line) in [
-        (&["-g", "echo", ":::", "a"][..], "-g has been retired. Use --group."),
-        (&["-B", "f", "echo", ":::", "a"], "-B has been retired. Use --bf."),
-        (&["-T", "echo", ":::", "a"], "-T has been retired. Use --tty."),
-        (&["-U", "x", "echo", ":::", "a"], "-U has been retired. Use --er."),
-        (&["-W", "d", "echo", ":::", "a"], "-W has been retired. Use --wd."),
-        (&["-Y", "echo", ":::", "a"], "-Y has been retired. Use --shebang."),
-        (&["-H", "2", "echo", ":::", "a"], "-H has been retired. Use --halt."),
-        (&["--ctrlc", "echo", ":::", "a"], "--ctrlc has been retired."),
-        (&["--noctrlc", "echo", ":::", "a"], "--noctrlc has been retired."),
+fn retired_options_get_gnu_parallels_list_of_them_all() {
+    for args in [
+        &["-g", "echo", ":::", "a"][..],
+        &["-B", "f", "echo", ":::", "a"],
+        &["-T", "echo", ":::", "a"],
+        &["-U", "x", "echo", ":::", "a"],
+        &["-W", "d", "echo", ":::", "a"],
+        &["-Y", "echo", ":::", "a"],
+        &["-H", "2", "echo", ":::", "a"],
+        &["--sql", "x", "echo", ":::", "a"],
+        &["--ctrlc", "echo", ":::", "a"],
+        &["--noctrlc", "echo", ":::", "a"],
     ] {
-        // Both exit 255 before any job. GNU parallel lists every retired
-        // option, whichever was given; we say the one line that applies.
-        let r = same_as_gnu(args, b"");
+        // Both exit 255 before any job, and GNU parallel lists every
+        // retired option with what replaced it, whichever was given.
+        let r = same_as_gnu_with_messages(args, b"");
         assert_eq!((r.code, r.stdout.as_str()), (255, ""), "{args:?}");
-        assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
-        assert!(r.stderr.contains(line), "{}", r.stderr);
+        assert_eq!(r.stderr.lines().count(), 10, "{}", r.stderr);
+        assert!(
+            r.stderr.contains("forkpool: Error: -U has been retired. Use --er.\n"),
+            "{}",
+            r.stderr
+        );
     }
 }
 

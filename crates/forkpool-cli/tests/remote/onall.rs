@@ -70,3 +70,33 @@ fn onall_leaves_out_filtered_hosts() {
     assert_eq!((r.stdout.as_str(), r.code), ("a\n", 0), "{}", r.stderr);
     assert!(r.stderr.contains("Removed dead."), "{}", r.stderr);
 }
+
+#[test]
+fn inner_runs_speak_under_the_name_we_were_invoked_by() {
+    let Some(f) = fixture() else { return };
+    // Invoked as `parallel` (a link, as a script replacing GNU parallel
+    // has it): the inner run's messages say `parallel:` too.
+    let dir = Scratch::new();
+    let link = dir.path("parallel");
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_forkpool"), &link).unwrap();
+    for args in [
+        &["--nonall", "-S", "dead", "echo", "a"][..],
+        &["--onall", "-S", "dead", "echo", ":::", "a"],
+    ] {
+        let mut c = std::process::Command::new(&link);
+        c.args(args)
+            .env("PARALLEL_SSH", f.ssh())
+            .env("PARALLEL_SHELL", "/bin/sh")
+            .env("SHELL", "/bin/sh")
+            .env_remove("PARALLEL")
+            .stdin(std::process::Stdio::null());
+        let r = finish(c);
+        assert_ne!(r.code, 0, "{args:?}");
+        assert!(
+            r.stderr.contains("parallel: Warning: dead is down"),
+            "{args:?}: {}",
+            r.stderr
+        );
+        assert!(!r.stderr.contains("forkpool"), "{args:?}: {}", r.stderr);
+    }
+}

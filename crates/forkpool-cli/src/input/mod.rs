@@ -18,6 +18,10 @@ use std::path::Path;
 
 use regex::bytes::Regex;
 
+mod reading;
+
+use reading::{Group, read_all, read_as_gnu, read_each, read_group_item, read_in_turns};
+
 /// The values of one record: every source's columns, in order.
 pub(crate) type Record = Vec<Vec<u8>>;
 
@@ -204,6 +208,17 @@ pub(crate) enum Source {
     Lines(Reader),
     /// Another source read under xargs's rules (`-E`, `-r`, `-L`).
     Xargs(Box<crate::xargs::items::Items>),
+    /// A file read by more than one source (`:::: - :::: -`): as in GNU
+    /// parallel, the sources take turns at one stream, each item going to
+    /// the source that asks first.
+    Shared(SharedReader),
+}
+
+/// A [`Reader`] that more than one source reads from.
+pub(crate) type SharedReader = std::sync::Arc<std::sync::Mutex<Reader>>;
+
+fn lock(reader: &SharedReader) -> std::sync::MutexGuard<'_, Reader> {
+    reader.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Source {
@@ -253,6 +268,16 @@ impl Source {
             Source::Values(_) => true,
             Source::Lines(r) => r.ready(),
             Source::Xargs(items) => items.ready(),
+            Source::Shared(r) => lock(r).ready(),
+        }
+    }
+
+    /// Whether this source reads a stream another source reads too.
+    fn is_shared(&self) -> bool {
+        match self {
+            Source::Shared(_) => true,
+            Source::Xargs(items) => items.source().is_shared(),
+            Source::Values(_) | Source::Lines(_) => false,
         }
     }
 }
@@ -263,6 +288,7 @@ impl std::fmt::Debug for Source {
             Source::Values(v) => f.debug_tuple("Values").field(&v.len()).finish(),
             Source::Lines(r) => f.debug_tuple("Lines").field(r).finish(),
             Source::Xargs(items) => f.debug_tuple("Xargs").field(items).finish(),
+            Source::Shared(r) => f.debug_tuple("Shared").field(&*lock(r)).finish(),
         }
     }
 }
@@ -274,6 +300,7 @@ impl Iterator for Source {
             Source::Values(v) => v.next().map(Ok),
             Source::Lines(r) => r.next(),
             Source::Xargs(items) => items.next(),
+            Source::Shared(r) => lock(r).next(),
         }
     }
 }
@@ -350,11 +377,6 @@ pub(crate) enum Linking {
     All,
 }
 
-/// A group of sources that advance together.
-struct Group {
-    sources: Vec<Columns>,
-}
-
 /// Yields records, combining the sources.
 pub(crate) struct Records {
     state: State,
@@ -381,6 +403,8 @@ enum State {
     /// group is empty).
     Product {
         outer: Group,
+        /// The outer group's first record, when it was read ahead.
+        first: Option<Option<Record>>,
         inner: Vec<Vec<Record>>,
         current: Option<Record>,
         odometer: Vec<usize>,
@@ -392,41 +416,25 @@ enum State {
     Failed(Option<io::Error>),
 }
 
-fn read_group_item(group: &mut Group) -> io::Result<Option<Record>> {
-    let mut record = Vec::new();
-    for source in &mut group.sources {
-        match source.next().transpose()? {
-            Some(columns) => record.extend(columns),
-            None => return Ok(None),
-        }
-    }
-    Ok(Some(record))
-}
-
-fn read_all(group: &mut Group) -> io::Result<Vec<Record>> {
-    let mut all = Vec::new();
-    while let Some(record) = read_group_item(group)? {
-        all.push(record);
-    }
-    Ok(all)
-}
-
 impl Records {
     /// Combines `sources`; `linked[i]` says whether source `i` is linked to
     /// source `i - 1` (`:::+`).
     pub(crate) fn new(sources: Vec<Columns>, linked: &[bool], linking: Linking) -> Records {
+        let shared = sources.iter().any(|c| c.source.is_shared());
         if linking == Linking::All && sources.len() > 1 {
-            let mut materialized = Vec::new();
-            for source in sources {
-                match source.collect::<io::Result<Vec<_>>>() {
-                    Ok(items) => materialized.push(items),
-                    Err(e) => {
-                        return Records {
-                            state: State::Failed(Some(e)),
-                        };
-                    }
+            let read = if shared {
+                read_in_turns(sources)
+            } else {
+                read_each(sources)
+            };
+            let materialized = match read {
+                Ok(materialized) => materialized,
+                Err(e) => {
+                    return Records {
+                        state: State::Failed(Some(e)),
+                    };
                 }
-            }
+            };
             let len = if materialized.iter().any(Vec::is_empty) {
                 0
             } else {
@@ -448,7 +456,7 @@ impl Records {
             }
         }
         let mut groups = groups.into_iter();
-        let Some(outer) = groups.next() else {
+        let Some(mut outer) = groups.next() else {
             return Records {
                 state: State::Failed(None),
             };
@@ -459,26 +467,37 @@ impl Records {
                 state: State::Stream(outer),
             };
         }
+        let read = if shared {
+            read_as_gnu(&mut outer, rest).map(|(first, inner)| (Some(first), inner))
+        } else {
+            rest.into_iter()
+                .map(|mut group| read_all(&mut group).map(|all| (all, group.sources.len())))
+                .collect::<io::Result<Vec<_>>>()
+                .map(|inner| (None, inner))
+        };
+        let (first, read) = match read {
+            Ok(read) => read,
+            Err(e) => {
+                return Records {
+                    state: State::Failed(Some(e)),
+                };
+            }
+        };
         let mut inner = Vec::new();
         let mut inner_has_values = false;
-        for mut group in rest {
-            match read_all(&mut group) {
-                Ok(all) if all.is_empty() => inner.push(vec![vec![Vec::new(); group.sources.len()]]),
-                Ok(all) => {
-                    inner_has_values = true;
-                    inner.push(all);
-                }
-                Err(e) => {
-                    return Records {
-                        state: State::Failed(Some(e)),
-                    };
-                }
+        for (all, width) in read {
+            if all.is_empty() {
+                inner.push(vec![vec![Vec::new(); width]]);
+            } else {
+                inner_has_values = true;
+                inner.push(all);
             }
         }
         let odometer = vec![0; inner.len()];
         Records {
             state: State::Product {
                 outer,
+                first,
                 inner,
                 current: None,
                 odometer,
@@ -495,7 +514,9 @@ impl Records {
         match &self.state {
             State::Stream(group) => group.sources.iter().all(Columns::ready),
             State::Wrapped { .. } | State::Failed(_) => true,
-            State::Product { outer, current, .. } => current.is_some() || outer.sources.iter().all(Columns::ready),
+            State::Product {
+                outer, current, first, ..
+            } => current.is_some() || first.is_some() || outer.sources.iter().all(Columns::ready),
         }
     }
 }
@@ -520,6 +541,7 @@ impl Iterator for Records {
             }
             State::Product {
                 outer,
+                first,
                 inner,
                 current,
                 odometer,
@@ -527,7 +549,11 @@ impl Iterator for Records {
                 inner_has_values,
             } => {
                 if current.is_none() {
-                    match read_group_item(outer) {
+                    let next = match first.take() {
+                        Some(first) => Ok(first),
+                        None => read_group_item(outer),
+                    };
+                    match next {
                         Ok(Some(record)) => *current = Some(record),
                         // An empty outer group: one empty value, once.
                         Ok(None) if !*outer_started && *inner_has_values => {

@@ -1,0 +1,33 @@
+//! Input sources that read one stream: standard input named by more than
+//! one `::::` or `-a`.
+
+use super::gnu::same_as_gnu;
+use super::*;
+
+#[test]
+fn stdin_named_twice_is_one_stream_the_sources_take_turns_at_as_in_gnu_parallel() {
+    // GNU parallel reads a first item for every source, then the last
+    // source to the end: `a` goes to the first source, the rest to the
+    // second.
+    for input in [&b"a\nb\n"[..], b"a\nb\nc\nd\ne\n", b"a\n", b""] {
+        same_as_gnu(&["-k", "echo", "::::", "-", "::::", "-"], input);
+        same_as_gnu(&["-k", "echo", "::::", "-", ":::", "x", "y", "::::", "-"], input);
+        same_as_gnu(&["-k", "echo", "::::", "-", "::::", "-", "::::", "-"], input);
+        same_as_gnu(&["-k", "-a", "-", "-a", "-", "echo"], input);
+    }
+    let r = same_as_gnu(&["-k", "echo", "::::", "-", "::::", "-"], b"a\nb\nc\n");
+    assert_eq!(r.stdout, "a b\na c\n");
+    // With --link they read an item each in turn, and the shorter wraps.
+    for input in [&b"a\nb\n"[..], b"a\nb\nc\nd\ne\n", b""] {
+        same_as_gnu(&["-k", "--link", "echo", "::::", "-", "::::", "-"], input);
+    }
+}
+
+#[test]
+fn stdin_linked_twice_with_one_line_runs_nothing_where_gnu_parallel_dies() {
+    // GNU parallel 20221122 dies of a Perl error here ("Can't call method
+    // "orig" on an undefined value", exit 255); forkpool's second source
+    // is empty, and --link over an empty source runs no job.
+    let r = run_with(&["--link", "echo", "::::", "-", "::::", "-"], b"a\n");
+    assert_eq!((r.stdout.as_str(), r.code), ("", 0), "{}", r.stderr);
+}
