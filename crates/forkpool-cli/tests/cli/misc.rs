@@ -38,12 +38,17 @@ fn color_paints_each_jobs_lines_as_gnu_parallel() {
 
 #[test]
 fn no_keep_order_and_aliases() {
-    // Job 5 ends only after job 1 has printed (it waits for job 1's
-    // file), whatever the machine's load: without -k, 1 comes first.
+    // Job 5 ends only after job 1 has ended and been reaped (it waits for
+    // job 1's file, then until job 1's pid is gone: a zombie still answers
+    // `kill -0`), whatever the machine's load: without -k, 1 comes first,
+    // for GNU parallel too (which, loaded, could see both end in one look
+    // when job 5 waited only for the file).
     let d = Dir::new();
-    let go = d.s("go");
+    let (go, pid) = (d.s("go"), d.s("pid"));
     let job = format!(
-        "if [ {{}} = 5 ]; then while [ ! -e {go} ]; do sleep 0.01; done; fi; echo {{}}; if [ {{}} = 1 ]; then touch {go}; fi"
+        "if [ {{}} = 5 ]; then while [ ! -e {go} ]; do sleep 0.01; done; \
+         while kill -0 $(cat {pid}) 2>/dev/null; do sleep 0.01; done; fi; \
+         echo {{}}; if [ {{}} = 1 ]; then echo $$ > {pid}; touch {go}; fi"
     );
     for option in ["--no-keep-order", "--nok"] {
         let _ = std::fs::remove_file(&go);
