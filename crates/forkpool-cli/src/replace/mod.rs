@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 pub(crate) use flags::ReplaceFlags;
 pub(crate) use parse::{Kind, Template};
-pub(crate) use render::{Multi, Values};
+pub(crate) use render::{Multi, Shape, Values};
 pub(crate) use rpl::TableOptions;
 pub(crate) use strings::{Trim, push_quoted};
 

@@ -7,7 +7,7 @@
 
 use std::borrow::Cow;
 
-use super::parse::{Marker, Template, Token};
+use super::parse::{Marker, Template, Token, is_perl_space};
 use super::strings::{JobFacts, push_quoted, quoted_len};
 use super::{Context, Evaluated};
 
@@ -210,41 +210,99 @@ impl Template {
         }
     }
 
-    /// Bytes one more value adds to a rendered command, for filling command
-    /// lines with `-X`/`-m` (a perl expression counts as the value).
-    pub(crate) fn cost_per_value(&self, value: &[u8], multi: Multi) -> usize {
-        // Values are quoted one by one, unless `-q` quotes whole words
-        // (then GNU parallel counts them unquoted) or the command is raw.
-        let quoted = if self.quote_values {
-            quoted_len(value)
-        } else {
-            value.len()
+    /// How GNU parallel measures this command against the line budget.
+    pub(crate) fn shape(&self) -> Shape {
+        let mut shape = Shape {
+            quote: self.quote_values,
+            ..Shape::default()
         };
-        let mut cost = 0;
-        let mut uses = 0;
+        // `\S*{}\S*` around markers is context; all other text (blanks
+        // included) and one space per word break is not.
         for word in self.tokens.split(|t| matches!(t, Token::Break)) {
-            let alls = word
-                .iter()
-                .filter(|t| matches!(t, Token::Marker(m) if m.position.is_none()))
-                .count();
-            if alls == 0 {
-                continue;
-            }
-            uses += alls;
-            if multi == Multi::Context {
-                let text: usize = word
+            for group in word.split(|t| matches!(t, Token::Text(b) if b.len() == 1 && is_perl_space(b[0]))) {
+                let text: usize = group
                     .iter()
                     .map(|t| match t {
                         Token::Text(t) => t.len(),
                         _ => 0,
                     })
                     .sum();
-                cost += text + alls * quoted + 1;
-            } else {
-                cost += alls * (quoted + 1);
+                let before = shape.markers.len();
+                shape.markers.extend(group.iter().filter_map(|t| match t {
+                    Token::Marker(m) => Some(m.position),
+                    _ => None,
+                }));
+                if shape.markers.len() > before {
+                    shape.context += text;
+                    shape.groups += 1;
+                } else {
+                    shape.noncontext += text;
+                }
             }
         }
-        if uses == 0 { quoted + 1 } else { cost }
+        let blanks = self
+            .tokens
+            .iter()
+            .filter(|t| matches!(t, Token::Break) || matches!(t, Token::Text(b) if b.len() == 1 && is_perl_space(b[0])))
+            .count();
+        shape.noncontext += blanks;
+        shape
+    }
+}
+
+/// A command template as GNU parallel's length accounting sees it
+/// (`replacement_counts_and_lengths`, `CommandLine::len`): the length of
+/// a line is a fixed part plus what each input record adds, whatever
+/// the values turn out to be once rendered.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Shape {
+    /// Text not in a word with a marker, and the blanks between words.
+    noncontext: usize,
+    /// Text of the (blank-separated) words holding a marker.
+    context: usize,
+    /// How many such words.
+    groups: usize,
+    /// Every marker's position (`None`: all of a record's values).
+    markers: Vec<Option<i64>>,
+    /// Values count shell-quoted.
+    quote: bool,
+}
+
+impl Shape {
+    /// The length of a line with no record (it may be less than nothing:
+    /// the first record makes up for it).
+    pub(crate) fn base(&self, multi: Multi) -> isize {
+        let fixed = self.noncontext as isize;
+        if multi == Multi::Context {
+            // Each record repeats the context words, space-separated.
+            fixed - self.groups as isize
+        } else {
+            // The context once; each marker's values space-separated.
+            fixed + self.context as isize - self.markers.len() as isize
+        }
+    }
+
+    /// What one more record adds to a line (a perl expression counts as
+    /// the value it works on).
+    pub(crate) fn cost(&self, record: &[Vec<u8>], multi: Multi) -> usize {
+        let len = |v: &[u8]| if self.quote { quoted_len(v) } else { v.len() };
+        if self.markers.is_empty() {
+            return record.iter().map(|v| len(v) + 1).sum();
+        }
+        let n = record.len();
+        let values: usize = self
+            .markers
+            .iter()
+            .map(|position| match position {
+                Some(p) => super::parse::arg_index(*p, n).map_or(0, |i| len(&record[i])),
+                None => record.iter().map(|v| len(v)).sum(),
+            })
+            .sum();
+        if multi == Multi::Context {
+            values + n * (self.context + self.groups)
+        } else {
+            values + n * self.markers.len()
+        }
     }
 }
 
@@ -269,5 +327,36 @@ impl Context {
             Some((v, unquoted)) => (Cow::Borrowed(v), unquoted),
             None => (Cow::Borrowed(b""), false),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shape(words: &[&str]) -> Shape {
+        let words: Vec<Vec<u8>> = words.iter().map(|w| w.as_bytes().to_vec()).collect();
+        Template::plain(&words).shape()
+    }
+
+    #[test]
+    fn one_word_commands_measure_as_their_words_would() {
+        let one = shape(&["echo {}"]);
+        assert_eq!(one, shape(&["echo", "{}"]));
+        assert_eq!((one.noncontext, one.context, one.groups), (5, 0, 1));
+        let record = [b"12".to_vec()];
+        // `echo 12 12`: 4 + (2 + 1) per record.
+        assert_eq!(one.base(Multi::Context), 4);
+        assert_eq!(one.cost(&record, Multi::Context), 3);
+        let around = shape(&["echo pre{}post {}"]);
+        assert_eq!((around.context, around.groups), (7, 2));
+        // `-X`: `pre12post 12` per record, after `echo` (the line `echo pre12post 12`).
+        assert_eq!(around.cost(&record, Multi::Context), 7 + 2 * 2 + 2);
+        assert_eq!(around.base(Multi::Context), 6 - 2);
+        // `-m`: `prepost` once, each marker's values space-separated.
+        assert_eq!(around.base(Multi::Join), 6 + 7 - 2);
+        assert_eq!(around.cost(&record, Multi::Join), 2 * (2 + 1));
+        let quoted = shape(&["echo {}"]).cost(&[b"a b".to_vec()], Multi::Join);
+        assert_eq!(quoted, "'a b'".len() + 1);
     }
 }
