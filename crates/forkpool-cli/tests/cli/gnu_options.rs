@@ -197,3 +197,75 @@ fn an_empty_or_zero_results_is_no_results_as_in_gnu_parallel() {
         same_as_gnu_with_messages(&["-k", "--results", value, "echo", ":::", "a", "b"], b"");
     }
 }
+
+#[test]
+fn an_empty_or_zero_joblog_is_no_joblog_as_in_gnu_parallel() {
+    // `--joblog "$LOG"` with LOG unset. GNU takes `+` off first, then
+    // tests the path for Perl truth; `--resume` tests it before.
+    for value in ["", "0", "+", "+0"] {
+        let dir = Dir::new();
+        let out = command(&["-k", "--joblog", value, "echo", ":::", "a", "b"])
+            .current_dir(dir.path(""))
+            .output()
+            .unwrap();
+        assert_eq!(
+            (out.stdout.as_slice(), out.status.code()),
+            (&b"a\nb\n"[..], Some(0)),
+            "{value:?}"
+        );
+        let left: Vec<_> = std::fs::read_dir(dir.path("")).unwrap().collect();
+        assert!(left.is_empty(), "{value:?}: {left:?}");
+        same_as_gnu_with_messages(&["-k", "--joblog", value, "echo", ":::", "a", "b"], b"");
+    }
+    same_as_gnu_with_messages(&["--resume", "--joblog", "", "echo", ":::", "a"], b"");
+    same_as_gnu_with_messages(&["-k", "--resume", "--joblog", "+", "echo", ":::", "a"], b"");
+}
+
+#[test]
+fn an_empty_n_or_n_upper_is_no_count_as_in_gnu_parallel() {
+    // Perl's `eval ''` is undef: no -n at all (-N still repeats the word
+    // around {}).
+    let five = ["echo", ":::", "a", "b", "c", "d", "e"];
+    for options in [
+        &["-k", "-n", ""][..],
+        &["-k", "-n", "", "-X"],
+        &["-k", "-j1", "-n", " ", "-m"],
+        &["-k", "-n", "", "--xargs"],
+        &["-k", "--max-args", "", "-X"],
+        &["-k", "-N", ""],
+        &["-k", "-N", "", "-X"],
+        &["-k", "-j1", "-N", "", "-m"],
+    ] {
+        let args: Vec<&str> = options.iter().chain(&five).copied().collect();
+        same_as_gnu_with_messages(&args, b"");
+    }
+    let r = same_as_gnu_with_messages(&["-k", "-j1", "-N", "", "-m", "echo", "{}x", ":::", "a", "b"], b"");
+    assert_eq!(r.stdout, "ax bx\n");
+}
+
+#[test]
+fn an_empty_or_zero_replace_is_the_default_as_in_gnu_parallel() {
+    // `-i`/`--replace` (and `--I`, which Getopt::Long reads as `--i`)
+    // with a false value keep {}; `-I ''` is refused (GNU hangs).
+    for options in [
+        &["--replace="][..],
+        &["--I="],
+        &["--I", ""],
+        &["-i", ""],
+        &["-i", "0"],
+        &["--replace", "0"],
+    ] {
+        let args: Vec<&str> = options
+            .iter()
+            .chain(&["-k", "echo", "x{}y", ":::", "a", "b"])
+            .copied()
+            .collect();
+        let r = same_as_gnu_with_messages(&args, b"");
+        assert_eq!(r.stdout, "xay\nxby\n", "{options:?}");
+    }
+    let r = run(&["-I", "", "echo", "x{}y", ":::", "a"]);
+    assert_eq!(
+        (r.stderr.as_str(), r.code),
+        ("forkpool: Error: -I needs a replacement string\n", 255)
+    );
+}
