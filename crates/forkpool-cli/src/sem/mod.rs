@@ -123,7 +123,7 @@ pub(crate) fn run(mut flags: Flags, args: &[OsString]) -> i32 {
     let settings = match Settings::of(&mut flags) {
         Ok(settings) => settings,
         Err(e) => {
-            error!("{e}");
+            crate::report(&e.to_string());
             return 255;
         }
     };
@@ -145,7 +145,7 @@ pub(crate) fn run(mut flags: Flags, args: &[OsString]) -> i32 {
     let config = match command_config(flags) {
         Ok(config) => config,
         Err(e) => {
-            error!("{e}");
+            crate::report(&e.to_string());
             return 255;
         }
     };

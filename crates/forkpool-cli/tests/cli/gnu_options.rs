@@ -143,7 +143,7 @@ fn a_colsep_that_matches_nothing_splits_as_perl_splits() {
 #[test]
 fn a_nice_that_is_not_a_number_gets_getopts_words_and_255() {
     // GNU parallel prints Getopt::Long's line (and its usage on standard
-    // output); forkpool prints the line as an error, as for every option
+    // output); forkpool prints the same line, as for every option
     // Getopt::Long refuses.
     for nice in ["x", "1.5", ""] {
         let args = ["--nice", nice, "echo", ":::", "a"];
@@ -151,7 +151,7 @@ fn a_nice_that_is_not_a_number_gets_getopts_words_and_255() {
         let theirs = super::gnu::gnu_with(&args, b"");
         assert_eq!((ours.code, theirs.code), (255, 255), "{nice:?}");
         let gnu_line = theirs.stderr.lines().next().unwrap_or_default();
-        assert_eq!(ours.stderr, format!("forkpool: Error: {gnu_line}\n"), "{nice:?}");
+        assert_eq!(ours.stderr, format!("{gnu_line}\n"), "{nice:?}");
     }
     same_as_gnu_with_messages(&["--nice", "100", "echo", ":::", "a"], b"");
 }
@@ -268,4 +268,42 @@ fn an_empty_or_zero_replace_is_the_default_as_in_gnu_parallel() {
         (r.stderr.as_str(), r.code),
         ("forkpool: Error: -I needs a replacement string\n", 255)
     );
+}
+
+#[test]
+fn getopts_errors_are_gnu_parallels_lines_without_a_prefix() {
+    // Perl's warnings from Getopt::Long: no program name, no `Error: `;
+    // a short option is named by its letter. (GNU prints its usage on
+    // standard output after them: a documented difference.)
+    for args in [
+        &["--foo", "echo"][..],
+        &["--foo=3", "echo"],
+        &["-k", "-y", "echo"],
+        &["---x", "echo"],
+        &["-j"],
+        &["-kj"],
+        &["--J"],
+        &["-S"],
+        &["-n"],
+        &["--jobs"],
+        &["--Jobs"],
+        &["--max-ar"],
+        &["--maxargs"],
+        &["--jobs="],
+        &["--tag=3", "echo"],
+        &["--re", "echo"],
+        &["--nice", "x", "echo"],
+        &["--nice", "1.5", "echo"],
+        &["--minversion", "x"],
+    ] {
+        let ours = run(args);
+        let theirs = super::gnu::gnu_with(args, b"");
+        let gnu_line = theirs.stderr.lines().next().unwrap_or_default();
+        assert_eq!(
+            (ours.stderr.as_str(), ours.code),
+            (format!("{gnu_line}\n").as_str(), theirs.code),
+            "{args:?}"
+        );
+        assert_eq!(ours.code, 255, "{args:?}");
+    }
 }
