@@ -485,7 +485,9 @@ impl Config {
             .map(|n| {
                 // Beyond the range, the nearest niceness, as `nice -n`
                 // (which GNU parallel runs) takes it.
+                // (Getopt::Long lets `_` group digits.)
                 n.trim()
+                    .replace('_', "")
                     .parse::<i64>()
                     .ok()
                     .map(|n| n.clamp(-20, 19) as i32)

@@ -9,6 +9,8 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
+use crate::getopt::{getopt_name, must_have_value, typed_value_refused};
+
 /// `forkpool`: run commands in parallel, with GNU parallel's options.
 ///
 /// Replace `parallel` with `forkpool` in a script and get the same result:
@@ -344,12 +346,12 @@ impl Flags {
     ) -> Result<Flags, clap::Error> {
         use clap::FromArgMatches;
         let mut args: Vec<OsString> = args.into_iter().collect();
-        let (end, long_words, missing) = scan(command, &args);
+        let (end, long_words, refused) = scan(command, &args);
         spell_out(&mut args, long_words)?;
-        if let Some(name) = missing {
+        if let Some(message) = refused {
             return Err(clap::Error::raw(
                 clap::error::ErrorKind::InvalidValue,
-                format!("Option {name} requires an argument\n"),
+                format!("{message}\n"),
             ));
         }
         let rest_start = if args.get(end).is_some_and(|w| w == "--") {
@@ -462,30 +464,9 @@ fn spell_out(args: &mut [OsString], long_words: Vec<(usize, crate::long_names::N
     Ok(())
 }
 
-/// Whether an option must have a value (not `-l`, `-e`, `-i`, whose value
-/// is optional).
-fn must_have_value(arg: &clap::Arg) -> bool {
-    arg.get_action().takes_values() && arg.get_num_args().is_none_or(|n| n.min_values() > 0)
-}
-
-/// The name Getopt::Long gives the long option typed as `typed` in its
-/// messages: the name matched, lowercased; for an abbreviation, the
-/// option's name; a letter is the short option's (`--J`: `j`).
-fn getopt_name(arg: &clap::Arg, typed: &str) -> String {
-    let mut names = arg
-        .get_long()
-        .into_iter()
-        .chain(arg.get_all_aliases().unwrap_or_default());
-    if typed.chars().count() == 1 || names.any(|n| n.eq_ignore_ascii_case(typed)) {
-        typed.to_ascii_lowercase()
-    } else {
-        arg.get_long().unwrap_or(typed).to_owned()
-    }
-}
-
 /// What [`scan`] finds: where the options end, the long option words
-/// with what each names, and the Getopt name of an option that must have
-/// a value but ends the words.
+/// with what each names, and Getopt::Long's message for an option that
+/// must have a value but ends the words, or has one not of its type.
 type Scanned<'c> = (usize, Vec<(usize, crate::long_names::Name<'c>)>, Option<String>);
 
 /// Walks the options in `args`: where they end (see [`options_end`]), and
@@ -506,7 +487,7 @@ fn scan<'c>(command: &'c clap::Command, args: &[OsString]) -> Scanned<'c> {
     let short_value =
         |c: char, next: Option<&OsString>| crate::long_names::short(command, c).map(|a| takes_value(a, next));
     let mut long_words = Vec::new();
-    let mut missing = None;
+    let mut refused = None;
     let mut end = args.len();
     let mut i = 1;
     while i < args.len() {
@@ -521,7 +502,17 @@ fn scan<'c>(command: &'c clap::Command, args: &[OsString]) -> Scanned<'c> {
             let value_next = match &found {
                 crate::long_names::Name::Option(a) => {
                     if !long.contains('=') && i + 1 == args.len() && must_have_value(a) {
-                        missing = Some(getopt_name(a, name));
+                        refused.get_or_insert_with(|| format!("Option {} requires an argument", getopt_name(a, name)));
+                    }
+                    let value = match long.split_once('=') {
+                        Some((_, v)) => Some(v.to_owned()),
+                        None => args.get(i + 1).map(|v| v.to_string_lossy().into_owned()),
+                    };
+                    // (`--nice=` is "requires an argument": `spell_out` says so.)
+                    if let Some(v) = value.filter(|v| !(v.is_empty() && long.contains('=')))
+                        && refused.is_none()
+                    {
+                        refused = typed_value_refused(a, &getopt_name(a, name), &v);
                     }
                     !long.contains('=') && takes_value(a, args.get(i + 1))
                 }
@@ -540,7 +531,7 @@ fn scan<'c>(command: &'c clap::Command, args: &[OsString]) -> Scanned<'c> {
                 if short_value(c, args.get(i + 1)).unwrap_or(false) {
                     let needs = crate::long_names::short(command, c).is_some_and(must_have_value);
                     if k + 1 == chars.len() && i + 1 == args.len() && needs {
-                        missing = Some(c.to_string());
+                        refused = Some(format!("Option {c} requires an argument"));
                     }
                     if k + 1 == chars.len() {
                         // The value is the next word.
@@ -555,7 +546,7 @@ fn scan<'c>(command: &'c clap::Command, args: &[OsString]) -> Scanned<'c> {
         end = i;
         break;
     }
-    (end, long_words, missing)
+    (end, long_words, refused)
 }
 
 /// One input source, as given.

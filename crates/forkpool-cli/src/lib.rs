@@ -91,6 +91,7 @@ mod env;
 mod feed;
 mod filter;
 mod flags;
+mod getopt;
 mod halt;
 mod input;
 mod invocation;

@@ -295,6 +295,13 @@ fn getopts_errors_are_gnu_parallels_lines_without_a_prefix() {
         &["--nice", "x", "echo"],
         &["--nice", "1.5", "echo"],
         &["--minversion", "x"],
+        // Getopt::Long's types: GNU's `nice=i`, `min-version=i`, `ssh-delay=f`.
+        &["--nice", "-x", "echo"],
+        &["--nice=x", "echo"],
+        &["--min-version=1.5"],
+        &["--ssh-delay", "1s", "echo"],
+        &["--sshdelay", "-x", "echo"],
+        &["--ssh-delay=.", "echo"],
     ] {
         let ours = run(args);
         let theirs = super::gnu::gnu_with(args, b"");
@@ -305,5 +312,13 @@ fn getopts_errors_are_gnu_parallels_lines_without_a_prefix() {
             "{args:?}"
         );
         assert_eq!(ours.code, 255, "{args:?}");
+    }
+    // And what those types let through.
+    for args in [
+        &["--nice", "1_0", "echo", ":::", "a"][..],
+        &["--ssh-delay", "1e-3", "echo", ":::", "a"],
+        &["--sshdelay=.01", "echo", ":::", "a"],
+    ] {
+        same_as_gnu_with_messages(args, b"");
     }
 }
