@@ -223,8 +223,8 @@ fn an_empty_or_zero_joblog_is_no_joblog_as_in_gnu_parallel() {
 
 #[test]
 fn an_empty_n_or_n_upper_is_no_count_as_in_gnu_parallel() {
-    // Perl's `eval ''` is undef: no -n at all (-N still repeats the word
-    // around {}).
+    // Perl's `eval ''` is undef: no -n at all (-N and -L still repeat the
+    // word around {}); -s and -L too.
     let five = ["echo", ":::", "a", "b", "c", "d", "e"];
     for options in [
         &["-k", "-n", ""][..],
@@ -235,6 +235,10 @@ fn an_empty_n_or_n_upper_is_no_count_as_in_gnu_parallel() {
         &["-k", "-N", ""],
         &["-k", "-N", "", "-X"],
         &["-k", "-j1", "-N", "", "-m"],
+        &["-k", "-s", ""],
+        &["-k", "-j1", "-s", " ", "--xargs"],
+        &["-k", "-L", ""],
+        &["-k", "-j1", "-L", "", "-X"],
     ] {
         let args: Vec<&str> = options.iter().chain(&five).copied().collect();
         same_as_gnu_with_messages(&args, b"");
