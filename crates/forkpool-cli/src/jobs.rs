@@ -512,7 +512,8 @@ impl JobSource {
 
     /// What a record adds to the length of a line, before [`Self::estimate`].
     fn cost(&self, record: &Record) -> usize {
-        self.shape.cost(record, self.multi)
+        self.shape
+            .cost(record, self.multi, self.template.context(), self.next_seq)
     }
 
     /// The length of a line whose records add up to `cost`, as GNU

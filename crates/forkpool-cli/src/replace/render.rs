@@ -229,7 +229,7 @@ impl Template {
                     .sum();
                 let before = shape.markers.len();
                 shape.markers.extend(group.iter().filter_map(|t| match t {
-                    Token::Marker(m) => Some(m.position),
+                    Token::Marker(m) => Some(*m),
                     _ => None,
                 }));
                 if shape.markers.len() > before {
@@ -262,8 +262,8 @@ pub(crate) struct Shape {
     context: usize,
     /// How many such words.
     groups: usize,
-    /// Every marker's position (`None`: all of a record's values).
-    markers: Vec<Option<i64>>,
+    /// Every marker (its position `None`: all of a record's values).
+    markers: Vec<Marker>,
     /// Values count shell-quoted.
     quote: bool,
 }
@@ -282,20 +282,38 @@ impl Shape {
         }
     }
 
-    /// What one more record adds to a line (a perl expression counts as
-    /// the value it works on).
-    pub(crate) fn cost(&self, record: &[Vec<u8>], multi: Multi) -> usize {
-        let len = |v: &[u8]| if self.quote { quoted_len(v) } else { v.len() };
+    /// What one more record adds to a line: each marker's replacement
+    /// (as GNU parallel computes it for each value pushed: `{.}` shorter
+    /// than `{}`, `{#}` the job's number), where forkpool computes it; a
+    /// perl expression counts as the value it works on.
+    pub(crate) fn cost(&self, record: &[Vec<u8>], multi: Multi, ctx: &Context, seq: u64) -> usize {
+        let facts = JobFacts {
+            seq,
+            slot: 1,
+            total: None,
+            slots: ctx.slots,
+        };
+        let len = |expr: Option<usize>, v: &[u8]| {
+            let (value, unquoted) = match expr.and_then(|e| ctx.native_value(e, v, &facts)) {
+                Some(native) => native,
+                None => (Cow::Borrowed(v), false),
+            };
+            if self.quote && !unquoted {
+                quoted_len(&value)
+            } else {
+                value.len()
+            }
+        };
         if self.markers.is_empty() {
-            return record.iter().map(|v| len(v) + 1).sum();
+            return record.iter().map(|v| len(None, v) + 1).sum();
         }
         let n = record.len();
         let values: usize = self
             .markers
             .iter()
-            .map(|position| match position {
-                Some(p) => super::parse::arg_index(*p, n).map_or(0, |i| len(&record[i])),
-                None => record.iter().map(|v| len(v)).sum(),
+            .map(|m| match m.position {
+                Some(p) => super::parse::arg_index(p, n).map_or(0, |i| len(Some(m.expr), &record[i])),
+                None => record.iter().map(|v| len(Some(m.expr), v)).sum(),
             })
             .sum();
         if multi == Multi::Context {
@@ -307,6 +325,21 @@ impl Shape {
 }
 
 impl Context {
+    /// The value of expression `expr` on `value` where it is computed here
+    /// (not by perl), and whether it goes in unquoted.
+    pub(crate) fn native_value<'v>(
+        &self,
+        expr: usize,
+        value: &'v [u8],
+        facts: &JobFacts,
+    ) -> Option<(Cow<'v, [u8]>, bool)> {
+        let value = self.trim.apply(value);
+        let native = self.exprs.get(expr).and_then(|e| e.native)?;
+        native
+            .exact_for(value)
+            .then(|| (native.apply(value, facts), native.unquoted()))
+    }
+
     /// The value of an expression on argument `arg`, and whether it goes
     /// in unquoted.
     pub(crate) fn value<'v>(&self, expr: usize, arg: usize, values: Values<'v>) -> (Cow<'v, [u8]>, bool) {
@@ -339,24 +372,34 @@ mod tests {
         Template::plain(&words).shape()
     }
 
+    /// A record's cost in `words`, on job 1.
+    fn cost(words: &[&str], record: &[&str], multi: Multi) -> usize {
+        let words: Vec<Vec<u8>> = words.iter().map(|w| w.as_bytes().to_vec()).collect();
+        let t = Template::plain(&words);
+        let record: Vec<Vec<u8>> = record.iter().map(|v| v.as_bytes().to_vec()).collect();
+        t.shape().cost(&record, multi, t.context(), 1)
+    }
+
     #[test]
     fn one_word_commands_measure_as_their_words_would() {
         let one = shape(&["echo {}"]);
         assert_eq!(one, shape(&["echo", "{}"]));
         assert_eq!((one.noncontext, one.context, one.groups), (5, 0, 1));
-        let record = [b"12".to_vec()];
         // `echo 12 12`: 4 + (2 + 1) per record.
         assert_eq!(one.base(Multi::Context), 4);
-        assert_eq!(one.cost(&record, Multi::Context), 3);
+        assert_eq!(cost(&["echo {}"], &["12"], Multi::Context), 3);
         let around = shape(&["echo pre{}post {}"]);
         assert_eq!((around.context, around.groups), (7, 2));
         // `-X`: `pre12post 12` per record, after `echo` (the line `echo pre12post 12`).
-        assert_eq!(around.cost(&record, Multi::Context), 7 + 2 * 2 + 2);
+        assert_eq!(cost(&["echo pre{}post {}"], &["12"], Multi::Context), 7 + 2 * 2 + 2);
         assert_eq!(around.base(Multi::Context), 6 - 2);
         // `-m`: `prepost` once, each marker's values space-separated.
         assert_eq!(around.base(Multi::Join), 6 + 7 - 2);
-        assert_eq!(around.cost(&record, Multi::Join), 2 * (2 + 1));
-        let quoted = shape(&["echo {}"]).cost(&[b"a b".to_vec()], Multi::Join);
-        assert_eq!(quoted, "'a b'".len() + 1);
+        assert_eq!(cost(&["echo pre{}post {}"], &["12"], Multi::Join), 2 * (2 + 1));
+        assert_eq!(cost(&["echo {}"], &["a b"], Multi::Join), "'a b'".len() + 1);
+        // What a string makes of the value, as GNU's length counts it.
+        assert_eq!(cost(&["echo {.}"], &["d/f.txt"], Multi::Context), "d/f".len() + 1);
+        assert_eq!(cost(&["echo {/}"], &["d/f.txt"], Multi::Join), "f.txt".len() + 1);
+        assert_eq!(cost(&["echo {#}"], &["long value"], Multi::Join), "1".len() + 1);
     }
 }

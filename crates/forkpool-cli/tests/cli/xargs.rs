@@ -170,6 +170,26 @@ fn a_command_given_as_one_quoted_word_fills_lines_as_in_gnu_parallel() {
 }
 
 #[test]
+fn x_and_m_count_what_a_replacement_string_makes_of_each_value() {
+    // GNU counts `{.}`, `{/}`, `{#}`... by their replacement, not by the
+    // value they work on.
+    let paths: Vec<u8> = (1..=20_000)
+        .flat_map(|i| format!("dir/file{i}.txt\n").into_bytes())
+        .collect();
+    let lengths = line_lengths(&["-k", "-X", "echo {.}"], &paths);
+    assert_eq!(lengths[0], 63_658);
+    for args in [
+        &["-k", "-X", "echo", "{/}"][..],
+        &["-k", "-m", "echo", "{.}", "{}"],
+        &["-k", "-X", "echo", "{//}"],
+        &["-k", "-X", "echo", "{/.}", "{}"],
+        &["-k", "-m", "echo {#} {}"],
+    ] {
+        line_lengths(args, &paths);
+    }
+}
+
+#[test]
 fn crlf_input_is_warned_about_as_in_gnu_parallel() {
     let r = same_as_gnu(&["-k", "echo"], b"a\r\nb\r\nc\r\n");
     assert_eq!(
