@@ -872,7 +872,7 @@ mod tests {
             (&["--colsep", "(", "echo"][..], "--colsep"),
             (&["--memfree", "lots", "echo"][..], "--memfree"),
             (&["--resume", "echo"][..], "--joblog"),
-            (&["--nice", "high", "echo"][..], "option nice"),
+            (&["--nice", "99999999999999999999999", "echo"][..], "option nice"),
             (&["--load", "high", "echo"][..], "Parsing of --load failed."),
             (&["-j", "-1000", "echo"][..], "Cannot run any jobs."),
         ] {
