@@ -279,6 +279,13 @@ pub(crate) fn prepare(config: &Config) -> Result<Prepared, UsageError> {
         extra,
         evaluator,
     } = program;
+    // GNU's line length counts the other templates' strings too.
+    let also: Vec<crate::replace::Marker> = tag
+        .iter()
+        .chain(&results_template)
+        .chain(&extra)
+        .flat_map(|t| t.markers().collect::<Vec<_>>())
+        .collect();
     let mut table = None;
     let mut results = None;
     if let Some(text) = &config.results {
@@ -329,6 +336,10 @@ pub(crate) fn prepare(config: &Config) -> Result<Prepared, UsageError> {
         config.spread,
         config.measure(),
     );
+    source.shape.count_also(also);
+    if matches!(config.tag, Tag::Args) || config.bar {
+        source.shape.count_args_also(command.context());
+    }
     source.input_may_block = input_may_block;
     source.hostgroups = config.remote.hostgroups;
     source.shuffle = config.shuffle;

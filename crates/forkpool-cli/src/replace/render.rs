@@ -282,6 +282,39 @@ impl Shape {
         }
     }
 
+    /// Counts the markers of the run's other templates (`--tagstring`,
+    /// `--results`, `--filter`, `--workdir`, `--template`, the remote
+    /// file options) as GNU parallel does: each expression not in the
+    /// command once more, by its values alone.
+    pub(crate) fn count_also(&mut self, markers: impl IntoIterator<Item = Marker>) {
+        // (In both formulas such a marker counts as one of the command's
+        // outside the words around them.)
+        for m in markers {
+            if !self.markers.contains(&m) {
+                self.markers.push(m);
+            }
+        }
+    }
+
+    /// `--tag` (GNU's `--tagstring {}`) and `--bar`: `{}` counts once
+    /// more if the command has none.
+    pub(crate) fn count_args_also(&mut self, ctx: &Context) {
+        let is_args = |m: &Marker| {
+            m.position.is_none()
+                && ctx
+                    .exprs
+                    .get(m.expr)
+                    .is_some_and(|e| e.native == Some(super::strings::Native::Value))
+        };
+        if !self.markers.iter().any(is_args) {
+            // No expression of the run has this index: counted as the value.
+            self.markers.push(Marker {
+                position: None,
+                expr: usize::MAX,
+            });
+        }
+    }
+
     /// What one more record adds to a line: each marker's replacement
     /// (as GNU parallel computes it for each value pushed: `{.}` shorter
     /// than `{}`, `{#}` the job's number), where forkpool computes it; a

@@ -184,6 +184,11 @@ fn x_and_m_count_what_a_replacement_string_makes_of_each_value() {
         &["-k", "-X", "echo", "{//}"],
         &["-k", "-X", "echo", "{/.}", "{}"],
         &["-k", "-m", "echo {#} {}"],
+        // The other templates' strings count too (`--tag` is `{}`).
+        &["-k", "-X", "--tagstring", "{.}", "echo {}"],
+        &["-k", "-m", "--tagstring", "{/}x{#}", "echo {}"],
+        &["-k", "-X", "--tag", "echo {.}"],
+        &["-k", "-X", "--tag", "echo {}"],
     ] {
         line_lengths(args, &paths);
     }
