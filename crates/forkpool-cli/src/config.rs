@@ -340,10 +340,12 @@ impl Config {
         let pipe = crate::pipe::Settings::from_flags(&flags, command.is_empty())?;
         let mut command: Vec<Vec<u8>> = command.iter().map(|w| w.as_bytes().to_vec()).collect();
 
+        // `-i`/`--replace` with a value Perl reads as false (`''`, `0`) is
+        // `{}`, as in GNU parallel; `-I ''` is refused (GNU hangs).
         let replace = flags
             .replace_str
             .as_deref()
-            .or(flags.replace.as_deref())
+            .or(perl_true(flags.replace.as_ref()).as_deref())
             .unwrap_or("{}")
             .as_bytes()
             .to_vec();
@@ -412,8 +414,13 @@ impl Config {
         // As GNU parallel: -N, -n, then -L/-l give the count; -N, -X and
         // -L (not -l) repeat the word around {} unless -m or --xargs.
         let joined = flags.multiple || xargs.xargs;
-        let context = flags.context_replace || (flags.xargs.max_lines_l.is_some() && !joined);
-        let (batching, multi) = match (&flags.max_replace_args, &flags.max_args, xargs.max_lines) {
+        // An empty (or blank) -n or -N is Perl's `eval ''`: no count at
+        // all; -N still repeats the word around {}.
+        let given = |v: &Option<String>| v.clone().filter(|v| !v.trim().is_empty());
+        let (max_replace_args, max_args) = (given(&flags.max_replace_args), given(&flags.max_args));
+        let blank_n = flags.max_replace_args.is_some() && max_replace_args.is_none();
+        let context = flags.context_replace || blank_n || (flags.xargs.max_lines_l.is_some() && !joined);
+        let (batching, multi) = match (&max_replace_args, &max_args, xargs.max_lines) {
             // With --pipe, -N/-n/-L count records per block (see `pipe`),
             // and -N arguments per job as usual.
             (Some(n), _, _) if pipe.is_some() => (Batching::Count(count("-N", n)?), Multi::Context),
@@ -428,7 +435,7 @@ impl Config {
                 if context { Multi::Context } else { Multi::Join },
             ),
             (None, None, None) if flags.context_replace => (Batching::Fill, Multi::Context),
-            (None, None, None) if joined => (Batching::Fill, Multi::Join),
+            (None, None, None) if joined => (Batching::Fill, if blank_n { Multi::Context } else { Multi::Join }),
             (None, None, None) => (Batching::Single, Multi::Single),
         };
         // -m and -X share what is left of the input over the job slots;
@@ -483,7 +490,9 @@ impl Config {
             .map(|n| {
                 // Beyond the range, the nearest niceness, as `nice -n`
                 // (which GNU parallel runs) takes it.
+                // (Getopt::Long lets `_` group digits.)
                 n.trim()
+                    .replace('_', "")
                     .parse::<i64>()
                     .ok()
                     .map(|n| n.clamp(-20, 19) as i32)
@@ -622,10 +631,17 @@ impl Config {
         {
             return Err(bad("--pipe is incompatible with --eta/--bar/--shuf"));
         }
-        let joblog = flags.joblog.as_deref().map(|j| match j.strip_prefix('+') {
-            Some(path) => (PathBuf::from(path), true),
-            None => (PathBuf::from(j), false),
-        });
+        // As GNU parallel: `+` (append) comes off first; a path Perl reads
+        // as false (`''`, `0`) is no joblog.
+        let joblog = flags
+            .joblog
+            .as_deref()
+            .map(|j| match j.strip_prefix('+') {
+                Some(path) => (path, true),
+                None => (j, false),
+            })
+            .filter(|(path, _)| perl_true(Some(&path.to_string())).is_some())
+            .map(|(path, append)| (PathBuf::from(path), append));
         let resume = if flags.resume_failed || flags.retry_failed {
             Resume::RetryFailed
         } else if flags.resume {
@@ -636,7 +652,9 @@ impl Config {
         if flags.retry_failed && joblog.is_none() {
             return Err(bad("--retry-failed requires --joblog."));
         }
-        if resume != Resume::No && joblog.is_none() && flags.results.is_none() {
+        // GNU checks the joblog before taking its `+` off.
+        let any_joblog = perl_true(flags.joblog.as_ref()).is_some();
+        if resume != Resume::No && !any_joblog && flags.results.is_none() {
             return Err(bad("--resume and --resume-failed require --joblog or --results."));
         }
         if flags.retry_failed {
@@ -864,7 +882,7 @@ mod tests {
             (&["--colsep", "(", "echo"][..], "--colsep"),
             (&["--memfree", "lots", "echo"][..], "--memfree"),
             (&["--resume", "echo"][..], "--joblog"),
-            (&["--nice", "high", "echo"][..], "option nice"),
+            (&["--nice", "99999999999999999999999", "echo"][..], "option nice"),
             (&["--load", "high", "echo"][..], "Parsing of --load failed."),
             (&["-j", "-1000", "echo"][..], "Cannot run any jobs."),
         ] {

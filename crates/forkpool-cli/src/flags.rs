@@ -9,6 +9,8 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
+use crate::getopt::{getopt_name, must_have_value, typed_value_refused};
+
 /// `forkpool`: run commands in parallel, with GNU parallel's options.
 ///
 /// Replace `parallel` with `forkpool` in a script and get the same result:
@@ -344,8 +346,14 @@ impl Flags {
     ) -> Result<Flags, clap::Error> {
         use clap::FromArgMatches;
         let mut args: Vec<OsString> = args.into_iter().collect();
-        let (end, long_words) = scan(command, &args);
+        let (end, long_words, refused) = scan(command, &args);
         spell_out(&mut args, long_words)?;
+        if let Some(message) = refused {
+            return Err(clap::Error::raw(
+                clap::error::ErrorKind::InvalidValue,
+                format!("{message}\n"),
+            ));
+        }
         let rest_start = if args.get(end).is_some_and(|w| w == "--") {
             end + 1
         } else {
@@ -411,13 +419,8 @@ fn spell_out(args: &mut [OsString], long_words: Vec<(usize, crate::long_names::N
                 // `=` as no value at all, for an option that must have
                 // one, and names it as matched (an abbreviation by the
                 // option's name).
-                let must_have_value =
-                    arg.get_action().takes_values() && arg.get_num_args().is_none_or(|n| n.min_values() > 0);
-                let named = || match names().find(|n| n.eq_ignore_ascii_case(name)) {
-                    Some(_) => name.to_ascii_lowercase(),
-                    None => arg.get_long().unwrap_or(name).to_owned(),
-                };
-                if value == Some("") && must_have_value {
+                let named = || getopt_name(arg, name);
+                if value == Some("") && must_have_value(arg) {
                     return Err(clap::Error::raw(
                         clap::error::ErrorKind::InvalidValue,
                         format!("Option {} requires an argument\n", named()),
@@ -461,10 +464,16 @@ fn spell_out(args: &mut [OsString], long_words: Vec<(usize, crate::long_names::N
     Ok(())
 }
 
+/// What [`scan`] finds: where the options end, the long option words
+/// with what each names, and Getopt::Long's message for an option that
+/// must have a value but ends the words, or has one not of its type.
+type Scanned<'c> = (usize, Vec<(usize, crate::long_names::Name<'c>)>, Option<String>);
+
 /// Walks the options in `args`: where they end (see [`options_end`]), and
 /// the words that are long options (not values of other options), each
-/// with what its name names.
-fn scan<'c>(command: &'c clap::Command, args: &[OsString]) -> (usize, Vec<(usize, crate::long_names::Name<'c>)>) {
+/// with what its name names; and an option left without its value at the
+/// end, named as Getopt::Long names it (`-j`: `j`, `--Jobs`: `jobs`).
+fn scan<'c>(command: &'c clap::Command, args: &[OsString]) -> Scanned<'c> {
     // Whether an option takes the next word as its value. Some take one
     // only if it looks like theirs (`-l 2`, but not `-l echo`).
     let takes_value = |arg: &clap::Arg, next: Option<&OsString>| {
@@ -478,6 +487,7 @@ fn scan<'c>(command: &'c clap::Command, args: &[OsString]) -> (usize, Vec<(usize
     let short_value =
         |c: char, next: Option<&OsString>| crate::long_names::short(command, c).map(|a| takes_value(a, next));
     let mut long_words = Vec::new();
+    let mut refused = None;
     let mut end = args.len();
     let mut i = 1;
     while i < args.len() {
@@ -490,7 +500,22 @@ fn scan<'c>(command: &'c clap::Command, args: &[OsString]) -> (usize, Vec<(usize
             let name = long.split('=').next().unwrap_or(long);
             let found = crate::long_names::find(command, name);
             let value_next = match &found {
-                crate::long_names::Name::Option(a) => !long.contains('=') && takes_value(a, args.get(i + 1)),
+                crate::long_names::Name::Option(a) => {
+                    if !long.contains('=') && i + 1 == args.len() && must_have_value(a) {
+                        refused.get_or_insert_with(|| format!("Option {} requires an argument", getopt_name(a, name)));
+                    }
+                    let value = match long.split_once('=') {
+                        Some((_, v)) => Some(v.to_owned()),
+                        None => args.get(i + 1).map(|v| v.to_string_lossy().into_owned()),
+                    };
+                    // (`--nice=` is "requires an argument": `spell_out` says so.)
+                    if let Some(v) = value.filter(|v| !(v.is_empty() && long.contains('=')))
+                        && refused.is_none()
+                    {
+                        refused = typed_value_refused(a, &getopt_name(a, name), &v);
+                    }
+                    !long.contains('=') && takes_value(a, args.get(i + 1))
+                }
                 _ => false,
             };
             long_words.push((i, found));
@@ -504,6 +529,10 @@ fn scan<'c>(command: &'c clap::Command, args: &[OsString]) -> (usize, Vec<(usize
             let chars: Vec<char> = word[1..].chars().collect();
             for (k, &c) in chars.iter().enumerate() {
                 if short_value(c, args.get(i + 1)).unwrap_or(false) {
+                    let needs = crate::long_names::short(command, c).is_some_and(must_have_value);
+                    if k + 1 == chars.len() && i + 1 == args.len() && needs {
+                        refused = Some(format!("Option {c} requires an argument"));
+                    }
                     if k + 1 == chars.len() {
                         // The value is the next word.
                         i += 1;
@@ -517,7 +546,7 @@ fn scan<'c>(command: &'c clap::Command, args: &[OsString]) -> (usize, Vec<(usize
         end = i;
         break;
     }
-    (end, long_words)
+    (end, long_words, refused)
 }
 
 /// One input source, as given.

@@ -10,7 +10,7 @@ use regex::bytes::Regex;
 use crate::config::{Batching, Config, Header, Tag, UsageError};
 use crate::flags::SourceArg;
 use crate::input::{Columns, Reader, Record, Records, Source, Splitter};
-use crate::replace::{Ahead, Evaluated, Evaluator, Multi, Program, Sources, Template, Values};
+use crate::replace::{Ahead, Evaluated, Evaluator, Multi, Program, Shape, Sources, Template, Values};
 use crate::results::Results;
 use crate::table::{Format, Table};
 
@@ -301,6 +301,13 @@ pub(crate) fn prepare(config: &Config) -> Result<Prepared, UsageError> {
         extra,
         evaluator,
     } = program;
+    // GNU's line length counts the other templates' strings too.
+    let also: Vec<crate::replace::Marker> = tag
+        .iter()
+        .chain(&results_template)
+        .chain(&extra)
+        .flat_map(|t| t.markers().collect::<Vec<_>>())
+        .collect();
     let mut table = None;
     let mut results = None;
     if let Some(text) = &config.results {
@@ -351,6 +358,10 @@ pub(crate) fn prepare(config: &Config) -> Result<Prepared, UsageError> {
         config.spread,
         config.measure(),
     );
+    source.shape.count_also(also);
+    if matches!(config.tag, Tag::Args) || config.bar {
+        source.shape.count_args_also(command.context());
+    }
     source.input_may_block = input_may_block;
     source.hostgroups = config.remote.hostgroups;
     source.shuffle = config.shuffle;
@@ -422,6 +433,8 @@ pub(crate) struct JobSource {
     max_line: usize,
     /// How lines are measured (`-q`, `--shellquote`).
     measure: crate::xargs::length::Measure,
+    /// The template as GNU parallel measures it.
+    shape: Shape,
     /// Evaluates perl expressions, in batches of jobs read ahead.
     pub(crate) evaluator: Option<Evaluator>,
     ahead: Ahead,
@@ -454,6 +467,7 @@ impl JobSource {
             records,
             batching,
             multi,
+            shape: template.shape(),
             template,
             slots: slots.max(1),
             next_seq: 1,
@@ -529,9 +543,17 @@ impl JobSource {
         self.buffer.push_front(record);
     }
 
+    /// What a record adds to the length of a line, before [`Self::estimate`].
     fn cost(&self, record: &Record) -> usize {
-        let cost: usize = record.iter().map(|v| self.template.cost_per_value(v, self.multi)).sum();
-        cost * self.measure.per_byte()
+        self.shape
+            .cost(record, self.multi, self.template.context(), self.next_seq)
+    }
+
+    /// The length of a line whose records add up to `cost`, as GNU
+    /// parallel estimates it against the budget.
+    fn estimate(&self, cost: usize) -> usize {
+        self.measure
+            .of_len(cost.saturating_add_signed(self.shape.base(self.multi)))
     }
 
     /// The length of the command line these records make, as measured
@@ -611,22 +633,21 @@ impl JobSource {
         let Some(first) = self.read()? else {
             return Ok(Vec::new());
         };
-        // The line grows by each record's cost; what does not grow with
-        // records (the command's own words) is measured once.
+        // GNU parallel's estimate decides how many records fit.
         let mut cost = self.cost(&first);
-        let fixed = self.line_len(std::slice::from_ref(&first)).saturating_sub(cost);
         let mut taken = vec![first];
         while taken.len() < most {
             let Some(record) = self.read()? else { break };
             let c = self.cost(&record);
-            if fixed + cost + c >= self.max_line {
+            if self.estimate(cost + c) >= self.max_line {
                 self.unread(record);
                 break;
             }
             cost += c;
             taken.push(record);
         }
-        // The estimate is exact for plain values; make sure anyway.
+        // The estimate is exact for plain values (perl expressions count
+        // as their values); make sure anyway.
         while taken.len() > 1 && self.line_len(&taken) >= self.max_line {
             if let Some(record) = taken.pop() {
                 self.unread(record);
@@ -641,7 +662,7 @@ impl JobSource {
     /// then the rest shared out).
     fn look_ahead(&mut self, most: usize) -> io::Result<()> {
         let budget = self.max_line;
-        while !self.eof && self.buffered_cost < budget && self.buffer.len() <= most {
+        while !self.eof && self.estimate(self.buffered_cost) < budget && self.buffer.len() <= most {
             match self.records.next().transpose()? {
                 Some(record) => {
                     self.buffered_cost += self.cost(&record);
@@ -650,7 +671,7 @@ impl JobSource {
                 None => self.eof = true,
             }
         }
-        if self.eof && self.even.is_none() && self.buffered_cost < budget && self.buffer.len() <= most {
+        if self.eof && self.even.is_none() && self.estimate(self.buffered_cost) < budget && self.buffer.len() <= most {
             self.even = Some(self.buffer.len().div_ceil(self.slots).max(1));
         }
         Ok(())

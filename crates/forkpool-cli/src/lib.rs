@@ -91,6 +91,7 @@ mod env;
 mod feed;
 mod filter;
 mod flags;
+mod getopt;
 mod halt;
 mod input;
 mod invocation;
@@ -161,11 +162,11 @@ fn run_invocation(args: &[OsString]) -> i32 {
             return 0;
         }
         Err(invocation::ParseError::Clap(e)) => {
-            error!("{}", one_line(&e));
+            report(&one_line(&e));
             return 255;
         }
         Err(invocation::ParseError::Usage(e)) => {
-            error!("{e}");
+            report(&e.to_string());
             return 255;
         }
     };
@@ -214,7 +215,7 @@ fn run_invocation(args: &[OsString]) -> i32 {
         Ok(config) if config.remote.on_all.is_some() => remote::onall::run(&config, &options),
         Ok(config) => run_config(&config),
         Err(e) => {
-            error!("{e}");
+            report(&e.to_string());
             255
         }
     }
@@ -250,11 +251,10 @@ fn one_line(e: &clap::Error) -> String {
     let quoted = first
         .split('\'')
         .nth(1)
-        .map(|q| q.split([' ', '=']).next().unwrap_or(q).trim_start_matches('-'));
+        .map(|q| q.split([' ', '=']).next().unwrap_or(q))
+        .map(|q| q.strip_prefix("--").or_else(|| q.strip_prefix('-')).unwrap_or(q));
     match (e.kind(), quoted) {
-        (ErrorKind::UnknownArgument, Some(option)) => {
-            format!("Unknown option: {option} (see {} --help)", program::name())
-        }
+        (ErrorKind::UnknownArgument, Some(option)) => format!("Unknown option: {option}"),
         (ErrorKind::InvalidValue, Some(option)) if first.contains("a value is required") => {
             format!("Option {option} requires an argument")
         }
@@ -262,9 +262,49 @@ fn one_line(e: &clap::Error) -> String {
     }
 }
 
+/// Prints an error that ends the run before any job: Getopt::Long's own
+/// words as Perl warns them, alone on their line (no program name, no
+/// `Error: `), as GNU parallel prints them; any other after
+/// `NAME: Error: `.
+pub(crate) fn report(message: &str) {
+    if is_getopt(message) {
+        say!("{message}");
+    } else {
+        error!("{message}");
+    }
+}
+
+/// Whether a message is one of Getopt::Long's (`Unknown option: x`,
+/// `Option j requires an argument`, `Value "x" invalid for option nice
+/// (number expected)`...).
+fn is_getopt(message: &str) -> bool {
+    let option = message.strip_prefix("Option ").is_some_and(|rest| {
+        !rest.contains('\n')
+            && (rest.ends_with(" requires an argument")
+                || rest.ends_with(" does not take an argument")
+                || rest.ends_with(" requires a value")
+                || rest.contains(" is ambiguous ("))
+    });
+    let value =
+        message.starts_with("Value \"") && message.contains("\" invalid for option ") && !message.contains('\n');
+    let unknown = message.starts_with("Unknown option: ") && !message.contains('\n');
+    option || value || unknown
+}
+
 #[cfg(test)]
 mod tests {
-    use super::prefixed;
+    use super::{is_getopt, prefixed};
+
+    #[test]
+    fn getopts_own_words_are_told_apart() {
+        assert!(is_getopt("Unknown option: foo"));
+        assert!(is_getopt("Option j requires an argument"));
+        assert!(is_getopt("Option tag does not take an argument"));
+        assert!(is_getopt("Option re is ambiguous (recend, recstart)"));
+        assert!(is_getopt("Value \"x\" invalid for option nice (number expected)"));
+        assert!(!is_getopt("--timeout must be seconds or percentage."));
+        assert!(!is_getopt("Option j requires an argument\nand more"));
+    }
 
     #[test]
     fn every_line_gets_the_prefix_once() {

@@ -212,7 +212,8 @@ pub(crate) fn answer(flags: &InvocationFlags, other_arguments: bool) -> Option<i
     }
     if let Some(wanted) = &flags.minversion {
         let Some(wanted) = parse_integer(wanted) else {
-            error!("Value \"{wanted}\" invalid for option minversion (number expected)");
+            // Getopt::Long's words, as Perl warns them.
+            say!("Value \"{wanted}\" invalid for option minversion (number expected)");
             return Some(255);
         };
         print(&GNU_VERSION.to_string());

@@ -24,12 +24,12 @@ use std::io;
 use std::sync::{Arc, Mutex, PoisonError};
 
 pub(crate) use flags::ReplaceFlags;
-pub(crate) use parse::{Kind, Template};
-pub(crate) use render::{Multi, Values};
+pub(crate) use parse::{Kind, Marker, Template};
+pub(crate) use render::{Multi, Shape, Values};
 pub(crate) use rpl::TableOptions;
 pub(crate) use strings::{Trim, push_quoted};
 
-use parse::{Expr, Exprs, Marker};
+use parse::{Expr, Exprs};
 use perl::{Failure, Perl, Request};
 use rpl::Table;
 

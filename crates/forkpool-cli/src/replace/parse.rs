@@ -283,7 +283,7 @@ fn tokenize(word: &[u8], exprs: &mut Exprs, tokens: &mut Vec<Token>) {
 }
 
 /// Perl's `\s`.
-fn is_perl_space(b: u8) -> bool {
+pub(crate) fn is_perl_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
 }
 

@@ -7,7 +7,7 @@
 
 use std::borrow::Cow;
 
-use super::parse::{Marker, Template, Token};
+use super::parse::{Marker, Template, Token, is_perl_space};
 use super::strings::{JobFacts, push_quoted, quoted_len};
 use super::{Context, Evaluated};
 
@@ -210,45 +210,169 @@ impl Template {
         }
     }
 
-    /// Bytes one more value adds to a rendered command, for filling command
-    /// lines with `-X`/`-m` (a perl expression counts as the value).
-    pub(crate) fn cost_per_value(&self, value: &[u8], multi: Multi) -> usize {
-        // Values are quoted one by one, unless `-q` quotes whole words
-        // (then GNU parallel counts them unquoted) or the command is raw.
-        let quoted = if self.quote_values {
-            quoted_len(value)
-        } else {
-            value.len()
+    /// How GNU parallel measures this command against the line budget.
+    pub(crate) fn shape(&self) -> Shape {
+        let mut shape = Shape {
+            quote: self.quote_values,
+            ..Shape::default()
         };
-        let mut cost = 0;
-        let mut uses = 0;
+        // `\S*{}\S*` around markers is context; all other text (blanks
+        // included) and one space per word break is not.
         for word in self.tokens.split(|t| matches!(t, Token::Break)) {
-            let alls = word
-                .iter()
-                .filter(|t| matches!(t, Token::Marker(m) if m.position.is_none()))
-                .count();
-            if alls == 0 {
-                continue;
-            }
-            uses += alls;
-            if multi == Multi::Context {
-                let text: usize = word
+            for group in word.split(|t| matches!(t, Token::Text(b) if b.len() == 1 && is_perl_space(b[0]))) {
+                let text: usize = group
                     .iter()
                     .map(|t| match t {
                         Token::Text(t) => t.len(),
                         _ => 0,
                     })
                     .sum();
-                cost += text + alls * quoted + 1;
-            } else {
-                cost += alls * (quoted + 1);
+                let before = shape.markers.len();
+                shape.markers.extend(group.iter().filter_map(|t| match t {
+                    Token::Marker(m) => Some(*m),
+                    _ => None,
+                }));
+                if shape.markers.len() > before {
+                    shape.context += text;
+                    shape.groups += 1;
+                } else {
+                    shape.noncontext += text;
+                }
             }
         }
-        if uses == 0 { quoted + 1 } else { cost }
+        let blanks = self
+            .tokens
+            .iter()
+            .filter(|t| matches!(t, Token::Break) || matches!(t, Token::Text(b) if b.len() == 1 && is_perl_space(b[0])))
+            .count();
+        shape.noncontext += blanks;
+        shape
+    }
+}
+
+/// A command template as GNU parallel's length accounting sees it
+/// (`replacement_counts_and_lengths`, `CommandLine::len`): the length of
+/// a line is a fixed part plus what each input record adds, whatever
+/// the values turn out to be once rendered.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Shape {
+    /// Text not in a word with a marker, and the blanks between words.
+    noncontext: usize,
+    /// Text of the (blank-separated) words holding a marker.
+    context: usize,
+    /// How many such words.
+    groups: usize,
+    /// Every marker (its position `None`: all of a record's values).
+    markers: Vec<Marker>,
+    /// Values count shell-quoted.
+    quote: bool,
+}
+
+impl Shape {
+    /// The length of a line with no record (it may be less than nothing:
+    /// the first record makes up for it).
+    pub(crate) fn base(&self, multi: Multi) -> isize {
+        let fixed = self.noncontext as isize;
+        if multi == Multi::Context {
+            // Each record repeats the context words, space-separated.
+            fixed - self.groups as isize
+        } else {
+            // The context once; each marker's values space-separated.
+            fixed + self.context as isize - self.markers.len() as isize
+        }
+    }
+
+    /// Counts the markers of the run's other templates (`--tagstring`,
+    /// `--results`, `--filter`, `--workdir`, `--template`, the remote
+    /// file options) as GNU parallel does: each expression not in the
+    /// command once more, by its values alone.
+    pub(crate) fn count_also(&mut self, markers: impl IntoIterator<Item = Marker>) {
+        // (In both formulas such a marker counts as one of the command's
+        // outside the words around them.)
+        for m in markers {
+            if !self.markers.contains(&m) {
+                self.markers.push(m);
+            }
+        }
+    }
+
+    /// `--tag` (GNU's `--tagstring {}`) and `--bar`: `{}` counts once
+    /// more if the command has none.
+    pub(crate) fn count_args_also(&mut self, ctx: &Context) {
+        let is_args = |m: &Marker| {
+            m.position.is_none()
+                && ctx
+                    .exprs
+                    .get(m.expr)
+                    .is_some_and(|e| e.native == Some(super::strings::Native::Value))
+        };
+        if !self.markers.iter().any(is_args) {
+            // No expression of the run has this index: counted as the value.
+            self.markers.push(Marker {
+                position: None,
+                expr: usize::MAX,
+            });
+        }
+    }
+
+    /// What one more record adds to a line: each marker's replacement
+    /// (as GNU parallel computes it for each value pushed: `{.}` shorter
+    /// than `{}`, `{#}` the job's number), where forkpool computes it; a
+    /// perl expression counts as the value it works on.
+    pub(crate) fn cost(&self, record: &[Vec<u8>], multi: Multi, ctx: &Context, seq: u64) -> usize {
+        let facts = JobFacts {
+            seq,
+            slot: 1,
+            total: None,
+            slots: ctx.slots,
+        };
+        let len = |expr: Option<usize>, v: &[u8]| {
+            let (value, unquoted) = match expr.and_then(|e| ctx.native_value(e, v, &facts)) {
+                Some(native) => native,
+                None => (Cow::Borrowed(v), false),
+            };
+            if self.quote && !unquoted {
+                quoted_len(&value)
+            } else {
+                value.len()
+            }
+        };
+        if self.markers.is_empty() {
+            return record.iter().map(|v| len(None, v) + 1).sum();
+        }
+        let n = record.len();
+        let values: usize = self
+            .markers
+            .iter()
+            .map(|m| match m.position {
+                Some(p) => super::parse::arg_index(p, n).map_or(0, |i| len(Some(m.expr), &record[i])),
+                None => record.iter().map(|v| len(Some(m.expr), v)).sum(),
+            })
+            .sum();
+        if multi == Multi::Context {
+            values + n * (self.context + self.groups)
+        } else {
+            values + n * self.markers.len()
+        }
     }
 }
 
 impl Context {
+    /// The value of expression `expr` on `value` where it is computed here
+    /// (not by perl), and whether it goes in unquoted.
+    pub(crate) fn native_value<'v>(
+        &self,
+        expr: usize,
+        value: &'v [u8],
+        facts: &JobFacts,
+    ) -> Option<(Cow<'v, [u8]>, bool)> {
+        let value = self.trim.apply(value);
+        let native = self.exprs.get(expr).and_then(|e| e.native)?;
+        native
+            .exact_for(value)
+            .then(|| (native.apply(value, facts), native.unquoted()))
+    }
+
     /// The value of an expression on argument `arg`, and whether it goes
     /// in unquoted.
     pub(crate) fn value<'v>(&self, expr: usize, arg: usize, values: Values<'v>) -> (Cow<'v, [u8]>, bool) {
@@ -269,5 +393,46 @@ impl Context {
             Some((v, unquoted)) => (Cow::Borrowed(v), unquoted),
             None => (Cow::Borrowed(b""), false),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shape(words: &[&str]) -> Shape {
+        let words: Vec<Vec<u8>> = words.iter().map(|w| w.as_bytes().to_vec()).collect();
+        Template::plain(&words).shape()
+    }
+
+    /// A record's cost in `words`, on job 1.
+    fn cost(words: &[&str], record: &[&str], multi: Multi) -> usize {
+        let words: Vec<Vec<u8>> = words.iter().map(|w| w.as_bytes().to_vec()).collect();
+        let t = Template::plain(&words);
+        let record: Vec<Vec<u8>> = record.iter().map(|v| v.as_bytes().to_vec()).collect();
+        t.shape().cost(&record, multi, t.context(), 1)
+    }
+
+    #[test]
+    fn one_word_commands_measure_as_their_words_would() {
+        let one = shape(&["echo {}"]);
+        assert_eq!(one, shape(&["echo", "{}"]));
+        assert_eq!((one.noncontext, one.context, one.groups), (5, 0, 1));
+        // `echo 12 12`: 4 + (2 + 1) per record.
+        assert_eq!(one.base(Multi::Context), 4);
+        assert_eq!(cost(&["echo {}"], &["12"], Multi::Context), 3);
+        let around = shape(&["echo pre{}post {}"]);
+        assert_eq!((around.context, around.groups), (7, 2));
+        // `-X`: `pre12post 12` per record, after `echo` (the line `echo pre12post 12`).
+        assert_eq!(cost(&["echo pre{}post {}"], &["12"], Multi::Context), 7 + 2 * 2 + 2);
+        assert_eq!(around.base(Multi::Context), 6 - 2);
+        // `-m`: `prepost` once, each marker's values space-separated.
+        assert_eq!(around.base(Multi::Join), 6 + 7 - 2);
+        assert_eq!(cost(&["echo pre{}post {}"], &["12"], Multi::Join), 2 * (2 + 1));
+        assert_eq!(cost(&["echo {}"], &["a b"], Multi::Join), "'a b'".len() + 1);
+        // What a string makes of the value, as GNU's length counts it.
+        assert_eq!(cost(&["echo {.}"], &["d/f.txt"], Multi::Context), "d/f".len() + 1);
+        assert_eq!(cost(&["echo {/}"], &["d/f.txt"], Multi::Join), "f.txt".len() + 1);
+        assert_eq!(cost(&["echo {#}"], &["long value"], Multi::Join), "1".len() + 1);
     }
 }

@@ -95,6 +95,23 @@ struct Timeout {
     run_anyway: bool,
 }
 
+impl Timeout {
+    /// When it runs out, counted as GNU parallel counts it: in whole
+    /// seconds of the clock (`time - $start_time > $timeout`), so that
+    /// `--st 1` runs out at the second tick of the clock after `start`,
+    /// 1 to 2 seconds on, and a slot released before then is taken
+    /// without a word.
+    fn deadline(&self, start: Instant) -> Instant {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let into_second = Duration::from_nanos(now.subsec_nanos().into());
+        // The fewest whole seconds that are more than `after`.
+        let whole = Duration::from_secs(self.after.as_secs().saturating_add(1));
+        start + whole.saturating_sub(into_second)
+    }
+}
+
 fn parse_timeout(text: &str) -> Result<Option<Timeout>, UsageError> {
     let (negative, magnitude) = match text.trim().strip_prefix('-') {
         Some(rest) => (true, rest),
@@ -123,7 +140,7 @@ pub(crate) fn run(mut flags: Flags, args: &[OsString]) -> i32 {
     let settings = match Settings::of(&mut flags) {
         Ok(settings) => settings,
         Err(e) => {
-            error!("{e}");
+            crate::report(&e.to_string());
             return 255;
         }
     };
@@ -145,7 +162,7 @@ pub(crate) fn run(mut flags: Flags, args: &[OsString]) -> i32 {
     let config = match command_config(flags) {
         Ok(config) => config,
         Err(e) => {
-            error!("{e}");
+            crate::report(&e.to_string());
             return 255;
         }
     };
@@ -309,7 +326,7 @@ fn wait_until<T>(
     mut attempt: impl FnMut(Option<Instant>) -> std::io::Result<Option<T>>,
 ) -> Result<T, Ended> {
     let watch = semaphore.watch();
-    let deadline = timeout.map(|t| Instant::now() + t.after);
+    let deadline = timeout.map(|t| t.deadline(Instant::now()));
     let mut pause = Duration::from_millis(10);
     loop {
         if let Some(watch) = &watch {
@@ -462,6 +479,30 @@ impl Notify {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_timeout_runs_out_at_a_tick_of_the_clock() {
+        for (after, whole) in [(0.3, 1), (1.0, 2), (2.5, 3)] {
+            let t = Timeout {
+                after: Duration::from_secs_f64(after),
+                run_anyway: true,
+            };
+            let start = Instant::now();
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap();
+            let left = t.deadline(start) - start;
+            // `whole` seconds after the start's second began.
+            let at = now + left;
+            // (So `--st 2.5` may run out after 2.1 seconds, as in GNU.)
+            assert!(
+                left > Duration::from_secs(whole - 1) && left <= Duration::from_secs(whole),
+                "{after}: {left:?}"
+            );
+            let off = at.subsec_millis();
+            assert!(!(20..=980).contains(&off), "{after}: {at:?}");
+        }
+    }
 
     #[test]
     fn timeouts_are_signed_durations() {

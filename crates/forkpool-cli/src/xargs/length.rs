@@ -36,11 +36,13 @@ impl Measure {
         len
     }
 
-    /// What one more byte of arguments costs.
-    pub(crate) fn per_byte(&self) -> usize {
-        let mut n = if self.quote { 3 } else { 1 };
-        self.scale(&mut n);
-        n
+    /// An estimated length (of the line unquoted) against the budget.
+    pub(crate) fn of_len(&self, mut len: usize) -> usize {
+        if self.quote {
+            len = len.saturating_mul(3);
+        }
+        self.scale(&mut len);
+        len
     }
 
     fn scale(&self, len: &mut usize) {
@@ -94,6 +96,6 @@ mod tests {
             shellquote: 2,
         };
         assert_eq!(sq.of(b"echo"), 4 * 9 * 5);
-        assert_eq!((plain.per_byte(), q.per_byte(), sq.per_byte()), (1, 3, 45));
+        assert_eq!((plain.of_len(1), q.of_len(1), sq.of_len(1)), (1, 3, 45));
     }
 }

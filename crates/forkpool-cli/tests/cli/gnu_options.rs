@@ -143,7 +143,7 @@ fn a_colsep_that_matches_nothing_splits_as_perl_splits() {
 #[test]
 fn a_nice_that_is_not_a_number_gets_getopts_words_and_255() {
     // GNU parallel prints Getopt::Long's line (and its usage on standard
-    // output); forkpool prints the line as an error, as for every option
+    // output); forkpool prints the same line, as for every option
     // Getopt::Long refuses.
     for nice in ["x", "1.5", ""] {
         let args = ["--nice", nice, "echo", ":::", "a"];
@@ -151,7 +151,7 @@ fn a_nice_that_is_not_a_number_gets_getopts_words_and_255() {
         let theirs = super::gnu::gnu_with(&args, b"");
         assert_eq!((ours.code, theirs.code), (255, 255), "{nice:?}");
         let gnu_line = theirs.stderr.lines().next().unwrap_or_default();
-        assert_eq!(ours.stderr, format!("forkpool: Error: {gnu_line}\n"), "{nice:?}");
+        assert_eq!(ours.stderr, format!("{gnu_line}\n"), "{nice:?}");
     }
     same_as_gnu_with_messages(&["--nice", "100", "echo", ":::", "a"], b"");
 }
@@ -209,5 +209,134 @@ fn an_empty_or_zero_results_is_no_results_as_in_gnu_parallel() {
         let left: Vec<_> = std::fs::read_dir(dir.path("")).unwrap().collect();
         assert!(left.is_empty(), "{value:?}: {left:?}");
         same_as_gnu_with_messages(&["-k", "--results", value, "echo", ":::", "a", "b"], b"");
+    }
+}
+
+#[test]
+fn an_empty_or_zero_joblog_is_no_joblog_as_in_gnu_parallel() {
+    // `--joblog "$LOG"` with LOG unset. GNU takes `+` off first, then
+    // tests the path for Perl truth; `--resume` tests it before.
+    for value in ["", "0", "+", "+0"] {
+        let dir = Dir::new();
+        let out = command(&["-k", "--joblog", value, "echo", ":::", "a", "b"])
+            .current_dir(dir.path(""))
+            .output()
+            .unwrap();
+        assert_eq!(
+            (out.stdout.as_slice(), out.status.code()),
+            (&b"a\nb\n"[..], Some(0)),
+            "{value:?}"
+        );
+        let left: Vec<_> = std::fs::read_dir(dir.path("")).unwrap().collect();
+        assert!(left.is_empty(), "{value:?}: {left:?}");
+        same_as_gnu_with_messages(&["-k", "--joblog", value, "echo", ":::", "a", "b"], b"");
+    }
+    same_as_gnu_with_messages(&["--resume", "--joblog", "", "echo", ":::", "a"], b"");
+    same_as_gnu_with_messages(&["-k", "--resume", "--joblog", "+", "echo", ":::", "a"], b"");
+}
+
+#[test]
+fn an_empty_n_or_n_upper_is_no_count_as_in_gnu_parallel() {
+    // Perl's `eval ''` is undef: no -n at all (-N and -L still repeat the
+    // word around {}); -s and -L too.
+    let five = ["echo", ":::", "a", "b", "c", "d", "e"];
+    for options in [
+        &["-k", "-n", ""][..],
+        &["-k", "-n", "", "-X"],
+        &["-k", "-j1", "-n", " ", "-m"],
+        &["-k", "-n", "", "--xargs"],
+        &["-k", "--max-args", "", "-X"],
+        &["-k", "-N", ""],
+        &["-k", "-N", "", "-X"],
+        &["-k", "-j1", "-N", "", "-m"],
+        &["-k", "-s", ""],
+        &["-k", "-j1", "-s", " ", "--xargs"],
+        &["-k", "-L", ""],
+        &["-k", "-j1", "-L", "", "-X"],
+    ] {
+        let args: Vec<&str> = options.iter().chain(&five).copied().collect();
+        same_as_gnu_with_messages(&args, b"");
+    }
+    let r = same_as_gnu_with_messages(&["-k", "-j1", "-N", "", "-m", "echo", "{}x", ":::", "a", "b"], b"");
+    assert_eq!(r.stdout, "ax bx\n");
+}
+
+#[test]
+fn an_empty_or_zero_replace_is_the_default_as_in_gnu_parallel() {
+    // `-i`/`--replace` (and `--I`, which Getopt::Long reads as `--i`)
+    // with a false value keep {}; `-I ''` is refused (GNU hangs).
+    for options in [
+        &["--replace="][..],
+        &["--I="],
+        &["--I", ""],
+        &["-i", ""],
+        &["-i", "0"],
+        &["--replace", "0"],
+    ] {
+        let args: Vec<&str> = options
+            .iter()
+            .chain(&["-k", "echo", "x{}y", ":::", "a", "b"])
+            .copied()
+            .collect();
+        let r = same_as_gnu_with_messages(&args, b"");
+        assert_eq!(r.stdout, "xay\nxby\n", "{options:?}");
+    }
+    let r = run(&["-I", "", "echo", "x{}y", ":::", "a"]);
+    assert_eq!(
+        (r.stderr.as_str(), r.code),
+        ("forkpool: Error: -I needs a replacement string\n", 255)
+    );
+}
+
+#[test]
+fn getopts_errors_are_gnu_parallels_lines_without_a_prefix() {
+    // Perl's warnings from Getopt::Long: no program name, no `Error: `;
+    // a short option is named by its letter. (GNU prints its usage on
+    // standard output after them: a documented difference.)
+    for args in [
+        &["--foo", "echo"][..],
+        &["--foo=3", "echo"],
+        &["-k", "-y", "echo"],
+        &["---x", "echo"],
+        &["-j"],
+        &["-kj"],
+        &["--J"],
+        &["-S"],
+        &["-n"],
+        &["--jobs"],
+        &["--Jobs"],
+        &["--max-ar"],
+        &["--maxargs"],
+        &["--jobs="],
+        &["--tag=3", "echo"],
+        &["--re", "echo"],
+        &["--nice", "x", "echo"],
+        &["--nice", "1.5", "echo"],
+        &["--minversion", "x"],
+        // Getopt::Long's types: GNU's `nice=i`, `min-version=i`, `ssh-delay=f`.
+        &["--nice", "-x", "echo"],
+        &["--nice=x", "echo"],
+        &["--min-version=1.5"],
+        &["--ssh-delay", "1s", "echo"],
+        &["--sshdelay", "-x", "echo"],
+        &["--ssh-delay=.", "echo"],
+    ] {
+        let ours = run(args);
+        let theirs = super::gnu::gnu_with(args, b"");
+        let gnu_line = theirs.stderr.lines().next().unwrap_or_default();
+        assert_eq!(
+            (ours.stderr.as_str(), ours.code),
+            (format!("{gnu_line}\n").as_str(), theirs.code),
+            "{args:?}"
+        );
+        assert_eq!(ours.code, 255, "{args:?}");
+    }
+    // And what those types let through.
+    for args in [
+        &["--nice", "1_0", "echo", ":::", "a"][..],
+        &["--ssh-delay", "1e-3", "echo", ":::", "a"],
+        &["--sshdelay=.01", "echo", ":::", "a"],
+    ] {
+        same_as_gnu_with_messages(args, b"");
     }
 }

@@ -305,6 +305,43 @@ fn semaphore_timeout_takes_the_slot_anyway_or_gives_up() {
 }
 
 #[test]
+fn a_semaphore_timeout_counts_whole_seconds_of_the_clock_as_gnu_parallel_does() {
+    // GNU: `time - $start_time > $timeout`. `--st 1` started just after a
+    // tick of the clock runs out at the second tick after it (not one
+    // second on): a slot released in between is taken without a word.
+    let h = Home::new();
+    let release = h.file("release");
+    let started = h.file("started");
+    let mut holder = h
+        .sem(&["--id", "tick", "--fg", &format!("touch {started}; {}", until(&release))])
+        .spawn()
+        .unwrap();
+    assert!(wait_for(Duration::from_secs(10), || exists(&started)));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    std::thread::sleep(Duration::from_nanos(u64::from(1_000_000_000 - now.subsec_nanos())) + Duration::from_millis(10));
+    let waiter = h
+        .sem(&["--id", "tick", "--st", "1", "--fg", "echo ran"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1_350));
+    std::fs::write(&release, "").unwrap();
+    let out = waiter.wait_with_output().unwrap();
+    assert_eq!(
+        (
+            String::from_utf8_lossy(&out.stdout).as_ref(),
+            String::from_utf8_lossy(&out.stderr).as_ref(),
+            out.status.code()
+        ),
+        ("ran\n", "", Some(0))
+    );
+    assert!(holder.wait().unwrap().success());
+}
+
+#[test]
 fn the_default_id_is_the_terminal_and_lives_in_gnu_parallels_directory() {
     let h = Home::new();
     // Not on a terminal: `tty` says "not a tty", which names the id.

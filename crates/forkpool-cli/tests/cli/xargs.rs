@@ -144,6 +144,57 @@ fn x_and_m_fill_lines_to_gnu_parallels_length_whatever_the_quoting() {
 }
 
 #[test]
+fn a_command_given_as_one_quoted_word_fills_lines_as_in_gnu_parallel() {
+    // GNU parallel counts only the blank-separated word around `{}` as
+    // repeated context, not the whole shell word `'echo {}'`.
+    let plain = lines_of(20_000);
+    let lengths = line_lengths(&["-k", "-X", "echo {}"], &plain);
+    assert_eq!(lengths, [63_653, 22_619, 22_619]);
+    for args in [
+        &["-j1", "-k", "-X", "echo {}"][..],
+        &["-k", "-m", "echo {}"],
+        &["-k", "-X", "echo pre{}post"],
+        &["-k", "-X", "echo {} {}"],
+        &["-k", "-m", "echo pre{}post {}"],
+        &["-k", "-s", "1000", "-X", "echo {}"],
+        &["-k", "-j3", "-s", "1000", "-X", "echo a{}b {}"],
+    ] {
+        line_lengths(args, &plain);
+    }
+    let awkward: Vec<u8> = (1..=8_000)
+        .flat_map(|i| format!("a b{i}\nit's {i}\nx\"y{i}\n").into_bytes())
+        .collect();
+    line_lengths(&["-k", "-X", "echo {}"], &awkward);
+    line_lengths(&["-k", "-s", "2000", "-X", "echo {} {}"], &awkward);
+    line_lengths(&["-k", "-m", "echo pre{}post"], &awkward);
+}
+
+#[test]
+fn x_and_m_count_what_a_replacement_string_makes_of_each_value() {
+    // GNU counts `{.}`, `{/}`, `{#}`... by their replacement, not by the
+    // value they work on.
+    let paths: Vec<u8> = (1..=20_000)
+        .flat_map(|i| format!("dir/file{i}.txt\n").into_bytes())
+        .collect();
+    let lengths = line_lengths(&["-k", "-X", "echo {.}"], &paths);
+    assert_eq!(lengths[0], 63_658);
+    for args in [
+        &["-k", "-X", "echo", "{/}"][..],
+        &["-k", "-m", "echo", "{.}", "{}"],
+        &["-k", "-X", "echo", "{//}"],
+        &["-k", "-X", "echo", "{/.}", "{}"],
+        &["-k", "-m", "echo {#} {}"],
+        // The other templates' strings count too (`--tag` is `{}`).
+        &["-k", "-X", "--tagstring", "{.}", "echo {}"],
+        &["-k", "-m", "--tagstring", "{/}x{#}", "echo {}"],
+        &["-k", "-X", "--tag", "echo {.}"],
+        &["-k", "-X", "--tag", "echo {}"],
+    ] {
+        line_lengths(args, &paths);
+    }
+}
+
+#[test]
 fn crlf_input_is_warned_about_as_in_gnu_parallel() {
     let r = same_as_gnu(&["-k", "echo"], b"a\r\nb\r\nc\r\n");
     assert_eq!(

@@ -39,7 +39,17 @@ fn unreadable_sshlogin_files_are_refused() {
 
 #[test]
 fn other_bad_remote_options_are_refused() {
-    one_line_error(&["-S", "h1", "--sshdelay", "soon", "echo", ":::", "1"], "--sshdelay");
+    // Getopt::Long's words for GNU's `ssh-delay=f`, alone on their line.
+    if let Some(f) = fixture() {
+        let r = run(f, &["-S", "h1", "--sshdelay", "soon", "echo", ":::", "1"]);
+        assert_eq!(
+            (r.stderr.as_str(), r.code),
+            (
+                "Value \"soon\" invalid for option sshdelay (real number expected)\n",
+                255
+            )
+        );
+    }
     one_line_error(&["--slurm", "-S", "h1", "echo", ":::", "1"], "--slurm");
     one_line_error(
         &["-S", "h1", "--wd", "...", "--bf", "relative", "echo", ":::", "1"],
