@@ -510,11 +510,18 @@ impl Config {
         // `--tty` means -u unless --group says otherwise; --dry-run always
         // groups (GNU parallel's bug #51039).
         let ungroup = (flags.ungroup || (flags.tty.tty && !flags.group)) && !flags.dry_run;
-        let mode = if table {
+        // As GNU parallel, a table still lets `--line-buffer` print; one on
+        // standard output (`-.csv`) lets nothing else go there.
+        let table_on_stdout = table
+            && flags
+                .results
+                .as_deref()
+                .is_some_and(|r| crate::table::on_stdout(std::path::Path::new(r)));
+        let mode = if table_on_stdout {
             Mode::Group
         } else if flags.line_buffer {
             Mode::LineBuffer
-        } else if ungroup {
+        } else if ungroup && !table {
             Mode::Ungroup
         } else {
             Mode::Group
@@ -523,7 +530,10 @@ impl Config {
         // `--tagstring` of "" or "0" (false to Perl) counts as not given.
         let tagstring = perl_true(flags.tagstring.as_ref()).or(flags.replace_strings.ctagstring.clone());
         let tag = match (&tagstring, flags.tag || flags.replace_strings.ctag) {
-            _ if mode == Mode::Ungroup || table => Tag::None,
+            _ if mode == Mode::Ungroup => Tag::None,
+            // A grouped table holds the jobs' own output (README: where
+            // forkpool differs); line-buffered output is printed tagged.
+            _ if table && mode == Mode::Group => Tag::None,
             (Some(s), _) => Tag::Template(printf_escapes(s.as_bytes())),
             (None, true) => Tag::Args,
             (None, false) => Tag::None,

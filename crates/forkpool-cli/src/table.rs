@@ -41,6 +41,12 @@ impl Format {
     }
 }
 
+/// Whether the table `--results NAME` is standard output (`-.csv`,
+/// `-.tsv`, `-.json`).
+pub(crate) fn on_stdout(path: &Path) -> bool {
+    path.file_stem().is_some_and(|s| s == "-") && path.parent() == Some(Path::new(""))
+}
+
 /// Bytes that can be read more than once, piece by piece (a job's held
 /// output).
 pub(crate) trait Replay {
@@ -75,7 +81,7 @@ impl Table {
     /// Creates (or empties) the table file; `-.csv` and the like are
     /// standard output.
     pub(crate) fn create(path: &Path, format: Format, names: Option<Vec<Vec<u8>>>) -> io::Result<Table> {
-        let stdout = path.file_stem().is_some_and(|s| s == "-") && path.parent() == Some(Path::new(""));
+        let stdout = on_stdout(path);
         let out: Box<dyn Write + Send> = if stdout {
             Box::new(io::stdout())
         } else {

@@ -119,6 +119,9 @@ struct JobOutput {
     /// `--files`: the file holding its output, still without a name, and
     /// how the name ends. It is named when its name is printed.
     unnamed: Option<(files::OutFile, u8)>,
+    /// A `--results` table's row, when the job's output is printed too
+    /// (`--line-buffer`): stdout and stderr as printed.
+    row: Option<[Vec<Chunk>; 2]>,
 }
 
 /// Writes held output where it belongs.
@@ -248,7 +251,8 @@ impl Printer {
             let chunks = (job.out.chunks.drain(..))
                 .chain(job.err.chunks.drain(..))
                 .chain(job.out_partial.held.drain(..))
-                .chain(job.err_partial.held.drain(..));
+                .chain(job.err_partial.held.drain(..))
+                .chain(job.row.take().into_iter().flatten().flatten());
             for chunk in chunks {
                 self.store.release(chunk);
             }
@@ -445,7 +449,12 @@ impl Printer {
         self.name_file(seq)?;
         let finished = self.jobs.get_mut(&seq).and_then(|job| job.finished_as.take());
         let printed = if self.table.is_some() {
-            self.write_row(seq, finished.as_ref())
+            // `--line-buffer`: the rest of its lines first, as GNU parallel.
+            let shown = match self.mode {
+                Mode::LineBuffer => self.print_held(seq),
+                _ => Ok(()),
+            };
+            shown.and_then(|()| self.write_row(seq, finished.as_ref()))
         } else if crate::parset::active() {
             self.write_parset(seq, finished.as_ref())
         } else {
@@ -508,9 +517,16 @@ impl Printer {
         let Some(job) = self.jobs.get_mut(&seq) else {
             return Ok(());
         };
-        let out = std::mem::take(&mut job.out.chunks);
-        let err = std::mem::take(&mut job.err.chunks);
+        let mut out = std::mem::take(&mut job.out.chunks);
+        let mut err = std::mem::take(&mut job.err.chunks);
         let (mut out_packed, mut err_packed) = (job.out.packed.take(), job.err.packed.take());
+        if let Some([row_out, row_err]) = job.row.take() {
+            // What was printed (nothing is still held).
+            for chunk in out.drain(..).chain(err.drain(..)) {
+                self.store.release(chunk);
+            }
+            (out, err, out_packed, err_packed) = (row_out, row_err, None, None);
+        }
         for packed in [&mut out_packed, &mut err_packed].into_iter().flatten() {
             packed.packing.finish()?;
         }
@@ -570,10 +586,25 @@ impl Printer {
             .and(written)
     }
 
+    /// Prints a chunk and releases it. The store stays in place meanwhile:
+    /// printing may hold bytes in it (a table's row, see `record`).
     fn print_chunk(&mut self, seq: u64, stream: Stream, chunk: Chunk) -> io::Result<()> {
-        let mut store = std::mem::take(&mut self.store);
-        let result = store.drain(chunk, &mut |bytes| self.print(seq, stream, bytes));
-        self.store = store;
+        let result = match &chunk {
+            Chunk::Memory(bytes) => self.print(seq, stream, bytes),
+            &Chunk::Spilled { offset, len } => {
+                let mut buf = vec![0u8; (len as usize).min(256 * 1024)];
+                let mut done = 0;
+                let mut result = Ok(());
+                while done < len && result.is_ok() {
+                    let n = (len - done).min(buf.len() as u64) as usize;
+                    result = (self.store.read_spilled(&mut buf[..n], offset + done))
+                        .and_then(|()| self.print(seq, stream, &buf[..n]));
+                    done += n as u64;
+                }
+                result
+            }
+        };
+        self.store.release(chunk);
         result
     }
 
@@ -583,6 +614,7 @@ impl Printer {
             return write_stream(stream, bytes);
         };
         if job.tag.is_none() && job.paint.is_none() {
+            self.record(seq, stream, bytes)?;
             return write_stream(stream, bytes);
         }
         let (tag, paint) = (&job.tag, &job.paint);
@@ -615,7 +647,23 @@ impl Printer {
                 _ => tagged.extend_from_slice(line),
             }
         }
+        self.record(seq, stream, &tagged)?;
         write_stream(stream, &tagged)
+    }
+
+    /// `--line-buffer` with a `--results` table: what a job prints is its
+    /// row's output too (tagged, as GNU parallel stores it).
+    fn record(&mut self, seq: u64, stream: Stream, bytes: &[u8]) -> io::Result<()> {
+        if self.table.is_none() || self.mode != Mode::LineBuffer || bytes.is_empty() {
+            return Ok(());
+        }
+        let Some(job) = self.jobs.get_mut(&seq) else {
+            return Ok(());
+        };
+        let chunk = self.store.hold(bytes)?;
+        let row = job.row.get_or_insert_default();
+        row[usize::from(stream == Stream::Stderr)].push(chunk);
+        Ok(())
     }
 
     /// `--color`: a last line without a newline gets its end and one, as

@@ -1,0 +1,87 @@
+//! A `--results FILE.csv`, `.tsv` or `.json` table beside the other ways
+//! of printing (`--line-buffer`, `-u`, `--files`), against GNU parallel.
+
+use super::*;
+
+/// A job writing a line to each stream.
+const JOB: &str = "echo {}; echo e{} >&2";
+
+/// What a run printed, and its table: start times and runtimes masked, as
+/// are the random parts of temporary files' names.
+#[derive(Debug, PartialEq)]
+struct Tabled {
+    stdout: String,
+    stderr: String,
+    code: i32,
+    table: String,
+}
+
+/// `forkpool` (or GNU parallel) `--results DIR/t.EXT --tmpdir DIR/tmp ARGS`.
+fn tabled(gnu: bool, ext: &str, args: &[&str]) -> Tabled {
+    let dir = Dir::new();
+    let table = dir.s(&format!("t.{ext}"));
+    let tmpdir = dir.s("tmp");
+    std::fs::create_dir(&tmpdir).unwrap();
+    let mut all = vec!["--results", &table, "--tmpdir", &tmpdir];
+    all.extend_from_slice(args);
+    let r = if gnu {
+        super::gnu::gnu_with(&all, b"")
+    } else {
+        run_with(&all, b"")
+    };
+    let names = regex::Regex::new(&format!("{}/par[A-Za-z0-9_]{{5}}\\.par", regex::escape(&tmpdir))).unwrap();
+    let times = regex::Regex::new(r"\b[0-9]+\.[0-9]{3}\b").unwrap();
+    let mask = |s: &str| times.replace_all(&names.replace_all(s, "NAME"), "TIME").into_owned();
+    Tabled {
+        stdout: mask(&r.stdout),
+        stderr: mask(&r.stderr.replace("forkpool:", "parallel:")),
+        code: r.code,
+        table: mask(&std::fs::read_to_string(&table).unwrap_or_default()),
+    }
+}
+
+/// Asserts forkpool prints, and tables, what GNU parallel does.
+fn same_table_as_gnu(ext: &str, args: &[&str]) -> Tabled {
+    let ours = tabled(false, ext, args);
+    assert_eq!(ours, tabled(true, ext, args), "--results t.{ext} {args:?}");
+    ours
+}
+
+/// The bytes received, masked: GNU parallel's line-buffered count is its
+/// own (stderr too, and an unfinished last line twice).
+fn without_receive(mut t: Tabled) -> Tabled {
+    let csv = regex::Regex::new(r"(?m)^([0-9]+[,\t][^,\t]*[,\t]TIME[,\t]TIME[,\t][0-9]+[,\t])[0-9]+").unwrap();
+    let json = regex::Regex::new(r#""Receive": [0-9]+"#).unwrap();
+    t.table = json
+        .replace_all(&csv.replace_all(&t.table, "${1}R"), r#""Receive": R"#)
+        .into_owned();
+    t
+}
+
+#[test]
+fn a_table_with_line_buffer_prints_the_lines_too_and_holds_them_as_printed() {
+    for ext in ["csv", "tsv"] {
+        for args in [
+            &["-j1", "--line-buffer", JOB, ":::", "a", "b"][..],
+            &["-j1", "--lb", "--tag", JOB, ":::", "a", "b"],
+            &[
+                "-k",
+                "--lb",
+                "--tagstring",
+                "<{}>",
+                "printf '{}\\nx'; echo e{} >&2",
+                ":::",
+                "a",
+                "b",
+            ],
+        ] {
+            let ours = without_receive(tabled(false, ext, args));
+            assert_eq!(
+                ours,
+                without_receive(tabled(true, ext, args)),
+                "--results t.{ext} {args:?}"
+            );
+            assert!(!ours.stdout.is_empty(), "{ours:?}");
+        }
+    }
+}
