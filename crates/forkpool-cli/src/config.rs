@@ -510,7 +510,8 @@ impl Config {
         // `--tty` means -u unless --group says otherwise; --dry-run always
         // groups (GNU parallel's bug #51039).
         let ungroup = (flags.ungroup || (flags.tty.tty && !flags.group)) && !flags.dry_run;
-        // As GNU parallel, a table still lets `--line-buffer` print; one on
+        // As GNU parallel, a table still lets `--line-buffer` and `-u`
+        // print (`-u` jobs' output then is not in the table); one on
         // standard output (`-.csv`) lets nothing else go there.
         let table_on_stdout = table
             && flags
@@ -521,7 +522,7 @@ impl Config {
             Mode::Group
         } else if flags.line_buffer {
             Mode::LineBuffer
-        } else if ungroup && !table {
+        } else if ungroup {
             Mode::Ungroup
         } else {
             Mode::Group

@@ -85,3 +85,17 @@ fn a_table_with_line_buffer_prints_the_lines_too_and_holds_them_as_printed() {
         }
     }
 }
+
+#[test]
+fn a_table_with_ungroup_prints_the_output_and_holds_none_of_it() {
+    for ext in ["csv", "tsv", "json"] {
+        for args in [
+            &["-j1", "-u", JOB, ":::", "a", "b"][..],
+            &["-j1", "-u", "--tag", JOB, ":::", "a", "b"],
+            &["-k", "--ungroup", "-v", "echo", ":::", "a"],
+        ] {
+            let ours = same_table_as_gnu(ext, args);
+            assert!(ours.stdout.contains("a\n"), "{ours:?}");
+        }
+    }
+}
