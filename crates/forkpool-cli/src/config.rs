@@ -533,8 +533,8 @@ impl Config {
         let tag = match (&tagstring, flags.tag || flags.replace_strings.ctag) {
             _ if mode == Mode::Ungroup => Tag::None,
             // A grouped table holds the jobs' own output (README: where
-            // forkpool differs); line-buffered output is printed tagged.
-            _ if table && mode == Mode::Group => Tag::None,
+            // forkpool differs); printed output (`--lb`, `--files`) is tagged.
+            _ if table && mode == Mode::Group && !flags.files.files && !flags.files.files0 => Tag::None,
             (Some(s), _) => Tag::Template(printf_escapes(s.as_bytes())),
             (None, true) => Tag::Args,
             (None, false) => Tag::None,

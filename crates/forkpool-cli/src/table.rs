@@ -67,6 +67,8 @@ pub(crate) struct Table {
     /// Column names from `--header`; otherwise `V1`, `V2`...
     names: Option<Vec<Vec<u8>>>,
     header_written: bool,
+    /// `-.csv` and the like: nothing else may go to standard output.
+    on_stdout: bool,
 }
 
 impl std::fmt::Debug for Table {
@@ -92,7 +94,13 @@ impl Table {
             out: BufWriter::new(out),
             names,
             header_written: false,
+            on_stdout: stdout,
         })
+    }
+
+    /// Whether the table is standard output (so nothing else goes there).
+    pub(crate) fn is_stdout(&self) -> bool {
+        self.on_stdout
     }
 
     /// Writes a job's row (and, before the first, the header).

@@ -120,7 +120,7 @@ struct JobOutput {
     /// how the name ends. It is named when its name is printed.
     unnamed: Option<(files::OutFile, u8)>,
     /// A `--results` table's row, when the job's output is printed too
-    /// (`--line-buffer`): stdout and stderr as printed.
+    /// (`--line-buffer`, `--files`): stdout and stderr as printed.
     row: Option<[Vec<Chunk>; 2]>,
 }
 
@@ -438,8 +438,30 @@ impl Printer {
             return Ok(());
         };
         let mut name = file.name()?.as_os_str().as_encoded_bytes().to_vec();
-        name.push(end);
-        self.hold(seq, Stream::Stdout, &name)
+        let Some(table) = &self.table else {
+            name.push(end);
+            return self.hold(seq, Stream::Stdout, &name);
+        };
+        // As GNU parallel: with a table, the (tagged) name is printed, and
+        // is the row's stdout without its end.
+        let on_stdout = table.is_stdout();
+        let mut shown = Vec::new();
+        if let Some(tag) = self.jobs.get(&seq).and_then(|job| job.tag.as_ref()) {
+            shown.extend_from_slice(tag);
+            shown.push(b'\t');
+        }
+        shown.extend_from_slice(&name);
+        let chunk = self.store.hold(&shown)?;
+        if let Some(job) = self.jobs.get_mut(&seq) {
+            job.row.get_or_insert_default()[0].push(chunk);
+        } else {
+            self.store.release(chunk);
+        }
+        if on_stdout {
+            return Ok(());
+        }
+        shown.push(end);
+        write_stream(Stream::Stdout, &shown)
     }
 
     /// Publishes a finished job and forgets it: prints what it held
@@ -521,7 +543,8 @@ impl Printer {
         let mut err = std::mem::take(&mut job.err.chunks);
         let (mut out_packed, mut err_packed) = (job.out.packed.take(), job.err.packed.take());
         if let Some([row_out, row_err]) = job.row.take() {
-            // What was printed (nothing is still held).
+            // What was printed, not what is still held (nothing, or `-v`'s
+            // line under `--files`).
             for chunk in out.drain(..).chain(err.drain(..)) {
                 self.store.release(chunk);
             }

@@ -99,3 +99,26 @@ fn a_table_with_ungroup_prints_the_output_and_holds_none_of_it() {
         }
     }
 }
+
+#[test]
+fn a_table_with_files_prints_the_names_and_holds_them_without_their_newline() {
+    for ext in ["csv", "tsv", "json"] {
+        for args in [
+            &["-k", "--files", JOB, ":::", "a", "b"][..],
+            &["-j1", "--files", "--tag", JOB, ":::", "a", "b"],
+            &["-k", "--files", "--lb", "--tagstring", "<{}>", JOB, ":::", "a", "b"],
+        ] {
+            let ours = same_table_as_gnu(ext, args);
+            assert!(ours.stdout.contains("NAME\n"), "{ours:?}");
+        }
+    }
+    // A table on standard output: only the table goes there.
+    let times = regex::Regex::new(r"[0-9]+\.[0-9]{3}|par[A-Za-z0-9_]{5}\.par").unwrap();
+    let args = ["-k", "--files", "--tag", "--results", "-.tsv", JOB, ":::", "a", "b"];
+    let (ours, theirs) = (run_with(&args, b""), super::gnu::gnu_with(&args, b""));
+    assert_eq!(
+        times.replace_all(&ours.stdout, "X"),
+        times.replace_all(&theirs.stdout, "X"),
+        "{args:?}"
+    );
+}
