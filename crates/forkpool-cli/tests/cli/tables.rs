@@ -122,3 +122,19 @@ fn a_table_with_files_prints_the_names_and_holds_them_without_their_newline() {
         "{args:?}"
     );
 }
+
+#[test]
+fn a_json_table_with_line_buffer_is_like_a_csv_one() {
+    // GNU parallel 20221122 prints the name of a temporary file it has
+    // removed instead (README: where forkpool differs, on purpose).
+    let args = ["-j1", "--lb", "--tag", JOB, ":::", "a", "b"];
+    let (json, csv) = (tabled(false, "json", &args), tabled(false, "csv", &args));
+    assert_eq!((&json.stdout, &json.stderr, json.code), (&csv.stdout, &csv.stderr, 0));
+    assert_eq!(json.stdout, "a\ta\nb\tb\n");
+    assert!(
+        json.table
+            .contains(r#""Stdout": "a\u0009a\u000a", "Stderr": "a\u0009ea\u000a" }"#),
+        "{}",
+        json.table
+    );
+}
