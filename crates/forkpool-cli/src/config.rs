@@ -513,11 +513,7 @@ impl Config {
         // As GNU parallel, a table still lets `--line-buffer` and `-u`
         // print (`-u` jobs' output then is not in the table); one on
         // standard output (`-.csv`) lets nothing else go there.
-        let table_on_stdout = table
-            && flags
-                .results
-                .as_deref()
-                .is_some_and(|r| crate::table::on_stdout(std::path::Path::new(r)));
+        let table_on_stdout = table && flags.results.as_deref().is_some_and(crate::table::on_stdout);
         let mode = if table_on_stdout {
             Mode::Group
         } else if flags.line_buffer {
