@@ -511,12 +511,8 @@ impl Config {
         // groups (GNU parallel's bug #51039).
         let ungroup = (flags.ungroup || (flags.tty.tty && !flags.group)) && !flags.dry_run;
         // As GNU parallel, a table still lets `--line-buffer` and `-u`
-        // print (`-u` jobs' output then is not in the table); one on
-        // standard output (`-.csv`) lets nothing else go there.
-        let table_on_stdout = table && flags.results.as_deref().is_some_and(crate::table::on_stdout);
-        let mode = if table_on_stdout {
-            Mode::Group
-        } else if flags.line_buffer {
+        // print (`-u` jobs' output then is not in the table).
+        let mode = if flags.line_buffer {
             Mode::LineBuffer
         } else if ungroup {
             Mode::Ungroup

@@ -43,8 +43,7 @@ impl Format {
 
 /// Whether the table `--results NAME` is standard output (`-.csv`,
 /// `-.tsv`, `-.json`).
-pub(crate) fn on_stdout<P: AsRef<Path> + ?Sized>(path: &P) -> bool {
-    let path = path.as_ref();
+fn on_stdout(path: &Path) -> bool {
     path.file_stem().is_some_and(|s| s == "-") && path.parent() == Some(Path::new(""))
 }
 

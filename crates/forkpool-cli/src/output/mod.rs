@@ -208,6 +208,13 @@ impl Printer {
         self.table.is_some()
     }
 
+    /// Whether jobs' output must not be printed: a table on standard
+    /// output (`-.csv`) lets nothing else go there (GNU parallel sends
+    /// both streams to /dev/null).
+    pub(crate) fn silenced(&self) -> bool {
+        self.table.as_ref().is_some_and(Table::is_stdout)
+    }
+
     /// What is known of a job that has ended, for its joblog line and
     /// table row: call before [`finish`](Printer::finish).
     pub(crate) fn set_finished(&mut self, seq: u64, finished: Finished) {
@@ -634,11 +641,11 @@ impl Printer {
     /// Writes to our stdout or stderr, tagging lines if asked.
     fn print(&mut self, seq: u64, stream: Stream, bytes: &[u8]) -> io::Result<()> {
         let Some(job) = self.jobs.get_mut(&seq) else {
-            return write_stream(stream, bytes);
+            return self.write_stream(stream, bytes);
         };
         if job.tag.is_none() && job.paint.is_none() {
             self.record(seq, stream, bytes)?;
-            return write_stream(stream, bytes);
+            return self.write_stream(stream, bytes);
         }
         let (tag, paint) = (&job.tag, &job.paint);
         let at_line_start = match stream {
@@ -671,7 +678,15 @@ impl Printer {
             }
         }
         self.record(seq, stream, &tagged)?;
-        write_stream(stream, &tagged)
+        self.write_stream(stream, &tagged)
+    }
+
+    /// A job's output, to our stdout or stderr (unless [silenced](Printer::silenced)).
+    fn write_stream(&self, stream: Stream, bytes: &[u8]) -> io::Result<()> {
+        if self.silenced() {
+            return Ok(());
+        }
+        write_stream(stream, bytes)
     }
 
     /// `--line-buffer` with a `--results` table: what a job prints is its

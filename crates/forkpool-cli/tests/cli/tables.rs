@@ -138,3 +138,25 @@ fn a_json_table_with_line_buffer_is_like_a_csv_one() {
         json.table
     );
 }
+
+#[test]
+fn a_table_on_stdout_gets_nothing_else_even_with_ungroup_or_line_buffer() {
+    let times = regex::Regex::new(r"\b[0-9]+\.[0-9]{3}\b").unwrap();
+    let masked = |r: Run| {
+        without_receive(Tabled {
+            stdout: String::new(),
+            stderr: r.stderr,
+            code: r.code,
+            table: times.replace_all(&r.stdout, "TIME").into_owned(),
+        })
+    };
+    for args in [
+        &["-j1", "-u", "--results", "-.tsv", JOB, ":::", "a", "b"][..],
+        &["-j1", "-u", "-v", "--results", "-.json", JOB, ":::", "a"],
+        &["-j1", "--lb", "--tag", "--results", "-.csv", JOB, ":::", "a", "b"],
+    ] {
+        let ours = masked(run_with(args, b""));
+        assert_eq!(ours, masked(super::gnu::gnu_with(args, b"")), "{args:?}");
+        assert_eq!(ours.stderr, "", "{args:?}");
+    }
+}
