@@ -445,30 +445,30 @@ impl Printer {
             return Ok(());
         };
         let mut name = file.name()?.as_os_str().as_encoded_bytes().to_vec();
-        let Some(table) = &self.table else {
-            name.push(end);
-            return self.hold(seq, Stream::Stdout, &name);
-        };
-        // As GNU parallel: with a table, the (tagged) name is printed, and
-        // is the row's stdout without its end.
-        let on_stdout = table.is_stdout();
+        if self.table.is_some() {
+            return self.show_name(seq, &name, end);
+        }
+        name.push(end);
+        self.hold(seq, Stream::Stdout, &name)
+    }
+
+    /// With a `--results` table, as GNU parallel: a `--files` name (tagged)
+    /// is printed at once, and is the row's stdout without its end.
+    pub(crate) fn show_name(&mut self, seq: u64, name: &[u8], end: u8) -> io::Result<()> {
         let mut shown = Vec::new();
         if let Some(tag) = self.jobs.get(&seq).and_then(|job| job.tag.as_ref()) {
             shown.extend_from_slice(tag);
             shown.push(b'\t');
         }
-        shown.extend_from_slice(&name);
+        shown.extend_from_slice(name);
         let chunk = self.store.hold(&shown)?;
         if let Some(job) = self.jobs.get_mut(&seq) {
             job.row.get_or_insert_default()[0].push(chunk);
         } else {
             self.store.release(chunk);
         }
-        if on_stdout {
-            return Ok(());
-        }
         shown.push(end);
-        write_stream(Stream::Stdout, &shown)
+        self.write_stream(Stream::Stdout, &shown)
     }
 
     /// Publishes a finished job and forgets it: prints what it held

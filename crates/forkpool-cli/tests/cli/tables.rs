@@ -107,6 +107,7 @@ fn a_table_with_files_prints_the_names_and_holds_them_without_their_newline() {
             &["-k", "--files", JOB, ":::", "a", "b"][..],
             &["-j1", "--files", "--tag", JOB, ":::", "a", "b"],
             &["-k", "--files", "--lb", "--tagstring", "<{}>", JOB, ":::", "a", "b"],
+            &["--dry-run", "-k", "--files", "--tag", JOB, ":::", "a", "b"],
         ] {
             let ours = same_table_as_gnu(ext, args);
             assert!(ours.stdout.contains("NAME\n"), "{ours:?}");
