@@ -519,9 +519,9 @@ impl Config {
         // `--tty` means -u unless --group says otherwise; --dry-run always
         // groups (GNU parallel's bug #51039).
         let ungroup = (flags.ungroup || (flags.tty.tty && !flags.group)) && !flags.dry_run;
-        let mode = if table {
-            Mode::Group
-        } else if flags.line_buffer {
+        // As GNU parallel, a table still lets `--line-buffer` and `-u`
+        // print (`-u` jobs' output then is not in the table).
+        let mode = if flags.line_buffer {
             Mode::LineBuffer
         } else if ungroup {
             Mode::Ungroup
@@ -532,7 +532,10 @@ impl Config {
         // `--tagstring` of "" or "0" (false to Perl) counts as not given.
         let tagstring = perl_true(flags.tagstring.as_ref()).or(flags.replace_strings.ctagstring.clone());
         let tag = match (&tagstring, flags.tag || flags.replace_strings.ctag) {
-            _ if mode == Mode::Ungroup || table => Tag::None,
+            _ if mode == Mode::Ungroup => Tag::None,
+            // A grouped table holds the jobs' own output (README: where
+            // forkpool differs); printed output (`--lb`, `--files`) is tagged.
+            _ if table && mode == Mode::Group && !flags.files.files && !flags.files.files0 => Tag::None,
             (Some(s), _) => Tag::Template(printf_escapes(s.as_bytes())),
             (None, true) => Tag::Args,
             (None, false) => Tag::None,

@@ -729,6 +729,7 @@ impl<'c> Runner<'c> {
                 }
                 shown.clear();
             }
+            let mut named = None;
             if let Some(end) = self.config.files.names {
                 // `--files`: as GNU parallel, the name of the file the
                 // output would be in (GNU makes the file and removes it),
@@ -736,10 +737,21 @@ impl<'c> Runner<'c> {
                 let name = stdout_file
                     .unwrap_or_else(|| crate::output::files::fresh_name(&self.config.files.tmpdir, "par", ".par"));
                 shown = std::os::unix::ffi::OsStringExt::into_vec(name.into_os_string());
+                named = self.printer.has_table().then_some(end.byte());
                 shown.push(end.byte());
             }
             self.printer.start(job.seq, tag);
-            let printed = self.printer.output(job.seq, Stream::Stdout, &shown);
+            let printed = match named {
+                // With a table, GNU's row holds the name (tagged, without its
+                // end) and counts no bytes received.
+                Some(end) => {
+                    shown.pop();
+                    let shown_name = self.printer.show_name(job.seq, &shown, end);
+                    shown.clear();
+                    shown_name
+                }
+                None => self.printer.output(job.seq, Stream::Stdout, &shown),
+            };
             if self.printer.has_table() {
                 // `--results FILE.csv`: as in GNU parallel, a row whose
                 // output is the command shown.

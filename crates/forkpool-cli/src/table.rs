@@ -41,6 +41,12 @@ impl Format {
     }
 }
 
+/// Whether the table `--results NAME` is standard output (`-.csv`,
+/// `-.tsv`, `-.json`).
+fn on_stdout(path: &Path) -> bool {
+    path.file_stem().is_some_and(|s| s == "-") && path.parent() == Some(Path::new(""))
+}
+
 /// Bytes that can be read more than once, piece by piece (a job's held
 /// output).
 pub(crate) trait Replay {
@@ -61,6 +67,8 @@ pub(crate) struct Table {
     /// Column names from `--header`; otherwise `V1`, `V2`...
     names: Option<Vec<Vec<u8>>>,
     header_written: bool,
+    /// `-.csv` and the like: nothing else may go to standard output.
+    on_stdout: bool,
 }
 
 impl std::fmt::Debug for Table {
@@ -75,7 +83,7 @@ impl Table {
     /// Creates (or empties) the table file; `-.csv` and the like are
     /// standard output.
     pub(crate) fn create(path: &Path, format: Format, names: Option<Vec<Vec<u8>>>) -> io::Result<Table> {
-        let stdout = path.file_stem().is_some_and(|s| s == "-") && path.parent() == Some(Path::new(""));
+        let stdout = on_stdout(path);
         let out: Box<dyn Write + Send> = if stdout {
             Box::new(io::stdout())
         } else {
@@ -86,7 +94,13 @@ impl Table {
             out: BufWriter::new(out),
             names,
             header_written: false,
+            on_stdout: stdout,
         })
+    }
+
+    /// Whether the table is standard output (so nothing else goes there).
+    pub(crate) fn is_stdout(&self) -> bool {
+        self.on_stdout
     }
 
     /// Writes a job's row (and, before the first, the header).

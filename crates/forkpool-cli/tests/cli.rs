@@ -1585,6 +1585,8 @@ mod scripts;
 mod shell;
 #[path = "cli/sources.rs"]
 mod sources;
+#[path = "cli/tables.rs"]
+mod tables;
 #[path = "cli/verbose.rs"]
 mod verbose;
 #[path = "cli/xargs.rs"]

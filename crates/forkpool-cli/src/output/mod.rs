@@ -119,6 +119,9 @@ struct JobOutput {
     /// `--files`: the file holding its output, still without a name, and
     /// how the name ends. It is named when its name is printed.
     unnamed: Option<(files::OutFile, u8)>,
+    /// A `--results` table's row, when the job's output is printed too
+    /// (`--line-buffer`, `--files`): stdout and stderr as printed.
+    row: Option<[Vec<Chunk>; 2]>,
 }
 
 /// Writes held output where it belongs.
@@ -205,6 +208,13 @@ impl Printer {
         self.table.is_some()
     }
 
+    /// Whether jobs' output must not be printed: a table on standard
+    /// output (`-.csv`) lets nothing else go there (GNU parallel sends
+    /// both streams to /dev/null).
+    pub(crate) fn silenced(&self) -> bool {
+        self.table.as_ref().is_some_and(Table::is_stdout)
+    }
+
     /// What is known of a job that has ended, for its joblog line and
     /// table row: call before [`finish`](Printer::finish).
     pub(crate) fn set_finished(&mut self, seq: u64, finished: Finished) {
@@ -248,7 +258,8 @@ impl Printer {
             let chunks = (job.out.chunks.drain(..))
                 .chain(job.err.chunks.drain(..))
                 .chain(job.out_partial.held.drain(..))
-                .chain(job.err_partial.held.drain(..));
+                .chain(job.err_partial.held.drain(..))
+                .chain(job.row.take().into_iter().flatten().flatten());
             for chunk in chunks {
                 self.store.release(chunk);
             }
@@ -434,8 +445,30 @@ impl Printer {
             return Ok(());
         };
         let mut name = file.name()?.as_os_str().as_encoded_bytes().to_vec();
+        if self.table.is_some() {
+            return self.show_name(seq, &name, end);
+        }
         name.push(end);
         self.hold(seq, Stream::Stdout, &name)
+    }
+
+    /// With a `--results` table, as GNU parallel: a `--files` name (tagged)
+    /// is printed at once, and is the row's stdout without its end.
+    pub(crate) fn show_name(&mut self, seq: u64, name: &[u8], end: u8) -> io::Result<()> {
+        let mut shown = Vec::new();
+        if let Some(tag) = self.jobs.get(&seq).and_then(|job| job.tag.as_ref()) {
+            shown.extend_from_slice(tag);
+            shown.push(b'\t');
+        }
+        shown.extend_from_slice(name);
+        let chunk = self.store.hold(&shown)?;
+        if let Some(job) = self.jobs.get_mut(&seq) {
+            job.row.get_or_insert_default()[0].push(chunk);
+        } else {
+            self.store.release(chunk);
+        }
+        shown.push(end);
+        self.write_stream(Stream::Stdout, &shown)
     }
 
     /// Publishes a finished job and forgets it: prints what it held
@@ -445,7 +478,12 @@ impl Printer {
         self.name_file(seq)?;
         let finished = self.jobs.get_mut(&seq).and_then(|job| job.finished_as.take());
         let printed = if self.table.is_some() {
-            self.write_row(seq, finished.as_ref())
+            // `--line-buffer`: the rest of its lines first, as GNU parallel.
+            let shown = match self.mode {
+                Mode::LineBuffer => self.print_held(seq),
+                _ => Ok(()),
+            };
+            shown.and_then(|()| self.write_row(seq, finished.as_ref()))
         } else if crate::parset::active() {
             self.write_parset(seq, finished.as_ref())
         } else {
@@ -508,9 +546,17 @@ impl Printer {
         let Some(job) = self.jobs.get_mut(&seq) else {
             return Ok(());
         };
-        let out = std::mem::take(&mut job.out.chunks);
-        let err = std::mem::take(&mut job.err.chunks);
+        let mut out = std::mem::take(&mut job.out.chunks);
+        let mut err = std::mem::take(&mut job.err.chunks);
         let (mut out_packed, mut err_packed) = (job.out.packed.take(), job.err.packed.take());
+        if let Some([row_out, row_err]) = job.row.take() {
+            // What was printed, not what is still held (nothing, or `-v`'s
+            // line under `--files`).
+            for chunk in out.drain(..).chain(err.drain(..)) {
+                self.store.release(chunk);
+            }
+            (out, err, out_packed, err_packed) = (row_out, row_err, None, None);
+        }
         for packed in [&mut out_packed, &mut err_packed].into_iter().flatten() {
             packed.packing.finish()?;
         }
@@ -570,20 +616,36 @@ impl Printer {
             .and(written)
     }
 
+    /// Prints a chunk and releases it. The store stays in place meanwhile:
+    /// printing may hold bytes in it (a table's row, see `record`).
     fn print_chunk(&mut self, seq: u64, stream: Stream, chunk: Chunk) -> io::Result<()> {
-        let mut store = std::mem::take(&mut self.store);
-        let result = store.drain(chunk, &mut |bytes| self.print(seq, stream, bytes));
-        self.store = store;
+        let result = match &chunk {
+            Chunk::Memory(bytes) => self.print(seq, stream, bytes),
+            &Chunk::Spilled { offset, len } => {
+                let mut buf = vec![0u8; (len as usize).min(256 * 1024)];
+                let mut done = 0;
+                let mut result = Ok(());
+                while done < len && result.is_ok() {
+                    let n = (len - done).min(buf.len() as u64) as usize;
+                    result = (self.store.read_spilled(&mut buf[..n], offset + done))
+                        .and_then(|()| self.print(seq, stream, &buf[..n]));
+                    done += n as u64;
+                }
+                result
+            }
+        };
+        self.store.release(chunk);
         result
     }
 
     /// Writes to our stdout or stderr, tagging lines if asked.
     fn print(&mut self, seq: u64, stream: Stream, bytes: &[u8]) -> io::Result<()> {
         let Some(job) = self.jobs.get_mut(&seq) else {
-            return write_stream(stream, bytes);
+            return self.write_stream(stream, bytes);
         };
         if job.tag.is_none() && job.paint.is_none() {
-            return write_stream(stream, bytes);
+            self.record(seq, stream, bytes)?;
+            return self.write_stream(stream, bytes);
         }
         let (tag, paint) = (&job.tag, &job.paint);
         let at_line_start = match stream {
@@ -615,7 +677,31 @@ impl Printer {
                 _ => tagged.extend_from_slice(line),
             }
         }
-        write_stream(stream, &tagged)
+        self.record(seq, stream, &tagged)?;
+        self.write_stream(stream, &tagged)
+    }
+
+    /// A job's output, to our stdout or stderr (unless [silenced](Printer::silenced)).
+    fn write_stream(&self, stream: Stream, bytes: &[u8]) -> io::Result<()> {
+        if self.silenced() {
+            return Ok(());
+        }
+        write_stream(stream, bytes)
+    }
+
+    /// `--line-buffer` with a `--results` table: what a job prints is its
+    /// row's output too (tagged, as GNU parallel stores it).
+    fn record(&mut self, seq: u64, stream: Stream, bytes: &[u8]) -> io::Result<()> {
+        if self.table.is_none() || self.mode != Mode::LineBuffer || bytes.is_empty() {
+            return Ok(());
+        }
+        let Some(job) = self.jobs.get_mut(&seq) else {
+            return Ok(());
+        };
+        let chunk = self.store.hold(bytes)?;
+        let row = job.row.get_or_insert_default();
+        row[usize::from(stream == Stream::Stderr)].push(chunk);
+        Ok(())
     }
 
     /// `--color`: a last line without a newline gets its end and one, as

@@ -76,6 +76,13 @@ impl Store {
         result
     }
 
+    /// Fills `buf` from the spill file at `offset` (part of a spilled
+    /// chunk).
+    pub(super) fn read_spilled(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        let file = self.spill.as_ref().ok_or_else(|| io::Error::other("no spill file"))?;
+        file.read_exact_at(buf, offset)
+    }
+
     /// Calls `sink` with the chunk's bytes, in pieces.
     pub(super) fn read(&self, chunk: &Chunk, sink: &mut dyn FnMut(&[u8]) -> io::Result<()>) -> io::Result<()> {
         match chunk {

@@ -67,6 +67,9 @@ impl Runner<'_> {
         };
         line.push(b'\n');
         if self.config.mode == Mode::Ungroup && running.files.is_none() {
+            if self.printer.silenced() {
+                return;
+            }
             let written = self.progress.suspend(|| {
                 let mut out = io::stdout().lock();
                 out.write_all(&line).and_then(|()| out.flush())
@@ -99,7 +102,11 @@ impl Runner<'_> {
         env.push(("PARALLEL_PID".into(), self.our_pid.clone()));
         self.job_env(running, &mut env);
         let (stdout, stderr) = if self.config.mode == Mode::Ungroup && running.files.is_none() {
-            (Output::Inherit, Output::Inherit)
+            if self.printer.silenced() {
+                (Output::Null, Output::Null)
+            } else {
+                (Output::Inherit, Output::Inherit)
+            }
         } else if running.out_file.is_some() {
             // `--files` keeps standard output; standard error is thrown
             // away, as GNU parallel does.
