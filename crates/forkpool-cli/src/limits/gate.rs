@@ -46,12 +46,56 @@ pub(crate) enum Action {
 /// What GNU parallel's file handle check before each job sees (see
 /// [`Gate::out_of_file_handles`]): none with `-u` (its jobs hold no
 /// files) and none with `--pipe` (not measured there).
-fn gnu_fds(config: &Config) -> Option<(usize, usize)> {
+fn gnu_fds(config: &Config) -> Option<GnuFds> {
     if config.mode == crate::output::Mode::Ungroup || config.pipe.is_some() {
         return None;
     }
     let (files, lists) = crate::config::gnu_counted_sources(&config.sources);
-    Some((system::free_for_gnu()?, system::gnu_run_fds(files, lists)))
+    Some(GnuFds {
+        own: system::gnu_run_fds(files, lists),
+        free: Free::Unknown,
+    })
+}
+
+/// GNU parallel's file handles: those it has open of its own while jobs
+/// run, and what is known of those it could open.
+#[derive(Debug)]
+struct GnuFds {
+    own: usize,
+    free: Free,
+}
+
+/// The handles GNU parallel could open (the soft limit less the inherited
+/// ones), found only as far as a check needs: listing our descriptors
+/// and reading each one's flags is some sixty system calls, a twentieth
+/// of a one-job run, and most runs are far from their limit.
+#[derive(Debug, Clone, Copy)]
+enum Free {
+    Unknown,
+    /// At least this many: the limit less every descriptor open when it
+    /// was counted (the inherited ones are among them, and stay).
+    AtLeast(usize),
+    Exactly(usize),
+}
+
+impl GnuFds {
+    /// Whether `needed` handles are there to open.
+    fn have(&mut self, needed: usize) -> bool {
+        loop {
+            self.free = match self.free {
+                Free::Exactly(free) => return free >= needed,
+                Free::AtLeast(free) if free >= needed => return true,
+                Free::AtLeast(_) => match system::free_for_gnu() {
+                    Some(free) => Free::Exactly(free),
+                    None => return true,
+                },
+                Free::Unknown => match system::free_at_least() {
+                    Some(free) => Free::AtLeast(free),
+                    None => return true,
+                },
+            };
+        }
+    }
 }
 
 /// See the module docs.
@@ -64,10 +108,9 @@ pub(crate) struct Gate {
     next_limit_run: Option<Instant>,
     /// Said that the system's bound holds `-j 0` back.
     warned: bool,
-    /// GNU parallel's file handles check before each job: the handles it
-    /// could open, and those it has open of its own while jobs run.
-    /// `None` when it would not check, or has warned already.
-    gnu_fds: Option<(usize, usize)>,
+    /// GNU parallel's file handles check before each job. `None` when it
+    /// would not check, or has warned already.
+    gnu_fds: Option<GnuFds>,
 }
 
 impl Gate {
@@ -88,8 +131,8 @@ impl Gate {
     /// jobs holding file handles (running, or ended and held back by
     /// `-k`), too few are left for its check; once per run.
     pub(crate) fn out_of_file_handles(&mut self, open: usize) -> Option<&'static str> {
-        let (free, own) = self.gnu_fds?;
-        if free >= own + open * system::GNU_FDS_PER_JOB + system::GNU_FDS_TO_START {
+        let fds = self.gnu_fds.as_mut()?;
+        if fds.have(fds.own + open * system::GNU_FDS_PER_JOB + system::GNU_FDS_TO_START) {
             return None;
         }
         self.gnu_fds = None;

@@ -73,6 +73,24 @@ pub(crate) fn free_for_gnu() -> Option<usize> {
     fd_room().map(|room| room.free_for_gnu)
 }
 
+/// A lower bound of [`free_for_gnu`], cheaply: the soft limit less every
+/// descriptor open now, without reading whose each is.
+pub(crate) fn free_at_least() -> Option<usize> {
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile).current?;
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let open = fs::read_dir("/proc/self/fd")
+        .ok()?
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .and_then(|n| n.parse::<usize>().ok())
+                .is_some_and(|fd| fd < limit)
+        })
+        .count();
+    Some(limit.saturating_sub(open))
+}
+
 /// GNU parallel's count of the jobs `free` file handles allow (those not
 /// open, below the limit, once its own are open): 12 kept, then 4 per
 /// job, and the job whose 4 did not fit is counted too.
