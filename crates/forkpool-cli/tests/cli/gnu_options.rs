@@ -195,20 +195,27 @@ fn load_takes_the_syntax_of_jobs_and_gnu_parallels_words_for_a_bad_one() {
 fn an_empty_or_zero_results_is_no_results_as_in_gnu_parallel() {
     // `--results "$DIR"` with DIR unset: GNU prints the output; it does
     // not write result files into the current directory.
-    for value in ["", "0"] {
+    writes_nothing_with(&["--results"], &["", "0"]);
+}
+
+/// `OPTION VALUE` for each value is as if not given, as GNU parallel's
+/// Perl truth test reads it: the jobs' output is printed, no file is
+/// written into the current directory, and GNU parallel agrees.
+fn writes_nothing_with(option: &[&str], values: &[&str]) {
+    for value in values {
+        let mut args = vec!["-k"];
+        args.extend_from_slice(option);
+        args.extend_from_slice(&[value, "echo", ":::", "a", "b"]);
         let dir = Dir::new();
-        let out = command(&["-k", "--results", value, "echo", ":::", "a", "b"])
-            .current_dir(dir.path(""))
-            .output()
-            .unwrap();
+        let out = command(&args).current_dir(dir.path("")).output().unwrap();
         assert_eq!(
             (out.stdout.as_slice(), out.status.code()),
             (&b"a\nb\n"[..], Some(0)),
-            "{value:?}"
+            "{args:?}"
         );
         let left: Vec<_> = std::fs::read_dir(dir.path("")).unwrap().collect();
-        assert!(left.is_empty(), "{value:?}: {left:?}");
-        same_as_gnu_with_messages(&["-k", "--results", value, "echo", ":::", "a", "b"], b"");
+        assert!(left.is_empty(), "{args:?}: {left:?}");
+        same_as_gnu_with_messages(&args, b"");
     }
 }
 
@@ -216,21 +223,7 @@ fn an_empty_or_zero_results_is_no_results_as_in_gnu_parallel() {
 fn an_empty_or_zero_joblog_is_no_joblog_as_in_gnu_parallel() {
     // `--joblog "$LOG"` with LOG unset. GNU takes `+` off first, then
     // tests the path for Perl truth; `--resume` tests it before.
-    for value in ["", "0", "+", "+0"] {
-        let dir = Dir::new();
-        let out = command(&["-k", "--joblog", value, "echo", ":::", "a", "b"])
-            .current_dir(dir.path(""))
-            .output()
-            .unwrap();
-        assert_eq!(
-            (out.stdout.as_slice(), out.status.code()),
-            (&b"a\nb\n"[..], Some(0)),
-            "{value:?}"
-        );
-        let left: Vec<_> = std::fs::read_dir(dir.path("")).unwrap().collect();
-        assert!(left.is_empty(), "{value:?}: {left:?}");
-        same_as_gnu_with_messages(&["-k", "--joblog", value, "echo", ":::", "a", "b"], b"");
-    }
+    writes_nothing_with(&["--joblog"], &["", "0", "+", "+0"]);
     same_as_gnu_with_messages(&["--resume", "--joblog", "", "echo", ":::", "a"], b"");
     same_as_gnu_with_messages(&["-k", "--resume", "--joblog", "+", "echo", ":::", "a"], b"");
 }
