@@ -320,6 +320,28 @@ impl Config {
         // GNU tests --results as a Perl truth: `--results ''` (an unset
         // variable in a script) is no --results, not files in `.`.
         flags.results = perl_true(flags.results.as_ref());
+        // So do these (`$opt::x` tested for truth before use): an unset
+        // variable (`--workdir "$WD"`) or `0` is the option not given.
+        for value in [
+            &mut flags.termseq,
+            &mut flags.limits.limit,
+            &mut flags.workdir.workdir,
+            &mut flags.files.compress_program,
+            &mut flags.files.decompress_program,
+            &mut flags.replace_strings.arg_file_sep,
+        ] {
+            *value = perl_true(value.as_ref());
+        }
+        // And these when empty; `0` is a number for them (`--retries 0`
+        // retries for ever, `--load 0` waits for an idle machine).
+        for value in [
+            &mut flags.retries,
+            &mut flags.load,
+            &mut flags.memfree,
+            &mut flags.limits.memsuspend,
+        ] {
+            *value = value.take().filter(|v| !v.is_empty());
+        }
         flags.limits.set_cpu_unit();
         flags.unsupported.check().map_err(bad)?;
         flags.shebang.warn_if_misplaced();

@@ -333,3 +333,24 @@ fn getopts_errors_are_gnu_parallels_lines_without_a_prefix() {
         same_as_gnu_with_messages(args, b"");
     }
 }
+
+#[test]
+fn an_empty_or_zero_value_of_an_option_gnu_tests_for_truth_is_not_given() {
+    // `--workdir "$WD"` with WD unset: GNU parallel tests these options'
+    // values for Perl truth before using them, so `''` and `0` are the
+    // option not given (forkpool refused each as malformed).
+    for option in [
+        "--termseq",
+        "--limit",
+        "--workdir",
+        "--compress-program",
+        "--decompress-program",
+        "--arg-file-sep",
+    ] {
+        writes_nothing_with(&[option], &["", "0"]);
+    }
+    // For these `0` is a number; empty, they are not given.
+    for option in ["--retries", "--load", "--memfree", "--memsuspend"] {
+        writes_nothing_with(&[option], &[""]);
+    }
+}
