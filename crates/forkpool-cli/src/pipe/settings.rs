@@ -110,6 +110,18 @@ fn bad(message: impl Into<String>) -> UsageError {
     UsageError(message.into())
 }
 
+/// `--block-timeout`, in whole seconds as GNU counts them. Anything that
+/// is not a duration of a second or more (`''`, `x`, `0.5`) is GNU's
+/// "must be at least 1".
+fn block_timeout(text: Option<&str>) -> Result<Option<std::time::Duration>, UsageError> {
+    let Some(text) = text else { return Ok(None) };
+    let secs = crate::units::parse_duration(text).map_or(0, |d| d.as_secs());
+    if secs < 1 {
+        return Err(bad("--block-timeout must be at least 1"));
+    }
+    Ok(Some(std::time::Duration::from_secs(secs)))
+}
+
 impl Settings {
     /// The settings, or `None` without `--pipe`, `--pipepart`, `--cat` or
     /// `--fifo`. `no_command`: nothing before the first `:::`.
@@ -119,6 +131,8 @@ impl Settings {
         // the option were not given (`--group-by 0` is not column 0).
         let truth = |value: &Option<String>| crate::config::perl_true(value.as_ref());
         let (group_by, shard, bin) = (truth(&p.group_by), truth(&p.shard), truth(&p.bin));
+        // GNU checks it before anything else, with or without --pipe.
+        block_timeout(p.block_timeout.as_deref())?;
         let mode = if p.pipepart {
             Mode::Part
         } else if p.pipe || p.cat || p.fifo || group_by.is_some() {
@@ -157,19 +171,7 @@ impl Settings {
                 return Err(bad("--recend is not compatible with --groupby"));
             }
         }
-        let block_timeout = match p.block_timeout.as_deref() {
-            None => None,
-            Some(text) => {
-                let secs = crate::units::parse_duration(text)
-                    .ok_or_else(|| bad(format!("--block-timeout {text:?} is not a duration (s, m, h, d)")))?
-                    .as_secs();
-                // GNU counts whole seconds.
-                if secs < 1 {
-                    return Err(bad("--block-timeout must be at least 1"));
-                }
-                Some(std::time::Duration::from_secs(secs))
-            }
-        };
+        let block_timeout = block_timeout(p.block_timeout.as_deref())?;
         if no_command {
             return Err(bad("--pipe/--pipepart must have a command to pipe into (e.g. 'cat')."));
         }

@@ -354,3 +354,14 @@ fn an_empty_or_zero_value_of_an_option_gnu_tests_for_truth_is_not_given() {
         writes_nothing_with(&[option], &[""]);
     }
 }
+
+#[test]
+fn a_block_timeout_under_a_second_is_refused_with_or_without_pipe() {
+    // GNU parallel reads anything that is not a duration as 0 seconds,
+    // and checks the option even when there is no --pipe.
+    for value in ["", "x", "1x", "0.5"] {
+        same_as_gnu_with_messages(&["--pipe", "--block-timeout", value, "cat"], b"a\n");
+        same_as_gnu_with_messages(&["--block-timeout", value, "echo", ":::", "a"], b"");
+    }
+    same_as_gnu_with_messages(&["--pipe", "--block-timeout", "2s", "cat"], b"a\n");
+}

@@ -483,10 +483,7 @@ fn bad_keys_and_timeouts_are_one_line_errors_before_any_job() {
             vec!["--pipepart", "-a", &file, "--bin", "1"],
             "--shard and --bin work with --pipe, not with --pipepart.",
         ),
-        (
-            vec!["--pipe", "--bt", "soon"],
-            "--block-timeout \"soon\" is not a duration",
-        ),
+        (vec!["--pipe", "--bt", "soon"], "--block-timeout must be at least 1"),
         (
             vec!["--pipe", "--shard", "zz", "--colsep", "\t"],
             "Column 'zz' \t not found in header",
