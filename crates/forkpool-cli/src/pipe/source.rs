@@ -396,9 +396,6 @@ fn data_files(settings: &Settings, sources: &[Source]) -> Result<Vec<(PathBuf, A
     Ok(files)
 }
 
-/// Standard input, read in big pieces straight into the cutter's buffer
-/// (through a descriptor of its own: `std`'s buffer must not keep what
-/// `Spool` splices on from).
 /// `--pipe --tee --dry-run`: GNU parallel's sketch of how it spreads the
 /// input (named pipes and `tee`), before the jobs are shown.
 fn show_tee(tmpdir: &std::path::Path, jobs: usize) -> io::Result<()> {
@@ -419,6 +416,9 @@ fn show_tee(tmpdir: &std::path::Path, jobs: usize) -> io::Result<()> {
     out.flush()
 }
 
+/// Standard input, read in big pieces straight into the cutter's buffer
+/// (through a descriptor of its own: `std`'s buffer must not keep what
+/// `Spool` splices on from).
 fn stdin_reader() -> Box<dyn Read + Send> {
     // A bigger pipe means fewer wake-ups of whoever writes into it.
     let _ = rustix::pipe::fcntl_setpipe_size(io::stdin().as_fd(), 1 << 20);
