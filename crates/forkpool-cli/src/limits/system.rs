@@ -76,19 +76,8 @@ pub(crate) fn free_for_gnu() -> Option<usize> {
 /// A lower bound of [`free_for_gnu`], cheaply: the soft limit less every
 /// descriptor open now, without reading whose each is.
 pub(crate) fn free_at_least() -> Option<usize> {
-    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile).current?;
-    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    let open = fs::read_dir("/proc/self/fd")
-        .ok()?
-        .flatten()
-        .filter(|e| {
-            e.file_name()
-                .to_str()
-                .and_then(|n| n.parse::<usize>().ok())
-                .is_some_and(|fd| fd < limit)
-        })
-        .count();
-    Some(limit.saturating_sub(open))
+    let (limit, open) = open_fds()?;
+    Some(limit.saturating_sub(open.len()))
 }
 
 /// GNU parallel's count of the jobs `free` file handles allow (those not
@@ -218,36 +207,41 @@ struct FdRoom {
 /// above the limit takes no room: `open` fails when the lowest free number
 /// is the limit).
 fn fd_room() -> Option<FdRoom> {
-    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile).current?;
-    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    let (mut ours, mut inherited) = (0, 0);
-    for entry in fs::read_dir("/proc/self/fd").ok()?.flatten() {
-        let Some(fd) = entry.file_name().to_str().and_then(|n| n.parse::<usize>().ok()) else {
-            continue;
-        };
-        if fd >= limit {
-            continue;
-        }
-        // Ours are all close-on-exec (the directory's own too): those that
-        // are not came with the process.
-        let flags = fs::read_to_string(format!("/proc/self/fdinfo/{fd}"))
-            .ok()
-            .and_then(|info| {
-                let flags = info.lines().find_map(|l| l.strip_prefix("flags:"))?;
-                u32::from_str_radix(flags.trim(), 8).ok()
-            });
-        match flags {
-            Some(flags) if flags & libc::O_CLOEXEC as u32 != 0 => ours += 1,
-            // Gone since it was listed (the directory's own, closed): none.
-            None => {}
-            Some(_) => inherited += 1,
-        }
-    }
-    // The directory's own descriptor is counted among ours: one spare.
+    let (limit, open) = open_fds()?;
+    // Ours are all close-on-exec: those that are not came with the
+    // process. (One that is gone by now, such as the listing's own, is
+    // none of them.)
+    let inherited = open
+        .iter()
+        .filter(|fd| {
+            fs::read_to_string(format!("/proc/self/fdinfo/{fd}"))
+                .ok()
+                .and_then(|info| {
+                    let flags = info.lines().find_map(|l| l.strip_prefix("flags:"))?;
+                    u32::from_str_radix(flags.trim(), 8).ok()
+                })
+                .is_some_and(|flags| flags & libc::O_CLOEXEC as u32 == 0)
+        })
+        .count();
+    // Every descriptor listed takes room, the listing's own too: one spare.
     Some(FdRoom {
-        free: limit.saturating_sub(ours + inherited),
+        free: limit.saturating_sub(open.len()),
         free_for_gnu: limit.saturating_sub(inherited),
     })
+}
+
+/// The soft limit on descriptors, and the descriptors open now below it
+/// (the listing's own among them).
+fn open_fds() -> Option<(usize, Vec<usize>)> {
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile).current?;
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let open = fs::read_dir("/proc/self/fd")
+        .ok()?
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str().and_then(|n| n.parse::<usize>().ok()))
+        .filter(|&fd| fd < limit)
+        .collect();
+    Some((limit, open))
 }
 
 /// Processes (threads, which the kernel counts) we may still start: the
