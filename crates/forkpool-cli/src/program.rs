@@ -27,23 +27,22 @@ pub(crate) fn set_name(argv0: &OsStr) {
 
 /// A path that runs this program under the name it was invoked by, for
 /// runs of its own it starts (`--onall`): their messages then carry the
-/// same name. `argv[0]` (found on `$PATH` when it has no `/`) when that
-/// is this program, else the program's own file.
+/// same name. `argv[0]` (found on `$PATH` as a shell finds it, when it
+/// has no `/`) when that is this program, else the program's own file.
 pub(crate) fn self_path() -> std::io::Result<std::path::PathBuf> {
     let exe = std::env::current_exe()?;
     let Some(argv0) = ARGV0.get() else {
         return Ok(exe);
     };
-    let argv0 = Path::new(argv0);
-    let candidate = if argv0.as_os_str().as_encoded_bytes().contains(&b'/') {
-        Some(std::env::current_dir()?.join(argv0))
+    let found = if argv0.as_encoded_bytes().contains(&b'/') {
+        Some(Path::new(argv0).to_path_buf())
     } else {
-        std::env::var_os("PATH").and_then(|path| {
-            std::env::split_paths(&path)
-                .filter(|dir| !dir.as_os_str().is_empty())
-                .map(|dir| dir.join(argv0))
-                .find(|p| p.is_file())
-        })
+        crate::shell::which(argv0)
+    };
+    // Made absolute: the inner runs need not start where we are.
+    let candidate = match found {
+        Some(path) => Some(std::env::current_dir()?.join(path)),
+        None => None,
     };
     let same = |p: &Path| std::fs::canonicalize(p).ok() == std::fs::canonicalize(&exe).ok();
     Ok(candidate.filter(|p| same(p)).unwrap_or(exe))
