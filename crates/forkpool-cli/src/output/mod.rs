@@ -622,16 +622,11 @@ impl Printer {
         let result = match &chunk {
             Chunk::Memory(bytes) => self.print(seq, stream, bytes),
             &Chunk::Spilled { offset, len } => {
-                let mut buf = vec![0u8; (len as usize).min(256 * 1024)];
-                let mut done = 0;
-                let mut result = Ok(());
-                while done < len && result.is_ok() {
-                    let n = (len - done).min(buf.len() as u64) as usize;
-                    result = (self.store.read_spilled(&mut buf[..n], offset + done))
-                        .and_then(|()| self.print(seq, stream, &buf[..n]));
-                    done += n as u64;
-                }
-                result
+                let mut buf = store::piece_buffer(len);
+                store::pieces(offset, len).try_for_each(|(at, n)| {
+                    self.store.read_spilled(&mut buf[..n], at)?;
+                    self.print(seq, stream, &buf[..n])
+                })
             }
         };
         self.store.release(chunk);

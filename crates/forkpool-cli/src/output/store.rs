@@ -76,8 +76,8 @@ impl Store {
         result
     }
 
-    /// Fills `buf` from the spill file at `offset` (part of a spilled
-    /// chunk).
+    /// Fills `buf` from the spill file at `offset` (a piece of a spilled
+    /// chunk: see [`pieces`]).
     pub(super) fn read_spilled(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
         let file = self.spill.as_ref().ok_or_else(|| io::Error::other("no spill file"))?;
         file.read_exact_at(buf, offset)
@@ -85,19 +85,14 @@ impl Store {
 
     /// Calls `sink` with the chunk's bytes, in pieces.
     pub(super) fn read(&self, chunk: &Chunk, sink: &mut dyn FnMut(&[u8]) -> io::Result<()>) -> io::Result<()> {
-        match chunk {
-            Chunk::Memory(bytes) => sink(bytes),
+        match *chunk {
+            Chunk::Memory(ref bytes) => sink(bytes),
             Chunk::Spilled { offset, len } => {
-                let file = self.spill.as_ref().ok_or_else(|| io::Error::other("no spill file"))?;
-                let mut buf = vec![0u8; 256 * 1024];
-                let mut done = 0;
-                while done < *len {
-                    let n = (len - done).min(buf.len() as u64) as usize;
-                    file.read_exact_at(&mut buf[..n], offset + done)?;
-                    sink(&buf[..n])?;
-                    done += n as u64;
-                }
-                Ok(())
+                let mut buf = piece_buffer(len);
+                pieces(offset, len).try_for_each(|(at, n)| {
+                    self.read_spilled(&mut buf[..n], at)?;
+                    sink(&buf[..n])
+                })
             }
         }
     }
@@ -130,6 +125,22 @@ impl Store {
     }
 }
 
+/// The most of a spilled chunk read into memory at once.
+const PIECE: u64 = 256 * 1024;
+
+/// A spilled chunk (`offset`, `len`) in pieces: where each is in the
+/// spill file, and its length.
+pub(super) fn pieces(offset: u64, len: u64) -> impl Iterator<Item = (u64, usize)> {
+    (0..len)
+        .step_by(PIECE as usize)
+        .map(move |done| (offset + done, (len - done).min(PIECE) as usize))
+}
+
+/// A buffer for the pieces of a spilled chunk of `len` bytes.
+pub(super) fn piece_buffer(len: u64) -> Vec<u8> {
+    vec![0u8; len.min(PIECE) as usize]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,5 +171,18 @@ mod tests {
         // And it is used again from the start.
         let again = store.hold(&[1u8; 50]).unwrap();
         assert!(matches!(again, Chunk::Spilled { offset: 0, len: 50 }), "{again:?}");
+    }
+
+    #[test]
+    fn a_spilled_chunk_is_read_in_pieces_that_cover_it_once() {
+        let len = 2 * PIECE + 10;
+        let got: Vec<(u64, usize)> = pieces(7, len).collect();
+        assert_eq!(
+            got,
+            [(7, PIECE as usize), (7 + PIECE, PIECE as usize), (7 + 2 * PIECE, 10)]
+        );
+        assert_eq!(pieces(7, 0).count(), 0);
+        assert_eq!(piece_buffer(10).len(), 10);
+        assert_eq!(piece_buffer(len).len(), PIECE as usize);
     }
 }
