@@ -91,7 +91,18 @@ fn load_of(spec: &str, cpus: usize) -> Option<f64> {
 /// An option's value as GNU parallel's Perl tests it (`if($opt::x)`):
 /// `""` and `"0"` are false, so the option counts as not given.
 pub(crate) fn perl_true(value: Option<&String>) -> Option<String> {
-    value.filter(|v| !v.is_empty() && *v != "0").cloned()
+    value.filter(|v| is_perl_true(v)).cloned()
+}
+
+/// Whether Perl reads `value` as true: not `""`, not `"0"`.
+fn is_perl_true(value: &str) -> bool {
+    !value.is_empty() && value != "0"
+}
+
+/// An option's value as GNU parallel `eval`s it (`-n`, `-N`, `-s`, `-L`):
+/// empty or blank, it is no value at all, as if the option were not given.
+pub(crate) fn perl_eval_given(value: Option<&str>) -> Option<&str> {
+    value.filter(|v| !v.trim().is_empty())
 }
 
 fn bad(message: impl Into<String>) -> UsageError {
@@ -438,11 +449,11 @@ impl Config {
         let joined = flags.multiple || xargs.xargs;
         // An empty (or blank) -n or -N is Perl's `eval ''`: no count at
         // all; -N still repeats the word around {}.
-        let given = |v: &Option<String>| v.clone().filter(|v| !v.trim().is_empty());
-        let (max_replace_args, max_args) = (given(&flags.max_replace_args), given(&flags.max_args));
+        let max_replace_args = perl_eval_given(flags.max_replace_args.as_deref());
+        let max_args = perl_eval_given(flags.max_args.as_deref());
         let blank_n = flags.max_replace_args.is_some() && max_replace_args.is_none();
         let context = flags.context_replace || blank_n || (flags.xargs.max_lines_l.is_some() && !joined);
-        let (batching, multi) = match (&max_replace_args, &max_args, xargs.max_lines) {
+        let (batching, multi) = match (max_replace_args, max_args, xargs.max_lines) {
             // With --pipe, -N/-n/-L count records per block (see `pipe`),
             // and -N arguments per job as usual.
             (Some(n), _, _) if pipe.is_some() => (Batching::Count(count("-N", n)?), Multi::Context),
@@ -665,7 +676,7 @@ impl Config {
                 Some(path) => (path, true),
                 None => (j, false),
             })
-            .filter(|(path, _)| perl_true(Some(&path.to_string())).is_some())
+            .filter(|(path, _)| is_perl_true(path))
             .map(|(path, append)| (PathBuf::from(path), append));
         let resume = if flags.resume_failed || flags.retry_failed {
             Resume::RetryFailed
@@ -678,7 +689,7 @@ impl Config {
             return Err(bad("--retry-failed requires --joblog."));
         }
         // GNU checks the joblog before taking its `+` off.
-        let any_joblog = perl_true(flags.joblog.as_ref()).is_some();
+        let any_joblog = flags.joblog.as_deref().is_some_and(is_perl_true);
         if resume != Resume::No && !any_joblog && flags.results.is_none() {
             return Err(bad("--resume and --resume-failed require --joblog or --results."));
         }

@@ -106,18 +106,16 @@ impl XargsFlags {
                 .and_then(|n| usize::try_from(n).ok())
                 .ok_or_else(|| format!("{flag} must be a number, not {text:?}"))
         };
-        // An empty (or blank) -s or -L is Perl's `eval ''`: not given (-L
-        // still repeats the word around {}: see `config`).
-        fn given(v: &Option<String>) -> Option<&str> {
-            v.as_deref().filter(|v| !v.trim().is_empty())
-        }
-        let max_chars = match given(&self.max_chars) {
+        // An empty (or blank) -s or -L is not given (-L still repeats the
+        // word around {}: see `config`).
+        use crate::config::perl_eval_given as given;
+        let max_chars = match given(self.max_chars.as_deref()) {
             None => None,
             // 0 is the default length, as in GNU parallel.
             Some(text) => Some(number("-s", text)?).filter(|&n| n > 0),
         };
         // -L wins over -l; -l 0 (and a bare -l) means 1.
-        let max_lines = match (given(&self.max_lines_l), &self.max_lines) {
+        let max_lines = match (given(self.max_lines_l.as_deref()), &self.max_lines) {
             (Some(l), _) => Some(number("-L", l)?),
             (None, Some(l)) => Some(number("-l", l)?.max(1)),
             (None, None) => None,
