@@ -218,8 +218,9 @@ impl Template {
         };
         // `\S*{}\S*` around markers is context; all other text (blanks
         // included) and one space per word break is not.
+        let blank = |t: &Token| matches!(t, Token::Text(b) if b.len() == 1 && is_perl_space(b[0]));
         for word in self.tokens.split(|t| matches!(t, Token::Break)) {
-            for group in word.split(|t| matches!(t, Token::Text(b) if b.len() == 1 && is_perl_space(b[0]))) {
+            for group in word.split(blank) {
                 let text: usize = group
                     .iter()
                     .map(|t| match t {
@@ -243,7 +244,7 @@ impl Template {
         let blanks = self
             .tokens
             .iter()
-            .filter(|t| matches!(t, Token::Break) || matches!(t, Token::Text(b) if b.len() == 1 && is_perl_space(b[0])))
+            .filter(|t| matches!(t, Token::Break) || blank(t))
             .count();
         shape.noncontext += blanks;
         shape
