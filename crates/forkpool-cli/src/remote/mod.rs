@@ -281,11 +281,11 @@ impl RemoteFlags {
             .as_deref()
             .map(|d| {
                 // A real number, as Getopt::Long reads GNU's `ssh-delay=f`
-                // (`1e3`, `.5`, `1_0`); else forkpool's units.
+                // (`1e3`, `.5`, `1_0`; the option parser refused any other
+                // text, `getopt::typed_value_refused`).
                 let real = d.replace('_', "").parse::<f64>().ok().filter(|s| s.is_finite());
                 real.and_then(|s| Duration::try_from_secs_f64(s.max(0.0)).ok())
-                    .or_else(|| crate::units::parse_duration(d))
-                    .ok_or_else(|| format!("invalid --sshdelay {d:?}: use seconds, or a number with s, m, h or d"))
+                    .ok_or_else(|| format!("invalid --sshdelay {d:?}: use a number of seconds"))
             })
             .transpose()?;
         let mut transfer: Vec<Vec<u8>> = self.transferfile.iter().map(|s| s.clone().into_bytes()).collect();
