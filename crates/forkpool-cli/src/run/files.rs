@@ -106,7 +106,7 @@ impl Runner<'_> {
         if !self.files_mode() {
             return (None, failure);
         }
-        let end = self.config.files.names.map_or(b'\n', |n| n.byte());
+        let end = self.name_end();
         let (name, size) = match (&mut running.out_file, &running.files) {
             (Some(file), _) => {
                 let size = match file.finish() {
@@ -128,13 +128,17 @@ impl Runner<'_> {
         (Some(Published { name, size }), failure)
     }
 
+    /// What ends a printed `--files` name: a newline, or NUL (`--files0`).
+    fn name_end(&self) -> u8 {
+        self.config.files.names.map_or(b'\n', |n| n.byte())
+    }
+
     /// Prints a `--files` name as the job's output: a `--results` file's
     /// now, `file`'s when the printer prints it (it is named then).
     pub(super) fn publish(&mut self, seq: u64, published: &Published, file: Option<OutFile>) {
         let Some(name) = &published.name else {
             if let Some(file) = file {
-                let end = self.config.files.names.map_or(b'\n', |n| n.byte());
-                self.printer.name_later(seq, file, end);
+                self.printer.name_later(seq, file, self.name_end());
             }
             return;
         };
