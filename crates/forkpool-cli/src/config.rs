@@ -14,6 +14,7 @@ use crate::flags::{Flags, Separators, Source, split_command_with};
 use crate::halt::Halt;
 use crate::input::{Linking, parse_delimiter};
 use crate::output::Mode;
+use crate::refusal::Refusal;
 use crate::replace::{Multi, Trim};
 use crate::shell::Shell;
 use crate::units::{parse_count, parse_duration, parse_size};
@@ -105,8 +106,9 @@ pub(crate) fn perl_eval_given(value: Option<&str>) -> Option<&str> {
     value.filter(|v| !v.trim().is_empty())
 }
 
-fn bad(message: impl Into<String>) -> UsageError {
-    UsageError(message.into())
+/// A value refused in words of our own.
+fn bad(message: impl Into<String>) -> Refusal {
+    Refusal::usage(message)
 }
 
 /// A regex error on one line: its reason ("unclosed group"), without the
@@ -327,7 +329,7 @@ fn jobs_at_most(sources: &[Source]) -> Option<usize> {
 
 impl Config {
     /// Resolves and checks the flags.
-    pub(crate) fn from_flags(mut flags: Flags) -> Result<Config, UsageError> {
+    pub(crate) fn from_flags(mut flags: Flags) -> Result<Config, Refusal> {
         // GNU tests --results as a Perl truth: `--results ''` (an unset
         // variable in a script) is no --results, not files in `.`.
         flags.results = perl_true(flags.results.as_ref());
@@ -530,7 +532,7 @@ impl Config {
                     .ok()
                     .map(|n| n.clamp(-20, 19) as i32)
                     // Getopt::Long's words for GNU parallel's `nice=i`.
-                    .ok_or_else(|| bad(format!("Value \"{n}\" invalid for option nice (number expected)")))
+                    .ok_or_else(|| Refusal::getopt(format!("Value \"{n}\" invalid for option nice (number expected)")))
             })
             .transpose()?;
 
@@ -877,7 +879,7 @@ fn printf_escapes(text: &[u8]) -> Vec<u8> {
 mod tests {
     use super::*;
 
-    fn config(args: &[&str]) -> Result<Config, UsageError> {
+    fn config(args: &[&str]) -> Result<Config, Refusal> {
         let mut argv = vec!["forkpool"];
         argv.extend_from_slice(args);
         Config::from_flags(Flags::parse_args(argv.into_iter().map(Into::into)).unwrap())
@@ -923,7 +925,7 @@ mod tests {
             (&["-j", "-1000", "echo"][..], "Cannot run any jobs."),
         ] {
             let err = config(args).unwrap_err();
-            assert!(err.0.contains(needle), "{args:?}: {err}");
+            assert!(err.to_string().contains(needle), "{args:?}: {err}");
         }
     }
 

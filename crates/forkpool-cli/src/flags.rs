@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use clap::Parser;
 
 use crate::getopt::{getopt_name, must_have_value, typed_value_refused};
+use crate::refusal::{ParseError, Refusal};
 
 /// `forkpool`: run commands in parallel, with GNU parallel's options.
 ///
@@ -327,7 +328,7 @@ impl Flags {
     /// [`Flags::parse_args_with`], building the command for this parse
     /// alone.
     #[cfg(test)]
-    pub(crate) fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Flags, clap::Error> {
+    pub(crate) fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Flags, ParseError> {
         Flags::parse_args_with(&mut command(), args)
     }
 
@@ -343,24 +344,24 @@ impl Flags {
     pub(crate) fn parse_args_with(
         command: &mut clap::Command,
         args: impl IntoIterator<Item = OsString>,
-    ) -> Result<Flags, clap::Error> {
+    ) -> Result<Flags, ParseError> {
         use clap::FromArgMatches;
         let mut args: Vec<OsString> = args.into_iter().collect();
         let (end, long_words, refused) = scan(command, &args);
-        spell_out(&mut args, long_words)?;
-        if let Some(message) = refused {
-            return Err(clap::Error::raw(
-                clap::error::ErrorKind::InvalidValue,
-                format!("{message}\n"),
-            ));
+        spell_out(&mut args, long_words).map_err(ParseError::Refused)?;
+        if let Some(refusal) = refused {
+            return Err(ParseError::Refused(refusal));
         }
         let rest_start = if args.get(end).is_some_and(|w| w == "--") {
             end + 1
         } else {
             end
         };
-        let mut matches = command.try_get_matches_from_mut(&args[..end.min(args.len())])?;
-        let mut flags = Flags::from_arg_matches_mut(&mut matches).map_err(|e| e.format(command))?;
+        let mut matches = command
+            .try_get_matches_from_mut(&args[..end.min(args.len())])
+            .map_err(ParseError::of_clap)?;
+        let mut flags =
+            Flags::from_arg_matches_mut(&mut matches).map_err(|e| ParseError::of_clap(e.format(command)))?;
         flags.rest = args.get(rest_start..).map(<[OsString]>::to_vec).unwrap_or_default();
         Ok(flags)
     }
@@ -400,7 +401,7 @@ pub(crate) fn options_end_in(command: &clap::Command, args: &[OsString]) -> usiz
 /// its name names (see `long_names`): `--keep-ord` becomes `--keep-order`,
 /// so that clap, which matches names exactly, reads what GNU parallel
 /// reads. A prefix of several options is the error GNU gives for it.
-fn spell_out(args: &mut [OsString], long_words: Vec<(usize, crate::long_names::Name<'_>)>) -> Result<(), clap::Error> {
+fn spell_out(args: &mut [OsString], long_words: Vec<(usize, crate::long_names::Name<'_>)>) -> Result<(), Refusal> {
     for (i, found) in long_words {
         let word = args[i].to_string_lossy().into_owned();
         let Some(long) = word.strip_prefix("--") else { continue };
@@ -421,18 +422,12 @@ fn spell_out(args: &mut [OsString], long_words: Vec<(usize, crate::long_names::N
                 // option's name).
                 let named = || getopt_name(arg, name);
                 if value == Some("") && must_have_value(arg) {
-                    return Err(clap::Error::raw(
-                        clap::error::ErrorKind::InvalidValue,
-                        format!("Option {} requires an argument\n", named()),
-                    ));
+                    return Err(Refusal::getopt(format!("Option {} requires an argument", named())));
                 }
                 // `--tag=`, `--tag=yes`: Getopt::Long's words for a value
                 // given to an option that takes none.
                 if value.is_some() && !arg.get_action().takes_values() {
-                    return Err(clap::Error::raw(
-                        clap::error::ErrorKind::InvalidValue,
-                        format!("Option {} does not take an argument\n", named()),
-                    ));
+                    return Err(Refusal::getopt(format!("Option {} does not take an argument", named())));
                 }
                 let known = names().any(|n| n == name);
                 if known {
@@ -452,12 +447,7 @@ fn spell_out(args: &mut [OsString], long_words: Vec<(usize, crate::long_names::N
                 }
                 args[i] = spelled;
             }
-            crate::long_names::Name::Ambiguous(message) => {
-                return Err(clap::Error::raw(
-                    clap::error::ErrorKind::UnknownArgument,
-                    format!("{message}\n"),
-                ));
-            }
+            crate::long_names::Name::Ambiguous(message) => return Err(Refusal::getopt(message)),
             crate::long_names::Name::Unknown => {}
         }
     }
@@ -467,7 +457,7 @@ fn spell_out(args: &mut [OsString], long_words: Vec<(usize, crate::long_names::N
 /// What [`scan`] finds: where the options end, the long option words
 /// with what each names, and Getopt::Long's message for an option that
 /// must have a value but ends the words, or has one not of its type.
-type Scanned<'c> = (usize, Vec<(usize, crate::long_names::Name<'c>)>, Option<String>);
+type Scanned<'c> = (usize, Vec<(usize, crate::long_names::Name<'c>)>, Option<Refusal>);
 
 /// Walks the options in `args`: where they end (see [`options_end`]), and
 /// the words that are long options (not values of other options), each
@@ -502,7 +492,9 @@ fn scan<'c>(command: &'c clap::Command, args: &[OsString]) -> Scanned<'c> {
             let value_next = match &found {
                 crate::long_names::Name::Option(a) => {
                     if !long.contains('=') && i + 1 == args.len() && must_have_value(a) {
-                        refused.get_or_insert_with(|| format!("Option {} requires an argument", getopt_name(a, name)));
+                        refused.get_or_insert_with(|| {
+                            Refusal::getopt(format!("Option {} requires an argument", getopt_name(a, name)))
+                        });
                     }
                     let value = match long.split_once('=') {
                         Some((_, v)) => Some(v.to_owned()),
@@ -531,7 +523,7 @@ fn scan<'c>(command: &'c clap::Command, args: &[OsString]) -> Scanned<'c> {
                 if short_value(c, args.get(i + 1)).unwrap_or(false) {
                     let needs = crate::long_names::short(command, c).is_some_and(must_have_value);
                     if k + 1 == chars.len() && i + 1 == args.len() && needs {
-                        refused = Some(format!("Option {c} requires an argument"));
+                        refused = Some(Refusal::getopt(format!("Option {c} requires an argument")));
                     }
                     if k + 1 == chars.len() {
                         // The value is the next word.

@@ -2,6 +2,8 @@
 //! names an option in them, which options must have a value, and its
 //! checks of typed values (`=i`, `=f`).
 
+use crate::refusal::Refusal;
+
 /// Whether an option must have a value (not `-l`, `-e`, `-i`, whose value
 /// is optional).
 pub(crate) fn must_have_value(arg: &clap::Arg) -> bool {
@@ -26,13 +28,13 @@ pub(crate) fn getopt_name(arg: &clap::Arg, typed: &str) -> String {
 /// Getopt::Long's check of a value of GNU parallel's typed options
 /// (`nice=i`, `min-version=i`, `ssh-delay=f`): its message for one that
 /// is not of the type, naming the option `name`.
-pub(crate) fn typed_value_refused(arg: &clap::Arg, name: &str, value: &str) -> Option<String> {
+pub(crate) fn typed_value_refused(arg: &clap::Arg, name: &str, value: &str) -> Option<Refusal> {
     let (valid, expected) = match arg.get_id().as_str() {
         "nice" | "minversion" => (is_perl_int(value), "number expected"),
         "sshdelay" => (is_perl_float(value), "real number expected"),
         _ => return None,
     };
-    (!valid).then(|| format!("Value \"{value}\" invalid for option {name} ({expected})"))
+    (!valid).then(|| Refusal::getopt(format!("Value \"{value}\" invalid for option {name} ({expected})")))
 }
 
 /// Getopt::Long's `PAT_INT`: `[-+]?_*[0-9][0-9_]*`.

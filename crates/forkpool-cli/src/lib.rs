@@ -5,7 +5,8 @@
 //! `~/.parallel/config`, `-J` profiles and `$PARALLEL` into the command
 //! line and answers the options that only print (`--number-of-cores`...);
 //! `flags` is the command line as typed, `config` the checked
-//! configuration; `input` reads the input sources
+//! configuration, `refusal` a bad one's message in GNU parallel's words
+//! (Getopt::Long's or its own); `input` reads the input sources
 //! and `jobs` groups them into jobs, on the input thread of `feed`;
 //! `template` and `shell` turn a job into a command line and decide how to
 //! run it; `run` drives the jobs on `forkpool::command`'s supervisor;
@@ -105,6 +106,7 @@ mod parset;
 mod pipe;
 mod program;
 mod progress;
+mod refusal;
 mod remote;
 mod replace;
 mod results;
@@ -153,20 +155,16 @@ pub fn run_args(args: impl IntoIterator<Item = OsString>) -> i32 {
 fn run_invocation(args: &[OsString]) -> i32 {
     let flags = match invocation::parse(args.to_vec()) {
         Ok(flags) => flags,
-        Err(invocation::ParseError::Clap(e)) if e.kind() == ErrorKind::DisplayVersion => {
+        Err(refusal::ParseError::Clap(e)) if e.kind() == ErrorKind::DisplayVersion => {
             invocation::print_version();
             return 0;
         }
-        Err(invocation::ParseError::Clap(e)) if e.kind() == ErrorKind::DisplayHelp => {
+        Err(refusal::ParseError::Clap(e)) if e.kind() == ErrorKind::DisplayHelp => {
             let _ = e.print();
             return 0;
         }
-        Err(invocation::ParseError::Clap(e)) => {
-            report(&one_line(&e));
-            return 255;
-        }
-        Err(invocation::ParseError::Usage(e)) => {
-            report(&e.to_string());
+        Err(e) => {
+            e.into_refusal().report();
             return 255;
         }
     };
@@ -214,8 +212,8 @@ fn run_invocation(args: &[OsString]) -> i32 {
     match config::Config::from_flags(flags) {
         Ok(config) if config.remote.on_all.is_some() => remote::onall::run(&config, &options),
         Ok(config) => run_config(&config),
-        Err(e) => {
-            report(&e.to_string());
+        Err(refusal) => {
+            refusal.report();
             255
         }
     }
@@ -240,71 +238,9 @@ pub(crate) fn run_config(config: &config::Config) -> i32 {
     }
 }
 
-/// clap's message, on one line, in GNU parallel's words where it has them
-/// (`Unknown option: x`, `Option j requires an argument`), so that
-/// scripts matching on them work.
-fn one_line(e: &clap::Error) -> String {
-    let text = e.to_string();
-    let first = text.lines().next().unwrap_or("invalid arguments");
-    let first = first.strip_prefix("error: ").unwrap_or(first);
-    // The option clap quotes first: `'--nosuch'`, `'--jobs <N>'`.
-    let quoted = first
-        .split('\'')
-        .nth(1)
-        .map(|q| q.split([' ', '=']).next().unwrap_or(q))
-        .map(|q| q.strip_prefix("--").or_else(|| q.strip_prefix('-')).unwrap_or(q));
-    match (e.kind(), quoted) {
-        (ErrorKind::UnknownArgument, Some(option)) => format!("Unknown option: {option}"),
-        (ErrorKind::InvalidValue, Some(option)) if first.contains("a value is required") => {
-            format!("Option {option} requires an argument")
-        }
-        _ => first.to_owned(),
-    }
-}
-
-/// Prints an error that ends the run before any job: Getopt::Long's own
-/// words as Perl warns them, alone on their line (no program name, no
-/// `Error: `), as GNU parallel prints them; any other after
-/// `NAME: Error: `.
-pub(crate) fn report(message: &str) {
-    if is_getopt(message) {
-        say!("{message}");
-    } else {
-        error!("{message}");
-    }
-}
-
-/// Whether a message is one of Getopt::Long's (`Unknown option: x`,
-/// `Option j requires an argument`, `Value "x" invalid for option nice
-/// (number expected)`...).
-fn is_getopt(message: &str) -> bool {
-    let option = message.strip_prefix("Option ").is_some_and(|rest| {
-        !rest.contains('\n')
-            && (rest.ends_with(" requires an argument")
-                || rest.ends_with(" does not take an argument")
-                || rest.ends_with(" requires a value")
-                || rest.contains(" is ambiguous ("))
-    });
-    let value =
-        message.starts_with("Value \"") && message.contains("\" invalid for option ") && !message.contains('\n');
-    let unknown = message.starts_with("Unknown option: ") && !message.contains('\n');
-    option || value || unknown
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{is_getopt, prefixed};
-
-    #[test]
-    fn getopts_own_words_are_told_apart() {
-        assert!(is_getopt("Unknown option: foo"));
-        assert!(is_getopt("Option j requires an argument"));
-        assert!(is_getopt("Option tag does not take an argument"));
-        assert!(is_getopt("Option re is ambiguous (recend, recstart)"));
-        assert!(is_getopt("Value \"x\" invalid for option nice (number expected)"));
-        assert!(!is_getopt("--timeout must be seconds or percentage."));
-        assert!(!is_getopt("Option j requires an argument\nand more"));
-    }
+    use super::prefixed;
 
     #[test]
     fn every_line_gets_the_prefix_once() {

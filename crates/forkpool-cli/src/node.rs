@@ -89,7 +89,7 @@ pub(crate) fn run(args: Vec<OsString>) -> i32 {
             return 0;
         }
         Err(e) => {
-            error!("{}", super::one_line(&e));
+            error!("{}", crate::refusal::Refusal::of_clap(&e));
             return 255;
         }
     };

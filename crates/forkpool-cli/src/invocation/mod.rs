@@ -18,8 +18,8 @@ pub(crate) mod words;
 
 use std::ffi::OsString;
 
-use crate::config::UsageError;
 use crate::flags::{Flags, options_end_in};
+use crate::refusal::ParseError;
 
 /// The version of GNU parallel whose interface this is: what
 /// `--minversion` compares with, and what scripts checking for features
@@ -104,15 +104,6 @@ pub(crate) struct InvocationFlags {
 /// note to its background copy.
 pub(crate) const NOT_FOR_JOBS: &[&str] = &[parallel_env::VAR, crate::sem::NOTIFY_VAR];
 
-/// Why parsing stopped.
-#[derive(Debug)]
-pub(crate) enum ParseError {
-    /// clap's error (including `--help` and `--version`).
-    Clap(clap::Error),
-    /// A problem with an option source.
-    Usage(UsageError),
-}
-
 /// Parses the command line with the options of `$PARALLEL` and the option
 /// files merged in, as GNU parallel does (see `profile`). When there is
 /// no option file and no `$PARALLEL`, the command line is parsed once and
@@ -126,14 +117,14 @@ pub(crate) fn parse(args: Vec<OsString>) -> Result<Flags, ParseError> {
         Some(flags) => flags,
         None => {
             let command = built.insert(crate::flags::command());
-            Flags::parse_args_with(command, args.clone()).map_err(ParseError::Clap)?
+            Flags::parse_args_with(command, args.clone())?
         }
     };
     if flags.invocation.plain {
         return Ok(flags);
     }
     profile::make_parallel_home();
-    let sources = profile::read(&flags.invocation.profile).map_err(ParseError::Usage)?;
+    let sources = profile::read(&flags.invocation.profile).map_err(|e| ParseError::Refused(e.into()))?;
     if sources.is_empty() {
         return Ok(flags);
     }
@@ -149,8 +140,7 @@ pub(crate) fn parse(args: Vec<OsString>) -> Result<Flags, ParseError> {
         let mut alone = vec![argv0.clone()];
         alone.extend_from_slice(opts);
         if let Err(e) = Flags::parse_args_with(&mut command, alone) {
-            let reason = crate::one_line(&e);
-            return Err(ParseError::Usage(UsageError(format!("{}: {reason}", source.origin))));
+            return Err(ParseError::Refused(e.into_refusal().within(&source.origin)));
         }
         options.extend_from_slice(opts);
         rest.extend_from_slice(words);
@@ -160,7 +150,7 @@ pub(crate) fn parse(args: Vec<OsString>) -> Result<Flags, ParseError> {
     rest.extend_from_slice(words);
     options.push("--".into());
     options.extend(rest);
-    Flags::parse_args_with(&mut command, options).map_err(ParseError::Clap)
+    Flags::parse_args_with(&mut command, options)
 }
 
 /// A list of words split into its options and the rest (the command and
@@ -212,8 +202,10 @@ pub(crate) fn answer(flags: &InvocationFlags, other_arguments: bool) -> Option<i
     }
     if let Some(wanted) = &flags.minversion {
         let Some(wanted) = parse_integer(wanted) else {
-            // Getopt::Long's words, as Perl warns them.
-            say!("Value \"{wanted}\" invalid for option minversion (number expected)");
+            crate::refusal::Refusal::getopt(format!(
+                "Value \"{wanted}\" invalid for option minversion (number expected)"
+            ))
+            .report();
             return Some(255);
         };
         print(&GNU_VERSION.to_string());

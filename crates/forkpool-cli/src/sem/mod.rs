@@ -32,6 +32,7 @@ use lock::{Semaphore, Slot};
 
 use crate::config::{Config, UsageError};
 use crate::flags::{Flags, Source, SourceArg};
+use crate::refusal::Refusal;
 
 /// Set in the environment of the copy that runs a background command:
 /// `PARENT_PID:SOCKET_NAME`. Never passed on to jobs.
@@ -140,7 +141,7 @@ pub(crate) fn run(mut flags: Flags, args: &[OsString]) -> i32 {
     let settings = match Settings::of(&mut flags) {
         Ok(settings) => settings,
         Err(e) => {
-            crate::report(&e.to_string());
+            Refusal::from(e).report();
             return 255;
         }
     };
@@ -162,7 +163,7 @@ pub(crate) fn run(mut flags: Flags, args: &[OsString]) -> i32 {
     let config = match command_config(flags) {
         Ok(config) => config,
         Err(e) => {
-            crate::report(&e.to_string());
+            e.report();
             return 255;
         }
     };
@@ -241,19 +242,19 @@ impl Settings {
 /// arguments (`{}` is empty), stdin passed on, and its exit status as
 /// ours. As in GNU parallel, `:::` sources are ignored and the first `-a`
 /// file becomes the command's standard input.
-fn command_config(mut flags: Flags) -> Result<Config, UsageError> {
+fn command_config(mut flags: Flags) -> Result<Config, Refusal> {
     let is_separator = |w: &OsString| matches!(w.to_str(), Some(":::" | ":::+" | "::::" | "::::+"));
     if let Some(end) = flags.rest.iter().position(is_separator) {
         flags.rest.truncate(end);
     }
     let arg_files = std::mem::take(&mut flags.arg_files);
     if arg_files.len() > 1 {
-        return Err(UsageError("A semaphore cannot take input from more files".into()));
+        return Err(Refusal::usage("A semaphore cannot take input from more files"));
     }
     if let Some(file) = arg_files.first() {
-        let input = std::fs::File::open(file).map_err(|_| UsageError(crate::jobs::cannot_open_input(file)))?;
+        let input = std::fs::File::open(file).map_err(|_| Refusal::usage(crate::jobs::cannot_open_input(file)))?;
         rustix::stdio::dup2_stdin(&input)
-            .map_err(|e| UsageError(format!("cannot read from '{}': {e}", file.display())))?;
+            .map_err(|e| Refusal::usage(format!("cannot read from '{}': {e}", file.display())))?;
     }
     flags.max_args = Some("0".into());
     flags.max_replace_args = None;

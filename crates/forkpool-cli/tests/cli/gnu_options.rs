@@ -335,6 +335,25 @@ fn getopts_errors_are_gnu_parallels_lines_without_a_prefix() {
 }
 
 #[test]
+fn a_typed_value_with_a_newline_is_refused_whole_in_getopts_words() {
+    // The message is Getopt::Long's, newline and all, alone as Perl warns
+    // it (once, forkpool said `forkpool: Error: ` and the first line).
+    for args in [
+        &["--nice", "1\n2", "echo", ":::", "a"][..],
+        &["--ssh-delay", "1\nx", "echo", ":::", "a"],
+    ] {
+        let ours = run(args);
+        let theirs = super::gnu::gnu_with(args, b"");
+        assert_eq!(
+            (ours.stderr.as_str(), ours.code),
+            (theirs.stderr.as_str(), theirs.code),
+            "{args:?}"
+        );
+        assert_eq!(ours.code, 255, "{args:?}");
+    }
+}
+
+#[test]
 fn an_empty_or_zero_value_of_an_option_gnu_tests_for_truth_is_not_given() {
     // `--workdir "$WD"` with WD unset: GNU parallel tests these options'
     // values for Perl truth before using them, so `''` and `0` are the
