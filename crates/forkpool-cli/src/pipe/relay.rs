@@ -470,7 +470,7 @@ enum Peeked {
 /// then a memfd that a thread of its own feeds into the pipe.
 struct Out {
     pipe: OwnedFd,
-    /// Waits for room in `pipe` half a pipe at a time.
+    /// Waits for room in `pipe` a quarter pipe at a time.
     refill: Refill,
     input_size: usize,
     /// How long the job has held the input up so far.
