@@ -464,6 +464,20 @@ fn spell_out(args: &mut [OsString], long_words: Vec<(usize, crate::long_names::N
     Ok(())
 }
 
+/// Adds Getopt::Long's `message`, if any, to those said so far: it warns
+/// of each bad option in turn, then GNU parallel stops.
+fn say(said: &mut Option<String>, message: Option<String>) {
+    if let Some(message) = message {
+        match said {
+            Some(said) => {
+                said.push('\n');
+                said.push_str(&message);
+            }
+            None => *said = Some(message),
+        }
+    }
+}
+
 /// What [`scan`] finds: where the options end, the long option words
 /// with what each names, and Getopt::Long's message for an option that
 /// must have a value but ends the words, or has one not of its type.
@@ -502,17 +516,18 @@ fn scan<'c>(command: &'c clap::Command, args: &[OsString]) -> Scanned<'c> {
             let value_next = match &found {
                 crate::long_names::Name::Option(a) => {
                     if !long.contains('=') && i + 1 == args.len() && must_have_value(a) {
-                        refused.get_or_insert_with(|| format!("Option {} requires an argument", getopt_name(a, name)));
+                        say(
+                            &mut refused,
+                            Some(format!("Option {} requires an argument", getopt_name(a, name))),
+                        );
                     }
                     let value = match long.split_once('=') {
                         Some((_, v)) => Some(v.to_owned()),
                         None => args.get(i + 1).map(|v| v.to_string_lossy().into_owned()),
                     };
                     // (`--nice=` is "requires an argument": `spell_out` says so.)
-                    if let Some(v) = value.filter(|v| !(v.is_empty() && long.contains('=')))
-                        && refused.is_none()
-                    {
-                        refused = typed_value_refused(a, &getopt_name(a, name), &v);
+                    if let Some(v) = value.filter(|v| !(v.is_empty() && long.contains('='))) {
+                        say(&mut refused, typed_value_refused(a, &getopt_name(a, name), &v));
                     }
                     !long.contains('=') && takes_value(a, args.get(i + 1))
                 }
@@ -529,9 +544,19 @@ fn scan<'c>(command: &'c clap::Command, args: &[OsString]) -> Scanned<'c> {
             let chars: Vec<char> = word[1..].chars().collect();
             for (k, &c) in chars.iter().enumerate() {
                 if short_value(c, args.get(i + 1)).unwrap_or(false) {
-                    let needs = crate::long_names::short(command, c).is_some_and(must_have_value);
+                    let arg = crate::long_names::short(command, c);
+                    let needs = arg.is_some_and(must_have_value);
                     if k + 1 == chars.len() && i + 1 == args.len() && needs {
-                        refused = Some(format!("Option {c} requires an argument"));
+                        say(&mut refused, Some(format!("Option {c} requires an argument")));
+                    }
+                    // `-Hx`, `-H x`: the value is the rest of the word, or
+                    // the next word.
+                    let value = match chars.get(k + 1..).filter(|rest| !rest.is_empty()) {
+                        Some(rest) => Some(rest.iter().collect::<String>()),
+                        None => args.get(i + 1).map(|v| v.to_string_lossy().into_owned()),
+                    };
+                    if let (Some(arg), Some(value)) = (arg, value) {
+                        say(&mut refused, typed_value_refused(arg, &c.to_string(), &value));
                     }
                     if k + 1 == chars.len() {
                         // The value is the next word.

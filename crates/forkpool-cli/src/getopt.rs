@@ -29,6 +29,8 @@ pub(crate) fn getopt_name(arg: &clap::Arg, typed: &str) -> String {
 pub(crate) fn typed_value_refused(arg: &clap::Arg, name: &str, value: &str) -> Option<String> {
     let (valid, expected) = match arg.get_id().as_str() {
         "nice" | "minversion" => (is_perl_int(value), "number expected"),
+        // The retired `-H` (`H=i`).
+        "h" if arg.get_short() == Some('H') => (is_perl_int(value), "number expected"),
         "sshdelay" => (is_perl_float(value), "real number expected"),
         _ => return None,
     };

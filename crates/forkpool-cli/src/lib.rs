@@ -247,6 +247,11 @@ fn one_line(e: &clap::Error) -> String {
     let text = e.to_string();
     let first = text.lines().next().unwrap_or("invalid arguments");
     let first = first.strip_prefix("error: ").unwrap_or(first);
+    // Getopt::Long's warnings, one a line, are kept together.
+    let all = text.strip_prefix("error: ").unwrap_or(&text).trim_end();
+    if all.contains('\n') && is_getopt(all) {
+        return all.to_owned();
+    }
     // The option clap quotes first: `'--nosuch'`, `'--jobs <N>'`.
     let quoted = first
         .split('\'')
@@ -278,6 +283,12 @@ pub(crate) fn report(message: &str) {
 /// `Option j requires an argument`, `Value "x" invalid for option nice
 /// (number expected)`...).
 fn is_getopt(message: &str) -> bool {
+    // It warns of each bad option in turn, one a line.
+    !message.is_empty() && message.lines().all(is_getopt_line)
+}
+
+/// Whether one line is one of Getopt::Long's messages.
+fn is_getopt_line(message: &str) -> bool {
     let option = message.strip_prefix("Option ").is_some_and(|rest| {
         !rest.contains('\n')
             && (rest.ends_with(" requires an argument")

@@ -365,3 +365,50 @@ fn a_block_timeout_under_a_second_is_refused_with_or_without_pipe() {
     }
     same_as_gnu_with_messages(&["--pipe", "--block-timeout", "2s", "cat"], b"a\n");
 }
+
+/// Asserts that forkpool refuses `args` with GNU parallel's standard error
+/// (Getopt::Long's warnings, one a line) and exit status 255. (GNU prints
+/// its usage on standard output after them: a documented difference.)
+fn getopt_refuses_as_gnu(args: &[&str]) {
+    let ours = run(args);
+    let theirs = super::gnu::gnu_with(args, b"");
+    assert_eq!(
+        (ours.stderr.as_str(), ours.code),
+        (theirs.stderr.as_str(), theirs.code),
+        "{args:?}"
+    );
+    assert_eq!(ours.code, 255, "{args:?}");
+}
+
+#[test]
+fn the_retired_h_takes_a_number_and_getopt_warns_of_each_bad_option() {
+    // GNU's `H=i`: a value that is not a number is Getopt::Long's line,
+    // not the list of retired options; one that is, is that list.
+    for args in [
+        &["-H", "x", "echo", ":::", "a"][..],
+        &["-H", "1.5", "echo", ":::", "a"],
+        &["-H", "echo", ":::", "a"],
+        &["-Hx", "echo", ":::", "a"],
+        &["-kHx", "echo", ":::", "a"],
+        // Getopt::Long warns of every bad option, in order, then GNU stops.
+        &["--nice", "x", "-H", "y", "echo", ":::", "a"],
+        &["-H", "x", "--nice", "y", "echo", ":::", "a"],
+        &["--nice", "x", "--nice", "y", "echo", ":::", "a"],
+        &["--nice", "x", "-j"],
+        &["-H", "x", "-H"],
+    ] {
+        getopt_refuses_as_gnu(args);
+    }
+    for args in [
+        &["-H", "1", "echo", ":::", "a"][..],
+        &["-H-1", "echo", ":::", "a"],
+        &["-H", "1_0", "echo"],
+    ] {
+        let r = same_as_gnu_with_messages(args, b"");
+        assert!(
+            r.stderr.contains("-H has been retired. Use --halt."),
+            "{args:?}: {}",
+            r.stderr
+        );
+    }
+}
