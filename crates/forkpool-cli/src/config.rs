@@ -370,6 +370,7 @@ impl Config {
                 .unwrap_or_else(|| "::::".to_owned()),
         };
         let (command, mut sources) = split_command_with(&flags.rest, &flags.arg_files, &separators);
+        crate::flags::link_as_given(&mut sources, &flags.link_input_source, flags.arg_files.len());
         let pipe = crate::pipe::Settings::from_flags(&flags, command.is_empty())?;
         let mut command: Vec<Vec<u8>> = command.iter().map(|w| w.as_bytes().to_vec()).collect();
 

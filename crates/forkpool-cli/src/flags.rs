@@ -79,6 +79,17 @@ pub(crate) struct Flags {
     /// Read one item from each input source per job, instead of all combinations.
     #[arg(long = "link", visible_alias = "xapply", help_heading = "Input")]
     pub(crate) link: bool,
+    /// GNU parallel's inner option behind `:::+`, hidden as there: whether
+    /// each input source is linked to the one before (see [`link_as_given`]).
+    #[arg(
+        long = "linkinputsource",
+        visible_alias = "xapplyinputsource",
+        value_name = "N",
+        action = clap::ArgAction::Append,
+        allow_hyphen_values = true,
+        hide = true
+    )]
+    pub(crate) link_input_source: Vec<String>,
     /// Use at most N input items per job.
     #[arg(
         short = 'n',
@@ -677,6 +688,28 @@ pub(crate) fn split_command_with(
         i = end;
     }
     (command, sources)
+}
+
+/// GNU parallel's `--linkinputsource N` (`linkinputsource=i`): its list of
+/// 0/1, one an input source, to which each `:::` group (each `::::` file)
+/// adds its own (1 after a `+`). The values given come first, so they shift
+/// the rest: source k (`-a` files first) is linked to the one before if the
+/// list's k-th number is not 0. Without the option the list is the sources'
+/// own and nothing changes.
+pub(crate) fn link_as_given(sources: &mut [Source], given: &[String], arg_files: usize) {
+    if given.is_empty() {
+        return;
+    }
+    // Getopt::Long made them numbers: `00`, `-0` are 0; `1_0` is 10.
+    let nonzero = |n: &String| n.chars().any(|c| c.is_ascii_digit() && c != '0');
+    let list: Vec<bool> = given
+        .iter()
+        .map(nonzero)
+        .chain(sources[arg_files.min(sources.len())..].iter().map(|s| s.linked))
+        .collect();
+    for (k, source) in sources.iter_mut().enumerate() {
+        source.linked = k > 0 && list.get(k).copied().unwrap_or(false);
+    }
 }
 
 #[cfg(test)]

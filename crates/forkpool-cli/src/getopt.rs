@@ -9,17 +9,24 @@ pub(crate) fn must_have_value(arg: &clap::Arg) -> bool {
 }
 
 /// The name Getopt::Long gives the long option typed as `typed` in its
-/// messages: the name matched, lowercased; for an abbreviation, the
-/// option's name; a letter is the short option's (`--J`: `j`).
+/// messages: the name matched, lowercased; for an abbreviation, the one
+/// name it abbreviates (`--xapplyi`: `xapplyinputsource`, `--ssh-d`:
+/// `ssh-delay`), or the option's name if it abbreviates several of its
+/// names; a letter is the short option's (`--J`: `j`).
 pub(crate) fn getopt_name(arg: &clap::Arg, typed: &str) -> String {
-    let mut names = arg
-        .get_long()
-        .into_iter()
-        .chain(arg.get_all_aliases().unwrap_or_default());
-    if typed.chars().count() == 1 || names.any(|n| n.eq_ignore_ascii_case(typed)) {
-        typed.to_ascii_lowercase()
-    } else {
-        arg.get_long().unwrap_or(typed).to_owned()
+    let names = || {
+        arg.get_long()
+            .into_iter()
+            .chain(arg.get_all_aliases().unwrap_or_default())
+    };
+    let typed = typed.to_ascii_lowercase();
+    if typed.chars().count() == 1 || names().any(|n| n.eq_ignore_ascii_case(&typed)) {
+        return typed;
+    }
+    let mut abbreviated = names().filter(|n| n.to_ascii_lowercase().starts_with(&typed));
+    match (abbreviated.next(), abbreviated.next()) {
+        (Some(only), None) => only.to_owned(),
+        _ => arg.get_long().unwrap_or(&typed).to_owned(),
     }
 }
 
@@ -28,7 +35,7 @@ pub(crate) fn getopt_name(arg: &clap::Arg, typed: &str) -> String {
 /// is not of the type, naming the option `name`.
 pub(crate) fn typed_value_refused(arg: &clap::Arg, name: &str, value: &str) -> Option<String> {
     let (valid, expected) = match arg.get_id().as_str() {
-        "nice" | "minversion" => (is_perl_int(value), "number expected"),
+        "nice" | "minversion" | "link_input_source" => (is_perl_int(value), "number expected"),
         // The retired `-H` (`H=i`).
         "h" if arg.get_short() == Some('H') => (is_perl_int(value), "number expected"),
         "sshdelay" => (is_perl_float(value), "real number expected"),

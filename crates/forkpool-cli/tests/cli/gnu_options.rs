@@ -412,3 +412,66 @@ fn the_retired_h_takes_a_number_and_getopt_warns_of_each_bad_option() {
         );
     }
 }
+
+#[test]
+fn linkinputsource_takes_numbers_that_come_before_the_separators_own() {
+    // GNU's inner option behind `:::+` (`linkinputsource|xapplyinputsource=i`):
+    // the numbers given come first in its list of links, one a source.
+    let sources = [":::", "x", "y", ":::", "1", "2", ":::+", "3", "4"];
+    for given in [
+        &["--linkinputsource", "1"][..],
+        &["--xapplyinputsource", "0"],
+        &["--linkinputsource", "0", "--linkinputsource", "1"],
+        &["--linkinputsource", "0", "--linkinputsource", "00"],
+        &["--linkinputsource=0", "--linkinputsource=1_0"],
+        &["--linkinput", "1", "--linkinput", "-1"],
+        &["--linkinputsource", "0", "--link"],
+        &[
+            "--linkinputsource",
+            "0",
+            "--linkinputsource",
+            "1",
+            "--linkinputsource",
+            "0",
+            "--linkinputsource",
+            "1",
+        ],
+    ] {
+        let mut args = vec!["-k"];
+        args.extend_from_slice(given);
+        args.push("echo");
+        args.extend_from_slice(&sources);
+        same_as_gnu_with_messages(&args, b"");
+    }
+    let d = Dir::new();
+    let file = d.file("f", "f1\nf2\n");
+    let r = same_as_gnu_with_messages(
+        &[
+            "-k",
+            "-a",
+            &file,
+            "--linkinputsource",
+            "0",
+            "--linkinputsource",
+            "1",
+            "echo",
+            ":::",
+            "x",
+            "y",
+        ],
+        b"",
+    );
+    assert_eq!(r.stdout, "f1 x\nf2 y\n");
+    // Not a number: Getopt::Long's line, named as typed or abbreviated.
+    for args in [
+        &["--linkinputsource", "x", "echo", ":::", "a"][..],
+        &["--linkinputsource", "echo", ":::", "a"],
+        &["--xapplyi", "1.5", "echo", ":::", "a"],
+        &["--Linki", "x", "echo", ":::", "a"],
+        &["--ssh-d", "x", "echo", ":::", "a"],
+        &["--min-v", "x"],
+        &["--linkinputsource"],
+    ] {
+        getopt_refuses_as_gnu(args);
+    }
+}
