@@ -522,18 +522,13 @@ impl Config {
             .nice
             .as_deref()
             .map(|n| {
-                // Beyond the range, the nearest niceness, as `nice -n`
-                // (which GNU parallel runs) takes it.
-                // (Getopt::Long lets `_` group digits.)
-                n.trim()
-                    .replace('_', "")
-                    .parse::<i64>()
-                    .ok()
-                    .map(|n| n.clamp(-20, 19) as i32)
+                // What GNU parallel's `setpriority` makes of it.
+                crate::getopt::niceness(n)
                     // Getopt::Long's words for GNU parallel's `nice=i`.
                     .ok_or_else(|| bad(format!("Value \"{n}\" invalid for option nice (number expected)")))
             })
-            .transpose()?;
+            .transpose()?
+            .flatten();
 
         // A `--results` table holds each job's output whole, for its row.
         let table = flags

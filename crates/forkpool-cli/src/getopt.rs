@@ -44,6 +44,45 @@ pub(crate) fn typed_value_refused(arg: &clap::Arg, name: &str, value: &str) -> O
     (!valid).then(|| format!("Value \"{value}\" invalid for option {name} ({expected})"))
 }
 
+/// The integer Perl makes of a value Getopt::Long took for an `=i` option
+/// (`_` groups digits): one beyond 64 bits becomes what Perl's `SvIV`
+/// gives, `-1` above the largest unsigned (`UV_MAX`), the smallest signed
+/// below it, and one between the signed and unsigned limits wraps. `None`
+/// if it is not such a value.
+pub(crate) fn perl_iv(value: &str) -> Option<i64> {
+    if !is_perl_int(value) {
+        return None;
+    }
+    let digits = value.replace('_', "");
+    let (negative, digits) = match digits.strip_prefix('-') {
+        Some(rest) => (true, rest.to_owned()),
+        None => (false, digits.trim_start_matches('+').to_owned()),
+    };
+    // Saturated far beyond 64 bits: the limits below are all it needs.
+    let magnitude = digits
+        .parse::<u128>()
+        .unwrap_or(u128::MAX)
+        .min(u128::from(u64::MAX) + 1);
+    Some(match (negative, magnitude) {
+        (false, m) if m > u128::from(u64::MAX) => -1,
+        // Wraps, as Perl's UV read as an IV.
+        (false, m) => m as u64 as i64,
+        (true, m) if m > 1 << 63 => i64::MIN,
+        (true, m) => (m as i128).wrapping_neg() as i64,
+    })
+}
+
+/// The niceness a job gets from GNU parallel's `setpriority(0,0,$nice)`
+/// with Perl's integer of `--nice`'s value (see [`perl_iv`]): C's `int`
+/// keeps its low 32 bits, and the kernel clamps that to -20..=19
+/// (`--nice 4294967306` is 10, `--nice 99999999999999999999` is -1).
+/// `Some(None)` for a value that is 0 (`0`, `-0`, `00`): GNU's
+/// `$opt::nice ||= getpriority` leaves the jobs the niceness it has.
+/// `None` if it is not an integer.
+pub(crate) fn niceness(value: &str) -> Option<Option<i32>> {
+    perl_iv(value).map(|n| (n != 0).then(|| (n as i32).clamp(-20, 19)))
+}
+
 /// Getopt::Long's `PAT_INT`: `[-+]?_*[0-9][0-9_]*`.
 fn is_perl_int(value: &str) -> bool {
     let digits = value.strip_prefix(['-', '+']).unwrap_or(value).trim_start_matches('_');
@@ -77,6 +116,37 @@ fn is_perl_float(value: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn niceness_is_what_perls_setpriority_gives() {
+        for (value, nice) in [
+            ("5", 5),
+            ("+5", 5),
+            ("1_0", 10),
+            ("100", 19),
+            ("-21", -20),
+            ("99999999999999999999", -1),
+            ("-99999999999999999999", 0),
+            ("9223372036854775807", -1),
+            ("9223372036854775808", 0),
+            ("18446744073709551615", -1),
+            ("4294967295", -1),
+            ("4294967296", 0),
+            ("4294967306", 10),
+            ("2147483648", -20),
+            ("-2147483649", 19),
+            ("-9223372036854775808", 0),
+            ("-9223372036854775809", 0),
+        ] {
+            assert_eq!(niceness(value), Some(Some(nice)), "{value}");
+        }
+        for zero in ["0", "-0", "00", "0_0"] {
+            assert_eq!(niceness(zero), Some(None), "{zero}");
+        }
+        for bad in ["2.5", "1e3", "x", ""] {
+            assert_eq!(niceness(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn getopt_long_number_patterns() {

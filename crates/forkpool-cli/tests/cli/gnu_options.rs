@@ -475,3 +475,26 @@ fn linkinputsource_takes_numbers_that_come_before_the_separators_own() {
         getopt_refuses_as_gnu(args);
     }
 }
+
+#[test]
+fn a_nice_beyond_any_niceness_is_what_perls_setpriority_makes_of_it() {
+    // GNU's `setpriority(0,0,$opt::nice)`: Perl's integer of the value,
+    // its low 32 bits as C's int, clamped by the kernel; 0 (`00`, `-0`)
+    // leaves the niceness as it is. Not an integer: Getopt::Long's line.
+    for nice in [
+        "99999999999999999999",
+        "-99999999999999999999",
+        "9223372036854775808",
+        "4294967306",
+        "2147483648",
+        "-2147483649",
+        "100",
+        "00",
+        "-0",
+    ] {
+        same_as_gnu_with_messages(&["--nice", nice, "ps -o ni= -p $$", ":::", "a"], b"");
+    }
+    for nice in ["2.5", "1e3", "0x10"] {
+        getopt_refuses_as_gnu(&["--nice", nice, "echo", ":::", "a"]);
+    }
+}
