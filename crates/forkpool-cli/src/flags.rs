@@ -80,6 +80,17 @@ pub(crate) struct Flags {
     /// Read one item from each input source per job, instead of all combinations.
     #[arg(long = "link", visible_alias = "xapply", help_heading = "Input")]
     pub(crate) link: bool,
+    /// GNU parallel's inner option behind `:::+`, hidden as there: whether
+    /// each input source is linked to the one before (see [`link_as_given`]).
+    #[arg(
+        long = "linkinputsource",
+        visible_alias = "xapplyinputsource",
+        value_name = "N",
+        action = clap::ArgAction::Append,
+        allow_hyphen_values = true,
+        hide = true
+    )]
+    pub(crate) link_input_source: Vec<String>,
     /// Use at most N input items per job.
     #[arg(
         short = 'n',
@@ -454,6 +465,17 @@ fn spell_out(args: &mut [OsString], long_words: Vec<(usize, crate::long_names::N
     Ok(())
 }
 
+/// Adds Getopt::Long's `message`, if any, to those said so far: it warns
+/// of each bad option in turn, then GNU parallel stops.
+fn say(said: &mut Option<Refusal>, message: Option<Refusal>) {
+    if let Some(message) = message {
+        *said = Some(match said.take() {
+            Some(said) => said.then(message),
+            None => message,
+        });
+    }
+}
+
 /// What [`scan`] finds: where the options end, the long option words
 /// with what each names, and Getopt::Long's message for an option that
 /// must have a value but ends the words, or has one not of its type.
@@ -492,19 +514,21 @@ fn scan<'c>(command: &'c clap::Command, args: &[OsString]) -> Scanned<'c> {
             let value_next = match &found {
                 crate::long_names::Name::Option(a) => {
                     if !long.contains('=') && i + 1 == args.len() && must_have_value(a) {
-                        refused.get_or_insert_with(|| {
-                            Refusal::getopt(format!("Option {} requires an argument", getopt_name(a, name)))
-                        });
+                        say(
+                            &mut refused,
+                            Some(Refusal::getopt(format!(
+                                "Option {} requires an argument",
+                                getopt_name(a, name)
+                            ))),
+                        );
                     }
                     let value = match long.split_once('=') {
                         Some((_, v)) => Some(v.to_owned()),
                         None => args.get(i + 1).map(|v| v.to_string_lossy().into_owned()),
                     };
                     // (`--nice=` is "requires an argument": `spell_out` says so.)
-                    if let Some(v) = value.filter(|v| !(v.is_empty() && long.contains('=')))
-                        && refused.is_none()
-                    {
-                        refused = typed_value_refused(a, &getopt_name(a, name), &v);
+                    if let Some(v) = value.filter(|v| !(v.is_empty() && long.contains('='))) {
+                        say(&mut refused, typed_value_refused(a, &getopt_name(a, name), &v));
                     }
                     !long.contains('=') && takes_value(a, args.get(i + 1))
                 }
@@ -521,9 +545,22 @@ fn scan<'c>(command: &'c clap::Command, args: &[OsString]) -> Scanned<'c> {
             let chars: Vec<char> = word[1..].chars().collect();
             for (k, &c) in chars.iter().enumerate() {
                 if short_value(c, args.get(i + 1)).unwrap_or(false) {
-                    let needs = crate::long_names::short(command, c).is_some_and(must_have_value);
+                    let arg = crate::long_names::short(command, c);
+                    let needs = arg.is_some_and(must_have_value);
                     if k + 1 == chars.len() && i + 1 == args.len() && needs {
-                        refused = Some(Refusal::getopt(format!("Option {c} requires an argument")));
+                        say(
+                            &mut refused,
+                            Some(Refusal::getopt(format!("Option {c} requires an argument"))),
+                        );
+                    }
+                    // `-Hx`, `-H x`: the value is the rest of the word, or
+                    // the next word.
+                    let value = match chars.get(k + 1..).filter(|rest| !rest.is_empty()) {
+                        Some(rest) => Some(rest.iter().collect::<String>()),
+                        None => args.get(i + 1).map(|v| v.to_string_lossy().into_owned()),
+                    };
+                    if let (Some(arg), Some(value)) = (arg, value) {
+                        say(&mut refused, typed_value_refused(arg, &c.to_string(), &value));
                     }
                     if k + 1 == chars.len() {
                         // The value is the next word.
@@ -644,6 +681,28 @@ pub(crate) fn split_command_with(
         i = end;
     }
     (command, sources)
+}
+
+/// GNU parallel's `--linkinputsource N` (`linkinputsource=i`): its list of
+/// 0/1, one an input source, to which each `:::` group (each `::::` file)
+/// adds its own (1 after a `+`). The values given come first, so they shift
+/// the rest: source k (`-a` files first) is linked to the one before if the
+/// list's k-th number is not 0. Without the option the list is the sources'
+/// own and nothing changes.
+pub(crate) fn link_as_given(sources: &mut [Source], given: &[String], arg_files: usize) {
+    if given.is_empty() {
+        return;
+    }
+    // Getopt::Long made them numbers: `00`, `-0` are 0; `1_0` is 10.
+    let nonzero = |n: &String| n.chars().any(|c| c.is_ascii_digit() && c != '0');
+    let list: Vec<bool> = given
+        .iter()
+        .map(nonzero)
+        .chain(sources[arg_files.min(sources.len())..].iter().map(|s| s.linked))
+        .collect();
+    for (k, source) in sources.iter_mut().enumerate() {
+        source.linked = k > 0 && list.get(k).copied().unwrap_or(false);
+    }
 }
 
 #[cfg(test)]

@@ -11,17 +11,24 @@ pub(crate) fn must_have_value(arg: &clap::Arg) -> bool {
 }
 
 /// The name Getopt::Long gives the long option typed as `typed` in its
-/// messages: the name matched, lowercased; for an abbreviation, the
-/// option's name; a letter is the short option's (`--J`: `j`).
+/// messages: the name matched, lowercased; for an abbreviation, the one
+/// name it abbreviates (`--xapplyi`: `xapplyinputsource`, `--ssh-d`:
+/// `ssh-delay`), or the option's name if it abbreviates several of its
+/// names; a letter is the short option's (`--J`: `j`).
 pub(crate) fn getopt_name(arg: &clap::Arg, typed: &str) -> String {
-    let mut names = arg
-        .get_long()
-        .into_iter()
-        .chain(arg.get_all_aliases().unwrap_or_default());
-    if typed.chars().count() == 1 || names.any(|n| n.eq_ignore_ascii_case(typed)) {
-        typed.to_ascii_lowercase()
-    } else {
-        arg.get_long().unwrap_or(typed).to_owned()
+    let names = || {
+        arg.get_long()
+            .into_iter()
+            .chain(arg.get_all_aliases().unwrap_or_default())
+    };
+    let typed = typed.to_ascii_lowercase();
+    if typed.chars().count() == 1 || names().any(|n| n.eq_ignore_ascii_case(&typed)) {
+        return typed;
+    }
+    let mut abbreviated = names().filter(|n| n.to_ascii_lowercase().starts_with(&typed));
+    match (abbreviated.next(), abbreviated.next()) {
+        (Some(only), None) => only.to_owned(),
+        _ => arg.get_long().unwrap_or(&typed).to_owned(),
     }
 }
 
@@ -30,11 +37,52 @@ pub(crate) fn getopt_name(arg: &clap::Arg, typed: &str) -> String {
 /// is not of the type, naming the option `name`.
 pub(crate) fn typed_value_refused(arg: &clap::Arg, name: &str, value: &str) -> Option<Refusal> {
     let (valid, expected) = match arg.get_id().as_str() {
-        "nice" | "minversion" => (is_perl_int(value), "number expected"),
+        "nice" | "minversion" | "link_input_source" => (is_perl_int(value), "number expected"),
+        // The retired `-H` (`H=i`).
+        "h" if arg.get_short() == Some('H') => (is_perl_int(value), "number expected"),
         "sshdelay" => (is_perl_float(value), "real number expected"),
         _ => return None,
     };
     (!valid).then(|| Refusal::getopt(format!("Value \"{value}\" invalid for option {name} ({expected})")))
+}
+
+/// The integer Perl makes of a value Getopt::Long took for an `=i` option
+/// (`_` groups digits): one beyond 64 bits becomes what Perl's `SvIV`
+/// gives, `-1` above the largest unsigned (`UV_MAX`), the smallest signed
+/// below it, and one between the signed and unsigned limits wraps. `None`
+/// if it is not such a value.
+pub(crate) fn perl_iv(value: &str) -> Option<i64> {
+    if !is_perl_int(value) {
+        return None;
+    }
+    let digits = value.replace('_', "");
+    let (negative, digits) = match digits.strip_prefix('-') {
+        Some(rest) => (true, rest.to_owned()),
+        None => (false, digits.trim_start_matches('+').to_owned()),
+    };
+    // Saturated far beyond 64 bits: the limits below are all it needs.
+    let magnitude = digits
+        .parse::<u128>()
+        .unwrap_or(u128::MAX)
+        .min(u128::from(u64::MAX) + 1);
+    Some(match (negative, magnitude) {
+        (false, m) if m > u128::from(u64::MAX) => -1,
+        // Wraps, as Perl's UV read as an IV.
+        (false, m) => m as u64 as i64,
+        (true, m) if m > 1 << 63 => i64::MIN,
+        (true, m) => (m as i128).wrapping_neg() as i64,
+    })
+}
+
+/// The niceness a job gets from GNU parallel's `setpriority(0,0,$nice)`
+/// with Perl's integer of `--nice`'s value (see [`perl_iv`]): C's `int`
+/// keeps its low 32 bits, and the kernel clamps that to -20..=19
+/// (`--nice 4294967306` is 10, `--nice 99999999999999999999` is -1).
+/// `Some(None)` for a value that is 0 (`0`, `-0`, `00`): GNU's
+/// `$opt::nice ||= getpriority` leaves the jobs the niceness it has.
+/// `None` if it is not an integer.
+pub(crate) fn niceness(value: &str) -> Option<Option<i32>> {
+    perl_iv(value).map(|n| (n != 0).then(|| (n as i32).clamp(-20, 19)))
 }
 
 /// Getopt::Long's `PAT_INT`: `[-+]?_*[0-9][0-9_]*`.
@@ -70,6 +118,37 @@ fn is_perl_float(value: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn niceness_is_what_perls_setpriority_gives() {
+        for (value, nice) in [
+            ("5", 5),
+            ("+5", 5),
+            ("1_0", 10),
+            ("100", 19),
+            ("-21", -20),
+            ("99999999999999999999", -1),
+            ("-99999999999999999999", 0),
+            ("9223372036854775807", -1),
+            ("9223372036854775808", 0),
+            ("18446744073709551615", -1),
+            ("4294967295", -1),
+            ("4294967296", 0),
+            ("4294967306", 10),
+            ("2147483648", -20),
+            ("-2147483649", 19),
+            ("-9223372036854775808", 0),
+            ("-9223372036854775809", 0),
+        ] {
+            assert_eq!(niceness(value), Some(Some(nice)), "{value}");
+        }
+        for zero in ["0", "-0", "00", "0_0"] {
+            assert_eq!(niceness(zero), Some(None), "{zero}");
+        }
+        for bad in ["2.5", "1e3", "x", ""] {
+            assert_eq!(niceness(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn getopt_long_number_patterns() {

@@ -75,6 +75,16 @@ impl Refusal {
         }
     }
 
+    /// This refusal and then `next`, a line each: Getopt::Long warns of
+    /// each bad option in turn before GNU parallel stops. (Said as this
+    /// one's kind.)
+    pub(crate) fn then(self, next: Refusal) -> Refusal {
+        Refusal {
+            kind: self.kind,
+            message: format!("{}\n{}", self.message, next.message),
+        }
+    }
+
     /// This refusal found in the options of `origin` (`$PARALLEL`, an
     /// option file): said as ours, after the origin's name, as GNU
     /// parallel says it.

@@ -55,6 +55,7 @@ struct Retired {
     w: Option<String>,
     #[arg(short = 'Y', hide = true)]
     y: bool,
+    /// A number (GNU's `H=i`): `getopt::typed_value_refused` refuses others.
     #[arg(short = 'H', value_name = "N", hide = true)]
     h: Option<String>,
     #[arg(long = "sql", value_name = "DBURL", hide = true)]

@@ -76,6 +76,7 @@ impl Config {
                 .unwrap_or_else(|| "::::".to_owned()),
         };
         let (command, mut sources) = split_command_with(&flags.rest, &flags.arg_files, &separators);
+        crate::flags::link_as_given(&mut sources, &flags.link_input_source, flags.arg_files.len());
         let pipe = crate::pipe::Settings::from_flags(&flags, command.is_empty())?;
         let mut command: Vec<Vec<u8>> = command.iter().map(|w| w.as_bytes().to_vec()).collect();
 
@@ -227,18 +228,13 @@ impl Config {
             .nice
             .as_deref()
             .map(|n| {
-                // Beyond the range, the nearest niceness, as `nice -n`
-                // (which GNU parallel runs) takes it.
-                // (Getopt::Long lets `_` group digits.)
-                n.trim()
-                    .replace('_', "")
-                    .parse::<i64>()
-                    .ok()
-                    .map(|n| n.clamp(-20, 19) as i32)
+                // What GNU parallel's `setpriority` makes of it.
+                crate::getopt::niceness(n)
                     // Getopt::Long's words for GNU parallel's `nice=i`.
                     .ok_or_else(|| Refusal::getopt(format!("Value \"{n}\" invalid for option nice (number expected)")))
             })
-            .transpose()?;
+            .transpose()?
+            .flatten();
 
         // A `--results` table holds each job's output whole, for its row.
         let table = flags
@@ -539,7 +535,6 @@ mod tests {
             (&["--colsep", "(", "echo"][..], "--colsep"),
             (&["--memfree", "lots", "echo"][..], "--memfree"),
             (&["--resume", "echo"][..], "--joblog"),
-            (&["--nice", "99999999999999999999999", "echo"][..], "option nice"),
             (&["--load", "high", "echo"][..], "Parsing of --load failed."),
             (&["-j", "-1000", "echo"][..], "Cannot run any jobs."),
         ] {

@@ -205,12 +205,13 @@ impl Settings {
                 // A value, or a file holding one, as for a run's `-j`.
                 let wanted = parse_value(&j).or_else(|| std::fs::read_to_string(&j).ok().and_then(|c| parse_value(&c)));
                 match wanted {
-                    Some(Wanted::Exactly(n)) => n.max(1),
+                    // `-j 0%`, `-j -100`: none at once, as GNU says.
+                    Some(Wanted::Exactly(0)) => return Err(UsageError("Cannot run any jobs.".to_owned())),
+                    Some(Wanted::Exactly(n)) => n,
                     Some(Wanted::AsManyAsPossible) => forkpool::command::MAX_RUNNING,
                     None => {
-                        return Err(UsageError(format!(
-                            "invalid --jobs value {j:?}: use N, N%, +N, -N or 0"
-                        )));
+                        // GNU parallel's words, as for a run's `-j`.
+                        return Err(UsageError(crate::limits::slots::PARSE_ERROR.to_owned()));
                     }
                 }
             }

@@ -384,3 +384,136 @@ fn a_block_timeout_under_a_second_is_refused_with_or_without_pipe() {
     }
     same_as_gnu_with_messages(&["--pipe", "--block-timeout", "2s", "cat"], b"a\n");
 }
+
+/// Asserts that forkpool refuses `args` with GNU parallel's standard error
+/// (Getopt::Long's warnings, one a line) and exit status 255. (GNU prints
+/// its usage on standard output after them: a documented difference.)
+fn getopt_refuses_as_gnu(args: &[&str]) {
+    let ours = run(args);
+    let theirs = super::gnu::gnu_with(args, b"");
+    assert_eq!(
+        (ours.stderr.as_str(), ours.code),
+        (theirs.stderr.as_str(), theirs.code),
+        "{args:?}"
+    );
+    assert_eq!(ours.code, 255, "{args:?}");
+}
+
+#[test]
+fn the_retired_h_takes_a_number_and_getopt_warns_of_each_bad_option() {
+    // GNU's `H=i`: a value that is not a number is Getopt::Long's line,
+    // not the list of retired options; one that is, is that list.
+    for args in [
+        &["-H", "x", "echo", ":::", "a"][..],
+        &["-H", "1.5", "echo", ":::", "a"],
+        &["-H", "echo", ":::", "a"],
+        &["-Hx", "echo", ":::", "a"],
+        &["-kHx", "echo", ":::", "a"],
+        // Getopt::Long warns of every bad option, in order, then GNU stops.
+        &["--nice", "x", "-H", "y", "echo", ":::", "a"],
+        &["-H", "x", "--nice", "y", "echo", ":::", "a"],
+        &["--nice", "x", "--nice", "y", "echo", ":::", "a"],
+        &["--nice", "x", "-j"],
+        &["-H", "x", "-H"],
+    ] {
+        getopt_refuses_as_gnu(args);
+    }
+    for args in [
+        &["-H", "1", "echo", ":::", "a"][..],
+        &["-H-1", "echo", ":::", "a"],
+        &["-H", "1_0", "echo"],
+    ] {
+        let r = same_as_gnu_with_messages(args, b"");
+        assert!(
+            r.stderr.contains("-H has been retired. Use --halt."),
+            "{args:?}: {}",
+            r.stderr
+        );
+    }
+}
+
+#[test]
+fn linkinputsource_takes_numbers_that_come_before_the_separators_own() {
+    // GNU's inner option behind `:::+` (`linkinputsource|xapplyinputsource=i`):
+    // the numbers given come first in its list of links, one a source.
+    let sources = [":::", "x", "y", ":::", "1", "2", ":::+", "3", "4"];
+    for given in [
+        &["--linkinputsource", "1"][..],
+        &["--xapplyinputsource", "0"],
+        &["--linkinputsource", "0", "--linkinputsource", "1"],
+        &["--linkinputsource", "0", "--linkinputsource", "00"],
+        &["--linkinputsource=0", "--linkinputsource=1_0"],
+        &["--linkinput", "1", "--linkinput", "-1"],
+        &["--linkinputsource", "0", "--link"],
+        &[
+            "--linkinputsource",
+            "0",
+            "--linkinputsource",
+            "1",
+            "--linkinputsource",
+            "0",
+            "--linkinputsource",
+            "1",
+        ],
+    ] {
+        let mut args = vec!["-k"];
+        args.extend_from_slice(given);
+        args.push("echo");
+        args.extend_from_slice(&sources);
+        same_as_gnu_with_messages(&args, b"");
+    }
+    let d = Dir::new();
+    let file = d.file("f", "f1\nf2\n");
+    let r = same_as_gnu_with_messages(
+        &[
+            "-k",
+            "-a",
+            &file,
+            "--linkinputsource",
+            "0",
+            "--linkinputsource",
+            "1",
+            "echo",
+            ":::",
+            "x",
+            "y",
+        ],
+        b"",
+    );
+    assert_eq!(r.stdout, "f1 x\nf2 y\n");
+    // Not a number: Getopt::Long's line, named as typed or abbreviated.
+    for args in [
+        &["--linkinputsource", "x", "echo", ":::", "a"][..],
+        &["--linkinputsource", "echo", ":::", "a"],
+        &["--xapplyi", "1.5", "echo", ":::", "a"],
+        &["--Linki", "x", "echo", ":::", "a"],
+        &["--ssh-d", "x", "echo", ":::", "a"],
+        &["--min-v", "x"],
+        &["--linkinputsource"],
+    ] {
+        getopt_refuses_as_gnu(args);
+    }
+}
+
+#[test]
+fn a_nice_beyond_any_niceness_is_what_perls_setpriority_makes_of_it() {
+    // GNU's `setpriority(0,0,$opt::nice)`: Perl's integer of the value,
+    // its low 32 bits as C's int, clamped by the kernel; 0 (`00`, `-0`)
+    // leaves the niceness as it is. Not an integer: Getopt::Long's line.
+    for nice in [
+        "99999999999999999999",
+        "-99999999999999999999",
+        "9223372036854775808",
+        "4294967306",
+        "2147483648",
+        "-2147483649",
+        "100",
+        "00",
+        "-0",
+    ] {
+        same_as_gnu_with_messages(&["--nice", nice, "ps -o ni= -p $$", ":::", "a"], b"");
+    }
+    for nice in ["2.5", "1e3", "0x10"] {
+        getopt_refuses_as_gnu(&["--nice", nice, "echo", ":::", "a"]);
+    }
+}

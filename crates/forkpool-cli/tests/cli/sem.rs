@@ -427,3 +427,42 @@ fn forkpool_as_sem_is_gnu_sems_drop_in() {
     lines.sort_unstable();
     assert_eq!(lines, ["1 finished", "2 finished", "3 finished", "4 finished"]);
 }
+
+#[test]
+fn a_bad_or_zero_j_gets_gnu_sems_one_line_and_255() {
+    // GNU sem refuses these before it runs anything: one `Error:` line
+    // (and its usage on standard output: a documented difference).
+    let h = Home::new();
+    let ran = h.file("ran");
+    let touch = format!("touch {ran}");
+    for j in ["x", "1x", "1.5", "-x", "0%", "-100"] {
+        let args = ["-j", j, "--fg", &touch];
+        let ours = h.run(&args);
+        let gnu = Command::new("sem")
+            .args(args)
+            .env("HOME", h.dir.0.path())
+            .env("PARALLEL_SHELL", "/bin/bash")
+            .env_remove("PARALLEL")
+            .env_remove("PARALLEL_HOME")
+            .stdin(Stdio::null())
+            .output()
+            .expect("GNU parallel's sem is installed");
+        let gnu_stderr = String::from_utf8_lossy(&gnu.stderr);
+        assert_eq!(
+            (ours.stderr.as_str(), ours.code),
+            (&*gnu_stderr, gnu.status.code().unwrap_or(-1)),
+            "-j {j}"
+        );
+        assert_eq!(ours.code, 255, "-j {j}");
+        // `forkpool --semaphore` says the same, in its own name.
+        let mut semaphore = vec!["--semaphore"];
+        semaphore.extend_from_slice(&args);
+        let r = super::run(&semaphore);
+        assert_eq!(
+            (r.stderr.replace("forkpool:", "parallel:"), r.code),
+            (gnu_stderr.to_string(), 255),
+            "-j {j}"
+        );
+        assert!(!exists(&ran), "-j {j}");
+    }
+}

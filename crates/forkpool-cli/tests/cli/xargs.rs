@@ -218,3 +218,46 @@ fn malformed_xargs_options_are_one_line_errors() {
         assert!(r.stderr.contains(needle), "{}", r.stderr);
     }
 }
+
+#[test]
+fn x_and_m_share_out_colsep_rows_of_different_widths_as_gnu_parallel() {
+    // Rows of 3, 2 and 1 columns: the rows go to jobs, and the columns
+    // to `{1}`, `{}`, ..., as in GNU parallel (its first job is
+    // `echo a-b-c` and `{}` there is `a b c d e`).
+    for input in [
+        &b"a b c\nd e\nf\n"[..],
+        b"f\nd e\na b c\n",
+        b"a b c\nd e\nf\ng h i j\nk\n",
+    ] {
+        for options in [
+            &["-k", "-X"][..],
+            &["-k", "-m"],
+            &["-k", "-j1", "-X"],
+            &["-k", "-j1", "-m"],
+            &["-k", "-N2", "-X"],
+            &["-k", "-N2", "-m"],
+            &["-k", "-N1", "-X"],
+            &["-k", "-m", "-n", "3"],
+        ] {
+            for command in [
+                &["echo", "{1}-{2}-{3}"][..],
+                &["echo", "{}", "/", "{2}", "/", "{#}"],
+                &["echo"],
+            ] {
+                let mut args = vec!["--colsep", " "];
+                args.extend_from_slice(options);
+                args.extend_from_slice(command);
+                same_as_gnu(&args, input);
+            }
+        }
+    }
+    // Unordered, the same lines.
+    for options in [&["-X"][..], &["-m"], &["-N2", "-m"]] {
+        let mut args = vec!["--colsep", " "];
+        args.extend_from_slice(options);
+        args.extend_from_slice(&["echo", "{1}-{2}-{3}"]);
+        let ours = run_with(&args, b"a b c\nd e\nf\n");
+        let theirs = super::gnu::gnu_with(&args, b"a b c\nd e\nf\n");
+        assert_eq!((ours.sorted(), ours.code), (theirs.sorted(), theirs.code), "{args:?}");
+    }
+}

@@ -608,3 +608,73 @@ fn sshlogins_can_come_from_standard_input() {
     let r = finish(c);
     assert_eq!((r.stdout.as_str(), r.code), ("h2\n", 0), "{}", r.stderr);
 }
+
+/// GNU parallel with the same arguments over the same hosts, with no
+/// standard input; `None` if it is not installed.
+fn gnu(f: &crate::Fixture, args: &[&str]) -> Option<crate::Run> {
+    let found = std::process::Command::new("parallel").arg("--version").output();
+    if !found.is_ok_and(|o| o.status.success()) {
+        eprintln!("GNU parallel is not installed: not compared");
+        return None;
+    }
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = std::process::Command::new("parallel");
+    cmd.args(["--ssh", &f.ssh()])
+        .args(args)
+        .env("HOME", home.path())
+        .env("PARALLEL_SHELL", "/bin/sh")
+        .env("SHELL", "/bin/sh")
+        .env_remove("PARALLEL")
+        .stdin(std::process::Stdio::null());
+    Some(finish(cmd))
+}
+
+#[test]
+fn a_results_table_on_stdout_with_ungroup_lets_no_remote_output_through() {
+    // `--results -.csv -u`: GNU parallel sends the jobs' stdout and
+    // stderr to /dev/null, remote jobs' too; only the table is printed.
+    let Some(f) = fixture() else { return };
+    // The table without its times (Starttime, JobRuntime).
+    let timeless = |table: &str, run: &crate::Run| -> Vec<String> {
+        let separator = if table == "-.tsv" { '\t' } else { ',' };
+        let mut rows: Vec<String> = run
+            .lines()
+            .iter()
+            .map(|row| {
+                let mut fields: Vec<&str> = row.split(separator).collect();
+                for time in fields.iter_mut().skip(2).take(2) {
+                    *time = "";
+                }
+                fields.join(",")
+            })
+            .collect();
+        rows.sort_unstable();
+        rows
+    };
+    for table in ["-.csv", "-.tsv", "-.json"] {
+        for extra in [&[][..], &["-v"], &["--tag"], &["--workdir", "..."]] {
+            let mut args = vec!["-u", "--results", table, "-S", "2/h1"];
+            args.extend_from_slice(extra);
+            args.extend_from_slice(&["echo out-{}; echo err-{} >&2", ":::", "a", "b", "c"]);
+            let r = run(f, &args);
+            assert_eq!((r.code, r.stderr.as_str()), (0, ""), "{args:?}");
+            let stray = |line: &&str| line.starts_with("out-") || line.starts_with("err-");
+            assert_eq!(r.lines().into_iter().filter(stray).count(), 0, "{args:?}: {}", r.stdout);
+            assert_eq!(
+                r.stdout.matches("h1").count(),
+                3,
+                "{args:?}: a row a remote job: {}",
+                r.stdout
+            );
+            if table != "-.json"
+                && let Some(g) = gnu(f, &args)
+            {
+                assert_eq!(
+                    (timeless(table, &r), r.stderr.as_str(), r.code),
+                    (timeless(table, &g), g.stderr.as_str(), g.code),
+                    "{args:?}"
+                );
+            }
+        }
+    }
+}
