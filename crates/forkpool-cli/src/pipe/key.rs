@@ -207,7 +207,23 @@ pub(crate) struct Keyer {
     /// rather than as `perl -a` does (`--group-by`).
     limited: bool,
     perl: Option<Perl>,
+    /// `--shard` with perl: `perl` was started seeded, and picks the jobs
+    /// (see [`Keyer::shards`]).
+    sharding: bool,
+    /// The jobs perl gave keys so far, without an expression (whose value
+    /// may change from line to line): a repeated key costs no round trip.
+    known: Known,
 }
+
+/// Keys and their jobs, up to [`KNOWN_BYTES`] of keys.
+#[derive(Debug, Default)]
+struct Known {
+    jobs: std::collections::HashMap<Vec<u8>, usize>,
+    bytes: usize,
+}
+
+/// How much [`Known`] may hold: past that, new keys are asked each time.
+const KNOWN_BYTES: usize = 4 << 20;
 
 /// Lines whose keys perl computes per round trip.
 const BATCH: usize = 4096;
@@ -233,7 +249,86 @@ impl Keyer {
             colsep,
             limited,
             perl,
+            sharding: false,
+            known: Known::default(),
         })
+    }
+
+    /// `--shard`'s keyer: where perl is installed, one started as GNU's
+    /// sharder is (`PERL_HASH_SEED` set), which also picks each line's job
+    /// ([`Keyer::shards`]); without perl, a plain keyer (an expression
+    /// still needs perl: the same error as [`Keyer::new`]).
+    pub(crate) fn for_shard(spec: KeySpec, column: Option<i64>, colsep: ColSep) -> Result<Keyer, String> {
+        let codes: Vec<Vec<u8>> = spec.perl.iter().map(|c| c.as_bytes().to_vec()).collect();
+        match Perl::start_seeded(&codes) {
+            Ok(perl) => Ok(Keyer {
+                spec,
+                column,
+                colsep,
+                limited: true,
+                perl: Some(perl),
+                sharding: true,
+                known: Known::default(),
+            }),
+            Err(Failure::Missing(_)) if codes.is_empty() => Keyer::new(spec, column, colsep, true),
+            Err(Failure::Missing(why)) => Err(format!("{} '{}': {why}", spec.option, spec.text)),
+            Err(Failure::Expression(_, why) | Failure::Broken(why)) => {
+                Err(format!("Cannot use {} '{}': {why}", spec.option, spec.text))
+            }
+        }
+    }
+
+    /// The job (from 0, of `jobs`) of each of `lines`, as GNU parallel's
+    /// sharder picks it (`hex(B::hash($key)) % jobs`), if this keyer was
+    /// made by [`Keyer::for_shard`] with perl; `None` otherwise.
+    pub(crate) fn shards(&mut self, lines: &[&[u8]], jobs: usize) -> Result<Option<Vec<usize>>, String> {
+        if !self.sharding {
+            return Ok(None);
+        }
+        let values: Vec<&[u8]> = lines.iter().map(|l| self.column_of(l)).collect();
+        let Some(perl) = &mut self.perl else {
+            return Ok(None);
+        };
+        let expr = self.spec.perl.is_some().then_some(0);
+        let died = |f: Failure| match f {
+            Failure::Expression(_, why) | Failure::Broken(why) | Failure::Missing(why) => {
+                format!("{} '{}' died: {why}", self.spec.option, self.spec.text)
+            }
+        };
+        if expr.is_some() {
+            let mut shards = Vec::with_capacity(values.len());
+            for chunk in values.chunks(BATCH) {
+                shards.extend(perl.shards(expr, jobs, chunk).map_err(died)?);
+            }
+            return Ok(Some(shards));
+        }
+        // Perl is asked only the keys it has not been asked before.
+        let known = &mut self.known;
+        let mut shards: Vec<usize> = Vec::with_capacity(values.len());
+        let mut asked: Vec<&[u8]> = Vec::new();
+        let mut waiting: Vec<usize> = Vec::new();
+        for (i, value) in values.iter().enumerate() {
+            match known.jobs.get(*value) {
+                Some(&job) => shards.push(job),
+                None => {
+                    shards.push(0);
+                    asked.push(value);
+                    waiting.push(i);
+                }
+            }
+        }
+        for (chunk, at) in asked.chunks(BATCH).zip(waiting.chunks(BATCH)) {
+            let jobs_of = perl.shards(None, jobs, chunk).map_err(died)?;
+            for ((key, &i), job) in chunk.iter().zip(at).zip(jobs_of) {
+                shards[i] = job;
+                if known.bytes < KNOWN_BYTES && !known.jobs.contains_key(*key) {
+                    // With what the map and the copy cost besides the bytes.
+                    known.bytes += key.len() + 96;
+                    known.jobs.insert(key.to_vec(), job);
+                }
+            }
+        }
+        Ok(Some(shards))
     }
 
     /// The column value of `line` (the whole line without a column).

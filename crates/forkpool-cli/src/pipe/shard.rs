@@ -2,10 +2,13 @@
 //! every input line sent to the job its key chooses, so that all the lines
 //! of a key reach the same job.
 //!
-//! - `--shard`: the job is the key's hash modulo the jobs. GNU parallel
-//!   hashes with perl's `B::hash`, seeded per run, so which job gets a key
-//!   differs from run to run there; here the hash is SipHash with a seed
-//!   per run, the same promise.
+//! - `--shard`: the job is the key's hash modulo the jobs. Where perl is
+//!   installed, perl hashes, as GNU parallel's sharder does:
+//!   `hex(B::hash($key)) % jobs`, in a perl started with `PERL_HASH_SEED`
+//!   set (GNU sets it to its pid), so a key goes to the job it goes to
+//!   with GNU (with Debian's perl 5.36, whose `B::hash` is then the same
+//!   whatever the seed). Without perl, the hash is SipHash with a seed per
+//!   run: equal keys still share a job, but which job differs.
 //! - `--bin`: the key is a number, and the job is that number modulo the
 //!   jobs with perl's `%` (a negative number wraps to a non-negative
 //!   remainder; fractions are truncated; text counts as its leading number,
@@ -160,11 +163,12 @@ pub(crate) fn start_for(spread: &Spread, raw: Box<dyn Read + Send>, jobs: usize)
         Vec::new()
     };
     let column = spread.key.column_number(&header, &colsep)?;
-    let keyer = Keyer::new(spread.key.clone(), column, colsep, true)?;
-    let route = if spread.bin {
-        Route::Number
+    let (keyer, route) = if spread.bin {
+        (Keyer::new(spread.key.clone(), column, colsep, true)?, Route::Number)
     } else {
-        Route::Hash(RandomState::new())
+        // With perl, the keyer picks the jobs as GNU does; SipHash without.
+        let keyer = Keyer::for_shard(spread.key.clone(), column, colsep)?;
+        (keyer, Route::Hash(RandomState::new()))
     };
     start(raw, jobs, keyer, route).map_err(|e| format!("cannot start {}: {}", spread.key.option, io_reason(&e)))
 }
@@ -240,9 +244,15 @@ fn spread(
             }
         };
         let lines: Vec<&[u8]> = buf[..whole].split_inclusive(|&b| b == b'\n').collect();
-        let keys = keyer.keys(&lines)?;
-        for (i, line) in lines.iter().enumerate() {
-            shares[route.job(keys.get(i), jobs)].extend_from_slice(line);
+        if let Some(shards) = keyer.shards(&lines, jobs)? {
+            for (line, job) in lines.iter().zip(shards) {
+                shares[job.min(jobs.saturating_sub(1))].extend_from_slice(line);
+            }
+        } else {
+            let keys = keyer.keys(&lines)?;
+            for (i, line) in lines.iter().enumerate() {
+                shares[route.job(keys.get(i), jobs)].extend_from_slice(line);
+            }
         }
         for (share, output) in shares.iter_mut().zip(outputs.iter_mut()) {
             if !share.is_empty() {

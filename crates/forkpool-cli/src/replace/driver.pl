@@ -195,6 +195,51 @@ sub handle {
             return "!\t" . esc($failed) . "\n";
         }
         return join("\t", "k", @out) . "\n";
+    } elsif ($kind eq "H") {
+        # H expr bins values...: the --shard bin of each value as GNU's
+        # sharder picks it, hex(B::hash($_)) % bins, $_ after expression
+        # expr first if there is one; all in one answer line.
+        return "!\t" . esc($failed) . "\n" if defined $failed;
+        my $e = shift @f;
+        my $bins = shift @f;
+        my $sub = $e eq "" ? undef : $subs[$e];
+        $Arg::job ||= bless { seq => 1, slot => 1, skip => 0 }, "forkpool::Job";
+        require B;
+        my @out;
+        # A line's last column ends with its newline: unescaped inline, as
+        # unesc's call would cost most of the time.
+        my $key = sub {
+            my $i = index($_[0], "\\");
+            return $i < 0 ? $_[0]
+              : ($i == length($_[0]) - 2 and substr($_[0], -1) eq "n") ? substr($_[0], 0, -2) . "\n"
+              : unesc($_[0]);
+        };
+        my $ok = eval {
+            if ($sub) {
+                for my $v (@f) {
+                    local $_ = $key->($v);
+                    $. = ++$keyline;
+                    $sub->($Arg::job);
+                    push @out, hex(B::hash($_)) % $bins;
+                }
+            } else {
+                for my $v (@f) {
+                    my $i = index($v, "\\");
+                    my $k = $i < 0 ? $v
+                      : ($i == length($v) - 2 and substr($v, -1) eq "n") ? substr($v, 0, -2) . "\n"
+                      : unesc($v);
+                    push @out, hex(B::hash($k)) % $bins;
+                }
+            }
+            1;
+        };
+        if (not $ok) {
+            my $why = $@;
+            $why = "died" if not defined $why or $why eq "";
+            $failed = "$e\t$why";
+            return "!\t" . esc($failed) . "\n";
+        }
+        return join("\t", "h", @out) . "\n";
     } elsif ($kind eq "E") {
         push @code, unesc($f[0]);
         return "";

@@ -66,9 +66,25 @@ pub(crate) struct Perl {
 impl Perl {
     /// Starts perl and compiles `codes` (expression `i` is `codes[i]`).
     pub(crate) fn start(codes: &[Vec<u8>], trim: Trim, slots: usize) -> Result<Perl, Failure> {
+        Perl::start_with(codes, trim, slots, None)
+    }
+
+    /// [`Perl::start`] for `--shard`'s sharder: perl with `PERL_HASH_SEED`
+    /// set, as GNU parallel sets it (to its pid) for its sharders, so that
+    /// `B::hash` gives the same value for a key everywhere (see
+    /// [`Perl::shards`]).
+    pub(crate) fn start_seeded(codes: &[Vec<u8>]) -> Result<Perl, Failure> {
+        Perl::start_with(codes, Trim::None, 1, Some(std::process::id()))
+    }
+
+    fn start_with(codes: &[Vec<u8>], trim: Trim, slots: usize, seed: Option<u32>) -> Result<Perl, Failure> {
         let (ours, theirs) = UnixStream::pair().map_err(|e| Failure::Broken(e.to_string()))?;
         let theirs: OwnedFd = theirs.into();
-        let child = Command::new("perl")
+        let mut command = Command::new("perl");
+        if let Some(seed) = seed {
+            command.env("PERL_HASH_SEED", seed.to_string());
+        }
+        let child = command
             .arg("-e")
             .arg(DRIVER)
             .stdin(Stdio::from(theirs))
@@ -178,6 +194,40 @@ impl Perl {
             ));
         }
         Ok(keys)
+    }
+
+    /// The job (from 0, of `bins`) GNU parallel's sharder sends each of
+    /// `values` to: `hex(B::hash($_)) % bins`, with `$_` the value after
+    /// expression `expr` if there is one; in one round trip. Only for a
+    /// co-process from [`Perl::start_seeded`].
+    pub(crate) fn shards(&mut self, expr: Option<usize>, bins: usize, values: &[&[u8]]) -> Result<Vec<usize>, Failure> {
+        if values.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::with_capacity(values.iter().map(|v| v.len() + 2).sum::<usize>() + 32);
+        let expr = expr.map(|e| e.to_string()).unwrap_or_default();
+        out.extend_from_slice(format!("H\t{expr}\t{}", bins.max(1)).as_bytes());
+        for v in values {
+            out.push(b'\t');
+            escape_into(&mut out, v);
+        }
+        out.push(b'\n');
+        let lines = self.exchange(&out, 1)?;
+        let line = lines.into_iter().next().unwrap_or_default();
+        if line.starts_with(b"!") {
+            return Err(failure(&line));
+        }
+        let bins: Option<Vec<usize>> = line
+            .split(|&b| b == b'\t')
+            .skip(1)
+            .map(|b| std::str::from_utf8(b).ok()?.parse().ok())
+            .collect();
+        match bins {
+            Some(bins) if bins.len() == values.len() => Ok(bins),
+            _ => Err(Failure::Broken(
+                "the perl co-process answered the wrong number of shards".to_owned(),
+            )),
+        }
     }
 
     /// Writes `request` and reads `n` answer lines, both at once (so that
@@ -350,6 +400,33 @@ mod tests {
             perl.keys(0, &[b"a", b"x"]).unwrap_err(),
             Failure::Expression(0, "no".to_owned())
         );
+    }
+
+    #[test]
+    fn shards_are_gnus_sharders_b_hash_modulo_the_bins() {
+        if !have_perl() {
+            return;
+        }
+        let mut perl = Perl::start_seeded(&[b"$_ = substr($_, 0, 1)".to_vec()]).unwrap();
+        let values: [&[u8]; 4] = [b"3\n", b"10\n", b"abc", b"a\tb"];
+        let expected: Vec<usize> = values
+            .iter()
+            .map(|v| {
+                let key = String::from_utf8_lossy(v).replace('\n', "\\n").replace('\t', "\\t");
+                let out = Command::new("perl")
+                    .env("PERL_HASH_SEED", "1")
+                    .args(["-MB", "-e", &format!("print hex(B::hash(\"{key}\")) % 7")])
+                    .output()
+                    .unwrap();
+                String::from_utf8_lossy(&out.stdout).parse().unwrap()
+            })
+            .collect();
+        assert_eq!(perl.shards(None, 7, &values).unwrap(), expected);
+        // With the expression, the key is its `$_`: the first byte.
+        let firsts = perl.shards(Some(0), 7, &values).unwrap();
+        let alone = perl.shards(None, 7, &[b"3", b"1", b"a", b"a"]).unwrap();
+        assert_eq!(firsts, alone);
+        assert_eq!(perl.shards(None, 7, &[]).unwrap(), Vec::<usize>::new());
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! `--group-by`, `--shard`, `--bin` and `--block-timeout`: blocks and jobs
 //! chosen by the lines' keys, and blocks cut by time. Where GNU parallel's
-//! result is deterministic it is compared with the installed `parallel`;
-//! `--shard`'s mapping is seeded per run in GNU, so its promise (each key
-//! in exactly one job, every line delivered once, one job per slot) is
-//! checked as a property.
+//! result is deterministic it is compared with the installed `parallel`:
+//! `--shard`'s mapping of short keys too (GNU's `B::hash` with
+//! `PERL_HASH_SEED` set is the same every run with Debian's perl for keys
+//! of up to 24 bytes); its promise (each key in exactly one job, every line
+//! delivered once, one job per slot) is checked as a property.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -354,6 +355,85 @@ fn shard_keeps_every_key_in_one_job_and_delivers_every_line_once() {
         lines.as_bytes(),
     );
     assert_sharded(&gnu.stdout, &lines, 3, first);
+}
+
+/// Each job's lines, sorted (GNU's sharders may interleave them).
+fn sorted_jobs(stdout: &str) -> BTreeMap<usize, Vec<String>> {
+    let mut jobs = jobs_lines(stdout);
+    for lines in jobs.values_mut() {
+        lines.sort_unstable();
+    }
+    jobs
+}
+
+#[test]
+fn shard_sends_each_key_to_the_job_gnu_parallel_sends_it_to() {
+    // GNU's sharder: `hex(B::hash($key)) % jobs`, in a perl with
+    // `PERL_HASH_SEED` set (to its pid); forkpool asks its perl the same.
+    // Debian's perl 5.36 hashes keys of up to 24 bytes the same whatever
+    // the seed (longer ones by the seed: per run, in GNU too), so the
+    // keys here are short.
+    let lines = keyed_lines(3000);
+    let named = format!("key\tpad\tn\n{lines}");
+    let csv = "a,1\nb,2\nc,3\na,4\nd,5\ne,6\nf,7\ng,8\n";
+    for (input, args) in [
+        (lines.as_str(), vec!["--colsep", "\t", "--shard", "1", "-j3"]),
+        (lines.as_str(), vec!["--colsep", "\t", "--shard", "1 $_ %= 10", "-j4"]),
+        (lines.as_str(), vec!["--colsep", "\t", "--shard", "3", "-j5"]),
+        // `$F[$col - 1]`: -2 is the third column from the end, the first.
+        (lines.as_str(), vec!["--colsep", "\t", "--shard", "-2", "-j2"]),
+        (named.as_str(), vec!["--header", ":", "--shard", "key", "-j3"]),
+        // GNU's default separator, a comma; the last column ends with its newline.
+        (csv, vec!["--shard", "1", "-j3"]),
+        (csv, vec!["--shard", "2", "-j3"]),
+        (csv, vec!["--shard", "1 $_ = uc", "-j2"]),
+        (csv, vec!["--colsep", " ", "--shard", "1", "-j4"]),
+    ] {
+        let mut args: Vec<&str> = [&["-k", "--pipe"][..], &args].concat();
+        args.push(JOB);
+        let ours = run_with(&args, input.as_bytes());
+        let gnu = super::gnu::gnu_with(&args, input.as_bytes());
+        assert_eq!(
+            (sorted_jobs(&ours.stdout), ours.code),
+            (sorted_jobs(&gnu.stdout), gnu.code),
+            "{args:?}: {}",
+            ours.stderr
+        );
+    }
+}
+
+#[test]
+fn without_perl_shard_still_keeps_every_key_in_one_job() {
+    // No perl on PATH: SipHash picks the jobs (not GNU's), the promise holds.
+    let lines = keyed_lines(3000);
+    let first = |l: &str| l.split('\t').next().unwrap().to_owned();
+    let out = command(&[
+        "-k",
+        "--pipe",
+        "--colsep",
+        "\t",
+        "--shard",
+        "1",
+        "-j3",
+        "echo J{#}; while read -r l; do echo \"$l\"; done",
+    ])
+    .env("PATH", "/nonexistent")
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .and_then(|mut child| {
+        let mut stdin = child.stdin.take().unwrap();
+        let input = lines.clone();
+        let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+        let out = child.wait_with_output();
+        let _ = writer.join();
+        out
+    })
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_sharded(&stdout, &lines, 3, first);
 }
 
 /// Runs `forkpool ARGS` with what `write` writes to its stdin (from a
