@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
-use crate::getopt::{getopt_name, must_have_value, typed_value_refused};
+use crate::getopt::{getopt_name, must_have_value, say, typed_value_refused};
 use crate::refusal::{ParseError, Refusal};
 
 /// `forkpool`: run commands in parallel, with GNU parallel's options.
@@ -463,17 +463,6 @@ fn spell_out(args: &mut [OsString], long_words: Vec<(usize, crate::long_names::N
         }
     }
     Ok(())
-}
-
-/// Adds Getopt::Long's `message`, if any, to those said so far: it warns
-/// of each bad option in turn, then GNU parallel stops.
-fn say(said: &mut Option<Refusal>, message: Option<Refusal>) {
-    if let Some(message) = message {
-        *said = Some(match said.take() {
-            Some(said) => said.then(message),
-            None => message,
-        });
-    }
 }
 
 /// What [`scan`] finds: where the options end, the long option words

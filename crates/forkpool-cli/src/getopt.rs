@@ -32,6 +32,17 @@ pub(crate) fn getopt_name(arg: &clap::Arg, typed: &str) -> String {
     }
 }
 
+/// Adds Getopt::Long's `message`, if any, to those said so far: it warns
+/// of each bad option in turn, then GNU parallel stops.
+pub(crate) fn say(said: &mut Option<Refusal>, message: Option<Refusal>) {
+    if let Some(message) = message {
+        *said = Some(match said.take() {
+            Some(said) => said.then(message),
+            None => message,
+        });
+    }
+}
+
 /// Getopt::Long's check of a value of GNU parallel's typed options
 /// (`nice=i`, `min-version=i`, `ssh-delay=f`): its message for one that
 /// is not of the type, naming the option `name`.
