@@ -31,3 +31,27 @@ fn stdin_linked_twice_with_one_line_runs_nothing_where_gnu_parallel_dies() {
     let r = run_with(&["--link", "echo", "::::", "-", "::::", "-"], b"a\n");
     assert_eq!((r.stdout.as_str(), r.code), ("", 0), "{}", r.stderr);
 }
+
+#[test]
+fn a_plus_links_its_source_to_the_one_before_even_after_an_arg_file() {
+    // `:::+` links its values to the source just before it, as `man
+    // parallel` says: `x 1`, `y 2`, crossed with the -a file's lines. GNU
+    // parallel 20221122 counts the `+` links among the `:::` groups only,
+    // so with an -a file first it links the file to `x y` instead (README).
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("files");
+    std::fs::write(&file, "f1\nf2\n").unwrap();
+    let file = file.to_str().unwrap();
+    let r = run_with(&["-k", "-a", file, "echo", ":::", "x", "y", ":::+", "1", "2"], b"");
+    assert_eq!(
+        (r.stdout.as_str(), r.code),
+        ("f1 x 1\nf1 y 2\nf2 x 1\nf2 y 2\n", 0),
+        "{}",
+        r.stderr
+    );
+    // Without the -a file, both agree.
+    same_as_gnu(
+        &["-k", "echo", ":::", "f1", "f2", ":::", "x", "y", ":::+", "1", "2"],
+        b"",
+    );
+}
