@@ -168,15 +168,12 @@ impl Perl {
         Ok(answers)
     }
 
-    /// Evaluates expression `expr` on each of `values` (as `$_`, no job):
-    /// what is left in `$_` for each, in one round trip (the keys of
-    /// `--group-by`, `--shard` and `--bin`).
-    pub(crate) fn keys(&mut self, expr: usize, values: &[&[u8]]) -> Result<Vec<Vec<u8>>, Failure> {
-        if values.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut out = Vec::with_capacity(values.iter().map(|v| v.len() + 1).sum::<usize>() + 16);
-        out.extend_from_slice(format!("K\t{expr}").as_bytes());
+    /// Sends the request `head` with `values` after it (escaped, a tab
+    /// before each) and returns the one line of the answer, or the
+    /// failure it reports (a line starting with `!`).
+    fn one_line_over(&mut self, head: &str, values: &[&[u8]]) -> Result<Vec<u8>, Failure> {
+        let mut out = Vec::with_capacity(values.iter().map(|v| v.len() + 2).sum::<usize>() + head.len() + 1);
+        out.extend_from_slice(head.as_bytes());
         for v in values {
             out.push(b'\t');
             escape_into(&mut out, v);
@@ -187,6 +184,17 @@ impl Perl {
         if line.starts_with(b"!") {
             return Err(failure(&line));
         }
+        Ok(line)
+    }
+
+    /// Evaluates expression `expr` on each of `values` (as `$_`, no job):
+    /// what is left in `$_` for each, in one round trip (the keys of
+    /// `--group-by`, `--shard` and `--bin`).
+    pub(crate) fn keys(&mut self, expr: usize, values: &[&[u8]]) -> Result<Vec<Vec<u8>>, Failure> {
+        if values.is_empty() {
+            return Ok(Vec::new());
+        }
+        let line = self.one_line_over(&format!("K\t{expr}"), values)?;
         let keys: Vec<Vec<u8>> = line.split(|&b| b == b'\t').skip(1).map(unescape).collect();
         if keys.len() != values.len() {
             return Err(Failure::Broken(
@@ -204,19 +212,8 @@ impl Perl {
         if values.is_empty() {
             return Ok(Vec::new());
         }
-        let mut out = Vec::with_capacity(values.iter().map(|v| v.len() + 2).sum::<usize>() + 32);
         let expr = expr.map(|e| e.to_string()).unwrap_or_default();
-        out.extend_from_slice(format!("H\t{expr}\t{}", bins.max(1)).as_bytes());
-        for v in values {
-            out.push(b'\t');
-            escape_into(&mut out, v);
-        }
-        out.push(b'\n');
-        let lines = self.exchange(&out, 1)?;
-        let line = lines.into_iter().next().unwrap_or_default();
-        if line.starts_with(b"!") {
-            return Err(failure(&line));
-        }
+        let line = self.one_line_over(&format!("H\t{expr}\t{}", bins.max(1)), values)?;
         let bins: Option<Vec<usize>> = line
             .split(|&b| b == b'\t')
             .skip(1)
