@@ -261,3 +261,46 @@ fn a_guardian_that_cannot_be_started_again_is_retried_with_a_warning_until_it_ca
     forkpool.wait().unwrap();
     assert_gone(&pids, second);
 }
+
+/// A job that detaches `sleep 1000` into a session of its own (as a job
+/// starting a daemon does), writes its pid into `pids`, then waits `wait`
+/// seconds.
+fn job_detaching_a_process(pids: &Path, wait: u32) -> String {
+    format!(
+        "setsid sleep 1000 </dev/null >/dev/null 2>&1 & echo $! >> {p}; sleep {wait}; : {{}}",
+        p = pids.display()
+    )
+}
+
+#[test]
+fn a_detached_process_outlives_a_normal_run_as_in_gnu_parallel_but_not_a_killed_forkpool() {
+    // README: jobs never outlive forkpool; a process a job puts in a new
+    // session is left running at a normal end (and after SIGINT/SIGTERM),
+    // as GNU parallel leaves it; if forkpool is SIGKILLed, the guardian
+    // stops it with everything else the run started.
+    let d = Dir::new();
+    let pids = d.path("normal");
+    let r = super::run(&[&job_detaching_a_process(&pids, 0), ":::", "a"]);
+    let detached = pids_in(&pids);
+    let alive: Vec<u32> = detached.iter().copied().filter(|&p| !is_dead(p)).collect();
+    for &pid in &detached {
+        signal(pid, libc::SIGKILL);
+    }
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        (detached.len(), alive.len()),
+        (1, 1),
+        "the detached process did not outlive the run"
+    );
+
+    let pids = d.path("killed");
+    let mut forkpool = start_and_wait_for_lines(&[&job_detaching_a_process(&pids, 1000), ":::", "a"], &pids, 1);
+    let _leftovers = Leftovers {
+        forkpool: forkpool.id(),
+        pids: pids.clone(),
+    };
+    let guardian = wait_for_guardian(forkpool.id(), &[]);
+    signal(forkpool.id(), libc::SIGKILL);
+    forkpool.wait().unwrap();
+    assert_gone(&pids, guardian);
+}
