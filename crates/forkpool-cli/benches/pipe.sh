@@ -24,6 +24,12 @@ file=$work/seq.txt
 seq 1 "$LINES" >"$file"
 cat "$file" >/dev/null # into the page cache
 size=$(stat -c %s "$file")
+# The same 10 MB parts as files of their own, for a reference that reads
+# files instead of pipes: one `wc -l` each, two at a time.
+mkdir -p "$work/parts"
+split -b 10M "$file" "$work/parts/part."
+ls "$work"/parts/part.* >"$work/parts.list"
+cat "$work"/parts/part.* >/dev/null
 
 cmds=(
     -n "cat FILE | wc -l (floor)" "cat $file | wc -l"
@@ -31,6 +37,7 @@ cmds=(
     -n "forkpool --pipe < FILE" "$forkpool -j2 --pipe --block 10M wc -l <$file"
     -n "cat FILE | forkpool --pipe" "cat $file | $forkpool -j2 --pipe --block 10M wc -l"
     -n "forkpool --pipepart" "$forkpool -j2 --pipepart -a $file --block 10M wc -l"
+    -n "parts as files: xargs -P2 wc -l" "xargs -P2 -n1 -a $work/parts.list wc -l"
 )
 if [ -n "$parallel" ]; then
     cmds+=(
@@ -83,6 +90,7 @@ print(f"| `--pipe` >= 5x GNU's throughput, input through `cat` | GNU / forkpool:
 print(f"| `--pipepart` within 1.5x of one `wc -l FILE` | forkpool / wc: {ratio('forkpool --pipepart', 'wc -l FILE (one reader)')} |")
 print(f"| floor: `cat FILE \\| wc -l` | forkpool `cat \\|` / floor: {ratio('cat FILE | forkpool --pipe', 'cat FILE | wc -l (floor)')} |")
 print(f"| (GNU `--pipepart` for reference) | GNU / forkpool: {ratio('GNU parallel --pipepart', 'forkpool --pipepart')} |")
+print(f"| (the parts read as files, no pipes) | xargs / wc: {ratio('parts as files: xargs -P2 wc -l', 'wc -l FILE (one reader)')} |")
 
 print("\n| run | forkpool's peak RSS |")
 print("| --- | --- |")
