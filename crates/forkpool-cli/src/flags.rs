@@ -643,7 +643,15 @@ pub(crate) fn split_command_with(
     let is_separator = |w: &OsString| separators.kind(w).is_some();
     let command_end = rest.iter().position(is_separator).unwrap_or(rest.len());
     let command = rest[..command_end].to_vec();
-    let mut i = command_end;
+    // A first separator that is the last word is dropped, as GNU parallel's
+    // loop over the words drops it: `echo :::` reads standard input (or the
+    // `-a` files), as does a `--shebang-wrap` script given no arguments.
+    // (An empty group after another one is an empty source, as there.)
+    let mut i = if command_end + 1 == rest.len() {
+        rest.len()
+    } else {
+        command_end
+    };
     while i < rest.len() {
         let (is_file, linked) = separators.kind(&rest[i]).unwrap_or((false, false));
         let end = rest[i + 1..]
@@ -738,6 +746,15 @@ mod tests {
         assert!(command.is_empty());
         assert_eq!(sources[0].arg, SourceArg::File("in.txt".into()));
         assert_eq!(sources[1].arg, SourceArg::Values(os(&["echo a"])));
+    }
+
+    #[test]
+    fn a_last_word_that_is_the_first_separator_is_dropped() {
+        let (command, sources) = split_command(&os(&["echo", ":::"]), &["in.txt".into()]);
+        assert_eq!(command, os(&["echo"]));
+        assert_eq!(sources.len(), 1);
+        let (_, sources) = split_command(&os(&["echo", ":::", "x", ":::"]), &[]);
+        assert_eq!(sources[1].arg, SourceArg::Values(Vec::new()));
     }
 
     fn parse(words: &[&str]) -> Flags {
