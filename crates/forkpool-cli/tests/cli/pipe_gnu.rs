@@ -357,3 +357,36 @@ fn pipe_values_without_a_command_are_the_commands_as_in_gnu_parallel() {
     same_as_gnu_with_messages(&["--pipepart", "-a", &file, ":::", "cat", "wc -l"], b"");
     same_as_gnu(&["--pipepart", "-a", &file, "--tee", "-k", ":::", "cat", "wc -l"], b"");
 }
+
+#[test]
+fn a_failing_cat_job_fails_unlike_in_gnu_parallel() {
+    use super::gnu::gnu_with;
+    use super::run_with;
+    // `--cat`: GNU parallel 20221122's wrapper (which removes the file)
+    // loses the job's status: exit 0, Exitval 0. forkpool reports it, as
+    // the man page's EXIT STATUS says.
+    let d = Dir::new();
+    let thirty = seq(30);
+    let exitvals = |log: &str| -> Vec<String> {
+        joblog_rows(Path::new(log))
+            .into_iter()
+            .map(|row| row[6].clone())
+            .collect()
+    };
+    let ours_log = d.s("ours.log");
+    let args = ["--pipe", "-N10", "--cat", "--joblog", &ours_log, "echo n; false"];
+    let r = run_with(&args, thirty.as_bytes());
+    assert_eq!((r.stdout.as_str(), r.code), ("n\nn\nn\n", 3), "{}", r.stderr);
+    assert_eq!(exitvals(&ours_log), ["1", "1", "1"]);
+    let gnu_log = d.s("gnu.log");
+    let args = ["--pipe", "-N10", "--cat", "--joblog", &gnu_log, "echo n; false"];
+    let r = gnu_with(&args, thirty.as_bytes());
+    assert_eq!((r.stdout.as_str(), r.code), ("n\nn\nn\n", 0), "{}", r.stderr);
+    assert_eq!(exitvals(&gnu_log), ["0", "0", "0"]);
+    // `--cat --retries`: GNU's run prints and then never ends; ours ends.
+    let r = run_with(
+        &["--pipe", "-N3", "--cat", "--retries", "2", "-k", "wc -l < {}"],
+        seq(10).as_bytes(),
+    );
+    assert_eq!((r.stdout.as_str(), r.code), ("3\n3\n3\n1\n", 0), "{}", r.stderr);
+}
