@@ -748,15 +748,6 @@ mod tests {
         assert_eq!(sources[1].arg, SourceArg::Values(os(&["echo a"])));
     }
 
-    #[test]
-    fn a_last_word_that_is_the_first_separator_is_dropped() {
-        let (command, sources) = split_command(&os(&["echo", ":::"]), &["in.txt".into()]);
-        assert_eq!(command, os(&["echo"]));
-        assert_eq!(sources.len(), 1);
-        let (_, sources) = split_command(&os(&["echo", ":::", "x", ":::"]), &[]);
-        assert_eq!(sources[1].arg, SourceArg::Values(Vec::new()));
-    }
-
     fn parse(words: &[&str]) -> Flags {
         let mut argv = os(&["forkpool"]);
         argv.extend(os(words));
