@@ -74,14 +74,28 @@ fn gnu_script(d: &Dir, name: &str, line: &str, body: &str) -> String {
 
 /// Runs `path ARGS` with `stdin`.
 fn run_script_with(path: &str, args: &[&str], stdin: &[u8]) -> Run {
-    let mut child = Command::new(path)
-        .args(args)
-        .env("PARALLEL_SHELL", "/bin/bash")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let spawn = || {
+        Command::new(path)
+            .args(args)
+            .env("PARALLEL_SHELL", "/bin/bash")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+    };
+    // "Text file busy": a child forked by another test thread while the
+    // script was open for writing still holds it; it closes at its exec.
+    let mut child = spawn();
+    for _ in 0..50 {
+        match &child {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => {
+                std::thread::sleep(Duration::from_millis(20));
+                child = spawn();
+            }
+            _ => break,
+        }
+    }
+    let mut child = child.unwrap();
     let mut input = child.stdin.take().unwrap();
     input.write_all(stdin).unwrap();
     drop(input);
@@ -96,7 +110,7 @@ fn run_script_with(path: &str, args: &[&str], stdin: &[u8]) -> Run {
 #[test]
 fn a_shebang_wrap_script_given_no_arguments_reads_them_from_stdin_as_in_gnu_parallel() {
     let d = Dir::new();
-    for (line, body, stdin, expected) in [
+    for (i, (line, body, stdin, expected)) in [
         (
             "--shebang-wrap -k /bin/bash",
             "echo \"got [$1]\"\n",
@@ -104,9 +118,12 @@ fn a_shebang_wrap_script_given_no_arguments_reads_them_from_stdin_as_in_gnu_para
             "got [x y]\ngot [z]\n",
         ),
         ("--shebang-wrap --pipe -k /bin/bash", "wc -l\n", "1\n2\n3\n", "3\n"),
-    ] {
-        let ours = run_script_with(&script(&d, "ours", line, body), &[], stdin.as_bytes());
-        let gnu = run_script_with(&gnu_script(&d, "gnu", line, body), &[], stdin.as_bytes());
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let ours = run_script_with(&script(&d, &format!("ours{i}"), line, body), &[], stdin.as_bytes());
+        let gnu = run_script_with(&gnu_script(&d, &format!("gnu{i}"), line, body), &[], stdin.as_bytes());
         assert_eq!(
             (ours.stdout.as_str(), ours.code),
             (expected, 0),
