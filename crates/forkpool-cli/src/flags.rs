@@ -643,7 +643,15 @@ pub(crate) fn split_command_with(
     let is_separator = |w: &OsString| separators.kind(w).is_some();
     let command_end = rest.iter().position(is_separator).unwrap_or(rest.len());
     let command = rest[..command_end].to_vec();
-    let mut i = command_end;
+    // A first separator that is the last word is dropped, as GNU parallel's
+    // loop over the words drops it: `echo :::` reads standard input (or the
+    // `-a` files), as does a `--shebang-wrap` script given no arguments.
+    // (An empty group after another one is an empty source, as there.)
+    let mut i = if command_end + 1 == rest.len() {
+        rest.len()
+    } else {
+        command_end
+    };
     while i < rest.len() {
         let (is_file, linked) = separators.kind(&rest[i]).unwrap_or((false, false));
         let end = rest[i + 1..]

@@ -11,7 +11,9 @@
 //!   --skip-first-line -a SCRIPT OPTIONS COMMAND`.
 //! - `--shebang-wrap`: the script is run by its real interpreter once per
 //!   argument given to it: `forkpool OPTIONS INTERPRETER SCRIPT :::
-//!   ARGUMENTS` (`::::`, argument files, with `--pipe`).
+//!   ARGUMENTS` (`::::`, argument files, with `--pipe`). With no
+//!   arguments the trailing separator is dropped (see
+//!   `flags::split_command_with`), so they are read from standard input.
 
 use std::ffi::OsString;
 

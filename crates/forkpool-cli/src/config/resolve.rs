@@ -77,7 +77,11 @@ impl Config {
         };
         let (command, mut sources) = split_command_with(&flags.rest, &flags.arg_files, &separators);
         crate::flags::link_as_given(&mut sources, &flags.link_input_source, flags.arg_files.len());
-        let pipe = crate::pipe::Settings::from_flags(&flags, command.is_empty())?;
+        // With `:::` values and no command, each value is the command a
+        // block is piped into, as in GNU parallel (`{}` is the command); only
+        // without any is there nothing to pipe into.
+        let has_values = sources.len() > flags.arg_files.len();
+        let pipe = crate::pipe::Settings::from_flags(&flags, command.is_empty() && !has_values)?;
         let mut command: Vec<Vec<u8>> = command.iter().map(|w| w.as_bytes().to_vec()).collect();
 
         // `-i`/`--replace` with a value Perl reads as false (`''`, `0`) is

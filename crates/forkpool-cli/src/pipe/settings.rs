@@ -124,7 +124,8 @@ fn block_timeout(text: Option<&str>) -> Result<Option<std::time::Duration>, Usag
 
 impl Settings {
     /// The settings, or `None` without `--pipe`, `--pipepart`, `--cat` or
-    /// `--fifo`. `no_command`: nothing before the first `:::`.
+    /// `--fifo`. `no_command`: nothing before the first `:::`, and no `:::`
+    /// values to be the commands either.
     pub(crate) fn from_flags(flags: &Flags, no_command: bool) -> Result<Option<Settings>, UsageError> {
         let p = &flags.pipe;
         // GNU tests these three as Perl truths: `0` or nothing is as if

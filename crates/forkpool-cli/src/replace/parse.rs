@@ -120,11 +120,13 @@ impl Template {
         for word in &words {
             let e = table.expand(word);
             if let Some(at) = table.unclosed_perl(&e) {
-                let shown = String::from_utf8_lossy(&unescape(&e[at..])).into_owned();
+                let shown = String::from_utf8_lossy(as_typed(table, word, &e[at..]))
+                    .trim_end()
+                    .to_owned();
                 return Err(TemplateError(format!(
                     "unmatched '{}' in the command template: '{}' needs a closing '{}'",
                     String::from_utf8_lossy(table.left()),
-                    shown.trim_end(),
+                    shown,
                     String::from_utf8_lossy(table.right())
                 )));
             }
@@ -239,6 +241,17 @@ fn check_unclosed_braces(expanded: &[u8]) -> Result<(), TemplateError> {
         i += 1;
     }
     Ok(())
+}
+
+/// The end of the user's `word` that `expanded_tail` (the end of the word
+/// as expanded, with its markers) came from, for a message: the markers'
+/// bytes and code are ours, not what the user typed. The whole word if no
+/// end of it expands so.
+fn as_typed<'a>(table: &Table, word: &'a [u8], expanded_tail: &[u8]) -> &'a [u8] {
+    (0..word.len())
+        .map(|j| &word[j..])
+        .find(|tail| table.expand(tail) == expanded_tail)
+        .unwrap_or(word)
 }
 
 /// Splits a word into markers and text, the text into blanks and the rest.

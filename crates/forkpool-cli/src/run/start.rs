@@ -56,6 +56,13 @@ impl Runner<'_> {
         } else {
             self.command.render(values(&job, slot), self.config.multi)
         };
+        if line.is_empty() && self.config.pipe.is_some() {
+            // `--pipe ::: cmd1 cmd2` with more blocks than commands: as GNU
+            // parallel, a block with nothing to go into stops the run.
+            self.never_runs(job.seq, slot);
+            self.fatal("--pipe/--pipepart must have a command to pipe into (e.g. 'cat').");
+            return Launched::Yes;
+        }
         // `$PARALLEL_ENV`'s code runs in front of every command line.
         let prefix = self.config.parallel_env.as_ref().map_or(0, Vec::len);
         let len = self.config.measure().of(&line) + prefix;

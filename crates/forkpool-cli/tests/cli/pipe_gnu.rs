@@ -312,3 +312,81 @@ fn files_names_each_blocks_output_file_as_gnu_parallel() {
         assert_eq!(ours, gnu, "{args:?}: ours, then GNU's");
     }
 }
+
+#[test]
+fn pipe_values_without_a_command_are_the_commands_as_in_gnu_parallel() {
+    use super::gnu::{gnu_with, same_as_gnu, same_as_gnu_with_messages};
+    use super::run_with;
+    // "If command is not given GNU parallel will behave similar to cat | sh":
+    // each `:::` value is the command a block (or, with --tee, all of it)
+    // is piped into.
+    let twenty = seq(20);
+    let r = same_as_gnu(&["--pipe", "--tee", "-k", ":::", "wc -l", "tail -2"], twenty.as_bytes());
+    assert_eq!((r.stdout.as_str(), r.code), ("20\n19\n20\n", 0));
+    for extra in [&[][..], &["-k"], &["-j1"]] {
+        let mut args = extra.to_vec();
+        args.extend(["--pipe", ":::", "cat", "wc -l"]);
+        // One block: only the first value runs.
+        let r = same_as_gnu(&args, b"1\n2\n3\n");
+        assert_eq!(r.stdout, "1\n2\n3\n", "{args:?}");
+    }
+    // A block with no value left (or an empty one) to go into stops the
+    // run: the message, and 255 (what GNU printed before it stopped
+    // depends on its timing).
+    let s = seq(100_000);
+    let args = ["--pipe", "--block", "100k", "-k", ":::", "wc -l", "cat"];
+    let ours = run_with(&args, s.as_bytes());
+    let gnu = gnu_with(&args, s.as_bytes());
+    let message = "Error: --pipe/--pipepart must have a command to pipe into (e.g. 'cat').\n";
+    assert_eq!((ours.code, gnu.code), (255, 255), "{}", ours.stderr);
+    assert!(
+        ours.stderr.ends_with(message) && gnu.stderr.ends_with(message),
+        "{ours:?} {gnu:?}"
+    );
+    // The first block went into the first value.
+    assert!(
+        ours.stdout.starts_with("18517\n"),
+        "{}",
+        ours.stdout.lines().next().unwrap_or("")
+    );
+    same_as_gnu_with_messages(&["--pipe", "{}", ":::", "", "cat"], b"1\n2\n3\n");
+    // No command and no values: still refused.
+    same_as_gnu_with_messages(&["--pipe"], b"1\n");
+    let d = Dir::new();
+    let file = d.file("in", "1\n2\n3\n");
+    same_as_gnu_with_messages(&["--pipepart", "-a", &file, ":::", "cat", "wc -l"], b"");
+    same_as_gnu(&["--pipepart", "-a", &file, "--tee", "-k", ":::", "cat", "wc -l"], b"");
+}
+
+#[test]
+fn a_failing_cat_job_fails_unlike_in_gnu_parallel() {
+    use super::gnu::gnu_with;
+    use super::run_with;
+    // `--cat`: GNU parallel 20221122's wrapper (which removes the file)
+    // loses the job's status: exit 0, Exitval 0. forkpool reports it, as
+    // the man page's EXIT STATUS says.
+    let d = Dir::new();
+    let thirty = seq(30);
+    let exitvals = |log: &str| -> Vec<String> {
+        joblog_rows(Path::new(log))
+            .into_iter()
+            .map(|row| row[6].clone())
+            .collect()
+    };
+    let ours_log = d.s("ours.log");
+    let args = ["--pipe", "-N10", "--cat", "--joblog", &ours_log, "echo n; false"];
+    let r = run_with(&args, thirty.as_bytes());
+    assert_eq!((r.stdout.as_str(), r.code), ("n\nn\nn\n", 3), "{}", r.stderr);
+    assert_eq!(exitvals(&ours_log), ["1", "1", "1"]);
+    let gnu_log = d.s("gnu.log");
+    let args = ["--pipe", "-N10", "--cat", "--joblog", &gnu_log, "echo n; false"];
+    let r = gnu_with(&args, thirty.as_bytes());
+    assert_eq!((r.stdout.as_str(), r.code), ("n\nn\nn\n", 0), "{}", r.stderr);
+    assert_eq!(exitvals(&gnu_log), ["0", "0", "0"]);
+    // `--cat --retries`: GNU's run prints and then never ends; ours ends.
+    let r = run_with(
+        &["--pipe", "-N3", "--cat", "--retries", "2", "-k", "wc -l < {}"],
+        seq(10).as_bytes(),
+    );
+    assert_eq!((r.stdout.as_str(), r.code), ("3\n3\n3\n1\n", 0), "{}", r.stderr);
+}

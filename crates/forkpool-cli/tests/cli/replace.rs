@@ -570,6 +570,19 @@ fn bad_replacement_strings_are_one_line_errors_before_any_job() {
         (vec!["--rpl", "{x([)} s/a/b/", &touch, ":::", "a"], "--rpl"),
         (vec!["--rpl", " s/a/b/", &touch, ":::", "a"], "--rpl"),
         (vec!["--parens", "x", &touch, ":::", "a"], "--parens"),
+        // The message quotes what was typed, not our markers.
+        (
+            vec!["--parens", ",,,", &touch, ",, s/a/b/ ,,", ":::", "a"],
+            "unmatched ',' in the command template: ',, s/a/b/ ,,' needs a closing ',,'\n",
+        ),
+        (
+            vec![touch.as_str(), "x{= {= 1 =}", ":::", "a"],
+            "unmatched '{=' in the command template: '{= {= 1 =}' needs a closing '=}'\n",
+        ),
+        (
+            vec![touch.as_str(), "{}{= 1 {}", ":::", "a"],
+            "unmatched '{=' in the command template: '{= 1 {}' needs a closing '=}'\n",
+        ),
     ] {
         let r = run(&args);
         assert_eq!(r.code, 255, "{args:?}: {r:?}");
@@ -881,4 +894,21 @@ fn replace_takes_the_next_word_as_gnu_parallel() {
     }
     let r = run(&["-k", "--replace", "X", "echo", "X", ":::", "a", "b"]);
     assert_eq!((r.lines(), r.code), (vec!["a", "b"], 0), "{}", r.stderr);
+}
+
+#[test]
+fn every_copy_of_an_unpositioned_expression_sees_all_of_arg_unlike_gnu_parallel() {
+    // `@arg` holds the job's arguments (man parallel). GNU parallel
+    // 20221122 gives the first copy of a repeated `{= =}` only the first.
+    let expr = "{= $_ = join \"+\", @arg[1..2] =}";
+    let args = ["-k", "-N2", "echo", expr, ":::", "1", "2", "3", "4"];
+    let r = run(&args);
+    assert_eq!((r.stdout.as_str(), r.code), ("1+2 1+2\n3+4 3+4\n", 0), "{}", r.stderr);
+    let gnu = super::gnu::gnu_with(&args, b"");
+    assert_eq!(
+        (gnu.stdout.as_str(), gnu.code),
+        ("1+ 1+2\n3+ 3+4\n", 0),
+        "{}",
+        gnu.stderr
+    );
 }

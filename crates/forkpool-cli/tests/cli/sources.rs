@@ -55,3 +55,25 @@ fn a_plus_links_its_source_to_the_one_before_even_after_an_arg_file() {
         b"",
     );
 }
+
+#[test]
+fn a_first_separator_with_nothing_after_it_is_dropped_as_in_gnu_parallel() {
+    // GNU parallel's loop over the words drops a `:::` (`::::`, `:::+`)
+    // that is the first separator and the last word: the input is then
+    // standard input, or the `-a` files.
+    let d = Dir::new();
+    let file = d.file("ab", "a\nb\n");
+    for sep in [":::", "::::", ":::+"] {
+        let r = same_as_gnu(&["-k", "echo", sep], b"x y\nz\n");
+        assert_eq!(r.stdout, "x y\nz\n", "{sep}");
+        let r = same_as_gnu(&["-k", "-a", &file, "echo", sep], b"");
+        assert_eq!(r.stdout, "a\nb\n", "{sep}");
+    }
+    let r = same_as_gnu(&["--pipe", "wc", "-l", ":::"], b"1\n2\n3\n");
+    assert_eq!(r.stdout, "3\n");
+    // An empty group after another one is an empty source, in both.
+    let r = same_as_gnu(&["-k", "echo", "::::", &file, ":::"], b"");
+    assert_eq!(r.stdout, "a \nb \n");
+    let r = same_as_gnu(&["-k", "echo", ":::", "x", ":::"], b"");
+    assert_eq!(r.stdout, "x \n");
+}
