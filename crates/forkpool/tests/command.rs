@@ -427,3 +427,67 @@ fn a_job_reads_the_descriptor_it_is_given_as_stdin() {
     assert_eq!(results[&piped].0.trim(), "5");
     assert_eq!(results[&from_file].0, "one\ntwo\n");
 }
+
+#[test]
+fn closed_for_exit_the_guardian_exits_on_its_own_and_stops_nothing() {
+    // The helper closes its supervisor and exits at once, as the command
+    // does at its end: its guardian wakes to a goodbye and an owner that
+    // is gone, and must take it for a normal end, stopping nothing.
+    let pids_file = temp_path("close_for_exit").with_extension("pids");
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "close_for_exit_helper", "--ignored", "--test-threads=1"])
+        .env("FORKPOOL_TEST_CLOSE_FOR_EXIT", &pids_file)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    let pids: Vec<u32> = std::fs::read_to_string(&pids_file)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect();
+    std::fs::remove_file(&pids_file).ok();
+    let _leftovers = common::Leftovers(pids.clone());
+    assert!(status.success(), "the helper failed: {status}");
+    let [detached, guardian] = pids[..] else {
+        panic!("the helper wrote {pids:?}")
+    };
+    assert!(
+        wait_for(Duration::from_secs(30), || is_dead(guardian)),
+        "the guardian did not exit"
+    );
+    assert!(
+        !is_dead(detached),
+        "the guardian stopped a detached process at a normal end"
+    );
+    kill(detached, libc::SIGKILL);
+}
+
+#[test]
+#[ignore = "run by closed_for_exit_the_guardian_exits_on_its_own_and_stops_nothing"]
+fn close_for_exit_helper() {
+    let Some(pids_file) = std::env::var_os("FORKPOOL_TEST_CLOSE_FOR_EXIT") else {
+        return;
+    };
+    let mut sup = Supervisor::new().unwrap();
+    // A job that leaves a process in a session of its own (with our
+    // marker in its environment), as a job starting a daemon does.
+    let job = sup
+        .spawn(&sh(
+            // (Until it is in its own session, it is in the job's group,
+            // which is killed when the job exits.)
+            "setsid sleep 1000 </dev/null >/dev/null 2>&1 & \
+             while [ \"$(cut -d' ' -f6 /proc/$!/stat)\" != $! ]; do sleep 0.01; done; echo $!",
+        ))
+        .unwrap();
+    let out = run_all(&mut sup);
+    let detached: u32 = out[&job].0.trim().parse().unwrap();
+    let mut guardian = None;
+    wait_for(Duration::from_secs(30), || {
+        guardian = common::guardian_of(std::process::id(), &[]);
+        guardian.is_some()
+    });
+    let guardian = guardian.unwrap_or_default();
+    std::fs::write(&pids_file, format!("{detached}\n{guardian}\n")).unwrap();
+    sup.close_for_exit();
+    std::process::exit(0);
+}

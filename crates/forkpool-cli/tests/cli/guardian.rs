@@ -263,11 +263,14 @@ fn a_guardian_that_cannot_be_started_again_is_retried_with_a_warning_until_it_ca
 }
 
 /// A job that detaches `sleep 1000` into a session of its own (as a job
-/// starting a daemon does), writes its pid into `pids`, then waits `wait`
-/// seconds.
+/// starting a daemon does), writes its pid into `pids` once it is there
+/// (until then it is in the job's group, killed when the job exits), then
+/// waits `wait` seconds.
 fn job_detaching_a_process(pids: &Path, wait: u32) -> String {
     format!(
-        "setsid sleep 1000 </dev/null >/dev/null 2>&1 & echo $! >> {p}; sleep {wait}; : {{}}",
+        "setsid sleep 1000 </dev/null >/dev/null 2>&1 & \
+         while [ \"$(cut -d' ' -f6 /proc/$!/stat)\" != $! ]; do sleep 0.01; done; \
+         echo $! >> {p}; sleep {wait}; : {{}}",
         p = pids.display()
     )
 }
