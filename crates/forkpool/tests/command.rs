@@ -292,12 +292,7 @@ fn killed_supervisor_scenario(nested: bool, guardian_kills: usize) {
     let started = wait_for(Duration::from_secs(30), || {
         std::fs::read_to_string(&pids_file).is_ok_and(|s| s.lines().count() >= 2)
     });
-    let pids: Vec<u32> = std::fs::read_to_string(&pids_file)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.trim().parse().ok())
-        .collect();
-    std::fs::remove_file(&pids_file).ok();
+    let pids = common::take_pids(&pids_file);
     let _leftovers = common::Leftovers(pids.iter().copied().chain([helper.id()]).collect());
     assert!(started, "the job did not start: {pids:?}");
     let mut guardians = Vec::new();
@@ -440,12 +435,7 @@ fn closed_for_exit_the_guardian_exits_on_its_own_and_stops_nothing() {
         .stdout(std::process::Stdio::null())
         .status()
         .unwrap();
-    let pids: Vec<u32> = std::fs::read_to_string(&pids_file)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.trim().parse().ok())
-        .collect();
-    std::fs::remove_file(&pids_file).ok();
+    let pids = common::take_pids(&pids_file);
     let _leftovers = common::Leftovers(pids.clone());
     assert!(status.success(), "the helper failed: {status}");
     let [detached, guardian] = pids[..] else {

@@ -99,12 +99,7 @@ fn run_script_with(path: &str, args: &[&str], stdin: &[u8]) -> Run {
     let mut input = child.stdin.take().unwrap();
     input.write_all(stdin).unwrap();
     drop(input);
-    let out = child.wait_with_output().unwrap();
-    Run {
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        code: out.status.code().unwrap_or(-1),
-    }
+    super::finish(child)
 }
 
 #[test]

@@ -99,6 +99,18 @@ pub fn kill(pid: u32, signal: i32) {
     }
 }
 
+/// The pids listed in `path`, one a line (none if it is missing); the
+/// file is removed.
+pub fn take_pids(path: &std::path::Path) -> Vec<u32> {
+    let pids = std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect();
+    std::fs::remove_file(path).ok();
+    pids
+}
+
 /// Runs the `#[ignore]`d test `name` of this test binary in a fresh
 /// process with `envs` set, and checks that it ran and passed. For
 /// scenarios that need their own environment or process.
