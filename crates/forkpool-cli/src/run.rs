@@ -217,11 +217,8 @@ impl Runner<'_> {
             self.output_failed(&e);
         }
         self.check_joblog();
-        if let Some(mut s) = self.supervisor.take() {
+        if let Some(s) = self.supervisor.as_mut() {
             s.unwatch_signals(WATCHED_SIGNALS);
-            // The run is over and the process about to exit: no need to
-            // wait for the guardian to exit too.
-            s.close_for_exit();
         }
         if self.broken_pipe {
             // What a shell reports for a process killed by SIGPIPE.

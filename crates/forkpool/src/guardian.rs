@@ -118,8 +118,7 @@ struct Incarnation {
     control: OwnedFd,
     /// Its pidfd, in the owner's poller: readable once it exited.
     pidfd: Option<Watched>,
-    /// `None` once left to exit on its own ([`Incarnation::leave`]).
-    process: Option<Process>,
+    process: Process,
 }
 
 /// How the guardian runs.
@@ -131,35 +130,14 @@ enum Process {
     Exec(Pid),
 }
 
-impl Incarnation {
-    /// Says goodbye: a normal shutdown (to a guardian that died, an
-    /// `EPIPE`), and takes its pidfd out of the poller.
-    fn goodbye(&mut self) {
-        let _ = rustix::net::send(&self.control, &[GOODBYE], rustix::net::SendFlags::NOSIGNAL);
-        self.pidfd = None;
-    }
-
-    /// Says goodbye without waiting for the guardian to exit: for an owner
-    /// about to exit (see [`Guardian::leave`]).
-    fn leave(mut self) {
-        self.goodbye();
-        match self.process.take() {
-            Some(Process::Shared(guardian)) => guardian.leave(),
-            // Reaped by whoever adopts it.
-            Some(Process::Exec(_)) | None => {}
-        }
-    }
-}
-
 impl Drop for Incarnation {
     fn drop(&mut self) {
-        if self.process.is_none() {
-            // Left: goodbye said, nothing to wait for.
-            return;
-        }
-        self.goodbye();
+        // A normal shutdown; to a guardian that died, an `EPIPE`.
+        let _ = rustix::net::send(&self.control, &[GOODBYE], rustix::net::SendFlags::NOSIGNAL);
+        // Out of the poller before it is reaped.
+        self.pidfd = None;
         // A shared guardian is reaped by its own drop, right after this.
-        if let Some(Process::Exec(pid)) = self.process {
+        if let Process::Exec(pid) = self.process {
             while let Err(Errno::INTR) = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty()) {}
         }
     }
@@ -231,7 +209,7 @@ impl Guardian {
                         drop(Incarnation {
                             control,
                             pidfd: None,
-                            process: Some(Process::Exec(pid)),
+                            process: Process::Exec(pid),
                         });
                         return Err(e.into());
                     }
@@ -241,7 +219,7 @@ impl Guardian {
         let mut incarnation = Incarnation {
             control,
             pidfd: None,
-            process: Some(process),
+            process,
         };
         incarnation.pidfd = Some(Watched::new(self.poller.clone(), pidfd, self.key, true, false)?);
         Ok(incarnation)
@@ -311,23 +289,9 @@ impl Guardian {
         self.free.push(slot);
     }
 
-    /// For an owner about to exit, whose children are all reaped: says
-    /// goodbye to the guardian and lets it exit on its own, where dropping
-    /// the guardian waits for it. The wait is two context switches and a
-    /// process exit, at the end of every run: in a virtual machine about
-    /// 0.2 ms, an eighth of a one-job `forkpool` run. The guardian reads
-    /// the goodbye before anything else (`sys::guard::watch`), so it never
-    /// takes the owner's exit for a death; once the owner is gone, its
-    /// adopter reaps it.
-    pub(crate) fn leave(&mut self) {
-        if let Some(incarnation) = self.current.take() {
-            incarnation.leave();
-        }
-    }
-
     /// The guardian process's pid (`None` while none runs).
     pub(crate) fn pid(&self) -> Option<u32> {
-        let pid = match self.current.as_ref()?.process.as_ref()? {
+        let pid = match &self.current.as_ref()?.process {
             Process::Shared(process) => process.pid(),
             Process::Exec(pid) => *pid,
         };

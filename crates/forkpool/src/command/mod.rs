@@ -941,30 +941,8 @@ fn wait_pidfd(pidfd: impl AsFd) -> ExitReason {
     }
 }
 
-impl Supervisor {
-    /// Ends this supervisor in a process that is about to exit: kills and
-    /// reaps any job still running, as dropping it does, and tells the
-    /// guardian goodbye, but does not wait for the guardian to exit (it
-    /// exits on its own, and once this process has exited whoever adopts
-    /// it reaps it). That wait is about 0.2 ms at the end of every run in
-    /// a virtual machine. A process that goes on living keeps the guardian
-    /// as a zombie (and its 128 KiB stack) until it exits.
-    ///
-    /// ```no_run
-    /// # fn main() -> std::io::Result<()> {
-    /// let mut supervisor = forkpool::command::Supervisor::new()?;
-    /// // ... spawn jobs, wait for their events ...
-    /// supervisor.close_for_exit();
-    /// std::process::exit(0);
-    /// # }
-    /// ```
-    pub fn close_for_exit(mut self) {
-        self.reap_all();
-        self.guardian.leave();
-    }
-
-    /// Kills and reaps every job still running.
-    fn reap_all(&mut self) {
+impl Drop for Supervisor {
+    fn drop(&mut self) {
         for job in self.jobs.values() {
             send(job, libc::SIGKILL);
         }
@@ -972,12 +950,6 @@ impl Supervisor {
             wait_pidfd(job.pidfd.fd());
             self.guardian.release(job.slot);
         }
-    }
-}
-
-impl Drop for Supervisor {
-    fn drop(&mut self) {
-        self.reap_all();
-        // The guardian's own Drop says goodbye and reaps it.
+        // The guardian's own Drop closes its pipe and reaps it.
     }
 }

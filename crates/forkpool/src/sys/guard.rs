@@ -72,9 +72,9 @@ pub(crate) fn watch(table: &[AtomicI32], control: BorrowedFd<'_>, parent: Pid, m
             Err(_) => return 1,
         }
         let [parent_ready, control_ready] = fds.map(|fd| !fd.revents().is_empty());
-        // The control socket first: an owner that said goodbye may exit
-        // before we wake (see `SharedGuardian::leave`), and its goodbye,
-        // still in the socket, says that was a normal end.
+        if parent_ready {
+            return clean_up(table, marker);
+        }
         if control_ready {
             // A goodbye is a normal shutdown. End of stream without one is
             // the owner dying: its descriptors close before its pidfd
@@ -85,9 +85,6 @@ pub(crate) fn watch(table: &[AtomicI32], control: BorrowedFd<'_>, parent: Pid, m
                 Err(Errno::INTR | Errno::AGAIN) => {}
                 _ => return clean_up(table, marker),
             }
-        }
-        if parent_ready {
-            return clean_up(table, marker);
         }
     }
 }
@@ -437,15 +434,6 @@ impl SharedGuardian {
     /// Its pid.
     pub(crate) fn pid(&self) -> Pid {
         self.pid
-    }
-
-    /// For an owner about to exit, once the guardian was told goodbye:
-    /// lets it exit on its own instead of waiting for it. Its stack stays
-    /// mapped (the owner's exit unmaps it, once the guardian, which holds
-    /// the memory, is gone too), and whoever adopts it reaps it. An owner
-    /// that lives on keeps a zombie and 128 KiB until it exits.
-    pub(crate) fn leave(self) {
-        std::mem::forget(self);
     }
 }
 
