@@ -80,7 +80,13 @@ impl Config {
         // With `:::` values and no command, each value is the command a
         // block is piped into, as in GNU parallel (`{}` is the command); only
         // without any is there nothing to pipe into.
-        let has_values = sources.len() > flags.arg_files.len();
+        // (`-a` files are values too with `--pipe`; with `--pipepart` they
+        // are the data.)
+        let has_values = if flags.pipe.pipepart {
+            sources.len() > flags.arg_files.len()
+        } else {
+            !sources.is_empty()
+        };
         let pipe = crate::pipe::Settings::from_flags(&flags, command.is_empty() && !has_values)?;
         let mut command: Vec<Vec<u8>> = command.iter().map(|w| w.as_bytes().to_vec()).collect();
 

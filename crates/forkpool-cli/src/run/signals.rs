@@ -43,7 +43,6 @@ impl Runner<'_> {
             return;
         }
         self.interrupts += 1;
-        let name = forkpool::signal_name(signal).map_or_else(|| signal.to_string(), |n| n.to_string());
         if self.interrupts == 1 {
             if matches!(self.stop, None | Some(Stop::Hangup)) {
                 self.stop = Some(Stop::Signal);
@@ -57,21 +56,7 @@ impl Runner<'_> {
                     None => s.signal_all(signal),
                 }
             }
-            if !self.running.is_empty() {
-                let n = self.running.len();
-                let how = if termseq.is_some() {
-                    "stopping"
-                } else {
-                    "passed it on to"
-                };
-                self.progress.suspend(|| {
-                    tell!(
-                        "{name} received: starting no more jobs, {how} {n} running job{}; \
-                         send it again to kill them.",
-                        if n == 1 { "" } else { "s" }
-                    );
-                });
-            }
+            // (GNU parallel says nothing here: neither does forkpool.)
         } else {
             self.stop = Some(Stop::Signal);
             for running in self.running.values_mut() {

@@ -323,6 +323,13 @@ fn pipe_values_without_a_command_are_the_commands_as_in_gnu_parallel() {
     let twenty = seq(20);
     let r = same_as_gnu(&["--pipe", "--tee", "-k", ":::", "wc -l", "tail -2"], twenty.as_bytes());
     assert_eq!((r.stdout.as_str(), r.code), ("20\n19\n20\n", 0));
+    // Values from an -a file too (with --pipe; --pipepart reads its -a).
+    let dir = tempfile::tempdir().unwrap();
+    let commands = dir.path().join("commands");
+    std::fs::write(&commands, "wc -l\ntail -2\n").unwrap();
+    let commands = commands.to_str().unwrap();
+    let r = same_as_gnu(&["--pipe", "--tee", "-k", "-a", commands], twenty.as_bytes());
+    assert_eq!((r.stdout.as_str(), r.code), ("20\n19\n20\n", 0));
     for extra in [&[][..], &["-k"], &["-j1"]] {
         let mut args = extra.to_vec();
         args.extend(["--pipe", ":::", "cat", "wc -l"]);
