@@ -77,6 +77,16 @@ impl Config {
         };
         let (command, mut sources) = split_command_with(&flags.rest, &flags.arg_files, &separators);
         crate::flags::link_as_given(&mut sources, &flags.link_input_source, flags.arg_files.len());
+        // An empty `:::` group is one empty value, as in GNU parallel: it
+        // adds an empty argument to each job, and a `:::+` group linked to
+        // it pairs its first value with that (`::: x y :::+` runs `x ''`).
+        for source in &mut sources {
+            if let crate::flags::SourceArg::Values(values) = &mut source.arg
+                && values.is_empty()
+            {
+                values.push(std::ffi::OsString::new());
+            }
+        }
         // With `:::` values and no command, each value is the command a
         // block is piped into, as in GNU parallel (`{}` is the command); only
         // without any is there nothing to pipe into.

@@ -77,3 +77,21 @@ fn a_first_separator_with_nothing_after_it_is_dropped_as_in_gnu_parallel() {
     let r = same_as_gnu(&["-k", "echo", ":::", "x", ":::"], b"");
     assert_eq!(r.stdout, "x \n");
 }
+
+#[test]
+fn an_empty_values_group_is_one_empty_value_also_when_linked_as_in_gnu_parallel() {
+    // GNU parallel reads an empty `:::` group as one empty value: in the
+    // product (as before) and linked by `:::+`, where it pairs with the
+    // first value of the group before (forkpool used to run no job, or
+    // to blank that group's values).
+    for args in [
+        &["-k", "--dry-run", "echo", ":::", "x", "y", ":::+"][..],
+        &["-k", "--dry-run", "echo", ":::", ":::+", "a"],
+        &["-k", "--dry-run", "echo", ":::", "a", "b", ":::+", ":::", "c"],
+        &["-k", "--dry-run", "echo", ":::", ":::", "a"],
+    ] {
+        same_as_gnu(args, b"");
+    }
+    let r = same_as_gnu(&["-k", "--dry-run", "echo", ":::", "x", "y", ":::+"], b"");
+    assert_eq!(r.stdout, "echo x ''\n");
+}
