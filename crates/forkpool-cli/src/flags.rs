@@ -81,7 +81,7 @@ pub(crate) struct Flags {
     #[arg(long = "link", visible_alias = "xapply", help_heading = "Input")]
     pub(crate) link: bool,
     /// GNU parallel's inner option behind `:::+`, hidden as there: whether
-    /// each input source is linked to the one before (see [`link_as_given`]).
+    /// each input source is linked to the one before (see `config::resolve`).
     #[arg(
         long = "linkinputsource",
         visible_alias = "xapplyinputsource",
@@ -646,7 +646,8 @@ pub(crate) fn split_command_with(
     // A first separator that is the last word is dropped, as GNU parallel's
     // loop over the words drops it: `echo :::` reads standard input (or the
     // `-a` files), as does a `--shebang-wrap` script given no arguments.
-    // (An empty group after another one is an empty source, as there.)
+    // (An empty group after another one is one empty value, as there: an
+    // empty argument to each job, and what `::: x y :::+` pairs `x` with.)
     let mut i = if command_end + 1 == rest.len() {
         rest.len()
     } else {
@@ -670,36 +671,19 @@ pub(crate) fn split_command_with(
                 });
             }
         } else {
+            let values = if words.is_empty() {
+                vec![OsString::new()]
+            } else {
+                words.to_vec()
+            };
             sources.push(Source {
-                arg: SourceArg::Values(words.to_vec()),
+                arg: SourceArg::Values(values),
                 linked,
             });
         }
         i = end;
     }
     (command, sources)
-}
-
-/// GNU parallel's `--linkinputsource N` (`linkinputsource=i`): its list of
-/// 0/1, one an input source, to which each `:::` group (each `::::` file)
-/// adds its own (1 after a `+`). The values given come first, so they shift
-/// the rest: source k (`-a` files first) is linked to the one before if the
-/// list's k-th number is not 0. Without the option the list is the sources'
-/// own and nothing changes.
-pub(crate) fn link_as_given(sources: &mut [Source], given: &[String], arg_files: usize) {
-    if given.is_empty() {
-        return;
-    }
-    // Getopt::Long made them numbers: `00`, `-0` are 0; `1_0` is 10.
-    let nonzero = |n: &String| n.chars().any(|c| c.is_ascii_digit() && c != '0');
-    let list: Vec<bool> = given
-        .iter()
-        .map(nonzero)
-        .chain(sources[arg_files.min(sources.len())..].iter().map(|s| s.linked))
-        .collect();
-    for (k, source) in sources.iter_mut().enumerate() {
-        source.linked = k > 0 && list.get(k).copied().unwrap_or(false);
-    }
 }
 
 #[cfg(test)]

@@ -76,17 +76,7 @@ impl Config {
                 .unwrap_or_else(|| "::::".to_owned()),
         };
         let (command, mut sources) = split_command_with(&flags.rest, &flags.arg_files, &separators);
-        crate::flags::link_as_given(&mut sources, &flags.link_input_source, flags.arg_files.len());
-        // An empty `:::` group is one empty value, as in GNU parallel: it
-        // adds an empty argument to each job, and a `:::+` group linked to
-        // it pairs its first value with that (`::: x y :::+` runs `x ''`).
-        for source in &mut sources {
-            if let crate::flags::SourceArg::Values(values) = &mut source.arg
-                && values.is_empty()
-            {
-                values.push(std::ffi::OsString::new());
-            }
-        }
+        link_as_given(&mut sources, &flags.link_input_source, flags.arg_files.len());
         // With `:::` values and no command, each value is the command a
         // block is piped into, as in GNU parallel (`{}` is the command); only
         // without any is there nothing to pipe into.
@@ -532,6 +522,28 @@ impl Config {
             parallel_env: crate::invocation::parallel_env::code()?.map(<[u8]>::to_vec),
             semaphore: false,
         })
+    }
+}
+
+/// GNU parallel's `--linkinputsource N` (`linkinputsource=i`): its list of
+/// 0/1, one an input source, to which each `:::` group (each `::::` file)
+/// adds its own (1 after a `+`). The values given come first, so they shift
+/// the rest: source k (`-a` files first) is linked to the one before if the
+/// list's k-th number is not 0. Without the option the list is the sources'
+/// own and nothing changes.
+fn link_as_given(sources: &mut [Source], given: &[String], arg_files: usize) {
+    if given.is_empty() {
+        return;
+    }
+    // Getopt::Long made them numbers: `00`, `-0` are 0; `1_0` is 10.
+    let nonzero = |n: &String| n.chars().any(|c| c.is_ascii_digit() && c != '0');
+    let list: Vec<bool> = given
+        .iter()
+        .map(nonzero)
+        .chain(sources[arg_files.min(sources.len())..].iter().map(|s| s.linked))
+        .collect();
+    for (k, source) in sources.iter_mut().enumerate() {
+        source.linked = k > 0 && list.get(k).copied().unwrap_or(false);
     }
 }
 
