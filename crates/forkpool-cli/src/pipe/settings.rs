@@ -16,6 +16,10 @@ pub(crate) const DEFAULT_BLOCK: u64 = 1 << 20;
 /// once).
 pub(crate) const MAX_BLOCK: u64 = (1 << 31) - 1;
 
+/// GNU parallel's words for `--pipe` with nothing to pipe into: no
+/// command, or (with `:::` values as the commands) none left for a block.
+pub(crate) const NO_COMMAND: &str = "--pipe/--pipepart must have a command to pipe into (e.g. 'cat').";
+
 /// Where the blocks come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Mode {
@@ -174,7 +178,7 @@ impl Settings {
         }
         let block_timeout = block_timeout(p.block_timeout.as_deref())?;
         if no_command {
-            return Err(bad("--pipe/--pipepart must have a command to pipe into (e.g. 'cat')."));
+            return Err(bad(NO_COMMAND));
         }
         // As GNU: --tee before --shard/--bin before --group-by; --bin's
         // binning with --shard's key if both are given.

@@ -60,7 +60,7 @@ impl Runner<'_> {
             // `--pipe ::: cmd1 cmd2` with more blocks than commands: as GNU
             // parallel, a block with nothing to go into stops the run.
             self.never_runs(job.seq, slot);
-            self.fatal("--pipe/--pipepart must have a command to pipe into (e.g. 'cat').");
+            self.fatal(crate::pipe::settings::NO_COMMAND);
             return Launched::Yes;
         }
         // `$PARALLEL_ENV`'s code runs in front of every command line.
