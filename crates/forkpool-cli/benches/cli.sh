@@ -91,8 +91,11 @@ for i in 1 2 3; do
 done
 
 # --- start-up: one job ------------------------------------------------------
-# No shell in between (-N): each figure is the program alone.
-startup=(-n "/bin/true (floor: one exec)" "/bin/true" -n "xargs true" "xargs true"
+# No shell in between (-N): each figure is the program alone. Every row runs
+# `true x`: `true` with an argument sets up its locale, `true` alone does not
+# (startup.sh says more).
+echo x >"$work/one"
+startup=(-n "/bin/true x (floor: one exec)" "/bin/true x" -n "xargs -a ONE true" "xargs -a $work/one true"
     -n "forkpool true ::: x" "$forkpool true ::: x")
 [ -n "$BASELINE" ] && startup+=(-n "baseline forkpool true ::: x" "$BASELINE true ::: x")
 [ -n "$parallel" ] && startup+=(-n "GNU parallel true ::: x" "env HOME=$work/home $parallel true ::: x")
