@@ -68,12 +68,13 @@ struct GnuFds {
 /// The handles GNU parallel could open (the soft limit less the inherited
 /// ones), found only as far as a check needs: listing our descriptors
 /// and reading each one's flags is some sixty system calls, a twentieth
-/// of a one-job run, and most runs are far from their limit.
+/// of a one-job run, and most runs are far from their limit (a `poll` of
+/// the first numbers shows that).
 #[derive(Debug, Clone, Copy)]
 enum Free {
     Unknown,
-    /// At least this many: the limit less every descriptor open when it
-    /// was counted (the inherited ones are among them, and stay).
+    /// At least this many: see [`system::free_at_least`] (the inherited
+    /// descriptors are among those it counts as open, and they stay).
     AtLeast(usize),
     Exactly(usize),
 }

@@ -43,7 +43,10 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod descriptors;
 mod environment;
+
+pub use descriptors::open_descriptors_below;
 
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};

@@ -77,3 +77,38 @@ pub(crate) fn take_inherited(fd: RawFd) -> io::Result<std::os::fd::OwnedFd> {
     rustix::io::fcntl_setfd(&owned, rustix::io::FdFlags::CLOEXEC)?;
     Ok(owned)
 }
+
+/// How many of the descriptors numbered below `end` are open, by one
+/// `poll` per 128 numbers with no events asked and no wait: the kernel
+/// marks each number that is not open `POLLNVAL`. A few microseconds,
+/// where listing `/proc/self/fd` makes a dentry and an inode for every
+/// open descriptor (~60 µs for a dozen).
+pub(crate) fn count_open_below(end: usize) -> io::Result<usize> {
+    const CHUNK: usize = 128;
+    let empty = libc::pollfd {
+        fd: -1,
+        events: 0,
+        revents: 0,
+    };
+    let mut open = 0;
+    let mut first = 0;
+    while first < end {
+        let count = CHUNK.min(end - first);
+        let mut fds = [empty; CHUNK];
+        for (i, slot) in fds[..count].iter_mut().enumerate() {
+            slot.fd = RawFd::try_from(first + i).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        }
+        // SAFETY: `fds` is a valid array of `count` pollfd structures that
+        // outlives the call; poll reads the numbers and writes only
+        // `revents`. A number that is not open is not an error (it comes
+        // back as POLLNVAL), and with no events asked and a zero timeout
+        // nothing is waited for or consumed on the open ones.
+        let ready = unsafe { libc::poll(fds.as_mut_ptr(), count as libc::nfds_t, 0) };
+        if ready < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        open += fds[..count].iter().filter(|p| p.revents & libc::POLLNVAL == 0).count();
+        first += count;
+    }
+    Ok(open)
+}
