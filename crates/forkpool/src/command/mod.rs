@@ -45,16 +45,19 @@
 
 mod descriptors;
 mod environment;
+mod error;
+mod event;
+mod program;
+mod spec;
+mod termseq;
 
 pub use descriptors::open_descriptors_below;
 
 use std::collections::HashMap;
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::fmt;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -67,6 +70,11 @@ use crate::guardian::{self, Guardian};
 use crate::sys::exit::ExitReason;
 use crate::sys::poll::Watched;
 use environment::Environment;
+pub use error::SpawnError;
+pub use event::{Event, Stream, Waker};
+pub use program::{find_program, is_executable};
+pub use spec::{Input, Output, Spec};
+pub use termseq::{TermSeq, TermSeqError, parse_signal};
 
 /// The most jobs one supervisor runs at once.
 pub const MAX_RUNNING: usize = 1 << 16;
@@ -74,322 +82,6 @@ pub const MAX_RUNNING: usize = 1 << 16;
 /// Identifies a job of a [`Supervisor`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct JobId(u64);
-
-/// What a job's standard input is.
-#[derive(Debug, Clone, Default)]
-#[non_exhaustive]
-pub enum Input {
-    /// `/dev/null`.
-    #[default]
-    Null,
-    /// The supervisor's own standard input.
-    Inherit,
-    /// A descriptor of the caller's: a file, a pipe's read end, a memfd.
-    /// The job gets its own copy, so the caller may close it once
-    /// [`Supervisor::spawn`] returns (for a pipe, it should: the job sees
-    /// end-of-file only when every write end is closed).
-    ///
-    /// ```no_run
-    /// use std::sync::Arc;
-    /// use forkpool::command::{Input, Spec, Supervisor};
-    ///
-    /// let (read, write) = rustix::pipe::pipe()?;
-    /// let mut supervisor = Supervisor::new()?;
-    /// let spec = Spec { stdin: Input::Fd(Arc::new(read)), ..Spec::new(["wc", "-c"]) };
-    /// supervisor.spawn(&spec)?;
-    /// drop(spec);
-    /// rustix::io::write(&write, b"hello")?;
-    /// drop(write); // end of its input
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    Fd(Arc<OwnedFd>),
-    /// The controlling terminal, `/dev/tty` (`/dev/null` when there is
-    /// none), for a job that talks to the user. Such a job stays in the
-    /// supervisor's process group, so that the terminal lets it read (a job
-    /// in a group of its own would be stopped by `SIGTTIN`): signals reach
-    /// its first process only, and what it starts is not killed with it.
-    Tty,
-}
-
-impl PartialEq for Input {
-    fn eq(&self, other: &Input) -> bool {
-        match (self, other) {
-            (Input::Null, Input::Null) | (Input::Inherit, Input::Inherit) | (Input::Tty, Input::Tty) => true,
-            (Input::Fd(a), Input::Fd(b)) => Arc::ptr_eq(a, b),
-            _ => false,
-        }
-    }
-}
-
-impl Eq for Input {}
-
-/// Where a job's standard output or error goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum Output {
-    /// Into a pipe; the supervisor reports it as [`Event::Output`].
-    #[default]
-    Capture,
-    /// To the supervisor's own stream.
-    Inherit,
-    /// To `/dev/null`.
-    Null,
-}
-
-/// Which output stream an [`Event::Output`] came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Stream {
-    /// Standard output.
-    Stdout,
-    /// Standard error.
-    Stderr,
-}
-
-/// How to start a job.
-#[derive(Debug, Clone, Default)]
-pub struct Spec {
-    /// The program (looked up in `PATH`) and its arguments.
-    pub argv: Vec<OsString>,
-    /// Where the program is, when the caller has looked it up already (a
-    /// shell's hash of command paths, say): the supervisor then execs it
-    /// without searching `PATH` again. `None`: the supervisor searches the
-    /// job's `PATH` (from `env`, else ours) as `execvp` does. Either way
-    /// the job's `argv[0]` is `argv[0]` as given.
-    pub program: Option<PathBuf>,
-    /// Variables to set in the job's environment, on top of ours (as it
-    /// was when the [`Supervisor`] was created).
-    pub env: Vec<(OsString, OsString)>,
-    /// Its standard input.
-    pub stdin: Input,
-    /// Its standard output.
-    pub stdout: Output,
-    /// Its standard error.
-    pub stderr: Output,
-    /// Niceness to run at (raising it always works; lowering it needs
-    /// privilege and is otherwise ignored).
-    pub nice: Option<i32>,
-}
-
-impl Spec {
-    /// A spec for `argv`, with stdin from `/dev/null` and both outputs
-    /// captured.
-    pub fn new<I, S>(argv: I) -> Spec
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<OsString>,
-    {
-        Spec {
-            argv: argv.into_iter().map(Into::into).collect(),
-            ..Spec::default()
-        }
-    }
-}
-
-/// What happened.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Event {
-    /// A job wrote to a captured stream.
-    Output {
-        /// The job.
-        job: JobId,
-        /// Which stream.
-        stream: Stream,
-        /// What it wrote (at most 64 KiB per event).
-        data: Vec<u8>,
-    },
-    /// A job ended and was reaped. Every `Output` event of the job comes
-    /// before this one.
-    Exited {
-        /// The job.
-        job: JobId,
-        /// How its first process ended.
-        reason: ExitReason,
-        /// From spawn to exit.
-        runtime: Duration,
-    },
-    /// A signal passed to [`Supervisor::watch_signals`] arrived.
-    Signal {
-        /// Its number.
-        signal: i32,
-    },
-    /// A [`Waker`] of this supervisor was woken (once, however many times
-    /// it was woken since the last `Woken`).
-    Woken,
-    /// The guardian (see the module docs) keeps dying or cannot be started
-    /// again, so for now a `SIGKILL` of this process would leave the jobs
-    /// running. The supervisor goes on starting it again, with a delay
-    /// that grows to 1 s, for as long as it runs; the jobs themselves are
-    /// not affected. Said once per lapse; [`Event::Guarded`] follows when
-    /// a guardian has run for a second again.
-    Unguarded {
-        /// Why, in words (`its guardian process cannot be started again:
-        /// Resource temporarily unavailable`).
-        reason: String,
-    },
-    /// A guardian has run for a second again after [`Event::Unguarded`].
-    Guarded,
-}
-
-/// Wakes a [`Supervisor`] blocked in [`wait`](Supervisor::wait) from
-/// another thread: `wait` returns with [`Event::Woken`]. For a thread
-/// that produces work (reads input, say) while the supervisor's thread
-/// waits on jobs.
-///
-/// ```no_run
-/// use forkpool::command::{Event, Supervisor};
-///
-/// let mut supervisor = Supervisor::new()?;
-/// supervisor.watch_signals(&[libc::SIGINT])?; // so that `wait` has something to wait on
-/// let waker = supervisor.waker();
-/// std::thread::spawn(move || waker.wake());
-/// let mut events = Vec::new();
-/// supervisor.wait(None, &mut events)?;
-/// assert!(events.contains(&Event::Woken));
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Debug, Clone)]
-pub struct Waker {
-    poller: Arc<Poller>,
-    woken: Arc<AtomicBool>,
-}
-
-impl Waker {
-    /// Makes the supervisor's current or next `wait` return.
-    pub fn wake(&self) {
-        self.woken.store(true, Ordering::Release);
-        // Fails only if the poller is gone, and then nobody waits.
-        let _ = self.poller.notify();
-    }
-}
-
-/// Why a job could not start.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum SpawnError {
-    /// The program was not found in `PATH`.
-    #[error("command not found")]
-    NotFound,
-    /// The program exists but may not be executed.
-    #[error("permission denied")]
-    PermissionDenied,
-    /// The file is not in an executable format (a script without `#!`).
-    #[error("exec format error")]
-    NotExecutable,
-    /// The arguments and environment are more than `exec` takes (`E2BIG`).
-    #[error("argument list too long")]
-    TooLong,
-    /// An argument or environment variable holds a NUL byte, which `exec`
-    /// cannot pass.
-    #[error("an argument or environment variable contains a NUL byte")]
-    NulByte,
-    /// Too many jobs are running already (see [`MAX_RUNNING`]).
-    #[error("too many jobs running")]
-    TooMany,
-    /// Some other operating-system error.
-    #[error(transparent)]
-    Io(#[from] io::Error),
-}
-
-impl SpawnError {
-    /// Whether the same spawn may succeed later, once other jobs have
-    /// ended: too many jobs, or the system short of processes, memory or
-    /// descriptors. Every other error is about the job itself.
-    pub fn is_transient(&self) -> bool {
-        match self {
-            SpawnError::TooMany => true,
-            SpawnError::Io(e) => matches!(
-                e.raw_os_error(),
-                Some(libc::EAGAIN | libc::ENOMEM | libc::EMFILE | libc::ENFILE | libc::EINTR)
-            ),
-            _ => false,
-        }
-    }
-}
-
-/// A termination sequence: signals to send to a job's process group, each
-/// followed by a wait, until it has exited. GNU parallel's `--termseq`.
-///
-/// ```
-/// let seq: forkpool::command::TermSeq = "TERM,200,KILL,25".parse().unwrap();
-/// assert_eq!(seq.to_string(), "TERM,200,KILL,25");
-/// assert_eq!(forkpool::command::TermSeq::default().to_string(), "TERM,200,TERM,100,TERM,50,KILL,25");
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TermSeq {
-    steps: Vec<(i32, Duration)>,
-}
-
-impl Default for TermSeq {
-    fn default() -> Self {
-        TermSeq {
-            steps: vec![
-                (libc::SIGTERM, Duration::from_millis(200)),
-                (libc::SIGTERM, Duration::from_millis(100)),
-                (libc::SIGTERM, Duration::from_millis(50)),
-                (libc::SIGKILL, Duration::from_millis(25)),
-            ],
-        }
-    }
-}
-
-impl TermSeq {
-    /// A sequence of one signal and no wait.
-    pub fn immediate(signal: i32) -> TermSeq {
-        TermSeq {
-            steps: vec![(signal, Duration::ZERO)],
-        }
-    }
-}
-
-/// A `--termseq` that does not parse.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid termination sequence {0:?}: expected SIGNAL,MS[,SIGNAL,MS...], e.g. TERM,200,KILL,25")]
-pub struct TermSeqError(String);
-
-impl FromStr for TermSeq {
-    type Err = TermSeqError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = || TermSeqError(s.to_owned());
-        let parts: Vec<&str> = s.split(',').map(str::trim).collect();
-        if parts.is_empty() || !parts.len().is_multiple_of(2) {
-            return Err(err());
-        }
-        let steps = parts
-            .chunks(2)
-            .map(|pair| {
-                let signal = parse_signal(pair[0]).ok_or_else(err)?;
-                let wait: u64 = pair[1].parse().map_err(|_| err())?;
-                Ok((signal, Duration::from_millis(wait)))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(TermSeq { steps })
-    }
-}
-
-impl fmt::Display for TermSeq {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, (signal, wait)) in self.steps.iter().enumerate() {
-            if i > 0 {
-                f.write_str(",")?;
-            }
-            let name = crate::signal_name(*signal).map_or_else(|| signal.to_string(), |n| n.to_string());
-            write!(f, "{},{}", name.trim_start_matches("SIG"), wait.as_millis())?;
-        }
-        Ok(())
-    }
-}
-
-/// Parses `TERM`, `SIGTERM` or `15`.
-pub fn parse_signal(text: &str) -> Option<i32> {
-    if let Ok(n) = text.parse::<i32>() {
-        return (1..=64).contains(&n).then_some(n);
-    }
-    let upper = text.to_ascii_uppercase();
-    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
-    (1..=64).find(|&n| crate::signal_name(n).is_some_and(|full| full.trim_start_matches("SIG") == name))
-}
 
 #[derive(Debug)]
 struct KillPlan {
@@ -812,96 +504,6 @@ impl Supervisor {
             }
         }
     }
-}
-
-impl From<guardian::News> for Event {
-    fn from(news: guardian::News) -> Event {
-        match news {
-            guardian::News::Unguarded(reason) => Event::Unguarded { reason },
-            guardian::News::Guarded => Event::Guarded,
-        }
-    }
-}
-
-/// Where `exec` finds `program`, searched as `execvp` searches: in the
-/// job's own `PATH` when `env` sets one, else in ours, else in the
-/// default `/bin:/usr/bin`; an empty entry is the current directory, `.`
-/// (so a program found there is `./program`, which is what a script run
-/// that way sees as `$0`, as under a shell). A name with a `/` is taken as
-/// it is. The supervisor finds each job's program with it once, and execs
-/// it at that path: the child makes no failed `exec` per `PATH` entry.
-///
-/// Not found: [`SpawnError::NotFound`], or [`SpawnError::PermissionDenied`]
-/// if some entry held a file by that name that may not be run (`execvp`'s
-/// `EACCES`).
-///
-/// ```
-/// use std::ffi::{OsStr, OsString};
-/// use forkpool::command::find_program;
-///
-/// let sh = find_program(OsStr::new("sh"), &[])?;
-/// assert!(sh.to_string_lossy().ends_with("/sh"));
-/// let env = [(OsString::from("PATH"), OsString::from("/nonexistent"))];
-/// assert!(find_program(OsStr::new("sh"), &env).is_err());
-/// # Ok::<(), forkpool::command::SpawnError>(())
-/// ```
-pub fn find_program(program: &OsStr, env: &[(OsString, OsString)]) -> Result<OsString, SpawnError> {
-    use std::os::unix::ffi::OsStrExt;
-    if program.is_empty() {
-        return Err(SpawnError::NotFound);
-    }
-    if program.as_bytes().contains(&b'/') {
-        return Ok(program.to_owned());
-    }
-    let ours;
-    let path = match env.iter().rev().find(|(k, _)| k == "PATH") {
-        Some((_, path)) => path.as_os_str(),
-        None => {
-            ours = std::env::var_os("PATH");
-            ours.as_deref().unwrap_or(OsStr::new("/bin:/usr/bin"))
-        }
-    };
-    let mut denied = false;
-    for dir in path.as_bytes().split(|&b| b == b':') {
-        let dir = if dir.is_empty() { b"." as &[u8] } else { dir };
-        let candidate = Path::new(OsStr::from_bytes(dir)).join(program);
-        match std::fs::metadata(&candidate) {
-            Ok(m) if runnable(&candidate, &m) => return Ok(candidate.into_os_string()),
-            Ok(_) => denied = true,
-            Err(e) if e.raw_os_error() == Some(libc::EACCES) => denied = true,
-            Err(_) => {}
-        }
-    }
-    Err(if denied {
-        SpawnError::PermissionDenied
-    } else {
-        SpawnError::NotFound
-    })
-}
-
-/// Whether `path` is a file that we may execute: a regular file with an
-/// execute bit, and `access` says so for our ids, as `exec` will (a
-/// directory is not, whatever its bits).
-///
-/// ```
-/// use std::path::Path;
-/// use forkpool::command::is_executable;
-///
-/// assert!(is_executable(Path::new("/bin/sh")));
-/// assert!(!is_executable(Path::new("/")));
-/// assert!(!is_executable(Path::new("/nonexistent")));
-/// ```
-pub fn is_executable(path: &Path) -> bool {
-    std::fs::metadata(path).is_ok_and(|m| runnable(path, &m))
-}
-
-/// [`is_executable`], the file's metadata read already.
-fn runnable(path: &Path, metadata: &std::fs::Metadata) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    // `access` answers for our ids as `exec` will.
-    metadata.is_file()
-        && metadata.permissions().mode() & 0o111 != 0
-        && rustix::fs::access(path, rustix::fs::Access::EXEC_OK).is_ok()
 }
 
 fn c_string(text: &std::ffi::OsStr) -> Result<std::ffi::CString, SpawnError> {
