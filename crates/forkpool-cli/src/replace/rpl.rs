@@ -370,6 +370,33 @@ impl Table {
         out
     }
 
+    /// The `{= =}` in the user's `text`, as [`Table::expand`] finds them:
+    /// each as typed, parentheses and all, after what it holds.
+    pub(crate) fn typed_perl<'t>(&self, text: &'t [u8]) -> Vec<(&'t [u8], &'t [u8])> {
+        let (l, r) = (&self.left, &self.right);
+        let mut found = Vec::new();
+        let mut i = 0;
+        'scan: while i < text.len() {
+            if text[i..].starts_with(l) {
+                let start = i + l.len();
+                let mut q = start;
+                while q < text.len() {
+                    if text[q..].starts_with(r) {
+                        found.push((&text[start..q], &text[i..q + r.len()]));
+                        i = q + r.len();
+                        continue 'scan;
+                    }
+                    if text[q..].starts_with(l) {
+                        break;
+                    }
+                    q += 1;
+                }
+            }
+            i += 1;
+        }
+        found
+    }
+
     /// Whether `text` opens a `{=` it never closes (after expansion, a left
     /// parenthesis outside every marker).
     pub(crate) fn unclosed_perl(&self, expanded: &[u8]) -> Option<usize> {
