@@ -257,11 +257,15 @@ impl Table {
             set(&mut table, tag, code);
         }
         let parens = options.parens.clone().unwrap_or_else(|| b"{==}".to_vec());
-        if parens.len() < 2 {
-            return Err(format!(
-                "--parens '{}' must hold a left and a right parenthesis of the same length",
-                String::from_utf8_lossy(&parens)
-            ));
+        // GNU's `substr($parens, 0, 0.5*length $parens)`: the first half,
+        // rounded down, is the left parenthesis, the rest the right one
+        // (`,`: none and `,`; `abc`: `a` and `bc`). An empty one hangs
+        // GNU parallel 20221122.
+        if parens.is_empty() {
+            return Err(
+                "--parens '' has no parentheses: the first half of its value is the left one, the rest the right one"
+                    .to_owned(),
+            );
         }
         let half = parens.len() / 2;
         let (left, right) = (parens[..half].to_vec(), parens[half..].to_vec());
@@ -315,6 +319,10 @@ impl Table {
     /// closed pairs on each line (GNU parallel's test, which does not
     /// look across newlines).
     fn opens_unclosed(&self, text: &[u8]) -> bool {
+        // No left parenthesis (`--parens ,`): nothing opens.
+        if self.left.is_empty() {
+            return false;
+        }
         let mut rest = text.to_vec();
         // Remove the rightmost `{=` and the first `=}` after it on its
         // line, until none is left.
@@ -400,6 +408,9 @@ impl Table {
     /// Whether `text` opens a `{=` it never closes (after expansion, a left
     /// parenthesis outside every marker).
     pub(crate) fn unclosed_perl(&self, expanded: &[u8]) -> Option<usize> {
+        if self.left.is_empty() {
+            return None;
+        }
         let mut i = 0;
         while i < expanded.len() {
             if expanded[i..].starts_with(OPEN) {
@@ -732,6 +743,24 @@ mod tests {
             ..TableOptions::default()
         };
         assert_eq!(expand(&parens, "foo,,s/I/O/g,,"), "foo<s/I/O/g>");
+        // An odd length: the left one is the shorter half. One byte: no
+        // left one, and every right one is an empty expression.
+        let odd = |parens: &str, text: &str| {
+            let options = TableOptions {
+                parens: Some(parens.as_bytes().to_vec()),
+                ..TableOptions::default()
+            };
+            let table = Table::new(&options).unwrap();
+            assert_eq!(
+                table.merge_words(&[text.as_bytes().to_vec()]),
+                [text.as_bytes().to_vec()]
+            );
+            assert_eq!(table.unclosed_perl(&table.expand(text.as_bytes())), None);
+            expand(&options, text)
+        };
+        assert_eq!(odd(",", "a,b,"), "a<>b<>");
+        assert_eq!(odd("abc", "abca s/x/y/ bc"), "<>< s/x/y/ >");
+        assert_eq!(odd("<<=>>", "x<<= 1 =>>"), "x<= 1 >");
         let open = table.expand(b"echo {= s/a/b/");
         assert_eq!(table.unclosed_perl(&open), Some(5));
     }
