@@ -348,61 +348,57 @@ impl Table {
         }
     }
 
-    /// `{= code =}` → marker, innermost first: a left parenthesis whose
-    /// right one comes before any other parenthesis.
+    /// `{= code =}` → marker, innermost first (see [`Table::perl_spans`]).
     fn mark_perl(&self, text: &[u8]) -> Vec<u8> {
-        let (l, r) = (&self.left, &self.right);
         let mut out = Vec::with_capacity(text.len());
-        let mut i = 0;
-        'scan: while i < text.len() {
-            if text[i..].starts_with(l) {
-                let start = i + l.len();
-                let mut q = start;
-                while q < text.len() {
-                    if text[q..].starts_with(r) {
-                        out.extend_from_slice(OPEN);
-                        out.extend_from_slice(&text[start..q]);
-                        out.extend_from_slice(CLOSE);
-                        i = q + r.len();
-                        continue 'scan;
-                    }
-                    if text[q..].starts_with(l) {
-                        break;
-                    }
-                    q += 1;
-                }
-            }
-            out.push(text[i]);
-            i += 1;
+        let mut at = 0;
+        for span in self.perl_spans(text) {
+            out.extend_from_slice(&text[at..span.start]);
+            out.extend_from_slice(OPEN);
+            out.extend_from_slice(&text[span.start + self.left.len()..span.end - self.right.len()]);
+            out.extend_from_slice(CLOSE);
+            at = span.end;
         }
+        out.extend_from_slice(&text[at..]);
         out
     }
 
     /// The `{= =}` in the user's `text`, as [`Table::expand`] finds them:
     /// each as typed, parentheses and all, after what it holds.
     pub(crate) fn typed_perl<'t>(&self, text: &'t [u8]) -> Vec<(&'t [u8], &'t [u8])> {
+        self.perl_spans(text)
+            .map(|span| {
+                let held = &text[span.start + self.left.len()..span.end - self.right.len()];
+                (held, &text[span])
+            })
+            .collect()
+    }
+
+    /// Where `{= =}` are in `text`, parentheses and all: a left
+    /// parenthesis whose right one comes before any other parenthesis.
+    fn perl_spans<'t>(&'t self, text: &'t [u8]) -> impl Iterator<Item = std::ops::Range<usize>> + 't {
         let (l, r) = (&self.left, &self.right);
-        let mut found = Vec::new();
         let mut i = 0;
-        'scan: while i < text.len() {
-            if text[i..].starts_with(l) {
-                let start = i + l.len();
-                let mut q = start;
-                while q < text.len() {
-                    if text[q..].starts_with(r) {
-                        found.push((&text[start..q], &text[i..q + r.len()]));
-                        i = q + r.len();
-                        continue 'scan;
+        std::iter::from_fn(move || {
+            while i < text.len() {
+                let from = i;
+                if text[i..].starts_with(l) {
+                    let mut q = i + l.len();
+                    while q < text.len() {
+                        if text[q..].starts_with(r) {
+                            i = q + r.len();
+                            return Some(from..i);
+                        }
+                        if text[q..].starts_with(l) {
+                            break;
+                        }
+                        q += 1;
                     }
-                    if text[q..].starts_with(l) {
-                        break;
-                    }
-                    q += 1;
                 }
+                i += 1;
             }
-            i += 1;
-        }
-        found
+            None
+        })
     }
 
     /// Whether `text` opens a `{=` it never closes (after expansion, a left
