@@ -9,8 +9,11 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
-use crate::getopt::{getopt_name, must_have_value, say, typed_value_refused};
-use crate::refusal::{ParseError, Refusal};
+use crate::refusal::ParseError;
+
+mod scan;
+
+use scan::{Scanned, scan, spell_out};
 
 /// `forkpool`: run commands in parallel, with GNU parallel's options.
 ///
@@ -358,8 +361,12 @@ impl Flags {
     ) -> Result<Flags, ParseError> {
         use clap::FromArgMatches;
         let mut args: Vec<OsString> = args.into_iter().collect();
-        let (end, long_words, refused) = scan(command, &args);
-        spell_out(&mut args, long_words).map_err(ParseError::Refused)?;
+        let Scanned {
+            end,
+            long_words,
+            refused,
+        } = scan(command, &args);
+        spell_out(&mut args, long_words);
         if let Some(refusal) = refused {
             return Err(ParseError::Refused(refusal));
         }
@@ -391,180 +398,25 @@ pub(crate) fn options_end(args: &[OsString]) -> usize {
 /// clap would take a word starting with `-` for an option (and say
 /// "Unknown option: 1"). Options whose value is optional (`--replace`,
 /// `-l`, `-e`) still take the next word only when it is not an option.
+/// Built, so that its table holds clap's own `--help` and `--version`
+/// too, which the option scan must know as GNU's `help` and `version`.
 pub(crate) fn command() -> clap::Command {
     use clap::CommandFactory;
-    Flags::command().mut_args(|arg| {
+    let mut command = Flags::command().mut_args(|arg| {
         let optional = arg.get_num_args().is_some_and(|n| n.min_values() == 0);
         if arg.get_action().takes_values() && !optional && !arg.is_positional() {
             arg.allow_hyphen_values(true)
         } else {
             arg
         }
-    })
+    });
+    command.build();
+    command
 }
 
 /// [`options_end`] with the command built already.
 pub(crate) fn options_end_in(command: &clap::Command, args: &[OsString]) -> usize {
-    scan(command, args).0
-}
-
-/// Spells out in full each long option `scan` found in `args`, with what
-/// its name names (see `long_names`): `--keep-ord` becomes `--keep-order`,
-/// so that clap, which matches names exactly, reads what GNU parallel
-/// reads. A prefix of several options is the error GNU gives for it.
-fn spell_out(args: &mut [OsString], long_words: Vec<(usize, crate::long_names::Name<'_>)>) -> Result<(), Refusal> {
-    for (i, found) in long_words {
-        let word = args[i].to_string_lossy().into_owned();
-        let Some(long) = word.strip_prefix("--") else { continue };
-        let (name, value) = match long.split_once('=') {
-            Some((name, value)) => (name, Some(value)),
-            None => (long, None),
-        };
-        match found {
-            crate::long_names::Name::Option(arg) => {
-                let names = || {
-                    arg.get_long()
-                        .into_iter()
-                        .chain(arg.get_all_aliases().unwrap_or_default())
-                };
-                // `--tagstring=`: Getopt::Long takes nothing after the
-                // `=` as no value at all, for an option that must have
-                // one, and names it as matched (an abbreviation by the
-                // option's name).
-                let named = || getopt_name(arg, name);
-                if value == Some("") && must_have_value(arg) {
-                    return Err(Refusal::getopt(format!("Option {} requires an argument", named())));
-                }
-                // `--tag=`, `--tag=yes`: Getopt::Long's words for a value
-                // given to an option that takes none.
-                if value.is_some() && !arg.get_action().takes_values() {
-                    return Err(Refusal::getopt(format!("Option {} does not take an argument", named())));
-                }
-                let known = names().any(|n| n == name);
-                if known {
-                    continue;
-                }
-                // The value keeps its bytes: only the name is rewritten,
-                // long if the option has a long name, else short (`--X`).
-                let mut spelled = match (arg.get_long(), arg.get_short()) {
-                    (Some(full), _) => OsString::from(format!("--{full}")),
-                    (None, Some(letter)) => OsString::from(format!("-{letter}")),
-                    (None, None) => continue,
-                };
-                if value.is_some() {
-                    let bytes = std::os::unix::ffi::OsStrExt::as_bytes(args[i].as_os_str());
-                    let at = 2 + name.len();
-                    spelled.push(std::os::unix::ffi::OsStrExt::from_bytes(&bytes[at..]) as &std::ffi::OsStr);
-                }
-                args[i] = spelled;
-            }
-            crate::long_names::Name::Ambiguous(message) => return Err(Refusal::getopt(message)),
-            crate::long_names::Name::Unknown => {}
-        }
-    }
-    Ok(())
-}
-
-/// What [`scan`] finds: where the options end, the long option words
-/// with what each names, and Getopt::Long's message for an option that
-/// must have a value but ends the words, or has one not of its type.
-type Scanned<'c> = (usize, Vec<(usize, crate::long_names::Name<'c>)>, Option<Refusal>);
-
-/// Walks the options in `args`: where they end (see [`options_end`]), and
-/// the words that are long options (not values of other options), each
-/// with what its name names; and an option left without its value at the
-/// end, named as Getopt::Long names it (`-j`: `j`, `--Jobs`: `jobs`).
-fn scan<'c>(command: &'c clap::Command, args: &[OsString]) -> Scanned<'c> {
-    // Whether an option takes the next word as its value. Some take one
-    // only if it looks like theirs (`-l 2`, but not `-l echo`).
-    let takes_value = |arg: &clap::Arg, next: Option<&OsString>| {
-        let optional = arg.get_num_args().is_some_and(|n| n.min_values() == 0);
-        let next = next.map(|w| w.to_string_lossy()).unwrap_or_default();
-        match crate::xargs::takes_optional_value(arg.get_id().as_str(), &next) {
-            Some(takes) if optional => takes,
-            _ => arg.get_action().takes_values(),
-        }
-    };
-    let short_value =
-        |c: char, next: Option<&OsString>| crate::long_names::short(command, c).map(|a| takes_value(a, next));
-    let mut long_words = Vec::new();
-    let mut refused = None;
-    let mut end = args.len();
-    let mut i = 1;
-    while i < args.len() {
-        let word = args[i].to_string_lossy();
-        if word == "--" {
-            end = i;
-            break;
-        }
-        if let Some(long) = word.strip_prefix("--") {
-            let name = long.split('=').next().unwrap_or(long);
-            let found = crate::long_names::find(command, name);
-            let value_next = match &found {
-                crate::long_names::Name::Option(a) => {
-                    if !long.contains('=') && i + 1 == args.len() && must_have_value(a) {
-                        say(
-                            &mut refused,
-                            Some(Refusal::getopt(format!(
-                                "Option {} requires an argument",
-                                getopt_name(a, name)
-                            ))),
-                        );
-                    }
-                    let value = match long.split_once('=') {
-                        Some((_, v)) => Some(v.to_owned()),
-                        None => args.get(i + 1).map(|v| v.to_string_lossy().into_owned()),
-                    };
-                    // (`--nice=` is "requires an argument": `spell_out` says so.)
-                    if let Some(v) = value.filter(|v| !(v.is_empty() && long.contains('='))) {
-                        say(&mut refused, typed_value_refused(a, &getopt_name(a, name), &v));
-                    }
-                    !long.contains('=') && takes_value(a, args.get(i + 1))
-                }
-                _ => false,
-            };
-            long_words.push((i, found));
-            if value_next {
-                i += 1;
-            }
-            i += 1;
-            continue;
-        }
-        if word.len() > 1 && word.starts_with('-') {
-            let chars: Vec<char> = word[1..].chars().collect();
-            for (k, &c) in chars.iter().enumerate() {
-                if short_value(c, args.get(i + 1)).unwrap_or(false) {
-                    let arg = crate::long_names::short(command, c);
-                    let needs = arg.is_some_and(must_have_value);
-                    if k + 1 == chars.len() && i + 1 == args.len() && needs {
-                        say(
-                            &mut refused,
-                            Some(Refusal::getopt(format!("Option {c} requires an argument"))),
-                        );
-                    }
-                    // `-Hx`, `-H x`: the value is the rest of the word, or
-                    // the next word.
-                    let value = match chars.get(k + 1..).filter(|rest| !rest.is_empty()) {
-                        Some(rest) => Some(rest.iter().collect::<String>()),
-                        None => args.get(i + 1).map(|v| v.to_string_lossy().into_owned()),
-                    };
-                    if let (Some(arg), Some(value)) = (arg, value) {
-                        say(&mut refused, typed_value_refused(arg, &c.to_string(), &value));
-                    }
-                    if k + 1 == chars.len() {
-                        // The value is the next word.
-                        i += 1;
-                    }
-                    break;
-                }
-            }
-            i += 1;
-            continue;
-        }
-        end = i;
-        break;
-    }
-    (end, long_words, refused)
+    scan(command, args).end
 }
 
 /// One input source, as given.

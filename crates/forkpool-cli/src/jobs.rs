@@ -14,6 +14,10 @@ use crate::replace::{Ahead, Evaluated, Evaluator, Multi, Program, Shape, Sources
 use crate::results::Results;
 use crate::table::{Format, Table};
 
+mod shuffle;
+
+use shuffle::shuffle;
+
 /// Command lines that group several items (`-n`, `-N`, `-X`, `-m`) stay
 /// shorter than this. It is GNU parallel's limit on Linux, so the same
 /// input makes the same jobs (and `{#}`): GNU probes the longest line
@@ -142,6 +146,8 @@ pub(crate) struct Prepared {
     pub(crate) at_launch: Option<Evaluator>,
     /// `--transferfile`, `--return`, `--workdir`.
     pub(crate) remote: crate::remote::launch::Templates,
+    /// How GNU parallel measures the command line (all templates counted).
+    pub(crate) shape: Shape,
 }
 
 /// Opens the sources, reads their headers and parses every template.
@@ -362,6 +368,7 @@ pub(crate) fn prepare(config: &Config) -> Result<Prepared, UsageError> {
     if matches!(config.tag, Tag::Args) || config.bar {
         source.shape.count_args_also(command.context());
     }
+    let shape = source.shape.clone();
     source.input_may_block = input_may_block;
     source.hostgroups = config.remote.hostgroups;
     source.shuffle = config.shuffle;
@@ -379,6 +386,7 @@ pub(crate) fn prepare(config: &Config) -> Result<Prepared, UsageError> {
         }
     };
     Ok(Prepared {
+        shape,
         jobs,
         pipe,
         ahead,
@@ -675,22 +683,6 @@ impl JobSource {
             self.even = Some(self.buffer.len().div_ceil(self.slots).max(1));
         }
         Ok(())
-    }
-}
-
-/// Shuffles (Fisher-Yates, seeded from the clock and pid).
-fn shuffle<T>(items: &mut [T]) {
-    let mut state = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(1, |d| d.as_nanos() as u64)
-        ^ (u64::from(std::process::id()) << 32)
-        | 1;
-    for i in (1..items.len()).rev() {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        let j = (state % (i as u64 + 1)) as usize;
-        items.swap(i, j);
     }
 }
 

@@ -65,7 +65,8 @@ pub(crate) fn find<'c>(command: &'c Command, typed: &str) -> Name<'c> {
     matching.sort_unstable_by(|a, b| a.0.cmp(b.0));
     matching.dedup_by(|a, b| a.0 == b.0);
     let list: Vec<&str> = matching.iter().map(|(name, _)| *name).collect();
-    Name::Ambiguous(format!("Option {typed} is ambiguous ({})", list.join(", ")))
+    // Named lowercased, as Getopt::Long names it (`--JO`: `jo`).
+    Name::Ambiguous(format!("Option {lower} is ambiguous ({})", list.join(", ")))
 }
 
 /// The option of the letter `c` (`-j`, or a short alias such as `-P`).
@@ -124,6 +125,10 @@ mod tests {
         assert_eq!(id(find(&c, "x")).as_deref(), Some("context"));
         assert_eq!(
             id(find(&c, "jo")).as_deref(),
+            Some("Option jo is ambiguous (joblog, jobs)")
+        );
+        assert_eq!(
+            id(find(&c, "JO")).as_deref(),
             Some("Option jo is ambiguous (joblog, jobs)")
         );
     }

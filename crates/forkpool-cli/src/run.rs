@@ -132,6 +132,8 @@ enum Launched {
 pub(crate) struct Runner<'c> {
     config: &'c Config,
     command: Template,
+    /// How GNU parallel measures `command` against the line budget.
+    shape: crate::replace::Shape,
     tag: Option<Template>,
     results: Option<Results>,
     queue: Queue,

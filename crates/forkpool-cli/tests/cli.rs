@@ -1592,6 +1592,8 @@ mod verbose;
 #[path = "cli/xargs.rs"]
 mod xargs;
 // Replacement strings, perl expressions and the options around them.
+#[path = "cli/parens.rs"]
+mod parens;
 #[path = "cli/replace.rs"]
 mod replace;
 

@@ -17,7 +17,7 @@ pub(crate) struct ReplaceFlags {
         allow_hyphen_values = true
     )]
     pub(crate) rpl: Vec<String>,
-    /// Use these parentheses instead of {==} for perl expressions (left and right, same length).
+    /// Use these parentheses instead of {==} for perl expressions (the first half is the left one, the rest the right).
     #[arg(
         long = "parens",
         value_name = "PARENS",

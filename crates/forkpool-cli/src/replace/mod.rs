@@ -257,8 +257,11 @@ impl Evaluator {
         }
     }
 
+    /// The expression `e` in a message: as the user typed it (with the
+    /// `--parens` typed), else (a tag's code) in `{= =}`.
     fn show(&self, e: usize) -> String {
         match self.ctx.exprs.get(e) {
+            Some(Expr { typed: Some(typed), .. }) => String::from_utf8_lossy(typed).into_owned(),
             Some(expr) => format!("{{= {} =}}", String::from_utf8_lossy(expr.code.trim_ascii())),
             None => "a perl expression".to_owned(),
         }

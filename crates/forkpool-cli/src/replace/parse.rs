@@ -21,6 +21,10 @@ pub(crate) struct Expr {
     pub(crate) code: Vec<u8>,
     /// Computed here when it is one of the built-in strings.
     pub(crate) native: Option<Native>,
+    /// The user's text, parentheses and all (`{= s/a/ =}`, `[[= s/a/
+    /// =]]` with `--parens '[[]]'`), for messages: where it was first
+    /// seen in parentheses (a tag's code has none).
+    pub(crate) typed: Option<Vec<u8>>,
 }
 
 /// Every distinct expression of a run, numbered in order of appearance.
@@ -30,15 +34,25 @@ pub(crate) struct Exprs {
 }
 
 impl Exprs {
-    fn intern(&mut self, code: &[u8]) -> usize {
-        if let Some(i) = self.list.iter().position(|e| e.code == code) {
-            return i;
+    /// The number of the expression `code`, with the user's text `typed`
+    /// if it has none yet.
+    fn intern(&mut self, code: &[u8], typed: Option<&[u8]>) -> usize {
+        let i = match self.list.iter().position(|e| e.code == code) {
+            Some(i) => i,
+            None => {
+                self.list.push(Expr {
+                    code: code.to_vec(),
+                    native: Native::of(code),
+                    typed: None,
+                });
+                self.list.len() - 1
+            }
+        };
+        let expr = &mut self.list[i];
+        if expr.typed.is_none() {
+            expr.typed = typed.map(<[u8]>::to_vec);
         }
-        self.list.push(Expr {
-            code: code.to_vec(),
-            native: Native::of(code),
-        });
-        self.list.len() - 1
+        i
     }
 }
 
@@ -159,7 +173,9 @@ impl Template {
                 tokens.push(Token::Text(Vec::new()));
                 continue;
             }
-            tokenize(word, exprs, &mut tokens);
+            // (The `{}` appended to a command is no word of the user's.)
+            let typed = words.get(i).map(|w| table.typed_perl(w)).unwrap_or_default();
+            tokenize(word, &typed, exprs, &mut tokens);
         }
         Ok(Template {
             tokens,
@@ -255,7 +271,9 @@ fn as_typed<'a>(table: &Table, word: &'a [u8], expanded_tail: &[u8]) -> &'a [u8]
 }
 
 /// Splits a word into markers and text, the text into blanks and the rest.
-fn tokenize(word: &[u8], exprs: &mut Exprs, tokens: &mut Vec<Token>) {
+/// `typed`: the word's `{= =}` as the user typed them, with what each
+/// holds (see `Table::typed_perl`).
+fn tokenize(word: &[u8], typed: &[(&[u8], &[u8])], exprs: &mut Exprs, tokens: &mut Vec<Token>) {
     let mut i = 0;
     let mut text = Vec::new();
     let flush_text = |text: &mut Vec<u8>, tokens: &mut Vec<Token>| {
@@ -285,7 +303,8 @@ fn tokenize(word: &[u8], exprs: &mut Exprs, tokens: &mut Vec<Token>) {
         {
             flush_text(&mut text, tokens);
             let content = unescape(&word[i + OPEN.len()..i + OPEN.len() + len]);
-            tokens.push(Token::Marker(marker(&content, exprs)));
+            let typed = typed.iter().find(|(held, _)| *held == content).map(|&(_, t)| t);
+            tokens.push(Token::Marker(marker(&content, typed, exprs)));
             i += OPEN.len() + len + CLOSE.len();
             continue;
         }
@@ -301,7 +320,8 @@ pub(crate) fn is_perl_space(b: u8) -> bool {
 }
 
 /// `(-?\d+)?(.*)`, then the code loses `^(-?\d+)? *` (again, as in GNU).
-fn marker(content: &[u8], exprs: &mut Exprs) -> Marker {
+/// `typed`: the user's text it came from, if in parentheses.
+fn marker(content: &[u8], typed: Option<&[u8]>, exprs: &mut Exprs) -> Marker {
     let (position, rest) = leading_number(content);
     let (_, code) = leading_number(rest);
     let code = &code[code.iter().take_while(|&&b| b == b' ').count()..];
@@ -314,7 +334,7 @@ fn marker(content: &[u8], exprs: &mut Exprs) -> Marker {
     });
     Marker {
         position,
-        expr: exprs.intern(code),
+        expr: exprs.intern(code, typed),
     }
 }
 

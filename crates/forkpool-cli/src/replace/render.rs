@@ -338,16 +338,60 @@ impl Shape {
                 value.len()
             }
         };
-        if self.markers.is_empty() {
-            return record.iter().map(|v| len(None, v) + 1).sum();
+        self.cost_with(record.len(), multi, |expr, i| len(expr, &record[i]))
+    }
+
+    /// GNU parallel's estimate of the length of the line of a job whose
+    /// records have `widths` values (before `-q`'s and `--shellquote`'s
+    /// scaling): [`Shape::base`] and each record's [`Shape::cost`], with
+    /// the `values` the line is rendered with, perl's too, as GNU measures
+    /// them. A record of several values (`--colsep`, several sources)
+    /// counts its context words and blanks once per value, as GNU's
+    /// `CommandLine::len` does, though they are rendered once.
+    pub(crate) fn job_len(
+        &self,
+        widths: impl IntoIterator<Item = usize>,
+        multi: Multi,
+        ctx: &Context,
+        values: Values<'_>,
+    ) -> usize {
+        let mut len = self.base(multi);
+        let mut first = 0;
+        for n in widths {
+            let value_len = |expr: Option<usize>, i: usize| {
+                let arg = first + i;
+                let (value, unquoted) = match expr.filter(|&e| e < ctx.exprs.len()) {
+                    Some(e) => ctx.value(e, arg, values),
+                    None => (
+                        Cow::Borrowed(values.args.get(arg).map_or(&b""[..], Vec::as_slice)),
+                        false,
+                    ),
+                };
+                if self.quote && !unquoted {
+                    quoted_len(&value)
+                } else {
+                    value.len()
+                }
+            };
+            len = len.saturating_add_unsigned(self.cost_with(n, multi, value_len));
+            first += n;
         }
-        let n = record.len();
+        len.max(0).unsigned_abs()
+    }
+
+    /// What a record of `n` values adds to a line, `len` giving the length
+    /// of what expression `expr` (`None`: the value itself) makes of its
+    /// `i`th value.
+    fn cost_with(&self, n: usize, multi: Multi, len: impl Fn(Option<usize>, usize) -> usize) -> usize {
+        if self.markers.is_empty() {
+            return (0..n).map(|i| len(None, i) + 1).sum();
+        }
         let values: usize = self
             .markers
             .iter()
             .map(|m| match m.position {
-                Some(p) => super::parse::arg_index(p, n).map_or(0, |i| len(Some(m.expr), &record[i])),
-                None => record.iter().map(|v| len(Some(m.expr), v)).sum(),
+                Some(p) => super::parse::arg_index(p, n).map_or(0, |i| len(Some(m.expr), i)),
+                None => (0..n).map(|i| len(Some(m.expr), i)).sum(),
             })
             .sum();
         if multi == Multi::Context {
@@ -435,5 +479,16 @@ mod tests {
         assert_eq!(cost(&["echo {.}"], &["d/f.txt"], Multi::Context), "d/f".len() + 1);
         assert_eq!(cost(&["echo {/}"], &["d/f.txt"], Multi::Join), "f.txt".len() + 1);
         assert_eq!(cost(&["echo {#}"], &["long value"], Multi::Join), "1".len() + 1);
+    }
+
+    #[test]
+    fn a_record_of_several_values_counts_its_context_once_per_value() {
+        // GNU's 16 for `echo a-b-c`, in every mode.
+        let t = Template::plain(&[b"echo".to_vec(), b"{1}-{2}-{3}".to_vec()]);
+        let args = [b"a".to_vec(), b"b".to_vec(), b"c".to_vec()];
+        for multi in [Multi::Single, Multi::Join, Multi::Context] {
+            let len = t.shape().job_len([3], multi, t.context(), Values::plain(&args, 1, 1));
+            assert_eq!(len, 16, "{multi:?}");
+        }
     }
 }

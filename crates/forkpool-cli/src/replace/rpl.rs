@@ -257,11 +257,15 @@ impl Table {
             set(&mut table, tag, code);
         }
         let parens = options.parens.clone().unwrap_or_else(|| b"{==}".to_vec());
-        if parens.len() < 2 {
-            return Err(format!(
-                "--parens '{}' must hold a left and a right parenthesis of the same length",
-                String::from_utf8_lossy(&parens)
-            ));
+        // GNU's `substr($parens, 0, 0.5*length $parens)`: the first half,
+        // rounded down, is the left parenthesis, the rest the right one
+        // (`,`: none and `,`; `abc`: `a` and `bc`). An empty one hangs
+        // GNU parallel 20221122.
+        if parens.is_empty() {
+            return Err(
+                "--parens '' has no parentheses: the first half of its value is the left one, the rest the right one"
+                    .to_owned(),
+            );
         }
         let half = parens.len() / 2;
         let (left, right) = (parens[..half].to_vec(), parens[half..].to_vec());
@@ -315,6 +319,10 @@ impl Table {
     /// closed pairs on each line (GNU parallel's test, which does not
     /// look across newlines).
     fn opens_unclosed(&self, text: &[u8]) -> bool {
+        // No left parenthesis (`--parens ,`): nothing opens.
+        if self.left.is_empty() {
+            return false;
+        }
         let mut rest = text.to_vec();
         // Remove the rightmost `{=` and the first `=}` after it on its
         // line, until none is left.
@@ -340,39 +348,65 @@ impl Table {
         }
     }
 
-    /// `{= code =}` → marker, innermost first: a left parenthesis whose
-    /// right one comes before any other parenthesis.
+    /// `{= code =}` → marker, innermost first (see [`Table::perl_spans`]).
     fn mark_perl(&self, text: &[u8]) -> Vec<u8> {
-        let (l, r) = (&self.left, &self.right);
         let mut out = Vec::with_capacity(text.len());
-        let mut i = 0;
-        'scan: while i < text.len() {
-            if text[i..].starts_with(l) {
-                let start = i + l.len();
-                let mut q = start;
-                while q < text.len() {
-                    if text[q..].starts_with(r) {
-                        out.extend_from_slice(OPEN);
-                        out.extend_from_slice(&text[start..q]);
-                        out.extend_from_slice(CLOSE);
-                        i = q + r.len();
-                        continue 'scan;
-                    }
-                    if text[q..].starts_with(l) {
-                        break;
-                    }
-                    q += 1;
-                }
-            }
-            out.push(text[i]);
-            i += 1;
+        let mut at = 0;
+        for span in self.perl_spans(text) {
+            out.extend_from_slice(&text[at..span.start]);
+            out.extend_from_slice(OPEN);
+            out.extend_from_slice(&text[span.start + self.left.len()..span.end - self.right.len()]);
+            out.extend_from_slice(CLOSE);
+            at = span.end;
         }
+        out.extend_from_slice(&text[at..]);
         out
+    }
+
+    /// The `{= =}` in the user's `text`, as [`Table::expand`] finds them:
+    /// each as typed, parentheses and all, after what it holds.
+    pub(crate) fn typed_perl<'t>(&self, text: &'t [u8]) -> Vec<(&'t [u8], &'t [u8])> {
+        self.perl_spans(text)
+            .map(|span| {
+                let held = &text[span.start + self.left.len()..span.end - self.right.len()];
+                (held, &text[span])
+            })
+            .collect()
+    }
+
+    /// Where `{= =}` are in `text`, parentheses and all: a left
+    /// parenthesis whose right one comes before any other parenthesis.
+    fn perl_spans<'t>(&'t self, text: &'t [u8]) -> impl Iterator<Item = std::ops::Range<usize>> + 't {
+        let (l, r) = (&self.left, &self.right);
+        let mut i = 0;
+        std::iter::from_fn(move || {
+            while i < text.len() {
+                let from = i;
+                if text[i..].starts_with(l) {
+                    let mut q = i + l.len();
+                    while q < text.len() {
+                        if text[q..].starts_with(r) {
+                            i = q + r.len();
+                            return Some(from..i);
+                        }
+                        if text[q..].starts_with(l) {
+                            break;
+                        }
+                        q += 1;
+                    }
+                }
+                i += 1;
+            }
+            None
+        })
     }
 
     /// Whether `text` opens a `{=` it never closes (after expansion, a left
     /// parenthesis outside every marker).
     pub(crate) fn unclosed_perl(&self, expanded: &[u8]) -> Option<usize> {
+        if self.left.is_empty() {
+            return None;
+        }
         let mut i = 0;
         while i < expanded.len() {
             if expanded[i..].starts_with(OPEN) {
@@ -705,6 +739,24 @@ mod tests {
             ..TableOptions::default()
         };
         assert_eq!(expand(&parens, "foo,,s/I/O/g,,"), "foo<s/I/O/g>");
+        // An odd length: the left one is the shorter half. One byte: no
+        // left one, and every right one is an empty expression.
+        let odd = |parens: &str, text: &str| {
+            let options = TableOptions {
+                parens: Some(parens.as_bytes().to_vec()),
+                ..TableOptions::default()
+            };
+            let table = Table::new(&options).unwrap();
+            assert_eq!(
+                table.merge_words(&[text.as_bytes().to_vec()]),
+                [text.as_bytes().to_vec()]
+            );
+            assert_eq!(table.unclosed_perl(&table.expand(text.as_bytes())), None);
+            expand(&options, text)
+        };
+        assert_eq!(odd(",", "a,b,"), "a<>b<>");
+        assert_eq!(odd("abc", "abca s/x/y/ bc"), "<>< s/x/y/ >");
+        assert_eq!(odd("<<=>>", "x<<= 1 =>>"), "x<= 1 >");
         let open = table.expand(b"echo {= s/a/b/");
         assert_eq!(table.unclosed_perl(&open), Some(5));
     }

@@ -37,6 +37,7 @@ impl<'c> Runner<'c> {
             templates,
             at_launch,
             remote: remote_templates,
+            shape,
         } = prepared;
         let remote = RemoteRun::new(config, remote_templates)?;
         let (joblog, prior) = match (&config.joblog, config.dry_run) {
@@ -132,6 +133,7 @@ impl<'c> Runner<'c> {
         Ok(Runner {
             config,
             command,
+            shape,
             tag,
             results,
             queue,

@@ -65,22 +65,39 @@ impl Runner<'_> {
         }
         // `$PARALLEL_ENV`'s code runs in front of every command line.
         let prefix = self.config.parallel_env.as_ref().map_or(0, Vec::len);
-        let len = self.config.measure().of(&line) + prefix;
+        // A job of one record is measured as GNU parallel measures it, by
+        // its estimate (which counts a record of several values' context
+        // once per value); one of several fitted that estimate already,
+        // and is measured as rendered.
+        let one_record = job.records.len() == 1 && self.config.pipe.is_none();
+        let len = if one_record {
+            let widths = job.records.iter().map(Vec::len);
+            let estimate = self
+                .shape
+                .job_len(widths, self.config.multi, self.command.context(), values(&job, slot));
+            self.config.measure().of_len(estimate)
+        } else {
+            self.config.measure().of(&line)
+        } + prefix;
         if len >= self.config.max_line {
             // GNU parallel's limit, so that a script that works with one
             // works with the other. As there, no new job starts, the
             // running ones finish, and the run exits 255.
             self.never_runs(job.seq, slot);
             self.stop.get_or_insert(Stop::TooLong);
-            let (index, longest) = job
-                .args
-                .iter()
-                .enumerate()
-                .max_by_key(|(_, a)| a.len())
-                .map_or((0, &[][..]), |(i, a)| (i, a.as_slice()));
-            // As GNU parallel words it: the value, cut at 50 bytes.
-            let mut shown = String::from_utf8_lossy(&longest[..longest.len().min(50)]).into_owned();
-            if longest.len() > 50 {
+            // As GNU parallel words it: the record's values (else the
+            // longest value), cut at 50 bytes.
+            let (index, value) = if one_record {
+                (0, job.args.join(&b' '))
+            } else {
+                job.args
+                    .iter()
+                    .enumerate()
+                    .max_by_key(|(_, a)| a.len())
+                    .map_or((0, Vec::new()), |(i, a)| (i, a.clone()))
+            };
+            let mut shown = String::from_utf8_lossy(&value[..value.len().min(50)]).into_owned();
+            if value.len() > 50 {
                 shown.push_str("...");
             }
             let max = self.config.max_line;

@@ -510,3 +510,45 @@ fn a_nice_beyond_any_niceness_is_what_perls_setpriority_makes_of_it() {
         getopt_refuses_as_gnu(&["--nice", nice, "echo", ":::", "a"]);
     }
 }
+
+#[test]
+fn getopt_warns_of_every_bad_option_in_order_unknown_ones_too() {
+    // Getopt::Long warns of each bad option of any kind in the order of
+    // the words, then GNU parallel stops: an unknown option beside a bad
+    // value, an ambiguous or `=`-valued one, or one missing its value.
+    for args in [
+        &["--foo", "--nice", "x", "echo", ":::", "a"][..],
+        &["--nice", "x", "--foo", "echo", ":::", "a"],
+        &["--foo", "--re", "x", "echo", ":::", "a"],
+        &["--re", "x", "--foo", "echo", ":::", "a"],
+        &["--JO", "--foo", "echo"],
+        &["--foo", "--jobs"],
+        &["--foo", "-j"],
+        &["--foo", "--J"],
+        &["-j", "x", "--foo", "echo", ":::", "a"],
+        &["--tag=3", "--foo", "echo"],
+        &["--foo", "--tag=", "echo"],
+        &["--foo", "--jobs=", "echo"],
+        &["--foo", "--nice=x", "echo"],
+        &["--ssh-d", "x", "--FOO=1", "--Jobs"],
+        &["---foo", "--linkinputsource", "x", "echo"],
+        // A letter that names nothing, in a bundle or alone: the letters
+        // after it are read on.
+        &["--foo", "-Q", "echo", ":::", "a"],
+        &["-QZ", "echo", ":::", "a"],
+        &["-Q3", "echo"],
+        &["-kQj", "3", "--foo", "echo", ":::", "a"],
+        &["-Z", "--nice", "x"],
+        // `--help` and `--version` are options too, to abbreviate and
+        // to be ambiguous with.
+        &["--he", "echo"],
+        &["--ver", "echo"],
+        &["--version", "--foo"],
+        &["--vers", "--foo"],
+        // The options end at the first word that is none.
+        &["--foo", "-", "--baz", "echo"],
+        &["--foo", "--", "--baz", "echo"],
+    ] {
+        getopt_refuses_as_gnu(args);
+    }
+}

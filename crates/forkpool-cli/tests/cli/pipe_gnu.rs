@@ -397,3 +397,42 @@ fn a_failing_cat_job_fails_unlike_in_gnu_parallel() {
     );
     assert_eq!((r.stdout.as_str(), r.code), ("3\n3\n3\n1\n", 0), "{}", r.stderr);
 }
+
+#[test]
+fn tee_groups_its_commands_with_n_as_with_n_upper() {
+    // --tee's `:::` values are its jobs' commands (or their arguments),
+    // every job reading all the input: -n groups them into command lines
+    // as -N does, as in GNU parallel.
+    let three = seq(3);
+    for args in [
+        &["-n2", ":::", "echo", "a", "echo", "b"][..],
+        &["-N2", ":::", "echo", "a", "echo", "b"],
+        &["-n2", ":::", "wc", "-l", "head", "-1"],
+        &["-n1", ":::", "wc -l", "cat"],
+        &["-n2", "echo", ":::", "x", "y"],
+        &["-n2", "echo", "x{}y", ":::", "a", "b"],
+        &["-N2", "echo", "x{}y", ":::", "a", "b"],
+        &["-n2", "--tag", ":::", "echo", "a", "echo", "b"],
+        &["-n0", ":::", "wc", "cat"],
+    ] {
+        let mut all = vec!["--pipe", "--tee", "-k"];
+        all.extend_from_slice(args);
+        super::gnu::same_as_gnu_with_messages(&all, three.as_bytes());
+    }
+}
+
+#[test]
+fn tee_runs_a_last_group_short_of_its_count_unlike_gnu_parallel() {
+    // GNU parallel 20221122 counts one --tee job too few when the values
+    // do not fill the last group: it runs no job for them, silently, and
+    // exits 0 (`-N3 ::: wc cat` runs nothing). forkpool runs that group
+    // as a command line of the values there are, as -N does without --tee.
+    let three = seq(3);
+    for count in ["-N3", "-n3"] {
+        let args = ["--pipe", "--tee", "-k", count, ":::", "echo", "a", "b", "echo", "c"];
+        let ours = super::run_with(&args, three.as_bytes());
+        assert_eq!((ours.stdout.as_str(), ours.code), ("a b\nc\n", 0), "{args:?}");
+        let theirs = super::gnu::gnu_with(&args, three.as_bytes());
+        assert_eq!((theirs.stdout.as_str(), theirs.code), ("a b\n", 0), "{args:?}");
+    }
+}

@@ -569,7 +569,10 @@ fn bad_replacement_strings_are_one_line_errors_before_any_job() {
         (vec!["--trim", "x", &touch, ":::", "a"], "--trim must be one of"),
         (vec!["--rpl", "{x([)} s/a/b/", &touch, ":::", "a"], "--rpl"),
         (vec!["--rpl", " s/a/b/", &touch, ":::", "a"], "--rpl"),
-        (vec!["--parens", "x", &touch, ":::", "a"], "--parens"),
+        (
+            vec!["--parens", "", &touch, ":::", "a"],
+            "--parens '' has no parentheses",
+        ),
         // The message quotes what was typed, not our markers.
         (
             vec!["--parens", ",,,", &touch, ",, s/a/b/ ,,", ":::", "a"],

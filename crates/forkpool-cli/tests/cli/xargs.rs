@@ -2,7 +2,7 @@
 //! `--xargs`, and `-X`/`-m` filling and sharing out lines as GNU
 //! parallel does. Each case is checked against the installed GNU parallel.
 
-use super::gnu::same_as_gnu;
+use super::gnu::{same_as_gnu, same_as_gnu_with_messages};
 use super::*;
 
 fn lines_of(n: u32) -> Vec<u8> {
@@ -259,5 +259,41 @@ fn x_and_m_share_out_colsep_rows_of_different_widths_as_gnu_parallel() {
         let ours = run_with(&args, b"a b c\nd e\nf\n");
         let theirs = super::gnu::gnu_with(&args, b"a b c\nd e\nf\n");
         assert_eq!((ours.sorted(), ours.code), (theirs.sorted(), theirs.code), "{args:?}");
+    }
+}
+
+#[test]
+fn a_record_of_several_values_is_measured_by_gnu_parallels_estimate() {
+    // GNU's `CommandLine::len` counts a record's context words and blanks
+    // once per value (`--colsep`, several sources), though the line has
+    // them once: `a b c` in `echo {1}-{2}-{3}` is 16 there, not the 10 of
+    // `echo a-b-c`. A job of one record is refused by that estimate, in
+    // its words (the record's values); lines fill by it.
+    let rows: String = (1..=60)
+        .map(|i| format!("{i}{}", if i % 3 == 0 { "\n" } else { " " }))
+        .collect();
+    for options in [&["-X"][..], &["-m"], &[], &["-N2"]] {
+        for command in [
+            &["echo", "{1}-{2}-{3}"][..],
+            &["echo", "x{1}y", "{3}"],
+            &["echo", "{1}-{2}-{3}", "{}"],
+            &["echo", "{-1}/{2}"],
+        ] {
+            for s in ["12", "15", "17", "20", "25", "40", "50", "60"] {
+                let mut args = vec!["-j1", "-k", "--colsep", " ", "-s", s];
+                args.extend_from_slice(options);
+                args.extend_from_slice(command);
+                same_as_gnu_with_messages(&args, rows.as_bytes());
+            }
+        }
+    }
+    for s in ["8", "15", "16"] {
+        same_as_gnu_with_messages(&["-s", s, "echo", "{1}{2}", ":::", "aaaa", ":::", "bbbb"], b"");
+    }
+    same_as_gnu_with_messages(&["-s", "12", "echo", "{}", ":::", "aaaa", ":::", "bbbb"], b"");
+    same_as_gnu_with_messages(&["-s", "13", "-q", "echo", "{1}{2}", ":::", "a", ":::", "b"], b"");
+    // Perl's values count as perl computes them.
+    for s in ["13", "14"] {
+        same_as_gnu_with_messages(&["-s", s, "echo", "{= s/a/xx/g =}", ":::", "aaaa"], b"");
     }
 }

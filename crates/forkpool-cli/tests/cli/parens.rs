@@ -1,0 +1,81 @@
+//! `--parens`: the parentheses of a perl expression, split as GNU
+//! parallel splits them, and messages that quote an expression as typed.
+
+use super::gnu::{gnu_with, same_as_gnu_with_messages};
+use super::*;
+
+#[test]
+fn a_bad_expression_is_quoted_in_the_parentheses_typed() {
+    // GNU parallel names the code between the parentheses ("Cannot use
+    // = s/a/ =: ..."); forkpool quotes the user's text around it, as
+    // typed, not in `{= =}` it was never typed in.
+    for (parens, typed) in [
+        ("[[]]", "[[= s/a/ =]]"),
+        ("[[]]", "[[= die =]]"),
+        ("[[]]", "[[=1 die =]]"),
+        ("[[]]", "[[  s/a/  ]]"),
+        ("<>", "<= s/a/ =>"),
+        ("{==}", "{=s/a/=}"),
+    ] {
+        let args = ["--parens", parens, "echo", typed, ":::", "a"];
+        let ours = run(&args);
+        let theirs = gnu_with(&args, b"");
+        assert_eq!((ours.code, theirs.code), (255, 255), "{args:?}: {ours:?} {theirs:?}");
+        let code = theirs
+            .stderr
+            .strip_prefix("parallel: Error: Cannot use ")
+            .and_then(|m| m.split_once(": "))
+            .map(|(code, _)| code)
+            .unwrap_or_else(|| panic!("{args:?}: GNU said {}", theirs.stderr));
+        assert!(typed.contains(code.trim()), "{args:?}: GNU names {code:?}");
+        let said = format!("forkpool: Error: Cannot use {typed}: ");
+        assert!(ours.stderr.starts_with(&said), "{args:?}: {}", ours.stderr);
+        assert_eq!(ours.stderr.lines().count(), 1, "{args:?}: {}", ours.stderr);
+    }
+    // One that dies on a job (GNU dies with perl's own line).
+    let r = run(&[
+        "--parens",
+        "[[]]",
+        "-k",
+        "echo",
+        "[[$_ eq 'b' and die qq(no\\n)]]",
+        ":::",
+        "a",
+        "b",
+    ]);
+    assert_eq!((r.stdout.as_str(), r.code), ("a\n", 255));
+    assert_eq!(
+        r.stderr,
+        "forkpool: Error: [[$_ eq 'b' and die qq(no\\n)]] died in job 2: no\n"
+    );
+}
+
+#[test]
+fn parens_of_any_length_split_as_gnu_splits_them() {
+    // GNU's `substr($parens, 0, 0.5*length $parens)`: the shorter half is
+    // the left parenthesis, the rest the right one. With one byte there is
+    // no left one, and each right one is an expression of no code: the
+    // argument, as `{}`.
+    for (parens, words) in [
+        (",", &["x,y", "a,b,c", "a|b|c", "{}"][..]),
+        (",", &["x, s/A/Z/,", "1,", "2,"]),
+        (",", &["a", "b"]),
+        ("|", &["x|y", "a,b,c", "{}|"]),
+        (",,,", &["x,,,y", "x, s/A/Z/ ,,"]),
+        ("abc", &["xabcy", "abcabc", "12345"]),
+        ("abc", &["a s/A/Z/ bc"]),
+        ("abc", &["a", "s/A/Z/", "bc"]),
+        ("<<=>>", &["x<<=>>y", "<<1 $_ x= 2 =>>"]),
+        ("<<=>>", &["<<", "$_ x= 2", "=>>"]),
+        ("12345", &["x12345y", "12 s/A/Z/ 345"]),
+    ] {
+        let mut args = vec!["-k", "--parens", parens, "echo"];
+        args.extend_from_slice(words);
+        args.extend_from_slice(&[":::", "A", "B"]);
+        same_as_gnu_with_messages(&args, b"");
+    }
+    same_as_gnu_with_messages(
+        &["-k", "--parens", ",", "--tagstring", "<,>", "echo", ":::", "A", "B"],
+        b"",
+    );
+}
