@@ -28,6 +28,123 @@ fn without_perl(args: &[&str]) -> Run {
 }
 
 #[test]
+fn replacement_strings() {
+    let r = run(&[
+        "-k",
+        "echo",
+        "{}",
+        "{.}",
+        "{/}",
+        "{//}",
+        "{/.}",
+        ":::",
+        "/a/b.c/d.tar.gz",
+        "x.y",
+    ]);
+    assert_eq!(
+        r.lines(),
+        ["/a/b.c/d.tar.gz /a/b.c/d.tar d.tar.gz /a/b.c d.tar", "x.y x x.y . x"]
+    );
+    let r = run(&["-k", "-j1", "echo", "{#}", "{%}", ":::", "a", "b", "c"]);
+    assert_eq!(r.lines(), ["1 1", "2 1", "3 1"]);
+    let r = run(&[
+        "-k", "echo", "{2.}", "{1/}", "{-1}", "{3//}", ":::", "/x/y", ":::", "f.txt", ":::", "a/b",
+    ]);
+    assert_eq!(r.lines(), ["f y a/b a"]);
+}
+
+#[test]
+fn a_command_without_replacement_strings_gets_the_arguments() {
+    let r = run(&["-k", "echo", "pre", ":::", "a", "b c"]);
+    assert_eq!(r.lines(), ["pre a", "pre b c"]);
+    assert_eq!(
+        run(&["--dry-run", "echo", "pre", ":::", "b c"]).stdout,
+        "echo pre 'b c'\n"
+    );
+}
+
+#[test]
+fn values_are_quoted_like_gnu_parallel() {
+    let r = run(&[
+        "-k",
+        "--dry-run",
+        "echo",
+        "{}",
+        ":::",
+        "a b",
+        "c'd",
+        "e$f",
+        "*",
+        "-x",
+        "",
+        "'a",
+    ]);
+    assert_eq!(
+        r.lines(),
+        [
+            "echo 'a b'",
+            "echo 'c'\"'\"'d'",
+            "echo 'e$f'",
+            "echo '*'",
+            "echo -x",
+            "echo ''",
+            "echo \"'\"'a'"
+        ]
+    );
+    // And the shell gets them back intact. (The command's own words are
+    // shell syntax, so the format is quoted for the shell.)
+    let r = run(&["-k", "printf", "'[%s]\\n'", ":::", "a b", "c'd", "e$f", "*"]);
+    assert_eq!(r.lines(), ["[a b]", "[c'd]", "[e$f]", "[*]"]);
+}
+
+#[test]
+fn a_custom_replace_string_as_with_xargs_i() {
+    let r = run(&["-k", "-I", "X", "echo X-X {} {1}", ":::", "a", "b"]);
+    assert_eq!(r.lines(), ["a-a {} {1}", "b-b {} {1}"], "{}", r.stderr);
+    let r = run(&["-I", "X", "--tagstring", "X", "echo hi", ":::", "a"]);
+    assert_eq!(r.lines(), ["a\thi a"]);
+    let r = run(&["-k", "--replace=@", "echo pre@post", ":::", "a"]);
+    assert_eq!(r.lines(), ["preapost"]);
+    // -i alone (before an option) is -I {}; before a word, that word is
+    // its value, as in GNU parallel.
+    let r = run(&["-i", "-k", "echo", "{}.x", ":::", "a"]);
+    assert_eq!(r.lines(), ["a.x"]);
+    let r = run(&["-k", "-i", "@", "echo", "@.x", ":::", "a"]);
+    assert_eq!(r.lines(), ["a.x"]);
+    assert_eq!(run(&["-I", "", "echo", ":::", "a"]).code, 255);
+}
+
+#[test]
+fn commands_are_shell_syntax() {
+    let r = run(&["-k", "echo {} | tr a-z A-Z; echo done", ":::", "ab"]);
+    assert_eq!(r.lines(), ["AB", "done"]);
+    let d = Dir::new();
+    let out = d.s("out");
+    let r = run(&["-k", &format!("echo {{}} >> {out}"), ":::", "x", "y"]);
+    assert_eq!(r.code, 0);
+    assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 2);
+    // With no command, each input is a command.
+    let r = run_with(&["-k"], b"echo a\necho b; echo c\n");
+    assert_eq!(r.lines(), ["a", "b", "c"]);
+}
+
+#[test]
+fn quote_makes_the_command_literal() {
+    assert_eq!(
+        run(&["-q", "--dry-run", "echo", "a b", "{}", ":::", "c d"]).stdout,
+        "echo 'a b' 'c d'\n"
+    );
+    let r = run(&["-q", "-k", "printf", "%s|", "a;b", "{}", ":::", "$x"]);
+    assert_eq!(r.stdout, "a;b|$x|");
+}
+
+#[test]
+fn jobs_see_gnu_parallels_variables() {
+    let r = run(&["-k", "-j1", "echo $PARALLEL_SEQ $PARALLEL_JOBSLOT {}", ":::", "a", "b"]);
+    assert_eq!(r.lines(), ["1 1 a", "2 1 b"]);
+}
+
+#[test]
 fn plus_strings_take_a_path_apart_as_gnu_documents() {
     // man parallel_tutorial: {} = {+/}/{/} = {.}.{+.} = {+/}/{/.}.{+.} =
     // {..}.{+..} = {+/}/{/..}.{+..} = {...}.{+...} = {+/}/{/...}.{+...}
