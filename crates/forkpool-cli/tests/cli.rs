@@ -166,6 +166,10 @@ mod xargs;
 // Replacement strings, perl expressions and the options around them.
 #[path = "cli/replace.rs"]
 mod replace;
+#[path = "cli/replace_perl.rs"]
+mod replace_perl;
+#[path = "cli/replace_plus.rs"]
+mod replace_plus;
 
 // --pipe and --pipepart, and beside GNU parallel.
 #[path = "cli/pipe.rs"]

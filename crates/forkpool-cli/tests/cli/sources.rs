@@ -1,9 +1,11 @@
 //! Input sources: `:::`, `::::`, `-a`, `+` and `--link`, standard input
-//! (also named by more than one `::::` or `-a`), delimiters, columns and
-//! headers, several items per job (`-n`, `-N`, `-X`, `-m`), and a million
+//! (also named by more than one `::::` or `-a`), other separators
+//! (`--arg-sep`, `--arg-file-sep`), delimiters, columns and headers,
+//! `--csv`, several items per job (`-n`, `-N`, `-X`, `-m`), and a million
 //! inputs streamed through.
 
 use super::gnu::same_as_gnu;
+use super::replace::{ok, without_perl};
 use super::*;
 
 #[test]
@@ -259,6 +261,62 @@ fn a_million_inputs_from_stdin_stream_through_in_flat_memory() {
     assert!(child.wait().unwrap().success());
     assert_eq!((lines, last.as_str()), (1_000_000, "echo 999999\n"));
     assert!(peak < 64 * 1024, "memory grew to {} MiB", peak / 1024);
+}
+
+#[test]
+fn csv_input_as_text_csv_reads_it() {
+    // man parallel's examples.
+    let r = run_with(
+        &["--csv", "echo", "{1}", "of", "{2}", "at", "{3}"],
+        b"\"1 big, 2 small\",\"2\"\"x4\"\" plank\",12.34\n",
+    );
+    assert_eq!(r.stdout, "1 big, 2 small of 2\"x4\" plank at 12.34\n", "{}", r.stderr);
+    let r = run_with(
+        &[
+            "--csv", "--colsep", ";", "echo", "Field", "1:", "{1}", "Field", "2:", "{2}",
+        ],
+        b"\"Start of field 1 with newline\nLine 2 in field 1\";value 2\n",
+    );
+    assert_eq!(
+        r.stdout,
+        "Field 1: Start of field 1 with newline\nLine 2 in field 1 Field 2: value 2\n"
+    );
+    // Needs no perl.
+    let r = without_perl(&["--csv", "-k", "echo", "{2}", ":::", "a,b", "c,\"d,e\""]);
+    assert_eq!((r.stdout.as_str(), r.code), ("b\nd,e\n", 0), "{}", r.stderr);
+    // A record Text::CSV refuses ends the run before any job.
+    let d = Dir::new();
+    let marker = d.s("ran");
+    let r = run_with(&["--csv", &format!("touch {marker}; echo {{1}}")], b"a,\"b\"x\n");
+    assert_eq!(r.code, 255);
+    assert!(r.stderr.contains("CSV has unexpected format"), "{}", r.stderr);
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    assert!(!Path::new(&marker).exists());
+}
+
+#[test]
+fn separators_headers_and_linked_files() {
+    assert_eq!(ok(&["-k", "--arg-sep", ",,", "echo", ",,", "a", "b"]), ["a", "b"]);
+    assert_eq!(ok(&["-k", "--argsep", ",,", "echo", ":::", ",,", "a"]), ["::: a"]);
+    let d = Dir::new();
+    let f1 = d.file("f1", "l1\nl2\n");
+    let f2 = d.file("f2", "m1\nm2\nm3\n");
+    let f3 = d.file("f3", "n1\nn2\n");
+    assert_eq!(ok(&["-k", "--arg-file-sep", "//", "echo", "//", &f1]), ["l1", "l2"]);
+    // `::::+` links every file after it, as GNU parallel does.
+    assert_eq!(ok(&["-k", "echo", "::::+", &f1, &f2]), ["l1 m1", "l2 m2"]);
+    assert_eq!(
+        ok(&["-k", "echo", "::::", &f1, "::::+", &f2, &f3]),
+        ["l1 m1 n1", "l2 m2 n2"]
+    );
+    // `--header :` without `--colsep` splits at tabs.
+    let r = run_with(&["-k", "--header", ":", "echo", "{a}-{b}"], b"a\tb\nc\td\n");
+    assert_eq!(r.lines(), ["c-d"]);
+    let r = run_with(
+        &["-k", "--header", ":", "--colsep", ",", "echo", "{=b s/d/D/ =}"],
+        b"a,b\nc,d\n",
+    );
+    assert_eq!(r.lines(), ["D"]);
 }
 
 #[test]
