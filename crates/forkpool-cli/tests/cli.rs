@@ -178,6 +178,8 @@ mod pipe;
 mod pipe_gnu;
 #[path = "cli/pipe_keys.rs"]
 mod pipe_keys;
+#[path = "cli/pipe_modes.rs"]
+mod pipe_modes;
 // Invocation ($PARALLEL, option files, -J, the options that answer and
 // exit), sem, and GNU parallel's companion programs on top of forkpool.
 #[path = "cli/companions.rs"]
