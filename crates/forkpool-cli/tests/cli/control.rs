@@ -1,6 +1,7 @@
-//! `--filter`, `--shellquote`, `--retry-failed`, `--retries 0`,
-//! `--termseq` on a signal, `--workdir`, `--env`, `--tty`, and the
-//! `--group`/`--ungroup`/`--line-buffer` exclusions.
+//! `--timeout`, `--termseq`, `--retries`, `--halt` and the exit status they
+//! make; `--filter`, `--shellquote`, `--retry-failed`, `--workdir`,
+//! `--env`, `--tty`, and the `--group`/`--ungroup`/`--line-buffer`
+//! exclusions.
 
 use super::gnu::same_as_gnu;
 use super::*;
@@ -287,6 +288,181 @@ fn usr1_lists_the_running_jobs_and_usr2_turns_progress_on() {
         "{:?}",
         r.stderr
     );
+}
+
+#[test]
+fn timeout_kills_the_job_and_its_children_and_keeps_its_output() {
+    let d = Dir::new();
+    let log = d.s("log");
+    let pids = d.s("pids");
+    let job = format!("echo before; sleep 1000 & echo $! >> {pids}; wait; echo never");
+    let r = run(&["--timeout", "0.5", "--joblog", &log, &job, ":::", "x"]);
+    assert_eq!(r.code, 1);
+    assert_eq!(r.stdout, "before\n", "output from before the kill is printed");
+    assert!(
+        r.stderr.contains("This job was killed because it timed out"),
+        "{}",
+        r.stderr
+    );
+    let rows = joblog_rows(Path::new(&log));
+    assert_eq!((rows[0][6].as_str(), rows[0][7].as_str()), ("-1", "15"));
+    // `--timeout 0` is no timeout, as in GNU parallel.
+    assert_eq!(
+        run(&["--timeout", "0", "sleep 0.2; echo {}", ":::", "ok"]).stdout,
+        "ok\n"
+    );
+    let grandchild = pids_in(Path::new(&pids));
+    assert_eq!(grandchild.len(), 1);
+    assert!(
+        wait_for(Duration::from_secs(5), || is_dead(grandchild[0])),
+        "the job's child survived"
+    );
+}
+
+#[test]
+fn timeout_as_a_percentage_of_the_median_runtime() {
+    let d = Dir::new();
+    let log = d.s("log");
+    let r = run(&[
+        "-j1",
+        "--timeout",
+        "500%",
+        "--joblog",
+        &log,
+        "sleep",
+        ":::",
+        "0.2",
+        "0.2",
+        "0.2",
+        "30",
+    ]);
+    assert_eq!(r.code, 1, "{r:?}");
+    let exits: Vec<String> = joblog_rows(Path::new(&log)).iter().map(|row| row[6].clone()).collect();
+    assert_eq!(exits, ["0", "0", "0", "-1"]);
+}
+
+#[test]
+fn termseq_decides_how_a_job_is_killed() {
+    let d = Dir::new();
+    let log = d.s("log");
+    let stubborn = "trap '' TERM; echo ready {}; while :; do sleep 0.05; done";
+    let start = Instant::now();
+    let r = run(&[
+        "--timeout",
+        "0.3",
+        "--termseq",
+        "TERM,200,KILL,10",
+        "--joblog",
+        &log,
+        stubborn,
+        ":::",
+        "x",
+    ]);
+    assert_eq!(r.code, 1);
+    assert!(start.elapsed() >= Duration::from_millis(500));
+    assert_eq!(
+        joblog_rows(Path::new(&log))[0][7],
+        "9",
+        "the TERM was ignored, the KILL was not"
+    );
+}
+
+#[test]
+fn retries_run_a_failing_job_again() {
+    let d = Dir::new();
+    let count = d.s("count");
+    let log = d.s("log");
+    // Fails twice, then succeeds.
+    let job = format!("echo try >> {count}; echo out-{{}}; [ $(wc -l < {count}) -ge 3 ]");
+    let r = run(&["--retries", "5", "--joblog", &log, &job, ":::", "a"]);
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (0, "out-a\n"),
+        "only the last attempt's output"
+    );
+    assert_eq!(std::fs::read_to_string(&count).unwrap().lines().count(), 3);
+    assert_eq!(joblog_rows(Path::new(&log)).len(), 1);
+    let r = run(&["--retries", "3", "echo x; false", ":::", "a"]);
+    assert_eq!((r.code, r.stdout.as_str()), (1, "x\n"));
+}
+
+#[test]
+fn halt_in_every_form() {
+    let with = |halt: &str, items: &[&str]| {
+        let mut args = vec!["-j1", "--halt", halt, "echo {}; exit {}", ":::"];
+        args.extend_from_slice(items);
+        run(&args)
+    };
+    // now,fail=1: stop at the first failure, with its exit status.
+    let r = with("now,fail=1", &["0", "2", "0", "0"]);
+    assert_eq!((r.lines(), r.code), (vec!["0", "2"], 2));
+    assert!(r.stderr.contains("This job failed:\necho 2; exit 2"), "{}", r.stderr);
+    // The legacy numeric form.
+    assert_eq!(with("2", &["0", "3", "0"]).code, 3);
+    // soon,fail=2: the count of failures.
+    let r = with("soon,fail=2", &["1", "0", "3", "0", "0"]);
+    assert_eq!((r.lines(), r.code), (vec!["1", "0", "3"], 2));
+    // success and done.
+    let r = with("now,success=1", &["4", "0", "5"]);
+    assert_eq!((r.lines(), r.code), (vec!["4", "0"], 0));
+    let r = with("now,done=2", &["4", "0", "5"]);
+    assert_eq!((r.lines(), r.code), (vec!["4", "0"], 1));
+    // Percentages of all jobs: 3 of 6 failing reaches 50%...
+    let r = with("soon,fail=50%", &["1", "0", "1", "1", "0", "0"]);
+    assert_eq!((r.lines(), r.code), (vec!["1", "0", "1", "1"], 50));
+    // ...2 of 6 does not, and the status is the failed percentage.
+    let r = with("soon,fail=50%", &["1", "0", "1", "0", "0", "0"]);
+    assert_eq!((r.lines().len(), r.code), (6, 34));
+    // now kills the running jobs; as in GNU parallel, they leave no
+    // output, no message and no joblog line.
+    let d = Dir::new();
+    let log = d.s("log");
+    let start = Instant::now();
+    let r = run(&[
+        "-j2",
+        "--joblog",
+        &log,
+        "--halt",
+        "now,fail=1",
+        "echo started {}; sleep {}; exit 1",
+        ":::",
+        "0.5",
+        "30",
+    ]);
+    assert_eq!((r.lines(), r.code), (vec!["started 0.5"], 1));
+    assert_eq!(r.stderr.matches("This job failed").count(), 1, "{}", r.stderr);
+    assert_eq!(joblog_rows(Path::new(&log)).len(), 1);
+    assert!(start.elapsed() < Duration::from_secs(20));
+    // soon: said again after each later job that meets the condition.
+    let r = run(&[
+        "-j3",
+        "--halt",
+        "soon,fail=1",
+        "sleep {}; exit 1",
+        ":::",
+        "0.1",
+        "0.6",
+        "1.2",
+    ]);
+    assert_eq!(r.code, 1);
+    assert_eq!(
+        r.stderr.matches("Starting no more jobs. Waiting for").count(),
+        2,
+        "{}",
+        r.stderr
+    );
+    // The negative legacy forms are values, not options.
+    assert_eq!(with("-1", &["3", "0", "4"]).lines(), ["3", "0"]);
+}
+
+#[test]
+fn exit_status_counts_failures() {
+    assert_eq!(run(&["true", ":::", "a", "b"]).code, 0);
+    assert_eq!(run(&["false", ":::", "1", "2", "3"]).code, 3);
+    let items: Vec<String> = (0..150).map(|i| i.to_string()).collect();
+    let mut args = vec!["-j8", "false", ":::"];
+    args.extend(items.iter().map(String::as_str));
+    assert_eq!(run(&args).code, 101);
 }
 
 #[test]

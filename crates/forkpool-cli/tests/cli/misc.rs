@@ -1,4 +1,4 @@
-//! The rest of GNU parallel's single-machine options: `--color`,
+//! The rest of GNU parallel's single-machine options: `--color`, `--ctag`,
 //! `--color-failed`, `--no-keep-order`, `--haltonerror`, `--template`,
 //! `--cleanup`, `--resume-failed` with a changed command, and the
 //! options forkpool leaves out on purpose.
@@ -231,6 +231,26 @@ fn retired_options_get_gnu_parallels_list_of_them_all() {
             r.stderr
         );
     }
+}
+
+#[test]
+fn colours_are_gnu_parallels() {
+    let r = run(&["-k", "--ctag", "echo", ":::", "a", "b"]);
+    assert_eq!(
+        r.stdout,
+        "\x1b[48;5;134;38;5;231m\x1b[Ka\ta\x1b[m\n\x1b[48;5;021;38;5;231m\x1b[Kb\tb\x1b[m\n"
+    );
+    let r = run(&["--color", "echo", ":::", "a"]);
+    assert_eq!(r.stdout, "\x1b[48;5;134;38;5;231m\x1b[Ka\x1b[m\n");
+    let r = run(&["--ctagstring", "{}y", "printf 'a\\nb\\rc'", ":::", "t"]);
+    let tag = "\x1b[48;5;134;38;5;231m\x1b[Kty\t";
+    assert_eq!(
+        r.stdout,
+        format!("{tag}a\x1b[m\n{tag}b\x1b[m\r{tag}c\x1b[m\n"),
+        "a CR restarts the colour; the last line is closed"
+    );
+    // -u ignores it, as in GNU parallel.
+    assert_eq!(run(&["-u", "--color", "echo", ":::", "a"]).stdout, "a\n");
 }
 
 #[test]

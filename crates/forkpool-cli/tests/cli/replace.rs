@@ -1,19 +1,21 @@
-//! Replacement strings: `--plus`, `{= perl =}`, `--rpl`, `--parens`, the
-//! renaming options, `--trim`, `--csv`, colours, separators. Expected
-//! outputs are GNU parallel 20221122's (its documentation's examples, or
-//! what it prints); `gnu_parallel_agrees` also runs the installed
-//! `parallel` beside us.
+//! Replacement strings: `{}`, `{.}`, `{/}`, `{//}`, `{/.}`, `{#}`, `{%}`
+//! and their positional forms, values quoted as GNU parallel quotes them,
+//! `-I`, `-q`, `--rpl`, `--parens`, the renaming options, `--trim`, and bad
+//! strings. Expected outputs are GNU parallel 20221122's (its
+//! documentation's examples, or what it prints); `gnu_parallel_agrees`
+//! also runs the installed `parallel` beside us. `--plus`'s strings are in
+//! `replace_plus.rs`, `{= perl =}` in `replace_perl.rs`.
 
 use super::*;
 
-fn ok(args: &[&str]) -> Vec<String> {
+pub(super) fn ok(args: &[&str]) -> Vec<String> {
     let r = run(args);
     assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
     r.stdout.lines().map(str::to_owned).collect()
 }
 
 /// Runs with a `PATH` that has the shell's tools but no perl.
-fn without_perl(args: &[&str]) -> Run {
+pub(super) fn without_perl(args: &[&str]) -> Run {
     let dir = Dir::new();
     for tool in ["bash", "sh", "echo", "touch", "cat"] {
         if let Some(path) = ["/usr/bin", "/bin"]
@@ -28,268 +30,120 @@ fn without_perl(args: &[&str]) -> Run {
 }
 
 #[test]
-fn plus_strings_take_a_path_apart_as_gnu_documents() {
-    // man parallel_tutorial: {} = {+/}/{/} = {.}.{+.} = {+/}/{/.}.{+.} =
-    // {..}.{+..} = {+/}/{/..}.{+..} = {...}.{+...} = {+/}/{/...}.{+...}
-    let path = "dir/sub/file.ex1.ex2.ex3";
-    for form in [
+fn replacement_strings() {
+    let r = run(&[
+        "-k",
+        "echo",
         "{}",
-        "{+/}/{/}",
-        "{.}.{+.}",
-        "{+/}/{/.}.{+.}",
-        "{..}.{+..}",
-        "{+/}/{/..}.{+..}",
-        "{...}.{+...}",
-        "{+/}/{/...}.{+...}",
-    ] {
-        assert_eq!(ok(&["--plus", "echo", form, ":::", path]), [path], "{form}");
-    }
-    assert_eq!(
-        ok(&[
-            "-k",
-            "-j1",
-            "--plus",
-            "echo",
-            "{..}",
-            "{+..}",
-            "{##}",
-            "{0#}",
-            "{0%}",
-            "{...}",
-            "{+...}",
-            "{/..}",
-            "{+/}",
-            "{+.}",
-            ":::",
-            "a/b.c.d.e",
-            "x.y",
-        ]),
-        ["a/b.c d.e 2 1 1 a/b c.d.e b.c a e", "x.y  2 2 1 x.y  x.y  y"]
-    );
-    // Job {#} of {##}, zero-padded to the width of the total.
-    let r = ok(&[
-        "-k", "--plus", "echo", "{#}/{##}", "{0#}", ":::", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10",
+        "{.}",
+        "{/}",
+        "{//}",
+        "{/.}",
+        ":::",
+        "/a/b.c/d.tar.gz",
+        "x.y",
     ]);
-    assert_eq!((r[0].as_str(), r[9].as_str()), ("1/10 01", "10/10 10"));
-    // {slot} and friends are shell variables, left unquoted.
     assert_eq!(
-        ok(&[
-            "--plus",
-            "-j1",
-            "echo",
-            "{slot}-{host}-{sshlogin}-{hgrp}{agrp}",
-            ":::",
-            "a"
-        ]),
-        ["1-:-:-"]
+        r.lines(),
+        ["/a/b.c/d.tar.gz /a/b.c/d.tar d.tar.gz /a/b.c d.tar", "x.y x x.y . x"]
     );
+    let r = run(&["-k", "-j1", "echo", "{#}", "{%}", ":::", "a", "b", "c"]);
+    assert_eq!(r.lines(), ["1 1", "2 1", "3 1"]);
+    let r = run(&[
+        "-k", "echo", "{2.}", "{1/}", "{-1}", "{3//}", ":::", "/x/y", ":::", "f.txt", ":::", "a/b",
+    ]);
+    assert_eq!(r.lines(), ["f y a/b a"]);
+}
+
+#[test]
+fn a_command_without_replacement_strings_gets_the_arguments() {
+    let r = run(&["-k", "echo", "pre", ":::", "a", "b c"]);
+    assert_eq!(r.lines(), ["pre a", "pre b c"]);
     assert_eq!(
-        run(&["--plus", "--dry-run", "echo", "{slot}", ":::", "a"]).stdout,
-        "echo ${PARALLEL_JOBSLOT}\n"
+        run(&["--dry-run", "echo", "pre", ":::", "b c"]).stdout,
+        "echo pre 'b c'\n"
     );
 }
 
 #[test]
-fn plus_strings_with_arguments_work_like_bash_parameter_expansion() {
-    let all = [
-        "{:-x}", "{:1}", "{:1:2}", "{#a*}", "{##a*}", "{%b*}", "{%%b*}", "{/a/X}", "{//a/X}", "{^a}", "{^^a}",
-    ];
-    let mut args = vec!["--plus", "echo"];
-    args.extend(all);
-    args.extend([":::", "aabbaabb"]);
-    assert_eq!(
-        ok(&args),
-        ["aabbaabb abbaabb ab aabbaabb bbaabb aabbaabb aabbaa Xabbaabb XXbbXXbb Aabbaabb AAbbAAbb"]
-    );
-    assert_eq!(
-        ok(&["--plus", "echo", "{,A}{,,A}", ":::", "AAbbAAbb"]),
-        ["aAbbAAbbaabbaabb"]
-    );
-    // The examples of man parallel_examples.
-    assert_eq!(
-        ok(&[
-            "-k",
-            "--plus",
-            "echo",
-            "{%_demo}",
-            ":::",
-            "mycode_demo",
-            "keep_demo_here"
-        ]),
-        ["mycode", "keep_demo_here"]
-    );
-    assert_eq!(
-        ok(&[
-            "-k",
-            "--plus",
-            "echo",
-            "{#demo_}",
-            ":::",
-            "demo_mycode",
-            "keep_demo_here"
-        ]),
-        ["mycode", "keep_demo_here"]
-    );
-    assert_eq!(
-        ok(&["--plus", "echo", "{1:-empty}{2:1}", ":::", "", ":::", "abc"]),
-        ["emptybc"]
-    );
-    // {choose_k} and {uniq} skip jobs (which count as failed, as in GNU).
+fn values_are_quoted_like_gnu_parallel() {
     let r = run(&[
         "-k",
-        "--plus",
+        "--dry-run",
         "echo",
-        "{choose_k}",
+        "{}",
         ":::",
-        "A",
-        "B",
-        "C",
-        ":::",
-        "A",
-        "B",
-        "C",
+        "a b",
+        "c'd",
+        "e$f",
+        "*",
+        "-x",
+        "",
+        "'a",
     ]);
-    assert_eq!((r.lines(), r.code), (vec!["A B", "A C", "B C"], 6));
-    let r = run(&["-k", "--plus", "echo", "{uniq}", ":::", "A", "B", ":::", "A", "B"]);
-    assert_eq!((r.lines(), r.code, r.stderr.as_str()), (vec!["A B", "B A"], 2, ""));
+    assert_eq!(
+        r.lines(),
+        [
+            "echo 'a b'",
+            "echo 'c'\"'\"'d'",
+            "echo 'e$f'",
+            "echo '*'",
+            "echo -x",
+            "echo ''",
+            "echo \"'\"'a'"
+        ]
+    );
+    // And the shell gets them back intact. (The command's own words are
+    // shell syntax, so the format is quoted for the shell.)
+    let r = run(&["-k", "printf", "'[%s]\\n'", ":::", "a b", "c'd", "e$f", "*"]);
+    assert_eq!(r.lines(), ["[a b]", "[c'd]", "[e$f]", "[*]"]);
 }
 
 #[test]
-fn perl_expressions_as_gnu_documents_them() {
-    // man parallel and man parallel_tutorial.
-    assert_eq!(
-        ok(&["echo", "{= s:\\.[^.]+$::;s:\\.[^.]+$::; =}", ":::", "foo.tar.gz"]),
-        ["foo"]
-    );
-    assert_eq!(
-        ok(&[
-            "-k",
-            "echo",
-            "Job",
-            "{#}",
-            "of",
-            "{= $_=total_jobs() =}",
-            ":::",
-            "1",
-            "2",
-            "3"
-        ]),
-        ["Job 1 of 3", "Job 2 of 3", "Job 3 of 3"]
-    );
-    assert_eq!(
-        ok(&["echo", "{}", "shell", "quoted", "is", "{= $_=Q($_) =}", ":::", "*/!#$"]),
-        ["*/!#$ shell quoted is '*/!#$'"]
-    );
-    let r = run(&[
-        "-k",
-        "echo",
-        "{= if($_==3) { skip() } =}",
-        ":::",
-        "1",
-        "2",
-        "3",
-        "4",
-        "5",
-    ]);
-    assert_eq!((r.lines(), r.code), (vec!["1", "2", "4", "5"], 1));
-    let r = run(&[
-        "-k",
-        "echo",
-        "{= if($arg[1]==$arg[2]) { skip() } =}",
-        ":::",
-        "1",
-        "2",
-        ":::",
-        "1",
-        "2",
-    ]);
-    assert_eq!((r.lines(), r.code), (vec!["1 2", "2 1"], 2));
-    assert_eq!(
-        ok(&[
-            "echo",
-            "{=2 s:\\.[^.]+$::;s:\\.[^.]+$::; =} {1}",
-            ":::",
-            "bar",
-            ":::",
-            "foo.tar.gz"
-        ]),
-        ["foo bar"]
-    );
-    // `{= perl =}` split over several words, and over lines.
-    assert_eq!(ok(&["echo", "{=", "s/a/b/", "=}", ":::", "a"]), ["b"]);
-    assert_eq!(ok(&["echo {=\n s/a/b/\n=}x", ":::", "a"]), ["bx"]);
-    assert_eq!(ok(&["-k", "echo {}\necho {.}", ":::", "a.b"]), ["a.b", "a"]);
-    // Values are quoted unless uq(); a command starting with one is not.
-    assert_eq!(
-        run(&["--dry-run", "echo", "{= $_=\"x y\" =}", ":::", "a"]).stdout,
-        "echo 'x y'\n"
-    );
-    assert_eq!(
-        run(&["--dry-run", "echo", "{= $_=\"x y\"; uq() =}", ":::", "a"]).stdout,
-        "echo x y\n"
-    );
-    assert_eq!(
-        run(&["--dry-run", "my_{= $_=\"x y\" =}", ":::", "a"]).stdout,
-        "my_x y\n"
-    );
-    // What the helpers return.
-    let r = ok(&[
-        "-j1",
-        "echo",
-        "{= $_=seq().slot().pQ('$x') =}",
-        "{= $_=yyyy_mm_dd() =}",
-        "{= $_=hash($_) =}",
-        ":::",
-        "a",
-    ]);
-    let words: Vec<&str> = r[0].split(' ').collect();
-    assert_eq!(words[0], "11\\$x");
-    assert!(words[1].len() == 10 && words[1].as_bytes()[4] == b'-', "{}", words[1]);
-    assert!(!words[2].is_empty());
-    // --tagstring and --results may hold them too.
-    assert_eq!(
-        ok(&["-k", "--tagstring", "{= $_=seq()*2 =}", "echo", ":::", "a", "b"]),
-        ["2\ta", "4\tb"]
-    );
+fn a_custom_replace_string_as_with_xargs_i() {
+    let r = run(&["-k", "-I", "X", "echo X-X {} {1}", ":::", "a", "b"]);
+    assert_eq!(r.lines(), ["a-a {} {1}", "b-b {} {1}"], "{}", r.stderr);
+    let r = run(&["-I", "X", "--tagstring", "X", "echo hi", ":::", "a"]);
+    assert_eq!(r.lines(), ["a\thi a"]);
+    let r = run(&["-k", "--replace=@", "echo pre@post", ":::", "a"]);
+    assert_eq!(r.lines(), ["preapost"]);
+    // -i alone (before an option) is -I {}; before a word, that word is
+    // its value, as in GNU parallel.
+    let r = run(&["-i", "-k", "echo", "{}.x", ":::", "a"]);
+    assert_eq!(r.lines(), ["a.x"]);
+    let r = run(&["-k", "-i", "@", "echo", "@.x", ":::", "a"]);
+    assert_eq!(r.lines(), ["a.x"]);
+    assert_eq!(run(&["-I", "", "echo", ":::", "a"]).code, 255);
 }
 
 #[test]
-fn one_perl_evaluates_every_job_and_keeps_its_variables() {
-    // Variables live from job to job, in job order, as in GNU parallel.
-    let numbers: Vec<String> = (1..=300).map(|i| i.to_string()).collect();
-    let mut args = vec!["-k", "echo", "{= $n++; $_=$n =}", "{= $_=$$ =}", ":::"];
-    args.extend(numbers.iter().map(String::as_str));
-    let lines = ok(&args);
-    assert_eq!(lines.len(), 300);
-    let pids: std::collections::BTreeSet<&str> = lines.iter().map(|l| l.split(' ').nth(1).unwrap()).collect();
-    assert_eq!(pids.len(), 1, "one perl for every job: {pids:?}");
-    let counts: Vec<&str> = lines.iter().map(|l| l.split(' ').next().unwrap()).collect();
-    assert_eq!(counts, numbers);
-    // From standard input too (read ahead in batches).
-    let input: String = (1..=300).map(|i| format!("{i}\n")).collect();
-    let r = run_with(&["-k", "echo", "{= $_ *= 2 =}"], input.as_bytes());
-    assert_eq!(r.lines().last(), Some(&"600"));
-    assert_eq!(r.lines().len(), 300);
+fn commands_are_shell_syntax() {
+    let r = run(&["-k", "echo {} | tr a-z A-Z; echo done", ":::", "ab"]);
+    assert_eq!(r.lines(), ["AB", "done"]);
+    let d = Dir::new();
+    let out = d.s("out");
+    let r = run(&["-k", &format!("echo {{}} >> {out}"), ":::", "x", "y"]);
+    assert_eq!(r.code, 0);
+    assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 2);
+    // With no command, each input is a command.
+    let r = run_with(&["-k"], b"echo a\necho b; echo c\n");
+    assert_eq!(r.lines(), ["a", "b", "c"]);
 }
 
 #[test]
-fn expressions_that_need_the_slot_are_evaluated_as_the_job_starts() {
-    let r = ok(&[
-        "-k",
-        "-j2",
-        "echo",
-        "{%}={= $_=slot() =}={= $_=$job->slot() =}",
-        ":::",
-        "a",
-        "b",
-        "c",
-        "d",
-    ]);
-    for line in &r {
-        let parts: Vec<&str> = line.split('=').collect();
-        assert!(parts[0] == parts[1] && parts[1] == parts[2], "{line}");
-        assert!(["1", "2"].contains(&parts[0]), "{line}");
-    }
+fn quote_makes_the_command_literal() {
+    assert_eq!(
+        run(&["-q", "--dry-run", "echo", "a b", "{}", ":::", "c d"]).stdout,
+        "echo 'a b' 'c d'\n"
+    );
+    let r = run(&["-q", "-k", "printf", "%s|", "a;b", "{}", ":::", "$x"]);
+    assert_eq!(r.stdout, "a;b|$x|");
+}
+
+#[test]
+fn jobs_see_gnu_parallels_variables() {
+    let r = run(&["-k", "-j1", "echo $PARALLEL_SEQ $PARALLEL_JOBSLOT {}", ":::", "a", "b"]);
+    assert_eq!(r.lines(), ["1 1 a", "2 1 b"]);
 }
 
 #[test]
@@ -479,82 +333,6 @@ fn trim_removes_blanks_where_asked() {
 }
 
 #[test]
-fn colours_are_gnu_parallels() {
-    let r = run(&["-k", "--ctag", "echo", ":::", "a", "b"]);
-    assert_eq!(
-        r.stdout,
-        "\x1b[48;5;134;38;5;231m\x1b[Ka\ta\x1b[m\n\x1b[48;5;021;38;5;231m\x1b[Kb\tb\x1b[m\n"
-    );
-    let r = run(&["--color", "echo", ":::", "a"]);
-    assert_eq!(r.stdout, "\x1b[48;5;134;38;5;231m\x1b[Ka\x1b[m\n");
-    let r = run(&["--ctagstring", "{}y", "printf 'a\\nb\\rc'", ":::", "t"]);
-    let tag = "\x1b[48;5;134;38;5;231m\x1b[Kty\t";
-    assert_eq!(
-        r.stdout,
-        format!("{tag}a\x1b[m\n{tag}b\x1b[m\r{tag}c\x1b[m\n"),
-        "a CR restarts the colour; the last line is closed"
-    );
-    // -u ignores it, as in GNU parallel.
-    assert_eq!(run(&["-u", "--color", "echo", ":::", "a"]).stdout, "a\n");
-}
-
-#[test]
-fn csv_input_as_text_csv_reads_it() {
-    // man parallel's examples.
-    let r = run_with(
-        &["--csv", "echo", "{1}", "of", "{2}", "at", "{3}"],
-        b"\"1 big, 2 small\",\"2\"\"x4\"\" plank\",12.34\n",
-    );
-    assert_eq!(r.stdout, "1 big, 2 small of 2\"x4\" plank at 12.34\n", "{}", r.stderr);
-    let r = run_with(
-        &[
-            "--csv", "--colsep", ";", "echo", "Field", "1:", "{1}", "Field", "2:", "{2}",
-        ],
-        b"\"Start of field 1 with newline\nLine 2 in field 1\";value 2\n",
-    );
-    assert_eq!(
-        r.stdout,
-        "Field 1: Start of field 1 with newline\nLine 2 in field 1 Field 2: value 2\n"
-    );
-    // Needs no perl.
-    let r = without_perl(&["--csv", "-k", "echo", "{2}", ":::", "a,b", "c,\"d,e\""]);
-    assert_eq!((r.stdout.as_str(), r.code), ("b\nd,e\n", 0), "{}", r.stderr);
-    // A record Text::CSV refuses ends the run before any job.
-    let d = Dir::new();
-    let marker = d.s("ran");
-    let r = run_with(&["--csv", &format!("touch {marker}; echo {{1}}")], b"a,\"b\"x\n");
-    assert_eq!(r.code, 255);
-    assert!(r.stderr.contains("CSV has unexpected format"), "{}", r.stderr);
-    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
-    assert!(!Path::new(&marker).exists());
-}
-
-#[test]
-fn separators_headers_and_linked_files() {
-    assert_eq!(ok(&["-k", "--arg-sep", ",,", "echo", ",,", "a", "b"]), ["a", "b"]);
-    assert_eq!(ok(&["-k", "--argsep", ",,", "echo", ":::", ",,", "a"]), ["::: a"]);
-    let d = Dir::new();
-    let f1 = d.file("f1", "l1\nl2\n");
-    let f2 = d.file("f2", "m1\nm2\nm3\n");
-    let f3 = d.file("f3", "n1\nn2\n");
-    assert_eq!(ok(&["-k", "--arg-file-sep", "//", "echo", "//", &f1]), ["l1", "l2"]);
-    // `::::+` links every file after it, as GNU parallel does.
-    assert_eq!(ok(&["-k", "echo", "::::+", &f1, &f2]), ["l1 m1", "l2 m2"]);
-    assert_eq!(
-        ok(&["-k", "echo", "::::", &f1, "::::+", &f2, &f3]),
-        ["l1 m1 n1", "l2 m2 n2"]
-    );
-    // `--header :` without `--colsep` splits at tabs.
-    let r = run_with(&["-k", "--header", ":", "echo", "{a}-{b}"], b"a\tb\nc\td\n");
-    assert_eq!(r.lines(), ["c-d"]);
-    let r = run_with(
-        &["-k", "--header", ":", "--colsep", ",", "echo", "{=b s/d/D/ =}"],
-        b"a,b\nc,d\n",
-    );
-    assert_eq!(r.lines(), ["D"]);
-}
-
-#[test]
 fn bad_replacement_strings_are_one_line_errors_before_any_job() {
     let d = Dir::new();
     let marker = d.s("ran");
@@ -604,96 +382,6 @@ fn bad_replacement_strings_are_one_line_errors_before_any_job() {
     // ... while the built-in strings need none.
     let r = without_perl(&["--plus", "-k", "echo", "{.}", "{+.}", "{..}", "{##}", ":::", "a.b.c"]);
     assert_eq!((r.stdout.as_str(), r.code), ("a.b c a 1\n", 0), "{}", r.stderr);
-}
-
-#[test]
-fn an_expression_that_dies_on_a_later_job_stops_new_jobs() {
-    // GNU parallel dies at that job; the jobs before it ran. forkpool
-    // starts no job from there on, lets the running ones finish, says so
-    // and exits 255.
-    let r = run(&[
-        "-k",
-        "-j1",
-        "echo",
-        "{= die \"bad\\n\" if /c/ =}",
-        ":::",
-        "a",
-        "b",
-        "c",
-        "d",
-    ]);
-    assert_eq!((r.lines(), r.code), (vec!["a", "b"], 255));
-    assert_eq!(
-        r.stderr,
-        "forkpool: Error: {= die \"bad\\n\" if /c/ =} died in job 3: bad\n"
-    );
-}
-
-#[test]
-fn jobs_running_when_an_expression_dies_finish_even_if_they_print_afterwards() {
-    // Jobs 1 and 2 run while job 3's expression dies; what they print
-    // after that does not get them killed.
-    let r = run(&[
-        "-k",
-        "-j3",
-        "echo start {= die \"bad\\n\" if /c/ =}; sleep 0.5; echo done {}",
-        ":::",
-        "a",
-        "b",
-        "c",
-    ]);
-    assert_eq!(
-        (r.lines(), r.code),
-        (vec!["start a", "done a", "start b", "done b"], 255),
-        "{}",
-        r.stderr
-    );
-}
-
-#[test]
-fn skipped_jobs_are_logged_with_exit_value_minus_two() {
-    let d = Dir::new();
-    let log = d.s("log");
-    let r = run(&[
-        "-k",
-        "--joblog",
-        &log,
-        "echo",
-        "{= skip() if /b/ =}",
-        ":::",
-        "a",
-        "b",
-        "c",
-    ]);
-    assert_eq!((r.lines(), r.code), (vec!["a", "c"], 1));
-    let rows = joblog_rows(Path::new(&log));
-    let exits: Vec<&str> = rows.iter().map(|r| r[6].as_str()).collect();
-    assert_eq!(exits, ["0", "-2", "0"]);
-    assert_eq!(rows[1][8], "echo b");
-}
-
-#[test]
-fn the_perl_co_process_goes_when_forkpool_is_killed() {
-    let d = Dir::new();
-    let pids = d.s("pids");
-    let mut child = command(&[
-        "-j1",
-        &format!("echo {{= $_=$$ =}} >> {pids}; sleep 30"),
-        ":::",
-        "a",
-        "b",
-    ])
-    .stdout(Stdio::null())
-    .stderr(Stdio::null())
-    .spawn()
-    .unwrap();
-    assert!(
-        wait_for(Duration::from_secs(10), || !pids_in(Path::new(&pids)).is_empty()),
-        "the job never started"
-    );
-    child.kill().unwrap();
-    child.wait().unwrap();
-    assert_all_dead(Path::new(&pids));
 }
 
 /// GNU parallel, if installed, with its citation notice answered.

@@ -1,6 +1,7 @@
 //! The shell the jobs run under and how their programs are found, beside
-//! GNU parallel: `$PARALLEL_SHELL` that cannot run, and `PATH` entries
-//! that are empty (the current directory).
+//! GNU parallel: the nearest shell above us, `$PARALLEL_SHELL` that cannot
+//! run, a missing program (127), and `PATH` entries that are empty (the
+//! current directory).
 
 use super::*;
 
@@ -72,6 +73,55 @@ fn a_parallel_shell_that_cannot_run_is_one_error_before_any_job() {
         theirs.code != 255 && theirs.stderr.contains("You have found a bug"),
         "GNU parallel changed: update the README: {theirs:?}"
     );
+}
+
+#[test]
+fn a_missing_command_fails_with_127_and_says_so() {
+    let d = Dir::new();
+    let log = d.s("log");
+    let r = run(&["--joblog", &log, "no-such-command-xyz", ":::", "1"]);
+    assert_eq!(r.code, 1, "counts as one failed job");
+    assert!(
+        r.stderr.contains("no-such-command-xyz: command not found"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(joblog_rows(Path::new(&log))[0][6], "127");
+    let r = run(&["no-such-command-xyz {} | cat", ":::", "1"]);
+    assert_eq!(r.code, 0, "inside a pipeline the shell decides, as with GNU parallel");
+    // Whatever keeps a program from starting, the shell's own words and
+    // status, as if the command had gone through it.
+    let d = Dir::new();
+    let script = d.file("no-interpreter", "#!/no/such/interpreter\necho hi\n");
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    for (program, says, status) in [
+        ("/no/such/path", "/no/such/path: No such file or directory", 127),
+        ("/tmp", "/tmp: Is a directory", 126),
+        (script.as_str(), "cannot execute: required file not found", 127),
+    ] {
+        let r = run(&["--joblog", &log, program, ":::", "1"]);
+        assert!(r.stderr.starts_with("/bin/bash: line 1: "), "{program}: {}", r.stderr);
+        assert!(r.stderr.contains(says), "{program}: {}", r.stderr);
+        assert_eq!(joblog_rows(Path::new(&log))[0][6], status.to_string(), "{program}");
+    }
+}
+
+#[test]
+fn jobs_run_in_the_nearest_shell_above_us_even_through_other_programs() {
+    // As GNU parallel: not `timeout`, our parent, but the `sh` above it,
+    // by the path `sh` has on PATH.
+    let sh = std::env::split_paths(&std::env::var_os("PATH").unwrap())
+        .map(|dir| dir.join("sh"))
+        .find(|p| p.exists())
+        .unwrap();
+    let forkpool = env!("CARGO_BIN_EXE_forkpool");
+    let out = Command::new("sh")
+        .args(["-c", &format!("timeout 60 {forkpool} 'echo $0' ::: x")])
+        .env_remove("PARALLEL_SHELL")
+        .env("SHELL", "/no/such/shell")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{} x\n", sh.display()));
 }
 
 #[test]

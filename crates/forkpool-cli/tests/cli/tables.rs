@@ -1,5 +1,6 @@
-//! A `--results FILE.csv`, `.tsv` or `.json` table beside the other ways
-//! of printing (`--line-buffer`, `-u`, `--files`), against GNU parallel.
+//! A `--results FILE.csv`, `.tsv` or `.json` table: its format, and beside
+//! the other ways of printing (`--line-buffer`, `-u`, `--files`), against
+//! GNU parallel.
 
 use super::*;
 
@@ -137,6 +138,53 @@ fn a_json_table_with_line_buffer_is_like_a_csv_one() {
             .contains(r#""Stdout": "a\u0009a\u000a", "Stderr": "a\u0009ea\u000a" }"#),
         "{}",
         json.table
+    );
+}
+
+/// A table's lines with the times (which vary) replaced by T and R.
+fn without_times(text: &str) -> String {
+    let mut out = String::new();
+    for line in text.split_inclusive('\n') {
+        let mut fields: Vec<String> = Vec::new();
+        for (i, field) in line.split(',').enumerate() {
+            let numeric = field.contains('.') && field.trim_end().parse::<f64>().is_ok();
+            fields.push(match (i, numeric) {
+                (2, true) => "T".into(),
+                (3, true) => "R".into(),
+                _ => field.into(),
+            });
+        }
+        out.push_str(&fields.join(","));
+    }
+    out
+}
+
+#[test]
+fn results_as_a_csv_or_json_table() {
+    let d = Dir::new();
+    let csv = d.s("out.csv");
+    let job = "echo out {}; echo err {} >&2; exit {}";
+    let r = run(&["-k", "--results", &csv, job, ":::", "0", "1"]);
+    assert_eq!((r.stdout.as_str(), r.code), ("", 1));
+    // What GNU parallel 20221122 writes for the same command.
+    assert_eq!(
+        without_times(&std::fs::read_to_string(&csv).unwrap()),
+        "Seq,Host,Starttime,JobRuntime,Send,Receive,Exitval,Signal,Command,V1,Stdout,Stderr\n\
+         1,:,T,R,0,6,0,0,\"echo out 0; echo err 0 >&2; exit 0\",0,\"out 0\n\",\"err 0\n\"\n\
+         2,:,T,R,0,6,1,0,\"echo out 1; echo err 1 >&2; exit 1\",1,\"out 1\n\",\"err 1\n\"\n"
+    );
+    // `-.json` writes the table to stdout, one object per job.
+    let r = run(&["--results", "-.json", "printf 'a\\t\"'", ":::", "x"]);
+    assert!(
+        r.stdout.starts_with("{ \"Seq\": 1, \"Host\": \":\", \"Starttime\": "),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .ends_with(", \"V\": [ \"x\" ], \"Stdout\": \"a\\u0009\\\"\", \"Stderr\": \"\" }\n"),
+        "{}",
+        r.stdout
     );
 }
 

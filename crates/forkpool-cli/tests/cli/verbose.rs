@@ -1,4 +1,4 @@
-//! `-v`, `-v -v`, `-t`, `--silent`, `-p`, `--dry-run`'s aliases.
+//! `-v`, `-v -v`, `-t`, `--silent`, `-p`, `--dry-run` and its aliases.
 
 use super::gnu::same_as_gnu;
 use super::*;
@@ -127,6 +127,15 @@ fn p_asks_before_each_job_and_a_no_is_a_skipped_job() {
     let rows = super::joblog_rows(Path::new(&log));
     let exits: Vec<(&str, &str)> = rows.iter().map(|r| (r[0].as_str(), r[6].as_str())).collect();
     assert_eq!(exits, [("1", "0"), ("2", "-2"), ("3", "0")]);
+}
+
+#[test]
+fn dry_run_prints_and_runs_nothing() {
+    let d = Dir::new();
+    let marker = d.s("marker");
+    let r = run(&["-k", "--dry-run", &format!("touch {marker}-{{}}"), ":::", "a", "b"]);
+    assert_eq!(r.lines(), [format!("touch {marker}-a"), format!("touch {marker}-b")]);
+    assert!(!Path::new(&format!("{marker}-a")).exists());
 }
 
 #[test]

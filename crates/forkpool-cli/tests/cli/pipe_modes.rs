@@ -1,0 +1,188 @@
+//! `--pipe`'s ways of handing blocks to jobs: `--round-robin` (each slot
+//! started once, dealt every block), `--cat` and `--fifo` (a block in a
+//! file, in the tmpdir), `--tee` (all of the input to every job), and
+//! `-k` and the output modes with `--pipe`.
+
+use std::path::Path;
+
+use super::pipe::{SHOW, seq};
+use super::{Dir, joblog_rows, run_with};
+
+#[test]
+fn round_robin_starts_each_slot_once_and_deals_all_blocks() {
+    let d = Dir::new();
+    let log = d.s("log");
+    let input = seq(100_000);
+    let r = run_with(
+        &[
+            "-j3",
+            "--pipe",
+            "--round-robin",
+            "--block",
+            "10k",
+            "--joblog",
+            &log,
+            "echo {#} $(wc -l)",
+        ],
+        input.as_bytes(),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let mut seqs: Vec<u64> = Vec::new();
+    let mut total = 0;
+    for line in r.lines() {
+        let (seq, lines) = line.split_once(' ').unwrap();
+        seqs.push(seq.parse().unwrap());
+        total += lines.parse::<usize>().unwrap();
+    }
+    seqs.sort_unstable();
+    assert_eq!(seqs, [1, 2, 3], "one job per slot");
+    assert_eq!(total, 100_000, "every line dealt once");
+    let rows = joblog_rows(Path::new(&log));
+    let sent: u64 = rows.iter().map(|r| r[4].parse::<u64>().unwrap()).sum();
+    assert_eq!(sent, input.len() as u64, "the joblog's Send column");
+    // Fewer blocks than slots: fewer jobs; the header once per job.
+    let r = run_with(
+        &["-j4", "-k", "--pipe", "--roundrobin", "--header", ":", "-N1", SHOW],
+        b"h\n1\n",
+    );
+    assert_eq!(r.stdout, "[h\n1]\n");
+    // Small blocks go round the jobs in turn, as in GNU parallel.
+    let r = run_with(
+        &["-j3", "-k", "--pipe", "--round-robin", "-N1", "echo {#}; cat"],
+        seq(10).as_bytes(),
+    );
+    assert_eq!(r.stdout, "1\n1\n4\n7\n10\n2\n2\n5\n8\n3\n3\n6\n9\n");
+}
+
+#[test]
+fn round_robin_starts_every_slot_even_when_the_input_ends_first() {
+    // As GNU parallel 20221122: `seq 3 | parallel -j3 --pipe --roundrobin
+    // CMD` starts three jobs (so that `parsort`'s named pipes all get a
+    // writer), but the two the input did not reach are left out of the
+    // output and the joblog; their exit statuses count (3 failed: 3).
+    let d = Dir::new();
+    let log = d.s("log");
+    let marks = d.s("");
+    let r = run_with(
+        &[
+            "-j3",
+            "--pipe",
+            "--roundrobin",
+            "--joblog",
+            &log,
+            &format!("touch {marks}/ran{{#}}; echo {{#}}; wc -l; exit 3"),
+        ],
+        seq(3).as_bytes(),
+    );
+    assert_eq!((r.stdout.as_str(), r.code), ("1\n3\n", 3), "{}", r.stderr);
+    for seq in 1..=3 {
+        assert!(d.path(&format!("ran{seq}")).exists(), "job {seq} ran");
+    }
+    assert_eq!(
+        joblog_rows(Path::new(&log)).len(),
+        1,
+        "only the job with input is logged"
+    );
+    let r = run_with(
+        &["-j3", "--pipe", "--roundrobin", "read x && echo $x || exit 9"],
+        b"only\n",
+    );
+    assert_eq!((r.stdout.as_str(), r.code), ("only\n", 2), "{}", r.stderr);
+}
+
+#[test]
+fn cat_gives_each_block_in_a_temporary_file_removed_afterwards() {
+    let d = Dir::new();
+    let names = d.s("names");
+    let job = format!("cat {{}}; echo {{}} >> {names}; test \"$PARALLEL_TMP\" = {{}}");
+    let r = run_with(&["-k", "--pipe", "-N2", "--cat", &job], seq(5).as_bytes());
+    assert_eq!((r.stdout.as_str(), r.code), ("1\n2\n3\n4\n5\n", 0), "{}", r.stderr);
+    let used = std::fs::read_to_string(&names).unwrap();
+    assert_eq!(used.lines().count(), 3);
+    for name in used.lines() {
+        assert!(!Path::new(name).exists(), "{name} was left behind");
+        let dir = Path::new(name).parent().unwrap();
+        assert!(!dir.exists(), "{} was left behind", dir.display());
+    }
+    // --cat alone implies --pipe.
+    let r = run_with(&["-k", "--cat", "wc -l < {}"], seq(3).as_bytes());
+    assert_eq!(r.lines(), ["3"]);
+}
+
+#[test]
+fn cat_and_fifo_files_go_in_the_tmpdir() {
+    let d = Dir::new();
+    let tmp = d.s("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    for mode in ["--cat", "--fifo"] {
+        let r = run_with(
+            &[
+                "-k",
+                "--pipe",
+                "-N2",
+                mode,
+                "--tmpdir",
+                &tmp,
+                "echo {}; cat {} >/dev/null",
+            ],
+            seq(3).as_bytes(),
+        );
+        assert_eq!((r.lines().len(), r.code), (2, 0), "{mode}: {}", r.stderr);
+        for name in r.lines() {
+            assert!(name.starts_with(&format!("{tmp}/")), "{mode}: {name} is not in {tmp}");
+        }
+        let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().collect();
+        assert!(left.is_empty(), "{mode}: {left:?} was left behind");
+    }
+}
+
+#[test]
+fn fifo_gives_each_block_through_a_named_pipe() {
+    let r = run_with(
+        &["-k", "--pipe", "-N2", "--fifo", "test -p {} && cat {}"],
+        seq(5).as_bytes(),
+    );
+    assert_eq!((r.stdout.as_str(), r.code), ("1\n2\n3\n4\n5\n", 0), "{}", r.stderr);
+    // A job that never opens its fifo does not hang the run.
+    let r = run_with(&["--pipe", "--block", "1k", "--fifo", "true"], seq(10_000).as_bytes());
+    assert_eq!(r.code, 0);
+}
+
+#[test]
+fn tee_gives_all_of_the_input_to_every_job() {
+    let r = run_with(
+        &["-k", "--pipe", "--tee", "echo {}; wc -l", ":::", "a", "b", "c"],
+        seq(5).as_bytes(),
+    );
+    assert_eq!(r.stdout, "a\n5\nb\n5\nc\n5\n");
+    // A job that stops reading early takes nothing from the others.
+    let input = seq(200_000);
+    let r = run_with(
+        &["-k", "--pipe", "--tee", "{}", ":::", "head -1", "wc -l"],
+        input.as_bytes(),
+    );
+    assert_eq!((r.stdout.as_str(), r.code), ("1\n200000\n", 0));
+    // All of them must run at once.
+    let d = Dir::new();
+    let marker = d.s("ran");
+    let job = format!("touch {marker}");
+    let r = run_with(&["-j2", "--pipe", "--tee", &job, ":::", "a", "b", "c"], b"1\n");
+    assert_eq!(r.code, 255);
+    assert_eq!(
+        r.stderr.trim_end(),
+        "forkpool: Error: --tee requires --jobs to be higher. Try --jobs 0."
+    );
+    assert!(!Path::new(&marker).exists(), "no job runs");
+}
+
+#[test]
+fn keep_order_and_output_modes_with_pipe() {
+    // The first block's job is the slowest; -k still prints it first.
+    let r = run_with(
+        &["-k", "-j4", "--pipe", "-N1", "sleep 0.$((5 - {#})); cat"],
+        seq(4).as_bytes(),
+    );
+    assert_eq!(r.stdout, "1\n2\n3\n4\n");
+    let r = run_with(&["--line-buffer", "--pipe", "-N1", "cat"], seq(3).as_bytes());
+    assert_eq!(r.sorted(), ["1", "2", "3"]);
+}
