@@ -256,12 +256,13 @@ impl Settings {
                 // 0 is no limit, as in GNU parallel.
                 .map(|n| (n > 0).then_some(n))
         };
-        let records = flags
-            .max_replace_args
-            .as_deref()
-            .map(|n| count("-N", n))
-            .transpose()?
-            .flatten();
+        // `-n` is records per block too, as in GNU parallel, where `-N`
+        // (which also sets the count) wins whatever the order.
+        let records = match (&flags.max_replace_args, &flags.max_args) {
+            (Some(n), _) => count("-N", n)?,
+            (None, Some(n)) => count("-n", n)?,
+            (None, None) => None,
+        };
         let lines = lines_flag(flags).map(|n| count("-L", n)).transpose()?.flatten();
         let sink = if p.cat {
             Sink::Cat
@@ -288,8 +289,6 @@ impl Settings {
     }
 }
 
-/// `-L` as typed: with `--pipe`, lines per record. (One place to point at
-/// whichever flag holds `-L`.)
 /// `-L` (or `-l`), which with `--pipe` is the lines per record: xargs's
 /// flags, read here with the pipe's meaning.
 fn lines_flag(flags: &Flags) -> Option<&str> {

@@ -422,6 +422,26 @@ fn tee_groups_its_commands_with_n_as_with_n_upper() {
 }
 
 #[test]
+fn n_counts_records_per_block_as_n_upper_does() {
+    // Without --tee, -n is records per block too, as in GNU parallel; -N
+    // wins over it in either order, and -L multiplies it.
+    let five = seq(5);
+    for args in [
+        &["-n2", "wc", "-l"][..],
+        &["-n", "2", "--block", "1", "wc", "-l"],
+        &["-n2", "-N3", "wc", "-l"],
+        &["-N3", "-n2", "wc", "-l"],
+        &["-n2", "-L2", "wc", "-l"],
+        &["-n0", "wc", "-l"],
+        &["-n2", "--recend", "3", "--regexp", "wc", "-l"],
+    ] {
+        let mut all = vec!["--pipe", "-k"];
+        all.extend_from_slice(args);
+        super::gnu::same_as_gnu_with_messages(&all, five.as_bytes());
+    }
+}
+
+#[test]
 fn tee_runs_a_last_group_short_of_its_count_unlike_gnu_parallel() {
     // GNU parallel 20221122 counts one --tee job too few when the values
     // do not fill the last group: it runs no job for them, silently, and
