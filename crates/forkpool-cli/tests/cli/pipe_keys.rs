@@ -440,6 +440,21 @@ fn perl_keys_of_a_long_input_are_gnus() {
 }
 
 #[test]
+fn perl_keys_with_escapes_or_no_value_are_gnus() {
+    // The values and keys cross to perl escaped (`\\`, `\t`, `\n`), and
+    // are keyed in place: undef is an empty key, as GNU compares it.
+    let input = b"a\\\\b\t1\nc\\d\t1\nx\\ty\t2\n\\\\n\t3\nq\\\t3\nz\t4\n";
+    for key in [
+        "$_ = undef if /1/",
+        "$_ = substr($_, 0, 3)",
+        "2 $_ = $_ > 2 ? \"\\\\\" : \"\\t\"",
+        "s/\\\\/\\\\\\\\/g; $_ = substr($_, 0, 4)",
+    ] {
+        same_as_gnu(&["-k", "--pipe", "--group-by", key, "-N1", "echo J; cat"], input);
+    }
+}
+
+#[test]
 fn a_perl_key_that_dies_late_in_a_long_input_stops_the_run_with_255() {
     // Some reads are keyed and handed on before the one that dies.
     let input: String = (1..=20_000).map(|i| format!("{i}\n")).collect();
