@@ -18,7 +18,7 @@ use std::hash::{BuildHasher, RandomState};
 use std::io::{self, Read};
 use std::os::unix::fs::FileExt;
 
-use super::key::Keyer;
+use super::key::{Keyer, Keys};
 use crate::replace::EvalError;
 
 /// The marker's length (GNU: 20 random letters and digits).
@@ -37,50 +37,35 @@ pub(crate) fn marker() -> String {
 }
 
 /// The input with a marker before each group of lines.
+///
+/// With an expression the keys come from perl, pipelined: the lines of a
+/// read are sent to perl, and marked a read later, once perl's answer is
+/// in, so perl computes a read's keys while the cutter cuts and hands out
+/// the read before (see [`Keyer::keys_ahead`]).
 pub(crate) struct Marked<R> {
     input: R,
     keyer: Keyer,
-    marker: Vec<u8>,
-    /// The key of the last line (`None` before the first).
-    last: Option<Vec<u8>>,
+    marks: Marks,
     /// Read, not yet looked at (a partial line).
     pending: Vec<u8>,
-    out: Vec<u8>,
-    out_at: usize,
+    /// Whole lines whose keys perl is computing.
+    asked: Vec<u8>,
     eof: bool,
 }
 
-impl<R: Read> Marked<R> {
-    pub(crate) fn new(input: R, keyer: Keyer, marker: &str) -> Marked<R> {
-        Marked {
-            input,
-            keyer,
-            marker: marker.as_bytes().to_vec(),
-            last: None,
-            pending: Vec::new(),
-            out: Vec::new(),
-            out_at: 0,
-            eof: false,
-        }
-    }
+/// The marked output, and what marking needs to know.
+struct Marks {
+    marker: Vec<u8>,
+    /// The key of the last line (`None` before the first).
+    last: Option<Vec<u8>>,
+    out: Vec<u8>,
+    at: usize,
+}
 
-    /// Marks the whole lines of `pending` (all of it at the end) into `out`.
-    fn mark(&mut self) -> io::Result<()> {
-        let whole = if self.eof {
-            self.pending.len()
-        } else {
-            match memchr::memrchr(b'\n', &self.pending) {
-                Some(i) => i + 1,
-                None => return Ok(()),
-            }
-        };
-        let lines: Vec<&[u8]> = self.pending[..whole].split_inclusive(|&b| b == b'\n').collect();
-        let keys = self
-            .keyer
-            .keys(&lines)
-            .map_err(|why| io::Error::other(EvalError(why)))?;
-        self.out.clear();
-        self.out_at = 0;
+impl Marks {
+    /// Appends `lines` to the output, a marker before each whose key
+    /// differs from the line before's.
+    fn put(&mut self, lines: &[&[u8]], keys: &Keys<'_>) {
         for (i, line) in lines.iter().enumerate() {
             let key = keys.get(i);
             // GNU starts with the marker as the last key.
@@ -94,7 +79,66 @@ impl<R: Read> Marked<R> {
             }
             self.out.extend_from_slice(line);
         }
+    }
+}
+
+fn lines_of(bytes: &[u8]) -> Vec<&[u8]> {
+    bytes.split_inclusive(|&b| b == b'\n').collect()
+}
+
+fn died(why: String) -> io::Error {
+    io::Error::other(EvalError(why))
+}
+
+impl<R: Read> Marked<R> {
+    pub(crate) fn new(input: R, keyer: Keyer, marker: &str) -> Marked<R> {
+        Marked {
+            input,
+            keyer,
+            marks: Marks {
+                marker: marker.as_bytes().to_vec(),
+                last: None,
+                out: Vec::new(),
+                at: 0,
+            },
+            pending: Vec::new(),
+            asked: Vec::new(),
+            eof: false,
+        }
+    }
+
+    /// Marks the whole lines of `pending` (all of it at the end) into the
+    /// output; with perl, asks their keys and marks the lines asked before.
+    fn mark(&mut self) -> io::Result<()> {
+        let whole = if self.eof {
+            self.pending.len()
+        } else {
+            match memchr::memrchr(b'\n', &self.pending) {
+                Some(i) => i + 1,
+                None => return Ok(()),
+            }
+        };
+        let lines = lines_of(&self.pending[..whole]);
+        if self.keyer.evaluates() {
+            if let Some(keys) = self.keyer.keys_ahead(&lines).map_err(died)? {
+                self.marks.put(&lines_of(&self.asked), &keys);
+            }
+            self.asked.clear();
+            self.asked.extend_from_slice(&self.pending[..whole]);
+        } else {
+            let keys = self.keyer.keys(&lines).map_err(died)?;
+            self.marks.put(&lines, &keys);
+        }
         self.pending.drain(..whole);
+        Ok(())
+    }
+
+    /// Marks the lines asked last, once perl has their keys.
+    fn collect(&mut self) -> io::Result<()> {
+        if let Some(keys) = self.keyer.keys_ahead(&[]).map_err(died)? {
+            self.marks.put(&lines_of(&self.asked), &keys);
+        }
+        self.asked.clear();
         Ok(())
     }
 }
@@ -102,14 +146,21 @@ impl<R: Read> Marked<R> {
 impl<R: Read> Read for Marked<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
-            if self.out_at < self.out.len() {
-                let n = buf.len().min(self.out.len() - self.out_at);
-                buf[..n].copy_from_slice(&self.out[self.out_at..self.out_at + n]);
-                self.out_at += n;
+            let marks = &mut self.marks;
+            if marks.at < marks.out.len() {
+                let n = buf.len().min(marks.out.len() - marks.at);
+                buf[..n].copy_from_slice(&marks.out[marks.at..marks.at + n]);
+                marks.at += n;
                 return Ok(n);
             }
+            marks.out.clear();
+            marks.at = 0;
             if self.eof {
-                return Ok(0);
+                if self.asked.is_empty() {
+                    return Ok(0);
+                }
+                self.collect()?;
+                continue;
             }
             let start = self.pending.len();
             self.pending.resize(start + CHUNK, 0);
@@ -118,8 +169,13 @@ impl<R: Read> Read for Marked<R> {
             match read {
                 Ok(0) => self.eof = true,
                 Ok(_) => {}
-                // `--block-timeout`: what is marked so far goes on.
-                Err(e) => return Err(e),
+                // `--block-timeout`: what was read in time goes on (the
+                // lines perl has first); the next read gives up again.
+                Err(e) if self.asked.is_empty() => return Err(e),
+                Err(_) => {
+                    self.collect()?;
+                    continue;
+                }
             }
             self.mark()?;
         }

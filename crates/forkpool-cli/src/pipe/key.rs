@@ -290,11 +290,7 @@ impl Keyer {
             return Ok(None);
         };
         let expr = self.spec.perl.is_some().then_some(0);
-        let died = |f: Failure| match f {
-            Failure::Expression(_, why) | Failure::Broken(why) | Failure::Missing(why) => {
-                format!("{} '{}' died: {why}", self.spec.option, self.spec.text)
-            }
-        };
+        let died = |f: Failure| died(&self.spec, f);
         if expr.is_some() {
             let mut shards = Vec::with_capacity(values.len());
             for chunk in values.chunks(BATCH) {
@@ -359,13 +355,60 @@ impl Keyer {
         };
         let mut keys = Vec::with_capacity(values.len());
         for chunk in values.chunks(BATCH) {
-            keys.extend(perl.keys(0, chunk).map_err(|f| match f {
-                Failure::Expression(_, why) | Failure::Broken(why) | Failure::Missing(why) => {
-                    format!("{} '{}' died: {why}", self.spec.option, self.spec.text)
-                }
-            })?);
+            keys.extend(perl.keys(0, chunk).map_err(|f| died(&self.spec, f))?);
         }
         Ok(Keys::Computed(keys))
+    }
+
+    /// Whether an expression computes the keys (in perl): then
+    /// [`Keyer::keys_ahead`] (and, for `--shard`, [`Keyer::shards_ahead`])
+    /// let perl work while the caller does.
+    pub(crate) fn evaluates(&self) -> bool {
+        self.perl.is_some() && self.spec.perl.is_some()
+    }
+
+    /// [`Keyer::keys`] pipelined, for a keyer that [evaluates]: asks perl
+    /// the keys of `lines` and returns those of the lines of the call
+    /// before (`None` the first time), so that perl computes the next keys
+    /// while the caller uses these. Empty `lines` asks nothing: the call
+    /// that collects the last keys.
+    ///
+    /// [evaluates]: Keyer::evaluates
+    pub(crate) fn keys_ahead(&mut self, lines: &[&[u8]]) -> Result<Option<Keys<'static>>, String> {
+        let values: Vec<&[u8]> = lines.iter().map(|l| self.column_of(l)).collect();
+        let Some(perl) = &mut self.perl else {
+            return Err(format!("{} '{}': no perl to ask", self.spec.option, self.spec.text));
+        };
+        let keys = perl.keys_ahead(0, &values, BATCH).map_err(|f| died(&self.spec, f))?;
+        Ok(keys.map(Keys::Computed))
+    }
+
+    /// [`Keyer::shards`] pipelined as [`Keyer::keys_ahead`] is, for a
+    /// `--shard` keyer with perl that [evaluates]; `None` when nothing was
+    /// asked before.
+    ///
+    /// [evaluates]: Keyer::evaluates
+    pub(crate) fn shards_ahead(&mut self, lines: &[&[u8]], jobs: usize) -> Result<Option<Vec<usize>>, String> {
+        let values: Vec<&[u8]> = lines.iter().map(|l| self.column_of(l)).collect();
+        let Some(perl) = self.perl.as_mut().filter(|_| self.sharding) else {
+            return Err(format!("{} '{}': no perl to ask", self.spec.option, self.spec.text));
+        };
+        perl.shards_ahead(Some(0), jobs, &values, BATCH)
+            .map_err(|f| died(&self.spec, f))
+    }
+
+    /// Whether perl picks the jobs ([`Keyer::shards`]).
+    pub(crate) fn hashes(&self) -> bool {
+        self.sharding && self.perl.is_some()
+    }
+}
+
+/// An expression's failure while keying: `--OPTION 'EXPR' died: why`.
+fn died(spec: &KeySpec, f: Failure) -> String {
+    match f {
+        Failure::Expression(_, why) | Failure::Broken(why) | Failure::Missing(why) => {
+            format!("{} '{}' died: {why}", spec.option, spec.text)
+        }
     }
 }
 
@@ -379,6 +422,14 @@ pub(crate) enum Keys<'a> {
 }
 
 impl Keys<'_> {
+    /// How many keys.
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Keys::Columns(keys) => keys.len(),
+            Keys::Computed(keys) => keys.len(),
+        }
+    }
+
     /// Line `i`'s key.
     pub(crate) fn get(&self, i: usize) -> &[u8] {
         match self {

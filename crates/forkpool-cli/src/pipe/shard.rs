@@ -18,8 +18,9 @@
 //! One thread, the sharder, reads standard input a chunk at a time, splits
 //! it into lines, computes their keys (perl for an expression, a batch per
 //! round trip) and writes each job its share of the chunk. Memory holds one
-//! chunk; a job that does not read holds the sharder up (as GNU's sharders
-//! wait on their fifos), one that has exited just stops getting lines.
+//! chunk (two with an expression: perl keys one while the other is dealt);
+//! a job that does not read holds the sharder up (as GNU's sharders wait on
+//! their fifos), one that has exited just stops getting lines.
 //! The sharder starts only when every job has started (or was dropped),
 //! so none misses the beginning.
 
@@ -29,7 +30,7 @@ use std::io::{self, Read};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use super::claim::{Seats, write_all};
+use super::claim::{Seat, Seats, write_all};
 use super::key::{ColSep, Keyer};
 use super::settings::Spread;
 use crate::jobs::{Job, io_reason};
@@ -220,6 +221,8 @@ fn spread(
     let mut outputs = seats.wait_all();
     let mut buf: Vec<u8> = Vec::with_capacity(CHUNK);
     let mut shares: Vec<Vec<u8>> = vec![Vec::new(); jobs];
+    // With an expression: the lines whose jobs perl is computing.
+    let mut asked: Vec<u8> = Vec::new();
     let mut eof = false;
     while !eof {
         let start = buf.len();
@@ -244,32 +247,72 @@ fn spread(
             }
         };
         let lines: Vec<&[u8]> = buf[..whole].split_inclusive(|&b| b == b'\n').collect();
-        if let Some(shards) = keyer.shards(&lines, jobs)? {
+        if keyer.evaluates() {
+            // Perl keys these lines while the ones asked before are dealt.
+            if let Some(jobs_of) = jobs_ahead(&mut keyer, &lines, jobs, route)? {
+                deal(&asked, &jobs_of, &mut shares);
+                write_shares(&mut shares, &mut outputs);
+            }
+            asked.clear();
+            asked.extend_from_slice(&buf[..whole]);
+        } else if let Some(shards) = keyer.shards(&lines, jobs)? {
             for (line, job) in lines.iter().zip(shards) {
                 shares[job.min(jobs.saturating_sub(1))].extend_from_slice(line);
             }
+            write_shares(&mut shares, &mut outputs);
         } else {
             let keys = keyer.keys(&lines)?;
             for (i, line) in lines.iter().enumerate() {
                 shares[route.job(keys.get(i), jobs)].extend_from_slice(line);
             }
-        }
-        for (share, output) in shares.iter_mut().zip(outputs.iter_mut()) {
-            if !share.is_empty() {
-                if let Some(seat) = output
-                    && !write_all(seat, share)
-                {
-                    // The job is gone: its lines are dropped, as a fifo's
-                    // reader that exited gets none.
-                    *output = None;
-                }
-                share.clear();
-            }
+            write_shares(&mut shares, &mut outputs);
         }
         buf.drain(..whole);
     }
+    if !asked.is_empty()
+        && let Some(jobs_of) = jobs_ahead(&mut keyer, &[], jobs, route)?
+    {
+        deal(&asked, &jobs_of, &mut shares);
+        write_shares(&mut shares, &mut outputs);
+    }
     // Dropping the outputs closes every job's stdin.
     Ok(())
+}
+
+/// With an expression: asks perl the jobs of `lines` (by hash for
+/// `--shard`, by the keys' values for `--bin`) and returns those of the
+/// lines asked before, if any ([`Keyer::keys_ahead`]).
+fn jobs_ahead(keyer: &mut Keyer, lines: &[&[u8]], jobs: usize, route: &Route) -> Result<Option<Vec<usize>>, String> {
+    if keyer.hashes() {
+        return keyer.shards_ahead(lines, jobs);
+    }
+    Ok(keyer
+        .keys_ahead(lines)?
+        .map(|keys| (0..keys.len()).map(|i| route.job(keys.get(i), jobs)).collect()))
+}
+
+/// Adds each line of `lines` to its job's share.
+fn deal(lines: &[u8], jobs_of: &[usize], shares: &mut [Vec<u8>]) {
+    let last = shares.len().saturating_sub(1);
+    for (line, &job) in lines.split_inclusive(|&b| b == b'\n').zip(jobs_of) {
+        shares[job.min(last)].extend_from_slice(line);
+    }
+}
+
+/// Writes each job its share, and empties the shares.
+fn write_shares(shares: &mut [Vec<u8>], outputs: &mut [Option<Seat>]) {
+    for (share, output) in shares.iter_mut().zip(outputs.iter_mut()) {
+        if !share.is_empty() {
+            if let Some(seat) = output
+                && !write_all(seat, share)
+            {
+                // The job is gone: its lines are dropped, as a fifo's
+                // reader that exited gets none.
+                *output = None;
+            }
+            share.clear();
+        }
+    }
 }
 
 #[cfg(test)]

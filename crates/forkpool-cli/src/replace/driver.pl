@@ -139,6 +139,23 @@ sub trimmed {
     return $s;
 }
 
+# Unescapes the values of a request in place (nothing to do if its line
+# has no backslash). A line's last column ends with its newline: that is
+# unescaped inline, as unesc's call would cost most of the time.
+sub unesc_values {
+    # ($values, $line): the line not copied.
+    return if index($_[1], "\\") < 0;
+    for (@{ $_[0] }) {
+        my $i = index($_, "\\");
+        next if $i < 0;
+        if ($i == length($_) - 2 and substr($_, -1) eq "n") {
+            substr($_, -2) = "\n";
+        } else {
+            $_ = unesc($_);
+        }
+    }
+}
+
 # One request line; returns the answer line.
 sub handle {
     my $line = shift;
@@ -175,16 +192,15 @@ sub handle {
         my $e = shift @f;
         my $sub = $subs[$e];
         $Arg::job ||= bless { seq => 1, slot => 1, skip => 0 }, "forkpool::Job";
-        my @out;
+        unesc_values(\@f, $line);
         my $ok = eval {
-            # esc/unesc only where needed: a sub call per value is most
-            # of the cost of a cheap expression.
-            for my $v (@f) {
-                local $_ = index($v, "\\") >= 0 ? unesc($v) : $v;
+            # The values are keyed in place ($_ aliases each): a copy, a
+            # check or a sub call per value is most of the cost of a
+            # cheap expression.
+            for (@f) {
                 # The input line number, as GNU's filter reading with <>.
                 $. = ++$keyline;
                 $sub->($Arg::job);
-                push @out, (defined $_ and /[\\\t\n]/) ? esc($_) : (defined $_ ? $_ : "");
             }
             1;
         };
@@ -194,7 +210,11 @@ sub handle {
             $failed = "$e\t$why";
             return "!\t" . esc($failed) . "\n";
         }
-        return join("\t", "k", @out) . "\n";
+        for (@f) {
+            $_ = "" if not defined;
+            $_ = esc($_) if tr/\\\t\n//;
+        }
+        return join("\t", "k", @f) . "\n";
     } elsif ($kind eq "H") {
         # H expr bins values...: the --shard bin of each value as GNU's
         # sharder picks it, hex(B::hash($_)) % bins, $_ after expression
@@ -205,31 +225,17 @@ sub handle {
         my $sub = $e eq "" ? undef : $subs[$e];
         $Arg::job ||= bless { seq => 1, slot => 1, skip => 0 }, "forkpool::Job";
         require B;
-        my @out;
-        # A line's last column ends with its newline: unescaped inline, as
-        # unesc's call would cost most of the time.
-        my $key = sub {
-            my $i = index($_[0], "\\");
-            return $i < 0 ? $_[0]
-              : ($i == length($_[0]) - 2 and substr($_[0], -1) eq "n") ? substr($_[0], 0, -2) . "\n"
-              : unesc($_[0]);
-        };
+        unesc_values(\@f, $line);
         my $ok = eval {
+            # In place, as for K.
             if ($sub) {
-                for my $v (@f) {
-                    local $_ = $key->($v);
+                for (@f) {
                     $. = ++$keyline;
                     $sub->($Arg::job);
-                    push @out, hex(B::hash($_)) % $bins;
+                    $_ = hex(B::hash($_)) % $bins;
                 }
             } else {
-                for my $v (@f) {
-                    my $i = index($v, "\\");
-                    my $k = $i < 0 ? $v
-                      : ($i == length($v) - 2 and substr($v, -1) eq "n") ? substr($v, 0, -2) . "\n"
-                      : unesc($v);
-                    push @out, hex(B::hash($k)) % $bins;
-                }
+                $_ = hex(B::hash($_)) % $bins for @f;
             }
             1;
         };
@@ -239,7 +245,7 @@ sub handle {
             $failed = "$e\t$why";
             return "!\t" . esc($failed) . "\n";
         }
-        return join("\t", "h", @out) . "\n";
+        return join("\t", "h", @f) . "\n";
     } elsif ($kind eq "E") {
         push @code, unesc($f[0]);
         return "";

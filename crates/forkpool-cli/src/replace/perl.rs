@@ -10,6 +10,7 @@
 //! closes; if we are killed while it is busy, the command supervisor's
 //! guardian stops it, as it carries the same marker as the jobs.
 
+use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
@@ -60,7 +61,11 @@ pub(crate) enum Failure {
 pub(crate) struct Perl {
     child: Child,
     chan: UnixStream,
+    /// Read, not yet taken: answer lines of the requests in `ahead`.
     buf: Vec<u8>,
+    /// Requests sent ahead whose answers are not taken yet: how many
+    /// answer lines and values each has (see [`Perl::keys_ahead`]).
+    ahead: VecDeque<(usize, usize)>,
 }
 
 impl Perl {
@@ -105,6 +110,7 @@ impl Perl {
             child,
             chan: ours,
             buf: Vec::new(),
+            ahead: VecDeque::new(),
         };
         let mut setup = Vec::new();
         for code in codes {
@@ -195,13 +201,21 @@ impl Perl {
             return Ok(Vec::new());
         }
         let line = self.one_line_over(&format!("K\t{expr}"), values)?;
-        let keys: Vec<Vec<u8>> = line.split(|&b| b == b'\t').skip(1).map(unescape).collect();
-        if keys.len() != values.len() {
-            return Err(Failure::Broken(
-                "the perl co-process answered the wrong number of keys".to_owned(),
-            ));
-        }
-        Ok(keys)
+        parse_keys(&line, Some(values.len()))
+    }
+
+    /// [`Perl::keys`] pipelined: asks the keys of `values` (a request per
+    /// `batch` values) without waiting for them, and returns those of the
+    /// values asked for by the call before (`None` if there were none).
+    /// So perl computes the next keys while the caller uses these. An
+    /// empty `values` asks nothing: the call that collects the last keys.
+    pub(crate) fn keys_ahead(
+        &mut self,
+        expr: usize,
+        values: &[&[u8]],
+        batch: usize,
+    ) -> Result<Option<Vec<Vec<u8>>>, Failure> {
+        self.ahead(&format!("K\t{expr}"), values, batch, parse_keys, "keys")
     }
 
     /// The job (from 0, of `bins`) GNU parallel's sharder sends each of
@@ -214,40 +228,79 @@ impl Perl {
         }
         let expr = expr.map(|e| e.to_string()).unwrap_or_default();
         let line = self.one_line_over(&format!("H\t{expr}\t{}", bins.max(1)), values)?;
-        let bins: Option<Vec<usize>> = line
-            .split(|&b| b == b'\t')
-            .skip(1)
-            .map(|b| std::str::from_utf8(b).ok()?.parse().ok())
-            .collect();
-        match bins {
-            Some(bins) if bins.len() == values.len() => Ok(bins),
-            _ => Err(Failure::Broken(
-                "the perl co-process answered the wrong number of shards".to_owned(),
-            )),
+        parse_shards(&line, Some(values.len()))
+    }
+
+    /// [`Perl::shards`] pipelined as [`Perl::keys_ahead`] is.
+    pub(crate) fn shards_ahead(
+        &mut self,
+        expr: Option<usize>,
+        bins: usize,
+        values: &[&[u8]],
+        batch: usize,
+    ) -> Result<Option<Vec<usize>>, Failure> {
+        let expr = expr.map(|e| e.to_string()).unwrap_or_default();
+        let head = format!("H\t{expr}\t{}", bins.max(1));
+        self.ahead(&head, values, batch, parse_shards, "shards")
+    }
+
+    /// Sends `head` requests for `values`, `batch` values each, and takes
+    /// the answers (`what`, read from each line by `parse`) of the
+    /// requests sent by the call before.
+    fn ahead<T>(
+        &mut self,
+        head: &str,
+        values: &[&[u8]],
+        batch: usize,
+        parse: Parse<T>,
+        what: &str,
+    ) -> Result<Option<Vec<T>>, Failure> {
+        if !values.is_empty() {
+            let mut out = Vec::with_capacity(values.iter().map(|v| v.len() + 2).sum::<usize>() + head.len() + 1);
+            let mut lines = 0;
+            for chunk in values.chunks(batch.max(1)) {
+                out.extend_from_slice(head.as_bytes());
+                for v in chunk {
+                    out.push(b'\t');
+                    escape_into(&mut out, v);
+                }
+                out.push(b'\n');
+                lines += 1;
+            }
+            self.send(&out)?;
+            self.ahead.push_back((lines, values.len()));
+        }
+        // The request just sent stays ahead.
+        if self.ahead.len() <= usize::from(!values.is_empty()) {
+            return Ok(None);
+        }
+        let Some((n, count)) = self.ahead.pop_front() else {
+            return Ok(None);
+        };
+        let mut answers = Vec::with_capacity(count);
+        for line in self.receive(n)? {
+            answers.extend(parse(&line, None)?);
+        }
+        match answers.len() == count {
+            true => Ok(Some(answers)),
+            false => Err(wrong(what)),
         }
     }
 
     /// Writes `request` and reads `n` answer lines, both at once (so that
     /// neither side can block the other on a full buffer).
     fn exchange(&mut self, request: &[u8], n: usize) -> Result<Vec<Vec<u8>>, Failure> {
-        let broken = |e: io::Error| Failure::Broken(format!("the perl co-process failed: {e}"));
-        self.chan.set_nonblocking(true).map_err(broken)?;
+        debug_assert!(self.ahead.is_empty(), "a request was sent ahead");
+        self.send(request)?;
+        self.receive(n)
+    }
+
+    /// Writes `request`, keeping what perl answers meanwhile in `buf`.
+    fn send(&mut self, request: &[u8]) -> Result<(), Failure> {
         let mut written = 0;
-        let mut lines = Vec::with_capacity(n);
-        let mut chunk = vec![0u8; 64 * 1024];
-        while lines.len() < n || written < request.len() {
-            let mut flags = PollFlags::IN;
-            if written < request.len() {
-                flags |= PollFlags::OUT;
-            }
-            let mut fds = [PollFd::from_borrowed_fd(self.chan.as_fd(), flags)];
-            match rustix::event::poll(&mut fds, None) {
-                Ok(_) => {}
-                Err(rustix::io::Errno::INTR) => continue,
-                Err(e) => return Err(broken(e.into())),
-            }
-            let ready = fds[0].revents();
-            if written < request.len() && ready.intersects(PollFlags::OUT | PollFlags::ERR | PollFlags::HUP) {
+        while written < request.len() {
+            let ready = self.wait(PollFlags::IN | PollFlags::OUT)?;
+            if ready.intersects(PollFlags::OUT | PollFlags::ERR | PollFlags::HUP) {
                 match self.chan.write(&request[written..]) {
                     Ok(w) => written += w,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::Interrupted => {}
@@ -255,23 +308,61 @@ impl Perl {
                 }
             }
             if ready.intersects(PollFlags::IN | PollFlags::ERR | PollFlags::HUP) {
-                match self.chan.read(&mut chunk) {
-                    Ok(0) => return Err(self.gone(Failure::Broken("the perl co-process exited".to_owned()))),
-                    Ok(r) => {
-                        self.buf.extend_from_slice(&chunk[..r]);
-                        let mut start = 0;
-                        while let Some(nl) = self.buf[start..].iter().position(|&b| b == b'\n') {
-                            lines.push(self.buf[start..start + nl].to_vec());
-                            start += nl + 1;
-                        }
-                        self.buf.drain(..start);
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(self.gone(broken(e))),
-                }
+                self.fill()?;
             }
         }
+        Ok(())
+    }
+
+    /// The next `n` answer lines, read as far as needed.
+    fn receive(&mut self, n: usize) -> Result<Vec<Vec<u8>>, Failure> {
+        let mut lines = Vec::with_capacity(n);
+        let mut start = 0;
+        loop {
+            while lines.len() < n {
+                let Some(nl) = memchr::memchr(b'\n', &self.buf[start..]) else {
+                    break;
+                };
+                lines.push(self.buf[start..start + nl].to_vec());
+                start += nl + 1;
+            }
+            if lines.len() == n {
+                break;
+            }
+            self.buf.drain(..start);
+            start = 0;
+            self.wait(PollFlags::IN)?;
+            self.fill()?;
+        }
+        self.buf.drain(..start);
         Ok(lines)
+    }
+
+    /// Waits until the channel is ready for `flags`.
+    fn wait(&mut self, flags: PollFlags) -> Result<PollFlags, Failure> {
+        self.chan.set_nonblocking(true).map_err(broken)?;
+        loop {
+            let mut fds = [PollFd::from_borrowed_fd(self.chan.as_fd(), flags)];
+            match rustix::event::poll(&mut fds, None) {
+                Ok(_) => return Ok(fds[0].revents()),
+                Err(rustix::io::Errno::INTR) => {}
+                Err(e) => return Err(broken(e.into())),
+            }
+        }
+    }
+
+    /// Reads what perl has answered into `buf`.
+    fn fill(&mut self) -> Result<(), Failure> {
+        let start = self.buf.len();
+        self.buf.resize(start + 64 * 1024, 0);
+        let read = self.chan.read(&mut self.buf[start..]);
+        self.buf.truncate(start + *read.as_ref().unwrap_or(&0));
+        match read {
+            Ok(0) => Err(self.gone(Failure::Broken("the perl co-process exited".to_owned()))),
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::Interrupted => Ok(()),
+            Err(e) => Err(self.gone(broken(e))),
+        }
     }
 
     /// The co-process is gone: reap it and say how it ended.
@@ -289,6 +380,46 @@ impl Drop for Perl {
         let _ = self.chan.shutdown(std::net::Shutdown::Both);
         let _ = self.child.wait();
     }
+}
+
+/// Reads the answers in a line (`Some(n)`: there must be n).
+type Parse<T> = fn(&[u8], Option<usize>) -> Result<Vec<T>, Failure>;
+
+fn broken(e: io::Error) -> Failure {
+    Failure::Broken(format!("the perl co-process failed: {e}"))
+}
+
+/// The keys of a `K` answer line (`expected` of them, if known).
+fn parse_keys(line: &[u8], expected: Option<usize>) -> Result<Vec<Vec<u8>>, Failure> {
+    if line.starts_with(b"!") {
+        return Err(failure(line));
+    }
+    let keys: Vec<Vec<u8>> = line.split(|&b| b == b'\t').skip(1).map(unescape).collect();
+    match expected {
+        Some(n) if keys.len() != n => Err(wrong("keys")),
+        _ => Ok(keys),
+    }
+}
+
+/// The jobs of an `H` answer line (`expected` of them, if known).
+fn parse_shards(line: &[u8], expected: Option<usize>) -> Result<Vec<usize>, Failure> {
+    if line.starts_with(b"!") {
+        return Err(failure(line));
+    }
+    let bins: Option<Vec<usize>> = line
+        .split(|&b| b == b'\t')
+        .skip(1)
+        .map(|b| std::str::from_utf8(b).ok()?.parse().ok())
+        .collect();
+    match (bins, expected) {
+        (Some(bins), Some(n)) if bins.len() == n => Ok(bins),
+        (Some(bins), None) => Ok(bins),
+        _ => Err(wrong("shards")),
+    }
+}
+
+fn wrong(what: &str) -> Failure {
+    Failure::Broken(format!("the perl co-process answered the wrong number of {what}"))
 }
 
 fn failure(line: &[u8]) -> Failure {
@@ -397,6 +528,33 @@ mod tests {
             perl.keys(0, &[b"a", b"x"]).unwrap_err(),
             Failure::Expression(0, "no".to_owned())
         );
+    }
+
+    #[test]
+    fn keys_asked_ahead_come_back_a_call_later() {
+        if !have_perl() {
+            return;
+        }
+        let mut perl = Perl::start(&[b"$_ = uc . $.; die \"no\\n\" if /X/".to_vec()], Trim::None, 1).unwrap();
+        // Nothing asked before: nothing back; batches of 2 values.
+        assert_eq!(perl.keys_ahead(0, &[b"a", b"b\tc", b"d\n"], 2).unwrap(), None);
+        assert_eq!(
+            perl.keys_ahead(0, &[b"e"], 2).unwrap(),
+            Some(vec![b"A1".to_vec(), b"B\tC2".to_vec(), b"D\n3".to_vec()])
+        );
+        assert_eq!(perl.keys_ahead(0, &[], 2).unwrap(), Some(vec![b"E4".to_vec()]));
+        assert_eq!(perl.keys_ahead(0, &[], 2).unwrap(), None);
+        // A value that dies fails the call that takes its keys.
+        assert_eq!(perl.keys_ahead(0, &[b"x"], 2).unwrap(), None);
+        assert_eq!(
+            perl.keys_ahead(0, &[b"y"], 2).unwrap_err(),
+            Failure::Expression(0, "no".to_owned())
+        );
+        let mut seeded = Perl::start_seeded(&[b"$_ = substr($_, 0, 1)".to_vec()]).unwrap();
+        let values: [&[u8]; 3] = [b"3\n", b"abc", b"a\tb"];
+        let at_once = seeded.shards(Some(0), 7, &values).unwrap();
+        assert_eq!(seeded.shards_ahead(Some(0), 7, &values, 2).unwrap(), None);
+        assert_eq!(seeded.shards_ahead(Some(0), 7, &[], 2).unwrap(), Some(at_once));
     }
 
     #[test]

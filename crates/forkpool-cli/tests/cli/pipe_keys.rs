@@ -403,6 +403,74 @@ fn shard_sends_each_key_to_the_job_gnu_parallel_sends_it_to() {
 }
 
 #[test]
+fn perl_keys_of_a_long_input_are_gnus() {
+    // Perl computes the keys of one read while the read before is marked
+    // and cut (or dealt): many reads, so many hand-offs, and the blocks,
+    // jobs and `$.` still GNU's.
+    let lines = keyed_lines(20_000);
+    let groups: BTreeSet<&str> = lines.lines().map(|l| l.split('\t').next().unwrap()).collect();
+    assert!(groups.len() > 1000, "several groups: {}", groups.len());
+    for args in [
+        vec!["--group-by", "1 $_ = int($_ / 7)", "--block", "10k"],
+        vec!["--group-by", "$_ = int($. / 1000)", "--block", "30k"],
+        // Keys with a tab (escaped both ways).
+        vec!["--group-by", "$_ = substr($_, 0, 3)", "--block", "20k"],
+        vec!["--group-by", "1 $_ = int($_ / 50)", "-N2"],
+    ] {
+        let mut args: Vec<&str> = [&["-k", "--pipe"][..], &args].concat();
+        args.push("echo J{#}; cat");
+        same_as_gnu(&args, lines.as_bytes());
+    }
+    // GNU's sharders and binners read the input in turns: a job's lines
+    // come in their order only per reader, so the jobs are compared sorted.
+    for args in [
+        vec!["--colsep", "\t", "--shard", "1 $_ = int($_ / 3)", "-j3"],
+        vec!["--bin", "1 $_ = int($_ / 3)", "-j3"],
+    ] {
+        let mut args: Vec<&str> = [&["-k", "--pipe"][..], &args].concat();
+        args.push(JOB);
+        let ours = run_with(&args, lines.as_bytes());
+        let gnu = super::gnu::gnu_with(&args, lines.as_bytes());
+        assert!(
+            (sorted_jobs(&ours.stdout), ours.code) == (sorted_jobs(&gnu.stdout), gnu.code),
+            "{args:?}: {}",
+            ours.stderr
+        );
+    }
+}
+
+#[test]
+fn perl_keys_with_escapes_or_no_value_are_gnus() {
+    // The values and keys cross to perl escaped (`\\`, `\t`, `\n`), and
+    // are keyed in place: undef is an empty key, as GNU compares it.
+    let input = b"a\\\\b\t1\nc\\d\t1\nx\\ty\t2\n\\\\n\t3\nq\\\t3\nz\t4\n";
+    for key in [
+        "$_ = undef if /1/",
+        "$_ = substr($_, 0, 3)",
+        "2 $_ = $_ > 2 ? \"\\\\\" : \"\\t\"",
+        "s/\\\\/\\\\\\\\/g; $_ = substr($_, 0, 4)",
+    ] {
+        same_as_gnu(&["-k", "--pipe", "--group-by", key, "-N1", "echo J; cat"], input);
+    }
+}
+
+#[test]
+fn a_perl_key_that_dies_late_in_a_long_input_stops_the_run_with_255() {
+    // Some reads are keyed and handed on before the one that dies.
+    let input: String = (1..=20_000).map(|i| format!("{i}\n")).collect();
+    let key = "$_ == 19000 and die \"bad\\n\"; $_ = int($_ / 100)";
+    for option in ["--group-by", "--shard", "--bin"] {
+        let run = run_with(&["--pipe", option, key, "-j2", "wc -l"], input.as_bytes());
+        assert_eq!(run.code, 255, "{option}: {}", run.stderr);
+        assert_eq!(
+            run.stderr.trim(),
+            format!("forkpool: Error: {option} '{key}' died: bad"),
+            "{option}"
+        );
+    }
+}
+
+#[test]
 fn without_perl_shard_still_keeps_every_key_in_one_job() {
     // No perl on PATH: SipHash picks the jobs (not GNU's), the promise holds.
     let lines = keyed_lines(3000);
