@@ -112,7 +112,8 @@ if wants criterion; then
     note "building the criterion benches"
     nice -n 19 cargo bench -q -p forkpool --no-run >/dev/null 2>&1 || { note "cargo bench does not build"; exit 1; }
 fi
-ex=$root/target/release/examples
+source "$root/benches/target_dir.sh"
+ex=$(target_dir "$root")/release/examples
 
 # --- the sections -------------------------------------------------------------
 # Each prints Markdown on stdout; returning 3 means "skipped" (its reason

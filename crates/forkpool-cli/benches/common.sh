@@ -25,7 +25,8 @@ need python3 python3
 
 echo "building forkpool (release)" >&2
 cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p forkpool-cli
-forkpool=$root/target/release/forkpool
+source "$root/benches/target_dir.sh"
+forkpool=$(target_dir "$root")/release/forkpool
 parallel=$(command -v parallel || true)
 if [ -n "$parallel" ] && ! "$parallel" --version 2>/dev/null | grep -q 'GNU parallel'; then
     parallel=""  # moreutils' parallel has another interface

@@ -66,7 +66,8 @@ done
 
 echo "building forkpool (release)" >&2
 cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p forkpool-cli
-forkpool=$root/target/release/forkpool
+source "$root/benches/target_dir.sh"
+forkpool=$(target_dir "$root")/release/forkpool
 
 # --- the server -------------------------------------------------------------
 id -u "$USER_NAME" >/dev/null 2>&1 || useradd -m -s /bin/sh "$USER_NAME"

@@ -26,7 +26,8 @@ command -v hyperfine >/dev/null || { echo "needs hyperfine (apt-get install hype
 
 echo "building forkpool (release)" >&2
 cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p forkpool-cli
-fp=$root/target/release/forkpool
+source "$root/benches/target_dir.sh"
+fp=$(target_dir "$root")/release/forkpool
 gp=$(command -v parallel || true)
 if [ -n "$gp" ] && ! "$gp" --version 2>/dev/null | grep -q 'GNU parallel'; then gp=""; fi
 mkdir -p "$work/home/.parallel" && touch "$work/home/.parallel/will-cite"
