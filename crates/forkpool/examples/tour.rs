@@ -106,11 +106,11 @@ fn main() -> Result<(), forkpool::Error> {
     show("allocate 4 GiB", &hog.join_captured());
     show("count_primes(20_000)", &also_good.join_captured());
 
-    // A replacement starts in the background once its worker is gone: give
-    // the last one a moment to show before counting.
+    // A replacement starts in the background, and a killed worker is listed
+    // until its process is gone: give both a moment before counting.
     let deadline = Instant::now() + Duration::from_secs(2);
     let mut pids = pool.worker_pids();
-    while pids.len() < pool.workers() && Instant::now() < deadline {
+    while pids.len() != pool.workers() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
         pids = pool.worker_pids();
     }
