@@ -10,20 +10,29 @@
 //! parallel stop. A bad option takes no value from the next word, but a
 //! bad value is taken (`--nice x` is one bad option, not two); a letter
 //! in a bundle that names nothing is warned of, and the letters after it
-//! are read on (`-QZ` is two warnings, `-Qk` one).
+//! are read on (`-QZ` is two warnings, `-Qk` one). A letter typed as a
+//! number (`-H`, `-l`) takes only the number the rest of its word starts
+//! with, and Getopt::Long gives the rest back to be read as options
+//! (`-H3x` is `-H3 -x`; `-Hk3` refuses `k3`, then warns of `3`).
 
 use std::ffi::OsString;
 
-use crate::getopt::{getopt_name, must_have_value, say, typed_value_refused};
+use crate::getopt::{bundled_number, getopt_name, must_have_value, say, typed_value_refused};
 use crate::long_names::{self, Name};
 use crate::refusal::Refusal;
 
 /// What [`scan`] finds.
 pub(super) struct Scanned<'c> {
+    /// `args[0]` and the option words, as Getopt::Long reads them: a
+    /// bundle whose number ends before its word does is two words
+    /// (`-H3x` is `-H3` and `-x`, see `getopt::bundled_number`).
+    pub(super) options: Vec<OsString>,
     /// Where the options end (see `options_end`).
     pub(super) end: usize,
-    /// The words that are long options (not values of other options),
-    /// each with the option it names.
+    /// Where the command starts: `end`, or after the `--` there.
+    pub(super) rest: usize,
+    /// The words of `options` that are long options (not values of other
+    /// options), each with the option it names.
     pub(super) long_words: Vec<(usize, &'c clap::Arg)>,
     /// Getopt::Long's warnings, one a line, in the order of the words.
     pub(super) refused: Option<Refusal>,
@@ -40,97 +49,151 @@ fn name_and_value(long: &str) -> (&str, Option<&str>) {
 
 /// Walks the options in `args` (`args[0]` is the program's name).
 pub(super) fn scan<'c>(command: &'c clap::Command, args: &[OsString]) -> Scanned<'c> {
-    // Whether an option takes the next word as its value. Some take one
-    // only if it looks like theirs (`-l 2`, but not `-l echo`).
-    let takes_value = |arg: &clap::Arg, next: Option<&OsString>| {
+    let mut walk = Walk {
+        command,
+        options: args.first().cloned().into_iter().collect(),
+        long_words: Vec::new(),
+        refused: None,
+    };
+    let mut end = args.len();
+    let mut rest = args.len();
+    let mut i = 1;
+    'words: while i < args.len() {
+        let word = &args[i];
+        if word == "--" {
+            (end, rest) = (i, i + 1);
+            break;
+        }
+        if word.len() < 2 || !word.to_string_lossy().starts_with('-') {
+            (end, rest) = (i, i);
+            break;
+        }
+        // The word, then what Getopt::Long gives back of it to read next.
+        let mut reading = Some(word.clone());
+        while let Some(word) = reading.take() {
+            if word == "--" {
+                // Given back (`-H3-`): the options end here too.
+                (end, rest) = (i + 1, i + 1);
+                break 'words;
+            }
+            let next = args.get(i + 1);
+            let (takes_next, given_back) = walk.word(word, next);
+            if takes_next {
+                if let Some(next) = next {
+                    walk.options.push(next.clone());
+                }
+                i += 1;
+            }
+            reading = given_back;
+        }
+        i += 1;
+    }
+    Scanned {
+        options: walk.options,
+        end,
+        rest,
+        long_words: walk.long_words,
+        refused: walk.refused,
+    }
+}
+
+/// What [`scan`] has read so far.
+struct Walk<'c> {
+    command: &'c clap::Command,
+    options: Vec<OsString>,
+    long_words: Vec<(usize, &'c clap::Arg)>,
+    refused: Option<Refusal>,
+}
+
+impl<'c> Walk<'c> {
+    /// Whether `arg` takes the `next` word as its value. Some take one
+    /// only if it looks like theirs (`-l 2`, but not `-l echo`).
+    fn takes_value(arg: &clap::Arg, next: Option<&OsString>) -> bool {
         let optional = arg.get_num_args().is_some_and(|n| n.min_values() == 0);
         let next = next.map(|w| w.to_string_lossy()).unwrap_or_default();
         match crate::xargs::takes_optional_value(arg.get_id().as_str(), &next) {
             Some(takes) if optional => takes,
             _ => arg.get_action().takes_values(),
         }
-    };
-    let mut long_words = Vec::new();
-    let mut refused = None;
-    let mut end = args.len();
-    let mut i = 1;
-    while i < args.len() {
-        let word = args[i].to_string_lossy();
-        if word == "--" {
-            end = i;
-            break;
-        }
-        if let Some(long) = word.strip_prefix("--") {
+    }
+
+    /// Reads the option word `word` (`--name`, `--name=value` or a bundle
+    /// of letters), the `next` word after it being its value if it takes
+    /// one. Returns whether it did, and the part of the word Getopt::Long
+    /// gives back to read as a word of its own, if any.
+    fn word(&mut self, word: OsString, next: Option<&OsString>) -> (bool, Option<OsString>) {
+        let text = word.to_string_lossy().into_owned();
+        if let Some(long) = text.strip_prefix("--") {
             let (name, value) = name_and_value(long);
-            let next = args.get(i + 1);
             let mut value_next = false;
-            match long_names::find(command, name) {
+            match long_names::find(self.command, name) {
                 Name::Option(arg) => {
-                    say(&mut refused, long_value_refused(arg, name, value, next));
-                    value_next = value.is_none() && takes_value(arg, next);
-                    long_words.push((i, arg));
+                    say(&mut self.refused, long_value_refused(arg, name, value, next));
+                    value_next = value.is_none() && Self::takes_value(arg, next);
+                    self.long_words.push((self.options.len(), arg));
                 }
-                Name::Ambiguous(message) => say(&mut refused, Some(Refusal::getopt(message))),
+                Name::Ambiguous(message) => say(&mut self.refused, Some(Refusal::getopt(message))),
                 Name::Unknown => say(
-                    &mut refused,
+                    &mut self.refused,
                     Some(Refusal::getopt(format!(
                         "Unknown option: {}",
                         name.to_ascii_lowercase()
                     ))),
                 ),
             }
-            i += 1 + usize::from(value_next);
-            continue;
+            self.options.push(word);
+            return (value_next && next.is_some(), None);
         }
-        if word.len() > 1 && word.starts_with('-') {
-            let chars: Vec<char> = word[1..].chars().collect();
-            for (k, &c) in chars.iter().enumerate() {
-                let Some(arg) = long_names::short(command, c) else {
-                    say(&mut refused, Some(Refusal::getopt(format!("Unknown option: {c}"))));
-                    continue;
-                };
-                let last = k + 1 == chars.len();
-                // The rest of the word is the value of an option that
-                // takes one (`-j3`, `-l2`); with none, the next word may be.
-                let takes = if last {
-                    takes_value(arg, args.get(i + 1))
-                } else {
-                    arg.get_action().takes_values()
-                };
-                if !takes {
-                    continue;
+        let chars: Vec<char> = text[1..].chars().collect();
+        for (k, &c) in chars.iter().enumerate() {
+            let Some(arg) = long_names::short(self.command, c) else {
+                say(&mut self.refused, Some(Refusal::getopt(format!("Unknown option: {c}"))));
+                continue;
+            };
+            let last = k + 1 == chars.len();
+            let rest: String = chars[k + 1..].iter().collect();
+            if let Some(number) = bundled_number(arg, &rest).filter(|_| !last) {
+                // `-H3x`: the number, then more options; `-Hx`, `-lk`:
+                // no number, and the rest is options all the same.
+                let taken = number.unwrap_or(0);
+                if number.is_none() && must_have_value(arg) {
+                    say(&mut self.refused, typed_value_refused(arg, &c.to_string(), &rest));
                 }
-                if last && i + 1 == args.len() && must_have_value(arg) {
-                    say(
-                        &mut refused,
-                        Some(Refusal::getopt(format!("Option {c} requires an argument"))),
-                    );
-                }
-                // `-Hx`, `-H x`: the value is the rest of the word, or
-                // the next word.
-                let value = match chars.get(k + 1..).filter(|rest| !rest.is_empty()) {
-                    Some(rest) => Some(rest.iter().collect::<String>()),
-                    None => args.get(i + 1).map(|v| v.to_string_lossy().into_owned()),
-                };
-                if let Some(value) = value {
-                    say(&mut refused, typed_value_refused(arg, &c.to_string(), &value));
-                }
-                if last {
-                    // The value is the next word.
-                    i += 1;
-                }
-                break;
+                let kept: String = chars[..=k].iter().collect();
+                self.options.push(format!("-{kept}{}", &rest[..taken]).into());
+                let given_back = (taken < rest.len()).then(|| format!("-{}", &rest[taken..]).into());
+                return (false, given_back);
             }
-            i += 1;
-            continue;
+            // The rest of the word is the value of an option that
+            // takes one (`-j3`, `-l2`); with none, the next word may be.
+            let takes = if last {
+                Self::takes_value(arg, next)
+            } else {
+                arg.get_action().takes_values()
+            };
+            if !takes {
+                continue;
+            }
+            if last && next.is_none() && must_have_value(arg) {
+                say(
+                    &mut self.refused,
+                    Some(Refusal::getopt(format!("Option {c} requires an argument"))),
+                );
+            }
+            // `-jx`, `-j x`: the value is the rest of the word, or the
+            // next word.
+            let value = match last {
+                false => Some(rest),
+                true => next.map(|v| v.to_string_lossy().into_owned()),
+            };
+            if let Some(value) = value {
+                say(&mut self.refused, typed_value_refused(arg, &c.to_string(), &value));
+            }
+            self.options.push(word);
+            return (last && next.is_some(), None);
         }
-        end = i;
-        break;
-    }
-    Scanned {
-        end,
-        long_words,
-        refused,
+        self.options.push(word);
+        (false, None)
     }
 }
 

@@ -426,6 +426,40 @@ fn the_retired_h_takes_a_number_and_getopt_warns_of_each_bad_option() {
 }
 
 #[test]
+fn a_bundled_number_ends_where_its_digits_do_and_the_rest_are_options() {
+    // Getopt::Long (`bundling`) reads `-H3x` as `-H 3 -x`: the number is
+    // the leading digits, the rest more letters (or `--`, a long option).
+    for args in [
+        &["-H3x", "echo", ":::", "a"][..],
+        &["-H-3x", "echo", ":::", "a"],
+        &["-kH3k", "echo", ":::", "a"],
+        &["-H3H4", "echo", ":::", "a"],
+        &["-H3-x", "echo", ":::", "a"],
+        &["-H3-", "echo", ":::", "a"],
+    ] {
+        let r = same_as_gnu_with_messages(args, b"");
+        assert!(r.stderr.contains("-H has been retired."), "{args:?}: {}", r.stderr);
+    }
+    // A letter after the number that names nothing; no number at all,
+    // whose letters are read as options all the same.
+    for args in [
+        &["-H3Q", "echo", ":::", "a"][..],
+        &["-H33Z", "echo", ":::", "a"],
+        &["-Hk3", "echo", ":::", "a"],
+        &["-H3Q3", "echo", ":::", "a"],
+        &["-H-Q", "echo", ":::", "a"],
+        &["-H3H", "echo", ":::", "a"],
+        &["-l2.k", "echo"],
+    ] {
+        getopt_refuses_as_gnu(args);
+    }
+    // `-l` (`l:f`) alike, its number optional: `-lk` is `-l -k`.
+    for l in ["-l2k", "-lk", "-l1e1k", "-l2e", "-kl2x", "-l+2-k"] {
+        same_as_gnu_with_messages(&["-k", l, "echo"], b"1\n2\n3\n4\n5\n");
+    }
+}
+
+#[test]
 fn linkinputsource_takes_numbers_that_come_before_the_separators_own() {
     // GNU's inner option behind `:::+` (`linkinputsource|xapplyinputsource=i`):
     // the numbers given come first in its list of links, one a source.
