@@ -45,16 +45,21 @@ pub(crate) fn say(said: &mut Option<Refusal>, message: Option<Refusal>) {
 
 /// Getopt::Long's check of a value of GNU parallel's typed options
 /// (`nice=i`, `min-version=i`, `ssh-delay=f`): its message for one that
-/// is not of the type, naming the option `name`.
-pub(crate) fn typed_value_refused(arg: &clap::Arg, name: &str, value: &str) -> Option<Refusal> {
+/// is not of the type, naming the option `name`. The value's bytes are
+/// said as they are.
+pub(crate) fn typed_value_refused(arg: &clap::Arg, name: &str, value: &[u8]) -> Option<Refusal> {
+    let text = std::str::from_utf8(value).unwrap_or("");
     let (valid, expected) = match arg.get_id().as_str() {
-        "nice" | "minversion" | "link_input_source" => (is_perl_int(value), "number expected"),
+        "nice" | "minversion" | "link_input_source" => (is_perl_int(text), "number expected"),
         // The retired `-H` (`H=i`).
-        "h" if arg.get_short() == Some('H') => (is_perl_int(value), "number expected"),
-        "sshdelay" => (is_perl_float(value), "real number expected"),
+        "h" if arg.get_short() == Some('H') => (is_perl_int(text), "number expected"),
+        "sshdelay" => (is_perl_float(text), "real number expected"),
         _ => return None,
     };
-    (!valid).then(|| Refusal::getopt(format!("Value \"{value}\" invalid for option {name} ({expected})")))
+    (!valid).then(|| {
+        let said = format!("\" invalid for option {name} ({expected})");
+        Refusal::getopt([&b"Value \""[..], value, said.as_bytes()].concat())
+    })
 }
 
 /// For a letter option GNU parallel types as a number (`H=i`, the
@@ -65,7 +70,7 @@ pub(crate) fn typed_value_refused(arg: &clap::Arg, name: &str, value: &str) -> O
 /// `Some(None)`: the rest does not start with one (then `-H` refuses it
 /// and `-l` takes no value, but Getopt::Long reads the rest as options
 /// all the same, `-Hk3` warning of `3`); `None`: not such an option.
-pub(crate) fn bundled_number(arg: &clap::Arg, rest: &str) -> Option<Option<usize>> {
+pub(crate) fn bundled_number(arg: &clap::Arg, rest: &[u8]) -> Option<Option<usize>> {
     match arg.get_short() {
         Some('H') => Some(perl_int_prefix(rest)),
         Some('l') => Some(perl_float_prefix(rest)),
@@ -75,8 +80,7 @@ pub(crate) fn bundled_number(arg: &clap::Arg, rest: &str) -> Option<Option<usize
 
 /// The length of the longest start of `text` that is Getopt::Long's
 /// `PAT_INT`, if one is.
-fn perl_int_prefix(text: &str) -> Option<usize> {
-    let b = text.as_bytes();
+fn perl_int_prefix(b: &[u8]) -> Option<usize> {
     let mut at = usize::from(matches!(b.first(), Some(b'-' | b'+')));
     at += b[at..].iter().take_while(|&&c| c == b'_').count();
     if !b.get(at).is_some_and(u8::is_ascii_digit) {
@@ -87,8 +91,7 @@ fn perl_int_prefix(text: &str) -> Option<usize> {
 
 /// The length of the longest start of `text` that is Getopt::Long's
 /// `PAT_FLOAT` (which may be empty: `.` starts no fraction), if one is.
-fn perl_float_prefix(text: &str) -> Option<usize> {
-    let b = text.as_bytes();
+fn perl_float_prefix(b: &[u8]) -> Option<usize> {
     let mut at = usize::from(matches!(b.first(), Some(b'-' | b'+')));
     if !b.get(at).is_some_and(|c| c.is_ascii_digit() || *c == b'.') {
         return None;
@@ -235,7 +238,7 @@ mod tests {
             ("x3", None),
             ("-x", None),
         ] {
-            assert_eq!(perl_int_prefix(text), number, "{text}");
+            assert_eq!(perl_int_prefix(text.as_bytes()), number, "{text}");
         }
         for (text, number) in [
             ("2k", Some(1)),
@@ -247,7 +250,7 @@ mod tests {
             ("k", None),
             ("-k", None),
         ] {
-            assert_eq!(perl_float_prefix(text), number, "{text}");
+            assert_eq!(perl_float_prefix(text.as_bytes()), number, "{text}");
         }
         for bad in ["", ".", "x", "1s", "1e", "e3", "1.5.5", "- 1"] {
             assert!(!is_perl_float(bad), "{bad}");

@@ -16,6 +16,7 @@
 //! (`-H3x` is `-H3 -x`; `-Hk3` refuses `k3`, then warns of `3`).
 
 use std::ffi::OsString;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
 use crate::getopt::{bundled_number, getopt_name, must_have_value, say, typed_value_refused};
 use crate::long_names::{self, Name};
@@ -40,9 +41,9 @@ pub(super) struct Scanned<'c> {
 
 /// A long option word without its `--`, split as Getopt::Long splits it:
 /// at the first `=` after the first byte (`--=x` names `=x`).
-fn name_and_value(long: &str) -> (&str, Option<&str>) {
-    match long.char_indices().skip(1).find(|&(_, c)| c == '=') {
-        Some((at, _)) => (&long[..at], Some(&long[at + 1..])),
+fn name_and_value(long: &[u8]) -> (&[u8], Option<&[u8]>) {
+    match long.iter().skip(1).position(|&b| b == b'=') {
+        Some(at) => (&long[..at + 1], Some(&long[at + 2..])),
         None => (long, None),
     }
 }
@@ -122,46 +123,51 @@ impl<'c> Walk<'c> {
     /// one. Returns whether it did, and the part of the word Getopt::Long
     /// gives back to read as a word of its own, if any.
     fn word(&mut self, word: OsString, next: Option<&OsString>) -> (bool, Option<OsString>) {
-        let text = word.to_string_lossy().into_owned();
-        if let Some(long) = text.strip_prefix("--") {
+        // Perl reads the word as bytes: a byte that is not ASCII is a
+        // letter of its own (`-\xc3\xa9` is two unknown options).
+        let bytes = word.as_bytes();
+        if let Some(long) = bytes.strip_prefix(b"--") {
             let (name, value) = name_and_value(long);
+            let typed = String::from_utf8_lossy(name);
             let mut value_next = false;
-            match long_names::find(self.command, name) {
+            match long_names::find(self.command, &typed) {
                 Name::Option(arg) => {
-                    say(&mut self.refused, long_value_refused(arg, name, value, next));
+                    say(&mut self.refused, long_value_refused(arg, &typed, value, next));
                     value_next = value.is_none() && Self::takes_value(arg, next);
                     self.long_words.push((self.options.len(), arg));
                 }
                 Name::Ambiguous(message) => say(&mut self.refused, Some(Refusal::getopt(message))),
                 Name::Unknown => say(
                     &mut self.refused,
-                    Some(Refusal::getopt(format!(
-                        "Unknown option: {}",
-                        name.to_ascii_lowercase()
-                    ))),
+                    Some(Refusal::getopt(
+                        [&b"Unknown option: "[..], &name.to_ascii_lowercase()].concat(),
+                    )),
                 ),
             }
             self.options.push(word);
             return (value_next && next.is_some(), None);
         }
-        let chars: Vec<char> = text[1..].chars().collect();
-        for (k, &c) in chars.iter().enumerate() {
-            let Some(arg) = long_names::short(self.command, c) else {
-                say(&mut self.refused, Some(Refusal::getopt(format!("Unknown option: {c}"))));
+        let letters = &bytes[1..];
+        for (k, &letter) in letters.iter().enumerate() {
+            let c = char::from(letter);
+            let Some(arg) = letter.is_ascii().then(|| long_names::short(self.command, c)).flatten() else {
+                say(
+                    &mut self.refused,
+                    Some(Refusal::getopt([&b"Unknown option: "[..], &[letter]].concat())),
+                );
                 continue;
             };
-            let last = k + 1 == chars.len();
-            let rest: String = chars[k + 1..].iter().collect();
-            if let Some(number) = bundled_number(arg, &rest).filter(|_| !last) {
+            let last = k + 1 == letters.len();
+            let rest = &letters[k + 1..];
+            if let Some(number) = bundled_number(arg, rest).filter(|_| !last) {
                 // `-H3x`: the number, then more options; `-Hx`, `-lk`:
                 // no number, and the rest is options all the same.
                 let taken = number.unwrap_or(0);
                 if number.is_none() && must_have_value(arg) {
-                    say(&mut self.refused, typed_value_refused(arg, &c.to_string(), &rest));
+                    say(&mut self.refused, typed_value_refused(arg, &c.to_string(), rest));
                 }
-                let kept: String = chars[..=k].iter().collect();
-                self.options.push(format!("-{kept}{}", &rest[..taken]).into());
-                let given_back = (taken < rest.len()).then(|| format!("-{}", &rest[taken..]).into());
+                self.options.push(OsString::from_vec(bytes[..k + 2 + taken].to_vec()));
+                let given_back = (taken < rest.len()).then(|| OsString::from_vec([b"-", &rest[taken..]].concat()));
                 return (false, given_back);
             }
             // The rest of the word is the value of an option that
@@ -184,13 +190,14 @@ impl<'c> Walk<'c> {
             // next word.
             let value = match last {
                 false => Some(rest),
-                true => next.map(|v| v.to_string_lossy().into_owned()),
+                true => next.map(|v| v.as_bytes()),
             };
             if let Some(value) = value {
-                say(&mut self.refused, typed_value_refused(arg, &c.to_string(), &value));
+                say(&mut self.refused, typed_value_refused(arg, &c.to_string(), value));
             }
+            let took_next = last && next.is_some();
             self.options.push(word);
-            return (last && next.is_some(), None);
+            return (took_next, None);
         }
         self.options.push(word);
         (false, None)
@@ -199,7 +206,7 @@ impl<'c> Walk<'c> {
 
 /// Getopt::Long's warning, if any, for the long option `arg`, typed as
 /// `name`, with the `value` after its `=` or else the `next` word.
-fn long_value_refused(arg: &clap::Arg, name: &str, value: Option<&str>, next: Option<&OsString>) -> Option<Refusal> {
+fn long_value_refused(arg: &clap::Arg, name: &str, value: Option<&[u8]>, next: Option<&OsString>) -> Option<Refusal> {
     let named = || getopt_name(arg, name);
     match value {
         // `--tag=`, `--tag=yes`: a value given to an option that takes none.
@@ -208,13 +215,13 @@ fn long_value_refused(arg: &clap::Arg, name: &str, value: Option<&str>, next: Op
         }
         // `--tagstring=`: Getopt::Long takes nothing after the `=` as no
         // value at all, for an option that must have one.
-        Some("") if must_have_value(arg) => Some(Refusal::getopt(format!("Option {} requires an argument", named()))),
-        Some("") => None,
+        Some(b"") if must_have_value(arg) => Some(Refusal::getopt(format!("Option {} requires an argument", named()))),
+        Some(b"") => None,
         Some(value) => typed_value_refused(arg, &named(), value),
         None if next.is_none() && must_have_value(arg) => {
             Some(Refusal::getopt(format!("Option {} requires an argument", named())))
         }
-        None => typed_value_refused(arg, &named(), &next?.to_string_lossy()),
+        None => typed_value_refused(arg, &named(), next?.as_bytes()),
     }
 }
 
@@ -224,29 +231,29 @@ fn long_value_refused(arg: &clap::Arg, name: &str, value: Option<&str>, next: Op
 /// GNU parallel reads.
 pub(super) fn spell_out(args: &mut [OsString], long_words: Vec<(usize, &clap::Arg)>) {
     for (i, arg) in long_words {
-        let word = args[i].to_string_lossy().into_owned();
-        let Some(long) = word.strip_prefix("--") else { continue };
+        let Some(long) = args[i].as_bytes().strip_prefix(b"--") else {
+            continue;
+        };
         let (name, value) = name_and_value(long);
         let known = arg
             .get_long()
             .into_iter()
             .chain(arg.get_all_aliases().unwrap_or_default())
-            .any(|n| n == name);
+            .any(|n| n.as_bytes() == name);
         if known {
             continue;
         }
         // The value keeps its bytes: only the name is rewritten, long if
         // the option has a long name, else short (`--X`).
         let mut spelled = match (arg.get_long(), arg.get_short()) {
-            (Some(full), _) => OsString::from(format!("--{full}")),
-            (None, Some(letter)) => OsString::from(format!("-{letter}")),
+            (Some(full), _) => format!("--{full}").into_bytes(),
+            (None, Some(letter)) => format!("-{letter}").into_bytes(),
             (None, None) => continue,
         };
-        if value.is_some() {
-            let bytes = std::os::unix::ffi::OsStrExt::as_bytes(args[i].as_os_str());
-            let at = 2 + name.len();
-            spelled.push(std::os::unix::ffi::OsStrExt::from_bytes(&bytes[at..]) as &std::ffi::OsStr);
+        if let Some(value) = value {
+            spelled.push(b'=');
+            spelled.extend_from_slice(value);
         }
-        args[i] = spelled;
+        args[i] = OsString::from_vec(spelled);
     }
 }

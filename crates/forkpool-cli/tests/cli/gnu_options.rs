@@ -460,6 +460,42 @@ fn a_bundled_number_ends_where_its_digits_do_and_the_rest_are_options() {
 }
 
 #[test]
+fn getopt_says_the_bytes_of_a_word_that_is_not_utf8_one_by_one() {
+    // Perl reads an option word as bytes: a byte that is not ASCII is a
+    // letter of its own, and each is said back as it is.
+    use std::os::unix::ffi::OsStringExt;
+    let stderr_and_status = |program: &str, args: &[Vec<u8>]| {
+        let mut cmd = Command::new(program);
+        if program == "parallel" {
+            cmd.arg("--will-cite");
+        }
+        let out = cmd
+            .args(args.iter().map(|a| std::ffi::OsString::from_vec(a.clone())))
+            .args(["echo", ":::", "a"])
+            .env("PARALLEL_SHELL", "/bin/bash")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        (out.stderr, out.status.code())
+    };
+    for word in [
+        &b"-\xff"[..],
+        b"-\xc3\xa9",
+        b"-k\xc3\xa9",
+        b"-\xc3\xa9k",
+        b"-H\xc3\xa9",
+        b"-H3\xc3\xa9",
+        b"--\xff",
+        b"--nice=\xff",
+    ] {
+        let args = [word.to_vec()];
+        let ours = stderr_and_status(env!("CARGO_BIN_EXE_forkpool"), &args);
+        assert_eq!(ours, stderr_and_status("parallel", &args), "{word:?}");
+        assert_eq!(ours.1, Some(255), "{word:?}");
+    }
+}
+
+#[test]
 fn linkinputsource_takes_numbers_that_come_before_the_separators_own() {
     // GNU's inner option behind `:::+` (`linkinputsource|xapplyinputsource=i`):
     // the numbers given come first in its list of links, one a source.
