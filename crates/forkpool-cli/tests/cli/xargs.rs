@@ -322,3 +322,30 @@ fn colsep_rows_of_different_widths_count_as_wide_as_a_lines_first() {
         }
     }
 }
+
+#[test]
+fn every_job_before_a_record_too_long_for_a_line_runs_and_prints_with_any_j() {
+    // GNU parallel kills the jobs running when it meets the record
+    // without printing them, so with -j more than 1 what it prints
+    // depends on timing (README: "Where it differs"); forkpool lets them
+    // finish and prints them, as GNU does with -j1.
+    let mut input: Vec<u8> = (1..=9).flat_map(|i| format!("{i}\n").into_bytes()).collect();
+    input.extend_from_slice(b"xxxxxxxxxxxxxxxx\n");
+    input.extend((11..=20).flat_map(|i| format!("{i}\n").into_bytes()));
+    for j in ["-j1", "-j2", "-j4"] {
+        for keep in [&[][..], &["-k"]] {
+            let mut args = vec![j, "-s", "15", "-X"];
+            args.extend_from_slice(keep);
+            args.push("echo");
+            let r = run_with(&args, &input);
+            assert_eq!(r.sorted(), ["1 2 3 4 5", "6 7 8 9"], "{args:?}");
+            assert_eq!(r.code, 255, "{args:?}");
+            assert_eq!(
+                r.stderr, "forkpool: Error: Command line too long (21 >= 15) at input 0: xxxxxxxxxxxxxxxx\n",
+                "{args:?}"
+            );
+        }
+    }
+    // With one slot, GNU prints the same.
+    same_as_gnu_with_messages(&["-j1", "-k", "-s", "15", "-X", "echo"], &input);
+}
