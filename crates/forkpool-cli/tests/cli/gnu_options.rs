@@ -429,29 +429,15 @@ fn the_retired_h_takes_a_number_and_getopt_warns_of_each_bad_option() {
 fn a_bundled_number_ends_where_its_digits_do_and_the_rest_are_options() {
     // Getopt::Long (`bundling`) reads `-H3x` as `-H 3 -x`: the number is
     // the leading digits, the rest more letters (or `--`, a long option).
-    for args in [
-        &["-H3x", "echo", ":::", "a"][..],
-        &["-H-3x", "echo", ":::", "a"],
-        &["-kH3k", "echo", ":::", "a"],
-        &["-H3H4", "echo", ":::", "a"],
-        &["-H3-x", "echo", ":::", "a"],
-        &["-H3-", "echo", ":::", "a"],
-    ] {
-        let r = same_as_gnu_with_messages(args, b"");
+    for option in ["-H3x", "-H-3x", "-kH3k", "-H3H4", "-H3-x", "-H3-"] {
+        let args = [option, "echo", ":::", "a"];
+        let r = same_as_gnu_with_messages(&args, b"");
         assert!(r.stderr.contains("-H has been retired."), "{args:?}: {}", r.stderr);
     }
     // A letter after the number that names nothing; no number at all,
     // whose letters are read as options all the same.
-    for args in [
-        &["-H3Q", "echo", ":::", "a"][..],
-        &["-H33Z", "echo", ":::", "a"],
-        &["-Hk3", "echo", ":::", "a"],
-        &["-H3Q3", "echo", ":::", "a"],
-        &["-H-Q", "echo", ":::", "a"],
-        &["-H3H", "echo", ":::", "a"],
-        &["-l2.k", "echo"],
-    ] {
-        getopt_refuses_as_gnu(args);
+    for option in ["-H3Q", "-H33Z", "-Hk3", "-H3Q3", "-H-Q", "-H3H", "-l2.k"] {
+        getopt_refuses_as_gnu(&[option, "echo", ":::", "a"]);
     }
     // A `_` in the number: the same, without the warnings Perl prints
     // from inside Getopt::Long (README: "Where it differs").
