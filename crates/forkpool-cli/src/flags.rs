@@ -360,27 +360,24 @@ impl Flags {
         args: impl IntoIterator<Item = OsString>,
     ) -> Result<Flags, ParseError> {
         use clap::FromArgMatches;
-        let mut args: Vec<OsString> = args.into_iter().collect();
+        let args: Vec<OsString> = args.into_iter().collect();
         let Scanned {
-            end,
+            mut options,
+            rest,
             long_words,
             refused,
+            ..
         } = scan(command, &args);
-        spell_out(&mut args, long_words);
+        spell_out(&mut options, long_words);
         if let Some(refusal) = refused {
             return Err(ParseError::Refused(refusal));
         }
-        let rest_start = if args.get(end).is_some_and(|w| w == "--") {
-            end + 1
-        } else {
-            end
-        };
         let mut matches = command
-            .try_get_matches_from_mut(&args[..end.min(args.len())])
+            .try_get_matches_from_mut(&options)
             .map_err(ParseError::of_clap)?;
         let mut flags =
             Flags::from_arg_matches_mut(&mut matches).map_err(|e| ParseError::of_clap(e.format(command)))?;
-        flags.rest = args.get(rest_start..).map(<[OsString]>::to_vec).unwrap_or_default();
+        flags.rest = args.get(rest..).map(<[OsString]>::to_vec).unwrap_or_default();
         Ok(flags)
     }
 }

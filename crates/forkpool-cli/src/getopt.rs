@@ -45,16 +45,74 @@ pub(crate) fn say(said: &mut Option<Refusal>, message: Option<Refusal>) {
 
 /// Getopt::Long's check of a value of GNU parallel's typed options
 /// (`nice=i`, `min-version=i`, `ssh-delay=f`): its message for one that
-/// is not of the type, naming the option `name`.
-pub(crate) fn typed_value_refused(arg: &clap::Arg, name: &str, value: &str) -> Option<Refusal> {
+/// is not of the type, naming the option `name`. The value's bytes are
+/// said as they are.
+pub(crate) fn typed_value_refused(arg: &clap::Arg, name: &str, value: &[u8]) -> Option<Refusal> {
+    let text = std::str::from_utf8(value).unwrap_or("");
     let (valid, expected) = match arg.get_id().as_str() {
-        "nice" | "minversion" | "link_input_source" => (is_perl_int(value), "number expected"),
+        "nice" | "minversion" | "link_input_source" => (is_perl_int(text), "number expected"),
         // The retired `-H` (`H=i`).
-        "h" if arg.get_short() == Some('H') => (is_perl_int(value), "number expected"),
-        "sshdelay" => (is_perl_float(value), "real number expected"),
+        "h" if arg.get_short() == Some('H') => (is_perl_int(text), "number expected"),
+        "sshdelay" => (is_perl_float(text), "real number expected"),
         _ => return None,
     };
-    (!valid).then(|| Refusal::getopt(format!("Value \"{value}\" invalid for option {name} ({expected})")))
+    (!valid).then(|| {
+        let said = format!("\" invalid for option {name} ({expected})");
+        Refusal::getopt([&b"Value \""[..], value, said.as_bytes()].concat())
+    })
+}
+
+/// For a letter option GNU parallel types as a number (`H=i`, the
+/// optional `l:f`), how Getopt::Long (`bundling`) reads the rest of its
+/// word: as the number its leading characters make, the characters after
+/// that being more bundled options (`-H3x` is `-H 3 -x`, `-l2k` is
+/// `-l 2 -k`). `Some(Some(n))`: the number is the first `n` bytes;
+/// `Some(None)`: the rest does not start with one (then `-H` refuses it
+/// and `-l` takes no value, but Getopt::Long reads the rest as options
+/// all the same, `-Hk3` warning of `3`); `None`: not such an option.
+pub(crate) fn bundled_number(arg: &clap::Arg, rest: &[u8]) -> Option<Option<usize>> {
+    match arg.get_short() {
+        Some('H') => Some(perl_int_prefix(rest)),
+        Some('l') => Some(perl_float_prefix(rest)),
+        _ => None,
+    }
+}
+
+/// The length of the longest start of `text` that is Getopt::Long's
+/// `PAT_INT`, if one is.
+fn perl_int_prefix(b: &[u8]) -> Option<usize> {
+    let mut at = usize::from(matches!(b.first(), Some(b'-' | b'+')));
+    at += b[at..].iter().take_while(|&&c| c == b'_').count();
+    if !b.get(at).is_some_and(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(at + digits(&b[at..]))
+}
+
+/// The length of the longest start of `text` that is Getopt::Long's
+/// `PAT_FLOAT` (which may be empty: `.` starts no fraction), if one is.
+fn perl_float_prefix(b: &[u8]) -> Option<usize> {
+    let mut at = usize::from(matches!(b.first(), Some(b'-' | b'+')));
+    if !b.get(at).is_some_and(|c| c.is_ascii_digit() || *c == b'.') {
+        return None;
+    }
+    at += digits(&b[at..]);
+    if b.get(at) == Some(&b'.') && digits(&b[at + 1..]) > 0 {
+        at += 1 + digits(&b[at + 1..]);
+    }
+    if matches!(b.get(at), Some(b'e' | b'E')) {
+        let sign = usize::from(matches!(b.get(at + 1), Some(b'-' | b'+')));
+        let n = digits(&b[at + 1 + sign..]);
+        if n > 0 {
+            at += 1 + sign + n;
+        }
+    }
+    Some(at)
+}
+
+/// How many of the bytes `b` starts with are digits or `_`.
+fn digits(b: &[u8]) -> usize {
+    b.iter().take_while(|c| c.is_ascii_digit() || **c == b'_').count()
 }
 
 /// The integer Perl makes of a value Getopt::Long took for an `=i` option
@@ -173,6 +231,27 @@ mod tests {
             assert!(is_perl_float(good), "{good}");
         }
         assert!(!is_perl_float("1."), "a point needs digits after it");
+        for (text, number) in [
+            ("3x", Some(1)),
+            ("-3x", Some(2)),
+            ("_3_x", Some(3)),
+            ("x3", None),
+            ("-x", None),
+        ] {
+            assert_eq!(perl_int_prefix(text.as_bytes()), number, "{text}");
+        }
+        for (text, number) in [
+            ("2k", Some(1)),
+            ("1.5k", Some(3)),
+            ("2.k", Some(1)),
+            ("2e", Some(1)),
+            ("1e-2k", Some(4)),
+            (".k", Some(0)),
+            ("k", None),
+            ("-k", None),
+        ] {
+            assert_eq!(perl_float_prefix(text.as_bytes()), number, "{text}");
+        }
         for bad in ["", ".", "x", "1s", "1e", "e3", "1.5.5", "- 1"] {
             assert!(!is_perl_float(bad), "{bad}");
         }

@@ -551,25 +551,27 @@ impl JobSource {
         self.buffer.push_front(record);
     }
 
-    /// What a record adds to the length of a line, before [`Self::estimate`].
+    /// What a record's values add to the length of a line, before
+    /// [`Self::estimate`].
     fn cost(&self, record: &Record) -> usize {
         self.shape
-            .cost(record, self.multi, self.template.context(), self.next_seq)
+            .values_cost(record, self.multi, self.template.context(), self.next_seq)
     }
 
-    /// The length of a line whose records add up to `cost`, as GNU
-    /// parallel estimates it against the budget.
-    fn estimate(&self, cost: usize) -> usize {
+    /// The length of a line of `records` records whose values add up to
+    /// `cost`, as GNU parallel estimates it against the budget: the
+    /// blanks and context of each record counted as many times as the
+    /// `first` record has values (see `Shape::per_value`).
+    fn estimate(&self, cost: usize, records: usize, first: Option<&Record>) -> usize {
+        let per_record = first.map_or(0, Vec::len) * self.shape.per_value(self.multi);
+        let len = cost.saturating_add(records.saturating_mul(per_record));
         self.measure
-            .of_len(cost.saturating_add_signed(self.shape.base(self.multi)))
+            .of_len(len.saturating_add_signed(self.shape.base(self.multi)))
     }
 
-    /// The length of the command line these records make, as measured
-    /// against the budget.
-    fn line_len(&self, records: &[Record]) -> usize {
-        let args: Vec<Vec<u8>> = records.iter().flatten().cloned().collect();
-        self.measure
-            .of(&self.template.render(Values::plain(&args, self.next_seq, 1), self.multi))
+    /// [`Self::estimate`] of a line of all the records read ahead.
+    fn buffered_estimate(&self) -> usize {
+        self.estimate(self.buffered_cost, self.buffer.len(), self.buffer.front())
     }
 
     /// The next job, or `None` at the end of the input, with its perl
@@ -641,25 +643,19 @@ impl JobSource {
         let Some(first) = self.read()? else {
             return Ok(Vec::new());
         };
-        // GNU parallel's estimate decides how many records fit.
+        // GNU parallel's estimate decides how many records fit (it may be
+        // less than the line: a record of more values than the first).
         let mut cost = self.cost(&first);
         let mut taken = vec![first];
         while taken.len() < most {
             let Some(record) = self.read()? else { break };
             let c = self.cost(&record);
-            if self.estimate(cost + c) >= self.max_line {
+            if self.estimate(cost + c, taken.len() + 1, taken.first()) >= self.max_line {
                 self.unread(record);
                 break;
             }
             cost += c;
             taken.push(record);
-        }
-        // The estimate is exact for plain values (perl expressions count
-        // as their values); make sure anyway.
-        while taken.len() > 1 && self.line_len(&taken) >= self.max_line {
-            if let Some(record) = taken.pop() {
-                self.unread(record);
-            }
         }
         Ok(taken)
     }
@@ -670,7 +666,7 @@ impl JobSource {
     /// then the rest shared out).
     fn look_ahead(&mut self, most: usize) -> io::Result<()> {
         let budget = self.max_line;
-        while !self.eof && self.estimate(self.buffered_cost) < budget && self.buffer.len() <= most {
+        while !self.eof && self.buffered_estimate() < budget && self.buffer.len() <= most {
             match self.records.next().transpose()? {
                 Some(record) => {
                     self.buffered_cost += self.cost(&record);
@@ -679,7 +675,7 @@ impl JobSource {
                 None => self.eof = true,
             }
         }
-        if self.eof && self.even.is_none() && self.estimate(self.buffered_cost) < budget && self.buffer.len() <= most {
+        if self.eof && self.even.is_none() && self.buffered_estimate() < budget && self.buffer.len() <= most {
             self.even = Some(self.buffer.len().div_ceil(self.slots).max(1));
         }
         Ok(())

@@ -32,12 +32,14 @@ pub(crate) enum Kind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Refusal {
     kind: Kind,
-    message: String,
+    /// Bytes, not text: Getopt::Long reads a word as bytes and says them
+    /// back as they are (`-\xff` is `Unknown option: \xff`).
+    message: Vec<u8>,
 }
 
 impl Refusal {
     /// Getopt::Long's words.
-    pub(crate) fn getopt(message: impl Into<String>) -> Refusal {
+    pub(crate) fn getopt(message: impl Into<Vec<u8>>) -> Refusal {
         Refusal {
             kind: Kind::Getopt,
             message: message.into(),
@@ -48,7 +50,7 @@ impl Refusal {
     pub(crate) fn usage(message: impl Into<String>) -> Refusal {
         Refusal {
             kind: Kind::Usage,
-            message: message.into(),
+            message: message.into().into_bytes(),
         }
     }
 
@@ -81,7 +83,7 @@ impl Refusal {
     pub(crate) fn then(self, next: Refusal) -> Refusal {
         Refusal {
             kind: self.kind,
-            message: format!("{}\n{}", self.message, next.message),
+            message: [self.message, next.message].join(&b'\n'),
         }
     }
 
@@ -89,15 +91,18 @@ impl Refusal {
     /// option file): said as ours, after the origin's name, as GNU
     /// parallel says it.
     pub(crate) fn within(self, origin: &str) -> Refusal {
-        Refusal::usage(format!("{origin}: {}", self.message))
+        Refusal::usage(format!("{origin}: {self}"))
     }
 
     /// Prints it on standard error as GNU parallel prints its kind (the
     /// message alone is its `Display`).
     pub(crate) fn report(&self) {
         match self.kind {
-            Kind::Getopt => say!("{}", self.message),
-            Kind::Usage => error!("{}", self.message),
+            Kind::Getopt => {
+                use std::io::Write as _;
+                let _ = std::io::stderr().write_all(&[&self.message[..], b"\n"].concat());
+            }
+            Kind::Usage => error!("{self}"),
         }
     }
 }
@@ -110,7 +115,7 @@ impl From<UsageError> for Refusal {
 
 impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+        f.write_str(&String::from_utf8_lossy(&self.message))
     }
 }
 

@@ -40,6 +40,7 @@ pub(crate) struct Values<'a> {
 
 impl<'a> Values<'a> {
     /// Values with nothing computed by perl.
+    #[cfg(test)]
     pub(crate) fn plain(args: &'a [Vec<u8>], seq: u64, slot: usize) -> Values<'a> {
         Values {
             args,
@@ -316,11 +317,31 @@ impl Shape {
         }
     }
 
-    /// What one more record adds to a line: each marker's replacement
-    /// (as GNU parallel computes it for each value pushed: `{.}` shorter
-    /// than `{}`, `{#}` the job's number), where forkpool computes it; a
-    /// perl expression counts as the value it works on.
+    /// What a record adds to a line it is the first record of:
+    /// [`Shape::values_cost`] and [`Shape::per_value`] for each value.
+    #[cfg(test)]
     pub(crate) fn cost(&self, record: &[Vec<u8>], multi: Multi, ctx: &Context, seq: u64) -> usize {
+        self.values_cost(record, multi, ctx, seq) + record.len() * self.per_value(multi)
+    }
+
+    /// What a line's context words and blanks add for each value of a
+    /// record, counted as GNU parallel's `CommandLine::len` counts them:
+    /// as if every record had as many values as the line's first
+    /// (`number_of_recargs`), whatever each has (`--colsep` rows of
+    /// different widths).
+    pub(crate) fn per_value(&self, multi: Multi) -> usize {
+        match multi {
+            _ if self.markers.is_empty() => 1,
+            Multi::Context => self.context + self.groups,
+            _ => self.markers.len(),
+        }
+    }
+
+    /// What one more record's values add to a line: each marker's
+    /// replacement (as GNU parallel computes it for each value pushed:
+    /// `{.}` shorter than `{}`, `{#}` the job's number), where forkpool
+    /// computes it; a perl expression counts as the value it works on.
+    pub(crate) fn values_cost(&self, record: &[Vec<u8>], multi: Multi, ctx: &Context, seq: u64) -> usize {
         let facts = JobFacts {
             seq,
             slot: 1,
@@ -338,7 +359,7 @@ impl Shape {
                 value.len()
             }
         };
-        self.cost_with(record.len(), multi, |expr, i| len(expr, &record[i]))
+        self.cost_with(record.len(), 0, multi, |expr, i| len(expr, &record[i]))
     }
 
     /// GNU parallel's estimate of the length of the line of a job whose
@@ -347,7 +368,8 @@ impl Shape {
     /// the `values` the line is rendered with, perl's too, as GNU measures
     /// them. A record of several values (`--colsep`, several sources)
     /// counts its context words and blanks once per value, as GNU's
-    /// `CommandLine::len` does, though they are rendered once.
+    /// `CommandLine::len` does, though they are rendered once, and every
+    /// record as many of them as the first has (see [`Shape::per_value`]).
     pub(crate) fn job_len(
         &self,
         widths: impl IntoIterator<Item = usize>,
@@ -357,7 +379,9 @@ impl Shape {
     ) -> usize {
         let mut len = self.base(multi);
         let mut first = 0;
+        let mut width = None;
         for n in widths {
+            let width = *width.get_or_insert(n);
             let value_len = |expr: Option<usize>, i: usize| {
                 let arg = first + i;
                 let (value, unquoted) = match expr.filter(|&e| e < ctx.exprs.len()) {
@@ -373,18 +397,19 @@ impl Shape {
                     value.len()
                 }
             };
-            len = len.saturating_add_unsigned(self.cost_with(n, multi, value_len));
+            len = len.saturating_add_unsigned(self.cost_with(n, width, multi, value_len));
             first += n;
         }
         len.max(0).unsigned_abs()
     }
 
-    /// What a record of `n` values adds to a line, `len` giving the length
-    /// of what expression `expr` (`None`: the value itself) makes of its
-    /// `i`th value.
-    fn cost_with(&self, n: usize, multi: Multi, len: impl Fn(Option<usize>, usize) -> usize) -> usize {
+    /// What a record of `n` values adds to a line whose first record has
+    /// `width` values, `len` giving the length of what expression `expr`
+    /// (`None`: the value itself) makes of its `i`th value.
+    fn cost_with(&self, n: usize, width: usize, multi: Multi, len: impl Fn(Option<usize>, usize) -> usize) -> usize {
+        let blanks = width * self.per_value(multi);
         if self.markers.is_empty() {
-            return (0..n).map(|i| len(None, i) + 1).sum();
+            return (0..n).map(|i| len(None, i)).sum::<usize>() + blanks;
         }
         let values: usize = self
             .markers
@@ -394,11 +419,7 @@ impl Shape {
                 None => (0..n).map(|i| len(Some(m.expr), i)).sum(),
             })
             .sum();
-        if multi == Multi::Context {
-            values + n * (self.context + self.groups)
-        } else {
-            values + n * self.markers.len()
-        }
+        values + blanks
     }
 }
 

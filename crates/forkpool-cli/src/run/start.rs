@@ -65,12 +65,13 @@ impl Runner<'_> {
         }
         // `$PARALLEL_ENV`'s code runs in front of every command line.
         let prefix = self.config.parallel_env.as_ref().map_or(0, Vec::len);
-        // A job of one record is measured as GNU parallel measures it, by
-        // its estimate (which counts a record of several values' context
-        // once per value); one of several fitted that estimate already,
-        // and is measured as rendered.
+        // A job is measured as GNU parallel measures it, by its estimate
+        // (which counts a record of several values' context once per
+        // value, and every record as wide as the first); a job of several
+        // records fitted that estimate already, but for what perl makes
+        // of the values and `$PARALLEL_ENV`.
         let one_record = job.records.len() == 1 && self.config.pipe.is_none();
-        let len = if one_record {
+        let len = if self.config.pipe.is_none() {
             let widths = job.records.iter().map(Vec::len);
             let estimate = self
                 .shape

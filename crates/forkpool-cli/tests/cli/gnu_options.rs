@@ -426,6 +426,74 @@ fn the_retired_h_takes_a_number_and_getopt_warns_of_each_bad_option() {
 }
 
 #[test]
+fn a_bundled_number_ends_where_its_digits_do_and_the_rest_are_options() {
+    // Getopt::Long (`bundling`) reads `-H3x` as `-H 3 -x`: the number is
+    // the leading digits, the rest more letters (or `--`, a long option).
+    for option in ["-H3x", "-H-3x", "-kH3k", "-H3H4", "-H3-x", "-H3-"] {
+        let args = [option, "echo", ":::", "a"];
+        let r = same_as_gnu_with_messages(&args, b"");
+        assert!(r.stderr.contains("-H has been retired."), "{args:?}: {}", r.stderr);
+    }
+    // A letter after the number that names nothing; no number at all,
+    // whose letters are read as options all the same.
+    for option in ["-H3Q", "-H33Z", "-Hk3", "-H3Q3", "-H-Q", "-H3H", "-l2.k"] {
+        getopt_refuses_as_gnu(&[option, "echo", ":::", "a"]);
+    }
+    // A `_` in the number: the same, without the warnings Perl prints
+    // from inside Getopt::Long (README: "Where it differs").
+    let r = run(&["-H3_x", "echo", ":::", "a"]);
+    let theirs = super::gnu::gnu_with(&["-H3_x", "echo", ":::", "a"], b"");
+    assert!(theirs.stderr.contains("isn't numeric"), "{}", theirs.stderr);
+    let theirs: String = theirs
+        .stderr
+        .lines()
+        .filter(|l| !l.contains("isn't numeric"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!((r.stderr.replace("forkpool:", "parallel:"), r.code), (theirs, 255));
+    // `-l` (`l:f`) alike, its number optional: `-lk` is `-l -k`.
+    for l in ["-l2k", "-lk", "-l1e1k", "-l2e", "-kl2x", "-l+2-k"] {
+        same_as_gnu_with_messages(&["-k", l, "echo"], b"1\n2\n3\n4\n5\n");
+    }
+}
+
+#[test]
+fn getopt_says_the_bytes_of_a_word_that_is_not_utf8_one_by_one() {
+    // Perl reads an option word as bytes: a byte that is not ASCII is a
+    // letter of its own, and each is said back as it is.
+    use std::os::unix::ffi::OsStringExt;
+    let stderr_and_status = |program: &str, args: &[Vec<u8>]| {
+        let mut cmd = Command::new(program);
+        if program == "parallel" {
+            cmd.arg("--will-cite");
+        }
+        let out = cmd
+            .args(args.iter().map(|a| std::ffi::OsString::from_vec(a.clone())))
+            .args(["echo", ":::", "a"])
+            .env("PARALLEL_SHELL", "/bin/bash")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        (out.stderr, out.status.code())
+    };
+    for word in [
+        &b"-\xff"[..],
+        b"-\xc3\xa9",
+        b"-k\xc3\xa9",
+        b"-\xc3\xa9k",
+        b"-H\xc3\xa9",
+        b"-H3\xc3\xa9",
+        b"--\xff",
+        b"--nice=\xff",
+    ] {
+        let args = [word.to_vec()];
+        let ours = stderr_and_status(env!("CARGO_BIN_EXE_forkpool"), &args);
+        assert_eq!(ours, stderr_and_status("parallel", &args), "{word:?}");
+        assert_eq!(ours.1, Some(255), "{word:?}");
+    }
+}
+
+#[test]
 fn linkinputsource_takes_numbers_that_come_before_the_separators_own() {
     // GNU's inner option behind `:::+` (`linkinputsource|xapplyinputsource=i`):
     // the numbers given come first in its list of links, one a source.

@@ -297,3 +297,55 @@ fn a_record_of_several_values_is_measured_by_gnu_parallels_estimate() {
         same_as_gnu_with_messages(&["-s", s, "echo", "{= s/a/xx/g =}", ":::", "aaaa"], b"");
     }
 }
+
+#[test]
+fn colsep_rows_of_different_widths_count_as_wide_as_a_lines_first() {
+    // GNU's `CommandLine::len` counts the blanks (and -X's context) of
+    // every record of a line as if it had as many values as the line's
+    // first (`number_of_recargs`): `a b` then `c d e f` is 13, not 16.
+    for input in [
+        &b"a b c\nd e\nf g h i\n"[..],
+        b"a b\nc d e f\ng\nh i j\n",
+        b"a\nb c d e f g\nh\ni j k\n",
+        b"x\ny z\nw v u\nt\ns r\n",
+    ] {
+        for command in [&["echo"][..], &["echo", "x{}y"], &["echo", "{2}", "{1}"]] {
+            for multi in ["-X", "-m"] {
+                for s in ["11", "14", "16", "18", "21", "24", "30", "40"] {
+                    // -j1: what runs before a record too long for a line
+                    // of its own depends on timing in GNU with more slots.
+                    let mut args = vec!["-j1", "-k", multi, "--colsep", " ", "-s", s];
+                    args.extend_from_slice(command);
+                    same_as_gnu_with_messages(&args, input);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn every_job_before_a_record_too_long_for_a_line_runs_and_prints_with_any_j() {
+    // GNU parallel kills the jobs running when it meets the record
+    // without printing them, so with -j more than 1 what it prints
+    // depends on timing (README: "Where it differs"); forkpool lets them
+    // finish and prints them, as GNU does with -j1.
+    let mut input: Vec<u8> = (1..=9).flat_map(|i| format!("{i}\n").into_bytes()).collect();
+    input.extend_from_slice(b"xxxxxxxxxxxxxxxx\n");
+    input.extend((11..=20).flat_map(|i| format!("{i}\n").into_bytes()));
+    for j in ["-j1", "-j2", "-j4"] {
+        for keep in [&[][..], &["-k"]] {
+            let mut args = vec![j, "-s", "15", "-X"];
+            args.extend_from_slice(keep);
+            args.push("echo");
+            let r = run_with(&args, &input);
+            assert_eq!(r.sorted(), ["1 2 3 4 5", "6 7 8 9"], "{args:?}");
+            assert_eq!(r.code, 255, "{args:?}");
+            assert_eq!(
+                r.stderr, "forkpool: Error: Command line too long (21 >= 15) at input 0: xxxxxxxxxxxxxxxx\n",
+                "{args:?}"
+            );
+        }
+    }
+    // With one slot, GNU prints the same.
+    same_as_gnu_with_messages(&["-j1", "-k", "-s", "15", "-X", "echo"], &input);
+}
