@@ -198,6 +198,10 @@ pub(crate) struct Table {
     right: Vec<u8>,
 }
 
+/// The default parentheses of a perl expression (`--parens '{==}'`).
+const DEFAULT_LEFT: &[u8] = b"{=";
+const DEFAULT_RIGHT: &[u8] = b"=}";
+
 /// Matches from the start or the end of a marker, across text that is not
 /// a marker, lazily: what a tag must be preceded by.
 const OUTSIDE: &str = r"((?:^|\xAF>)(?:[^\xAF]|\xAF[^<>])*?)";
@@ -402,9 +406,14 @@ impl Table {
     }
 
     /// Whether `text` opens a `{=` it never closes (after expansion, a left
-    /// parenthesis outside every marker).
+    /// parenthesis outside every marker): where, if so.
+    ///
+    /// Only the default parentheses are checked: `{= perl` left open is
+    /// almost always a mistake. GNU parallel runs any left parenthesis it
+    /// cannot match as text, and a `--parens` one is often text the user
+    /// meant (`--parens '<>' 'wc -l < {}'`), so it is text here too.
     pub(crate) fn unclosed_perl(&self, expanded: &[u8]) -> Option<usize> {
-        if self.left.is_empty() {
+        if self.left != DEFAULT_LEFT || self.right != DEFAULT_RIGHT {
             return None;
         }
         let mut i = 0;

@@ -79,3 +79,34 @@ fn parens_of_any_length_split_as_gnu_splits_them() {
         b"",
     );
 }
+
+#[test]
+fn a_custom_left_paren_left_open_is_text_as_in_gnu() {
+    // GNU parallel runs a left parenthesis it cannot match as text; with
+    // `--parens` it is often text the user meant (a shell's `<`).
+    let hostname = "/etc/hostname";
+    for args in [
+        &["--parens", "<>", "wc -l < {}", ":::", hostname][..],
+        &["--parens", "<>", "wc", "-l", "<", "{}", ":::", hostname],
+        &["--parens", "ab", "cat", "{}", ":::", hostname],
+        &["--parens", "[]", "echo", "x]y[z", ":::", "abc"],
+        &["--parens", "[]", "echo", "[", "x", "[ $_.=1 ]", ":::", "abc"],
+        &["--parens", ",,,", "echo", ",, s/a/b/ ,,", ":::", "a"],
+        &["--parens", "<>", "-q", "printf", "[%s]", "<", "a", "{}", ":::", "b"],
+        &["--parens", "<>", "--tagstring", "<{}", "echo", ":::", "b"],
+    ] {
+        same_as_gnu_with_messages(args, b"");
+    }
+    // The default `{=` left open stays an error (`--parens '{==}'` is the
+    // default too).
+    for parens in [&[][..], &["--parens", "{==}"]] {
+        let mut args = parens.to_vec();
+        args.extend_from_slice(&["echo", "{= s/a/b/", ":::", "a"]);
+        let r = run(&args);
+        assert_eq!((r.stdout.as_str(), r.code), ("", 255), "{args:?}");
+        assert_eq!(
+            r.stderr,
+            "forkpool: Error: unmatched '{=' in the command template: '{= s/a/b/' needs a closing '=}'\n"
+        );
+    }
+}
