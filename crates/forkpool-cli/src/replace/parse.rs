@@ -134,14 +134,22 @@ impl Template {
         for word in &words {
             let e = table.expand(word);
             if let Some(at) = table.unclosed_perl(&e) {
-                let shown = String::from_utf8_lossy(as_typed(table, word, &e[at..]))
-                    .trim_end()
-                    .to_owned();
+                let typed = as_typed(table, word, &e[at..]);
+                let shown = String::from_utf8_lossy(typed).trim_end().to_owned();
+                let left = String::from_utf8_lossy(table.left());
+                // `{= "{=" =}`: an expression cannot hold a left
+                // parenthesis (GNU's scan takes the last one before `=}`).
+                let inner = typed
+                    .get(table.left().len()..)
+                    .is_some_and(|rest| find(rest, table.left()).is_some());
                 return Err(TemplateError(format!(
-                    "unmatched '{}' in the command template: '{}' needs a closing '{}'",
-                    String::from_utf8_lossy(table.left()),
-                    shown,
-                    String::from_utf8_lossy(table.right())
+                    "unmatched '{left}' in the command template: '{shown}' needs a closing '{}'{}",
+                    String::from_utf8_lossy(table.right()),
+                    if inner {
+                        format!(" before the next '{left}'")
+                    } else {
+                        String::new()
+                    }
                 )));
             }
             check_unclosed_braces(&e)?;

@@ -320,34 +320,30 @@ impl Table {
     }
 
     /// Whether `text` has a left parenthesis left open after removing the
-    /// closed pairs on each line (GNU parallel's test, which does not
-    /// look across newlines).
+    /// closed pairs (GNU parallel's `s/(.*)$l.*?$r/$1/s` until none is
+    /// left: a pair may span lines).
     fn opens_unclosed(&self, text: &[u8]) -> bool {
         // No left parenthesis (`--parens ,`): nothing opens.
         if self.left.is_empty() {
             return false;
         }
         let mut rest = text.to_vec();
-        // Remove the rightmost `{=` and the first `=}` after it on its
-        // line, until none is left.
+        // Perl's greedy `(.*)` takes the last `{=` that has a `=}` after
+        // it (not always the last `{=`: with `--parens aa` the last `a`
+        // may be the right one of a pair); `.*?` the first `=}` after it.
+        // Remove them until no such pair is left.
         loop {
-            let Some(l) = rfind(&rest, &self.left) else {
-                return false;
-            };
-            let after = l + self.left.len();
-            let line_end = rest[after..]
-                .iter()
-                .position(|&b| b == b'\n')
-                .map_or(rest.len(), |p| after + p);
-            match find(&rest[after..line_end], &self.right) {
-                Some(r) => {
-                    rest.drain(l..after + r + self.right.len());
+            let pair = rfind(&rest, &self.right).and_then(|last_right| {
+                let l = rfind(&rest[..last_right], &self.left)?;
+                let after = l + self.left.len();
+                let r = find(&rest[after..], &self.right)?;
+                Some((l, after + r + self.right.len()))
+            });
+            match pair {
+                Some((start, end)) => {
+                    rest.drain(start..end);
                 }
-                None => {
-                    // Perl's `(.*)$l.*?$r` would try an earlier `{=` on the
-                    // same line only if this one cannot close: it cannot.
-                    return true;
-                }
+                None => return find(&rest, &self.left).is_some(),
             }
         }
     }
@@ -742,6 +738,19 @@ mod tests {
             .collect();
         let merged = table.merge_words(&words);
         assert_eq!(merged, [b"echo".to_vec(), b"{= s/a/b/ =}".to_vec(), b"x".to_vec()]);
+        // A pair may span lines (GNU's `/s`): nothing to merge.
+        let lines = [b"{= s/a/b/\n=}".to_vec(), b"x".to_vec()];
+        assert_eq!(table.merge_words(&lines), lines);
+        // With `--parens aa` the last `a` closes the pair.
+        let aa = Table::new(&TableOptions {
+            parens: Some(b"aa".to_vec()),
+            ..TableOptions::default()
+        })
+        .unwrap();
+        let words = [b"xaa".to_vec(), b"a s/x/y/ a".to_vec(), b"y".to_vec()];
+        assert_eq!(aa.merge_words(&words), words);
+        let open = [b"a".to_vec(), b"y".to_vec(), b"a".to_vec()];
+        assert_eq!(aa.merge_words(&open), [b"a y a".to_vec()]);
         assert_eq!(expand(&TableOptions::default(), "{=\ns/a/b/\n=}x"), "<\ns/a/b/\n>x");
         let parens = TableOptions {
             parens: Some(b",,,,".to_vec()),

@@ -110,3 +110,73 @@ fn a_custom_left_paren_left_open_is_text_as_in_gnu() {
         );
     }
 }
+
+#[test]
+fn expressions_are_found_as_gnus_scan_finds_them() {
+    // GNU's `{=((?:(?!{=|=}).)*?)=}`: an expression holds no left
+    // parenthesis, so it starts at the last one before the right one.
+    for args in [
+        &["--parens", "abc", "echo", "a s/a/b/ bc", ":::", "abc"][..],
+        &["--parens", "[]", "echo", "[ x [ $_.=1 ]", ":::", "abc"],
+        &["--parens", "<>", "echo", "<<$_.=1>>", ":::", "abc"],
+        // A pair may span lines: the word is whole, not merged with the
+        // next one (`-q` quotes each word).
+        &["-q", "printf", "[%s]", "{= $_.=\"q\"\n=}", "b", ":::", "a"],
+        &[
+            "-q",
+            "--parens",
+            "<>",
+            "printf",
+            "[%s]",
+            "<$_.=\"q\"\n>",
+            "b",
+            ":::",
+            "a",
+        ],
+        &["-q", "printf", "[%s]", "{=", "$_.=\"q\"\n", "=}", "b", ":::", "a"],
+        // Perl's `s/(.*)$l.*?$r/$1/s`: the last left parenthesis with a
+        // right one after it, which with these may be part of the pair.
+        &[
+            "-q", "--parens", "aa", "printf", "[%s]", "xaa", "a$_.=1 a", "{}", ":::", "b",
+        ],
+        &["-q", "--parens", ",,,", "printf", "[%s]", ",,,", "x", ":::", "b"],
+    ] {
+        same_as_gnu_with_messages(args, b"");
+    }
+    // With the default parentheses, a `{=` left open before another one is
+    // an error, where GNU's perl cannot compile what it finds, or runs
+    // the text: the message quotes the user's text.
+    for (word, gnu_fails) in [
+        ("{= \"{=\" =}", true),
+        ("{= s/a/{=/ =}", true),
+        ("{= 1 {= $_.=2 =}", false),
+        ("{={==}", false),
+    ] {
+        let args = ["echo", word, ":::", "a"];
+        let r = run(&args);
+        assert_eq!((r.stdout.as_str(), r.code), ("", 255), "{args:?}");
+        assert_eq!(
+            r.stderr,
+            format!(
+                "forkpool: Error: unmatched '{{=' in the command template: '{word}' needs a closing '=}}' before the next '{{='\n"
+            )
+        );
+        let theirs = gnu_with(&args, b"");
+        assert_eq!(theirs.code == 255, gnu_fails, "{args:?}: {theirs:?}");
+    }
+    // What GNU finds in `{= $_.="=}" =}` does not compile: both refuse it.
+    let args = ["echo", "{= $_.=\"=}\" =}", ":::", "a"];
+    let (ours, theirs) = (run(&args), gnu_with(&args, b""));
+    assert_eq!((ours.code, theirs.code), (255, 255));
+    assert!(
+        theirs.stderr.starts_with("parallel: Error: Cannot use $_.=\": "),
+        "{}",
+        theirs.stderr
+    );
+    assert!(
+        ours.stderr.starts_with("forkpool: Error: Cannot use {= $_.=\"=}: "),
+        "{}",
+        ours.stderr
+    );
+    assert_eq!(ours.stderr.lines().count(), 1, "{}", ours.stderr);
+}
