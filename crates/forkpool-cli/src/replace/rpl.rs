@@ -17,6 +17,8 @@
 
 use regex::bytes::{Captures, Regex};
 
+use super::parens::Parens;
+
 /// Starts a marker.
 pub(crate) const OPEN: &[u8] = b"\xAF<";
 /// Ends a marker.
@@ -194,13 +196,8 @@ impl Lazy {
 pub(crate) struct Table {
     /// Longest tag first.
     entries: Vec<Entry>,
-    left: Vec<u8>,
-    right: Vec<u8>,
+    parens: Parens,
 }
-
-/// The default parentheses of a perl expression (`--parens '{==}'`).
-const DEFAULT_LEFT: &[u8] = b"{=";
-const DEFAULT_RIGHT: &[u8] = b"=}";
 
 /// Matches from the start or the end of a marker, across text that is not
 /// a marker, lazily: what a tag must be preceded by.
@@ -260,19 +257,7 @@ impl Table {
             }
             set(&mut table, tag, code);
         }
-        let parens = options.parens.clone().unwrap_or_else(|| b"{==}".to_vec());
-        // GNU's `substr($parens, 0, 0.5*length $parens)`: the first half,
-        // rounded down, is the left parenthesis, the rest the right one
-        // (`,`: none and `,`; `abc`: `a` and `bc`). An empty one hangs
-        // GNU parallel 20221122.
-        if parens.is_empty() {
-            return Err(
-                "--parens '' has no parentheses: the first half of its value is the left one, the rest the right one"
-                    .to_owned(),
-            );
-        }
-        let half = parens.len() / 2;
-        let (left, right) = (parens[..half].to_vec(), parens[half..].to_vec());
+        let parens = Parens::new(options.parens.as_deref())?;
         // Longest first; equally long ones in table order.
         table.sort_by_key(|(tag, _)| std::cmp::Reverse(tag.len()));
         let entries = table
@@ -285,13 +270,13 @@ impl Table {
                 Entry::new(tag, code, user)
             })
             .collect::<Result<_, _>>()?;
-        Ok(Table { entries, left, right })
+        Ok(Table { entries, parens })
     }
 
     /// Turns `{= =}` and every tag in `text` into markers.
     pub(crate) fn expand(&self, text: &[u8]) -> Vec<u8> {
         let mut out = escape(text);
-        out = self.mark_perl(&out);
+        out = self.parens.mark(&out);
         for entry in &self.entries {
             out = entry.replace_all(&out);
         }
@@ -301,142 +286,29 @@ impl Table {
     /// Joins command words so that a `{= ... =}` split over several words
     /// is one (GNU parallel's `merge_rpl_parts`).
     pub(crate) fn merge_words(&self, words: &[Vec<u8>]) -> Vec<Vec<u8>> {
-        let mut out = Vec::new();
-        let mut words = words.iter();
-        while let Some(word) = words.next() {
-            let mut merged = word.clone();
-            if self.opens_unclosed(&merged) {
-                for next in words.by_ref() {
-                    merged.push(b' ');
-                    merged.extend_from_slice(next);
-                    if !self.opens_unclosed(&merged) {
-                        break;
-                    }
-                }
-            }
-            out.push(merged);
-        }
-        out
-    }
-
-    /// Whether `text` has a left parenthesis left open after removing the
-    /// closed pairs (GNU parallel's `s/(.*)$l.*?$r/$1/s` until none is
-    /// left: a pair may span lines).
-    fn opens_unclosed(&self, text: &[u8]) -> bool {
-        // No left parenthesis (`--parens ,`): nothing opens.
-        if self.left.is_empty() {
-            return false;
-        }
-        let mut rest = text.to_vec();
-        // Perl's greedy `(.*)` takes the last `{=` that has a `=}` after
-        // it (not always the last `{=`: with `--parens aa` the last `a`
-        // may be the right one of a pair); `.*?` the first `=}` after it.
-        // Remove them until no such pair is left.
-        loop {
-            let pair = rfind(&rest, &self.right).and_then(|last_right| {
-                let l = rfind(&rest[..last_right], &self.left)?;
-                let after = l + self.left.len();
-                let r = find(&rest[after..], &self.right)?;
-                Some((l, after + r + self.right.len()))
-            });
-            match pair {
-                Some((start, end)) => {
-                    rest.drain(start..end);
-                }
-                None => return find(&rest, &self.left).is_some(),
-            }
-        }
-    }
-
-    /// `{= code =}` → marker, innermost first (see [`Table::perl_spans`]).
-    fn mark_perl(&self, text: &[u8]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(text.len());
-        let mut at = 0;
-        for span in self.perl_spans(text) {
-            out.extend_from_slice(&text[at..span.start]);
-            out.extend_from_slice(OPEN);
-            out.extend_from_slice(&text[span.start + self.left.len()..span.end - self.right.len()]);
-            out.extend_from_slice(CLOSE);
-            at = span.end;
-        }
-        out.extend_from_slice(&text[at..]);
-        out
+        self.parens.merge_words(words)
     }
 
     /// The `{= =}` in the user's `text`, as [`Table::expand`] finds them:
     /// each as typed, parentheses and all, after what it holds.
     pub(crate) fn typed_perl<'t>(&self, text: &'t [u8]) -> Vec<(&'t [u8], &'t [u8])> {
-        self.perl_spans(text)
-            .map(|span| {
-                let held = &text[span.start + self.left.len()..span.end - self.right.len()];
-                (held, &text[span])
-            })
-            .collect()
+        self.parens.typed(text)
     }
 
-    /// Where `{= =}` are in `text`, parentheses and all: a left
-    /// parenthesis whose right one comes before any other parenthesis.
-    fn perl_spans<'t>(&'t self, text: &'t [u8]) -> impl Iterator<Item = std::ops::Range<usize>> + 't {
-        let (l, r) = (&self.left, &self.right);
-        let mut i = 0;
-        std::iter::from_fn(move || {
-            while i < text.len() {
-                let from = i;
-                if text[i..].starts_with(l) {
-                    let mut q = i + l.len();
-                    while q < text.len() {
-                        if text[q..].starts_with(r) {
-                            i = q + r.len();
-                            return Some(from..i);
-                        }
-                        if text[q..].starts_with(l) {
-                            break;
-                        }
-                        q += 1;
-                    }
-                }
-                i += 1;
-            }
-            None
-        })
-    }
-
-    /// Whether `text` opens a `{=` it never closes (after expansion, a left
-    /// parenthesis outside every marker): where, if so.
-    ///
-    /// Only the default parentheses are checked: `{= perl` left open is
-    /// almost always a mistake. GNU parallel runs any left parenthesis it
-    /// cannot match as text, and a `--parens` one is often text the user
-    /// meant (`--parens '<>' 'wc -l < {}'`), so it is text here too.
+    /// Where `expanded` opens a `{=` it never closes (see
+    /// [`Parens::unclosed`]).
     pub(crate) fn unclosed_perl(&self, expanded: &[u8]) -> Option<usize> {
-        if self.left != DEFAULT_LEFT || self.right != DEFAULT_RIGHT {
-            return None;
-        }
-        let mut i = 0;
-        while i < expanded.len() {
-            if expanded[i..].starts_with(OPEN) {
-                match find(&expanded[i..], CLOSE) {
-                    Some(end) => i += end + CLOSE.len(),
-                    None => return None,
-                }
-                continue;
-            }
-            if expanded[i..].starts_with(&self.left) {
-                return Some(i);
-            }
-            i += 1;
-        }
-        None
+        self.parens.unclosed(expanded)
     }
 
     /// The left parenthesis (`{=`).
     pub(crate) fn left(&self) -> &[u8] {
-        &self.left
+        &self.parens.left
     }
 
     /// The right parenthesis (`=}`).
     pub(crate) fn right(&self) -> &[u8] {
-        &self.right
+        &self.parens.right
     }
 }
 
@@ -642,7 +514,7 @@ pub(crate) fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
-fn rfind(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+pub(crate) fn rfind(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     if needle.is_empty() || haystack.len() < needle.len() {
         return None;
     }
