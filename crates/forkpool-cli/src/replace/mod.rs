@@ -259,8 +259,8 @@ impl Evaluator {
         }
     }
 
-    /// The expression `e` in a message: as the user typed it (with the
-    /// `--parens` typed), else (a tag's code) in `{= =}`.
+    /// The expression `e` in a message: as the user typed it (see
+    /// [`Expr::typed`]), else in `{= =}`.
     fn show(&self, e: usize) -> String {
         match self.ctx.exprs.get(e) {
             Some(Expr { typed: Some(typed), .. }) => String::from_utf8_lossy(typed).into_owned(),

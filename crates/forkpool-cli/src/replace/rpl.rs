@@ -130,7 +130,14 @@ struct Entry {
     /// The positional form (`{2.}`), for tags starting with `{`; group 2 is
     /// the position.
     positional: Option<Lazy>,
+    /// A `--rpl` tag's option as typed (`--rpl '{U} s/(/'`), for messages.
+    origin: Option<Vec<u8>>,
 }
+
+/// A marker's content (unescaped), and what the user typed for it, for
+/// messages: a `{= =}` as typed, parentheses and all; a `--rpl` tag's
+/// option (`--rpl '{U} s/(/'`); another tag as it stands (`{/(/x}`).
+pub(crate) type Typed = (Vec<u8>, Vec<u8>);
 
 /// A regular expression compiled on first use, and the literal bytes
 /// every match of it holds (no match is possible in a text without them).
@@ -263,11 +270,12 @@ impl Table {
         let entries = table
             .into_iter()
             .map(|(tag, code)| {
-                let user = options
+                // The last `--rpl` of a tag is the one in force.
+                let rpl = options
                     .rpl
                     .iter()
-                    .any(|r| r.split(u8::is_ascii_whitespace).next() == Some(&tag[..]));
-                Entry::new(tag, code, user)
+                    .rfind(|r| r.split(u8::is_ascii_whitespace).next() == Some(&tag[..]));
+                Entry::new(tag, code, rpl.map(Vec::as_slice))
             })
             .collect::<Result<_, _>>()?;
         Ok(Table { entries, parens })
@@ -275,24 +283,26 @@ impl Table {
 
     /// Turns `{= =}` and every tag in `text` into markers.
     pub(crate) fn expand(&self, text: &[u8]) -> Vec<u8> {
+        self.expand_typed(text).0
+    }
+
+    /// [`Table::expand`], and what the user typed for each marker.
+    pub(crate) fn expand_typed(&self, text: &[u8]) -> (Vec<u8>, Vec<Typed>) {
+        let mut typed: Vec<Typed> = (self.parens.typed(text).into_iter())
+            .map(|(held, span)| (held.to_vec(), span.to_vec()))
+            .collect();
         let mut out = escape(text);
         out = self.parens.mark(&out);
         for entry in &self.entries {
-            out = entry.replace_all(&out);
+            out = entry.replace_all(&out, &mut typed);
         }
-        out
+        (out, typed)
     }
 
     /// Joins command words so that a `{= ... =}` split over several words
     /// is one (GNU parallel's `merge_rpl_parts`).
     pub(crate) fn merge_words(&self, words: &[Vec<u8>]) -> Vec<Vec<u8>> {
         self.parens.merge_words(words)
-    }
-
-    /// The `{= =}` in the user's `text`, as [`Table::expand`] finds them:
-    /// each as typed, parentheses and all, after what it holds.
-    pub(crate) fn typed_perl<'t>(&self, text: &'t [u8]) -> Vec<(&'t [u8], &'t [u8])> {
-        self.parens.typed(text)
     }
 
     /// Where `expanded` opens a `{=` it never closes (see
@@ -313,9 +323,10 @@ impl Table {
 }
 
 impl Entry {
-    /// The entry for `tag`; `check`: compile its expressions now (a tag
-    /// from `--rpl`), to report a bad one.
-    fn new(tag: Vec<u8>, code: Vec<u8>, check: bool) -> Result<Entry, String> {
+    /// The entry for `tag`; `rpl`: the `--rpl` it comes from, if one: its
+    /// expressions are compiled now, to report a bad one.
+    fn new(tag: Vec<u8>, code: Vec<u8>, rpl: Option<&[u8]>) -> Result<Entry, String> {
+        let check = rpl.is_some();
         let show = || String::from_utf8_lossy(&tag).into_owned();
         // prefix: up to the first `(`; group: from it to the last `)`;
         // postfix: the rest, without `)`.
@@ -379,32 +390,37 @@ impl Entry {
             code,
             plain,
             positional,
+            origin: rpl.map(|r| format!("--rpl '{}'", String::from_utf8_lossy(r)).into_bytes()),
         })
     }
 
-    /// Replaces every occurrence of the tag, then of its positional form.
-    fn replace_all(&self, text: &[u8]) -> Vec<u8> {
+    /// Replaces every occurrence of the tag, then of its positional form,
+    /// noting what was typed for each marker in `typed`.
+    fn replace_all(&self, text: &[u8], typed: &mut Vec<Typed>) -> Vec<u8> {
+        let mut mark = |caps: &Captures<'_>, position: Option<&[u8]>, first_group: usize| {
+            let before = caps.get(1).map_or(&b""[..], |m| m.as_bytes());
+            let tag = caps.get(0).map_or(&b""[..], |m| &m.as_bytes()[before.len()..]);
+            let content = self.content(caps, position, first_group);
+            let origin = self.origin.clone().unwrap_or_else(|| unescape(tag));
+            typed.push((unescape(&content), origin));
+            [before, OPEN, &content, CLOSE].concat()
+        };
         let mut out = text.to_vec();
         if let Some(plain) = self.plain.for_text(&out) {
-            out = replace_loop(plain, &out, |caps| self.marker(caps, None, 2));
+            out = replace_loop(plain, &out, |caps| mark(caps, None, 2));
         }
         if let Some(positional) = self.positional.as_ref().and_then(|p| p.for_text(&out)) {
             out = replace_loop(positional, &out, |caps| {
-                let position = caps.get(2).map(|m| m.as_bytes().to_vec());
-                self.marker(caps, position, 3)
+                mark(caps, caps.get(2).map(|m| m.as_bytes()), 3)
             });
         }
         out
     }
 
-    /// The marker for one occurrence: the code, with `$$N` reading the
-    /// tag's argument N (set first, perl-quoted).
-    fn marker(&self, caps: &Captures<'_>, position: Option<Vec<u8>>, first_group: usize) -> Vec<u8> {
-        let mut m = caps.get(1).map(|m| m.as_bytes().to_vec()).unwrap_or_default();
-        m.extend_from_slice(OPEN);
-        if let Some(p) = position {
-            m.extend_from_slice(&p);
-        }
+    /// What the marker for one occurrence holds: the code, with `$$N`
+    /// reading the tag's argument N (set first, perl-quoted).
+    fn content(&self, caps: &Captures<'_>, position: Option<&[u8]>, first_group: usize) -> Vec<u8> {
+        let mut m = position.map(<[u8]>::to_vec).unwrap_or_default();
         let mut k = 1;
         while let Some(arg) = caps.get(first_group + k - 1) {
             m.extend_from_slice(format!("$_pAr_gRp{k} = \"").as_bytes());
@@ -418,7 +434,6 @@ impl Entry {
             k += 1;
         }
         m.extend_from_slice(&group_references(&self.code));
-        m.extend_from_slice(CLOSE);
         m
     }
 }
@@ -462,7 +477,7 @@ fn group_references(code: &[u8]) -> Vec<u8> {
 }
 
 /// `while (s/re/.../g) {}` with the replacement from `make`.
-fn replace_loop(re: &Regex, text: &[u8], make: impl Fn(&Captures<'_>) -> Vec<u8>) -> Vec<u8> {
+fn replace_loop(re: &Regex, text: &[u8], mut make: impl FnMut(&Captures<'_>) -> Vec<u8>) -> Vec<u8> {
     let mut out = text.to_vec();
     // Each pass marks at least one occurrence; text inside a marker never
     // matches again, so this ends. The bound guards a tag that could

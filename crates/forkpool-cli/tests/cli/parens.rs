@@ -182,3 +182,63 @@ fn expressions_are_found_as_gnus_scan_finds_them() {
     );
     assert_eq!(ours.stderr.lines().count(), 1, "{}", ours.stderr);
 }
+
+#[test]
+fn a_bad_rpl_is_quoted_as_its_option_was_typed() {
+    // GNU names the code ("Cannot use s/(/: ..."); forkpool the option it
+    // comes from, as typed, not `{= =}` the user never typed.
+    for (args, typed) in [
+        (&["--rpl", "{U} s/(/", "echo", "{U}"][..], "--rpl '{U} s/(/'"),
+        (&["--rpl", "{U} s/(/", "echo", "{1U}"], "--rpl '{U} s/(/'"),
+        (
+            &["--parens", "[]", "--rpl", "{U} [ s/(/ ]", "echo", "{U}"],
+            "--rpl '{U} [ s/(/ ]'",
+        ),
+        // The last --rpl of a tag is the one in force.
+        (
+            &["--rpl", "{U} s/a/b/", "--rpl", "{U} s/(/", "echo", "{U}"],
+            "--rpl '{U} s/(/'",
+        ),
+        (&["-I", "{U}", "--rpl", "{U} s/(/", "echo", "{U}"], "--rpl '{U} s/(/'"),
+    ] {
+        let mut args = args.to_vec();
+        args.extend_from_slice(&[":::", "a"]);
+        let ours = run(&args);
+        let theirs = gnu_with(&args, b"");
+        assert_eq!((ours.code, theirs.code), (255, 255), "{args:?}: {ours:?} {theirs:?}");
+        let code = theirs
+            .stderr
+            .strip_prefix("parallel: Error: Cannot use ")
+            .and_then(|m| m.split_once(": "))
+            .map(|(code, _)| code)
+            .unwrap_or_else(|| panic!("{args:?}: GNU said {}", theirs.stderr));
+        assert!(typed.contains(code), "{args:?}: GNU names {code:?}");
+        let said = format!("forkpool: Error: Cannot use {typed}: Substitution replacement not terminated");
+        assert!(ours.stderr.starts_with(&said), "{args:?}: {}", ours.stderr);
+        assert_eq!(ours.stderr.lines().count(), 1, "{args:?}: {}", ours.stderr);
+    }
+    // One that dies on a job; a --plus tag that dies, as it stands.
+    let r = run(&[
+        "--rpl",
+        "{U} $_ eq 'b' and die qq(no\\n)",
+        "-k",
+        "echo",
+        "{U}",
+        ":::",
+        "a",
+        "b",
+    ]);
+    assert_eq!((r.stdout.as_str(), r.code), ("a\n", 255));
+    assert_eq!(
+        r.stderr,
+        "forkpool: Error: --rpl '{U} $_ eq 'b' and die qq(no\\n)' died in job 2: no\n"
+    );
+    let r = run(&["--plus", "echo", "{/(/x}", ":::", "a"]);
+    assert_eq!(r.code, 255);
+    assert!(
+        r.stderr
+            .starts_with("forkpool: Error: {/(/x} died in job 1: Unmatched ( in regex"),
+        "{}",
+        r.stderr
+    );
+}
