@@ -242,3 +242,15 @@ fn a_bad_rpl_is_quoted_as_its_option_was_typed() {
         r.stderr
     );
 }
+
+#[test]
+fn one_byte_parens_with_q_keep_the_words_apart_unlike_gnu() {
+    // README, "Where it differs": GNU's test for an open left parenthesis
+    // is an empty pattern then, which perl reads as the last one that
+    // matched: it joins every word, and runs `printf [%s] a b`.
+    let args = ["-q", "--parens", ",", "printf", "[%s]", "a", "b,", ":::", "x"];
+    let theirs = gnu_with(&args, b"");
+    assert!(theirs.stderr.contains("command not found"), "{theirs:?}");
+    let ours = run(&args);
+    assert_eq!((ours.stdout.as_str(), ours.code), ("[a][bx]", 0), "{ours:?}");
+}
