@@ -17,37 +17,43 @@ fn a_bad_expression_is_quoted_in_the_parentheses_typed() {
         ("<>", "<= s/a/ =>"),
         ("{==}", "{=s/a/=}"),
     ] {
-        let args = ["--parens", parens, "echo", typed, ":::", "a"];
-        let ours = run(&args);
-        let theirs = gnu_with(&args, b"");
-        assert_eq!((ours.code, theirs.code), (255, 255), "{args:?}: {ours:?} {theirs:?}");
-        let code = theirs
-            .stderr
-            .strip_prefix("parallel: Error: Cannot use ")
-            .and_then(|m| m.split_once(": "))
-            .map(|(code, _)| code)
-            .unwrap_or_else(|| panic!("{args:?}: GNU said {}", theirs.stderr));
-        assert!(typed.contains(code.trim()), "{args:?}: GNU names {code:?}");
-        let said = format!("forkpool: Error: Cannot use {typed}: ");
-        assert!(ours.stderr.starts_with(&said), "{args:?}: {}", ours.stderr);
-        assert_eq!(ours.stderr.lines().count(), 1, "{args:?}: {}", ours.stderr);
+        refused_as_in_gnu(&["--parens", parens, "echo", typed, ":::", "a"], typed);
     }
     // One that dies on a job (GNU dies with perl's own line).
-    let r = run(&[
-        "--parens",
-        "[[]]",
-        "-k",
-        "echo",
+    dies_on_the_second_job(
+        &["--parens", "[[]]"],
         "[[$_ eq 'b' and die qq(no\\n)]]",
-        ":::",
-        "a",
-        "b",
-    ]);
-    assert_eq!((r.stdout.as_str(), r.code), ("a\n", 255));
-    assert_eq!(
-        r.stderr,
-        "forkpool: Error: [[$_ eq 'b' and die qq(no\\n)]] died in job 2: no\n"
+        "[[$_ eq 'b' and die qq(no\\n)]]",
     );
+}
+
+/// Both refuse `args` before any job: GNU with "Cannot use CODE: ...",
+/// forkpool in one line that quotes `typed`, which holds GNU's CODE.
+fn refused_as_in_gnu(args: &[&str], typed: &str) -> Run {
+    let ours = run(args);
+    let theirs = gnu_with(args, b"");
+    assert_eq!((ours.code, theirs.code), (255, 255), "{args:?}: {ours:?} {theirs:?}");
+    let code = theirs
+        .stderr
+        .strip_prefix("parallel: Error: Cannot use ")
+        .and_then(|m| m.split_once(": "))
+        .map(|(code, _)| code)
+        .unwrap_or_else(|| panic!("{args:?}: GNU said {}", theirs.stderr));
+    assert!(typed.contains(code.trim()), "{args:?}: GNU names {code:?}");
+    let said = format!("forkpool: Error: Cannot use {typed}: ");
+    assert!(ours.stderr.starts_with(&said), "{args:?}: {}", ours.stderr);
+    assert_eq!(ours.stderr.lines().count(), 1, "{args:?}: {}", ours.stderr);
+    ours
+}
+
+/// `OPTIONS -k echo WORD ::: a b`, where WORD dies on `b`: the first job
+/// runs, then one line quotes `shown`.
+fn dies_on_the_second_job(options: &[&str], word: &str, shown: &str) {
+    let mut args = options.to_vec();
+    args.extend_from_slice(&["-k", "echo", word, ":::", "a", "b"]);
+    let r = run(&args);
+    assert_eq!((r.stdout.as_str(), r.code), ("a\n", 255), "{args:?}");
+    assert_eq!(r.stderr, format!("forkpool: Error: {shown} died in job 2: no\n"));
 }
 
 #[test]
@@ -167,20 +173,8 @@ fn expressions_are_found_as_gnus_scan_finds_them() {
         assert_eq!(theirs.code == 255, gnu_fails, "{args:?}: {theirs:?}");
     }
     // What GNU finds in `{= $_.="=}" =}` does not compile: both refuse it.
-    let args = ["echo", "{= $_.=\"=}\" =}", ":::", "a"];
-    let (ours, theirs) = (run(&args), gnu_with(&args, b""));
-    assert_eq!((ours.code, theirs.code), (255, 255));
-    assert!(
-        theirs.stderr.starts_with("parallel: Error: Cannot use $_.=\": "),
-        "{}",
-        theirs.stderr
-    );
-    assert!(
-        ours.stderr.starts_with("forkpool: Error: Cannot use {= $_.=\"=}: "),
-        "{}",
-        ours.stderr
-    );
-    assert_eq!(ours.stderr.lines().count(), 1, "{}", ours.stderr);
+    // (GNU names `$_.="`, forkpool the text it found it in.)
+    refused_as_in_gnu(&["echo", "{= $_.=\"=}\" =}", ":::", "a"], "{= $_.=\"=}");
 }
 
 #[test]
@@ -203,36 +197,15 @@ fn a_bad_rpl_is_quoted_as_its_option_was_typed() {
     ] {
         let mut args = args.to_vec();
         args.extend_from_slice(&[":::", "a"]);
-        let ours = run(&args);
-        let theirs = gnu_with(&args, b"");
-        assert_eq!((ours.code, theirs.code), (255, 255), "{args:?}: {ours:?} {theirs:?}");
-        let code = theirs
-            .stderr
-            .strip_prefix("parallel: Error: Cannot use ")
-            .and_then(|m| m.split_once(": "))
-            .map(|(code, _)| code)
-            .unwrap_or_else(|| panic!("{args:?}: GNU said {}", theirs.stderr));
-        assert!(typed.contains(code), "{args:?}: GNU names {code:?}");
-        let said = format!("forkpool: Error: Cannot use {typed}: Substitution replacement not terminated");
-        assert!(ours.stderr.starts_with(&said), "{args:?}: {}", ours.stderr);
-        assert_eq!(ours.stderr.lines().count(), 1, "{args:?}: {}", ours.stderr);
+        let ours = refused_as_in_gnu(&args, typed);
+        assert!(
+            ours.stderr.contains(": Substitution replacement not terminated"),
+            "{ours:?}"
+        );
     }
     // One that dies on a job; a --plus tag that dies, as it stands.
-    let r = run(&[
-        "--rpl",
-        "{U} $_ eq 'b' and die qq(no\\n)",
-        "-k",
-        "echo",
-        "{U}",
-        ":::",
-        "a",
-        "b",
-    ]);
-    assert_eq!((r.stdout.as_str(), r.code), ("a\n", 255));
-    assert_eq!(
-        r.stderr,
-        "forkpool: Error: --rpl '{U} $_ eq 'b' and die qq(no\\n)' died in job 2: no\n"
-    );
+    let rpl = "{U} $_ eq 'b' and die qq(no\\n)";
+    dies_on_the_second_job(&["--rpl", rpl], "{U}", &format!("--rpl '{rpl}'"));
     let r = run(&["--plus", "echo", "{/(/x}", ":::", "a"]);
     assert_eq!(r.code, 255);
     assert!(
