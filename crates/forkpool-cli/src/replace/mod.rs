@@ -3,6 +3,7 @@
 //!
 //! - `rpl.rs`: the table of tags (built-in, `--plus`, renamed by `-I`,
 //!   `--er`..., added by `--rpl`) and how text becomes markers;
+//! - `parens.rs`: where the `{= =}` (or `--parens`) of perl expressions are;
 //! - `parse.rs`: command words → a [`Template`] of text, breaks, markers;
 //! - `strings.rs`: the built-in strings computed natively, `--trim`,
 //!   shell quoting;
@@ -13,6 +14,7 @@
 //! Read `README.md` beside this file for why it is built this way.
 
 mod flags;
+mod parens;
 mod parse;
 pub(crate) mod perl;
 mod render;
@@ -257,8 +259,8 @@ impl Evaluator {
         }
     }
 
-    /// The expression `e` in a message: as the user typed it (with the
-    /// `--parens` typed), else (a tag's code) in `{= =}`.
+    /// The expression `e` in a message: as the user typed it (see
+    /// [`Expr::typed`]), else in `{= =}`.
     fn show(&self, e: usize) -> String {
         match self.ctx.exprs.get(e) {
             Some(Expr { typed: Some(typed), .. }) => String::from_utf8_lossy(typed).into_owned(),

@@ -1,7 +1,7 @@
 //! From the command's words to a [`Template`]: tokens of text, word breaks
 //! and markers, as GNU parallel's `replace_placeholders` sees them.
 
-use super::rpl::{CLOSE, OPEN, Table, find, unescape};
+use super::rpl::{CLOSE, OPEN, Table, Typed, find, unescape};
 use super::strings::Native;
 
 /// Error in a command template: reported before any job runs.
@@ -21,9 +21,10 @@ pub(crate) struct Expr {
     pub(crate) code: Vec<u8>,
     /// Computed here when it is one of the built-in strings.
     pub(crate) native: Option<Native>,
-    /// The user's text, parentheses and all (`{= s/a/ =}`, `[[= s/a/
-    /// =]]` with `--parens '[[]]'`), for messages: where it was first
-    /// seen in parentheses (a tag's code has none).
+    /// What the user typed, for messages, where it was first seen: a
+    /// `{= =}` parentheses and all (`[[= s/a/ =]]` with `--parens
+    /// '[[]]'`), a `--rpl` tag's option (`--rpl '{U} s/(/'`), another
+    /// tag as it stands (`{/(/x}`).
     pub(crate) typed: Option<Vec<u8>>,
 }
 
@@ -131,21 +132,31 @@ impl Template {
             Kind::Text => words.to_vec(),
         };
         let mut expanded: Vec<Vec<u8>> = Vec::with_capacity(words.len());
+        let mut typed: Vec<Vec<Typed>> = Vec::with_capacity(words.len());
         for word in &words {
-            let e = table.expand(word);
+            let (e, typed_here) = table.expand_typed(word);
             if let Some(at) = table.unclosed_perl(&e) {
-                let shown = String::from_utf8_lossy(as_typed(table, word, &e[at..]))
-                    .trim_end()
-                    .to_owned();
+                let typed = as_typed(table, word, &e[at..]);
+                let shown = String::from_utf8_lossy(typed).trim_end().to_owned();
+                let left = String::from_utf8_lossy(table.left());
+                // `{= "{=" =}`: an expression cannot hold a left
+                // parenthesis (GNU's scan takes the last one before `=}`).
+                let inner = typed
+                    .get(table.left().len()..)
+                    .is_some_and(|rest| find(rest, table.left()).is_some());
                 return Err(TemplateError(format!(
-                    "unmatched '{}' in the command template: '{}' needs a closing '{}'",
-                    String::from_utf8_lossy(table.left()),
-                    shown,
-                    String::from_utf8_lossy(table.right())
+                    "unmatched '{left}' in the command template: '{shown}' needs a closing '{}'{}",
+                    String::from_utf8_lossy(table.right()),
+                    if inner {
+                        format!(" before the next '{left}'")
+                    } else {
+                        String::new()
+                    }
                 )));
             }
             check_unclosed_braces(&e)?;
             expanded.push(e);
+            typed.push(typed_here);
         }
         let has_repl = expanded.iter().any(|w| find(w, OPEN).is_some());
         let quote_words = matches!(kind, Kind::Command { quote_words: true });
@@ -174,8 +185,7 @@ impl Template {
                 continue;
             }
             // (The `{}` appended to a command is no word of the user's.)
-            let typed = words.get(i).map(|w| table.typed_perl(w)).unwrap_or_default();
-            tokenize(word, &typed, exprs, &mut tokens);
+            tokenize(word, typed.get(i).map_or(&[][..], Vec::as_slice), exprs, &mut tokens);
         }
         Ok(Template {
             tokens,
@@ -271,9 +281,9 @@ fn as_typed<'a>(table: &Table, word: &'a [u8], expanded_tail: &[u8]) -> &'a [u8]
 }
 
 /// Splits a word into markers and text, the text into blanks and the rest.
-/// `typed`: the word's `{= =}` as the user typed them, with what each
-/// holds (see `Table::typed_perl`).
-fn tokenize(word: &[u8], typed: &[(&[u8], &[u8])], exprs: &mut Exprs, tokens: &mut Vec<Token>) {
+/// `typed`: what the user typed for each of the word's markers (see
+/// `Table::expand_typed`).
+fn tokenize(word: &[u8], typed: &[Typed], exprs: &mut Exprs, tokens: &mut Vec<Token>) {
     let mut i = 0;
     let mut text = Vec::new();
     let flush_text = |text: &mut Vec<u8>, tokens: &mut Vec<Token>| {
@@ -303,7 +313,10 @@ fn tokenize(word: &[u8], typed: &[(&[u8], &[u8])], exprs: &mut Exprs, tokens: &m
         {
             flush_text(&mut text, tokens);
             let content = unescape(&word[i + OPEN.len()..i + OPEN.len() + len]);
-            let typed = typed.iter().find(|(held, _)| *held == content).map(|&(_, t)| t);
+            let typed = typed
+                .iter()
+                .find(|(held, _)| *held == content)
+                .map(|(_, t)| t.as_slice());
             tokens.push(Token::Marker(marker(&content, typed, exprs)));
             i += OPEN.len() + len + CLOSE.len();
             continue;

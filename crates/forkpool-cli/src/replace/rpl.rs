@@ -17,6 +17,8 @@
 
 use regex::bytes::{Captures, Regex};
 
+use super::parens::Parens;
+
 /// Starts a marker.
 pub(crate) const OPEN: &[u8] = b"\xAF<";
 /// Ends a marker.
@@ -128,7 +130,14 @@ struct Entry {
     /// The positional form (`{2.}`), for tags starting with `{`; group 2 is
     /// the position.
     positional: Option<Lazy>,
+    /// A `--rpl` tag's option as typed (`--rpl '{U} s/(/'`), for messages.
+    origin: Option<Vec<u8>>,
 }
+
+/// A marker's content (unescaped), and what the user typed for it, for
+/// messages: a `{= =}` as typed, parentheses and all; a `--rpl` tag's
+/// option (`--rpl '{U} s/(/'`); another tag as it stands (`{/(/x}`).
+pub(crate) type Typed = (Vec<u8>, Vec<u8>);
 
 /// A regular expression compiled on first use, and the literal bytes
 /// every match of it holds (no match is possible in a text without them).
@@ -194,8 +203,7 @@ impl Lazy {
 pub(crate) struct Table {
     /// Longest tag first.
     entries: Vec<Entry>,
-    left: Vec<u8>,
-    right: Vec<u8>,
+    parens: Parens,
 }
 
 /// Matches from the start or the end of a marker, across text that is not
@@ -256,189 +264,69 @@ impl Table {
             }
             set(&mut table, tag, code);
         }
-        let parens = options.parens.clone().unwrap_or_else(|| b"{==}".to_vec());
-        // GNU's `substr($parens, 0, 0.5*length $parens)`: the first half,
-        // rounded down, is the left parenthesis, the rest the right one
-        // (`,`: none and `,`; `abc`: `a` and `bc`). An empty one hangs
-        // GNU parallel 20221122.
-        if parens.is_empty() {
-            return Err(
-                "--parens '' has no parentheses: the first half of its value is the left one, the rest the right one"
-                    .to_owned(),
-            );
-        }
-        let half = parens.len() / 2;
-        let (left, right) = (parens[..half].to_vec(), parens[half..].to_vec());
+        let parens = Parens::new(options.parens.as_deref())?;
         // Longest first; equally long ones in table order.
         table.sort_by_key(|(tag, _)| std::cmp::Reverse(tag.len()));
         let entries = table
             .into_iter()
             .map(|(tag, code)| {
-                let user = options
+                // The last `--rpl` of a tag is the one in force.
+                let rpl = options
                     .rpl
                     .iter()
-                    .any(|r| r.split(u8::is_ascii_whitespace).next() == Some(&tag[..]));
-                Entry::new(tag, code, user)
+                    .rfind(|r| r.split(u8::is_ascii_whitespace).next() == Some(&tag[..]));
+                Entry::new(tag, code, rpl.map(Vec::as_slice))
             })
             .collect::<Result<_, _>>()?;
-        Ok(Table { entries, left, right })
+        Ok(Table { entries, parens })
     }
 
     /// Turns `{= =}` and every tag in `text` into markers.
     pub(crate) fn expand(&self, text: &[u8]) -> Vec<u8> {
+        self.expand_typed(text).0
+    }
+
+    /// [`Table::expand`], and what the user typed for each marker.
+    pub(crate) fn expand_typed(&self, text: &[u8]) -> (Vec<u8>, Vec<Typed>) {
+        let mut typed: Vec<Typed> = (self.parens.typed(text).into_iter())
+            .map(|(held, span)| (held.to_vec(), span.to_vec()))
+            .collect();
         let mut out = escape(text);
-        out = self.mark_perl(&out);
+        out = self.parens.mark(&out);
         for entry in &self.entries {
-            out = entry.replace_all(&out);
+            out = entry.replace_all(&out, &mut typed);
         }
-        out
+        (out, typed)
     }
 
     /// Joins command words so that a `{= ... =}` split over several words
     /// is one (GNU parallel's `merge_rpl_parts`).
     pub(crate) fn merge_words(&self, words: &[Vec<u8>]) -> Vec<Vec<u8>> {
-        let mut out = Vec::new();
-        let mut words = words.iter();
-        while let Some(word) = words.next() {
-            let mut merged = word.clone();
-            if self.opens_unclosed(&merged) {
-                for next in words.by_ref() {
-                    merged.push(b' ');
-                    merged.extend_from_slice(next);
-                    if !self.opens_unclosed(&merged) {
-                        break;
-                    }
-                }
-            }
-            out.push(merged);
-        }
-        out
+        self.parens.merge_words(words)
     }
 
-    /// Whether `text` has a left parenthesis left open after removing the
-    /// closed pairs on each line (GNU parallel's test, which does not
-    /// look across newlines).
-    fn opens_unclosed(&self, text: &[u8]) -> bool {
-        // No left parenthesis (`--parens ,`): nothing opens.
-        if self.left.is_empty() {
-            return false;
-        }
-        let mut rest = text.to_vec();
-        // Remove the rightmost `{=` and the first `=}` after it on its
-        // line, until none is left.
-        loop {
-            let Some(l) = rfind(&rest, &self.left) else {
-                return false;
-            };
-            let after = l + self.left.len();
-            let line_end = rest[after..]
-                .iter()
-                .position(|&b| b == b'\n')
-                .map_or(rest.len(), |p| after + p);
-            match find(&rest[after..line_end], &self.right) {
-                Some(r) => {
-                    rest.drain(l..after + r + self.right.len());
-                }
-                None => {
-                    // Perl's `(.*)$l.*?$r` would try an earlier `{=` on the
-                    // same line only if this one cannot close: it cannot.
-                    return true;
-                }
-            }
-        }
-    }
-
-    /// `{= code =}` → marker, innermost first (see [`Table::perl_spans`]).
-    fn mark_perl(&self, text: &[u8]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(text.len());
-        let mut at = 0;
-        for span in self.perl_spans(text) {
-            out.extend_from_slice(&text[at..span.start]);
-            out.extend_from_slice(OPEN);
-            out.extend_from_slice(&text[span.start + self.left.len()..span.end - self.right.len()]);
-            out.extend_from_slice(CLOSE);
-            at = span.end;
-        }
-        out.extend_from_slice(&text[at..]);
-        out
-    }
-
-    /// The `{= =}` in the user's `text`, as [`Table::expand`] finds them:
-    /// each as typed, parentheses and all, after what it holds.
-    pub(crate) fn typed_perl<'t>(&self, text: &'t [u8]) -> Vec<(&'t [u8], &'t [u8])> {
-        self.perl_spans(text)
-            .map(|span| {
-                let held = &text[span.start + self.left.len()..span.end - self.right.len()];
-                (held, &text[span])
-            })
-            .collect()
-    }
-
-    /// Where `{= =}` are in `text`, parentheses and all: a left
-    /// parenthesis whose right one comes before any other parenthesis.
-    fn perl_spans<'t>(&'t self, text: &'t [u8]) -> impl Iterator<Item = std::ops::Range<usize>> + 't {
-        let (l, r) = (&self.left, &self.right);
-        let mut i = 0;
-        std::iter::from_fn(move || {
-            while i < text.len() {
-                let from = i;
-                if text[i..].starts_with(l) {
-                    let mut q = i + l.len();
-                    while q < text.len() {
-                        if text[q..].starts_with(r) {
-                            i = q + r.len();
-                            return Some(from..i);
-                        }
-                        if text[q..].starts_with(l) {
-                            break;
-                        }
-                        q += 1;
-                    }
-                }
-                i += 1;
-            }
-            None
-        })
-    }
-
-    /// Whether `text` opens a `{=` it never closes (after expansion, a left
-    /// parenthesis outside every marker).
+    /// Where `expanded` opens a `{=` it never closes (see
+    /// [`Parens::unclosed`]).
     pub(crate) fn unclosed_perl(&self, expanded: &[u8]) -> Option<usize> {
-        if self.left.is_empty() {
-            return None;
-        }
-        let mut i = 0;
-        while i < expanded.len() {
-            if expanded[i..].starts_with(OPEN) {
-                match find(&expanded[i..], CLOSE) {
-                    Some(end) => i += end + CLOSE.len(),
-                    None => return None,
-                }
-                continue;
-            }
-            if expanded[i..].starts_with(&self.left) {
-                return Some(i);
-            }
-            i += 1;
-        }
-        None
+        self.parens.unclosed(expanded)
     }
 
     /// The left parenthesis (`{=`).
     pub(crate) fn left(&self) -> &[u8] {
-        &self.left
+        &self.parens.left
     }
 
     /// The right parenthesis (`=}`).
     pub(crate) fn right(&self) -> &[u8] {
-        &self.right
+        &self.parens.right
     }
 }
 
 impl Entry {
-    /// The entry for `tag`; `check`: compile its expressions now (a tag
-    /// from `--rpl`), to report a bad one.
-    fn new(tag: Vec<u8>, code: Vec<u8>, check: bool) -> Result<Entry, String> {
+    /// The entry for `tag`; `rpl`: the `--rpl` it comes from, if one: its
+    /// expressions are compiled now, to report a bad one.
+    fn new(tag: Vec<u8>, code: Vec<u8>, rpl: Option<&[u8]>) -> Result<Entry, String> {
+        let check = rpl.is_some();
         let show = || String::from_utf8_lossy(&tag).into_owned();
         // prefix: up to the first `(`; group: from it to the last `)`;
         // postfix: the rest, without `)`.
@@ -502,32 +390,37 @@ impl Entry {
             code,
             plain,
             positional,
+            origin: rpl.map(|r| format!("--rpl '{}'", String::from_utf8_lossy(r)).into_bytes()),
         })
     }
 
-    /// Replaces every occurrence of the tag, then of its positional form.
-    fn replace_all(&self, text: &[u8]) -> Vec<u8> {
+    /// Replaces every occurrence of the tag, then of its positional form,
+    /// noting what was typed for each marker in `typed`.
+    fn replace_all(&self, text: &[u8], typed: &mut Vec<Typed>) -> Vec<u8> {
+        let mut mark = |caps: &Captures<'_>, position: Option<&[u8]>, first_group: usize| {
+            let before = caps.get(1).map_or(&b""[..], |m| m.as_bytes());
+            let tag = caps.get(0).map_or(&b""[..], |m| &m.as_bytes()[before.len()..]);
+            let content = self.content(caps, position, first_group);
+            let origin = self.origin.clone().unwrap_or_else(|| unescape(tag));
+            typed.push((unescape(&content), origin));
+            [before, OPEN, &content, CLOSE].concat()
+        };
         let mut out = text.to_vec();
         if let Some(plain) = self.plain.for_text(&out) {
-            out = replace_loop(plain, &out, |caps| self.marker(caps, None, 2));
+            out = replace_loop(plain, &out, |caps| mark(caps, None, 2));
         }
         if let Some(positional) = self.positional.as_ref().and_then(|p| p.for_text(&out)) {
             out = replace_loop(positional, &out, |caps| {
-                let position = caps.get(2).map(|m| m.as_bytes().to_vec());
-                self.marker(caps, position, 3)
+                mark(caps, caps.get(2).map(|m| m.as_bytes()), 3)
             });
         }
         out
     }
 
-    /// The marker for one occurrence: the code, with `$$N` reading the
-    /// tag's argument N (set first, perl-quoted).
-    fn marker(&self, caps: &Captures<'_>, position: Option<Vec<u8>>, first_group: usize) -> Vec<u8> {
-        let mut m = caps.get(1).map(|m| m.as_bytes().to_vec()).unwrap_or_default();
-        m.extend_from_slice(OPEN);
-        if let Some(p) = position {
-            m.extend_from_slice(&p);
-        }
+    /// What the marker for one occurrence holds: the code, with `$$N`
+    /// reading the tag's argument N (set first, perl-quoted).
+    fn content(&self, caps: &Captures<'_>, position: Option<&[u8]>, first_group: usize) -> Vec<u8> {
+        let mut m = position.map(<[u8]>::to_vec).unwrap_or_default();
         let mut k = 1;
         while let Some(arg) = caps.get(first_group + k - 1) {
             m.extend_from_slice(format!("$_pAr_gRp{k} = \"").as_bytes());
@@ -541,7 +434,6 @@ impl Entry {
             k += 1;
         }
         m.extend_from_slice(&group_references(&self.code));
-        m.extend_from_slice(CLOSE);
         m
     }
 }
@@ -585,7 +477,7 @@ fn group_references(code: &[u8]) -> Vec<u8> {
 }
 
 /// `while (s/re/.../g) {}` with the replacement from `make`.
-fn replace_loop(re: &Regex, text: &[u8], make: impl Fn(&Captures<'_>) -> Vec<u8>) -> Vec<u8> {
+fn replace_loop(re: &Regex, text: &[u8], mut make: impl FnMut(&Captures<'_>) -> Vec<u8>) -> Vec<u8> {
     let mut out = text.to_vec();
     // Each pass marks at least one occurrence; text inside a marker never
     // matches again, so this ends. The bound guards a tag that could
@@ -637,7 +529,7 @@ pub(crate) fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
-fn rfind(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+pub(crate) fn rfind(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     if needle.is_empty() || haystack.len() < needle.len() {
         return None;
     }
@@ -733,6 +625,19 @@ mod tests {
             .collect();
         let merged = table.merge_words(&words);
         assert_eq!(merged, [b"echo".to_vec(), b"{= s/a/b/ =}".to_vec(), b"x".to_vec()]);
+        // A pair may span lines (GNU's `/s`): nothing to merge.
+        let lines = [b"{= s/a/b/\n=}".to_vec(), b"x".to_vec()];
+        assert_eq!(table.merge_words(&lines), lines);
+        // With `--parens aa` the last `a` closes the pair.
+        let aa = Table::new(&TableOptions {
+            parens: Some(b"aa".to_vec()),
+            ..TableOptions::default()
+        })
+        .unwrap();
+        let words = [b"xaa".to_vec(), b"a s/x/y/ a".to_vec(), b"y".to_vec()];
+        assert_eq!(aa.merge_words(&words), words);
+        let open = [b"a".to_vec(), b"y".to_vec(), b"a".to_vec()];
+        assert_eq!(aa.merge_words(&open), [b"a y a".to_vec()]);
         assert_eq!(expand(&TableOptions::default(), "{=\ns/a/b/\n=}x"), "<\ns/a/b/\n>x");
         let parens = TableOptions {
             parens: Some(b",,,,".to_vec()),

@@ -353,12 +353,8 @@ fn bad_replacement_strings_are_one_line_errors_before_any_job() {
         ),
         // The message quotes what was typed, not our markers.
         (
-            vec!["--parens", ",,,", &touch, ",, s/a/b/ ,,", ":::", "a"],
-            "unmatched ',' in the command template: ',, s/a/b/ ,,' needs a closing ',,'\n",
-        ),
-        (
             vec![touch.as_str(), "x{= {= 1 =}", ":::", "a"],
-            "unmatched '{=' in the command template: '{= {= 1 =}' needs a closing '=}'\n",
+            "unmatched '{=' in the command template: '{= {= 1 =}' needs a closing '=}' before the next '{='\n",
         ),
         (
             vec![touch.as_str(), "{}{= 1 {}", ":::", "a"],
