@@ -552,3 +552,37 @@ fn getopt_warns_of_every_bad_option_in_order_unknown_ones_too() {
         getopt_refuses_as_gnu(args);
     }
 }
+
+#[test]
+fn bug_session_and_debug_are_taken_as_gnu_parallel_takes_them() {
+    // `--bug` prints GNU's bug-report text and exits 255, after the options
+    // are read and before anything they ask for.
+    for args in [
+        &["--bug"][..],
+        &["--bug", "-k", "echo", ":::", "a"],
+        &["--bu", "--number-of-cpus"],
+    ] {
+        let ours = same_as_gnu_with_messages(args, b"");
+        assert_eq!(ours.code, 255);
+    }
+    // `--session` is env_parallel's; GNU parallel takes it and runs as usual.
+    same_as_gnu_with_messages(&["--session", "-k", "echo", ":::", "a", "b"], b"");
+    same_as_gnu_with_messages(&["-k", "--sess", "echo", ":::", "a"], b"");
+    getopt_refuses_as_gnu(&["--session=1", "echo"]);
+    // `-D WHAT` (`--debug`): the jobs run as usual. GNU's debug output on
+    // stderr shows its own internals; forkpool prints none (README).
+    for args in [
+        &["-D", "all", "-k", "echo", ":::", "a", "b"][..],
+        &["-Dinit", "-k", "echo", ":::", "a"],
+        &["--debug", "run", "-k", "echo", ":::", "a"],
+        &["--deb=all", "-k", "echo", ":::", "a"],
+    ] {
+        let ours = super::gnu::same_as_gnu(args, b"");
+        assert_eq!(ours.stderr, "", "{args:?}");
+    }
+    getopt_refuses_as_gnu(&["-k", "-D"]);
+    getopt_refuses_as_gnu(&["--debug"]);
+    // Options of their own in GNU's table: abbreviations list them.
+    getopt_refuses_as_gnu(&["--de", "x", "echo"]);
+    getopt_refuses_as_gnu(&["--se", "echo"]);
+}
