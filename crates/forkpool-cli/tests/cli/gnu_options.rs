@@ -586,3 +586,22 @@ fn bug_session_and_debug_are_taken_as_gnu_parallel_takes_them() {
     getopt_refuses_as_gnu(&["--de", "x", "echo"]);
     getopt_refuses_as_gnu(&["--se", "echo"]);
 }
+
+#[test]
+fn long_options_are_abbreviated_by_gnu_parallels_own_option_table() {
+    // A sample of the prefixes of GNU parallel 20221122's long names. Names
+    // forkpool has and GNU lacks (--files0, --no-controlmaster, --slurm,
+    // --bibtex, --opentty) are taken only in full: no abbreviation GNU
+    // reads as one option is ambiguous here, and no ambiguity lists them.
+    // `--zzbar` is refused too when `--zzfoo` is an option's value.
+    for prefix in [
+        "f", "fi", "fil", "file", "n", "no", "no-", "no-c", "no-ct", "sh", "she", "sheb", "sheba", "sheban", "b", "bi",
+        "c", "co", "con", "s", "sl", "slo", "o", "op", "opent", "de", "deb", "se", "ses",
+    ] {
+        getopt_refuses_as_gnu(&[&format!("--{prefix}"), "--zzfoo", "--zzbar"]);
+    }
+    // --shebang-wrap is only read as the first argument, before the
+    // options are: anywhere else it is no option, in GNU parallel too.
+    getopt_refuses_as_gnu(&["-k", "--shebang-wrap", "--zzfoo"]);
+    getopt_refuses_as_gnu(&["-k", "--shebangwrap", "echo"]);
+}
