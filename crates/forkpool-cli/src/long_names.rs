@@ -41,6 +41,44 @@ const OWN: &[&str] = &["bibtex", "citation", "files0", "no-controlmaster", "open
 /// unknown options there, and here.
 const FIRST_ONLY: &[&str] = &["shebang-wrap", "shebangwrap"];
 
+/// Options whose first name in GNU parallel's table (Getopt::Long's name
+/// for the option) is not clap's long name here: clap's, GNU's.
+const GNU_FIRST: &[(&str, &str)] = &[
+    ("block", "block-size"),
+    ("colsep", "col-sep"),
+    ("compress-program", "use-compress-program"),
+    ("ctagstring", "ctag-string"),
+    ("ctrlc", "ctrl-c"),
+    ("decompress-program", "use-decompress-program"),
+    ("files", "output-as-files"),
+    ("halt", "halt-on-error"),
+    ("hostgroups", "hgrp"),
+    ("minversion", "min-version"),
+    ("noctrlc", "no-ctrl-c"),
+    ("pipepart", "pipe-part"),
+    ("record-env", "recordenv"),
+    ("rrs", "remove-rec-sep"),
+    ("shellquote", "shell-quote"),
+    ("sshdelay", "ssh-delay"),
+    ("tagstring", "tag-string"),
+    ("termseq", "term-seq"),
+    ("transferfile", "transfer-file"),
+    ("workdir", "work-dir"),
+];
+
+/// The name Getopt::Long gives `arg` where no one typed name does (an
+/// abbreviation of several of its names, `--mi`: `min-version`): the
+/// first of its names in GNU parallel's table.
+pub(crate) fn gnu_first_name(arg: &Arg) -> Option<&str> {
+    let long = arg.get_long()?;
+    Some(
+        GNU_FIRST
+            .iter()
+            .find(|(ours, _)| *ours == long)
+            .map_or(long, |(_, gnu)| *gnu),
+    )
+}
+
 /// Finds the option `typed` (without its leading `--`) names: an exact
 /// name or alias first, then the option of that letter (`--j`), then a
 /// name that differs only in case, then the options whose names start
@@ -165,6 +203,16 @@ mod tests {
         // Only the first argument, taken apart before the options are read.
         assert_eq!(id(find(&c, "shebang-wrap")), None);
         assert_eq!(id(find(&c, "sheb")).as_deref(), Some("shebang"));
+    }
+
+    #[test]
+    fn gnus_first_names_are_names_of_the_options_they_name() {
+        let c = crate::flags::command();
+        for (ours, gnu) in super::GNU_FIRST {
+            let arg = c.get_arguments().find(|a| a.get_long() == Some(ours));
+            let names: Vec<&str> = arg.and_then(|a| a.get_all_aliases()).unwrap_or_default();
+            assert!(names.contains(gnu), "--{ours}: {names:?}");
+        }
     }
 
     #[test]

@@ -605,3 +605,27 @@ fn long_options_are_abbreviated_by_gnu_parallels_own_option_table() {
     getopt_refuses_as_gnu(&["-k", "--shebang-wrap", "--zzfoo"]);
     getopt_refuses_as_gnu(&["-k", "--shebangwrap", "echo"]);
 }
+
+#[test]
+fn an_abbreviation_of_several_names_of_one_option_is_named_by_gnus_first_name() {
+    // Getopt::Long names the option by the first name of its spec
+    // (`min-version|minversion`), whichever names the abbreviation starts.
+    for args in [
+        &["--mi", "x"][..],
+        &["--mi=x"],
+        &["--hostg=1"],
+        &["--wor="],
+        &["--term="],
+        &["--transferf="],
+        &["--record=1"],
+        &["--out=1"],
+        &["--rem=1"],
+        &["--dec="],
+        &["--hal="],
+        &["--ctr=1"],
+        &["--no-ctrl=1"],
+        &["--decompress="],
+    ] {
+        getopt_refuses_as_gnu(args);
+    }
+}
