@@ -192,17 +192,18 @@ mod tests {
     #[test]
     fn forkpools_own_names_are_found_only_in_full_as_gnu_lacks_them() {
         let c = crate::flags::command();
-        assert_eq!(id(find(&c, "file")).as_deref(), Some("files"));
-        assert_eq!(id(find(&c, "files0")).as_deref(), Some("files0"));
-        assert_eq!(id(find(&c, "bi")).as_deref(), Some("bin"));
-        assert_eq!(
-            id(find(&c, "sl")).as_deref(),
-            Some("Option sl is ambiguous (slf, slotreplace)")
-        );
-        assert_eq!(id(find(&c, "no-c")).as_deref(), Some("noctrlc"));
-        // Only the first argument, taken apart before the options are read.
-        assert_eq!(id(find(&c, "shebang-wrap")), None);
-        assert_eq!(id(find(&c, "sheb")).as_deref(), Some("shebang"));
+        for (typed, found) in [
+            ("file", Some("files")),
+            ("files0", Some("files0")),
+            ("bi", Some("bin")),
+            ("sl", Some("Option sl is ambiguous (slf, slotreplace)")),
+            ("no-c", Some("noctrlc")),
+            // Only the first argument, taken apart before the options are read.
+            ("shebang-wrap", None),
+            ("sheb", Some("shebang")),
+        ] {
+            assert_eq!(id(find(&c, typed)).as_deref(), found, "{typed}");
+        }
     }
 
     #[test]
