@@ -61,7 +61,6 @@ impl Config {
         }
         flags.limits.set_cpu_unit();
         flags.unsupported.check().map_err(bad)?;
-        flags.shebang.warn_if_misplaced();
         crate::env::check(&flags.environment).map_err(bad)?;
         let separators = Separators {
             args: flags
