@@ -29,6 +29,10 @@ pub(crate) struct ShebangFlags {
     /// First option of a script's #! line, before the real interpreter: run the script once per argument.
     #[arg(long = "shebang-wrap", visible_alias = "shebangwrap", help_heading = "Scripts")]
     pub(crate) shebang_wrap: bool,
+    /// GNU parallel's inner option behind `--shebang-wrap`, hidden as there:
+    /// with `--pipe`, the values after `:::` are files to read, as after `::::`.
+    #[arg(long = "_pipe-means-argfiles", hide = true)]
+    pub(crate) pipe_means_argfiles: bool,
     /// Do not use the first line of the input (of the first input source).
     #[arg(long = "skip-first-line", visible_alias = "skipfirstline", help_heading = "Scripts")]
     pub(crate) skip_first_line: bool,

@@ -73,6 +73,7 @@ impl Config {
                 .arg_file_sep
                 .clone()
                 .unwrap_or_else(|| "::::".to_owned()),
+            args_are_files: flags.shebang.pipe_means_argfiles && flags.pipe.pipe,
         };
         let (command, mut sources) = split_command_with(&flags.rest, &flags.arg_files, &separators);
         link_as_given(&mut sources, &flags.link_input_source, flags.arg_files.len());

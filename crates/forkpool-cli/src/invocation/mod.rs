@@ -104,6 +104,10 @@ pub(crate) struct InvocationFlags {
     /// `env_parallel --session`'s option, which GNU parallel itself takes and ignores.
     #[arg(long = "session", hide = true)]
     pub(crate) session: bool,
+    /// GNU parallel's option for trying out values of its own internals
+    /// (`_test=s`), which nothing reads there: taken and ignored.
+    #[arg(long = "_test", value_name = "VALUE", hide = true, allow_hyphen_values = true)]
+    pub(crate) test: Option<String>,
     /// `parset`'s internal option: print shell code setting variables to the jobs' outputs.
     #[arg(
         long = "_parset",

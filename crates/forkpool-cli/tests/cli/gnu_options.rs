@@ -629,3 +629,23 @@ fn an_abbreviation_of_several_names_of_one_option_is_named_by_gnus_first_name() 
         getopt_refuses_as_gnu(args);
     }
 }
+
+#[test]
+fn gnu_parallels_inner_options_are_taken_as_there() {
+    // `--_pipe-means-argfiles` (behind GNU's `--shebang-wrap`): with
+    // `--pipe`, the `:::` values are files to read, as after `::::`.
+    let dir = Dir::new();
+    let file = dir.file("in", "1\n2\n3\n");
+    for args in [
+        &["--_pipe-means-argfiles", "--pipe", "-k", "echo", "{}", ":::", &file][..],
+        &["--pipe", "-k", "echo", "{}", ":::", &file],
+        &["--_pipe-means-argfiles", "-k", "echo", ":::", &file],
+        // `--_test`, which nothing reads in GNU parallel.
+        &["--_test", "3", "-k", "echo", ":::", "a"],
+    ] {
+        same_as_gnu_with_messages(args, b"a\nb\n");
+    }
+    for prefix in ["_", "_p", "_pi", "_t"] {
+        getopt_refuses_as_gnu(&[&format!("--{prefix}"), "--zzfoo", "--zzbar"]);
+    }
+}
