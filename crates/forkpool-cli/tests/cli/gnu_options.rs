@@ -637,8 +637,8 @@ fn gnu_parallels_inner_options_are_taken_as_there() {
     let dir = Dir::new();
     let file = dir.file("in", "1\n2\n3\n");
     for args in [
-        &["--_pipe-means-argfiles", "--pipe", "-k", "echo", "{}", ":::", &file][..],
-        &["--pipe", "-k", "echo", "{}", ":::", &file],
+        &["--_pipe-means-argfiles", "--pipe", "-k", "cat; echo {}", ":::", &file][..],
+        &["--pipe", "-k", "cat; echo {}", ":::", &file],
         &["--_pipe-means-argfiles", "-k", "echo", ":::", &file],
         // `--_test`, which nothing reads in GNU parallel.
         &["--_test", "3", "-k", "echo", ":::", "a"],
