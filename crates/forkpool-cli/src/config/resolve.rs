@@ -433,7 +433,13 @@ impl Config {
         }
         let limits = flags.limits.resolve(&shell).map_err(bad)?;
         let show = flags.show.resolve().map_err(bad)?;
-        let templates = flags.tmpl.resolve(remote_jobs).map_err(bad)?;
+        // None of GNU's `remote_hosts()`: the sshlogins but `:`.
+        if remote.slurm.is_none() && remote.files.is_empty() && remote.logins.iter().all(|l| l.is_local()) {
+            flags
+                .remote
+                .warn_of_no_hosts(flags.tmpl.cleanup && flags.tmpl.template.is_empty());
+        }
+        let templates = flags.tmpl.resolve().map_err(bad)?;
         let total_jobs = flags
             .progress_extra
             .total_jobs

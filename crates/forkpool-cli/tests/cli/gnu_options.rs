@@ -649,3 +649,27 @@ fn gnu_parallels_inner_options_are_taken_as_there() {
         getopt_refuses_as_gnu(&[&format!("--{prefix}"), "--zzfoo", "--zzbar"]);
     }
 }
+
+#[test]
+fn file_transfers_without_a_remote_host_are_warned_about_as_in_gnu_parallel() {
+    // GNU names the first of --trc, --transfer, --transferfile, --return,
+    // --cleanup (without --template) and --basefile given; `-S :` is here.
+    let dir = Dir::new();
+    let template = format!("/dev/null={}", dir.s("t"));
+    for options in [
+        &["--transfer"][..],
+        &["--trc", "x"],
+        &["--tf", "x"],
+        &["--return", "x"],
+        &["--bf", "x"],
+        &["--transfer", "--return", "x"],
+        &["--return", "x", "--bf", "y"],
+        &["--cleanup", "--bf", "y"],
+        &["--tmpl", &template, "--cleanup", "--bf", "y"],
+        &["-S", ":", "--tf", "x"],
+    ] {
+        let mut args = options.to_vec();
+        args.extend(["-k", "echo", ":::", "a"]);
+        same_as_gnu_with_messages(&args, b"");
+    }
+}
