@@ -438,6 +438,9 @@ pub(crate) struct Source {
 pub(crate) struct Separators {
     pub(crate) args: String,
     pub(crate) files: String,
+    /// The values after `:::` are files to read, as after `::::` (GNU
+    /// parallel's inner `--_pipe-means-argfiles` with `--pipe`).
+    pub(crate) args_are_files: bool,
 }
 
 impl Default for Separators {
@@ -445,6 +448,7 @@ impl Default for Separators {
         Separators {
             args: ":::".to_owned(),
             files: "::::".to_owned(),
+            args_are_files: false,
         }
     }
 }
@@ -455,9 +459,9 @@ impl Separators {
         let w = word.to_str()?;
         let plus = |sep: &str| w.strip_prefix(sep) == Some("+");
         if w == self.args {
-            Some((false, false))
+            Some((self.args_are_files, false))
         } else if plus(&self.args) {
-            Some((false, true))
+            Some((self.args_are_files, true))
         } else if w == self.files {
             Some((true, false))
         } else if plus(&self.files) {

@@ -13,8 +13,8 @@ pub(crate) fn must_have_value(arg: &clap::Arg) -> bool {
 /// The name Getopt::Long gives the long option typed as `typed` in its
 /// messages: the name matched, lowercased; for an abbreviation, the one
 /// name it abbreviates (`--xapplyi`: `xapplyinputsource`, `--ssh-d`:
-/// `ssh-delay`), or the option's name if it abbreviates several of its
-/// names; a letter is the short option's (`--J`: `j`).
+/// `ssh-delay`), or the option's first name in GNU's table if it
+/// abbreviates several of its names (`--mi`: `min-version`); a letter is the short option's (`--J`: `j`).
 pub(crate) fn getopt_name(arg: &clap::Arg, typed: &str) -> String {
     let names = || {
         arg.get_long()
@@ -28,7 +28,7 @@ pub(crate) fn getopt_name(arg: &clap::Arg, typed: &str) -> String {
     let mut abbreviated = names().filter(|n| n.to_ascii_lowercase().starts_with(&typed));
     match (abbreviated.next(), abbreviated.next()) {
         (Some(only), None) => only.to_owned(),
-        _ => arg.get_long().unwrap_or(&typed).to_owned(),
+        _ => crate::long_names::gnu_first_name(arg).unwrap_or(&typed).to_owned(),
     }
 }
 

@@ -168,6 +168,9 @@ fn run_invocation(args: &[OsString]) -> i32 {
             return 255;
         }
     };
+    if flags.invocation.bug {
+        return invocation::bug();
+    }
     if let Some(spec) = &flags.invocation.parset
         && let Err(e) = parset::start(spec)
     {

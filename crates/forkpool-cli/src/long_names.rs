@@ -9,6 +9,13 @@
 //! ambiguous. Scripts written against GNU parallel use such spellings, so
 //! before clap sees the command line, every long option word in it is
 //! spelled out in full ([`find`]), and clap itself matches names exactly.
+//!
+//! Abbreviations follow GNU parallel 20221122's own table: a name of
+//! forkpool's that it lacks ([`OWN`]: `--files0`, `--slurm`...) is taken
+//! only typed in full, so it neither makes an abbreviation GNU reads
+//! ambiguous (`--file` is `--files` there) nor is listed among the names
+//! of an ambiguous one; `--shebang-wrap` ([`FIRST_ONLY`]) is no option
+//! at all past the first argument, as there.
 
 use clap::{Arg, Command};
 
@@ -24,16 +31,65 @@ pub(crate) enum Name<'c> {
     Unknown,
 }
 
+/// forkpool's long names that GNU parallel 20221122's option table lacks
+/// (`--citation`/`--bibtex` are in GNU's source but taken out of the
+/// release): each is found only typed in full.
+const OWN: &[&str] = &["bibtex", "citation", "files0", "no-controlmaster", "opentty", "slurm"];
+
+/// Names GNU parallel reads only as the first argument, before its
+/// option parser runs (see `shebang::rewrite`); anywhere else they are
+/// unknown options there, and here.
+const FIRST_ONLY: &[&str] = &["shebang-wrap", "shebangwrap"];
+
+/// Options whose first name in GNU parallel's table (Getopt::Long's name
+/// for the option) is not clap's long name here: clap's, GNU's.
+const GNU_FIRST: &[(&str, &str)] = &[
+    ("block", "block-size"),
+    ("colsep", "col-sep"),
+    ("compress-program", "use-compress-program"),
+    ("ctagstring", "ctag-string"),
+    ("ctrlc", "ctrl-c"),
+    ("decompress-program", "use-decompress-program"),
+    ("files", "output-as-files"),
+    ("halt", "halt-on-error"),
+    ("hostgroups", "hgrp"),
+    ("minversion", "min-version"),
+    ("noctrlc", "no-ctrl-c"),
+    ("pipepart", "pipe-part"),
+    ("record-env", "recordenv"),
+    ("rrs", "remove-rec-sep"),
+    ("shellquote", "shell-quote"),
+    ("sshdelay", "ssh-delay"),
+    ("tagstring", "tag-string"),
+    ("termseq", "term-seq"),
+    ("transferfile", "transfer-file"),
+    ("workdir", "work-dir"),
+];
+
+/// The name Getopt::Long gives `arg` where no one typed name does (an
+/// abbreviation of several of its names, `--mi`: `min-version`): the
+/// first of its names in GNU parallel's table.
+pub(crate) fn gnu_first_name(arg: &Arg) -> Option<&str> {
+    let long = arg.get_long()?;
+    Some(
+        GNU_FIRST
+            .iter()
+            .find(|(ours, _)| *ours == long)
+            .map_or(long, |(_, gnu)| *gnu),
+    )
+}
+
 /// Finds the option `typed` (without its leading `--`) names: an exact
 /// name or alias first, then the option of that letter (`--j`), then a
 /// name that differs only in case, then the options whose names start
-/// with it, in either case.
+/// with it, in either case (of the names GNU parallel has: not [`OWN`]).
 pub(crate) fn find<'c>(command: &'c Command, typed: &str) -> Name<'c> {
     let names = || {
         command.get_arguments().flat_map(|arg| {
             arg.get_long()
                 .into_iter()
                 .chain(arg.get_all_aliases().unwrap_or_default())
+                .filter(|name| !FIRST_ONLY.contains(name))
                 .map(move |name| (name, arg))
         })
     };
@@ -54,7 +110,7 @@ pub(crate) fn find<'c>(command: &'c Command, typed: &str) -> Name<'c> {
         return Name::Option(arg);
     }
     let mut matching: Vec<(&str, &Arg)> = names()
-        .filter(|(name, _)| name.to_ascii_lowercase().starts_with(&lower))
+        .filter(|(name, _)| !OWN.contains(name) && name.to_ascii_lowercase().starts_with(&lower))
         .collect();
     let Some(&(_, first)) = matching.first() else {
         return Name::Unknown;
@@ -131,6 +187,33 @@ mod tests {
             id(find(&c, "JO")).as_deref(),
             Some("Option jo is ambiguous (joblog, jobs)")
         );
+    }
+
+    #[test]
+    fn forkpools_own_names_are_found_only_in_full_as_gnu_lacks_them() {
+        let c = crate::flags::command();
+        for (typed, found) in [
+            ("file", Some("files")),
+            ("files0", Some("files0")),
+            ("bi", Some("bin")),
+            ("sl", Some("Option sl is ambiguous (slf, slotreplace)")),
+            ("no-c", Some("noctrlc")),
+            // Only the first argument, taken apart before the options are read.
+            ("shebang-wrap", None),
+            ("sheb", Some("shebang")),
+        ] {
+            assert_eq!(id(find(&c, typed)).as_deref(), found, "{typed}");
+        }
+    }
+
+    #[test]
+    fn gnus_first_names_are_names_of_the_options_they_name() {
+        let c = crate::flags::command();
+        for (ours, gnu) in super::GNU_FIRST {
+            let arg = c.get_arguments().find(|a| a.get_long() == Some(ours));
+            let names: Vec<&str> = arg.and_then(|a| a.get_all_aliases()).unwrap_or_default();
+            assert!(names.contains(gnu), "--{ours}: {names:?}");
+        }
     }
 
     #[test]

@@ -18,7 +18,9 @@
 use std::ffi::OsString;
 
 /// The options of this room, as typed (`--shebang` and `--shebang-wrap`
-/// only mean something as the first argument; see [`rewrite`]).
+/// only mean something as the first argument; see [`rewrite`]). Anywhere
+/// else `--shebang` does nothing, and `--shebang-wrap` is an unknown
+/// option (`long_names`), as in GNU parallel.
 #[derive(Debug, Default, clap::Args)]
 pub(crate) struct ShebangFlags {
     /// First option of a script's #! line: the script's lines are the input.
@@ -27,18 +29,13 @@ pub(crate) struct ShebangFlags {
     /// First option of a script's #! line, before the real interpreter: run the script once per argument.
     #[arg(long = "shebang-wrap", visible_alias = "shebangwrap", help_heading = "Scripts")]
     pub(crate) shebang_wrap: bool,
+    /// GNU parallel's inner option behind `--shebang-wrap`, hidden as there:
+    /// with `--pipe`, the values after `:::` are files to read, as after `::::`.
+    #[arg(long = "_pipe-means-argfiles", hide = true)]
+    pub(crate) pipe_means_argfiles: bool,
     /// Do not use the first line of the input (of the first input source).
     #[arg(long = "skip-first-line", visible_alias = "skipfirstline", help_heading = "Scripts")]
     pub(crate) skip_first_line: bool,
-}
-
-impl ShebangFlags {
-    /// `--shebang` or `--shebang-wrap` not first: GNU parallel's warning.
-    pub(crate) fn warn_if_misplaced(&self) {
-        if self.shebang || self.shebang_wrap {
-            warning!("--shebang and --shebang-wrap must be the first argument.");
-        }
-    }
 }
 
 /// The command line to parse instead of `args` (unchanged unless the
@@ -52,6 +49,7 @@ pub(crate) fn rewrite(args: Vec<OsString>) -> Vec<OsString> {
     } else if let Some(rest) = strip(first, &["--shebang", "--hashbang"]) {
         (false, rest)
     } else {
+        warn_if_misplaced(first);
         return args;
     };
     let mut words: Vec<OsString> = shell_words(rest).into_iter().map(OsString::from).collect();
@@ -77,6 +75,21 @@ pub(crate) fn rewrite(args: Vec<OsString>) -> Vec<OsString> {
         out.append(&mut tail);
     }
     out
+}
+
+/// GNU parallel's warning for a `#!` line with `--shebang` or
+/// `--shebang-wrap` after other options (`#!/usr/bin/forkpool -k
+/// --shebang echo`): Linux hands the line's words over as one first
+/// argument, in which GNU looks for the option between blanks. (Its
+/// message ends with a newline of its own: an empty line follows.)
+fn warn_if_misplaced(first: &str) {
+    if [" --shebang ", " --shebang-wrap ", " --shebangwrap "]
+        .iter()
+        .any(|option| first.contains(option))
+    {
+        warning!("--shebang and --shebang-wrap must be the first argument.");
+        say!();
+    }
 }
 
 /// `text` without one of `prefixes` (and the blanks after it), if it

@@ -34,12 +34,8 @@ pub(crate) struct Source {
 }
 
 impl TmplFlags {
-    /// Reads the template files, before any job runs. `remote`: jobs go
-    /// to hosts, where `--cleanup` removes transferred files too.
-    pub(crate) fn resolve(&self, remote: bool) -> Result<Vec<Source>, String> {
-        if self.cleanup && self.template.is_empty() && !remote {
-            warning!("--cleanup ignored as there are no remote --sshlogin.");
-        }
+    /// Reads the template files, before any job runs.
+    pub(crate) fn resolve(&self) -> Result<Vec<Source>, String> {
         self.template
             .iter()
             .map(|t| {

@@ -61,7 +61,6 @@ impl Config {
         }
         flags.limits.set_cpu_unit();
         flags.unsupported.check().map_err(bad)?;
-        flags.shebang.warn_if_misplaced();
         crate::env::check(&flags.environment).map_err(bad)?;
         let separators = Separators {
             args: flags
@@ -74,6 +73,7 @@ impl Config {
                 .arg_file_sep
                 .clone()
                 .unwrap_or_else(|| "::::".to_owned()),
+            args_are_files: flags.shebang.pipe_means_argfiles && flags.pipe.pipe,
         };
         let (command, mut sources) = split_command_with(&flags.rest, &flags.arg_files, &separators);
         link_as_given(&mut sources, &flags.link_input_source, flags.arg_files.len());
@@ -433,7 +433,13 @@ impl Config {
         }
         let limits = flags.limits.resolve(&shell).map_err(bad)?;
         let show = flags.show.resolve().map_err(bad)?;
-        let templates = flags.tmpl.resolve(remote_jobs).map_err(bad)?;
+        // None of GNU's `remote_hosts()`: the sshlogins but `:`.
+        if remote.slurm.is_none() && remote.files.is_empty() && remote.logins.iter().all(|l| l.is_local()) {
+            flags
+                .remote
+                .warn_of_no_hosts(flags.tmpl.cleanup && flags.tmpl.template.is_empty());
+        }
+        let templates = flags.tmpl.resolve().map_err(bad)?;
         let total_jobs = flags
             .progress_extra
             .total_jobs

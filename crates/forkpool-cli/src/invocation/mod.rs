@@ -89,6 +89,25 @@ pub(crate) struct InvocationFlags {
     /// Behave like GNU parallel (the only behaviour; kept for old scripts).
     #[arg(long = "gnu", help_heading = "Invocation")]
     pub(crate) gnu: bool,
+    /// Accepted for GNU parallel's scripts: GNU prints debug output of its internals on stderr; forkpool prints none.
+    #[arg(
+        short = 'D',
+        long = "debug",
+        value_name = "WHAT",
+        help_heading = "Invocation",
+        allow_hyphen_values = true
+    )]
+    pub(crate) debug: Option<String>,
+    /// GNU parallel's test of its bug report: print the report's text (see [`bug`]).
+    #[arg(long = "bug", hide = true)]
+    pub(crate) bug: bool,
+    /// `env_parallel --session`'s option, which GNU parallel itself takes and ignores.
+    #[arg(long = "session", hide = true)]
+    pub(crate) session: bool,
+    /// GNU parallel's option for trying out values of its own internals
+    /// (`_test=s`), which nothing reads there: taken and ignored.
+    #[arg(long = "_test", value_name = "VALUE", hide = true, allow_hyphen_values = true)]
+    pub(crate) test: Option<String>,
     /// `parset`'s internal option: print shell code setting variables to the jobs' outputs.
     #[arg(
         long = "_parset",
@@ -215,6 +234,28 @@ pub(crate) fn answer(flags: &InvocationFlags, other_arguments: bool) -> Option<i
         limits::show();
     }
     None
+}
+
+/// `--bug`: GNU parallel's `die_bug("test-bug")`, its text for a bug it
+/// finds in itself, word for word (the version is the GNU release whose
+/// interface this is), and its exit status 255. As in GNU parallel it
+/// comes after the options are read, before anything else they ask for.
+pub(crate) fn bug() -> i32 {
+    let text = format!(
+        "{}: This should not happen. You have found a bug. Please follow\n\
+         https://www.gnu.org/software/parallel/man.html#reporting-bugs\n\
+         \n\
+         Include this in the report:\n\
+         * The version number: {GNU_VERSION}\n\
+         * The bugid: test-bug\n\
+         * The command line being run\n\
+         * The files being read (put the files on a webserver if they are big)\n\
+         \n\
+         If you get the error on smaller/fewer files, please include those instead.",
+        crate::program::name()
+    );
+    say!("{text}");
+    255
 }
 
 /// `--version`: ours, and the GNU parallel release whose interface this

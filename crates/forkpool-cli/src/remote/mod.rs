@@ -258,6 +258,29 @@ pub(crate) struct Shared<'a> {
 }
 
 impl RemoteFlags {
+    /// GNU parallel's warning when files are to go to hosts or come back
+    /// and no job runs on one (`-S :` is this machine): it names the first
+    /// such option in its order. `cleanup`: a `--cleanup` that removes no
+    /// `--template` files (those it removes here too).
+    pub(crate) fn warn_of_no_hosts(&self, cleanup: bool) {
+        let ignored = if !self.trc.is_empty() {
+            "--trc"
+        } else if self.transfer {
+            "--transfer"
+        } else if !self.transferfile.is_empty() {
+            "--transferfile"
+        } else if !self.returns.is_empty() {
+            "--return"
+        } else if cleanup {
+            "--cleanup"
+        } else if !self.basefile.is_empty() {
+            "--basefile"
+        } else {
+            return;
+        };
+        warning!("{ignored} ignored as there are no remote --sshlogin.");
+    }
+
     /// Checks the flags, with the options remote jobs share with local ones.
     pub(crate) fn resolve(&self, shared: Shared<'_>) -> Result<Settings, String> {
         let files = self

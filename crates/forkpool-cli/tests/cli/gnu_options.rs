@@ -620,3 +620,124 @@ fn getopt_warns_of_every_bad_option_in_order_unknown_ones_too() {
         getopt_refuses_as_gnu(args);
     }
 }
+
+#[test]
+fn bug_session_and_debug_are_taken_as_gnu_parallel_takes_them() {
+    // `--bug` prints GNU's bug-report text and exits 255, after the options
+    // are read and before anything they ask for.
+    for args in [
+        &["--bug"][..],
+        &["--bug", "-k", "echo", ":::", "a"],
+        &["--bu", "--number-of-cpus"],
+    ] {
+        let ours = same_as_gnu_with_messages(args, b"");
+        assert_eq!(ours.code, 255);
+    }
+    // `--session` is env_parallel's; GNU parallel takes it and runs as usual.
+    same_as_gnu_with_messages(&["--session", "-k", "echo", ":::", "a", "b"], b"");
+    same_as_gnu_with_messages(&["-k", "--sess", "echo", ":::", "a"], b"");
+    getopt_refuses_as_gnu(&["--session=1", "echo"]);
+    // `-D WHAT` (`--debug`): the jobs run as usual. GNU's debug output on
+    // stderr shows its own internals; forkpool prints none (README).
+    for args in [
+        &["-D", "all", "-k", "echo", ":::", "a", "b"][..],
+        &["-Dinit", "-k", "echo", ":::", "a"],
+        &["--debug", "run", "-k", "echo", ":::", "a"],
+        &["--deb=all", "-k", "echo", ":::", "a"],
+    ] {
+        let ours = super::gnu::same_as_gnu(args, b"");
+        assert_eq!(ours.stderr, "", "{args:?}");
+    }
+    getopt_refuses_as_gnu(&["-k", "-D"]);
+    getopt_refuses_as_gnu(&["--debug"]);
+    // Options of their own in GNU's table: abbreviations list them.
+    getopt_refuses_as_gnu(&["--de", "x", "echo"]);
+    getopt_refuses_as_gnu(&["--se", "echo"]);
+}
+
+#[test]
+fn long_options_are_abbreviated_by_gnu_parallels_own_option_table() {
+    // A sample of the prefixes of GNU parallel 20221122's long names. Names
+    // forkpool has and GNU lacks (--files0, --no-controlmaster, --slurm,
+    // --bibtex, --opentty) are taken only in full: no abbreviation GNU
+    // reads as one option is ambiguous here, and no ambiguity lists them.
+    // `--zzbar` is refused too when `--zzfoo` is an option's value.
+    for prefix in [
+        "f", "fi", "fil", "file", "n", "no", "no-", "no-c", "no-ct", "sh", "she", "sheb", "sheba", "sheban", "b", "bi",
+        "c", "co", "con", "s", "sl", "slo", "o", "op", "opent", "de", "deb", "se", "ses",
+    ] {
+        getopt_refuses_as_gnu(&[&format!("--{prefix}"), "--zzfoo", "--zzbar"]);
+    }
+    // --shebang-wrap is only read as the first argument, before the
+    // options are: anywhere else it is no option, in GNU parallel too.
+    getopt_refuses_as_gnu(&["-k", "--shebang-wrap", "--zzfoo"]);
+    getopt_refuses_as_gnu(&["-k", "--shebangwrap", "echo"]);
+}
+
+#[test]
+fn an_abbreviation_of_several_names_of_one_option_is_named_by_gnus_first_name() {
+    // Getopt::Long names the option by the first name of its spec
+    // (`min-version|minversion`), whichever names the abbreviation starts.
+    for args in [
+        &["--mi", "x"][..],
+        &["--mi=x"],
+        &["--hostg=1"],
+        &["--wor="],
+        &["--term="],
+        &["--transferf="],
+        &["--record=1"],
+        &["--out=1"],
+        &["--rem=1"],
+        &["--dec="],
+        &["--hal="],
+        &["--ctr=1"],
+        &["--no-ctrl=1"],
+        &["--decompress="],
+    ] {
+        getopt_refuses_as_gnu(args);
+    }
+}
+
+#[test]
+fn gnu_parallels_inner_options_are_taken_as_there() {
+    // `--_pipe-means-argfiles` (behind GNU's `--shebang-wrap`): with
+    // `--pipe`, the `:::` values are files to read, as after `::::`.
+    let dir = Dir::new();
+    let file = dir.file("in", "1\n2\n3\n");
+    for args in [
+        &["--_pipe-means-argfiles", "--pipe", "-k", "cat; echo {}", ":::", &file][..],
+        &["--pipe", "-k", "cat; echo {}", ":::", &file],
+        &["--_pipe-means-argfiles", "-k", "echo", ":::", &file],
+        // `--_test`, which nothing reads in GNU parallel.
+        &["--_test", "3", "-k", "echo", ":::", "a"],
+    ] {
+        same_as_gnu_with_messages(args, b"a\nb\n");
+    }
+    for prefix in ["_", "_p", "_pi", "_t"] {
+        getopt_refuses_as_gnu(&[&format!("--{prefix}"), "--zzfoo", "--zzbar"]);
+    }
+}
+
+#[test]
+fn file_transfers_without_a_remote_host_are_warned_about_as_in_gnu_parallel() {
+    // GNU names the first of --trc, --transfer, --transferfile, --return,
+    // --cleanup (without --template) and --basefile given; `-S :` is here.
+    let dir = Dir::new();
+    let template = format!("/dev/null={}", dir.s("t"));
+    for options in [
+        &["--transfer"][..],
+        &["--trc", "x"],
+        &["--tf", "x"],
+        &["--return", "x"],
+        &["--bf", "x"],
+        &["--transfer", "--return", "x"],
+        &["--return", "x", "--bf", "y"],
+        &["--cleanup", "--bf", "y"],
+        &["--tmpl", &template, "--cleanup", "--bf", "y"],
+        &["-S", ":", "--tf", "x"],
+    ] {
+        let mut args = options.to_vec();
+        args.extend(["-k", "echo", ":::", "a"]);
+        same_as_gnu_with_messages(&args, b"");
+    }
+}
