@@ -554,3 +554,33 @@ fn a_block_with_no_command_left_lets_the_started_jobs_finish_and_print() {
         }
     }
 }
+
+#[test]
+fn pipepart_and_tee_with_command_values_are_as_in_gnu_at_any_jobs() {
+    // Unlike --pipe's blocks, neither runs out of commands part-way:
+    // --pipepart reads -a as its data and refuses the values before any
+    // job; --tee runs every value's job on all of the input.
+    let d = Dir::new();
+    let twenty = seq(20);
+    let file = d.file("in", &twenty);
+    for extra in [&[][..], &["-k"], &["-j1"], &["-j2"], &["-j2", "-k"]] {
+        let mut part = extra.to_vec();
+        part.extend(["--pipepart", "-a", &file, "--block", "6", ":::", "wc", "cat"]);
+        super::gnu::same_as_gnu_with_messages(&part, b"");
+        if extra == ["-j1"] {
+            // (Too few slots for --tee: GNU refuses it, but leaves its
+            // `tee` behind, blocked, holding the output pipe open: a
+            // reader of its output waits for good.)
+            continue;
+        }
+        let mut tee = extra.to_vec();
+        tee.extend(["--pipe", "--tee", "--block", "6", ":::", "wc", "cat"]);
+        let ours = run_within_a_minute(&tee, Stdio::piped(), twenty.as_bytes());
+        let theirs = super::gnu::gnu_with(&tee, twenty.as_bytes());
+        assert_eq!(
+            (ours.sorted(), ours.stderr.replace("forkpool:", "parallel:"), ours.code),
+            (theirs.sorted(), theirs.stderr.clone(), theirs.code),
+            "{tee:?}"
+        );
+    }
+}
