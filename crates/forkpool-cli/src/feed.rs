@@ -128,7 +128,13 @@ impl Drop for Feed {
     fn drop(&mut self) {
         let mut queue = self.shared.lock();
         queue.closed = true;
+        // The jobs read ahead never run: they go now, not when the thread
+        // ends (which may wait on them: a `--round-robin` job's claim).
+        let unrun = std::mem::take(&mut queue.jobs);
+        queue.bytes = 0;
         self.shared.room.notify_one();
+        drop(queue);
+        drop(unrun);
     }
 }
 

@@ -75,6 +75,10 @@ enum Stop {
     /// A command line over GNU parallel's limit: the running jobs finish;
     /// the status is 255.
     TooLong,
+    /// `--pipe` with `:::` values as the commands and a block left with
+    /// none to go into: the running jobs finish and their output is
+    /// printed, then the error is said; the status is 255.
+    NoCommand,
     Halt,
     Signal,
     Fatal,
@@ -218,6 +222,10 @@ impl Runner<'_> {
         if let Err(e) = self.printer.flush_all() {
             self.output_failed(&e);
         }
+        if self.stop == Some(Stop::NoCommand) {
+            // Said after the jobs' output, as the last word of the run.
+            error!("{}", crate::pipe::settings::NO_COMMAND);
+        }
         self.check_joblog();
         if let Some(s) = self.supervisor.as_mut() {
             s.unwatch_signals(WATCHED_SIGNALS);
@@ -233,7 +241,7 @@ impl Runner<'_> {
             return 255;
         }
         match self.stop {
-            Some(Stop::Fatal | Stop::Signal | Stop::TooLong) => 255,
+            Some(Stop::Fatal | Stop::Signal | Stop::TooLong | Stop::NoCommand) => 255,
             // `sem` runs one command and exits with its status.
             _ if self.config.semaphore => self.last_status,
             _ => match self.halt_status {

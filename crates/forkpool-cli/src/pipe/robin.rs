@@ -163,7 +163,10 @@ impl Dealer {
             match cutter.next_block() {
                 Ok(Some(block)) => {
                     if !self.deal(block) {
-                        return;
+                        // No more jobs (the run stopped): those running
+                        // get the rest of what they were dealt, then
+                        // end-of-file.
+                        return self.finish();
                     }
                 }
                 Ok(None) => break,

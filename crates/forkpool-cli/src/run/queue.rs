@@ -70,16 +70,38 @@ impl Runner<'_> {
         }
     }
 
+    /// Once the run has stopped, no job starts any more: those waiting
+    /// never will, nor those the input has ready or would make. They go
+    /// at once: a `--round-robin` job holds its seat at the dealer's table
+    /// until it is dropped, and the dealer keeps the running jobs' input
+    /// open (so they never end) while it waits for one.
+    fn drop_unstarted(&mut self) {
+        if self.stop.is_none() {
+            return;
+        }
+        while let Some((job, _)) = self.retry.pop_front() {
+            self.forget(job.seq);
+        }
+        if !self.input_done {
+            self.input_done = true;
+            self.queue = Queue::Collected(VecDeque::new());
+        }
+    }
+
     /// Starts jobs while allowed. Returns when to look again if a limit
     /// (delay, memory, load) holds the next job back.
     pub(super) fn start_jobs(&mut self) -> Option<Instant> {
         self.unpark();
-        if self.stop.is_some() {
-            // No job starts any more: those waiting never will.
-            while let Some((job, _)) = self.retry.pop_front() {
-                self.forget(job.seq);
-            }
-        }
+        self.drop_unstarted();
+        let wake = self.start_more();
+        // Starting (or reading the input) may have stopped the run.
+        self.drop_unstarted();
+        wake
+    }
+
+    /// [`start_jobs`](Runner::start_jobs)'s loop: starts jobs until the
+    /// slots are full, the input has none ready, or the run stops.
+    fn start_more(&mut self) -> Option<Instant> {
         let most = self.gate.max_running();
         for slot in self.free_slots.len() + self.running.len() + 1..=most {
             // `-j FILE` grew.

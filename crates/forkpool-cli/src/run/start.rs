@@ -57,10 +57,12 @@ impl Runner<'_> {
             self.command.render(values(&job, slot), self.config.multi)
         };
         if line.is_empty() && self.config.pipe.is_some() {
-            // `--pipe ::: cmd1 cmd2` with more blocks than commands: as GNU
-            // parallel, a block with nothing to go into stops the run.
+            // `--pipe ::: cmd1 cmd2` with more blocks than commands: as in
+            // GNU parallel, a block with nothing to go into stops the run.
+            // Unlike there, the jobs started go on, their output is
+            // printed, and the error comes last (`Stop::NoCommand`).
             self.never_runs(job.seq, slot);
-            self.fatal(crate::pipe::settings::NO_COMMAND);
+            self.stop.get_or_insert(Stop::NoCommand);
             return Launched::Yes;
         }
         // `$PARALLEL_ENV`'s code runs in front of every command line.

@@ -456,3 +456,131 @@ fn tee_runs_a_last_group_short_of_its_count_unlike_gnu_parallel() {
         assert_eq!((theirs.stdout.as_str(), theirs.code), ("a b\n", 0), "{args:?}");
     }
 }
+
+/// `forkpool ARGS` with `stdin`, killed if not over in a minute (exit
+/// status 124): a run that waits for itself fails instead of hanging.
+fn run_within_a_minute(args: &[&str], stdin: Stdio, data: &[u8]) -> super::Run {
+    let child = Command::new("timeout")
+        .arg("60")
+        .arg(env!("CARGO_BIN_EXE_forkpool"))
+        .args(args)
+        .env("PARALLEL_SHELL", "/bin/bash")
+        .env("SHELL", "/bin/bash")
+        .stdin(stdin)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if data.is_empty() {
+        super::finish(child)
+    } else {
+        super::feed(child, data)
+    }
+}
+
+#[test]
+fn a_block_with_no_command_left_lets_the_started_jobs_finish_and_print() {
+    // `--pipe ::: cmd...` with more blocks than commands: GNU parallel
+    // 20221122 stops with an error and 255, and prints the output of the
+    // jobs that ended by then (by its timing: often none). forkpool starts
+    // no more jobs, lets those started finish, prints all of their output,
+    // then the error: 255.
+    let message = "Error: --pipe/--pipepart must have a command to pipe into (e.g. 'cat').\n";
+    let twenty = seq(20);
+    // (Blocks of 3 and 2 records; `-n` would also group GNU's values.)
+    let wc_cat = ["--pipe", "--block", "6", ":::", "wc", "cat"];
+    let heads = ["--pipe", "--block", "4", ":::", "head -1", "head -1", "head -1"];
+    let verbose = ["-v", "--pipe", "--block", "4", ":::", "wc"];
+    let cases: [(&[&str], &str); 3] = [
+        (&wc_cat, "      3       3       6\n4\n5\n6\n"),
+        (&heads, "1\n3\n5\n"),
+        (&verbose, "wc\n      2       2       4\n"),
+    ];
+    for (case, want) in cases {
+        for extra in [&[][..], &["-k"], &["-j1"], &["-j2"], &["-j2", "-k"]] {
+            let mut args = extra.to_vec();
+            args.extend_from_slice(case);
+            let theirs = super::gnu::gnu_with(&args, twenty.as_bytes());
+            assert_eq!(theirs.code, 255, "{args:?}: {}", theirs.stderr);
+            assert!(theirs.stderr.ends_with(message), "{args:?}: {}", theirs.stderr);
+            let ours = run_within_a_minute(&args, Stdio::piped(), twenty.as_bytes());
+            assert_eq!(ours.code, 255, "{args:?}: {}", ours.stderr);
+            // The error is the run's last word, after all of the output.
+            assert_eq!(ours.stderr, format!("forkpool: {message}"), "{args:?}");
+            if args.contains(&"-k") {
+                assert_eq!(ours.stdout, want, "{args:?}");
+            } else {
+                let mut want: Vec<&str> = want.lines().collect();
+                want.sort_unstable();
+                assert_eq!(ours.sorted(), want, "{args:?}");
+            }
+        }
+    }
+    // Big blocks: relayed from a pipe, cut by position from a file, dealt
+    // round robin (where the jobs without a command hold the dealer's
+    // seats). Each command's job gets its whole block.
+    let d = Dir::new();
+    let big = seq(300_000);
+    let file = d.file("in", &big);
+    let plain = ["-k", "--pipe", "--block", "100k", ":::", "wc -l", "cat"];
+    let robin = [
+        "-k",
+        "-j4",
+        "--round-robin",
+        "--pipe",
+        "--block",
+        "100k",
+        ":::",
+        "wc -l",
+        "cat",
+    ];
+    for args in [&plain[..], &robin] {
+        for from_file in [false, true] {
+            let ours = if from_file {
+                let stdin = std::fs::File::open(&file).unwrap();
+                run_within_a_minute(args, stdin.into(), b"")
+            } else {
+                run_within_a_minute(args, Stdio::piped(), big.as_bytes())
+            };
+            assert_eq!(ours.code, 255, "{args:?} {from_file}: {}", ours.stderr);
+            assert_eq!(ours.stderr, format!("forkpool: {message}"), "{args:?} {from_file}");
+            let lines = ours.lines();
+            let counted: usize = lines[0].parse().unwrap();
+            // `cat`'s block follows `wc -l`'s, whole.
+            let catted: Vec<usize> = lines[1..].iter().map(|l| l.parse().unwrap()).collect();
+            let want: Vec<usize> = (counted + 1..counted + 1 + catted.len()).collect();
+            assert!(catted.len() > 1000, "{args:?} {from_file}: {} lines", catted.len());
+            assert_eq!(catted, want, "{args:?} {from_file}");
+        }
+    }
+}
+
+#[test]
+fn pipepart_and_tee_with_command_values_are_as_in_gnu_at_any_jobs() {
+    // Unlike --pipe's blocks, neither runs out of commands part-way:
+    // --pipepart reads -a as its data and refuses the values before any
+    // job; --tee runs every value's job on all of the input.
+    let d = Dir::new();
+    let twenty = seq(20);
+    let file = d.file("in", &twenty);
+    for extra in [&[][..], &["-k"], &["-j1"], &["-j2"], &["-j2", "-k"]] {
+        let mut part = extra.to_vec();
+        part.extend(["--pipepart", "-a", &file, "--block", "6", ":::", "wc", "cat"]);
+        super::gnu::same_as_gnu_with_messages(&part, b"");
+        if extra == ["-j1"] {
+            // (Too few slots for --tee: GNU refuses it, but leaves its
+            // `tee` behind, blocked, holding the output pipe open: a
+            // reader of its output waits for good.)
+            continue;
+        }
+        let mut tee = extra.to_vec();
+        tee.extend(["--pipe", "--tee", "--block", "6", ":::", "wc", "cat"]);
+        let ours = run_within_a_minute(&tee, Stdio::piped(), twenty.as_bytes());
+        let theirs = super::gnu::gnu_with(&tee, twenty.as_bytes());
+        assert_eq!(
+            (ours.sorted(), ours.stderr.replace("forkpool:", "parallel:"), ours.code),
+            (theirs.sorted(), theirs.stderr.clone(), theirs.code),
+            "{tee:?}"
+        );
+    }
+}
