@@ -174,12 +174,13 @@ impl Config {
             // With --pipe, -N/-n/-L count records per block (see `pipe`),
             // and -N arguments per job as usual.
             (Some(n), _, _) if pipe.is_some() => (Batching::Count(count("-N", n)?), Multi::Context),
-            // --tee's jobs read all the input, and its `:::` values are
-            // their commands: -n groups them into command lines, as -N
-            // does, as in GNU parallel.
-            (None, Some(n), _) if pipe.as_ref().is_some_and(|p| p.tee) => {
-                (Batching::Count(count("-n", n)?), Multi::Join)
-            }
+            // -n also groups the `:::` values (arguments, or the commands
+            // themselves when none is given, as with --tee), n a job, as
+            // in GNU parallel, where it is the same count as -N's.
+            (None, Some(n), _) if pipe.is_some() => (
+                Batching::Count(count("-n", n)?),
+                if context { Multi::Context } else { Multi::Join },
+            ),
             _ if pipe.is_some() => (Batching::Single, Multi::Single),
             (Some(n), _, _) => (Batching::Count(count("-N", n)?), Multi::Context),
             (None, Some(n), _) => (

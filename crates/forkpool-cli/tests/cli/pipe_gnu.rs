@@ -434,6 +434,11 @@ fn n_counts_records_per_block_as_n_upper_does() {
         &["-n2", "-L2", "wc", "-l"],
         &["-n0", "wc", "-l"],
         &["-n2", "--recend", "3", "--regexp", "wc", "-l"],
+        // ... and, as -N, the `:::` values per job: arguments, or the
+        // commands themselves. (A job that does not read its block may
+        // fail in GNU, as its write meets a closed pipe, or not.)
+        &["-n2", "cat >/dev/null; echo {}", ":::", "a", "b", "c", "d"],
+        &["-n3", "--block", "1k", ":::", "wc -l", "wc -c", "wc -w", "cat"],
     ] {
         let mut all = vec!["--pipe", "-k"];
         all.extend_from_slice(args);
