@@ -638,14 +638,19 @@ fn bug_session_and_debug_are_taken_as_gnu_parallel_takes_them() {
     same_as_gnu_with_messages(&["-k", "--sess", "echo", ":::", "a"], b"");
     getopt_refuses_as_gnu(&["--session=1", "echo"]);
     // `-D WHAT` (`--debug`): the jobs run as usual. GNU's debug output on
-    // stderr shows its own internals; forkpool prints none (README).
+    // stderr shows its own internals; forkpool prints none (README). (GNU
+    // keeps its output files under -D: a --tmpdir of the test's own takes
+    // them.)
+    let tmp = Dir::new();
+    let tmp = tmp.s("");
     for args in [
         &["-D", "all", "-k", "echo", ":::", "a", "b"][..],
         &["-Dinit", "-k", "echo", ":::", "a"],
         &["--debug", "run", "-k", "echo", ":::", "a"],
         &["--deb=all", "-k", "echo", ":::", "a"],
     ] {
-        let ours = super::gnu::same_as_gnu(args, b"");
+        let args = [&["--tmpdir", tmp.as_str()][..], args].concat();
+        let ours = super::gnu::same_as_gnu(&args, b"");
         assert_eq!(ours.stderr, "", "{args:?}");
     }
     getopt_refuses_as_gnu(&["-k", "-D"]);

@@ -114,9 +114,24 @@ fn a_table_with_files_prints_the_names_and_holds_them_without_their_newline() {
             assert!(ours.stdout.contains("NAME\n"), "{ours:?}");
         }
     }
-    // A table on standard output: only the table goes there.
+    // A table on standard output: only the table goes there. (The files
+    // it names are left for the user: in a directory of the test's own.)
     let times = regex::Regex::new(r"[0-9]+\.[0-9]{3}|par[A-Za-z0-9_]{5}\.par").unwrap();
-    let args = ["-k", "--files", "--tag", "--results", "-.tsv", JOB, ":::", "a", "b"];
+    let tmp = Dir::new();
+    let tmp = tmp.s("");
+    let args = [
+        "--tmpdir",
+        &tmp,
+        "-k",
+        "--files",
+        "--tag",
+        "--results",
+        "-.tsv",
+        JOB,
+        ":::",
+        "a",
+        "b",
+    ];
     let (ours, theirs) = (run_with(&args, b""), super::gnu::gnu_with(&args, b""));
     assert_eq!(
         times.replace_all(&ours.stdout, "X"),
