@@ -79,10 +79,34 @@ pub fn runs(log: &Path) -> Vec<String> {
         .collect()
 }
 
-pub fn log_path(name: &str) -> (PathBuf, String) {
+pub fn log_path(name: &str) -> (TempLog, String) {
     let p = temp_path(name);
     let s = p.display().to_string();
-    (p, s)
+    (TempLog(p), s)
+}
+
+/// A log file in the temp directory, removed when the test is done with
+/// it (so that runs leave nothing behind in `/tmp`).
+pub struct TempLog(PathBuf);
+
+impl std::ops::Deref for TempLog {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for TempLog {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempLog {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 /// Waits until the task logging to `log` has started `n` times.
