@@ -11,12 +11,14 @@ use super::pipe::{SHOW, seq};
 use super::{Dir, joblog_rows, wait_for};
 
 /// Runs `program ARGS` (GNU's `parallel` or ours, called `parallel`) with
-/// `stdin`; returns stdout and the exit status.
+/// `stdin`, in `dir`, which is also its `TMPDIR` (GNU's `--tee` may leave
+/// its fifos behind); returns stdout and the exit status.
 fn both(args: &[&str], stdin: &[u8], dir: &Path) -> [(String, i32); 2] {
     let run = |mut cmd: Command| -> (String, i32) {
         let mut child = cmd
             .args(args)
             .current_dir(dir)
+            .env("TMPDIR", dir)
             .env("PARALLEL_SHELL", "/bin/bash")
             .env("SHELL", "/bin/bash")
             .stdin(Stdio::piped())
