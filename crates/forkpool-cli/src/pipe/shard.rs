@@ -251,22 +251,18 @@ fn spread(
             // Perl keys these lines while the ones asked before are dealt.
             if let Some(jobs_of) = jobs_ahead(&mut keyer, &lines, jobs, route)? {
                 deal(&asked, &jobs_of, &mut shares);
-                write_shares(&mut shares, &mut outputs);
             }
             asked.clear();
             asked.extend_from_slice(&buf[..whole]);
         } else if let Some(shards) = keyer.shards(&lines, jobs)? {
-            for (line, job) in lines.iter().zip(shards) {
-                shares[job.min(jobs.saturating_sub(1))].extend_from_slice(line);
-            }
-            write_shares(&mut shares, &mut outputs);
+            deal(&buf[..whole], &shards, &mut shares);
         } else {
             let keys = keyer.keys(&lines)?;
             for (i, line) in lines.iter().enumerate() {
                 shares[route.job(keys.get(i), jobs)].extend_from_slice(line);
             }
-            write_shares(&mut shares, &mut outputs);
         }
+        write_shares(&mut shares, &mut outputs);
         buf.drain(..whole);
     }
     if !asked.is_empty()
