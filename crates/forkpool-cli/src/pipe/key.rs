@@ -375,10 +375,7 @@ impl Keyer {
     ///
     /// [evaluates]: Keyer::evaluates
     pub(crate) fn keys_ahead(&mut self, lines: &[&[u8]]) -> Result<Option<Keys<'static>>, String> {
-        let values: Vec<&[u8]> = lines.iter().map(|l| self.column_of(l)).collect();
-        let Some(perl) = &mut self.perl else {
-            return Err(format!("{} '{}': no perl to ask", self.spec.option, self.spec.text));
-        };
+        let (perl, values) = self.asking(lines, true)?;
         let keys = perl.keys_ahead(0, &values, BATCH).map_err(|f| died(&self.spec, f))?;
         Ok(keys.map(Keys::Computed))
     }
@@ -389,12 +386,19 @@ impl Keyer {
     ///
     /// [evaluates]: Keyer::evaluates
     pub(crate) fn shards_ahead(&mut self, lines: &[&[u8]], jobs: usize) -> Result<Option<Vec<usize>>, String> {
-        let values: Vec<&[u8]> = lines.iter().map(|l| self.column_of(l)).collect();
-        let Some(perl) = self.perl.as_mut().filter(|_| self.sharding) else {
-            return Err(format!("{} '{}': no perl to ask", self.spec.option, self.spec.text));
-        };
+        let (perl, values) = self.asking(lines, self.sharding)?;
         perl.shards_ahead(Some(0), jobs, &values, BATCH)
             .map_err(|f| died(&self.spec, f))
+    }
+
+    /// The co-process to ask (if `allowed`) and the values of `lines` it
+    /// is asked about.
+    fn asking<'l>(&mut self, lines: &[&'l [u8]], allowed: bool) -> Result<(&mut Perl, Vec<&'l [u8]>), String> {
+        let values = lines.iter().map(|l| self.column_of(l)).collect();
+        match self.perl.as_mut().filter(|_| allowed) {
+            Some(perl) => Ok((perl, values)),
+            None => Err(format!("{} '{}': no perl to ask", self.spec.option, self.spec.text)),
+        }
     }
 
     /// Whether perl picks the jobs ([`Keyer::shards`]).
