@@ -372,14 +372,57 @@ impl Flags {
         if let Some(refusal) = refused {
             return Err(ParseError::Refused(refusal));
         }
-        let mut matches = command
-            .try_get_matches_from_mut(&options)
-            .map_err(ParseError::of_clap)?;
+        let mut matches = match command.try_get_matches_from_mut(&options) {
+            Ok(matches) => matches,
+            Err(e) => match answer_first(command, &options, e) {
+                Ok(matches) => matches,
+                Err(e) => return Err(ParseError::of_clap(e)),
+            },
+        };
         let mut flags =
             Flags::from_arg_matches_mut(&mut matches).map_err(|e| ParseError::of_clap(e.format(command)))?;
         flags.rest = args.get(rest..).map(<[OsString]>::to_vec).unwrap_or_default();
         Ok(flags)
     }
+}
+
+/// For a `--help` or `--version` clap stopped at, the one GNU parallel
+/// answers of all given, whatever their order: `--bug` first, then
+/// `--help`, then `--version`. The matches with `--bug` (clap's
+/// `--help`/`--version` made plain flags), or the error to answer.
+fn answer_first(
+    command: &clap::Command,
+    options: &[OsString],
+    e: clap::Error,
+) -> Result<clap::ArgMatches, clap::Error> {
+    use clap::ArgAction::SetTrue;
+    use clap::error::ErrorKind;
+    if !matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        return Err(e);
+    }
+    let plain = |command: &clap::Command, ids: &[&str]| {
+        ids.iter()
+            .fold(command.clone(), |c, id| {
+                c.mut_arg(*id, |a| {
+                    a.action(SetTrue)
+                        .value_parser(clap::value_parser!(bool))
+                        .default_missing_value("true")
+                })
+            })
+            .try_get_matches_from(options)
+    };
+    let Ok(all) = plain(command, &["help", "version"]) else {
+        return Err(e);
+    };
+    if all.get_flag("bug") {
+        return Ok(all);
+    }
+    let help = matches!(all.try_get_one::<bool>("help"), Ok(Some(true)));
+    if e.kind() == ErrorKind::DisplayVersion && help {
+        // The help clap gives for the help option typed (`-h` or `--help`).
+        return Err(plain(command, &["version"]).err().unwrap_or(e));
+    }
+    Err(e)
 }
 
 /// Where the options end in `args` (`args[0]` is the program's name): the

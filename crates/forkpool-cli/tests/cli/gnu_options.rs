@@ -629,9 +629,21 @@ fn bug_session_and_debug_are_taken_as_gnu_parallel_takes_them() {
         &["--bug"][..],
         &["--bug", "-k", "echo", ":::", "a"],
         &["--bu", "--number-of-cpus"],
+        // Whatever the order, `--bug` wins over `--version` and `--help`.
+        &["--bug", "--version"],
+        &["--version", "--bug"],
+        &["--help", "--bug"],
+        &["--bug", "-kh"],
+        &["-V", "--bug"],
     ] {
         let ours = same_as_gnu_with_messages(args, b"");
         assert_eq!(ours.code, 255);
+    }
+    // And `--help` over `--version` (the help is forkpool's own: README).
+    let help = run(&["--help"]);
+    for args in [&["--version", "--help"][..], &["-V", "--help"]] {
+        let r = run(args);
+        assert_eq!((&r.stdout, r.code), (&help.stdout, 0), "{args:?}");
     }
     // `--session` is env_parallel's; GNU parallel takes it and runs as usual.
     same_as_gnu_with_messages(&["--session", "-k", "echo", ":::", "a", "b"], b"");
