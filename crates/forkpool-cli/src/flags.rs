@@ -8,6 +8,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::Parser;
+use clap::builder::TypedValueParser as _;
 
 use crate::refusal::ParseError;
 
@@ -147,6 +148,9 @@ pub(crate) struct Flags {
         visible_short_alias = 'P',
         value_name = "N",
         allow_negative_numbers = true,
+        // Any bytes: a value that is not UTF-8 is one `-j` cannot read
+        // (GNU's "Parsing of --jobs... failed"), not clap's error.
+        value_parser = clap::builder::OsStringValueParser::new().map(|v| v.to_string_lossy().into_owned()),
         help_heading = "Jobs"
     )]
     pub(crate) jobs: Option<String>,

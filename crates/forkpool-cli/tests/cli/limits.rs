@@ -168,6 +168,41 @@ fn a_bad_jobs_value_is_gnu_parallels_error() {
 }
 
 #[test]
+fn a_jobs_value_that_is_not_utf8_is_gnu_parallels_error() {
+    // GNU's message and status, not an error about the bytes. (GNU also
+    // prints its usage summary on stdout: the README's differences.)
+    use std::os::unix::ffi::OsStrExt;
+    let bytes: [&[u8]; 4] = [b"\xff", b"2\xff", b"-P\xff", b"--max-procs=\xff"];
+    for value in bytes {
+        let value = std::ffi::OsStr::from_bytes(value);
+        let words: Vec<&std::ffi::OsStr> = if value.as_bytes().starts_with(b"-") {
+            vec![value]
+        } else {
+            vec!["-j".as_ref(), value]
+        };
+        let both = [env!("CARGO_BIN_EXE_forkpool"), "parallel"].map(|program| {
+            let out = Command::new(program)
+                .arg("--will-cite")
+                .args(&words)
+                .args(["echo", ":::", "a"])
+                .stdin(Stdio::null())
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr).replace("forkpool:", "parallel:");
+            (stderr, out.status.code())
+        });
+        assert_eq!(both[0], both[1], "{value:?}");
+        assert_eq!(
+            both[0],
+            (
+                "parallel: Error: Parsing of --jobs/-j/--max-procs/-P failed.\n".to_owned(),
+                Some(255)
+            )
+        );
+    }
+}
+
+#[test]
 fn a_jobs_file_is_read_again_while_jobs_run() {
     // Jobs start one at a time; the first job raises the file to 4. GNU
     // parallel looks at the file again (at most once a second) and starts
