@@ -62,6 +62,21 @@ pub(crate) fn typed_value_refused(arg: &clap::Arg, name: &str, value: &[u8]) -> 
     })
 }
 
+/// Getopt::Long's check of a value of GNU parallel's one hash option,
+/// `--template` (`template|tmpl=s%`), named `name`: a `KEY=VALUE` pair,
+/// else its message, with the bytes given as the key.
+///
+/// GNU parallel reads its options twice, first for `--profile` alone,
+/// with every other option's values put in a list: there a template is
+/// no hash, and any other warning ends the run before the second read,
+/// where this one is said.
+pub(crate) fn hash_value_refused(arg: &clap::Arg, name: &str, value: &[u8]) -> Option<Refusal> {
+    (arg.get_id() == "template" && !value.contains(&b'=')).then(|| {
+        let said = format!("Option {name}, key \"");
+        Refusal::getopt([said.as_bytes(), value, b"\", requires a value"].concat())
+    })
+}
+
 /// For a letter option GNU parallel types as a number (`H=i`, the
 /// optional `l:f`), how Getopt::Long (`bundling`) reads the rest of its
 /// word: as the number its leading characters make, the characters after

@@ -42,7 +42,12 @@ impl TmplFlags {
                 let (file, name) = t
                     .split_once('=')
                     .ok_or_else(|| format!("--template needs FILE=NAME, not {t:?}"))?;
-                let content = std::fs::read(file).map_err(|_| format!("Cannot open '{file}'."))?;
+                // A directory opens, and reads as nothing, as Perl's
+                // open and read make it in GNU parallel.
+                let content = match std::fs::read(file) {
+                    Err(_) if std::path::Path::new(file).is_dir() => Vec::new(),
+                    read => read.map_err(|_| format!("Cannot open '{file}'."))?,
+                };
                 Ok(Source {
                     content,
                     name: name.as_bytes().to_vec(),

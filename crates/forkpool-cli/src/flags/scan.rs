@@ -18,7 +18,7 @@
 use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
-use crate::getopt::{bundled_number, getopt_name, must_have_value, say, typed_value_refused};
+use crate::getopt::{bundled_number, getopt_name, hash_value_refused, must_have_value, say, typed_value_refused};
 use crate::long_names::{self, Name};
 use crate::refusal::Refusal;
 
@@ -55,6 +55,7 @@ pub(super) fn scan<'c>(command: &'c clap::Command, args: &[OsString]) -> Scanned
         options: args.first().cloned().into_iter().collect(),
         long_words: Vec::new(),
         refused: None,
+        second_read: None,
     };
     let mut end = args.len();
     let mut rest = args.len();
@@ -94,7 +95,7 @@ pub(super) fn scan<'c>(command: &'c clap::Command, args: &[OsString]) -> Scanned
         end,
         rest,
         long_words: walk.long_words,
-        refused: walk.refused,
+        refused: walk.refused.or(walk.second_read),
     }
 }
 
@@ -104,6 +105,9 @@ struct Walk<'c> {
     options: Vec<OsString>,
     long_words: Vec<(usize, &'c clap::Arg)>,
     refused: Option<Refusal>,
+    /// The warnings only GNU parallel's second read of its options gives
+    /// (see `getopt::hash_value_refused`): said if there are no others.
+    second_read: Option<Refusal>,
 }
 
 impl<'c> Walk<'c> {
@@ -134,6 +138,16 @@ impl<'c> Walk<'c> {
                 Name::Option(arg) => {
                     say(&mut self.refused, long_value_refused(arg, &typed, value, next));
                     value_next = value.is_none() && Self::takes_value(arg, next);
+                    let taken = match value {
+                        Some(value) => Some(value).filter(|v| !v.is_empty()),
+                        None => next.filter(|_| value_next).map(|v| v.as_bytes()),
+                    };
+                    if let Some(taken) = taken {
+                        say(
+                            &mut self.second_read,
+                            hash_value_refused(arg, &getopt_name(arg, &typed), taken),
+                        );
+                    }
                     self.long_words.push((self.options.len(), arg));
                 }
                 Name::Ambiguous(message) => say(&mut self.refused, Some(Refusal::getopt(message))),

@@ -68,6 +68,43 @@ fn no_keep_order_and_aliases() {
 }
 
 #[test]
+fn a_template_without_a_name_or_from_a_directory_is_taken_as_in_gnu_parallel() {
+    // `--template` is Getopt::Long's hash option: a value with no `=` is
+    // its warning (each one, unless another option is bad: GNU parallel's
+    // first read of its options stops at that one), exit 255. (GNU prints
+    // its usage on stdout too: the README's differences.)
+    let d = Dir::new();
+    let file = d.file("t", "T {}\n");
+    for args in [
+        &["--template", &file, "cat", "out", ":::", "a"][..],
+        &["--tmpl=x", "echo"],
+        &["--templ", "x", "--tmpl", "y", "echo"],
+        &["--tmpl", "", "echo"],
+        &["--tmpl", "x", "--nosuch", "echo"],
+        &["--nice", "x", "--tmpl", "x", "echo"],
+        &["--template="],
+    ] {
+        let ours = run(args);
+        let theirs = super::gnu::gnu_with(args, b"");
+        assert_eq!(
+            (ours.stderr.as_str(), ours.code),
+            (theirs.stderr.as_str(), theirs.code),
+            "{args:?}"
+        );
+        assert_eq!(ours.code, 255, "{args:?}");
+    }
+    // A directory opens, and reads as nothing: an empty file per job.
+    let name = d.s("out{}");
+    let r = same_as_gnu_with_messages(
+        &["-k", "--tmpl", &format!("{}={name}", d.s("")), "cat", &name, ":::", "a"],
+        b"",
+    );
+    assert_eq!((r.stdout.as_str(), r.code), ("", 0));
+    // A missing file, as GNU says it.
+    same_as_gnu_with_messages(&["--tmpl", &format!("{}=x", d.s("none")), "echo", ":::", "a"], b"");
+}
+
+#[test]
 fn template_writes_a_file_per_job_and_cleanup_removes_it() {
     let d = Dir::new();
     let tmpl = d.file("my.tmpl", "Xval: {x}\nYval: {y}\nFixed: 9\n");
