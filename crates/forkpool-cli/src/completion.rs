@@ -4,10 +4,6 @@
 //! invoked by. The options come from the command-line definition itself,
 //! so every option is there.
 
-use clap::CommandFactory;
-
-use crate::flags::Flags;
-
 /// The options of this room, as typed.
 #[derive(Debug, Default, clap::Args)]
 pub(crate) struct CompletionFlags {
@@ -28,17 +24,28 @@ struct Opt {
     value: Option<String>,
 }
 
+/// Every option forkpool takes, with all its names (GNU parallel's list
+/// holds all of its own too): `--help`, `--version`, the hidden ones
+/// (`--bug`, `--session`, the aliases kept for GNU's spellings), but not
+/// the internal ones (`--_parset`, as GNU skips its `--_` ones) nor those
+/// forkpool recognises only to refuse them (see `unsupported`, and the
+/// retired `--tollef`).
 fn options() -> Vec<Opt> {
-    let command = Flags::command();
+    use clap::Args as _;
+    let refused = crate::unsupported::UnsupportedFlags::augment_args(clap::Command::new("refused"));
+    let refused = |a: &clap::Arg| a.get_id() == "tollef" || refused.get_arguments().any(|r| r.get_id() == a.get_id());
+    let command = crate::flags::command();
     command
         .get_arguments()
-        .filter(|a| !a.is_hide_set())
+        .filter(|a| !refused(a) && !a.get_long().is_some_and(|l| l.starts_with('_')))
         .filter_map(|a| {
             let mut names: Vec<String> = Vec::new();
-            if let Some(longs) = a.get_long_and_visible_aliases() {
+            names.extend(a.get_long().map(|l| format!("--{l}")));
+            if let Some(longs) = a.get_all_aliases() {
                 names.extend(longs.iter().map(|l| format!("--{l}")));
             }
-            if let Some(shorts) = a.get_short_and_visible_aliases() {
+            names.extend(a.get_short().map(|s| format!("-{s}")));
+            if let Some(shorts) = a.get_all_short_aliases() {
                 names.extend(shorts.iter().map(|s| format!("-{s}")));
             }
             if names.is_empty() {

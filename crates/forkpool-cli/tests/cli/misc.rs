@@ -197,6 +197,48 @@ fn resume_failed_runs_failed_jobs_with_the_new_command() {
 }
 
 #[test]
+fn shell_completion_offers_gnu_parallels_options_that_forkpool_takes() {
+    let words = |stdout: &str| -> Vec<String> {
+        let list = stdout.split('"').nth(1).unwrap_or_default();
+        list.split_whitespace().map(str::to_owned).collect()
+    };
+    let ours = words(&run(&["--shell-completion", "bash"]).stdout);
+    let theirs = words(&super::gnu::gnu_with(&["--shell-completion", "bash"], b"").stdout);
+    // Each of GNU's names is ours too, unless forkpool refuses the option
+    // (the retired ones, `--sql`, `--tmux`...: the README).
+    for name in theirs.iter().filter(|n| !ours.contains(n)) {
+        let r = run(&[name, "x", "echo", ":::", "a"]);
+        assert_eq!(r.code, 255, "{name} is not completed but taken: {r:?}");
+        assert!(!r.stderr.contains("Unknown option"), "{name}: {}", r.stderr);
+    }
+    for name in [
+        "--bug",
+        "--session",
+        "--help",
+        "-h",
+        "--version",
+        "-V",
+        "--maxargs",
+        "--willcite",
+    ] {
+        assert!(ours.iter().any(|n| n == name), "{name} is not completed");
+    }
+    // And ours are GNU's but for forkpool's own options.
+    let own = [
+        "--bibtex",
+        "--citation",
+        "--files0",
+        "--no-controlmaster",
+        "--opentty",
+        "--shebang-wrap",
+        "--shebangwrap",
+        "--slurm",
+    ];
+    let extra: Vec<&String> = ours.iter().filter(|n| !theirs.contains(n)).collect();
+    assert!(extra.iter().all(|n| own.contains(&n.as_str())), "{extra:?}");
+}
+
+#[test]
 fn shell_completion_completes_the_options_in_bash() {
     let r = run(&["--shell-completion", "bash"]);
     assert_eq!(r.code, 0);
