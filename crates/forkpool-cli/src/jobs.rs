@@ -359,8 +359,11 @@ pub(crate) fn prepare(config: &Config) -> Result<Prepared, UsageError> {
         .collect();
     let remote = crate::remote::launch::Templates::new(&config.remote, extra.collect());
     let records = Records::new(columns, &linked, config.linking);
+    // `$PARALLEL_ENV`'s code, in front of every command line, counts
+    // against it when -X/-m fill one, as in GNU parallel.
+    let env_code = config.parallel_env.as_ref().map_or(0, Vec::len);
     let mut source = JobSource::new(records, config.batching, config.multi, command.clone(), config.jobs).with_limits(
-        config.max_line,
+        config.max_line.saturating_sub(env_code),
         config.spread,
         config.measure(),
     );

@@ -349,3 +349,36 @@ fn every_job_before_a_record_too_long_for_a_line_runs_and_prints_with_any_j() {
     // With one slot, GNU prints the same.
     same_as_gnu_with_messages(&["-j1", "-k", "-s", "15", "-X", "echo"], &input);
 }
+
+#[test]
+fn parallel_env_counts_against_the_line_x_and_m_fill_as_in_gnu_parallel() {
+    // GNU parallel puts `$PARALLEL_ENV`'s code in front of the command, so
+    // its length is part of every line: -X, -m and --xargs fit fewer
+    // values into one, and too long a line is the same error.
+    let values = ["aa", "bb", "cc", "dd", "ee", "ff", "gg", "hh", "ii", "jj", "kk"];
+    for code in ["x=1", "abcdefghij=1", "a=1\u{1}b=2", "abcdefghijklmnopqrstuvw=1"] {
+        for options in [
+            &["-k", "-X", "-s", "30"][..],
+            &["-k", "-j1", "-m", "-s", "30"],
+            &["-k", "--xargs", "-s", "30"],
+            &["-k", "-j1", "-X", "-s", "30", "-N3"],
+            &["-k", "-j1", "-m", "-s", "20"],
+        ] {
+            let args = [options, &["echo", "x{}y", ":::"], &values[..]].concat();
+            let ours = output_of(command(&args).env("PARALLEL_ENV", code));
+            let theirs = output_of(
+                Command::new("parallel")
+                    .arg("--will-cite")
+                    .args(&args)
+                    .env("PARALLEL_ENV", code)
+                    .env("PARALLEL_SHELL", "/bin/bash")
+                    .env("SHELL", "/bin/bash"),
+            );
+            assert_eq!(
+                (&ours.stdout, ours.stderr.replace("forkpool:", "parallel:"), ours.code),
+                (&theirs.stdout, theirs.stderr.clone(), theirs.code),
+                "PARALLEL_ENV={code:?} {options:?}"
+            );
+        }
+    }
+}
