@@ -106,13 +106,15 @@ fn perl_int_prefix(b: &[u8]) -> Option<usize> {
 
 /// The length of the longest start of `text` that is Getopt::Long's
 /// `PAT_FLOAT` (which may be empty: `.` starts no fraction), if one is.
+/// (Its "decimal point" is any byte: the pattern is a Perl string, where
+/// `\.` is a plain `.`; so `0x10` is a number there.)
 fn perl_float_prefix(b: &[u8]) -> Option<usize> {
     let mut at = usize::from(matches!(b.first(), Some(b'-' | b'+')));
     if !b.get(at).is_some_and(|c| c.is_ascii_digit() || *c == b'.') {
         return None;
     }
     at += digits(&b[at..]);
-    if b.get(at) == Some(&b'.') && digits(&b[at + 1..]) > 0 {
+    if at < b.len() && digits(&b[at + 1..]) > 0 {
         at += 1 + digits(&b[at + 1..]);
     }
     if matches!(b.get(at), Some(b'e' | b'E')) {
@@ -175,28 +177,31 @@ fn is_perl_int(value: &str) -> bool {
     digits.starts_with(|c: char| c.is_ascii_digit()) && digits.chars().all(|c| c.is_ascii_digit() || c == '_')
 }
 
-/// Getopt::Long's `PAT_FLOAT`: `[-+]?(?=[0-9.])[0-9_]*(\.[0-9_]+)?([eE][-+]?[0-9_]+)?`.
-fn is_perl_float(value: &str) -> bool {
-    let rest = value.strip_prefix(['-', '+']).unwrap_or(value);
-    if !rest.starts_with(|c: char| c.is_ascii_digit() || c == '.') {
+/// Getopt::Long's `PAT_FLOAT`: `[-+]?(?=[0-9.])[0-9_]*(\.[0-9_]+)?([eE][-+]?[0-9_]+)?`,
+/// whose `\.` is any byte but a newline (see [`perl_float_prefix`]).
+pub(crate) fn is_perl_float(value: &str) -> bool {
+    let b = value.as_bytes();
+    let rest = b.strip_prefix(b"-").or_else(|| b.strip_prefix(b"+")).unwrap_or(b);
+    if !rest.first().is_some_and(|c| c.is_ascii_digit() || *c == b'.') {
         return false;
     }
-    let digits = |s: &str| s.len() - s.trim_start_matches(|c: char| c.is_ascii_digit() || c == '_').len();
     let mut at = digits(rest);
-    if rest[at..].starts_with('.') {
-        let fraction = digits(&rest[at + 1..]);
-        if fraction == 0 {
-            return false;
-        }
-        at += 1 + fraction;
+    if at < rest.len() && rest[at] != b'\n' && digits(&rest[at + 1..]) > 0 {
+        at += 1 + digits(&rest[at + 1..]);
     }
-    if rest[at..].starts_with(['e', 'E']) {
-        let exponent = &rest[at + 1..];
-        let exponent = exponent.strip_prefix(['-', '+']).unwrap_or(exponent);
-        let n = digits(exponent);
-        return n > 0 && n == exponent.len();
+    if at == rest.len() {
+        return true;
     }
-    at == rest.len()
+    if !matches!(rest[at], b'e' | b'E') {
+        return false;
+    }
+    let exponent = &rest[at + 1..];
+    let exponent = exponent
+        .strip_prefix(b"-")
+        .or_else(|| exponent.strip_prefix(b"+"))
+        .unwrap_or(exponent);
+    let n = digits(exponent);
+    n > 0 && n == exponent.len()
 }
 
 #[cfg(test)]
@@ -246,6 +251,13 @@ mod tests {
             assert!(is_perl_float(good), "{good}");
         }
         assert!(!is_perl_float("1."), "a point needs digits after it");
+        // Getopt::Long's point is any byte (but a newline).
+        for good in ["0x10", "0b1", "1x5e3", "-1_0"] {
+            assert!(is_perl_float(good), "{good}");
+        }
+        for bad in ["0xff", "0x", "1\n5", "0x1g"] {
+            assert!(!is_perl_float(bad), "{bad}");
+        }
         for (text, number) in [
             ("3x", Some(1)),
             ("-3x", Some(2)),
@@ -261,6 +273,8 @@ mod tests {
             ("2.k", Some(1)),
             ("2e", Some(1)),
             ("1e-2k", Some(4)),
+            ("0x10", Some(4)),
+            ("0xffk", Some(1)),
             (".k", Some(0)),
             ("k", None),
             ("-k", None),

@@ -24,7 +24,7 @@ use crate::output::Mode;
 use crate::refusal::Refusal;
 use crate::replace::{Multi, Trim};
 use crate::shell::Shell;
-use crate::units::{parse_count, parse_duration, parse_size};
+use crate::units::{parse_duration, parse_size, perl_count, values_per_job};
 
 /// A value refused in words of our own.
 fn bad(message: impl Into<String>) -> Refusal {
@@ -158,8 +158,11 @@ impl Config {
             }
         };
 
-        let count =
-            |flag: &str, v: &str| parse_count(v).ok_or_else(|| bad(format!("{flag} must be a number, not {v:?}")));
+        // -N, -n: the number GNU parallel makes of the value (`1.5`, `-1`,
+        // `1_0`, `2k`: see `units::perl_count`), as values per job.
+        let number =
+            |flag: &str, v: &str| perl_count(v).ok_or_else(|| bad(format!("{flag} must be a number, not {v:?}")));
+        let count = |flag: &str, v: &str| number(flag, v).map(values_per_job);
         let xargs = flags.xargs.resolve().map_err(bad)?;
         // As GNU parallel: -N, -n, then -L/-l give the count; -N, -X and
         // -L (not -l) repeat the word around {} unless -m or --xargs.
@@ -167,7 +170,15 @@ impl Config {
         // An empty (or blank) -n or -N is Perl's `eval ''`: no count at
         // all; -N still repeats the word around {}.
         let max_replace_args = perl_eval_given(flags.max_replace_args.as_deref());
-        let max_args = perl_eval_given(flags.max_args.as_deref());
+        let mut max_args = perl_eval_given(flags.max_args.as_deref());
+        // An -n of 0 is no count to GNU parallel's `||=`: -L/-l's is used.
+        if let Some(n) = max_args
+            && pipe.is_none()
+            && xargs.max_lines.is_some()
+            && number("-n", n)? == 0.0
+        {
+            max_args = None;
+        }
         let blank_n = flags.max_replace_args.is_some() && max_replace_args.is_none();
         let context = flags.context_replace || blank_n || (flags.xargs.max_lines_l.is_some() && !joined);
         let (batching, multi) = match (max_replace_args, max_args, xargs.max_lines) {

@@ -18,7 +18,9 @@
 use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
-use crate::getopt::{bundled_number, getopt_name, hash_value_refused, must_have_value, say, typed_value_refused};
+use crate::getopt::{
+    bundled_number, getopt_name, hash_value_refused, is_perl_float, must_have_value, say, typed_value_refused,
+};
 use crate::long_names::{self, Name};
 use crate::refusal::Refusal;
 
@@ -82,7 +84,7 @@ pub(super) fn scan<'c>(command: &'c clap::Command, args: &[OsString]) -> Scanned
             let (takes_next, given_back) = walk.word(word, next);
             if takes_next {
                 if let Some(next) = next {
-                    walk.options.push(next.clone());
+                    walk.push_value(next);
                 }
                 i += 1;
             }
@@ -111,6 +113,22 @@ struct Walk<'c> {
 }
 
 impl<'c> Walk<'c> {
+    /// The word after an option, taken as its value. A value that looks
+    /// like an option (`-l -1`) is joined to the option's word
+    /// (`-l-1`, `--max-lines=-1`), so that clap takes it as the value of
+    /// an option whose value is optional too.
+    fn push_value(&mut self, value: &OsString) {
+        let option = self.options.last_mut().filter(|_| value.as_bytes().starts_with(b"-"));
+        match option {
+            Some(option) if option.as_bytes().starts_with(b"--") => {
+                option.push("=");
+                option.push(value);
+            }
+            Some(option) => option.push(value),
+            None => self.options.push(value.clone()),
+        }
+    }
+
     /// Whether `arg` takes the `next` word as its value. Some take one
     /// only if it looks like theirs (`-l 2`, but not `-l echo`).
     fn takes_value(arg: &clap::Arg, next: Option<&OsString>) -> bool {
@@ -231,6 +249,17 @@ fn long_value_refused(arg: &clap::Arg, name: &str, value: Option<&[u8]>, next: O
         // value at all, for an option that must have one.
         Some(b"") if must_have_value(arg) => Some(Refusal::getopt(format!("Option {} requires an argument", named()))),
         Some(b"") => None,
+        // `--max-lines=x`: `l:f` takes a value after `=` only if a number.
+        Some(value) if arg.get_id() == "max_lines" && !is_perl_float(&String::from_utf8_lossy(value)) => {
+            Some(Refusal::getopt(
+                [
+                    &b"Value \""[..],
+                    value,
+                    format!("\" invalid for option {} (real number expected)", named()).as_bytes(),
+                ]
+                .concat(),
+            ))
+        }
         Some(value) => typed_value_refused(arg, &named(), value),
         None if next.is_none() && must_have_value(arg) => {
             Some(Refusal::getopt(format!("Option {} requires an argument", named())))

@@ -10,7 +10,7 @@
 pub(crate) mod items;
 pub(crate) mod length;
 
-use crate::units::parse_size;
+use crate::units::{parse_size, values_per_job};
 
 /// The options of this room, as typed.
 #[derive(Debug, Default, clap::Args)]
@@ -77,7 +77,7 @@ pub(crate) struct XargsFlags {
 /// `-i` any word that is not an option. `None`: not one of ours.
 pub(crate) fn takes_optional_value(id: &str, next: &str) -> Option<bool> {
     match id {
-        "max_lines" => Some(!next.is_empty() && next.parse::<f64>().is_ok_and(f64::is_finite)),
+        "max_lines" => Some(crate::getopt::is_perl_float(next)),
         "eof" | "replace" => Some(!next.starts_with('-') || next == "-"),
         _ => None,
     }
@@ -114,10 +114,15 @@ impl XargsFlags {
             // 0 is the default length, as in GNU parallel.
             Some(text) => Some(number("-s", text)?).filter(|&n| n > 0),
         };
-        // -L wins over -l; -l 0 (and a bare -l) means 1.
+        // -L wins over -l; -l 0 (and a bare -l) means 1. Each is the
+        // number GNU parallel makes of it (`1.5`, `-1`, `1_0`, `2k`): see
+        // `units::perl_count`.
+        let lines = |flag: &str, text: &str| {
+            crate::units::perl_count(text).ok_or_else(|| format!("{flag} must be a number, not {text:?}"))
+        };
         let max_lines = match (given(self.max_lines_l.as_deref()), &self.max_lines) {
-            (Some(l), _) => Some(number("-L", l)?),
-            (None, Some(l)) => Some(number("-l", l)?.max(1)),
+            (Some(l), _) => Some(values_per_job(lines("-L", l)?)),
+            (None, Some(l)) => Some(values_per_job(lines("-l", l)?).max(1)),
             (None, None) => None,
         };
         let eof = self

@@ -518,7 +518,8 @@ fn an_option_that_must_have_a_value_takes_the_next_word_whatever_it_looks_like()
     // a one-line error that names it (GNU parallel runs these silently or
     // trips over them later; see the README). (`--timeout -1` is GNU's
     // own error, in its words: see `gnu_options`.)
-    for option in ["--retries", "-n", "--memfree"] {
+    // (`-n -1` is a number GNU reads, as one: see `xargs`.)
+    for option in ["--retries", "--memfree"] {
         let r = output(forkpool_in(h.0.path(), &[option, "-1", "echo", ":::", "a"]));
         assert_eq!((r.stdout.as_str(), r.code), ("", 255), "{option}");
         assert!(

@@ -210,7 +210,11 @@ fn malformed_xargs_options_are_one_line_errors() {
     for (args, needle) in [
         (&["-s", "abc", "echo", ":::", "a"][..], "-s must be a number"),
         (&["-L", "x", "echo", ":::", "a"], "-L must be a number"),
-        (&["--max-lines=x", "echo", ":::", "a"], "-l must be a number"),
+        // Getopt::Long's own refusal (`l:f`), in GNU parallel's words.
+        (
+            &["--max-lines=x", "echo", ":::", "a"],
+            "Value \"x\" invalid for option max-lines",
+        ),
     ] {
         let r = run(args);
         assert_eq!((r.code, r.stdout.as_str()), (255, ""), "{args:?}");
@@ -381,4 +385,42 @@ fn parallel_env_counts_against_the_line_x_and_m_fill_as_in_gnu_parallel() {
             );
         }
     }
+}
+
+#[test]
+fn counts_are_the_numbers_gnu_parallel_makes_of_them() {
+    // -L, -n and -N take any word (`=s`), -l a number by Getopt::Long's
+    // pattern (`:f`, whose decimal point is any byte: `0x10` is one); GNU
+    // then evaluates each as Perl, its units written out as products
+    // (`1e1` is 1*1000^6*10001). A job takes values until it has the
+    // count or more: a fraction rounds up, a negative count is one.
+    let values = ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k"];
+    for value in [
+        "1.5", "0.5", "2.5", "-1", "-2.5", "1_0", "2k", "010", "0x10", "1e1", "0b11", "-0",
+    ] {
+        for option in ["-L", "-l", "-N", "-n"] {
+            let args = [&["-k", option, value, "echo", ":::"][..], &values].concat();
+            same_as_gnu_with_messages(&args, b"");
+        }
+    }
+    for args in [
+        &["-l0.5"][..],
+        &["-l1_0"],
+        &["-l0x10"],
+        &["-kl-1"],
+        &["--max-lines", "-1"],
+        &["--max-lines=-2.5"],
+        &["--max-lines=1_0"],
+        &["--max-replace-args", "1.5"],
+        &["-L2k"],
+        &["-N-1"],
+        // An -n of 0 is none, to GNU's `||=`: -L's count is used.
+        &["-n", "0", "-L", "3"],
+        &["-N", "0", "-L", "3"],
+    ] {
+        let args = [&["-k"][..], args, &["echo", ":::"], &values].concat();
+        same_as_gnu_with_messages(&args, b"");
+    }
+    // Lines read from stdin, a trailing blank continuing one.
+    same_as_gnu_with_messages(&["-k", "-L", "1.5", "echo"], b"a \nb\nc\nd\ne\n");
 }
