@@ -242,11 +242,6 @@ pub(crate) fn values_per_job(n: f64) -> usize {
     }
 }
 
-/// Parses a count that may carry a size unit (`-n 2k`).
-pub(crate) fn parse_count(text: &str) -> Option<usize> {
-    parse_size(text).and_then(|n| usize::try_from(n).ok())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

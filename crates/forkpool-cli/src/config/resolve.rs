@@ -163,7 +163,10 @@ impl Config {
         let number =
             |flag: &str, v: &str| perl_count(v).ok_or_else(|| bad(format!("{flag} must be a number, not {v:?}")));
         let count = |flag: &str, v: &str| number(flag, v).map(values_per_job);
-        let xargs = flags.xargs.resolve().map_err(bad)?;
+        // With --pipe, where -n/-N count records (see `pipe`), GNU reads
+        // a value that is no number as 0, none: not an error there.
+        let pipe_count = |v: &str| values_per_job(perl_count(v).unwrap_or(0.0));
+        let xargs = flags.xargs.resolve(pipe.is_some()).map_err(bad)?;
         // As GNU parallel: -N, -n, then -L/-l give the count; -N, -X and
         // -L (not -l) repeat the word around {} unless -m or --xargs.
         let joined = flags.multiple || xargs.xargs;
@@ -184,12 +187,12 @@ impl Config {
         let (batching, multi) = match (max_replace_args, max_args, xargs.max_lines) {
             // With --pipe, -N/-n/-L count records per block (see `pipe`),
             // and -N arguments per job as usual.
-            (Some(n), _, _) if pipe.is_some() => (Batching::Count(count("-N", n)?), Multi::Context),
+            (Some(n), _, _) if pipe.is_some() => (Batching::Count(pipe_count(n)), Multi::Context),
             // -n also groups the `:::` values (arguments, or the commands
             // themselves when none is given, as with --tee), n a job, as
             // in GNU parallel, where it is the same count as -N's.
             (None, Some(n), _) if pipe.is_some() => (
-                Batching::Count(count("-n", n)?),
+                Batching::Count(pipe_count(n)),
                 if context { Multi::Context } else { Multi::Join },
             ),
             _ if pipe.is_some() => (Batching::Single, Multi::Single),

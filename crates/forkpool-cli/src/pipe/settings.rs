@@ -3,7 +3,7 @@
 
 use crate::config::UsageError;
 use crate::flags::Flags;
-use crate::units::parse_count;
+use crate::units::perl_count;
 
 use super::header::HeaderRule;
 use super::key::KeySpec;
@@ -78,7 +78,7 @@ pub(crate) struct Settings {
     /// `--tee`.
     pub(crate) tee: bool,
     pub(crate) sink: Sink,
-    /// `-N`: records per block.
+    /// `-N`: records per block (times `-L`'s lines per record).
     pub(crate) records: Option<usize>,
     /// `-L`: lines per record.
     pub(crate) lines: Option<usize>,
@@ -250,20 +250,42 @@ impl Settings {
             None => None,
             Some(text) => HeaderRule::parse(text).map_err(bad)?,
         };
-        let count = |flag: &str, v: &str| {
-            parse_count(v)
-                .ok_or_else(|| bad(format!("{flag} must be a number, not {v:?}")))
-                // 0 is no limit, as in GNU parallel.
-                .map(|n| (n > 0).then_some(n))
+        // What GNU parallel makes of each count (`units::perl_count`; a
+        // value that is no number is 0 there): 0 is no count.
+        let number = |v: &str| perl_count(v).unwrap_or(0.0);
+        // Lines per record, -L (or -l, whose 0 is 1).
+        let lines = lines_flag(flags).map(|(flag, v)| match number(v) {
+            0.0 if flag == "-l" => 1.0,
+            n => n,
+        });
+        // Records per block, -n or -N: `-N` (which also sets the count)
+        // wins whatever the order, as in GNU parallel; times the lines per
+        // record, if any. GNU counts `1..n` records: whole ones. Below 1
+        // (`0.5`, `-1`) it hands each job one byte, cutting records
+        // apart: refused (the README's differences).
+        let (flag, count) = match (&flags.max_replace_args, &flags.max_args) {
+            (Some(n), _) => ("-N", Some(n)),
+            (None, Some(n)) => ("-n", Some(n)),
+            (None, None) => ("-N", None),
         };
-        // `-n` is records per block too, as in GNU parallel, where `-N`
-        // (which also sets the count) wins whatever the order.
-        let records = match (&flags.max_replace_args, &flags.max_args) {
-            (Some(n), _) => count("-N", n)?,
-            (None, Some(n)) => count("-n", n)?,
-            (None, None) => None,
+        let per_record = lines_flag(flags).zip(lines).filter(|&(_, l)| l != 0.0);
+        let records = match count.map(|v| (v, number(v))) {
+            None | Some((_, 0.0)) => None,
+            Some((v, n)) => match n * per_record.map_or(1.0, |(_, l)| l) {
+                n if n >= 1.0 => Some(n as usize),
+                _ => {
+                    let (what, given) = match per_record {
+                        Some(((l_flag, l), _)) => (format!("{flag} times {l_flag}"), format!("{v:?} times {l:?}")),
+                        None => (flag.to_owned(), format!("{v:?}")),
+                    };
+                    return Err(bad(format!("{what} must be 0 or at least 1 with --pipe, not {given}")));
+                }
+            },
         };
-        let lines = lines_flag(flags).map(|n| count("-L", n)).transpose()?.flatten();
+        // Without them, GNU's `%` takes the whole part of the lines per
+        // record, whatever its sign; 0 is no count (where the number was
+        // not 0, `0.5`, GNU parallel dies of "Illegal modulus zero").
+        let lines = lines.map(|n| n.abs().trunc() as usize).filter(|&n| n > 0);
         let sink = if p.cat {
             Sink::Cat
         } else if p.fifo {
@@ -291,8 +313,9 @@ impl Settings {
 
 /// `-L` (or `-l`), which with `--pipe` is the lines per record: xargs's
 /// flags, read here with the pipe's meaning.
-fn lines_flag(flags: &Flags) -> Option<&str> {
-    flags.xargs.max_lines_l.as_deref().or(flags.xargs.max_lines.as_deref())
+fn lines_flag(flags: &Flags) -> Option<(&'static str, &str)> {
+    let l = flags.xargs.max_lines.as_deref().map(|v| ("-l", v));
+    flags.xargs.max_lines_l.as_deref().map(|v| ("-L", v)).or(l)
 }
 
 /// `--block`: a size with GNU parallel's units (`K` 1024, `k` 1000, ...,

@@ -201,7 +201,7 @@ pub(crate) fn prepare(
         },
         Mode::Pipe => {
             let rule = match (settings.records, settings.lines) {
-                (Some(n), lines) => Rule::Records(n.saturating_mul(lines.unwrap_or(1))),
+                (Some(n), _) => Rule::Records(n),
                 (None, Some(lines)) => Rule::Lines(lines),
                 (None, None) => Rule::Last,
             };

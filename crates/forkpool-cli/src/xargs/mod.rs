@@ -99,8 +99,9 @@ pub(crate) struct Xargs {
 }
 
 impl XargsFlags {
-    /// Checks the values.
-    pub(crate) fn resolve(&self) -> Result<Xargs, String> {
+    /// Checks the values. With `--pipe` (`pipe`), where `-L` is lines
+    /// per record, one that is no number is 0, none, as GNU reads it.
+    pub(crate) fn resolve(&self, pipe: bool) -> Result<Xargs, String> {
         let number = |flag: &str, text: &str| {
             parse_size(text)
                 .and_then(|n| usize::try_from(n).ok())
@@ -117,8 +118,9 @@ impl XargsFlags {
         // -L wins over -l; -l 0 (and a bare -l) means 1. Each is the
         // number GNU parallel makes of it (`1.5`, `-1`, `1_0`, `2k`): see
         // `units::perl_count`.
-        let lines = |flag: &str, text: &str| {
-            crate::units::perl_count(text).ok_or_else(|| format!("{flag} must be a number, not {text:?}"))
+        let lines = |flag: &str, text: &str| match crate::units::perl_count(text) {
+            None if pipe => Ok(0.0),
+            n => n.ok_or_else(|| format!("{flag} must be a number, not {text:?}")),
         };
         let max_lines = match (given(self.max_lines_l.as_deref()), &self.max_lines) {
             (Some(l), _) => Some(values_per_job(lines("-L", l)?)),
@@ -163,19 +165,19 @@ mod tests {
             max_chars: Some("2k".into()),
             ..XargsFlags::default()
         };
-        let x = flags.resolve().unwrap();
+        let x = flags.resolve(false).unwrap();
         assert_eq!((x.max_lines, x.eof, x.max_chars), (Some(1), None, Some(2000)));
         let bad = XargsFlags {
             max_chars: Some("abc".into()),
             ..XargsFlags::default()
         };
-        assert_eq!(bad.resolve().unwrap_err(), "-s must be a number, not \"abc\"");
+        assert_eq!(bad.resolve(false).unwrap_err(), "-s must be a number, not \"abc\"");
         let zero = XargsFlags {
             max_chars: Some("0".into()),
             max_lines_l: Some("0".into()),
             ..XargsFlags::default()
         };
-        let x = zero.resolve().unwrap();
+        let x = zero.resolve(false).unwrap();
         assert_eq!(
             (x.max_chars, x.max_lines),
             (None, Some(0)),

@@ -595,3 +595,55 @@ fn pipepart_and_tee_with_command_values_are_as_in_gnu_at_any_jobs() {
         );
     }
 }
+
+#[test]
+fn pipe_counts_are_the_numbers_gnu_parallel_makes_of_them() {
+    // With --pipe, -n/-N (records per block) and -L (lines per record)
+    // are what GNU makes of them too: a value that is no number is 0
+    // there, no count; a fraction is the records its `1..n` counts; -L
+    // `%` takes the whole part, whatever its sign.
+    let seven = super::pipe::seq(7);
+    for value in ["x", "", "1.5", "2.7", "1_0", "2k", "010", "-0"] {
+        for option in ["-n", "-N", "-L", "-l"] {
+            for more in [&[][..], &["-N", "2"]] {
+                let args = [&["--pipe", "-k", option, value][..], more, &["wc", "-l"]].concat();
+                super::gnu::same_as_gnu_with_messages(&args, seven.as_bytes());
+            }
+        }
+    }
+    for args in [
+        &["-L", "-2", "wc", "-l"][..],
+        &["-l", "-3", "wc", "-l"],
+        &["-n", "x", "-L", "2", "wc", "-l"],
+        // The records a block holds: -N times -L, whole.
+        &["-N", "0.5", "-L", "4", "wc", "-l"],
+        &["-N", "-1", "-L", "-2", "wc", "-l"],
+    ] {
+        let args = [&["--pipe", "-k"][..], args].concat();
+        super::gnu::same_as_gnu_with_messages(&args, seven.as_bytes());
+    }
+    // A count below 1 (`0.5`, `-1`): GNU parallel 20221122 hands each job
+    // one byte, cutting records apart; forkpool refuses it (README).
+    for value in ["-1", "0.5", "-2"] {
+        for option in ["-n", "-N"] {
+            let r = super::run_with(&["--pipe", option, value, "wc", "-l"], seven.as_bytes());
+            assert_eq!((r.stdout.as_str(), r.code), ("", 255), "{option} {value}");
+            assert_eq!(
+                r.stderr,
+                format!("forkpool: Error: {option} must be 0 or at least 1 with --pipe, not \"{value}\"\n")
+            );
+        }
+    }
+    let r = super::run_with(&["--pipe", "-N", "2", "-L", "0.25", "wc", "-l"], seven.as_bytes());
+    assert_eq!(
+        (r.stderr.as_str(), r.code),
+        (
+            "forkpool: Error: -N times -L must be 0 or at least 1 with --pipe, not \"2\" times \"0.25\"\n",
+            255
+        )
+    );
+    // -L 0.5: GNU dies of a Perl error ("Illegal modulus zero"); forkpool
+    // reads it as no count of lines (README).
+    let r = super::run_with(&["--pipe", "-k", "-L", "0.5", "wc", "-l"], seven.as_bytes());
+    assert_eq!((r.stdout.as_str(), r.code), ("7\n", 0));
+}
