@@ -111,6 +111,20 @@ pub(crate) fn same_as_gnu_with_messages(args: &[&str], stdin: &[u8]) -> Run {
     ours
 }
 
+/// Asserts that forkpool refuses `args` with GNU parallel's standard error
+/// (Getopt::Long's warnings, one a line) and exit status 255. (GNU prints
+/// its usage on standard output after them: a documented difference.)
+pub(crate) fn getopt_refuses_as_gnu(args: &[&str]) {
+    let ours = run(args);
+    let theirs = gnu_with(args, b"");
+    assert_eq!(
+        (ours.stderr.as_str(), ours.code),
+        (theirs.stderr.as_str(), theirs.code),
+        "{args:?}"
+    );
+    assert_eq!(ours.code, 255, "{args:?}");
+}
+
 #[test]
 fn onall_and_nonall_without_sshlogins_run_here_as_in_gnu_parallel() {
     // GNU parallel's "every host" is this machine when no -S is given.

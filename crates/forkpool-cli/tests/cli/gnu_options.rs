@@ -1,7 +1,7 @@
 //! Options of `man parallel` compared one by one with the installed GNU
 //! parallel: their messages, edge values and combinations.
 
-use super::gnu::same_as_gnu_with_messages;
+use super::gnu::{getopt_refuses_as_gnu, same_as_gnu_with_messages};
 use super::*;
 
 #[test]
@@ -376,20 +376,6 @@ fn a_block_timeout_under_a_second_is_refused_with_or_without_pipe() {
         same_as_gnu_with_messages(&["--block-timeout", value, "echo", ":::", "a"], b"");
     }
     same_as_gnu_with_messages(&["--pipe", "--block-timeout", "2s", "cat"], b"a\n");
-}
-
-/// Asserts that forkpool refuses `args` with GNU parallel's standard error
-/// (Getopt::Long's warnings, one a line) and exit status 255. (GNU prints
-/// its usage on standard output after them: a documented difference.)
-fn getopt_refuses_as_gnu(args: &[&str]) {
-    let ours = run(args);
-    let theirs = super::gnu::gnu_with(args, b"");
-    assert_eq!(
-        (ours.stderr.as_str(), ours.code),
-        (theirs.stderr.as_str(), theirs.code),
-        "{args:?}"
-    );
-    assert_eq!(ours.code, 255, "{args:?}");
 }
 
 #[test]
