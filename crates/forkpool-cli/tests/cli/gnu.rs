@@ -26,6 +26,10 @@ pub(crate) fn gnu_with(args: &[&str], stdin: &[u8]) -> Run {
 
 /// One run of `parallel ARGS`, as [`gnu_with`] makes it; `None` if it was
 /// not over after `patience` (it is killed, with everything it started).
+///
+/// Its `TMPDIR` is a scratch directory of its own, removed afterwards: GNU
+/// 20221122 leaves `--tee`'s named pipes behind now and then, and a killed
+/// run leaves whatever it had made.
 pub(crate) fn gnu_within(patience: Duration, args: &[&str], stdin: &[u8]) -> Option<Run> {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -36,9 +40,11 @@ pub(crate) fn gnu_within(patience: Duration, args: &[&str], stdin: &[u8]) -> Opt
         RUNS.fetch_add(1, Ordering::SeqCst),
         Instant::now()
     );
+    let tmp = Dir::new();
     let child = Command::new("parallel")
         .arg("--will-cite")
         .args(args)
+        .env("TMPDIR", tmp.0.path())
         .env("PARALLEL_SHELL", "/bin/bash")
         .env("SHELL", "/bin/bash")
         .env("FORKPOOL_TEST_GNU_RUN", &marker)
