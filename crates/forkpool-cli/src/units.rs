@@ -118,6 +118,7 @@ pub(crate) fn perl_count(text: &str) -> Option<f64> {
     let mut expression = Expression {
         text: text.as_bytes(),
         at: 0,
+        depth: 0,
     };
     let value = expression.sum()?;
     expression.blanks();
@@ -128,9 +129,15 @@ pub(crate) fn perl_count(text: &str) -> Option<f64> {
 struct Expression<'t> {
     text: &'t [u8],
     at: usize,
+    /// Signs and parentheses open around the term being read: a count
+    /// nested deeper than [`Expression::DEEPEST`] is refused rather than
+    /// read by a recursion as deep as the argument is long.
+    depth: usize,
 }
 
 impl Expression<'_> {
+    const DEEPEST: usize = 100;
+
     fn blanks(&mut self) {
         while self.text.get(self.at).is_some_and(u8::is_ascii_whitespace) {
             self.at += 1;
@@ -173,6 +180,16 @@ impl Expression<'_> {
     }
 
     fn unary(&mut self) -> Option<f64> {
+        self.depth += 1;
+        let value = self.signed();
+        self.depth -= 1;
+        value
+    }
+
+    fn signed(&mut self) -> Option<f64> {
+        if self.depth > Self::DEEPEST {
+            return None;
+        }
         match self.operator(b"+-(") {
             Some(b'+') => self.unary(),
             // `--1` is Perl's decrement, not two signs.
@@ -273,6 +290,7 @@ mod tests {
             ("1/2", 0.5),
             ("+-1", -1.0),
             ("(1+2)*3", 9.0),
+            (&format!("{}1{}", "(".repeat(50), ")".repeat(50)), 1.0),
         ] {
             assert_eq!(perl_count(text), Some(n), "{text:?}");
         }
@@ -280,6 +298,10 @@ mod tests {
             "", "x", "abc", "kk", "1.5.5", "08", "2i", "1+", "--1", "1/0", "2**3", "_1", "nan",
         ] {
             assert_eq!(perl_count(bad), None, "{bad:?}");
+        }
+        // Nested deeper than any count needs: refused, not a stack overflow.
+        for deep in ["(".repeat(200_000), "+".repeat(200_000), "-+".repeat(100_000)] {
+            assert_eq!(perl_count(&(deep + "1")), None);
         }
     }
 
