@@ -388,10 +388,15 @@ fn detach(args: &[OsString]) -> i32 {
         }
     };
     let argv0 = args.first().cloned().unwrap_or_else(|| "sem".into());
+    // In a process group of its own: a `sem` run as a job of `forkpool`
+    // (`parallel sem CMD ::: ...`, as GNU's examples do) returns at once,
+    // and the job's group is killed when the job ends; the background
+    // command, which `sem --wait` waits for, must not go with it.
     let child = std::process::Command::new("/proc/self/exe")
         .arg0(argv0)
         .args(args.get(1..).unwrap_or_default())
         .env(NOTIFY_VAR, format!("{me}:{name}"))
+        .process_group(0)
         .spawn();
     let mut child = match child {
         Ok(child) => child,

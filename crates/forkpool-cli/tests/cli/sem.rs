@@ -156,6 +156,44 @@ fn the_background_command_prints_where_sem_would_have() {
     assert_eq!(std::fs::read_to_string(&log).unwrap(), "from the background\n");
 }
 
+/// GNU's example `seq 3 | parallel sem sed -i -e '1i{}' myfile; sem
+/// --wait`: the jobs' `sem` return at once, leaving their commands to run
+/// in the background; a job's process group goes when the job ends, but
+/// the background commands are not in it, and all three edits are made.
+#[test]
+fn sem_run_as_a_job_leaves_its_command_running_after_the_job() {
+    let h = Home::new();
+    let file = h.file("myfile");
+    std::fs::write(&file, "orig\n").unwrap();
+    let path = format!(
+        "{}:{}",
+        h.dir.0.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    // Each command waits a little first, so that its job has surely ended
+    // (and its group been killed) before it edits the file.
+    let job = format!("sem --id edits 'sleep 0.3; sed -i -e 1i{{}} {file}'");
+    let out = super::command(&["-j3", &job, ":::", "1", "2", "3"])
+        .env("HOME", h.dir.0.path())
+        .env("PATH", path)
+        .env_remove("PARALLEL_HOME")
+        .env_remove("XDG_CACHE_HOME")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(h.run(&["--id", "edits", "--wait"]).code, 0);
+    let mut lines: Vec<String> = std::fs::read_to_string(&file)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    assert_eq!(lines.pop().as_deref(), Some("orig"), "{lines:?}");
+    lines.sort();
+    assert_eq!(lines, ["1", "2", "3"]);
+}
+
 /// The most holders at once among `n` concurrent `sem -j limit --id ID`,
 /// measured by each command under `flock`: it raises a counter, records
 /// the highest value seen, sleeps a moment, and lowers the counter.
