@@ -91,6 +91,57 @@ fn round_robin_starts_every_slot_even_when_the_input_ends_first() {
 }
 
 #[test]
+fn round_robin_keep_order_deals_the_blocks_as_gnu_parallel_does_every_run() {
+    // `man parallel` (--keep-order): with --round-robin, -k means "the
+    // jobslots will get the same blocks as input in the same order in
+    // every run". GNU's writes then block, so block k goes to job k, k + n,
+    // ... in turn, however long each job waits before reading. The input
+    // is more than the jobs' pipes hold, and each job sleeps first, so
+    // dealing to whichever job is free would change the split per run.
+    let d = Dir::new();
+    let input = seq(1_000_000);
+    let file = d.file("in", &input);
+    // The job's number, slot, and its lines: how many, and a hash of
+    // their order.
+    let job = "sleep 0.0$RANDOM; echo {#} {%}; awk '{n++; h = (h * 31 + $1) % 1000003} END {print n, h}'";
+    let cases: [&[&str]; 10] = [
+        &["-j1"],
+        &["-j2"],
+        &["-j3"],
+        &["-j4"],
+        &["-j2", "--block", "300k"],
+        &["-j4", "--block", "300k"],
+        &["-j3", "-N", "90000"],
+        &["-j2", "-L", "70000"],
+        &["-j3", "-L", "2", "-N", "30000"],
+        &["-j3", "--header", ":", "--block", "700k"],
+    ];
+    for case in cases {
+        let args = [&["--pipe", "-k", "--round-robin"][..], case, &[job]].concat();
+        let theirs = super::gnu::gnu_with(&args, input.as_bytes());
+        assert_eq!(theirs.code, 0, "{args:?}: {}", theirs.stderr);
+        for _ in 0..3 {
+            let ours = run_with(&args, input.as_bytes());
+            assert_eq!(
+                (&ours.stdout, ours.code),
+                (&theirs.stdout, 0),
+                "{case:?}: {}",
+                ours.stderr
+            );
+        }
+    }
+    // --pipepart --round-robin: one part per slot, a job each, in order.
+    for jobs in ["-j1", "-j2", "-j3", "-j4"] {
+        let args = ["--pipepart", "-a", &file, "-k", "--round-robin", jobs, job];
+        let theirs = super::gnu::gnu_with(&args, b"");
+        for _ in 0..2 {
+            let ours = run_with(&args, b"");
+            assert_eq!((&ours.stdout, ours.code), (&theirs.stdout, theirs.code), "{jobs}");
+        }
+    }
+}
+
+#[test]
 fn cat_gives_each_block_in_a_temporary_file_removed_afterwards() {
     let d = Dir::new();
     let names = d.s("names");
