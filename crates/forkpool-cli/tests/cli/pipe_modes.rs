@@ -142,6 +142,44 @@ fn round_robin_keep_order_deals_the_blocks_as_gnu_parallel_does_every_run() {
 }
 
 #[test]
+fn round_robin_goes_on_when_a_job_exits_early_where_gnu_parallel_dies_of_sigpipe() {
+    // `head -1` exits with most of its blocks unread. GNU parallel
+    // 20221122 writes to its pipe regardless and dies of SIGPIPE (exit
+    // 141, what the jobs still running would print is lost), with -k or
+    // without. forkpool drops that job's seat (and the block it was
+    // writing), and a new job takes the slot's turns (README).
+    let input = seq(2_000_000);
+    let args = ["--pipe", "-k", "--round-robin", "--block", "10k", "-j3", "head -1"];
+    // (Its own TMPDIR: a run killed so leaves its files behind.)
+    let tmp = Dir::new();
+    let mut gnu = std::process::Command::new("timeout")
+        .args(["60", "parallel", "--will-cite"])
+        .args(args)
+        .env("TMPDIR", tmp.path(""))
+        .env("PARALLEL_SHELL", "/bin/bash")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("GNU parallel is installed");
+    let mut stdin = gnu.stdin.take().unwrap();
+    let data = input.clone().into_bytes();
+    let feeder = std::thread::spawn(move || std::io::Write::write_all(&mut stdin, &data));
+    let status = gnu.wait().unwrap();
+    let _ = feeder.join();
+    // (`timeout` passes its command's death by a signal on.)
+    let signal = std::os::unix::process::ExitStatusExt::signal(&status);
+    assert_eq!(signal, Some(libc::SIGPIPE), "GNU parallel dies of SIGPIPE: {status}");
+    let ours = run_with(&args, input.as_bytes());
+    assert_eq!(ours.code, 0, "{}", ours.stderr);
+    let firsts: Vec<u64> = ours.lines().iter().map(|l| l.parse().unwrap()).collect();
+    // Each job's first line: the first three blocks', then later ones'.
+    assert_eq!(firsts[..3], [1, 2222, 4222], "{firsts:?}");
+    assert!(firsts.len() > 3, "new jobs take the slots: {firsts:?}");
+    assert!(firsts.windows(2).all(|w| w[0] < w[1]), "{firsts:?}");
+}
+
+#[test]
 fn cat_gives_each_block_in_a_temporary_file_removed_afterwards() {
     let d = Dir::new();
     let names = d.s("names");
