@@ -9,6 +9,17 @@
 //! until a pipe has room and writes on. So a slow job holds one block at
 //! most, and memory holds a block per job.
 //!
+//! With `-k` the blocks go round in turn instead, whatever the jobs'
+//! speed: block k to job k, k + n, k + 2n, ... (n jobs), the dealer
+//! waiting while the job whose turn it is still holds its last block.
+//! That is what `man parallel` promises ("the jobslots will get the same
+//! blocks as input in the same order in every run") and what GNU parallel
+//! does: with `-k` it leaves the jobs' stdin blocking, so each block is
+//! written whole before the next is read, and its queue of jobs, sorted
+//! by sequence number, turns by one per block (`round_robin_write`). Not
+//! when the slots fell and there are more jobs than slots: a job's turn
+//! could then wait on one that only starts once another ends.
+//!
 //! As in GNU parallel, whose jobs all start before the first block, every
 //! slot gets its job even when the input ends first: those jobs read
 //! end-of-file at once, and as in GNU (which passes over a job that was
@@ -95,7 +106,8 @@ impl Shared {
 pub(crate) type Request = io::Result<Arc<Claim>>;
 
 /// Starts the dealer over `cutter`'s blocks, for `slots` jobs at once
-/// (`None`: not known yet; the run tells it with [`Shared::set_slots`]).
+/// (`None`: not known yet; the run tells it with [`Shared::set_slots`]),
+/// dealing `in_turn` (`-k`) or to whichever job is free.
 /// Returns the channel on which it asks for jobs, which closes when all of
 /// the input is dealt and written, and the handle that tells it the slots.
 pub(crate) fn start(
@@ -103,6 +115,7 @@ pub(crate) fn start(
     header: Arc<[u8]>,
     remove: Option<Separator>,
     slots: Option<usize>,
+    in_turn: bool,
 ) -> io::Result<(Receiver<Request>, Arc<Shared>)> {
     let wake = rustix::event::eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?;
     let shared = Arc::new(Shared {
@@ -119,6 +132,7 @@ pub(crate) fn start(
         seats: Vec::new(),
         next_seq: 1,
         turn: 0,
+        in_turn,
     };
     std::thread::Builder::new()
         .name("forkpool-dealer".into())
@@ -155,6 +169,9 @@ struct Dealer {
     next_seq: u64,
     /// Where the next turn starts.
     turn: usize,
+    /// `-k`: each block goes to the next job in turn, waiting for it if it
+    /// is still busy (see the module's docs).
+    in_turn: bool,
 }
 
 impl Dealer {
@@ -258,7 +275,14 @@ impl Dealer {
             // more jobs than slots (the slots fell): one of them may only
             // start once another ends, at the end of the input.
             let starting = n <= slots && self.seats.iter().any(|s| s.fd.is_none());
-            let free = (0..n).map(|k| (self.turn + k) % n).find(|&i| !self.seats[i].busy());
+            let free = if self.in_turn && n <= slots {
+                // -k: the job whose turn it is, once it has taken its
+                // last block.
+                let i = self.turn % n;
+                (!self.seats[i].busy()).then_some(i)
+            } else {
+                (0..n).map(|k| (self.turn + k) % n).find(|&i| !self.seats[i].busy())
+            };
             if let (false, Some(i)) = (starting, free) {
                 self.turn = i + 1;
                 let data = match &self.remove {
@@ -375,7 +399,7 @@ mod tests {
         let separator = Separator::new(None, None, false).unwrap();
         let input: Box<dyn Read + Send> = Box::new(io::Cursor::new(b"1\n2\n3\n4\n5\n6\n".to_vec()));
         let cutter = Cutter::new(input, separator, super::super::cutter::Rule::Records(1), 1 << 20);
-        let (requests, _) = start(cutter, Arc::from(&b"h\n"[..]), None, Some(2)).unwrap();
+        let (requests, _) = start(cutter, Arc::from(&b"h\n"[..]), None, Some(2), false).unwrap();
         let first = requests.recv().unwrap().unwrap();
         let second = requests.recv().unwrap().unwrap();
         // The second job never starts: its blocks must not hold the dealer.
@@ -414,11 +438,39 @@ mod tests {
     }
 
     #[test]
+    fn in_turn_each_job_gets_every_nth_block_however_slowly_it_reads() {
+        // Records bigger than a pipe holds: the first job's is not written
+        // out until it reads, which it does only after the second job has
+        // read all it could. In turn (-k), it still gets the third block.
+        let separator = Separator::new(None, None, false).unwrap();
+        let input: Vec<u8> = b"abcd"
+            .iter()
+            .flat_map(|&c| std::iter::repeat_n(c, 100_000).chain([b'\n']))
+            .collect();
+        let input: Box<dyn Read + Send> = Box::new(io::Cursor::new(input));
+        let cutter = Cutter::new(input, separator, super::super::cutter::Rule::Records(1), 1 << 20);
+        let (requests, _) = start(cutter, Arc::from(&b""[..]), None, Some(2), true).unwrap();
+        let first = requests.recv().unwrap().unwrap();
+        let second = requests.recv().unwrap().unwrap();
+        let (read1, write1) = rustix::pipe::pipe().unwrap();
+        let (read2, write2) = rustix::pipe::pipe().unwrap();
+        first.attach(write1, Arc::new(AtomicU64::new(0)));
+        second.attach(write2, Arc::new(AtomicU64::new(0)));
+        let two = std::thread::spawn(move || read_all(read2));
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let one = read_all(read1);
+        let two = two.join().unwrap();
+        let firsts = |text: &str| text.lines().map(|l| &l[..1]).collect::<String>();
+        assert_eq!((firsts(&one), firsts(&two)), ("ac".to_string(), "bd".to_string()));
+        assert!(requests.recv().is_err(), "a job per slot, no more");
+    }
+
+    #[test]
     fn the_dealer_waits_for_the_slots_and_closes_input_when_they_fall() {
         let separator = Separator::new(None, None, false).unwrap();
         let input: Box<dyn Read + Send> = Box::new(io::Cursor::new(b"1\n2\n3\n4\n5\n6\n".to_vec()));
         let cutter = Cutter::new(input, separator, super::super::cutter::Rule::Records(1), 1 << 20);
-        let (requests, dealer) = start(cutter, Arc::from(&b""[..]), None, None).unwrap();
+        let (requests, dealer) = start(cutter, Arc::from(&b""[..]), None, None, false).unwrap();
         // No job before the slots are known (the hosts being set up).
         assert!(requests.recv_timeout(std::time::Duration::from_millis(200)).is_err());
         dealer.set_slots(2);

@@ -276,7 +276,7 @@ pub(crate) fn prepare(
                             Some(known) => known,
                             None => Some(slots),
                         };
-                        let (requests, dealer) = super::robin::start(cutter, header, remove, known)
+                        let (requests, dealer) = super::robin::start(cutter, header, remove, known, config.keep_order)
                             .map_err(|e| fail("cannot start --round-robin", e))?;
                         runtime.set_dealer(dealer);
                         Blocks::Robin(requests)

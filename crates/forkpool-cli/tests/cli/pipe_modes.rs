@@ -91,6 +91,95 @@ fn round_robin_starts_every_slot_even_when_the_input_ends_first() {
 }
 
 #[test]
+fn round_robin_keep_order_deals_the_blocks_as_gnu_parallel_does_every_run() {
+    // `man parallel` (--keep-order): with --round-robin, -k means "the
+    // jobslots will get the same blocks as input in the same order in
+    // every run". GNU's writes then block, so block k goes to job k, k + n,
+    // ... in turn, however long each job waits before reading. The input
+    // is more than the jobs' pipes hold, and each job sleeps first, so
+    // dealing to whichever job is free would change the split per run.
+    let d = Dir::new();
+    let input = seq(1_000_000);
+    let file = d.file("in", &input);
+    // The job's number, slot, and its lines: how many, and a hash of
+    // their order.
+    let job = "sleep 0.0$RANDOM; echo {#} {%}; awk '{n++; h = (h * 31 + $1) % 1000003} END {print n, h}'";
+    let cases: [&[&str]; 10] = [
+        &["-j1"],
+        &["-j2"],
+        &["-j3"],
+        &["-j4"],
+        &["-j2", "--block", "300k"],
+        &["-j4", "--block", "300k"],
+        &["-j3", "-N", "90000"],
+        &["-j2", "-L", "70000"],
+        &["-j3", "-L", "2", "-N", "30000"],
+        &["-j3", "--header", ":", "--block", "700k"],
+    ];
+    for case in cases {
+        let args = [&["--pipe", "-k", "--round-robin"][..], case, &[job]].concat();
+        let theirs = super::gnu::gnu_with(&args, input.as_bytes());
+        assert_eq!(theirs.code, 0, "{args:?}: {}", theirs.stderr);
+        for _ in 0..3 {
+            let ours = run_with(&args, input.as_bytes());
+            assert_eq!(
+                (&ours.stdout, ours.code),
+                (&theirs.stdout, 0),
+                "{case:?}: {}",
+                ours.stderr
+            );
+        }
+    }
+    // --pipepart --round-robin: one part per slot, a job each, in order.
+    for jobs in ["-j1", "-j2", "-j3", "-j4"] {
+        let args = ["--pipepart", "-a", &file, "-k", "--round-robin", jobs, job];
+        let theirs = super::gnu::gnu_with(&args, b"");
+        for _ in 0..2 {
+            let ours = run_with(&args, b"");
+            assert_eq!((&ours.stdout, ours.code), (&theirs.stdout, theirs.code), "{jobs}");
+        }
+    }
+}
+
+#[test]
+fn round_robin_goes_on_when_a_job_exits_early_where_gnu_parallel_dies_of_sigpipe() {
+    // `head -1` exits with most of its blocks unread. GNU parallel
+    // 20221122 writes to its pipe regardless and dies of SIGPIPE (exit
+    // 141, what the jobs still running would print is lost), with -k or
+    // without. forkpool drops that job's seat (and the block it was
+    // writing), and a new job takes the slot's turns (README).
+    let input = seq(2_000_000);
+    let args = ["--pipe", "-k", "--round-robin", "--block", "10k", "-j3", "head -1"];
+    // (Its own TMPDIR: a run killed so leaves its files behind.)
+    let tmp = Dir::new();
+    let mut gnu = std::process::Command::new("timeout")
+        .args(["60", "parallel", "--will-cite"])
+        .args(args)
+        .env("TMPDIR", tmp.path(""))
+        .env("PARALLEL_SHELL", "/bin/bash")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("GNU parallel is installed");
+    let mut stdin = gnu.stdin.take().unwrap();
+    let data = input.clone().into_bytes();
+    let feeder = std::thread::spawn(move || std::io::Write::write_all(&mut stdin, &data));
+    let status = gnu.wait().unwrap();
+    let _ = feeder.join();
+    // (`timeout` passes its command's death by a signal on.)
+    let signal = std::os::unix::process::ExitStatusExt::signal(&status);
+    assert_eq!(signal, Some(libc::SIGPIPE), "GNU parallel dies of SIGPIPE: {status}");
+    let ours = run_with(&args, input.as_bytes());
+    assert_eq!(ours.code, 0, "{}", ours.stderr);
+    let firsts: Vec<u64> = ours.lines().iter().map(|l| l.parse().unwrap()).collect();
+    // Each job's first line: the first three blocks', then later ones'.
+    assert_eq!(firsts[..3], [1, 2222, 4222], "{firsts:?}");
+    assert!(firsts.len() > 3, "new jobs take the slots: {firsts:?}");
+    assert!(firsts.windows(2).all(|w| w[0] < w[1]), "{firsts:?}");
+}
+
+#[test]
 fn cat_gives_each_block_in_a_temporary_file_removed_afterwards() {
     let d = Dir::new();
     let names = d.s("names");
