@@ -104,6 +104,9 @@ pub(crate) struct Template {
     pub(crate) appended: bool,
     /// What the run's templates share (set once they are all parsed).
     pub(crate) ctx: Option<std::sync::Arc<super::Context>>,
+    /// Its place among the run's templates (the command is 0): where its
+    /// values are in a job's [`super::Evaluated`].
+    pub(crate) section: usize,
 }
 
 /// The context of a template not attached to a run's.
@@ -194,6 +197,7 @@ impl Template {
             has_repl: has_repl || matches!(kind, Kind::Command { .. }),
             appended: matches!(kind, Kind::Command { .. }) && !has_repl,
             ctx: None,
+            section: 0,
         })
     }
 
@@ -210,12 +214,12 @@ impl Template {
         let mut exprs = Exprs::default();
         let mut t =
             Template::parse(words, Kind::Command { quote_words: false }, &table, &mut exprs).expect("a valid template");
-        let markers = t.markers().collect();
+        let walks = vec![super::plan::Walk::of(&t, false)];
         t.ctx = Some(std::sync::Arc::new(super::Context::new(
             exprs.list,
             super::Trim::None,
             1,
-            markers,
+            walks,
         )));
         t
     }
