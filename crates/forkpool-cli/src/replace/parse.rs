@@ -64,6 +64,10 @@ pub(crate) struct Marker {
     /// past the end. `None`: every argument.
     pub(crate) position: Option<i64>,
     pub(crate) expr: usize,
+    /// A perl expression typed `{=0 code=}`: used on every argument, but
+    /// GNU parallel measures the line with it on each record's last value
+    /// (`$1-1`), as a replacement string of its own.
+    pub(crate) zero: bool,
 }
 
 /// The argument a position picks among `n`, as GNU parallel's
@@ -342,6 +346,7 @@ fn marker(content: &[u8], typed: Option<&[u8]>, exprs: &mut Exprs) -> Marker {
     let (position, rest) = leading_number(content);
     let (_, code) = leading_number(rest);
     let code = &code[code.iter().take_while(|&&b| b == b' ').count()..];
+    let zero = position == Some(b"0");
     let position = position.and_then(|p| {
         if p == b"0" {
             // `if($1)`: "0" is false in perl: every argument.
@@ -349,9 +354,11 @@ fn marker(content: &[u8], typed: Option<&[u8]>, exprs: &mut Exprs) -> Marker {
         }
         std::str::from_utf8(p).ok()?.parse::<i64>().ok().or(Some(i64::MAX))
     });
+    let expr = exprs.intern(code, typed);
     Marker {
         position,
-        expr: exprs.intern(code, typed),
+        expr,
+        zero: zero && exprs.list[expr].native.is_none(),
     }
 }
 
@@ -395,7 +402,8 @@ mod tests {
             appended.tokens.last(),
             Some(&Token::Marker(Marker {
                 position: None,
-                expr: 0
+                expr: 0,
+                zero: false,
             }))
         );
     }

@@ -135,7 +135,9 @@ impl Context {
                             section: 0,
                         })
                     };
-                    match key.position {
+                    // `{=0 code=}` is measured as `-0` is.
+                    let position = if key.zero { Some(0) } else { key.position };
+                    match position {
                         // `$record->[$p > 0 ? $p-1 : $p]` (`-0` is `-1`).
                         Some(p) if p > 0 => {
                             if let Some(i) = usize::try_from(p - 1).ok().filter(|&i| i < w) {

@@ -333,6 +333,7 @@ impl Shape {
             self.markers.push(Marker {
                 position: None,
                 expr: usize::MAX,
+                zero: false,
             });
         }
     }

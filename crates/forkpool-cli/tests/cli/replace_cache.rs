@@ -27,10 +27,13 @@ fn the_man_pages_counter_counts_from_one() {
 #[test]
 fn each_use_is_evaluated_as_gnu_parallel_evaluates_it() {
     let probe2 = PROBE.replacen("{=", "{=2", 1);
+    // Used on every argument, but measured on the record's last.
+    let probe0 = PROBE.replacen("{=", "{=0", 1);
     let counter2 = COUNTER.replacen("{=", "{=2", 1);
     let inside = format!("x{PROBE}y");
     let dashed = format!("-{COUNTER}-");
     let glued = format!("x{COUNTER}");
+    let tag = COUNTER.replace("$n", "$m");
     let three = [":::", "a", "b", "c"];
     let two_by_two = [":::", "a", "b", ":::", "c", "d"];
     let cases: Vec<Vec<&str>> = vec![
@@ -46,6 +49,7 @@ fn each_use_is_evaluated_as_gnu_parallel_evaluates_it() {
         // Every value of a job's record, or the one of a position.
         [&["-k", "echo", PROBE][..], &two_by_two].concat(),
         [&["-k", "echo", &probe2, &probe2][..], &two_by_two].concat(),
+        [&["-k", "echo", &probe0][..], &two_by_two].concat(),
         // -N2: each record measured as it joins the line.
         [&["-N2", "-k", "echo", PROBE][..], &[":::", "a", "b", "c", "d"]].concat(),
         [&["-N2", "-k", "echo", &probe2][..], &[":::", "a", "b", "c", "d"]].concat(),
@@ -59,6 +63,9 @@ fn each_use_is_evaluated_as_gnu_parallel_evaluates_it() {
         ]
         .concat(),
         [&["-k", "echo", r#"{= $_ = $n++ % 2 ? "0" : "" =}"#][..], &three].concat(),
+        // --tagstring: measured with the command, used as the output is
+        // written (with -j1, before the next job is measured).
+        [&["-j1", "--tagstring", &tag, "echo", COUNTER][..], &three].concat(),
         // uq() in a false evaluation leaves the value unquoted for good.
         [
             &[
