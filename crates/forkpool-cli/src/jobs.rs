@@ -296,6 +296,7 @@ pub(crate) fn prepare(config: &Config) -> Result<Prepared, UsageError> {
             names: &names,
             trim: config.strings.trim.unwrap_or_default(),
             slots: config.jobs,
+            multi: config.multi,
             extra: &extra,
         },
     )

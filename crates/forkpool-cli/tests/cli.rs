@@ -168,6 +168,8 @@ mod xargs;
 mod parens;
 #[path = "cli/replace.rs"]
 mod replace;
+#[path = "cli/replace_cache.rs"]
+mod replace_cache;
 #[path = "cli/replace_perl.rs"]
 mod replace_perl;
 #[path = "cli/replace_plus.rs"]

@@ -156,6 +156,28 @@ sub unesc_values {
     }
 }
 
+# A job's uses of the expressions, `e.i,~e.i...` (`~`: GNU measuring the
+# line, not answered), as [answered, slot, e, i] each, a slot per distinct
+# `e.i`: parsed once per distinct text (jobs alike share one).
+my %plans;
+sub plan_of {
+    my $text = shift;
+    my $plan = $plans{$text};
+    return $plan if $plan;
+    %plans = () if keys %plans > 1000;
+    my (%slot, @steps);
+    for my $item (split /,/, $text) {
+        my $answer = substr($item, 0, 1) ne "~";
+        my $key = $answer ? $item : substr($item, 1);
+        if (not exists $slot{$key}) {
+            my $n = keys %slot;
+            $slot{$key} = $n;
+        }
+        push @steps, [$answer, $slot{$key}, split(/\./, $key)];
+    }
+    return $plans{$text} = \@steps;
+}
+
 # One request line; returns the answer line.
 sub handle {
     my $line = shift;
@@ -164,24 +186,32 @@ sub handle {
         # J seq slot total nargs args... evals
         return "!\t" . esc($failed) . "\n" if defined $failed;
         my ($seq, $slot, $total, $n) = splice(@f, 0, 4);
-        my @args = map { unesc($_) } splice(@f, 0, $n);
+        my @args = map { index($_, "\\") < 0 ? $_ : unesc($_) } splice(@f, 0, $n);
         my $evals = shift @f;
         $Arg::total = $total eq "" ? undef : $total;
         $Arg::job = bless { seq => $seq, slot => $slot, skip => 0 }, "forkpool::Job";
         @Arg::arg = (undef, @args);
-        my @out;
-        for my $pair (split /,/, $evals) {
-            my ($e, $i) = split /\./, $pair;
-            local $_ = trimmed(defined $args[$i] ? $args[$i] : "");
-            $Arg::unquote = 0;
-            my $ok = eval { $subs[$e]->($Arg::job); 1 };
-            if (not $ok) {
-                my $why = $@;
-                $why = "died" if not defined $why or $why eq "";
-                $failed = "$e\t$why";
-                return "!\t" . esc($failed) . "\n";
+        # GNU's cache of the job's values (Arg::replace): a value that is
+        # true is used again; "" or "0" is computed again at its next use.
+        my (@value, @unquoted, @out);
+        for my $step (@{ $plans{$evals} || plan_of($evals) }) {
+            my $s = $step->[1];
+            if (not $value[$s]) {
+                my (undef, undef, $e, $i) = @$step;
+                local $_ = defined $args[$i] ? $args[$i] : "";
+                $_ = trimmed($_) if $trim ne "n";
+                $Arg::unquote = 0;
+                my $ok = eval { $subs[$e]->($Arg::job); 1 };
+                if (not $ok) {
+                    my $why = $@;
+                    $why = "died" if not defined $why or $why eq "";
+                    $failed = "$e\t$why";
+                    return "!\t" . esc($failed) . "\n";
+                }
+                $value[$s] = $_;
+                $unquoted[$s] = 1 if $Arg::unquote;
             }
-            push @out, ($Arg::unquote ? "u" : "q") . esc($_);
+            push @out, ($unquoted[$s] ? "u" : "q") . esc($value[$s]) if $step->[0];
         }
         @Arg::arg = ();
         return join("\t", ($Arg::job->{skip} ? "s" : "-"), @out) . "\n";

@@ -8,6 +8,7 @@
 //! - `strings.rs`: the built-in strings computed natively, `--trim`,
 //!   shell quoting;
 //! - `render.rs`: a job's command line from its template and values;
+//! - `plan.rs`: what perl evaluates for a job, in GNU parallel's order;
 //! - `perl.rs` + `driver.pl`: the co-process for perl expressions;
 //! - `flags.rs`: the options, as typed.
 //!
@@ -17,6 +18,7 @@ mod flags;
 mod parens;
 mod parse;
 pub(crate) mod perl;
+mod plan;
 mod render;
 mod rpl;
 mod strings;
@@ -27,12 +29,14 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 pub(crate) use flags::ReplaceFlags;
 pub(crate) use parse::{Kind, Marker, Template};
+pub(crate) use plan::Evaluated;
 pub(crate) use render::{Multi, Shape, Values};
 pub(crate) use rpl::TableOptions;
 pub(crate) use strings::{Trim, push_quoted};
 
 use parse::{Expr, Exprs};
 use perl::{Failure, Perl, Request};
+use plan::{Plan, Walk};
 use rpl::Table;
 
 /// The replacement-string settings of a run (from [`ReplaceFlags`]).
@@ -56,8 +60,12 @@ pub(crate) struct Context {
     pub(crate) trim: Trim,
     /// `-j`, for `{0%}`.
     pub(crate) slots: usize,
-    /// Every marker of every template, in order: what a job evaluates.
-    markers: Vec<Marker>,
+    /// Each template's uses of its markers (the command's first; a
+    /// template's `section` is its place here): what a job evaluates.
+    walks: Vec<Walk>,
+    /// The distinct markers of perl expressions, in order of appearance:
+    /// what GNU parallel measures a line with.
+    keys: Vec<Marker>,
     /// Some expression needs perl.
     uses_perl: bool,
     /// Some built-in string needs perl for values with newlines.
@@ -71,76 +79,36 @@ impl Context {
             exprs: Vec::new(),
             trim: Trim::None,
             slots: 1,
-            markers: Vec::new(),
+            walks: Vec::new(),
+            keys: Vec::new(),
             uses_perl: false,
             newline_sensitive: false,
         }
     }
 
-    fn new(exprs: Vec<Expr>, trim: Trim, slots: usize, markers: Vec<Marker>) -> Context {
+    fn new(exprs: Vec<Expr>, trim: Trim, slots: usize, walks: Vec<Walk>) -> Context {
+        let markers: Vec<Marker> = walks.iter().flat_map(Walk::markers).collect();
         let used = |i: usize| markers.iter().any(|m| m.expr == i);
         let uses_perl = exprs.iter().enumerate().any(|(i, e)| e.native.is_none() && used(i));
         let newline_sensitive = exprs
             .iter()
             .enumerate()
             .any(|(i, e)| e.native.is_some_and(|n| !n.exact_for(b"\n")) && used(i));
+        let mut keys: Vec<Marker> = Vec::new();
+        for m in markers {
+            if exprs[m.expr].native.is_none() && !keys.contains(&m) {
+                keys.push(m);
+            }
+        }
         Context {
             exprs,
             trim,
             slots,
-            markers,
+            walks,
+            keys,
             uses_perl,
             newline_sensitive,
         }
-    }
-
-    /// The (expression, argument) pairs perl must evaluate for a job with
-    /// these arguments, each once, in order of appearance.
-    fn plan(&self, args: &[Vec<u8>]) -> Vec<(usize, usize)> {
-        let n = args.len();
-        let mut plan: Vec<(usize, usize)> = Vec::new();
-        if n == 0 || !(self.uses_perl || self.newline_sensitive) {
-            return plan;
-        }
-        for m in &self.markers {
-            let (first, last) = match m.position {
-                Some(p) => {
-                    let Some(i) = parse::arg_index(p, n) else { continue };
-                    (i, i)
-                }
-                None => (0, n - 1),
-            };
-            for (i, arg) in args.iter().enumerate().take(last + 1).skip(first) {
-                if let Some(native) = self.exprs[m.expr].native
-                    && native.exact_for(self.trim.apply(arg))
-                {
-                    continue;
-                }
-                if !plan.contains(&(m.expr, i)) {
-                    plan.push((m.expr, i));
-                }
-            }
-        }
-        plan
-    }
-}
-
-/// What perl computed for one job.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Evaluated {
-    values: Vec<(usize, usize, bool, Vec<u8>)>,
-    /// The code called `skip()`.
-    pub(crate) skip: bool,
-}
-
-impl Evaluated {
-    /// The value of expression `expr` on argument `arg`, and whether it is
-    /// unquoted.
-    pub(crate) fn get(&self, expr: usize, arg: usize) -> Option<(&[u8], bool)> {
-        self.values
-            .iter()
-            .find(|(e, a, _, _)| *e == expr && *a == arg)
-            .map(|(_, _, u, v)| (v.as_slice(), *u))
     }
 }
 
@@ -189,7 +157,10 @@ impl Evaluator {
         if !self.active() {
             return Ok(());
         }
-        let plans: Vec<Vec<(usize, usize)>> = jobs.iter().map(|j| self.ctx.plan(&j.args)).collect();
+        let plans: Vec<Plan> = jobs
+            .iter()
+            .map(|j| self.ctx.plan(j.records.iter().map(Vec::len), &j.args))
+            .collect();
         let wanted: Vec<usize> = (0..jobs.len()).filter(|&k| !plans[k].is_empty()).collect();
         if wanted.is_empty() {
             return Ok(());
@@ -224,15 +195,7 @@ impl Evaluator {
         drop(requests);
         let answered = answers.len();
         for (&k, answer) in wanted.iter().zip(answers) {
-            let values = plans[k]
-                .iter()
-                .zip(answer.values)
-                .map(|(&(e, a), (v, u))| (e, a, u, v))
-                .collect();
-            jobs[k].evaluated = Some(Evaluated {
-                values,
-                skip: answer.skip,
-            });
+            jobs[k].evaluated = Some(Evaluated::new(&plans[k], answer.values, answer.skip));
         }
         match failed {
             None => Ok(()),
@@ -300,6 +263,8 @@ pub(crate) struct Sources<'a> {
     pub(crate) names: &'a [(Vec<u8>, i64)],
     pub(crate) trim: Trim,
     pub(crate) slots: usize,
+    /// How the command puts in a job's values (`-X`: words repeated).
+    pub(crate) multi: Multi,
     /// Other texts to parse as `--tagstring` is (unquoted, nothing added).
     pub(crate) extra: &'a [Vec<u8>],
 }
@@ -335,20 +300,24 @@ impl Program {
             t.map(|t| Template::parse(&[rename(t)], Kind::Text, &table, exprs).map_err(|e| e.0))
                 .transpose()
         };
-        let tag = text(sources.tag, &mut exprs)?;
+        let mut tag = text(sources.tag, &mut exprs)?;
         let mut results = text(sources.results, &mut exprs)?;
         if results.as_ref().is_some_and(|r| !r.has_replacements()) {
             results = None;
         }
-        let extra = sources
+        let mut extra = sources
             .extra
             .iter()
             .map(|t| text(Some(t), &mut exprs).and_then(|t| t.ok_or_else(|| "no template".to_owned())))
             .collect::<Result<Vec<Template>, String>>()?;
-        let mut markers: Vec<Marker> = command.markers().collect();
-        for t in tag.iter().chain(results.iter()).chain(extra.iter()) {
-            markers.extend(t.markers());
+        // The command's uses of its expressions, then the others' (rendered
+        // one value at a time), each template's at its `section`.
+        let mut walks = vec![Walk::of(&command, sources.multi == Multi::Context)];
+        for t in tag.iter_mut().chain(results.iter_mut()).chain(extra.iter_mut()) {
+            t.section = walks.len();
+            walks.push(Walk::of(t, false));
         }
+        let markers: Vec<Marker> = walks.iter().flat_map(Walk::markers).collect();
         let used = |e: &Expr| markers.iter().any(|m| exprs.list.get(m.expr) == Some(e));
         let mentions = |word: &[u8]| {
             exprs
@@ -362,7 +331,7 @@ impl Program {
             .any(|e| e.native.is_some_and(strings::Native::needs_total) && used(e))
             || mentions(b"total_jobs");
         let at_launch = mentions(b"slot");
-        let ctx = Arc::new(Context::new(exprs.list, sources.trim, sources.slots, markers));
+        let ctx = Arc::new(Context::new(exprs.list, sources.trim, sources.slots, walks));
         let mut perl = None;
         if ctx.uses_perl {
             let codes: Vec<Vec<u8>> = ctx.exprs.iter().map(|e| e.code.clone()).collect();

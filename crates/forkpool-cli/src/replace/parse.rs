@@ -64,6 +64,10 @@ pub(crate) struct Marker {
     /// past the end. `None`: every argument.
     pub(crate) position: Option<i64>,
     pub(crate) expr: usize,
+    /// A perl expression typed `{=0 code=}`: used on every argument, but
+    /// GNU parallel measures the line with it on each record's last value
+    /// (`$1-1`), as a replacement string of its own.
+    pub(crate) zero: bool,
 }
 
 /// The argument a position picks among `n`, as GNU parallel's
@@ -104,6 +108,9 @@ pub(crate) struct Template {
     pub(crate) appended: bool,
     /// What the run's templates share (set once they are all parsed).
     pub(crate) ctx: Option<std::sync::Arc<super::Context>>,
+    /// Its place among the run's templates (the command is 0): where its
+    /// values are in a job's [`super::Evaluated`].
+    pub(crate) section: usize,
 }
 
 /// The context of a template not attached to a run's.
@@ -194,6 +201,7 @@ impl Template {
             has_repl: has_repl || matches!(kind, Kind::Command { .. }),
             appended: matches!(kind, Kind::Command { .. }) && !has_repl,
             ctx: None,
+            section: 0,
         })
     }
 
@@ -210,12 +218,12 @@ impl Template {
         let mut exprs = Exprs::default();
         let mut t =
             Template::parse(words, Kind::Command { quote_words: false }, &table, &mut exprs).expect("a valid template");
-        let markers = t.markers().collect();
+        let walks = vec![super::plan::Walk::of(&t, false)];
         t.ctx = Some(std::sync::Arc::new(super::Context::new(
             exprs.list,
             super::Trim::None,
             1,
-            markers,
+            walks,
         )));
         t
     }
@@ -338,6 +346,7 @@ fn marker(content: &[u8], typed: Option<&[u8]>, exprs: &mut Exprs) -> Marker {
     let (position, rest) = leading_number(content);
     let (_, code) = leading_number(rest);
     let code = &code[code.iter().take_while(|&&b| b == b' ').count()..];
+    let zero = position == Some(b"0");
     let position = position.and_then(|p| {
         if p == b"0" {
             // `if($1)`: "0" is false in perl: every argument.
@@ -345,9 +354,11 @@ fn marker(content: &[u8], typed: Option<&[u8]>, exprs: &mut Exprs) -> Marker {
         }
         std::str::from_utf8(p).ok()?.parse::<i64>().ok().or(Some(i64::MAX))
     });
+    let expr = exprs.intern(code, typed);
     Marker {
         position,
-        expr: exprs.intern(code, typed),
+        expr,
+        zero: zero && exprs.list[expr].native.is_none(),
     }
 }
 
@@ -391,7 +402,8 @@ mod tests {
             appended.tokens.last(),
             Some(&Token::Marker(Marker {
                 position: None,
-                expr: 0
+                expr: 0,
+                zero: false,
             }))
         );
     }

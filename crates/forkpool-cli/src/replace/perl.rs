@@ -33,8 +33,22 @@ pub(crate) struct Request<'a> {
     pub(crate) slot: usize,
     pub(crate) total: Option<u64>,
     pub(crate) args: &'a [Vec<u8>],
-    /// (expression, argument) pairs to evaluate, in order.
-    pub(crate) evals: &'a [(usize, usize)],
+    /// What to evaluate, in order.
+    pub(crate) evals: &'a [Eval],
+}
+
+/// One use of an expression on an argument (from 0). Perl keeps each
+/// value a job computes, by GNU parallel's rule: a value perl holds true
+/// is used again without evaluating; `""`, `"0"` are computed again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Eval {
+    pub(crate) expr: usize,
+    pub(crate) arg: usize,
+    /// Its value is answered; else it is only computed (GNU's measuring
+    /// of the line), for its side effects and the value it leaves.
+    pub(crate) answered: bool,
+    /// The template the value is for (the caller's; not sent).
+    pub(crate) section: usize,
 }
 
 /// One job's answer: each evaluation's value and whether it is unquoted,
@@ -147,11 +161,15 @@ impl Perl {
                 escape_into(&mut out, a);
             }
             out.push(b'\t');
-            for (k, (e, i)) in r.evals.iter().enumerate() {
+            for (k, e) in r.evals.iter().enumerate() {
                 if k > 0 {
                     out.push(b',');
                 }
-                out.extend_from_slice(format!("{e}.{i}").as_bytes());
+                if !e.answered {
+                    out.push(b'~');
+                }
+                // (Writing to a Vec cannot fail.)
+                let _ = write!(out, "{}.{}", e.expr, e.arg);
             }
             out.push(b'\n');
         }
@@ -492,7 +510,12 @@ mod tests {
         .collect();
         let mut perl = Perl::start(&codes, Trim::None, 4).unwrap();
         let args = vec![b"a b".to_vec(), b"c\td\n".to_vec()];
-        let evals = [(0, 0), (1, 0), (2, 0), (3, 1), (4, 0)];
+        let evals = [(0, 0), (1, 0), (2, 0), (3, 1), (4, 0)].map(|(expr, arg)| Eval {
+            expr,
+            arg,
+            answered: true,
+            section: 0,
+        });
         let r = Request {
             seq: 7,
             slot: 1,
@@ -513,6 +536,45 @@ mod tests {
         );
         assert_eq!(answers[1].values[4], (b"2".to_vec(), false), "state lives on");
         assert!(!answers[0].skip);
+    }
+
+    #[test]
+    fn a_true_value_is_kept_for_the_job_and_a_false_one_computed_again() {
+        if !have_perl() {
+            return;
+        }
+        // Counts its evaluations; false ("", "0") on the first two.
+        let codes = [b"$_ = ++$n > 2 ? \"v$n\" : $n == 1 ? \"\" : \"0\"; uq() if $n == 1".to_vec()];
+        let mut perl = Perl::start(&codes, Trim::None, 1).unwrap();
+        let e = |arg, answered| Eval {
+            expr: 0,
+            arg,
+            answered,
+            section: 0,
+        };
+        let evals = [e(0, false), e(0, true), e(0, true), e(0, true), e(1, true)];
+        let args = vec![b"a".to_vec(), b"b".to_vec()];
+        let r = Request {
+            seq: 1,
+            slot: 1,
+            total: None,
+            args: &args,
+            evals: &evals,
+        };
+        let answers = perl.evaluate(&[r.clone(), r]).unwrap();
+        // Measured: "" (and unquoted for good); "0"; "v3", kept; a new
+        // argument, a new value.
+        assert_eq!(
+            answers[0].values,
+            [
+                (b"0".to_vec(), true),
+                (b"v3".to_vec(), true),
+                (b"v3".to_vec(), true),
+                (b"v4".to_vec(), false)
+            ]
+        );
+        // Each job starts afresh.
+        assert_eq!(answers[1].values[0], (b"v5".to_vec(), false));
     }
 
     #[test]
@@ -597,7 +659,12 @@ mod tests {
         let mut perl = Perl::start(&[b"die \"no\\n\" if /b/".to_vec()], Trim::None, 1).unwrap();
         let a = vec![b"a".to_vec()];
         let b = vec![b"b".to_vec()];
-        let evals = [(0, 0)];
+        let evals = [Eval {
+            expr: 0,
+            arg: 0,
+            answered: true,
+            section: 0,
+        }];
         let req = |args| Request {
             seq: 1,
             slot: 0,

@@ -8,6 +8,7 @@
 use std::borrow::Cow;
 
 use super::parse::{Marker, Template, Token, is_perl_space};
+use super::plan::Seen;
 use super::strings::{JobFacts, push_quoted, quoted_len};
 use super::{Context, Evaluated};
 
@@ -64,20 +65,23 @@ impl Template {
     pub(crate) fn render(&self, values: Values<'_>, multi: Multi) -> Vec<u8> {
         let ctx = self.context();
         let mut out = Vec::with_capacity(64);
+        // Which use of a value each marker is (an expression's value may
+        // change from one use to the next: see `plan.rs`).
+        let mut seen = Seen::default();
         if !self.quote_words && multi != Multi::Context {
             // The common case, straight into the line.
             for token in &self.tokens {
                 match token {
                     Token::Break => out.push(b' '),
                     Token::Text(t) => out.extend_from_slice(t),
-                    Token::Marker(m) => self.put_marker(ctx, *m, None, values, &mut out),
+                    Token::Marker(m) => self.put_marker(ctx, *m, None, values, &mut seen, &mut out),
                 }
             }
             return out;
         }
         let mut pieces: Vec<Piece<'_>> = Vec::new();
         if multi == Multi::Context {
-            self.context_pieces(ctx, values, &mut pieces);
+            self.context_pieces(ctx, values, &mut seen, &mut pieces);
         } else {
             for token in &self.tokens {
                 match token {
@@ -85,7 +89,7 @@ impl Template {
                     Token::Text(t) => pieces.push(Piece::Bytes(Cow::Borrowed(t))),
                     Token::Marker(m) => {
                         let mut v = Vec::new();
-                        self.put_marker(ctx, *m, None, values, &mut v);
+                        self.put_marker(ctx, *m, None, values, &mut seen, &mut v);
                         pieces.push(Piece::Bytes(Cow::Owned(v)));
                     }
                 }
@@ -122,10 +126,10 @@ impl Template {
     }
 
     /// `-X`: words holding a marker are repeated per argument.
-    fn context_pieces<'s>(&'s self, ctx: &Context, values: Values<'_>, pieces: &mut Vec<Piece<'s>>) {
+    fn context_pieces<'s>(&'s self, ctx: &Context, values: Values<'_>, seen: &mut Seen, pieces: &mut Vec<Piece<'s>>) {
         let mut group: Vec<&Token> = Vec::new();
         let n_args = values.args.len().max(1);
-        let flush = |group: &mut Vec<&'s Token>, pieces: &mut Vec<Piece<'s>>| {
+        let mut flush = |group: &mut Vec<&'s Token>, pieces: &mut Vec<Piece<'s>>| {
             if group.iter().any(|t| matches!(t, Token::Marker(_))) {
                 for i in 0..n_args {
                     let mut normal = false;
@@ -139,7 +143,7 @@ impl Template {
                                 if m.position.is_none() {
                                     normal = true;
                                 }
-                                self.put_marker(ctx, *m, Some(i), values, &mut word);
+                                self.put_marker(ctx, *m, Some(i), values, seen, &mut word);
                             }
                             Token::Text(text) => word.extend_from_slice(text),
                             Token::Break => {}
@@ -175,7 +179,15 @@ impl Template {
 
     /// Appends a marker's values: for its position, or for the argument
     /// `only` (`-X`), or for every argument, space-separated.
-    fn put_marker(&self, ctx: &Context, m: Marker, only: Option<usize>, values: Values<'_>, out: &mut Vec<u8>) {
+    fn put_marker(
+        &self,
+        ctx: &Context,
+        m: Marker,
+        only: Option<usize>,
+        values: Values<'_>,
+        seen: &mut Seen,
+        out: &mut Vec<u8>,
+    ) {
         let args = values.args;
         let n = args.len();
         if n == 0 {
@@ -185,25 +197,33 @@ impl Template {
         match m.position {
             Some(p) => {
                 if let Some(index) = super::parse::arg_index(p, n) {
-                    self.put_value(ctx, m.expr, index, values, out);
+                    self.put_value(ctx, m.expr, index, values, seen, out);
                 }
             }
             None => match only {
-                Some(i) => self.put_value(ctx, m.expr, i.min(n - 1), values, out),
+                Some(i) => self.put_value(ctx, m.expr, i.min(n - 1), values, seen, out),
                 None => {
                     for i in 0..n {
                         if i > 0 {
                             out.push(b' ');
                         }
-                        self.put_value(ctx, m.expr, i, values, out);
+                        self.put_value(ctx, m.expr, i, values, seen, out);
                     }
                 }
             },
         }
     }
 
-    fn put_value(&self, ctx: &Context, expr: usize, arg: usize, values: Values<'_>, out: &mut Vec<u8>) {
-        let (value, unquoted) = ctx.value(expr, arg, values);
+    fn put_value(
+        &self,
+        ctx: &Context,
+        expr: usize,
+        arg: usize,
+        values: Values<'_>,
+        seen: &mut Seen,
+        out: &mut Vec<u8>,
+    ) {
+        let (value, unquoted) = ctx.value_at(self.section, expr, arg, values, || seen.next(expr, arg));
         if self.quote_values && !unquoted {
             push_quoted(out, &value);
         } else {
@@ -313,6 +333,7 @@ impl Shape {
             self.markers.push(Marker {
                 position: None,
                 expr: usize::MAX,
+                zero: false,
             });
         }
     }
@@ -439,9 +460,22 @@ impl Context {
             .then(|| (native.apply(value, facts), native.unquoted()))
     }
 
-    /// The value of an expression on argument `arg`, and whether it goes
-    /// in unquoted.
+    /// The value of an expression on argument `arg` (its first use in the
+    /// command), and whether it goes in unquoted.
     pub(crate) fn value<'v>(&self, expr: usize, arg: usize, values: Values<'v>) -> (Cow<'v, [u8]>, bool) {
+        self.value_at(0, expr, arg, values, || 0)
+    }
+
+    /// [`Context::value`] for a use in template `section`: perl's value
+    /// for the `nth()` use of the expression on `arg` there.
+    pub(crate) fn value_at<'v>(
+        &self,
+        section: usize,
+        expr: usize,
+        arg: usize,
+        values: Values<'v>,
+        nth: impl FnOnce() -> usize,
+    ) -> (Cow<'v, [u8]>, bool) {
         let raw = values.args.get(arg).map_or(&b""[..], Vec::as_slice);
         let value = self.trim.apply(raw);
         if let Some(native) = self.exprs.get(expr).and_then(|e| e.native)
@@ -455,7 +489,7 @@ impl Context {
             };
             return (native.apply(value, &facts), native.unquoted());
         }
-        match values.evaluated.and_then(|e| e.get(expr, arg)) {
+        match values.evaluated.and_then(|e| e.get(section, expr, arg, nth())) {
             Some((v, unquoted)) => (Cow::Borrowed(v), unquoted),
             None => (Cow::Borrowed(b""), false),
         }
