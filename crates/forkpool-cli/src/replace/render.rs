@@ -62,11 +62,29 @@ enum Piece<'v> {
 impl Template {
     /// Renders the command line for a job.
     pub(crate) fn render(&self, values: Values<'_>, multi: Multi) -> Vec<u8> {
+        self.render_tokens(&self.tokens, values, multi)
+    }
+
+    /// Renders the command line of a `--pipe` job that reads its block
+    /// from standard input: a command with no replacement string gets
+    /// nothing appended (GNU parallel appends `{}` only with `--cat` and
+    /// `--fifo`), not even the word break before it, whether or not `-q`
+    /// quotes the words.
+    pub(crate) fn render_unappended(&self, values: Values<'_>, multi: Multi) -> Vec<u8> {
+        let tokens = match self.tokens.as_slice() {
+            [rest @ .., Token::Break, Token::Marker(_)] if self.appended => rest,
+            [Token::Marker(_)] if self.appended => &[],
+            all => all,
+        };
+        self.render_tokens(tokens, values, multi)
+    }
+
+    fn render_tokens(&self, tokens: &[Token], values: Values<'_>, multi: Multi) -> Vec<u8> {
         let ctx = self.context();
         let mut out = Vec::with_capacity(64);
         if !self.quote_words && multi != Multi::Context {
             // The common case, straight into the line.
-            for token in &self.tokens {
+            for token in tokens {
                 match token {
                     Token::Break => out.push(b' '),
                     Token::Text(t) => out.extend_from_slice(t),
@@ -77,9 +95,9 @@ impl Template {
         }
         let mut pieces: Vec<Piece<'_>> = Vec::new();
         if multi == Multi::Context {
-            self.context_pieces(ctx, values, &mut pieces);
+            self.context_pieces(ctx, tokens, values, &mut pieces);
         } else {
-            for token in &self.tokens {
+            for token in tokens {
                 match token {
                     Token::Break => pieces.push(Piece::Break),
                     Token::Text(t) => pieces.push(Piece::Bytes(Cow::Borrowed(t))),
@@ -122,7 +140,13 @@ impl Template {
     }
 
     /// `-X`: words holding a marker are repeated per argument.
-    fn context_pieces<'s>(&'s self, ctx: &Context, values: Values<'_>, pieces: &mut Vec<Piece<'s>>) {
+    fn context_pieces<'s>(
+        &'s self,
+        ctx: &Context,
+        tokens: &'s [Token],
+        values: Values<'_>,
+        pieces: &mut Vec<Piece<'s>>,
+    ) {
         let mut group: Vec<&Token> = Vec::new();
         let n_args = values.args.len().max(1);
         let flush = |group: &mut Vec<&'s Token>, pieces: &mut Vec<Piece<'s>>| {
@@ -159,7 +183,7 @@ impl Template {
             }
             group.clear();
         };
-        for token in &self.tokens {
+        for token in tokens {
             let separates = matches!(token, Token::Break) || matches!(token, Token::Text(t) if t == b" " || t == b"\t");
             if separates {
                 flush(&mut group, pieces);
