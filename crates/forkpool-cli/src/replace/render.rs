@@ -88,7 +88,9 @@ impl Template {
                 match token {
                     Token::Break => out.push(b' '),
                     Token::Text(t) => out.extend_from_slice(t),
-                    Token::Marker(m) => self.put_marker(ctx, *m, None, values, &mut out),
+                    Token::Marker(m) => {
+                        self.put_marker(ctx, *m, None, values, &mut out);
+                    }
                 }
             }
             return out;
@@ -101,10 +103,25 @@ impl Template {
                 match token {
                     Token::Break => pieces.push(Piece::Break),
                     Token::Text(t) => pieces.push(Piece::Bytes(Cow::Borrowed(t))),
+                    // As in GNU parallel, a marker's values are words of
+                    // their own (`-q`: `x{}y` of a and b is `xa by`), and
+                    // one that is nothing (`-N0`) makes no word.
+                    Token::Marker(m) if m.position.is_none() => {
+                        for i in 0..values.args.len().max(1) {
+                            if i > 0 {
+                                pieces.push(Piece::Break);
+                            }
+                            let mut v = Vec::new();
+                            if self.put_marker(ctx, *m, Some(i), values, &mut v) {
+                                pieces.push(Piece::Bytes(Cow::Owned(v)));
+                            }
+                        }
+                    }
                     Token::Marker(m) => {
                         let mut v = Vec::new();
-                        self.put_marker(ctx, *m, None, values, &mut v);
-                        pieces.push(Piece::Bytes(Cow::Owned(v)));
+                        if self.put_marker(ctx, *m, None, values, &mut v) {
+                            pieces.push(Piece::Bytes(Cow::Owned(v)));
+                        }
                     }
                 }
             }
@@ -157,19 +174,27 @@ impl Template {
                         pieces.push(Piece::Break);
                     }
                     let mut word = Vec::new();
+                    // Whether the word is something (not only markers
+                    // that are nothing, as `-N0`'s `{}`).
+                    let mut some = false;
                     for t in group.iter() {
                         match t {
                             Token::Marker(m) => {
                                 if m.position.is_none() {
                                     normal = true;
                                 }
-                                self.put_marker(ctx, *m, Some(i), values, &mut word);
+                                some |= self.put_marker(ctx, *m, Some(i), values, &mut word);
                             }
-                            Token::Text(text) => word.extend_from_slice(text),
+                            Token::Text(text) => {
+                                some = true;
+                                word.extend_from_slice(text);
+                            }
                             Token::Break => {}
                         }
                     }
-                    pieces.push(Piece::Bytes(Cow::Owned(word)));
+                    if some {
+                        pieces.push(Piece::Bytes(Cow::Owned(word)));
+                    }
                     if !normal {
                         break;
                     }
@@ -198,41 +223,49 @@ impl Template {
     }
 
     /// Appends a marker's values: for its position, or for the argument
-    /// `only` (`-X`), or for every argument, space-separated.
-    fn put_marker(&self, ctx: &Context, m: Marker, only: Option<usize>, values: Values<'_>, out: &mut Vec<u8>) {
+    /// `only` (`-X`), or for every argument, space-separated. Returns
+    /// whether it is something (see [`Template::put_value`]).
+    fn put_marker(&self, ctx: &Context, m: Marker, only: Option<usize>, values: Values<'_>, out: &mut Vec<u8>) -> bool {
         let args = values.args;
         let n = args.len();
         if n == 0 {
-            // `-n0`: no argument at all; its value is nothing.
-            return;
+            // A `--pipe` job's appended `{}`: no argument at all.
+            return false;
         }
         match m.position {
             Some(p) => {
-                if let Some(index) = super::parse::arg_index(p, n) {
-                    self.put_value(ctx, m.expr, index, values, out);
-                }
+                super::parse::arg_index(p, n).is_some_and(|index| self.put_value(ctx, m.expr, index, values, out))
             }
             None => match only {
                 Some(i) => self.put_value(ctx, m.expr, i.min(n - 1), values, out),
                 None => {
+                    let mut some = false;
                     for i in 0..n {
                         if i > 0 {
                             out.push(b' ');
                         }
-                        self.put_value(ctx, m.expr, i, values, out);
+                        some |= self.put_value(ctx, m.expr, i, values, out);
                     }
+                    some
                 }
             },
         }
     }
 
-    fn put_value(&self, ctx: &Context, expr: usize, arg: usize, values: Values<'_>, out: &mut Vec<u8>) {
+    /// Appends what expression `expr` makes of argument `arg`, unless it
+    /// is exactly `-N0`'s `\0noarg`: that is nothing, as in GNU parallel
+    /// (`false`).
+    fn put_value(&self, ctx: &Context, expr: usize, arg: usize, values: Values<'_>, out: &mut Vec<u8>) -> bool {
         let (value, unquoted) = ctx.value(expr, arg, values);
+        if *value == *super::NOARG {
+            return false;
+        }
         if self.quote_values && !unquoted {
             push_quoted(out, &value);
         } else {
             out.extend_from_slice(&value);
         }
+        true
     }
 
     /// How GNU parallel measures this command against the line budget.
