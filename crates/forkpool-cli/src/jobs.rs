@@ -629,13 +629,12 @@ impl JobSource {
                 Some(record) => vec![record],
                 None => return Ok(None),
             },
-            Batching::Count(0) => {
-                // `--pipe -N0 ::: ...`: read one argument, use none of it.
-                if self.read()?.is_none() {
-                    return Ok(None);
-                }
-                Vec::new()
-            }
+            Batching::Count(0) => match self.read()? {
+                // `--pipe -N0 ::: ...`: read one argument, made `\0noarg`.
+                Some(record) if self.no_args => vec![record],
+                Some(_) => Vec::new(),
+                None => return Ok(None),
+            },
             Batching::Count(n) if self.spread => {
                 self.look_ahead(n)?;
                 self.group(n.min(self.even.unwrap_or(usize::MAX)))?

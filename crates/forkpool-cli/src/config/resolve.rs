@@ -212,9 +212,10 @@ impl Config {
         // -n0, -N0: GNU parallel reads a record a job and makes each of
         // its values `\0noarg`, which a replacement string makes nothing;
         // 0 is no count there, so -X, -m and --xargs fill lines as usual.
-        let no_args = pipe.is_none() && batching == Batching::Count(0);
+        let no_args = batching == Batching::Count(0);
         let batching = match batching {
-            _ if !no_args => batching,
+            // (--pipe reads a `:::` argument a job: see `JobSource`.)
+            _ if !no_args || pipe.is_some() => batching,
             _ if joined || flags.context_replace => Batching::Fill,
             _ => Batching::Single,
         };

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use super::gnu::same_as_gnu;
-use super::{Dir, command, finish};
+use super::{Dir, command, finish, run_with};
 
 /// `seq n`.
 fn seq(n: usize) -> String {
@@ -98,6 +98,17 @@ fn replacement_strings_with_no_arguments_are_gnu_parallels() {
             same_as_gnu(&args, seq(n).as_bytes());
         }
     }
+    // --pipe's `:::` arguments, -N0 a job: nothing too.
+    let piped: &[&[&str]] = &[
+        &["--pipe", "-N0", "cat; echo {} {#}", ":::", "a", "b"],
+        &["--pipe", "-n0", "cat; echo {} {#}", ":::", "a", "b"],
+        &["--tee", "--pipe", "-N0", "cat; echo {} {#}", ":::", "a", "b"],
+    ];
+    for case in piped {
+        let mut args = vec!["-k"];
+        args.extend_from_slice(case);
+        same_as_gnu(&args, three.as_bytes());
+    }
     // A value of nothing a perl expression adds to: the command holds a
     // NUL, which no command can take (GNU's bash stops there).
     let r = same_as_gnu(&["-N0", "echo", r#"{=$_="x".$_=}"#], three.as_bytes());
@@ -171,4 +182,13 @@ fn results_with_no_arguments_go_where_gnu_parallel_puts_them() {
     // `out/1/\0noarg/stdout`, as GNU names it.
     assert!(ours.path("out/1/\\0noarg/stdout").is_file());
     assert_eq!(std::fs::read_to_string(ours.path("when/seq")).unwrap(), "2");
+}
+
+#[test]
+fn the_bar_shows_no_argument_as_nothing() {
+    // GNU's bar shows the job's `{}`: nothing, not `\0noarg`.
+    let r = run_with(&["-N0", "--bar", "echo", "x"], b"1\n2\n");
+    assert_eq!((r.stdout.as_str(), r.code), ("x\nx\n", 0), "{}", r.stderr);
+    assert!(r.stderr.contains("100% 2:0=0s"), "{:?}", r.stderr);
+    assert!(!r.stderr.contains("noarg"), "{:?}", r.stderr);
 }
