@@ -44,7 +44,8 @@ impl std::fmt::Display for UsageError {
 pub(crate) enum Batching {
     /// One record per job.
     Single,
-    /// `-n N` / `-N N`: N records per job (`-n 0`: read one, use none).
+    /// `-n N` / `-N N`: N records per job (`-n0`/`-N0` make no count:
+    /// see [`Config::no_args`]).
     Count(usize),
     /// `-X` / `-m`: as many as fit the command line.
     Fill,
@@ -104,6 +105,10 @@ pub(crate) struct Config {
     pub(crate) multi: Multi,
     /// `-m`, `-X`: the last of the input is shared out over the slots.
     pub(crate) spread: bool,
+    /// `-n0`, `-N0`: each record's values are GNU parallel's `\0noarg`
+    /// (see [`crate::replace::NOARG`]): a job reads a record (or, with
+    /// `-X`, `-m`, `--xargs`, as many as fit) and uses none of its values.
+    pub(crate) no_args: bool,
     /// The longest command line allowed (`-s`, else GNU parallel's).
     pub(crate) max_line: usize,
     /// `-E`, `-r`, `-L`, `--xargs`.

@@ -376,6 +376,7 @@ pub(crate) fn prepare(config: &Config) -> Result<Prepared, UsageError> {
     source.input_may_block = input_may_block;
     source.hostgroups = config.remote.hostgroups;
     source.shuffle = config.shuffle;
+    source.no_args = config.no_args;
     let (jobs, pipe, ahead): (Box<dyn Jobs>, _, _) = match &config.pipe {
         None => {
             source.evaluator = Some(evaluator.clone());
@@ -457,6 +458,8 @@ pub(crate) struct JobSource {
     /// `--shuf`: the records are read, all, and shuffled before the first
     /// job is made (then cleared).
     pub(crate) shuffle: bool,
+    /// `-n0`, `-N0`: every value read is made GNU parallel's `\0noarg`.
+    pub(crate) no_args: bool,
 }
 
 impl std::fmt::Debug for JobSource {
@@ -495,6 +498,7 @@ impl JobSource {
             input_may_block: false,
             hostgroups: false,
             shuffle: false,
+            no_args: false,
         }
     }
 
@@ -525,7 +529,7 @@ impl JobSource {
         if self.eof {
             return Ok(None);
         }
-        match self.records.next().transpose()? {
+        match self.pull()? {
             Some(record) => Ok(Some(record)),
             None => {
                 self.eof = true;
@@ -534,12 +538,26 @@ impl JobSource {
         }
     }
 
+    /// The next record of the input, its values made `\0noarg` with
+    /// `-n0`/`-N0` (before they are measured, as in GNU parallel).
+    fn pull(&mut self) -> io::Result<Option<Record>> {
+        let mut record = self.records.next().transpose()?;
+        if self.no_args
+            && let Some(record) = record.as_mut()
+        {
+            for value in record.iter_mut() {
+                *value = crate::replace::NOARG.to_vec();
+            }
+        }
+        Ok(record)
+    }
+
     /// `--shuf`, as GNU parallel does it: the input records are shuffled,
     /// then grouped into jobs (`-n`, `-X`...) and numbered, so `{#}`, perl's
     /// `$job->seq()` and `-k` follow the shuffled order.
     fn read_all_shuffled(&mut self) -> io::Result<()> {
         let mut all: Vec<Record> = self.buffer.drain(..).collect();
-        while let Some(record) = self.records.next().transpose()? {
+        while let Some(record) = self.pull()? {
             all.push(record);
         }
         self.eof = true;
@@ -612,13 +630,12 @@ impl JobSource {
                 Some(record) => vec![record],
                 None => return Ok(None),
             },
-            Batching::Count(0) => {
-                // Read one item, use none of it.
-                if self.read()?.is_none() {
-                    return Ok(None);
-                }
-                Vec::new()
-            }
+            Batching::Count(0) => match self.read()? {
+                // `--pipe -N0 ::: ...`: read one argument, made `\0noarg`.
+                Some(record) if self.no_args => vec![record],
+                Some(_) => Vec::new(),
+                None => return Ok(None),
+            },
             Batching::Count(n) if self.spread => {
                 self.look_ahead(n)?;
                 self.group(n.min(self.even.unwrap_or(usize::MAX)))?
@@ -671,7 +688,7 @@ impl JobSource {
     fn look_ahead(&mut self, most: usize) -> io::Result<()> {
         let budget = self.max_line;
         while !self.eof && self.buffered_estimate() < budget && self.buffer.len() <= most {
-            match self.records.next().transpose()? {
+            match self.pull()? {
                 Some(record) => {
                     self.buffered_cost += self.cost(&record);
                     self.buffer.push_back(record);
@@ -714,10 +731,6 @@ mod tests {
         assert_eq!(
             batches(&["a", "b", "c"], Batching::Count(2), Multi::Join, 4),
             vec![vec!["a", "b"], vec!["c"]]
-        );
-        assert_eq!(
-            batches(&["a", "b"], Batching::Count(0), Multi::Join, 4),
-            vec![Vec::<String>::new(); 2]
         );
     }
 

@@ -184,7 +184,12 @@ impl Progress {
     pub(crate) fn started(&mut self, args: &[Vec<u8>]) {
         self.started += 1;
         if self.kind == Kind::Bar {
-            self.newest = String::from_utf8_lossy(&args.join(&b' ')).into_owned();
+            // GNU's `{}` of the job: -N0's `\0noarg` is nothing there.
+            let shown: Vec<&[u8]> = args
+                .iter()
+                .map(|a| if a == crate::replace::NOARG { &[][..] } else { a })
+                .collect();
+            self.newest = String::from_utf8_lossy(&shown.join(&b' ')).into_owned();
         }
     }
 

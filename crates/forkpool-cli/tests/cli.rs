@@ -164,6 +164,8 @@ mod verbose;
 #[path = "cli/xargs.rs"]
 mod xargs;
 // Replacement strings, perl expressions and the options around them.
+#[path = "cli/no_args.rs"]
+mod no_args;
 #[path = "cli/parens.rs"]
 mod parens;
 #[path = "cli/replace.rs"]

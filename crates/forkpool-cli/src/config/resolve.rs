@@ -209,6 +209,16 @@ impl Config {
             (None, None, None) if joined => (Batching::Fill, if blank_n { Multi::Context } else { Multi::Join }),
             (None, None, None) => (Batching::Single, Multi::Single),
         };
+        // -n0, -N0: GNU parallel reads a record a job and makes each of
+        // its values `\0noarg`, which a replacement string makes nothing;
+        // 0 is no count there, so -X, -m and --xargs fill lines as usual.
+        let no_args = batching == Batching::Count(0);
+        let batching = match batching {
+            // (--pipe reads a `:::` argument a job: see `JobSource`.)
+            _ if !no_args || pipe.is_some() => batching,
+            _ if joined || flags.context_replace => Batching::Fill,
+            _ => Batching::Single,
+        };
         // -m and -X share what is left of the input over the job slots;
         // --xargs does not.
         let spread = flags.multiple || flags.context_replace;
@@ -489,6 +499,7 @@ impl Config {
             batching,
             multi,
             spread,
+            no_args,
             max_line,
             xargs,
             check_crlf: !null && flags.delimiter.is_none(),

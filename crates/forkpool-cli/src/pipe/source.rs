@@ -98,6 +98,7 @@ pub(crate) fn prepare(
         .map_err(|e| fail("cannot set up --cat/--fifo", e))?;
     let names = Names {
         tmp: runtime.tmp_dir().map(std::path::Path::to_path_buf),
+        part: settings.mode == Mode::Part,
     };
     let dry = config.dry_run;
     if settings.tee {
@@ -462,17 +463,24 @@ fn regular_stdin() -> Option<(Arc<File>, u64, u64)> {
 struct Names {
     /// `--cat`/`--fifo`: the directory of the files (`{}`).
     tmp: Option<PathBuf>,
+    /// `--pipepart`: a job without arguments has GNU parallel's `\0noarg`.
+    part: bool,
 }
 
 impl Names {
     /// `{}` is the file with `--cat`/`--fifo`; without arguments it is
-    /// empty (`''` in the command, as GNU's; `{#}` and the like still
-    /// work). A command with no replacement string of its own gets
-    /// nothing appended then (see `run`).
+    /// empty with `--pipe` (`''` in the command, as GNU's) and nothing
+    /// with `--pipepart` (GNU's `\0noarg`: no word at all, as with `-N0`);
+    /// `{#}` and the like still work. A command with no replacement string
+    /// of its own gets nothing appended then (see `run`).
     fn name(&self, job: &mut Job) {
         if let Some(dir) = &self.tmp {
             let path = dir.join(job.seq.to_string());
             job.args = vec![path.into_os_string().into_encoded_bytes()];
+        } else if job.args.is_empty() && self.part {
+            // A record, as GNU's: `--results DIR` makes `DIR/1/\0noarg/`.
+            job.records = vec![vec![crate::replace::NOARG.to_vec()]];
+            job.args = job.records[0].clone();
         } else if job.args.is_empty() {
             job.args = vec![Vec::new()];
         }

@@ -86,7 +86,6 @@ fn run_inner(config: &Config, options: &[OsString]) -> Result<i32, String> {
             inputs.push((copy_source(&source.arg, &config.delimiter)?, source.linked));
         }
     }
-    let command_line = config.command.join(&b' ');
 
     let mut joblogs: Vec<File> = Vec::new();
     let mut lines: Vec<OsString> = Vec::new();
@@ -108,8 +107,14 @@ fn run_inner(config: &Config, options: &[OsString]) -> Result<i32, String> {
         }
         match on_all {
             OnAll::NoArgs => {
+                // GNU parallel's one argument, `\0noarg`, which is nothing
+                // in the command (`{}`) and leaves `{#}` and the rest as
+                // usual: what -N0 makes of a value.
+                words.push(b"-N0".to_vec());
+                words.push(b"--".to_vec());
+                words.extend(config.command.iter().cloned());
                 words.push(b":::".to_vec());
-                words.push(command_line.clone());
+                words.push(Vec::new());
             }
             OnAll::Jobs => {
                 words.push(b"--".to_vec());

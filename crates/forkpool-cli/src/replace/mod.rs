@@ -490,6 +490,12 @@ impl Ahead {
     }
 }
 
+/// The value of every argument of a `-n0`/`-N0` job, as GNU parallel
+/// makes it: a replacement string (`{}`, `{.}`, a `{= =}` that leaves `$_`
+/// as it is...) whose value is exactly this is nothing, not even an empty
+/// word; any other (`{#}`, `{//}`'s `.`, `{+.}`'s empty word) is as usual.
+pub(crate) const NOARG: &[u8] = b"\0noarg";
+
 /// `--tag`: the job's values, trimmed, space-separated (GNU's `{==}`).
 pub(crate) fn tag_of(args: &[Vec<u8>], trim: Trim) -> Vec<u8> {
     let mut out = Vec::new();
@@ -497,7 +503,9 @@ pub(crate) fn tag_of(args: &[Vec<u8>], trim: Trim) -> Vec<u8> {
         if i > 0 {
             out.push(b' ');
         }
-        out.extend_from_slice(trim.apply(a));
+        if a != NOARG {
+            out.extend_from_slice(trim.apply(a));
+        }
     }
     out
 }

@@ -63,6 +63,24 @@ enum Piece<'v> {
 impl Template {
     /// Renders the command line for a job.
     pub(crate) fn render(&self, values: Values<'_>, multi: Multi) -> Vec<u8> {
+        self.render_tokens(&self.tokens, values, multi)
+    }
+
+    /// Renders the command line of a `--pipe` job that reads its block
+    /// from standard input: a command with no replacement string gets
+    /// nothing appended (GNU parallel appends `{}` only with `--cat` and
+    /// `--fifo`), not even the word break before it, whether or not `-q`
+    /// quotes the words.
+    pub(crate) fn render_unappended(&self, values: Values<'_>, multi: Multi) -> Vec<u8> {
+        let tokens = match self.tokens.as_slice() {
+            [rest @ .., Token::Break, Token::Marker(_)] if self.appended => rest,
+            [Token::Marker(_)] if self.appended => &[],
+            all => all,
+        };
+        self.render_tokens(tokens, values, multi)
+    }
+
+    fn render_tokens(&self, tokens: &[Token], values: Values<'_>, multi: Multi) -> Vec<u8> {
         let ctx = self.context();
         let mut out = Vec::with_capacity(64);
         // Which use of a value each marker is (an expression's value may
@@ -70,27 +88,44 @@ impl Template {
         let mut seen = Seen::default();
         if !self.quote_words && multi != Multi::Context {
             // The common case, straight into the line.
-            for token in &self.tokens {
+            for token in tokens {
                 match token {
                     Token::Break => out.push(b' '),
                     Token::Text(t) => out.extend_from_slice(t),
-                    Token::Marker(m) => self.put_marker(ctx, *m, None, values, &mut seen, &mut out),
+                    Token::Marker(m) => {
+                        self.put_marker(ctx, *m, None, values, &mut seen, &mut out);
+                    }
                 }
             }
             return out;
         }
         let mut pieces: Vec<Piece<'_>> = Vec::new();
         if multi == Multi::Context {
-            self.context_pieces(ctx, values, &mut seen, &mut pieces);
+            self.context_pieces(ctx, tokens, values, &mut seen, &mut pieces);
         } else {
-            for token in &self.tokens {
+            for token in tokens {
                 match token {
                     Token::Break => pieces.push(Piece::Break),
                     Token::Text(t) => pieces.push(Piece::Bytes(Cow::Borrowed(t))),
+                    // As in GNU parallel, a marker's values are words of
+                    // their own (`-q`: `x{}y` of a and b is `xa by`), and
+                    // one that is nothing (`-N0`) makes no word.
+                    Token::Marker(m) if m.position.is_none() => {
+                        for i in 0..values.args.len().max(1) {
+                            if i > 0 {
+                                pieces.push(Piece::Break);
+                            }
+                            let mut v = Vec::new();
+                            if self.put_marker(ctx, *m, Some(i), values, &mut seen, &mut v) {
+                                pieces.push(Piece::Bytes(Cow::Owned(v)));
+                            }
+                        }
+                    }
                     Token::Marker(m) => {
                         let mut v = Vec::new();
-                        self.put_marker(ctx, *m, None, values, &mut seen, &mut v);
-                        pieces.push(Piece::Bytes(Cow::Owned(v)));
+                        if self.put_marker(ctx, *m, None, values, &mut seen, &mut v) {
+                            pieces.push(Piece::Bytes(Cow::Owned(v)));
+                        }
                     }
                 }
             }
@@ -126,7 +161,14 @@ impl Template {
     }
 
     /// `-X`: words holding a marker are repeated per argument.
-    fn context_pieces<'s>(&'s self, ctx: &Context, values: Values<'_>, seen: &mut Seen, pieces: &mut Vec<Piece<'s>>) {
+    fn context_pieces<'s>(
+        &'s self,
+        ctx: &Context,
+        tokens: &'s [Token],
+        values: Values<'_>,
+        seen: &mut Seen,
+        pieces: &mut Vec<Piece<'s>>,
+    ) {
         let mut group: Vec<&Token> = Vec::new();
         let n_args = values.args.len().max(1);
         let mut flush = |group: &mut Vec<&'s Token>, pieces: &mut Vec<Piece<'s>>| {
@@ -137,19 +179,27 @@ impl Template {
                         pieces.push(Piece::Break);
                     }
                     let mut word = Vec::new();
+                    // Whether the word is something (not only markers
+                    // that are nothing, as `-N0`'s `{}`).
+                    let mut some = false;
                     for t in group.iter() {
                         match t {
                             Token::Marker(m) => {
                                 if m.position.is_none() {
                                     normal = true;
                                 }
-                                self.put_marker(ctx, *m, Some(i), values, seen, &mut word);
+                                some |= self.put_marker(ctx, *m, Some(i), values, seen, &mut word);
                             }
-                            Token::Text(text) => word.extend_from_slice(text),
+                            Token::Text(text) => {
+                                some = true;
+                                word.extend_from_slice(text);
+                            }
                             Token::Break => {}
                         }
                     }
-                    pieces.push(Piece::Bytes(Cow::Owned(word)));
+                    if some {
+                        pieces.push(Piece::Bytes(Cow::Owned(word)));
+                    }
                     if !normal {
                         break;
                     }
@@ -163,7 +213,7 @@ impl Template {
             }
             group.clear();
         };
-        for token in &self.tokens {
+        for token in tokens {
             let separates = matches!(token, Token::Break) || matches!(token, Token::Text(t) if t == b" " || t == b"\t");
             if separates {
                 flush(&mut group, pieces);
@@ -178,7 +228,8 @@ impl Template {
     }
 
     /// Appends a marker's values: for its position, or for the argument
-    /// `only` (`-X`), or for every argument, space-separated.
+    /// `only` (`-X`), or for every argument, space-separated. Returns
+    /// whether it is something (see [`Template::put_value`]).
     fn put_marker(
         &self,
         ctx: &Context,
@@ -187,33 +238,36 @@ impl Template {
         values: Values<'_>,
         seen: &mut Seen,
         out: &mut Vec<u8>,
-    ) {
+    ) -> bool {
         let args = values.args;
         let n = args.len();
         if n == 0 {
-            // `-n0`: no argument at all; its value is nothing.
-            return;
+            // A `--pipe` job's appended `{}`: no argument at all.
+            return false;
         }
         match m.position {
             Some(p) => {
-                if let Some(index) = super::parse::arg_index(p, n) {
-                    self.put_value(ctx, m.expr, index, values, seen, out);
-                }
+                super::parse::arg_index(p, n).is_some_and(|index| self.put_value(ctx, m.expr, index, values, seen, out))
             }
             None => match only {
                 Some(i) => self.put_value(ctx, m.expr, i.min(n - 1), values, seen, out),
                 None => {
+                    let mut some = false;
                     for i in 0..n {
                         if i > 0 {
                             out.push(b' ');
                         }
-                        self.put_value(ctx, m.expr, i, values, seen, out);
+                        some |= self.put_value(ctx, m.expr, i, values, seen, out);
                     }
+                    some
                 }
             },
         }
     }
 
+    /// Appends what expression `expr` makes of argument `arg`, unless it
+    /// is exactly `-N0`'s `\0noarg`: that is nothing, as in GNU parallel
+    /// (`false`).
     fn put_value(
         &self,
         ctx: &Context,
@@ -222,13 +276,17 @@ impl Template {
         values: Values<'_>,
         seen: &mut Seen,
         out: &mut Vec<u8>,
-    ) {
+    ) -> bool {
         let (value, unquoted) = ctx.value_at(self.section, expr, arg, values, || seen.next(expr, arg));
+        if *value == *super::NOARG {
+            return false;
+        }
         if self.quote_values && !unquoted {
             push_quoted(out, &value);
         } else {
             out.extend_from_slice(&value);
         }
+        true
     }
 
     /// How GNU parallel measures this command against the line budget.

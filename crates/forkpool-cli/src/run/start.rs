@@ -19,7 +19,7 @@ use crate::config::Tag;
 use crate::joblog::Finished;
 use crate::jobs::{Job, io_reason};
 use crate::output::Mode;
-use crate::replace::{Multi, Template, Values};
+use crate::replace::{Multi, Template};
 use crate::shell::Launch;
 
 impl Runner<'_> {
@@ -44,15 +44,8 @@ impl Runner<'_> {
                 .is_some_and(|p| p.sink == crate::pipe::settings::Sink::Stdin)
         {
             // A --pipe job reads its block, not its arguments: nothing is
-            // appended, as in GNU parallel (not even the space); with
-            // --cat/--fifo the file is.
-            let no_args = Values {
-                args: &[],
-                ..values(&job, slot)
-            };
-            let mut line = self.command.render(no_args, self.config.multi);
-            line.pop();
-            line
+            // appended, as in GNU parallel; with --cat/--fifo the file is.
+            self.command.render_unappended(values(&job, slot), self.config.multi)
         } else {
             self.command.render(values(&job, slot), self.config.multi)
         };

@@ -142,6 +142,13 @@ fn onall_and_nonall_without_sshlogins_run_here_as_in_gnu_parallel() {
     same_as_gnu(&["--onall", "--tag", "--tagstring", "Q", "echo", ":::", "a"], b"");
     // The options the inner run gets may be abbreviated, as on the command line.
     same_as_gnu(&["--onall", "--keep-ord", "--linebuffer", "echo", ":::", "a", "b"], b"");
+    // --nonall's one argument is GNU's `\0noarg`, as -N0 makes it: `{}` is
+    // nothing, `{#}` and the rest as usual (they were left as typed).
+    same_as_gnu(&["--nonall", "echo", "a{}b{#}"], b"");
+    same_as_gnu(&["--nonall", "--tag", "echo", "a{}b{#}", "{%}"], b"");
+    same_as_gnu(&["--nonall", "echo", "{=$_=length($_)=}"], b"");
+    same_as_gnu(&["--nonall", "-q", "echo", "a  b", "$HOME"], b"");
+    same_as_gnu(&["--nonall", "echo a; exit 3"], b"");
 }
 
 #[test]

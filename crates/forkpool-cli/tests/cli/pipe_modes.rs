@@ -275,3 +275,118 @@ fn keep_order_and_output_modes_with_pipe() {
     let r = run_with(&["--line-buffer", "--pipe", "-N1", "cat"], seq(3).as_bytes());
     assert_eq!(r.sorted(), ["1", "2", "3"]);
 }
+
+#[test]
+fn quoted_words_with_pipe_get_no_stray_quote_as_in_gnu_parallel() {
+    // `-q` quoted the `{}` a `--pipe` job's command gets no value for, then
+    // took its last byte off: `wc -l '`, a bash EOF error.
+    let d = Dir::new();
+    let file = d.file("in", &seq(5));
+    let modes: [&[&str]; 4] = [
+        &["--pipe"],
+        &["--pipe", "-N2"],
+        &["--pipepart", "-a", &file, "--block", "3"],
+        &["--tee", "--pipe"],
+    ];
+    // Commands that read all of their block (GNU counts a job that does
+    // not as failed: a documented difference).
+    let reading: [&[&str]; 5] = [
+        &["wc", "-l"],
+        &["sh", "-c", "cat | wc -c"],
+        &["sh", "-c", "wc -l; echo \"[$0]\" \"[$1]\"", "{}", "x"],
+        &["sh", "-c", "wc -l; echo \"[$0]\"", "a{}b{#}"],
+        &["-I", ",,", "sh", "-c", "wc -l; echo \"[$0]\" \"[$1]\"", ",,", "{}"],
+    ];
+    let shown: [&[&str]; 3] = [
+        &["echo", "{}", "x"],
+        &["-I", ",,", "echo", ",,", "x", "{}"],
+        // The example from `man parallel_examples`.
+        &["-I,,", "parallel", "-j0", "touch", "pict{}.jpg"],
+    ];
+    let runs = reading.iter().map(|c| (*c, false));
+    let dry_runs = reading.iter().chain(&shown).map(|c| (*c, true));
+    for mode in modes {
+        for (command, dry) in runs.clone().chain(dry_runs.clone()) {
+            if mode[0] == "--tee" && dry {
+                // Its lines name fifos of random names.
+                continue;
+            }
+            let dry: &[&str] = if dry { &["--dry-run"] } else { &[] };
+            let tee_args: &[&str] = if mode[0] == "--tee" { &[":::", "1", "2"] } else { &[] };
+            let args: Vec<&str> = ["-q", "-k"]
+                .iter()
+                .chain(mode)
+                .chain(dry)
+                .chain(command)
+                .chain(tee_args)
+                .copied()
+                .collect();
+            let r = super::gnu::same_as_gnu(&args, seq(5).as_bytes());
+            assert!(!r.stderr.contains("EOF"), "{args:?}: {}", r.stderr);
+        }
+    }
+    // --round-robin (GNU's --dry-run shows nothing there).
+    for command in reading {
+        let args: Vec<&str> = ["-q", "-j2", "--pipe", "--round-robin"]
+            .iter()
+            .chain(command)
+            .copied()
+            .collect();
+        let ours = run_with(&args, seq(5).as_bytes());
+        let gnu = super::gnu::gnu_with(&args, seq(5).as_bytes());
+        assert_eq!((ours.sorted(), ours.code), (gnu.sorted(), gnu.code), "{args:?}");
+    }
+    // `wc -l` with -q, as without it.
+    let r = run_with(&["-q", "--pipe", "wc", "-l"], b"1\n2\n3\n");
+    assert_eq!((r.stdout.as_str(), r.code), ("3\n", 0), "{}", r.stderr);
+}
+
+#[test]
+fn quoted_words_with_cat_and_fifo_name_the_file() {
+    // GNU parallel 20221122 quotes its `$PARALLEL_TMP` with -q, so the
+    // command gets that literal string (`wc: '$PARALLEL_TMP': No such
+    // file`); forkpool's `{}` is the file's name, -q or not.
+    for how in ["--cat", "--fifo"] {
+        for command in [&["wc", "-l"][..], &["wc", "-l", "{}"]] {
+            let mut args = vec!["-q", "--pipe", how];
+            args.extend_from_slice(command);
+            let r = run_with(&args, b"1\n2\n3\n");
+            assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+            assert!(r.stdout.starts_with("3 /"), "{args:?}: {}", r.stdout);
+        }
+    }
+}
+
+#[test]
+fn pipepart_jobs_without_arguments_have_gnu_parallels_no_argument() {
+    // GNU's `{}` of a --pipepart job is its `\0noarg`, as with -N0: no
+    // word at all (--pipe's is an empty one, `''`); a `{= =}`'s `$_` is
+    // `\0noarg`, and `--results DIR` makes `DIR/1/\0noarg/`.
+    let d = Dir::new();
+    let file = d.file("in", &seq(5));
+    let commands: [&[&str]; 4] = [
+        &["echo", "{}", "x", "a{}b", "{=$_=length($_)=}", "{#}", "{//}"],
+        &["--tag", "cat"],
+        &["--tagstring", "<{}{#}>", "cat"],
+        &["sh", "-c", "cat; echo \"[$0]\" \"[$1]\"", "{}", "x"],
+    ];
+    for command in commands {
+        for dry in [&["--dry-run"][..], &[]] {
+            for q in [&["-q"][..], &[]] {
+                let args: Vec<&str> = ["-k", "--pipepart", "-a", &file, "--block", "3"]
+                    .iter()
+                    .chain(dry)
+                    .chain(q)
+                    .chain(command)
+                    .copied()
+                    .collect();
+                super::gnu::same_as_gnu(&args, b"");
+            }
+        }
+    }
+    let results = d.s("results");
+    let r = run_with(&["--pipepart", "-a", &file, "--results", &results, "cat"], b"");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // (Every part's job writes there, as in GNU.)
+    assert!(d.path("results/1/\\0noarg/stdout").is_file());
+}
