@@ -124,3 +124,25 @@ fn where_gnus_order_is_random_forkpool_keeps_the_order_of_appearance() {
     let r = run(&["-j0", "-k", "echo", PROBE, ":::", "a", "b"]);
     assert_eq!(r.stderr, "E1:a E1:a E2:b E2:b ");
 }
+
+/// A job run again (`--retries`) keeps the values its expressions had:
+/// they were evaluated, in order, before it first ran. GNU parallel
+/// forgets them and evaluates them again for each try, in the order the
+/// tries happen to run (README: "Where it differs").
+#[test]
+fn a_retried_job_keeps_its_values_where_gnu_parallel_evaluates_them_again() {
+    let args = [
+        "-k",
+        "-j1",
+        "--retries",
+        "3",
+        "echo {= $_ = ++$n =}; exit 1",
+        ":::",
+        "a",
+        "b",
+    ];
+    let r = run(&args);
+    assert_eq!((r.lines(), r.code), (vec!["1", "2"], 2), "{r:?}");
+    let gnu = super::gnu::gnu_with(&args, b"");
+    assert_eq!((gnu.lines(), gnu.code), (vec!["3", "6"], 2), "{gnu:?}");
+}
