@@ -242,8 +242,10 @@ impl Runner<'_> {
         }
         match self.stop {
             Some(Stop::Fatal | Stop::Signal | Stop::TooLong | Stop::NoCommand) => 255,
-            // `sem` runs one command and exits with its status.
-            _ if self.config.semaphore => self.last_status,
+            // `sem` runs one command and exits with its status; a job
+            // killed by `--timeout` has GNU's -1, which Perl's `exit`
+            // makes 255.
+            _ if self.config.semaphore => self.last_status.rem_euclid(256),
             _ => match self.halt_status {
                 Some(status) if status < 0 => 255,
                 Some(status) => status,

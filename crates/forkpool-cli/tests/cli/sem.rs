@@ -61,6 +61,25 @@ impl Home {
         }
     }
 
+    /// GNU parallel's `sem ARGS` with this home, as [`Home::run`] runs ours.
+    fn gnu(&self, args: &[&str]) -> Run {
+        let out = Command::new("sem")
+            .args(args)
+            .env("HOME", self.dir.0.path())
+            .env("PARALLEL_SHELL", "/bin/bash")
+            .env_remove("PARALLEL")
+            .env_remove("PARALLEL_HOME")
+            .env_remove("XDG_CACHE_HOME")
+            .stdin(Stdio::null())
+            .output()
+            .expect("GNU parallel's sem is installed");
+        Run {
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            code: out.status.code().unwrap_or(-1),
+        }
+    }
+
     fn file(&self, name: &str) -> String {
         self.dir.s(name)
     }
@@ -503,4 +522,34 @@ fn a_bad_or_zero_j_gets_gnu_sems_one_line_and_255() {
         );
         assert!(!exists(&ran), "-j {j}");
     }
+}
+
+#[test]
+fn a_timed_out_fg_command_exits_255_as_gnu_sem_does() {
+    // GNU gives a job killed by --timeout the exit status -1, and sem
+    // exits with it: Perl's exit(-1) is 255, whatever the command would
+    // have returned.
+    let h = Home::new();
+    for command in ["sleep 5", "sleep 5; exit 3"] {
+        let args = ["--id", "timeout", "--fg", "--timeout", "1", command];
+        let (ours, gnu) = (h.run(&args), h.gnu(&args));
+        assert_eq!(
+            (
+                ours.stdout.as_str(),
+                ours.stderr.replace("forkpool:", "parallel:"),
+                ours.code
+            ),
+            (gnu.stdout.as_str(), gnu.stderr.clone(), gnu.code),
+            "{command}"
+        );
+        assert_eq!(ours.code, 255, "{command}");
+    }
+    // In the background the status is lost, as in GNU: `--wait` says 0.
+    let args = ["--id", "timeout-bg", "--timeout", "1", "sleep 5"];
+    let bg = h.run_detached(&args);
+    assert_eq!(bg.code, 0, "{bg:?}");
+    let ours = h.run(&["--id", "timeout-bg", "--wait"]);
+    let bg = h.gnu(&args);
+    let gnu = h.gnu(&["--id", "timeout-bg", "--wait"]);
+    assert_eq!((ours.code, bg.code, gnu.code), (0, 0, 0));
 }
