@@ -392,7 +392,8 @@ impl Flags {
 
 /// For a `--help` or `--version` clap stopped at, the one GNU parallel
 /// answers of all given, whatever their order: `--bug` first, then
-/// `--help`, then `--version`. The matches with `--bug` (clap's
+/// `--help`, then `--shell-completion`, `--number-of-cpus` and the like,
+/// then `--version`. The matches with `--bug` (clap's
 /// `--help`/`--version` made plain flags), or the error to answer.
 fn answer_first(
     command: &clap::Command,
@@ -425,6 +426,22 @@ fn answer_first(
     if e.kind() == ErrorKind::DisplayVersion && help {
         // The help clap gives for the help option typed (`-h` or `--help`).
         return Err(plain(command, &["version"]).err().unwrap_or(e));
+    }
+    // GNU answers these before `--version` too.
+    let before_version = [
+        "number_of_sockets",
+        "number_of_cpus",
+        "number_of_cores",
+        "number_of_threads",
+        "max_line_length_allowed",
+    ];
+    if e.kind() == ErrorKind::DisplayVersion
+        && (matches!(all.try_get_raw("shell_completion"), Ok(Some(_)))
+            || before_version
+                .iter()
+                .any(|id| matches!(all.try_get_one::<bool>(id), Ok(Some(true)))))
+    {
+        return Ok(all);
     }
     Err(e)
 }

@@ -177,12 +177,8 @@ fn run_invocation(args: &[OsString]) -> i32 {
         error!("{e}");
         return 255;
     }
-    if let Some(status) = invocation::answer(&flags.invocation, args.len() > 2) {
-        return status;
-    }
-    if sem::requested(&flags) {
-        return sem::run(flags, args);
-    }
+    // Before the other answers and the semaphore, as in GNU parallel
+    // (`sem --shell-completion bash` prints the code too).
     if let Some(shell) = &flags.completion.shell_completion {
         return match completion::generate(shell) {
             Ok(code) => {
@@ -195,6 +191,12 @@ fn run_invocation(args: &[OsString]) -> i32 {
                 255
             }
         };
+    }
+    if let Some(status) = invocation::answer(&flags.invocation, args.len() > 2) {
+        return status;
+    }
+    if sem::requested(&flags) {
+        return sem::run(flags, args);
     }
     if flags.environment.record_env {
         return match env::record() {

@@ -232,6 +232,39 @@ fn shell_completion_offers_gnu_parallels_options_that_forkpool_takes() {
 }
 
 #[test]
+fn of_the_options_that_answer_and_exit_the_one_gnu_answers_wins() {
+    // GNU parallel answers --bug, then --help, then --shell-completion,
+    // then --number-of-cpus (and the like), then --version, whatever
+    // their order on the command line.
+    let singles: [&[&str]; 6] = [
+        &["--bug"],
+        &["--help"],
+        &["--shell-completion", "bash"],
+        &["--number-of-cpus"],
+        &["--max-line-length-allowed"],
+        &["--version"],
+    ];
+    let ours: Vec<Run> = singles.iter().map(|a| run(a)).collect();
+    let theirs: Vec<Run> = singles.iter().map(|a| super::gnu::gnu_with(a, b"")).collect();
+    let which = |runs: &[Run], r: &Run| {
+        runs.iter()
+            .position(|s| (&s.stdout, &s.stderr, s.code) == (&r.stdout, &r.stderr, r.code))
+    };
+    for (i, a) in singles.iter().enumerate() {
+        for b in &singles[i + 1..] {
+            for args in [[*a, *b].concat(), [*b, *a].concat()] {
+                let answered = which(&ours, &run(&args));
+                assert!(answered.is_some(), "{args:?}");
+                assert_eq!(answered, which(&theirs, &super::gnu::gnu_with(&args, b"")), "{args:?}");
+            }
+        }
+    }
+    // A bad shell is refused before --version too.
+    let args = ["--version", "--shell-completion", "fish"];
+    same_as_gnu_with_messages(&args, b"");
+}
+
+#[test]
 fn shell_completion_completes_the_options_in_bash() {
     let r = run(&["--shell-completion", "bash"]);
     assert_eq!(r.code, 0);

@@ -553,3 +553,32 @@ fn a_timed_out_fg_command_exits_255_as_gnu_sem_does() {
     let gnu = h.gnu(&["--id", "timeout-bg", "--wait"]);
     assert_eq!((ours.code, bg.code, gnu.code), (0, 0, 0));
 }
+
+#[test]
+fn sem_prints_the_shell_completion_as_gnu_sem_does() {
+    // GNU answers --shell-completion before it looks at the semaphore
+    // options: sem prints the code (under GNU's name, as its messages
+    // are), whatever else it was asked.
+    let h = Home::new();
+    let ours = h.run(&["--shell-completion", "bash"]);
+    let bash = super::run(&["--shell-completion", "bash"]).stdout;
+    assert_eq!(ours.stdout, bash.replace("forkpool", "parallel"), "{ours:?}");
+    for args in [
+        &["--shell-completion", "bash"][..],
+        &["--shell-completion", "zsh"],
+        &["--fg", "--shell-completion", "bash", "echo sem-ran"],
+        &["--wait", "--shell-completion", "bash"],
+        &["--shell-completion", "fish"],
+    ] {
+        let (ours, gnu) = (h.run(args), h.gnu(args));
+        assert_eq!(ours.code, gnu.code, "{args:?}");
+        assert_eq!(ours.stdout.is_empty(), gnu.stdout.is_empty(), "{args:?}");
+        assert!(!ours.stdout.contains("sem-ran"), "{args:?}");
+        assert_eq!(ours.stderr.replace("forkpool:", "parallel:"), gnu.stderr, "{args:?}");
+    }
+    let zsh = h.run(&["--shell-completion", "zsh"]);
+    assert!(zsh.stdout.starts_with("compdef _comp_parallel parallel;"), "{zsh:?}");
+    // `forkpool --semaphore` is the same.
+    let r = super::run(&["--semaphore", "--shell-completion", "bash"]);
+    assert_eq!((r.stdout.as_str(), r.code), (bash.as_str(), 0));
+}
