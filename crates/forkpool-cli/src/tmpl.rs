@@ -35,13 +35,22 @@ pub(crate) struct Source {
 
 impl TmplFlags {
     /// Reads the template files, before any job runs.
+    ///
+    /// GNU parallel keeps the templates in a hash keyed by FILE, so a FILE
+    /// given twice is written once, to the last NAME given for it.
     pub(crate) fn resolve(&self) -> Result<Vec<Source>, String> {
-        self.template
-            .iter()
-            .map(|t| {
-                let (file, name) = t
-                    .split_once('=')
-                    .ok_or_else(|| format!("--template needs FILE=NAME, not {t:?}"))?;
+        let mut last: Vec<(&str, &str)> = Vec::new();
+        for t in &self.template {
+            let (file, name) = t
+                .split_once('=')
+                .ok_or_else(|| format!("--template needs FILE=NAME, not {t:?}"))?;
+            match last.iter_mut().find(|(f, _)| *f == file) {
+                Some(given) => given.1 = name,
+                None => last.push((file, name)),
+            }
+        }
+        last.into_iter()
+            .map(|(file, name)| {
                 // A directory opens, and reads as nothing, as Perl's
                 // open and read make it in GNU parallel.
                 let content = match std::fs::read(file) {

@@ -98,6 +98,45 @@ fn a_template_without_a_name_or_from_a_directory_is_taken_as_in_gnu_parallel() {
 }
 
 #[test]
+fn a_template_file_given_twice_is_written_to_the_last_name_only_as_in_gnu() {
+    // GNU keeps --template in a hash keyed by the template file: the last
+    // NAME for a FILE wins, the others are never written.
+    let d = Dir::new();
+    let tpl = d.file("tpl", "T{}\n");
+    let (out, o2) = (d.s("out"), d.s("o2"));
+    let job = format!("cat {out}{{#}} {o2}{{}}");
+    let args = [
+        "-k",
+        "--template",
+        &format!("{tpl}={out}{{#}}"),
+        "--template",
+        &format!("{tpl}={o2}{{}}"),
+        &job,
+        ":::",
+        "a",
+        "b",
+    ];
+    let r = same_as_gnu(&args, b"");
+    assert_eq!((r.stdout.as_str(), r.code), ("Ta\nTb\n", 2), "{r:?}");
+    assert!(!d.path("out1").exists() && d.path("o2a").exists());
+    // Two template files each write their own.
+    let other = d.file("other", "O{}\n");
+    let job = format!("cat {out}{{#}} {o2}{{}}");
+    let args = [
+        "-k",
+        "--tmpl",
+        &format!("{tpl}={out}{{#}}"),
+        "--tmpl",
+        &format!("{other}={o2}{{}}"),
+        &job,
+        ":::",
+        "a",
+    ];
+    let r = same_as_gnu(&args, b"");
+    assert_eq!((r.stdout.as_str(), r.code), ("Ta\nOa\n", 0), "{r:?}");
+}
+
+#[test]
 fn template_writes_a_file_per_job_and_cleanup_removes_it() {
     let d = Dir::new();
     let tmpl = d.file("my.tmpl", "Xval: {x}\nYval: {y}\nFixed: 9\n");
