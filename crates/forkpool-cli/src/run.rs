@@ -180,6 +180,10 @@ pub(crate) struct Runner<'c> {
     remote: Option<RemoteRun>,
     /// The last job's status (exit code, or 128 + signal): a semaphore's.
     last_status: i32,
+    /// The exit status of a fatal error that GNU parallel dies of with
+    /// Perl's `die` (which exits with the errno): a `--template` that
+    /// cannot be written.
+    died: Option<i32>,
     /// `$PARALLEL_TMP` names of ended jobs, by slot, to be used again (see
     /// `run/files.rs`).
     spare_tmp: HashMap<usize, std::path::PathBuf>,
@@ -241,7 +245,8 @@ impl Runner<'_> {
             return 255;
         }
         match self.stop {
-            Some(Stop::Fatal | Stop::Signal | Stop::TooLong | Stop::NoCommand) => 255,
+            Some(Stop::Fatal) => self.died.unwrap_or(255),
+            Some(Stop::Signal | Stop::TooLong | Stop::NoCommand) => 255,
             // `sem` runs one command and exits with its status; a job
             // killed by `--timeout` has GNU's -1, which Perl's `exit`
             // makes 255.

@@ -73,20 +73,32 @@ pub(crate) struct Filled {
     pub(crate) content: Template,
 }
 
+/// A template that could not be written: it ends the run.
+#[derive(Debug)]
+pub(crate) struct Unwritable {
+    /// What to say (GNU parallel only says `Died at ... line NNNN.`).
+    pub(crate) message: String,
+    /// The run's exit status: the errno, as GNU parallel's
+    /// `open(...) || die` exits with it (`ENOENT` 2, `ENOTDIR` 20,
+    /// `EISDIR` 21), or 255 without one.
+    pub(crate) status: i32,
+}
+
 /// Writes each template for a job (`render` puts its values in); returns
 /// the files written.
-pub(crate) fn fill(templates: &[Filled], render: impl Fn(&Template) -> Vec<u8>) -> Result<Vec<PathBuf>, String> {
+pub(crate) fn fill(templates: &[Filled], render: impl Fn(&Template) -> Vec<u8>) -> Result<Vec<PathBuf>, Unwritable> {
     let mut written = Vec::new();
     for t in templates {
         let name = PathBuf::from(std::ffi::OsString::from(
             String::from_utf8_lossy(&render(&t.name)).into_owned(),
         ));
-        std::fs::write(&name, render(&t.content)).map_err(|e| {
-            format!(
+        std::fs::write(&name, render(&t.content)).map_err(|e| Unwritable {
+            message: format!(
                 "--template cannot write {}: {}",
                 name.display(),
                 crate::jobs::io_reason(&e)
-            )
+            ),
+            status: e.raw_os_error().filter(|n| (1..=255).contains(n)).unwrap_or(255),
         })?;
         written.push(name);
     }

@@ -166,6 +166,7 @@ impl<'c> Runner<'c> {
             at_launch,
             remote,
             last_status: 0,
+            died: None,
             spare_tmp: HashMap::new(),
         })
     }

@@ -282,8 +282,11 @@ impl Runner<'_> {
             let render = |t: &Template| t.render(values(&running.job, running.slot), crate::replace::Multi::Single);
             match crate::tmpl::fill(&self.templates, render) {
                 Ok(written) => running.filled = written,
-                Err(message) => {
-                    self.fatal(&message);
+                Err(failure) => {
+                    if self.stop.is_none() {
+                        self.died = Some(failure.status);
+                    }
+                    self.fatal(&failure.message);
                     self.complete(running, ExitReason::Exited(255));
                     return Launched::Yes;
                 }

@@ -137,6 +137,52 @@ fn a_template_file_given_twice_is_written_to_the_last_name_only_as_in_gnu() {
 }
 
 #[test]
+fn a_template_that_cannot_be_written_exits_with_the_errno_as_gnu_dies() {
+    // GNU parallel's `open(...) || die` exits with the errno and says only
+    // "Died at /usr/bin/parallel line NNNN."; forkpool exits with the same
+    // status and says what it could not write (the README's differences).
+    let d = Dir::new();
+    let tpl = d.file("tpl", "T{}\n");
+    for (name, errno, reason) in [
+        (d.s("sub/out{}"), 2, "No such file or directory"),
+        ("/dev/null/x".to_owned(), 20, "Not a directory"),
+        (".".to_owned(), 21, "Is a directory"),
+        (String::new(), 2, "No such file or directory"),
+    ] {
+        let template = format!("{tpl}={name}");
+        let r = same_as_gnu(
+            &["-j1", "-k", "--template", &template, "echo job {}", ":::", "a", "b"],
+            b"",
+        );
+        assert_eq!((r.stdout.as_str(), r.code), ("", errno), "{name}: {r:?}");
+        assert!(
+            r.stderr.starts_with("forkpool: Error: --template cannot write ")
+                && r.stderr.ends_with(&format!(": {reason}\n")),
+            "{name}: {}",
+            r.stderr
+        );
+    }
+    // The jobs before the one whose template fails ran, as in GNU.
+    let template = format!("{tpl}={{}}");
+    let first = d.s("first");
+    let r = same_as_gnu(
+        &[
+            "-j1",
+            "-k",
+            "--template",
+            &template,
+            "echo job {#} #",
+            ":::",
+            &first,
+            "/dev/null/x",
+            "c",
+        ],
+        b"",
+    );
+    assert_eq!((r.stdout.as_str(), r.code), ("job 1\n", 20), "{r:?}");
+}
+
+#[test]
 fn template_writes_a_file_per_job_and_cleanup_removes_it() {
     let d = Dir::new();
     let tmpl = d.file("my.tmpl", "Xval: {x}\nYval: {y}\nFixed: 9\n");
