@@ -62,12 +62,20 @@ fn a_reader_that_goes_away_stops_the_run_at_once() {
     }
 }
 
+/// A job's busy loop that a trapped SIGINT ends. Its `sleep`s run in the
+/// background (where a shell without job control ignores SIGINT) and are
+/// waited for with the `wait` builtin, which the trap interrupts. With
+/// `sleep` in the foreground, a loaded CI run saw bash 5.2 take the signal
+/// and then loop for good, raising SIGINT at itself again and again with
+/// its `sleep` an unreaped zombie: the job, and the test, never ended.
+const BUSY: &str = "while :; do sleep 0.05 & wait $!; done";
+
 #[test]
 fn a_first_sigint_is_passed_to_the_jobs_and_waited_for() {
     let d = Dir::new();
     let pids = d.path("pids");
     let job = format!(
-        "trap 'echo caught-{{}}; exit 0' INT; echo $$ >> {}; echo started-{{}}; while :; do sleep 0.05; done",
+        "trap 'echo caught-{{}}; exit 0' INT; echo $$ >> {}; echo started-{{}}; {BUSY}",
         pids.display()
     );
     let child = start_and_wait_for_lines(&["-j3", "-k", &job, ":::", "a", "b", "c", "d"], &pids, 3);
@@ -131,7 +139,7 @@ fn interrupted_jobs_stay_out_of_the_joblog_so_resume_runs_them_again() {
     let pids = d.path("pids");
     let joblog = d.s("joblog");
     let job = format!(
-        "if [ {{}} = quick ]; then exit 0; fi; trap 'exit 0' INT; echo $$ >> {}; while :; do sleep 0.05; done",
+        "if [ {{}} = quick ]; then exit 0; fi; trap 'exit 0' INT; echo $$ >> {}; {BUSY}",
         pids.display()
     );
     let args = ["-j3", "--joblog", &joblog, &job, ":::", "quick", "a", "b"];
