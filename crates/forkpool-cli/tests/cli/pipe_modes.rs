@@ -173,8 +173,10 @@ fn round_robin_goes_on_when_a_job_exits_early_where_gnu_parallel_dies_of_sigpipe
     let ours = run_with(&args, input.as_bytes());
     assert_eq!(ours.code, 0, "{}", ours.stderr);
     let firsts: Vec<u64> = ours.lines().iter().map(|l| l.parse().unwrap()).collect();
-    // Each job's first line: the first three blocks', then later ones'.
-    assert_eq!(firsts[..3], [1, 2222, 4222], "{firsts:?}");
+    // Each job's first line, that of a block. Which blocks die with the
+    // jobs that left early depends on when each left: the first job gets
+    // the first block, and the others are in input order.
+    assert_eq!(firsts.first(), Some(&1), "{firsts:?}");
     assert!(firsts.len() > 3, "new jobs take the slots: {firsts:?}");
     assert!(firsts.windows(2).all(|w| w[0] < w[1]), "{firsts:?}");
 }
