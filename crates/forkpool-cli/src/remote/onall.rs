@@ -45,6 +45,11 @@ const OUTER_ONLY: &[&str] = &[
     "resume_failed",
 ];
 
+/// Options GNU parallel's `--onall` passes to neither run, so that each
+/// host gets every argument as a job of its own, whatever they say:
+/// `-n`, `-N`.
+const IGNORED: &[&str] = &["max_args", "max_replace_args"];
+
 /// Runs `--onall`/`--nonall`; returns the exit status. `options` are the
 /// option words as typed (before the command).
 pub(crate) fn run(config: &Config, options: &[OsString]) -> i32 {
@@ -154,6 +159,8 @@ fn run_inner(config: &Config, options: &[OsString]) -> Result<i32, String> {
     outer.quote = false;
     outer.batching = crate::config::Batching::Single;
     outer.multi = crate::replace::Multi::Single;
+    // Each host's line is the outer job's whole command, whatever -N0 says.
+    outer.no_args = false;
     outer.colsep = None;
     outer.header = None;
     outer.delimiter = b"\n".to_vec();
@@ -188,7 +195,7 @@ fn inner_options(options: &[OsString]) -> Result<Vec<OsString>, String> {
     let takes_value = |a: &clap::Arg| a.get_action().takes_values();
     let mut kept: Vec<OsString> = Vec::new();
     let mut keep = |arg: &clap::Arg, value: Option<OsString>| {
-        if OUTER_ONLY.contains(&arg.get_id().as_str()) {
+        if OUTER_ONLY.contains(&arg.get_id().as_str()) || IGNORED.contains(&arg.get_id().as_str()) {
             return;
         }
         let name = match arg.get_long() {
@@ -318,8 +325,8 @@ mod tests {
         .unwrap();
         assert_eq!(kept, words(&["--keep-order", "--timeout", "5", "--verbose"]));
         let kept = inner_options(&words(&["--env=A", "--replace", "--joblog", "x", "-n1"])).unwrap();
-        assert_eq!(kept, words(&["--env", "A", "--replace", "--max-args", "1"]));
-        let kept = inner_options(&words(&["--replace", "R", "-n1"])).unwrap();
-        assert_eq!(kept, words(&["--replace", "R", "--max-args", "1"]));
+        assert_eq!(kept, words(&["--env", "A", "--replace"]));
+        let kept = inner_options(&words(&["--replace", "R", "-N2", "-k"])).unwrap();
+        assert_eq!(kept, words(&["--replace", "R", "--keep-order"]));
     }
 }

@@ -152,6 +152,39 @@ fn onall_and_nonall_without_sshlogins_run_here_as_in_gnu_parallel() {
 }
 
 #[test]
+fn onall_and_nonall_ignore_n_and_cap_n_as_gnu_parallel() {
+    // GNU parallel passes neither -n nor -N on to the runs on the hosts:
+    // -N0 does not leave --nonall's command out, and --onall runs each
+    // argument as a job of its own.
+    same_as_gnu(&["--nonall", "-N0", "echo", "hi"], b"");
+    same_as_gnu(&["--nonall", "-S", ":", "-N0", "echo", "hi"], b"");
+    same_as_gnu(&["--nonall", "-n0", "echo", "hi", "{}"], b"");
+    same_as_gnu(&["--nonall", "-N1", "echo", "hi"], b"");
+    same_as_gnu(&["--nonall", "-N2", "echo", "hi", "[{}]"], b"");
+    same_as_gnu(&["--onall", "-k", "-N0", "echo", "hi", ":::", "a", "b"], b"");
+    same_as_gnu(
+        &["--onall", "-S", ":", "-k", "-n0", "echo", "hi", "{}", ":::", "a", "b"],
+        b"",
+    );
+    same_as_gnu(&["--onall", "-k", "-n2", "echo", ":::", "a", "b", "c", "d"], b"");
+    same_as_gnu(
+        &[
+            "--onall",
+            "-k",
+            "-N2",
+            "echo",
+            "[{1}] [{2}] [{#}]",
+            ":::",
+            "a",
+            "b",
+            "c",
+            "d",
+        ],
+        b"",
+    );
+}
+
+#[test]
 fn tagstrings_take_gnu_parallels_escapes() {
     // The example from `man parallel_examples`: a colour per job.
     let r = same_as_gnu(
