@@ -45,10 +45,12 @@ const OUTER_ONLY: &[&str] = &[
     "resume_failed",
 ];
 
-/// Options GNU parallel's `--onall` passes to neither run, so that each
-/// host gets every argument as a job of its own, whatever they say:
-/// `-n`, `-N`.
-const IGNORED: &[&str] = &["max_args", "max_replace_args"];
+/// Options GNU parallel's `--onall` passes to neither run: each host
+/// gets every argument as a job of its own whatever `-n`, `-N` say, `-t`
+/// shows nothing, `--dry-run` runs the jobs and `--silent` does not undo
+/// `-v`. (`-v` goes to the inner runs only: the hosts' commands are
+/// shown, not the inner runs'.)
+const IGNORED: &[&str] = &["max_args", "max_replace_args", "verbose", "silent", "dry_run"];
 
 /// Runs `--onall`/`--nonall`; returns the exit status. `options` are the
 /// option words as typed (before the command).
@@ -161,6 +163,9 @@ fn run_inner(config: &Config, options: &[OsString]) -> Result<i32, String> {
     outer.multi = crate::replace::Multi::Single;
     // Each host's line is the outer job's whole command, whatever -N0 says.
     outer.no_args = false;
+    outer.show.stdout = 0;
+    outer.verbose = false;
+    outer.dry_run = false;
     outer.colsep = None;
     outer.header = None;
     outer.delimiter = b"\n".to_vec();
@@ -320,10 +325,11 @@ mod tests {
             "--timeout",
             "5",
             "--tag",
-            "-t",
+            "-vt",
+            "--dry-run",
         ]))
         .unwrap();
-        assert_eq!(kept, words(&["--keep-order", "--timeout", "5", "--verbose"]));
+        assert_eq!(kept, words(&["--keep-order", "--timeout", "5", "-v"]));
         let kept = inner_options(&words(&["--env=A", "--replace", "--joblog", "x", "-n1"])).unwrap();
         assert_eq!(kept, words(&["--env", "A", "--replace"]));
         let kept = inner_options(&words(&["--replace", "R", "-N2", "-k"])).unwrap();

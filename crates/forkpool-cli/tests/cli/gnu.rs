@@ -185,6 +185,36 @@ fn onall_and_nonall_ignore_n_and_cap_n_as_gnu_parallel() {
 }
 
 #[test]
+fn onall_and_nonall_show_the_hosts_commands_as_gnu_parallel() {
+    // -v shows the commands the hosts run, not the inner runs' own; GNU
+    // parallel passes on neither -t nor --dry-run (it runs the commands),
+    // nor --silent.
+    same_as_gnu_with_messages(&["--nonall", "-S", ":", "-v", "echo", "hi"], b"");
+    same_as_gnu_with_messages(&["--nonall", "-v", "-v", "echo", "hi"], b"");
+    same_as_gnu_with_messages(&["--nonall", "-S", ":", "-t", "echo", "hi"], b"");
+    same_as_gnu_with_messages(&["--nonall", "-S", ":", "--dry-run", "echo", "hi"], b"");
+    same_as_gnu_with_messages(&["--nonall", "-v", "--silent", "echo", "hi"], b"");
+    same_as_gnu_with_messages(&["--onall", "-v", "-k", "echo", "hi", ":::", "a"], b"");
+    same_as_gnu_with_messages(&["--onall", "-S", ":", "-t", "-k", "echo", "hi", ":::", "a"], b"");
+    same_as_gnu_with_messages(&["--onall", "--dry-run", "-k", "echo", "hi", ":::", "a", "b"], b"");
+    same_as_gnu_with_messages(
+        &[
+            "--onall",
+            "--tag",
+            "-k",
+            "-v",
+            "--dry-run",
+            "-t",
+            "echo",
+            ":::",
+            "a",
+            "b",
+        ],
+        b"",
+    );
+}
+
+#[test]
 fn tagstrings_take_gnu_parallels_escapes() {
     // The example from `man parallel_examples`: a colour per job.
     let r = same_as_gnu(
