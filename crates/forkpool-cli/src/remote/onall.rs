@@ -46,11 +46,22 @@ const OUTER_ONLY: &[&str] = &[
 ];
 
 /// Options GNU parallel's `--onall` passes to neither run: each host
-/// gets every argument as a job of its own whatever `-n`, `-N` say, `-t`
-/// shows nothing, `--dry-run` runs the jobs and `--silent` does not undo
-/// `-v`. (`-v` goes to the inner runs only: the hosts' commands are
-/// shown, not the inner runs'.)
-const IGNORED: &[&str] = &["max_args", "max_replace_args", "verbose", "silent", "dry_run"];
+/// gets every argument as a job of its own whatever `-n`, `-N`, `-X`,
+/// `-m`, `--xargs`, `-L`, `-l` say, `-t` shows nothing, `--dry-run` runs
+/// the jobs and `--silent` does not undo `-v`. (`-v` goes to the inner
+/// runs only: the hosts' commands are shown, not the inner runs'.)
+const IGNORED: &[&str] = &[
+    "max_args",
+    "max_replace_args",
+    "context_replace",
+    "multiple",
+    "xargs",
+    "max_lines_l",
+    "max_lines",
+    "verbose",
+    "silent",
+    "dry_run",
+];
 
 /// Runs `--onall`/`--nonall`; returns the exit status. `options` are the
 /// option words as typed (before the command).
@@ -163,6 +174,9 @@ fn run_inner(config: &Config, options: &[OsString]) -> Result<i32, String> {
     outer.multi = crate::replace::Multi::Single;
     // Each host's line is the outer job's whole command, whatever -N0 says.
     outer.no_args = false;
+    outer.spread = false;
+    outer.xargs.max_lines = None;
+    outer.xargs.xargs = false;
     outer.show.stdout = 0;
     outer.verbose = false;
     outer.dry_run = false;

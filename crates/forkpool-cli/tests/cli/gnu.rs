@@ -185,6 +185,27 @@ fn onall_and_nonall_ignore_n_and_cap_n_as_gnu_parallel() {
 }
 
 #[test]
+fn onall_and_nonall_ignore_x_m_and_l_as_gnu_parallel() {
+    // Nor -X, -m, --xargs, -L, -l, --max-lines: one job per argument.
+    same_as_gnu(
+        &["--onall", "-S", ":", "-k", "-X", "echo", "[{}]", ":::", "a", "b"],
+        b"",
+    );
+    same_as_gnu(&["--onall", "-k", "-X", "echo", "x{}y", ":::", "a", "b"], b"");
+    same_as_gnu(&["--onall", "-k", "-m", "echo", "[{}]", ":::", "a", "b"], b"");
+    same_as_gnu(&["--onall", "-k", "--xargs", "echo", ":::", "a", "b"], b"");
+    same_as_gnu(&["--onall", "-k", "-L2", "echo", ":::", "a", "b", "c"], b"");
+    same_as_gnu(&["--onall", "-k", "-l2", "echo", ":::", "a", "b", "c"], b"");
+    same_as_gnu(
+        &["--onall", "-k", "--max-lines", "2", "echo", ":::", "a", "b", "c"],
+        b"",
+    );
+    same_as_gnu(&["--onall", "-k", "-L0", "echo", "hi", ":::", "a", "b"], b"");
+    same_as_gnu(&["--nonall", "-L0", "echo", "hi"], b"");
+    same_as_gnu(&["--nonall", "-X", "echo", "[{}]"], b"");
+}
+
+#[test]
 fn onall_and_nonall_show_the_hosts_commands_as_gnu_parallel() {
     // -v shows the commands the hosts run, not the inner runs' own; GNU
     // parallel passes on neither -t nor --dry-run (it runs the commands),
