@@ -82,7 +82,11 @@ fn run_inner(config: &Config, options: &[OsString]) -> Result<i32, String> {
     } else {
         config.remote.logins.clone()
     };
-    let kept = inner_options(options)?;
+    let mut kept = inner_options(options)?;
+    let command = command_words(config, on_all);
+    if command != config.command {
+        kept.retain(|word| word != "--quote");
+    }
     // Under the name we were invoked by, so that the inner runs' messages
     // say `parallel:` when we do.
     let exe = crate::program::self_path().map_err(|e| format!("cannot find the forkpool program: {e}"))?;
@@ -130,13 +134,13 @@ fn run_inner(config: &Config, options: &[OsString]) -> Result<i32, String> {
                 // usual: what -N0 makes of a value.
                 words.push(b"-N0".to_vec());
                 words.push(b"--".to_vec());
-                words.extend(config.command.iter().cloned());
+                words.extend(command.iter().cloned());
                 words.push(b":::".to_vec());
                 words.push(Vec::new());
             }
             OnAll::Jobs => {
                 words.push(b"--".to_vec());
-                words.extend(config.command.iter().cloned());
+                words.extend(command.iter().cloned());
                 for (file, linked) in &inputs {
                     words.push(if *linked { b"::::+".to_vec() } else { b"::::".to_vec() });
                     words.push(proc_path(file).into_bytes());
@@ -199,6 +203,26 @@ fn run_inner(config: &Config, options: &[OsString]) -> Result<i32, String> {
         })?;
     }
     Ok(status)
+}
+
+/// The command words the inner runs get. With `--nonall -q` they are
+/// quoted here and the inner runs get no `-q`, as GNU parallel does it: a
+/// quoted `{}`, which is nothing, leaves an empty word `''`, not none.
+/// (`--onall -q` passes `-q` on: GNU's way quotes the arguments wrongly,
+/// see README.md.)
+fn command_words(config: &Config, on_all: OnAll) -> Vec<Vec<u8>> {
+    if !config.quote || on_all != OnAll::NoArgs {
+        return config.command.clone();
+    }
+    config
+        .command
+        .iter()
+        .map(|word| {
+            let mut quoted = Vec::new();
+            push_quoted(&mut quoted, word);
+            quoted
+        })
+        .collect()
 }
 
 /// The option words the inner runs get: all as typed, in their long

@@ -206,6 +206,34 @@ fn onall_and_nonall_ignore_x_m_and_l_as_gnu_parallel() {
 }
 
 #[test]
+fn nonall_quotes_the_command_as_gnu_parallel_and_onall_the_arguments_once() {
+    // --nonall -q: the command is quoted before the inner run replaces
+    // anything, so `{}`, which is nothing, is an empty word.
+    same_as_gnu(&["--nonall", "-S", ":", "-q", "printf", "[%s]\\n", "{}", "x"], b"");
+    same_as_gnu(
+        &["--nonall", "-q", "-v", "printf", "[%s]\\n", "{}", "a b", "$HOME"],
+        b"",
+    );
+    same_as_gnu(&["--onall", "-k", "-q", "echo", "a  b", "{}", ":::", "x"], b"");
+    // --onall -q quotes each argument once, where GNU parallel 20221122
+    // splits `a b` and fails on `c'd` (a difference on purpose, README.md).
+    let args = ["--onall", "-k", "-q", "printf", "[%s]\\n", "{}", ":::", "a b", "c'd"];
+    let ours = run(&args);
+    assert_eq!(
+        (ours.stdout.as_str(), ours.code),
+        ("[a b]\n[c'd]\n", 0),
+        "{}",
+        ours.stderr
+    );
+    let theirs = gnu_with(&args, b"");
+    assert_ne!(
+        theirs.stdout, ours.stdout,
+        "GNU parallel quotes --onall -q right now: {}",
+        theirs.stderr
+    );
+}
+
+#[test]
 fn onall_and_nonall_show_the_hosts_commands_as_gnu_parallel() {
     // -v shows the commands the hosts run, not the inner runs' own; GNU
     // parallel passes on neither -t nor --dry-run (it runs the commands),
