@@ -83,10 +83,6 @@ fn run_inner(config: &Config, options: &[OsString]) -> Result<i32, String> {
         config.remote.logins.clone()
     };
     let mut kept = inner_options(options)?;
-    let command = command_words(config, on_all);
-    if command != config.command {
-        kept.retain(|word| word != "--quote");
-    }
     // Under the name we were invoked by, so that the inner runs' messages
     // say `parallel:` when we do.
     let exe = crate::program::self_path().map_err(|e| format!("cannot find the forkpool program: {e}"))?;
@@ -95,18 +91,30 @@ fn run_inner(config: &Config, options: &[OsString]) -> Result<i32, String> {
 
     // The input, once, for every host.
     let mut inputs: Vec<(File, bool)> = Vec::new();
-    if on_all == OnAll::Jobs {
-        let sources = if config.sources.is_empty() {
-            vec![Source {
-                arg: SourceArg::File("-".into()),
-                linked: false,
-            }]
-        } else {
-            config.sources.clone()
-        };
-        for source in sources {
-            inputs.push((copy_source(&source.arg, &config.delimiter)?, source.linked));
-        }
+    let sources = if on_all == OnAll::Jobs && config.sources.is_empty() {
+        vec![Source {
+            arg: SourceArg::File("-".into()),
+            linked: false,
+        }]
+    } else {
+        config.sources.clone()
+    };
+    for source in sources {
+        inputs.push((copy_source(&source.arg, &config.delimiter)?, source.linked));
+    }
+    // `--nonall` given arguments anyway: GNU parallel adds its `\0noarg`
+    // as one more input source, so each argument is a job, its `{}` the
+    // argument and a space (the `\0noarg` is nothing). (Items that end in
+    // NUL, `-0`, cannot hold it: then the arguments are all, as with
+    // --onall; GNU's shell fails on each job.)
+    let no_args_alone = on_all == OnAll::NoArgs && inputs.is_empty();
+    if on_all == OnAll::NoArgs && !no_args_alone && !config.delimiter.contains(&0) {
+        let noarg = SourceArg::Values(vec![OsString::from_vec(crate::replace::NOARG.to_vec())]);
+        inputs.push((copy_source(&noarg, &config.delimiter)?, false));
+    }
+    let command = command_words(config, no_args_alone);
+    if command != config.command {
+        kept.retain(|word| word != "--quote");
     }
 
     let mut joblogs: Vec<File> = Vec::new();
@@ -128,7 +136,7 @@ fn run_inner(config: &Config, options: &[OsString]) -> Result<i32, String> {
             joblogs.push(log);
         }
         match on_all {
-            OnAll::NoArgs => {
+            OnAll::NoArgs if no_args_alone => {
                 // GNU parallel's one argument, `\0noarg`, which is nothing
                 // in the command (`{}`) and leaves `{#}` and the rest as
                 // usual: what -N0 makes of a value.
@@ -138,7 +146,7 @@ fn run_inner(config: &Config, options: &[OsString]) -> Result<i32, String> {
                 words.push(b":::".to_vec());
                 words.push(Vec::new());
             }
-            OnAll::Jobs => {
+            _ => {
                 words.push(b"--".to_vec());
                 words.extend(command.iter().cloned());
                 for (file, linked) in &inputs {
@@ -205,13 +213,13 @@ fn run_inner(config: &Config, options: &[OsString]) -> Result<i32, String> {
     Ok(status)
 }
 
-/// The command words the inner runs get. With `--nonall -q` they are
-/// quoted here and the inner runs get no `-q`, as GNU parallel does it: a
-/// quoted `{}`, which is nothing, leaves an empty word `''`, not none.
-/// (`--onall -q` passes `-q` on: GNU's way quotes the arguments wrongly,
-/// see README.md.)
-fn command_words(config: &Config, on_all: OnAll) -> Vec<Vec<u8>> {
-    if !config.quote || on_all != OnAll::NoArgs {
+/// The command words the inner runs get. With `--nonall -q` (`no_args`:
+/// no arguments given) they are quoted here and the inner runs get no
+/// `-q`, as GNU parallel does it: a quoted `{}`, which is nothing, leaves
+/// an empty word `''`, not none. (Given arguments, `-q` is passed on: GNU's
+/// way quotes them wrongly, see README.md.)
+fn command_words(config: &Config, no_args: bool) -> Vec<Vec<u8>> {
+    if !config.quote || !no_args {
         return config.command.clone();
     }
     config
