@@ -104,16 +104,16 @@ fn run_inner(config: &Config, options: &[OsString]) -> Result<i32, String> {
     }
     // `--nonall` given arguments anyway: GNU parallel adds its `\0noarg`
     // as one more input source, so each argument is a job, its `{}` the
-    // argument and a space (the `\0noarg` is nothing). (Items that end in
-    // NUL, `-0`, cannot hold it: then the arguments are all, as with
-    // --onall; GNU's shell fails on each job.)
+    // argument and a space (the `\0noarg` is nothing). A delimiter with a
+    // NUL in it (`-0`) cannot carry that value: then the arguments are all
+    // there is, as with --onall (GNU's shell fails on each job).
     let no_args_alone = on_all == OnAll::NoArgs && inputs.is_empty();
     if on_all == OnAll::NoArgs && !no_args_alone && !config.delimiter.contains(&0) {
         let noarg = SourceArg::Values(vec![OsString::from_vec(crate::replace::NOARG.to_vec())]);
         inputs.push((copy_source(&noarg, &config.delimiter)?, false));
     }
     let command = command_words(config, no_args_alone);
-    if command != config.command {
+    if config.quote && no_args_alone {
         kept.retain(|word| word != "--quote");
     }
 
@@ -184,7 +184,8 @@ fn run_inner(config: &Config, options: &[OsString]) -> Result<i32, String> {
     outer.quote = false;
     outer.batching = crate::config::Batching::Single;
     outer.multi = crate::replace::Multi::Single;
-    // Each host's line is the outer job's whole command, whatever -N0 says.
+    // Each host's line is one outer job's whole command, shown by no -v or
+    // -t and run whatever -N0, -X, -L or --dry-run say (as GNU's).
     outer.no_args = false;
     outer.spread = false;
     outer.xargs.max_lines = None;
