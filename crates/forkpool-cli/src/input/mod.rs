@@ -91,12 +91,13 @@ impl Reader {
 
     /// The next item, with any NUL byte in it replaced by `\0` (an
     /// argument cannot hold one), with GNU parallel's warning for each
-    /// such item.
+    /// such item. GNU's `\0noarg` (which `--nonall` given arguments adds
+    /// as an input source) is left as it is: it is nothing in a command.
     fn read_item(&mut self) -> io::Result<Option<Vec<u8>>> {
         let Some(item) = self.read_raw_item()? else {
             return Ok(None);
         };
-        if !item.contains(&0) {
+        if !item.contains(&0) || item == crate::replace::NOARG {
             return Ok(Some(item));
         }
         warning!(

@@ -45,6 +45,24 @@ const OUTER_ONLY: &[&str] = &[
     "resume_failed",
 ];
 
+/// Options GNU parallel's `--onall` passes to neither run: each host
+/// gets every argument as a job of its own whatever `-n`, `-N`, `-X`,
+/// `-m`, `--xargs`, `-L`, `-l` say, `-t` shows nothing, `--dry-run` runs
+/// the jobs and `--silent` does not undo `-v`. (`-v` goes to the inner
+/// runs only: the hosts' commands are shown, not the inner runs'.)
+const IGNORED: &[&str] = &[
+    "max_args",
+    "max_replace_args",
+    "context_replace",
+    "multiple",
+    "xargs",
+    "max_lines_l",
+    "max_lines",
+    "verbose",
+    "silent",
+    "dry_run",
+];
+
 /// Runs `--onall`/`--nonall`; returns the exit status. `options` are the
 /// option words as typed (before the command).
 pub(crate) fn run(config: &Config, options: &[OsString]) -> i32 {
@@ -64,7 +82,7 @@ fn run_inner(config: &Config, options: &[OsString]) -> Result<i32, String> {
     } else {
         config.remote.logins.clone()
     };
-    let kept = inner_options(options)?;
+    let mut kept = inner_options(options)?;
     // Under the name we were invoked by, so that the inner runs' messages
     // say `parallel:` when we do.
     let exe = crate::program::self_path().map_err(|e| format!("cannot find the forkpool program: {e}"))?;
@@ -73,18 +91,30 @@ fn run_inner(config: &Config, options: &[OsString]) -> Result<i32, String> {
 
     // The input, once, for every host.
     let mut inputs: Vec<(File, bool)> = Vec::new();
-    if on_all == OnAll::Jobs {
-        let sources = if config.sources.is_empty() {
-            vec![Source {
-                arg: SourceArg::File("-".into()),
-                linked: false,
-            }]
-        } else {
-            config.sources.clone()
-        };
-        for source in sources {
-            inputs.push((copy_source(&source.arg, &config.delimiter)?, source.linked));
-        }
+    let sources = if on_all == OnAll::Jobs && config.sources.is_empty() {
+        vec![Source {
+            arg: SourceArg::File("-".into()),
+            linked: false,
+        }]
+    } else {
+        config.sources.clone()
+    };
+    for source in sources {
+        inputs.push((copy_source(&source.arg, &config.delimiter)?, source.linked));
+    }
+    // `--nonall` given arguments anyway: GNU parallel adds its `\0noarg`
+    // as one more input source, so each argument is a job, its `{}` the
+    // argument and a space (the `\0noarg` is nothing). A delimiter with a
+    // NUL in it (`-0`) cannot carry that value: then the arguments are all
+    // there is, as with --onall (GNU's shell fails on each job).
+    let no_args_alone = on_all == OnAll::NoArgs && inputs.is_empty();
+    if on_all == OnAll::NoArgs && !no_args_alone && !config.delimiter.contains(&0) {
+        let noarg = SourceArg::Values(vec![OsString::from_vec(crate::replace::NOARG.to_vec())]);
+        inputs.push((copy_source(&noarg, &config.delimiter)?, false));
+    }
+    let command = command_words(config, no_args_alone);
+    if config.quote && no_args_alone {
+        kept.retain(|word| word != "--quote");
     }
 
     let mut joblogs: Vec<File> = Vec::new();
@@ -106,19 +136,19 @@ fn run_inner(config: &Config, options: &[OsString]) -> Result<i32, String> {
             joblogs.push(log);
         }
         match on_all {
-            OnAll::NoArgs => {
+            OnAll::NoArgs if no_args_alone => {
                 // GNU parallel's one argument, `\0noarg`, which is nothing
                 // in the command (`{}`) and leaves `{#}` and the rest as
                 // usual: what -N0 makes of a value.
                 words.push(b"-N0".to_vec());
                 words.push(b"--".to_vec());
-                words.extend(config.command.iter().cloned());
+                words.extend(command.iter().cloned());
                 words.push(b":::".to_vec());
                 words.push(Vec::new());
             }
-            OnAll::Jobs => {
+            _ => {
                 words.push(b"--".to_vec());
-                words.extend(config.command.iter().cloned());
+                words.extend(command.iter().cloned());
                 for (file, linked) in &inputs {
                     words.push(if *linked { b"::::+".to_vec() } else { b"::::".to_vec() });
                     words.push(proc_path(file).into_bytes());
@@ -154,6 +184,15 @@ fn run_inner(config: &Config, options: &[OsString]) -> Result<i32, String> {
     outer.quote = false;
     outer.batching = crate::config::Batching::Single;
     outer.multi = crate::replace::Multi::Single;
+    // Each host's line is one outer job's whole command, shown by no -v or
+    // -t and run whatever -N0, -X, -L or --dry-run say (as GNU's).
+    outer.no_args = false;
+    outer.spread = false;
+    outer.xargs.max_lines = None;
+    outer.xargs.xargs = false;
+    outer.show.stdout = 0;
+    outer.verbose = false;
+    outer.dry_run = false;
     outer.colsep = None;
     outer.header = None;
     outer.delimiter = b"\n".to_vec();
@@ -175,6 +214,26 @@ fn run_inner(config: &Config, options: &[OsString]) -> Result<i32, String> {
     Ok(status)
 }
 
+/// The command words the inner runs get. With `--nonall -q` (`no_args`:
+/// no arguments given) they are quoted here and the inner runs get no
+/// `-q`, as GNU parallel does it: a quoted `{}`, which is nothing, leaves
+/// an empty word `''`, not none. (Given arguments, `-q` is passed on: GNU's
+/// way quotes them wrongly, see README.md.)
+fn command_words(config: &Config, no_args: bool) -> Vec<Vec<u8>> {
+    if !config.quote || !no_args {
+        return config.command.clone();
+    }
+    config
+        .command
+        .iter()
+        .map(|word| {
+            let mut quoted = Vec::new();
+            push_quoted(&mut quoted, word);
+            quoted
+        })
+        .collect()
+}
+
 /// The option words the inner runs get: all as typed, in their long
 /// form, but those of the outer run.
 fn inner_options(options: &[OsString]) -> Result<Vec<OsString>, String> {
@@ -188,7 +247,7 @@ fn inner_options(options: &[OsString]) -> Result<Vec<OsString>, String> {
     let takes_value = |a: &clap::Arg| a.get_action().takes_values();
     let mut kept: Vec<OsString> = Vec::new();
     let mut keep = |arg: &clap::Arg, value: Option<OsString>| {
-        if OUTER_ONLY.contains(&arg.get_id().as_str()) {
+        if OUTER_ONLY.contains(&arg.get_id().as_str()) || IGNORED.contains(&arg.get_id().as_str()) {
             return;
         }
         let name = match arg.get_long() {
@@ -313,13 +372,14 @@ mod tests {
             "--timeout",
             "5",
             "--tag",
-            "-t",
+            "-vt",
+            "--dry-run",
         ]))
         .unwrap();
-        assert_eq!(kept, words(&["--keep-order", "--timeout", "5", "--verbose"]));
+        assert_eq!(kept, words(&["--keep-order", "--timeout", "5", "-v"]));
         let kept = inner_options(&words(&["--env=A", "--replace", "--joblog", "x", "-n1"])).unwrap();
-        assert_eq!(kept, words(&["--env", "A", "--replace", "--max-args", "1"]));
-        let kept = inner_options(&words(&["--replace", "R", "-n1"])).unwrap();
-        assert_eq!(kept, words(&["--replace", "R", "--max-args", "1"]));
+        assert_eq!(kept, words(&["--env", "A", "--replace"]));
+        let kept = inner_options(&words(&["--replace", "R", "-N2", "-k"])).unwrap();
+        assert_eq!(kept, words(&["--replace", "R", "--keep-order"]));
     }
 }

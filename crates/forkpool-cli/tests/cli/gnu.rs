@@ -152,6 +152,163 @@ fn onall_and_nonall_without_sshlogins_run_here_as_in_gnu_parallel() {
 }
 
 #[test]
+fn onall_and_nonall_ignore_n_and_cap_n_as_gnu_parallel() {
+    // GNU parallel passes neither -n nor -N on to the runs on the hosts:
+    // -N0 does not leave --nonall's command out, and --onall runs each
+    // argument as a job of its own.
+    same_as_gnu(&["--nonall", "-N0", "echo", "hi"], b"");
+    same_as_gnu(&["--nonall", "-S", ":", "-N0", "echo", "hi"], b"");
+    same_as_gnu(&["--nonall", "-n0", "echo", "hi", "{}"], b"");
+    same_as_gnu(&["--nonall", "-N1", "echo", "hi"], b"");
+    same_as_gnu(&["--nonall", "-N2", "echo", "hi", "[{}]"], b"");
+    same_as_gnu(&["--onall", "-k", "-N0", "echo", "hi", ":::", "a", "b"], b"");
+    same_as_gnu(
+        &["--onall", "-S", ":", "-k", "-n0", "echo", "hi", "{}", ":::", "a", "b"],
+        b"",
+    );
+    same_as_gnu(&["--onall", "-k", "-n2", "echo", ":::", "a", "b", "c", "d"], b"");
+    same_as_gnu(
+        &[
+            "--onall",
+            "-k",
+            "-N2",
+            "echo",
+            "[{1}] [{2}] [{#}]",
+            ":::",
+            "a",
+            "b",
+            "c",
+            "d",
+        ],
+        b"",
+    );
+}
+
+#[test]
+fn onall_and_nonall_ignore_x_m_and_l_as_gnu_parallel() {
+    // Nor -X, -m, --xargs, -L, -l, --max-lines: one job per argument.
+    same_as_gnu(
+        &["--onall", "-S", ":", "-k", "-X", "echo", "[{}]", ":::", "a", "b"],
+        b"",
+    );
+    same_as_gnu(&["--onall", "-k", "-X", "echo", "x{}y", ":::", "a", "b"], b"");
+    same_as_gnu(&["--onall", "-k", "-m", "echo", "[{}]", ":::", "a", "b"], b"");
+    same_as_gnu(&["--onall", "-k", "--xargs", "echo", ":::", "a", "b"], b"");
+    same_as_gnu(&["--onall", "-k", "-L2", "echo", ":::", "a", "b", "c"], b"");
+    same_as_gnu(&["--onall", "-k", "-l2", "echo", ":::", "a", "b", "c"], b"");
+    same_as_gnu(
+        &["--onall", "-k", "--max-lines", "2", "echo", ":::", "a", "b", "c"],
+        b"",
+    );
+    same_as_gnu(&["--onall", "-k", "-L0", "echo", "hi", ":::", "a", "b"], b"");
+    same_as_gnu(&["--nonall", "-L0", "echo", "hi"], b"");
+    same_as_gnu(&["--nonall", "-X", "echo", "[{}]"], b"");
+}
+
+#[test]
+fn nonall_quotes_the_command_as_gnu_parallel_and_onall_the_arguments_once() {
+    // --nonall -q: the command is quoted before the inner run replaces
+    // anything, so `{}`, which is nothing, is an empty word.
+    same_as_gnu(&["--nonall", "-S", ":", "-q", "printf", "[%s]\\n", "{}", "x"], b"");
+    same_as_gnu(
+        &["--nonall", "-q", "-v", "printf", "[%s]\\n", "{}", "a b", "$HOME"],
+        b"",
+    );
+    same_as_gnu(&["--onall", "-k", "-q", "echo", "a  b", "{}", ":::", "x"], b"");
+    // --onall -q quotes each argument once, where GNU parallel 20221122
+    // splits `a b` and fails on `c'd` (a difference on purpose, README.md).
+    let args = ["--onall", "-k", "-q", "printf", "[%s]\\n", "{}", ":::", "a b", "c'd"];
+    let ours = run(&args);
+    assert_eq!(
+        (ours.stdout.as_str(), ours.code),
+        ("[a b]\n[c'd]\n", 0),
+        "{}",
+        ours.stderr
+    );
+    let theirs = gnu_with(&args, b"");
+    assert_ne!(
+        theirs.stdout, ours.stdout,
+        "GNU parallel quotes --onall -q right now: {}",
+        theirs.stderr
+    );
+}
+
+#[test]
+fn nonall_given_arguments_runs_them_as_gnu_parallel() {
+    // GNU parallel adds its `\0noarg` as one more input source: each
+    // argument is a job, and `{}` is the argument and a space.
+    same_as_gnu(&["--nonall", "-k", "echo", "[{}] [{#}] [{%}]", ":::", "a", "b"], b"");
+    same_as_gnu(&["--nonall", "-S", ":", "-k", "echo", "[{}]", ":::", "a", "b"], b"");
+    same_as_gnu(
+        &[
+            "--nonall",
+            "-k",
+            "echo",
+            "[{1}] [{2}] [{#}]",
+            ":::",
+            "a",
+            "b",
+            ":::",
+            "c",
+        ],
+        b"",
+    );
+    same_as_gnu(&["--nonall", "-k", "echo", "[{}]", ":::", "a b", ":::", "c"], b"");
+    same_as_gnu(&["--nonall", "-k", "echo", "[{}]", ":::", "a", ":::+", "b"], b"");
+    same_as_gnu(&["--nonall", "-k", "--tag", "echo", "{}", ":::", "a", "b"], b"");
+    same_as_gnu(&["--nonall", "-k", "-v", "echo", "[{.}]", ":::", "a.b"], b"");
+    same_as_gnu(&["--nonall", "-k", "echo", "[{}]", "::::", "/dev/null"], b"");
+    same_as_gnu(&["--nonall", "-k", "echo", "[{}]", "::::", "-"], b"x\ny\n");
+    // Where GNU parallel 20221122 is broken, a difference on purpose
+    // (README.md): with -0 or -d the `\0noarg` is cut apart and each job
+    // is a shell syntax error; with -q, `:::` and the arguments become
+    // words of the command.
+    let args = ["--nonall", "-0", "-k", "echo", "[{}]", ":::", "a", "b"];
+    let ours = run(&args);
+    assert_eq!((ours.stdout.as_str(), ours.code), ("[a]\n[b]\n", 0), "{}", ours.stderr);
+    assert_ne!(gnu_with(&args, b"").code, 0);
+    let args = ["--nonall", "-q", "-k", "echo", "[{}]", ":::", "a", "b c"];
+    let ours = run(&args);
+    assert_eq!(
+        (ours.stdout.as_str(), ours.code),
+        ("[a ]\n[b c ]\n", 0),
+        "{}",
+        ours.stderr
+    );
+    assert_eq!(gnu_with(&args, b"").stdout, "[] ::: a b c\n");
+}
+
+#[test]
+fn onall_and_nonall_show_the_hosts_commands_as_gnu_parallel() {
+    // -v shows the commands the hosts run, not the inner runs' own; GNU
+    // parallel passes on neither -t nor --dry-run (it runs the commands),
+    // nor --silent.
+    same_as_gnu_with_messages(&["--nonall", "-S", ":", "-v", "echo", "hi"], b"");
+    same_as_gnu_with_messages(&["--nonall", "-v", "-v", "echo", "hi"], b"");
+    same_as_gnu_with_messages(&["--nonall", "-S", ":", "-t", "echo", "hi"], b"");
+    same_as_gnu_with_messages(&["--nonall", "-S", ":", "--dry-run", "echo", "hi"], b"");
+    same_as_gnu_with_messages(&["--nonall", "-v", "--silent", "echo", "hi"], b"");
+    same_as_gnu_with_messages(&["--onall", "-v", "-k", "echo", "hi", ":::", "a"], b"");
+    same_as_gnu_with_messages(&["--onall", "-S", ":", "-t", "-k", "echo", "hi", ":::", "a"], b"");
+    same_as_gnu_with_messages(&["--onall", "--dry-run", "-k", "echo", "hi", ":::", "a", "b"], b"");
+    same_as_gnu_with_messages(
+        &[
+            "--onall",
+            "--tag",
+            "-k",
+            "-v",
+            "--dry-run",
+            "-t",
+            "echo",
+            ":::",
+            "a",
+            "b",
+        ],
+        b"",
+    );
+}
+
+#[test]
 fn tagstrings_take_gnu_parallels_escapes() {
     // The example from `man parallel_examples`: a colour per job.
     let r = same_as_gnu(
