@@ -178,30 +178,11 @@ fn is_perl_int(value: &str) -> bool {
 }
 
 /// Getopt::Long's `PAT_FLOAT`: `[-+]?(?=[0-9.])[0-9_]*(\.[0-9_]+)?([eE][-+]?[0-9_]+)?`,
-/// whose `\.` is any byte but a newline (see [`perl_float_prefix`]).
+/// the whole of `value`: [`perl_float_prefix`] of all of it. The
+/// pattern's `\.` (any byte) is no newline, and nothing else in it
+/// matches one.
 pub(crate) fn is_perl_float(value: &str) -> bool {
-    let b = value.as_bytes();
-    let rest = b.strip_prefix(b"-").or_else(|| b.strip_prefix(b"+")).unwrap_or(b);
-    if !rest.first().is_some_and(|c| c.is_ascii_digit() || *c == b'.') {
-        return false;
-    }
-    let mut at = digits(rest);
-    if at < rest.len() && rest[at] != b'\n' && digits(&rest[at + 1..]) > 0 {
-        at += 1 + digits(&rest[at + 1..]);
-    }
-    if at == rest.len() {
-        return true;
-    }
-    if !matches!(rest[at], b'e' | b'E') {
-        return false;
-    }
-    let exponent = &rest[at + 1..];
-    let exponent = exponent
-        .strip_prefix(b"-")
-        .or_else(|| exponent.strip_prefix(b"+"))
-        .unwrap_or(exponent);
-    let n = digits(exponent);
-    n > 0 && n == exponent.len()
+    !value.contains('\n') && perl_float_prefix(value.as_bytes()) == Some(value.len())
 }
 
 #[cfg(test)]
