@@ -10,7 +10,7 @@ use regex::bytes::Regex;
 use crate::config::{Batching, Config, Header, Tag, UsageError};
 use crate::flags::SourceArg;
 use crate::input::{Columns, Reader, Record, Records, Source, Splitter};
-use crate::replace::{Ahead, Evaluated, Evaluator, Multi, Program, Shape, Sources, Template, Values};
+use crate::replace::{Ahead, BATCH, Evaluated, Evaluator, Measured, Multi, Program, Shape, Sources, Template, Values};
 use crate::results::Results;
 use crate::table::{Format, Table};
 
@@ -25,6 +25,11 @@ use shuffle::shuffle;
 /// 3,000 bytes for its wrappers and halves the rest for its encoding.
 pub(crate) const MAX_LINE: usize = (130_329 - 3_000) / 2;
 
+/// The most records measured in the first round trip to perl for a line
+/// (see [`JobSource::chunk`]): what the values before perl suggest may be
+/// far off.
+const FIRST_CHUNK: usize = 16;
+
 /// One job's input.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Job {
@@ -38,6 +43,9 @@ pub(crate) struct Job {
     pub(crate) total: Option<u64>,
     /// What perl computed for its `{= =}` expressions.
     pub(crate) evaluated: Option<Evaluated>,
+    /// What perl measured of each record as the line was filled (`-X`,
+    /// `-N`... with `{= =}`), kept for the job.
+    pub(crate) measured: Option<Vec<Measured>>,
     /// `--pipe`: what it reads.
     pub(crate) stdin: Option<crate::pipe::Stdin>,
     /// `--hostgroups`: the host groups that may run it (`None`: any).
@@ -69,6 +77,7 @@ impl Job {
             args,
             total: None,
             evaluated: None,
+            measured: None,
             stdin: None,
             hostgroups: None,
         }
@@ -426,6 +435,14 @@ pub(crate) fn io_reason(e: &io::Error) -> String {
     }
 }
 
+/// An input record as [`JobSource`] holds it: with what perl made of its
+/// values, once measured (see `replace::measure`).
+#[derive(Debug)]
+struct Item {
+    record: Record,
+    measured: Option<Measured>,
+}
+
 /// Produces jobs from records, lazily.
 pub(crate) struct JobSource {
     records: Records,
@@ -434,7 +451,7 @@ pub(crate) struct JobSource {
     template: Template,
     slots: usize,
     next_seq: u64,
-    buffer: VecDeque<Record>,
+    buffer: VecDeque<Item>,
     buffered_cost: usize,
     eof: bool,
     /// `-X`/`-m`: records per job once the input is known to be short
@@ -517,20 +534,17 @@ impl JobSource {
         self
     }
 
-    fn read(&mut self) -> io::Result<Option<Record>> {
-        if self.shuffle {
-            self.shuffle = false;
-            self.read_all_shuffled()?;
-        }
-        if let Some(record) = self.buffer.pop_front() {
-            self.buffered_cost = self.buffered_cost.saturating_sub(self.cost(&record));
-            return Ok(Some(record));
+    fn read(&mut self) -> io::Result<Option<Item>> {
+        self.shuffle_once()?;
+        if let Some(item) = self.buffer.pop_front() {
+            self.buffered_cost = self.buffered_cost.saturating_sub(self.cost(&item));
+            return Ok(Some(item));
         }
         if self.eof {
             return Ok(None);
         }
         match self.pull()? {
-            Some(record) => Ok(Some(record)),
+            Some(item) => Ok(Some(item)),
             None => {
                 self.eof = true;
                 Ok(None)
@@ -538,9 +552,18 @@ impl JobSource {
         }
     }
 
+    /// `--shuf`: before the first record is used, they are all read.
+    fn shuffle_once(&mut self) -> io::Result<()> {
+        if self.shuffle {
+            self.shuffle = false;
+            self.read_all_shuffled()?;
+        }
+        Ok(())
+    }
+
     /// The next record of the input, its values made `\0noarg` with
     /// `-n0`/`-N0` (before they are measured, as in GNU parallel).
-    fn pull(&mut self) -> io::Result<Option<Record>> {
+    fn pull(&mut self) -> io::Result<Option<Item>> {
         let mut record = self.records.next().transpose()?;
         if self.no_args
             && let Some(record) = record.as_mut()
@@ -549,16 +572,16 @@ impl JobSource {
                 *value = crate::replace::NOARG.to_vec();
             }
         }
-        Ok(record)
+        Ok(record.map(|record| Item { record, measured: None }))
     }
 
     /// `--shuf`, as GNU parallel does it: the input records are shuffled,
     /// then grouped into jobs (`-n`, `-X`...) and numbered, so `{#}`, perl's
     /// `$job->seq()` and `-k` follow the shuffled order.
     fn read_all_shuffled(&mut self) -> io::Result<()> {
-        let mut all: Vec<Record> = self.buffer.drain(..).collect();
-        while let Some(record) = self.pull()? {
-            all.push(record);
+        let mut all: Vec<Item> = self.buffer.drain(..).collect();
+        while let Some(item) = self.pull()? {
+            all.push(item);
         }
         self.eof = true;
         shuffle(&mut all);
@@ -567,17 +590,34 @@ impl JobSource {
         Ok(())
     }
 
+    /// Reads the next record of the input to the back of the buffer.
+    fn read_ahead(&mut self) -> io::Result<()> {
+        match self.pull()? {
+            Some(item) => {
+                self.buffered_cost += self.cost(&item);
+                self.buffer.push_back(item);
+            }
+            None => self.eof = true,
+        }
+        Ok(())
+    }
+
     /// Puts a record back, to be read first.
-    fn unread(&mut self, record: Record) {
-        self.buffered_cost += self.cost(&record);
-        self.buffer.push_front(record);
+    fn unread(&mut self, item: Item) {
+        self.buffered_cost += self.cost(&item);
+        self.buffer.push_front(item);
     }
 
     /// What a record's values add to the length of a line, before
     /// [`Self::estimate`].
-    fn cost(&self, record: &Record) -> usize {
-        self.shape
-            .values_cost(record, self.multi, self.template.context(), self.next_seq)
+    fn cost(&self, item: &Item) -> usize {
+        self.shape.values_cost(
+            &item.record,
+            self.multi,
+            self.template.context(),
+            self.next_seq,
+            item.measured.as_ref(),
+        )
     }
 
     /// The length of a line of `records` records whose values add up to
@@ -593,7 +633,11 @@ impl JobSource {
 
     /// [`Self::estimate`] of a line of all the records read ahead.
     fn buffered_estimate(&self) -> usize {
-        self.estimate(self.buffered_cost, self.buffer.len(), self.buffer.front())
+        self.estimate(
+            self.buffered_cost,
+            self.buffer.len(),
+            self.buffer.front().map(|i| &i.record),
+        )
     }
 
     /// The next job, or `None` at the end of the input, with its perl
@@ -615,7 +659,9 @@ impl crate::replace::Unevaluated for JobSource {
         // Grouping several records may wait for more input: read ahead
         // only what is sure to be there.
         let single = self.batching == Batching::Single || !self.input_may_block;
-        single && (!self.buffer.is_empty() || self.eof || self.records.ready())
+        // (A job measured as its line is filled is evaluated before the
+        // next is measured, as GNU parallel does.)
+        single && !self.measuring() && (!self.buffer.is_empty() || self.eof || self.records.ready())
     }
 
     fn next_unevaluated(&mut self) -> io::Result<Option<Job>> {
@@ -625,14 +671,14 @@ impl crate::replace::Unevaluated for JobSource {
 
 impl JobSource {
     fn next_raw(&mut self) -> io::Result<Option<Job>> {
-        let records = match self.batching {
+        let items = match self.batching {
             Batching::Single => match self.read()? {
-                Some(record) => vec![record],
+                Some(item) => vec![item],
                 None => return Ok(None),
             },
             Batching::Count(0) => match self.read()? {
                 // `--pipe -N0 ::: ...`: read one argument, made `\0noarg`.
-                Some(record) if self.no_args => vec![record],
+                Some(item) if self.no_args => vec![item],
                 Some(_) => Vec::new(),
                 None => return Ok(None),
             },
@@ -647,10 +693,20 @@ impl JobSource {
             }
             Batching::Fill => self.group(usize::MAX)?,
         };
-        if records.is_empty() && self.batching != Batching::Count(0) {
+        if items.is_empty() && self.batching != Batching::Count(0) {
             return Ok(None);
         }
+        let measuring = self.measuring();
+        let (records, measured): (Vec<Record>, Vec<Option<Measured>>) =
+            items.into_iter().map(|i| (i.record, i.measured)).unzip();
         let mut job = Job::new(self.next_seq, records);
+        if measuring {
+            job.measured = Some(measured.into_iter().map(Option::unwrap_or_default).collect());
+            // What was measured for this job and not taken is measured
+            // again for the next (GNU flushes a record's values as it is
+            // taken off the queue again).
+            self.flush();
+        }
         if self.hostgroups {
             crate::remote::hostgroups::take(&mut job);
         }
@@ -660,7 +716,8 @@ impl JobSource {
 
     /// Up to `most` records whose command line is shorter than the
     /// budget (at least one, however long).
-    fn group(&mut self, most: usize) -> io::Result<Vec<Record>> {
+    fn group(&mut self, most: usize) -> io::Result<Vec<Item>> {
+        self.measure_next(0, 0, most)?;
         let Some(first) = self.read()? else {
             return Ok(Vec::new());
         };
@@ -669,14 +726,19 @@ impl JobSource {
         let mut cost = self.cost(&first);
         let mut taken = vec![first];
         while taken.len() < most {
-            let Some(record) = self.read()? else { break };
-            let c = self.cost(&record);
-            if self.estimate(cost + c, taken.len() + 1, taken.first()) >= self.max_line {
-                self.unread(record);
+            let first = taken.first().map(|i| &i.record);
+            let len = self.estimate(cost, taken.len(), first);
+            self.measure_next(taken.len(), len, most)?;
+            let Some(item) = self.read()? else { break };
+            let c = self.cost(&item);
+            let first = taken.first().map(|i| &i.record);
+            if self.estimate(cost + c, taken.len() + 1, first) >= self.max_line {
+                self.take_back(&taken, &item)?;
+                self.unread(item);
                 break;
             }
             cost += c;
-            taken.push(record);
+            taken.push(item);
         }
         Ok(taken)
     }
@@ -688,18 +750,126 @@ impl JobSource {
     fn look_ahead(&mut self, most: usize) -> io::Result<()> {
         let budget = self.max_line;
         while !self.eof && self.buffered_estimate() < budget && self.buffer.len() <= most {
-            match self.pull()? {
-                Some(record) => {
-                    self.buffered_cost += self.cost(&record);
-                    self.buffer.push_back(record);
-                }
-                None => self.eof = true,
+            if self.measuring() {
+                self.peek()?;
+                let chunk = self.chunk(self.buffered_estimate(), self.buffer.len(), most);
+                self.measure_ahead(self.buffer.len().saturating_add(chunk), 0)?;
+                continue;
             }
+            self.read_ahead()?;
+        }
+        if self.measuring() {
+            // (Records measured for the job before, and not taken.)
+            self.measure_ahead(self.buffer.len(), 0)?;
         }
         if self.eof && self.even.is_none() && self.buffered_estimate() < budget && self.buffer.len() <= most {
             self.even = Some(self.buffer.len().div_ceil(self.slots).max(1));
+            // GNU takes the line's records back to share them out, and
+            // measures them again as it takes them.
+            if self.buffer.len() > 1 {
+                self.flush();
+            }
         }
         Ok(())
+    }
+
+    /// Whether records are measured by perl as lines are filled: a perl
+    /// expression, and several records to a line (a job of one record,
+    /// which is its line whatever its length, is measured with its
+    /// evaluation: no round trip of its own).
+    fn measuring(&self) -> bool {
+        matches!(self.batching, Batching::Fill | Batching::Count(2..))
+            && self.evaluator.as_ref().is_some_and(Evaluator::measures)
+    }
+
+    /// Before the next record is read into a line of `taken` records
+    /// (estimated `len` long, `most` at most): measures it, and more
+    /// ahead, if it is not measured yet.
+    fn measure_next(&mut self, taken: usize, len: usize, most: usize) -> io::Result<()> {
+        if !self.measuring() || self.buffer.front().is_some_and(|i| i.measured.is_some()) {
+            return Ok(());
+        }
+        self.peek()?;
+        let chunk = self.chunk(len, taken, most);
+        self.measure_ahead(chunk, taken)
+    }
+
+    /// Reads a record into the buffer if it is empty (to judge by).
+    fn peek(&mut self) -> io::Result<()> {
+        self.shuffle_once()?;
+        if self.buffer.is_empty() && !self.eof {
+            self.read_ahead()?;
+        }
+        Ok(())
+    }
+
+    /// How many records to measure in one round trip for a line of
+    /// `taken` records (`most` at most), estimated `len` long: about half
+    /// of what the rest of the line holds, judged by the records so far
+    /// (at first, by the next record's values before perl).
+    fn chunk(&self, len: usize, taken: usize, most: usize) -> usize {
+        let left = most.saturating_sub(taken).max(1);
+        let each = match taken {
+            0 => self.buffer.front().map_or(1, |i| self.cost(i)),
+            _ => len / taken,
+        };
+        let fits = self.max_line.saturating_sub(len) / each.max(1) / 2;
+        fits.clamp(1, if taken == 0 { FIRST_CHUNK } else { BATCH }).min(left)
+    }
+
+    /// Has perl measure the first `want` records of the buffer for the
+    /// next job, whose line has `taken` records before them, reading more
+    /// into it first (one at least, waiting for it; the rest while input
+    /// is at hand).
+    fn measure_ahead(&mut self, want: usize, taken: usize) -> io::Result<()> {
+        self.shuffle_once()?;
+        let had = self.buffer.len();
+        while self.buffer.len() < want && !self.eof && (self.buffer.len() == had || self.records.ready()) {
+            self.read_ahead()?;
+        }
+        let Some(evaluator) = self.evaluator.clone() else {
+            return Ok(());
+        };
+        let todo: Vec<usize> = (0..self.buffer.len().min(want))
+            .filter(|&i| self.buffer[i].measured.is_none())
+            .collect();
+        if todo.is_empty() {
+            return Ok(());
+        }
+        // (Measured records are the front of the buffer: these follow them
+        // on the line.)
+        let new_line = taken + todo[0] == 0;
+        let records: Vec<&Record> = todo.iter().map(|&i| &self.buffer[i].record).collect();
+        let measured = evaluator
+            .measure(&records, self.next_seq, new_line)
+            .map_err(io::Error::other)?;
+        for (i, m) in todo.into_iter().zip(measured) {
+            let before = self.cost(&self.buffer[i]);
+            self.buffer[i].measured = Some(m);
+            let after = self.cost(&self.buffer[i]);
+            self.buffered_cost = (self.buffered_cost + after).saturating_sub(before);
+        }
+        Ok(())
+    }
+
+    /// `item` does not fit on the line after `taken`: GNU measures it
+    /// again as it takes it back off.
+    fn take_back(&self, taken: &[Item], item: &Item) -> io::Result<()> {
+        let (Some(evaluator), Some(measured)) = (self.evaluator.as_ref(), item.measured.as_ref()) else {
+            return Ok(());
+        };
+        let keep = taken.iter().map(|i| i.record.len()).sum();
+        evaluator
+            .take_back(&item.record, measured, self.next_seq, keep)
+            .map_err(io::Error::other)
+    }
+
+    /// Forgets what perl measured of the records read ahead.
+    fn flush(&mut self) {
+        for item in &mut self.buffer {
+            item.measured = None;
+        }
+        self.buffered_cost = self.buffer.iter().map(|i| self.cost(i)).sum();
     }
 }
 

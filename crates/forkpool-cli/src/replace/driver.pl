@@ -178,43 +178,76 @@ sub plan_of {
     return $plans{$text} = \@steps;
 }
 
+# The values of a job's (or a measured record's) uses of the expressions
+# on @$args, GNU's cache kept: a value that is true is used again; "" or
+# "0" is computed again at its next use. Returns the answer line.
+sub evaluate_steps {
+    my ($evals, $args) = @_;
+    my (@value, @unquoted, @out);
+    for my $step (@{ $plans{$evals} || plan_of($evals) }) {
+        my $s = $step->[1];
+        if (not $value[$s]) {
+            my (undef, undef, $e, $i) = @$step;
+            local $_ = defined $args->[$i] ? $args->[$i] : "";
+            $_ = trimmed($_) if $trim ne "n";
+            $Arg::unquote = 0;
+            my $ok = eval { $subs[$e]->($Arg::job); 1 };
+            if (not $ok) {
+                my $why = $@;
+                $why = "died" if not defined $why or $why eq "";
+                $failed = "$e\t$why";
+                return "!\t" . esc($failed) . "\n";
+            }
+            $value[$s] = $_;
+            $unquoted[$s] = 1 if $Arg::unquote;
+        }
+        push @out, ($unquoted[$s] ? "u" : "q") . esc($value[$s]) if $step->[0];
+    }
+    return join("\t", ($Arg::job->{skip} ? "s" : "-"), @out) . "\n";
+}
+
+# The values of the line being measured (P, Q, L requests), from $line[1].
+my @line = (undef);
+
 # One request line; returns the answer line.
 sub handle {
     my $line = shift;
     my ($kind, @f) = split /\t/, $line, -1;
-    if ($kind eq "J") {
-        # J seq slot total nargs args... evals
-        return "!\t" . esc($failed) . "\n" if defined $failed;
+    if ($kind eq "J" or $kind eq "P" or $kind eq "Q") {
+        # J seq slot total nargs args... evals: a job's evaluations.
+        # P (the same fields): a record pushed on the line being measured
+        # (GNU's CommandLine::push), its values appended to @arg.
+        # Q keep (then the same fields): a record taken back off the line
+        # (CommandLine::pop), @arg cut to its first `keep` values first;
+        # not answered (a failure is, next time).
+        my $keep = $kind eq "Q" ? shift @f : 0;
+        if (defined $failed) {
+            return "" if $kind eq "Q";
+            return "!\t" . esc($failed) . "\n";
+        }
         my ($seq, $slot, $total, $n) = splice(@f, 0, 4);
         my @args = map { index($_, "\\") < 0 ? $_ : unesc($_) } splice(@f, 0, $n);
         my $evals = shift @f;
         $Arg::total = $total eq "" ? undef : $total;
         $Arg::job = bless { seq => $seq, slot => $slot, skip => 0 }, "forkpool::Job";
-        @Arg::arg = (undef, @args);
-        # GNU's cache of the job's values (Arg::replace): a value that is
-        # true is used again; "" or "0" is computed again at its next use.
-        my (@value, @unquoted, @out);
-        for my $step (@{ $plans{$evals} || plan_of($evals) }) {
-            my $s = $step->[1];
-            if (not $value[$s]) {
-                my (undef, undef, $e, $i) = @$step;
-                local $_ = defined $args[$i] ? $args[$i] : "";
-                $_ = trimmed($_) if $trim ne "n";
-                $Arg::unquote = 0;
-                my $ok = eval { $subs[$e]->($Arg::job); 1 };
-                if (not $ok) {
-                    my $why = $@;
-                    $why = "died" if not defined $why or $why eq "";
-                    $failed = "$e\t$why";
-                    return "!\t" . esc($failed) . "\n";
-                }
-                $value[$s] = $_;
-                $unquoted[$s] = 1 if $Arg::unquote;
-            }
-            push @out, ($unquoted[$s] ? "u" : "q") . esc($value[$s]) if $step->[0];
+        # (@arg is the line itself, not a copy of it, as in GNU: a line of
+        # many records is not copied once per record.)
+        if ($kind eq "J") {
+            *Arg::arg = [undef, @args];
+        } elsif ($kind eq "P") {
+            push @line, @args;
+            *Arg::arg = \@line;
+        } else {
+            splice(@line, $keep + 1) if $keep + 1 < @line;
+            *Arg::arg = \@line;
         }
-        @Arg::arg = ();
-        return join("\t", ($Arg::job->{skip} ? "s" : "-"), @out) . "\n";
+        my $answer = evaluate_steps($evals, \@args);
+        *Arg::arg = [];
+        return $kind eq "Q" ? "" : $answer;
+    } elsif ($kind eq "L") {
+        # A new line is measured: @arg starts empty ($arg[1] is the first).
+        @line = (undef);
+        return "";
     } elsif ($kind eq "K") {
         # K expr values...: each value's $_ after the expression (the keys
         # of --group-by, --shard, --bin), all in one answer line.

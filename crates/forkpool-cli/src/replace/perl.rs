@@ -47,6 +47,9 @@ pub(crate) struct Eval {
     /// Its value is answered; else it is only computed (GNU's measuring
     /// of the line), for its side effects and the value it leaves.
     pub(crate) answered: bool,
+    /// Its value is known (measured true as the line was filled): it is
+    /// not sent.
+    pub(crate) known: bool,
     /// The template the value is for (the caller's; not sent).
     pub(crate) section: usize,
 }
@@ -146,34 +149,42 @@ impl Perl {
     pub(crate) fn evaluate(&mut self, requests: &[Request<'_>]) -> Result<Vec<Answer>, (Vec<Answer>, Failure)> {
         let mut out = Vec::with_capacity(requests.len() * 32);
         for r in requests {
-            out.extend_from_slice(b"J\t");
-            out.extend_from_slice(r.seq.to_string().as_bytes());
-            out.push(b'\t');
-            out.extend_from_slice(r.slot.to_string().as_bytes());
-            out.push(b'\t');
-            if let Some(t) = r.total {
-                out.extend_from_slice(t.to_string().as_bytes());
-            }
-            out.push(b'\t');
-            out.extend_from_slice(r.args.len().to_string().as_bytes());
-            for a in r.args {
-                out.push(b'\t');
-                escape_into(&mut out, a);
-            }
-            out.push(b'\t');
-            for (k, e) in r.evals.iter().enumerate() {
-                if k > 0 {
-                    out.push(b',');
-                }
-                if !e.answered {
-                    out.push(b'~');
-                }
-                // (Writing to a Vec cannot fail.)
-                let _ = write!(out, "{}.{}", e.expr, e.arg);
-            }
-            out.push(b'\n');
+            job_line(&mut out, b"J", r);
         }
-        let lines = self.exchange(&out, requests.len()).map_err(|f| (Vec::new(), f))?;
+        self.answer(&out, requests.len())
+    }
+
+    /// Measures records pushed, in order, on the line being filled (on a
+    /// `new_line`: an empty one), their values appended to `@arg`: one
+    /// write, one answer per record, as [`Perl::evaluate`].
+    pub(crate) fn measure(
+        &mut self,
+        new_line: bool,
+        requests: &[Request<'_>],
+    ) -> Result<Vec<Answer>, (Vec<Answer>, Failure)> {
+        let mut out = Vec::with_capacity(requests.len() * 32 + 2);
+        if new_line {
+            out.extend_from_slice(b"L\n");
+        }
+        for r in requests {
+            job_line(&mut out, b"P", r);
+        }
+        self.answer(&out, requests.len())
+    }
+
+    /// Takes a record back off the line being measured (`@arg` keeps the
+    /// first `keep` values: the records before it) and evaluates `request`
+    /// for it, as GNU's `CommandLine::pop` measures it again. Nothing is
+    /// answered: a failure is, at the next request.
+    pub(crate) fn take_back(&mut self, keep: usize, request: &Request<'_>) -> Result<(), Failure> {
+        let mut out = Vec::with_capacity(32);
+        job_line(&mut out, format!("Q\t{keep}").as_bytes(), request);
+        self.send(&out)
+    }
+
+    /// Sends `out` and reads `n` answers of jobs.
+    fn answer(&mut self, out: &[u8], n: usize) -> Result<Vec<Answer>, (Vec<Answer>, Failure)> {
+        let lines = self.exchange(out, n).map_err(|f| (Vec::new(), f))?;
         let mut answers = Vec::with_capacity(lines.len());
         for line in &lines {
             if line.starts_with(b"!") {
@@ -440,6 +451,39 @@ fn wrong(what: &str) -> Failure {
     Failure::Broken(format!("the perl co-process answered the wrong number of {what}"))
 }
 
+/// Appends request `r` as a line that starts with `head` (`J`, `P`, `Q
+/// keep`): `head seq slot total nargs args... evals`, the evaluations
+/// known already left out.
+fn job_line(out: &mut Vec<u8>, head: &[u8], r: &Request<'_>) {
+    out.extend_from_slice(head);
+    out.push(b'\t');
+    out.extend_from_slice(r.seq.to_string().as_bytes());
+    out.push(b'\t');
+    out.extend_from_slice(r.slot.to_string().as_bytes());
+    out.push(b'\t');
+    if let Some(t) = r.total {
+        out.extend_from_slice(t.to_string().as_bytes());
+    }
+    out.push(b'\t');
+    out.extend_from_slice(r.args.len().to_string().as_bytes());
+    for a in r.args {
+        out.push(b'\t');
+        escape_into(out, a);
+    }
+    out.push(b'\t');
+    for (k, e) in r.evals.iter().filter(|e| !e.known).enumerate() {
+        if k > 0 {
+            out.push(b',');
+        }
+        if !e.answered {
+            out.push(b'~');
+        }
+        // (Writing to a Vec cannot fail.)
+        let _ = write!(out, "{}.{}", e.expr, e.arg);
+    }
+    out.push(b'\n');
+}
+
 fn failure(line: &[u8]) -> Failure {
     // `!\t<expr>\t<message>`, escaped as a whole.
     let text = unescape(line.get(2..).unwrap_or_default());
@@ -514,6 +558,7 @@ mod tests {
             expr,
             arg,
             answered: true,
+            known: false,
             section: 0,
         });
         let r = Request {
@@ -550,6 +595,7 @@ mod tests {
             expr: 0,
             arg,
             answered,
+            known: false,
             section: 0,
         };
         let evals = [e(0, false), e(0, true), e(0, true), e(0, true), e(1, true)];
@@ -663,6 +709,7 @@ mod tests {
             expr: 0,
             arg: 0,
             answered: true,
+            known: false,
             section: 0,
         }];
         let req = |args| Request {

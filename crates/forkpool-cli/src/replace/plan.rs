@@ -18,6 +18,7 @@
 //! of appearance.
 
 use super::Context;
+use super::measure::Seeds;
 use super::parse::{Marker, Template, Token, arg_index};
 use super::perl::Eval;
 
@@ -113,46 +114,29 @@ impl Context {
     /// (all of them `args`): GNU's measuring of each distinct perl
     /// expression, record by record, then every use of every template's
     /// markers where perl computes the value (a built-in string, only on
-    /// a value it cannot compute natively).
-    pub(crate) fn plan(&self, widths: impl Iterator<Item = usize> + Clone, args: &[Vec<u8>]) -> Plan {
+    /// a value it cannot compute natively). With `seeds` (the records
+    /// were measured as the line was filled), no measuring, and the uses
+    /// of values measured true are `known`.
+    pub(crate) fn plan(
+        &self,
+        widths: impl Iterator<Item = usize> + Clone,
+        args: &[Vec<u8>],
+        seeds: Option<&Seeds<'_>>,
+    ) -> Plan {
         let n = args.len();
         let mut plan = Plan::default();
         if n == 0 || !(self.uses_perl || self.newline_sensitive) {
             return plan;
         }
-        if !self.keys.is_empty() {
+        // (Records measured as their line was filled are not measured
+        // again.)
+        if !self.keys.is_empty() && seeds.is_none() {
             // (Values that are no records' are one record.)
             let records = widths.clone().sum::<usize>() == n;
             let whole = (!records).then_some(n);
             let mut first = 0;
             for w in widths.filter(|_| records).chain(whole) {
-                for key in &self.keys {
-                    let mut measure = |i: usize| {
-                        plan.push(Eval {
-                            expr: key.expr,
-                            arg: first + i,
-                            answered: false,
-                            section: 0,
-                        })
-                    };
-                    // `{=0 code=}` is measured as `-0` is.
-                    let position = if key.zero { Some(0) } else { key.position };
-                    match position {
-                        // `$record->[$p > 0 ? $p-1 : $p]` (`-0` is `-1`).
-                        Some(p) if p > 0 => {
-                            if let Some(i) = usize::try_from(p - 1).ok().filter(|&i| i < w) {
-                                measure(i);
-                            }
-                        }
-                        Some(p) => {
-                            let back = usize::try_from(p.unsigned_abs().max(1)).unwrap_or(usize::MAX);
-                            if back <= w {
-                                measure(w - back);
-                            }
-                        }
-                        None => (0..w).for_each(measure),
-                    }
-                }
+                self.measuring(w, first, false, &mut plan);
                 first += w;
             }
         }
@@ -167,6 +151,7 @@ impl Context {
                     expr: m.expr,
                     arg,
                     answered: true,
+                    known: seeds.is_some_and(|s| s.get(m.expr, arg).is_some()),
                     section,
                 });
             });
@@ -186,12 +171,19 @@ pub(crate) struct Evaluated {
 }
 
 impl Evaluated {
-    /// What perl answered for `plan`.
-    pub(crate) fn new(plan: &Plan, values: Vec<(Vec<u8>, bool)>, skip: bool) -> Evaluated {
-        let answered = plan.iter().filter(|e| e.answered);
-        let values = answered
-            .zip(values)
-            .map(|(e, (v, u))| (e.section, e.expr, e.arg, u, v))
+    /// What perl answered for `plan` (its uses not known from `seeds`).
+    pub(crate) fn new(plan: &Plan, values: Vec<(Vec<u8>, bool)>, skip: bool, seeds: Option<&Seeds<'_>>) -> Evaluated {
+        let mut asked = values.into_iter();
+        let values = plan
+            .iter()
+            .filter(|e| e.answered)
+            .filter_map(|e| {
+                let (v, u) = match seeds.and_then(|s| s.get(e.expr, e.arg)).filter(|_| e.known) {
+                    Some((v, u)) => (v.to_vec(), u),
+                    None => asked.next()?,
+                };
+                Some((e.section, e.expr, e.arg, u, v))
+            })
             .collect();
         Evaluated { values, skip }
     }
@@ -285,18 +277,18 @@ mod tests {
     fn expressions_are_measured_then_used_where_they_stand() {
         // `{}` is computed natively: perl neither measures nor uses it.
         let t = template(&["echo", "{= s/a/b/ =}", "x{= s/a/b/ =}", "{}", "{=2 $_ .= 1 =}"]);
-        let plan = t.context().plan([2].into_iter(), &args(&["a", "b"]));
+        let plan = t.context().plan([2].into_iter(), &args(&["a", "b"]), None);
         assert_eq!(
             shown(&plan),
             ["~0.0", "~0.1", "~2.1", "0.0", "0.1", "0.0", "0.1", "2.1"]
         );
         assert!(plan.iter().all(|e| e.section == 0));
         // Record by record (-N2): a position is the record's.
-        let plan = t.context().plan([1, 1].into_iter(), &args(&["a", "b"]));
+        let plan = t.context().plan([1, 1].into_iter(), &args(&["a", "b"]), None);
         assert_eq!(&shown(&plan)[..2], ["~0.0", "~0.1"]);
         assert_eq!(shown(&plan).len(), 7);
         // No argument, nothing to evaluate.
-        assert!(t.context().plan([].into_iter(), &[]).is_empty());
+        assert!(t.context().plan([].into_iter(), &[], None).is_empty());
     }
 
     #[test]
@@ -314,9 +306,9 @@ mod tests {
     #[test]
     fn each_use_takes_its_own_value() {
         let t = template(&["echo", "{= s/a/b/ =}", "{= s/a/b/ =}"]);
-        let plan = t.context().plan([1].into_iter(), &args(&["a"]));
+        let plan = t.context().plan([1].into_iter(), &args(&["a"]), None);
         let values = vec![(b"".to_vec(), false), (b"x".to_vec(), true)];
-        let evaluated = Evaluated::new(&plan, values, false);
+        let evaluated = Evaluated::new(&plan, values, false, None);
         assert_eq!(evaluated.get(0, 0, 0, 0), Some((&b""[..], false)));
         assert_eq!(evaluated.get(0, 0, 0, 1), Some((&b"x"[..], true)));
         // A use the plan has not: the last (another section's, if none).

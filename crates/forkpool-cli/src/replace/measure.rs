@@ -1,0 +1,227 @@
+//! GNU parallel's measuring of a line with perl's values, done as the
+//! line is filled.
+//!
+//! `-X`, `-m`, `-n`, `-N` put as many records on a line as fit the budget,
+//! and GNU parallel measures each record it pushes by what its
+//! replacement strings make of it (`CommandLine::push`): a `{= =}` that
+//! makes values longer fits fewer of them, one that shortens them more.
+//! So the records are measured by perl as they are read, before the line
+//! is cut, and the job later uses what was measured: a value perl holds
+//! true is kept for the job, as GNU keeps it in its `Arg` (only `""` and
+//! `"0"` are computed again where the line uses them).
+//!
+//! Each record goes to perl as a job of its own (its values are `@arg`
+//! while it is measured; GNU's `@arg` is the line so far), with the
+//! number of the job it is expected to join. Records go in batches, so a
+//! line of many records costs few round trips: `-n`/`-N` read a batch of
+//! whole jobs ahead; `-X`/`-m` a batch sized to half of what is left of
+//! the line, so that few records are measured for a job they do not join
+//! (those keep their values, as GNU keeps them for the record it takes
+//! back off a full line).
+
+use super::perl::{Eval, Request};
+use super::plan::Plan;
+use super::{Context, EvalError, Evaluator};
+use crate::input::Record;
+
+/// What perl made of one record's values as its line was measured.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Measured {
+    /// Each measured (expression, value of the record): its value and
+    /// whether it is unquoted.
+    values: Vec<(usize, usize, Vec<u8>, bool)>,
+    /// The code called `skip()`.
+    pub(crate) skip: bool,
+}
+
+impl Measured {
+    /// What expression `expr` made of the record's value `i`, and whether
+    /// it is unquoted.
+    pub(crate) fn get(&self, expr: usize, i: usize) -> Option<(&[u8], bool)> {
+        self.values
+            .iter()
+            .find(|(e, a, _, _)| (*e, *a) == (expr, i))
+            .map(|(_, _, v, u)| (v.as_slice(), *u))
+    }
+}
+
+/// The values a job's records were measured with, by the job's argument
+/// numbers: those perl holds true, which the job uses as they are.
+#[derive(Debug, Clone)]
+pub(crate) struct Seeds<'a> {
+    measured: &'a [Measured],
+    /// The job's argument number of each record's first value.
+    starts: Vec<usize>,
+}
+
+impl<'a> Seeds<'a> {
+    /// The seeds of `records` (a job's), measured as `measured`.
+    pub(crate) fn new(measured: &'a [Measured], records: &[Record]) -> Seeds<'a> {
+        let starts = records
+            .iter()
+            .scan(0, |first, r| {
+                let start = *first;
+                *first += r.len();
+                Some(start)
+            })
+            .collect();
+        Seeds { measured, starts }
+    }
+
+    /// The value expression `expr` has on the job's argument `arg`, if
+    /// it was measured true.
+    pub(crate) fn get(&self, expr: usize, arg: usize) -> Option<(&'a [u8], bool)> {
+        let record = self.starts.partition_point(|&start| start <= arg).checked_sub(1)?;
+        let measured = self.measured.get(record)?;
+        measured
+            .get(expr, arg - self.starts[record])
+            .filter(|(v, _)| perl_true(v))
+    }
+}
+
+/// Whether perl holds a value true (not `""` nor `"0"`).
+fn perl_true(v: &[u8]) -> bool {
+    !v.is_empty() && v != b"0"
+}
+
+impl Context {
+    /// Whether lines are measured with perl's values.
+    pub(crate) fn measures(&self) -> bool {
+        self.uses_perl && !self.keys.is_empty()
+    }
+
+    /// [`Context::measuring`] of a record alone.
+    fn measuring_of(&self, w: usize, answered: bool) -> Plan {
+        let mut plan = Plan::default();
+        self.measuring(w, 0, answered, &mut plan);
+        plan
+    }
+
+    /// GNU's measuring of a record of `w` values whose first is argument
+    /// `first` of the job: each distinct perl expression on each value it
+    /// applies to, appended to `plan` (`answered`: its value wanted).
+    pub(crate) fn measuring(&self, w: usize, first: usize, answered: bool, plan: &mut Plan) {
+        for key in &self.keys {
+            let mut measure = |i: usize| {
+                plan.push(Eval {
+                    expr: key.expr,
+                    arg: first + i,
+                    answered,
+                    known: false,
+                    section: 0,
+                })
+            };
+            // `{=0 code=}` is measured as `-0` is.
+            let position = if key.zero { Some(0) } else { key.position };
+            match position {
+                // `$record->[$p > 0 ? $p-1 : $p]` (`-0` is `-1`).
+                Some(p) if p > 0 => {
+                    if let Some(i) = usize::try_from(p - 1).ok().filter(|&i| i < w) {
+                        measure(i);
+                    }
+                }
+                Some(p) => {
+                    let back = usize::try_from(p.unsigned_abs().max(1)).unwrap_or(usize::MAX);
+                    if back <= w {
+                        measure(w - back);
+                    }
+                }
+                None => (0..w).for_each(measure),
+            }
+        }
+    }
+}
+
+impl Evaluator {
+    /// Whether lines are measured with perl's values.
+    pub(crate) fn measures(&self) -> bool {
+        self.ctx.measures()
+    }
+
+    /// Measures `records`, pushed in order on the line of job `seq` (a
+    /// `new_line`: they are its first), in one round trip to perl. On a
+    /// failure, the error names the job.
+    pub(crate) fn measure(&self, records: &[&Record], seq: u64, new_line: bool) -> Result<Vec<Measured>, EvalError> {
+        let plans: Vec<Plan> = records.iter().map(|r| self.ctx.measuring_of(r.len(), true)).collect();
+        let requests: Vec<Request<'_>> = records
+            .iter()
+            .zip(&plans)
+            .map(|(r, plan)| request(seq, r, plan))
+            .collect();
+        let answers = match self.with_perl(|perl| perl.measure(new_line, &requests)) {
+            Err(f) => return Err(self.error(f, None)),
+            Ok(Ok(answers)) => answers,
+            Ok(Err((_, f))) => return Err(self.error_in_job(f, seq)),
+        };
+        Ok(plans
+            .iter()
+            .zip(answers)
+            .map(|(plan, answer)| Measured {
+                values: plan
+                    .iter()
+                    .zip(answer.values)
+                    .map(|(e, (v, u))| (e.expr, e.arg, v, u))
+                    .collect(),
+                skip: answer.skip,
+            })
+            .collect())
+    }
+
+    /// Takes `record` (measured as `measured`) back off the line of job
+    /// `seq`, after its first `keep` values: GNU measures it again as it
+    /// does, which evaluates what was measured false.
+    pub(crate) fn take_back(
+        &self,
+        record: &Record,
+        measured: &Measured,
+        seq: u64,
+        keep: usize,
+    ) -> Result<(), EvalError> {
+        let mut plan = self.ctx.measuring_of(record.len(), false);
+        plan.retain(|e| measured.get(e.expr, e.arg).is_none_or(|(v, _)| !perl_true(v)));
+        if plan.is_empty() {
+            return Ok(());
+        }
+        match self.with_perl(|perl| perl.take_back(keep, &request(seq, record, &plan))) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(f)) | Err(f) => Err(self.error_in_job(f, seq)),
+        }
+    }
+}
+
+/// The request that measures `record` for job `seq`.
+fn request<'a>(seq: u64, record: &'a Record, plan: &'a Plan) -> Request<'a> {
+    Request {
+        seq,
+        slot: 0,
+        total: None,
+        args: record,
+        evals: plan,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeds_are_the_true_values_by_argument_number() {
+        let measured = vec![
+            Measured {
+                values: vec![(0, 0, b"x".to_vec(), false), (0, 1, b"0".to_vec(), false)],
+                skip: false,
+            },
+            Measured {
+                values: vec![(0, 0, b"".to_vec(), false), (1, 0, b"y".to_vec(), true)],
+                skip: false,
+            },
+        ];
+        let records: Vec<Record> = vec![vec![b"a".to_vec(), b"b".to_vec()], vec![b"c".to_vec()]];
+        let seeds = Seeds::new(&measured, &records);
+        assert_eq!(seeds.get(0, 0), Some((&b"x"[..], false)));
+        assert_eq!(seeds.get(0, 1), None, "\"0\" is computed again");
+        assert_eq!(seeds.get(0, 2), None, "\"\" is computed again");
+        assert_eq!(seeds.get(1, 2), Some((&b"y"[..], true)));
+        assert_eq!(seeds.get(0, 3), None);
+    }
+}
