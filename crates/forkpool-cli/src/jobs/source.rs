@@ -357,10 +357,13 @@ impl JobSource {
     /// Whether records are measured by perl as lines are filled: a perl
     /// expression, and several records to a line (a job of one record,
     /// which is its line whatever its length, is measured with its
-    /// evaluation: no round trip of its own).
+    /// evaluation: no round trip of its own). Not when an expression asks
+    /// for the job slot: GNU measures with the slot the job is to run in,
+    /// known here only as it starts (its line is then filled by the values
+    /// before perl, and measured as the job starts).
     fn measuring(&self) -> bool {
         matches!(self.batching, Batching::Fill | Batching::Count(2..))
-            && self.evaluator.as_ref().is_some_and(Evaluator::measures)
+            && self.evaluator.as_ref().is_some_and(|e| e.measures() && !e.at_launch)
     }
 
     /// Before the next record is read into a line of `taken` records

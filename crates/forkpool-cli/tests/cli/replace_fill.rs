@@ -5,6 +5,7 @@
 //! value).
 
 use super::gnu::{same_as_gnu, same_as_gnu_with_messages};
+use super::run;
 
 fn values(n: usize, each: impl Fn(usize) -> String) -> Vec<String> {
     (1..=n).map(each).collect()
@@ -151,4 +152,19 @@ fn a_long_line_of_perl_values_is_filled_as_gnu_parallel_fills_it() {
     let args = ["-k", "-j2", "-X", "echo", "{= $_ .= \"x\" =}"];
     let ours = same_as_gnu(&args, numbers.as_bytes());
     assert_eq!(ours.stdout.split_whitespace().count(), 30_000);
+}
+
+#[test]
+fn an_expression_that_asks_for_the_slot_fills_by_the_values_before_perl_unlike_gnu_parallel() {
+    // The slot is known as the job starts (README): GNU measures with the
+    // slot the job is to get.
+    let letters = values(12, |i| char::from(b'a' + u8::try_from(i - 1).unwrap()).to_string());
+    let args = with_values(
+        &["-k", "-j2", "-X", "-s", "30", "echo", "{= $_ = slot() x 3 =}"],
+        &letters,
+    );
+    let r = run(&args);
+    assert_eq!((words_per_line(&r.stdout), r.code), (vec![6, 6], 0), "{}", r.stderr);
+    let gnu = super::gnu::gnu_with(&args, b"");
+    assert_eq!(words_per_line(&gnu.stdout), [6, 3, 3], "{}", gnu.stderr);
 }
