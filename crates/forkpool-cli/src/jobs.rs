@@ -1,5 +1,5 @@
-//! From input records to jobs: preparing the sources and templates, and
-//! grouping records per job (`-n`, `-N`, `-X`, `-m`).
+//! From input records to jobs: preparing the sources and templates; the
+//! grouping of records per job (`-n`, `-N`, `-X`, `-m`) is in `source.rs`.
 
 use std::io;
 use std::os::unix::ffi::OsStrExt;

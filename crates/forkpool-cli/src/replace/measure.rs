@@ -5,19 +5,22 @@
 //! and GNU parallel measures each record it pushes by what its
 //! replacement strings make of it (`CommandLine::push`): a `{= =}` that
 //! makes values longer fits fewer of them, one that shortens them more.
-//! So the records are measured by perl as they are read, before the line
-//! is cut, and the job later uses what was measured: a value perl holds
-//! true is kept for the job, as GNU keeps it in its `Arg` (only `""` and
-//! `"0"` are computed again where the line uses them).
+//! So [`crate::jobs::JobSource`] has perl measure the records as they join
+//! the line, before it is cut, and the job then uses what was measured: a
+//! value perl holds true is kept for the job ([`Seeds`]), as GNU keeps it
+//! in its `Arg` (only `""` and `"0"` are computed again where the line
+//! uses them).
 //!
-//! Each record goes to perl as a job of its own (its values are `@arg`
-//! while it is measured; GNU's `@arg` is the line so far), with the
-//! number of the job it is expected to join. Records go in batches, so a
-//! line of many records costs few round trips: `-n`/`-N` read a batch of
-//! whole jobs ahead; `-X`/`-m` a batch sized to half of what is left of
-//! the line, so that few records are measured for a job they do not join
-//! (those keep their values, as GNU keeps them for the record it takes
-//! back off a full line).
+//! The co-process keeps the line (`P` pushes a record on it, `L` starts
+//! one, `Q` takes a record back off), so `@arg` is the line so far, as in
+//! GNU. What GNU measures again is measured again: a record taken back off
+//! a full line (its false values), a record carried to the next line, the
+//! records of a line shared out over the job slots at the end (GNU flushes
+//! a record's values as it takes it off its queue again). Records go in
+//! batches, so a line of many records costs few round trips: about half of
+//! what the rest of the line holds, judged by the records before (see
+//! `JobSource::chunk`); the few measured past the end of a line when the
+//! guess is off are measured again for the next.
 
 use super::perl::{Eval, Request};
 use super::plan::Plan;
