@@ -358,12 +358,17 @@ impl JobSource {
     /// expression, and several records to a line (a job of one record,
     /// which is its line whatever its length, is measured with its
     /// evaluation: no round trip of its own). Not when an expression asks
-    /// for the job slot: GNU measures with the slot the job is to run in,
-    /// known here only as it starts (its line is then filled by the values
-    /// before perl, and measured as the job starts).
+    /// for the job slot or the number of jobs: GNU measures with the slot
+    /// the job is to run in, and the number it counts as it measures,
+    /// known here only as the job starts or once all input is read (such
+    /// lines are filled by the values before perl, and measured with the
+    /// job's evaluation).
     fn measuring(&self) -> bool {
         matches!(self.batching, Batching::Fill | Batching::Count(2..))
-            && self.evaluator.as_ref().is_some_and(|e| e.measures() && !e.at_launch)
+            && self
+                .evaluator
+                .as_ref()
+                .is_some_and(|e| e.measures() && !e.at_launch && !e.needs_total)
     }
 
     /// Before the next record is read into a line of `taken` records
