@@ -17,6 +17,8 @@
 //! in perl's hash order (random from run to run); here they go in order
 //! of appearance.
 
+use std::collections::HashMap;
+
 use super::Context;
 use super::measure::Seeds;
 use super::parse::{Marker, Template, Token, arg_index};
@@ -166,6 +168,9 @@ pub(crate) struct Evaluated {
     /// Each answered use: its section, expression, argument, whether it
     /// is unquoted, and its value.
     values: Vec<(usize, usize, usize, bool, Vec<u8>)>,
+    /// The places in `values` by (expression, argument), in order: where
+    /// the uses of one are found without a search through all.
+    by_use: Vec<usize>,
     /// The code called `skip()`.
     pub(crate) skip: bool,
 }
@@ -184,8 +189,10 @@ impl Evaluated {
                 };
                 Some((e.section, e.expr, e.arg, u, v))
             })
-            .collect();
-        Evaluated { values, skip }
+            .collect::<Vec<_>>();
+        let mut by_use: Vec<usize> = (0..values.len()).collect();
+        by_use.sort_by_key(|&k| (values[k].1, values[k].2, k));
+        Evaluated { values, by_use, skip }
     }
 
     /// The value of the `nth` use (from 0) of expression `expr` on
@@ -194,12 +201,13 @@ impl Evaluated {
     /// and whether it is unquoted.
     pub(crate) fn get(&self, section: usize, expr: usize, arg: usize, nth: usize) -> Option<(&[u8], bool)> {
         let (mut any, mut last, mut count) = (None, None, 0);
-        for (k, (s, e, a, _, _)) in self.values.iter().enumerate() {
-            if (*e, *a) != (expr, arg) {
-                continue;
-            }
+        let key = |k: usize| (self.values[k].1, self.values[k].2);
+        let first = self.by_use.partition_point(|&k| key(k) < (expr, arg));
+        let uses = self.by_use[first..].iter().take_while(|&&k| key(k) == (expr, arg));
+        for &k in uses {
+            let s = self.values[k].0;
             any = any.or(Some(k));
-            if *s == section {
+            if s == section {
                 if count == nth {
                     return self.pick(Some(k));
                 }
@@ -225,29 +233,28 @@ pub(crate) struct Seen {
     /// The first few (expression, argument, uses), kept without allocating.
     few: [(usize, usize, usize); 4],
     len: usize,
-    more: Vec<(usize, usize, usize)>,
+    /// The others (`-X`: one per argument of the line).
+    more: HashMap<(usize, usize), usize>,
 }
 
 impl Seen {
     /// The number of this use of `expr` on `arg` (from 0).
     pub(crate) fn next(&mut self, expr: usize, arg: usize) -> usize {
-        let (few, more) = (&mut self.few[..self.len], &mut self.more);
-        if let Some((_, _, n)) = few
-            .iter_mut()
-            .chain(more.iter_mut())
-            .find(|(e, a, _)| (*e, *a) == (expr, arg))
-        {
-            *n += 1;
-            return *n - 1;
-        }
-        match self.few.get_mut(self.len) {
-            Some(free) => {
-                *free = (expr, arg, 1);
+        let room = self.few.len();
+        let found = self.few[..self.len]
+            .iter()
+            .position(|(e, a, _)| (*e, *a) == (expr, arg));
+        let n = match found {
+            Some(i) => &mut self.few[i].2,
+            None if self.len < room => {
+                self.few[self.len] = (expr, arg, 0);
                 self.len += 1;
+                &mut self.few[self.len - 1].2
             }
-            None => self.more.push((expr, arg, 1)),
-        }
-        0
+            None => self.more.entry((expr, arg)).or_insert(0),
+        };
+        *n += 1;
+        *n - 1
     }
 }
 
