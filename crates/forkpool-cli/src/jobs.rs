@@ -9,7 +9,7 @@ use regex::bytes::Regex;
 use crate::config::{Config, Header, Tag, UsageError};
 use crate::flags::SourceArg;
 use crate::input::{Columns, Reader, Record, Records, Source, Splitter};
-use crate::replace::{Evaluated, Evaluator, Measured, Program, Shape, Sources, Template, Values};
+use crate::replace::{Evaluated, Evaluator, MeasuredLine, Program, Shape, Sources, Template, Values};
 use crate::results::Results;
 use crate::table::{Format, Table};
 
@@ -40,7 +40,7 @@ pub(crate) struct Job {
     pub(crate) evaluated: Option<Evaluated>,
     /// What perl measured of each record as the line was filled (`-X`,
     /// `-N`... with `{= =}`), kept for the job.
-    pub(crate) measured: Option<Vec<Measured>>,
+    pub(crate) measured: Option<MeasuredLine>,
     /// `--pipe`: what it reads.
     pub(crate) stdin: Option<crate::pipe::Stdin>,
     /// `--hostgroups`: the host groups that may run it (`None`: any).

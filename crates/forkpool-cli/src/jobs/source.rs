@@ -9,12 +9,12 @@ use super::shuffle::shuffle;
 use super::{Job, MAX_LINE};
 use crate::config::Batching;
 use crate::input::{Record, Records};
-use crate::replace::{Ahead, BATCH, Evaluator, Measured, Multi, Shape, Template};
+use crate::replace::{Ahead, BATCH, Evaluator, Measured, MeasuredLine, Multi, Shape, Template};
 
 /// The most records measured in the first round trip to perl for a line
 /// (see [`JobSource::chunk`]): what the values before perl suggest may be
 /// far off.
-const FIRST_CHUNK: usize = 16;
+const FIRST_CHUNK: usize = 4;
 
 /// An input record as [`JobSource`] holds it: with what perl made of its
 /// values, once measured (see `replace::measure`).
@@ -58,6 +58,9 @@ pub(crate) struct JobSource {
     pub(crate) shuffle: bool,
     /// `-n0`, `-N0`: every value read is made GNU parallel's `\0noarg`.
     pub(crate) no_args: bool,
+    /// A perl expression called `skip()` as the line being filled was
+    /// measured, on a record it does not keep (GNU marks the line).
+    line_skip: bool,
 }
 
 impl std::fmt::Debug for JobSource {
@@ -97,6 +100,7 @@ impl JobSource {
             hostgroups: false,
             shuffle: false,
             no_args: false,
+            line_skip: false,
         }
     }
 
@@ -282,7 +286,9 @@ impl JobSource {
             items.into_iter().map(|i| (i.record, i.measured)).unzip();
         let mut job = Job::new(self.next_seq, records);
         if measuring {
-            job.measured = Some(measured.into_iter().map(Option::unwrap_or_default).collect());
+            let records: Vec<Measured> = measured.into_iter().map(Option::unwrap_or_default).collect();
+            let skip = std::mem::take(&mut self.line_skip) || records.iter().any(|m| m.skip);
+            job.measured = Some(MeasuredLine { records, skip });
             // What was measured for this job and not taken is measured
             // again for the next (GNU flushes a record's values as it is
             // taken off the queue again).
@@ -330,28 +336,55 @@ impl JobSource {
     /// then the rest shared out).
     fn look_ahead(&mut self, most: usize) -> io::Result<()> {
         let budget = self.max_line;
-        while !self.eof && self.buffered_estimate() < budget && self.buffer.len() <= most {
-            if self.measuring() {
-                self.peek()?;
-                let chunk = self.chunk(self.buffered_estimate(), self.buffer.len(), most);
-                self.measure_ahead(self.buffer.len().saturating_add(chunk), 0)?;
-                continue;
-            }
-            self.read_ahead()?;
-        }
         if self.measuring() {
-            // (Records measured for the job before, and not taken.)
-            self.measure_ahead(self.buffer.len(), 0)?;
+            self.look_ahead_measured(most)?;
+        } else {
+            while !self.eof && self.buffered_estimate() < budget && self.buffer.len() <= most {
+                self.read_ahead()?;
+            }
         }
         if self.eof && self.even.is_none() && self.buffered_estimate() < budget && self.buffer.len() <= most {
             self.even = Some(self.buffer.len().div_ceil(self.slots).max(1));
             // GNU takes the line's records back to share them out, and
-            // measures them again as it takes them.
+            // measures them again as it takes them (a `skip()` on the way
+            // stays with its line).
             if self.buffer.len() > 1 {
+                self.line_skip |= self.buffer.iter().any(|i| i.measured.as_ref().is_some_and(|m| m.skip));
                 self.flush();
             }
         }
         Ok(())
+    }
+
+    /// [`Self::look_ahead`] as GNU fills the line: each record measured as
+    /// it is pushed, until the line is full, holds `most` records, or the
+    /// input ends. One record more is read past `most`, to see whether
+    /// the input ends, but not measured. Once the input is shared out,
+    /// each job measures its own share (in [`Self::group`]).
+    fn look_ahead_measured(&mut self, most: usize) -> io::Result<()> {
+        if self.even.is_some() {
+            return Ok(());
+        }
+        loop {
+            let measured = self.buffer.iter().take_while(|i| i.measured.is_some());
+            let (k, cost) = measured.fold((0, 0), |(k, cost), i| (k + 1, cost + self.cost(i)));
+            let len = self.estimate(cost, k, self.buffer.front().map(|i| &i.record));
+            if len >= self.max_line {
+                return Ok(());
+            }
+            if k >= most {
+                if self.buffer.len() <= k && !self.eof {
+                    self.read_ahead()?;
+                }
+                return Ok(());
+            }
+            self.peek()?;
+            if k == self.buffer.len() && self.eof {
+                return Ok(());
+            }
+            let chunk = self.chunk(len, k, most);
+            self.measure_ahead(k.saturating_add(chunk), 0)?;
+        }
     }
 
     /// Whether records are measured by perl as lines are filled: a perl
@@ -365,6 +398,7 @@ impl JobSource {
     /// job's evaluation).
     fn measuring(&self) -> bool {
         matches!(self.batching, Batching::Fill | Batching::Count(2..))
+            && !self.hostgroups
             && self
                 .evaluator
                 .as_ref()
@@ -429,9 +463,13 @@ impl JobSource {
         // on the line.)
         let new_line = taken + todo[0] == 0;
         let records: Vec<&Record> = todo.iter().map(|&i| &self.buffer[i].record).collect();
-        let measured = evaluator
-            .measure(&records, self.next_seq, new_line)
-            .map_err(io::Error::other)?;
+        let (measured, failed) = evaluator.measure(&records, self.next_seq, new_line);
+        // An expression that died on a record after the first is reported
+        // if the line comes to need that record (it is measured again
+        // then): it may be one GNU measures only for a later line.
+        if let Some(e) = failed.filter(|_| measured.is_empty()) {
+            return Err(io::Error::other(e));
+        }
         for (i, m) in todo.into_iter().zip(measured) {
             let before = self.cost(&self.buffer[i]);
             self.buffer[i].measured = Some(m);
@@ -442,15 +480,18 @@ impl JobSource {
     }
 
     /// `item` does not fit on the line after `taken`: GNU measures it
-    /// again as it takes it back off.
-    fn take_back(&self, taken: &[Item], item: &Item) -> io::Result<()> {
+    /// again as it takes it back off (a `skip()` then, or as it was
+    /// pushed, is the line's).
+    fn take_back(&mut self, taken: &[Item], item: &Item) -> io::Result<()> {
         let (Some(evaluator), Some(measured)) = (self.evaluator.as_ref(), item.measured.as_ref()) else {
             return Ok(());
         };
         let keep = taken.iter().map(|i| i.record.len()).sum();
-        evaluator
+        let skip = evaluator
             .take_back(&item.record, measured, self.next_seq, keep)
-            .map_err(io::Error::other)
+            .map_err(io::Error::other)?;
+        self.line_skip |= skip || measured.skip;
+        Ok(())
     }
 
     /// Forgets what perl measured of the records read ahead.

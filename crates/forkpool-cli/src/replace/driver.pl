@@ -218,13 +218,12 @@ sub handle {
         # P (the same fields): a record pushed on the line being measured
         # (GNU's CommandLine::push), its values appended to @arg.
         # Q keep (then the same fields): a record taken back off the line
-        # (CommandLine::pop), @arg cut to its first `keep` values first;
-        # not answered (a failure is, next time).
+        # (CommandLine::pop), @arg cut to its first `keep` values first.
+        # A record that dies as it is pushed may be one the line will not
+        # take: its failure does not stop what follows (it is measured
+        # again if the line needs it).
         my $keep = $kind eq "Q" ? shift @f : 0;
-        if (defined $failed) {
-            return "" if $kind eq "Q";
-            return "!\t" . esc($failed) . "\n";
-        }
+        return "!\t" . esc($failed) . "\n" if defined $failed;
         my ($seq, $slot, $total, $n) = splice(@f, 0, 4);
         my @args = map { index($_, "\\") < 0 ? $_ : unesc($_) } splice(@f, 0, $n);
         my $evals = shift @f;
@@ -243,7 +242,8 @@ sub handle {
         }
         my $answer = evaluate_steps($evals, \@args);
         *Arg::arg = [];
-        return $kind eq "Q" ? "" : $answer;
+        undef $failed if $kind eq "P";
+        return $answer;
     } elsif ($kind eq "L") {
         # A new line is measured: @arg starts empty ($arg[1] is the first).
         @line = (undef);

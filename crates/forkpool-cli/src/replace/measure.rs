@@ -48,6 +48,16 @@ impl Measured {
     }
 }
 
+/// What perl measured of a job's line as it was filled.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct MeasuredLine {
+    /// Each record's values.
+    pub(crate) records: Vec<Measured>,
+    /// The code called `skip()` on the line (on a record of it, or one
+    /// taken back off it).
+    pub(crate) skip: bool,
+}
+
 /// The values a job's records were measured with, by the job's argument
 /// numbers: those perl holds true, which the job uses as they are.
 #[derive(Debug, Clone)]
@@ -142,21 +152,22 @@ impl Evaluator {
     }
 
     /// Measures `records`, pushed in order on the line of job `seq` (a
-    /// `new_line`: they are its first), in one round trip to perl. On a
-    /// failure, the error names the job.
-    pub(crate) fn measure(&self, records: &[&Record], seq: u64, new_line: bool) -> Result<Vec<Measured>, EvalError> {
+    /// `new_line`: they are its first), in one round trip to perl. If an
+    /// expression died, what it died on comes with the records measured
+    /// before, its error naming the job.
+    pub(crate) fn measure(&self, records: &[&Record], seq: u64, new_line: bool) -> (Vec<Measured>, Option<EvalError>) {
         let plans: Vec<Plan> = records.iter().map(|r| self.ctx.measuring_of(r.len(), true)).collect();
         let requests: Vec<Request<'_>> = records
             .iter()
             .zip(&plans)
             .map(|(r, plan)| request(seq, r, plan))
             .collect();
-        let answers = match self.with_perl(|perl| perl.measure(new_line, &requests)) {
-            Err(f) => return Err(self.error(f, None)),
-            Ok(Ok(answers)) => answers,
-            Ok(Err((_, f))) => return Err(self.error_in_job(f, seq)),
+        let (answers, failed) = match self.with_perl(|perl| perl.measure(new_line, &requests)) {
+            Err(f) => (Vec::new(), Some(self.error(f, None))),
+            Ok(Ok(answers)) => (answers, None),
+            Ok(Err((answers, f))) => (answers, Some(self.error_in_job(f, seq))),
         };
-        Ok(plans
+        let measured = plans
             .iter()
             .zip(answers)
             .map(|(plan, answer)| Measured {
@@ -167,26 +178,28 @@ impl Evaluator {
                     .collect(),
                 skip: answer.skip,
             })
-            .collect())
+            .collect();
+        (measured, failed)
     }
 
     /// Takes `record` (measured as `measured`) back off the line of job
     /// `seq`, after its first `keep` values: GNU measures it again as it
-    /// does, which evaluates what was measured false.
+    /// does, which evaluates what was measured false. Whether the code
+    /// called `skip()`.
     pub(crate) fn take_back(
         &self,
         record: &Record,
         measured: &Measured,
         seq: u64,
         keep: usize,
-    ) -> Result<(), EvalError> {
+    ) -> Result<bool, EvalError> {
         let mut plan = self.ctx.measuring_of(record.len(), false);
         plan.retain(|e| measured.get(e.expr, e.arg).is_none_or(|(v, _)| !perl_true(v)));
         if plan.is_empty() {
-            return Ok(());
+            return Ok(false);
         }
         match self.with_perl(|perl| perl.take_back(keep, &request(seq, record, &plan))) {
-            Ok(Ok(())) => Ok(()),
+            Ok(Ok(answer)) => Ok(answer.skip),
             Ok(Err(f)) | Err(f) => Err(self.error_in_job(f, seq)),
         }
     }

@@ -29,7 +29,7 @@ use std::io;
 use std::sync::{Arc, Mutex, PoisonError};
 
 pub(crate) use flags::ReplaceFlags;
-pub(crate) use measure::Measured;
+pub(crate) use measure::{Measured, MeasuredLine};
 pub(crate) use parse::{Kind, Marker, Template};
 pub(crate) use plan::Evaluated;
 pub(crate) use render::{Multi, Shape, Values};
@@ -163,7 +163,7 @@ impl Evaluator {
         let plans: Vec<Plan> = jobs
             .iter()
             .map(|j| {
-                let seeds = j.measured.as_deref().map(|m| Seeds::new(m, &j.records));
+                let seeds = j.measured.as_ref().map(|m| Seeds::new(&m.records, &j.records));
                 self.ctx.plan(j.records.iter().map(Vec::len), &j.args, seeds.as_ref())
             })
             .collect();
@@ -259,8 +259,8 @@ impl Evaluator {
 /// What perl computed for `job` (`values` answering `plan`), with what
 /// its records were measured with.
 fn job_evaluated(job: &crate::jobs::Job, plan: &Plan, values: Vec<(Vec<u8>, bool)>, skip: bool) -> Evaluated {
-    let seeds = job.measured.as_deref().map(|m| Seeds::new(m, &job.records));
-    let skip = skip || job.measured.iter().flatten().any(|m| m.skip);
+    let seeds = job.measured.as_ref().map(|m| Seeds::new(&m.records, &job.records));
+    let skip = skip || job.measured.as_ref().is_some_and(|m| m.skip);
     Evaluated::new(plan, values, skip, seeds.as_ref())
 }
 

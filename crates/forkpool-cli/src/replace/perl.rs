@@ -80,6 +80,9 @@ pub(crate) struct Perl {
     chan: UnixStream,
     /// Read, not yet taken: answer lines of the requests in `ahead`.
     buf: Vec<u8>,
+    /// Where a read lands (zeroed once: most answers are short, and a
+    /// round trip per job must not clear 64 KiB each time).
+    scratch: Vec<u8>,
     /// Requests sent ahead whose answers are not taken yet: how many
     /// answer lines and values each has (see [`Perl::keys_ahead`]).
     ahead: VecDeque<(usize, usize)>,
@@ -123,10 +126,15 @@ impl Perl {
                     _ => format!("perl cannot be started: {e}"),
                 })
             })?;
+        // Nonblocking once: reads and writes are tried first and polled for
+        // only when they would block (a round trip per job is 2 system
+        // calls each way, not 4).
+        ours.set_nonblocking(true).map_err(broken)?;
         let mut perl = Perl {
             child,
             chan: ours,
             buf: Vec::new(),
+            scratch: vec![0; 64 * 1024],
             ahead: VecDeque::new(),
         };
         let mut setup = Vec::new();
@@ -174,12 +182,14 @@ impl Perl {
 
     /// Takes a record back off the line being measured (`@arg` keeps the
     /// first `keep` values: the records before it) and evaluates `request`
-    /// for it, as GNU's `CommandLine::pop` measures it again. Nothing is
-    /// answered: a failure is, at the next request.
-    pub(crate) fn take_back(&mut self, keep: usize, request: &Request<'_>) -> Result<(), Failure> {
+    /// for it, as GNU's `CommandLine::pop` measures it again.
+    pub(crate) fn take_back(&mut self, keep: usize, request: &Request<'_>) -> Result<Answer, Failure> {
         let mut out = Vec::with_capacity(32);
         job_line(&mut out, format!("Q\t{keep}").as_bytes(), request);
-        self.send(&out)
+        match self.answer(&out, 1) {
+            Ok(mut answers) => Ok(answers.pop().unwrap_or_default()),
+            Err((_, f)) => Err(f),
+        }
     }
 
     /// Sends `out` and reads `n` answers of jobs.
@@ -328,14 +338,16 @@ impl Perl {
     fn send(&mut self, request: &[u8]) -> Result<(), Failure> {
         let mut written = 0;
         while written < request.len() {
-            let ready = self.wait(PollFlags::IN | PollFlags::OUT)?;
-            if ready.intersects(PollFlags::OUT | PollFlags::ERR | PollFlags::HUP) {
-                match self.chan.write(&request[written..]) {
-                    Ok(w) => written += w,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(self.gone(broken(e))),
+            match self.chan.write(&request[written..]) {
+                Ok(w) => {
+                    written += w;
+                    continue;
                 }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(self.gone(broken(e))),
             }
+            // Full: perl may be waiting for us to take its answers.
+            let ready = self.wait(PollFlags::IN | PollFlags::OUT)?;
             if ready.intersects(PollFlags::IN | PollFlags::ERR | PollFlags::HUP) {
                 self.fill()?;
             }
@@ -360,8 +372,9 @@ impl Perl {
             }
             self.buf.drain(..start);
             start = 0;
-            self.wait(PollFlags::IN)?;
-            self.fill()?;
+            if !self.fill()? {
+                self.wait(PollFlags::IN)?;
+            }
         }
         self.buf.drain(..start);
         Ok(lines)
@@ -369,7 +382,6 @@ impl Perl {
 
     /// Waits until the channel is ready for `flags`.
     fn wait(&mut self, flags: PollFlags) -> Result<PollFlags, Failure> {
-        self.chan.set_nonblocking(true).map_err(broken)?;
         loop {
             let mut fds = [PollFd::from_borrowed_fd(self.chan.as_fd(), flags)];
             match rustix::event::poll(&mut fds, None) {
@@ -380,16 +392,16 @@ impl Perl {
         }
     }
 
-    /// Reads what perl has answered into `buf`.
-    fn fill(&mut self) -> Result<(), Failure> {
-        let start = self.buf.len();
-        self.buf.resize(start + 64 * 1024, 0);
-        let read = self.chan.read(&mut self.buf[start..]);
-        self.buf.truncate(start + *read.as_ref().unwrap_or(&0));
+    /// Reads what perl has answered into `buf`: whether anything came.
+    fn fill(&mut self) -> Result<bool, Failure> {
+        let read = self.chan.read(&mut self.scratch);
+        if let Ok(n) = read {
+            self.buf.extend_from_slice(&self.scratch[..n]);
+        }
         match read {
             Ok(0) => Err(self.gone(Failure::Broken("the perl co-process exited".to_owned()))),
-            Ok(_) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::Interrupted => Ok(()),
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::Interrupted => Ok(false),
             Err(e) => Err(self.gone(broken(e))),
         }
     }

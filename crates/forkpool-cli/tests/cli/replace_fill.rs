@@ -168,3 +168,133 @@ fn an_expression_that_asks_for_the_slot_fills_by_the_values_before_perl_unlike_g
     let gnu = super::gnu::gnu_with(&args, b"");
     assert_eq!(words_per_line(&gnu.stdout), [6, 3, 3], "{}", gnu.stderr);
 }
+
+/// Each evaluation, on stderr, then the value made 30 times longer.
+const COUNTED: &str = r#"{= print STDERR "E"; $_ = $_ x 30 =}"#;
+
+#[test]
+fn a_line_is_measured_as_far_as_gnu_parallel_measures_it() {
+    // Not a batch of records past the line's end for every line: as many
+    // evaluations as GNU's (its records are measured as pushed, the one
+    // that does not fit again as it is taken back, then each is used).
+    let letters: Vec<String> = ('a'..='z').chain('A'..='Z').map(String::from).collect();
+    for fill in ["-X", "-m", "--xargs"] {
+        let args = with_values(&["-k", "-j1", fill, "-s", "300", "echo", COUNTED], &letters);
+        let r = same_as_gnu(&args, b"");
+        let gnu = super::gnu::gnu_with(&args, b"");
+        let count = |s: &str| s.matches('E').count();
+        // (Up to a few more: records measured past a line's end.)
+        assert!(
+            count(&r.stderr) >= count(&gnu.stderr) && count(&r.stderr) <= count(&gnu.stderr) + 8,
+            "{fill}: {} evaluations, GNU {}",
+            count(&r.stderr),
+            count(&gnu.stderr)
+        );
+    }
+    // Shared out at the end, each job measures its own share (not all the
+    // rest again); and -X -n 2 does not measure the record past its two.
+    for args in [
+        &["-k", "-j3", "-X", "echo", "{= $_ .= $x++ =}", ":::", "1", "2", "3"][..],
+        &["-k", "-j5", "-X", "echo", "{= $_ .= $x++ =}", ":::", "1", "2", "3", "4"],
+        &[
+            "-k",
+            "-j3",
+            "-X",
+            "echo",
+            "{= $_ .= $x++ =}",
+            ":::",
+            "1",
+            "2",
+            "3",
+            "4",
+            "5",
+            "6",
+            "7",
+        ],
+        &[
+            "-k",
+            "-j1",
+            "-X",
+            "-n",
+            "2",
+            "echo",
+            "{= $_ .= $x++ =}",
+            ":::",
+            "1",
+            "2",
+            "3",
+        ],
+        &[
+            "-k",
+            "-j1",
+            "-m",
+            "-n",
+            "2",
+            "echo",
+            "{= $_ .= $x++ =}",
+            ":::",
+            "1",
+            "2",
+            "3",
+            "4",
+            "5",
+        ],
+        &[
+            "-j1",
+            "-N100",
+            "-s",
+            "60",
+            "echo",
+            "{= $_ = $_ x 5; $_ .= $x++ =}",
+            ":::",
+            "a",
+            "b",
+            "c",
+            "d",
+            "e",
+            "f",
+            "g",
+        ],
+    ] {
+        same_as_gnu(args, b"");
+    }
+}
+
+#[test]
+fn skip_and_die_while_a_line_is_measured_act_on_that_line_as_in_gnu_parallel() {
+    let letters: Vec<String> = ('a'..='h').map(String::from).collect();
+    // skip() on the record that does not fit (taken back off the line)
+    // skips the line being filled.
+    for s in ["24", "26"] {
+        let args = [
+            "-k",
+            "-j1",
+            "--xargs",
+            "-s",
+            s,
+            "echo",
+            "{= skip() if $_ eq \"d\"; $_ = $_ x 5 =}",
+        ];
+        let r = same_as_gnu(&with_values(&args, &letters), b"");
+        assert_eq!(r.stdout, "ggggg hhhhh\n");
+    }
+    // Dying as the record is taken back: the line never runs.
+    let again = "{= if ($_ eq \"d\") { die \"again $_\" if $seen{$_}++; $_ = \"\" } else { $_ = $_ x 5 } =}";
+    let r = run(&with_values(
+        &["-k", "-j1", "--xargs", "-s", "23", "echo", again],
+        &letters,
+    ));
+    assert_eq!((r.stdout.as_str(), r.code), ("", 255), "{}", r.stderr);
+    assert!(r.stderr.contains("died in job 1: again d"), "{}", r.stderr);
+    // Dying on a record measured past a line's end: the lines before it
+    // run, as in GNU, and the error names the line that needs it.
+    let die = "{= die \"boom\" if $_ eq \"h\"; $_ = $_ x 10 =}";
+    let az: Vec<String> = ('a'..='z').map(String::from).collect();
+    let args = with_values(&["-k", "-j1", "--xargs", "-s", "60", "echo", die], &az);
+    let r = run(&args);
+    let gnu = super::gnu::gnu_with(&args, b"");
+    assert_eq!(r.stdout, gnu.stdout);
+    assert_eq!(r.stdout, "aaaaaaaaaa bbbbbbbbbb cccccccccc dddddddddd eeeeeeeeee\n");
+    assert!(r.stderr.contains("died in job 2: boom"), "{}", r.stderr);
+    assert_eq!(r.code, 255);
+}
