@@ -427,8 +427,9 @@ fn answer_first(
         // The help clap gives for the help option typed (`-h` or `--help`).
         return Err(plain(command, &["version"]).err().unwrap_or(e));
     }
-    // GNU answers these before `--version` too.
+    // GNU answers these before `--version` too (`--embed`: refused).
     let before_version = [
+        "embed",
         "number_of_sockets",
         "number_of_cpus",
         "number_of_cores",

@@ -192,6 +192,11 @@ fn run_invocation(args: &[OsString]) -> i32 {
             }
         };
     }
+    // Where GNU parallel prints its `--embed` script: before the answers.
+    if let Err(reason) = flags.unsupported.check_embed() {
+        refusal::Refusal::usage(reason).report();
+        return 255;
+    }
     if let Some(status) = invocation::answer(&flags.invocation, args.len() > 2) {
         return status;
     }

@@ -331,8 +331,13 @@ impl Surroundings {
 }
 
 impl Shell {
-    /// Decides how to run `line`.
+    /// Decides how to run `line`: as far as its first NUL byte, if it
+    /// holds one, which is all the shell gets of it (`exec` passes C
+    /// strings), as in GNU parallel. A `{= =}` can put one there: with
+    /// `-N0` its `$_` starts as GNU's `\0noarg`, so that `$_ .= "x"`
+    /// leaves the shell an open quote to complain of.
     pub(crate) fn plan(&self, line: &[u8]) -> Launch {
+        let line = line.split(|&b| b == 0).next().unwrap_or_default();
         let shell = || {
             Launch::Shell(vec![
                 self.path().as_os_str().to_owned(),

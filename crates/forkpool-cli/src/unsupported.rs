@@ -97,8 +97,23 @@ impl Retired {
 }
 
 impl UnsupportedFlags {
+    /// The reason, if `--embed` was given. GNU parallel answers it (it
+    /// prints its script) after `--help`, `--shell-completion` and
+    /// `--bug`, before everything else: `--version`, `--number-of-cpus`,
+    /// `--minversion`, `--record-env`, the other options refused here. So
+    /// is it refused: a script that asks for `--version --embed` gets no
+    /// version line to take for the script it wanted.
+    pub(crate) fn check_embed(&self) -> Result<(), String> {
+        if self.embed {
+            Err("--embed is not supported by forkpool: forkpool is a program, not a script to embed.".to_owned())
+        } else {
+            Ok(())
+        }
+    }
+
     /// The reason, if one of them was given.
     pub(crate) fn check(&self) -> Result<(), String> {
+        self.check_embed()?;
         self.retired.check()?;
         let given = [
             (
@@ -118,7 +133,6 @@ impl UnsupportedFlags {
             ),
             (self.tmux, "--tmux", "forkpool shows output itself, not in tmux"),
             (self.tmuxpane, "--tmuxpane", "forkpool shows output itself, not in tmux"),
-            (self.embed, "--embed", "forkpool is a program, not a script to embed"),
             (
                 self.latest_line,
                 "--latest-line",

@@ -9,9 +9,9 @@ use forkpool::command::JobId;
 
 use super::command::Verdict;
 use super::memory;
-use super::slots::{ProcFile, Slots};
+use super::slots::{ProcFile, Slots, Wanted};
 use super::swap::Swap;
-use super::system;
+use super::system::{self, Scarce};
 use crate::config::Config;
 
 /// How often a limit that cannot wake us is looked at again while it
@@ -99,11 +99,85 @@ impl GnuFds {
     }
 }
 
+/// `-j FILE` as GNU parallel reads it: at its first look for jobs to
+/// start and whenever the file changes, it counts again how many jobs the
+/// system allows. Before any value other than `0` was read, up to the jobs
+/// the input has (as at the start: see [`Gate::at_bound_warning`]); once
+/// one was (it keeps a flag, `$Global::dummy_jobs`), up to the value read,
+/// or until its file handles run out, `0` being as many as possible. The
+/// handles are those left then, each job it holds (running, or ended and
+/// held back by `-k`) keeping its own; a value above that count brings its
+/// "Only enough file handles" warning, and the count is the new bound.
+#[derive(Debug)]
+struct Recount {
+    /// The value read last.
+    wanted: Wanted,
+    /// A value other than `0` was read.
+    finite_seen: bool,
+    /// The first look is still to come.
+    first: bool,
+    /// GNU parallel's own handles when it counts first, and while jobs run.
+    own_first: usize,
+    own_running: usize,
+    /// The handles each job it holds keeps: its stdout and stderr files,
+    /// each open to write and to read, or with `-u` the two streams
+    /// duplicated (seen in `/proc/PID/fd`).
+    per_job: usize,
+}
+
+impl Recount {
+    fn new(config: &Config, slots: &Slots) -> Recount {
+        let (files, lists) = crate::config::gnu_counted_sources(&config.sources);
+        Recount {
+            wanted: slots.wanted,
+            finite_seen: slots.wanted != Wanted::AsManyAsPossible,
+            first: true,
+            own_first: system::gnu_own_fds(files, lists),
+            own_running: system::gnu_run_fds(files, lists),
+            per_job: if config.mode == crate::output::Mode::Ungroup {
+                2
+            } else {
+                system::GNU_FDS_PER_JOB
+            },
+        }
+    }
+
+    /// GNU parallel's count after reading `wanted` (or, at the first look,
+    /// the value read before) with `open` jobs holding file handles, if it
+    /// is below the value: the jobs that fit.
+    fn count(&mut self, wanted: Option<Wanted>, open: usize) -> Option<usize> {
+        let own = if std::mem::take(&mut self.first) {
+            self.own_first
+        } else if wanted.is_some() {
+            self.own_running
+        } else {
+            return None;
+        };
+        if let Some(wanted) = wanted {
+            self.wanted = wanted;
+        }
+        let asked = match self.wanted {
+            Wanted::Exactly(n) => {
+                self.finite_seen = true;
+                n
+            }
+            Wanted::AsManyAsPossible => usize::MAX,
+        };
+        if !self.finite_seen {
+            return None;
+        }
+        let free = system::free_for_gnu()?.saturating_sub(own + open * self.per_job);
+        Some(system::gnu_fd_bound(free)).filter(|&fits| fits < asked)
+    }
+}
+
 /// See the module docs.
 #[derive(Debug)]
 pub(crate) struct Gate {
     slots: Slots,
     procfile: Option<ProcFile>,
+    /// `-j FILE`: see [`Recount`].
+    recount: Option<Recount>,
     swap: Swap,
     /// When `--limit` runs next while jobs run.
     next_limit_run: Option<Instant>,
@@ -118,9 +192,11 @@ impl Gate {
     pub(crate) fn new(config: &Config) -> Gate {
         let mut slots = config.slots.clone();
         let procfile = slots.file.take();
+        let recount = procfile.is_some().then(|| Recount::new(config, &slots));
         Gate {
             slots,
             procfile,
+            recount,
             swap: Swap::default(),
             next_limit_run: None,
             warned: false,
@@ -140,12 +216,27 @@ impl Gate {
         Some(system::NO_MORE_FILE_HANDLES)
     }
 
-    /// How many jobs may run now.
-    pub(crate) fn max_running(&mut self) -> usize {
-        if let Some(wanted) = self.procfile.as_mut().and_then(ProcFile::changed) {
+    /// How many jobs may run now, `open` jobs holding file handles
+    /// (running, or ended and held back by `-k`); and with `-j FILE`,
+    /// GNU parallel's warning when it read a value the file handles do
+    /// not allow (see [`Recount`]).
+    pub(crate) fn max_running(&mut self, open: usize) -> (usize, Option<String>) {
+        let changed = self.procfile.as_mut().and_then(ProcFile::changed);
+        if let Some(wanted) = changed {
             self.slots.apply(wanted);
         }
-        self.slots.count
+        let mut warning = None;
+        if let Some(recount) = self.recount.as_mut() {
+            if let Some(fits) = recount.count(changed, open) {
+                warning = Some(self.slots.bound.message(Scarce::FileHandles, fits));
+                self.slots.count = self.slots.count.min(fits.max(1));
+            }
+            if recount.finite_seen {
+                // Its warnings are the counts' from here on.
+                self.warned = true;
+            }
+        }
+        (self.slots.count, warning)
     }
 
     /// The system had no process for a job: one job fewer at once from now
@@ -174,7 +265,13 @@ impl Gate {
         }
         let scarce = self.slots.bound.scarce?;
         self.warned = true;
-        Some(self.slots.bound.message(scarce, self.slots.count))
+        let message = self.slots.bound.message(scarce, self.slots.count);
+        if self.recount.is_some() {
+            // `-j FILE`: GNU parallel counts at the start and again at its
+            // first look at the file, the same jobs the same way.
+            return Some(format!("{message}\n{message}"));
+        }
+        Some(message)
     }
 
     /// Until when the next job is held back, if it is.

@@ -96,6 +96,8 @@ impl ProcFile {
 /// `-j` resolved: the number of job slots, and where it came from.
 #[derive(Debug, Clone)]
 pub(crate) struct Slots {
+    /// What `-j` (or its file) asked for.
+    pub(crate) wanted: Wanted,
     /// Job slots to use now.
     pub(crate) count: usize,
     /// `-j 0`: slots grow with the input, up to the system's bound.
@@ -161,6 +163,7 @@ pub(crate) fn resolve(jobs: Option<&str>, per_job: system::Cost, jobs_at_most: O
         Wanted::AsManyAsPossible => (bound.jobs, true),
     };
     Ok(Slots {
+        wanted,
         count,
         unbounded,
         file,
@@ -171,6 +174,7 @@ pub(crate) fn resolve(jobs: Option<&str>, per_job: system::Cost, jobs_at_most: O
 impl Slots {
     /// A new `-j` value from the file, bounded by the system.
     pub(crate) fn apply(&mut self, wanted: Wanted) {
+        self.wanted = wanted;
         match wanted {
             // Zero from a file: keep what runs, start nothing new.
             Wanted::Exactly(n) => {

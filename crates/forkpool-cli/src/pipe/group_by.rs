@@ -18,6 +18,7 @@ use std::hash::{BuildHasher, RandomState};
 use std::io::{self, Read};
 use std::os::unix::fs::FileExt;
 
+use super::in_flight::InFlight;
 use super::key::{Keyer, Keys};
 use crate::replace::EvalError;
 
@@ -38,10 +39,10 @@ pub(crate) fn marker() -> String {
 
 /// The input with a marker before each group of lines.
 ///
-/// With an expression the keys come from perl, pipelined: the lines of a
-/// read are sent to perl, and marked a read later, once perl's answer is
-/// in, so perl computes a read's keys while the cutter cuts and hands out
-/// the read before (see [`Keyer::keys_ahead`]).
+/// With an expression the keys come from perl, pipelined ([`InFlight`]):
+/// the lines of a read are sent to perl, and marked a read later, once
+/// perl's answer is in, so perl computes a read's keys while the cutter
+/// cuts and hands out the read before.
 pub(crate) struct Marked<R> {
     input: R,
     keyer: Keyer,
@@ -49,7 +50,7 @@ pub(crate) struct Marked<R> {
     /// Read, not yet looked at (a partial line).
     pending: Vec<u8>,
     /// Whole lines whose keys perl is computing.
-    asked: Vec<u8>,
+    asked: InFlight,
     eof: bool,
 }
 
@@ -102,7 +103,7 @@ impl<R: Read> Marked<R> {
                 at: 0,
             },
             pending: Vec::new(),
-            asked: Vec::new(),
+            asked: InFlight::default(),
             eof: false,
         }
     }
@@ -118,14 +119,14 @@ impl<R: Read> Marked<R> {
                 None => return Ok(()),
             }
         };
-        let lines = lines_of(&self.pending[..whole]);
         if self.keyer.evaluates() {
-            if let Some(keys) = self.keyer.keys_ahead(&lines).map_err(died)? {
-                self.marks.put(&lines_of(&self.asked), &keys);
-            }
-            self.asked.clear();
-            self.asked.extend_from_slice(&self.pending[..whole]);
+            self.asked.send(
+                &self.pending[..whole],
+                |lines| self.keyer.keys_ahead(lines).map_err(died),
+                |asked, keys| self.marks.put(&lines_of(asked), &keys),
+            )?;
         } else {
+            let lines = lines_of(&self.pending[..whole]);
             let keys = self.keyer.keys(&lines).map_err(died)?;
             self.marks.put(&lines, &keys);
         }
@@ -135,11 +136,10 @@ impl<R: Read> Marked<R> {
 
     /// Marks the lines asked last, once perl has their keys.
     fn collect(&mut self) -> io::Result<()> {
-        if let Some(keys) = self.keyer.keys_ahead(&[]).map_err(died)? {
-            self.marks.put(&lines_of(&self.asked), &keys);
-        }
-        self.asked.clear();
-        Ok(())
+        self.asked.land(
+            |none| self.keyer.keys_ahead(none).map_err(died),
+            |asked, keys| self.marks.put(&lines_of(asked), &keys),
+        )
     }
 }
 

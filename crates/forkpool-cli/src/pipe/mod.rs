@@ -21,6 +21,8 @@
 //! - `key`, `group_by` and `shard`: lines' keys (a column, a perl
 //!   expression): `--group-by` cuts blocks where the key changes;
 //!   `--shard`/`--bin` send each line to the job its key picks;
+//!   `in_flight`: the lines whose keys perl computes while the next are
+//!   read;
 //! - `timeout`: `--block-timeout`'s reads against a deadline;
 //! - `tmp`: the private directory of `--cat` and `--fifo`, removed even if
 //!   we are killed.
@@ -31,6 +33,7 @@ mod deliver;
 pub(crate) mod flags;
 mod group_by;
 mod header;
+mod in_flight;
 mod key;
 mod part;
 mod refill;

@@ -31,6 +31,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use super::claim::{Seat, Seats, write_all};
+use super::in_flight::InFlight;
 use super::key::{ColSep, Keyer};
 use super::settings::Spread;
 use crate::jobs::{Job, io_reason};
@@ -222,7 +223,7 @@ fn spread(
     let mut buf: Vec<u8> = Vec::with_capacity(CHUNK);
     let mut shares: Vec<Vec<u8>> = vec![Vec::new(); jobs];
     // With an expression: the lines whose jobs perl is computing.
-    let mut asked: Vec<u8> = Vec::new();
+    let mut asked = InFlight::default();
     let mut eof = false;
     while !eof {
         let start = buf.len();
@@ -246,31 +247,32 @@ fn spread(
                 None => continue,
             }
         };
-        let lines: Vec<&[u8]> = buf[..whole].split_inclusive(|&b| b == b'\n').collect();
         if keyer.evaluates() {
             // Perl keys these lines while the ones asked before are dealt.
-            if let Some(jobs_of) = jobs_ahead(&mut keyer, &lines, jobs, route)? {
-                deal(&asked, &jobs_of, &mut shares);
-            }
-            asked.clear();
-            asked.extend_from_slice(&buf[..whole]);
-        } else if let Some(shards) = keyer.shards(&lines, jobs)? {
-            deal(&buf[..whole], &shards, &mut shares);
+            asked.send(
+                &buf[..whole],
+                |lines| jobs_ahead(&mut keyer, lines, jobs, route),
+                |asked, jobs_of| deal(asked, &jobs_of, &mut shares),
+            )?;
         } else {
-            let keys = keyer.keys(&lines)?;
-            for (i, line) in lines.iter().enumerate() {
-                shares[route.job(keys.get(i), jobs)].extend_from_slice(line);
+            let lines: Vec<&[u8]> = buf[..whole].split_inclusive(|&b| b == b'\n').collect();
+            if let Some(shards) = keyer.shards(&lines, jobs)? {
+                deal(&buf[..whole], &shards, &mut shares);
+            } else {
+                let keys = keyer.keys(&lines)?;
+                for (i, line) in lines.iter().enumerate() {
+                    shares[route.job(keys.get(i), jobs)].extend_from_slice(line);
+                }
             }
         }
         write_shares(&mut shares, &mut outputs);
         buf.drain(..whole);
     }
-    if !asked.is_empty()
-        && let Some(jobs_of) = jobs_ahead(&mut keyer, &[], jobs, route)?
-    {
-        deal(&asked, &jobs_of, &mut shares);
-        write_shares(&mut shares, &mut outputs);
-    }
+    asked.land(
+        |none| jobs_ahead(&mut keyer, none, jobs, route),
+        |asked, jobs_of| deal(asked, &jobs_of, &mut shares),
+    )?;
+    write_shares(&mut shares, &mut outputs);
     // Dropping the outputs closes every job's stdin.
     Ok(())
 }

@@ -549,6 +549,39 @@ mod tests {
         Command::new("perl").arg("-e1").status().is_ok_and(|s| s.success())
     }
 
+    /// Evaluates one request per `jobs` entry (its arguments), each as job
+    /// `seq` in slot `slot`, of the uses `evals`: (expression, argument,
+    /// answered).
+    fn evaluate(
+        perl: &mut Perl,
+        seq: u64,
+        slot: usize,
+        jobs: &[&[Vec<u8>]],
+        evals: &[(usize, usize, bool)],
+    ) -> Result<Vec<Answer>, (Vec<Answer>, Failure)> {
+        let evals: Vec<Eval> = evals
+            .iter()
+            .map(|&(expr, arg, answered)| Eval {
+                expr,
+                arg,
+                answered,
+                known: false,
+                section: 0,
+            })
+            .collect();
+        let requests: Vec<Request<'_>> = jobs
+            .iter()
+            .map(|args| Request {
+                seq,
+                slot,
+                total: None,
+                args,
+                evals: &evals,
+            })
+            .collect();
+        perl.evaluate(&requests)
+    }
+
     #[test]
     fn expressions_are_evaluated_with_gnu_parallels_helpers() {
         if !have_perl() {
@@ -566,21 +599,8 @@ mod tests {
         .collect();
         let mut perl = Perl::start(&codes, Trim::None, 4).unwrap();
         let args = vec![b"a b".to_vec(), b"c\td\n".to_vec()];
-        let evals = [(0, 0), (1, 0), (2, 0), (3, 1), (4, 0)].map(|(expr, arg)| Eval {
-            expr,
-            arg,
-            answered: true,
-            known: false,
-            section: 0,
-        });
-        let r = Request {
-            seq: 7,
-            slot: 1,
-            total: None,
-            args: &args,
-            evals: &evals,
-        };
-        let answers = perl.evaluate(&[r.clone(), r]).unwrap();
+        let evals = [(0, 0, true), (1, 0, true), (2, 0, true), (3, 1, true), (4, 0, true)];
+        let answers = evaluate(&mut perl, 7, 1, &[&args, &args], &evals).unwrap();
         assert_eq!(
             answers[0].values,
             [
@@ -603,23 +623,9 @@ mod tests {
         // Counts its evaluations; false ("", "0") on the first two.
         let codes = [b"$_ = ++$n > 2 ? \"v$n\" : $n == 1 ? \"\" : \"0\"; uq() if $n == 1".to_vec()];
         let mut perl = Perl::start(&codes, Trim::None, 1).unwrap();
-        let e = |arg, answered| Eval {
-            expr: 0,
-            arg,
-            answered,
-            known: false,
-            section: 0,
-        };
-        let evals = [e(0, false), e(0, true), e(0, true), e(0, true), e(1, true)];
+        let evals = [(0, 0, false), (0, 0, true), (0, 0, true), (0, 0, true), (0, 1, true)];
         let args = vec![b"a".to_vec(), b"b".to_vec()];
-        let r = Request {
-            seq: 1,
-            slot: 1,
-            total: None,
-            args: &args,
-            evals: &evals,
-        };
-        let answers = perl.evaluate(&[r.clone(), r]).unwrap();
+        let answers = evaluate(&mut perl, 1, 1, &[&args, &args], &evals).unwrap();
         // Measured: "" (and unquoted for good); "0"; "v3", kept; a new
         // argument, a new value.
         assert_eq!(
@@ -717,21 +723,7 @@ mod tests {
         let mut perl = Perl::start(&[b"die \"no\\n\" if /b/".to_vec()], Trim::None, 1).unwrap();
         let a = vec![b"a".to_vec()];
         let b = vec![b"b".to_vec()];
-        let evals = [Eval {
-            expr: 0,
-            arg: 0,
-            answered: true,
-            known: false,
-            section: 0,
-        }];
-        let req = |args| Request {
-            seq: 1,
-            slot: 0,
-            total: None,
-            args,
-            evals: &evals,
-        };
-        let (before, err) = perl.evaluate(&[req(&a), req(&b), req(&a)]).unwrap_err();
+        let (before, err) = evaluate(&mut perl, 1, 0, &[&a, &b, &a], &[(0, 0, true)]).unwrap_err();
         assert_eq!((before.len(), err), (1, Failure::Expression(0, "no".to_owned())));
     }
 }

@@ -102,7 +102,10 @@ impl Runner<'_> {
     /// [`start_jobs`](Runner::start_jobs)'s loop: starts jobs until the
     /// slots are full, the input has none ready, or the run stops.
     fn start_more(&mut self) -> Option<Instant> {
-        let most = self.gate.max_running();
+        let (most, warning) = self.gate.max_running(self.printer.open_jobs());
+        if let Some(message) = warning {
+            self.progress.suspend(|| warning!("{message}"));
+        }
         for slot in self.free_slots.len() + self.running.len() + 1..=most {
             // `-j FILE` grew.
             self.free_slots.insert(slot);

@@ -697,3 +697,66 @@ fn jobs_held_back_by_keep_order_run_out_of_file_handles_with_gnu_parallels_warni
         );
     }
 }
+
+#[test]
+fn a_jobs_file_read_again_warns_of_file_handles_as_gnu_parallel() {
+    // GNU parallel counts the jobs its file handles allow again each time
+    // it reads `-j FILE` (and at its first look at it): a value above the
+    // count, or `0` after a number, brings its warning, with the handles
+    // its running jobs hold taken off.
+    let values: Vec<String> = (1..=8).map(|i| i.to_string()).collect();
+    let runs = [true, false].map(|gnu| {
+        let d = Dir::new();
+        let procs = d.file("procs", "2\n");
+        let an_hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+        let set_old = |path: &str| {
+            let file = std::fs::File::options().write(true).open(path).unwrap();
+            file.set_modified(an_hour_ago).unwrap();
+        };
+        // GNU sees a change only in a later second than the one it read.
+        set_old(&procs);
+        // Jobs 1 and 2 run until the file has been read again.
+        let job = format!(
+            "touch {0}/started-{{}}; if [ {{}} -le 2 ]; then while [ ! -e {0}/go ]; do sleep 0.05; done; fi; echo {{}}",
+            d.s("")
+        );
+        let changer = {
+            let dir = d.s("");
+            let procs = procs.clone();
+            std::thread::spawn(move || {
+                let started = |n: u32| Path::new(&format!("{dir}/started-{n}")).exists();
+                assert!(wait_for(Duration::from_secs(30), || started(1) && started(2)));
+                std::fs::write(&procs, "0\n").unwrap();
+                // Both look at the file at most once a second.
+                std::thread::sleep(Duration::from_secs(3));
+                std::fs::write(format!("{dir}/go"), "").unwrap();
+            })
+        };
+        let mut args = vec!["-j", &procs, &job, ":::"];
+        args.extend(values.iter().map(String::as_str));
+        let r = if gnu {
+            gnu_with_fd_limit(50, &args, b"")
+        } else {
+            run_with_fd_limit(50, &args, b"")
+        };
+        changer.join().unwrap();
+        // A value above the count from the start: counted twice.
+        let d = Dir::new();
+        let many = d.file("many", "30\n");
+        let mut args = vec!["-j", &many, "true", ":::"];
+        args.extend(values.iter().map(String::as_str));
+        args.extend(values.iter().map(String::as_str));
+        let at_start = if gnu {
+            gnu_with_fd_limit(50, &args, b"")
+        } else {
+            run_with_fd_limit(50, &args, b"")
+        };
+        [r, at_start].map(|r| (r.stderr.replace("forkpool:", "parallel:"), r.sorted().join(","), r.code))
+    });
+    let [theirs, ours] = runs;
+    assert_eq!(ours, theirs);
+    let warning = |jobs: u32| format!("parallel: Warning: Only enough file handles to run {jobs} jobs in parallel.\n");
+    // 47 handles free: 5 GNU parallel's own, 4 for each of two jobs.
+    assert_eq!(ours[0].0.matches(&warning(6)).count(), 1, "{}", ours[0].0);
+    assert_eq!(ours[1].0.matches(&warning(8)).count(), 2, "{}", ours[1].0);
+}

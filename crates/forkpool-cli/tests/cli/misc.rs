@@ -3,7 +3,7 @@
 //! `--cleanup`, `--resume-failed` with a changed command, and the
 //! options forkpool leaves out on purpose.
 
-use super::gnu::{same_as_gnu, same_as_gnu_with_messages};
+use super::gnu::{gnu_with, same_as_gnu, same_as_gnu_with_messages};
 use super::*;
 
 #[test]
@@ -394,6 +394,44 @@ fn options_left_out_on_purpose_say_so() {
             r.stderr
         );
     }
+}
+
+#[test]
+fn embed_is_refused_wherever_gnu_parallel_would_print_its_script() {
+    // GNU parallel answers --embed (its Perl source in a bash script)
+    // before --version, the counts and the options refused here; forkpool
+    // refuses it there, so a script redirecting it gets nothing to run.
+    for args in [
+        &["--embed"][..],
+        &["--version", "--embed"],
+        &["--embed", "-V"],
+        &["--embed", "--number-of-cpus"],
+        &["--embed", "--minversion", "1"],
+        &["--embed", "--tmux"],
+        &["--embed", "echo", ":::", "a"],
+    ] {
+        let theirs = gnu_with(args, b"");
+        assert!(
+            theirs.stdout.starts_with("#!") && theirs.stderr.contains("--embed > new_script"),
+            "GNU {args:?}: {theirs:?}"
+        );
+        let r = run(args);
+        assert_eq!(
+            (r.code, r.stdout.as_str(), r.stderr.as_str()),
+            (
+                255,
+                "",
+                "forkpool: Error: --embed is not supported by forkpool: forkpool is a program, not a script to embed.\n"
+            ),
+            "{args:?}"
+        );
+    }
+    // --help and --bug come first in both.
+    let r = run(&["--embed", "--help"]);
+    assert_eq!((r.code, r.stdout.contains("Usage")), (0, true), "{r:?}");
+    assert!(gnu_with(&["--embed", "--help"], b"").stdout.starts_with("Usage:"));
+    let r = same_as_gnu(&["--embed", "--bug"], b"");
+    assert_eq!(r.code, 255);
 }
 
 #[test]

@@ -392,3 +392,38 @@ fn pipepart_jobs_without_arguments_have_gnu_parallels_no_argument() {
     // (Every part's job writes there, as in GNU.)
     assert!(d.path("results/1/\\0noarg/stdout").is_file());
 }
+
+#[test]
+fn round_robin_dry_run_shows_each_job_where_gnu_parallel_dies_of_sigpipe() {
+    // A dry run's jobs are `true` in GNU parallel, which reads none of its
+    // block: dealing them blocks, GNU parallel 20221122 dies of SIGPIPE
+    // (killed by it, nothing printed; by timing, with -j1, the block may fit
+    // in the pipe first and the command is printed). forkpool prints the
+    // command of each job started, one per slot dealt a block, as a dry
+    // run does without --round-robin.
+    let cases: [(&[&str], usize); 7] = [
+        (&["-j2"], 1),
+        (&["-j2", "-N3"], 2),
+        (&["-j2", "--block", "3"], 2),
+        (&["-j3", "-N3", "-k"], 3),
+        (&["-j2", "-N2", "-u"], 2),
+        (&["-j2", "-N3", "--line-buffer"], 2),
+        (&["-j1", "-N2"], 1),
+    ];
+    for (options, jobs) in cases {
+        let args = [&["--pipe", "--round-robin", "--dry-run"][..], options, &["wc", "-l"]].concat();
+        let ours = run_with(&args, seq(10).as_bytes());
+        assert_eq!(
+            (ours.stdout.as_str(), ours.code),
+            ("wc -l\n".repeat(jobs).as_str(), 0),
+            "{args:?}: {}",
+            ours.stderr
+        );
+        let gnu = super::gnu::gnu_with(&args, seq(10).as_bytes());
+        assert!(
+            // (Killed by a signal: no exit code, -1 here.)
+            matches!(gnu.code, -1 | 141) && gnu.stdout.is_empty() || (gnu.code, &gnu.stdout) == (0, &ours.stdout),
+            "{args:?}: GNU {gnu:?}"
+        );
+    }
+}

@@ -74,3 +74,46 @@ fn progress_displays_draw_on_a_terminal() {
         assert!(drawn.contains(drawn_text), "{flag} drew: {drawn:?}");
     }
 }
+
+/// `PROGRAM ARGS` in a session of its own (`setsid -w`): no controlling
+/// terminal, so `/dev/tty` cannot be opened, as under cron or in CI.
+fn run_without_a_terminal(program: &[&str], args: &[&str]) -> Run {
+    output_of(
+        Command::new("setsid")
+            .arg("-w")
+            .args(program)
+            .args(args)
+            .env("PARALLEL_SHELL", "/bin/bash"),
+    )
+}
+
+#[test]
+fn progress_displays_without_a_terminal_leave_out_gnu_parallels_tty_errors() {
+    // GNU parallel measures the terminal with `tput`/`stty </dev/tty`
+    // (at most once a second) and, with no terminal, passes on the
+    // shell's complaint about each: "sh: 1: cannot open /dev/tty". The
+    // output and exit status are the same; forkpool draws its display at
+    // GNU's fallback width (80 columns) without the complaints.
+    let forkpool = env!("CARGO_BIN_EXE_forkpool");
+    for flag in ["--bar", "--eta", "--progress"] {
+        let args = [flag, "-k", "echo", ":::", "a", "b"];
+        let theirs = run_without_a_terminal(&["parallel", "--will-cite"], &args);
+        let ours = run_without_a_terminal(&[forkpool], &args);
+        assert_eq!((&ours.stdout, ours.code), (&theirs.stdout, theirs.code), "{flag}");
+        assert!(
+            theirs.stderr.contains("cannot open /dev/tty"),
+            "GNU {flag}: {:?}",
+            theirs.stderr
+        );
+        assert!(!ours.stderr.contains("/dev/tty"), "{flag}: {:?}", ours.stderr);
+        assert!(ours.stderr.contains(if flag == "--bar" {
+            "100% 2:0=0s b"
+        } else {
+            "local:0/2/100%/"
+        }));
+    }
+    // GNU's width then: zenity's line padded to 80 columns.
+    let r = run_without_a_terminal(&[forkpool], &["--bar", "echo", ":::", "a"]);
+    let zenity = "#   0 sec a";
+    assert!(r.stderr.contains(&format!("\r{zenity:<80}\r")), "{:?}", r.stderr);
+}

@@ -1,8 +1,10 @@
 //! `{= perl expression =}`: GNU parallel's documented examples, one perl
 //! co-process that evaluates every job and keeps its variables,
 //! expressions that need the job slot, `skip()`, an expression that dies,
-//! and the co-process going when forkpool is killed.
+//! the co-process going when forkpool is killed, and a value holding a
+//! NUL byte (the command ends there, as `exec` reads it).
 
+use super::gnu::same_as_gnu_with_messages;
 use super::replace::ok;
 use super::*;
 
@@ -232,4 +234,20 @@ fn the_perl_co_process_goes_when_forkpool_is_killed() {
     child.kill().unwrap();
     child.wait().unwrap();
     assert_all_dead(Path::new(&pids));
+}
+
+#[test]
+fn a_nul_byte_in_a_perl_value_ends_the_command_there_as_in_gnu_parallel() {
+    // With -N0 `$_` starts as GNU's `\0noarg`: `$_ .= "x"` keeps it, and
+    // the shell gets the command only up to the NUL (`exec` passes C
+    // strings), so an open quote; without quotes, an empty `echo`.
+    for args in [
+        &["-N0", "echo", r#"{= $_ .= "x" =}"#, ":::", "a", "b"][..],
+        &["-n0", "-q", "echo", r#"{= $_ .= "x" =}"#, ":::", "a", "b"],
+        &["-k", "echo", r#"{= $_ = "a\0b" =}"#, ":::", "x"],
+        &["-N0", "echo", r#"p{= $_ .= "x"; uq() =}q"#, ":::", "a", "b"],
+        &["-N0", "echo", r#"{= $_ = "" =}"#, ":::", "a", "b"],
+    ] {
+        same_as_gnu_with_messages(args, b"");
+    }
 }
