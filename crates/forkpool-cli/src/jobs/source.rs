@@ -9,7 +9,7 @@ use super::shuffle::shuffle;
 use super::{Job, MAX_LINE};
 use crate::config::Batching;
 use crate::input::{Record, Records};
-use crate::replace::{Ahead, BATCH, Evaluator, Measured, MeasuredLine, Multi, Shape, Template};
+use crate::replace::{Ahead, BATCH, EvalError, Evaluator, Measured, MeasuredLine, Multi, Shape, Template};
 
 /// The most records measured in the first round trip to perl for a line
 /// (see [`JobSource::chunk`]): what the values before perl suggest may be
@@ -22,6 +22,9 @@ const FIRST_CHUNK: usize = 4;
 struct Item {
     record: Record,
     measured: Option<Measured>,
+    /// An expression died measuring it: the error stands if its line
+    /// needs it (else it is measured again for the next).
+    died: Option<EvalError>,
 }
 
 /// Produces jobs from records, lazily.
@@ -61,6 +64,9 @@ pub(crate) struct JobSource {
     /// A perl expression called `skip()` as the line being filled was
     /// measured, on a record it does not keep (GNU marks the line).
     line_skip: bool,
+    /// The input was just shared out over the slots: the next line takes
+    /// its share whatever its length, as GNU refills it (by count only).
+    refill: bool,
 }
 
 impl std::fmt::Debug for JobSource {
@@ -101,6 +107,7 @@ impl JobSource {
             shuffle: false,
             no_args: false,
             line_skip: false,
+            refill: false,
         }
     }
 
@@ -157,7 +164,11 @@ impl JobSource {
                 *value = crate::replace::NOARG.to_vec();
             }
         }
-        Ok(record.map(|record| Item { record, measured: None }))
+        Ok(record.map(|record| Item {
+            record,
+            measured: None,
+            died: None,
+        }))
     }
 
     /// `--shuf`, as GNU parallel does it: the input records are shuffled,
@@ -304,10 +315,14 @@ impl JobSource {
     /// Up to `most` records whose command line is shorter than the
     /// budget (at least one, however long).
     fn group(&mut self, most: usize) -> io::Result<Vec<Item>> {
+        let refill = std::mem::take(&mut self.refill);
         self.measure_next(0, 0, most)?;
-        let Some(first) = self.read()? else {
+        let Some(mut first) = self.read()? else {
             return Ok(Vec::new());
         };
+        if let Some(e) = first.died.take() {
+            return Err(io::Error::other(e));
+        }
         // GNU parallel's estimate decides how many records fit (it may be
         // less than the line: a record of more values than the first).
         let mut cost = self.cost(&first);
@@ -315,11 +330,19 @@ impl JobSource {
         while taken.len() < most {
             let first = taken.first().map(|i| &i.record);
             let len = self.estimate(cost, taken.len(), first);
+            if len >= self.max_line && !refill {
+                // One record, too long alone: the job says so as it starts
+                // (GNU stops there, reading no further).
+                break;
+            }
             self.measure_next(taken.len(), len, most)?;
-            let Some(item) = self.read()? else { break };
+            let Some(mut item) = self.read()? else { break };
+            if let Some(e) = item.died.take() {
+                return Err(io::Error::other(e));
+            }
             let c = self.cost(&item);
             let first = taken.first().map(|i| &i.record);
-            if self.estimate(cost + c, taken.len() + 1, first) >= self.max_line {
+            if self.estimate(cost + c, taken.len() + 1, first) >= self.max_line && !refill {
                 self.take_back(&taken, &item)?;
                 self.unread(item);
                 break;
@@ -351,6 +374,7 @@ impl JobSource {
             if self.buffer.len() > 1 {
                 self.line_skip |= self.buffer.iter().any(|i| i.measured.as_ref().is_some_and(|m| m.skip));
                 self.flush();
+                self.refill = true;
             }
         }
         Ok(())
@@ -377,6 +401,10 @@ impl JobSource {
                     self.read_ahead()?;
                 }
                 return Ok(());
+            }
+            // The line pushes the record an expression died on.
+            if let Some(e) = self.buffer.get_mut(k).and_then(|i| i.died.take()) {
+                return Err(io::Error::other(e));
             }
             self.peek()?;
             if k == self.buffer.len() && self.eof {
@@ -409,7 +437,8 @@ impl JobSource {
     /// (estimated `len` long, `most` at most): measures it, and more
     /// ahead, if it is not measured yet.
     fn measure_next(&mut self, taken: usize, len: usize, most: usize) -> io::Result<()> {
-        if !self.measuring() || self.buffer.front().is_some_and(|i| i.measured.is_some()) {
+        let ready = |i: &Item| i.measured.is_some() || i.died.is_some();
+        if !self.measuring() || self.buffer.front().is_some_and(ready) {
             return Ok(());
         }
         self.peek()?;
@@ -453,8 +482,10 @@ impl JobSource {
         let Some(evaluator) = self.evaluator.clone() else {
             return Ok(());
         };
+        // (The records not measured yet, up to one an expression died on.)
         let todo: Vec<usize> = (0..self.buffer.len().min(want))
-            .filter(|&i| self.buffer[i].measured.is_none())
+            .skip_while(|&i| self.buffer[i].measured.is_some())
+            .take_while(|&i| self.buffer[i].measured.is_none() && self.buffer[i].died.is_none())
             .collect();
         if todo.is_empty() {
             return Ok(());
@@ -464,11 +495,14 @@ impl JobSource {
         let new_line = taken + todo[0] == 0;
         let records: Vec<&Record> = todo.iter().map(|&i| &self.buffer[i].record).collect();
         let (measured, failed) = evaluator.measure(&records, self.next_seq, new_line);
-        // An expression that died on a record after the first is reported
-        // if the line comes to need that record (it is measured again
-        // then): it may be one GNU measures only for a later line.
-        if let Some(e) = failed.filter(|_| measured.is_empty()) {
-            return Err(io::Error::other(e));
+        // An expression died on a record: it may be one GNU measures only
+        // for a later line. Its error stands if the line comes to push it
+        // (`group`, `look_ahead_measured`); perl goes on meanwhile.
+        if let Some(e) = failed {
+            if let Some(&i) = todo.get(measured.len()) {
+                self.buffer[i].died = Some(e);
+            }
+            evaluator.clear().map_err(io::Error::other)?;
         }
         for (i, m) in todo.into_iter().zip(measured) {
             let before = self.cost(&self.buffer[i]);
@@ -498,6 +532,7 @@ impl JobSource {
     fn flush(&mut self) {
         for item in &mut self.buffer {
             item.measured = None;
+            item.died = None;
         }
         self.buffered_cost = self.buffer.iter().map(|i| self.cost(i)).sum();
     }

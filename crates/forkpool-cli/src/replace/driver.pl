@@ -156,9 +156,10 @@ sub unesc_values {
     }
 }
 
-# A job's uses of the expressions, `e.i,~e.i...` (`~`: GNU measuring the
-# line, not answered), as [answered, slot, e, i] each, a slot per distinct
-# `e.i`: parsed once per distinct text (jobs alike share one).
+# A job's uses of the expressions, `e.i,~e.i,^e.i...` (`~`: GNU measuring
+# the line, not answered; `^`: uq() was called as the line was measured),
+# as [answered, slot, e, i, unquoted] each, a slot per distinct `e.i`:
+# parsed once per distinct text (jobs alike share one).
 my %plans;
 sub plan_of {
     my $text = shift;
@@ -167,13 +168,14 @@ sub plan_of {
     %plans = () if keys %plans > 1000;
     my (%slot, @steps);
     for my $item (split /,/, $text) {
+        my $unquoted = $item =~ s/^\^//;
         my $answer = substr($item, 0, 1) ne "~";
         my $key = $answer ? $item : substr($item, 1);
         if (not exists $slot{$key}) {
             my $n = keys %slot;
             $slot{$key} = $n;
         }
-        push @steps, [$answer, $slot{$key}, split(/\./, $key)];
+        push @steps, [$answer, $slot{$key}, split(/\./, $key), $unquoted];
     }
     return $plans{$text} = \@steps;
 }
@@ -186,6 +188,8 @@ sub evaluate_steps {
     my (@value, @unquoted, @out);
     for my $step (@{ $plans{$evals} || plan_of($evals) }) {
         my $s = $step->[1];
+        # (GNU keeps uq()'s mark with the value, even a false one.)
+        $unquoted[$s] = 1 if $step->[4];
         if (not $value[$s]) {
             my (undef, undef, $e, $i) = @$step;
             local $_ = defined $args->[$i] ? $args->[$i] : "";
@@ -219,9 +223,9 @@ sub handle {
         # (GNU's CommandLine::push), its values appended to @arg.
         # Q keep (then the same fields): a record taken back off the line
         # (CommandLine::pop), @arg cut to its first `keep` values first.
-        # A record that dies as it is pushed may be one the line will not
-        # take: its failure does not stop what follows (it is measured
-        # again if the line needs it).
+        # A record that dies as it is pushed leaves the line as it was
+        # (Rust decides whether the line needed it, and clears the
+        # failure with C if not).
         my $keep = $kind eq "Q" ? shift @f : 0;
         return "!\t" . esc($failed) . "\n" if defined $failed;
         my ($seq, $slot, $total, $n) = splice(@f, 0, 4);
@@ -242,8 +246,12 @@ sub handle {
         }
         my $answer = evaluate_steps($evals, \@args);
         *Arg::arg = [];
-        undef $failed if $kind eq "P";
+        splice(@line, -$n) if $kind eq "P" and $n and defined $failed;
         return $answer;
+    } elsif ($kind eq "C") {
+        # The record that died was measured past its line's end: go on.
+        undef $failed;
+        return "ok\n";
     } elsif ($kind eq "L") {
         # A new line is measured: @arg starts empty ($arg[1] is the first).
         @line = (undef);

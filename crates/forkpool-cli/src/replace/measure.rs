@@ -22,7 +22,7 @@
 //! `JobSource::chunk`); the few measured past the end of a line when the
 //! guess is off are measured again for the next.
 
-use super::perl::{Eval, Request};
+use super::perl::{Eval, Perl, Request};
 use super::plan::Plan;
 use super::{Context, EvalError, Evaluator};
 use crate::input::Record;
@@ -84,11 +84,18 @@ impl<'a> Seeds<'a> {
     /// The value expression `expr` has on the job's argument `arg`, if
     /// it was measured true.
     pub(crate) fn get(&self, expr: usize, arg: usize) -> Option<(&'a [u8], bool)> {
+        self.measured(expr, arg).filter(|(v, _)| perl_true(v))
+    }
+
+    /// Whether `uq()` was called as expression `expr` was measured on
+    /// argument `arg`, whatever the value.
+    pub(crate) fn unquoted(&self, expr: usize, arg: usize) -> bool {
+        self.measured(expr, arg).is_some_and(|(_, u)| u)
+    }
+
+    fn measured(&self, expr: usize, arg: usize) -> Option<(&'a [u8], bool)> {
         let record = self.starts.partition_point(|&start| start <= arg).checked_sub(1)?;
-        let measured = self.measured.get(record)?;
-        measured
-            .get(expr, arg - self.starts[record])
-            .filter(|(v, _)| perl_true(v))
+        self.measured.get(record)?.get(expr, arg - self.starts[record])
     }
 }
 
@@ -121,6 +128,7 @@ impl Context {
                     arg: first + i,
                     answered,
                     known: false,
+                    unquoted: false,
                     section: 0,
                 })
             };
@@ -180,6 +188,15 @@ impl Evaluator {
             })
             .collect();
         (measured, failed)
+    }
+
+    /// Lets perl go on after [`Evaluator::measure`] failed on a record
+    /// that the line turned out not to need.
+    pub(crate) fn clear(&self) -> Result<(), EvalError> {
+        match self.with_perl(Perl::clear) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(f)) | Err(f) => Err(self.error(f, None)),
+        }
     }
 
     /// Takes `record` (measured as `measured`) back off the line of job

@@ -50,6 +50,9 @@ pub(crate) struct Eval {
     /// Its value is known (measured true as the line was filled): it is
     /// not sent.
     pub(crate) known: bool,
+    /// `uq()` was called as the line was measured (on a false value, which
+    /// is computed again): the value stays unquoted.
+    pub(crate) unquoted: bool,
     /// The template the value is for (the caller's; not sent).
     pub(crate) section: usize,
 }
@@ -190,6 +193,13 @@ impl Perl {
             Ok(mut answers) => Ok(answers.pop().unwrap_or_default()),
             Err((_, f)) => Err(f),
         }
+    }
+
+    /// Forgets a failure of [`Perl::measure`]: the record that died was
+    /// measured past its line's end, and will be measured again for the
+    /// next line.
+    pub(crate) fn clear(&mut self) -> Result<(), Failure> {
+        self.exchange(b"C\n", 1).map(drop)
     }
 
     /// Sends `out` and reads `n` answers of jobs.
@@ -487,6 +497,9 @@ fn job_line(out: &mut Vec<u8>, head: &[u8], r: &Request<'_>) {
         if k > 0 {
             out.push(b',');
         }
+        if e.unquoted {
+            out.push(b'^');
+        }
         if !e.answered {
             out.push(b'~');
         }
@@ -566,6 +579,7 @@ mod tests {
                 arg,
                 answered,
                 known: false,
+                unquoted: false,
                 section: 0,
             })
             .collect();

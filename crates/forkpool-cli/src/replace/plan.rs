@@ -154,6 +154,7 @@ impl Context {
                     arg,
                     answered: true,
                     known: seeds.is_some_and(|s| s.get(m.expr, arg).is_some()),
+                    unquoted: seeds.is_some_and(|s| s.unquoted(m.expr, arg)),
                     section,
                 });
             });

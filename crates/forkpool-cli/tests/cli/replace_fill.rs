@@ -298,3 +298,70 @@ fn skip_and_die_while_a_line_is_measured_act_on_that_line_as_in_gnu_parallel() {
     assert!(r.stderr.contains("died in job 2: boom"), "{}", r.stderr);
     assert_eq!(r.code, 255);
 }
+
+#[test]
+fn a_filled_line_runs_though_a_value_false_when_measured_grows_as_in_gnu_parallel() {
+    // `$foo++` is 0 (false) as the first record is measured, and computed
+    // again where it is used: longer than measured. GNU checks a line only
+    // as it fills it.
+    let thirty: String = (1..=30).map(|i| format!("{i}\n")).collect();
+    for s in ["34", "40", "52"] {
+        let r = same_as_gnu(
+            &["-k", "-j1", "-X", "-s", s, "echo", "{= $_ = $foo++ =}"],
+            thirty.as_bytes(),
+        );
+        assert_eq!(r.code, 0, "-s {s}: {}", r.stderr);
+    }
+    // The line shared out at the end is refilled by count, not length.
+    let nine: String = (1..=9).map(|i| format!("{i}\n")).collect();
+    let r = same_as_gnu(
+        &["-k", "-j1", "-X", "-s", "30", "echo", "{= $_ = $foo++ =}"],
+        nine.as_bytes(),
+    );
+    assert_eq!(r.lines().len(), 1, "{}", r.stdout);
+    let grow = "{= $_ = $seen{$_}++ ? $_ x 6 : \"\" =}";
+    same_as_gnu(
+        &[
+            "-k", "-j1", "-X", "-s", "40", "echo", grow, ":::", "a", "b", "c", "d", "e", "f", "g",
+        ],
+        b"",
+    );
+}
+
+#[test]
+fn an_expression_dying_as_a_line_is_measured_stops_the_run_there_as_in_gnu_parallel() {
+    let trace = |code: &str| format!("{{= print STDERR \"E$job->{{seq}}:$_ \"; {code} =}}");
+    // Where the die is, and no further evaluation after it.
+    let first_b = trace("die \"first $_\\n\" if !$seen{$_}++ and $_ eq \"b\"");
+    let on_e = trace("die \"boom\\n\" if $_ eq \"e\"");
+    for (expr, gnu_trace) in [(&first_b, "E1:a E1:b "), (&on_e, "E1:a E1:b E1:c E2:d E2:e ")] {
+        let args = [
+            "-k", "-j1", "-N3", "echo", expr, ":::", "a", "b", "c", "d", "e", "f", "g",
+        ];
+        let r = run(&args);
+        assert_eq!(r.code, 255, "{}", r.stderr);
+        assert!(r.stderr.starts_with(gnu_trace), "{}", r.stderr);
+        assert_eq!(r.stdout, super::gnu::gnu_with(&args, b"").stdout);
+    }
+    // A line whose first record is too long alone is not read past.
+    let args = ["-k", "-j1", "-X", "-s", "40", "echo", &trace("$_ = $_ x 3")];
+    let mut args: Vec<&str> = args.to_vec();
+    args.extend([":::", "aaaaaaaaaaaaaa", "b", "c"]);
+    let r = run(&args);
+    assert!(
+        r.stderr
+            .starts_with("E1:aaaaaaaaaaaaaa forkpool: Error: Command line too long"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn uq_called_as_a_false_value_is_measured_stays_with_it_as_in_gnu_parallel() {
+    // GNU keeps uq()'s mark with the value measured, though the value
+    // ("", false) is computed again where it is used: unquoted, `<a>` is
+    // shell syntax.
+    let expr = "{= uq() if !$seen{$_}++; $_ = $seen{$_} > 1 ? \"<$_>\" : \"\" =}";
+    let r = same_as_gnu_with_messages(&["-k", "-j1", "-N2", "echo", expr, ":::", "a", "b", "c", "d"], b"");
+    assert_eq!((r.stdout.as_str(), r.code), ("", 2), "{}", r.stderr);
+}
