@@ -158,8 +158,10 @@ impl Runner<'_> {
                 &job.args,
                 self.config.strings.trim.unwrap_or_default(),
             )),
+            // Its words are repeated per argument as the command's are
+            // (`-X`, `-N2`: `T{}` is `Ta Tb`), as in GNU parallel.
             Tag::Template(_) => self.tag.as_ref().map(|t| {
-                let tag = t.render(values(&job, slot), crate::replace::Multi::Single);
+                let tag = t.render(values(&job, slot), self.config.multi);
                 self.job_variables_in_tag(tag, placement.as_ref(), job.seq, slot)
             }),
         };
