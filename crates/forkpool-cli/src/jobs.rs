@@ -1,22 +1,22 @@
-//! From input records to jobs: preparing the sources and templates, and
-//! grouping records per job (`-n`, `-N`, `-X`, `-m`).
+//! From input records to jobs: preparing the sources and templates; the
+//! grouping of records per job (`-n`, `-N`, `-X`, `-m`) is in `source.rs`.
 
-use std::collections::VecDeque;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 
 use regex::bytes::Regex;
 
-use crate::config::{Batching, Config, Header, Tag, UsageError};
+use crate::config::{Config, Header, Tag, UsageError};
 use crate::flags::SourceArg;
 use crate::input::{Columns, Reader, Record, Records, Source, Splitter};
-use crate::replace::{Ahead, Evaluated, Evaluator, Multi, Program, Shape, Sources, Template, Values};
+use crate::replace::{Evaluated, Evaluator, MeasuredLine, Program, Shape, Sources, Template, Values};
 use crate::results::Results;
 use crate::table::{Format, Table};
 
 mod shuffle;
+mod source;
 
-use shuffle::shuffle;
+pub(crate) use source::JobSource;
 
 /// Command lines that group several items (`-n`, `-N`, `-X`, `-m`) stay
 /// shorter than this. It is GNU parallel's limit on Linux, so the same
@@ -38,6 +38,9 @@ pub(crate) struct Job {
     pub(crate) total: Option<u64>,
     /// What perl computed for its `{= =}` expressions.
     pub(crate) evaluated: Option<Evaluated>,
+    /// What perl measured of each record as the line was filled (`-X`,
+    /// `-N`... with `{= =}`), kept for the job.
+    pub(crate) measured: Option<MeasuredLine>,
     /// `--pipe`: what it reads.
     pub(crate) stdin: Option<crate::pipe::Stdin>,
     /// `--hostgroups`: the host groups that may run it (`None`: any).
@@ -69,6 +72,7 @@ impl Job {
             args,
             total: None,
             evaluated: None,
+            measured: None,
             stdin: None,
             hostgroups: None,
         }
@@ -423,381 +427,5 @@ pub(crate) fn io_reason(e: &io::Error) -> String {
     match text.find(" (os error") {
         Some(i) => text[..i].to_owned(),
         None => text,
-    }
-}
-
-/// Produces jobs from records, lazily.
-pub(crate) struct JobSource {
-    records: Records,
-    batching: Batching,
-    multi: Multi,
-    template: Template,
-    slots: usize,
-    next_seq: u64,
-    buffer: VecDeque<Record>,
-    buffered_cost: usize,
-    eof: bool,
-    /// `-X`/`-m`: records per job once the input is known to be short
-    /// enough to spread over every slot.
-    even: Option<usize>,
-    /// Whether `-X`/`-m` share the last of the input out (not `--xargs`).
-    spread: bool,
-    /// The longest command line allowed.
-    max_line: usize,
-    /// How lines are measured (`-q`, `--shellquote`).
-    measure: crate::xargs::length::Measure,
-    /// The template as GNU parallel measures it.
-    shape: Shape,
-    /// Evaluates perl expressions, in batches of jobs read ahead.
-    pub(crate) evaluator: Option<Evaluator>,
-    ahead: Ahead,
-    /// Reading may wait on another process.
-    pub(crate) input_may_block: bool,
-    /// `--hostgroups`: arguments name their host groups.
-    pub(crate) hostgroups: bool,
-    /// `--shuf`: the records are read, all, and shuffled before the first
-    /// job is made (then cleared).
-    pub(crate) shuffle: bool,
-    /// `-n0`, `-N0`: every value read is made GNU parallel's `\0noarg`.
-    pub(crate) no_args: bool,
-}
-
-impl std::fmt::Debug for JobSource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JobSource")
-            .field("next_seq", &self.next_seq)
-            .finish_non_exhaustive()
-    }
-}
-
-impl JobSource {
-    pub(crate) fn new(
-        records: Records,
-        batching: Batching,
-        multi: Multi,
-        template: Template,
-        slots: usize,
-    ) -> JobSource {
-        JobSource {
-            records,
-            batching,
-            multi,
-            shape: template.shape(),
-            template,
-            slots: slots.max(1),
-            next_seq: 1,
-            buffer: VecDeque::new(),
-            buffered_cost: 0,
-            eof: false,
-            even: None,
-            spread: batching == Batching::Fill,
-            max_line: MAX_LINE,
-            measure: crate::xargs::length::Measure::default(),
-            evaluator: None,
-            ahead: Ahead::default(),
-            input_may_block: false,
-            hostgroups: false,
-            shuffle: false,
-            no_args: false,
-        }
-    }
-
-    /// Sets the command-line budget (`-s`), whether `-m`/`-X` share the
-    /// last of the input out over the slots (also with `-n`), and how
-    /// lines are measured (`-q`, `--shellquote`).
-    pub(crate) fn with_limits(
-        mut self,
-        max_line: usize,
-        spread: bool,
-        measure: crate::xargs::length::Measure,
-    ) -> JobSource {
-        self.max_line = max_line;
-        self.spread = spread;
-        self.measure = measure;
-        self
-    }
-
-    fn read(&mut self) -> io::Result<Option<Record>> {
-        if self.shuffle {
-            self.shuffle = false;
-            self.read_all_shuffled()?;
-        }
-        if let Some(record) = self.buffer.pop_front() {
-            self.buffered_cost = self.buffered_cost.saturating_sub(self.cost(&record));
-            return Ok(Some(record));
-        }
-        if self.eof {
-            return Ok(None);
-        }
-        match self.pull()? {
-            Some(record) => Ok(Some(record)),
-            None => {
-                self.eof = true;
-                Ok(None)
-            }
-        }
-    }
-
-    /// The next record of the input, its values made `\0noarg` with
-    /// `-n0`/`-N0` (before they are measured, as in GNU parallel).
-    fn pull(&mut self) -> io::Result<Option<Record>> {
-        let mut record = self.records.next().transpose()?;
-        if self.no_args
-            && let Some(record) = record.as_mut()
-        {
-            for value in record.iter_mut() {
-                *value = crate::replace::NOARG.to_vec();
-            }
-        }
-        Ok(record)
-    }
-
-    /// `--shuf`, as GNU parallel does it: the input records are shuffled,
-    /// then grouped into jobs (`-n`, `-X`...) and numbered, so `{#}`, perl's
-    /// `$job->seq()` and `-k` follow the shuffled order.
-    fn read_all_shuffled(&mut self) -> io::Result<()> {
-        let mut all: Vec<Record> = self.buffer.drain(..).collect();
-        while let Some(record) = self.pull()? {
-            all.push(record);
-        }
-        self.eof = true;
-        shuffle(&mut all);
-        self.buffered_cost = all.iter().map(|r| self.cost(r)).sum();
-        self.buffer = all.into();
-        Ok(())
-    }
-
-    /// Puts a record back, to be read first.
-    fn unread(&mut self, record: Record) {
-        self.buffered_cost += self.cost(&record);
-        self.buffer.push_front(record);
-    }
-
-    /// What a record's values add to the length of a line, before
-    /// [`Self::estimate`].
-    fn cost(&self, record: &Record) -> usize {
-        self.shape
-            .values_cost(record, self.multi, self.template.context(), self.next_seq)
-    }
-
-    /// The length of a line of `records` records whose values add up to
-    /// `cost`, as GNU parallel estimates it against the budget: the
-    /// blanks and context of each record counted as many times as the
-    /// `first` record has values (see `Shape::per_value`).
-    fn estimate(&self, cost: usize, records: usize, first: Option<&Record>) -> usize {
-        let per_record = first.map_or(0, Vec::len) * self.shape.per_value(self.multi);
-        let len = cost.saturating_add(records.saturating_mul(per_record));
-        self.measure
-            .of_len(len.saturating_add_signed(self.shape.base(self.multi)))
-    }
-
-    /// [`Self::estimate`] of a line of all the records read ahead.
-    fn buffered_estimate(&self) -> usize {
-        self.estimate(self.buffered_cost, self.buffer.len(), self.buffer.front())
-    }
-
-    /// The next job, or `None` at the end of the input, with its perl
-    /// expressions evaluated (several jobs per round trip to perl, while
-    /// input is at hand).
-    pub(crate) fn next_job(&mut self) -> io::Result<Option<Job>> {
-        let Some(evaluator) = self.evaluator.clone() else {
-            return self.next_raw();
-        };
-        let mut ahead = std::mem::take(&mut self.ahead);
-        let result = ahead.next(&evaluator, self);
-        self.ahead = ahead;
-        result
-    }
-}
-
-impl crate::replace::Unevaluated for JobSource {
-    fn input_ready(&self) -> bool {
-        // Grouping several records may wait for more input: read ahead
-        // only what is sure to be there.
-        let single = self.batching == Batching::Single || !self.input_may_block;
-        single && (!self.buffer.is_empty() || self.eof || self.records.ready())
-    }
-
-    fn next_unevaluated(&mut self) -> io::Result<Option<Job>> {
-        self.next_raw()
-    }
-}
-
-impl JobSource {
-    fn next_raw(&mut self) -> io::Result<Option<Job>> {
-        let records = match self.batching {
-            Batching::Single => match self.read()? {
-                Some(record) => vec![record],
-                None => return Ok(None),
-            },
-            Batching::Count(0) => match self.read()? {
-                // `--pipe -N0 ::: ...`: read one argument, made `\0noarg`.
-                Some(record) if self.no_args => vec![record],
-                Some(_) => Vec::new(),
-                None => return Ok(None),
-            },
-            Batching::Count(n) if self.spread => {
-                self.look_ahead(n)?;
-                self.group(n.min(self.even.unwrap_or(usize::MAX)))?
-            }
-            Batching::Count(n) => self.group(n)?,
-            Batching::Fill if self.spread => {
-                self.look_ahead(usize::MAX)?;
-                self.group(self.even.unwrap_or(usize::MAX))?
-            }
-            Batching::Fill => self.group(usize::MAX)?,
-        };
-        if records.is_empty() && self.batching != Batching::Count(0) {
-            return Ok(None);
-        }
-        let mut job = Job::new(self.next_seq, records);
-        if self.hostgroups {
-            crate::remote::hostgroups::take(&mut job);
-        }
-        self.next_seq += 1;
-        Ok(Some(job))
-    }
-
-    /// Up to `most` records whose command line is shorter than the
-    /// budget (at least one, however long).
-    fn group(&mut self, most: usize) -> io::Result<Vec<Record>> {
-        let Some(first) = self.read()? else {
-            return Ok(Vec::new());
-        };
-        // GNU parallel's estimate decides how many records fit (it may be
-        // less than the line: a record of more values than the first).
-        let mut cost = self.cost(&first);
-        let mut taken = vec![first];
-        while taken.len() < most {
-            let Some(record) = self.read()? else { break };
-            let c = self.cost(&record);
-            if self.estimate(cost + c, taken.len() + 1, taken.first()) >= self.max_line {
-                self.unread(record);
-                break;
-            }
-            cost += c;
-            taken.push(record);
-        }
-        Ok(taken)
-    }
-
-    /// `-X`/`-m`: reads ahead a line's worth (or `most` records and one
-    /// more); when what is left of the input fits in one job, it is spread
-    /// evenly over the slots instead (as GNU parallel does: full jobs,
-    /// then the rest shared out).
-    fn look_ahead(&mut self, most: usize) -> io::Result<()> {
-        let budget = self.max_line;
-        while !self.eof && self.buffered_estimate() < budget && self.buffer.len() <= most {
-            match self.pull()? {
-                Some(record) => {
-                    self.buffered_cost += self.cost(&record);
-                    self.buffer.push_back(record);
-                }
-                None => self.eof = true,
-            }
-        }
-        if self.eof && self.even.is_none() && self.buffered_estimate() < budget && self.buffer.len() <= most {
-            self.even = Some(self.buffer.len().div_ceil(self.slots).max(1));
-        }
-        Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::input::Linking;
-
-    fn source(values: &[&str]) -> Records {
-        let columns = Columns::new(Source::values(values), Splitter::new(None));
-        Records::new(vec![columns], &[false], Linking::Product)
-    }
-
-    fn template() -> Template {
-        Template::plain(&[b"echo".to_vec()])
-    }
-
-    fn batches(values: &[&str], batching: Batching, multi: Multi, slots: usize) -> Vec<Vec<String>> {
-        let mut jobs = JobSource::new(source(values), batching, multi, template(), slots);
-        let mut out = Vec::new();
-        while let Some(job) = jobs.next_job().unwrap() {
-            out.push(job.args.iter().map(|a| String::from_utf8(a.clone()).unwrap()).collect());
-        }
-        out
-    }
-
-    #[test]
-    fn counts_group_records() {
-        assert_eq!(
-            batches(&["a", "b", "c"], Batching::Count(2), Multi::Join, 4),
-            vec![vec!["a", "b"], vec!["c"]]
-        );
-    }
-
-    #[test]
-    fn fill_spreads_short_input_over_the_slots() {
-        let seven: Vec<String> = (1..=7).map(|i| i.to_string()).collect();
-        let seven: Vec<&str> = seven.iter().map(String::as_str).collect();
-        let sizes: Vec<usize> = batches(&seven, Batching::Fill, Multi::Context, 3)
-            .iter()
-            .map(Vec::len)
-            .collect();
-        assert_eq!(sizes, [3, 3, 1]);
-        let sizes: Vec<usize> = batches(&seven, Batching::Fill, Multi::Join, 2)
-            .iter()
-            .map(Vec::len)
-            .collect();
-        assert_eq!(sizes, [4, 3]);
-    }
-
-    #[test]
-    fn fill_makes_full_lines_then_shares_out_the_rest_as_gnu_parallel_does() {
-        let numbers: Vec<String> = (1..=20_000).map(|i| i.to_string()).collect();
-        let numbers: Vec<&str> = numbers.iter().map(String::as_str).collect();
-        // What GNU parallel 20221122 makes of `seq 20000 | parallel -j2 -X echo`.
-        let sizes: Vec<usize> = batches(&numbers, Batching::Fill, Multi::Context, 2)
-            .iter()
-            .map(Vec::len)
-            .collect();
-        assert_eq!(sizes, [12460, 3770, 3770]);
-    }
-
-    #[test]
-    fn fill_respects_the_line_length() {
-        let long = "x".repeat(40_000);
-        let values: Vec<&str> = std::iter::repeat_n(long.as_str(), 10).collect();
-        let sizes: Vec<usize> = batches(&values, Batching::Fill, Multi::Join, 1)
-            .iter()
-            .map(Vec::len)
-            .collect();
-        assert_eq!(sizes.iter().sum::<usize>(), 10);
-        assert!(sizes.iter().all(|&n| n * 40_001 <= MAX_LINE), "{sizes:?}");
-    }
-
-    #[test]
-    fn counts_stop_where_the_line_would_be_too_long_as_gnu_parallel_does() {
-        let numbers: Vec<String> = (1..=20_000).map(|i| i.to_string()).collect();
-        let numbers: Vec<&str> = numbers.iter().map(String::as_str).collect();
-        // What GNU parallel 20221122 makes of `seq 20000 | parallel -j1 -n 30000 echo`.
-        let sizes: Vec<usize> = batches(&numbers, Batching::Count(30_000), Multi::Join, 1)
-            .iter()
-            .map(Vec::len)
-            .collect();
-        assert_eq!(sizes, [12_460, 7_540]);
-        let sizes: Vec<usize> = batches(&numbers, Batching::Fill, Multi::Join, 1)
-            .iter()
-            .map(Vec::len)
-            .collect();
-        assert_eq!(sizes, [12_460, 7_540]);
-        // A huge count allocates nothing up front.
-        assert_eq!(batches(&["a"], Batching::Count(usize::MAX), Multi::Join, 1).len(), 1);
-    }
-
-    #[test]
-    fn sequence_numbers_count_from_one() {
-        let mut jobs = JobSource::new(source(&["a", "b"]), Batching::Single, Multi::Single, template(), 1);
-        assert_eq!(jobs.next_job().unwrap().unwrap().seq, 1);
-        assert_eq!(jobs.next_job().unwrap().unwrap().seq, 2);
-        assert_eq!(jobs.next_job().unwrap(), None);
     }
 }

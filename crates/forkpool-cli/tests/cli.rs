@@ -172,6 +172,8 @@ mod parens;
 mod replace;
 #[path = "cli/replace_cache.rs"]
 mod replace_cache;
+#[path = "cli/replace_fill.rs"]
+mod replace_fill;
 #[path = "cli/replace_perl.rs"]
 mod replace_perl;
 #[path = "cli/replace_plus.rs"]

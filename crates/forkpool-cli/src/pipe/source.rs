@@ -173,6 +173,7 @@ pub(crate) fn prepare(
                     args,
                     total: None,
                     evaluated: None,
+                    measured: None,
                     stdin: stdins.next().map(Stdin::Shard),
                     hostgroups,
                 };
@@ -700,6 +701,7 @@ impl Unevaluated for PipeJobs {
             args,
             total: None,
             evaluated: None,
+            measured: None,
             stdin: Some(stdin),
             hostgroups,
         };

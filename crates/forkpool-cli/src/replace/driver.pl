@@ -156,9 +156,10 @@ sub unesc_values {
     }
 }
 
-# A job's uses of the expressions, `e.i,~e.i...` (`~`: GNU measuring the
-# line, not answered), as [answered, slot, e, i] each, a slot per distinct
-# `e.i`: parsed once per distinct text (jobs alike share one).
+# A job's uses of the expressions, `e.i,~e.i,^e.i...` (`~`: GNU measuring
+# the line, not answered; `^`: uq() was called as the line was measured),
+# as [answered, slot, e, i, unquoted] each, a slot per distinct `e.i`:
+# parsed once per distinct text (jobs alike share one).
 my %plans;
 sub plan_of {
     my $text = shift;
@@ -167,54 +168,94 @@ sub plan_of {
     %plans = () if keys %plans > 1000;
     my (%slot, @steps);
     for my $item (split /,/, $text) {
+        my $unquoted = $item =~ s/^\^//;
         my $answer = substr($item, 0, 1) ne "~";
         my $key = $answer ? $item : substr($item, 1);
         if (not exists $slot{$key}) {
             my $n = keys %slot;
             $slot{$key} = $n;
         }
-        push @steps, [$answer, $slot{$key}, split(/\./, $key)];
+        push @steps, [$answer, $slot{$key}, split(/\./, $key), $unquoted];
     }
     return $plans{$text} = \@steps;
 }
+
+# The values of a job's (or a measured record's) uses of the expressions
+# on @$args, GNU's cache kept: a value that is true is used again; "" or
+# "0" is computed again at its next use. Returns the answer line.
+sub evaluate_steps {
+    my ($evals, $args) = @_;
+    my (@value, @unquoted, @out);
+    for my $step (@{ $plans{$evals} || plan_of($evals) }) {
+        my $s = $step->[1];
+        # (GNU keeps uq()'s mark with the value, even a false one.)
+        $unquoted[$s] = 1 if $step->[4];
+        if (not $value[$s]) {
+            my (undef, undef, $e, $i) = @$step;
+            local $_ = defined $args->[$i] ? $args->[$i] : "";
+            $_ = trimmed($_) if $trim ne "n";
+            $Arg::unquote = 0;
+            my $ok = eval { $subs[$e]->($Arg::job); 1 };
+            if (not $ok) {
+                my $why = $@;
+                $why = "died" if not defined $why or $why eq "";
+                $failed = "$e\t$why";
+                return "!\t" . esc($failed) . "\n";
+            }
+            $value[$s] = $_;
+            $unquoted[$s] = 1 if $Arg::unquote;
+        }
+        push @out, ($unquoted[$s] ? "u" : "q") . esc($value[$s]) if $step->[0];
+    }
+    return join("\t", ($Arg::job->{skip} ? "s" : "-"), @out) . "\n";
+}
+
+# The values of the line being measured (P, Q, L requests), from $line[1].
+my @line = (undef);
 
 # One request line; returns the answer line.
 sub handle {
     my $line = shift;
     my ($kind, @f) = split /\t/, $line, -1;
-    if ($kind eq "J") {
-        # J seq slot total nargs args... evals
+    if ($kind eq "J" or $kind eq "P" or $kind eq "Q") {
+        # J seq slot total nargs args... evals: a job's evaluations.
+        # P (the same fields): a record pushed on the line being measured
+        # (GNU's CommandLine::push), its values appended to @arg.
+        # Q keep (then the same fields): a record taken back off the line
+        # (CommandLine::pop), @arg cut to its first `keep` values first.
+        # A record that dies as it is pushed leaves the line as it was
+        # (Rust decides whether the line needed it, and clears the
+        # failure with C if not).
+        my $keep = $kind eq "Q" ? shift @f : 0;
         return "!\t" . esc($failed) . "\n" if defined $failed;
         my ($seq, $slot, $total, $n) = splice(@f, 0, 4);
         my @args = map { index($_, "\\") < 0 ? $_ : unesc($_) } splice(@f, 0, $n);
         my $evals = shift @f;
         $Arg::total = $total eq "" ? undef : $total;
         $Arg::job = bless { seq => $seq, slot => $slot, skip => 0 }, "forkpool::Job";
-        @Arg::arg = (undef, @args);
-        # GNU's cache of the job's values (Arg::replace): a value that is
-        # true is used again; "" or "0" is computed again at its next use.
-        my (@value, @unquoted, @out);
-        for my $step (@{ $plans{$evals} || plan_of($evals) }) {
-            my $s = $step->[1];
-            if (not $value[$s]) {
-                my (undef, undef, $e, $i) = @$step;
-                local $_ = defined $args[$i] ? $args[$i] : "";
-                $_ = trimmed($_) if $trim ne "n";
-                $Arg::unquote = 0;
-                my $ok = eval { $subs[$e]->($Arg::job); 1 };
-                if (not $ok) {
-                    my $why = $@;
-                    $why = "died" if not defined $why or $why eq "";
-                    $failed = "$e\t$why";
-                    return "!\t" . esc($failed) . "\n";
-                }
-                $value[$s] = $_;
-                $unquoted[$s] = 1 if $Arg::unquote;
-            }
-            push @out, ($unquoted[$s] ? "u" : "q") . esc($value[$s]) if $step->[0];
+        # (@arg is the line itself, not a copy of it, as in GNU: a line of
+        # many records is not copied once per record.)
+        if ($kind eq "J") {
+            *Arg::arg = [undef, @args];
+        } elsif ($kind eq "P") {
+            push @line, @args;
+            *Arg::arg = \@line;
+        } else {
+            splice(@line, $keep + 1) if $keep + 1 < @line;
+            *Arg::arg = \@line;
         }
-        @Arg::arg = ();
-        return join("\t", ($Arg::job->{skip} ? "s" : "-"), @out) . "\n";
+        my $answer = evaluate_steps($evals, \@args);
+        *Arg::arg = [];
+        splice(@line, -$n) if $kind eq "P" and $n and defined $failed;
+        return $answer;
+    } elsif ($kind eq "C") {
+        # The record that died was measured past its line's end: go on.
+        undef $failed;
+        return "ok\n";
+    } elsif ($kind eq "L") {
+        # A new line is measured: @arg starts empty ($arg[1] is the first).
+        @line = (undef);
+        return "";
     } elsif ($kind eq "K") {
         # K expr values...: each value's $_ after the expression (the keys
         # of --group-by, --shard, --bin), all in one answer line.

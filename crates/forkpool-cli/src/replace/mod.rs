@@ -15,6 +15,7 @@
 //! Read `README.md` beside this file for why it is built this way.
 
 mod flags;
+mod measure;
 mod parens;
 mod parse;
 pub(crate) mod perl;
@@ -28,12 +29,14 @@ use std::io;
 use std::sync::{Arc, Mutex, PoisonError};
 
 pub(crate) use flags::ReplaceFlags;
+pub(crate) use measure::{Measured, MeasuredLine};
 pub(crate) use parse::{Kind, Marker, Template};
 pub(crate) use plan::Evaluated;
 pub(crate) use render::{Multi, Shape, Values};
 pub(crate) use rpl::TableOptions;
 pub(crate) use strings::{Trim, push_quoted};
 
+use measure::Seeds;
 use parse::{Expr, Exprs};
 use perl::{Failure, Perl, Request};
 use plan::{Plan, Walk};
@@ -159,9 +162,20 @@ impl Evaluator {
         }
         let plans: Vec<Plan> = jobs
             .iter()
-            .map(|j| self.ctx.plan(j.records.iter().map(Vec::len), &j.args))
+            .map(|j| {
+                let seeds = j.measured.as_ref().map(|m| Seeds::new(&m.records, &j.records));
+                self.ctx.plan(j.records.iter().map(Vec::len), &j.args, seeds.as_ref())
+            })
             .collect();
-        let wanted: Vec<usize> = (0..jobs.len()).filter(|&k| !plans[k].is_empty()).collect();
+        // Jobs whose every value was measured already need no round trip.
+        let asks = |plan: &Plan| plan.iter().any(|e| !e.known);
+        for (job, plan) in jobs.iter_mut().zip(&plans) {
+            if !asks(plan) && (!plan.is_empty() || job.measured.is_some()) {
+                let evaluated = job_evaluated(job, plan, Vec::new(), false);
+                job.evaluated = Some(evaluated);
+            }
+        }
+        let wanted: Vec<usize> = (0..jobs.len()).filter(|&k| asks(&plans[k])).collect();
         if wanted.is_empty() {
             return Ok(());
         }
@@ -175,27 +189,16 @@ impl Evaluator {
                 evals: &plans[k],
             })
             .collect();
-        let mut guard = self.perl.lock().unwrap_or_else(PoisonError::into_inner);
-        if guard.is_none() {
-            // Only built-in strings on values with newlines need perl: it
-            // starts at the first such value.
-            let codes: Vec<Vec<u8>> = self.ctx.exprs.iter().map(|e| e.code.clone()).collect();
-            match Perl::start(&codes, self.ctx.trim, self.ctx.slots) {
-                Ok(p) => *guard = Some(p),
-                Err(f) => return Err((wanted[0], self.error(f, Some(&jobs[wanted[0]].args)))),
-            }
-        }
-        let Some(perl) = guard.as_mut() else {
-            return Ok(());
-        };
-        let (answers, failed) = match perl.evaluate(&requests) {
-            Ok(answers) => (answers, None),
-            Err((answers, f)) => (answers, Some(f)),
+        let (answers, failed) = match self.with_perl(|perl| perl.evaluate(&requests)) {
+            Err(f) => return Err((wanted[0], self.error(f, Some(&jobs[wanted[0]].args)))),
+            Ok(Ok(answers)) => (answers, None),
+            Ok(Err((answers, f))) => (answers, Some(f)),
         };
         drop(requests);
         let answered = answers.len();
         for (&k, answer) in wanted.iter().zip(answers) {
-            jobs[k].evaluated = Some(Evaluated::new(&plans[k], answer.values, answer.skip));
+            let evaluated = job_evaluated(jobs[k], &plans[k], answer.values, answer.skip);
+            jobs[k].evaluated = Some(evaluated);
         }
         match failed {
             None => Ok(()),
@@ -204,6 +207,21 @@ impl Evaluator {
                 let seq = jobs[k].seq;
                 Err((k, self.error_in_job(f, seq)))
             }
+        }
+    }
+
+    /// Runs `f` with the co-process, started at its first use (only
+    /// built-in strings on values with newlines need perl: it starts at
+    /// the first such value).
+    fn with_perl<T>(&self, f: impl FnOnce(&mut Perl) -> T) -> Result<T, Failure> {
+        let mut guard = self.perl.lock().unwrap_or_else(PoisonError::into_inner);
+        if guard.is_none() {
+            let codes: Vec<Vec<u8>> = self.ctx.exprs.iter().map(|e| e.code.clone()).collect();
+            *guard = Some(Perl::start(&codes, self.ctx.trim, self.ctx.slots)?);
+        }
+        match guard.as_mut() {
+            Some(perl) => Ok(f(perl)),
+            None => Err(Failure::Broken("the perl co-process is gone".to_owned())),
         }
     }
 
@@ -236,6 +254,14 @@ impl Evaluator {
         let e = self.ctx.exprs.iter().position(|e| e.native.is_none()).unwrap_or(0);
         self.show(e)
     }
+}
+
+/// What perl computed for `job` (`values` answering `plan`), with what
+/// its records were measured with.
+fn job_evaluated(job: &crate::jobs::Job, plan: &Plan, values: Vec<(Vec<u8>, bool)>, skip: bool) -> Evaluated {
+    let seeds = job.measured.as_ref().map(|m| Seeds::new(&m.records, &job.records));
+    let skip = skip || job.measured.as_ref().is_some_and(|m| m.skip);
+    Evaluated::new(plan, values, skip, seeds.as_ref())
 }
 
 /// Every template of a run, parsed, with the co-process if one is needed.
@@ -418,7 +444,8 @@ pub(crate) struct Ahead {
     ready: VecDeque<crate::jobs::Job>,
     /// Read (all of the input, when the total is needed), not evaluated.
     raw: VecDeque<crate::jobs::Job>,
-    failed: Option<EvalError>,
+    /// What stopped the batch, reported after its jobs.
+    failed: Option<io::Error>,
     total: Option<u64>,
 }
 
@@ -438,7 +465,7 @@ impl Ahead {
             return Ok(Some(job));
         }
         if let Some(e) = self.failed.take() {
-            return Err(io::Error::other(e));
+            return Err(e);
         }
         if evaluator.needs_total && self.total.is_none() {
             // The number of jobs: read them all first.
@@ -455,9 +482,15 @@ impl Ahead {
             };
             batch.push(first);
             while !evaluator.at_launch && batch.len() < BATCH && source.input_ready() {
-                match source.next_unevaluated()? {
-                    Some(job) => batch.push(job),
-                    None => break,
+                match source.next_unevaluated() {
+                    Ok(Some(job)) => batch.push(job),
+                    Ok(None) => break,
+                    // (A perl expression that died measuring a line: the
+                    // jobs before it go first.)
+                    Err(e) => {
+                        self.failed = Some(e);
+                        break;
+                    }
                 }
             }
         } else {
@@ -476,14 +509,14 @@ impl Ahead {
                 Err((k, e)) => {
                     batch.truncate(k);
                     self.ready.extend(batch);
-                    self.failed = Some(e);
+                    self.failed = Some(io::Error::other(e));
                 }
             }
         }
         match self.ready.pop_front() {
             Some(job) => Ok(Some(job)),
             None => match self.failed.take() {
-                Some(e) => Err(io::Error::other(e)),
+                Some(e) => Err(e),
                 None => Ok(None),
             },
         }

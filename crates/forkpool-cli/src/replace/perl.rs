@@ -47,6 +47,12 @@ pub(crate) struct Eval {
     /// Its value is answered; else it is only computed (GNU's measuring
     /// of the line), for its side effects and the value it leaves.
     pub(crate) answered: bool,
+    /// Its value is known (measured true as the line was filled): it is
+    /// not sent.
+    pub(crate) known: bool,
+    /// `uq()` was called as the line was measured (on a false value, which
+    /// is computed again): the value stays unquoted.
+    pub(crate) unquoted: bool,
     /// The template the value is for (the caller's; not sent).
     pub(crate) section: usize,
 }
@@ -77,6 +83,9 @@ pub(crate) struct Perl {
     chan: UnixStream,
     /// Read, not yet taken: answer lines of the requests in `ahead`.
     buf: Vec<u8>,
+    /// Where a read lands (zeroed once: most answers are short, and a
+    /// round trip per job must not clear 64 KiB each time).
+    scratch: Vec<u8>,
     /// Requests sent ahead whose answers are not taken yet: how many
     /// answer lines and values each has (see [`Perl::keys_ahead`]).
     ahead: VecDeque<(usize, usize)>,
@@ -120,10 +129,15 @@ impl Perl {
                     _ => format!("perl cannot be started: {e}"),
                 })
             })?;
+        // Nonblocking once: reads and writes are tried first and polled for
+        // only when they would block (a round trip per job is 2 system
+        // calls each way, not 4).
+        ours.set_nonblocking(true).map_err(broken)?;
         let mut perl = Perl {
             child,
             chan: ours,
             buf: Vec::new(),
+            scratch: vec![0; 64 * 1024],
             ahead: VecDeque::new(),
         };
         let mut setup = Vec::new();
@@ -146,34 +160,51 @@ impl Perl {
     pub(crate) fn evaluate(&mut self, requests: &[Request<'_>]) -> Result<Vec<Answer>, (Vec<Answer>, Failure)> {
         let mut out = Vec::with_capacity(requests.len() * 32);
         for r in requests {
-            out.extend_from_slice(b"J\t");
-            out.extend_from_slice(r.seq.to_string().as_bytes());
-            out.push(b'\t');
-            out.extend_from_slice(r.slot.to_string().as_bytes());
-            out.push(b'\t');
-            if let Some(t) = r.total {
-                out.extend_from_slice(t.to_string().as_bytes());
-            }
-            out.push(b'\t');
-            out.extend_from_slice(r.args.len().to_string().as_bytes());
-            for a in r.args {
-                out.push(b'\t');
-                escape_into(&mut out, a);
-            }
-            out.push(b'\t');
-            for (k, e) in r.evals.iter().enumerate() {
-                if k > 0 {
-                    out.push(b',');
-                }
-                if !e.answered {
-                    out.push(b'~');
-                }
-                // (Writing to a Vec cannot fail.)
-                let _ = write!(out, "{}.{}", e.expr, e.arg);
-            }
-            out.push(b'\n');
+            job_line(&mut out, b"J", r);
         }
-        let lines = self.exchange(&out, requests.len()).map_err(|f| (Vec::new(), f))?;
+        self.answer(&out, requests.len())
+    }
+
+    /// Measures records pushed, in order, on the line being filled (on a
+    /// `new_line`: an empty one), their values appended to `@arg`: one
+    /// write, one answer per record, as [`Perl::evaluate`].
+    pub(crate) fn measure(
+        &mut self,
+        new_line: bool,
+        requests: &[Request<'_>],
+    ) -> Result<Vec<Answer>, (Vec<Answer>, Failure)> {
+        let mut out = Vec::with_capacity(requests.len() * 32 + 2);
+        if new_line {
+            out.extend_from_slice(b"L\n");
+        }
+        for r in requests {
+            job_line(&mut out, b"P", r);
+        }
+        self.answer(&out, requests.len())
+    }
+
+    /// Takes a record back off the line being measured (`@arg` keeps the
+    /// first `keep` values: the records before it) and evaluates `request`
+    /// for it, as GNU's `CommandLine::pop` measures it again.
+    pub(crate) fn take_back(&mut self, keep: usize, request: &Request<'_>) -> Result<Answer, Failure> {
+        let mut out = Vec::with_capacity(32);
+        job_line(&mut out, format!("Q\t{keep}").as_bytes(), request);
+        match self.answer(&out, 1) {
+            Ok(mut answers) => Ok(answers.pop().unwrap_or_default()),
+            Err((_, f)) => Err(f),
+        }
+    }
+
+    /// Forgets a failure of [`Perl::measure`]: the record that died was
+    /// measured past its line's end, and will be measured again for the
+    /// next line.
+    pub(crate) fn clear(&mut self) -> Result<(), Failure> {
+        self.exchange(b"C\n", 1).map(drop)
+    }
+
+    /// Sends `out` and reads `n` answers of jobs.
+    fn answer(&mut self, out: &[u8], n: usize) -> Result<Vec<Answer>, (Vec<Answer>, Failure)> {
+        let lines = self.exchange(out, n).map_err(|f| (Vec::new(), f))?;
         let mut answers = Vec::with_capacity(lines.len());
         for line in &lines {
             if line.starts_with(b"!") {
@@ -317,14 +348,16 @@ impl Perl {
     fn send(&mut self, request: &[u8]) -> Result<(), Failure> {
         let mut written = 0;
         while written < request.len() {
-            let ready = self.wait(PollFlags::IN | PollFlags::OUT)?;
-            if ready.intersects(PollFlags::OUT | PollFlags::ERR | PollFlags::HUP) {
-                match self.chan.write(&request[written..]) {
-                    Ok(w) => written += w,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(self.gone(broken(e))),
+            match self.chan.write(&request[written..]) {
+                Ok(w) => {
+                    written += w;
+                    continue;
                 }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(self.gone(broken(e))),
             }
+            // Full: perl may be waiting for us to take its answers.
+            let ready = self.wait(PollFlags::IN | PollFlags::OUT)?;
             if ready.intersects(PollFlags::IN | PollFlags::ERR | PollFlags::HUP) {
                 self.fill()?;
             }
@@ -349,8 +382,9 @@ impl Perl {
             }
             self.buf.drain(..start);
             start = 0;
-            self.wait(PollFlags::IN)?;
-            self.fill()?;
+            if !self.fill()? {
+                self.wait(PollFlags::IN)?;
+            }
         }
         self.buf.drain(..start);
         Ok(lines)
@@ -358,7 +392,6 @@ impl Perl {
 
     /// Waits until the channel is ready for `flags`.
     fn wait(&mut self, flags: PollFlags) -> Result<PollFlags, Failure> {
-        self.chan.set_nonblocking(true).map_err(broken)?;
         loop {
             let mut fds = [PollFd::from_borrowed_fd(self.chan.as_fd(), flags)];
             match rustix::event::poll(&mut fds, None) {
@@ -369,16 +402,16 @@ impl Perl {
         }
     }
 
-    /// Reads what perl has answered into `buf`.
-    fn fill(&mut self) -> Result<(), Failure> {
-        let start = self.buf.len();
-        self.buf.resize(start + 64 * 1024, 0);
-        let read = self.chan.read(&mut self.buf[start..]);
-        self.buf.truncate(start + *read.as_ref().unwrap_or(&0));
+    /// Reads what perl has answered into `buf`: whether anything came.
+    fn fill(&mut self) -> Result<bool, Failure> {
+        let read = self.chan.read(&mut self.scratch);
+        if let Ok(n) = read {
+            self.buf.extend_from_slice(&self.scratch[..n]);
+        }
         match read {
             Ok(0) => Err(self.gone(Failure::Broken("the perl co-process exited".to_owned()))),
-            Ok(_) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::Interrupted => Ok(()),
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::Interrupted => Ok(false),
             Err(e) => Err(self.gone(broken(e))),
         }
     }
@@ -438,6 +471,42 @@ fn parse_shards(line: &[u8], expected: Option<usize>) -> Result<Vec<usize>, Fail
 
 fn wrong(what: &str) -> Failure {
     Failure::Broken(format!("the perl co-process answered the wrong number of {what}"))
+}
+
+/// Appends request `r` as a line that starts with `head` (`J`, `P`, `Q
+/// keep`): `head seq slot total nargs args... evals`, the evaluations
+/// known already left out.
+fn job_line(out: &mut Vec<u8>, head: &[u8], r: &Request<'_>) {
+    out.extend_from_slice(head);
+    out.push(b'\t');
+    out.extend_from_slice(r.seq.to_string().as_bytes());
+    out.push(b'\t');
+    out.extend_from_slice(r.slot.to_string().as_bytes());
+    out.push(b'\t');
+    if let Some(t) = r.total {
+        out.extend_from_slice(t.to_string().as_bytes());
+    }
+    out.push(b'\t');
+    out.extend_from_slice(r.args.len().to_string().as_bytes());
+    for a in r.args {
+        out.push(b'\t');
+        escape_into(out, a);
+    }
+    out.push(b'\t');
+    for (k, e) in r.evals.iter().filter(|e| !e.known).enumerate() {
+        if k > 0 {
+            out.push(b',');
+        }
+        if e.unquoted {
+            out.push(b'^');
+        }
+        if !e.answered {
+            out.push(b'~');
+        }
+        // (Writing to a Vec cannot fail.)
+        let _ = write!(out, "{}.{}", e.expr, e.arg);
+    }
+    out.push(b'\n');
 }
 
 fn failure(line: &[u8]) -> Failure {
@@ -509,6 +578,8 @@ mod tests {
                 expr,
                 arg,
                 answered,
+                known: false,
+                unquoted: false,
                 section: 0,
             })
             .collect();

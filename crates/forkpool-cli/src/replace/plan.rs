@@ -17,7 +17,10 @@
 //! in perl's hash order (random from run to run); here they go in order
 //! of appearance.
 
+use std::collections::HashMap;
+
 use super::Context;
+use super::measure::Seeds;
 use super::parse::{Marker, Template, Token, arg_index};
 use super::perl::Eval;
 
@@ -113,46 +116,29 @@ impl Context {
     /// (all of them `args`): GNU's measuring of each distinct perl
     /// expression, record by record, then every use of every template's
     /// markers where perl computes the value (a built-in string, only on
-    /// a value it cannot compute natively).
-    pub(crate) fn plan(&self, widths: impl Iterator<Item = usize> + Clone, args: &[Vec<u8>]) -> Plan {
+    /// a value it cannot compute natively). With `seeds` (the records
+    /// were measured as the line was filled), no measuring, and the uses
+    /// of values measured true are `known`.
+    pub(crate) fn plan(
+        &self,
+        widths: impl Iterator<Item = usize> + Clone,
+        args: &[Vec<u8>],
+        seeds: Option<&Seeds<'_>>,
+    ) -> Plan {
         let n = args.len();
         let mut plan = Plan::default();
         if n == 0 || !(self.uses_perl || self.newline_sensitive) {
             return plan;
         }
-        if !self.keys.is_empty() {
+        // (Records measured as their line was filled are not measured
+        // again.)
+        if !self.keys.is_empty() && seeds.is_none() {
             // (Values that are no records' are one record.)
             let records = widths.clone().sum::<usize>() == n;
             let whole = (!records).then_some(n);
             let mut first = 0;
             for w in widths.filter(|_| records).chain(whole) {
-                for key in &self.keys {
-                    let mut measure = |i: usize| {
-                        plan.push(Eval {
-                            expr: key.expr,
-                            arg: first + i,
-                            answered: false,
-                            section: 0,
-                        })
-                    };
-                    // `{=0 code=}` is measured as `-0` is.
-                    let position = if key.zero { Some(0) } else { key.position };
-                    match position {
-                        // `$record->[$p > 0 ? $p-1 : $p]` (`-0` is `-1`).
-                        Some(p) if p > 0 => {
-                            if let Some(i) = usize::try_from(p - 1).ok().filter(|&i| i < w) {
-                                measure(i);
-                            }
-                        }
-                        Some(p) => {
-                            let back = usize::try_from(p.unsigned_abs().max(1)).unwrap_or(usize::MAX);
-                            if back <= w {
-                                measure(w - back);
-                            }
-                        }
-                        None => (0..w).for_each(measure),
-                    }
-                }
+                self.measuring(w, first, false, &mut plan);
                 first += w;
             }
         }
@@ -167,6 +153,8 @@ impl Context {
                     expr: m.expr,
                     arg,
                     answered: true,
+                    known: seeds.is_some_and(|s| s.get(m.expr, arg).is_some()),
+                    unquoted: seeds.is_some_and(|s| s.unquoted(m.expr, arg)),
                     section,
                 });
             });
@@ -181,19 +169,31 @@ pub(crate) struct Evaluated {
     /// Each answered use: its section, expression, argument, whether it
     /// is unquoted, and its value.
     values: Vec<(usize, usize, usize, bool, Vec<u8>)>,
+    /// The places in `values` by (expression, argument), in order: where
+    /// the uses of one are found without a search through all.
+    by_use: Vec<usize>,
     /// The code called `skip()`.
     pub(crate) skip: bool,
 }
 
 impl Evaluated {
-    /// What perl answered for `plan`.
-    pub(crate) fn new(plan: &Plan, values: Vec<(Vec<u8>, bool)>, skip: bool) -> Evaluated {
-        let answered = plan.iter().filter(|e| e.answered);
-        let values = answered
-            .zip(values)
-            .map(|(e, (v, u))| (e.section, e.expr, e.arg, u, v))
-            .collect();
-        Evaluated { values, skip }
+    /// What perl answered for `plan` (its uses not known from `seeds`).
+    pub(crate) fn new(plan: &Plan, values: Vec<(Vec<u8>, bool)>, skip: bool, seeds: Option<&Seeds<'_>>) -> Evaluated {
+        let mut asked = values.into_iter();
+        let values = plan
+            .iter()
+            .filter(|e| e.answered)
+            .filter_map(|e| {
+                let (v, u) = match seeds.and_then(|s| s.get(e.expr, e.arg)).filter(|_| e.known) {
+                    Some((v, u)) => (v.to_vec(), u),
+                    None => asked.next()?,
+                };
+                Some((e.section, e.expr, e.arg, u, v))
+            })
+            .collect::<Vec<_>>();
+        let mut by_use: Vec<usize> = (0..values.len()).collect();
+        by_use.sort_by_key(|&k| (values[k].1, values[k].2, k));
+        Evaluated { values, by_use, skip }
     }
 
     /// The value of the `nth` use (from 0) of expression `expr` on
@@ -202,12 +202,13 @@ impl Evaluated {
     /// and whether it is unquoted.
     pub(crate) fn get(&self, section: usize, expr: usize, arg: usize, nth: usize) -> Option<(&[u8], bool)> {
         let (mut any, mut last, mut count) = (None, None, 0);
-        for (k, (s, e, a, _, _)) in self.values.iter().enumerate() {
-            if (*e, *a) != (expr, arg) {
-                continue;
-            }
+        let key = |k: usize| (self.values[k].1, self.values[k].2);
+        let first = self.by_use.partition_point(|&k| key(k) < (expr, arg));
+        let uses = self.by_use[first..].iter().take_while(|&&k| key(k) == (expr, arg));
+        for &k in uses {
+            let s = self.values[k].0;
             any = any.or(Some(k));
-            if *s == section {
+            if s == section {
                 if count == nth {
                     return self.pick(Some(k));
                 }
@@ -233,29 +234,28 @@ pub(crate) struct Seen {
     /// The first few (expression, argument, uses), kept without allocating.
     few: [(usize, usize, usize); 4],
     len: usize,
-    more: Vec<(usize, usize, usize)>,
+    /// The others (`-X`: one per argument of the line).
+    more: HashMap<(usize, usize), usize>,
 }
 
 impl Seen {
     /// The number of this use of `expr` on `arg` (from 0).
     pub(crate) fn next(&mut self, expr: usize, arg: usize) -> usize {
-        let (few, more) = (&mut self.few[..self.len], &mut self.more);
-        if let Some((_, _, n)) = few
-            .iter_mut()
-            .chain(more.iter_mut())
-            .find(|(e, a, _)| (*e, *a) == (expr, arg))
-        {
-            *n += 1;
-            return *n - 1;
-        }
-        match self.few.get_mut(self.len) {
-            Some(free) => {
-                *free = (expr, arg, 1);
+        let room = self.few.len();
+        let found = self.few[..self.len]
+            .iter()
+            .position(|(e, a, _)| (*e, *a) == (expr, arg));
+        let n = match found {
+            Some(i) => &mut self.few[i].2,
+            None if self.len < room => {
+                self.few[self.len] = (expr, arg, 0);
                 self.len += 1;
+                &mut self.few[self.len - 1].2
             }
-            None => self.more.push((expr, arg, 1)),
-        }
-        0
+            None => self.more.entry((expr, arg)).or_insert(0),
+        };
+        *n += 1;
+        *n - 1
     }
 }
 
@@ -285,18 +285,18 @@ mod tests {
     fn expressions_are_measured_then_used_where_they_stand() {
         // `{}` is computed natively: perl neither measures nor uses it.
         let t = template(&["echo", "{= s/a/b/ =}", "x{= s/a/b/ =}", "{}", "{=2 $_ .= 1 =}"]);
-        let plan = t.context().plan([2].into_iter(), &args(&["a", "b"]));
+        let plan = t.context().plan([2].into_iter(), &args(&["a", "b"]), None);
         assert_eq!(
             shown(&plan),
             ["~0.0", "~0.1", "~2.1", "0.0", "0.1", "0.0", "0.1", "2.1"]
         );
         assert!(plan.iter().all(|e| e.section == 0));
         // Record by record (-N2): a position is the record's.
-        let plan = t.context().plan([1, 1].into_iter(), &args(&["a", "b"]));
+        let plan = t.context().plan([1, 1].into_iter(), &args(&["a", "b"]), None);
         assert_eq!(&shown(&plan)[..2], ["~0.0", "~0.1"]);
         assert_eq!(shown(&plan).len(), 7);
         // No argument, nothing to evaluate.
-        assert!(t.context().plan([].into_iter(), &[]).is_empty());
+        assert!(t.context().plan([].into_iter(), &[], None).is_empty());
     }
 
     #[test]
@@ -314,9 +314,9 @@ mod tests {
     #[test]
     fn each_use_takes_its_own_value() {
         let t = template(&["echo", "{= s/a/b/ =}", "{= s/a/b/ =}"]);
-        let plan = t.context().plan([1].into_iter(), &args(&["a"]));
+        let plan = t.context().plan([1].into_iter(), &args(&["a"]), None);
         let values = vec![(b"".to_vec(), false), (b"x".to_vec(), true)];
-        let evaluated = Evaluated::new(&plan, values, false);
+        let evaluated = Evaluated::new(&plan, values, false, None);
         assert_eq!(evaluated.get(0, 0, 0, 0), Some((&b""[..], false)));
         assert_eq!(evaluated.get(0, 0, 0, 1), Some((&b"x"[..], true)));
         // A use the plan has not: the last (another section's, if none).

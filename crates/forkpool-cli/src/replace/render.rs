@@ -400,7 +400,7 @@ impl Shape {
     /// [`Shape::values_cost`] and [`Shape::per_value`] for each value.
     #[cfg(test)]
     pub(crate) fn cost(&self, record: &[Vec<u8>], multi: Multi, ctx: &Context, seq: u64) -> usize {
-        self.values_cost(record, multi, ctx, seq) + record.len() * self.per_value(multi)
+        self.values_cost(record, multi, ctx, seq, None) + record.len() * self.per_value(multi)
     }
 
     /// What a line's context words and blanks add for each value of a
@@ -419,17 +419,30 @@ impl Shape {
     /// What one more record's values add to a line: each marker's
     /// replacement (as GNU parallel computes it for each value pushed:
     /// `{.}` shorter than `{}`, `{#}` the job's number), where forkpool
-    /// computes it; a perl expression counts as the value it works on.
-    pub(crate) fn values_cost(&self, record: &[Vec<u8>], multi: Multi, ctx: &Context, seq: u64) -> usize {
+    /// computes it; a perl expression as the value perl `measured`, else
+    /// as the value it works on.
+    pub(crate) fn values_cost(
+        &self,
+        record: &[Vec<u8>],
+        multi: Multi,
+        ctx: &Context,
+        seq: u64,
+        measured: Option<&super::Measured>,
+    ) -> usize {
         let facts = JobFacts {
             seq,
             slot: 1,
             total: None,
             slots: ctx.slots,
         };
-        let len = |expr: Option<usize>, v: &[u8]| {
-            let (value, unquoted) = match expr.and_then(|e| ctx.native_value(e, v, &facts)) {
-                Some(native) => native,
+        let len = |expr: Option<usize>, i: usize| {
+            let v = record[i].as_slice();
+            let perl = || {
+                expr.and_then(|e| measured?.get(e, i))
+                    .map(|(v, u)| (Cow::Borrowed(v), u))
+            };
+            let (value, unquoted) = match expr.and_then(|e| ctx.native_value(e, v, &facts)).or_else(perl) {
+                Some(known) => known,
                 None => (Cow::Borrowed(v), false),
             };
             if self.quote && !unquoted {
@@ -438,7 +451,7 @@ impl Shape {
                 value.len()
             }
         };
-        self.cost_with(record.len(), 0, multi, |expr, i| len(expr, &record[i]))
+        self.cost_with(record.len(), 0, multi, len)
     }
 
     /// GNU parallel's estimate of the length of the line of a job whose

@@ -62,11 +62,16 @@ impl Runner<'_> {
         let prefix = self.config.parallel_env.as_ref().map_or(0, Vec::len);
         // A job is measured as GNU parallel measures it, by its estimate
         // (which counts a record of several values' context once per
-        // value, and every record as wide as the first); a job of several
-        // records fitted that estimate already, but for what perl makes
-        // of the values and `$PARALLEL_ENV`.
+        // value, and every record as wide as the first). A line of several
+        // records is not measured again: it was filled to fit, by perl's
+        // values where it has `{= =}`, and GNU checks only as it fills
+        // (a value false then is computed again where it is used, and may
+        // be longer: the line runs, as in GNU).
         let one_record = job.records.len() == 1 && self.config.pipe.is_none();
-        let len = if self.config.pipe.is_none() {
+        let filled = job.records.len() > 1 && self.config.pipe.is_none();
+        let len = if filled {
+            0
+        } else if self.config.pipe.is_none() {
             let widths = job.records.iter().map(Vec::len);
             let estimate = self
                 .shape
@@ -153,8 +158,10 @@ impl Runner<'_> {
                 &job.args,
                 self.config.strings.trim.unwrap_or_default(),
             )),
+            // Its words are repeated per argument as the command's are
+            // (`-X`, `-N2`: `T{}` is `Ta Tb`), as in GNU parallel.
             Tag::Template(_) => self.tag.as_ref().map(|t| {
-                let tag = t.render(values(&job, slot), crate::replace::Multi::Single);
+                let tag = t.render(values(&job, slot), self.config.multi);
                 self.job_variables_in_tag(tag, placement.as_ref(), job.seq, slot)
             }),
         };

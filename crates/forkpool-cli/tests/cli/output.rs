@@ -150,3 +150,20 @@ fn output_and_peak_memory(args: &[&str]) -> (usize, usize, u64) {
     assert!(child.wait().unwrap().success());
     (total, newlines, watcher.join().unwrap())
 }
+
+#[test]
+fn a_tagstring_repeats_its_words_per_argument_as_the_command_does() {
+    // `-X`, `-N2`, `-L2`: `T{}` is `Ta Tb`, as in GNU parallel; `-m`,
+    // `-n2`: `Ta b`. `--tag` is the values, space-separated, either way.
+    for batching in [&["-X"][..], &["-m"], &["-N2"], &["-n2"], &["-L2"]] {
+        let mut args = vec!["-k", "-j1"];
+        args.extend_from_slice(batching);
+        args.extend(["--tagstring", "T{} {#}", "echo", "{}", ":::", "a", "b", "c", "d"]);
+        super::gnu::same_as_gnu(&args, b"");
+    }
+    let r = super::gnu::same_as_gnu(
+        &["-k", "-j1", "-N2", "--tagstring", "T{}", "echo", ":::", "a", "b"],
+        b"",
+    );
+    assert_eq!(r.stdout, "Ta Tb\ta b\n");
+}

@@ -584,18 +584,11 @@ fn replace_takes_the_next_word_as_gnu_parallel() {
 }
 
 #[test]
-fn every_copy_of_an_unpositioned_expression_sees_all_of_arg_unlike_gnu_parallel() {
-    // `@arg` holds the job's arguments (man parallel). GNU parallel
-    // 20221122 gives the first copy of a repeated `{= =}` only the first.
+fn an_unpositioned_expression_with_n2_keeps_what_it_measured_as_gnu_parallel() {
+    // GNU measures each record as it joins the line, `@arg` the line so
+    // far, and keeps a true value: the first copy is what the first
+    // record measured (`1+`), the second sees both.
     let expr = "{= $_ = join \"+\", @arg[1..2] =}";
-    let args = ["-k", "-N2", "echo", expr, ":::", "1", "2", "3", "4"];
-    let r = run(&args);
-    assert_eq!((r.stdout.as_str(), r.code), ("1+2 1+2\n3+4 3+4\n", 0), "{}", r.stderr);
-    let gnu = super::gnu::gnu_with(&args, b"");
-    assert_eq!(
-        (gnu.stdout.as_str(), gnu.code),
-        ("1+ 1+2\n3+ 3+4\n", 0),
-        "{}",
-        gnu.stderr
-    );
+    let r = super::gnu::same_as_gnu(&["-k", "-N2", "echo", expr, ":::", "1", "2", "3", "4"], b"");
+    assert_eq!((r.stdout.as_str(), r.code), ("1+ 1+2\n3+ 3+4\n", 0), "{}", r.stderr);
 }

@@ -115,20 +115,63 @@ fn where_gnus_order_is_random_forkpool_keeps_the_order_of_appearance() {
         "b",
     ]);
     assert_eq!(r.lines(), ["1t\t2", "4t\t3"]);
-    // -X fills a line and spreads the arguments over the job slots at the
-    // end, measuring them again; forkpool measures each argument once.
-    let r = run(&["-X", "-j1", "echo", PROBE, ":::", "a", "b"]);
-    assert_eq!(r.stderr, "E1:a E1:b E1:a E1:b ");
-    // GNU then forgets what some jobs measured (its job queue's flushes):
-    // deterministic, but not a rule forkpool follows (README).
-    let counter = ["-k", "-j1", "-X", "echo", "{= $_ = $foo++ =}", ":::"];
-    let counter = [&counter[..], &["a", "b", "c", "d"]].concat();
-    assert_eq!(run(&counter).lines(), ["4 1 2 3"]);
-    assert_eq!(super::gnu::gnu_with(&counter, b"").lines(), ["4 5 6 7"]);
     // -j0: GNU evaluates again as it finds how many jobs it can run ("due
     // to a bug", says its man page); forkpool as with any other -j.
     let r = run(&["-j0", "-k", "echo", PROBE, ":::", "a", "b"]);
     assert_eq!(r.stderr, "E1:a E1:a E2:b E2:b ");
+}
+
+#[test]
+fn lines_filled_with_x_m_n_are_measured_as_gnu_parallel_measures_them() {
+    // Record by record as the line fills, again for a record taken back
+    // off a full line, and again as the records are shared out over the
+    // job slots at the end.
+    let sixteen: Vec<String> = (b'a'..=b'p').map(|c| String::from(char::from(c)).repeat(4)).collect();
+    let mut fill = vec!["-k", "-X", "-s", "40", "-j1", "echo", PROBE, ":::"];
+    fill.extend(sixteen.iter().map(String::as_str));
+    for args in [
+        &["-X", "-j1", "echo", PROBE, ":::", "a", "b"][..],
+        &["-k", "-X", "-j2", "echo", PROBE, ":::", "a", "b", "c", "d", "e"],
+        &["-k", "-N2", "echo", PROBE, ":::", "a", "b", "c", "d", "e"],
+        &fill,
+    ] {
+        same_as_gnu_with_messages(args, b"");
+    }
+    let r = run(&fill);
+    assert!(r.stderr.contains("E1:llll E1:llll E1:aaaa"), "{}", r.stderr);
+    // GNU forgets what it measured as it takes records again: the counter
+    // counts on.
+    let r = same_as_gnu_with_messages(
+        &[
+            "-k",
+            "-j1",
+            "-X",
+            "echo",
+            "{= $_ = $foo++ =}",
+            ":::",
+            "a",
+            "b",
+            "c",
+            "d",
+        ],
+        b"",
+    );
+    assert_eq!(r.lines(), ["4 5 6 7"]);
+    same_as_gnu_with_messages(
+        &[
+            "-k",
+            "-j1",
+            "-N2",
+            "echo",
+            "{= $_ = $foo++ =}",
+            ":::",
+            "a",
+            "b",
+            "c",
+            "d",
+        ],
+        b"",
+    );
 }
 
 /// A job run again (`--retries`) keeps the values its expressions had:
