@@ -141,37 +141,10 @@ fn lines_filled_with_x_m_n_are_measured_as_gnu_parallel_measures_them() {
     assert!(r.stderr.contains("E1:llll E1:llll E1:aaaa"), "{}", r.stderr);
     // GNU forgets what it measured as it takes records again: the counter
     // counts on.
-    let r = same_as_gnu_with_messages(
-        &[
-            "-k",
-            "-j1",
-            "-X",
-            "echo",
-            "{= $_ = $foo++ =}",
-            ":::",
-            "a",
-            "b",
-            "c",
-            "d",
-        ],
-        b"",
-    );
+    let command = |options| super::replace_fill::command(options, "{= $_ = $foo++ =}", "a b c d");
+    let r = same_as_gnu_with_messages(&command("-k -j1 -X"), b"");
     assert_eq!(r.lines(), ["4 5 6 7"]);
-    same_as_gnu_with_messages(
-        &[
-            "-k",
-            "-j1",
-            "-N2",
-            "echo",
-            "{= $_ = $foo++ =}",
-            ":::",
-            "a",
-            "b",
-            "c",
-            "d",
-        ],
-        b"",
-    );
+    same_as_gnu_with_messages(&command("-k -j1 -N2"), b"");
 }
 
 /// A job run again (`--retries`) keeps the values its expressions had:

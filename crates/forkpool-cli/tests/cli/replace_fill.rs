@@ -193,71 +193,25 @@ fn a_line_is_measured_as_far_as_gnu_parallel_measures_it() {
     }
     // Shared out at the end, each job measures its own share (not all the
     // rest again); and -X -n 2 does not measure the record past its two.
-    for args in [
-        &["-k", "-j3", "-X", "echo", "{= $_ .= $x++ =}", ":::", "1", "2", "3"][..],
-        &["-k", "-j5", "-X", "echo", "{= $_ .= $x++ =}", ":::", "1", "2", "3", "4"],
-        &[
-            "-k",
-            "-j3",
-            "-X",
-            "echo",
-            "{= $_ .= $x++ =}",
-            ":::",
-            "1",
-            "2",
-            "3",
-            "4",
-            "5",
-            "6",
-            "7",
-        ],
-        &[
-            "-k",
-            "-j1",
-            "-X",
-            "-n",
-            "2",
-            "echo",
-            "{= $_ .= $x++ =}",
-            ":::",
-            "1",
-            "2",
-            "3",
-        ],
-        &[
-            "-k",
-            "-j1",
-            "-m",
-            "-n",
-            "2",
-            "echo",
-            "{= $_ .= $x++ =}",
-            ":::",
-            "1",
-            "2",
-            "3",
-            "4",
-            "5",
-        ],
-        &[
-            "-j1",
-            "-N100",
-            "-s",
-            "60",
-            "echo",
-            "{= $_ = $_ x 5; $_ .= $x++ =}",
-            ":::",
-            "a",
-            "b",
-            "c",
-            "d",
-            "e",
-            "f",
-            "g",
-        ],
+    let counter = "{= $_ .= $x++ =}";
+    for (options, expr, vals) in [
+        ("-k -j3 -X", counter, "1 2 3"),
+        ("-k -j5 -X", counter, "1 2 3 4"),
+        ("-k -j3 -X", counter, "1 2 3 4 5 6 7"),
+        ("-k -j1 -X -n 2", counter, "1 2 3"),
+        ("-k -j1 -m -n 2", counter, "1 2 3 4 5"),
+        ("-j1 -N100 -s 60", "{= $_ = $_ x 5; $_ .= $x++ =}", "a b c d e f g"),
     ] {
-        same_as_gnu(args, b"");
+        same_as_gnu(&command(options, expr, vals), b"");
     }
+}
+
+/// `options` (blank-separated), `echo`, `expr`, then `:::` and `vals`.
+pub(super) fn command<'a>(options: &'a str, expr: &'a str, vals: &'a str) -> Vec<&'a str> {
+    let mut args: Vec<&str> = options.split(' ').collect();
+    args.extend(["echo", expr, ":::"]);
+    args.extend(vals.split(' '));
+    args
 }
 
 #[test]
