@@ -277,12 +277,11 @@ pub(crate) fn prepare(config: &Config) -> Result<Prepared, UsageError> {
         .workdir
         .as_deref()
         .filter(|d| !matches!(*d, "" | "." | "..."))
-        .map(|d| d.as_bytes().to_vec());
-    let mut extra: Vec<Vec<u8>> = config.filters.clone();
-    extra.extend(workdir_text.iter().cloned());
+        .map(|d| ("--workdir", d.as_bytes().to_vec()));
+    let mut extra: Vec<(&str, Vec<u8>)> = config.filters.iter().map(|f| ("--filter", f.clone())).collect();
+    extra.extend(workdir_text.clone());
     for t in &config.templates {
-        extra.push(t.name.clone());
-        extra.push(t.content.clone());
+        extra.extend([("--template", t.name.clone()), ("--template", t.content.clone())]);
     }
     // Then the remote file options' (`--transferfile`, `--return`,
     // `--workdir` on hosts).

@@ -210,6 +210,35 @@ fn a_termination_sequence_ends_a_job_that_ignores_term() {
 }
 
 #[test]
+fn a_termination_sequence_goes_on_while_the_group_has_members() {
+    // The shell dies at the first TERM; what it started traps TERM and
+    // lives on: it gets the rest of the sequence (as from GNU parallel),
+    // and the job's exit, the shell's, is reported once the group is gone.
+    let mut sup = Supervisor::new().unwrap();
+    let got = temp_path("got");
+    let script = format!(
+        "perl -e 'open(my $f, \">>\", \"{}\"); $f->autoflush(1); $SIG{{TERM}} = sub {{ print $f \"got\\n\" }}; $|=1; print \"ready\\n\"; sleep 1 while 1' & wait",
+        got.display()
+    );
+    let job = sup.spawn(&Spec::new(["bash", "-c", &script])).unwrap();
+    let mut events = Vec::new();
+    while !events.iter().any(|e| matches!(e, Event::Output { .. })) {
+        sup.wait(None, &mut events).unwrap();
+    }
+    sup.terminate(job, &"TERM,300,TERM,300,KILL,10".parse::<TermSeq>().unwrap());
+    let results = run_all(&mut sup);
+    assert_eq!(
+        results[&job].2,
+        ExitReason::Signaled {
+            signal: libc::SIGTERM,
+            core_dumped: false
+        }
+    );
+    assert_eq!(std::fs::read_to_string(&got).unwrap(), "got\ngot\n");
+    std::fs::remove_file(&got).ok();
+}
+
+#[test]
 fn what_a_job_leaves_in_its_group_is_killed_when_it_exits() {
     let mut sup = Supervisor::new().unwrap();
     let marker = temp_path("bg");

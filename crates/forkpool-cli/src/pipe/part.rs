@@ -53,6 +53,23 @@ pub(crate) fn read_at(file: &File, offset: u64, len: usize) -> io::Result<Vec<u8
     Ok(buf)
 }
 
+/// `--skip-first-line`: where `file`'s first line ends, after its `\n`
+/// (GNU reads up to a newline whatever the record separator), or `size`.
+pub(crate) fn first_line_end(file: &File, size: u64) -> io::Result<u64> {
+    let mut at = 0;
+    while at < size {
+        let chunk = read_at(file, at, FIRST_PROBE)?;
+        if let Some(i) = chunk.iter().position(|&b| b == b'\n') {
+            return Ok(at + i as u64 + 1);
+        }
+        if chunk.is_empty() {
+            break;
+        }
+        at += chunk.len() as u64;
+    }
+    Ok(at.min(size))
+}
+
 /// The header at `offset`, read as the stream's is (see
 /// [`super::cutter::header_step`]).
 pub(crate) fn header_at(file: &File, offset: u64, size: u64, block: u64, rule: &HeaderRule) -> io::Result<Vec<u8>> {

@@ -23,7 +23,7 @@ use std::sync::mpsc::Receiver;
 
 use super::cutter::{Cutter, Rule};
 use super::deliver::Runtime;
-use super::part::{Parts, Windows, header_at};
+use super::part::{Parts, Windows, first_line_end, header_at};
 use super::robin::Request;
 use super::separator::Separator;
 use super::settings::{BlockSize, Mode, Settings};
@@ -83,6 +83,12 @@ pub(crate) fn prepare(
         return Err(UsageError("--pipe is incompatible with --eta/--bar/--shuf".into()));
     }
     let fail = |what: &str, e: io::Error| UsageError(format!("{what}: {}", io_reason(&e)));
+    let skip_first = config.skip_first_line;
+    if skip_first && settings.mode == Mode::Pipe && !settings.tee && settings.spread.is_none() {
+        // GNU drops the input's first line before it looks for a header
+        // (not for --tee, --shard or --bin, which read it otherwise).
+        skip_stdin_line().map_err(|e| fail("cannot read input", e))?;
+    }
     // With `-S`, as GNU parallel: the hosts' slots together, when they
     // are known before the hosts are reached (else the dealer waits for
     // the run to tell it; blocks per slot go by this machine's).
@@ -192,7 +198,7 @@ pub(crate) fn prepare(
     let blocks = match settings.mode {
         Mode::Part => Blocks::Parts {
             grouped: match &settings.group_by {
-                Some(g) => grouped_positions(g, &files, block, header_rule)?,
+                Some(g) => grouped_positions(g, &files, block, header_rule, skip_first)?,
                 None => VecDeque::new(),
             },
             files: files.into_iter().collect(),
@@ -200,6 +206,7 @@ pub(crate) fn prepare(
             block,
             header: header_rule.cloned(),
             separator: settings.separator.clone(),
+            skip_first,
         },
         Mode::Pipe => {
             let rule = match (settings.records, settings.lines) {
@@ -321,6 +328,7 @@ fn grouped_positions(
     files: &[(PathBuf, Arc<File>, u64)],
     block: u64,
     header: Option<&super::header::HeaderRule>,
+    skip_first: bool,
 ) -> Result<VecDeque<Vec<u64>>, UsageError> {
     let mut all = VecDeque::new();
     for (path, file, size) in files {
@@ -332,10 +340,16 @@ fn grouped_positions(
                 crate::jobs::io_reason(&e)
             )),
         };
-        let skip = match header {
-            Some(rule) => header_at(file, 0, *size, block, rule).map_err(fail)?.len() as u64,
-            None => 0,
+        let first = if skip_first {
+            first_line_end(file, *size).map_err(fail)?
+        } else {
+            0
         };
+        let skip = first
+            + match header {
+                Some(rule) => header_at(file, first, *size, block, rule).map_err(fail)?.len() as u64,
+                None => 0,
+            };
         let mut keyer = super::group_by::part_keyer(group_by, file).map_err(UsageError)?;
         all.push_back(super::group_by::part_positions(file, skip, *size, block, &mut keyer).map_err(fail)?);
     }
@@ -428,6 +442,20 @@ fn stdin_reader() -> Box<dyn Read + Send> {
         Ok(fd) => Box::new(File::from(fd)),
         // Closed: an empty input.
         Err(_) => Box::new(io::empty()),
+    }
+}
+
+/// `--pipe --skip-first-line`: reads standard input up to its first `\n`,
+/// a byte at a time (as GNU does) so that no more of it is taken.
+fn skip_stdin_line() -> io::Result<()> {
+    let mut byte = [0u8; 1];
+    loop {
+        match rustix::io::read(io::stdin().as_fd(), &mut byte) {
+            Ok(0) | Err(rustix::io::Errno::BADF) => return Ok(()),
+            Ok(_) if byte[0] == b'\n' => return Ok(()),
+            Ok(_) | Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
     }
 }
 
@@ -547,6 +575,7 @@ enum Blocks {
         separator: Separator,
         /// `--group-by`: each file's part boundaries, found up front.
         grouped: VecDeque<Vec<u64>>,
+        skip_first: bool,
     },
     Robin(Receiver<Request>),
     Relay(Receiver<super::relay::Request>),
@@ -608,6 +637,7 @@ impl Blocks {
                 header,
                 separator,
                 grouped,
+                skip_first,
             } => loop {
                 if let Some(PartedFile {
                     parts,
@@ -629,13 +659,15 @@ impl Blocks {
                 let Some((path, file, size)) = files.pop_front() else {
                     return Ok(None);
                 };
+                // `--skip-first-line`: each file's, as GNU's.
+                let first = if *skip_first { first_line_end(&file, size)? } else { 0 };
                 let head = match header {
-                    Some(rule) => header_at(&file, 0, size, *block, rule)?,
+                    Some(rule) => header_at(&file, first, size, *block, rule)?,
                     None => Vec::new(),
                 };
                 let parts = match grouped.pop_front() {
                     Some(positions) => Parts::at_positions(file.clone(), positions, separator.clone()),
-                    None => Parts::new(file.clone(), size, head.len() as u64, *block, separator.clone()),
+                    None => Parts::new(file.clone(), size, first + head.len() as u64, *block, separator.clone()),
                 };
                 *current = Some(PartedFile {
                     parts,

@@ -38,10 +38,13 @@ enum WorkdirTemplate {
 impl Settings {
     /// The texts of the file options' templates, in the order
     /// [`Templates::new`] takes them back.
-    pub(crate) fn file_templates(&self) -> Vec<Vec<u8>> {
-        let mut texts: Vec<Vec<u8>> = self.transfer.iter().chain(&self.returns).cloned().collect();
+    pub(crate) fn file_templates(&self) -> Vec<(&'static str, Vec<u8>)> {
+        let transfer = self.transfer.iter().map(|t| ("--transferfile", t.clone()));
+        let mut texts: Vec<_> = transfer
+            .chain(self.returns.iter().map(|t| ("--return", t.clone())))
+            .collect();
         if let Some(Workdir::Dir(d)) = &self.workdir {
-            texts.push(d.clone());
+            texts.push(("--workdir", d.clone()));
         }
         texts
     }

@@ -291,8 +291,9 @@ pub(crate) struct Sources<'a> {
     pub(crate) slots: usize,
     /// How the command puts in a job's values (`-X`: words repeated).
     pub(crate) multi: Multi,
-    /// Other texts to parse as `--tagstring` is (unquoted, nothing added).
-    pub(crate) extra: &'a [Vec<u8>],
+    /// Other texts to parse as `--tagstring` is (unquoted, nothing added),
+    /// each after the option it came from, for messages.
+    pub(crate) extra: &'a [(&'static str, Vec<u8>)],
 }
 
 impl Program {
@@ -322,19 +323,21 @@ impl Program {
             )
         }
         .map_err(|e| e.0)?;
-        let text = |t: Option<&[u8]>, exprs: &mut Exprs| -> Result<Option<Template>, String> {
-            t.map(|t| Template::parse(&[rename(t)], Kind::Text, &table, exprs).map_err(|e| e.0))
+        let text = |t: Option<&[u8]>, option: &str, exprs: &mut Exprs| -> Result<Option<Template>, String> {
+            t.map(|t| Template::parse_in(&[rename(t)], Kind::Text, option, &table, exprs).map_err(|e| e.0))
                 .transpose()
         };
-        let mut tag = text(sources.tag, &mut exprs)?;
-        let mut results = text(sources.results, &mut exprs)?;
+        let mut tag = text(sources.tag, "--tagstring", &mut exprs)?;
+        let mut results = text(sources.results, "--results", &mut exprs)?;
         if results.as_ref().is_some_and(|r| !r.has_replacements()) {
             results = None;
         }
         let mut extra = sources
             .extra
             .iter()
-            .map(|t| text(Some(t), &mut exprs).and_then(|t| t.ok_or_else(|| "no template".to_owned())))
+            .map(|(option, t)| {
+                text(Some(t), option, &mut exprs).and_then(|t| t.ok_or_else(|| "no template".to_owned()))
+            })
             .collect::<Result<Vec<Template>, String>>()?;
         // The command's uses of its expressions, then the others' (rendered
         // one value at a time), each template's at its `section`.

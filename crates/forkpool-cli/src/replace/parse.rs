@@ -134,6 +134,18 @@ impl Template {
         table: &Table,
         exprs: &mut Exprs,
     ) -> Result<Template, TemplateError> {
+        Template::parse_in(words, kind, "the command template", table, exprs)
+    }
+
+    /// [`Template::parse`], with `place` (`--tagstring`, `the command
+    /// template`) naming where the words come from in its messages.
+    pub(crate) fn parse_in(
+        words: &[Vec<u8>],
+        kind: Kind,
+        place: &str,
+        table: &Table,
+        exprs: &mut Exprs,
+    ) -> Result<Template, TemplateError> {
         let words = match kind {
             Kind::Command { .. } => table.merge_words(words),
             Kind::Text => words.to_vec(),
@@ -152,7 +164,7 @@ impl Template {
                     .get(table.left().len()..)
                     .is_some_and(|rest| find(rest, table.left()).is_some());
                 return Err(TemplateError(format!(
-                    "unmatched '{left}' in the command template: '{shown}' needs a closing '{}'{}",
+                    "unmatched '{left}' in {place}: '{shown}' needs a closing '{}'{}",
                     String::from_utf8_lossy(table.right()),
                     if inner {
                         format!(" before the next '{left}'")
@@ -161,7 +173,7 @@ impl Template {
                     }
                 )));
             }
-            check_unclosed_braces(&e)?;
+            check_unclosed_braces(&e, place)?;
             expanded.push(e);
             typed.push(typed_here);
         }
@@ -244,7 +256,7 @@ impl Template {
 
 /// A replacement string left open, `{1`, `{.`, `{3/` at the end of a word:
 /// almost always a typo; GNU parallel runs it as text, we refuse it.
-fn check_unclosed_braces(expanded: &[u8]) -> Result<(), TemplateError> {
+fn check_unclosed_braces(expanded: &[u8], place: &str) -> Result<(), TemplateError> {
     let mut i = 0;
     while i < expanded.len() {
         if expanded[i..].starts_with(OPEN) {
@@ -268,7 +280,7 @@ fn check_unclosed_braces(expanded: &[u8]) -> Result<(), TemplateError> {
             if prefix > 0 && body.get(prefix).is_none_or(u8::is_ascii_whitespace) {
                 let shown = String::from_utf8_lossy(&expanded[i..i + 1 + prefix]).into_owned();
                 return Err(TemplateError(format!(
-                    "unmatched '{{' in the command template: '{shown}' needs a closing '}}'"
+                    "unmatched '{{' in {place}: '{shown}' needs a closing '}}'"
                 )));
             }
         }

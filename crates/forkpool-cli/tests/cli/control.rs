@@ -487,3 +487,31 @@ fn halt_on_done_exits_as_gnu_parallel() {
         same_as_gnu(&args, b"");
     }
 }
+
+#[test]
+fn termseq_goes_on_while_the_jobs_group_has_members_as_gnu_parallel() {
+    // The tutorial's show_signals: the shell dies at the first TERM, its
+    // perl traps TERM and lives on; GNU sends the rest of the sequence to
+    // the group while it has members, and each TERM shows (-u). A perl
+    // that exits at the second TERM ends the sequence there. (Waits long
+    // enough for perl to take each TERM apart on a loaded machine.)
+    let trap = |then: &str| {
+        format!("perl -e '$|=1; $SIG{{TERM}} = sub {{ print \"Got TERM\\n\"; {then} }}; sleep 1 while 1'; true")
+    };
+    let (stays, leaves) = (trap(""), trap("exit if ++$n == 2;"));
+    let seq = "TERM,400,TERM,400,TERM,400,KILL,25";
+    for (job, lines) in [(&stays, 3), (&leaves, 2)] {
+        let args = ["-u", "--termseq", seq, "--timeout", "2", job];
+        let r = same_as_gnu(&args, b"\n");
+        assert_eq!((r.stdout.matches("Got TERM").count(), r.code), (lines, 1), "{args:?}");
+    }
+    // Grouped, a job's output ends with its first process, as GNU's: at
+    // most the first TERM's line (it races the shell's end, in GNU too).
+    for output in ["--group", "--line-buffer"] {
+        let r = run_with(&[output, "--termseq", seq, "--timeout", "2", &stays], b"\n");
+        assert!(
+            r.stdout.matches("Got TERM").count() <= 1 && r.code == 1,
+            "{output}: {r:?}"
+        );
+    }
+}

@@ -237,6 +237,57 @@ fn the_same_blocks_and_statuses_as_gnu_parallel() {
 }
 
 #[test]
+fn skip_first_line_drops_the_inputs_first_line_as_gnu_parallel() {
+    // GNU reads a line (up to a newline, whatever --recend) before the
+    // header and the blocks; --pipepart skips each file's; --tee, --shard
+    // and --bin read the input otherwise and keep it.
+    let d = Dir::new();
+    d.file("six", &seq(6));
+    d.file("hdr", "#!x\nh\n1\n2\n3\n");
+    let six = seq(6);
+    let cases: Vec<(&str, Vec<&str>)> = vec![
+        (&six, vec!["--pipe", SHOW]),
+        (&six, vec!["--pipe", "-N2", SHOW]),
+        (&six, vec!["--pipe", "-L2", "--block", "3", SHOW]),
+        (&six, vec!["--pipe", "--header", "2", "-N2", SHOW]),
+        (&six, vec!["--pipe", "--header", ":", "-N2", SHOW]),
+        (&six, vec!["--pipe", "--round-robin", "-j2", "wc -l"]),
+        (&six, vec!["--pipe", "--recend", "3", "-N1", SHOW]),
+        (&six, vec!["--pipe", "--regexp", "--recstart", "[35]", "-N1", SHOW]),
+        (&six, vec!["--pipe", "--group-by", "1", SHOW]),
+        (&six, vec!["--pipe", "-N3", SHOW, ":::", "a", "b"]),
+        (&six, vec!["--pipe", "--tee", "--tag", "cat", ":::", "a", "b"]),
+        (&six, vec!["--pipe", "--shard", "1", "-j2", "sort"]),
+        ("one line, no newline", vec!["--pipe", SHOW]),
+        ("", vec!["--pipepart", "-a", "six", SHOW]),
+        ("", vec!["--pipepart", "-a", "six", "--header", ":", SHOW]),
+        ("", vec!["--pipepart", "-a", "six", "-a", "hdr", "--header", ":", SHOW]),
+    ];
+    let mut differences = Vec::new();
+    for (stdin, args) in &cases {
+        let mut all = vec!["-k", "--skip-first-line"];
+        all.extend_from_slice(args);
+        let [gnu, ours] = both(&all, stdin.as_bytes(), d.0.path());
+        if gnu != ours {
+            differences.push(format!("{args:?}\n  GNU:  {gnu:?}\n  ours: {ours:?}"));
+        }
+    }
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+    // Standard input a file: what is left after the line is cut by position.
+    let run = |mut cmd: Command| {
+        let out = cmd
+            .args(["-k", "--pipe", "--skip-first-line", "--block", "4", SHOW])
+            .stdin(std::fs::File::open(d.path("six")).unwrap())
+            .output()
+            .unwrap();
+        (String::from_utf8_lossy(&out.stdout).into_owned(), out.status.code())
+    };
+    let gnu = run(Command::new("parallel"));
+    assert_eq!(run(Command::new(env!("CARGO_BIN_EXE_forkpool"))), gnu);
+    assert!(gnu.0.starts_with("[2\n"), "{gnu:?}");
+}
+
+#[test]
 fn the_joblog_of_a_pipe_run_matches_gnu_parallels_but_for_times() {
     let d = Dir::new();
     let input = seq(100);

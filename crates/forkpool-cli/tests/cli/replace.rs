@@ -333,6 +333,32 @@ fn trim_removes_blanks_where_asked() {
 }
 
 #[test]
+fn an_unclosed_string_outside_the_command_names_its_option() {
+    // GNU runs `{=` as text; we refuse it (the README's differences), and
+    // say which option's text has it, not "the command template".
+    let d = Dir::new();
+    let tpl = d.file("tpl", "T {= 1\n");
+    let tmpl = format!("{tpl}={}", d.s("out"));
+    for (args, place) in [
+        (vec!["--tagstring", "{=", "echo", ":::", "a"], "--tagstring"),
+        (vec!["--tagstring", "x{1", "echo", ":::", "a"], "--tagstring"),
+        (vec!["--results", "o/{=", "echo", ":::", "a"], "--results"),
+        (vec!["--filter", "{= 1", "echo", ":::", "a"], "--filter"),
+        (vec!["--workdir", "{=", "echo", ":::", "a"], "--workdir"),
+        (vec!["--template", &tmpl, "echo", ":::", "a"], "--template"),
+        (vec!["echo", "{=", ":::", "a"], "the command template"),
+    ] {
+        let r = run(&args);
+        assert_eq!(r.code, 255, "{args:?}: {r:?}");
+        assert!(
+            r.stderr.starts_with("forkpool: Error: unmatched '{") && r.stderr.contains(&format!(" in {place}: ")),
+            "{args:?}: {}",
+            r.stderr
+        );
+    }
+}
+
+#[test]
 fn bad_replacement_strings_are_one_line_errors_before_any_job() {
     let d = Dir::new();
     let marker = d.s("ran");

@@ -582,3 +582,39 @@ fn sem_prints_the_shell_completion_as_gnu_sem_does() {
     let r = super::run(&["--semaphore", "--shell-completion", "bash"]);
     assert_eq!((r.stdout.as_str(), r.code), (bash.as_str(), 0));
 }
+
+#[test]
+fn the_readmes_sem_steps_work_in_order_on_a_fresh_home() {
+    // The README's `sem` example, run as it stands by `sh` with a home
+    // that has no `~/bin` yet and forkpool on `PATH`.
+    let readme = include_str!("../../../../README.md");
+    let section = &readme[readme.find("**`sem`.**").unwrap()..];
+    let start = section.find("```sh\n").unwrap() + "```sh\n".len();
+    let script = &section[start..start + section[start..].find("```").unwrap()];
+    assert!(script.contains("~/bin/sem"), "{script}");
+    let home = Dir::new();
+    let work = Dir::new();
+    for name in ["a.log", "b.log"] {
+        work.file(name, "text\n");
+    }
+    let bin = Path::new(env!("CARGO_BIN_EXE_forkpool")).parent().unwrap();
+    let out = Command::new("sh")
+        .args(["-ec", script])
+        .current_dir(work.0.path())
+        .env("HOME", home.0.path())
+        .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+        .env_remove("PARALLEL")
+        .env_remove("PARALLEL_HOME")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for name in ["a.log.gz", "b.log.gz"] {
+        assert!(
+            work.path(name).exists(),
+            "{name}: {:?}",
+            std::fs::read_dir(work.0.path()).unwrap().collect::<Vec<_>>()
+        );
+    }
+    assert!(!work.path("a.log").exists());
+}

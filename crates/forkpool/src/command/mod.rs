@@ -11,7 +11,9 @@
 //! - can be stopped with a termination sequence (`TERM`, wait, ...,
 //!   `KILL`) sent to its whole group;
 //! - leaves nothing behind: when its first process exits, whatever else is
-//!   left in its group is killed.
+//!   left in its group is killed; but while a termination sequence runs,
+//!   the sequence goes on as long as the group has members (as GNU
+//!   parallel's does), and the job's exit is reported when it ends.
 //!
 //! Nothing outlives the supervisor either. Dropping it kills and reaps
 //! every job, and a small guardian process (see `guardian.rs`) stops them
@@ -95,13 +97,21 @@ struct Job {
     pid: Pid,
     /// Its process group is its own (not with [`Input::Tty`]).
     own_group: bool,
-    pidfd: Watched,
+    /// Until the first process is reaped.
+    pidfd: Option<Watched>,
+    /// How the first process ended, if it did while a termination
+    /// sequence ran: the job lingers until its group is empty or the
+    /// sequence is over.
+    leader: Option<ExitReason>,
     stdout: Option<Watched>,
     stderr: Option<Watched>,
     slot: u32,
     started: Instant,
     kill: Option<KillPlan>,
 }
+
+/// How often a lingering group ([`Job::leader`]) is looked at.
+const LINGER_POLL: Duration = Duration::from_millis(5);
 
 const KEY_SIGNALS: usize = 0;
 const KEY_GUARDIAN: usize = 1;
@@ -315,7 +325,14 @@ impl Supervisor {
             Ok(Job {
                 pid,
                 own_group,
-                pidfd: Watched::new(self.poller.clone(), pidfd, key(id, PART_PIDFD), true, false)?,
+                pidfd: Some(Watched::new(
+                    self.poller.clone(),
+                    pidfd,
+                    key(id, PART_PIDFD),
+                    true,
+                    false,
+                )?),
+                leader: None,
                 stdout: watch(stdout, PART_STDOUT)?,
                 stderr: watch(stderr, PART_STDERR)?,
                 slot,
@@ -376,7 +393,7 @@ impl Supervisor {
         let before = events.len();
         loop {
             let now = Instant::now();
-            self.advance_kill_plans(now);
+            self.advance_kill_plans(now, events);
             if let Some(news) = self.guardian.tick(now) {
                 events.push(news.into());
             }
@@ -389,7 +406,12 @@ impl Supervisor {
             let plan_at = self
                 .jobs
                 .values()
-                .filter_map(|j| j.kill.as_ref().map(|k| k.next_at))
+                .filter_map(|j| {
+                    let next = j.kill.as_ref().map(|k| k.next_at);
+                    // A lingering group is looked at every few ms for members.
+                    let look = j.leader.is_some().then(|| now + LINGER_POLL);
+                    next.into_iter().chain(look).min()
+                })
                 .min();
             let wake = [deadline, plan_at, self.guardian.wake_at()].into_iter().flatten().min();
             self.events.clear();
@@ -472,16 +494,46 @@ impl Supervisor {
     }
 
     /// The job's first process has exited: collect the rest of its
-    /// output, stop what is left of its group, reap it.
+    /// output, stop what is left of its group, reap it. While a
+    /// termination sequence runs, the group is left to it instead
+    /// ([`Job::leader`]).
     fn reap(&mut self, id: u64, events: &mut Vec<Event>) {
+        if self
+            .jobs
+            .get(&id)
+            .is_some_and(|job| job.own_group && job.kill.is_some())
+        {
+            // The job's output ends with its first process, as GNU's
+            // does: the rest of the group's goes nowhere.
+            self.read_output(id, Stream::Stdout, events, true);
+            self.read_output(id, Stream::Stderr, events, true);
+            let Some(job) = self.jobs.get_mut(&id) else { return };
+            (job.stdout, job.stderr) = (None, None);
+            // Reaped, the leader's pid stays the group's id (the kernel
+            // reuses no pid a group still has) while the group has members.
+            job.leader = job.pidfd.take().map(|fd| wait_pidfd(fd.fd()));
+            return;
+        }
+        self.finish(id, events);
+    }
+
+    /// Reports the job's exit: the rest of its output first; what is left
+    /// of its group is killed.
+    fn finish(&mut self, id: u64, events: &mut Vec<Event>) {
         self.read_output(id, Stream::Stdout, events, true);
         self.read_output(id, Stream::Stderr, events, true);
         let Some(job) = self.jobs.remove(&id) else { return };
-        // Unreaped, so its pid (the group id) is still its own.
-        if job.own_group {
+        // Unreaped, or its group still has members: its pid is the
+        // group's (a gone group's pid may be another's by now).
+        let group_left = job.leader.is_none() || rustix::process::test_kill_process_group(job.pid).is_ok();
+        if job.own_group && group_left {
             let _ = rustix::process::kill_process_group(job.pid, Signal::KILL);
         }
-        let reason = wait_pidfd(job.pidfd.fd());
+        let reason = match (job.leader, &job.pidfd) {
+            (Some(reason), _) => reason,
+            (None, Some(fd)) => wait_pidfd(fd.fd()),
+            (None, None) => ExitReason::Exited(-1),
+        };
         self.guardian.release(job.slot);
         events.push(Event::Exited {
             job: JobId(id),
@@ -490,18 +542,28 @@ impl Supervisor {
         });
     }
 
-    fn advance_kill_plans(&mut self, now: Instant) {
-        for job in self.jobs.values_mut() {
+    fn advance_kill_plans(&mut self, now: Instant, events: &mut Vec<Event>) {
+        let mut done = Vec::new();
+        for (&id, job) in &mut self.jobs {
             let Some(plan) = &mut job.kill else { continue };
-            while plan.next_at <= now && plan.next < plan.steps.len() {
+            // GNU's `kill_sleep`: the next signal goes only to a group
+            // that still has members.
+            let gone = job.leader.is_some() && rustix::process::test_kill_process_group(job.pid).is_err();
+            while !gone && plan.next_at <= now && plan.next < plan.steps.len() {
                 let (signal, wait) = plan.steps[plan.next];
                 send_to(job.pid, job.own_group, signal);
                 plan.next += 1;
                 plan.next_at = now + wait;
             }
-            if plan.next >= plan.steps.len() && plan.next_at <= now {
+            if gone || (plan.next >= plan.steps.len() && plan.next_at <= now) {
                 job.kill = None;
+                if job.leader.is_some() {
+                    done.push(id);
+                }
             }
+        }
+        for id in done {
+            self.finish(id, events);
         }
     }
 }
@@ -552,7 +614,9 @@ impl Drop for Supervisor {
             send(job, libc::SIGKILL);
         }
         for (_, job) in self.jobs.drain() {
-            wait_pidfd(job.pidfd.fd());
+            if let Some(fd) = &job.pidfd {
+                wait_pidfd(fd.fd());
+            }
             self.guardian.release(job.slot);
         }
         // The guardian's own Drop closes its pipe and reaps it.
