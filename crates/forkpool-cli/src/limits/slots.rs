@@ -114,9 +114,9 @@ pub(crate) struct Slots {
 /// command line holds all of it).
 ///
 /// The system's bound is read only when it could matter: when more than
-/// one job could run at once. One job always gets its try (as below, a
-/// single job is never refused file handles), so `forkpool cmd ::: 1`
-/// and `-j1` skip the dozen reads of `/proc` the bound takes.
+/// one job could run at once, or when the file handles left might not
+/// be enough for GNU parallel to run even one; so `forkpool cmd ::: 1`
+/// and `-j1` mostly skip the dozen reads of `/proc` the bound takes.
 pub(crate) fn resolve(jobs: Option<&str>, per_job: system::Cost, jobs_at_most: Option<usize>) -> Result<Slots, String> {
     let (wanted, file) = match jobs {
         None => (Wanted::Exactly(cpus()), None),
@@ -141,10 +141,12 @@ pub(crate) fn resolve(jobs: Option<&str>, per_job: system::Cost, jobs_at_most: O
         Wanted::AsManyAsPossible => usize::MAX,
     }
     .min(jobs_at_most.unwrap_or(usize::MAX));
-    let bound = if at_once <= 1 {
-        system::Bound::UNLIMITED
-    } else {
-        system::bound(per_job)
+    let bound = match at_once {
+        0 => system::Bound::UNLIMITED,
+        // GNU parallel refuses even one job when its spare file handles
+        // do not fit: look only when they might not.
+        1 if !system::gnu_may_refuse_one(per_job) => system::Bound::UNLIMITED,
+        _ => system::bound(per_job),
     };
     if bound.jobs == 0 {
         return Err(bound.message(Scarce::Processes, 0));

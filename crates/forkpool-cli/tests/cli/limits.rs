@@ -381,6 +381,36 @@ fn the_file_handle_bound_is_gnu_parallels_number() {
     assert_eq!(said(&ours.stderr).as_deref(), Some("1"), "{}", ours.stderr);
 }
 
+#[test]
+fn one_job_at_once_is_refused_under_the_descriptor_limit_gnu_refuses_it() {
+    // GNU parallel keeps 12 handles spare before it counts any job, at
+    // `-j1` too (or a `-j FILE` holding 1): too few, and it runs none.
+    let d = Dir::new();
+    let one = d.file("one", "1\n");
+    for jobs in ["1", one.as_str()] {
+        let args = ["-j", jobs, "-k", "echo", ":::", "1", "2"];
+        let mut refused = 0;
+        for fds in 16..=22 {
+            let ours = run_with_fd_limit(fds, &args, b"");
+            let theirs = gnu_with_fd_limit(fds, &args, b"");
+            if theirs.code == 255 {
+                assert_refused_as_gnu(&ours, &theirs);
+                refused += 1;
+            } else {
+                assert_eq!(
+                    (ours.stdout, ours.stderr, ours.code),
+                    (theirs.stdout, theirs.stderr, theirs.code),
+                    "ulimit -n {fds}, -j {jobs}"
+                );
+            }
+        }
+        assert!(
+            (1..7).contains(&refused),
+            "GNU refused -j {jobs} under {refused} of 7 limits"
+        );
+    }
+}
+
 /// Both refused to run with GNU's words (but for the program's name),
 /// exit status 255, and no job's output.
 fn assert_refused_as_gnu(ours: &Run, theirs: &Run) {
