@@ -76,6 +76,15 @@ impl ProcFile {
         self.checked + PROCFILE_CHECK
     }
 
+    /// Not looked at now, when it was due: looked at a second later
+    /// (a change by then is seen then).
+    pub(crate) fn not_now(&mut self) {
+        let now = Instant::now();
+        if now >= self.next_check() {
+            self.checked = now;
+        }
+    }
+
     /// The new value, if the file changed since it was last read (and
     /// still holds a value we understand: a half-written file is ignored).
     pub(crate) fn changed(&mut self) -> Option<Wanted> {

@@ -790,3 +790,44 @@ fn a_jobs_file_read_again_warns_of_file_handles_as_gnu_parallel() {
     assert_eq!(ours[0].0.matches(&warning(6)).count(), 1, "{}", ours[0].0);
     assert_eq!(ours[1].0.matches(&warning(8)).count(), 2, "{}", ours[1].0);
 }
+
+#[test]
+fn a_jobs_file_changed_after_the_last_job_started_is_not_counted_again() {
+    // GNU parallel counts its jobs again (and warns of its file handles)
+    // only when it has a job to start: a change once every job started
+    // brings nothing.
+    let runs = [true, false].map(|gnu| {
+        let d = Dir::new();
+        let procs = d.file("procs", "2\n");
+        let file = std::fs::File::options().write(true).open(&procs).unwrap();
+        file.set_modified(std::time::SystemTime::now() - Duration::from_secs(3600))
+            .unwrap();
+        let job = format!(
+            "touch {0}/started-{{}}; while [ ! -e {0}/go ]; do sleep 0.05; done; echo {{}}",
+            d.s("")
+        );
+        let changer = {
+            let dir = d.s("");
+            let procs = procs.clone();
+            std::thread::spawn(move || {
+                let started = |n: u32| Path::new(&format!("{dir}/started-{n}")).exists();
+                assert!(wait_for(Duration::from_secs(30), || started(1) && started(2)));
+                std::fs::write(&procs, "100\n").unwrap();
+                // Both look at the file at most once a second.
+                std::thread::sleep(Duration::from_secs(3));
+                std::fs::write(format!("{dir}/go"), "").unwrap();
+            })
+        };
+        let args = ["-j", &procs, "-k", &job, ":::", "1", "2"];
+        let r = if gnu {
+            gnu_with_fd_limit(50, &args, b"")
+        } else {
+            run_with_fd_limit(50, &args, b"")
+        };
+        changer.join().unwrap();
+        (r.stdout, r.stderr.replace("forkpool:", "parallel:"), r.code)
+    });
+    let [theirs, ours] = runs;
+    assert_eq!(ours, theirs);
+    assert_eq!(ours, ("1\n2\n".to_owned(), String::new(), 0));
+}
