@@ -226,14 +226,16 @@ impl Gate {
     /// GNU parallel's warning when it read a value the file handles do
     /// not allow (see [`Recount`]). The file is looked at only when a job
     /// is `waiting` to start: a change seen later is still a change.
-    pub(crate) fn max_running(&mut self, open: usize, waiting: bool) -> (usize, Option<String>) {
+    /// A file that no longer holds a value is GNU parallel's error, which
+    /// it dies of (`Err`).
+    pub(crate) fn max_running(&mut self, open: usize, waiting: bool) -> Result<(usize, Option<String>), String> {
         if !waiting {
             if let Some(file) = self.procfile.as_mut() {
                 file.not_now();
             }
-            return (self.slots.count, None);
+            return Ok((self.slots.count, None));
         }
-        let changed = self.procfile.as_mut().and_then(ProcFile::changed);
+        let changed = self.procfile.as_mut().and_then(ProcFile::changed).transpose()?;
         if let Some(wanted) = changed {
             self.slots.apply(wanted);
         }
@@ -248,7 +250,7 @@ impl Gate {
                 self.warned = true;
             }
         }
-        (self.slots.count, warning)
+        Ok((self.slots.count, warning))
     }
 
     /// The system had no process for a job: one job fewer at once from now

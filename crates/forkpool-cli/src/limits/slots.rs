@@ -85,20 +85,21 @@ impl ProcFile {
         }
     }
 
-    /// The new value, if the file changed since it was last read (and
-    /// still holds a value we understand: a half-written file is ignored).
-    pub(crate) fn changed(&mut self) -> Option<Wanted> {
+    /// The new value, if the file changed since it was last read, or GNU
+    /// parallel's error if it no longer holds one (it dies of that). A
+    /// file that is gone is no change (GNU sees no newer time).
+    pub(crate) fn changed(&mut self) -> Option<Result<Wanted, String>> {
         let now = Instant::now();
         if now < self.next_check() {
             return None;
         }
         self.checked = now;
         let modified = std::fs::metadata(&self.path).and_then(|m| m.modified()).ok();
-        if modified == self.modified {
+        if modified.is_none() || modified == self.modified {
             return None;
         }
         self.modified = modified;
-        ProcFile::read(&self.path).ok()
+        Some(ProcFile::read(&self.path))
     }
 }
 
@@ -249,14 +250,21 @@ mod tests {
         file.modified = None;
         std::fs::write(&path, "1").unwrap();
         let wanted = file.changed();
-        assert_eq!(wanted, Some(Wanted::Exactly(1)));
+        assert_eq!(wanted, Some(Ok(Wanted::Exactly(1))));
         slots.apply(Wanted::Exactly(1));
         assert_eq!(slots.count, 1);
         let file = slots.file.as_mut().unwrap();
         file.checked -= PROCFILE_CHECK;
         file.modified = None;
         std::fs::write(&path, "nonsense").unwrap();
-        assert_eq!(file.changed(), None, "a value we cannot read is ignored");
+        assert_eq!(
+            file.changed(),
+            Some(Err(PARSE_ERROR.to_owned())),
+            "a value we cannot read is GNU parallel's error"
+        );
+        file.checked -= PROCFILE_CHECK;
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(file.changed(), None, "a file that is gone is no change");
     }
 
     #[test]

@@ -105,7 +105,14 @@ impl Runner<'_> {
         // `-j FILE` is read again only when a job waits to start, as GNU
         // parallel counts its jobs again only then.
         let job_waiting = !self.gate.reads_file() || self.job_waiting();
-        let (most, warning) = self.gate.max_running(self.printer.open_jobs(), job_waiting);
+        let (most, warning) = match self.gate.max_running(self.printer.open_jobs(), job_waiting) {
+            Ok(counted) => counted,
+            Err(message) => {
+                // GNU parallel dies of it: the running jobs are killed.
+                self.fatal(&message);
+                return None;
+            }
+        };
         if let Some(message) = warning {
             self.progress.suspend(|| warning!("{message}"));
         }

@@ -831,3 +831,65 @@ fn a_jobs_file_changed_after_the_last_job_started_is_not_counted_again() {
     assert_eq!(ours, theirs);
     assert_eq!(ours, ("1\n2\n".to_owned(), String::new(), 0));
 }
+
+#[test]
+fn a_jobs_file_rewritten_to_a_bad_value_is_gnu_parallels_error() {
+    // GNU parallel reads the file again, cannot parse it, and dies: its
+    // error (and its usage, which we leave out), the running job killed
+    // unprinted, no job started after it, exit 255. An empty file is as
+    // bad as a fraction or a word.
+    for bad in ["x\n", "", "2.5\n"] {
+        let runs = [true, false].map(|gnu| {
+            let d = Dir::new();
+            let procs = d.file("procs", "1\n");
+            let file = std::fs::File::options().write(true).open(&procs).unwrap();
+            file.set_modified(std::time::SystemTime::now() - Duration::from_secs(3600))
+                .unwrap();
+            // Job 2 runs until the file has been read again.
+            let job = format!(
+                "touch {0}/started-{{}}; if [ {{}} = 2 ]; then while [ ! -e {0}/go ]; do sleep 0.05; done; fi; echo {{}}",
+                d.s("")
+            );
+            let changer = {
+                let dir = d.s("");
+                let procs = procs.clone();
+                std::thread::spawn(move || {
+                    assert!(wait_for(Duration::from_secs(30), || Path::new(&format!("{dir}/started-2")).exists()));
+                    std::fs::write(&procs, bad).unwrap();
+                    // Both look at the file at most once a second.
+                    std::thread::sleep(Duration::from_secs(3));
+                    std::fs::write(format!("{dir}/go"), "").unwrap();
+                })
+            };
+            let args = ["-j", &procs, "-k", &job, ":::", "1", "2", "3", "4"];
+            let r = if gnu {
+                gnu_with_fd_limit(1024, &args, b"")
+            } else {
+                run_with_fd_limit(1024, &args, b"")
+            };
+            changer.join().unwrap();
+            let started = (1..=4).filter(|n| Path::new(&format!("{}/started-{n}", d.s(""))).exists()).count();
+            let first = r.stderr.lines().next().unwrap_or("").replace("forkpool:", "parallel:");
+            // GNU's usage (on stdout) after the jobs' output: left out.
+            let stdout = r.stdout.split("Usage:\n").next().unwrap_or("").to_owned();
+            (stdout, first, r.code, started, r.stderr.lines().count())
+        });
+        let [theirs, ours] = runs;
+        assert_eq!(ours.0, "1\n", "{bad:?}: {ours:?}");
+        assert_eq!(
+            (&ours.0, &ours.1, ours.2, ours.3),
+            (&theirs.0, &theirs.1, theirs.2, theirs.3),
+            "{bad:?}"
+        );
+        assert_eq!(
+            (ours.1.as_str(), ours.2, ours.3, ours.4),
+            (
+                "parallel: Error: Parsing of --jobs/-j/--max-procs/-P failed.",
+                255,
+                2,
+                1
+            ),
+            "{bad:?}"
+        );
+    }
+}
