@@ -893,3 +893,48 @@ fn a_jobs_file_rewritten_to_a_bad_value_is_gnu_parallels_error() {
         );
     }
 }
+
+#[test]
+fn a_jobs_file_takes_every_form_of_j_as_gnu_parallel() {
+    // `+N`, `-N` and `N%` read from the file count from the CPUs as on
+    // the command line. (`{%}` of jobs that end at once depends on which
+    // ends first: the jobs here wait until as many as the CPUs allow have
+    // started, at most 10 seconds, and the most at once is compared.)
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    for (value, expected) in [
+        ("+1\n", cpus + 1),
+        ("50%\n", cpus.div_ceil(2)),
+        ("-1\n", cpus.saturating_sub(1).max(1)),
+    ] {
+        if value == "-1\n" && cpus == 1 {
+            continue;
+        }
+        let most = [true, false].map(|gnu| {
+            let d = Dir::new();
+            let procs = d.file("procs", value);
+            let log = d.s("log");
+            let job = format!(
+                "echo start >> {log}; i=0; while [ $(grep -c start {log}) -lt {expected} ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done; echo end >> {log}"
+            );
+            let args: Vec<String> = ["-j", &procs, &job, ":::"]
+                .iter()
+                .map(|s| s.to_string())
+                .chain((1..=expected + 2).map(|i| i.to_string()))
+                .collect();
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let r = if gnu {
+                gnu_with_fd_limit(1024, &args, b"")
+            } else {
+                run_with_fd_limit(1024, &args, b"")
+            };
+            assert_eq!(r.code, 0, "{r:?}");
+            let (mut running, mut most) = (0i64, 0i64);
+            for line in std::fs::read_to_string(&log).unwrap().lines() {
+                running += if line == "start" { 1 } else { -1 };
+                most = most.max(running);
+            }
+            usize::try_from(most).unwrap_or(0)
+        });
+        assert_eq!(most, [expected, expected], "{value:?}");
+    }
+}
