@@ -14,6 +14,15 @@ fn gnu_with_fd_limit(fds: u32, args: &[&str], stdin: &[u8]) -> Run {
     under_fd_limit("parallel --will-cite", fds, args, stdin)
 }
 
+/// [`gnu_with_fd_limit`] if `gnu`, else [`run_with_fd_limit`].
+fn gnu_or_ours(gnu: bool, fds: u32, args: &[&str], stdin: &[u8]) -> Run {
+    if gnu {
+        gnu_with_fd_limit(fds, args, stdin)
+    } else {
+        run_with_fd_limit(fds, args, stdin)
+    }
+}
+
 /// `bash -c 'ulimit -n FDS; exec PROGRAM ARGS'` (`PROGRAM` as shell
 /// words), with only descriptors 0-2 open: whatever else the test's own
 /// parent left open (a terminal's or a CI runner's) would change how many
@@ -707,11 +716,7 @@ fn jobs_held_back_by_keep_order_run_out_of_file_handles_with_gnu_parallels_warni
                 args.insert(0, "-k");
             }
             args.extend(values.iter().map(String::as_str));
-            let r = if gnu {
-                gnu_with_fd_limit(fds, &args, b"")
-            } else {
-                run_with_fd_limit(fds, &args, b"")
-            };
+            let r = gnu_or_ours(gnu, fds, &args, b"");
             (r.stderr.replace("forkpool:", "parallel:"), r.sorted().join(","), r.code)
         });
         let [theirs, ours] = runs;
@@ -764,11 +769,7 @@ fn a_jobs_file_read_again_warns_of_file_handles_as_gnu_parallel() {
         };
         let mut args = vec!["-j", &procs, &job, ":::"];
         args.extend(values.iter().map(String::as_str));
-        let r = if gnu {
-            gnu_with_fd_limit(50, &args, b"")
-        } else {
-            run_with_fd_limit(50, &args, b"")
-        };
+        let r = gnu_or_ours(gnu, 50, &args, b"");
         changer.join().unwrap();
         // A value above the count from the start: counted twice.
         let d = Dir::new();
@@ -776,11 +777,7 @@ fn a_jobs_file_read_again_warns_of_file_handles_as_gnu_parallel() {
         let mut args = vec!["-j", &many, "true", ":::"];
         args.extend(values.iter().map(String::as_str));
         args.extend(values.iter().map(String::as_str));
-        let at_start = if gnu {
-            gnu_with_fd_limit(50, &args, b"")
-        } else {
-            run_with_fd_limit(50, &args, b"")
-        };
+        let at_start = gnu_or_ours(gnu, 50, &args, b"");
         [r, at_start].map(|r| (r.stderr.replace("forkpool:", "parallel:"), r.sorted().join(","), r.code))
     });
     let [theirs, ours] = runs;
@@ -791,40 +788,52 @@ fn a_jobs_file_read_again_warns_of_file_handles_as_gnu_parallel() {
     assert_eq!(ours[1].0.matches(&warning(8)).count(), 2, "{}", ours[1].0);
 }
 
+/// `-j FILE` changed while jobs run, by GNU parallel (`gnu`) or us: the
+/// file holds `first`, an hour old (GNU sees a change only in a later
+/// second than the one it read); once every job of `waiting` has started,
+/// it holds `then`, and three seconds later (both look at the file at
+/// most once a second) those jobs end. The jobs are `-j FILE -k` over
+/// `inputs`, each printing its value. Returns the run and the values
+/// whose jobs started.
+fn with_jobs_file_changed(gnu: bool, first: &str, then: &'static str, waiting: &[u32], inputs: u32) -> (Run, Vec<u32>) {
+    let d = Dir::new();
+    let procs = d.file("procs", first);
+    let file = std::fs::File::options().write(true).open(&procs).unwrap();
+    file.set_modified(std::time::SystemTime::now() - Duration::from_secs(3600))
+        .unwrap();
+    let waits: Vec<String> = waiting.iter().map(|n| format!("[ {{}} = {n} ]")).collect();
+    let job = format!(
+        "touch {0}/started-{{}}; if {1}; then while [ ! -e {0}/go ]; do sleep 0.05; done; fi; echo {{}}",
+        d.s(""),
+        waits.join(" || ")
+    );
+    let dir = d.s("");
+    let started = move |n: &u32| Path::new(&format!("{dir}/started-{n}")).exists();
+    let changer = {
+        let (procs, waiting, started) = (procs.clone(), waiting.to_vec(), started.clone());
+        let go = format!("{}/go", d.s(""));
+        std::thread::spawn(move || {
+            assert!(wait_for(Duration::from_secs(30), || waiting.iter().all(&started)));
+            std::fs::write(&procs, then).unwrap();
+            std::thread::sleep(Duration::from_secs(3));
+            std::fs::write(go, "").unwrap();
+        })
+    };
+    let values: Vec<String> = (1..=inputs).map(|i| i.to_string()).collect();
+    let mut args = vec!["-j", &procs, "-k", &job, ":::"];
+    args.extend(values.iter().map(String::as_str));
+    let r = gnu_or_ours(gnu, 50, &args, b"");
+    changer.join().unwrap();
+    (r, (1..=inputs).filter(started).collect())
+}
+
 #[test]
 fn a_jobs_file_changed_after_the_last_job_started_is_not_counted_again() {
     // GNU parallel counts its jobs again (and warns of its file handles)
     // only when it has a job to start: a change once every job started
-    // brings nothing.
+    // brings nothing (100 is more than `ulimit -n 50` allows).
     let runs = [true, false].map(|gnu| {
-        let d = Dir::new();
-        let procs = d.file("procs", "2\n");
-        let file = std::fs::File::options().write(true).open(&procs).unwrap();
-        file.set_modified(std::time::SystemTime::now() - Duration::from_secs(3600))
-            .unwrap();
-        let job = format!(
-            "touch {0}/started-{{}}; while [ ! -e {0}/go ]; do sleep 0.05; done; echo {{}}",
-            d.s("")
-        );
-        let changer = {
-            let dir = d.s("");
-            let procs = procs.clone();
-            std::thread::spawn(move || {
-                let started = |n: u32| Path::new(&format!("{dir}/started-{n}")).exists();
-                assert!(wait_for(Duration::from_secs(30), || started(1) && started(2)));
-                std::fs::write(&procs, "100\n").unwrap();
-                // Both look at the file at most once a second.
-                std::thread::sleep(Duration::from_secs(3));
-                std::fs::write(format!("{dir}/go"), "").unwrap();
-            })
-        };
-        let args = ["-j", &procs, "-k", &job, ":::", "1", "2"];
-        let r = if gnu {
-            gnu_with_fd_limit(50, &args, b"")
-        } else {
-            run_with_fd_limit(50, &args, b"")
-        };
-        changer.join().unwrap();
+        let (r, _) = with_jobs_file_changed(gnu, "2\n", "100\n", &[1, 2], 2);
         (r.stdout, r.stderr.replace("forkpool:", "parallel:"), r.code)
     });
     let [theirs, ours] = runs;
@@ -840,53 +849,25 @@ fn a_jobs_file_rewritten_to_a_bad_value_is_gnu_parallels_error() {
     // bad as a fraction or a word.
     for bad in ["x\n", "", "2.5\n"] {
         let runs = [true, false].map(|gnu| {
-            let d = Dir::new();
-            let procs = d.file("procs", "1\n");
-            let file = std::fs::File::options().write(true).open(&procs).unwrap();
-            file.set_modified(std::time::SystemTime::now() - Duration::from_secs(3600))
-                .unwrap();
-            // Job 2 runs until the file has been read again.
-            let job = format!(
-                "touch {0}/started-{{}}; if [ {{}} = 2 ]; then while [ ! -e {0}/go ]; do sleep 0.05; done; fi; echo {{}}",
-                d.s("")
-            );
-            let changer = {
-                let dir = d.s("");
-                let procs = procs.clone();
-                std::thread::spawn(move || {
-                    assert!(wait_for(Duration::from_secs(30), || Path::new(&format!("{dir}/started-2")).exists()));
-                    std::fs::write(&procs, bad).unwrap();
-                    // Both look at the file at most once a second.
-                    std::thread::sleep(Duration::from_secs(3));
-                    std::fs::write(format!("{dir}/go"), "").unwrap();
-                })
-            };
-            let args = ["-j", &procs, "-k", &job, ":::", "1", "2", "3", "4"];
-            let r = if gnu {
-                gnu_with_fd_limit(1024, &args, b"")
-            } else {
-                run_with_fd_limit(1024, &args, b"")
-            };
-            changer.join().unwrap();
-            let started = (1..=4).filter(|n| Path::new(&format!("{}/started-{n}", d.s(""))).exists()).count();
+            let (r, started) = with_jobs_file_changed(gnu, "1\n", bad, &[2], 4);
             let first = r.stderr.lines().next().unwrap_or("").replace("forkpool:", "parallel:");
             // GNU's usage (on stdout) after the jobs' output: left out.
             let stdout = r.stdout.split("Usage:\n").next().unwrap_or("").to_owned();
             (stdout, first, r.code, started, r.stderr.lines().count())
         });
         let [theirs, ours] = runs;
-        assert_eq!(ours.0, "1\n", "{bad:?}: {ours:?}");
         assert_eq!(
-            (&ours.0, &ours.1, ours.2, ours.3),
-            (&theirs.0, &theirs.1, theirs.2, theirs.3),
+            (&ours.0, &ours.1, ours.2, &ours.3),
+            (&theirs.0, &theirs.1, theirs.2, &theirs.3),
             "{bad:?}"
         );
         assert_eq!(
-            (ours.1.as_str(), ours.2, ours.3, ours.4),
+            (ours.0.as_str(), ours.1.as_str(), ours.2, ours.3, ours.4),
             (
+                "1\n",
                 "parallel: Error: Parsing of --jobs/-j/--max-procs/-P failed.",
                 255,
-                2,
+                vec![1, 2],
                 1
             ),
             "{bad:?}"
@@ -922,11 +903,7 @@ fn a_jobs_file_takes_every_form_of_j_as_gnu_parallel() {
                 .chain((1..=expected + 2).map(|i| i.to_string()))
                 .collect();
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            let r = if gnu {
-                gnu_with_fd_limit(1024, &args, b"")
-            } else {
-                run_with_fd_limit(1024, &args, b"")
-            };
+            let r = gnu_or_ours(gnu, 1024, &args, b"");
             assert_eq!(r.code, 0, "{r:?}");
             let (mut running, mut most) = (0i64, 0i64);
             for line in std::fs::read_to_string(&log).unwrap().lines() {
