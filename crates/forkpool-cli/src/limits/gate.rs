@@ -216,12 +216,26 @@ impl Gate {
         Some(system::NO_MORE_FILE_HANDLES)
     }
 
+    /// Whether `-j` is a file, read again as the run goes on.
+    pub(crate) fn reads_file(&self) -> bool {
+        self.procfile.is_some()
+    }
+
     /// How many jobs may run now, `open` jobs holding file handles
     /// (running, or ended and held back by `-k`); and with `-j FILE`,
     /// GNU parallel's warning when it read a value the file handles do
-    /// not allow (see [`Recount`]).
-    pub(crate) fn max_running(&mut self, open: usize) -> (usize, Option<String>) {
-        let changed = self.procfile.as_mut().and_then(ProcFile::changed);
+    /// not allow (see [`Recount`]). The file is looked at only when a job
+    /// is `waiting` to start: a change seen later is still a change.
+    /// A file that no longer holds a value is GNU parallel's error, which
+    /// it dies of (`Err`).
+    pub(crate) fn max_running(&mut self, open: usize, waiting: bool) -> Result<(usize, Option<String>), String> {
+        if !waiting {
+            if let Some(file) = self.procfile.as_mut() {
+                file.not_now();
+            }
+            return Ok((self.slots.count, None));
+        }
+        let changed = self.procfile.as_mut().and_then(ProcFile::changed).transpose()?;
         if let Some(wanted) = changed {
             self.slots.apply(wanted);
         }
@@ -236,7 +250,7 @@ impl Gate {
                 self.warned = true;
             }
         }
-        (self.slots.count, warning)
+        Ok((self.slots.count, warning))
     }
 
     /// The system had no process for a job: one job fewer at once from now

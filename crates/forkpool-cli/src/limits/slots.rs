@@ -76,20 +76,30 @@ impl ProcFile {
         self.checked + PROCFILE_CHECK
     }
 
-    /// The new value, if the file changed since it was last read (and
-    /// still holds a value we understand: a half-written file is ignored).
-    pub(crate) fn changed(&mut self) -> Option<Wanted> {
+    /// Not looked at now, when it was due: looked at a second later
+    /// (a change by then is seen then).
+    pub(crate) fn not_now(&mut self) {
+        let now = Instant::now();
+        if now >= self.next_check() {
+            self.checked = now;
+        }
+    }
+
+    /// The new value, if the file changed since it was last read, or GNU
+    /// parallel's error if it no longer holds one (it dies of that). A
+    /// file that is gone is no change (GNU sees no newer time).
+    pub(crate) fn changed(&mut self) -> Option<Result<Wanted, String>> {
         let now = Instant::now();
         if now < self.next_check() {
             return None;
         }
         self.checked = now;
         let modified = std::fs::metadata(&self.path).and_then(|m| m.modified()).ok();
-        if modified == self.modified {
+        if modified.is_none() || modified == self.modified {
             return None;
         }
         self.modified = modified;
-        ProcFile::read(&self.path).ok()
+        Some(ProcFile::read(&self.path))
     }
 }
 
@@ -114,9 +124,9 @@ pub(crate) struct Slots {
 /// command line holds all of it).
 ///
 /// The system's bound is read only when it could matter: when more than
-/// one job could run at once. One job always gets its try (as below, a
-/// single job is never refused file handles), so `forkpool cmd ::: 1`
-/// and `-j1` skip the dozen reads of `/proc` the bound takes.
+/// one job could run at once, or when the file handles left might not
+/// be enough for GNU parallel to run even one; so `forkpool cmd ::: 1`
+/// and `-j1` mostly skip the dozen reads of `/proc` the bound takes.
 pub(crate) fn resolve(jobs: Option<&str>, per_job: system::Cost, jobs_at_most: Option<usize>) -> Result<Slots, String> {
     let (wanted, file) = match jobs {
         None => (Wanted::Exactly(cpus()), None),
@@ -141,10 +151,12 @@ pub(crate) fn resolve(jobs: Option<&str>, per_job: system::Cost, jobs_at_most: O
         Wanted::AsManyAsPossible => usize::MAX,
     }
     .min(jobs_at_most.unwrap_or(usize::MAX));
-    let bound = if at_once <= 1 {
-        system::Bound::UNLIMITED
-    } else {
-        system::bound(per_job)
+    let bound = match at_once {
+        0 => system::Bound::UNLIMITED,
+        // GNU parallel refuses even one job when its spare file handles
+        // do not fit: look only when they might not.
+        1 if !system::gnu_may_refuse_one(per_job) => system::Bound::UNLIMITED,
+        _ => system::bound(per_job),
     };
     if bound.jobs == 0 {
         return Err(bound.message(Scarce::Processes, 0));
@@ -238,14 +250,21 @@ mod tests {
         file.modified = None;
         std::fs::write(&path, "1").unwrap();
         let wanted = file.changed();
-        assert_eq!(wanted, Some(Wanted::Exactly(1)));
+        assert_eq!(wanted, Some(Ok(Wanted::Exactly(1))));
         slots.apply(Wanted::Exactly(1));
         assert_eq!(slots.count, 1);
         let file = slots.file.as_mut().unwrap();
         file.checked -= PROCFILE_CHECK;
         file.modified = None;
         std::fs::write(&path, "nonsense").unwrap();
-        assert_eq!(file.changed(), None, "a value we cannot read is ignored");
+        assert_eq!(
+            file.changed(),
+            Some(Err(PARSE_ERROR.to_owned())),
+            "a value we cannot read is GNU parallel's error"
+        );
+        file.checked -= PROCFILE_CHECK;
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(file.changed(), None, "a file that is gone is no change");
     }
 
     #[test]

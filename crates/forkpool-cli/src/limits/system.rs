@@ -95,10 +95,21 @@ const CHEAP_WINDOW: usize = 256;
 /// open, below the limit, once its own are open): 12 kept, then 4 per
 /// job, and the job whose 4 did not fit is counted too.
 pub(crate) fn gnu_fd_bound(free: usize) -> usize {
-    match free.checked_sub(12) {
+    match free.checked_sub(GNU_SPARE_FDS) {
         Some(left) => left / 4 + 1,
         None => 0,
     }
+}
+
+/// The file handles GNU parallel keeps spare before it counts any job:
+/// with fewer, it runs none, even at `-j1`.
+const GNU_SPARE_FDS: usize = 12;
+
+/// Whether GNU parallel might find too few file handles for even one job
+/// (see [`gnu_fd_bound`]): a cheap look ([`free_at_least`]), so that a
+/// run of one job at a time reads the system's bound only when it is low.
+pub(crate) fn gnu_may_refuse_one(per_job: Cost) -> bool {
+    free_at_least().is_some_and(|free| free < per_job.gnu_own_fds + GNU_SPARE_FDS)
 }
 
 /// Which resource runs out first.

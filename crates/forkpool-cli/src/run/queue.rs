@@ -102,7 +102,17 @@ impl Runner<'_> {
     /// [`start_jobs`](Runner::start_jobs)'s loop: starts jobs until the
     /// slots are full, the input has none ready, or the run stops.
     fn start_more(&mut self) -> Option<Instant> {
-        let (most, warning) = self.gate.max_running(self.printer.open_jobs());
+        // `-j FILE` is read again only when a job waits to start, as GNU
+        // parallel counts its jobs again only then.
+        let job_waiting = !self.gate.reads_file() || self.job_waiting();
+        let (most, warning) = match self.gate.max_running(self.printer.open_jobs(), job_waiting) {
+            Ok(counted) => counted,
+            Err(message) => {
+                // GNU parallel dies of it: the running jobs are killed.
+                self.fatal(&message);
+                return None;
+            }
+        };
         if let Some(message) = warning {
             self.progress.suspend(|| warning!("{message}"));
         }
@@ -140,6 +150,17 @@ impl Runner<'_> {
             }
         }
         None
+    }
+
+    /// Whether a job waits to start (one the input has ready is taken
+    /// from it, to be started first).
+    fn job_waiting(&mut self) -> bool {
+        if self.retry.is_empty()
+            && let Some(job) = self.next_new_job()
+        {
+            self.retry.push_back((job, 0));
+        }
+        !self.retry.is_empty()
     }
 
     /// `-j 0` held back by the system: say so once, if a job is waiting.

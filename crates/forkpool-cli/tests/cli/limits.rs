@@ -14,6 +14,15 @@ fn gnu_with_fd_limit(fds: u32, args: &[&str], stdin: &[u8]) -> Run {
     under_fd_limit("parallel --will-cite", fds, args, stdin)
 }
 
+/// [`gnu_with_fd_limit`] if `gnu`, else [`run_with_fd_limit`].
+fn gnu_or_ours(gnu: bool, fds: u32, args: &[&str], stdin: &[u8]) -> Run {
+    if gnu {
+        gnu_with_fd_limit(fds, args, stdin)
+    } else {
+        run_with_fd_limit(fds, args, stdin)
+    }
+}
+
 /// `bash -c 'ulimit -n FDS; exec PROGRAM ARGS'` (`PROGRAM` as shell
 /// words), with only descriptors 0-2 open: whatever else the test's own
 /// parent left open (a terminal's or a CI runner's) would change how many
@@ -381,6 +390,36 @@ fn the_file_handle_bound_is_gnu_parallels_number() {
     assert_eq!(said(&ours.stderr).as_deref(), Some("1"), "{}", ours.stderr);
 }
 
+#[test]
+fn one_job_at_once_is_refused_under_the_descriptor_limit_gnu_refuses_it() {
+    // GNU parallel keeps 12 handles spare before it counts any job, at
+    // `-j1` too (or a `-j FILE` holding 1): too few, and it runs none.
+    let d = Dir::new();
+    let one = d.file("one", "1\n");
+    for jobs in ["1", one.as_str()] {
+        let args = ["-j", jobs, "-k", "echo", ":::", "1", "2"];
+        let mut refused = 0;
+        for fds in 16..=22 {
+            let ours = run_with_fd_limit(fds, &args, b"");
+            let theirs = gnu_with_fd_limit(fds, &args, b"");
+            if theirs.code == 255 {
+                assert_refused_as_gnu(&ours, &theirs);
+                refused += 1;
+            } else {
+                assert_eq!(
+                    (ours.stdout, ours.stderr, ours.code),
+                    (theirs.stdout, theirs.stderr, theirs.code),
+                    "ulimit -n {fds}, -j {jobs}"
+                );
+            }
+        }
+        assert!(
+            (1..7).contains(&refused),
+            "GNU refused -j {jobs} under {refused} of 7 limits"
+        );
+    }
+}
+
 /// Both refused to run with GNU's words (but for the program's name),
 /// exit status 255, and no job's output.
 fn assert_refused_as_gnu(ours: &Run, theirs: &Run) {
@@ -677,11 +716,7 @@ fn jobs_held_back_by_keep_order_run_out_of_file_handles_with_gnu_parallels_warni
                 args.insert(0, "-k");
             }
             args.extend(values.iter().map(String::as_str));
-            let r = if gnu {
-                gnu_with_fd_limit(fds, &args, b"")
-            } else {
-                run_with_fd_limit(fds, &args, b"")
-            };
+            let r = gnu_or_ours(gnu, fds, &args, b"");
             (r.stderr.replace("forkpool:", "parallel:"), r.sorted().join(","), r.code)
         });
         let [theirs, ours] = runs;
@@ -734,11 +769,7 @@ fn a_jobs_file_read_again_warns_of_file_handles_as_gnu_parallel() {
         };
         let mut args = vec!["-j", &procs, &job, ":::"];
         args.extend(values.iter().map(String::as_str));
-        let r = if gnu {
-            gnu_with_fd_limit(50, &args, b"")
-        } else {
-            run_with_fd_limit(50, &args, b"")
-        };
+        let r = gnu_or_ours(gnu, 50, &args, b"");
         changer.join().unwrap();
         // A value above the count from the start: counted twice.
         let d = Dir::new();
@@ -746,11 +777,7 @@ fn a_jobs_file_read_again_warns_of_file_handles_as_gnu_parallel() {
         let mut args = vec!["-j", &many, "true", ":::"];
         args.extend(values.iter().map(String::as_str));
         args.extend(values.iter().map(String::as_str));
-        let at_start = if gnu {
-            gnu_with_fd_limit(50, &args, b"")
-        } else {
-            run_with_fd_limit(50, &args, b"")
-        };
+        let at_start = gnu_or_ours(gnu, 50, &args, b"");
         [r, at_start].map(|r| (r.stderr.replace("forkpool:", "parallel:"), r.sorted().join(","), r.code))
     });
     let [theirs, ours] = runs;
@@ -759,4 +786,132 @@ fn a_jobs_file_read_again_warns_of_file_handles_as_gnu_parallel() {
     // 47 handles free: 5 GNU parallel's own, 4 for each of two jobs.
     assert_eq!(ours[0].0.matches(&warning(6)).count(), 1, "{}", ours[0].0);
     assert_eq!(ours[1].0.matches(&warning(8)).count(), 2, "{}", ours[1].0);
+}
+
+/// `-j FILE` changed while jobs run, by GNU parallel (`gnu`) or us: the
+/// file holds `first`, an hour old (GNU sees a change only in a later
+/// second than the one it read); once every job of `waiting` has started,
+/// it holds `then`, and three seconds later (both look at the file at
+/// most once a second) those jobs end. The jobs are `-j FILE -k` over
+/// `inputs`, each printing its value. Returns the run and the values
+/// whose jobs started.
+fn with_jobs_file_changed(gnu: bool, first: &str, then: &'static str, waiting: &[u32], inputs: u32) -> (Run, Vec<u32>) {
+    let d = Dir::new();
+    let procs = d.file("procs", first);
+    let file = std::fs::File::options().write(true).open(&procs).unwrap();
+    file.set_modified(std::time::SystemTime::now() - Duration::from_secs(3600))
+        .unwrap();
+    let waits: Vec<String> = waiting.iter().map(|n| format!("[ {{}} = {n} ]")).collect();
+    let job = format!(
+        "touch {0}/started-{{}}; if {1}; then while [ ! -e {0}/go ]; do sleep 0.05; done; fi; echo {{}}",
+        d.s(""),
+        waits.join(" || ")
+    );
+    let dir = d.s("");
+    let started = move |n: &u32| Path::new(&format!("{dir}/started-{n}")).exists();
+    let changer = {
+        let (procs, waiting, started) = (procs.clone(), waiting.to_vec(), started.clone());
+        let go = format!("{}/go", d.s(""));
+        std::thread::spawn(move || {
+            assert!(wait_for(Duration::from_secs(30), || waiting.iter().all(&started)));
+            std::fs::write(&procs, then).unwrap();
+            std::thread::sleep(Duration::from_secs(3));
+            std::fs::write(go, "").unwrap();
+        })
+    };
+    let values: Vec<String> = (1..=inputs).map(|i| i.to_string()).collect();
+    let mut args = vec!["-j", &procs, "-k", &job, ":::"];
+    args.extend(values.iter().map(String::as_str));
+    let r = gnu_or_ours(gnu, 50, &args, b"");
+    changer.join().unwrap();
+    (r, (1..=inputs).filter(started).collect())
+}
+
+#[test]
+fn a_jobs_file_changed_after_the_last_job_started_is_not_counted_again() {
+    // GNU parallel counts its jobs again (and warns of its file handles)
+    // only when it has a job to start: a change once every job started
+    // brings nothing (100 is more than `ulimit -n 50` allows).
+    let runs = [true, false].map(|gnu| {
+        let (r, _) = with_jobs_file_changed(gnu, "2\n", "100\n", &[1, 2], 2);
+        (r.stdout, r.stderr.replace("forkpool:", "parallel:"), r.code)
+    });
+    let [theirs, ours] = runs;
+    assert_eq!(ours, theirs);
+    assert_eq!(ours, ("1\n2\n".to_owned(), String::new(), 0));
+}
+
+#[test]
+fn a_jobs_file_rewritten_to_a_bad_value_is_gnu_parallels_error() {
+    // GNU parallel reads the file again, cannot parse it, and dies: its
+    // error (and its usage, which we leave out), the running job killed
+    // unprinted, no job started after it, exit 255. An empty file is as
+    // bad as a fraction or a word.
+    for bad in ["x\n", "", "2.5\n"] {
+        let runs = [true, false].map(|gnu| {
+            let (r, started) = with_jobs_file_changed(gnu, "1\n", bad, &[2], 4);
+            let first = r.stderr.lines().next().unwrap_or("").replace("forkpool:", "parallel:");
+            // GNU's usage (on stdout) after the jobs' output: left out.
+            let stdout = r.stdout.split("Usage:\n").next().unwrap_or("").to_owned();
+            (stdout, first, r.code, started, r.stderr.lines().count())
+        });
+        let [theirs, ours] = runs;
+        assert_eq!(
+            (&ours.0, &ours.1, ours.2, &ours.3),
+            (&theirs.0, &theirs.1, theirs.2, &theirs.3),
+            "{bad:?}"
+        );
+        assert_eq!(
+            (ours.0.as_str(), ours.1.as_str(), ours.2, ours.3, ours.4),
+            (
+                "1\n",
+                "parallel: Error: Parsing of --jobs/-j/--max-procs/-P failed.",
+                255,
+                vec![1, 2],
+                1
+            ),
+            "{bad:?}"
+        );
+    }
+}
+
+#[test]
+fn a_jobs_file_takes_every_form_of_j_as_gnu_parallel() {
+    // `+N`, `-N` and `N%` read from the file count from the CPUs as on
+    // the command line. (`{%}` of jobs that end at once depends on which
+    // ends first: the jobs here wait until as many as the CPUs allow have
+    // started, at most 10 seconds, and the most at once is compared.)
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    for (value, expected) in [
+        ("+1\n", cpus + 1),
+        ("50%\n", cpus.div_ceil(2)),
+        ("-1\n", cpus.saturating_sub(1).max(1)),
+    ] {
+        if value == "-1\n" && cpus == 1 {
+            continue;
+        }
+        let most = [true, false].map(|gnu| {
+            let d = Dir::new();
+            let procs = d.file("procs", value);
+            let log = d.s("log");
+            let job = format!(
+                "echo start >> {log}; i=0; while [ $(grep -c start {log}) -lt {expected} ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done; echo end >> {log}"
+            );
+            let args: Vec<String> = ["-j", &procs, &job, ":::"]
+                .iter()
+                .map(|s| s.to_string())
+                .chain((1..=expected + 2).map(|i| i.to_string()))
+                .collect();
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let r = gnu_or_ours(gnu, 1024, &args, b"");
+            assert_eq!(r.code, 0, "{r:?}");
+            let (mut running, mut most) = (0i64, 0i64);
+            for line in std::fs::read_to_string(&log).unwrap().lines() {
+                running += if line == "start" { 1 } else { -1 };
+                most = most.max(running);
+            }
+            usize::try_from(most).unwrap_or(0)
+        });
+        assert_eq!(most, [expected, expected], "{value:?}");
+    }
 }
