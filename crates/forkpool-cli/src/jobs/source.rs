@@ -317,12 +317,9 @@ impl JobSource {
     fn group(&mut self, most: usize) -> io::Result<Vec<Item>> {
         let refill = std::mem::take(&mut self.refill);
         self.measure_next(0, 0, most)?;
-        let Some(mut first) = self.read()? else {
+        let Some(first) = self.read_pushed()? else {
             return Ok(Vec::new());
         };
-        if let Some(e) = first.died.take() {
-            return Err(io::Error::other(e));
-        }
         // GNU parallel's estimate decides how many records fit (it may be
         // less than the line: a record of more values than the first).
         let mut cost = self.cost(&first);
@@ -336,10 +333,7 @@ impl JobSource {
                 break;
             }
             self.measure_next(taken.len(), len, most)?;
-            let Some(mut item) = self.read()? else { break };
-            if let Some(e) = item.died.take() {
-                return Err(io::Error::other(e));
-            }
+            let Some(item) = self.read_pushed()? else { break };
             let c = self.cost(&item);
             let first = taken.first().map(|i| &i.record);
             if self.estimate(cost + c, taken.len() + 1, first) >= self.max_line && !refill {
@@ -351,6 +345,15 @@ impl JobSource {
             taken.push(item);
         }
         Ok(taken)
+    }
+
+    /// The next record, pushed on the line being filled: an error if an
+    /// expression died measuring it.
+    fn read_pushed(&mut self) -> io::Result<Option<Item>> {
+        match self.read()? {
+            Some(Item { died: Some(e), .. }) => Err(io::Error::other(e)),
+            item => Ok(item),
+        }
     }
 
     /// `-X`/`-m`: reads ahead a line's worth (or `most` records and one

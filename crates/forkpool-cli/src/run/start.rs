@@ -69,18 +69,19 @@ impl Runner<'_> {
         // be longer: the line runs, as in GNU).
         let one_record = job.records.len() == 1 && self.config.pipe.is_none();
         let filled = job.records.len() > 1 && self.config.pipe.is_none();
-        let len = if filled {
-            0
-        } else if self.config.pipe.is_none() {
-            let widths = job.records.iter().map(Vec::len);
-            let estimate = self
-                .shape
-                .job_len(widths, self.config.multi, self.command.context(), values(&job, slot));
-            self.config.measure().of_len(estimate)
-        } else {
-            self.config.measure().of(&line)
-        } + prefix;
-        if len >= self.config.max_line {
+        let len = (!filled).then(|| {
+            prefix
+                + if self.config.pipe.is_none() {
+                    let widths = job.records.iter().map(Vec::len);
+                    let estimate =
+                        self.shape
+                            .job_len(widths, self.config.multi, self.command.context(), values(&job, slot));
+                    self.config.measure().of_len(estimate)
+                } else {
+                    self.config.measure().of(&line)
+                }
+        });
+        if let Some(len) = len.filter(|&len| len >= self.config.max_line) {
             // GNU parallel's limit, so that a script that works with one
             // works with the other. As there, no new job starts, the
             // running ones finish, and the run exits 255.
