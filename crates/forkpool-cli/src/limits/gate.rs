@@ -110,8 +110,6 @@ impl GnuFds {
 /// "Only enough file handles" warning, and the count is the new bound.
 #[derive(Debug)]
 struct Recount {
-    /// The value read last.
-    wanted: Wanted,
     /// A value other than `0` was read.
     finite_seen: bool,
     /// The first look is still to come.
@@ -129,7 +127,6 @@ impl Recount {
     fn new(config: &Config, slots: &Slots) -> Recount {
         let (files, lists) = crate::config::gnu_counted_sources(&config.sources);
         Recount {
-            wanted: slots.wanted,
             finite_seen: slots.wanted != Wanted::AsManyAsPossible,
             first: true,
             own_first: system::gnu_own_fds(files, lists),
@@ -142,21 +139,19 @@ impl Recount {
         }
     }
 
-    /// GNU parallel's count after reading `wanted` (or, at the first look,
-    /// the value read before) with `open` jobs holding file handles, if it
-    /// is below the value: the jobs that fit.
-    fn count(&mut self, wanted: Option<Wanted>, open: usize) -> Option<usize> {
+    /// GNU parallel's count at its first look, or after the file
+    /// `changed`, the value read last being `wanted` (`Slots::wanted`), with
+    /// `open` jobs holding file handles, if it is below the value: the jobs
+    /// that fit.
+    fn count(&mut self, wanted: Wanted, changed: bool, open: usize) -> Option<usize> {
         let own = if std::mem::take(&mut self.first) {
             self.own_first
-        } else if wanted.is_some() {
+        } else if changed {
             self.own_running
         } else {
             return None;
         };
-        if let Some(wanted) = wanted {
-            self.wanted = wanted;
-        }
-        let asked = match self.wanted {
+        let asked = match wanted {
             Wanted::Exactly(n) => {
                 self.finite_seen = true;
                 n
@@ -241,7 +236,7 @@ impl Gate {
         }
         let mut warning = None;
         if let Some(recount) = self.recount.as_mut() {
-            if let Some(fits) = recount.count(changed, open) {
+            if let Some(fits) = recount.count(self.slots.wanted, changed.is_some(), open) {
                 warning = Some(self.slots.bound.message(Scarce::FileHandles, fits));
                 self.slots.count = self.slots.count.min(fits.max(1));
             }
